@@ -1,0 +1,587 @@
+//! The breaker's state machine.
+
+use crate::time::Monotonic;
+use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
+
+use super::window::{Sample, Window};
+use super::{BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, PermitKind, State};
+
+/// One half-open round of probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Round {
+    admitted: u32,
+    in_flight: u32,
+    successes: u32,
+    failures: u32,
+    /// Outstanding probes count as failed from here on.
+    lease_deadline: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Mode {
+    Closed,
+    Open { until: Instant },
+    HalfOpen(Round),
+    Disabled,
+    MetricsOnly,
+    ForcedOpen,
+}
+
+impl Mode {
+    const fn state(&self) -> State {
+        match self {
+            Mode::Closed => State::Closed,
+            Mode::Open { .. } => State::Open,
+            Mode::HalfOpen(_) => State::HalfOpen,
+            Mode::Disabled => State::Disabled,
+            Mode::MetricsOnly => State::MetricsOnly,
+            Mode::ForcedOpen => State::ForcedOpen,
+        }
+    }
+}
+
+/// A circuit breaker over window `W`, reporting to observer `O`.
+///
+/// Pure and clock-injected: every call takes `now`, nothing reads a clock,
+/// sleeps or allocates. An earlier `now` than one already seen counts as no
+/// time passed. Share it through
+/// [`SharedBreaker`](crate::sync::SharedBreaker) or an adapter.
+///
+/// Each [`BreakerPermit`] carries the epoch it was issued in; the epoch moves
+/// on every state change and every half-open lease expiry, so a late outcome
+/// is never counted in a state it does not belong to.
+#[derive(Debug)]
+pub struct CircuitBreaker<W, O = ()> {
+    config: BreakerConfig,
+    window: W,
+    observer: O,
+    mode: Mode,
+    epoch: u32,
+    clock: Monotonic,
+    consecutive_failures: u32,
+    opens_in_a_row: u32,
+    rejected: u64,
+    times_opened: u64,
+    stale_outcomes: u64,
+}
+
+impl<W: Window> CircuitBreaker<W, ()> {
+    /// A closed breaker with no observer. `const`, so it can live in a `static`.
+    ///
+    /// ```
+    /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, State};
+    /// let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub const fn new(config: BreakerConfig, window: W) -> Self {
+        Self::with_observer(config, window, ())
+    }
+}
+
+impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
+    /// A closed breaker that reports every event to `observer`.
+    ///
+    /// ```
+    /// use failsafe_core::breaker::{BreakerConfig, BreakerEvent, CircuitBreaker, NoWindow, State};
+    /// use failsafe_core::{FnObserver, Instant, Outcome};
+    /// let mut log = Vec::new();
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+    /// let mut b = CircuitBreaker::with_observer(config, NoWindow, FnObserver(|e| log.push(e)));
+    /// let p = b.acquire(Instant::ZERO).unwrap();
+    /// b.record(Instant::from_millis(1), p, Outcome::Failure);
+    /// drop(b);
+    /// assert!(matches!(log[0], BreakerEvent::StateChanged { to: State::Open, .. }));
+    /// ```
+    pub const fn with_observer(config: BreakerConfig, window: W, observer: O) -> Self {
+        CircuitBreaker {
+            config,
+            window,
+            observer,
+            mode: Mode::Closed,
+            epoch: 0,
+            clock: Monotonic::new(),
+            consecutive_failures: 0,
+            opens_in_a_row: 0,
+            rejected: 0,
+            times_opened: 0,
+            stale_outcomes: 0,
+        }
+    }
+
+    /// May a call start at `now`? On success the permit must come back
+    /// through [`record`](Self::record). A rejection says when to retry.
+    ///
+    /// Moves open to half-open when the wait is over, and expires probes whose
+    /// lease ran out, before deciding.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+    /// # use failsafe_core::{Instant, Outcome, RejectReason};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// let permit = b.acquire(Instant::ZERO).unwrap();
+    /// b.record(Instant::from_millis(3), permit, Outcome::Success);
+    /// b.force_open(Instant::from_millis(4));
+    /// assert_eq!(b.acquire(Instant::from_millis(5)).unwrap_err().reason, RejectReason::BreakerForcedOpen);
+    /// ```
+    pub fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, Rejected> {
+        let now = self.clock.observe(now);
+        self.advance(now);
+        let kind = match &mut self.mode {
+            Mode::Closed | Mode::MetricsOnly => PermitKind::Counted,
+            Mode::Disabled => PermitKind::Uncounted,
+            Mode::HalfOpen(round) if round.admitted < self.config.half_open_probes => {
+                round.admitted += 1;
+                round.in_flight += 1;
+                let lease = now.saturating_add(core::time::Duration::from_nanos(
+                    self.config.probe_lease_nanos,
+                ));
+                round.lease_deadline = if round.in_flight == 1 {
+                    lease
+                } else {
+                    round.lease_deadline.max(lease)
+                };
+                PermitKind::Probe
+            }
+            _ => {
+                let rejected = self.rejection();
+                self.rejected = self.rejected.saturating_add(1);
+                self.observer
+                    .on_event(BreakerEvent::Rejected { at: now, rejected });
+                return Err(rejected);
+            }
+        };
+        Ok(BreakerPermit {
+            issued_at: now,
+            epoch: self.epoch,
+            kind,
+        })
+    }
+
+    /// Reports how the call admitted by `permit` ended at `now`. The call's
+    /// duration (for slow-call detection) is `now - permit.issued_at()`.
+    ///
+    /// An outcome for a permit from an earlier state is not counted
+    /// ([`BreakerEvent::StaleOutcome`]); cancelled and ignored outcomes only
+    /// return the permit.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, State};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let config = BreakerConfig::builder().minimum_calls(2).build().unwrap();
+    /// let mut b = CircuitBreaker::new(config, CountWindow::<4>::new());
+    /// let (p1, p2) = (b.acquire(Instant::ZERO).unwrap(), b.acquire(Instant::ZERO).unwrap());
+    /// b.record(Instant::from_millis(1), p1, Outcome::Success);
+    /// b.record(Instant::from_millis(2), p2, Outcome::Failure); // 1 of 2 failed = 50%
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+        let now = self.clock.observe(now);
+        self.advance(now);
+        if permit.kind == PermitKind::Uncounted {
+            return;
+        }
+        if permit.epoch != self.epoch {
+            self.stale_outcomes = self.stale_outcomes.saturating_add(1);
+            self.observer
+                .on_event(BreakerEvent::StaleOutcome { at: now, outcome });
+            return;
+        }
+        let slow = match self.config.slow_call_nanos {
+            Some(limit) => now.as_nanos().saturating_sub(permit.issued_at.as_nanos()) >= limit,
+            None => false,
+        };
+        match permit.kind {
+            PermitKind::Counted => self.record_counted(now, outcome, slow),
+            PermitKind::Probe => self.record_probe(now, outcome, slow),
+            PermitKind::Uncounted => {}
+        }
+    }
+
+    /// When the driver must call [`on_deadline`](Self::on_deadline) even if
+    /// no call happens: the end of the open wait, or of a probe lease. A soft
+    /// deadline: calling earlier is harmless. Changes after every call.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// assert_eq!(b.next_deadline(), None);
+    /// b.open(Instant::from_secs(1));
+    /// assert_eq!(b.next_deadline(), Some(Instant::from_secs(31)));
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Open { until } => Some(until),
+            Mode::HalfOpen(round) if round.in_flight > 0 => Some(round.lease_deadline),
+            _ => None,
+        }
+    }
+
+    /// Applies whatever became due by `now` (open to half-open, probe
+    /// expiry). Spurious calls are no-ops.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, State};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// b.open(Instant::ZERO);
+    /// b.on_deadline(Instant::from_secs(29));
+    /// assert_eq!(b.state(), State::Open);
+    /// b.on_deadline(Instant::from_secs(30));
+    /// assert_eq!(b.state(), State::HalfOpen);
+    /// ```
+    pub fn on_deadline(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.advance(now);
+    }
+
+    /// The current state (as of the last call; see [`on_deadline`](Self::on_deadline)).
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// let b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub const fn state(&self) -> State {
+        self.mode.state()
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// let b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// assert_eq!(*b.config(), BreakerConfig::DEFAULT);
+    /// ```
+    pub const fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// Until when every call is rejected without looking further: the open
+    /// wait's end, [`Instant::MAX`] when forced open, `None` otherwise.
+    /// Shared handles copy it into an atomic so an open breaker rejects
+    /// without taking a lock.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// assert_eq!(b.rejecting_until(), None);
+    /// b.force_open(Instant::ZERO);
+    /// assert_eq!(b.rejecting_until(), Some(Instant::MAX));
+    /// ```
+    pub const fn rejecting_until(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Open { until } => Some(until),
+            Mode::ForcedOpen => Some(Instant::MAX),
+            _ => None,
+        }
+    }
+
+    /// A snapshot of the state and the window at `now`.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success, Outcome::Success] {
+    ///     let p = b.acquire(Instant::ZERO).unwrap();
+    ///     b.record(Instant::ZERO, p, outcome);
+    /// }
+    /// let m = b.metrics(Instant::ZERO);
+    /// assert_eq!((m.calls, m.failures, m.failure_rate), (4, 1, Some(0.25)));
+    /// ```
+    pub fn metrics(&mut self, now: Instant) -> BreakerMetrics {
+        let now = self.clock.observe(now);
+        self.advance(now);
+        let totals = self.window.totals(now);
+        let rate =
+            |part: u64| (totals.calls > 0).then(|| (part as f64 / totals.calls as f64) as f32);
+        BreakerMetrics {
+            state: self.state(),
+            calls: totals.calls,
+            failures: totals.failures,
+            slow_calls: totals.slow,
+            failure_rate: rate(totals.failures),
+            slow_call_rate: rate(totals.slow),
+            consecutive_failures: self.consecutive_failures,
+            rejected: self.rejected,
+            times_opened: self.times_opened,
+            stale_outcomes: self.stale_outcomes,
+            probes_in_flight: match self.mode {
+                Mode::HalfOpen(round) => round.in_flight,
+                _ => 0,
+            },
+            open_until: match self.mode {
+                Mode::Open { until } => Some(until),
+                _ => None,
+            },
+        }
+    }
+
+    /// Opens now, as if the failure threshold had been reached (the wait
+    /// grows with opens in a row like any other open).
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.open(Instant::ZERO);
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn open(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.trip(now);
+    }
+
+    /// Closes now, forgetting the window and the open backoff.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.force_open(Instant::ZERO);
+    /// b.close(Instant::from_secs(1));
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn close(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.opens_in_a_row = 0;
+        self.enter(Mode::Closed, now);
+    }
+
+    /// Closes and zeroes every counter, as if new (the clock is kept).
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.open(Instant::ZERO);
+    /// b.reset(Instant::ZERO);
+    /// assert_eq!(b.metrics(Instant::ZERO).times_opened, 0);
+    /// ```
+    pub fn reset(&mut self, now: Instant) {
+        self.close(now);
+        self.window.clear();
+        self.consecutive_failures = 0;
+        self.rejected = 0;
+        self.times_opened = 0;
+        self.stale_outcomes = 0;
+    }
+
+    /// Operator state: reject everything until [`close`](Self::close) or another state.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.force_open(Instant::ZERO);
+    /// assert_eq!(b.acquire(Instant::from_secs(1_000)).unwrap_err().retry_at, None);
+    /// ```
+    pub fn force_open(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.enter(Mode::ForcedOpen, now);
+    }
+
+    /// Operator state: admit everything and count nothing.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.disable(Instant::ZERO);
+    /// let p = b.acquire(Instant::ZERO).unwrap();
+    /// b.record(Instant::ZERO, p, Outcome::Failure);
+    /// assert_eq!(b.state(), State::Disabled);
+    /// ```
+    pub fn disable(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.enter(Mode::Disabled, now);
+    }
+
+    /// Operator state: admit everything, count it, never trip.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+    /// let mut b = CircuitBreaker::new(config, NoWindow);
+    /// b.metrics_only(Instant::ZERO);
+    /// let p = b.acquire(Instant::ZERO).unwrap();
+    /// b.record(Instant::ZERO, p, Outcome::Failure);
+    /// assert_eq!(b.metrics(Instant::ZERO).consecutive_failures, 1);
+    /// assert_eq!(b.state(), State::MetricsOnly);
+    /// ```
+    pub fn metrics_only(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.enter(Mode::MetricsOnly, now);
+    }
+
+    /// The observer, e.g. to read what it collected.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// let b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// let () = *b.observer();
+    /// ```
+    pub const fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    /// The observer, mutably.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// let () = *b.observer_mut();
+    /// ```
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
+    }
+
+    fn rejection(&self) -> Rejected {
+        match self.mode {
+            Mode::Open { until } => Rejected::new(RejectReason::BreakerOpen, Some(until)),
+            Mode::HalfOpen(round) => Rejected::new(
+                RejectReason::BreakerHalfOpenFull,
+                Some(round.lease_deadline),
+            ),
+            _ => Rejected::new(RejectReason::BreakerForcedOpen, None),
+        }
+    }
+
+    /// Applies the transitions that became due by `now`.
+    fn advance(&mut self, now: Instant) {
+        loop {
+            match self.mode {
+                Mode::Open { until } if now >= until => {
+                    self.enter(Mode::HalfOpen(Round::fresh()), until);
+                }
+                Mode::HalfOpen(mut round) if round.in_flight > 0 && now >= round.lease_deadline => {
+                    let at = round.lease_deadline;
+                    let count = round.in_flight;
+                    round.failures += count;
+                    round.in_flight = 0;
+                    self.mode = Mode::HalfOpen(round);
+                    // Late reports of the expired probes must not count again.
+                    self.epoch = self.epoch.wrapping_add(1);
+                    self.observer
+                        .on_event(BreakerEvent::ProbesExpired { at, count });
+                    self.judge_round(round, at);
+                    if matches!(self.mode, Mode::HalfOpen(_)) {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn record_counted(&mut self, now: Instant, outcome: Outcome, slow: bool) {
+        if !outcome.counts() {
+            return;
+        }
+        let failed = outcome.is_failure();
+        self.window.record(now, Sample { failed, slow });
+        self.consecutive_failures = if failed {
+            self.consecutive_failures.saturating_add(1)
+        } else {
+            0
+        };
+        if self.mode == Mode::Closed && self.should_trip(now) {
+            self.trip(now);
+        }
+    }
+
+    fn should_trip(&mut self, now: Instant) -> bool {
+        if let Some(n) = self.config.consecutive_failures {
+            if self.consecutive_failures >= n {
+                return true;
+            }
+        }
+        let totals = self.window.totals(now);
+        let minimum = match self.window.capacity() {
+            Some(cap) => min_u32(self.config.minimum_calls, cap),
+            None => self.config.minimum_calls,
+        };
+        totals.calls > 0
+            && totals.calls >= minimum as u64
+            && (self
+                .config
+                .failure_rate_reached(totals.failures, totals.calls)
+                || self.config.slow_rate_reached(totals.slow, totals.calls))
+    }
+
+    fn record_probe(&mut self, now: Instant, outcome: Outcome, slow: bool) {
+        let Mode::HalfOpen(mut round) = self.mode else {
+            return; // unreachable: a probe's epoch only matches in half-open
+        };
+        round.in_flight = round.in_flight.saturating_sub(1);
+        if !outcome.counts() {
+            round.admitted = round.admitted.saturating_sub(1); // the slot is free again
+        } else if outcome == Outcome::Success && !slow {
+            round.successes += 1;
+        } else {
+            round.failures += 1;
+        }
+        self.mode = Mode::HalfOpen(round);
+        self.judge_round(round, now);
+    }
+
+    /// Closes or reopens once a round's result is certain.
+    fn judge_round(&mut self, round: Round, at: Instant) {
+        let needed = self.config.success_threshold;
+        if round.successes >= needed {
+            self.opens_in_a_row = 0;
+            self.enter(Mode::Closed, at);
+        } else if round.failures > self.config.half_open_probes - needed {
+            self.trip(at);
+        }
+    }
+
+    fn trip(&mut self, at: Instant) {
+        self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
+        let wait = self.config.open_wait_for(self.opens_in_a_row);
+        self.times_opened = self.times_opened.saturating_add(1);
+        self.enter(
+            Mode::Open {
+                until: at.saturating_add(wait),
+            },
+            at,
+        );
+    }
+
+    /// Enters `mode` at `at`: a new epoch and an empty window.
+    fn enter(&mut self, mode: Mode, at: Instant) {
+        let from = self.mode.state();
+        let to = mode.state();
+        if from == to && !matches!(mode, Mode::Open { .. }) {
+            return;
+        }
+        self.mode = mode;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.window.clear();
+        self.consecutive_failures = 0;
+        self.observer
+            .on_event(BreakerEvent::StateChanged { from, to, at });
+    }
+}
+
+impl Round {
+    const fn fresh() -> Round {
+        Round {
+            admitted: 0,
+            in_flight: 0,
+            successes: 0,
+            failures: 0,
+            lease_deadline: Instant::MAX,
+        }
+    }
+}
+
+const fn min_u32(a: u32, b: u32) -> u32 {
+    if a < b { a } else { b }
+}

@@ -1,0 +1,219 @@
+//! The circuit breaker: stop calling a dependency that is failing, probe it
+//! carefully, and resume when it has recovered.
+//!
+//! ```text
+//!            trip (rate, slow rate or consecutive failures)
+//!   Closed ─────────────────────────────────────────────▶ Open ◀──────┐
+//!     ▲                                                    │          │ a probe failed,
+//!     │ success_threshold probes succeeded                 │ open_wait│ or its lease ran out
+//!     └──────────────────────────── HalfOpen ◀─────────────┘          │
+//!                                       └─────────────────────────────┘
+//! ```
+//! Plus operator states: `Disabled` (admit everything, count nothing),
+//! `MetricsOnly` (admit everything, count, never trip) and `ForcedOpen`.
+//!
+//! A timeline (the breaker opens after three failures in a row):
+//!
+//! ```
+//! use core::time::Duration;
+//! use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+//! use failsafe_core::{Instant, Outcome};
+//!
+//! let config = BreakerConfig::builder()
+//!     .no_failure_rate()
+//!     .consecutive_failures(3)
+//!     .open_wait(Duration::from_secs(60))
+//!     .build()
+//!     .unwrap();
+//! let mut breaker = CircuitBreaker::new(config, NoWindow);
+//! for ms in [0, 10, 20] {
+//!     let t = Instant::from_millis(ms);
+//!     let permit = breaker.acquire(t).unwrap();
+//!     breaker.record(t, permit, Outcome::Failure);
+//! }
+//! // at t=20ms the breaker is open until t=60.020s
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejected = breaker.acquire(Instant::from_secs(30)).unwrap_err();
+//! assert_eq!(rejected.retry_at, Some(Instant::from_millis(60_020)));
+//! // at t=60.020s one probe is admitted; its success closes the breaker
+//! let probe = breaker.acquire(Instant::from_millis(60_020)).unwrap();
+//! assert!(breaker.acquire(Instant::from_millis(60_021)).is_err()); // quota: one probe
+//! breaker.record(Instant::from_millis(60_100), probe, Outcome::Success);
+//! assert_eq!(breaker.state(), State::Closed);
+//! ```
+
+mod config;
+mod machine;
+mod window;
+
+pub use config::{BreakerConfig, BreakerConfigBuilder};
+pub use machine::CircuitBreaker;
+pub use window::{CountWindow, NoWindow, Sample, TimeWindow, Totals, Window};
+
+use core::fmt;
+
+use crate::{Instant, Outcome, Rejected};
+
+/// The breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum State {
+    /// Calls flow and are counted.
+    Closed,
+    /// Calls are rejected until the open wait is over.
+    Open,
+    /// A limited number of probe calls are let through.
+    HalfOpen,
+    /// Operator state: every call is admitted and nothing is counted.
+    Disabled,
+    /// Operator state: every call is admitted and counted, but the breaker never trips.
+    MetricsOnly,
+    /// Operator state: every call is rejected until an operator says otherwise.
+    ForcedOpen,
+}
+
+impl State {
+    /// The state's name, e.g. `"half-open"`.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::State;
+    /// assert_eq!(State::HalfOpen.as_str(), "half-open");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+            State::Disabled => "disabled",
+            State::MetricsOnly => "metrics-only",
+            State::ForcedOpen => "forced-open",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a breaker reports to its [`Observer`](crate::Observer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BreakerEvent {
+    /// The state changed at `at` (the instant the change became due, which
+    /// may be earlier than the call that noticed it).
+    StateChanged {
+        /// The state left.
+        from: State,
+        /// The state entered.
+        to: State,
+        /// When.
+        at: Instant,
+    },
+    /// A call was not admitted.
+    Rejected {
+        /// When.
+        at: Instant,
+        /// Why, and when to retry.
+        rejected: Rejected,
+    },
+    /// Half-open probes did not report within their lease and were counted as failures.
+    ProbesExpired {
+        /// When the lease ran out.
+        at: Instant,
+        /// How many probes expired.
+        count: u32,
+    },
+    /// An outcome arrived for a permit issued in an earlier state (or an
+    /// earlier half-open round) and was not counted.
+    StaleOutcome {
+        /// When it arrived.
+        at: Instant,
+        /// What it said.
+        outcome: Outcome,
+    },
+}
+
+/// A consistent snapshot of a breaker, for dashboards and health checks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct BreakerMetrics {
+    /// The current state.
+    pub state: State,
+    /// Calls in the window.
+    pub calls: u64,
+    /// Failed calls in the window.
+    pub failures: u64,
+    /// Slow calls in the window.
+    pub slow_calls: u64,
+    /// `failures / calls`, or `None` with no calls.
+    pub failure_rate: Option<f32>,
+    /// `slow_calls / calls`, or `None` with no calls.
+    pub slow_call_rate: Option<f32>,
+    /// Failures since the last success (counted in closed and metrics-only).
+    pub consecutive_failures: u32,
+    /// Calls rejected since creation (or the last reset).
+    pub rejected: u64,
+    /// Times the breaker opened since creation (or the last reset).
+    pub times_opened: u64,
+    /// Outcomes ignored because their permit belonged to an earlier state.
+    pub stale_outcomes: u64,
+    /// Half-open probes currently out.
+    pub probes_in_flight: u32,
+    /// While open: when the breaker will admit a probe.
+    pub open_until: Option<Instant>,
+}
+
+/// Admission to make one call through a breaker. Hand it back with
+/// [`CircuitBreaker::record`]; adapters wrap it in a guard that records
+/// [`Outcome::Cancelled`] if the call is dropped or panics.
+#[must_use = "a permit must be returned with `record`, or a half-open probe slot stays taken until its lease ends"]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BreakerPermit {
+    issued_at: Instant,
+    epoch: u32,
+    kind: PermitKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum PermitKind {
+    /// Issued while closed or metrics-only: counted in the window.
+    Counted,
+    /// A half-open probe.
+    Probe,
+    /// Issued while disabled: counts nowhere.
+    Uncounted,
+}
+
+impl BreakerPermit {
+    /// When the permit was issued (the call's start).
+    ///
+    /// ```
+    /// # use failsafe_core::{breaker::{BreakerConfig, CircuitBreaker, CountWindow}, Instant, Outcome};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// let p = b.acquire(Instant::from_millis(5)).unwrap();
+    /// assert_eq!(p.issued_at(), Instant::from_millis(5));
+    /// # b.record(Instant::from_millis(6), p, Outcome::Success);
+    /// ```
+    pub const fn issued_at(&self) -> Instant {
+        self.issued_at
+    }
+
+    /// `true` if this is a half-open probe.
+    ///
+    /// ```
+    /// # use failsafe_core::{breaker::{BreakerConfig, CircuitBreaker, CountWindow}, Instant, Outcome};
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+    /// let p = b.acquire(Instant::ZERO).unwrap();
+    /// assert!(!p.is_probe());
+    /// # b.record(Instant::ZERO, p, Outcome::Success);
+    /// ```
+    pub const fn is_probe(&self) -> bool {
+        matches!(self.kind, PermitKind::Probe)
+    }
+}

@@ -1,0 +1,318 @@
+//! Where a breaker keeps its recent calls: fixed-capacity sliding windows.
+//!
+//! A window only counts; the breaker decides. Capacity is in the type, so a
+//! window never allocates and a zero capacity fails to compile.
+
+use core::time::Duration;
+
+use crate::time::duration_nanos;
+use crate::{ConfigError, Instant, Problem};
+
+/// One finished call as a window sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Sample {
+    /// The call failed or timed out.
+    pub failed: bool,
+    /// The call took at least the slow-call duration.
+    pub slow: bool,
+}
+
+/// What a window holds right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Totals {
+    /// Calls in the window.
+    pub calls: u64,
+    /// Of those, failed calls.
+    pub failures: u64,
+    /// Of those, slow calls.
+    pub slow: u64,
+}
+
+/// A sliding record of recent calls.
+///
+/// Implemented by [`CountWindow`], [`TimeWindow`] and [`NoWindow`]; implement it
+/// yourself for another policy (e.g. an exponentially decaying average).
+pub trait Window {
+    /// Adds one finished call at `now` (never earlier than a previous `now`).
+    fn record(&mut self, now: Instant, sample: Sample);
+    /// The calls still inside the window at `now`.
+    fn totals(&mut self, now: Instant) -> Totals;
+    /// Forgets everything.
+    fn clear(&mut self);
+    /// The most calls the window can ever hold, if bounded; the breaker
+    /// lowers its `minimum_calls` to this so a small window can still trip.
+    fn capacity(&self) -> Option<u32>;
+}
+
+/// No window at all: for breakers that trip on consecutive failures only.
+///
+/// ```
+/// use failsafe_core::breaker::{NoWindow, Sample, Window};
+/// use failsafe_core::Instant;
+/// let mut w = NoWindow;
+/// w.record(Instant::ZERO, Sample { failed: true, slow: false });
+/// assert_eq!(w.totals(Instant::ZERO).calls, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NoWindow;
+
+impl Window for NoWindow {
+    #[inline]
+    fn record(&mut self, _now: Instant, _sample: Sample) {}
+    #[inline]
+    fn totals(&mut self, _now: Instant) -> Totals {
+        Totals::default()
+    }
+    #[inline]
+    fn clear(&mut self) {}
+    #[inline]
+    fn capacity(&self) -> Option<u32> {
+        Some(0)
+    }
+}
+
+const FAILED: u8 = 1;
+const SLOW: u8 = 2;
+
+/// The last `N` calls (resilience4j's count-based window).
+///
+/// Each call takes one byte; running sums make every operation O(1).
+///
+/// ```
+/// use failsafe_core::breaker::{CountWindow, Sample, Window};
+/// use failsafe_core::Instant;
+/// let mut w = CountWindow::<3>::new();
+/// for failed in [true, false, true, true] {
+///     w.record(Instant::ZERO, Sample { failed, slow: false });
+/// }
+/// // only the last three are kept: false, true, true
+/// let t = w.totals(Instant::ZERO);
+/// assert_eq!((t.calls, t.failures), (3, 2));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CountWindow<const N: usize> {
+    slots: [u8; N],
+    next: usize,
+    len: u32,
+    failures: u32,
+    slow: u32,
+}
+
+impl<const N: usize> CountWindow<N> {
+    /// An empty window of `N` calls. `N == 0` or `N > u32::MAX` fails to compile.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::CountWindow;
+    /// static W: CountWindow<10> = CountWindow::new(); // const: fits in a static
+    /// ```
+    pub const fn new() -> Self {
+        const {
+            assert!(
+                N > 0 && N <= u32::MAX as usize,
+                "CountWindow needs 1..=u32::MAX slots"
+            )
+        };
+        CountWindow {
+            slots: [0; N],
+            next: 0,
+            len: 0,
+            failures: 0,
+            slow: 0,
+        }
+    }
+}
+
+impl<const N: usize> Default for CountWindow<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Window for CountWindow<N> {
+    #[inline]
+    fn record(&mut self, _now: Instant, sample: Sample) {
+        let new = (sample.failed as u8 * FAILED) | (sample.slow as u8 * SLOW);
+        if self.len as usize == N {
+            let old = self.slots[self.next];
+            self.failures -= (old & FAILED != 0) as u32;
+            self.slow -= (old & SLOW != 0) as u32;
+        } else {
+            self.len += 1;
+        }
+        self.slots[self.next] = new;
+        self.failures += sample.failed as u32;
+        self.slow += sample.slow as u32;
+        self.next = if self.next + 1 == N { 0 } else { self.next + 1 };
+    }
+
+    #[inline]
+    fn totals(&mut self, _now: Instant) -> Totals {
+        Totals {
+            calls: self.len as u64,
+            failures: self.failures as u64,
+            slow: self.slow as u64,
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    fn capacity(&self) -> Option<u32> {
+        Some(N as u32)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Bucket {
+    calls: u32,
+    failures: u32,
+    slow: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Sums {
+    calls: u64,
+    failures: u64,
+    slow: u64,
+}
+
+/// The calls of the last `window` of time, in `B` buckets of `window / B` each
+/// (resilience4j's time-based window).
+///
+/// The window slides one bucket at a time, so it covers between
+/// `window - window / B` and `window` of history. Running sums and lazy expiry
+/// keep every operation O(1) amortised.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::breaker::{Sample, TimeWindow, Window};
+/// use failsafe_core::Instant;
+/// let mut w = TimeWindow::<10>::new(Duration::from_secs(10)).unwrap();
+/// w.record(Instant::from_secs(0), Sample { failed: true, slow: false });
+/// w.record(Instant::from_secs(5), Sample { failed: false, slow: false });
+/// assert_eq!(w.totals(Instant::from_secs(9)).calls, 2);
+/// assert_eq!(w.totals(Instant::from_secs(10)).calls, 1); // second 0 slid out
+/// assert_eq!(w.totals(Instant::from_secs(60)).calls, 0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TimeWindow<const B: usize> {
+    bucket_nanos: u64,
+    buckets: [Bucket; B],
+    /// Index (in bucket units since the epoch) of the newest bucket.
+    head: u64,
+    sum: Sums,
+}
+
+impl<const B: usize> TimeWindow<B> {
+    /// A window over `window`, split in `B` buckets. `B == 0` fails to compile;
+    /// a window shorter than `B` nanoseconds is a [`ConfigError`] on `window`.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::breaker::TimeWindow;
+    /// assert!(TimeWindow::<10>::new(Duration::from_secs(1)).is_ok());
+    /// assert_eq!(TimeWindow::<10>::new(Duration::ZERO).unwrap_err().field, "window");
+    /// ```
+    pub const fn new(window: Duration) -> Result<Self, ConfigError> {
+        const {
+            assert!(
+                B > 0 && B <= u32::MAX as usize,
+                "TimeWindow needs 1..=u32::MAX buckets"
+            )
+        };
+        let bucket_nanos = duration_nanos(window) / B as u64;
+        if bucket_nanos == 0 {
+            return Err(ConfigError::new("window", Problem::Zero));
+        }
+        Ok(TimeWindow {
+            bucket_nanos,
+            buckets: [Bucket {
+                calls: 0,
+                failures: 0,
+                slow: 0,
+            }; B],
+            head: 0,
+            sum: Sums {
+                calls: 0,
+                failures: 0,
+                slow: 0,
+            },
+        })
+    }
+
+    /// The time one bucket covers.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::breaker::TimeWindow;
+    /// let w = TimeWindow::<4>::new(Duration::from_secs(2)).unwrap();
+    /// assert_eq!(w.bucket_duration(), Duration::from_millis(500));
+    /// ```
+    pub const fn bucket_duration(&self) -> Duration {
+        Duration::from_nanos(self.bucket_nanos)
+    }
+
+    /// Moves the head to the bucket holding `now`, expiring what slid out.
+    fn slide(&mut self, now: Instant) {
+        let index = now.as_nanos() / self.bucket_nanos;
+        if index <= self.head {
+            return; // same bucket, or a clock that stepped back
+        }
+        let steps = index - self.head;
+        if steps >= B as u64 {
+            self.buckets = [Bucket::default(); B];
+            self.sum = Sums::default();
+        } else {
+            for k in 1..=steps {
+                let slot = ((self.head + k) % B as u64) as usize;
+                let old = core::mem::take(&mut self.buckets[slot]);
+                self.sum.calls -= old.calls as u64;
+                self.sum.failures -= old.failures as u64;
+                self.sum.slow -= old.slow as u64;
+            }
+        }
+        self.head = index;
+    }
+}
+
+impl<const B: usize> Window for TimeWindow<B> {
+    fn record(&mut self, now: Instant, sample: Sample) {
+        self.slide(now);
+        let bucket = &mut self.buckets[(self.head % B as u64) as usize];
+        if bucket.calls == u32::MAX {
+            return; // four billion calls in one bucket: drop, never overflow
+        }
+        bucket.calls += 1;
+        bucket.failures += sample.failed as u32;
+        bucket.slow += sample.slow as u32;
+        self.sum.calls += 1;
+        self.sum.failures += sample.failed as u64;
+        self.sum.slow += sample.slow as u64;
+    }
+
+    fn totals(&mut self, now: Instant) -> Totals {
+        self.slide(now);
+        Totals {
+            calls: self.sum.calls,
+            failures: self.sum.failures,
+            slow: self.sum.slow,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buckets = [Bucket::default(); B];
+        self.sum = Sums::default();
+    }
+
+    fn capacity(&self) -> Option<u32> {
+        None
+    }
+}

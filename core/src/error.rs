@@ -1,0 +1,162 @@
+//! The two error values every pattern shares: a rejection ("not now, try at
+//! T") and an invalid configuration ("field F is wrong because ...").
+
+use core::fmt;
+
+use crate::Instant;
+
+/// Why a call was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The circuit breaker is open.
+    BreakerOpen,
+    /// The circuit breaker is half-open and all its probe permits are out.
+    BreakerHalfOpenFull,
+    /// The circuit breaker was forced open by an operator.
+    BreakerForcedOpen,
+}
+
+impl RejectReason {
+    /// A short human-readable description.
+    ///
+    /// ```
+    /// # use failsafe_core::RejectReason;
+    /// assert_eq!(RejectReason::BreakerOpen.as_str(), "circuit breaker is open");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::BreakerOpen => "circuit breaker is open",
+            RejectReason::BreakerHalfOpenFull => {
+                "circuit breaker is half-open and all probes are out"
+            }
+            RejectReason::BreakerForcedOpen => "circuit breaker is forced open",
+        }
+    }
+}
+
+/// A call was not admitted. Carries the earliest instant worth trying again
+/// where the machine knows one, so a server can answer `Retry-After`.
+///
+/// ```
+/// use failsafe_core::{Instant, RejectReason, Rejected};
+/// let r = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(60)));
+/// assert_eq!(r.retry_after(Instant::from_secs(45)).map(|d| d.as_secs()), Some(15));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rejected {
+    /// Why the call was not admitted.
+    pub reason: RejectReason,
+    /// The earliest instant at which a new attempt may be admitted, if known.
+    pub retry_at: Option<Instant>,
+}
+
+impl Rejected {
+    /// A rejection for `reason`, retry possible at `retry_at`.
+    ///
+    /// ```
+    /// # use failsafe_core::{RejectReason, Rejected};
+    /// let r = Rejected::new(RejectReason::BreakerForcedOpen, None);
+    /// assert_eq!(r.retry_at, None);
+    /// ```
+    pub const fn new(reason: RejectReason, retry_at: Option<Instant>) -> Rejected {
+        Rejected { reason, retry_at }
+    }
+
+    /// How long from `now` until a retry is worth it (zero if already due).
+    ///
+    /// ```
+    /// # use failsafe_core::{Instant, RejectReason, Rejected};
+    /// let r = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(5)));
+    /// assert_eq!(r.retry_after(Instant::from_secs(9)).unwrap().as_secs(), 0);
+    /// ```
+    pub fn retry_after(&self, now: Instant) -> Option<core::time::Duration> {
+        self.retry_at.map(|at| at.saturating_duration_since(now))
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason.as_str())?;
+        if let Some(at) = self.retry_at {
+            write!(f, " (retry at {at})")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for Rejected {}
+
+/// What is wrong with a configuration value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Problem {
+    /// Must be greater than zero.
+    Zero,
+    /// A ratio must lie in `(0, 1]` and not be NaN.
+    RatioOutOfRange,
+    /// A maximum is below its minimum (or a part exceeds its whole).
+    BelowMinimum,
+    /// The value is larger than this machine can hold.
+    TooLarge,
+    /// The configuration can never trigger (nothing was enabled).
+    NothingEnabled,
+}
+
+impl Problem {
+    /// A short human-readable description.
+    ///
+    /// ```
+    /// # use failsafe_core::Problem;
+    /// assert_eq!(Problem::Zero.as_str(), "must be greater than zero");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Problem::Zero => "must be greater than zero",
+            Problem::RatioOutOfRange => "must be a ratio in (0, 1]",
+            Problem::BelowMinimum => "must not be below its minimum",
+            Problem::TooLarge => "is too large",
+            Problem::NothingEnabled => "no condition is enabled",
+        }
+    }
+}
+
+/// A configuration value was rejected; names the field and the problem.
+///
+/// ```
+/// use failsafe_core::breaker::BreakerConfig;
+/// let err = BreakerConfig::builder().failure_rate_threshold(1.5).build().unwrap_err();
+/// assert_eq!(err.field, "failure_rate_threshold");
+/// assert_eq!(err.to_string(), "invalid `failure_rate_threshold`: must be a ratio in (0, 1]");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConfigError {
+    /// The name of the offending field, as spelled by its builder method.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+impl ConfigError {
+    /// An error about `field`.
+    ///
+    /// ```
+    /// # use failsafe_core::{ConfigError, Problem};
+    /// assert_eq!(ConfigError::new("window", Problem::Zero).field, "window");
+    /// ```
+    pub const fn new(field: &'static str, problem: Problem) -> ConfigError {
+        ConfigError { field, problem }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.problem.as_str())
+    }
+}
+
+impl core::error::Error for ConfigError {}

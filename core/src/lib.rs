@@ -1,0 +1,54 @@
+//! # failsafe-core
+//!
+//! Resilience patterns as pure state machines, for a Cortex-M with no heap and
+//! a cloud service alike.
+//!
+//! ## The contract
+//!
+//! The core **never reads a clock, never sleeps, never allocates, never
+//! spawns and never draws randomness on its own.** Everything it needs
+//! arrives as arguments; everything it decides comes back as values:
+//!
+//! - **Time** is an [`Instant`] (u64 nanoseconds since an epoch the adapter
+//!   picks) passed into every call. Arithmetic saturates; a `now` earlier than
+//!   one already seen is treated as "no time passed".
+//! - **Verbs**: `acquire(now) -> Result<Permit, Rejected>` asks whether a call
+//!   may start; `record(now, permit, outcome)` says how it ended;
+//!   `next_deadline()` / `on_deadline(now)` tell the driver when to come back
+//!   even if nothing happens (spurious calls are no-ops).
+//! - **Permits are tokens**: `#[must_use]`, not `Clone`, tied to the state
+//!   that issued them, so capacity is returned exactly once and late results
+//!   are never counted in the wrong state.
+//! - **Rejections say when**: [`Rejected::retry_at`] is the earliest instant
+//!   worth trying again, where one is known.
+//! - **Events** go to an [`Observer`] chosen by the caller (`()` by default,
+//!   which compiles to nothing).
+//! - **Randomness** comes from a caller-provided [`rng::Rng`].
+//! - **Capacity is in the type**: windows take const generics; zero capacity
+//!   fails to compile.
+//! - **Configuration is validated**: builders return
+//!   `Result<Config, ConfigError>`, and are `const` so firmware checks them at
+//!   compile time.
+//!
+//! Sharing is the adapters' job; [`sync`] holds the pieces they share.
+//!
+//! ## Patterns
+//!
+//! | pattern | module |
+//! |---|---|
+//! | Circuit breaker | [`breaker`] |
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod breaker;
+mod error;
+mod event;
+mod outcome;
+pub mod rng;
+pub mod sync;
+pub mod time;
+
+pub use error::{ConfigError, Problem, RejectReason, Rejected};
+pub use event::{FnObserver, Observer};
+pub use outcome::Outcome;
+pub use time::Instant;

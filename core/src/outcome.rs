@@ -1,0 +1,67 @@
+//! How a call ended, as reported back to the machine that admitted it.
+
+use core::fmt;
+
+/// How a call ended. The call's duration is not part of the outcome: the
+/// machine knows when it issued the permit and when the outcome is recorded.
+///
+/// ```
+/// use failsafe_core::Outcome;
+/// assert!(Outcome::Timeout.is_failure());
+/// assert!(!Outcome::Cancelled.counts());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The call succeeded.
+    Success,
+    /// The call failed in a way that says something about the dependency.
+    Failure,
+    /// The call ran out of time (counts as a failure).
+    Timeout,
+    /// The caller gave up (the future was dropped, the closure panicked): the
+    /// permit is returned but the call counts neither way.
+    Cancelled,
+    /// The call finished, but its result says nothing about the dependency
+    /// (a classifier chose to ignore it, e.g. a `404`): the permit is returned
+    /// and the call counts neither way.
+    Ignored,
+}
+
+impl Outcome {
+    /// `true` for [`Outcome::Failure`] and [`Outcome::Timeout`].
+    ///
+    /// ```
+    /// # use failsafe_core::Outcome;
+    /// assert!(Outcome::Failure.is_failure());
+    /// assert!(!Outcome::Success.is_failure());
+    /// ```
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Timeout)
+    }
+
+    /// `true` when the outcome is evidence about the dependency (success,
+    /// failure or timeout); `false` for cancelled and ignored calls.
+    ///
+    /// ```
+    /// # use failsafe_core::Outcome;
+    /// assert!(Outcome::Success.counts());
+    /// assert!(!Outcome::Ignored.counts());
+    /// ```
+    pub const fn counts(self) -> bool {
+        !matches!(self, Outcome::Cancelled | Outcome::Ignored)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Ignored => "ignored",
+        })
+    }
+}

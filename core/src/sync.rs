@@ -1,0 +1,225 @@
+//! Sharing a machine between tasks, threads or interrupt handlers.
+//!
+//! The machines take `&mut self`; a [`Lock`] turns that into `&self`. The core
+//! ships [`CsLock`] (a `critical-section` mutex, for firmware); the std
+//! adapters supply one over `std::sync::Mutex`. [`SharedBreaker`] adds a
+//! lock-free fast path: while the breaker is open, a call is rejected after
+//! one atomic load, without touching the lock.
+
+use core::cell::RefCell;
+use core::marker::PhantomData;
+
+use portable_atomic::{AtomicU64, Ordering};
+
+use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
+
+/// Exclusive access to a `T` from a shared reference.
+///
+/// Implementations must not hold the lock across an `.await` (they cannot:
+/// `with` takes a synchronous closure).
+pub trait Lock<T> {
+    /// Runs `f` with exclusive access to the value.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
+}
+
+/// A lock built on `critical-section`: interrupts (or the platform's
+/// equivalent) are masked while `f` runs. `const`-constructible, so it fits
+/// in a `static` on firmware.
+///
+/// ```
+/// use failsafe_core::sync::{CsLock, Lock};
+/// static COUNTER: CsLock<u32> = CsLock::new(0);
+/// COUNTER.with(|n| *n += 1);
+/// assert_eq!(COUNTER.with(|n| *n), 1);
+/// ```
+#[derive(Debug)]
+pub struct CsLock<T> {
+    inner: critical_section::Mutex<RefCell<T>>,
+}
+
+impl<T> CsLock<T> {
+    /// Wraps `value`.
+    ///
+    /// ```
+    /// # use failsafe_core::sync::CsLock;
+    /// let lock = CsLock::new([0u8; 4]);
+    /// # let _ = lock;
+    /// ```
+    pub const fn new(value: T) -> Self {
+        CsLock {
+            inner: critical_section::Mutex::new(RefCell::new(value)),
+        }
+    }
+}
+
+impl<T> Lock<T> for CsLock<T> {
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+    }
+}
+
+/// `rejecting_until` stored as nanoseconds; zero means "not rejecting".
+const NOT_REJECTING: u64 = 0;
+
+/// A circuit breaker usable from `&self`: the machine behind lock `L`, plus
+/// an atomic copy of "rejecting until" so that an open breaker rejects with
+/// one atomic load and no lock.
+///
+/// Rejections on the fast path are counted in [`metrics`](Self::metrics) but
+/// emit no [`BreakerEvent::Rejected`]: the observer lives behind the lock.
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+/// use failsafe_core::sync::{CsLock, SharedBreaker};
+/// use failsafe_core::{Instant, Outcome};
+///
+/// static BREAKER: SharedBreaker<CountWindow<20>, (), CsLock<CircuitBreaker<CountWindow<20>>>> =
+///     SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new())));
+///
+/// let permit = BREAKER.acquire(Instant::ZERO).unwrap();
+/// BREAKER.record(Instant::from_millis(2), permit, Outcome::Success);
+/// ```
+#[derive(Debug)]
+pub struct SharedBreaker<W, O, L> {
+    lock: L,
+    rejecting_until: AtomicU64,
+    fast_rejections: AtomicU64,
+    _machine: PhantomData<fn() -> CircuitBreaker<W, O>>,
+}
+
+impl<W, O, L> SharedBreaker<W, O, L>
+where
+    W: Window,
+    O: Observer<BreakerEvent>,
+    L: Lock<CircuitBreaker<W, O>>,
+{
+    /// Shares the breaker inside `lock`, which must be closed (fresh). `const`.
+    ///
+    /// For a breaker that is not fresh use [`from_lock`](Self::from_lock).
+    pub const fn new(lock: L) -> Self {
+        SharedBreaker {
+            lock,
+            rejecting_until: AtomicU64::new(NOT_REJECTING),
+            fast_rejections: AtomicU64::new(0),
+            _machine: PhantomData,
+        }
+    }
+
+    /// Shares the breaker inside `lock`, whatever state it is in.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::Instant;
+    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    /// b.force_open(Instant::ZERO);
+    /// let shared = SharedBreaker::from_lock(CsLock::new(b));
+    /// assert!(shared.acquire(Instant::from_secs(1)).is_err());
+    /// ```
+    pub fn from_lock(lock: L) -> Self {
+        let shared = Self::new(lock);
+        shared.with(|_| ());
+        shared
+    }
+
+    /// [`CircuitBreaker::acquire`] from `&self`. While the breaker is open
+    /// this is one atomic load: no lock is taken.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::{Instant, RejectReason};
+    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
+    /// shared.with(|b| b.open(Instant::ZERO));
+    /// let r = shared.acquire(Instant::from_secs(1)).unwrap_err();
+    /// assert_eq!((r.reason, r.retry_at), (RejectReason::BreakerOpen, Some(Instant::from_secs(30))));
+    /// ```
+    #[inline]
+    pub fn acquire(&self, now: Instant) -> Result<BreakerPermit, Rejected> {
+        let until = self.rejecting_until.load(Ordering::Acquire);
+        if now.as_nanos() < until {
+            self.fast_rejections.fetch_add(1, Ordering::Relaxed);
+            return Err(if until == u64::MAX {
+                Rejected::new(RejectReason::BreakerForcedOpen, None)
+            } else {
+                Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_nanos(until)))
+            });
+        }
+        self.with(|b| b.acquire(now))
+    }
+
+    /// [`CircuitBreaker::record`] from `&self`.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(config, NoWindow)));
+    /// let p = shared.acquire(Instant::ZERO).unwrap();
+    /// shared.record(Instant::ZERO, p, Outcome::Failure);
+    /// assert_eq!(shared.state(), State::Open);
+    /// ```
+    #[inline]
+    pub fn record(&self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+        self.with(|b| b.record(now, permit, outcome))
+    }
+
+    /// Runs `f` on the machine under the lock (manual open/close, config,
+    /// observer), then republishes the fast-path state.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::Instant;
+    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
+    /// shared.with(|b| b.force_open(Instant::ZERO));
+    /// assert_eq!(shared.state(), State::ForcedOpen);
+    /// ```
+    pub fn with<R>(&self, f: impl FnOnce(&mut CircuitBreaker<W, O>) -> R) -> R {
+        self.lock.with(|b| {
+            let r = f(b);
+            // Published under the lock, so stores happen in transition order.
+            let until = b.rejecting_until().map_or(NOT_REJECTING, Instant::as_nanos);
+            if self.rejecting_until.load(Ordering::Relaxed) != until {
+                self.rejecting_until.store(until, Ordering::Release);
+            }
+            r
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.with(|b| b.state())
+    }
+
+    /// [`CircuitBreaker::next_deadline`] from `&self`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.with(|b| b.next_deadline())
+    }
+
+    /// [`CircuitBreaker::on_deadline`] from `&self`.
+    pub fn on_deadline(&self, now: Instant) {
+        self.with(|b| b.on_deadline(now))
+    }
+
+    /// [`CircuitBreaker::metrics`], with fast-path rejections added in.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::Instant;
+    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
+    /// shared.with(|b| b.force_open(Instant::ZERO));
+    /// for _ in 0..3 { let _ = shared.acquire(Instant::ZERO); }
+    /// assert_eq!(shared.metrics(Instant::ZERO).rejected, 3);
+    /// ```
+    pub fn metrics(&self, now: Instant) -> BreakerMetrics {
+        let mut m = self.with(|b| b.metrics(now));
+        m.rejected = m
+            .rejected
+            .saturating_add(self.fast_rejections.load(Ordering::Relaxed));
+        m
+    }
+}
