@@ -1,0 +1,30 @@
+//! What a runtime must provide: the time, and a way to sleep until a time.
+
+use core::future::Future;
+
+use failsafe_core::Instant;
+
+/// Reads the current time as a core [`Instant`].
+///
+/// Read it once per decision and pass the same value through every layer:
+/// reading a clock costs more than the decisions themselves.
+pub trait Clock {
+    /// The current time.
+    fn now(&self) -> Instant;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
+/// A clock that can also sleep: everything the async wrappers need from a
+/// runtime. Adapters implement it for tokio, async-io and embassy-time.
+pub trait Runtime: Clock {
+    /// The future returned by [`sleep_until`](Self::sleep_until).
+    type Sleep: Future<Output = ()>;
+    /// Completes at (or soon after) `deadline`; at once if it has passed.
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+}

@@ -1,0 +1,82 @@
+//! The error a wrapped call returns: the inner error, kept typed, or the
+//! reason the call never ran.
+
+use core::fmt;
+
+use failsafe_core::Rejected;
+
+/// A wrapped call's error.
+///
+/// ```
+/// use failsafe_core::{Instant, RejectReason, Rejected};
+/// use failsafe_driver::Error;
+///
+/// let e: Error<&str> = Error::Rejected(Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(9))));
+/// assert_eq!(e.rejected().unwrap().retry_at, Some(Instant::from_secs(9)));
+/// assert_eq!(Error::Inner("boom").into_inner(), Some("boom"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// A policy did not let the call run; says why and when to retry.
+    Rejected(Rejected),
+    /// The call ran and returned this error.
+    Inner(E),
+}
+
+impl<E> Error<E> {
+    /// The rejection, if the call never ran.
+    pub fn rejected(&self) -> Option<&Rejected> {
+        match self {
+            Error::Rejected(r) => Some(r),
+            Error::Inner(_) => None,
+        }
+    }
+
+    /// The inner error, if the call ran and failed.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Error::Inner(e) => Some(e),
+            Error::Rejected(_) => None,
+        }
+    }
+
+    /// Maps the inner error, keeping rejections as they are.
+    ///
+    /// ```
+    /// # use failsafe_driver::Error;
+    /// assert_eq!(Error::Inner(2).map_inner(|n| n * 10), Error::Inner(20));
+    /// ```
+    pub fn map_inner<F, G: FnOnce(E) -> F>(self, g: G) -> Error<F> {
+        match self {
+            Error::Inner(e) => Error::Inner(g(e)),
+            Error::Rejected(r) => Error::Rejected(r),
+        }
+    }
+}
+
+impl<E> From<Rejected> for Error<E> {
+    fn from(r: Rejected) -> Self {
+        Error::Rejected(r)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rejected(r) => write!(f, "rejected: {r}"),
+            Error::Inner(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        // Display already shows this level; the chain continues below it.
+        match self {
+            Error::Rejected(_) => None,
+            Error::Inner(e) => e.source(),
+        }
+    }
+}

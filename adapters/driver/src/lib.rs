@@ -1,0 +1,31 @@
+//! # failsafe-driver
+//!
+//! The one place that knows how to run a call through a
+//! [`failsafe_core`] machine, generic over a tiny runtime trait ([`Clock`],
+//! [`Runtime`]). The tokio, async-std, embassy and thread adapters only bind
+//! it to their clocks and add what is specific to them.
+//!
+//! - [`SharedPolicy`]: a machine's `acquire` / `record` from `&self`;
+//! - [`PermitGuard`]: returns its permit exactly once, as `Cancelled` on drop;
+//! - [`call`] / [`call_blocking`]: acquire, run, classify, record;
+//! - [`Classify`]: which results count as failures;
+//! - [`Error`]: the inner error kept typed, or the rejection with its `retry_at`;
+//! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`] and the
+//!   cloneable [`Breaker`] handle.
+#![no_std]
+
+mod call;
+mod classify;
+mod clock;
+mod error;
+mod policy;
+#[cfg(feature = "std")]
+mod std_support;
+
+pub use call::{call, call_blocking};
+pub use classify::{Classify, DefaultClassifier};
+pub use clock::{Clock, Runtime};
+pub use error::Error;
+pub use policy::{PermitGuard, SharedPolicy};
+#[cfg(feature = "std")]
+pub use std_support::{Breaker, Hook, SharedStdBreaker, StdClock, StdLock};
