@@ -1,0 +1,1 @@
+//! failsafe adapter for async-std (work in progress).

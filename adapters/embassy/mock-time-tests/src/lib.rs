@@ -1,0 +1,1 @@
+//! Tests of failsafe-embassy on embassy-time's mock driver live in `tests/`.

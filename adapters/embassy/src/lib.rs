@@ -1,0 +1,1 @@
+//! failsafe adapter for embassy (work in progress).

@@ -1,0 +1,1 @@
+//! failsafe adapter for thread (work in progress).

@@ -1,0 +1,1 @@
+//! failsafe adapter for tokio (work in progress).

@@ -1,0 +1,1 @@
+//! Cross-crate scenarios and property tests live in `tests/`.
