@@ -497,10 +497,10 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     }
 
     fn should_trip(&mut self, now: Instant) -> bool {
-        if let Some(n) = self.config.consecutive_failures {
-            if self.consecutive_failures >= n {
-                return true;
-            }
+        if let Some(n) = self.config.consecutive_failures
+            && self.consecutive_failures >= n
+        {
+            return true;
         }
         let totals = self.window.totals(now);
         let minimum = match self.window.capacity() {

@@ -217,3 +217,6 @@ impl BreakerPermit {
         matches!(self.kind, PermitKind::Probe)
     }
 }
+
+#[cfg(test)]
+mod tests;
