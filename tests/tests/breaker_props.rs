@@ -1,0 +1,306 @@
+//! Properties of the circuit breaker that users rely on, over arbitrary
+//! configurations and event sequences (including time going backwards).
+
+use core::time::Duration;
+
+use failsafe_core::breaker::{
+    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, Sample, State, TimeWindow, Window,
+};
+use failsafe_core::{Instant, Observer, Outcome, RejectReason};
+use proptest::prelude::*;
+
+/// Counts half-open rounds so the harness knows which probes belong together.
+#[derive(Default)]
+struct Rounds {
+    round: u64,
+}
+
+impl Observer<BreakerEvent> for Rounds {
+    fn on_event(&mut self, event: BreakerEvent) {
+        match event {
+            BreakerEvent::StateChanged { .. } | BreakerEvent::ProbesExpired { .. } => self.round += 1,
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Move the clock by this many ms (negative: the clock steps back).
+    Tick(i64),
+    Acquire,
+    /// Report the held permit at this index (mod len) with this outcome.
+    Record(usize, Outcome),
+    /// Lose the held permit at this index: it never reports.
+    Leak(usize),
+    Deadline,
+    Open,
+    Close,
+    ForceOpen,
+    Disable,
+    MetricsOnly,
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        4 => Just(Outcome::Success),
+        4 => Just(Outcome::Failure),
+        1 => Just(Outcome::Timeout),
+        1 => Just(Outcome::Cancelled),
+        1 => Just(Outcome::Ignored),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (-2_000i64..20_000).prop_map(Op::Tick),
+        8 => Just(Op::Acquire),
+        8 => (any::<usize>(), outcome()).prop_map(|(i, o)| Op::Record(i, o)),
+        1 => any::<usize>().prop_map(Op::Leak),
+        2 => Just(Op::Deadline),
+        1 => Just(Op::Open),
+        1 => Just(Op::Close),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
+        1 => Just(Op::MetricsOnly),
+    ]
+}
+
+fn config() -> impl Strategy<Value = BreakerConfig> {
+    (
+        prop::option::of(0.05f32..=1.0),
+        prop::option::of(1u32..6),
+        prop::option::of(1u64..3_000),
+        1u32..12,
+        1u64..20_000,
+        1u32..4,
+        1u32..5,
+        1u64..30_000,
+    )
+        .prop_filter_map(
+            "a config with a trip condition",
+            |(rate, consecutive, slow, min_calls, wait, mult, probes, lease)| {
+                let mut b = BreakerConfig::builder()
+                    .minimum_calls(min_calls)
+                    .open_wait(Duration::from_millis(wait))
+                    .open_wait_backoff(mult, Duration::from_millis(wait * 4))
+                    .half_open_probes(probes)
+                    .success_threshold(probes.div_ceil(2))
+                    .probe_lease(Duration::from_millis(lease));
+                b = match rate {
+                    Some(r) => b.failure_rate_threshold(r),
+                    None => b.no_failure_rate(),
+                };
+                if let Some(n) = consecutive {
+                    b = b.consecutive_failures(n);
+                }
+                if let Some(ms) = slow {
+                    b = b.slow_call_duration(Duration::from_millis(ms));
+                }
+                b.build().ok()
+            },
+        )
+}
+
+struct Held {
+    permit: failsafe_core::breaker::BreakerPermit,
+    round: u64,
+}
+
+/// Runs `ops` against a breaker and checks, after every step:
+/// - outstanding probes of the current half-open round never exceed the quota;
+/// - while a rejection promised "not before T", nothing is admitted before T;
+/// - metrics stay consistent.
+fn check_sequence<W: Window>(config: BreakerConfig, window: W, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut b = CircuitBreaker::with_observer(config, window, Rounds::default());
+    let mut raw_now: i64 = 0;
+    let mut latest = 0u64; // the monotonic time the breaker sees
+    let mut held: Vec<Held> = Vec::new();
+    let mut leaked: Vec<Held> = Vec::new();
+    let mut promised: Option<Instant> = None; // "open until" from a rejection
+
+    for op in ops {
+        let now = Instant::from_millis(raw_now.max(0) as u64);
+        latest = latest.max(now.as_nanos());
+        match op {
+            Op::Tick(d) => raw_now += d,
+            Op::Acquire => match b.acquire(now) {
+                Ok(permit) => {
+                    if let Some(until) = promised {
+                        prop_assert!(
+                            latest >= until.as_nanos(),
+                            "admitted at {latest} before the promised {until}"
+                        );
+                    }
+                    let round = b.observer().round;
+                    if permit.is_probe() {
+                        let out = held.iter().chain(&leaked).filter(|h| h.permit.is_probe() && h.round == round).count();
+                        prop_assert!(out < config.half_open_probes() as usize, "probe quota exceeded");
+                    }
+                    held.push(Held { permit, round });
+                }
+                Err(r) => {
+                    if r.reason == RejectReason::BreakerOpen {
+                        let at = r.retry_at.expect("an open rejection says when");
+                        prop_assert!(at.as_nanos() > latest, "retry_at {at} is not in the future");
+                        promised = Some(at);
+                    }
+                }
+            },
+            Op::Record(i, outcome) if !held.is_empty() => {
+                let h = held.swap_remove(i % held.len());
+                b.record(now, h.permit, outcome);
+            }
+            Op::Leak(i) if !held.is_empty() => {
+                let h = held.swap_remove(i % held.len());
+                leaked.push(h);
+            }
+            Op::Record(..) | Op::Leak(_) => {}
+            Op::Deadline => b.on_deadline(now),
+            Op::Open => {
+                b.open(now);
+                promised = None;
+            }
+            Op::Close => {
+                b.close(now);
+                promised = None;
+            }
+            Op::ForceOpen => {
+                b.force_open(now);
+                promised = None;
+            }
+            Op::Disable => {
+                b.disable(now);
+                promised = None;
+            }
+            Op::MetricsOnly => {
+                b.metrics_only(now);
+                promised = None;
+            }
+        }
+        if promised.is_some_and(|p| latest >= p.as_nanos()) {
+            promised = None;
+        }
+        let m = b.metrics(now);
+        prop_assert!(m.failures <= m.calls && m.slow_calls <= m.calls);
+        prop_assert!(m.probes_in_flight <= config.half_open_probes());
+    }
+
+    // Return every permit still held; leaked ones never come back. Then go
+    // far past every lease: no probe may stay in flight (no wedged half-open).
+    let end = Instant::from_millis(raw_now.max(0) as u64);
+    for h in held.drain(..) {
+        b.record(end, h.permit, Outcome::Success);
+    }
+    let far = Instant::from_nanos(latest).saturating_add(Duration::from_secs(3_600));
+    b.on_deadline(far);
+    let m = b.metrics(far);
+    prop_assert_eq!(m.probes_in_flight, 0, "a leaked probe wedged half-open");
+    if b.state() == State::HalfOpen {
+        let p = b.acquire(far);
+        prop_assert!(p.is_ok(), "half-open with nothing in flight must admit a probe");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn count_window_breaker_keeps_its_promises(config in config(), ops in prop::collection::vec(op(), 1..300)) {
+        check_sequence(config, CountWindow::<8>::new(), ops)?;
+    }
+
+    #[test]
+    fn time_window_breaker_keeps_its_promises(config in config(), ops in prop::collection::vec(op(), 1..300)) {
+        check_sequence(config, TimeWindow::<4>::new(Duration::from_secs(4)).unwrap(), ops)?;
+    }
+
+    #[test]
+    fn consecutive_breaker_keeps_its_promises(config in config(), ops in prop::collection::vec(op(), 1..300)) {
+        check_sequence(config, NoWindow, ops)?;
+    }
+
+    /// Feeding a clock that steps backwards gives exactly the decisions of
+    /// feeding the same clock clamped to its running maximum.
+    #[test]
+    fn time_going_backwards_is_no_time_passed(
+        config in config(),
+        steps in prop::collection::vec((0u64..100_000, outcome(), any::<bool>()), 1..200),
+    ) {
+        let mut raw = CircuitBreaker::new(config, CountWindow::<8>::new());
+        let mut clamped = CircuitBreaker::new(config, CountWindow::<8>::new());
+        let mut max = 0;
+        for (t, outcome, acquire_only) in steps {
+            max = u64::max(max, t);
+            let (a, b) = (raw.acquire(Instant::from_millis(t)), clamped.acquire(Instant::from_millis(max)));
+            prop_assert_eq!(a.as_ref().err(), b.as_ref().err());
+            if let (Ok(pa), Ok(pb)) = (a, b) {
+                if acquire_only {
+                    raw.record(Instant::from_millis(t), pa, Outcome::Cancelled);
+                    clamped.record(Instant::from_millis(max), pb, Outcome::Cancelled);
+                } else {
+                    raw.record(Instant::from_millis(t), pa, outcome);
+                    clamped.record(Instant::from_millis(max), pb, outcome);
+                }
+            }
+            prop_assert_eq!(raw.state(), clamped.state());
+            prop_assert_eq!(raw.next_deadline(), clamped.next_deadline());
+        }
+    }
+
+    /// An open breaker admits a probe at exactly the instant it promised.
+    #[test]
+    fn an_open_breaker_admits_exactly_at_retry_at(config in config(), opened_at in 0u64..1u64 << 50, ask_at in 0u64..1u64 << 20) {
+        let mut b = CircuitBreaker::new(config, NoWindow);
+        b.open(Instant::from_nanos(opened_at));
+        let asked = Instant::from_nanos(opened_at + ask_at);
+        match b.acquire(asked) {
+            Err(r) => {
+                let at = r.retry_at.unwrap();
+                prop_assert!(at > asked);
+                prop_assert!(b.acquire(Instant::from_nanos(at.as_nanos() - 1)).is_err());
+                prop_assert!(b.acquire(at).unwrap().is_probe());
+            }
+            Ok(p) => prop_assert!(ask_at >= config.open_wait().as_nanos() as u64 && p.is_probe()),
+        }
+    }
+
+    /// The count window holds exactly the last N samples.
+    #[test]
+    fn count_window_matches_a_naive_model(samples in prop::collection::vec((any::<bool>(), any::<bool>()), 0..100)) {
+        let mut w = CountWindow::<7>::new();
+        for (i, &(failed, slow)) in samples.iter().enumerate() {
+            w.record(Instant::ZERO, Sample { failed, slow });
+            let tail = &samples[(i + 1).saturating_sub(7)..=i];
+            let t = w.totals(Instant::ZERO);
+            prop_assert_eq!(t.calls, tail.len() as u64);
+            prop_assert_eq!(t.failures, tail.iter().filter(|s| s.0).count() as u64);
+            prop_assert_eq!(t.slow, tail.iter().filter(|s| s.1).count() as u64);
+        }
+    }
+
+    /// The time window holds exactly the samples whose bucket is among the last B.
+    #[test]
+    fn time_window_matches_a_naive_model(
+        gaps in prop::collection::vec((0u64..3_000, any::<bool>()), 0..100),
+        probe_gap in 0u64..10_000,
+    ) {
+        const B: u64 = 5;
+        let bucket = 1_000u64; // ms: a 5 s window in 5 buckets
+        let mut w = TimeWindow::<5>::new(Duration::from_millis(B * bucket)).unwrap();
+        let mut t = 0;
+        let mut log = Vec::new();
+        for (gap, failed) in gaps {
+            t += gap;
+            w.record(Instant::from_millis(t), Sample { failed, slow: false });
+            log.push((t, failed));
+        }
+        let now = t + probe_gap;
+        let head = now / bucket;
+        let live: Vec<_> = log.iter().filter(|(at, _)| at / bucket + B > head).collect();
+        let totals = w.totals(Instant::from_millis(now));
+        prop_assert_eq!(totals.calls, live.len() as u64);
+        prop_assert_eq!(totals.failures, live.iter().filter(|(_, f)| *f).count() as u64);
+    }
+}
