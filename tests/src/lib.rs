@@ -1,1 +1,7 @@
-//! Cross-crate scenarios and property tests live in `tests/`.
+//! Cross-crate scenarios, property tests and the virtual-time simulator.
+//!
+//! [`sim`] drives a circuit breaker against a modelled dependency in virtual
+//! time, jumping straight to the next event or to the breaker's
+//! `next_deadline()`, so hours of traffic run in milliseconds.
+
+pub mod sim;

@@ -4,7 +4,8 @@
 use core::time::Duration;
 
 use failsafe_core::breaker::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, Sample, State, TimeWindow, Window,
+    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, Sample, State, TimeWindow,
+    Window,
 };
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use proptest::prelude::*;
@@ -18,7 +19,9 @@ struct Rounds {
 impl Observer<BreakerEvent> for Rounds {
     fn on_event(&mut self, event: BreakerEvent) {
         match event {
-            BreakerEvent::StateChanged { .. } | BreakerEvent::ProbesExpired { .. } => self.round += 1,
+            BreakerEvent::StateChanged { .. } | BreakerEvent::ProbesExpired { .. } => {
+                self.round += 1
+            }
             _ => {}
         }
     }
@@ -111,7 +114,11 @@ struct Held {
 /// - outstanding probes of the current half-open round never exceed the quota;
 /// - while a rejection promised "not before T", nothing is admitted before T;
 /// - metrics stay consistent.
-fn check_sequence<W: Window>(config: BreakerConfig, window: W, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn check_sequence<W: Window>(
+    config: BreakerConfig,
+    window: W,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let mut b = CircuitBreaker::with_observer(config, window, Rounds::default());
     let mut raw_now: i64 = 0;
     let mut latest = 0u64; // the monotonic time the breaker sees
@@ -134,8 +141,15 @@ fn check_sequence<W: Window>(config: BreakerConfig, window: W, ops: Vec<Op>) -> 
                     }
                     let round = b.observer().round;
                     if permit.is_probe() {
-                        let out = held.iter().chain(&leaked).filter(|h| h.permit.is_probe() && h.round == round).count();
-                        prop_assert!(out < config.half_open_probes() as usize, "probe quota exceeded");
+                        let out = held
+                            .iter()
+                            .chain(&leaked)
+                            .filter(|h| h.permit.is_probe() && h.round == round)
+                            .count();
+                        prop_assert!(
+                            out < config.half_open_probes() as usize,
+                            "probe quota exceeded"
+                        );
                     }
                     held.push(Held { permit, round });
                 }
@@ -198,7 +212,10 @@ fn check_sequence<W: Window>(config: BreakerConfig, window: W, ops: Vec<Op>) -> 
     prop_assert_eq!(m.probes_in_flight, 0, "a leaked probe wedged half-open");
     if b.state() == State::HalfOpen {
         let p = b.acquire(far);
-        prop_assert!(p.is_ok(), "half-open with nothing in flight must admit a probe");
+        prop_assert!(
+            p.is_ok(),
+            "half-open with nothing in flight must admit a probe"
+        );
     }
     Ok(())
 }
