@@ -204,6 +204,25 @@ where
         self.with(|b| b.on_deadline(now))
     }
 
+    /// [`CircuitBreaker::reset`], also zeroing the fast-path rejection count.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
+    /// # use failsafe_core::Instant;
+    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
+    /// shared.with(|b| b.force_open(Instant::ZERO));
+    /// let _ = shared.acquire(Instant::ZERO);
+    /// shared.reset(Instant::ZERO);
+    /// assert_eq!((shared.state(), shared.metrics(Instant::ZERO).rejected), (State::Closed, 0));
+    /// ```
+    pub fn reset(&self, now: Instant) {
+        self.with(|b| {
+            b.reset(now);
+            self.fast_rejections.store(0, Ordering::Relaxed);
+        })
+    }
+
     /// [`CircuitBreaker::metrics`], with fast-path rejections added in.
     ///
     /// ```

@@ -281,8 +281,7 @@ impl<W: Window, C: Clock> Breaker<W, C> {
 
     /// Closes and zeroes every counter.
     pub fn reset(&self) {
-        let now = self.clock.now();
-        self.shared.with(|b| b.reset(now))
+        self.shared.reset(self.clock.now())
     }
 
     /// The clock this handle reads.
