@@ -5,3 +5,8 @@
 //! `next_deadline()`, so hours of traffic run in milliseconds.
 
 pub mod sim;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
