@@ -19,8 +19,12 @@ fn main() {
         .build()
         .expect("valid configuration");
     let print = FnObserver(|event: BreakerEvent| match event {
-        BreakerEvent::StateChanged { from, to, at } => println!("{:>12}  {from} -> {to}", at.to_string()),
-        BreakerEvent::ProbesExpired { at, count } => println!("{:>12}  {count} probe(s) expired", at.to_string()),
+        BreakerEvent::StateChanged { from, to, at } => {
+            println!("{:>12}  {from} -> {to}", at.to_string())
+        }
+        BreakerEvent::ProbesExpired { at, count } => {
+            println!("{:>12}  {count} probe(s) expired", at.to_string())
+        }
         _ => {}
     });
     let mut breaker = CircuitBreaker::with_observer(config, CountWindow::<20>::new(), print);
@@ -34,7 +38,11 @@ fn main() {
         match breaker.acquire(now) {
             Ok(permit) => {
                 admitted += 1;
-                let outcome = if outage.contains(&now) { Outcome::Failure } else { Outcome::Success };
+                let outcome = if outage.contains(&now) {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
                 breaker.record(now + Duration::from_millis(40), permit, outcome);
             }
             Err(rejection) => {

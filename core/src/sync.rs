@@ -9,6 +9,9 @@
 use core::cell::RefCell;
 use core::marker::PhantomData;
 
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(loom))]
 use portable_atomic::{AtomicU64, Ordering};
 
 use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
@@ -97,7 +100,19 @@ where
     /// Shares the breaker inside `lock`, which must be closed (fresh). `const`.
     ///
     /// For a breaker that is not fresh use [`from_lock`](Self::from_lock).
+    #[cfg(not(loom))]
     pub const fn new(lock: L) -> Self {
+        SharedBreaker {
+            lock,
+            rejecting_until: AtomicU64::new(NOT_REJECTING),
+            fast_rejections: AtomicU64::new(0),
+            _machine: PhantomData,
+        }
+    }
+
+    /// Under loom, atomics cannot be built in `const`.
+    #[cfg(loom)]
+    pub fn new(lock: L) -> Self {
         SharedBreaker {
             lock,
             rejecting_until: AtomicU64::new(NOT_REJECTING),
