@@ -45,6 +45,7 @@ mod error;
 mod event;
 mod outcome;
 pub mod rng;
+mod sliding;
 pub mod sync;
 pub mod time;
 

@@ -5,8 +5,8 @@
 
 use core::time::Duration;
 
-use crate::time::duration_nanos;
-use crate::{ConfigError, Instant, Problem};
+use crate::sliding::SlidingCounts;
+use crate::{ConfigError, Instant};
 
 /// One finished call as a window sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -167,22 +167,6 @@ impl<const N: usize> Window for CountWindow<N> {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct Bucket {
-    calls: u32,
-    failures: u32,
-    slow: u32,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct Sums {
-    calls: u64,
-    failures: u64,
-    slow: u64,
-}
-
 /// The calls of the last `window` of time, in `B` buckets of `window / B` each
 /// (resilience4j's time-based window).
 ///
@@ -204,11 +188,8 @@ struct Sums {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TimeWindow<const B: usize> {
-    bucket_nanos: u64,
-    buckets: [Bucket; B],
-    /// Index (in bucket units since the epoch) of the newest bucket.
-    head: u64,
-    sum: Sums,
+    /// calls, failures, slow calls
+    counts: SlidingCounts<B, 3>,
 }
 
 impl<const B: usize> TimeWindow<B> {
@@ -222,30 +203,10 @@ impl<const B: usize> TimeWindow<B> {
     /// assert_eq!(TimeWindow::<10>::new(Duration::ZERO).unwrap_err().field, "window");
     /// ```
     pub const fn new(window: Duration) -> Result<Self, ConfigError> {
-        const {
-            assert!(
-                B > 0 && B <= u32::MAX as usize,
-                "TimeWindow needs 1..=u32::MAX buckets"
-            )
-        };
-        let bucket_nanos = duration_nanos(window) / B as u64;
-        if bucket_nanos == 0 {
-            return Err(ConfigError::new("window", Problem::Zero));
+        match SlidingCounts::new("window", window) {
+            Ok(counts) => Ok(TimeWindow { counts }),
+            Err(e) => Err(e),
         }
-        Ok(TimeWindow {
-            bucket_nanos,
-            buckets: [Bucket {
-                calls: 0,
-                failures: 0,
-                slow: 0,
-            }; B],
-            head: 0,
-            sum: Sums {
-                calls: 0,
-                failures: 0,
-                slow: 0,
-            },
-        })
     }
 
     /// [`new`](Self::new) for `const` items and `static`s: an invalid window
@@ -273,59 +234,27 @@ impl<const B: usize> TimeWindow<B> {
     /// assert_eq!(w.bucket_duration(), Duration::from_millis(500));
     /// ```
     pub const fn bucket_duration(&self) -> Duration {
-        Duration::from_nanos(self.bucket_nanos)
-    }
-
-    /// Moves the head to the bucket holding `now`, expiring what slid out.
-    fn slide(&mut self, now: Instant) {
-        let index = now.as_nanos() / self.bucket_nanos;
-        if index <= self.head {
-            return; // same bucket, or a clock that stepped back
-        }
-        let steps = index - self.head;
-        if steps >= B as u64 {
-            self.buckets = [Bucket::default(); B];
-            self.sum = Sums::default();
-        } else {
-            for k in 1..=steps {
-                let slot = ((self.head + k) % B as u64) as usize;
-                let old = core::mem::take(&mut self.buckets[slot]);
-                self.sum.calls -= old.calls as u64;
-                self.sum.failures -= old.failures as u64;
-                self.sum.slow -= old.slow as u64;
-            }
-        }
-        self.head = index;
+        self.counts.bucket_duration()
     }
 }
 
 impl<const B: usize> Window for TimeWindow<B> {
     fn record(&mut self, now: Instant, sample: Sample) {
-        self.slide(now);
-        let bucket = &mut self.buckets[(self.head % B as u64) as usize];
-        if bucket.calls == u32::MAX {
-            return; // four billion calls in one bucket: drop, never overflow
-        }
-        bucket.calls += 1;
-        bucket.failures += sample.failed as u32;
-        bucket.slow += sample.slow as u32;
-        self.sum.calls += 1;
-        self.sum.failures += sample.failed as u64;
-        self.sum.slow += sample.slow as u64;
+        self.counts
+            .add(now, [1, sample.failed as u32, sample.slow as u32]);
     }
 
     fn totals(&mut self, now: Instant) -> Totals {
-        self.slide(now);
+        let [calls, failures, slow] = self.counts.sums(now);
         Totals {
-            calls: self.sum.calls,
-            failures: self.sum.failures,
-            slow: self.sum.slow,
+            calls,
+            failures,
+            slow,
         }
     }
 
     fn clear(&mut self) {
-        self.buckets = [Bucket::default(); B];
-        self.sum = Sums::default();
+        self.counts.clear();
     }
 
     fn capacity(&self) -> Option<u32> {
