@@ -1,1 +1,185 @@
-//! failsafe adapter for thread (work in progress).
+//! # failsafe-thread
+//!
+//! The [failsafe](failsafe_core) circuit breaker for blocking code on plain
+//! std threads: no async runtime, `breaker.call(|| ..)` runs the closure on
+//! the calling thread.
+//!
+//! [`CircuitBreaker`] is a thin wrapper over the driver's shared
+//! [`Breaker`] handle whose `call` is the blocking one
+//! ([`Breaker::call_blocking`]); every other method (`state`, `metrics`,
+//! `open`, `close`, `force_open`, ...) is the handle's, reached through
+//! `Deref`. Clones share one breaker, and the handle is `Send + Sync`, so
+//! threads can share it by clone, by `Arc` or by reference in a
+//! `std::thread::scope`.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use failsafe_thread::{BreakerConfig, CircuitBreaker, CountWindow, Error, State};
+//!
+//! fn read_sensor() -> Result<u32, std::io::Error> {
+//!     Ok(42)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = BreakerConfig::builder()
+//!     .consecutive_failures(5)
+//!     .open_wait(Duration::from_secs(10))
+//!     .build()?;
+//! let breaker = CircuitBreaker::new(config, CountWindow::<100>::new());
+//!
+//! let workers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let breaker = breaker.clone(); // clones share one breaker
+//!         std::thread::spawn(move || breaker.call(read_sensor))
+//!     })
+//!     .collect();
+//! for worker in workers {
+//!     match worker.join().unwrap() {
+//!         Ok(value) => assert_eq!(value, 42),
+//!         // not called: the breaker is open; retry at `rejected.retry_at`
+//!         Err(Error::Rejected(rejected)) => eprintln!("{rejected}"),
+//!         Err(Error::Inner(io_error)) => return Err(io_error.into()),
+//!         Err(other) => return Err(other.into()),
+//!     }
+//! }
+//! assert_eq!(breaker.state(), State::Closed);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A panic inside the closure returns the permit as `Cancelled` while it
+//! unwinds (a half-open probe slot is never lost), then keeps unwinding.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+use core::fmt;
+use core::ops::Deref;
+
+pub use failsafe_core::breaker::{
+    BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
+    State, TimeWindow, Window,
+};
+pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::{
+    Breaker, Classify, Clock, DefaultClassifier, Error, PermitGuard, SharedStdBreaker, StdClock,
+};
+
+/// A cloneable, `Send + Sync` circuit breaker for blocking code: clones
+/// share one breaker.
+///
+/// `W` is the window: [`CountWindow<N>`] (the last `N` calls, default 100),
+/// [`TimeWindow<B>`] (the last period, in `B` buckets) or [`NoWindow`]
+/// (consecutive failures only). `C` is the clock, [`StdClock`] unless a
+/// test injects its own with [`with_clock`](Self::with_clock).
+///
+/// [`call`](Self::call) and [`call_with`](Self::call_with) block: they run
+/// the closure on the calling thread. Every other method is the shared
+/// [`Breaker`] handle's, through `Deref`.
+pub struct CircuitBreaker<W = CountWindow<100>, C = StdClock>(Breaker<W, C>);
+
+impl<W: Window> CircuitBreaker<W, StdClock> {
+    /// A closed breaker with `config` over `window`, on the std clock.
+    ///
+    /// ```
+    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, NoWindow, State};
+    /// let config = BreakerConfig::builder().consecutive_failures(3).build().unwrap();
+    /// let breaker = CircuitBreaker::new(config, NoWindow);
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn new(config: BreakerConfig, window: W) -> Self {
+        CircuitBreaker(Breaker::new(config, window))
+    }
+}
+
+impl<W: Window, C: Clock> CircuitBreaker<W, C> {
+    /// A closed breaker reading `clock` (a test clock, say).
+    pub fn with_clock(config: BreakerConfig, window: W, clock: C) -> Self {
+        CircuitBreaker(Breaker::with_clock(config, window, clock))
+    }
+
+    /// Sends every [`BreakerEvent`] to `f` (replacing any previous hook).
+    /// `f` runs under the breaker's lock: keep it short and do not call
+    /// back into the breaker.
+    pub fn on_event(self, f: impl Fn(BreakerEvent) + Send + Sync + 'static) -> Self {
+        CircuitBreaker(self.0.on_event(f))
+    }
+
+    /// Runs `f` on this thread through the breaker; `Err` counts as a
+    /// failure. A rejection returns [`Error::Rejected`] without calling `f`.
+    ///
+    /// ```
+    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, Error, NoWindow, RejectReason};
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+    /// let breaker = CircuitBreaker::new(config, NoWindow);
+    /// assert_eq!(breaker.call(|| Err::<(), _>("down")), Err(Error::Inner("down")));
+    /// let r = breaker.call(|| Ok::<_, &str>(1));
+    /// assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::BreakerOpen);
+    /// ```
+    pub fn call<F, T, E>(&self, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.0.call_blocking(f)
+    }
+
+    /// Runs `f` on this thread through the breaker; `classify` decides what
+    /// each result tells the breaker. The caller gets `f`'s result as is.
+    ///
+    /// ```
+    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, NoWindow, Outcome, State};
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+    /// let breaker = CircuitBreaker::new(config, NoWindow);
+    /// let by_status = |r: &Result<u16, ()>| match r {
+    ///     Ok(s) if *s >= 500 => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(()) => Outcome::Failure,
+    /// };
+    /// assert_eq!(breaker.call_with(&by_status, || Ok(503)), Ok(503));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// ```
+    pub fn call_with<K, F, T, E>(&self, classify: &K, f: F) -> Result<T, Error<E>>
+    where
+        K: Classify<T, E> + ?Sized,
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.0.call_blocking_with(classify, f)
+    }
+
+    /// The shared handle (also reachable through `Deref`), e.g. to hand the
+    /// same breaker to async code.
+    pub fn as_breaker(&self) -> &Breaker<W, C> {
+        &self.0
+    }
+
+    /// Unwraps the shared handle.
+    pub fn into_breaker(self) -> Breaker<W, C> {
+        self.0
+    }
+}
+
+impl<W, C> Deref for CircuitBreaker<W, C> {
+    type Target = Breaker<W, C>;
+
+    fn deref(&self) -> &Breaker<W, C> {
+        &self.0
+    }
+}
+
+impl<W, C> From<Breaker<W, C>> for CircuitBreaker<W, C> {
+    fn from(breaker: Breaker<W, C>) -> Self {
+        CircuitBreaker(breaker)
+    }
+}
+
+impl<W, C: Clone> Clone for CircuitBreaker<W, C> {
+    fn clone(&self) -> Self {
+        CircuitBreaker(self.0.clone())
+    }
+}
+
+impl<W, C: fmt::Debug> fmt::Debug for CircuitBreaker<W, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CircuitBreaker").field(&self.0).finish()
+    }
+}
