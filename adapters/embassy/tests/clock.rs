@@ -1,0 +1,44 @@
+//! `EmbassyClock` against embassy-time's real `std` driver (1 MHz ticks).
+
+use failsafe_embassy::{Clock, EmbassyClock, Instant};
+
+#[test]
+fn now_reads_embassy_time_in_microseconds() {
+    let a = EmbassyClock::to_core(embassy_time::Instant::now());
+    let b = EmbassyClock.now();
+    let c = EmbassyClock::to_core(embassy_time::Instant::now());
+    assert!(a <= b && b <= c);
+    assert_eq!(b.as_nanos() % 1_000, 0, "whole microseconds");
+}
+
+#[test]
+fn reading_rounds_down_and_deadlines_round_up() {
+    let tick_ns = 1_000_000_000 / embassy_time::TICK_HZ;
+    for ns in [0, 1, 999, 1_000, 1_001, 1_500, 60_000_000_001, u64::MAX / 2] {
+        let deadline = Instant::from_nanos(ns);
+        let timer_at = EmbassyClock::to_embassy(deadline);
+        let woken_at = EmbassyClock::to_core(timer_at);
+        // A timer set for the deadline never wakes before the clock reads it ...
+        assert!(woken_at >= deadline, "{ns} ns woke at {woken_at:?}");
+        // ... and not later than the next microsecond and tick.
+        assert!(woken_at.as_nanos() < ns + 1_000 + tick_ns, "{ns} ns");
+        // One tick earlier, the clock still reads before the deadline (when the
+        // deadline is not already on a tick).
+        if timer_at.as_ticks() > 0 {
+            let earlier = embassy_time::Instant::from_ticks(timer_at.as_ticks() - 1);
+            assert!(EmbassyClock::to_core(earlier) < deadline, "{ns} ns");
+        }
+    }
+}
+
+#[test]
+fn conversions_saturate_instead_of_overflowing() {
+    assert_eq!(
+        EmbassyClock::to_embassy(Instant::MAX),
+        embassy_time::Instant::MAX
+    );
+    assert_eq!(
+        EmbassyClock::to_core(embassy_time::Instant::MAX),
+        Instant::MAX
+    );
+}
