@@ -30,6 +30,14 @@ impl<E> Observer<E> for () {
     fn on_event(&mut self, _event: E) {}
 }
 
+/// Lend an observer to a short-lived machine (e.g. one call's retries).
+impl<E, O: Observer<E> + ?Sized> Observer<E> for &mut O {
+    #[inline]
+    fn on_event(&mut self, event: E) {
+        (**self).on_event(event)
+    }
+}
+
 /// An observer made from a closure.
 ///
 /// ```

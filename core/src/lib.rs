@@ -37,6 +37,7 @@
 //! | pattern | module |
 //! |---|---|
 //! | Circuit breaker | [`breaker`] |
+//! | Retry (backoffs, jitter, budgets) | [`retry`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -44,6 +45,7 @@ pub mod breaker;
 mod error;
 mod event;
 mod outcome;
+pub mod retry;
 pub mod rng;
 mod sliding;
 pub mod sync;

@@ -34,6 +34,11 @@ impl<E> Error<E> {
         }
     }
 
+    /// `true` if a policy did not let the call run.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected(_))
+    }
+
     /// The inner error, if the call ran and failed.
     pub fn into_inner(self) -> Option<E> {
         match self {

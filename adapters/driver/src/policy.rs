@@ -94,6 +94,12 @@ impl<P: SharedPolicy, C: Clock> PermitGuard<P, C> {
         })
     }
 
+    /// The permit held (e.g. to ask a breaker permit `is_probe()`); `None`
+    /// only after it was reported.
+    pub fn permit(&self) -> Option<&P::Permit> {
+        self.permit.as_ref()
+    }
+
     /// Records `outcome` now and consumes the guard.
     pub fn finish(mut self, outcome: Outcome) {
         self.report(outcome);

@@ -1,0 +1,338 @@
+//! Retry budgets shared across calls: they cap how much extra load retries
+//! may add, so a struggling dependency is not finished off by its clients.
+//! An exhausted budget makes a call give up at once; it never blocks.
+
+use core::time::Duration;
+
+use crate::sliding::SlidingCounts;
+use crate::time::Monotonic;
+use crate::{ConfigError, Instant, Problem};
+
+/// What kind of failure an attempt ended with; budgets may price them differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// An ordinary error.
+    Error,
+    /// The attempt timed out.
+    Timeout,
+    /// The dependency said it is overloaded (HTTP 429/503, gRPC RESOURCE_EXHAUSTED).
+    Throttled,
+}
+
+/// A budget for retries, fed by every call that uses it.
+pub trait RetryBudget {
+    /// A call's first attempt is about to start.
+    fn on_call(&mut self, now: Instant);
+    /// An attempt succeeded; `retried_after` is the failure it retried, if it was a retry.
+    fn on_success(&mut self, now: Instant, retried_after: Option<FailureKind>);
+    /// An attempt failed.
+    fn on_failure(&mut self, now: Instant, kind: FailureKind);
+    /// May one more retry be made after a failure of `kind`? Takes its cost if so.
+    fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool;
+}
+
+impl<B: RetryBudget + ?Sized> RetryBudget for &mut B {
+    fn on_call(&mut self, now: Instant) {
+        (**self).on_call(now)
+    }
+    fn on_success(&mut self, now: Instant, retried_after: Option<FailureKind>) {
+        (**self).on_success(now, retried_after)
+    }
+    fn on_failure(&mut self, now: Instant, kind: FailureKind) {
+        (**self).on_failure(now, kind)
+    }
+    fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool {
+        (**self).try_retry(now, kind)
+    }
+}
+
+/// No budget: every retry the policy allows is made.
+///
+/// ```
+/// use failsafe_core::retry::{FailureKind, NoBudget, RetryBudget};
+/// assert!(NoBudget.try_retry(failsafe_core::Instant::ZERO, FailureKind::Error));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoBudget;
+
+impl RetryBudget for NoBudget {
+    fn on_call(&mut self, _now: Instant) {}
+    fn on_success(&mut self, _now: Instant, _retried_after: Option<FailureKind>) {}
+    fn on_failure(&mut self, _now: Instant, _kind: FailureKind) {}
+    fn try_retry(&mut self, _now: Instant, _kind: FailureKind) -> bool {
+        true
+    }
+}
+
+/// Retries may be at most `ratio` of the calls of the last `ttl`, plus a
+/// floor of `min_per_sec` retries per second so a quiet client can still
+/// retry (tower's `TpsBudget` idea: 10 s, 20%, 10/s by default).
+///
+/// Counted in `B` buckets of `ttl / B`: over every window of `B` buckets,
+/// `retries <= ratio * calls + min_per_sec * ttl`.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::retry::{FailureKind, RatioBudget, RetryBudget};
+/// use failsafe_core::Instant;
+///
+/// let mut budget = RatioBudget::<10>::new(Duration::from_secs(10), 0.2, 0).unwrap();
+/// for _ in 0..10 { budget.on_call(Instant::ZERO); }
+/// assert!(budget.try_retry(Instant::ZERO, FailureKind::Error));
+/// assert!(budget.try_retry(Instant::ZERO, FailureKind::Error));
+/// assert!(!budget.try_retry(Instant::ZERO, FailureKind::Error)); // 20% of 10 calls
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RatioBudget<const B: usize> {
+    /// calls, retries
+    counts: SlidingCounts<B, 2>,
+    ratio_ppm: u64,
+    floor: u64,
+    clock: Monotonic,
+}
+
+impl<const B: usize> RatioBudget<B> {
+    /// A budget over `ttl` allowing `ratio` (in `[0, 1000]`, 0.2 = 20%) retries
+    /// per call plus `min_per_sec` retries per second.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::retry::RatioBudget;
+    /// assert_eq!(RatioBudget::<10>::new(Duration::ZERO, 0.2, 10).unwrap_err().field, "ttl");
+    /// assert_eq!(RatioBudget::<10>::new(Duration::from_secs(1), -1.0, 10).unwrap_err().field, "ratio");
+    /// ```
+    pub fn new(ttl: Duration, ratio: f64, min_per_sec: u32) -> Result<Self, ConfigError> {
+        if ratio.is_nan() || !(0.0..=1000.0).contains(&ratio) {
+            return Err(ConfigError::new("ratio", Problem::RatioOutOfRange));
+        }
+        let counts = SlidingCounts::new("ttl", ttl)?;
+        let ttl_secs = ttl.as_secs_f64();
+        Ok(RatioBudget {
+            counts,
+            ratio_ppm: (ratio * 1_000_000.0) as u64,
+            floor: (f64::from(min_per_sec) * ttl_secs) as u64,
+            clock: Monotonic::new(),
+        })
+    }
+
+    /// Retries still allowed at `now`.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::retry::RatioBudget;
+    /// # use failsafe_core::Instant;
+    /// let mut b = RatioBudget::<10>::new(Duration::from_secs(10), 0.2, 10).unwrap();
+    /// assert_eq!(b.remaining(Instant::ZERO), 100); // the floor: 10/s over 10 s
+    /// ```
+    pub fn remaining(&mut self, now: Instant) -> u64 {
+        let now = self.clock.observe(now);
+        let [calls, retries] = self.counts.sums(now);
+        let allowed =
+            (u128::from(calls) * u128::from(self.ratio_ppm) / 1_000_000) as u64 + self.floor;
+        allowed.saturating_sub(retries)
+    }
+}
+
+impl<const B: usize> RetryBudget for RatioBudget<B> {
+    fn on_call(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        self.counts.add(now, [1, 0]);
+    }
+    fn on_success(&mut self, _now: Instant, _retried_after: Option<FailureKind>) {}
+    fn on_failure(&mut self, _now: Instant, _kind: FailureKind) {}
+    fn try_retry(&mut self, now: Instant, _kind: FailureKind) -> bool {
+        if self.remaining(now) == 0 {
+            return false;
+        }
+        let now = self.clock.latest();
+        self.counts.add(now, [0, 1]);
+        true
+    }
+}
+
+/// A token bucket of retry permission (AWS SDK "standard" retry quota):
+/// a retry costs tokens (more for timeouts), a successful retry refunds its
+/// cost, a success at the first attempt adds a little back.
+///
+/// ```
+/// use failsafe_core::retry::{FailureKind, RetryBudget, TokenQuota};
+/// use failsafe_core::Instant;
+///
+/// let mut quota = TokenQuota::AWS_STANDARD;
+/// let t = Instant::ZERO;
+/// assert!(quota.try_retry(t, FailureKind::Timeout)); // 500 - 10
+/// assert_eq!(quota.tokens(), 490);
+/// quota.on_success(t, Some(FailureKind::Timeout)); // refunded
+/// assert_eq!(quota.tokens(), 500);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TokenQuota {
+    capacity: u32,
+    tokens: u32,
+    error_cost: u32,
+    timeout_cost: u32,
+    throttle_cost: u32,
+    first_try_refund: u32,
+}
+
+impl TokenQuota {
+    /// AWS standard mode: 500 tokens, a retry costs 5 (10 after a timeout),
+    /// a success at the first attempt adds 1.
+    pub const AWS_STANDARD: TokenQuota = TokenQuota::new_or_panic(500, 5, 10, 5, 1);
+    /// AWS's 2026 rules: a retry after a non-throttling error costs 14, after
+    /// throttling 5.
+    pub const AWS_2026: TokenQuota = TokenQuota::new_or_panic(500, 14, 14, 5, 1);
+
+    /// A full quota of `capacity` tokens with these costs.
+    ///
+    /// ```
+    /// # use failsafe_core::retry::TokenQuota;
+    /// assert_eq!(TokenQuota::new(0, 5, 10, 5, 1).unwrap_err().field, "capacity");
+    /// assert_eq!(TokenQuota::new(10, 11, 1, 1, 1).unwrap_err().field, "error_cost");
+    /// ```
+    pub const fn new(
+        capacity: u32,
+        error_cost: u32,
+        timeout_cost: u32,
+        throttle_cost: u32,
+        first_try_refund: u32,
+    ) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new("capacity", Problem::Zero));
+        }
+        if error_cost > capacity {
+            return Err(ConfigError::new("error_cost", Problem::TooLarge));
+        }
+        if timeout_cost > capacity {
+            return Err(ConfigError::new("timeout_cost", Problem::TooLarge));
+        }
+        if throttle_cost > capacity {
+            return Err(ConfigError::new("throttle_cost", Problem::TooLarge));
+        }
+        Ok(TokenQuota {
+            capacity,
+            tokens: capacity,
+            error_cost,
+            timeout_cost,
+            throttle_cost,
+            first_try_refund,
+        })
+    }
+
+    const fn new_or_panic(
+        capacity: u32,
+        error: u32,
+        timeout: u32,
+        throttle: u32,
+        refund: u32,
+    ) -> Self {
+        match Self::new(capacity, error, timeout, throttle, refund) {
+            Ok(q) => q,
+            Err(e) => panic!("{}", e.field),
+        }
+    }
+
+    /// Tokens left.
+    pub const fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    const fn cost(&self, kind: FailureKind) -> u32 {
+        match kind {
+            FailureKind::Error => self.error_cost,
+            FailureKind::Timeout => self.timeout_cost,
+            FailureKind::Throttled => self.throttle_cost,
+        }
+    }
+}
+
+impl RetryBudget for TokenQuota {
+    fn on_call(&mut self, _now: Instant) {}
+    fn on_success(&mut self, _now: Instant, retried_after: Option<FailureKind>) {
+        let refund = match retried_after {
+            Some(kind) => self.cost(kind),
+            None => self.first_try_refund,
+        };
+        self.tokens = self.tokens.saturating_add(refund).min(self.capacity);
+    }
+    fn on_failure(&mut self, _now: Instant, _kind: FailureKind) {}
+    fn try_retry(&mut self, _now: Instant, kind: FailureKind) -> bool {
+        let cost = self.cost(kind);
+        if self.tokens < cost {
+            return false;
+        }
+        self.tokens -= cost;
+        true
+    }
+}
+
+/// gRPC's retry throttling (proposal A6): tokens start at `max_tokens`; a
+/// failure takes 1, a success gives back `token_ratio`; retries are allowed
+/// only while more than half the tokens remain. Kept in thousandths, so
+/// ratios like 0.1 are exact.
+///
+/// ```
+/// use failsafe_core::retry::{FailureKind, GrpcThrottle, RetryBudget};
+/// use failsafe_core::Instant;
+///
+/// let mut t = GrpcThrottle::new(10, 0.1).unwrap();
+/// for _ in 0..5 { t.on_failure(Instant::ZERO, FailureKind::Error); }
+/// assert!(!t.try_retry(Instant::ZERO, FailureKind::Error)); // 5 of 10: not more than half
+/// t.on_success(Instant::ZERO, None);
+/// assert!(t.try_retry(Instant::ZERO, FailureKind::Error)); // 5.1 > 5
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GrpcThrottle {
+    max_milli: u32,
+    tokens_milli: u32,
+    ratio_milli: u32,
+}
+
+impl GrpcThrottle {
+    /// `max_tokens` in `1..=1000`, `token_ratio` in `(0, 1]` (gRPC's limits).
+    ///
+    /// ```
+    /// # use failsafe_core::retry::GrpcThrottle;
+    /// assert_eq!(GrpcThrottle::new(1001, 0.1).unwrap_err().field, "max_tokens");
+    /// ```
+    pub fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, ConfigError> {
+        if max_tokens == 0 {
+            return Err(ConfigError::new("max_tokens", Problem::Zero));
+        }
+        if max_tokens > 1000 {
+            return Err(ConfigError::new("max_tokens", Problem::TooLarge));
+        }
+        if token_ratio.is_nan() || token_ratio <= 0.0 || token_ratio > 1.0 {
+            return Err(ConfigError::new("token_ratio", Problem::RatioOutOfRange));
+        }
+        let ratio_milli = ((token_ratio * 1000.0) as u32).max(1);
+        Ok(GrpcThrottle {
+            max_milli: max_tokens * 1000,
+            tokens_milli: max_tokens * 1000,
+            ratio_milli,
+        })
+    }
+
+    /// Tokens left, in thousandths.
+    pub const fn tokens_milli(&self) -> u32 {
+        self.tokens_milli
+    }
+}
+
+impl RetryBudget for GrpcThrottle {
+    fn on_call(&mut self, _now: Instant) {}
+    fn on_success(&mut self, _now: Instant, _retried_after: Option<FailureKind>) {
+        self.tokens_milli = (self.tokens_milli + self.ratio_milli).min(self.max_milli);
+    }
+    fn on_failure(&mut self, _now: Instant, _kind: FailureKind) {
+        self.tokens_milli = self.tokens_milli.saturating_sub(1000);
+    }
+    fn try_retry(&mut self, _now: Instant, _kind: FailureKind) -> bool {
+        self.tokens_milli > self.max_milli / 2
+    }
+}

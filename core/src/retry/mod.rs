@@ -1,0 +1,578 @@
+//! Retry: a per-call state machine that says "retry at T" or "give up,
+//! because ...", plus budgets shared across calls.
+//!
+//! The adapter's loop is always the same:
+//!
+//! ```
+//! use core::time::Duration;
+//! use failsafe_core::retry::{BackoffKind, Decision, GiveUp, Jitter, NoBudget, Retry, RetryConfig, Verdict};
+//! use failsafe_core::rng::Xorshift64;
+//! use failsafe_core::Instant;
+//!
+//! let config = RetryConfig::builder()
+//!     .max_attempts(3)
+//!     .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+//!     .jitter(Jitter::None)
+//!     .build()
+//!     .unwrap();
+//! let (mut rng, mut budget) = (Xorshift64::new(1), NoBudget);
+//! let mut now = Instant::ZERO;
+//! let mut retry = Retry::new(config, now);
+//! let outcome = loop {
+//!     let attempt = retry.start_attempt(now, &mut budget).unwrap();
+//!     let failed = attempt < 3; // the operation fails twice, then succeeds
+//!     now = now + Duration::from_millis(5);
+//!     let verdict = if failed { Verdict::retry() } else { Verdict::Success };
+//!     match retry.on_result(now, verdict, &mut rng, &mut budget) {
+//!         Decision::RetryAt { at, .. } => now = at, // the adapter sleeps until `at`
+//!         Decision::Done => break Ok(attempt),
+//!         Decision::GiveUp(reason) => break Err(reason),
+//!     }
+//! };
+//! assert_eq!(outcome, Ok::<u32, GiveUp>(3));
+//! assert_eq!(now, Instant::from_millis(215)); // 5 + 100 + 5 + 100 + 5
+//! ```
+
+mod backoff;
+mod budget;
+#[cfg(test)]
+mod tests;
+
+pub use backoff::{Backoff, BackoffKind, BackoffState, Jitter};
+pub use budget::{FailureKind, GrpcThrottle, NoBudget, RatioBudget, RetryBudget, TokenQuota};
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::rng::Rng;
+use crate::time::Monotonic;
+use crate::{ConfigError, Instant, Observer, Problem};
+
+/// How a server's retry-after hint changes the computed delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryAfter {
+    /// Ignore hints.
+    Ignore,
+    /// Use the hint, clamped to `[computed, computed + max_extra]` (AWS's
+    /// 2026 rule, with `max_extra` = 5 s).
+    Clamp {
+        /// How far past the computed delay a hint may push the retry.
+        max_extra: Duration,
+    },
+    /// Use the hint as given, up to `max`.
+    Trust {
+        /// The longest hint honoured.
+        max: Duration,
+    },
+}
+
+impl RetryAfter {
+    fn apply(self, computed: Duration, hint: Option<Duration>) -> Duration {
+        match (self, hint) {
+            (_, None) | (RetryAfter::Ignore, _) => computed,
+            (RetryAfter::Clamp { max_extra }, Some(h)) => {
+                h.clamp(computed, computed.saturating_add(max_extra))
+            }
+            (RetryAfter::Trust { max }, Some(h)) => h.min(max),
+        }
+    }
+}
+
+/// A validated retry policy. `Copy`: each call starts its own [`Retry`] from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryConfig {
+    max_attempts: Option<u32>,
+    max_elapsed: Option<Duration>,
+    backoff: BackoffKind,
+    jitter: Jitter,
+    retry_after: RetryAfter,
+    min_remaining: Duration,
+}
+
+impl RetryConfig {
+    /// A builder with the defaults: 3 attempts, exponential backoff from
+    /// 100 ms doubling up to 10 s, full jitter, retry-after hints clamped to
+    /// `[computed, computed + 5 s]`, no time limit.
+    ///
+    /// ```
+    /// # use failsafe_core::retry::RetryConfig;
+    /// assert_eq!(RetryConfig::builder().build().unwrap().max_attempts(), Some(3));
+    /// ```
+    pub const fn builder() -> RetryConfigBuilder {
+        RetryConfigBuilder {
+            config: RetryConfig {
+                max_attempts: Some(3),
+                max_elapsed: None,
+                backoff: BackoffKind::Exponential {
+                    initial: Duration::from_millis(100),
+                    multiplier: 2.0,
+                    max: Duration::from_secs(10),
+                },
+                jitter: Jitter::Full,
+                retry_after: RetryAfter::Clamp {
+                    max_extra: Duration::from_secs(5),
+                },
+                min_remaining: Duration::ZERO,
+            },
+        }
+    }
+
+    /// The attempt limit (first attempt included); `None` is unlimited.
+    pub const fn max_attempts(&self) -> Option<u32> {
+        self.max_attempts
+    }
+
+    /// The limit on when the last retry may start, from the first attempt.
+    pub const fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
+    /// The backoff shape.
+    pub const fn backoff(&self) -> BackoffKind {
+        self.backoff
+    }
+
+    /// The jitter.
+    pub const fn jitter(&self) -> Jitter {
+        self.jitter
+    }
+}
+
+/// Builds a [`RetryConfig`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RetryConfigBuilder {
+    config: RetryConfig,
+}
+
+impl RetryConfigBuilder {
+    /// At most `n` attempts in all (`n >= 1`; 1 means no retry).
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.config.max_attempts = Some(n);
+        self
+    }
+
+    /// No attempt limit (bound the call with `max_elapsed`, a deadline or a budget).
+    pub const fn unlimited_attempts(mut self) -> Self {
+        self.config.max_attempts = None;
+        self
+    }
+
+    /// No retry starts later than `limit` after the first attempt started.
+    pub const fn max_elapsed(mut self, limit: Duration) -> Self {
+        self.config.max_elapsed = Some(limit);
+        self
+    }
+
+    /// The backoff shape.
+    pub const fn backoff(mut self, backoff: BackoffKind) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// The jitter added to each delay.
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.config.jitter = jitter;
+        self
+    }
+
+    /// How a server's retry-after hint is used.
+    pub const fn retry_after(mut self, policy: RetryAfter) -> Self {
+        self.config.retry_after = policy;
+        self
+    }
+
+    /// Skip a retry that would leave less than this before the deadline
+    /// (e.g. the per-attempt timeout: a retry that cannot finish is not made).
+    pub const fn min_remaining(mut self, time: Duration) -> Self {
+        self.config.min_remaining = time;
+        self
+    }
+
+    /// Checks every field; the error names the first bad one.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::retry::RetryConfig;
+    /// assert_eq!(RetryConfig::builder().max_attempts(0).build().unwrap_err().field, "max_attempts");
+    /// assert_eq!(RetryConfig::builder().max_elapsed(Duration::ZERO).build().unwrap_err().field, "max_elapsed");
+    /// ```
+    pub const fn build(self) -> Result<RetryConfig, ConfigError> {
+        if let Some(0) = self.config.max_attempts {
+            return Err(ConfigError::new("max_attempts", Problem::Zero));
+        }
+        if let Some(limit) = self.config.max_elapsed
+            && limit.is_zero()
+        {
+            return Err(ConfigError::new("max_elapsed", Problem::Zero));
+        }
+        if let Err(e) = self.config.backoff.validate() {
+            return Err(e);
+        }
+        if let Err(e) = self.config.jitter.validate() {
+            return Err(e);
+        }
+        Ok(self.config)
+    }
+}
+
+/// What the caller's classifier made of an attempt's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The attempt succeeded: stop.
+    Success,
+    /// The attempt failed and may be retried.
+    Retry {
+        /// How it failed (budgets may price kinds differently).
+        kind: FailureKind,
+        /// The server's hint of when to retry, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The attempt failed in a way retrying cannot fix (e.g. a 400).
+    DoNotRetry,
+    /// An abort condition matched: stop at once.
+    Abort,
+}
+
+impl Verdict {
+    /// A retryable error without a hint.
+    pub const fn retry() -> Verdict {
+        Verdict::Retry {
+            kind: FailureKind::Error,
+            retry_after: None,
+        }
+    }
+}
+
+/// Why a call gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum GiveUp {
+    /// The attempt limit was reached.
+    Attempts,
+    /// The next retry would start after `max_elapsed`.
+    Elapsed,
+    /// The next retry could not start (or leave `min_remaining`) before the deadline.
+    Deadline,
+    /// The retry budget is exhausted.
+    Budget,
+    /// An abort condition matched.
+    Aborted,
+    /// The failure is not retryable.
+    NotRetryable,
+}
+
+impl GiveUp {
+    /// A short description.
+    ///
+    /// ```
+    /// # use failsafe_core::retry::GiveUp;
+    /// assert_eq!(GiveUp::Budget.as_str(), "retry budget exhausted");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GiveUp::Attempts => "attempts exhausted",
+            GiveUp::Elapsed => "retry time limit reached",
+            GiveUp::Deadline => "no retry fits before the deadline",
+            GiveUp::Budget => "retry budget exhausted",
+            GiveUp::Aborted => "aborted",
+            GiveUp::NotRetryable => "failure is not retryable",
+        }
+    }
+}
+
+impl fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for GiveUp {}
+
+/// What to do after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The call succeeded.
+    Done,
+    /// Start the next attempt at `at` (after sleeping `delay`).
+    RetryAt {
+        /// When.
+        at: Instant,
+        /// How long from the result to `at`.
+        delay: Duration,
+    },
+    /// Stop, for this reason.
+    GiveUp(GiveUp),
+}
+
+/// What a [`Retry`] reports to its observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryEvent {
+    /// An attempt failed.
+    AttemptFailed {
+        /// Its number (1 = the first attempt).
+        attempt: u32,
+        /// When.
+        at: Instant,
+        /// How.
+        kind: FailureKind,
+    },
+    /// A retry was scheduled.
+    RetryScheduled {
+        /// The number of the attempt that will run.
+        attempt: u32,
+        /// When it will run.
+        retry_at: Instant,
+        /// The delay chosen.
+        delay: Duration,
+    },
+    /// The call gave up (exhaustion, abort, deadline, budget, ...).
+    GaveUp {
+        /// Why.
+        reason: GiveUp,
+        /// When.
+        at: Instant,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The call succeeded.
+    Succeeded {
+        /// Attempts made.
+        attempts: u32,
+        /// When.
+        at: Instant,
+    },
+}
+
+/// One call's retries: created per call, fed each attempt's verdict.
+///
+/// Generic over the backoff (`B`, by default the config's built-in shape)
+/// and an observer (`O`). Time is clamped so a clock stepping back is no
+/// time passed.
+#[derive(Debug)]
+pub struct Retry<B = BackoffState, O = ()> {
+    config: RetryConfig,
+    backoff: B,
+    observer: O,
+    started: Instant,
+    deadline: Option<Instant>,
+    attempts: u32,
+    last_failure: Option<FailureKind>,
+    waiting_until: Option<Instant>,
+    finished: Option<Decision>,
+    clock: Monotonic,
+}
+
+impl Retry<BackoffState, ()> {
+    /// A call starting at `now` with the config's backoff.
+    pub fn new(config: RetryConfig, now: Instant) -> Self {
+        Retry::with_backoff(config, config.backoff.start(), now)
+    }
+}
+
+impl<B: Backoff> Retry<B, ()> {
+    /// A call starting at `now` with a custom backoff.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::retry::{Backoff, Decision, NoBudget, Retry, RetryConfig, Verdict, Jitter};
+    /// # use failsafe_core::{rng::{Rng, Xorshift64}, Instant};
+    /// struct Twice;
+    /// impl Backoff for Twice {
+    ///     fn delay(&mut self, retry: u32, _: &mut dyn Rng) -> Duration { Duration::from_secs(2 * u64::from(retry)) }
+    /// }
+    /// let config = RetryConfig::builder().jitter(Jitter::None).build().unwrap();
+    /// let mut r = Retry::with_backoff(config, Twice, Instant::ZERO);
+    /// r.start_attempt(Instant::ZERO, &mut NoBudget).unwrap();
+    /// let d = r.on_result(Instant::ZERO, Verdict::retry(), &mut Xorshift64::new(1), &mut NoBudget);
+    /// assert_eq!(d, Decision::RetryAt { at: Instant::from_secs(2), delay: Duration::from_secs(2) });
+    /// ```
+    pub fn with_backoff(config: RetryConfig, backoff: B, now: Instant) -> Self {
+        let mut clock = Monotonic::new();
+        let started = clock.observe(now);
+        Retry {
+            config,
+            backoff,
+            observer: (),
+            started,
+            deadline: None,
+            attempts: 0,
+            last_failure: None,
+            waiting_until: None,
+            finished: None,
+            clock,
+        }
+    }
+}
+
+impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
+    /// Reports events to `observer` from now on.
+    pub fn observed<P: Observer<RetryEvent>>(self, observer: P) -> Retry<B, P> {
+        Retry {
+            config: self.config,
+            backoff: self.backoff,
+            observer,
+            started: self.started,
+            deadline: self.deadline,
+            attempts: self.attempts,
+            last_failure: self.last_failure,
+            waiting_until: self.waiting_until,
+            finished: self.finished,
+            clock: self.clock,
+        }
+    }
+
+    /// No retry will be scheduled to start at or after `deadline` (the
+    /// caller's remaining budget, see [`Deadline`](crate::timeout::Deadline)).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Starts the next attempt at `now` and returns its number (1-based).
+    /// Fails if the call already finished or the deadline has passed.
+    pub fn start_attempt<G: RetryBudget>(
+        &mut self,
+        now: Instant,
+        budget: &mut G,
+    ) -> Result<u32, GiveUp> {
+        let now = self.clock.observe(now);
+        match self.finished {
+            Some(Decision::GiveUp(reason)) => return Err(reason),
+            Some(_) => return Err(GiveUp::Attempts),
+            None => {}
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Err(self.give_up(now, GiveUp::Deadline));
+        }
+        if self.attempts == 0 {
+            budget.on_call(now);
+        }
+        self.waiting_until = None;
+        self.attempts = self.attempts.saturating_add(1);
+        Ok(self.attempts)
+    }
+
+    /// The verdict on the attempt that just ended at `now`: done, retry at
+    /// T, or give up with a reason. Draws jitter from `rng`; asks `budget`
+    /// before scheduling a retry (never blocks on it).
+    pub fn on_result<G: RetryBudget>(
+        &mut self,
+        now: Instant,
+        verdict: Verdict,
+        rng: &mut dyn Rng,
+        budget: &mut G,
+    ) -> Decision {
+        let now = self.clock.observe(now);
+        if let Some(done) = self.finished {
+            return done;
+        }
+        let kind = match verdict {
+            Verdict::Success => {
+                budget.on_success(now, self.last_failure);
+                self.observer.on_event(RetryEvent::Succeeded {
+                    attempts: self.attempts,
+                    at: now,
+                });
+                self.finished = Some(Decision::Done);
+                return Decision::Done;
+            }
+            Verdict::DoNotRetry | Verdict::Abort => {
+                budget.on_failure(now, FailureKind::Error);
+                self.observer.on_event(RetryEvent::AttemptFailed {
+                    attempt: self.attempts,
+                    at: now,
+                    kind: FailureKind::Error,
+                });
+                let reason = if verdict == Verdict::Abort {
+                    GiveUp::Aborted
+                } else {
+                    GiveUp::NotRetryable
+                };
+                return Decision::GiveUp(self.give_up(now, reason));
+            }
+            Verdict::Retry { kind, .. } => kind,
+        };
+        budget.on_failure(now, kind);
+        self.observer.on_event(RetryEvent::AttemptFailed {
+            attempt: self.attempts,
+            at: now,
+            kind,
+        });
+        self.last_failure = Some(kind);
+        if self
+            .config
+            .max_attempts
+            .is_some_and(|max| self.attempts >= max)
+        {
+            return Decision::GiveUp(self.give_up(now, GiveUp::Attempts));
+        }
+        let hint = match verdict {
+            Verdict::Retry { retry_after, .. } => retry_after,
+            _ => None,
+        };
+        let base = self.backoff.delay(self.attempts, rng);
+        let delay = self
+            .config
+            .retry_after
+            .apply(self.config.jitter.apply(base, rng), hint);
+        let at = now.saturating_add(delay);
+        if self
+            .config
+            .max_elapsed
+            .is_some_and(|max| at.saturating_duration_since(self.started) > max)
+        {
+            return Decision::GiveUp(self.give_up(now, GiveUp::Elapsed));
+        }
+        if let Some(deadline) = self.deadline
+            && at.saturating_add(self.config.min_remaining) >= deadline
+        {
+            return Decision::GiveUp(self.give_up(now, GiveUp::Deadline));
+        }
+        if !budget.try_retry(now, kind) {
+            return Decision::GiveUp(self.give_up(now, GiveUp::Budget));
+        }
+        self.waiting_until = Some(at);
+        self.observer.on_event(RetryEvent::RetryScheduled {
+            attempt: self.attempts + 1,
+            retry_at: at,
+            delay,
+        });
+        Decision::RetryAt { at, delay }
+    }
+
+    /// While waiting for a retry: when it is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.waiting_until
+    }
+
+    /// Attempts started so far.
+    pub const fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// When the first attempt started.
+    pub const fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The observer.
+    pub const fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
+        self.finished = Some(Decision::GiveUp(reason));
+        self.waiting_until = None;
+        self.observer.on_event(RetryEvent::GaveUp {
+            reason,
+            at: now,
+            attempts: self.attempts,
+        });
+        reason
+    }
+}
