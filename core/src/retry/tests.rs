@@ -1,1 +1,526 @@
+//! Retry timelines: exact delays for each backoff, bounds for each jitter,
+//! every give-up reason, the budgets.
 
+extern crate std;
+use std::vec::Vec;
+
+use core::time::Duration;
+
+use super::*;
+use crate::rng::Xorshift64;
+use crate::{FnObserver, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The delays a config produces for `n` consecutive failures (no time spent in attempts).
+fn delays(config: RetryConfig, n: usize, seed: u64) -> Vec<Duration> {
+    let mut rng = Xorshift64::new(seed);
+    let mut r = Retry::new(config, Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        r.start_attempt(now, &mut NoBudget).unwrap();
+        match r.on_result(now, Verdict::retry(), &mut rng, &mut NoBudget) {
+            Decision::RetryAt { at, delay } => {
+                out.push(delay);
+                now = at;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    out
+}
+
+fn plain(backoff: BackoffKind) -> RetryConfig {
+    RetryConfig::builder()
+        .unlimited_attempts()
+        .backoff(backoff)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn constant_linear_exponential_fibonacci_and_intervals_are_exact() {
+    assert_eq!(
+        delays(plain(BackoffKind::Constant(ms(50))), 3, 1),
+        [ms(50); 3]
+    );
+    static LIST: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(30)];
+    assert_eq!(
+        delays(plain(BackoffKind::Intervals(&LIST)), 5, 1),
+        [ms(10), ms(30), ms(10), ms(30), ms(10)]
+    );
+    let linear = BackoffKind::Linear {
+        initial: ms(100),
+        step: ms(50),
+        max: ms(220),
+    };
+    assert_eq!(
+        delays(plain(linear), 5, 1),
+        [ms(100), ms(150), ms(200), ms(220), ms(220)]
+    );
+    let exp = BackoffKind::Exponential {
+        initial: ms(100),
+        multiplier: 2.0,
+        max: ms(1_000),
+    };
+    assert_eq!(
+        delays(plain(exp), 6, 1),
+        [ms(100), ms(200), ms(400), ms(800), ms(1_000), ms(1_000)]
+    );
+    let exp = BackoffKind::Exponential {
+        initial: ms(100),
+        multiplier: 1.5,
+        max: ms(1_000),
+    };
+    assert_eq!(delays(plain(exp), 3, 1), [ms(100), ms(150), ms(225)]);
+    let fib = BackoffKind::Fibonacci {
+        initial: ms(10),
+        max: ms(75),
+    };
+    assert_eq!(
+        delays(plain(fib), 7, 1),
+        [ms(10), ms(10), ms(20), ms(30), ms(50), ms(75), ms(75)]
+    );
+}
+
+#[test]
+fn decorrelated_jitter_stays_between_base_and_three_times_the_previous() {
+    let config = plain(BackoffKind::DecorrelatedJitter {
+        base: ms(100),
+        max: ms(5_000),
+    });
+    let seq = delays(config, 50, 42);
+    let mut previous = ms(100);
+    for d in &seq {
+        assert!(
+            *d >= ms(100) && *d <= (previous * 3).min(ms(5_000)),
+            "{d:?} after {previous:?}"
+        );
+        previous = *d;
+    }
+    assert_eq!(seq, delays(config, 50, 42), "deterministic for a seed");
+    assert_ne!(seq, delays(config, 50, 43), "and random across seeds");
+}
+
+#[test]
+fn soft_exponential_grows_smoothly_and_respects_its_cap() {
+    let config = plain(BackoffKind::SoftExponential {
+        median_first: ms(100),
+        max: ms(60_000),
+    });
+    // Over many seeds the first delay's median sits near `median_first`.
+    let mut firsts: Vec<Duration> = (0..401).map(|seed| delays(config, 1, seed)[0]).collect();
+    firsts.sort();
+    let median = firsts[200];
+    assert!(
+        median > ms(70) && median < ms(140),
+        "median first delay {median:?}"
+    );
+    // Later delays grow roughly exponentially, and the cap holds.
+    let seq = delays(config, 30, 5);
+    assert!(seq[8] > seq[2] * 8, "{seq:?}");
+    assert!(seq.iter().all(|d| *d <= ms(60_000)));
+    assert_eq!(*seq.last().unwrap(), ms(60_000));
+}
+
+#[test]
+fn every_jitter_stays_within_its_bounds_and_is_seeded() {
+    let base = ms(1_000);
+    let cases = [
+        (Jitter::None, ms(1_000), ms(1_000)),
+        (Jitter::Full, ms(0), ms(1_000)),
+        (Jitter::Equal, ms(500), ms(1_000)),
+        (Jitter::Proportional(0.25), ms(750), ms(1_250)),
+    ];
+    for (jitter, low, high) in cases {
+        let config = RetryConfig::builder()
+            .unlimited_attempts()
+            .backoff(BackoffKind::Constant(base))
+            .jitter(jitter)
+            .build()
+            .unwrap();
+        let seq = delays(config, 200, 7);
+        assert!(seq.iter().all(|d| *d >= low && *d <= high), "{jitter:?}");
+        assert_eq!(seq, delays(config, 200, 7));
+        if jitter != Jitter::None {
+            let spread = seq
+                .iter()
+                .max()
+                .unwrap()
+                .saturating_sub(*seq.iter().min().unwrap());
+            assert!(
+                spread > (high - low) / 2,
+                "{jitter:?} barely varies: {spread:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_flaky_operation_succeeds_on_the_third_attempt() {
+    let mut events = Vec::new();
+    let config = plain(BackoffKind::Constant(ms(100)));
+    let mut r = Retry::new(config, Instant::ZERO).observed(FnObserver(|e| events.push(e)));
+    let mut rng = Xorshift64::new(1);
+    let t = Instant::from_millis;
+    assert_eq!(r.start_attempt(t(0), &mut NoBudget), Ok(1));
+    assert_eq!(
+        r.on_result(t(10), Verdict::retry(), &mut rng, &mut NoBudget),
+        Decision::RetryAt {
+            at: t(110),
+            delay: ms(100)
+        }
+    );
+    assert_eq!(r.next_deadline(), Some(t(110)));
+    assert_eq!(r.start_attempt(t(110), &mut NoBudget), Ok(2));
+    assert_eq!(r.next_deadline(), None);
+    assert_eq!(
+        r.on_result(t(120), Verdict::retry(), &mut rng, &mut NoBudget),
+        Decision::RetryAt {
+            at: t(220),
+            delay: ms(100)
+        }
+    );
+    assert_eq!(r.start_attempt(t(220), &mut NoBudget), Ok(3));
+    assert_eq!(
+        r.on_result(t(230), Verdict::Success, &mut rng, &mut NoBudget),
+        Decision::Done
+    );
+    assert_eq!(events.len(), 5);
+    assert_eq!(
+        events[4],
+        RetryEvent::Succeeded {
+            attempts: 3,
+            at: t(230)
+        }
+    );
+    assert_eq!(
+        events[1],
+        RetryEvent::RetryScheduled {
+            attempt: 2,
+            retry_at: t(110),
+            delay: ms(100)
+        }
+    );
+}
+
+/// Runs failures until the machine gives up; returns (reason, attempts).
+fn give_up(mut r: Retry, verdict: Verdict, budget: &mut impl RetryBudget) -> (GiveUp, u32) {
+    let mut rng = Xorshift64::new(3);
+    let mut now = r.started();
+    loop {
+        match r.start_attempt(now, budget) {
+            Ok(_) => {}
+            Err(reason) => return (reason, r.attempts()),
+        }
+        now = now + ms(1);
+        match r.on_result(now, verdict, &mut rng, budget) {
+            Decision::RetryAt { at, .. } => now = at,
+            Decision::GiveUp(reason) => return (reason, r.attempts()),
+            Decision::Done => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn every_give_up_reason() {
+    let base = RetryConfig::builder()
+        .backoff(BackoffKind::Constant(ms(100)))
+        .jitter(Jitter::None);
+    let t0 = Instant::from_secs(1);
+    // attempts
+    let r = Retry::new(base.max_attempts(4).build().unwrap(), t0);
+    assert_eq!(
+        give_up(r, Verdict::retry(), &mut NoBudget),
+        (GiveUp::Attempts, 4)
+    );
+    // elapsed: retries start at +101, +202, +303; +404 would pass 350
+    let r = Retry::new(
+        base.unlimited_attempts()
+            .max_elapsed(ms(350))
+            .build()
+            .unwrap(),
+        t0,
+    );
+    assert_eq!(
+        give_up(r, Verdict::retry(), &mut NoBudget),
+        (GiveUp::Elapsed, 4)
+    );
+    // deadline: a retry at +303 would start at the deadline itself: not scheduled
+    let r = Retry::new(base.unlimited_attempts().build().unwrap(), t0).with_deadline(t0 + ms(303));
+    assert_eq!(
+        give_up(r, Verdict::retry(), &mut NoBudget),
+        (GiveUp::Deadline, 3)
+    );
+    // min_remaining: each retry must leave 150 ms before the deadline at +500:
+    // +303 leaves 197 ms (attempt 4 runs), +404 would leave 96 ms
+    let r = Retry::new(
+        base.unlimited_attempts()
+            .min_remaining(ms(150))
+            .build()
+            .unwrap(),
+        t0,
+    )
+    .with_deadline(t0 + ms(500));
+    assert_eq!(
+        give_up(r, Verdict::retry(), &mut NoBudget),
+        (GiveUp::Deadline, 4)
+    );
+    // non-retryable and abort stop at once
+    let r = Retry::new(base.build().unwrap(), t0);
+    assert_eq!(
+        give_up(r, Verdict::DoNotRetry, &mut NoBudget),
+        (GiveUp::NotRetryable, 1)
+    );
+    let r = Retry::new(base.build().unwrap(), t0);
+    assert_eq!(
+        give_up(r, Verdict::Abort, &mut NoBudget),
+        (GiveUp::Aborted, 1)
+    );
+    // budget
+    let mut quota = TokenQuota::new(12, 5, 10, 5, 1).unwrap();
+    let r = Retry::new(base.unlimited_attempts().build().unwrap(), t0);
+    assert_eq!(
+        give_up(r, Verdict::retry(), &mut quota),
+        (GiveUp::Budget, 3)
+    );
+    assert_eq!(quota.tokens(), 2);
+    // a deadline already past refuses even the first attempt
+    let mut r = Retry::new(base.build().unwrap(), t0).with_deadline(t0);
+    assert_eq!(r.start_attempt(t0, &mut NoBudget), Err(GiveUp::Deadline));
+}
+
+#[test]
+fn retry_after_hints_are_clamped_trusted_or_ignored() {
+    let hinted = |policy: RetryAfter, hint: Duration| {
+        let config = RetryConfig::builder()
+            .backoff(BackoffKind::Constant(ms(100)))
+            .jitter(Jitter::None)
+            .retry_after(policy)
+            .build()
+            .unwrap();
+        let mut r = Retry::new(config, Instant::ZERO);
+        r.start_attempt(Instant::ZERO, &mut NoBudget).unwrap();
+        let verdict = Verdict::Retry {
+            kind: FailureKind::Throttled,
+            retry_after: Some(hint),
+        };
+        match r.on_result(
+            Instant::ZERO,
+            verdict,
+            &mut Xorshift64::new(1),
+            &mut NoBudget,
+        ) {
+            Decision::RetryAt { delay, .. } => delay,
+            other => panic!("{other:?}"),
+        }
+    };
+    let clamp = RetryAfter::Clamp {
+        max_extra: Duration::from_secs(5),
+    };
+    assert_eq!(
+        hinted(clamp, ms(2_000)),
+        ms(2_000),
+        "within [100 ms, 5.1 s]"
+    );
+    assert_eq!(
+        hinted(clamp, ms(60_000)),
+        ms(5_100),
+        "capped at computed + 5 s"
+    );
+    assert_eq!(
+        hinted(clamp, ms(10)),
+        ms(100),
+        "never earlier than computed"
+    );
+    assert_eq!(
+        hinted(RetryAfter::Trust { max: ms(30_000) }, ms(10)),
+        ms(10)
+    );
+    assert_eq!(
+        hinted(RetryAfter::Trust { max: ms(30_000) }, ms(60_000)),
+        ms(30_000)
+    );
+    assert_eq!(hinted(RetryAfter::Ignore, ms(60_000)), ms(100));
+}
+
+#[test]
+fn a_clock_stepping_back_never_shortens_or_breaks_anything() {
+    let config = plain(BackoffKind::Constant(ms(100)));
+    let mut r = Retry::new(config, Instant::from_secs(10));
+    let mut rng = Xorshift64::new(1);
+    r.start_attempt(Instant::from_secs(10), &mut NoBudget)
+        .unwrap();
+    // the result arrives "before" the attempt started
+    let d = r.on_result(
+        Instant::from_secs(1),
+        Verdict::retry(),
+        &mut rng,
+        &mut NoBudget,
+    );
+    assert_eq!(
+        d,
+        Decision::RetryAt {
+            at: Instant::from_secs(10) + ms(100),
+            delay: ms(100)
+        }
+    );
+}
+
+#[test]
+fn ratio_budget_allows_its_ratio_plus_floor_and_forgets_old_calls() {
+    let mut b = RatioBudget::<10>::new(Duration::from_secs(10), 0.2, 1).unwrap();
+    let t = Instant::from_secs;
+    for _ in 0..50 {
+        b.on_call(t(0));
+    }
+    // 20% of 50 = 10, plus a floor of 1/s over 10 s = 10
+    let allowed = (0..100)
+        .take_while(|_| b.try_retry(t(1), FailureKind::Error))
+        .count();
+    assert_eq!(allowed, 20);
+    // ten seconds later the calls and the retries have slid out: only the floor
+    assert_eq!(b.remaining(t(11)), 10);
+}
+
+#[test]
+fn token_quota_costs_and_refunds() {
+    let mut q = TokenQuota::AWS_2026;
+    let t = Instant::ZERO;
+    assert!(q.try_retry(t, FailureKind::Error));
+    assert_eq!(q.tokens(), 486);
+    assert!(q.try_retry(t, FailureKind::Throttled));
+    assert_eq!(q.tokens(), 481);
+    q.on_success(t, None);
+    assert_eq!(q.tokens(), 482);
+    for _ in 0..100 {
+        q.on_success(t, None);
+    }
+    assert_eq!(q.tokens(), 500, "never above capacity");
+    while q.try_retry(t, FailureKind::Error) {}
+    assert_eq!(q.tokens(), 500 % 14);
+}
+
+#[test]
+fn grpc_throttle_follows_proposal_a6() {
+    let mut th = GrpcThrottle::new(100, 0.5).unwrap();
+    let t = Instant::ZERO;
+    for _ in 0..49 {
+        th.on_failure(t, FailureKind::Error);
+    }
+    assert!(th.try_retry(t, FailureKind::Error), "51 > 50");
+    th.on_failure(t, FailureKind::Error);
+    assert!(
+        !th.try_retry(t, FailureKind::Error),
+        "50 is not more than half"
+    );
+    th.on_success(t, None);
+    assert_eq!(th.tokens_milli(), 50_500);
+    assert!(th.try_retry(t, FailureKind::Error));
+    for _ in 0..1_000 {
+        th.on_failure(t, FailureKind::Error);
+    }
+    assert_eq!(th.tokens_milli(), 0, "never below zero");
+}
+
+#[test]
+fn invalid_retry_configs_name_their_field() {
+    let cases = [
+        (
+            RetryConfig::builder().max_attempts(0).build(),
+            "max_attempts",
+        ),
+        (
+            RetryConfig::builder().max_elapsed(Duration::ZERO).build(),
+            "max_elapsed",
+        ),
+        (
+            RetryConfig::builder()
+                .backoff(BackoffKind::Intervals(&[]))
+                .build(),
+            "backoff.intervals",
+        ),
+        (
+            RetryConfig::builder()
+                .backoff(BackoffKind::Linear {
+                    initial: ms(10),
+                    step: ms(1),
+                    max: ms(5),
+                })
+                .build(),
+            "backoff.max",
+        ),
+        (
+            RetryConfig::builder()
+                .backoff(BackoffKind::Exponential {
+                    initial: ms(10),
+                    multiplier: f64::NAN,
+                    max: ms(50),
+                })
+                .build(),
+            "backoff.multiplier",
+        ),
+        (
+            RetryConfig::builder()
+                .backoff(BackoffKind::DecorrelatedJitter {
+                    base: ms(0),
+                    max: ms(50),
+                })
+                .build(),
+            "backoff.base",
+        ),
+        (
+            RetryConfig::builder()
+                .jitter(Jitter::Proportional(-0.1))
+                .build(),
+            "jitter",
+        ),
+    ];
+    for (result, field) in cases {
+        assert_eq!(result.map_err(|e| e.field), Err(field));
+    }
+}
+
+#[test]
+fn huge_retry_counts_and_durations_never_overflow() {
+    let mut rng = Xorshift64::new(1);
+    let shapes = [
+        BackoffKind::Constant(Duration::MAX),
+        BackoffKind::Linear {
+            initial: Duration::MAX,
+            step: Duration::MAX,
+            max: Duration::MAX,
+        },
+        BackoffKind::Exponential {
+            initial: ms(1),
+            multiplier: 1e300,
+            max: Duration::MAX,
+        },
+        BackoffKind::Fibonacci {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+        },
+        BackoffKind::DecorrelatedJitter {
+            base: Duration::MAX,
+            max: Duration::MAX,
+        },
+        BackoffKind::SoftExponential {
+            median_first: Duration::MAX,
+            max: Duration::MAX,
+        },
+    ];
+    for shape in shapes {
+        let mut state = shape.start();
+        for retry in [1, 2, 1_000, u32::MAX] {
+            let d = state.delay(retry, &mut rng);
+            assert!(d <= Duration::from_nanos(u64::MAX));
+            let _ = Jitter::Proportional(1.0).apply(d, &mut rng);
+            let _ = Jitter::Equal.apply(d, &mut rng);
+            let _ = Jitter::Full.apply(d, &mut rng);
+        }
+    }
+}
