@@ -38,18 +38,22 @@
 //! |---|---|
 //! | Circuit breaker | [`breaker`] |
 //! | Retry (backoffs, jitter, budgets) | [`retry`] |
+//! | Timeout and deadlines | [`timeout`] |
+//! | Fallback (which reasons fall back) | [`fallback`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod breaker;
 mod error;
 mod event;
+pub mod fallback;
 mod outcome;
 pub mod retry;
 pub mod rng;
 mod sliding;
 pub mod sync;
 pub mod time;
+pub mod timeout;
 
 pub use error::{ConfigError, Problem, RejectReason, Rejected};
 pub use event::{FnObserver, Observer};
