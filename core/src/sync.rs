@@ -257,3 +257,11 @@ where
         m
     }
 }
+
+/// No budget needs no lock: `&NoBudget` can stand wherever a shared budget is expected.
+impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut crate::retry::NoBudget) -> R) -> R {
+        f(&mut crate::retry::NoBudget)
+    }
+}

@@ -4,6 +4,8 @@
 use core::fmt;
 
 use failsafe_core::Rejected;
+use failsafe_core::fallback::FallbackReason;
+use failsafe_core::timeout::Deadline;
 
 /// A wrapped call's error.
 ///
@@ -21,6 +23,8 @@ use failsafe_core::Rejected;
 pub enum Error<E> {
     /// A policy did not let the call run; says why and when to retry.
     Rejected(Rejected),
+    /// The call did not finish by this deadline and was cancelled.
+    Timeout(Deadline),
     /// The call ran and returned this error.
     Inner(E),
 }
@@ -30,7 +34,7 @@ impl<E> Error<E> {
     pub fn rejected(&self) -> Option<&Rejected> {
         match self {
             Error::Rejected(r) => Some(r),
-            Error::Inner(_) => None,
+            _ => None,
         }
     }
 
@@ -39,11 +43,25 @@ impl<E> Error<E> {
         matches!(self, Error::Rejected(_))
     }
 
+    /// `true` if the call timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
     /// The inner error, if the call ran and failed.
     pub fn into_inner(self) -> Option<E> {
         match self {
             Error::Inner(e) => Some(e),
-            Error::Rejected(_) => None,
+            _ => None,
+        }
+    }
+
+    /// Why a fallback would be taken for this error.
+    pub fn fallback_reason(&self) -> FallbackReason {
+        match self {
+            Error::Rejected(r) => FallbackReason::Rejected(*r),
+            Error::Timeout(_) => FallbackReason::TimedOut,
+            Error::Inner(_) => FallbackReason::Failed,
         }
     }
 
@@ -57,6 +75,25 @@ impl<E> Error<E> {
         match self {
             Error::Inner(e) => Error::Inner(g(e)),
             Error::Rejected(r) => Error::Rejected(r),
+            Error::Timeout(d) => Error::Timeout(d),
+        }
+    }
+}
+
+impl<E> Error<Error<E>> {
+    /// Flattens the error of a wrapper around a wrapped call (a breaker
+    /// around a timeout, say) into one level.
+    ///
+    /// ```
+    /// # use failsafe_driver::Error;
+    /// let nested: Error<Error<&str>> = Error::Inner(Error::Inner("boom"));
+    /// assert_eq!(nested.flatten(), Error::Inner("boom"));
+    /// ```
+    pub fn flatten(self) -> Error<E> {
+        match self {
+            Error::Inner(inner) => inner,
+            Error::Rejected(r) => Error::Rejected(r),
+            Error::Timeout(d) => Error::Timeout(d),
         }
     }
 }
@@ -71,6 +108,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Rejected(r) => write!(f, "rejected: {r}"),
+            Error::Timeout(d) => write!(f, "timed out at {d}"),
             Error::Inner(e) => write!(f, "{e}"),
         }
     }
@@ -80,7 +118,7 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         // Display already shows this level; the chain continues below it.
         match self {
-            Error::Rejected(_) => None,
+            Error::Rejected(_) | Error::Timeout(_) => None,
             Error::Inner(e) => e.source(),
         }
     }

@@ -9,7 +9,13 @@
 //! - [`PermitGuard`]: returns its permit exactly once, as `Cancelled` on drop;
 //! - [`call`] / [`call_blocking`]: acquire, run, classify, record;
 //! - [`Classify`]: which results count as failures;
-//! - [`Error`]: the inner error kept typed, or the rejection with its `retry_at`;
+//! - [`Error`]: the inner error kept typed, or the rejection with its
+//!   `retry_at`, or the deadline that passed;
+//! - [`retry`] / [`retry_blocking`]: the retry loop over the core's machine,
+//!   sleeping on the runtime's timer, with a shared budget;
+//! - [`timeout`]: races an operation against the runtime's timer (or, in
+//!   soft mode, only reports the overrun) and hands the deadline down;
+//! - [`fallback`] / [`fallback_blocking`]: answer a failure with an alternative;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`] and the
 //!   cloneable [`Breaker`] handle.
 #![no_std]
@@ -18,14 +24,23 @@ mod call;
 mod classify;
 mod clock;
 mod error;
+mod fallback;
 mod policy;
+mod retry;
 #[cfg(feature = "std")]
 mod std_support;
+mod timeout;
 
 pub use call::{call, call_blocking};
 pub use classify::{Classify, DefaultClassifier};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
+pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use policy::{PermitGuard, SharedPolicy};
+pub use retry::{
+    Attempt, RetryClassify, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry,
+    retry_blocking,
+};
 #[cfg(feature = "std")]
 pub use std_support::{Breaker, Hook, SharedStdBreaker, StdClock, StdLock};
+pub use timeout::timeout;
