@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Smoke-fuzzes the core state machines: builds the cargo-fuzz targets in
+# fuzz/ with nightly and runs each for a short while. A crash, a failed
+# invariant or a leak found by libFuzzer fails the script (and CI).
+#
+# Usage: .ci/fuzz.sh [seconds per target]   (default 30; FUZZ_SECONDS also works)
+set -euo pipefail
+
+seconds="${1:-${FUZZ_SECONDS:-30}}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+targets=(breaker)
+
+die() {
+    echo "fuzz.sh: ERROR: $*" >&2
+    exit 1
+}
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked || die "could not install cargo-fuzz (cargo install cargo-fuzz --locked)"
+fi
+
+toolchains="$(rustup toolchain list 2>/dev/null || true)"
+if ! grep -q '^nightly' <<<"$toolchains"; then
+    echo "fuzz.sh: installing a nightly toolchain"
+    rustup toolchain install nightly --profile minimal \
+        || die "no nightly toolchain and 'rustup toolchain install nightly' failed: cargo-fuzz needs nightly (-Zsanitizer)"
+fi
+cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain is listed but does not run"
+
+cd "$root/fuzz"
+for target in "${targets[@]}"; do
+    echo "fuzz.sh: fuzzing '$target' for ${seconds}s"
+    # cargo fuzz exits non-zero on a crash and leaves the input in
+    # fuzz/artifacts/$target/; `cargo +nightly fuzz run $target <file>` replays it.
+    cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" \
+        || die "fuzz target '$target' failed; reproducer(s) in fuzz/artifacts/$target/"
+done
+echo "fuzz.sh: ok (${#targets[@]} target(s), ${seconds}s each, no crash)"
