@@ -1,17 +1,27 @@
-//! Breaker events to defmt.
+//! Breaker, retry, timeout and fallback events to defmt.
 
 use failsafe_core::Observer;
 use failsafe_core::breaker::{BreakerEvent, State};
+use failsafe_core::fallback::FallbackEvent;
+use failsafe_core::retry::RetryEvent;
+use failsafe_core::timeout::TimeoutEvent;
 
-/// An [`Observer`] that logs breaker events with defmt: state changes at
-/// `info` (opening at `warn`), expired probes at `warn`, rejections and
-/// stale outcomes at `debug`. Zero-sized and `const`, so it fits a `static`
-/// breaker:
+/// An [`Observer`] that logs events with defmt. Zero-sized, `Copy` and
+/// `const`, so it fits a `static` breaker or retry policy:
+///
+/// - breaker: state changes at `info` (opening at `warn`), expired probes at
+///   `warn`, rejections and stale outcomes at `debug`;
+/// - retry: failed attempts and scheduled retries at `debug`, giving up at
+///   `warn`, success after retries at `info`;
+/// - timeout: an expired deadline at `warn`;
+/// - fallback: a fallback taken at `info`.
 ///
 /// ```ignore
 /// // Only for a defmt target (the `defmt` feature does not link on the host).
 /// static BREAKER: CircuitBreaker<CountWindow<16>, DefmtObserver> =
 ///     CircuitBreaker::with_observer(CONFIG, CountWindow::new(), DefmtObserver);
+/// static RETRY: RetryPolicy<CsLock<TokenQuota>, DefmtObserver> =
+///     RetryPolicy::new(RETRY_CONFIG, SEED).with_budget(&BUDGET).with_observer(DefmtObserver);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefmtObserver;
@@ -27,5 +37,44 @@ impl Observer<BreakerEvent> for DefmtObserver {
             BreakerEvent::StateChanged { .. } => defmt::info!("breaker: {}", event),
             _ => defmt::debug!("breaker: {}", event),
         }
+    }
+}
+
+impl Observer<RetryEvent> for DefmtObserver {
+    fn on_event(&mut self, event: RetryEvent) {
+        match event {
+            RetryEvent::AttemptFailed { attempt, at, kind } => {
+                defmt::debug!("retry: attempt {} failed ({}) at {}", attempt, kind, at)
+            }
+            RetryEvent::RetryScheduled {
+                attempt, retry_at, ..
+            } => defmt::debug!("retry: attempt {} at {}", attempt, retry_at),
+            RetryEvent::GaveUp {
+                reason,
+                at,
+                attempts,
+            } => defmt::warn!(
+                "retry: gave up after {} attempt(s) at {}: {}",
+                attempts,
+                at,
+                reason
+            ),
+            RetryEvent::Succeeded { attempts, at } if attempts > 1 => {
+                defmt::info!("retry: succeeded at attempt {} at {}", attempts, at)
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Observer<TimeoutEvent> for DefmtObserver {
+    fn on_event(&mut self, event: TimeoutEvent) {
+        defmt::warn!("timeout: {}", event)
+    }
+}
+
+impl Observer<FallbackEvent> for DefmtObserver {
+    fn on_event(&mut self, event: FallbackEvent) {
+        defmt::info!("fallback: {}", event)
     }
 }

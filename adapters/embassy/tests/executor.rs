@@ -1,12 +1,16 @@
-//! The breaker inside a real embassy task, on embassy-executor's std
-//! platform. The task runs the scenario and reports over a channel; nothing
-//! waits on a timer.
+//! The breaker, retries and timeouts inside real embassy tasks, on
+//! embassy-executor's std platform. Each task runs its scenario and reports
+//! over a channel; nothing waits on a timer that is not already due.
 
 use core::time::Duration;
 use std::sync::mpsc;
 
 use embassy_executor::Executor;
-use failsafe_embassy::{BreakerConfig, CircuitBreaker, CountWindow, Error, RejectReason, State};
+use failsafe_embassy::{
+    BackoffKind, BreakerConfig, CircuitBreaker, Clock, CountWindow, Deadline, EmbassyClock, Error,
+    Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, config_or_panic,
+    with_timeout,
+};
 
 static BREAKER: CircuitBreaker<CountWindow<4>> = CircuitBreaker::new(
     BreakerConfig::builder()
@@ -64,4 +68,57 @@ fn a_task_trips_the_static_breaker_on_the_embassy_executor() {
         ref other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(report.state, State::Open);
+}
+
+static RETRY: RetryPolicy = RetryPolicy::new(
+    config_or_panic(
+        RetryConfig::builder()
+            .max_attempts(5)
+            .backoff(BackoffKind::Constant(Duration::ZERO))
+            .jitter(Jitter::None)
+            .build(),
+    ),
+    1,
+);
+
+/// What the retrying task saw: the retried call (attempts on failure) and
+/// the timed-out one.
+type RetryReport = (Result<u32, u32>, Result<(), Error<()>>);
+
+#[embassy_executor::task]
+async fn retrying_firmware(report: mpsc::Sender<RetryReport>) {
+    // Retries sleep on embassy timers (due at once here) inside the task.
+    let retried = RETRY
+        .run(|attempt| async move {
+            if attempt.number < 4 {
+                Err(attempt.number)
+            } else {
+                Ok(attempt.number)
+            }
+        })
+        .await
+        .map_err(|e| e.attempts);
+    // A timeout whose deadline has passed cancels a hung operation.
+    let spent = Deadline::at(EmbassyClock.now());
+    let timed_out = with_timeout(
+        config_or_panic(TimeoutConfig::new(Duration::from_secs(3_600))),
+        spent,
+        |_| core::future::pending::<Result<(), ()>>(),
+    )
+    .await;
+    let _ = report.send((retried, timed_out));
+}
+
+#[test]
+fn a_task_retries_and_times_out_on_embassy_timers() {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
+        executor.run(move |spawner| spawner.spawn(retrying_firmware(tx).unwrap()));
+    });
+    let (retried, timed_out) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the task finished");
+    assert_eq!(retried, Ok(4));
+    assert!(timed_out.unwrap_err().is_timeout());
 }
