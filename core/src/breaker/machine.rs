@@ -125,6 +125,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// b.force_open(Instant::from_millis(4));
     /// assert_eq!(b.acquire(Instant::from_millis(5)).unwrap_err().reason, RejectReason::BreakerForcedOpen);
     /// ```
+    #[inline]
     pub fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, Rejected> {
         let now = self.clock.observe(now);
         self.advance(now);
@@ -176,6 +177,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// b.record(Instant::from_millis(2), p2, Outcome::Failure); // 1 of 2 failed = 50%
     /// assert_eq!(b.state(), State::Open);
     /// ```
+    #[inline]
     pub fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
         let now = self.clock.observe(now);
         self.advance(now);
@@ -453,8 +455,16 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         }
     }
 
-    /// Applies the transitions that became due by `now`.
+    /// Applies the transitions that became due by `now`. Only open and
+    /// half-open have anything to do, so the closed path stays a single check.
+    #[inline]
     fn advance(&mut self, now: Instant) {
+        if matches!(self.mode, Mode::Open { .. } | Mode::HalfOpen(_)) {
+            self.advance_timed(now);
+        }
+    }
+
+    fn advance_timed(&mut self, now: Instant) {
         loop {
             match self.mode {
                 Mode::Open { until } if now >= until => {
@@ -480,6 +490,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         }
     }
 
+    #[inline]
     fn record_counted(&mut self, now: Instant, outcome: Outcome, slow: bool) {
         if !outcome.counts() {
             return;

@@ -136,16 +136,16 @@ impl<const N: usize> Window for CountWindow<N> {
     #[inline]
     fn record(&mut self, _now: Instant, sample: Sample) {
         let new = (sample.failed as u8 * FAILED) | (sample.slow as u8 * SLOW);
-        if self.len as usize == N {
-            let old = self.slots[self.next];
-            self.failures -= (old & FAILED != 0) as u32;
-            self.slow -= (old & SLOW != 0) as u32;
+        let old = if self.len as usize == N {
+            self.slots[self.next]
         } else {
             self.len += 1;
-        }
+            0
+        };
         self.slots[self.next] = new;
-        self.failures += sample.failed as u32;
-        self.slow += sample.slow as u32;
+        // One update per counter: `+ new - old` never underflows since `old` was counted.
+        self.failures = self.failures + sample.failed as u32 - (old & FAILED != 0) as u32;
+        self.slow = self.slow + sample.slow as u32 - (old & SLOW != 0) as u32;
         self.next = if self.next + 1 == N { 0 } else { self.next + 1 };
     }
 
