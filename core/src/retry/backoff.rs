@@ -36,6 +36,7 @@ pub trait Backoff {
 
 /// The built-in backoff shapes. Every one saturates at its `max` and never overflows.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum BackoffKind {
     /// The same delay every time.
@@ -155,6 +156,7 @@ const fn check_max(first: Duration, max: Duration) -> Result<(), ConfigError> {
 
 /// A built-in shape plus what it remembers within one call.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BackoffState {
     kind: BackoffKind,
     previous_nanos: u64,
@@ -239,6 +241,7 @@ impl Backoff for BackoffState {
 
 /// Randomness added on top of a backoff's delay `d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Jitter {
     /// Exactly `d`.

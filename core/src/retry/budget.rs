@@ -104,18 +104,35 @@ impl<const B: usize> RatioBudget<B> {
     /// assert_eq!(RatioBudget::<10>::new(Duration::ZERO, 0.2, 10).unwrap_err().field, "ttl");
     /// assert_eq!(RatioBudget::<10>::new(Duration::from_secs(1), -1.0, 10).unwrap_err().field, "ratio");
     /// ```
-    pub fn new(ttl: Duration, ratio: f64, min_per_sec: u32) -> Result<Self, ConfigError> {
-        if ratio.is_nan() || !(0.0..=1000.0).contains(&ratio) {
+    pub const fn new(ttl: Duration, ratio: f64, min_per_sec: u32) -> Result<Self, ConfigError> {
+        if ratio.is_nan() || ratio < 0.0 || ratio > 1000.0 {
             return Err(ConfigError::new("ratio", Problem::RatioOutOfRange));
         }
-        let counts = SlidingCounts::new("ttl", ttl)?;
-        let ttl_secs = ttl.as_secs_f64();
+        let counts = match SlidingCounts::new("ttl", ttl) {
+            Ok(c) => c,
+            Err(e) => return Err(e),
+        };
         Ok(RatioBudget {
             counts,
             ratio_ppm: (ratio * 1_000_000.0) as u64,
-            floor: (f64::from(min_per_sec) * ttl_secs) as u64,
+            floor: (min_per_sec as f64 * ttl.as_secs_f64()) as u64,
             clock: Monotonic::new(),
         })
+    }
+
+    /// [`new`](Self::new) for `static`s: an invalid value is a compile-time
+    /// error naming the field.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::{retry::RatioBudget, sync::CsLock};
+    /// static BUDGET: CsLock<RatioBudget<10>> = CsLock::new(RatioBudget::new_or_panic(Duration::from_secs(10), 0.2, 10));
+    /// ```
+    pub const fn new_or_panic(ttl: Duration, ratio: f64, min_per_sec: u32) -> Self {
+        match Self::new(ttl, ratio, min_per_sec) {
+            Ok(b) => b,
+            Err(e) => panic!("{}", e.field),
+        }
     }
 
     /// Retries still allowed at `now`.
@@ -300,7 +317,7 @@ impl GrpcThrottle {
     /// # use failsafe_core::retry::GrpcThrottle;
     /// assert_eq!(GrpcThrottle::new(1001, 0.1).unwrap_err().field, "max_tokens");
     /// ```
-    pub fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, ConfigError> {
+    pub const fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, ConfigError> {
         if max_tokens == 0 {
             return Err(ConfigError::new("max_tokens", Problem::Zero));
         }
@@ -310,12 +327,27 @@ impl GrpcThrottle {
         if token_ratio.is_nan() || token_ratio <= 0.0 || token_ratio > 1.0 {
             return Err(ConfigError::new("token_ratio", Problem::RatioOutOfRange));
         }
-        let ratio_milli = ((token_ratio * 1000.0) as u32).max(1);
+        let ratio_milli = (token_ratio * 1000.0) as u32;
+        let ratio_milli = if ratio_milli == 0 { 1 } else { ratio_milli };
         Ok(GrpcThrottle {
             max_milli: max_tokens * 1000,
             tokens_milli: max_tokens * 1000,
             ratio_milli,
         })
+    }
+
+    /// [`new`](Self::new) for `static`s: an invalid value is a compile-time
+    /// error naming the field.
+    ///
+    /// ```
+    /// # use failsafe_core::{retry::GrpcThrottle, sync::CsLock};
+    /// static THROTTLE: CsLock<GrpcThrottle> = CsLock::new(GrpcThrottle::new_or_panic(100, 0.1));
+    /// ```
+    pub const fn new_or_panic(max_tokens: u32, token_ratio: f64) -> Self {
+        match Self::new(max_tokens, token_ratio) {
+            Ok(t) => t,
+            Err(e) => panic!("{}", e.field),
+        }
     }
 
     /// Tokens left, in thousandths.

@@ -50,6 +50,7 @@ use crate::{ConfigError, Instant, Observer, Problem};
 
 /// How a server's retry-after hint changes the computed delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RetryAfter {
     /// Ignore hints.
@@ -81,6 +82,7 @@ impl RetryAfter {
 
 /// A validated retry policy. `Copy`: each call starts its own [`Retry`] from it.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RetryConfig {
     max_attempts: Option<u32>,
     max_elapsed: Option<Duration>,
@@ -190,6 +192,22 @@ impl RetryConfigBuilder {
         self
     }
 
+    /// [`build`](Self::build) for `const` items and `static`s: an invalid
+    /// value is a compile-time error there (a panic at run time elsewhere)
+    /// naming the field.
+    ///
+    /// ```
+    /// # use failsafe_core::retry::RetryConfig;
+    /// const RETRY: RetryConfig = RetryConfig::builder().max_attempts(5).build_or_panic();
+    /// assert_eq!(RETRY.max_attempts(), Some(5));
+    /// ```
+    pub const fn build_or_panic(self) -> RetryConfig {
+        match self.build() {
+            Ok(config) => config,
+            Err(e) => panic!("{}", e.field),
+        }
+    }
+
     /// Checks every field; the error names the first bad one.
     ///
     /// ```
@@ -219,6 +237,7 @@ impl RetryConfigBuilder {
 
 /// What the caller's classifier made of an attempt's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Verdict {
     /// The attempt succeeded: stop.
@@ -294,6 +313,7 @@ impl core::error::Error for GiveUp {}
 
 /// What to do after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Decision {
     /// The call succeeded.
     Done,
@@ -310,6 +330,7 @@ pub enum Decision {
 
 /// What a [`Retry`] reports to its observer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RetryEvent {
     /// An attempt failed.
