@@ -58,4 +58,4 @@ pub mod timeout;
 pub use error::{ConfigError, Problem, RejectReason, Rejected};
 pub use event::{FnObserver, Observer};
 pub use outcome::Outcome;
-pub use time::Instant;
+pub use time::{Instant, TimeSource};

@@ -14,7 +14,10 @@ use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 use portable_atomic::{AtomicU64, Ordering};
 
-use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::breaker::{
+    BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, PermitKind, State, Window,
+};
+use crate::time::{LazyTime, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 /// Exclusive access to a `T` from a shared reference.
@@ -65,9 +68,19 @@ impl<T> Lock<T> for CsLock<T> {
 /// `rejecting_until` stored as nanoseconds; zero means "not rejecting".
 const NOT_REJECTING: u64 = 0;
 
+/// The admission word: the machine admits without looking (closed,
+/// metrics-only, disabled). The low 32 bits hold the epoch.
+const FREE: u64 = 1 << 63;
+/// ... and the permit counts nowhere (disabled).
+const UNCOUNTED: u64 = 1 << 62;
+/// ... and the permit needs its start time (slow-call detection).
+const TIMED: u64 = 1 << 61;
+
 /// A circuit breaker usable from `&self`: the machine behind lock `L`, plus
-/// an atomic copy of "rejecting until" so that an open breaker rejects with
-/// one atomic load and no lock.
+/// two atomic words published under the lock, so the common paths skip it:
+/// a closed breaker admits with one atomic load (the permit carries the
+/// epoch it saw, so a transition racing it is handled like any late
+/// outcome), and an open breaker rejects with one atomic load.
 ///
 /// Rejections on the fast path are counted in [`metrics`](Self::metrics) but
 /// emit no [`BreakerEvent::Rejected`]: the observer lives behind the lock.
@@ -86,6 +99,7 @@ const NOT_REJECTING: u64 = 0;
 #[derive(Debug)]
 pub struct SharedBreaker<W, O, L> {
     lock: L,
+    admission: AtomicU64,
     rejecting_until: AtomicU64,
     fast_rejections: AtomicU64,
     _machine: PhantomData<fn() -> CircuitBreaker<W, O>>,
@@ -104,6 +118,8 @@ where
     pub const fn new(lock: L) -> Self {
         SharedBreaker {
             lock,
+            // 0: ask the machine; the first locked call publishes the real word.
+            admission: AtomicU64::new(0),
             rejecting_until: AtomicU64::new(NOT_REJECTING),
             fast_rejections: AtomicU64::new(0),
             _machine: PhantomData,
@@ -115,6 +131,8 @@ where
     pub fn new(lock: L) -> Self {
         SharedBreaker {
             lock,
+            // 0: ask the machine; the first locked call publishes the real word.
+            admission: AtomicU64::new(0),
             rejecting_until: AtomicU64::new(NOT_REJECTING),
             fast_rejections: AtomicU64::new(0),
             _machine: PhantomData,
@@ -151,9 +169,24 @@ where
     /// assert_eq!((r.reason, r.retry_at), (RejectReason::BreakerOpen, Some(Instant::from_secs(30))));
     /// ```
     #[inline]
-    pub fn acquire(&self, now: Instant) -> Result<BreakerPermit, Rejected> {
+    pub fn acquire(&self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
+        let mut time = LazyTime::unclamped(now);
+        let word = self.admission.load(Ordering::Acquire);
+        if word & FREE != 0 {
+            let kind = if word & UNCOUNTED != 0 {
+                PermitKind::Uncounted
+            } else {
+                PermitKind::Counted
+            };
+            let issued_at = if word & TIMED != 0 {
+                time.raw()
+            } else {
+                Instant::ZERO
+            };
+            return Ok(BreakerPermit::new(issued_at, word as u32, kind));
+        }
         let until = self.rejecting_until.load(Ordering::Acquire);
-        if now.as_nanos() < until {
+        if until != NOT_REJECTING && time.raw().as_nanos() < until {
             self.fast_rejections.fetch_add(1, Ordering::Relaxed);
             return Err(if until == u64::MAX {
                 Rejected::new(RejectReason::BreakerForcedOpen, None)
@@ -161,7 +194,7 @@ where
                 Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_nanos(until)))
             });
         }
-        self.with(|b| b.acquire(now))
+        self.with(|b| b.acquire(time))
     }
 
     /// [`CircuitBreaker::record`] from `&self`.
@@ -177,7 +210,7 @@ where
     /// assert_eq!(shared.state(), State::Open);
     /// ```
     #[inline]
-    pub fn record(&self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+    pub fn record(&self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
         self.with(|b| b.record(now, permit, outcome))
     }
 
@@ -199,6 +232,17 @@ where
             let until = b.rejecting_until().map_or(NOT_REJECTING, Instant::as_nanos);
             if self.rejecting_until.load(Ordering::Relaxed) != until {
                 self.rejecting_until.store(until, Ordering::Release);
+            }
+            let admission = match b.free_admission() {
+                Some((epoch, counted, timed)) => {
+                    FREE | if counted { 0 } else { UNCOUNTED }
+                        | if timed { TIMED } else { 0 }
+                        | epoch as u64
+                }
+                None => 0,
+            };
+            if self.admission.load(Ordering::Relaxed) != admission {
+                self.admission.store(admission, Ordering::Release);
             }
             r
         })

@@ -264,3 +264,116 @@ impl Monotonic {
         self.latest
     }
 }
+
+/// Where a machine gets `now` from: an [`Instant`] the caller already read,
+/// or a closure it calls only if the decision needs the time.
+///
+/// Reading a clock costs more than most decisions (`Instant::now()` is
+/// ~25 ns, a closed breaker's bookkeeping a few), so machines read lazily: a
+/// closed circuit breaker without slow-call detection or a time window
+/// never asks. The machine calls the closure at most once per operation;
+/// the core itself still never reads a clock.
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+/// use failsafe_core::{Instant, Outcome};
+///
+/// let mut breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<10>::new());
+/// let mut reads = 0;
+/// let permit = breaker.acquire(|| { reads += 1; Instant::from_millis(5) }).unwrap();
+/// breaker.record(|| { reads += 1; Instant::from_millis(6) }, permit, Outcome::Success);
+/// assert_eq!(reads, 0); // closed, count window, no slow-call detection: time was never needed
+/// ```
+pub trait TimeSource {
+    /// The current time. Called at most once per machine operation.
+    fn read(&mut self) -> Instant;
+
+    /// The time if it is already known at no cost (an [`Instant`]), so the
+    /// machine can note it even when the decision does not need it.
+    fn known(&self) -> Option<Instant> {
+        None
+    }
+}
+
+impl TimeSource for Instant {
+    #[inline]
+    fn read(&mut self) -> Instant {
+        *self
+    }
+
+    #[inline]
+    fn known(&self) -> Option<Instant> {
+        Some(*self)
+    }
+}
+
+impl<F: FnMut() -> Instant> TimeSource for F {
+    #[inline]
+    fn read(&mut self) -> Instant {
+        self()
+    }
+}
+
+/// A [`TimeSource`] read at most once, then remembered.
+#[derive(Debug)]
+pub(crate) struct LazyTime<T> {
+    source: T,
+    value: Option<Instant>,
+}
+
+impl<T: TimeSource> LazyTime<T> {
+    /// A lazy time; a time known for free is noted in `clock` at once, so a
+    /// clock stepping back is caught even where the decision ignores time.
+    #[inline]
+    pub(crate) fn new(source: T, clock: &mut Monotonic) -> Self {
+        let value = source.known().map(|t| clock.observe(t));
+        LazyTime { source, value }
+    }
+
+    /// A lazy time outside any machine (no clamping).
+    #[inline]
+    pub(crate) fn unclamped(source: T) -> Self {
+        LazyTime {
+            value: source.known(),
+            source,
+        }
+    }
+
+    /// The time, read now if not yet read, clamped by `clock`.
+    #[inline]
+    pub(crate) fn get(&mut self, clock: &mut Monotonic) -> Instant {
+        match self.value {
+            Some(t) => clock.observe(t),
+            None => {
+                let t = clock.observe(self.source.read());
+                self.value = Some(t);
+                t
+            }
+        }
+    }
+
+    /// The raw time, unclamped (for checks outside a machine).
+    #[inline]
+    pub(crate) fn raw(&mut self) -> Instant {
+        match self.value {
+            Some(t) => t,
+            None => {
+                let t = self.source.read();
+                self.value = Some(t);
+                t
+            }
+        }
+    }
+}
+
+impl<T: TimeSource> TimeSource for LazyTime<T> {
+    #[inline]
+    fn read(&mut self) -> Instant {
+        self.raw()
+    }
+
+    #[inline]
+    fn known(&self) -> Option<Instant> {
+        self.value
+    }
+}

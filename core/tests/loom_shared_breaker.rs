@@ -165,3 +165,46 @@ fn a_trip_races_a_close() {
         }
     });
 }
+
+/// A closed breaker admits on the lock-free path while another thread
+/// trips it: the admitted call's late success is reported as stale and
+/// cannot close the open breaker.
+#[test]
+fn a_lock_free_admission_races_a_trip() {
+    loom::model(|| {
+        let b = shared();
+        // Publish the closed breaker's admission word.
+        b.with(|_| ());
+        let caller = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let p = b.acquire(Instant::from_secs(1));
+                p.ok()
+            })
+        };
+        let tripper = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let p = b.acquire(Instant::from_secs(1)).unwrap();
+                b.record(Instant::from_secs(1), p, Outcome::Failure);
+            })
+        };
+        tripper.join().unwrap();
+        let admitted = caller.join().unwrap();
+        let was_admitted = admitted.is_some();
+        if let Some(p) = admitted {
+            b.record(Instant::from_secs(2), p, Outcome::Success);
+        }
+        assert_eq!(
+            b.state(),
+            State::Open,
+            "a success admitted before the trip cannot undo it"
+        );
+        let stale = b.metrics(Instant::from_secs(2)).stale_outcomes;
+        assert_eq!(
+            stale,
+            u64::from(was_admitted),
+            "the pre-trip permit is recognised as stale"
+        );
+    });
+}

@@ -3,7 +3,7 @@
 
 use failsafe_core::breaker::{BreakerEvent, BreakerPermit, CircuitBreaker, Window};
 use failsafe_core::sync::{Lock, SharedBreaker};
-use failsafe_core::{Instant, Observer, Outcome, Rejected};
+use failsafe_core::{Instant, Observer, Outcome, Rejected, TimeSource};
 
 use crate::Clock;
 
@@ -13,20 +13,21 @@ use crate::Clock;
 pub trait SharedPolicy {
     /// The admission token.
     type Permit;
-    /// May a call start at `now`?
-    fn acquire(&self, now: Instant) -> Result<Self::Permit, Rejected>;
+    /// May a call start at `now`? (`now` may be a closure: the machine reads
+    /// it only if the decision needs the time.)
+    fn acquire(&self, now: impl TimeSource) -> Result<Self::Permit, Rejected>;
     /// How the call admitted by `permit` ended at `now`.
-    fn record(&self, now: Instant, permit: Self::Permit, outcome: Outcome);
+    fn record(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome);
 }
 
 impl<P: SharedPolicy + ?Sized> SharedPolicy for &P {
     type Permit = P::Permit;
     #[inline]
-    fn acquire(&self, now: Instant) -> Result<Self::Permit, Rejected> {
+    fn acquire(&self, now: impl TimeSource) -> Result<Self::Permit, Rejected> {
         (**self).acquire(now)
     }
     #[inline]
-    fn record(&self, now: Instant, permit: Self::Permit, outcome: Outcome) {
+    fn record(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome) {
         (**self).record(now, permit, outcome)
     }
 }
@@ -39,11 +40,11 @@ where
 {
     type Permit = BreakerPermit;
     #[inline]
-    fn acquire(&self, now: Instant) -> Result<BreakerPermit, Rejected> {
+    fn acquire(&self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
         SharedBreaker::acquire(self, now)
     }
     #[inline]
-    fn record(&self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+    fn record(&self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
         SharedBreaker::record(self, now, permit, outcome)
     }
 }
@@ -101,13 +102,16 @@ impl<P: SharedPolicy, C: Clock> PermitGuard<P, C> {
     }
 
     /// Records `outcome` now and consumes the guard.
+    #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.report(outcome);
     }
 
+    #[inline]
     fn report(&mut self, outcome: Outcome) {
         if let Some(permit) = self.permit.take() {
-            self.policy.record(self.clock.now(), permit, outcome);
+            let clock = &self.clock;
+            self.policy.record(|| clock.now(), permit, outcome);
         }
     }
 }

@@ -10,7 +10,7 @@ use failsafe_core::breaker::{
     BreakerConfig, BreakerEvent, BreakerMetrics, CircuitBreaker, State, Window,
 };
 use failsafe_core::sync::{Lock, SharedBreaker};
-use failsafe_core::{Instant, Observer, Outcome, Rejected};
+use failsafe_core::{Instant, Observer, Outcome, Rejected, TimeSource};
 
 use crate::{
     Classify, Clock, DefaultClassifier, Error, PermitGuard, SharedPolicy, call, call_blocking,
@@ -39,11 +39,11 @@ impl<T> Lock<T> for StdLock<T> {
 impl<P: SharedPolicy + ?Sized> SharedPolicy for Arc<P> {
     type Permit = P::Permit;
     #[inline]
-    fn acquire(&self, now: Instant) -> Result<Self::Permit, Rejected> {
+    fn acquire(&self, now: impl TimeSource) -> Result<Self::Permit, Rejected> {
         (**self).acquire(now)
     }
     #[inline]
-    fn record(&self, now: Instant, permit: Self::Permit, outcome: Outcome) {
+    fn record(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome) {
         (**self).record(now, permit, outcome)
     }
 }

@@ -5,7 +5,7 @@ use core::future::Future;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use failsafe_core::breaker::{BreakerConfig, BreakerEvent, BreakerMetrics, State, Window};
 use failsafe_core::sync::{CsLock, Lock, SharedBreaker};
-use failsafe_core::{Instant, Observer, Outcome, Rejected};
+use failsafe_core::{Observer, Outcome, Rejected, TimeSource};
 use failsafe_driver::{Classify, Clock, Error, PermitGuard, SharedPolicy};
 
 use crate::{EmbassyClock, MutexLock};
@@ -360,12 +360,12 @@ where
     type Permit = failsafe_core::breaker::BreakerPermit;
 
     #[inline]
-    fn acquire(&self, now: Instant) -> Result<Self::Permit, Rejected> {
+    fn acquire(&self, now: impl TimeSource) -> Result<Self::Permit, Rejected> {
         self.shared.acquire(now)
     }
 
     #[inline]
-    fn record(&self, now: Instant, permit: Self::Permit, outcome: Outcome) {
+    fn record(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome) {
         self.shared.record(now, permit, outcome)
     }
 }

@@ -1,6 +1,6 @@
 //! The breaker's state machine.
 
-use crate::time::Monotonic;
+use crate::time::{LazyTime, Monotonic, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 use super::window::{Sample, Window};
@@ -126,26 +126,33 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// assert_eq!(b.acquire(Instant::from_millis(5)).unwrap_err().reason, RejectReason::BreakerForcedOpen);
     /// ```
     #[inline]
-    pub fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, Rejected> {
-        let now = self.clock.observe(now);
-        self.advance(now);
-        let kind = match &mut self.mode {
+    pub fn acquire(&mut self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
+        let mut time = LazyTime::new(now, &mut self.clock);
+        if self.is_timed() {
+            let now = time.get(&mut self.clock);
+            self.advance_timed(now);
+        }
+        let kind = match self.mode {
             Mode::Closed | Mode::MetricsOnly => PermitKind::Counted,
             Mode::Disabled => PermitKind::Uncounted,
             Mode::HalfOpen(round) if round.admitted < self.config.half_open_probes => {
-                round.admitted += 1;
-                round.in_flight += 1;
+                let now = time.get(&mut self.clock);
                 let lease = now.saturating_add(core::time::Duration::from_nanos(
                     self.config.probe_lease_nanos,
                 ));
-                round.lease_deadline = if round.in_flight == 1 {
-                    lease
-                } else {
-                    round.lease_deadline.max(lease)
-                };
+                if let Mode::HalfOpen(round) = &mut self.mode {
+                    round.admitted += 1;
+                    round.in_flight += 1;
+                    round.lease_deadline = if round.in_flight == 1 {
+                        lease
+                    } else {
+                        round.lease_deadline.max(lease)
+                    };
+                }
                 PermitKind::Probe
             }
             _ => {
+                let now = time.get(&mut self.clock);
                 let rejected = self.rejection();
                 self.rejected = self.rejected.saturating_add(1);
                 self.observer
@@ -153,8 +160,14 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
                 return Err(rejected);
             }
         };
+        // The start time matters only to slow-call detection (and probes, read above).
+        let issued_at = if self.config.slow_call_nanos.is_some() || kind == PermitKind::Probe {
+            time.get(&mut self.clock)
+        } else {
+            self.clock.latest()
+        };
         Ok(BreakerPermit {
-            issued_at: now,
+            issued_at,
             epoch: self.epoch,
             kind,
         })
@@ -178,25 +191,37 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// assert_eq!(b.state(), State::Open);
     /// ```
     #[inline]
-    pub fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
-        let now = self.clock.observe(now);
-        self.advance(now);
+    pub fn record(&mut self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
+        let mut time = LazyTime::new(now, &mut self.clock);
+        if self.is_timed() {
+            let now = time.get(&mut self.clock);
+            self.advance_timed(now);
+        }
         if permit.kind == PermitKind::Uncounted {
             return;
         }
         if permit.epoch != self.epoch {
+            let at = time.get(&mut self.clock);
             self.stale_outcomes = self.stale_outcomes.saturating_add(1);
             self.observer
-                .on_event(BreakerEvent::StaleOutcome { at: now, outcome });
+                .on_event(BreakerEvent::StaleOutcome { at, outcome });
             return;
         }
         let slow = match self.config.slow_call_nanos {
-            Some(limit) => now.as_nanos().saturating_sub(permit.issued_at.as_nanos()) >= limit,
+            Some(limit) => {
+                time.get(&mut self.clock)
+                    .as_nanos()
+                    .saturating_sub(permit.issued_at.as_nanos())
+                    >= limit
+            }
             None => false,
         };
         match permit.kind {
-            PermitKind::Counted => self.record_counted(now, outcome, slow),
-            PermitKind::Probe => self.record_probe(now, outcome, slow),
+            PermitKind::Counted => self.record_counted(&mut time, outcome, slow),
+            PermitKind::Probe => {
+                let now = time.get(&mut self.clock);
+                self.record_probe(now, outcome, slow)
+            }
             PermitKind::Uncounted => {}
         }
     }
@@ -459,9 +484,27 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// half-open have anything to do, so the closed path stays a single check.
     #[inline]
     fn advance(&mut self, now: Instant) {
-        if matches!(self.mode, Mode::Open { .. } | Mode::HalfOpen(_)) {
+        if self.is_timed() {
             self.advance_timed(now);
         }
+    }
+
+    /// Open and half-open are the states where time alone changes things.
+    #[inline]
+    fn is_timed(&self) -> bool {
+        matches!(self.mode, Mode::Open { .. } | Mode::HalfOpen(_))
+    }
+
+    /// What a shared handle may admit without taking the lock: the epoch and
+    /// the kind of permit, or `None` when admission needs the machine.
+    #[inline]
+    pub(crate) fn free_admission(&self) -> Option<(u32, bool, bool)> {
+        let counted = match self.mode {
+            Mode::Closed | Mode::MetricsOnly => true,
+            Mode::Disabled => false,
+            _ => return None,
+        };
+        Some((self.epoch, counted, self.config.slow_call_nanos.is_some()))
     }
 
     fn advance_timed(&mut self, now: Instant) {
@@ -491,11 +534,22 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     }
 
     #[inline]
-    fn record_counted(&mut self, now: Instant, outcome: Outcome, slow: bool) {
+    fn record_counted<T: TimeSource>(
+        &mut self,
+        time: &mut LazyTime<T>,
+        outcome: Outcome,
+        slow: bool,
+    ) {
         if !outcome.counts() {
             return;
         }
         let failed = outcome.is_failure();
+        // Count windows ignore `now`: read the clock only for a time window.
+        let now = if self.window.needs_time() {
+            time.get(&mut self.clock)
+        } else {
+            self.clock.latest()
+        };
         self.window.record(now, Sample { failed, slow });
         self.consecutive_failures = if failed {
             self.consecutive_failures.saturating_add(1)
@@ -503,6 +557,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             0
         };
         if self.mode == Mode::Closed && self.should_trip(now) {
+            let now = time.get(&mut self.clock);
             self.trip(now);
         }
     }

@@ -181,7 +181,7 @@ pub struct BreakerPermit {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum PermitKind {
+pub(crate) enum PermitKind {
     /// Issued while closed or metrics-only: counted in the window.
     Counted,
     /// A half-open probe.
@@ -191,7 +191,18 @@ enum PermitKind {
 }
 
 impl BreakerPermit {
-    /// When the permit was issued (the call's start).
+    pub(crate) const fn new(issued_at: Instant, epoch: u32, kind: PermitKind) -> Self {
+        BreakerPermit {
+            issued_at,
+            epoch,
+            kind,
+        }
+    }
+
+    /// When the call started, where the breaker needed to know (slow-call
+    /// detection is on, or the permit is a probe). Otherwise the breaker does
+    /// not read the clock to admit a call, and this is an earlier instant it
+    /// had seen (possibly the epoch).
     ///
     /// ```
     /// # use failsafe_core::{breaker::{BreakerConfig, CircuitBreaker, CountWindow}, Instant, Outcome};

@@ -44,6 +44,11 @@ pub trait Window {
     /// The most calls the window can ever hold, if bounded; the breaker
     /// lowers its `minimum_calls` to this so a small window can still trip.
     fn capacity(&self) -> Option<u32>;
+    /// Does `now` matter to this window? Count windows ignore it, so the
+    /// breaker need not read the clock for them.
+    fn needs_time(&self) -> bool {
+        true
+    }
 }
 
 /// No window at all: for breakers that trip on consecutive failures only.
@@ -71,6 +76,10 @@ impl Window for NoWindow {
     #[inline]
     fn capacity(&self) -> Option<u32> {
         Some(0)
+    }
+    #[inline]
+    fn needs_time(&self) -> bool {
+        false
     }
 }
 
@@ -164,6 +173,11 @@ impl<const N: usize> Window for CountWindow<N> {
 
     fn capacity(&self) -> Option<u32> {
         Some(N as u32)
+    }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        false
     }
 }
 
