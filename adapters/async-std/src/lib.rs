@@ -1,7 +1,10 @@
 //! # failsafe-async-std
 //!
-//! The [failsafe](failsafe_core) circuit breaker for runtimes built on
-//! [`async-io`](async_io): **smol**, and async-std.
+//! [Failsafe](failsafe_core) for runtimes built on [`async-io`](async_io):
+//! **smol**, and async-std. A circuit breaker ([`CircuitBreaker`]),
+//! retries ([`RetryPolicy`]), timeouts ([`TimeoutPolicy`]) and fallbacks
+//! ([`Fallback`]), as cloneable handles with the same API as in
+//! `failsafe-tokio`.
 //!
 //! > **async-std is discontinued upstream** (advisory
 //! > [RUSTSEC-2025-0052](https://rustsec.org/advisories/RUSTSEC-2025-0052.html));
@@ -10,9 +13,9 @@
 //! > runtimes drive, so **smol users can use this crate directly**, and
 //! > async-std code keeps working while it migrates.
 //!
-//! This crate only binds [`failsafe_driver`] to async-io: the state machine is
-//! [`failsafe_core`]'s, the call wrapper and the permit guard are the
-//! driver's.
+//! This crate only binds [`failsafe_driver`] to async-io: the state
+//! machines are [`failsafe_core`]'s; the call wrapper, the retry loop, the
+//! timeout race and the fallback decision are the driver's.
 //!
 //! ## Quick start
 //!
@@ -51,12 +54,69 @@
 //! inside it, returns the permit as `Cancelled`, so a half-open breaker's
 //! probe slot is never lost.
 //!
+//! ## Retry, timeout and fallback
+//!
+//! In the documented default order, from the outside in: Fallback -> Retry
+//! -> CircuitBreaker -> Timeout.
+//!
+//! ```
+//! use std::time::Duration;
+//! use failsafe_async_std::{
+//!     AsyncIoClock, BackoffKind, BreakerConfig, CircuitBreaker, CountWindow, Deadline, Error,
+//!     Fallback, Jitter, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig,
+//!     TimeoutPolicy, TokenQuota,
+//! };
+//!
+//! async fn fetch(deadline: Deadline) -> Result<u32, std::io::Error> {
+//!     let _ = deadline; // hand it down
+//!     Ok(7)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fallback = Fallback::new();
+//! let retry = RetryPolicy::new(
+//!     RetryConfig::builder()
+//!         .max_attempts(3)
+//!         .backoff(BackoffKind::Constant(Duration::from_millis(50)))
+//!         .jitter(Jitter::Full)
+//!         .build()?,
+//! )
+//! .budget(TokenQuota::AWS_STANDARD); // clones share it
+//! let breaker: CircuitBreaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new());
+//! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
+//!
+//! let value = smol::block_on(async {
+//!     let (breaker, per_attempt) = (&breaker, &per_attempt);
+//!     fallback
+//!         .run(
+//!             retry.run_with(&RetryOnFailsafeError, |attempt| async move {
+//!                 breaker
+//!                     .call(|| per_attempt.run(attempt.deadline, fetch))
+//!                     .await
+//!                     .map_err(Error::flatten)
+//!             }),
+//!             |_reason, _gave_up| async { Ok(0) },
+//!         )
+//!         .await
+//! })?;
+//! assert_eq!(value, 7);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every [`AsyncIoClock`] reads the same process-wide epoch, so deadlines
+//! pass between handles made at any time.
+//!
 //! ## Time
 //!
 //! [`AsyncIoClock`] is the driver's [`StdClock`] (one process-wide epoch)
 //! plus sleeping on [`async_io::Timer::at`]. There is no virtual time here:
-//! to test timelines, build the handle with [`Breaker::with_clock`] and a
-//! clock of your own that the test moves forward.
+//! to test timelines, build the handles with the driver's generic types
+//! ([`Breaker::with_clock`],
+//! [`failsafe_driver::RetryPolicy::with_clock`],
+//! [`failsafe_driver::TimeoutPolicy::with_clock`]) and a runtime of your own
+//! whose clock the test moves forward (its `sleep_until` can jump the clock
+//! and complete at once).
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 use core::future::Future;
@@ -67,10 +127,17 @@ pub use failsafe_core::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
+pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_core::retry::{
+    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
+    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
+};
+pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Breaker, Classify, Clock, DefaultClassifier, Error, PermitGuard, Runtime, SharedStdBreaker,
-    StdClock,
+    Attempt, Breaker, Classify, Clock, DefaultClassifier, Error, FallbackCause, FallbackChain,
+    PermitGuard, RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError, Runtime,
+    SharedBudget, SharedStdBreaker, StdClock,
 };
 
 /// The std clock ([`StdClock`]: one process-wide epoch, so every handle
@@ -134,3 +201,46 @@ impl Future for Sleep {
 /// needs its size spelled out, as `CountWindow::<100>::new()` or with
 /// `let breaker: CircuitBreaker = ..`.
 pub type CircuitBreaker<W = CountWindow<100>> = Breaker<W, AsyncIoClock>;
+
+/// A cloneable retry policy for smol and async-std: clones share the
+/// budget `B` ([`NoBudget`] by default) and the jitter seed counter.
+///
+/// This is the driver's [`RetryPolicy`](failsafe_driver::RetryPolicy)
+/// bound to [`AsyncIoClock`]; see it for every method:
+/// [`RetryPolicy::new(config)`](failsafe_driver::RetryPolicy::new),
+/// [`.budget(..)`](failsafe_driver::RetryPolicy::budget),
+/// [`.seed(..)`](failsafe_driver::RetryPolicy::seed),
+/// [`.on_event(..)`](failsafe_driver::RetryPolicy::on_event),
+/// [`run`](failsafe_driver::RetryPolicy::run),
+/// [`run_with`](failsafe_driver::RetryPolicy::run_with) and
+/// [`run_with_deadline`](failsafe_driver::RetryPolicy::run_with_deadline).
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_async_std::{BackoffKind, Jitter, RetryConfig, RetryPolicy};
+///
+/// let config = RetryConfig::builder()
+///     .backoff(BackoffKind::Constant(Duration::ZERO)) // retry at once
+///     .jitter(Jitter::None)
+///     .build()
+///     .unwrap();
+/// let retry: RetryPolicy = RetryPolicy::new(config);
+/// let answer = smol::block_on(retry.run(|attempt| async move {
+///     if attempt.number < 2 { Err("flaky") } else { Ok(attempt.number) }
+/// }));
+/// assert_eq!(answer, Ok(2));
+/// ```
+pub type RetryPolicy<B = NoBudget> = failsafe_driver::RetryPolicy<B, AsyncIoClock>;
+
+/// A cloneable timeout for smol and async-std: the driver's
+/// [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy) bound to
+/// [`AsyncIoClock`]: [`TimeoutPolicy::new(config)`](failsafe_driver::TimeoutPolicy::new),
+/// [`.on_event(..)`](failsafe_driver::TimeoutPolicy::on_event) and
+/// [`run(parent_deadline, |deadline| async { .. })`](failsafe_driver::TimeoutPolicy::run).
+pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<AsyncIoClock>;
+
+/// A cloneable fallback for smol and async-std: the driver's
+/// [`Fallback`](failsafe_driver::Fallback) bound to [`AsyncIoClock`]:
+/// [`run(primary, |reason, error| ..)`](failsafe_driver::Fallback::run) and
+/// [`chain(primary).or_else(..)`](failsafe_driver::Fallback::chain).
+pub type Fallback = failsafe_driver::Fallback<AsyncIoClock>;

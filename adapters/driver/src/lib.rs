@@ -18,6 +18,11 @@
 //! - [`fallback`] / [`fallback_blocking`]: answer a failure with an alternative;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`] and the
 //!   cloneable [`Breaker`] handle.
+//! - [`RetryLoop`]: the retry loop as steps, for hand-written (nameable)
+//!   futures; [`BlockingRuntime`] and [`timeout_blocking`] for threads;
+//! - with the `std` feature: the cloneable [`RetryPolicy`] (with a
+//!   [`SharedBudget`]), [`TimeoutPolicy`] and [`Fallback`] handles the std
+//!   adapters bind to their clocks.
 #![no_std]
 
 mod call;
@@ -44,3 +49,19 @@ pub use retry::{
 #[cfg(feature = "std")]
 pub use std_support::{Breaker, Hook, SharedStdBreaker, StdClock, StdLock};
 pub use timeout::timeout;
+mod blocking;
+mod retry_loop;
+#[cfg(feature = "std")]
+mod std_fallback;
+#[cfg(feature = "std")]
+mod std_retry;
+#[cfg(feature = "std")]
+mod std_timeout;
+pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use retry_loop::{RetryLoop, RetryStep};
+#[cfg(feature = "std")]
+pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
+#[cfg(feature = "std")]
+pub use std_retry::{RetryPolicy, SharedBudget};
+#[cfg(feature = "std")]
+pub use std_timeout::TimeoutPolicy;

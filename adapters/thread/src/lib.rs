@@ -1,8 +1,10 @@
 //! # failsafe-thread
 //!
-//! The [failsafe](failsafe_core) circuit breaker for blocking code on plain
-//! std threads: no async runtime, `breaker.call(|| ..)` runs the closure on
-//! the calling thread.
+//! [Failsafe](failsafe_core) for blocking code on plain std threads: no
+//! async runtime; `breaker.call(|| ..)`, `retry.run(|attempt| ..)`,
+//! `timeout.run(parent, |deadline| ..)` and `fallback.run(|| .., |reason, error| ..)`
+//! run the closures on the calling thread, and a retry's backoff blocks
+//! the thread.
 //!
 //! [`CircuitBreaker`] is a thin wrapper over the driver's shared
 //! [`Breaker`] handle whose `call` is the blocking one
@@ -51,6 +53,58 @@
 //!
 //! A panic inside the closure returns the permit as `Cancelled` while it
 //! unwinds (a half-open probe slot is never lost), then keeps unwinding.
+//!
+//! ## Retry, timeout and fallback
+//!
+//! In the documented default order, from the outside in: Fallback -> Retry
+//! -> CircuitBreaker -> Timeout.
+//!
+//! ```
+//! use std::time::Duration;
+//! use failsafe_thread::{
+//!     BackoffKind, BreakerConfig, CircuitBreaker, CountWindow, Deadline, Error, Fallback, Jitter,
+//!     RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy, TokenQuota,
+//! };
+//!
+//! fn read_sensor(deadline: Deadline) -> Result<u32, std::io::Error> {
+//!     let _ = deadline; // e.g. a socket's read timeout: deadline.remaining(now)
+//!     Ok(42)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fallback = Fallback::new();
+//! let retry = RetryPolicy::new(
+//!     RetryConfig::builder()
+//!         .max_attempts(3)
+//!         .backoff(BackoffKind::Constant(Duration::from_millis(50)))
+//!         .jitter(Jitter::Full)
+//!         .build()?,
+//! )
+//! .budget(TokenQuota::AWS_STANDARD); // clones share it, across threads too
+//! let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
+//! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
+//!
+//! let value = fallback.run(
+//!     || {
+//!         retry.run_with(&RetryOnFailsafeError, |attempt| {
+//!             breaker
+//!                 .call(|| per_attempt.run(attempt.deadline, read_sensor))
+//!                 .map_err(Error::flatten)
+//!         })
+//!     },
+//!     |_reason, _gave_up| Ok(0), // a safe default
+//! )?;
+//! assert_eq!(value, 42);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A thread cannot be interrupted: the timeout hands the deadline to the
+//! closure to bound its own waits, and a result that comes back after it is
+//! replaced by [`Error::Timeout`] (or, in [`TimeoutMode::Soft`], kept and
+//! reported). Tests inject a clock whose
+//! [`block_until`](BlockingRuntime::block_until) moves it forward, so no
+//! retry timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 use core::fmt;
@@ -60,10 +114,22 @@ pub use failsafe_core::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
+pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_core::retry::{
+    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
+    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
+};
+pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Breaker, Classify, Clock, DefaultClassifier, Error, PermitGuard, SharedStdBreaker, StdClock,
+    Attempt, BlockingChain, BlockingRuntime, Breaker, Classify, Clock, DefaultClassifier, Error,
+    FallbackCause, PermitGuard, RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError,
+    SharedBudget, SharedStdBreaker, StdClock,
 };
+
+mod policies;
+
+pub use policies::{Fallback, RetryPolicy, TimeoutPolicy};
 
 /// A cloneable, `Send + Sync` circuit breaker for blocking code: clones
 /// share one breaker.

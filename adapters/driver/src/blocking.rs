@@ -1,0 +1,177 @@
+//! What blocking code needs from a runtime, and a timeout for blocking work.
+
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent, TimeoutMode};
+use failsafe_core::{Instant, Observer, Outcome};
+
+use crate::{Clock, Error};
+
+/// A clock that can block the calling thread until a time: what the
+/// blocking retry loop sleeps on. The blocking counterpart of
+/// [`Runtime`](crate::Runtime).
+///
+/// The std clock blocks with `std::thread::sleep`; a test clock advances
+/// itself instead, so blocking timelines run without sleeping:
+///
+/// ```
+/// use core::cell::Cell;
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{BlockingRuntime, Clock};
+///
+/// struct Manual(Cell<Instant>);
+/// impl Clock for Manual { fn now(&self) -> Instant { self.0.get() } }
+/// impl BlockingRuntime for Manual {
+///     fn block_until(&self, deadline: Instant) { self.0.set(self.0.get().max(deadline)) }
+/// }
+/// let clock = Manual(Cell::new(Instant::ZERO));
+/// clock.block_until(Instant::from_secs(3));
+/// assert_eq!(clock.now(), Instant::from_secs(3));
+/// ```
+pub trait BlockingRuntime: Clock {
+    /// Blocks the calling thread until `deadline` (returns at once if it
+    /// has passed).
+    fn block_until(&self, deadline: Instant);
+}
+
+impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
+    #[inline]
+    fn block_until(&self, deadline: Instant) {
+        (**self).block_until(deadline)
+    }
+}
+
+/// [`timeout`](crate::timeout) for blocking work, which cannot be
+/// interrupted: `op` gets the deadline (`now + timeout`, or `parent` if
+/// earlier) to bound its own waits with (a socket's read timeout, a
+/// channel's `recv_timeout`), and the result is judged when it returns.
+///
+/// - [`TimeoutMode::Cancel`]: a result that arrives after the deadline is
+///   discarded and [`Error::Timeout`] returned (the caller's budget is
+///   spent; a late answer is treated as none, as Failsafe for Java does
+///   for synchronous calls). If the deadline has already passed, `op` is
+///   not run at all.
+/// - [`TimeoutMode::Soft`]: the result is returned as it is; the overrun is
+///   only reported to `observer`.
+///
+/// ```
+/// use core::{cell::Cell, time::Duration};
+/// use failsafe_core::timeout::{Deadline, TimeoutConfig};
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{timeout_blocking, Clock, Error};
+///
+/// struct Manual(Cell<Instant>);
+/// impl Clock for Manual { fn now(&self) -> Instant { self.0.get() } }
+///
+/// let clock = Manual(Cell::new(Instant::ZERO));
+/// let config = TimeoutConfig::new(Duration::from_millis(100)).unwrap();
+/// let slow = timeout_blocking(&clock, config, Deadline::NEVER, (), |deadline| {
+///     assert_eq!(deadline, Deadline::at(Instant::from_millis(100)));
+///     clock.0.set(Instant::from_millis(250)); // the work took 250 ms
+///     Ok::<_, Error<()>>("late")
+/// });
+/// assert_eq!(slow, Err(Error::Timeout(Deadline::at(Instant::from_millis(100)))));
+/// ```
+pub fn timeout_blocking<C, O, F, T, E>(
+    clock: &C,
+    config: TimeoutConfig,
+    parent: Deadline,
+    observer: O,
+    op: F,
+) -> Result<T, Error<E>>
+where
+    C: Clock + ?Sized,
+    O: Observer<TimeoutEvent>,
+    F: FnOnce(Deadline) -> Result<T, Error<E>>,
+{
+    let mut timer = Timeout::start_observed(config, clock.now(), parent, observer);
+    let deadline = timer.deadline();
+    let cancel = config.timeout_mode() == TimeoutMode::Cancel;
+    if cancel && timer.on_deadline(clock.now()) {
+        return Err(Error::Timeout(deadline));
+    }
+    let result = op(deadline);
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let finished = timer.finish(clock.now(), outcome);
+    if cancel && finished.late {
+        return Err(Error::Timeout(deadline));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use failsafe_core::FnObserver;
+
+    use super::*;
+
+    struct Manual(Cell<Instant>);
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            self.0.get()
+        }
+    }
+
+    fn config(ms: u64) -> TimeoutConfig {
+        TimeoutConfig::new(Duration::from_millis(ms)).unwrap()
+    }
+
+    #[test]
+    fn an_early_result_is_returned_and_the_parent_deadline_binds() {
+        let clock = Manual(Cell::new(Instant::from_millis(10)));
+        let parent = Deadline::at(Instant::from_millis(60));
+        let r = timeout_blocking(&clock, config(100), parent, (), |deadline| {
+            assert_eq!(deadline, parent, "the earlier deadline is handed down");
+            clock.0.set(Instant::from_millis(59));
+            Err::<(), _>(Error::Inner("down"))
+        });
+        assert_eq!(r, Err(Error::Inner("down")));
+    }
+
+    #[test]
+    fn an_expired_parent_means_the_work_never_runs() {
+        let clock = Manual(Cell::new(Instant::from_millis(100)));
+        let parent = Deadline::at(Instant::from_millis(50));
+        let mut ran = false;
+        let r = timeout_blocking(&clock, config(100), parent, (), |_| {
+            ran = true;
+            Ok::<_, Error<()>>(())
+        });
+        assert_eq!(r, Err(Error::Timeout(parent)));
+        assert!(!ran);
+    }
+
+    #[test]
+    fn a_soft_timeout_keeps_the_late_result_and_reports_it() {
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let mut events = Vec::new();
+        let soft = config(100).mode(TimeoutMode::Soft);
+        let r = timeout_blocking(
+            &clock,
+            soft,
+            Deadline::NEVER,
+            FnObserver(|e| events.push(e)),
+            |_| {
+                clock.0.set(Instant::from_millis(130));
+                Ok::<_, Error<()>>(7)
+            },
+        );
+        assert_eq!(r, Ok(7));
+        assert_eq!(
+            events,
+            [TimeoutEvent::Expired {
+                deadline: Deadline::at(Instant::from_millis(100)),
+                at: Instant::from_millis(130),
+                mode: TimeoutMode::Soft,
+            }]
+        );
+    }
+}

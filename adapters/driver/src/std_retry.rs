@@ -1,0 +1,460 @@
+//! The cloneable retry handle the std adapters bind: a policy, a budget
+//! shared by every clone, jitter seeds and an event hook. The loop itself is
+//! [`retry`] / [`retry_blocking`] / [`RetryLoop`].
+
+extern crate std;
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use failsafe_core::Instant;
+use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
+use failsafe_core::rng::Xorshift64;
+use failsafe_core::sync::Lock;
+use failsafe_core::timeout::Deadline;
+
+use crate::{
+    Attempt, BlockingRuntime, Clock, Hook, RetryClassify, RetryContext, RetryError, RetryLoop,
+    RetryOnErr, Runtime, StdClock, StdLock, retry, retry_blocking,
+};
+
+/// The golden-ratio increment of SplitMix64: consecutive seeds from the
+/// counter are SplitMix64's state sequence, and [`Xorshift64::new`] applies
+/// its output function, so every call gets a well-spread, distinct seed.
+const SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A retry budget shared by every handle that holds a clone: the calls of
+/// all of them spend and refill the same tokens or ratio.
+///
+/// ```
+/// use failsafe_core::retry::TokenQuota;
+/// use failsafe_driver::SharedBudget;
+///
+/// let budget = SharedBudget::new(TokenQuota::AWS_STANDARD);
+/// let clone = budget.clone();
+/// assert_eq!(clone.with(|quota| quota.tokens()), 500);
+/// ```
+pub struct SharedBudget<B>(Arc<StdLock<B>>);
+
+impl<B> SharedBudget<B> {
+    /// Shares `budget`.
+    pub fn new(budget: B) -> Self {
+        SharedBudget(Arc::new(StdLock::new(budget)))
+    }
+
+    /// Runs `f` on the budget under its lock (to read `tokens()`, say).
+    pub fn with<R>(&self, f: impl FnOnce(&mut B) -> R) -> R {
+        self.0.with(f)
+    }
+
+    /// Do `self` and `other` share one budget?
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<B> Lock<B> for SharedBudget<B> {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut B) -> R) -> R {
+        self.0.with(f)
+    }
+}
+
+impl<B> core::ops::Deref for SharedBudget<B> {
+    type Target = StdLock<B>;
+
+    fn deref(&self) -> &StdLock<B> {
+        &self.0
+    }
+}
+
+impl<B> Clone for SharedBudget<B> {
+    fn clone(&self) -> Self {
+        SharedBudget(Arc::clone(&self.0))
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for SharedBudget<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedBudget").field(&self.0).finish()
+    }
+}
+
+/// A cloneable retry policy for std code on clock or runtime `C`: the
+/// config, a budget `B` shared by every clone, a source of jitter seeds and
+/// an optional event hook. The tokio, async-std and thread adapters are this
+/// handle bound to their clocks.
+///
+/// Each call runs its own [`Retry`](failsafe_core::retry::Retry) machine
+/// (through the driver's [`retry`] loop) with its own jitter generator,
+/// seeded from a counter the clones share: give the policy a
+/// [`seed`](Self::seed) and the jitter of the n-th call is the same on
+/// every run; by default the counter starts from a per-process random
+/// value.
+///
+/// The budget is locked only while an attempt's result is decided, never
+/// across an attempt or a sleep. The hook runs under that lock: keep it
+/// short and do not call back into the policy from it.
+pub struct RetryPolicy<B, C> {
+    config: RetryConfig,
+    budget: SharedBudget<B>,
+    seeds: Arc<AtomicU64>,
+    hook: Hook<RetryEvent>,
+    clock: C,
+}
+
+impl<B, C: Clone> Clone for RetryPolicy<B, C> {
+    fn clone(&self) -> Self {
+        RetryPolicy {
+            config: self.config,
+            budget: self.budget.clone(),
+            seeds: Arc::clone(&self.seeds),
+            hook: self.hook.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<B, C: fmt::Debug> fmt::Debug for RetryPolicy<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("config", &self.config)
+            .field("hook", &self.hook)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_seed() -> u64 {
+    RandomState::new().build_hasher().finish()
+}
+
+impl<C: Clock + Default> RetryPolicy<NoBudget, C> {
+    /// A policy with `config` and no budget, on the default clock.
+    pub fn new(config: RetryConfig) -> Self {
+        Self::with_clock(config, C::default())
+    }
+}
+
+impl<C: Clock> RetryPolicy<NoBudget, C> {
+    /// A policy with `config` and no budget, reading `clock`.
+    pub fn with_clock(config: RetryConfig, clock: C) -> Self {
+        RetryPolicy {
+            config,
+            budget: SharedBudget::new(NoBudget),
+            seeds: Arc::new(AtomicU64::new(random_seed())),
+            hook: Hook::none(),
+            clock,
+        }
+    }
+}
+
+impl<B, C> RetryPolicy<B, C> {
+    /// The same policy spending `budget`, a fresh one shared by this
+    /// handle's clones from now on (clone the handle after this call).
+    pub fn budget<B2: RetryBudget>(self, budget: B2) -> RetryPolicy<B2, C> {
+        self.shared_budget(SharedBudget::new(budget))
+    }
+
+    /// The same policy spending an existing shared budget, e.g. one budget
+    /// for the policies of several endpoints of one dependency.
+    pub fn shared_budget<B2>(self, budget: SharedBudget<B2>) -> RetryPolicy<B2, C> {
+        RetryPolicy {
+            config: self.config,
+            budget,
+            seeds: self.seeds,
+            hook: self.hook,
+            clock: self.clock,
+        }
+    }
+
+    /// Seeds the jitter: the n-th call of this handle and its later clones
+    /// draws the same delays on every run (for tests and replays).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seeds = Arc::new(AtomicU64::new(seed));
+        self
+    }
+
+    /// Sends every [`RetryEvent`] to `f` (replacing any previous hook).
+    pub fn on_event(mut self, f: impl Fn(RetryEvent) + Send + Sync + 'static) -> Self {
+        self.hook = Hook::new(f);
+        self
+    }
+
+    /// The policy.
+    pub fn config(&self) -> RetryConfig {
+        self.config
+    }
+
+    /// The budget shared by this handle's clones.
+    pub fn shared(&self) -> &SharedBudget<B> {
+        &self.budget
+    }
+
+    /// The clock this handle reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// A fresh jitter generator for one call.
+    pub fn rng(&self) -> Xorshift64 {
+        Xorshift64::new(self.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
+    }
+
+    /// One call's loop as a value, owning a handle to the shared budget:
+    /// for futures that must be `'static` or nameable (a tower service's).
+    /// `now` is when the call starts.
+    pub fn start_loop<E>(
+        &self,
+        deadline: Deadline,
+        now: Instant,
+    ) -> RetryLoop<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>, E>
+    where
+        B: RetryBudget,
+    {
+        RetryLoop::new(
+            self.config,
+            deadline,
+            self.budget.clone(),
+            self.rng(),
+            self.hook.clone(),
+            now,
+        )
+    }
+
+    fn context(
+        &self,
+        deadline: Deadline,
+    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>> {
+        RetryContext {
+            config: self.config,
+            deadline,
+            budget: &self.budget,
+            rng: self.rng(),
+            observer: self.hook.clone(),
+        }
+    }
+}
+
+impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
+    /// Runs `op` until it returns `Ok` or the policy gives up, sleeping on
+    /// the runtime between attempts; every `Err` is retried. `op` gets the
+    /// [`Attempt`] (its number, and the deadline to hand down).
+    ///
+    /// Dropping the returned future stops retrying at once.
+    pub async fn run<F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        retry(&self.clock, self.context(Deadline::NEVER), &RetryOnErr, op).await
+    }
+
+    /// [`run`](Self::run) with `classify` deciding which results retry,
+    /// which abort, and what a retry-after hint says.
+    pub async fn run_with<K, F, Fut, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
+    where
+        K: RetryClassify<T, E> + ?Sized,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        retry(&self.clock, self.context(Deadline::NEVER), classify, op).await
+    }
+
+    /// [`run_with`](Self::run_with) under the caller's `deadline`: no retry
+    /// is scheduled to start at or after it, and every attempt is handed it.
+    pub async fn run_with_deadline<K, F, Fut, T, E>(
+        &self,
+        deadline: Deadline,
+        classify: &K,
+        op: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        K: RetryClassify<T, E> + ?Sized,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        retry(&self.clock, self.context(deadline), classify, op).await
+    }
+}
+
+impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
+    /// Runs blocking `op` on this thread until it returns `Ok` or the
+    /// policy gives up, blocking the thread between attempts
+    /// ([`BlockingRuntime::block_until`]); every `Err` is retried.
+    pub fn run_blocking<F, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        self.run_blocking_with_deadline(Deadline::NEVER, &RetryOnErr, op)
+    }
+
+    /// [`run_blocking`](Self::run_blocking) with `classify` deciding which
+    /// results retry.
+    pub fn run_blocking_with<K, F, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
+    where
+        K: RetryClassify<T, E> + ?Sized,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        self.run_blocking_with_deadline(Deadline::NEVER, classify, op)
+    }
+
+    /// [`run_blocking_with`](Self::run_blocking_with) under the caller's
+    /// `deadline`.
+    pub fn run_blocking_with_deadline<K, F, T, E>(
+        &self,
+        deadline: Deadline,
+        classify: &K,
+        op: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        K: RetryClassify<T, E> + ?Sized,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        let clock = &self.clock;
+        retry_blocking(
+            clock,
+            |at| clock.block_until(at),
+            self.context(deadline),
+            classify,
+            op,
+        )
+    }
+}
+
+/// Blocks with `std::thread::sleep` until the std instant `deadline`
+/// stands for.
+impl BlockingRuntime for StdClock {
+    fn block_until(&self, deadline: Instant) {
+        let wait = StdClock::to_std(deadline).saturating_duration_since(std::time::Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::vec::Vec;
+
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, TokenQuota};
+    use failsafe_core::rng::Rng;
+
+    use super::*;
+
+    /// A clock whose blocking sleep jumps it forward.
+    #[derive(Clone, Debug, Default)]
+    struct Jump(Cell<u64>);
+    impl Clock for Jump {
+        fn now(&self) -> Instant {
+            Instant::from_millis(self.0.get())
+        }
+    }
+    impl BlockingRuntime for Jump {
+        fn block_until(&self, at: Instant) {
+            self.0.set(self.0.get().max(at.as_millis()));
+        }
+    }
+
+    fn config(attempts: u32, backoff: BackoffKind, jitter: Jitter) -> RetryConfig {
+        RetryConfig::builder()
+            .max_attempts(attempts)
+            .backoff(backoff)
+            .jitter(jitter)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn blocking_run_sleeps_the_backoff_on_its_clock() {
+        let p = RetryPolicy::with_clock(
+            config(
+                3,
+                BackoffKind::Constant(Duration::from_millis(40)),
+                Jitter::None,
+            ),
+            Jump::default(),
+        );
+        let r = p.run_blocking(|a| {
+            if a.number < 3 {
+                Err(a.number)
+            } else {
+                Ok(a.number)
+            }
+        });
+        assert_eq!(r, Ok(3));
+        assert_eq!(p.clock().now(), Instant::from_millis(80));
+    }
+
+    #[test]
+    fn clones_share_the_budget_and_a_new_budget_is_not_shared_with_old_clones() {
+        let p = RetryPolicy::with_clock(
+            config(
+                5,
+                BackoffKind::Constant(Duration::from_millis(1)),
+                Jitter::None,
+            ),
+            Jump::default(),
+        )
+        .budget(TokenQuota::new(5, 5, 5, 5, 0).unwrap());
+        let q = RetryPolicy {
+            clock: Jump::default(),
+            ..p.clone()
+        };
+        assert!(p.shared().ptr_eq(q.shared()));
+        let e = p.run_blocking(|_| Err::<(), _>("down")).unwrap_err();
+        assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 2));
+        let e = q.run_blocking(|_| Err::<(), _>("down")).unwrap_err();
+        assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 1));
+    }
+
+    #[test]
+    fn a_seed_makes_jitter_repeat_and_calls_draw_different_streams() {
+        let full = config(
+            3,
+            BackoffKind::Constant(Duration::from_secs(1)),
+            Jitter::Full,
+        );
+        let delays = |p: &RetryPolicy<NoBudget, Jump>| {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = Arc::clone(&seen);
+            let p = p.clone().on_event(move |e| {
+                if let RetryEvent::RetryScheduled { delay, .. } = e {
+                    log.lock().unwrap().push(delay);
+                }
+            });
+            for _ in 0..3 {
+                let _ = p.run_blocking(|_| Err::<(), _>(()));
+            }
+            seen.lock().unwrap().clone()
+        };
+        let a = RetryPolicy::with_clock(full, Jump::default()).seed(42);
+        let b = RetryPolicy::with_clock(full, Jump::default()).seed(42);
+        let (da, db) = (delays(&a), delays(&b));
+        assert_eq!(da.len(), 6);
+        assert_eq!(da, db, "same seed, same delays");
+        assert_ne!(da[0..2], da[2..4], "each call draws its own stream");
+        let mut r1 = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default())
+            .seed(7)
+            .rng();
+        let mut r2 = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default())
+            .seed(7)
+            .rng();
+        assert_eq!(r1.next_u64(), r2.next_u64());
+    }
+
+    #[test]
+    fn std_clock_block_until_a_passed_instant_returns_at_once() {
+        let before = std::time::Instant::now();
+        StdClock.block_until(Instant::ZERO);
+        assert!(before.elapsed() < Duration::from_secs(1));
+    }
+}

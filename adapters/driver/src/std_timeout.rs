@@ -1,0 +1,185 @@
+//! The timeout handle the std adapters bind: a config, an event hook and a
+//! clock. The race itself is [`timeout`] / [`timeout_blocking`].
+
+extern crate std;
+
+use std::fmt;
+use std::future::Future;
+
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
+
+use crate::{Clock, Error, Hook, Runtime, timeout, timeout_blocking};
+
+/// A cloneable timeout for std code on clock or runtime `C`: the config and
+/// an optional event hook. The tokio, async-std and thread adapters are this
+/// handle bound to their clocks.
+///
+/// Each call gets the deadline `now + timeout`, or the caller's `parent`
+/// deadline if that is earlier, to hand down to inner calls: a per-attempt
+/// timeout inside a retry never outlives the overall one outside it.
+pub struct TimeoutPolicy<C> {
+    config: TimeoutConfig,
+    hook: Hook<TimeoutEvent>,
+    clock: C,
+}
+
+impl<C: Clone> Clone for TimeoutPolicy<C> {
+    fn clone(&self) -> Self {
+        TimeoutPolicy {
+            config: self.config,
+            hook: self.hook.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for TimeoutPolicy<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutPolicy")
+            .field("config", &self.config)
+            .field("hook", &self.hook)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl<C: Clock + Default> TimeoutPolicy<C> {
+    /// A timeout with `config` on the default clock.
+    pub fn new(config: TimeoutConfig) -> Self {
+        Self::with_clock(config, C::default())
+    }
+}
+
+impl<C: Clock> TimeoutPolicy<C> {
+    /// A timeout with `config` reading `clock`.
+    pub fn with_clock(config: TimeoutConfig, clock: C) -> Self {
+        TimeoutPolicy {
+            config,
+            hook: Hook::none(),
+            clock,
+        }
+    }
+
+    /// Sends every [`TimeoutEvent`] to `f` (replacing any previous hook).
+    pub fn on_event(mut self, f: impl Fn(TimeoutEvent) + Send + Sync + 'static) -> Self {
+        self.hook = Hook::new(f);
+        self
+    }
+
+    /// The config.
+    pub fn config(&self) -> TimeoutConfig {
+        self.config
+    }
+
+    /// The clock this handle reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Starts timing one call now, under the caller's `parent` deadline:
+    /// the core machine, reporting to this handle's hook, for drivers that
+    /// race by hand (a tower service's future).
+    pub fn start(&self, parent: Deadline) -> Timeout<Hook<TimeoutEvent>> {
+        Timeout::start_observed(self.config, self.clock.now(), parent, self.hook.clone())
+    }
+
+    /// Runs blocking `op` with the deadline to bound its own waits by; see
+    /// [`timeout_blocking`] (a late result is [`Error::Timeout`] in cancel
+    /// mode, because a thread cannot be interrupted).
+    pub fn run_blocking<F, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce(Deadline) -> Result<T, E>,
+    {
+        timeout_blocking(
+            &self.clock,
+            self.config,
+            parent,
+            self.hook.clone(),
+            |deadline| op(deadline).map_err(Error::Inner),
+        )
+    }
+}
+
+impl<C: Runtime> TimeoutPolicy<C> {
+    /// Runs `op` with a deadline: `op` gets it to hand down; in cancel mode
+    /// its future is dropped when it passes and [`Error::Timeout`] is
+    /// returned, in soft mode it finishes and the hook hears of the overrun.
+    ///
+    /// An operation that itself returns [`Error`] (a breaker call inside the
+    /// timeout) comes back as `Error<Error<E>>`: [`Error::flatten`] it.
+    pub async fn run<F, Fut, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce(Deadline) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        timeout(
+            &self.clock,
+            self.config,
+            parent,
+            self.hook.clone(),
+            |deadline| {
+                let work = op(deadline);
+                async move { work.await.map_err(Error::Inner) }
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::vec::Vec;
+
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use failsafe_core::Instant;
+    use failsafe_core::timeout::TimeoutMode;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Manual(Cell<u64>);
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            Instant::from_millis(self.0.get())
+        }
+    }
+
+    #[test]
+    fn blocking_run_wraps_errors_and_reports_a_soft_overrun_to_the_hook() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let config = TimeoutConfig::new(Duration::from_millis(10))
+            .unwrap()
+            .mode(TimeoutMode::Soft);
+        let t = TimeoutPolicy::with_clock(config, Manual::default())
+            .on_event(move |e| log.lock().unwrap().push(e));
+        assert_eq!(
+            t.run_blocking(Deadline::NEVER, |_| Err::<(), _>("down")),
+            Err(Error::Inner("down"))
+        );
+        assert!(seen.lock().unwrap().is_empty());
+        let late = t.run_blocking(Deadline::NEVER, |d| {
+            t.clock().0.set(20);
+            Ok::<_, ()>(d)
+        });
+        assert_eq!(late, Ok(Deadline::at(Instant::from_millis(10))));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn start_hands_down_the_earlier_deadline() {
+        let t = TimeoutPolicy::with_clock(
+            TimeoutConfig::new(Duration::from_millis(100)).unwrap(),
+            Manual(Cell::new(50)),
+        );
+        assert_eq!(
+            t.start(Deadline::NEVER).deadline(),
+            Deadline::at(Instant::from_millis(150))
+        );
+        let parent = Deadline::at(Instant::from_millis(70));
+        assert_eq!(t.start(parent).deadline(), parent);
+    }
+}

@@ -1,0 +1,308 @@
+//! A tower [`Layer`] and [`Service`] that answer a failed request with an
+//! alternative service.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+
+use failsafe_core::fallback::FallbackReason;
+use failsafe_driver::FallbackCause;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::Fallback;
+
+/// What the alternative service of a [`FallbackLayer`] is asked: the
+/// original request, why the primary path failed, and its error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FallbackRequest<Req, E> {
+    /// The request the primary service was called with.
+    pub request: Req,
+    /// Why it failed: a failure, a rejection, a timeout, exhausted retries.
+    pub reason: FallbackReason,
+    /// The primary's error.
+    pub error: E,
+}
+
+/// Wraps services in a [`FallbackService`]: a request that fails for a
+/// reason the [`Fallback`] policy accepts is answered by the alternative
+/// service `A` instead, which sees the request, the reason and the error.
+///
+/// The alternative may be any `Service<FallbackRequest<Req, E>>` with the
+/// same response and error types: a cache, a replica, or a closure lifted
+/// with `tower::service_fn`. Stack several layers for an ordered chain
+/// (the outermost is tried last); [`with_index`](Self::with_index) numbers
+/// them in the events.
+///
+/// The primary's error must say why it failed ([`FallbackCause`]): put the
+/// layer over a [`RetryLayer`](crate::RetryLayer), a
+/// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) or a
+/// [`TimeoutLayer`](crate::TimeoutLayer), or map a plain error to
+/// [`Error::Inner`](crate::Error::Inner).
+///
+/// ```
+/// use failsafe_tokio::{Error, Fallback, FallbackLayer, FallbackReason, FallbackRequest};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let primary = service_fn(|id: u32| async move { Err::<String, _>(Error::Inner(format!("{id}: down"))) });
+/// let cache = service_fn(|f: FallbackRequest<u32, Error<String>>| async move {
+///     assert_eq!(f.reason, FallbackReason::Failed);
+///     Ok(format!("cached {}", f.request))
+/// });
+/// let svc = FallbackLayer::new(Fallback::new(), cache).layer(primary);
+/// assert_eq!(svc.oneshot(7).await, Ok("cached 7".to_string()));
+/// # }
+/// ```
+pub struct FallbackLayer<A> {
+    fallback: Fallback,
+    alternative: A,
+    index: u32,
+}
+
+impl<A> FallbackLayer<A> {
+    /// A layer answering failures that `fallback`'s policy accepts with
+    /// `alternative`.
+    pub fn new(fallback: Fallback, alternative: A) -> Self {
+        FallbackLayer {
+            fallback,
+            alternative,
+            index: 0,
+        }
+    }
+
+    /// Reports this layer's fallbacks as alternative number `index` of a
+    /// chain (0 by default).
+    pub fn with_index(mut self, index: u32) -> Self {
+        self.index = index;
+        self
+    }
+
+    /// The fallback policy and hook.
+    pub fn fallback(&self) -> &Fallback {
+        &self.fallback
+    }
+}
+
+impl<A: Clone> Clone for FallbackLayer<A> {
+    fn clone(&self) -> Self {
+        FallbackLayer {
+            fallback: self.fallback.clone(),
+            alternative: self.alternative.clone(),
+            index: self.index,
+        }
+    }
+}
+
+impl<A> fmt::Debug for FallbackLayer<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackLayer")
+            .field("fallback", &self.fallback)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, A: Clone> Layer<S> for FallbackLayer<A> {
+    type Service = FallbackService<S, A>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FallbackService {
+            inner,
+            fallback: self.fallback.clone(),
+            alternative: self.alternative.clone(),
+            index: self.index,
+        }
+    }
+}
+
+/// A service whose failures are answered by an alternative; made by
+/// [`FallbackLayer`].
+///
+/// [`poll_ready`](Service::poll_ready) is the primary's. Each call keeps a
+/// clone of the request and of the alternative service (so the request
+/// must be `Clone`); the alternative is only made ready and called when
+/// the primary fails for a reason the policy accepts. Other errors come
+/// back unchanged.
+pub struct FallbackService<S, A> {
+    inner: S,
+    fallback: Fallback,
+    alternative: A,
+    index: u32,
+}
+
+impl<S, A> FallbackService<S, A> {
+    /// The inner (primary) service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, A: Clone> Clone for FallbackService<S, A> {
+    fn clone(&self) -> Self {
+        FallbackService {
+            inner: self.inner.clone(),
+            fallback: self.fallback.clone(),
+            alternative: self.alternative.clone(),
+            index: self.index,
+        }
+    }
+}
+
+impl<S: fmt::Debug, A> fmt::Debug for FallbackService<S, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackService")
+            .field("inner", &self.inner)
+            .field("fallback", &self.fallback)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, A, Req> Service<Req> for FallbackService<S, A>
+where
+    S: Service<Req>,
+    S::Error: FallbackCause,
+    Req: Clone,
+    A: Service<FallbackRequest<Req, S::Error>, Response = S::Response, Error = S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = FallbackFuture<S::Future, A, Req, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        FallbackFuture {
+            state: FallbackState::Primary {
+                future: self.inner.call(request.clone()),
+                request: Some(request),
+            },
+            alternative: self.alternative.clone(),
+            fallback: self.fallback.clone(),
+            index: self.index,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`FallbackService`] call: the primary in flight, or
+    /// the alternative. Named, not boxed.
+    pub struct FallbackFuture<F, A, Req, E>
+    where
+        A: Service<FallbackRequest<Req, E>>,
+    {
+        #[pin]
+        state: FallbackState<F, A::Future, Req, E>,
+        alternative: A,
+        fallback: Fallback,
+        index: u32,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FallbackStateProj]
+    enum FallbackState<F, G, Req, E> {
+        Primary {
+            #[pin]
+            future: F,
+            request: Option<Req>,
+        },
+        Readying {
+            pending: Option<FallbackRequest<Req, E>>,
+        },
+        Alternative {
+            #[pin]
+            future: G,
+        },
+        Done,
+    }
+}
+
+impl<F, A, Req, E> fmt::Debug for FallbackFuture<F, A, Req, E>
+where
+    A: Service<FallbackRequest<Req, E>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            FallbackState::Primary { .. } => "primary",
+            FallbackState::Readying { .. } => "readying",
+            FallbackState::Alternative { .. } => "alternative",
+            FallbackState::Done => "done",
+        };
+        f.debug_struct("FallbackFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, A, Req, T, E> Future for FallbackFuture<F, A, Req, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: FallbackCause,
+    A: Service<FallbackRequest<Req, E>, Response = T, Error = E>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                FallbackStateProj::Primary { future, request } => {
+                    let error = match ready!(future.poll(cx)) {
+                        Ok(value) => {
+                            this.state.set(FallbackState::Done);
+                            return Poll::Ready(Ok(value));
+                        }
+                        Err(error) => error,
+                    };
+                    let (Some(reason), Some(request)) = (
+                        this.fallback.reason_for(&error, *this.index),
+                        request.take(),
+                    ) else {
+                        this.state.set(FallbackState::Done);
+                        return Poll::Ready(Err(error));
+                    };
+                    let pending = FallbackRequest {
+                        request,
+                        reason,
+                        error,
+                    };
+                    this.state.set(FallbackState::Readying {
+                        pending: Some(pending),
+                    });
+                }
+                FallbackStateProj::Readying { pending } => {
+                    if let Err(error) = ready!(this.alternative.poll_ready(cx)) {
+                        this.state.set(FallbackState::Done);
+                        return Poll::Ready(Err(error));
+                    }
+                    let Some(pending) = pending.take() else {
+                        panic!("FallbackFuture lost its request");
+                    };
+                    let future = this.alternative.call(pending);
+                    this.state.set(FallbackState::Alternative { future });
+                }
+                FallbackStateProj::Alternative { future } => {
+                    let result = ready!(future.poll(cx));
+                    this.state.set(FallbackState::Done);
+                    return Poll::Ready(result);
+                }
+                FallbackStateProj::Done => panic!("FallbackFuture polled after completion"),
+            }
+        }
+    }
+}

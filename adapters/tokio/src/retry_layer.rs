@@ -1,0 +1,340 @@
+//! A tower [`Layer`] and [`Service`] that retry failed requests with a
+//! [`RetryPolicy`], sharing its budget across every request.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+
+use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, Verdict};
+use failsafe_core::rng::Xorshift64;
+use failsafe_driver::{
+    Hook, RetryClassify, RetryError, RetryLoop, RetryOnErr, RetryStep, Runtime, SharedBudget,
+};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Clock, NoDeadline, RequestDeadline, RetryPolicy, TokioClock};
+
+/// Wraps services in a [`RetryService`]: failed requests are sent again
+/// under the policy's backoff, attempt limit and (shared) budget.
+///
+/// Every service the layer makes spends the same budget (the policy handle
+/// is cloned, not the budget). By default every `Err` is retried; choose
+/// otherwise with [`with_classifier`](Self::with_classifier). Requests must
+/// be `Clone` (each attempt sends a clone) and so must the service: like
+/// tower's own `Retry`, a call's future owns a clone of the service and
+/// waits for it to be ready before each retry.
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_tokio::{BackoffKind, Jitter, RetryConfig, RetryLayer, RetryPolicy, TokenQuota};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = RetryConfig::builder()
+///     .backoff(BackoffKind::Constant(Duration::from_millis(50)))
+///     .jitter(Jitter::None)
+///     .build()
+///     .unwrap();
+/// let policy = RetryPolicy::new(config).budget(TokenQuota::AWS_STANDARD);
+/// let svc = RetryLayer::new(policy).layer(service_fn(|n: u32| async move {
+///     if n % 2 == 0 { Ok(n) } else { Err("odd") }
+/// }));
+/// assert_eq!(svc.clone().oneshot(4).await, Ok(4));
+/// let gave_up = svc.oneshot(3).await.unwrap_err();
+/// assert_eq!((gave_up.attempts, gave_up.last), (3, Some("odd")));
+/// # }
+/// ```
+pub struct RetryLayer<B = NoBudget, K = RetryOnErr, D = NoDeadline> {
+    policy: RetryPolicy<B>,
+    classify: K,
+    deadline: D,
+}
+
+impl<B> RetryLayer<B> {
+    /// A layer retrying every `Err` under `policy`.
+    pub fn new(policy: RetryPolicy<B>) -> Self {
+        RetryLayer {
+            policy,
+            classify: RetryOnErr,
+            deadline: NoDeadline,
+        }
+    }
+}
+
+impl<B, K, D> RetryLayer<B, K, D> {
+    /// Uses `classify` to decide which results retry (an `Ok(503)` may, a
+    /// `400` may not) and what retry-after hint they carry.
+    pub fn with_classifier<K2>(self, classify: K2) -> RetryLayer<B, K2, D> {
+        RetryLayer {
+            policy: self.policy,
+            classify,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Reads each request's deadline with `deadline`: no retry is scheduled
+    /// to start at or after it.
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> RetryLayer<B, K, D2> {
+        RetryLayer {
+            policy: self.policy,
+            classify: self.classify,
+            deadline,
+        }
+    }
+
+    /// The policy the services retry under.
+    pub fn policy(&self) -> &RetryPolicy<B> {
+        &self.policy
+    }
+}
+
+impl<B, K: Clone, D: Clone> Clone for RetryLayer<B, K, D> {
+    fn clone(&self) -> Self {
+        RetryLayer {
+            policy: self.policy.clone(),
+            classify: self.classify.clone(),
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+impl<B, K, D> fmt::Debug for RetryLayer<B, K, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, K: Clone, D: Clone> Layer<S> for RetryLayer<B, K, D> {
+    type Service = RetryService<S, B, K, D>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService {
+            inner,
+            policy: self.policy.clone(),
+            classify: self.classify.clone(),
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+/// A service whose failed requests are retried; made by [`RetryLayer`].
+///
+/// [`poll_ready`](Service::poll_ready) is the inner service's (an error
+/// there is returned as a [`RetryError`] with no attempt made, reason
+/// `NotRetryable`). [`call`](Service::call) sends the first attempt at
+/// once; the returned [`RetryFuture`] sleeps on tokio's timer between
+/// attempts and resolves to the first accepted response, or to a
+/// [`RetryError`] saying why the retries gave up with the last error.
+/// Dropping it stops retrying at once.
+pub struct RetryService<S, B = NoBudget, K = RetryOnErr, D = NoDeadline> {
+    inner: S,
+    policy: RetryPolicy<B>,
+    classify: K,
+    deadline: D,
+}
+
+impl<S, B, K, D> RetryService<S, B, K, D> {
+    /// The policy this service retries under.
+    pub fn policy(&self) -> &RetryPolicy<B> {
+        &self.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, B, K: Clone, D: Clone> Clone for RetryService<S, B, K, D> {
+    fn clone(&self) -> Self {
+        RetryService {
+            inner: self.inner.clone(),
+            policy: self.policy.clone(),
+            classify: self.classify.clone(),
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, B, K, D> fmt::Debug for RetryService<S, B, K, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryService")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, K, D, Req> Service<Req> for RetryService<S, B, K, D>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    B: RetryBudget,
+    K: RetryClassify<S::Response, S::Error> + Clone,
+    D: RequestDeadline<Req>,
+{
+    type Response = S::Response;
+    type Error = RetryError<S::Error>;
+    type Future = RetryFuture<S, Req, B, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| RetryError {
+            reason: GiveUp::NotRetryable,
+            attempts: 0,
+            last: Some(e),
+        })
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let clock = *self.policy.clock();
+        let now = clock.now();
+        let mut lp = self
+            .policy
+            .start_loop(self.deadline.deadline(&request), now);
+        // The ready service makes this call; a clone waits for later ones.
+        let clone = self.inner.clone();
+        let mut service = core::mem::replace(&mut self.inner, clone);
+        let (state, early) = match lp.start(now) {
+            Ok(_) => (
+                RetryState::Calling {
+                    future: service.call(request.clone()),
+                },
+                None,
+            ),
+            Err(gave_up) => (RetryState::Done, Some(gave_up)),
+        };
+        RetryFuture {
+            service,
+            request,
+            classify: self.classify.clone(),
+            clock,
+            lp,
+            early,
+            state,
+        }
+    }
+}
+
+/// The loop a [`RetryFuture`] drives.
+type Loop<B, E> = RetryLoop<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>, E>;
+
+pin_project_lite::pin_project! {
+    /// The future of a [`RetryService`] call: an attempt in flight or a
+    /// backoff sleep, over the driver's [`RetryLoop`]. Named, not boxed.
+    pub struct RetryFuture<S, Req, B, K>
+    where
+        S: Service<Req>,
+    {
+        service: S,
+        request: Req,
+        classify: K,
+        clock: TokioClock,
+        lp: Loop<B, S::Error>,
+        early: Option<RetryError<S::Error>>,
+        #[pin]
+        state: RetryState<S::Future>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = RetryStateProj]
+    enum RetryState<F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Sleeping {
+            #[pin]
+            sleep: tokio::time::Sleep,
+        },
+        Readying,
+        Done,
+    }
+}
+
+impl<S, Req, B, K> fmt::Debug for RetryFuture<S, Req, B, K>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            RetryState::Calling { .. } => "calling",
+            RetryState::Sleeping { .. } => "sleeping",
+            RetryState::Readying => "readying",
+            RetryState::Done => "done",
+        };
+        f.debug_struct("RetryFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, B, K> Future for RetryFuture<S, Req, B, K>
+where
+    S: Service<Req>,
+    Req: Clone,
+    B: RetryBudget,
+    K: RetryClassify<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, RetryError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(gave_up) = this.early.take() {
+            return Poll::Ready(Err(gave_up));
+        }
+        loop {
+            let (verdict, result) = match this.state.as_mut().project() {
+                RetryStateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    (this.classify.verdict(&result), result)
+                }
+                RetryStateProj::Sleeping { sleep } => {
+                    ready!(sleep.poll(cx));
+                    match this.lp.start(this.clock.now()) {
+                        Ok(_) => this.state.set(RetryState::Readying),
+                        Err(gave_up) => {
+                            this.state.set(RetryState::Done);
+                            return Poll::Ready(Err(gave_up));
+                        }
+                    }
+                    continue;
+                }
+                RetryStateProj::Readying => match ready!(this.service.poll_ready(cx)) {
+                    Ok(()) => {
+                        let future = this.service.call(this.request.clone());
+                        this.state.set(RetryState::Calling { future });
+                        continue;
+                    }
+                    // A service that failed to become ready is broken: stop.
+                    Err(e) => (Verdict::DoNotRetry, Err(e)),
+                },
+                RetryStateProj::Done => panic!("RetryFuture polled after completion"),
+            };
+            match this.lp.finish(this.clock.now(), verdict, result) {
+                RetryStep::RetryAt(at) => this.state.set(RetryState::Sleeping {
+                    sleep: this.clock.sleep_until(at),
+                }),
+                RetryStep::Done(done) => {
+                    this.state.set(RetryState::Done);
+                    return Poll::Ready(done);
+                }
+            }
+        }
+    }
+}

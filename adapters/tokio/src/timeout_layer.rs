@@ -1,0 +1,267 @@
+//! A tower [`Layer`] and [`Service`] that bound every request by a
+//! [`TimeoutPolicy`] and the caller's deadline.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use failsafe_core::Outcome;
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent, TimeoutMode};
+use failsafe_driver::{Error, Hook, Runtime};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
+
+/// Wraps services in a [`TimeoutService`].
+///
+/// Each request's deadline is `now + timeout`, or an earlier one: the
+/// layer's [`parent`](Self::with_parent) deadline, or the deadline the
+/// request itself carries (read with
+/// [`with_request_deadline`](Self::with_request_deadline)). The deadline is
+/// written back into the request for the layers inside, so a per-attempt
+/// timeout inside a [`RetryLayer`](crate::RetryLayer) never outlives an
+/// overall one outside it.
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_tokio::{Error, TimeoutConfig, TimeoutLayer, TimeoutPolicy};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(1)).unwrap());
+/// let svc = TimeoutLayer::new(policy).layer(service_fn(|(): ()| async {
+///     tokio::time::sleep(Duration::from_secs(60)).await; // hangs
+///     Ok::<_, ()>("never")
+/// }));
+/// assert!(matches!(svc.oneshot(()).await, Err(Error::Timeout(_))));
+/// # }
+/// ```
+pub struct TimeoutLayer<D = NoDeadline> {
+    policy: TimeoutPolicy,
+    parent: Deadline,
+    deadline: D,
+}
+
+impl TimeoutLayer {
+    /// A layer bounding every request by `policy`.
+    pub fn new(policy: TimeoutPolicy) -> Self {
+        TimeoutLayer {
+            policy,
+            parent: Deadline::NEVER,
+            deadline: NoDeadline,
+        }
+    }
+}
+
+impl<D> TimeoutLayer<D> {
+    /// No request may run past `parent` either.
+    pub fn with_parent(mut self, parent: Deadline) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Reads each request's own deadline (the earlier one binds) and writes
+    /// the resulting deadline back with `deadline`.
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> TimeoutLayer<D2> {
+        TimeoutLayer {
+            policy: self.policy,
+            parent: self.parent,
+            deadline,
+        }
+    }
+
+    /// The timeout the services apply.
+    pub fn policy(&self) -> &TimeoutPolicy {
+        &self.policy
+    }
+}
+
+impl<D: Clone> Clone for TimeoutLayer<D> {
+    fn clone(&self) -> Self {
+        TimeoutLayer {
+            policy: self.policy.clone(),
+            parent: self.parent,
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+impl<D> fmt::Debug for TimeoutLayer<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutLayer")
+            .field("policy", &self.policy)
+            .field("parent", &self.parent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
+    type Service = TimeoutService<S, D>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TimeoutService {
+            inner,
+            policy: self.policy.clone(),
+            parent: self.parent,
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+/// A service whose requests are bounded by a deadline; made by
+/// [`TimeoutLayer`].
+///
+/// In [`TimeoutMode::Cancel`] the inner future is dropped when the deadline
+/// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
+/// runs to completion and the policy's hook hears of the overrun. The inner
+/// service's errors come back as [`Error::Inner`].
+pub struct TimeoutService<S, D = NoDeadline> {
+    inner: S,
+    policy: TimeoutPolicy,
+    parent: Deadline,
+    deadline: D,
+}
+
+impl<S, D> TimeoutService<S, D> {
+    /// The timeout this service applies.
+    pub fn policy(&self) -> &TimeoutPolicy {
+        &self.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, D: Clone> Clone for TimeoutService<S, D> {
+    fn clone(&self) -> Self {
+        TimeoutService {
+            inner: self.inner.clone(),
+            policy: self.policy.clone(),
+            parent: self.parent,
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutService")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .field("parent", &self.parent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, D, Req> Service<Req> for TimeoutService<S, D>
+where
+    S: Service<Req>,
+    D: RequestDeadline<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    fn call(&mut self, mut request: Req) -> Self::Future {
+        let parent = self.parent.min(self.deadline.deadline(&request));
+        let timer = self.policy.start(parent);
+        let deadline = timer.deadline();
+        self.deadline.set_deadline(&mut request, deadline);
+        let clock = *self.policy.clock();
+        let cancel = self.policy.config().timeout_mode() == TimeoutMode::Cancel;
+        let sleep = (cancel && !deadline.is_never()).then(|| clock.sleep_until(deadline.instant()));
+        TimeoutFuture {
+            future: Some(self.inner.call(request)),
+            sleep,
+            timer,
+            clock,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`TimeoutService`] call: the inner future raced
+    /// against tokio's timer. Named, not boxed; the inner future is dropped
+    /// as soon as the deadline passes.
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        future: Option<F>,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        timer: Timeout<Hook<TimeoutEvent>>,
+        clock: TokioClock,
+    }
+}
+
+impl<F> TimeoutFuture<F> {
+    /// The deadline this call runs under.
+    pub fn deadline(&self) -> Deadline {
+        self.timer.deadline()
+    }
+}
+
+impl<F> fmt::Debug for TimeoutFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutFuture")
+            .field("deadline", &self.timer.deadline())
+            .field("done", &self.future.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            panic!("TimeoutFuture polled after completion");
+        };
+        // The work first: a result ready together with the timer wins.
+        if let Poll::Ready(result) = future.poll(cx) {
+            this.future.set(None);
+            if this.sleep.is_none() {
+                // soft (or no deadline): report an overrun, keep the result
+                let outcome = if result.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                this.timer.finish(this.clock.now(), outcome);
+            }
+            return Poll::Ready(result.map_err(Error::Inner));
+        }
+        if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
+            && sleep.poll(cx).is_ready()
+        {
+            this.future.set(None);
+            let deadline = this.timer.deadline();
+            this.timer
+                .on_deadline(this.clock.now().max(deadline.instant()));
+            return Poll::Ready(Err(Error::Timeout(deadline)));
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,178 @@
+//! The timeout handle on tokio's paused clock, alone and composed with
+//! retries: every deadline here passes in virtual time.
+
+use std::future::pending;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use failsafe_tokio::{
+    BackoffKind, Clock, Deadline, Error, Instant, Jitter, RetryConfig, RetryOnFailsafeError,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, TimeoutPolicy, TokioClock,
+};
+use tokio::time::sleep;
+
+/// Sets its flag when dropped: proves a future was cancelled.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn config(ms: u64) -> TimeoutConfig {
+    TimeoutConfig::new(Duration::from_millis(ms)).unwrap()
+}
+
+type Events = Arc<Mutex<Vec<TimeoutEvent>>>;
+
+fn recording(policy: TimeoutPolicy) -> (TimeoutPolicy, Events) {
+    let events = Events::default();
+    let sink = Arc::clone(&events);
+    (
+        policy.on_event(move |e| sink.lock().unwrap().push(e)),
+        events,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_drops_a_hanging_future_and_returns_the_deadline() {
+    let clock = TokioClock::new();
+    let (t, events) = recording(TimeoutPolicy::with_clock(config(1_000), clock));
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&dropped);
+    let result = t
+        .run(Deadline::NEVER, |deadline| async move {
+            assert_eq!(deadline, Deadline::at(Instant::from_secs(1)));
+            let _guard = DropFlag(flag);
+            pending::<Result<(), &str>>().await
+        })
+        .await;
+    let deadline = Deadline::at(Instant::from_secs(1));
+    assert_eq!(result, Err(Error::Timeout(deadline)));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the hanging future was dropped"
+    );
+    assert_eq!(clock.now(), Instant::from_secs(1));
+    assert_eq!(
+        *events.lock().unwrap(),
+        [TimeoutEvent::Expired {
+            deadline,
+            at: Instant::from_secs(1),
+            mode: TimeoutMode::Cancel
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_that_finishes_in_time_keeps_its_result_and_reports_nothing() {
+    let (t, events) = recording(TimeoutPolicy::new(config(1_000)));
+    let result = t
+        .run(Deadline::NEVER, |_| async {
+            sleep(Duration::from_millis(999)).await;
+            Err::<(), _>("refused")
+        })
+        .await;
+    assert_eq!(result, Err(Error::Inner("refused")));
+    assert!(events.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_soft_timeout_lets_the_work_finish_and_reports_the_overrun() {
+    let clock = TokioClock::new();
+    let soft = config(1_000).mode(TimeoutMode::Soft);
+    let (t, events) = recording(TimeoutPolicy::with_clock(soft, clock));
+    let result = t
+        .run(Deadline::NEVER, |_| async {
+            sleep(Duration::from_secs(2)).await;
+            Ok::<_, ()>("slow but complete")
+        })
+        .await;
+    assert_eq!(result, Ok("slow but complete"));
+    assert_eq!(
+        *events.lock().unwrap(),
+        [TimeoutEvent::Expired {
+            deadline: Deadline::at(Instant::from_secs(1)),
+            at: Instant::from_secs(2),
+            mode: TimeoutMode::Soft
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_earlier_parent_deadline_binds() {
+    let clock = TokioClock::new();
+    let t = TimeoutPolicy::with_clock(config(1_000), clock);
+    let parent = Deadline::after(clock.now(), Duration::from_millis(300));
+    let result = t
+        .run(parent, |deadline| async move {
+            assert_eq!(deadline, parent);
+            pending::<Result<(), ()>>().await
+        })
+        .await;
+    assert_eq!(result, Err(Error::Timeout(parent)));
+    assert_eq!(clock.now(), Instant::from_millis(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
+    let clock = TokioClock::new();
+    let overall = TimeoutPolicy::with_clock(config(1_000), clock);
+    let per_attempt = TimeoutPolicy::with_clock(config(300), clock);
+    let retry = RetryPolicy::with_clock(
+        RetryConfig::builder()
+            .max_attempts(5)
+            .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+            .jitter(Jitter::None)
+            .build()
+            .unwrap(),
+        clock,
+    );
+    // (attempt, the attempt's deadline, the per-attempt deadline it handed down)
+    let seen = Arc::new(Mutex::new(Vec::new()));
+
+    let result = overall
+        .run(Deadline::NEVER, |deadline| {
+            let (retry, per_attempt, seen) = (&retry, &per_attempt, &seen);
+            async move {
+                retry
+                    .run_with_deadline(deadline, &RetryOnFailsafeError, |attempt| async move {
+                        per_attempt
+                            .run(attempt.deadline, |inner| {
+                                seen.lock().unwrap().push((
+                                    attempt.number,
+                                    attempt.deadline,
+                                    inner,
+                                ));
+                                async move {
+                                    if attempt.number < 3 {
+                                        pending::<()>().await; // hangs: cut by the per-attempt timeout
+                                    }
+                                    sleep(Duration::from_millis(50)).await;
+                                    Ok::<_, &str>(attempt.number)
+                                }
+                            })
+                            .await
+                    })
+                    .await
+            }
+        })
+        .await;
+
+    assert_eq!(result, Ok(3));
+    let outer = Deadline::at(Instant::from_millis(1_000));
+    let ms = |t| Deadline::at(Instant::from_millis(t));
+    // t=0: until 300; t=400: until 700; t=800: 800+300 is past the overall 1000
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (1, outer, ms(300)),
+            (2, outer, ms(700)),
+            (3, outer, ms(1_000))
+        ]
+    );
+    assert!(seen.lock().unwrap().iter().all(|(_, o, inner)| inner <= o));
+    assert_eq!(clock.now(), Instant::from_millis(850));
+}
