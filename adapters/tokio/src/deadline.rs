@@ -12,6 +12,11 @@ use failsafe_core::timeout::Deadline;
 /// extensions). Any `Fn(&Req) -> Deadline` reads deadlines without writing
 /// them; [`NoDeadline`] does neither.
 ///
+/// A deadline is an instant on a clock: build the policies of layers that
+/// hand deadlines to one another with one [`TokioClock`](crate::TokioClock)
+/// (`RetryPolicy::with_clock(.., clock)`, `TimeoutPolicy::with_clock(.., clock)`),
+/// since clocks made separately count from different epochs.
+///
 /// ```
 /// use failsafe_tokio::{Deadline, RequestDeadline};
 ///

@@ -387,3 +387,57 @@ fn layer_futures_and_services_are_send_for_send_parts() {
     send(&fallback);
     send(&fallback.call(Call::new(1)));
 }
+
+/// Fails its first call, then reports itself broken from `poll_ready`.
+#[derive(Clone, Debug, Default)]
+struct BreaksAfterOneCall {
+    calls: Arc<AtomicU32>,
+}
+
+impl Service<Call> for BreaksAfterOneCall {
+    type Response = u32;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u32, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(if self.calls.load(Ordering::SeqCst) == 0 {
+            Ok(())
+        } else {
+            Err("broken")
+        })
+    }
+
+    fn call(&mut self, _: Call) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err("flaky"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_layer_stops_when_the_service_cannot_become_ready() {
+    let inner = BreaksAfterOneCall::default();
+    let mut svc = RetryLayer::new(RetryPolicy::new(constant(5, 10))).layer(inner.clone());
+    let e = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Call::new(1))
+        .await
+        .unwrap_err();
+    // the retry found the service broken: no second call, the readiness error
+    assert_eq!(
+        e,
+        RetryError {
+            reason: GiveUp::NotRetryable,
+            attempts: 2,
+            last: Some("broken")
+        }
+    );
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+    // and the service's own poll_ready reports it without any attempt
+    let e = svc.ready().await.unwrap_err();
+    assert_eq!(
+        (e.reason, e.attempts, e.last),
+        (GiveUp::NotRetryable, 0, Some("broken"))
+    );
+}
