@@ -76,8 +76,10 @@ impl<P: SharedPolicy, C: Clock> PermitGuard<P, C> {
     /// let guard = PermitGuard::acquire(&breaker, Frozen).unwrap();
     /// guard.finish(Outcome::Success);
     /// ```
+    #[inline]
     pub fn acquire(policy: P, clock: C) -> Result<Self, Rejected> {
-        let permit = policy.acquire(clock.now())?;
+        // The clock is read only if the machine needs the time.
+        let permit = policy.acquire(|| clock.now())?;
         Ok(PermitGuard {
             policy,
             clock,

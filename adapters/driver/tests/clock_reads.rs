@@ -1,0 +1,60 @@
+//! The std handle reads the clock only when a decision needs the time.
+
+use std::cell::Cell;
+
+use failsafe_core::Instant;
+use failsafe_core::breaker::{BreakerConfig, CountWindow};
+use failsafe_driver::{Breaker, Clock};
+
+#[derive(Debug, Default)]
+struct CountingClock(Cell<u32>);
+
+impl Clock for CountingClock {
+    fn now(&self) -> Instant {
+        self.0.set(self.0.get() + 1);
+        Instant::from_millis(u64::from(self.0.get()))
+    }
+}
+
+#[test]
+fn a_closed_breaker_with_a_count_window_never_reads_the_clock() {
+    let breaker: Breaker<CountWindow<10>, CountingClock> = Breaker::with_clock(
+        BreakerConfig::DEFAULT,
+        CountWindow::new(),
+        CountingClock::default(),
+    );
+    for _ in 0..100 {
+        breaker.call_blocking(|| Ok::<_, ()>(())).unwrap();
+    }
+    assert_eq!(breaker.clock().0.get(), 0);
+}
+
+#[test]
+fn slow_call_detection_and_an_open_breaker_read_it_once_per_decision() {
+    use std::time::Duration;
+    let config = BreakerConfig::builder()
+        .slow_call_duration(Duration::from_secs(1))
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let breaker: Breaker<CountWindow<10>, CountingClock> =
+        Breaker::with_clock(config, CountWindow::new(), CountingClock::default());
+    breaker.call_blocking(|| Ok::<_, ()>(())).unwrap();
+    assert_eq!(
+        breaker.clock().0.get(),
+        2,
+        "start and end, to measure the call"
+    );
+    let _ = breaker.call_blocking(|| Err::<(), _>(()));
+    assert_eq!(
+        breaker.clock().0.get(),
+        4,
+        "the trip reuses the end time it read"
+    );
+    assert!(breaker.call_blocking(|| Ok::<_, ()>(())).is_err());
+    assert_eq!(
+        breaker.clock().0.get(),
+        5,
+        "an open breaker reads once to compare with retry_at"
+    );
+}
