@@ -5,15 +5,13 @@ use core::fmt;
 use core::future::Future;
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_core::retry::{
-    Decision, FailureKind, GiveUp, Retry, RetryBudget, RetryConfig, RetryEvent, Verdict,
-};
+use failsafe_core::retry::{FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, Verdict};
 use failsafe_core::rng::Rng;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
-use crate::{Clock, Error, FallbackCause, Runtime};
+use crate::{Clock, Error, FallbackCause, RetryLoop, RetryStep, Runtime};
 
 /// Turns an attempt's result into a retry [`Verdict`]: which errors retry,
 /// which abort, and which `Ok` values (an HTTP 503) retry too.
@@ -131,46 +129,6 @@ pub struct RetryContext<'a, L: ?Sized, N, O> {
     pub observer: O,
 }
 
-/// The decision on one attempt's result, taken with the budget locked
-/// only for the decision itself (never across an `.await`).
-fn decide<G, L, N, O>(
-    machine: &mut Retry<failsafe_core::retry::BackoffState, O>,
-    ctx: &mut RetryContext<'_, L, N, O>,
-    now: Instant,
-    verdict: Verdict,
-) -> Decision
-where
-    G: RetryBudget,
-    L: Lock<G> + ?Sized,
-    N: Rng,
-    O: Observer<RetryEvent>,
-{
-    let rng = &mut ctx.rng;
-    ctx.budget.with(|b| machine.on_result(now, verdict, rng, b))
-}
-
-/// How one finished attempt ends the loop, if it does.
-fn settle<T, E>(
-    decision: Decision,
-    result: Result<T, E>,
-    attempts: u32,
-) -> Result<Result<T, RetryError<E>>, Option<E>> {
-    match decision {
-        Decision::Done => Ok(result.map_err(|e| RetryError {
-            reason: GiveUp::NotRetryable,
-            attempts,
-            last: Some(e),
-        })),
-        // A value the classifier wanted retried is still the best answer there is.
-        Decision::GiveUp(reason) => Ok(result.map_err(|e| RetryError {
-            reason,
-            attempts,
-            last: Some(e),
-        })),
-        Decision::RetryAt { .. } => Err(result.err()),
-    }
-}
-
 /// Runs `op` until it succeeds or the policy gives up, sleeping on
 /// `runtime` between attempts. Dropping the returned future stops retrying.
 ///
@@ -200,7 +158,7 @@ fn settle<T, E>(
 /// ```
 pub async fn retry<R, L, G, N, O, K, F, Fut, T, E>(
     runtime: &R,
-    mut ctx: RetryContext<'_, L, N, O>,
+    ctx: RetryContext<'_, L, N, O>,
     classify: &K,
     mut op: F,
 ) -> Result<T, RetryError<E>>
@@ -209,37 +167,26 @@ where
     L: Lock<G> + ?Sized,
     G: RetryBudget,
     N: Rng,
-    O: Observer<RetryEvent> + Clone,
+    O: Observer<RetryEvent>,
     K: RetryClassify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let deadline = ctx.deadline;
-    let mut machine = Retry::new(ctx.config, runtime.now())
-        .with_deadline(deadline.instant())
-        .observed(ctx.observer.clone());
-    let mut last = None;
+    let mut steps = RetryLoop::new(
+        ctx.config,
+        ctx.deadline,
+        ctx.budget,
+        ctx.rng,
+        ctx.observer,
+        runtime.now(),
+    );
     loop {
-        let now = runtime.now();
-        let number = match ctx.budget.with(|b| machine.start_attempt(now, b)) {
-            Ok(n) => n,
-            Err(reason) => {
-                return Err(RetryError {
-                    reason,
-                    attempts: machine.attempts(),
-                    last,
-                });
-            }
-        };
-        let result = op(Attempt { number, deadline }).await;
+        let attempt = steps.start(runtime.now())?;
+        let result = op(attempt).await;
         let verdict = classify.verdict(&result);
-        let decision = decide::<G, L, N, O>(&mut machine, &mut ctx, runtime.now(), verdict);
-        match settle(decision, result, machine.attempts()) {
-            Ok(done) => return done,
-            Err(error) => last = error,
-        }
-        if let Decision::RetryAt { at, .. } = decision {
-            runtime.sleep_until(at).await;
+        match steps.finish(runtime.now(), verdict, result) {
+            RetryStep::RetryAt(at) => runtime.sleep_until(at).await,
+            RetryStep::Done(done) => return done,
         }
     }
 }
@@ -249,7 +196,7 @@ where
 pub fn retry_blocking<C, S, L, G, N, O, K, F, T, E>(
     clock: &C,
     mut sleep_until: S,
-    mut ctx: RetryContext<'_, L, N, O>,
+    ctx: RetryContext<'_, L, N, O>,
     classify: &K,
     mut op: F,
 ) -> Result<T, RetryError<E>>
@@ -259,36 +206,25 @@ where
     L: Lock<G> + ?Sized,
     G: RetryBudget,
     N: Rng,
-    O: Observer<RetryEvent> + Clone,
+    O: Observer<RetryEvent>,
     K: RetryClassify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
-    let deadline = ctx.deadline;
-    let mut machine = Retry::new(ctx.config, clock.now())
-        .with_deadline(deadline.instant())
-        .observed(ctx.observer.clone());
-    let mut last = None;
+    let mut steps = RetryLoop::new(
+        ctx.config,
+        ctx.deadline,
+        ctx.budget,
+        ctx.rng,
+        ctx.observer,
+        clock.now(),
+    );
     loop {
-        let now = clock.now();
-        let number = match ctx.budget.with(|b| machine.start_attempt(now, b)) {
-            Ok(n) => n,
-            Err(reason) => {
-                return Err(RetryError {
-                    reason,
-                    attempts: machine.attempts(),
-                    last,
-                });
-            }
-        };
-        let result = op(Attempt { number, deadline });
+        let attempt = steps.start(clock.now())?;
+        let result = op(attempt);
         let verdict = classify.verdict(&result);
-        let decision = decide::<G, L, N, O>(&mut machine, &mut ctx, clock.now(), verdict);
-        match settle(decision, result, machine.attempts()) {
-            Ok(done) => return done,
-            Err(error) => last = error,
-        }
-        if let Decision::RetryAt { at, .. } = decision {
-            sleep_until(at);
+        match steps.finish(clock.now(), verdict, result) {
+            RetryStep::RetryAt(at) => sleep_until(at),
+            RetryStep::Done(done) => return done,
         }
     }
 }
