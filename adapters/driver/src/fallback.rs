@@ -60,18 +60,10 @@ where
 {
     match primary.await {
         Ok(value) => Ok(value),
-        Err(error) => {
-            let reason = error.fallback_reason();
-            if !policy.applies(reason) || !when(&error) {
-                return Err(error);
-            }
-            observer.on_event(FallbackEvent::FellBack {
-                reason,
-                index: 0,
-                at: clock.now(),
-            });
-            alternative(reason, error).await
-        }
+        Err(error) => match falls_back(clock, policy, &mut observer, when, &error) {
+            Some(reason) => alternative(reason, error).await,
+            None => Err(error),
+        },
     }
 }
 
@@ -94,17 +86,30 @@ where
 {
     match primary() {
         Ok(value) => Ok(value),
-        Err(error) => {
-            let reason = error.fallback_reason();
-            if !policy.applies(reason) || !when(&error) {
-                return Err(error);
-            }
-            observer.on_event(FallbackEvent::FellBack {
-                reason,
-                index: 0,
-                at: clock.now(),
-            });
-            alternative(reason, error)
-        }
+        Err(error) => match falls_back(clock, policy, &mut observer, when, &error) {
+            Some(reason) => alternative(reason, error),
+            None => Err(error),
+        },
     }
+}
+
+/// The reason to fall back for `error`, if the policy and the predicate
+/// agree; reports the fallback when they do.
+fn falls_back<C: Clock, O: Observer<FallbackEvent>, X: FallbackCause>(
+    clock: &C,
+    policy: FallbackPolicy,
+    observer: &mut O,
+    when: impl FnOnce(&X) -> bool,
+    error: &X,
+) -> Option<FallbackReason> {
+    let reason = error.fallback_reason();
+    if !policy.applies(reason) || !when(error) {
+        return None;
+    }
+    observer.on_event(FallbackEvent::FellBack {
+        reason,
+        index: 0,
+        at: clock.now(),
+    });
+    Some(reason)
 }
