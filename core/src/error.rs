@@ -16,6 +16,20 @@ pub enum RejectReason {
     BreakerHalfOpenFull,
     /// The circuit breaker was forced open by an operator.
     BreakerForcedOpen,
+    /// The rate limit is reached.
+    RateLimited,
+    /// More permits were asked for at once than the limiter can ever grant.
+    RateInsufficientCapacity,
+    /// Every concurrency slot of the bulkhead is taken (and no wait was allowed).
+    BulkheadFull,
+    /// The bulkhead's wait queue is full.
+    BulkheadQueueFull,
+    /// The call waited in the bulkhead's queue for its maximum wait.
+    BulkheadWaitExpired,
+    /// Fail fast is open: the dependency is known to be down.
+    FailFastOpen,
+    /// The caller's remaining deadline is shorter than the call is expected to take.
+    DeadlineTooShort,
 }
 
 impl RejectReason {
@@ -32,6 +46,13 @@ impl RejectReason {
                 "circuit breaker is half-open and all probes are out"
             }
             RejectReason::BreakerForcedOpen => "circuit breaker is forced open",
+            RejectReason::RateLimited => "rate limited",
+            RejectReason::RateInsufficientCapacity => "more permits asked for than the limiter can ever grant",
+            RejectReason::BulkheadFull => "bulkhead is full",
+            RejectReason::BulkheadQueueFull => "bulkhead wait queue is full",
+            RejectReason::BulkheadWaitExpired => "waited too long for a bulkhead slot",
+            RejectReason::FailFastOpen => "failing fast: the dependency is down",
+            RejectReason::DeadlineTooShort => "the remaining deadline is shorter than the call takes",
         }
     }
 }

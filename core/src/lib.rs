@@ -44,10 +44,13 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod breaker;
+pub mod bulkhead;
 mod error;
 mod event;
+pub mod failfast;
 pub mod fallback;
 mod outcome;
+pub mod rate;
 pub mod retry;
 pub mod rng;
 mod sliding;

@@ -1,0 +1,1 @@
+//! Rate limiting: GCRA, token bucket, fixed and sliding windows, keyed limiters (work in progress).
