@@ -92,6 +92,25 @@ impl<const B: usize, const K: usize> SlidingCounts<B, K> {
         self.sums
     }
 
+    /// When at least `need` of counter `k` will have slid out of the window
+    /// (the end of the bucket that frees the last of them), or `None` if the
+    /// window does not hold that many.
+    pub(crate) fn release_time(&mut self, now: Instant, k: usize, need: u64) -> Option<Instant> {
+        self.slide(now);
+        let mut freed = 0u64;
+        let oldest = self.head.saturating_sub(B as u64 - 1);
+        for index in oldest..=self.head {
+            freed += self.buckets[(index % B as u64) as usize][k] as u64;
+            if freed >= need {
+                let expiry = index
+                    .saturating_add(B as u64)
+                    .saturating_mul(self.bucket_nanos);
+                return Some(Instant::from_nanos(expiry));
+            }
+        }
+        None
+    }
+
     pub(crate) fn clear(&mut self) {
         self.buckets = [[0; K]; B];
         self.sums = [0; K];

@@ -1,1 +1,151 @@
-//! Rate limiting: GCRA, token bucket, fixed and sliding windows, keyed limiters (work in progress).
+//! Rate limiting: how many calls may start per unit of time.
+//!
+//! Every algorithm answers the same question with the same values: "yes",
+//! or "not until T" ([`Rejected`] with `retry_at`), for `n` permits at a time.
+//!
+//! - [`Gcra`]: the generic cell rate algorithm, its whole state one `u64`;
+//!   [`AtomicGcra`] is the same decision in one atomic word, lock-free from
+//!   `&self` (on thumbv6m through `portable-atomic`'s critical-section fallback);
+//! - [`TokenBucket`]: a capacity refilled by an amount every period;
+//! - [`FixedWindow`] and [`SlidingWindow`]: counts per window of time;
+//! - [`KeyedGcra`]: one GCRA per key in a fixed-capacity table that evicts
+//!   idle keys first, so many keys cannot grow it;
+//! - [`retry_after`]: the Python Failsafe's strategies for the `Retry-After`
+//!   a client is told: fixed, utilization, backpressure.
+//!
+//! ```
+//! use failsafe_core::rate::{Gcra, Quota};
+//! use failsafe_core::Instant;
+//!
+//! // 2 per second, bursts of up to 4
+//! let quota = Quota::per_second(2).unwrap().with_burst(4).unwrap();
+//! let mut limiter = Gcra::new(quota);
+//! for _ in 0..4 {
+//!     assert!(limiter.acquire(Instant::ZERO, 1).is_ok());
+//! }
+//! let rejected = limiter.acquire(Instant::ZERO, 1).unwrap_err();
+//! assert_eq!(rejected.retry_at, Some(Instant::from_millis(500)));
+//! assert!(limiter.acquire(Instant::from_millis(500), 1).is_ok()); // exactly when it said
+//! ```
+
+mod bucket;
+mod gcra;
+mod keyed;
+pub mod retry_after;
+#[cfg(test)]
+mod tests;
+mod window;
+
+pub use bucket::TokenBucket;
+pub use gcra::{AtomicGcra, Gcra};
+pub use keyed::{KeyedGcra, WhenFull};
+pub use window::{FixedWindow, SlidingWindow};
+
+use core::time::Duration;
+
+use crate::time::duration_nanos;
+use crate::{ConfigError, Instant, Problem, RejectReason, Rejected};
+
+/// A rate: one permit every `period`, with up to `burst` at once after a
+/// quiet spell. Over any span of time `w`, a limiter with this quota admits
+/// at most `burst + w / period` permits.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::rate::Quota;
+/// let q = Quota::per_minute(60).unwrap();
+/// assert_eq!(q.period(), Duration::from_secs(1));
+/// assert_eq!(Quota::per_second(0).unwrap_err().field, "rate");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Quota {
+    period_nanos: u64,
+    burst: u32,
+}
+
+impl Quota {
+    /// `n` permits per second, burst 1.
+    pub const fn per_second(n: u32) -> Result<Quota, ConfigError> {
+        Quota::per(n, Duration::from_secs(1))
+    }
+
+    /// `n` permits per minute, burst 1.
+    pub const fn per_minute(n: u32) -> Result<Quota, ConfigError> {
+        Quota::per(n, Duration::from_secs(60))
+    }
+
+    /// `n` permits per `span`, burst 1.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::Quota;
+    /// assert_eq!(Quota::per(10, Duration::from_secs(1)).unwrap().period(), Duration::from_millis(100));
+    /// ```
+    pub const fn per(n: u32, span: Duration) -> Result<Quota, ConfigError> {
+        if n == 0 {
+            return Err(ConfigError::new("rate", Problem::Zero));
+        }
+        Quota::with_period(Duration::from_nanos(duration_nanos(span) / n as u64))
+    }
+
+    /// One permit every `period`, burst 1.
+    pub const fn with_period(period: Duration) -> Result<Quota, ConfigError> {
+        let period_nanos = duration_nanos(period);
+        if period_nanos == 0 {
+            return Err(ConfigError::new("period", Problem::Zero));
+        }
+        Ok(Quota {
+            period_nanos,
+            burst: 1,
+        })
+    }
+
+    /// The same rate allowing `burst` permits at once.
+    pub const fn with_burst(self, burst: u32) -> Result<Quota, ConfigError> {
+        if burst == 0 {
+            return Err(ConfigError::new("burst", Problem::Zero));
+        }
+        Ok(Quota {
+            period_nanos: self.period_nanos,
+            burst,
+        })
+    }
+
+    /// Unwraps a quota in `const` items: an invalid one is a compile-time
+    /// error naming the field.
+    ///
+    /// ```
+    /// # use failsafe_core::rate::Quota;
+    /// const Q: Quota = Quota::or_panic(Quota::per_second(100));
+    /// ```
+    pub const fn or_panic(result: Result<Quota, ConfigError>) -> Quota {
+        match result {
+            Ok(q) => q,
+            Err(e) => panic!("{}", e.field),
+        }
+    }
+
+    /// Time between permits.
+    pub const fn period(&self) -> Duration {
+        Duration::from_nanos(self.period_nanos)
+    }
+
+    /// Permits allowed at once.
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// The span a full burst stands for (`period * burst`), saturating.
+    const fn tolerance_nanos(&self) -> u64 {
+        self.period_nanos.saturating_mul(self.burst as u64)
+    }
+}
+
+const fn rate_limited(retry_at: Instant) -> Rejected {
+    Rejected::new(RejectReason::RateLimited, Some(retry_at))
+}
+
+const fn insufficient() -> Rejected {
+    Rejected::new(RejectReason::RateInsufficientCapacity, None)
+}

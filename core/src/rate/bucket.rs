@@ -1,0 +1,138 @@
+//! The token bucket: a capacity refilled by a fixed amount every period.
+
+use core::time::Duration;
+
+use super::{insufficient, rate_limited};
+use crate::time::{Monotonic, duration_nanos};
+use crate::{ConfigError, Instant, Problem, Rejected};
+
+/// A bucket of `capacity` tokens, refilled with `refill` tokens every
+/// `period` (in whole steps, unlike [`Gcra`](super::Gcra)'s continuous
+/// refill). Starts full.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::rate::TokenBucket;
+/// use failsafe_core::Instant;
+///
+/// // 10 tokens, 5 more every second
+/// let mut b = TokenBucket::new(10, 5, Duration::from_secs(1)).unwrap();
+/// assert!(b.acquire(Instant::ZERO, 10).is_ok());
+/// let r = b.acquire(Instant::from_millis(400), 3).unwrap_err();
+/// assert_eq!(r.retry_at, Some(Instant::from_secs(1)));
+/// assert!(b.acquire(Instant::from_secs(1), 5).is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TokenBucket {
+    capacity: u64,
+    refill: u64,
+    period_nanos: u64,
+    tokens: u64,
+    /// The last refill step taken, in periods since the epoch.
+    step: u64,
+    clock: Monotonic,
+}
+
+impl TokenBucket {
+    /// A full bucket. `capacity`, `refill` and `period` must be non-zero.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::TokenBucket;
+    /// assert_eq!(TokenBucket::new(0, 1, Duration::from_secs(1)).unwrap_err().field, "capacity");
+    /// ```
+    pub const fn new(
+        capacity: u32,
+        refill: u32,
+        period: Duration,
+    ) -> Result<TokenBucket, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new("capacity", Problem::Zero));
+        }
+        if refill == 0 {
+            return Err(ConfigError::new("refill", Problem::Zero));
+        }
+        let period_nanos = duration_nanos(period);
+        if period_nanos == 0 {
+            return Err(ConfigError::new("period", Problem::Zero));
+        }
+        Ok(TokenBucket {
+            capacity: capacity as u64,
+            refill: refill as u64,
+            period_nanos,
+            tokens: capacity as u64,
+            step: 0,
+            clock: Monotonic::new(),
+        })
+    }
+
+    fn refill_to(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
+        let step = now.as_nanos() / self.period_nanos;
+        if step > self.step {
+            let added = (step - self.step).saturating_mul(self.refill);
+            self.tokens = self.tokens.saturating_add(added).min(self.capacity);
+            self.step = step;
+        }
+    }
+
+    /// Takes `n` tokens at `now`, or says when enough will have been refilled.
+    pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
+        let n = n as u64;
+        if n > self.capacity {
+            return Err(insufficient());
+        }
+        self.refill_to(now);
+        if self.tokens >= n {
+            self.tokens -= n;
+            return Ok(());
+        }
+        let steps = (n - self.tokens).div_ceil(self.refill);
+        let at = self
+            .step
+            .saturating_add(steps)
+            .saturating_mul(self.period_nanos);
+        Err(rate_limited(Instant::from_nanos(at)))
+    }
+
+    /// Tokens available at `now`.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::TokenBucket;
+    /// # use failsafe_core::Instant;
+    /// let mut b = TokenBucket::new(4, 1, Duration::from_secs(1)).unwrap();
+    /// b.acquire(Instant::ZERO, 4).unwrap();
+    /// assert_eq!(b.available(Instant::from_millis(2_500)), 2);
+    /// ```
+    pub fn available(&mut self, now: Instant) -> u32 {
+        self.refill_to(now);
+        self.tokens as u32
+    }
+
+    /// Changes capacity and refill at run time; tokens above the new capacity are dropped.
+    pub fn set_rate(&mut self, capacity: u32, refill: u32) -> Result<(), ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new("capacity", Problem::Zero));
+        }
+        if refill == 0 {
+            return Err(ConfigError::new("refill", Problem::Zero));
+        }
+        self.capacity = capacity as u64;
+        self.refill = refill as u64;
+        self.tokens = self.tokens.min(self.capacity);
+        Ok(())
+    }
+
+    /// The fill level in `[0, 1]` at `now` (1 = full), for utilization-based retry-after.
+    pub fn fill(&mut self, now: Instant) -> f64 {
+        self.refill_to(now);
+        self.tokens as f64 / self.capacity as f64
+    }
+
+    /// The refill period.
+    pub const fn period(&self) -> Duration {
+        Duration::from_nanos(self.period_nanos)
+    }
+}

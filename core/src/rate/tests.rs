@@ -1,0 +1,225 @@
+//! Rate limiter timelines.
+
+extern crate std;
+use std::vec::Vec;
+
+use core::time::Duration;
+
+use super::*;
+use crate::RejectReason;
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+#[test]
+fn gcra_admits_a_burst_then_one_per_period_exactly_when_promised() {
+    let quota = Quota::per_second(10).unwrap().with_burst(3).unwrap();
+    let mut g = Gcra::new(quota);
+    for _ in 0..3 {
+        g.acquire(ms(0), 1).unwrap();
+    }
+    let r = g.acquire(ms(0), 1).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::RateLimited, Some(ms(100)))
+    );
+    assert!(g.acquire(ms(99), 1).is_err());
+    g.acquire(ms(100), 1).unwrap();
+    assert_eq!(g.acquire(ms(150), 1).unwrap_err().retry_at, Some(ms(200)));
+    // after a quiet second the full burst is back, never more
+    assert_eq!(g.available(ms(10_000)), 3);
+}
+
+#[test]
+fn gcra_takes_n_permits_at_once() {
+    let mut g = Gcra::new(Quota::per_second(10).unwrap().with_burst(10).unwrap());
+    g.acquire(ms(0), 7).unwrap();
+    assert_eq!(g.acquire(ms(0), 4).unwrap_err().retry_at, Some(ms(100)));
+    g.acquire(ms(0), 3).unwrap();
+    assert_eq!(
+        g.acquire(ms(0), 11).unwrap_err().reason,
+        RejectReason::RateInsufficientCapacity
+    );
+}
+
+#[test]
+fn gcra_reserve_books_future_permits_up_to_the_maximum_wait() {
+    let mut g = Gcra::new(Quota::per_second(2).unwrap());
+    assert_eq!(g.reserve(ms(0), 1, Duration::ZERO), Ok(ms(0)));
+    assert_eq!(g.reserve(ms(0), 1, Duration::from_secs(1)), Ok(ms(500)));
+    assert_eq!(g.reserve(ms(0), 1, Duration::from_secs(1)), Ok(ms(1_000)));
+    let r = g.reserve(ms(0), 1, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(1_500)));
+    // a refused reservation books nothing
+    assert_eq!(
+        g.reserve(ms(1_000), 1, Duration::from_secs(1)),
+        Ok(ms(1_500))
+    );
+}
+
+#[test]
+fn gcra_quota_change_keeps_what_was_taken() {
+    let mut g = Gcra::new(Quota::per_second(1).unwrap().with_burst(2).unwrap());
+    g.acquire(ms(0), 2).unwrap(); // the next permit is due at t=1s
+    g.set_quota(Quota::per_second(10).unwrap().with_burst(2).unwrap());
+    // the backlog (2 s of the old rate) is kept; the new, faster rate applies to new permits
+    let r = g.acquire(ms(0), 1).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(1_900)));
+}
+
+#[test]
+fn a_clock_stepping_back_never_loosens_a_gcra() {
+    let mut g = Gcra::new(Quota::per_second(1).unwrap());
+    g.acquire(ms(5_000), 1).unwrap();
+    assert_eq!(
+        g.acquire(ms(1_000), 1).unwrap_err().retry_at,
+        Some(ms(6_000))
+    );
+}
+
+#[test]
+fn atomic_gcra_matches_gcra() {
+    let quota = Quota::per_second(5).unwrap().with_burst(2).unwrap();
+    let (mut plain, shared) = (Gcra::new(quota), AtomicGcra::new(quota));
+    for t in [0, 0, 0, 100, 200, 250, 400, 1_000, 1_000, 1_000, 5_000] {
+        assert_eq!(plain.acquire(ms(t), 1), shared.acquire(ms(t), 1), "t={t}");
+    }
+    assert_eq!(
+        plain.reserve(ms(5_000), 2, Duration::from_secs(1)),
+        shared.reserve(ms(5_000), 2, Duration::from_secs(1))
+    );
+    shared.set_quota(Quota::per_second(100).unwrap());
+    assert_eq!(shared.quota().period(), Duration::from_millis(10));
+}
+
+#[test]
+fn token_bucket_refills_in_steps() {
+    let mut b = TokenBucket::new(5, 2, Duration::from_secs(1)).unwrap();
+    b.acquire(ms(0), 5).unwrap();
+    assert_eq!(b.acquire(ms(999), 1).unwrap_err().retry_at, Some(ms(1_000)));
+    assert_eq!(
+        b.acquire(ms(999), 3).unwrap_err().retry_at,
+        Some(ms(2_000)),
+        "two refills of 2"
+    );
+    b.acquire(ms(1_000), 2).unwrap();
+    assert_eq!(b.available(ms(60_000)), 5, "never above capacity");
+    assert_eq!(
+        b.acquire(ms(60_000), 6).unwrap_err().reason,
+        RejectReason::RateInsufficientCapacity
+    );
+}
+
+#[test]
+fn fixed_window_resets_each_window() {
+    let mut w = FixedWindow::new(3, Duration::from_secs(1)).unwrap();
+    w.acquire(ms(990), 3).unwrap();
+    assert_eq!(w.acquire(ms(995), 1).unwrap_err().retry_at, Some(ms(1_000)));
+    w.acquire(ms(1_000), 3).unwrap(); // the known weakness: 6 within 10 ms
+}
+
+#[test]
+fn sliding_window_has_no_boundary_burst() {
+    let mut w = SlidingWindow::<10>::new(3, Duration::from_secs(1)).unwrap();
+    w.acquire(ms(990), 3).unwrap();
+    // unlike the fixed window, the next second does not start fresh
+    assert_eq!(
+        w.acquire(ms(1_000), 1).unwrap_err().retry_at,
+        Some(ms(1_900))
+    );
+    w.acquire(ms(1_900), 3).unwrap();
+}
+
+#[test]
+fn keyed_limits_each_key_and_reuses_idle_slots() {
+    let quota = Quota::per_second(1).unwrap();
+    let mut t = KeyedGcra::<u32, 4>::new(quota, 42);
+    for key in 0..4 {
+        t.acquire(&key, ms(0), 1).unwrap();
+    }
+    assert!(t.acquire(&0, ms(0), 1).is_err());
+    assert_eq!(t.len(), 4);
+    // a fifth key at t=0 finds no idle slot: the default evicts the least loaded
+    t.acquire(&99, ms(0), 1).unwrap();
+    assert_eq!(t.len(), 4, "the table never grows");
+    // one second later every old key is idle: thousands of new keys reuse slots
+    for key in 1_000..3_000 {
+        t.acquire(&key, ms(1_000 + key as u64), 1).unwrap();
+    }
+    assert_eq!(t.len(), 4);
+}
+
+#[test]
+fn keyed_reject_new_keys_never_exceeds_a_quota() {
+    let quota = Quota::per_second(1).unwrap();
+    let mut t = KeyedGcra::<u32, 2>::new(quota, 7).when_full(WhenFull::RejectNewKeys);
+    t.acquire(&1, ms(0), 1).unwrap();
+    t.acquire(&2, ms(0), 1).unwrap();
+    let r = t.acquire(&3, ms(500), 1).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(1_000)));
+    // key 1 was not evicted: still limited
+    assert!(t.acquire(&1, ms(500), 1).is_err());
+}
+
+#[test]
+fn retry_after_strategies() {
+    let r = Rejected::new(RejectReason::RateLimited, Some(ms(300)));
+    assert_eq!(retry_after::fixed(&r, ms(100)), Duration::from_millis(200));
+    assert_eq!(
+        retry_after::utilization(Duration::from_millis(200), 0.0, Duration::from_secs(5)),
+        Duration::from_millis(200)
+    );
+    assert_eq!(
+        retry_after::utilization(Duration::ZERO, f64::NAN, Duration::from_secs(5)),
+        Duration::from_secs(5)
+    );
+    let mut bp = retry_after::Backpressure::<4>::new(
+        Duration::from_millis(100),
+        Duration::from_secs(4),
+        Duration::from_secs(1),
+        Duration::from_secs(9),
+    )
+    .unwrap();
+    let mut rng = crate::rng::Xorshift64::new(3);
+    let calm: Vec<Duration> = (0..20).map(|_| bp.retry_after(ms(0), &mut rng)).collect();
+    assert!(
+        calm.iter()
+            .all(|d| *d >= Duration::from_millis(800) && *d <= Duration::from_millis(1_200))
+    );
+}
+
+#[test]
+fn invalid_quotas_name_their_field() {
+    assert_eq!(Quota::per_second(0).unwrap_err().field, "rate");
+    assert_eq!(
+        Quota::with_period(Duration::ZERO).unwrap_err().field,
+        "period"
+    );
+    assert_eq!(
+        Quota::per_second(1)
+            .unwrap()
+            .with_burst(0)
+            .unwrap_err()
+            .field,
+        "burst"
+    );
+    assert_eq!(
+        Quota::per(2_000_000_000, Duration::from_nanos(1))
+            .unwrap_err()
+            .field,
+        "period"
+    );
+    assert_eq!(
+        FixedWindow::new(0, Duration::from_secs(1))
+            .unwrap_err()
+            .field,
+        "limit"
+    );
+    assert_eq!(
+        SlidingWindow::<4>::new(1, Duration::from_nanos(3))
+            .unwrap_err()
+            .field,
+        "window"
+    );
+}

@@ -1,0 +1,153 @@
+//! Window counters: at most `limit` permits per window of time.
+
+use core::time::Duration;
+
+use super::{insufficient, rate_limited};
+use crate::sliding::SlidingCounts;
+use crate::time::{Monotonic, duration_nanos};
+use crate::{ConfigError, Instant, Problem, Rejected};
+
+/// At most `limit` permits per fixed window (`[k*w, (k+1)*w)`). Simple and
+/// cheap, but a burst at the end of one window and the start of the next
+/// can admit up to `2 * limit` within `w`; [`SlidingWindow`] does not.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::rate::FixedWindow;
+/// use failsafe_core::Instant;
+/// let mut w = FixedWindow::new(2, Duration::from_secs(1)).unwrap();
+/// assert!(w.acquire(Instant::from_millis(100), 2).is_ok());
+/// assert_eq!(w.acquire(Instant::from_millis(900), 1).unwrap_err().retry_at, Some(Instant::from_secs(1)));
+/// assert!(w.acquire(Instant::from_secs(1), 1).is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FixedWindow {
+    limit: u64,
+    window_nanos: u64,
+    index: u64,
+    count: u64,
+    clock: Monotonic,
+}
+
+impl FixedWindow {
+    /// `limit` permits per `window`, both non-zero.
+    pub const fn new(limit: u32, window: Duration) -> Result<FixedWindow, ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::new("limit", Problem::Zero));
+        }
+        let window_nanos = duration_nanos(window);
+        if window_nanos == 0 {
+            return Err(ConfigError::new("window", Problem::Zero));
+        }
+        Ok(FixedWindow {
+            limit: limit as u64,
+            window_nanos,
+            index: 0,
+            count: 0,
+            clock: Monotonic::new(),
+        })
+    }
+
+    /// Takes `n` permits at `now`, or says when the next window opens.
+    pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
+        let n = n as u64;
+        if n > self.limit {
+            return Err(insufficient());
+        }
+        let index = self.clock.observe(now).as_nanos() / self.window_nanos;
+        if index != self.index {
+            self.index = index;
+            self.count = 0;
+        }
+        if self.count + n <= self.limit {
+            self.count += n;
+            return Ok(());
+        }
+        Err(rate_limited(Instant::from_nanos(
+            index.saturating_add(1).saturating_mul(self.window_nanos),
+        )))
+    }
+
+    /// Changes the limit at run time, keeping this window's count.
+    pub fn set_limit(&mut self, limit: u32) -> Result<(), ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::new("limit", Problem::Zero));
+        }
+        self.limit = limit as u64;
+        Ok(())
+    }
+}
+
+/// At most `limit` permits in the last `window`, counted in `B` buckets of
+/// `window / B`: any span covering `B` consecutive buckets (at least
+/// `window - window / B` long) holds at most `limit` permits.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::rate::SlidingWindow;
+/// use failsafe_core::Instant;
+/// let mut w = SlidingWindow::<10>::new(3, Duration::from_secs(1)).unwrap();
+/// assert!(w.acquire(Instant::from_millis(0), 1).is_ok());
+/// assert!(w.acquire(Instant::from_millis(500), 2).is_ok());
+/// // full until the bucket of t=0 slides out at t=1s
+/// assert_eq!(w.acquire(Instant::from_millis(900), 1).unwrap_err().retry_at, Some(Instant::from_secs(1)));
+/// assert!(w.acquire(Instant::from_secs(1), 1).is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SlidingWindow<const B: usize> {
+    limit: u64,
+    counts: SlidingCounts<B, 1>,
+    clock: Monotonic,
+}
+
+impl<const B: usize> SlidingWindow<B> {
+    /// `limit` permits per `window` (which must be at least `B` nanoseconds).
+    pub const fn new(limit: u32, window: Duration) -> Result<Self, ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::new("limit", Problem::Zero));
+        }
+        match SlidingCounts::new("window", window) {
+            Ok(counts) => Ok(SlidingWindow {
+                limit: limit as u64,
+                counts,
+                clock: Monotonic::new(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes `n` permits at `now`, or says when enough will have slid out.
+    pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
+        let n = n as u64;
+        if n > self.limit {
+            return Err(insufficient());
+        }
+        let now = self.clock.observe(now);
+        let [used] = self.counts.sums(now);
+        if used + n <= self.limit {
+            self.counts.add(now, [n as u32]);
+            return Ok(());
+        }
+        match self.counts.release_time(now, 0, used + n - self.limit) {
+            Some(at) => Err(rate_limited(at)),
+            None => Err(insufficient()), // unreachable: n <= limit, so the window holds enough
+        }
+    }
+
+    /// Permits used in the window at `now`.
+    pub fn used(&mut self, now: Instant) -> u64 {
+        let now = self.clock.observe(now);
+        self.counts.sums(now)[0]
+    }
+
+    /// Changes the limit at run time, keeping the window's counts.
+    pub fn set_limit(&mut self, limit: u32) -> Result<(), ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::new("limit", Problem::Zero));
+        }
+        self.limit = limit as u64;
+        Ok(())
+    }
+}

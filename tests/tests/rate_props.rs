@@ -1,0 +1,171 @@
+//! Properties of the rate limiters users rely on: never more than
+//! `burst + rate * window` in any window, and admitted exactly when promised.
+
+use core::time::Duration;
+
+use failsafe_core::Instant;
+use failsafe_core::rate::{
+    AtomicGcra, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+};
+use proptest::prelude::*;
+
+fn quota() -> impl Strategy<Value = Quota> {
+    (1u64..2_000, 1u32..20).prop_map(|(period_ms, burst)| {
+        Quota::with_period(Duration::from_millis(period_ms))
+            .unwrap()
+            .with_burst(burst)
+            .unwrap()
+    })
+}
+
+/// Requests: (gap in ms since the previous one, permits asked).
+fn requests() -> impl Strategy<Value = Vec<(u64, u32)>> {
+    prop::collection::vec((0u64..1_500, 1u32..4), 1..300)
+}
+
+/// Every window [t, t + w] over the admitted (time, n) log holds at most
+/// `burst + w / period` permits.
+fn assert_gcra_bound(log: &[(u64, u32)], quota: Quota) -> Result<(), TestCaseError> {
+    let period = quota.period().as_nanos() as u64;
+    for (i, &(start, _)) in log.iter().enumerate() {
+        let mut total = 0u64;
+        for &(t, n) in &log[i..] {
+            total += u64::from(n);
+            let span = t - start;
+            let bound = u64::from(quota.burst()) + span / period;
+            prop_assert!(total <= bound, "{total} permits in {span} ns > {bound}");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gcra_never_exceeds_burst_plus_rate_and_keeps_its_promises(quota in quota(), reqs in requests()) {
+        let mut g = Gcra::new(quota);
+        let mut t = 0u64;
+        let mut log = Vec::new();
+        for (gap, n) in reqs {
+            t += gap * 1_000_000;
+            let now = Instant::from_nanos(t);
+            match g.acquire(now, n) {
+                Ok(()) => log.push((t, n)),
+                Err(r) => {
+                    if let Some(at) = r.retry_at {
+                        prop_assert!(at > now);
+                        // exactly when promised: not a nanosecond earlier, and at it
+                        prop_assert!(g.check(Instant::from_nanos(at.as_nanos() - 1), n).is_err());
+                        prop_assert!(g.check(at, n).is_ok());
+                    } else {
+                        prop_assert!(n > quota.burst());
+                    }
+                }
+            }
+        }
+        assert_gcra_bound(&log, quota)?;
+    }
+
+    #[test]
+    fn atomic_gcra_decides_like_gcra(quota in quota(), reqs in requests()) {
+        let (mut plain, shared) = (Gcra::new(quota), AtomicGcra::new(quota));
+        let mut t = 0u64;
+        for (gap, n) in reqs {
+            t += gap * 1_000_000;
+            let now = Instant::from_nanos(t);
+            prop_assert_eq!(plain.acquire(now, n), shared.acquire(now, n));
+        }
+    }
+
+    #[test]
+    fn reservations_never_exceed_the_rate_either(quota in quota(), reqs in requests(), wait_ms in 0u64..5_000) {
+        let mut g = Gcra::new(quota);
+        let mut t = 0u64;
+        let mut log = Vec::new();
+        for (gap, n) in reqs {
+            t += gap * 1_000_000;
+            if let Ok(start) = g.reserve(Instant::from_nanos(t), n, Duration::from_millis(wait_ms)) {
+                prop_assert!(start.as_nanos() >= t && start.as_nanos() - t <= wait_ms * 1_000_000);
+                log.push((start.as_nanos(), n));
+            }
+        }
+        log.sort();
+        assert_gcra_bound(&log, quota)?;
+    }
+
+    #[test]
+    fn token_bucket_never_exceeds_capacity_plus_refills(
+        capacity in 1u32..20, refill in 1u32..5, period_ms in 1u64..1_000, reqs in requests(),
+    ) {
+        let period = period_ms * 1_000_000;
+        let mut b = TokenBucket::new(capacity, refill, Duration::from_nanos(period)).unwrap();
+        let mut t = 0u64;
+        let mut log: Vec<(u64, u32)> = Vec::new();
+        for (gap, n) in reqs {
+            t += gap * 1_000_000;
+            let now = Instant::from_nanos(t);
+            match b.acquire(now, n) {
+                Ok(()) => log.push((t, n)),
+                Err(r) => if let Some(at) = r.retry_at {
+                    prop_assert!(at > now);
+                }
+            }
+        }
+        for (i, &(start, _)) in log.iter().enumerate() {
+            let mut total = 0u64;
+            for &(t, n) in &log[i..] {
+                total += u64::from(n);
+                // refills happen on period boundaries: at most one per boundary crossed
+                let refills = t / period - start / period;
+                prop_assert!(total <= u64::from(capacity) + refills * u64::from(refill));
+            }
+        }
+    }
+
+    #[test]
+    fn sliding_window_never_exceeds_its_limit_within_b_buckets(limit in 1u32..10, reqs in requests()) {
+        const B: u64 = 5;
+        let window = 1_000u64; // ms, in 5 buckets of 200 ms
+        let mut w = SlidingWindow::<5>::new(limit, Duration::from_millis(window)).unwrap();
+        let mut t = 0u64;
+        let mut log: Vec<(u64, u32)> = Vec::new();
+        for (gap, n) in reqs {
+            t += gap;
+            let now = Instant::from_millis(t);
+            match w.acquire(now, n.min(limit)) {
+                Ok(()) => log.push((t, n.min(limit))),
+                Err(r) => if let Some(at) = r.retry_at {
+                    prop_assert!(at > now);
+                    prop_assert!(w.clone().acquire(at, n.min(limit)).is_ok(), "admitted at the promised instant");
+                }
+            }
+        }
+        let bucket = window / B;
+        for &(t, _) in &log {
+            let head = t / bucket;
+            let in_window: u64 = log.iter().filter(|(s, _)| *s <= t && s / bucket + B > head).map(|(_, n)| u64::from(*n)).sum();
+            prop_assert!(in_window <= u64::from(limit));
+        }
+    }
+
+    #[test]
+    fn keyed_rejecting_new_keys_never_exceeds_any_keys_quota(
+        quota in quota(),
+        reqs in prop::collection::vec((0u64..500, 0u8..12), 1..300),
+    ) {
+        let mut table = KeyedGcra::<u8, 4>::new(quota, 99).when_full(WhenFull::RejectNewKeys);
+        let mut t = 0u64;
+        let mut logs: Vec<Vec<(u64, u32)>> = vec![Vec::new(); 12];
+        for (gap, key) in reqs {
+            t += gap * 1_000_000;
+            if table.acquire(&key, Instant::from_nanos(t), 1).is_ok() {
+                logs[key as usize].push((t, 1));
+            }
+            prop_assert!(table.len() <= 4);
+        }
+        for log in &logs {
+            assert_gcra_bound(log, quota)?;
+        }
+    }
+}
