@@ -1,1 +1,0 @@
-//! Fail fast: stop calling a dependency known to be down (work in progress).
