@@ -47,12 +47,16 @@ impl RejectReason {
             }
             RejectReason::BreakerForcedOpen => "circuit breaker is forced open",
             RejectReason::RateLimited => "rate limited",
-            RejectReason::RateInsufficientCapacity => "more permits asked for than the limiter can ever grant",
+            RejectReason::RateInsufficientCapacity => {
+                "more permits asked for than the limiter can ever grant"
+            }
             RejectReason::BulkheadFull => "bulkhead is full",
             RejectReason::BulkheadQueueFull => "bulkhead wait queue is full",
             RejectReason::BulkheadWaitExpired => "waited too long for a bulkhead slot",
             RejectReason::FailFastOpen => "failing fast: the dependency is down",
-            RejectReason::DeadlineTooShort => "the remaining deadline is shorter than the call takes",
+            RejectReason::DeadlineTooShort => {
+                "the remaining deadline is shorter than the call takes"
+            }
         }
     }
 }

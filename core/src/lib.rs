@@ -40,6 +40,8 @@
 //! | Retry (backoffs, jitter, budgets) | [`retry`] |
 //! | Timeout and deadlines | [`timeout`] |
 //! | Fallback (which reasons fall back) | [`fallback`] |
+//! | Fail fast (known-down dependencies, deadline-aware) | [`failfast`] |
+//! | Rate limiting (GCRA, token bucket, windows, keyed) | [`rate`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
