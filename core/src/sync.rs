@@ -68,6 +68,68 @@ impl<T> Lock<T> for CsLock<T> {
 /// `rejecting_until` stored as nanoseconds; zero means "not rejecting".
 const NOT_REJECTING: u64 = 0;
 
+/// The lock-free "rejecting until" gate shared by the shared machines: the
+/// machine's own `rejecting_until()` published under the lock, checked with
+/// one atomic load; `Instant::MAX` means "until further notice".
+#[derive(Debug)]
+struct RejectGate {
+    until: AtomicU64,
+    rejections: AtomicU64,
+}
+
+impl RejectGate {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        RejectGate {
+            until: AtomicU64::new(NOT_REJECTING),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        RejectGate {
+            until: AtomicU64::new(NOT_REJECTING),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// Rejects for `reason` if the gate is closed at `time`; reads the time
+    /// only if the gate is closed at all.
+    #[inline]
+    fn check<T: TimeSource>(
+        &self,
+        time: &mut LazyTime<T>,
+        reason: RejectReason,
+    ) -> Result<(), Rejected> {
+        let until = self.until.load(Ordering::Acquire);
+        if until != NOT_REJECTING && time.raw().as_nanos() < until {
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+            let retry_at = (until != u64::MAX).then(|| Instant::from_nanos(until));
+            return Err(Rejected::new(reason, retry_at));
+        }
+        Ok(())
+    }
+
+    /// Publishes the machine's answer; call under the machine's lock so
+    /// stores happen in transition order.
+    #[inline]
+    fn publish(&self, until: Option<Instant>) {
+        let until = until.map_or(NOT_REJECTING, Instant::as_nanos);
+        if self.until.load(Ordering::Relaxed) != until {
+            self.until.store(until, Ordering::Release);
+        }
+    }
+
+    fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+
+    fn reset_rejections(&self) {
+        self.rejections.store(0, Ordering::Relaxed);
+    }
+}
+
 /// The admission word: the machine admits without looking (closed,
 /// metrics-only, disabled). The low 32 bits hold the epoch.
 const FREE: u64 = 1 << 63;
@@ -100,8 +162,7 @@ const TIMED: u64 = 1 << 61;
 pub struct SharedBreaker<W, O, L> {
     lock: L,
     admission: AtomicU64,
-    rejecting_until: AtomicU64,
-    fast_rejections: AtomicU64,
+    gate: RejectGate,
     _machine: PhantomData<fn() -> CircuitBreaker<W, O>>,
 }
 
@@ -120,8 +181,7 @@ where
             lock,
             // 0: ask the machine; the first locked call publishes the real word.
             admission: AtomicU64::new(0),
-            rejecting_until: AtomicU64::new(NOT_REJECTING),
-            fast_rejections: AtomicU64::new(0),
+            gate: RejectGate::new(),
             _machine: PhantomData,
         }
     }
@@ -133,8 +193,7 @@ where
             lock,
             // 0: ask the machine; the first locked call publishes the real word.
             admission: AtomicU64::new(0),
-            rejecting_until: AtomicU64::new(NOT_REJECTING),
-            fast_rejections: AtomicU64::new(0),
+            gate: RejectGate::new(),
             _machine: PhantomData,
         }
     }
@@ -185,15 +244,13 @@ where
             };
             return Ok(BreakerPermit::new(issued_at, word as u32, kind));
         }
-        let until = self.rejecting_until.load(Ordering::Acquire);
-        if until != NOT_REJECTING && time.raw().as_nanos() < until {
-            self.fast_rejections.fetch_add(1, Ordering::Relaxed);
-            return Err(if until == u64::MAX {
-                Rejected::new(RejectReason::BreakerForcedOpen, None)
-            } else {
-                Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_nanos(until)))
-            });
-        }
+        // Forced open publishes `Instant::MAX`: "until further notice".
+        let reason = if self.gate.until.load(Ordering::Relaxed) == u64::MAX {
+            RejectReason::BreakerForcedOpen
+        } else {
+            RejectReason::BreakerOpen
+        };
+        self.gate.check(&mut time, reason)?;
         self.with(|b| b.acquire(time))
     }
 
@@ -229,10 +286,7 @@ where
         self.lock.with(|b| {
             let r = f(b);
             // Published under the lock, so stores happen in transition order.
-            let until = b.rejecting_until().map_or(NOT_REJECTING, Instant::as_nanos);
-            if self.rejecting_until.load(Ordering::Relaxed) != until {
-                self.rejecting_until.store(until, Ordering::Release);
-            }
+            self.gate.publish(b.rejecting_until());
             let admission = match b.free_admission() {
                 Some((epoch, counted, timed)) => {
                     FREE | if counted { 0 } else { UNCOUNTED }
@@ -278,7 +332,7 @@ where
     pub fn reset(&self, now: Instant) {
         self.with(|b| {
             b.reset(now);
-            self.fast_rejections.store(0, Ordering::Relaxed);
+            self.gate.reset_rejections();
         })
     }
 
@@ -295,9 +349,7 @@ where
     /// ```
     pub fn metrics(&self, now: Instant) -> BreakerMetrics {
         let mut m = self.with(|b| b.metrics(now));
-        m.rejected = m
-            .rejected
-            .saturating_add(self.fast_rejections.load(Ordering::Relaxed));
+        m.rejected = m.rejected.saturating_add(self.gate.rejections());
         m
     }
 }
@@ -307,5 +359,121 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut crate::retry::NoBudget) -> R) -> R {
         f(&mut crate::retry::NoBudget)
+    }
+}
+
+/// A [`FailFast`](crate::failfast::FailFast) usable from `&self`: the machine
+/// behind lock `L`, plus the same lock-free gate as [`SharedBreaker`], so an
+/// open fail fast rejects with one atomic load (deadline checks and closed
+/// admissions take the lock).
+///
+/// Rejections on the fast path are counted in [`metrics`](Self::metrics)
+/// (`rejected_open`) but emit no event: the observer lives behind the lock.
+///
+/// ```
+/// use failsafe_core::failfast::{FailFast, FailFastConfig};
+/// use failsafe_core::sync::{CsLock, SharedFailFast};
+/// use failsafe_core::timeout::Deadline;
+/// use failsafe_core::{Instant, Outcome, RejectReason};
+///
+/// static DOWNSTREAM: SharedFailFast<(), CsLock<FailFast>> =
+///     SharedFailFast::new(CsLock::new(FailFast::new(FailFastConfig::DEFAULT)));
+///
+/// DOWNSTREAM.with(|ff| ff.report_unhealthy(Instant::ZERO));
+/// let r = DOWNSTREAM.acquire(Instant::from_secs(1), Deadline::NEVER).unwrap_err();
+/// assert_eq!(r.reason, RejectReason::FailFastOpen);
+/// assert_eq!(DOWNSTREAM.metrics().rejected_open, 1);
+/// ```
+#[derive(Debug)]
+pub struct SharedFailFast<O, L> {
+    lock: L,
+    gate: RejectGate,
+    _machine: PhantomData<fn() -> crate::failfast::FailFast<O>>,
+}
+
+impl<O, L> SharedFailFast<O, L>
+where
+    O: Observer<crate::failfast::FailFastEvent>,
+    L: Lock<crate::failfast::FailFast<O>>,
+{
+    /// Shares the fail fast inside `lock` (in any state: the first locked
+    /// call publishes the gate). `const`.
+    #[cfg(not(loom))]
+    pub const fn new(lock: L) -> Self {
+        SharedFailFast {
+            lock,
+            gate: RejectGate::new(),
+            _machine: PhantomData,
+        }
+    }
+
+    /// Under loom, atomics cannot be built in `const`.
+    #[cfg(loom)]
+    pub fn new(lock: L) -> Self {
+        SharedFailFast {
+            lock,
+            gate: RejectGate::new(),
+            _machine: PhantomData,
+        }
+    }
+
+    /// [`FailFast::acquire`](crate::failfast::FailFast::acquire) from `&self`;
+    /// one atomic load while open.
+    ///
+    /// ```
+    /// # use failsafe_core::failfast::{FailFast, FailFastConfig};
+    /// # use failsafe_core::sync::{CsLock, SharedFailFast};
+    /// # use failsafe_core::timeout::Deadline;
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let shared = SharedFailFast::new(CsLock::new(FailFast::new(FailFastConfig::DEFAULT)));
+    /// let permit = shared.acquire(Instant::ZERO, Deadline::NEVER).unwrap();
+    /// shared.record(Instant::from_millis(5), permit, Outcome::Success);
+    /// ```
+    #[inline]
+    pub fn acquire(
+        &self,
+        now: impl TimeSource,
+        deadline: crate::timeout::Deadline,
+    ) -> Result<crate::failfast::FailFastPermit, Rejected> {
+        let mut time = LazyTime::unclamped(now);
+        self.gate.check(&mut time, RejectReason::FailFastOpen)?;
+        self.with(|ff| ff.acquire(time, deadline))
+    }
+
+    /// [`FailFast::record`](crate::failfast::FailFast::record) from `&self`.
+    #[inline]
+    pub fn record(
+        &self,
+        now: impl TimeSource,
+        permit: crate::failfast::FailFastPermit,
+        outcome: Outcome,
+    ) {
+        self.with(|ff| ff.record(now, permit, outcome))
+    }
+
+    /// Runs `f` on the machine under the lock (health reports, manual
+    /// open/close), then republishes the gate.
+    pub fn with<R>(&self, f: impl FnOnce(&mut crate::failfast::FailFast<O>) -> R) -> R {
+        self.lock.with(|ff| {
+            let r = f(ff);
+            self.gate.publish(ff.rejecting_until());
+            r
+        })
+    }
+
+    /// [`FailFast::reset`](crate::failfast::FailFast::reset), also zeroing the
+    /// fast-path rejection count.
+    pub fn reset(&self, now: Instant) {
+        self.with(|ff| {
+            ff.reset(now);
+            self.gate.reset_rejections();
+        })
+    }
+
+    /// The machine's metrics, with fast-path rejections added to `rejected_open`.
+    pub fn metrics(&self) -> crate::failfast::FailFastMetrics {
+        let mut m = self.with(|ff| ff.metrics());
+        m.rejected_open = m.rejected_open.saturating_add(self.gate.rejections());
+        m
     }
 }
