@@ -65,3 +65,12 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
+pub mod rate;
+#[cfg(feature = "std")]
+mod std_rate;
+pub use rate::{
+    AcquireStep, Acquisition, KeyedLimiter, Limiter, LockedLimiter, SharedKeyedLimiter,
+    SharedLimiter, WithKey,
+};
+#[cfg(feature = "std")]
+pub use std_rate::{DEFAULT_MAX_WAIT, KeyedRateLimiter, RateLimiter, SharedKeyedGcra};

@@ -383,3 +383,17 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
 /// [`run(primary, |reason, error| async { .. })`](failsafe_driver::Fallback::run)
 /// and [`chain(primary).or_else(..).or_else(..)`](failsafe_driver::Fallback::chain).
 pub type Fallback = failsafe_driver::Fallback<TokioClock>;
+
+mod rate;
+mod rate_layer;
+
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+};
+pub use failsafe_driver::{
+    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
+};
+pub use rate::{KeyedRateLimiter, RateLimiter};
+pub use rate_layer::{
+    KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
+};

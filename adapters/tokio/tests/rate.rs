@@ -1,0 +1,284 @@
+//! The rate limiter handles on tokio's paused clock: every timeline runs in
+//! virtual time (`start_paused`: the runtime jumps to the next timer when
+//! idle), never sleeping for real.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use failsafe_tokio::{
+    Clock, Error, FixedWindow, Instant, KeyedRateLimiter, Quota, RateLimiter, RejectReason,
+    StdLock, TokenBucket,
+};
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    Quota::per_second(per_second)
+        .unwrap()
+        .with_burst(burst)
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_is_admitted_exactly_at_the_promised_instant() {
+    let limiter = RateLimiter::new(quota(10, 1)).with_max_wait(Duration::from_secs(1));
+    let clock = *limiter.clock();
+    assert_eq!(limiter.acquire(1).await, Ok(ms(0)));
+    // the next permit is booked for 100 ms, and the waiter wakes exactly then
+    assert_eq!(limiter.acquire(1).await, Ok(ms(100)));
+    assert_eq!(clock.now(), ms(100));
+    assert_eq!(limiter.acquire(1).await, Ok(ms(200)));
+    assert_eq!(clock.now(), ms(200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_in_booking_order_each_at_its_own_instant() {
+    let limiter = RateLimiter::new(quota(4, 2)).with_max_wait(Duration::from_secs(2));
+    let clock = *limiter.clock();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let start = limiter.acquire(1).await.unwrap();
+                (start, limiter.clock().now())
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for t in tasks {
+        admitted.push(t.await.unwrap());
+    }
+    // burst of 2 at once, then one every 250 ms, each woken exactly at its start
+    let expected = [0, 0, 250, 500, 750, 1_000].map(ms);
+    assert_eq!(admitted.iter().map(|a| a.0).collect::<Vec<_>>(), expected);
+    assert!(admitted.iter().all(|(start, woke)| start == woke));
+    assert_eq!(clock.now(), ms(1_000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_acquire_never_waits() {
+    let limiter = RateLimiter::new(quota(2, 2));
+    let clock = *limiter.clock();
+    assert_eq!(limiter.try_acquire(2), Ok(ms(0)));
+    let r = limiter.try_acquire(1).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::RateLimited, Some(ms(500)))
+    );
+    assert_eq!(clock.now(), ms(0), "no time passed");
+    // a rejected try books nothing: at 500 ms the permit is there
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(limiter.try_acquire(1), Ok(ms(500)));
+    // more than the burst is never possible, and says so
+    let r = limiter.try_acquire(3).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::RateInsufficientCapacity, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_beyond_max_wait_is_rejected_at_once() {
+    let limiter = RateLimiter::new(quota(1, 1)).with_max_wait(Duration::from_millis(999));
+    let clock = *limiter.clock();
+    limiter.acquire(1).await.unwrap();
+    let r = limiter.acquire(1).await.unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(1_000)));
+    assert_eq!(clock.now(), ms(0), "a rejection does not wait");
+    let r = limiter.call(|| async { Ok::<_, ()>("sent") }).await;
+    assert_eq!(r.unwrap_err().rejected().unwrap().retry_at, Some(ms(1_000)));
+    // a longer wait for one call
+    assert_eq!(
+        limiter.acquire_within(1, Duration::from_secs(1)).await,
+        Ok(ms(1_000))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_runs_the_operation_at_its_admission_and_keeps_its_error() {
+    let limiter = RateLimiter::new(quota(10, 1)).with_max_wait(Duration::from_secs(1));
+    let clock = *limiter.clock();
+    assert_eq!(
+        limiter.call(|| async { Err::<(), _>("refused") }).await,
+        Err(Error::Inner("refused"))
+    );
+    let at = limiter.call(|| async { Ok::<_, ()>(clock.now()) }).await;
+    assert_eq!(at, Ok(ms(100)));
+    let at = limiter
+        .call_weighted(1, || async { Ok::<_, ()>(clock.now()) })
+        .await;
+    assert_eq!(at, Ok(ms(200)));
+}
+
+/// The property the limiter promises: among admissions sorted by start,
+/// any `k` of them span at least `(k - burst) * period`.
+fn assert_within_quota(starts: &[Instant], burst: u64, period: Duration) {
+    for i in 0..starts.len() {
+        for j in i..starts.len() {
+            let admitted = (j - i + 1) as u64;
+            let span = starts[j].saturating_duration_since(starts[i]);
+            let allowed = burst + (span.as_nanos() / period.as_nanos()) as u64;
+            assert!(
+                admitted <= allowed,
+                "{admitted} admitted in {span:?} (from {} to {}), at most {allowed} allowed",
+                starts[i],
+                starts[j]
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_tasks_never_exceed_burst_plus_rate_times_elapsed() {
+    const BURST: u32 = 5;
+    const RATE: u32 = 20; // one every 50 ms
+    let end = ms(10_000);
+    let limiter = RateLimiter::new(quota(RATE, BURST)).with_max_wait(Duration::from_millis(250));
+    let clock = *limiter.clock();
+    let admitted = Arc::new(Mutex::new(Vec::new()));
+    let mut rejections = 0;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (limiter, admitted) = (limiter.clone(), Arc::clone(&admitted));
+            tokio::spawn(async move {
+                let mut rejected = 0;
+                while limiter.clock().now() < end {
+                    match limiter.acquire(1).await {
+                        Ok(start) => {
+                            assert_eq!(limiter.clock().now(), start, "admitted exactly on time");
+                            admitted.lock().unwrap().push(start);
+                        }
+                        Err(r) => {
+                            rejected += 1;
+                            let at = r.retry_at.expect("a rate limit says when");
+                            assert!(at > limiter.clock().now() + Duration::from_millis(250));
+                            tokio::time::sleep_until(limiter.clock().to_tokio(at)).await;
+                        }
+                    }
+                }
+                rejected
+            })
+        })
+        .collect();
+    for t in tasks {
+        rejections += t.await.unwrap();
+    }
+    let mut starts = admitted.lock().unwrap().clone();
+    starts.sort();
+    assert_within_quota(&starts, u64::from(BURST), Duration::from_millis(50));
+    // and the limiter was kept busy: the full quota was used
+    let by_end = starts.iter().filter(|s| **s <= end).count() as u64;
+    let bound = u64::from(BURST) + 10 * u64::from(RATE);
+    assert!(
+        (bound - 5..=bound).contains(&by_end),
+        "{by_end} admitted by 10 s, bound {bound}"
+    );
+    assert!(rejections > 0, "100 tasks on 20/s must meet rejections");
+    assert!(clock.now() >= end);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_change_keeps_what_was_booked_and_applies_from_there() {
+    let limiter = RateLimiter::new(quota(1, 1)).with_max_wait(Duration::from_secs(5));
+    let clock = *limiter.clock();
+    assert_eq!(limiter.acquire(1).await, Ok(ms(0)));
+    // a waiter books the permit at 1 s under the old quota
+    let early = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { limiter.acquire(1).await })
+    };
+    tokio::task::yield_now().await;
+    limiter.set_quota(quota(10, 1));
+    assert_eq!(limiter.quota().period(), Duration::from_millis(100));
+    assert_eq!(early.await.unwrap(), Ok(ms(1_000)), "the booking stands");
+    // the old quota's booked time runs to 2 s; the new rate applies after it
+    assert_eq!(limiter.acquire(1).await, Ok(ms(2_000)));
+    assert_eq!(limiter.acquire(1).await, Ok(ms(2_100)));
+    assert_eq!(clock.now(), ms(2_100));
+    // a wider burst at run time: after a quiet spell, 5 at once
+    limiter.set_quota(quota(10, 5));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(limiter.available(), 5);
+    assert_eq!(limiter.try_acquire(5), Ok(ms(3_100)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_waiter_leaves_its_booked_permit_spent() {
+    let limiter = RateLimiter::new(quota(10, 1)).with_max_wait(Duration::from_secs(1));
+    limiter.acquire(1).await.unwrap();
+    // gives up after 50 ms, while waiting for its booked start at 100 ms
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), limiter.acquire(1)).await;
+    assert!(gave_up.is_err());
+    tokio::time::advance(Duration::from_millis(50)).await;
+    // the 100 ms permit was used up by the dropped waiter: next is 200 ms
+    let r = limiter.try_acquire(1).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(200)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_shared_limiter_fits_the_handle_and_waits_until_its_retry_at() {
+    let clock = failsafe_tokio::TokioClock::new();
+    let window = StdLock::new(FixedWindow::new(3, Duration::from_secs(1)).unwrap());
+    let limiter = RateLimiter::from_limiter(window, clock).with_max_wait(Duration::from_secs(2));
+    assert_eq!(limiter.acquire(3).await, Ok(ms(0)));
+    // the window cannot book: the waiter sleeps to the next window and asks again
+    assert_eq!(limiter.acquire(1).await, Ok(ms(1_000)));
+    assert_eq!(clock.now(), ms(1_000));
+
+    let bucket = StdLock::new(TokenBucket::new(2, 1, Duration::from_millis(300)).unwrap());
+    let limiter = RateLimiter::from_limiter(bucket, clock).with_max_wait(Duration::from_secs(1));
+    assert_eq!(limiter.try_acquire(2), Ok(ms(1_000)));
+    // one token every 300 ms, on the bucket's own steps (1.2 s, 1.5 s)
+    assert_eq!(limiter.acquire(2).await, Ok(ms(1_500)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_limits_are_isolated_per_key() {
+    const ALICE: u32 = 1;
+    const BOB: u32 = 2;
+    let per_client: KeyedRateLimiter<u32, 64> =
+        KeyedRateLimiter::new(quota(2, 1)).with_max_wait(Duration::from_secs(1));
+    let clock = *per_client.clock();
+    assert_eq!(per_client.try_acquire(&ALICE, 1), Ok(ms(0)));
+    let r = per_client.try_acquire(&ALICE, 1).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(500)));
+    // bob is untouched by alice's limit
+    assert_eq!(per_client.try_acquire(&BOB, 1), Ok(ms(0)));
+    // alice waits for her own next permit, exactly
+    assert_eq!(per_client.acquire(&ALICE, 1).await, Ok(ms(500)));
+    assert_eq!(clock.now(), ms(500));
+    assert_eq!(
+        per_client
+            .call(&BOB, || async { Ok::<_, ()>(clock.now()) })
+            .await,
+        Ok(ms(500))
+    );
+    // many more keys than slots: the table never grows past its 64 slots
+    for key in 100..1_100 {
+        let _ = per_client.try_acquire(&key, 1);
+    }
+    assert!(per_client.len() <= 64);
+    per_client.set_quota(quota(1, 1));
+    assert_eq!(per_client.available(&3), 1);
+}
+
+/// Real time on several threads, with a quota so slow (one permit an
+/// hour) that no permit is refilled while the test runs: exactly the burst
+/// is admitted, whichever threads race for it.
+#[test]
+fn threads_share_one_lock_free_limiter() {
+    let hourly = Quota::per(1, Duration::from_secs(3_600))
+        .unwrap()
+        .with_burst(10)
+        .unwrap();
+    let limiter = RateLimiter::new(hourly).with_max_wait(Duration::ZERO);
+    let total: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| (0..50).filter(|_| limiter.try_acquire(1).is_ok()).count()))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(total, 10);
+}

@@ -1,0 +1,230 @@
+//! The rate limit tower layers on tokio's paused clock: rejections carry
+//! `retry_at` and never call the inner service; the waiting mode sleeps in
+//! `poll_ready` on a registered timer and sends each request exactly when
+//! its permit is due. Every wait is bounded by a `tokio::time::timeout`, so
+//! a `Pending` without a registered waker fails the test instead of
+//! hanging it.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use failsafe_tokio::{
+    Clock, Error, Instant, KeyedRateLimitLayer, KeyedRateLimiter, Quota, RateLimitLayer,
+    RateLimiter, RejectReason, TokioClock,
+};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    Quota::per_second(per_second)
+        .unwrap()
+        .with_burst(burst)
+        .unwrap()
+}
+
+/// An inner service answering with the (virtual) instant it was called at,
+/// counting its calls.
+fn stamp(
+    clock: TokioClock,
+    calls: &Arc<AtomicU32>,
+) -> impl Service<u32, Response = (u32, Instant), Error = &'static str, Future: Send>
++ Clone
++ Send
++ use<> {
+    let calls = Arc::clone(calls);
+    service_fn(move |n: u32| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move { Ok((n, clock.now())) }
+    })
+}
+
+/// Fails the test (in virtual time) if `f` does not finish within an hour.
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(3_600), f)
+        .await
+        .expect("woken: never pending without a registered waker")
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_the_limit_is_rejected_at_once_with_retry_at_and_never_reaches_the_inner_service() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(5, 2));
+    let clock = *limiter.clock();
+    let svc = RateLimitLayer::new(limiter).layer(stamp(clock, &calls));
+
+    assert_eq!(svc.clone().oneshot(1).await, Ok((1, ms(0))));
+    assert_eq!(svc.clone().oneshot(2).await, Ok((2, ms(0))));
+    let err = svc.clone().oneshot(3).await.unwrap_err();
+    let rejected = err.rejected().expect("a rejection");
+    assert_eq!(rejected.reason, RejectReason::RateLimited);
+    assert_eq!(rejected.retry_at, Some(ms(200)));
+    assert_eq!(
+        rejected.retry_after(clock.now()),
+        Some(Duration::from_millis(200))
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the inner service was not called"
+    );
+    assert_eq!(clock.now(), ms(0), "nothing waited");
+
+    // at retry_at the request goes through
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert_eq!(svc.oneshot(4).await, Ok((4, ms(200))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_inner_error_is_kept() {
+    let svc = RateLimitLayer::new(RateLimiter::new(quota(1, 1)))
+        .layer(service_fn(|_: ()| async { Err::<(), _>("boom") }));
+    assert_eq!(svc.oneshot(()).await, Err(Error::Inner("boom")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_waiting_mode_sends_each_request_exactly_when_its_permit_is_due() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.clock();
+    let svc = RateLimitLayer::new(limiter)
+        .wait_up_to(Duration::from_secs(1))
+        .layer(stamp(clock, &calls));
+    for (n, expected) in [(0, 0), (1, 100), (2, 200), (3, 300)] {
+        let reply = bounded(svc.clone().oneshot(n)).await;
+        assert_eq!(reply, Ok((n, ms(expected))));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_ready_registers_the_timer_and_is_woken_when_the_permit_is_due() {
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.clock();
+    limiter.try_acquire(1).unwrap(); // the next permit is due at 100 ms
+    let mut svc = RateLimitLayer::new(limiter)
+        .wait_up_to(Duration::from_secs(1))
+        .layer(stamp(clock, &calls));
+
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut cx = Context::from_waker(&waker);
+    assert!(svc.poll_ready(&mut cx).is_pending());
+    assert!(
+        svc.poll_ready(&mut cx).is_pending(),
+        "polled again: still booked, not rebooked"
+    );
+    tokio::time::advance(Duration::from_millis(99)).await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "not a millisecond early");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(
+        count.0.load(Ordering::SeqCst) >= 1,
+        "the timer woke the task"
+    );
+    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    assert_eq!(svc.call(7).await, Ok((7, ms(100))));
+    // one booking only: the permit after it is due at 200 ms
+    let svc2 = RateLimitLayer::new(svc.limiter().clone());
+    let r = svc2
+        .layer(stamp(clock, &calls))
+        .oneshot(8)
+        .await
+        .unwrap_err();
+    assert_eq!(r.rejected().unwrap().retry_at, Some(ms(200)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_waiting_mode_rejects_at_once_what_it_cannot_have_within_the_wait() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(1, 1));
+    let clock = *limiter.clock();
+    let svc = RateLimitLayer::new(limiter)
+        .wait_up_to(Duration::from_millis(500))
+        .layer(stamp(clock, &calls));
+    assert_eq!(bounded(svc.clone().oneshot(1)).await, Ok((1, ms(0))));
+    let err = bounded(svc.clone().oneshot(2)).await.unwrap_err();
+    assert_eq!(err.rejected().unwrap().retry_at, Some(ms(1_000)));
+    assert_eq!(clock.now(), ms(0), "no wait for what cannot come in time");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // half a second later the permit is within the wait
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(bounded(svc.oneshot(3)).await, Ok((3, ms(1_000))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_clients_through_the_waiting_layer_are_spaced_by_the_period() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(20, 1)); // one every 50 ms
+    let clock = *limiter.clock();
+    let svc = RateLimitLayer::new(limiter)
+        .wait_up_to(Duration::from_secs(10))
+        .layer(stamp(clock, &calls));
+    let clients: Vec<_> = (0..40)
+        .map(|n| tokio::spawn(bounded(svc.clone().oneshot(n))))
+        .collect();
+    let mut sent = Vec::new();
+    for c in clients {
+        sent.push(c.await.unwrap().unwrap().1);
+    }
+    sent.sort();
+    let expected: Vec<_> = (0..40).map(|i| ms(50 * i)).collect();
+    assert_eq!(
+        sent, expected,
+        "one request per 50 ms slot, none early, no slot lost"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_dropped_while_waiting_leaves_its_booked_permit_spent() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.clock();
+    limiter.try_acquire(1).unwrap();
+    {
+        let mut svc = RateLimitLayer::new(limiter.clone())
+            .wait_up_to(Duration::from_secs(1))
+            .layer(stamp(clock, &calls));
+        let mut ready = pin!(poll_fn(|cx| svc.poll_ready(cx)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(ready.as_mut().poll(&mut cx).is_pending()); // booked 100 ms
+    }
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let r = limiter.try_acquire(1).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(200)), "a GCRA cannot un-book");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_keyed_layer_limits_each_key_alone() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let per_user: KeyedRateLimiter<u32, 64> = KeyedRateLimiter::new(quota(2, 1));
+    let clock = *per_user.clock();
+    // the key is the request's value modulo 10: requests 1, 11, 21 are one user
+    let svc = KeyedRateLimitLayer::new(per_user, |n: &u32| n % 10).layer(stamp(clock, &calls));
+    assert_eq!(svc.clone().oneshot(1).await, Ok((1, ms(0))));
+    let err = svc.clone().oneshot(11).await.unwrap_err();
+    let rejected = err.rejected().unwrap();
+    assert_eq!(
+        (rejected.reason, rejected.retry_at),
+        (RejectReason::RateLimited, Some(ms(500)))
+    );
+    assert_eq!(
+        svc.clone().oneshot(2).await,
+        Ok((2, ms(0))),
+        "another user is not limited"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(svc.oneshot(21).await, Ok((21, ms(500))));
+}
