@@ -42,6 +42,7 @@
 //! | Fallback (which reasons fall back) | [`fallback`] |
 //! | Fail fast (known-down dependencies, deadline-aware) | [`failfast`] |
 //! | Rate limiting (GCRA, token bucket, windows, keyed) | [`rate`] |
+//! | Bulkhead (FIFO wait queue, adaptive limits) | [`bulkhead`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

@@ -477,3 +477,121 @@ where
         m
     }
 }
+
+/// A [`Bulkhead`](crate::bulkhead::Bulkhead) usable from `&self`: the
+/// machine behind lock `L`. Waiters the machine grants or expires are woken
+/// after the lock is released, never under it.
+///
+/// ```
+/// use core::task::Poll;
+/// use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, Ticket};
+/// use failsafe_core::sync::{CsLock, SharedBulkhead};
+/// use failsafe_core::{Instant, Outcome};
+///
+/// const CONFIG: BulkheadConfig = BulkheadConfig::builder()
+///     .max_concurrent(1)
+///     .max_wait(core::time::Duration::from_secs(1))
+///     .build_or_panic();
+/// static POOL: SharedBulkhead<4, (), CsLock<Bulkhead<4>>> = SharedBulkhead::new(CsLock::new(Bulkhead::new(CONFIG)));
+///
+/// let first = POOL.try_acquire(Instant::ZERO).unwrap();
+/// let mut ticket = Ticket::new();
+/// assert!(POOL.poll_acquire(Instant::ZERO, &mut ticket, None).is_pending()); // queued
+/// POOL.release(Instant::from_millis(5), first, Outcome::Success);
+/// let Poll::Ready(Ok(second)) = POOL.poll_acquire(Instant::from_millis(6), &mut ticket, None) else { panic!() };
+/// POOL.release(Instant::from_millis(9), second, Outcome::Success);
+/// ```
+#[derive(Debug)]
+pub struct SharedBulkhead<const Q: usize, O, L, A = crate::bulkhead::FixedLimit> {
+    lock: L,
+    _machine: PhantomData<fn() -> crate::bulkhead::Bulkhead<Q, O, A>>,
+}
+
+impl<const Q: usize, O, L, A> SharedBulkhead<Q, O, L, A>
+where
+    O: Observer<crate::bulkhead::BulkheadEvent>,
+    A: crate::bulkhead::LimitAlgorithm,
+    L: Lock<crate::bulkhead::Bulkhead<Q, O, A>>,
+{
+    /// Shares the bulkhead inside `lock`. `const`.
+    pub const fn new(lock: L) -> Self {
+        SharedBulkhead {
+            lock,
+            _machine: PhantomData,
+        }
+    }
+
+    /// Runs `f` on the machine under the lock, then wakes (outside the lock)
+    /// every waiter `f` granted a slot or expired.
+    pub fn with<R>(&self, f: impl FnOnce(&mut crate::bulkhead::Bulkhead<Q, O, A>) -> R) -> R {
+        let mut wake: heapless::Vec<core::task::Waker, Q> = heapless::Vec::new();
+        let r = self.lock.with(|b| {
+            let r = f(b);
+            while let Some(waker) = b.pop_waker() {
+                if let Err(waker) = wake.push(waker) {
+                    waker.wake(); // cannot happen: at most Q waiters are queued
+                }
+            }
+            r
+        });
+        for waker in wake {
+            waker.wake();
+        }
+        r
+    }
+
+    /// [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire) from `&self`: never waits.
+    #[inline]
+    pub fn try_acquire(
+        &self,
+        now: impl TimeSource,
+    ) -> Result<crate::bulkhead::BulkheadPermit, Rejected> {
+        self.with(|b| b.try_acquire(now))
+    }
+
+    /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire)
+    /// from `&self`: one function for blocking (`waker: None`, poll again
+    /// later) and async callers.
+    #[inline]
+    pub fn poll_acquire(
+        &self,
+        now: impl TimeSource,
+        ticket: &mut crate::bulkhead::Ticket,
+        waker: Option<&core::task::Waker>,
+    ) -> core::task::Poll<Result<crate::bulkhead::BulkheadPermit, Rejected>> {
+        self.with(|b| b.poll_acquire(now, ticket, waker))
+    }
+
+    /// [`Bulkhead::cancel`](crate::bulkhead::Bulkhead::cancel) from `&self`
+    /// (call it from a waiting future's `Drop`).
+    #[inline]
+    pub fn cancel(&self, now: impl TimeSource, ticket: &mut crate::bulkhead::Ticket) {
+        self.with(|b| b.cancel(now, ticket))
+    }
+
+    /// [`Bulkhead::release`](crate::bulkhead::Bulkhead::release) from `&self`.
+    #[inline]
+    pub fn release(
+        &self,
+        now: impl TimeSource,
+        permit: crate::bulkhead::BulkheadPermit,
+        outcome: Outcome,
+    ) {
+        self.with(|b| b.release(now, permit, outcome))
+    }
+
+    /// [`Bulkhead::on_deadline`](crate::bulkhead::Bulkhead::on_deadline) from `&self`.
+    pub fn on_deadline(&self, now: Instant) {
+        self.with(|b| b.on_deadline(now))
+    }
+
+    /// [`Bulkhead::next_deadline`](crate::bulkhead::Bulkhead::next_deadline) from `&self`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.with(|b| b.next_deadline())
+    }
+
+    /// [`Bulkhead::metrics`](crate::bulkhead::Bulkhead::metrics) from `&self`.
+    pub fn metrics(&self) -> crate::bulkhead::BulkheadMetrics {
+        self.with(|b| b.metrics())
+    }
+}
