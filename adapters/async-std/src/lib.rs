@@ -244,3 +244,13 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<AsyncIoClock>;
 /// [`run(primary, |reason, error| ..)`](failsafe_driver::Fallback::run) and
 /// [`chain(primary).or_else(..)`](failsafe_driver::Fallback::chain).
 pub type Fallback = failsafe_driver::Fallback<AsyncIoClock>;
+
+mod rate;
+
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+};
+pub use failsafe_driver::{
+    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
+};
+pub use rate::{KeyedRateLimiter, RateLimiter};

@@ -249,3 +249,13 @@ impl<W, C: fmt::Debug> fmt::Debug for CircuitBreaker<W, C> {
         f.debug_tuple("CircuitBreaker").field(&self.0).finish()
     }
 }
+
+mod rate;
+
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+};
+pub use failsafe_driver::{
+    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
+};
+pub use rate::{KeyedRateLimiter, RateLimiter};
