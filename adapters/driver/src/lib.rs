@@ -69,8 +69,8 @@ pub mod rate;
 #[cfg(feature = "std")]
 mod std_rate;
 pub use rate::{
-    AcquireStep, Acquisition, KeyedLimiter, Limiter, LockedLimiter, SharedKeyedLimiter,
-    SharedLimiter, WithKey,
+    AcquireStep, Acquisition, DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, LockedLimiter,
+    SharedKeyedLimiter, SharedLimiter, WithKey,
 };
 #[cfg(feature = "std")]
-pub use std_rate::{DEFAULT_MAX_WAIT, KeyedRateLimiter, RateLimiter, SharedKeyedGcra};
+pub use std_rate::{KeyedRateLimiter, RateLimiter, SharedKeyedGcra};

@@ -68,6 +68,11 @@ use failsafe_core::{Instant, Rejected};
 
 use crate::{BlockingRuntime, Clock, Error, Runtime};
 
+/// How long the adapters' limiter handles wait for permits in `acquire` and
+/// `call` unless told otherwise: 5 seconds (resilience4j's default
+/// `timeoutDuration`). `try_acquire` never waits.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
+
 /// A rate limiter used through `&mut self`: the core's [`Gcra`],
 /// [`TokenBucket`], [`FixedWindow`] and [`SlidingWindow`]. Behind a lock it
 /// becomes a [`SharedLimiter`].

@@ -16,13 +16,10 @@ use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota};
 use failsafe_core::sync::Lock;
 use failsafe_core::{Instant, Rejected};
 
-use crate::rate::{self, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, WithKey};
+use crate::rate::{
+    self, DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, WithKey,
+};
 use crate::{BlockingRuntime, Clock, Error, Runtime, StdLock};
-
-/// How long [`RateLimiter::acquire`] and [`KeyedRateLimiter::acquire`] wait
-/// for permits unless told otherwise: 5 seconds (resilience4j's default
-/// `timeoutDuration`).
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
 
 impl<T: Limiter> SharedLimiter for StdLock<T> {
     #[inline]

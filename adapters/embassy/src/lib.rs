@@ -227,3 +227,14 @@ pub use failsafe_driver::{
     Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, PermitGuard, RetryClassify,
     RetryError, RetryOnErr, RetryOnFailsafeError, Runtime,
 };
+
+mod rate;
+
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+};
+pub use failsafe_driver::{
+    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, LockedLimiter, SharedKeyedLimiter, SharedLimiter,
+    WithKey,
+};
+pub use rate::{KeyedRateLimiter, RateLimiter};

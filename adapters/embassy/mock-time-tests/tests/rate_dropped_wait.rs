@@ -1,0 +1,50 @@
+//! What a dropped wait costs. A GCRA books the start when the wait begins
+//! and cannot un-book: a waiter dropped before its instant (a `select`
+//! that took another branch) leaves its permit spent, and the next caller
+//! is served one period later. A token bucket cannot book: its waiter only
+//! sleeps until `retry_at`, and dropping it costs nothing.
+//!
+//! One scenario per file: the mock clock is process-wide.
+
+mod common;
+
+use core::pin::pin;
+use core::task::Poll;
+
+use common::{advance_to, millis, ms, run_until_idle};
+use failsafe_embassy::{CsLock, Quota, RateLimiter, TokenBucket, config_or_panic};
+
+static GCRA: RateLimiter =
+    RateLimiter::new(Quota::or_panic(Quota::per_second(10))).with_max_wait(millis(1_000));
+
+static BUCKET: RateLimiter<CsLock<TokenBucket>> = RateLimiter::from_limiter(CsLock::new(
+    config_or_panic(TokenBucket::new(1, 1, millis(100))),
+))
+.with_max_wait(millis(1_000));
+
+#[test]
+fn a_dropped_gcra_wait_keeps_its_booking_and_a_bucket_wait_costs_nothing() {
+    assert_eq!(GCRA.try_acquire(1), Ok(ms(0)));
+    {
+        let mut gave_up = pin!(GCRA.acquire(1));
+        assert!(run_until_idle(gave_up.as_mut()).is_pending()); // booked 100 ms
+    } // dropped at t=0
+    advance_to(ms(100));
+    assert_eq!(GCRA.try_acquire(1).unwrap_err().retry_at, Some(ms(200)));
+
+    assert_eq!(BUCKET.try_acquire(1), Ok(ms(100)));
+    {
+        let mut gave_up = pin!(BUCKET.acquire(1));
+        assert!(run_until_idle(gave_up.as_mut()).is_pending()); // asks again at 200 ms
+    }
+    advance_to(ms(200));
+    assert_eq!(
+        BUCKET.try_acquire(1),
+        Ok(ms(200)),
+        "nothing was held for the dropped waiter"
+    );
+    let mut waiting = pin!(BUCKET.acquire(1));
+    assert!(run_until_idle(waiting.as_mut()).is_pending());
+    advance_to(ms(300));
+    assert_eq!(run_until_idle(waiting.as_mut()), Poll::Ready(Ok(ms(300))));
+}
