@@ -254,3 +254,75 @@ pub use failsafe_driver::{
     DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
 };
 pub use rate::{KeyedRateLimiter, RateLimiter};
+
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_driver::{
+    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
+};
+
+/// A cloneable, `Send + Sync` fail fast for smol and async-std: clones share
+/// one fail fast. This is the driver's [`FailFast`](failsafe_driver::FailFast)
+/// handle bound to [`AsyncIoClock`]; see it for every method.
+///
+/// It opens after a number of failures in a row, when a result is judged
+/// [`Health::Unhealthy`], or by hand, and stays open (rejecting every call
+/// at once, without calling the operation) until recovery is signalled:
+/// [`report_healthy`](failsafe_driver::FailFast::report_healthy),
+/// [`close`](failsafe_driver::FailFast::close), or a successful probe if a
+/// [`probe_interval`](FailFastConfigBuilder::probe_interval) is set. With
+/// [`call_with_deadline`](failsafe_driver::FailFast::call_with_deadline) it
+/// also refuses a call the caller's [`Deadline`] cannot cover.
+///
+/// ## Quick start: fail fast
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_async_std::{
+///     Clock, Deadline, DefaultClassifier, Error, FailFast, FailFastConfig, FailFastState,
+///     RejectReason, UnhealthyWhen,
+/// };
+///
+/// #[derive(Debug, PartialEq)]
+/// enum CacheError { Miss, Refused }
+///
+/// async fn get(key: &str) -> Result<String, CacheError> {
+///     match key {
+///         "" => Err(CacheError::Refused),
+///         "gone" => Err(CacheError::Miss),
+///         key => Ok(key.to_uppercase()),
+///     }
+/// }
+///
+/// # fn main() {
+/// let config = FailFastConfig::builder()
+///     .consecutive_failures(5)
+///     .expected_duration(Duration::from_millis(20))
+///     .build()
+///     .unwrap();
+/// let cache = FailFast::new(config); // one per dependency; clones share it
+/// // a refused connection means the cache is down: open at once
+/// let refused = UnhealthyWhen(|r: &Result<String, CacheError>| r == &Err(CacheError::Refused));
+///
+/// smol::block_on(async {
+///     assert_eq!(cache.call_with(&refused, || get("k")).await, Ok("K".to_string()));
+///
+///     // a caller with 5 ms left cannot fit a 20 ms call: not even started
+///     let deadline = Deadline::after(cache.clock().now(), Duration::from_millis(5));
+///     let r = cache.call_with_deadline(deadline, &DefaultClassifier, || get("k")).await;
+///     assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::DeadlineTooShort);
+///
+///     let _ = cache.call_with(&refused, || get("")).await;
+///     assert_eq!(cache.state(), FailFastState::Open);
+///     assert!(matches!(cache.call(|| get("k")).await, Err(Error::Rejected(_))));
+///     cache.report_healthy(); // a health check says it is back
+///     assert_eq!(cache.call(|| get("k")).await, Ok("K".to_string()));
+/// });
+/// # }
+/// ```
+///
+/// To test timelines, build the driver's generic
+/// [`failsafe_driver::FailFast::with_clock`] with a clock the test moves.
+pub type FailFast = failsafe_driver::FailFast<AsyncIoClock>;

@@ -74,3 +74,12 @@ pub use rate::{
 };
 #[cfg(feature = "std")]
 pub use std_rate::{KeyedRateLimiter, RateLimiter, SharedKeyedGcra};
+mod failfast;
+#[cfg(feature = "std")]
+mod std_failfast;
+pub use failfast::{
+    ByOutcome, ClassifyHealth, FailFastGuard, FailFastPolicy, Health, UnhealthyWhen, fail_fast,
+    fail_fast_blocking,
+};
+#[cfg(feature = "std")]
+pub use std_failfast::{FailFast, SharedStdFailFast};

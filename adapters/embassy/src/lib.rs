@@ -238,3 +238,14 @@ pub use failsafe_driver::{
     WithKey,
 };
 pub use rate::{KeyedRateLimiter, RateLimiter};
+
+mod failfast;
+
+pub use failfast::{FailFast, FailFastMachine};
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_driver::{
+    ByOutcome, ClassifyHealth, FailFastGuard, FailFastPolicy, Health, UnhealthyWhen,
+};

@@ -259,3 +259,14 @@ pub use failsafe_driver::{
     DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
 };
 pub use rate::{KeyedRateLimiter, RateLimiter};
+
+mod failfast;
+
+pub use failfast::FailFast;
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_driver::{
+    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
+};

@@ -397,3 +397,82 @@ pub use rate::{KeyedRateLimiter, RateLimiter};
 pub use rate_layer::{
     KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
 };
+
+mod failfast_layer;
+
+pub use failfast_layer::{FailFastFuture, FailFastLayer, FailFastService};
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_driver::{
+    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
+};
+
+/// A cloneable, `Send + Sync` fail fast on tokio's clock: clones share one
+/// fail fast. This is the driver's [`FailFast`](failsafe_driver::FailFast)
+/// handle bound to [`TokioClock`]; see it for every method.
+///
+/// A fail fast stops calling a dependency known to be down: it opens after
+/// a number of failures in a row, when a result is judged
+/// [`Health::Unhealthy`], or by hand, and unlike a circuit breaker it stays
+/// open until recovery is signalled ([`report_healthy`](failsafe_driver::FailFast::report_healthy),
+/// [`close`](failsafe_driver::FailFast::close)), or a probe admitted once
+/// per [`probe_interval`](FailFastConfigBuilder::probe_interval) succeeds.
+/// It also refuses a call the caller's [`Deadline`] cannot cover (the
+/// expected duration is configured, or learned from successful calls).
+///
+/// ## Quick start: fail fast
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_tokio::{
+///     Clock, Deadline, Error, FailFast, FailFastConfig, FailFastState, Health, RejectReason,
+/// };
+///
+/// #[derive(Debug)]
+/// enum DbError { Timeout, Refused }
+///
+/// async fn query(sql: &str) -> Result<u64, DbError> {
+///     tokio::time::sleep(Duration::from_millis(40)).await; // about 40 ms a query
+///     if sql.is_empty() { Err(DbError::Refused) } else { Ok(1) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = FailFastConfig::builder()
+///     .consecutive_failures(5)       // five failures in a row open it ...
+///     .learn_expected_duration(16)   // ... and it learns how long a query takes
+///     .safety_margin(Duration::from_millis(10))
+///     .build()
+///     .unwrap();
+/// let db = FailFast::new(config); // one per dependency; clones share it
+///
+/// // A refused connection says the database is down: open at once.
+/// let judge = |r: &Result<u64, DbError>| match r {
+///     Ok(_) => Health::Success,
+///     Err(DbError::Timeout) => Health::Timeout,
+///     Err(DbError::Refused) => Health::Unhealthy,
+/// };
+/// assert_eq!(db.call_with(&judge, || query("select 1")).await.unwrap(), 1);
+///
+/// // A caller with 30 ms left cannot fit a ~40 ms query: refused before it starts.
+/// let deadline = Deadline::after(db.clock().now(), Duration::from_millis(30));
+/// match db.call_with_deadline(deadline, &judge, || query("select 2")).await {
+///     Err(Error::Rejected(r)) => assert_eq!(r.reason, RejectReason::DeadlineTooShort),
+///     other => panic!("{other:?}"),
+/// }
+///
+/// let _ = db.call_with(&judge, || query("")).await; // refused: now open
+/// assert_eq!(db.state(), FailFastState::Open);
+/// // every call is rejected at once, without touching the database ...
+/// assert!(matches!(db.call(|| query("select 3")).await, Err(Error::Rejected(_))));
+/// // ... until a health check (or an operator) says it is back
+/// db.report_healthy();
+/// assert_eq!(db.call(|| query("select 4")).await.unwrap(), 1);
+/// # }
+/// ```
+///
+/// As a tower layer, see [`FailFastLayer`]. Dropping a call's future
+/// records it as `Cancelled`: the streak of failures is left as it was.
+pub type FailFast = failsafe_driver::FailFast<TokioClock>;
