@@ -241,7 +241,15 @@ fn check_sequence(config: FailFastConfig, ops: Vec<Op>) -> Result<(), TestCaseEr
                     ff.expected_duration(),
                 );
                 let stale_before = ff.observer().stale;
+                let gives_turn_back =
+                    !stale && h.permit.is_probe() && !outcome.counts() && ff.state() == State::Open;
                 ff.record(now, h.permit, outcome);
+                if gives_turn_back {
+                    // A probe that said nothing gives its turn back: probing may resume now.
+                    latest = latest.max(now.as_nanos());
+                    let at = Instant::from_nanos(latest);
+                    next_probe_gate = Some(next_probe_gate.map_or(at, |gate| gate.min(at)));
+                }
                 if stale {
                     prop_assert_eq!(ff.observer().stale, stale_before + 1);
                     prop_assert_eq!(

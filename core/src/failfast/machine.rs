@@ -209,6 +209,22 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             return;
         }
         if !outcome.counts() {
+            if permit.probe
+                && let Mode::Open {
+                    probe_at: Some(at),
+                    due_reported,
+                    ..
+                } = &mut self.mode
+            {
+                // A probe that says nothing (dropped, ignored) gives its turn
+                // back: the next caller may probe at once, as a breaker's
+                // half-open slot is freed.
+                let now = time.get(&mut self.clock);
+                if now < *at {
+                    *at = now;
+                    *due_reported = false;
+                }
+            }
             return;
         }
         if outcome.is_failure() {

@@ -225,7 +225,7 @@ fn with_a_probe_interval_one_probe_per_interval_and_a_success_closes() {
 }
 
 #[test]
-fn a_probe_that_never_reports_does_not_wedge_it_and_a_cancelled_one_waits_its_turn() {
+fn a_probe_that_never_reports_does_not_wedge_it_and_a_cancelled_one_gives_its_turn_back() {
     let mut ff = FailFast::new(with_probes(1, 1_000));
     ff.open(ms(0));
     let _lost = ff.acquire(ms(1_000), Deadline::NEVER).unwrap();
@@ -233,9 +233,15 @@ fn a_probe_that_never_reports_does_not_wedge_it_and_a_cancelled_one_waits_its_tu
     assert!(ff.acquire(ms(1_999), Deadline::NEVER).is_err());
     let cancelled = ff.acquire(ms(2_000), Deadline::NEVER).unwrap();
     ff.record(ms(2_001), cancelled, Outcome::Cancelled);
-    // a cancelled probe says nothing, and its slot is not given back early
-    assert!(ff.acquire(ms(2_002), Deadline::NEVER).is_err());
-    assert!(ff.acquire(ms(3_000), Deadline::NEVER).unwrap().is_probe());
+    // a cancelled probe says nothing: the next caller probes at once
+    let again = ff.acquire(ms(2_002), Deadline::NEVER).unwrap();
+    assert!(again.is_probe());
+    assert!(
+        ff.acquire(ms(2_003), Deadline::NEVER).is_err(),
+        "still one probe at a time"
+    );
+    ff.record(ms(2_010), again, Outcome::Success);
+    assert_eq!(ff.state(), State::Closed);
 }
 
 #[test]
