@@ -326,3 +326,12 @@ pub use failsafe_driver::{
 /// To test timelines, build the driver's generic
 /// [`failsafe_driver::FailFast::with_clock`] with a clock the test moves.
 pub type FailFast = failsafe_driver::FailFast<AsyncIoClock>;
+
+mod bulkhead;
+
+pub use bulkhead::Bulkhead;
+pub use failsafe_core::bulkhead::{
+    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use failsafe_driver::{AcquireSlot, BulkheadGuard, OwnedBulkheadGuard, SharedStdBulkhead};

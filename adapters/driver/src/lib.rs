@@ -83,3 +83,9 @@ pub use failfast::{
 };
 #[cfg(feature = "std")]
 pub use std_failfast::{FailFast, SharedStdFailFast};
+pub mod bulkhead;
+#[cfg(feature = "std")]
+mod std_bulkhead;
+pub use bulkhead::{AcquireSlot, BulkheadGuard, BulkheadPolicy, SlotStep, SlotWait};
+#[cfg(feature = "std")]
+pub use std_bulkhead::{Bulkhead, OwnedBulkheadGuard, Park, SharedStdBulkhead};

@@ -249,3 +249,13 @@ pub use failsafe_core::failfast::{
 pub use failsafe_driver::{
     ByOutcome, ClassifyHealth, FailFastGuard, FailFastPolicy, Health, UnhealthyWhen,
 };
+
+mod bulkhead;
+
+pub use bulkhead::{Bulkhead, BulkheadMachine};
+pub use failsafe_core::bulkhead::{
+    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+    BulkheadPermit, FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use failsafe_core::sync::SharedBulkhead;
+pub use failsafe_driver::{AcquireSlot, BulkheadGuard, BulkheadPolicy};

@@ -270,3 +270,12 @@ pub use failsafe_core::failfast::{
 pub use failsafe_driver::{
     ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
 };
+
+mod bulkhead;
+
+pub use bulkhead::Bulkhead;
+pub use failsafe_core::bulkhead::{
+    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use failsafe_driver::{BulkheadGuard, OwnedBulkheadGuard, Park, SharedStdBulkhead};

@@ -476,3 +476,14 @@ pub use failsafe_driver::{
 /// As a tower layer, see [`FailFastLayer`]. Dropping a call's future
 /// records it as `Cancelled`: the streak of failures is left as it was.
 pub type FailFast = failsafe_driver::FailFast<TokioClock>;
+
+mod bulkhead;
+mod bulkhead_layer;
+
+pub use bulkhead::Bulkhead;
+pub use bulkhead_layer::{BulkheadFuture, BulkheadLayer, BulkheadService};
+pub use failsafe_core::bulkhead::{
+    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use failsafe_driver::{AcquireSlot, BulkheadGuard, OwnedBulkheadGuard, SharedStdBulkhead};
