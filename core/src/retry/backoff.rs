@@ -136,8 +136,16 @@ impl BackoffKind {
         }
     }
 
-    /// A fresh per-call state for this shape.
-    pub(crate) const fn start(self) -> BackoffState {
+    /// A fresh per-call state for this shape (what [`Retry::new`](super::Retry::new) uses).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// use failsafe_core::retry::{Backoff, BackoffKind};
+    /// use failsafe_core::rng::Xorshift64;
+    /// let mut state = BackoffKind::Constant(Duration::from_millis(5)).start();
+    /// assert_eq!(state.delay(1, &mut Xorshift64::new(1)), Duration::from_millis(5));
+    /// ```
+    pub const fn start(self) -> BackoffState {
         BackoffState {
             kind: self,
             previous_nanos: 0,

@@ -147,8 +147,11 @@ impl<const B: usize> RatioBudget<B> {
     pub fn remaining(&mut self, now: Instant) -> u64 {
         let now = self.clock.observe(now);
         let [calls, retries] = self.counts.sums(now);
-        let allowed =
-            (u128::from(calls) * u128::from(self.ratio_ppm) / 1_000_000) as u64 + self.floor;
+        // u128 and saturation: a huge ttl or floor must not overflow.
+        let by_ratio = u128::from(calls) * u128::from(self.ratio_ppm) / 1_000_000;
+        let allowed = u64::try_from(by_ratio)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.floor);
         allowed.saturating_sub(retries)
     }
 }

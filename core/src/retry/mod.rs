@@ -470,6 +470,14 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         if self.deadline.is_some_and(|d| now >= d) {
             return Err(self.give_up(now, GiveUp::Deadline));
         }
+        // A driver that starts again without reporting cannot pass the limit.
+        if self
+            .config
+            .max_attempts
+            .is_some_and(|max| self.attempts >= max)
+        {
+            return Err(self.give_up(now, GiveUp::Attempts));
+        }
         if self.attempts == 0 {
             budget.on_call(now);
         }
@@ -500,6 +508,7 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
                     at: now,
                 });
                 self.finished = Some(Decision::Done);
+                self.waiting_until = None;
                 return Decision::Done;
             }
             Verdict::DoNotRetry | Verdict::Abort => {
@@ -542,6 +551,8 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
             .retry_after
             .apply(self.config.jitter.apply(base, rng), hint);
         let at = now.saturating_add(delay);
+        // Near the end of time `at` saturates: report the delay actually left.
+        let delay = at.saturating_duration_since(now);
         if self
             .config
             .max_elapsed
