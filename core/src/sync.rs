@@ -524,18 +524,28 @@ where
     /// Runs `f` on the machine under the lock, then wakes (outside the lock)
     /// every waiter `f` granted a slot or expired.
     pub fn with<R>(&self, f: impl FnOnce(&mut crate::bulkhead::Bulkhead<Q, O, A>) -> R) -> R {
-        let mut wake: heapless::Vec<core::task::Waker, Q> = heapless::Vec::new();
+        // Most calls owe no wake-up: the waker list is built (and moved out
+        // of the lock) only when there is one.
+        let mut owed: Option<heapless::Vec<core::task::Waker, Q>> = None;
         let r = self.lock.with(|b| {
             let r = f(b);
-            while let Some(waker) = b.pop_waker() {
-                if let Err(waker) = wake.push(waker) {
-                    waker.wake(); // cannot happen: at most Q waiters are queued
+            if let Some(first) = b.pop_waker() {
+                let mut list = heapless::Vec::new();
+                let mut next = Some(first);
+                while let Some(waker) = next {
+                    if let Err(waker) = list.push(waker) {
+                        waker.wake(); // cannot happen: at most Q waiters are queued
+                    }
+                    next = b.pop_waker();
                 }
+                owed = Some(list);
             }
             r
         });
-        for waker in wake {
-            waker.wake();
+        if let Some(list) = &owed {
+            for waker in list {
+                waker.wake_by_ref();
+            }
         }
         r
     }
