@@ -3,13 +3,13 @@
 # fuzz/ with nightly and runs each for a short while. A crash, a failed
 # invariant or a leak found by libFuzzer fails the script (and CI).
 #
-# Usage: .ci/fuzz.sh [seconds per target]   (default 30, so about 60 s of
-# fuzzing for the two targets; FUZZ_SECONDS also works)
+# Usage: .ci/fuzz.sh [seconds per target]   (default 20, so about 100 s of
+# fuzzing for the five targets; FUZZ_SECONDS also works)
 set -euo pipefail
 
-seconds="${1:-${FUZZ_SECONDS:-30}}"
+seconds="${1:-${FUZZ_SECONDS:-20}}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-targets=(breaker retry)
+targets=(breaker retry rate bulkhead failfast)
 
 die() {
     echo "fuzz.sh: ERROR: $*" >&2
