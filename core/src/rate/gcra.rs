@@ -20,15 +20,25 @@ pub(crate) fn decide(tat: u64, now: u64, n: u32, quota: Quota) -> Result<u64, Re
     if n > quota.burst {
         return Err(insufficient());
     }
-    let new_tat = tat
-        .max(now)
-        .saturating_add(quota.period_nanos.saturating_mul(n as u64));
+    let new_tat = next_tat(tat, now, n, quota)?;
     let allowed_from = new_tat.saturating_sub(quota.tolerance_nanos());
     if allowed_from <= now {
         Ok(new_tat)
     } else {
         Err(rate_limited(Instant::from_nanos(allowed_from)))
     }
+}
+
+/// `max(tat, now) + period * n`, or a refusal (retry at `Instant::MAX`, as
+/// the windows say for a slot past the end of time) if that passes the end
+/// of time: saturating there would let every later call through.
+#[inline]
+fn next_tat(tat: u64, now: u64, n: u32, quota: Quota) -> Result<u64, Rejected> {
+    quota
+        .period_nanos
+        .checked_mul(n as u64)
+        .and_then(|cost| tat.max(now).checked_add(cost))
+        .ok_or(rate_limited(Instant::MAX)) // "not before the end of time"
 }
 
 /// Like [`decide`], but a wait of up to `max_wait` is booked instead of
@@ -44,9 +54,7 @@ pub(crate) fn reserve(
     if n > quota.burst {
         return Err(insufficient());
     }
-    let new_tat = tat
-        .max(now)
-        .saturating_add(quota.period_nanos.saturating_mul(n as u64));
+    let new_tat = next_tat(tat, now, n, quota)?;
     let start = new_tat.saturating_sub(quota.tolerance_nanos()).max(now);
     if start - now <= max_wait {
         Ok((new_tat, start))

@@ -50,6 +50,9 @@ pub struct KeyedGcra<K, const N: usize> {
     seed: u64,
     when_full: WhenFull,
     slots: [Option<(K, u64)>; N],
+    /// The latest `now` seen: idleness is judged against it, so a clock that
+    /// steps back cannot make a forgotten key start afresh too early.
+    clock: crate::time::Monotonic,
 }
 
 impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
@@ -62,6 +65,7 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
             seed,
             when_full: WhenFull::EvictLeastLoaded,
             slots: [const { None }; N],
+            clock: crate::time::Monotonic::new(),
         }
     }
 
@@ -93,6 +97,7 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
     /// assert!(t.acquire(&2, Instant::from_secs(1), 1).is_ok()); // key 1 was idle: evicted
     /// ```
     pub fn acquire(&mut self, key: &K, now: Instant, n: u32) -> Result<(), Rejected> {
+        let now = self.clock.observe(now);
         let now_nanos = now.as_nanos();
         let home = self.home(key);
         let reach = NEIGHBOURHOOD.min(N);
@@ -122,7 +127,12 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
             (None, Some((slot, tat))) if tat <= now_nanos => slot,
             (None, Some((slot, tat))) => match self.when_full {
                 WhenFull::EvictLeastLoaded => slot,
-                WhenFull::RejectNewKeys => return Err(rate_limited(Instant::from_nanos(tat))),
+                WhenFull::RejectNewKeys => {
+                    // A slot frees at `tat`; a new key is admitted then, unless
+                    // even a fresh key could not be (past the end of time).
+                    let retry = decide(0, tat, n, self.quota).err();
+                    return Err(retry.unwrap_or(rate_limited(Instant::from_nanos(tat))));
+                }
             },
             (None, None) => return Err(rate_limited(now)), // unreachable: reach >= 1
         };
@@ -156,6 +166,7 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
     /// Forgets every idle key at `now` (optional housekeeping: idle keys are
     /// also reused on demand).
     pub fn forget_idle(&mut self, now: Instant) {
+        let now = self.clock.observe(now);
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(|(_, tat)| *tat <= now.as_nanos()) {
                 *slot = None;
