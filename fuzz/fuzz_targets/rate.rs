@@ -33,9 +33,9 @@
 //!   the largest limit in force within one window; sliding window: never
 //!   more than the largest limit in force within `B` consecutive buckets.
 //!
-//! One core issue this target found is tolerated for now, behind the
-//! `TOLERATE_GCRA_SATURATED_TAT` constant that says what it is, so CI stays
-//! green until the core is fixed; set it to `false` to check a fix.
+//! The two core issues this target found (a GCRA decision saturating at the
+//! end of time; a keyed table forgetting a key after a clock stepped back)
+//! are fixed in the core; their `TOLERATE_*` switches stay `false`.
 #![no_main]
 
 use core::time::Duration;
