@@ -31,7 +31,11 @@
 //!   `LimitChanged` says so, `set_limit` returns the limit in force;
 //! - deadlines: `next_deadline()` only while someone waits, never
 //!   `Instant::MAX`; `on_deadline` earlier than it changes nothing, at or
-//!   after it expires the first waiter.
+//!   after it expires the first waiter;
+//! - a `SharedBulkhead` (a `CsLock`; it wakes its waiters itself, outside
+//!   the lock) fed the same calls with its own tickets and wakers decides
+//!   exactly as the bare machine, reports the same metrics, and wakes the
+//!   same waiters in the same order.
 #![no_main]
 
 use core::task::{Poll, Waker};
@@ -44,6 +48,7 @@ use failsafe_core::bulkhead::{
     Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadPermit, FixedLimit, Gradient2,
     LimitAlgorithm, Ticket, Vegas,
 };
+use failsafe_core::sync::{CsLock, SharedBulkhead};
 use failsafe_core::{ConfigError, Instant, Observer, Outcome, RejectReason};
 use libfuzzer_sys::fuzz_target;
 
@@ -307,16 +312,25 @@ enum Place {
     Woken,
 }
 
+/// The same bulkhead shared through `&self` (a `CsLock`), which wakes its
+/// waiters itself, outside the lock: fed the same calls, with its own
+/// tickets and wakers.
+type Twin<A> = SharedBulkhead<Q, (), CsLock<Bulkhead<Q, (), A>>, A>;
+
 struct Harness<A> {
     bulkhead: Bulkhead<Q, Tally, A>,
+    twin: Twin<A>,
+    twin_tickets: Vec<Ticket>,
+    twin_wakers: Vec<Waker>,
+    twin_woken: Arc<Mutex<Vec<usize>>>,
+    /// The twin's permits, in the same order as `permits`.
+    twin_permits: Vec<BulkheadPermit>,
     algo: A,
     min: u32,
     max: u32,
     max_concurrent: u32,
     max_wait: u64,
     cursor: u64,
-    /// The latest `now` handed to the bulkhead.
-    latest: u64,
     tickets: Vec<(Ticket, Place)>,
     wakers: Vec<Waker>,
     woken: Arc<Mutex<Vec<usize>>>,
@@ -344,7 +358,6 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
                 .map_or(base, Instant::as_nanos),
         };
         self.cursor = now;
-        self.latest = self.latest.max(now);
         now
     }
 
@@ -375,6 +388,8 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
             w.wake();
         }
         let woken: Vec<usize> = std::mem::take(&mut *self.woken.lock().unwrap());
+        let twin_woken: Vec<usize> = std::mem::take(&mut *self.twin_woken.lock().unwrap());
+        assert_eq!(twin_woken, woken, "SharedBulkhead woke other waiters");
         for t in woken {
             if quiet.is_some() && self.queue.first() == quiet.as_ref() {
                 self.queue.remove(0);
@@ -403,6 +418,11 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
 
     /// The events, limits and slot accounting after a call.
     fn check(&mut self) {
+        assert_eq!(
+            self.twin.metrics(),
+            self.bulkhead.metrics(),
+            "SharedBulkhead went its own way"
+        );
         let limit = self.expected_limit();
         assert_eq!(self.bulkhead.limit(), limit);
         let events = &self.bulkhead.observer().0[self.events_seen..];
@@ -478,7 +498,13 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
 
     fn try_acquire(&mut self, t: Time) {
         let now = Instant::from_nanos(self.time(t));
-        match self.bulkhead.try_acquire(now) {
+        let result = self.bulkhead.try_acquire(now);
+        let twin = self.twin.try_acquire(now);
+        assert_eq!(result, twin, "SharedBulkhead decided otherwise");
+        if let Ok(q) = twin {
+            self.twin_permits.push(q);
+        }
+        match result {
             Ok(p) => {
                 self.admitted_at_once(&p, self.bulkhead.queued());
                 self.permits.push(p);
@@ -500,6 +526,14 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let result = self
             .bulkhead
             .poll_acquire(now, &mut self.tickets[i].0, Some(&waker));
+        let twin_waker = self.twin_wakers[i].clone();
+        let twin = self
+            .twin
+            .poll_acquire(now, &mut self.twin_tickets[i], Some(&twin_waker));
+        assert_eq!(result, twin, "SharedBulkhead decided otherwise");
+        if let Poll::Ready(Ok(q)) = twin {
+            self.twin_permits.push(q);
+        }
         // Others may be granted or expire in the call: wake-ups first.
         let quiet = matches!(
             (place, &result),
@@ -558,6 +592,7 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let i = usize::from(i) % TICKETS;
         let now = Instant::from_nanos(self.time(t));
         self.bulkhead.cancel(now, &mut self.tickets[i].0);
+        self.twin.cancel(now, &mut self.twin_tickets[i]);
         assert!(!self.tickets[i].0.is_queued());
         if self.tickets[i].1 == Place::Waiting {
             self.queue.retain(|&q| q != i);
@@ -574,6 +609,8 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let now = Instant::from_nanos(self.time(t));
         let p = self.permits.swap_remove(i);
         self.bulkhead.release(now, p, outcome);
+        let q = self.twin_permits.swap_remove(i);
+        self.twin.release(now, q, outcome);
         self.settle();
     }
 
@@ -582,6 +619,7 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let deadline = self.bulkhead.next_deadline();
         let queued = self.bulkhead.queued();
         self.bulkhead.on_deadline(Instant::from_nanos(now));
+        self.twin.on_deadline(Instant::from_nanos(now));
         self.settle();
         match deadline {
             // While someone waits the bulkhead has read no time past the
@@ -603,6 +641,7 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
     fn set_limit(&mut self, t: Time, limit: u32) {
         let now = Instant::from_nanos(self.time(t));
         let got = self.bulkhead.set_limit(now, limit);
+        assert_eq!(self.twin.with(|b| b.set_limit(now, limit)), got);
         self.settle();
         assert_eq!(got, self.bulkhead.limit());
         if !A::ADAPTIVE {
@@ -626,10 +665,14 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let now = Instant::from_nanos(self.cursor);
         while let Some(p) = self.permits.pop() {
             self.bulkhead.release(now, p, Outcome::Success);
+            if let Some(q) = self.twin_permits.pop() {
+                self.twin.release(now, q, Outcome::Success);
+            }
             self.settle();
         }
         for i in 0..TICKETS {
             self.bulkhead.cancel(now, &mut self.tickets[i].0);
+            self.twin.cancel(now, &mut self.twin_tickets[i]);
             if self.tickets[i].1 == Place::Waiting {
                 self.queue.retain(|&q| q != i);
             }
@@ -659,15 +702,28 @@ fn run<A: LimitAlgorithm + Clone>(
             }))
         })
         .collect();
+    let twin_woken = Arc::new(Mutex::new(Vec::new()));
+    let twin_wakers = (0..TICKETS)
+        .map(|ticket| {
+            Waker::from(Arc::new(Log {
+                ticket,
+                woken: Arc::clone(&twin_woken),
+            }))
+        })
+        .collect();
     let mut h = Harness {
         bulkhead: Bulkhead::with_parts(config, algo.clone(), Tally::default()),
+        twin: SharedBulkhead::new(CsLock::new(Bulkhead::with_parts(config, algo.clone(), ()))),
+        twin_tickets: (0..TICKETS).map(|_| Ticket::new()).collect(),
+        twin_wakers,
+        twin_woken,
+        twin_permits: Vec::new(),
         algo,
         min,
         max,
         max_concurrent: config.max_concurrent(),
         max_wait: nanos(config.max_wait()),
         cursor: 0,
-        latest: 0,
         tickets: (0..TICKETS).map(|_| (Ticket::new(), Place::Idle)).collect(),
         wakers,
         woken,

@@ -426,7 +426,11 @@ impl Harness {
         let b = self.atomic.acquire(at, n);
         assert_eq!(a, b, "Gcra and AtomicGcra disagree at {now} for {n}");
         assert_eq!(a, predicted, "check did not predict acquire");
-        assert_eq!(self.gcra.available(at), self.atomic.available(at));
+        assert_eq!(
+            self.gcra.available(at),
+            self.atomic.available(at),
+            "Gcra and AtomicGcra disagree on what is available"
+        );
         match a {
             Ok(()) => {
                 if !(TOLERATE_GCRA_SATURATED_TAT && sat) {
@@ -454,7 +458,11 @@ impl Harness {
         let a = self.gcra.reserve(at, n, wait);
         let b = self.atomic.reserve(at, n, wait);
         assert_eq!(a, b, "Gcra and AtomicGcra disagree on a booking at {now}");
-        assert_eq!(self.gcra.available(at), self.atomic.available(at));
+        assert_eq!(
+            self.gcra.available(at),
+            self.atomic.available(at),
+            "Gcra and AtomicGcra disagree on what is available"
+        );
         match a {
             Ok(start) => {
                 let start = start.as_nanos();
