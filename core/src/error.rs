@@ -64,6 +64,14 @@ impl RejectReason {
 /// A call was not admitted. Carries the earliest instant worth trying again
 /// where the machine knows one, so a server can answer `Retry-After`.
 ///
+/// # What `retry_at` means (one rule for every machine)
+///
+/// | value | meaning |
+/// |---|---|
+/// | `Some(t)`, `t < Instant::MAX` | `t` is the **earliest** instant at which the same request can be admitted: no earlier attempt can be, and at `t` it is, unless other calls take the capacity first or an operator intervenes. Never a later bound. |
+/// | `None` | the earliest instant is **not known**: it depends on something the machine cannot foresee (a probe reporting, a slot being released, an operator closing a forced-open breaker, a dependency reported healthy). Retry on your own backoff. |
+/// | `Some(Instant::MAX)` ([`is_never`](Rejected::is_never)) | **never**: the same request can never be admitted (more permits than the limiter can ever grant; the next admission would lie past the end of the clock's range). Do not retry. |
+///
 /// ```
 /// use failsafe_core::{Instant, RejectReason, Rejected};
 /// let r = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(60)));
@@ -90,6 +98,33 @@ impl Rejected {
         Rejected { reason, retry_at }
     }
 
+    /// A rejection that can never turn into an admission: `retry_at` is
+    /// `Some(Instant::MAX)`, the one representation of "never".
+    ///
+    /// ```
+    /// # use failsafe_core::{Instant, RejectReason, Rejected};
+    /// let r = Rejected::never(RejectReason::RateInsufficientCapacity);
+    /// assert_eq!(r.retry_at, Some(Instant::MAX));
+    /// assert!(r.is_never());
+    /// ```
+    pub const fn never(reason: RejectReason) -> Rejected {
+        Rejected {
+            reason,
+            retry_at: Some(Instant::MAX),
+        }
+    }
+
+    /// Whether this rejection says "never" (`retry_at == Some(Instant::MAX)`).
+    ///
+    /// ```
+    /// # use failsafe_core::{Instant, RejectReason, Rejected};
+    /// assert!(!Rejected::new(RejectReason::BreakerOpen, None).is_never());
+    /// assert!(!Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(1))).is_never());
+    /// ```
+    pub const fn is_never(&self) -> bool {
+        matches!(self.retry_at, Some(Instant::MAX))
+    }
+
     /// How long from `now` until a retry is worth it (zero if already due).
     ///
     /// ```
@@ -105,8 +140,10 @@ impl Rejected {
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason.as_str())?;
-        if let Some(at) = self.retry_at {
-            write!(f, " (retry at {at})")?;
+        match self.retry_at {
+            Some(Instant::MAX) => f.write_str(" (never admissible)")?,
+            Some(at) => write!(f, " (retry at {at})")?,
+            None => {}
         }
         Ok(())
     }
