@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use failsafe_core::Instant;
 use failsafe_core::rate::{
-    AtomicGcra, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
+    AtomicGcra, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, TokenBucket, WhenFull,
 };
 use proptest::prelude::*;
 
@@ -53,13 +53,14 @@ proptest! {
             match g.acquire(now, n) {
                 Ok(()) => log.push((t, n)),
                 Err(r) => {
-                    if let Some(at) = r.retry_at {
+                    // "never" is exactly a request over the burst (times here stay far from the end of time)
+                    prop_assert_eq!(r.is_never(), n > quota.burst(), "{:?}", r);
+                    let at = r.retry_at.expect("a GCRA always knows when");
+                    if !r.is_never() {
                         prop_assert!(at > now);
                         // exactly when promised: not a nanosecond earlier, and at it
                         prop_assert!(g.check(Instant::from_nanos(at.as_nanos() - 1), n).is_err());
                         prop_assert!(g.check(at, n).is_ok());
-                    } else {
-                        prop_assert!(n > quota.burst());
                     }
                 }
             }
@@ -85,11 +86,84 @@ proptest! {
         let mut log = Vec::new();
         for (gap, n) in reqs {
             t += gap * 1_000_000;
-            if let Ok(start) = g.reserve(Instant::from_nanos(t), n, Duration::from_millis(wait_ms)) {
+            if let Ok(r) = g.reserve(Instant::from_nanos(t), n, Duration::from_millis(wait_ms)) {
+                let start = r.start();
                 prop_assert!(start.as_nanos() >= t && start.as_nanos() - t <= wait_ms * 1_000_000);
                 log.push((start.as_nanos(), n));
             }
         }
+        log.sort();
+        assert_gcra_bound(&log, quota)?;
+    }
+
+    /// Waiters that give up (a dropped future) hand their booking back: the
+    /// latest booking always comes back (no capacity leaks), an earlier one
+    /// never does (no permit is double-booked), and the permits actually
+    /// used never exceed `burst + rate * window`. `Gcra` and `AtomicGcra`
+    /// agree on every answer.
+    #[test]
+    fn cancelled_bookings_come_back_when_latest_and_never_exceed_the_rate(
+        quota in quota(),
+        ops in prop::collection::vec((0u64..1_500, 1u32..4, 0u8..4, 0usize..8), 1..300),
+    ) {
+        let (mut plain, shared) = (Gcra::new(quota), AtomicGcra::new(quota));
+        let wait = Duration::from_secs(5);
+        // bookings still waiting: (id, start, n, plain's, shared's)
+        let mut waiting: Vec<(u64, u64, u32, Reservation, Reservation)> = Vec::new();
+        // ids of the admissions and bookings that moved the state, not given back
+        let mut stack: Vec<u64> = Vec::new();
+        let mut log = Vec::new(); // permits used: (start, n)
+        let (mut t, mut next_id) = (0u64, 0u64);
+        for (gap, n, action, pick) in ops {
+            t += gap * 1_000_000;
+            let now = Instant::from_nanos(t);
+            // a waiter whose start came is served
+            waiting.retain(|(_, start, n, _, _)| {
+                let due = *start <= t;
+                if due { log.push((*start, *n)); }
+                !due
+            });
+            match action {
+                0 => {
+                    let (a, b) = (plain.acquire(now, n), shared.acquire(now, n));
+                    prop_assert_eq!(a, b);
+                    if a.is_ok() {
+                        log.push((t, n));
+                        stack.push(next_id);
+                        next_id += 1;
+                    }
+                }
+                1 | 2 => match (plain.reserve(now, n, wait), shared.reserve(now, n, wait)) {
+                    (Ok(a), Ok(b)) => {
+                        prop_assert_eq!(a.start(), b.start());
+                        stack.push(next_id);
+                        let start = a.start().as_nanos();
+                        if start > t {
+                            waiting.push((next_id, start, n, a, b));
+                        } else {
+                            log.push((start, n));
+                        }
+                        next_id += 1;
+                    }
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                    (a, b) => prop_assert!(false, "Gcra {:?} but AtomicGcra {:?}", a, b),
+                },
+                _ => {
+                    if waiting.is_empty() { continue; }
+                    let (id, start, n, a, b) = waiting.remove(pick % waiting.len());
+                    let latest = stack.last() == Some(&id);
+                    let (given_a, given_b) = (plain.cancel(a), shared.cancel(b));
+                    prop_assert_eq!(given_a, latest, "Gcra gave back {} (latest: {})", given_a, latest);
+                    prop_assert_eq!(given_b, latest, "AtomicGcra gave back {} (latest: {})", given_b, latest);
+                    if latest {
+                        stack.pop();
+                    } else {
+                        log.push((start, n)); // spent: used at its start
+                    }
+                }
+            }
+        }
+        log.extend(waiting.iter().map(|(_, start, n, _, _)| (*start, *n)));
         log.sort();
         assert_gcra_bound(&log, quota)?;
     }

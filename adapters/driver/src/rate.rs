@@ -17,11 +17,15 @@
 //! A GCRA **books** time: [`reserve`](SharedLimiter::reserve) returns the
 //! instant the permits may start and moves the limiter past them at once, so
 //! waiters are served in the order they asked, each at the instant it was
-//! promised. The loop then sleeps until that instant. A GCRA cannot un-book:
-//! **if the waiting future is dropped (or a blocking waiter gives up) after
-//! its permits were booked, they stay spent**: the limiter treats them as
-//! used at their start instant, and later callers wait as if the call had
-//! run. The rate is never exceeded this way; capacity is lost, never gained.
+//! promised. The loop then sleeps until that instant. **If the waiting
+//! future is dropped after its permits were booked, the booking is given
+//! back** ([`SharedLimiter::cancel`]) when it is still the latest one: the
+//! limiter returns to the state it had before the booking, so the rate can
+//! never be exceeded. When later callers booked after it, they hold the
+//! instants after it, and giving the time back could let a newcomer in
+//! ahead of them beyond the rate: then the permits stay spent (treated as
+//! used at their start instant) and that capacity is lost until time
+//! passes it, never gained. A blocking waiter cannot give up mid-wait.
 //!
 //! The token bucket, the windows and the keyed GCRA cannot book ahead: their
 //! `reserve` grants now or not at all. For them the loop sleeps until the
@@ -62,7 +66,9 @@ use core::future::Future;
 use core::hash::Hash;
 use core::time::Duration;
 
-use failsafe_core::rate::{AtomicGcra, FixedWindow, Gcra, KeyedGcra, SlidingWindow, TokenBucket};
+use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Reservation, SlidingWindow, TokenBucket,
+};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::{Instant, Rejected};
 
@@ -86,9 +92,23 @@ pub trait Limiter {
     /// The default cannot book ahead: it grants at `now` or rejects (a
     /// waiter sleeps until `retry_at` and asks again). [`Gcra`] books the
     /// future start instead.
-    fn reserve(&mut self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(
+        &mut self,
+        now: Instant,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Reservation, Rejected> {
         let _ = max_wait;
-        self.acquire(now, n).map(|()| now)
+        self.acquire(now, n).map(|()| Reservation::granted(now))
+    }
+
+    /// Gives back the permits of a reservation whose waiter gave up; returns
+    /// whether they were given back. The default (a limiter that cannot
+    /// book) has nothing to give back; [`Gcra`] gives back the latest
+    /// booking ([`Gcra::cancel`]).
+    fn cancel(&mut self, reservation: Reservation) -> bool {
+        let _ = reservation;
+        false
     }
 }
 
@@ -99,8 +119,18 @@ impl Limiter for Gcra {
     }
 
     #[inline]
-    fn reserve(&mut self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(
+        &mut self,
+        now: Instant,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Reservation, Rejected> {
         Gcra::reserve(self, now, n, max_wait)
+    }
+
+    #[inline]
+    fn cancel(&mut self, reservation: Reservation) -> bool {
+        Gcra::cancel(self, reservation)
     }
 }
 
@@ -151,7 +181,15 @@ pub trait SharedLimiter {
 
     /// Takes `n` permits that may start within `max_wait` of `now`, and
     /// returns the instant they may start (see [`Limiter::reserve`]).
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected>;
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected>;
+
+    /// Gives back a reservation whose waiter gave up (see
+    /// [`Limiter::cancel`]); returns whether it was given back. The default
+    /// gives nothing back.
+    fn cancel(&self, reservation: Reservation) -> bool {
+        let _ = reservation;
+        false
+    }
 }
 
 impl<L: SharedLimiter + ?Sized> SharedLimiter for &L {
@@ -161,8 +199,13 @@ impl<L: SharedLimiter + ?Sized> SharedLimiter for &L {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         (**self).reserve(now, n, max_wait)
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        (**self).cancel(reservation)
     }
 }
 
@@ -173,8 +216,13 @@ impl SharedLimiter for AtomicGcra {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         AtomicGcra::reserve(self, now, n, max_wait)
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        AtomicGcra::cancel(self, reservation)
     }
 }
 
@@ -185,8 +233,13 @@ impl<T: Limiter> SharedLimiter for CsLock<T> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(now, n, max_wait))
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        self.with(|l| l.cancel(reservation))
     }
 }
 
@@ -204,9 +257,10 @@ pub trait KeyedLimiter<K> {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         let _ = max_wait;
-        self.acquire(key, now, n).map(|()| now)
+        self.acquire(key, now, n)
+            .map(|()| Reservation::granted(now))
     }
 }
 
@@ -243,7 +297,7 @@ pub trait SharedKeyedLimiter<K> {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected>;
+    ) -> Result<Reservation, Rejected>;
 }
 
 impl<K, L: SharedKeyedLimiter<K> + ?Sized> SharedKeyedLimiter<K> for &L {
@@ -259,7 +313,7 @@ impl<K, L: SharedKeyedLimiter<K> + ?Sized> SharedKeyedLimiter<K> for &L {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         (**self).reserve(key, now, n, max_wait)
     }
 }
@@ -277,7 +331,7 @@ impl<K, T: KeyedLimiter<K>> SharedKeyedLimiter<K> for CsLock<T> {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(key, now, n, max_wait))
     }
 }
@@ -331,8 +385,13 @@ impl<L: Lock<T>, T: Limiter> SharedLimiter for LockedLimiter<L, T> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.lock.with(|l| l.reserve(now, n, max_wait))
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        self.lock.with(|l| l.cancel(reservation))
     }
 }
 
@@ -349,7 +408,7 @@ impl<K, L: Lock<T>, T: KeyedLimiter<K>> SharedKeyedLimiter<K> for LockedLimiter<
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         self.lock.with(|l| l.reserve(key, now, n, max_wait))
     }
 }
@@ -402,7 +461,7 @@ impl<L: SharedKeyedLimiter<K> + ?Sized, K> SharedLimiter for WithKey<'_, L, K> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.limiter.reserve(self.key, now, n, max_wait)
     }
 }
@@ -437,12 +496,15 @@ pub struct Acquisition {
 }
 
 /// What an [`Acquisition`] step decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AcquireStep {
-    /// The permits are taken and may start at this instant: now, or a
-    /// booked instant to sleep until first.
+    /// The permits are taken and the call may start now (this instant).
     Granted(Instant),
+    /// The permits are booked for a later start: sleep until
+    /// [`Reservation::start`]. A waiter that gives up first hands the
+    /// reservation to [`SharedLimiter::cancel`], so the time comes back.
+    Booked(Reservation),
     /// Nothing is taken; the limiter may grant at this instant (before the
     /// deadline): sleep until then and step again.
     RetryAt(Instant),
@@ -474,10 +536,14 @@ impl Acquisition {
     pub fn step<L: SharedLimiter + ?Sized>(&self, limiter: &L, now: Instant) -> AcquireStep {
         let max_wait = self.deadline.saturating_duration_since(now);
         match limiter.reserve(now, self.n, max_wait) {
-            Ok(start) => AcquireStep::Granted(start),
+            Ok(reservation) if reservation.start() > now => AcquireStep::Booked(reservation),
+            Ok(reservation) => AcquireStep::Granted(reservation.start()),
             Err(rejected) => match rejected.retry_at {
-                // A limiter that cannot book says when to ask again.
-                Some(at) if at > now && at <= self.deadline => AcquireStep::RetryAt(at),
+                // A limiter that cannot book says when to ask again; "never"
+                // is never waited for, however long the caller may wait.
+                Some(at) if at > now && at <= self.deadline && !rejected.is_never() => {
+                    AcquireStep::RetryAt(at)
+                }
                 _ => AcquireStep::Rejected(rejected),
             },
         }
@@ -490,8 +556,9 @@ impl Acquisition {
 /// (its `retry_at` says when they could). `Duration::ZERO` never waits.
 ///
 /// A GCRA books the start instant and this sleeps until exactly then.
-/// **Dropping the future after that booking does not give the permits
-/// back** (a GCRA cannot un-book; see the [module docs](self)).
+/// Dropping the future while it sleeps gives the booking back when no later
+/// caller booked after it ([`SharedLimiter::cancel`]; see the
+/// [module docs](self)).
 ///
 /// ```
 /// use core::time::Duration;
@@ -532,10 +599,16 @@ where
     let acquisition = Acquisition::new(now, n, max_wait);
     loop {
         match acquisition.step(limiter, now) {
-            AcquireStep::Granted(start) => {
-                if start > now {
-                    runtime.sleep_until(start).await;
-                }
+            AcquireStep::Granted(start) => return Ok(start),
+            AcquireStep::Booked(reservation) => {
+                let start = reservation.start();
+                // Dropped while asleep: the guard gives the booking back.
+                let booking = CancelOnDrop {
+                    limiter,
+                    reservation: Some(reservation),
+                };
+                runtime.sleep_until(start).await;
+                booking.keep();
                 return Ok(start);
             }
             AcquireStep::RetryAt(at) => {
@@ -586,10 +659,11 @@ where
     let acquisition = Acquisition::new(now, n, max_wait);
     loop {
         match acquisition.step(limiter, now) {
-            AcquireStep::Granted(start) => {
-                if start > now {
-                    runtime.block_until(start);
-                }
+            AcquireStep::Granted(start) => return Ok(start),
+            AcquireStep::Booked(reservation) => {
+                // A blocked thread cannot give up: the booking is used.
+                let start = reservation.start();
+                runtime.block_until(start);
                 return Ok(start);
             }
             AcquireStep::RetryAt(at) => {
@@ -597,6 +671,28 @@ where
                 now = runtime.now().max(at);
             }
             AcquireStep::Rejected(rejected) => return Err(rejected),
+        }
+    }
+}
+
+/// A booking that is given back ([`SharedLimiter::cancel`]) unless
+/// [`keep`](Self::keep) is called: a waiting future dropped mid-sleep.
+struct CancelOnDrop<'a, L: SharedLimiter + ?Sized> {
+    limiter: &'a L,
+    reservation: Option<Reservation>,
+}
+
+impl<L: SharedLimiter + ?Sized> CancelOnDrop<'_, L> {
+    /// The wait is over: the permits are used.
+    fn keep(mut self) {
+        self.reservation = None;
+    }
+}
+
+impl<L: SharedLimiter + ?Sized> Drop for CancelOnDrop<'_, L> {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            self.limiter.cancel(reservation);
         }
     }
 }
@@ -787,8 +883,9 @@ mod tests {
         let r = block_on(acquire(&rt, &limiter, 4, Duration::MAX)).unwrap_err();
         assert_eq!(
             (r.reason, r.retry_at),
-            (RejectReason::RateInsufficientCapacity, None)
+            (RejectReason::RateInsufficientCapacity, Some(Instant::MAX))
         );
+        assert!(r.is_never());
         assert_eq!(rt.now(), Instant::ZERO);
     }
 
@@ -824,7 +921,7 @@ mod tests {
             fn acquire(&self, now: Instant, n: u32) -> Result<(), Rejected> {
                 SharedLimiter::acquire(self.bucket, now, n)
             }
-            fn reserve(&self, now: Instant, n: u32, w: Duration) -> Result<Instant, Rejected> {
+            fn reserve(&self, now: Instant, n: u32, w: Duration) -> Result<Reservation, Rejected> {
                 if self.steals_left.get() > 0 && now > Instant::ZERO {
                     self.steals_left.set(self.steals_left.get() - 1);
                     let _ = SharedLimiter::acquire(self.bucket, now, 1);
@@ -892,7 +989,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_wait_keeps_its_gcra_booking() {
+    fn a_dropped_wait_gives_back_its_gcra_booking_when_latest() {
         use core::pin::pin;
         use core::task::{Context, Poll, Waker};
 
@@ -917,8 +1014,28 @@ mod tests {
             let mut cx = Context::from_waker(Waker::noop());
             assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Pending);
         } // dropped while sleeping until its booked start, 100 ms
-        rt.0.set(ms(100));
+        // the 100 ms slot came back: a newcomer takes it, and no more
+        assert_eq!(limiter.acquire(ms(100), 1), Ok(()));
         let r = limiter.acquire(ms(100), 1).unwrap_err();
-        assert_eq!(r.retry_at, Some(ms(200)), "the 100 ms slot stayed spent");
+        assert_eq!(r.retry_at, Some(ms(200)));
+
+        // two waiters booked 200 ms and 300 ms; the first is dropped: the
+        // second holds the later slot, so the first's time stays spent
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut second = std::boxed::Box::pin(acquire(&rt, &limiter, 1, Duration::from_secs(1)));
+        {
+            let mut first = pin!(acquire(&rt, &limiter, 1, Duration::from_secs(1)));
+            assert_eq!(first.as_mut().poll(&mut cx), Poll::Pending);
+            assert_eq!(second.as_mut().poll(&mut cx), Poll::Pending);
+        }
+        assert_eq!(
+            limiter.acquire(ms(100), 1).unwrap_err().retry_at,
+            Some(ms(400))
+        );
+        drop(second); // the latest: given back
+        assert_eq!(
+            limiter.acquire(ms(100), 1).unwrap_err().retry_at,
+            Some(ms(300))
+        );
     }
 }

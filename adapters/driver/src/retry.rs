@@ -20,6 +20,15 @@ use crate::{Clock, Error, FallbackCause, RetryLoop, RetryStep, Runtime};
 pub trait RetryClassify<T, E> {
     /// The verdict on `result`.
     fn verdict(&self, result: &Result<T, E>) -> Verdict;
+
+    /// The verdict on `result`, an attempt that ended at `now`: what the
+    /// retry loops call. The default is [`verdict`](Self::verdict); a
+    /// classifier whose hints are instants (a rejection's `retry_at`)
+    /// overrides it to turn them into delays.
+    fn verdict_at(&self, now: Instant, result: &Result<T, E>) -> Verdict {
+        let _ = now;
+        self.verdict(result)
+    }
 }
 
 impl<T, E, F: Fn(&Result<T, E>) -> Verdict> RetryClassify<T, E> for F {
@@ -44,18 +53,39 @@ impl<T, E> RetryClassify<T, E> for RetryOnErr {
 }
 
 /// For operations that return [`Error`]: an inner error retries as an
-/// error, a timeout as a timeout, a rejection (an open breaker) as
-/// throttling. Budgets price them accordingly.
+/// error, a timeout as a timeout, a rejection (an open breaker, a rate
+/// limit, a full bulkhead) as throttling, **waiting for its `retry_at`**:
+/// the rules of [`Verdict::for_rejection`] (a known `retry_at` is the
+/// retry's hint, clamped by its [`RetryAfter`](failsafe_core::retry::RetryAfter)
+/// rule; no `retry_at` retries on the backoff; "never" and a deadline too
+/// short are not retried). Budgets price the kinds accordingly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetryOnFailsafeError;
 
 impl<T, E> RetryClassify<T, Error<E>> for RetryOnFailsafeError {
+    /// Without the time, a rejection's `retry_at` cannot become a delay:
+    /// the loops call [`verdict_at`](RetryClassify::verdict_at).
     fn verdict(&self, result: &Result<T, Error<E>>) -> Verdict {
+        match result {
+            Err(Error::Rejected(rejected)) => {
+                match Verdict::for_rejection(rejected, Instant::MAX) {
+                    Verdict::Retry { kind, .. } => Verdict::Retry {
+                        kind,
+                        retry_after: None,
+                    },
+                    verdict => verdict,
+                }
+            }
+            other => self.verdict_at(Instant::ZERO, other),
+        }
+    }
+
+    fn verdict_at(&self, now: Instant, result: &Result<T, Error<E>>) -> Verdict {
         let kind = match result {
             Ok(_) => return Verdict::Success,
             Err(Error::Inner(_)) => FailureKind::Error,
             Err(Error::Timeout(_)) => FailureKind::Timeout,
-            Err(Error::Rejected(_)) => FailureKind::Throttled,
+            Err(Error::Rejected(rejected)) => return Verdict::for_rejection(rejected, now),
         };
         Verdict::Retry {
             kind,
@@ -183,8 +213,9 @@ where
     loop {
         let attempt = steps.start(runtime.now())?;
         let result = op(attempt).await;
-        let verdict = classify.verdict(&result);
-        match steps.finish(runtime.now(), verdict, result) {
+        let now = runtime.now();
+        let verdict = classify.verdict_at(now, &result);
+        match steps.finish(now, verdict, result) {
             RetryStep::RetryAt(at) => runtime.sleep_until(at).await,
             RetryStep::Done(done) => return done,
         }
@@ -221,8 +252,9 @@ where
     loop {
         let attempt = steps.start(clock.now())?;
         let result = op(attempt);
-        let verdict = classify.verdict(&result);
-        match steps.finish(clock.now(), verdict, result) {
+        let now = clock.now();
+        let verdict = classify.verdict_at(now, &result);
+        match steps.finish(now, verdict, result) {
             RetryStep::RetryAt(at) => sleep_until(at),
             RetryStep::Done(done) => return done,
         }

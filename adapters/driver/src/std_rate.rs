@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use core::time::Duration;
 
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, Reservation};
 use failsafe_core::sync::Lock;
 use failsafe_core::{Instant, Rejected};
 
@@ -28,8 +28,13 @@ impl<T: Limiter> SharedLimiter for StdLock<T> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(now, n, max_wait))
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        self.with(|l| l.cancel(reservation))
     }
 }
 
@@ -46,7 +51,7 @@ impl<K, T: KeyedLimiter<K>> SharedKeyedLimiter<K> for StdLock<T> {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(key, now, n, max_wait))
     }
 }
@@ -58,8 +63,13 @@ impl<L: SharedLimiter + ?Sized> SharedLimiter for Arc<L> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         (**self).reserve(now, n, max_wait)
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        (**self).cancel(reservation)
     }
 }
 
@@ -76,7 +86,7 @@ impl<K, L: SharedKeyedLimiter<K> + ?Sized> SharedKeyedLimiter<K> for Arc<L> {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         (**self).reserve(key, now, n, max_wait)
     }
 }

@@ -5,7 +5,7 @@ use core::hash::Hash;
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, Reservation};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::{Instant, Rejected};
 use failsafe_driver::rate;
@@ -215,8 +215,13 @@ impl<L: SharedLimiter> SharedLimiter for RateLimiter<L> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.limiter.reserve(now, n, max_wait)
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        self.limiter.cancel(reservation)
     }
 }
 
@@ -370,8 +375,13 @@ impl<M: RawMutex, T: Limiter> SharedLimiter for MutexLock<M, T> {
     }
 
     #[inline]
-    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(now, n, max_wait))
+    }
+
+    #[inline]
+    fn cancel(&self, reservation: Reservation) -> bool {
+        self.with(|l| l.cancel(reservation))
     }
 }
 
@@ -388,7 +398,7 @@ impl<K, M: RawMutex, T: KeyedLimiter<K>> SharedKeyedLimiter<K> for MutexLock<M, 
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
+    ) -> Result<Reservation, Rejected> {
         self.with(|l| l.reserve(key, now, n, max_wait))
     }
 }

@@ -9,7 +9,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 use core::time::Duration;
 
-use failsafe_core::rate::AtomicGcra;
+use std::sync::Arc;
+
+use failsafe_core::rate::{AtomicGcra, Reservation};
 use failsafe_core::{Instant, Rejected};
 use failsafe_driver::{AcquireStep, Acquisition, Error, SharedLimiter};
 use tower_layer::Layer;
@@ -74,9 +76,9 @@ impl<L> RateLimitLayer<L> {
     /// rejecting (`Duration::ZERO`: never wait).
     ///
     /// A GCRA books the permit when the wait starts: a service that is
-    /// dropped while waiting, or whose `call` never comes, leaves that
-    /// permit spent (it cannot be un-booked). A service's clones wait on
-    /// their own.
+    /// dropped while waiting, or before its `call` comes, gives the booking
+    /// back if no later booking was made since (otherwise it stays spent:
+    /// see [`SharedLimiter::cancel`]). A service's clones wait on their own.
     ///
     /// ```
     /// use std::time::Duration;
@@ -141,20 +143,64 @@ impl<S, L> Layer<S> for RateLimitLayer<L> {
 
 /// Where a [`RateLimitService`] stands with the permit for its next call.
 #[derive(Debug)]
-enum Permit {
+enum Permit<L> {
     /// Nothing asked yet: `call` asks without waiting.
     Idle,
-    /// Asleep until `until`: the booked start (`granted`) or the instant to
-    /// ask again.
+    /// Asleep until `until`: the booked start (with its `booking`) or the
+    /// instant to ask again.
     Waiting {
         acquisition: Acquisition,
         until: Instant,
-        granted: bool,
+        booking: Option<Booking<L>>,
     },
-    /// A permit is held for the next call.
-    Granted,
+    /// A permit is held for the next call (booked ahead, or taken at once).
+    Granted(Option<Booking<L>>),
     /// No permit within the wait: the next call returns this.
     Rejected(Rejected),
+}
+
+/// Permits booked ahead for this service's next call: given back
+/// ([`SharedLimiter::cancel`]) if the service is dropped before the call.
+struct Booking<L> {
+    limiter: Arc<L>,
+    reservation: Option<Reservation>,
+    // A function pointer, so that neither this type nor the service needs
+    // an `L: SharedLimiter` bound to be dropped.
+    cancel: fn(&L, Reservation) -> bool,
+}
+
+impl<L> Booking<L> {
+    fn new(limiter: &Arc<L>, reservation: Reservation) -> Self
+    where
+        L: SharedLimiter,
+    {
+        Booking {
+            limiter: Arc::clone(limiter),
+            reservation: Some(reservation),
+            cancel: <L as SharedLimiter>::cancel,
+        }
+    }
+
+    /// The call came: the permits are used.
+    fn keep(mut self) {
+        self.reservation = None;
+    }
+}
+
+impl<L> Drop for Booking<L> {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            (self.cancel)(&self.limiter, reservation);
+        }
+    }
+}
+
+impl<L> fmt::Debug for Booking<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Booking")
+            .field("reservation", &self.reservation)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A service admitting requests through a rate limiter; made by
@@ -176,7 +222,7 @@ pub struct RateLimitService<S, L = AtomicGcra> {
     inner: S,
     limiter: RateLimiter<L>,
     max_wait: Duration,
-    permit: Permit,
+    permit: Permit<L>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -226,33 +272,37 @@ impl<S, L: SharedLimiter> RateLimitService<S, L> {
     fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match self.permit {
-                Permit::Granted => return Poll::Ready(()),
+                Permit::Granted(_) => return Poll::Ready(()),
                 // A rejection is not kept across polls: ask afresh (a
                 // rejection booked nothing).
                 Permit::Idle | Permit::Rejected(_) => {
                     let now = self.limiter.clock().now();
                     let acquisition = Acquisition::new(now, 1, self.max_wait);
                     let step = acquisition.step(&**self.limiter.limiter(), now);
-                    if let Permit::Rejected(_) = self.settle(acquisition, step, now) {
+                    if let Permit::Rejected(_) = self.settle(acquisition, step) {
                         return Poll::Ready(());
                     }
                 }
-                Permit::Waiting {
-                    acquisition,
-                    until,
-                    granted,
-                } => {
+                Permit::Waiting { .. } => {
                     let Some(sleep) = self.sleep.as_mut() else {
                         unreachable!("a wait always has its timer armed");
                     };
                     // Pending here means the timer holds the task's waker.
                     ready!(sleep.as_mut().poll(cx));
-                    if granted {
-                        self.permit = Permit::Granted;
+                    let Permit::Waiting {
+                        acquisition,
+                        until,
+                        booking,
+                    } = core::mem::replace(&mut self.permit, Permit::Idle)
+                    else {
+                        unreachable!("matched above");
+                    };
+                    if booking.is_some() {
+                        self.permit = Permit::Granted(booking);
                     } else {
                         let now = self.limiter.clock().now().max(until);
                         let step = acquisition.step(&**self.limiter.limiter(), now);
-                        self.settle(acquisition, step, now);
+                        self.settle(acquisition, step);
                     }
                 }
             }
@@ -260,17 +310,26 @@ impl<S, L: SharedLimiter> RateLimitService<S, L> {
     }
 
     /// Records what a step decided, arming the timer for a wait.
-    fn settle(&mut self, acquisition: Acquisition, step: AcquireStep, now: Instant) -> &Permit {
+    fn settle(&mut self, acquisition: Acquisition, step: AcquireStep) -> &Permit<L> {
         self.permit = match step {
-            AcquireStep::Granted(start) if start <= now => Permit::Granted,
-            AcquireStep::Granted(start) => self.wait(acquisition, start, true),
-            AcquireStep::RetryAt(at) => self.wait(acquisition, at, false),
+            AcquireStep::Granted(_) => Permit::Granted(None),
+            AcquireStep::Booked(reservation) => {
+                let start = reservation.start();
+                let booking = Booking::new(self.limiter.limiter(), reservation);
+                self.wait(acquisition, start, Some(booking))
+            }
+            AcquireStep::RetryAt(at) => self.wait(acquisition, at, None),
             AcquireStep::Rejected(rejected) => Permit::Rejected(rejected),
         };
         &self.permit
     }
 
-    fn wait(&mut self, acquisition: Acquisition, until: Instant, granted: bool) -> Permit {
+    fn wait(
+        &mut self,
+        acquisition: Acquisition,
+        until: Instant,
+        booking: Option<Booking<L>>,
+    ) -> Permit<L> {
         let deadline = self.limiter.clock().to_tokio(until);
         match self.sleep.as_mut() {
             Some(sleep) => sleep.as_mut().reset(deadline),
@@ -279,7 +338,7 @@ impl<S, L: SharedLimiter> RateLimitService<S, L> {
         Permit::Waiting {
             acquisition,
             until,
-            granted,
+            booking,
         }
     }
 }
@@ -331,7 +390,12 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let admitted = match core::mem::replace(&mut self.permit, Permit::Idle) {
-            Permit::Granted => Ok(()),
+            Permit::Granted(booking) => {
+                if let Some(booking) = booking {
+                    booking.keep();
+                }
+                Ok(())
+            }
             Permit::Rejected(rejected) => Err(rejected),
             Permit::Idle => self.limiter.try_acquire(1).map(drop),
             Permit::Waiting { .. } => {

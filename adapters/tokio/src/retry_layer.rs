@@ -299,10 +299,12 @@ where
             return Poll::Ready(Err(gave_up));
         }
         loop {
+            let now;
             let (verdict, result) = match this.state.as_mut().project() {
                 RetryStateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    (this.classify.verdict(&result), result)
+                    now = this.clock.now();
+                    (this.classify.verdict_at(now, &result), result)
                 }
                 RetryStateProj::Sleeping { sleep } => {
                     ready!(sleep.poll(cx));
@@ -322,11 +324,14 @@ where
                         continue;
                     }
                     // A service that failed to become ready is broken: stop.
-                    Err(e) => (Verdict::DoNotRetry, Err(e)),
+                    Err(e) => {
+                        now = this.clock.now();
+                        (Verdict::DoNotRetry, Err(e))
+                    }
                 },
                 RetryStateProj::Done => panic!("RetryFuture polled after completion"),
             };
-            match this.lp.finish(this.clock.now(), verdict, result) {
+            match this.lp.finish(now, verdict, result) {
                 RetryStep::RetryAt(at) => this.state.set(RetryState::Sleeping {
                     sleep: this.clock.sleep_until(at),
                 }),

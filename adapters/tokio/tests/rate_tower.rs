@@ -187,7 +187,7 @@ async fn many_clients_through_the_waiting_layer_are_spaced_by_the_period() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_service_dropped_while_waiting_leaves_its_booked_permit_spent() {
+async fn a_service_dropped_while_waiting_gives_its_booked_permit_back() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(10, 1));
     let clock = *limiter.clock();
@@ -201,8 +201,31 @@ async fn a_service_dropped_while_waiting_leaves_its_booked_permit_spent() {
         assert!(ready.as_mut().poll(&mut cx).is_pending()); // booked 100 ms
     }
     tokio::time::advance(Duration::from_millis(100)).await;
+    assert_eq!(limiter.try_acquire(1), Ok(ms(100)), "the booking came back");
     let r = limiter.try_acquire(1).unwrap_err();
-    assert_eq!(r.retry_at, Some(ms(200)), "a GCRA cannot un-book");
+    assert_eq!(r.retry_at, Some(ms(200)), "and no more than it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_ready_but_dropped_before_its_call_gives_the_permit_back() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.clock();
+    limiter.try_acquire(1).unwrap();
+    {
+        let mut svc = RateLimitLayer::new(limiter.clone())
+            .wait_up_to(Duration::from_secs(1))
+            .layer(stamp(clock, &calls));
+        // ready at 100 ms (its booked start), then never called
+        poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        assert_eq!(clock.now(), ms(100));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        limiter.try_acquire(1),
+        Ok(ms(100)),
+        "the unused permit came back"
+    );
 }
 
 #[tokio::test(start_paused = true)]

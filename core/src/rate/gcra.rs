@@ -9,7 +9,7 @@ use portable_atomic::{AtomicU64, Ordering};
 
 use super::{Quota, insufficient, rate_limited};
 use crate::time::duration_nanos;
-use crate::{Instant, Rejected};
+use crate::{Instant, RejectReason, Rejected};
 
 /// The one GCRA decision, shared by [`Gcra`], [`AtomicGcra`] and
 /// [`KeyedGcra`](super::KeyedGcra): given the theoretical arrival time
@@ -38,11 +38,12 @@ fn next_tat(tat: u64, now: u64, n: u32, quota: Quota) -> Result<u64, Rejected> {
         .period_nanos
         .checked_mul(n as u64)
         .and_then(|cost| tat.max(now).checked_add(cost))
-        .ok_or(rate_limited(Instant::MAX)) // "not before the end of time"
+        .ok_or(Rejected::never(RejectReason::RateLimited)) // past the end of time
 }
 
 /// Like [`decide`], but a wait of up to `max_wait` is booked instead of
 /// refused: returns the new `tat` and the instant the permits may start.
+/// Never is one representation: `n` over the burst is [`insufficient`].
 #[inline]
 pub(crate) fn reserve(
     tat: u64,
@@ -63,11 +64,18 @@ pub(crate) fn reserve(
     }
 }
 
-/// A GCRA rate limiter used through `&mut self`: one `u64` of state.
+/// A GCRA rate limiter used through `&mut self`: the theoretical arrival
+/// time of the next permit (one `u64`) plus the latest `now` seen.
 ///
-/// Time is never read; a `now` earlier than one already seen simply finds
-/// less capacity (the state is "the next permit's time", so stepping back
-/// can only make the limiter stricter, never looser).
+/// Time is never read. A `now` earlier than one already seen by
+/// [`acquire`](Self::acquire) or [`reserve`](Self::reserve) counts as that
+/// latest `now` ("no time passed", the crate's clock contract); the queries
+/// [`check`](Self::check) and [`available`](Self::available) answer for the
+/// later of their `now` and the latest seen, without moving it.
+///
+/// Boundaries: a request is admitted when its permits fit exactly
+/// (`n == burst` on a rested limiter is admitted; `n > burst` never is, see
+/// [`Rejected::is_never`]); a retry at exactly `retry_at` is admitted.
 ///
 /// ```
 /// use failsafe_core::rate::{Gcra, Quota};
@@ -81,12 +89,25 @@ pub(crate) fn reserve(
 pub struct Gcra {
     quota: Quota,
     tat: u64,
+    /// The latest `now` seen by a call that changes the state (nanoseconds).
+    latest: u64,
 }
 
 impl Gcra {
     /// A limiter with a full burst available. `const`.
     pub const fn new(quota: Quota) -> Gcra {
-        Gcra { quota, tat: 0 }
+        Gcra {
+            quota,
+            tat: 0,
+            latest: 0,
+        }
+    }
+
+    /// `max(now, latest seen)`, remembered.
+    #[inline]
+    fn observe(&mut self, now: Instant) -> u64 {
+        self.latest = self.latest.max(now.as_nanos());
+        self.latest
     }
 
     /// Takes `n` permits at `now`, or says when they could be taken.
@@ -102,20 +123,34 @@ impl Gcra {
     /// ```
     #[inline]
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
-        self.tat = decide(self.tat, now.as_nanos(), n, self.quota)?;
+        let now = self.observe(now);
+        self.tat = decide(self.tat, now, n, self.quota)?;
         Ok(())
     }
 
-    /// Books `n` permits, waiting up to `max_wait`: returns the instant they
-    /// may start (now, or later), or a rejection if that is too far.
+    /// Books `n` permits, waiting up to `max_wait`: returns the
+    /// [`Reservation`] (its [`start`](Reservation::start) is now, or later),
+    /// or a rejection if that is too far. A wait of exactly `max_wait` is
+    /// booked.
+    ///
+    /// A caller that gives up before the start hands the reservation to
+    /// [`cancel`](Self::cancel).
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`](crate::RejectReason::RateLimited) with the earliest
+    /// start if it lies more than `max_wait` ahead;
+    /// [`Rejected::never`] for `n` over the burst or a start past the end of
+    /// time.
     ///
     /// ```
     /// # use core::time::Duration;
     /// # use failsafe_core::rate::{Gcra, Quota};
     /// # use failsafe_core::Instant;
     /// let mut g = Gcra::new(Quota::per_second(10).unwrap());
-    /// assert_eq!(g.reserve(Instant::ZERO, 1, Duration::ZERO), Ok(Instant::ZERO));
-    /// assert_eq!(g.reserve(Instant::ZERO, 1, Duration::from_secs(1)), Ok(Instant::from_millis(100)));
+    /// assert_eq!(g.reserve(Instant::ZERO, 1, Duration::ZERO).unwrap().start(), Instant::ZERO);
+    /// let r = g.reserve(Instant::ZERO, 1, Duration::from_secs(1)).unwrap();
+    /// assert_eq!(r.start(), Instant::from_millis(100));
     /// assert!(g.reserve(Instant::ZERO, 1, Duration::from_millis(150)).is_err()); // would start at 200 ms
     /// ```
     pub fn reserve(
@@ -123,21 +158,50 @@ impl Gcra {
         now: Instant,
         n: u32,
         max_wait: Duration,
-    ) -> Result<Instant, Rejected> {
-        let (tat, start) = reserve(
-            self.tat,
-            now.as_nanos(),
-            n,
-            self.quota,
-            duration_nanos(max_wait),
-        )?;
+    ) -> Result<Reservation, Rejected> {
+        let now = self.observe(now);
+        let (tat, start) = reserve(self.tat, now, n, self.quota, duration_nanos(max_wait))?;
+        let reservation = Reservation::booked(start, self.tat, tat);
         self.tat = tat;
-        Ok(Instant::from_nanos(start))
+        Ok(reservation)
+    }
+
+    /// Gives back the permits of a reservation whose caller gave up (a
+    /// dropped waiter). Returns whether they were given back.
+    ///
+    /// They are when no later booking or admission was made since (the
+    /// reservation is the latest): the state returns to what it was before
+    /// the booking, so the rate can never be exceeded. Otherwise later
+    /// callers already hold the instants after it, and giving the time back
+    /// could let a new caller in before them beyond the rate: the permits
+    /// stay booked and that capacity is lost until time passes their start.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::{Gcra, Quota};
+    /// # use failsafe_core::Instant;
+    /// let mut g = Gcra::new(Quota::per_second(10).unwrap());
+    /// g.acquire(Instant::ZERO, 1).unwrap();
+    /// let r = g.reserve(Instant::ZERO, 1, Duration::from_secs(1)).unwrap(); // starts at 100 ms
+    /// assert!(g.cancel(r)); // the waiter was dropped: the slot is free again
+    /// assert_eq!(g.reserve(Instant::ZERO, 1, Duration::from_secs(1)).unwrap().start(), Instant::from_millis(100));
+    /// ```
+    pub fn cancel(&mut self, reservation: Reservation) -> bool {
+        if reservation.returnable() && self.tat == reservation.booked_tat {
+            self.tat = reservation.prior_tat;
+            true
+        } else {
+            false
+        }
     }
 
     /// Would `n` permits be granted at `now`? Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The rejection [`acquire`](Self::acquire) would return.
     pub fn check(&self, now: Instant, n: u32) -> Result<(), Rejected> {
-        decide(self.tat, now.as_nanos(), n, self.quota).map(|_| ())
+        decide(self.tat, now.as_nanos().max(self.latest), n, self.quota).map(|_| ())
     }
 
     /// Changes the quota at run time, keeping the state: the time already
@@ -173,12 +237,83 @@ impl Gcra {
     /// assert_eq!(g.available(Instant::from_secs(2)), 3);
     /// ```
     pub fn available(&self, now: Instant) -> u32 {
-        available(self.tat, now.as_nanos(), self.quota)
+        available(self.tat, now.as_nanos().max(self.latest), self.quota)
     }
 
     /// The raw state (nanoseconds), e.g. to persist or share it.
     pub const fn tat(&self) -> u64 {
         self.tat
+    }
+}
+
+/// Permits booked by a [`Gcra`] or [`AtomicGcra`] `reserve`: when they may
+/// start, and what the limiter needs to take them back if the caller gives
+/// up first ([`Gcra::cancel`], [`AtomicGcra::cancel`]).
+///
+/// Not `Clone`: a reservation is given back at most once. Dropping it keeps
+/// the booking (the permits count as used).
+///
+/// ```
+/// # use core::time::Duration;
+/// use failsafe_core::rate::{Gcra, Quota, Reservation};
+/// use failsafe_core::Instant;
+/// let mut g = Gcra::new(Quota::per_second(2).unwrap());
+/// let r: Reservation = g.reserve(Instant::ZERO, 1, Duration::ZERO).unwrap();
+/// assert_eq!(r.start(), Instant::ZERO);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a reservation says when the permits may start; drop it only once they are used"]
+pub struct Reservation {
+    start: u64,
+    prior_tat: u64,
+    booked_tat: u64,
+}
+
+impl Reservation {
+    fn booked(start: u64, prior_tat: u64, booked_tat: u64) -> Reservation {
+        Reservation {
+            start,
+            prior_tat,
+            booked_tat,
+        }
+    }
+
+    /// A grant at `start` with nothing to give back: what a limiter that
+    /// cannot book ahead (token bucket, windows, keyed) returns.
+    ///
+    /// ```
+    /// # use failsafe_core::rate::Reservation;
+    /// # use failsafe_core::Instant;
+    /// assert_eq!(Reservation::granted(Instant::from_millis(3)).start(), Instant::from_millis(3));
+    /// ```
+    pub const fn granted(start: Instant) -> Reservation {
+        Reservation {
+            start: start.as_nanos(),
+            prior_tat: 0,
+            booked_tat: 0,
+        }
+    }
+
+    /// When the permits may start: the `now` of the request, or a later
+    /// booked instant to wait for.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::{Gcra, Quota};
+    /// # use failsafe_core::Instant;
+    /// let mut g = Gcra::new(Quota::per_second(1).unwrap());
+    /// g.acquire(Instant::ZERO, 1).unwrap();
+    /// let r = g.reserve(Instant::ZERO, 1, Duration::from_secs(5)).unwrap();
+    /// assert_eq!(r.start(), Instant::from_secs(1));
+    /// ```
+    pub const fn start(&self) -> Instant {
+        Instant::from_nanos(self.start)
+    }
+
+    /// Whether a limiter could take these permits back at all.
+    const fn returnable(&self) -> bool {
+        self.booked_tat != self.prior_tat
     }
 }
 
@@ -203,6 +338,8 @@ pub(crate) fn available(tat: u64, now: u64, quota: Quota) -> u32 {
 #[derive(Debug)]
 pub struct AtomicGcra {
     tat: AtomicU64,
+    /// The latest `now` seen by `acquire` / `reserve` (nanoseconds).
+    latest: AtomicU64,
     period_nanos: AtomicU64,
     burst: AtomicU64,
 }
@@ -213,6 +350,7 @@ impl AtomicGcra {
     pub const fn new(quota: Quota) -> AtomicGcra {
         AtomicGcra {
             tat: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
             period_nanos: AtomicU64::new(quota.period_nanos),
             burst: AtomicU64::new(quota.burst as u64),
         }
@@ -223,6 +361,7 @@ impl AtomicGcra {
     pub fn new(quota: Quota) -> AtomicGcra {
         AtomicGcra {
             tat: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
             period_nanos: AtomicU64::new(quota.period_nanos),
             burst: AtomicU64::new(quota.burst as u64),
         }
@@ -237,11 +376,30 @@ impl AtomicGcra {
         }
     }
 
+    /// `max(now, latest seen)`, remembered: the clock contract of
+    /// [`Gcra`]. The common case (time moved on) is one load and one store.
+    #[inline]
+    fn observe(&self, now: Instant) -> u64 {
+        let now = now.as_nanos();
+        let seen = self.latest.load(Ordering::Relaxed);
+        if now > seen {
+            // `fetch_max`, not a plain store: a racing caller with a later
+            // `now` must not be overwritten.
+            self.latest.fetch_max(now, Ordering::Relaxed).max(now)
+        } else {
+            seen
+        }
+    }
+
     /// [`Gcra::acquire`] from `&self`, lock-free.
+    ///
+    /// # Errors
+    ///
+    /// As [`Gcra::acquire`].
     #[inline]
     pub fn acquire(&self, now: Instant, n: u32) -> Result<(), Rejected> {
         let quota = self.quota();
-        let now = now.as_nanos();
+        let now = self.observe(now);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let new_tat = decide(tat, now, n, quota)?;
@@ -256,9 +414,18 @@ impl AtomicGcra {
     }
 
     /// [`Gcra::reserve`] from `&self`, lock-free.
-    pub fn reserve(&self, now: Instant, n: u32, max_wait: Duration) -> Result<Instant, Rejected> {
+    ///
+    /// # Errors
+    ///
+    /// As [`Gcra::reserve`].
+    pub fn reserve(
+        &self,
+        now: Instant,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Reservation, Rejected> {
         let quota = self.quota();
-        let (now, max_wait) = (now.as_nanos(), duration_nanos(max_wait));
+        let (now, max_wait) = (self.observe(now), duration_nanos(max_wait));
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let (new_tat, start) = reserve(tat, now, n, quota, max_wait)?;
@@ -266,10 +433,37 @@ impl AtomicGcra {
                 .tat
                 .compare_exchange_weak(tat, new_tat, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(Instant::from_nanos(start)),
+                Ok(_) => return Ok(Reservation::booked(start, tat, new_tat)),
                 Err(current) => tat = current,
             }
         }
+    }
+
+    /// [`Gcra::cancel`] from `&self`, lock-free: gives the permits back if
+    /// the reservation is still the latest booking (one compare-and-swap).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::{AtomicGcra, Quota};
+    /// # use failsafe_core::Instant;
+    /// let g = AtomicGcra::new(Quota::per_second(1).unwrap());
+    /// g.acquire(Instant::ZERO, 1).unwrap();
+    /// let first = g.reserve(Instant::ZERO, 1, Duration::from_secs(9)).unwrap(); // at 1 s
+    /// let second = g.reserve(Instant::ZERO, 1, Duration::from_secs(9)).unwrap(); // at 2 s
+    /// assert!(!g.cancel(first)); // a later booking holds the next second
+    /// assert!(g.cancel(second));
+    /// ```
+    pub fn cancel(&self, reservation: Reservation) -> bool {
+        reservation.returnable()
+            && self
+                .tat
+                .compare_exchange(
+                    reservation.booked_tat,
+                    reservation.prior_tat,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 
     /// Changes the quota at run time, keeping the state. A decision racing
@@ -283,10 +477,7 @@ impl AtomicGcra {
 
     /// Permits available at `now`.
     pub fn available(&self, now: Instant) -> u32 {
-        available(
-            self.tat.load(Ordering::Relaxed),
-            now.as_nanos(),
-            self.quota(),
-        )
+        let now = now.as_nanos().max(self.latest.load(Ordering::Relaxed));
+        available(self.tat.load(Ordering::Relaxed), now, self.quota())
     }
 }

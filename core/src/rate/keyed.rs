@@ -147,6 +147,8 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
             if let Some((k, tat)) = &self.slots[(home + i) % N]
                 && k == key
             {
+                // The clock contract: a `now` before the latest seen reads as it.
+                let now = now.max(self.clock.latest());
                 return available(*tat, now.as_nanos(), self.quota);
             }
         }

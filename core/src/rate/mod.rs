@@ -37,7 +37,7 @@ mod tests;
 mod window;
 
 pub use bucket::TokenBucket;
-pub use gcra::{AtomicGcra, Gcra};
+pub use gcra::{AtomicGcra, Gcra, Reservation};
 pub use keyed::{KeyedGcra, WhenFull};
 pub use window::{FixedWindow, SlidingWindow};
 
@@ -146,6 +146,7 @@ const fn rate_limited(retry_at: Instant) -> Rejected {
     Rejected::new(RejectReason::RateLimited, Some(retry_at))
 }
 
+/// More permits than the limiter can ever grant at once: never.
 const fn insufficient() -> Rejected {
-    Rejected::new(RejectReason::RateInsufficientCapacity, None)
+    Rejected::never(RejectReason::RateInsufficientCapacity)
 }

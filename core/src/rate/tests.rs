@@ -46,16 +46,93 @@ fn gcra_takes_n_permits_at_once() {
 #[test]
 fn gcra_reserve_books_future_permits_up_to_the_maximum_wait() {
     let mut g = Gcra::new(Quota::per_second(2).unwrap());
-    assert_eq!(g.reserve(ms(0), 1, Duration::ZERO), Ok(ms(0)));
-    assert_eq!(g.reserve(ms(0), 1, Duration::from_secs(1)), Ok(ms(500)));
-    assert_eq!(g.reserve(ms(0), 1, Duration::from_secs(1)), Ok(ms(1_000)));
+    let start = |r: Result<Reservation, Rejected>| r.map(|r| r.start());
+    assert_eq!(start(g.reserve(ms(0), 1, Duration::ZERO)), Ok(ms(0)));
+    assert_eq!(
+        start(g.reserve(ms(0), 1, Duration::from_secs(1))),
+        Ok(ms(500))
+    );
+    assert_eq!(
+        start(g.reserve(ms(0), 1, Duration::from_secs(1))),
+        Ok(ms(1_000))
+    );
     let r = g.reserve(ms(0), 1, Duration::from_secs(1)).unwrap_err();
     assert_eq!(r.retry_at, Some(ms(1_500)));
     // a refused reservation books nothing
     assert_eq!(
-        g.reserve(ms(1_000), 1, Duration::from_secs(1)),
+        start(g.reserve(ms(1_000), 1, Duration::from_secs(1))),
         Ok(ms(1_500))
     );
+}
+
+/// Issue 7, item 3: quota 1/s, burst 2; one permit at t = 10 s; then the
+/// clock reads 9.9 s. As at 10 s, one permit is left: `available` is 1, one
+/// `acquire` succeeds and a second is refused (retry at 11 s).
+#[test]
+fn gcra_clock_stepping_back_counts_as_no_time_passed() {
+    let quota = Quota::per_second(1).unwrap().with_burst(2).unwrap();
+    let mut g = Gcra::new(quota);
+    let a = AtomicGcra::new(quota);
+    g.acquire(ms(10_000), 1).unwrap();
+    a.acquire(ms(10_000), 1).unwrap();
+    assert_eq!(g.available(ms(9_900)), 1);
+    assert_eq!(a.available(ms(9_900)), 1);
+    assert_eq!(g.check(ms(9_900), 1), Ok(()));
+    assert_eq!(g.acquire(ms(9_900), 1), Ok(()));
+    assert_eq!(a.acquire(ms(9_900), 1), Ok(()));
+    let expected = Err(Rejected::new(RejectReason::RateLimited, Some(ms(11_000))));
+    assert_eq!(g.acquire(ms(9_900), 1), expected);
+    assert_eq!(a.acquire(ms(9_900), 1), expected);
+    // reserve clamps too: the next slot after the two taken at "10 s" is 11 s
+    assert_eq!(
+        g.reserve(ms(9_000), 1, Duration::from_secs(1))
+            .map(|r| r.start()),
+        Ok(ms(11_000))
+    );
+    assert_eq!(
+        a.reserve(ms(9_000), 1, Duration::from_secs(1))
+            .map(|r| r.start()),
+        Ok(ms(11_000))
+    );
+}
+
+/// "Never" has one representation: `n` above the burst, and a start past
+/// the end of time, are `Rejected::never`.
+#[test]
+fn gcra_never_is_retry_at_max() {
+    let mut g = Gcra::new(Quota::per_second(1).unwrap().with_burst(2).unwrap());
+    let r = g.acquire(ms(0), 3).unwrap_err();
+    assert!(r.is_never(), "{r:?}");
+    assert_eq!(r.reason, RejectReason::RateInsufficientCapacity);
+    let r = g.acquire(Instant::MAX, 1).unwrap_err();
+    assert_eq!(r, Rejected::never(RejectReason::RateLimited));
+}
+
+/// Issue 7, item 9: a dropped waiter's booking comes back when it is the
+/// latest one; a booking with later ones behind it stays (the rate is never
+/// exceeded).
+#[test]
+fn gcra_cancel_gives_back_the_latest_booking_only() {
+    let quota = Quota::per_second(10).unwrap(); // one per 100 ms, burst 1
+    let mut g = Gcra::new(quota);
+    g.acquire(ms(0), 1).unwrap();
+    let r1 = g.reserve(ms(0), 1, Duration::from_secs(1)).unwrap();
+    let r2 = g.reserve(ms(0), 1, Duration::from_secs(1)).unwrap();
+    assert_eq!((r1.start(), r2.start()), (ms(100), ms(200)));
+    assert!(!g.cancel(r1)); // r2 holds 200 ms: giving back 100 ms would double-book
+    assert_eq!(g.tat(), ms(300).as_nanos());
+    assert!(g.cancel(r2)); // the latest: state as before it
+    assert_eq!(g.tat(), ms(200).as_nanos());
+    let r3 = g.reserve(ms(50), 1, Duration::from_secs(1)).unwrap();
+    assert_eq!(r3.start(), ms(200));
+    g.acquire(ms(250), 1).unwrap_err(); // 300 ms is next: r3 still counts
+    // any later booking makes it non-returnable
+    let mut g = Gcra::new(quota);
+    let r = g.reserve(ms(0), 1, Duration::ZERO).unwrap();
+    let _later = g.reserve(ms(0), 1, Duration::from_secs(1)).unwrap();
+    assert!(!g.cancel(r));
+    // a grant with nothing booked gives nothing back
+    assert!(!g.cancel(Reservation::granted(ms(0))));
 }
 
 #[test]

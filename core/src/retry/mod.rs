@@ -46,7 +46,7 @@ use core::time::Duration;
 
 use crate::rng::Rng;
 use crate::time::Monotonic;
-use crate::{ConfigError, Instant, Observer, Problem};
+use crate::{ConfigError, Instant, Observer, Problem, RejectReason, Rejected};
 
 /// How a server's retry-after hint changes the computed delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,6 +261,46 @@ impl Verdict {
         Verdict::Retry {
             kind: FailureKind::Error,
             retry_after: None,
+        }
+    }
+
+    /// The verdict on a call this library rejected at `now`: the one rule
+    /// for every rejection reason.
+    ///
+    /// | the rejection | verdict |
+    /// |---|---|
+    /// | `retry_at: Some(t)` (breaker open, rate limited, fail fast with a probe due) | [`Retry`](Verdict::Retry) as [`Throttled`](FailureKind::Throttled) with the hint `t - now` (zero if `t` has passed), which the retry clamps or trusts by its [`RetryAfter`] rule |
+    /// | `retry_at: None` (half-open breaker with every probe out, forced open, bulkhead full, queue full or wait expired, fail fast open until healthy) | `Retry` as `Throttled`, no hint: the retry's own backoff |
+    /// | [never](Rejected::is_never) (more permits than a limiter can ever grant) | [`DoNotRetry`](Verdict::DoNotRetry): no later attempt can be admitted |
+    /// | [`DeadlineTooShort`](RejectReason::DeadlineTooShort) | `DoNotRetry`: the caller's remaining time only shrinks |
+    ///
+    /// A timeout is retried as [`FailureKind::Timeout`] without a hint.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::retry::{FailureKind, Verdict};
+    /// use failsafe_core::{Instant, RejectReason, Rejected};
+    ///
+    /// let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(30)));
+    /// assert_eq!(
+    ///     Verdict::for_rejection(&open, Instant::from_secs(10)),
+    ///     Verdict::Retry { kind: FailureKind::Throttled, retry_after: Some(Duration::from_secs(20)) },
+    /// );
+    /// let full = Rejected::new(RejectReason::BulkheadFull, None);
+    /// assert_eq!(
+    ///     Verdict::for_rejection(&full, Instant::ZERO),
+    ///     Verdict::Retry { kind: FailureKind::Throttled, retry_after: None },
+    /// );
+    /// let never = Rejected::never(RejectReason::RateInsufficientCapacity);
+    /// assert_eq!(Verdict::for_rejection(&never, Instant::ZERO), Verdict::DoNotRetry);
+    /// ```
+    pub fn for_rejection(rejected: &Rejected, now: Instant) -> Verdict {
+        if rejected.is_never() || rejected.reason == RejectReason::DeadlineTooShort {
+            return Verdict::DoNotRetry;
+        }
+        Verdict::Retry {
+            kind: FailureKind::Throttled,
+            retry_after: rejected.retry_after(now),
         }
     }
 }

@@ -1,0 +1,225 @@
+//! A retry wrapped around each pattern (issue 7, item 7): every reason the
+//! library rejects or times out with has its documented retry verdict
+//! ([`Verdict::for_rejection`]), and the retry honours it. Virtual time: a
+//! sleep jumps the clock, so the instants asserted are exact.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::rate::{Gcra, Quota};
+use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, NoBudget, RetryAfter, RetryConfig};
+use failsafe_core::rng::Xorshift64;
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, RejectReason, Rejected};
+use failsafe_driver::{
+    Breaker, Clock, Error, RateLimiter, RetryContext, RetryOnFailsafeError, StdLock, retry_blocking,
+};
+
+/// The clock every handle and the retry share; sleeping jumps it.
+#[derive(Debug, Default)]
+struct Virtual(Cell<Instant>);
+
+impl Clock for &Virtual {
+    fn now(&self) -> Instant {
+        self.0.get()
+    }
+}
+
+impl failsafe_driver::BlockingRuntime for &Virtual {
+    fn block_until(&self, at: Instant) {
+        self.0.set(self.0.get().max(at));
+    }
+}
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+/// Four attempts, 100 ms constant backoff, no jitter, hints trusted up to a
+/// minute: a retry that honours `retry_at` waits exactly until it.
+fn config(retry_after: RetryAfter) -> RetryConfig {
+    RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+        .jitter(Jitter::None)
+        .retry_after(retry_after)
+        .build()
+        .unwrap()
+}
+
+const TRUST: RetryAfter = RetryAfter::Trust {
+    max: Duration::from_secs(60),
+};
+
+/// Runs `op` under the retry on `clock`; returns the result and the instant
+/// of each attempt.
+fn run<T>(
+    clock: &Virtual,
+    config: RetryConfig,
+    deadline: Deadline,
+    mut op: impl FnMut() -> Result<T, Error<&'static str>>,
+) -> (
+    Result<T, failsafe_driver::RetryError<Error<&'static str>>>,
+    Vec<Instant>,
+) {
+    let attempts = RefCell::new(Vec::new());
+    let ctx = RetryContext {
+        config,
+        deadline,
+        budget: &StdLock::new(NoBudget),
+        rng: Xorshift64::new(7),
+        observer: (),
+    };
+    let result = retry_blocking(
+        &clock,
+        |at| clock.0.set(clock.0.get().max(at)),
+        ctx,
+        &RetryOnFailsafeError,
+        |_| {
+            attempts.borrow_mut().push(clock.0.get());
+            op()
+        },
+    );
+    (result, attempts.into_inner())
+}
+
+#[test]
+fn a_retry_around_an_open_breaker_waits_for_its_retry_at() {
+    let clock = Virtual::default();
+    let breaker = Breaker::with_clock(
+        BreakerConfig::builder()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        NoWindow,
+        &clock,
+    );
+    // the dependency fails once, at t=0, and the breaker opens until 30 s
+    let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        breaker.call_blocking(|| Ok::<_, &'static str>("up"))
+    });
+    assert_eq!(result, Ok("up"));
+    // not four attempts burnt in microseconds: the second is the probe at 30 s
+    assert_eq!(attempts, vec![ms(0), ms(30_000)]);
+}
+
+#[test]
+fn a_clamped_hint_still_never_retries_before_the_backoff_nor_after_the_cap() {
+    // AWS's rule: the hint clamped to [computed, computed + 5 s]
+    let clock = Virtual::default();
+    let breaker = Breaker::with_clock(
+        BreakerConfig::builder()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        NoWindow,
+        &clock,
+    );
+    let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    let clamp = RetryAfter::Clamp {
+        max_extra: Duration::from_secs(5),
+    };
+    let (result, attempts) = run(&clock, config(clamp), Deadline::NEVER, || {
+        breaker.call_blocking(|| Ok::<_, &'static str>("up"))
+    });
+    // each wait is 100 ms + 5 s: the breaker is still open at 5.1, 10.2, 15.3 s
+    assert_eq!(attempts, vec![ms(0), ms(5_100), ms(10_200), ms(15_300)]);
+    let gave_up = result.unwrap_err();
+    assert_eq!(gave_up.reason, GiveUp::Attempts);
+}
+
+#[test]
+fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
+    let clock = Virtual::default();
+    // one permit per 250 ms, burst 1; no waiting inside the limiter
+    let limiter = RateLimiter::from_limiter(
+        StdLock::new(Gcra::new(
+            Quota::with_period(Duration::from_millis(250)).unwrap(),
+        )),
+        &clock,
+    )
+    .with_max_wait(Duration::ZERO);
+    limiter.try_acquire(1).unwrap();
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        limiter.call_blocking(|| Ok::<_, &'static str>(1))
+    });
+    assert_eq!(result, Ok(1));
+    assert_eq!(attempts, vec![ms(0), ms(250)]);
+}
+
+#[test]
+fn a_rejection_without_retry_at_retries_on_the_backoff() {
+    // a full bulkhead, a half-open breaker with every probe out, a forced-open
+    // breaker, an open fail fast: the earliest instant is unknown
+    for reason in [
+        RejectReason::BulkheadFull,
+        RejectReason::BulkheadQueueFull,
+        RejectReason::BulkheadWaitExpired,
+        RejectReason::BreakerHalfOpenFull,
+        RejectReason::BreakerForcedOpen,
+        RejectReason::FailFastOpen,
+    ] {
+        let clock = Virtual::default();
+        let mut left = 2;
+        let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+            if left == 0 {
+                return Ok(());
+            }
+            left -= 1;
+            Err(Error::Rejected(Rejected::new(reason, None)))
+        });
+        assert_eq!(result, Ok(()), "{reason:?}");
+        assert_eq!(attempts, vec![ms(0), ms(100), ms(200)], "{reason:?}");
+    }
+}
+
+#[test]
+fn never_and_a_deadline_too_short_are_not_retried() {
+    for rejected in [
+        Rejected::never(RejectReason::RateInsufficientCapacity),
+        Rejected::never(RejectReason::RateLimited),
+        Rejected::new(RejectReason::DeadlineTooShort, None),
+    ] {
+        let clock = Virtual::default();
+        let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+            Err::<(), _>(Error::Rejected(rejected))
+        });
+        let gave_up = result.unwrap_err();
+        assert_eq!(gave_up.reason, GiveUp::NotRetryable, "{rejected:?}");
+        assert_eq!(attempts, vec![ms(0)], "{rejected:?}");
+    }
+}
+
+#[test]
+fn a_hint_past_the_callers_deadline_ends_the_retry_at_once() {
+    let clock = Virtual::default();
+    let open_until = Rejected::new(RejectReason::BreakerOpen, Some(ms(30_000)));
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::at(ms(10_000)), || {
+        Err::<(), _>(Error::Rejected(open_until))
+    });
+    assert_eq!(result.unwrap_err().reason, GiveUp::Deadline);
+    assert_eq!(
+        attempts,
+        vec![ms(0)],
+        "no attempt is wasted before the deadline"
+    );
+}
+
+#[test]
+fn a_timeout_is_retried_on_the_backoff_as_a_timeout() {
+    let clock = Virtual::default();
+    let mut left = 1;
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        if left == 0 {
+            return Ok(());
+        }
+        left -= 1;
+        Err(Error::Timeout(Deadline::at(ms(0))))
+    });
+    assert_eq!(result, Ok(()));
+    assert_eq!(attempts, vec![ms(0), ms(100)]);
+}
