@@ -75,6 +75,9 @@ const NOT_REJECTING: u64 = 0;
 struct RejectGate {
     until: AtomicU64,
     rejections: AtomicU64,
+    /// The machine's latest time seen, published under the lock: the
+    /// lock-free paths read it to honour the clock contract.
+    latest: AtomicU64,
 }
 
 impl RejectGate {
@@ -83,6 +86,7 @@ impl RejectGate {
         RejectGate {
             until: AtomicU64::new(NOT_REJECTING),
             rejections: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
         }
     }
 
@@ -91,6 +95,7 @@ impl RejectGate {
         RejectGate {
             until: AtomicU64::new(NOT_REJECTING),
             rejections: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
         }
     }
 
@@ -113,9 +118,20 @@ impl RejectGate {
 
     /// Publishes the machine's answer; call under the machine's lock so
     /// stores happen in transition order.
+    ///
+    /// `latest` is the latest time the machine has seen: a gate that closed
+    /// before it is not published, so a caller whose clock steps back is
+    /// sent to the machine (which reads its time as `latest`) instead of
+    /// being rejected by the gate (the clock contract).
     #[inline]
-    fn publish(&self, until: Option<Instant>) {
-        let until = until.map_or(NOT_REJECTING, Instant::as_nanos);
+    fn publish(&self, until: Option<Instant>, latest: Instant) {
+        let latest = latest.as_nanos();
+        if self.latest.load(Ordering::Relaxed) < latest {
+            self.latest.store(latest, Ordering::Relaxed);
+        }
+        let until = until
+            .filter(|until| until.as_nanos() > latest)
+            .map_or(NOT_REJECTING, Instant::as_nanos);
         if self.until.load(Ordering::Relaxed) != until {
             self.until.store(until, Ordering::Release);
         }
@@ -146,6 +162,11 @@ const TIMED: u64 = 1 << 61;
 ///
 /// Rejections on the fast path are counted in [`metrics`](Self::metrics) but
 /// emit no [`BreakerEvent::Rejected`]: the observer lives behind the lock.
+///
+/// The clock contract holds as for [`CircuitBreaker`], with one reading: a
+/// call admitted on the lock-free path (a closed breaker) does not hand the
+/// machine its time, so it does not move the latest time seen; its start,
+/// when slow calls are timed, is read no earlier than that latest time.
 ///
 /// ```
 /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
@@ -238,7 +259,11 @@ where
                 PermitKind::Counted
             };
             let issued_at = if word & TIMED != 0 {
-                time.raw()
+                // The clock contract: a start before the latest time the
+                // machine has seen reads as that time.
+                time.raw().max(Instant::from_nanos(
+                    self.gate.latest.load(Ordering::Relaxed),
+                ))
             } else {
                 Instant::ZERO
             };
@@ -286,7 +311,7 @@ where
         self.lock.with(|b| {
             let r = f(b);
             // Published under the lock, so stores happen in transition order.
-            self.gate.publish(b.rejecting_until());
+            self.gate.publish(b.rejecting_until(), b.latest_seen());
             let admission = match b.free_admission() {
                 Some((epoch, counted, timed)) => {
                     FREE | if counted { 0 } else { UNCOUNTED }
@@ -456,7 +481,7 @@ where
     pub fn with<R>(&self, f: impl FnOnce(&mut crate::failfast::FailFast<O>) -> R) -> R {
         self.lock.with(|ff| {
             let r = f(ff);
-            self.gate.publish(ff.rejecting_until());
+            self.gate.publish(ff.rejecting_until(), ff.latest_seen());
             r
         })
     }

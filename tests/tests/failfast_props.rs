@@ -211,14 +211,19 @@ fn check_sequence(config: FailFastConfig, ops: Vec<Op>) -> Result<(), TestCaseEr
                         RejectReason::FailFastOpen => {
                             prop_assert_eq!(state, State::Open);
                             match config.probe_interval() {
-                                Some(_) => {
-                                    let at = r.retry_at.expect("probes: the rejection says when");
-                                    prop_assert!(
+                                Some(_) => match r.retry_at {
+                                    Some(at) => prop_assert!(
                                         at.as_nanos() > latest,
                                         "retry_at {} is not in the future",
                                         at
-                                    );
-                                }
+                                    ),
+                                    // unknown only while a probe is out (its
+                                    // success may close it at any moment)
+                                    None => prop_assert!(
+                                        held.iter().chain(&leaked).any(|h| h.permit.is_probe()),
+                                        "probes, none out: the rejection must say when"
+                                    ),
+                                },
                                 None => prop_assert_eq!(r.retry_at, None),
                             }
                         }

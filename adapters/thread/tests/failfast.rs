@@ -234,7 +234,8 @@ fn one_probe_per_interval() {
     let r = ff.call(|| {
         let other = std::thread::scope(|s| s.spawn(|| ff.call(|| Ok::<_, ()>(()))).join());
         let rejected = *other.unwrap().unwrap_err().rejected().unwrap();
-        assert_eq!(rejected.retry_at, Some(Instant::from_secs(60)));
+        // the probe is out: its success may close it before 60 s
+        assert_eq!(rejected.retry_at, None);
         Err::<(), _>("still down")
     });
     assert_eq!(r, Err(Error::Inner("still down")));

@@ -307,10 +307,8 @@ async fn a_probe_interval_admits_one_probe_per_interval() {
     });
     tokio::task::yield_now().await; // the probe starts and sleeps
     let second = ff.call(|| counted(&calls, Ok(()))).await;
-    assert_eq!(
-        second.unwrap_err().rejected().unwrap().retry_at,
-        Some(Instant::from_secs(20))
-    );
+    // the probe is out: its success may close it before 20 s
+    assert_eq!(second.unwrap_err().rejected().unwrap().retry_at, None);
     assert_eq!(probe.await.unwrap(), Err(Error::Inner("still down")));
     assert_eq!(
         ff.state(),

@@ -240,7 +240,7 @@ async fn waiters_giving_up_never_push_admissions_over_the_rate() {
             let mut round = 0u64;
             while clock.now() < end {
                 round += 1;
-                let patience = if (task + round) % 2 == 0 {
+                let patience = if (task + round).is_multiple_of(2) {
                     Duration::from_millis(1 + (task * 7 + round * 3) % 10)
                 } else {
                     Duration::from_secs(1)

@@ -287,6 +287,12 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         &self.config
     }
 
+    /// The latest time seen (the clock contract's "latest"), for the shared
+    /// handles' gate.
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
+
     /// Until when every call is rejected without looking further: the open
     /// wait's end, [`Instant::MAX`] when forced open, `None` otherwise.
     /// Shared handles copy it into an atomic so an open breaker rejects

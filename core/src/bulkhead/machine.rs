@@ -310,6 +310,9 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         if id == 0 {
             return;
         }
+        // The clock contract: a time handed in counts as seen, whatever
+        // the cancel then does (a later `now` that steps back reads as it).
+        let now = LazyTime::new(now, &mut self.clock).get(&mut self.clock);
         let Some(i) = self.position(id) else {
             return;
         };
@@ -323,8 +326,6 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
             self.in_flight = self.in_flight.saturating_sub(1);
             self.released = self.released.saturating_add(1);
             if self.waiting > 0 {
-                let mut time = LazyTime::new(now, &mut self.clock);
-                let now = time.get(&mut self.clock);
                 self.expire(now, 0);
                 self.grant(now);
             }

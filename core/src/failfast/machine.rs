@@ -21,6 +21,11 @@ enum Mode {
         probe_at: Option<Instant>,
         /// [`FailFastEvent::ProbeDue`] was reported for `probe_at`.
         due_reported: bool,
+        /// When the current probe was admitted, while it has not reported:
+        /// its success may close at any moment, so the earliest admission is
+        /// unknown (`retry_at` `None`). A probe that stays silent past the
+        /// next probe instant is replaced by the next probe (its lease ends).
+        probe_out: Option<Instant>,
     },
 }
 
@@ -98,9 +103,12 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     /// for a caller without one. On success the permit must come back
     /// through [`record`](Self::record).
     ///
-    /// Rejects with [`RejectReason::FailFastOpen`] while open (`retry_at` is
-    /// the next probe instant, or `None` without a probe interval); once a
-    /// probe is due, the next call is admitted as the probe. Rejects with
+    /// Rejects with [`RejectReason::FailFastOpen`] while open: `retry_at` is
+    /// the next probe instant, the earliest a call can be admitted; it is
+    /// `None` (unknown) without a probe interval (only a health report or an
+    /// operator closes it) and while a probe is out (its success would close
+    /// it at any moment). Once a probe is due, the next call is admitted as
+    /// the probe. Rejects with
     /// [`RejectReason::DeadlineTooShort`] (`retry_at` `None`: waiting only
     /// shortens the deadline) when the deadline has passed or leaves less
     /// than [`min_remaining`](Self::min_remaining); a probe is not used up
@@ -134,10 +142,18 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
         if let Mode::Open { .. } = self.mode {
             let now = time.get(&mut self.clock);
             self.advance(now);
-            if let Mode::Open { probe_at, .. } = self.mode {
+            if let Mode::Open {
+                probe_at,
+                probe_out,
+                ..
+            } = self.mode
+            {
                 match probe_at {
                     Some(at) if now >= at => probe = true,
-                    _ => return Err(self.reject(now, RejectReason::FailFastOpen, probe_at)),
+                    _ => {
+                        let retry_at = if probe_out.is_some() { None } else { probe_at };
+                        return Err(self.reject(now, RejectReason::FailFastOpen, retry_at));
+                    }
                 }
             }
         }
@@ -160,11 +176,13 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             if let Mode::Open {
                 probe_at,
                 due_reported,
+                probe_out,
                 ..
             } = &mut self.mode
             {
                 *probe_at = next;
                 *due_reported = false;
+                *probe_out = Some(issued_at);
             }
             self.probes_admitted = self.probes_admitted.saturating_add(1);
         }
@@ -207,6 +225,13 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             self.observer
                 .on_event(FailFastEvent::StaleOutcome { at, outcome });
             return;
+        }
+        if permit.probe
+            && let Mode::Open { probe_out, .. } = &mut self.mode
+            && *probe_out == Some(permit.issued_at)
+        {
+            // The current probe reported (its epoch matched: this open state).
+            *probe_out = None;
         }
         if !outcome.counts() {
             if permit.probe
@@ -456,9 +481,16 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
         Duration::from_nanos(self.min_remaining_nanos())
     }
 
+    /// The latest time seen (the clock contract's "latest"), for the shared
+    /// handles' gate.
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
+
     /// Until when every call is rejected without looking further: the next
-    /// probe instant while open with a probe interval, [`Instant::MAX`] while
-    /// open without one, `None` while closed. A shared handle can copy it into
+    /// probe instant while open with a probe interval and no probe out,
+    /// [`Instant::MAX`] while open without a probe interval, `None` while
+    /// closed or while a probe is out (each call must then ask the machine). A shared handle can copy it into
     /// an atomic so an open fail fast rejects without taking a lock (deadline
     /// checks still need [`min_remaining`](Self::min_remaining)).
     ///
@@ -474,8 +506,15 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
         match self.mode {
             Mode::Closed => None,
             Mode::Open {
-                probe_at: Some(at), ..
+                probe_at: Some(at),
+                probe_out: None,
+                ..
             } => Some(at),
+            // A probe is out: its report may close at any moment, so every
+            // call asks the machine (which rejects with `retry_at` `None`).
+            Mode::Open {
+                probe_at: Some(_), ..
+            } => None,
             Mode::Open { probe_at: None, .. } => Some(Instant::MAX),
         }
     }
@@ -622,6 +661,7 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             cause,
             probe_at,
             due_reported: false,
+            probe_out: None,
         };
         self.epoch = self.epoch.wrapping_add(1);
         self.times_opened = self.times_opened.saturating_add(1);

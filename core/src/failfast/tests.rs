@@ -182,11 +182,12 @@ fn with_a_probe_interval_one_probe_per_interval_and_a_success_closes() {
         State::Open,
         "a due probe does not change the state"
     );
-    // at t=1.2s the first caller is the probe; the next one waits for t=2.2s
+    // at t=1.2s the first caller is the probe; the next probe is due at
+    // t=2.2s, but while this one is out its success may close it sooner
     let probe = ff.acquire(ms(1_200), Deadline::NEVER).unwrap();
     assert!(probe.is_probe());
     let r = ff.acquire(ms(1_201), Deadline::NEVER).unwrap_err();
-    assert_eq!(r.retry_at, Some(ms(2_200)));
+    assert_eq!(r.retry_at, None);
     assert_eq!(ff.next_deadline(), Some(ms(2_200)));
     ff.record(ms(1_300), probe, Outcome::Failure); // still down: stays open
     assert_eq!(ff.state(), State::Open);
@@ -209,7 +210,7 @@ fn with_a_probe_interval_one_probe_per_interval_and_a_success_closes() {
         FailFastEvent::ProbeDue { at: ms(1_000) },
         FailFastEvent::Rejected {
             at: ms(1_201),
-            rejected: Rejected::new(RejectReason::FailFastOpen, Some(ms(2_200))),
+            rejected: Rejected::new(RejectReason::FailFastOpen, None),
         },
         FailFastEvent::Rejected {
             at: ms(2_199),
@@ -559,4 +560,40 @@ fn names_read_well() {
         "consecutive failures"
     );
     assert_eq!(CloseCause::Healthy.to_string(), "reported healthy");
+}
+
+/// Issue 7, item 6: while a probe is out its success may close the fail
+/// fast at any moment, so a rejection's `retry_at` is unknown (`None`), not
+/// the next probe instant (a later bound). Once the probe has failed, the
+/// next probe instant is the earliest again.
+#[test]
+fn while_a_probe_is_out_the_earliest_retry_is_unknown() {
+    let mut ff = FailFast::new(with_probes(1, 1_000));
+    run(&mut ff, 0, 0, Outcome::Failure).unwrap(); // open at t=0, probe due at 1 s
+    let r = ff.acquire(ms(500), Deadline::NEVER).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::FailFastOpen, Some(ms(1_000)))
+    );
+    assert_eq!(ff.rejecting_until(), Some(ms(1_000)));
+    let probe = ff.acquire(ms(1_000), Deadline::NEVER).unwrap(); // the probe, out
+    let r = ff.acquire(ms(1_010), Deadline::NEVER).unwrap_err();
+    assert_eq!((r.reason, r.retry_at), (RejectReason::FailFastOpen, None));
+    assert_eq!(
+        ff.rejecting_until(),
+        None,
+        "the shared gate must ask the machine"
+    );
+    ff.record(ms(1_020), probe, Outcome::Failure); // still down: next probe at 2 s
+    let r = ff.acquire(ms(1_030), Deadline::NEVER).unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(2_000)));
+    assert_eq!(ff.rejecting_until(), Some(ms(2_000)));
+    // a probe whose success closes it: admitted before its "retry_at" would say
+    let probe = ff.acquire(ms(2_000), Deadline::NEVER).unwrap();
+    assert_eq!(
+        ff.acquire(ms(2_001), Deadline::NEVER).unwrap_err().retry_at,
+        None
+    );
+    ff.record(ms(2_002), probe, Outcome::Success);
+    assert!(ff.acquire(ms(2_003), Deadline::NEVER).is_ok());
 }

@@ -1,8 +1,8 @@
-//! What a dropped wait costs. A GCRA books the start when the wait begins
-//! and cannot un-book: a waiter dropped before its instant (a `select`
-//! that took another branch) leaves its permit spent, and the next caller
-//! is served one period later. A token bucket cannot book: its waiter only
-//! sleeps until `retry_at`, and dropping it costs nothing.
+//! What a dropped wait costs. A GCRA books the start when the wait begins:
+//! a waiter dropped before its instant (a `select` that took another
+//! branch) gives its booking back when no later caller booked after it, so
+//! the next caller is served at that instant. A token bucket cannot book:
+//! its waiter only sleeps until `retry_at`, and dropping it costs nothing.
 //!
 //! One scenario per file: the mock clock is process-wide.
 
@@ -23,13 +23,14 @@ static BUCKET: RateLimiter<CsLock<TokenBucket>> = RateLimiter::from_limiter(CsLo
 .with_max_wait(millis(1_000));
 
 #[test]
-fn a_dropped_gcra_wait_keeps_its_booking_and_a_bucket_wait_costs_nothing() {
+fn a_dropped_gcra_wait_gives_its_booking_back_and_a_bucket_wait_costs_nothing() {
     assert_eq!(GCRA.try_acquire(1), Ok(ms(0)));
     {
         let mut gave_up = pin!(GCRA.acquire(1));
         assert!(run_until_idle(gave_up.as_mut()).is_pending()); // booked 100 ms
     } // dropped at t=0
     advance_to(ms(100));
+    assert_eq!(GCRA.try_acquire(1), Ok(ms(100)), "the booking came back");
     assert_eq!(GCRA.try_acquire(1).unwrap_err().retry_at, Some(ms(200)));
 
     assert_eq!(BUCKET.try_acquire(1), Ok(ms(100)));
