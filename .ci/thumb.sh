@@ -5,7 +5,8 @@
 #
 #   thumbv7em-none-eabihf  failsafe-core, failsafe-driver, failsafe-embassy (+ defmt)
 #   thumbv6m-none-eabi     failsafe-core, failsafe-embassy with `critical-section`
-#                          (no atomic CAS: 64-bit atomics go through a critical section)
+#                          (no atomic CAS: every shared type runs in a critical
+#                          section), and without it the core's compile_error!
 #   thumbv7m-none-eabi     added here for .ci/qemu.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,6 +47,16 @@ run cargo build -p failsafe-embassy --target "$V7EM" --features defmt
 run cargo clippy -p failsafe-embassy --target "$V7EM" --features defmt,critical-section -- -D warnings
 
 run cargo build -p failsafe-core --target "$V6M" --features critical-section
+# Without the feature, thumbv6m must stop with the core's compile_error!
+# naming it (not an unresolved import deep in a dependency).
+echo "+ cargo build -p failsafe-core --target $V6M (must fail, naming the feature)"
+if out="$(cargo build -p failsafe-core --target "$V6M" 2>&1)"; then
+    die "failsafe-core built for $V6M without the critical-section feature: the compile_error! guard is gone"
+fi
+grep -q 'error: failsafe-core: this target has no atomic compare-and-swap' <<<"$out" &&
+    grep -q 'Enable the `critical-section` feature' <<<"$out" ||
+    die "failsafe-core failed for $V6M without critical-section, but not with the compile_error! naming the feature:
+$out"
 run cargo build -p failsafe-embassy --target "$V6M" --features critical-section
 run cargo build -p failsafe-embassy --target "$V6M" --features critical-section,defmt
 

@@ -46,6 +46,7 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod atomic;
 pub mod breaker;
 pub mod bulkhead;
 mod error;

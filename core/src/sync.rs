@@ -5,14 +5,35 @@
 //! adapters supply one over `std::sync::Mutex`. [`SharedBreaker`] adds a
 //! lock-free fast path: while the breaker is open, a call is rejected after
 //! one atomic load, without touching the lock.
+//!
+//! ## Interrupt handlers
+//!
+//! These types may live in a `static` used from thread mode (or tasks) and
+//! interrupt handlers at once, on every core, provided the lock is [`CsLock`]
+//! (or another lock that masks the interrupts sharing it):
+//! [`SharedBreaker`], [`SharedFailFast`], [`SharedBulkhead`], [`CsLock`] and
+//! [`AtomicGcra`](crate::rate::AtomicGcra). No operation can spin on a lock
+//! an interrupt handler preempted.
+//!
+//! | core | the atomic words (`AtomicGcra`, the breaker's and fail fast's fast paths) | what you provide |
+//! |---|---|---|
+//! | 64-bit atomics (x86_64, aarch64, Cortex-A, ...) | lock-free | nothing (a critical-section implementation only for [`CsLock`]) |
+//! | thumbv7m, thumbv7em (Cortex-M3/M4/M7: 32-bit CAS, no 64-bit) | a few instructions with interrupts masked | a critical-section implementation, e.g. cortex-m's `critical-section-single-core` feature, or your HAL's |
+//! | thumbv6m (Cortex-M0/M0+, RP2040, STM32G0: no CAS) | a few instructions with interrupts masked | the same, plus this crate's `critical-section` feature (the build stops with a `compile_error!` without it) |
+//!
+//! [`CsLock`] always takes a critical section: every machine behind it needs
+//! a critical-section implementation linked on every core (on the host,
+//! `critical-section`'s `std` feature). A missing one shows up as a link
+//! error naming `_critical_section_1_0_acquire`.
+//!
+//! Locks that do not mask interrupts (a `std::sync::Mutex`, embassy-sync's
+//! `ThreadModeRawMutex` or `NoopRawMutex`) must not be shared with an
+//! interrupt handler.
 
 use core::cell::RefCell;
 use core::marker::PhantomData;
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(not(loom))]
-use portable_atomic::{AtomicU64, Ordering};
+use crate::atomic::{AtomicU64, Ordering};
 
 use crate::breaker::{
     BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, PermitKind, State, Window,

@@ -162,6 +162,21 @@
 //! many attempts, and carries the last error. Dropping a retrying future
 //! stops it: nothing keeps running in the background.
 //!
+//! ## Interrupt handlers
+//!
+//! Every `static` here may be used from tasks and interrupt handlers at once
+//! on every Cortex-M, as long as its lock masks interrupts (the default
+//! `CsLock`, or `MutexLock<CriticalSectionRawMutex, _>`; not
+//! `ThreadModeRawMutex` or `NoopRawMutex`): the rate limiter's and the
+//! breaker's and fail fast's lock-free words use real atomics where the core
+//! has 64-bit ones, and a short critical section where it does not
+//! (thumbv6m, thumbv7m, thumbv7em), never a lock an interrupt could spin on.
+//! You provide one critical-section implementation (embassy's HAL crates, or
+//! cortex-m's `critical-section-single-core` feature); on thumbv6m
+//! (Cortex-M0/M0+, RP2040, STM32G0) also turn on this crate's
+//! `critical-section` feature, or the build stops with a `compile_error!`
+//! naming it. See `failsafe_core::sync` for the table.
+//!
 //! ## Time
 //!
 //! Core instants are microseconds since boot (embassy's epoch), read once per

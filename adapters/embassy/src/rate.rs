@@ -21,9 +21,10 @@ use crate::{EmbassyClock, MutexLock};
 /// embassy-time.
 ///
 /// The default limiter is the core's [`AtomicGcra`]: one atomic word, no
-/// lock on any path (on thumbv6m, which has no 64-bit compare-and-swap,
-/// enable this crate's `critical-section` feature: the word is then
-/// updated inside a critical section). Any other
+/// lock on any path (on cores without 64-bit atomics, thumbv6m, thumbv7m
+/// and thumbv7em, the word is updated inside a short critical section, so
+/// it stays interrupt-safe; thumbv6m also needs this crate's
+/// `critical-section` feature). Any other
 /// [`SharedLimiter`] fits through [`from_limiter`](Self::from_limiter): a
 /// [`TokenBucket`](failsafe_core::rate::TokenBucket) or a window behind a
 /// [`CsLock`] or a [`MutexLock`], say.

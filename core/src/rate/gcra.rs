@@ -2,10 +2,7 @@
 
 use core::time::Duration;
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(not(loom))]
-use portable_atomic::{AtomicU64, Ordering};
+use crate::atomic::{AtomicU64, Ordering};
 
 use super::{Quota, insufficient, rate_limited};
 use crate::time::duration_nanos;
@@ -324,8 +321,12 @@ pub(crate) fn available(tat: u64, now: u64, quota: Quota) -> u32 {
 
 /// A GCRA limiter shared through `&self` without a lock: the state is one
 /// `AtomicU64`, updated by a compare-and-swap around the same pure decision
-/// as [`Gcra`]. On cores without 64-bit CAS (thumbv6m) enable the core's
-/// `critical-section` feature. `const`-constructible, so it fits a `static`.
+/// as [`Gcra`]. Safe to share with interrupt handlers on every core: where
+/// 64-bit atomics are missing (thumbv6m, thumbv7m, thumbv7em) each step runs
+/// in a critical section instead, so link a critical-section implementation
+/// (and on thumbv6m enable the core's `critical-section` feature); see
+/// [`sync`](crate::sync#interrupt-handlers). `const`-constructible, so it
+/// fits a `static`.
 ///
 /// ```
 /// use failsafe_core::rate::{AtomicGcra, Quota};

@@ -5,7 +5,9 @@
 //!
 //! - [`Gcra`]: the generic cell rate algorithm, its whole state one `u64`;
 //!   [`AtomicGcra`] is the same decision in one atomic word, lock-free from
-//!   `&self` (on thumbv6m through `portable-atomic`'s critical-section fallback);
+//!   `&self` (on cores without 64-bit atomics, Cortex-M0/M3/M4/M7, each step
+//!   masks interrupts for a few instructions instead: interrupt-safe, see
+//!   [`sync`](crate::sync#interrupt-handlers));
 //! - [`TokenBucket`]: a capacity refilled by an amount every period;
 //! - [`FixedWindow`] and [`SlidingWindow`]: counts per window of time;
 //! - [`KeyedGcra`]: one GCRA per key in a fixed-capacity table that evicts

@@ -1,6 +1,12 @@
 //! A circuit-breaker timeline on an emulated Cortex-M3, with failsafe-core
 //! only: the breaker lives in a `static`, shared through a critical-section
-//! lock, with no heap and no clock (every instant is handed in).
+//! lock, with no heap and no clock (every instant is handed in). Then
+//! [`stress`]: thread mode and the SysTick exception hammer one static rate
+//! limiter, breaker, fail fast and bulkhead, and every count is checked.
+//!
+//! Built for thumbv7m-none-eabi (Cortex-M3: no 64-bit atomics) and
+//! thumbv6m-none-eabi (Cortex-M0: no atomic CAS at all; QEMU's Cortex-M3 runs
+//! its code unchanged).
 //!
 //! It prints the timeline over semihosting, checks each expectation, and
 //! ends QEMU with `EXIT_SUCCESS` only if all of them held (`EXIT_FAILURE`
@@ -9,6 +15,8 @@
 //! Run it with `cargo run --release` from this directory.
 #![no_std]
 #![no_main]
+
+mod stress;
 
 use core::panic::PanicInfo;
 use core::time::Duration;
@@ -93,6 +101,9 @@ fn call(at: Instant, outcome: Outcome) -> bool {
 #[entry]
 fn main() -> ! {
     let mut c = Checks { failed: 0 };
+    let Some(peripherals) = cortex_m::Peripherals::take() else {
+        panic!("the core peripherals are taken once, here");
+    };
     hprintln!("failsafe-core circuit breaker on a Cortex-M3 (QEMU)");
 
     hprintln!("t=0.000s .. t=0.020s: three failures in a row");
@@ -177,6 +188,8 @@ fn main() -> ! {
         "the observer saw closed -> open -> half-open -> closed, on time",
         transitions_match,
     );
+
+    stress::run(&mut c, peripherals.SYST);
 
     if c.failed == 0 {
         hprintln!("all expectations held");

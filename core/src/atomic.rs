@@ -1,0 +1,163 @@
+//! The one 64-bit atomic the shared machines use ([`AtomicGcra`]'s state,
+//! the lock-free words of [`SharedBreaker`] and [`SharedFailFast`]), chosen
+//! per target so that it is always safe to share with interrupt handlers:
+//!
+//! | target | implementation |
+//! |---|---|
+//! | native 64-bit atomics (`target_has_atomic = "64"`: x86_64, aarch64, armv7-a, ...) | `core::sync::atomic::AtomicU64`, lock-free |
+//! | no 64-bit atomics (thumbv6m, thumbv7m, thumbv7em, riscv32, ...) | a `u64` in a [`critical_section::Mutex`]: every operation masks interrupts (or takes the platform's critical section) for a few instructions |
+//! | `cfg(loom)` | loom's model-checked `AtomicU64` |
+//!
+//! Never a spin lock: an interrupt handler that preempts thread mode in the
+//! middle of an operation cannot find the value locked, because thread mode
+//! holds it only with interrupts masked. (The `portable-atomic` fallback
+//! this replaces spun on a global lock table without masking interrupts: an
+//! interrupt preempting the holder spun forever.)
+//!
+//! Only the operations the crate uses are provided (`new`, `load`, `store`,
+//! `fetch_add`, `fetch_max`, `compare_exchange`, `compare_exchange_weak`).
+//!
+//! [`AtomicGcra`]: crate::rate::AtomicGcra
+//! [`SharedBreaker`]: crate::sync::SharedBreaker
+//! [`SharedFailFast`]: crate::sync::SharedFailFast
+
+#[cfg(not(any(target_has_atomic = "32", feature = "critical-section", loom)))]
+compile_error!(
+    "failsafe-core: this target has no atomic compare-and-swap at all (e.g. thumbv6m-none-eabi: \
+     Cortex-M0/M0+, RP2040, STM32G0), so every shared type (AtomicGcra, SharedBreaker, \
+     SharedFailFast, CsLock) runs in a critical section. Enable the `critical-section` feature \
+     (failsafe-core = { features = [\"critical-section\"] }, or the `critical-section` feature of \
+     failsafe-embassy) and link one critical-section implementation, e.g. cortex-m = { features = \
+     [\"critical-section-single-core\"] } on a single-core chip, or your HAL's (rp2040-hal, \
+     embassy-rp, ...)."
+);
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+pub(crate) use core::sync::atomic::{AtomicU64, Ordering};
+
+#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+pub(crate) use self::cs::AtomicU64;
+#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+pub(crate) use core::sync::atomic::Ordering;
+
+/// The critical-section `AtomicU64`; compiled on every target by
+/// `cargo test` (see the tests below), used where 64-bit atomics are missing.
+#[cfg_attr(target_has_atomic = "64", allow(dead_code))]
+mod cs {
+    use core::cell::Cell;
+    use core::sync::atomic::Ordering;
+
+    use critical_section::Mutex;
+
+    /// A `u64` behind a critical section, with the `AtomicU64` methods the
+    /// crate uses. The orderings are accepted and ignored: a critical
+    /// section orders everything (it is a compiler fence on a single core;
+    /// multi-core implementations add the hardware barriers).
+    pub(crate) struct AtomicU64(Mutex<Cell<u64>>);
+
+    impl AtomicU64 {
+        pub(crate) const fn new(value: u64) -> Self {
+            AtomicU64(Mutex::new(Cell::new(value)))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, _: Ordering) -> u64 {
+            critical_section::with(|cs| self.0.borrow(cs).get())
+        }
+
+        #[inline]
+        pub(crate) fn store(&self, value: u64, _: Ordering) {
+            critical_section::with(|cs| self.0.borrow(cs).set(value))
+        }
+
+        /// Wrapping add; returns the previous value.
+        #[inline]
+        pub(crate) fn fetch_add(&self, value: u64, _: Ordering) -> u64 {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let old = cell.get();
+                cell.set(old.wrapping_add(value));
+                old
+            })
+        }
+
+        /// The larger of the value and `value`; returns the previous value.
+        #[inline]
+        pub(crate) fn fetch_max(&self, value: u64, _: Ordering) -> u64 {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let old = cell.get();
+                cell.set(old.max(value));
+                old
+            })
+        }
+
+        #[inline]
+        pub(crate) fn compare_exchange(
+            &self,
+            current: u64,
+            new: u64,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<u64, u64> {
+            self.compare_exchange_weak(current, new, success, failure)
+        }
+
+        /// Never fails spuriously.
+        #[inline]
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: u64,
+            new: u64,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<u64, u64> {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let old = cell.get();
+                if old == current {
+                    cell.set(new);
+                    Ok(old)
+                } else {
+                    Err(old)
+                }
+            })
+        }
+    }
+
+    impl core::fmt::Debug for AtomicU64 {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            core::fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        extern crate std;
+
+        use super::AtomicU64;
+        use core::sync::atomic::Ordering::Relaxed;
+
+        #[test]
+        fn behaves_like_core_atomic_u64() {
+            static A: AtomicU64 = AtomicU64::new(7);
+            assert_eq!(A.load(Relaxed), 7);
+            A.store(u64::MAX, Relaxed);
+            assert_eq!(A.fetch_add(2, Relaxed), u64::MAX); // wraps, like core's
+            assert_eq!(A.load(Relaxed), 1);
+            assert_eq!(A.compare_exchange_weak(5, 9, Relaxed, Relaxed), Err(1));
+            assert_eq!(A.load(Relaxed), 1);
+            assert_eq!(A.compare_exchange_weak(1, 9, Relaxed, Relaxed), Ok(1));
+            assert_eq!(A.load(Relaxed), 9);
+            assert_eq!(std::format!("{A:?}"), "9");
+            assert_eq!(A.fetch_max(4, Relaxed), 9);
+            assert_eq!(A.load(Relaxed), 9);
+            assert_eq!(A.fetch_max(12, Relaxed), 9);
+            assert_eq!(A.compare_exchange(12, 3, Relaxed, Relaxed), Ok(12));
+            assert_eq!(A.compare_exchange(12, 4, Relaxed, Relaxed), Err(3));
+        }
+    }
+}
