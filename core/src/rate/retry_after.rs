@@ -30,9 +30,10 @@ pub fn fixed(rejected: &Rejected, now: Instant) -> Duration {
 /// `max * utilization` (utilization in `[0, 1]`, clamped; NaN counts as
 /// full), but never less than the limiter's own `fixed` answer.
 ///
-/// Bounds: the answer is `max(fixed, scaled)` with `scaled` in `[0, max]`
-/// (`max` above `u64::MAX` ns counts as `u64::MAX` ns), whatever the
-/// utilization (NaN, infinities, negatives included).
+/// Bounds: the answer is `max(fixed, scaled)` with `scaled` in `[0, max]`,
+/// exactly `max` at full utilization and `0` at none (`max` above
+/// `u64::MAX` ns counts as `u64::MAX` ns), whatever the utilization (NaN,
+/// infinities, negatives included).
 ///
 /// ```
 /// use core::time::Duration;
@@ -47,8 +48,13 @@ pub fn utilization(fixed: Duration, utilization: f64, max: Duration) -> Duration
         utilization.clamp(0.0, 1.0)
     };
     let max = duration_nanos(max);
-    // `max as f64` may round up past `max` (e.g. 2^60 - 1 becomes 2^60): cap.
-    let scaled = Duration::from_nanos(((max as f64 * u) as u64).min(max));
+    // Full is exactly `max`; otherwise `max as f64` may round past `max`
+    // either way (2^60 - 1 becomes 2^60): cap.
+    let scaled = Duration::from_nanos(if u >= 1.0 {
+        max
+    } else {
+        ((max as f64 * u) as u64).min(max)
+    });
     scaled.max(fixed)
 }
 
@@ -197,7 +203,8 @@ impl<const B: usize> Backpressure<B> {
     /// ```
     pub fn retry_after(&mut self, now: Instant, rng: &mut dyn Rng) -> Duration {
         // pressure is in [0, 1], so the product is in [0, penalty].
-        let extra = ((self.penalty_nanos as f64 * self.pressure(now)) as u64).min(self.penalty_nanos);
+        let extra =
+            ((self.penalty_nanos as f64 * self.pressure(now)) as u64).min(self.penalty_nanos);
         let base = self.min_nanos.saturating_add(extra);
         let fifth = base / 5;
         Duration::from_nanos(
@@ -225,8 +232,15 @@ mod tests {
         // 2^60 - 1 is not an f64: `as f64` gives 2^60, one past the cap.
         let max = Duration::from_nanos((1 << 60) - 1);
         assert_eq!(utilization(Duration::ZERO, 1.0, max), max);
+        assert_eq!(utilization(Duration::ZERO, f64::NAN, max), max);
+        // 2^54 + 1 is not an f64 either: `as f64` gives 2^54, one short of it.
+        let max = Duration::from_nanos((1 << 54) + 1);
+        assert_eq!(utilization(Duration::ZERO, 1.0, max), max);
         assert_eq!(utilization(Duration::ZERO, f64::INFINITY, max), max);
-        assert_eq!(utilization(Duration::ZERO, f64::NEG_INFINITY, max), Duration::ZERO);
+        assert_eq!(
+            utilization(Duration::ZERO, f64::NEG_INFINITY, max),
+            Duration::ZERO
+        );
         assert_eq!(utilization(Duration::MAX, 0.5, max), Duration::MAX);
     }
 
@@ -236,7 +250,10 @@ mod tests {
         // No pressure: b = 1000 ms, fifth 200 ms: [800, 1200] ms exactly.
         let mut bp = Backpressure::<4>::new(ms(100), ms(4_000), ms(1_000), ms(9_000)).unwrap();
         assert_eq!(bp.retry_after(Instant::ZERO, &mut Fixed(0)), ms(800));
-        assert_eq!(bp.retry_after(Instant::ZERO, &mut Fixed(u64::MAX)), ms(1_200));
+        assert_eq!(
+            bp.retry_after(Instant::ZERO, &mut Fixed(u64::MAX)),
+            ms(1_200)
+        );
         // Under pressure the ends stay within [m - m/5, s + s/5] = [800 ms, 12 s]
         // (m = 1 s, s = 1 s + 9 s), and the low end is above 800 ms.
         bp.record(Instant::ZERO, ms(1));

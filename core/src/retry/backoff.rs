@@ -161,9 +161,8 @@ impl BackoffKind {
                     Ok(())
                 }
             }
-            BackoffKind::Linear { initial, max, .. } | BackoffKind::Fibonacci { initial, max, .. } => {
-                check_max(initial, max)
-            }
+            BackoffKind::Linear { initial, max, .. }
+            | BackoffKind::Fibonacci { initial, max, .. } => check_max(initial, max),
             BackoffKind::Exponential {
                 initial,
                 multiplier,

@@ -713,10 +713,7 @@ fn python_fibonacci_backoff() {
         factor: Duration::ZERO,
         max: Duration::MAX,
     };
-    assert_eq!(
-        shape(kind, 6),
-        [ms(3), ms(3), ms(6), ms(9), ms(15), ms(24)]
-    );
+    assert_eq!(shape(kind, 6), [ms(3), ms(3), ms(6), ms(9), ms(15), ms(24)]);
 }
 
 #[test]
