@@ -38,9 +38,12 @@ fn backoff() -> impl Strategy<Value = BackoffKind> {
                 max: max.max(initial),
             }
         }),
-        (dur(1_000), dur(60_000)).prop_map(|(initial, max)| BackoffKind::Fibonacci {
-            initial,
-            max: max.max(initial)
+        (dur(1_000), dur(1_000), dur(60_000)).prop_map(|(initial, factor, max)| {
+            BackoffKind::Fibonacci {
+                initial,
+                factor,
+                max: max.max(initial),
+            }
         }),
         (1u64..1_000_000_000, dur(60_000)).prop_map(|(base, max)| {
             BackoffKind::DecorrelatedJitter {

@@ -56,6 +56,7 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
         .max_attempts(5)
         .backoff(BackoffKind::Fibonacci {
             initial: Duration::from_millis(100),
+            factor: Duration::ZERO,
             max: Duration::from_secs(10),
         })
         .jitter(Jitter::None)

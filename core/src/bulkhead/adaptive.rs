@@ -207,6 +207,11 @@ fn floor_limit(estimate: f64, min: u32, max: u32) -> u32 {
 /// sample while at least half the limit is in flight, x`backoff_ratio` on a
 /// drop or when a call took longer than `timeout`. Integer arithmetic only.
 ///
+/// Bounds: every answer of [`on_sample`](LimitAlgorithm::on_sample),
+/// [`limit`](LimitAlgorithm::limit) and [`set_limit`](LimitAlgorithm::set_limit)
+/// lies in `[min_limit, max_limit]`, for any samples (rtts from zero to
+/// [`Duration::MAX`], any number of them).
+///
 /// ```
 /// use core::time::Duration;
 /// use failsafe_core::bulkhead::{Aimd, LimitAlgorithm};
@@ -444,6 +449,11 @@ impl AimdBuilder {
 ///
 /// The lowest rtt is forgotten every `probe_multiplier * L` samples, so a
 /// lasting change in the dependency's baseline latency is learned.
+///
+/// Bounds: its float estimate stays finite and in `[min_limit, max_limit]`,
+/// so every limit it answers does too, for any samples (rtts from zero to
+/// [`Duration::MAX`], any number of them); [`rtt_noload`](Vegas::rtt_noload)
+/// is one of the rtts sampled (counted as at least 1 ns).
 ///
 /// ```
 /// use core::time::Duration;
@@ -766,6 +776,12 @@ impl VegasBuilder {
 /// long average is more than twice the latest rtt it decays by 5% per
 /// sample, so the limit recovers quickly after a slow period.
 ///
+/// Bounds: its float estimate stays finite and in `[min_limit, max_limit]`,
+/// so every limit it answers does too, for any samples (rtts from zero to
+/// [`Duration::MAX`], any number of them); the gradient lies in `[0.5, 1]`;
+/// [`long_rtt`](Gradient2::long_rtt) lies between the shortest and the
+/// longest rtt sampled (each counted as at least 1 ns, to `f64` precision).
+///
 /// ```
 /// use core::time::Duration;
 /// use failsafe_core::bulkhead::{Gradient2, LimitAlgorithm};
@@ -870,13 +886,22 @@ impl LimitAlgorithm for Gradient2 {
         let by_count = 1.0 / self.samples as f64;
         let by_window = 2.0 / (self.long_window as f64 + 1.0);
         let weight = max_f64(by_count, by_window);
+        let previous = self.long_rtt;
         self.long_rtt = if self.samples == 1 {
             short
         } else {
-            self.long_rtt + (short - self.long_rtt) * weight
+            // Between the previous average and this sample, exactly: a
+            // rounding step past either end is clamped back.
+            let (low, high) = if previous < short {
+                (previous, short)
+            } else {
+                (short, previous)
+            };
+            clamp_or(previous + (short - previous) * weight, low, high, short)
         };
         if self.long_rtt > 2.0 * short {
-            self.long_rtt *= 0.95; // recover quickly after a slow period
+            // Recover quickly after a slow period; stays above 1.9 x short.
+            self.long_rtt *= 0.95;
         }
         let gradient = if dropped {
             0.5

@@ -445,6 +445,11 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     /// learned estimate (capped at the configured maximum). The safety
     /// margin is not included.
     ///
+    /// Bounds of a learned estimate (integer arithmetic, no float): it lies
+    /// between the smallest and the largest of the configured seed (if any) and the
+    /// durations learned so far, and never above
+    /// [`max_expected_duration`](FailFastConfig::max_expected_duration).
+    ///
     /// ```
     /// # use core::time::Duration;
     /// # use failsafe_core::failfast::{FailFast, FailFastConfig};

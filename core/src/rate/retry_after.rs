@@ -30,6 +30,11 @@ pub fn fixed(rejected: &Rejected, now: Instant) -> Duration {
 /// `max * utilization` (utilization in `[0, 1]`, clamped; NaN counts as
 /// full), but never less than the limiter's own `fixed` answer.
 ///
+/// Bounds: the answer is `max(fixed, scaled)` with `scaled` in `[0, max]`,
+/// exactly `max` at full utilization and `0` at none (`max` above
+/// `u64::MAX` ns counts as `u64::MAX` ns), whatever the utilization (NaN,
+/// infinities, negatives included).
+///
 /// ```
 /// use core::time::Duration;
 /// use failsafe_core::rate::retry_after;
@@ -42,7 +47,14 @@ pub fn utilization(fixed: Duration, utilization: f64, max: Duration) -> Duration
     } else {
         utilization.clamp(0.0, 1.0)
     };
-    let scaled = Duration::from_nanos((duration_nanos(max) as f64 * u) as u64);
+    let max = duration_nanos(max);
+    // Full is exactly `max`; otherwise `max as f64` may round past `max`
+    // either way (2^60 - 1 becomes 2^60): cap.
+    let scaled = Duration::from_nanos(if u >= 1.0 {
+        max
+    } else {
+        ((max as f64 * u) as u64).min(max)
+    });
     scaled.max(fixed)
 }
 
@@ -54,6 +66,13 @@ pub fn utilization(fixed: Duration, utilization: f64, max: Duration) -> Duration
 /// objective, and the latency gradient: how far the short-term average
 /// latency (last ~8 calls) exceeds the long-term one (last ~128), capped at
 /// double.
+///
+/// Bounds, for any latencies (zero to [`Duration::MAX`]) and any times:
+/// [`pressure`](Self::pressure) is finite and in `[0, 1]`;
+/// [`retry_after`](Self::retry_after) is `b + U[-b/5, b/5]` in whole
+/// nanoseconds, `b = min + floor(penalty * pressure)`, so it lies in
+/// `[m - m/5, s + s/5]` with `m = min`, `s = min + penalty` (integer
+/// division, saturating at `u64::MAX` ns).
 ///
 /// ```
 /// use core::time::Duration;
@@ -130,7 +149,20 @@ impl<const B: usize> Backpressure<B> {
         }
     }
 
-    /// The pressure in `[0, 1]` at `now`.
+    /// The pressure at `now`: finite, in `[0, 1]`.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::rate::retry_after::Backpressure;
+    /// # use failsafe_core::Instant;
+    /// let ms = Duration::from_millis;
+    /// let mut bp = Backpressure::<4>::new(ms(100), ms(4_000), ms(1_000), ms(9_000)).unwrap();
+    /// // Every call over the objective, latency steady: violations 1, gradient 0.
+    /// for t in 0..8 {
+    ///     bp.record(Instant::from_millis(t), ms(150));
+    /// }
+    /// assert_eq!(bp.pressure(Instant::from_millis(8)), 0.5);
+    /// ```
     pub fn pressure(&mut self, now: Instant) -> f64 {
         let now = self.clock.observe(now);
         let [calls, slow] = self.counts.sums(now);
@@ -144,18 +176,110 @@ impl<const B: usize> Backpressure<B> {
         } else {
             0.0
         };
-        ((violations + gradient) / 2.0).clamp(0.0, 1.0)
+        let pressure = (violations + gradient) / 2.0;
+        // Never NaN (calls > 0 and long > 0 are checked); a guard costs nothing.
+        if pressure.is_nan() {
+            1.0
+        } else {
+            pressure.clamp(0.0, 1.0)
+        }
     }
 
-    /// `(min + penalty * pressure) * U(0.8, 1.2)`.
+    /// `(min + penalty * pressure) * U[0.8, 1.2]`, in whole nanoseconds:
+    /// `b + U[-b/5, b/5]` with `b = min + floor(penalty * pressure)`
+    /// (integer arithmetic, saturating; see the type's bounds).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::rate::retry_after::Backpressure;
+    /// use failsafe_core::rng::Xorshift64;
+    /// use failsafe_core::Instant;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let mut bp = Backpressure::<4>::new(ms(100), ms(4_000), ms(1_000), ms(9_000)).unwrap();
+    /// // No calls yet: pressure 0, so 1 s +- 20%.
+    /// let wait = bp.retry_after(Instant::ZERO, &mut Xorshift64::new(1));
+    /// assert!(wait >= ms(800) && wait <= ms(1_200));
+    /// ```
     pub fn retry_after(&mut self, now: Instant, rng: &mut dyn Rng) -> Duration {
-        let base = self.min_nanos as f64 + self.penalty_nanos as f64 * self.pressure(now);
-        let jitter = 0.8 + 0.4 * rng.next_f64();
-        let nanos = base * jitter;
-        Duration::from_nanos(if nanos >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            nanos as u64
-        })
+        // pressure is in [0, 1], so the product is in [0, penalty].
+        let extra =
+            ((self.penalty_nanos as f64 * self.pressure(now)) as u64).min(self.penalty_nanos);
+        let base = self.min_nanos.saturating_add(extra);
+        let fifth = base / 5;
+        Duration::from_nanos(
+            (base - fifth).saturating_add(rng.below(fifth.saturating_mul(2).saturating_add(1))),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Always draws the same word: `below(b)` is `0` for `Fixed(0)` and
+    /// `b - 1` for `Fixed(u64::MAX)`, the two ends of the jitter.
+    struct Fixed(u64);
+
+    impl Rng for Fixed {
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn utilization_never_exceeds_max_even_where_f64_rounds_up() {
+        // 2^60 - 1 is not an f64: `as f64` gives 2^60, one past the cap.
+        let max = Duration::from_nanos((1 << 60) - 1);
+        assert_eq!(utilization(Duration::ZERO, 1.0, max), max);
+        assert_eq!(utilization(Duration::ZERO, f64::NAN, max), max);
+        // 2^54 + 1 is not an f64 either: `as f64` gives 2^54, one short of it.
+        let max = Duration::from_nanos((1 << 54) + 1);
+        assert_eq!(utilization(Duration::ZERO, 1.0, max), max);
+        assert_eq!(utilization(Duration::ZERO, f64::INFINITY, max), max);
+        assert_eq!(
+            utilization(Duration::ZERO, f64::NEG_INFINITY, max),
+            Duration::ZERO
+        );
+        assert_eq!(utilization(Duration::MAX, 0.5, max), Duration::MAX);
+    }
+
+    #[test]
+    fn backpressure_retry_after_ends_are_exact_and_saturate() {
+        let ms = Duration::from_millis;
+        // No pressure: b = 1000 ms, fifth 200 ms: [800, 1200] ms exactly.
+        let mut bp = Backpressure::<4>::new(ms(100), ms(4_000), ms(1_000), ms(9_000)).unwrap();
+        assert_eq!(bp.retry_after(Instant::ZERO, &mut Fixed(0)), ms(800));
+        assert_eq!(
+            bp.retry_after(Instant::ZERO, &mut Fixed(u64::MAX)),
+            ms(1_200)
+        );
+        // Under pressure the ends stay within [m - m/5, s + s/5] = [800 ms, 12 s]
+        // (m = 1 s, s = 1 s + 9 s), and the low end is above 800 ms.
+        bp.record(Instant::ZERO, ms(1));
+        for t in 1..200 {
+            bp.record(Instant::from_millis(t), ms(1_000));
+        }
+        let now = Instant::from_millis(200);
+        let p = bp.pressure(now);
+        assert!(p > 0.5 && p <= 1.0, "{p}");
+        let low = bp.retry_after(now, &mut Fixed(0));
+        let high = bp.retry_after(now, &mut Fixed(u64::MAX));
+        assert!(low > ms(800) && high <= ms(12_000), "{low:?} {high:?}");
+        // Durations past u64 nanoseconds: b saturates at u64::MAX ns, the
+        // low end is u64::MAX - u64::MAX / 5, the high end saturates.
+        let mut huge =
+            Backpressure::<4>::new(ms(100), ms(4_000), Duration::MAX, Duration::MAX).unwrap();
+        huge.record(Instant::ZERO, Duration::MAX);
+        let max = u64::MAX;
+        assert_eq!(
+            huge.retry_after(Instant::ZERO, &mut Fixed(0)),
+            Duration::from_nanos(max - max / 5)
+        );
+        assert_eq!(
+            huge.retry_after(Instant::ZERO, &mut Fixed(u64::MAX)),
+            Duration::from_nanos(max)
+        );
+        assert_eq!(huge.pressure(Instant::ZERO), 0.5);
     }
 }

@@ -34,16 +34,58 @@ pub trait Backoff {
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration;
 }
 
-/// The built-in backoff shapes. Every one saturates at its `max` and never overflows.
+/// The built-in backoff shapes, each with the bounds its delay (before
+/// jitter) keeps for every `retry` from 1 to `u32::MAX` and every valid
+/// configuration.
+///
+/// Durations count in whole nanoseconds and saturate: a `max` above
+/// `u64::MAX` nanoseconds (about 584 years, e.g. [`Duration::MAX`] for "no
+/// cap") counts as `u64::MAX` ns. No shape overflows, panics, or produces a
+/// non-finite intermediate that reaches its delay, and each costs O(1)
+/// (Fibonacci: at most ~95 additions) however large `retry` is.
+///
+/// # The Python Failsafe's deterministic backoffs
+///
+/// Every deterministic backoff of the Python Failsafe (`failsafe.retry.backoffs`:
+/// `const`, `interval`, `linear`, `expo`, `fibo`) is expressed with the same
+/// parameters and yields the same sequence (`n` is the retry, from 1):
+///
+/// | Python Failsafe | here | delay `n` |
+/// |---|---|---|
+/// | `const(d)` | `Constant(d)` | `d` |
+/// | `interval([a, b, c])` | `Intervals(&[a, b, c])` | `a, b, c, a, b, ...` (cycled) |
+/// | `linear(min, additive, max)` | `Linear { initial: min, step: additive, max }` | `min + additive * (n - 1)`, capped |
+/// | `expo(min, base, max)` | `Exponential { initial: min, multiplier: base, max }` | `min * base^(n - 1)`, capped |
+/// | `fibo(min, factor, max)` | `Fibonacci { initial: min, factor, max }` | `min`, `min + factor`, then the sum of the two before, capped |
+///
+/// Python's `max_delay_secs=None` (no cap) is `max: Duration::MAX` here.
+/// Differences: Python accepts an `expo` base below 1 (delays that shrink
+/// below `min`), rejected here as `backoff.multiplier`; Python's floats may be
+/// negative, durations here cannot.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::retry::{Backoff, BackoffKind};
+/// use failsafe_core::rng::Xorshift64;
+///
+/// // Python: fibo(min_delay_secs=0.05, factor_secs=0.02, max_delay_secs=1)
+/// let ms = Duration::from_millis;
+/// let mut fib = BackoffKind::Fibonacci { initial: ms(50), factor: ms(20), max: ms(1_000) }.start();
+/// let mut rng = Xorshift64::new(1);
+/// let delays: [u128; 9] = core::array::from_fn(|i| fib.delay(i as u32 + 1, &mut rng).as_millis());
+/// assert_eq!(delays, [50, 70, 120, 190, 310, 500, 810, 1_000, 1_000]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum BackoffKind {
-    /// The same delay every time.
+    /// The same delay every time. Bounds: exactly the delay.
     Constant(Duration),
     /// Delays from a list, cycled: `[1s, 5s]` gives 1 s, 5 s, 1 s, 5 s, ...
+    /// Bounds: exactly the list's entry `(retry - 1) % len`.
     Intervals(&'static [Duration]),
-    /// `initial + step * (retry - 1)`, capped at `max`.
+    /// `initial + step * (retry - 1)`, capped at `max` (saturating).
+    /// Bounds: in `[initial, max]`, non-decreasing in `retry`.
     Linear {
         /// The first delay.
         initial: Duration,
@@ -52,24 +94,32 @@ pub enum BackoffKind {
         /// The cap.
         max: Duration,
     },
-    /// `initial * multiplier^(retry - 1)`, capped at `max`.
+    /// `initial * multiplier^(retry - 1)`, capped at `max` (computed with
+    /// `pow`, so any `retry` costs the same; a power that overflows `f64`
+    /// gives `max`). Bounds: in `[initial, max]`.
     Exponential {
         /// The first delay.
         initial: Duration,
-        /// The growth factor, at least 1.
+        /// The growth factor, finite and at least 1.
         multiplier: f64,
         /// The cap.
         max: Duration,
     },
-    /// `initial * fib(retry)` with fib = 1, 1, 2, 3, 5, 8, ..., capped at `max`.
+    /// The Python Failsafe's Fibonacci: `initial`, `initial + factor`, then
+    /// each delay the sum of the two before, capped at `max` (saturating).
+    /// `factor: Duration::ZERO` gives `initial * (1, 1, 2, 3, 5, 8, ...)`.
+    /// Bounds: in `[initial, max]`, non-decreasing in `retry`.
     Fibonacci {
-        /// The unit.
+        /// The first delay.
         initial: Duration,
+        /// The second delay is `initial + factor`.
+        factor: Duration,
         /// The cap.
         max: Duration,
     },
     /// AWS's "decorrelated jitter": `min(max, uniform(base, previous * 3))`,
     /// starting from `previous = base`. Random by construction.
+    /// Bounds: in `[base, max]`.
     DecorrelatedJitter {
         /// The smallest delay.
         base: Duration,
@@ -78,6 +128,12 @@ pub enum BackoffKind {
     },
     /// Polly's "decorrelated jitter V2" (soft exponential): smooth exponential
     /// growth with jitter and no clumping; the median first delay is `median_first`.
+    ///
+    /// The delay before retry `n` is the growth of `2^t * tanh(sqrt(4 t))`,
+    /// `t = n - 1 + U[0, 1)`, since the previous retry, times
+    /// `median_first / 1.4` (Polly's `DecorrelatedJitterBackoffV2`).
+    /// Bounds: in `[0, max]`; from retry 1025 on (where `2^t` no longer fits
+    /// an `f64`, and the true growth is far above any cap) exactly `max`.
     SoftExponential {
         /// The median of the first delay.
         median_first: Duration,
@@ -105,9 +161,8 @@ impl BackoffKind {
                     Ok(())
                 }
             }
-            BackoffKind::Linear { initial, max, .. } | BackoffKind::Fibonacci { initial, max } => {
-                check_max(initial, max)
-            }
+            BackoffKind::Linear { initial, max, .. }
+            | BackoffKind::Fibonacci { initial, max, .. } => check_max(initial, max),
             BackoffKind::Exponential {
                 initial,
                 multiplier,
@@ -179,13 +234,18 @@ impl BackoffState {
 }
 
 impl Backoff for BackoffState {
+    /// The delay before retry `retry` (1-based; 0 counts as 1), within the
+    /// bounds [`BackoffKind`] documents for the shape. Meant to be called
+    /// with `retry` = 1, 2, 3, ... on one state (what a [`Retry`](super::Retry)
+    /// does); a `retry` not above the previous one starts the soft
+    /// exponential's growth afresh.
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration {
         let retry = retry.max(1);
         let nanos = match self.kind {
             BackoffKind::Constant(d) => duration_nanos(d),
             BackoffKind::Intervals(list) => match list.len() {
                 0 => 0,
-                n => duration_nanos(list[(retry as usize - 1) % n]),
+                n => duration_nanos(list[(retry - 1) as usize % n]),
             },
             BackoffKind::Linear { initial, step, max } => duration_nanos(initial)
                 .saturating_add(duration_nanos(step).saturating_mul(u64::from(retry - 1)))
@@ -194,27 +254,22 @@ impl Backoff for BackoffState {
                 initial,
                 multiplier,
                 max,
-            } => {
-                let (initial, max) = (duration_nanos(initial), duration_nanos(max));
-                let mut d = initial as f64;
-                let mut k = 1;
-                // Stops as soon as the cap is reached, so huge `retry` values cost nothing.
-                while k < retry && d < max as f64 && multiplier > 1.0 {
-                    d *= multiplier;
-                    k += 1;
-                }
-                if d >= max as f64 { max } else { d as u64 }
-            }
-            BackoffKind::Fibonacci { initial, max } => {
-                let (unit, max) = (duration_nanos(initial), duration_nanos(max));
-                let (mut a, mut b) = (1u64, 1u64);
-                let mut k = 1;
-                while k < retry && unit.saturating_mul(a) < max {
-                    (a, b) = (b, a.saturating_add(b));
-                    k += 1;
-                }
-                unit.saturating_mul(a).min(max)
-            }
+            } => exponential(
+                duration_nanos(initial),
+                multiplier,
+                retry - 1,
+                duration_nanos(max),
+            ),
+            BackoffKind::Fibonacci {
+                initial,
+                factor,
+                max,
+            } => fibonacci(
+                duration_nanos(initial),
+                duration_nanos(factor),
+                retry,
+                duration_nanos(max),
+            ),
             BackoffKind::DecorrelatedJitter { base, max } => {
                 let (base, max) = (duration_nanos(base), duration_nanos(max));
                 let previous = if self.previous_nanos == 0 {
@@ -223,22 +278,35 @@ impl Backoff for BackoffState {
                     self.previous_nanos
                 };
                 let high = previous.saturating_mul(3).max(base);
-                base.saturating_add(rng.below(high - base + 1)).min(max)
+                base.saturating_add(rng.below((high - base).saturating_add(1)))
+                    .min(max)
             }
             BackoffKind::SoftExponential { median_first, max } => {
                 // next = 2^t * tanh(sqrt(4 t)), t = (retry - 1) + U[0, 1); the
                 // delay is the growth since the previous retry, scaled so the
                 // first delay's median is `median_first`.
-                let t = (retry - 1) as f64 + rng.next_f64();
-                let next = libm::pow(2.0, t) * libm::tanh(libm::sqrt(4.0 * t));
-                let grown = (next - self.soft_previous).max(0.0);
-                self.soft_previous = next;
-                let nanos = grown / 1.4 * duration_nanos(median_first) as f64;
                 let max = duration_nanos(max);
-                if nanos.is_nan() || nanos >= max as f64 {
+                let t = (retry - 1) as f64 + rng.next_f64();
+                // +inf from t = 1024 on (retry 1025); never NaN (tanh(0) = 0
+                // only at t = 0, where 2^t = 1).
+                let next = libm::pow(2.0, t) * libm::tanh(libm::sqrt(4.0 * t));
+                // The curve only grows, so `next` is below the previous value
+                // only when called out of order: start afresh from 0 then.
+                let previous = if next >= self.soft_previous {
+                    self.soft_previous
+                } else {
+                    0.0
+                };
+                self.soft_previous = next;
+                if next.is_infinite() {
+                    // The true growth is then at least 2^1022 * (2^(2^-43) - 1),
+                    // far above any u64 cap: the delay is the cap (never
+                    // inf - inf = NaN, which used to clamp to 0).
                     max
                 } else {
-                    nanos as u64
+                    // Finite and >= 0; times median / 1.4 may overflow to +inf: `max`.
+                    let grown = next - previous;
+                    float_nanos(grown / 1.4 * duration_nanos(median_first) as f64, 0, max)
                 }
             }
         };
@@ -247,7 +315,75 @@ impl Backoff for BackoffState {
     }
 }
 
-/// Randomness added on top of a backoff's delay `d`.
+/// A float delay as whole nanoseconds within `[low, high]` (`high` wins when
+/// `low > high`): truncated; NaN counts as `low`, `+inf` and anything at or
+/// above `high` give `high`. The one place a float becomes a delay.
+#[inline]
+fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
+    // `as` saturates: negative and -inf give 0, +inf gives u64::MAX.
+    let n = if x.is_nan() { low } else { x as u64 };
+    n.max(low).min(high)
+}
+
+/// `initial * multiplier^k` capped at `max`, never below `initial` (so an
+/// unvalidated NaN or sub-1 multiplier gives `initial`); O(1) for any `k`.
+fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
+    if initial == 0 || k == 0 {
+        // 0 * inf would be NaN: zero stays zero.
+        return initial.min(max);
+    }
+    float_nanos(
+        initial as f64 * libm::pow(multiplier, f64::from(k)),
+        initial,
+        max,
+    )
+}
+
+/// The `retry`-th term (1-based) of `initial, initial + factor, ...`, each the
+/// sum of the two before, capped at `max`, saturating. The terms never
+/// shrink and, unless all are zero, at least double every two steps, so the
+/// loop stops within ~95 steps at the cap (or at once when all are zero).
+fn fibonacci(initial: u64, factor: u64, retry: u32, max: u64) -> u64 {
+    let (mut a, mut b) = (initial, initial.saturating_add(factor));
+    let mut k = 1;
+    while k < retry && a < max && b != 0 {
+        (a, b) = (b, a.saturating_add(b));
+        k += 1;
+    }
+    a.min(max)
+}
+
+/// `floor(n * r)` exactly for `r` in `[0, 1]` (NaN and negatives count as 0,
+/// above 1 as 1): `r` is `m * 2^e` with a 53-bit `m`, so `n * m` fits a u128.
+fn mul_ratio(n: u64, r: f64) -> u64 {
+    if r.is_nan() || r <= 0.0 {
+        return 0;
+    }
+    if r >= 1.0 {
+        return n;
+    }
+    let bits = r.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as u32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    // r = m * 2^-(shift); r < 1 gives shift >= 53.
+    let (m, shift) = if exponent == 0 {
+        (fraction, 1074)
+    } else {
+        (fraction | (1u64 << 52), 1075 - exponent)
+    };
+    if shift >= 128 {
+        0
+    } else {
+        ((u128::from(n) * u128::from(m)) >> shift) as u64
+    }
+}
+
+/// Randomness added on top of a backoff's delay `d`, in whole nanoseconds.
+///
+/// Bounds (`n` = `d` in nanoseconds, saturating at `u64::MAX`): `None`
+/// exactly `n`; `Full` in `[0, n]`; `Equal` in `[n / 2, n]` (`n / 2`
+/// rounded down); `Proportional(r)` in `[n - s, n + s]` with `s = floor(n * r)`
+/// computed exactly, so within `[d * (1 - r), d * (1 + r)]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -260,6 +396,7 @@ pub enum Jitter {
     /// Uniform in `[d/2, d]` (AWS "equal jitter").
     Equal,
     /// Uniform in `[d * (1 - r), d * (1 + r)]`, `r` in `[0, 1]` (e.g. 0.25 for +-25%).
+    /// An unvalidated `r` is clamped into `[0, 1]` (NaN counts as 0).
     Proportional(f64),
 }
 
@@ -302,9 +439,8 @@ impl Jitter {
                 half + rng.below(n - half + 1)
             }
             Jitter::Proportional(r) => {
-                let spread = (n as f64 * r) as u64;
-                let low = n - spread.min(n);
-                low.saturating_add(rng.below(spread.saturating_mul(2).saturating_add(1)))
+                let spread = mul_ratio(n, r); // <= n
+                (n - spread).saturating_add(rng.below(spread.saturating_mul(2).saturating_add(1)))
             }
         };
         Duration::from_nanos(nanos)

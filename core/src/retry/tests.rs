@@ -79,6 +79,7 @@ fn constant_linear_exponential_fibonacci_and_intervals_are_exact() {
     assert_eq!(delays(plain(exp), 3, 1), [ms(100), ms(150), ms(225)]);
     let fib = BackoffKind::Fibonacci {
         initial: ms(10),
+        factor: Duration::ZERO,
         max: ms(75),
     };
     assert_eq!(
@@ -502,6 +503,7 @@ fn huge_retry_counts_and_durations_never_overflow() {
         },
         BackoffKind::Fibonacci {
             initial: Duration::MAX,
+            factor: Duration::MAX,
             max: Duration::MAX,
         },
         BackoffKind::DecorrelatedJitter {
@@ -523,4 +525,282 @@ fn huge_retry_counts_and_durations_never_overflow() {
             let _ = Jitter::Full.apply(d, &mut rng);
         }
     }
+}
+
+// ------------------------------------------- issue 7, items 2 and 4: floats and Python parity
+
+/// An `Rng` that always draws the same word: `below(b)` is then `0` for
+/// `Fixed(0)` and `b - 1` for `Fixed(u64::MAX)`, the two ends of a jitter.
+struct Fixed(u64);
+
+impl crate::rng::Rng for Fixed {
+    fn next_u64(&mut self) -> u64 {
+        self.0
+    }
+}
+
+const fn ns(n: u64) -> Duration {
+    Duration::from_nanos(n)
+}
+
+/// The delays of `kind` for retries `1..=n`, on one state, no jitter.
+fn shape(kind: BackoffKind, n: u32) -> Vec<Duration> {
+    let mut state = kind.start();
+    let mut rng = Xorshift64::new(1);
+    (1..=n).map(|retry| state.delay(retry, &mut rng)).collect()
+}
+
+#[test]
+fn soft_exponential_stays_at_its_cap_once_two_to_the_t_overflows() {
+    // Issue 7 item 2: retry 1025 draws t in [1024, 1025), where 2^t overflows
+    // f64 to +inf; retry 1026 used to compute inf - inf = NaN, clamped to 0.
+    // The true growth there is above 2^1022 * (2^(2^-43) - 1) * 1 s / 1.4,
+    // far above 30 s, so both delays (and every later one) are the cap.
+    let kind = BackoffKind::SoftExponential {
+        median_first: ms(1_000),
+        max: ms(30_000),
+    };
+    for seed in [0, 1, 2, 7, 42, 1_000, u64::MAX] {
+        let mut state = kind.start();
+        let mut rng = Xorshift64::new(seed);
+        let all: Vec<Duration> = (1..=1_100).map(|n| state.delay(n, &mut rng)).collect();
+        assert_eq!(all[1_024], ms(30_000), "retry 1025, seed {seed}");
+        assert_eq!(all[1_025], ms(30_000), "retry 1026, seed {seed}");
+        assert!(all[1_024..].iter().all(|d| *d == ms(30_000)), "seed {seed}");
+        assert!(all.iter().all(|d| *d <= ms(30_000)), "seed {seed}");
+    }
+    // The same through a Retry, as an unlimited retry loop sees it.
+    let seq = delays(plain(kind), 1_030, 3);
+    assert_eq!(&seq[1_024..], [ms(30_000); 6]);
+}
+
+#[test]
+fn soft_exponential_called_out_of_order_starts_afresh_within_its_cap() {
+    // Retry 2000 (t >= 1999: +inf, the cap), then retry 1 on the same state:
+    // t in [0, 1) gives 2^t * tanh(sqrt(4t)) < 2, so the delay is below
+    // 2 / 1.4 * 1 s = 1.43 s, not a negative growth clamped to zero or a NaN.
+    let mut state = BackoffKind::SoftExponential {
+        median_first: ms(1_000),
+        max: ms(30_000),
+    }
+    .start();
+    let mut rng = Xorshift64::new(5);
+    assert_eq!(state.delay(2_000, &mut rng), ms(30_000));
+    let first = state.delay(1, &mut rng);
+    assert!(first > Duration::ZERO && first < ms(1_429), "{first:?}");
+    assert_eq!(state.delay(u32::MAX, &mut rng), ms(30_000));
+}
+
+#[test]
+fn python_constant_backoff() {
+    // Python: const(delay_secs=0.25): 250 ms every time.
+    assert_eq!(shape(BackoffKind::Constant(ms(250)), 5), [ms(250); 5]);
+}
+
+#[test]
+fn python_interval_backoff_cycles_its_list() {
+    // Python: interval(delay_secs=[0.1, 0.5, 2]): the list, then again from
+    // its start: 100, 500, 2000, 100, 500, 2000, 100 ms.
+    static LIST: [Duration; 3] = [
+        Duration::from_millis(100),
+        Duration::from_millis(500),
+        Duration::from_millis(2_000),
+    ];
+    assert_eq!(
+        shape(BackoffKind::Intervals(&LIST), 7),
+        [
+            ms(100),
+            ms(500),
+            ms(2_000),
+            ms(100),
+            ms(500),
+            ms(2_000),
+            ms(100)
+        ]
+    );
+}
+
+#[test]
+fn python_linear_backoff() {
+    // Python: linear(min_delay_secs=0.1, additive_secs=0.25, max_delay_secs=1):
+    // 100 + 250 (n - 1): 100, 350, 600, 850, 1100 > 1000 so 1000, then 1000.
+    let kind = BackoffKind::Linear {
+        initial: ms(100),
+        step: ms(250),
+        max: ms(1_000),
+    };
+    assert_eq!(
+        shape(kind, 6),
+        [ms(100), ms(350), ms(600), ms(850), ms(1_000), ms(1_000)]
+    );
+    // No max (None in Python): 1 s + 1 s * (2^32 - 2) at retry u32::MAX =
+    // 4_294_967_295 s, which fits u64 nanoseconds (4.29e18 < 1.8e19).
+    let mut state = BackoffKind::Linear {
+        initial: ms(1_000),
+        step: ms(1_000),
+        max: Duration::MAX,
+    }
+    .start();
+    assert_eq!(
+        state.delay(u32::MAX, &mut Xorshift64::new(1)),
+        Duration::from_secs(4_294_967_295)
+    );
+}
+
+#[test]
+fn python_exponential_backoff() {
+    // Python: expo(min_delay_secs=0.05, base=3, max_delay_secs=2):
+    // 50 * 3^(n - 1): 50, 150, 450, 1350, 4050 > 2000 so 2000, then 2000.
+    let kind = BackoffKind::Exponential {
+        initial: ms(50),
+        multiplier: 3.0,
+        max: ms(2_000),
+    };
+    assert_eq!(
+        shape(kind, 6),
+        [ms(50), ms(150), ms(450), ms(1_350), ms(2_000), ms(2_000)]
+    );
+    // A fractional base: expo(min=0.1, base=1.5): 100, 150, 225, 337.5 ms.
+    let kind = BackoffKind::Exponential {
+        initial: ms(100),
+        multiplier: 1.5,
+        max: Duration::MAX,
+    };
+    assert_eq!(
+        shape(kind, 4),
+        [ms(100), ms(150), ms(225), Duration::from_micros(337_500)]
+    );
+}
+
+#[test]
+fn python_fibonacci_backoff() {
+    // Issue 7 item 4. Python: fibo(min_delay_secs=0.05, factor_secs=0.02,
+    // max_delay_secs=1): 50, 50 + 20 = 70, 50 + 70 = 120, 70 + 120 = 190,
+    // 120 + 190 = 310, 190 + 310 = 500, 310 + 500 = 810, 500 + 810 = 1310 >
+    // 1000 so 1000, 810 + 1310 = 2120 > 1000 so 1000.
+    let kind = BackoffKind::Fibonacci {
+        initial: ms(50),
+        factor: ms(20),
+        max: ms(1_000),
+    };
+    assert_eq!(
+        shape(kind, 9),
+        [
+            ms(50),
+            ms(70),
+            ms(120),
+            ms(190),
+            ms(310),
+            ms(500),
+            ms(810),
+            ms(1_000),
+            ms(1_000)
+        ]
+    );
+    // min 0, factor 10 ms: 0, 10, 0 + 10 = 10, 10 + 10 = 20, 10 + 20 = 30, 50.
+    let kind = BackoffKind::Fibonacci {
+        initial: Duration::ZERO,
+        factor: ms(10),
+        max: Duration::MAX,
+    };
+    assert_eq!(
+        shape(kind, 6),
+        [ms(0), ms(10), ms(10), ms(20), ms(30), ms(50)]
+    );
+    // factor 0 is the classic unit * (1, 1, 2, 3, 5, 8).
+    let kind = BackoffKind::Fibonacci {
+        initial: ms(3),
+        factor: Duration::ZERO,
+        max: Duration::MAX,
+    };
+    assert_eq!(shape(kind, 6), [ms(3), ms(3), ms(6), ms(9), ms(15), ms(24)]);
+}
+
+#[test]
+fn deterministic_backoffs_saturate_at_their_overflow_points_and_at_u32_max() {
+    let at = |kind: BackoffKind, retry: u32| kind.start().delay(retry, &mut Xorshift64::new(1));
+    // Fibonacci 1 ns, 1 ns: term n is F(n + 1) ns (1, 2, 3, 5, ...). F(93) =
+    // 12_200_160_415_121_876_738 is the largest Fibonacci number below 2^64,
+    // F(94) = 19_740_274_219_868_223_167 is above it: retry 92 is exact,
+    // retry 93 and every later one saturate at u64::MAX ns.
+    let fib = BackoffKind::Fibonacci {
+        initial: ns(1),
+        factor: ns(1),
+        max: Duration::MAX,
+    };
+    assert_eq!(at(fib, 92), ns(12_200_160_415_121_876_738));
+    assert_eq!(at(fib, 93), ns(u64::MAX));
+    assert_eq!(at(fib, u32::MAX), ns(u64::MAX));
+    // Exponential 1 ns x2: retry 64 is 2^63 ns, retry 65 would be 2^64 ns.
+    let exp = BackoffKind::Exponential {
+        initial: ns(1),
+        multiplier: 2.0,
+        max: Duration::MAX,
+    };
+    assert_eq!(at(exp, 64), ns(1 << 63));
+    assert_eq!(at(exp, 65), ns(u64::MAX));
+    assert_eq!(at(exp, u32::MAX), ns(u64::MAX));
+    // A multiplier a hair above 1 at retry u32::MAX: (1 + 1e-9)^(2^32 - 2) =
+    // e^((2^32 - 2) * 1e-9) = e^4.294967 = e^4 * e^0.294967 = 54.598 * 1.3431
+    // = 73.33, computed at once (the old loop took 4 billion steps): 1 s
+    // becomes 73.33 s.
+    let slow = BackoffKind::Exponential {
+        initial: ms(1_000),
+        multiplier: 1.0 + 1e-9,
+        max: Duration::MAX,
+    };
+    let d = at(slow, u32::MAX);
+    assert!(d > ms(73_300) && d < ms(73_360), "{d:?}");
+    // All-zero shapes stay zero at once (they used to loop 4 billion times).
+    let zero_fib = BackoffKind::Fibonacci {
+        initial: Duration::ZERO,
+        factor: Duration::ZERO,
+        max: ms(1),
+    };
+    assert_eq!(at(zero_fib, u32::MAX), Duration::ZERO);
+    let zero_exp = BackoffKind::Exponential {
+        initial: Duration::ZERO,
+        multiplier: 2.0,
+        max: ms(1),
+    };
+    assert_eq!(at(zero_exp, u32::MAX), Duration::ZERO);
+    // Linear 1 ns steps of u64::MAX / 2 ns: retry 3 is 1 + 2 * (2^63 - 1) =
+    // 2^64 - 1 = u64::MAX exactly; retry 4 saturates there.
+    let lin = BackoffKind::Linear {
+        initial: ns(1),
+        step: ns(u64::MAX / 2),
+        max: Duration::MAX,
+    };
+    assert_eq!(at(lin, 3), ns(u64::MAX));
+    assert_eq!(at(lin, u32::MAX), ns(u64::MAX));
+    // Intervals at u32::MAX: index (2^32 - 2) % 3; 2^32 = 4^16 = 1 (mod 3), so
+    // the index is (1 - 2) mod 3 = 2: the third entry.
+    static LIST: [Duration; 3] = [ns(1), ns(2), ns(3)];
+    assert_eq!(at(BackoffKind::Intervals(&LIST), u32::MAX), ns(3));
+}
+
+#[test]
+fn jitter_ends_are_exact() {
+    let (low, high) = (&mut Fixed(0), &mut Fixed(u64::MAX));
+    let d = ns(1_001);
+    assert_eq!(Jitter::Full.apply(d, low), ns(0));
+    assert_eq!(Jitter::Full.apply(d, high), ns(1_001));
+    // 1001 / 2 = 500 (rounded down).
+    assert_eq!(Jitter::Equal.apply(d, low), ns(500));
+    assert_eq!(Jitter::Equal.apply(d, high), ns(1_001));
+    // floor(1000 * 0.25) = 250: [750, 1250].
+    let p = Jitter::Proportional(0.25);
+    assert_eq!(p.apply(ns(1_000), low), ns(750));
+    assert_eq!(p.apply(ns(1_000), high), ns(1_250));
+    // r = 1 - 2^-53 on n = 2^64 - 1: n * r = n - (2048 - 2^-53), so
+    // floor(n * r) = n - 2048 and the low end is 2048 ns >= n * (1 - r) =
+    // 2047.99...; an f64 product (2^64 - 2^11) put it at 2047, below the bound.
+    let r = 1.0 - f64::EPSILON / 2.0;
+    let p = Jitter::Proportional(r);
+    assert_eq!(p.apply(ns(u64::MAX), low), ns(2_048));
+    assert_eq!(p.apply(ns(u64::MAX), high), ns(u64::MAX));
+    // An unvalidated ratio is clamped into [0, 1]: NaN is none, 3 is 1.
+    assert_eq!(Jitter::Proportional(f64::NAN).apply(d, high), d);
+    assert_eq!(Jitter::Proportional(3.0).apply(d, low), ns(0));
+    assert_eq!(Jitter::Proportional(-1.0).apply(d, low), d);
 }
