@@ -107,7 +107,8 @@ impl Gcra {
     }
 
     /// Books `n` permits, waiting up to `max_wait`: returns the instant they
-    /// may start (now, or later), or a rejection if that is too far.
+    /// may start (now, or later), or a rejection if that is too far. A wait
+    /// of exactly `max_wait` is booked; one 1 ns longer is refused.
     ///
     /// ```
     /// # use core::time::Duration;
