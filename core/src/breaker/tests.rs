@@ -832,3 +832,81 @@ fn every_rejection_keeps_the_retry_at_convention() {
     );
     assert!(!r.is_never());
 }
+
+// ---- SharedBreaker answers exactly as the machine (issue 7, item 6) ----
+
+mod shared {
+    use super::*;
+    use crate::sync::{CsLock, SharedBreaker};
+
+    type Shared = SharedBreaker<NoWindow, (), CsLock<CircuitBreaker<NoWindow>>>;
+
+    fn shared(config: BreakerConfig) -> Shared {
+        SharedBreaker::new(CsLock::new(CircuitBreaker::new(config, NoWindow)))
+    }
+
+    #[test]
+    fn open_rejects_lock_free_with_the_exact_end_of_the_wait() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.open(ms(0)));
+        let r = s.acquire(Instant::from_nanos(999_999_999)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerOpen, Some(ms(1_000)))
+        );
+        assert!(s.acquire(ms(1_000)).unwrap().is_probe());
+    }
+
+    #[test]
+    fn half_open_full_says_unknown() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.open(ms(0)));
+        let p = s.acquire(ms(1_000)).unwrap();
+        let r = s.acquire(ms(1_001)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerHalfOpenFull, None)
+        );
+        s.record(ms(1_002), p, Outcome::Success);
+        assert_eq!(s.state(), State::Closed);
+    }
+
+    #[test]
+    fn forced_open_says_unknown() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.force_open(ms(0)));
+        let r = s.acquire(ms(1_000_000)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerForcedOpen, None)
+        );
+        assert_eq!(s.metrics(ms(1_000_000)).rejected, 1);
+    }
+
+    #[test]
+    fn an_open_wait_past_the_end_of_the_clock_says_never_not_forced_open() {
+        let s = shared(half_open_config(1, 1));
+        let late = Instant::MAX.saturating_sub(Duration::from_millis(1));
+        s.with(|b| b.open(late)); // 1 s wait: ends past the end of the clock
+        for at in [late, Instant::from_nanos(u64::MAX - 1), Instant::MAX] {
+            let r = s.acquire(at).unwrap_err();
+            assert_eq!(r.reason, RejectReason::BreakerOpen, "at {at}");
+            assert!(r.is_never(), "at {at}");
+            // the machine's own answer is the same
+            let direct = s.with(|b| b.acquire(at)).unwrap_err();
+            assert_eq!(direct, r);
+        }
+    }
+
+    #[test]
+    fn an_open_wait_ending_just_before_the_end_of_the_clock_is_exact() {
+        // opened at MAX - 1 s - 2 ns with a 1 s wait: ends at MAX - 2 ns, a real instant
+        let s = shared(half_open_config(1, 1));
+        let opened = Instant::from_nanos(u64::MAX - 1_000_000_002);
+        s.with(|b| b.open(opened));
+        let end = Instant::from_nanos(u64::MAX - 2);
+        let r = s.acquire(opened).unwrap_err();
+        assert_eq!(r.retry_at, Some(end));
+        assert!(s.acquire(end).unwrap().is_probe());
+    }
+}
