@@ -190,6 +190,22 @@ mod breaker {
     }
 
     #[test]
+    fn a_time_window_drops_a_call_at_exactly_its_bucket_start_plus_the_window() {
+        use failsafe_core::breaker::{Sample, TimeWindow};
+        // 10 s in 10 buckets: a call at 0.5 s sits in the bucket [0, 1 s)
+        let mut w = TimeWindow::<10>::new(Duration::from_secs(10)).unwrap();
+        w.record(
+            ms(500),
+            Sample {
+                failed: true,
+                slow: false,
+            },
+        );
+        assert_eq!(w.totals(ns(10 * SEC - 1)).calls, 1);
+        assert_eq!(w.totals(ms(10_000)).calls, 0);
+    }
+
+    #[test]
     fn a_probe_lease_ends_at_exactly_its_instant() {
         // probe admitted at 1 s with a 5 s lease: a report 1 ns before 6 s counts
         let mut b = CircuitBreaker::new(probes(1, 1), NoWindow);

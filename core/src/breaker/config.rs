@@ -237,8 +237,6 @@ impl Default for BreakerConfig {
 
 /// Builds a [`BreakerConfig`]; every setter is `const`.
 ///
-/// | setting | default | meaning |
-/// |---|---|---|
 /// | setting | default | meaning | at exactly the boundary |
 /// |---|---|---|---|
 /// | `failure_rate_threshold` | 0.5 | open when this share of windowed calls failed | a rate equal to it opens |
