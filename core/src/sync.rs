@@ -167,6 +167,11 @@ impl RejectGate {
     }
 }
 
+/// What a shared breaker's gate holds while forced open.
+const FORCED_OPEN: u64 = u64::MAX;
+/// ... and while open with a wait that ends past the end of the clock.
+const OPEN_NEVER: u64 = u64::MAX - 1;
+
 /// The admission word: the machine admits without looking (closed,
 /// metrics-only, disabled). The low 32 bits hold the epoch.
 const FREE: u64 = 1 << 63;
@@ -183,6 +188,9 @@ const TIMED: u64 = 1 << 61;
 ///
 /// Rejections on the fast path are counted in [`metrics`](Self::metrics) but
 /// emit no [`BreakerEvent::Rejected`]: the observer lives behind the lock.
+/// They carry exactly the machine's `retry_at` (see the [breaker
+/// docs](crate::breaker#what-a-rejections-retry_at-says)): the open wait's end,
+/// `None` when forced open or when every half-open probe is out.
 ///
 /// The clock contract holds as for [`CircuitBreaker`], with one reading: a
 /// call admitted on the lock-free path (a closed breaker) does not hand the
@@ -290,13 +298,23 @@ where
             };
             return Ok(BreakerPermit::new(issued_at, word as u32, kind));
         }
-        // Forced open publishes `Instant::MAX`: "until further notice".
-        let reason = if self.gate.until.load(Ordering::Relaxed) == u64::MAX {
+        // The gate holds `FORCED_OPEN` when forced open ("until an operator
+        // says otherwise": `retry_at` None), `OPEN_NEVER` for an open wait
+        // that never ends (`retry_at` never), else the open wait's end (the
+        // exact instant a probe is admitted): the machine's own answers.
+        let until = self.gate.until.load(Ordering::Relaxed);
+        let reason = if until == FORCED_OPEN {
             RejectReason::BreakerForcedOpen
         } else {
             RejectReason::BreakerOpen
         };
-        self.gate.check(&mut time, reason)?;
+        self.gate.check(&mut time, reason).map_err(|r| {
+            if r.retry_at == Some(Instant::from_nanos(OPEN_NEVER)) {
+                Rejected::never(r.reason)
+            } else {
+                r
+            }
+        })?;
         self.with(|b| b.acquire(time))
     }
 
@@ -332,7 +350,13 @@ where
         self.lock.with(|b| {
             let r = f(b);
             // Published under the lock, so stores happen in transition order.
-            self.gate.publish(b.rejecting_until(), b.latest_seen());
+            // The machine never opens until `MAX - 1 ns` (it rounds that up
+            // to `MAX`, "never"), so `OPEN_NEVER` cannot be a real wait's end.
+            let until = match (b.state(), b.rejecting_until()) {
+                (State::Open, Some(Instant::MAX)) => Some(Instant::from_nanos(OPEN_NEVER)),
+                (_, until) => until,
+            };
+            self.gate.publish(until, b.latest_seen());
             let admission = match b.free_admission() {
                 Some((epoch, counted, timed)) => {
                     FREE | if counted { 0 } else { UNCOUNTED }

@@ -70,7 +70,8 @@ impl Deadline {
         self.0.saturating_duration_since(now)
     }
 
-    /// Has the deadline passed at `now`?
+    /// Has the deadline passed at `now`? At exactly the deadline's instant it
+    /// has (no time is left: [`remaining`](Self::remaining) is zero).
     pub const fn is_expired(self, now: Instant) -> bool {
         now.as_nanos() >= self.0.as_nanos()
     }
@@ -133,7 +134,11 @@ pub struct TimeoutConfig {
 }
 
 impl TimeoutConfig {
-    /// A cancelling timeout of `timeout` (must be non-zero).
+    /// A cancelling timeout of `timeout` (must be non-zero). Boundary: a
+    /// call started at `t` that finishes at exactly `t + timeout` has timed
+    /// out ([`Timeout::finish`] flags it late), as its [`Deadline`] has passed
+    /// at its own instant; 1 ns earlier it is in time. No anchor defines this
+    /// instant; it follows [`Deadline::is_expired`].
     pub const fn new(timeout: Duration) -> Result<TimeoutConfig, ConfigError> {
         let nanos = crate::time::duration_nanos(timeout);
         if nanos == 0 {

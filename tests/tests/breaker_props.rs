@@ -4,16 +4,19 @@
 use core::time::Duration;
 
 use failsafe_core::breaker::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, Sample, State, TimeWindow,
-    Window,
+    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, HalfOpenRule, NoWindow, Sample,
+    State, TimeWindow, Window,
 };
+use failsafe_core::sync::{Lock, SharedBreaker};
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use proptest::prelude::*;
 
-/// Counts half-open rounds so the harness knows which probes belong together.
+/// Counts half-open rounds so the harness knows which probes belong together,
+/// and logs the events of the current step for the half-open model.
 #[derive(Default)]
 struct Rounds {
     round: u64,
+    events: Vec<BreakerEvent>,
 }
 
 impl Observer<BreakerEvent> for Rounds {
@@ -24,7 +27,16 @@ impl Observer<BreakerEvent> for Rounds {
             }
             _ => {}
         }
+        self.events.push(event);
     }
+}
+
+/// What the harness has seen counted in the current half-open round.
+#[derive(Clone, Copy, Debug, Default)]
+struct RoundModel {
+    successes: u32,
+    failures: u32,
+    slow: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -79,10 +91,11 @@ fn config() -> impl Strategy<Value = BreakerConfig> {
         1u32..4,
         1u32..5,
         1u64..30_000,
+        any::<bool>(),
     )
         .prop_filter_map(
             "a config with a trip condition",
-            |(rate, consecutive, slow, min_calls, wait, mult, probes, lease)| {
+            |(rate, consecutive, slow, min_calls, wait, mult, probes, lease, rate_rule)| {
                 let mut b = BreakerConfig::builder()
                     .minimum_calls(min_calls)
                     .open_wait(Duration::from_millis(wait))
@@ -90,6 +103,9 @@ fn config() -> impl Strategy<Value = BreakerConfig> {
                     .half_open_probes(probes)
                     .success_threshold(probes.div_ceil(2))
                     .probe_lease(Duration::from_millis(lease));
+                if rate_rule {
+                    b = b.half_open_rule(HalfOpenRule::RateThresholds);
+                }
                 b = match rate {
                     Some(r) => b.failure_rate_threshold(r),
                     None => b.no_failure_rate(),
@@ -113,6 +129,10 @@ struct Held {
 /// Runs `ops` against a breaker and checks, after every step:
 /// - outstanding probes of the current half-open round never exceed the quota;
 /// - while a rejection promised "not before T", nothing is admitted before T;
+/// - every rejection keeps the `retry_at` convention: open says exactly when
+///   (strictly later), half-open full and forced open say "unknown" (`None`);
+/// - a half-open round is judged as its [`HalfOpenRule`] says (checked
+///   against a model of the probes counted in the round);
 /// - metrics stay consistent.
 fn check_sequence<W: Window>(
     config: BreakerConfig,
@@ -125,10 +145,17 @@ fn check_sequence<W: Window>(
     let mut held: Vec<Held> = Vec::new();
     let mut leaked: Vec<Held> = Vec::new();
     let mut promised: Option<Instant> = None; // "open until" from a rejection
+    let mut model = RoundModel::default();
 
     for op in ops {
         let now = Instant::from_millis(raw_now.max(0) as u64);
         latest = latest.max(now.as_nanos());
+        // The probe reported in this step, if any: (outcome, its duration).
+        let mut reported: Option<(Outcome, Duration)> = None;
+        let manual = matches!(
+            op,
+            Op::Open | Op::Close | Op::ForceOpen | Op::Disable | Op::MetricsOnly
+        );
         match op {
             Op::Tick(d) => raw_now += d,
             Op::Acquire => match b.acquire(now) {
@@ -153,16 +180,30 @@ fn check_sequence<W: Window>(
                     }
                     held.push(Held { permit, round });
                 }
-                Err(r) => {
-                    if r.reason == RejectReason::BreakerOpen {
+                Err(r) => match r.reason {
+                    RejectReason::BreakerOpen => {
+                        prop_assert_eq!(b.state(), State::Open);
                         let at = r.retry_at.expect("an open rejection says when");
                         prop_assert!(at.as_nanos() > latest, "retry_at {at} is not in the future");
                         promised = Some(at);
                     }
-                }
+                    RejectReason::BreakerHalfOpenFull => {
+                        prop_assert_eq!(b.state(), State::HalfOpen);
+                        prop_assert_eq!(r.retry_at, None, "a probe may report at any moment");
+                    }
+                    RejectReason::BreakerForcedOpen => {
+                        prop_assert_eq!(b.state(), State::ForcedOpen);
+                        prop_assert_eq!(r.retry_at, None, "an operator decides");
+                    }
+                    other => prop_assert!(false, "a breaker rejected with {other:?}"),
+                },
             },
             Op::Record(i, outcome) if !held.is_empty() => {
                 let h = held.swap_remove(i % held.len());
+                if h.permit.is_probe() {
+                    let took = Duration::from_nanos(latest - h.permit.issued_at().as_nanos());
+                    reported = Some((outcome, took));
+                }
                 b.record(now, h.permit, outcome);
             }
             Op::Leak(i) if !held.is_empty() => {
@@ -198,6 +239,8 @@ fn check_sequence<W: Window>(
         let m = b.metrics(now);
         prop_assert!(m.failures <= m.calls && m.slow_calls <= m.calls);
         prop_assert!(m.probes_in_flight <= config.half_open_probes());
+        let events = core::mem::take(&mut b.observer_mut().events);
+        check_half_open(&config, &mut model, &events, reported, manual)?;
     }
 
     // Return every permit still held; leaked ones never come back. Then go
@@ -220,8 +263,168 @@ fn check_sequence<W: Window>(
     Ok(())
 }
 
+/// Replays one step's events against the model of the current half-open
+/// round: `reported` is the probe outcome the step reported (counted unless
+/// the events say it was stale), applied just before the round's judgment.
+fn check_half_open(
+    config: &BreakerConfig,
+    model: &mut RoundModel,
+    events: &[BreakerEvent],
+    reported: Option<(Outcome, Duration)>,
+    manual: bool,
+) -> Result<(), TestCaseError> {
+    let stale = events
+        .iter()
+        .any(|e| matches!(e, BreakerEvent::StaleOutcome { .. }));
+    let mut report = reported.filter(|(o, _)| o.counts() && !stale);
+    let apply = |model: &mut RoundModel, (outcome, took): (Outcome, Duration)| {
+        let slow = config.is_slow(took);
+        match config.half_open_rule() {
+            HalfOpenRule::RateThresholds => {
+                if outcome.is_failure() {
+                    model.failures += 1;
+                } else {
+                    model.successes += 1;
+                }
+                model.slow += slow as u32;
+            }
+            _ => {
+                if outcome == Outcome::Success && !slow {
+                    model.successes += 1;
+                } else {
+                    model.failures += 1;
+                }
+            }
+        }
+    };
+    let (n, k) = (config.half_open_probes(), config.success_threshold());
+    for event in events {
+        match *event {
+            BreakerEvent::ProbesExpired { count, .. } => model.failures += count,
+            BreakerEvent::StateChanged {
+                to: State::HalfOpen,
+                ..
+            } => {
+                *model = RoundModel::default();
+            }
+            BreakerEvent::StateChanged {
+                from: State::HalfOpen,
+                to,
+                ..
+            } if !manual => {
+                if let Some(r) = report.take() {
+                    apply(model, r);
+                }
+                let m = *model;
+                match config.half_open_rule() {
+                    HalfOpenRule::RateThresholds => {
+                        prop_assert_eq!(
+                            m.successes + m.failures,
+                            n,
+                            "judged before every permitted probe reported: {:?}",
+                            m
+                        );
+                        if m.failures == 0 && m.slow == 0 {
+                            prop_assert_eq!(to, State::Closed, "a clean round must close");
+                        }
+                    }
+                    _ => match to {
+                        State::Closed => prop_assert_eq!(m.successes, k, "{:?}", m),
+                        _ => prop_assert!(m.failures > n - k && m.successes < k, "{:?}", m),
+                    },
+                }
+                *model = RoundModel::default();
+            }
+            BreakerEvent::StateChanged { .. } => *model = RoundModel::default(),
+            _ => {}
+        }
+    }
+    if let Some(r) = report {
+        apply(model, r);
+    }
+    Ok(())
+}
+
+/// A `std` mutex as the shared breaker's lock.
+struct StdLock<T>(std::sync::Mutex<T>);
+
+impl<T> Lock<T> for StdLock<T> {
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.lock().unwrap())
+    }
+}
+
+/// Runs `ops` (with a clock that never steps back) on a machine and on a
+/// `SharedBreaker` around an identical machine: every admission and every
+/// rejection (reason and `retry_at`), the state and the rejection count agree,
+/// so the lock-free paths keep the machine's `retry_at` convention.
+fn check_shared_twin(config: BreakerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut machine = CircuitBreaker::new(config, CountWindow::<8>::new());
+    let shared = SharedBreaker::new(StdLock(std::sync::Mutex::new(CircuitBreaker::new(
+        config,
+        CountWindow::<8>::new(),
+    ))));
+    let mut t = 0u64;
+    let mut held = Vec::new();
+    for op in ops {
+        let now = Instant::from_millis(t);
+        match op {
+            Op::Tick(d) => t += d.unsigned_abs(),
+            Op::Acquire => match (machine.acquire(now), shared.acquire(now)) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(a.is_probe(), b.is_probe());
+                    held.push((a, b));
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b, "at {}", now),
+                (a, b) => prop_assert!(false, "machine {:?}, shared {:?} at {}", a, b, now),
+            },
+            Op::Record(i, outcome) if !held.is_empty() => {
+                let (a, b) = held.swap_remove(i % held.len());
+                machine.record(now, a, outcome);
+                shared.record(now, b, outcome);
+            }
+            Op::Leak(i) if !held.is_empty() => {
+                let _ = held.swap_remove(i % held.len());
+            }
+            Op::Record(..) | Op::Leak(_) => {}
+            Op::Deadline => {
+                machine.on_deadline(now);
+                shared.on_deadline(now);
+            }
+            Op::Open => {
+                machine.open(now);
+                shared.with(|b| b.open(now));
+            }
+            Op::Close => {
+                machine.close(now);
+                shared.with(|b| b.close(now));
+            }
+            Op::ForceOpen => {
+                machine.force_open(now);
+                shared.with(|b| b.force_open(now));
+            }
+            Op::Disable => {
+                machine.disable(now);
+                shared.with(|b| b.disable(now));
+            }
+            Op::MetricsOnly => {
+                machine.metrics_only(now);
+                shared.with(|b| b.metrics_only(now));
+            }
+        }
+        prop_assert_eq!(machine.state(), shared.state());
+        prop_assert_eq!(machine.metrics(now).rejected, shared.metrics(now).rejected);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_shared_breaker_answers_exactly_as_its_machine(config in config(), ops in prop::collection::vec(op(), 1..300)) {
+        check_shared_twin(config, ops)?;
+    }
 
     #[test]
     fn count_window_breaker_keeps_its_promises(config in config(), ops in prop::collection::vec(op(), 1..300)) {

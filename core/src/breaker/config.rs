@@ -7,6 +7,51 @@ use crate::{ConfigError, Problem};
 
 const PPM: u64 = 1_000_000;
 
+/// How a half-open round of probes is judged: when it closes the breaker and
+/// when it reopens it. Set with
+/// [`BreakerConfigBuilder::half_open_rule`]; see the [module
+/// docs](super#how-a-half-open-round-is-judged) for which rule each anchor
+/// library uses and how to express it here.
+///
+/// Either way a probe that has not reported when its lease ends counts as a
+/// failed probe, a cancelled or ignored probe frees its slot for another
+/// caller and counts nowhere, and an outcome arriving after the round was
+/// judged is not counted ([`BreakerEvent::StaleOutcome`](super::BreakerEvent::StaleOutcome)).
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, HalfOpenRule};
+/// assert_eq!(BreakerConfig::DEFAULT.half_open_rule(), HalfOpenRule::SuccessThreshold);
+/// let r4j = BreakerConfig::builder()
+///     .half_open_probes(10)
+///     .half_open_rule(HalfOpenRule::RateThresholds)
+///     .build()
+///     .unwrap();
+/// assert_eq!(r4j.half_open_rule(), HalfOpenRule::RateThresholds);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HalfOpenRule {
+    /// Failsafe for Java's and the Python Failsafe's rule, and the default:
+    /// the round closes as soon as `success_threshold` probes have succeeded
+    /// (`successes >= success_threshold`), and reopens as soon as that can no
+    /// longer be reached (`failures > half_open_probes - success_threshold`),
+    /// without waiting for the other probes. A slow probe (one taking longer
+    /// than `slow_call_duration`) counts as a failed probe. With the default
+    /// `success_threshold` (= `half_open_probes`) one failed probe reopens.
+    #[default]
+    SuccessThreshold,
+    /// resilience4j's rule: the round is judged once all `half_open_probes`
+    /// probes have reported (or had their lease run out), against the same
+    /// thresholds as the closed state: it reopens if
+    /// `failures / half_open_probes >= failure_rate_threshold` or
+    /// `slow / half_open_probes >= slow_call_rate_threshold` (slow-call
+    /// detection on), and closes otherwise. Equal to a threshold reopens, as
+    /// in resilience4j. A slow probe counts as slow, and as failed only if it
+    /// failed. `minimum_calls` and `consecutive_failures` play no part.
+    RateThresholds,
+}
+
 /// A ratio in `(0, 1]` as parts per million, validated.
 const fn ratio_ppm(field: &'static str, ratio: f32) -> Result<u32, ConfigError> {
     if ratio.is_nan() || ratio <= 0.0 || ratio > 1.0 {
@@ -44,6 +89,7 @@ pub struct BreakerConfig {
     pub(crate) open_wait_max_nanos: u64,
     pub(crate) half_open_probes: u32,
     pub(crate) success_threshold: u32,
+    pub(crate) half_open_rule: HalfOpenRule,
     pub(crate) probe_lease_nanos: u64,
 }
 
@@ -69,6 +115,7 @@ impl BreakerConfig {
             open_wait_max: None,
             half_open_probes: 1,
             success_threshold: None,
+            half_open_rule: HalfOpenRule::SuccessThreshold,
             probe_lease: Duration::from_secs(30),
         }
     }
@@ -91,6 +138,47 @@ impl BreakerConfig {
     /// ```
     pub const fn half_open_probes(&self) -> u32 {
         self.half_open_probes
+    }
+
+    /// How a half-open round is judged.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, HalfOpenRule};
+    /// assert_eq!(BreakerConfig::DEFAULT.half_open_rule(), HalfOpenRule::SuccessThreshold);
+    /// ```
+    pub const fn half_open_rule(&self) -> HalfOpenRule {
+        self.half_open_rule
+    }
+
+    /// Successful probes needed to close under
+    /// [`HalfOpenRule::SuccessThreshold`] (unused under the rate rule).
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::BreakerConfig;
+    /// let c = BreakerConfig::builder().half_open_probes(3).build().unwrap();
+    /// assert_eq!(c.success_threshold(), 3); // default: every probe
+    /// ```
+    pub const fn success_threshold(&self) -> u32 {
+        self.success_threshold
+    }
+
+    /// A call that took `took` is slow: strictly longer than
+    /// `slow_call_duration` (resilience4j's rule); never when slow-call
+    /// detection is off.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::breaker::BreakerConfig;
+    /// let c = BreakerConfig::builder().slow_call_duration(Duration::from_secs(1)).build().unwrap();
+    /// assert!(!c.is_slow(Duration::from_secs(1)));
+    /// assert!(c.is_slow(Duration::from_nanos(1_000_000_001)));
+    /// assert!(!BreakerConfig::DEFAULT.is_slow(Duration::MAX));
+    /// ```
+    pub const fn is_slow(&self, took: Duration) -> bool {
+        match self.slow_call_nanos {
+            Some(limit) => duration_nanos(took) > limit,
+            None => false,
+        }
     }
 
     /// The wait for the `n`-th open in a row (`n >= 1`): `open_wait *
@@ -121,6 +209,7 @@ impl BreakerConfig {
     }
 
     /// Is `failures` out of `calls` at or above the failure-rate threshold?
+    /// Equal reaches it (resilience4j: `failureRate >= threshold`).
     pub(crate) const fn failure_rate_reached(&self, failures: u64, calls: u64) -> bool {
         match self.failure_rate_ppm {
             Some(ppm) => reached(failures, calls, ppm),
@@ -129,6 +218,7 @@ impl BreakerConfig {
     }
 
     /// Is `slow` out of `calls` at or above the slow-call-rate threshold?
+    /// Equal reaches it (resilience4j: `slowCallRate >= threshold`).
     pub(crate) const fn slow_rate_reached(&self, slow: u64, calls: u64) -> bool {
         self.slow_call_nanos.is_some() && reached(slow, calls, self.slow_call_rate_ppm)
     }
@@ -147,18 +237,27 @@ impl Default for BreakerConfig {
 
 /// Builds a [`BreakerConfig`]; every setter is `const`.
 ///
-/// | setting | default | meaning |
-/// |---|---|---|
-/// | `failure_rate_threshold` | 0.5 | open when this share of windowed calls failed |
-/// | `slow_call_duration` | off | a call at least this long is slow |
-/// | `slow_call_rate_threshold` | 1.0 | open when this share of windowed calls was slow |
-/// | `minimum_calls` | 10 | rates are trusted only from this many calls (capped at a count window's size) |
-/// | `consecutive_failures` | off | open after this many failures in a row |
-/// | `open_wait` | 30 s | stay open this long before probing |
-/// | `open_wait_backoff` | x1 | grow the wait across opens in a row, up to a cap |
-/// | `half_open_probes` | 1 | probe calls admitted per half-open round |
-/// | `success_threshold` | = probes | successful probes needed to close |
-/// | `probe_lease` | 30 s | a probe silent this long after the last admission counts as failed |
+/// | setting | default | meaning | at exactly the boundary |
+/// |---|---|---|---|
+/// | `failure_rate_threshold` | 0.5 | open when this share of windowed calls failed | a rate equal to it opens |
+/// | `slow_call_duration` | off | a call strictly longer than this is slow | a call of exactly it is not slow |
+/// | `slow_call_rate_threshold` | 1.0 | open when this share of windowed calls was slow | a rate equal to it opens |
+/// | `minimum_calls` | 10 | rates are judged only from this many calls (capped at a count window's size) | exactly this many calls are judged |
+/// | `consecutive_failures` | off | open after this many failures in a row | the `n`-th failure opens |
+/// | `open_wait` | 30 s | stay open this long before probing | a call at exactly `opened + wait` is a probe |
+/// | `open_wait_backoff` | x1 | grow the wait across opens in a row, up to a cap | the cap itself is reached |
+/// | `half_open_probes` | 1 | probe calls admitted per half-open round | the `n`-th probe is admitted, the `n+1`-th is not |
+/// | `success_threshold` | = probes | successful probes needed to close | the `n`-th success closes |
+/// | `half_open_rule` | success threshold | how a round is judged ([`HalfOpenRule`]) | rate rule: equal to a threshold reopens |
+/// | `probe_lease` | 30 s | a probe silent this long after the round's last admission counts as failed | at exactly the lease's end the probe has failed; its report then is stale |
+///
+/// Where resilience4j defines a boundary we follow it (slow is strictly
+/// longer; a rate equal to its threshold opens; judged from exactly
+/// `minimum_calls`). One exception: resilience4j leaves the open state only
+/// strictly after the wait (`isAfter`); here a call at exactly
+/// `opened + open_wait` is admitted, so that the open rejection's
+/// [`retry_at`](crate::Rejected::retry_at) is the true earliest instant
+/// (the Python Failsafe does the same: it stops failing when `now >= until`).
 ///
 /// The defaults sit between resilience4j's (60 s wait, 100 minimum calls,
 /// 10 probes) and Polly's (5 s break, one trial call): small enough for a
@@ -176,11 +275,15 @@ pub struct BreakerConfigBuilder {
     open_wait_max: Option<Duration>,
     half_open_probes: u32,
     success_threshold: Option<u32>,
+    half_open_rule: HalfOpenRule,
     probe_lease: Duration,
 }
 
 impl BreakerConfigBuilder {
-    /// Open when at least this share (in `(0, 1]`) of the windowed calls failed.
+    /// Open when at least this share (in `(0, 1]`) of the windowed calls
+    /// failed: a rate **equal** to the threshold opens (resilience4j's
+    /// `failureRate >= failureRateThreshold`). The ratio is kept in parts per
+    /// million, rounded to the nearest.
     pub const fn failure_rate_threshold(mut self, ratio: f32) -> Self {
         self.failure_rate = Some(ratio);
         self
@@ -192,31 +295,44 @@ impl BreakerConfigBuilder {
         self
     }
 
-    /// A call taking at least `duration` is slow; turns slow-call detection on.
+    /// A call taking **strictly longer** than `duration` is slow (a call of
+    /// exactly `duration` is not, as in resilience4j); turns slow-call
+    /// detection on. A call's duration is `record`'s `now` minus the permit's
+    /// [`issued_at`](super::BreakerPermit::issued_at).
     pub const fn slow_call_duration(mut self, duration: Duration) -> Self {
         self.slow_call_duration = Some(duration);
         self
     }
 
-    /// Open when at least this share (in `(0, 1]`) of the windowed calls was slow.
+    /// Open when at least this share (in `(0, 1]`) of the windowed calls was
+    /// slow: a rate **equal** to the threshold opens (resilience4j's
+    /// `slowCallRate >= slowCallRateThreshold`). Only acts with
+    /// [`slow_call_duration`](Self::slow_call_duration) set.
     pub const fn slow_call_rate_threshold(mut self, ratio: f32) -> Self {
         self.slow_call_rate = ratio;
         self
     }
 
-    /// Rates are only acted on once the window holds this many calls.
+    /// Rates are only acted on once the window holds this many calls: a window
+    /// of **exactly** `calls` calls is judged (resilience4j: not judged while
+    /// `calls < minimumNumberOfCalls`). With a count window smaller than
+    /// `calls`, its size is used instead.
     pub const fn minimum_calls(mut self, calls: u32) -> Self {
         self.minimum_calls = calls;
         self
     }
 
-    /// Open after `n` failures in a row, whatever the window says.
+    /// Open after `n` failures in a row, whatever the window says: the `n`-th
+    /// consecutive failure opens (the Python Failsafe's
+    /// `consecutive_exceptions >= failure_threshold`).
     pub const fn consecutive_failures(mut self, n: u32) -> Self {
         self.consecutive_failures = Some(n);
         self
     }
 
-    /// Stay open this long before the first probe.
+    /// Stay open this long before the first probe: a breaker opened at `t`
+    /// admits a probe at **exactly** `t + wait` (and rejects at
+    /// `t + wait - 1 ns` with `retry_at = t + wait`).
     pub const fn open_wait(mut self, wait: Duration) -> Self {
         self.open_wait = wait;
         self
@@ -231,21 +347,51 @@ impl BreakerConfigBuilder {
     }
 
     /// How many probe calls a half-open round admits, however many callers
-    /// are waiting.
+    /// are waiting (resilience4j's `permittedNumberOfCallsInHalfOpenState`).
+    /// Once they are all out, callers are rejected with
+    /// [`BreakerHalfOpenFull`](crate::RejectReason::BreakerHalfOpenFull) and
+    /// `retry_at: None`: a probe may report at any moment.
     pub const fn half_open_probes(mut self, probes: u32) -> Self {
         self.half_open_probes = probes;
         self
     }
 
-    /// How many probes must succeed to close (default: all of them). The
-    /// round reopens as soon as this can no longer be reached.
+    /// How many probes must succeed to close (default: all of them): the
+    /// `successes`-th success closes. The round reopens as soon as this can
+    /// no longer be reached. Selects [`HalfOpenRule::SuccessThreshold`] (the
+    /// last of `success_threshold` and `half_open_rule` called wins).
     pub const fn success_threshold(mut self, successes: u32) -> Self {
         self.success_threshold = Some(successes);
+        self.half_open_rule = HalfOpenRule::SuccessThreshold;
+        self
+    }
+
+    /// How a half-open round is judged (default
+    /// [`HalfOpenRule::SuccessThreshold`]). [`HalfOpenRule::RateThresholds`]
+    /// needs a failure-rate threshold or slow-call detection, or
+    /// [`build`](Self::build) fails on `half_open_rule`; under it
+    /// `success_threshold` is not used.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::{BreakerConfig, HalfOpenRule};
+    /// // resilience4j's defaults for the half-open state: 10 probes, judged at 50% failures
+    /// let c = BreakerConfig::builder()
+    ///     .failure_rate_threshold(0.5)
+    ///     .half_open_probes(10)
+    ///     .half_open_rule(HalfOpenRule::RateThresholds)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(c.half_open_rule(), HalfOpenRule::RateThresholds);
+    /// ```
+    pub const fn half_open_rule(mut self, rule: HalfOpenRule) -> Self {
+        self.half_open_rule = rule;
         self
     }
 
     /// A probe that has not reported this long after the round's last
-    /// admission counts as failed, so half-open can never wedge.
+    /// admission counts as failed, so half-open can never wedge. The lease
+    /// ends at **exactly** `last admission + lease`: from that instant the
+    /// outstanding probes have failed, and a report arriving at it is stale.
     pub const fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
         self
@@ -261,6 +407,18 @@ impl BreakerConfigBuilder {
     /// let e = BreakerConfig::builder().open_wait(Duration::ZERO).build();
     /// assert_eq!(e.unwrap_err().field, "open_wait");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first invalid field, in this order: `failure_rate_threshold` or
+    /// `slow_call_rate_threshold` outside `(0, 1]`; `slow_call_duration`,
+    /// `minimum_calls`, `consecutive_failures` zero; nothing that can trip
+    /// (`failure_rate_threshold`, `NothingEnabled`); `open_wait`,
+    /// `open_wait_multiplier` zero; `open_wait_max` below `open_wait`;
+    /// `half_open_probes` zero; `success_threshold` zero or above
+    /// `half_open_probes` (under the success-threshold rule);
+    /// `half_open_rule` the rate rule with neither a failure-rate threshold
+    /// nor slow-call detection (`NothingEnabled`); `probe_lease` zero.
     pub const fn build(self) -> Result<BreakerConfig, ConfigError> {
         let failure_rate_ppm = match self.failure_rate {
             Some(r) => match ratio_ppm("failure_rate_threshold", r) {
@@ -312,14 +470,22 @@ impl BreakerConfigBuilder {
         if self.half_open_probes == 0 {
             return Err(ConfigError::new("half_open_probes", Problem::Zero));
         }
-        let success_threshold = match self.success_threshold {
-            Some(0) => return Err(ConfigError::new("success_threshold", Problem::Zero)),
-            Some(s) if s > self.half_open_probes => {
+        let success_threshold = match (self.half_open_rule, self.success_threshold) {
+            (HalfOpenRule::SuccessThreshold, Some(0)) => {
+                return Err(ConfigError::new("success_threshold", Problem::Zero));
+            }
+            (HalfOpenRule::SuccessThreshold, Some(s)) if s > self.half_open_probes => {
                 return Err(ConfigError::new("success_threshold", Problem::TooLarge));
             }
-            Some(s) => s,
-            None => self.half_open_probes,
+            (HalfOpenRule::SuccessThreshold, Some(s)) => s,
+            _ => self.half_open_probes,
         };
+        if let HalfOpenRule::RateThresholds = self.half_open_rule
+            && failure_rate_ppm.is_none()
+            && slow_call_nanos.is_none()
+        {
+            return Err(ConfigError::new("half_open_rule", Problem::NothingEnabled));
+        }
         let probe_lease_nanos = duration_nanos(self.probe_lease);
         if probe_lease_nanos == 0 {
             return Err(ConfigError::new("probe_lease", Problem::Zero));
@@ -335,6 +501,7 @@ impl BreakerConfigBuilder {
             open_wait_max_nanos,
             half_open_probes: self.half_open_probes,
             success_threshold,
+            half_open_rule: self.half_open_rule,
             probe_lease_nanos,
         })
     }

@@ -4,7 +4,9 @@ use crate::time::{LazyTime, Monotonic, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 use super::window::{Sample, Window};
-use super::{BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, PermitKind, State};
+use super::{
+    BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, HalfOpenRule, PermitKind, State,
+};
 
 /// One half-open round of probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +16,9 @@ struct Round {
     in_flight: u32,
     successes: u32,
     failures: u32,
+    /// Probes that took longer than the slow-call duration (the rate rule
+    /// counts them apart; the success-threshold rule counts them as failures).
+    slow: u32,
     /// Outstanding probes count as failed from here on.
     lease_deadline: Instant,
 }
@@ -207,12 +212,13 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
                 .on_event(BreakerEvent::StaleOutcome { at, outcome });
             return;
         }
+        // Slow means strictly longer than the limit (resilience4j's rule).
         let slow = match self.config.slow_call_nanos {
             Some(limit) => {
                 time.get(&mut self.clock)
                     .as_nanos()
                     .saturating_sub(permit.issued_at.as_nanos())
-                    >= limit
+                    > limit
             }
             None => false,
         };
@@ -241,7 +247,8 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.mode {
-            Mode::Open { until } => Some(until),
+            // An open wait ending past the end of the clock never ends.
+            Mode::Open { until } if until != Instant::MAX => Some(until),
             Mode::HalfOpen(round) if round.in_flight > 0 => Some(round.lease_deadline),
             _ => None,
         }
@@ -294,7 +301,9 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     }
 
     /// Until when every call is rejected without looking further: the open
-    /// wait's end, [`Instant::MAX`] when forced open, `None` otherwise.
+    /// wait's end (exclusive: a call at exactly that instant is a probe),
+    /// [`Instant::MAX`] when forced open or when the open wait ends past the
+    /// end of the clock, `None` otherwise.
     /// Shared handles copy it into an atomic so an open breaker rejects
     /// without taking a lock.
     ///
@@ -478,10 +487,11 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     fn rejection(&self) -> Rejected {
         match self.mode {
             Mode::Open { until } => Rejected::new(RejectReason::BreakerOpen, Some(until)),
-            Mode::HalfOpen(round) => Rejected::new(
-                RejectReason::BreakerHalfOpenFull,
-                Some(round.lease_deadline),
-            ),
+            // Every probe is out; one may report (and free or end the round)
+            // at any moment: the earliest admission is unknown. The lease's
+            // end is only a later bound, so it is not given.
+            Mode::HalfOpen(_) => Rejected::new(RejectReason::BreakerHalfOpenFull, None),
+            // Until an operator says otherwise: unknown.
             _ => Rejected::new(RejectReason::BreakerForcedOpen, None),
         }
     }
@@ -516,7 +526,9 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     fn advance_timed(&mut self, now: Instant) {
         loop {
             match self.mode {
-                Mode::Open { until } if now >= until => {
+                // `Instant::MAX` marks a wait that ends past the end of the
+                // clock: it never ends (its rejections say "never").
+                Mode::Open { until } if now >= until && until != Instant::MAX => {
                     self.enter(Mode::HalfOpen(Round::fresh()), until);
                 }
                 Mode::HalfOpen(mut round) if round.in_flight > 0 && now >= round.lease_deadline => {
@@ -594,22 +606,52 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         round.in_flight = round.in_flight.saturating_sub(1);
         if !outcome.counts() {
             round.admitted = round.admitted.saturating_sub(1); // the slot is free again
-        } else if outcome == Outcome::Success && !slow {
-            round.successes += 1;
         } else {
-            round.failures += 1;
+            match self.config.half_open_rule {
+                HalfOpenRule::SuccessThreshold if outcome == Outcome::Success && !slow => {
+                    round.successes += 1
+                }
+                HalfOpenRule::SuccessThreshold => round.failures += 1,
+                HalfOpenRule::RateThresholds => {
+                    if outcome.is_failure() {
+                        round.failures += 1;
+                    } else {
+                        round.successes += 1;
+                    }
+                    round.slow += slow as u32;
+                }
+            }
         }
         self.mode = Mode::HalfOpen(round);
         self.judge_round(round, now);
     }
 
-    /// Closes or reopens once a round's result is certain.
+    /// Closes or reopens once a round's result is due (see [`HalfOpenRule`]).
     fn judge_round(&mut self, round: Round, at: Instant) {
-        let needed = self.config.success_threshold;
-        if round.successes >= needed {
+        let (close, reopen) = match self.config.half_open_rule {
+            HalfOpenRule::SuccessThreshold => {
+                let needed = self.config.success_threshold;
+                (
+                    round.successes >= needed,
+                    round.failures > self.config.half_open_probes - needed,
+                )
+            }
+            HalfOpenRule::RateThresholds => {
+                let reported = round.successes as u64 + round.failures as u64;
+                if round.in_flight > 0 || reported < self.config.half_open_probes as u64 {
+                    return; // judged once every permitted probe has reported
+                }
+                let over = self
+                    .config
+                    .failure_rate_reached(round.failures as u64, reported)
+                    || self.config.slow_rate_reached(round.slow as u64, reported);
+                (!over, over)
+            }
+        };
+        if close {
             self.opens_in_a_row = 0;
             self.enter(Mode::Closed, at);
-        } else if round.failures > self.config.half_open_probes - needed {
+        } else if reopen {
             self.trip(at);
         }
     }
@@ -618,12 +660,17 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
         let wait = self.config.open_wait_for(self.opens_in_a_row);
         self.times_opened = self.times_opened.saturating_add(1);
-        self.enter(
-            Mode::Open {
-                until: at.saturating_add(wait),
-            },
-            at,
-        );
+        // A wait ending at or past the last representable instants never
+        // ends: `Instant::MAX` (see `advance_timed`). `MAX - 1 ns` joins it so
+        // that a shared handle can publish "open, never" apart from "forced
+        // open" (see `SharedBreaker`).
+        let until = at.saturating_add(wait);
+        let until = if until.as_nanos() >= u64::MAX - 1 {
+            Instant::MAX
+        } else {
+            until
+        };
+        self.enter(Mode::Open { until }, at);
     }
 
     /// Enters `mode` at `at`: a new epoch and an empty window.
@@ -649,6 +696,7 @@ impl Round {
             in_flight: 0,
             successes: 0,
             failures: 0,
+            slow: 0,
             lease_deadline: Instant::MAX,
         }
     }

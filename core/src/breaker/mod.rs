@@ -4,10 +4,10 @@
 //! ```text
 //!            trip (rate, slow rate or consecutive failures)
 //!   Closed ─────────────────────────────────────────────▶ Open ◀──────┐
-//!     ▲                                                    │          │ a probe failed,
-//!     │ success_threshold probes succeeded                 │ open_wait│ or its lease ran out
-//!     └──────────────────────────── HalfOpen ◀─────────────┘          │
-//!                                       └─────────────────────────────┘
+//!     ▲                                                    │          │ the round failed
+//!     │ the round passed (HalfOpenRule)                    │ open_wait│ (HalfOpenRule; a probe
+//!     └──────────────────────────── HalfOpen ◀─────────────┘          │ whose lease ran out
+//!                                       └─────────────────────────────┘ counts as failed)
 //! ```
 //! Plus operator states: `Disabled` (admit everything, count nothing),
 //! `MetricsOnly` (admit everything, count, never trip) and `ForcedOpen`.
@@ -42,11 +42,49 @@
 //! assert_eq!(breaker.state(), State::Closed);
 //! ```
 
+//! # Boundaries
+//!
+//! Every threshold says in its doc on which side its exact value falls; the
+//! builder's table ([`BreakerConfigBuilder`]) sums them up. In short, following
+//! resilience4j: a call of exactly `slow_call_duration` is not slow, a rate
+//! equal to its threshold opens, a window of exactly `minimum_calls` is
+//! judged, the `n`-th consecutive failure opens; and the open wait and the
+//! probe lease end at exactly their instant (a call then is a probe; a probe
+//! still out then has failed).
+//!
+//! # What a rejection's `retry_at` says
+//!
+//! | state | reason | `retry_at` |
+//! |---|---|---|
+//! | open | [`BreakerOpen`](crate::RejectReason::BreakerOpen) | `Some(end of the open wait)`: exactly when a probe is admitted; `Some(Instant::MAX)` (never) if the wait ends past the end of the clock |
+//! | half-open, every probe out | [`BreakerHalfOpenFull`](crate::RejectReason::BreakerHalfOpenFull) | `None`: a probe may report at any moment (the lease's end is only a later bound) |
+//! | forced open | [`BreakerForcedOpen`](crate::RejectReason::BreakerForcedOpen) | `None`: until an operator says otherwise |
+//!
+//! The [`SharedBreaker`](crate::sync::SharedBreaker) fast path answers the same.
+//!
+//! # How a half-open round is judged
+//!
+//! Two rules, chosen with [`BreakerConfigBuilder::half_open_rule`] (see
+//! [`HalfOpenRule`]); the default is unchanged from earlier releases
+//! ([`HalfOpenRule::SuccessThreshold`] with every probe required). What each
+//! anchor library does, and how to say it here:
+//!
+//! | library | its half-open rule | here |
+//! |---|---|---|
+//! | resilience4j | admits `permittedNumberOfCallsInHalfOpenState` (10) calls; once they have all finished, opens if their failure rate or slow-call rate is at or above its threshold, else closes | `.half_open_probes(n).half_open_rule(HalfOpenRule::RateThresholds)` with the same `failure_rate_threshold` / `slow_call_*` |
+//! | Failsafe for Java | a success threshold, a count (`withSuccessThreshold(k)`) or a ratio (`withSuccessThreshold(k, n)`): closes at `k` successes, opens once more than `n - k` failed. Without one, the failure threshold applies in half-open: a count `k` of `n` (opens at `k` failures, closes at `n - k + 1` successes; default 1 of 1, one trial call), or a time-based failure rate (once `failureExecutionThreshold` executions: opens at a failure rate at or above it, closes at a success rate above its complement) | success threshold: `.half_open_probes(n).success_threshold(k)` (`n = k` for a count); failure count only: `.half_open_probes(n).success_threshold(n - k + 1)`; failure rate: `.half_open_probes(executions).half_open_rule(HalfOpenRule::RateThresholds)` (judged once all have reported) |
+//! | Polly | one trial call per break: its success closes, its failure reopens | the default: `.half_open_probes(1)` |
+//! | Python Failsafe | `recovery_threshold` successes in a row close; any failure reopens (trial calls are not capped) | `.half_open_probes(k).success_threshold(k)` (the default threshold when `half_open_probes(k)`) |
+//!
+//! The default stays the success threshold with every probe required: a
+//! single bad probe keeps a barely recovered dependency protected, and with
+//! the default single probe the two rules agree anyway.
+
 mod config;
 mod machine;
 mod window;
 
-pub use config::{BreakerConfig, BreakerConfigBuilder};
+pub use config::{BreakerConfig, BreakerConfigBuilder, HalfOpenRule};
 pub use machine::CircuitBreaker;
 pub use window::{CountWindow, NoWindow, Sample, TimeWindow, Totals, Window};
 

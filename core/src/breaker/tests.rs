@@ -6,7 +6,7 @@ use std::vec::Vec;
 use core::time::Duration;
 
 use super::*;
-use crate::{FnObserver, Instant, Outcome, RejectReason};
+use crate::{FnObserver, Instant, Outcome, Problem, RejectReason};
 
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
@@ -150,8 +150,8 @@ fn slow_calls_trip_on_the_slow_call_rate() {
         .build()
         .unwrap();
     let mut b = CircuitBreaker::new(config, CountWindow::<10>::new());
-    run(&mut b, 0, 99, Outcome::Success).unwrap(); // fast
-    run(&mut b, 200, 100, Outcome::Success).unwrap(); // exactly the limit: slow
+    run(&mut b, 0, 100, Outcome::Success).unwrap(); // exactly the limit: not slow
+    run(&mut b, 200, 101, Outcome::Success).unwrap(); // 1 ms over: slow
     run(&mut b, 400, 10, Outcome::Success).unwrap();
     assert_eq!(b.metrics(ms(500)).slow_calls, 1);
     assert_eq!(b.state(), State::Closed);
@@ -199,9 +199,8 @@ fn half_open_admits_exactly_its_probe_quota() {
     let r = b.acquire(ms(1_003)).unwrap_err();
     assert_eq!(r.reason, RejectReason::BreakerHalfOpenFull);
     assert_eq!(
-        r.retry_at,
-        Some(ms(6_002)),
-        "the lease of the last probe admitted"
+        r.retry_at, None,
+        "a probe may report at any moment: the earliest admission is unknown"
     );
     let mut probes = probes.into_iter();
     b.record(ms(1_010), probes.next().unwrap(), Outcome::Failure); // 1 failure: 2 successes still possible
@@ -384,8 +383,15 @@ fn instants_near_the_end_of_time_saturate() {
     let far = Instant::MAX.saturating_sub(Duration::from_secs(1));
     let p = b.acquire(far).unwrap();
     b.record(far, p, Outcome::Failure);
-    assert_eq!(b.next_deadline(), Some(Instant::MAX));
-    assert!(b.acquire(Instant::MAX).unwrap().is_probe());
+    // the 60 s wait would end past the end of the clock: it never ends
+    assert_eq!(b.metrics(far).open_until, Some(Instant::MAX));
+    assert_eq!(b.next_deadline(), None, "nothing ever becomes due");
+    let r = b.acquire(far).unwrap_err();
+    assert_eq!(r.reason, RejectReason::BreakerOpen);
+    assert!(r.is_never());
+    assert!(b.acquire(Instant::MAX).unwrap_err().is_never());
+    b.close(Instant::MAX); // only an operator ends it
+    assert!(b.acquire(Instant::MAX).is_ok());
 }
 
 #[test]
@@ -433,8 +439,10 @@ fn a_slow_probe_counts_as_a_failed_probe() {
         .unwrap();
     let mut b = CircuitBreaker::new(config, CountWindow::<10>::new());
     b.open(ms(0));
-    run(&mut b, 1_000, 50, Outcome::Success).unwrap();
+    run(&mut b, 1_000, 51, Outcome::Success).unwrap(); // 1 ms over the limit
     assert_eq!(b.state(), State::Open);
+    run(&mut b, 3_000, 50, Outcome::Success).unwrap(); // exactly the limit: not slow
+    assert_eq!(b.state(), State::Closed);
 }
 
 #[test]
@@ -548,4 +556,357 @@ fn open_wait_backoff_never_overflows() {
         config.open_wait_for(u32::MAX),
         Duration::from_nanos(u64::MAX)
     );
+}
+
+// ---- Half-open rules (issue 7, item 8) ----
+
+/// resilience4j-style: `probes` probes judged at a 50% failure rate.
+fn rate_rule(probes: u32) -> BreakerConfig {
+    BreakerConfig::builder()
+        .failure_rate_threshold(0.5)
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(1))
+        .half_open_probes(probes)
+        .half_open_rule(HalfOpenRule::RateThresholds)
+        .probe_lease(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// Opens at t=0, admits `outcomes.len()` probes at t=1s, reports them in order
+/// at t=1.010s, 1.020s, ...; returns the state after each report.
+fn probe_round<W: Window>(b: &mut CircuitBreaker<W>, outcomes: &[Outcome]) -> Vec<State> {
+    b.open(ms(0));
+    let permits: Vec<_> = outcomes
+        .iter()
+        .map(|_| b.acquire(ms(1_000)).unwrap())
+        .collect();
+    permits
+        .into_iter()
+        .zip(outcomes)
+        .enumerate()
+        .map(|(i, (p, &o))| {
+            b.record(ms(1_010 + 10 * i as u64), p, o);
+            b.state()
+        })
+        .collect()
+}
+
+#[test]
+fn rate_rule_closes_on_one_failed_probe_of_three_as_resilience4j_does() {
+    // 1 of 3 failed = 33% < 50%: closed, once all three have reported
+    let mut b = CircuitBreaker::new(rate_rule(3), CountWindow::<10>::new());
+    let states = probe_round(
+        &mut b,
+        &[Outcome::Failure, Outcome::Success, Outcome::Success],
+    );
+    assert_eq!(states, [State::HalfOpen, State::HalfOpen, State::Closed]);
+}
+
+#[test]
+fn success_threshold_rule_reopens_at_the_first_failed_probe_of_three() {
+    let config = BreakerConfig::builder()
+        .failure_rate_threshold(0.5)
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(1))
+        .half_open_probes(3)
+        .build()
+        .unwrap();
+    assert_eq!(config.half_open_rule(), HalfOpenRule::SuccessThreshold);
+    let mut b = CircuitBreaker::new(config, CountWindow::<10>::new());
+    b.open(ms(0));
+    let p: Vec<_> = (0..3).map(|_| b.acquire(ms(1_000)).unwrap()).collect();
+    let mut p = p.into_iter();
+    b.record(ms(1_010), p.next().unwrap(), Outcome::Failure);
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "every probe must succeed by default"
+    );
+    b.record(ms(1_020), p.next().unwrap(), Outcome::Success);
+    b.record(ms(1_030), p.next().unwrap(), Outcome::Success);
+    assert_eq!(b.state(), State::Open, "the round was already judged");
+    assert_eq!(b.metrics(ms(1_030)).stale_outcomes, 2);
+}
+
+#[test]
+fn rate_rule_a_rate_equal_to_the_threshold_reopens() {
+    // 4 probes at 50%: 2 failures = 50% reopens, 1 failure = 25% closes
+    let f = Outcome::Failure;
+    let s = Outcome::Success;
+    let mut b = CircuitBreaker::new(rate_rule(4), NoWindow);
+    assert_eq!(probe_round(&mut b, &[s, f, s, f])[3], State::Open);
+    let mut b = CircuitBreaker::new(rate_rule(4), NoWindow);
+    assert_eq!(probe_round(&mut b, &[s, f, s, s])[3], State::Closed);
+    let mut b = CircuitBreaker::new(rate_rule(4), NoWindow);
+    assert_eq!(probe_round(&mut b, &[f, f, s, f])[3], State::Open);
+    // 2 probes, 1 failure: exactly 50%
+    let mut b = CircuitBreaker::new(rate_rule(2), NoWindow);
+    assert_eq!(probe_round(&mut b, &[s, f]), [State::HalfOpen, State::Open]);
+}
+
+#[test]
+fn rate_rule_waits_for_every_probe_even_when_the_outcome_is_certain() {
+    // resilience4j judges only once the permitted calls have all finished
+    let f = Outcome::Failure;
+    let mut b = CircuitBreaker::new(rate_rule(3), NoWindow);
+    assert_eq!(
+        probe_round(&mut b, &[f, f, Outcome::Success]),
+        [State::HalfOpen, State::HalfOpen, State::Open]
+    );
+}
+
+#[test]
+fn rate_rule_judges_the_slow_call_rate_too() {
+    let config = BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(1)
+        .slow_call_duration(Duration::from_millis(100))
+        .slow_call_rate_threshold(0.5)
+        .open_wait(Duration::from_secs(1))
+        .half_open_probes(2)
+        .half_open_rule(HalfOpenRule::RateThresholds)
+        .build()
+        .unwrap();
+    // one of two probes slow (101 ms): 50% reopens
+    let mut b = CircuitBreaker::new(config, NoWindow);
+    b.open(ms(0));
+    let (p1, p2) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    b.record(ms(1_101), p1, Outcome::Success);
+    b.record(ms(1_102), p2, Outcome::Failure); // fails, but the failure rate is off
+    assert_eq!(b.state(), State::Open);
+    // one probe of exactly 100 ms (not slow), one fast failure: 0% slow, closes
+    let mut b = CircuitBreaker::new(config, NoWindow);
+    b.open(ms(0));
+    let (p1, p2) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    b.record(ms(1_100), p1, Outcome::Success);
+    b.record(ms(1_100), p2, Outcome::Failure);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn rate_rule_an_expired_probe_counts_as_failed() {
+    let config = |threshold| {
+        BreakerConfig::builder()
+            .failure_rate_threshold(threshold)
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(1))
+            .half_open_probes(2)
+            .half_open_rule(HalfOpenRule::RateThresholds)
+            .probe_lease(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    // 1 success + 1 expired = 50% failed: reopens at 50%, from the lease's end
+    let mut b = CircuitBreaker::new(config(0.5), NoWindow);
+    b.open(ms(0));
+    let (p1, _lost) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    b.record(ms(1_010), p1, Outcome::Success);
+    b.on_deadline(ms(5_999));
+    assert_eq!(b.state(), State::HalfOpen);
+    b.on_deadline(ms(6_000));
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.next_deadline(), Some(ms(7_000)));
+    // ... and closes at a 60% threshold
+    let mut b = CircuitBreaker::new(config(0.6), NoWindow);
+    b.open(ms(0));
+    let (p1, _lost) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    b.record(ms(1_010), p1, Outcome::Success);
+    b.on_deadline(ms(6_000));
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn rate_rule_an_expired_probe_of_an_unfinished_round_leaves_it_open_for_more() {
+    // 3 permitted, only 1 admitted and it expires: 1 of 3 reported, keep probing
+    let mut b = CircuitBreaker::new(rate_rule(3), NoWindow);
+    b.open(ms(0));
+    let _lost = b.acquire(ms(1_000)).unwrap();
+    b.on_deadline(ms(6_000));
+    assert_eq!(b.state(), State::HalfOpen);
+    let (p2, p3) = (b.acquire(ms(6_001)).unwrap(), b.acquire(ms(6_001)).unwrap());
+    assert!(
+        b.acquire(ms(6_002)).is_err(),
+        "the expired probe used its slot"
+    );
+    b.record(ms(6_010), p2, Outcome::Success);
+    b.record(ms(6_020), p3, Outcome::Success);
+    assert_eq!(b.state(), State::Closed, "1 of 3 failed: 33% < 50%");
+}
+
+#[test]
+fn rate_rule_a_cancelled_probe_frees_its_slot_and_counts_nowhere() {
+    let mut b = CircuitBreaker::new(rate_rule(2), NoWindow);
+    b.open(ms(0));
+    let (p1, p2) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    b.record(ms(1_001), p1, Outcome::Cancelled);
+    b.record(ms(1_002), p2, Outcome::Success);
+    assert_eq!(b.state(), State::HalfOpen, "one of two permitted reported");
+    let p3 = b.acquire(ms(1_003)).unwrap();
+    b.record(ms(1_004), p3, Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn half_open_rule_is_validated_and_the_last_setter_wins() {
+    let e = BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(3)
+        .half_open_rule(HalfOpenRule::RateThresholds)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        (e.field, e.problem),
+        ("half_open_rule", Problem::NothingEnabled)
+    );
+    // slow-call detection alone is enough
+    assert!(
+        BreakerConfig::builder()
+            .no_failure_rate()
+            .slow_call_duration(Duration::from_secs(1))
+            .half_open_rule(HalfOpenRule::RateThresholds)
+            .build()
+            .is_ok()
+    );
+    // success_threshold after the rate rule selects the threshold rule again
+    let c = BreakerConfig::builder()
+        .half_open_probes(3)
+        .half_open_rule(HalfOpenRule::RateThresholds)
+        .success_threshold(2)
+        .build()
+        .unwrap();
+    assert_eq!(
+        (c.half_open_rule(), c.success_threshold()),
+        (HalfOpenRule::SuccessThreshold, 2)
+    );
+    // the rate rule after a success threshold: the threshold is not used (nor validated)
+    let c = BreakerConfig::builder()
+        .half_open_probes(3)
+        .success_threshold(7)
+        .half_open_rule(HalfOpenRule::RateThresholds)
+        .build()
+        .unwrap();
+    assert_eq!(c.half_open_rule(), HalfOpenRule::RateThresholds);
+}
+
+// ---- retry_at of every rejection (issue 7, item 6) ----
+
+#[test]
+fn half_open_full_says_the_earliest_instant_is_unknown() {
+    let mut b = CircuitBreaker::new(half_open_config(2, 2), NoWindow);
+    b.open(ms(0));
+    let (p1, p2) = (b.acquire(ms(1_000)).unwrap(), b.acquire(ms(1_000)).unwrap());
+    let r = b.acquire(ms(1_001)).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::BreakerHalfOpenFull, None)
+    );
+    // indeed a probe reporting 1 ms later decides the round: no lease-long wait
+    b.record(ms(1_002), p1, Outcome::Success);
+    b.record(ms(1_002), p2, Outcome::Success);
+    assert!(b.acquire(ms(1_002)).is_ok());
+}
+
+#[test]
+fn every_rejection_keeps_the_retry_at_convention() {
+    let mut b = CircuitBreaker::new(half_open_config(1, 1), NoWindow);
+    // open: exactly the wait's end, and admitted there
+    b.open(ms(0));
+    let r = b.acquire(ms(500)).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::BreakerOpen, Some(ms(1_000)))
+    );
+    assert!(b.acquire(Instant::from_nanos(999_999_999)).is_err());
+    let p = b.acquire(ms(1_000)).unwrap();
+    // half-open full: unknown
+    let r = b.acquire(ms(1_001)).unwrap_err();
+    assert_eq!(r.retry_at, None);
+    b.record(ms(1_002), p, Outcome::Success);
+    // forced open: unknown (an operator decides)
+    b.force_open(ms(2_000));
+    let r = b.acquire(ms(2_001)).unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::BreakerForcedOpen, None)
+    );
+    assert!(!r.is_never());
+}
+
+// ---- SharedBreaker answers exactly as the machine (issue 7, item 6) ----
+
+mod shared {
+    use super::*;
+    use crate::sync::{CsLock, SharedBreaker};
+
+    type Shared = SharedBreaker<NoWindow, (), CsLock<CircuitBreaker<NoWindow>>>;
+
+    fn shared(config: BreakerConfig) -> Shared {
+        SharedBreaker::new(CsLock::new(CircuitBreaker::new(config, NoWindow)))
+    }
+
+    #[test]
+    fn open_rejects_lock_free_with_the_exact_end_of_the_wait() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.open(ms(0)));
+        let r = s.acquire(Instant::from_nanos(999_999_999)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerOpen, Some(ms(1_000)))
+        );
+        assert!(s.acquire(ms(1_000)).unwrap().is_probe());
+    }
+
+    #[test]
+    fn half_open_full_says_unknown() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.open(ms(0)));
+        let p = s.acquire(ms(1_000)).unwrap();
+        let r = s.acquire(ms(1_001)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerHalfOpenFull, None)
+        );
+        s.record(ms(1_002), p, Outcome::Success);
+        assert_eq!(s.state(), State::Closed);
+    }
+
+    #[test]
+    fn forced_open_says_unknown() {
+        let s = shared(half_open_config(1, 1));
+        s.with(|b| b.force_open(ms(0)));
+        let r = s.acquire(ms(1_000_000)).unwrap_err();
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::BreakerForcedOpen, None)
+        );
+        assert_eq!(s.metrics(ms(1_000_000)).rejected, 1);
+    }
+
+    #[test]
+    fn an_open_wait_past_the_end_of_the_clock_says_never_not_forced_open() {
+        let s = shared(half_open_config(1, 1));
+        let late = Instant::MAX.saturating_sub(Duration::from_millis(1));
+        s.with(|b| b.open(late)); // 1 s wait: ends past the end of the clock
+        for at in [late, Instant::from_nanos(u64::MAX - 1), Instant::MAX] {
+            let r = s.acquire(at).unwrap_err();
+            assert_eq!(r.reason, RejectReason::BreakerOpen, "at {at}");
+            assert!(r.is_never(), "at {at}");
+            // the machine's own answer is the same
+            let direct = s.with(|b| b.acquire(at)).unwrap_err();
+            assert_eq!(direct, r);
+        }
+    }
+
+    #[test]
+    fn an_open_wait_ending_just_before_the_end_of_the_clock_is_exact() {
+        // opened at MAX - 1 s - 2 ns with a 1 s wait: ends at MAX - 2 ns, a real instant
+        let s = shared(half_open_config(1, 1));
+        let opened = Instant::from_nanos(u64::MAX - 1_000_000_002);
+        s.with(|b| b.open(opened));
+        let end = Instant::from_nanos(u64::MAX - 2);
+        let r = s.acquire(opened).unwrap_err();
+        assert_eq!(r.retry_at, Some(end));
+        assert!(s.acquire(end).unwrap().is_probe());
+    }
 }

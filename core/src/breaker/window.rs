@@ -14,7 +14,7 @@ use crate::{ConfigError, Instant};
 pub struct Sample {
     /// The call failed or timed out.
     pub failed: bool,
-    /// The call took at least the slow-call duration.
+    /// The call took strictly longer than the slow-call duration.
     pub slow: bool,
 }
 
@@ -185,7 +185,9 @@ impl<const N: usize> Window for CountWindow<N> {
 /// (resilience4j's time-based window).
 ///
 /// The window slides one bucket at a time, so it covers between
-/// `window - window / B` and `window` of history. Running sums and lazy expiry
+/// `window - window / B` and `window` of history. Boundary: a call recorded
+/// in the bucket starting at `s` is counted up to `s + window` exclusive; at
+/// exactly `s + window` it has slid out (as in the example below). Running sums and lazy expiry
 /// keep every operation O(1) amortised.
 ///
 /// ```

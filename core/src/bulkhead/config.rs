@@ -98,6 +98,9 @@ impl BulkheadConfigBuilder {
     /// let c = BulkheadConfig::builder().max_concurrent(200).build().unwrap();
     /// assert_eq!(c.max_concurrent(), 200);
     /// ```
+    ///
+    /// Boundary: exactly `calls` calls may be in flight at once; the next one
+    /// waits or is rejected.
     pub const fn max_concurrent(mut self, calls: u32) -> Self {
         self.max_concurrent = calls;
         self
@@ -107,6 +110,12 @@ impl BulkheadConfigBuilder {
     /// (FIFO) before it is rejected with
     /// [`BulkheadWaitExpired`](crate::RejectReason::BulkheadWaitExpired).
     /// [`Duration::ZERO`] never waits; [`Duration::MAX`] waits forever.
+    ///
+    /// Boundaries: a waiter queued at `t` has expired at exactly
+    /// `t + max_wait` (a slot freed at that same instant does not go to it;
+    /// one freed 1 ns earlier does). The queue of a `Bulkhead<Q>` holds
+    /// exactly `Q` callers: the `Q`-th queues, the next is rejected with
+    /// [`BulkheadQueueFull`](crate::RejectReason::BulkheadQueueFull).
     ///
     /// ```
     /// # use core::time::Duration;

@@ -168,6 +168,8 @@ pub struct FailFastConfigBuilder {
 
 impl FailFastConfigBuilder {
     /// Open after `n` failures (or timeouts) in a row; must be at least 1.
+    /// Boundary: the `n`-th failure in a row opens (the Python Failsafe's
+    /// `consecutive_exceptions >= failure_threshold`).
     ///
     /// ```
     /// # use failsafe_core::failfast::FailFastConfig;
@@ -181,7 +183,7 @@ impl FailFastConfigBuilder {
 
     /// While open, admit one health probe per `interval` (non-zero); a
     /// successful probe closes. Rejections then carry the next probe instant
-    /// as `retry_at`.
+    /// as `retry_at`; a call at exactly that instant is the probe.
     ///
     /// ```
     /// # use core::time::Duration;
@@ -256,7 +258,10 @@ impl FailFastConfigBuilder {
     }
 
     /// Require a deadline to leave `margin` beyond the expected duration
-    /// (time to hand the result back, say).
+    /// (time to hand the result back, say). Boundary: a deadline leaving
+    /// exactly `expected + margin` is admitted, 1 ns less is rejected
+    /// ([`DeadlineTooShort`](crate::RejectReason::DeadlineTooShort)); a
+    /// deadline at or before `now` is rejected whatever the expected duration.
     ///
     /// ```
     /// # use core::time::Duration;

@@ -78,6 +78,10 @@ impl TokenBucket {
     }
 
     /// Takes `n` tokens at `now`, or says when enough will have been refilled.
+    /// Refills land at whole multiples of `period` counted from
+    /// `Instant::ZERO`, that instant included: `retry_at` is such an instant,
+    /// and a request at exactly it gets the tokens. Exactly `capacity` tokens
+    /// can be taken at once; more never can.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
         if n > self.capacity {

@@ -128,7 +128,7 @@ impl Gcra {
     /// Books `n` permits, waiting up to `max_wait`: returns the
     /// [`Reservation`] (its [`start`](Reservation::start) is now, or later),
     /// or a rejection if that is too far. A wait of exactly `max_wait` is
-    /// booked.
+    /// booked; one 1 ns longer is refused.
     ///
     /// A caller that gives up before the start hands the reservation to
     /// [`cancel`](Self::cancel).

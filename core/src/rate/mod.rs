@@ -103,7 +103,12 @@ impl Quota {
         })
     }
 
-    /// The same rate allowing `burst` permits at once.
+    /// The same rate allowing `burst` permits at once. Boundary: a request
+    /// for exactly `burst` permits can be granted (after a quiet spell);
+    /// `burst + 1` never can
+    /// ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity)).
+    /// A rejection's `retry_at` is the exact instant the request is granted:
+    /// 1 ns earlier it is still refused.
     pub const fn with_burst(self, burst: u32) -> Result<Quota, ConfigError> {
         if burst == 0 {
             return Err(ConfigError::new("burst", Problem::Zero));

@@ -49,7 +49,9 @@ impl FixedWindow {
         })
     }
 
-    /// Takes `n` permits at `now`, or says when the next window opens.
+    /// Takes `n` permits at `now`, or says when the next window opens (a
+    /// window `[k * window, (k + 1) * window)` includes its start: `retry_at`
+    /// is that start, and a request at exactly it is counted in the new window).
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
         if n > self.limit {

@@ -149,7 +149,8 @@ pub struct RetryConfigBuilder {
 }
 
 impl RetryConfigBuilder {
-    /// At most `n` attempts in all (`n >= 1`; 1 means no retry).
+    /// At most `n` attempts in all (`n >= 1`; 1 means no retry): attempt `n`
+    /// is made, attempt `n + 1` never is ([`GiveUp::Attempts`]).
     pub const fn max_attempts(mut self, n: u32) -> Self {
         self.config.max_attempts = Some(n);
         self
@@ -162,6 +163,8 @@ impl RetryConfigBuilder {
     }
 
     /// No retry starts later than `limit` after the first attempt started.
+    /// Boundary: a retry due **exactly** `limit` after the start is made; one
+    /// due 1 ns later gives up with [`GiveUp::Elapsed`].
     pub const fn max_elapsed(mut self, limit: Duration) -> Self {
         self.config.max_elapsed = Some(limit);
         self
@@ -187,6 +190,8 @@ impl RetryConfigBuilder {
 
     /// Skip a retry that would leave less than this before the deadline
     /// (e.g. the per-attempt timeout: a retry that cannot finish is not made).
+    /// Boundary: a retry leaving **exactly** this much is made; one starting
+    /// at (or after) the deadline never is, whatever this is.
     pub const fn min_remaining(mut self, time: Duration) -> Self {
         self.config.min_remaining = time;
         self
@@ -488,7 +493,10 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
     }
 
     /// No retry will be scheduled to start at or after `deadline` (the
-    /// caller's remaining budget, see [`Deadline`](crate::timeout::Deadline)).
+    /// caller's remaining budget, see [`Deadline`](crate::timeout::Deadline)),
+    /// and [`start_attempt`](Self::start_attempt) at exactly `deadline` gives
+    /// up: the deadline has passed at its own instant, as
+    /// [`Deadline::is_expired`](crate::timeout::Deadline::is_expired) says.
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self
@@ -600,8 +608,11 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         {
             return Decision::GiveUp(self.give_up(now, GiveUp::Elapsed));
         }
+        // A retry must start before the deadline and leave at least
+        // `min_remaining` (exactly `min_remaining` is enough).
         if let Some(deadline) = self.deadline
-            && at.saturating_add(self.config.min_remaining) >= deadline
+            && (at >= deadline
+                || deadline.saturating_duration_since(at) < self.config.min_remaining)
         {
             return Decision::GiveUp(self.give_up(now, GiveUp::Deadline));
         }
