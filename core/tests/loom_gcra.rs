@@ -41,6 +41,7 @@ fn a_reservation_races_an_acquire() {
         let reserver = thread::spawn(move || {
             l.reserve(Instant::ZERO, 1, core::time::Duration::from_secs(5))
                 .unwrap()
+                .start()
         });
         let acquired = limiter.acquire(Instant::ZERO, 1).is_ok();
         let start = reserver.join().unwrap();
@@ -51,5 +52,45 @@ fn a_reservation_races_an_acquire() {
             assert_eq!(start, Instant::ZERO);
         }
         assert_eq!(limiter.available(Instant::ZERO), 0);
+    });
+}
+
+/// A waiter gives its booking back while another books: the give-back
+/// succeeds exactly when no booking came after it, and then nothing is
+/// double-booked (the other waiter holds the first free slot).
+#[test]
+fn a_cancel_races_a_reservation() {
+    loom::model(|| {
+        let quota = Quota::per_second(1).unwrap();
+        let limiter = Arc::new(AtomicGcra::new(quota));
+        limiter.acquire(Instant::ZERO, 1).unwrap(); // next slot: 1 s
+        let wait = core::time::Duration::from_secs(5);
+        let l = limiter.clone();
+        let quitter = thread::spawn(move || {
+            let r = l.reserve(Instant::ZERO, 1, wait).unwrap();
+            let start = r.start();
+            (start, l.cancel(r))
+        });
+        let other = limiter.reserve(Instant::ZERO, 1, wait).unwrap().start();
+        let (quit_start, given_back) = quitter.join().unwrap();
+        if given_back {
+            assert_eq!(
+                other,
+                Instant::from_secs(1),
+                "the kept booking has the first slot"
+            );
+        } else {
+            assert_eq!(
+                (quit_start, other),
+                (Instant::from_secs(1), Instant::from_secs(2))
+            );
+        }
+        let kept = if given_back { 1 } else { 2 };
+        let next = limiter.reserve(Instant::ZERO, 1, wait * 2).unwrap().start();
+        assert_eq!(
+            next,
+            Instant::from_secs(1 + kept),
+            "no slot lost, none doubled"
+        );
     });
 }
