@@ -72,6 +72,16 @@ impl RejectReason {
 /// | `None` | the earliest instant is **not known**: it depends on something the machine cannot foresee (a probe reporting, a slot being released, an operator closing a forced-open breaker, a dependency reported healthy). Retry on your own backoff. |
 /// | `Some(Instant::MAX)` ([`is_never`](Rejected::is_never)) | **never**: the same request can never be admitted (more permits than the limiter can ever grant; the next admission would lie past the end of the clock's range). Do not retry. |
 ///
+/// "The same request" leaves out what the instant does not speak of: a
+/// refused reservation (`reserve` with a maximum wait) says when its permits
+/// could **start**, so asking for them at `t` without waiting is admitted;
+/// a caller's deadline only shrinks and is judged on its own
+/// ([`DeadlineTooShort`](RejectReason::DeadlineTooShort)).
+///
+/// `tests/tests/clock_contract.rs` checks the rule on every machine that
+/// answers with an instant: asked again at `t - 1 ns` the request is still
+/// refused, at `t` it is admitted.
+///
 /// ```
 /// use failsafe_core::{Instant, RejectReason, Rejected};
 /// let r = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(60)));

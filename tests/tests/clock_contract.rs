@@ -7,6 +7,9 @@
 //! stepped-back `now` replaced by the latest one seen. A machine joins the
 //! check by implementing [`Machine`] (what it is asked, what it answers) and
 //! adding one `proptest!` line; the harness does the rest.
+//!
+//! The same machines also check the other half of the `retry_at` rule
+//! ([`earliest`]): a rejection's `Some(t)` is the earliest instant.
 
 use core::fmt::Debug;
 use core::task::Poll;
@@ -72,6 +75,62 @@ fn replay<M: Machine>(make: impl Fn() -> M, trace: &[(i64, M::Op)]) -> Result<()
             now / 1_000_000,
             latest / 1_000_000
         );
+    }
+    Ok(())
+}
+
+/// The other half of the `retry_at` rule, for every machine whose requests
+/// are rejected with one: a `Some(t)` (other than never) is the earliest
+/// instant. Replaying the trace up to a rejected request and asking again at
+/// `t - 1 ns` is still refused; asking at `t` is admitted. `decision` reads
+/// a request's answer; `again` is the request asked again: the same, but
+/// for what `retry_at` does not speak of (a reservation's maximum wait: its
+/// `retry_at` is when the permits could start, so it is asked again as a
+/// plain acquire; a caller's deadline, which only ever shrinks).
+fn earliest<M: Machine>(
+    make: impl Fn() -> M,
+    trace: &[(i64, M::Op)],
+    decision: impl Fn(&M::Answer) -> Option<Result<(), failsafe_core::Rejected>>,
+    again: impl Fn(&M::Op) -> M::Op,
+) -> Result<(), TestCaseError> {
+    let mut times = Vec::with_capacity(trace.len());
+    let (mut t, mut latest) = (5_000i64, 0u64);
+    let mut machine = make();
+    for (i, (step, op)) in trace.iter().enumerate() {
+        t = (t + step).max(0);
+        latest = latest.max(t as u64 * 1_000_000);
+        times.push(latest);
+        let answer = machine.apply(Instant::from_nanos(latest), op);
+        let Some(Err(rejected)) = decision(&answer) else {
+            continue;
+        };
+        let Some(at) = rejected.retry_at.filter(|_| !rejected.is_never()) else {
+            continue;
+        };
+        prop_assert!(
+            at.as_nanos() > latest,
+            "step {}: retry_at {:?} is not ahead",
+            i,
+            at
+        );
+        for (asked, admitted) in [(at.as_nanos() - 1, false), (at.as_nanos(), true)] {
+            let mut machine_again = make();
+            for ((_, op), &time) in trace[..i].iter().zip(&times) {
+                machine_again.apply(Instant::from_nanos(time), op);
+            }
+            let answer = machine_again.apply(Instant::from_nanos(asked), &again(op));
+            let got = decision(&answer);
+            prop_assert_eq!(
+                matches!(got, Some(Ok(()))),
+                admitted,
+                "step {}: {:?} rejected with retry_at {:?}; asked again at {} ns: {:?}",
+                i,
+                op,
+                at,
+                asked,
+                got
+            );
+        }
     }
     Ok(())
 }
@@ -925,6 +984,82 @@ proptest! {
             Backpressure::new(Duration::from_millis(500), Duration::from_secs(6), Duration::from_millis(100), Duration::from_secs(2)).unwrap(),
             Xorshift64::new(5),
         ), &t)?;
+    }
+}
+
+fn as_acquire(op: &RateOp) -> RateOp {
+    match *op {
+        RateOp::Reserve(n, _) => RateOp::Acquire(n),
+        ref other => other.clone(),
+    }
+}
+
+fn without_deadline(op: &FailFastOp) -> FailFastOp {
+    match op {
+        FailFastOp::Acquire(_) => FailFastOp::Acquire(None),
+        other => other.clone(),
+    }
+}
+
+fn rate_decision(a: &RateAnswer) -> Option<Result<(), failsafe_core::Rejected>> {
+    match a {
+        RateAnswer::Decision(r) => Some(*r),
+        RateAnswer::Start(r) => Some(r.map(|_| ())),
+        _ => None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn earliest_gcra(t in trace(rate_op())) {
+        earliest(|| GcraM(Gcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
+    }
+
+    #[test]
+    fn earliest_atomic_gcra(t in trace(rate_op())) {
+        earliest(|| AtomicGcraM(AtomicGcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
+    }
+
+    #[test]
+    fn earliest_token_bucket(t in trace(rate_op())) {
+        earliest(|| Counting(TokenBucket::new(4, 1, Duration::from_millis(600)).unwrap()), &t, rate_decision, as_acquire)?;
+    }
+
+    #[test]
+    fn earliest_fixed_window(t in trace(rate_op())) {
+        earliest(|| Counting(FixedWindow::new(4, Duration::from_millis(2_000)).unwrap()), &t, rate_decision, as_acquire)?;
+    }
+
+    #[test]
+    fn earliest_sliding_window(t in trace(rate_op())) {
+        earliest(|| Counting(SlidingWindow::<4>::new(5, Duration::from_millis(3_000)).unwrap()), &t, rate_decision, as_acquire)?;
+    }
+
+    #[test]
+    fn earliest_keyed_gcra(t in trace((0u8..6, rate_op()))) {
+        earliest(|| Counting(KeyedGcra::<u8, 4>::new(quota(900, 2), 9)), &t, rate_decision, |(k, op)| (*k, as_acquire(op)))?;
+    }
+
+    #[test]
+    fn earliest_breaker(t in trace(call_op())) {
+        earliest(|| BreakerM(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()), Vec::new()), &t, |a| a.admitted, Clone::clone)?;
+    }
+
+    #[test]
+    fn earliest_shared_breaker(t in trace(call_op())) {
+        earliest(|| SharedBreakerM(SharedBreaker::new(CsLock::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()))), Vec::new(), false), &t, |a| a.admitted, Clone::clone)?;
+    }
+
+    #[test]
+    fn earliest_fail_fast(t in trace(failfast_op())) {
+        earliest(|| FailFastM(FailFast::new(failfast_config()), Vec::new(), Instant::ZERO), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
+    }
+
+    #[test]
+    fn earliest_shared_fail_fast(t in trace(failfast_op())) {
+        earliest(|| SharedFailFastM(SharedFailFast::new(CsLock::new(FailFast::new(failfast_config()))), Vec::new(), Instant::ZERO), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
     }
 }
 
