@@ -49,8 +49,11 @@ use crate::AsyncIoClock;
 /// ```
 ///
 /// Waiters are served in order, each at the instant its permits were
-/// booked for; **a waiting future dropped after booking leaves its permits
-/// spent** (a GCRA cannot un-book). See [`failsafe_driver::rate`].
+/// booked for; a waiting future dropped after booking gives its booking back when no later caller booked after it (the limiter
+/// returns to its state before the booking, so the rate is never exceeded);
+/// otherwise the later callers hold the instants after it and its permits
+/// count as used at their instant: capacity is lost, never gained.
+/// See [`failsafe_driver::rate`].
 pub type RateLimiter<L = AtomicGcra> = failsafe_driver::RateLimiter<L, AsyncIoClock>;
 
 /// A cloneable rate limiter with one GCRA per key for smol and async-std, in

@@ -73,11 +73,12 @@ use crate::{EmbassyClock, MutexLock};
 /// ```
 ///
 /// Waiters are served in order, each exactly at the instant its permits
-/// were booked for (a GCRA books the start when the wait begins). **A
+/// were booked for (a GCRA books the start when the wait begins). A
 /// waiting future that is dropped after booking (a `select` that took
-/// another branch, a `with_timeout` that fired) leaves its permits spent**:
-/// a GCRA cannot un-book, so they count as used at their instant. The rate
-/// is never exceeded; capacity is lost, never gained. Limiters that cannot
+/// another branch, a `with_timeout` that fired) gives its booking back when no later caller booked after it (the limiter
+/// returns to its state before the booking, so the rate is never exceeded);
+/// otherwise the later callers hold the instants after it and its permits
+/// count as used at their instant: capacity is lost, never gained. Limiters that cannot
 /// book (buckets, windows) are asked again at their `retry_at` instead, and
 /// dropping such a wait costs nothing; see [`failsafe_driver::rate`].
 #[derive(Debug)]

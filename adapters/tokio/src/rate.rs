@@ -65,11 +65,11 @@ use crate::TokioClock;
 /// ```
 ///
 /// Waiters are served in order, each exactly at the instant its permits
-/// were booked for. **A waiting future that is dropped (a `select!` that
-/// took another branch, a timeout) after booking does not give its permits
-/// back**: a GCRA cannot un-book, so the permits count as used at the
-/// instant they were booked for. The rate is never exceeded; capacity is
-/// lost, never gained.
+/// were booked for. A waiting future that is dropped (a `select!` that
+/// took another branch, a timeout) after booking gives its booking back when no later caller booked after it (the limiter
+/// returns to its state before the booking, so the rate is never exceeded);
+/// otherwise the later callers hold the instants after it and its permits
+/// count as used at their instant: capacity is lost, never gained.
 pub type RateLimiter<L = AtomicGcra> = failsafe_driver::RateLimiter<L, TokioClock>;
 
 /// A cloneable rate limiter with one GCRA per key (a client IP, a tenant,
