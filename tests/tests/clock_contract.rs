@@ -16,7 +16,8 @@ use core::task::Poll;
 use core::time::Duration;
 
 use failsafe_core::breaker::{
-    BreakerConfig, CircuitBreaker, CountWindow, NoWindow, TimeWindow, Window,
+    BreakerConfig, BreakerPermit, CircuitBreaker, CountWindow, NoWindow, State as BreakerState,
+    TimeWindow, Window,
 };
 use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit, Ticket};
 use failsafe_core::failfast::{FailFast, FailFastConfig, FailFastPermit};
@@ -43,11 +44,12 @@ trait Machine {
     type Answer: Debug + PartialEq;
     /// Performs `op` at `now`.
     fn apply(&mut self, now: Instant, op: &Self::Op) -> Self::Answer;
-    /// Whether `op` tells the machine the time. Queries (`available`) and
-    /// give-backs read or take no `now` to remember: they do not move the
-    /// latest time seen.
-    fn observes(&self, op: &Self::Op) -> bool {
-        let _ = op;
+    /// Whether `op` at `now` tells the machine the time (`latest` is the
+    /// latest it has been told). Queries (`available`) and give-backs take
+    /// no `now` to remember, and a shared handle's lock-free paths never
+    /// reach the machine: they do not move the latest time seen.
+    fn observes(&self, now: Instant, latest: Instant, op: &Self::Op) -> bool {
+        let _ = (now, latest, op);
         true
     }
 }
@@ -61,7 +63,7 @@ fn replay<M: Machine>(make: impl Fn() -> M, trace: &[(i64, M::Op)]) -> Result<()
         t = (t + step).max(0);
         let now = t as u64 * 1_000_000;
         let seen = latest.max(now);
-        if raw.observes(op) {
+        if raw.observes(Instant::from_nanos(now), Instant::from_nanos(latest), op) {
             latest = seen;
         }
         let a = raw.apply(Instant::from_nanos(now), op);
@@ -176,9 +178,63 @@ enum RateAnswer {
     Available(u32),
 }
 
-struct GcraM(Gcra, Vec<Reservation>);
+/// What the two GCRAs offer, `&mut` or `&self` alike.
+trait Booking {
+    fn acquire(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected>;
+    fn reserve(
+        &mut self,
+        now: Instant,
+        n: u32,
+        wait: Duration,
+    ) -> Result<Reservation, failsafe_core::Rejected>;
+    fn cancel(&mut self, r: Reservation) -> bool;
+    fn available(&self, now: Instant) -> u32;
+}
 
-impl Machine for GcraM {
+impl Booking for Gcra {
+    fn acquire(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected> {
+        Gcra::acquire(self, now, n)
+    }
+    fn reserve(
+        &mut self,
+        now: Instant,
+        n: u32,
+        wait: Duration,
+    ) -> Result<Reservation, failsafe_core::Rejected> {
+        Gcra::reserve(self, now, n, wait)
+    }
+    fn cancel(&mut self, r: Reservation) -> bool {
+        Gcra::cancel(self, r)
+    }
+    fn available(&self, now: Instant) -> u32 {
+        Gcra::available(self, now)
+    }
+}
+
+impl Booking for AtomicGcra {
+    fn acquire(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected> {
+        AtomicGcra::acquire(self, now, n)
+    }
+    fn reserve(
+        &mut self,
+        now: Instant,
+        n: u32,
+        wait: Duration,
+    ) -> Result<Reservation, failsafe_core::Rejected> {
+        AtomicGcra::reserve(self, now, n, wait)
+    }
+    fn cancel(&mut self, r: Reservation) -> bool {
+        AtomicGcra::cancel(self, r)
+    }
+    fn available(&self, now: Instant) -> u32 {
+        AtomicGcra::available(self, now)
+    }
+}
+
+/// A GCRA and the reservations it handed out.
+struct Booked<L>(L, Vec<Reservation>);
+
+impl<L: Booking> Machine for Booked<L> {
     type Op = RateOp;
     type Answer = RateAnswer;
     fn apply(&mut self, now: Instant, op: &RateOp) -> RateAnswer {
@@ -199,92 +255,69 @@ impl Machine for GcraM {
             RateOp::Available => RateAnswer::Available(self.0.available(now)),
         }
     }
-    fn observes(&self, op: &RateOp) -> bool {
+    fn observes(&self, _: Instant, _: Instant, op: &RateOp) -> bool {
         matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
     }
 }
 
-struct AtomicGcraM(AtomicGcra, Vec<Reservation>);
+/// The limiters that only take and count: token bucket and windows.
+trait Taking {
+    fn take(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected>;
+    /// Permits left, where the limiter can tell.
+    fn left(&mut self, now: Instant) -> Option<u32>;
+}
 
-impl Machine for AtomicGcraM {
-    type Op = RateOp;
-    type Answer = RateAnswer;
-    fn apply(&mut self, now: Instant, op: &RateOp) -> RateAnswer {
-        match *op {
-            RateOp::Acquire(n) => RateAnswer::Decision(self.0.acquire(now, n)),
-            RateOp::Reserve(n, w) => {
-                RateAnswer::Start(self.0.reserve(now, n, Duration::from_millis(w)).map(|r| {
-                    let start = r.start();
-                    self.1.push(r);
-                    start
-                }))
-            }
-            RateOp::Cancel(i) if !self.1.is_empty() => {
-                let r = self.1.remove(i % self.1.len());
-                RateAnswer::GivenBack(self.0.cancel(r))
-            }
-            RateOp::Cancel(_) => RateAnswer::GivenBack(false),
-            RateOp::Available => RateAnswer::Available(self.0.available(now)),
-        }
+impl Taking for TokenBucket {
+    fn take(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected> {
+        self.acquire(now, n)
     }
-    fn observes(&self, op: &RateOp) -> bool {
-        matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
+    fn left(&mut self, now: Instant) -> Option<u32> {
+        Some(self.available(now))
     }
 }
 
-/// The limiters that only take and count: token bucket, windows, keyed.
+impl Taking for FixedWindow {
+    fn take(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected> {
+        self.acquire(now, n)
+    }
+    fn left(&mut self, _: Instant) -> Option<u32> {
+        None
+    }
+}
+
+impl Taking for SlidingWindow<4> {
+    fn take(&mut self, now: Instant, n: u32) -> Result<(), failsafe_core::Rejected> {
+        self.acquire(now, n)
+    }
+    fn left(&mut self, _: Instant) -> Option<u32> {
+        None
+    }
+}
+
 struct Counting<L>(L);
 
-impl Machine for Counting<TokenBucket> {
+impl<L: Taking> Machine for Counting<L> {
     type Op = RateOp;
     type Answer = RateAnswer;
     fn apply(&mut self, now: Instant, op: &RateOp) -> RateAnswer {
         match *op {
-            RateOp::Acquire(n) | RateOp::Reserve(n, _) => {
-                RateAnswer::Decision(self.0.acquire(now, n))
-            }
+            RateOp::Acquire(n) | RateOp::Reserve(n, _) => RateAnswer::Decision(self.0.take(now, n)),
             RateOp::Cancel(_) => RateAnswer::GivenBack(false),
-            RateOp::Available => RateAnswer::Available(self.0.available(now)),
+            RateOp::Available => self
+                .0
+                .left(now)
+                .map_or(RateAnswer::GivenBack(false), RateAnswer::Available),
         }
     }
-    fn observes(&self, op: &RateOp) -> bool {
+    fn observes(&self, _: Instant, _: Instant, op: &RateOp) -> bool {
         matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
     }
 }
 
-impl Machine for Counting<FixedWindow> {
-    type Op = RateOp;
-    type Answer = RateAnswer;
-    fn apply(&mut self, now: Instant, op: &RateOp) -> RateAnswer {
-        match *op {
-            RateOp::Acquire(n) | RateOp::Reserve(n, _) => {
-                RateAnswer::Decision(self.0.acquire(now, n))
-            }
-            _ => RateAnswer::GivenBack(false),
-        }
-    }
-    fn observes(&self, op: &RateOp) -> bool {
-        matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
-    }
-}
+/// One GCRA per key.
+struct Keyed(KeyedGcra<u8, 4>);
 
-impl Machine for Counting<SlidingWindow<4>> {
-    type Op = RateOp;
-    type Answer = RateAnswer;
-    fn apply(&mut self, now: Instant, op: &RateOp) -> RateAnswer {
-        match *op {
-            RateOp::Acquire(n) | RateOp::Reserve(n, _) => {
-                RateAnswer::Decision(self.0.acquire(now, n))
-            }
-            _ => RateAnswer::GivenBack(false),
-        }
-    }
-    fn observes(&self, op: &RateOp) -> bool {
-        matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
-    }
-}
-
-impl Machine for Counting<KeyedGcra<u8, 4>> {
+impl Machine for Keyed {
     type Op = (u8, RateOp);
     type Answer = RateAnswer;
     fn apply(&mut self, now: Instant, (key, op): &(u8, RateOp)) -> RateAnswer {
@@ -296,7 +329,7 @@ impl Machine for Counting<KeyedGcra<u8, 4>> {
             RateOp::Available => RateAnswer::Available(self.0.available(key, now)),
         }
     }
-    fn observes(&self, (_, op): &(u8, RateOp)) -> bool {
+    fn observes(&self, _: Instant, _: Instant, (_, op): &(u8, RateOp)) -> bool {
         matches!(op, RateOp::Acquire(_) | RateOp::Reserve(..))
     }
 }
@@ -348,17 +381,74 @@ fn breaker_config() -> BreakerConfig {
 #[derive(Debug, PartialEq)]
 struct BreakerAnswer {
     admitted: Option<Result<(), failsafe_core::Rejected>>,
-    state: failsafe_core::breaker::State,
+    state: BreakerState,
     next_deadline: Option<Instant>,
     rejecting_until: Option<Instant>,
 }
 
-struct BreakerM<W>(
-    CircuitBreaker<W>,
-    Vec<failsafe_core::breaker::BreakerPermit>,
-);
+/// A circuit breaker as the property drives it: the machine itself, or
+/// the shared handle around it.
+trait BreakerHandle {
+    fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, failsafe_core::Rejected>;
+    fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome);
+    fn on_deadline(&mut self, now: Instant);
+    fn answer(&mut self, admitted: Option<Result<(), failsafe_core::Rejected>>) -> BreakerAnswer;
+    /// A shared handle: it admits a closed breaker's calls with one atomic
+    /// load and rejects an open one's from its gate, never handing the
+    /// machine those calls' time (documented on `SharedBreaker`), so they do
+    /// not move the latest time seen.
+    const SHARED: bool;
+}
 
-impl<W: Window> Machine for BreakerM<W> {
+impl<W: Window> BreakerHandle for CircuitBreaker<W> {
+    fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, failsafe_core::Rejected> {
+        CircuitBreaker::acquire(self, now)
+    }
+    fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+        CircuitBreaker::record(self, now, permit, outcome)
+    }
+    fn on_deadline(&mut self, now: Instant) {
+        CircuitBreaker::on_deadline(self, now)
+    }
+    fn answer(&mut self, admitted: Option<Result<(), failsafe_core::Rejected>>) -> BreakerAnswer {
+        BreakerAnswer {
+            admitted,
+            state: self.state(),
+            next_deadline: self.next_deadline(),
+            rejecting_until: self.rejecting_until(),
+        }
+    }
+    const SHARED: bool = false;
+}
+
+type SharedB<W> = SharedBreaker<W, (), CsLock<CircuitBreaker<W>>>;
+
+impl<W: Window> BreakerHandle for SharedB<W> {
+    fn acquire(&mut self, now: Instant) -> Result<BreakerPermit, failsafe_core::Rejected> {
+        SharedBreaker::acquire(self, now)
+    }
+    fn record(&mut self, now: Instant, permit: BreakerPermit, outcome: Outcome) {
+        SharedBreaker::record(self, now, permit, outcome)
+    }
+    fn on_deadline(&mut self, now: Instant) {
+        self.with(|b| b.on_deadline(now))
+    }
+    fn answer(&mut self, admitted: Option<Result<(), failsafe_core::Rejected>>) -> BreakerAnswer {
+        self.with(|b| b.answer(admitted))
+    }
+    const SHARED: bool = true;
+}
+
+/// A breaker, the permits it handed out, and its answer to the last call.
+struct BreakerM<B>(B, Vec<BreakerPermit>, Option<BreakerAnswer>);
+
+impl<B: BreakerHandle> BreakerM<B> {
+    fn new(breaker: B) -> Self {
+        BreakerM(breaker, Vec::new(), None)
+    }
+}
+
+impl<B: BreakerHandle> Machine for BreakerM<B> {
     type Op = CallOp;
     type Answer = BreakerAnswer;
     fn apply(&mut self, now: Instant, op: &CallOp) -> BreakerAnswer {
@@ -375,65 +465,33 @@ impl<W: Window> Machine for BreakerM<W> {
                 None
             }
         };
-        BreakerAnswer {
-            admitted,
-            state: self.0.state(),
-            next_deadline: self.0.next_deadline(),
-            rejecting_until: self.0.rejecting_until(),
-        }
+        let answer = self.0.answer(admitted);
+        self.2 = Some(self.0.answer(None));
+        answer
     }
-    fn observes(&self, op: &CallOp) -> bool {
-        !matches!(op, CallOp::Record(..)) || !self.1.is_empty()
+    fn observes(&self, now: Instant, latest: Instant, op: &CallOp) -> bool {
+        match (op, &self.2) {
+            // the first call reaches the machine: nothing is published yet
+            (CallOp::Acquire, None) => true,
+            (CallOp::Acquire, Some(last)) => {
+                let admits_freely = matches!(
+                    last.state,
+                    BreakerState::Closed | BreakerState::MetricsOnly | BreakerState::Disabled
+                );
+                let lock_free = admits_freely || gate_rejects(last.rejecting_until, now, latest);
+                !(B::SHARED && lock_free)
+            }
+            (CallOp::Record(..), _) => !self.1.is_empty(),
+            (CallOp::OnDeadline, _) => true,
+        }
     }
 }
 
-type SharedB<W> = SharedBreaker<W, (), CsLock<CircuitBreaker<W>>>;
-
-/// The shared breaker, and whether its next admission takes the lock-free
-/// path: a closed breaker admits with one atomic load and never hands the
-/// machine that call's time (documented on `SharedBreaker`), so such an
-/// admission does not move the latest time seen.
-struct SharedBreakerM<W>(SharedB<W>, Vec<failsafe_core::breaker::BreakerPermit>, bool);
-
-impl<W: Window> Machine for SharedBreakerM<W> {
-    type Op = CallOp;
-    type Answer = BreakerAnswer;
-    fn apply(&mut self, now: Instant, op: &CallOp) -> BreakerAnswer {
-        let admitted = match *op {
-            CallOp::Acquire => Some(self.0.acquire(now).map(|p| self.1.push(p))),
-            CallOp::Record(i, o) if !self.1.is_empty() => {
-                let p = self.1.remove(i % self.1.len());
-                self.0.record(now, p, outcome(o));
-                None
-            }
-            CallOp::Record(..) => None,
-            CallOp::OnDeadline => {
-                self.0.with(|b| b.on_deadline(now));
-                None
-            }
-        };
-        let answer = self.0.with(|b| BreakerAnswer {
-            admitted,
-            state: b.state(),
-            next_deadline: b.next_deadline(),
-            rejecting_until: b.rejecting_until(),
-        });
-        // the word published under the lock after every call above
-        self.2 = matches!(
-            answer.state,
-            failsafe_core::breaker::State::Closed
-                | failsafe_core::breaker::State::MetricsOnly
-                | failsafe_core::breaker::State::Disabled
-        );
-        answer
-    }
-    fn observes(&self, op: &CallOp) -> bool {
-        match op {
-            CallOp::Acquire => !self.2,
-            CallOp::Record(..) => !self.1.is_empty(),
-            CallOp::OnDeadline => true,
-        }
-    }
+/// Whether a shared handle's lock-free gate turns a call at `now` away
+/// without the machine: it publishes the machine's `rejecting_until` while
+/// that lies past the latest time the machine saw.
+fn gate_rejects(rejecting_until: Option<Instant>, now: Instant, latest: Instant) -> bool {
+    rejecting_until.is_some_and(|until| until > latest && now < until)
 }
 
 // ----------------------------------------------------------- fail fast --
@@ -484,56 +542,65 @@ fn deadline(latest: Instant, ahead: Option<u64>) -> Deadline {
     })
 }
 
-struct FailFastM(FailFast, Vec<FailFastPermit>, Instant);
+/// A fail fast as the property drives it: the machine itself, or the
+/// shared handle around it.
+trait FailFastHandle {
+    /// Whether open rejections may come from a lock-free gate.
+    const GATED: bool;
+    fn acquire(
+        &mut self,
+        now: Instant,
+        deadline: Deadline,
+    ) -> Result<FailFastPermit, failsafe_core::Rejected>;
+    fn record(&mut self, now: Instant, permit: FailFastPermit, outcome: Outcome);
+    fn with<R>(&mut self, f: impl FnOnce(&mut FailFast) -> R) -> R;
+}
 
-impl Machine for FailFastM {
-    type Op = FailFastOp;
-    type Answer = FailFastAnswer;
-    fn apply(&mut self, now: Instant, op: &FailFastOp) -> FailFastAnswer {
-        self.2 = self.2.max(now);
-        let admitted = match *op {
-            FailFastOp::Acquire(ahead) => {
-                Some(self.0.acquire(now, deadline(self.2, ahead)).map(|p| {
-                    let probe = p.is_probe();
-                    self.1.push(p);
-                    probe
-                }))
-            }
-            FailFastOp::Record(i, o) if !self.1.is_empty() => {
-                let p = self.1.remove(i % self.1.len());
-                self.0.record(now, p, outcome(o));
-                None
-            }
-            FailFastOp::Record(..) => None,
-            FailFastOp::OnDeadline => {
-                self.0.on_deadline(now);
-                None
-            }
-            FailFastOp::Unhealthy => {
-                self.0.report_unhealthy(now);
-                None
-            }
-        };
-        FailFastAnswer {
-            admitted,
-            state: self.0.state(),
-            next_deadline: self.0.next_deadline(),
-            rejecting_until: self.0.rejecting_until(),
-            min_remaining: self.0.min_remaining(),
-        }
+impl FailFastHandle for FailFast {
+    const GATED: bool = false;
+    fn acquire(
+        &mut self,
+        now: Instant,
+        deadline: Deadline,
+    ) -> Result<FailFastPermit, failsafe_core::Rejected> {
+        FailFast::acquire(self, now, deadline)
     }
-    fn observes(&self, op: &FailFastOp) -> bool {
-        !matches!(op, FailFastOp::Record(..)) || !self.1.is_empty()
+    fn record(&mut self, now: Instant, permit: FailFastPermit, outcome: Outcome) {
+        FailFast::record(self, now, permit, outcome)
+    }
+    fn with<R>(&mut self, f: impl FnOnce(&mut FailFast) -> R) -> R {
+        f(self)
     }
 }
 
-struct SharedFailFastM(
-    SharedFailFast<(), CsLock<FailFast>>,
-    Vec<FailFastPermit>,
-    Instant,
-);
+impl FailFastHandle for SharedFailFast<(), CsLock<FailFast>> {
+    const GATED: bool = true;
+    fn acquire(
+        &mut self,
+        now: Instant,
+        deadline: Deadline,
+    ) -> Result<FailFastPermit, failsafe_core::Rejected> {
+        SharedFailFast::acquire(self, now, deadline)
+    }
+    fn record(&mut self, now: Instant, permit: FailFastPermit, outcome: Outcome) {
+        SharedFailFast::record(self, now, permit, outcome)
+    }
+    fn with<R>(&mut self, f: impl FnOnce(&mut FailFast) -> R) -> R {
+        SharedFailFast::with(self, f)
+    }
+}
 
-impl Machine for SharedFailFastM {
+/// A fail fast, its permits out, the latest time the property handed it
+/// (for deadlines) and its `rejecting_until` after the last call.
+struct FailFastM<F>(F, Vec<FailFastPermit>, Instant, Option<Instant>);
+
+impl<F: FailFastHandle> FailFastM<F> {
+    fn new(handle: F) -> Self {
+        FailFastM(handle, Vec::new(), Instant::ZERO, None)
+    }
+}
+
+impl<F: FailFastHandle> Machine for FailFastM<F> {
     type Op = FailFastOp;
     type Answer = FailFastAnswer;
     fn apply(&mut self, now: Instant, op: &FailFastOp) -> FailFastAnswer {
@@ -561,16 +628,22 @@ impl Machine for SharedFailFastM {
                 None
             }
         };
-        self.0.with(|f| FailFastAnswer {
+        let answer = self.0.with(|f| FailFastAnswer {
             admitted,
             state: f.state(),
             next_deadline: f.next_deadline(),
             rejecting_until: f.rejecting_until(),
             min_remaining: f.min_remaining(),
-        })
+        });
+        self.3 = answer.rejecting_until;
+        answer
     }
-    fn observes(&self, op: &FailFastOp) -> bool {
-        !matches!(op, FailFastOp::Record(..)) || !self.1.is_empty()
+    fn observes(&self, now: Instant, latest: Instant, op: &FailFastOp) -> bool {
+        match op {
+            FailFastOp::Acquire(_) => !(F::GATED && gate_rejects(self.3, now, latest)),
+            FailFastOp::Record(..) => !self.1.is_empty(),
+            _ => true,
+        }
     }
 }
 
@@ -604,91 +677,76 @@ struct BulkheadAnswer {
     limit: u32,
 }
 
-struct BulkheadM(Bulkhead<4>, Vec<BulkheadPermit>, Vec<Ticket>);
-
-impl BulkheadM {
-    fn settle(
+/// A bulkhead as the property drives it: the machine itself, or the
+/// shared handle around it.
+trait BulkheadHandle {
+    fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected>;
+    fn poll_acquire(
         &mut self,
-        r: Poll<Result<BulkheadPermit, failsafe_core::Rejected>>,
-    ) -> Poll<Result<(), failsafe_core::Rejected>> {
-        r.map(|r| r.map(|p| self.1.push(p)))
-    }
+        now: Instant,
+        ticket: &mut Ticket,
+    ) -> Poll<Result<BulkheadPermit, failsafe_core::Rejected>>;
+    fn cancel(&mut self, now: Instant, ticket: &mut Ticket);
+    fn release(&mut self, now: Instant, permit: BulkheadPermit, outcome: Outcome);
+    fn with<R>(&mut self, f: impl FnOnce(&mut Bulkhead<4>) -> R) -> R;
 }
 
-impl Machine for BulkheadM {
-    type Op = BulkheadOp;
-    type Answer = BulkheadAnswer;
-    fn apply(&mut self, now: Instant, op: &BulkheadOp) -> BulkheadAnswer {
-        let admitted = match *op {
-            BulkheadOp::TryAcquire => {
-                let r = self.0.try_acquire(now);
-                Some(self.settle(Poll::Ready(r)))
-            }
-            BulkheadOp::Poll(i) => {
-                let i = if i < self.2.len() {
-                    i
-                } else {
-                    self.2.push(Ticket::new());
-                    self.2.len() - 1
-                };
-                let r = self.0.poll_acquire(now, &mut self.2[i], None);
-                if r.is_ready() {
-                    self.2.remove(i);
-                }
-                Some(self.settle(r))
-            }
-            BulkheadOp::Cancel(i) if !self.2.is_empty() => {
-                let mut t = self.2.remove(i % self.2.len());
-                self.0.cancel(now, &mut t);
-                None
-            }
-            BulkheadOp::Release(i, o) if !self.1.is_empty() => {
-                let p = self.1.remove(i % self.1.len());
-                self.0.release(now, p, outcome(o));
-                None
-            }
-            BulkheadOp::OnDeadline => {
-                self.0.on_deadline(now);
-                None
-            }
-            _ => None,
-        };
-        BulkheadAnswer {
-            admitted,
-            next_deadline: self.0.next_deadline(),
-            available: self.0.available(),
-            limit: self.0.limit(),
-        }
+impl BulkheadHandle for Bulkhead<4> {
+    fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected> {
+        Bulkhead::try_acquire(self, now)
     }
-    fn observes(&self, op: &BulkheadOp) -> bool {
-        match op {
-            BulkheadOp::Cancel(_) => !self.2.is_empty(),
-            BulkheadOp::Release(..) => !self.1.is_empty(),
-            _ => true,
-        }
+    fn poll_acquire(
+        &mut self,
+        now: Instant,
+        ticket: &mut Ticket,
+    ) -> Poll<Result<BulkheadPermit, failsafe_core::Rejected>> {
+        Bulkhead::poll_acquire(self, now, ticket, None)
     }
-}
-
-fn bulkhead_config() -> BulkheadConfig {
-    BulkheadConfig::builder()
-        .max_concurrent(2)
-        .max_wait(Duration::from_millis(2_500))
-        .build()
-        .unwrap()
+    fn cancel(&mut self, now: Instant, ticket: &mut Ticket) {
+        Bulkhead::cancel(self, now, ticket)
+    }
+    fn release(&mut self, now: Instant, permit: BulkheadPermit, outcome: Outcome) {
+        Bulkhead::release(self, now, permit, outcome)
+    }
+    fn with<R>(&mut self, f: impl FnOnce(&mut Bulkhead<4>) -> R) -> R {
+        f(self)
+    }
 }
 
 type SharedBh = SharedBulkhead<4, (), CsLock<Bulkhead<4>>>;
 
-struct SharedBulkheadM(SharedBh, Vec<BulkheadPermit>, Vec<Ticket>);
+impl BulkheadHandle for SharedBh {
+    fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected> {
+        SharedBulkhead::try_acquire(self, now)
+    }
+    fn poll_acquire(
+        &mut self,
+        now: Instant,
+        ticket: &mut Ticket,
+    ) -> Poll<Result<BulkheadPermit, failsafe_core::Rejected>> {
+        SharedBulkhead::poll_acquire(self, now, ticket, None)
+    }
+    fn cancel(&mut self, now: Instant, ticket: &mut Ticket) {
+        SharedBulkhead::cancel(self, now, ticket)
+    }
+    fn release(&mut self, now: Instant, permit: BulkheadPermit, outcome: Outcome) {
+        SharedBulkhead::release(self, now, permit, outcome)
+    }
+    fn with<R>(&mut self, f: impl FnOnce(&mut Bulkhead<4>) -> R) -> R {
+        SharedBulkhead::with(self, f)
+    }
+}
 
-impl Machine for SharedBulkheadM {
+/// A bulkhead, the permits it granted and the tickets still waiting.
+struct BulkheadM<B>(B, Vec<BulkheadPermit>, Vec<Ticket>);
+
+impl<B: BulkheadHandle> Machine for BulkheadM<B> {
     type Op = BulkheadOp;
     type Answer = BulkheadAnswer;
     fn apply(&mut self, now: Instant, op: &BulkheadOp) -> BulkheadAnswer {
         let admitted = match *op {
             BulkheadOp::TryAcquire => {
-                let r = self.0.try_acquire(now);
-                Some(Poll::Ready(r.map(|p| self.1.push(p))))
+                Some(Poll::Ready(self.0.try_acquire(now).map(|p| self.1.push(p))))
             }
             BulkheadOp::Poll(i) => {
                 let i = if i < self.2.len() {
@@ -697,7 +755,7 @@ impl Machine for SharedBulkheadM {
                     self.2.push(Ticket::new());
                     self.2.len() - 1
                 };
-                let r = self.0.poll_acquire(now, &mut self.2[i], None);
+                let r = self.0.poll_acquire(now, &mut self.2[i]);
                 if r.is_ready() {
                     self.2.remove(i);
                 }
@@ -726,13 +784,21 @@ impl Machine for SharedBulkheadM {
             limit: b.limit(),
         })
     }
-    fn observes(&self, op: &BulkheadOp) -> bool {
+    fn observes(&self, _: Instant, _: Instant, op: &BulkheadOp) -> bool {
         match op {
             BulkheadOp::Cancel(_) => !self.2.is_empty(),
             BulkheadOp::Release(..) => !self.1.is_empty(),
             _ => true,
         }
     }
+}
+
+fn bulkhead_config() -> BulkheadConfig {
+    BulkheadConfig::builder()
+        .max_concurrent(2)
+        .max_wait(Duration::from_millis(2_500))
+        .build()
+        .unwrap()
 }
 
 // --------------------------------------------------- retry and timeout --
@@ -884,12 +950,12 @@ proptest! {
 
     #[test]
     fn gcra(t in trace(rate_op())) {
-        replay(|| GcraM(Gcra::new(quota(700, 3)), Vec::new()), &t)?;
+        replay(|| Booked(Gcra::new(quota(700, 3)), Vec::new()), &t)?;
     }
 
     #[test]
     fn atomic_gcra(t in trace(rate_op())) {
-        replay(|| AtomicGcraM(AtomicGcra::new(quota(700, 3)), Vec::new()), &t)?;
+        replay(|| Booked(AtomicGcra::new(quota(700, 3)), Vec::new()), &t)?;
     }
 
     #[test]
@@ -909,48 +975,48 @@ proptest! {
 
     #[test]
     fn keyed_gcra(t in trace((0u8..6, rate_op()))) {
-        replay(|| Counting(KeyedGcra::<u8, 4>::new(quota(900, 2), 9)), &t)?;
+        replay(|| Keyed(KeyedGcra::<u8, 4>::new(quota(900, 2), 9)), &t)?;
     }
 
     #[test]
     fn breaker_count_window(t in trace(call_op())) {
-        replay(|| BreakerM(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()), Vec::new()), &t)?;
+        replay(|| BreakerM::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new())), &t)?;
     }
 
     #[test]
     fn breaker_time_window(t in trace(call_op())) {
-        replay(|| BreakerM(CircuitBreaker::new(breaker_config(), TimeWindow::<4>::new(Duration::from_secs(8)).unwrap()), Vec::new()), &t)?;
+        replay(|| BreakerM::new(CircuitBreaker::new(breaker_config(), TimeWindow::<4>::new(Duration::from_secs(8)).unwrap())), &t)?;
     }
 
     #[test]
     fn breaker_consecutive_failures(t in trace(call_op())) {
         let config = BreakerConfig::builder().consecutive_failures(2).open_wait(Duration::from_secs(3)).build().unwrap();
-        replay(|| BreakerM(CircuitBreaker::new(config, NoWindow), Vec::new()), &t)?;
+        replay(|| BreakerM::new(CircuitBreaker::new(config, NoWindow)), &t)?;
     }
 
     #[test]
     fn shared_breaker(t in trace(call_op())) {
-        replay(|| SharedBreakerM(SharedBreaker::new(CsLock::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()))), Vec::new(), false), &t)?;
+        replay(|| BreakerM::new(SharedBreaker::new(CsLock::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new())))), &t)?;
     }
 
     #[test]
     fn fail_fast(t in trace(failfast_op())) {
-        replay(|| FailFastM(FailFast::new(failfast_config()), Vec::new(), Instant::ZERO), &t)?;
+        replay(|| FailFastM::new(FailFast::new(failfast_config())), &t)?;
     }
 
     #[test]
     fn shared_fail_fast(t in trace(failfast_op())) {
-        replay(|| SharedFailFastM(SharedFailFast::new(CsLock::new(FailFast::new(failfast_config()))), Vec::new(), Instant::ZERO), &t)?;
+        replay(|| FailFastM::new(SharedFailFast::new(CsLock::new(FailFast::new(failfast_config())))), &t)?;
     }
 
     #[test]
     fn bulkhead(t in trace(bulkhead_op())) {
-        replay(|| BulkheadM(Bulkhead::new(bulkhead_config()), Vec::new(), Vec::new()), &t)?;
+        replay(|| BulkheadM(Bulkhead::<4>::new(bulkhead_config()), Vec::new(), Vec::new()), &t)?;
     }
 
     #[test]
     fn shared_bulkhead(t in trace(bulkhead_op())) {
-        replay(|| SharedBulkheadM(SharedBulkhead::new(CsLock::new(Bulkhead::new(bulkhead_config()))), Vec::new(), Vec::new()), &t)?;
+        replay(|| BulkheadM(SharedBh::new(CsLock::new(Bulkhead::new(bulkhead_config()))), Vec::new(), Vec::new()), &t)?;
     }
 
     #[test]
@@ -1014,12 +1080,12 @@ proptest! {
 
     #[test]
     fn earliest_gcra(t in trace(rate_op())) {
-        earliest(|| GcraM(Gcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
+        earliest(|| Booked(Gcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
     }
 
     #[test]
     fn earliest_atomic_gcra(t in trace(rate_op())) {
-        earliest(|| AtomicGcraM(AtomicGcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
+        earliest(|| Booked(AtomicGcra::new(quota(700, 3)), Vec::new()), &t, rate_decision, as_acquire)?;
     }
 
     #[test]
@@ -1039,27 +1105,27 @@ proptest! {
 
     #[test]
     fn earliest_keyed_gcra(t in trace((0u8..6, rate_op()))) {
-        earliest(|| Counting(KeyedGcra::<u8, 4>::new(quota(900, 2), 9)), &t, rate_decision, |(k, op)| (*k, as_acquire(op)))?;
+        earliest(|| Keyed(KeyedGcra::<u8, 4>::new(quota(900, 2), 9)), &t, rate_decision, |(k, op)| (*k, as_acquire(op)))?;
     }
 
     #[test]
     fn earliest_breaker(t in trace(call_op())) {
-        earliest(|| BreakerM(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()), Vec::new()), &t, |a| a.admitted, Clone::clone)?;
+        earliest(|| BreakerM::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new())), &t, |a| a.admitted, Clone::clone)?;
     }
 
     #[test]
     fn earliest_shared_breaker(t in trace(call_op())) {
-        earliest(|| SharedBreakerM(SharedBreaker::new(CsLock::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new()))), Vec::new(), false), &t, |a| a.admitted, Clone::clone)?;
+        earliest(|| BreakerM::new(SharedBreaker::new(CsLock::new(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new())))), &t, |a| a.admitted, Clone::clone)?;
     }
 
     #[test]
     fn earliest_fail_fast(t in trace(failfast_op())) {
-        earliest(|| FailFastM(FailFast::new(failfast_config()), Vec::new(), Instant::ZERO), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
+        earliest(|| FailFastM::new(FailFast::new(failfast_config())), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
     }
 
     #[test]
     fn earliest_shared_fail_fast(t in trace(failfast_op())) {
-        earliest(|| SharedFailFastM(SharedFailFast::new(CsLock::new(FailFast::new(failfast_config()))), Vec::new(), Instant::ZERO), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
+        earliest(|| FailFastM::new(SharedFailFast::new(CsLock::new(FailFast::new(failfast_config())))), &t, |a| a.admitted.map(|r| r.map(drop)), without_deadline)?;
     }
 }
 
