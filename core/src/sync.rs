@@ -193,9 +193,12 @@ const TIMED: u64 = 1 << 61;
 /// `None` when forced open or when every half-open probe is out.
 ///
 /// The clock contract holds as for [`CircuitBreaker`], with one reading: a
-/// call admitted on the lock-free path (a closed breaker) does not hand the
-/// machine its time, so it does not move the latest time seen; its start,
-/// when slow calls are timed, is read no earlier than that latest time.
+/// call admitted on the lock-free path (a closed breaker) or rejected by
+/// the lock-free gate (an open one) does not hand the machine its time, so
+/// it does not move the latest time seen; a timed call's start is read no
+/// earlier than that latest time, and the gate is only published while it
+/// closes after it (a caller whose clock stepped back behind it is sent to
+/// the machine).
 ///
 /// ```
 /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
@@ -439,6 +442,12 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
 ///
 /// Rejections on the fast path are counted in [`metrics`](Self::metrics)
 /// (`rejected_open`) but emit no event: the observer lives behind the lock.
+///
+/// The clock contract holds as for the machine, with one reading: a call
+/// rejected by the lock-free gate does not hand the machine its time. The
+/// gate is only published while it closes after the latest time the
+/// machine saw, so a caller whose clock steps back behind that time is sent
+/// to the machine, never turned away by the gate.
 ///
 /// ```
 /// use failsafe_core::failfast::{FailFast, FailFastConfig};
