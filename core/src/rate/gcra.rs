@@ -378,15 +378,18 @@ impl AtomicGcra {
     }
 
     /// `max(now, latest seen)`, remembered: the clock contract of
-    /// [`Gcra`]. The common case (time moved on) is one load and one store.
+    /// [`Gcra`]. One load, and a plain store when time moved on (on the
+    /// cache line the decision's compare-and-swap takes anyway). Two callers
+    /// racing may leave the earlier of their times as the latest: that only
+    /// makes a later stepped-back caller find less capacity, never more, so
+    /// the rate still holds.
     #[inline]
     fn observe(&self, now: Instant) -> u64 {
         let now = now.as_nanos();
         let seen = self.latest.load(Ordering::Relaxed);
         if now > seen {
-            // `fetch_max`, not a plain store: a racing caller with a later
-            // `now` must not be overwritten.
-            self.latest.fetch_max(now, Ordering::Relaxed).max(now)
+            self.latest.store(now, Ordering::Relaxed);
+            now
         } else {
             seen
         }
