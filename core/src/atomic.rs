@@ -15,7 +15,7 @@
 //! interrupt preempting the holder spun forever.)
 //!
 //! Only the operations the crate uses are provided (`new`, `load`, `store`,
-//! `fetch_add`, `fetch_max`, `compare_exchange`, `compare_exchange_weak`).
+//! `fetch_add`, `compare_exchange`, `compare_exchange_weak`).
 //!
 //! [`AtomicGcra`]: crate::rate::AtomicGcra
 //! [`SharedBreaker`]: crate::sync::SharedBreaker
@@ -84,17 +84,6 @@ mod cs {
             })
         }
 
-        /// The larger of the value and `value`; returns the previous value.
-        #[inline]
-        pub(crate) fn fetch_max(&self, value: u64, _: Ordering) -> u64 {
-            critical_section::with(|cs| {
-                let cell = self.0.borrow(cs);
-                let old = cell.get();
-                cell.set(old.max(value));
-                old
-            })
-        }
-
         #[inline]
         pub(crate) fn compare_exchange(
             &self,
@@ -153,11 +142,8 @@ mod cs {
             assert_eq!(A.compare_exchange_weak(1, 9, Relaxed, Relaxed), Ok(1));
             assert_eq!(A.load(Relaxed), 9);
             assert_eq!(std::format!("{A:?}"), "9");
-            assert_eq!(A.fetch_max(4, Relaxed), 9);
-            assert_eq!(A.load(Relaxed), 9);
-            assert_eq!(A.fetch_max(12, Relaxed), 9);
-            assert_eq!(A.compare_exchange(12, 3, Relaxed, Relaxed), Ok(12));
-            assert_eq!(A.compare_exchange(12, 4, Relaxed, Relaxed), Err(3));
+            assert_eq!(A.compare_exchange(9, 3, Relaxed, Relaxed), Ok(9));
+            assert_eq!(A.compare_exchange(9, 4, Relaxed, Relaxed), Err(3));
         }
     }
 }
