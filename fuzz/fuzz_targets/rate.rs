@@ -95,7 +95,8 @@ const EXPECT_FIXED_CLOCK_CONTRACT: bool = option_env!("FUZZ_ALLOW_GCRA_CLOCK_STE
 /// at 60 not seen) where the same trace with 50 replaced by 100 admits. Set to
 /// `false` to accept that (the twins then track the latest `now` of the
 /// requests that can fit only).
-const EXPECT_NEVER_REQUEST_OBSERVES_NOW: bool = option_env!("FUZZ_ALLOW_NEVER_REQUEST_UNSEEN_NOW").is_none();
+const EXPECT_NEVER_REQUEST_OBSERVES_NOW: bool =
+    option_env!("FUZZ_ALLOW_NEVER_REQUEST_UNSEEN_NOW").is_none();
 
 /// The `retry_at` convention (`core/src/error.rs`): a request that can never
 /// be granted (`n` above the burst, capacity or limit) is refused with
