@@ -10,7 +10,11 @@
 //! - a half-open round never has more probes out, or admitted, than
 //!   `half_open_probes`, and rejects "half-open full" only when it really is;
 //! - a rejection while open says to retry strictly later than the latest
-//!   `now` seen; closed, disabled and metrics-only breakers never reject;
+//!   `now` seen, at the end of the open wait; half-open full says `None`
+//!   (the earliest is unknown: a probe may report any moment), forced open
+//!   `None`; closed, disabled and metrics-only breakers never reject;
+//! - closed means under the threshold: on a count window at any time, and
+//!   on a time window right after every counted record (which is judged);
 //! - `next_deadline()` agrees with the state, and calling `on_deadline` at it
 //!   always moves something (no busy loop for a driver);
 //! - metrics never underflow (failures and slow calls never exceed calls) and
@@ -28,6 +32,15 @@ use failsafe_core::breaker::{
 };
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use libfuzzer_sys::fuzz_target;
+
+/// The `retry_at` convention (`core/src/error.rs`): a half-open breaker
+/// whose probes are all out cannot know when one reports and frees the
+/// round, so it says `retry_at: None`. Today's core answers the probe
+/// lease's end (30 s by default), a later bound (issue 7, item 6); the fix
+/// is on its way. Build with `FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END` set to
+/// fuzz a core without it.
+const EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN: bool =
+    option_env!("FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END").is_none();
 
 /// A duration, biased towards the scales a breaker cares about but able to
 /// reach anything `Duration` can hold (which exceeds `u64` nanoseconds).
@@ -253,7 +266,8 @@ struct Harness<W: Window> {
     breaker: CircuitBreaker<W, Tally>,
     config: BreakerConfig,
     // Settings the breaker does not expose, remembered from the input.
-    /// Failure-rate threshold, checked only on a count window.
+    /// Failure-rate threshold: checked on a count window at any time, and
+    /// on every window right after a counted record while closed.
     failure_rate: Option<f32>,
     consecutive_failures: Option<u32>,
     minimum_calls: u32,
@@ -415,12 +429,20 @@ impl<W: Window> Harness<W> {
                         self.config.half_open_probes(),
                         "half-open full before its quota was used"
                     );
-                    let at = rejected.retry_at.expect("a full round knows its lease");
-                    assert!(
-                        at > self.latest,
-                        "retry_at {at} is not after {}",
-                        self.latest
-                    );
+                    if EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN {
+                        // A probe may report any moment and free the round:
+                        // the earliest instant is unknown (issue 7, item 6).
+                        assert_eq!(
+                            rejected.retry_at, None,
+                            "half-open full must say None (earliest unknown), not a lease end"
+                        );
+                    } else if let Some(at) = rejected.retry_at {
+                        assert!(
+                            at > self.latest,
+                            "retry_at {at} is not after {}",
+                            self.latest
+                        );
+                    }
                 }
                 RejectReason::BreakerForcedOpen => {
                     assert_eq!(state, State::ForcedOpen);
@@ -454,6 +476,43 @@ impl<W: Window> Harness<W> {
             self.round_admitted -= 1;
         }
         self.sync();
+        // Every counted outcome recorded while closed is judged at once: if
+        // the breaker stays closed, the window (count or time) is under the
+        // threshold at that very instant.
+        if quiet && live && !probe && outcome.counts() && self.breaker.state() == State::Closed {
+            self.check_closed_under_threshold(now);
+        }
+    }
+
+    /// Closed right after a judged record: fewer calls than the minimum, or a
+    /// failure rate under the threshold, on either window.
+    fn check_closed_under_threshold(&mut self, now: Instant) {
+        let Some(threshold) = self.failure_rate else {
+            return;
+        };
+        let m = self.breaker.metrics(now);
+        self.sync();
+        assert_eq!(
+            m.state,
+            State::Closed,
+            "reading the metrics moved the state"
+        );
+        let minimum = match self.count_window {
+            Some(cap) => self.minimum_calls.min(cap),
+            None => self.minimum_calls,
+        };
+        if let Some(rate) = m.failure_rate {
+            assert!(
+                m.calls < u64::from(minimum) || rate < threshold + 1e-4,
+                "closed right after a record at a failure rate of {rate} over {} calls (threshold {threshold}, minimum {minimum}, {} window)",
+                m.calls,
+                if self.count_window.is_some() {
+                    "count"
+                } else {
+                    "time"
+                }
+            );
+        }
     }
 
     fn fire_deadline(&mut self) {

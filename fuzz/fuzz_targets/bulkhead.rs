@@ -26,7 +26,8 @@
 //!   `in_flight == acquired - released`, `queued()` never exceeds the queue;
 //!   after releasing every permit and cancelling every ticket nothing is in
 //!   flight or queued (no slot leaks);
-//! - limits: the algorithm's limit stays within its `[min, max]`, the
+//! - limits: the algorithm's limit stays within the `[min, max]` asked for
+//!   (compared with the input, not read back from the algorithm), the
 //!   bulkhead's is that clamped to `[1, max_concurrent]`, every
 //!   `LimitChanged` says so, `set_limit` returns the limit in force;
 //! - deadlines: `next_deadline()` only while someone waits, never
@@ -800,7 +801,11 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(a) = check_built("Aimd", built, problem) {
                 assert_eq!(a.limit(), limits.initial.get());
-                run(config, a, a.min_limit(), a.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!((a.min_limit(), a.max_limit()), (min, max));
+                run(config, a, min, max, &input.events);
             }
         }
         AlgoIn::Vegas {
@@ -821,7 +826,11 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(v) = check_built("Vegas", built, problem) {
                 assert_eq!(v.limit(), limits.initial.get());
-                run(config, v, v.min_limit(), v.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!((v.min_limit(), v.max_limit()), (min, max));
+                run(config, v, min, max, &input.events);
             }
         }
         AlgoIn::Gradient2 {
@@ -842,7 +851,11 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(g) = check_built("Gradient2", built, problem) {
                 assert_eq!(g.limit(), limits.initial.get());
-                run(config, g, g.min_limit(), g.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!((g.min_limit(), g.max_limit()), (min, max));
+                run(config, g, min, max, &input.events);
             }
         }
     }
