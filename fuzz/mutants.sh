@@ -51,7 +51,7 @@ plant() {
 # Issue 7, item 10: the bugs the targets could not see.
 plant rate-max rate rate/mod.rs \
     'Rejected::new(RejectReason::RateLimited, Some(retry_at))' \
-    'Rejected::new(RejectReason::RateLimited, Some(Instant::MAX).or(Some(retry_at)))' \
+    'Rejected::new(RejectReason::RateLimited, { let _ = retry_at; Some(Instant::MAX) })' \
     'never|earliest instant|retry_at' \
     'every limiter answers retry_at = Instant::MAX'
 plant retry-elapsed-ge retry retry/mod.rs \
@@ -87,7 +87,7 @@ plant retry-proportional-jitter retry retry/backoff.rs \
 plant bulkhead-aimd-max bulkhead bulkhead/adaptive.rs \
     $'            limit: initial,\n            min,\n            max,\n            backoff_ppm' \
     $'            limit: initial,\n            min,\n            max: max.saturating_add(1),\n            backoff_ppm' \
-    'left: \(|outside \[' \
+    'not the one asked for|outside \[' \
     'Aimd builds with max_limit one above the one asked for'
 plant breaker-time-minimum breaker breaker/machine.rs \
     'None => self.config.minimum_calls,' \
@@ -245,7 +245,7 @@ fuzz_once() { # target label
     took=$(python3 -c "print(f'{$end - $start:.1f}')")
     runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
     runs=${runs:-0}
-    message=$(grep -m1 -A1 'panicked at' "$log" | tail -1 | cut -c1-160)
+    message=$(grep -m1 -A3 "panicked at" "$log" | tail -n +2 | grep -vE "^stack backtrace|^ +[0-9]+: |^note: " | tr "\n" " " | cut -c1-200)
 }
 
 if [[ -n "${MUTANTS_BASELINE:-}" ]]; then

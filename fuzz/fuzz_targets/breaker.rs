@@ -19,6 +19,8 @@
 //!   always moves something (no busy loop for a driver);
 //! - metrics never underflow (failures and slow calls never exceed calls) and
 //!   agree with the permits the harness holds or leaked;
+//! - the clock contract: a twin fed `max(now, latest)` for every call
+//!   decides, schedules and counts exactly as the breaker;
 //! - a probe that never reports (a leaked permit) cannot wedge half-open: past
 //!   every lease, no probe is in flight any more.
 #![no_main]
@@ -259,11 +261,16 @@ impl Observer<BreakerEvent> for Tally {
 #[derive(Debug)]
 struct Held {
     permit: BreakerPermit,
+    /// The clock-contract twin's permit for the same call.
+    clamped: BreakerPermit,
     generation: u64,
 }
 
 struct Harness<W: Window> {
     breaker: CircuitBreaker<W, Tally>,
+    /// The clock contract: the same breaker fed `max(now, latest)` for every
+    /// call decides, schedules and counts exactly as this one.
+    clamped: CircuitBreaker<W, ()>,
     config: BreakerConfig,
     // Settings the breaker does not expose, remembered from the input.
     /// Failure-rate threshold: checked on a count window at any time, and
@@ -286,7 +293,7 @@ struct Harness<W: Window> {
     last_metrics: Option<BreakerMetrics>,
 }
 
-impl<W: Window> Harness<W> {
+impl<W: Window + Clone> Harness<W> {
     fn time(&mut self, t: Time) -> Instant {
         let c = self.cursor;
         self.cursor = match t {
@@ -341,6 +348,7 @@ impl<W: Window> Harness<W> {
             Event::OnDeadline(t) => {
                 let now = self.time(t);
                 self.breaker.on_deadline(now);
+                self.clamped.on_deadline(self.latest);
                 self.sync();
             }
             Event::FireDeadline => self.fire_deadline(),
@@ -351,41 +359,48 @@ impl<W: Window> Harness<W> {
             Event::Open(t) => {
                 let now = self.time(t);
                 self.breaker.open(now);
+                self.clamped.open(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Open);
             }
             Event::Close(t) => {
                 let now = self.time(t);
                 self.breaker.close(now);
+                self.clamped.close(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Closed);
             }
             Event::ForceOpen(t) => {
                 let now = self.time(t);
                 self.breaker.force_open(now);
+                self.clamped.force_open(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::ForcedOpen);
             }
             Event::Disable(t) => {
                 let now = self.time(t);
                 self.breaker.disable(now);
+                self.clamped.disable(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Disabled);
             }
             Event::MetricsOnly(t) => {
                 let now = self.time(t);
                 self.breaker.metrics_only(now);
+                self.clamped.metrics_only(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::MetricsOnly);
             }
             Event::Reset(t) => {
                 let now = self.time(t);
                 self.breaker.reset(now);
+                self.clamped.reset(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Closed);
                 // The counters start again from zero.
                 self.last_metrics = None;
                 let m = self.breaker.metrics(now);
+                assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
                 self.sync();
                 assert_eq!((m.calls, m.rejected, m.times_opened), (0, 0, 0));
                 assert_eq!(m.stale_outcomes, 0);
@@ -397,6 +412,24 @@ impl<W: Window> Harness<W> {
     fn acquire(&mut self, t: Time) {
         let now = self.time(t);
         let result = self.breaker.acquire(now);
+        let clamped = match (&result, self.clamped.acquire(self.latest)) {
+            (Ok(p), Ok(q)) => {
+                assert_eq!((p.is_probe(), p.issued_at()), (q.is_probe(), q.issued_at()));
+                Some(q)
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(
+                    *a, b,
+                    "clock contract: acquire at {now} decided otherwise than at the latest now {}",
+                    self.latest
+                );
+                None
+            }
+            (a, b) => panic!(
+                "clock contract: acquire at {now} gave {a:?}, at the latest now {} {b:?}",
+                self.latest
+            ),
+        };
         self.sync();
         let state = self.breaker.state();
         match result {
@@ -408,6 +441,7 @@ impl<W: Window> Harness<W> {
                 }
                 self.held.push(Held {
                     permit,
+                    clamped: clamped.expect("the clamped twin admitted too"),
                     generation: self.generation(),
                 });
             }
@@ -466,6 +500,7 @@ impl<W: Window> Harness<W> {
         let live = h.generation == self.generation();
         let probe = h.permit.is_probe();
         self.breaker.record(now, h.permit, outcome);
+        self.clamped.record(self.latest, h.clamped, outcome);
         let tally = self.breaker.observer();
         let quiet = tally.state_changes == changes && tally.expiries == expiries;
         // With no event during the call, the permit was judged in the
@@ -491,6 +526,7 @@ impl<W: Window> Harness<W> {
             return;
         };
         let m = self.breaker.metrics(now);
+        assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
         self.sync();
         assert_eq!(
             m.state,
@@ -523,6 +559,7 @@ impl<W: Window> Harness<W> {
         self.cursor = deadline;
         self.latest = self.latest.max(deadline);
         self.breaker.on_deadline(deadline);
+        self.clamped.on_deadline(self.latest);
         self.sync();
         let after = (self.breaker.state(), self.generation());
         assert!(
@@ -536,6 +573,11 @@ impl<W: Window> Harness<W> {
         let state = self.breaker.state();
         let deadline = self.breaker.next_deadline();
         let rejecting = self.breaker.rejecting_until();
+        assert_eq!(
+            (self.clamped.state(), self.clamped.next_deadline(), self.clamped.rejecting_until()),
+            (state, deadline, rejecting),
+            "clock contract: the breaker fed the latest now went another way"
+        );
         let probes = self.config.half_open_probes();
         assert!(
             self.breaker.observer().latest_at <= self.latest,
@@ -568,6 +610,12 @@ impl<W: Window> Harness<W> {
 
     fn check_metrics(&mut self, now: Instant) {
         let m = self.breaker.metrics(now);
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics({now}) differ from those at the latest now {}",
+            self.latest
+        );
         self.sync();
         assert_eq!(m.state, self.breaker.state());
         assert!(
@@ -634,8 +682,10 @@ impl<W: Window> Harness<W> {
         self.cursor = far;
         self.latest = self.latest.max(far);
         self.breaker.on_deadline(far);
+        self.clamped.on_deadline(self.latest);
         self.sync();
         let m = self.breaker.metrics(far);
+        assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
         self.sync();
         assert!(
             !(m.state == State::HalfOpen && m.probes_in_flight > 0),
@@ -645,6 +695,7 @@ impl<W: Window> Harness<W> {
         self.check_state();
         while let Some(h) = self.held.pop() {
             self.breaker.record(far, h.permit, Outcome::Success);
+            self.clamped.record(self.latest, h.clamped, Outcome::Success);
             self.sync();
             self.check_state();
         }
@@ -652,8 +703,14 @@ impl<W: Window> Harness<W> {
     }
 }
 
-fn run<W: Window>(input: &Input, config: BreakerConfig, window: W, count_window: Option<u32>) {
+fn run<W: Window + Clone>(
+    input: &Input,
+    config: BreakerConfig,
+    window: W,
+    count_window: Option<u32>,
+) {
     let mut h = Harness {
+        clamped: CircuitBreaker::new(config, window.clone()),
         breaker: CircuitBreaker::with_observer(config, window, Tally::default()),
         config,
         failure_rate: input.config.failure_rate(),

@@ -804,7 +804,11 @@ fuzz_target!(|input: Input| {
                 // The bounds the caller asked for, not read back from the
                 // algorithm (a builder that shifts them would pass that).
                 let (min, max) = (limits.min.get(), limits.max.get());
-                assert_eq!((a.min_limit(), a.max_limit()), (min, max));
+                assert_eq!(
+                    (a.min_limit(), a.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
                 run(config, a, min, max, &input.events);
             }
         }
@@ -829,7 +833,11 @@ fuzz_target!(|input: Input| {
                 // The bounds the caller asked for, not read back from the
                 // algorithm (a builder that shifts them would pass that).
                 let (min, max) = (limits.min.get(), limits.max.get());
-                assert_eq!((v.min_limit(), v.max_limit()), (min, max));
+                assert_eq!(
+                    (v.min_limit(), v.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
                 run(config, v, min, max, &input.events);
             }
         }
@@ -854,7 +862,11 @@ fuzz_target!(|input: Input| {
                 // The bounds the caller asked for, not read back from the
                 // algorithm (a builder that shifts them would pass that).
                 let (min, max) = (limits.min.get(), limits.max.get());
-                assert_eq!((g.min_limit(), g.max_limit()), (min, max));
+                assert_eq!(
+                    (g.min_limit(), g.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
                 run(config, g, min, max, &input.events);
             }
         }
