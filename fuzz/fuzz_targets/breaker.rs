@@ -400,7 +400,11 @@ impl<W: Window + Clone> Harness<W> {
                 // The counters start again from zero.
                 self.last_metrics = None;
                 let m = self.breaker.metrics(now);
-                assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
+                assert_eq!(
+                    self.clamped.metrics(self.latest),
+                    m,
+                    "clock contract: metrics"
+                );
                 self.sync();
                 assert_eq!((m.calls, m.rejected, m.times_opened), (0, 0, 0));
                 assert_eq!(m.stale_outcomes, 0);
@@ -526,7 +530,11 @@ impl<W: Window + Clone> Harness<W> {
             return;
         };
         let m = self.breaker.metrics(now);
-        assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics"
+        );
         self.sync();
         assert_eq!(
             m.state,
@@ -574,7 +582,11 @@ impl<W: Window + Clone> Harness<W> {
         let deadline = self.breaker.next_deadline();
         let rejecting = self.breaker.rejecting_until();
         assert_eq!(
-            (self.clamped.state(), self.clamped.next_deadline(), self.clamped.rejecting_until()),
+            (
+                self.clamped.state(),
+                self.clamped.next_deadline(),
+                self.clamped.rejecting_until()
+            ),
             (state, deadline, rejecting),
             "clock contract: the breaker fed the latest now went another way"
         );
@@ -685,7 +697,11 @@ impl<W: Window + Clone> Harness<W> {
         self.clamped.on_deadline(self.latest);
         self.sync();
         let m = self.breaker.metrics(far);
-        assert_eq!(self.clamped.metrics(self.latest), m, "clock contract: metrics");
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics"
+        );
         self.sync();
         assert!(
             !(m.state == State::HalfOpen && m.probes_in_flight > 0),
@@ -695,7 +711,8 @@ impl<W: Window + Clone> Harness<W> {
         self.check_state();
         while let Some(h) = self.held.pop() {
             self.breaker.record(far, h.permit, Outcome::Success);
-            self.clamped.record(self.latest, h.clamped, Outcome::Success);
+            self.clamped
+                .record(self.latest, h.clamped, Outcome::Success);
             self.sync();
             self.check_state();
         }

@@ -354,7 +354,10 @@ impl Harness {
         );
         assert_eq!(self.clamped.next_deadline(), self.ff.next_deadline());
         assert_eq!(self.clamped.rejecting_until(), self.ff.rejecting_until());
-        assert_eq!(self.clamped.expected_duration(), self.ff.expected_duration());
+        assert_eq!(
+            self.clamped.expected_duration(),
+            self.ff.expected_duration()
+        );
         if let Some(twin) = &self.twin {
             assert_eq!(twin.metrics(), m, "the shared fail fast went its own way");
         }
@@ -395,9 +398,9 @@ impl Harness {
                 );
                 None
             }
-            (a, b) => panic!(
-                "clock contract: acquire at {now} gave {a:?}, at the latest now {eff} {b:?}"
-            ),
+            (a, b) => {
+                panic!("clock contract: acquire at {now} gave {a:?}, at the latest now {eff} {b:?}")
+            }
         };
         let mut twin_permit = None;
         if let Some(twin) = &self.twin {
@@ -429,7 +432,9 @@ impl Harness {
                 self.held.push(Held {
                     permit,
                     twin: twin_permit.take(),
-                    clamped: clamped_permit.take().expect("the clamped twin admitted too"),
+                    clamped: clamped_permit
+                        .take()
+                        .expect("the clamped twin admitted too"),
                     epoch: self.epoch,
                 });
             }
@@ -451,7 +456,9 @@ impl Harness {
                 self.held.push(Held {
                     permit,
                     twin: twin_permit.take(),
-                    clamped: clamped_permit.take().expect("the clamped twin admitted too"),
+                    clamped: clamped_permit
+                        .take()
+                        .expect("the clamped twin admitted too"),
                     epoch: self.epoch,
                 });
             }
