@@ -24,6 +24,8 @@
 //! - once a call gave up, every later call returns the same `GiveUp`; once it
 //!   succeeded, `on_result` keeps saying `Done` and no attempt starts;
 //!   `next_deadline()` is the pending retry and nothing else;
+//! - the clock contract: the same call fed `max(now, latest)` (with a copy
+//!   of the budget and of the random source) decides exactly the same;
 //! - the observer sees one event per decision, consistent with it, and one
 //!   `GaveUp` per call at most;
 //! - budgets: a retry is made only if the budget granted it on that very
@@ -390,7 +392,7 @@ enum BudgetIn {
 }
 
 /// The budget under test plus what the harness knows about it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Budget {
     None(NoBudget),
     Ratio(RatioBudget<4>),
@@ -513,6 +515,36 @@ fn make_budget(input: BudgetIn) -> Result<Budget, ConfigError> {
             }
         }
     })
+}
+
+/// A copy of the budget for the clock-contract twin: the same state the
+/// machine's budget had before the decision, so the same answers.
+struct BudgetCopy(Budget);
+
+impl BudgetCopy {
+    fn budget(&mut self) -> &mut dyn RetryBudget {
+        match &mut self.0 {
+            Budget::None(b) => b,
+            Budget::Ratio(b) => b,
+            Budget::Quota { quota, .. } => quota,
+            Budget::Grpc { throttle, .. } => throttle,
+        }
+    }
+}
+
+impl RetryBudget for BudgetCopy {
+    fn on_call(&mut self, now: Instant) {
+        self.budget().on_call(now);
+    }
+    fn on_success(&mut self, now: Instant, retried_after: Option<FailureKind>) {
+        self.budget().on_success(now, retried_after);
+    }
+    fn on_failure(&mut self, now: Instant, kind: FailureKind) {
+        self.budget().on_failure(now, kind);
+    }
+    fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool {
+        self.budget().try_retry(now, kind)
+    }
 }
 
 const fn kind_index(kind: FailureKind) -> usize {
@@ -695,6 +727,7 @@ enum RngIn {
     Ones,
 }
 
+#[derive(Clone)]
 struct FuzzRng(RngIn);
 
 impl Rng for FuzzRng {
@@ -816,6 +849,10 @@ enum Ended {
 
 struct Call {
     retry: Retry<failsafe_core::retry::BackoffState, Tally>,
+    /// The clock contract: the same call fed `max(now, latest)`, with a copy
+    /// of the budget and of the random source before each decision, decides
+    /// exactly as this one.
+    clamped: Retry,
     deadline: Option<Instant>,
     /// The latest `now` this call's machine has seen.
     latest: Instant,
@@ -868,8 +905,13 @@ impl Harness {
         assert_eq!(retry.started(), now);
         assert_eq!(retry.attempts(), 0);
         assert_eq!(retry.next_deadline(), None);
+        let mut clamped = Retry::new(self.config, now);
+        if let Some(d) = deadline {
+            clamped = clamped.with_deadline(d);
+        }
         self.call = Some(Call {
             retry,
+            clamped,
             deadline,
             latest: now,
             ended: Ended::Running,
@@ -896,12 +938,19 @@ impl Harness {
         call.latest = call.latest.max(now);
         let mut calls = Calls::default();
         let before = call.retry.attempts();
+        let mut copy = BudgetCopy(self.budget.clone());
+        let clamped = call.clamped.start_attempt(call.latest, &mut copy);
         let result = call.retry.start_attempt(
             now,
             &mut Probe {
                 budget: &mut self.budget,
                 calls: &mut calls,
             },
+        );
+        assert_eq!(
+            result, clamped,
+            "clock contract: start_attempt({now}) decided otherwise than at the latest now {}",
+            call.latest
         );
         assert!(calls.asked.is_empty(), "start_attempt asked for a retry");
         match result {
@@ -988,12 +1037,24 @@ impl Harness {
         };
         let was = call.ended;
         let range = delay_range(&expected, call.retry.attempts(), verdict);
+        let mut copy = BudgetCopy(probe.budget.clone());
+        let clamped = match self.core_rng {
+            Some(mut rng) => call.clamped.on_result(latest, verdict, &mut rng, &mut copy),
+            None => call
+                .clamped
+                .on_result(latest, verdict, &mut self.rng.clone(), &mut copy),
+        };
         let decision = match self.core_rng.as_mut() {
             Some(rng) => call.retry.on_result(now, verdict, rng, &mut probe),
             None => call
                 .retry
                 .on_result(now, verdict, &mut self.rng, &mut probe),
         };
+        assert_eq!(
+            decision, clamped,
+            "clock contract: on_result({now}) decided otherwise than at the latest now {latest}"
+        );
+        assert_eq!(call.clamped.next_deadline(), call.retry.next_deadline());
         assert_eq!(calls.on_call, 0, "on_result counted a call");
         let attempts = call.retry.attempts();
         call.unreported = false;
