@@ -167,6 +167,8 @@ enum Time {
     EarlierMicros(u32),
     At(u64),
     Max,
+    /// The last open rejection's `retry_at`, as a well-behaved caller waits.
+    RetryAt,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -291,6 +293,10 @@ struct Harness<W: Window> {
     round: u64,
     round_admitted: u32,
     last_metrics: Option<BreakerMetrics>,
+    /// The last `BreakerOpen` rejection's `retry_at`, and the state changes
+    /// seen then: while nothing changed, the same request is refused (with
+    /// the same `retry_at`) before it and admitted from it on.
+    open_retry: Option<(Instant, u64)>,
 }
 
 impl<W: Window + Clone> Harness<W> {
@@ -303,6 +309,7 @@ impl<W: Window + Clone> Harness<W> {
             Time::EarlierMicros(us) => c - Duration::from_micros(us.into()),
             Time::At(n) => Instant::from_nanos(n),
             Time::Max => Instant::MAX,
+            Time::RetryAt => self.open_retry.map_or(c, |(at, _)| at),
         };
         self.latest = self.latest.max(self.cursor);
         self.cursor
@@ -415,7 +422,27 @@ impl<W: Window + Clone> Harness<W> {
 
     fn acquire(&mut self, t: Time) {
         let now = self.time(t);
+        let changes = self.breaker.observer().state_changes;
         let result = self.breaker.acquire(now);
+        // The `retry_at` convention: the earliest instant, exactly.
+        if let Some((at, seen)) = self.open_retry
+            && seen == changes
+        {
+            if self.latest >= at {
+                assert!(
+                    result.is_ok(),
+                    "refused at {} ({result:?}), at or after the open breaker's own retry_at {at}",
+                    self.latest
+                );
+            } else {
+                assert_eq!(
+                    result.as_ref().err().map(|r| (r.reason, r.retry_at)),
+                    Some((RejectReason::BreakerOpen, Some(at))),
+                    "before the open breaker's retry_at {at}, at {}",
+                    self.latest
+                );
+            }
+        }
         let clamped = match (&result, self.clamped.acquire(self.latest)) {
             (Ok(p), Ok(q)) => {
                 assert_eq!((p.is_probe(), p.issued_at()), (q.is_probe(), q.issued_at()));
@@ -459,6 +486,7 @@ impl<W: Window + Clone> Harness<W> {
                         self.latest
                     );
                     assert_eq!(Some(at), self.breaker.next_deadline());
+                    self.open_retry = Some((at, self.breaker.observer().state_changes));
                 }
                 RejectReason::BreakerHalfOpenFull => {
                     assert_eq!(state, State::HalfOpen);
@@ -745,6 +773,7 @@ fn run<W: Window + Clone>(
         round: 0,
         round_admitted: 0,
         last_metrics: None,
+        open_retry: None,
     };
     h.check_state();
     for &event in &input.events {
