@@ -243,9 +243,9 @@ fuzz_once() { # target label
     fi
     end=$(date +%s.%N)
     took=$(python3 -c "print(f'{$end - $start:.1f}')")
-    runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+    runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)
     runs=${runs:-0}
-    message=$(grep -m1 -A3 "panicked at" "$log" | tail -n +2 | grep -vE "^stack backtrace|^ +[0-9]+: |^note: " | tr "\n" " " | cut -c1-200)
+    message=$(grep -m1 -A3 "panicked at" "$log" | tail -n +2 | grep -vE "^stack backtrace|^ +[0-9]+: |^note: " | tr "\n" " " | cut -c1-200 || true)
 }
 
 if [[ -n "${MUTANTS_BASELINE:-}" ]]; then

@@ -82,6 +82,23 @@ impl Ratio {
     }
 }
 
+/// A count: small ones most of the time (so a window fills up within a
+/// short timeline), any `u32` now and then.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Count {
+    Small(u8),
+    Any(u32),
+}
+
+impl Count {
+    fn get(self) -> u32 {
+        match self {
+            Count::Small(n) => u32::from(n % 16),
+            Count::Any(n) => n,
+        }
+    }
+}
+
 /// Every builder setting, each one optional (unset keeps the default).
 #[derive(Arbitrary, Debug)]
 struct ConfigInput {
@@ -89,7 +106,7 @@ struct ConfigInput {
     no_failure_rate: bool,
     slow_call_duration: Option<Dur>,
     slow_call_rate: Option<Ratio>,
-    minimum_calls: Option<u32>,
+    minimum_calls: Option<Count>,
     consecutive_failures: Option<u32>,
     open_wait: Option<Dur>,
     open_wait_backoff: Option<(u32, Dur)>,
@@ -115,7 +132,7 @@ impl ConfigInput {
             b = b.slow_call_rate_threshold(r.get());
         }
         if let Some(n) = self.minimum_calls {
-            b = b.minimum_calls(n);
+            b = b.minimum_calls(n.get());
         }
         if let Some(n) = self.consecutive_failures {
             b = b.consecutive_failures(n);
@@ -760,7 +777,7 @@ fn run<W: Window + Clone>(
         config,
         failure_rate: input.config.failure_rate(),
         consecutive_failures: input.config.consecutive_failures,
-        minimum_calls: input.config.minimum_calls.unwrap_or(10),
+        minimum_calls: input.config.minimum_calls.map_or(10, Count::get),
         probe_lease: input
             .config
             .probe_lease
