@@ -20,11 +20,18 @@
 //!   and at the end); `AtomicGcra` makes exactly the same decisions and
 //!   reports the same availability as `Gcra`; `check` predicts `acquire`;
 //!   a booking starts within its wait and not before `now`;
-//! - every rejection: `RateInsufficientCapacity` exactly when `n` exceeds
-//!   what the limiter can ever grant (no `retry_at`), otherwise `RateLimited`
-//!   with `retry_at` strictly after `now`; asked again at exactly `retry_at`
-//!   the limiter admits, and one nanosecond earlier it does not (on a copy,
-//!   nothing else happening in between);
+//! - GCRA decisions equal an exact model written from the definition in
+//!   `u128` (admit or not, `retry_at`, a booking's start);
+//! - every rejection: `RateInsufficientCapacity` with `Rejected::never`
+//!   exactly when `n` exceeds what the limiter can ever grant, otherwise
+//!   `RateLimited` with `retry_at` strictly after the latest `now`; asked
+//!   again at exactly `retry_at` the limiter admits, and one nanosecond
+//!   earlier it does not (on a copy, nothing else happening in between);
+//!   `retry_at == Instant::MAX` only when the earliest instant lies at or
+//!   past the end of time (the model says so; for the token bucket and the
+//!   windows, a copy asked at `u64::MAX - 1` ns still refuses);
+//! - the clock contract: a twin of each limiter fed `max(now, latest)`
+//!   decides exactly the same (`EXPECT_*` below: today's GCRA fails it);
 //! - keyed: the table never holds more than `N` keys; a key just admitted
 //!   is in the table with its permits used; under `WhenFull::RejectNewKeys`
 //!   every key stays within the GCRA bound of its own;
