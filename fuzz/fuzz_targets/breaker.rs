@@ -10,11 +10,17 @@
 //! - a half-open round never has more probes out, or admitted, than
 //!   `half_open_probes`, and rejects "half-open full" only when it really is;
 //! - a rejection while open says to retry strictly later than the latest
-//!   `now` seen; closed, disabled and metrics-only breakers never reject;
+//!   `now` seen, at the end of the open wait; half-open full says `None`
+//!   (the earliest is unknown: a probe may report any moment), forced open
+//!   `None`; closed, disabled and metrics-only breakers never reject;
+//! - closed means under the threshold: on a count window at any time, and
+//!   on a time window right after every counted record (which is judged);
 //! - `next_deadline()` agrees with the state, and calling `on_deadline` at it
 //!   always moves something (no busy loop for a driver);
 //! - metrics never underflow (failures and slow calls never exceed calls) and
 //!   agree with the permits the harness holds or leaked;
+//! - the clock contract: a twin fed `max(now, latest)` for every call
+//!   decides, schedules and counts exactly as the breaker;
 //! - a probe that never reports (a leaked permit) cannot wedge half-open: past
 //!   every lease, no probe is in flight any more.
 #![no_main]
@@ -28,6 +34,15 @@ use failsafe_core::breaker::{
 };
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use libfuzzer_sys::fuzz_target;
+
+/// The `retry_at` convention (`core/src/error.rs`): a half-open breaker
+/// whose probes are all out cannot know when one reports and frees the
+/// round, so it says `retry_at: None`. Today's core answers the probe
+/// lease's end (30 s by default), a later bound (issue 7, item 6); the fix
+/// is on its way. Build with `FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END` set to
+/// fuzz a core without it.
+const EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN: bool =
+    option_env!("FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END").is_none();
 
 /// A duration, biased towards the scales a breaker cares about but able to
 /// reach anything `Duration` can hold (which exceeds `u64` nanoseconds).
@@ -67,6 +82,23 @@ impl Ratio {
     }
 }
 
+/// A count: small ones most of the time (so a window fills up within a
+/// short timeline), any `u32` now and then.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Count {
+    Small(u8),
+    Any(u32),
+}
+
+impl Count {
+    fn get(self) -> u32 {
+        match self {
+            Count::Small(n) => u32::from(n % 16),
+            Count::Any(n) => n,
+        }
+    }
+}
+
 /// Every builder setting, each one optional (unset keeps the default).
 #[derive(Arbitrary, Debug)]
 struct ConfigInput {
@@ -74,7 +106,7 @@ struct ConfigInput {
     no_failure_rate: bool,
     slow_call_duration: Option<Dur>,
     slow_call_rate: Option<Ratio>,
-    minimum_calls: Option<u32>,
+    minimum_calls: Option<Count>,
     consecutive_failures: Option<u32>,
     open_wait: Option<Dur>,
     open_wait_backoff: Option<(u32, Dur)>,
@@ -100,7 +132,7 @@ impl ConfigInput {
             b = b.slow_call_rate_threshold(r.get());
         }
         if let Some(n) = self.minimum_calls {
-            b = b.minimum_calls(n);
+            b = b.minimum_calls(n.get());
         }
         if let Some(n) = self.consecutive_failures {
             b = b.consecutive_failures(n);
@@ -152,6 +184,8 @@ enum Time {
     EarlierMicros(u32),
     At(u64),
     Max,
+    /// The last open rejection's `retry_at`, as a well-behaved caller waits.
+    RetryAt,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -246,14 +280,20 @@ impl Observer<BreakerEvent> for Tally {
 #[derive(Debug)]
 struct Held {
     permit: BreakerPermit,
+    /// The clock-contract twin's permit for the same call.
+    clamped: BreakerPermit,
     generation: u64,
 }
 
 struct Harness<W: Window> {
     breaker: CircuitBreaker<W, Tally>,
+    /// The clock contract: the same breaker fed `max(now, latest)` for every
+    /// call decides, schedules and counts exactly as this one.
+    clamped: CircuitBreaker<W, ()>,
     config: BreakerConfig,
     // Settings the breaker does not expose, remembered from the input.
-    /// Failure-rate threshold, checked only on a count window.
+    /// Failure-rate threshold: checked on a count window at any time, and
+    /// on every window right after a counted record while closed.
     failure_rate: Option<f32>,
     consecutive_failures: Option<u32>,
     minimum_calls: u32,
@@ -270,9 +310,13 @@ struct Harness<W: Window> {
     round: u64,
     round_admitted: u32,
     last_metrics: Option<BreakerMetrics>,
+    /// The last `BreakerOpen` rejection's `retry_at`, and the state changes
+    /// seen then: while nothing changed, the same request is refused (with
+    /// the same `retry_at`) before it and admitted from it on.
+    open_retry: Option<(Instant, u64)>,
 }
 
-impl<W: Window> Harness<W> {
+impl<W: Window + Clone> Harness<W> {
     fn time(&mut self, t: Time) -> Instant {
         let c = self.cursor;
         self.cursor = match t {
@@ -282,6 +326,7 @@ impl<W: Window> Harness<W> {
             Time::EarlierMicros(us) => c - Duration::from_micros(us.into()),
             Time::At(n) => Instant::from_nanos(n),
             Time::Max => Instant::MAX,
+            Time::RetryAt => self.open_retry.map_or(c, |(at, _)| at),
         };
         self.latest = self.latest.max(self.cursor);
         self.cursor
@@ -327,6 +372,7 @@ impl<W: Window> Harness<W> {
             Event::OnDeadline(t) => {
                 let now = self.time(t);
                 self.breaker.on_deadline(now);
+                self.clamped.on_deadline(self.latest);
                 self.sync();
             }
             Event::FireDeadline => self.fire_deadline(),
@@ -337,41 +383,52 @@ impl<W: Window> Harness<W> {
             Event::Open(t) => {
                 let now = self.time(t);
                 self.breaker.open(now);
+                self.clamped.open(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Open);
             }
             Event::Close(t) => {
                 let now = self.time(t);
                 self.breaker.close(now);
+                self.clamped.close(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Closed);
             }
             Event::ForceOpen(t) => {
                 let now = self.time(t);
                 self.breaker.force_open(now);
+                self.clamped.force_open(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::ForcedOpen);
             }
             Event::Disable(t) => {
                 let now = self.time(t);
                 self.breaker.disable(now);
+                self.clamped.disable(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Disabled);
             }
             Event::MetricsOnly(t) => {
                 let now = self.time(t);
                 self.breaker.metrics_only(now);
+                self.clamped.metrics_only(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::MetricsOnly);
             }
             Event::Reset(t) => {
                 let now = self.time(t);
                 self.breaker.reset(now);
+                self.clamped.reset(self.latest);
                 self.sync();
                 assert_eq!(self.breaker.state(), State::Closed);
                 // The counters start again from zero.
                 self.last_metrics = None;
                 let m = self.breaker.metrics(now);
+                assert_eq!(
+                    self.clamped.metrics(self.latest),
+                    m,
+                    "clock contract: metrics"
+                );
                 self.sync();
                 assert_eq!((m.calls, m.rejected, m.times_opened), (0, 0, 0));
                 assert_eq!(m.stale_outcomes, 0);
@@ -382,7 +439,45 @@ impl<W: Window> Harness<W> {
 
     fn acquire(&mut self, t: Time) {
         let now = self.time(t);
+        let changes = self.breaker.observer().state_changes;
         let result = self.breaker.acquire(now);
+        // The `retry_at` convention: the earliest instant, exactly.
+        if let Some((at, seen)) = self.open_retry
+            && seen == changes
+        {
+            if self.latest >= at {
+                assert!(
+                    result.is_ok(),
+                    "refused at {} ({result:?}), at or after the open breaker's own retry_at {at}",
+                    self.latest
+                );
+            } else {
+                assert_eq!(
+                    result.as_ref().err().map(|r| (r.reason, r.retry_at)),
+                    Some((RejectReason::BreakerOpen, Some(at))),
+                    "before the open breaker's retry_at {at}, at {}",
+                    self.latest
+                );
+            }
+        }
+        let clamped = match (&result, self.clamped.acquire(self.latest)) {
+            (Ok(p), Ok(q)) => {
+                assert_eq!((p.is_probe(), p.issued_at()), (q.is_probe(), q.issued_at()));
+                Some(q)
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(
+                    *a, b,
+                    "clock contract: acquire at {now} decided otherwise than at the latest now {}",
+                    self.latest
+                );
+                None
+            }
+            (a, b) => panic!(
+                "clock contract: acquire at {now} gave {a:?}, at the latest now {} {b:?}",
+                self.latest
+            ),
+        };
         self.sync();
         let state = self.breaker.state();
         match result {
@@ -394,6 +489,7 @@ impl<W: Window> Harness<W> {
                 }
                 self.held.push(Held {
                     permit,
+                    clamped: clamped.expect("the clamped twin admitted too"),
                     generation: self.generation(),
                 });
             }
@@ -407,6 +503,7 @@ impl<W: Window> Harness<W> {
                         self.latest
                     );
                     assert_eq!(Some(at), self.breaker.next_deadline());
+                    self.open_retry = Some((at, self.breaker.observer().state_changes));
                 }
                 RejectReason::BreakerHalfOpenFull => {
                     assert_eq!(state, State::HalfOpen);
@@ -415,12 +512,20 @@ impl<W: Window> Harness<W> {
                         self.config.half_open_probes(),
                         "half-open full before its quota was used"
                     );
-                    let at = rejected.retry_at.expect("a full round knows its lease");
-                    assert!(
-                        at > self.latest,
-                        "retry_at {at} is not after {}",
-                        self.latest
-                    );
+                    if EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN {
+                        // A probe may report any moment and free the round:
+                        // the earliest instant is unknown (issue 7, item 6).
+                        assert_eq!(
+                            rejected.retry_at, None,
+                            "half-open full must say None (earliest unknown), not a lease end"
+                        );
+                    } else if let Some(at) = rejected.retry_at {
+                        assert!(
+                            at > self.latest,
+                            "retry_at {at} is not after {}",
+                            self.latest
+                        );
+                    }
                 }
                 RejectReason::BreakerForcedOpen => {
                     assert_eq!(state, State::ForcedOpen);
@@ -444,6 +549,7 @@ impl<W: Window> Harness<W> {
         let live = h.generation == self.generation();
         let probe = h.permit.is_probe();
         self.breaker.record(now, h.permit, outcome);
+        self.clamped.record(self.latest, h.clamped, outcome);
         let tally = self.breaker.observer();
         let quiet = tally.state_changes == changes && tally.expiries == expiries;
         // With no event during the call, the permit was judged in the
@@ -454,6 +560,48 @@ impl<W: Window> Harness<W> {
             self.round_admitted -= 1;
         }
         self.sync();
+        // Every counted outcome recorded while closed is judged at once: if
+        // the breaker stays closed, the window (count or time) is under the
+        // threshold at that very instant.
+        if quiet && live && !probe && outcome.counts() && self.breaker.state() == State::Closed {
+            self.check_closed_under_threshold(now);
+        }
+    }
+
+    /// Closed right after a judged record: fewer calls than the minimum, or a
+    /// failure rate under the threshold, on either window.
+    fn check_closed_under_threshold(&mut self, now: Instant) {
+        let Some(threshold) = self.failure_rate else {
+            return;
+        };
+        let m = self.breaker.metrics(now);
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics"
+        );
+        self.sync();
+        assert_eq!(
+            m.state,
+            State::Closed,
+            "reading the metrics moved the state"
+        );
+        let minimum = match self.count_window {
+            Some(cap) => self.minimum_calls.min(cap),
+            None => self.minimum_calls,
+        };
+        if let Some(rate) = m.failure_rate {
+            assert!(
+                m.calls < u64::from(minimum) || rate < threshold + 1e-4,
+                "closed right after a record at a failure rate of {rate} over {} calls (threshold {threshold}, minimum {minimum}, {} window)",
+                m.calls,
+                if self.count_window.is_some() {
+                    "count"
+                } else {
+                    "time"
+                }
+            );
+        }
     }
 
     fn fire_deadline(&mut self) {
@@ -464,6 +612,7 @@ impl<W: Window> Harness<W> {
         self.cursor = deadline;
         self.latest = self.latest.max(deadline);
         self.breaker.on_deadline(deadline);
+        self.clamped.on_deadline(self.latest);
         self.sync();
         let after = (self.breaker.state(), self.generation());
         assert!(
@@ -477,6 +626,15 @@ impl<W: Window> Harness<W> {
         let state = self.breaker.state();
         let deadline = self.breaker.next_deadline();
         let rejecting = self.breaker.rejecting_until();
+        assert_eq!(
+            (
+                self.clamped.state(),
+                self.clamped.next_deadline(),
+                self.clamped.rejecting_until()
+            ),
+            (state, deadline, rejecting),
+            "clock contract: the breaker fed the latest now went another way"
+        );
         let probes = self.config.half_open_probes();
         assert!(
             self.breaker.observer().latest_at <= self.latest,
@@ -509,6 +667,12 @@ impl<W: Window> Harness<W> {
 
     fn check_metrics(&mut self, now: Instant) {
         let m = self.breaker.metrics(now);
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics({now}) differ from those at the latest now {}",
+            self.latest
+        );
         self.sync();
         assert_eq!(m.state, self.breaker.state());
         assert!(
@@ -575,8 +739,14 @@ impl<W: Window> Harness<W> {
         self.cursor = far;
         self.latest = self.latest.max(far);
         self.breaker.on_deadline(far);
+        self.clamped.on_deadline(self.latest);
         self.sync();
         let m = self.breaker.metrics(far);
+        assert_eq!(
+            self.clamped.metrics(self.latest),
+            m,
+            "clock contract: metrics"
+        );
         self.sync();
         assert!(
             !(m.state == State::HalfOpen && m.probes_in_flight > 0),
@@ -586,6 +756,8 @@ impl<W: Window> Harness<W> {
         self.check_state();
         while let Some(h) = self.held.pop() {
             self.breaker.record(far, h.permit, Outcome::Success);
+            self.clamped
+                .record(self.latest, h.clamped, Outcome::Success);
             self.sync();
             self.check_state();
         }
@@ -593,13 +765,19 @@ impl<W: Window> Harness<W> {
     }
 }
 
-fn run<W: Window>(input: &Input, config: BreakerConfig, window: W, count_window: Option<u32>) {
+fn run<W: Window + Clone>(
+    input: &Input,
+    config: BreakerConfig,
+    window: W,
+    count_window: Option<u32>,
+) {
     let mut h = Harness {
+        clamped: CircuitBreaker::new(config, window.clone()),
         breaker: CircuitBreaker::with_observer(config, window, Tally::default()),
         config,
         failure_rate: input.config.failure_rate(),
         consecutive_failures: input.config.consecutive_failures,
-        minimum_calls: input.config.minimum_calls.unwrap_or(10),
+        minimum_calls: input.config.minimum_calls.map_or(10, Count::get),
         probe_lease: input
             .config
             .probe_lease
@@ -612,6 +790,7 @@ fn run<W: Window>(input: &Input, config: BreakerConfig, window: W, count_window:
         round: 0,
         round_admitted: 0,
         last_metrics: None,
+        open_retry: None,
     };
     h.check_state();
     for &event in &input.events {

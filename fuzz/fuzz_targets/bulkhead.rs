@@ -26,7 +26,8 @@
 //!   `in_flight == acquired - released`, `queued()` never exceeds the queue;
 //!   after releasing every permit and cancelling every ticket nothing is in
 //!   flight or queued (no slot leaks);
-//! - limits: the algorithm's limit stays within its `[min, max]`, the
+//! - limits: the algorithm's limit stays within the `[min, max]` asked for
+//!   (compared with the input, not read back from the algorithm), the
 //!   bulkhead's is that clamped to `[1, max_concurrent]`, every
 //!   `LimitChanged` says so, `set_limit` returns the limit in force;
 //! - deadlines: `next_deadline()` only while someone waits, never
@@ -35,7 +36,10 @@
 //! - a `SharedBulkhead` (a `CsLock`; it wakes its waiters itself, outside
 //!   the lock) fed the same calls with its own tickets and wakers decides
 //!   exactly as the bare machine, reports the same metrics, and wakes the
-//!   same waiters in the same order.
+//!   same waiters in the same order;
+//! - the clock contract: a bulkhead fed `max(now, latest)` for every call
+//!   (its own tickets, wakers and permits) decides, wakes and counts exactly
+//!   as this one.
 #![no_main]
 
 use core::task::{Poll, Waker};
@@ -319,6 +323,16 @@ type Twin<A> = SharedBulkhead<Q, (), CsLock<Bulkhead<Q, (), A>>, A>;
 
 struct Harness<A> {
     bulkhead: Bulkhead<Q, Tally, A>,
+    /// The clock contract: the same bulkhead fed `max(now, latest)` for
+    /// every call, with its own tickets, wakers and permits, decides, wakes
+    /// and counts exactly as this one.
+    clamped: Bulkhead<Q, (), A>,
+    clamped_tickets: Vec<Ticket>,
+    clamped_wakers: Vec<Waker>,
+    clamped_woken: Arc<Mutex<Vec<usize>>>,
+    clamped_permits: Vec<BulkheadPermit>,
+    /// The latest `now` handed out.
+    latest: u64,
     twin: Twin<A>,
     twin_tickets: Vec<Ticket>,
     twin_wakers: Vec<Waker>,
@@ -361,6 +375,23 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         now
     }
 
+    /// `max(now, latest seen)`, what the clamped twin is fed. The bulkhead
+    /// reads its time lazily: `try_acquire`, `poll_acquire` and
+    /// `on_deadline` always read it (`seen`), `cancel`, `release` and
+    /// `set_limit` only when they need it, so their `now` is not counted as
+    /// seen (a fixed-limit `set_limit` near the end of time, then a
+    /// `try_acquire` stepped back, issues its permit at the stepped-back
+    /// `now`: by design, the time was never read).
+    fn eff(&self, now: u64) -> Instant {
+        Instant::from_nanos(now.max(self.latest))
+    }
+
+    /// Notes a `now` the bulkhead reads for sure; returns `eff(now)`.
+    fn seen(&mut self, now: u64) -> Instant {
+        self.latest = self.latest.max(now);
+        self.eff(now)
+    }
+
     /// The limit the bulkhead must be in force with.
     fn expected_limit(&self) -> u32 {
         let l = self.bulkhead.algorithm().limit();
@@ -390,6 +421,14 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let woken: Vec<usize> = std::mem::take(&mut *self.woken.lock().unwrap());
         let twin_woken: Vec<usize> = std::mem::take(&mut *self.twin_woken.lock().unwrap());
         assert_eq!(twin_woken, woken, "SharedBulkhead woke other waiters");
+        while let Some(w) = self.clamped.pop_waker() {
+            w.wake();
+        }
+        let clamped_woken: Vec<usize> = std::mem::take(&mut *self.clamped_woken.lock().unwrap());
+        assert_eq!(
+            clamped_woken, woken,
+            "clock contract: the bulkhead fed the latest now woke other waiters"
+        );
         for t in woken {
             if quiet.is_some() && self.queue.first() == quiet.as_ref() {
                 self.queue.remove(0);
@@ -422,6 +461,19 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
             self.twin.metrics(),
             self.bulkhead.metrics(),
             "SharedBulkhead went its own way"
+        );
+        assert_eq!(
+            (
+                self.clamped.metrics(),
+                self.clamped.next_deadline(),
+                self.clamped.limit()
+            ),
+            (
+                self.bulkhead.metrics(),
+                self.bulkhead.next_deadline(),
+                self.bulkhead.limit()
+            ),
+            "clock contract: the bulkhead fed the latest now went its own way"
         );
         let limit = self.expected_limit();
         assert_eq!(self.bulkhead.limit(), limit);
@@ -497,10 +549,20 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
     }
 
     fn try_acquire(&mut self, t: Time) {
-        let now = Instant::from_nanos(self.time(t));
+        let raw = self.time(t);
+        let eff = self.seen(raw);
+        let now = Instant::from_nanos(raw);
         let result = self.bulkhead.try_acquire(now);
         let twin = self.twin.try_acquire(now);
         assert_eq!(result, twin, "SharedBulkhead decided otherwise");
+        let clamped = self.clamped.try_acquire(eff);
+        assert_eq!(
+            result, clamped,
+            "clock contract: try_acquire({now}) decided otherwise than at the latest now"
+        );
+        if let Ok(q) = clamped {
+            self.clamped_permits.push(q);
+        }
         if let Ok(q) = twin {
             self.twin_permits.push(q);
         }
@@ -520,7 +582,9 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
 
     fn poll(&mut self, t: Time, i: u8) {
         let i = usize::from(i) % TICKETS;
-        let now = Instant::from_nanos(self.time(t));
+        let raw = self.time(t);
+        let eff = self.seen(raw);
+        let now = Instant::from_nanos(raw);
         let waker = self.wakers[i].clone();
         let place = self.tickets[i].1;
         let result = self
@@ -533,6 +597,17 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         assert_eq!(result, twin, "SharedBulkhead decided otherwise");
         if let Poll::Ready(Ok(q)) = twin {
             self.twin_permits.push(q);
+        }
+        let clamped_waker = self.clamped_wakers[i].clone();
+        let clamped =
+            self.clamped
+                .poll_acquire(eff, &mut self.clamped_tickets[i], Some(&clamped_waker));
+        assert_eq!(
+            result, clamped,
+            "clock contract: poll_acquire({now}) decided otherwise than at the latest now"
+        );
+        if let Poll::Ready(Ok(q)) = clamped {
+            self.clamped_permits.push(q);
         }
         // Others may be granted or expire in the call: wake-ups first.
         let quiet = matches!(
@@ -590,9 +665,12 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
 
     fn cancel(&mut self, t: Time, i: u8) {
         let i = usize::from(i) % TICKETS;
-        let now = Instant::from_nanos(self.time(t));
+        let raw = self.time(t);
+        let now = Instant::from_nanos(raw);
         self.bulkhead.cancel(now, &mut self.tickets[i].0);
         self.twin.cancel(now, &mut self.twin_tickets[i]);
+        let eff = self.eff(raw);
+        self.clamped.cancel(eff, &mut self.clamped_tickets[i]);
         assert!(!self.tickets[i].0.is_queued());
         if self.tickets[i].1 == Place::Waiting {
             self.queue.retain(|&q| q != i);
@@ -606,11 +684,14 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
             return;
         }
         let i = usize::from(i) % self.permits.len();
-        let now = Instant::from_nanos(self.time(t));
+        let raw = self.time(t);
+        let now = Instant::from_nanos(raw);
         let p = self.permits.swap_remove(i);
         self.bulkhead.release(now, p, outcome);
         let q = self.twin_permits.swap_remove(i);
         self.twin.release(now, q, outcome);
+        let c = self.clamped_permits.swap_remove(i);
+        self.clamped.release(self.eff(raw), c, outcome);
         self.settle();
     }
 
@@ -620,6 +701,8 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let queued = self.bulkhead.queued();
         self.bulkhead.on_deadline(Instant::from_nanos(now));
         self.twin.on_deadline(Instant::from_nanos(now));
+        let eff = self.seen(now);
+        self.clamped.on_deadline(eff);
         self.settle();
         match deadline {
             // While someone waits the bulkhead has read no time past the
@@ -639,9 +722,11 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
     }
 
     fn set_limit(&mut self, t: Time, limit: u32) {
-        let now = Instant::from_nanos(self.time(t));
+        let raw = self.time(t);
+        let now = Instant::from_nanos(raw);
         let got = self.bulkhead.set_limit(now, limit);
         assert_eq!(self.twin.with(|b| b.set_limit(now, limit)), got);
+        assert_eq!(self.clamped.set_limit(self.eff(raw), limit), got);
         self.settle();
         assert_eq!(got, self.bulkhead.limit());
         if !A::ADAPTIVE {
@@ -668,11 +753,17 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
             if let Some(q) = self.twin_permits.pop() {
                 self.twin.release(now, q, Outcome::Success);
             }
+            if let Some(c) = self.clamped_permits.pop() {
+                self.clamped
+                    .release(self.eff(self.cursor), c, Outcome::Success);
+            }
             self.settle();
         }
         for i in 0..TICKETS {
             self.bulkhead.cancel(now, &mut self.tickets[i].0);
             self.twin.cancel(now, &mut self.twin_tickets[i]);
+            let eff = self.eff(self.cursor);
+            self.clamped.cancel(eff, &mut self.clamped_tickets[i]);
             if self.tickets[i].1 == Place::Waiting {
                 self.queue.retain(|&q| q != i);
             }
@@ -711,7 +802,22 @@ fn run<A: LimitAlgorithm + Clone>(
             }))
         })
         .collect();
+    let clamped_woken = Arc::new(Mutex::new(Vec::new()));
+    let clamped_wakers = (0..TICKETS)
+        .map(|ticket| {
+            Waker::from(Arc::new(Log {
+                ticket,
+                woken: Arc::clone(&clamped_woken),
+            }))
+        })
+        .collect();
     let mut h = Harness {
+        clamped: Bulkhead::with_parts(config, algo.clone(), ()),
+        clamped_tickets: (0..TICKETS).map(|_| Ticket::new()).collect(),
+        clamped_wakers,
+        clamped_woken,
+        clamped_permits: Vec::new(),
+        latest: 0,
         bulkhead: Bulkhead::with_parts(config, algo.clone(), Tally::default()),
         twin: SharedBulkhead::new(CsLock::new(Bulkhead::with_parts(config, algo.clone(), ()))),
         twin_tickets: (0..TICKETS).map(|_| Ticket::new()).collect(),
@@ -800,7 +906,15 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(a) = check_built("Aimd", built, problem) {
                 assert_eq!(a.limit(), limits.initial.get());
-                run(config, a, a.min_limit(), a.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!(
+                    (a.min_limit(), a.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
+                run(config, a, min, max, &input.events);
             }
         }
         AlgoIn::Vegas {
@@ -821,7 +935,15 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(v) = check_built("Vegas", built, problem) {
                 assert_eq!(v.limit(), limits.initial.get());
-                run(config, v, v.min_limit(), v.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!(
+                    (v.min_limit(), v.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
+                run(config, v, min, max, &input.events);
             }
         }
         AlgoIn::Gradient2 {
@@ -842,7 +964,15 @@ fuzz_target!(|input: Input| {
                 .build();
             if let Some(g) = check_built("Gradient2", built, problem) {
                 assert_eq!(g.limit(), limits.initial.get());
-                run(config, g, g.min_limit(), g.max_limit(), &input.events);
+                // The bounds the caller asked for, not read back from the
+                // algorithm (a builder that shifts them would pass that).
+                let (min, max) = (limits.min.get(), limits.max.get());
+                assert_eq!(
+                    (g.min_limit(), g.max_limit()),
+                    (min, max),
+                    "the algorithm's [min, max] is not the one asked for"
+                );
+                run(config, g, min, max, &input.events);
             }
         }
     }

@@ -24,6 +24,8 @@
 //! - once a call gave up, every later call returns the same `GiveUp`; once it
 //!   succeeded, `on_result` keeps saying `Done` and no attempt starts;
 //!   `next_deadline()` is the pending retry and nothing else;
+//! - the clock contract: the same call fed `max(now, latest)` (with a copy
+//!   of the budget and of the random source) decides exactly the same;
 //! - the observer sees one event per decision, consistent with it, and one
 //!   `GaveUp` per call at most;
 //! - budgets: a retry is made only if the budget granted it on that very
@@ -42,8 +44,8 @@ use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use failsafe_core::retry::{
-    BackoffKind, Decision, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, Retry,
-    RetryAfter, RetryBudget, RetryConfig, RetryEvent, TokenQuota, Verdict,
+    Backoff, BackoffKind, Decision, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget,
+    RatioBudget, Retry, RetryAfter, RetryBudget, RetryConfig, RetryEvent, TokenQuota, Verdict,
 };
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::{ConfigError, Instant, Observer, Problem};
@@ -390,7 +392,7 @@ enum BudgetIn {
 }
 
 /// The budget under test plus what the harness knows about it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Budget {
     None(NoBudget),
     Ratio(RatioBudget<4>),
@@ -513,6 +515,36 @@ fn make_budget(input: BudgetIn) -> Result<Budget, ConfigError> {
             }
         }
     })
+}
+
+/// A copy of the budget for the clock-contract twin: the same state the
+/// machine's budget had before the decision, so the same answers.
+struct BudgetCopy(Budget);
+
+impl BudgetCopy {
+    fn budget(&mut self) -> &mut dyn RetryBudget {
+        match &mut self.0 {
+            Budget::None(b) => b,
+            Budget::Ratio(b) => b,
+            Budget::Quota { quota, .. } => quota,
+            Budget::Grpc { throttle, .. } => throttle,
+        }
+    }
+}
+
+impl RetryBudget for BudgetCopy {
+    fn on_call(&mut self, now: Instant) {
+        self.budget().on_call(now);
+    }
+    fn on_success(&mut self, now: Instant, retried_after: Option<FailureKind>) {
+        self.budget().on_success(now, retried_after);
+    }
+    fn on_failure(&mut self, now: Instant, kind: FailureKind) {
+        self.budget().on_failure(now, kind);
+    }
+    fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool {
+        self.budget().try_retry(now, kind)
+    }
 }
 
 const fn kind_index(kind: FailureKind) -> usize {
@@ -695,6 +727,7 @@ enum RngIn {
     Ones,
 }
 
+#[derive(Clone)]
 struct FuzzRng(RngIn);
 
 impl Rng for FuzzRng {
@@ -816,6 +849,10 @@ enum Ended {
 
 struct Call {
     retry: Retry<failsafe_core::retry::BackoffState, Tally>,
+    /// The clock contract: the same call fed `max(now, latest)`, with a copy
+    /// of the budget and of the random source before each decision, decides
+    /// exactly as this one.
+    clamped: Retry,
     deadline: Option<Instant>,
     /// The latest `now` this call's machine has seen.
     latest: Instant,
@@ -868,8 +905,13 @@ impl Harness {
         assert_eq!(retry.started(), now);
         assert_eq!(retry.attempts(), 0);
         assert_eq!(retry.next_deadline(), None);
+        let mut clamped = Retry::new(self.config, now);
+        if let Some(d) = deadline {
+            clamped = clamped.with_deadline(d);
+        }
         self.call = Some(Call {
             retry,
+            clamped,
             deadline,
             latest: now,
             ended: Ended::Running,
@@ -896,12 +938,19 @@ impl Harness {
         call.latest = call.latest.max(now);
         let mut calls = Calls::default();
         let before = call.retry.attempts();
+        let mut copy = BudgetCopy(self.budget.clone());
+        let clamped = call.clamped.start_attempt(call.latest, &mut copy);
         let result = call.retry.start_attempt(
             now,
             &mut Probe {
                 budget: &mut self.budget,
                 calls: &mut calls,
             },
+        );
+        assert_eq!(
+            result, clamped,
+            "clock contract: start_attempt({now}) decided otherwise than at the latest now {}",
+            call.latest
         );
         assert!(calls.asked.is_empty(), "start_attempt asked for a retry");
         match result {
@@ -945,7 +994,14 @@ impl Harness {
                     Ended::GaveUp(r) => {
                         assert_eq!(reason, r, "gave up for {r:?}, now says {reason:?}")
                     }
-                    Ended::Done => {}
+                    // A call that succeeded starts no attempt; it says so
+                    // with the reason the core documents for "no attempt
+                    // left": `Attempts`.
+                    Ended::Done => assert_eq!(
+                        reason,
+                        GiveUp::Attempts,
+                        "after a success start_attempt refused with {reason:?}"
+                    ),
                     Ended::Running => {
                         if reason == GiveUp::Attempts {
                             // Started again without reporting, already at the limit.
@@ -980,12 +1036,25 @@ impl Harness {
             calls: &mut calls,
         };
         let was = call.ended;
+        let range = delay_range(&expected, call.retry.attempts(), verdict);
+        let mut copy = BudgetCopy(probe.budget.clone());
+        let clamped = match self.core_rng {
+            Some(mut rng) => call.clamped.on_result(latest, verdict, &mut rng, &mut copy),
+            None => call
+                .clamped
+                .on_result(latest, verdict, &mut self.rng.clone(), &mut copy),
+        };
         let decision = match self.core_rng.as_mut() {
             Some(rng) => call.retry.on_result(now, verdict, rng, &mut probe),
             None => call
                 .retry
                 .on_result(now, verdict, &mut self.rng, &mut probe),
         };
+        assert_eq!(
+            decision, clamped,
+            "clock contract: on_result({now}) decided otherwise than at the latest now {latest}"
+        );
+        assert_eq!(call.clamped.next_deadline(), call.retry.next_deadline());
         assert_eq!(calls.on_call, 0, "on_result counted a call");
         let attempts = call.retry.attempts();
         call.unreported = false;
@@ -1008,6 +1077,13 @@ impl Harness {
                 assert!(calls.asked.is_empty());
             }
             Ended::Running => match decision {
+                _ if {
+                    check_fits_scheduled(&expected, call, latest, range, decision);
+                    false
+                } =>
+                {
+                    unreachable!()
+                }
                 Decision::Done => {
                     assert_eq!(verdict, Verdict::Success);
                     assert!(calls.asked.is_empty());
@@ -1028,10 +1104,11 @@ impl Harness {
                             let max = expected.max_attempts.expect("no attempt limit");
                             assert!(attempts >= max);
                         }
-                        GiveUp::Elapsed => assert!(expected.max_elapsed.is_some()),
-                        GiveUp::Deadline => assert!(call.deadline.is_some()),
-                        GiveUp::Budget => {}
+                        GiveUp::Elapsed | GiveUp::Deadline | GiveUp::Budget => {}
                         other => panic!("unexpected give-up {other:?}"),
+                    }
+                    if matches!(reason, GiveUp::Elapsed | GiveUp::Deadline | GiveUp::Budget) {
+                        check_give_up(&expected, call, latest, range, reason);
                     }
                     call.ended = Ended::GaveUp(reason);
                     call.pending = None;
@@ -1039,7 +1116,7 @@ impl Harness {
                 Decision::RetryAt { at, delay } => {
                     assert_eq!(calls.asked, [true], "a retry without the budget's grant");
                     assert!(matches!(verdict, Verdict::Retry { .. }));
-                    check_retry_at(&expected, call, latest, at, delay, verdict);
+                    check_retry_at(&expected, call, latest, at, delay, verdict, range);
                     call.pending = Some(at);
                 }
             },
@@ -1163,6 +1240,7 @@ fn check_retry_at(
     at: Instant,
     delay: Duration,
     verdict: Verdict,
+    range: Option<Range>,
 ) {
     assert!(at >= latest, "retry at {at} before now {latest}");
     assert!(
@@ -1221,28 +1299,176 @@ fn check_retry_at(
             d <= jittered_cap + max_extra.as_nanos(),
             "delay {delay:?} past the cap {jittered_cap} + {max_extra:?}"
         ),
-        _ => {
-            assert!(
-                d <= jittered_cap,
-                "delay {delay:?} past the cap {jittered_cap} ns"
-            );
-            if let BackoffKind::Constant(c) = expected.backoff {
-                let c = nanos(c);
-                // Near the end of time the delay is cut to what is left.
-                let room = nanos(Instant::MAX - latest);
-                let ok = match expected.jitter {
-                    Jitter::None => nanos(delay) == c.min(room),
-                    Jitter::Full => nanos(delay) <= c,
-                    Jitter::Equal => nanos(delay) >= (c / 2).min(room) && nanos(delay) <= c,
-                    _ => true,
-                };
-                assert!(
-                    ok,
-                    "constant {c} ns with {:?} gave {delay:?}",
-                    expected.jitter
-                );
-            }
+        _ => assert!(
+            d <= jittered_cap,
+            "delay {delay:?} past the cap {jittered_cap} ns"
+        ),
+    }
+    // The delay within the range this retry's own base delay, jitter and
+    // hint allow (each jitter's bounds on their own: full `[0, d]`, equal
+    // `[d / 2, d]`, proportional `d ± r·d`, none exactly `d`); near the end
+    // of time cut to what is left.
+    if let Some(r) = range {
+        let room = Instant::MAX - latest;
+        let (lo, hi) = (r.lo.min(room), r.hi.min(room));
+        assert!(
+            delay >= lo && delay <= hi,
+            "retry {} ({:?}, {:?} jitter, base {:?}, hint {hint:?}): delay {delay:?} outside [{lo:?}, {hi:?}]",
+            call.retry.attempts(),
+            expected.backoff,
+            expected.jitter,
+            r.base,
+        );
+    }
+}
+
+/// The range the next delay can take, from the documented definitions: the
+/// shape's own delay for this retry (exact for the deterministic shapes,
+/// `[0, cap]` for the random ones), widened by the jitter, then moved by the
+/// retry-after policy. `None` if no retry can follow this verdict.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    lo: Duration,
+    hi: Duration,
+    /// The base delay, if the shape is deterministic.
+    base: Option<Duration>,
+}
+
+fn delay_range(expected: &Expected, attempts: u32, verdict: Verdict) -> Option<Range> {
+    let Verdict::Retry { retry_after, .. } = verdict else {
+        return None;
+    };
+    let base = match expected.backoff {
+        BackoffKind::Constant(_)
+        | BackoffKind::Intervals(_)
+        | BackoffKind::Linear { .. }
+        | BackoffKind::Exponential { .. }
+        | BackoffKind::Fibonacci { .. } => {
+            // Deterministic: the shape's delay for retry `attempts` (its
+            // random source is never read).
+            let mut rng = Xorshift64::new(1);
+            Some(expected.backoff.start().delay(attempts, &mut rng))
         }
+        _ => None,
+    };
+    let (b_lo, b_hi) = match base {
+        Some(b) => (nanos(b), nanos(b)),
+        None => (0, backoff_cap(expected.backoff)),
+    };
+    let (j_lo, j_hi) = match expected.jitter {
+        Jitter::None => (b_lo, b_hi),
+        Jitter::Full => (0, b_hi),
+        Jitter::Equal => (b_lo / 2, b_hi),
+        Jitter::Proportional(r) => {
+            let spread = |n: u64| (n as f64 * r) as u64;
+            (
+                b_lo - spread(b_lo).min(b_lo),
+                (b_hi - spread(b_hi).min(b_hi)).saturating_add(spread(b_hi).saturating_mul(2)),
+            )
+        }
+        _ => (0, u64::MAX),
+    };
+    let apply = |n: u64| -> Duration {
+        let computed = Duration::from_nanos(n);
+        match (expected.retry_after, retry_after) {
+            (_, None) | (RetryAfter::Ignore, _) => computed,
+            (RetryAfter::Clamp { max_extra }, Some(h)) => {
+                h.clamp(computed, computed.saturating_add(max_extra))
+            }
+            (RetryAfter::Trust { max }, Some(h)) => h.min(max),
+            _ => computed,
+        }
+    };
+    Some(Range {
+        lo: apply(j_lo),
+        hi: apply(j_hi),
+        base,
+    })
+}
+
+/// An `Elapsed` or `Deadline` give-up only when the next retry really misses
+/// the limit (even the latest it could be scheduled at), and a `Budget`
+/// give-up (asked after both) only when the retry fits both. With no
+/// jitter and a deterministic shape the retry's instant is exact: a retry
+/// that fits every limit is scheduled (unless the budget refuses).
+fn check_give_up(
+    expected: &Expected,
+    call: &Call,
+    latest: Instant,
+    range: Option<Range>,
+    reason: GiveUp,
+) {
+    let Some(r) = range else {
+        panic!("gave up for {reason:?} after a verdict that allows no retry");
+    };
+    let started = call.retry.started();
+    let misses_elapsed = |at: Instant| {
+        expected
+            .max_elapsed
+            .is_some_and(|limit| at - started > limit)
+    };
+    let misses_deadline = |at: Instant| {
+        call.deadline
+            .is_some_and(|d| at.saturating_add(expected.min_remaining) >= d)
+    };
+    let (earliest, latest_at) = (latest.saturating_add(r.lo), latest.saturating_add(r.hi));
+    match reason {
+        GiveUp::Elapsed => assert!(
+            misses_elapsed(latest_at),
+            "gave up for max_elapsed {:?} (started {started}), but a retry at {latest_at} (or earlier) fits",
+            expected.max_elapsed
+        ),
+        GiveUp::Deadline => assert!(
+            misses_deadline(latest_at),
+            "gave up for the deadline {:?} (min_remaining {:?}), but a retry at {latest_at} (or earlier) fits",
+            call.deadline,
+            expected.min_remaining
+        ),
+        _ => assert!(
+            !misses_elapsed(earliest) && !misses_deadline(earliest),
+            "gave up for {reason:?}, but the retry at {earliest} or later misses a time limit first"
+        ),
+    }
+}
+
+/// With an exact delay (no jitter, a deterministic shape), a retry that fits
+/// every limit must be scheduled (or refused by the budget).
+fn check_fits_scheduled(
+    expected: &Expected,
+    call: &Call,
+    latest: Instant,
+    range: Option<Range>,
+    decision: Decision,
+) {
+    let Some(r) = range else { return };
+    if r.lo != r.hi || r.base.is_none() {
+        return;
+    }
+    if expected
+        .max_attempts
+        .is_some_and(|max| call.retry.attempts() >= max)
+    {
+        return;
+    }
+    let at = latest.saturating_add(r.lo);
+    let started = call.retry.started();
+    let fits_elapsed = expected
+        .max_elapsed
+        .is_none_or(|limit| at - started <= limit);
+    let fits_deadline = call
+        .deadline
+        .is_none_or(|d| at.saturating_add(expected.min_remaining) < d);
+    if fits_elapsed && fits_deadline {
+        assert!(
+            matches!(
+                decision,
+                Decision::RetryAt { .. } | Decision::GiveUp(GiveUp::Budget)
+            ),
+            "a retry at {at} fits max_elapsed {:?} (started {started}) and the deadline {:?} (min_remaining {:?}), but the decision is {decision:?}",
+            expected.max_elapsed,
+            call.deadline,
+            expected.min_remaining
+        );
     }
 }
 
@@ -1259,9 +1485,11 @@ fuzz_target!(|input: Input| {
         }
         Err(e) => {
             // Invalid values are errors that name the field, never panics.
-            assert!(
-                problems.contains(&e.field),
-                "rejected field {} but the bad ones are {problems:?}",
+            // The FIRST bad field in the builder's order of checks, not any.
+            assert_eq!(
+                problems.first(),
+                Some(&e.field),
+                "rejected field {} but the bad ones, in order, are {problems:?}",
                 e.field
             );
             assert!(e.to_string().contains(e.field));
