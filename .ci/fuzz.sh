@@ -6,11 +6,8 @@
 # Usage: .ci/fuzz.sh [seconds per target]   (default 20, so about 100 s of
 # fuzzing for the five targets; FUZZ_SECONDS also works)
 #
-# The targets check the correct behaviour everywhere; a check today's core
-# still fails sits behind an EXPECT_* constant that a FUZZ_ALLOW_* variable
-# in the environment turns off at build time (fuzz/README.md lists them).
-# This script sets none. The mutation check (fuzz/mutants.sh: do the targets
-# catch planted bugs?) takes about half an hour and is not run here.
+# The mutation check (fuzz/mutants.sh: do the targets catch planted bugs?)
+# takes about half an hour and is not run here.
 set -euo pipefail
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"

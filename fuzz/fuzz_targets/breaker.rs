@@ -35,15 +35,6 @@ use failsafe_core::breaker::{
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use libfuzzer_sys::fuzz_target;
 
-/// The `retry_at` convention (`core/src/error.rs`): a half-open breaker
-/// whose probes are all out cannot know when one reports and frees the
-/// round, so it says `retry_at: None`. Today's core answers the probe
-/// lease's end (30 s by default), a later bound (issue 7, item 6); the fix
-/// is on its way. Build with `FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END` set to
-/// fuzz a core without it.
-const EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN: bool =
-    option_env!("FUZZ_ALLOW_HALF_OPEN_FULL_LEASE_END").is_none();
-
 /// A duration, biased towards the scales a breaker cares about but able to
 /// reach anything `Duration` can hold (which exceeds `u64` nanoseconds).
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -497,13 +488,19 @@ impl<W: Window + Clone> Harness<W> {
                 RejectReason::BreakerOpen => {
                     assert_eq!(state, State::Open);
                     let at = rejected.retry_at.expect("an open breaker knows when");
-                    assert!(
-                        at > self.latest,
-                        "retry_at {at} is not after {}",
-                        self.latest
-                    );
-                    assert_eq!(Some(at), self.breaker.next_deadline());
-                    self.open_retry = Some((at, self.breaker.observer().state_changes));
+                    if rejected.is_never() {
+                        // its wait ends past the clock's range
+                        assert_eq!(self.breaker.next_deadline(), None);
+                        assert_eq!(self.breaker.rejecting_until(), Some(Instant::MAX));
+                    } else {
+                        assert!(
+                            at > self.latest,
+                            "retry_at {at} is not after {}",
+                            self.latest
+                        );
+                        assert_eq!(Some(at), self.breaker.next_deadline());
+                        self.open_retry = Some((at, self.breaker.observer().state_changes));
+                    }
                 }
                 RejectReason::BreakerHalfOpenFull => {
                     assert_eq!(state, State::HalfOpen);
@@ -512,20 +509,12 @@ impl<W: Window + Clone> Harness<W> {
                         self.config.half_open_probes(),
                         "half-open full before its quota was used"
                     );
-                    if EXPECT_HALF_OPEN_FULL_RETRY_AT_UNKNOWN {
-                        // A probe may report any moment and free the round:
-                        // the earliest instant is unknown (issue 7, item 6).
-                        assert_eq!(
-                            rejected.retry_at, None,
-                            "half-open full must say None (earliest unknown), not a lease end"
-                        );
-                    } else if let Some(at) = rejected.retry_at {
-                        assert!(
-                            at > self.latest,
-                            "retry_at {at} is not after {}",
-                            self.latest
-                        );
-                    }
+                    // A probe may report any moment and free the round:
+                    // the earliest instant is unknown (issue 7, item 6).
+                    assert_eq!(
+                        rejected.retry_at, None,
+                        "half-open full must say None (earliest unknown), not a lease end"
+                    );
                 }
                 RejectReason::BreakerForcedOpen => {
                     assert_eq!(state, State::ForcedOpen);
@@ -641,10 +630,18 @@ impl<W: Window + Clone> Harness<W> {
             "an event dated after the latest now"
         );
         match state {
+            // an open wait that would end past the clock's range never ends:
+            // nothing to come back for, and its rejections say "never"
+            State::Open if rejecting == Some(Instant::MAX) => {
+                assert_eq!(deadline, None, "an endless open wait has no deadline");
+            }
             State::Open => {
                 let until = deadline.expect("open without a deadline");
                 assert_eq!(rejecting, Some(until));
-                assert!(until > self.latest || until == Instant::MAX);
+                assert!(
+                    until > self.latest,
+                    "open until {until}, not after the latest now"
+                );
             }
             State::HalfOpen => {
                 let live = self.live_probes();
@@ -701,7 +698,9 @@ impl<W: Window + Clone> Harness<W> {
         }
         assert_eq!(m.open_until.is_some(), m.state == State::Open);
         if m.state == State::Open {
-            assert_eq!(m.open_until, self.breaker.next_deadline());
+            // an open wait ending past the clock's range has no deadline
+            let due = m.open_until.filter(|until| *until != Instant::MAX);
+            assert_eq!(due, self.breaker.next_deadline());
         }
         if m.state == State::Closed {
             if let Some(n) = self.consecutive_failures {

@@ -52,27 +52,6 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use libfuzzer_sys::fuzz_target;
 
-/// The `retry_at` convention (`core/src/error.rs`) has one representation
-/// per meaning, and the shared twin must give the same value as the machine:
-/// `Some(Instant::MAX)` ("never") and `None` ("unknown") are NOT equal. A fail
-/// fast opened within one probe interval of the end of time has its next
-/// probe at `Instant::MAX`: the machine says `Some(Instant::MAX)`, but
-/// `SharedFailFast`'s lock-free gate stores `u64::MAX` for "no probe
-/// interval" too and answers `None` for both. Build with
-/// `FUZZ_ALLOW_SHARED_GATE_MAX_AS_NONE` set to fuzz a core without the fix
-/// (the comparison then reads the gate's `None` as the machine's
-/// `Some(Instant::MAX)`, only there).
-const EXPECT_SHARED_GATE_KEEPS_NEVER: bool =
-    option_env!("FUZZ_ALLOW_SHARED_GATE_MAX_AS_NONE").is_none();
-
-/// The twin's `retry_at` as compared with the machine's.
-fn twin_retry_at(machine: Option<Instant>, twin: Option<Instant>) -> Option<Instant> {
-    match (machine, twin) {
-        (Some(Instant::MAX), None) if !EXPECT_SHARED_GATE_KEEPS_NEVER => Some(Instant::MAX),
-        _ => twin,
-    }
-}
-
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Dur {
     Zero,
@@ -260,6 +239,9 @@ struct Harness {
     streak: u32,
     /// While open with a probe interval: the next probe's earliest instant.
     probe_at: Option<u64>,
+    /// When the current probe was admitted, until it reports: while it is
+    /// out, open rejections cannot know when (its success may close it).
+    probe_out: Option<u64>,
     /// The range of learned samples and seed the estimate must stay within.
     hull: Option<(u64, u64)>,
 }
@@ -298,6 +280,7 @@ impl Harness {
                     assert_eq!(at.as_nanos(), self.latest, "opened at {at}, not now");
                     self.epoch += 1;
                     self.probe_at = self.interval.map(|i| self.latest.saturating_add(i));
+                    self.probe_out = None;
                 }
                 FailFastEvent::Closed { at, cause } => {
                     if cause == CloseCause::ProbeSucceeded {
@@ -306,6 +289,7 @@ impl Harness {
                     assert_eq!(at.as_nanos(), self.latest);
                     self.epoch += 1;
                     self.probe_at = None;
+                    self.probe_out = None;
                 }
                 _ => {}
             }
@@ -323,8 +307,14 @@ impl Harness {
                     self.probe_at,
                     "the next probe is not one interval after the last (or after opening)"
                 );
-                let until = self.probe_at.map_or(Instant::MAX, Instant::from_nanos);
-                assert_eq!(self.ff.rejecting_until(), Some(until));
+                // the lock-free gate's "until": the next probe, unless one is
+                // out (then every call must ask the machine), or forever
+                let until = match (self.probe_at, self.probe_out) {
+                    (None, _) => Some(Instant::MAX),
+                    (Some(at), None) => Some(Instant::from_nanos(at)),
+                    (Some(_), Some(_)) => None,
+                };
+                assert_eq!(self.ff.rejecting_until(), until);
                 if let Some(d) = self.ff.next_deadline() {
                     assert_eq!(Some(d.as_nanos()), self.probe_at);
                 }
@@ -411,7 +401,7 @@ impl Harness {
                 }
                 (Err(a), Err(b)) => assert_eq!(
                     (a.reason, a.retry_at),
-                    (b.reason, twin_retry_at(a.retry_at, b.retry_at)),
+                    (b.reason, b.retry_at),
                     "the shared fail fast decided otherwise: {a:?} / {b:?}"
                 ),
                 (Ok(_), Err(b)) => {
@@ -453,6 +443,7 @@ impl Harness {
                 assert!(eff >= due, "a probe admitted at {eff}, before {due}");
                 assert!(fits, "a probe admitted with a deadline too short");
                 self.probe_at = self.interval.map(|i| eff.saturating_add(i));
+                self.probe_out = Some(permit.issued_at().as_nanos());
                 self.held.push(Held {
                     permit,
                     twin: twin_permit.take(),
@@ -471,7 +462,11 @@ impl Harness {
                 }
                 due => {
                     assert_eq!(r.reason, RejectReason::FailFastOpen);
-                    assert_eq!(r.retry_at.map(Instant::as_nanos), due);
+                    // the next probe is the earliest admission, unless a probe
+                    // is out (its success may close it sooner) or the next
+                    // one lies at the end of the clock (never comes): unknown
+                    let earliest = due.filter(|at| self.probe_out.is_none() && *at != u64::MAX);
+                    assert_eq!(r.retry_at.map(Instant::as_nanos), earliest);
                 }
             },
         }
@@ -491,6 +486,9 @@ impl Harness {
         let issued = held.permit.issued_at().as_nanos();
         let before = self.ff.metrics();
         let (mut may_open, mut may_close) = (false, false);
+        if !stale && probe && self.probe_out == Some(issued) {
+            self.probe_out = None; // the current probe reported
+        }
         if !stale {
             if outcome.is_failure() {
                 self.streak = self.streak.saturating_add(1);
@@ -694,6 +692,7 @@ fuzz_target!(|input: Input| {
         held: Vec::new(),
         streak: 0,
         probe_at: None,
+        probe_out: None,
         hull: None,
     };
     for &event in &input.events {

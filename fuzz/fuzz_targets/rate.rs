@@ -31,7 +31,7 @@
 //!   past the end of time (the model says so; for the token bucket and the
 //!   windows, a copy asked at `u64::MAX - 1` ns still refuses);
 //! - the clock contract: a twin of each limiter fed `max(now, latest)`
-//!   decides exactly the same (`EXPECT_*` below: today's GCRA fails it);
+//!   decides exactly the same;
 //! - keyed: the table never holds more than `N` keys; a key just admitted
 //!   is in the table with its permits used; under `WhenFull::RejectNewKeys`
 //!   every key stays within the GCRA bound of its own;
@@ -78,39 +78,13 @@ const TOLERATE_GCRA_SATURATED_TAT: bool = false;
 /// the per-key bounds (every other check still applies to them).
 const TOLERATE_KEYED_FORGET_THEN_STEP_BACK: bool = false;
 
-/// Each `EXPECT_*` check below is on unless its `FUZZ_ALLOW_*` variable is
-/// set at build time (`FUZZ_ALLOW_X=1 cargo +nightly fuzz run rate`): the
-/// switch for fuzzing a core that does not have the fix yet (`mutants.sh`
-/// sets the ones today's core needs, see `fuzz/README.md`).
-///
-/// The crate's clock contract for `Gcra` and `AtomicGcra`: a `now` earlier
-/// than one already seen means "no time passed", so every decision (admit,
-/// refuse, `retry_at`, a booking's start, `check`, `available`) equals the one
-/// of a twin fed `max(now, latest seen)`. Today's core breaks it (issue 7,
-/// item 3: quota 1/s burst 2, a permit at 10 s, then at 9.9 s the first
-/// `acquire` is refused); a fix is on its way. Set to `false` only to fuzz the
-/// rest of the target against a core without the fix: the twin comparison is
-/// then skipped and the exact model follows the raw `now`.
-const EXPECT_FIXED_CLOCK_CONTRACT: bool = option_env!("FUZZ_ALLOW_GCRA_CLOCK_STEP_BACK").is_none();
-
-/// The clock contract, read strictly: a request for more permits than the
-/// limiter can ever grant also hands the limiter a `now`, which counts as
-/// seen. `TokenBucket`, `FixedWindow` and `SlidingWindow` return before
-/// reading their clock for such a request, so a later, stepped-back `now` is
-/// judged against an older latest: `TokenBucket::new(1, 1, 60 ns)`,
-/// `acquire(0, 1)`, `acquire(100, 2)`, `acquire(50, 1)` refuses (the refill
-/// at 60 not seen) where the same trace with 50 replaced by 100 admits. Set to
-/// `false` to accept that (the twins then track the latest `now` of the
-/// requests that can fit only).
-const EXPECT_NEVER_REQUEST_OBSERVES_NOW: bool =
-    option_env!("FUZZ_ALLOW_NEVER_REQUEST_UNSEEN_NOW").is_none();
-
-/// The `retry_at` convention (`core/src/error.rs`): a request that can never
-/// be granted (`n` above the burst, capacity or limit) is refused with
-/// `Rejected::never` (`RateInsufficientCapacity`, `retry_at ==
-/// Some(Instant::MAX)`). Today's core answers `retry_at: None`; the fix is on
-/// its way. Set to `false` to accept `None` there.
-const EXPECT_NEVER_IS_MAX: bool = option_env!("FUZZ_ALLOW_NEVER_AS_NONE").is_none();
+// The crate's clock contract, checked on every limiter: a `now` earlier
+// than one already seen (by any request, even one that can never be
+// granted) means "no time passed", so every decision (admit, refuse,
+// `retry_at`, a booking's start, `check`, `available`) equals the one of a
+// twin fed `max(now, latest seen)`. A request that can never be granted
+// (`n` above the burst, capacity or limit) is refused with
+// `Rejected::never` (`retry_at == Some(Instant::MAX)`).
 
 /// A duration, biased towards the scales rate limits use but able to reach
 /// anything `Duration` can hold (which exceeds `u64` nanoseconds).
@@ -369,15 +343,11 @@ fn check_rejection<L: Clone>(
             RejectReason::RateInsufficientCapacity,
             "{what}: {r:?}"
         );
-        if EXPECT_NEVER_IS_MAX {
-            assert!(
-                r.is_never(),
-                "{what}: n = {n} can never be granted, but retry_at is {:?}, not Some(Instant::MAX)",
-                r.retry_at
-            );
-        } else {
-            assert!(r.retry_at.is_none() || r.is_never(), "{what}: {r:?}");
-        }
+        assert!(
+            r.is_never(),
+            "{what}: n = {n} can never be granted, but retry_at is {:?}, not Some(Instant::MAX)",
+            r.retry_at
+        );
         return None;
     }
     assert_eq!(
@@ -459,7 +429,7 @@ fn agrees(what: &str, got: Result<u64, Rejected>, want: ModelAnswer, n: u32, now
     match (got, want) {
         (Ok(start), Ok((_, s))) => assert_eq!(start, s, "{what}: booked at {start}, model {s}"),
         (Err(r), Err(None)) => assert!(
-            r.is_never() || (!EXPECT_NEVER_IS_MAX && r.retry_at.is_none()),
+            r.is_never(),
             "{what}: n = {n} at {now} can never be admitted, but {r:?}"
         ),
         (Err(r), Err(Some(t))) => assert_eq!(
@@ -552,22 +522,16 @@ impl Harness {
         now
     }
 
-    /// The instant the GCRAs decide at: the latest `now` seen (clock
-    /// contract), or the raw `now` while the contract check is off.
-    fn gcra_eff(&mut self, now: u64, n: u32) -> u64 {
-        if EXPECT_NEVER_REQUEST_OBSERVES_NOW || n <= self.quota.burst() {
-            self.gcra_latest = self.gcra_latest.max(now);
-        }
-        if EXPECT_FIXED_CLOCK_CONTRACT {
-            now.max(self.gcra_latest)
-        } else {
-            now
-        }
+    /// The instant the GCRAs decide at: the latest `now` seen (the clock
+    /// contract; every request counts, even one that is never granted).
+    fn gcra_eff(&mut self, now: u64) -> u64 {
+        self.gcra_latest = self.gcra_latest.max(now);
+        self.gcra_latest
     }
 
     fn acquire(&mut self, t: Time, n: u32) {
         let now = self.time(t);
-        let eff = self.gcra_eff(now, n);
+        let eff = self.gcra_eff(now);
         let at = Instant::from_nanos(now);
         let tat = self.gcra.tat();
         let predicted = self.gcra.check(at, n);
@@ -583,21 +547,19 @@ impl Harness {
             self.atomic.available(at),
             "Gcra and AtomicGcra disagree on what is available"
         );
-        if EXPECT_FIXED_CLOCK_CONTRACT {
-            let e = Instant::from_nanos(eff);
-            let twin_check = self.twin.check(e, n);
-            let twin = self.twin.acquire(e, n);
-            assert_eq!(
-                a, twin,
-                "clock contract: acquire({now}, {n}) decided otherwise than at the latest now {eff}"
-            );
-            assert_eq!(predicted, twin_check, "clock contract: check({now}, {n})");
-            assert_eq!(
-                self.gcra.available(at),
-                self.twin.available(e),
-                "clock contract: available({now}) differs from available({eff})"
-            );
-        }
+        let e = Instant::from_nanos(eff);
+        let twin_check = self.twin.check(e, n);
+        let twin = self.twin.acquire(e, n);
+        assert_eq!(
+            a, twin,
+            "clock contract: acquire({now}, {n}) decided otherwise than at the latest now {eff}"
+        );
+        assert_eq!(predicted, twin_check, "clock contract: check({now}, {n})");
+        assert_eq!(
+            self.gcra.available(at),
+            self.twin.available(e),
+            "clock contract: available({now}) differs from available({eff})"
+        );
         agrees("Gcra::acquire", a.map(|()| eff), want, n, eff);
         match a {
             Ok(()) => {
@@ -625,27 +587,30 @@ impl Harness {
 
     fn reserve(&mut self, t: Time, n: u32, wait: Duration) {
         let now = self.time(t);
-        let eff = self.gcra_eff(now, n);
+        let eff = self.gcra_eff(now);
         let at = Instant::from_nanos(now);
         let tat = self.gcra.tat();
         let sat = saturates(self.quota, tat, eff, n);
         let before = self.gcra;
         let want = self.model.decide(self.quota, eff, n, Some(nanos(wait)));
-        let a = self.gcra.reserve(at, n, wait);
-        let b = self.atomic.reserve(at, n, wait);
+        // Compared by start: the bookings are kept (never given back here;
+        // give-backs are checked by tests/tests/rate_props.rs).
+        let a = self.gcra.reserve(at, n, wait).map(|r| r.start());
+        let b = self.atomic.reserve(at, n, wait).map(|r| r.start());
         assert_eq!(a, b, "Gcra and AtomicGcra disagree on a booking at {now}");
         assert_eq!(
             self.gcra.available(at),
             self.atomic.available(at),
             "Gcra and AtomicGcra disagree on what is available"
         );
-        if EXPECT_FIXED_CLOCK_CONTRACT {
-            let twin = self.twin.reserve(Instant::from_nanos(eff), n, wait);
-            assert_eq!(
-                a, twin,
-                "clock contract: reserve({now}, {n}, {wait:?}) decided otherwise than at the latest now {eff}"
-            );
-        }
+        let twin = self
+            .twin
+            .reserve(Instant::from_nanos(eff), n, wait)
+            .map(|r| r.start());
+        assert_eq!(
+            a, twin,
+            "clock contract: reserve({now}, {n}, {wait:?}) decided otherwise than at the latest now {eff}"
+        );
         // A refused booking's `retry_at` is the instant its permits would
         // start (where `acquire` admits), which the model computes.
         agrees("Gcra::reserve", a.map(Instant::as_nanos), want, n, eff);
@@ -771,9 +736,7 @@ impl Harness {
         };
         let before = m.bucket;
         let result = m.bucket.acquire(Instant::from_nanos(now), n);
-        if EXPECT_NEVER_REQUEST_OBSERVES_NOW || u64::from(n) <= m.capacity {
-            m.latest = m.latest.max(now);
-        }
+        m.latest = m.latest.max(now);
         let eff = now.max(m.latest);
         let twin = m.twin.acquire(Instant::from_nanos(eff), n);
         assert_eq!(
@@ -878,9 +841,7 @@ impl Harness {
         let before = m.window;
         let result = m.window.acquire(Instant::from_nanos(now), n);
         let never = n > m.limit;
-        if EXPECT_NEVER_REQUEST_OBSERVES_NOW || !never {
-            m.latest = m.latest.max(now);
-        }
+        m.latest = m.latest.max(now);
         let eff = now.max(m.latest);
         let twin = m.twin.acquire(Instant::from_nanos(eff), n);
         assert_eq!(
@@ -920,9 +881,7 @@ impl Harness {
         let before = m.window;
         let result = m.window.acquire(Instant::from_nanos(now), n);
         let never = n > m.limit;
-        if EXPECT_NEVER_REQUEST_OBSERVES_NOW || !never {
-            m.latest = m.latest.max(now);
-        }
+        m.latest = m.latest.max(now);
         let eff = now.max(m.latest);
         let twin = m.twin.acquire(Instant::from_nanos(eff), n);
         assert_eq!(

@@ -132,6 +132,7 @@ enum BackoffIn {
     },
     Fibonacci {
         initial: Dur,
+        factor: Dur,
         max: Dur,
     },
     DecorrelatedJitter {
@@ -165,8 +166,13 @@ impl BackoffIn {
                 multiplier: multiplier.get(),
                 max: max.get(),
             },
-            BackoffIn::Fibonacci { initial, max } => BackoffKind::Fibonacci {
+            BackoffIn::Fibonacci {
+                initial,
+                factor,
+                max,
+            } => BackoffKind::Fibonacci {
                 initial: initial.get(),
+                factor: factor.get(),
                 max: max.get(),
             },
             BackoffIn::DecorrelatedJitter { base, max } => BackoffKind::DecorrelatedJitter {
@@ -188,7 +194,7 @@ fn backoff_problem(kind: BackoffKind) -> Option<&'static str> {
     match kind {
         BackoffKind::Constant(_) => None,
         BackoffKind::Intervals(list) => list.is_empty().then_some("backoff.intervals"),
-        BackoffKind::Linear { initial, max, .. } | BackoffKind::Fibonacci { initial, max } => {
+        BackoffKind::Linear { initial, max, .. } | BackoffKind::Fibonacci { initial, max, .. } => {
             below(initial, max).then_some("backoff.max")
         }
         BackoffKind::Exponential {
@@ -217,6 +223,63 @@ fn backoff_problem(kind: BackoffKind) -> Option<&'static str> {
             }
         }
         _ => None,
+    }
+}
+
+/// Issue 7, items 2 and 4: a deterministic shape's delay for retry `n` (1
+/// for the first retry) is its definition, computed here in 128-bit
+/// integers (the Python Failsafe's constant, interval list, linear, and
+/// Fibonacci `min, min + factor, then the sum of the two before`, capped at
+/// `max`); an exponential one lies in `[initial, max]` (exactly `initial`
+/// for a multiplier of 1), never NaN-turned-zero.
+fn check_backoff_delay(kind: BackoffKind, n: u32, delay: Duration) {
+    let got = nanos(delay);
+    let n = u128::from(n.max(1));
+    let cap = |x: u128, max: Duration| x.min(u128::from(nanos(max))) as u64;
+    let expected = match kind {
+        BackoffKind::Constant(d) => Some(nanos(d)),
+        BackoffKind::Intervals(list) => Some(nanos(list[((n - 1) % list.len() as u128) as usize])),
+        BackoffKind::Linear { initial, step, max } => Some(cap(
+            u128::from(nanos(initial)) + u128::from(nanos(step)) * (n - 1),
+            max,
+        )),
+        BackoffKind::Fibonacci {
+            initial,
+            factor,
+            max,
+        } => {
+            let limit = u128::from(nanos(max));
+            let (mut a, mut b) = (
+                u128::from(nanos(initial)),
+                u128::from(nanos(initial)) + u128::from(nanos(factor)),
+            );
+            for _ in 1..n {
+                if a > limit {
+                    break; // capped from here on: the terms never shrink
+                }
+                (a, b) = (b, a + b);
+            }
+            Some(cap(a, max))
+        }
+        BackoffKind::Exponential {
+            initial,
+            multiplier,
+            max,
+        } => {
+            let (lo, hi) = (nanos(initial).min(nanos(max)), nanos(max));
+            assert!(
+                (lo..=hi).contains(&got) || nanos(initial) == 0 && got == 0,
+                "exponential retry {n}: {got} ns outside [{lo}, {hi}]"
+            );
+            (multiplier == 1.0).then_some(lo)
+        }
+        _ => None,
+    };
+    if let Some(expected) = expected {
+        assert_eq!(
+            got, expected,
+            "{kind:?} retry {n}: {got} ns, by its definition {expected} ns"
+        );
     }
 }
 
@@ -1233,6 +1296,13 @@ fn delay_agrees(delay: Duration, at: Instant, latest: Instant) -> bool {
     delay == at - latest
 }
 
+/// A retry at `at` fits the caller's deadline `d`: it starts before it and
+/// leaves at least `min_remaining` (exactly `min_remaining` is enough, as
+/// documented on `RetryConfigBuilder::min_remaining`).
+fn fits_deadline(at: Instant, d: Instant, min_remaining: Duration) -> bool {
+    at < d && d.saturating_duration_since(at) >= min_remaining
+}
+
 fn check_retry_at(
     expected: &Expected,
     call: &Call,
@@ -1250,7 +1320,7 @@ fn check_retry_at(
     );
     if let Some(d) = call.deadline {
         assert!(
-            at.saturating_add(expected.min_remaining) < d,
+            fits_deadline(at, d, expected.min_remaining),
             "retry at {at} leaves less than {:?} before the deadline {d}",
             expected.min_remaining
         );
@@ -1345,9 +1415,12 @@ fn delay_range(expected: &Expected, attempts: u32, verdict: Verdict) -> Option<R
         | BackoffKind::Exponential { .. }
         | BackoffKind::Fibonacci { .. } => {
             // Deterministic: the shape's delay for retry `attempts` (its
-            // random source is never read).
+            // random source is never read), checked against the shape's
+            // definition computed here on its own.
             let mut rng = Xorshift64::new(1);
-            Some(expected.backoff.start().delay(attempts, &mut rng))
+            let delay = expected.backoff.start().delay(attempts, &mut rng);
+            check_backoff_delay(expected.backoff, attempts, delay);
+            Some(delay)
         }
         _ => None,
     };
@@ -1409,7 +1482,7 @@ fn check_give_up(
     };
     let misses_deadline = |at: Instant| {
         call.deadline
-            .is_some_and(|d| at.saturating_add(expected.min_remaining) >= d)
+            .is_some_and(|d| !fits_deadline(at, d, expected.min_remaining))
     };
     let (earliest, latest_at) = (latest.saturating_add(r.lo), latest.saturating_add(r.hi));
     match reason {
@@ -1457,7 +1530,7 @@ fn check_fits_scheduled(
         .is_none_or(|limit| at - started <= limit);
     let fits_deadline = call
         .deadline
-        .is_none_or(|d| at.saturating_add(expected.min_remaining) < d);
+        .is_none_or(|d| fits_deadline(at, d, expected.min_remaining));
     if fits_elapsed && fits_deadline {
         assert!(
             matches!(

@@ -151,7 +151,13 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 match probe_at {
                     Some(at) if now >= at => probe = true,
                     _ => {
-                        let retry_at = if probe_out.is_some() { None } else { probe_at };
+                        // A probe at the end of the clock's range never
+                        // comes: only a health report or an operator closes
+                        // it, as without probes (unknown, not "never").
+                        let retry_at = match probe_at {
+                            Some(at) if probe_out.is_none() && at != Instant::MAX => Some(at),
+                            _ => None,
+                        };
                         return Err(self.reject(now, RejectReason::FailFastOpen, retry_at));
                     }
                 }

@@ -84,10 +84,12 @@ impl TokenBucket {
     /// can be taken at once; more never can.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
+        // Refilled first: even a request that can never be granted hands
+        // in a `now`, which counts as seen (the clock contract).
+        self.refill_to(now);
         if n > self.capacity {
             return Err(insufficient());
         }
-        self.refill_to(now);
         if self.tokens >= n {
             self.tokens -= n;
             return Ok(());

@@ -54,10 +54,12 @@ impl FixedWindow {
     /// is that start, and a request at exactly it is counted in the new window).
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
+        // Observed first: even a request that can never be granted hands in
+        // a `now`, which counts as seen (the clock contract).
+        let index = self.clock.observe(now).as_nanos() / self.window_nanos;
         if n > self.limit {
             return Err(insufficient());
         }
-        let index = self.clock.observe(now).as_nanos() / self.window_nanos;
         if index != self.index {
             self.index = index;
             self.count = 0;
@@ -123,10 +125,10 @@ impl<const B: usize> SlidingWindow<B> {
     /// Takes `n` permits at `now`, or says when enough will have slid out.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
+        let now = self.clock.observe(now); // seen even when never granted
         if n > self.limit {
             return Err(insufficient());
         }
-        let now = self.clock.observe(now);
         let [used] = self.counts.sums(now);
         if used + n <= self.limit {
             self.counts.add(now, [n as u32]);
