@@ -81,7 +81,9 @@ fn ceiling(backoff: BackoffKind, jitter: Jitter) -> Duration {
         _ => unreachable!(),
     };
     match jitter {
-        Jitter::Proportional(r) => cap + Duration::from_nanos((cap.as_nanos() as f64 * r) as u64),
+        Jitter::Proportional(r) => {
+            cap.saturating_add(Duration::from_nanos((cap.as_nanos() as f64 * r) as u64))
+        }
         _ => cap,
     }
 }

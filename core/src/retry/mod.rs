@@ -503,7 +503,14 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
     }
 
     /// Starts the next attempt at `now` and returns its number (1-based).
-    /// Fails if the call already finished or the deadline has passed.
+    ///
+    /// # Errors
+    ///
+    /// The call is over: the reason it gave up if it did, and
+    /// [`GiveUp::Attempts`] once it succeeded (nothing is left to try);
+    /// [`GiveUp::Deadline`] if the deadline is at or before `now`;
+    /// [`GiveUp::Attempts`] if the attempt limit is reached (a driver that
+    /// starts again without reporting cannot pass it).
     pub fn start_attempt<G: RetryBudget>(
         &mut self,
         now: Instant,
