@@ -26,6 +26,10 @@
 //! ahead of them beyond the rate: then the permits stay spent (treated as
 //! used at their start instant) and that capacity is lost until time
 //! passes it, never gained. A blocking waiter cannot give up mid-wait.
+//! (In a crowd of waiters most give-ups are of this second kind; winning
+//! that capacity back needs either moving the later waiters up one slot
+//! each and giving back the last, or a bounded table of holes in the
+//! limiter: neither fits the one-word lock-free GCRA, and neither is done.)
 //!
 //! The token bucket, the windows and the keyed GCRA cannot book ahead: their
 //! `reserve` grants now or not at all. For them the loop sleeps until the
