@@ -479,18 +479,18 @@ impl<L: SharedKeyedLimiter<K> + ?Sized, K> SharedLimiter for WithKey<'_, L, K> {
 ///
 /// ```
 /// use core::time::Duration;
-/// use failsafe_core::rate::{Quota, TokenBucket};
+/// use failsafe_core::rate::{Quota, Reservation, TokenBucket};
 /// use failsafe_core::sync::CsLock;
 /// use failsafe_core::Instant;
 /// use failsafe_driver::{AcquireStep, Acquisition};
 ///
 /// let bucket = CsLock::new(TokenBucket::new(1, 1, Duration::from_secs(1)).unwrap());
 /// let first = Acquisition::new(Instant::ZERO, 1, Duration::ZERO);
-/// assert_eq!(first.step(&bucket, Instant::ZERO), AcquireStep::Granted(Instant::ZERO));
+/// assert_eq!(first.step(&bucket, Instant::ZERO), AcquireStep::Granted(Reservation::granted(Instant::ZERO)));
 ///
 /// let second = Acquisition::new(Instant::ZERO, 1, Duration::from_secs(2));
 /// assert_eq!(second.step(&bucket, Instant::ZERO), AcquireStep::RetryAt(Instant::from_secs(1)));
-/// assert_eq!(second.step(&bucket, Instant::from_secs(1)), AcquireStep::Granted(Instant::from_secs(1)));
+/// assert_eq!(second.step(&bucket, Instant::from_secs(1)), AcquireStep::Granted(Reservation::granted(Instant::from_secs(1))));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -503,8 +503,11 @@ pub struct Acquisition {
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AcquireStep {
-    /// The permits are taken and the call may start now (this instant).
-    Granted(Instant),
+    /// The permits are taken and the call may start now
+    /// ([`Reservation::start`]). A caller that then gives up before making
+    /// the call may hand it to [`SharedLimiter::cancel`] (a GCRA gives the
+    /// permits back if nothing was booked after them).
+    Granted(Reservation),
     /// The permits are booked for a later start: sleep until
     /// [`Reservation::start`]. A waiter that gives up first hands the
     /// reservation to [`SharedLimiter::cancel`], so the time comes back.
@@ -541,7 +544,7 @@ impl Acquisition {
         let max_wait = self.deadline.saturating_duration_since(now);
         match limiter.reserve(now, self.n, max_wait) {
             Ok(reservation) if reservation.start() > now => AcquireStep::Booked(reservation),
-            Ok(reservation) => AcquireStep::Granted(reservation.start()),
+            Ok(reservation) => AcquireStep::Granted(reservation),
             Err(rejected) => match rejected.retry_at {
                 // A limiter that cannot book says when to ask again; "never"
                 // is never waited for, however long the caller may wait.
@@ -603,7 +606,7 @@ where
     let acquisition = Acquisition::new(now, n, max_wait);
     loop {
         match acquisition.step(limiter, now) {
-            AcquireStep::Granted(start) => return Ok(start),
+            AcquireStep::Granted(reservation) => return Ok(reservation.start()),
             AcquireStep::Booked(reservation) => {
                 let start = reservation.start();
                 // Dropped while asleep: the guard gives the booking back.
@@ -663,7 +666,7 @@ where
     let acquisition = Acquisition::new(now, n, max_wait);
     loop {
         match acquisition.step(limiter, now) {
-            AcquireStep::Granted(start) => return Ok(start),
+            AcquireStep::Granted(reservation) => return Ok(reservation.start()),
             AcquireStep::Booked(reservation) => {
                 // A blocked thread cannot give up: the booking is used.
                 let start = reservation.start();

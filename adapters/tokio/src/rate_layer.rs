@@ -159,8 +159,9 @@ enum Permit<L> {
     Rejected(Rejected),
 }
 
-/// Permits booked ahead for this service's next call: given back
-/// ([`SharedLimiter::cancel`]) if the service is dropped before the call.
+/// Permits taken (now or booked ahead) for this service's next call: given
+/// back ([`SharedLimiter::cancel`]) if the service is dropped before the
+/// call.
 struct Booking<L> {
     limiter: Arc<L>,
     reservation: Option<Reservation>,
@@ -312,7 +313,10 @@ impl<S, L: SharedLimiter> RateLimitService<S, L> {
     /// Records what a step decided, arming the timer for a wait.
     fn settle(&mut self, acquisition: Acquisition, step: AcquireStep) -> &Permit<L> {
         self.permit = match step {
-            AcquireStep::Granted(_) => Permit::Granted(None),
+            // Held for the call: given back if the service is dropped first.
+            AcquireStep::Granted(reservation) => {
+                Permit::Granted(Some(Booking::new(self.limiter.limiter(), reservation)))
+            }
             AcquireStep::Booked(reservation) => {
                 let start = reservation.start();
                 let booking = Booking::new(self.limiter.limiter(), reservation);

@@ -251,3 +251,19 @@ async fn the_keyed_layer_limits_each_key_alone() {
     tokio::time::advance(Duration::from_millis(500)).await;
     assert_eq!(svc.oneshot(21).await, Ok((21, ms(500))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_ready_at_once_but_dropped_before_its_call_gives_the_permit_back() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(1, 1));
+    let clock = *limiter.clock();
+    {
+        let mut svc = RateLimitLayer::new(limiter.clone())
+            .wait_up_to(Duration::from_secs(1))
+            .layer(stamp(clock, &calls));
+        poll_fn(|cx| svc.poll_ready(cx)).await.unwrap(); // the permit, at once
+        assert_eq!(clock.now(), ms(0));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(limiter.try_acquire(1), Ok(ms(0)), "the unused permit came back");
+}
