@@ -7,13 +7,16 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::{Gcra, Quota};
 use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, NoBudget, RetryAfter, RetryConfig};
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::timeout::Deadline;
-use failsafe_core::{Instant, RejectReason, Rejected};
+use failsafe_core::{Instant, Outcome, RejectReason, Rejected};
 use failsafe_driver::{
-    Breaker, Clock, Error, RateLimiter, RetryContext, RetryOnFailsafeError, StdLock, retry_blocking,
+    Breaker, Bulkhead, Clock, Error, FailFast, Health, RateLimiter, RetryContext,
+    RetryOnFailsafeError, StdLock, retry_blocking,
 };
 
 /// The clock every handle and the retry share; sleeping jumps it.
@@ -29,6 +32,15 @@ impl Clock for &Virtual {
 impl failsafe_driver::BlockingRuntime for &Virtual {
     fn block_until(&self, at: Instant) {
         self.0.set(self.0.get().max(at));
+    }
+}
+
+/// Parking jumps the clock too (the bulkhead's blocking wait).
+impl failsafe_driver::Park for &Virtual {
+    fn park_until(&self, deadline: Option<Instant>) {
+        if let Some(at) = deadline {
+            self.0.set(self.0.get().max(at));
+        }
     }
 }
 
@@ -152,9 +164,113 @@ fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
 }
 
 #[test]
+fn a_retry_around_a_full_bulkhead_retries_on_the_backoff() {
+    let clock = Virtual::default();
+    let bulkhead: Bulkhead<4, FixedLimit, &Virtual> = Bulkhead::with_clock(
+        BulkheadConfig::builder()
+            .max_concurrent(1)
+            .max_wait(Duration::ZERO)
+            .build()
+            .unwrap(),
+        &clock,
+    );
+    let mut held = Some(bulkhead.try_acquire().unwrap()); // another call holds the one slot
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        let r = bulkhead.call_blocking(|| Ok::<_, &'static str>("in"));
+        if let Err(Error::Rejected(rejected)) = &r {
+            // full: when a slot frees is unknown
+            assert_eq!(
+                (rejected.reason, rejected.retry_at),
+                (RejectReason::BulkheadFull, None)
+            );
+            held = None; // the other call ends meanwhile
+        }
+        r
+    });
+    assert!(held.is_none());
+    assert_eq!(result, Ok("in"));
+    assert_eq!(attempts, vec![ms(0), ms(100)], "one backoff, then admitted");
+}
+
+#[test]
+fn a_retry_around_a_fail_fast_open_until_healthy_retries_on_the_backoff() {
+    let clock = Virtual::default();
+    let fail_fast = FailFast::with_clock(FailFastConfig::DEFAULT, &clock);
+    fail_fast.report_unhealthy();
+    let mut calls = 0;
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        calls += 1;
+        if calls == 3 {
+            fail_fast.report_healthy(); // a health check says it is back
+        }
+        fail_fast.call_blocking(|| Ok::<_, &'static str>("up"))
+    });
+    assert_eq!(result, Ok("up"));
+    assert_eq!(attempts, vec![ms(0), ms(100), ms(200)]);
+}
+
+#[test]
+fn a_retry_around_a_fail_fast_whose_probe_is_out_retries_on_the_backoff() {
+    let clock = Virtual::default();
+    let config_ff = FailFastConfig::builder()
+        .probe_interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let fail_fast = FailFast::with_clock(config_ff, &clock);
+    fail_fast.open(); // at 0; the next probe is due at 10 s
+    clock.0.set(ms(10_000));
+    let mut probe = Some(fail_fast.acquire(Deadline::NEVER).unwrap()); // the probe, out
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        let r = fail_fast.call_blocking(|| Ok::<_, &'static str>("up"));
+        if let Err(Error::Rejected(rejected)) = &r {
+            // not the next probe at 20 s: the probe out may close it sooner
+            assert_eq!(rejected.retry_at, None);
+            if let Some(p) = probe.take() {
+                p.finish(Health::Success); // ... and it does
+            }
+        }
+        r
+    });
+    assert_eq!(result, Ok("up"));
+    assert_eq!(attempts, vec![ms(10_000), ms(10_100)]);
+}
+
+#[test]
+fn a_retry_around_a_half_open_breaker_with_its_probe_out_retries_on_the_backoff() {
+    let clock = Virtual::default();
+    let breaker = Breaker::with_clock(
+        BreakerConfig::builder()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+        NoWindow,
+        &clock,
+    );
+    let _ = breaker.call_blocking(|| Err::<(), _>("down")); // open until 1 s
+    clock.0.set(ms(1_000));
+    let mut probe = Some(breaker.acquire().unwrap()); // half-open: the probe, out
+    let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
+        let r = breaker.call_blocking(|| Ok::<_, &'static str>("up"));
+        if let Err(Error::Rejected(rejected)) = &r {
+            assert_eq!(
+                (rejected.reason, rejected.retry_at),
+                (RejectReason::BreakerHalfOpenFull, None)
+            );
+            if let Some(p) = probe.take() {
+                p.finish(Outcome::Success); // the probe reports: closed
+            }
+        }
+        r
+    });
+    assert_eq!(result, Ok("up"));
+    assert_eq!(attempts, vec![ms(1_000), ms(1_100)]);
+}
+
+#[test]
 fn a_rejection_without_retry_at_retries_on_the_backoff() {
-    // a full bulkhead, a half-open breaker with every probe out, a forced-open
-    // breaker, an open fail fast: the earliest instant is unknown
+    // every reason whose earliest instant is unknown (the real machines
+    // above show where each arises), as an operation reports it
     for reason in [
         RejectReason::BulkheadFull,
         RejectReason::BulkheadQueueFull,

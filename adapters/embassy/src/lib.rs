@@ -58,7 +58,7 @@
 //!         Err(Error::Rejected(rejected)) => {
 //!             // The breaker is open: the bus was not touched. Come back when it
 //!             // will admit a probe.
-//!             if let Some(at) = rejected.retry_at {
+//!             if let Some(at) = rejected.retry_at.filter(|_| !rejected.is_never()) {
 //!                 Timer::at(EmbassyClock::to_embassy(at)).await;
 //!             }
 //!             None

@@ -61,7 +61,7 @@ use crate::{EmbassyClock, MutexLock};
 ///         Ok(()) => {}
 ///         Err(Error::Rejected(rejected)) => {
 ///             // over the duty cycle for longer than we would wait: come back later
-///             if let Some(at) = rejected.retry_at {
+///             if let Some(at) = rejected.retry_at.filter(|_| !rejected.is_never()) {
 ///                 Timer::at(EmbassyClock::to_embassy(at)).await;
 ///             }
 ///         }
