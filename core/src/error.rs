@@ -70,7 +70,7 @@ impl RejectReason {
 /// |---|---|
 /// | `Some(t)`, `t < Instant::MAX` | `t` is the **earliest** instant at which the same request can be admitted: no earlier attempt can be, and at `t` it is, unless other calls take the capacity first or an operator intervenes. Never a later bound. |
 /// | `None` | the earliest instant is **not known**: it depends on something the machine cannot foresee (a probe reporting, a slot being released, an operator closing a forced-open breaker, a dependency reported healthy). Retry on your own backoff. |
-/// | `Some(Instant::MAX)` ([`is_never`](Rejected::is_never)) | **never**: the same request can never be admitted (more permits than the limiter can ever grant; the next admission would lie past the end of the clock's range). Do not retry. |
+/// | `Some(Instant::MAX)` ([`is_never`](Rejected::is_never)) | **never**: the same request can never be admitted (more permits than the limiter can ever grant; the admission would need time past the end of the clock's range, e.g. a GCRA booking within `period * n` of `Instant::MAX`). Do not retry. |
 ///
 /// "The same request" leaves out what the instant does not speak of: a
 /// refused reservation (`reserve` with a maximum wait) says when its permits

@@ -74,6 +74,14 @@ pub(crate) fn reserve(
 /// (`n == burst` on a rested limiter is admitted; `n > burst` never is, see
 /// [`Rejected::is_never`]); a retry at exactly `retry_at` is admitted.
 ///
+/// The end of the clock: the state is the instant the booked time runs to,
+/// so `n` permits whose booking would run past [`Instant::MAX`] (a `now`
+/// within `period * n` of it) are refused as never
+/// ([`Rejected::never`]), and [`available`](Self::available) counts only
+/// the permits that can still be booked. (Saturating there instead would
+/// admit every later request; the band is the last `period * burst` of a
+/// 584-year range.)
+///
 /// ```
 /// use failsafe_core::rate::{Gcra, Quota};
 /// use failsafe_core::Instant;
@@ -316,7 +324,9 @@ impl Reservation {
 
 pub(crate) fn available(tat: u64, now: u64, quota: Quota) -> u32 {
     let used = tat.saturating_sub(now).div_ceil(quota.period_nanos);
-    (quota.burst as u64).saturating_sub(used) as u32
+    // Only the permits whose booking ends before the end of the clock.
+    let bookable = (u64::MAX - tat.max(now)) / quota.period_nanos;
+    (quota.burst as u64).saturating_sub(used).min(bookable) as u32
 }
 
 /// A GCRA limiter shared through `&self` without a lock: the state is one

@@ -300,3 +300,24 @@ fn invalid_quotas_name_their_field() {
         "window"
     );
 }
+
+/// At the end of the clock `available` and `acquire` agree: a permit whose
+/// booking would run past `Instant::MAX` is neither counted nor granted.
+#[test]
+fn gcra_available_agrees_with_acquire_at_the_end_of_the_clock() {
+    let quota = Quota::per_second(1).unwrap().with_burst(2).unwrap();
+    for now in [
+        Instant::MAX,
+        Instant::from_nanos(u64::MAX - 500_000_000), // half a period before the end
+        Instant::from_nanos(u64::MAX - 1_500_000_000),
+        Instant::from_nanos(u64::MAX - 2_000_000_000),
+    ] {
+        let mut g = Gcra::new(quota);
+        let promised = g.available(now);
+        let mut granted = 0;
+        while g.acquire(now, 1).is_ok() {
+            granted += 1;
+        }
+        assert_eq!(promised, granted, "at {now:?}");
+    }
+}
