@@ -154,6 +154,23 @@ plant breaker-retry-early breaker breaker/machine.rs \
     'left: Some|retry_at' \
     'an open breaker says retry_at one nanosecond early'
 
+# Issue 7's fixes, so a regression is caught too.
+plant rate-gcra-ignores-latest rate rate/gcra.rs \
+    $'        let now = self.observe(now);\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
+    $'        let now = { self.observe(now); now.as_nanos() };\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
+    'clock contract' \
+    'Gcra decides at the raw now, not the latest seen (item 3)'
+plant breaker-half-open-full-when breaker breaker/machine.rs \
+    'Mode::HalfOpen(_) => Rejected::new(RejectReason::BreakerHalfOpenFull, None),' \
+    'Mode::HalfOpen(_) => Rejected::new(RejectReason::BreakerHalfOpenFull, Some(Instant::MAX)),' \
+    'half-open full must say None' \
+    'half-open full names an instant instead of None (item 6)'
+plant retry-start-after-success retry retry/mod.rs \
+    'Some(_) => return Err(GiveUp::Attempts),' \
+    'Some(_) => return Err(GiveUp::Deadline),' \
+    'after a success start_attempt' \
+    'start_attempt after a success refuses with the wrong reason'
+
 if [[ "${1:-}" == "--list" ]]; then
     for i in "${!names[@]}"; do
         printf '%-26s %-9s core/src/%-22s %s\n' "${names[$i]}" "${targets[$i]}" "${files[$i]}" "${descs[$i]}"
