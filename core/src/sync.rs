@@ -280,6 +280,11 @@ where
     /// let r = shared.acquire(Instant::from_secs(1)).unwrap_err();
     /// assert_eq!((r.reason, r.retry_at), (RejectReason::BreakerOpen, Some(Instant::from_secs(30))));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::acquire`], with the same reason and `retry_at`
+    /// whether the lock-free gate or the machine rejects.
     #[inline]
     pub fn acquire(&self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
         let mut time = LazyTime::unclamped(now);
@@ -508,6 +513,12 @@ where
     /// let permit = shared.acquire(Instant::ZERO, Deadline::NEVER).unwrap();
     /// shared.record(Instant::from_millis(5), permit, Outcome::Success);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`FailFast::acquire`](crate::failfast::FailFast::acquire), with the
+    /// same reason and `retry_at` whether the lock-free gate or the machine
+    /// rejects.
     #[inline]
     pub fn acquire(
         &self,
@@ -630,6 +641,11 @@ where
     }
 
     /// [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire) from `&self`: never waits.
+    ///
+    /// # Errors
+    ///
+    /// As [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire):
+    /// [`RejectReason::BulkheadFull`], `retry_at: None`.
     #[inline]
     pub fn try_acquire(
         &self,
@@ -641,6 +657,13 @@ where
     /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire)
     /// from `&self`: one function for blocking (`waker: None`, poll again
     /// later) and async callers.
+    ///
+    /// # Errors
+    ///
+    /// `Ready(Err)` as
+    /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire):
+    /// `BulkheadFull`, `BulkheadQueueFull` or `BulkheadWaitExpired`, always
+    /// with `retry_at: None`.
     #[inline]
     pub fn poll_acquire(
         &self,

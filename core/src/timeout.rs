@@ -139,6 +139,10 @@ impl TimeoutConfig {
     /// out ([`Timeout::finish`] flags it late), as its [`Deadline`] has passed
     /// at its own instant; 1 ns earlier it is in time. No anchor defines this
     /// instant; it follows [`Deadline::is_expired`].
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `timeout`, `Zero`, if `timeout` is zero.
     pub const fn new(timeout: Duration) -> Result<TimeoutConfig, ConfigError> {
         let nanos = crate::time::duration_nanos(timeout);
         if nanos == 0 {

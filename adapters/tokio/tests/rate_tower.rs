@@ -265,5 +265,9 @@ async fn a_service_ready_at_once_but_dropped_before_its_call_gives_the_permit_ba
         assert_eq!(clock.now(), ms(0));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert_eq!(limiter.try_acquire(1), Ok(ms(0)), "the unused permit came back");
+    assert_eq!(
+        limiter.try_acquire(1),
+        Ok(ms(0)),
+        "the unused permit came back"
+    );
 }

@@ -130,6 +130,16 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// b.force_open(Instant::from_millis(4));
     /// assert_eq!(b.acquire(Instant::from_millis(5)).unwrap_err().reason, RejectReason::BreakerForcedOpen);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`RejectReason::BreakerOpen`] while open: `retry_at` the end of the
+    ///   open wait (a probe is admitted then), `Instant::MAX` (never) for a
+    ///   wait ending past the end of the clock.
+    /// - [`RejectReason::BreakerHalfOpenFull`], `retry_at: None`, when
+    ///   half-open and every probe permit of the round is handed out.
+    /// - [`RejectReason::BreakerForcedOpen`], `retry_at: None`, while forced
+    ///   open.
     #[inline]
     pub fn acquire(&mut self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
         let mut time = LazyTime::new(now, &mut self.clock);

@@ -218,6 +218,11 @@ impl<const B: usize> TimeWindow<B> {
     /// assert!(TimeWindow::<10>::new(Duration::from_secs(1)).is_ok());
     /// assert_eq!(TimeWindow::<10>::new(Duration::ZERO).unwrap_err().field, "window");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `window`, `Zero`, if `window` is shorter than `B`
+    ///   nanoseconds.
     pub const fn new(window: Duration) -> Result<Self, ConfigError> {
         match SlidingCounts::new("window", window) {
             Ok(counts) => Ok(TimeWindow { counts }),

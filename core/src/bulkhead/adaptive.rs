@@ -399,6 +399,16 @@ impl AimdBuilder {
     /// let e = Aimd::builder().min_limit(5).initial_limit(1).build().unwrap_err();
     /// assert_eq!(e.to_string(), "invalid `initial_limit`: must not be below its minimum");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`], in this order:
+    /// - `min_limit` zero (`Zero`); `max_limit` or `initial_limit` below
+    ///   `min_limit` (`BelowMinimum`); `initial_limit` above `max_limit`
+    ///   (`TooLarge`);
+    /// - `backoff_ratio` NaN or outside `(0, 1]` (`RatioOutOfRange`);
+    ///   `timeout` zero (`Zero`).
     pub const fn build(self) -> Result<Aimd, ConfigError> {
         let Limits { min, initial, max } = self.limits;
         if let Err(e) = check_limits(min, initial, max) {
@@ -710,6 +720,18 @@ impl VegasBuilder {
     /// let e = Vegas::builder().smoothing(0.0).build().unwrap_err();
     /// assert_eq!(e.to_string(), "invalid `smoothing`: must be a ratio in (0, 1]");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`], in this order:
+    /// - `min_limit` zero (`Zero`); `max_limit` or `initial_limit` below
+    ///   `min_limit` (`BelowMinimum`); `initial_limit` above `max_limit`
+    ///   (`TooLarge`);
+    /// - `alpha` NaN or not above zero (`Zero`) or infinite (`TooLarge`);
+    ///   `beta` NaN or below `alpha` (`BelowMinimum`) or infinite
+    ///   (`TooLarge`); `smoothing` NaN or outside `(0, 1]`
+    ///   (`RatioOutOfRange`); `probe_multiplier` zero (`Zero`).
     pub const fn build(self) -> Result<Vegas, ConfigError> {
         let Limits { min, initial, max } = self.limits;
         if let Err(e) = check_limits(min, initial, max) {
@@ -1034,6 +1056,17 @@ impl Gradient2Builder {
     /// let e = Gradient2::builder().long_window(0).build().unwrap_err();
     /// assert_eq!(e.to_string(), "invalid `long_window`: must be greater than zero");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`], in this order:
+    /// - `min_limit` zero (`Zero`); `max_limit` or `initial_limit` below
+    ///   `min_limit` (`BelowMinimum`); `initial_limit` above `max_limit`
+    ///   (`TooLarge`);
+    /// - `rtt_tolerance` NaN or below 1 (`BelowMinimum`) or infinite
+    ///   (`TooLarge`); `smoothing` NaN or outside `(0, 1]`
+    ///   (`RatioOutOfRange`); `queue_size`, `long_window` zero (`Zero`).
     pub const fn build(self) -> Result<Gradient2, ConfigError> {
         let Limits { min, initial, max } = self.limits;
         if let Err(e) = check_limits(min, initial, max) {

@@ -135,6 +135,11 @@ impl BulkheadConfigBuilder {
     /// let e = BulkheadConfig::builder().max_concurrent(0).build();
     /// assert_eq!(e.unwrap_err().to_string(), "invalid `max_concurrent`: must be greater than zero");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `max_concurrent`, `Zero`, if `max_concurrent` is
+    ///   zero (the only check).
     pub const fn build(self) -> Result<BulkheadConfig, ConfigError> {
         if self.max_concurrent == 0 {
             return Err(ConfigError::new("max_concurrent", Problem::Zero));

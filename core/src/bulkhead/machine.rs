@@ -176,6 +176,11 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// b.release(Instant::from_millis(2), permit, Outcome::Success);
     /// assert!(b.try_acquire(Instant::from_millis(3)).is_ok());
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`RejectReason::BulkheadFull`], `retry_at: None`, if every slot is
+    ///   taken or anyone is queued.
     #[inline]
     pub fn try_acquire(&mut self, now: impl TimeSource) -> Result<BulkheadPermit, Rejected> {
         let mut time = LazyTime::new(now, &mut self.clock);
@@ -200,6 +205,10 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// let permit = b.acquire(Instant::ZERO).unwrap();
     /// b.record(Instant::from_millis(1), permit, Outcome::Success);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
     #[inline]
     pub fn acquire(&mut self, now: impl TimeSource) -> Result<BulkheadPermit, Rejected> {
         self.try_acquire(now)
@@ -242,6 +251,15 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// assert_eq!(expired.reason, RejectReason::BulkheadWaitExpired);
     /// # b.release(Instant::from_millis(11), p, Outcome::Success);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Ready(Err)`, always with `retry_at: None`:
+    /// - idle ticket: [`RejectReason::BulkheadFull`] if no slot is free (or
+    ///   anyone is queued) and `max_wait` is zero;
+    ///   [`RejectReason::BulkheadQueueFull`] if all `Q` places are taken;
+    /// - queued ticket: [`RejectReason::BulkheadWaitExpired`] once its
+    ///   `max_wait` has passed (also for a ticket no longer in the queue).
     pub fn poll_acquire(
         &mut self,
         now: impl TimeSource,

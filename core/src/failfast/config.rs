@@ -289,6 +289,15 @@ impl FailFastConfigBuilder {
     ///     .build();
     /// assert_eq!(e.unwrap_err().field, "max_expected_duration");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`], in this order:
+    /// - `consecutive_failures` zero, `probe_interval` (when set) zero,
+    ///   `learn_expected_duration` (when set) zero (`Zero`);
+    /// - `max_expected_duration` (when set) zero (`Zero`) or below
+    ///   `expected_duration` (`BelowMinimum`).
     pub const fn build(self) -> Result<FailFastConfig, ConfigError> {
         if self.consecutive_failures == 0 {
             return Err(ConfigError::new("consecutive_failures", Problem::Zero));

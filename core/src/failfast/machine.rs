@@ -132,6 +132,16 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     /// ff.open(now);
     /// assert_eq!(ff.acquire(now, Deadline::NEVER).unwrap_err().reason, RejectReason::FailFastOpen);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`RejectReason::FailFastOpen`] while open and no probe is due:
+    ///   `retry_at` is the next probe instant, or `None` without a probe
+    ///   interval, while a probe is out, or if the next probe would lie at
+    ///   [`Instant::MAX`].
+    /// - [`RejectReason::DeadlineTooShort`], `retry_at: None`, if `deadline`
+    ///   (other than `NEVER`) is at or before `now` or leaves less than
+    ///   [`min_remaining`](Self::min_remaining).
     pub fn acquire(
         &mut self,
         now: impl TimeSource,

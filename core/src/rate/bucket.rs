@@ -42,6 +42,11 @@ impl TokenBucket {
     /// # use failsafe_core::rate::TokenBucket;
     /// assert_eq!(TokenBucket::new(0, 1, Duration::from_secs(1)).unwrap_err().field, "capacity");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `capacity`, `refill` or `period` (checked in that
+    ///   order), `Zero`, if it is zero.
     pub const fn new(
         capacity: u32,
         refill: u32,
@@ -82,6 +87,14 @@ impl TokenBucket {
     /// `Instant::ZERO`, that instant included: `retry_at` is such an instant,
     /// and a request at exactly it gets the tokens. Exactly `capacity` tokens
     /// can be taken at once; more never can.
+    ///
+    /// # Errors
+    ///
+    /// - [`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity),
+    ///   [`Rejected::never`], if `n` exceeds `capacity`.
+    /// - [`RateLimited`](crate::RejectReason::RateLimited), `retry_at` the
+    ///   refill instant that brings enough tokens (saturating at
+    ///   `Instant::MAX`, never), if too few tokens are left.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
         // Refilled first: even a request that can never be granted hands
@@ -118,6 +131,11 @@ impl TokenBucket {
     }
 
     /// Changes capacity and refill at run time; tokens above the new capacity are dropped.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `capacity` or `refill` (checked in that order),
+    ///   `Zero`, if it is zero; the bucket is then left unchanged.
     pub fn set_rate(&mut self, capacity: u32, refill: u32) -> Result<(), ConfigError> {
         if capacity == 0 {
             return Err(ConfigError::new("capacity", Problem::Zero));

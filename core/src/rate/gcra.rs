@@ -126,6 +126,14 @@ impl Gcra {
     /// assert!(g.acquire(Instant::ZERO, 5).is_ok());
     /// assert_eq!(g.acquire(Instant::ZERO, 6).unwrap_err().reason, RejectReason::RateInsufficientCapacity);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`RateLimited`](crate::RejectReason::RateLimited) with `retry_at`
+    ///   the earliest instant the `n` permits can be taken;
+    /// - [`Rejected::never`]: `n` over the burst
+    ///   ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity)),
+    ///   or a booking that would run past [`Instant::MAX`] (`RateLimited`).
     #[inline]
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let now = self.observe(now);

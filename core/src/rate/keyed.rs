@@ -96,6 +96,20 @@ impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
     /// assert_eq!(t.acquire(&2, Instant::ZERO, 1).unwrap_err().retry_at, Some(Instant::from_secs(1)));
     /// assert!(t.acquire(&2, Instant::from_secs(1), 1).is_ok()); // key 1 was idle: evicted
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity),
+    ///   [`Rejected::never`], if `n` exceeds the quota's burst.
+    /// - [`RateLimited`](crate::RejectReason::RateLimited), `retry_at` the
+    ///   earliest instant `key` can take `n` permits (a new key starts with a
+    ///   full burst); `Instant::MAX` (never) if they would end past the end
+    ///   of time.
+    /// - With [`WhenFull::RejectNewKeys`], a new key whose neighbourhood is
+    ///   full and holds no idle key:
+    ///   [`RateLimited`](crate::RejectReason::RateLimited), `retry_at` the
+    ///   instant the least loaded key there turns idle ([`Rejected::never`]
+    ///   if the permits would then lie past the end of time).
     pub fn acquire(&mut self, key: &K, now: Instant, n: u32) -> Result<(), Rejected> {
         let now = self.clock.observe(now);
         let now_nanos = now.as_nanos();

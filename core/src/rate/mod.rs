@@ -68,11 +68,19 @@ pub struct Quota {
 
 impl Quota {
     /// `n` permits per second, burst 1.
+    ///
+    /// # Errors
+    ///
+    /// As [`per`](Self::per) over one second.
     pub const fn per_second(n: u32) -> Result<Quota, ConfigError> {
         Quota::per(n, Duration::from_secs(1))
     }
 
     /// `n` permits per minute, burst 1.
+    ///
+    /// # Errors
+    ///
+    /// As [`per`](Self::per) over one minute.
     pub const fn per_minute(n: u32) -> Result<Quota, ConfigError> {
         Quota::per(n, Duration::from_secs(60))
     }
@@ -84,14 +92,35 @@ impl Quota {
     /// # use failsafe_core::rate::Quota;
     /// assert_eq!(Quota::per(10, Duration::from_secs(1)).unwrap().period(), Duration::from_millis(100));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `rate`, `Zero`, if `n` is zero.
+    /// - `rate`, `TooLarge`, if `span / n` is under 1 ns (`span` shorter
+    ///   than `n` nanoseconds): the period is whole nanoseconds.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::{rate::Quota, Problem};
+    /// let e = Quota::per(1_000, Duration::from_nanos(999)).unwrap_err();
+    /// assert_eq!((e.field, e.problem), ("rate", Problem::TooLarge));
+    /// ```
     pub const fn per(n: u32, span: Duration) -> Result<Quota, ConfigError> {
         if n == 0 {
             return Err(ConfigError::new("rate", Problem::Zero));
         }
-        Quota::with_period(Duration::from_nanos(duration_nanos(span) / n as u64))
+        let period_nanos = duration_nanos(span) / n as u64;
+        if period_nanos == 0 {
+            return Err(ConfigError::new("rate", Problem::TooLarge));
+        }
+        Quota::with_period(Duration::from_nanos(period_nanos))
     }
 
     /// One permit every `period`, burst 1.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `period`, `Zero`, if `period` is zero.
     pub const fn with_period(period: Duration) -> Result<Quota, ConfigError> {
         let period_nanos = duration_nanos(period);
         if period_nanos == 0 {
@@ -109,6 +138,10 @@ impl Quota {
     /// ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity)).
     /// A rejection's `retry_at` is the exact instant the request is granted:
     /// 1 ns earlier it is still refused.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `burst`, `Zero`, if `burst` is zero.
     pub const fn with_burst(self, burst: u32) -> Result<Quota, ConfigError> {
         if burst == 0 {
             return Err(ConfigError::new("burst", Problem::Zero));

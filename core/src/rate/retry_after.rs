@@ -114,6 +114,11 @@ impl<const B: usize> Backpressure<B> {
     /// An estimator for calls whose latency objective is `objective`,
     /// looking back over `window`; the retry-after ranges from `min` (no
     /// pressure) to `min + penalty` (full pressure), +-20% jitter.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `objective`, `Zero`, if `objective` is zero; then
+    ///   `window`, `Zero`, if it is shorter than `B` nanoseconds.
     pub fn new(
         objective: Duration,
         window: Duration,

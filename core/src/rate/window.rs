@@ -32,6 +32,11 @@ pub struct FixedWindow {
 
 impl FixedWindow {
     /// `limit` permits per `window`, both non-zero.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `limit` or `window` (checked in that order), `Zero`,
+    ///   if it is zero.
     pub const fn new(limit: u32, window: Duration) -> Result<FixedWindow, ConfigError> {
         if limit == 0 {
             return Err(ConfigError::new("limit", Problem::Zero));
@@ -52,6 +57,14 @@ impl FixedWindow {
     /// Takes `n` permits at `now`, or says when the next window opens (a
     /// window `[k * window, (k + 1) * window)` includes its start: `retry_at`
     /// is that start, and a request at exactly it is counted in the new window).
+    ///
+    /// # Errors
+    ///
+    /// - [`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity),
+    ///   [`Rejected::never`], if `n` exceeds `limit`.
+    /// - [`RateLimited`](crate::RejectReason::RateLimited), `retry_at` the
+    ///   start of the next window (saturating at `Instant::MAX`, never), if
+    ///   this window cannot take `n` more.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
         // Observed first: even a request that can never be granted hands in
@@ -74,6 +87,11 @@ impl FixedWindow {
     }
 
     /// Changes the limit at run time, keeping this window's count.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `limit`, `Zero`, if `limit` is zero; the limit is then
+    ///   left unchanged.
     pub fn set_limit(&mut self, limit: u32) -> Result<(), ConfigError> {
         if limit == 0 {
             return Err(ConfigError::new("limit", Problem::Zero));
@@ -108,6 +126,11 @@ pub struct SlidingWindow<const B: usize> {
 
 impl<const B: usize> SlidingWindow<B> {
     /// `limit` permits per `window` (which must be at least `B` nanoseconds).
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `limit`, `Zero`, if `limit` is zero; then `window`,
+    ///   `Zero`, if it is shorter than `B` nanoseconds.
     pub const fn new(limit: u32, window: Duration) -> Result<Self, ConfigError> {
         if limit == 0 {
             return Err(ConfigError::new("limit", Problem::Zero));
@@ -123,6 +146,14 @@ impl<const B: usize> SlidingWindow<B> {
     }
 
     /// Takes `n` permits at `now`, or says when enough will have slid out.
+    ///
+    /// # Errors
+    ///
+    /// - [`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity),
+    ///   [`Rejected::never`], if `n` exceeds `limit`.
+    /// - [`RateLimited`](crate::RejectReason::RateLimited), `retry_at` the end
+    ///   of the bucket whose expiry frees enough permits (saturating at
+    ///   `Instant::MAX`, never), if the window cannot take `n` more.
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
         let n = n as u64;
         let now = self.clock.observe(now); // seen even when never granted
@@ -147,6 +178,11 @@ impl<const B: usize> SlidingWindow<B> {
     }
 
     /// Changes the limit at run time, keeping the window's counts.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `limit`, `Zero`, if `limit` is zero; the limit is then
+    ///   left unchanged.
     pub fn set_limit(&mut self, limit: u32) -> Result<(), ConfigError> {
         if limit == 0 {
             return Err(ConfigError::new("limit", Problem::Zero));

@@ -151,6 +151,16 @@ impl BackoffKind {
     /// let bad = BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 0.5, max: Duration::from_secs(1) };
     /// assert_eq!(bad.validate().unwrap_err().field, "backoff.multiplier");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`] (`Constant` never fails):
+    /// - `backoff.intervals` empty (`Zero`); `backoff.multiplier` NaN,
+    ///   infinite or below 1 (`BelowMinimum`); `backoff.base`,
+    ///   `backoff.median_first` zero (`Zero`);
+    /// - then `backoff.max` below the first delay (`initial`, `base` or
+    ///   `median_first`) (`BelowMinimum`).
     pub const fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             BackoffKind::Constant(_) => Ok(()),
@@ -407,6 +417,11 @@ impl Jitter {
     /// # use failsafe_core::retry::Jitter;
     /// assert_eq!(Jitter::Proportional(1.5).validate().unwrap_err().field, "jitter");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `jitter`, `RatioOutOfRange`, if a `Proportional`
+    ///   ratio is NaN or outside `[0, 1]`.
     pub const fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Jitter::Proportional(r) if r.is_nan() || r < 0.0 || r > 1.0 => {

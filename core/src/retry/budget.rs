@@ -104,6 +104,12 @@ impl<const B: usize> RatioBudget<B> {
     /// assert_eq!(RatioBudget::<10>::new(Duration::ZERO, 0.2, 10).unwrap_err().field, "ttl");
     /// assert_eq!(RatioBudget::<10>::new(Duration::from_secs(1), -1.0, 10).unwrap_err().field, "ratio");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `ratio`, `RatioOutOfRange`, if `ratio` is NaN or
+    ///   outside `[0, 1000]`; then `ttl`, `Zero`, if it is shorter than `B`
+    ///   nanoseconds.
     pub const fn new(ttl: Duration, ratio: f64, min_per_sec: u32) -> Result<Self, ConfigError> {
         if ratio.is_nan() || ratio < 0.0 || ratio > 1000.0 {
             return Err(ConfigError::new("ratio", Problem::RatioOutOfRange));
@@ -214,6 +220,12 @@ impl TokenQuota {
     /// assert_eq!(TokenQuota::new(0, 5, 10, 5, 1).unwrap_err().field, "capacity");
     /// assert_eq!(TokenQuota::new(10, 11, 1, 1, 1).unwrap_err().field, "error_cost");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `capacity`, `Zero`, if `capacity` is zero; then
+    ///   `error_cost`, `timeout_cost`, `throttle_cost` (in that order),
+    ///   `TooLarge`, if it exceeds `capacity`.
     pub const fn new(
         capacity: u32,
         error_cost: u32,
@@ -320,6 +332,12 @@ impl GrpcThrottle {
     /// # use failsafe_core::retry::GrpcThrottle;
     /// assert_eq!(GrpcThrottle::new(1001, 0.1).unwrap_err().field, "max_tokens");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `max_tokens`, `Zero` if it is zero or `TooLarge` if
+    ///   above 1000; then `token_ratio`, `RatioOutOfRange`, if it is NaN or
+    ///   outside `(0, 1]`.
     pub const fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, ConfigError> {
         if max_tokens == 0 {
             return Err(ConfigError::new("max_tokens", Problem::Zero));

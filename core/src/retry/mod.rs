@@ -221,6 +221,14 @@ impl RetryConfigBuilder {
     /// assert_eq!(RetryConfig::builder().max_attempts(0).build().unwrap_err().field, "max_attempts");
     /// assert_eq!(RetryConfig::builder().max_elapsed(Duration::ZERO).build().unwrap_err().field, "max_elapsed");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first invalid field and its
+    /// [`Problem`], in this order:
+    /// - `max_attempts` zero, `max_elapsed` (when set) zero (`Zero`);
+    /// - then the backoff's and the jitter's, as
+    ///   [`BackoffKind::validate`] and [`Jitter::validate`] report them.
     pub const fn build(self) -> Result<RetryConfig, ConfigError> {
         if let Some(0) = self.config.max_attempts {
             return Err(ConfigError::new("max_attempts", Problem::Zero));
@@ -275,7 +283,7 @@ impl Verdict {
     /// | the rejection | verdict |
     /// |---|---|
     /// | `retry_at: Some(t)` (breaker open, rate limited, fail fast with a probe due) | [`Retry`](Verdict::Retry) as [`Throttled`](FailureKind::Throttled) with the hint `t - now` (zero if `t` has passed), which the retry clamps or trusts by its [`RetryAfter`] rule |
-    /// | `retry_at: None` (half-open breaker with every probe out, forced open, bulkhead full, queue full or wait expired, fail fast open until healthy) | `Retry` as `Throttled`, no hint: the retry's own backoff |
+    /// | `retry_at: None` (half-open breaker with every probe out, forced open, bulkhead full, queue full or wait expired, fail fast open until healthy or with its probe out) | `Retry` as `Throttled`, no hint: the retry's own backoff |
     /// | [never](Rejected::is_never) (more permits than a limiter can ever grant) | [`DoNotRetry`](Verdict::DoNotRetry): no later attempt can be admitted |
     /// | [`DeadlineTooShort`](RejectReason::DeadlineTooShort) | `DoNotRetry`: the caller's remaining time only shrinks |
     ///
