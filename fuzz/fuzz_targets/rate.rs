@@ -170,7 +170,7 @@ fn per(n: u32, span: Duration) -> Result<u64, &'static str> {
         return Err("rate");
     }
     match nanos(span) / u64::from(n) {
-        0 => Err("period"),
+        0 => Err("rate"), // finer than 1 ns per permit: too large a rate
         p => Ok(p),
     }
 }
