@@ -5,7 +5,8 @@
 //! - `rate/direct`: one admitted permit on one limiter, from one thread: the
 //!   core's [`Gcra`] (`&mut`) and [`AtomicGcra`] (`&self`, lock-free) with
 //!   `now` passed in, the driver's std handle reading the real clock (std's,
-//!   and governor's TSC clock), next to governor's direct limiter on its
+//!   and the TSC through `QuantaClock`, as governor's default clock reads
+//!   it), next to governor's direct limiter on its
 //!   fake clock and on its default clock.
 //! - `rate/rejected`: one rejected permit (a limiter whose burst is spent),
 //!   each rejection carrying when to retry.
@@ -33,22 +34,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe_core::Instant;
 use failsafe_core::rate::{AtomicGcra, Gcra, KeyedGcra, Quota};
 use failsafe_core::sync::Lock;
-use failsafe_driver::{Clock, KeyedRateLimiter, RateLimiter, StdClock, StdLock};
+use failsafe_driver::{KeyedRateLimiter, QuantaClock, RateLimiter, StdClock, StdLock};
 use governor::clock::FakeRelativeClock;
-
-/// governor's default clock as a failsafe [`Clock`]: `quanta`'s TSC read,
-/// turned into nanoseconds since the counter's zero exactly as governor's
-/// `QuantaClock` does. Runs the driver's handles on the clock governor's
-/// default-clock rows use, so the two differ only in what they do with it.
-#[derive(Clone, Debug, Default)]
-struct TscClock(quanta::Clock);
-
-impl Clock for TscClock {
-    #[inline]
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.delta_as_nanos(0, self.0.raw()))
-    }
-}
 
 /// Keys the keyed benches cycle through.
 const KEYS: u32 = 1_000;
@@ -170,9 +157,9 @@ fn direct(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, TscClock>::try_acquire",
+        "failsafe-driver RateLimiter<AtomicGcra, QuantaClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, TscClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiter<AtomicGcra, QuantaClock> = RateLimiter::new(permissive());
             let limiter = black_box(&limiter);
             b.iter(|| limiter.try_acquire(1));
             assert!(limiter.try_acquire(1).is_ok());
@@ -277,9 +264,9 @@ fn keyed(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver KeyedRateLimiter<u32, 1024, TscClock>::try_acquire",
+        "failsafe-driver KeyedRateLimiter<u32, 1024, QuantaClock>::try_acquire",
         |b| {
-            let limiter: KeyedRateLimiter<u32, 1024, TscClock> =
+            let limiter: KeyedRateLimiter<u32, 1024, QuantaClock> =
                 KeyedRateLimiter::new(permissive());
             warm_keys(|k| limiter.try_acquire(&k, 1).is_ok());
             let limiter = black_box(&limiter);
@@ -391,9 +378,9 @@ fn contended(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, TscClock>::try_acquire",
+        "failsafe-driver RateLimiter<AtomicGcra, QuantaClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, TscClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiter<AtomicGcra, QuantaClock> = RateLimiter::new(permissive());
             b.iter_custom(|iters| {
                 two_threads(iters, &limiter, |l, _, _| {
                     black_box(l.try_acquire(1)).is_ok()

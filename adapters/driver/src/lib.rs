@@ -31,6 +31,8 @@ mod clock;
 mod error;
 mod fallback;
 mod policy;
+#[cfg(feature = "quanta")]
+mod quanta_clock;
 mod retry;
 #[cfg(feature = "std")]
 mod std_support;
@@ -42,6 +44,8 @@ pub use clock::{Clock, Runtime};
 pub use error::Error;
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use policy::{PermitGuard, SharedPolicy};
+#[cfg(feature = "quanta")]
+pub use quanta_clock::QuantaClock;
 pub use retry::{
     Attempt, RetryClassify, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry,
     retry_blocking,
