@@ -156,8 +156,8 @@ plant breaker-retry-early breaker breaker/machine.rs \
 
 # Issue 7's fixes, so a regression is caught too.
 plant rate-gcra-ignores-latest rate rate/gcra.rs \
-    $'        let now = self.observe(now);\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
-    $'        let now = { self.observe(now); now.as_nanos() };\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
+    $'        let now = self.clock.observe(now).as_nanos();\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
+    $'        let now = { self.clock.observe(now); now.as_nanos() };\n        self.tat = decide(self.tat, now, n, self.quota)?;' \
     'clock contract' \
     'Gcra decides at the raw now, not the latest seen (item 3)'
 plant breaker-half-open-full-when breaker breaker/machine.rs \

@@ -5,7 +5,7 @@ use core::time::Duration;
 use crate::atomic::{AtomicU64, Ordering};
 
 use super::{Quota, insufficient, rate_limited};
-use crate::time::duration_nanos;
+use crate::time::{Monotonic, duration_nanos};
 use crate::{Instant, RejectReason, Rejected};
 
 /// The one GCRA decision, shared by [`Gcra`], [`AtomicGcra`] and
@@ -94,8 +94,8 @@ pub(crate) fn reserve(
 pub struct Gcra {
     quota: Quota,
     tat: u64,
-    /// The latest `now` seen by a call that changes the state (nanoseconds).
-    latest: u64,
+    /// The latest `now` seen by a call that changes the state.
+    clock: Monotonic,
 }
 
 impl Gcra {
@@ -104,15 +104,8 @@ impl Gcra {
         Gcra {
             quota,
             tat: 0,
-            latest: 0,
+            clock: Monotonic::new(),
         }
-    }
-
-    /// `max(now, latest seen)`, remembered.
-    #[inline]
-    fn observe(&mut self, now: Instant) -> u64 {
-        self.latest = self.latest.max(now.as_nanos());
-        self.latest
     }
 
     /// Takes `n` permits at `now`, or says when they could be taken.
@@ -136,7 +129,7 @@ impl Gcra {
     ///   or a booking that would run past [`Instant::MAX`] (`RateLimited`).
     #[inline]
     pub fn acquire(&mut self, now: Instant, n: u32) -> Result<(), Rejected> {
-        let now = self.observe(now);
+        let now = self.clock.observe(now).as_nanos();
         self.tat = decide(self.tat, now, n, self.quota)?;
         Ok(())
     }
@@ -172,7 +165,7 @@ impl Gcra {
         n: u32,
         max_wait: Duration,
     ) -> Result<Reservation, Rejected> {
-        let now = self.observe(now);
+        let now = self.clock.observe(now).as_nanos();
         let (tat, start) = reserve(self.tat, now, n, self.quota, duration_nanos(max_wait))?;
         let reservation = Reservation::booked(start, self.tat, tat);
         self.tat = tat;
@@ -214,7 +207,8 @@ impl Gcra {
     ///
     /// The rejection [`acquire`](Self::acquire) would return.
     pub fn check(&self, now: Instant, n: u32) -> Result<(), Rejected> {
-        decide(self.tat, now.as_nanos().max(self.latest), n, self.quota).map(|_| ())
+        let now = now.max(self.clock.latest()).as_nanos();
+        decide(self.tat, now, n, self.quota).map(|_| ())
     }
 
     /// Changes the quota at run time, keeping the state: the time already
@@ -250,7 +244,11 @@ impl Gcra {
     /// assert_eq!(g.available(Instant::from_secs(2)), 3);
     /// ```
     pub fn available(&self, now: Instant) -> u32 {
-        available(self.tat, now.as_nanos().max(self.latest), self.quota)
+        available(
+            self.tat,
+            now.max(self.clock.latest()).as_nanos(),
+            self.quota,
+        )
     }
 
     /// The raw state (nanoseconds), e.g. to persist or share it.
