@@ -73,7 +73,7 @@ pub mod rate;
 #[cfg(feature = "std")]
 mod std_rate;
 pub use rate::{
-    AcquireStep, Acquisition, DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, LockedLimiter,
+    AcquireStep, Acquisition, BookingGuard, DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, LockedLimiter,
     SharedKeyedLimiter, SharedLimiter, WithKey,
 };
 #[cfg(feature = "std")]

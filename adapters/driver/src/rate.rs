@@ -610,10 +610,7 @@ where
             AcquireStep::Booked(reservation) => {
                 let start = reservation.start();
                 // Dropped while asleep: the guard gives the booking back.
-                let booking = CancelOnDrop {
-                    limiter,
-                    reservation: Some(reservation),
-                };
+                let booking = BookingGuard::new(limiter, reservation);
                 runtime.sleep_until(start).await;
                 booking.keep();
                 return Ok(start);
@@ -682,25 +679,64 @@ where
     }
 }
 
-/// A booking that is given back ([`SharedLimiter::cancel`]) unless
-/// [`keep`](Self::keep) is called: a waiting future dropped mid-sleep.
-struct CancelOnDrop<'a, L: SharedLimiter + ?Sized> {
-    limiter: &'a L,
+/// Permits taken for a call that has not started yet (a waiter asleep until
+/// its booked start, a tower service between `poll_ready` and `call`): given
+/// back to limiter `R` ([`SharedLimiter::cancel`]) if dropped, kept (used)
+/// once [`keep`](Self::keep) is called.
+///
+/// Dropping it needs no `R: SharedLimiter` bound (the cancel is captured when
+/// it is made), so a service type holding one stays free of that bound.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::rate::{AtomicGcra, Quota};
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{BookingGuard, SharedLimiter};
+///
+/// let limiter = AtomicGcra::new(Quota::per_second(1).unwrap());
+/// let r = SharedLimiter::reserve(&limiter, Instant::ZERO, 1, Duration::ZERO).unwrap();
+/// drop(BookingGuard::new(&limiter, r)); // the call never came: given back
+/// let r = SharedLimiter::reserve(&limiter, Instant::ZERO, 1, Duration::ZERO).unwrap();
+/// BookingGuard::new(&limiter, r).keep(); // used
+/// assert!(limiter.acquire(Instant::ZERO, 1).is_err());
+/// ```
+pub struct BookingGuard<R> {
+    limiter: R,
     reservation: Option<Reservation>,
+    cancel: fn(&R, Reservation) -> bool,
 }
 
-impl<L: SharedLimiter + ?Sized> CancelOnDrop<'_, L> {
-    /// The wait is over: the permits are used.
-    fn keep(mut self) {
+impl<R: SharedLimiter> BookingGuard<R> {
+    /// Guards `reservation`, taken from `limiter`.
+    pub fn new(limiter: R, reservation: Reservation) -> Self {
+        BookingGuard {
+            limiter,
+            reservation: Some(reservation),
+            cancel: <R as SharedLimiter>::cancel,
+        }
+    }
+}
+
+impl<R> BookingGuard<R> {
+    /// The call starts: the permits are used, nothing is given back.
+    pub fn keep(mut self) {
         self.reservation = None;
     }
 }
 
-impl<L: SharedLimiter + ?Sized> Drop for CancelOnDrop<'_, L> {
+impl<R> Drop for BookingGuard<R> {
     fn drop(&mut self) {
         if let Some(reservation) = self.reservation.take() {
-            self.limiter.cancel(reservation);
+            (self.cancel)(&self.limiter, reservation);
         }
+    }
+}
+
+impl<R> core::fmt::Debug for BookingGuard<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BookingGuard")
+            .field("reservation", &self.reservation)
+            .finish_non_exhaustive()
     }
 }
 

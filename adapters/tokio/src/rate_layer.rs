@@ -11,9 +11,9 @@ use core::time::Duration;
 
 use std::sync::Arc;
 
-use failsafe_core::rate::{AtomicGcra, Reservation};
+use failsafe_core::rate::AtomicGcra;
 use failsafe_core::{Instant, Rejected};
-use failsafe_driver::{AcquireStep, Acquisition, Error, SharedLimiter};
+use failsafe_driver::{AcquireStep, Acquisition, BookingGuard, Error, SharedLimiter};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -160,49 +160,8 @@ enum Permit<L> {
 }
 
 /// Permits taken (now or booked ahead) for this service's next call: given
-/// back ([`SharedLimiter::cancel`]) if the service is dropped before the
-/// call.
-struct Booking<L> {
-    limiter: Arc<L>,
-    reservation: Option<Reservation>,
-    // A function pointer, so that neither this type nor the service needs
-    // an `L: SharedLimiter` bound to be dropped.
-    cancel: fn(&L, Reservation) -> bool,
-}
-
-impl<L> Booking<L> {
-    fn new(limiter: &Arc<L>, reservation: Reservation) -> Self
-    where
-        L: SharedLimiter,
-    {
-        Booking {
-            limiter: Arc::clone(limiter),
-            reservation: Some(reservation),
-            cancel: <L as SharedLimiter>::cancel,
-        }
-    }
-
-    /// The call came: the permits are used.
-    fn keep(mut self) {
-        self.reservation = None;
-    }
-}
-
-impl<L> Drop for Booking<L> {
-    fn drop(&mut self) {
-        if let Some(reservation) = self.reservation.take() {
-            (self.cancel)(&self.limiter, reservation);
-        }
-    }
-}
-
-impl<L> fmt::Debug for Booking<L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Booking")
-            .field("reservation", &self.reservation)
-            .finish_non_exhaustive()
-    }
-}
+/// back if the service is dropped before the call.
+type Booking<L> = BookingGuard<Arc<L>>;
 
 /// A service admitting requests through a rate limiter; made by
 /// [`RateLimitLayer`].
@@ -314,12 +273,13 @@ impl<S, L: SharedLimiter> RateLimitService<S, L> {
     fn settle(&mut self, acquisition: Acquisition, step: AcquireStep) -> &Permit<L> {
         self.permit = match step {
             // Held for the call: given back if the service is dropped first.
-            AcquireStep::Granted(reservation) => {
-                Permit::Granted(Some(Booking::new(self.limiter.limiter(), reservation)))
-            }
+            AcquireStep::Granted(reservation) => Permit::Granted(Some(BookingGuard::new(
+                Arc::clone(self.limiter.limiter()),
+                reservation,
+            ))),
             AcquireStep::Booked(reservation) => {
                 let start = reservation.start();
-                let booking = Booking::new(self.limiter.limiter(), reservation);
+                let booking = BookingGuard::new(Arc::clone(self.limiter.limiter()), reservation);
                 self.wait(acquisition, start, Some(booking))
             }
             AcquireStep::RetryAt(at) => self.wait(acquisition, at, None),
