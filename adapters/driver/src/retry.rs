@@ -66,17 +66,12 @@ impl<T, E> RetryClassify<T, Error<E>> for RetryOnFailsafeError {
     /// Without the time, a rejection's `retry_at` cannot become a delay:
     /// the loops call [`verdict_at`](RetryClassify::verdict_at).
     fn verdict(&self, result: &Result<T, Error<E>>) -> Verdict {
-        match result {
-            Err(Error::Rejected(rejected)) => {
-                match Verdict::for_rejection(rejected, Instant::MAX) {
-                    Verdict::Retry { kind, .. } => Verdict::Retry {
-                        kind,
-                        retry_after: None,
-                    },
-                    verdict => verdict,
-                }
-            }
-            other => self.verdict_at(Instant::ZERO, other),
+        match self.verdict_at(Instant::MAX, result) {
+            Verdict::Retry { kind, .. } => Verdict::Retry {
+                kind,
+                retry_after: None,
+            },
+            verdict => verdict,
         }
     }
 
