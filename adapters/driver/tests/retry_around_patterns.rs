@@ -96,20 +96,26 @@ fn run<T>(
     (result, attempts.into_inner())
 }
 
-#[test]
-fn a_retry_around_an_open_breaker_waits_for_its_retry_at() {
-    let clock = Virtual::default();
+/// A breaker on `clock` that opened at t=0 (one failure), for `open_wait`.
+fn opened_at_zero(clock: &Virtual, open_wait: Duration) -> Breaker<NoWindow, &Virtual> {
     let breaker = Breaker::with_clock(
         BreakerConfig::builder()
             .consecutive_failures(1)
-            .open_wait(Duration::from_secs(30))
+            .open_wait(open_wait)
             .build()
             .unwrap(),
         NoWindow,
-        &clock,
+        clock,
     );
-    // the dependency fails once, at t=0, and the breaker opens until 30 s
     let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    breaker
+}
+
+#[test]
+fn a_retry_around_an_open_breaker_waits_for_its_retry_at() {
+    let clock = Virtual::default();
+    // the dependency fails once, at t=0, and the breaker opens until 30 s
+    let breaker = opened_at_zero(&clock, Duration::from_secs(30));
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
         breaker.call_blocking(|| Ok::<_, &'static str>("up"))
     });
@@ -122,16 +128,7 @@ fn a_retry_around_an_open_breaker_waits_for_its_retry_at() {
 fn a_clamped_hint_still_never_retries_before_the_backoff_nor_after_the_cap() {
     // AWS's rule: the hint clamped to [computed, computed + 5 s]
     let clock = Virtual::default();
-    let breaker = Breaker::with_clock(
-        BreakerConfig::builder()
-            .consecutive_failures(1)
-            .open_wait(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        NoWindow,
-        &clock,
-    );
-    let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    let breaker = opened_at_zero(&clock, Duration::from_secs(30));
     let clamp = RetryAfter::Clamp {
         max_extra: Duration::from_secs(5),
     };
@@ -238,16 +235,7 @@ fn a_retry_around_a_fail_fast_whose_probe_is_out_retries_on_the_backoff() {
 #[test]
 fn a_retry_around_a_half_open_breaker_with_its_probe_out_retries_on_the_backoff() {
     let clock = Virtual::default();
-    let breaker = Breaker::with_clock(
-        BreakerConfig::builder()
-            .consecutive_failures(1)
-            .open_wait(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-        NoWindow,
-        &clock,
-    );
-    let _ = breaker.call_blocking(|| Err::<(), _>("down")); // open until 1 s
+    let breaker = opened_at_zero(&clock, Duration::from_secs(1)); // open until 1 s
     clock.0.set(ms(1_000));
     let mut probe = Some(breaker.acquire().unwrap()); // half-open: the probe, out
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
