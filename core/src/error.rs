@@ -33,6 +33,35 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// A small number for each reason (a shared handle's gate word).
+    pub(crate) const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason of [`code`](Self::code).
+    pub(crate) const fn from_code(code: u8) -> Option<RejectReason> {
+        const ALL: [RejectReason; 10] = [
+            RejectReason::BreakerOpen,
+            RejectReason::BreakerHalfOpenFull,
+            RejectReason::BreakerForcedOpen,
+            RejectReason::RateLimited,
+            RejectReason::RateInsufficientCapacity,
+            RejectReason::BulkheadFull,
+            RejectReason::BulkheadQueueFull,
+            RejectReason::BulkheadWaitExpired,
+            RejectReason::FailFastOpen,
+            RejectReason::DeadlineTooShort,
+        ];
+        let mut i = 0;
+        while i < ALL.len() {
+            if ALL[i] as u8 == code {
+                return Some(ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
     /// A short human-readable description.
     ///
     /// ```

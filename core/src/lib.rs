@@ -46,6 +46,7 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod admission;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;

@@ -35,10 +35,11 @@ use core::marker::PhantomData;
 
 use crate::atomic::{AtomicU64, Ordering};
 
-use crate::breaker::{
-    BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, PermitKind, State, Window,
-};
-use crate::time::{LazyTime, TimeSource};
+use core::task::Waker;
+
+use crate::admission::{Admission, Call, Entry, Gate};
+use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::time::TimeSource;
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 /// Exclusive access to a `T` from a shared reference.
@@ -86,353 +87,387 @@ impl<T> Lock<T> for CsLock<T> {
     }
 }
 
-/// `rejecting_until` stored as nanoseconds; zero means "not rejecting".
-const NOT_REJECTING: u64 = 0;
+/// A machine shared by reference: the one `&self` form of the
+/// [admission contract](crate::admission), implemented by [`Shared`] (any
+/// machine behind any [`Lock`]) and by the lock-free
+/// [`Throttle<AtomicGcra>`](crate::rate::Throttle).
+///
+/// Drivers, guards and tower layers are written once against this trait.
+pub trait SharedAdmission {
+    /// See [`Admission::Key`].
+    type Key: ?Sized;
+    /// See [`Admission::Permit`].
+    type Permit;
+    /// See [`Admission::Wait`].
+    type Wait;
 
-/// The lock-free "rejecting until" gate shared by the shared machines: the
-/// machine's own `rejecting_until()` published under the lock, checked with
-/// one atomic load; `Instant::MAX` means "until further notice".
-#[derive(Debug)]
-struct RejectGate {
-    until: AtomicU64,
-    rejections: AtomicU64,
-    /// The machine's latest time seen, published under the lock: the
-    /// lock-free paths read it to honour the clock contract.
-    latest: AtomicU64,
-}
-
-impl RejectGate {
-    #[cfg(not(loom))]
-    const fn new() -> Self {
-        RejectGate {
-            until: AtomicU64::new(NOT_REJECTING),
-            rejections: AtomicU64::new(0),
-            latest: AtomicU64::new(0),
-        }
-    }
-
-    #[cfg(loom)]
-    fn new() -> Self {
-        RejectGate {
-            until: AtomicU64::new(NOT_REJECTING),
-            rejections: AtomicU64::new(0),
-            latest: AtomicU64::new(0),
-        }
-    }
-
-    /// Rejects for `reason` if the gate is closed at `time`; reads the time
-    /// only if the gate is closed at all.
-    #[inline]
-    fn check<T: TimeSource>(
+    /// See [`Admission::enter`].
+    fn enter(
         &self,
-        time: &mut LazyTime<T>,
-        reason: RejectReason,
-    ) -> Result<(), Rejected> {
-        let until = self.until.load(Ordering::Acquire);
-        if until != NOT_REJECTING && time.raw().as_nanos() < until {
-            self.rejections.fetch_add(1, Ordering::Relaxed);
-            let retry_at = (until != u64::MAX).then(|| Instant::from_nanos(until));
-            return Err(Rejected::new(reason, retry_at));
-        }
-        Ok(())
-    }
+        call: &Call<'_, Self::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<Self::Permit, Self::Wait>;
 
-    /// Publishes the machine's answer; call under the machine's lock so
-    /// stores happen in transition order.
-    ///
-    /// `latest` is the latest time the machine has seen: a gate that closed
-    /// before it is not published, so a caller whose clock steps back is
-    /// sent to the machine (which reads its time as `latest`) instead of
-    /// being rejected by the gate (the clock contract).
+    /// See [`Admission::resume`].
+    fn resume(
+        &self,
+        call: &Call<'_, Self::Key>,
+        wait: Self::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<Self::Permit, Self::Wait>;
+
+    /// See [`Admission::cancel`].
+    fn cancel(&self, now: Instant, wait: Self::Wait);
+
+    /// See [`Admission::exit`].
+    fn exit(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome);
+
+    /// See [`Admission::abandon`].
+    fn abandon(&self, now: Instant, permit: Self::Permit);
+
+    /// See [`Admission::next_deadline`].
+    fn next_deadline(&self) -> Option<Instant>;
+
+    /// See [`Admission::on_deadline`].
+    fn on_deadline(&self, now: Instant);
+}
+
+impl<S: SharedAdmission + ?Sized> SharedAdmission for &S {
+    type Key = S::Key;
+    type Permit = S::Permit;
+    type Wait = S::Wait;
+
     #[inline]
-    fn publish(&self, until: Option<Instant>, latest: Instant) {
-        let latest = latest.as_nanos();
-        if self.latest.load(Ordering::Relaxed) < latest {
-            self.latest.store(latest, Ordering::Relaxed);
-        }
-        let until = until
-            .filter(|until| until.as_nanos() > latest)
-            .map_or(NOT_REJECTING, Instant::as_nanos);
-        if self.until.load(Ordering::Relaxed) != until {
-            self.until.store(until, Ordering::Release);
-        }
+    fn enter(
+        &self,
+        call: &Call<'_, Self::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<S::Permit, S::Wait> {
+        (**self).enter(call, waker)
     }
 
-    fn rejections(&self) -> u64 {
-        self.rejections.load(Ordering::Relaxed)
+    #[inline]
+    fn resume(
+        &self,
+        call: &Call<'_, Self::Key>,
+        wait: S::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<S::Permit, S::Wait> {
+        (**self).resume(call, wait, waker)
     }
 
-    fn reset_rejections(&self) {
-        self.rejections.store(0, Ordering::Relaxed);
+    #[inline]
+    fn cancel(&self, now: Instant, wait: S::Wait) {
+        (**self).cancel(now, wait)
+    }
+
+    #[inline]
+    fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
+        (**self).exit(now, permit, outcome)
+    }
+
+    #[inline]
+    fn abandon(&self, now: Instant, permit: S::Permit) {
+        (**self).abandon(now, permit)
+    }
+
+    #[inline]
+    fn next_deadline(&self) -> Option<Instant> {
+        (**self).next_deadline()
+    }
+
+    #[inline]
+    fn on_deadline(&self, now: Instant) {
+        (**self).on_deadline(now)
     }
 }
 
-/// What a shared breaker's gate holds while forced open.
-const FORCED_OPEN: u64 = u64::MAX;
-/// ... and while open with a wait that ends past the end of the clock.
-const OPEN_NEVER: u64 = u64::MAX - 1;
-
-/// The admission word: the machine admits without looking (closed,
-/// metrics-only, disabled). The low 32 bits hold the epoch.
+/// Admission word bit: every call is admitted without the lock.
 const FREE: u64 = 1 << 63;
-/// ... and the permit counts nowhere (disabled).
-const UNCOUNTED: u64 = 1 << 62;
-/// ... and the permit needs its start time (slow-call detection).
-const TIMED: u64 = 1 << 61;
+/// Admission word bit: the free permit records the call's start time.
+const TIMED: u64 = 1 << 62;
+/// Admission word: the machine's token (a breaker's epoch and permit kind).
+const TOKEN: u64 = (1 << 61) - 1;
+/// Reject-until word: not rejecting.
+const NOT_REJECTING: u64 = 0;
+/// Reject-until word: rejecting with no known end (`retry_at` `None`).
+const UNTIL_UNKNOWN: u64 = u64::MAX;
+/// Reject-until word: rejecting for ever (`retry_at` "never").
+const UNTIL_NEVER: u64 = u64::MAX - 1;
 
-/// A circuit breaker usable from `&self`: the machine behind lock `L`, plus
-/// two atomic words published under the lock, so the common paths skip it:
-/// a closed breaker admits with one atomic load (the permit carries the
-/// epoch it saw, so a transition racing it is handled like any late
-/// outcome), and an open breaker rejects with one atomic load.
+/// Any [`Admission`] machine behind any [`Lock`], used from `&self` (a
+/// `static`, an `Arc`, several tasks, threads or interrupt handlers).
 ///
-/// Rejections on the fast path are counted in [`metrics`](Self::metrics) but
-/// emit no [`BreakerEvent::Rejected`]: the observer lives behind the lock.
-/// They carry exactly the machine's `retry_at` (see the [breaker
-/// docs](crate::breaker#what-a-rejections-retry_at-says)): the open wait's end,
-/// `None` when forced open or when every half-open probe is out.
-///
-/// The clock contract holds as for [`CircuitBreaker`], with one reading: a
-/// call admitted on the lock-free path (a closed breaker) or rejected by
-/// the lock-free gate (an open one) does not hand the machine its time, so
-/// it does not move the latest time seen; a timed call's start is read no
-/// earlier than that latest time, and the gate is only published while it
-/// closes after it (a caller whose clock stepped back behind it is sent to
-/// the machine).
+/// After every locked operation the machine's [`Gate`] is copied into two
+/// atomic words, so a closed breaker admits and an open breaker or fail fast
+/// rejects with one atomic load and no lock; rejections taken that way are
+/// counted (and added to the machine's metrics by the pattern's
+/// `metrics`). Wakers a machine owes (a bulkhead granting a queued call a
+/// slot) are woken after the lock is released.
 ///
 /// ```
-/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
-/// use failsafe_core::sync::{CsLock, SharedBreaker};
+/// use failsafe_core::admission::{Call, Entry};
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+/// use failsafe_core::sync::{CsLock, Shared, SharedAdmission};
 /// use failsafe_core::{Instant, Outcome};
 ///
-/// static BREAKER: SharedBreaker<CountWindow<20>, (), CsLock<CircuitBreaker<CountWindow<20>>>> =
-///     SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new())));
+/// const CONFIG: BreakerConfig = BreakerConfig::builder().consecutive_failures(1).build_or_panic();
+/// static BREAKER: Shared<CircuitBreaker<NoWindow>, CsLock<CircuitBreaker<NoWindow>>> =
+///     Shared::new(CsLock::new(CircuitBreaker::new(CONFIG, NoWindow)));
 ///
-/// let permit = BREAKER.acquire(Instant::ZERO).unwrap();
-/// BREAKER.record(Instant::from_millis(2), permit, Outcome::Success);
+/// let Entry::Admitted(permit) = BREAKER.enter(&Call::at(Instant::ZERO), None) else { panic!() };
+/// BREAKER.exit(Instant::from_millis(1), permit, Outcome::Failure);
+/// let Entry::Rejected(r) = BREAKER.enter(&Call::at(Instant::from_millis(2)), None) else { panic!() };
+/// assert!(r.retry_at.is_some());
 /// ```
 #[derive(Debug)]
-pub struct SharedBreaker<W, O, L> {
+pub struct Shared<M, L> {
     lock: L,
-    admission: AtomicU64,
-    gate: RejectGate,
-    _machine: PhantomData<fn() -> CircuitBreaker<W, O>>,
+    admit: AtomicU64,
+    until: AtomicU64,
+    latest: AtomicU64,
+    rejections: AtomicU64,
+    _machine: PhantomData<fn() -> M>,
 }
 
-impl<W, O, L> SharedBreaker<W, O, L>
-where
-    W: Window,
-    O: Observer<BreakerEvent>,
-    L: Lock<CircuitBreaker<W, O>>,
-{
-    /// Shares the breaker inside `lock`, which must be closed (fresh). `const`.
-    ///
-    /// For a breaker that is not fresh use [`from_lock`](Self::from_lock).
+impl<M, L> Shared<M, L> {
+    /// Shares the machine held by `lock`. The first locked operation
+    /// publishes the gate; until then every call takes the lock. `const`,
+    /// so it fits in a `static`.
     #[cfg(not(loom))]
     pub const fn new(lock: L) -> Self {
-        SharedBreaker {
+        Shared {
             lock,
-            // 0: ask the machine; the first locked call publishes the real word.
-            admission: AtomicU64::new(0),
-            gate: RejectGate::new(),
+            admit: AtomicU64::new(0),
+            until: AtomicU64::new(NOT_REJECTING),
+            latest: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
 
-    /// Under loom, atomics cannot be built in `const`.
+    /// Shares the machine held by `lock` (loom build).
     #[cfg(loom)]
     pub fn new(lock: L) -> Self {
-        SharedBreaker {
+        Shared {
             lock,
-            // 0: ask the machine; the first locked call publishes the real word.
-            admission: AtomicU64::new(0),
-            gate: RejectGate::new(),
+            admit: AtomicU64::new(0),
+            until: AtomicU64::new(NOT_REJECTING),
+            latest: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
 
-    /// Shares the breaker inside `lock`, whatever state it is in.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::Instant;
-    /// let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
-    /// b.force_open(Instant::ZERO);
-    /// let shared = SharedBreaker::from_lock(CsLock::new(b));
-    /// assert!(shared.acquire(Instant::from_secs(1)).is_err());
-    /// ```
-    pub fn from_lock(lock: L) -> Self {
+    /// Calls rejected by the lock-free gate (never seen by the machine).
+    pub fn gate_rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+}
+
+impl<M, L: Lock<M>> Shared<M, L> {
+    /// Shares a machine that may not be fresh (already open, forced open):
+    /// publishes its gate at once.
+    pub fn from_lock(lock: L) -> Self
+    where
+        M: Admission,
+    {
         let shared = Self::new(lock);
         shared.with(|_| ());
         shared
     }
 
-    /// [`CircuitBreaker::acquire`] from `&self`. While the breaker is open
-    /// this is one atomic load: no lock is taken.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::{Instant, RejectReason};
-    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
-    /// shared.with(|b| b.open(Instant::ZERO));
-    /// let r = shared.acquire(Instant::from_secs(1)).unwrap_err();
-    /// assert_eq!((r.reason, r.retry_at), (RejectReason::BreakerOpen, Some(Instant::from_secs(30))));
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`CircuitBreaker::acquire`], with the same reason and `retry_at`
-    /// whether the lock-free gate or the machine rejects.
+    /// Runs `f` on the machine under the lock, then publishes its gate and
+    /// wakes, outside the lock, the wakers it owes.
+    pub fn with<R>(&self, f: impl FnOnce(&mut M) -> R) -> R
+    where
+        M: Admission,
+    {
+        let mut owed: [Option<Waker>; 4] = Default::default();
+        let r = self.lock.with(|m| {
+            let r = f(m);
+            self.publish(m);
+            take_wakers(m, &mut owed);
+            r
+        });
+        // Most calls owe nobody; a release owes one waiter, a limit raised
+        // or a queue expired may owe several: wake them in batches, never
+        // under the lock.
+        while owed[0].is_some() {
+            for waker in owed.iter_mut().filter_map(Option::take) {
+                waker.wake();
+            }
+            self.lock.with(|m| take_wakers(m, &mut owed));
+        }
+        r
+    }
+
+    /// See [`Admission::next_deadline`].
+    pub fn next_deadline(&self) -> Option<Instant>
+    where
+        M: Admission,
+    {
+        self.with(|m| m.next_deadline())
+    }
+
+    /// See [`Admission::on_deadline`].
+    pub fn on_deadline(&self, now: Instant)
+    where
+        M: Admission,
+    {
+        self.with(|m| m.on_deadline(now))
+    }
+
+    fn publish(&self, m: &M)
+    where
+        M: Admission,
+    {
+        let latest = m.latest_seen().as_nanos();
+        if self.latest.load(Ordering::Relaxed) < latest {
+            self.latest.store(latest, Ordering::Relaxed);
+        }
+        let (admit, until) = match m.gate() {
+            Gate::Lock => (0, NOT_REJECTING),
+            Gate::Admit { token, timed } => (
+                FREE | if timed { TIMED } else { 0 } | (token & TOKEN),
+                NOT_REJECTING,
+            ),
+            Gate::Reject { until, reason } => {
+                let until = match until {
+                    None => UNTIL_UNKNOWN,
+                    Some(Instant::MAX) => UNTIL_NEVER,
+                    // An end the machine has already reached is no gate:
+                    // the next call must reach the machine.
+                    Some(until) if until.as_nanos() <= latest => NOT_REJECTING,
+                    Some(until) => until.as_nanos().min(UNTIL_NEVER - 1),
+                };
+                (u64::from(reason.code()), until)
+            }
+        };
+        // The admission word first, the end of the rejection last (release):
+        // a reader that sees a rejection sees its reason.
+        if self.admit.load(Ordering::Relaxed) != admit {
+            self.admit.store(admit, Ordering::Release);
+        }
+        if self.until.load(Ordering::Relaxed) != until {
+            self.until.store(until, Ordering::Release);
+        }
+    }
+
+    /// The lock-free decision, if the gate can make it.
     #[inline]
-    pub fn acquire(&self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
-        let mut time = LazyTime::unclamped(now);
-        let word = self.admission.load(Ordering::Acquire);
-        if word & FREE != 0 {
-            let kind = if word & UNCOUNTED != 0 {
-                PermitKind::Uncounted
-            } else {
-                PermitKind::Counted
-            };
-            let issued_at = if word & TIMED != 0 {
+    fn gate_enter(&self, call: &Call<'_, M::Key>) -> Option<Entry<M::Permit, M::Wait>>
+    where
+        M: Admission,
+    {
+        let admit = self.admit.load(Ordering::Acquire);
+        if admit & FREE != 0 {
+            let issued_at = if admit & TIMED != 0 {
                 // The clock contract: a start before the latest time the
                 // machine has seen reads as that time.
-                time.raw().max(Instant::from_nanos(
-                    self.gate.latest.load(Ordering::Relaxed),
-                ))
+                call.now()
+                    .max(Instant::from_nanos(self.latest.load(Ordering::Relaxed)))
             } else {
                 Instant::ZERO
             };
-            return Ok(BreakerPermit::new(issued_at, word as u32, kind));
+            return M::gate_permit(admit & TOKEN, issued_at).map(Entry::Admitted);
         }
-        // The gate holds `FORCED_OPEN` when forced open ("until an operator
-        // says otherwise": `retry_at` None), `OPEN_NEVER` for an open wait
-        // that never ends (`retry_at` never), else the open wait's end (the
-        // exact instant a probe is admitted): the machine's own answers.
-        let until = self.gate.until.load(Ordering::Relaxed);
-        let reason = if until == FORCED_OPEN {
-            RejectReason::BreakerForcedOpen
-        } else {
-            RejectReason::BreakerOpen
-        };
-        self.gate.check(&mut time, reason).map_err(|r| {
-            if r.retry_at == Some(Instant::from_nanos(OPEN_NEVER)) {
-                Rejected::never(r.reason)
-            } else {
-                r
-            }
-        })?;
-        self.with(|b| b.acquire(time))
-    }
-
-    /// [`CircuitBreaker::record`] from `&self`.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::{Instant, Outcome};
-    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
-    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(config, NoWindow)));
-    /// let p = shared.acquire(Instant::ZERO).unwrap();
-    /// shared.record(Instant::ZERO, p, Outcome::Failure);
-    /// assert_eq!(shared.state(), State::Open);
-    /// ```
-    #[inline]
-    pub fn record(&self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
-        self.with(|b| b.record(now, permit, outcome))
-    }
-
-    /// Runs `f` on the machine under the lock (manual open/close, config,
-    /// observer), then republishes the fast-path state.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::Instant;
-    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
-    /// shared.with(|b| b.force_open(Instant::ZERO));
-    /// assert_eq!(shared.state(), State::ForcedOpen);
-    /// ```
-    pub fn with<R>(&self, f: impl FnOnce(&mut CircuitBreaker<W, O>) -> R) -> R {
-        self.lock.with(|b| {
-            let r = f(b);
-            // Published under the lock, so stores happen in transition order.
-            // The machine never opens until `MAX - 1 ns` (it rounds that up
-            // to `MAX`, "never"), so `OPEN_NEVER` cannot be a real wait's end.
-            let until = match (b.state(), b.rejecting_until()) {
-                (State::Open, Some(Instant::MAX)) => Some(Instant::from_nanos(OPEN_NEVER)),
-                (_, until) => until,
-            };
-            self.gate.publish(until, b.latest_seen());
-            let admission = match b.free_admission() {
-                Some((epoch, counted, timed)) => {
-                    FREE | if counted { 0 } else { UNCOUNTED }
-                        | if timed { TIMED } else { 0 }
-                        | epoch as u64
-                }
-                None => 0,
-            };
-            if self.admission.load(Ordering::Relaxed) != admission {
-                self.admission.store(admission, Ordering::Release);
-            }
-            r
-        })
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        self.with(|b| b.state())
-    }
-
-    /// [`CircuitBreaker::next_deadline`] from `&self`.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.with(|b| b.next_deadline())
-    }
-
-    /// [`CircuitBreaker::on_deadline`] from `&self`.
-    pub fn on_deadline(&self, now: Instant) {
-        self.with(|b| b.on_deadline(now))
-    }
-
-    /// [`CircuitBreaker::reset`], also zeroing the fast-path rejection count.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::Instant;
-    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
-    /// shared.with(|b| b.force_open(Instant::ZERO));
-    /// let _ = shared.acquire(Instant::ZERO);
-    /// shared.reset(Instant::ZERO);
-    /// assert_eq!((shared.state(), shared.metrics(Instant::ZERO).rejected), (State::Closed, 0));
-    /// ```
-    pub fn reset(&self, now: Instant) {
-        self.with(|b| {
-            b.reset(now);
-            self.gate.reset_rejections();
-        })
-    }
-
-    /// [`CircuitBreaker::metrics`], with fast-path rejections added in.
-    ///
-    /// ```
-    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
-    /// # use failsafe_core::sync::{CsLock, SharedBreaker};
-    /// # use failsafe_core::Instant;
-    /// let shared = SharedBreaker::new(CsLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
-    /// shared.with(|b| b.force_open(Instant::ZERO));
-    /// for _ in 0..3 { let _ = shared.acquire(Instant::ZERO); }
-    /// assert_eq!(shared.metrics(Instant::ZERO).rejected, 3);
-    /// ```
-    pub fn metrics(&self, now: Instant) -> BreakerMetrics {
-        let mut m = self.with(|b| b.metrics(now));
-        m.rejected = m.rejected.saturating_add(self.gate.rejections());
-        m
+        let until = self.until.load(Ordering::Acquire);
+        if until == NOT_REJECTING || call.now().as_nanos() >= until {
+            return None;
+        }
+        let code = self.admit.load(Ordering::Relaxed);
+        let reason = RejectReason::from_code(code as u8)?;
+        self.rejections.fetch_add(1, Ordering::Relaxed);
+        Some(Entry::Rejected(match until {
+            UNTIL_UNKNOWN => Rejected::new(reason, None),
+            UNTIL_NEVER => Rejected::never(reason),
+            until => Rejected::new(reason, Some(Instant::from_nanos(until))),
+        }))
     }
 }
 
-/// No budget needs no lock: `&NoBudget` can stand wherever a shared budget is expected.
+/// Runs `f` with a call whose time is read from `now` only if needed.
+fn lazy_call<T: TimeSource, R>(
+    now: T,
+    deadline: crate::timeout::Deadline,
+    f: impl FnOnce(&Call<'_>) -> R,
+) -> R {
+    if let Some(at) = now.known() {
+        return f(&Call::at(at).with_deadline(deadline));
+    }
+    let source = core::cell::Cell::new(Some(now));
+    let read = || match source.take() {
+        Some(mut time) => {
+            let at = time.read();
+            source.set(Some(time));
+            at
+        }
+        None => Instant::ZERO,
+    };
+    f(&Call::lazy(&read).with_deadline(deadline))
+}
+
+fn take_wakers<M: Admission>(m: &mut M, owed: &mut [Option<Waker>; 4]) {
+    for slot in owed.iter_mut() {
+        match m.take_waker() {
+            Some(waker) => *slot = Some(waker),
+            None => return,
+        }
+    }
+}
+
+impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
+    type Key = M::Key;
+    type Permit = M::Permit;
+    type Wait = M::Wait;
+
+    #[inline]
+    fn enter(
+        &self,
+        call: &Call<'_, Self::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<M::Permit, M::Wait> {
+        if let Some(entry) = self.gate_enter(call) {
+            return entry;
+        }
+        self.with(|m| m.enter(call, waker))
+    }
+
+    #[inline]
+    fn resume(
+        &self,
+        call: &Call<'_, Self::Key>,
+        wait: M::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<M::Permit, M::Wait> {
+        self.with(|m| m.resume(call, wait, waker))
+    }
+
+    #[inline]
+    fn cancel(&self, now: Instant, wait: M::Wait) {
+        self.with(|m| m.cancel(now, wait))
+    }
+
+    #[inline]
+    fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
+        self.with(|m| m.exit(now, permit, outcome))
+    }
+
+    #[inline]
+    fn abandon(&self, now: Instant, permit: M::Permit) {
+        self.with(|m| m.abandon(now, permit))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        Shared::next_deadline(self)
+    }
+
+    fn on_deadline(&self, now: Instant) {
+        Shared::on_deadline(self, now)
+    }
+}
+
 impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut crate::retry::NoBudget) -> R) -> R {
@@ -440,94 +475,89 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
     }
 }
 
-/// A [`FailFast`](crate::failfast::FailFast) usable from `&self`: the machine
-/// behind lock `L`, plus the same lock-free gate as [`SharedBreaker`], so an
-/// open fail fast rejects with one atomic load (deadline checks and closed
-/// admissions take the lock).
-///
-/// Rejections on the fast path are counted in [`metrics`](Self::metrics)
-/// (`rejected_open`) but emit no event: the observer lives behind the lock.
-///
-/// The clock contract holds as for the machine, with one reading: a call
-/// rejected by the lock-free gate does not hand the machine its time. The
-/// gate is only published while it closes after the latest time the
-/// machine saw, so a caller whose clock steps back behind that time is sent
-/// to the machine, never turned away by the gate.
-///
-/// ```
-/// use failsafe_core::failfast::{FailFast, FailFastConfig};
-/// use failsafe_core::sync::{CsLock, SharedFailFast};
-/// use failsafe_core::timeout::Deadline;
-/// use failsafe_core::{Instant, Outcome, RejectReason};
-///
-/// static DOWNSTREAM: SharedFailFast<(), CsLock<FailFast>> =
-///     SharedFailFast::new(CsLock::new(FailFast::new(FailFastConfig::DEFAULT)));
-///
-/// DOWNSTREAM.with(|ff| ff.report_unhealthy(Instant::ZERO));
-/// let r = DOWNSTREAM.acquire(Instant::from_secs(1), Deadline::NEVER).unwrap_err();
-/// assert_eq!(r.reason, RejectReason::FailFastOpen);
-/// assert_eq!(DOWNSTREAM.metrics().rejected_open, 1);
-/// ```
-#[derive(Debug)]
-pub struct SharedFailFast<O, L> {
-    lock: L,
-    gate: RejectGate,
-    _machine: PhantomData<fn() -> crate::failfast::FailFast<O>>,
+/// A [`CircuitBreaker`] shared from `&self` ([`Shared`]).
+pub type SharedBreaker<W, O, L> = Shared<CircuitBreaker<W, O>, L>;
+
+impl<W, O, L> Shared<CircuitBreaker<W, O>, L>
+where
+    W: Window,
+    O: Observer<BreakerEvent>,
+    L: Lock<CircuitBreaker<W, O>>,
+{
+    /// [`CircuitBreaker::acquire`] from `&self` (an open breaker rejects,
+    /// a closed one admits, without the lock).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::acquire`].
+    #[inline]
+    pub fn acquire(&self, now: impl TimeSource) -> Result<BreakerPermit, Rejected> {
+        lazy_call(
+            now,
+            crate::timeout::Deadline::NEVER,
+            |call| match SharedAdmission::enter(self, call, None) {
+                Entry::Admitted(permit) => Ok(permit),
+                Entry::Rejected(rejected) => Err(rejected),
+                Entry::Pending { wait, .. } => match wait {},
+            },
+        )
+    }
+
+    /// [`CircuitBreaker::record`] from `&self`.
+    #[inline]
+    pub fn record(&self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
+        SharedAdmission::exit(self, now, permit, outcome)
+    }
+
+    /// The breaker's state.
+    pub fn state(&self) -> State {
+        self.with(|b| b.state())
+    }
+
+    /// [`CircuitBreaker::reset`] from `&self`; also zeroes the gate's
+    /// rejection count.
+    pub fn reset(&self, now: Instant) {
+        self.with(|b| {
+            b.reset(now);
+            self.rejections.store(0, Ordering::Relaxed);
+        })
+    }
+
+    /// [`CircuitBreaker::metrics`], with the gate's rejections added.
+    pub fn metrics(&self, now: Instant) -> BreakerMetrics {
+        let mut m = self.with(|b| b.metrics(now));
+        m.rejected = m.rejected.saturating_add(self.gate_rejections());
+        m
+    }
 }
 
-impl<O, L> SharedFailFast<O, L>
+/// A [`FailFast`](crate::failfast::FailFast) shared from `&self` ([`Shared`]).
+pub type SharedFailFast<O, L> = Shared<crate::failfast::FailFast<O>, L>;
+
+impl<O, L> Shared<crate::failfast::FailFast<O>, L>
 where
     O: Observer<crate::failfast::FailFastEvent>,
     L: Lock<crate::failfast::FailFast<O>>,
 {
-    /// Shares the fail fast inside `lock` (in any state: the first locked
-    /// call publishes the gate). `const`.
-    #[cfg(not(loom))]
-    pub const fn new(lock: L) -> Self {
-        SharedFailFast {
-            lock,
-            gate: RejectGate::new(),
-            _machine: PhantomData,
-        }
-    }
-
-    /// Under loom, atomics cannot be built in `const`.
-    #[cfg(loom)]
-    pub fn new(lock: L) -> Self {
-        SharedFailFast {
-            lock,
-            gate: RejectGate::new(),
-            _machine: PhantomData,
-        }
-    }
-
-    /// [`FailFast::acquire`](crate::failfast::FailFast::acquire) from `&self`;
-    /// one atomic load while open.
-    ///
-    /// ```
-    /// # use failsafe_core::failfast::{FailFast, FailFastConfig};
-    /// # use failsafe_core::sync::{CsLock, SharedFailFast};
-    /// # use failsafe_core::timeout::Deadline;
-    /// # use failsafe_core::{Instant, Outcome};
-    /// let shared = SharedFailFast::new(CsLock::new(FailFast::new(FailFastConfig::DEFAULT)));
-    /// let permit = shared.acquire(Instant::ZERO, Deadline::NEVER).unwrap();
-    /// shared.record(Instant::from_millis(5), permit, Outcome::Success);
-    /// ```
+    /// [`FailFast::acquire`](crate::failfast::FailFast::acquire) from
+    /// `&self` (an open fail fast rejects without the lock).
     ///
     /// # Errors
     ///
-    /// As [`FailFast::acquire`](crate::failfast::FailFast::acquire), with the
-    /// same reason and `retry_at` whether the lock-free gate or the machine
-    /// rejects.
+    /// As [`FailFast::acquire`](crate::failfast::FailFast::acquire).
     #[inline]
     pub fn acquire(
         &self,
         now: impl TimeSource,
         deadline: crate::timeout::Deadline,
     ) -> Result<crate::failfast::FailFastPermit, Rejected> {
-        let mut time = LazyTime::unclamped(now);
-        self.gate.check(&mut time, RejectReason::FailFastOpen)?;
-        self.with(|ff| ff.acquire(time, deadline))
+        lazy_call(now, deadline, |call| {
+            match SharedAdmission::enter(self, call, None) {
+                Entry::Admitted(permit) => Ok(permit),
+                Entry::Rejected(rejected) => Err(rejected),
+                Entry::Pending { wait, .. } => match wait {},
+            }
+        })
     }
 
     /// [`FailFast::record`](crate::failfast::FailFast::record) from `&self`.
@@ -538,114 +568,42 @@ where
         permit: crate::failfast::FailFastPermit,
         outcome: Outcome,
     ) {
-        self.with(|ff| ff.record(now, permit, outcome))
+        SharedAdmission::exit(self, now, permit, outcome)
     }
 
-    /// Runs `f` on the machine under the lock (health reports, manual
-    /// open/close), then republishes the gate.
-    pub fn with<R>(&self, f: impl FnOnce(&mut crate::failfast::FailFast<O>) -> R) -> R {
-        self.lock.with(|ff| {
-            let r = f(ff);
-            self.gate.publish(ff.rejecting_until(), ff.latest_seen());
-            r
-        })
-    }
-
-    /// [`FailFast::reset`](crate::failfast::FailFast::reset), also zeroing the
-    /// fast-path rejection count.
+    /// [`FailFast::reset`](crate::failfast::FailFast::reset) from `&self`;
+    /// also zeroes the gate's rejection count.
     pub fn reset(&self, now: Instant) {
         self.with(|ff| {
             ff.reset(now);
-            self.gate.reset_rejections();
+            self.rejections.store(0, Ordering::Relaxed);
         })
     }
 
-    /// The machine's metrics, with fast-path rejections added to `rejected_open`.
+    /// [`FailFast::metrics`](crate::failfast::FailFast::metrics), with the
+    /// gate's rejections added.
     pub fn metrics(&self) -> crate::failfast::FailFastMetrics {
         let mut m = self.with(|ff| ff.metrics());
-        m.rejected_open = m.rejected_open.saturating_add(self.gate.rejections());
+        m.rejected_open = m.rejected_open.saturating_add(self.gate_rejections());
         m
     }
 }
 
-/// A [`Bulkhead`](crate::bulkhead::Bulkhead) usable from `&self`: the
-/// machine behind lock `L`. Waiters the machine grants or expires are woken
-/// after the lock is released, never under it.
-///
-/// ```
-/// use core::task::Poll;
-/// use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, Ticket};
-/// use failsafe_core::sync::{CsLock, SharedBulkhead};
-/// use failsafe_core::{Instant, Outcome};
-///
-/// const CONFIG: BulkheadConfig = BulkheadConfig::builder()
-///     .max_concurrent(1)
-///     .max_wait(core::time::Duration::from_secs(1))
-///     .build_or_panic();
-/// static POOL: SharedBulkhead<4, (), CsLock<Bulkhead<4>>> = SharedBulkhead::new(CsLock::new(Bulkhead::new(CONFIG)));
-///
-/// let first = POOL.try_acquire(Instant::ZERO).unwrap();
-/// let mut ticket = Ticket::new();
-/// assert!(POOL.poll_acquire(Instant::ZERO, &mut ticket, None).is_pending()); // queued
-/// POOL.release(Instant::from_millis(5), first, Outcome::Success);
-/// let Poll::Ready(Ok(second)) = POOL.poll_acquire(Instant::from_millis(6), &mut ticket, None) else { panic!() };
-/// POOL.release(Instant::from_millis(9), second, Outcome::Success);
-/// ```
-#[derive(Debug)]
-pub struct SharedBulkhead<const Q: usize, O, L, A = crate::bulkhead::FixedLimit> {
-    lock: L,
-    _machine: PhantomData<fn() -> crate::bulkhead::Bulkhead<Q, O, A>>,
-}
+/// A [`Bulkhead`](crate::bulkhead::Bulkhead) shared from `&self` ([`Shared`]).
+pub type SharedBulkhead<const Q: usize, O, L, A = crate::bulkhead::FixedLimit> =
+    Shared<crate::bulkhead::Bulkhead<Q, O, A>, L>;
 
-impl<const Q: usize, O, L, A> SharedBulkhead<Q, O, L, A>
+impl<const Q: usize, O, L, A> Shared<crate::bulkhead::Bulkhead<Q, O, A>, L>
 where
     O: Observer<crate::bulkhead::BulkheadEvent>,
     A: crate::bulkhead::LimitAlgorithm,
     L: Lock<crate::bulkhead::Bulkhead<Q, O, A>>,
 {
-    /// Shares the bulkhead inside `lock`. `const`.
-    pub const fn new(lock: L) -> Self {
-        SharedBulkhead {
-            lock,
-            _machine: PhantomData,
-        }
-    }
-
-    /// Runs `f` on the machine under the lock, then wakes (outside the lock)
-    /// every waiter `f` granted a slot or expired.
-    pub fn with<R>(&self, f: impl FnOnce(&mut crate::bulkhead::Bulkhead<Q, O, A>) -> R) -> R {
-        // Most calls owe no wake-up: the waker list is built (and moved out
-        // of the lock) only when there is one.
-        let mut owed: Option<heapless::Vec<core::task::Waker, Q>> = None;
-        let r = self.lock.with(|b| {
-            let r = f(b);
-            if let Some(first) = b.pop_waker() {
-                let mut list = heapless::Vec::new();
-                let mut next = Some(first);
-                while let Some(waker) = next {
-                    if let Err(waker) = list.push(waker) {
-                        waker.wake(); // cannot happen: at most Q waiters are queued
-                    }
-                    next = b.pop_waker();
-                }
-                owed = Some(list);
-            }
-            r
-        });
-        if let Some(list) = &owed {
-            for waker in list {
-                waker.wake_by_ref();
-            }
-        }
-        r
-    }
-
-    /// [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire) from `&self`: never waits.
+    /// [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire) from `&self`.
     ///
     /// # Errors
     ///
-    /// As [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire):
-    /// [`RejectReason::BulkheadFull`], `retry_at: None`.
+    /// As [`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire).
     #[inline]
     pub fn try_acquire(
         &self,
@@ -654,16 +612,7 @@ where
         self.with(|b| b.try_acquire(now))
     }
 
-    /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire)
-    /// from `&self`: one function for blocking (`waker: None`, poll again
-    /// later) and async callers.
-    ///
-    /// # Errors
-    ///
-    /// `Ready(Err)` as
-    /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire):
-    /// `BulkheadFull`, `BulkheadQueueFull` or `BulkheadWaitExpired`, always
-    /// with `retry_at: None`.
+    /// [`Bulkhead::poll_acquire`](crate::bulkhead::Bulkhead::poll_acquire) from `&self`.
     #[inline]
     pub fn poll_acquire(
         &self,
@@ -674,8 +623,7 @@ where
         self.with(|b| b.poll_acquire(now, ticket, waker))
     }
 
-    /// [`Bulkhead::cancel`](crate::bulkhead::Bulkhead::cancel) from `&self`
-    /// (call it from a waiting future's `Drop`).
+    /// [`Bulkhead::cancel`](crate::bulkhead::Bulkhead::cancel) from `&self`.
     #[inline]
     pub fn cancel(&self, now: impl TimeSource, ticket: &mut crate::bulkhead::Ticket) {
         self.with(|b| b.cancel(now, ticket))
@@ -690,16 +638,6 @@ where
         outcome: Outcome,
     ) {
         self.with(|b| b.release(now, permit, outcome))
-    }
-
-    /// [`Bulkhead::on_deadline`](crate::bulkhead::Bulkhead::on_deadline) from `&self`.
-    pub fn on_deadline(&self, now: Instant) {
-        self.with(|b| b.on_deadline(now))
-    }
-
-    /// [`Bulkhead::next_deadline`](crate::bulkhead::Bulkhead::next_deadline) from `&self`.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.with(|b| b.next_deadline())
     }
 
     /// [`Bulkhead::metrics`](crate::bulkhead::Bulkhead::metrics) from `&self`.

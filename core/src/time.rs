@@ -330,15 +330,6 @@ impl<T: TimeSource> LazyTime<T> {
         LazyTime { source, value }
     }
 
-    /// A lazy time outside any machine (no clamping).
-    #[inline]
-    pub(crate) fn unclamped(source: T) -> Self {
-        LazyTime {
-            value: source.known(),
-            source,
-        }
-    }
-
     /// The time, read now if not yet read, clamped by `clock`.
     #[inline]
     pub(crate) fn get(&mut self, clock: &mut Monotonic) -> Instant {

@@ -81,6 +81,7 @@
 //! the default single probe the two rules agree anyway.
 
 mod config;
+mod contract;
 mod machine;
 mod window;
 

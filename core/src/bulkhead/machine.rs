@@ -159,6 +159,11 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         }
     }
 
+    /// The latest time seen (the clock contract's "latest").
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
+
     /// May a call start at `now`? Never queues: with every slot taken, or
     /// anyone queued (nobody overtakes a waiter), it is rejected with
     /// [`RejectReason::BulkheadFull`] (no `retry_at`: when a slot comes back

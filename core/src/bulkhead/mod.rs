@@ -81,12 +81,14 @@
 
 mod adaptive;
 mod config;
+mod contract;
 mod machine;
 
 pub use adaptive::{
     Aimd, AimdBuilder, FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
 };
 pub use config::{BulkheadConfig, BulkheadConfigBuilder};
+pub use contract::QueuedCall;
 pub use machine::Bulkhead;
 
 use core::time::Duration;

@@ -53,6 +53,7 @@
 //! ```
 
 mod config;
+mod contract;
 mod machine;
 
 pub use config::{FailFastConfig, FailFastConfigBuilder};

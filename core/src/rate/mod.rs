@@ -36,11 +36,13 @@ mod keyed;
 pub mod retry_after;
 #[cfg(test)]
 mod tests;
+mod throttle;
 mod window;
 
 pub use bucket::TokenBucket;
 pub use gcra::{AtomicGcra, Gcra, Reservation};
 pub use keyed::{KeyedGcra, WhenFull};
+pub use throttle::{Limiter, Throttle};
 pub use window::{FixedWindow, SlidingWindow};
 
 use core::time::Duration;

@@ -1,0 +1,342 @@
+//! The admission contract: one shape for every machine that decides whether
+//! a call may start (circuit breaker, fail fast, bulkhead, rate limiters).
+//!
+//! A call is described once, by a [`Call`]: the time (read lazily, at most
+//! once, and only if a decision needs it), the caller's [`Deadline`], a
+//! weight (permits asked for) and an optional key. The machine answers with
+//! an [`Entry`]:
+//!
+//! - [`Entry::Admitted`]: the call may start; hand the permit back with
+//!   [`Admission::exit`] and the call's [`Outcome`];
+//! - [`Entry::Rejected`]: it may not; the [`Rejected`] says why and when to
+//!   come back (`retry_at`);
+//! - [`Entry::Pending`]: it waits (a bulkhead's queue, a rate limiter's
+//!   booking); poll again with [`Admission::resume`] when `recheck_at`
+//!   passes or the waker given is woken, or give the place up with
+//!   [`Admission::cancel`].
+//!
+//! One poll with an `Option<&Waker>` serves async callers (a waker) and
+//! blocking callers (none: they park until `recheck_at` or until woken by
+//! other means) alike. Drivers never compute a decision: every instant they
+//! sleep until comes from the machine.
+//!
+//! ```
+//! use failsafe_core::admission::{Admission, Call, Entry};
+//! use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
+//! use failsafe_core::{Instant, Outcome};
+//!
+//! let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+//! let mut breaker = CircuitBreaker::new(config, NoWindow);
+//! let call = Call::at(Instant::from_millis(0));
+//! let Entry::Admitted(permit) = breaker.enter(&call, None) else { unreachable!() };
+//! breaker.exit(Instant::from_millis(5), permit, Outcome::Failure);
+//! let later = Call::at(Instant::from_millis(10));
+//! assert!(matches!(breaker.enter(&later, None), Entry::Rejected(r) if r.retry_at.is_some()));
+//! ```
+
+use core::cell::Cell;
+use core::fmt;
+use core::task::Waker;
+
+use crate::timeout::Deadline;
+use crate::{Instant, Outcome, RejectReason, Rejected, TimeSource};
+
+/// One call as every admission machine sees it: built once per attempt, so
+/// a stack of machines shares one `now`.
+///
+/// The time is either known ([`Call::at`]) or read from a clock the first
+/// time a machine needs it ([`Call::lazy`]) and then remembered: a closed
+/// breaker with a count window decides without ever reading the clock.
+pub struct Call<'a, K: ?Sized = ()> {
+    clock: Option<&'a dyn Fn() -> Instant>,
+    now: Cell<Option<Instant>>,
+    deadline: Deadline,
+    weight: u32,
+    may_wait: bool,
+    key: &'a K,
+}
+
+impl Call<'static, ()> {
+    /// A call at a known instant, no deadline, weight 1, no key.
+    ///
+    /// ```
+    /// use failsafe_core::admission::Call;
+    /// use failsafe_core::Instant;
+    ///
+    /// let call = Call::at(Instant::from_millis(7));
+    /// assert_eq!(call.now(), Instant::from_millis(7));
+    /// assert_eq!(call.weight(), 1);
+    /// ```
+    pub const fn at(now: Instant) -> Self {
+        Call {
+            clock: None,
+            now: Cell::new(Some(now)),
+            deadline: Deadline::NEVER,
+            weight: 1,
+            may_wait: true,
+            key: &(),
+        }
+    }
+}
+
+impl<'a> Call<'a, ()> {
+    /// A call whose time is read from `clock` at most once, when a machine
+    /// first needs it.
+    ///
+    /// ```
+    /// use core::cell::Cell;
+    /// use failsafe_core::admission::Call;
+    /// use failsafe_core::Instant;
+    ///
+    /// let reads = Cell::new(0);
+    /// let clock = || { reads.set(reads.get() + 1); Instant::from_millis(3) };
+    /// let call = Call::lazy(&clock);
+    /// assert_eq!(reads.get(), 0);
+    /// assert_eq!(call.now(), Instant::from_millis(3));
+    /// assert_eq!(call.now(), Instant::from_millis(3));
+    /// assert_eq!(reads.get(), 1);
+    /// ```
+    pub fn lazy(clock: &'a dyn Fn() -> Instant) -> Self {
+        Call {
+            clock: Some(clock),
+            now: Cell::new(None),
+            deadline: Deadline::NEVER,
+            weight: 1,
+            may_wait: true,
+            key: &(),
+        }
+    }
+}
+
+impl<'a, K: ?Sized> Call<'a, K> {
+    /// The same call with a key (a keyed rate limiter's key).
+    pub fn with_key<'b, J: ?Sized>(self, key: &'b J) -> Call<'b, J>
+    where
+        'a: 'b,
+    {
+        Call {
+            clock: self.clock,
+            now: self.now,
+            deadline: self.deadline,
+            weight: self.weight,
+            may_wait: self.may_wait,
+            key,
+        }
+    }
+
+    /// The same call with the caller's deadline (fail fast rejects a call
+    /// that cannot finish before it; a limiter never books past it).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The same call asking for `weight` permits at once (rate limiters;
+    /// other machines admit one call whatever its weight).
+    #[must_use]
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// The same call, refusing to wait: a machine that would queue or book
+    /// it rejects it instead (`try_acquire`).
+    #[must_use]
+    pub fn no_wait(mut self) -> Self {
+        self.may_wait = false;
+        self
+    }
+
+    /// The call's time: known, or read now from the clock (once).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        if let Some(now) = self.now.get() {
+            return now;
+        }
+        let now = self.clock.map_or(Instant::ZERO, |clock| clock());
+        self.now.set(Some(now));
+        now
+    }
+
+    /// The time if it is already known, without reading the clock.
+    #[inline]
+    pub fn known_now(&self) -> Option<Instant> {
+        self.now.get()
+    }
+
+    /// Sets the call's time (a driver polling again at a later instant).
+    pub fn set_now(&self, now: Instant) {
+        self.now.set(Some(now));
+    }
+
+    /// The caller's deadline ([`Deadline::NEVER`] if none).
+    pub const fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// Permits asked for (1 unless set).
+    pub const fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// Whether the caller accepts to wait (`false` for `try_acquire`).
+    pub const fn may_wait(&self) -> bool {
+        self.may_wait
+    }
+
+    /// The call's key.
+    pub const fn key(&self) -> &K {
+        self.key
+    }
+}
+
+impl<K: ?Sized + fmt::Debug> fmt::Debug for Call<'_, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("now", &self.now.get())
+            .field("deadline", &self.deadline)
+            .field("weight", &self.weight)
+            .field("may_wait", &self.may_wait)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: ?Sized> TimeSource for &Call<'_, K> {
+    #[inline]
+    fn read(&mut self) -> Instant {
+        self.now()
+    }
+
+    #[inline]
+    fn known(&self) -> Option<Instant> {
+        self.known_now()
+    }
+}
+
+/// A machine's answer to a call ([`Admission::enter`], [`Admission::resume`]).
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an admitted permit must be handed back with `exit`, a pending wait resumed or cancelled"]
+pub enum Entry<P, W> {
+    /// The call may start; give the permit back with [`Admission::exit`].
+    Admitted(P),
+    /// The call may not start.
+    Rejected(Rejected),
+    /// The call waits in the machine.
+    Pending {
+        /// Its place: resume or cancel with it.
+        wait: W,
+        /// Poll again at this instant at the latest; `None`: only a wake-up
+        /// (of the waker handed in) can change the answer.
+        recheck_at: Option<Instant>,
+    },
+}
+
+/// What a shared handle may decide without taking its lock, as published by
+/// the machine after every locked operation ([`Admission::gate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Every call takes the lock.
+    Lock,
+    /// Every call is admitted with a permit built from `token` by
+    /// [`Admission::gate_permit`] (at most 61 bits); `timed`: the permit
+    /// needs the call's time.
+    Admit {
+        /// The machine's token (a breaker's state epoch).
+        token: u64,
+        /// Whether the permit records its start time.
+        timed: bool,
+    },
+    /// Every call before `until` is rejected for `reason`.
+    Reject {
+        /// Rejecting until this instant (`Some(Instant::MAX)`: never
+        /// again admits by itself); `None`: until an operator or a health
+        /// report says otherwise (`retry_at` unknown).
+        until: Option<Instant>,
+        /// Why.
+        reason: RejectReason,
+    },
+}
+
+/// An admission machine: decides whether each call may start, is told how
+/// it ended.
+///
+/// [`Key`](Admission::Key) is the key type of keyed machines (`()` for
+/// every other machine).
+///
+/// **Clock contract.** A `now` earlier than the latest time the machine has
+/// seen reads as that latest time.
+pub trait Admission {
+    /// The key a call carries (`()` for machines that are not keyed).
+    type Key: ?Sized;
+    /// Handed out with an admission, handed back with its outcome.
+    type Permit;
+    /// A call's place while it waits ([`Entry::Pending`]).
+    type Wait;
+
+    /// Decides on a new call.
+    fn enter(
+        &mut self,
+        call: &Call<'_, Self::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<Self::Permit, Self::Wait>;
+
+    /// Decides again on a waiting call (at `recheck_at`, or once woken).
+    fn resume(
+        &mut self,
+        call: &Call<'_, Self::Key>,
+        wait: Self::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<Self::Permit, Self::Wait>;
+
+    /// Gives a waiting call's place up (its future dropped, its caller gone).
+    fn cancel(&mut self, now: Instant, wait: Self::Wait);
+
+    /// Hands an admitted call's permit back with how the call ended.
+    fn exit(&mut self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome);
+
+    /// Hands back a permit whose call never started (a later machine in a
+    /// stack rejected it): nothing is counted. Defaults to
+    /// [`exit`](Admission::exit) with [`Outcome::Cancelled`]; a rate
+    /// limiter gives its booking back.
+    fn abandon(&mut self, now: Instant, permit: Self::Permit) {
+        self.exit(now, permit, Outcome::Cancelled);
+    }
+
+    /// The earliest instant at which the machine changes by itself (an open
+    /// wait ends, a probe lease or a queued wait runs out).
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Applies what is due at `now` (see [`next_deadline`](Admission::next_deadline)).
+    fn on_deadline(&mut self, _now: Instant) {}
+
+    /// What a shared handle may decide without the lock until the next
+    /// locked operation. The default, [`Gate::Lock`], always asks.
+    fn gate(&self) -> Gate {
+        Gate::Lock
+    }
+
+    /// The permit for a call admitted by [`Gate::Admit`] with `token`,
+    /// started at `issued_at` (`Instant::ZERO` unless the gate is timed).
+    /// `None` (the default): the machine never publishes `Admit`.
+    fn gate_permit(_token: u64, _issued_at: Instant) -> Option<Self::Permit> {
+        None
+    }
+
+    /// The latest time the machine has seen (the clock contract's floor).
+    fn latest_seen(&self) -> Instant {
+        Instant::ZERO
+    }
+
+    /// A waker the machine owes a wake-up (a waiter granted a slot); shared
+    /// handles wake it after releasing their lock.
+    fn take_waker(&mut self) -> Option<Waker> {
+        None
+    }
+}
+
+/// `Wait` of machines that never make a call wait.
+pub type NoWait = core::convert::Infallible;

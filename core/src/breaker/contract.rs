@@ -1,0 +1,83 @@
+//! The circuit breaker on the [admission contract](crate::admission).
+
+use core::task::Waker;
+
+use super::{BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window};
+use crate::admission::{Admission, Call, Entry, Gate, NoWait};
+use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
+
+/// Token bit of an admission that is not counted (a disabled breaker).
+const UNCOUNTED: u64 = 1 << 32;
+
+impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
+    type Key = ();
+    type Permit = BreakerPermit;
+    type Wait = NoWait;
+
+    #[inline]
+    fn enter(&mut self, call: &Call<'_>, _waker: Option<&Waker>) -> Entry<BreakerPermit, NoWait> {
+        match self.acquire(call) {
+            Ok(permit) => Entry::Admitted(permit),
+            Err(rejected) => Entry::Rejected(rejected),
+        }
+    }
+
+    fn resume(
+        &mut self,
+        _: &Call<'_>,
+        wait: NoWait,
+        _: Option<&Waker>,
+    ) -> Entry<BreakerPermit, NoWait> {
+        match wait {}
+    }
+
+    fn cancel(&mut self, _: Instant, wait: NoWait) {
+        match wait {}
+    }
+
+    #[inline]
+    fn exit(&mut self, now: impl TimeSource, permit: BreakerPermit, outcome: Outcome) {
+        self.record(now, permit, outcome);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        CircuitBreaker::next_deadline(self)
+    }
+
+    fn on_deadline(&mut self, now: Instant) {
+        CircuitBreaker::on_deadline(self, now);
+    }
+
+    #[inline]
+    fn gate(&self) -> Gate {
+        if let Some((epoch, counted, timed)) = self.free_admission() {
+            let token = u64::from(epoch) | if counted { 0 } else { UNCOUNTED };
+            return Gate::Admit { token, timed };
+        }
+        match (self.state(), self.rejecting_until()) {
+            (State::ForcedOpen, _) => Gate::Reject {
+                until: None,
+                reason: RejectReason::BreakerForcedOpen,
+            },
+            (_, Some(until)) => Gate::Reject {
+                until: Some(until),
+                reason: RejectReason::BreakerOpen,
+            },
+            (_, None) => Gate::Lock,
+        }
+    }
+
+    #[inline]
+    fn gate_permit(token: u64, issued_at: Instant) -> Option<BreakerPermit> {
+        let kind = if token & UNCOUNTED != 0 {
+            PermitKind::Uncounted
+        } else {
+            PermitKind::Counted
+        };
+        Some(BreakerPermit::new(issued_at, token as u32, kind))
+    }
+
+    fn latest_seen(&self) -> Instant {
+        CircuitBreaker::latest_seen(self)
+    }
+}
