@@ -37,6 +37,7 @@
 use core::cell::Cell;
 use core::fmt;
 use core::task::Waker;
+use core::time::Duration;
 
 use crate::timeout::Deadline;
 use crate::{Instant, Outcome, RejectReason, Rejected, TimeSource};
@@ -52,7 +53,7 @@ pub struct Call<'a, K: ?Sized = ()> {
     now: Cell<Option<Instant>>,
     deadline: Deadline,
     weight: u32,
-    may_wait: bool,
+    max_wait: Option<Duration>,
     key: &'a K,
 }
 
@@ -73,7 +74,7 @@ impl Call<'static, ()> {
             now: Cell::new(Some(now)),
             deadline: Deadline::NEVER,
             weight: 1,
-            may_wait: true,
+            max_wait: None,
             key: &(),
         }
     }
@@ -102,7 +103,7 @@ impl<'a> Call<'a, ()> {
             now: Cell::new(None),
             deadline: Deadline::NEVER,
             weight: 1,
-            may_wait: true,
+            max_wait: None,
             key: &(),
         }
     }
@@ -119,7 +120,7 @@ impl<'a, K: ?Sized> Call<'a, K> {
             now: self.now,
             deadline: self.deadline,
             weight: self.weight,
-            may_wait: self.may_wait,
+            max_wait: self.max_wait,
             key,
         }
     }
@@ -144,7 +145,17 @@ impl<'a, K: ?Sized> Call<'a, K> {
     /// it rejects it instead (`try_acquire`).
     #[must_use]
     pub fn no_wait(mut self) -> Self {
-        self.may_wait = false;
+        self.max_wait = Some(Duration::ZERO);
+        self
+    }
+
+    /// The same call, willing to wait at most `max_wait` for a rate
+    /// limiter's permits (instead of the limiter's own `max_wait`). A
+    /// bulkhead's queue keeps its own `max_wait`; only zero (no wait)
+    /// changes what it does.
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: Option<Duration>) -> Self {
+        self.max_wait = max_wait;
         self
     }
 
@@ -182,7 +193,13 @@ impl<'a, K: ?Sized> Call<'a, K> {
 
     /// Whether the caller accepts to wait (`false` for `try_acquire`).
     pub const fn may_wait(&self) -> bool {
-        self.may_wait
+        !matches!(self.max_wait, Some(Duration::ZERO))
+    }
+
+    /// How long the caller accepts to wait, if it says (`None`: as long as
+    /// the machine's own `max_wait`).
+    pub const fn max_wait(&self) -> Option<Duration> {
+        self.max_wait
     }
 
     /// The call's key.
@@ -197,7 +214,7 @@ impl<K: ?Sized + fmt::Debug> fmt::Debug for Call<'_, K> {
             .field("now", &self.now.get())
             .field("deadline", &self.deadline)
             .field("weight", &self.weight)
-            .field("may_wait", &self.may_wait)
+            .field("max_wait", &self.max_wait)
             .field("key", &self.key)
             .finish_non_exhaustive()
     }

@@ -46,6 +46,9 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod admission;
 mod atomic;
 pub mod breaker;

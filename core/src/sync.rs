@@ -182,6 +182,54 @@ impl<S: SharedAdmission + ?Sized> SharedAdmission for &S {
     }
 }
 
+/// Forwards the contract to a machine shared through an `Arc`.
+#[cfg(feature = "alloc")]
+impl<S: SharedAdmission + ?Sized> SharedAdmission for alloc::sync::Arc<S> {
+    type Key = S::Key;
+    type Permit = S::Permit;
+    type Wait = S::Wait;
+
+    #[inline]
+    fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
+        (**self).enter(call, waker)
+    }
+
+    #[inline]
+    fn resume(
+        &self,
+        call: &Call<'_, S::Key>,
+        wait: S::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<S::Permit, S::Wait> {
+        (**self).resume(call, wait, waker)
+    }
+
+    #[inline]
+    fn cancel(&self, now: Instant, wait: S::Wait) {
+        (**self).cancel(now, wait)
+    }
+
+    #[inline]
+    fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
+        (**self).exit(now, permit, outcome)
+    }
+
+    #[inline]
+    fn abandon(&self, now: Instant, permit: S::Permit) {
+        (**self).abandon(now, permit)
+    }
+
+    #[inline]
+    fn next_deadline(&self) -> Option<Instant> {
+        (**self).next_deadline()
+    }
+
+    #[inline]
+    fn on_deadline(&self, now: Instant) {
+        (**self).on_deadline(now)
+    }
+}
+
 /// Admission word bit: every call is admitted without the lock.
 const FREE: u64 = 1 << 63;
 /// Admission word bit: the free permit records the call's start time.

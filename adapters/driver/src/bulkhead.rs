@@ -210,6 +210,11 @@ impl<R: Runtime + ?Sized> Runtime for &R {
     fn sleep_until(&self, deadline: Instant) -> R::Sleep {
         (**self).sleep_until(deadline)
     }
+
+    #[inline]
+    fn reset_sleep(&self, sleep: core::pin::Pin<&mut R::Sleep>, deadline: Instant) {
+        (**self).reset_sleep(sleep, deadline)
+    }
 }
 
 /// A bulkhead slot that is given back exactly once: through

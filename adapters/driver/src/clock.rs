@@ -1,6 +1,7 @@
 //! What a runtime must provide: the time, and a way to sleep until a time.
 
 use core::future::Future;
+use core::pin::Pin;
 
 use failsafe_core::Instant;
 
@@ -27,4 +28,11 @@ pub trait Runtime: Clock {
     type Sleep: Future<Output = ()>;
     /// Completes at (or soon after) `deadline`; at once if it has passed.
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// Moves a pending sleep to `deadline` (a resettable timer, as quinn's
+    /// runtime trait has): the default replaces it in place; tokio resets
+    /// its `Sleep` without a new registration.
+    fn reset_sleep(&self, mut sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        sleep.set(self.sleep_until(deadline));
+    }
 }

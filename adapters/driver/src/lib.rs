@@ -25,6 +25,7 @@
 //!   adapters bind to their clocks.
 #![no_std]
 
+pub mod admit;
 mod call;
 mod classify;
 mod clock;
@@ -38,6 +39,7 @@ mod retry;
 mod std_support;
 mod timeout;
 
+pub use admit::{Admit, Ask, Guard, try_acquire, try_acquire_keyed};
 pub use call::{call, call_blocking};
 pub use classify::{Classify, DefaultClassifier};
 pub use clock::{Clock, Runtime};
@@ -93,3 +95,16 @@ mod std_bulkhead;
 pub use bulkhead::{AcquireSlot, BulkheadGuard, BulkheadPolicy, SlotStep, SlotWait};
 #[cfg(feature = "std")]
 pub use std_bulkhead::{Bulkhead, OwnedBulkheadGuard, Park, SharedStdBulkhead};
+#[cfg(feature = "std")]
+mod patterns;
+mod policy_handle;
+#[cfg(feature = "std")]
+mod std_blocking;
+#[cfg(feature = "std")]
+pub use patterns::{
+    BulkheadPolicy as BulkheadHandle, CircuitBreakerPolicy, DEFAULT_MAX_WAIT as RATE_MAX_WAIT,
+    FailFastPolicy as FailFastHandle, KeyedRateLimiterPolicy, RateLimiterPolicy, StdShared,
+};
+pub use policy_handle::Policy;
+#[cfg(feature = "std")]
+pub use std_blocking::admit_blocking;

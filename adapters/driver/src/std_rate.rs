@@ -4,10 +4,9 @@
 
 extern crate std;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use core::time::Duration;
@@ -324,9 +323,7 @@ impl<K, const N: usize, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, N, C> 
     }
 }
 
-fn random_seed() -> u64 {
-    RandomState::new().build_hasher().finish()
-}
+use crate::patterns::random_seed;
 
 impl<K: Eq + Hash + Clone, const N: usize, C: Clock + Default> KeyedRateLimiter<K, N, C> {
     /// An empty table with `quota` for every key, on the default clock. The

@@ -111,8 +111,8 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, 
 /// default: a call over the rate is rejected at once with `retry_at`).
 ///
 /// A call asks for [`Call::weight`] permits; it never books past its
-/// deadline, and a call that may not wait ([`Call::no_wait`]) is never
-/// booked. A booked call is [`Entry::Pending`] until its start; a waiter
+/// deadline, waits at most its own [`Call::max_wait`] if it gives one, and a
+/// call that may not wait ([`Call::no_wait`]) is never booked. A booked call is [`Entry::Pending`] until its start; a waiter
 /// that gives up hands its booking back when nobody booked after it.
 ///
 /// ```
@@ -171,10 +171,11 @@ impl<L> Throttle<L> {
 
     /// How long `call` may wait: zero if it may not, never past its deadline.
     fn wait_for<K: ?Sized>(&self, call: &Call<'_, K>, now: Instant) -> Duration {
-        if !call.may_wait() || self.max_wait.is_zero() {
+        let max_wait = call.max_wait().unwrap_or(self.max_wait);
+        if max_wait.is_zero() {
             return Duration::ZERO;
         }
-        self.max_wait.min(call.deadline().remaining(now))
+        max_wait.min(call.deadline().remaining(now))
     }
 }
 

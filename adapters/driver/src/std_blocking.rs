@@ -1,0 +1,140 @@
+//! Blocking callers: [`admit_blocking`] parks the thread while the machine
+//! says pending, and [`Policy`]'s `*_blocking` verbs.
+
+extern crate std;
+
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::thread::Thread;
+
+use failsafe_core::Rejected;
+use failsafe_core::admission::{Call, Entry};
+use failsafe_core::sync::SharedAdmission;
+
+use crate::admit::{Ask, Guard};
+use crate::{Classify, DefaultClassifier, Error, Park, Policy};
+
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits for admission on the calling thread: at once if the machine
+/// admits or rejects; otherwise parks the thread ([`Park::park_until`])
+/// until the machine's `recheck_at` or until the machine wakes it (a
+/// bulkhead granting it a slot unparks it), and asks again.
+///
+/// The uncontended path allocates nothing; a thread that has to wait makes
+/// one waker for the whole wait.
+///
+/// # Errors
+///
+/// The machine's [`Rejected`], with its `retry_at`.
+pub fn admit_blocking<H, C, K>(
+    handle: H,
+    clock: C,
+    ask: Ask,
+    key: &K,
+) -> Result<Guard<H, C>, Rejected>
+where
+    H: SharedAdmission<Key = K>,
+    C: Park,
+    K: ?Sized,
+{
+    let read = || clock.now();
+    let first = ask.apply(Call::lazy(&read), key);
+    let mut entry = handle.enter(&first, None);
+    let mut waker: Option<Waker> = None;
+    loop {
+        match entry {
+            Entry::Admitted(permit) => return Ok(Guard::new(handle, clock, permit)),
+            Entry::Rejected(rejected) => return Err(rejected),
+            Entry::Pending { wait, recheck_at } => {
+                if waker.is_some() {
+                    clock.park_until(recheck_at);
+                }
+                // The first time round, only registers the waker.
+                let waker = waker
+                    .get_or_insert_with(|| Waker::from(Arc::new(Unpark(std::thread::current()))));
+                let call = ask.apply(Call::at(clock.now()), key);
+                entry = handle.resume(&call, wait, Some(waker));
+            }
+        }
+    }
+}
+
+impl<S: SharedAdmission, R: Park> Policy<S, R> {
+    /// Waits for admission on the calling thread (see [`admit_blocking`]).
+    ///
+    /// # Errors
+    ///
+    /// The machine's [`Rejected`], with its `retry_at`.
+    pub fn acquire_blocking(&self) -> Result<Guard<&S, &R>, Rejected>
+    where
+        S: SharedAdmission<Key = ()>,
+    {
+        admit_blocking(self.shared(), self.runtime(), self.ask(), &())
+    }
+
+    /// Runs `f` on this thread once admitted; an `Err` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
+    where
+        S: SharedAdmission<Key = ()>,
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_blocking_with(&DefaultClassifier, f)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) with a classifier.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    pub fn call_blocking_with<K, F, T, E>(&self, classify: &K, f: F) -> Result<T, Error<E>>
+    where
+        S: SharedAdmission<Key = ()>,
+        K: Classify<T, E> + ?Sized,
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_blocking_keyed_with(&(), classify, f)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) for a keyed machine.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    pub fn call_blocking_keyed<F, T, E>(&self, key: &S::Key, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_blocking_keyed_with(key, &DefaultClassifier, f)
+    }
+
+    fn call_blocking_keyed_with<K, F, T, E>(
+        &self,
+        key: &S::Key,
+        classify: &K,
+        f: F,
+    ) -> Result<T, Error<E>>
+    where
+        K: Classify<T, E> + ?Sized,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let guard = admit_blocking(self.shared(), self.runtime(), self.ask(), key)?;
+        let result = f();
+        guard.finish(classify.classify(&result));
+        result.map_err(Error::Inner)
+    }
+}
