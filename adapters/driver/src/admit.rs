@@ -320,6 +320,11 @@ where
                 }
                 Entry::Rejected(rejected) => {
                     this.timer.set(None);
+                    // A loop of rejected calls yields when the runtime's
+                    // cooperative budget is spent; it asks again then.
+                    if runtime.poll_budget(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                     this.handle.take();
                     return Poll::Ready(Err(rejected));
                 }

@@ -215,6 +215,11 @@ impl<R: Runtime + ?Sized> Runtime for &R {
     fn reset_sleep(&self, sleep: core::pin::Pin<&mut R::Sleep>, deadline: Instant) {
         (**self).reset_sleep(sleep, deadline)
     }
+
+    #[inline]
+    fn poll_budget(&self, cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
+        (**self).poll_budget(cx)
+    }
 }
 
 /// A bulkhead slot that is given back exactly once: through

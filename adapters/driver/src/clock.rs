@@ -2,6 +2,7 @@
 
 use core::future::Future;
 use core::pin::Pin;
+use core::task::{Context, Poll};
 
 use failsafe_core::Instant;
 
@@ -34,5 +35,15 @@ pub trait Runtime: Clock {
     /// its `Sleep` without a new registration.
     fn reset_sleep(&self, mut sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
         sleep.set(self.sleep_until(deadline));
+    }
+
+    /// Takes part in the runtime's cooperative scheduling budget: called
+    /// before a rejection is returned, so a task that retries rejected
+    /// calls in a loop yields once its budget is spent instead of starving
+    /// the others (tokio's coop budget). `Pending` means "yield first" (the
+    /// runtime has arranged to wake the task). The default never yields.
+    fn poll_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Ready(())
     }
 }
