@@ -27,7 +27,7 @@ use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{CsLock, SharedBulkhead};
 use failsafe_core::{Instant, Outcome, RejectReason};
-use failsafe_driver::{AcquireSlot, BulkheadGuard, Clock, Runtime, bulkhead};
+use failsafe_driver::{Admit, Ask, Clock, Runtime};
 
 type Pool = SharedBulkhead<8, (), CsLock<Bulkhead<8>>>;
 
@@ -97,7 +97,7 @@ impl Wake for Wakes {
 
 struct Waiter<'a> {
     id: u64,
-    future: Pin<Box<AcquireSlot<&'a Pool, View<'a>>>>,
+    future: Pin<Box<Admit<&'a Pool, View<'a>>>>,
     wakes: Arc<Wakes>,
     seen: usize,
     armed: &'a RefCell<Option<Instant>>,
@@ -107,7 +107,7 @@ struct Waiter<'a> {
     queued: Option<u64>,
 }
 
-type Guard<'a> = BulkheadGuard<&'a Pool, View<'a>>;
+type Guard<'a> = failsafe_driver::Guard<&'a Pool, View<'a>>;
 
 struct Model<'a> {
     pool: &'a Pool,
@@ -231,7 +231,7 @@ fn run(
                 let view = View { rt: &rt, armed };
                 model.waiters.push(Waiter {
                     id: model.next_id,
-                    future: Box::pin(bulkhead::acquire(&pool, view)),
+                    future: Box::pin(Admit::new(&pool, view, Ask::DEFAULT)),
                     wakes: Arc::default(),
                     seen: 0,
                     armed,

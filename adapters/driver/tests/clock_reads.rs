@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 use failsafe_core::Instant;
 use failsafe_core::breaker::{BreakerConfig, CountWindow};
-use failsafe_driver::{Breaker, Clock};
+use failsafe_driver::{CircuitBreakerPolicy, Clock, Park};
 
 #[derive(Debug, Default)]
 struct CountingClock(Cell<u32>);
@@ -16,9 +16,12 @@ impl Clock for CountingClock {
     }
 }
 
+/// Blocking calls park on it (never, here: a breaker never queues).
+impl Park for CountingClock {}
+
 #[test]
 fn a_closed_breaker_with_a_count_window_never_reads_the_clock() {
-    let breaker: Breaker<CountWindow<10>, CountingClock> = Breaker::with_clock(
+    let breaker: CircuitBreakerPolicy<CountWindow<10>, CountingClock> = CircuitBreakerPolicy::with_runtime(
         BreakerConfig::DEFAULT,
         CountWindow::new(),
         CountingClock::default(),
@@ -26,7 +29,7 @@ fn a_closed_breaker_with_a_count_window_never_reads_the_clock() {
     for _ in 0..100 {
         breaker.call_blocking(|| Ok::<_, ()>(())).unwrap();
     }
-    assert_eq!(breaker.clock().0.get(), 0);
+    assert_eq!(breaker.runtime().0.get(), 0);
 }
 
 #[test]
@@ -37,23 +40,23 @@ fn slow_call_detection_and_an_open_breaker_read_it_once_per_decision() {
         .consecutive_failures(1)
         .build()
         .unwrap();
-    let breaker: Breaker<CountWindow<10>, CountingClock> =
-        Breaker::with_clock(config, CountWindow::new(), CountingClock::default());
+    let breaker: CircuitBreakerPolicy<CountWindow<10>, CountingClock> =
+        CircuitBreakerPolicy::with_runtime(config, CountWindow::new(), CountingClock::default());
     breaker.call_blocking(|| Ok::<_, ()>(())).unwrap();
     assert_eq!(
-        breaker.clock().0.get(),
+        breaker.runtime().0.get(),
         2,
         "start and end, to measure the call"
     );
     let _ = breaker.call_blocking(|| Err::<(), _>(()));
     assert_eq!(
-        breaker.clock().0.get(),
+        breaker.runtime().0.get(),
         4,
         "the trip reuses the end time it read"
     );
     assert!(breaker.call_blocking(|| Ok::<_, ()>(())).is_err());
     assert_eq!(
-        breaker.clock().0.get(),
+        breaker.runtime().0.get(),
         5,
         "an open breaker reads once to compare with retry_at"
     );

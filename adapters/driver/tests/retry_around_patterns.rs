@@ -9,13 +9,13 @@ use std::time::Duration;
 use failsafe_core::breaker::{BreakerConfig, NoWindow};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
-use failsafe_core::rate::{Gcra, Quota};
+use failsafe_core::rate::Quota;
 use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, NoBudget, RetryAfter, RetryConfig};
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome, RejectReason, Rejected};
 use failsafe_driver::{
-    Breaker, Bulkhead, Clock, Error, FailFast, Health, RateLimiter, RetryContext,
+    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy, RetryContext,
     RetryOnFailsafeError, StdLock, retry_blocking,
 };
 
@@ -97,8 +97,8 @@ fn run<T>(
 }
 
 /// A breaker on `clock` that opened at t=0 (one failure), for `open_wait`.
-fn opened_at_zero(clock: &Virtual, open_wait: Duration) -> Breaker<NoWindow, &Virtual> {
-    let breaker = Breaker::with_clock(
+fn opened_at_zero(clock: &Virtual, open_wait: Duration) -> CircuitBreakerPolicy<NoWindow, &Virtual> {
+    let breaker = CircuitBreakerPolicy::with_runtime(
         BreakerConfig::builder()
             .consecutive_failures(1)
             .open_wait(open_wait)
@@ -145,14 +145,10 @@ fn a_clamped_hint_still_never_retries_before_the_backoff_nor_after_the_cap() {
 fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
     let clock = Virtual::default();
     // one permit per 250 ms, burst 1; no waiting inside the limiter
-    let limiter = RateLimiter::from_limiter(
-        StdLock::new(Gcra::new(
-            Quota::with_period(Duration::from_millis(250)).unwrap(),
-        )),
-        &clock,
-    )
-    .with_max_wait(Duration::ZERO);
-    limiter.try_acquire(1).unwrap();
+    let limiter: RateLimiterPolicy<&Virtual> =
+        RateLimiterPolicy::with_runtime(Quota::with_period(Duration::from_millis(250)).unwrap(), &clock)
+            .with_max_wait(Duration::ZERO);
+    limiter.try_acquire().unwrap().finish(Outcome::Success);
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
         limiter.call_blocking(|| Ok::<_, &'static str>(1))
     });
@@ -163,7 +159,7 @@ fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
 #[test]
 fn a_retry_around_a_full_bulkhead_retries_on_the_backoff() {
     let clock = Virtual::default();
-    let bulkhead: Bulkhead<4, FixedLimit, &Virtual> = Bulkhead::with_clock(
+    let bulkhead: BulkheadHandle<4, FixedLimit, &Virtual> = BulkheadHandle::with_runtime(
         BulkheadConfig::builder()
             .max_concurrent(1)
             .max_wait(Duration::ZERO)
@@ -192,7 +188,7 @@ fn a_retry_around_a_full_bulkhead_retries_on_the_backoff() {
 #[test]
 fn a_retry_around_a_fail_fast_open_until_healthy_retries_on_the_backoff() {
     let clock = Virtual::default();
-    let fail_fast = FailFast::with_clock(FailFastConfig::DEFAULT, &clock);
+    let fail_fast = FailFastHandle::with_runtime(FailFastConfig::DEFAULT, &clock);
     fail_fast.report_unhealthy();
     let mut calls = 0;
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
@@ -213,17 +209,17 @@ fn a_retry_around_a_fail_fast_whose_probe_is_out_retries_on_the_backoff() {
         .probe_interval(Duration::from_secs(10))
         .build()
         .unwrap();
-    let fail_fast = FailFast::with_clock(config_ff, &clock);
+    let fail_fast = FailFastHandle::with_runtime(config_ff, &clock);
     fail_fast.open(); // at 0; the next probe is due at 10 s
     clock.0.set(ms(10_000));
-    let mut probe = Some(fail_fast.acquire(Deadline::NEVER).unwrap()); // the probe, out
+    let mut probe = Some(fail_fast.try_acquire().unwrap()); // the probe, out
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
         let r = fail_fast.call_blocking(|| Ok::<_, &'static str>("up"));
         if let Err(Error::Rejected(rejected)) = &r {
             // not the next probe at 20 s: the probe out may close it sooner
             assert_eq!(rejected.retry_at, None);
             if let Some(p) = probe.take() {
-                p.finish(Health::Success); // ... and it does
+                p.finish(Outcome::Success); // ... and it does
             }
         }
         r
@@ -237,7 +233,7 @@ fn a_retry_around_a_half_open_breaker_with_its_probe_out_retries_on_the_backoff(
     let clock = Virtual::default();
     let breaker = opened_at_zero(&clock, Duration::from_secs(1)); // open until 1 s
     clock.0.set(ms(1_000));
-    let mut probe = Some(breaker.acquire().unwrap()); // half-open: the probe, out
+    let mut probe = Some(breaker.try_acquire().unwrap()); // half-open: the probe, out
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
         let r = breaker.call_blocking(|| Ok::<_, &'static str>("up"));
         if let Err(Error::Rejected(rejected)) = &r {
