@@ -20,6 +20,10 @@ pub enum Outcome {
     Failure,
     /// The call ran out of time (counts as a failure).
     Timeout,
+    /// The call failed and says the dependency is down (a health check's
+    /// verdict, a `503` with a maintenance header): a failure everywhere,
+    /// and fail fast opens at once instead of waiting for its streak.
+    Unhealthy,
     /// The caller gave up (the future was dropped, the closure panicked): the
     /// permit is returned but the call counts neither way.
     Cancelled,
@@ -30,7 +34,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// `true` for [`Outcome::Failure`] and [`Outcome::Timeout`].
+    /// `true` for [`Outcome::Failure`], [`Outcome::Timeout`] and
+    /// [`Outcome::Unhealthy`].
     ///
     /// ```
     /// # use failsafe_core::Outcome;
@@ -38,11 +43,14 @@ impl Outcome {
     /// assert!(!Outcome::Success.is_failure());
     /// ```
     pub const fn is_failure(self) -> bool {
-        matches!(self, Outcome::Failure | Outcome::Timeout)
+        matches!(
+            self,
+            Outcome::Failure | Outcome::Timeout | Outcome::Unhealthy
+        )
     }
 
     /// `true` when the outcome is evidence about the dependency (success,
-    /// failure or timeout); `false` for cancelled and ignored calls.
+    /// failure, timeout, unhealthy); `false` for cancelled and ignored calls.
     ///
     /// ```
     /// # use failsafe_core::Outcome;
@@ -60,6 +68,7 @@ impl fmt::Display for Outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Timeout => "timeout",
+            Outcome::Unhealthy => "unhealthy",
             Outcome::Cancelled => "cancelled",
             Outcome::Ignored => "ignored",
         })

@@ -186,6 +186,7 @@ enum OutcomeIn {
     Timeout,
     Cancelled,
     Ignored,
+    Unhealthy,
 }
 
 impl OutcomeIn {
@@ -196,6 +197,7 @@ impl OutcomeIn {
             OutcomeIn::Timeout => Outcome::Timeout,
             OutcomeIn::Cancelled => Outcome::Cancelled,
             OutcomeIn::Ignored => Outcome::Ignored,
+            OutcomeIn::Unhealthy => Outcome::Unhealthy,
         }
     }
 }

@@ -248,6 +248,7 @@ enum OutcomeIn {
     Timeout,
     Cancelled,
     Ignored,
+    Unhealthy,
 }
 
 impl OutcomeIn {
@@ -258,6 +259,7 @@ impl OutcomeIn {
             OutcomeIn::Timeout => Outcome::Timeout,
             OutcomeIn::Cancelled => Outcome::Cancelled,
             OutcomeIn::Ignored => Outcome::Ignored,
+            OutcomeIn::Unhealthy => Outcome::Unhealthy,
         }
     }
 }

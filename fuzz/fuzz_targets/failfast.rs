@@ -161,6 +161,7 @@ enum OutcomeIn {
     Timeout,
     Cancelled,
     Ignored,
+    Unhealthy,
 }
 
 impl OutcomeIn {
@@ -171,6 +172,7 @@ impl OutcomeIn {
             OutcomeIn::Timeout => Outcome::Timeout,
             OutcomeIn::Cancelled => Outcome::Cancelled,
             OutcomeIn::Ignored => Outcome::Ignored,
+            OutcomeIn::Unhealthy => Outcome::Unhealthy,
         }
     }
 }
@@ -493,7 +495,8 @@ impl Harness {
             if outcome.is_failure() {
                 self.streak = self.streak.saturating_add(1);
                 may_open = before.state == State::Closed
-                    && self.streak >= self.config.consecutive_failures();
+                    && (self.streak >= self.config.consecutive_failures()
+                        || outcome == Outcome::Unhealthy);
             } else if outcome.counts() {
                 self.streak = 0;
                 if self.config.learn_smoothing().is_some() {
@@ -538,7 +541,12 @@ impl Harness {
                     "{} failures in a row did not open it",
                     self.streak
                 );
-                assert_eq!(after.open_cause, Some(OpenCause::ConsecutiveFailures));
+                let cause = if outcome == Outcome::Unhealthy {
+                    OpenCause::Unhealthy
+                } else {
+                    OpenCause::ConsecutiveFailures
+                };
+                assert_eq!(after.open_cause, Some(cause));
             } else if may_close && before.state == State::Open {
                 assert_eq!(
                     after.state,

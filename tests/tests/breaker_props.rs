@@ -63,6 +63,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         1 => Just(Outcome::Timeout),
         1 => Just(Outcome::Cancelled),
         1 => Just(Outcome::Ignored),
+        1 => Just(Outcome::Unhealthy),
     ]
 }
 

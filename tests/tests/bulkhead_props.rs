@@ -48,6 +48,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         2 => Just(Outcome::Timeout),
         1 => Just(Outcome::Cancelled),
         1 => Just(Outcome::Ignored),
+        1 => Just(Outcome::Unhealthy),
     ]
 }
 

@@ -21,11 +21,12 @@ impl Park for CountingClock {}
 
 #[test]
 fn a_closed_breaker_with_a_count_window_never_reads_the_clock() {
-    let breaker: CircuitBreakerPolicy<CountWindow<10>, CountingClock> = CircuitBreakerPolicy::with_runtime(
-        BreakerConfig::DEFAULT,
-        CountWindow::new(),
-        CountingClock::default(),
-    );
+    let breaker: CircuitBreakerPolicy<CountWindow<10>, CountingClock> =
+        CircuitBreakerPolicy::with_runtime(
+            BreakerConfig::DEFAULT,
+            CountWindow::new(),
+            CountingClock::default(),
+        );
     for _ in 0..100 {
         breaker.call_blocking(|| Ok::<_, ()>(())).unwrap();
     }

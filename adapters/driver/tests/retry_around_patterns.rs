@@ -15,8 +15,8 @@ use failsafe_core::rng::Xorshift64;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome, RejectReason, Rejected};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy, RetryContext,
-    RetryOnFailsafeError, StdLock, retry_blocking,
+    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy,
+    RetryContext, RetryOnFailsafeError, StdLock, retry_blocking,
 };
 
 /// The clock every handle and the retry share; sleeping jumps it.
@@ -97,7 +97,10 @@ fn run<T>(
 }
 
 /// A breaker on `clock` that opened at t=0 (one failure), for `open_wait`.
-fn opened_at_zero(clock: &Virtual, open_wait: Duration) -> CircuitBreakerPolicy<NoWindow, &Virtual> {
+fn opened_at_zero(
+    clock: &Virtual,
+    open_wait: Duration,
+) -> CircuitBreakerPolicy<NoWindow, &Virtual> {
     let breaker = CircuitBreakerPolicy::with_runtime(
         BreakerConfig::builder()
             .consecutive_failures(1)
@@ -145,9 +148,11 @@ fn a_clamped_hint_still_never_retries_before_the_backoff_nor_after_the_cap() {
 fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
     let clock = Virtual::default();
     // one permit per 250 ms, burst 1; no waiting inside the limiter
-    let limiter: RateLimiterPolicy<&Virtual> =
-        RateLimiterPolicy::with_runtime(Quota::with_period(Duration::from_millis(250)).unwrap(), &clock)
-            .with_max_wait(Duration::ZERO);
+    let limiter: RateLimiterPolicy<&Virtual> = RateLimiterPolicy::with_runtime(
+        Quota::with_period(Duration::from_millis(250)).unwrap(),
+        &clock,
+    )
+    .with_max_wait(Duration::ZERO);
     limiter.try_acquire().unwrap().finish(Outcome::Success);
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
         limiter.call_blocking(|| Ok::<_, &'static str>(1))

@@ -218,8 +218,9 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     /// count neither way. An outcome for a permit issued before the last open
     /// or close is not counted at all ([`FailFastEvent::StaleOutcome`]).
     ///
-    /// If a predicate over the outcome says the dependency is down, record
-    /// the outcome and then call [`report_unhealthy`](Self::report_unhealthy).
+    /// [`Outcome::Unhealthy`] (a classifier says the dependency is down) is
+    /// a failure that opens at once, whatever the streak; a stale one
+    /// neither counts nor opens.
     ///
     /// ```
     /// # use failsafe_core::failfast::{FailFast, FailFastConfig, State};
@@ -270,11 +271,19 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
         }
         if outcome.is_failure() {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-            if self.mode == Mode::Closed
-                && self.consecutive_failures >= self.config.consecutive_failures
-            {
-                let now = time.get(&mut self.clock);
-                self.enter_open(now, OpenCause::ConsecutiveFailures);
+            if self.mode == Mode::Closed {
+                // An unhealthy verdict opens at once; other failures once
+                // the streak is long enough.
+                let cause = if outcome == Outcome::Unhealthy {
+                    Some(OpenCause::Unhealthy)
+                } else {
+                    (self.consecutive_failures >= self.config.consecutive_failures)
+                        .then_some(OpenCause::ConsecutiveFailures)
+                };
+                if let Some(cause) = cause {
+                    let now = time.get(&mut self.clock);
+                    self.enter_open(now, cause);
+                }
             }
             return;
         }

@@ -597,3 +597,28 @@ fn while_a_probe_is_out_the_earliest_retry_is_unknown() {
     ff.record(ms(2_002), probe, Outcome::Success);
     assert!(ff.acquire(ms(2_003), Deadline::NEVER).is_ok());
 }
+
+#[test]
+fn an_unhealthy_outcome_opens_at_once_and_a_stale_one_does_nothing() {
+    let config = FailFastConfig::builder()
+        .consecutive_failures(5)
+        .build()
+        .unwrap();
+    let mut ff = FailFast::new(config);
+    let stale = ff.acquire(ms(0), Deadline::NEVER).unwrap();
+    let fresh = ff.acquire(ms(0), Deadline::NEVER).unwrap();
+    ff.record(ms(1), fresh, Outcome::Unhealthy);
+    assert_eq!(
+        ff.state(),
+        State::Open,
+        "one unhealthy verdict, not five failures"
+    );
+    assert_eq!(ff.metrics().open_since, Some(ms(1)));
+    ff.close(ms(2));
+    ff.record(ms(3), stale, Outcome::Unhealthy);
+    assert_eq!(
+        ff.state(),
+        State::Closed,
+        "issued before the last open: stale"
+    );
+}
