@@ -669,9 +669,12 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         let i = usize::from(i) % TICKETS;
         let raw = self.time(t);
         let now = Instant::from_nanos(raw);
+        // Cancelling a queued ticket notes the time (the clock contract),
+        // even when it expires nobody else.
+        let queued = self.tickets[i].0.is_queued();
         self.bulkhead.cancel(now, &mut self.tickets[i].0);
         self.twin.cancel(now, &mut self.twin_tickets[i]);
-        let eff = self.eff(raw);
+        let eff = if queued { self.seen(raw) } else { self.eff(raw) };
         self.clamped.cancel(eff, &mut self.clamped_tickets[i]);
         assert!(!self.tickets[i].0.is_queued());
         if self.tickets[i].1 == Place::Waiting {
@@ -707,9 +710,10 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         self.clamped.on_deadline(eff);
         self.settle();
         match deadline {
-            // While someone waits the bulkhead has read no time past the
-            // first deadline (it would have expired them), so `now` decides.
-            Some(d) if now >= d.as_nanos() => {
+            // The time the machine goes by is the latest it has seen (a
+            // cancel of an unknown ticket notes a later time without
+            // expiring anyone), not the raw `now`.
+            Some(d) if eff >= d => {
                 assert!(
                     self.bulkhead.queued() < queued,
                     "on_deadline at {d} expired nobody"
