@@ -1,0 +1,237 @@
+//! # failsafe-conformance
+//!
+//! The scenarios every runtime binding must pass, written once against the
+//! driver's generic path ([`failsafe_driver::Policy`] over a binding's
+//! [`Runtime`]) and run by each binding's test suite with
+//! [`conformance_suite!`]: tokio with paused time, async-io on a virtual
+//! clock, embassy with its mock time driver.
+//!
+//! A binding provides its runtime and a way to move virtual time
+//! ([`Binding`]); the scenarios only sleep on the binding's own timers, so
+//! each one proves the binding's clock, timer and wake-ups, not a mock.
+//! Every instant asserted is exact.
+
+use core::future::Future;
+use core::time::Duration;
+
+use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
+use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::failfast::FailFastConfig;
+use failsafe_core::rate::Quota;
+use failsafe_core::timeout::{Deadline, TimeoutConfig};
+use failsafe_core::{Instant, Outcome, RejectReason};
+use failsafe_driver::{
+    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy, Runtime,
+    timeout,
+};
+use futures_lite::future::zip;
+
+mod virtual_time;
+
+pub use virtual_time::{VirtualSleep, VirtualTime};
+
+/// What a runtime binding gives the suite.
+pub trait Binding {
+    /// The binding's runtime (clock and timer).
+    type Rt: Runtime + Clone;
+
+    /// The runtime.
+    fn rt(&self) -> Self::Rt;
+
+    /// Moves virtual time forward by `by`, firing the timers due.
+    fn advance(&self, by: Duration) -> impl Future<Output = ()>;
+}
+
+fn since(start: Instant, now: Instant) -> Duration {
+    now.saturating_duration_since(start)
+}
+
+/// A breaker opens after its failures, rejects with `retry_at` at the end
+/// of its open wait, and a probe at that instant closes it.
+pub async fn breaker_rejects_until_its_wait_ends<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = BreakerConfig::builder()
+        .consecutive_failures(2)
+        .open_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::with_runtime(config, NoWindow, rt.clone());
+    for _ in 0..2 {
+        let r = breaker.call(|| async { Err::<(), _>("down") }).await;
+        assert_eq!(r, Err(Error::Inner("down")));
+    }
+    let opened = rt.now();
+    b.advance(Duration::from_millis(400)).await;
+    let r = breaker
+        .call(|| async { Ok::<_, ()>(()) })
+        .await
+        .unwrap_err();
+    let rejected = *r.rejected().unwrap();
+    assert_eq!(rejected.reason, RejectReason::BreakerOpen);
+    assert_eq!(
+        rejected.retry_at.map(|at| since(opened, at)),
+        Some(Duration::from_secs(1))
+    );
+    b.advance(Duration::from_millis(600)).await;
+    assert_eq!(breaker.call(|| async { Ok::<_, ()>(7) }).await, Ok(7));
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+fn one_slot(max_wait: Duration) -> BulkheadConfig {
+    BulkheadConfig::builder()
+        .max_concurrent(1)
+        .max_wait(max_wait)
+        .build()
+        .unwrap()
+}
+
+/// A bulkhead waiter sleeps on the binding's timer and is woken by the
+/// release, which hands it the slot.
+pub async fn bulkhead_waiter_is_woken_by_the_release<B: Binding>(b: B) {
+    let rt = b.rt();
+    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
+        BulkheadHandle::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
+    let held = pool.try_acquire().unwrap();
+    let start = rt.now();
+    let (waited, ()) = zip(pool.acquire(), async {
+        b.advance(Duration::from_millis(250)).await;
+        held.finish(Outcome::Success);
+    })
+    .await;
+    let guard = waited.expect("the release handed the slot on");
+    assert_eq!(since(start, rt.now()), Duration::from_millis(250));
+    assert_eq!((pool.in_flight(), pool.queued()), (1, 0));
+    drop(guard);
+    assert_eq!(pool.in_flight(), 0);
+}
+
+/// A bulkhead wait nobody ends ends exactly at `max_wait`, on the
+/// binding's timer, and leaks nothing.
+pub async fn bulkhead_wait_expires_at_max_wait<B: Binding>(b: B) {
+    let rt = b.rt();
+    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
+        BulkheadHandle::with_runtime(one_slot(Duration::from_millis(300)), rt.clone());
+    let held = pool.try_acquire().unwrap();
+    let start = rt.now();
+    let (waited, ()) = zip(pool.acquire(), b.advance(Duration::from_millis(500))).await;
+    let r = waited.unwrap_err();
+    assert_eq!(r.reason, RejectReason::BulkheadWaitExpired);
+    assert!(since(start, rt.now()) >= Duration::from_millis(300));
+    assert_eq!(pool.queued(), 0);
+    drop(held);
+    assert_eq!(pool.in_flight(), 0);
+}
+
+/// A dropped waiter gives its place up: the queue is empty and the slot
+/// goes to nobody.
+pub async fn a_dropped_waiter_leaks_nothing<B: Binding>(b: B) {
+    let rt = b.rt();
+    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
+        BulkheadHandle::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
+    let held = pool.try_acquire().unwrap();
+    {
+        let waiter = core::pin::pin!(pool.acquire());
+        // Polled once (queued), then dropped.
+        let polled = futures_lite::future::poll_once(waiter).await;
+        assert!(polled.is_none());
+    }
+    assert_eq!(pool.queued(), 0);
+    drop(held);
+    assert_eq!(pool.in_flight(), 0);
+    b.advance(Duration::from_millis(1)).await;
+    assert!(pool.try_acquire().is_ok());
+}
+
+/// A rate-limited caller waits on the binding's timer until its booking,
+/// exactly; one that may not wait is told when.
+pub async fn rate_limited_caller_waits_for_its_booking<B: Binding>(b: B) {
+    let rt = b.rt();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), rt.clone());
+    let start = rt.now();
+    assert_eq!(limiter.call(|| async { Ok::<_, ()>(1) }).await, Ok(1));
+    let (second, ()) = zip(
+        limiter.call(|| async { Ok::<_, ()>(2) }),
+        b.advance(Duration::from_millis(150)),
+    )
+    .await;
+    assert_eq!(second, Ok(2));
+    let r = limiter
+        .clone()
+        .with_max_wait(Duration::ZERO)
+        .try_acquire()
+        .unwrap_err();
+    assert_eq!(r.reason, RejectReason::RateLimited);
+    assert_eq!(
+        r.retry_at.map(|at| since(start, at)),
+        Some(Duration::from_millis(200))
+    );
+}
+
+/// Fail fast rejects a call whose deadline is too short, and an unhealthy
+/// outcome opens it at once.
+pub async fn fail_fast_judges_deadlines_and_health<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = FailFastConfig::builder()
+        .expected_duration(Duration::from_millis(100))
+        .consecutive_failures(5)
+        .build()
+        .unwrap();
+    let ff = FailFastHandle::with_runtime(config, rt.clone());
+    let hurried = ff
+        .clone()
+        .with_deadline(Deadline::at(rt.now() + Duration::from_millis(50)));
+    let r = hurried
+        .call(|| async { Ok::<_, ()>(()) })
+        .await
+        .unwrap_err();
+    assert_eq!(r.rejected().unwrap().reason, RejectReason::DeadlineTooShort);
+    b.advance(Duration::from_millis(1)).await;
+    ff.try_acquire().unwrap().finish(Outcome::Unhealthy);
+    let r = ff.call(|| async { Ok::<_, ()>(()) }).await.unwrap_err();
+    assert_eq!(r.rejected().unwrap().reason, RejectReason::FailFastOpen);
+}
+
+/// A timeout ends a call that overruns exactly at its deadline, on the
+/// binding's timer, and hands the deadline down.
+pub async fn timeout_cancels_at_the_deadline<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = TimeoutConfig::new(Duration::from_millis(200)).unwrap();
+    let start = rt.now();
+    let slow = timeout(&rt, config, Deadline::NEVER, (), |deadline| {
+        assert_eq!(since(start, deadline.instant()), Duration::from_millis(200));
+        let rt = rt.clone();
+        async move {
+            rt.sleep_until(deadline.instant() + Duration::from_secs(5))
+                .await;
+            Ok::<_, Error<()>>(())
+        }
+    });
+    let (r, ()) = zip(slow, b.advance(Duration::from_secs(1))).await;
+    assert!(matches!(r, Err(Error::Timeout(_))));
+}
+
+/// Expands to one `#[test]` per scenario, each run by `$run`: a function
+/// taking a scenario (`FnOnce(Binding) -> impl Future<Output = ()>`) that
+/// builds the binding and drives the future to completion on its executor.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($run:path) => {
+        $crate::conformance_suite!(@tests $run,
+            breaker_rejects_until_its_wait_ends,
+            bulkhead_waiter_is_woken_by_the_release,
+            bulkhead_wait_expires_at_max_wait,
+            a_dropped_waiter_leaks_nothing,
+            rate_limited_caller_waits_for_its_booking,
+            fail_fast_judges_deadlines_and_health,
+            timeout_cancels_at_the_deadline,
+        );
+    };
+    (@tests $run:path, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $run(|binding| $crate::$name(binding));
+            }
+        )*
+    };
+}
