@@ -93,9 +93,13 @@ impl<W: Window, R: Clock> CircuitBreakerPolicy<W, R> {
         self.observe(f)
     }
 
-    /// The breaker's state.
+    /// The breaker's state, applying any transition that became due (an
+    /// open wait that ended reads as half-open).
     pub fn state(&self) -> State {
-        self.shared().state()
+        self.with(|b, now| {
+            b.on_deadline(now);
+            b.state()
+        })
     }
 
     /// A snapshot of the counts and the state, lock-free rejections included.
