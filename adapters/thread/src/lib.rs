@@ -1,24 +1,26 @@
 //! # failsafe-thread
 //!
-//! [Failsafe](failsafe_core) for blocking code on plain std threads: no
-//! async runtime; `breaker.call(|| ..)`, `retry.run(|attempt| ..)`,
-//! `timeout.run(parent, |deadline| ..)` and `fallback.run(|| .., |reason, error| ..)`
-//! run the closures on the calling thread, and a retry's backoff blocks
-//! the thread.
+//! [Failsafe](failsafe_core) for blocking code on plain std threads, with
+//! no async runtime. Every handle is one of the driver's, bound to
+//! [`StdClock`] (one process-wide epoch, so deadlines and `retry_at` from
+//! any two handles agree): this crate adds no pattern code, only names.
 //!
-//! [`CircuitBreaker`] is a thin wrapper over the driver's shared
-//! [`Breaker`] handle whose `call` is the blocking one
-//! ([`Breaker::call_blocking`]); every other method (`state`, `metrics`,
-//! `open`, `close`, `force_open`, ...) is the handle's, reached through
-//! `Deref`. Clones share one breaker, and the handle is `Send + Sync`, so
-//! threads can share it by clone, by `Arc` or by reference in a
-//! `std::thread::scope`.
+//! The blocking verbs run the closure on the calling thread:
+//! `policy.call_blocking(|| ..)` and `acquire_blocking()` for the circuit
+//! breaker, fail fast, bulkhead and rate limiters ([`Policy`]);
+//! `retry.run_blocking(|attempt| ..)`, `timeout.run_blocking(parent, |deadline| ..)`
+//! and `fallback.run_blocking(|| .., |reason, error| ..)`; `try_acquire()`
+//! never blocks. A thread that has to wait (a bulkhead's queue, a rate
+//! limiter's booking) parks ([`Park`]): a release unparks it; a retry's
+//! backoff blocks it ([`BlockingRuntime`]). Clones share one machine and
+//! every handle is `Send + Sync`, so threads share it by clone, by `Arc`
+//! or by reference in a `std::thread::scope`.
 //!
 //! ## Quick start
 //!
 //! ```
 //! use std::time::Duration;
-//! use failsafe_thread::{BreakerConfig, CircuitBreaker, CountWindow, Error, State};
+//! use failsafe_thread::{BreakerConfig, CircuitBreakerPolicy, CountWindow, Error, State};
 //!
 //! fn read_sensor() -> Result<u32, std::io::Error> {
 //!     Ok(42)
@@ -29,12 +31,12 @@
 //!     .consecutive_failures(5)
 //!     .open_wait(Duration::from_secs(10))
 //!     .build()?;
-//! let breaker = CircuitBreaker::new(config, CountWindow::<100>::new());
+//! let breaker: CircuitBreakerPolicy = CircuitBreakerPolicy::new(config, CountWindow::new());
 //!
 //! let workers: Vec<_> = (0..4)
 //!     .map(|_| {
 //!         let breaker = breaker.clone(); // clones share one breaker
-//!         std::thread::spawn(move || breaker.call(read_sensor))
+//!         std::thread::spawn(move || breaker.call_blocking(read_sensor))
 //!     })
 //!     .collect();
 //! for worker in workers {
@@ -51,8 +53,48 @@
 //! # }
 //! ```
 //!
-//! A panic inside the closure returns the permit as `Cancelled` while it
-//! unwinds (a half-open probe slot is never lost), then keeps unwinding.
+//! A panic inside the closure hands the permit back as `Cancelled` while it
+//! unwinds (a half-open probe or a bulkhead slot is never lost), then keeps
+//! unwinding.
+//!
+//! ## Bulkhead, rate limiter and fail fast
+//!
+//! ```
+//! use std::time::Duration;
+//! use failsafe_thread::{
+//!     BulkheadConfig, BulkheadPolicy, Clock, Deadline, FailFastConfig, FailFastPolicy, Quota,
+//!     RateLimiterPolicy, RejectReason,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 4 queries at once; other threads park up to 2 s for a slot (FIFO)
+//! let db: BulkheadPolicy = BulkheadPolicy::new(
+//!     BulkheadConfig::builder().max_concurrent(4).max_wait(Duration::from_secs(2)).build()?,
+//! );
+//! std::thread::scope(|s| {
+//!     for id in 0..16 {
+//!         let db = &db;
+//!         s.spawn(move || db.call_blocking(|| Ok::<_, std::io::Error>(id * 2)));
+//!     }
+//! });
+//! assert_eq!(db.in_flight(), 0);
+//! let slot = db.acquire_blocking()?; // or hold a slot by hand
+//! drop(slot); // given back
+//!
+//! // 1000 rows a second, bursts of 100; a writer blocks at most 50 ms for its turn
+//! let rows = RateLimiterPolicy::new(Quota::per_second(1_000)?.with_burst(100)?)
+//!     .with_max_wait(Duration::from_millis(50));
+//! rows.call_blocking(|| Ok::<_, std::io::Error>(()))?;
+//! let _never_blocks = rows.try_acquire(); // a guard, or the rejection with `retry_at`
+//!
+//! // a caller with 100 ms left cannot fit a 250 ms read: not even started
+//! let bus = FailFastPolicy::new(FailFastConfig::builder().expected_duration(Duration::from_millis(250)).build()?);
+//! let hurried = bus.clone().with_deadline(Deadline::after(bus.runtime().now(), Duration::from_millis(100)));
+//! let r = hurried.call_blocking(|| Ok::<_, std::io::Error>(1));
+//! assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::DeadlineTooShort);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Retry, timeout and fallback
 //!
@@ -62,8 +104,9 @@
 //! ```
 //! use std::time::Duration;
 //! use failsafe_thread::{
-//!     BackoffKind, BreakerConfig, CircuitBreaker, CountWindow, Deadline, Error, Fallback, Jitter,
-//!     RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy, TokenQuota,
+//!     BackoffKind, BreakerConfig, CircuitBreakerPolicy, CountWindow, Deadline, Error, Fallback,
+//!     Jitter, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy,
+//!     TokenQuota,
 //! };
 //!
 //! fn read_sensor(deadline: Deadline) -> Result<u32, std::io::Error> {
@@ -81,14 +124,14 @@
 //!         .build()?,
 //! )
 //! .budget(TokenQuota::AWS_STANDARD); // clones share it, across threads too
-//! let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
+//! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
 //! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
 //!
-//! let value = fallback.run(
+//! let value = fallback.run_blocking(
 //!     || {
-//!         retry.run_with(&RetryOnFailsafeError, |attempt| {
+//!         retry.run_blocking_with(&RetryOnFailsafeError, |attempt| {
 //!             breaker
-//!                 .call(|| per_attempt.run(attempt.deadline, read_sensor))
+//!                 .call_blocking(|| per_attempt.run_blocking(attempt.deadline, read_sensor))
 //!                 .map_err(Error::flatten)
 //!         })
 //!     },
@@ -102,180 +145,97 @@
 //! A thread cannot be interrupted: the timeout hands the deadline to the
 //! closure to bound its own waits, and a result that comes back after it is
 //! replaced by [`Error::Timeout`] (or, in [`TimeoutMode::Soft`], kept and
-//! reported). Tests inject a clock whose
-//! [`block_until`](BlockingRuntime::block_until) moves it forward, so no
-//! retry timeline needs to sleep.
+//! reported).
+//!
+//! ## Time in tests
+//!
+//! Each alias here is the driver's handle with [`StdClock`]. A test builds
+//! the driver's generic handle instead
+//! ([`failsafe_driver::CircuitBreakerPolicy::with_runtime`], ...,
+//! [`failsafe_driver::RetryPolicy::with_clock`], ...) on a clock it moves
+//! by hand, whose [`Park::park_until`] and [`BlockingRuntime::block_until`]
+//! move it forward instead of blocking: no timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
-
-use core::fmt;
-use core::ops::Deref;
 
 pub use failsafe_core::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
-pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_core::retry::{
-    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
-    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
-};
-pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
-pub use failsafe_driver::{
-    Attempt, BlockingChain, BlockingRuntime, Breaker, Classify, Clock, DefaultClassifier, Error,
-    FallbackCause, PermitGuard, RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError,
-    SharedBudget, SharedStdBreaker, StdClock,
-};
-
-mod policies;
-
-pub use policies::{Fallback, RetryPolicy, TimeoutPolicy};
-
-/// A cloneable, `Send + Sync` circuit breaker for blocking code: clones
-/// share one breaker.
-///
-/// `W` is the window: [`CountWindow<N>`] (the last `N` calls, default 100),
-/// [`TimeWindow<B>`] (the last period, in `B` buckets) or [`NoWindow`]
-/// (consecutive failures only). `C` is the clock, [`StdClock`] unless a
-/// test injects its own with [`with_clock`](Self::with_clock).
-///
-/// [`call`](Self::call) and [`call_with`](Self::call_with) block: they run
-/// the closure on the calling thread. Every other method is the shared
-/// [`Breaker`] handle's, through `Deref`.
-pub struct CircuitBreaker<W = CountWindow<100>, C = StdClock>(Breaker<W, C>);
-
-impl<W: Window> CircuitBreaker<W, StdClock> {
-    /// A closed breaker with `config` over `window`, on the std clock.
-    ///
-    /// ```
-    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, NoWindow, State};
-    /// let config = BreakerConfig::builder().consecutive_failures(3).build().unwrap();
-    /// let breaker = CircuitBreaker::new(config, NoWindow);
-    /// assert_eq!(breaker.state(), State::Closed);
-    /// ```
-    pub fn new(config: BreakerConfig, window: W) -> Self {
-        CircuitBreaker(Breaker::new(config, window))
-    }
-}
-
-impl<W: Window, C: Clock> CircuitBreaker<W, C> {
-    /// A closed breaker reading `clock` (a test clock, say).
-    pub fn with_clock(config: BreakerConfig, window: W, clock: C) -> Self {
-        CircuitBreaker(Breaker::with_clock(config, window, clock))
-    }
-
-    /// Sends every [`BreakerEvent`] to `f` (replacing any previous hook).
-    /// `f` runs under the breaker's lock: keep it short and do not call
-    /// back into the breaker.
-    pub fn on_event(self, f: impl Fn(BreakerEvent) + Send + Sync + 'static) -> Self {
-        CircuitBreaker(self.0.on_event(f))
-    }
-
-    /// Runs `f` on this thread through the breaker; `Err` counts as a
-    /// failure. A rejection returns [`Error::Rejected`] without calling `f`.
-    ///
-    /// ```
-    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, Error, NoWindow, RejectReason};
-    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
-    /// let breaker = CircuitBreaker::new(config, NoWindow);
-    /// assert_eq!(breaker.call(|| Err::<(), _>("down")), Err(Error::Inner("down")));
-    /// let r = breaker.call(|| Ok::<_, &str>(1));
-    /// assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::BreakerOpen);
-    /// ```
-    pub fn call<F, T, E>(&self, f: F) -> Result<T, Error<E>>
-    where
-        F: FnOnce() -> Result<T, E>,
-    {
-        self.0.call_blocking(f)
-    }
-
-    /// Runs `f` on this thread through the breaker; `classify` decides what
-    /// each result tells the breaker. The caller gets `f`'s result as is.
-    ///
-    /// ```
-    /// use failsafe_thread::{BreakerConfig, CircuitBreaker, NoWindow, Outcome, State};
-    /// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
-    /// let breaker = CircuitBreaker::new(config, NoWindow);
-    /// let by_status = |r: &Result<u16, ()>| match r {
-    ///     Ok(s) if *s >= 500 => Outcome::Failure,
-    ///     Ok(_) => Outcome::Success,
-    ///     Err(()) => Outcome::Failure,
-    /// };
-    /// assert_eq!(breaker.call_with(&by_status, || Ok(503)), Ok(503));
-    /// assert_eq!(breaker.state(), State::Open);
-    /// ```
-    pub fn call_with<K, F, T, E>(&self, classify: &K, f: F) -> Result<T, Error<E>>
-    where
-        K: Classify<T, E> + ?Sized,
-        F: FnOnce() -> Result<T, E>,
-    {
-        self.0.call_blocking_with(classify, f)
-    }
-
-    /// The shared handle (also reachable through `Deref`), e.g. to hand the
-    /// same breaker to async code.
-    pub fn as_breaker(&self) -> &Breaker<W, C> {
-        &self.0
-    }
-
-    /// Unwraps the shared handle.
-    pub fn into_breaker(self) -> Breaker<W, C> {
-        self.0
-    }
-}
-
-impl<W, C> Deref for CircuitBreaker<W, C> {
-    type Target = Breaker<W, C>;
-
-    fn deref(&self) -> &Breaker<W, C> {
-        &self.0
-    }
-}
-
-impl<W, C> From<Breaker<W, C>> for CircuitBreaker<W, C> {
-    fn from(breaker: Breaker<W, C>) -> Self {
-        CircuitBreaker(breaker)
-    }
-}
-
-impl<W, C: Clone> Clone for CircuitBreaker<W, C> {
-    fn clone(&self) -> Self {
-        CircuitBreaker(self.0.clone())
-    }
-}
-
-impl<W, C: fmt::Debug> fmt::Debug for CircuitBreaker<W, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CircuitBreaker").field(&self.0).finish()
-    }
-}
-
-mod rate;
-
-pub use failsafe_core::rate::{
-    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
-};
-pub use failsafe_driver::{
-    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
-};
-pub use rate::{KeyedRateLimiter, RateLimiter};
-
-mod failfast;
-
-pub use failfast::FailFast;
-pub use failsafe_core::failfast::{
-    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
-    State as FailFastState,
-};
-pub use failsafe_driver::{
-    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
-};
-
-mod bulkhead;
-
-pub use bulkhead::Bulkhead;
 pub use failsafe_core::bulkhead::{
     Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
     FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
 };
-pub use failsafe_driver::{BulkheadGuard, OwnedBulkheadGuard, Park, SharedStdBulkhead};
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
+    TokenBucket, WhenFull,
+};
+pub use failsafe_core::retry::{
+    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
+    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
+};
+pub use failsafe_core::sync::Shared;
+pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
+pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::{
+    Attempt, BlockingChain, BlockingRuntime, Classify, Clock, DefaultClassifier, Error,
+    FallbackCause, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
+    RetryError, RetryOnErr, RetryOnFailsafeError, SharedBudget, StdClock, StdLock, StdShared,
+};
+
+use failsafe_driver as driver;
+
+/// A circuit breaker over a window `W` ([`CountWindow<N>`], [`TimeWindow<B>`]
+/// or [`NoWindow`]): the driver's
+/// [`CircuitBreakerPolicy`](driver::CircuitBreakerPolicy). While open, a
+/// call is rejected after one atomic load, without taking the lock.
+///
+/// ```
+/// use failsafe_thread::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, RejectReason};
+/// let config = BreakerConfig::builder().consecutive_failures(1).build().unwrap();
+/// let breaker = CircuitBreakerPolicy::new(config, NoWindow);
+/// assert_eq!(breaker.call_blocking(|| Err::<(), _>("down")), Err(Error::Inner("down")));
+/// let r = breaker.call_blocking(|| Ok::<_, &str>(1));
+/// assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::BreakerOpen);
+/// ```
+pub type CircuitBreakerPolicy<W = CountWindow<100>> = driver::CircuitBreakerPolicy<W, StdClock>;
+
+/// Fail fast: rejects every call at once while the dependency is known to
+/// be down, and a call whose deadline cannot cover the expected duration
+/// (the driver's [`FailFastHandle`](driver::FailFastHandle)).
+pub type FailFastPolicy = driver::FailFastHandle<StdClock>;
+
+/// A bulkhead: at most `limit` calls at once across every thread, and a
+/// FIFO queue of up to `Q` parked threads (64 by default), each waiting at
+/// most `max_wait` (the driver's [`BulkheadHandle`](driver::BulkheadHandle)).
+pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
+    driver::BulkheadHandle<Q, A, StdClock>;
+
+/// The lock-free GCRA rate limiter (the driver's
+/// [`RateLimiterPolicy`](driver::RateLimiterPolicy)): a caller blocks for
+/// its booked turn up to [`DEFAULT_MAX_WAIT`] unless told otherwise
+/// ([`Policy::with_max_wait`]); waiters are served in booking order.
+pub type RateLimiterPolicy = driver::RateLimiterPolicy<StdClock>;
+
+/// One GCRA per key in a table of `N` keys (1024 by default) that never
+/// grows (the driver's [`KeyedRateLimiterPolicy`](driver::KeyedRateLimiterPolicy)).
+pub type KeyedRateLimiterPolicy<K, const N: usize = 1024> =
+    driver::KeyedRateLimiterPolicy<K, N, StdClock>;
+
+/// Retries, blocking the thread between attempts (`run_blocking`, ...):
+/// the driver's [`RetryPolicy`](driver::RetryPolicy). Clones share the
+/// budget `B` and the jitter seed counter, across threads too.
+pub type RetryPolicy<B = NoBudget> = driver::RetryPolicy<B, StdClock>;
+
+/// A timeout for blocking work (`run_blocking`): the closure gets its
+/// deadline, and a late result is replaced by [`Error::Timeout`] (the
+/// driver's [`TimeoutPolicy`](driver::TimeoutPolicy)).
+pub type TimeoutPolicy = driver::TimeoutPolicy<StdClock>;
+
+/// A fallback (`run_blocking`, `chain_blocking`): the driver's
+/// [`Fallback`](driver::Fallback).
+pub type Fallback = driver::Fallback<StdClock>;

@@ -8,27 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_thread::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, Clock, CountWindow, Error, Instant, NoWindow,
-    Outcome, RejectReason, State, StdClock,
+    BreakerConfig, BreakerEvent, CircuitBreakerPolicy, Clock, CountWindow, Error, Instant,
+    NoWindow, Outcome, RejectReason, State, StdClock,
 };
 
-/// A clock the test moves forward; clones share it.
-#[derive(Clone, Debug, Default)]
-struct TestClock(Arc<AtomicU64>);
+mod support;
+use support::TestClock;
 
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
-
-type TestBreaker = CircuitBreaker<NoWindow, TestClock>;
+type TestBreaker = failsafe_driver::CircuitBreakerPolicy<NoWindow, TestClock>;
 
 fn breaker(failures: u32, open_wait: Duration) -> (TestBreaker, TestClock) {
     let config = BreakerConfig::builder()
@@ -40,17 +27,17 @@ fn breaker(failures: u32, open_wait: Duration) -> (TestBreaker, TestClock) {
         .unwrap();
     let clock = TestClock::default();
     (
-        CircuitBreaker::with_clock(config, NoWindow, clock.clone()),
+        TestBreaker::with_runtime(config, NoWindow, clock.clone()),
         clock,
     )
 }
 
 fn ok(b: &TestBreaker) -> Result<u32, Error<&'static str>> {
-    b.call(|| Ok(7))
+    b.call_blocking(|| Ok(7))
 }
 
 fn fail(b: &TestBreaker) -> Result<u32, Error<&'static str>> {
-    b.call(|| Err("down"))
+    b.call_blocking(|| Err("down"))
 }
 
 #[test]
@@ -66,7 +53,7 @@ fn state_timeline_on_a_test_clock() {
     // t=5s: rejected without running, told to come back at t=11s
     clock.advance(Duration::from_secs(4));
     let mut ran = false;
-    let r = b.call(|| {
+    let r = b.call_blocking(|| {
         ran = true;
         Ok::<_, ()>(())
     });
@@ -97,10 +84,10 @@ fn classifier_decides_what_counts() {
         Ok(_) => Outcome::Success,
         Err(()) => Outcome::Failure,
     };
-    assert_eq!(b.call_with(&by_status, || Ok(503)), Ok(503));
-    assert_eq!(b.call_with(&by_status, || Ok(404)), Ok(404));
+    assert_eq!(b.call_blocking_with(&by_status, || Ok(503)), Ok(503));
+    assert_eq!(b.call_blocking_with(&by_status, || Ok(404)), Ok(404));
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(b.call_with(&by_status, || Ok(502)), Ok(502));
+    assert_eq!(b.call_blocking_with(&by_status, || Ok(502)), Ok(502));
     assert_eq!(b.state(), State::Open);
 }
 
@@ -110,7 +97,7 @@ fn panicking_closure_releases_its_permit() {
 
     // closed: a panic is not a failure
     let r = catch_unwind(AssertUnwindSafe(|| {
-        b.call(|| -> Result<(), ()> { panic!("boom") })
+        b.call_blocking(|| -> Result<(), ()> { panic!("boom") })
     }));
     assert!(r.is_err());
     assert_eq!(b.state(), State::Closed);
@@ -119,7 +106,7 @@ fn panicking_closure_releases_its_permit() {
     b.open();
     clock.advance(Duration::from_secs(10));
     let r = catch_unwind(AssertUnwindSafe(|| {
-        b.call(|| -> Result<(), ()> { panic!("boom") })
+        b.call_blocking(|| -> Result<(), ()> { panic!("boom") })
     }));
     assert!(r.is_err());
     let m = b.metrics();
@@ -154,7 +141,7 @@ fn hammering_threads_never_exceed_the_probe_quota_and_return_every_permit() {
     // in that state: a half-open stamp identifies the probe and its round.
     let current = Arc::new(AtomicU64::new(stamp(0, State::Closed)));
     let opened = Arc::new(AtomicU64::new(0));
-    let b = CircuitBreaker::with_clock(config, NoWindow, clock.clone()).on_event({
+    let b = TestBreaker::with_runtime(config, NoWindow, clock.clone()).on_event({
         let (current, opened) = (Arc::clone(&current), Arc::clone(&opened));
         move |e| {
             if let BreakerEvent::StateChanged { to, .. } = e {
@@ -188,7 +175,7 @@ fn hammering_threads_never_exceed_the_probe_quota_and_return_every_permit() {
                     rng ^= rng << 17;
                     let failed = rng % 10 < 4;
                     let before = current.load(Ordering::SeqCst);
-                    let r = b.call(|| {
+                    let r = b.call_blocking(|| {
                         let probe_round = (current.load(Ordering::SeqCst) == before
                             && before & 0xff == State::HalfOpen as u64)
                             .then_some(before >> 8);
@@ -248,7 +235,7 @@ fn hammering_threads_never_exceed_the_probe_quota_and_return_every_permit() {
     // and it still works: after any wait, two successful probes close it
     clock.advance(Duration::from_secs(60));
     for _ in 0..2 {
-        assert_eq!(b.call(|| Ok::<_, ()>(1)), Ok(1));
+        assert_eq!(b.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
     }
     assert_eq!(b.state(), State::Closed);
 }
@@ -256,18 +243,18 @@ fn hammering_threads_never_exceed_the_probe_quota_and_return_every_permit() {
 #[test]
 fn handle_is_send_sync_and_shared_by_clones() {
     fn send_sync<T: Send + Sync + 'static>() {}
-    send_sync::<CircuitBreaker>();
-    send_sync::<CircuitBreaker<NoWindow, TestClock>>();
+    send_sync::<CircuitBreakerPolicy>();
+    send_sync::<TestBreaker>();
 
     let config = BreakerConfig::builder()
         .consecutive_failures(4)
         .build()
         .unwrap();
-    let b = CircuitBreaker::new(config, CountWindow::<100>::new());
+    let b = CircuitBreakerPolicy::new(config, CountWindow::<100>::new());
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let b = b.clone();
-            std::thread::spawn(move || b.call(|| Err::<(), _>("down")))
+            std::thread::spawn(move || b.call_blocking(|| Err::<(), _>("down")))
         })
         .collect();
     for h in handles {
@@ -275,7 +262,7 @@ fn handle_is_send_sync_and_shared_by_clones() {
     }
     // four failures from four threads tripped the one shared breaker
     assert_eq!(b.state(), State::Open);
-    let r = b.call(|| Ok::<_, ()>(()));
+    let r = b.call_blocking(|| Ok::<_, ()>(()));
     let retry_at = r.unwrap_err().rejected().unwrap().retry_at.unwrap();
     assert!(retry_at > StdClock.now());
 }

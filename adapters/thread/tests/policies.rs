@@ -2,39 +2,20 @@
 //! `block_until` moves it forward: every backoff passes in virtual time,
 //! nothing sleeps.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use failsafe_driver as driver;
 use failsafe_thread::{
-    BackoffKind, BlockingRuntime, BreakerConfig, CircuitBreaker, Clock, Deadline, Error,
-    FailureKind, Fallback, FallbackEvent, FallbackReason, GiveUp, Instant, Jitter, NoWindow,
-    RejectReason, RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryOnFailsafeError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, TimeoutPolicy, TokenQuota, Verdict,
+    BackoffKind, BreakerConfig, Clock, Deadline, Error, FailureKind, FallbackEvent, FallbackReason,
+    GiveUp, Instant, Jitter, NoWindow, RejectReason, RetryConfig, RetryError, RetryEvent,
+    RetryOnErr, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode,
+    TokenQuota, Verdict,
 };
 
-/// A clock the test (and the retry's blocking sleeps) move forward;
-/// clones share it.
-#[derive(Clone, Debug, Default)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
-
-impl BlockingRuntime for TestClock {
-    fn block_until(&self, at: Instant) {
-        self.0.fetch_max(at.as_nanos(), Ordering::SeqCst);
-    }
-}
+mod support;
+use support::TestClock;
 
 fn constant(attempts: u32, ms: u64) -> RetryConfig {
     RetryConfig::builder()
@@ -64,10 +45,10 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
         .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let retry = RetryPolicy::with_clock(config, clock.clone())
+    let retry = driver::RetryPolicy::with_clock(config, clock.clone())
         .on_event(move |e| sink.lock().unwrap().push(e));
     let mut starts = Vec::new();
-    let result = retry.run(|attempt| {
+    let result = retry.run_blocking(|attempt| {
         starts.push(clock.now());
         clock.advance(Duration::from_millis(10)); // the call takes 10 ms
         if attempt.number < 3 {
@@ -99,7 +80,7 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
 #[test]
 fn a_retry_after_hint_sets_the_delay() {
     let clock = TestClock::default();
-    let retry = RetryPolicy::with_clock(constant(3, 10), clock.clone());
+    let retry = driver::RetryPolicy::with_clock(constant(3, 10), clock.clone());
     let classify = |r: &Result<u32, u64>| match r {
         Ok(_) => Verdict::Success,
         Err(secs) => Verdict::Retry {
@@ -107,7 +88,7 @@ fn a_retry_after_hint_sets_the_delay() {
             retry_after: Some(Duration::from_secs(*secs)),
         },
     };
-    let r = retry.run_with(
+    let r = retry.run_blocking_with(
         &classify,
         |a| if a.number == 1 { Err(3) } else { Ok(a.number) },
     );
@@ -118,11 +99,11 @@ fn a_retry_after_hint_sets_the_delay() {
 #[test]
 fn a_deadline_cuts_the_retries_short() {
     let clock = TestClock::default();
-    let retry = RetryPolicy::with_clock(constant(10, 100), clock.clone());
+    let retry = driver::RetryPolicy::with_clock(constant(10, 100), clock.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
     let mut starts = Vec::new();
     let e = retry
-        .run_with_deadline(deadline, &RetryOnErr, |a| {
+        .run_blocking_with_deadline(deadline, &RetryOnErr, |a| {
             starts.push(clock.now());
             assert_eq!(a.deadline, deadline);
             clock.advance(Duration::from_millis(60));
@@ -144,7 +125,7 @@ fn a_deadline_cuts_the_retries_short() {
 fn threads_sharing_clones_share_one_budget() {
     let clock = TestClock::default();
     // 10 tokens, a retry costs 5: two retries among all threads
-    let retry = RetryPolicy::with_clock(constant(10, 1), clock)
+    let retry = driver::RetryPolicy::with_clock(constant(10, 1), clock)
         .budget(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
     let calls = AtomicU32::new(0);
     let errors: Vec<_> = std::thread::scope(|s| {
@@ -154,7 +135,7 @@ fn threads_sharing_clones_share_one_budget() {
                 let calls = &calls;
                 s.spawn(move || {
                     retry
-                        .run(|_| {
+                        .run_blocking(|_| {
                             calls.fetch_add(1, Ordering::SeqCst);
                             Err::<(), _>("down")
                         })
@@ -175,8 +156,8 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let clock = TestClock::default();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let cancel = TimeoutPolicy::with_clock(timeout_ms(100), clock.clone());
-    let r = cancel.run(Deadline::NEVER, |deadline| {
+    let cancel = driver::TimeoutPolicy::with_clock(timeout_ms(100), clock.clone());
+    let r = cancel.run_blocking(Deadline::NEVER, |deadline| {
         assert_eq!(deadline, Deadline::at(Instant::from_millis(100)));
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("too late")
@@ -186,9 +167,10 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
         Err(Error::Timeout(Deadline::at(Instant::from_millis(100))))
     );
 
-    let soft = TimeoutPolicy::with_clock(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
-        .on_event(move |e| sink.lock().unwrap().push(e));
-    let r = soft.run(Deadline::NEVER, |_| {
+    let soft =
+        driver::TimeoutPolicy::with_clock(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
+            .on_event(move |e| sink.lock().unwrap().push(e));
+    let r = soft.run_blocking(Deadline::NEVER, |_| {
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("late but kept")
     });
@@ -204,7 +186,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
 
     // a caller whose deadline has passed: the work is not started
     let mut ran = false;
-    let r = cancel.run(Deadline::at(Instant::from_millis(10)), |_| {
+    let r = cancel.run_blocking(Deadline::at(Instant::from_millis(10)), |_| {
         ran = true;
         Ok::<_, ()>(())
     });
@@ -215,12 +197,12 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
 #[test]
 fn per_attempt_deadlines_never_pass_the_overall_one() {
     let clock = TestClock::default();
-    let retry = RetryPolicy::with_clock(constant(5, 100), clock.clone());
-    let per_attempt = TimeoutPolicy::with_clock(timeout_ms(300), clock.clone());
+    let retry = driver::RetryPolicy::with_clock(constant(5, 100), clock.clone());
+    let per_attempt = driver::TimeoutPolicy::with_clock(timeout_ms(300), clock.clone());
     let overall = Deadline::at(Instant::from_millis(1_000));
     let mut seen = Vec::new();
-    let r = retry.run_with_deadline(overall, &RetryOnFailsafeError, |attempt| {
-        per_attempt.run(attempt.deadline, |inner| {
+    let r = retry.run_blocking_with_deadline(overall, &RetryOnFailsafeError, |attempt| {
+        per_attempt.run_blocking(attempt.deadline, |inner| {
             seen.push((clock.now(), inner));
             // the first two attempts run 350 ms: past their 300 ms
             clock.advance(Duration::from_millis(if attempt.number < 3 {
@@ -250,7 +232,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
     let clock = TestClock::default();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    let fallback = Fallback::with_clock(clock.clone()).on_event(move |e| {
+    let fallback = driver::Fallback::with_clock(clock.clone()).on_event(move |e| {
         if let FallbackEvent::FellBack { reason, index, .. } = e {
             sink.lock().unwrap().push((reason, index));
         }
@@ -258,7 +240,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
 
     // primary fails -> first alternative fails -> second succeeds
     let r = fallback
-        .chain(|| Err::<&str, _>(Error::Inner("primary")))
+        .chain_blocking(|| Err::<&str, _>(Error::Inner("primary")))
         .or_else(|_, _| Err(Error::Inner("secondary")))
         .or_else(|reason, e| {
             assert_eq!(
@@ -275,10 +257,10 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
         .consecutive_failures(1)
         .build()
         .unwrap();
-    let breaker = CircuitBreaker::with_clock(config, NoWindow, clock.clone());
+    let breaker = driver::CircuitBreakerPolicy::with_runtime(config, NoWindow, clock.clone());
     breaker.open();
-    let r = fallback.run(
-        || breaker.call(|| Ok::<_, &str>("fresh")),
+    let r = fallback.run_blocking(
+        || breaker.call_blocking(|| Ok::<_, &str>("fresh")),
         |reason, _| match reason {
             FallbackReason::Rejected(r) if r.reason == RejectReason::BreakerOpen => Ok("stale"),
             other => panic!("unexpected {other:?}"),
@@ -287,9 +269,9 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
     assert_eq!(r, Ok("stale"));
 
     // retries that gave up
-    let retry = RetryPolicy::with_clock(constant(2, 10), clock);
-    let r = fallback.run(
-        || retry.run(|_| Err::<&str, _>("down")),
+    let retry = driver::RetryPolicy::with_clock(constant(2, 10), clock);
+    let r = fallback.run_blocking(
+        || retry.run_blocking(|_| Err::<&str, _>("down")),
         |reason, gave_up| {
             assert_eq!(reason, FallbackReason::GaveUp(GiveUp::Attempts));
             assert_eq!(gave_up.last, Some("down"));
@@ -312,7 +294,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
 fn the_std_clock_retries_without_waiting_when_the_backoff_is_zero() {
     let retry = RetryPolicy::new(constant(3, 0));
     assert_eq!(
-        retry.run(|a| if a.number < 3 { Err(()) } else { Ok(a.number) }),
+        retry.run_blocking(|a| if a.number < 3 { Err(()) } else { Ok(a.number) }),
         Ok(3)
     );
 }
