@@ -1,10 +1,12 @@
 //! # failsafe-async-std
 //!
 //! [Failsafe](failsafe_core) for runtimes built on [`async-io`](async_io):
-//! **smol**, and async-std. A circuit breaker ([`CircuitBreaker`]),
-//! retries ([`RetryPolicy`]), timeouts ([`TimeoutPolicy`]) and fallbacks
-//! ([`Fallback`]), as cloneable handles with the same API as in
-//! `failsafe-tokio`.
+//! **smol**, and async-std. This crate binds the driver to async-io's
+//! clock and timer ([`AsyncIoClock`]) and names the driver's handles on
+//! it: every pattern is the driver's [`Policy`] (the circuit breaker, fail
+//! fast, bulkhead and rate limiters) or its retry, timeout and fallback
+//! handles, with the same verbs on every runtime: `call(|| async ..)`,
+//! `acquire().await`, `try_acquire()` (never waits), `call_blocking(|| ..)`.
 //!
 //! > **async-std is discontinued upstream** (advisory
 //! > [RUSTSEC-2025-0052](https://rustsec.org/advisories/RUSTSEC-2025-0052.html));
@@ -13,15 +15,11 @@
 //! > runtimes drive, so **smol users can use this crate directly**, and
 //! > async-std code keeps working while it migrates.
 //!
-//! This crate only binds [`failsafe_driver`] to async-io: the state
-//! machines are [`failsafe_core`]'s; the call wrapper, the retry loop, the
-//! timeout race and the fallback decision are the driver's.
-//!
 //! ## Quick start
 //!
 //! ```
 //! use std::time::Duration;
-//! use failsafe_async_std::{BreakerConfig, CircuitBreaker, CountWindow, Error};
+//! use failsafe_async_std::{BreakerConfig, CircuitBreakerPolicy, CountWindow, Error};
 //!
 //! async fn fetch(id: u32) -> Result<String, std::io::Error> {
 //!     Ok(format!("item {id}"))
@@ -34,7 +32,7 @@
 //!     .open_wait(Duration::from_secs(30))
 //!     .build()?;
 //! // one breaker per dependency; clones share it
-//! let breaker: CircuitBreaker = CircuitBreaker::new(config, CountWindow::new());
+//! let breaker: CircuitBreakerPolicy = CircuitBreakerPolicy::new(config, CountWindow::new());
 //!
 //! smol::block_on(async {
 //!     match breaker.call(|| fetch(7)).await {
@@ -50,9 +48,55 @@
 //! ```
 //!
 //! `breaker.call_with(&classifier, || ..)` decides per result what counts as
-//! a failure (see [`Classify`]). Dropping the call's future, or a panic
-//! inside it, returns the permit as `Cancelled`, so a half-open breaker's
-//! probe slot is never lost.
+//! a failure (see [`Classify`]). Dropping a call's future, or a panic
+//! inside it, hands the permit back as `Cancelled` (a half-open probe or a
+//! bulkhead slot is never lost); a waiter dropped while queued or booked
+//! gives its place up.
+//!
+//! ## Bulkhead, rate limiter and fail fast
+//!
+//! ```
+//! use std::time::Duration;
+//! use failsafe_async_std::{
+//!     BulkheadConfig, BulkheadPolicy, Clock, Deadline, FailFastConfig, FailFastPolicy, Quota,
+//!     RateLimiterPolicy, RejectReason,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 2 resizes at once; others queue (FIFO) for up to a second on an async-io timer
+//! let resizer: BulkheadPolicy = BulkheadPolicy::new(
+//!     BulkheadConfig::builder().max_concurrent(2).max_wait(Duration::from_secs(1)).build()?,
+//! );
+//! // 50 events a second, bursts of 10; a caller waits at most 100 ms for its turn
+//! let events = RateLimiterPolicy::new(Quota::per_second(50)?.with_burst(10)?)
+//!     .with_max_wait(Duration::from_millis(100));
+//! // a call expected to take 20 ms
+//! let cache = FailFastPolicy::new(
+//!     FailFastConfig::builder().expected_duration(Duration::from_millis(20)).build()?,
+//! );
+//!
+//! smol::block_on(async {
+//!     let jobs: Vec<_> = (0..8)
+//!         .map(|image| {
+//!             let resizer = resizer.clone(); // clones share one bulkhead
+//!             smol::spawn(async move { resizer.call(|| async move { Ok::<_, ()>(image) }).await })
+//!         })
+//!         .collect();
+//!     for job in jobs {
+//!         assert!(job.await.is_ok());
+//!     }
+//!     events.call(|| async { Ok::<_, ()>(()) }).await.unwrap();
+//!     let _slot = events.try_acquire(); // never waits: a guard, or the rejection with `retry_at`
+//!
+//!     // a caller with 5 ms left cannot fit a 20 ms call: not even started
+//!     let deadline = Deadline::after(cache.runtime().now(), Duration::from_millis(5));
+//!     let r = cache.clone().with_deadline(deadline).call(|| async { Ok::<_, ()>(1) }).await;
+//!     assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::DeadlineTooShort);
+//! });
+//! assert_eq!(resizer.in_flight(), 0);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Retry, timeout and fallback
 //!
@@ -62,9 +106,9 @@
 //! ```
 //! use std::time::Duration;
 //! use failsafe_async_std::{
-//!     AsyncIoClock, BackoffKind, BreakerConfig, CircuitBreaker, CountWindow, Deadline, Error,
-//!     Fallback, Jitter, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig,
-//!     TimeoutPolicy, TokenQuota,
+//!     BackoffKind, BreakerConfig, CircuitBreakerPolicy, CountWindow, Deadline, Error, Fallback,
+//!     Jitter, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy,
+//!     TokenQuota,
 //! };
 //!
 //! async fn fetch(deadline: Deadline) -> Result<u32, std::io::Error> {
@@ -82,7 +126,7 @@
 //!         .build()?,
 //! )
 //! .budget(TokenQuota::AWS_STANDARD); // clones share it
-//! let breaker: CircuitBreaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new());
+//! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
 //! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
 //!
 //! let value = smol::block_on(async {
@@ -104,19 +148,17 @@
 //! # }
 //! ```
 //!
-//! Every [`AsyncIoClock`] reads the same process-wide epoch, so deadlines
-//! pass between handles made at any time.
-//!
 //! ## Time
 //!
-//! [`AsyncIoClock`] is the driver's [`StdClock`] (one process-wide epoch)
-//! plus sleeping on [`async_io::Timer::at`]. There is no virtual time here:
-//! to test timelines, build the handles with the driver's generic types
-//! ([`Breaker::with_clock`],
-//! [`failsafe_driver::RetryPolicy::with_clock`],
-//! [`failsafe_driver::TimeoutPolicy::with_clock`]) and a runtime of your own
-//! whose clock the test moves forward (its `sleep_until` can jump the clock
-//! and complete at once).
+//! [`AsyncIoClock`] reads the driver's [`StdClock`] (one process-wide
+//! epoch, so deadlines and `retry_at` pass between any two handles, and
+//! between this crate's handles and `failsafe-thread`'s) and sleeps on
+//! [`async_io::Timer`], reset in place when a waiter's instant moves.
+//! There is no virtual time here: to test timelines, build the driver's
+//! generic handles ([`failsafe_driver::CircuitBreakerPolicy::with_runtime`],
+//! ..., [`failsafe_driver::RetryPolicy::with_clock`], ...) on a runtime of
+//! your own whose clock the test moves forward (its `sleep_until` can jump
+//! the clock and complete at once).
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 use core::future::Future;
@@ -127,22 +169,39 @@ pub use failsafe_core::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
+pub use failsafe_core::bulkhead::{
+    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
 pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
+    TokenBucket, WhenFull,
+};
 pub use failsafe_core::retry::{
     BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
     RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
 };
+pub use failsafe_core::sync::Shared;
 pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Attempt, Breaker, Classify, Clock, DefaultClassifier, Error, FallbackCause, FallbackChain,
-    PermitGuard, RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError, Runtime,
-    SharedBudget, SharedStdBreaker, StdClock,
+    Admit, Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Error, FallbackCause,
+    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
+    RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
+    StdShared,
 };
 
-/// The std clock ([`StdClock`]: one process-wide epoch, so every handle
-/// agrees on `now`) with sleeps on [`async_io::Timer`], which smol and
-/// async-std both drive.
+use failsafe_driver as driver;
+
+/// The async-io binding: the std clock ([`StdClock`]'s process-wide epoch,
+/// so every handle agrees on `now`) with sleeps on [`async_io::Timer`],
+/// which smol and async-std both drive. Blocking callers on it park the
+/// thread ([`Park`], [`BlockingRuntime`]), as `failsafe-thread` does.
 ///
 /// ```
 /// use failsafe_async_std::{AsyncIoClock, Clock, Instant, Runtime};
@@ -170,6 +229,21 @@ impl Runtime for AsyncIoClock {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep(async_io::Timer::at(StdClock::to_std(deadline)))
     }
+
+    /// Moves the timer in place ([`async_io::Timer::set_at`]): no new
+    /// timer, and the waker already registered stays.
+    fn reset_sleep(&self, sleep: Pin<&mut Sleep>, deadline: Instant) {
+        sleep.get_mut().0.set_at(StdClock::to_std(deadline));
+    }
+}
+
+/// Parks for the real time left until the deadline ([`StdClock`]'s).
+impl Park for AsyncIoClock {}
+
+impl BlockingRuntime for AsyncIoClock {
+    fn block_until(&self, deadline: Instant) {
+        StdClock.block_until(deadline)
+    }
 }
 
 /// The future returned by [`AsyncIoClock::sleep_until`]: completes at the
@@ -186,152 +260,44 @@ impl Future for Sleep {
     }
 }
 
-/// A cloneable, `Send + Sync` circuit breaker for smol and async-std: clones
-/// share one breaker.
-///
-/// This is the driver's [`Breaker`] handle bound to [`AsyncIoClock`]; see it
-/// for every method: [`CircuitBreaker::new(config, window)`](Breaker::new),
-/// [`call`](Breaker::call), [`call_with`](Breaker::call_with),
-/// [`acquire`](Breaker::acquire), [`state`](Breaker::state),
-/// [`metrics`](Breaker::metrics), [`on_event`](Breaker::on_event) and the
-/// operator switches ([`open`](Breaker::open), [`close`](Breaker::close),
-/// [`force_open`](Breaker::force_open), ...).
-///
-/// `new` takes the window type from its argument; a `CountWindow::new()`
-/// needs its size spelled out, as `CountWindow::<100>::new()` or with
-/// `let breaker: CircuitBreaker = ..`.
-pub type CircuitBreaker<W = CountWindow<100>> = Breaker<W, AsyncIoClock>;
+/// A circuit breaker over a window `W` ([`CountWindow<N>`], [`TimeWindow<B>`]
+/// or [`NoWindow`]) on async-io: the driver's
+/// [`CircuitBreakerPolicy`](driver::CircuitBreakerPolicy). While open, a
+/// call is rejected after one atomic load, without taking the lock.
+pub type CircuitBreakerPolicy<W = CountWindow<100>> = driver::CircuitBreakerPolicy<W, AsyncIoClock>;
 
-/// A cloneable retry policy for smol and async-std: clones share the
-/// budget `B` ([`NoBudget`] by default) and the jitter seed counter.
-///
-/// This is the driver's [`RetryPolicy`](failsafe_driver::RetryPolicy)
-/// bound to [`AsyncIoClock`]; see it for every method:
-/// [`RetryPolicy::new(config)`](failsafe_driver::RetryPolicy::new),
-/// [`.budget(..)`](failsafe_driver::RetryPolicy::budget),
-/// [`.seed(..)`](failsafe_driver::RetryPolicy::seed),
-/// [`.on_event(..)`](failsafe_driver::RetryPolicy::on_event),
-/// [`run`](failsafe_driver::RetryPolicy::run),
-/// [`run_with`](failsafe_driver::RetryPolicy::run_with) and
-/// [`run_with_deadline`](failsafe_driver::RetryPolicy::run_with_deadline).
-///
-/// ```
-/// use std::time::Duration;
-/// use failsafe_async_std::{BackoffKind, Jitter, RetryConfig, RetryPolicy};
-///
-/// let config = RetryConfig::builder()
-///     .backoff(BackoffKind::Constant(Duration::ZERO)) // retry at once
-///     .jitter(Jitter::None)
-///     .build()
-///     .unwrap();
-/// let retry: RetryPolicy = RetryPolicy::new(config);
-/// let answer = smol::block_on(retry.run(|attempt| async move {
-///     if attempt.number < 2 { Err("flaky") } else { Ok(attempt.number) }
-/// }));
-/// assert_eq!(answer, Ok(2));
-/// ```
-pub type RetryPolicy<B = NoBudget> = failsafe_driver::RetryPolicy<B, AsyncIoClock>;
+/// Fail fast on async-io: rejects every call at once while the dependency
+/// is known to be down, and a call whose deadline cannot cover the
+/// expected duration (the driver's [`FailFastHandle`](driver::FailFastHandle)).
+pub type FailFastPolicy = driver::FailFastHandle<AsyncIoClock>;
 
-/// A cloneable timeout for smol and async-std: the driver's
-/// [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy) bound to
-/// [`AsyncIoClock`]: [`TimeoutPolicy::new(config)`](failsafe_driver::TimeoutPolicy::new),
-/// [`.on_event(..)`](failsafe_driver::TimeoutPolicy::on_event) and
-/// [`run(parent_deadline, |deadline| async { .. })`](failsafe_driver::TimeoutPolicy::run).
-pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<AsyncIoClock>;
+/// A bulkhead on async-io: at most `limit` calls at once, and a FIFO queue
+/// of up to `Q` callers (64 by default), each waiting at most `max_wait` on
+/// an `async_io::Timer` (the driver's [`BulkheadHandle`](driver::BulkheadHandle)).
+pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
+    driver::BulkheadHandle<Q, A, AsyncIoClock>;
 
-/// A cloneable fallback for smol and async-std: the driver's
-/// [`Fallback`](failsafe_driver::Fallback) bound to [`AsyncIoClock`]:
-/// [`run(primary, |reason, error| ..)`](failsafe_driver::Fallback::run) and
-/// [`chain(primary).or_else(..)`](failsafe_driver::Fallback::chain).
-pub type Fallback = failsafe_driver::Fallback<AsyncIoClock>;
+/// The lock-free GCRA rate limiter on async-io (the driver's
+/// [`RateLimiterPolicy`](driver::RateLimiterPolicy)): a caller waits for its
+/// booked turn up to [`DEFAULT_MAX_WAIT`] unless told otherwise
+/// ([`Policy::with_max_wait`]); a waiter dropped after booking gives its
+/// booking back when no later caller booked after it.
+pub type RateLimiterPolicy = driver::RateLimiterPolicy<AsyncIoClock>;
 
-mod rate;
+/// One GCRA per key in a table of `N` keys (1024 by default) that never
+/// grows, on async-io (the driver's
+/// [`KeyedRateLimiterPolicy`](driver::KeyedRateLimiterPolicy)).
+pub type KeyedRateLimiterPolicy<K, const N: usize = 1024> =
+    driver::KeyedRateLimiterPolicy<K, N, AsyncIoClock>;
 
-pub use failsafe_core::rate::{
-    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
-};
-pub use failsafe_driver::{
-    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
-};
-pub use rate::{KeyedRateLimiter, RateLimiter};
+/// Retries sleeping on async-io timers: the driver's
+/// [`RetryPolicy`](driver::RetryPolicy). Clones share the budget `B` and
+/// the jitter seed counter.
+pub type RetryPolicy<B = NoBudget> = driver::RetryPolicy<B, AsyncIoClock>;
 
-pub use failsafe_core::failfast::{
-    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
-    State as FailFastState,
-};
-pub use failsafe_driver::{
-    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
-};
+/// A timeout racing an async-io timer: the driver's
+/// [`TimeoutPolicy`](driver::TimeoutPolicy).
+pub type TimeoutPolicy = driver::TimeoutPolicy<AsyncIoClock>;
 
-/// A cloneable, `Send + Sync` fail fast for smol and async-std: clones share
-/// one fail fast. This is the driver's [`FailFast`](failsafe_driver::FailFast)
-/// handle bound to [`AsyncIoClock`]; see it for every method.
-///
-/// It opens after a number of failures in a row, when a result is judged
-/// [`Health::Unhealthy`], or by hand, and stays open (rejecting every call
-/// at once, without calling the operation) until recovery is signalled:
-/// [`report_healthy`](failsafe_driver::FailFast::report_healthy),
-/// [`close`](failsafe_driver::FailFast::close), or a successful probe if a
-/// [`probe_interval`](FailFastConfigBuilder::probe_interval) is set. With
-/// [`call_with_deadline`](failsafe_driver::FailFast::call_with_deadline) it
-/// also refuses a call the caller's [`Deadline`] cannot cover.
-///
-/// ## Quick start: fail fast
-///
-/// ```
-/// use std::time::Duration;
-/// use failsafe_async_std::{
-///     Clock, Deadline, DefaultClassifier, Error, FailFast, FailFastConfig, FailFastState,
-///     RejectReason, UnhealthyWhen,
-/// };
-///
-/// #[derive(Debug, PartialEq)]
-/// enum CacheError { Miss, Refused }
-///
-/// async fn get(key: &str) -> Result<String, CacheError> {
-///     match key {
-///         "" => Err(CacheError::Refused),
-///         "gone" => Err(CacheError::Miss),
-///         key => Ok(key.to_uppercase()),
-///     }
-/// }
-///
-/// # fn main() {
-/// let config = FailFastConfig::builder()
-///     .consecutive_failures(5)
-///     .expected_duration(Duration::from_millis(20))
-///     .build()
-///     .unwrap();
-/// let cache = FailFast::new(config); // one per dependency; clones share it
-/// // a refused connection means the cache is down: open at once
-/// let refused = UnhealthyWhen(|r: &Result<String, CacheError>| r == &Err(CacheError::Refused));
-///
-/// smol::block_on(async {
-///     assert_eq!(cache.call_with(&refused, || get("k")).await, Ok("K".to_string()));
-///
-///     // a caller with 5 ms left cannot fit a 20 ms call: not even started
-///     let deadline = Deadline::after(cache.clock().now(), Duration::from_millis(5));
-///     let r = cache.call_with_deadline(deadline, &DefaultClassifier, || get("k")).await;
-///     assert_eq!(r.unwrap_err().rejected().unwrap().reason, RejectReason::DeadlineTooShort);
-///
-///     let _ = cache.call_with(&refused, || get("")).await;
-///     assert_eq!(cache.state(), FailFastState::Open);
-///     assert!(matches!(cache.call(|| get("k")).await, Err(Error::Rejected(_))));
-///     cache.report_healthy(); // a health check says it is back
-///     assert_eq!(cache.call(|| get("k")).await, Ok("K".to_string()));
-/// });
-/// # }
-/// ```
-///
-/// To test timelines, build the driver's generic
-/// [`failsafe_driver::FailFast::with_clock`] with a clock the test moves.
-pub type FailFast = failsafe_driver::FailFast<AsyncIoClock>;
-
-mod bulkhead;
-
-pub use bulkhead::Bulkhead;
-pub use failsafe_core::bulkhead::{
-    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
-    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
-};
-pub use failsafe_driver::{AcquireSlot, BulkheadGuard, OwnedBulkheadGuard, SharedStdBulkhead};
+/// A fallback on async-io: the driver's [`Fallback`](driver::Fallback).
+pub type Fallback = driver::Fallback<AsyncIoClock>;

@@ -3,35 +3,24 @@
 
 use std::future::pending;
 use std::pin::pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use failsafe_async_std::{
-    AsyncIoClock, Breaker, BreakerConfig, CircuitBreaker, Clock, CountWindow, Error, Instant,
-    NoWindow, Outcome, RejectReason, Runtime, State,
+    AsyncIoClock, BreakerConfig, CircuitBreakerPolicy, Clock, CountWindow, Error, Instant,
+    NoWindow, Outcome, Policy, RejectReason, Runtime, State, StdClock,
 };
 use smol::future::poll_once;
 
+#[path = "../../thread/tests/support/mod.rs"]
+mod support;
+use support::TestClock;
+
 const OPEN_WAIT: Duration = Duration::from_secs(60);
 
-/// A clock the test moves forward by hand; clones share it.
-#[derive(Clone, Debug, Default)]
-struct TestClock(Arc<AtomicU64>);
+type TestBreaker = failsafe_driver::CircuitBreakerPolicy<NoWindow, TestClock>;
 
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
-
-fn breaker(failures: u32) -> (Breaker<NoWindow, TestClock>, TestClock) {
+fn breaker(failures: u32) -> (TestBreaker, TestClock) {
     let config = BreakerConfig::builder()
         .no_failure_rate()
         .consecutive_failures(failures)
@@ -39,14 +28,17 @@ fn breaker(failures: u32) -> (Breaker<NoWindow, TestClock>, TestClock) {
         .build()
         .unwrap();
     let clock = TestClock::default();
-    (Breaker::with_clock(config, NoWindow, clock.clone()), clock)
+    (
+        TestBreaker::with_runtime(config, NoWindow, clock.clone()),
+        clock,
+    )
 }
 
-async fn succeed(b: &Breaker<NoWindow, TestClock>) -> Result<u32, Error<&'static str>> {
+async fn succeed(b: &TestBreaker) -> Result<u32, Error<&'static str>> {
     b.call(|| async { Ok(7) }).await
 }
 
-async fn fail(b: &Breaker<NoWindow, TestClock>) -> Result<u32, Error<&'static str>> {
+async fn fail(b: &TestBreaker) -> Result<u32, Error<&'static str>> {
     b.call(|| async { Err("down") }).await
 }
 
@@ -155,6 +147,24 @@ fn sleep_until_a_past_instant_completes_at_once() {
 }
 
 #[test]
+fn a_reset_timer_follows_its_new_instant() {
+    smol::block_on(async {
+        let clock = AsyncIoClock;
+        let far = clock.now() + Duration::from_secs(3_600);
+        let mut sleep = pin!(clock.sleep_until(far));
+        assert_eq!(poll_once(sleep.as_mut()).await, None, "an hour away");
+        // moved to an instant that has passed: completes at once
+        clock.reset_sleep(sleep.as_mut(), Instant::ZERO);
+        assert_eq!(poll_once(sleep.as_mut()).await, Some(()));
+
+        let mut sleep = pin!(clock.sleep_until(Instant::ZERO));
+        // moved an hour away before it was ever polled: it waits
+        clock.reset_sleep(sleep.as_mut(), far);
+        assert_eq!(poll_once(sleep.as_mut()).await, None);
+    });
+}
+
+#[test]
 fn async_io_clock_reads_std_time_on_the_process_wide_epoch() {
     let before = std::time::Instant::now();
     let now = AsyncIoClock.now();
@@ -163,11 +173,17 @@ fn async_io_clock_reads_std_time_on_the_process_wide_epoch() {
     let at = failsafe_async_std::StdClock::to_std(now);
     assert!(before <= at && at <= after);
     assert!(AsyncIoClock.now() >= now);
+    // one epoch per clock kind: a deadline from one handle means the same
+    // instant to every other (and to `failsafe-thread`'s `StdClock`)
+    let std_now = failsafe_async_std::StdClock.now();
+    let io_now = AsyncIoClock.now();
+    assert!(now <= std_now && std_now <= io_now);
 }
 
 #[test]
 fn runs_under_smol_and_async_std_executors() {
-    let b: CircuitBreaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new());
+    let b: CircuitBreakerPolicy =
+        CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::new());
 
     let on_smol = smol::block_on({
         let b = b.clone();
@@ -191,8 +207,31 @@ fn runs_under_smol_and_async_std_executors() {
 #[test]
 fn handle_is_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
-    send_sync::<CircuitBreaker>();
+    send_sync::<CircuitBreakerPolicy>();
     send_sync::<AsyncIoClock>();
     fn send<T: Send>(_: &T) {}
     send(&AsyncIoClock.sleep_until(Instant::ZERO));
+}
+
+#[test]
+fn blocking_callers_and_thread_handles_share_the_machine_and_the_epoch() {
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(OPEN_WAIT)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::new(config, NoWindow);
+    let before = StdClock.now();
+    // an async-io handle serves blocking callers too (it parks)
+    let r = breaker.call_blocking(|| Err::<(), _>("down"));
+    let after = StdClock.now();
+    assert_eq!(r, Err(Error::Inner("down")));
+    // the same machine on the std clock (as `failsafe-thread` binds it)
+    let on_threads = Policy::new_shared(breaker.shared().clone(), StdClock);
+    let rejected = on_threads.try_acquire().unwrap_err();
+    let retry_at = rejected.retry_at.unwrap();
+    // opened at an AsyncIoClock instant, read on the StdClock: one epoch
+    assert!(before + OPEN_WAIT <= retry_at && retry_at <= after + OPEN_WAIT);
+    let r = smol::block_on(breaker.call(|| async { Ok::<_, ()>(()) }));
+    assert_eq!(r.unwrap_err().rejected(), Some(&rejected));
 }

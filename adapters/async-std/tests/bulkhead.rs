@@ -3,39 +3,18 @@
 //! use the real `AsyncIoClock` only where every wait is ended by a release,
 //! never by time. Nothing sleeps.
 
-use std::future::{Ready, ready};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_async_std::{
-    Bulkhead, BulkheadConfig, Clock, FixedLimit, Instant, Outcome, RejectReason, Runtime,
+    BulkheadConfig, BulkheadPolicy, Clock, FixedLimit, Outcome, RejectReason,
 };
-use failsafe_driver as driver;
 use smol::future::yield_now;
 
-/// A virtual runtime: `sleep_until` jumps the clock to the instant and
-/// completes at once, logging it. Clones share the clock and the log.
-#[derive(Clone, Debug, Default)]
-struct Virtual {
-    now: Arc<AtomicU64>,
-    sleeps: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl Clock for Virtual {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.now.load(Ordering::SeqCst))
-    }
-}
-
-impl Runtime for Virtual {
-    type Sleep = Ready<()>;
-    fn sleep_until(&self, at: Instant) -> Ready<()> {
-        self.sleeps.lock().unwrap().push(at);
-        self.now.fetch_max(at.as_nanos(), Ordering::SeqCst);
-        ready(())
-    }
-}
+#[path = "../../thread/tests/support/mod.rs"]
+mod support;
+use support::{TestClock as Virtual, ms};
 
 fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
     BulkheadConfig::builder()
@@ -48,10 +27,12 @@ fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
 #[test]
 fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
     let rt = Virtual::default();
-    rt.now
-        .store(Instant::from_millis(40).as_nanos(), Ordering::SeqCst);
-    let bulkhead: driver::Bulkhead<4, FixedLimit, Virtual> =
-        driver::Bulkhead::with_clock(config(1, Duration::from_millis(75)), rt.clone());
+    rt.set(ms(40));
+    let bulkhead: failsafe_driver::BulkheadHandle<4, FixedLimit, Virtual> =
+        failsafe_driver::BulkheadHandle::with_runtime(
+            config(1, Duration::from_millis(75)),
+            rt.clone(),
+        );
     let held = bulkhead.try_acquire().unwrap();
     let r = smol::block_on(bulkhead.call(|| async { Ok::<_, ()>(()) })).unwrap_err();
     assert_eq!(
@@ -59,8 +40,8 @@ fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
         RejectReason::BulkheadWaitExpired
     );
     // one timer, for exactly the end of the wait, and the clock stopped there
-    assert_eq!(*rt.sleeps.lock().unwrap(), [Instant::from_millis(115)]);
-    assert_eq!(rt.now(), Instant::from_millis(115));
+    assert_eq!(rt.waits(), [ms(115)]);
+    assert_eq!(rt.now(), ms(115));
     held.finish(Outcome::Success);
     let m = bulkhead.metrics();
     assert_eq!((m.in_flight, m.expired, m.queued), (0, 1, 0));
@@ -69,7 +50,7 @@ fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
 #[test]
 fn many_tasks_never_run_more_than_the_limit_and_keep_their_order() {
     // AsyncIoClock: no wait has an end (Duration::MAX), so only releases end them.
-    let bulkhead: Bulkhead<64> = Bulkhead::new(config(3, Duration::MAX));
+    let bulkhead: BulkheadPolicy<64> = BulkheadPolicy::new(config(3, Duration::MAX));
     let running = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -113,7 +94,7 @@ fn many_tasks_never_run_more_than_the_limit_and_keep_their_order() {
 
 #[test]
 fn a_dropped_waiter_leaks_nothing() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::MAX));
+    let bulkhead: BulkheadPolicy<4> = BulkheadPolicy::new(config(1, Duration::MAX));
     let held = bulkhead.try_acquire().unwrap();
     smol::block_on(async {
         // a waiter that loses a race is dropped while queued
@@ -135,7 +116,7 @@ fn a_dropped_waiter_leaks_nothing() {
 
 #[test]
 fn async_std_runs_it_too() {
-    let bulkhead: Bulkhead<16> = Bulkhead::new(config(2, Duration::MAX));
+    let bulkhead: BulkheadPolicy<16> = BulkheadPolicy::new(config(2, Duration::MAX));
     let total = async_std::task::block_on(async {
         let tasks: Vec<_> = (0..10u32)
             .map(|i| {

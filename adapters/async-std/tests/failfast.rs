@@ -4,31 +4,20 @@
 
 use std::future::pending;
 use std::pin::pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use failsafe_async_std::{
-    AsyncIoClock, Clock, Deadline, DefaultClassifier, Error, FailFast, FailFastConfig,
-    FailFastState, Health, Instant, OpenCause, RejectReason,
+    AsyncIoClock, Clock, Deadline, Error, FailFastConfig, FailFastPolicy, FailFastState, Instant,
+    OpenCause, Outcome, RejectReason,
 };
 use smol::future::poll_once;
 
-/// A clock the test moves forward by hand; clones share it.
-#[derive(Clone, Debug, Default)]
-struct TestClock(Arc<AtomicU64>);
+#[path = "../../thread/tests/support/mod.rs"]
+mod support;
+use support::TestClock;
 
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
+type TestFailFast = failsafe_driver::FailFastHandle<TestClock>;
 
 fn config(failures: u32) -> FailFastConfig {
     FailFastConfig::builder()
@@ -39,7 +28,7 @@ fn config(failures: u32) -> FailFastConfig {
 
 #[test]
 fn opens_after_failures_and_stops_calling_until_healthy() {
-    let ff = FailFast::new(config(2));
+    let ff = FailFastPolicy::new(config(2));
     let calls = AtomicU32::new(0);
     let op = |result: Result<u32, &'static str>| {
         calls.fetch_add(1, Ordering::SeqCst);
@@ -64,7 +53,7 @@ fn opens_after_failures_and_stops_calling_until_healthy() {
 
 #[test]
 fn runs_under_the_async_std_executor_too() {
-    let ff = FailFast::new(config(1));
+    let ff = FailFastPolicy::new(config(1));
     ff.open();
     let r = async_std::task::block_on(ff.call(|| async { Ok::<_, ()>(()) }));
     assert!(r.unwrap_err().is_rejected());
@@ -79,12 +68,14 @@ fn a_past_or_short_deadline_is_rejected_on_the_real_clock() {
         .expected_duration(Duration::from_secs(3_600))
         .build()
         .unwrap();
-    let ff = FailFast::new(config);
+    let ff = FailFastPolicy::new(config);
     smol::block_on(async {
         // an hour-long call never fits a minute, however fast this test runs
         let minute = Deadline::after(AsyncIoClock.now(), Duration::from_secs(60));
         let r = ff
-            .call_with_deadline(minute, &DefaultClassifier, || async { Ok::<_, ()>(()) })
+            .clone()
+            .with_deadline(minute)
+            .call(|| async { Ok::<_, ()>(()) })
             .await;
         assert_eq!(
             r.unwrap_err().rejected().unwrap().reason,
@@ -103,7 +94,7 @@ fn probes_and_learned_durations_on_a_test_clock() {
         .learn_expected_duration(1)
         .build()
         .unwrap();
-    let ff = failsafe_driver::FailFast::with_clock(config, clock.clone());
+    let ff = TestFailFast::with_runtime(config, clock.clone());
     smol::block_on(async {
         // a success that takes 300 ms teaches the expected duration
         let r = ff
@@ -116,7 +107,9 @@ fn probes_and_learned_durations_on_a_test_clock() {
         assert_eq!(ff.min_remaining(), Duration::from_millis(300));
         let tight = Deadline::after(clock.now(), Duration::from_millis(299));
         let r = ff
-            .call_with_deadline(tight, &DefaultClassifier, || async { Ok::<_, ()>(()) })
+            .clone()
+            .with_deadline(tight)
+            .call(|| async { Ok::<_, ()>(()) })
             .await;
         assert_eq!(
             r.unwrap_err().rejected().unwrap().reason,
@@ -131,10 +124,10 @@ fn probes_and_learned_durations_on_a_test_clock() {
             Some(Instant::from_millis(5_300))
         );
         clock.advance(Duration::from_secs(5));
-        let probe = ff.acquire(Deadline::NEVER).unwrap();
+        let probe = ff.try_acquire().unwrap();
         assert!(probe.permit().unwrap().is_probe());
-        assert!(ff.acquire(Deadline::NEVER).is_err(), "a second probe");
-        probe.finish(Health::Success);
+        assert!(ff.try_acquire().is_err(), "a second probe");
+        probe.finish(Outcome::Success);
         assert_eq!(ff.state(), FailFastState::Closed);
     });
 }
@@ -142,7 +135,7 @@ fn probes_and_learned_durations_on_a_test_clock() {
 #[test]
 fn a_dropped_call_is_cancelled() {
     let clock = TestClock::default();
-    let ff = failsafe_driver::FailFast::with_clock(config(2), clock);
+    let ff = TestFailFast::with_runtime(config(2), clock);
     smol::block_on(async {
         let _ = ff.call(|| async { Err::<(), _>("x") }).await;
         {

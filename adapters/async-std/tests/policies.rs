@@ -3,42 +3,21 @@
 //! clock and complete at once; the smoke tests use the real `AsyncIoClock`
 //! with timers that never need to wait. Nothing sleeps.
 
-use std::future::{Ready, pending, ready};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::future::pending;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_async_std::{
     BackoffKind, Clock, Deadline, Error, Fallback, FallbackReason, GiveUp, Instant, Jitter,
-    RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryOnFailsafeError, RetryPolicy, Runtime,
+    RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryOnFailsafeError, RetryPolicy,
     TimeoutConfig, TimeoutEvent, TimeoutMode, TimeoutPolicy, TokenQuota,
 };
 use failsafe_driver as driver;
 
-/// A virtual runtime: `sleep_until` jumps the clock to the instant and
-/// completes at once. Clones share the clock.
-#[derive(Clone, Debug, Default)]
-struct Virtual(Arc<AtomicU64>);
-
-impl Virtual {
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for Virtual {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.load(Ordering::SeqCst))
-    }
-}
-
-impl Runtime for Virtual {
-    type Sleep = Ready<()>;
-    fn sleep_until(&self, at: Instant) -> Ready<()> {
-        self.0.fetch_max(at.as_nanos(), Ordering::SeqCst);
-        ready(())
-    }
-}
+#[path = "../../thread/tests/support/mod.rs"]
+mod support;
+use support::TestClock as Virtual;
 
 struct DropFlag(Arc<AtomicBool>);
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use failsafe_thread::{
-    BulkheadConfig, BulkheadPolicy, Clock, Error, FixedLimit, Instant, Outcome, Park, RejectReason,
+    Aimd, BulkheadConfig, BulkheadPolicy, Clock, Error, FixedLimit, Instant, Outcome, Park,
+    RejectReason,
 };
 
 fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
@@ -221,4 +222,19 @@ fn a_rejected_call_never_runs_and_inner_errors_keep_their_type() {
     assert!(!ran);
     drop(held);
     assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[test]
+fn the_default_limit_and_an_adaptive_one() {
+    let fixed: BulkheadPolicy = BulkheadPolicy::new(BulkheadConfig::DEFAULT);
+    assert_eq!(fixed.limit(), 25);
+    let config = BulkheadConfig::builder()
+        .max_concurrent(200)
+        .build()
+        .unwrap();
+    let adaptive: BulkheadPolicy<64, Aimd> = BulkheadPolicy::adaptive(config, Aimd::DEFAULT);
+    assert_eq!(adaptive.limit(), 20, "AIMD starts at its initial limit");
+    let slot = adaptive.acquire_blocking().unwrap();
+    slot.finish(Outcome::Success);
+    assert_eq!(adaptive.in_flight(), 0);
 }

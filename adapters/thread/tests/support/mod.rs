@@ -1,13 +1,17 @@
-//! A clock the test moves by hand: clones share it, and a thread that
-//! parks or blocks on it jumps it forward to the instant it waits for (and
-//! logs that instant), so no timeline ever sleeps.
+//! Virtual time for the binding tests (shared by `failsafe-thread` and
+//! `failsafe-async-std`, which include this file): a clock the test moves
+//! by hand; clones share it. A thread that parks or blocks on it, or a
+//! task that sleeps on it, jumps it forward to the instant it waits for
+//! (logged), so no timeline ever sleeps.
 #![allow(dead_code)] // each test file uses part of it
 
+use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use failsafe_thread::{BlockingRuntime, Clock, Instant, Park};
+use failsafe_core::Instant;
+use failsafe_driver::{BlockingRuntime, Clock, Park, Runtime};
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TestClock {
@@ -25,7 +29,7 @@ impl TestClock {
         self.now.fetch_max(at.as_nanos(), Ordering::SeqCst);
     }
 
-    /// Every instant a thread parked or blocked until, in order.
+    /// Every instant a caller parked, blocked or slept until, in order.
     pub(crate) fn waits(&self) -> Vec<Instant> {
         self.waits.lock().unwrap().clone()
     }
@@ -52,6 +56,14 @@ impl Park for TestClock {
 impl BlockingRuntime for TestClock {
     fn block_until(&self, at: Instant) {
         self.wait_until(at);
+    }
+}
+
+impl Runtime for TestClock {
+    type Sleep = Ready<()>;
+    fn sleep_until(&self, at: Instant) -> Ready<()> {
+        self.wait_until(at);
+        ready(())
     }
 }
 
