@@ -154,3 +154,35 @@ fn a_dropped_call_is_cancelled() {
         );
     });
 }
+
+#[test]
+fn an_unhealthy_verdict_opens_it_at_once() {
+    #[derive(Debug, PartialEq)]
+    enum CacheError {
+        Miss,
+        Refused,
+    }
+    let cache = FailFastPolicy::new(config(5));
+    // a refused connection means the cache is down: open at once
+    let refused = |r: &Result<(), CacheError>| match r {
+        Err(CacheError::Refused) => Outcome::Unhealthy,
+        Err(CacheError::Miss) => Outcome::Failure,
+        Ok(()) => Outcome::Success,
+    };
+    smol::block_on(async {
+        let r = cache
+            .call_with(&refused, || async { Err(CacheError::Miss) })
+            .await;
+        assert_eq!(r, Err(Error::Inner(CacheError::Miss)));
+        assert_eq!(cache.state(), FailFastState::Closed, "one miss of five");
+        let r = cache
+            .call_with(&refused, || async { Err(CacheError::Refused) })
+            .await;
+        assert_eq!(r, Err(Error::Inner(CacheError::Refused)));
+        let m = cache.metrics();
+        assert_eq!(
+            (m.state, m.open_cause),
+            (FailFastState::Open, Some(OpenCause::Unhealthy))
+        );
+    });
+}

@@ -141,7 +141,7 @@ fn manual_switches_and_health_reports_emit_events() {
 }
 
 #[test]
-fn a_classifier_can_ignore_and_an_unhealthy_result_opens_at_once() {
+fn a_predicate_opens_at_once_and_an_outcome_classifier_can_ignore() {
     let (ff, _clock) = fail_fast(failures(2));
     let not_found_is_fine = |r: &Result<(), u16>| match r {
         Err(404) => Outcome::Ignored,
@@ -153,11 +153,16 @@ fn a_classifier_can_ignore_and_an_unhealthy_result_opens_at_once() {
     }
     assert_eq!(ff.metrics().consecutive_failures, 0);
 
-    // "down for maintenance": the caller reports the dependency unhealthy
-    // (the classifier has no "unhealthy" verdict on `Policy` yet)
-    let r = ff.call_blocking(|| Err::<(), _>(503));
-    assert_eq!(r, Err(Error::Inner(503)));
-    ff.report_unhealthy();
+    // "down for maintenance": stop calling now
+    let maintenance = |r: &Result<(), u16>| match r {
+        Err(503) => Outcome::Unhealthy,
+        Err(_) => Outcome::Failure,
+        Ok(()) => Outcome::Success,
+    };
+    assert_eq!(
+        ff.call_blocking_with(&maintenance, || Err(503)),
+        Err(Error::Inner(503))
+    );
     let m = ff.metrics();
     assert_eq!(
         (m.state, m.open_cause),
