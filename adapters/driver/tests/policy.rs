@@ -100,6 +100,7 @@ fn a_breaker_policy_opens_and_rejects_until_its_wait_ends() {
         (RejectReason::BreakerOpen, Some(ms(1_000)))
     );
     clock.0.set(ms(1_000));
+    assert_eq!(breaker.state(), State::HalfOpen, "due at retry_at");
     assert_eq!(
         breaker.call_blocking(|| Ok::<_, ()>(7)),
         Ok(7),

@@ -1,26 +1,36 @@
 //! # failsafe-tokio
 //!
-//! [Failsafe](failsafe_core) for tokio: a circuit breaker, retries,
-//! timeouts and fallbacks on tokio's clock (so `tokio::time::pause()` and
-//! `advance` drive them in tests), each as a cloneable handle for wrapping
-//! calls and as a tower [`Layer`](tower_layer::Layer).
+//! [Failsafe](failsafe_core) on tokio: this crate binds [`failsafe_driver`]
+//! to tokio's clock, timer and cooperative budget ([`TokioClock`]) and names
+//! each pattern's handle on it. The state machines are
+//! [`failsafe_core`]'s; admission, waiting, the retry loop, the timeout race
+//! and the fallback are the driver's.
 //!
-//! This crate only binds [`failsafe_driver`] to tokio: the state machines
-//! are [`failsafe_core`]'s, the call wrapper, the retry loop, the timeout
-//! race and the fallback decision are the driver's.
-//!
-//! | pattern | handle | tower layer |
+//! | pattern | handle | core machine |
 //! |---|---|---|
-//! | circuit breaker | [`CircuitBreaker`] | [`CircuitBreakerLayer`] |
-//! | retry | [`RetryPolicy`] | [`RetryLayer`] |
-//! | timeout | [`TimeoutPolicy`] | [`TimeoutLayer`] |
-//! | fallback | [`Fallback`] | [`FallbackLayer`] |
+//! | circuit breaker | [`CircuitBreakerPolicy`] | [`CircuitBreaker`](failsafe_core::breaker::CircuitBreaker) |
+//! | fail fast | [`FailFastPolicy`] | [`FailFast`](failsafe_core::failfast::FailFast) |
+//! | bulkhead | [`BulkheadPolicy`] | [`Bulkhead`](failsafe_core::bulkhead::Bulkhead) |
+//! | rate limiter | [`RateLimiterPolicy`], [`KeyedRateLimiterPolicy`] | [`AtomicGcra`], [`KeyedGcra`] |
+//! | retry | [`RetryPolicy`] | [`Retry`](failsafe_core::retry::Retry) |
+//! | timeout | [`TimeoutPolicy`] | [`Timeout`](failsafe_core::timeout::Timeout) |
+//! | fallback | [`Fallback`] | [`FallbackPolicy`] |
+//!
+//! The admission handles (breaker, fail fast, bulkhead, rate limiters) are
+//! one type, [`Policy`], with the same verbs: `call(|| async ..)`,
+//! `call_with(&classifier, || async ..)`, `try_acquire()` (a [`Guard`] or a
+//! rejection, never waits), `acquire()` (waits as the machine says: a
+//! bulkhead's queue, a limiter's booking), `with_deadline`, `with_weight`,
+//! `with_max_wait`, and `call_blocking(|| ..)` for threads outside the
+//! runtime. Clones share the machine. Dropping a call's future (a
+//! `tokio::time::timeout`, a `select!` that took another branch) or a panic
+//! inside it hands the permit back as `Cancelled`.
 //!
 //! ## Quick start: a circuit breaker around a call
 //!
 //! ```
 //! use std::time::Duration;
-//! use failsafe_tokio::{BreakerConfig, CircuitBreaker, Clock, CountWindow, Error};
+//! use failsafe_tokio::{BreakerConfig, CircuitBreakerPolicy, Clock, CountWindow, Error, TokioClock};
 //!
 //! async fn fetch(id: u32) -> Result<String, std::io::Error> {
 //!     Ok(format!("item {id}"))
@@ -34,46 +44,19 @@
 //!     .open_wait(Duration::from_secs(30))
 //!     .build()?;
 //! // one breaker per dependency; clones share it
-//! let breaker: CircuitBreaker = CircuitBreaker::new(config, CountWindow::new());
+//! let breaker: CircuitBreakerPolicy = CircuitBreakerPolicy::new(config, CountWindow::new());
 //!
 //! match breaker.call(|| fetch(7)).await {
 //!     Ok(item) => assert_eq!(item, "item 7"),
 //!     Err(Error::Rejected(rejected)) => {
 //!         // not called: the breaker is open; `retry_at` can become a Retry-After
-//!         let wait = rejected.retry_after(breaker.clock().now());
+//!         let wait = rejected.retry_after(TokioClock.now());
 //!         eprintln!("try again in {wait:?}");
 //!     }
 //!     Err(Error::Inner(io_error)) => return Err(io_error.into()),
 //!     Err(other) => return Err(other.into()),
 //! }
 //! # Ok(())
-//! # }
-//! ```
-//!
-//! `breaker.call_with(&classifier, || ..)` decides per result what counts as
-//! a failure (see [`Classify`]); dropping the call's future (a
-//! `tokio::time::timeout`, a `select!` that took another branch) or a panic
-//! inside it returns the permit as `Cancelled`, so a half-open breaker's
-//! probe slot is never lost.
-//!
-//! ## Quick start: a circuit breaker as a tower layer
-//!
-//! ```
-//! use failsafe_tokio::{BreakerConfig, CircuitBreaker, CircuitBreakerLayer, CountWindow, Error};
-//! use tower::{Layer, ServiceExt, service_fn};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let breaker: CircuitBreaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new());
-//! let service = CircuitBreakerLayer::new(breaker.clone())
-//!     .layer(service_fn(|name: &'static str| async move { Ok::<_, &str>(format!("hello {name}")) }));
-//!
-//! let reply = service.clone().oneshot("world").await;
-//! assert_eq!(reply, Ok("hello world".to_string()));
-//!
-//! breaker.force_open(); // e.g. from an admin endpoint
-//! let reply = service.oneshot("world").await;
-//! assert!(matches!(reply, Err(Error::Rejected(_))));
 //! # }
 //! ```
 //!
@@ -130,7 +113,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use failsafe_tokio::{Deadline, Error, TimeoutConfig, TimeoutPolicy};
+//! use failsafe_tokio::{Deadline, Error, Instant, TimeoutConfig, TimeoutPolicy};
 //!
 //! async fn query(deadline: Deadline) -> Result<u32, std::io::Error> {
 //!     // hand `deadline` down: to a gRPC `grpc-timeout`, a database statement timeout, ...
@@ -144,7 +127,7 @@
 //! match timeout.run(Deadline::NEVER, query).await {
 //!     Ok(rows) => println!("{rows}"),
 //!     // the query's future was dropped at the deadline
-//!     Err(Error::Timeout(deadline)) => assert_eq!(deadline, Deadline::at(failsafe_tokio::Instant::from_secs(2))),
+//!     Err(Error::Timeout(deadline)) => assert_eq!(deadline, Deadline::at(Instant::from_secs(2))),
 //!     Err(other) => return Err(other.into()),
 //! }
 //! # Ok(())
@@ -191,13 +174,15 @@
 //! **Fallback -> Retry -> CircuitBreaker -> Timeout**. The fallback answers
 //! whatever is left; each retry asks the breaker again (an open breaker
 //! rejects without calling, and the retry backs off); the timeout bounds
-//! each attempt, never past the caller's deadline.
+//! each attempt, never past the caller's deadline. Every [`TokioClock`]
+//! counts from one epoch, so the handles hand deadlines to one another
+//! however and whenever each was made.
 //!
 //! ```
 //! use std::time::Duration;
 //! use failsafe_tokio::{
-//!     BackoffKind, BreakerConfig, CircuitBreaker, Clock, CountWindow, Deadline, Error, Fallback,
-//!     Jitter, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy,
+//!     BackoffKind, BreakerConfig, CircuitBreakerPolicy, Clock, Deadline, Error, Fallback, Jitter,
+//!     NoWindow, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy,
 //!     TokenQuota, TokioClock,
 //! };
 //!
@@ -208,25 +193,21 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // one clock for handles that pass deadlines to one another
-//! let clock = TokioClock::new();
-//! let fallback = Fallback::with_clock(clock);
-//! let retry = RetryPolicy::with_clock(
+//! let retry = RetryPolicy::new(
 //!     RetryConfig::builder()
 //!         .max_attempts(3)
 //!         .backoff(BackoffKind::Constant(Duration::from_millis(200)))
 //!         .jitter(Jitter::Full)
 //!         .min_remaining(Duration::from_millis(100)) // skip a retry that cannot finish
 //!         .build()?,
-//!     clock,
 //! )
 //! .budget(TokenQuota::AWS_STANDARD);
-//! let breaker = CircuitBreaker::with_clock(BreakerConfig::DEFAULT, CountWindow::<100>::new(), clock);
-//! let per_attempt = TimeoutPolicy::with_clock(TimeoutConfig::new(Duration::from_millis(500))?, clock);
-//! let overall = Deadline::after(clock.now(), Duration::from_secs(2));
+//! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, NoWindow);
+//! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
+//! let overall = Deadline::after(TokioClock.now(), Duration::from_secs(2));
 //!
 //! let (breaker, per_attempt) = (&breaker, &per_attempt);
-//! let value = fallback
+//! let value = Fallback::new()
 //!     .run(
 //!         retry.run_with_deadline(overall, &RetryOnFailsafeError, |attempt| async move {
 //!             breaker
@@ -245,225 +226,75 @@
 //! # }
 //! ```
 //!
-//! A [`Deadline`] is an instant on a clock, and each [`TokioClock`] counts
-//! from the moment it was made: handles that hand deadlines to one another
-//! (a retry's `attempt.deadline` to a timeout, a timeout layer's deadline
-//! to a retry layer inside it) should be built `with_clock` from one clock,
-//! as above. Handles made with `new()` at different times disagree by the
-//! time between them.
+//! ## Time and tests
 //!
-//! As tower layers, in the same order (the request must be `Clone` for
-//! retries and fallbacks):
+//! [`TokioClock`] reads [`tokio::time::Instant`]: under
+//! `#[tokio::test(start_paused = true)]`, `tokio::time::advance(open_wait)`
+//! moves an open breaker to half-open, and backoff sleeps and queue waits
+//! complete as soon as the runtime is idle: no test sleeps for real. With
+//! this crate's `test-util` feature each paused runtime reads zero at its
+//! start (see [`TokioClock`] for how, and its limits).
 //!
-//! ```
-//! use std::time::Duration;
-//! use failsafe_tokio::{
-//!     BreakerConfig, CircuitBreaker, CircuitBreakerLayer, CountWindow, Error, Fallback,
-//!     FallbackLayer, FallbackRequest, RetryConfig, RetryError, RetryLayer, RetryOnFailsafeError,
-//!     RetryPolicy, TimeoutConfig, TimeoutLayer, TimeoutPolicy,
-//! };
-//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! ## Tower layers
 //!
-//! type Failure = RetryError<Error<&'static str>>;
-//!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let breaker: CircuitBreaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::new());
-//! let service = ServiceBuilder::new()
-//!     .layer(FallbackLayer::new(
-//!         Fallback::new(),
-//!         service_fn(|f: FallbackRequest<u32, Failure>| async move { Ok::<_, Failure>(f.request + 1000) }),
-//!     ))
-//!     .layer(RetryLayer::new(RetryPolicy::new(RetryConfig::builder().build()?)).with_classifier(RetryOnFailsafeError))
-//!     .map_err(Error::flatten)
-//!     .layer(CircuitBreakerLayer::new(breaker))
-//!     .layer(TimeoutLayer::new(TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?)))
-//!     .service(service_fn(|n: u32| async move { if n > 0 { Ok(n) } else { Err("zero") } }));
-//!
-//! assert_eq!(service.clone().oneshot(7).await, Ok(7));
-//! assert_eq!(service.oneshot(0).await, Ok(1000)); // 3 failed attempts, then the fallback
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! ## Time
-//!
-//! [`TokioClock`] reads [`tokio::time::Instant`] relative to an epoch taken
-//! when the clock is made. Under `#[tokio::test(start_paused = true)]`,
-//! `tokio::time::advance(open_wait).await` is enough to move an open
-//! breaker to half-open, and a retry's backoff sleeps complete as soon as
-//! the runtime is idle (the paused clock jumps to the next timer): no test
-//! needs to sleep for real.
+//! The tower layers below still take the earlier handles
+//! ([`CircuitBreaker`], [`FailFast`], [`Bulkhead`], [`RateLimiter`],
+//! [`KeyedRateLimiter`]); they are moving to the runtime-generic
+//! `failsafe-tower` crate, and those handles go with them.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod clock;
-mod deadline;
-mod fallback_layer;
-mod layer;
-mod retry_layer;
-mod timeout_layer;
 
 pub use clock::TokioClock;
-pub use deadline::{NoDeadline, RequestDeadline};
-pub use fallback_layer::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
-pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
-pub use retry_layer::{RetryFuture, RetryLayer, RetryService};
-pub use timeout_layer::{TimeoutFuture, TimeoutLayer, TimeoutService};
 
-pub use failsafe_core::breaker::{
-    BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
-    State, TimeWindow, Window,
-};
-pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_core::retry::{
-    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
-    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
-};
-pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
-pub use failsafe_driver::{
-    Attempt, Breaker, Classify, Clock, DefaultClassifier, Error, FallbackCause, FallbackChain,
-    PermitGuard, RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError, Runtime,
-    SharedBudget, SharedStdBreaker,
-};
-
-/// A cloneable, `Send + Sync` circuit breaker on tokio's clock: clones share
-/// one breaker.
+/// A cloneable, `Send + Sync` circuit breaker on tokio: the driver's
+/// [`CircuitBreakerPolicy`](failsafe_driver::CircuitBreakerPolicy) on
+/// [`TokioClock`]. `W` is the window: [`CountWindow<N>`] (the last `N`
+/// calls, 100 by default), [`TimeWindow<B>`] (the last period, in `B`
+/// buckets) or [`NoWindow`] (consecutive failures only).
 ///
-/// This is the driver's [`Breaker`] handle bound to [`TokioClock`]; see it
-/// for every method. The ones used most:
+/// `new(config, window)`, the [`Policy`] verbs, and the operator's
+/// `state`, `metrics`, `on_event`, `open`, `close`, `force_open`,
+/// `disable`, `metrics_only`, `reset`. See the crate's quick start.
+pub type CircuitBreakerPolicy<W = CountWindow<100>> =
+    failsafe_driver::CircuitBreakerPolicy<W, TokioClock>;
+
+/// A cloneable, `Send + Sync` fail fast on tokio: the driver's fail fast
+/// handle on [`TokioClock`].
 ///
-/// - [`CircuitBreaker::new(config, window)`](Breaker::new);
-/// - [`call(|| async { .. })`](Breaker::call) and
-///   [`call_with(&classifier, || async { .. })`](Breaker::call_with), which
-///   return `Result<T, Error<E>>`;
-/// - [`acquire()`](Breaker::acquire), an owned permit guard for futures
-///   that must be `'static`;
-/// - [`state()`](Breaker::state), [`metrics()`](Breaker::metrics),
-///   [`on_event(..)`](Breaker::on_event) and the operator switches
-///   ([`open`](Breaker::open), [`close`](Breaker::close),
-///   [`force_open`](Breaker::force_open), ...).
-///
-/// `W` is the window: [`CountWindow<N>`] (the last `N` calls, default 100),
-/// [`TimeWindow<B>`] (the last period, in `B` buckets) or [`NoWindow`]
-/// (consecutive failures only). `new` takes the window type from its
-/// argument; a `CountWindow::new()` needs its size spelled out, as
-/// `CountWindow::<100>::new()` or with `let breaker: CircuitBreaker = ..`.
-pub type CircuitBreaker<W = CountWindow<100>> = Breaker<W, TokioClock>;
-
-/// A cloneable retry policy on tokio's clock: clones share the budget `B`
-/// ([`NoBudget`] by default) and the jitter seed counter.
-///
-/// This is the driver's [`RetryPolicy`](failsafe_driver::RetryPolicy)
-/// bound to [`TokioClock`]; see it for every method:
-///
-/// - [`RetryPolicy::new(config)`](failsafe_driver::RetryPolicy::new), then
-///   [`.budget(..)`](failsafe_driver::RetryPolicy::budget) ([`TokenQuota`],
-///   [`RatioBudget`], [`GrpcThrottle`]), [`.seed(..)`](failsafe_driver::RetryPolicy::seed)
-///   for repeatable jitter, [`.on_event(..)`](failsafe_driver::RetryPolicy::on_event);
-/// - [`run(|attempt| async { .. })`](failsafe_driver::RetryPolicy::run),
-///   [`run_with(&classifier, ..)`](failsafe_driver::RetryPolicy::run_with) and
-///   [`run_with_deadline(deadline, &classifier, ..)`](failsafe_driver::RetryPolicy::run_with_deadline),
-///   which return `Result<T, RetryError<E>>`.
-pub type RetryPolicy<B = NoBudget> = failsafe_driver::RetryPolicy<B, TokioClock>;
-
-/// A cloneable timeout on tokio's clock: the driver's
-/// [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy) bound to
-/// [`TokioClock`]. [`TimeoutPolicy::new(config)`](failsafe_driver::TimeoutPolicy::new),
-/// [`.on_event(..)`](failsafe_driver::TimeoutPolicy::on_event), and
-/// [`run(parent_deadline, |deadline| async { .. })`](failsafe_driver::TimeoutPolicy::run),
-/// which returns `Result<T, Error<E>>`.
-pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
-
-/// A cloneable fallback on tokio's clock: the driver's
-/// [`Fallback`](failsafe_driver::Fallback) bound to [`TokioClock`].
-/// [`Fallback::new()`](failsafe_driver::Fallback::new),
-/// [`.policy(..)`](failsafe_driver::Fallback::policy),
-/// [`.on_event(..)`](failsafe_driver::Fallback::on_event),
-/// [`run(primary, |reason, error| async { .. })`](failsafe_driver::Fallback::run)
-/// and [`chain(primary).or_else(..).or_else(..)`](failsafe_driver::Fallback::chain).
-pub type Fallback = failsafe_driver::Fallback<TokioClock>;
-
-mod rate;
-mod rate_layer;
-
-pub use failsafe_core::rate::{
-    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
-};
-pub use failsafe_driver::{
-    DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
-};
-pub use rate::{KeyedRateLimiter, RateLimiter};
-pub use rate_layer::{
-    KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
-};
-
-mod failfast_layer;
-
-pub use failfast_layer::{FailFastFuture, FailFastLayer, FailFastService};
-pub use failsafe_core::failfast::{
-    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
-    State as FailFastState,
-};
-pub use failsafe_driver::{
-    ByOutcome, ClassifyHealth, FailFastGuard, Health, SharedStdFailFast, UnhealthyWhen,
-};
-
-/// A cloneable, `Send + Sync` fail fast on tokio's clock: clones share one
-/// fail fast. This is the driver's [`FailFast`](failsafe_driver::FailFast)
-/// handle bound to [`TokioClock`]; see it for every method.
-///
-/// A fail fast stops calling a dependency known to be down: it opens after
-/// a number of failures in a row, when a result is judged
-/// [`Health::Unhealthy`], or by hand, and unlike a circuit breaker it stays
-/// open until recovery is signalled ([`report_healthy`](failsafe_driver::FailFast::report_healthy),
-/// [`close`](failsafe_driver::FailFast::close)), or a probe admitted once
-/// per [`probe_interval`](FailFastConfigBuilder::probe_interval) succeeds.
-/// It also refuses a call the caller's [`Deadline`] cannot cover (the
-/// expected duration is configured, or learned from successful calls).
-///
-/// ## Quick start: fail fast
+/// It stops calling a dependency known to be down: it opens after a number
+/// of failures in a row, or by hand, and unlike a circuit breaker stays
+/// open until recovery is signalled (`report_healthy`, `close`) or a probe,
+/// admitted once per [`probe_interval`](FailFastConfigBuilder::probe_interval),
+/// succeeds. It also refuses a call its deadline ([`Policy::with_deadline`])
+/// cannot cover (the expected duration is configured, or learned).
 ///
 /// ```
 /// use std::time::Duration;
-/// use failsafe_tokio::{
-///     Clock, Deadline, Error, FailFast, FailFastConfig, FailFastState, Health, RejectReason,
-/// };
+/// use failsafe_tokio::{Clock, Deadline, Error, FailFastConfig, FailFastPolicy, FailFastState, RejectReason, TokioClock};
 ///
-/// #[derive(Debug)]
-/// enum DbError { Timeout, Refused }
-///
-/// async fn query(sql: &str) -> Result<u64, DbError> {
+/// async fn query(sql: &str) -> Result<u64, std::io::Error> {
 ///     tokio::time::sleep(Duration::from_millis(40)).await; // about 40 ms a query
-///     if sql.is_empty() { Err(DbError::Refused) } else { Ok(1) }
+///     if sql.is_empty() { Err(std::io::Error::other("refused")) } else { Ok(1) }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let config = FailFastConfig::builder()
-///     .consecutive_failures(5)       // five failures in a row open it ...
+///     .consecutive_failures(1)       // one refusal opens it ...
 ///     .learn_expected_duration(16)   // ... and it learns how long a query takes
 ///     .safety_margin(Duration::from_millis(10))
 ///     .build()
 ///     .unwrap();
-/// let db = FailFast::new(config); // one per dependency; clones share it
-///
-/// // A refused connection says the database is down: open at once.
-/// let judge = |r: &Result<u64, DbError>| match r {
-///     Ok(_) => Health::Success,
-///     Err(DbError::Timeout) => Health::Timeout,
-///     Err(DbError::Refused) => Health::Unhealthy,
-/// };
-/// assert_eq!(db.call_with(&judge, || query("select 1")).await.unwrap(), 1);
+/// let db = FailFastPolicy::new(config); // one per dependency; clones share it
+/// assert_eq!(db.call(|| query("select 1")).await.unwrap(), 1);
 ///
 /// // A caller with 30 ms left cannot fit a ~40 ms query: refused before it starts.
-/// let deadline = Deadline::after(db.clock().now(), Duration::from_millis(30));
-/// match db.call_with_deadline(deadline, &judge, || query("select 2")).await {
-///     Err(Error::Rejected(r)) => assert_eq!(r.reason, RejectReason::DeadlineTooShort),
-///     other => panic!("{other:?}"),
-/// }
+/// let hurried = db.clone().with_deadline(Deadline::after(TokioClock.now(), Duration::from_millis(30)));
+/// let refused = hurried.call(|| query("select 2")).await.unwrap_err();
+/// assert_eq!(refused.rejected().unwrap().reason, RejectReason::DeadlineTooShort);
 ///
-/// let _ = db.call_with(&judge, || query("")).await; // refused: now open
+/// let _ = db.call(|| query("")).await; // refused: now open
 /// assert_eq!(db.state(), FailFastState::Open);
 /// // every call is rejected at once, without touching the database ...
 /// assert!(matches!(db.call(|| query("select 3")).await, Err(Error::Rejected(_))));
@@ -472,18 +303,199 @@ pub use failsafe_driver::{
 /// assert_eq!(db.call(|| query("select 4")).await.unwrap(), 1);
 /// # }
 /// ```
+pub type FailFastPolicy = failsafe_driver::FailFastHandle<TokioClock>;
+
+/// A cloneable, `Send + Sync` bulkhead on tokio: at most `limit` calls at
+/// once and a FIFO queue of up to `Q` callers (64 by default), each waiting
+/// at most `max_wait` for a slot. The driver's bulkhead handle on
+/// [`TokioClock`]: `new(config)`, `adaptive(config, algorithm)` for a limit
+/// that follows the dependency's latency ([`Aimd`], [`Vegas`],
+/// [`Gradient2`]), the [`Policy`] verbs, `set_limit`, `limit`, `in_flight`,
+/// `queued`, `metrics`, `on_event`.
 ///
-/// As a tower layer, see [`FailFastLayer`]. Dropping a call's future
-/// records it as `Cancelled`: the streak of failures is left as it was.
-pub type FailFast = failsafe_driver::FailFast<TokioClock>;
+/// ```
+/// use std::time::Duration;
+/// use failsafe_tokio::{BulkheadConfig, BulkheadPolicy, Error, RejectReason};
+///
+/// async fn render(page: u32) -> Result<String, std::io::Error> {
+///     tokio::time::sleep(Duration::from_millis(30)).await; // CPU-heavy work, say
+///     Ok(format!("page {page}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // 4 renders at once; up to 64 more queue, each for at most 50 ms
+/// let config = BulkheadConfig::builder().max_concurrent(4).max_wait(Duration::from_millis(50)).build()?;
+/// let renders: BulkheadPolicy = BulkheadPolicy::new(config);
+/// let tasks: Vec<_> = (0..10)
+///     .map(|page| {
+///         let renders = renders.clone(); // clones share one bulkhead
+///         tokio::spawn(async move { renders.call(|| render(page)).await })
+///     })
+///     .collect();
+/// let mut turned_away = 0;
+/// for task in tasks {
+///     match task.await? {
+///         Ok(html) => assert!(html.starts_with("page")),
+///         // waited 50 ms without a slot: not rendered (shed the load, answer 503)
+///         Err(Error::Rejected(r)) => {
+///             assert_eq!(r.reason, RejectReason::BulkheadWaitExpired);
+///             turned_away += 1;
+///         }
+///         Err(other) => return Err(other.into()),
+///     }
+/// }
+/// // 4 ran at once, 4 more after 30 ms; the last 2 would have had to wait 60 ms
+/// assert_eq!(turned_away, 2);
+///
+/// // or hold a slot by hand: the guard gives it back when dropped
+/// let slot = renders.acquire().await?;
+/// assert_eq!(renders.in_flight(), 1);
+/// drop(slot);
+/// # Ok(())
+/// # }
+/// ```
+pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
+    failsafe_driver::BulkheadHandle<Q, A, TokioClock>;
 
-mod bulkhead;
-mod bulkhead_layer;
+/// A cloneable, `Send + Sync`, lock-free rate limiter on tokio: the
+/// driver's [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy) on
+/// [`TokioClock`]. A caller waits for its booked turn up to `max_wait`
+/// ([`RATE_MAX_WAIT`] unless [`with_max_wait`](Policy::with_max_wait) says
+/// otherwise), each exactly at its instant, in order; one that would wait
+/// longer is rejected at once with `retry_at`. `with_weight(n)` takes `n`
+/// permits a call; `set_quota`, `quota`, `available`.
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_tokio::{Quota, RateLimiterPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // 10 messages a second, up to 20 at once after a quiet spell;
+/// // a caller waits at most 500 ms for its turn
+/// let limiter = RateLimiterPolicy::new(Quota::per_second(10)?.with_burst(20)?)
+///     .with_max_wait(Duration::from_millis(500));
+/// let sent = limiter.call(|| async { Ok::<_, std::io::Error>("hello".len()) }).await?;
+/// assert_eq!(sent, 5);
+/// // or take permits by hand: a batch of 5 costs 5; `try_acquire` never waits
+/// let batch = limiter.clone().with_weight(5);
+/// let _permits = batch.acquire().await?;
+/// assert!(limiter.try_acquire().is_ok());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A waiter dropped after booking gives its booking back when no later
+/// caller booked after it; otherwise its permits count as used: capacity
+/// is lost, never gained.
+pub type RateLimiterPolicy = failsafe_driver::RateLimiterPolicy<TokioClock>;
 
-pub use bulkhead::Bulkhead;
-pub use bulkhead_layer::{BulkheadFuture, BulkheadLayer, BulkheadService};
+/// A cloneable rate limiter with one GCRA per key (a client IP, a tenant)
+/// on tokio, in a table of `N` slots that never grows: the driver's
+/// [`KeyedRateLimiterPolicy`](failsafe_driver::KeyedRateLimiterPolicy) on
+/// [`TokioClock`] (`try_acquire_keyed`, `acquire_keyed`, `call_keyed`,
+/// `set_quota`, `available`, `len`, `forget_idle`).
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use failsafe_tokio::{KeyedRateLimiterPolicy, Quota};
+///
+/// // each client 2 requests a second; 4096 clients tracked at once
+/// let per_client: KeyedRateLimiterPolicy<IpAddr, 4096> =
+///     KeyedRateLimiterPolicy::new(Quota::per_second(2).unwrap());
+/// let (alice, bob) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+/// assert!(per_client.try_acquire_keyed(&alice).is_ok());
+/// assert!(per_client.try_acquire_keyed(&alice).is_err()); // alice is limited ...
+/// assert!(per_client.try_acquire_keyed(&bob).is_ok()); // ... bob is not
+/// ```
+pub type KeyedRateLimiterPolicy<K, const N: usize = 1024> =
+    failsafe_driver::KeyedRateLimiterPolicy<K, N, TokioClock>;
+
+/// A cloneable retry policy on tokio: the driver's
+/// [`RetryPolicy`](failsafe_driver::RetryPolicy) on [`TokioClock`]. Clones
+/// share the budget `B` ([`NoBudget`] by default: [`TokenQuota`],
+/// [`RatioBudget`], [`GrpcThrottle`]) and the jitter seed counter.
+pub type RetryPolicy<B = NoBudget> = failsafe_driver::RetryPolicy<B, TokioClock>;
+
+/// A cloneable timeout on tokio: the driver's
+/// [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy) on [`TokioClock`].
+pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
+
+/// A cloneable fallback on tokio: the driver's
+/// [`Fallback`](failsafe_driver::Fallback) on [`TokioClock`].
+pub type Fallback = failsafe_driver::Fallback<TokioClock>;
+
+pub use failsafe_core::breaker::{
+    BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
+    State, TimeWindow, Window,
+};
 pub use failsafe_core::bulkhead::{
     Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
     FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
 };
-pub use failsafe_driver::{AcquireSlot, BulkheadGuard, OwnedBulkheadGuard, SharedStdBulkhead};
+pub use failsafe_core::failfast::{
+    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
+    State as FailFastState,
+};
+pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_core::rate::{
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, Throttle, TokenBucket, WhenFull,
+};
+pub use failsafe_core::retry::{
+    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
+    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
+};
+pub use failsafe_core::sync::Shared;
+pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
+pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::{
+    Admit, Ask, Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, FallbackChain,
+    Guard, Park, Policy, RATE_MAX_WAIT, RetryClassify, RetryError, RetryOnErr,
+    RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
+};
+
+// ---- Tower layers, moving to `failsafe-tower` with the earlier handles ----
+
+mod deadline;
+mod fallback_layer;
+mod layer;
+mod retry_layer;
+mod timeout_layer;
+pub use deadline::{NoDeadline, RequestDeadline};
+pub use fallback_layer::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
+pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
+pub use retry_layer::{RetryFuture, RetryLayer, RetryService};
+pub use timeout_layer::{TimeoutFuture, TimeoutLayer, TimeoutService};
+mod rate_layer;
+pub use rate_layer::{
+    KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
+};
+mod failfast_layer;
+pub use failfast_layer::{FailFastFuture, FailFastLayer, FailFastService};
+mod bulkhead_layer;
+pub use bulkhead_layer::{BulkheadFuture, BulkheadLayer, BulkheadService};
+
+pub use failsafe_driver::{ByOutcome, Health, UnhealthyWhen};
+
+/// The earlier circuit breaker handle, which [`CircuitBreakerLayer`] takes;
+/// use [`CircuitBreakerPolicy`]. Leaves with the layers.
+pub type CircuitBreaker<W = CountWindow<100>> = failsafe_driver::Breaker<W, TokioClock>;
+
+/// The earlier fail fast handle, which [`FailFastLayer`] takes; use
+/// [`FailFastPolicy`]. Leaves with the layers.
+pub type FailFast = failsafe_driver::FailFast<TokioClock>;
+
+/// The earlier bulkhead handle, which [`BulkheadLayer`] takes; use
+/// [`BulkheadPolicy`]. Leaves with the layers.
+pub type Bulkhead<const Q: usize = 64, A = FixedLimit> =
+    failsafe_driver::Bulkhead<Q, A, TokioClock>;
+
+/// The earlier rate limiter handle, which [`RateLimitLayer`] takes; use
+/// [`RateLimiterPolicy`]. Leaves with the layers.
+pub type RateLimiter<L = AtomicGcra> = failsafe_driver::RateLimiter<L, TokioClock>;
+
+/// The earlier keyed rate limiter handle, which [`KeyedRateLimitLayer`]
+/// takes; use [`KeyedRateLimiterPolicy`]. Leaves with the layers.
+pub type KeyedRateLimiter<K, const N: usize = 1024> =
+    failsafe_driver::KeyedRateLimiter<K, N, TokioClock>;

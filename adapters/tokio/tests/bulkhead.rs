@@ -1,21 +1,20 @@
-//! The bulkhead on tokio, in paused (virtual) time: the limit holds under
-//! 200 tasks, waiters are served in order, a full queue and an expired wait
-//! reject (the latter exactly at its deadline), nothing leaks when a
-//! waiter is dropped or a call panics, an adaptive limit backs off on
-//! drops, and the tower layer waits in `poll_ready`.
+//! The bulkhead policy on tokio, in paused (virtual) time: the limit holds
+//! under 200 tasks, waiters are served in order, a full queue and an
+//! expired wait reject (the latter exactly at its deadline), nothing leaks
+//! when a waiter is dropped or a call panics, and an adaptive limit backs
+//! off on drops.
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use failsafe_tokio::{
-    Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadLayer, Clock, Error, Instant, Outcome,
-    RejectReason,
+    Aimd, BulkheadConfig, BulkheadEvent, BulkheadPolicy, Clock, Error, Instant, Outcome,
+    RejectReason, TokioClock,
 };
-use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
     BulkheadConfig::builder()
@@ -33,24 +32,9 @@ async fn settle() {
     }
 }
 
-#[derive(Default)]
-struct CountWakes(AtomicUsize);
-
-impl Wake for CountWakes {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl CountWakes {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn two_hundred_tasks_never_run_more_than_the_limit() {
-    let bulkhead: Bulkhead<256> = Bulkhead::new(config(5, Duration::from_secs(3600)));
+    let bulkhead: BulkheadPolicy<256> = BulkheadPolicy::new(config(5, Duration::from_secs(3600)));
     let running = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
     let tasks: Vec<_> = (0..200u64)
@@ -88,7 +72,7 @@ async fn two_hundred_tasks_never_run_more_than_the_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn waiters_get_slots_in_the_order_they_queued() {
-    let bulkhead: Bulkhead<16> = Bulkhead::new(config(1, Duration::from_secs(60)));
+    let bulkhead: BulkheadPolicy<16> = BulkheadPolicy::new(config(1, Duration::from_secs(60)));
     let held = bulkhead.try_acquire().unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -114,7 +98,7 @@ async fn waiters_get_slots_in_the_order_they_queued() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_rejects_at_once() {
-    let bulkhead: Bulkhead<2> = Bulkhead::new(config(1, Duration::from_secs(60)));
+    let bulkhead: BulkheadPolicy<2> = BulkheadPolicy::new(config(1, Duration::from_secs(60)));
     let _held = bulkhead.acquire().await.unwrap();
     let waiters: Vec<_> = (0..2)
         .map(|_| {
@@ -124,7 +108,7 @@ async fn a_full_queue_rejects_at_once() {
         .collect();
     settle().await;
     assert_eq!(bulkhead.queued(), 2);
-    let start = bulkhead.clock().now();
+    let start = TokioClock.now();
     let r = bulkhead
         .call(|| async { Ok::<_, ()>(()) })
         .await
@@ -133,7 +117,7 @@ async fn a_full_queue_rejects_at_once() {
         r.rejected().unwrap().reason,
         RejectReason::BulkheadQueueFull
     );
-    assert_eq!(bulkhead.clock().now(), start, "rejected without waiting");
+    assert_eq!(TokioClock.now(), start, "rejected without waiting");
     let m = bulkhead.metrics();
     assert_eq!((m.rejected, m.queued), (1, 2));
     for w in waiters {
@@ -145,19 +129,18 @@ async fn a_full_queue_rejects_at_once() {
 async fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_millis(250)))
+    let bulkhead: BulkheadPolicy<4> = BulkheadPolicy::new(config(1, Duration::from_millis(250)))
         .on_event(move |e| log.lock().unwrap().push(e));
     let _held = bulkhead.try_acquire().unwrap();
     tokio::time::advance(Duration::from_millis(10)).await;
-    let clock = *bulkhead.clock();
-    let queued_at = clock.now();
+    let queued_at = TokioClock.now();
     assert_eq!(queued_at, Instant::from_millis(10));
 
     let waiter = {
         let b = bulkhead.clone();
         tokio::spawn(async move {
             let r = b.acquire().await.map(drop);
-            (r, b.clock().now())
+            (r, TokioClock.now())
         })
     };
     settle().await;
@@ -191,7 +174,7 @@ async fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_waiter_leaks_nothing() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_secs(60)));
+    let bulkhead: BulkheadPolicy<4> = BulkheadPolicy::new(config(1, Duration::from_secs(60)));
     let held = bulkhead.try_acquire().unwrap();
 
     // given up while waiting (a timeout around the wait)
@@ -216,7 +199,7 @@ async fn a_dropped_waiter_leaks_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_inside_a_call_gives_the_slot_back() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_secs(1)));
+    let bulkhead: BulkheadPolicy<4> = BulkheadPolicy::new(config(1, Duration::from_secs(1)));
     let b = bulkhead.clone();
     let task = tokio::spawn(async move {
         b.call(|| async {
@@ -244,8 +227,8 @@ async fn an_adaptive_limit_backs_off_on_drops_and_grows_under_load() {
         .unwrap();
     let limits = Arc::new(Mutex::new(Vec::new()));
     let log = limits.clone();
-    let bulkhead: Bulkhead<64, Aimd> =
-        Bulkhead::adaptive(config(50, Duration::from_secs(10)), aimd).on_event(move |e| {
+    let bulkhead: BulkheadPolicy<64, Aimd> =
+        BulkheadPolicy::adaptive(config(50, Duration::from_secs(10)), aimd).on_event(move |e| {
             if let BulkheadEvent::LimitChanged { to, .. } = e {
                 log.lock().unwrap().push(to);
             }
@@ -303,7 +286,7 @@ async fn an_adaptive_limit_backs_off_on_drops_and_grows_under_load() {
 
 #[tokio::test(start_paused = true)]
 async fn set_limit_by_hand_lets_waiters_in() {
-    let bulkhead: Bulkhead<8> = Bulkhead::new(config(4, Duration::from_secs(60)));
+    let bulkhead: BulkheadPolicy<8> = BulkheadPolicy::new(config(4, Duration::from_secs(60)));
     assert_eq!(bulkhead.set_limit(1), 1);
     let _held = bulkhead.try_acquire().unwrap();
     let waiter = {
@@ -314,99 +297,4 @@ async fn set_limit_by_hand_lets_waiters_in() {
     assert_eq!(bulkhead.queued(), 1);
     assert_eq!(bulkhead.set_limit(2), 2);
     assert_eq!(waiter.await.unwrap(), Ok(()));
-}
-
-#[tokio::test(start_paused = true)]
-async fn tower_poll_ready_waits_until_a_slot_frees_then_dropping_the_response_releases() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_secs(60)));
-    let inner = service_fn(|n: u32| async move {
-        std::future::pending::<()>().await; // never answers: only dropping ends it
-        Ok::<_, ()>(n)
-    });
-    let layer = BulkheadLayer::new(bulkhead.clone());
-    let mut first = layer.layer(inner);
-    let mut second = first.clone();
-
-    // the first service takes the only slot; its response future holds it
-    first.ready().await.unwrap();
-    let response = first.call(1);
-    assert_eq!(bulkhead.in_flight(), 1);
-
-    // the second waits in poll_ready, woken when the slot comes back
-    let wakes = Arc::new(CountWakes::default());
-    let waker = Waker::from(wakes.clone());
-    let cx = &mut Context::from_waker(&waker);
-    assert!(Service::<u32>::poll_ready(&mut second, cx).is_pending());
-    assert!(Service::<u32>::poll_ready(&mut second, cx).is_pending());
-    assert_eq!(bulkhead.queued(), 1);
-    assert_eq!(wakes.count(), 0);
-
-    drop(response); // the first call is abandoned: its slot goes to the waiter
-    assert_eq!(wakes.count(), 1, "the waiting service was woken");
-    assert!(matches!(
-        Service::<u32>::poll_ready(&mut second, cx),
-        Poll::Ready(Ok(()))
-    ));
-    let response = second.call(2);
-    assert_eq!(bulkhead.in_flight(), 1);
-    drop(response);
-    let m = bulkhead.metrics();
-    assert_eq!(
-        (m.in_flight, m.queued, m.acquired, m.released),
-        (0, 0, 2, 2)
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn tower_rejections_come_from_the_response_future() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_millis(40)));
-    let called = Arc::new(AtomicU32::new(0));
-    let inner = {
-        let called = called.clone();
-        service_fn(move |n: u32| {
-            called.fetch_add(1, Ordering::SeqCst);
-            async move { Ok::<_, ()>(n) }
-        })
-    };
-    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(inner);
-    let held = bulkhead.try_acquire().unwrap();
-    let start = bulkhead.clock().now();
-    // poll_ready waits 40 ms on its timer, then is ready with a rejection
-    svc.ready().await.unwrap();
-    assert_eq!(bulkhead.clock().now(), start + Duration::from_millis(40));
-    let r = svc.call(7).await.unwrap_err();
-    assert_eq!(
-        r.rejected().unwrap().reason,
-        RejectReason::BulkheadWaitExpired
-    );
-    assert_eq!(
-        called.load(Ordering::SeqCst),
-        0,
-        "the inner service was not called"
-    );
-    held.finish(Outcome::Success);
-    // the service is still usable
-    assert_eq!(svc.ready().await.unwrap().call(8).await, Ok(8));
-    assert_eq!(called.load(Ordering::SeqCst), 1);
-    assert_eq!(bulkhead.in_flight(), 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_tower_service_dropped_while_waiting_or_holding_gives_up_its_slot() {
-    let bulkhead: Bulkhead<4> = Bulkhead::new(config(1, Duration::from_secs(60)));
-    let layer = BulkheadLayer::new(bulkhead.clone());
-    let svc = layer.layer(service_fn(|n: u32| async move { Ok::<_, ()>(n) }));
-
-    let mut holding = svc.clone();
-    holding.ready().await.unwrap(); // holds the slot for a call that never comes
-    let mut waiting = svc.clone();
-    let cx = &mut Context::from_waker(Waker::noop());
-    assert!(Service::<u32>::poll_ready(&mut waiting, cx).is_pending());
-    assert_eq!((bulkhead.in_flight(), bulkhead.queued()), (1, 1));
-
-    drop(holding); // its slot goes to the waiting service ...
-    assert_eq!((bulkhead.in_flight(), bulkhead.queued()), (1, 0));
-    drop(waiting); // ... which is dropped before using it
-    assert_eq!(bulkhead.in_flight(), 0);
-    assert_eq!(svc.oneshot(3).await, Ok(3));
 }

@@ -1,18 +1,15 @@
-//! The fail fast handle and tower layer on tokio's paused clock: every
-//! timeline runs in virtual time (`start_paused` + `advance`), never
-//! sleeping for real.
+//! The fail fast policy on tokio's paused clock: every timeline runs in
+//! virtual time (`start_paused` + `advance`), never sleeping for real.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_tokio::{
-    Clock, CloseCause, Deadline, DefaultClassifier, Error, FailFast, FailFastConfig, FailFastEvent,
-    FailFastLayer, FailFastState, Health, Instant, OpenCause, RejectReason, RequestDeadline,
-    TimeoutConfig, TimeoutLayer, TimeoutPolicy, TokioClock, UnhealthyWhen,
+    Classify, Clock, CloseCause, Deadline, DefaultClassifier, Error, FailFastConfig, FailFastEvent,
+    FailFastPolicy, FailFastState, Instant, OpenCause, Outcome, RejectReason, TokioClock,
 };
 use tokio::time::{advance, sleep};
-use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn config(failures: u32) -> FailFastConfig {
     FailFastConfig::builder()
@@ -33,7 +30,7 @@ fn reason<T: std::fmt::Debug, E: std::fmt::Debug>(r: Result<T, Error<E>>) -> Rej
 
 #[tokio::test(start_paused = true)]
 async fn opens_after_n_failures_and_stops_calling_the_operation() {
-    let ff = FailFast::new(config(3));
+    let ff = FailFastPolicy::new(config(3));
     let calls = AtomicU32::new(0);
     for n in 1..=3 {
         assert_eq!(ff.state(), FailFastState::Closed, "before failure {n}");
@@ -62,7 +59,7 @@ async fn opens_after_n_failures_and_stops_calling_the_operation() {
 
 #[tokio::test(start_paused = true)]
 async fn a_success_ends_the_streak() {
-    let ff = FailFast::new(config(2));
+    let ff = FailFastPolicy::new(config(2));
     let calls = AtomicU32::new(0);
     let _ = ff.call(|| counted::<()>(&calls, Err("x"))).await;
     let _ = ff.call(|| counted(&calls, Ok(()))).await;
@@ -73,7 +70,7 @@ async fn a_success_ends_the_streak() {
 
 #[tokio::test(start_paused = true)]
 async fn stays_open_until_reported_healthy() {
-    let ff = FailFast::new(config(1));
+    let ff = FailFastPolicy::new(config(1));
     let _ = ff.call(|| async { Err::<(), _>("down") }).await;
     // a day of virtual time changes nothing: no probe interval, no way back alone
     advance(Duration::from_secs(86_400)).await;
@@ -93,7 +90,7 @@ async fn stays_open_until_reported_healthy() {
 async fn manual_open_and_close_and_unhealthy_reports() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    let ff = FailFast::new(config(5)).on_event(move |e| {
+    let ff = FailFastPolicy::new(config(5)).on_event(move |e| {
         if matches!(
             e,
             FailFastEvent::Opened { .. } | FailFastEvent::Closed { .. }
@@ -141,6 +138,26 @@ async fn manual_open_and_close_and_unhealthy_reports() {
     );
 }
 
+/// Runs `op` through `ff`; a result `unhealthy` accepts opens it at once.
+/// The driver's classifier has no "unhealthy" verdict (the core's
+/// `Outcome` has none; the earlier `ClassifyHealth`/`UnhealthyWhen` did),
+/// so the call says it through its guard and `report_unhealthy`.
+async fn call_judged<T, E>(
+    ff: &FailFastPolicy,
+    unhealthy: impl Fn(&Result<T, E>) -> bool,
+    op: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Error<E>> {
+    let guard = ff.try_acquire()?;
+    let result = op.await;
+    if unhealthy(&result) {
+        guard.finish(Outcome::Failure);
+        ff.report_unhealthy();
+    } else {
+        guard.finish(DefaultClassifier.classify(&result));
+    }
+    result.map_err(Error::Inner)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_predicate_over_the_result_opens_at_once() {
     #[derive(Debug, PartialEq)]
@@ -148,17 +165,15 @@ async fn a_predicate_over_the_result_opens_at_once() {
         NotFound,
         Maintenance,
     }
-    let ff = FailFast::new(config(100));
-    let maintenance =
-        UnhealthyWhen(|r: &Result<(), HttpError>| matches!(r, Err(HttpError::Maintenance)));
-    let r = ff
-        .call_with(&maintenance, || async { Err(HttpError::NotFound) })
-        .await;
+    let ff = FailFastPolicy::new(config(100));
+    let maintenance = |r: &Result<(), HttpError>| matches!(r, Err(HttpError::Maintenance));
+    let r = call_judged(&ff, maintenance, async { Err(HttpError::NotFound) }).await;
     assert_eq!(r, Err(Error::Inner(HttpError::NotFound)));
-    assert_eq!(ff.state(), FailFastState::Closed);
-    let r = ff
-        .call_with(&maintenance, || async { Err(HttpError::Maintenance) })
-        .await;
+    assert_eq!(
+        (ff.state(), ff.metrics().consecutive_failures),
+        (FailFastState::Closed, 1)
+    );
+    let r = call_judged(&ff, maintenance, async { Err(HttpError::Maintenance) }).await;
     assert_eq!(
         r,
         Err(Error::Inner(HttpError::Maintenance)),
@@ -171,16 +186,9 @@ async fn a_predicate_over_the_result_opens_at_once() {
     );
 
     // An `Ok` can say so too (a 503 "down for maintenance" reply).
-    let ff = FailFast::new(config(100));
-    let by_status = |r: &Result<u16, ()>| match r {
-        Ok(503) => Health::Unhealthy,
-        Ok(_) => Health::Success,
-        Err(()) => Health::Failure,
-    };
-    assert_eq!(
-        ff.call_with(&by_status, || async { Ok(503) }).await,
-        Ok(503)
-    );
+    let ff = FailFastPolicy::new(config(100));
+    let r = call_judged(&ff, |r: &Result<u16, ()>| *r == Ok(503), async { Ok(503) }).await;
+    assert_eq!(r, Ok(503));
     assert_eq!(ff.state(), FailFastState::Open);
 }
 
@@ -191,14 +199,16 @@ async fn a_deadline_too_short_for_the_configured_duration_is_rejected() {
         .safety_margin(Duration::from_millis(20))
         .build()
         .unwrap();
-    let ff = FailFast::new(config);
+    let ff = FailFastPolicy::new(config);
     assert_eq!(ff.min_remaining(), Duration::from_millis(120));
     let calls = AtomicU32::new(0);
     advance(Duration::from_secs(5)).await;
-    let now = ff.clock().now();
+    let now = TokioClock.now();
     let short = Deadline::after(now, Duration::from_millis(119));
     let r = ff
-        .call_with_deadline(short, &DefaultClassifier, || counted(&calls, Ok(())))
+        .clone()
+        .with_deadline(short)
+        .call(|| counted(&calls, Ok(())))
         .await;
     let rejected = *r.unwrap_err().rejected().unwrap();
     // waiting cannot help a deadline: no retry_at
@@ -208,14 +218,18 @@ async fn a_deadline_too_short_for_the_configured_duration_is_rejected() {
     );
     let expired = Deadline::at(Instant::from_secs(4));
     let r = ff
-        .call_with_deadline(expired, &DefaultClassifier, || counted(&calls, Ok(())))
+        .clone()
+        .with_deadline(expired)
+        .call(|| counted(&calls, Ok(())))
         .await;
     assert_eq!(reason(r), RejectReason::DeadlineTooShort);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
     let enough = Deadline::after(now, Duration::from_millis(120));
     let r = ff
-        .call_with_deadline(enough, &DefaultClassifier, || counted(&calls, Ok(7)))
+        .clone()
+        .with_deadline(enough)
+        .call(|| counted(&calls, Ok(7)))
         .await;
     assert_eq!(r, Ok(7));
     let m = ff.metrics();
@@ -232,7 +246,7 @@ async fn the_expected_duration_is_learned_from_successful_calls() {
         .learn_expected_duration(1) // the latest success alone
         .build()
         .unwrap();
-    let ff = FailFast::new(config);
+    let ff = FailFastPolicy::new(config);
     let slow = |ms: u64| async move {
         sleep(Duration::from_millis(ms)).await; // virtual time: jumps at once
         Ok::<_, ()>(ms)
@@ -240,23 +254,19 @@ async fn the_expected_duration_is_learned_from_successful_calls() {
     assert_eq!(ff.call(|| slow(250)).await, Ok(250));
     assert_eq!(ff.metrics().expected_duration, Duration::from_millis(250));
 
-    let now = ff.clock().now();
+    let now = TokioClock.now();
     let tight = Deadline::after(now, Duration::from_millis(200));
-    let r = ff
-        .call_with_deadline(tight, &DefaultClassifier, || slow(1))
-        .await;
+    let r = ff.clone().with_deadline(tight).call(|| slow(1)).await;
     assert_eq!(reason(r), RejectReason::DeadlineTooShort);
     let roomy = Deadline::after(now, Duration::from_millis(300));
     assert_eq!(
-        ff.call_with_deadline(roomy, &DefaultClassifier, || slow(50))
-            .await,
+        ff.clone().with_deadline(roomy).call(|| slow(50)).await,
         Ok(50)
     );
     // the faster call taught it: 200 ms is enough now
-    let tight = Deadline::after(ff.clock().now(), Duration::from_millis(200));
+    let tight = Deadline::after(TokioClock.now(), Duration::from_millis(200));
     assert_eq!(
-        ff.call_with_deadline(tight, &DefaultClassifier, || slow(50))
-            .await,
+        ff.clone().with_deadline(tight).call(|| slow(50)).await,
         Ok(50)
     );
     assert_eq!(ff.metrics().learned_samples, 3);
@@ -272,7 +282,7 @@ async fn a_probe_interval_admits_one_probe_per_interval() {
         .unwrap();
     let due = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&due);
-    let ff = FailFast::new(config).on_event(move |e| {
+    let ff = FailFastPolicy::new(config).on_event(move |e| {
         if let FailFastEvent::ProbeDue { at } = e {
             log.lock().unwrap().push(at);
         }
@@ -326,7 +336,7 @@ async fn a_probe_interval_admits_one_probe_per_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_call_is_cancelled_and_leaves_the_streak_alone() {
-    let ff = FailFast::new(config(2));
+    let ff = FailFastPolicy::new(config(2));
     let _ = ff.call(|| async { Err::<(), _>("x") }).await;
     assert_eq!(ff.metrics().consecutive_failures, 1);
     // a caller gives up on a hung call after 1 s: its future is dropped
@@ -351,17 +361,17 @@ async fn a_dropped_call_is_cancelled_and_leaves_the_streak_alone() {
 
 #[tokio::test(start_paused = true)]
 async fn an_owned_guard_reports_a_verdict_or_cancels_on_drop() {
-    let ff = FailFast::new(config(1));
-    drop(ff.acquire(Deadline::NEVER).unwrap());
+    let ff = FailFastPolicy::new(config(1));
+    drop(ff.try_acquire().unwrap());
     assert_eq!(ff.state(), FailFastState::Closed);
-    ff.acquire(Deadline::NEVER).unwrap().finish(Health::Failure);
+    ff.try_acquire().unwrap().finish(Outcome::Failure);
     assert_eq!(ff.state(), FailFastState::Open);
-    assert!(ff.acquire(Deadline::NEVER).is_err());
+    assert!(ff.try_acquire().is_err());
 }
 
 #[tokio::test(start_paused = true)]
 async fn many_tasks_against_one_open_fail_fast_never_call_the_operation() {
-    let ff = FailFast::new(config(1));
+    let ff = FailFastPolicy::new(config(1));
     ff.open();
     let calls = Arc::new(AtomicU32::new(0));
     let tasks: Vec<_> = (0..200)
@@ -386,7 +396,7 @@ async fn many_tasks_against_one_open_fail_fast_never_call_the_operation() {
 #[test]
 fn runtimes_on_several_threads_share_one_open_fail_fast() {
     // no runtime needed to build it: the clock then reads std time
-    let ff = FailFast::new(config(1));
+    let ff = FailFastPolicy::new(config(1));
     ff.report_unhealthy();
     let calls = Arc::new(AtomicU32::new(0));
     std::thread::scope(|s| {
@@ -420,187 +430,4 @@ fn runtimes_on_several_threads_share_one_open_fail_fast() {
     });
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(ff.metrics().rejected_open, 200);
-}
-
-// ---- tower ----
-
-fn counting_service(
-    calls: &Arc<AtomicU32>,
-) -> impl Service<u16, Response = u16, Error = &'static str> + Clone {
-    let calls = Arc::clone(calls);
-    service_fn(move |status: u16| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if status < 500 {
-                Ok(status)
-            } else {
-                Err("server error")
-            }
-        }
-    })
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_layer_rejects_at_once_without_calling_the_inner_service() {
-    let ff = FailFast::new(config(2));
-    let calls = Arc::new(AtomicU32::new(0));
-    let svc = FailFastLayer::new(ff.clone()).layer(counting_service(&calls));
-    assert_eq!(svc.clone().oneshot(200).await, Ok(200));
-    for _ in 0..2 {
-        assert_eq!(
-            svc.clone().oneshot(500).await,
-            Err(Error::Inner("server error"))
-        );
-    }
-    assert_eq!(ff.state(), FailFastState::Open);
-    // the rejection is ready on the first poll: no inner call, no waiting
-    let mut svc2 = svc.clone();
-    let fut = svc2.ready().await.unwrap().call(200);
-    let r = futures_poll_once(fut);
-    assert_eq!(
-        reason(r.expect("ready at once")),
-        RejectReason::FailFastOpen
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
-    ff.report_healthy();
-    assert_eq!(svc.oneshot(201).await, Ok(201));
-}
-
-/// Polls a future once with a no-op waker.
-fn futures_poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(out) => Some(out),
-        std::task::Poll::Pending => None,
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_layer_judges_results_with_its_classifier() {
-    let ff = FailFast::new(config(10));
-    let calls = Arc::new(AtomicU32::new(0));
-    let svc = FailFastLayer::new(ff.clone())
-        .with_classifier(UnhealthyWhen(|r: &Result<u16, &str>| r == &Ok(503)))
-        .layer(service_fn({
-            let calls = Arc::clone(&calls);
-            move |status: u16| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async move { Ok::<_, &str>(status) }
-            }
-        }));
-    assert_eq!(svc.clone().oneshot(503).await, Ok(503));
-    assert_eq!(ff.metrics().open_cause, Some(OpenCause::Unhealthy));
-    assert!(svc.oneshot(200).await.unwrap_err().is_rejected());
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-}
-
-#[derive(Clone, Debug)]
-struct Req {
-    deadline: Deadline,
-}
-
-/// The deadline travels in the request.
-#[derive(Clone, Copy)]
-struct InReq;
-impl RequestDeadline<Req> for InReq {
-    fn deadline(&self, r: &Req) -> Deadline {
-        r.deadline
-    }
-    fn set_deadline(&self, r: &mut Req, deadline: Deadline) {
-        r.deadline = deadline
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_layer_rejects_a_request_whose_deadline_cannot_cover_the_call() {
-    let clock = TokioClock::new();
-    let config = FailFastConfig::builder()
-        .expected_duration(Duration::from_millis(80))
-        .build()
-        .unwrap();
-    let ff = FailFast::with_clock(config, clock);
-    let calls = Arc::new(AtomicU32::new(0));
-    let inner = service_fn({
-        let calls = Arc::clone(&calls);
-        move |_: Req| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, &str>("done") }
-        }
-    });
-    let svc = FailFastLayer::new(ff.clone())
-        .with_request_deadline(InReq)
-        .layer(inner.clone());
-    let now = clock.now();
-    let tight = Req {
-        deadline: Deadline::after(now, Duration::from_millis(79)),
-    };
-    assert_eq!(
-        reason(svc.clone().oneshot(tight).await),
-        RejectReason::DeadlineTooShort
-    );
-    let roomy = Req {
-        deadline: Deadline::after(now, Duration::from_millis(80)),
-    };
-    assert_eq!(svc.clone().oneshot(roomy).await, Ok("done"));
-
-    // Inside a timeout layer that writes its deadline into the request: a
-    // 50 ms timeout can never fit an 80 ms call, so nothing is called.
-    let timeout = TimeoutPolicy::with_clock(
-        TimeoutConfig::new(Duration::from_millis(50)).unwrap(),
-        clock,
-    );
-    let stacked = TimeoutLayer::new(timeout)
-        .with_request_deadline(InReq)
-        .layer(
-            FailFastLayer::new(ff.clone())
-                .with_request_deadline(InReq)
-                .layer(inner),
-        );
-    let r = stacked
-        .oneshot(Req {
-            deadline: Deadline::NEVER,
-        })
-        .await;
-    let r = r.map_err(Error::flatten);
-    assert_eq!(reason(r), RejectReason::DeadlineTooShort);
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(ff.metrics().rejected_deadline, 2);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_dropped_layer_future_is_cancelled() {
-    let ff = FailFast::new(config(1));
-    let mut svc = FailFastLayer::new(ff.clone()).layer(service_fn(|(): ()| async {
-        sleep(Duration::from_secs(60)).await;
-        Err::<(), _>("late")
-    }));
-    let fut = svc.ready().await.unwrap().call(());
-    assert!(
-        tokio::time::timeout(Duration::from_secs(1), fut)
-            .await
-            .is_err()
-    );
-    assert_eq!(
-        ff.state(),
-        FailFastState::Closed,
-        "a cancelled call is no failure"
-    );
-    assert_eq!(ff.metrics().consecutive_failures, 0);
-}
-
-#[test]
-fn the_layer_future_is_send() {
-    fn send<T: Send>(_: &T) {}
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut svc = FailFastLayer::new(FailFast::new(config(1)))
-            .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
-        let fut = svc.call(());
-        send(&fut);
-        assert_eq!(fut.await, Ok(()));
-    });
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_tokio::{
-    BackoffKind, BreakerConfig, CircuitBreaker, Deadline, Error, Fallback, FallbackEvent,
+    BackoffKind, BreakerConfig, CircuitBreakerPolicy, Deadline, Error, Fallback, FallbackEvent,
     FallbackPolicy, FallbackReason, GiveUp, Jitter, NoWindow, RejectReason, RetryConfig,
     RetryPolicy, TimeoutConfig, TimeoutPolicy,
 };
@@ -59,7 +59,7 @@ async fn a_chain_runs_alternatives_in_order_until_one_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_falls_back_without_calling_the_primary() {
     let (fallback, seen) = recording();
-    let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
+    let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, NoWindow);
     breaker.open(); // tripped, as if by failures
     let called = AtomicBool::new(false);
     let result = fallback

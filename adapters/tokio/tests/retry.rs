@@ -33,7 +33,6 @@ fn take<T: Clone>(log: &Log<T>) -> Vec<T> {
 
 #[tokio::test(start_paused = true)]
 async fn a_flaky_operation_fails_twice_then_succeeds_after_exactly_the_backoff() {
-    let clock = TokioClock::new();
     let config = RetryConfig::builder()
         .max_attempts(5)
         .backoff(BackoffKind::Exponential {
@@ -46,14 +45,16 @@ async fn a_flaky_operation_fails_twice_then_succeeds_after_exactly_the_backoff()
         .unwrap();
     let events = log();
     let sink = Arc::clone(&events);
-    let retry =
-        RetryPolicy::with_clock(config, clock).on_event(move |e| sink.lock().unwrap().push(e));
+    let retry = RetryPolicy::new(config).on_event(move |e| sink.lock().unwrap().push(e));
     let starts = log();
     let started = tokio::time::Instant::now();
 
     let result = retry
         .run(|attempt| {
-            starts.lock().unwrap().push((attempt.number, clock.now()));
+            starts
+                .lock()
+                .unwrap()
+                .push((attempt.number, TokioClock.now()));
             async move {
                 sleep(Duration::from_millis(10)).await; // each attempt takes 10 ms
                 if attempt.number < 3 {
@@ -132,13 +133,12 @@ async fn a_retry_after_hint_is_honoured_and_clamped() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_cuts_the_loop_short_and_no_attempt_starts_after_it() {
-    let clock = TokioClock::new();
-    let retry = RetryPolicy::with_clock(constant(10, Duration::from_millis(100)), clock);
-    let deadline = Deadline::after(clock.now(), Duration::from_millis(250));
+    let retry = RetryPolicy::new(constant(10, Duration::from_millis(100)));
+    let deadline = Deadline::after(TokioClock.now(), Duration::from_millis(250));
     let seen: Log<(Attempt, Instant)> = log();
     let result = retry
         .run_with_deadline(deadline, &failsafe_tokio::RetryOnErr, |attempt| {
-            seen.lock().unwrap().push((attempt, clock.now()));
+            seen.lock().unwrap().push((attempt, TokioClock.now()));
             async {
                 sleep(Duration::from_millis(60)).await;
                 Err::<(), _>("down")
@@ -155,7 +155,7 @@ async fn a_deadline_cuts_the_loop_short_and_no_attempt_starts_after_it() {
         })
     );
     assert_eq!(
-        clock.now(),
+        TokioClock.now(),
         Instant::from_millis(220),
         "gave up without sleeping"
     );

@@ -38,8 +38,7 @@ fn recording(policy: TimeoutPolicy) -> (TimeoutPolicy, Events) {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_drops_a_hanging_future_and_returns_the_deadline() {
-    let clock = TokioClock::new();
-    let (t, events) = recording(TimeoutPolicy::with_clock(config(1_000), clock));
+    let (t, events) = recording(TimeoutPolicy::new(config(1_000)));
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&dropped);
     let result = t
@@ -55,7 +54,7 @@ async fn a_timeout_drops_a_hanging_future_and_returns_the_deadline() {
         dropped.load(Ordering::SeqCst),
         "the hanging future was dropped"
     );
-    assert_eq!(clock.now(), Instant::from_secs(1));
+    assert_eq!(TokioClock.now(), Instant::from_secs(1));
     assert_eq!(
         *events.lock().unwrap(),
         [TimeoutEvent::Expired {
@@ -81,9 +80,8 @@ async fn work_that_finishes_in_time_keeps_its_result_and_reports_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_soft_timeout_lets_the_work_finish_and_reports_the_overrun() {
-    let clock = TokioClock::new();
     let soft = config(1_000).mode(TimeoutMode::Soft);
-    let (t, events) = recording(TimeoutPolicy::with_clock(soft, clock));
+    let (t, events) = recording(TimeoutPolicy::new(soft));
     let result = t
         .run(Deadline::NEVER, |_| async {
             sleep(Duration::from_secs(2)).await;
@@ -103,9 +101,8 @@ async fn a_soft_timeout_lets_the_work_finish_and_reports_the_overrun() {
 
 #[tokio::test(start_paused = true)]
 async fn an_earlier_parent_deadline_binds() {
-    let clock = TokioClock::new();
-    let t = TimeoutPolicy::with_clock(config(1_000), clock);
-    let parent = Deadline::after(clock.now(), Duration::from_millis(300));
+    let t = TimeoutPolicy::new(config(1_000));
+    let parent = Deadline::after(TokioClock.now(), Duration::from_millis(300));
     let result = t
         .run(parent, |deadline| async move {
             assert_eq!(deadline, parent);
@@ -113,22 +110,20 @@ async fn an_earlier_parent_deadline_binds() {
         })
         .await;
     assert_eq!(result, Err(Error::Timeout(parent)));
-    assert_eq!(clock.now(), Instant::from_millis(300));
+    assert_eq!(TokioClock.now(), Instant::from_millis(300));
 }
 
 #[tokio::test(start_paused = true)]
 async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
-    let clock = TokioClock::new();
-    let overall = TimeoutPolicy::with_clock(config(1_000), clock);
-    let per_attempt = TimeoutPolicy::with_clock(config(300), clock);
-    let retry = RetryPolicy::with_clock(
+    let overall = TimeoutPolicy::new(config(1_000));
+    let per_attempt = TimeoutPolicy::new(config(300));
+    let retry = RetryPolicy::new(
         RetryConfig::builder()
             .max_attempts(5)
             .backoff(BackoffKind::Constant(Duration::from_millis(100)))
             .jitter(Jitter::None)
             .build()
             .unwrap(),
-        clock,
     );
     // (attempt, the attempt's deadline, the per-attempt deadline it handed down)
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -174,5 +169,5 @@ async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
         ]
     );
     assert!(seen.lock().unwrap().iter().all(|(_, o, inner)| inner <= o));
-    assert_eq!(clock.now(), Instant::from_millis(850));
+    assert_eq!(TokioClock.now(), Instant::from_millis(850));
 }
