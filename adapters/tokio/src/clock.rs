@@ -11,47 +11,34 @@ use failsafe_driver::{Clock, Park, Runtime, StdClock};
 /// (tokio caps its timers far below this anyway).
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-/// tokio's clock ([`tokio::time::Instant`]), timer ([`tokio::time::Sleep`])
-/// and cooperative budget: the [`Runtime`] every tokio handle runs on.
+/// tokio's clock, timer ([`tokio::time::Sleep`], reset in place) and
+/// cooperative budget: the [`Runtime`] of every tokio handle.
 ///
-/// ## One epoch for the process
+/// **One epoch.** Every `TokioClock` reads the same time: core instants
+/// count from one process-wide epoch, [`StdClock::epoch`], so a deadline or
+/// a `retry_at` from any handle means the same instant to every other
+/// handle, runtime and thread, and to [`StdClock`].
 ///
-/// `TokioClock` is a unit struct: every one reads the same time. Core
-/// instants count from one process-wide epoch, [`StdClock::epoch`] (the
-/// first time any std or tokio clock was read), so a deadline or a
-/// `retry_at` from one handle means the same instant to every other handle,
-/// on every runtime and thread, and to [`StdClock`]; no clock has to be
-/// threaded through the handles.
+/// **Paused time.** A paused runtime (`start_paused`, `tokio::time::pause`)
+/// and `tokio::time::advance` move this clock. tokio's paused clock belongs
+/// to one runtime and starts at the real time it was built, so no single
+/// epoch makes every test start at zero. With this crate's `test-util`
+/// feature (next to tokio's, in `[dev-dependencies]`), a runtime whose time
+/// is paused when failsafe first meets it gets its own epoch: its time then.
+/// That is the first `TokioClock::new()` or `default()` in it (each
+/// handle's `new` makes one) or the first read, so a test that builds its
+/// handles first starts at [`Instant::ZERO`]. Limits:
 ///
-/// ## Paused time
-///
-/// A paused runtime (`#[tokio::test(start_paused = true)]`,
-/// `tokio::time::pause()`) and `tokio::time::advance` move this clock, so a
-/// test runs minutes of virtual time at once. tokio's paused clock belongs
-/// to one runtime and starts at the real time that runtime was built, so
-/// one process-wide epoch cannot make every test start at zero. With this
-/// crate's **`test-util`** feature (enable it next to tokio's `test-util`
-/// in `[dev-dependencies]`), a runtime whose clock is paused when failsafe
-/// first meets it gets its own epoch: its tokio time at that moment. That
-/// moment is the first `TokioClock::new()` or `default()` inside the
-/// runtime (every handle's `new` makes one) or the first read, so a test
-/// that builds its handles first reads [`Instant::ZERO`] at its start, and
-/// every handle in it agrees.
-///
-/// Its limits, exactly:
-///
-/// - the feature costs every read a lookup of the current runtime (tests
-///   only); without it, a paused test reads the real time since the
-///   process epoch plus the time it advanced;
-/// - a runtime is judged once per thread, when failsafe first meets it
-///   there: paused (its tokio time stood still while real time passed) or
-///   not. One running in real time keeps the process epoch, even if it is
-///   paused later (its instants then stay on the process timeline); one
-///   judged paused keeps its own epoch even if it resumes;
-/// - instants of a paused runtime mean nothing to another runtime (tokio's
-///   paused clocks are not related): a handle shared by two paused
-///   runtimes sees two timelines, as it did before;
-/// - the epochs of paused runtimes are kept for the life of the process.
+/// - with the feature, every read looks the runtime up (for tests);
+///   without it, a paused test reads the real time since the process epoch
+///   plus what it advanced;
+/// - a thread judges a runtime when it first meets it: paused if its time
+///   stands still while real time passes. One on real time keeps the
+///   process epoch even if paused later; one judged paused keeps its own
+///   even if resumed. Paused runtimes' epochs are kept for the process's
+///   life;
+/// - two paused runtimes have unrelated timelines: a handle shared by both
+///   sees two.
 ///
 /// ```
 /// use std::time::Duration;
@@ -65,18 +52,11 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// # }
 /// ```
 ///
-/// ## The cooperative budget
-///
-/// A rejection ([`Runtime::poll_budget`]) spends one unit of the task's
-/// tokio budget, as a tokio channel receive does: a task that retries
-/// rejected calls in a loop yields once its budget is spent, instead of
-/// starving the other tasks of its worker.
-///
-/// ## Blocking callers
-///
-/// [`Park`] parks the calling thread for the real time left: for the
-/// `*_blocking` verbs from a thread that is not a runtime worker
-/// (`spawn_blocking`, a plain thread sharing the handle).
+/// **Budget.** A rejection spends one unit of the task's tokio budget
+/// ([`Runtime::poll_budget`]), so a task retrying rejected calls in a loop
+/// yields once the budget is spent instead of starving its worker.
+/// [`Park`] parks a thread for the real time left, for the `*_blocking`
+/// verbs off the runtime's workers (`spawn_blocking`, a plain thread).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokioClock;
 
@@ -101,13 +81,6 @@ impl TokioClock {
 
     /// Converts a tokio instant to a core one (an instant before the epoch
     /// becomes [`Instant::ZERO`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use failsafe_tokio::{Instant, TokioClock};
-    /// let later = TokioClock.epoch() + Duration::from_millis(1_500);
-    /// assert_eq!(TokioClock.to_core(later), Instant::from_millis(1_500));
-    /// ```
     pub fn to_core(&self, at: tokio::time::Instant) -> Instant {
         let since = at.saturating_duration_since(self.epoch()).as_nanos();
         Instant::from_nanos(u64::try_from(since).unwrap_or(u64::MAX))
@@ -121,6 +94,7 @@ impl TokioClock {
     /// use failsafe_tokio::{Instant, TokioClock};
     /// let at = TokioClock.to_tokio(Instant::from_secs(2));
     /// assert_eq!(at, TokioClock.epoch() + Duration::from_secs(2));
+    /// assert_eq!(TokioClock.to_core(at), Instant::from_secs(2));
     /// ```
     pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
         let epoch = self.epoch();

@@ -314,6 +314,23 @@ async fn many_tasks_against_one_half_open_breaker_run_exactly_the_probe_quota() 
     assert_eq!(b.state(), State::Closed);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_blocking_caller_off_the_workers_shares_the_breaker_and_its_clock() {
+    let b = CircuitBreakerPolicy::new(config(1, 1), NoWindow);
+    advance(Duration::from_secs(1)).await;
+    let r = tokio::task::spawn_blocking({
+        let b = b.clone();
+        move || b.call_blocking(|| Err::<(), _>("down"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(r, Err(Error::Inner("down")));
+    assert_eq!(b.state(), State::Open);
+    // opened on the blocking thread at 1 s of this runtime's paused time
+    let rejected = *succeed(&b).await.unwrap_err().rejected().unwrap();
+    assert_eq!(rejected.retry_at, Some(Instant::from_secs(1) + OPEN_WAIT));
+}
+
 #[test]
 fn handles_and_call_futures_are_send_and_sync() {
     fn send_sync<T: Send + Sync>(_: &T) {}
