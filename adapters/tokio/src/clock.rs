@@ -5,7 +5,7 @@ use core::task::{Context, Poll, ready};
 use core::time::Duration;
 
 use failsafe_core::Instant;
-use failsafe_driver::{Clock, Park, Runtime, StdClock};
+use failsafe_driver::{BlockingRuntime, Clock, Park, Runtime, StdClock};
 
 /// How far ahead "never" lies when a core instant does not fit a tokio one
 /// (tokio caps its timers far below this anyway).
@@ -55,8 +55,9 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// **Budget.** A rejection spends one unit of the task's tokio budget
 /// ([`Runtime::poll_budget`]), so a task retrying rejected calls in a loop
 /// yields once the budget is spent instead of starving its worker.
-/// [`Park`] parks a thread for the real time left, for the `*_blocking`
-/// verbs off the runtime's workers (`spawn_blocking`, a plain thread).
+/// [`Park`] and [`BlockingRuntime`] block a thread for the real time left,
+/// for the `*_blocking` verbs off the runtime's workers (`spawn_blocking`,
+/// a plain thread).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokioClock;
 
@@ -144,6 +145,13 @@ impl Runtime for TokioClock {
 
 /// Parks the thread for the real time left (never on a runtime worker).
 impl Park for TokioClock {}
+
+/// Sleeps the thread for the real time left (never on a runtime worker).
+impl BlockingRuntime for TokioClock {
+    fn block_until(&self, deadline: Instant) {
+        std::thread::sleep(deadline.saturating_duration_since(self.now()));
+    }
+}
 
 /// Paused runtimes' own epochs (`test-util`).
 #[cfg(feature = "test-util")]

@@ -308,7 +308,8 @@ pub use failsafe_core::failfast::{
 };
 pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
 pub use failsafe_core::rate::{
-    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, Throttle, TokenBucket, WhenFull,
+    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
+    TokenBucket, WhenFull,
 };
 pub use failsafe_core::retry::{
     BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
@@ -318,8 +319,8 @@ pub use failsafe_core::sync::Shared;
 pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Admit, Ask, Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, FallbackChain,
-    Guard, Park, Policy, RATE_MAX_WAIT, RetryClassify, RetryError, RetryOnErr,
+    Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Error, FallbackCause,
+    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT, RetryClassify, RetryError, RetryOnErr,
     RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
 };
 

@@ -138,26 +138,6 @@ async fn manual_open_and_close_and_unhealthy_reports() {
     );
 }
 
-/// Runs `op` through `ff`; a result `unhealthy` accepts opens it at once.
-/// The driver's classifier has no "unhealthy" verdict (the core's
-/// `Outcome` has none; the earlier `ClassifyHealth`/`UnhealthyWhen` did),
-/// so the call says it through its guard and `report_unhealthy`.
-async fn call_judged<T, E>(
-    ff: &FailFastPolicy,
-    unhealthy: impl Fn(&Result<T, E>) -> bool,
-    op: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, Error<E>> {
-    let guard = ff.try_acquire()?;
-    let result = op.await;
-    if unhealthy(&result) {
-        guard.finish(Outcome::Failure);
-        ff.report_unhealthy();
-    } else {
-        guard.finish(DefaultClassifier.classify(&result));
-    }
-    result.map_err(Error::Inner)
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_predicate_over_the_result_opens_at_once() {
     #[derive(Debug, PartialEq)]
@@ -166,14 +146,21 @@ async fn a_predicate_over_the_result_opens_at_once() {
         Maintenance,
     }
     let ff = FailFastPolicy::new(config(100));
-    let maintenance = |r: &Result<(), HttpError>| matches!(r, Err(HttpError::Maintenance));
-    let r = call_judged(&ff, maintenance, async { Err(HttpError::NotFound) }).await;
+    let maintenance = |r: &Result<(), HttpError>| match r {
+        Err(HttpError::Maintenance) => Outcome::Unhealthy,
+        other => DefaultClassifier.classify(other),
+    };
+    let r = ff
+        .call_with(&maintenance, || async { Err(HttpError::NotFound) })
+        .await;
     assert_eq!(r, Err(Error::Inner(HttpError::NotFound)));
     assert_eq!(
         (ff.state(), ff.metrics().consecutive_failures),
         (FailFastState::Closed, 1)
     );
-    let r = call_judged(&ff, maintenance, async { Err(HttpError::Maintenance) }).await;
+    let r = ff
+        .call_with(&maintenance, || async { Err(HttpError::Maintenance) })
+        .await;
     assert_eq!(
         r,
         Err(Error::Inner(HttpError::Maintenance)),
@@ -187,8 +174,15 @@ async fn a_predicate_over_the_result_opens_at_once() {
 
     // An `Ok` can say so too (a 503 "down for maintenance" reply).
     let ff = FailFastPolicy::new(config(100));
-    let r = call_judged(&ff, |r: &Result<u16, ()>| *r == Ok(503), async { Ok(503) }).await;
-    assert_eq!(r, Ok(503));
+    let by_status = |r: &Result<u16, ()>| match r {
+        Ok(503) => Outcome::Unhealthy,
+        Ok(_) => Outcome::Success,
+        Err(()) => Outcome::Failure,
+    };
+    assert_eq!(
+        ff.call_with(&by_status, || async { Ok(503) }).await,
+        Ok(503)
+    );
     assert_eq!(ff.state(), FailFastState::Open);
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use failsafe_core::sync::SharedAdmission;
 use failsafe_tokio::{
     Clock, Error, FixedWindow, Guard, Instant, KeyedRateLimiterPolicy, Policy, Quota,
-    RateLimiterPolicy, RejectReason, Rejected, Shared, StdLock, StdShared, Throttle, TokenBucket,
-    TokioClock,
+    RateLimiterPolicy, RejectReason, Rejected, Reservation, Shared, StdLock, StdShared, Throttle,
+    TokenBucket, TokioClock,
 };
 
 fn ms(n: u64) -> Instant {
@@ -26,7 +26,7 @@ fn quota(per_second: u32, burst: u32) -> Quota {
 /// The instant a granted booking starts.
 fn start<S, R>(granted: Result<Guard<&S, &R>, Rejected>) -> Result<Instant, Rejected>
 where
-    S: SharedAdmission<Permit = failsafe_core::rate::Reservation>,
+    S: SharedAdmission<Permit = Reservation>,
     R: Clock,
 {
     granted.map(|guard| guard.permit().expect("held").start())
@@ -35,7 +35,7 @@ where
 /// `n` permits, waiting up to the policy's `max_wait`: the instant they start.
 async fn acquire<S>(policy: &Policy<S, TokioClock>, n: u32) -> Result<Instant, Rejected>
 where
-    S: SharedAdmission<Key = (), Permit = failsafe_core::rate::Reservation> + Clone,
+    S: SharedAdmission<Key = (), Permit = Reservation> + Clone,
 {
     let policy = policy.clone().with_weight(n);
     start(policy.acquire().await)
@@ -44,7 +44,7 @@ where
 /// `n` permits now or never.
 fn try_acquire<S>(policy: &Policy<S, TokioClock>, n: u32) -> Result<Instant, Rejected>
 where
-    S: SharedAdmission<Key = (), Permit = failsafe_core::rate::Reservation> + Clone,
+    S: SharedAdmission<Key = (), Permit = Reservation> + Clone,
 {
     let policy = policy.clone().with_weight(n);
     start(policy.try_acquire())

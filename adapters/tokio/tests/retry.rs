@@ -263,3 +263,25 @@ async fn handle_futures_are_send_so_they_can_be_spawned() {
     // the spawned call's two retries were paid from the budget this handle shares
     assert_eq!(retry.shared().with(|q| q.tokens()), 500 - 2 * 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_blocking_caller_off_the_workers_retries_on_the_same_policy() {
+    let retry = RetryPolicy::new(constant(3, Duration::ZERO)).budget(TokenQuota::AWS_STANDARD);
+    let calls = Arc::new(AtomicU32::new(0));
+    let e = tokio::task::spawn_blocking({
+        let (retry, calls) = (retry.clone(), Arc::clone(&calls));
+        move || {
+            retry.run_blocking(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("down")
+            })
+        }
+    })
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!((e.reason, e.attempts), (GiveUp::Attempts, 3));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // its two retries were paid from the budget this handle shares
+    assert_eq!(retry.shared().with(|q| q.tokens()), 500 - 2 * 5);
+}
