@@ -229,7 +229,7 @@ pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
 /// A cloneable, `Send + Sync`, lock-free rate limiter on tokio: the
 /// driver's [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy) on
 /// [`TokioClock`]. A caller waits for its booked turn up to `max_wait`
-/// ([`RATE_MAX_WAIT`] unless [`with_max_wait`](Policy::with_max_wait) says
+/// ([`DEFAULT_MAX_WAIT`] unless [`with_max_wait`](Policy::with_max_wait) says
 /// otherwise), each exactly at its instant, in order; one that would wait
 /// longer is rejected at once with `retry_at`. `with_weight(n)` takes `n`
 /// permits a call; `set_quota`, `quota`, `available`.
@@ -305,8 +305,9 @@ pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutM
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
     Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Error, FallbackCause,
-    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT, RetryClassify, RetryError, RetryOnErr,
-    RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
+    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
+    RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
+    StdShared,
 };
 
 // ---- Tower layers, moving to `failsafe-tower` with the earlier handles ----
