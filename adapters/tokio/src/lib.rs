@@ -297,18 +297,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod clock;
-mod deadline;
-mod fallback_layer;
-mod layer;
-mod retry_layer;
-mod timeout_layer;
 
 pub use clock::TokioClock;
-pub use deadline::{NoDeadline, RequestDeadline};
-pub use fallback_layer::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
-pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
-pub use retry_layer::{RetryFuture, RetryLayer, RetryService};
-pub use timeout_layer::{TimeoutFuture, TimeoutLayer, TimeoutService};
 
 pub use failsafe_core::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
@@ -385,7 +375,6 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
 pub type Fallback = failsafe_driver::Fallback<TokioClock>;
 
 mod rate;
-mod rate_layer;
 
 pub use failsafe_core::rate::{
     AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull,
@@ -394,13 +383,7 @@ pub use failsafe_driver::{
     DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, SharedKeyedLimiter, SharedLimiter, StdLock,
 };
 pub use rate::{KeyedRateLimiter, RateLimiter};
-pub use rate_layer::{
-    KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
-};
 
-mod failfast_layer;
-
-pub use failfast_layer::{FailFastFuture, FailFastLayer, FailFastService};
 pub use failsafe_core::failfast::{
     CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
     State as FailFastState,
@@ -478,10 +461,8 @@ pub use failsafe_driver::{
 pub type FailFast = failsafe_driver::FailFast<TokioClock>;
 
 mod bulkhead;
-mod bulkhead_layer;
 
 pub use bulkhead::Bulkhead;
-pub use bulkhead_layer::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use failsafe_core::bulkhead::{
     Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
     FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,

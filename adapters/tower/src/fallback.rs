@@ -7,11 +7,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_driver::FallbackCause;
+use failsafe_driver::{Clock, Fallback, FallbackCause};
 use tower_layer::Layer;
 use tower_service::Service;
-
-use crate::Fallback;
 
 /// What the alternative service of a [`FallbackLayer`] is asked: the
 /// original request, why the primary path failed, and its error.
@@ -39,10 +37,11 @@ pub struct FallbackRequest<Req, E> {
 /// layer over a [`RetryLayer`](crate::RetryLayer), a
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) or a
 /// [`TimeoutLayer`](crate::TimeoutLayer), or map a plain error to
-/// [`Error::Inner`](crate::Error::Inner).
+/// [`Error::Inner`](failsafe_driver::Error::Inner).
 ///
 /// ```
-/// use failsafe_tokio::{Error, Fallback, FallbackLayer, FallbackReason, FallbackRequest};
+/// use failsafe_tokio::{Error, Fallback, FallbackReason};
+/// use failsafe_tower::{FallbackLayer, FallbackRequest};
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -56,16 +55,16 @@ pub struct FallbackRequest<Req, E> {
 /// assert_eq!(svc.oneshot(7).await, Ok("cached 7".to_string()));
 /// # }
 /// ```
-pub struct FallbackLayer<A> {
-    fallback: Fallback,
+pub struct FallbackLayer<A, C> {
+    fallback: Fallback<C>,
     alternative: A,
     index: u32,
 }
 
-impl<A> FallbackLayer<A> {
+impl<A, C> FallbackLayer<A, C> {
     /// A layer answering failures that `fallback`'s policy accepts with
     /// `alternative`.
-    pub fn new(fallback: Fallback, alternative: A) -> Self {
+    pub fn new(fallback: Fallback<C>, alternative: A) -> Self {
         FallbackLayer {
             fallback,
             alternative,
@@ -81,12 +80,12 @@ impl<A> FallbackLayer<A> {
     }
 
     /// The fallback policy and hook.
-    pub fn fallback(&self) -> &Fallback {
+    pub fn fallback(&self) -> &Fallback<C> {
         &self.fallback
     }
 }
 
-impl<A: Clone> Clone for FallbackLayer<A> {
+impl<A: Clone, C: Clone> Clone for FallbackLayer<A, C> {
     fn clone(&self) -> Self {
         FallbackLayer {
             fallback: self.fallback.clone(),
@@ -96,7 +95,7 @@ impl<A: Clone> Clone for FallbackLayer<A> {
     }
 }
 
-impl<A> fmt::Debug for FallbackLayer<A> {
+impl<A, C: fmt::Debug> fmt::Debug for FallbackLayer<A, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackLayer")
             .field("fallback", &self.fallback)
@@ -105,8 +104,8 @@ impl<A> fmt::Debug for FallbackLayer<A> {
     }
 }
 
-impl<S, A: Clone> Layer<S> for FallbackLayer<A> {
-    type Service = FallbackService<S, A>;
+impl<S, A: Clone, C: Clone> Layer<S> for FallbackLayer<A, C> {
+    type Service = FallbackService<S, A, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
         FallbackService {
@@ -126,14 +125,14 @@ impl<S, A: Clone> Layer<S> for FallbackLayer<A> {
 /// must be `Clone`); the alternative is only made ready and called when
 /// the primary fails for a reason the policy accepts. Other errors come
 /// back unchanged.
-pub struct FallbackService<S, A> {
+pub struct FallbackService<S, A, C> {
     inner: S,
-    fallback: Fallback,
+    fallback: Fallback<C>,
     alternative: A,
     index: u32,
 }
 
-impl<S, A> FallbackService<S, A> {
+impl<S, A, C> FallbackService<S, A, C> {
     /// The inner (primary) service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -150,7 +149,7 @@ impl<S, A> FallbackService<S, A> {
     }
 }
 
-impl<S: Clone, A: Clone> Clone for FallbackService<S, A> {
+impl<S: Clone, A: Clone, C: Clone> Clone for FallbackService<S, A, C> {
     fn clone(&self) -> Self {
         FallbackService {
             inner: self.inner.clone(),
@@ -161,7 +160,7 @@ impl<S: Clone, A: Clone> Clone for FallbackService<S, A> {
     }
 }
 
-impl<S: fmt::Debug, A> fmt::Debug for FallbackService<S, A> {
+impl<S: fmt::Debug, A, C: fmt::Debug> fmt::Debug for FallbackService<S, A, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackService")
             .field("inner", &self.inner)
@@ -170,8 +169,9 @@ impl<S: fmt::Debug, A> fmt::Debug for FallbackService<S, A> {
     }
 }
 
-impl<S, A, Req> Service<Req> for FallbackService<S, A>
+impl<S, A, C, Req> Service<Req> for FallbackService<S, A, C>
 where
+    C: Clock + Clone,
     S: Service<Req>,
     S::Error: FallbackCause,
     Req: Clone,
@@ -179,7 +179,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = FallbackFuture<S::Future, A, Req, S::Error>;
+    type Future = FallbackFuture<S::Future, A, Req, S::Error, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -201,14 +201,15 @@ where
 pin_project_lite::pin_project! {
     /// The future of a [`FallbackService`] call: the primary in flight, or
     /// the alternative. Named, not boxed.
-    pub struct FallbackFuture<F, A, Req, E>
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FallbackFuture<F, A, Req, E, C>
     where
         A: Service<FallbackRequest<Req, E>>,
     {
         #[pin]
         state: FallbackState<F, A::Future, Req, E>,
         alternative: A,
-        fallback: Fallback,
+        fallback: Fallback<C>,
         index: u32,
     }
 }
@@ -232,7 +233,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, A, Req, E> fmt::Debug for FallbackFuture<F, A, Req, E>
+impl<F, A, Req, E, C> fmt::Debug for FallbackFuture<F, A, Req, E, C>
 where
     A: Service<FallbackRequest<Req, E>>,
 {
@@ -249,8 +250,9 @@ where
     }
 }
 
-impl<F, A, Req, T, E> Future for FallbackFuture<F, A, Req, E>
+impl<F, A, Req, T, E, C> Future for FallbackFuture<F, A, Req, E, C>
 where
+    C: Clock,
     F: Future<Output = Result<T, E>>,
     E: FallbackCause,
     A: Service<FallbackRequest<Req, E>, Response = T, Error = E>,

@@ -1,5 +1,5 @@
 //! A tower [`Layer`] and [`Service`] that bound every request by a
-//! [`TimeoutPolicy`] and the caller's deadline.
+//! [`TimeoutPolicy`] and the caller's deadline, on any [`Runtime`]'s timer.
 
 use core::fmt;
 use core::future::Future;
@@ -8,11 +8,11 @@ use core::task::{Context, Poll};
 
 use failsafe_core::Outcome;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent, TimeoutMode};
-use failsafe_driver::{Error, Hook, Runtime};
+use failsafe_driver::{Error, Hook, Runtime, TimeoutPolicy};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
+use crate::{NoDeadline, RequestDeadline};
 
 /// Wraps services in a [`TimeoutService`].
 ///
@@ -26,7 +26,8 @@ use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
 ///
 /// ```
 /// use std::time::Duration;
-/// use failsafe_tokio::{Error, TimeoutConfig, TimeoutLayer, TimeoutPolicy};
+/// use failsafe_tokio::{Error, TimeoutConfig, TimeoutPolicy};
+/// use failsafe_tower::TimeoutLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -39,15 +40,15 @@ use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
 /// assert!(matches!(svc.oneshot(()).await, Err(Error::Timeout(_))));
 /// # }
 /// ```
-pub struct TimeoutLayer<D = NoDeadline> {
-    policy: TimeoutPolicy,
+pub struct TimeoutLayer<R, D = NoDeadline> {
+    policy: TimeoutPolicy<R>,
     parent: Deadline,
     deadline: D,
 }
 
-impl TimeoutLayer {
+impl<R> TimeoutLayer<R> {
     /// A layer bounding every request by `policy`.
-    pub fn new(policy: TimeoutPolicy) -> Self {
+    pub fn new(policy: TimeoutPolicy<R>) -> Self {
         TimeoutLayer {
             policy,
             parent: Deadline::NEVER,
@@ -56,7 +57,7 @@ impl TimeoutLayer {
     }
 }
 
-impl<D> TimeoutLayer<D> {
+impl<R, D> TimeoutLayer<R, D> {
     /// No request may run past `parent` either.
     pub fn with_parent(mut self, parent: Deadline) -> Self {
         self.parent = parent;
@@ -65,7 +66,7 @@ impl<D> TimeoutLayer<D> {
 
     /// Reads each request's own deadline (the earlier one binds) and writes
     /// the resulting deadline back with `deadline`.
-    pub fn with_request_deadline<D2>(self, deadline: D2) -> TimeoutLayer<D2> {
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> TimeoutLayer<R, D2> {
         TimeoutLayer {
             policy: self.policy,
             parent: self.parent,
@@ -74,12 +75,12 @@ impl<D> TimeoutLayer<D> {
     }
 
     /// The timeout the services apply.
-    pub fn policy(&self) -> &TimeoutPolicy {
+    pub fn policy(&self) -> &TimeoutPolicy<R> {
         &self.policy
     }
 }
 
-impl<D: Clone> Clone for TimeoutLayer<D> {
+impl<R: Clone, D: Clone> Clone for TimeoutLayer<R, D> {
     fn clone(&self) -> Self {
         TimeoutLayer {
             policy: self.policy.clone(),
@@ -89,7 +90,7 @@ impl<D: Clone> Clone for TimeoutLayer<D> {
     }
 }
 
-impl<D> fmt::Debug for TimeoutLayer<D> {
+impl<R: fmt::Debug, D> fmt::Debug for TimeoutLayer<R, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutLayer")
             .field("policy", &self.policy)
@@ -98,8 +99,8 @@ impl<D> fmt::Debug for TimeoutLayer<D> {
     }
 }
 
-impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
-    type Service = TimeoutService<S, D>;
+impl<S, R: Clone, D: Clone> Layer<S> for TimeoutLayer<R, D> {
+    type Service = TimeoutService<S, R, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
         TimeoutService {
@@ -118,16 +119,16 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
 /// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
 /// runs to completion and the policy's hook hears of the overrun. The inner
 /// service's errors come back as [`Error::Inner`].
-pub struct TimeoutService<S, D = NoDeadline> {
+pub struct TimeoutService<S, R, D = NoDeadline> {
     inner: S,
-    policy: TimeoutPolicy,
+    policy: TimeoutPolicy<R>,
     parent: Deadline,
     deadline: D,
 }
 
-impl<S, D> TimeoutService<S, D> {
+impl<S, R, D> TimeoutService<S, R, D> {
     /// The timeout this service applies.
-    pub fn policy(&self) -> &TimeoutPolicy {
+    pub fn policy(&self) -> &TimeoutPolicy<R> {
         &self.policy
     }
 
@@ -147,7 +148,7 @@ impl<S, D> TimeoutService<S, D> {
     }
 }
 
-impl<S: Clone, D: Clone> Clone for TimeoutService<S, D> {
+impl<S: Clone, R: Clone, D: Clone> Clone for TimeoutService<S, R, D> {
     fn clone(&self) -> Self {
         TimeoutService {
             inner: self.inner.clone(),
@@ -158,7 +159,7 @@ impl<S: Clone, D: Clone> Clone for TimeoutService<S, D> {
     }
 }
 
-impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
+impl<S: fmt::Debug, R: fmt::Debug, D> fmt::Debug for TimeoutService<S, R, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutService")
             .field("inner", &self.inner)
@@ -168,14 +169,15 @@ impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
     }
 }
 
-impl<S, D, Req> Service<Req> for TimeoutService<S, D>
+impl<S, R, D, Req> Service<Req> for TimeoutService<S, R, D>
 where
     S: Service<Req>,
+    R: Runtime + Clone,
     D: RequestDeadline<Req>,
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = TimeoutFuture<S::Future>;
+    type Future = TimeoutFuture<S::Future, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Error::Inner)
@@ -186,7 +188,7 @@ where
         let timer = self.policy.start(parent);
         let deadline = timer.deadline();
         self.deadline.set_deadline(&mut request, deadline);
-        let clock = *self.policy.clock();
+        let clock = self.policy.clock().clone();
         let cancel = self.policy.config().timeout_mode() == TimeoutMode::Cancel;
         let sleep = (cancel && !deadline.is_never()).then(|| clock.sleep_until(deadline.instant()));
         TimeoutFuture {
@@ -200,26 +202,30 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of a [`TimeoutService`] call: the inner future raced
-    /// against tokio's timer. Named, not boxed; the inner future is dropped
-    /// as soon as the deadline passes.
-    pub struct TimeoutFuture<F> {
+    /// against the runtime's timer. Named, not boxed; the inner future is
+    /// dropped as soon as the deadline passes.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimeoutFuture<F, R>
+    where
+        R: Runtime,
+    {
         #[pin]
         future: Option<F>,
         #[pin]
-        sleep: Option<tokio::time::Sleep>,
+        sleep: Option<R::Sleep>,
         timer: Timeout<Hook<TimeoutEvent>>,
-        clock: TokioClock,
+        clock: R,
     }
 }
 
-impl<F> TimeoutFuture<F> {
+impl<F, R: Runtime> TimeoutFuture<F, R> {
     /// The deadline this call runs under.
     pub fn deadline(&self) -> Deadline {
         self.timer.deadline()
     }
 }
 
-impl<F> fmt::Debug for TimeoutFuture<F> {
+impl<F, R: Runtime> fmt::Debug for TimeoutFuture<F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutFuture")
             .field("deadline", &self.timer.deadline())
@@ -228,9 +234,10 @@ impl<F> fmt::Debug for TimeoutFuture<F> {
     }
 }
 
-impl<F, T, E> Future for TimeoutFuture<F>
+impl<F, R, T, E> Future for TimeoutFuture<F, R>
 where
     F: Future<Output = Result<T, E>>,
+    R: Runtime,
 {
     type Output = Result<T, Error<E>>;
 
