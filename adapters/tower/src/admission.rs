@@ -437,7 +437,7 @@ impl<S, R, F, D, K> KeyedAdmissionLayer<S, R, F, D, K> {
     }
 
     /// The machine, runtime and ask every call starts from.
-    pub const fn layer(&self) -> &AdmissionLayer<S, R, K> {
+    pub const fn admission(&self) -> &AdmissionLayer<S, R, K> {
         &self.layer
     }
 }

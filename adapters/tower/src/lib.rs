@@ -69,9 +69,9 @@
 //! let bulkhead: BulkheadHandle<16, _, TokioClock> =
 //!     BulkheadHandle::new(BulkheadConfig::builder().max_concurrent(1).build().unwrap());
 //! let svc = ServiceBuilder::new()
+//!     .map_err(Error::flatten) // one level: Rejected or Inner(())
 //!     // reject at once over the rate (the policy would wait up to 5 s)
 //!     .layer(RateLimitLayer::from_policy(&limiter).with_max_wait(Duration::ZERO))
-//!     .map_err(Error::flatten)
 //!     .layer(BulkheadLayer::from_policy(&bulkhead))
 //!     .service(service_fn(|n: u32| async move { Ok::<_, ()>(n * 2) }));
 //!
