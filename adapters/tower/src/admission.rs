@@ -16,7 +16,7 @@ use failsafe_driver::{Admit, Ask, Classify, DefaultClassifier, Error, Guard, Pol
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{NoDeadline, RequestDeadline};
+use crate::{Layered, NoDeadline, RequestDeadline};
 
 /// A reusable place for one admission wait (allocated once per service).
 type Slot<S, R, Q> = Option<Pin<Box<Admit<S, R, Q>>>>;
@@ -40,7 +40,7 @@ type Slot<S, R, Q> = Option<Pin<Box<Admit<S, R, Q>>>>;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let breaker: CircuitBreakerPolicy<CountWindow, TokioClock> =
+/// let breaker: CircuitBreakerPolicy<CountWindow<100>, TokioClock> =
 ///     CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::new());
 /// let svc = AdmissionLayer::from_policy(&breaker)
 ///     .layer(service_fn(|name: &'static str| async move { Ok::<_, ()>(format!("hello {name}")) }));
@@ -98,25 +98,13 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
         }
     }
 
-    /// Each call asks `ask` (deadline, weight, max wait).
-    #[must_use]
-    pub fn with_ask(mut self, ask: Ask) -> Self {
-        self.ask = ask;
-        self
-    }
-
     /// Each call waits at most `max_wait` for a rate limiter's permits
-    /// (zero: rejected at once, with `retry_at`).
+    /// (zero: rejected at once, with `retry_at`). The deadline and weight
+    /// a call asks for come from the policy ([`Policy::with_deadline`],
+    /// [`Policy::with_weight`]).
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.ask.max_wait = Some(max_wait);
-        self
-    }
-
-    /// Each call takes `weight` permits of a rate limiter.
-    #[must_use]
-    pub fn with_weight(mut self, weight: u32) -> Self {
-        self.ask.weight = weight;
         self
     }
 
@@ -176,86 +164,56 @@ where
     type Service = AdmissionService<Svc, S, R, K>;
 
     fn layer(&self, inner: Svc) -> Self::Service {
-        AdmissionService {
-            inner,
-            layer: self.clone(),
+        let state = AdmissionState {
             admit: None,
             waiting: false,
-            decided: Decided(None),
-        }
+            decided: None,
+        };
+        Layered::with_state(self.clone(), inner, state)
     }
 }
 
-/// What `poll_ready` decided for the next call; a permit no call used is
-/// handed back unused when the service is dropped.
-struct Decided<S: SharedAdmission, R: Runtime>(Option<Result<Guard<S, R>, Rejected>>);
+/// One [`AdmissionService`]'s own state: its wait for admission (its
+/// storage allocated once and reused) and what `poll_ready` decided for
+/// the next call. Dropped, it hands an unused permit back (nothing
+/// counted) and gives a wait's place up.
+pub struct AdmissionState<S: SharedAdmission, R: Runtime> {
+    admit: Slot<S, R, ()>,
+    waiting: bool,
+    decided: Option<Result<Guard<S, R>, Rejected>>,
+}
 
-impl<S: SharedAdmission, R: Runtime> Drop for Decided<S, R> {
+impl<S: SharedAdmission, R: Runtime> Drop for AdmissionState<S, R> {
     fn drop(&mut self) {
-        if let Some(Ok(guard)) = self.0.take() {
+        if let Some(Ok(guard)) = self.decided.take() {
             guard.abandon();
         }
     }
 }
 
+impl<S: SharedAdmission, R: Runtime> fmt::Debug for AdmissionState<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionState")
+            .field("waiting", &self.waiting)
+            .field("decided", &self.decided)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A service behind an admission machine; made by [`AdmissionLayer`].
 ///
-/// **The rule, the same for every pattern.** [`poll_ready`](Service::poll_ready)
-/// asks the machine first, through [`Admit`]: a bulkhead's queue or a rate
-/// limiter's booking makes the caller wait right there, with its waker and
-/// timer registered. Admitted, the service keeps the permit and only then
-/// polls the inner service's readiness (outer layer first, then inner).
-/// Rejected, it does **not** poll the inner service and returns
-/// `Ready(Ok(()))`, so the service stays usable: the next
-/// [`call`](Service::call) returns a future that resolves at once to
-/// [`Error::Rejected`] (with `retry_at`), and a rejected request never
-/// holds an inner slot.
-///
-/// `call` moves the permit into the [`ResponseFuture`], which hands it back
-/// with the classified outcome when the inner future completes, or as
-/// `Cancelled` if it is dropped first. A permit taken in `poll_ready` and
-/// never used (the service dropped, an inner readiness error) is handed
-/// back unused, nothing counted (a rate limiter's booking comes back);
-/// a service dropped while it waits gives its place up. A `call` with no
-/// decision in hand (`poll_ready` skipped) decides at once, without
-/// waiting. A clone shares the machine, not this service's permit.
-pub struct AdmissionService<Svc, S, R, K = DefaultClassifier>
-where
-    S: SharedAdmission,
-    R: Runtime,
-{
-    inner: Svc,
-    layer: AdmissionLayer<S, R, K>,
-    admit: Slot<S, R, ()>,
-    waiting: bool,
-    decided: Decided<S, R>,
-}
-
-impl<Svc, S, R, K> AdmissionService<Svc, S, R, K>
-where
-    S: SharedAdmission,
-    R: Runtime,
-{
-    /// The layer this service was made by (its machine, runtime, ask).
-    pub const fn layer(&self) -> &AdmissionLayer<S, R, K> {
-        &self.layer
-    }
-
-    /// The inner service.
-    pub const fn get_ref(&self) -> &Svc {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut Svc {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped (a permit held or waited for is given up).
-    pub fn into_inner(self) -> Svc {
-        self.inner
-    }
-}
+/// [`poll_ready`](Service::poll_ready) decides first, through [`Admit`]
+/// (waiting there if the machine says so), then polls the inner service
+/// only if admitted; `call` moves the permit into the [`ResponseFuture`],
+/// or answers a rejection at once without calling the inner service (the
+/// crate docs give the rule). A permit taken and never used (the service
+/// dropped, an inner readiness error) is handed back unused, nothing
+/// counted (a rate limiter's booking comes back); a service dropped while
+/// it waits gives its place up. A `call` with no decision in hand
+/// (`poll_ready` skipped) decides at once, without waiting. A clone shares
+/// the machine, not this service's permit.
+pub type AdmissionService<Svc, S, R, K = DefaultClassifier> =
+    Layered<AdmissionLayer<S, R, K>, Svc, AdmissionState<S, R>>;
 
 impl<Svc: Clone, S, R, K> Clone for AdmissionService<Svc, S, R, K>
 where
@@ -266,21 +224,6 @@ where
     /// A clone shares the machine but not this service's permit.
     fn clone(&self) -> Self {
         self.layer.layer(self.inner.clone())
-    }
-}
-
-impl<Svc: fmt::Debug, S, R: fmt::Debug, K> fmt::Debug for AdmissionService<Svc, S, R, K>
-where
-    S: SharedAdmission,
-    R: Runtime,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdmissionService")
-            .field("inner", &self.inner)
-            .field("layer", &self.layer)
-            .field("waiting", &self.waiting)
-            .field("admitted", &matches!(self.decided.0, Some(Ok(_))))
-            .finish_non_exhaustive()
     }
 }
 
@@ -296,29 +239,29 @@ where
     type Future = ResponseFuture<Svc::Future, S, R, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.decided.0.is_none() {
-            let l = &self.layer;
-            if !self.waiting {
+        let (l, state) = (&self.layer, &mut self.state);
+        if state.decided.is_none() {
+            if !state.waiting {
                 let fresh = Admit::new(l.shared.clone(), l.runtime.clone(), l.ask);
-                match self.admit.as_mut() {
+                match state.admit.as_mut() {
                     Some(admit) => admit.set(fresh),
-                    None => self.admit = Some(Box::pin(fresh)),
+                    None => state.admit = Some(Box::pin(fresh)),
                 }
-                self.waiting = true;
+                state.waiting = true;
             }
-            let Some(admit) = self.admit.as_mut() else {
+            let Some(admit) = state.admit.as_mut() else {
                 unreachable!("armed just above");
             };
-            self.decided.0 = Some(ready!(admit.as_mut().poll(cx)));
-            self.waiting = false;
+            state.decided = Some(ready!(admit.as_mut().poll(cx)));
+            state.waiting = false;
         }
-        if !matches!(self.decided.0, Some(Ok(_))) {
+        if !matches!(state.decided, Some(Ok(_))) {
             // Rejected: `call` answers without the inner service.
             return Poll::Ready(Ok(()));
         }
         let ready = ready!(self.inner.poll_ready(cx));
         if ready.is_err()
-            && let Some(Ok(guard)) = self.decided.0.take()
+            && let Some(Ok(guard)) = state.decided.take()
         {
             // A readiness error is no call: nothing is counted.
             guard.abandon();
@@ -328,17 +271,15 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let l = &self.layer;
-        let decided = self.decided.0.take().unwrap_or_else(|| {
+        let decided = self.state.decided.take().unwrap_or_else(|| {
             failsafe_driver::try_acquire(l.shared.clone(), l.runtime.clone(), l.ask)
         });
+        let classify = l.classify.clone();
         match decided {
-            Ok(guard) => ResponseFuture::admitted(
-                self.inner.call(request),
-                None,
-                Some(guard),
-                self.layer.classify.clone(),
-            ),
-            Err(rejected) => ResponseFuture::rejected(rejected, self.layer.classify.clone()),
+            Ok(guard) => {
+                ResponseFuture::new(Ok(self.inner.call(request)), None, Some(guard), classify)
+            }
+            Err(rejected) => ResponseFuture::new(Err(rejected), None, None, classify),
         }
     }
 }
@@ -389,24 +330,19 @@ impl<Req> RequestKey<Req> for NoKey {
 /// ```
 /// use failsafe_core::rate::Quota;
 /// use failsafe_driver::{Error, KeyedRateLimiterPolicy};
-/// use failsafe_tokio::TokioClock;
 /// use failsafe_tower::AdmissionLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
-/// struct Request { tenant: u32, body: &'static str }
-///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let per_tenant: KeyedRateLimiterPolicy<u32, 64, TokioClock> =
+/// let per_tenant: KeyedRateLimiterPolicy<u32, 64, failsafe_tokio::TokioClock> =
 ///     KeyedRateLimiterPolicy::new(Quota::per_second(1).unwrap());
 /// let svc = AdmissionLayer::from_policy(&per_tenant)
-///     .keyed(|r: &Request| r.tenant)
-///     .layer(service_fn(|r: Request| async move { Ok::<_, ()>(r.body) }));
-///
-/// assert_eq!(svc.clone().oneshot(Request { tenant: 1, body: "a" }).await, Ok("a"));
-/// let limited = svc.clone().oneshot(Request { tenant: 1, body: "b" }).await;
-/// assert!(matches!(limited, Err(Error::Rejected(_))));
-/// assert_eq!(svc.oneshot(Request { tenant: 2, body: "c" }).await, Ok("c"));
+///     .keyed(|(tenant, _): &(u32, &str)| *tenant)
+///     .layer(service_fn(|(_, body): (u32, &'static str)| async move { Ok::<_, ()>(body) }));
+/// assert_eq!(svc.clone().oneshot((1, "a")).await, Ok("a"));
+/// assert!(matches!(svc.clone().oneshot((1, "b")).await, Err(Error::Rejected(_))));
+/// assert_eq!(svc.oneshot((2, "c")).await, Ok("c"));
 /// # }
 /// ```
 #[derive(Clone)]
@@ -450,63 +386,22 @@ impl<S, R: fmt::Debug, F, D, K> fmt::Debug for KeyedAdmissionLayer<S, R, F, D, K
     }
 }
 
-impl<Svc, S, R, F: Clone, D: Clone, K: Clone> Layer<Svc> for KeyedAdmissionLayer<S, R, F, D, K>
-where
-    S: Clone,
-    R: Clone,
+impl<Svc, S: Clone, R: Clone, F: Clone, D: Clone, K: Clone> Layer<Svc>
+    for KeyedAdmissionLayer<S, R, F, D, K>
 {
     type Service = KeyedAdmissionService<Svc, S, R, F, D, K>;
 
     fn layer(&self, inner: Svc) -> Self::Service {
-        KeyedAdmissionService {
-            inner,
-            layer: self.clone(),
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
 /// A service whose calls are admitted by key or by their own deadline;
 /// made by [`KeyedAdmissionLayer`] (see it for where it decides).
-#[derive(Clone)]
-pub struct KeyedAdmissionService<Svc, S, R, F, D = NoDeadline, K = DefaultClassifier> {
-    inner: Svc,
-    layer: KeyedAdmissionLayer<S, R, F, D, K>,
-}
+pub type KeyedAdmissionService<Svc, S, R, F, D = NoDeadline, K = DefaultClassifier> =
+    Layered<KeyedAdmissionLayer<S, R, F, D, K>, Svc>;
 
-impl<Svc, S, R, F, D, K> KeyedAdmissionService<Svc, S, R, F, D, K> {
-    /// The layer this service was made by.
-    pub const fn layer(&self) -> &KeyedAdmissionLayer<S, R, F, D, K> {
-        &self.layer
-    }
-
-    /// The inner service.
-    pub const fn get_ref(&self) -> &Svc {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut Svc {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> Svc {
-        self.inner
-    }
-}
-
-impl<Svc: fmt::Debug, S, R: fmt::Debug, F, D, K> fmt::Debug
-    for KeyedAdmissionService<Svc, S, R, F, D, K>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedAdmissionService")
-            .field("inner", &self.inner)
-            .field("layer", &self.layer)
-            .finish()
-    }
-}
-
-impl<Svc, S, R, F, D, K, Req> Service<Req> for KeyedAdmissionService<Svc, S, R, F, D, K>
+impl<Svc, S, R, F, D, K, Req> Service<Req> for Layered<KeyedAdmissionLayer<S, R, F, D, K>, Svc>
 where
     Svc: Service<Req>,
     S: SharedAdmission + Clone,
@@ -535,15 +430,14 @@ where
         // Decided now; the first poll registers a no-op waker, replaced by
         // the caller's when the future is polled.
         let classify = l.classify.clone();
-        match admit.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(guard)) => {
-                ResponseFuture::admitted(self.inner.call(request), None, Some(guard), classify)
+        let (guard, admit) = match admit.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(guard)) => (Some(guard), None),
+            Poll::Ready(Err(rejected)) => {
+                return ResponseFuture::new(Err(rejected), None, None, classify);
             }
-            Poll::Ready(Err(rejected)) => ResponseFuture::rejected(rejected, classify),
-            Poll::Pending => {
-                ResponseFuture::admitted(self.inner.call(request), Some(admit), None, classify)
-            }
-        }
+            Poll::Pending => (None, Some(admit)),
+        };
+        ResponseFuture::new(Ok(self.inner.call(request)), admit, guard, classify)
     }
 }
 
@@ -573,27 +467,23 @@ pin_project_lite::pin_project! {
 }
 
 impl<F, S: SharedAdmission, R: Runtime, K, Q> ResponseFuture<F, S, R, K, Q> {
-    const fn admitted(
-        inner: F,
+    /// `inner` admitted with `guard` (or still waiting in `admit`), or the
+    /// rejection (`inner` never called).
+    fn new(
+        inner: Result<F, Rejected>,
         admit: Slot<S, R, Q>,
         guard: Option<Guard<S, R>>,
         classify: K,
     ) -> Self {
+        let (inner, rejected) = match inner {
+            Ok(inner) => (Some(inner), None),
+            Err(rejected) => (None, Some(rejected)),
+        };
         ResponseFuture {
-            inner: Some(inner),
+            inner,
             admit,
             guard,
-            rejected: None,
-            classify,
-        }
-    }
-
-    const fn rejected(rejected: Rejected, classify: K) -> Self {
-        ResponseFuture {
-            inner: None,
-            admit: None,
-            guard: None,
-            rejected: Some(rejected),
+            rejected,
             classify,
         }
     }

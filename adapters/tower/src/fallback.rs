@@ -11,6 +11,8 @@ use failsafe_driver::{Clock, Fallback, FallbackCause};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::Layered;
+
 /// What the alternative service of a [`FallbackLayer`] is asked: the
 /// original request, why the primary path failed, and its error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,21 +42,22 @@ pub struct FallbackRequest<Req, E> {
 /// [`Error::Inner`](failsafe_driver::Error::Inner).
 ///
 /// ```
-/// use failsafe_tokio::{Error, Fallback, FallbackReason};
+/// use failsafe_driver::{Error, Fallback};
 /// use failsafe_tower::{FallbackLayer, FallbackRequest};
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let primary = service_fn(|id: u32| async move { Err::<String, _>(Error::Inner(format!("{id}: down"))) });
-/// let cache = service_fn(|f: FallbackRequest<u32, Error<String>>| async move {
-///     assert_eq!(f.reason, FallbackReason::Failed);
+/// let primary = service_fn(|_: u32| async { Err::<String, _>(Error::Inner("down")) });
+/// let cache = service_fn(|f: FallbackRequest<u32, Error<&str>>| async move {
 ///     Ok(format!("cached {}", f.request))
 /// });
-/// let svc = FallbackLayer::new(Fallback::new(), cache).layer(primary);
+/// let fallback = Fallback::with_clock(failsafe_tokio::TokioClock::new());
+/// let svc = FallbackLayer::new(fallback, cache).layer(primary);
 /// assert_eq!(svc.oneshot(7).await, Ok("cached 7".to_string()));
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct FallbackLayer<A, C> {
     fallback: Fallback<C>,
     alternative: A,
@@ -85,16 +88,6 @@ impl<A, C> FallbackLayer<A, C> {
     }
 }
 
-impl<A: Clone, C: Clone> Clone for FallbackLayer<A, C> {
-    fn clone(&self) -> Self {
-        FallbackLayer {
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
-    }
-}
-
 impl<A, C: fmt::Debug> fmt::Debug for FallbackLayer<A, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackLayer")
@@ -108,12 +101,7 @@ impl<S, A: Clone, C: Clone> Layer<S> for FallbackLayer<A, C> {
     type Service = FallbackService<S, A, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        FallbackService {
-            inner,
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -125,51 +113,9 @@ impl<S, A: Clone, C: Clone> Layer<S> for FallbackLayer<A, C> {
 /// must be `Clone`); the alternative is only made ready and called when
 /// the primary fails for a reason the policy accepts. Other errors come
 /// back unchanged.
-pub struct FallbackService<S, A, C> {
-    inner: S,
-    fallback: Fallback<C>,
-    alternative: A,
-    index: u32,
-}
+pub type FallbackService<S, A, C> = Layered<FallbackLayer<A, C>, S>;
 
-impl<S, A, C> FallbackService<S, A, C> {
-    /// The inner (primary) service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, A: Clone, C: Clone> Clone for FallbackService<S, A, C> {
-    fn clone(&self) -> Self {
-        FallbackService {
-            inner: self.inner.clone(),
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
-    }
-}
-
-impl<S: fmt::Debug, A, C: fmt::Debug> fmt::Debug for FallbackService<S, A, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FallbackService")
-            .field("inner", &self.inner)
-            .field("fallback", &self.fallback)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, A, C, Req> Service<Req> for FallbackService<S, A, C>
+impl<S, A, C, Req> Service<Req> for Layered<FallbackLayer<A, C>, S>
 where
     C: Clock + Clone,
     S: Service<Req>,
@@ -191,9 +137,7 @@ where
                 future: self.inner.call(request.clone()),
                 request: Some(request),
             },
-            alternative: self.alternative.clone(),
-            fallback: self.fallback.clone(),
-            index: self.index,
+            layer: self.layer.clone(),
         }
     }
 }
@@ -208,9 +152,7 @@ pin_project_lite::pin_project! {
     {
         #[pin]
         state: FallbackState<F, A::Future, Req, E>,
-        alternative: A,
-        fallback: Fallback<C>,
-        index: u32,
+        layer: FallbackLayer<A, C>,
     }
 }
 
@@ -272,7 +214,7 @@ where
                         Err(error) => error,
                     };
                     let (Some(reason), Some(request)) = (
-                        this.fallback.reason_for(&error, *this.index),
+                        this.layer.fallback.reason_for(&error, this.layer.index),
                         request.take(),
                     ) else {
                         this.state.set(FallbackState::Done);
@@ -288,14 +230,14 @@ where
                     });
                 }
                 FallbackStateProj::Readying { pending } => {
-                    if let Err(error) = ready!(this.alternative.poll_ready(cx)) {
+                    if let Err(error) = ready!(this.layer.alternative.poll_ready(cx)) {
                         this.state.set(FallbackState::Done);
                         return Poll::Ready(Err(error));
                     }
                     let Some(pending) = pending.take() else {
                         panic!("FallbackFuture lost its request");
                     };
-                    let future = this.alternative.call(pending);
+                    let future = this.layer.alternative.call(pending);
                     this.state.set(FallbackState::Alternative { future });
                 }
                 FallbackStateProj::Alternative { future } => {

@@ -92,40 +92,9 @@
 //! are named, never boxed, and sleep on the runtime's timer. A request
 //! carries its deadline from layer to layer through a [`RequestDeadline`].
 //! The default order, from the outside in: **Fallback -> Retry ->
-//! CircuitBreaker -> Timeout**.
-//!
-//! ```
-//! use std::time::Duration;
-//! use failsafe_core::breaker::{BreakerConfig, CountWindow};
-//! use failsafe_core::retry::RetryConfig;
-//! use failsafe_core::timeout::TimeoutConfig;
-//! use failsafe_driver::{CircuitBreakerPolicy, Error, Fallback, RetryError, RetryOnFailsafeError, RetryPolicy, TimeoutPolicy};
-//! use failsafe_tokio::TokioClock;
-//! use failsafe_tower::{CircuitBreakerLayer, FallbackLayer, FallbackRequest, RetryLayer, TimeoutLayer};
-//! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//!
-//! type Failure = RetryError<Error<&'static str>>;
-//!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let clock = TokioClock::new();
-//! let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, CountWindow::<100>::new(), clock);
-//! let service = ServiceBuilder::new()
-//!     .layer(FallbackLayer::new(
-//!         Fallback::with_clock(clock),
-//!         service_fn(|f: FallbackRequest<u32, Failure>| async move { Ok::<_, Failure>(f.request + 1000) }),
-//!     ))
-//!     .layer(RetryLayer::new(RetryPolicy::with_clock(RetryConfig::builder().build()?, clock)).with_classifier(RetryOnFailsafeError))
-//!     .map_err(Error::flatten)
-//!     .layer(CircuitBreakerLayer::from_policy(&breaker))
-//!     .layer(TimeoutLayer::new(TimeoutPolicy::with_clock(TimeoutConfig::new(Duration::from_millis(500))?, clock)))
-//!     .service(service_fn(|n: u32| async move { if n > 0 { Ok(n) } else { Err("zero") } }));
-//!
-//! assert_eq!(service.clone().oneshot(7).await, Ok(7));
-//! assert_eq!(service.oneshot(0).await, Ok(1000)); // 3 failed attempts, then the fallback
-//! # Ok(())
-//! # }
-//! ```
+//! CircuitBreaker -> Timeout**: the fallback answers whatever is left,
+//! each retry asks the breaker again, and the timeout bounds each attempt
+//! (build the policies on one clock, as deadlines pass between them).
 //!
 //! ## For benches
 //!
@@ -145,8 +114,8 @@ mod retry;
 mod timeout;
 
 pub use admission::{
-    AdmissionLayer, AdmissionService, KeyedAdmissionLayer, KeyedAdmissionService, NoKey,
-    RequestKey, ResponseFuture,
+    AdmissionLayer, AdmissionService, AdmissionState, KeyedAdmissionLayer, KeyedAdmissionService,
+    NoKey, RequestKey, ResponseFuture,
 };
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
@@ -154,6 +123,53 @@ pub use retry::{RetryFuture, RetryLayer, RetryService};
 pub use timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 
 use std::sync::Arc;
+
+/// A service made by one of this crate's layers (a [`RetryService`], an
+/// [`AdmissionService`], ...): the inner service, a copy of the layer that
+/// made it (its policy, classifier, request deadline) and the service's own
+/// state, if it has any.
+#[derive(Clone, Debug)]
+pub struct Layered<L, S, T = ()> {
+    layer: L,
+    inner: S,
+    state: T,
+}
+
+impl<L, S> Layered<L, S> {
+    pub(crate) const fn new(layer: L, inner: S) -> Self {
+        Layered::with_state(layer, inner, ())
+    }
+}
+
+impl<L, S, T> Layered<L, S, T> {
+    pub(crate) const fn with_state(layer: L, inner: S, state: T) -> Self {
+        Layered {
+            layer,
+            inner,
+            state,
+        }
+    }
+
+    /// The layer that made this service.
+    pub const fn layer(&self) -> &L {
+        &self.layer
+    }
+
+    /// The inner service.
+    pub const fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
 
 use failsafe_core::breaker::{BreakerEvent, CircuitBreaker, CountWindow};
 use failsafe_core::bulkhead::{Bulkhead, BulkheadEvent, FixedLimit};

@@ -15,7 +15,7 @@ use failsafe_driver::{
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{NoDeadline, RequestDeadline};
+use crate::{Layered, NoDeadline, RequestDeadline};
 
 /// Wraps services in a [`RetryService`]: failed requests are sent again
 /// under the policy's backoff, attempt limit and (shared) budget.
@@ -28,22 +28,17 @@ use crate::{NoDeadline, RequestDeadline};
 /// waits for it to be ready before each retry.
 ///
 /// ```
-/// use std::time::Duration;
-/// use failsafe_tokio::{BackoffKind, Jitter, RetryConfig, RetryPolicy, TokenQuota};
+/// use failsafe_core::retry::RetryConfig;
+/// use failsafe_driver::RetryPolicy;
 /// use failsafe_tower::RetryLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let config = RetryConfig::builder()
-///     .backoff(BackoffKind::Constant(Duration::from_millis(50)))
-///     .jitter(Jitter::None)
-///     .build()
-///     .unwrap();
-/// let policy = RetryPolicy::new(config).budget(TokenQuota::AWS_STANDARD);
-/// let svc = RetryLayer::new(policy).layer(service_fn(|n: u32| async move {
-///     if n % 2 == 0 { Ok(n) } else { Err("odd") }
-/// }));
+/// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
+/// let policy = RetryPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let svc = RetryLayer::new(policy)
+///     .layer(service_fn(|n: u32| async move { if n % 2 == 0 { Ok(n) } else { Err("odd") } }));
 /// assert_eq!(svc.clone().oneshot(4).await, Ok(4));
 /// let gave_up = svc.oneshot(3).await.unwrap_err();
 /// assert_eq!((gave_up.attempts, gave_up.last), (3, Some("odd")));
@@ -115,12 +110,7 @@ impl<S, B, R: Clone, K: Clone, D: Clone> Layer<S> for RetryLayer<B, R, K, D> {
     type Service = RetryService<S, B, R, K, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService {
-            inner,
-            policy: self.policy.clone(),
-            classify: self.classify.clone(),
-            deadline: self.deadline.clone(),
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -133,56 +123,9 @@ impl<S, B, R: Clone, K: Clone, D: Clone> Layer<S> for RetryLayer<B, R, K, D> {
 /// attempts and resolves to the first accepted response, or to a
 /// [`RetryError`] saying why the retries gave up with the last error.
 /// Dropping it stops retrying at once.
-pub struct RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> {
-    inner: S,
-    policy: RetryPolicy<B, R>,
-    classify: K,
-    deadline: D,
-}
+pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
 
-impl<S, B, R, K, D> RetryService<S, B, R, K, D> {
-    /// The policy this service retries under.
-    pub fn policy(&self) -> &RetryPolicy<B, R> {
-        &self.policy
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, B, R: Clone, K: Clone, D: Clone> Clone for RetryService<S, B, R, K, D> {
-    fn clone(&self) -> Self {
-        RetryService {
-            inner: self.inner.clone(),
-            policy: self.policy.clone(),
-            classify: self.classify.clone(),
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, B, R: fmt::Debug, K, D> fmt::Debug for RetryService<S, B, R, K, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryService")
-            .field("inner", &self.inner)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, B, R, K, D, Req> Service<Req> for RetryService<S, B, R, K, D>
+impl<S, B, R, K, D, Req> Service<Req> for Layered<RetryLayer<B, R, K, D>, S>
 where
     S: Service<Req> + Clone,
     Req: Clone,
@@ -204,11 +147,12 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let clock = self.policy.clock().clone();
+        let layer = &self.layer;
+        let clock = layer.policy.clock().clone();
         let now = clock.now();
-        let mut lp = self
+        let mut lp = layer
             .policy
-            .start_loop(self.deadline.deadline(&request), now);
+            .start_loop(layer.deadline.deadline(&request), now);
         // The ready service makes this call; a clone waits for later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
@@ -224,7 +168,7 @@ where
         RetryFuture {
             service,
             request,
-            classify: self.classify.clone(),
+            classify: layer.classify.clone(),
             clock,
             lp,
             early,

@@ -12,7 +12,7 @@ use failsafe_driver::{Error, Hook, Runtime, TimeoutPolicy};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{NoDeadline, RequestDeadline};
+use crate::{Layered, NoDeadline, RequestDeadline};
 
 /// Wraps services in a [`TimeoutService`].
 ///
@@ -26,20 +26,21 @@ use crate::{NoDeadline, RequestDeadline};
 ///
 /// ```
 /// use std::time::Duration;
-/// use failsafe_tokio::{Error, TimeoutConfig, TimeoutPolicy};
+/// use failsafe_core::timeout::TimeoutConfig;
+/// use failsafe_driver::{Error, TimeoutPolicy};
 /// use failsafe_tower::TimeoutLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let policy = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(1)).unwrap());
-/// let svc = TimeoutLayer::new(policy).layer(service_fn(|(): ()| async {
-///     tokio::time::sleep(Duration::from_secs(60)).await; // hangs
-///     Ok::<_, ()>("never")
-/// }));
-/// assert!(matches!(svc.oneshot(()).await, Err(Error::Timeout(_))));
+/// let config = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
+/// let policy = TimeoutPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let hangs = service_fn(|(): ()| std::future::pending::<Result<(), ()>>());
+/// let r = TimeoutLayer::new(policy).layer(hangs).oneshot(()).await;
+/// assert!(matches!(r, Err(Error::Timeout(_))));
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct TimeoutLayer<R, D = NoDeadline> {
     policy: TimeoutPolicy<R>,
     parent: Deadline,
@@ -80,16 +81,6 @@ impl<R, D> TimeoutLayer<R, D> {
     }
 }
 
-impl<R: Clone, D: Clone> Clone for TimeoutLayer<R, D> {
-    fn clone(&self) -> Self {
-        TimeoutLayer {
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
 impl<R: fmt::Debug, D> fmt::Debug for TimeoutLayer<R, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutLayer")
@@ -103,12 +94,7 @@ impl<S, R: Clone, D: Clone> Layer<S> for TimeoutLayer<R, D> {
     type Service = TimeoutService<S, R, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TimeoutService {
-            inner,
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -119,57 +105,9 @@ impl<S, R: Clone, D: Clone> Layer<S> for TimeoutLayer<R, D> {
 /// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
 /// runs to completion and the policy's hook hears of the overrun. The inner
 /// service's errors come back as [`Error::Inner`].
-pub struct TimeoutService<S, R, D = NoDeadline> {
-    inner: S,
-    policy: TimeoutPolicy<R>,
-    parent: Deadline,
-    deadline: D,
-}
+pub type TimeoutService<S, R, D = NoDeadline> = Layered<TimeoutLayer<R, D>, S>;
 
-impl<S, R, D> TimeoutService<S, R, D> {
-    /// The timeout this service applies.
-    pub fn policy(&self) -> &TimeoutPolicy<R> {
-        &self.policy
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, R: Clone, D: Clone> Clone for TimeoutService<S, R, D> {
-    fn clone(&self) -> Self {
-        TimeoutService {
-            inner: self.inner.clone(),
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, R: fmt::Debug, D> fmt::Debug for TimeoutService<S, R, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutService")
-            .field("inner", &self.inner)
-            .field("policy", &self.policy)
-            .field("parent", &self.parent)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, R, D, Req> Service<Req> for TimeoutService<S, R, D>
+impl<S, R, D, Req> Service<Req> for Layered<TimeoutLayer<R, D>, S>
 where
     S: Service<Req>,
     R: Runtime + Clone,
@@ -184,12 +122,13 @@ where
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
-        let parent = self.parent.min(self.deadline.deadline(&request));
-        let timer = self.policy.start(parent);
+        let layer = &self.layer;
+        let parent = layer.parent.min(layer.deadline.deadline(&request));
+        let timer = layer.policy.start(parent);
         let deadline = timer.deadline();
-        self.deadline.set_deadline(&mut request, deadline);
-        let clock = self.policy.clock().clone();
-        let cancel = self.policy.config().timeout_mode() == TimeoutMode::Cancel;
+        layer.deadline.set_deadline(&mut request, deadline);
+        let clock = layer.policy.clock().clone();
+        let cancel = layer.policy.config().timeout_mode() == TimeoutMode::Cancel;
         let sleep = (cancel && !deadline.is_never()).then(|| clock.sleep_until(deadline.instant()));
         TimeoutFuture {
             future: Some(self.inner.call(request)),
