@@ -129,10 +129,10 @@ where
         layer.deadline.set_deadline(&mut request, deadline);
         let clock = layer.policy.clock().clone();
         let cancel = layer.policy.config().timeout_mode() == TimeoutMode::Cancel;
-        let sleep = (cancel && !deadline.is_never()).then(|| clock.sleep_until(deadline.instant()));
         TimeoutFuture {
             future: Some(self.inner.call(request)),
-            sleep,
+            race: cancel && !deadline.is_never(),
+            sleep: None,
             timer,
             clock,
         }
@@ -142,7 +142,8 @@ where
 pin_project_lite::pin_project! {
     /// The future of a [`TimeoutService`] call: the inner future raced
     /// against the runtime's timer. Named, not boxed; the inner future is
-    /// dropped as soon as the deadline passes.
+    /// dropped as soon as the deadline passes. The timer is armed only if
+    /// the inner future is not ready on its first poll.
     #[must_use = "futures do nothing unless polled"]
     pub struct TimeoutFuture<F, R>
     where
@@ -150,6 +151,7 @@ pin_project_lite::pin_project! {
     {
         #[pin]
         future: Option<F>,
+        race: bool,
         #[pin]
         sleep: Option<R::Sleep>,
         timer: Timeout<Hook<TimeoutEvent>>,
@@ -188,7 +190,7 @@ where
         // The work first: a result ready together with the timer wins.
         if let Poll::Ready(result) = future.poll(cx) {
             this.future.set(None);
-            if this.sleep.is_none() {
+            if !*this.race {
                 // soft (or no deadline): report an overrun, keep the result
                 let outcome = if result.is_ok() {
                     Outcome::Success
@@ -198,6 +200,10 @@ where
                 this.timer.finish(this.clock.now(), outcome);
             }
             return Poll::Ready(result.map_err(Error::Inner));
+        }
+        if *this.race && this.sleep.is_none() {
+            let at = this.timer.deadline().instant();
+            this.sleep.set(Some(this.clock.sleep_until(at)));
         }
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
             && sleep.poll(cx).is_ready()
