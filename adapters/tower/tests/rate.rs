@@ -14,6 +14,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use failsafe_core::rate::Quota;
+use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, RejectReason};
 use failsafe_driver::{Clock, Error, KeyedRateLimiterPolicy, RateLimiterPolicy};
 use failsafe_tokio::TokioClock;
@@ -273,4 +274,44 @@ async fn a_service_ready_at_once_but_dropped_before_its_call_gives_the_permit_ba
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(limiter.try_acquire().is_ok(), "the unused permit came back");
     assert_eq!(clock.now(), ms(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_built_from_the_policy_waits_up_to_the_policys_max_wait() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(1, 1)); // its max wait: 5 s
+    let clock = *limiter.runtime();
+    let svc = RateLimitLayer::from_policy(&limiter).layer(stamp(clock, &calls));
+    assert_eq!(bounded(svc.clone().oneshot(1)).await, Ok((1, ms(0))));
+    assert_eq!(bounded(svc.clone().oneshot(2)).await, Ok((2, ms(1_000))));
+    let weighted = RateLimitLayer::from_policy(&limiter.clone().with_weight(6));
+    let err = bounded(weighted.layer(stamp(clock, &calls)).oneshot(3))
+        .await
+        .unwrap_err();
+    // six permits never fit a burst of one: rejected at once, for ever
+    let rejected = err.rejected().unwrap();
+    assert_eq!(rejected.reason, RejectReason::RateInsufficientCapacity);
+    assert!(rejected.is_never());
+    assert_eq!(clock.now(), ms(1_000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_deciding_in_call_waits_in_its_future_within_the_requests_deadline() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.runtime();
+    spend(&limiter); // the next permit is due at 100 ms
+    let svc = waiting(&limiter, Duration::from_secs(1))
+        .with_request_deadline(|n: &u32| Deadline::at(ms(u64::from(*n))))
+        .layer(stamp(clock, &calls));
+    // a deadline at 50 ms cannot wait for the permit due at 100 ms
+    let err = bounded(svc.clone().oneshot(50)).await.unwrap_err();
+    assert_eq!(err.rejected().unwrap().reason, RejectReason::RateLimited);
+    assert_eq!(clock.now(), ms(0));
+    // a deadline at 500 ms waits in the response future, then runs
+    let mut svc = svc;
+    let future = svc.ready().await.unwrap().call(500);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "called in `call`");
+    assert_eq!(bounded(future).await, Ok((500, ms(100))));
+    assert_eq!(clock.now(), ms(100));
 }
