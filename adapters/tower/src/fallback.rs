@@ -175,19 +175,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, A, Req, E, C> fmt::Debug for FallbackFuture<F, A, Req, E, C>
-where
-    A: Service<FallbackRequest<Req, E>>,
+impl<F, A: Service<FallbackRequest<Req, E>>, Req, E, C> fmt::Debug
+    for FallbackFuture<F, A, Req, E, C>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            FallbackState::Primary { .. } => "primary",
-            FallbackState::Readying { .. } => "readying",
-            FallbackState::Alternative { .. } => "alternative",
-            FallbackState::Done => "done",
-        };
+        let primary = matches!(self.state, FallbackState::Primary { .. });
         f.debug_struct("FallbackFuture")
-            .field("state", &state)
+            .field("primary", &primary)
             .finish_non_exhaustive()
     }
 }

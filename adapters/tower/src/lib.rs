@@ -98,13 +98,11 @@
 //!
 //! ## For benches
 //!
-//! The layers a peer comparison needs are built in one line each, and a
-//! service is cloned once per connection, then driven with
-//! `ready().await` + `call(..)` (the wait's storage is allocated once per
-//! service and reused): `BulkheadLayer::from_policy(&bulkhead)` against
-//! tower's `ConcurrencyLimitLayer`, `RateLimitLayer::from_policy(&limiter)`
-//! against tower's `RateLimitLayer`, `TimeoutLayer::new(policy)` against
-//! tower's `TimeoutLayer`.
+//! Each peer of tower 0.5 is one line: `BulkheadLayer::from_policy(&bulkhead)`
+//! (`ConcurrencyLimit`), `RateLimitLayer::from_policy(&limiter)`
+//! (`RateLimit`), `TimeoutLayer::new(policy)` (`Timeout`). Clone a service
+//! once per connection, then `ready().await` + `call(..)`: an admission
+//! service allocates its wait's storage once and reuses it.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod admission;

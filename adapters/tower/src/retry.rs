@@ -216,20 +216,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, Req, B, R, K> fmt::Debug for RetryFuture<S, Req, B, R, K>
-where
-    S: Service<Req>,
-    R: Runtime,
-{
+impl<S: Service<Req>, Req, B, R: Runtime, K> fmt::Debug for RetryFuture<S, Req, B, R, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            RetryState::Calling { .. } => "calling",
-            RetryState::Sleeping { .. } => "sleeping",
-            RetryState::Readying => "readying",
-            RetryState::Done => "done",
-        };
+        let sleeping = matches!(self.state, RetryState::Sleeping { .. });
         f.debug_struct("RetryFuture")
-            .field("state", &state)
+            .field("sleeping", &sleeping)
             .finish_non_exhaustive()
     }
 }
