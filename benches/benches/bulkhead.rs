@@ -26,7 +26,7 @@ use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
 use failsafe_core::sync::{Lock, SharedBulkhead};
 use failsafe_core::{Instant, Outcome};
 use failsafe_driver::{StdClock, StdLock};
-use failsafe_tokio::BulkheadLayer;
+use failsafe_tower::BulkheadLayer;
 use tokio::sync::Semaphore;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -201,9 +201,9 @@ fn tower_services(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let bulkhead: failsafe_tokio::Bulkhead<Q> =
-        rt.block_on(async { failsafe_tokio::Bulkhead::new(config()) });
-    let limited = BulkheadLayer::new(bulkhead.clone()).layer(inner());
+    let bulkhead: failsafe_tokio::BulkheadPolicy<Q> =
+        rt.block_on(async { failsafe_tokio::BulkheadPolicy::new(config()) });
+    let limited = BulkheadLayer::from_policy(&bulkhead).layer(inner());
     let concurrency = ConcurrencyLimit::new(inner(), LIMIT as usize);
 
     // Sanity: every service answers and gives its slot back.
@@ -225,11 +225,11 @@ fn tower_services(c: &mut Criterion) {
         requests(b, &rt, &concurrency);
     });
 
-    g.bench_function("failsafe-tokio BulkheadLayer: ready + call", |b| {
+    g.bench_function("failsafe-tower BulkheadLayer: ready + call", |b| {
         requests(b, &rt, &limited);
     });
 
-    g.bench_function("failsafe-tokio Bulkhead::call(ready op)", |b| {
+    g.bench_function("failsafe-tokio BulkheadPolicy::call(ready op)", |b| {
         let bulkhead = &bulkhead;
         b.to_async(&rt)
             .iter(|| bulkhead.call(|| async { Ok::<_, ()>(black_box(1u32)) }));

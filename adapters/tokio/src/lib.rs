@@ -133,10 +133,9 @@
 //!
 //! ## Tower layers
 //!
-//! The tower layers below take the earlier handles ([`CircuitBreaker`],
-//! [`FailFast`], [`Bulkhead`], [`RateLimiter`], [`KeyedRateLimiter`]); they
-//! are moving to the runtime-generic `failsafe-tower` crate, and those
-//! handles go with them.
+//! The runtime-generic `failsafe-tower` crate turns any of these policies
+//! into a tower layer (`AdmissionLayer::from_policy(&policy)`) on
+//! [`TokioClock`].
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod clock;
@@ -309,48 +308,3 @@ pub use failsafe_driver::{
     RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
     StdShared,
 };
-
-// ---- Tower layers, moving to `failsafe-tower` with the earlier handles ----
-
-mod deadline;
-mod fallback_layer;
-mod layer;
-mod retry_layer;
-mod timeout_layer;
-pub use deadline::{NoDeadline, RequestDeadline};
-pub use fallback_layer::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
-pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
-pub use retry_layer::{RetryFuture, RetryLayer, RetryService};
-pub use timeout_layer::{TimeoutFuture, TimeoutLayer, TimeoutService};
-mod rate_layer;
-pub use rate_layer::{
-    KeyedRateLimitLayer, KeyedRateLimitService, RateLimitFuture, RateLimitLayer, RateLimitService,
-};
-mod failfast_layer;
-pub use failfast_layer::{FailFastFuture, FailFastLayer, FailFastService};
-mod bulkhead_layer;
-pub use bulkhead_layer::{BulkheadFuture, BulkheadLayer, BulkheadService};
-
-pub use failsafe_driver::{ByOutcome, Health, UnhealthyWhen};
-
-/// The earlier circuit breaker handle, which [`CircuitBreakerLayer`] takes;
-/// use [`CircuitBreakerPolicy`]. Leaves with the layers.
-pub type CircuitBreaker<W = CountWindow<100>> = failsafe_driver::Breaker<W, TokioClock>;
-
-/// The earlier fail fast handle, which [`FailFastLayer`] takes; use
-/// [`FailFastPolicy`]. Leaves with the layers.
-pub type FailFast = failsafe_driver::FailFast<TokioClock>;
-
-/// The earlier bulkhead handle, which [`BulkheadLayer`] takes; use
-/// [`BulkheadPolicy`]. Leaves with the layers.
-pub type Bulkhead<const Q: usize = 64, A = FixedLimit> =
-    failsafe_driver::Bulkhead<Q, A, TokioClock>;
-
-/// The earlier rate limiter handle, which [`RateLimitLayer`] takes; use
-/// [`RateLimiterPolicy`]. Leaves with the layers.
-pub type RateLimiter<L = AtomicGcra> = failsafe_driver::RateLimiter<L, TokioClock>;
-
-/// The earlier keyed rate limiter handle, which [`KeyedRateLimitLayer`]
-/// takes; use [`KeyedRateLimiterPolicy`]. Leaves with the layers.
-pub type KeyedRateLimiter<K, const N: usize = 1024> =
-    failsafe_driver::KeyedRateLimiter<K, N, TokioClock>;

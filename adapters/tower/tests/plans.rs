@@ -1,5 +1,5 @@
 //! The retry, timeout and fallback tower layers, alone and stacked in the
-//! default order, on tokio's paused clock.
+//! default order, on tokio's paused clock (`TokioClock` as the runtime).
 
 use std::future::pending;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -7,13 +7,20 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use failsafe_tokio::{
-    BackoffKind, Clock, Deadline, Error, Fallback, FallbackEvent, FallbackLayer, FallbackPolicy,
-    FallbackReason, FallbackRequest, GiveUp, Instant, Jitter, RequestDeadline, RetryConfig,
-    RetryError, RetryLayer, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutEvent,
-    TimeoutLayer, TimeoutMode, TimeoutPolicy, TokenQuota, TokioClock, Verdict,
+use failsafe_core::Instant;
+use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+use failsafe_core::retry::{
+    BackoffKind, GiveUp, Jitter, NoBudget, RetryConfig, TokenQuota, Verdict,
 };
+use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
+use failsafe_driver::{Clock, Error, RetryError, RetryOnFailsafeError};
+use failsafe_tokio::TokioClock;
+use failsafe_tower::{FallbackLayer, FallbackRequest, RequestDeadline, RetryLayer, TimeoutLayer};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+
+type RetryPolicy<B = NoBudget> = failsafe_driver::RetryPolicy<B, TokioClock>;
+type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
+type Fallback = failsafe_driver::Fallback<TokioClock>;
 
 /// A request that carries its deadline.
 #[derive(Clone, Debug, PartialEq)]

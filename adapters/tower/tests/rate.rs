@@ -1,4 +1,5 @@
-//! The rate limit tower layers on tokio's paused clock: rejections carry
+//! The rate limit layers (the admission layer over a rate limiter) on
+//! tokio's paused clock: rejections carry
 //! `retry_at` and never call the inner service; the waiting mode sleeps in
 //! `poll_ready` on a registered timer and sends each request exactly when
 //! its permit is due. Every wait is bounded by a `tokio::time::timeout`, so
@@ -12,11 +13,30 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use failsafe_tokio::{
-    Clock, Error, Instant, KeyedRateLimitLayer, KeyedRateLimiter, Quota, RateLimitLayer,
-    RateLimiter, RejectReason, TokioClock,
-};
+use failsafe_core::rate::Quota;
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, RejectReason};
+use failsafe_driver::{Clock, Error, KeyedRateLimiterPolicy, RateLimiterPolicy};
+use failsafe_tokio::TokioClock;
+use failsafe_tower::{AdmissionLayer, KeyedRateLimitLayer, RateLimitLayer};
 use tower::{Layer, Service, ServiceExt, service_fn};
+
+type RateLimiter = RateLimiterPolicy<TokioClock>;
+
+/// The layer over `limiter`, rejecting at once over the rate.
+fn rejecting(limiter: &RateLimiter) -> RateLimitLayer<TokioClock> {
+    RateLimitLayer::from_policy(limiter).with_max_wait(Duration::ZERO)
+}
+
+/// The layer over `limiter`, waiting up to `max_wait` in `poll_ready`.
+fn waiting(limiter: &RateLimiter, max_wait: Duration) -> RateLimitLayer<TokioClock> {
+    RateLimitLayer::from_policy(limiter).with_max_wait(max_wait)
+}
+
+/// Spends one permit now (the guard's drop counts nothing back).
+fn spend(limiter: &RateLimiter) {
+    drop(limiter.try_acquire().expect("a permit"));
+}
 
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
@@ -56,8 +76,8 @@ async fn bounded<F: Future>(f: F) -> F::Output {
 async fn over_the_limit_is_rejected_at_once_with_retry_at_and_never_reaches_the_inner_service() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(5, 2));
-    let clock = *limiter.clock();
-    let svc = RateLimitLayer::new(limiter).layer(stamp(clock, &calls));
+    let clock = *limiter.runtime();
+    let svc = rejecting(&limiter).layer(stamp(clock, &calls));
 
     assert_eq!(svc.clone().oneshot(1).await, Ok((1, ms(0))));
     assert_eq!(svc.clone().oneshot(2).await, Ok((2, ms(0))));
@@ -83,7 +103,7 @@ async fn over_the_limit_is_rejected_at_once_with_retry_at_and_never_reaches_the_
 
 #[tokio::test(start_paused = true)]
 async fn the_inner_error_is_kept() {
-    let svc = RateLimitLayer::new(RateLimiter::new(quota(1, 1)))
+    let svc = rejecting(&RateLimiter::new(quota(1, 1)))
         .layer(service_fn(|_: ()| async { Err::<(), _>("boom") }));
     assert_eq!(svc.oneshot(()).await, Err(Error::Inner("boom")));
 }
@@ -92,10 +112,8 @@ async fn the_inner_error_is_kept() {
 async fn the_waiting_mode_sends_each_request_exactly_when_its_permit_is_due() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(10, 1));
-    let clock = *limiter.clock();
-    let svc = RateLimitLayer::new(limiter)
-        .wait_up_to(Duration::from_secs(1))
-        .layer(stamp(clock, &calls));
+    let clock = *limiter.runtime();
+    let svc = waiting(&limiter, Duration::from_secs(1)).layer(stamp(clock, &calls));
     for (n, expected) in [(0, 0), (1, 100), (2, 200), (3, 300)] {
         let reply = bounded(svc.clone().oneshot(n)).await;
         assert_eq!(reply, Ok((n, ms(expected))));
@@ -112,11 +130,9 @@ async fn poll_ready_registers_the_timer_and_is_woken_when_the_permit_is_due() {
     }
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(10, 1));
-    let clock = *limiter.clock();
-    limiter.try_acquire(1).unwrap(); // the next permit is due at 100 ms
-    let mut svc = RateLimitLayer::new(limiter)
-        .wait_up_to(Duration::from_secs(1))
-        .layer(stamp(clock, &calls));
+    let clock = *limiter.runtime();
+    spend(&limiter); // the next permit is due at 100 ms
+    let mut svc = waiting(&limiter, Duration::from_secs(1)).layer(stamp(clock, &calls));
 
     let count = Arc::new(Count(AtomicUsize::new(0)));
     let waker = Waker::from(Arc::clone(&count));
@@ -136,8 +152,7 @@ async fn poll_ready_registers_the_timer_and_is_woken_when_the_permit_is_due() {
     assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
     assert_eq!(svc.call(7).await, Ok((7, ms(100))));
     // one booking only: the permit after it is due at 200 ms
-    let svc2 = RateLimitLayer::new(svc.limiter().clone());
-    let r = svc2
+    let r = rejecting(&limiter)
         .layer(stamp(clock, &calls))
         .oneshot(8)
         .await
@@ -149,10 +164,8 @@ async fn poll_ready_registers_the_timer_and_is_woken_when_the_permit_is_due() {
 async fn the_waiting_mode_rejects_at_once_what_it_cannot_have_within_the_wait() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(1, 1));
-    let clock = *limiter.clock();
-    let svc = RateLimitLayer::new(limiter)
-        .wait_up_to(Duration::from_millis(500))
-        .layer(stamp(clock, &calls));
+    let clock = *limiter.runtime();
+    let svc = waiting(&limiter, Duration::from_millis(500)).layer(stamp(clock, &calls));
     assert_eq!(bounded(svc.clone().oneshot(1)).await, Ok((1, ms(0))));
     let err = bounded(svc.clone().oneshot(2)).await.unwrap_err();
     assert_eq!(err.rejected().unwrap().retry_at, Some(ms(1_000)));
@@ -167,10 +180,8 @@ async fn the_waiting_mode_rejects_at_once_what_it_cannot_have_within_the_wait() 
 async fn many_clients_through_the_waiting_layer_are_spaced_by_the_period() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(20, 1)); // one every 50 ms
-    let clock = *limiter.clock();
-    let svc = RateLimitLayer::new(limiter)
-        .wait_up_to(Duration::from_secs(10))
-        .layer(stamp(clock, &calls));
+    let clock = *limiter.runtime();
+    let svc = waiting(&limiter, Duration::from_secs(10)).layer(stamp(clock, &calls));
     let clients: Vec<_> = (0..40)
         .map(|n| tokio::spawn(bounded(svc.clone().oneshot(n))))
         .collect();
@@ -190,19 +201,17 @@ async fn many_clients_through_the_waiting_layer_are_spaced_by_the_period() {
 async fn a_service_dropped_while_waiting_gives_its_booked_permit_back() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(10, 1));
-    let clock = *limiter.clock();
-    limiter.try_acquire(1).unwrap();
+    let clock = *limiter.runtime();
+    spend(&limiter);
     {
-        let mut svc = RateLimitLayer::new(limiter.clone())
-            .wait_up_to(Duration::from_secs(1))
-            .layer(stamp(clock, &calls));
+        let mut svc = waiting(&limiter, Duration::from_secs(1)).layer(stamp(clock, &calls));
         let mut ready = pin!(poll_fn(|cx| svc.poll_ready(cx)));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(ready.as_mut().poll(&mut cx).is_pending()); // booked 100 ms
     }
     tokio::time::advance(Duration::from_millis(100)).await;
-    assert_eq!(limiter.try_acquire(1), Ok(ms(100)), "the booking came back");
-    let r = limiter.try_acquire(1).unwrap_err();
+    assert!(limiter.try_acquire().is_ok(), "the booking came back");
+    let r = limiter.try_acquire().unwrap_err();
     assert_eq!(r.retry_at, Some(ms(200)), "and no more than it");
 }
 
@@ -210,31 +219,31 @@ async fn a_service_dropped_while_waiting_gives_its_booked_permit_back() {
 async fn a_service_ready_but_dropped_before_its_call_gives_the_permit_back() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(10, 1));
-    let clock = *limiter.clock();
-    limiter.try_acquire(1).unwrap();
+    let clock = *limiter.runtime();
+    spend(&limiter);
     {
-        let mut svc = RateLimitLayer::new(limiter.clone())
-            .wait_up_to(Duration::from_secs(1))
-            .layer(stamp(clock, &calls));
+        let mut svc = waiting(&limiter, Duration::from_secs(1)).layer(stamp(clock, &calls));
         // ready at 100 ms (its booked start), then never called
         poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
         assert_eq!(clock.now(), ms(100));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        limiter.try_acquire(1),
-        Ok(ms(100)),
-        "the unused permit came back"
-    );
+    assert!(limiter.try_acquire().is_ok(), "the unused permit came back");
+    assert_eq!(clock.now(), ms(100));
+    let r = limiter.try_acquire().unwrap_err();
+    assert_eq!(r.retry_at, Some(ms(200)), "and no more than it");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_keyed_layer_limits_each_key_alone() {
     let calls = Arc::new(AtomicU32::new(0));
-    let per_user: KeyedRateLimiter<u32, 64> = KeyedRateLimiter::new(quota(2, 1));
-    let clock = *per_user.clock();
+    let per_user: KeyedRateLimiterPolicy<u32, 64, TokioClock> =
+        KeyedRateLimiterPolicy::new(quota(2, 1));
+    let clock = *per_user.runtime();
     // the key is the request's value modulo 10: requests 1, 11, 21 are one user
-    let svc = KeyedRateLimitLayer::new(per_user, |n: &u32| n % 10).layer(stamp(clock, &calls));
+    let layer: KeyedRateLimitLayer<TokioClock, u32, 64, _> =
+        AdmissionLayer::from_policy(&per_user).keyed(|n: &u32| n % 10);
+    let svc = layer.layer(stamp(clock, &calls));
     assert_eq!(svc.clone().oneshot(1).await, Ok((1, ms(0))));
     let err = svc.clone().oneshot(11).await.unwrap_err();
     let rejected = err.rejected().unwrap();
@@ -256,18 +265,53 @@ async fn the_keyed_layer_limits_each_key_alone() {
 async fn a_service_ready_at_once_but_dropped_before_its_call_gives_the_permit_back() {
     let calls = Arc::new(AtomicU32::new(0));
     let limiter = RateLimiter::new(quota(1, 1));
-    let clock = *limiter.clock();
+    let clock = *limiter.runtime();
     {
-        let mut svc = RateLimitLayer::new(limiter.clone())
-            .wait_up_to(Duration::from_secs(1))
-            .layer(stamp(clock, &calls));
+        let mut svc = waiting(&limiter, Duration::from_secs(1)).layer(stamp(clock, &calls));
         poll_fn(|cx| svc.poll_ready(cx)).await.unwrap(); // the permit, at once
         assert_eq!(clock.now(), ms(0));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        limiter.try_acquire(1),
-        Ok(ms(0)),
-        "the unused permit came back"
-    );
+    assert!(limiter.try_acquire().is_ok(), "the unused permit came back");
+    assert_eq!(clock.now(), ms(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_built_from_the_policy_waits_up_to_the_policys_max_wait() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(1, 1)); // its max wait: 5 s
+    let clock = *limiter.runtime();
+    let svc = RateLimitLayer::from_policy(&limiter).layer(stamp(clock, &calls));
+    assert_eq!(bounded(svc.clone().oneshot(1)).await, Ok((1, ms(0))));
+    assert_eq!(bounded(svc.clone().oneshot(2)).await, Ok((2, ms(1_000))));
+    let weighted = RateLimitLayer::from_policy(&limiter.clone().with_weight(6));
+    let err = bounded(weighted.layer(stamp(clock, &calls)).oneshot(3))
+        .await
+        .unwrap_err();
+    // six permits never fit a burst of one: rejected at once, for ever
+    let rejected = err.rejected().unwrap();
+    assert_eq!(rejected.reason, RejectReason::RateInsufficientCapacity);
+    assert!(rejected.is_never());
+    assert_eq!(clock.now(), ms(1_000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_deciding_in_call_waits_in_its_future_within_the_requests_deadline() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::new(quota(10, 1));
+    let clock = *limiter.runtime();
+    spend(&limiter); // the next permit is due at 100 ms
+    let svc = waiting(&limiter, Duration::from_secs(1))
+        .with_request_deadline(|n: &u32| Deadline::at(ms(u64::from(*n))))
+        .layer(stamp(clock, &calls));
+    // a deadline at 50 ms cannot wait for the permit due at 100 ms
+    let err = bounded(svc.clone().oneshot(50)).await.unwrap_err();
+    assert_eq!(err.rejected().unwrap().reason, RejectReason::RateLimited);
+    assert_eq!(clock.now(), ms(0));
+    // a deadline at 500 ms waits in the response future, then runs
+    let mut svc = svc;
+    let future = svc.ready().await.unwrap().call(500);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "called in `call`");
+    assert_eq!(bounded(future).await, Ok((500, ms(100))));
+    assert_eq!(clock.now(), ms(100));
 }

@@ -6,15 +6,16 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
-use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, Verdict};
+use failsafe_core::retry::{GiveUp, RetryBudget, RetryEvent, Verdict};
 use failsafe_core::rng::Xorshift64;
 use failsafe_driver::{
-    Hook, RetryClassify, RetryError, RetryLoop, RetryOnErr, RetryStep, Runtime, SharedBudget,
+    Hook, RetryClassify, RetryError, RetryLoop, RetryOnErr, RetryPolicy, RetryStep, Runtime,
+    SharedBudget,
 };
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Clock, NoDeadline, RequestDeadline, RetryPolicy, TokioClock};
+use crate::{Layered, NoDeadline, RequestDeadline};
 
 /// Wraps services in a [`RetryService`]: failed requests are sent again
 /// under the policy's backoff, attempt limit and (shared) budget.
@@ -27,35 +28,31 @@ use crate::{Clock, NoDeadline, RequestDeadline, RetryPolicy, TokioClock};
 /// waits for it to be ready before each retry.
 ///
 /// ```
-/// use std::time::Duration;
-/// use failsafe_tokio::{BackoffKind, Jitter, RetryConfig, RetryLayer, RetryPolicy, TokenQuota};
+/// use failsafe_core::retry::RetryConfig;
+/// use failsafe_driver::RetryPolicy;
+/// use failsafe_tower::RetryLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let config = RetryConfig::builder()
-///     .backoff(BackoffKind::Constant(Duration::from_millis(50)))
-///     .jitter(Jitter::None)
-///     .build()
-///     .unwrap();
-/// let policy = RetryPolicy::new(config).budget(TokenQuota::AWS_STANDARD);
-/// let svc = RetryLayer::new(policy).layer(service_fn(|n: u32| async move {
-///     if n % 2 == 0 { Ok(n) } else { Err("odd") }
-/// }));
+/// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
+/// let policy = RetryPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let svc = RetryLayer::new(policy)
+///     .layer(service_fn(|n: u32| async move { if n % 2 == 0 { Ok(n) } else { Err("odd") } }));
 /// assert_eq!(svc.clone().oneshot(4).await, Ok(4));
 /// let gave_up = svc.oneshot(3).await.unwrap_err();
 /// assert_eq!((gave_up.attempts, gave_up.last), (3, Some("odd")));
 /// # }
 /// ```
-pub struct RetryLayer<B = NoBudget, K = RetryOnErr, D = NoDeadline> {
-    policy: RetryPolicy<B>,
+pub struct RetryLayer<B, R, K = RetryOnErr, D = NoDeadline> {
+    policy: RetryPolicy<B, R>,
     classify: K,
     deadline: D,
 }
 
-impl<B> RetryLayer<B> {
+impl<B, R> RetryLayer<B, R> {
     /// A layer retrying every `Err` under `policy`.
-    pub fn new(policy: RetryPolicy<B>) -> Self {
+    pub fn new(policy: RetryPolicy<B, R>) -> Self {
         RetryLayer {
             policy,
             classify: RetryOnErr,
@@ -64,10 +61,10 @@ impl<B> RetryLayer<B> {
     }
 }
 
-impl<B, K, D> RetryLayer<B, K, D> {
+impl<B, R, K, D> RetryLayer<B, R, K, D> {
     /// Uses `classify` to decide which results retry (an `Ok(503)` may, a
     /// `400` may not) and what retry-after hint they carry.
-    pub fn with_classifier<K2>(self, classify: K2) -> RetryLayer<B, K2, D> {
+    pub fn with_classifier<K2>(self, classify: K2) -> RetryLayer<B, R, K2, D> {
         RetryLayer {
             policy: self.policy,
             classify,
@@ -77,7 +74,7 @@ impl<B, K, D> RetryLayer<B, K, D> {
 
     /// Reads each request's deadline with `deadline`: no retry is scheduled
     /// to start at or after it.
-    pub fn with_request_deadline<D2>(self, deadline: D2) -> RetryLayer<B, K, D2> {
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> RetryLayer<B, R, K, D2> {
         RetryLayer {
             policy: self.policy,
             classify: self.classify,
@@ -86,12 +83,12 @@ impl<B, K, D> RetryLayer<B, K, D> {
     }
 
     /// The policy the services retry under.
-    pub fn policy(&self) -> &RetryPolicy<B> {
+    pub fn policy(&self) -> &RetryPolicy<B, R> {
         &self.policy
     }
 }
 
-impl<B, K: Clone, D: Clone> Clone for RetryLayer<B, K, D> {
+impl<B, R: Clone, K: Clone, D: Clone> Clone for RetryLayer<B, R, K, D> {
     fn clone(&self) -> Self {
         RetryLayer {
             policy: self.policy.clone(),
@@ -101,7 +98,7 @@ impl<B, K: Clone, D: Clone> Clone for RetryLayer<B, K, D> {
     }
 }
 
-impl<B, K, D> fmt::Debug for RetryLayer<B, K, D> {
+impl<B, R: fmt::Debug, K, D> fmt::Debug for RetryLayer<B, R, K, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayer")
             .field("policy", &self.policy)
@@ -109,16 +106,11 @@ impl<B, K, D> fmt::Debug for RetryLayer<B, K, D> {
     }
 }
 
-impl<S, B, K: Clone, D: Clone> Layer<S> for RetryLayer<B, K, D> {
-    type Service = RetryService<S, B, K, D>;
+impl<S, B, R: Clone, K: Clone, D: Clone> Layer<S> for RetryLayer<B, R, K, D> {
+    type Service = RetryService<S, B, R, K, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService {
-            inner,
-            policy: self.policy.clone(),
-            classify: self.classify.clone(),
-            deadline: self.deadline.clone(),
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -127,70 +119,24 @@ impl<S, B, K: Clone, D: Clone> Layer<S> for RetryLayer<B, K, D> {
 /// [`poll_ready`](Service::poll_ready) is the inner service's (an error
 /// there is returned as a [`RetryError`] with no attempt made, reason
 /// `NotRetryable`). [`call`](Service::call) sends the first attempt at
-/// once; the returned [`RetryFuture`] sleeps on tokio's timer between
+/// once; the returned [`RetryFuture`] sleeps on the runtime's timer between
 /// attempts and resolves to the first accepted response, or to a
 /// [`RetryError`] saying why the retries gave up with the last error.
 /// Dropping it stops retrying at once.
-pub struct RetryService<S, B = NoBudget, K = RetryOnErr, D = NoDeadline> {
-    inner: S,
-    policy: RetryPolicy<B>,
-    classify: K,
-    deadline: D,
-}
+pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
 
-impl<S, B, K, D> RetryService<S, B, K, D> {
-    /// The policy this service retries under.
-    pub fn policy(&self) -> &RetryPolicy<B> {
-        &self.policy
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, B, K: Clone, D: Clone> Clone for RetryService<S, B, K, D> {
-    fn clone(&self) -> Self {
-        RetryService {
-            inner: self.inner.clone(),
-            policy: self.policy.clone(),
-            classify: self.classify.clone(),
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, B, K, D> fmt::Debug for RetryService<S, B, K, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryService")
-            .field("inner", &self.inner)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, B, K, D, Req> Service<Req> for RetryService<S, B, K, D>
+impl<S, B, R, K, D, Req> Service<Req> for Layered<RetryLayer<B, R, K, D>, S>
 where
     S: Service<Req> + Clone,
     Req: Clone,
     B: RetryBudget,
+    R: Runtime + Clone,
     K: RetryClassify<S::Response, S::Error> + Clone,
     D: RequestDeadline<Req>,
 {
     type Response = S::Response;
     type Error = RetryError<S::Error>;
-    type Future = RetryFuture<S, Req, B, K>;
+    type Future = RetryFuture<S, Req, B, R, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(|e| RetryError {
@@ -201,11 +147,12 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let clock = *self.policy.clock();
+        let layer = &self.layer;
+        let clock = layer.policy.clock().clone();
         let now = clock.now();
-        let mut lp = self
+        let mut lp = layer
             .policy
-            .start_loop(self.deadline.deadline(&request), now);
+            .start_loop(layer.deadline.deadline(&request), now);
         // The ready service makes this call; a clone waits for later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
@@ -221,7 +168,7 @@ where
         RetryFuture {
             service,
             request,
-            classify: self.classify.clone(),
+            classify: layer.classify.clone(),
             clock,
             lp,
             early,
@@ -236,59 +183,54 @@ type Loop<B, E> = RetryLoop<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>, E>
 pin_project_lite::pin_project! {
     /// The future of a [`RetryService`] call: an attempt in flight or a
     /// backoff sleep, over the driver's [`RetryLoop`]. Named, not boxed.
-    pub struct RetryFuture<S, Req, B, K>
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RetryFuture<S, Req, B, R, K>
     where
         S: Service<Req>,
+        R: Runtime,
     {
         service: S,
         request: Req,
         classify: K,
-        clock: TokioClock,
+        clock: R,
         lp: Loop<B, S::Error>,
         early: Option<RetryError<S::Error>>,
         #[pin]
-        state: RetryState<S::Future>,
+        state: RetryState<S::Future, R::Sleep>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = RetryStateProj]
-    enum RetryState<F> {
+    enum RetryState<F, Z> {
         Calling {
             #[pin]
             future: F,
         },
         Sleeping {
             #[pin]
-            sleep: tokio::time::Sleep,
+            sleep: Z,
         },
         Readying,
         Done,
     }
 }
 
-impl<S, Req, B, K> fmt::Debug for RetryFuture<S, Req, B, K>
-where
-    S: Service<Req>,
-{
+impl<S: Service<Req>, Req, B, R: Runtime, K> fmt::Debug for RetryFuture<S, Req, B, R, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            RetryState::Calling { .. } => "calling",
-            RetryState::Sleeping { .. } => "sleeping",
-            RetryState::Readying => "readying",
-            RetryState::Done => "done",
-        };
+        let sleeping = matches!(self.state, RetryState::Sleeping { .. });
         f.debug_struct("RetryFuture")
-            .field("state", &state)
+            .field("sleeping", &sleeping)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, Req, B, K> Future for RetryFuture<S, Req, B, K>
+impl<S, Req, B, R, K> Future for RetryFuture<S, Req, B, R, K>
 where
     S: Service<Req>,
     Req: Clone,
     B: RetryBudget,
+    R: Runtime,
     K: RetryClassify<S::Response, S::Error>,
 {
     type Output = Result<S::Response, RetryError<S::Error>>;

@@ -7,11 +7,11 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_driver::FallbackCause;
+use failsafe_driver::{Clock, Fallback, FallbackCause};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::Fallback;
+use crate::Layered;
 
 /// What the alternative service of a [`FallbackLayer`] is asked: the
 /// original request, why the primary path failed, and its error.
@@ -39,33 +39,35 @@ pub struct FallbackRequest<Req, E> {
 /// layer over a [`RetryLayer`](crate::RetryLayer), a
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) or a
 /// [`TimeoutLayer`](crate::TimeoutLayer), or map a plain error to
-/// [`Error::Inner`](crate::Error::Inner).
+/// [`Error::Inner`](failsafe_driver::Error::Inner).
 ///
 /// ```
-/// use failsafe_tokio::{Error, Fallback, FallbackLayer, FallbackReason, FallbackRequest};
+/// use failsafe_driver::{Error, Fallback};
+/// use failsafe_tower::{FallbackLayer, FallbackRequest};
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let primary = service_fn(|id: u32| async move { Err::<String, _>(Error::Inner(format!("{id}: down"))) });
-/// let cache = service_fn(|f: FallbackRequest<u32, Error<String>>| async move {
-///     assert_eq!(f.reason, FallbackReason::Failed);
+/// let primary = service_fn(|_: u32| async { Err::<String, _>(Error::Inner("down")) });
+/// let cache = service_fn(|f: FallbackRequest<u32, Error<&str>>| async move {
 ///     Ok(format!("cached {}", f.request))
 /// });
-/// let svc = FallbackLayer::new(Fallback::new(), cache).layer(primary);
+/// let fallback = Fallback::with_clock(failsafe_tokio::TokioClock::new());
+/// let svc = FallbackLayer::new(fallback, cache).layer(primary);
 /// assert_eq!(svc.oneshot(7).await, Ok("cached 7".to_string()));
 /// # }
 /// ```
-pub struct FallbackLayer<A> {
-    fallback: Fallback,
+#[derive(Clone)]
+pub struct FallbackLayer<A, C> {
+    fallback: Fallback<C>,
     alternative: A,
     index: u32,
 }
 
-impl<A> FallbackLayer<A> {
+impl<A, C> FallbackLayer<A, C> {
     /// A layer answering failures that `fallback`'s policy accepts with
     /// `alternative`.
-    pub fn new(fallback: Fallback, alternative: A) -> Self {
+    pub fn new(fallback: Fallback<C>, alternative: A) -> Self {
         FallbackLayer {
             fallback,
             alternative,
@@ -81,22 +83,12 @@ impl<A> FallbackLayer<A> {
     }
 
     /// The fallback policy and hook.
-    pub fn fallback(&self) -> &Fallback {
+    pub fn fallback(&self) -> &Fallback<C> {
         &self.fallback
     }
 }
 
-impl<A: Clone> Clone for FallbackLayer<A> {
-    fn clone(&self) -> Self {
-        FallbackLayer {
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
-    }
-}
-
-impl<A> fmt::Debug for FallbackLayer<A> {
+impl<A, C: fmt::Debug> fmt::Debug for FallbackLayer<A, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackLayer")
             .field("fallback", &self.fallback)
@@ -105,16 +97,11 @@ impl<A> fmt::Debug for FallbackLayer<A> {
     }
 }
 
-impl<S, A: Clone> Layer<S> for FallbackLayer<A> {
-    type Service = FallbackService<S, A>;
+impl<S, A: Clone, C: Clone> Layer<S> for FallbackLayer<A, C> {
+    type Service = FallbackService<S, A, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        FallbackService {
-            inner,
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -126,52 +113,11 @@ impl<S, A: Clone> Layer<S> for FallbackLayer<A> {
 /// must be `Clone`); the alternative is only made ready and called when
 /// the primary fails for a reason the policy accepts. Other errors come
 /// back unchanged.
-pub struct FallbackService<S, A> {
-    inner: S,
-    fallback: Fallback,
-    alternative: A,
-    index: u32,
-}
+pub type FallbackService<S, A, C> = Layered<FallbackLayer<A, C>, S>;
 
-impl<S, A> FallbackService<S, A> {
-    /// The inner (primary) service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, A: Clone> Clone for FallbackService<S, A> {
-    fn clone(&self) -> Self {
-        FallbackService {
-            inner: self.inner.clone(),
-            fallback: self.fallback.clone(),
-            alternative: self.alternative.clone(),
-            index: self.index,
-        }
-    }
-}
-
-impl<S: fmt::Debug, A> fmt::Debug for FallbackService<S, A> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FallbackService")
-            .field("inner", &self.inner)
-            .field("fallback", &self.fallback)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, A, Req> Service<Req> for FallbackService<S, A>
+impl<S, A, C, Req> Service<Req> for Layered<FallbackLayer<A, C>, S>
 where
+    C: Clock + Clone,
     S: Service<Req>,
     S::Error: FallbackCause,
     Req: Clone,
@@ -179,7 +125,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = FallbackFuture<S::Future, A, Req, S::Error>;
+    type Future = FallbackFuture<S::Future, A, Req, S::Error, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -191,9 +137,7 @@ where
                 future: self.inner.call(request.clone()),
                 request: Some(request),
             },
-            alternative: self.alternative.clone(),
-            fallback: self.fallback.clone(),
-            index: self.index,
+            layer: self.layer.clone(),
         }
     }
 }
@@ -201,15 +145,14 @@ where
 pin_project_lite::pin_project! {
     /// The future of a [`FallbackService`] call: the primary in flight, or
     /// the alternative. Named, not boxed.
-    pub struct FallbackFuture<F, A, Req, E>
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FallbackFuture<F, A, Req, E, C>
     where
         A: Service<FallbackRequest<Req, E>>,
     {
         #[pin]
         state: FallbackState<F, A::Future, Req, E>,
-        alternative: A,
-        fallback: Fallback,
-        index: u32,
+        layer: FallbackLayer<A, C>,
     }
 }
 
@@ -232,25 +175,20 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, A, Req, E> fmt::Debug for FallbackFuture<F, A, Req, E>
-where
-    A: Service<FallbackRequest<Req, E>>,
+impl<F, A: Service<FallbackRequest<Req, E>>, Req, E, C> fmt::Debug
+    for FallbackFuture<F, A, Req, E, C>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            FallbackState::Primary { .. } => "primary",
-            FallbackState::Readying { .. } => "readying",
-            FallbackState::Alternative { .. } => "alternative",
-            FallbackState::Done => "done",
-        };
+        let primary = matches!(self.state, FallbackState::Primary { .. });
         f.debug_struct("FallbackFuture")
-            .field("state", &state)
+            .field("primary", &primary)
             .finish_non_exhaustive()
     }
 }
 
-impl<F, A, Req, T, E> Future for FallbackFuture<F, A, Req, E>
+impl<F, A, Req, T, E, C> Future for FallbackFuture<F, A, Req, E, C>
 where
+    C: Clock,
     F: Future<Output = Result<T, E>>,
     E: FallbackCause,
     A: Service<FallbackRequest<Req, E>, Response = T, Error = E>,
@@ -270,7 +208,7 @@ where
                         Err(error) => error,
                     };
                     let (Some(reason), Some(request)) = (
-                        this.fallback.reason_for(&error, *this.index),
+                        this.layer.fallback.reason_for(&error, this.layer.index),
                         request.take(),
                     ) else {
                         this.state.set(FallbackState::Done);
@@ -286,14 +224,14 @@ where
                     });
                 }
                 FallbackStateProj::Readying { pending } => {
-                    if let Err(error) = ready!(this.alternative.poll_ready(cx)) {
+                    if let Err(error) = ready!(this.layer.alternative.poll_ready(cx)) {
                         this.state.set(FallbackState::Done);
                         return Poll::Ready(Err(error));
                     }
                     let Some(pending) = pending.take() else {
                         panic!("FallbackFuture lost its request");
                     };
-                    let future = this.alternative.call(pending);
+                    let future = this.layer.alternative.call(pending);
                     this.state.set(FallbackState::Alternative { future });
                 }
                 FallbackStateProj::Alternative { future } => {

@@ -1,5 +1,5 @@
 //! A tower [`Layer`] and [`Service`] that bound every request by a
-//! [`TimeoutPolicy`] and the caller's deadline.
+//! [`TimeoutPolicy`] and the caller's deadline, on any [`Runtime`]'s timer.
 
 use core::fmt;
 use core::future::Future;
@@ -8,11 +8,11 @@ use core::task::{Context, Poll};
 
 use failsafe_core::Outcome;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent, TimeoutMode};
-use failsafe_driver::{Error, Hook, Runtime};
+use failsafe_driver::{Error, Hook, Runtime, TimeoutPolicy};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
+use crate::{Layered, NoDeadline, RequestDeadline};
 
 /// Wraps services in a [`TimeoutService`].
 ///
@@ -26,28 +26,30 @@ use crate::{Clock, NoDeadline, RequestDeadline, TimeoutPolicy, TokioClock};
 ///
 /// ```
 /// use std::time::Duration;
-/// use failsafe_tokio::{Error, TimeoutConfig, TimeoutLayer, TimeoutPolicy};
+/// use failsafe_core::timeout::TimeoutConfig;
+/// use failsafe_driver::{Error, TimeoutPolicy};
+/// use failsafe_tower::TimeoutLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let policy = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(1)).unwrap());
-/// let svc = TimeoutLayer::new(policy).layer(service_fn(|(): ()| async {
-///     tokio::time::sleep(Duration::from_secs(60)).await; // hangs
-///     Ok::<_, ()>("never")
-/// }));
-/// assert!(matches!(svc.oneshot(()).await, Err(Error::Timeout(_))));
+/// let config = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
+/// let policy = TimeoutPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let hangs = service_fn(|(): ()| std::future::pending::<Result<(), ()>>());
+/// let r = TimeoutLayer::new(policy).layer(hangs).oneshot(()).await;
+/// assert!(matches!(r, Err(Error::Timeout(_))));
 /// # }
 /// ```
-pub struct TimeoutLayer<D = NoDeadline> {
-    policy: TimeoutPolicy,
+#[derive(Clone)]
+pub struct TimeoutLayer<R, D = NoDeadline> {
+    policy: TimeoutPolicy<R>,
     parent: Deadline,
     deadline: D,
 }
 
-impl TimeoutLayer {
+impl<R> TimeoutLayer<R> {
     /// A layer bounding every request by `policy`.
-    pub fn new(policy: TimeoutPolicy) -> Self {
+    pub fn new(policy: TimeoutPolicy<R>) -> Self {
         TimeoutLayer {
             policy,
             parent: Deadline::NEVER,
@@ -56,7 +58,7 @@ impl TimeoutLayer {
     }
 }
 
-impl<D> TimeoutLayer<D> {
+impl<R, D> TimeoutLayer<R, D> {
     /// No request may run past `parent` either.
     pub fn with_parent(mut self, parent: Deadline) -> Self {
         self.parent = parent;
@@ -65,7 +67,7 @@ impl<D> TimeoutLayer<D> {
 
     /// Reads each request's own deadline (the earlier one binds) and writes
     /// the resulting deadline back with `deadline`.
-    pub fn with_request_deadline<D2>(self, deadline: D2) -> TimeoutLayer<D2> {
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> TimeoutLayer<R, D2> {
         TimeoutLayer {
             policy: self.policy,
             parent: self.parent,
@@ -74,22 +76,12 @@ impl<D> TimeoutLayer<D> {
     }
 
     /// The timeout the services apply.
-    pub fn policy(&self) -> &TimeoutPolicy {
+    pub fn policy(&self) -> &TimeoutPolicy<R> {
         &self.policy
     }
 }
 
-impl<D: Clone> Clone for TimeoutLayer<D> {
-    fn clone(&self) -> Self {
-        TimeoutLayer {
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
-impl<D> fmt::Debug for TimeoutLayer<D> {
+impl<R: fmt::Debug, D> fmt::Debug for TimeoutLayer<R, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutLayer")
             .field("policy", &self.policy)
@@ -98,16 +90,11 @@ impl<D> fmt::Debug for TimeoutLayer<D> {
     }
 }
 
-impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
-    type Service = TimeoutService<S, D>;
+impl<S, R: Clone, D: Clone> Layer<S> for TimeoutLayer<R, D> {
+    type Service = TimeoutService<S, R, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TimeoutService {
-            inner,
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
+        Layered::new(self.clone(), inner)
     }
 }
 
@@ -118,80 +105,34 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
 /// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
 /// runs to completion and the policy's hook hears of the overrun. The inner
 /// service's errors come back as [`Error::Inner`].
-pub struct TimeoutService<S, D = NoDeadline> {
-    inner: S,
-    policy: TimeoutPolicy,
-    parent: Deadline,
-    deadline: D,
-}
+pub type TimeoutService<S, R, D = NoDeadline> = Layered<TimeoutLayer<R, D>, S>;
 
-impl<S, D> TimeoutService<S, D> {
-    /// The timeout this service applies.
-    pub fn policy(&self) -> &TimeoutPolicy {
-        &self.policy
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Clone, D: Clone> Clone for TimeoutService<S, D> {
-    fn clone(&self) -> Self {
-        TimeoutService {
-            inner: self.inner.clone(),
-            policy: self.policy.clone(),
-            parent: self.parent,
-            deadline: self.deadline.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutService")
-            .field("inner", &self.inner)
-            .field("policy", &self.policy)
-            .field("parent", &self.parent)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, D, Req> Service<Req> for TimeoutService<S, D>
+impl<S, R, D, Req> Service<Req> for Layered<TimeoutLayer<R, D>, S>
 where
     S: Service<Req>,
+    R: Runtime + Clone,
     D: RequestDeadline<Req>,
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = TimeoutFuture<S::Future>;
+    type Future = TimeoutFuture<S::Future, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Error::Inner)
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
-        let parent = self.parent.min(self.deadline.deadline(&request));
-        let timer = self.policy.start(parent);
+        let layer = &self.layer;
+        let parent = layer.parent.min(layer.deadline.deadline(&request));
+        let timer = layer.policy.start(parent);
         let deadline = timer.deadline();
-        self.deadline.set_deadline(&mut request, deadline);
-        let clock = *self.policy.clock();
-        let cancel = self.policy.config().timeout_mode() == TimeoutMode::Cancel;
-        let sleep = (cancel && !deadline.is_never()).then(|| clock.sleep_until(deadline.instant()));
+        layer.deadline.set_deadline(&mut request, deadline);
+        let clock = layer.policy.clock().clone();
+        let cancel = layer.policy.config().timeout_mode() == TimeoutMode::Cancel;
         TimeoutFuture {
             future: Some(self.inner.call(request)),
-            sleep,
+            race: cancel && !deadline.is_never(),
+            sleep: None,
             timer,
             clock,
         }
@@ -200,26 +141,32 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of a [`TimeoutService`] call: the inner future raced
-    /// against tokio's timer. Named, not boxed; the inner future is dropped
-    /// as soon as the deadline passes.
-    pub struct TimeoutFuture<F> {
+    /// against the runtime's timer. Named, not boxed; the inner future is
+    /// dropped as soon as the deadline passes. The timer is armed only if
+    /// the inner future is not ready on its first poll.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimeoutFuture<F, R>
+    where
+        R: Runtime,
+    {
         #[pin]
         future: Option<F>,
+        race: bool,
         #[pin]
-        sleep: Option<tokio::time::Sleep>,
+        sleep: Option<R::Sleep>,
         timer: Timeout<Hook<TimeoutEvent>>,
-        clock: TokioClock,
+        clock: R,
     }
 }
 
-impl<F> TimeoutFuture<F> {
+impl<F, R: Runtime> TimeoutFuture<F, R> {
     /// The deadline this call runs under.
     pub fn deadline(&self) -> Deadline {
         self.timer.deadline()
     }
 }
 
-impl<F> fmt::Debug for TimeoutFuture<F> {
+impl<F, R: Runtime> fmt::Debug for TimeoutFuture<F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutFuture")
             .field("deadline", &self.timer.deadline())
@@ -228,9 +175,10 @@ impl<F> fmt::Debug for TimeoutFuture<F> {
     }
 }
 
-impl<F, T, E> Future for TimeoutFuture<F>
+impl<F, R, T, E> Future for TimeoutFuture<F, R>
 where
     F: Future<Output = Result<T, E>>,
+    R: Runtime,
 {
     type Output = Result<T, Error<E>>;
 
@@ -242,7 +190,7 @@ where
         // The work first: a result ready together with the timer wins.
         if let Poll::Ready(result) = future.poll(cx) {
             this.future.set(None);
-            if this.sleep.is_none() {
+            if !*this.race {
                 // soft (or no deadline): report an overrun, keep the result
                 let outcome = if result.is_ok() {
                     Outcome::Success
@@ -252,6 +200,10 @@ where
                 this.timer.finish(this.clock.now(), outcome);
             }
             return Poll::Ready(result.map_err(Error::Inner));
+        }
+        if *this.race && this.sleep.is_none() {
+            let at = this.timer.deadline().instant();
+            this.sleep.set(Some(this.clock.sleep_until(at)));
         }
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
             && sleep.poll(cx).is_ready()

@@ -13,12 +13,13 @@ use failsafe_core::timeout::Deadline;
 /// them; [`NoDeadline`] does neither.
 ///
 /// A deadline is an instant on a clock: build the policies of layers that
-/// hand deadlines to one another with one [`TokioClock`](crate::TokioClock)
+/// hand deadlines to one another on one clock
 /// (`RetryPolicy::with_clock(.., clock)`, `TimeoutPolicy::with_clock(.., clock)`),
-/// since clocks made separately count from different epochs.
+/// since clocks with different epochs disagree.
 ///
 /// ```
-/// use failsafe_tokio::{Deadline, RequestDeadline};
+/// use failsafe_core::timeout::Deadline;
+/// use failsafe_tower::RequestDeadline;
 ///
 /// #[derive(Clone)]
 /// struct Query { sql: &'static str, deadline: Deadline }

@@ -1,0 +1,542 @@
+//! One tower layer for every admission machine: [`AdmissionLayer`]
+//! (decides in `poll_ready`) and [`KeyedAdmissionLayer`] (decides in
+//! `call`, for decisions that need the request), sharing one
+//! [`ResponseFuture`].
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker, ready};
+use core::time::Duration;
+
+use failsafe_core::Rejected;
+use failsafe_core::sync::SharedAdmission;
+use failsafe_driver::{Admit, Ask, Classify, DefaultClassifier, Error, Guard, Policy, Runtime};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Layered, NoDeadline, RequestDeadline};
+
+/// A reusable place for one admission wait (allocated once per service).
+type Slot<S, R, Q> = Option<Pin<Box<Admit<S, R, Q>>>>;
+
+/// Puts services behind an admission machine: a circuit breaker, a fail
+/// fast, a bulkhead, a rate limiter, any [`SharedAdmission`] whose key is
+/// `()`. Every service the layer makes shares the machine (`S` is cloned:
+/// an `Arc`).
+///
+/// **Where it decides: in `poll_ready`, before the inner service.** See
+/// [`AdmissionService`]. By default an `Err` from the inner service counts
+/// as a failure and an `Ok` as a success ([`with_classifier`](Self::with_classifier)
+/// chooses otherwise).
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, CountWindow};
+/// use failsafe_driver::{CircuitBreakerPolicy, Error};
+/// use failsafe_tokio::TokioClock;
+/// use failsafe_tower::AdmissionLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let breaker: CircuitBreakerPolicy<CountWindow<100>, TokioClock> =
+///     CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::new());
+/// let svc = AdmissionLayer::from_policy(&breaker)
+///     .layer(service_fn(|name: &'static str| async move { Ok::<_, ()>(format!("hello {name}")) }));
+/// assert_eq!(svc.clone().oneshot("world").await, Ok("hello world".to_string()));
+/// breaker.force_open();
+/// assert!(matches!(svc.oneshot("world").await, Err(Error::Rejected(_))));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AdmissionLayer<S, R, K = DefaultClassifier> {
+    shared: S,
+    runtime: R,
+    ask: Ask,
+    classify: K,
+}
+
+impl<S, R> AdmissionLayer<S, R> {
+    /// A layer over `shared` on `runtime`, each call asking
+    /// [`Ask::DEFAULT`] (no deadline, weight 1, the machine's own wait).
+    pub const fn new(shared: S, runtime: R) -> Self {
+        AdmissionLayer {
+            shared,
+            runtime,
+            ask: Ask::DEFAULT,
+            classify: DefaultClassifier,
+        }
+    }
+
+    /// A layer over a driver [`Policy`]'s machine, runtime and ask (a
+    /// [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy) asks to
+    /// wait up to its max wait: [`with_max_wait(Duration::ZERO)`](Self::with_max_wait)
+    /// rejects at once instead).
+    pub fn from_policy(policy: &Policy<S, R>) -> Self
+    where
+        S: Clone,
+        R: Clone,
+    {
+        AdmissionLayer {
+            ask: policy.ask(),
+            ..Self::new(policy.shared().clone(), policy.runtime().clone())
+        }
+    }
+}
+
+impl<S, R, K> AdmissionLayer<S, R, K> {
+    /// Uses `classify` to decide what each `Result<Response, Error>` tells
+    /// the machine (it is cloned into every call's future). The caller
+    /// still gets the inner service's result unchanged.
+    pub fn with_classifier<K2>(self, classify: K2) -> AdmissionLayer<S, R, K2> {
+        AdmissionLayer {
+            shared: self.shared,
+            runtime: self.runtime,
+            ask: self.ask,
+            classify,
+        }
+    }
+
+    /// Each call waits at most `max_wait` for a rate limiter's permits
+    /// (zero: rejected at once, with `retry_at`). The deadline and weight
+    /// a call asks for come from the policy ([`Policy::with_deadline`],
+    /// [`Policy::with_weight`]).
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.ask.max_wait = Some(max_wait);
+        self
+    }
+
+    /// The same machine, decided in `call` for the key `key(&request)`
+    /// (a keyed rate limiter): see [`KeyedAdmissionLayer`].
+    pub fn keyed<F>(self, key: F) -> KeyedAdmissionLayer<S, R, F, NoDeadline, K> {
+        KeyedAdmissionLayer {
+            layer: self,
+            key,
+            deadline: NoDeadline,
+        }
+    }
+
+    /// The same machine, decided in `call` with each request's deadline
+    /// (read by `deadline`; the earlier of it and the layer's binds): fail
+    /// fast rejects a request whose time left cannot cover the call. See
+    /// [`KeyedAdmissionLayer`].
+    pub fn with_request_deadline<D>(self, deadline: D) -> KeyedAdmissionLayer<S, R, NoKey, D, K> {
+        KeyedAdmissionLayer {
+            layer: self,
+            key: NoKey,
+            deadline,
+        }
+    }
+
+    /// The shared machine.
+    pub const fn shared(&self) -> &S {
+        &self.shared
+    }
+
+    /// The runtime (clock and timer).
+    pub const fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// What each call asks.
+    pub const fn ask(&self) -> Ask {
+        self.ask
+    }
+}
+
+impl<S, R: fmt::Debug, K> fmt::Debug for AdmissionLayer<S, R, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionLayer")
+            .field("runtime", &self.runtime)
+            .field("ask", &self.ask)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, S, R, K> Layer<Svc> for AdmissionLayer<S, R, K>
+where
+    S: SharedAdmission<Key = ()> + Clone,
+    R: Runtime + Clone,
+    K: Clone,
+{
+    type Service = AdmissionService<Svc, S, R, K>;
+
+    fn layer(&self, inner: Svc) -> Self::Service {
+        let state = AdmissionState {
+            admit: None,
+            waiting: false,
+            decided: None,
+        };
+        Layered::with_state(self.clone(), inner, state)
+    }
+}
+
+/// One [`AdmissionService`]'s own state: its wait for admission (its
+/// storage allocated once and reused) and what `poll_ready` decided for
+/// the next call. Dropped, it hands an unused permit back (nothing
+/// counted) and gives a wait's place up.
+pub struct AdmissionState<S: SharedAdmission, R: Runtime> {
+    admit: Slot<S, R, ()>,
+    waiting: bool,
+    decided: Option<Result<Guard<S, R>, Rejected>>,
+}
+
+impl<S: SharedAdmission, R: Runtime> Drop for AdmissionState<S, R> {
+    fn drop(&mut self) {
+        if let Some(Ok(guard)) = self.decided.take() {
+            guard.abandon();
+        }
+    }
+}
+
+impl<S: SharedAdmission, R: Runtime> fmt::Debug for AdmissionState<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionState")
+            .field("waiting", &self.waiting)
+            .field("decided", &self.decided)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A service behind an admission machine; made by [`AdmissionLayer`].
+///
+/// [`poll_ready`](Service::poll_ready) decides first, through [`Admit`]
+/// (waiting there if the machine says so), then polls the inner service
+/// only if admitted; `call` moves the permit into the [`ResponseFuture`],
+/// or answers a rejection at once without calling the inner service (the
+/// crate docs give the rule). A permit taken and never used (the service
+/// dropped, an inner readiness error) is handed back unused, nothing
+/// counted (a rate limiter's booking comes back); a service dropped while
+/// it waits gives its place up. A `call` with no decision in hand
+/// (`poll_ready` skipped) decides at once, without waiting. A clone shares
+/// the machine, not this service's permit.
+pub type AdmissionService<Svc, S, R, K = DefaultClassifier> =
+    Layered<AdmissionLayer<S, R, K>, Svc, AdmissionState<S, R>>;
+
+impl<Svc: Clone, S, R, K> Clone for AdmissionService<Svc, S, R, K>
+where
+    S: SharedAdmission<Key = ()> + Clone,
+    R: Runtime + Clone,
+    K: Clone,
+{
+    /// A clone shares the machine but not this service's permit.
+    fn clone(&self) -> Self {
+        self.layer.layer(self.inner.clone())
+    }
+}
+
+impl<Svc, S, R, K, Req> Service<Req> for AdmissionService<Svc, S, R, K>
+where
+    Svc: Service<Req>,
+    S: SharedAdmission<Key = ()> + Clone,
+    R: Runtime + Clone,
+    K: Classify<Svc::Response, Svc::Error> + Clone,
+{
+    type Response = Svc::Response;
+    type Error = Error<Svc::Error>;
+    type Future = ResponseFuture<Svc::Future, S, R, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let (l, state) = (&self.layer, &mut self.state);
+        if state.decided.is_none() {
+            if !state.waiting {
+                let fresh = Admit::new(l.shared.clone(), l.runtime.clone(), l.ask);
+                match state.admit.as_mut() {
+                    Some(admit) => admit.set(fresh),
+                    None => state.admit = Some(Box::pin(fresh)),
+                }
+                state.waiting = true;
+            }
+            let Some(admit) = state.admit.as_mut() else {
+                unreachable!("armed just above");
+            };
+            state.decided = Some(ready!(admit.as_mut().poll(cx)));
+            state.waiting = false;
+        }
+        if !matches!(state.decided, Some(Ok(_))) {
+            // Rejected: `call` answers without the inner service.
+            return Poll::Ready(Ok(()));
+        }
+        let ready = ready!(self.inner.poll_ready(cx));
+        if ready.is_err()
+            && let Some(Ok(guard)) = state.decided.take()
+        {
+            // A readiness error is no call: nothing is counted.
+            guard.abandon();
+        }
+        Poll::Ready(ready.map_err(Error::Inner))
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let l = &self.layer;
+        let decided = self.state.decided.take().unwrap_or_else(|| {
+            failsafe_driver::try_acquire(l.shared.clone(), l.runtime.clone(), l.ask)
+        });
+        let classify = l.classify.clone();
+        match decided {
+            Ok(guard) => {
+                ResponseFuture::new(Ok(self.inner.call(request)), None, Some(guard), classify)
+            }
+            Err(rejected) => ResponseFuture::new(Err(rejected), None, None, classify),
+        }
+    }
+}
+
+/// What a [`KeyedAdmissionLayer`] reads from each request to key its call.
+///
+/// Any `Fn(&Req) -> Q` is one (`Q` the key, owned or borrowed-from form of
+/// the machine's key); [`NoKey`] keys nothing.
+pub trait RequestKey<Req> {
+    /// The key handed to the machine.
+    type Key;
+    /// The key of `request`.
+    fn key(&self, request: &Req) -> Self::Key;
+}
+
+impl<Req, Q, F: Fn(&Req) -> Q> RequestKey<Req> for F {
+    type Key = Q;
+
+    #[inline]
+    fn key(&self, request: &Req) -> Q {
+        self(request)
+    }
+}
+
+/// Requests are not keyed (a fail fast reading each request's deadline).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoKey;
+
+impl<Req> RequestKey<Req> for NoKey {
+    type Key = ();
+
+    #[inline]
+    fn key(&self, _: &Req) {}
+}
+
+/// An [`AdmissionLayer`] whose decision needs the request: a key (a keyed
+/// rate limiter, `key(&request)`) or the request's own deadline (a fail
+/// fast refusing a call its deadline cannot cover).
+///
+/// **The documented exception to the rule**: `poll_ready` cannot see the
+/// request, so this layer's `poll_ready` is the inner service's and it
+/// decides in [`call`](Service::call). A rejected request is answered at
+/// once, the inner service not called. A machine that makes the call wait
+/// (it books a later start) does so in the [`ResponseFuture`]: the inner
+/// service's `call` has been made, and its future is polled only once
+/// admitted (dropped unpolled if the wait ends in a rejection).
+///
+/// ```
+/// use failsafe_core::rate::Quota;
+/// use failsafe_driver::{Error, KeyedRateLimiterPolicy};
+/// use failsafe_tower::AdmissionLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let per_tenant: KeyedRateLimiterPolicy<u32, 64, failsafe_tokio::TokioClock> =
+///     KeyedRateLimiterPolicy::new(Quota::per_second(1).unwrap());
+/// let svc = AdmissionLayer::from_policy(&per_tenant)
+///     .keyed(|(tenant, _): &(u32, &str)| *tenant)
+///     .layer(service_fn(|(_, body): (u32, &'static str)| async move { Ok::<_, ()>(body) }));
+/// assert_eq!(svc.clone().oneshot((1, "a")).await, Ok("a"));
+/// assert!(matches!(svc.clone().oneshot((1, "b")).await, Err(Error::Rejected(_))));
+/// assert_eq!(svc.oneshot((2, "c")).await, Ok("c"));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct KeyedAdmissionLayer<S, R, F, D = NoDeadline, K = DefaultClassifier> {
+    layer: AdmissionLayer<S, R, K>,
+    key: F,
+    deadline: D,
+}
+
+impl<S, R, F, D, K> KeyedAdmissionLayer<S, R, F, D, K> {
+    /// Uses `classify` to decide what each result tells the machine.
+    pub fn with_classifier<K2>(self, classify: K2) -> KeyedAdmissionLayer<S, R, F, D, K2> {
+        KeyedAdmissionLayer {
+            layer: self.layer.with_classifier(classify),
+            key: self.key,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Reads each request's deadline with `deadline` (a [`RequestDeadline`],
+    /// or any `Fn(&Req) -> Deadline`).
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> KeyedAdmissionLayer<S, R, F, D2, K> {
+        KeyedAdmissionLayer {
+            layer: self.layer,
+            key: self.key,
+            deadline,
+        }
+    }
+
+    /// The machine, runtime and ask every call starts from.
+    pub const fn admission(&self) -> &AdmissionLayer<S, R, K> {
+        &self.layer
+    }
+}
+
+impl<S, R: fmt::Debug, F, D, K> fmt::Debug for KeyedAdmissionLayer<S, R, F, D, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedAdmissionLayer")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, S: Clone, R: Clone, F: Clone, D: Clone, K: Clone> Layer<Svc>
+    for KeyedAdmissionLayer<S, R, F, D, K>
+{
+    type Service = KeyedAdmissionService<Svc, S, R, F, D, K>;
+
+    fn layer(&self, inner: Svc) -> Self::Service {
+        Layered::new(self.clone(), inner)
+    }
+}
+
+/// A service whose calls are admitted by key or by their own deadline;
+/// made by [`KeyedAdmissionLayer`] (see it for where it decides).
+pub type KeyedAdmissionService<Svc, S, R, F, D = NoDeadline, K = DefaultClassifier> =
+    Layered<KeyedAdmissionLayer<S, R, F, D, K>, Svc>;
+
+impl<Svc, S, R, F, D, K, Req> Service<Req> for Layered<KeyedAdmissionLayer<S, R, F, D, K>, Svc>
+where
+    Svc: Service<Req>,
+    S: SharedAdmission + Clone,
+    R: Runtime + Clone,
+    F: RequestKey<Req>,
+    F::Key: Borrow<S::Key>,
+    D: RequestDeadline<Req>,
+    K: Classify<Svc::Response, Svc::Error> + Clone,
+{
+    type Response = Svc::Response;
+    type Error = Error<Svc::Error>;
+    type Future = ResponseFuture<Svc::Future, S, R, K, F::Key>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let l = &self.layer.layer;
+        let ask = Ask {
+            deadline: l.ask.deadline.min(self.layer.deadline.deadline(&request)),
+            ..l.ask
+        };
+        let key = self.layer.key.key(&request);
+        let mut admit = Box::pin(Admit::keyed(l.shared.clone(), l.runtime.clone(), ask, key));
+        // Decided now; the first poll registers a no-op waker, replaced by
+        // the caller's when the future is polled.
+        let classify = l.classify.clone();
+        let (guard, admit) = match admit.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(guard)) => (Some(guard), None),
+            Poll::Ready(Err(rejected)) => {
+                return ResponseFuture::new(Err(rejected), None, None, classify);
+            }
+            Poll::Pending => (None, Some(admit)),
+        };
+        ResponseFuture::new(Ok(self.inner.call(request)), admit, guard, classify)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of every admission layer's call: the inner future holding
+    /// its permit, a rejection ready at once (the inner service not called),
+    /// or, for a [`KeyedAdmissionLayer`] whose machine makes the call wait,
+    /// the wait and then the inner future.
+    ///
+    /// Completing hands the permit back with the classified outcome;
+    /// dropping it first hands it back as `Cancelled` (a half-open
+    /// breaker's probe slot, a bulkhead slot come back), or gives a wait's
+    /// place up.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F, S, R, K, Q = ()>
+    where
+        S: SharedAdmission,
+        R: Runtime,
+    {
+        #[pin]
+        inner: Option<F>,
+        admit: Slot<S, R, Q>,
+        guard: Option<Guard<S, R>>,
+        rejected: Option<Rejected>,
+        classify: K,
+    }
+}
+
+impl<F, S: SharedAdmission, R: Runtime, K, Q> ResponseFuture<F, S, R, K, Q> {
+    /// `inner` admitted with `guard` (or still waiting in `admit`), or the
+    /// rejection (`inner` never called).
+    fn new(
+        inner: Result<F, Rejected>,
+        admit: Slot<S, R, Q>,
+        guard: Option<Guard<S, R>>,
+        classify: K,
+    ) -> Self {
+        let (inner, rejected) = match inner {
+            Ok(inner) => (Some(inner), None),
+            Err(rejected) => (None, Some(rejected)),
+        };
+        ResponseFuture {
+            inner,
+            admit,
+            guard,
+            rejected,
+            classify,
+        }
+    }
+
+    /// The rejection, if the request was not admitted.
+    pub const fn rejection(&self) -> Option<&Rejected> {
+        self.rejected.as_ref()
+    }
+}
+
+impl<F, S: SharedAdmission, R: Runtime, K, Q> fmt::Debug for ResponseFuture<F, S, R, K, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("waiting", &self.admit.is_some())
+            .field("admitted", &self.guard.is_some())
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, S, R, K, Q, T, E> Future for ResponseFuture<F, S, R, K, Q>
+where
+    F: Future<Output = Result<T, E>>,
+    S: SharedAdmission,
+    R: Runtime,
+    K: Classify<T, E>,
+    Q: Borrow<S::Key>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(admit) = this.admit.as_mut() {
+            match ready!(admit.as_mut().poll(cx)) {
+                Ok(guard) => *this.guard = Some(guard),
+                Err(rejected) => {
+                    this.inner.set(None);
+                    *this.rejected = Some(rejected);
+                }
+            }
+            *this.admit = None;
+        }
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            let Some(rejected) = this.rejected.take() else {
+                panic!("ResponseFuture polled after completion");
+            };
+            return Poll::Ready(Err(Error::Rejected(rejected)));
+        };
+        let result = ready!(inner.poll(cx));
+        this.inner.set(None);
+        if let Some(guard) = this.guard.take() {
+            guard.finish(this.classify.classify(&result));
+        }
+        Poll::Ready(result.map_err(Error::Inner))
+    }
+}
