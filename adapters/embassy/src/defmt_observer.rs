@@ -1,7 +1,8 @@
-//! Breaker, retry, timeout and fallback events to defmt.
+//! Every pattern's events to defmt.
 
 use failsafe_core::Observer;
 use failsafe_core::breaker::{BreakerEvent, State};
+use failsafe_core::failfast::FailFastEvent;
 use failsafe_core::fallback::FallbackEvent;
 use failsafe_core::retry::RetryEvent;
 use failsafe_core::timeout::TimeoutEvent;
@@ -11,6 +12,8 @@ use failsafe_core::timeout::TimeoutEvent;
 ///
 /// - breaker: state changes at `info` (opening at `warn`), expired probes at
 ///   `warn`, rejections and stale outcomes at `debug`;
+/// - fail fast: opening at `warn`, closing and a due probe at `info`,
+///   the rest at `debug`;
 /// - retry: failed attempts and scheduled retries at `debug`, giving up at
 ///   `warn`, success after retries at `info`;
 /// - timeout: an expired deadline at `warn`;
@@ -18,8 +21,8 @@ use failsafe_core::timeout::TimeoutEvent;
 ///
 /// ```ignore
 /// // Only for a defmt target (the `defmt` feature does not link on the host).
-/// static BREAKER: CircuitBreaker<CountWindow<16>, DefmtObserver> =
-///     CircuitBreaker::with_observer(CONFIG, CountWindow::new(), DefmtObserver);
+/// static BREAKER: CircuitBreakerPolicy<CountWindow<16>, DefmtObserver> =
+///     from_lock(CsLock::new(CircuitBreaker::with_observer(CONFIG, CountWindow::new(), DefmtObserver)));
 /// static RETRY: RetryPolicy<CsLock<TokenQuota>, DefmtObserver> =
 ///     RetryPolicy::new(RETRY_CONFIG, SEED).with_budget(&BUDGET).with_observer(DefmtObserver);
 /// ```
@@ -36,6 +39,18 @@ impl Observer<BreakerEvent> for DefmtObserver {
             | BreakerEvent::ProbesExpired { .. } => defmt::warn!("breaker: {}", event),
             BreakerEvent::StateChanged { .. } => defmt::info!("breaker: {}", event),
             _ => defmt::debug!("breaker: {}", event),
+        }
+    }
+}
+
+impl Observer<FailFastEvent> for DefmtObserver {
+    fn on_event(&mut self, event: FailFastEvent) {
+        match event {
+            FailFastEvent::Opened { .. } => defmt::warn!("fail fast: {}", event),
+            FailFastEvent::Closed { .. } | FailFastEvent::ProbeDue { .. } => {
+                defmt::info!("fail fast: {}", event)
+            }
+            _ => defmt::debug!("fail fast: {}", event),
         }
     }
 }

@@ -8,27 +8,22 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use failsafe_core::sync::Lock;
 
 /// A [`Lock`] over an embassy-sync blocking mutex, so you pick the raw mutex:
-///
-/// - `NoopRawMutex`: no masking at all, for a breaker used from one executor
-///   only. It is not `Sync`, so it cannot sit in a `static`: keep it in a
-///   task, or in a `StaticCell`, and share `&` references between futures of
-///   that executor.
-/// - `CriticalSectionRawMutex`: the same guarantee as the default
-///   [`CsLock`](failsafe_core::sync::CsLock), `static`-friendly.
-/// - `ThreadModeRawMutex`: thread mode on Cortex-M only (no interrupts).
-///
-/// Like every lock here, it is held only for the breaker's bookkeeping, never
-/// across an `.await`. Calling back into the same breaker from inside
-/// [`with`](Lock::with) (e.g. from an observer) panics.
+/// `CriticalSectionRawMutex` (as the default [`CsLock`](failsafe_core::sync::CsLock)),
+/// `ThreadModeRawMutex` (thread mode only, no interrupts) or `NoopRawMutex`
+/// (one executor; not `Sync`, so not in a `static`: keep it in a task and
+/// share `&` references). Held only for a machine's bookkeeping, never
+/// across an `.await`; calling back into the same machine from inside
+/// [`with`](Lock::with) (an observer) panics.
 ///
 /// ```
 /// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-/// use failsafe_embassy::failsafe_core::sync::Lock;
-/// use failsafe_embassy::MutexLock;
+/// use failsafe_embassy::{from_lock, CircuitBreaker, CircuitBreakerPolicy, BreakerConfig, MutexLock, NoWindow};
 ///
-/// let lock: MutexLock<NoopRawMutex, u32> = MutexLock::new(1);
-/// lock.with(|n| *n += 1);
-/// assert_eq!(lock.with(|n| *n), 2);
+/// type Local = CircuitBreakerPolicy<NoWindow, (), MutexLock<NoopRawMutex, CircuitBreaker<NoWindow>>>;
+/// let local: Local = from_lock(MutexLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(local.call(|| async { Ok::<_, ()>(1) }).await, Ok(1));
+/// # });
 /// ```
 pub struct MutexLock<M, T> {
     inner: Mutex<M, RefCell<T>>,
@@ -36,14 +31,6 @@ pub struct MutexLock<M, T> {
 
 impl<M: RawMutex, T> MutexLock<M, T> {
     /// Wraps `value`. `const`, so it fits in a `static` when `M` is `Sync`.
-    ///
-    /// ```
-    /// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-    /// use failsafe_embassy::MutexLock;
-    ///
-    /// static FLAG: MutexLock<CriticalSectionRawMutex, bool> = MutexLock::new(false);
-    /// # let _ = &FLAG;
-    /// ```
     pub const fn new(value: T) -> Self {
         MutexLock {
             inner: Mutex::new(RefCell::new(value)),
