@@ -166,8 +166,10 @@ fn static_bulkheads_adapt_and_report() {
         Ok(aimd) => aimd,
         Err(_) => panic!("aimd"),
     };
-    static POOL: BulkheadPolicy<2, (), Aimd> =
-        from_lock(CsLock::new(Bulkhead::adaptive(config(10, Duration::ZERO), AIMD)));
+    static POOL: BulkheadPolicy<2, (), Aimd> = from_lock(CsLock::new(Bulkhead::adaptive(
+        config(10, Duration::ZERO),
+        AIMD,
+    )));
     static WATCHED: BulkheadPolicy<2, FnObserver<fn(BulkheadEvent)>> =
         from_lock(CsLock::new(Bulkhead::with_observer(
             config(1, Duration::ZERO),
@@ -187,6 +189,8 @@ fn static_bulkheads_adapt_and_report() {
     assert!(block_on(WATCHED.call(|| async { Ok::<_, ()>(()) })).is_err());
     assert_eq!(REJECTED.load(Ordering::SeqCst), 1);
     drop(held);
-    let limit = WATCHED.shared().with(|b| b.set_limit(EmbassyClock.now(), 5));
+    let limit = WATCHED
+        .shared()
+        .with(|b| b.set_limit(EmbassyClock.now(), 5));
     assert_eq!(limit, 1, "max_concurrent is the ceiling");
 }

@@ -11,13 +11,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use failsafe_embassy::SharedAdmission;
+use failsafe_embassy::failsafe_core::admission::{Call, Entry};
 use failsafe_embassy::{
     Clock, CloseCause, CsLock, Deadline, EmbassyClock, EmbassyPolicy, Error, FailFast,
     FailFastConfig, FailFastEvent, FailFastPolicy, FailFastState, FnObserver, MutexLock, OpenCause,
     Outcome, RejectReason, fail_fast, from_lock,
 };
-use failsafe_embassy::SharedAdmission;
-use failsafe_embassy::failsafe_core::admission::{Call, Entry};
 use futures_lite::future::{block_on, poll_once};
 
 const fn failures(n: u32) -> FailFastConfig {
@@ -185,12 +185,13 @@ fn a_learned_duration_and_one_probe_per_interval_on_explicit_instants() {
     let t0 = EmbassyClock.now() + Duration::from_secs(1_000);
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     // The admission contract at an explicit instant.
-    let enter = |ms: u64, deadline: Deadline| {
-        match PEER.shared().enter(&Call::at(at(ms)).with_deadline(deadline), None) {
-            Entry::Admitted(permit) => Ok(permit),
-            Entry::Rejected(rejected) => Err(rejected),
-            Entry::Pending { wait, .. } => match wait {},
-        }
+    let enter = |ms: u64, deadline: Deadline| match PEER
+        .shared()
+        .enter(&Call::at(at(ms)).with_deadline(deadline), None)
+    {
+        Entry::Admitted(permit) => Ok(permit),
+        Entry::Rejected(rejected) => Err(rejected),
+        Entry::Pending { wait, .. } => match wait {},
     };
     let exit = |ms: u64, permit, outcome| PEER.shared().exit(at(ms), permit, outcome);
     let p = enter(0, Deadline::NEVER).unwrap();

@@ -38,7 +38,10 @@ const fn hourly(burst: u32) -> Quota {
 fn a_static_limiter_admits_its_burst_then_rejects_with_retry_at() {
     static LIMIT: RateLimiterPolicy = rate_limiter(hourly(3), Duration::ZERO);
     for _ in 0..3 {
-        assert!(block_on(LIMIT.acquire()).is_ok(), "the burst needs no timer");
+        assert!(
+            block_on(LIMIT.acquire()).is_ok(),
+            "the burst needs no timer"
+        );
     }
     let before = EmbassyClock.now();
     let r = LIMIT.try_acquire().unwrap_err();
@@ -116,13 +119,13 @@ fn set_quota_reaches_a_static_at_run_time() {
 #[test]
 fn any_shared_limiter_fits_a_static() {
     const BUCKET_OF_2: TokenBucket = config_or_panic(TokenBucket::new(2, 1, HOUR));
-    static BUCKET: LockedPolicy<Throttle<TokenBucket>> =
-        from_lock(CsLock::new(Throttle::new(BUCKET_OF_2).max_wait(FIVE_SECONDS)));
+    static BUCKET: LockedPolicy<Throttle<TokenBucket>> = from_lock(CsLock::new(
+        Throttle::new(BUCKET_OF_2).max_wait(FIVE_SECONDS),
+    ));
     type Window = Throttle<FixedWindow>;
-    static WINDOW: LockedPolicy<Window, MutexLock<CriticalSectionRawMutex, Window>> =
-        from_lock(MutexLock::new(Throttle::new(config_or_panic(
-            FixedWindow::new(1, HOUR),
-        ))));
+    static WINDOW: LockedPolicy<Window, MutexLock<CriticalSectionRawMutex, Window>> = from_lock(
+        MutexLock::new(Throttle::new(config_or_panic(FixedWindow::new(1, HOUR)))),
+    );
     assert!(BUCKET.by_ref().with_weight(2).try_acquire().is_ok());
     assert!(BUCKET.try_acquire().is_err());
     assert!(block_on(WINDOW.call(|| async { Ok::<_, ()>(1) })).is_ok());

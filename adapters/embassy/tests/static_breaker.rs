@@ -136,7 +136,11 @@ fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
                 Ok(404)
             );
         }
-        assert_eq!(BREAKER.shared().metrics(now()).calls, 0, "ignored calls are not counted");
+        assert_eq!(
+            BREAKER.shared().metrics(now()).calls,
+            0,
+            "ignored calls are not counted"
+        );
 
         for _ in 0..2 {
             // Counted as a failure, but the caller still gets its Ok(503).

@@ -8,13 +8,12 @@ use core::time::Duration;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use failsafe_embassy::failsafe_driver as driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, fallback,
-    with_timeout,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, fallback, with_timeout,
 };
-use failsafe_embassy::failsafe_driver as driver;
 use futures_lite::future::block_on;
 
 const HOUR: Duration = Duration::from_secs(3_600);
