@@ -5,13 +5,10 @@ use failsafe_driver::{Clock, Runtime};
 
 const MICROS_PER_SEC: u128 = 1_000_000;
 
-/// embassy-time's clock, as the failsafe driver sees it. Zero-sized.
-///
-/// Core [`Instant`]s are microseconds since boot (embassy's epoch) in
-/// nanoseconds: reading rounds embassy's ticks **down** to whole
-/// microseconds, [`to_embassy`](Self::to_embassy) rounds **up** to the next
-/// microsecond and tick, so a timer never fires before the clock reads its
-/// deadline.
+/// embassy-time's clock, zero-sized. Core [`Instant`]s are microseconds since
+/// boot: reading rounds ticks **down** to whole microseconds,
+/// [`to_embassy`](Self::to_embassy) rounds **up**, so a timer never fires
+/// before the clock reads its deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EmbassyClock;
 
@@ -27,12 +24,6 @@ impl EmbassyClock {
     /// microsecond and tick: `to_core(to_embassy(t)) >= t`. [`Instant::MAX`]
     /// (never) and anything beyond embassy's range become
     /// [`embassy_time::Instant::MAX`], which a timer treats as never too.
-    ///
-    /// ```
-    /// use failsafe_embassy::{EmbassyClock, Instant};
-    /// let at = EmbassyClock::to_embassy(Instant::from_nanos(1_500));
-    /// assert_eq!(at.as_micros(), 2); // never early
-    /// ```
     pub const fn to_embassy(at: Instant) -> embassy_time::Instant {
         if at.as_nanos() == Instant::MAX.as_nanos() {
             return embassy_time::Instant::MAX;
@@ -45,14 +36,6 @@ impl EmbassyClock {
     /// When a rejected call may come back, for `Timer::at`: `None` when the
     /// machine cannot say (a probe out, a health report awaited) or never
     /// will (more permits than a limiter holds).
-    ///
-    /// ```
-    /// use failsafe_embassy::{EmbassyClock, Instant, RejectReason, Rejected};
-    /// let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_millis(5)));
-    /// assert_eq!(EmbassyClock::retry_at(&open), Some(embassy_time::Instant::from_millis(5)));
-    /// let never = Rejected::never(RejectReason::RateInsufficientCapacity);
-    /// assert_eq!(EmbassyClock::retry_at(&never), None);
-    /// ```
     pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
         match rejected.retry_at {
             Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),

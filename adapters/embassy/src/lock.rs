@@ -7,24 +7,12 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use failsafe_core::sync::Lock;
 
-/// A [`Lock`] over an embassy-sync blocking mutex, so you pick the raw mutex:
-/// `CriticalSectionRawMutex` (as the default [`CsLock`](failsafe_core::sync::CsLock)),
-/// `ThreadModeRawMutex` (thread mode only, no interrupts) or `NoopRawMutex`
-/// (one executor; not `Sync`, so not in a `static`: keep it in a task and
-/// share `&` references). Held only for a machine's bookkeeping, never
-/// across an `.await`; calling back into the same machine from inside
-/// [`with`](Lock::with) (an observer) panics.
-///
-/// ```
-/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-/// use failsafe_embassy::{from_lock, CircuitBreaker, CircuitBreakerPolicy, BreakerConfig, MutexLock, NoWindow};
-///
-/// type Local = CircuitBreakerPolicy<NoWindow, (), MutexLock<NoopRawMutex, CircuitBreaker<NoWindow>>>;
-/// let local: Local = from_lock(MutexLock::new(CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow)));
-/// # futures_lite::future::block_on(async {
-/// assert_eq!(local.call(|| async { Ok::<_, ()>(1) }).await, Ok(1));
-/// # });
-/// ```
+/// A [`Lock`] over an embassy-sync blocking mutex of the raw mutex you
+/// pick: `CriticalSectionRawMutex` (as [`CsLock`](failsafe_core::sync::CsLock)),
+/// `ThreadModeRawMutex` (no interrupts) or `NoopRawMutex` (one executor; not
+/// `Sync`: keep it in a task). Never held across an `.await`; calling back
+/// into the machine from inside [`with`](Lock::with) (an observer) panics.
+/// In a policy: `from_lock(MutexLock::new(machine))`.
 pub struct MutexLock<M, T> {
     inner: Mutex<M, RefCell<T>>,
 }

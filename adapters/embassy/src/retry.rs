@@ -1,23 +1,22 @@
-//! Retries, timeouts and fallbacks in firmware: the driver's loops on
-//! [`EmbassyClock`], with a retry policy's state in `static`s.
+//! Retries and timeouts: the driver's loops on [`EmbassyClock`].
 
 use core::fmt;
 use core::future::Future;
 
-use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
 use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{ConfigError, Observer};
-use failsafe_driver::RetryOnErr;
-use failsafe_driver::{Attempt, Error, FallbackCause, RetryClassify, RetryContext, RetryError};
+use failsafe_driver::{Attempt, Error, RetryClassify, RetryContext, RetryError, RetryOnErr};
 
 use crate::EmbassyClock;
 
-/// Unwraps a configuration in a `const` (or panics naming the bad field), so
-/// a bad value is a build error: [`RetryConfig`]'s builder,
-/// [`TimeoutConfig::new`], `TokenQuota::new`, `TokenBucket::new`.
+/// Unwraps a configuration in a `const` (`TimeoutConfig::new`, ...).
+///
+/// # Panics
+///
+/// On an `Err`, naming the field: in a `const`, a build error.
 ///
 /// ```compile_fail,E0080
 /// use failsafe_embassy::{config_or_panic, RetryConfig};
@@ -30,104 +29,71 @@ pub const fn config_or_panic<T: Copy>(result: Result<T, ConfigError>) -> T {
     }
 }
 
-/// A retry policy in a `static`: its [`RetryConfig`], a retry budget `L`
-/// shared by reference (a [`CsLock`] around a `TokenQuota` in a `static`;
-/// [`NoBudget`] by default), a seeded [`Xorshift64`] giving each call a
-/// jitter generator of its own, and a `Clone` observer `O` of
-/// [`RetryEvent`]s. The loop is [`failsafe_driver::retry`] on embassy-time;
-/// dropping a call's future stops its retries.
+/// A retry policy in a `static`: a [`RetryConfig`], a budget `L` shared by
+/// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] giving each
+/// call its own jitter, and an observer `O`, cloned per call. Retries with
+/// per-attempt timeouts, from a budget every task shares:
 ///
 /// ```
-/// use failsafe_embassy::{config_or_panic, CsLock, RetryConfig, RetryPolicy, TokenQuota};
-/// const CONFIG: RetryConfig = config_or_panic(RetryConfig::builder().max_attempts(4).build());
-/// static BUS: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
-/// static READ: RetryPolicy<CsLock<TokenQuota>> = RetryPolicy::new(CONFIG, 1).with_budget(&BUS);
+/// use core::time::Duration;
+/// use failsafe_embassy::{config_or_panic, with_timeout, CsLock, Deadline, RetryConfig};
+/// use failsafe_embassy::{RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TokenQuota};
+///
+/// const PER_ATTEMPT: TimeoutConfig = config_or_panic(TimeoutConfig::new(Duration::from_millis(200)));
+/// static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
+/// /// Reseed it per device at boot (`GPS.reseed(uid)`).
+/// static GPS: RetryPolicy<CsLock<TokenQuota>> =
+///     RetryPolicy::new(RetryConfig::builder().build_or_panic(), 0x5EED).with_budget(&BUDGET);
 /// # futures_lite::future::block_on(async {
-/// assert_eq!(READ.run(|_attempt| async { Ok::<_, ()>(7) }).await, Ok(7));
+/// let fix = GPS.run_within(Deadline::NEVER, &RetryOnFailsafeError, |attempt| {
+///     with_timeout(PER_ATTEMPT, attempt.deadline, |_| async { Ok::<_, ()>((52, 13)) })
+/// });
+/// assert_eq!(fix.await, Ok((52, 13)));
 /// # });
 /// ```
-pub struct RetryPolicy<'a, L = NoBudget, O = ()> {
-    config: RetryConfig,
-    budget: &'a L,
-    rng: CsLock<Xorshift64>,
-    observer: O,
-}
+pub struct RetryPolicy<'a, L = NoBudget, O = ()>(
+    RetryConfig,
+    &'a L,              // the budget
+    CsLock<Xorshift64>, // seeds each call's generator
+    O,                  // the observer
+);
 
 impl RetryPolicy<'static> {
     /// `config`, no budget, no observer, jitter seeded with `seed`. `const`.
-    /// Devices built from one image share the seed: [`reseed`](Self::reseed)
-    /// at boot, or a fleet retries in lockstep after a shared outage.
     pub const fn new(config: RetryConfig, seed: u64) -> Self {
-        let rng = CsLock::new(Xorshift64::new(seed));
-        RetryPolicy {
-            config,
-            budget: &NoBudget,
-            rng,
-            observer: (),
-        }
-    }
-}
-
-impl<'a, L> RetryPolicy<'a, L> {
-    /// The same policy reporting to `observer` (cloned per call; it runs
-    /// inside the budget's lock: keep it short). `const`.
-    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P> {
-        let RetryPolicy {
-            config,
-            budget,
-            rng,
-            observer: (),
-        } = self;
-        RetryPolicy {
-            config,
-            budget,
-            rng,
-            observer,
-        }
+        RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
 }
 
 impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
+    /// The same policy reporting to `observer` (it runs inside the budget's
+    /// lock: keep it short). `const`.
+    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P> {
+        RetryPolicy(self.0, self.1, self.2, observer)
+    }
+
     /// The same policy drawing on `budget` (any [`Lock`] around a
-    /// [`RetryBudget`]). `const` (hence `O: Copy`; any observer works when
-    /// `with_budget` comes first).
+    /// [`RetryBudget`]), which other policies may share. `const`.
     pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O> {
-        let RetryPolicy {
-            config,
-            rng,
-            observer,
-            ..
-        } = self;
-        RetryPolicy {
-            config,
-            budget,
-            rng,
-            observer,
-        }
+        RetryPolicy(self.0, budget, self.2, self.3)
     }
 }
 
-impl<'a, L, O> RetryPolicy<'a, L, O> {
+impl<L, O> RetryPolicy<'_, L, O> {
     /// The configuration.
     pub const fn config(&self) -> RetryConfig {
-        self.config
+        self.0
     }
 
-    /// The shared budget.
-    pub const fn budget(&self) -> &'a L {
-        self.budget
-    }
-
-    /// Restarts the jitter generator from `seed` (a hardware RNG, the chip's
-    /// unique ID); calls already running keep theirs.
+    /// Restarts the jitter generator from `seed` (the chip's unique ID, a
+    /// hardware RNG: devices from one image otherwise retry in lockstep).
     pub fn reseed(&self, seed: u64) {
-        self.rng.with(|rng| *rng = Xorshift64::new(seed));
+        self.2.with(|rng| *rng = Xorshift64::new(seed));
     }
 }
 
 impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
-    /// Runs `op` (given its [`Attempt`]) until `Ok` or the policy gives up;
-    /// every `Err` is retried.
+    /// Runs `op` (given its [`Attempt`]) until `Ok` or the policy gives up.
     ///
     /// # Errors
     ///
@@ -142,31 +108,9 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
         self.run_within(Deadline::NEVER, &RetryOnErr, op).await
     }
 
-    /// [`run`](Self::run) with `classify` deciding what retries (a closure
-    /// returning a `Verdict`, or `RetryOnFailsafeError` around a breaker or
-    /// a timeout).
-    ///
-    /// # Errors
-    ///
-    /// A [`RetryError`].
-    pub async fn run_with<G, K, F, Fut, T, E>(
-        &self,
-        classify: &K,
-        op: F,
-    ) -> Result<T, RetryError<E>>
-    where
-        L: Lock<G>,
-        G: RetryBudget,
-        K: RetryClassify<T, E> + ?Sized,
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        self.run_within(Deadline::NEVER, classify, op).await
-    }
-
-    /// [`run_with`](Self::run_with) inside the caller's `deadline`: no retry
-    /// starts at or after it (gives up with `GiveUp::Deadline` instead of
-    /// sleeping into it); each [`Attempt`] carries it, to hand down.
+    /// [`run`](Self::run) with `classify` deciding what retries, inside the
+    /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
+    /// carries it, to hand down.
     ///
     /// # Errors
     ///
@@ -184,14 +128,12 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let rng = Xorshift64::new(self.rng.with(|rng| rng.next_u64()));
-        let (config, budget, observer) = (self.config, self.budget, self.observer.clone());
         let ctx = RetryContext {
-            config,
+            config: self.0,
             deadline,
-            budget,
-            rng,
-            observer,
+            budget: self.1,
+            rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
+            observer: self.3.clone(),
         };
         failsafe_driver::retry(&EmbassyClock, ctx, classify, op).await
     }
@@ -199,16 +141,14 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
 
 impl<L, O> fmt::Debug for RetryPolicy<'_, L, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryPolicy")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("RetryPolicy");
+        debug.field("config", &self.0).finish_non_exhaustive()
     }
 }
 
-/// Runs `op` with a timeout on embassy-time: `op` gets the call's
-/// [`Deadline`] (`now + timeout`, or `parent` if earlier) to hand down. In
-/// cancel mode the operation is dropped when a timer fires at the deadline
-/// (never before); in soft mode it runs to the end. With an observer:
+/// Runs `op` with a timeout: `op` gets the call's [`Deadline`] (`now +
+/// timeout`, or `parent` if earlier) to hand down. In cancel mode it is
+/// dropped when an embassy timer fires at the deadline. With an observer:
 /// `failsafe_driver::timeout(&EmbassyClock, ..)`.
 ///
 /// # Errors
@@ -228,31 +168,4 @@ where
         async move { work.await.map_err(Error::Inner) }
     };
     failsafe_driver::timeout(&EmbassyClock, config, parent, (), op).await
-}
-
-/// Awaits `primary`; if it fails for any reason (its own error, a
-/// rejection, a timeout, retries given up), runs `alternative(reason,
-/// error)`; nest for a chain. With a [`FallbackPolicy`], a predicate or an
-/// observer: `failsafe_driver::fallback(&EmbassyClock, ..)`.
-///
-/// # Errors
-///
-/// The alternative's error.
-pub async fn fallback<P, A, AFut, T, X>(primary: P, alternative: A) -> Result<T, X>
-where
-    P: Future<Output = Result<T, X>>,
-    X: FallbackCause,
-    A: FnOnce(FallbackReason, X) -> AFut,
-    AFut: Future<Output = Result<T, X>>,
-{
-    let all = |_: &X| true;
-    failsafe_driver::fallback(
-        &EmbassyClock,
-        FallbackPolicy::ALL,
-        (),
-        all,
-        primary,
-        alternative,
-    )
-    .await
 }

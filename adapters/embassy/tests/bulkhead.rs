@@ -14,7 +14,7 @@ use std::task::Wake;
 
 use failsafe_embassy::{
     Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadPolicy, Clock, CsLock, EmbassyClock,
-    Error, FnObserver, Outcome, RejectReason, bulkhead, from_lock,
+    EmbassyPolicy, Error, FnObserver, Outcome, RejectReason, bulkhead, from_lock,
 };
 use futures_lite::future::block_on;
 
@@ -193,4 +193,27 @@ fn static_bulkheads_adapt_and_report() {
         .shared()
         .with(|b| b.set_limit(EmbassyClock.now(), 5));
     assert_eq!(limit, 1, "max_concurrent is the ceiling");
+}
+
+#[test]
+fn a_blocking_call_never_queues_and_calls_are_send() {
+    static POOL: BulkheadPolicy<4> = bulkhead(config(1, HOUR));
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(POOL.acquire());
+    assert_send(POOL.call(|| async { Ok::<_, ()>(()) }));
+    assert_eq!(
+        POOL.call_blocking(|| Ok::<_, ()>(in_flight(&POOL))),
+        Ok((1, 0))
+    );
+    let held = POOL.try_acquire().unwrap();
+    // An interrupt handler cannot wait: rejected at once, never queued.
+    let r = POOL.call_blocking(|| Ok::<_, ()>(()));
+    assert_eq!(
+        r.unwrap_err().rejected().unwrap().reason,
+        RejectReason::BulkheadFull
+    );
+    assert_eq!(in_flight(&POOL), (1, 0));
+    drop(held);
+    let m = POOL.shared().metrics();
+    assert_eq!((m.acquired, m.released, m.in_flight), (2, 2, 0));
 }

@@ -4,6 +4,7 @@
 //! runs under a deadline that has already passed (its timer fires at once),
 //! or under one an hour away that it never gets near.
 
+use core::future::Future;
 use core::time::Duration;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +13,30 @@ use failsafe_embassy::failsafe_driver as driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, fallback, with_timeout,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, with_timeout,
 };
 use futures_lite::future::block_on;
+
+/// Any failure falls back: the driver's fallback on embassy's clock, for
+/// every reason, with no observer.
+async fn fallback<P, A, AFut, T, X>(primary: P, alternative: A) -> Result<T, X>
+where
+    P: Future<Output = Result<T, X>>,
+    X: driver::FallbackCause,
+    A: FnOnce(FallbackReason, X) -> AFut,
+    AFut: Future<Output = Result<T, X>>,
+{
+    let always = |_: &X| true;
+    driver::fallback(
+        &EmbassyClock,
+        FallbackPolicy::ALL,
+        (),
+        always,
+        primary,
+        alternative,
+    )
+    .await
+}
 
 const HOUR: Duration = Duration::from_secs(3_600);
 const AN_HOUR: TimeoutConfig = config_or_panic(TimeoutConfig::new(HOUR));
