@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
-    Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy, Verdict,
-    config_or_panic,
+    Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy,
+    Verdict, config_or_panic,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
