@@ -123,21 +123,24 @@ fn manual_switches_and_reports_reach_a_static_observer() {
 #[test]
 fn a_predicate_over_the_result_opens_at_once() {
     static MODEM: FailFastPolicy = fail_fast(failures(100));
-    // The result says the link is gone: report it, and the fail fast opens.
-    async fn send(reply: &'static str) -> Result<(), Error<&'static str>> {
-        let r = MODEM.call(|| async { Err(reply) }).await;
-        if matches!(r, Err(Error::Inner("NO CARRIER"))) {
-            MODEM.shared().with(|ff| ff.report_unhealthy(now()));
-        }
-        r
-    }
+    // NO CARRIER says the link is gone: unhealthy, open now.
+    let no_carrier = |r: &Result<(), &str>| match r {
+        Err("NO CARRIER") => Outcome::Unhealthy,
+        Err(_) => Outcome::Failure,
+        Ok(()) => Outcome::Success,
+    };
     block_on(async {
-        assert_eq!(send("BUSY").await, Err(Error::Inner("BUSY")));
+        let r = MODEM.call_with(&no_carrier, || async { Err("BUSY") }).await;
+        assert_eq!(r, Err(Error::Inner("BUSY")));
         assert_eq!(MODEM.shared().with(|ff| ff.state()), FailFastState::Closed);
-        assert_eq!(send("NO CARRIER").await, Err(Error::Inner("NO CARRIER")));
+        let r = MODEM
+            .call_with(&no_carrier, || async { Err("NO CARRIER") })
+            .await;
+        assert_eq!(r, Err(Error::Inner("NO CARRIER")));
         let m = MODEM.shared().metrics();
         assert_eq!(m.open_cause, Some(OpenCause::Unhealthy));
-        assert_eq!(reason(send("BUSY").await), RejectReason::FailFastOpen);
+        let r = MODEM.call_with(&no_carrier, || async { Ok(()) }).await;
+        assert_eq!(reason(r), RejectReason::FailFastOpen);
     });
 }
 
