@@ -1,60 +1,29 @@
 //! embassy-time as the driver's [`Clock`] and [`Runtime`].
 
-use failsafe_core::Instant;
+use failsafe_core::{Instant, Rejected};
 use failsafe_driver::{Clock, Runtime};
 
 const MICROS_PER_SEC: u128 = 1_000_000;
 
-/// embassy-time's clock, as the failsafe driver sees it. Zero-sized.
-///
-/// Core [`Instant`]s are microseconds since boot (embassy's epoch) expressed
-/// in nanoseconds: reading the clock rounds embassy's ticks **down** to whole
-/// microseconds, and [`to_embassy`](Self::to_embassy) rounds a deadline
-/// **up** to the next microsecond and tick, so a timer set for a deadline
-/// never fires before the clock reads that deadline.
-///
-/// ```
-/// use failsafe_embassy::Clock;
-/// use failsafe_embassy::EmbassyClock;
-///
-/// let now = EmbassyClock.now();
-/// assert!(EmbassyClock::to_core(embassy_time::Instant::now()) >= now);
-/// ```
+/// embassy-time's clock, zero-sized. Core [`Instant`]s are microseconds since
+/// boot: reading rounds ticks **down** to whole microseconds,
+/// [`to_embassy`](Self::to_embassy) rounds **up**, so a timer never fires
+/// before the clock reads its deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EmbassyClock;
 
 impl EmbassyClock {
-    /// Converts an embassy instant (ticks since boot) to a core instant,
-    /// rounding down to a whole microsecond. Never overflows.
-    ///
-    /// ```
-    /// use failsafe_embassy::Instant;
-    /// use failsafe_embassy::EmbassyClock;
-    ///
-    /// let at = embassy_time::Instant::from_millis(1_500);
-    /// assert_eq!(EmbassyClock::to_core(at), Instant::from_millis(1_500));
-    /// ```
+    /// An embassy instant (ticks since boot) as a core instant, rounded down
+    /// to a whole microsecond. Never overflows.
     pub const fn to_core(at: embassy_time::Instant) -> Instant {
         let micros = at.as_ticks() as u128 * MICROS_PER_SEC / embassy_time::TICK_HZ as u128;
         Instant::from_micros(saturate(micros))
     }
 
-    /// Converts a core instant to an embassy instant, rounding up to the next
-    /// whole microsecond and then to the next tick, so that
-    /// `to_core(to_embassy(t)) >= t`. [`Instant::MAX`] (the core's "never")
-    /// becomes [`embassy_time::Instant::MAX`], which a timer treats as
-    /// "never" too; anything beyond embassy's range saturates there.
-    ///
-    /// ```
-    /// use failsafe_embassy::Instant;
-    /// use failsafe_embassy::EmbassyClock;
-    ///
-    /// let deadline = Instant::from_nanos(1_500); // 1.5 µs
-    /// let at = EmbassyClock::to_embassy(deadline);
-    /// assert_eq!(at.as_micros(), 2); // never early
-    /// assert!(EmbassyClock::to_core(at) >= deadline);
-    /// assert_eq!(EmbassyClock::to_embassy(Instant::MAX), embassy_time::Instant::MAX);
-    /// ```
+    /// A core instant as an embassy instant, rounded up to the next
+    /// microsecond and tick: `to_core(to_embassy(t)) >= t`. [`Instant::MAX`]
+    /// (never) and anything beyond embassy's range become
+    /// [`embassy_time::Instant::MAX`], which a timer treats as never too.
     pub const fn to_embassy(at: Instant) -> embassy_time::Instant {
         if at.as_nanos() == Instant::MAX.as_nanos() {
             return embassy_time::Instant::MAX;
@@ -62,6 +31,16 @@ impl EmbassyClock {
         let micros = at.as_nanos().div_ceil(1_000) as u128;
         let ticks = (micros * embassy_time::TICK_HZ as u128).div_ceil(MICROS_PER_SEC);
         embassy_time::Instant::from_ticks(saturate(ticks))
+    }
+
+    /// When a rejected call may come back, for `Timer::at`: `None` when the
+    /// machine cannot say (a probe out, a health report awaited) or never
+    /// will (more permits than a limiter holds).
+    pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
+        match rejected.retry_at {
+            Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),
+            _ => None,
+        }
     }
 }
 
@@ -84,8 +63,7 @@ impl Clock for EmbassyClock {
 impl Runtime for EmbassyClock {
     type Sleep = embassy_time::Timer;
 
-    /// `embassy_time::Timer::at(to_embassy(deadline))`: ready at once if the
-    /// deadline has passed, never before it.
+    /// `Timer::at(to_embassy(deadline))`: ready at once if it has passed.
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
         embassy_time::Timer::at(Self::to_embassy(deadline))

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::task::Wake;
 
 use failsafe_embassy::{
-    Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, Error, FnObserver, Outcome, RejectReason,
+    Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadPolicy, Clock, CsLock, EmbassyClock,
+    EmbassyPolicy, Error, FnObserver, Outcome, RejectReason, bulkhead, from_lock,
 };
 use futures_lite::future::block_on;
 
@@ -26,6 +27,13 @@ const fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Calls holding a slot, and calls queued for one.
+fn in_flight<const Q: usize, O: failsafe_embassy::Observer<BulkheadEvent>>(
+    pool: &BulkheadPolicy<Q, O>,
+) -> (u32, usize) {
+    pool.shared().with(|b| (b.in_flight(), b.queued()))
+}
+
 #[derive(Default)]
 struct CountWakes(AtomicU32);
 
@@ -37,21 +45,21 @@ impl Wake for CountWakes {
 
 #[test]
 fn a_waiting_task_is_woken_by_a_release_and_runs() {
-    static POOL: Bulkhead<4> = Bulkhead::new(config(1, HOUR));
+    static POOL: BulkheadPolicy<4> = bulkhead(config(1, HOUR));
     let held = POOL.try_acquire().unwrap();
     let wakes = Arc::new(CountWakes::default());
     let waker = Waker::from(wakes.clone());
     let cx = &mut Context::from_waker(&waker);
 
-    let mut call = pin!(POOL.call(|| async { Ok::<_, ()>(POOL.in_flight()) }));
+    let mut call = pin!(POOL.call(|| async { Ok::<_, ()>(in_flight(&POOL).0) }));
     assert!(call.as_mut().poll(cx).is_pending());
-    assert_eq!(POOL.queued(), 1);
+    assert_eq!(in_flight(&POOL).1, 1);
     assert!(POOL.next_deadline().is_some(), "its wait has an end");
 
     held.finish(Outcome::Success);
     assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken by the release");
     assert_eq!(call.as_mut().poll(cx), Poll::Ready(Ok(1)));
-    let m = POOL.metrics();
+    let m = POOL.shared().metrics();
     assert_eq!(
         (m.in_flight, m.queued, m.acquired, m.released),
         (0, 0, 2, 2)
@@ -60,7 +68,7 @@ fn a_waiting_task_is_woken_by_a_release_and_runs() {
 
 #[test]
 fn tasks_get_slots_in_the_order_they_queued() {
-    static POOL: Bulkhead<8> = Bulkhead::new(config(1, HOUR));
+    static POOL: BulkheadPolicy<8> = bulkhead(config(1, HOUR));
     static ORDER: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
     async fn step(i: u8) -> Result<(), ()> {
         ORDER.lock().unwrap().push(i);
@@ -88,13 +96,13 @@ fn tasks_get_slots_in_the_order_they_queued() {
     assert_eq!(b.as_mut().poll(cx), Poll::Ready(Ok(())));
     assert_eq!(c.as_mut().poll(cx), Poll::Ready(Ok(())));
     assert_eq!(*ORDER.lock().unwrap(), [0, 1, 2]);
-    assert_eq!(POOL.in_flight(), 0);
+    assert_eq!(in_flight(&POOL).0, 0);
 }
 
 #[test]
 fn a_full_queue_or_no_wait_rejects_at_once() {
-    static NEVER_WAITS: Bulkhead<1> = Bulkhead::new(config(1, Duration::ZERO));
-    static SMALL_QUEUE: Bulkhead<1> = Bulkhead::new(config(1, HOUR));
+    static NEVER_WAITS: BulkheadPolicy<1> = bulkhead(config(1, Duration::ZERO));
+    static SMALL_QUEUE: BulkheadPolicy<1> = bulkhead(config(1, HOUR));
     let _a = NEVER_WAITS.try_acquire().unwrap();
     let r = block_on(NEVER_WAITS.call(|| async { Ok::<_, ()>(()) }));
     assert_eq!(
@@ -116,27 +124,27 @@ fn a_full_queue_or_no_wait_rejects_at_once() {
 
 #[test]
 fn a_dropped_waiter_or_call_leaks_nothing() {
-    static POOL: Bulkhead<4> = Bulkhead::new(config(1, HOUR));
+    static POOL: BulkheadPolicy<4> = bulkhead(config(1, HOUR));
     let cx = &mut Context::from_waker(Waker::noop());
     let held = POOL.try_acquire().unwrap();
     {
         let mut waiter = pin!(POOL.acquire());
         assert!(waiter.as_mut().poll(cx).is_pending());
     }
-    assert_eq!(POOL.queued(), 0, "dropped while queued");
+    assert_eq!(in_flight(&POOL).1, 0, "dropped while queued");
     {
         let mut waiter = pin!(POOL.acquire());
         assert!(waiter.as_mut().poll(cx).is_pending());
         held.finish(Outcome::Success); // granted to the waiter ...
     } // ... which is dropped before collecting it
-    assert_eq!(POOL.in_flight(), 0);
+    assert_eq!(in_flight(&POOL).0, 0);
     {
         // a call dropped while its operation runs
         let mut call = pin!(POOL.call(core::future::pending::<Result<(), ()>>));
         assert!(call.as_mut().poll(cx).is_pending());
-        assert_eq!(POOL.in_flight(), 1);
+        assert_eq!(in_flight(&POOL).0, 1);
     }
-    let m = POOL.metrics();
+    let m = POOL.shared().metrics();
     assert_eq!((m.in_flight, m.queued, m.cancelled), (0, 0, 2));
     assert_eq!(m.acquired, m.released);
 }
@@ -158,23 +166,54 @@ fn static_bulkheads_adapt_and_report() {
         Ok(aimd) => aimd,
         Err(_) => panic!("aimd"),
     };
-    static POOL: Bulkhead<2, (), Aimd> = Bulkhead::adaptive(config(10, Duration::ZERO), AIMD);
-    static WATCHED: Bulkhead<2, FnObserver<fn(BulkheadEvent)>> = Bulkhead::with_observer(
-        config(1, Duration::ZERO),
-        FnObserver(on_event as fn(BulkheadEvent)),
-    );
+    static POOL: BulkheadPolicy<2, (), Aimd> = from_lock(CsLock::new(Bulkhead::adaptive(
+        config(10, Duration::ZERO),
+        AIMD,
+    )));
+    static WATCHED: BulkheadPolicy<2, FnObserver<fn(BulkheadEvent)>> =
+        from_lock(CsLock::new(Bulkhead::with_observer(
+            config(1, Duration::ZERO),
+            FnObserver(on_event as fn(BulkheadEvent)),
+        )));
     block_on(async {
         for _ in 0..3 {
             let r = POOL.call(|| async { Err::<(), _>("nack") }).await;
             assert_eq!(r, Err(Error::Inner("nack")));
         }
     });
-    assert_eq!(POOL.limit(), 7, "10 -> 9 -> 8 -> 7");
-    assert_eq!(POOL.set_limit(2), 2);
+    assert_eq!(POOL.shared().with(|b| b.limit()), 7, "10 -> 9 -> 8 -> 7");
+    let limit = POOL.shared().with(|b| b.set_limit(EmbassyClock.now(), 2));
+    assert_eq!(limit, 2);
     // the fixed bulkhead reports its events through its observer
     let held = WATCHED.try_acquire().unwrap();
     assert!(block_on(WATCHED.call(|| async { Ok::<_, ()>(()) })).is_err());
     assert_eq!(REJECTED.load(Ordering::SeqCst), 1);
     drop(held);
-    assert_eq!(WATCHED.set_limit(5), 1, "max_concurrent is the ceiling");
+    let limit = WATCHED
+        .shared()
+        .with(|b| b.set_limit(EmbassyClock.now(), 5));
+    assert_eq!(limit, 1, "max_concurrent is the ceiling");
+}
+
+#[test]
+fn a_blocking_call_never_queues_and_calls_are_send() {
+    static POOL: BulkheadPolicy<4> = bulkhead(config(1, HOUR));
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(POOL.acquire());
+    assert_send(POOL.call(|| async { Ok::<_, ()>(()) }));
+    assert_eq!(
+        POOL.call_blocking(|| Ok::<_, ()>(in_flight(&POOL))),
+        Ok((1, 0))
+    );
+    let held = POOL.try_acquire().unwrap();
+    // An interrupt handler cannot wait: rejected at once, never queued.
+    let r = POOL.call_blocking(|| Ok::<_, ()>(()));
+    assert_eq!(
+        r.unwrap_err().rejected().unwrap().reason,
+        RejectReason::BulkheadFull
+    );
+    assert_eq!(in_flight(&POOL), (1, 0));
+    drop(held);
+    let m = POOL.shared().metrics();
+    assert_eq!((m.acquired, m.released, m.in_flight), (2, 2, 0));
 }

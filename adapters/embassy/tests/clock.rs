@@ -42,3 +42,18 @@ fn conversions_saturate_instead_of_overflowing() {
         Instant::MAX
     );
 }
+
+#[test]
+fn retry_at_is_a_timer_instant_only_when_the_machine_knows_one() {
+    use failsafe_embassy::{RejectReason, Rejected};
+    let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_nanos(1_500)));
+    // rounded up, like every deadline: a sleeper never wakes early
+    assert_eq!(
+        EmbassyClock::retry_at(&open),
+        Some(embassy_time::Instant::from_micros(2))
+    );
+    let unknown = Rejected::new(RejectReason::BreakerHalfOpenFull, None);
+    assert_eq!(EmbassyClock::retry_at(&unknown), None);
+    let never = Rejected::never(RejectReason::RateInsufficientCapacity);
+    assert_eq!(EmbassyClock::retry_at(&never), None, "never is no instant");
+}

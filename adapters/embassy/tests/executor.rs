@@ -7,12 +7,12 @@ use std::sync::mpsc;
 
 use embassy_executor::Executor;
 use failsafe_embassy::{
-    BackoffKind, BreakerConfig, CircuitBreaker, Clock, CountWindow, Deadline, EmbassyClock, Error,
-    Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, config_or_panic,
-    with_timeout,
+    BackoffKind, BreakerConfig, CircuitBreakerPolicy, Clock, CountWindow, Deadline, EmbassyClock,
+    Error, Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, circuit_breaker,
+    config_or_panic, with_timeout,
 };
 
-static BREAKER: CircuitBreaker<CountWindow<4>> = CircuitBreaker::new(
+static BREAKER: CircuitBreakerPolicy<CountWindow<4>> = circuit_breaker(
     BreakerConfig::builder()
         .failure_rate_threshold(0.5)
         .minimum_calls(4)
@@ -43,7 +43,7 @@ async fn firmware(report: mpsc::Sender<Report>) {
     }
     let _ = report.send(Report {
         results,
-        state: BREAKER.state(),
+        state: BREAKER.shared().state(),
     });
 }
 

@@ -11,10 +11,12 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use failsafe_embassy::SharedAdmission;
+use failsafe_embassy::failsafe_core::admission::{Call, Entry};
 use failsafe_embassy::{
-    Clock, CloseCause, Deadline, DefaultClassifier, EmbassyClock, Error, FailFast, FailFastConfig,
-    FailFastEvent, FailFastMachine, FailFastState, FnObserver, Health, MutexLock, OpenCause,
-    RejectReason, UnhealthyWhen,
+    Clock, CloseCause, CsLock, Deadline, EmbassyClock, EmbassyPolicy, Error, FailFast,
+    FailFastConfig, FailFastEvent, FailFastPolicy, FailFastState, FnObserver, MutexLock, OpenCause,
+    Outcome, RejectReason, fail_fast, from_lock,
 };
 use futures_lite::future::{block_on, poll_once};
 
@@ -24,13 +26,17 @@ const fn failures(n: u32) -> FailFastConfig {
         .build_or_panic()
 }
 
+fn now() -> failsafe_embassy::Instant {
+    EmbassyClock.now()
+}
+
 fn reason<T: core::fmt::Debug, E: core::fmt::Debug>(r: Result<T, Error<E>>) -> RejectReason {
     r.unwrap_err().rejected().expect("a rejection").reason
 }
 
 #[test]
 fn a_static_fail_fast_opens_after_failures_and_stays_open_until_healthy() {
-    static SENSOR: FailFast = FailFast::new(failures(3));
+    static SENSOR: FailFastPolicy = fail_fast(failures(3));
     static CALLS: AtomicU32 = AtomicU32::new(0);
     async fn read(ok: bool) -> Result<u16, &'static str> {
         CALLS.fetch_add(1, Ordering::SeqCst);
@@ -40,7 +46,7 @@ fn a_static_fail_fast_opens_after_failures_and_stays_open_until_healthy() {
         for _ in 0..3 {
             assert_eq!(SENSOR.call(|| read(false)).await, Err(Error::Inner("nack")));
         }
-        assert_eq!(SENSOR.state(), FailFastState::Open);
+        assert_eq!(SENSOR.shared().with(|ff| ff.state()), FailFastState::Open);
         for _ in 0..5 {
             let r = SENSOR.call(|| read(true)).await;
             let rejected = *r.unwrap_err().rejected().unwrap();
@@ -60,11 +66,11 @@ fn a_static_fail_fast_opens_after_failures_and_stays_open_until_healthy() {
             "nothing happens by time alone"
         );
         SENSOR.on_deadline();
-        assert_eq!(SENSOR.state(), FailFastState::Open);
+        assert_eq!(SENSOR.shared().with(|ff| ff.state()), FailFastState::Open);
 
-        SENSOR.report_healthy();
+        SENSOR.shared().with(|ff| ff.report_healthy(now()));
         assert_eq!(SENSOR.call(|| read(true)).await, Ok(421));
-        let m = SENSOR.metrics();
+        let m = SENSOR.shared().metrics();
         assert_eq!((m.times_opened, m.rejected_open), (1, 5));
     });
 }
@@ -80,18 +86,19 @@ fn manual_switches_and_reports_reach_a_static_observer() {
             EVENTS.lock().unwrap().push(event);
         }
     }
-    static LINK: FailFast<FnObserver<fn(FailFastEvent)>> =
-        FailFast::with_observer(failures(5), FnObserver(log as fn(FailFastEvent)));
+    static LINK: FailFastPolicy<FnObserver<fn(FailFastEvent)>> = from_lock(CsLock::new(
+        FailFast::with_observer(failures(5), FnObserver(log as fn(FailFastEvent))),
+    ));
 
-    LINK.open();
+    LINK.shared().with(|ff| ff.open(now()));
     assert_eq!(
         reason(LINK.call_blocking(|| Ok::<_, ()>(()))),
         RejectReason::FailFastOpen
     );
-    LINK.close();
+    LINK.shared().with(|ff| ff.close(now()));
     assert_eq!(LINK.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
-    LINK.report_unhealthy();
-    LINK.report_healthy();
+    LINK.shared().with(|ff| ff.report_unhealthy(now()));
+    LINK.shared().with(|ff| ff.report_healthy(now()));
     let causes: Vec<_> = EVENTS
         .lock()
         .unwrap()
@@ -115,24 +122,32 @@ fn manual_switches_and_reports_reach_a_static_observer() {
 
 #[test]
 fn a_predicate_over_the_result_opens_at_once() {
-    static MODEM: FailFast = FailFast::new(failures(100));
-    let no_carrier = UnhealthyWhen(|r: &Result<(), &str>| *r == Err("NO CARRIER"));
+    static MODEM: FailFastPolicy = fail_fast(failures(100));
+    // NO CARRIER says the link is gone: unhealthy, open now.
+    let no_carrier = |r: &Result<(), &str>| match r {
+        Err("NO CARRIER") => Outcome::Unhealthy,
+        Err(_) => Outcome::Failure,
+        Ok(()) => Outcome::Success,
+    };
     block_on(async {
         let r = MODEM.call_with(&no_carrier, || async { Err("BUSY") }).await;
         assert_eq!(r, Err(Error::Inner("BUSY")));
-        assert_eq!(MODEM.state(), FailFastState::Closed);
+        assert_eq!(MODEM.shared().with(|ff| ff.state()), FailFastState::Closed);
         let r = MODEM
             .call_with(&no_carrier, || async { Err("NO CARRIER") })
             .await;
         assert_eq!(r, Err(Error::Inner("NO CARRIER")));
-        assert_eq!(MODEM.metrics().open_cause, Some(OpenCause::Unhealthy));
+        let m = MODEM.shared().metrics();
+        assert_eq!(m.open_cause, Some(OpenCause::Unhealthy));
+        let r = MODEM.call_with(&no_carrier, || async { Ok(()) }).await;
+        assert_eq!(reason(r), RejectReason::FailFastOpen);
     });
 }
 
 #[test]
 fn a_deadline_that_cannot_cover_the_call_is_rejected_without_calling() {
     // An hour-long erase never fits a minute, however slow this test runs.
-    static FLASH: FailFast = FailFast::new(
+    static FLASH: FailFastPolicy = fail_fast(
         FailFastConfig::builder()
             .expected_duration(Duration::from_secs(3_600))
             .build_or_panic(),
@@ -144,17 +159,17 @@ fn a_deadline_that_cannot_cover_the_call_is_rejected_without_calling() {
     };
     block_on(async {
         let minute = Deadline::after(EmbassyClock.now(), Duration::from_secs(60));
-        let r = FLASH
-            .call_with_deadline(minute, &DefaultClassifier, erase)
-            .await;
+        let within_a_minute = FLASH.by_ref().with_deadline(minute);
+        let r = within_a_minute.call(erase).await;
         assert_eq!(reason(r), RejectReason::DeadlineTooShort);
-        let r = FLASH.call_blocking_with_deadline(minute, &DefaultClassifier, || Ok::<_, ()>(()));
+        let r = within_a_minute.call_blocking(|| Ok::<_, ()>(()));
         assert_eq!(reason(r), RejectReason::DeadlineTooShort);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         // no deadline: admitted
         assert_eq!(FLASH.call(erase).await, Ok(()));
-        assert_eq!(FLASH.min_remaining(), Duration::from_secs(3_600));
-        assert_eq!(FLASH.metrics().rejected_deadline, 2);
+        let min_remaining = FLASH.shared().with(|ff| ff.min_remaining());
+        assert_eq!(min_remaining, Duration::from_secs(3_600));
+        assert_eq!(FLASH.shared().metrics().rejected_deadline, 2);
     });
 }
 
@@ -162,8 +177,8 @@ fn a_deadline_that_cannot_cover_the_call_is_rejected_without_calling() {
 fn a_learned_duration_and_one_probe_per_interval_on_explicit_instants() {
     // The core treats an instant behind one it has seen as "no time
     // passed", so this timeline runs ahead of the real clock on the
-    // shared machine's explicit-instant API.
-    static PEER: FailFast = FailFast::new(
+    // admission contract, at explicit instants.
+    static PEER: FailFastPolicy = fail_fast(
         FailFastConfig::builder()
             .consecutive_failures(1)
             .probe_interval(Duration::from_secs(10))
@@ -172,76 +187,79 @@ fn a_learned_duration_and_one_probe_per_interval_on_explicit_instants() {
     );
     let t0 = EmbassyClock.now() + Duration::from_secs(1_000);
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let shared = PEER.shared();
-    let p = shared.acquire(at(0), Deadline::NEVER).unwrap();
-    shared.record(at(250), p, failsafe_embassy::Outcome::Success);
-    assert_eq!(PEER.min_remaining(), Duration::from_millis(250));
+    // The admission contract at an explicit instant.
+    let enter = |ms: u64, deadline: Deadline| match PEER
+        .shared()
+        .enter(&Call::at(at(ms)).with_deadline(deadline), None)
+    {
+        Entry::Admitted(permit) => Ok(permit),
+        Entry::Rejected(rejected) => Err(rejected),
+        Entry::Pending { wait, .. } => match wait {},
+    };
+    let exit = |ms: u64, permit, outcome| PEER.shared().exit(at(ms), permit, outcome);
+    let p = enter(0, Deadline::NEVER).unwrap();
+    exit(250, p, Outcome::Success);
+    let min_remaining = PEER.shared().with(|ff| ff.min_remaining());
+    assert_eq!(min_remaining, Duration::from_millis(250));
     let tight = Deadline::at(at(1_249));
     assert_eq!(
-        shared.acquire(at(1_000), tight).unwrap_err().reason,
+        enter(1_000, tight).unwrap_err().reason,
         RejectReason::DeadlineTooShort
     );
 
-    let p = shared.acquire(at(2_000), Deadline::NEVER).unwrap();
-    shared.record(at(2_000), p, failsafe_embassy::Outcome::Failure);
-    assert_eq!(PEER.state(), FailFastState::Open);
-    let r = shared.acquire(at(11_999), Deadline::NEVER).unwrap_err();
+    let p = enter(2_000, Deadline::NEVER).unwrap();
+    exit(2_000, p, Outcome::Failure);
+    assert_eq!(PEER.shared().with(|ff| ff.state()), FailFastState::Open);
+    let r = enter(11_999, Deadline::NEVER).unwrap_err();
     assert_eq!(r.retry_at, Some(at(12_000)));
-    let probe = shared.acquire(at(12_000), Deadline::NEVER).unwrap();
+    let probe = enter(12_000, Deadline::NEVER).unwrap();
     assert!(probe.is_probe());
-    let r = shared.acquire(at(12_001), Deadline::NEVER).unwrap_err();
+    let r = enter(12_001, Deadline::NEVER).unwrap_err();
     assert_eq!(
         r.reason,
         RejectReason::FailFastOpen,
         "one probe per interval"
     );
     assert_eq!(r.retry_at, None, "the probe is out: it may close it sooner");
-    shared.record(at(12_100), probe, failsafe_embassy::Outcome::Success);
-    assert_eq!(PEER.state(), FailFastState::Closed);
-    assert_eq!(PEER.metrics().probes_admitted, 1);
+    exit(12_100, probe, Outcome::Success);
+    assert_eq!(PEER.shared().with(|ff| ff.state()), FailFastState::Closed);
+    assert_eq!(PEER.shared().metrics().probes_admitted, 1);
 }
 
 #[test]
 fn a_dropped_call_is_cancelled_and_leaves_the_streak_alone() {
-    static BUS: FailFast<(), MutexLock<CriticalSectionRawMutex, FailFastMachine>> =
-        FailFast::from_lock(MutexLock::new(FailFastMachine::new(failures(2))));
+    static BUS: FailFastPolicy<(), MutexLock<CriticalSectionRawMutex, FailFast>> =
+        from_lock(MutexLock::new(FailFast::new(failures(2))));
     block_on(async {
         let _ = BUS.call(|| async { Err::<(), _>("nack") }).await;
         {
             let mut hung = pin!(BUS.call(core::future::pending::<Result<(), &str>>));
             assert!(poll_once(hung.as_mut()).await.is_none());
         } // dropped mid-call
-        let m = BUS.metrics();
+        let m = BUS.shared().metrics();
         assert_eq!(
             (m.state, m.consecutive_failures),
             (FailFastState::Closed, 1)
         );
         let _ = BUS.call(|| async { Err::<(), _>("nack") }).await;
-        assert_eq!(BUS.state(), FailFastState::Open);
+        assert_eq!(BUS.shared().with(|ff| ff.state()), FailFastState::Open);
     });
 }
 
 #[test]
-fn a_guard_and_the_generic_call_serve_a_static_fail_fast() {
-    static DMA: FailFast = FailFast::new(failures(1));
-    let guard = DMA.acquire(Deadline::NEVER).unwrap();
+fn a_guard_serves_a_static_fail_fast() {
+    static DMA: FailFastPolicy = fail_fast(failures(1));
+    let guard = DMA.try_acquire().unwrap();
     drop(guard); // cancelled: counts neither way
-    assert_eq!(DMA.state(), FailFastState::Closed);
+    assert_eq!(DMA.shared().with(|ff| ff.state()), FailFastState::Closed);
     block_on(async {
-        assert_eq!(
-            failsafe_embassy::call(&DMA, || async { Ok::<_, ()>(5) }).await,
-            Ok(5)
-        );
+        assert_eq!(DMA.call(|| async { Ok::<_, ()>(5) }).await, Ok(5));
     });
-    DMA.acquire(Deadline::NEVER)
-        .unwrap()
-        .finish(Health::Timeout);
-    assert_eq!(
-        DMA.metrics().open_cause,
-        Some(OpenCause::ConsecutiveFailures)
-    );
+    DMA.try_acquire().unwrap().finish(Outcome::Timeout);
+    let m = DMA.shared().metrics();
+    assert_eq!(m.open_cause, Some(OpenCause::ConsecutiveFailures));
     block_on(async {
-        let r = failsafe_embassy::call(&DMA, || async { Ok::<_, ()>(5) }).await;
+        let r = DMA.call(|| async { Ok::<_, ()>(5) }).await;
         assert_eq!(reason(r), RejectReason::FailFastOpen);
     });
 }

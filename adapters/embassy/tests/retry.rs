@@ -120,7 +120,7 @@ fn a_classifier_decides_what_retries() {
     let run = |replies: [Result<Reply, LinkError>; 3]| {
         let replies = Mutex::new(replies.into_iter());
         let calls = AtomicU32::new(0);
-        let result = block_on(RETRY.run_with(&classify, |_| {
+        let result = block_on(RETRY.run_within(Deadline::NEVER, &classify, |_| {
             calls.fetch_add(1, Ordering::Relaxed);
             let next = replies.lock().unwrap().next().unwrap();
             async move { next }
@@ -289,7 +289,6 @@ fn the_policy_is_const_and_shares_from_a_static() {
         RetryPolicy::new(at_once(3), 1).with_budget(&BUDGET);
     assert_sync(&RETRY);
     assert_eq!(RETRY.config(), at_once(3));
-    assert!(core::ptr::eq(RETRY.budget(), &BUDGET));
     assert!(format!("{RETRY:?}").starts_with("RetryPolicy { config: RetryConfig"));
     // From several threads at once: every call gets its answer.
     std::thread::scope(|s| {

@@ -10,12 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use failsafe_embassy::{
-    BreakerConfig, CircuitBreaker, Clock, CountWindow, EmbassyClock, Error, Machine, MutexLock,
-    NoWindow, Outcome, RejectReason, State,
+    BreakerConfig, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow, CsLock, EmbassyClock,
+    EmbassyPolicy, Error, MutexLock, NoWindow, Outcome, Policy, RejectReason, Shared, State,
+    circuit_breaker, from_lock,
 };
 use futures_lite::future::{self, block_on};
 
 const OPEN_WAIT: Duration = Duration::from_secs(60);
+
+fn now() -> failsafe_embassy::Instant {
+    EmbassyClock.now()
+}
 
 /// Trips after `n` failures in a row; one probe; 60 s open.
 const fn trip_after(n: u32) -> BreakerConfig {
@@ -36,19 +41,19 @@ async fn working() -> Result<(), &'static str> {
 
 #[test]
 fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
-    static BREAKER: CircuitBreaker<CountWindow<8>> =
-        CircuitBreaker::new(trip_after(3), CountWindow::new());
+    static BREAKER: CircuitBreakerPolicy<CountWindow<8>> =
+        circuit_breaker(trip_after(3), CountWindow::new());
 
     block_on(async {
         for _ in 0..2 {
             assert_eq!(BREAKER.call(failing).await, Err(Error::Inner("nack")));
         }
-        assert_eq!(BREAKER.state(), State::Closed);
+        assert_eq!(BREAKER.shared().state(), State::Closed);
 
         let before = EmbassyClock.now();
         assert_eq!(BREAKER.call(failing).await, Err(Error::Inner("nack")));
         let after = EmbassyClock.now();
-        assert_eq!(BREAKER.state(), State::Open);
+        assert_eq!(BREAKER.shared().state(), State::Open);
 
         // The operation is not run while the breaker is open.
         let ran = AtomicBool::new(false);
@@ -69,11 +74,12 @@ fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
         assert!(wait <= OPEN_WAIT && wait > OPEN_WAIT - Duration::from_secs(10));
 
         // A supervisor sleeping until the next deadline wakes exactly then.
+        assert_eq!(BREAKER.next_deadline(), Some(retry_at));
         assert_eq!(
-            BREAKER.next_deadline(),
+            EmbassyClock::retry_at(&rejected),
             Some(EmbassyClock::to_embassy(retry_at))
         );
-        let m = BREAKER.metrics();
+        let m = BREAKER.shared().metrics(now());
         assert_eq!((m.times_opened, m.rejected), (1, 1));
         assert_eq!(m.open_until, Some(retry_at));
     });
@@ -81,18 +87,18 @@ fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
 
 #[test]
 fn a_dropped_future_releases_its_half_open_probe() {
-    static BREAKER: CircuitBreaker<NoWindow> = CircuitBreaker::new(trip_after(1), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(1), NoWindow);
 
     block_on(async {
         assert!(BREAKER.call(failing).await.is_err());
         let reopen = BREAKER.shared().next_deadline().expect("open until");
         BREAKER.shared().on_deadline(reopen); // the 60 s wait is over
-        assert_eq!(BREAKER.state(), State::HalfOpen);
+        assert_eq!(BREAKER.shared().state(), State::HalfOpen);
 
         // The probe is admitted, then its operation never finishes.
         let mut probe = Box::pin(BREAKER.call(future::pending::<Result<(), &str>>));
         assert!(future::poll_once(probe.as_mut()).await.is_none());
-        assert_eq!(BREAKER.metrics().probes_in_flight, 1);
+        assert_eq!(BREAKER.shared().metrics(now()).probes_in_flight, 1);
         let full = BREAKER.call(working).await.unwrap_err();
         assert_eq!(
             full.rejected().unwrap().reason,
@@ -102,20 +108,20 @@ fn a_dropped_future_releases_its_half_open_probe() {
         // The caller gives up (a select, a timeout): the slot comes back at
         // once, without waiting for the probe's lease, and nothing is counted.
         drop(probe);
-        let m = BREAKER.metrics();
+        let m = BREAKER.shared().metrics(now());
         assert_eq!((m.state, m.probes_in_flight), (State::HalfOpen, 0));
         assert_eq!(m.stale_outcomes, 0);
 
         // So the next call is the probe, and its success closes the breaker.
         assert_eq!(BREAKER.call(working).await, Ok(()));
-        assert_eq!(BREAKER.state(), State::Closed);
+        assert_eq!(BREAKER.shared().state(), State::Closed);
     });
 }
 
 #[test]
 fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
-    static BREAKER: CircuitBreaker<CountWindow<8>> =
-        CircuitBreaker::new(trip_after(2), CountWindow::new());
+    static BREAKER: CircuitBreakerPolicy<CountWindow<8>> =
+        circuit_breaker(trip_after(2), CountWindow::new());
     let status = |r: &Result<u16, ()>| match r {
         Ok(code) if *code >= 500 => Outcome::Failure,
         Ok(404) => Outcome::Ignored,
@@ -130,7 +136,11 @@ fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
                 Ok(404)
             );
         }
-        assert_eq!(BREAKER.metrics().calls, 0, "ignored calls are not counted");
+        assert_eq!(
+            BREAKER.shared().metrics(now()).calls,
+            0,
+            "ignored calls are not counted"
+        );
 
         for _ in 0..2 {
             // Counted as a failure, but the caller still gets its Ok(503).
@@ -139,53 +149,53 @@ fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
                 Ok(503)
             );
         }
-        assert_eq!(BREAKER.state(), State::Open);
+        assert_eq!(BREAKER.shared().state(), State::Open);
     });
 }
 
 #[test]
 fn a_blocking_call_and_a_manual_guard_share_the_same_breaker() {
-    static BREAKER: CircuitBreaker<NoWindow> = CircuitBreaker::new(trip_after(2), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(2), NoWindow);
 
     assert_eq!(
         BREAKER.call_blocking(|| Err::<(), _>("bus")),
         Err(Error::Inner("bus"))
     );
-    let guard = BREAKER.acquire().expect("closed");
+    let guard = BREAKER.try_acquire().expect("closed");
     guard.finish(Outcome::Failure);
-    assert_eq!(BREAKER.state(), State::Open);
-    let rejected = BREAKER.acquire().unwrap_err();
+    assert_eq!(BREAKER.shared().state(), State::Open);
+    let rejected = BREAKER.try_acquire().unwrap_err();
     assert_eq!(rejected.reason, RejectReason::BreakerOpen);
     assert!(BREAKER.call_blocking(|| Ok::<_, ()>(())).is_err());
 }
 
 #[test]
 fn operator_controls_take_effect_at_once() {
-    static BREAKER: CircuitBreaker<NoWindow> = CircuitBreaker::new(trip_after(5), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(5), NoWindow);
 
-    BREAKER.force_open();
-    let r = BREAKER.acquire().unwrap_err();
+    BREAKER.shared().with(|b| b.force_open(now()));
+    let r = BREAKER.try_acquire().unwrap_err();
     assert_eq!(
         (r.reason, r.retry_at),
         (RejectReason::BreakerForcedOpen, None)
     );
-    BREAKER.close();
+    BREAKER.shared().with(|b| b.close(now()));
     assert_eq!(BREAKER.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
-    BREAKER.open();
-    assert_eq!(BREAKER.state(), State::Open);
+    BREAKER.shared().with(|b| b.open(now()));
+    assert_eq!(BREAKER.shared().state(), State::Open);
     BREAKER.on_deadline(); // not due yet: a no-op
-    assert_eq!(BREAKER.state(), State::Open);
+    assert_eq!(BREAKER.shared().state(), State::Open);
 }
 
 #[test]
 fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
-    type CsBreaker =
-        CircuitBreaker<NoWindow, (), MutexLock<CriticalSectionRawMutex, Machine<NoWindow>>>;
-    static SHARED: CsBreaker = CircuitBreaker::with_mutex(trip_after(1), NoWindow);
+    type Mutexed<R> = MutexLock<R, CircuitBreaker<NoWindow>>;
+    static SHARED: CircuitBreakerPolicy<NoWindow, (), Mutexed<CriticalSectionRawMutex>> =
+        from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
 
     // NoopRawMutex: not Sync, so it lives in the task, shared by reference.
-    let local: CircuitBreaker<NoWindow, (), MutexLock<NoopRawMutex, Machine<NoWindow>>> =
-        CircuitBreaker::with_mutex(trip_after(1), NoWindow);
+    let local: CircuitBreakerPolicy<NoWindow, (), Mutexed<NoopRawMutex>> =
+        from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
 
     block_on(async {
         for breaker_calls in [
@@ -197,20 +207,26 @@ fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
             assert_eq!(second.rejected().unwrap().reason, RejectReason::BreakerOpen);
         }
     });
-    assert_eq!((SHARED.state(), local.state()), (State::Open, State::Open));
+    let states = (SHARED.shared().state(), local.shared().state());
+    assert_eq!(states, (State::Open, State::Open));
 }
 
 #[test]
-fn free_functions_run_any_shared_policy() {
-    static BREAKER: CircuitBreaker<NoWindow> = CircuitBreaker::new(trip_after(1), NoWindow);
+fn any_shared_machine_runs_through_the_generic_policy() {
+    // A core machine shared by hand (a `static` of its own, perhaps from
+    // another crate) runs through the same path, borrowed.
+    type Machine = CircuitBreaker<NoWindow>;
+    static RAW: Shared<Machine, CsLock<Machine>> =
+        Shared::new(CsLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
+    let breaker = Policy::new_shared(&RAW, EmbassyClock);
     let ignore_all = |_: &Result<(), &str>| Outcome::Ignored;
 
     block_on(async {
-        let r = failsafe_embassy::call_with(&BREAKER, &ignore_all, failing).await;
+        let r = breaker.call_with(&ignore_all, failing).await;
         assert_eq!(r, Err(Error::Inner("nack")));
-        assert_eq!(BREAKER.state(), State::Closed);
-        let r = failsafe_embassy::call(BREAKER.shared(), failing).await;
+        assert_eq!(RAW.state(), State::Closed);
+        let r = breaker.call(failing).await;
         assert_eq!(r, Err(Error::Inner("nack")));
-        assert_eq!(BREAKER.state(), State::Open);
+        assert_eq!(RAW.state(), State::Open);
     });
 }

@@ -4,17 +4,39 @@
 //! runs under a deadline that has already passed (its timer fires at once),
 //! or under one an hour away that it never gets near.
 
+use core::future::Future;
 use core::time::Duration;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use failsafe_embassy::failsafe_driver as driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, fallback,
-    fallback_with, with_timeout, with_timeout_observed,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, with_timeout,
 };
 use futures_lite::future::block_on;
+
+/// Any failure falls back: the driver's fallback on embassy's clock, for
+/// every reason, with no observer.
+async fn fallback<P, A, AFut, T, X>(primary: P, alternative: A) -> Result<T, X>
+where
+    P: Future<Output = Result<T, X>>,
+    X: driver::FallbackCause,
+    A: FnOnce(FallbackReason, X) -> AFut,
+    AFut: Future<Output = Result<T, X>>,
+{
+    let always = |_: &X| true;
+    driver::fallback(
+        &EmbassyClock,
+        FallbackPolicy::ALL,
+        (),
+        always,
+        primary,
+        alternative,
+    )
+    .await
+}
 
 const HOUR: Duration = Duration::from_secs(3_600);
 const AN_HOUR: TimeoutConfig = config_or_panic(TimeoutConfig::new(HOUR));
@@ -80,11 +102,13 @@ fn a_soft_timeout_lets_the_work_finish_and_reports_the_overrun() {
     }
     let soft = AN_HOUR.mode(TimeoutMode::Soft);
     let spent = Deadline::at(EmbassyClock.now());
-    let r = block_on(with_timeout_observed(
+    // With an observer: the driver's timeout on embassy's clock.
+    let r = block_on(driver::timeout(
+        &EmbassyClock,
         soft,
         spent,
         FnObserver(log as fn(TimeoutEvent)),
-        |_| async { Ok::<_, ()>("late, but here") },
+        |_| async { Ok::<_, Error<()>>("late, but here") },
     ));
     assert_eq!(r, Ok("late, but here"));
     let events = EVENTS.lock().unwrap();
@@ -131,7 +155,8 @@ fn the_policy_and_the_predicate_choose_what_falls_back() {
     let any = |_: &Error<&str>| true;
 
     // Not a reason the policy accepts: the error comes back as it was.
-    let r = block_on(fallback_with(
+    let r = block_on(driver::fallback(
+        &EmbassyClock,
         timeouts_only,
         log,
         any,
@@ -143,7 +168,8 @@ fn the_policy_and_the_predicate_choose_what_falls_back() {
     // A reason it accepts, but the predicate says no.
     let spent = Deadline::at(EmbassyClock.now());
     let timed_out = Error::<&str>::Timeout(spent);
-    let r = block_on(fallback_with(
+    let r = block_on(driver::fallback(
+        &EmbassyClock,
         timeouts_only,
         log,
         |e: &Error<&str>| !e.is_timeout(),
@@ -155,7 +181,8 @@ fn the_policy_and_the_predicate_choose_what_falls_back() {
 
     // Both agree: the alternative answers, and the observer hears of it.
     let before = EmbassyClock.now();
-    let r = block_on(fallback_with(
+    let r = block_on(driver::fallback(
+        &EmbassyClock,
         timeouts_only,
         log,
         any,

@@ -37,10 +37,18 @@ pub trait Limiter {
         let _ = reservation;
         false
     }
+
+    /// Whether [`reserve`](Limiter::reserve) books permits ahead (a GCRA):
+    /// a booked call waits for its start. A limiter that cannot book
+    /// (`false`, the default: buckets, windows, keyed) rejects with
+    /// `retry_at`, and [`Throttle`] has a caller that may wait that long
+    /// ask again then.
+    const BOOKS: bool = false;
 }
 
 impl Limiter for Gcra {
     type Key = ();
+    const BOOKS: bool = true;
 
     #[inline]
     fn reserve(
@@ -113,7 +121,11 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, 
 /// A call asks for [`Call::weight`] permits; it never books past its
 /// deadline, waits at most its own [`Call::max_wait`] if it gives one, and a
 /// call that may not wait ([`Call::no_wait`]) is never booked. A booked call is [`Entry::Pending`] until its start; a waiter
-/// that gives up hands its booking back when nobody booked after it.
+/// that gives up hands its booking back when nobody booked after it. With a
+/// limiter that cannot book (buckets, windows, keyed: [`Limiter::BOOKS`]
+/// `false`) a call whose `retry_at` falls within its wait is
+/// [`Entry::Pending`] until that `retry_at`, then asks again (and waits
+/// again if another caller took the permits first), until its wait ends.
 ///
 /// ```
 /// use core::time::Duration;
@@ -179,6 +191,27 @@ impl<L> Throttle<L> {
     }
 }
 
+/// The entry for a request to `L` at `now` by a call that may wait until
+/// `until`: a limiter that cannot book has the call ask again at its
+/// `retry_at` when that falls within the wait (the wait's end is kept in
+/// the pending [`Reservation`]'s start).
+fn asked<L: Limiter>(
+    booking: Result<Reservation, Rejected>,
+    now: Instant,
+    until: Instant,
+) -> Entry<Reservation, Reservation> {
+    match booking {
+        Err(rejected) if !L::BOOKS => match rejected.retry_at {
+            Some(at) if at > now && at <= until && !rejected.is_never() => Entry::Pending {
+                wait: Reservation::granted(until),
+                recheck_at: Some(at),
+            },
+            _ => Entry::Rejected(rejected),
+        },
+        booking => booked(booking, now),
+    }
+}
+
 /// The entry for a booking made at `now`.
 fn booked(booking: Result<Reservation, Rejected>, now: Instant) -> Entry<Reservation, Reservation> {
     match booking {
@@ -204,11 +237,10 @@ impl<L: Limiter> Admission for Throttle<L> {
     ) -> Entry<Reservation, Reservation> {
         let now = call.now();
         let max_wait = self.wait_for(call, now);
-        booked(
-            self.limiter
-                .reserve(call.key(), now, call.weight(), max_wait),
-            now,
-        )
+        let booking = self
+            .limiter
+            .reserve(call.key(), now, call.weight(), max_wait);
+        asked::<L>(booking, now, now.saturating_add(max_wait))
     }
 
     fn resume(
@@ -217,7 +249,17 @@ impl<L: Limiter> Admission for Throttle<L> {
         wait: Reservation,
         _: Option<&Waker>,
     ) -> Entry<Reservation, Reservation> {
-        booked(Ok(wait), call.now())
+        let now = call.now();
+        if L::BOOKS {
+            return booked(Ok(wait), now);
+        }
+        // Not booked: ask again, waiting at most until the wait's end.
+        let until = wait.start();
+        let max_wait = until.saturating_duration_since(now);
+        let booking = self
+            .limiter
+            .reserve(call.key(), now, call.weight(), max_wait);
+        asked::<L>(booking, now, until)
     }
 
     fn cancel(&mut self, _: Instant, wait: Reservation) {
@@ -272,4 +314,94 @@ impl SharedAdmission for Throttle<AtomicGcra> {
     }
 
     fn on_deadline(&self, _: Instant) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+    use crate::rate::{Quota, TokenBucket};
+    use crate::{Instant, RejectReason};
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    fn start(entry: Entry<Reservation, Reservation>) -> Option<Instant> {
+        match entry {
+            Entry::Admitted(r) => Some(r.start()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_bucket_waiter_asks_again_at_retry_at_and_waits_again_if_beaten() {
+        // One token, one more every 100 ms; callers wait up to 1 s.
+        let bucket = TokenBucket::new(1, 1, Duration::from_millis(100)).unwrap();
+        let mut t = Throttle::new(bucket).max_wait(Duration::from_secs(1));
+        assert_eq!(start(t.enter(&Call::at(ms(0)), None)), Some(ms(0)));
+        let Entry::Pending { wait, recheck_at } = t.enter(&Call::at(ms(0)), None) else {
+            panic!("waits for the next token");
+        };
+        assert_eq!(recheck_at, Some(ms(100)));
+        // Another caller, who may not wait, takes the token at 100 ms first.
+        assert_eq!(
+            start(t.enter(&Call::at(ms(100)).no_wait(), None)),
+            Some(ms(100))
+        );
+        let Entry::Pending { wait, recheck_at } = t.resume(&Call::at(ms(100)), wait, None) else {
+            panic!("beaten: waits again");
+        };
+        assert_eq!(recheck_at, Some(ms(200)));
+        assert_eq!(
+            start(t.resume(&Call::at(ms(200)), wait, None)),
+            Some(ms(200))
+        );
+    }
+
+    #[test]
+    fn a_wait_that_cannot_end_in_time_is_rejected_with_retry_at() {
+        let bucket = TokenBucket::new(1, 1, Duration::from_millis(100)).unwrap();
+        let mut t = Throttle::new(bucket).max_wait(Duration::from_millis(150));
+        assert!(start(t.enter(&Call::at(ms(0)), None)).is_some());
+        let Entry::Pending { wait, .. } = t.enter(&Call::at(ms(0)), None) else {
+            panic!("100 ms is within 150 ms");
+        };
+        assert!(start(t.enter(&Call::at(ms(100)).no_wait(), None)).is_some());
+        // The next token, at 200 ms, is past the wait's end (150 ms).
+        let Entry::Rejected(r) = t.resume(&Call::at(ms(100)), wait, None) else {
+            panic!("rejected");
+        };
+        assert_eq!(
+            (r.reason, r.retry_at),
+            (RejectReason::RateLimited, Some(ms(200)))
+        );
+        // A caller that may not wait, or whose deadline is sooner, never waits.
+        let Entry::Rejected(_) = t.enter(&Call::at(ms(100)).no_wait(), None) else {
+            panic!("no wait");
+        };
+        let soon = crate::timeout::Deadline::at(ms(150));
+        let Entry::Rejected(_) = t.enter(&Call::at(ms(100)).with_deadline(soon), None) else {
+            panic!("the deadline comes first");
+        };
+    }
+
+    #[test]
+    fn a_keyed_waiter_waits_for_its_own_key() {
+        let quota = Quota::per_second(2).unwrap(); // one each 500 ms
+        let mut t =
+            Throttle::new(KeyedGcra::<u8, 4>::new(quota, 7)).max_wait(Duration::from_secs(1));
+        assert!(start(t.enter(&Call::at(ms(0)).with_key(&1), None)).is_some());
+        let Entry::Pending { wait, recheck_at } = t.enter(&Call::at(ms(0)).with_key(&1), None)
+        else {
+            panic!("key 1 waits");
+        };
+        assert_eq!(recheck_at, Some(ms(500)));
+        assert!(start(t.enter(&Call::at(ms(0)).with_key(&2), None)).is_some());
+        assert_eq!(
+            start(t.resume(&Call::at(ms(500)).with_key(&1), wait, None)),
+            Some(ms(500))
+        );
+    }
 }

@@ -7,7 +7,11 @@
 //!   a deadline that cuts the loop short, a static budget spent across
 //!   calls, a dropped call that stops retrying;
 //! - a timeout cancelling a hanging operation at its deadline;
-//! - a chain of fallbacks.
+//! - a chain of fallbacks;
+//! - the conformance suite (`failsafe-conformance`) on `EmbassyClock`;
+//! - rate limiters: exact booked instants, a quota changed at run time, a
+//!   dropped wait, a keyed limiter's waiter;
+//! - a bulkhead's waits and a fail fast's timeline.
 //!
 //! The tests live in `tests/`, one scenario per file: each file is its own
 //! binary, so each scenario owns the process-wide mock clock and its

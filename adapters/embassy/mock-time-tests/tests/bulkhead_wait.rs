@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use embassy_time::Timer;
 use failsafe_embassy::{
-    Bulkhead, BulkheadConfig, BulkheadEvent, Error, FnObserver, Instant, RejectReason,
+    Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadPolicy, CsLock, Error, FnObserver, Instant,
+    RejectReason, from_lock,
 };
 
 static EXPIRED_AT: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
@@ -26,13 +27,19 @@ fn log(event: BulkheadEvent) {
     }
 }
 
-static BUS: Bulkhead<4, FnObserver<fn(BulkheadEvent)>> = Bulkhead::with_observer(
-    BulkheadConfig::builder()
-        .max_concurrent(1)
-        .max_wait(millis(250))
-        .build_or_panic(),
-    FnObserver(log as fn(BulkheadEvent)),
-);
+static BUS: BulkheadPolicy<4, FnObserver<fn(BulkheadEvent)>> =
+    from_lock(CsLock::new(Bulkhead::with_observer(
+        BulkheadConfig::builder()
+            .max_concurrent(1)
+            .max_wait(millis(250))
+            .build_or_panic(),
+        FnObserver(log as fn(BulkheadEvent)),
+    )));
+
+/// Calls holding a slot, and calls queued for one.
+fn in_flight() -> (u32, usize) {
+    BUS.shared().with(|b| (b.in_flight(), b.queued()))
+}
 
 /// A bus transfer taking `took` ms; returns when it finished.
 async fn transfer(took: u64) -> Result<Instant, ()> {
@@ -60,7 +67,7 @@ fn waits_run_out_exactly_at_their_deadlines_and_a_release_grants_the_next() {
     advance_to(ms(1_200));
     let mut d = pin!(BUS.call(|| transfer(10))); // queued at 1.2s: would give up at 1.45s
     assert!(run_until_idle(d.as_mut()).is_pending());
-    assert_eq!(BUS.queued(), 3);
+    assert_eq!(in_flight().1, 3);
 
     advance_to(just_before(ms(1_250)));
     assert!(
@@ -79,12 +86,12 @@ fn waits_run_out_exactly_at_their_deadlines_and_a_release_grants_the_next() {
     // the transfer ends at 1.4s; its slot goes to d at once
     advance_to(ms(1_400));
     assert_eq!(run_until_idle(a.as_mut()), Poll::Ready(Ok(ms(1_400))));
-    assert_eq!((BUS.in_flight(), BUS.queued()), (1, 0), "granted to d");
+    assert_eq!(in_flight(), (1, 0), "granted to d");
     assert!(run_until_idle(d.as_mut()).is_pending(), "d's transfer runs");
     advance_to(ms(1_410));
     assert_eq!(run_until_idle(d.as_mut()), Poll::Ready(Ok(ms(1_410))));
 
-    let m = BUS.metrics();
+    let m = BUS.shared().metrics();
     assert_eq!(
         (m.in_flight, m.acquired, m.released, m.expired),
         (0, 2, 2, 2)

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use embassy_time::Timer;
 use failsafe_embassy::{
-    CloseCause, Deadline, DefaultClassifier, EmbassyClock, Error, FailFast, FailFastConfig,
-    FailFastEvent, FailFastState, FnObserver, OpenCause, RejectReason,
+    CloseCause, CsLock, Deadline, EmbassyPolicy, Error, FailFast, FailFastConfig, FailFastEvent,
+    FailFastPolicy, FailFastState, FnObserver, OpenCause, RejectReason, from_lock,
 };
 
 static EVENTS: Mutex<Vec<FailFastEvent>> = Mutex::new(Vec::new());
@@ -31,14 +31,19 @@ fn take_events() -> Vec<FailFastEvent> {
     std::mem::take(&mut *EVENTS.lock().unwrap())
 }
 
-static PEER: FailFast<FnObserver<fn(FailFastEvent)>> = FailFast::with_observer(
-    FailFastConfig::builder()
-        .consecutive_failures(2)
-        .probe_interval(millis(5_000))
-        .learn_expected_duration(1)
-        .build_or_panic(),
-    FnObserver(log as fn(FailFastEvent)),
-);
+static PEER: FailFastPolicy<FnObserver<fn(FailFastEvent)>> =
+    from_lock(CsLock::new(FailFast::with_observer(
+        FailFastConfig::builder()
+            .consecutive_failures(2)
+            .probe_interval(millis(5_000))
+            .learn_expected_duration(1)
+            .build_or_panic(),
+        FnObserver(log as fn(FailFastEvent)),
+    )));
+
+fn state() -> FailFastState {
+    PEER.shared().with(|ff| ff.state())
+}
 
 /// A request to the peer that takes `took` ms and answers `ok`.
 async fn request(took: u64, ok: bool) -> Result<u32, &'static str> {
@@ -64,23 +69,21 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
     assert!(run_until_idle(first.as_mut()).is_pending());
     advance_to(ms(100));
     assert_eq!(run_until_idle(first.as_mut()), Poll::Ready(Ok(100)));
-    assert_eq!(PEER.min_remaining(), millis(100));
+    assert_eq!(PEER.shared().with(|ff| ff.min_remaining()), millis(100));
 
     // t=100 ms: 99 ms left cannot cover it; 100 ms can.
     let tight = Deadline::after(now(), millis(99));
-    let r = run_until_idle(pin!(PEER.call_with_deadline(
-        tight,
-        &DefaultClassifier,
-        || { request(1, true) }
-    )));
+    let r = run_until_idle(pin!(
+        PEER.by_ref().with_deadline(tight).call(|| request(1, true))
+    ));
     let r = rejected(r);
     assert_eq!(
         (r.reason, r.retry_at),
         (RejectReason::DeadlineTooShort, None)
     );
     let enough = Deadline::after(now(), millis(100));
-    let mut second =
-        pin!(PEER.call_with_deadline(enough, &DefaultClassifier, || { request(100, true) }));
+    let within_enough = PEER.by_ref().with_deadline(enough);
+    let mut second = pin!(within_enough.call(|| request(100, true)));
     assert!(run_until_idle(second.as_mut()).is_pending());
     advance_to(ms(200));
     assert_eq!(run_until_idle(second.as_mut()), Poll::Ready(Ok(100)));
@@ -90,7 +93,7 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
         let r = run_until_idle(pin!(PEER.call(|| request(0, false))));
         assert_eq!(r, Poll::Ready(Err(Error::Inner("refused"))));
     }
-    assert_eq!(PEER.state(), FailFastState::Open);
+    assert_eq!(state(), FailFastState::Open);
     assert_eq!(
         take_events(),
         [FailFastEvent::Opened {
@@ -98,10 +101,7 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
             cause: OpenCause::ConsecutiveFailures
         }]
     );
-    assert_eq!(
-        PEER.next_deadline(),
-        Some(EmbassyClock::to_embassy(ms(5_200)))
-    );
+    assert_eq!(PEER.next_deadline(), Some(ms(5_200)));
 
     // Just before it, every call is rejected with retry_at 5.2 s.
     advance_to(just_before(ms(5_200)));
@@ -126,12 +126,12 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
         // The caller gives up on the probe half way: dropped, it is cancelled.
     }
     assert_eq!(
-        PEER.state(),
+        state(),
         FailFastState::Open,
         "a dropped probe does not close it"
     );
     assert_eq!(
-        PEER.metrics().consecutive_failures,
+        PEER.shared().metrics().consecutive_failures,
         2,
         "nor count as a failure"
     );
@@ -142,7 +142,7 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
     assert!(run_until_idle(probe.as_mut()).is_pending());
     advance_to(ms(5_750));
     assert_eq!(run_until_idle(probe.as_mut()), Poll::Ready(Ok(50)));
-    assert_eq!(PEER.state(), FailFastState::Closed);
+    assert_eq!(state(), FailFastState::Closed);
     assert_eq!(
         take_events(),
         [
@@ -154,7 +154,7 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
             }
         ]
     );
-    let m = PEER.metrics();
+    let m = PEER.shared().metrics();
     assert_eq!((m.probes_admitted, m.times_opened), (2, 1));
     assert_eq!(m.expected_duration, millis(50), "the probe taught it too");
 }

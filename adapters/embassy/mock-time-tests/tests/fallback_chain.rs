@@ -12,9 +12,10 @@ use core::task::Poll;
 use std::sync::Mutex;
 
 use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
+use failsafe_embassy::failsafe_driver::fallback;
 use failsafe_embassy::{
-    Deadline, Error, FallbackEvent, FallbackPolicy, FallbackReason, FnObserver, TimeoutConfig,
-    config_or_panic, fallback_with, with_timeout,
+    Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy, FallbackReason, FnObserver,
+    TimeoutConfig, config_or_panic, with_timeout,
 };
 
 const SENSOR_TIMEOUT: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(200)));
@@ -58,7 +59,9 @@ fn fell_back(reason: FallbackReason, at: failsafe_embassy::Instant) -> FallbackE
 fn primary_fails_first_alternative_times_out_second_answers() {
     advance_to(ms(50));
     let always = |_: &Error<&str>| true;
-    let mut reading = pin!(fallback_with(
+    // With an observer: the driver's fallback on embassy's clock.
+    let mut reading = pin!(fallback(
+        &EmbassyClock,
         FallbackPolicy::ALL,
         LOG,
         always,
@@ -68,7 +71,8 @@ fn primary_fails_first_alternative_times_out_second_answers() {
                 (reason, error),
                 (FallbackReason::Failed, Error::Inner("nack"))
             );
-            fallback_with(
+            fallback(
+                &EmbassyClock,
                 FallbackPolicy::ALL,
                 LOG,
                 always,

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use embassy_time::MockDriver;
 use failsafe_embassy::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, EmbassyClock, FnObserver, Instant, NoWindow,
-    Outcome, RejectReason, State,
+    BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, CsLock, EmbassyClock,
+    FnObserver, Instant, NoWindow, Outcome, RejectReason, State, from_lock,
 };
 use futures_lite::future::{self, block_on, poll_once};
 
@@ -25,8 +25,8 @@ fn take_events() -> Vec<BreakerEvent> {
 }
 
 /// Opens on the first failure for 1 s; one probe, leased for 2 s.
-static BREAKER: CircuitBreaker<NoWindow, FnObserver<fn(BreakerEvent)>> =
-    CircuitBreaker::with_observer(
+static BREAKER: CircuitBreakerPolicy<NoWindow, FnObserver<fn(BreakerEvent)>> =
+    from_lock(CsLock::new(CircuitBreaker::with_observer(
         BreakerConfig::builder()
             .no_failure_rate()
             .consecutive_failures(1)
@@ -35,7 +35,7 @@ static BREAKER: CircuitBreaker<NoWindow, FnObserver<fn(BreakerEvent)>> =
             .build_or_panic(),
         NoWindow,
         FnObserver(log as fn(BreakerEvent)),
-    );
+    )));
 
 fn advance_micros(us: u64) {
     MockDriver::get().advance(embassy_time::Duration::from_micros(us));
@@ -55,37 +55,40 @@ fn a_probe_that_never_reports_expires_and_the_breaker_reopens() {
                 .await
                 .is_err()
         );
-        assert_eq!(BREAKER.state(), State::Open);
+        assert_eq!(BREAKER.shared().state(), State::Open);
 
         // t=1s: the probe is admitted, and then hangs forever.
         advance_micros(1_000_000);
         let mut probe = Box::pin(BREAKER.call(future::pending::<Result<(), &str>>));
         assert!(poll_once(probe.as_mut()).await.is_none());
-        assert_eq!(BREAKER.state(), State::HalfOpen);
-        assert_eq!(BREAKER.metrics().probes_in_flight, 1);
+        assert_eq!(BREAKER.shared().state(), State::HalfOpen);
+        assert_eq!(
+            BREAKER
+                .shared()
+                .metrics(EmbassyClock.now())
+                .probes_in_flight,
+            1
+        );
 
         // Meanwhile everyone else is turned away with no retry instant: the
         // probe could report at any moment (its lease's end is only a later bound).
-        let r = BREAKER.acquire().unwrap_err();
+        let r = BREAKER.try_acquire().unwrap_err();
         assert_eq!(
             (r.reason, r.retry_at),
             (RejectReason::BreakerHalfOpenFull, None)
         );
-        assert_eq!(
-            BREAKER.next_deadline(),
-            Some(embassy_time::Instant::from_secs(3))
-        );
+        assert_eq!(BREAKER.next_deadline(), Some(secs(3)));
 
         // One microsecond before the lease ends, nothing happens.
         advance_micros(2_000_000 - 1);
         BREAKER.on_deadline();
-        assert_eq!(BREAKER.state(), State::HalfOpen);
+        assert_eq!(BREAKER.shared().state(), State::HalfOpen);
 
         // At t=3s the silent probe counts as failed and the breaker reopens,
         // at the lease's end, for another open wait: until t=4s.
         advance_micros(1);
         BREAKER.on_deadline();
-        assert_eq!(BREAKER.state(), State::Open);
+        assert_eq!(BREAKER.shared().state(), State::Open);
         let events = take_events();
         assert_eq!(
             events[events.len() - 2..],
@@ -101,7 +104,7 @@ fn a_probe_that_never_reports_expires_and_the_breaker_reopens() {
                 },
             ]
         );
-        let r = BREAKER.acquire().unwrap_err();
+        let r = BREAKER.try_acquire().unwrap_err();
         assert_eq!(
             (r.reason, r.retry_at),
             (RejectReason::BreakerOpen, Some(secs(4)))
@@ -117,7 +120,7 @@ fn a_probe_that_never_reports_expires_and_the_breaker_reopens() {
                 outcome: Outcome::Cancelled
             }]
         );
-        let m = BREAKER.metrics();
+        let m = BREAKER.shared().metrics(EmbassyClock.now());
         assert_eq!(
             (m.state, m.stale_outcomes, m.times_opened),
             (State::Open, 1, 2)
@@ -126,7 +129,7 @@ fn a_probe_that_never_reports_expires_and_the_breaker_reopens() {
         // t=4s: a fresh probe that answers closes the breaker.
         advance_micros(1_000_000);
         assert_eq!(BREAKER.call(|| async { Ok::<_, &str>(()) }).await, Ok(()));
-        assert_eq!(BREAKER.state(), State::Closed);
+        assert_eq!(BREAKER.shared().state(), State::Closed);
         assert_eq!(
             EmbassyClock::to_core(embassy_time::Instant::now()),
             secs(4),

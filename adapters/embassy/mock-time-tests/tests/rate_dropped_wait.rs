@@ -11,41 +11,50 @@ mod common;
 use core::pin::pin;
 use core::task::Poll;
 
-use common::{advance_to, millis, ms, run_until_idle};
-use failsafe_embassy::{CsLock, Quota, RateLimiter, TokenBucket, config_or_panic};
+use common::{advance_to, granted, millis, ms, run_until_idle};
+use failsafe_embassy::{
+    CsLock, LockedPolicy, Quota, RateLimiterPolicy, Throttle, TokenBucket, config_or_panic,
+    from_lock, rate_limiter,
+};
 
-static GCRA: RateLimiter =
-    RateLimiter::new(Quota::or_panic(Quota::per_second(10))).with_max_wait(millis(1_000));
+static GCRA: RateLimiterPolicy =
+    rate_limiter(Quota::or_panic(Quota::per_second(10)), millis(1_000));
 
-static BUCKET: RateLimiter<CsLock<TokenBucket>> = RateLimiter::from_limiter(CsLock::new(
-    config_or_panic(TokenBucket::new(1, 1, millis(100))),
-))
-.with_max_wait(millis(1_000));
+static BUCKET: LockedPolicy<Throttle<TokenBucket>> = from_lock(CsLock::new(
+    Throttle::new(config_or_panic(TokenBucket::new(1, 1, millis(100)))).max_wait(millis(1_000)),
+));
 
 #[test]
 fn a_dropped_gcra_wait_gives_its_booking_back_and_a_bucket_wait_costs_nothing() {
-    assert_eq!(GCRA.try_acquire(1), Ok(ms(0)));
+    assert_eq!(granted(GCRA.try_acquire()), Ok(ms(0)));
     {
-        let mut gave_up = pin!(GCRA.acquire(1));
+        let mut gave_up = pin!(GCRA.acquire());
         assert!(run_until_idle(gave_up.as_mut()).is_pending()); // booked 100 ms
     } // dropped at t=0
     advance_to(ms(100));
-    assert_eq!(GCRA.try_acquire(1), Ok(ms(100)), "the booking came back");
-    assert_eq!(GCRA.try_acquire(1).unwrap_err().retry_at, Some(ms(200)));
+    assert_eq!(
+        granted(GCRA.try_acquire()),
+        Ok(ms(100)),
+        "the booking came back"
+    );
+    assert_eq!(GCRA.try_acquire().unwrap_err().retry_at, Some(ms(200)));
 
-    assert_eq!(BUCKET.try_acquire(1), Ok(ms(100)));
+    assert_eq!(granted(BUCKET.try_acquire()), Ok(ms(100)));
     {
-        let mut gave_up = pin!(BUCKET.acquire(1));
+        let mut gave_up = pin!(BUCKET.acquire());
         assert!(run_until_idle(gave_up.as_mut()).is_pending()); // asks again at 200 ms
     }
     advance_to(ms(200));
     assert_eq!(
-        BUCKET.try_acquire(1),
+        granted(BUCKET.try_acquire()),
         Ok(ms(200)),
         "nothing was held for the dropped waiter"
     );
-    let mut waiting = pin!(BUCKET.acquire(1));
+    let mut waiting = pin!(BUCKET.acquire());
     assert!(run_until_idle(waiting.as_mut()).is_pending());
     advance_to(ms(300));
-    assert_eq!(run_until_idle(waiting.as_mut()), Poll::Ready(Ok(ms(300))));
+    assert_eq!(
+        run_until_idle(waiting.as_mut()).map(granted),
+        Poll::Ready(Ok(ms(300)))
+    );
 }

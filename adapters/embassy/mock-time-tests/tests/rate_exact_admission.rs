@@ -11,26 +11,28 @@ mod common;
 use core::pin::pin;
 use core::task::Poll;
 
-use common::{advance_to, just_before, millis, ms, now, run_until_idle};
-use failsafe_embassy::{Quota, RateLimiter, RejectReason};
+use common::{advance_to, granted, just_before, millis, ms, now, run_until_idle};
+use failsafe_embassy::{Quota, RateLimiterPolicy, RejectReason, rate_limiter};
 
-static RADIO: RateLimiter =
-    RateLimiter::new(Quota::or_panic(Quota::per_second(10))).with_max_wait(millis(250));
+static RADIO: RateLimiterPolicy = rate_limiter(Quota::or_panic(Quota::per_second(10)), millis(250));
 
 #[test]
 fn waiters_are_admitted_exactly_at_their_booked_instants() {
-    let mut first = pin!(RADIO.acquire(1));
-    let mut second = pin!(RADIO.acquire(1));
-    let mut third = pin!(RADIO.acquire(1));
+    let mut first = pin!(RADIO.acquire());
+    let mut second = pin!(RADIO.acquire());
+    let mut third = pin!(RADIO.acquire());
 
     // t=0: the first goes at once; the second and third book 100 and 200 ms.
-    assert_eq!(run_until_idle(first.as_mut()), Poll::Ready(Ok(ms(0))));
+    assert_eq!(
+        run_until_idle(first.as_mut()).map(granted),
+        Poll::Ready(Ok(ms(0)))
+    );
     assert!(run_until_idle(second.as_mut()).is_pending());
     assert!(run_until_idle(third.as_mut()).is_pending());
 
     // The next free permit is at 300 ms: beyond a 250 ms wait, rejected
     // without waiting, and the rejection booked nothing.
-    let mut late = pin!(RADIO.acquire(1));
+    let mut late = pin!(RADIO.acquire());
     let Poll::Ready(Err(rejected)) = run_until_idle(late.as_mut()) else {
         panic!("rejected at once");
     };
@@ -45,17 +47,23 @@ fn waiters_are_admitted_exactly_at_their_booked_instants() {
         "not a microsecond early"
     );
     advance_to(ms(100));
-    assert_eq!(run_until_idle(second.as_mut()), Poll::Ready(Ok(ms(100))));
+    assert_eq!(
+        run_until_idle(second.as_mut()).map(granted),
+        Poll::Ready(Ok(ms(100)))
+    );
     assert!(run_until_idle(third.as_mut()).is_pending());
 
     advance_to(just_before(ms(200)));
     assert!(run_until_idle(third.as_mut()).is_pending());
     advance_to(ms(200));
-    assert_eq!(run_until_idle(third.as_mut()), Poll::Ready(Ok(ms(200))));
+    assert_eq!(
+        run_until_idle(third.as_mut()).map(granted),
+        Poll::Ready(Ok(ms(200)))
+    );
     assert_eq!(now(), ms(200));
 
     // try_acquire never waits: the permit at 300 ms is still free for whoever asks then
-    assert_eq!(RADIO.try_acquire(1).unwrap_err().retry_at, Some(ms(300)));
+    assert_eq!(RADIO.try_acquire().unwrap_err().retry_at, Some(ms(300)));
     advance_to(ms(300));
-    assert_eq!(RADIO.try_acquire(1), Ok(ms(300)));
+    assert_eq!(granted(RADIO.try_acquire()), Ok(ms(300)));
 }

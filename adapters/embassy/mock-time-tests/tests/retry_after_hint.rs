@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
-    Attempt, BackoffKind, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy, Verdict,
-    config_or_panic,
+    Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy,
+    Verdict, config_or_panic,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,7 +71,7 @@ fn attempts() -> Vec<Instant> {
 
 #[test]
 fn a_retry_after_hint_is_honoured_within_the_clamp() {
-    let mut call = pin!(MODEM.run_with(&honour_busy, send_sms));
+    let mut call = pin!(MODEM.run_within(Deadline::NEVER, &honour_busy, send_sms));
     assert!(run_until_idle(call.as_mut()).is_pending());
     assert_eq!(attempts(), [ms(0)]);
 

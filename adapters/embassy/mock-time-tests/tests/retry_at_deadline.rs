@@ -8,11 +8,12 @@ use std::pin::pin;
 
 use embassy_time::{MockDriver, Timer};
 use failsafe_embassy::{
-    BreakerConfig, CircuitBreaker, Clock, EmbassyClock, Error, Instant, NoWindow, Runtime,
+    BreakerConfig, CircuitBreakerPolicy, Clock, EmbassyClock, Error, Instant, NoWindow, Runtime,
+    circuit_breaker,
 };
 use futures_lite::future::{block_on, poll_once};
 
-static BREAKER: CircuitBreaker<NoWindow> = CircuitBreaker::new(
+static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(
     BreakerConfig::builder()
         .no_failure_rate()
         .consecutive_failures(1)
@@ -29,7 +30,7 @@ async fn call_when_allowed() -> u32 {
         match BREAKER.call(|| async { Ok::<_, ()>(()) }).await {
             Err(Error::Rejected(r)) => {
                 rejections += 1;
-                Timer::at(EmbassyClock::to_embassy(r.retry_at.unwrap())).await;
+                Timer::at(EmbassyClock::retry_at(&r).unwrap()).await;
             }
             _ => return rejections,
         }

@@ -13,9 +13,10 @@ use core::task::Poll;
 use std::sync::Mutex;
 
 use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
+use failsafe_embassy::failsafe_driver::timeout;
 use failsafe_embassy::{
-    Deadline, Error, FnObserver, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic,
-    with_timeout, with_timeout_observed,
+    Deadline, EmbassyClock, Error, FnObserver, TimeoutConfig, TimeoutEvent, TimeoutMode,
+    config_or_panic, with_timeout,
 };
 
 const ANSWER_WITHIN: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(250)));
@@ -37,13 +38,15 @@ fn cancelled() -> u32 {
 fn a_timeout_cancels_a_hanging_operation_exactly_at_the_deadline() {
     // t=1s: the call starts; its deadline is t=1.25s.
     advance_to(ms(1_000));
-    let mut call = pin!(with_timeout_observed(
+    // With an observer: the driver's timeout on embassy's clock.
+    let mut call = pin!(timeout(
+        &EmbassyClock,
         ANSWER_WITHIN,
         Deadline::NEVER,
         FnObserver(log as fn(TimeoutEvent)),
         |deadline| {
             HANDED_DOWN.lock().unwrap().push(deadline);
-            hang::<Result<u8, &str>>(&CANCELLED)
+            hang::<Result<u8, Error<&str>>>(&CANCELLED)
         },
     ));
     assert!(run_until_idle(call.as_mut()).is_pending());

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::task::Wake;
 
 use embassy_time::MockDriver;
-use failsafe_embassy::{Clock, EmbassyClock, Instant};
+use failsafe_embassy::{
+    Clock, EmbassyClock, Guard, Instant, Rejected, Reservation, SharedAdmission,
+};
 
 /// The mock clock, as the adapter reads it.
 pub(crate) fn now() -> Instant {
@@ -35,6 +37,16 @@ pub(crate) fn advance_to(at: Instant) {
 /// `at` minus one microsecond: the last instant before `at` the clock can read.
 pub(crate) fn just_before(at: Instant) -> Instant {
     Instant::from_nanos(at.as_nanos() - 1_000)
+}
+
+/// When a rate limiter granted the permits of an admitted call (its
+/// booking's start), or its rejection.
+pub(crate) fn granted<H, C>(r: Result<Guard<H, C>, Rejected>) -> Result<Instant, Rejected>
+where
+    H: SharedAdmission<Permit = Reservation>,
+    C: Clock,
+{
+    r.map(|guard| guard.permit().map_or(Instant::MAX, Reservation::start))
 }
 
 pub(crate) const fn ms(n: u64) -> Instant {

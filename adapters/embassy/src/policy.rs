@@ -1,0 +1,133 @@
+//! Each pattern's firmware handle: the driver's [`Policy`] over its core
+//! machine in a `static`, on [`EmbassyClock`], built by a `const fn`.
+
+use core::hash::Hash;
+use core::time::Duration;
+
+use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, Window};
+use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
+use failsafe_core::failfast::{FailFast, FailFastConfig};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
+use failsafe_core::sync::{CsLock, Shared, SharedAdmission};
+use failsafe_driver::{Classify, DefaultClassifier, Error, Policy};
+
+use crate::EmbassyClock;
+
+/// Any core machine `M` behind lock `L` (a [`CsLock`] by default, or a
+/// [`MutexLock`](crate::MutexLock)); built by [`from_lock`].
+pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
+
+/// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
+/// observer `O`); built by [`circuit_breaker`] or [`from_lock`].
+pub type CircuitBreakerPolicy<W, O = (), L = CsLock<CircuitBreaker<W, O>>> =
+    LockedPolicy<CircuitBreaker<W, O>, L>;
+
+/// A fail fast (core machine: [`FailFast`]); built by [`fail_fast`] or
+/// [`from_lock`].
+pub type FailFastPolicy<O = (), L = CsLock<FailFast<O>>> = LockedPolicy<FailFast<O>, L>;
+
+/// A bulkhead (core machine: [`Bulkhead`], a queue of `Q` tasks); built by
+/// [`bulkhead`] or [`from_lock`].
+pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, L = CsLock<Bulkhead<Q, O, A>>> =
+    LockedPolicy<Bulkhead<Q, O, A>, L>;
+
+/// The lock-free rate limiter (core machine: [`AtomicGcra`] in a
+/// [`Throttle`]); built by [`rate_limiter`]. Other limiters go behind a
+/// lock: `LockedPolicy<Throttle<TokenBucket>>`, built by [`from_lock`].
+pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock>;
+
+/// A rate limiter per key (core machine: [`KeyedGcra`], `N` keys, idle ones
+/// evicted first); built by [`keyed_rate_limiter`] or [`from_lock`].
+pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsLock<Throttle<KeyedGcra<K, N>>>> =
+    LockedPolicy<Throttle<KeyedGcra<K, N>>, L>;
+
+/// Any machine inside `lock` (an observer, an adaptive limit, a
+/// [`MutexLock`](crate::MutexLock)). `const`. A machine that is not fresh
+/// (opened by hand) rejects through the lock until its first call.
+///
+/// ```
+/// use failsafe_embassy::{from_lock, Aimd, Bulkhead, BulkheadConfig, BulkheadPolicy, CsLock};
+/// const CONFIG: BulkheadConfig = BulkheadConfig::builder().max_concurrent(200).build_or_panic();
+/// static POOL: BulkheadPolicy<8, (), Aimd> = from_lock(CsLock::new(Bulkhead::adaptive(CONFIG, Aimd::DEFAULT)));
+/// assert_eq!(POOL.shared().with(|b| b.limit()), 20);
+/// ```
+pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
+    Policy::new_shared(Shared::new(lock), EmbassyClock)
+}
+
+/// A closed breaker behind a [`CsLock`]. `const`.
+pub const fn circuit_breaker<W: Window>(
+    config: BreakerConfig,
+    window: W,
+) -> CircuitBreakerPolicy<W> {
+    from_lock(CsLock::new(CircuitBreaker::new(config, window)))
+}
+
+/// A closed fail fast behind a [`CsLock`]. `const`.
+pub const fn fail_fast(config: FailFastConfig) -> FailFastPolicy {
+    from_lock(CsLock::new(FailFast::new(config)))
+}
+
+/// A bulkhead with a fixed limit behind a [`CsLock`]. `const`.
+pub const fn bulkhead<const Q: usize>(config: BulkheadConfig) -> BulkheadPolicy<Q> {
+    from_lock(CsLock::new(Bulkhead::new(config)))
+}
+
+/// A full GCRA limiter, a caller waiting up to `max_wait` for its permits
+/// (zero: rejected at once with `retry_at`). `const`.
+pub const fn rate_limiter(quota: Quota, max_wait: Duration) -> RateLimiterPolicy {
+    let limiter = Throttle::new(AtomicGcra::new(quota)).max_wait(max_wait);
+    Policy::new_shared(limiter, EmbassyClock)
+}
+
+/// An empty table of `N` keys at `quota` behind a [`CsLock`], `seed` keying
+/// the hash; a caller waits up to `max_wait` for its key's permit. `const`.
+pub const fn keyed_rate_limiter<K: Eq + Hash + Clone, const N: usize>(
+    quota: Quota,
+    seed: u64,
+    max_wait: Duration,
+) -> KeyedRateLimiterPolicy<K, N> {
+    let table = Throttle::new(KeyedGcra::new(quota, seed)).max_wait(max_wait);
+    from_lock(CsLock::new(table))
+}
+
+/// What a firmware policy adds to the driver's verbs.
+pub trait EmbassyPolicy {
+    /// The shared machine.
+    type Shared: SharedAdmission;
+
+    /// A handle borrowing this policy's machine, its ask reset to the
+    /// default, to give calls their own: `LIMIT.by_ref().with_weight(3)`.
+    fn by_ref(&self) -> Policy<&Self::Shared, EmbassyClock>;
+
+    /// Runs `f` on the spot if admitted now (an interrupt handler): never
+    /// waits (as `try_acquire`). `Err` counts as a failure; for a
+    /// classifier, `try_acquire` then [`Guard::finish`](failsafe_driver::Guard::finish).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
+    where
+        Self::Shared: SharedAdmission<Key = ()>,
+        F: FnOnce() -> Result<T, E>;
+}
+
+impl<S: SharedAdmission> EmbassyPolicy for Policy<S, EmbassyClock> {
+    type Shared = S;
+
+    fn by_ref(&self) -> Policy<&S, EmbassyClock> {
+        Policy::new_shared(self.shared(), EmbassyClock)
+    }
+
+    fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
+    where
+        S: SharedAdmission<Key = ()>,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let guard = self.try_acquire()?;
+        let result = f();
+        guard.finish(DefaultClassifier.classify(&result));
+        result.map_err(Error::Inner)
+    }
+}
