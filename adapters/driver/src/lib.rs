@@ -54,7 +54,7 @@ mod std_timeout;
 
 pub use admit::{Admit, Ask, Guard, call, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
-pub use classify::{Classify, DefaultClassifier};
+pub use classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
@@ -62,8 +62,7 @@ pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
 pub use retry::{
-    Attempt, RetryClassify, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry,
-    retry_blocking,
+    Attempt, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
 };
 pub use retry_loop::{RetryLoop, RetryStep};
 pub use timeout::timeout;
