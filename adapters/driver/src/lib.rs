@@ -52,6 +52,17 @@ mod std_support;
 #[cfg(feature = "std")]
 mod std_timeout;
 
+/// The core's machines and vocabulary, re-exported so a runtime binding
+/// (and its users) reach the core through the driver alone.
+pub use failsafe_core::{
+    ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
+    TimeSource, admission, breaker, bulkhead, failfast, rate, rng, sync,
+};
+/// The core's fallback, retry and timeout machines (re-exported).
+pub use failsafe_core::{
+    fallback as fallback_machine, retry as retry_machine, timeout as timeout_machine,
+};
+
 pub use admit::{Admit, Ask, Guard, call, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
 pub use classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};

@@ -137,6 +137,15 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
         admit_blocking(self.shared(), self.runtime(), self.ask(), &())
     }
 
+    /// [`acquire_blocking`](Self::acquire_blocking) for a keyed machine.
+    ///
+    /// # Errors
+    ///
+    /// The machine's [`Rejected`], with its `retry_at`.
+    pub fn acquire_blocking_keyed(&self, key: &S::Key) -> Result<Guard<&S, &R>, Rejected> {
+        admit_blocking(self.shared(), self.runtime(), self.ask(), key)
+    }
+
     /// Runs `f` on this thread once admitted; an `Err` counts as a failure.
     ///
     /// # Errors
