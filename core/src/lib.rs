@@ -53,6 +53,7 @@ pub mod admission;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;
+pub mod classify;
 mod error;
 mod event;
 pub mod failfast;

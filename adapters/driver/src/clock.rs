@@ -47,3 +47,22 @@ pub trait Runtime: Clock {
         Poll::Ready(())
     }
 }
+
+impl<R: Runtime + ?Sized> Runtime for &R {
+    type Sleep = R::Sleep;
+
+    #[inline]
+    fn sleep_until(&self, deadline: Instant) -> R::Sleep {
+        (**self).sleep_until(deadline)
+    }
+
+    #[inline]
+    fn reset_sleep(&self, sleep: Pin<&mut R::Sleep>, deadline: Instant) {
+        (**self).reset_sleep(sleep, deadline)
+    }
+
+    #[inline]
+    fn poll_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
+        (**self).poll_budget(cx)
+    }
+}

@@ -1,110 +1,95 @@
 //! # failsafe-driver
 //!
-//! The one place that knows how to run a call through a
-//! [`failsafe_core`] machine, generic over a tiny runtime trait ([`Clock`],
-//! [`Runtime`]). The tokio, async-std, embassy and thread adapters only bind
-//! it to their clocks and add what is specific to them.
+//! The one place that knows how to run a call through a [`failsafe_core`]
+//! machine, generic over a tiny runtime trait ([`Clock`], [`Runtime`]). The
+//! tokio, async-std, embassy and thread bindings only supply their clock,
+//! timer and lock; every pattern reaches every runtime through these items:
 //!
-//! - [`SharedPolicy`]: a machine's `acquire` / `record` from `&self`;
-//! - [`PermitGuard`]: returns its permit exactly once, as `Cancelled` on drop;
-//! - [`call`] / [`call_blocking`]: acquire, run, classify, record;
-//! - [`Classify`]: which results count as failures;
-//! - [`Error`]: the inner error kept typed, or the rejection with its
-//!   `retry_at`, or the deadline that passed;
-//! - [`retry`] / [`retry_blocking`]: the retry loop over the core's machine,
-//!   sleeping on the runtime's timer, with a shared budget;
-//! - [`timeout`]: races an operation against the runtime's timer (or, in
-//!   soft mode, only reports the overrun) and hands the deadline down;
-//! - [`fallback`] / [`fallback_blocking`]: answer a failure with an alternative;
-//! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`] and the
-//!   cloneable [`Breaker`] handle.
-//! - [`RetryLoop`]: the retry loop as steps, for hand-written (nameable)
-//!   futures; [`BlockingRuntime`] and [`timeout_blocking`] for threads;
-//! - with the `std` feature: the cloneable [`RetryPolicy`] (with a
-//!   [`SharedBudget`]), [`TimeoutPolicy`] and [`Fallback`] handles the std
-//!   adapters bind to their clocks.
+//! - admission (circuit breaker, fail fast, bulkhead, rate limiters), over
+//!   the core's [`SharedAdmission`](failsafe_core::sync::SharedAdmission):
+//!   [`Admit`] (async; waits on the runtime's timer or the machine's
+//!   wake-up), [`try_acquire`], [`admit_blocking`] (parks the thread),
+//!   [`Guard`] (the permit, handed back exactly once), [`call`];
+//! - [`Policy`]: one handle with the same verbs for every admission
+//!   pattern (`call`, `call_blocking`, `try_acquire`, `acquire`,
+//!   `acquire_blocking`), and its std aliases [`CircuitBreakerPolicy`],
+//!   [`FailFastPolicy`], [`BulkheadPolicy`], [`RateLimiterPolicy`],
+//!   [`KeyedRateLimiterPolicy`];
+//! - plans: [`retry`] / [`retry_blocking`] ([`RetryLoop`] as steps),
+//!   [`timeout`] / [`timeout_blocking`], [`fallback`] /
+//!   [`fallback_blocking`], and their std handles [`RetryPolicy`],
+//!   [`TimeoutPolicy`], [`Fallback`];
+//! - [`Classify`]: which results count as failures; [`Error`]: the inner
+//!   error kept typed, or the rejection with its `retry_at`, or the
+//!   deadline that passed;
+//! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
+//!   [`Park`]; with `quanta`: [`QuantaClock`].
 #![no_std]
 
 pub mod admit;
-mod call;
+mod blocking;
 mod classify;
 mod clock;
 mod error;
 mod fallback;
-mod policy;
+mod policy_handle;
 #[cfg(feature = "quanta")]
 mod quanta_clock;
 mod retry;
-#[cfg(feature = "std")]
-mod std_support;
+mod retry_loop;
 mod timeout;
 
-pub use admit::{Admit, Ask, Guard, try_acquire, try_acquire_keyed};
-pub use call::{call, call_blocking};
-pub use classify::{Classify, DefaultClassifier};
-pub use clock::{Clock, Runtime};
-pub use error::Error;
-pub use fallback::{FallbackCause, fallback, fallback_blocking};
-pub use policy::{PermitGuard, SharedPolicy};
-#[cfg(feature = "quanta")]
-pub use quanta_clock::QuantaClock;
-pub use retry::{
-    Attempt, RetryClassify, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry,
-    retry_blocking,
-};
 #[cfg(feature = "std")]
-pub use std_support::{Breaker, Hook, SharedStdBreaker, StdClock, StdLock};
-pub use timeout::timeout;
-mod blocking;
-mod retry_loop;
+mod patterns;
+#[cfg(feature = "std")]
+mod std_blocking;
 #[cfg(feature = "std")]
 mod std_fallback;
 #[cfg(feature = "std")]
 mod std_retry;
 #[cfg(feature = "std")]
+mod std_support;
+#[cfg(feature = "std")]
 mod std_timeout;
+
+/// The core's machines and vocabulary, re-exported so a runtime binding
+/// (and its users) reach the core through the driver alone.
+pub use failsafe_core::{
+    ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
+    TimeSource, admission, breaker, bulkhead, failfast, rate, rng, sync,
+};
+/// The core's fallback, retry and timeout machines (re-exported).
+pub use failsafe_core::{
+    fallback as fallback_machine, retry as retry_machine, timeout as timeout_machine,
+};
+
+pub use admit::{Admit, Ask, Guard, call, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
+pub use clock::{Clock, Runtime};
+pub use error::Error;
+pub use fallback::{FallbackCause, fallback, fallback_blocking};
+pub use policy_handle::Policy;
+#[cfg(feature = "quanta")]
+pub use quanta_clock::QuantaClock;
+pub use retry::{
+    Attempt, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
+};
 pub use retry_loop::{RetryLoop, RetryStep};
+pub use timeout::timeout;
+
+#[cfg(feature = "std")]
+pub use patterns::{
+    BulkheadPolicy, CircuitBreakerPolicy, DEFAULT_MAX_WAIT, FailFastPolicy, KeyedRateLimiterPolicy,
+    RateLimiterPolicy, StdShared,
+};
+#[cfg(feature = "std")]
+pub use std_blocking::{Park, admit_blocking};
 #[cfg(feature = "std")]
 pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
+pub use std_support::{Hook, StdClock, StdLock};
+#[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
-pub mod rate;
-#[cfg(feature = "std")]
-mod std_rate;
-pub use rate::{
-    AcquireStep, Acquisition, BookingGuard, DEFAULT_MAX_WAIT, KeyedLimiter, Limiter, LockedLimiter,
-    SharedKeyedLimiter, SharedLimiter, WithKey,
-};
-#[cfg(feature = "std")]
-pub use std_rate::{KeyedRateLimiter, RateLimiter, SharedKeyedGcra};
-mod failfast;
-#[cfg(feature = "std")]
-mod std_failfast;
-pub use failfast::{
-    ByOutcome, ClassifyHealth, FailFastGuard, FailFastPolicy, Health, UnhealthyWhen, fail_fast,
-    fail_fast_blocking,
-};
-#[cfg(feature = "std")]
-pub use std_failfast::{FailFast, SharedStdFailFast};
-pub mod bulkhead;
-#[cfg(feature = "std")]
-mod std_bulkhead;
-pub use bulkhead::{AcquireSlot, BulkheadGuard, BulkheadPolicy, SlotStep, SlotWait};
-#[cfg(feature = "std")]
-pub use std_bulkhead::{Bulkhead, OwnedBulkheadGuard, Park, SharedStdBulkhead};
-#[cfg(feature = "std")]
-mod patterns;
-mod policy_handle;
-#[cfg(feature = "std")]
-mod std_blocking;
-#[cfg(feature = "std")]
-pub use patterns::{
-    BulkheadPolicy as BulkheadHandle, CircuitBreakerPolicy, DEFAULT_MAX_WAIT as RATE_MAX_WAIT,
-    FailFastPolicy as FailFastHandle, KeyedRateLimiterPolicy, RateLimiterPolicy, StdShared,
-};
-pub use policy_handle::Policy;
-#[cfg(feature = "std")]
-pub use std_blocking::admit_blocking;

@@ -9,46 +9,20 @@ use failsafe_core::retry::{FailureKind, GiveUp, RetryBudget, RetryConfig, RetryE
 use failsafe_core::rng::Rng;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
-use failsafe_core::{Instant, Observer};
+use failsafe_core::{Instant, Observer, Outcome};
 
-use crate::{Clock, Error, FallbackCause, RetryLoop, RetryStep, Runtime};
-
-/// Turns an attempt's result into a retry [`Verdict`]: which errors retry,
-/// which abort, and which `Ok` values (an HTTP 503) retry too.
-///
-/// Any `Fn(&Result<T, E>) -> Verdict` is one.
-pub trait RetryClassify<T, E> {
-    /// The verdict on `result`.
-    fn verdict(&self, result: &Result<T, E>) -> Verdict;
-
-    /// The verdict on `result`, an attempt that ended at `now`: what the
-    /// retry loops call. The default is [`verdict`](Self::verdict); a
-    /// classifier whose hints are instants (a rejection's `retry_at`)
-    /// overrides it to turn them into delays.
-    fn verdict_at(&self, now: Instant, result: &Result<T, E>) -> Verdict {
-        let _ = now;
-        self.verdict(result)
-    }
-}
-
-impl<T, E, F: Fn(&Result<T, E>) -> Verdict> RetryClassify<T, E> for F {
-    #[inline]
-    fn verdict(&self, result: &Result<T, E>) -> Verdict {
-        self(result)
-    }
-}
+use crate::{
+    Classify, Clock, DefaultClassifier, Error, FallbackCause, RetryLoop, RetryStep, Runtime,
+};
 
 /// `Ok` succeeds, every `Err` is retried.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetryOnErr;
 
-impl<T, E> RetryClassify<T, E> for RetryOnErr {
+impl<T, E> Classify<T, E> for RetryOnErr {
     #[inline]
-    fn verdict(&self, result: &Result<T, E>) -> Verdict {
-        match result {
-            Ok(_) => Verdict::Success,
-            Err(_) => Verdict::retry(),
-        }
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        DefaultClassifier.classify(result)
     }
 }
 
@@ -62,9 +36,20 @@ impl<T, E> RetryClassify<T, E> for RetryOnErr {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetryOnFailsafeError;
 
-impl<T, E> RetryClassify<T, Error<E>> for RetryOnFailsafeError {
+impl<T, E> Classify<T, Error<E>> for RetryOnFailsafeError {
+    /// A rejection says nothing about the dependency (ignored); a timeout
+    /// is a timeout; the inner error a failure.
+    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(Error::Inner(_)) => Outcome::Failure,
+            Err(Error::Timeout(_)) => Outcome::Timeout,
+            Err(Error::Rejected(_)) => Outcome::Ignored,
+        }
+    }
+
     /// Without the time, a rejection's `retry_at` cannot become a delay:
-    /// the loops call [`verdict_at`](RetryClassify::verdict_at).
+    /// the loops call [`verdict_at`](Classify::verdict_at).
     fn verdict(&self, result: &Result<T, Error<E>>) -> Verdict {
         match self.verdict_at(Instant::MAX, result) {
             Verdict::Retry { kind, .. } => Verdict::Retry {
@@ -193,7 +178,7 @@ where
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
-    K: RetryClassify<T, E> + ?Sized,
+    K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -233,7 +218,7 @@ where
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
-    K: RetryClassify<T, E> + ?Sized,
+    K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
     let mut steps = RetryLoop::new(

@@ -12,7 +12,61 @@ use failsafe_core::admission::{Call, Entry};
 use failsafe_core::sync::SharedAdmission;
 
 use crate::admit::{Ask, Guard};
-use crate::{Classify, DefaultClassifier, Error, Park, Policy};
+use failsafe_core::Instant;
+
+use crate::{Classify, Clock, DefaultClassifier, Error, Policy, StdClock};
+
+/// A clock a blocked thread can wait on for a bulkhead slot: parked until
+/// woken (a slot was granted to it) or until a deadline on this clock.
+///
+/// The default parks with `std::thread::park_timeout` for the time left
+/// until `deadline` by [`now`](Clock::now), and with `std::thread::park`
+/// without one: right for [`StdClock`] and any clock that follows real
+/// time. A test clock that only moves when the test says so overrides it
+/// with `std::thread::park()` and lets the test end waits with the
+/// machine's `on_deadline` after moving the clock: no test then depends on
+/// real time passing.
+///
+/// Returning early (spuriously) is harmless: the waiter polls again.
+///
+/// ```
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{Clock, Park};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// /// A test clock: the test moves it and ends waits itself.
+/// struct Manual(AtomicU64);
+/// impl Clock for Manual { fn now(&self) -> Instant { Instant::from_nanos(self.0.load(Ordering::SeqCst)) } }
+/// impl Park for Manual {
+///     fn park_until(&self, _deadline: Option<Instant>) { std::thread::park() }
+/// }
+/// # let _ = Manual(AtomicU64::new(0)).now();
+/// ```
+pub trait Park: Clock {
+    /// Parks the calling thread until it is unparked, or until `deadline`
+    /// (never, for `None`) has passed on this clock. May return early.
+    fn park_until(&self, deadline: Option<Instant>) {
+        match deadline {
+            None => std::thread::park(),
+            Some(at) => {
+                let left = at.saturating_duration_since(self.now());
+                if !left.is_zero() {
+                    std::thread::park_timeout(left);
+                }
+            }
+        }
+    }
+}
+
+impl<C: Park + ?Sized> Park for &C {
+    #[inline]
+    fn park_until(&self, deadline: Option<Instant>) {
+        (**self).park_until(deadline)
+    }
+}
+
+/// Parks for the real time left until the deadline.
+impl Park for StdClock {}
 
 struct Unpark(Thread);
 
@@ -81,6 +135,15 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
         S: SharedAdmission<Key = ()>,
     {
         admit_blocking(self.shared(), self.runtime(), self.ask(), &())
+    }
+
+    /// [`acquire_blocking`](Self::acquire_blocking) for a keyed machine.
+    ///
+    /// # Errors
+    ///
+    /// The machine's [`Rejected`], with its `retry_at`.
+    pub fn acquire_blocking_keyed(&self, key: &S::Key) -> Result<Guard<&S, &R>, Rejected> {
+        admit_blocking(self.shared(), self.runtime(), self.ask(), key)
     }
 
     /// Runs `f` on this thread once admitted; an `Err` counts as a failure.

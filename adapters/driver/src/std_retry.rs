@@ -18,7 +18,7 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 
 use crate::{
-    Attempt, BlockingRuntime, Clock, Hook, RetryClassify, RetryContext, RetryError, RetryLoop,
+    Attempt, BlockingRuntime, Classify, Clock, Hook, RetryContext, RetryError, RetryLoop,
     RetryOnErr, Runtime, StdClock, StdLock, retry, retry_blocking,
 };
 
@@ -258,7 +258,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
     /// which abort, and what a retry-after hint says.
     pub async fn run_with<K, F, Fut, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
     where
-        K: RetryClassify<T, E> + ?Sized,
+        K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -274,7 +274,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         op: F,
     ) -> Result<T, RetryError<E>>
     where
-        K: RetryClassify<T, E> + ?Sized,
+        K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -297,7 +297,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
     /// results retry.
     pub fn run_blocking_with<K, F, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
     where
-        K: RetryClassify<T, E> + ?Sized,
+        K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
         self.run_blocking_with_deadline(Deadline::NEVER, classify, op)
@@ -312,7 +312,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
         op: F,
     ) -> Result<T, RetryError<E>>
     where
-        K: RetryClassify<T, E> + ?Sized,
+        K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
         let clock = &self.clock;

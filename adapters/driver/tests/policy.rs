@@ -15,7 +15,7 @@ use failsafe_core::rate::Quota;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, KeyedRateLimiterPolicy,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, KeyedRateLimiterPolicy,
     Park, RateLimiterPolicy, Runtime,
 };
 
@@ -131,7 +131,7 @@ fn a_bulkhead_waiter_is_woken_by_the_release_and_collects_the_slot() {
         .max_wait(Duration::from_millis(100))
         .build()
         .unwrap();
-    let pool: BulkheadHandle<1, _, &Virtual> = BulkheadHandle::with_runtime(config, &clock);
+    let pool: BulkheadPolicy<1, _, &Virtual> = BulkheadPolicy::with_runtime(config, &clock);
     let held = pool.try_acquire().unwrap();
     assert_eq!(
         pool.try_acquire().unwrap_err().reason,
@@ -175,7 +175,7 @@ fn a_blocking_bulkhead_waiter_gives_up_exactly_at_max_wait_and_leaks_nothing() {
         .max_wait(Duration::from_millis(100))
         .build()
         .unwrap();
-    let pool: BulkheadHandle<1, _, &Virtual> = BulkheadHandle::with_runtime(config, &clock);
+    let pool: BulkheadPolicy<1, _, &Virtual> = BulkheadPolicy::with_runtime(config, &clock);
     let held = pool.try_acquire().unwrap();
     let r = pool.acquire_blocking().unwrap_err();
     assert_eq!(
@@ -245,7 +245,7 @@ fn fail_fast_rejects_a_call_whose_deadline_is_too_short() {
         .expected_duration(Duration::from_millis(100))
         .build()
         .unwrap();
-    let ff: FailFastHandle<&Virtual> = FailFastHandle::with_runtime(config, &clock);
+    let ff: FailFastPolicy<&Virtual> = FailFastPolicy::with_runtime(config, &clock);
     let hurried = ff.clone().with_deadline(Deadline::at(ms(50)));
     let r = hurried.call_blocking(|| Ok::<_, ()>(())).unwrap_err();
     assert_eq!(r.rejected().unwrap().reason, RejectReason::DeadlineTooShort);

@@ -15,7 +15,7 @@ use failsafe_core::rng::Xorshift64;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome, RejectReason, Rejected};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy,
     RetryContext, RetryOnFailsafeError, StdLock, retry_blocking,
 };
 
@@ -164,7 +164,7 @@ fn a_retry_around_a_rate_limiter_retries_exactly_when_a_permit_is_due() {
 #[test]
 fn a_retry_around_a_full_bulkhead_retries_on_the_backoff() {
     let clock = Virtual::default();
-    let bulkhead: BulkheadHandle<4, FixedLimit, &Virtual> = BulkheadHandle::with_runtime(
+    let bulkhead: BulkheadPolicy<4, FixedLimit, &Virtual> = BulkheadPolicy::with_runtime(
         BulkheadConfig::builder()
             .max_concurrent(1)
             .max_wait(Duration::ZERO)
@@ -193,7 +193,7 @@ fn a_retry_around_a_full_bulkhead_retries_on_the_backoff() {
 #[test]
 fn a_retry_around_a_fail_fast_open_until_healthy_retries_on_the_backoff() {
     let clock = Virtual::default();
-    let fail_fast = FailFastHandle::with_runtime(FailFastConfig::DEFAULT, &clock);
+    let fail_fast = FailFastPolicy::with_runtime(FailFastConfig::DEFAULT, &clock);
     fail_fast.report_unhealthy();
     let mut calls = 0;
     let (result, attempts) = run(&clock, config(TRUST), Deadline::NEVER, || {
@@ -214,7 +214,7 @@ fn a_retry_around_a_fail_fast_whose_probe_is_out_retries_on_the_backoff() {
         .probe_interval(Duration::from_secs(10))
         .build()
         .unwrap();
-    let fail_fast = FailFastHandle::with_runtime(config_ff, &clock);
+    let fail_fast = FailFastPolicy::with_runtime(config_ff, &clock);
     fail_fast.open(); // at 0; the next probe is due at 10 s
     clock.0.set(ms(10_000));
     let mut probe = Some(fail_fast.try_acquire().unwrap()); // the probe, out

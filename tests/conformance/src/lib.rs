@@ -21,7 +21,7 @@ use failsafe_core::rate::Quota;
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy, Runtime,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy, Runtime,
     timeout,
 };
 use futures_lite::future::zip;
@@ -89,8 +89,8 @@ fn one_slot(max_wait: Duration) -> BulkheadConfig {
 /// release, which hands it the slot.
 pub async fn bulkhead_waiter_is_woken_by_the_release<B: Binding>(b: B) {
     let rt = b.rt();
-    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
-        BulkheadHandle::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
     let held = pool.try_acquire().unwrap();
     let start = rt.now();
     let (waited, ()) = zip(pool.acquire(), async {
@@ -109,8 +109,8 @@ pub async fn bulkhead_waiter_is_woken_by_the_release<B: Binding>(b: B) {
 /// binding's timer, and leaks nothing.
 pub async fn bulkhead_wait_expires_at_max_wait<B: Binding>(b: B) {
     let rt = b.rt();
-    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
-        BulkheadHandle::with_runtime(one_slot(Duration::from_millis(300)), rt.clone());
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(one_slot(Duration::from_millis(300)), rt.clone());
     let held = pool.try_acquire().unwrap();
     let start = rt.now();
     let (waited, ()) = zip(pool.acquire(), b.advance(Duration::from_millis(500))).await;
@@ -126,8 +126,8 @@ pub async fn bulkhead_wait_expires_at_max_wait<B: Binding>(b: B) {
 /// goes to nobody.
 pub async fn a_dropped_waiter_leaks_nothing<B: Binding>(b: B) {
     let rt = b.rt();
-    let pool: BulkheadHandle<4, FixedLimit, B::Rt> =
-        BulkheadHandle::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(one_slot(Duration::from_secs(1)), rt.clone());
     let held = pool.try_acquire().unwrap();
     {
         let waiter = core::pin::pin!(pool.acquire());
@@ -176,7 +176,7 @@ pub async fn fail_fast_judges_deadlines_and_health<B: Binding>(b: B) {
         .consecutive_failures(5)
         .build()
         .unwrap();
-    let ff = FailFastHandle::with_runtime(config, rt.clone());
+    let ff = FailFastPolicy::with_runtime(config, rt.clone());
     let hurried = ff
         .clone()
         .with_deadline(Deadline::at(rt.now() + Duration::from_millis(50)));
