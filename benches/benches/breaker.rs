@@ -19,7 +19,7 @@ use failsafe::CircuitBreaker as _;
 use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoWindow};
 use failsafe_core::sync::SharedBreaker;
 use failsafe_core::{Instant, Outcome};
-use failsafe_driver::{Breaker, Clock, DefaultClassifier, StdClock, StdLock, call_blocking};
+use failsafe_driver::{CircuitBreakerPolicy, Clock, Park, StdClock, StdLock};
 
 /// Long enough that no open breaker half-opens during a run.
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -63,6 +63,9 @@ impl Clock for CounterClock {
     }
 }
 
+/// A breaker never makes a blocking caller wait: never parks.
+impl Park for CounterClock {}
+
 fn closed(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker/closed");
 
@@ -104,25 +107,23 @@ fn closed(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver Breaker::call_blocking (StdClock x2)",
+        "failsafe-driver CircuitBreakerPolicy::call_blocking (StdClock x2)",
         |b| {
-            let breaker: Breaker<CountWindow<100>, StdClock> =
-                Breaker::new(rate_config(), CountWindow::new());
+            let breaker: CircuitBreakerPolicy<CountWindow<100>, StdClock> =
+                CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
             let breaker = black_box(&breaker);
             b.iter(|| breaker.call_blocking(|| black_box(Ok::<_, ()>(()))));
         },
     );
 
     g.bench_function("failsafe-driver call_blocking (counter clock)", |b| {
-        let breaker: Breaker<CountWindow<100>, StdClock> =
-            Breaker::new(rate_config(), CountWindow::new());
-        let shared = black_box(&**breaker.shared());
-        let clock = CounterClock(Cell::new(0));
-        b.iter(|| {
-            call_blocking(shared, &clock, &DefaultClassifier, || {
-                black_box(Ok::<_, ()>(()))
-            })
-        });
+        let breaker = CircuitBreakerPolicy::with_runtime(
+            rate_config(),
+            CountWindow::<100>::new(),
+            CounterClock(Cell::new(0)),
+        );
+        let breaker = black_box(&breaker);
+        b.iter(|| breaker.call_blocking(|| black_box(Ok::<_, ()>(()))));
     });
 
     g.bench_function("failsafe-rs 1.3 call (default policy)", |b| {
@@ -162,10 +163,10 @@ fn open(c: &mut Criterion) {
     });
 
     g.bench_function(
-        "failsafe-driver Breaker::call_blocking (StdClock x1)",
+        "failsafe-driver CircuitBreakerPolicy::call_blocking (StdClock x1)",
         |b| {
-            let breaker: Breaker<CountWindow<100>, StdClock> =
-                Breaker::new(rate_config(), CountWindow::new());
+            let breaker: CircuitBreakerPolicy<CountWindow<100>, StdClock> =
+                CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
             breaker.open();
             let breaker = black_box(&breaker);
             b.iter(|| {
@@ -177,16 +178,17 @@ fn open(c: &mut Criterion) {
     );
 
     g.bench_function("failsafe-driver call_blocking (counter clock)", |b| {
-        let breaker: Breaker<CountWindow<100>, StdClock> =
-            Breaker::new(rate_config(), CountWindow::new());
+        let breaker = CircuitBreakerPolicy::with_runtime(
+            rate_config(),
+            CountWindow::<100>::new(),
+            CounterClock(Cell::new(0)),
+        );
         breaker.open();
-        let shared = black_box(&**breaker.shared());
-        let clock = CounterClock(Cell::new(0));
+        let breaker = black_box(&breaker);
         b.iter(|| {
-            call_blocking(shared, &clock, &DefaultClassifier, || {
-                black_box(Ok::<_, ()>(()))
-            })
-            .unwrap_err()
+            breaker
+                .call_blocking(|| black_box(Ok::<_, ()>(())))
+                .unwrap_err()
         });
     });
 

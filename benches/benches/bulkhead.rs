@@ -117,10 +117,10 @@ fn uncontended(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver std Bulkhead (StdClock): try_acquire + drop guard",
+        "failsafe-driver BulkheadPolicy (StdClock): try_acquire + drop guard",
         |b| {
-            let bulkhead: failsafe_driver::Bulkhead<Q, FixedLimit, StdClock> =
-                failsafe_driver::Bulkhead::new(config());
+            let bulkhead: failsafe_driver::BulkheadPolicy<Q, FixedLimit, StdClock> =
+                failsafe_driver::BulkheadPolicy::new(config());
             let bulkhead = black_box(&bulkhead);
             b.iter(|| drop(bulkhead.try_acquire().unwrap()));
             assert_eq!(bulkhead.in_flight(), 0);
@@ -128,10 +128,10 @@ fn uncontended(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver std Bulkhead (StdClock): try_acquire + finish(Success)",
+        "failsafe-driver BulkheadPolicy (StdClock): try_acquire + finish(Success)",
         |b| {
-            let bulkhead: failsafe_driver::Bulkhead<Q, FixedLimit, StdClock> =
-                failsafe_driver::Bulkhead::new(config());
+            let bulkhead: failsafe_driver::BulkheadPolicy<Q, FixedLimit, StdClock> =
+                failsafe_driver::BulkheadPolicy::new(config());
             let bulkhead = black_box(&bulkhead);
             b.iter(|| {
                 bulkhead

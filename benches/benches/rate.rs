@@ -34,7 +34,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe_core::Instant;
 use failsafe_core::rate::{AtomicGcra, Gcra, KeyedGcra, Quota};
 use failsafe_core::sync::Lock;
-use failsafe_driver::{KeyedRateLimiter, QuantaClock, RateLimiter, StdClock, StdLock};
+use failsafe_driver::{KeyedRateLimiterPolicy, QuantaClock, RateLimiterPolicy, StdClock, StdLock};
 use governor::clock::FakeRelativeClock;
 
 /// Keys the keyed benches cycle through.
@@ -147,22 +147,22 @@ fn direct(c: &mut Criterion) {
     });
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, StdClock>::try_acquire",
+        "failsafe-driver RateLimiterPolicy<StdClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, StdClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiterPolicy<StdClock> = RateLimiterPolicy::new(permissive());
             let limiter = black_box(&limiter);
-            b.iter(|| limiter.try_acquire(1));
-            assert!(limiter.try_acquire(1).is_ok());
+            b.iter(|| limiter.try_acquire());
+            assert!(limiter.try_acquire().is_ok());
         },
     );
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, QuantaClock>::try_acquire",
+        "failsafe-driver RateLimiterPolicy<QuantaClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, QuantaClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiterPolicy<QuantaClock> = RateLimiterPolicy::new(permissive());
             let limiter = black_box(&limiter);
-            b.iter(|| limiter.try_acquire(1));
-            assert!(limiter.try_acquire(1).is_ok());
+            b.iter(|| limiter.try_acquire());
+            assert!(limiter.try_acquire().is_ok());
         },
     );
 
@@ -251,28 +251,28 @@ fn keyed(c: &mut Criterion) {
     );
 
     g.bench_function(
-        "failsafe-driver KeyedRateLimiter<u32, 1024, StdClock>::try_acquire",
+        "failsafe-driver KeyedRateLimiterPolicy<u32, 1024, StdClock>::try_acquire",
         |b| {
-            let limiter: KeyedRateLimiter<u32, 1024, StdClock> =
-                KeyedRateLimiter::new(permissive());
-            warm_keys(|k| limiter.try_acquire(&k, 1).is_ok());
+            let limiter: KeyedRateLimiterPolicy<u32, 1024, StdClock> =
+                KeyedRateLimiterPolicy::new(permissive());
+            warm_keys(|k| limiter.try_acquire_keyed(&k).is_ok());
             let limiter = black_box(&limiter);
             let mut keys = KeyCycle::new();
-            b.iter(|| limiter.try_acquire(black_box(&keys.next()), 1));
-            assert!(limiter.try_acquire(&keys.next(), 1).is_ok());
+            b.iter(|| limiter.try_acquire_keyed(black_box(&keys.next())));
+            assert!(limiter.try_acquire_keyed(&keys.next()).is_ok());
         },
     );
 
     g.bench_function(
-        "failsafe-driver KeyedRateLimiter<u32, 1024, QuantaClock>::try_acquire",
+        "failsafe-driver KeyedRateLimiterPolicy<u32, 1024, QuantaClock>::try_acquire",
         |b| {
-            let limiter: KeyedRateLimiter<u32, 1024, QuantaClock> =
-                KeyedRateLimiter::new(permissive());
-            warm_keys(|k| limiter.try_acquire(&k, 1).is_ok());
+            let limiter: KeyedRateLimiterPolicy<u32, 1024, QuantaClock> =
+                KeyedRateLimiterPolicy::new(permissive());
+            warm_keys(|k| limiter.try_acquire_keyed(&k).is_ok());
             let limiter = black_box(&limiter);
             let mut keys = KeyCycle::new();
-            b.iter(|| limiter.try_acquire(black_box(&keys.next()), 1));
-            assert!(limiter.try_acquire(&keys.next(), 1).is_ok());
+            b.iter(|| limiter.try_acquire_keyed(black_box(&keys.next())));
+            assert!(limiter.try_acquire_keyed(&keys.next()).is_ok());
         },
     );
 
@@ -365,28 +365,28 @@ fn contended(c: &mut Criterion) {
     });
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, StdClock>::try_acquire",
+        "failsafe-driver RateLimiterPolicy<StdClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, StdClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiterPolicy<StdClock> = RateLimiterPolicy::new(permissive());
             b.iter_custom(|iters| {
                 two_threads(iters, &limiter, |l, _, _| {
-                    black_box(l.try_acquire(1)).is_ok()
+                    black_box(l.try_acquire()).is_ok()
                 })
             });
-            assert!(limiter.try_acquire(1).is_ok());
+            assert!(limiter.try_acquire().is_ok());
         },
     );
 
     g.bench_function(
-        "failsafe-driver RateLimiter<AtomicGcra, QuantaClock>::try_acquire",
+        "failsafe-driver RateLimiterPolicy<QuantaClock>::try_acquire",
         |b| {
-            let limiter: RateLimiter<AtomicGcra, QuantaClock> = RateLimiter::new(permissive());
+            let limiter: RateLimiterPolicy<QuantaClock> = RateLimiterPolicy::new(permissive());
             b.iter_custom(|iters| {
                 two_threads(iters, &limiter, |l, _, _| {
-                    black_box(l.try_acquire(1)).is_ok()
+                    black_box(l.try_acquire()).is_ok()
                 })
             });
-            assert!(limiter.try_acquire(1).is_ok());
+            assert!(limiter.try_acquire().is_ok());
         },
     );
 

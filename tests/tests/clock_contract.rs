@@ -544,7 +544,7 @@ fn deadline(latest: Instant, ahead: Option<u64>) -> Deadline {
 
 /// A fail fast as the property drives it: the machine itself, or the
 /// shared handle around it.
-trait FailFastHandle {
+trait FailFastPolicy {
     /// Whether open rejections may come from a lock-free gate.
     const GATED: bool;
     fn acquire(
@@ -556,7 +556,7 @@ trait FailFastHandle {
     fn with<R>(&mut self, f: impl FnOnce(&mut FailFast) -> R) -> R;
 }
 
-impl FailFastHandle for FailFast {
+impl FailFastPolicy for FailFast {
     const GATED: bool = false;
     fn acquire(
         &mut self,
@@ -573,7 +573,7 @@ impl FailFastHandle for FailFast {
     }
 }
 
-impl FailFastHandle for SharedFailFast<(), CsLock<FailFast>> {
+impl FailFastPolicy for SharedFailFast<(), CsLock<FailFast>> {
     const GATED: bool = true;
     fn acquire(
         &mut self,
@@ -594,13 +594,13 @@ impl FailFastHandle for SharedFailFast<(), CsLock<FailFast>> {
 /// (for deadlines) and its `rejecting_until` after the last call.
 struct FailFastM<F>(F, Vec<FailFastPermit>, Instant, Option<Instant>);
 
-impl<F: FailFastHandle> FailFastM<F> {
+impl<F: FailFastPolicy> FailFastM<F> {
     fn new(handle: F) -> Self {
         FailFastM(handle, Vec::new(), Instant::ZERO, None)
     }
 }
 
-impl<F: FailFastHandle> Machine for FailFastM<F> {
+impl<F: FailFastPolicy> Machine for FailFastM<F> {
     type Op = FailFastOp;
     type Answer = FailFastAnswer;
     fn apply(&mut self, now: Instant, op: &FailFastOp) -> FailFastAnswer {
@@ -679,7 +679,7 @@ struct BulkheadAnswer {
 
 /// A bulkhead as the property drives it: the machine itself, or the
 /// shared handle around it.
-trait BulkheadHandle {
+trait BulkheadPolicy {
     fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected>;
     fn poll_acquire(
         &mut self,
@@ -691,7 +691,7 @@ trait BulkheadHandle {
     fn with<R>(&mut self, f: impl FnOnce(&mut Bulkhead<4>) -> R) -> R;
 }
 
-impl BulkheadHandle for Bulkhead<4> {
+impl BulkheadPolicy for Bulkhead<4> {
     fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected> {
         Bulkhead::try_acquire(self, now)
     }
@@ -715,7 +715,7 @@ impl BulkheadHandle for Bulkhead<4> {
 
 type SharedBh = SharedBulkhead<4, (), CsLock<Bulkhead<4>>>;
 
-impl BulkheadHandle for SharedBh {
+impl BulkheadPolicy for SharedBh {
     fn try_acquire(&mut self, now: Instant) -> Result<BulkheadPermit, failsafe_core::Rejected> {
         SharedBulkhead::try_acquire(self, now)
     }
@@ -740,7 +740,7 @@ impl BulkheadHandle for SharedBh {
 /// A bulkhead, the permits it granted and the tickets still waiting.
 struct BulkheadM<B>(B, Vec<BulkheadPermit>, Vec<Ticket>);
 
-impl<B: BulkheadHandle> Machine for BulkheadM<B> {
+impl<B: BulkheadPolicy> Machine for BulkheadM<B> {
     type Op = BulkheadOp;
     type Answer = BulkheadAnswer;
     fn apply(&mut self, now: Instant, op: &BulkheadOp) -> BulkheadAnswer {

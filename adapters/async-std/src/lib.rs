@@ -190,10 +190,9 @@ pub use failsafe_core::sync::Shared;
 pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Admit, Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Error, FallbackCause,
-    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
-    RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
-    StdShared,
+    Admit, Attempt, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier, Error,
+    FallbackCause, FallbackChain, Guard, Park, Policy, RetryError, RetryOnErr,
+    RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
 };
 
 use failsafe_driver as driver;
@@ -268,14 +267,14 @@ pub type CircuitBreakerPolicy<W = CountWindow<100>> = driver::CircuitBreakerPoli
 
 /// Fail fast on async-io: rejects every call at once while the dependency
 /// is known to be down, and a call whose deadline cannot cover the
-/// expected duration (the driver's [`FailFastHandle`](driver::FailFastHandle)).
-pub type FailFastPolicy = driver::FailFastHandle<AsyncIoClock>;
+/// expected duration (the driver's [`FailFastPolicy`](driver::FailFastPolicy)).
+pub type FailFastPolicy = driver::FailFastPolicy<AsyncIoClock>;
 
 /// A bulkhead on async-io: at most `limit` calls at once, and a FIFO queue
 /// of up to `Q` callers (64 by default), each waiting at most `max_wait` on
-/// an `async_io::Timer` (the driver's [`BulkheadHandle`](driver::BulkheadHandle)).
+/// an `async_io::Timer` (the driver's [`BulkheadPolicy`](driver::BulkheadPolicy)).
 pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
-    driver::BulkheadHandle<Q, A, AsyncIoClock>;
+    driver::BulkheadPolicy<Q, A, AsyncIoClock>;
 
 /// The lock-free GCRA rate limiter on async-io (the driver's
 /// [`RateLimiterPolicy`](driver::RateLimiterPolicy)): a caller waits for its

@@ -28,8 +28,8 @@ fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
 fn a_wait_nobody_ends_expires_exactly_at_its_deadline() {
     let rt = Virtual::default();
     rt.set(ms(40));
-    let bulkhead: failsafe_driver::BulkheadHandle<4, FixedLimit, Virtual> =
-        failsafe_driver::BulkheadHandle::with_runtime(
+    let bulkhead: failsafe_driver::BulkheadPolicy<4, FixedLimit, Virtual> =
+        failsafe_driver::BulkheadPolicy::with_runtime(
             config(1, Duration::from_millis(75)),
             rt.clone(),
         );

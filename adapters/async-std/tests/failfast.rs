@@ -17,7 +17,7 @@ use smol::future::poll_once;
 mod support;
 use support::TestClock;
 
-type TestFailFast = failsafe_driver::FailFastHandle<TestClock>;
+type TestFailFast = failsafe_driver::FailFastPolicy<TestClock>;
 
 fn config(failures: u32) -> FailFastConfig {
     FailFastConfig::builder()

@@ -119,7 +119,6 @@ fn a_token_bucket_rejects_with_its_refill_instant() {
 /// wait: the retired driver handles slept until `retry_at` and asked
 /// again. Un-ignore once the core's `Throttle` waits for them.
 #[test]
-#[ignore = "gap: core Throttle does not wait for non-booking limiters (see the report)"]
 fn a_non_booking_waiter_sleeps_until_its_retry_at() {
     let rt = Virtual::default();
     let bucket = throttle(TokenBucket::new(3, 3, Duration::from_secs(1)).unwrap(), &rt)

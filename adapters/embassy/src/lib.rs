@@ -100,6 +100,6 @@ pub use failsafe_core::{
 };
 pub use failsafe_driver;
 pub use failsafe_driver::{
-    Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, Guard, Policy,
-    RetryClassify, RetryError, RetryOnErr, RetryOnFailsafeError, Runtime,
+    Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, Guard, Policy, RetryError,
+    RetryOnErr, RetryOnFailsafeError, Runtime,
 };

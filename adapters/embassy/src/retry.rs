@@ -8,7 +8,7 @@ use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{ConfigError, Observer};
-use failsafe_driver::{Attempt, Error, RetryClassify, RetryContext, RetryError, RetryOnErr};
+use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryOnErr};
 
 use crate::EmbassyClock;
 
@@ -124,7 +124,7 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     where
         L: Lock<G>,
         G: RetryBudget,
-        K: RetryClassify<T, E> + ?Sized,
+        K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {

@@ -182,9 +182,9 @@ pub use failsafe_core::sync::Shared;
 pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Attempt, BlockingChain, BlockingRuntime, Classify, Clock, DefaultClassifier, Error,
-    FallbackCause, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
-    RetryError, RetryOnErr, RetryOnFailsafeError, SharedBudget, StdClock, StdLock, StdShared,
+    Attempt, BlockingChain, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier,
+    Error, FallbackCause, Guard, Park, Policy, RetryError, RetryOnErr, RetryOnFailsafeError,
+    SharedBudget, StdClock, StdLock, StdShared,
 };
 
 use failsafe_driver as driver;
@@ -206,14 +206,14 @@ pub type CircuitBreakerPolicy<W = CountWindow<100>> = driver::CircuitBreakerPoli
 
 /// Fail fast: rejects every call at once while the dependency is known to
 /// be down, and a call whose deadline cannot cover the expected duration
-/// (the driver's [`FailFastHandle`](driver::FailFastHandle)).
-pub type FailFastPolicy = driver::FailFastHandle<StdClock>;
+/// (the driver's [`FailFastPolicy`](driver::FailFastPolicy)).
+pub type FailFastPolicy = driver::FailFastPolicy<StdClock>;
 
 /// A bulkhead: at most `limit` calls at once across every thread, and a
 /// FIFO queue of up to `Q` parked threads (64 by default), each waiting at
-/// most `max_wait` (the driver's [`BulkheadHandle`](driver::BulkheadHandle)).
+/// most `max_wait` (the driver's [`BulkheadPolicy`](driver::BulkheadPolicy)).
 pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
-    driver::BulkheadHandle<Q, A, StdClock>;
+    driver::BulkheadPolicy<Q, A, StdClock>;
 
 /// The lock-free GCRA rate limiter (the driver's
 /// [`RateLimiterPolicy`](driver::RateLimiterPolicy)): a caller blocks for

@@ -149,8 +149,8 @@ fn a_full_queue_rejects_at_once() {
 fn a_parked_wait_ends_exactly_at_its_deadline() {
     let clock = Manual::default();
     clock.set(Instant::from_millis(1_000));
-    let bulkhead: failsafe_driver::BulkheadHandle<4, FixedLimit, Manual> =
-        failsafe_driver::BulkheadHandle::with_runtime(
+    let bulkhead: failsafe_driver::BulkheadPolicy<4, FixedLimit, Manual> =
+        failsafe_driver::BulkheadPolicy::with_runtime(
             config(1, Duration::from_millis(300)),
             clock.clone(),
         );

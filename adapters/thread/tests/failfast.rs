@@ -14,7 +14,7 @@ use failsafe_thread::{
 mod support;
 use support::TestClock;
 
-type TestFailFast = failsafe_driver::FailFastHandle<TestClock>;
+type TestFailFast = failsafe_driver::FailFastPolicy<TestClock>;
 
 fn fail_fast(config: FailFastConfig) -> (TestFailFast, TestClock) {
     let clock = TestClock::default();

@@ -233,7 +233,6 @@ fn non_booking_limiters_reject_with_the_instant_they_free_up() {
 /// the retired driver handles parked such a caller until `retry_at` and
 /// asked again. Un-ignore once the core's `Throttle` waits for them.
 #[test]
-#[ignore = "gap: core Throttle does not wait for non-booking limiters (see the report)"]
 fn non_booking_limiters_block_until_their_retry_at() {
     let clock = TestClock::default();
     let window = throttle(FixedWindow::new(2, Duration::from_secs(1)).unwrap(), &clock)

@@ -113,7 +113,7 @@
 //! # }
 //! ```
 //!
-//! A retry classifier ([`RetryClassify`], any `Fn(&Result) -> Verdict`)
+//! A retry classifier ([`Classify`], any `Fn(&Result) -> Verdict` or `-> Outcome`)
 //! decides which failures retry and honours a server's `Retry-After`
 //! ([`Verdict::Retry`]); the error is a [`RetryError`] with the reason
 //! ([`GiveUp`]), the attempts made and the last error. A
@@ -186,7 +186,7 @@ pub type CircuitBreakerPolicy<W = CountWindow<100>> =
 /// assert_eq!(db.call(|| query("select 3")).await.unwrap(), 1);
 /// # }
 /// ```
-pub type FailFastPolicy = failsafe_driver::FailFastHandle<TokioClock>;
+pub type FailFastPolicy = failsafe_driver::FailFastPolicy<TokioClock>;
 
 /// A cloneable, `Send + Sync` bulkhead on tokio: at most `limit` calls at
 /// once and a FIFO queue of up to `Q` callers (64 by default), each waiting
@@ -223,7 +223,7 @@ pub type FailFastPolicy = failsafe_driver::FailFastHandle<TokioClock>;
 /// # }
 /// ```
 pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit> =
-    failsafe_driver::BulkheadHandle<Q, A, TokioClock>;
+    failsafe_driver::BulkheadPolicy<Q, A, TokioClock>;
 
 /// A cloneable, `Send + Sync`, lock-free rate limiter on tokio: the
 /// driver's [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy) on
@@ -303,8 +303,7 @@ pub use failsafe_core::sync::Shared;
 pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 pub use failsafe_driver::{
-    Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Error, FallbackCause,
-    FallbackChain, Guard, Park, Policy, RATE_MAX_WAIT as DEFAULT_MAX_WAIT, RetryClassify,
-    RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
-    StdShared,
+    Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier,
+    Error, FallbackCause, FallbackChain, Guard, Park, Policy, RetryError, RetryOnErr,
+    RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
 };

@@ -330,7 +330,6 @@ async fn any_limiter_fits_the_policy_and_says_when_to_come_back() {
 /// have yet: a limiter that cannot book ahead makes a waiter sleep until
 /// its `retry_at` (within `max_wait`) and ask again; `Throttle` rejects it.
 #[tokio::test(start_paused = true)]
-#[ignore = "gap: Throttle rejects at once when its limiter cannot book (windows, token bucket)"]
 async fn a_waiter_on_a_limiter_that_cannot_book_sleeps_until_retry_at() {
     let window = FixedWindow::new(3, Duration::from_secs(1)).unwrap();
     let limiter = over(window, Duration::from_secs(2));
@@ -378,7 +377,6 @@ async fn keyed_limits_are_isolated_per_key() {
 /// not have yet: a keyed waiter sleeps until its key's `retry_at` (within
 /// `max_wait`) and asks again; `Throttle<KeyedGcra>` rejects it at once.
 #[tokio::test(start_paused = true)]
-#[ignore = "gap: Throttle<KeyedGcra> never waits, whatever max_wait says"]
 async fn a_keyed_waiter_waits_exactly_for_its_own_next_permit() {
     let per_client: KeyedRateLimiterPolicy<u32, 64> =
         KeyedRateLimiterPolicy::new(quota(2, 1)).with_max_wait(Duration::from_secs(1));

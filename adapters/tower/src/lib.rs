@@ -57,7 +57,7 @@
 //! use std::time::Duration;
 //! use failsafe_core::bulkhead::BulkheadConfig;
 //! use failsafe_core::rate::Quota;
-//! use failsafe_driver::{BulkheadHandle, Error, RateLimiterPolicy};
+//! use failsafe_driver::{BulkheadPolicy, Error, RateLimiterPolicy};
 //! use failsafe_tokio::TokioClock;
 //! use failsafe_tower::{BulkheadLayer, RateLimitLayer};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -66,8 +66,8 @@
 //! # async fn main() {
 //! let limiter: RateLimiterPolicy<TokioClock> =
 //!     RateLimiterPolicy::new(Quota::per_second(100).unwrap().with_burst(2).unwrap());
-//! let bulkhead: BulkheadHandle<16, _, TokioClock> =
-//!     BulkheadHandle::new(BulkheadConfig::builder().max_concurrent(1).build().unwrap());
+//! let bulkhead: BulkheadPolicy<16, _, TokioClock> =
+//!     BulkheadPolicy::new(BulkheadConfig::builder().max_concurrent(1).build().unwrap());
 //! let svc = ServiceBuilder::new()
 //!     .map_err(Error::flatten) // one level: Rejected or Inner(())
 //!     // reject at once over the rate (the policy would wait up to 5 s)

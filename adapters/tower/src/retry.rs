@@ -9,7 +9,7 @@ use core::task::{Context, Poll, ready};
 use failsafe_core::retry::{GiveUp, RetryBudget, RetryEvent, Verdict};
 use failsafe_core::rng::Xorshift64;
 use failsafe_driver::{
-    Hook, RetryClassify, RetryError, RetryLoop, RetryOnErr, RetryPolicy, RetryStep, Runtime,
+    Classify, Hook, RetryError, RetryLoop, RetryOnErr, RetryPolicy, RetryStep, Runtime,
     SharedBudget,
 };
 use tower_layer::Layer;
@@ -131,7 +131,7 @@ where
     Req: Clone,
     B: RetryBudget,
     R: Runtime + Clone,
-    K: RetryClassify<S::Response, S::Error> + Clone,
+    K: Classify<S::Response, S::Error> + Clone,
     D: RequestDeadline<Req>,
 {
     type Response = S::Response;
@@ -231,7 +231,7 @@ where
     Req: Clone,
     B: RetryBudget,
     R: Runtime,
-    K: RetryClassify<S::Response, S::Error>,
+    K: Classify<S::Response, S::Error>,
 {
     type Output = Result<S::Response, RetryError<S::Error>>;
 

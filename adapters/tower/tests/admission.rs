@@ -18,7 +18,7 @@ use failsafe_core::rate::Quota;
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Clock, Error, FailFastHandle, RateLimiterPolicy,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy,
     TimeoutPolicy,
 };
 use failsafe_tokio::TokioClock;
@@ -32,8 +32,8 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 const OPEN_WAIT: Duration = Duration::from_secs(10);
 
 type Breaker = CircuitBreakerPolicy<NoWindow, TokioClock>;
-type FailFast = FailFastHandle<TokioClock>;
-type Bulkhead = BulkheadHandle<4, failsafe_core::bulkhead::FixedLimit, TokioClock>;
+type FailFast = FailFastPolicy<TokioClock>;
+type Bulkhead = BulkheadPolicy<4, failsafe_core::bulkhead::FixedLimit, TokioClock>;
 
 fn breaker(failures: u32) -> Breaker {
     let config = BreakerConfig::builder()
@@ -417,7 +417,7 @@ async fn a_dropped_fail_fast_layer_future_is_cancelled() {
 // ---- bulkhead ----
 
 fn bulkhead(limit: u32, max_wait: Duration) -> Bulkhead {
-    BulkheadHandle::new(
+    BulkheadPolicy::new(
         BulkheadConfig::builder()
             .max_concurrent(limit)
             .max_wait(max_wait)

@@ -19,7 +19,7 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_core::{Instant, RejectReason};
 use failsafe_driver::{
-    BulkheadHandle, CircuitBreakerPolicy, Error, RateLimiterPolicy, RetryPolicy, TimeoutPolicy,
+    BulkheadPolicy, CircuitBreakerPolicy, Error, RateLimiterPolicy, RetryPolicy, TimeoutPolicy,
 };
 use failsafe_tower::{
     AdmissionLayer, BulkheadLayer, CircuitBreakerLayer, RetryLayer, TimeoutLayer,
@@ -57,7 +57,7 @@ fn the_breaker_layer_trips_and_rejects_on_async_io() {
 #[test]
 fn a_bulkhead_waiter_is_woken_in_poll_ready_when_the_slot_comes_back_on_async_io() {
     async_io::block_on(async {
-        let bulkhead: BulkheadHandle<4, FixedLimit, AsyncIoClock> = BulkheadHandle::new(
+        let bulkhead: BulkheadPolicy<4, FixedLimit, AsyncIoClock> = BulkheadPolicy::new(
             BulkheadConfig::builder()
                 .max_concurrent(1)
                 .max_wait(Duration::from_secs(3_600))
