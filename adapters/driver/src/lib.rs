@@ -23,7 +23,7 @@
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
-//!   [`Park`]; with `quanta`: [`QuantaClock`].
+//!   [`Park`]; with the `quanta` feature: `QuantaClock`.
 #![no_std]
 
 pub mod admit;
