@@ -1141,3 +1141,226 @@ fn the_reported_gcra_trace() {
     assert!(g.acquire(Instant::from_millis(9_900), 1).is_ok());
     assert!(g.acquire(Instant::from_millis(9_900), 1).is_err());
 }
+
+// ---- The same contract through the admission contract ----
+//
+// Every machine reached through `Admission` / `SharedAdmission` (what every
+// driver, binding and tower layer uses) answers a raw `now` as it answers
+// the latest time it has seen: the adapters of the contract (a `Throttle`
+// reading a booking's start against `now`, the shared gate) keep the
+// clock contract too. One machine covers every admission machine.
+
+use failsafe_core::admission::{Admission, Call, Entry};
+use failsafe_core::rate::Throttle;
+use failsafe_core::sync::SharedAdmission;
+
+#[derive(Clone, Debug)]
+enum AdmitOp {
+    /// A call that may wait (`true`) or not.
+    Enter(bool),
+    /// The i-th permit out comes back with an outcome.
+    Exit(usize, u8),
+    /// The i-th waiter asks again.
+    Resume(usize),
+    /// The i-th waiter gives up.
+    Cancel(usize),
+    OnDeadline,
+}
+
+fn admit_op() -> impl Strategy<Value = AdmitOp> {
+    prop_oneof![
+        4 => any::<bool>().prop_map(AdmitOp::Enter),
+        3 => (0usize..4, 0u8..5).prop_map(|(i, o)| AdmitOp::Exit(i, o)),
+        1 => (0usize..4).prop_map(AdmitOp::Resume),
+        1 => (0usize..4).prop_map(AdmitOp::Cancel),
+        1 => Just(AdmitOp::OnDeadline),
+    ]
+}
+
+#[derive(Debug, PartialEq)]
+enum AdmitAnswer {
+    Admitted,
+    Rejected(failsafe_core::Rejected),
+    Pending(Option<Instant>),
+    Done,
+}
+
+/// Either contract, `&mut` or `&self`.
+trait Contract {
+    type Permit;
+    type Wait;
+    fn enter(&mut self, call: &Call<'_>) -> Entry<Self::Permit, Self::Wait>;
+    fn resume(&mut self, call: &Call<'_>, wait: Self::Wait) -> Entry<Self::Permit, Self::Wait>;
+    fn cancel(&mut self, now: Instant, wait: Self::Wait);
+    fn exit(&mut self, now: Instant, permit: Self::Permit, outcome: Outcome);
+    fn on_deadline(&mut self, now: Instant);
+}
+
+/// A machine through `Admission`.
+struct Owned<M>(M);
+
+impl<M: Admission<Key = ()>> Contract for Owned<M> {
+    type Permit = M::Permit;
+    type Wait = M::Wait;
+    fn enter(&mut self, call: &Call<'_>) -> Entry<M::Permit, M::Wait> {
+        self.0.enter(call, None)
+    }
+    fn resume(&mut self, call: &Call<'_>, wait: M::Wait) -> Entry<M::Permit, M::Wait> {
+        self.0.resume(call, wait, None)
+    }
+    fn cancel(&mut self, now: Instant, wait: M::Wait) {
+        self.0.cancel(now, wait)
+    }
+    fn exit(&mut self, now: Instant, permit: M::Permit, outcome: Outcome) {
+        self.0.exit(now, permit, outcome)
+    }
+    fn on_deadline(&mut self, now: Instant) {
+        self.0.on_deadline(now)
+    }
+}
+
+/// A machine through `SharedAdmission` (the lock-free gates included).
+struct ByRef<S>(S);
+
+impl<S: SharedAdmission<Key = ()>> Contract for ByRef<S> {
+    type Permit = S::Permit;
+    type Wait = S::Wait;
+    fn enter(&mut self, call: &Call<'_>) -> Entry<S::Permit, S::Wait> {
+        self.0.enter(call, None)
+    }
+    fn resume(&mut self, call: &Call<'_>, wait: S::Wait) -> Entry<S::Permit, S::Wait> {
+        self.0.resume(call, wait, None)
+    }
+    fn cancel(&mut self, now: Instant, wait: S::Wait) {
+        self.0.cancel(now, wait)
+    }
+    fn exit(&mut self, now: Instant, permit: S::Permit, outcome: Outcome) {
+        self.0.exit(now, permit, outcome)
+    }
+    fn on_deadline(&mut self, now: Instant) {
+        self.0.on_deadline(now)
+    }
+}
+
+/// A contract, the permits and waits it handed out, and which ops hand
+/// the machine its time (a limiter's exit, cancel and deadline read none).
+struct Admitting<C: Contract>(C, Vec<C::Permit>, Vec<C::Wait>, fn(&AdmitOp) -> bool);
+
+impl<C: Contract> Admitting<C> {
+    fn answer(&mut self, entry: Entry<C::Permit, C::Wait>) -> AdmitAnswer {
+        match entry {
+            Entry::Admitted(p) => {
+                self.1.push(p);
+                AdmitAnswer::Admitted
+            }
+            Entry::Rejected(r) => AdmitAnswer::Rejected(r),
+            Entry::Pending { wait, recheck_at } => {
+                self.2.push(wait);
+                AdmitAnswer::Pending(recheck_at)
+            }
+        }
+    }
+}
+
+impl<C: Contract> Machine for Admitting<C> {
+    type Op = AdmitOp;
+    type Answer = AdmitAnswer;
+    fn apply(&mut self, now: Instant, op: &AdmitOp) -> AdmitAnswer {
+        let call = Call::at(now);
+        match *op {
+            AdmitOp::Enter(wait) => {
+                let call = if wait { call } else { call.no_wait() };
+                let entry = self.0.enter(&call);
+                self.answer(entry)
+            }
+            AdmitOp::Exit(i, o) if !self.1.is_empty() => {
+                let p = self.1.remove(i % self.1.len());
+                self.0.exit(now, p, outcome(o % 4));
+                AdmitAnswer::Done
+            }
+            AdmitOp::Resume(i) if !self.2.is_empty() => {
+                let w = self.2.remove(i % self.2.len());
+                let entry = self.0.resume(&call, w);
+                self.answer(entry)
+            }
+            AdmitOp::Cancel(i) if !self.2.is_empty() => {
+                let w = self.2.remove(i % self.2.len());
+                self.0.cancel(now, w);
+                AdmitAnswer::Done
+            }
+            AdmitOp::OnDeadline => {
+                self.0.on_deadline(now);
+                AdmitAnswer::Done
+            }
+            _ => AdmitAnswer::Done,
+        }
+    }
+    fn observes(&self, _: Instant, _: Instant, op: &AdmitOp) -> bool {
+        let held = match op {
+            AdmitOp::Exit(..) => !self.1.is_empty(),
+            AdmitOp::Resume(_) | AdmitOp::Cancel(_) => !self.2.is_empty(),
+            _ => true,
+        };
+        held && (self.3)(op)
+    }
+}
+
+/// Every op hands the machine its time (breaker, fail fast, bulkhead).
+fn every_op(_: &AdmitOp) -> bool {
+    true
+}
+
+/// A limiter reads the time only to decide (enter; a limiter that cannot
+/// book asks again on resume).
+fn decisions(op: &AdmitOp) -> bool {
+    matches!(op, AdmitOp::Enter(_) | AdmitOp::Resume(_))
+}
+
+/// A booking limiter decides on enter only: resuming checks its booking.
+fn bookings(op: &AdmitOp) -> bool {
+    matches!(op, AdmitOp::Enter(_))
+}
+
+fn admitting<C: Contract>(contract: C, observes: fn(&AdmitOp) -> bool) -> Admitting<C> {
+    Admitting(contract, Vec::new(), Vec::new(), observes)
+}
+
+fn waiting<L>(limiter: L) -> Throttle<L> {
+    Throttle::new(limiter).max_wait(Duration::from_millis(1_500))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn contract_breaker(t in trace(admit_op())) {
+        replay(|| admitting(Owned(CircuitBreaker::new(breaker_config(), CountWindow::<4>::new())), every_op), &t)?;
+    }
+
+    #[test]
+    fn contract_failfast(t in trace(admit_op())) {
+        replay(|| admitting(Owned(FailFast::new(failfast_config())), every_op), &t)?;
+    }
+
+    #[test]
+    fn contract_bulkhead(t in trace(admit_op())) {
+        replay(|| admitting(Owned(Bulkhead::<4>::new(bulkhead_config())), every_op), &t)?;
+    }
+
+    #[test]
+    fn contract_gcra(t in trace(admit_op())) {
+        replay(|| admitting(Owned(waiting(Gcra::new(quota(700, 3)))), bookings), &t)?;
+    }
+
+    #[test]
+    fn contract_atomic_gcra(t in trace(admit_op())) {
+        replay(|| admitting(ByRef(waiting(AtomicGcra::new(quota(700, 3)))), bookings), &t)?;
+    }
+
+    #[test]
+    fn contract_limiters_that_cannot_book(t in trace(admit_op())) {
+        replay(|| admitting(Owned(waiting(TokenBucket::new(4, 1, Duration::from_millis(600)).unwrap())), decisions), &t)?;
+        replay(|| admitting(Owned(waiting(FixedWindow::new(4, Duration::from_millis(2_000)).unwrap())), decisions), &t)?;
+        replay(|| admitting(Owned(waiting(SlidingWindow::<4>::new(5, Duration::from_millis(3_000)).unwrap())), decisions), &t)?;
+    }
+}

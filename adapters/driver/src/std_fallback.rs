@@ -42,30 +42,11 @@ impl Observer<FallbackEvent> for Indexed {
 /// driver's [`Error`](crate::Error) (a rejection, a timeout, an inner
 /// error) and [`RetryError`](crate::RetryError) (retries gave up) do; wrap a
 /// plain error as `Error::Inner`.
+#[derive(Clone, Debug)]
 pub struct Fallback<C> {
     policy: FallbackPolicy,
     hook: Hook<FallbackEvent>,
     clock: C,
-}
-
-impl<C: Clone> Clone for Fallback<C> {
-    fn clone(&self) -> Self {
-        Fallback {
-            policy: self.policy,
-            hook: self.hook.clone(),
-            clock: self.clock.clone(),
-        }
-    }
-}
-
-impl<C: fmt::Debug> fmt::Debug for Fallback<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fallback")
-            .field("policy", &self.policy)
-            .field("hook", &self.hook)
-            .field("clock", &self.clock)
-            .finish()
-    }
 }
 
 impl<C: Clock + Default> Fallback<C> {

@@ -17,30 +17,11 @@ use crate::{Clock, Error, Hook, Runtime, timeout, timeout_blocking};
 /// Each call gets the deadline `now + timeout`, or the caller's `parent`
 /// deadline if that is earlier, to hand down to inner calls: a per-attempt
 /// timeout inside a retry never outlives the overall one outside it.
+#[derive(Clone, Debug)]
 pub struct TimeoutPolicy<C> {
     config: TimeoutConfig,
     hook: Hook<TimeoutEvent>,
     clock: C,
-}
-
-impl<C: Clone> Clone for TimeoutPolicy<C> {
-    fn clone(&self) -> Self {
-        TimeoutPolicy {
-            config: self.config,
-            hook: self.hook.clone(),
-            clock: self.clock.clone(),
-        }
-    }
-}
-
-impl<C: fmt::Debug> fmt::Debug for TimeoutPolicy<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutPolicy")
-            .field("config", &self.config)
-            .field("hook", &self.hook)
-            .field("clock", &self.clock)
-            .finish()
-    }
 }
 
 impl<C: Clock + Default> TimeoutPolicy<C> {

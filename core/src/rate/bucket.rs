@@ -35,6 +35,10 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// The latest `now` seen (the clock contract's floor).
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
     /// A full bucket. `capacity`, `refill` and `period` must be non-zero.
     ///
     /// ```

@@ -99,6 +99,10 @@ pub struct Gcra {
 }
 
 impl Gcra {
+    /// The latest `now` seen (the clock contract's floor).
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
     /// A limiter with a full burst available. `const`.
     pub const fn new(quota: Quota) -> Gcra {
         Gcra {
@@ -362,6 +366,10 @@ pub struct AtomicGcra {
 }
 
 impl AtomicGcra {
+    /// The latest `now` seen by `acquire` / `reserve`.
+    pub(crate) fn latest_seen(&self) -> Instant {
+        Instant::from_nanos(self.latest.load(Ordering::Relaxed))
+    }
     /// A limiter with a full burst available.
     #[cfg(not(loom))]
     pub const fn new(quota: Quota) -> AtomicGcra {

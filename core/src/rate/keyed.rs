@@ -56,6 +56,10 @@ pub struct KeyedGcra<K, const N: usize> {
 }
 
 impl<K: Eq + Hash + Clone, const N: usize> KeyedGcra<K, N> {
+    /// The latest `now` seen (the clock contract's floor).
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
     /// An empty table with `quota` for every key; `seed` keys the hash
     /// (pass a random value where keys come from untrusted clients).
     pub const fn new(quota: Quota, seed: u64) -> Self {

@@ -31,6 +31,13 @@ pub trait Limiter {
         max_wait: Duration,
     ) -> Result<Reservation, Rejected>;
 
+    /// The latest `now` the limiter has seen: a call's earlier `now` reads
+    /// as it (the clock contract). The default, zero, for a limiter that
+    /// keeps no time.
+    fn latest_seen(&self) -> Instant {
+        Instant::ZERO
+    }
+
     /// Gives a booking back, if no later booking depends on it; `true` if
     /// its permits are free again. The default keeps every booking.
     fn cancel(&mut self, reservation: Reservation) -> bool {
@@ -48,6 +55,10 @@ pub trait Limiter {
 
 impl Limiter for Gcra {
     type Key = ();
+
+    fn latest_seen(&self) -> Instant {
+        Self::latest_seen(self)
+    }
     const BOOKS: bool = true;
 
     #[inline]
@@ -73,6 +84,10 @@ macro_rules! grant_now {
         impl Limiter for $ty {
             type Key = ();
 
+            fn latest_seen(&self) -> Instant {
+                <$ty>::latest_seen(self)
+            }
+
             #[inline]
             fn reserve(&mut self, _: &(), now: Instant, n: u32, _: Duration) -> Result<Reservation, Rejected> {
                 self.acquire(now, n).map(|()| Reservation::granted(now))
@@ -85,6 +100,10 @@ grant_now!(TokenBucket, FixedWindow);
 
 impl<const B: usize> Limiter for SlidingWindow<B> {
     type Key = ();
+
+    fn latest_seen(&self) -> Instant {
+        Self::latest_seen(self)
+    }
 
     #[inline]
     fn reserve(
@@ -100,6 +119,10 @@ impl<const B: usize> Limiter for SlidingWindow<B> {
 
 impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, N> {
     type Key = K;
+
+    fn latest_seen(&self) -> Instant {
+        Self::latest_seen(self)
+    }
 
     #[inline]
     fn reserve(
@@ -208,14 +231,21 @@ fn asked<L: Limiter>(
             },
             _ => Entry::Rejected(rejected),
         },
-        booking => booked(booking, now),
+        booking => booked(booking, now, until.saturating_duration_since(now)),
     }
 }
 
-/// The entry for a booking made at `now`.
-fn booked(booking: Result<Reservation, Rejected>, now: Instant) -> Entry<Reservation, Reservation> {
+/// The entry for a booking made at `now` by a call that may wait
+/// `max_wait`. A booking made with no wait allowed starts at once even if
+/// its start reads later than `now`: the limiter went by the latest time it
+/// had seen (the clock contract), and `now` was earlier.
+fn booked(
+    booking: Result<Reservation, Rejected>,
+    now: Instant,
+    max_wait: Duration,
+) -> Entry<Reservation, Reservation> {
     match booking {
-        Ok(r) if r.start() <= now => Entry::Admitted(r),
+        Ok(r) if r.start() <= now || max_wait.is_zero() => Entry::Admitted(r),
         Ok(r) => Entry::Pending {
             recheck_at: Some(r.start()),
             wait: r,
@@ -235,7 +265,8 @@ impl<L: Limiter> Admission for Throttle<L> {
         call: &Call<'_, L::Key>,
         _: Option<&Waker>,
     ) -> Entry<Reservation, Reservation> {
-        let now = call.now();
+        // The clock contract: a `now` before the latest seen reads as it.
+        let now = call.now().max(self.limiter.latest_seen());
         let max_wait = self.wait_for(call, now);
         let booking = self
             .limiter
@@ -249,9 +280,9 @@ impl<L: Limiter> Admission for Throttle<L> {
         wait: Reservation,
         _: Option<&Waker>,
     ) -> Entry<Reservation, Reservation> {
-        let now = call.now();
+        let now = call.now().max(self.limiter.latest_seen());
         if L::BOOKS {
-            return booked(Ok(wait), now);
+            return booked(Ok(wait), now, Duration::MAX);
         }
         // Not booked: ask again, waiting at most until the wait's end.
         let until = wait.start();
@@ -284,9 +315,13 @@ impl SharedAdmission for Throttle<AtomicGcra> {
 
     #[inline]
     fn enter(&self, call: &Call<'_>, _: Option<&Waker>) -> Entry<Reservation, Reservation> {
-        let now = call.now();
+        let now = call.now().max(self.limiter.latest_seen());
         let max_wait = self.wait_for(call, now);
-        booked(self.limiter.reserve(now, call.weight(), max_wait), now)
+        booked(
+            self.limiter.reserve(now, call.weight(), max_wait),
+            now,
+            max_wait,
+        )
     }
 
     fn resume(
@@ -295,7 +330,8 @@ impl SharedAdmission for Throttle<AtomicGcra> {
         wait: Reservation,
         _: Option<&Waker>,
     ) -> Entry<Reservation, Reservation> {
-        booked(Ok(wait), call.now())
+        let now = call.now().max(self.limiter.latest_seen());
+        booked(Ok(wait), now, Duration::MAX)
     }
 
     fn cancel(&self, _: Instant, wait: Reservation) {

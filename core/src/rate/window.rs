@@ -31,6 +31,10 @@ pub struct FixedWindow {
 }
 
 impl FixedWindow {
+    /// The latest `now` seen (the clock contract's floor).
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
     /// `limit` permits per `window`, both non-zero.
     ///
     /// # Errors
@@ -125,6 +129,10 @@ pub struct SlidingWindow<const B: usize> {
 }
 
 impl<const B: usize> SlidingWindow<B> {
+    /// The latest `now` seen (the clock contract's floor).
+    pub(crate) const fn latest_seen(&self) -> Instant {
+        self.clock.latest()
+    }
     /// `limit` permits per `window` (which must be at least `B` nanoseconds).
     ///
     /// # Errors

@@ -1,0 +1,172 @@
+//! Every failsafe tower layer next to its tower 0.5 peer, in one run: what
+//! a request pays around a ready service (`ready().await` + `call().await`
+//! on a `service_fn` that answers at once), on one current-thread tokio
+//! runtime, nobody waiting and nothing failing:
+//!
+//! - bulkhead: `failsafe_tower::BulkheadLayer` vs `tower::limit::ConcurrencyLimit`;
+//! - rate limit: `failsafe_tower::RateLimitLayer` (GCRA, rejects over the
+//!   rate) vs `tower::limit::RateLimit` (fixed window), both far above the
+//!   request rate;
+//! - timeout: `failsafe_tower::TimeoutLayer` vs `tower::timeout::Timeout`;
+//! - retry whose first attempt succeeds: `failsafe_tower::RetryLayer` vs
+//!   `tower::retry::Retry` (with a policy allowing 3 attempts).
+//!
+//! Ratios (peer / ours) are read from criterion's estimates.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use failsafe_core::bulkhead::BulkheadConfig;
+use failsafe_core::rate::Quota;
+use failsafe_core::retry::RetryConfig;
+use failsafe_core::timeout::TimeoutConfig;
+use failsafe_tokio::{BulkheadPolicy, RateLimiterPolicy, RetryPolicy, TimeoutPolicy};
+use failsafe_tower::{BulkheadLayer, RateLimitLayer, RetryLayer, TimeoutLayer};
+use tower::limit::{ConcurrencyLimitLayer, RateLimitLayer as TowerRateLimitLayer};
+use tower::retry::RetryLayer as TowerRetryLayer;
+use tower::timeout::TimeoutLayer as TowerTimeoutLayer;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+/// The protected service: ready at once, answers at once.
+fn inner()
+-> impl Service<u32, Response = u32, Error = Infallible, Future = Ready<Result<u32, Infallible>>> + Clone
+{
+    service_fn(|n: u32| ready(Ok::<_, Infallible>(n)))
+}
+
+/// tower's retry policy: up to 3 attempts on an error, none on success.
+#[derive(Clone)]
+struct Attempts(u32);
+
+impl<E> tower::retry::Policy<u32, u32, E> for Attempts {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut u32, result: &mut Result<u32, E>) -> Option<Self::Future> {
+        match result {
+            Ok(_) => None,
+            Err(_) if self.0 > 1 => {
+                self.0 -= 1;
+                Some(ready(()))
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &u32) -> Option<u32> {
+        Some(*req)
+    }
+}
+
+async fn one_request<S>(svc: &mut S) -> S::Response
+where
+    S: Service<u32>,
+    S::Error: std::fmt::Debug,
+{
+    let ready = svc.ready().await.unwrap();
+    ready.call(black_box(1)).await.unwrap()
+}
+
+/// Times `iters` requests on one service made by `make` outside the timed
+/// loop (a tower service is made once per connection).
+fn requests<S>(b: &mut criterion::Bencher<'_>, rt: &tokio::runtime::Runtime, make: impl Fn() -> S)
+where
+    S: Service<u32, Response = u32> + 'static,
+    S::Error: std::fmt::Debug,
+{
+    b.to_async(rt).iter_custom(|iters| {
+        let mut svc = make();
+        async move {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                black_box(one_request(&mut svc).await);
+            }
+            start.elapsed()
+        }
+    });
+}
+
+fn layers(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let bulkhead: BulkheadPolicy = BulkheadPolicy::new(
+        BulkheadConfig::builder()
+            .max_concurrent(100)
+            .build()
+            .unwrap(),
+    );
+    let limiter = RateLimiterPolicy::new(Quota::per_second(1_000_000_000).unwrap());
+    let retry = RetryPolicy::new(RetryConfig::builder().max_attempts(3).build().unwrap());
+    let timeout = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(1)).unwrap());
+
+    let ours_bulkhead = BulkheadLayer::from_policy(&bulkhead).layer(inner());
+    let tower_bulkhead = ConcurrencyLimitLayer::new(100).layer(inner());
+    let ours_rate = RateLimitLayer::from_policy(&limiter)
+        .with_max_wait(Duration::ZERO)
+        .layer(inner());
+    let tower_rate =
+        || TowerRateLimitLayer::new(1_000_000_000, Duration::from_secs(1)).layer(inner());
+    let ours_timeout = TimeoutLayer::new(timeout).layer(inner());
+    let tower_timeout = TowerTimeoutLayer::new(Duration::from_secs(1)).layer(inner());
+    let ours_retry = RetryLayer::new(retry).layer(inner());
+    let tower_retry = TowerRetryLayer::new(Attempts(3)).layer(inner());
+
+    // Sanity: every service answers.
+    rt.block_on(async {
+        assert_eq!(one_request(&mut ours_bulkhead.clone()).await, 1);
+        assert_eq!(one_request(&mut ours_rate.clone()).await, 1);
+        assert_eq!(one_request(&mut ours_timeout.clone()).await, 1);
+        assert_eq!(one_request(&mut ours_retry.clone()).await, 1);
+        assert_eq!(one_request(&mut tower_rate()).await, 1);
+        assert_eq!(one_request(&mut tower_timeout.clone()).await, 1);
+        assert_eq!(one_request(&mut tower_retry.clone()).await, 1);
+    });
+
+    let mut g = c.benchmark_group("tower/layers");
+    g.bench_function("bare service_fn", |b| requests(b, &rt, inner));
+    g.bench_function("bulkhead: tower 0.5 ConcurrencyLimit", |b| {
+        requests(b, &rt, || tower_bulkhead.clone())
+    });
+    g.bench_function("bulkhead: failsafe-tower BulkheadLayer", |b| {
+        requests(b, &rt, || ours_bulkhead.clone())
+    });
+    g.bench_function("rate: tower 0.5 RateLimit", |b| {
+        requests(b, &rt, tower_rate)
+    });
+    g.bench_function("rate: failsafe-tower RateLimitLayer", |b| {
+        requests(b, &rt, || ours_rate.clone())
+    });
+    g.bench_function("timeout: tower 0.5 Timeout", |b| {
+        requests(b, &rt, || tower_timeout.clone())
+    });
+    g.bench_function("timeout: failsafe-tower TimeoutLayer", |b| {
+        requests(b, &rt, || ours_timeout.clone())
+    });
+    g.bench_function("retry: tower 0.5 Retry", |b| {
+        requests(b, &rt, || tower_retry.clone())
+    });
+    g.bench_function("retry: failsafe-tower RetryLayer", |b| {
+        requests(b, &rt, || ours_retry.clone())
+    });
+    g.finish();
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+fn criterion_config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion_config();
+    targets = layers
+}
+criterion_main!(benches);
