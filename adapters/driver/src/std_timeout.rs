@@ -3,7 +3,6 @@
 
 extern crate std;
 
-use std::fmt;
 use std::future::Future;
 
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
