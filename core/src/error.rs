@@ -261,3 +261,35 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+/// Unwraps a configuration in a `const` or a `static`: the one spelling for
+/// a compile-time-checked configuration (every builder's `build()`, and
+/// `Quota::per_second`, `TimeWindow::new`, `RatioBudget::new`, ...).
+///
+/// # Panics
+///
+/// On an `Err`, naming the field: in a `const` or a `static` that is a
+/// build error, so a bad firmware configuration never ships.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::breaker::BreakerConfig;
+/// use failsafe_core::checked;
+/// use failsafe_core::rate::Quota;
+///
+/// const CONFIG: BreakerConfig = checked(BreakerConfig::builder().open_wait(Duration::from_secs(5)).build());
+/// const QUOTA: Quota = checked(Quota::per_second(100));
+/// # let _ = (CONFIG, QUOTA);
+/// ```
+///
+/// ```compile_fail,E0080
+/// use failsafe_core::breaker::BreakerConfig;
+/// use failsafe_core::checked;
+/// const BAD: BreakerConfig = checked(BreakerConfig::builder().failure_rate_threshold(2.0).build());
+/// ```
+pub const fn checked<T: Copy>(config: Result<T, ConfigError>) -> T {
+    match config {
+        Ok(value) => value,
+        Err(e) => panic!("{}", e.field),
+    }
+}

@@ -67,7 +67,7 @@ pub mod sync;
 pub mod time;
 pub mod timeout;
 
-pub use error::{ConfigError, Problem, RejectReason, Rejected};
+pub use error::{ConfigError, Problem, RejectReason, Rejected, checked};
 pub use event::{FnObserver, Observer};
 pub use outcome::Outcome;
 pub use time::{Instant, TimeSource};

@@ -259,7 +259,7 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// use failsafe_core::sync::{CsLock, Shared, SharedAdmission};
 /// use failsafe_core::{Instant, Outcome};
 ///
-/// const CONFIG: BreakerConfig = BreakerConfig::builder().consecutive_failures(1).build_or_panic();
+/// const CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder().consecutive_failures(1).build());
 /// static BREAKER: Shared<CircuitBreaker<NoWindow>, CsLock<CircuitBreaker<NoWindow>>> =
 ///     Shared::new(CsLock::new(CircuitBreaker::new(CONFIG, NoWindow)));
 ///

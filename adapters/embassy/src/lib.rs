@@ -23,11 +23,11 @@
 //! use failsafe_embassy::{circuit_breaker, BreakerConfig, CircuitBreakerPolicy, CountWindow, EmbassyClock, Error};
 //!
 //! // Checked at compile time: a bad value is a build error naming the field.
-//! const CONFIG: BreakerConfig = BreakerConfig::builder()
+//! const CONFIG: BreakerConfig = failsafe_embassy::checked(BreakerConfig::builder()
 //!     .failure_rate_threshold(0.5) // open when half of ...
 //!     .minimum_calls(10)           // ... at least 10 of the last 20 calls failed
 //!     .open_wait(Duration::from_secs(5))
-//!     .build_or_panic();
+//!     .build());
 //!
 //! static SENSOR: CircuitBreakerPolicy<CountWindow<20>> = circuit_breaker(CONFIG, CountWindow::new());
 //!
@@ -68,13 +68,14 @@ mod retry;
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use defmt_observer::DefmtObserver;
+pub use failsafe_core::checked;
 pub use lock::MutexLock;
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
     LockedPolicy, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
     keyed_rate_limiter, rate_limiter,
 };
-pub use retry::{RetryPolicy, config_or_panic, with_timeout};
+pub use retry::{RetryPolicy, with_timeout};
 
 pub use failsafe_core;
 pub use failsafe_core::breaker::{

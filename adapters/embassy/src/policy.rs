@@ -47,7 +47,7 @@ pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsLock<Throttle<KeyedGcra
 ///
 /// ```
 /// use failsafe_embassy::{from_lock, Aimd, Bulkhead, BulkheadConfig, BulkheadPolicy, CsLock};
-/// const CONFIG: BulkheadConfig = BulkheadConfig::builder().max_concurrent(200).build_or_panic();
+/// const CONFIG: BulkheadConfig = failsafe_embassy::checked(BulkheadConfig::builder().max_concurrent(200).build());
 /// static POOL: BulkheadPolicy<8, (), Aimd> = from_lock(CsLock::new(Bulkhead::adaptive(CONFIG, Aimd::DEFAULT)));
 /// assert_eq!(POOL.shared().with(|b| b.limit()), 20);
 /// ```

@@ -12,23 +12,6 @@ use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryO
 
 use crate::EmbassyClock;
 
-/// Unwraps a configuration in a `const` (`TimeoutConfig::new`, ...).
-///
-/// # Panics
-///
-/// On an `Err`, naming the field: in a `const`, a build error.
-///
-/// ```compile_fail,E0080
-/// use failsafe_embassy::{config_or_panic, RetryConfig};
-/// const RETRY: RetryConfig = config_or_panic(RetryConfig::builder().max_attempts(0).build());
-/// ```
-pub const fn config_or_panic<T: Copy>(result: Result<T, ConfigError>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(e) => panic!("{}", e.field),
-    }
-}
-
 /// A retry policy in a `static`: a [`RetryConfig`], a budget `L` shared by
 /// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] giving each
 /// call its own jitter, and an observer `O`, cloned per call. Retries with
@@ -36,14 +19,14 @@ pub const fn config_or_panic<T: Copy>(result: Result<T, ConfigError>) -> T {
 ///
 /// ```
 /// use core::time::Duration;
-/// use failsafe_embassy::{config_or_panic, with_timeout, CsLock, Deadline, RetryConfig};
+/// use failsafe_embassy::{checked, with_timeout, CsLock, Deadline, RetryConfig};
 /// use failsafe_embassy::{RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TokenQuota};
 ///
-/// const PER_ATTEMPT: TimeoutConfig = config_or_panic(TimeoutConfig::new(Duration::from_millis(200)));
+/// const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(Duration::from_millis(200)));
 /// static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
 /// /// Reseed it per device at boot (`GPS.reseed(uid)`).
 /// static GPS: RetryPolicy<CsLock<TokenQuota>> =
-///     RetryPolicy::new(RetryConfig::builder().build_or_panic(), 0x5EED).with_budget(&BUDGET);
+///     RetryPolicy::new(failsafe_embassy::checked(RetryConfig::builder().build()), 0x5EED).with_budget(&BUDGET);
 /// # futures_lite::future::block_on(async {
 /// let fix = GPS.run_within(Deadline::NEVER, &RetryOnFailsafeError, |attempt| {
 ///     with_timeout(PER_ATTEMPT, attempt.deadline, |_| async { Ok::<_, ()>((52, 13)) })

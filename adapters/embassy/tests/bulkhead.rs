@@ -19,10 +19,12 @@ use failsafe_embassy::{
 use futures_lite::future::block_on;
 
 const fn config(limit: u32, max_wait: Duration) -> BulkheadConfig {
-    BulkheadConfig::builder()
-        .max_concurrent(limit)
-        .max_wait(max_wait)
-        .build_or_panic()
+    failsafe_embassy::checked(
+        BulkheadConfig::builder()
+            .max_concurrent(limit)
+            .max_wait(max_wait)
+            .build(),
+    )
 }
 
 const HOUR: Duration = Duration::from_secs(3600);

@@ -8,16 +8,18 @@ use std::sync::mpsc;
 use embassy_executor::Executor;
 use failsafe_embassy::{
     BackoffKind, BreakerConfig, CircuitBreakerPolicy, Clock, CountWindow, Deadline, EmbassyClock,
-    Error, Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, circuit_breaker,
-    config_or_panic, with_timeout,
+    Error, Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, checked,
+    circuit_breaker, with_timeout,
 };
 
 static BREAKER: CircuitBreakerPolicy<CountWindow<4>> = circuit_breaker(
-    BreakerConfig::builder()
-        .failure_rate_threshold(0.5)
-        .minimum_calls(4)
-        .open_wait(Duration::from_secs(30))
-        .build_or_panic(),
+    failsafe_embassy::checked(
+        BreakerConfig::builder()
+            .failure_rate_threshold(0.5)
+            .minimum_calls(4)
+            .open_wait(Duration::from_secs(30))
+            .build(),
+    ),
     CountWindow::new(),
 );
 
@@ -71,7 +73,7 @@ fn a_task_trips_the_static_breaker_on_the_embassy_executor() {
 }
 
 static RETRY: RetryPolicy = RetryPolicy::new(
-    config_or_panic(
+    failsafe_embassy::checked(
         RetryConfig::builder()
             .max_attempts(5)
             .backoff(BackoffKind::Constant(Duration::ZERO))
@@ -101,7 +103,7 @@ async fn retrying_firmware(report: mpsc::Sender<RetryReport>) {
     // A timeout whose deadline has passed cancels a hung operation.
     let spent = Deadline::at(EmbassyClock.now());
     let timed_out = with_timeout(
-        config_or_panic(TimeoutConfig::new(Duration::from_secs(3_600))),
+        failsafe_embassy::checked(TimeoutConfig::new(Duration::from_secs(3_600))),
         spent,
         |_| core::future::pending::<Result<(), ()>>(),
     )

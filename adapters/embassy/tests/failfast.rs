@@ -21,9 +21,7 @@ use failsafe_embassy::{
 use futures_lite::future::{block_on, poll_once};
 
 const fn failures(n: u32) -> FailFastConfig {
-    FailFastConfig::builder()
-        .consecutive_failures(n)
-        .build_or_panic()
+    failsafe_embassy::checked(FailFastConfig::builder().consecutive_failures(n).build())
 }
 
 fn now() -> failsafe_embassy::Instant {
@@ -147,11 +145,11 @@ fn a_predicate_over_the_result_opens_at_once() {
 #[test]
 fn a_deadline_that_cannot_cover_the_call_is_rejected_without_calling() {
     // An hour-long erase never fits a minute, however slow this test runs.
-    static FLASH: FailFastPolicy = fail_fast(
+    static FLASH: FailFastPolicy = fail_fast(failsafe_embassy::checked(
         FailFastConfig::builder()
             .expected_duration(Duration::from_secs(3_600))
-            .build_or_panic(),
-    );
+            .build(),
+    ));
     let calls = AtomicU32::new(0);
     let erase = || {
         calls.fetch_add(1, Ordering::SeqCst);
@@ -178,13 +176,13 @@ fn a_learned_duration_and_one_probe_per_interval_on_explicit_instants() {
     // The core treats an instant behind one it has seen as "no time
     // passed", so this timeline runs ahead of the real clock on the
     // admission contract, at explicit instants.
-    static PEER: FailFastPolicy = fail_fast(
+    static PEER: FailFastPolicy = fail_fast(failsafe_embassy::checked(
         FailFastConfig::builder()
             .consecutive_failures(1)
             .probe_interval(Duration::from_secs(10))
             .learn_expected_duration(1)
-            .build_or_panic(),
-    );
+            .build(),
+    ));
     let t0 = EmbassyClock.now() + Duration::from_secs(1_000);
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     // The admission contract at an explicit instant.

@@ -16,8 +16,8 @@ use failsafe_embassy::failsafe_core::admission::{Call, Entry};
 use failsafe_embassy::{
     Clock, CsLock, EmbassyClock, EmbassyPolicy, Error, FixedWindow, Instant, KeyedGcra,
     KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Quota, RateLimiterPolicy, RejectReason,
-    SharedAdmission, Throttle, TokenBucket, WhenFull, config_or_panic, from_lock,
-    keyed_rate_limiter, rate_limiter,
+    SharedAdmission, Throttle, TokenBucket, WhenFull, checked, from_lock, keyed_rate_limiter,
+    rate_limiter,
 };
 use futures_lite::future::block_on;
 
@@ -31,7 +31,7 @@ fn now() -> Instant {
 
 /// One permit an hour, `burst` at once.
 const fn hourly(burst: u32) -> Quota {
-    Quota::or_panic(Quota::or_panic(Quota::per(1, HOUR)).with_burst(burst))
+    failsafe_embassy::checked(checked(Quota::per(1, HOUR)).with_burst(burst))
 }
 
 #[test]
@@ -118,14 +118,15 @@ fn set_quota_reaches_a_static_at_run_time() {
 
 #[test]
 fn any_shared_limiter_fits_a_static() {
-    const BUCKET_OF_2: TokenBucket = config_or_panic(TokenBucket::new(2, 1, HOUR));
+    const BUCKET_OF_2: TokenBucket = failsafe_embassy::checked(TokenBucket::new(2, 1, HOUR));
     static BUCKET: LockedPolicy<Throttle<TokenBucket>> = from_lock(CsLock::new(
         Throttle::new(BUCKET_OF_2).max_wait(FIVE_SECONDS),
     ));
     type Window = Throttle<FixedWindow>;
-    static WINDOW: LockedPolicy<Window, MutexLock<CriticalSectionRawMutex, Window>> = from_lock(
-        MutexLock::new(Throttle::new(config_or_panic(FixedWindow::new(1, HOUR)))),
-    );
+    static WINDOW: LockedPolicy<Window, MutexLock<CriticalSectionRawMutex, Window>> =
+        from_lock(MutexLock::new(Throttle::new(failsafe_embassy::checked(
+            FixedWindow::new(1, HOUR),
+        ))));
     assert!(BUCKET.by_ref().with_weight(2).try_acquire().is_ok());
     assert!(BUCKET.try_acquire().is_err());
     assert!(block_on(WINDOW.call(|| async { Ok::<_, ()>(1) })).is_ok());

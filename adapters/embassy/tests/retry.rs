@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use failsafe_embassy::{
     Attempt, BackoffKind, Clock, CsLock, Deadline, EmbassyClock, FnObserver, GiveUp, Jitter, Lock,
     NoBudget, RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryPolicy, TokenQuota, Verdict,
-    config_or_panic,
+    checked,
 };
 use futures_lite::future::{block_on, poll_once};
 
 /// `n` attempts, no wait between them.
 const fn at_once(n: u32) -> RetryConfig {
-    config_or_panic(
+    failsafe_embassy::checked(
         RetryConfig::builder()
             .max_attempts(n)
             .backoff(BackoffKind::Constant(Duration::ZERO))
@@ -156,7 +156,7 @@ fn a_classifier_decides_what_retries() {
 fn a_static_budget_is_shared_by_calls_and_policies() {
     /// Two retries' worth: a retry costs 5 (10 after a timeout) of 10.
     static BUDGET: CsLock<TokenQuota> =
-        CsLock::new(config_or_panic(TokenQuota::new(10, 5, 10, 5, 1)));
+        CsLock::new(failsafe_embassy::checked(TokenQuota::new(10, 5, 10, 5, 1)));
     static READ: RetryPolicy<CsLock<TokenQuota>> =
         RetryPolicy::new(at_once(2), 1).with_budget(&BUDGET);
     static WRITE: RetryPolicy<CsLock<TokenQuota>> =
@@ -173,7 +173,7 @@ fn a_static_budget_is_shared_by_calls_and_policies() {
         assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 1));
     }
     // A success after a retry refunds the retry's cost.
-    BUDGET.with(|q| *q = config_or_panic(TokenQuota::new(10, 5, 10, 5, 1)));
+    BUDGET.with(|q| *q = failsafe_embassy::checked(TokenQuota::new(10, 5, 10, 5, 1)));
     assert_eq!(block_on(READ.run(|a| fails_until(2, a))), Ok(2));
     assert_eq!(BUDGET.with(|q| q.tokens()), 10);
 }
@@ -241,7 +241,7 @@ where
 #[test]
 fn jitter_is_reproducible_from_the_seed_and_differs_between_calls() {
     const ONE_HOUR: Duration = Duration::from_secs(3_600);
-    const FULL_JITTER: RetryConfig = config_or_panic(
+    const FULL_JITTER: RetryConfig = failsafe_embassy::checked(
         RetryConfig::builder()
             .backoff(BackoffKind::Constant(ONE_HOUR))
             .jitter(Jitter::Full)
@@ -306,7 +306,7 @@ fn the_policy_is_const_and_shares_from_a_static() {
 #[test]
 #[should_panic(expected = "max_attempts")]
 fn config_or_panic_names_the_bad_field() {
-    let _ = config_or_panic(RetryConfig::builder().max_attempts(0).build());
+    let _ = failsafe_embassy::checked(RetryConfig::builder().max_attempts(0).build());
 }
 
 /// The futures borrow only the policy: they can be stored and polled later.
@@ -331,7 +331,7 @@ fn calls_are_send_when_their_operations_are() {
     assert_send(RETRY.run(|a| fails_until(2, a)));
     assert_send(RETRY.run_within(Deadline::NEVER, &RetryOnErr, |a| fails_until(2, a)));
     assert_send(failsafe_embassy::with_timeout(
-        config_or_panic(failsafe_embassy::TimeoutConfig::new(Duration::from_secs(1))),
+        failsafe_embassy::checked(failsafe_embassy::TimeoutConfig::new(Duration::from_secs(1))),
         Deadline::NEVER,
         |_| async { Ok::<_, ()>(()) },
     ));

@@ -24,11 +24,13 @@ fn now() -> failsafe_embassy::Instant {
 
 /// Trips after `n` failures in a row; one probe; 60 s open.
 const fn trip_after(n: u32) -> BreakerConfig {
-    BreakerConfig::builder()
-        .no_failure_rate()
-        .consecutive_failures(n)
-        .open_wait(OPEN_WAIT)
-        .build_or_panic()
+    failsafe_embassy::checked(
+        BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(n)
+            .open_wait(OPEN_WAIT)
+            .build(),
+    )
 }
 
 async fn failing() -> Result<(), &'static str> {

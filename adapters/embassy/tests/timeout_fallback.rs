@@ -13,7 +13,7 @@ use failsafe_embassy::failsafe_driver as driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, config_or_panic, with_timeout,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, checked, with_timeout,
 };
 use futures_lite::future::block_on;
 
@@ -39,7 +39,7 @@ where
 }
 
 const HOUR: Duration = Duration::from_secs(3_600);
-const AN_HOUR: TimeoutConfig = config_or_panic(TimeoutConfig::new(HOUR));
+const AN_HOUR: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(HOUR));
 
 /// Sets its flag when dropped.
 struct DropFlag<'a>(&'a AtomicBool);
@@ -205,7 +205,7 @@ fn the_policy_and_the_predicate_choose_what_falls_back() {
 #[test]
 fn retries_that_give_up_fall_back_with_their_reason() {
     static RETRY: RetryPolicy = RetryPolicy::new(
-        config_or_panic(
+        failsafe_embassy::checked(
             RetryConfig::builder()
                 .max_attempts(2)
                 .backoff(BackoffKind::Constant(Duration::ZERO))

@@ -69,11 +69,11 @@ const fn ratio_ppm(field: &'static str, ratio: f32) -> Result<u32, ConfigError> 
 /// use core::time::Duration;
 /// use failsafe_core::breaker::BreakerConfig;
 ///
-/// const CONFIG: BreakerConfig = BreakerConfig::builder()
+/// const CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder()
 ///     .failure_rate_threshold(0.5)
 ///     .minimum_calls(10)
 ///     .open_wait(Duration::from_secs(5))
-///     .build_or_panic(); // a bad value here is a compile error naming the field
+///     .build()); // a bad value here is a compile error naming the field
 /// assert_eq!(CONFIG.open_wait(), Duration::from_secs(5));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub struct BreakerConfig {
 
 impl BreakerConfig {
     /// The defaults: see [`BreakerConfigBuilder`] for each value.
-    pub const DEFAULT: BreakerConfig = BreakerConfig::builder().build_or_panic();
+    pub const DEFAULT: BreakerConfig = crate::checked(BreakerConfig::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -504,14 +504,5 @@ impl BreakerConfigBuilder {
             half_open_rule: self.half_open_rule,
             probe_lease_nanos,
         })
-    }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error (a panic at run time outside `const`) naming the field.
-    pub const fn build_or_panic(self) -> BreakerConfig {
-        match self.build() {
-            Ok(config) => config,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 }

@@ -230,22 +230,6 @@ impl<const B: usize> TimeWindow<B> {
         }
     }
 
-    /// [`new`](Self::new) for `const` items and `static`s: an invalid window
-    /// is a compile-time error there (a panic at run time elsewhere).
-    ///
-    /// ```
-    /// # use core::time::Duration;
-    /// # use failsafe_core::breaker::TimeWindow;
-    /// static WINDOW: TimeWindow<6> = TimeWindow::new_or_panic(Duration::from_secs(60));
-    /// assert_eq!(WINDOW.bucket_duration(), Duration::from_secs(10));
-    /// ```
-    pub const fn new_or_panic(window: Duration) -> Self {
-        match Self::new(window) {
-            Ok(w) => w,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
-
     /// The time one bucket covers.
     ///
     /// ```

@@ -237,7 +237,7 @@ pub struct Aimd {
 impl Aimd {
     /// Netflix's defaults: start at 20, within 20..=200, x0.9 on a drop or
     /// a call over 5 s.
-    pub const DEFAULT: Aimd = Aimd::builder().build_or_panic();
+    pub const DEFAULT: Aimd = crate::checked(Aimd::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -431,21 +431,6 @@ impl AimdBuilder {
             timeout_nanos,
         })
     }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::bulkhead::{Aimd, LimitAlgorithm};
-    /// const AIMD: Aimd = Aimd::builder().min_limit(1).initial_limit(4).max_limit(16).build_or_panic();
-    /// assert_eq!(AIMD.limit(), 4);
-    /// ```
-    pub const fn build_or_panic(self) -> Aimd {
-        match self.build() {
-            Ok(a) => a,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
 }
 
 // --------------------------------------------------------------------- Vegas
@@ -495,7 +480,7 @@ pub struct Vegas {
 impl Vegas {
     /// Netflix's defaults: start at 20, within 1..=1000, alpha 3, beta 6
     /// (per log10 of the limit), no smoothing, probe every 30 x L samples.
-    pub const DEFAULT: Vegas = Vegas::builder().build_or_panic();
+    pub const DEFAULT: Vegas = crate::checked(Vegas::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -766,21 +751,6 @@ impl VegasBuilder {
             samples_since_probe: 0,
         })
     }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::bulkhead::{LimitAlgorithm, Vegas};
-    /// const VEGAS: Vegas = Vegas::builder().max_limit(100).build_or_panic();
-    /// assert_eq!(VEGAS.limit(), 20);
-    /// ```
-    pub const fn build_or_panic(self) -> Vegas {
-        match self.build() {
-            Ok(v) => v,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
 }
 
 // ----------------------------------------------------------------- Gradient2
@@ -836,7 +806,7 @@ pub struct Gradient2 {
 impl Gradient2 {
     /// Netflix's defaults: start at 20, within 20..=200, tolerance 1.5,
     /// smoothing 0.2, queue size 4, long window 600 samples.
-    pub const DEFAULT: Gradient2 = Gradient2::builder().build_or_panic();
+    pub const DEFAULT: Gradient2 = crate::checked(Gradient2::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -1099,20 +1069,5 @@ impl Gradient2Builder {
             long_rtt: 0.0,
             samples: 0,
         })
-    }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::bulkhead::{Gradient2, LimitAlgorithm};
-    /// const G: Gradient2 = Gradient2::builder().min_limit(4).initial_limit(4).build_or_panic();
-    /// assert_eq!(G.limit(), 4);
-    /// ```
-    pub const fn build_or_panic(self) -> Gradient2 {
-        match self.build() {
-            Ok(g) => g,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 }

@@ -13,10 +13,10 @@ use crate::{ConfigError, Problem};
 /// use core::time::Duration;
 /// use failsafe_core::bulkhead::BulkheadConfig;
 ///
-/// const CONFIG: BulkheadConfig = BulkheadConfig::builder()
+/// const CONFIG: BulkheadConfig = failsafe_core::checked(BulkheadConfig::builder()
 ///     .max_concurrent(4)
 ///     .max_wait(Duration::from_millis(50))
-///     .build_or_panic(); // a bad value here is a compile error naming the field
+///     .build()); // a bad value here is a compile error naming the field
 /// assert_eq!(CONFIG.max_concurrent(), 4);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct BulkheadConfig {
 impl BulkheadConfig {
     /// The defaults: 25 concurrent calls (resilience4j's default), no waiting
     /// (Failsafe for Java's default).
-    pub const DEFAULT: BulkheadConfig = BulkheadConfig::builder().build_or_panic();
+    pub const DEFAULT: BulkheadConfig = crate::checked(BulkheadConfig::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -148,20 +148,5 @@ impl BulkheadConfigBuilder {
             max_concurrent: self.max_concurrent,
             max_wait_nanos: duration_nanos(self.max_wait),
         })
-    }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error (a panic at run time outside `const`) naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::bulkhead::BulkheadConfig;
-    /// const C: BulkheadConfig = BulkheadConfig::builder().max_concurrent(8).build_or_panic();
-    /// assert_eq!(C.max_concurrent(), 8);
-    /// ```
-    pub const fn build_or_panic(self) -> BulkheadConfig {
-        match self.build() {
-            Ok(config) => config,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 }

@@ -13,12 +13,12 @@ use crate::{ConfigError, Problem};
 /// use core::time::Duration;
 /// use failsafe_core::failfast::FailFastConfig;
 ///
-/// const CONFIG: FailFastConfig = FailFastConfig::builder()
+/// const CONFIG: FailFastConfig = failsafe_core::checked(FailFastConfig::builder()
 ///     .consecutive_failures(3)
 ///     .probe_interval(Duration::from_secs(10))
 ///     .expected_duration(Duration::from_millis(40))
 ///     .safety_margin(Duration::from_millis(5))
-///     .build_or_panic(); // a bad value here is a compile error naming the field
+///     .build()); // a bad value here is a compile error naming the field
 /// assert_eq!(CONFIG.consecutive_failures(), 3);
 /// assert_eq!(CONFIG.probe_interval(), Some(Duration::from_secs(10)));
 /// ```
@@ -35,7 +35,7 @@ pub struct FailFastConfig {
 
 impl FailFastConfig {
     /// The defaults: see [`FailFastConfigBuilder`] for each value.
-    pub const DEFAULT: FailFastConfig = FailFastConfig::builder().build_or_panic();
+    pub const DEFAULT: FailFastConfig = crate::checked(FailFastConfig::builder().build());
 
     /// A builder holding the defaults.
     ///
@@ -334,20 +334,5 @@ impl FailFastConfigBuilder {
             max_expected_nanos,
             margin_nanos: duration_nanos(self.safety_margin),
         })
-    }
-
-    /// [`build`](Self::build) for `const` items: an invalid value becomes a
-    /// compile-time error (a panic at run time outside `const`) naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::failfast::FailFastConfig;
-    /// const C: FailFastConfig = FailFastConfig::builder().consecutive_failures(2).build_or_panic();
-    /// assert_eq!(C.consecutive_failures(), 2);
-    /// ```
-    pub const fn build_or_panic(self) -> FailFastConfig {
-        match self.build() {
-            Ok(config) => config,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 }

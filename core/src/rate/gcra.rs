@@ -352,7 +352,7 @@ pub(crate) fn available(tat: u64, now: u64, quota: Quota) -> u32 {
 /// use failsafe_core::rate::{AtomicGcra, Quota};
 /// use failsafe_core::Instant;
 ///
-/// static LIMIT: AtomicGcra = AtomicGcra::new(Quota::or_panic(Quota::per_second(100)));
+/// static LIMIT: AtomicGcra = AtomicGcra::new(failsafe_core::checked(Quota::per_second(100)));
 /// assert!(LIMIT.acquire(Instant::ZERO, 1).is_ok());
 /// assert!(LIMIT.acquire(Instant::ZERO, 1).is_err());
 /// ```

@@ -154,20 +154,6 @@ impl Quota {
         })
     }
 
-    /// Unwraps a quota in `const` items: an invalid one is a compile-time
-    /// error naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::rate::Quota;
-    /// const Q: Quota = Quota::or_panic(Quota::per_second(100));
-    /// ```
-    pub const fn or_panic(result: Result<Quota, ConfigError>) -> Quota {
-        match result {
-            Ok(q) => q,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
-
     /// Time between permits.
     pub const fn period(&self) -> Duration {
         Duration::from_nanos(self.period_nanos)

@@ -126,21 +126,6 @@ impl<const B: usize> RatioBudget<B> {
         })
     }
 
-    /// [`new`](Self::new) for `static`s: an invalid value is a compile-time
-    /// error naming the field.
-    ///
-    /// ```
-    /// # use core::time::Duration;
-    /// # use failsafe_core::{retry::RatioBudget, sync::CsLock};
-    /// static BUDGET: CsLock<RatioBudget<10>> = CsLock::new(RatioBudget::new_or_panic(Duration::from_secs(10), 0.2, 10));
-    /// ```
-    pub const fn new_or_panic(ttl: Duration, ratio: f64, min_per_sec: u32) -> Self {
-        match Self::new(ttl, ratio, min_per_sec) {
-            Ok(b) => b,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
-
     /// Retries still allowed at `now`.
     ///
     /// ```
@@ -208,10 +193,10 @@ pub struct TokenQuota {
 impl TokenQuota {
     /// AWS standard mode: 500 tokens, a retry costs 5 (10 after a timeout),
     /// a success at the first attempt adds 1.
-    pub const AWS_STANDARD: TokenQuota = TokenQuota::new_or_panic(500, 5, 10, 5, 1);
+    pub const AWS_STANDARD: TokenQuota = crate::checked(TokenQuota::new(500, 5, 10, 5, 1));
     /// AWS's 2026 rules: a retry after a non-throttling error costs 14, after
     /// throttling 5.
-    pub const AWS_2026: TokenQuota = TokenQuota::new_or_panic(500, 14, 14, 5, 1);
+    pub const AWS_2026: TokenQuota = crate::checked(TokenQuota::new(500, 14, 14, 5, 1));
 
     /// A full quota of `capacity` tokens with these costs.
     ///
@@ -253,19 +238,6 @@ impl TokenQuota {
             throttle_cost,
             first_try_refund,
         })
-    }
-
-    const fn new_or_panic(
-        capacity: u32,
-        error: u32,
-        timeout: u32,
-        throttle: u32,
-        refund: u32,
-    ) -> Self {
-        match Self::new(capacity, error, timeout, throttle, refund) {
-            Ok(q) => q,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 
     /// Tokens left.
@@ -355,20 +327,6 @@ impl GrpcThrottle {
             tokens_milli: max_tokens * 1000,
             ratio_milli,
         })
-    }
-
-    /// [`new`](Self::new) for `static`s: an invalid value is a compile-time
-    /// error naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::{retry::GrpcThrottle, sync::CsLock};
-    /// static THROTTLE: CsLock<GrpcThrottle> = CsLock::new(GrpcThrottle::new_or_panic(100, 0.1));
-    /// ```
-    pub const fn new_or_panic(max_tokens: u32, token_ratio: f64) -> Self {
-        match Self::new(max_tokens, token_ratio) {
-            Ok(t) => t,
-            Err(e) => panic!("{}", e.field),
-        }
     }
 
     /// Tokens left, in thousandths.

@@ -197,22 +197,6 @@ impl RetryConfigBuilder {
         self
     }
 
-    /// [`build`](Self::build) for `const` items and `static`s: an invalid
-    /// value is a compile-time error there (a panic at run time elsewhere)
-    /// naming the field.
-    ///
-    /// ```
-    /// # use failsafe_core::retry::RetryConfig;
-    /// const RETRY: RetryConfig = RetryConfig::builder().max_attempts(5).build_or_panic();
-    /// assert_eq!(RETRY.max_attempts(), Some(5));
-    /// ```
-    pub const fn build_or_panic(self) -> RetryConfig {
-        match self.build() {
-            Ok(config) => config,
-            Err(e) => panic!("{}", e.field),
-        }
-    }
-
     /// Checks every field; the error names the first bad one.
     ///
     /// ```

@@ -26,8 +26,10 @@ use failsafe_driver::{
 };
 use futures_lite::future::zip;
 
+pub mod blocking;
 mod virtual_time;
 
+pub use blocking::BlockingBinding;
 pub use virtual_time::{VirtualSleep, VirtualTime};
 
 /// What a runtime binding gives the suite.

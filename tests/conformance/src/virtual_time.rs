@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use failsafe_core::Instant;
-use failsafe_driver::{Clock, Runtime};
+use failsafe_driver::{BlockingRuntime, Clock, Park, Runtime};
 
 #[derive(Debug, Default)]
 struct State {
@@ -111,5 +111,37 @@ impl crate::Binding for VirtualTime {
 
     async fn advance(&self, by: Duration) {
         VirtualTime::advance(self, by).await;
+    }
+}
+
+/// A thread parking on virtual time jumps it to the instant it parks
+/// until (a wait with no end returns at once: a spurious wake-up, which
+/// every parking caller tolerates).
+impl Park for VirtualTime {
+    fn park_until(&self, deadline: Option<Instant>) {
+        if let Some(at) = deadline {
+            let mut state = self.state();
+            state.now = state.now.max(at);
+        }
+    }
+}
+
+/// Blocking on virtual time jumps it.
+impl BlockingRuntime for VirtualTime {
+    fn block_until(&self, at: Instant) {
+        self.park_until(Some(at));
+    }
+}
+
+impl crate::BlockingBinding for VirtualTime {
+    type Rt = VirtualTime;
+
+    fn rt(&self) -> VirtualTime {
+        self.clone()
+    }
+
+    fn advance(&self, by: Duration) {
+        let mut state = self.state();
+        state.now = state.now.saturating_add(by);
     }
 }

@@ -39,7 +39,7 @@ const RELOAD: u32 = 1_000;
 
 /// 2,000 per second (one per 0.5 ms), bursts of 4: each 1 ms tick frees
 /// exactly 2 permits.
-const QUOTA: Quota = Quota::or_panic(match Quota::per_second(2_000) {
+const QUOTA: Quota = failsafe_core::checked(match Quota::per_second(2_000) {
     Ok(q) => q.with_burst(4),
     Err(e) => Err(e),
 });
@@ -51,15 +51,15 @@ const PERMITS_PER_TICK: u64 = 2;
 const LEFT_FOR_THREAD: u32 = 2;
 
 /// Three failures in a row open the breaker for 5 ms; one probe closes it.
-const BREAKER_CONFIG: BreakerConfig = BreakerConfig::builder()
+const BREAKER_CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder()
     .no_failure_rate()
     .consecutive_failures(3)
     .open_wait(Duration::from_millis(5))
     .half_open_probes(1)
     .success_threshold(1)
-    .build_or_panic();
+    .build());
 /// One call at a time, no queue.
-const POOL_CONFIG: BulkheadConfig = BulkheadConfig::builder().max_concurrent(1).build_or_panic();
+const POOL_CONFIG: BulkheadConfig = failsafe_core::checked(BulkheadConfig::builder().max_concurrent(1).build());
 
 type Observer = FnObserver<fn(BreakerEvent)>;
 type Machine = CircuitBreaker<CountWindow<8>, Observer>;

@@ -29,10 +29,12 @@ fn log(event: BulkheadEvent) {
 
 static BUS: BulkheadPolicy<4, FnObserver<fn(BulkheadEvent)>> =
     from_lock(CsLock::new(Bulkhead::with_observer(
-        BulkheadConfig::builder()
-            .max_concurrent(1)
-            .max_wait(millis(250))
-            .build_or_panic(),
+        failsafe_embassy::checked(
+            BulkheadConfig::builder()
+                .max_concurrent(1)
+                .max_wait(millis(250))
+                .build(),
+        ),
         FnObserver(log as fn(BulkheadEvent)),
     )));
 

@@ -33,11 +33,13 @@ fn take_events() -> Vec<FailFastEvent> {
 
 static PEER: FailFastPolicy<FnObserver<fn(FailFastEvent)>> =
     from_lock(CsLock::new(FailFast::with_observer(
-        FailFastConfig::builder()
-            .consecutive_failures(2)
-            .probe_interval(millis(5_000))
-            .learn_expected_duration(1)
-            .build_or_panic(),
+        failsafe_embassy::checked(
+            FailFastConfig::builder()
+                .consecutive_failures(2)
+                .probe_interval(millis(5_000))
+                .learn_expected_duration(1)
+                .build(),
+        ),
         FnObserver(log as fn(FailFastEvent)),
     )));
 

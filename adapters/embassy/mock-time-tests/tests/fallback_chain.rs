@@ -15,10 +15,10 @@ use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::failsafe_driver::fallback;
 use failsafe_embassy::{
     Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy, FallbackReason, FnObserver,
-    TimeoutConfig, config_or_panic, with_timeout,
+    TimeoutConfig, checked, with_timeout,
 };
 
-const SENSOR_TIMEOUT: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(200)));
+const SENSOR_TIMEOUT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(200)));
 
 static EVENTS: Mutex<Vec<FallbackEvent>> = Mutex::new(Vec::new());
 static CALLED: Mutex<Vec<&str>> = Mutex::new(Vec::new());

@@ -29,13 +29,15 @@ type Log = FnObserver<fn(BreakerEvent)>;
 /// probes; a probe silent for 10 s after the last admission counts as failed.
 static BREAKER: CircuitBreakerPolicy<CountWindow<4>, Log> =
     from_lock(CsLock::new(CircuitBreaker::with_observer(
-        BreakerConfig::builder()
-            .failure_rate_threshold(0.5)
-            .minimum_calls(4)
-            .open_wait(Duration::from_secs(5))
-            .half_open_probes(2)
-            .probe_lease(Duration::from_secs(10))
-            .build_or_panic(),
+        failsafe_embassy::checked(
+            BreakerConfig::builder()
+                .failure_rate_threshold(0.5)
+                .minimum_calls(4)
+                .open_wait(Duration::from_secs(5))
+                .half_open_probes(2)
+                .probe_lease(Duration::from_secs(10))
+                .build(),
+        ),
         CountWindow::new(),
         FnObserver(log as fn(BreakerEvent)),
     )));

@@ -27,12 +27,14 @@ fn take_events() -> Vec<BreakerEvent> {
 /// Opens on the first failure for 1 s; one probe, leased for 2 s.
 static BREAKER: CircuitBreakerPolicy<NoWindow, FnObserver<fn(BreakerEvent)>> =
     from_lock(CsLock::new(CircuitBreaker::with_observer(
-        BreakerConfig::builder()
-            .no_failure_rate()
-            .consecutive_failures(1)
-            .open_wait(Duration::from_secs(1))
-            .probe_lease(Duration::from_secs(2))
-            .build_or_panic(),
+        failsafe_embassy::checked(
+            BreakerConfig::builder()
+                .no_failure_rate()
+                .consecutive_failures(1)
+                .open_wait(Duration::from_secs(1))
+                .probe_lease(Duration::from_secs(2))
+                .build(),
+        ),
         NoWindow,
         FnObserver(log as fn(BreakerEvent)),
     )));

@@ -13,15 +13,22 @@ use core::task::Poll;
 
 use common::{advance_to, granted, millis, ms, run_until_idle};
 use failsafe_embassy::{
-    CsLock, LockedPolicy, Quota, RateLimiterPolicy, Throttle, TokenBucket, config_or_panic,
-    from_lock, rate_limiter,
+    CsLock, LockedPolicy, Quota, RateLimiterPolicy, Throttle, TokenBucket, checked, from_lock,
+    rate_limiter,
 };
 
-static GCRA: RateLimiterPolicy =
-    rate_limiter(Quota::or_panic(Quota::per_second(10)), millis(1_000));
+static GCRA: RateLimiterPolicy = rate_limiter(
+    failsafe_embassy::checked(Quota::per_second(10)),
+    millis(1_000),
+);
 
 static BUCKET: LockedPolicy<Throttle<TokenBucket>> = from_lock(CsLock::new(
-    Throttle::new(config_or_panic(TokenBucket::new(1, 1, millis(100)))).max_wait(millis(1_000)),
+    Throttle::new(failsafe_embassy::checked(TokenBucket::new(
+        1,
+        1,
+        millis(100),
+    )))
+    .max_wait(millis(1_000)),
 ));
 
 #[test]

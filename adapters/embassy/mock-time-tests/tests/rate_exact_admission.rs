@@ -14,7 +14,10 @@ use core::task::Poll;
 use common::{advance_to, granted, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{Quota, RateLimiterPolicy, RejectReason, rate_limiter};
 
-static RADIO: RateLimiterPolicy = rate_limiter(Quota::or_panic(Quota::per_second(10)), millis(250));
+static RADIO: RateLimiterPolicy = rate_limiter(
+    failsafe_embassy::checked(Quota::per_second(10)),
+    millis(250),
+);
 
 #[test]
 fn waiters_are_admitted_exactly_at_their_booked_instants() {

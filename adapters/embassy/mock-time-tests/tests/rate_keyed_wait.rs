@@ -16,7 +16,7 @@ use common::{advance_to, granted, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::{KeyedRateLimiterPolicy, Quota, keyed_rate_limiter};
 
 static PER_NODE: KeyedRateLimiterPolicy<u8, 16> = keyed_rate_limiter(
-    Quota::or_panic(Quota::per_second(2)),
+    failsafe_embassy::checked(Quota::per_second(2)),
     0xC0FFEE,
     millis(2_000),
 );

@@ -13,11 +13,13 @@ use core::task::Poll;
 use common::{advance_to, granted, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{EmbassyPolicy, Quota, RateLimiterPolicy, rate_limiter};
 
-static UPLINK: RateLimiterPolicy =
-    rate_limiter(Quota::or_panic(Quota::per_second(1)), millis(5_000));
+static UPLINK: RateLimiterPolicy = rate_limiter(
+    failsafe_embassy::checked(Quota::per_second(1)),
+    millis(5_000),
+);
 
-const FAST: Quota = Quota::or_panic(Quota::per_second(10));
-const FAST_BURSTY: Quota = Quota::or_panic(FAST.with_burst(5));
+const FAST: Quota = failsafe_embassy::checked(Quota::per_second(10));
+const FAST_BURSTY: Quota = failsafe_embassy::checked(FAST.with_burst(5));
 
 #[test]
 fn a_quota_change_keeps_what_was_booked_and_applies_from_there() {

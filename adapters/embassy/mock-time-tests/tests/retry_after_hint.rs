@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy,
-    Verdict, config_or_panic,
+    Verdict, checked,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,7 +37,7 @@ fn honour_busy(result: &Result<u8, ModemError>) -> Verdict {
 }
 
 static MODEM: RetryPolicy = RetryPolicy::new(
-    config_or_panic(
+    failsafe_embassy::checked(
         RetryConfig::builder()
             .max_attempts(4)
             .backoff(BackoffKind::Constant(millis(100)))

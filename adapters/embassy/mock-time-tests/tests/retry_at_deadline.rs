@@ -14,11 +14,13 @@ use failsafe_embassy::{
 use futures_lite::future::{block_on, poll_once};
 
 static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(
-    BreakerConfig::builder()
-        .no_failure_rate()
-        .consecutive_failures(1)
-        .open_wait(Duration::from_millis(250))
-        .build_or_panic(),
+    failsafe_embassy::checked(
+        BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_millis(250))
+            .build(),
+    ),
     NoWindow,
 );
 

@@ -13,14 +13,14 @@ use core::task::Poll;
 use common::{advance_to, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::{
     BackoffKind, CsLock, GiveUp, Jitter, Lock, RetryConfig, RetryError, RetryPolicy, TokenQuota,
-    config_or_panic,
+    checked,
 };
 
 /// 10 tokens; a retry after an error costs 5; a first-try success adds 1.
 static BUS_BUDGET: CsLock<TokenQuota> =
-    CsLock::new(config_or_panic(TokenQuota::new(10, 5, 10, 5, 1)));
+    CsLock::new(failsafe_embassy::checked(TokenQuota::new(10, 5, 10, 5, 1)));
 
-const CONFIG: RetryConfig = config_or_panic(
+const CONFIG: RetryConfig = failsafe_embassy::checked(
     RetryConfig::builder()
         .max_attempts(3)
         .backoff(BackoffKind::Constant(millis(10)))

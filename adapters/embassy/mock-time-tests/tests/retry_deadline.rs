@@ -16,14 +16,14 @@ use std::sync::Mutex;
 use common::{advance_to, hang, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     BackoffKind, Deadline, Error, GiveUp, Instant, Jitter, RetryConfig, RetryError,
-    RetryOnFailsafeError, RetryPolicy, TimeoutConfig, config_or_panic, with_timeout,
+    RetryOnFailsafeError, RetryPolicy, TimeoutConfig, checked, with_timeout,
 };
 
-const PER_ATTEMPT: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(400)));
-const OVERALL: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(2_000)));
+const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(400)));
+const OVERALL: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(2_000)));
 
 static RADIO: RetryPolicy = RetryPolicy::new(
-    config_or_panic(
+    failsafe_embassy::checked(
         RetryConfig::builder()
             .unlimited_attempts()
             .backoff(BackoffKind::Constant(millis(500)))

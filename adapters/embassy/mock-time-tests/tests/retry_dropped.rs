@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use common::{advance_to, hang, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     Attempt, BackoffKind, FailureKind, FnObserver, Instant, Jitter, NoBudget, RetryConfig,
-    RetryEvent, RetryPolicy, config_or_panic,
+    RetryEvent, RetryPolicy, checked,
 };
 
 static EVENTS: Mutex<Vec<RetryEvent>> = Mutex::new(Vec::new());
@@ -26,7 +26,7 @@ fn log(event: RetryEvent) {
 }
 
 static UPLINK: RetryPolicy<NoBudget, FnObserver<fn(RetryEvent)>> = RetryPolicy::new(
-    config_or_panic(
+    failsafe_embassy::checked(
         RetryConfig::builder()
             .unlimited_attempts()
             .backoff(BackoffKind::Constant(millis(1_000)))

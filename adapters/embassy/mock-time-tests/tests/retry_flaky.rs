@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     Attempt, BackoffKind, FailureKind, FnObserver, Instant, Jitter, NoBudget, RetryConfig,
-    RetryEvent, RetryPolicy, config_or_panic,
+    RetryEvent, RetryPolicy, checked,
 };
 
 static EVENTS: Mutex<Vec<RetryEvent>> = Mutex::new(Vec::new());
@@ -24,7 +24,7 @@ fn log(event: RetryEvent) {
     EVENTS.lock().unwrap().push(event);
 }
 
-const CONFIG: RetryConfig = config_or_panic(
+const CONFIG: RetryConfig = failsafe_embassy::checked(
     RetryConfig::builder()
         .max_attempts(5)
         .backoff(BackoffKind::Exponential {

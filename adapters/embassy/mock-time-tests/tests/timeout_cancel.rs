@@ -15,12 +15,12 @@ use std::sync::Mutex;
 use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::failsafe_driver::timeout;
 use failsafe_embassy::{
-    Deadline, EmbassyClock, Error, FnObserver, TimeoutConfig, TimeoutEvent, TimeoutMode,
-    config_or_panic, with_timeout,
+    Deadline, EmbassyClock, Error, FnObserver, TimeoutConfig, TimeoutEvent, TimeoutMode, checked,
+    with_timeout,
 };
 
-const ANSWER_WITHIN: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(250)));
-const GENEROUS: TimeoutConfig = config_or_panic(TimeoutConfig::new(millis(10_000)));
+const ANSWER_WITHIN: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(250)));
+const GENEROUS: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(10_000)));
 
 static EVENTS: Mutex<Vec<TimeoutEvent>> = Mutex::new(Vec::new());
 static CANCELLED: AtomicU32 = AtomicU32::new(0);

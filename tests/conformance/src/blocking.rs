@@ -1,0 +1,143 @@
+//! The blocking half of the suite: the same scenarios through the verbs
+//! threads use (`call_blocking`, `acquire_blocking`), parking on a
+//! [`Park`] clock. A virtual parking clock jumps to the instant a thread
+//! parks until, so every instant asserted is exact and nothing sleeps.
+
+use core::time::Duration;
+
+use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
+use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::failfast::FailFastConfig;
+use failsafe_core::rate::Quota;
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Outcome, RejectReason};
+use failsafe_driver::{
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Park, RateLimiterPolicy,
+};
+
+/// What a blocking binding gives the suite.
+pub trait BlockingBinding {
+    /// The binding's clock; parking on it waits (virtually or for real).
+    type Rt: Park + Clone;
+
+    /// The clock.
+    fn rt(&self) -> Self::Rt;
+
+    /// Moves time forward by `by`.
+    fn advance(&self, by: Duration);
+}
+
+fn since(start: Instant, now: Instant) -> Duration {
+    now.saturating_duration_since(start)
+}
+
+/// A breaker opens, rejects a blocking caller with `retry_at`, and a probe
+/// at that instant closes it.
+pub fn breaker_rejects_blocking_callers_until_its_wait_ends<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::with_runtime(config, NoWindow, rt.clone());
+    let opened = rt.now();
+    assert_eq!(
+        breaker.call_blocking(|| Err::<(), _>("down")),
+        Err(Error::Inner("down"))
+    );
+    b.advance(Duration::from_millis(300));
+    let r = breaker.call_blocking(|| Ok::<_, ()>(())).unwrap_err();
+    let rejected = *r.rejected().unwrap();
+    assert_eq!(rejected.reason, RejectReason::BreakerOpen);
+    assert_eq!(
+        rejected.retry_at.map(|at| since(opened, at)),
+        Some(Duration::from_secs(1))
+    );
+    b.advance(Duration::from_millis(700));
+    assert_eq!(breaker.call_blocking(|| Ok::<_, ()>(3)), Ok(3));
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+/// A blocked bulkhead caller parks until its `max_wait` and gives up then,
+/// exactly, leaving nothing queued.
+pub fn bulkhead_blocking_wait_expires_at_max_wait<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let config = BulkheadConfig::builder()
+        .max_concurrent(1)
+        .max_wait(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(config, rt.clone());
+    let held = pool.try_acquire().unwrap();
+    let start = rt.now();
+    let r = pool.acquire_blocking().unwrap_err();
+    assert_eq!(r.reason, RejectReason::BulkheadWaitExpired);
+    assert_eq!(since(start, rt.now()), Duration::from_millis(300));
+    assert_eq!((pool.queued(), pool.in_flight()), (0, 1));
+    held.finish(Outcome::Success);
+    assert_eq!(pool.in_flight(), 0);
+}
+
+/// A rate-limited blocking caller parks until its booking, exactly.
+pub fn rate_limited_blocking_caller_parks_until_its_booking<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), rt.clone());
+    let start = rt.now();
+    assert_eq!(limiter.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    assert_eq!(limiter.call_blocking(|| Ok::<_, ()>(2)), Ok(2));
+    assert_eq!(since(start, rt.now()), Duration::from_millis(100));
+    let r = limiter
+        .clone()
+        .with_max_wait(Duration::ZERO)
+        .try_acquire()
+        .unwrap_err();
+    assert_eq!(
+        r.retry_at.map(|at| since(start, at)),
+        Some(Duration::from_millis(200))
+    );
+}
+
+/// Fail fast refuses a blocking call whose deadline is too short and opens
+/// at once on an unhealthy outcome.
+pub fn fail_fast_judges_blocking_calls<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let config = FailFastConfig::builder()
+        .expected_duration(Duration::from_millis(100))
+        .consecutive_failures(5)
+        .build()
+        .unwrap();
+    let ff = FailFastPolicy::with_runtime(config, rt.clone());
+    let hurried = ff
+        .clone()
+        .with_deadline(Deadline::at(rt.now() + Duration::from_millis(50)));
+    let r = hurried.call_blocking(|| Ok::<_, ()>(())).unwrap_err();
+    assert_eq!(r.rejected().unwrap().reason, RejectReason::DeadlineTooShort);
+    b.advance(Duration::from_millis(1));
+    ff.acquire_blocking().unwrap().finish(Outcome::Unhealthy);
+    let r = ff.call_blocking(|| Ok::<_, ()>(())).unwrap_err();
+    assert_eq!(r.rejected().unwrap().reason, RejectReason::FailFastOpen);
+}
+
+/// Expands to one `#[test]` per blocking scenario, each given the binding
+/// `$make` builds.
+#[macro_export]
+macro_rules! blocking_suite {
+    ($make:expr) => {
+        $crate::blocking_suite!(@tests $make,
+            breaker_rejects_blocking_callers_until_its_wait_ends,
+            bulkhead_blocking_wait_expires_at_max_wait,
+            rate_limited_blocking_caller_parks_until_its_booking,
+            fail_fast_judges_blocking_calls,
+        );
+    };
+    (@tests $make:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::blocking::$name($make);
+            }
+        )*
+    };
+}
