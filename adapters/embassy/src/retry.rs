@@ -7,7 +7,7 @@ use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
-use failsafe_core::{ConfigError, Observer};
+use failsafe_core::Observer;
 use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryOnErr};
 
 use crate::EmbassyClock;
