@@ -3,11 +3,11 @@
 use core::fmt;
 use core::future::Future;
 
+use failsafe_core::Observer;
 use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
-use failsafe_core::Observer;
 use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryOnErr};
 
 use crate::EmbassyClock;
@@ -19,7 +19,7 @@ use crate::EmbassyClock;
 ///
 /// ```
 /// use core::time::Duration;
-/// use failsafe_embassy::{checked, with_timeout, CsLock, Deadline, RetryConfig};
+/// use failsafe_embassy::{with_timeout, CsLock, Deadline, RetryConfig};
 /// use failsafe_embassy::{RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TokenQuota};
 ///
 /// const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(Duration::from_millis(200)));

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use embassy_executor::Executor;
 use failsafe_embassy::{
     BackoffKind, BreakerConfig, CircuitBreakerPolicy, Clock, CountWindow, Deadline, EmbassyClock,
-    Error, Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, checked,
-    circuit_breaker, with_timeout,
+    Error, Jitter, RejectReason, RetryConfig, RetryPolicy, State, TimeoutConfig, circuit_breaker,
+    with_timeout,
 };
 
 static BREAKER: CircuitBreakerPolicy<CountWindow<4>> = circuit_breaker(

@@ -16,8 +16,7 @@ use failsafe_embassy::failsafe_core::admission::{Call, Entry};
 use failsafe_embassy::{
     Clock, CsLock, EmbassyClock, EmbassyPolicy, Error, FixedWindow, Instant, KeyedGcra,
     KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Quota, RateLimiterPolicy, RejectReason,
-    SharedAdmission, Throttle, TokenBucket, WhenFull, checked, from_lock, keyed_rate_limiter,
-    rate_limiter,
+    SharedAdmission, Throttle, TokenBucket, WhenFull, from_lock, keyed_rate_limiter, rate_limiter,
 };
 use futures_lite::future::block_on;
 
@@ -31,7 +30,7 @@ fn now() -> Instant {
 
 /// One permit an hour, `burst` at once.
 const fn hourly(burst: u32) -> Quota {
-    failsafe_embassy::checked(checked(Quota::per(1, HOUR)).with_burst(burst))
+    failsafe_embassy::checked(failsafe_embassy::checked(Quota::per(1, HOUR)).with_burst(burst))
 }
 
 #[test]

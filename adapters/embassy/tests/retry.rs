@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use failsafe_embassy::{
     Attempt, BackoffKind, Clock, CsLock, Deadline, EmbassyClock, FnObserver, GiveUp, Jitter, Lock,
     NoBudget, RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryPolicy, TokenQuota, Verdict,
-    checked,
 };
 use futures_lite::future::{block_on, poll_once};
 

@@ -13,7 +13,7 @@ use failsafe_embassy::failsafe_driver as driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,
-    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, checked, with_timeout,
+    RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode, with_timeout,
 };
 use futures_lite::future::block_on;
 

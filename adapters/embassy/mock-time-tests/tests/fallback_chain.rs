@@ -15,7 +15,7 @@ use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::failsafe_driver::fallback;
 use failsafe_embassy::{
     Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy, FallbackReason, FnObserver,
-    TimeoutConfig, checked, with_timeout,
+    TimeoutConfig, with_timeout,
 };
 
 const SENSOR_TIMEOUT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(200)));

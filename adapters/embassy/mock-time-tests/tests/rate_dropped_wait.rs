@@ -13,8 +13,7 @@ use core::task::Poll;
 
 use common::{advance_to, granted, millis, ms, run_until_idle};
 use failsafe_embassy::{
-    CsLock, LockedPolicy, Quota, RateLimiterPolicy, Throttle, TokenBucket, checked, from_lock,
-    rate_limiter,
+    CsLock, LockedPolicy, Quota, RateLimiterPolicy, Throttle, TokenBucket, from_lock, rate_limiter,
 };
 
 static GCRA: RateLimiterPolicy = rate_limiter(

@@ -14,8 +14,7 @@ use std::sync::Mutex;
 
 use common::{advance_to, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
-    Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy,
-    Verdict, checked,
+    Attempt, BackoffKind, Deadline, FailureKind, Instant, Jitter, RetryConfig, RetryPolicy, Verdict,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,7 +13,6 @@ use core::task::Poll;
 use common::{advance_to, just_before, millis, ms, run_until_idle};
 use failsafe_embassy::{
     BackoffKind, CsLock, GiveUp, Jitter, Lock, RetryConfig, RetryError, RetryPolicy, TokenQuota,
-    checked,
 };
 
 /// 10 tokens; a retry after an error costs 5; a first-try success adds 1.

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use common::{advance_to, hang, just_before, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     BackoffKind, Deadline, Error, GiveUp, Instant, Jitter, RetryConfig, RetryError,
-    RetryOnFailsafeError, RetryPolicy, TimeoutConfig, checked, with_timeout,
+    RetryOnFailsafeError, RetryPolicy, TimeoutConfig, with_timeout,
 };
 
 const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(400)));

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use common::{advance_to, hang, millis, ms, now, run_until_idle};
 use failsafe_embassy::{
     Attempt, BackoffKind, FailureKind, FnObserver, Instant, Jitter, NoBudget, RetryConfig,
-    RetryEvent, RetryPolicy, checked,
+    RetryEvent, RetryPolicy,
 };
 
 static EVENTS: Mutex<Vec<RetryEvent>> = Mutex::new(Vec::new());
