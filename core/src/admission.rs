@@ -330,6 +330,11 @@ pub trait Admission {
     /// Applies what is due at `now` (see [`next_deadline`](Admission::next_deadline)).
     fn on_deadline(&mut self, _now: Instant) {}
 
+    /// Whether the machine publishes a [`gate`](Admission::gate) worth
+    /// reading: `false` (the default) spares a shared handle the atomic
+    /// words on every call (a bulkhead, a limiter behind a lock).
+    const GATED: bool = false;
+
     /// What a shared handle may decide without the lock until the next
     /// locked operation. The default, [`Gate::Lock`], always asks.
     fn gate(&self) -> Gate {

@@ -331,21 +331,19 @@ impl<M, L: Lock<M>> Shared<M, L> {
     where
         M: Admission,
     {
-        let mut owed: [Option<Waker>; 4] = Default::default();
-        let r = self.lock.with(|m| {
+        let (r, mut owed) = self.lock.with(|m| {
             let r = f(m);
-            self.publish(m);
-            take_wakers(m, &mut owed);
-            r
-        });
-        // Most calls owe nobody; a release owes one waiter, a limit raised
-        // or a queue expired may owe several: wake them in batches, never
-        // under the lock.
-        while owed[0].is_some() {
-            for waker in owed.iter_mut().filter_map(Option::take) {
-                waker.wake();
+            if M::GATED {
+                self.publish(m);
             }
-            self.lock.with(|m| take_wakers(m, &mut owed));
+            (r, m.take_waker())
+        });
+        // Most calls owe nobody (a breaker never does); a release owes one
+        // waiter, a limit raised or a queue expired may owe several: each
+        // is woken outside the lock.
+        while let Some(waker) = owed {
+            waker.wake();
+            owed = self.lock.with(|m| m.take_waker());
         }
         r
     }
@@ -408,6 +406,9 @@ impl<M, L: Lock<M>> Shared<M, L> {
     where
         M: Admission,
     {
+        if !M::GATED {
+            return None;
+        }
         let admit = self.admit.load(Ordering::Acquire);
         if admit & FREE != 0 {
             let issued_at = if admit & TIMED != 0 {
@@ -454,15 +455,6 @@ fn lazy_call<T: TimeSource, R>(
         None => Instant::ZERO,
     };
     f(&Call::lazy(&read).with_deadline(deadline))
-}
-
-fn take_wakers<M: Admission>(m: &mut M, owed: &mut [Option<Waker>; 4]) {
-    for slot in owed.iter_mut() {
-        match m.take_waker() {
-            Some(waker) => *slot = Some(waker),
-            None => return,
-        }
-    }
 }
 
 impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {

@@ -182,16 +182,18 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    // One clock read starts the loop and its first attempt.
+    let mut started = Some(runtime.now());
     let mut steps = RetryLoop::new(
         ctx.config,
         ctx.deadline,
         ctx.budget,
         ctx.rng,
         ctx.observer,
-        runtime.now(),
+        started.unwrap_or(Instant::ZERO),
     );
     loop {
-        let attempt = steps.start(runtime.now())?;
+        let attempt = steps.start(started.take().unwrap_or_else(|| runtime.now()))?;
         let result = op(attempt).await;
         let now = runtime.now();
         let verdict = classify.verdict_at(now, &result);
@@ -221,16 +223,17 @@ where
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
+    let mut started = Some(clock.now());
     let mut steps = RetryLoop::new(
         ctx.config,
         ctx.deadline,
         ctx.budget,
         ctx.rng,
         ctx.observer,
-        clock.now(),
+        started.unwrap_or(Instant::ZERO),
     );
     loop {
-        let attempt = steps.start(clock.now())?;
+        let attempt = steps.start(started.take().unwrap_or_else(|| clock.now()))?;
         let result = op(attempt);
         let now = clock.now();
         let verdict = classify.verdict_at(now, &result);

@@ -11,6 +11,7 @@ const UNCOUNTED: u64 = 1 << 32;
 
 impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
     type Key = ();
+    const GATED: bool = true;
     type Permit = BreakerPermit;
     type Wait = NoWait;
 

@@ -8,6 +8,7 @@ use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 
 impl<O: Observer<FailFastEvent>> Admission for FailFast<O> {
     type Key = ();
+    const GATED: bool = true;
     type Permit = FailFastPermit;
     type Wait = NoWait;
 
