@@ -327,6 +327,19 @@ fn wrappers(c: &mut Criterion) {
         assert_eq!(op.retry(ExponentialBuilder::default()).await, Ok(1));
     });
 
+    // Memory: what one call's future holds, side by side (printed, not asserted).
+    {
+        let ours = retry(&clock, ctx(config), &RetryOnErr, |_| op());
+        let backon = op.retry(ExponentialBuilder::default());
+        let tower_free = op();
+        eprintln!(
+            "future sizes: failsafe-driver retry(op) {} B, backon op.retry {} B, bare op {} B",
+            std::mem::size_of_val(&ours),
+            std::mem::size_of_val(&backon),
+            std::mem::size_of_val(&tower_free),
+        );
+    }
+
     let mut g = c.benchmark_group("retry/tokio");
 
     g.bench_function("bare op().await", |b| b.to_async(&rt).iter(op));
