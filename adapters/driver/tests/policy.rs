@@ -273,3 +273,43 @@ fn a_keyed_limiter_limits_each_key_on_its_own() {
     assert_eq!(limiter.call_blocking_keyed(&"c", || Ok::<_, ()>(1)), Ok(1));
     assert_eq!(limiter.len(), 3);
 }
+
+#[test]
+fn a_waiter_on_a_bucket_that_loses_the_race_waits_again_until_its_own_end() {
+    use failsafe_core::rate::{Throttle, TokenBucket};
+    use failsafe_core::sync::Shared;
+    use failsafe_driver::{Policy, StdLock};
+    use std::sync::Arc;
+
+    let clock = Virtual::default();
+    clock.1.set(true); // sleeps complete only once the test moves the clock
+    // one token, one more every 100 ms; a caller waits up to 250 ms
+    let bucket = TokenBucket::new(1, 1, Duration::from_millis(100)).unwrap();
+    let machine = Throttle::new(bucket).max_wait(Duration::from_millis(250));
+    let limiter = Policy::new_shared(Arc::new(Shared::new(StdLock::new(machine))), &clock);
+    limiter.try_acquire().unwrap().finish(Outcome::Success);
+    let mut waiter = pin!(limiter.acquire());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        waiter.as_mut().poll(&mut cx).is_pending(),
+        "asks again at the refill, 100 ms"
+    );
+    clock.0.set(ms(100));
+    // Another caller takes the refilled token first ...
+    limiter.try_acquire().unwrap().finish(Outcome::Success);
+    // ... so the waiter, asking again, waits for the next one at 200 ms.
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    clock.0.set(ms(200));
+    assert!(matches!(waiter.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+    // A waiter whose wait would end before the next token is turned away
+    // at once with when to come back.
+    let r = limiter
+        .clone()
+        .with_max_wait(Duration::from_millis(50))
+        .try_acquire()
+        .unwrap_err();
+    assert_eq!(
+        (r.reason, r.retry_at),
+        (RejectReason::RateLimited, Some(ms(300)))
+    );
+}
