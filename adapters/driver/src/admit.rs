@@ -139,6 +139,25 @@ where
     }
 }
 
+/// Asks `handle`'s machine once, now (the clock read only if the machine
+/// needs the time), registering `waker` if the call has to wait: the fast
+/// path of a caller that builds an [`Admit`] only for a call that waits
+/// ([`Admit::waiting`]).
+#[inline]
+pub fn enter<H, C>(
+    handle: &H,
+    clock: &C,
+    ask: Ask,
+    waker: Option<&core::task::Waker>,
+) -> Entry<H::Permit, H::Wait>
+where
+    H: SharedAdmission<Key = ()>,
+    C: Clock,
+{
+    let read = || clock.now();
+    handle.enter(&ask.apply(Call::lazy(&read), &()), waker)
+}
+
 /// Takes a permit without waiting: admitted, or rejected (a bulkhead with
 /// no free slot, a limiter over its rate) at once. Reads the clock only if
 /// the machine needs the time.
@@ -265,6 +284,23 @@ where
         }
     }
 
+    /// Takes over a call the machine already made wait ([`enter`] answered
+    /// [`Entry::Pending`]): the first poll asks the machine again with the
+    /// caller's waker, then waits as [`Admit`] does. Dropped, it gives the
+    /// place up.
+    pub const fn waiting(handle: H, runtime: R, ask: Ask, key: Q, wait: Wait<H>) -> Self {
+        Admit {
+            handle: Some(handle),
+            runtime: Some(runtime),
+            key,
+            ask,
+            wait: Some(wait),
+            timer: None,
+            timer_at: None,
+            fired: Instant::ZERO,
+        }
+    }
+
     /// `true` while the call waits in the machine.
     pub const fn is_waiting(&self) -> bool {
         self.wait.is_some()
@@ -385,7 +421,16 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let guard = Admit::new(handle, runtime, ask).await?;
+    // The fast path: one decision; an `Admit` only for a call that waits.
+    let guard = match enter(&handle, &runtime, ask, None) {
+        Entry::Admitted(permit) => Guard::new(handle, runtime, permit),
+        Entry::Rejected(rejected) => {
+            // A loop of rejected calls yields to the runtime's budget.
+            core::future::poll_fn(|cx| runtime.poll_budget(cx)).await;
+            return Err(Error::Rejected(rejected));
+        }
+        Entry::Pending { wait, .. } => Admit::waiting(handle, runtime, ask, (), wait).await?,
+    };
     let result = f().await;
     guard.finish(classify.classify(&result));
     result.map_err(Error::Inner)

@@ -63,7 +63,7 @@ pub use failsafe_core::{
     fallback as fallback_machine, retry as retry_machine, timeout as timeout_machine,
 };
 
-pub use admit::{Admit, Ask, Guard, call, try_acquire, try_acquire_keyed};
+pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
 pub use classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use clock::{Clock, Runtime};

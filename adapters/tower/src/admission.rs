@@ -11,6 +11,7 @@ use core::task::{Context, Poll, Waker, ready};
 use core::time::Duration;
 
 use failsafe_core::Rejected;
+use failsafe_core::admission::Entry;
 use failsafe_core::sync::SharedAdmission;
 use failsafe_driver::{Admit, Ask, Classify, DefaultClassifier, Error, Guard, Policy, Runtime};
 use tower_layer::Layer;
@@ -242,13 +243,31 @@ where
         let (l, state) = (&self.layer, &mut self.state);
         if state.decided.is_none() {
             if !state.waiting {
-                let fresh = Admit::new(l.shared.clone(), l.runtime.clone(), l.ask);
-                match state.admit.as_mut() {
-                    Some(admit) => admit.set(fresh),
-                    None => state.admit = Some(Box::pin(fresh)),
+                // The fast path: one decision, no `Admit` built, unless the
+                // machine makes the call wait.
+                match failsafe_driver::enter(&l.shared, &l.runtime, l.ask, Some(cx.waker())) {
+                    Entry::Admitted(permit) => {
+                        state.decided =
+                            Some(Ok(Guard::new(l.shared.clone(), l.runtime.clone(), permit)));
+                    }
+                    Entry::Rejected(rejected) => {
+                        // A loop of rejected requests yields to the runtime.
+                        ready!(l.runtime.poll_budget(cx));
+                        state.decided = Some(Err(rejected));
+                    }
+                    Entry::Pending { wait, .. } => {
+                        let fresh =
+                            Admit::waiting(l.shared.clone(), l.runtime.clone(), l.ask, (), wait);
+                        match state.admit.as_mut() {
+                            Some(admit) => admit.set(fresh),
+                            None => state.admit = Some(Box::pin(fresh)),
+                        }
+                        state.waiting = true;
+                    }
                 }
-                state.waiting = true;
             }
+        }
+        if state.decided.is_none() {
             let Some(admit) = state.admit.as_mut() else {
                 unreachable!("armed just above");
             };
