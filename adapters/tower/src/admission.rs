@@ -241,29 +241,27 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let (l, state) = (&self.layer, &mut self.state);
-        if state.decided.is_none() {
-            if !state.waiting {
-                // The fast path: one decision, no `Admit` built, unless the
-                // machine makes the call wait.
-                match failsafe_driver::enter(&l.shared, &l.runtime, l.ask, Some(cx.waker())) {
-                    Entry::Admitted(permit) => {
-                        state.decided =
-                            Some(Ok(Guard::new(l.shared.clone(), l.runtime.clone(), permit)));
+        if state.decided.is_none() && !state.waiting {
+            // The fast path: one decision, no `Admit` built, unless the
+            // machine makes the call wait.
+            match failsafe_driver::enter(&l.shared, &l.runtime, l.ask, Some(cx.waker())) {
+                Entry::Admitted(permit) => {
+                    state.decided =
+                        Some(Ok(Guard::new(l.shared.clone(), l.runtime.clone(), permit)));
+                }
+                Entry::Rejected(rejected) => {
+                    // A loop of rejected requests yields to the runtime.
+                    ready!(l.runtime.poll_budget(cx));
+                    state.decided = Some(Err(rejected));
+                }
+                Entry::Pending { wait, .. } => {
+                    let fresh =
+                        Admit::waiting(l.shared.clone(), l.runtime.clone(), l.ask, (), wait);
+                    match state.admit.as_mut() {
+                        Some(admit) => admit.set(fresh),
+                        None => state.admit = Some(Box::pin(fresh)),
                     }
-                    Entry::Rejected(rejected) => {
-                        // A loop of rejected requests yields to the runtime.
-                        ready!(l.runtime.poll_budget(cx));
-                        state.decided = Some(Err(rejected));
-                    }
-                    Entry::Pending { wait, .. } => {
-                        let fresh =
-                            Admit::waiting(l.shared.clone(), l.runtime.clone(), l.ask, (), wait);
-                        match state.admit.as_mut() {
-                            Some(admit) => admit.set(fresh),
-                            None => state.admit = Some(Box::pin(fresh)),
-                        }
-                        state.waiting = true;
-                    }
+                    state.waiting = true;
                 }
             }
         }
