@@ -28,7 +28,6 @@
 
 pub mod admit;
 mod blocking;
-mod classify;
 mod clock;
 mod error;
 mod fallback;
@@ -65,9 +64,9 @@ pub use failsafe_core::{
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
-pub use classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
+pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]

@@ -1,7 +1,7 @@
 //! embassy-time as the driver's [`Clock`] and [`Runtime`].
 
-use failsafe_core::{Instant, Rejected};
 use failsafe_driver::{Clock, Runtime};
+use failsafe_driver::{Instant, Rejected};
 
 const MICROS_PER_SEC: u128 = 1_000_000;
 

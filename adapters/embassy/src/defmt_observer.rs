@@ -1,12 +1,12 @@
 //! Every pattern's events to defmt.
 
-use failsafe_core::Observer;
-use failsafe_core::breaker::{BreakerEvent, State};
-use failsafe_core::bulkhead::BulkheadEvent;
-use failsafe_core::failfast::FailFastEvent;
-use failsafe_core::fallback::FallbackEvent;
-use failsafe_core::retry::RetryEvent;
-use failsafe_core::timeout::TimeoutEvent;
+use failsafe_driver::Observer;
+use failsafe_driver::breaker::{BreakerEvent, State};
+use failsafe_driver::bulkhead::BulkheadEvent;
+use failsafe_driver::failfast::FailFastEvent;
+use failsafe_driver::fallback_machine::FallbackEvent;
+use failsafe_driver::retry_machine::RetryEvent;
+use failsafe_driver::timeout_machine::TimeoutEvent;
 
 /// An [`Observer`] logging every pattern's events with defmt: zero-sized
 /// and `const`, for a `static` policy (`from_lock(CsLock::new(CircuitBreaker::

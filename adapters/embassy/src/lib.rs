@@ -1,7 +1,7 @@
 //! # failsafe-embassy
 //!
 //! Resilience patterns for [embassy](https://embassy.dev) firmware: `no_std`,
-//! no allocation, state in `static`s. [`failsafe_core`]'s machines decide,
+//! no allocation, state in `static`s. `failsafe-core`'s machines decide,
 //! [`failsafe_driver`]'s one path runs the calls; this crate adds
 //! [`EmbassyClock`] (the driver's [`Clock`] and [`Runtime`]), [`MutexLock`],
 //! `DefmtObserver` (feature `defmt`), and `const` constructors, so each
@@ -68,7 +68,7 @@ mod retry;
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use defmt_observer::DefmtObserver;
-pub use failsafe_core::checked;
+pub use failsafe_driver::checked;
 pub use lock::MutexLock;
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
@@ -77,30 +77,30 @@ pub use policy::{
 };
 pub use retry::{RetryPolicy, with_timeout};
 
-pub use failsafe_core;
-pub use failsafe_core::breaker::{
+/// The driver, with the core's machines and vocabulary it re-exports.
+pub use ::failsafe_driver as driver;
+pub use failsafe_driver::breaker::{
     BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, State, TimeWindow,
 };
-pub use failsafe_core::bulkhead::{Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, FixedLimit};
-pub use failsafe_core::failfast::{
+pub use failsafe_driver::bulkhead::{Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, FixedLimit};
+pub use failsafe_driver::failfast::{
     CloseCause, FailFast, FailFastConfig, FailFastEvent, OpenCause, State as FailFastState,
 };
-pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_core::rate::{
+pub use failsafe_driver::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_driver::rate::{
     AtomicGcra, FixedWindow, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle, TokenBucket,
     WhenFull,
 };
-pub use failsafe_core::retry::{
+pub use failsafe_driver::retry_machine::{
     BackoffKind, FailureKind, GiveUp, Jitter, NoBudget, RetryBudget, RetryConfig, RetryEvent,
     TokenQuota, Verdict,
 };
-pub use failsafe_core::sync::{CsLock, Lock, Shared, SharedAdmission};
-pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_core::{
-    ConfigError, FnObserver, Instant, Observer, Outcome, RejectReason, Rejected,
-};
-pub use failsafe_driver;
+pub use failsafe_driver::sync::{CsLock, Lock, Shared, SharedAdmission};
+pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_driver::{
     Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, Guard, Policy, RetryError,
     RetryOnErr, RetryOnFailsafeError, Runtime,
+};
+pub use failsafe_driver::{
+    ConfigError, FnObserver, Instant, Observer, Outcome, RejectReason, Rejected,
 };

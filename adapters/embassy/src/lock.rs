@@ -5,10 +5,10 @@ use core::fmt;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use failsafe_core::sync::Lock;
+use failsafe_driver::sync::Lock;
 
 /// A [`Lock`] over an embassy-sync blocking mutex of the raw mutex you
-/// pick: `CriticalSectionRawMutex` (as [`CsLock`](failsafe_core::sync::CsLock)),
+/// pick: `CriticalSectionRawMutex` (as [`CsLock`](failsafe_driver::sync::CsLock)),
 /// `ThreadModeRawMutex` (no interrupts) or `NoopRawMutex` (one executor; not
 /// `Sync`: keep it in a task). Never held across an `.await`; calling back
 /// into the machine from inside [`with`](Lock::with) (an observer) panics.

@@ -4,11 +4,11 @@
 use core::hash::Hash;
 use core::time::Duration;
 
-use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, Window};
-use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
-use failsafe_core::failfast::{FailFast, FailFastConfig};
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
-use failsafe_core::sync::{CsLock, Shared, SharedAdmission};
+use failsafe_driver::breaker::{BreakerConfig, CircuitBreaker, Window};
+use failsafe_driver::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
+use failsafe_driver::failfast::{FailFast, FailFastConfig};
+use failsafe_driver::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
+use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
 use failsafe_driver::{Classify, DefaultClassifier, Error, Policy};
 
 use crate::EmbassyClock;

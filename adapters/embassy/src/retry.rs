@@ -3,11 +3,11 @@
 use core::fmt;
 use core::future::Future;
 
-use failsafe_core::Observer;
-use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
-use failsafe_core::rng::{Rng, Xorshift64};
-use failsafe_core::sync::{CsLock, Lock};
-use failsafe_core::timeout::{Deadline, TimeoutConfig};
+use failsafe_driver::Observer;
+use failsafe_driver::retry_machine::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
+use failsafe_driver::rng::{Rng, Xorshift64};
+use failsafe_driver::sync::{CsLock, Lock};
+use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig};
 use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryOnErr};
 
 use crate::EmbassyClock;

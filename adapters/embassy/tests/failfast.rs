@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use failsafe_embassy::SharedAdmission;
-use failsafe_embassy::failsafe_core::admission::{Call, Entry};
+use failsafe_embassy::driver::admission::{Call, Entry};
 use failsafe_embassy::{
     Clock, CloseCause, CsLock, Deadline, EmbassyClock, EmbassyPolicy, Error, FailFast,
     FailFastConfig, FailFastEvent, FailFastPolicy, FailFastState, FnObserver, MutexLock, OpenCause,

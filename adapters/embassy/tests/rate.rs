@@ -12,7 +12,7 @@ use core::time::Duration;
 use std::future::Future;
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-use failsafe_embassy::failsafe_core::admission::{Call, Entry};
+use failsafe_embassy::driver::admission::{Call, Entry};
 use failsafe_embassy::{
     Clock, CsLock, EmbassyClock, EmbassyPolicy, Error, FixedWindow, Instant, KeyedGcra,
     KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Quota, RateLimiterPolicy, RejectReason,

@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use failsafe_embassy::failsafe_driver as driver;
+use failsafe_embassy::driver;
 use failsafe_embassy::{
     BackoffKind, Clock, Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy,
     FallbackReason, FnObserver, GiveUp, Jitter, RejectReason, Rejected, RetryConfig, RetryError,

@@ -1,6 +1,6 @@
 //! # failsafe-thread
 //!
-//! [Failsafe](failsafe_core) for blocking code on plain std threads, with
+//! [Failsafe](failsafe_driver) for blocking code on plain std threads, with
 //! no async runtime. Every handle is one of the driver's, bound to
 //! [`StdClock`] (one process-wide epoch, so deadlines and `retry_at` from
 //! any two handles agree): this crate adds no pattern code, only names.
@@ -157,35 +157,35 @@
 //! move it forward instead of blocking: no timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-pub use failsafe_core::breaker::{
+pub use failsafe_driver::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
-pub use failsafe_core::bulkhead::{
+pub use failsafe_driver::bulkhead::{
     Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
     FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
 };
-pub use failsafe_core::failfast::{
+pub use failsafe_driver::failfast::{
     CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
     State as FailFastState,
 };
-pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_core::rate::{
+pub use failsafe_driver::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_driver::rate::{
     AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
     TokenBucket, WhenFull,
 };
-pub use failsafe_core::retry::{
+pub use failsafe_driver::retry_machine::{
     BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
     RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
 };
-pub use failsafe_core::sync::Shared;
-pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::sync::Shared;
+pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_driver::{
     Attempt, BlockingChain, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier,
     Error, FallbackCause, Guard, Park, Policy, RetryError, RetryOnErr, RetryOnFailsafeError,
     SharedBudget, StdClock, StdLock, StdShared,
 };
+pub use failsafe_driver::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
 
 use failsafe_driver as driver;
 

@@ -4,7 +4,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 use core::time::Duration;
 
-use failsafe_core::Instant;
+use failsafe_driver::Instant;
 use failsafe_driver::{BlockingRuntime, Clock, Park, Runtime, StdClock};
 
 /// How far ahead "never" lies when a core instant does not fit a tokio one

@@ -1,19 +1,19 @@
 //! # failsafe-tokio
 //!
-//! [Failsafe](failsafe_core) on tokio: this crate binds [`failsafe_driver`]
+//! [Failsafe](failsafe_driver) on tokio: this crate binds [`failsafe_driver`]
 //! to tokio's clock, timer and cooperative budget ([`TokioClock`]) and names
 //! each pattern's handle on it. The state machines are
-//! [`failsafe_core`]'s; admission, waiting, the retry loop, the timeout race
+//! `failsafe-core`'s; admission, waiting, the retry loop, the timeout race
 //! and the fallback are the driver's.
 //!
 //! | pattern | handle | core machine |
 //! |---|---|---|
-//! | circuit breaker | [`CircuitBreakerPolicy`] | [`CircuitBreaker`](failsafe_core::breaker::CircuitBreaker) |
-//! | fail fast | [`FailFastPolicy`] | [`FailFast`](failsafe_core::failfast::FailFast) |
-//! | bulkhead | [`BulkheadPolicy`] | [`Bulkhead`](failsafe_core::bulkhead::Bulkhead) |
+//! | circuit breaker | [`CircuitBreakerPolicy`] | [`CircuitBreaker`](failsafe_driver::breaker::CircuitBreaker) |
+//! | fail fast | [`FailFastPolicy`] | [`FailFast`](failsafe_driver::failfast::FailFast) |
+//! | bulkhead | [`BulkheadPolicy`] | [`Bulkhead`](failsafe_driver::bulkhead::Bulkhead) |
 //! | rate limiter | [`RateLimiterPolicy`], [`KeyedRateLimiterPolicy`] | [`AtomicGcra`], [`KeyedGcra`] |
-//! | retry | [`RetryPolicy`] | [`Retry`](failsafe_core::retry::Retry) |
-//! | timeout | [`TimeoutPolicy`] | [`Timeout`](failsafe_core::timeout::Timeout) |
+//! | retry | [`RetryPolicy`] | [`Retry`](failsafe_driver::retry_machine::Retry) |
+//! | timeout | [`TimeoutPolicy`] | [`Timeout`](failsafe_driver::timeout_machine::Timeout) |
 //! | fallback | [`Fallback`] | [`FallbackPolicy`] |
 //!
 //! The admission handles (breaker, fail fast, bulkhead, rate limiters) are
@@ -278,32 +278,32 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
 /// [`Fallback`](failsafe_driver::Fallback) on [`TokioClock`].
 pub type Fallback = failsafe_driver::Fallback<TokioClock>;
 
-pub use failsafe_core::breaker::{
+pub use failsafe_driver::breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
     State, TimeWindow, Window,
 };
-pub use failsafe_core::bulkhead::{
+pub use failsafe_driver::bulkhead::{
     Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
     FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
 };
-pub use failsafe_core::failfast::{
+pub use failsafe_driver::failfast::{
     CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
     State as FailFastState,
 };
-pub use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_core::rate::{
+pub use failsafe_driver::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+pub use failsafe_driver::rate::{
     AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
     TokenBucket, WhenFull,
 };
-pub use failsafe_core::retry::{
+pub use failsafe_driver::retry_machine::{
     BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
     RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
 };
-pub use failsafe_core::sync::Shared;
-pub use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_core::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::sync::Shared;
+pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
 pub use failsafe_driver::{
     Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier,
     Error, FallbackCause, FallbackChain, Guard, Park, Policy, RetryError, RetryOnErr,
     RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
 };
+pub use failsafe_driver::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};

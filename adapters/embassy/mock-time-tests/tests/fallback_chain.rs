@@ -12,7 +12,7 @@ use core::task::Poll;
 use std::sync::Mutex;
 
 use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
-use failsafe_embassy::failsafe_driver::fallback;
+use failsafe_embassy::driver::fallback;
 use failsafe_embassy::{
     Deadline, EmbassyClock, Error, FallbackEvent, FallbackPolicy, FallbackReason, FnObserver,
     TimeoutConfig, with_timeout,

@@ -13,7 +13,7 @@ use core::task::Poll;
 use std::sync::Mutex;
 
 use common::{advance_to, hang, just_before, millis, ms, run_until_idle};
-use failsafe_embassy::failsafe_driver::timeout;
+use failsafe_embassy::driver::timeout;
 use failsafe_embassy::{
     Deadline, EmbassyClock, Error, FnObserver, TimeoutConfig, TimeoutEvent, TimeoutMode,
     with_timeout,
