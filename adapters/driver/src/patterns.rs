@@ -205,7 +205,7 @@ impl<R: Clock> FailFastPolicy<R> {
 
 /// The bulkhead's std handle (core machine: [`Bulkhead`]), `Q` the queue's
 /// capacity.
-pub type BulkheadPolicy<const Q: usize, A = FixedLimit, R = StdClock> =
+pub type BulkheadPolicy<const Q: usize = 64, A = FixedLimit, R = StdClock> =
     Policy<StdShared<Bulkhead<Q, Hook<BulkheadEvent>, A>>, R>;
 
 impl<const Q: usize, R: Clock> BulkheadPolicy<Q, FixedLimit, R> {

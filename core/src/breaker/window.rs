@@ -101,9 +101,18 @@ const SLOW: u8 = 2;
 /// let t = w.totals(Instant::ZERO);
 /// assert_eq!((t.calls, t.failures), (3, 2));
 /// ```
+///
+/// `N` defaults to 100 (resilience4j's default sliding window), so a plain
+/// `CountWindow` names it:
+///
+/// ```
+/// use failsafe_core::breaker::CountWindow;
+/// let w: CountWindow = CountWindow::new();
+/// # let _ = w;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CountWindow<const N: usize> {
+pub struct CountWindow<const N: usize = 100> {
     slots: [u8; N],
     next: usize,
     len: u32,

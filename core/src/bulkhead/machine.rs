@@ -46,8 +46,17 @@ struct Waiter {
 /// # use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig};
 /// let b: Bulkhead<0> = Bulkhead::new(BulkheadConfig::DEFAULT); // error: Q >= 1
 /// ```
+///
+/// `Q` defaults to 64 (the std handles' default), so a plain `Bulkhead`
+/// names it:
+///
+/// ```
+/// # use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig};
+/// let b: Bulkhead = Bulkhead::new(BulkheadConfig::DEFAULT);
+/// # let _ = b;
+/// ```
 #[derive(Debug)]
-pub struct Bulkhead<const Q: usize, O = (), A = FixedLimit> {
+pub struct Bulkhead<const Q: usize = 64, O = (), A = FixedLimit> {
     config: BulkheadConfig,
     algorithm: A,
     observer: O,
