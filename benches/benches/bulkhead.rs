@@ -1,5 +1,4 @@
-//! Bulkhead overhead, failsafe next to tokio's semaphore and tower's
-//! concurrency limit in one report.
+//! Bulkhead overhead, failsafe next to tokio's semaphore in one report.
 //!
 //! Groups (single thread, nothing else holds a slot, nobody waits):
 //!
@@ -7,16 +6,12 @@
 //!   [`Bulkhead`] (`&mut`), [`SharedBulkhead`] behind a std mutex, the
 //!   driver's std handle (an owned guard, dropped or finished), next to
 //!   `tokio::sync::Semaphore::try_acquire` (borrowed and owned permits).
-//! - `bulkhead/tower`: one request through a tower service whose inner
-//!   service is ready at once (`ready().await` + `call().await` on a
-//!   current-thread runtime): bare, in tower's `ConcurrencyLimit`, in
-//!   failsafe-tokio's `BulkheadLayer`; plus the tokio handle's
-//!   `Bulkhead::call`.
+//!
+//! The tower bulkhead layer against tower's `ConcurrencyLimit` is in the
+//! `tower` bench, beside every other layer.
 //!
 //! See `benches/README.md` for how to run it and how to read the figures.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +21,7 @@ use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
 use failsafe_core::sync::{Lock, SharedBulkhead};
 use failsafe_core::{Instant, Outcome};
 use failsafe_driver::{StdClock, StdLock};
-use failsafe_tower::BulkheadLayer;
 use tokio::sync::Semaphore;
-use tower::limit::ConcurrencyLimit;
-use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Slots of every bulkhead and semaphore here: far more than one caller uses.
 const LIMIT: u32 = 100;
@@ -160,85 +152,6 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
-/// The protected service: ready at once, answers at once.
-fn inner()
--> impl Service<u32, Response = u32, Error = Infallible, Future = Ready<Result<u32, Infallible>>> + Clone
-{
-    service_fn(|n: u32| ready(Ok::<_, Infallible>(n)))
-}
-
-/// One request: `ready().await` then `call().await`, as tower users write it.
-async fn one_request<S>(svc: &mut S) -> S::Response
-where
-    S: Service<u32>,
-    S::Error: std::fmt::Debug,
-{
-    let ready = svc.ready().await.unwrap();
-    ready.call(black_box(1)).await.unwrap()
-}
-
-/// Times `iters` requests on a clone of `svc` (the clone is made outside
-/// the timed loop: a tower service is cloned once per connection).
-fn requests<S>(b: &mut criterion::Bencher<'_>, rt: &tokio::runtime::Runtime, svc: &S)
-where
-    S: Service<u32, Response = u32> + Clone + 'static,
-    S::Error: std::fmt::Debug,
-{
-    b.to_async(rt).iter_custom(|iters| {
-        let mut svc = svc.clone();
-        async move {
-            let start = std::time::Instant::now();
-            for _ in 0..iters {
-                black_box(one_request(&mut svc).await);
-            }
-            start.elapsed()
-        }
-    });
-}
-
-fn tower_services(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let bulkhead: failsafe_tokio::BulkheadPolicy<Q> =
-        rt.block_on(async { failsafe_tokio::BulkheadPolicy::new(config()) });
-    let limited = BulkheadLayer::from_policy(&bulkhead).layer(inner());
-    let concurrency = ConcurrencyLimit::new(inner(), LIMIT as usize);
-
-    // Sanity: every service answers and gives its slot back.
-    rt.block_on(async {
-        assert_eq!(one_request(&mut inner()).await, 1);
-        assert_eq!(one_request(&mut limited.clone()).await, 1);
-        assert_eq!(one_request(&mut concurrency.clone()).await, 1);
-        assert_eq!(bulkhead.call(|| async { Ok::<_, ()>(1) }).await.unwrap(), 1);
-    });
-    assert_eq!(bulkhead.in_flight(), 0);
-
-    let mut g = c.benchmark_group("bulkhead/tower");
-
-    g.bench_function("bare service_fn: ready + call", |b| {
-        requests(b, &rt, &inner());
-    });
-
-    g.bench_function("tower 0.5 ConcurrencyLimit: ready + call", |b| {
-        requests(b, &rt, &concurrency);
-    });
-
-    g.bench_function("failsafe-tower BulkheadLayer: ready + call", |b| {
-        requests(b, &rt, &limited);
-    });
-
-    g.bench_function("failsafe-tokio BulkheadPolicy::call(ready op)", |b| {
-        let bulkhead = &bulkhead;
-        b.to_async(&rt)
-            .iter(|| bulkhead.call(|| async { Ok::<_, ()>(black_box(1u32)) }));
-    });
-
-    g.finish();
-    assert_eq!(bulkhead.in_flight(), 0);
-}
-
 fn criterion_config() -> Criterion {
     // Modest so the whole suite (four files) stays under 5 minutes on a
     // 2-core machine: this file takes about 40 s.
@@ -252,6 +165,6 @@ fn criterion_config() -> Criterion {
 criterion_group! {
     name = benches;
     config = criterion_config();
-    targets = uncontended, tower_services
+    targets = uncontended
 }
 criterion_main!(benches);

@@ -11,7 +11,8 @@
 //! - retry whose first attempt succeeds: `failsafe_tower::RetryLayer` vs
 //!   `tower::retry::Retry` (with a policy allowing 3 attempts).
 //!
-//! Ratios (peer / ours) are read from criterion's estimates.
+//! Ratios (peer / ours) are read from criterion's estimates. For scale, the
+//! tokio bulkhead handle's `call` around a ready operation, no tower.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -153,6 +154,14 @@ fn layers(c: &mut Criterion) {
     g.bench_function("retry: failsafe-tower RetryLayer", |b| {
         requests(b, &rt, || ours_retry.clone())
     });
+    g.bench_function(
+        "for scale: failsafe-tokio BulkheadPolicy::call(ready op)",
+        |b| {
+            let bulkhead = &bulkhead;
+            b.to_async(&rt)
+                .iter(|| bulkhead.call(|| async { Ok::<_, ()>(black_box(1u32)) }));
+        },
+    );
     g.finish();
     assert_eq!(bulkhead.in_flight(), 0);
 }

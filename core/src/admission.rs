@@ -250,6 +250,17 @@ pub enum Entry<P, W> {
     },
 }
 
+impl<P, W> From<Result<P, Rejected>> for Entry<P, W> {
+    /// A decision that never waits: admitted or rejected.
+    #[inline]
+    fn from(decision: Result<P, Rejected>) -> Self {
+        match decision {
+            Ok(permit) => Entry::Admitted(permit),
+            Err(rejected) => Entry::Rejected(rejected),
+        }
+    }
+}
+
 /// What a shared handle may decide without taking its lock, as published by
 /// the machine after every locked operation ([`Admission::gate`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

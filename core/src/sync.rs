@@ -132,103 +132,64 @@ pub trait SharedAdmission {
     fn on_deadline(&self, now: Instant);
 }
 
-impl<S: SharedAdmission + ?Sized> SharedAdmission for &S {
-    type Key = S::Key;
-    type Permit = S::Permit;
-    type Wait = S::Wait;
+/// Forwards the contract through a pointer to a shared machine.
+macro_rules! forward_shared_admission {
+    ($(#[$attr:meta])* $ptr:ty) => {
+        $(#[$attr])*
+        impl<S: SharedAdmission + ?Sized> SharedAdmission for $ptr {
+            type Key = S::Key;
+            type Permit = S::Permit;
+            type Wait = S::Wait;
 
-    #[inline]
-    fn enter(
-        &self,
-        call: &Call<'_, Self::Key>,
-        waker: Option<&Waker>,
-    ) -> Entry<S::Permit, S::Wait> {
-        (**self).enter(call, waker)
-    }
+            #[inline]
+            fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
+                (**self).enter(call, waker)
+            }
 
-    #[inline]
-    fn resume(
-        &self,
-        call: &Call<'_, Self::Key>,
-        wait: S::Wait,
-        waker: Option<&Waker>,
-    ) -> Entry<S::Permit, S::Wait> {
-        (**self).resume(call, wait, waker)
-    }
+            #[inline]
+            fn resume(
+                &self,
+                call: &Call<'_, S::Key>,
+                wait: S::Wait,
+                waker: Option<&Waker>,
+            ) -> Entry<S::Permit, S::Wait> {
+                (**self).resume(call, wait, waker)
+            }
 
-    #[inline]
-    fn cancel(&self, now: Instant, wait: S::Wait) {
-        (**self).cancel(now, wait)
-    }
+            #[inline]
+            fn cancel(&self, now: Instant, wait: S::Wait) {
+                (**self).cancel(now, wait)
+            }
 
-    #[inline]
-    fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
-        (**self).exit(now, permit, outcome)
-    }
+            #[inline]
+            fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
+                (**self).exit(now, permit, outcome)
+            }
 
-    #[inline]
-    fn abandon(&self, now: Instant, permit: S::Permit) {
-        (**self).abandon(now, permit)
-    }
+            #[inline]
+            fn abandon(&self, now: Instant, permit: S::Permit) {
+                (**self).abandon(now, permit)
+            }
 
-    #[inline]
-    fn next_deadline(&self) -> Option<Instant> {
-        (**self).next_deadline()
-    }
+            #[inline]
+            fn next_deadline(&self) -> Option<Instant> {
+                (**self).next_deadline()
+            }
 
-    #[inline]
-    fn on_deadline(&self, now: Instant) {
-        (**self).on_deadline(now)
-    }
+            #[inline]
+            fn on_deadline(&self, now: Instant) {
+                (**self).on_deadline(now)
+            }
+        }
+    };
 }
 
-/// Forwards the contract to a machine shared through an `Arc`.
-#[cfg(feature = "alloc")]
-impl<S: SharedAdmission + ?Sized> SharedAdmission for alloc::sync::Arc<S> {
-    type Key = S::Key;
-    type Permit = S::Permit;
-    type Wait = S::Wait;
-
-    #[inline]
-    fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
-        (**self).enter(call, waker)
-    }
-
-    #[inline]
-    fn resume(
-        &self,
-        call: &Call<'_, S::Key>,
-        wait: S::Wait,
-        waker: Option<&Waker>,
-    ) -> Entry<S::Permit, S::Wait> {
-        (**self).resume(call, wait, waker)
-    }
-
-    #[inline]
-    fn cancel(&self, now: Instant, wait: S::Wait) {
-        (**self).cancel(now, wait)
-    }
-
-    #[inline]
-    fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
-        (**self).exit(now, permit, outcome)
-    }
-
-    #[inline]
-    fn abandon(&self, now: Instant, permit: S::Permit) {
-        (**self).abandon(now, permit)
-    }
-
-    #[inline]
-    fn next_deadline(&self) -> Option<Instant> {
-        (**self).next_deadline()
-    }
-
-    #[inline]
-    fn on_deadline(&self, now: Instant) {
-        (**self).on_deadline(now)
-    }
-}
+forward_shared_admission!(&S);
+forward_shared_admission!(
+    /// A machine shared through an `Arc`.
+    #[cfg(feature = "alloc")]
+    alloc::sync::Arc<S>
+);
 
 /// Admission word bit: every call is admitted without the lock.
 const FREE: u64 = 1 << 63;

@@ -148,14 +148,15 @@ pub fn enter<H, C>(
     handle: &H,
     clock: &C,
     ask: Ask,
+    key: &H::Key,
     waker: Option<&core::task::Waker>,
 ) -> Entry<H::Permit, H::Wait>
 where
-    H: SharedAdmission<Key = ()>,
+    H: SharedAdmission,
     C: Clock,
 {
     let read = || clock.now();
-    handle.enter(&ask.apply(Call::lazy(&read), &()), waker)
+    handle.enter(&ask.apply(Call::lazy(&read), key), waker)
 }
 
 /// Takes a permit without waiting: admitted, or rejected (a bulkhead with
@@ -191,20 +192,18 @@ where
     C: Clock,
     K: ?Sized,
 {
-    let read = || clock.now();
-    let call = Ask {
+    let no_wait = Ask {
         max_wait: Some(core::time::Duration::ZERO),
         ..ask
-    }
-    .apply(Call::lazy(&read), key);
-    match handle.enter(&call, None) {
+    };
+    match enter(&handle, &clock, no_wait, key, None) {
         Entry::Admitted(permit) => Ok(Guard::new(handle, clock, permit)),
         Entry::Rejected(rejected) => Err(rejected),
         Entry::Pending { wait, .. } => {
             // No machine of this crate queues a call that may not wait; one
             // that does is told to give the place up, and the call is
             // rejected as a full bulkhead is (`retry_at` unknown).
-            handle.cancel(call.now(), wait);
+            handle.cancel(clock.now(), wait);
             Err(Rejected::new(
                 failsafe_core::RejectReason::BulkheadFull,
                 None,
@@ -422,7 +421,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     // The fast path: one decision; an `Admit` only for a call that waits.
-    let guard = match enter(&handle, &runtime, ask, None) {
+    let guard = match enter(&handle, &runtime, ask, &(), None) {
         Entry::Admitted(permit) => Guard::new(handle, runtime, permit),
         Entry::Rejected(rejected) => {
             // A loop of rejected calls yields to the runtime's budget.

@@ -102,9 +102,7 @@ where
     C: Park,
     K: ?Sized,
 {
-    let read = || clock.now();
-    let first = ask.apply(Call::lazy(&read), key);
-    let mut entry = handle.enter(&first, None);
+    let mut entry = crate::enter(&handle, &clock, ask, key, None);
     let mut waker: Option<Waker> = None;
     loop {
         match entry {

@@ -52,9 +52,7 @@ type Slot<S, R, Q> = Option<Pin<Box<Admit<S, R, Q>>>>;
 /// ```
 #[derive(Clone)]
 pub struct AdmissionLayer<S, R, K = DefaultClassifier> {
-    shared: S,
-    runtime: R,
-    ask: Ask,
+    policy: Policy<S, R>,
     classify: K,
 }
 
@@ -63,9 +61,7 @@ impl<S, R> AdmissionLayer<S, R> {
     /// [`Ask::DEFAULT`] (no deadline, weight 1, the machine's own wait).
     pub const fn new(shared: S, runtime: R) -> Self {
         AdmissionLayer {
-            shared,
-            runtime,
-            ask: Ask::DEFAULT,
+            policy: Policy::new_shared(shared, runtime),
             classify: DefaultClassifier,
         }
     }
@@ -80,8 +76,8 @@ impl<S, R> AdmissionLayer<S, R> {
         R: Clone,
     {
         AdmissionLayer {
-            ask: policy.ask(),
-            ..Self::new(policy.shared().clone(), policy.runtime().clone())
+            policy: policy.clone(),
+            classify: DefaultClassifier,
         }
     }
 }
@@ -92,9 +88,7 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
     /// still gets the inner service's result unchanged.
     pub fn with_classifier<K2>(self, classify: K2) -> AdmissionLayer<S, R, K2> {
         AdmissionLayer {
-            shared: self.shared,
-            runtime: self.runtime,
-            ask: self.ask,
+            policy: self.policy,
             classify,
         }
     }
@@ -105,7 +99,7 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
     /// [`Policy::with_weight`]).
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
-        self.ask.max_wait = Some(max_wait);
+        self.policy = self.policy.with_max_wait(max_wait);
         self
     }
 
@@ -131,27 +125,17 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
         }
     }
 
-    /// The shared machine.
-    pub const fn shared(&self) -> &S {
-        &self.shared
-    }
-
-    /// The runtime (clock and timer).
-    pub const fn runtime(&self) -> &R {
-        &self.runtime
-    }
-
-    /// What each call asks.
-    pub const fn ask(&self) -> Ask {
-        self.ask
+    /// The policy every call goes through: its shared machine, runtime
+    /// and [`Ask`].
+    pub const fn policy(&self) -> &Policy<S, R> {
+        &self.policy
     }
 }
 
 impl<S, R: fmt::Debug, K> fmt::Debug for AdmissionLayer<S, R, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdmissionLayer")
-            .field("runtime", &self.runtime)
-            .field("ask", &self.ask)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -240,23 +224,26 @@ where
     type Future = ResponseFuture<Svc::Future, S, R, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let (l, state) = (&self.layer, &mut self.state);
+        let (p, state) = (&self.layer.policy, &mut self.state);
         if state.decided.is_none() && !state.waiting {
             // The fast path: one decision, no `Admit` built, unless the
             // machine makes the call wait.
-            match failsafe_driver::enter(&l.shared, &l.runtime, l.ask, Some(cx.waker())) {
+            match failsafe_driver::enter(p.shared(), p.runtime(), p.ask(), &(), Some(cx.waker())) {
                 Entry::Admitted(permit) => {
-                    state.decided =
-                        Some(Ok(Guard::new(l.shared.clone(), l.runtime.clone(), permit)));
+                    state.decided = Some(Ok(Guard::new(
+                        p.shared().clone(),
+                        p.runtime().clone(),
+                        permit,
+                    )));
                 }
                 Entry::Rejected(rejected) => {
                     // A loop of rejected requests yields to the runtime.
-                    ready!(l.runtime.poll_budget(cx));
+                    ready!(p.runtime().poll_budget(cx));
                     state.decided = Some(Err(rejected));
                 }
                 Entry::Pending { wait, .. } => {
                     let fresh =
-                        Admit::waiting(l.shared.clone(), l.runtime.clone(), l.ask, (), wait);
+                        Admit::waiting(p.shared().clone(), p.runtime().clone(), p.ask(), (), wait);
                     match state.admit.as_mut() {
                         Some(admit) => admit.set(fresh),
                         None => state.admit = Some(Box::pin(fresh)),
@@ -287,9 +274,9 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let l = &self.layer;
+        let (l, p) = (&self.layer, &self.layer.policy);
         let decided = self.state.decided.take().unwrap_or_else(|| {
-            failsafe_driver::try_acquire(l.shared.clone(), l.runtime.clone(), l.ask)
+            failsafe_driver::try_acquire(p.shared().clone(), p.runtime().clone(), p.ask())
         });
         let classify = l.classify.clone();
         match decided {
@@ -437,13 +424,18 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let l = &self.layer.layer;
+        let (l, p) = (&self.layer.layer, &self.layer.layer.policy);
         let ask = Ask {
-            deadline: l.ask.deadline.min(self.layer.deadline.deadline(&request)),
-            ..l.ask
+            deadline: p.ask().deadline.min(self.layer.deadline.deadline(&request)),
+            ..p.ask()
         };
         let key = self.layer.key.key(&request);
-        let mut admit = Box::pin(Admit::keyed(l.shared.clone(), l.runtime.clone(), ask, key));
+        let mut admit = Box::pin(Admit::keyed(
+            p.shared().clone(),
+            p.runtime().clone(),
+            ask,
+            key,
+        ));
         // Decided now; the first poll registers a no-op waker, replaced by
         // the caller's when the future is polled.
         let classify = l.classify.clone();

@@ -17,10 +17,7 @@ impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
 
     #[inline]
     fn enter(&mut self, call: &Call<'_>, _waker: Option<&Waker>) -> Entry<BreakerPermit, NoWait> {
-        match self.acquire(call) {
-            Ok(permit) => Entry::Admitted(permit),
-            Err(rejected) => Entry::Rejected(rejected),
-        }
+        self.acquire(call).into()
     }
 
     fn resume(

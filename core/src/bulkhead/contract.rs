@@ -56,10 +56,7 @@ where
         waker: Option<&Waker>,
     ) -> Entry<BulkheadPermit, QueuedCall> {
         if !call.may_wait() {
-            return match self.try_acquire(call) {
-                Ok(permit) => Entry::Admitted(permit),
-                Err(rejected) => Entry::Rejected(rejected),
-            };
+            return self.try_acquire(call).into();
         }
         let mut ticket = Ticket::new();
         let poll = self.poll_acquire(call, &mut ticket, waker);

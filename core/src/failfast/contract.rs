@@ -16,10 +16,7 @@ impl<O: Observer<FailFastEvent>> Admission for FailFast<O> {
     /// ([`FailFast::acquire`]).
     #[inline]
     fn enter(&mut self, call: &Call<'_>, _waker: Option<&Waker>) -> Entry<FailFastPermit, NoWait> {
-        match self.acquire(call, call.deadline()) {
-            Ok(permit) => Entry::Admitted(permit),
-            Err(rejected) => Entry::Rejected(rejected),
-        }
+        self.acquire(call, call.deadline()).into()
     }
 
     fn resume(

@@ -55,11 +55,11 @@ pub trait Limiter {
 
 impl Limiter for Gcra {
     type Key = ();
+    const BOOKS: bool = true;
 
     fn latest_seen(&self) -> Instant {
         Self::latest_seen(self)
     }
-    const BOOKS: bool = true;
 
     #[inline]
     fn reserve(
@@ -80,8 +80,8 @@ impl Limiter for Gcra {
 
 /// Limiters that grant now or never: a call waits for nothing.
 macro_rules! grant_now {
-    ($($ty:ty),*) => {$(
-        impl Limiter for $ty {
+    ($([$($generics:tt)*] $ty:ty),*) => {$(
+        impl<$($generics)*> Limiter for $ty {
             type Key = ();
 
             fn latest_seen(&self) -> Instant {
@@ -96,26 +96,7 @@ macro_rules! grant_now {
     )*};
 }
 
-grant_now!(TokenBucket, FixedWindow);
-
-impl<const B: usize> Limiter for SlidingWindow<B> {
-    type Key = ();
-
-    fn latest_seen(&self) -> Instant {
-        Self::latest_seen(self)
-    }
-
-    #[inline]
-    fn reserve(
-        &mut self,
-        _: &(),
-        now: Instant,
-        n: u32,
-        _: Duration,
-    ) -> Result<Reservation, Rejected> {
-        self.acquire(now, n).map(|()| Reservation::granted(now))
-    }
-}
+grant_now!([] TokenBucket, [] FixedWindow, [const B: usize] SlidingWindow<B>);
 
 impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, N> {
     type Key = K;
