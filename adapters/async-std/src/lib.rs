@@ -165,35 +165,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-pub use failsafe_driver::breaker::{
-    BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
-    State, TimeWindow, Window,
-};
-pub use failsafe_driver::bulkhead::{
-    Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
-    FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
-};
-pub use failsafe_driver::failfast::{
-    CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics, OpenCause,
-    State as FailFastState,
-};
-pub use failsafe_driver::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_driver::rate::{
-    AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
-    TokenBucket, WhenFull,
-};
-pub use failsafe_driver::retry_machine::{
-    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
-    RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
-};
-pub use failsafe_driver::sync::Shared;
-pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_driver::{
-    Admit, Attempt, BlockingRuntime, Classify, Clock, DEFAULT_MAX_WAIT, DefaultClassifier, Error,
-    FallbackCause, FallbackChain, Guard, Park, Policy, RetryError, RetryOnErr,
-    RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared,
-};
-pub use failsafe_driver::{ConfigError, Instant, Outcome, Problem, RejectReason, Rejected};
+pub use failsafe_driver::prelude::*;
 
 use failsafe_driver as driver;
 

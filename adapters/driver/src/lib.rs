@@ -92,3 +92,40 @@ pub use std_retry::{RetryPolicy, SharedBudget};
 pub use std_support::{Hook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
+
+/// What a user of a std runtime binding needs, in one `use`: the
+/// patterns' configurations, events and metrics, the retry, timeout and
+/// fallback vocabulary, the error and classifier types and the driver's
+/// handles. The tokio, thread and async-std bindings re-export it whole.
+#[cfg(feature = "std")]
+pub mod prelude {
+    pub use crate::breaker::{
+        BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
+        State, TimeWindow, Window,
+    };
+    pub use crate::bulkhead::{
+        Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
+        FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+    };
+    pub use crate::failfast::{
+        CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics,
+        OpenCause, State as FailFastState,
+    };
+    pub use crate::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+    pub use crate::rate::{
+        AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
+        TokenBucket, WhenFull,
+    };
+    pub use crate::retry_machine::{
+        BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryAfter,
+        RetryBudget, RetryConfig, RetryConfigBuilder, RetryEvent, TokenQuota, Verdict,
+    };
+    pub use crate::sync::Shared;
+    pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
+    pub use crate::{
+        Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
+        DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
+        Outcome, Park, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
+        RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared, checked,
+    };
+}
