@@ -6,8 +6,10 @@
 
 use core::fmt;
 
-use crate::retry::GiveUp;
-use crate::{Instant, Rejected};
+use crate::plan::{Action, Attempt, Finish, Plan, PlanEvent};
+use crate::retry::{GiveUp, Verdict};
+use crate::timeout::Deadline;
+use crate::{Instant, Observer, Rejected};
 
 /// Why the primary path did not produce a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,4 +122,115 @@ pub enum FallbackEvent {
         /// When.
         at: Instant,
     },
+}
+
+/// A fallback chain for one call as a [`Plan`]: attempt 1 is the primary
+/// operation, attempt `k + 1` the `k`-th alternative. After an attempt
+/// fails for a reason the driver's judgement names
+/// ([`Judged::cause`](crate::plan::Judged::cause)) and the policy accepts,
+/// the next alternative starts (a [`FallbackEvent::FellBack`] with its
+/// index, 0 for the first); otherwise the last attempt's result is the
+/// answer.
+///
+/// ```
+/// use failsafe_core::fallback::{FallbackPlan, FallbackPolicy, FallbackReason};
+/// use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
+/// use failsafe_core::retry::Verdict;
+/// use failsafe_core::{timeout::Deadline, Instant};
+///
+/// let now = Instant::ZERO;
+/// let mut plan = FallbackPlan::new(FallbackPolicy::ALL, 1, Deadline::NEVER, ());
+/// assert!(matches!(plan.poll_action(now), Action::Start(a) if a.number == 1));
+/// let failed = Judged { verdict: Verdict::DoNotRetry, cause: Some(FallbackReason::TimedOut) };
+/// plan.on_event(now, PlanEvent::Ended { attempt: 1, judged: failed });
+/// assert!(matches!(plan.poll_action(now), Action::Start(a) if a.number == 2));
+/// plan.on_event(now, PlanEvent::Ended { attempt: 2, judged: Judged::SUCCESS });
+/// assert_eq!(plan.poll_action(now), Action::Finish(Finish::Answer { attempts: 2, gave_up: None }));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FallbackPlan<O = ()> {
+    policy: FallbackPolicy,
+    alternatives: u32,
+    deadline: Deadline,
+    /// The attempt to start at the next poll, or the one in flight.
+    next: u32,
+    running: bool,
+    done: bool,
+    observer: O,
+}
+
+impl<O: Observer<FallbackEvent>> FallbackPlan<O> {
+    /// A primary and up to `alternatives` alternatives, each run under
+    /// `deadline`, falling back for the reasons `policy` accepts.
+    pub const fn new(
+        policy: FallbackPolicy,
+        alternatives: u32,
+        deadline: Deadline,
+        observer: O,
+    ) -> Self {
+        FallbackPlan {
+            policy,
+            alternatives,
+            deadline,
+            next: 1,
+            running: false,
+            done: false,
+            observer,
+        }
+    }
+
+    /// Decides after attempt `attempt` failed for `cause` at `now`: the
+    /// reason to fall back for (and the next attempt is due), or `None`
+    /// (the call is over). For drivers that run the alternative themselves.
+    pub fn fall_back(
+        &mut self,
+        now: Instant,
+        attempt: u32,
+        cause: Option<FallbackReason>,
+    ) -> Option<FallbackReason> {
+        let reason = cause.filter(|r| self.policy.applies(*r))?;
+        if self.done || attempt > self.alternatives {
+            return None;
+        }
+        self.observer.on_event(FallbackEvent::FellBack {
+            reason,
+            index: attempt - 1,
+            at: now,
+        });
+        Some(reason)
+    }
+}
+
+impl<O: Observer<FallbackEvent>> Plan for FallbackPlan<O> {
+    fn poll_action(&mut self, _now: Instant) -> Action {
+        if self.done {
+            Action::Finish(Finish::Answer {
+                attempts: self.next,
+                gave_up: None,
+            })
+        } else if self.running {
+            Action::Wait(None)
+        } else {
+            self.running = true;
+            Action::Start(Attempt {
+                number: self.next,
+                deadline: self.deadline,
+            })
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: PlanEvent) {
+        let PlanEvent::Ended { attempt, judged } = event else {
+            return;
+        };
+        if !self.running || attempt != self.next {
+            return;
+        }
+        self.running = false;
+        let failed = judged.verdict != Verdict::Success;
+        match failed.then(|| self.fall_back(now, attempt, judged.cause)) {
+            Some(Some(_)) => self.next += 1,
+            _ => self.done = true,
+        }
+    }
 }

@@ -30,6 +30,11 @@
 //!   `Result<Config, ConfigError>`, and are `const` so firmware checks them at
 //!   compile time.
 //!
+//! Two contracts cover every pattern: admission machines (breaker, fail
+//! fast, bulkhead, rate limiters) implement [`admission::Admission`]; per-call
+//! plans (retry, timeout, fallback) implement [`plan::Plan`]. One classifier
+//! ([`classify::Classify`]) judges results for all of them.
+//!
 //! Sharing is the adapters' job; [`sync`] holds the pieces they share.
 //!
 //! ## Patterns
@@ -59,6 +64,7 @@ mod event;
 pub mod failfast;
 pub mod fallback;
 mod outcome;
+pub mod plan;
 pub mod rate;
 pub mod retry;
 pub mod rng;

@@ -22,6 +22,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::plan::{Action, Attempt, Finish, Plan, PlanEvent};
 use crate::{ConfigError, Instant, Observer, Outcome, Problem};
 
 /// The instant by which work must be finished. `Copy`, ordered: the earlier
@@ -198,12 +199,30 @@ pub struct Finished {
 }
 
 /// One timed piece of work: started with a config and the caller's deadline.
+///
+/// It is also the timeout's [`Plan`]: one attempt under the deadline; in
+/// [`TimeoutMode::Cancel`] the attempt is dropped when the deadline passes
+/// (or its late result discarded, for blocking work that cannot be
+/// dropped), and the call ends with [`Finish::TimedOut`]; in
+/// [`TimeoutMode::Soft`] the attempt always runs to its end and the overrun
+/// is only reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeout<O = ()> {
     deadline: Deadline,
     mode: TimeoutMode,
     expired: bool,
+    phase: Phase,
     observer: O,
+}
+
+/// Where a timed call is, as a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Running,
+    /// The deadline passed with the attempt in flight: drop it, then finish.
+    Cancelling,
+    Done(Finish),
 }
 
 impl Timeout<()> {
@@ -226,6 +245,7 @@ impl<O: Observer<TimeoutEvent>> Timeout<O> {
             deadline: parent.child(now, Duration::from_nanos(config.timeout_nanos)),
             mode: config.mode,
             expired: false,
+            phase: Phase::Idle,
             observer,
         }
     }
@@ -283,6 +303,70 @@ impl<O: Observer<TimeoutEvent>> Timeout<O> {
             _ => outcome,
         };
         Finished { outcome, late }
+    }
+}
+
+impl<O: Observer<TimeoutEvent>> Plan for Timeout<O> {
+    /// Starts the one attempt (or times out at once if the deadline has
+    /// already passed, in cancel mode), then waits for it no later than the
+    /// deadline (in cancel mode).
+    fn poll_action(&mut self, now: Instant) -> Action {
+        match self.phase {
+            Phase::Idle => {
+                if self.mode == TimeoutMode::Cancel && self.on_deadline(now) {
+                    return self.done(Finish::TimedOut(self.deadline));
+                }
+                self.phase = Phase::Running;
+                Action::Start(Attempt {
+                    number: 1,
+                    deadline: self.deadline,
+                })
+            }
+            Phase::Running => Action::Wait(match self.mode {
+                TimeoutMode::Cancel => self.next_deadline(),
+                TimeoutMode::Soft => None,
+            }),
+            Phase::Cancelling => {
+                self.phase = Phase::Done(Finish::TimedOut(self.deadline));
+                Action::Cancel(1)
+            }
+            Phase::Done(finish) => Action::Finish(finish),
+        }
+    }
+
+    /// A timer at or past the deadline times the attempt out (cancel mode);
+    /// an attempt that ends is answered as it is, unless it ended late in
+    /// cancel mode.
+    fn on_event(&mut self, now: Instant, event: PlanEvent) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        match event {
+            PlanEvent::Timer => {
+                if self.mode == TimeoutMode::Cancel && self.on_deadline(now) {
+                    self.phase = Phase::Cancelling;
+                }
+            }
+            PlanEvent::Ended { judged, .. } => {
+                let finished = self.finish(now, judged.outcome());
+                let late = finished.late && self.mode == TimeoutMode::Cancel;
+                self.phase = Phase::Done(if late {
+                    Finish::TimedOut(self.deadline)
+                } else {
+                    Finish::Answer {
+                        attempts: 1,
+                        gave_up: None,
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl<O> Timeout<O> {
+    fn done(&mut self, finish: Finish) -> Action {
+        self.phase = Phase::Done(finish);
+        Action::Finish(finish)
     }
 }
 

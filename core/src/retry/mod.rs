@@ -35,11 +35,13 @@
 
 mod backoff;
 mod budget;
+mod plan;
 #[cfg(test)]
 mod tests;
 
 pub use backoff::{Backoff, BackoffKind, BackoffState, Jitter};
 pub use budget::{FailureKind, GrpcThrottle, NoBudget, RatioBudget, RetryBudget, TokenQuota};
+pub use plan::RetryPlan;
 
 use core::fmt;
 use core::time::Duration;
