@@ -137,6 +137,22 @@ impl Judged {
         }
     }
 
+    /// A result judged only by whether it is `Ok` (success) or `Err` (a
+    /// failure not to retry): what a timeout needs.
+    ///
+    /// ```
+    /// use failsafe_core::plan::Judged;
+    /// use failsafe_core::Outcome;
+    /// assert_eq!(Judged::of_result(&Ok::<_, ()>(1)), Judged::SUCCESS);
+    /// assert_eq!(Judged::of_result(&Err::<(), _>("down")).outcome(), Outcome::Failure);
+    /// ```
+    pub const fn of_result<T, E>(result: &Result<T, E>) -> Judged {
+        Judged::verdict(match result {
+            Ok(_) => Verdict::Success,
+            Err(_) => Verdict::DoNotRetry,
+        })
+    }
+
     /// The outcome a breaker or a timeout would record for it: a success
     /// for [`Verdict::Success`], a failure otherwise.
     ///

@@ -132,10 +132,10 @@
 //! let value = smol::block_on(async {
 //!     let (breaker, per_attempt) = (&breaker, &per_attempt);
 //!     fallback
-//!         .run(
-//!             retry.run_with(&RetryOnFailsafeError, |attempt| async move {
+//!         .call(
+//!             retry.call_with(&RetryOnFailsafeError, |attempt| async move {
 //!                 breaker
-//!                     .call(|| per_attempt.run(attempt.deadline, fetch))
+//!                     .call(|| per_attempt.call(attempt.deadline, fetch))
 //!                     .await
 //!                     .map_err(Error::flatten)
 //!             }),

@@ -53,7 +53,7 @@ fn a_flaky_operation_succeeds_after_exactly_the_backoff_on_a_virtual_clock() {
         .unwrap();
     let retry = driver::RetryPolicy::with_clock(config, rt.clone())
         .on_event(move |e| sink.lock().unwrap().push(e));
-    let result = smol::block_on(retry.run(|attempt| {
+    let result = smol::block_on(retry.call(|attempt| {
         rt.advance(Duration::from_millis(5)); // each attempt takes 5 ms
         async move {
             if attempt.number < 3 {
@@ -77,7 +77,7 @@ fn a_deadline_stops_retries_and_a_shared_budget_runs_out_across_clones() {
     let rt = Virtual::default();
     let retry = driver::RetryPolicy::with_clock(constant(10, 100), rt.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
-    let e = smol::block_on(retry.run_with_deadline(deadline, &RetryOnErr, |a| {
+    let e = smol::block_on(retry.call_with_deadline(deadline, &RetryOnErr, |a| {
         assert!(
             !a.deadline.is_expired(rt.now()),
             "no attempt after the deadline"
@@ -90,8 +90,8 @@ fn a_deadline_stops_retries_and_a_shared_budget_runs_out_across_clones() {
 
     let budgeted = retry.budget(TokenQuota::new(5, 5, 5, 5, 0).unwrap());
     let clone = budgeted.clone();
-    let first = smol::block_on(budgeted.run(|_| async { Err::<(), _>("down") })).unwrap_err();
-    let second = smol::block_on(clone.run(|_| async { Err::<(), _>("down") })).unwrap_err();
+    let first = smol::block_on(budgeted.call(|_| async { Err::<(), _>("down") })).unwrap_err();
+    let second = smol::block_on(clone.call(|_| async { Err::<(), _>("down") })).unwrap_err();
     assert_eq!((first.reason, first.attempts), (GiveUp::Budget, 2));
     assert_eq!((second.reason, second.attempts), (GiveUp::Budget, 1));
 }
@@ -107,7 +107,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
     );
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&dropped);
-    let r = smol::block_on(cancel.run(Deadline::NEVER, |_| async move {
+    let r = smol::block_on(cancel.call(Deadline::NEVER, |_| async move {
         let _guard = DropFlag(flag);
         pending::<Result<(), ()>>().await
     }));
@@ -121,7 +121,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
         rt.clone(),
     )
     .on_event(move |e| sink.lock().unwrap().push(e));
-    let r = smol::block_on(soft.run(Deadline::NEVER, |_| {
+    let r = smol::block_on(soft.call(Deadline::NEVER, |_| {
         rt.advance(Duration::from_secs(3)); // the work takes 3 s
         async { Ok::<_, ()>("late") }
     }));
@@ -156,8 +156,8 @@ fn a_fallback_chain_and_a_fallback_over_exhausted_retries() {
     assert_eq!(r, Ok("cache"));
 
     let retry = driver::RetryPolicy::with_clock(constant(2, 10), rt);
-    let r = smol::block_on(fallback.run(
-        retry.run(|_| async { Err::<u32, _>("down") }),
+    let r = smol::block_on(fallback.call(
+        retry.call(|_| async { Err::<u32, _>("down") }),
         |reason, gave_up: RetryError<&str>| async move {
             assert_eq!(reason, FallbackReason::GaveUp(GiveUp::Attempts));
             assert_eq!(gave_up.last, Some("down"));
@@ -180,10 +180,10 @@ fn smoke_under_smol_with_the_real_clock() {
     );
     let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(60)).unwrap());
     let fallback = Fallback::new();
-    let result = smol::block_on(fallback.run(
-        retry.run_with(&RetryOnFailsafeError, |attempt| {
+    let result = smol::block_on(fallback.call(
+        retry.call_with(&RetryOnFailsafeError, |attempt| {
             calls.fetch_add(1, Ordering::SeqCst);
-            per_attempt.run(attempt.deadline, move |deadline| async move {
+            per_attempt.call(attempt.deadline, move |deadline| async move {
                 assert!(
                     !deadline.is_never(),
                     "the per-attempt timeout set a deadline"
@@ -202,7 +202,7 @@ fn smoke_under_smol_with_the_real_clock() {
 
     // a deadline that already passed: the timer fires at once
     let r = smol::block_on(
-        per_attempt.run(Deadline::at(Instant::ZERO), |_| pending::<Result<(), ()>>()),
+        per_attempt.call(Deadline::at(Instant::ZERO), |_| pending::<Result<(), ()>>()),
     );
     assert_eq!(r, Err(Error::Timeout(Deadline::at(Instant::ZERO))));
 }
@@ -217,7 +217,7 @@ fn smoke_under_async_std() {
             .build()
             .unwrap(),
     );
-    let r = async_std::task::block_on(retry.run(|a| async move {
+    let r = async_std::task::block_on(retry.call(|a| async move {
         if a.number < 3 {
             Err("flaky")
         } else {

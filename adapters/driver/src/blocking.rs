@@ -1,7 +1,8 @@
 //! What blocking code needs from a runtime, and a timeout for blocking work.
 
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent, TimeoutMode};
-use failsafe_core::{Instant, Observer, Outcome};
+use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
+use failsafe_core::{Instant, Observer};
 
 use crate::{Clock, Error};
 
@@ -82,23 +83,21 @@ where
     O: Observer<TimeoutEvent>,
     F: FnOnce(Deadline) -> Result<T, Error<E>>,
 {
-    let mut timer = Timeout::start_observed(config, clock.now(), parent, observer);
-    let deadline = timer.deadline();
-    let cancel = config.timeout_mode() == TimeoutMode::Cancel;
-    if cancel && timer.on_deadline(clock.now()) {
-        return Err(Error::Timeout(deadline));
-    }
-    let result = op(deadline);
-    let outcome = if result.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
+    let mut plan = Timeout::start_observed(config, clock.now(), parent, observer);
+    // One attempt, run to its end: the plan judges it when it returns.
+    let deadline = match plan.poll_action(clock.now()) {
+        Action::Start(attempt) => attempt.deadline,
+        Action::Finish(finish) => return Error::from_finish(finish, None),
+        _ => plan.deadline(),
     };
-    let finished = timer.finish(clock.now(), outcome);
-    if cancel && finished.late {
-        return Err(Error::Timeout(deadline));
+    let result = op(deadline);
+    let now = clock.now();
+    let judged = Judged::of_result(&result);
+    plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+    match plan.poll_action(now) {
+        Action::Finish(finish) => Error::from_finish(finish, Some(result)),
+        _ => result,
     }
-    result
 }
 
 #[cfg(test)]
@@ -110,6 +109,7 @@ mod tests {
     use core::time::Duration;
 
     use failsafe_core::FnObserver;
+    use failsafe_core::timeout::TimeoutMode;
 
     use super::*;
 

@@ -5,6 +5,7 @@ use core::fmt;
 
 use failsafe_core::Rejected;
 use failsafe_core::fallback::FallbackReason;
+use failsafe_core::plan::Finish;
 use failsafe_core::timeout::Deadline;
 
 /// A wrapped call's error.
@@ -53,6 +54,35 @@ impl<E> Error<E> {
         match self {
             Error::Inner(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// A timed call's result from how its plan finished
+    /// ([`execute`](crate::execute)'s answer): the attempt's own result, or
+    /// [`Error::Timeout`] when the deadline passed first (or its late
+    /// result was discarded).
+    ///
+    /// A finish with no result that is not a timeout (never given by a
+    /// timeout plan) is reported as a timeout at [`Deadline::NEVER`].
+    ///
+    /// ```
+    /// use failsafe_core::plan::Finish;
+    /// use failsafe_core::{timeout::Deadline, Instant};
+    /// use failsafe_driver::Error;
+    ///
+    /// let deadline = Deadline::at(Instant::from_secs(1));
+    /// let timed_out = Error::<()>::from_finish::<()>(Finish::TimedOut(deadline), None);
+    /// assert_eq!(timed_out, Err(Error::Timeout(deadline)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The attempt's error, or [`Error::Timeout`].
+    pub fn from_finish<T>(finish: Finish, result: Option<Result<T, Error<E>>>) -> Result<T, Self> {
+        match (finish, result) {
+            (Finish::TimedOut(deadline), _) => Err(Error::Timeout(deadline)),
+            (_, Some(result)) => result,
+            (_, None) => Err(Error::Timeout(Deadline::NEVER)),
         }
     }
 

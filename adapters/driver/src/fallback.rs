@@ -4,7 +4,8 @@
 use core::future::Future;
 
 use failsafe_core::Observer;
-use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
+use failsafe_core::fallback::{FallbackEvent, FallbackPlan, FallbackPolicy, FallbackReason};
+use failsafe_core::timeout::Deadline;
 
 use crate::{Clock, Error};
 
@@ -93,8 +94,8 @@ where
     }
 }
 
-/// The reason to fall back for `error`, if the policy and the predicate
-/// agree; reports the fallback when they do.
+/// The reason to fall back for `error`, if the caller's predicate and the
+/// core's [`FallbackPlan`] agree; the plan reports the fallback when they do.
 fn falls_back<C: Clock, O: Observer<FallbackEvent>, X: FallbackCause>(
     clock: &C,
     policy: FallbackPolicy,
@@ -102,14 +103,6 @@ fn falls_back<C: Clock, O: Observer<FallbackEvent>, X: FallbackCause>(
     when: impl FnOnce(&X) -> bool,
     error: &X,
 ) -> Option<FallbackReason> {
-    let reason = error.fallback_reason();
-    if !policy.applies(reason) || !when(error) {
-        return None;
-    }
-    observer.on_event(FallbackEvent::FellBack {
-        reason,
-        index: 0,
-        at: clock.now(),
-    });
-    Some(reason)
+    let cause = when(error).then(|| error.fallback_reason())?;
+    FallbackPlan::new(policy, 1, Deadline::NEVER, observer).fall_back(clock.now(), 1, Some(cause))
 }

@@ -15,10 +15,11 @@
 //!   `acquire_blocking`), and its std aliases [`CircuitBreakerPolicy`],
 //!   [`FailFastPolicy`], [`BulkheadPolicy`], [`RateLimiterPolicy`],
 //!   [`KeyedRateLimiterPolicy`];
-//! - plans: [`retry`] / [`retry_blocking`] ([`RetryLoop`] as steps),
-//!   [`timeout`] / [`timeout_blocking`], [`fallback`] /
-//!   [`fallback_blocking`], and their std handles [`RetryPolicy`],
-//!   [`TimeoutPolicy`], [`Fallback`];
+//! - per-call plans, over the core's [`Plan`](failsafe_core::plan::Plan):
+//!   one executor ([`execute`], [`execute_blocking`], and [`PlanRun`] as a
+//!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
+//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
+//!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
@@ -31,11 +32,11 @@ mod blocking;
 mod clock;
 mod error;
 mod fallback;
+mod plan_run;
 mod policy_handle;
 #[cfg(feature = "quanta")]
 mod quanta_clock;
 mod retry;
-mod retry_loop;
 mod timeout;
 
 #[cfg(feature = "std")]
@@ -67,14 +68,15 @@ pub use blocking::{BlockingRuntime, timeout_blocking};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
+pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
+pub use plan_run::{PlanRun, Step, execute, execute_blocking, execute_once};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
 pub use retry::{
-    Attempt, RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
+    RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
 };
-pub use retry_loop::{RetryLoop, RetryStep};
 pub use timeout::timeout;
 
 #[cfg(feature = "std")]

@@ -5,14 +5,18 @@ use core::fmt;
 use core::future::Future;
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_core::retry::{FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, Verdict};
+use failsafe_core::plan::{Attempt, Finish, Judged};
+use failsafe_core::retry::{
+    FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
+};
 use failsafe_core::rng::Rng;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome};
 
 use crate::{
-    Classify, Clock, DefaultClassifier, Error, FallbackCause, RetryLoop, RetryStep, Runtime,
+    BlockingRuntime, Classify, DefaultClassifier, Error, FallbackCause, Runtime, execute,
+    execute_blocking,
 };
 
 /// `Ok` succeeds, every `Err` is retried.
@@ -74,15 +78,6 @@ impl<T, E> Classify<T, Error<E>> for RetryOnFailsafeError {
     }
 }
 
-/// The attempt an operation is asked to make.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// 1 for the first attempt.
-    pub number: u32,
-    /// The caller's deadline, to hand down to inner calls.
-    pub deadline: Deadline,
-}
-
 /// Retries gave up: why, after how many attempts, and the last attempt's
 /// error (none if no attempt ran, or the last one returned a value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +88,49 @@ pub struct RetryError<E> {
     pub attempts: u32,
     /// The last attempt's error.
     pub last: Option<E>,
+}
+
+impl<E> RetryError<E> {
+    /// The call's result from how a retry plan finished
+    /// ([`execute`](crate::execute)'s answer): the last attempt's value, or
+    /// why the retries gave up with the last attempt's error.
+    ///
+    /// ```
+    /// use failsafe_core::plan::Finish;
+    /// use failsafe_core::retry::GiveUp;
+    /// use failsafe_driver::RetryError;
+    ///
+    /// let gave_up = Finish::Answer { attempts: 3, gave_up: Some(GiveUp::Attempts) };
+    /// let error = RetryError::from_finish::<()>(gave_up, Some(Err("down"))).unwrap_err();
+    /// assert_eq!((error.reason, error.attempts, error.last), (GiveUp::Attempts, 3, Some("down")));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`RetryError`] unless the last attempt returned a value.
+    pub fn from_finish<T>(finish: Finish, result: Option<Result<T, E>>) -> Result<T, Self> {
+        let (reason, attempts, last) = match (finish, result) {
+            (Finish::Answer { attempts, gave_up }, result) => {
+                let reason = gave_up.unwrap_or(GiveUp::NotRetryable);
+                match result {
+                    Some(Ok(value)) => return Ok(value),
+                    Some(Err(e)) => (reason, attempts, Some(e)),
+                    None => (reason, attempts, None),
+                }
+            }
+            (Finish::GaveUp { reason, attempts }, result) => {
+                (reason, attempts, result.and_then(Result::err))
+            }
+            // A retry plan never times out by itself; a deadline that cut
+            // the call short is the retries' deadline.
+            (Finish::TimedOut(_), result) => (GiveUp::Deadline, 0, result.and_then(Result::err)),
+        };
+        Err(RetryError {
+            reason,
+            attempts,
+            last,
+        })
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for RetryError<E> {
@@ -139,6 +177,24 @@ pub struct RetryContext<'a, L: ?Sized, N, O> {
     pub observer: O,
 }
 
+impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>> RetryContext<'a, L, N, O> {
+    /// The call's [`RetryPlan`], starting at `now`.
+    pub fn plan<G>(self, now: Instant) -> RetryPlan<&'a L, G, N, O>
+    where
+        L: Lock<G>,
+        G: RetryBudget,
+    {
+        RetryPlan::new(
+            self.config,
+            self.deadline,
+            self.budget,
+            self.rng,
+            self.observer,
+            now,
+        )
+    }
+}
+
 /// Runs `op` until it succeeds or the policy gives up, sleeping on
 /// `runtime` between attempts. Dropping the returned future stops retrying.
 ///
@@ -170,7 +226,7 @@ pub async fn retry<R, L, G, N, O, K, F, Fut, T, E>(
     runtime: &R,
     ctx: RetryContext<'_, L, N, O>,
     classify: &K,
-    mut op: F,
+    op: F,
 ) -> Result<T, RetryError<E>>
 where
     R: Runtime,
@@ -182,40 +238,22 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // One clock read starts the loop and its first attempt.
-    let mut started = Some(runtime.now());
-    let mut steps = RetryLoop::new(
-        ctx.config,
-        ctx.deadline,
-        ctx.budget,
-        ctx.rng,
-        ctx.observer,
-        started.unwrap_or(Instant::ZERO),
-    );
-    loop {
-        let attempt = steps.start(started.take().unwrap_or_else(|| runtime.now()))?;
-        let result = op(attempt).await;
-        let now = runtime.now();
-        let verdict = classify.verdict_at(now, &result);
-        match steps.finish(now, verdict, result) {
-            RetryStep::RetryAt(at) => runtime.sleep_until(at).await,
-            RetryStep::Done(done) => return done,
-        }
-    }
+    let plan = ctx.plan(runtime.now());
+    let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
+    let (finish, result) = execute(runtime, plan, judge, op).await;
+    RetryError::from_finish(finish, result)
 }
 
-/// [`retry`] for blocking code: `sleep_until` blocks the thread until the
-/// instant (e.g. `std::thread::sleep`).
-pub fn retry_blocking<C, S, L, G, N, O, K, F, T, E>(
-    clock: &C,
-    mut sleep_until: S,
+/// [`retry`] for blocking code: `runtime` blocks the thread between
+/// attempts ([`BlockingRuntime::block_until`]).
+pub fn retry_blocking<R, L, G, N, O, K, F, T, E>(
+    runtime: &R,
     ctx: RetryContext<'_, L, N, O>,
     classify: &K,
-    mut op: F,
+    op: F,
 ) -> Result<T, RetryError<E>>
 where
-    C: Clock,
-    S: FnMut(Instant),
+    R: BlockingRuntime + ?Sized,
     L: Lock<G> + ?Sized,
     G: RetryBudget,
     N: Rng,
@@ -223,23 +261,8 @@ where
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
-    let mut started = Some(clock.now());
-    let mut steps = RetryLoop::new(
-        ctx.config,
-        ctx.deadline,
-        ctx.budget,
-        ctx.rng,
-        ctx.observer,
-        started.unwrap_or(Instant::ZERO),
-    );
-    loop {
-        let attempt = steps.start(started.take().unwrap_or_else(|| clock.now()))?;
-        let result = op(attempt);
-        let now = clock.now();
-        let verdict = classify.verdict_at(now, &result);
-        match steps.finish(now, verdict, result) {
-            RetryStep::RetryAt(at) => sleep_until(at),
-            RetryStep::Done(done) => return done,
-        }
-    }
+    let plan = ctx.plan(runtime.now());
+    let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
+    let (finish, result) = execute_blocking(runtime, plan, judge, op);
+    RetryError::from_finish(finish, result)
 }

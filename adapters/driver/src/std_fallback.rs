@@ -113,18 +113,18 @@ impl<C: Clock> Fallback<C> {
     /// Awaits `primary`; if it fails for a reason the policy accepts, runs
     /// `alternative(reason, error)` instead. The alternative may return a
     /// value, compute one from the error, or run another operation.
-    pub async fn run<P, A, AFut, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
+    pub async fn call<P, A, AFut, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
     where
         P: Future<Output = Result<T, X>>,
         X: FallbackCause,
         A: FnOnce(FallbackReason, X) -> AFut,
         AFut: Future<Output = Result<T, X>>,
     {
-        self.run_when(|_| true, primary, alternative).await
+        self.call_when(|_| true, primary, alternative).await
     }
 
-    /// [`run`](Self::run), falling back only for errors `when` accepts too.
-    pub async fn run_when<W, P, A, AFut, T, X>(
+    /// [`call`](Self::call), falling back only for errors `when` accepts too.
+    pub async fn call_when<W, P, A, AFut, T, X>(
         &self,
         when: W,
         primary: P,
@@ -164,8 +164,8 @@ impl<C: Clock> Fallback<C> {
         }
     }
 
-    /// [`run`](Self::run) for blocking code.
-    pub fn run_blocking<P, A, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
+    /// [`call`](Self::call) for blocking code.
+    pub fn call_blocking<P, A, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
     where
         P: FnOnce() -> Result<T, X>,
         X: FallbackCause,
@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn a_policy_that_does_not_accept_the_reason_passes_the_error_through() {
         let f: Fallback<Zero> = Fallback::new().policy(FallbackPolicy::NONE.on_rejected(true));
-        let r = f.run_blocking(|| Err::<(), _>(Error::Inner("down")), |_, _| Ok(()));
+        let r = f.call_blocking(|| Err::<(), _>(Error::Inner("down")), |_, _| Ok(()));
         assert_eq!(r, Err(Error::Inner("down")));
         assert_eq!(
             f.reason_for(

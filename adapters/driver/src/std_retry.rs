@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use failsafe_core::Instant;
-use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent};
+use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan};
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 
 use crate::{
-    Attempt, BlockingRuntime, Classify, Clock, Hook, RetryContext, RetryError, RetryLoop,
-    RetryOnErr, Runtime, StdClock, StdLock, retry, retry_blocking,
+    Attempt, BlockingRuntime, Classify, Clock, Hook, RetryContext, RetryError, RetryOnErr, Runtime,
+    StdClock, StdLock, retry, retry_blocking,
 };
 
 /// The golden-ratio increment of SplitMix64: consecutive seeds from the
@@ -205,18 +205,18 @@ impl<B, C> RetryPolicy<B, C> {
         Xorshift64::new(self.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
     }
 
-    /// One call's loop as a value, owning a handle to the shared budget:
-    /// for futures that must be `'static` or nameable (a tower service's).
-    /// `now` is when the call starts.
-    pub fn start_loop<E>(
+    /// One call's [`RetryPlan`], owning a handle to the shared budget: for
+    /// futures that must be `'static` or nameable (a tower service's, over
+    /// [`PlanRun`](crate::PlanRun)). `now` is when the call starts.
+    pub fn plan(
         &self,
         deadline: Deadline,
         now: Instant,
-    ) -> RetryLoop<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>, E>
+    ) -> RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>
     where
         B: RetryBudget,
     {
-        RetryLoop::new(
+        RetryPlan::new(
             self.config,
             deadline,
             self.budget.clone(),
@@ -246,7 +246,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
     /// [`Attempt`] (its number, and the deadline to hand down).
     ///
     /// Dropping the returned future stops retrying at once.
-    pub async fn run<F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub async fn call<F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -254,9 +254,9 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         retry(&self.clock, self.context(Deadline::NEVER), &RetryOnErr, op).await
     }
 
-    /// [`run`](Self::run) with `classify` deciding which results retry,
+    /// [`call`](Self::call) with `classify` deciding which results retry,
     /// which abort, and what a retry-after hint says.
-    pub async fn run_with<K, F, Fut, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
+    pub async fn call_with<K, F, Fut, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
     where
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
@@ -265,9 +265,9 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         retry(&self.clock, self.context(Deadline::NEVER), classify, op).await
     }
 
-    /// [`run_with`](Self::run_with) under the caller's `deadline`: no retry
+    /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
     /// is scheduled to start at or after it, and every attempt is handed it.
-    pub async fn run_with_deadline<K, F, Fut, T, E>(
+    pub async fn call_with_deadline<K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,
@@ -286,26 +286,26 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
     /// Runs blocking `op` on this thread until it returns `Ok` or the
     /// policy gives up, blocking the thread between attempts
     /// ([`BlockingRuntime::block_until`]); every `Err` is retried.
-    pub fn run_blocking<F, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, RetryError<E>>
     where
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        self.run_blocking_with_deadline(Deadline::NEVER, &RetryOnErr, op)
+        self.call_blocking_with_deadline(Deadline::NEVER, &RetryOnErr, op)
     }
 
-    /// [`run_blocking`](Self::run_blocking) with `classify` deciding which
+    /// [`call_blocking`](Self::call_blocking) with `classify` deciding which
     /// results retry.
-    pub fn run_blocking_with<K, F, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
+    pub fn call_blocking_with<K, F, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
     where
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        self.run_blocking_with_deadline(Deadline::NEVER, classify, op)
+        self.call_blocking_with_deadline(Deadline::NEVER, classify, op)
     }
 
-    /// [`run_blocking_with`](Self::run_blocking_with) under the caller's
+    /// [`call_blocking_with`](Self::call_blocking_with) under the caller's
     /// `deadline`.
-    pub fn run_blocking_with_deadline<K, F, T, E>(
+    pub fn call_blocking_with_deadline<K, F, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,
@@ -315,14 +315,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        let clock = &self.clock;
-        retry_blocking(
-            clock,
-            |at| clock.block_until(at),
-            self.context(deadline),
-            classify,
-            op,
-        )
+        retry_blocking(&self.clock, self.context(deadline), classify, op)
     }
 }
 
@@ -383,7 +376,7 @@ mod tests {
             ),
             Jump::default(),
         );
-        let r = p.run_blocking(|a| {
+        let r = p.call_blocking(|a| {
             if a.number < 3 {
                 Err(a.number)
             } else {
@@ -410,9 +403,9 @@ mod tests {
             ..p.clone()
         };
         assert!(p.shared().ptr_eq(q.shared()));
-        let e = p.run_blocking(|_| Err::<(), _>("down")).unwrap_err();
+        let e = p.call_blocking(|_| Err::<(), _>("down")).unwrap_err();
         assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 2));
-        let e = q.run_blocking(|_| Err::<(), _>("down")).unwrap_err();
+        let e = q.call_blocking(|_| Err::<(), _>("down")).unwrap_err();
         assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 1));
     }
 
@@ -432,7 +425,7 @@ mod tests {
                 }
             });
             for _ in 0..3 {
-                let _ = p.run_blocking(|_| Err::<(), _>(()));
+                let _ = p.call_blocking(|_| Err::<(), _>(()));
             }
             seen.lock().unwrap().clone()
         };

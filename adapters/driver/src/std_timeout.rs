@@ -5,6 +5,7 @@ extern crate std;
 
 use std::future::Future;
 
+use failsafe_core::Instant;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 
 use crate::{Clock, Error, Hook, Runtime, timeout, timeout_blocking};
@@ -56,17 +57,17 @@ impl<C: Clock> TimeoutPolicy<C> {
         &self.clock
     }
 
-    /// Starts timing one call now, under the caller's `parent` deadline:
-    /// the core machine, reporting to this handle's hook, for drivers that
-    /// race by hand (a tower service's future).
-    pub fn start(&self, parent: Deadline) -> Timeout<Hook<TimeoutEvent>> {
-        Timeout::start_observed(self.config, self.clock.now(), parent, self.hook.clone())
+    /// One call's timeout plan, started at `now` under the caller's
+    /// `parent` deadline and reporting to this handle's hook: for futures
+    /// that run it over [`PlanRun`](crate::PlanRun) (a tower service's).
+    pub fn plan(&self, parent: Deadline, now: Instant) -> Timeout<Hook<TimeoutEvent>> {
+        Timeout::start_observed(self.config, now, parent, self.hook.clone())
     }
 
     /// Runs blocking `op` with the deadline to bound its own waits by; see
     /// [`timeout_blocking`] (a late result is [`Error::Timeout`] in cancel
     /// mode, because a thread cannot be interrupted).
-    pub fn run_blocking<F, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    pub fn call_blocking<F, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
     where
         F: FnOnce(Deadline) -> Result<T, E>,
     {
@@ -87,7 +88,7 @@ impl<C: Runtime> TimeoutPolicy<C> {
     ///
     /// An operation that itself returns [`Error`] (a breaker call inside the
     /// timeout) comes back as `Error<Error<E>>`: [`Error::flatten`] it.
-    pub async fn run<F, Fut, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    pub async fn call<F, Fut, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
     where
         F: FnOnce(Deadline) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -137,11 +138,11 @@ mod tests {
         let t = TimeoutPolicy::with_clock(config, Manual::default())
             .on_event(move |e| log.lock().unwrap().push(e));
         assert_eq!(
-            t.run_blocking(Deadline::NEVER, |_| Err::<(), _>("down")),
+            t.call_blocking(Deadline::NEVER, |_| Err::<(), _>("down")),
             Err(Error::Inner("down"))
         );
         assert!(seen.lock().unwrap().is_empty());
-        let late = t.run_blocking(Deadline::NEVER, |d| {
+        let late = t.call_blocking(Deadline::NEVER, |d| {
             t.clock().0.set(20);
             Ok::<_, ()>(d)
         });
@@ -150,16 +151,16 @@ mod tests {
     }
 
     #[test]
-    fn start_hands_down_the_earlier_deadline() {
+    fn the_plan_hands_down_the_earlier_deadline() {
         let t = TimeoutPolicy::with_clock(
             TimeoutConfig::new(Duration::from_millis(100)).unwrap(),
             Manual(Cell::new(50)),
         );
         assert_eq!(
-            t.start(Deadline::NEVER).deadline(),
+            t.plan(Deadline::NEVER, t.clock().now()).deadline(),
             Deadline::at(Instant::from_millis(150))
         );
         let parent = Deadline::at(Instant::from_millis(70));
-        assert_eq!(t.start(parent).deadline(), parent);
+        assert_eq!(t.plan(parent, t.clock().now()).deadline(), parent);
     }
 }

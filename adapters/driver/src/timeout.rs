@@ -1,14 +1,13 @@
 //! Racing an operation against the runtime's timer with the core's
 //! [`Timeout`] machine.
 
-use core::future::{Future, poll_fn};
-use core::pin::pin;
-use core::task::Poll;
+use core::future::Future;
 
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent, TimeoutMode};
-use failsafe_core::{Observer, Outcome};
+use failsafe_core::Observer;
+use failsafe_core::plan::{Attempt, Judged};
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 
-use crate::{Error, Runtime};
+use crate::{Error, Runtime, execute_once};
 
 /// Runs `op` with a timeout: the operation gets the deadline to hand down
 /// (`now + timeout`, or the caller's `parent` deadline if earlier).
@@ -50,39 +49,8 @@ where
     F: FnOnce(Deadline) -> Fut,
     Fut: Future<Output = Result<T, Error<E>>>,
 {
-    let mut timer = Timeout::start_observed(config, runtime.now(), parent, observer);
-    let deadline = timer.deadline();
-    let work = op(deadline);
-    if config.timeout_mode() == TimeoutMode::Soft || deadline.is_never() {
-        let result = work.await;
-        timer.finish(
-            runtime.now(),
-            if result.is_ok() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        );
-        return result;
-    }
-    let mut work = pin!(work);
-    let mut sleep = pin!(runtime.sleep_until(deadline.instant()));
-    let finished = poll_fn(|cx| {
-        if let Poll::Ready(result) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(result));
-        }
-        if sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await;
-    match finished {
-        Some(result) => result,
-        None => {
-            // The runtime's timer fired; the machine agrees the deadline passed.
-            timer.on_deadline(runtime.now().max(deadline.instant()));
-            Err(Error::Timeout(deadline))
-        }
-    }
+    let plan = Timeout::start_observed(config, runtime.now(), parent, observer);
+    let work = |attempt: Attempt| op(attempt.deadline);
+    let (finish, result) = execute_once(runtime, plan, |_, r| Judged::of_result(r), work).await;
+    Error::from_finish(finish, result)
 }

@@ -83,16 +83,10 @@ fn run<T>(
         rng: Xorshift64::new(7),
         observer: (),
     };
-    let result = retry_blocking(
-        &clock,
-        |at| clock.0.set(clock.0.get().max(at)),
-        ctx,
-        &RetryOnFailsafeError,
-        |_| {
-            attempts.borrow_mut().push(clock.0.get());
-            op()
-        },
-    );
+    let result = retry_blocking(&clock, ctx, &RetryOnFailsafeError, |_| {
+        attempts.borrow_mut().push(clock.0.get());
+        op()
+    });
     (result, attempts.into_inner())
 }
 

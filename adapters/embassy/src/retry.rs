@@ -28,7 +28,7 @@ use crate::EmbassyClock;
 /// static GPS: RetryPolicy<CsLock<TokenQuota>> =
 ///     RetryPolicy::new(failsafe_embassy::checked(RetryConfig::builder().build()), 0x5EED).with_budget(&BUDGET);
 /// # futures_lite::future::block_on(async {
-/// let fix = GPS.run_within(Deadline::NEVER, &RetryOnFailsafeError, |attempt| {
+/// let fix = GPS.call_within(Deadline::NEVER, &RetryOnFailsafeError, |attempt| {
 ///     with_timeout(PER_ATTEMPT, attempt.deadline, |_| async { Ok::<_, ()>((52, 13)) })
 /// });
 /// assert_eq!(fix.await, Ok((52, 13)));
@@ -81,24 +81,24 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     /// # Errors
     ///
     /// A [`RetryError`]: why it gave up, after how many attempts, the last error.
-    pub async fn run<G, F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub async fn call<G, F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
     where
         L: Lock<G>,
         G: RetryBudget,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_within(Deadline::NEVER, &RetryOnErr, op).await
+        self.call_within(Deadline::NEVER, &RetryOnErr, op).await
     }
 
-    /// [`run`](Self::run) with `classify` deciding what retries, inside the
+    /// [`call`](Self::call) with `classify` deciding what retries, inside the
     /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
     /// carries it, to hand down.
     ///
     /// # Errors
     ///
     /// A [`RetryError`].
-    pub async fn run_within<G, K, F, Fut, T, E>(
+    pub async fn call_within<G, K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,

@@ -91,7 +91,7 @@ type RetryReport = (Result<u32, u32>, Result<(), Error<()>>);
 async fn retrying_firmware(report: mpsc::Sender<RetryReport>) {
     // Retries sleep on embassy timers (due at once here) inside the task.
     let retried = RETRY
-        .run(|attempt| async move {
+        .call(|attempt| async move {
             if attempt.number < 4 {
                 Err(attempt.number)
             } else {

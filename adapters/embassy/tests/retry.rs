@@ -46,7 +46,7 @@ fn a_flaky_operation_is_retried_until_it_succeeds() {
         RetryPolicy::new(at_once(5), 1).with_observer(FnObserver(log as fn(RetryEvent)));
 
     let calls = AtomicU32::new(0);
-    let result = block_on(RETRY.run(|attempt| {
+    let result = block_on(RETRY.call(|attempt| {
         calls.fetch_add(1, Ordering::Relaxed);
         fails_until(3, attempt)
     }));
@@ -80,7 +80,7 @@ fn a_flaky_operation_is_retried_until_it_succeeds() {
 fn attempts_run_out_and_the_last_error_is_kept() {
     static RETRY: RetryPolicy = RetryPolicy::new(at_once(4), 1);
     let result =
-        block_on(RETRY.run(|attempt: Attempt| async move { Err::<(), _>(attempt.number * 10) }));
+        block_on(RETRY.call(|attempt: Attempt| async move { Err::<(), _>(attempt.number * 10) }));
     assert_eq!(
         result,
         Err(RetryError {
@@ -119,7 +119,7 @@ fn a_classifier_decides_what_retries() {
     let run = |replies: [Result<Reply, LinkError>; 3]| {
         let replies = Mutex::new(replies.into_iter());
         let calls = AtomicU32::new(0);
-        let result = block_on(RETRY.run_within(Deadline::NEVER, &classify, |_| {
+        let result = block_on(RETRY.call_within(Deadline::NEVER, &classify, |_| {
             calls.fetch_add(1, Ordering::Relaxed);
             let next = replies.lock().unwrap().next().unwrap();
             async move { next }
@@ -163,17 +163,17 @@ fn a_static_budget_is_shared_by_calls_and_policies() {
 
     let failing = |_: Attempt| async { Err::<(), _>("nack") };
     for policy in [&READ, &WRITE] {
-        let e = block_on(policy.run(failing)).unwrap_err();
+        let e = block_on(policy.call(failing)).unwrap_err();
         assert_eq!((e.reason, e.attempts), (GiveUp::Attempts, 2));
     }
     assert_eq!(BUDGET.with(|q| q.tokens()), 0);
     for policy in [&READ, &WRITE] {
-        let e = block_on(policy.run(failing)).unwrap_err();
+        let e = block_on(policy.call(failing)).unwrap_err();
         assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 1));
     }
     // A success after a retry refunds the retry's cost.
     BUDGET.with(|q| *q = failsafe_embassy::checked(TokenQuota::new(10, 5, 10, 5, 1)));
-    assert_eq!(block_on(READ.run(|a| fails_until(2, a))), Ok(2));
+    assert_eq!(block_on(READ.call(|a| fails_until(2, a))), Ok(2));
     assert_eq!(BUDGET.with(|q| q.tokens()), 10);
 }
 
@@ -182,7 +182,7 @@ fn a_deadline_that_has_passed_runs_nothing() {
     static RETRY: RetryPolicy = RetryPolicy::new(at_once(3), 1);
     let ran = AtomicU32::new(0);
     let spent = Deadline::at(EmbassyClock.now());
-    let result = block_on(RETRY.run_within(spent, &RetryOnErr, |_| {
+    let result = block_on(RETRY.call_within(spent, &RetryOnErr, |_| {
         ran.fetch_add(1, Ordering::Relaxed);
         async { Ok::<_, ()>(()) }
     }));
@@ -202,7 +202,7 @@ fn each_attempt_gets_its_number_and_the_callers_deadline() {
     static RETRY: RetryPolicy = RetryPolicy::new(at_once(3), 1);
     let far = Deadline::after(EmbassyClock.now(), Duration::from_secs(3_600));
     let seen = Mutex::new(Vec::new());
-    let result = block_on(RETRY.run_within(far, &RetryOnErr, |attempt| {
+    let result = block_on(RETRY.call_within(far, &RetryOnErr, |attempt| {
         seen.lock().unwrap().push(attempt);
         fails_until(3, attempt)
     }));
@@ -226,7 +226,7 @@ where
     L: Lock<NoBudget>,
     O: failsafe_embassy::Observer<RetryEvent> + Clone,
 {
-    let call = pin!(policy.run(|_| async { Err::<(), _>("lost") }));
+    let call = pin!(policy.call(|_| async { Err::<(), _>("lost") }));
     assert!(
         block_on(poll_once(call)).is_none(),
         "asleep until the retry"
@@ -294,7 +294,7 @@ fn the_policy_is_const_and_shares_from_a_static() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..25 {
-                    assert_eq!(block_on(RETRY.run(|a| fails_until(2, a))), Ok(2));
+                    assert_eq!(block_on(RETRY.call(|a| fails_until(2, a))), Ok(2));
                 }
             });
         }
@@ -314,7 +314,7 @@ fn a_call_is_an_ordinary_future() {
     static RETRY: RetryPolicy = RetryPolicy::new(at_once(2), 1);
     type Call = std::pin::Pin<Box<dyn Future<Output = Result<u32, RetryError<&'static str>>>>>;
     fn boxed() -> Call {
-        Box::pin(RETRY.run(|a| fails_until(2, a)))
+        Box::pin(RETRY.call(|a| fails_until(2, a)))
     }
     assert_eq!(block_on(boxed()), Ok(2));
 }
@@ -327,8 +327,8 @@ fn calls_are_send_when_their_operations_are() {
     static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
     static RETRY: RetryPolicy<CsLock<TokenQuota>> =
         RetryPolicy::new(at_once(3), 1).with_budget(&BUDGET);
-    assert_send(RETRY.run(|a| fails_until(2, a)));
-    assert_send(RETRY.run_within(Deadline::NEVER, &RetryOnErr, |a| fails_until(2, a)));
+    assert_send(RETRY.call(|a| fails_until(2, a)));
+    assert_send(RETRY.call_within(Deadline::NEVER, &RetryOnErr, |a| fails_until(2, a)));
     assert_send(failsafe_embassy::with_timeout(
         failsafe_embassy::checked(failsafe_embassy::TimeoutConfig::new(Duration::from_secs(1))),
         Deadline::NEVER,

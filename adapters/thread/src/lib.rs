@@ -8,8 +8,8 @@
 //! The blocking verbs run the closure on the calling thread:
 //! `policy.call_blocking(|| ..)` and `acquire_blocking()` for the circuit
 //! breaker, fail fast, bulkhead and rate limiters ([`Policy`]);
-//! `retry.run_blocking(|attempt| ..)`, `timeout.run_blocking(parent, |deadline| ..)`
-//! and `fallback.run_blocking(|| .., |reason, error| ..)`; `try_acquire()`
+//! `retry.call_blocking(|attempt| ..)`, `timeout.call_blocking(parent, |deadline| ..)`
+//! and `fallback.call_blocking(|| .., |reason, error| ..)`; `try_acquire()`
 //! never blocks. A thread that has to wait (a bulkhead's queue, a rate
 //! limiter's booking) parks ([`Park`]): a release unparks it; a retry's
 //! backoff blocks it ([`BlockingRuntime`]). Clones share one machine and
@@ -127,11 +127,11 @@
 //! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
 //! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
 //!
-//! let value = fallback.run_blocking(
+//! let value = fallback.call_blocking(
 //!     || {
-//!         retry.run_blocking_with(&RetryOnFailsafeError, |attempt| {
+//!         retry.call_blocking_with(&RetryOnFailsafeError, |attempt| {
 //!             breaker
-//!                 .call_blocking(|| per_attempt.run_blocking(attempt.deadline, read_sensor))
+//!                 .call_blocking(|| per_attempt.call_blocking(attempt.deadline, read_sensor))
 //!                 .map_err(Error::flatten)
 //!         })
 //!     },
@@ -198,16 +198,16 @@ pub type RateLimiterPolicy = driver::RateLimiterPolicy<StdClock>;
 pub type KeyedRateLimiterPolicy<K, const N: usize = 1024> =
     driver::KeyedRateLimiterPolicy<K, N, StdClock>;
 
-/// Retries, blocking the thread between attempts (`run_blocking`, ...):
+/// Retries, blocking the thread between attempts (`call_blocking`, ...):
 /// the driver's [`RetryPolicy`](driver::RetryPolicy). Clones share the
 /// budget `B` and the jitter seed counter, across threads too.
 pub type RetryPolicy<B = NoBudget> = driver::RetryPolicy<B, StdClock>;
 
-/// A timeout for blocking work (`run_blocking`): the closure gets its
+/// A timeout for blocking work (`call_blocking`): the closure gets its
 /// deadline, and a late result is replaced by [`Error::Timeout`] (the
 /// driver's [`TimeoutPolicy`](driver::TimeoutPolicy)).
 pub type TimeoutPolicy = driver::TimeoutPolicy<StdClock>;
 
-/// A fallback (`run_blocking`, `chain_blocking`): the driver's
+/// A fallback (`call_blocking`, `chain_blocking`): the driver's
 /// [`Fallback`](driver::Fallback).
 pub type Fallback = driver::Fallback<StdClock>;

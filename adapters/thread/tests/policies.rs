@@ -48,7 +48,7 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
     let retry = driver::RetryPolicy::with_clock(config, clock.clone())
         .on_event(move |e| sink.lock().unwrap().push(e));
     let mut starts = Vec::new();
-    let result = retry.run_blocking(|attempt| {
+    let result = retry.call_blocking(|attempt| {
         starts.push(clock.now());
         clock.advance(Duration::from_millis(10)); // the call takes 10 ms
         if attempt.number < 3 {
@@ -88,7 +88,7 @@ fn a_retry_after_hint_sets_the_delay() {
             retry_after: Some(Duration::from_secs(*secs)),
         },
     };
-    let r = retry.run_blocking_with(
+    let r = retry.call_blocking_with(
         &classify,
         |a| if a.number == 1 { Err(3) } else { Ok(a.number) },
     );
@@ -103,7 +103,7 @@ fn a_deadline_cuts_the_retries_short() {
     let deadline = Deadline::at(Instant::from_millis(250));
     let mut starts = Vec::new();
     let e = retry
-        .run_blocking_with_deadline(deadline, &RetryOnErr, |a| {
+        .call_blocking_with_deadline(deadline, &RetryOnErr, |a| {
             starts.push(clock.now());
             assert_eq!(a.deadline, deadline);
             clock.advance(Duration::from_millis(60));
@@ -135,7 +135,7 @@ fn threads_sharing_clones_share_one_budget() {
                 let calls = &calls;
                 s.spawn(move || {
                     retry
-                        .run_blocking(|_| {
+                        .call_blocking(|_| {
                             calls.fetch_add(1, Ordering::SeqCst);
                             Err::<(), _>("down")
                         })
@@ -157,7 +157,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     let cancel = driver::TimeoutPolicy::with_clock(timeout_ms(100), clock.clone());
-    let r = cancel.run_blocking(Deadline::NEVER, |deadline| {
+    let r = cancel.call_blocking(Deadline::NEVER, |deadline| {
         assert_eq!(deadline, Deadline::at(Instant::from_millis(100)));
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("too late")
@@ -170,7 +170,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let soft =
         driver::TimeoutPolicy::with_clock(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
             .on_event(move |e| sink.lock().unwrap().push(e));
-    let r = soft.run_blocking(Deadline::NEVER, |_| {
+    let r = soft.call_blocking(Deadline::NEVER, |_| {
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("late but kept")
     });
@@ -186,7 +186,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
 
     // a caller whose deadline has passed: the work is not started
     let mut ran = false;
-    let r = cancel.run_blocking(Deadline::at(Instant::from_millis(10)), |_| {
+    let r = cancel.call_blocking(Deadline::at(Instant::from_millis(10)), |_| {
         ran = true;
         Ok::<_, ()>(())
     });
@@ -201,8 +201,8 @@ fn per_attempt_deadlines_never_pass_the_overall_one() {
     let per_attempt = driver::TimeoutPolicy::with_clock(timeout_ms(300), clock.clone());
     let overall = Deadline::at(Instant::from_millis(1_000));
     let mut seen = Vec::new();
-    let r = retry.run_blocking_with_deadline(overall, &RetryOnFailsafeError, |attempt| {
-        per_attempt.run_blocking(attempt.deadline, |inner| {
+    let r = retry.call_blocking_with_deadline(overall, &RetryOnFailsafeError, |attempt| {
+        per_attempt.call_blocking(attempt.deadline, |inner| {
             seen.push((clock.now(), inner));
             // the first two attempts run 350 ms: past their 300 ms
             clock.advance(Duration::from_millis(if attempt.number < 3 {
@@ -259,7 +259,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
         .unwrap();
     let breaker = driver::CircuitBreakerPolicy::with_runtime(config, NoWindow, clock.clone());
     breaker.open();
-    let r = fallback.run_blocking(
+    let r = fallback.call_blocking(
         || breaker.call_blocking(|| Ok::<_, &str>("fresh")),
         |reason, _| match reason {
             FallbackReason::Rejected(r) if r.reason == RejectReason::BreakerOpen => Ok("stale"),
@@ -270,8 +270,8 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
 
     // retries that gave up
     let retry = driver::RetryPolicy::with_clock(constant(2, 10), clock);
-    let r = fallback.run_blocking(
-        || retry.run_blocking(|_| Err::<&str, _>("down")),
+    let r = fallback.call_blocking(
+        || retry.call_blocking(|_| Err::<&str, _>("down")),
         |reason, gave_up| {
             assert_eq!(reason, FallbackReason::GaveUp(GiveUp::Attempts));
             assert_eq!(gave_up.last, Some("down"));
@@ -294,7 +294,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
 fn the_std_clock_retries_without_waiting_when_the_backoff_is_zero() {
     let retry = RetryPolicy::new(constant(3, 0));
     assert_eq!(
-        retry.run_blocking(|a| if a.number < 3 { Err(()) } else { Ok(a.number) }),
+        retry.call_blocking(|a| if a.number < 3 { Err(()) } else { Ok(a.number) }),
         Ok(3)
     );
 }

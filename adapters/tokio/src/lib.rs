@@ -95,10 +95,10 @@
 //!
 //! let (breaker, per_attempt) = (&breaker, &per_attempt);
 //! let value = Fallback::new()
-//!     .run(
-//!         retry.run_with_deadline(overall, &RetryOnFailsafeError, |attempt| async move {
+//!     .call(
+//!         retry.call_with_deadline(overall, &RetryOnFailsafeError, |attempt| async move {
 //!             breaker
-//!                 .call(|| per_attempt.run(attempt.deadline, fetch))
+//!                 .call(|| per_attempt.call(attempt.deadline, fetch))
 //!                 .await
 //!                 .map_err(Error::flatten) // one level: Rejected, Timeout or Inner(io::Error)
 //!         }),

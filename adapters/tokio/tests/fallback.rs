@@ -63,7 +63,7 @@ async fn an_open_breaker_falls_back_without_calling_the_primary() {
     breaker.open(); // tripped, as if by failures
     let called = AtomicBool::new(false);
     let result = fallback
-        .run(
+        .call(
             breaker.call(|| async {
                 called.store(true, Ordering::SeqCst);
                 Ok::<_, &str>("fresh")
@@ -98,8 +98,8 @@ async fn exhausted_retries_fall_back_with_the_reason_and_the_last_error() {
             .unwrap(),
     );
     let result = fallback
-        .run(
-            retry.run(|_| async { Err::<u32, _>("down") }),
+        .call(
+            retry.call(|_| async { Err::<u32, _>("down") }),
             |reason, gave_up| async move {
                 assert_eq!(reason, FallbackReason::GaveUp(GiveUp::Attempts));
                 assert_eq!((gave_up.attempts, gave_up.last), (3, Some("down")));
@@ -119,9 +119,9 @@ async fn a_timeout_falls_back_and_a_policy_can_refuse_other_reasons() {
     let timeout = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
     let only_timeouts = Fallback::new().policy(FallbackPolicy::NONE.on_timed_out(true));
 
-    let slow = timeout.run(Deadline::NEVER, |_| pending::<Result<u32, &str>>());
+    let slow = timeout.call(Deadline::NEVER, |_| pending::<Result<u32, &str>>());
     let result = only_timeouts
-        .run(slow, |reason, _| async move {
+        .call(slow, |reason, _| async move {
             assert_eq!(reason, FallbackReason::TimedOut);
             Ok(1)
         })
@@ -129,9 +129,9 @@ async fn a_timeout_falls_back_and_a_policy_can_refuse_other_reasons() {
     assert_eq!(result, Ok(1));
 
     // a plain failure is not a reason this policy accepts: passed through
-    let failing = timeout.run(Deadline::NEVER, |_| async { Err::<u32, _>("bad request") });
+    let failing = timeout.call(Deadline::NEVER, |_| async { Err::<u32, _>("bad request") });
     let result = only_timeouts
-        .run(failing, |_, _| async { panic!("must not fall back") })
+        .call(failing, |_, _| async { panic!("must not fall back") })
         .await;
     assert_eq!(result, Err(Error::Inner("bad request")));
 }
@@ -141,7 +141,7 @@ async fn run_when_falls_back_only_for_errors_the_predicate_accepts() {
     let fallback = Fallback::new();
     let not_found = |e: &Error<u16>| matches!(e, Error::Inner(404));
     let r = fallback
-        .run_when(
+        .call_when(
             not_found,
             async { Err::<&str, _>(Error::Inner(404)) },
             |_, _| async { Ok("default") },
@@ -149,7 +149,7 @@ async fn run_when_falls_back_only_for_errors_the_predicate_accepts() {
         .await;
     assert_eq!(r, Ok("default"));
     let r = fallback
-        .run_when(
+        .call_when(
             not_found,
             async { Err::<&str, _>(Error::Inner(500)) },
             |_, _| async { Ok("default") },

@@ -50,7 +50,7 @@ async fn a_flaky_operation_fails_twice_then_succeeds_after_exactly_the_backoff()
     let started = tokio::time::Instant::now();
 
     let result = retry
-        .run(|attempt| {
+        .call(|attempt| {
             starts
                 .lock()
                 .unwrap()
@@ -120,7 +120,7 @@ async fn a_retry_after_hint_is_honoured_and_clamped() {
     };
     let started = tokio::time::Instant::now();
     let result = retry
-        .run_with(&classify, |attempt| async move {
+        .call_with(&classify, |attempt| async move {
             match hints.get(attempt.number as usize - 1) {
                 Some(hint) => Err(*hint),
                 None => Ok(attempt.number),
@@ -137,7 +137,7 @@ async fn a_deadline_cuts_the_loop_short_and_no_attempt_starts_after_it() {
     let deadline = Deadline::after(TokioClock.now(), Duration::from_millis(250));
     let seen: Log<(Attempt, Instant)> = log();
     let result = retry
-        .run_with_deadline(deadline, &failsafe_tokio::RetryOnErr, |attempt| {
+        .call_with_deadline(deadline, &failsafe_tokio::RetryOnErr, |attempt| {
             seen.lock().unwrap().push((attempt, TokioClock.now()));
             async {
                 sleep(Duration::from_millis(60)).await;
@@ -182,7 +182,7 @@ async fn clones_share_one_budget_until_it_is_exhausted() {
         async { Err::<(), _>("down") }
     };
 
-    let (ra, rb) = tokio::join!(a.run(fail), b.run(fail));
+    let (ra, rb) = tokio::join!(a.call(fail), b.call(fail));
     let (ea, eb) = (ra.unwrap_err(), rb.unwrap_err());
     assert_eq!((ea.reason, eb.reason), (GiveUp::Budget, GiveUp::Budget));
     // two first attempts plus the two retries the shared budget paid for
@@ -191,7 +191,7 @@ async fn clones_share_one_budget_until_it_is_exhausted() {
     assert_eq!(a.shared().with(|q| q.tokens()), 0);
 
     // a fresh clone is still bound by the spent budget: no retry at all
-    let e = a.clone().run(fail).await.unwrap_err();
+    let e = a.clone().call(fail).await.unwrap_err();
     assert_eq!((e.reason, e.attempts), (GiveUp::Budget, 1));
 }
 
@@ -203,7 +203,7 @@ async fn a_ratio_budget_lets_retries_be_a_fraction_of_calls() {
     let mut retried = 0;
     for _ in 0..10 {
         let e = retry
-            .run(|_| async { Err::<(), _>(FailureKind::Error) })
+            .call(|_| async { Err::<(), _>(FailureKind::Error) })
             .await
             .unwrap_err();
         if e.attempts == 2 {
@@ -219,7 +219,7 @@ async fn a_ratio_budget_lets_retries_be_a_fraction_of_calls() {
 async fn a_dropped_retrying_future_makes_no_further_attempt() {
     let retry: RetryPolicy = RetryPolicy::new(constant(100, Duration::from_millis(100)));
     let calls = AtomicU32::new(0);
-    let running = retry.run(|_| {
+    let running = retry.call(|_| {
         calls.fetch_add(1, Ordering::SeqCst);
         async { Err::<(), _>("down") }
     });
@@ -241,7 +241,7 @@ async fn seeded_full_jitter_repeats_and_stays_within_the_backoff() {
     let elapsed = |seed| async move {
         let retry: RetryPolicy = RetryPolicy::new(config).seed(seed);
         let started = tokio::time::Instant::now();
-        let _ = retry.run(|_| async { Err::<(), _>(()) }).await;
+        let _ = retry.call(|_| async { Err::<(), _>(()) }).await;
         started.elapsed()
     };
     let (first, again, other) = (elapsed(9).await, elapsed(9).await, elapsed(10).await);
@@ -257,7 +257,7 @@ async fn handle_futures_are_send_so_they_can_be_spawned() {
         RetryPolicy::new(constant(3, Duration::from_millis(10))).budget(TokenQuota::AWS_STANDARD);
     let task = tokio::spawn({
         let retry = retry.clone();
-        async move { retry.run(|_| async { Err::<(), _>("down") }).await }
+        async move { retry.call(|_| async { Err::<(), _>("down") }).await }
     });
     assert_eq!(task.await.unwrap().unwrap_err().attempts, 3);
     // the spawned call's two retries were paid from the budget this handle shares
@@ -271,7 +271,7 @@ async fn a_blocking_caller_off_the_workers_retries_on_the_same_policy() {
     let e = tokio::task::spawn_blocking({
         let (retry, calls) = (retry.clone(), Arc::clone(&calls));
         move || {
-            retry.run_blocking(|_| {
+            retry.call_blocking(|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err::<(), _>("down")
             })

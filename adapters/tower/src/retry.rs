@@ -6,11 +6,11 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
-use failsafe_core::retry::{GiveUp, RetryBudget, RetryEvent, Verdict};
+use failsafe_core::plan::{Attempt, Judged};
+use failsafe_core::retry::{GiveUp, RetryBudget, RetryEvent, RetryPlan};
 use failsafe_core::rng::Xorshift64;
 use failsafe_driver::{
-    Classify, Hook, RetryError, RetryLoop, RetryOnErr, RetryPolicy, RetryStep, Runtime,
-    SharedBudget,
+    Classify, Hook, PlanRun, RetryError, RetryOnErr, RetryPolicy, Runtime, SharedBudget, Step,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -150,39 +150,30 @@ where
         let layer = &self.layer;
         let clock = layer.policy.clock().clone();
         let now = clock.now();
-        let mut lp = layer
-            .policy
-            .start_loop(layer.deadline.deadline(&request), now);
-        // The ready service makes this call; a clone waits for later ones.
+        let plan = layer.policy.plan(layer.deadline.deadline(&request), now);
+        // The ready service sends the first attempt now; a clone waits for
+        // later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
-        let (state, early) = match lp.start(now) {
-            Ok(_) => (
-                RetryState::Calling {
-                    future: service.call(request.clone()),
-                },
-                None,
-            ),
-            Err(gave_up) => (RetryState::Done, Some(gave_up)),
-        };
+        let run = PlanRun::new(plan, now, |_| service.call(request.clone()));
         RetryFuture {
             service,
             request,
             classify: layer.classify.clone(),
             clock,
-            lp,
-            early,
-            state,
+            readying: None,
+            run,
         }
     }
 }
 
-/// The loop a [`RetryFuture`] drives.
-type Loop<B, E> = RetryLoop<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>, E>;
+/// The plan a [`RetryFuture`] runs.
+type Plan<B> = RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>;
 
 pin_project_lite::pin_project! {
-    /// The future of a [`RetryService`] call: an attempt in flight or a
-    /// backoff sleep, over the driver's [`RetryLoop`]. Named, not boxed.
+    /// The future of a [`RetryService`] call: the driver's [`PlanRun`]
+    /// under the core's retry plan (an attempt in flight or a backoff
+    /// sleep). Named, not boxed.
     #[must_use = "futures do nothing unless polled"]
     pub struct RetryFuture<S, Req, B, R, K>
     where
@@ -193,34 +184,18 @@ pin_project_lite::pin_project! {
         request: Req,
         classify: K,
         clock: R,
-        lp: Loop<B, S::Error>,
-        early: Option<RetryError<S::Error>>,
+        // An attempt the plan asked for, waiting for the service to be ready.
+        readying: Option<Attempt>,
         #[pin]
-        state: RetryState<S::Future, R::Sleep>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = RetryStateProj]
-    enum RetryState<F, Z> {
-        Calling {
-            #[pin]
-            future: F,
-        },
-        Sleeping {
-            #[pin]
-            sleep: Z,
-        },
-        Readying,
-        Done,
+        run: PlanRun<Plan<B>, S::Future, R::Sleep>,
     }
 }
 
 impl<S: Service<Req>, Req, B, R: Runtime, K> fmt::Debug for RetryFuture<S, Req, B, R, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sleeping = matches!(self.state, RetryState::Sleeping { .. });
         f.debug_struct("RetryFuture")
-            .field("sleeping", &sleeping)
+            .field("attempts", &self.run.plan().attempts())
+            .field("readying", &self.readying.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -237,49 +212,33 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(gave_up) = this.early.take() {
-            return Poll::Ready(Err(gave_up));
-        }
         loop {
-            let now;
-            let (verdict, result) = match this.state.as_mut().project() {
-                RetryStateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
-                    now = this.clock.now();
-                    (this.classify.verdict_at(now, &result), result)
-                }
-                RetryStateProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
-                    match this.lp.start(this.clock.now()) {
-                        Ok(_) => this.state.set(RetryState::Readying),
-                        Err(gave_up) => {
-                            this.state.set(RetryState::Done);
-                            return Poll::Ready(Err(gave_up));
-                        }
-                    }
-                    continue;
-                }
-                RetryStateProj::Readying => match ready!(this.service.poll_ready(cx)) {
+            if let Some(attempt) = *this.readying {
+                match ready!(this.service.poll_ready(cx)) {
                     Ok(()) => {
                         let future = this.service.call(this.request.clone());
-                        this.state.set(RetryState::Calling { future });
-                        continue;
+                        this.run.as_mut().start(attempt, future);
+                        *this.readying = None;
                     }
                     // A service that failed to become ready is broken: stop.
                     Err(e) => {
-                        now = this.clock.now();
-                        (Verdict::DoNotRetry, Err(e))
+                        *this.readying = None;
+                        return Poll::Ready(Err(RetryError {
+                            reason: GiveUp::NotRetryable,
+                            attempts: attempt.number,
+                            last: Some(e),
+                        }));
                     }
-                },
-                RetryStateProj::Done => panic!("RetryFuture polled after completion"),
+                }
+            }
+            let classify = &*this.classify;
+            let judge = |now, result: &Result<S::Response, S::Error>| {
+                Judged::verdict(classify.verdict_at(now, result))
             };
-            match this.lp.finish(now, verdict, result) {
-                RetryStep::RetryAt(at) => this.state.set(RetryState::Sleeping {
-                    sleep: this.clock.sleep_until(at),
-                }),
-                RetryStep::Done(done) => {
-                    this.state.set(RetryState::Done);
-                    return Poll::Ready(done);
+            match ready!(this.run.as_mut().poll_step(cx, &*this.clock, judge)) {
+                Step::Start(attempt) => *this.readying = Some(attempt),
+                Step::Finish(finish, result) => {
+                    return Poll::Ready(RetryError::from_finish(finish, result));
                 }
             }
         }

@@ -4,11 +4,11 @@
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 
-use failsafe_core::Outcome;
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent, TimeoutMode};
-use failsafe_driver::{Error, Hook, Runtime, TimeoutPolicy};
+use failsafe_core::plan::Judged;
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
+use failsafe_driver::{Error, Hook, PlanRun, Runtime, Step, TimeoutPolicy};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -124,53 +124,46 @@ where
     fn call(&mut self, mut request: Req) -> Self::Future {
         let layer = &self.layer;
         let parent = layer.parent.min(layer.deadline.deadline(&request));
-        let timer = layer.policy.start(parent);
-        let deadline = timer.deadline();
-        layer.deadline.set_deadline(&mut request, deadline);
         let clock = layer.policy.clock().clone();
-        let cancel = layer.policy.config().timeout_mode() == TimeoutMode::Cancel;
-        TimeoutFuture {
-            future: Some(self.inner.call(request)),
-            race: cancel && !deadline.is_never(),
-            sleep: None,
-            timer,
-            clock,
-        }
+        let plan = layer.policy.plan(parent, clock.now());
+        let (inner, rule) = (&mut self.inner, &layer.deadline);
+        let run = PlanRun::new(plan, clock.now(), |attempt| {
+            rule.set_deadline(&mut request, attempt.deadline);
+            inner.call(request)
+        });
+        TimeoutFuture { run, clock }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The future of a [`TimeoutService`] call: the inner future raced
-    /// against the runtime's timer. Named, not boxed; the inner future is
-    /// dropped as soon as the deadline passes. The timer is armed only if
-    /// the inner future is not ready on its first poll.
+    /// against the runtime's timer by the driver's [`PlanRun`] under the
+    /// core's timeout plan. Named, not boxed; the inner future is dropped
+    /// as soon as the deadline passes. The timer is armed only if the inner
+    /// future is not ready on its first poll.
     #[must_use = "futures do nothing unless polled"]
     pub struct TimeoutFuture<F, R>
     where
+        F: Future,
         R: Runtime,
     {
         #[pin]
-        future: Option<F>,
-        race: bool,
-        #[pin]
-        sleep: Option<R::Sleep>,
-        timer: Timeout<Hook<TimeoutEvent>>,
+        run: PlanRun<Timeout<Hook<TimeoutEvent>>, F, R::Sleep>,
         clock: R,
     }
 }
 
-impl<F, R: Runtime> TimeoutFuture<F, R> {
+impl<F: Future, R: Runtime> TimeoutFuture<F, R> {
     /// The deadline this call runs under.
     pub fn deadline(&self) -> Deadline {
-        self.timer.deadline()
+        self.run.plan().deadline()
     }
 }
 
-impl<F, R: Runtime> fmt::Debug for TimeoutFuture<F, R> {
+impl<F: Future, R: Runtime> fmt::Debug for TimeoutFuture<F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutFuture")
-            .field("deadline", &self.timer.deadline())
-            .field("done", &self.future.is_none())
+            .field("deadline", &self.deadline())
             .finish_non_exhaustive()
     }
 }
@@ -183,37 +176,18 @@ where
     type Output = Result<T, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(future) = this.future.as_mut().as_pin_mut() else {
-            panic!("TimeoutFuture polled after completion");
-        };
-        // The work first: a result ready together with the timer wins.
-        if let Poll::Ready(result) = future.poll(cx) {
-            this.future.set(None);
-            if !*this.race {
-                // soft (or no deadline): report an overrun, keep the result
-                let outcome = if result.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                };
-                this.timer.finish(this.clock.now(), outcome);
+        let this = self.project();
+        match ready!(
+            this.run
+                .poll_step(cx, &*this.clock, |_, r| Judged::of_result(r))
+        ) {
+            Step::Finish(finish, result) => {
+                let result = result.map(|r| r.map_err(Error::Inner));
+                Poll::Ready(Error::from_finish(finish, result))
             }
-            return Poll::Ready(result.map_err(Error::Inner));
+            // The timeout plan starts its one attempt in `call` and never
+            // asks for another; were it to, there is no answer to give.
+            Step::Start(_) => Poll::Ready(Err(Error::Timeout(Deadline::NEVER))),
         }
-        if *this.race && this.sleep.is_none() {
-            let at = this.timer.deadline().instant();
-            this.sleep.set(Some(this.clock.sleep_until(at)));
-        }
-        if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
-            && sleep.poll(cx).is_ready()
-        {
-            this.future.set(None);
-            let deadline = this.timer.deadline();
-            this.timer
-                .on_deadline(this.clock.now().max(deadline.instant()));
-            return Poll::Ready(Err(Error::Timeout(deadline)));
-        }
-        Poll::Pending
     }
 }

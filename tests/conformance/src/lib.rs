@@ -11,18 +11,21 @@
 //! each one proves the binding's clock, timer and wake-ups, not a mock.
 //! Every instant asserted is exact.
 
+use core::cell::RefCell;
 use core::future::Future;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
+use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy, Runtime,
-    timeout,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy,
+    RetryPolicy, Runtime, timeout,
 };
 use futures_lite::future::zip;
 
@@ -193,23 +196,73 @@ pub async fn fail_fast_judges_deadlines_and_health<B: Binding>(b: B) {
     assert_eq!(r.rejected().unwrap().reason, RejectReason::FailFastOpen);
 }
 
+/// Sets its flag when dropped.
+struct DropFlag<'a>(&'a AtomicBool);
+
+impl Drop for DropFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A timeout ends a call that overruns exactly at its deadline, on the
-/// binding's timer, and hands the deadline down.
+/// binding's timer, hands the deadline down, and drops the work.
 pub async fn timeout_cancels_at_the_deadline<B: Binding>(b: B) {
     let rt = b.rt();
     let config = TimeoutConfig::new(Duration::from_millis(200)).unwrap();
     let start = rt.now();
+    let dropped = AtomicBool::new(false);
     let slow = timeout(&rt, config, Deadline::NEVER, (), |deadline| {
         assert_eq!(since(start, deadline.instant()), Duration::from_millis(200));
-        let rt = rt.clone();
+        let (rt, flag) = (rt.clone(), DropFlag(&dropped));
         async move {
+            let _flag = flag;
             rt.sleep_until(deadline.instant() + Duration::from_secs(5))
                 .await;
             Ok::<_, Error<()>>(())
         }
     });
     let (r, ()) = zip(slow, b.advance(Duration::from_secs(1))).await;
-    assert!(matches!(r, Err(Error::Timeout(_))));
+    let Err(Error::Timeout(deadline)) = r else {
+        panic!("expected a timeout, got {r:?}");
+    };
+    assert_eq!(since(start, deadline.instant()), Duration::from_millis(200));
+    assert!(dropped.load(Ordering::SeqCst), "the work was dropped");
+}
+
+/// Retries sleep on the binding's timer until the backoff's instants, and
+/// the call ends with the first success.
+pub async fn retries_start_at_the_backoff_instants<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let policy = RetryPolicy::with_clock(config, rt.clone());
+    let start = rt.now();
+    let starts = RefCell::new(Vec::new());
+    let flaky = policy.call(|attempt| {
+        starts.borrow_mut().push(since(start, rt.now()));
+        async move {
+            match attempt.number {
+                3 => Ok(attempt.number),
+                _ => Err("flaky"),
+            }
+        }
+    });
+    // Time moves in steps no longer than the backoff, so each retry is
+    // seen at its own instant whatever a binding's advance does at once.
+    let steps = async {
+        for _ in 0..10 {
+            b.advance(Duration::from_millis(100)).await;
+        }
+    };
+    let (r, ()) = zip(flaky, steps).await;
+    assert_eq!(r, Ok(3));
+    let ms = Duration::from_millis;
+    assert_eq!(*starts.borrow(), [ms(0), ms(100), ms(200)]);
 }
 
 /// Expands to one `#[test]` per scenario, each run by `$run`: a function
@@ -226,6 +279,7 @@ macro_rules! conformance_suite {
             rate_limited_caller_waits_for_its_booking,
             fail_fast_judges_deadlines_and_health,
             timeout_cancels_at_the_deadline,
+            retries_start_at_the_backoff_instants,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {

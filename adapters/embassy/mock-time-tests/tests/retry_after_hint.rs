@@ -70,7 +70,7 @@ fn attempts() -> Vec<Instant> {
 
 #[test]
 fn a_retry_after_hint_is_honoured_within_the_clamp() {
-    let mut call = pin!(MODEM.run_within(Deadline::NEVER, &honour_busy, send_sms));
+    let mut call = pin!(MODEM.call_within(Deadline::NEVER, &honour_busy, send_sms));
     assert!(run_until_idle(call.as_mut()).is_pending());
     assert_eq!(attempts(), [ms(0)]);
 

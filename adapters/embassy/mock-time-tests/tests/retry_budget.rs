@@ -46,7 +46,7 @@ fn a_static_budget_is_exhausted_across_two_calls() {
 
     // Call 1: fails at t=0 (retry: 10 -> 5 tokens), t=10ms (5 -> 0), t=20ms
     // (the third attempt was the last anyway).
-    let mut first = pin!(READ.run(nack));
+    let mut first = pin!(READ.call(nack));
     assert!(run_until_idle(first.as_mut()).is_pending());
     assert_eq!(tokens(), 5);
     advance_to(just_before(ms(10)));
@@ -66,7 +66,7 @@ fn a_static_budget_is_exhausted_across_two_calls() {
 
     // Call 2, on another policy with the same budget: its first failure
     // finds the budget empty and gives up at once, at t=20ms.
-    let mut second = pin!(WRITE.run(nack));
+    let mut second = pin!(WRITE.call(nack));
     assert_eq!(
         run_until_idle(second.as_mut()),
         Poll::Ready(Err(RetryError {
@@ -78,10 +78,10 @@ fn a_static_budget_is_exhausted_across_two_calls() {
     assert_eq!(common::now(), ms(20), "no time spent waiting");
 
     // A first-try success refunds 1 token: not enough for a retry yet.
-    let mut third = pin!(READ.run(|_| async { Ok::<_, &str>(7) }));
+    let mut third = pin!(READ.call(|_| async { Ok::<_, &str>(7) }));
     assert_eq!(run_until_idle(third.as_mut()), Poll::Ready(Ok(7)));
     assert_eq!(tokens(), 1);
-    let mut fourth = pin!(READ.run(nack));
+    let mut fourth = pin!(READ.call(nack));
     assert_eq!(
         run_until_idle(fourth.as_mut()),
         Poll::Ready(Err(RetryError {

@@ -51,7 +51,7 @@ fn a_deadline_cuts_the_retry_loop_short() {
     let call_deadline = Deadline::at(at(2_000));
 
     let mut call = pin!(with_timeout(OVERALL, Deadline::NEVER, |deadline| {
-        RADIO.run_within(deadline, &RetryOnFailsafeError, |attempt| {
+        RADIO.call_within(deadline, &RetryOnFailsafeError, |attempt| {
             with_timeout(PER_ATTEMPT, attempt.deadline, move |attempt_deadline| {
                 SEEN.lock().unwrap().push((
                     attempt.number,

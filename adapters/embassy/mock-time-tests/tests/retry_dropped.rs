@@ -59,7 +59,7 @@ fn take_events() -> Vec<RetryEvent> {
 fn a_dropped_retrying_future_stops_retrying() {
     // Dropped while asleep: attempt 1 failed at t=0, the retry was due at 1s.
     {
-        let mut call = pin!(UPLINK.run(upload));
+        let mut call = pin!(UPLINK.call(upload));
         assert!(run_until_idle(call.as_mut()).is_pending());
         assert_eq!(attempts(), [(1, ms(0))]);
     }
@@ -83,7 +83,7 @@ fn a_dropped_retrying_future_stops_retrying() {
 
     // Dropped during an attempt: the attempt's future is dropped with it.
     {
-        let mut call = pin!(UPLINK.run(upload));
+        let mut call = pin!(UPLINK.call(upload));
         assert!(run_until_idle(call.as_mut()).is_pending());
         advance_to(ms(11_000));
         assert!(run_until_idle(call.as_mut()).is_pending());
@@ -101,6 +101,6 @@ fn a_dropped_retrying_future_stops_retrying() {
 
     // The policy itself is untouched: a new call counts from 1 again.
     let mut call =
-        pin!(UPLINK.run(|attempt: Attempt| async move { Ok::<_, &str>(attempt.number) }));
+        pin!(UPLINK.call(|attempt: Attempt| async move { Ok::<_, &str>(attempt.number) }));
     assert_eq!(run_until_idle(call.as_mut()), Poll::Ready(Ok(1)));
 }

@@ -55,7 +55,7 @@ fn attempts() -> Vec<(u32, Instant)> {
 
 #[test]
 fn a_flaky_operation_succeeds_at_the_third_attempt_after_exactly_the_backoff() {
-    let mut call = pin!(SENSOR.run(flaky));
+    let mut call = pin!(SENSOR.call(flaky));
 
     // t=0: the first attempt fails; the call sleeps until t=100ms.
     assert!(run_until_idle(call.as_mut()).is_pending());

@@ -1,0 +1,299 @@
+//! The one plan executor: carries out what a core [`Plan`] decides (start an
+//! attempt, wait for it or for an instant, cancel it, finish) on any
+//! [`Runtime`], as a nameable value ([`PlanRun`], for hand-written futures
+//! such as a tower service's), as an `async fn` ([`execute`]) and for
+//! blocking code ([`execute_blocking`]). Retry and timeout, on every
+//! binding and in tower, run through it.
+
+use core::future::{Future, poll_fn};
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll};
+
+use failsafe_core::Instant;
+use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
+
+use crate::{BlockingRuntime, Runtime};
+
+/// What a [`PlanRun`] needs from its caller next; `R` is an attempt's
+/// result.
+#[derive(Debug)]
+pub enum Step<R> {
+    /// Make the future of this attempt and hand it to [`PlanRun::start`].
+    Start(Attempt),
+    /// The call is over: how, and the result it refers to (the attempt that
+    /// ended last; none if the attempt was dropped or none ran).
+    Finish(Finish, Option<R>),
+}
+
+pin_project_lite::pin_project! {
+    /// One call under a plan `P`, with at most one attempt (future `F`) in
+    /// flight and one timer (`Z`, the runtime's sleep), both pinned in
+    /// place: no allocation. Drive it with [`poll_step`](Self::poll_step);
+    /// when it asks, [`start`](Self::start) the attempt's future.
+    ///
+    /// Dropping it drops the attempt in flight.
+    pub struct PlanRun<P, F, Z>
+    where
+        F: Future,
+    {
+        plan: P,
+        now: Instant,
+        running: u32,
+        started: u32,
+        #[pin]
+        attempt: Option<F>,
+        #[pin]
+        timer: Option<Z>,
+        timer_at: Option<Instant>,
+        last: Option<F::Output>,
+    }
+}
+
+impl<P, F, Z> PlanRun<P, F, Z>
+where
+    P: Plan,
+    F: Future,
+    Z: Future<Output = ()>,
+{
+    /// A call under `plan`, starting at `now`. If the plan's first action is
+    /// to start an attempt, `first` makes its future at once (a tower
+    /// service sends its request inside `call`, as tower expects).
+    pub fn new(mut plan: P, now: Instant, first: impl FnOnce(Attempt) -> F) -> Self {
+        let (attempt, running) = match plan.poll_action(now) {
+            Action::Start(attempt) => (Some(first(attempt)), attempt.number),
+            // The plan keeps its answer; `poll_step` asks again.
+            _ => (None, 0),
+        };
+        PlanRun {
+            plan,
+            now,
+            running,
+            started: u32::from(running != 0),
+            attempt,
+            timer: None,
+            timer_at: None,
+            last: None,
+        }
+    }
+
+    /// Runs `future` as the attempt the last [`Step::Start`] asked for.
+    pub fn start(self: Pin<&mut Self>, attempt: Attempt, future: F) {
+        let mut this = self.project();
+        this.attempt.set(Some(future));
+        *this.running = attempt.number;
+        *this.started = this.started.saturating_add(1);
+    }
+
+    /// Drives the plan: polls the attempt in flight and the timer, reports
+    /// what happened, and returns when an attempt must start or the call is
+    /// over. `judge` turns an attempt's result into the plan's [`Judged`]
+    /// at the instant it ended.
+    pub fn poll_step<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        runtime: &R,
+        mut judge: impl FnMut(Instant, &F::Output) -> Judged,
+    ) -> Poll<Step<F::Output>>
+    where
+        R: Runtime<Sleep = Z>,
+    {
+        let mut this = self.project();
+        loop {
+            let wake_at = match this.plan.poll_action(*this.now) {
+                Action::Start(attempt) => return Poll::Ready(Step::Start(attempt)),
+                Action::Cancel(number) => {
+                    if *this.running == number {
+                        this.attempt.set(None);
+                        *this.running = 0;
+                    }
+                    continue;
+                }
+                Action::Finish(finish) => {
+                    this.attempt.set(None);
+                    this.timer.set(None);
+                    return Poll::Ready(Step::Finish(finish, this.last.take()));
+                }
+                Action::Wait(at) => at,
+            };
+            // The attempt first: a result ready together with the timer wins.
+            if let Some(attempt) = this.attempt.as_mut().as_pin_mut()
+                && let Poll::Ready(result) = attempt.poll(cx)
+            {
+                this.attempt.set(None);
+                *this.now = runtime.now();
+                let judged = judge(*this.now, &result);
+                *this.last = Some(result);
+                let attempt = core::mem::take(this.running);
+                this.plan
+                    .on_event(*this.now, PlanEvent::Ended { attempt, judged });
+                continue;
+            }
+            let Some(at) = wake_at else {
+                if this.attempt.is_none() {
+                    // Nothing to wait for (a plan outside the contract):
+                    // answer with what there is rather than hang.
+                    let finish = Finish::Answer {
+                        attempts: *this.started,
+                        gave_up: None,
+                    };
+                    return Poll::Ready(Step::Finish(finish, this.last.take()));
+                }
+                return Poll::Pending;
+            };
+            match this.timer.as_mut().as_pin_mut() {
+                Some(timer) if *this.timer_at != Some(at) => runtime.reset_sleep(timer, at),
+                Some(_) => {}
+                None => this.timer.set(Some(runtime.sleep_until(at))),
+            }
+            *this.timer_at = Some(at);
+            let Some(timer) = this.timer.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            if timer.poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.timer.set(None);
+            *this.timer_at = None;
+            // The timer fired for `at`: the plan sees at least `at`, so a
+            // runtime clock a little behind its timers cannot spin the loop.
+            *this.now = runtime.now().max(at);
+            this.plan.on_event(*this.now, PlanEvent::Timer);
+        }
+    }
+}
+
+impl<P, F: Future, Z> PlanRun<P, F, Z> {
+    /// The plan, e.g. to read its deadline or attempts.
+    pub fn plan(&self) -> &P {
+        &self.plan
+    }
+}
+
+impl<P, F, Z> core::fmt::Debug for PlanRun<P, F, Z>
+where
+    P: core::fmt::Debug,
+    F: Future,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PlanRun")
+            .field("plan", &self.plan)
+            .field("running", &self.running)
+            .field("timer_at", &self.timer_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs one call under `plan` on `runtime`: `op` makes each attempt's
+/// future, `judge` judges each result. Returns how the call finished and
+/// the result that goes with it. Dropping the future drops the attempt in
+/// flight.
+pub async fn execute<R, P, J, F, Fut, T, E>(
+    runtime: &R,
+    plan: P,
+    judge: J,
+    mut op: F,
+) -> (Finish, Option<Result<T, E>>)
+where
+    R: Runtime,
+    P: Plan,
+    J: FnMut(Instant, &Result<T, E>) -> Judged,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut judge = judge;
+    let mut run = pin!(PlanRun::<P, Fut, R::Sleep>::new(
+        plan,
+        runtime.now(),
+        &mut op
+    ));
+    loop {
+        match poll_fn(|cx| run.as_mut().poll_step(cx, runtime, &mut judge)).await {
+            Step::Start(attempt) => {
+                let future = op(attempt);
+                run.as_mut().start(attempt, future);
+            }
+            Step::Finish(finish, result) => return (finish, result),
+        }
+    }
+}
+
+/// [`execute`] for plans that start one attempt (a timeout): `op` is
+/// called once, for the first attempt. A plan that asks for a second
+/// attempt is finished there, with no result.
+pub async fn execute_once<R, P, J, F, Fut, T, E>(
+    runtime: &R,
+    plan: P,
+    judge: J,
+    op: F,
+) -> (Finish, Option<Result<T, E>>)
+where
+    R: Runtime,
+    P: Plan,
+    J: FnMut(Instant, &Result<T, E>) -> Judged,
+    F: FnOnce(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut judge = judge;
+    let mut run = pin!(PlanRun::<P, Fut, R::Sleep>::new(plan, runtime.now(), op));
+    match poll_fn(|cx| run.as_mut().poll_step(cx, runtime, &mut judge)).await {
+        Step::Start(attempt) => {
+            let finish = Finish::Answer {
+                attempts: attempt.number.saturating_sub(1),
+                gave_up: None,
+            };
+            (finish, None)
+        }
+        Step::Finish(finish, result) => (finish, result),
+    }
+}
+
+/// [`execute`] for blocking code: each attempt runs to its end on the
+/// calling thread (it cannot be dropped, so a plan that would cancel it
+/// judges its late result instead), and waits block on `runtime`.
+pub fn execute_blocking<R, P, J, F, T, E>(
+    runtime: &R,
+    mut plan: P,
+    mut judge: J,
+    mut op: F,
+) -> (Finish, Option<Result<T, E>>)
+where
+    R: BlockingRuntime + ?Sized,
+    P: Plan,
+    J: FnMut(Instant, &Result<T, E>) -> Judged,
+    F: FnMut(Attempt) -> Result<T, E>,
+{
+    let mut now = runtime.now();
+    let mut last = None;
+    let mut started = 0u32;
+    loop {
+        match plan.poll_action(now) {
+            Action::Start(attempt) => {
+                started = started.saturating_add(1);
+                let result = op(attempt);
+                now = runtime.now();
+                let judged = judge(now, &result);
+                last = Some(result);
+                let event = PlanEvent::Ended {
+                    attempt: attempt.number,
+                    judged,
+                };
+                plan.on_event(now, event);
+            }
+            Action::Wait(Some(at)) => {
+                runtime.block_until(at);
+                now = runtime.now().max(at);
+                plan.on_event(now, PlanEvent::Timer);
+            }
+            // Nothing is ever in flight between two polls here.
+            Action::Wait(None) => {
+                let finish = Finish::Answer {
+                    attempts: started,
+                    gave_up: None,
+                };
+                return (finish, last);
+            }
+            Action::Cancel(_) => {}
+            Action::Finish(finish) => return (finish, last),
+        }
+    }
+}
