@@ -297,3 +297,159 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use core::cell::{Cell, RefCell};
+    use core::time::Duration;
+
+    use failsafe_core::FnObserver;
+    use failsafe_core::retry::{
+        BackoffKind, FailureKind, GiveUp, Jitter, NoBudget, RetryConfig, RetryEvent, TokenQuota,
+        Verdict,
+    };
+    use failsafe_core::rng::Xorshift64;
+    use failsafe_core::sync::CsLock;
+    use failsafe_core::timeout::Deadline;
+
+    use super::*;
+    use crate::{Clock, RetryContext, RetryError, RetryOnErr, retry_blocking};
+
+    /// Blocking jumps the clock.
+    struct Manual(Cell<Instant>);
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            self.0.get()
+        }
+    }
+    impl BlockingRuntime for Manual {
+        fn block_until(&self, at: Instant) {
+            self.0.set(self.0.get().max(at));
+        }
+    }
+
+    fn config(attempts: u32, delay_ms: u64) -> RetryConfig {
+        RetryConfig::builder()
+            .max_attempts(attempts)
+            .backoff(BackoffKind::Constant(Duration::from_millis(delay_ms)))
+            .jitter(Jitter::None)
+            .build()
+            .unwrap()
+    }
+
+    fn ctx<L: ?Sized, O>(
+        config: RetryConfig,
+        deadline: Deadline,
+        budget: &L,
+        observer: O,
+    ) -> RetryContext<'_, L, Xorshift64, O> {
+        let rng = Xorshift64::new(1);
+        RetryContext {
+            config,
+            deadline,
+            budget,
+            rng,
+            observer,
+        }
+    }
+
+    #[test]
+    fn fails_twice_then_succeeds_at_the_backoff_instants() {
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let events = RefCell::new(Vec::new());
+        let observer = FnObserver(|e| events.borrow_mut().push(e));
+        let mut starts = Vec::new();
+        let context = ctx(config(5, 100), Deadline::NEVER, &NoBudget, observer);
+        let done = retry_blocking(&clock, context, &RetryOnErr, |attempt| {
+            starts.push((attempt.number, clock.now()));
+            if attempt.number < 3 {
+                Err("flaky")
+            } else {
+                Ok(attempt.number)
+            }
+        });
+        assert_eq!(done, Ok(3));
+        let ms = Instant::from_millis;
+        assert_eq!(starts, [(1, ms(0)), (2, ms(100)), (3, ms(200))]);
+        assert!(matches!(
+            events.borrow().last(),
+            Some(RetryEvent::Succeeded { attempts: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_before_the_attempt_with_the_last_error() {
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let deadline = Deadline::at(Instant::from_millis(150));
+        let context = ctx(config(5, 100), deadline, &NoBudget, ());
+        let error = retry_blocking(&clock, context, &RetryOnErr, |attempt| {
+            assert_eq!(attempt.deadline, deadline);
+            clock.0.set(Instant::from_millis(150)); // the attempt overran
+            Err::<(), _>("first")
+        })
+        .unwrap_err();
+        let expected = RetryError {
+            reason: GiveUp::Deadline,
+            attempts: 1,
+            last: Some("first"),
+        };
+        assert_eq!(error, expected);
+    }
+
+    #[test]
+    fn two_calls_share_one_budget_through_a_lock() {
+        // 10 tokens, a retry costs 5: two retries in all, across calls
+        let quota = CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let call = || {
+            let context = ctx(config(10, 1), Deadline::NEVER, &quota, ());
+            retry_blocking(&clock, context, &RetryOnErr, |_| {
+                Err::<(), _>(FailureKind::Error)
+            })
+            .unwrap_err()
+        };
+        let first = call();
+        assert_eq!((first.reason, first.attempts), (GiveUp::Budget, 3));
+        let second = call();
+        assert_eq!((second.reason, second.attempts), (GiveUp::Budget, 1));
+    }
+
+    #[test]
+    fn a_value_classified_for_retry_is_returned_when_retries_give_up() {
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let retry_503 = |r: &Result<u16, ()>| {
+            if r == &Ok(503) {
+                Verdict::retry()
+            } else {
+                Verdict::Success
+            }
+        };
+        let context = ctx(config(2, 1), Deadline::NEVER, &NoBudget, ());
+        let done = retry_blocking(&clock, context, &retry_503, |_| Ok(503));
+        assert_eq!(done, Ok(503));
+    }
+
+    /// A plan that breaks the contract (waits for nothing) is answered,
+    /// not hung on.
+    #[test]
+    fn a_plan_waiting_for_nothing_is_finished_not_hung() {
+        struct Idle;
+        impl Plan for Idle {
+            fn poll_action(&mut self, _: Instant) -> Action {
+                Action::Wait(None)
+            }
+            fn on_event(&mut self, _: Instant, _: PlanEvent) {}
+        }
+        let clock = Manual(Cell::new(Instant::ZERO));
+        let (finish, result) =
+            execute_blocking(&clock, Idle, |_, _| Judged::SUCCESS, |_| Ok::<(), ()>(()));
+        let nothing = Finish::Answer {
+            attempts: 0,
+            gave_up: None,
+        };
+        assert_eq!((finish, result), (nothing, None));
+    }
+}

@@ -1,0 +1,256 @@
+//! The plan contract, checked once for every per-call plan (retry, timeout,
+//! fallback): whatever the attempts answer and however the clock moves
+//! (stepping back included), a plan
+//!
+//! - never asks to wait with no attempt in flight and no instant (a driver
+//!   would hang);
+//! - starts one attempt at a time, numbered 1, 2, 3, ...;
+//! - cancels only the attempt in flight;
+//! - never starts an attempt before an instant it said to wait for;
+//! - once finished, keeps answering the same finish, whatever it is told;
+//! - never panics.
+//!
+//! A plan joins by adding one `proptest!` case that builds it; the driver
+//! model ([`drive`]) does the rest, as the driver's executor would.
+
+use core::time::Duration;
+
+use failsafe_core::Instant;
+use failsafe_core::fallback::{FallbackPlan, FallbackPolicy, FallbackReason};
+use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::retry::{
+    BackoffKind, FailureKind, Jitter, NoBudget, RetryConfig, RetryPlan, TokenQuota, Verdict,
+};
+use failsafe_core::rng::Xorshift64;
+use failsafe_core::sync::CsLock;
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
+use failsafe_core::{RejectReason, Rejected};
+use proptest::prelude::*;
+
+/// What the world does at one step: time moves by `dt_ms` (possibly
+/// backwards), then, if the plan waits, either the attempt in flight ends
+/// with `judged` or the timer fires.
+#[derive(Clone, Debug)]
+struct Step {
+    dt_ms: i64,
+    end_attempt: bool,
+    judged: Judged,
+}
+
+fn judged() -> impl Strategy<Value = Judged> {
+    let verdict = prop_oneof![
+        Just(Verdict::Success),
+        Just(Verdict::retry()),
+        (0u64..500).prop_map(|ms| Verdict::Retry {
+            kind: FailureKind::Throttled,
+            retry_after: Some(Duration::from_millis(ms)),
+        }),
+        Just(Verdict::Retry {
+            kind: FailureKind::Timeout,
+            retry_after: None
+        }),
+        Just(Verdict::DoNotRetry),
+        Just(Verdict::Abort),
+    ];
+    let cause = prop_oneof![
+        Just(None),
+        Just(Some(FallbackReason::Failed)),
+        Just(Some(FallbackReason::TimedOut)),
+        Just(Some(FallbackReason::Rejected(Rejected::new(
+            RejectReason::BreakerOpen,
+            None
+        )))),
+    ];
+    (verdict, cause).prop_map(|(verdict, cause)| Judged { verdict, cause })
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step =
+        (-50i64..400, any::<bool>(), judged()).prop_map(|(dt_ms, end_attempt, judged)| Step {
+            dt_ms,
+            end_attempt,
+            judged,
+        });
+    prop::collection::vec(step, 1..60)
+}
+
+/// Drives `plan` through `steps` as the executor would, checking the
+/// contract at every action.
+fn drive<P: Plan>(mut plan: P, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut clock: u64 = 1_000; // ms; steps may move it back
+    let mut latest_given = Instant::ZERO;
+    let mut running: Option<u32> = None;
+    let mut started = 0u32;
+    let mut not_before: Option<Instant> = None;
+    let mut finished: Option<Finish> = None;
+    for step in steps {
+        clock = clock.saturating_add_signed(step.dt_ms);
+        let now = Instant::from_millis(clock);
+        latest_given = latest_given.max(now);
+        // Carry out actions until the plan waits (or has finished).
+        for _ in 0..8 {
+            match plan.poll_action(now) {
+                Action::Start(attempt) => {
+                    prop_assert!(finished.is_none(), "started after finishing");
+                    prop_assert!(running.is_none(), "two attempts in flight");
+                    prop_assert_eq!(attempt.number, started + 1, "attempts out of order");
+                    if let Some(at) = not_before {
+                        prop_assert!(latest_given >= at, "started before {:?}", at);
+                    }
+                    started = attempt.number;
+                    running = Some(attempt.number);
+                    not_before = None;
+                }
+                Action::Cancel(number) => {
+                    prop_assert_eq!(running, Some(number), "cancelled what is not in flight");
+                    running = None;
+                }
+                Action::Finish(finish) => {
+                    if let Some(before) = finished {
+                        prop_assert_eq!(before, finish, "the finish changed");
+                    }
+                    finished = Some(finish);
+                    break;
+                }
+                Action::Wait(at) => {
+                    prop_assert!(finished.is_none(), "waiting after finishing");
+                    prop_assert!(
+                        running.is_some() || at.is_some(),
+                        "waits for nothing: a driver would hang"
+                    );
+                    if running.is_none() {
+                        not_before = at;
+                    }
+                    let ends = running.filter(|_| step.end_attempt || at.is_none());
+                    if let Some(attempt) = ends {
+                        running = None;
+                        let judged = step.judged;
+                        plan.on_event(now, PlanEvent::Ended { attempt, judged });
+                    } else if let Some(at) = at {
+                        // The executor hands a fired timer at least its instant.
+                        let fired = now.max(at);
+                        latest_given = latest_given.max(fired);
+                        plan.on_event(fired, PlanEvent::Timer);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(finish) = finished {
+            // Whatever it is told afterwards, the answer stays.
+            plan.on_event(now, PlanEvent::Timer);
+            let judged = step.judged;
+            plan.on_event(
+                now,
+                PlanEvent::Ended {
+                    attempt: started,
+                    judged,
+                },
+            );
+            prop_assert_eq!(plan.poll_action(now), Action::Finish(finish));
+        }
+    }
+    Ok(())
+}
+
+fn retry_config(attempts: u32, delay_ms: u64, jitter: bool) -> RetryConfig {
+    RetryConfig::builder()
+        .max_attempts(attempts)
+        .backoff(BackoffKind::Exponential {
+            initial: Duration::from_millis(delay_ms),
+            multiplier: 2.0,
+            max: Duration::from_secs(1),
+        })
+        .jitter(if jitter { Jitter::Full } else { Jitter::None })
+        .build()
+        .unwrap()
+}
+
+fn deadline(ms: Option<u64>) -> Deadline {
+    ms.map_or(Deadline::NEVER, |ms| Deadline::at(Instant::from_millis(ms)))
+}
+
+proptest! {
+    #[test]
+    fn retry_keeps_the_plan_contract(
+        attempts in 1u32..6,
+        delay_ms in 0u64..300,
+        jitter in any::<bool>(),
+        until in proptest::option::of(0u64..5_000),
+        seed in any::<u64>(),
+        steps in steps(),
+    ) {
+        let plan = RetryPlan::new(
+            retry_config(attempts, delay_ms, jitter),
+            deadline(until),
+            &NoBudget,
+            Xorshift64::new(seed),
+            (),
+            Instant::from_millis(1_000),
+        );
+        drive(plan, &steps)?;
+    }
+
+    #[test]
+    fn retry_with_a_shared_budget_keeps_the_plan_contract(
+        attempts in 1u32..6,
+        seed in any::<u64>(),
+        steps in steps(),
+    ) {
+        let quota = CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
+        let plan = RetryPlan::new(
+            retry_config(attempts, 10, false),
+            Deadline::NEVER,
+            &quota,
+            Xorshift64::new(seed),
+            (),
+            Instant::from_millis(1_000),
+        );
+        drive(plan, &steps)?;
+    }
+
+    #[test]
+    fn timeout_keeps_the_plan_contract(
+        timeout_ms in 1u64..2_000,
+        soft in any::<bool>(),
+        parent in proptest::option::of(0u64..3_000),
+        steps in steps(),
+    ) {
+        let mode = if soft { TimeoutMode::Soft } else { TimeoutMode::Cancel };
+        let config = TimeoutConfig::new(Duration::from_millis(timeout_ms)).unwrap().mode(mode);
+        let plan = Timeout::start(config, Instant::from_millis(1_000), deadline(parent));
+        drive(plan, &steps)?;
+    }
+
+    #[test]
+    fn fallback_keeps_the_plan_contract(
+        alternatives in 0u32..4,
+        on_failed in any::<bool>(),
+        steps in steps(),
+    ) {
+        let policy = FallbackPolicy::ALL.on_failed(on_failed);
+        let plan = FallbackPlan::new(policy, alternatives, Deadline::NEVER, ());
+        drive(plan, &steps)?;
+    }
+}
+
+/// The timeout plan's own promise on top of the contract: in cancel mode a
+/// call never answers after its deadline; it times out.
+#[test]
+fn a_cancelling_timeout_never_answers_late() {
+    let config = TimeoutConfig::new(Duration::from_millis(100)).unwrap();
+    let mut plan = Timeout::start(config, Instant::ZERO, Deadline::NEVER);
+    assert!(matches!(plan.poll_action(Instant::ZERO), Action::Start(_)));
+    let late = Instant::from_millis(150);
+    plan.on_event(
+        late,
+        PlanEvent::Ended {
+            attempt: 1,
+            judged: Judged::SUCCESS,
+        },
+    );
+    assert_eq!(
+        plan.poll_action(late),
+        Action::Finish(Finish::TimedOut(Deadline::at(Instant::from_millis(100))))
+    );
+}
