@@ -70,7 +70,7 @@ pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
-pub use plan_run::{PlanRun, Step, execute, execute_blocking, execute_once};
+pub use plan_run::{Attempts, Execute, Once, PlanRun, Step, execute, execute_blocking};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;

@@ -5,9 +5,9 @@
 //! blocking code ([`execute_blocking`]). Retry and timeout, on every
 //! binding and in tower, run through it.
 
-use core::future::{Future, poll_fn};
-use core::pin::{Pin, pin};
-use core::task::{Context, Poll};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
 
 use failsafe_core::Instant;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
@@ -55,25 +55,34 @@ where
     F: Future,
     Z: Future<Output = ()>,
 {
-    /// A call under `plan`, starting at `now`. If the plan's first action is
-    /// to start an attempt, `first` makes its future at once (a tower
-    /// service sends its request inside `call`, as tower expects).
-    pub fn new(mut plan: P, now: Instant, first: impl FnOnce(Attempt) -> F) -> Self {
-        let (attempt, running) = match plan.poll_action(now) {
-            Action::Start(attempt) => (Some(first(attempt)), attempt.number),
-            // The plan keeps its answer; `poll_step` asks again.
-            _ => (None, 0),
-        };
+    /// A call under `plan`, starting at `now`.
+    #[inline]
+    pub fn new(plan: P, now: Instant) -> Self {
         PlanRun {
             plan,
             now,
-            running,
-            started: u32::from(running != 0),
-            attempt,
+            running: 0,
+            started: 0,
+            attempt: None,
             timer: None,
             timer_at: None,
             last: None,
         }
+    }
+
+    /// Starts the first attempt before the run is pinned, if the plan's
+    /// first action is to start one: `first` makes its future at once (a
+    /// tower service sends its request inside `call`, as tower expects).
+    /// `None` from `first` makes no attempt; the run then finishes with no
+    /// result.
+    #[inline]
+    pub fn with_first(mut self, first: impl FnOnce(Attempt) -> Option<F>) -> Self {
+        if let Action::Start(attempt) = self.plan.poll_action(self.now) {
+            self.attempt = first(attempt);
+            self.running = attempt.number;
+            self.started = 1;
+        }
+        self
     }
 
     /// Runs `future` as the attempt the last [`Step::Start`] asked for.
@@ -183,67 +192,130 @@ where
     }
 }
 
-/// Runs one call under `plan` on `runtime`: `op` makes each attempt's
-/// future, `judge` judges each result. Returns how the call finished and
-/// the result that goes with it. Dropping the future drops the attempt in
-/// flight.
-pub async fn execute<R, P, J, F, Fut, T, E>(
-    runtime: &R,
+/// Makes the future of each attempt a plan starts: any
+/// `FnMut(Attempt) -> Fut`, or [`Once`] for an operation that can run only
+/// once.
+pub trait Attempts<Fut> {
+    /// The future of `attempt`, or `None` if no more can be made.
+    fn make(&mut self, attempt: Attempt) -> Option<Fut>;
+}
+
+impl<F: FnMut(Attempt) -> Fut, Fut> Attempts<Fut> for F {
+    #[inline]
+    fn make(&mut self, attempt: Attempt) -> Option<Fut> {
+        Some(self(attempt))
+    }
+}
+
+/// An operation that runs once (a timeout's): the first attempt only.
+#[derive(Debug)]
+pub struct Once<F>(pub Option<F>);
+
+impl<F: FnOnce(Attempt) -> Fut, Fut> Attempts<Fut> for Once<F> {
+    #[inline]
+    fn make(&mut self, attempt: Attempt) -> Option<Fut> {
+        self.0.take().map(|op| op(attempt))
+    }
+}
+
+/// Runs one call under `plan` on `runtime`: `attempts` makes each attempt's
+/// future, `judge` judges each result, and `answer` turns how the call
+/// finished (and the result that goes with it) into the call's output. The
+/// returned future is a named type holding the plan, the attempt in flight
+/// and the timer in place (no allocation, nothing stored twice). Dropping
+/// it drops the attempt in flight.
+#[inline]
+pub fn execute<'r, R, P, J, A, Fut, M, Out>(
+    runtime: &'r R,
     plan: P,
     judge: J,
-    mut op: F,
-) -> (Finish, Option<Result<T, E>>)
+    mut attempts: A,
+    answer: M,
+) -> Execute<'r, R, P, J, A, Fut, M>
 where
     R: Runtime,
     P: Plan,
-    J: FnMut(Instant, &Result<T, E>) -> Judged,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future,
+    J: FnMut(Instant, &Fut::Output) -> Judged,
+    A: Attempts<Fut>,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
-    let mut judge = judge;
-    let mut run = pin!(PlanRun::<P, Fut, R::Sleep>::new(
-        plan,
-        runtime.now(),
-        &mut op
-    ));
-    loop {
-        match poll_fn(|cx| run.as_mut().poll_step(cx, runtime, &mut judge)).await {
-            Step::Start(attempt) => {
-                let future = op(attempt);
-                run.as_mut().start(attempt, future);
-            }
-            Step::Finish(finish, result) => return (finish, result),
+    let run = PlanRun::new(plan, runtime.now()).with_first(|a| attempts.make(a));
+    Execute {
+        runtime,
+        judge,
+        attempts,
+        answer: Some(answer),
+        run,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`execute`] returns.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Execute<'r, R, P, J, A, Fut, M>
+    where
+        R: Runtime,
+        Fut: Future,
+    {
+        runtime: &'r R,
+        judge: J,
+        attempts: A,
+        answer: Option<M>,
+        #[pin]
+        run: PlanRun<P, Fut, R::Sleep>,
+    }
+}
+
+impl<R, P, J, A, Fut, M, Out> Future for Execute<'_, R, P, J, A, Fut, M>
+where
+    R: Runtime,
+    P: Plan,
+    Fut: Future,
+    J: FnMut(Instant, &Fut::Output) -> Judged,
+    A: Attempts<Fut>,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+{
+    type Output = Out;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out> {
+        let mut this = self.project();
+        loop {
+            let step = this
+                .run
+                .as_mut()
+                .poll_step(cx, *this.runtime, &mut *this.judge);
+            let (finish, result) = match ready!(step) {
+                Step::Start(attempt) => match this.attempts.make(attempt) {
+                    Some(future) => {
+                        this.run.as_mut().start(attempt, future);
+                        continue;
+                    }
+                    // No more attempts can be made: answer with what there is.
+                    None => {
+                        let attempts = attempt.number.saturating_sub(1);
+                        let finish = Finish::Answer {
+                            attempts,
+                            gave_up: None,
+                        };
+                        (finish, None)
+                    }
+                },
+                Step::Finish(finish, result) => (finish, result),
+            };
+            let answer = this.answer.take().expect("Execute polled after completion");
+            return Poll::Ready(answer(finish, result));
         }
     }
 }
 
-/// [`execute`] for plans that start one attempt (a timeout): `op` is
-/// called once, for the first attempt. A plan that asks for a second
-/// attempt is finished there, with no result.
-pub async fn execute_once<R, P, J, F, Fut, T, E>(
-    runtime: &R,
-    plan: P,
-    judge: J,
-    op: F,
-) -> (Finish, Option<Result<T, E>>)
-where
-    R: Runtime,
-    P: Plan,
-    J: FnMut(Instant, &Result<T, E>) -> Judged,
-    F: FnOnce(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+impl<R: Runtime, P: core::fmt::Debug, J, A, Fut: Future, M> core::fmt::Debug
+    for Execute<'_, R, P, J, A, Fut, M>
 {
-    let mut judge = judge;
-    let mut run = pin!(PlanRun::<P, Fut, R::Sleep>::new(plan, runtime.now(), op));
-    match poll_fn(|cx| run.as_mut().poll_step(cx, runtime, &mut judge)).await {
-        Step::Start(attempt) => {
-            let finish = Finish::Answer {
-                attempts: attempt.number.saturating_sub(1),
-                gave_up: None,
-            };
-            (finish, None)
-        }
-        Step::Finish(finish, result) => (finish, result),
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Execute")
+            .field("run", &self.run)
+            .finish_non_exhaustive()
     }
 }
 

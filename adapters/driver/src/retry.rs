@@ -179,6 +179,7 @@ pub struct RetryContext<'a, L: ?Sized, N, O> {
 
 impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>> RetryContext<'a, L, N, O> {
     /// The call's [`RetryPlan`], starting at `now`.
+    #[inline]
     pub fn plan<G>(self, now: Instant) -> RetryPlan<&'a L, G, N, O>
     where
         L: Lock<G>,
@@ -222,12 +223,13 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>> RetryContext<'a, L, N, O> {
 /// assert_eq!(result, Ok(3));
 /// assert_eq!(rt.now(), Instant::from_millis(20));
 /// ```
-pub async fn retry<R, L, G, N, O, K, F, Fut, T, E>(
+#[inline]
+pub fn retry<R, L, G, N, O, K, F, Fut, T, E>(
     runtime: &R,
     ctx: RetryContext<'_, L, N, O>,
     classify: &K,
     op: F,
-) -> Result<T, RetryError<E>>
+) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     R: Runtime,
     L: Lock<G> + ?Sized,
@@ -240,8 +242,7 @@ where
 {
     let plan = ctx.plan(runtime.now());
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    let (finish, result) = execute(runtime, plan, judge, op).await;
-    RetryError::from_finish(finish, result)
+    execute(runtime, plan, judge, op, RetryError::from_finish)
 }
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between

@@ -246,39 +246,43 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
     /// [`Attempt`] (its number, and the deadline to hand down).
     ///
     /// Dropping the returned future stops retrying at once.
-    pub async fn call<F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub fn call<F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(Deadline::NEVER), &RetryOnErr, op).await
+        retry(&self.clock, self.context(Deadline::NEVER), &RetryOnErr, op)
     }
 
     /// [`call`](Self::call) with `classify` deciding which results retry,
     /// which abort, and what a retry-after hint says.
-    pub async fn call_with<K, F, Fut, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
+    pub fn call_with<K, F, Fut, T, E>(
+        &self,
+        classify: &K,
+        op: F,
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(Deadline::NEVER), classify, op).await
+        retry(&self.clock, self.context(Deadline::NEVER), classify, op)
     }
 
     /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
     /// is scheduled to start at or after it, and every attempt is handed it.
-    pub async fn call_with_deadline<K, F, Fut, T, E>(
+    pub fn call_with_deadline<K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,
         op: F,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(deadline), classify, op).await
+        retry(&self.clock, self.context(deadline), classify, op)
     }
 }
 

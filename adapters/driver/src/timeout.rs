@@ -7,7 +7,7 @@ use failsafe_core::Observer;
 use failsafe_core::plan::{Attempt, Judged};
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 
-use crate::{Error, Runtime, execute_once};
+use crate::{Error, Once, Runtime, execute};
 
 /// Runs `op` with a timeout: the operation gets the deadline to hand down
 /// (`now + timeout`, or the caller's `parent` deadline if earlier).
@@ -36,13 +36,13 @@ use crate::{Error, Runtime, execute_once};
 /// let result = futures_lite::future::block_on(hung);
 /// assert_eq!(result, Err(Error::Timeout(Deadline::at(Instant::from_secs(1)))));
 /// ```
-pub async fn timeout<R, O, F, Fut, T, E>(
+pub fn timeout<R, O, F, Fut, T, E>(
     runtime: &R,
     config: TimeoutConfig,
     parent: Deadline,
     observer: O,
     op: F,
-) -> Result<T, Error<E>>
+) -> impl Future<Output = Result<T, Error<E>>>
 where
     R: Runtime,
     O: Observer<TimeoutEvent>,
@@ -50,7 +50,12 @@ where
     Fut: Future<Output = Result<T, Error<E>>>,
 {
     let plan = Timeout::start_observed(config, runtime.now(), parent, observer);
-    let work = |attempt: Attempt| op(attempt.deadline);
-    let (finish, result) = execute_once(runtime, plan, |_, r| Judged::of_result(r), work).await;
-    Error::from_finish(finish, result)
+    let work = Once(Some(|attempt: Attempt| op(attempt.deadline)));
+    execute(
+        runtime,
+        plan,
+        |_, r| Judged::of_result(r),
+        work,
+        Error::from_finish,
+    )
 }

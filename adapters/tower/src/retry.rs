@@ -155,7 +155,7 @@ where
         // later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
-        let run = PlanRun::new(plan, now, |_| service.call(request.clone()));
+        let run = PlanRun::new(plan, now).with_first(|_| Some(service.call(request.clone())));
         RetryFuture {
             service,
             request,

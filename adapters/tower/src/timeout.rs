@@ -125,11 +125,12 @@ where
         let layer = &self.layer;
         let parent = layer.parent.min(layer.deadline.deadline(&request));
         let clock = layer.policy.clock().clone();
-        let plan = layer.policy.plan(parent, clock.now());
+        let now = clock.now();
+        let plan = layer.policy.plan(parent, now);
         let (inner, rule) = (&mut self.inner, &layer.deadline);
-        let run = PlanRun::new(plan, clock.now(), |attempt| {
+        let run = PlanRun::new(plan, now).with_first(|attempt| {
             rule.set_deadline(&mut request, attempt.deadline);
-            inner.call(request)
+            Some(inner.call(request))
         });
         TimeoutFuture { run, clock }
     }

@@ -429,6 +429,7 @@ pub struct Retry<B = BackoffState, O = ()> {
 
 impl Retry<BackoffState, ()> {
     /// A call starting at `now` with the config's backoff.
+    #[inline]
     pub fn new(config: RetryConfig, now: Instant) -> Self {
         Retry::with_backoff(config, config.backoff.start(), now)
     }
@@ -451,6 +452,7 @@ impl<B: Backoff> Retry<B, ()> {
     /// let d = r.on_result(Instant::ZERO, Verdict::retry(), &mut Xorshift64::new(1), &mut NoBudget);
     /// assert_eq!(d, Decision::RetryAt { at: Instant::from_secs(2), delay: Duration::from_secs(2) });
     /// ```
+    #[inline]
     pub fn with_backoff(config: RetryConfig, backoff: B, now: Instant) -> Self {
         let mut clock = Monotonic::new();
         let started = clock.observe(now);
@@ -471,6 +473,7 @@ impl<B: Backoff> Retry<B, ()> {
 
 impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
     /// Reports events to `observer` from now on.
+    #[inline]
     pub fn observed<P: Observer<RetryEvent>>(self, observer: P) -> Retry<B, P> {
         Retry {
             config: self.config,
@@ -491,6 +494,7 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
     /// and [`start_attempt`](Self::start_attempt) at exactly `deadline` gives
     /// up: the deadline has passed at its own instant, as
     /// [`Deadline::is_expired`](crate::timeout::Deadline::is_expired) says.
+    #[inline]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self

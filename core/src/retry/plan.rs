@@ -79,6 +79,7 @@ where
     /// after `deadline`, and every attempt is handed it. `budget` is a handle
     /// to the (shared) budget; the call counts towards it when its first
     /// attempt starts.
+    #[inline]
     pub fn new(
         config: RetryConfig,
         deadline: Deadline,
