@@ -193,6 +193,16 @@ pub trait Plan {
 
     /// Something the driver was waiting for happened at `now`.
     fn on_event(&mut self, now: Instant, event: PlanEvent);
+
+    /// Whether an attempt that ends before the plan's timer fires must be
+    /// reported with a fresh reading of the clock. A plan that only needs
+    /// its timer to tell late from in time (a cancelling timeout) says no,
+    /// and an async driver reports the end at the last instant it read,
+    /// saving a clock read per call. Blocking drivers, which have no timer
+    /// racing the attempt, always read the clock. Yes by default.
+    fn needs_end_time(&self) -> bool {
+        true
+    }
 }
 
 impl<P: Plan + ?Sized> Plan for &mut P {
@@ -204,5 +214,10 @@ impl<P: Plan + ?Sized> Plan for &mut P {
     #[inline]
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
         (**self).on_event(now, event)
+    }
+
+    #[inline]
+    fn needs_end_time(&self) -> bool {
+        (**self).needs_end_time()
     }
 }

@@ -361,9 +361,21 @@ impl<O: Observer<TimeoutEvent>> Plan for Timeout<O> {
             }
         }
     }
+
+    /// Not for a cancelling timeout: its timer tells late from in time.
+    fn needs_end_time(&self) -> bool {
+        !self.races_its_timer()
+    }
 }
 
 impl<O> Timeout<O> {
+    /// A cancelling timeout with a deadline races its timer: an attempt
+    /// that ends before the timer fired is in time, whatever the clock
+    /// says. A soft one reports the overrun, so it needs the time.
+    fn races_its_timer(&self) -> bool {
+        self.mode == TimeoutMode::Cancel && !self.deadline.is_never()
+    }
+
     fn done(&mut self, finish: Finish) -> Action {
         self.phase = Phase::Done(finish);
         Action::Finish(finish)

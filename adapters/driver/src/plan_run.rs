@@ -129,7 +129,9 @@ where
                 && let Poll::Ready(result) = attempt.poll(cx)
             {
                 this.attempt.set(None);
-                *this.now = runtime.now();
+                if this.plan.needs_end_time() {
+                    *this.now = runtime.now();
+                }
                 let judged = judge(*this.now, &result);
                 *this.last = Some(result);
                 let attempt = core::mem::take(this.running);
