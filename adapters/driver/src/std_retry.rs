@@ -1,6 +1,6 @@
 //! The cloneable retry handle the std adapters bind: a policy, a budget
 //! shared by every clone, jitter seeds and an event hook. The loop itself is
-//! [`retry`] / [`retry_blocking`] / [`RetryLoop`].
+//! [`retry`] / [`retry_blocking`] over the core's `RetryPlan`.
 
 extern crate std;
 
