@@ -96,7 +96,7 @@ where
 
 /// The reason to fall back for `error`, if the caller's predicate and the
 /// core's [`FallbackPlan`] agree; the plan reports the fallback when they do.
-fn falls_back<C: Clock, O: Observer<FallbackEvent>, X: FallbackCause>(
+pub(crate) fn falls_back<C: Clock, O: Observer<FallbackEvent>, X: FallbackCause>(
     clock: &C,
     policy: FallbackPolicy,
     observer: &mut O,

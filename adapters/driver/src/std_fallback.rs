@@ -10,6 +10,7 @@ use std::future::{Future, IntoFuture};
 use failsafe_core::Observer;
 use failsafe_core::fallback::{FallbackEvent, FallbackPolicy, FallbackReason};
 
+use crate::fallback::falls_back;
 use crate::{Clock, FallbackCause, Hook, fallback, fallback_blocking};
 
 /// Reports a fallback's events with the alternative's place in its chain.
@@ -98,16 +99,11 @@ impl<C: Clock> Fallback<C> {
     /// tower service's future): the reason to fall back for `error`, if the
     /// policy accepts it, reported as alternative number `index` of a chain.
     pub fn reason_for<X: FallbackCause>(&self, error: &X, index: u32) -> Option<FallbackReason> {
-        let reason = error.fallback_reason();
-        if !self.policy.applies(reason) {
-            return None;
-        }
-        self.hook.clone().on_event(FallbackEvent::FellBack {
-            reason,
+        let mut observer = Indexed {
+            hook: self.hook.clone(),
             index,
-            at: self.clock.now(),
-        });
-        Some(reason)
+        };
+        falls_back(&self.clock, self.policy, &mut observer, |_| true, error)
     }
 
     /// Awaits `primary`; if it fails for a reason the policy accepts, runs
