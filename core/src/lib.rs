@@ -58,6 +58,7 @@ pub mod admission;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;
+pub mod chain;
 pub mod classify;
 mod error;
 mod event;

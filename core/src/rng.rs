@@ -71,3 +71,40 @@ impl Rng for Xorshift64 {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
+
+/// A shared source of per-call jitter generators: each [`next`](Self::next)
+/// seeds a fresh [`Xorshift64`] from a counter stepped by SplitMix64's
+/// golden-ratio increment, so concurrent calls draw different sequences.
+/// One atomic add per call, no lock; `const`, so it can live in a `static`.
+///
+/// ```
+/// use failsafe_core::rng::{Rng, Seeds};
+/// static SEEDS: Seeds = Seeds::new(7);
+/// let (mut a, mut b) = (SEEDS.next(), SEEDS.next());
+/// assert_ne!(a.next_u64(), b.next_u64());
+/// ```
+#[derive(Debug)]
+pub struct Seeds(crate::atomic::AtomicU64);
+
+impl Seeds {
+    /// The golden-ratio increment of SplitMix64.
+    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    /// Seeds starting from `seed`.
+    #[cfg(not(loom))]
+    pub const fn new(seed: u64) -> Seeds {
+        Seeds(crate::atomic::AtomicU64::new(seed))
+    }
+
+    /// Under loom, atomics cannot be built in `const`.
+    #[cfg(loom)]
+    pub fn new(seed: u64) -> Seeds {
+        Seeds(crate::atomic::AtomicU64::new(seed))
+    }
+
+    /// A generator for one call.
+    pub fn next(&self) -> Xorshift64 {
+        let seed = self.0.fetch_add(Self::STEP, crate::atomic::Ordering::Relaxed);
+        Xorshift64::new(seed)
+    }
+}
