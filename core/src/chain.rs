@@ -147,7 +147,10 @@ where
 }
 
 type ChainEntry<A, B> = Entry<
-    (<A as SharedAdmission>::Permit, <B as SharedAdmission>::Permit),
+    (
+        <A as SharedAdmission>::Permit,
+        <B as SharedAdmission>::Permit,
+    ),
     <(A, B) as SharedAdmission>::Wait,
 >;
 
@@ -203,7 +206,12 @@ impl SharedAdmission for () {
         Entry::Admitted(())
     }
 
-    fn resume(&self, _: &Call<'_, ()>, wait: Self::Wait, _: Option<&Waker>) -> Entry<(), Self::Wait> {
+    fn resume(
+        &self,
+        _: &Call<'_, ()>,
+        wait: Self::Wait,
+        _: Option<&Waker>,
+    ) -> Entry<(), Self::Wait> {
         match wait {}
     }
 

@@ -104,7 +104,9 @@ impl Seeds {
 
     /// A generator for one call.
     pub fn next(&self) -> Xorshift64 {
-        let seed = self.0.fetch_add(Self::STEP, crate::atomic::Ordering::Relaxed);
+        let seed = self
+            .0
+            .fetch_add(Self::STEP, crate::atomic::Ordering::Relaxed);
         Xorshift64::new(seed)
     }
 }

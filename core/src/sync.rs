@@ -81,6 +81,13 @@ impl<T> CsLock<T> {
     }
 }
 
+impl<T, L: Lock<T> + ?Sized> Lock<T> for &L {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        (**self).with(f)
+    }
+}
+
 impl<T> Lock<T> for CsLock<T> {
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))

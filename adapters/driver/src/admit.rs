@@ -45,8 +45,9 @@ impl Ask {
         max_wait: None,
     };
 
-    /// The call at `now` (or read lazily from `clock`) with this ask.
-    pub(crate) fn apply<'a, K: ?Sized>(self, call: Call<'a, ()>, key: &'a K) -> Call<'a, K> {
+    /// `call` (at a known `now`, or reading a clock lazily) with this ask
+    /// and `key`.
+    pub fn apply<'a, K: ?Sized>(self, call: Call<'a, ()>, key: &'a K) -> Call<'a, K> {
         call.with_deadline(self.deadline)
             .with_weight(self.weight)
             .with_max_wait(self.max_wait)
@@ -98,6 +99,15 @@ where
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.hand_back(outcome);
+    }
+
+    /// Hands the permit back with how the call ended, at `now` (a time the
+    /// caller already read, shared with other layers).
+    #[inline]
+    pub fn finish_at(mut self, now: Instant, outcome: Outcome) {
+        if let Some(permit) = self.permit.take() {
+            self.handle.exit(now, permit, outcome);
+        }
     }
 
     /// Hands back a permit whose call never started: nothing is counted

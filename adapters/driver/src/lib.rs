@@ -32,6 +32,7 @@ mod blocking;
 mod clock;
 mod error;
 mod fallback;
+mod pipeline;
 mod plan_run;
 mod policy_handle;
 #[cfg(feature = "quanta")]
@@ -70,7 +71,8 @@ pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
-pub use plan_run::{Attempts, Execute, Once, PlanRun, Step, execute, execute_blocking};
+pub use pipeline::{Pipeline, PipelineCall, PipelineError};
+pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;

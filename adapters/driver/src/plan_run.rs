@@ -101,7 +101,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         runtime: &R,
-        mut judge: impl FnMut(Instant, &F::Output) -> Judged,
+        judge: &mut impl Judge<F::Output>,
     ) -> Poll<Step<F::Output>>
     where
         R: Runtime<Sleep = Z>,
@@ -129,10 +129,12 @@ where
                 && let Poll::Ready(result) = attempt.poll(cx)
             {
                 this.attempt.set(None);
-                if this.plan.needs_end_time() {
+                if let Some(end) = judge.ended_at(&result) {
+                    *this.now = end;
+                } else if this.plan.needs_end_time() {
                     *this.now = runtime.now();
                 }
-                let judged = judge(*this.now, &result);
+                let judged = judge.judge(*this.now, &result);
                 *this.last = Some(result);
                 let attempt = core::mem::take(this.running);
                 this.plan
@@ -178,6 +180,12 @@ impl<P, F: Future, Z> PlanRun<P, F, Z> {
     pub fn plan(&self) -> &P {
         &self.plan
     }
+
+    /// The time of the last step: when an attempt the run asks to start
+    /// starts, to decide everything about it with one reading.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
 }
 
 impl<P, F, Z> core::fmt::Debug for PlanRun<P, F, Z>
@@ -191,6 +199,29 @@ where
             .field("running", &self.running)
             .field("timer_at", &self.timer_at)
             .finish_non_exhaustive()
+    }
+}
+
+/// Judges an attempt's result for its plan: any
+/// `FnMut(Instant, &Output) -> Judged` (the instant the attempt ended, its
+/// result).
+pub trait Judge<O> {
+    /// The judgement of `output`, which ended at `now`.
+    fn judge(&mut self, now: Instant, output: &O) -> Judged;
+
+    /// When the attempt ended, if its output says (an attempt that read
+    /// the clock itself, to hand its permits back): the executor then
+    /// reads no clock of its own. `None` by default.
+    fn ended_at(&self, output: &O) -> Option<Instant> {
+        let _ = output;
+        None
+    }
+}
+
+impl<O, F: FnMut(Instant, &O) -> Judged> Judge<O> for F {
+    #[inline]
+    fn judge(&mut self, now: Instant, output: &O) -> Judged {
+        self(now, output)
     }
 }
 
@@ -238,7 +269,7 @@ where
     R: Runtime,
     P: Plan,
     Fut: Future,
-    J: FnMut(Instant, &Fut::Output) -> Judged,
+    J: Judge<Fut::Output>,
     A: Attempts<Fut>,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
@@ -274,7 +305,7 @@ where
     R: Runtime,
     P: Plan,
     Fut: Future,
-    J: FnMut(Instant, &Fut::Output) -> Judged,
+    J: Judge<Fut::Output>,
     A: Attempts<Fut>,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
@@ -333,7 +364,7 @@ pub fn execute_blocking<R, P, J, F, T, E>(
 where
     R: BlockingRuntime + ?Sized,
     P: Plan,
-    J: FnMut(Instant, &Result<T, E>) -> Judged,
+    J: Judge<Result<T, E>>,
     F: FnMut(Attempt) -> Result<T, E>,
 {
     let mut now = runtime.now();
@@ -344,8 +375,8 @@ where
             Action::Start(attempt) => {
                 started = started.saturating_add(1);
                 let result = op(attempt);
-                now = runtime.now();
-                let judged = judge(now, &result);
+                now = judge.ended_at(&result).unwrap_or_else(|| runtime.now());
+                let judged = judge.judge(now, &result);
                 last = Some(result);
                 let event = PlanEvent::Ended {
                     attempt: attempt.number,
@@ -518,8 +549,12 @@ mod tests {
             fn on_event(&mut self, _: Instant, _: PlanEvent) {}
         }
         let clock = Manual(Cell::new(Instant::ZERO));
-        let (finish, result) =
-            execute_blocking(&clock, Idle, |_, _| Judged::SUCCESS, |_| Ok::<(), ()>(()));
+        let (finish, result) = execute_blocking(
+            &clock,
+            Idle,
+            |_, _: &Result<(), ()>| Judged::SUCCESS,
+            |_| Ok(()),
+        );
         let nothing = Finish::Answer {
             attempts: 0,
             gave_up: None,

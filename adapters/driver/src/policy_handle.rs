@@ -11,9 +11,12 @@ use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 
-use failsafe_core::Rejected;
+use core::task::Waker;
+
+use failsafe_core::admission::{Call, Entry};
 use failsafe_core::sync::SharedAdmission;
 use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Outcome, Rejected, TimeSource};
 
 use crate::admit::{self, Admit, Ask, Guard};
 use crate::{Classify, Clock, DefaultClassifier, Error, Runtime};
@@ -27,6 +30,49 @@ pub struct Policy<S, R> {
     shared: S,
     runtime: R,
     ask: Ask,
+}
+
+/// A handle is its machine in a [`Pipeline`](crate::Pipeline)'s admission
+/// chain (its own ask is not used there: the pipeline asks for the call).
+impl<S: SharedAdmission, R> SharedAdmission for Policy<S, R> {
+    type Key = S::Key;
+    type Permit = S::Permit;
+    type Wait = S::Wait;
+
+    #[inline]
+    fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
+        self.shared.enter(call, waker)
+    }
+
+    fn resume(
+        &self,
+        call: &Call<'_, S::Key>,
+        wait: S::Wait,
+        waker: Option<&Waker>,
+    ) -> Entry<S::Permit, S::Wait> {
+        self.shared.resume(call, wait, waker)
+    }
+
+    fn cancel(&self, now: Instant, wait: S::Wait) {
+        self.shared.cancel(now, wait)
+    }
+
+    #[inline]
+    fn exit(&self, now: impl TimeSource, permit: S::Permit, outcome: Outcome) {
+        self.shared.exit(now, permit, outcome)
+    }
+
+    fn abandon(&self, now: Instant, permit: S::Permit) {
+        self.shared.abandon(now, permit)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.shared.next_deadline()
+    }
+
+    fn on_deadline(&self, now: Instant) {
+        self.shared.on_deadline(now)
+    }
 }
 
 impl<S, R: fmt::Debug> fmt::Debug for Policy<S, R> {

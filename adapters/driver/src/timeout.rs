@@ -54,7 +54,7 @@ where
     execute(
         runtime,
         plan,
-        |_, r| Judged::of_result(r),
+        |_, r: &Result<T, Error<E>>| Judged::of_result(r),
         work,
         Error::from_finish,
     )

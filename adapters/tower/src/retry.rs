@@ -232,10 +232,10 @@ where
                 }
             }
             let classify = &*this.classify;
-            let judge = |now, result: &Result<S::Response, S::Error>| {
+            let mut judge = |now, result: &Result<S::Response, S::Error>| {
                 Judged::verdict(classify.verdict_at(now, result))
             };
-            match ready!(this.run.as_mut().poll_step(cx, &*this.clock, judge)) {
+            match ready!(this.run.as_mut().poll_step(cx, &*this.clock, &mut judge)) {
                 Step::Start(attempt) => *this.readying = Some(attempt),
                 Step::Finish(finish, result) => {
                     return Poll::Ready(RetryError::from_finish(finish, result));

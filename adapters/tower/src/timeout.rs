@@ -178,10 +178,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        match ready!(
-            this.run
-                .poll_step(cx, &*this.clock, |_, r| Judged::of_result(r))
-        ) {
+        let mut judge = |_, r: &Result<T, E>| Judged::of_result(r);
+        match ready!(this.run.poll_step(cx, &*this.clock, &mut judge)) {
             Step::Finish(finish, result) => {
                 let result = result.map(|r| r.map_err(Error::Inner));
                 Poll::Ready(Error::from_finish(finish, result))

@@ -24,8 +24,8 @@ use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, RateLimiterPolicy,
-    RetryPolicy, Runtime, timeout,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Pipeline,
+    RateLimiterPolicy, RetryPolicy, Runtime, timeout,
 };
 use futures_lite::future::zip;
 
@@ -265,6 +265,65 @@ pub async fn retries_start_at_the_backoff_instants<B: Binding>(b: B) {
     assert_eq!(*starts.borrow(), [ms(0), ms(100), ms(200)]);
 }
 
+/// Every pattern in one call: a pipeline of breaker, rate limiter and
+/// bulkhead (in that order), a retry, an attempt timeout and an overall
+/// timeout. The first attempt hangs and is cut at its 200 ms deadline, the
+/// second fails, the third succeeds; each retry waits 100 ms on the
+/// binding's timer, and every permit is back when the call ends.
+pub async fn pipeline_runs_every_pattern_in_one_call<B: Binding>(b: B) {
+    let rt = b.rt();
+    let breaker_config = BreakerConfig::builder()
+        .consecutive_failures(3)
+        .open_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::with_runtime(breaker_config, NoWindow, rt.clone());
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(100).unwrap(), rt.clone());
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(one_slot(Duration::ZERO), rt.clone());
+    let retry = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::new(rt.clone())
+        .admit(&breaker)
+        .admit(&limiter)
+        .admit(&pool)
+        .retry(retry)
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(200)).unwrap())
+        .timeout(Duration::from_secs(2));
+    let start = rt.now();
+    let starts = RefCell::new(Vec::new());
+    let call = pipeline.call(|attempt| {
+        starts.borrow_mut().push(since(start, rt.now()));
+        let rt = rt.clone();
+        async move {
+            match attempt.number {
+                1 => {
+                    rt.sleep_until(attempt.deadline.instant() + Duration::from_secs(1))
+                        .await;
+                    Ok(1)
+                }
+                2 => Err("flaky"),
+                n => Ok(n),
+            }
+        }
+    });
+    let steps = async {
+        for _ in 0..20 {
+            b.advance(Duration::from_millis(50)).await;
+        }
+    };
+    let (r, ()) = zip(call, steps).await;
+    assert_eq!(r, Ok(3));
+    let ms = Duration::from_millis;
+    assert_eq!(*starts.borrow(), [ms(0), ms(300), ms(400)]);
+    assert_eq!(pool.in_flight(), 0, "every bulkhead slot is back");
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 /// Expands to one `#[test]` per scenario, each run by `$run`: a function
 /// taking a scenario (`FnOnce(Binding) -> impl Future<Output = ()>`) that
 /// builds the binding and drives the future to completion on its executor.
@@ -280,6 +339,7 @@ macro_rules! conformance_suite {
             fail_fast_judges_deadlines_and_health,
             timeout_cancels_at_the_deadline,
             retries_start_at_the_backoff_instants,
+            pipeline_runs_every_pattern_in_one_call,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {

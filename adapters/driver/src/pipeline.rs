@@ -1,0 +1,691 @@
+//! One pipeline: any set of patterns around one call, with one error, one
+//! reading of the clock per attempt start and end, on any [`Runtime`].
+//!
+//! The order, from the outside in, is fixed where it matters and chosen by
+//! you where it does not:
+//!
+//! **fallback → overall timeout → retry → admissions → attempt timeout →
+//! operation**.
+//!
+//! - The fallback ([`PipelineError::fallback_reason`], or
+//!   [`Pipeline::call_or_else`]) answers whatever is left, and sees the true
+//!   reason: rejected, timed out, gave up, failed.
+//! - The overall timeout is the retries' deadline: no retry starts after
+//!   it, and it bounds every attempt.
+//! - Each retry asks the admissions again: an open breaker rejects without
+//!   calling and the retry waits for its `retry_at`.
+//! - Admissions ([`admit`](Pipeline::admit)) decide in the order they were
+//!   added, with the same `now` and deadline, all or nothing (a call one of
+//!   them rejects holds no capacity in another). The recommended order, as
+//!   in Failsafe for Java and resilience4j: **circuit breaker / fail fast →
+//!   rate limiter → bulkhead** (a call the breaker would refuse never spends
+//!   a rate permit; a rate-limited call never holds a bulkhead slot). A
+//!   cache, when it comes, will sit outside the retry (a hit answers before
+//!   anything admits); a hedge in place of the retry.
+//! - The attempt timeout bounds one attempt, waiting for admission
+//!   included, never past the overall deadline.
+//!
+//! One error, [`PipelineError`], says which pattern stopped the call and
+//! why, keeps the operation's error typed, and carries `retry_at`.
+
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+use core::time::Duration;
+
+use failsafe_core::admission::{Call, Entry};
+use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
+use failsafe_core::plan::{Attempt, Finish, Judged};
+use failsafe_core::retry::{
+    FailureKind, GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
+};
+use failsafe_core::rng::{Seeds, Xorshift64};
+use failsafe_core::sync::{Lock, SharedAdmission};
+use failsafe_core::timeout::{Deadline, TimeoutConfig};
+use failsafe_core::{Instant, Observer, Outcome, Rejected};
+
+use crate::{Admit, Ask, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun};
+use crate::{Runtime, Step};
+
+/// A pipeline call's error: how its last attempt failed and, when the
+/// pipeline retries, why it stopped retrying.
+///
+/// ```
+/// use failsafe_core::{Instant, RejectReason, Rejected};
+/// use failsafe_core::fallback::FallbackReason;
+/// use failsafe_core::retry::GiveUp;
+/// use failsafe_driver::{Error, PipelineError};
+///
+/// let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(30)));
+/// let e = PipelineError::<()> { error: Error::Rejected(open), attempts: 3, gave_up: Some(GiveUp::Attempts) };
+/// assert_eq!(e.retry_after(Instant::from_secs(10)), Some(core::time::Duration::from_secs(20)));
+/// assert_eq!(e.fallback_reason(), FallbackReason::GaveUp(GiveUp::Attempts));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipelineError<E> {
+    /// How the last attempt failed: rejected by an admission (its reason
+    /// names the pattern, its `retry_at` says when to come back), timed
+    /// out, or the operation's own error, kept typed. A call whose overall
+    /// deadline passed before any attempt is a timeout.
+    pub error: Error<E>,
+    /// Attempts started.
+    pub attempts: u32,
+    /// Why the retries stopped, if the pipeline retries (attempts
+    /// exhausted, budget spent, time limit, no retry fits before the
+    /// deadline, not retryable, aborted). `None` for a pipeline without a
+    /// retry.
+    pub gave_up: Option<GiveUp>,
+}
+
+impl<E> PipelineError<E> {
+    /// The rejection, if an admission stopped the last attempt.
+    pub fn rejected(&self) -> Option<&Rejected> {
+        self.error.rejected()
+    }
+
+    /// How long to wait before trying again, from `now`, if the rejection
+    /// said (a breaker's open wait, a limiter's next permit): what a
+    /// server puts in `Retry-After`.
+    pub fn retry_after(&self, now: Instant) -> Option<Duration> {
+        self.rejected().and_then(|r| r.retry_after(now))
+    }
+
+    /// `true` if the last attempt timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.error.is_timeout()
+    }
+
+    /// The operation's own error, if the last attempt ran and failed.
+    pub fn inner(&self) -> Option<&E> {
+        match &self.error {
+            Error::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The operation's own error, by value.
+    pub fn into_inner(self) -> Option<E> {
+        self.error.into_inner()
+    }
+
+    /// Why a fallback is taken: the retries gave up (attempts, budget, time
+    /// limit, or a deadline that left no room for another try after a
+    /// failure), or else how the last attempt failed (rejected, timed out,
+    /// failed).
+    pub fn fallback_reason(&self) -> FallbackReason {
+        match (self.gave_up, &self.error) {
+            (Some(GiveUp::Deadline), Error::Timeout(_)) => FallbackReason::TimedOut,
+            (Some(r @ (GiveUp::Attempts | GiveUp::Budget | GiveUp::Elapsed)), _)
+            | (Some(r @ GiveUp::Deadline), _) => FallbackReason::GaveUp(r),
+            _ => self.error.fallback_reason(),
+        }
+    }
+}
+
+impl<E> FallbackCause for PipelineError<E> {
+    fn fallback_reason(&self) -> FallbackReason {
+        PipelineError::fallback_reason(self)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for PipelineError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Error::Rejected(r) => write!(f, "rejected: {r}")?,
+            Error::Timeout(d) => write!(f, "timed out at {d}")?,
+            Error::Inner(e) => write!(f, "failed: {e}")?,
+        }
+        if let Some(gave_up) = self.gave_up {
+            write!(
+                f,
+                " (gave up after {} attempt(s): {gave_up})",
+                self.attempts
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for PipelineError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        self.inner()
+            .map(|e| e as &(dyn core::error::Error + 'static))
+    }
+}
+
+/// Patterns around one call: admissions `A` (a chain built with
+/// [`admit`](Self::admit)), a retry with its budget `B` (over `G`) and
+/// observer `O`, an attempt timeout and an overall timeout, on runtime `R`.
+/// Every part is optional; `const`, so a firmware keeps one in a `static`.
+///
+/// See the [module docs](self) for the order and why.
+pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = ()> {
+    admission: A,
+    runtime: R,
+    retry: RetryConfig,
+    retries: bool,
+    budget: B,
+    seeds: Seeds,
+    observer: O,
+    attempt_timeout: Option<TimeoutConfig>,
+    timeout: Option<Duration>,
+    fallback: FallbackPolicy,
+    _budget: PhantomData<fn(&mut G)>,
+}
+
+impl<A, R: fmt::Debug, B, G, O> fmt::Debug for Pipeline<A, R, B, G, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("runtime", &self.runtime)
+            .field("retry", &self.retries.then_some(self.retry))
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One attempt, no backoff: a pipeline without a retry.
+const ONCE: RetryConfig = crate::checked(RetryConfig::builder().max_attempts(1).build());
+
+impl<R> Pipeline<(), R> {
+    /// An empty pipeline on `runtime`: admits every call, one attempt, no
+    /// timeout.
+    pub const fn new(runtime: R) -> Self {
+        Pipeline::with_admission(runtime, ())
+    }
+}
+
+impl<A, R> Pipeline<A, R> {
+    /// A pipeline on `runtime` admitting through `admission` (one handle,
+    /// or a chain: `(breaker, (limiter, bulkhead))`), one attempt, no
+    /// timeout. `const`: the way to build a firmware's `static` pipeline.
+    pub const fn with_admission(runtime: R, admission: A) -> Self {
+        Pipeline {
+            admission,
+            runtime,
+            retry: ONCE,
+            retries: false,
+            budget: NoBudget,
+            seeds: Seeds::new(0x5EED),
+            observer: (),
+            attempt_timeout: None,
+            timeout: None,
+            fallback: FallbackPolicy::ALL,
+            _budget: PhantomData,
+        }
+    }
+}
+
+impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
+    /// Adds an admission after those already added (a circuit breaker,
+    /// fail fast, rate limiter or bulkhead handle, or a reference to one).
+    pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O> {
+        Pipeline {
+            admission: (self.admission, admission),
+            runtime: self.runtime,
+            retry: self.retry,
+            retries: self.retries,
+            budget: self.budget,
+            seeds: self.seeds,
+            observer: self.observer,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            fallback: self.fallback,
+            _budget: PhantomData,
+        }
+    }
+
+    /// Retries failed attempts under `config`.
+    pub const fn retry(mut self, config: RetryConfig) -> Self {
+        self.retry = config;
+        self.retries = true;
+        self
+    }
+
+    /// Bounds each attempt (waiting for admission included).
+    pub const fn attempt_timeout(mut self, config: TimeoutConfig) -> Self {
+        self.attempt_timeout = Some(config);
+        self
+    }
+
+    /// Bounds the whole call: no retry starts after `now + overall` and no
+    /// attempt runs past it.
+    pub const fn timeout(mut self, overall: Duration) -> Self {
+        self.timeout = Some(overall);
+        self
+    }
+
+    /// Which reasons [`call_or_else`](Self::call_or_else) falls back for
+    /// (all of them by default).
+    pub const fn fallback_on(mut self, policy: FallbackPolicy) -> Self {
+        self.fallback = policy;
+        self
+    }
+
+    /// Seeds the retries' jitter (a fixed seed by default).
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.seeds = Seeds::new(seed);
+        self
+    }
+
+    /// Spends retries from `budget` (shared by everything that holds it:
+    /// a `&'static` lock on firmware, a `SharedBudget` on std).
+    pub fn retry_budget<B2: Lock<G2>, G2: RetryBudget>(
+        self,
+        budget: B2,
+    ) -> Pipeline<A, R, B2, G2, O> {
+        Pipeline {
+            admission: self.admission,
+            runtime: self.runtime,
+            retry: self.retry,
+            retries: self.retries,
+            budget,
+            seeds: self.seeds,
+            observer: self.observer,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            fallback: self.fallback,
+            _budget: PhantomData,
+        }
+    }
+
+    /// Reports retry events to `observer` (cloned per call).
+    pub fn observe_retries<O2: Observer<RetryEvent> + Clone>(
+        self,
+        observer: O2,
+    ) -> Pipeline<A, R, B, G, O2> {
+        Pipeline {
+            admission: self.admission,
+            runtime: self.runtime,
+            retry: self.retry,
+            retries: self.retries,
+            budget: self.budget,
+            seeds: self.seeds,
+            observer,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            fallback: self.fallback,
+            _budget: PhantomData,
+        }
+    }
+
+    /// The admission chain.
+    pub const fn admission(&self) -> &A {
+        &self.admission
+    }
+
+    /// The runtime.
+    pub const fn runtime(&self) -> &R {
+        &self.runtime
+    }
+}
+
+impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+where
+    A: SharedAdmission<Key = ()>,
+    R: Runtime,
+    B: Lock<G>,
+    G: RetryBudget,
+    O: Observer<RetryEvent> + Clone,
+{
+    /// Runs `op` through the pipeline; every `Err` is a failure that
+    /// retries. `op` is called when an attempt starts and gets the
+    /// [`Attempt`] (its number, and the deadline to hand down); its future
+    /// is polled only once every admission has let the attempt in.
+    /// Dropping the returned future drops the attempt in flight and hands
+    /// its permits back.
+    pub fn call<F, Fut, T, E>(
+        &self,
+        op: F,
+    ) -> PipelineCall<'_, A, R, B, G, O, DefaultClassifier, F, Fut, T, E>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(&DefaultClassifier, Deadline::NEVER, op)
+    }
+
+    /// [`call`](Self::call) under the caller's `deadline`, with `classify`
+    /// deciding which results fail, which retry and what a retry-after
+    /// hint says.
+    pub fn call_with<'p, K, F, Fut, T, E>(
+        &'p self,
+        classify: &'p K,
+        deadline: Deadline,
+        op: F,
+    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    where
+        K: Classify<T, E>,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let now = self.runtime.now();
+        let deadline = match self.timeout {
+            Some(overall) => deadline.child(now, overall),
+            None => deadline,
+        };
+        let plan = RetryPlan::new(
+            self.retry,
+            deadline,
+            &self.budget,
+            self.seeds.next(),
+            self.observer.clone(),
+            now,
+        );
+        PipelineCall {
+            pipeline: self,
+            classify,
+            op,
+            deadline,
+            pending: None,
+            admitting: None,
+            run: PlanRun::new(plan, now),
+        }
+    }
+
+    /// [`call`](Self::call), answering a failure with `alternative(reason,
+    /// error)` when the reason is one [`fallback_on`](Self::fallback_on)
+    /// accepts.
+    ///
+    /// # Errors
+    ///
+    /// The alternative's error, or the pipeline's when it does not fall
+    /// back.
+    pub async fn call_or_else<F, Fut, T, E, X, XFut>(
+        &self,
+        op: F,
+        alternative: X,
+    ) -> Result<T, PipelineError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        X: FnOnce(FallbackReason, PipelineError<E>) -> XFut,
+        XFut: Future<Output = Result<T, PipelineError<E>>>,
+    {
+        match self.call(op).await {
+            Err(error) => match self.falls_back(&error) {
+                Some(reason) => alternative(reason, error).await,
+                None => Err(error),
+            },
+            ok => ok,
+        }
+    }
+}
+
+impl<A, R: crate::Clock, B, G, O> Pipeline<A, R, B, G, O> {
+    /// The reason to fall back for `error`, if the pipeline's fallback
+    /// policy accepts it (decided by the core's `FallbackPlan`).
+    pub fn falls_back<E>(&self, error: &PipelineError<E>) -> Option<FallbackReason> {
+        let mut none = ();
+        crate::fallback::falls_back(&self.runtime, self.fallback, &mut none, |_| true, error)
+    }
+
+    /// The deadline of an attempt starting at `now` under `deadline`.
+    fn attempt_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
+        match self.attempt_timeout {
+            Some(config) => deadline.child(now, config.timeout()),
+            None => deadline,
+        }
+    }
+
+    /// The call's result from how its retries finished.
+    fn answer<T, E>(
+        &self,
+        deadline: Deadline,
+        finish: Finish,
+        last: Option<Ended<T, E>>,
+    ) -> Result<T, PipelineError<E>> {
+        let (attempts, gave_up) = match finish {
+            Finish::Answer { attempts, gave_up } => (attempts, gave_up),
+            Finish::GaveUp { reason, attempts } => (attempts, Some(reason)),
+            Finish::TimedOut(_) => (0, Some(GiveUp::Deadline)),
+        };
+        let error = match last.map(|ended| ended.result) {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(error)) => error,
+            // No attempt ran: the overall deadline had passed.
+            None => Error::Timeout(deadline),
+        };
+        let gave_up = if self.retries { gave_up } else { None };
+        Err(PipelineError {
+            error,
+            attempts,
+            gave_up,
+        })
+    }
+}
+
+/// How an attempt ended: its result, when (if it read the clock), and
+/// the classifier's judgement (none for a rejection: judged by the
+/// executor at the time it learns of it).
+#[derive(Debug)]
+struct Ended<T, E> {
+    result: Result<T, Error<E>>,
+    at: Option<Instant>,
+    judged: Option<Judged>,
+}
+
+/// Judges a pipeline attempt.
+struct ByAttempt;
+
+impl<T, E> Judge<Ended<T, E>> for ByAttempt {
+    fn judge(&mut self, now: Instant, ended: &Ended<T, E>) -> Judged {
+        if let Some(judged) = ended.judged {
+            return judged;
+        }
+        Judged::verdict(match &ended.result {
+            Err(Error::Rejected(rejected)) => Verdict::for_rejection(rejected, now),
+            _ => Verdict::DoNotRetry,
+        })
+    }
+
+    fn ended_at(&self, ended: &Ended<T, E>) -> Option<Instant> {
+        ended.at
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One admitted attempt: the operation raced against the attempt's
+    /// deadline; its permits are handed back when it ends.
+    #[project = AttemptProj]
+    enum AttemptFuture<'p, A, R, K, Fut, T, E>
+    where
+        A: SharedAdmission,
+        R: Runtime,
+    {
+        /// An admission rejected it.
+        Refused { rejected: Option<Rejected>, result: PhantomData<fn() -> (T, E)> },
+        /// Admitted and running.
+        Running {
+            #[pin]
+            op: Fut,
+            guard: Option<Guard<&'p A, &'p R>>,
+            #[pin]
+            timer: Option<R::Sleep>,
+            deadline: Deadline,
+            runtime: &'p R,
+            classify: &'p K,
+        },
+    }
+}
+
+impl<A, R, K, Fut, T, E> Future for AttemptFuture<'_, A, R, K, Fut, T, E>
+where
+    A: SharedAdmission,
+    R: Runtime,
+    K: Classify<T, E>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Ended<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<T, E>> {
+        match self.project() {
+            AttemptProj::Refused { rejected, .. } => Poll::Ready(Ended {
+                result: match rejected.take() {
+                    Some(rejected) => Err(Error::Rejected(rejected)),
+                    None => Err(Error::Timeout(Deadline::NEVER)),
+                },
+                at: None,
+                judged: None,
+            }),
+            AttemptProj::Running {
+                op,
+                guard,
+                mut timer,
+                deadline,
+                runtime,
+                classify,
+            } => {
+                // The operation first: a result ready with the timer wins.
+                if let Poll::Ready(result) = op.poll(cx) {
+                    let end = runtime.now();
+                    let outcome = classify.classify(&result);
+                    let verdict = classify.verdict_at(end, &result);
+                    if let Some(guard) = guard.take() {
+                        guard.finish_at(end, outcome);
+                    }
+                    return Poll::Ready(Ended {
+                        result: result.map_err(Error::Inner),
+                        at: Some(end),
+                        judged: Some(Judged::verdict(verdict)),
+                    });
+                }
+                if deadline.is_never() {
+                    return Poll::Pending;
+                }
+                if timer.is_none() {
+                    timer.set(Some(runtime.sleep_until(deadline.instant())));
+                }
+                let Some(sleep) = timer.as_mut().as_pin_mut() else {
+                    return Poll::Pending;
+                };
+                ready!(sleep.poll(cx));
+                let end = runtime.now().max(deadline.instant());
+                if let Some(guard) = guard.take() {
+                    guard.finish_at(end, Outcome::Timeout);
+                }
+                let timed_out = Verdict::Retry {
+                    kind: FailureKind::Timeout,
+                    retry_after: None,
+                };
+                Poll::Ready(Ended {
+                    result: Err(Error::Timeout(*deadline)),
+                    at: Some(end),
+                    judged: Some(Judged::verdict(timed_out)),
+                })
+            }
+        }
+    }
+}
+
+type Plan<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
+
+pin_project_lite::pin_project! {
+    /// The future of one [`Pipeline::call`]: a named type, no allocation.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    where
+        A: SharedAdmission,
+        R: Runtime,
+        K: Classify<T, E>,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        pipeline: &'p Pipeline<A, R, B, G, O>,
+        classify: &'p K,
+        op: F,
+        deadline: Deadline,
+        pending: Option<Attempt>,
+        #[pin]
+        admitting: Option<Admit<&'p A, &'p R>>,
+        #[pin]
+        run: PlanRun<Plan<'p, B, G, O>, AttemptFuture<'p, A, R, K, Fut, T, E>, R::Sleep>,
+    }
+}
+
+impl<A, R, B, G, O, K, F, Fut, T, E> Future for PipelineCall<'_, A, R, B, G, O, K, F, Fut, T, E>
+where
+    A: SharedAdmission<Key = ()>,
+    R: Runtime,
+    B: Lock<G>,
+    G: RetryBudget,
+    O: Observer<RetryEvent>,
+    K: Classify<T, E>,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, PipelineError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let pipeline: &Pipeline<A, R, B, G, O> = this.pipeline;
+        loop {
+            if let Some(admit) = this.admitting.as_mut().as_pin_mut() {
+                let admitted = ready!(admit.poll(cx));
+                this.admitting.set(None);
+                if let Some(attempt) = this.pending.take() {
+                    let future = match admitted {
+                        Ok(guard) => AttemptFuture::Running {
+                            op: (this.op)(attempt),
+                            guard: Some(guard),
+                            timer: None,
+                            deadline: attempt.deadline,
+                            runtime: &pipeline.runtime,
+                            classify: *this.classify,
+                        },
+                        Err(rejected) => AttemptFuture::Refused {
+                            rejected: Some(rejected),
+                            result: PhantomData,
+                        },
+                    };
+                    this.run.as_mut().start(attempt, future);
+                }
+            }
+            let step = ready!(
+                this.run
+                    .as_mut()
+                    .poll_step(cx, &pipeline.runtime, &mut ByAttempt)
+            );
+            let attempt = match step {
+                Step::Start(attempt) => attempt,
+                Step::Finish(finish, last) => {
+                    return Poll::Ready(pipeline.answer(*this.deadline, finish, last));
+                }
+            };
+            // One `now` for every admission and the attempt's deadline.
+            let now = this.run.now();
+            let deadline = pipeline.attempt_deadline(now, attempt.deadline);
+            let attempt = Attempt {
+                number: attempt.number,
+                deadline,
+            };
+            let ask = Ask {
+                deadline,
+                ..Ask::DEFAULT
+            };
+            let admission = &pipeline.admission;
+            let future = match admission.enter(&ask.apply(Call::at(now), &()), Some(cx.waker())) {
+                Entry::Admitted(permit) => AttemptFuture::Running {
+                    op: (this.op)(attempt),
+                    guard: Some(Guard::new(admission, &pipeline.runtime, permit)),
+                    timer: None,
+                    deadline,
+                    runtime: &pipeline.runtime,
+                    classify: *this.classify,
+                },
+                Entry::Rejected(rejected) => AttemptFuture::Refused {
+                    rejected: Some(rejected),
+                    result: PhantomData,
+                },
+                Entry::Pending { wait, .. } => {
+                    let admit = Admit::waiting(admission, &pipeline.runtime, ask, (), wait);
+                    this.admitting.set(Some(admit));
+                    *this.pending = Some(attempt);
+                    continue;
+                }
+            };
+            this.run.as_mut().start(attempt, future);
+        }
+    }
+}
