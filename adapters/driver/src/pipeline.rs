@@ -689,3 +689,107 @@ where
         }
     }
 }
+
+#[cfg(feature = "std")]
+impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+where
+    A: SharedAdmission<Key = ()>,
+    R: crate::Park + crate::BlockingRuntime,
+    B: Lock<G>,
+    G: RetryBudget,
+    O: Observer<RetryEvent> + Clone,
+{
+    /// [`call`](Self::call) for blocking code on the calling thread:
+    /// admissions that wait park the thread, retries block it until their
+    /// instant. A blocking attempt cannot be interrupted: one that returns
+    /// after its deadline counts as timed out and its result is discarded
+    /// (as a blocking timeout does).
+    ///
+    /// # Errors
+    ///
+    /// A [`PipelineError`]: how the last attempt failed and why the
+    /// retries stopped.
+    pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, PipelineError<E>>
+    where
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        self.call_blocking_with(&DefaultClassifier, Deadline::NEVER, op)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) under the caller's `deadline`,
+    /// with `classify` deciding which results fail and retry.
+    ///
+    /// # Errors
+    ///
+    /// A [`PipelineError`].
+    pub fn call_blocking_with<K, F, T, E>(
+        &self,
+        classify: &K,
+        deadline: Deadline,
+        mut op: F,
+    ) -> Result<T, PipelineError<E>>
+    where
+        K: Classify<T, E>,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        let runtime = &self.runtime;
+        let now = runtime.now();
+        let deadline = match self.timeout {
+            Some(overall) => deadline.child(now, overall),
+            None => deadline,
+        };
+        let plan = RetryPlan::new(
+            self.retry,
+            deadline,
+            &self.budget,
+            self.seeds.next(),
+            self.observer.clone(),
+            now,
+        );
+        let attempt = |attempt: Attempt, now: Instant| {
+            let deadline = self.attempt_deadline(now, attempt.deadline);
+            let ask = Ask {
+                deadline,
+                ..Ask::DEFAULT
+            };
+            let admission = &self.admission;
+            let entry = admission.enter(&ask.apply(Call::at(now), &()), None);
+            let guard =
+                match crate::std_blocking::wait_blocking(admission, runtime, ask, &(), entry) {
+                    Ok(guard) => guard,
+                    Err(rejected) => {
+                        return Ended {
+                            result: Err(Error::Rejected(rejected)),
+                            at: None,
+                            judged: None,
+                        };
+                    }
+                };
+            let result = op(Attempt {
+                number: attempt.number,
+                deadline,
+            });
+            let end = runtime.now();
+            if deadline.is_expired(end) {
+                guard.finish_at(end, Outcome::Timeout);
+                let timed_out = Verdict::Retry {
+                    kind: FailureKind::Timeout,
+                    retry_after: None,
+                };
+                return Ended {
+                    result: Err(Error::Timeout(deadline)),
+                    at: Some(end),
+                    judged: Some(Judged::verdict(timed_out)),
+                };
+            }
+            guard.finish_at(end, classify.classify(&result));
+            Ended {
+                judged: Some(Judged::verdict(classify.verdict_at(end, &result))),
+                result: result.map_err(Error::Inner),
+                at: Some(end),
+            }
+        };
+        let (finish, last) = crate::execute_blocking(runtime, now, plan, ByAttempt, attempt);
+        self.answer(deadline, finish, last)
+    }
+}

@@ -251,7 +251,8 @@ impl<F: FnOnce(Attempt) -> Fut, Fut> Attempts<Fut> for Once<F> {
     }
 }
 
-/// Runs one call under `plan` on `runtime`: `attempts` makes each attempt's
+/// Runs one call under `plan` on `runtime`, starting at `now` (the reading
+/// the plan was made with): `attempts` makes each attempt's
 /// future, `judge` judges each result, and `answer` turns how the call
 /// finished (and the result that goes with it) into the call's output. The
 /// returned future is a named type holding the plan, the attempt in flight
@@ -260,6 +261,7 @@ impl<F: FnOnce(Attempt) -> Fut, Fut> Attempts<Fut> for Once<F> {
 #[inline]
 pub fn execute<'r, R, P, J, A, Fut, M, Out>(
     runtime: &'r R,
+    now: Instant,
     plan: P,
     judge: J,
     mut attempts: A,
@@ -273,7 +275,7 @@ where
     A: Attempts<Fut>,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
-    let run = PlanRun::new(plan, runtime.now()).with_first(|a| attempts.make(a));
+    let run = PlanRun::new(plan, now).with_first(|a| attempts.make(a));
     Execute {
         runtime,
         judge,
@@ -354,30 +356,32 @@ impl<R: Runtime, P: core::fmt::Debug, J, A, Fut: Future, M> core::fmt::Debug
 
 /// [`execute`] for blocking code: each attempt runs to its end on the
 /// calling thread (it cannot be dropped, so a plan that would cancel it
-/// judges its late result instead), and waits block on `runtime`.
-pub fn execute_blocking<R, P, J, F, T, E>(
+/// judges its late result instead), and waits block on `runtime`. `op`
+/// gets the attempt and the instant it starts.
+pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
+    now: Instant,
     mut plan: P,
     mut judge: J,
     mut op: F,
-) -> (Finish, Option<Result<T, E>>)
+) -> (Finish, Option<O>)
 where
     R: BlockingRuntime + ?Sized,
     P: Plan,
-    J: Judge<Result<T, E>>,
-    F: FnMut(Attempt) -> Result<T, E>,
+    J: Judge<O>,
+    F: FnMut(Attempt, Instant) -> O,
 {
-    let mut now = runtime.now();
+    let mut now = now;
     let mut last = None;
     let mut started = 0u32;
     loop {
         match plan.poll_action(now) {
             Action::Start(attempt) => {
                 started = started.saturating_add(1);
-                let result = op(attempt);
-                now = judge.ended_at(&result).unwrap_or_else(|| runtime.now());
-                let judged = judge.judge(now, &result);
-                last = Some(result);
+                let output = op(attempt, now);
+                now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
+                let judged = judge.judge(now, &output);
+                last = Some(output);
                 let event = PlanEvent::Ended {
                     attempt: attempt.number,
                     judged,
@@ -549,12 +553,8 @@ mod tests {
             fn on_event(&mut self, _: Instant, _: PlanEvent) {}
         }
         let clock = Manual(Cell::new(Instant::ZERO));
-        let (finish, result) = execute_blocking(
-            &clock,
-            Idle,
-            |_, _: &Result<(), ()>| Judged::SUCCESS,
-            |_| Ok(()),
-        );
+        let judge = |_, _: &Result<(), ()>| Judged::SUCCESS;
+        let (finish, result) = execute_blocking(&clock, Instant::ZERO, Idle, judge, |_, _| Ok(()));
         let nothing = Finish::Answer {
             attempts: 0,
             gave_up: None,

@@ -240,9 +240,16 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let plan = ctx.plan(runtime.now());
+    let now = runtime.now();
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    execute(runtime, plan, judge, op, RetryError::from_finish)
+    execute(
+        runtime,
+        now,
+        ctx.plan(now),
+        judge,
+        op,
+        RetryError::from_finish,
+    )
 }
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between
@@ -262,8 +269,9 @@ where
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
-    let plan = ctx.plan(runtime.now());
+    let mut op = op;
+    let now = runtime.now();
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    let (finish, result) = execute_blocking(runtime, plan, judge, op);
+    let (finish, result) = execute_blocking(runtime, now, ctx.plan(now), judge, |a, _| op(a));
     RetryError::from_finish(finish, result)
 }

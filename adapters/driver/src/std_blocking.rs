@@ -102,7 +102,23 @@ where
     C: Park,
     K: ?Sized,
 {
-    let mut entry = crate::enter(&handle, &clock, ask, key, None);
+    let entry = crate::enter(&handle, &clock, ask, key, None);
+    wait_blocking(handle, clock, ask, key, entry)
+}
+
+/// Parks until a call the machine made wait is admitted or rejected.
+pub(crate) fn wait_blocking<H, C, K>(
+    handle: H,
+    clock: C,
+    ask: Ask,
+    key: &K,
+    mut entry: Entry<H::Permit, H::Wait>,
+) -> Result<Guard<H, C>, Rejected>
+where
+    H: SharedAdmission<Key = K>,
+    C: Park,
+    K: ?Sized,
+{
     let mut waker: Option<Waker> = None;
     loop {
         match entry {

@@ -49,10 +49,12 @@ where
     F: FnOnce(Deadline) -> Fut,
     Fut: Future<Output = Result<T, Error<E>>>,
 {
-    let plan = Timeout::start_observed(config, runtime.now(), parent, observer);
+    let now = runtime.now();
+    let plan = Timeout::start_observed(config, now, parent, observer);
     let work = Once(Some(|attempt: Attempt| op(attempt.deadline)));
     execute(
         runtime,
+        now,
         plan,
         |_, r: &Result<T, Error<E>>| Judged::of_result(r),
         work,

@@ -1,0 +1,247 @@
+//! The pipeline's promises, in virtual time: one clock reading when an
+//! attempt starts and one when it ends, shared by every layer; admission
+//! all or nothing (a rate-limited call holds no bulkhead slot, in either
+//! order); the fallback sees each true reason; the blocking twin keeps the
+//! same timeline.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::time::Duration;
+
+use failsafe_conformance::VirtualTime;
+use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::fallback::FallbackReason;
+use failsafe_core::rate::Quota;
+use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, RetryConfig};
+use failsafe_core::timeout::TimeoutConfig;
+use failsafe_core::{Instant, RejectReason};
+use failsafe_driver::{
+    BlockingRuntime, BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, Park, Pipeline,
+    RateLimiterPolicy, Runtime,
+};
+use futures_lite::future::{block_on, zip};
+
+/// Virtual time that counts its clock reads.
+#[derive(Clone, Debug, Default)]
+struct Counted {
+    time: VirtualTime,
+    reads: std::rc::Rc<Cell<u32>>,
+}
+
+impl Clock for Counted {
+    fn now(&self) -> Instant {
+        self.reads.set(self.reads.get() + 1);
+        self.time.now()
+    }
+}
+
+impl Runtime for Counted {
+    type Sleep = <VirtualTime as Runtime>::Sleep;
+    fn sleep_until(&self, at: Instant) -> Self::Sleep {
+        self.time.sleep_until(at)
+    }
+}
+
+impl Park for Counted {
+    fn park_until(&self, deadline: Option<Instant>) {
+        self.time.park_until(deadline)
+    }
+}
+
+impl BlockingRuntime for Counted {
+    fn block_until(&self, at: Instant) {
+        self.time.block_until(at)
+    }
+}
+
+fn retry(attempts: u32, delay_ms: u64) -> RetryConfig {
+    RetryConfig::builder()
+        .max_attempts(attempts)
+        .backoff(BackoffKind::Constant(Duration::from_millis(delay_ms)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
+fn pool(slots: u32) -> BulkheadConfig {
+    BulkheadConfig::builder()
+        .max_concurrent(slots)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap()
+}
+
+/// Runs `call` while virtual time moves in 10 ms steps for `span`.
+fn drive<T>(time: &VirtualTime, span: Duration, call: impl Future<Output = T>) -> T {
+    let steps = async {
+        let n = span.as_millis() / 10;
+        for _ in 0..n {
+            time.advance(Duration::from_millis(10)).await;
+        }
+    };
+    block_on(zip(call, steps)).0
+}
+
+#[test]
+fn one_clock_reading_when_an_attempt_starts_and_one_when_it_ends() {
+    let rt = Counted::default();
+    let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, rt.clone());
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(1_000).unwrap(), rt.clone());
+    let bulkhead: BulkheadPolicy<4, FixedLimit, Counted> =
+        BulkheadPolicy::with_runtime(pool(4), rt.clone());
+    let pipeline = Pipeline::new(rt.clone())
+        .admit(&breaker)
+        .admit(&limiter)
+        .admit(&bulkhead)
+        .retry(retry(3, 100))
+        .attempt_timeout(TimeoutConfig::new(Duration::from_secs(1)).unwrap())
+        .timeout(Duration::from_secs(10));
+
+    // One attempt: read at the start, read at the end; nothing else reads.
+    let r = block_on(pipeline.call(|_| async { Ok::<_, ()>(7) }));
+    assert_eq!(r, Ok(7));
+    assert_eq!(
+        rt.reads.get(),
+        2,
+        "one reading at the start, one at the end"
+    );
+
+    // Three attempts, two backoff sleeps: two readings per attempt.
+    rt.reads.set(0);
+    let r = drive(
+        &rt.time,
+        Duration::from_secs(1),
+        pipeline.call(|a| async move {
+            if a.number < 3 {
+                Err("flaky")
+            } else {
+                Ok(a.number)
+            }
+        }),
+    );
+    assert_eq!(r, Ok(3));
+    assert_eq!(rt.reads.get(), 6, "two readings per attempt");
+
+    // The blocking twin reads the same way.
+    rt.reads.set(0);
+    let r = pipeline.call_blocking(|a| {
+        if a.number < 3 {
+            Err("flaky")
+        } else {
+            Ok(a.number)
+        }
+    });
+    assert_eq!(r, Ok(3));
+    assert_eq!(rt.reads.get(), 6, "two readings per blocking attempt");
+}
+
+#[test]
+fn a_rate_limited_call_holds_no_bulkhead_slot_in_either_order() {
+    let time = VirtualTime::new();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(1).unwrap(), time.clone());
+    let bulkhead: BulkheadPolicy<4, FixedLimit, VirtualTime> =
+        BulkheadPolicy::with_runtime(pool(1), time.clone());
+    let limiter_first = Pipeline::new(time.clone()).admit(&limiter).admit(&bulkhead);
+    let bulkhead_first = Pipeline::new(time.clone()).admit(&bulkhead).admit(&limiter);
+
+    let held = RefCell::new(Vec::new());
+    let op = |_| {
+        held.borrow_mut().push(bulkhead.in_flight());
+        async { Ok::<_, ()>(()) }
+    };
+    // The first call spends the one permit of this second.
+    assert_eq!(block_on(limiter_first.call(op)), Ok(()));
+    for _ in 0..3 {
+        let e = block_on(limiter_first.call(|_| async { Ok::<_, ()>(()) })).unwrap_err();
+        assert_eq!(e.rejected().unwrap().reason, RejectReason::RateLimited);
+        assert_eq!(bulkhead.in_flight(), 0, "a rejected call holds no slot");
+        let e = block_on(bulkhead_first.call(|_| async { Ok::<_, ()>(()) })).unwrap_err();
+        assert_eq!(e.rejected().unwrap().reason, RejectReason::RateLimited);
+        assert_eq!(bulkhead.in_flight(), 0, "its slot was handed back");
+    }
+    // The slot was free all along: the next second's call gets it.
+    block_on(time.advance(Duration::from_secs(1)));
+    assert_eq!(block_on(bulkhead_first.call(op)), Ok(()));
+    assert_eq!(*held.borrow(), [1, 1], "admitted calls held the one slot");
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[test]
+fn the_fallback_sees_each_true_reason() {
+    let time = VirtualTime::new();
+
+    // Failed: no retry, the operation's error.
+    let plain = Pipeline::new(time.clone());
+    let e = block_on(plain.call(|_| async { Err::<(), _>("boom") })).unwrap_err();
+    assert_eq!(plain.falls_back(&e), Some(FallbackReason::Failed));
+
+    // Rejected: an open breaker.
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::with_runtime(config, NoWindow, time.clone());
+    let guarded = Pipeline::new(time.clone()).admit(&breaker);
+    let _ = block_on(guarded.call(|_| async { Err::<(), _>("down") }));
+    let e = block_on(guarded.call(|_| async { Ok::<_, &str>(()) })).unwrap_err();
+    assert!(matches!(
+        guarded.falls_back(&e),
+        Some(FallbackReason::Rejected(r)) if r.reason == RejectReason::BreakerOpen
+    ));
+
+    // Timed out: the attempt's deadline.
+    let bounded = Pipeline::new(time.clone())
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
+    let hang = |_| {
+        let time = time.clone();
+        async move {
+            time.sleep_until(Instant::MAX).await;
+            Ok::<_, &str>(())
+        }
+    };
+    let e = drive(&time, Duration::from_millis(200), bounded.call(hang)).unwrap_err();
+    assert_eq!(bounded.falls_back(&e), Some(FallbackReason::TimedOut));
+
+    // Gave up: retries exhausted; the last error is kept.
+    let retried = Pipeline::new(time.clone()).retry(retry(2, 10));
+    let flaky = |_| async { Err::<u32, _>("flaky") };
+    let e = drive(&time, Duration::from_millis(100), retried.call(flaky)).unwrap_err();
+    let gave_up = FallbackReason::GaveUp(GiveUp::Attempts);
+    assert_eq!(retried.falls_back(&e), Some(gave_up));
+    assert_eq!((e.attempts, e.inner()), (2, Some(&"flaky")));
+
+    // call_or_else hands the alternative that same reason and error.
+    let seen = Cell::new(None);
+    let answered = retried.call_or_else(flaky, |reason, e| {
+        seen.set(Some((reason, e.attempts)));
+        async { Ok(42) }
+    });
+    assert_eq!(drive(&time, Duration::from_millis(100), answered), Ok(42));
+    assert_eq!(seen.get(), Some((gave_up, 2)));
+}
+
+#[test]
+fn an_attempt_timeout_cuts_a_hung_call_and_hands_its_slot_back() {
+    let time = VirtualTime::new();
+    let bulkhead: BulkheadPolicy<4, FixedLimit, VirtualTime> =
+        BulkheadPolicy::with_runtime(pool(1), time.clone());
+    let pipeline = Pipeline::new(time.clone())
+        .admit(&bulkhead)
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(50)).unwrap());
+    let start = time.now();
+    let hang = |_| {
+        let time = time.clone();
+        async move {
+            time.sleep_until(Instant::MAX).await;
+            Ok::<_, ()>(())
+        }
+    };
+    let e = drive(&time, Duration::from_millis(100), pipeline.call(hang)).unwrap_err();
+    let Error::Timeout(deadline) = e.error else {
+        panic!("expected a timeout, got {e:?}");
+    };
+    assert_eq!(deadline.instant(), start + Duration::from_millis(50));
+    assert_eq!(bulkhead.in_flight(), 0);
+}
