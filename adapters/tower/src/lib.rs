@@ -108,6 +108,7 @@
 mod admission;
 mod deadline;
 mod fallback;
+mod pipeline;
 mod retry;
 mod timeout;
 
@@ -117,6 +118,7 @@ pub use admission::{
 };
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
+pub use pipeline::{PipelineFuture, PipelineLayer, PipelineService};
 pub use retry::{RetryFuture, RetryLayer, RetryService};
 pub use timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 
