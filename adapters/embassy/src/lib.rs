@@ -72,8 +72,8 @@ pub use failsafe_driver::checked;
 pub use lock::MutexLock;
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
-    LockedPolicy, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
-    keyed_rate_limiter, rate_limiter,
+    LockedPolicy, Pipeline, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
+    keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
 

@@ -8,6 +8,7 @@ use failsafe_driver::breaker::{BreakerConfig, CircuitBreaker, Window};
 use failsafe_driver::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
 use failsafe_driver::failfast::{FailFast, FailFastConfig};
 use failsafe_driver::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
+use failsafe_driver::retry_machine::NoBudget;
 use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
 use failsafe_driver::{Classify, DefaultClassifier, Error, Policy};
 
@@ -89,6 +90,34 @@ pub const fn keyed_rate_limiter<K: Eq + Hash + Clone, const N: usize>(
 ) -> KeyedRateLimiterPolicy<K, N> {
     let table = Throttle::new(KeyedGcra::new(quota, seed)).max_wait(max_wait);
     from_lock(CsLock::new(table))
+}
+
+/// A firmware pipeline: the driver's [`Pipeline`](failsafe_driver::Pipeline)
+/// on [`EmbassyClock`], admitting through `A` (a `&'static` policy, or a
+/// chain of them: `(&BREAKER, &LIMITER)`).
+pub type Pipeline<A, B = NoBudget, G = NoBudget, O = ()> =
+    failsafe_driver::Pipeline<A, EmbassyClock, B, G, O>;
+
+/// A pipeline admitting through `admission`, one attempt, no timeout; add
+/// a retry and timeouts with its `const` methods. `const`, for a `static`:
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_embassy::{
+///     BreakerConfig, CircuitBreakerPolicy, NoWindow, Pipeline, Quota, RateLimiterPolicy,
+///     RetryConfig, TimeoutConfig, checked, circuit_breaker, pipeline, rate_limiter,
+/// };
+///
+/// static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(BreakerConfig::DEFAULT, NoWindow);
+/// static RADIO: RateLimiterPolicy = rate_limiter(checked(Quota::per_second(10)), Duration::ZERO);
+/// static UPLINK: Pipeline<(&CircuitBreakerPolicy<NoWindow>, &RateLimiterPolicy)> =
+///     pipeline((&BREAKER, &RADIO))
+///         .retry(checked(RetryConfig::builder().max_attempts(3).build()))
+///         .attempt_timeout(checked(TimeoutConfig::new(Duration::from_millis(500))));
+/// # let _ = &UPLINK;
+/// ```
+pub const fn pipeline<A>(admission: A) -> Pipeline<A> {
+    failsafe_driver::Pipeline::with_admission(EmbassyClock, admission)
 }
 
 /// What a firmware policy adds to the driver's verbs.
