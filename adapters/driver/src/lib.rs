@@ -32,6 +32,8 @@ mod blocking;
 mod clock;
 mod error;
 mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
 mod pipeline;
 mod plan_run;
 mod policy_handle;

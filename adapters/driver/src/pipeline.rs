@@ -46,7 +46,9 @@ use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
-use crate::{Admit, Ask, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun};
+use crate::{
+    Admit, Ask, Attempts, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun,
+};
 use crate::{Runtime, Step};
 
 /// A pipeline call's error: how its last attempt failed and, when the
@@ -361,6 +363,24 @@ where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.call_attempts(classify, deadline, op)
+    }
+
+    /// [`call_with`](Self::call_with) for an operation that may be unable
+    /// to make another attempt ([`Attempts::make`] answers `None`: a
+    /// request that cannot be sent twice); the call then ends with the
+    /// last attempt's result.
+    pub fn call_attempts<'p, K, F, Fut, T, E>(
+        &'p self,
+        classify: &'p K,
+        deadline: Deadline,
+        op: F,
+    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    where
+        K: Classify<T, E>,
+        F: Attempts<Fut>,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let now = self.runtime.now();
         let deadline = match self.timeout {
             Some(overall) => deadline.child(now, overall),
@@ -582,6 +602,21 @@ where
 
 type Plan<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
 
+/// The operation could make no further attempt (its request cannot be
+/// sent again): the call ends with the last attempt's result.
+fn no_more<A, R: crate::Clock, B, G, O, T, E>(
+    pipeline: &Pipeline<A, R, B, G, O>,
+    deadline: Deadline,
+    attempt: Attempt,
+    last: Option<Ended<T, E>>,
+) -> Result<T, PipelineError<E>> {
+    let finish = Finish::Answer {
+        attempts: attempt.number.saturating_sub(1),
+        gave_up: Some(GiveUp::NotRetryable),
+    };
+    pipeline.answer(deadline, finish, last)
+}
+
 pin_project_lite::pin_project! {
     /// The future of one [`Pipeline::call`]: a named type, no allocation.
     #[must_use = "futures do nothing unless polled"]
@@ -612,7 +647,7 @@ where
     G: RetryBudget,
     O: Observer<RetryEvent>,
     K: Classify<T, E>,
-    F: FnMut(Attempt) -> Fut,
+    F: Attempts<Fut>,
     Fut: Future<Output = Result<T, E>>,
 {
     type Output = Result<T, PipelineError<E>>;
@@ -627,7 +662,19 @@ where
                 if let Some(attempt) = this.pending.take() {
                     let future = match admitted {
                         Ok(guard) => AttemptFuture::Running {
-                            op: (this.op)(attempt),
+                            op: match this.op.make(attempt) {
+                                Some(op) => op,
+                                None => {
+                                    guard.abandon();
+                                    let last = this.run.as_mut().take_last();
+                                    return Poll::Ready(no_more(
+                                        pipeline,
+                                        *this.deadline,
+                                        attempt,
+                                        last,
+                                    ));
+                                }
+                            },
                             guard: Some(guard),
                             timer: None,
                             deadline: attempt.deadline,
@@ -667,7 +714,14 @@ where
             let admission = &pipeline.admission;
             let future = match admission.enter(&ask.apply(Call::at(now), &()), Some(cx.waker())) {
                 Entry::Admitted(permit) => AttemptFuture::Running {
-                    op: (this.op)(attempt),
+                    op: match this.op.make(attempt) {
+                        Some(op) => op,
+                        None => {
+                            admission.abandon(now, permit);
+                            let last = this.run.as_mut().take_last();
+                            return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
+                        }
+                    },
                     guard: Some(Guard::new(admission, &pipeline.runtime, permit)),
                     timer: None,
                     deadline,

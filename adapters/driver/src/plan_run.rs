@@ -181,6 +181,12 @@ impl<P, F: Future, Z> PlanRun<P, F, Z> {
         &self.plan
     }
 
+    /// The result of the attempt that ended last, taken (for a driver that
+    /// ends the call itself: no further attempt can be made).
+    pub fn take_last(self: Pin<&mut Self>) -> Option<F::Output> {
+        self.project().last.take()
+    }
+
     /// The time of the last step: when an attempt the run asks to start
     /// starts, to decide everything about it with one reading.
     pub fn now(&self) -> Instant {

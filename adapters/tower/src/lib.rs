@@ -118,7 +118,10 @@ pub use admission::{
 };
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
-pub use pipeline::{PipelineFuture, PipelineLayer, PipelineService};
+pub use pipeline::{
+    CloneRequests, KeepErrors, PipelineFuture, PipelineLayer, PipelineService, Replay, Respond,
+    RespondWith, SendOnce,
+};
 pub use retry::{RetryFuture, RetryLayer, RetryService};
 pub use timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 

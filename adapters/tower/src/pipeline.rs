@@ -10,10 +10,15 @@ use core::task::{Context, Poll};
 use std::boxed::Box;
 use std::sync::Arc;
 
+use core::convert::Infallible;
 use failsafe_core::retry::{RetryBudget, RetryEvent};
 use failsafe_core::sync::{Lock, SharedAdmission};
-use failsafe_driver::{Classify, DefaultClassifier, Observer, Pipeline, PipelineError, Runtime};
+
+use failsafe_driver::{
+    Attempt, Attempts, Classify, DefaultClassifier, Observer, Pipeline, PipelineError, Runtime,
+};
 use tower::ServiceExt;
+use tower::util::Oneshot;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -47,10 +52,83 @@ use crate::{Layered, NoDeadline, RequestDeadline};
 /// assert_eq!((e.attempts, e.inner()), (3, Some(&"zero")));
 /// # }
 /// ```
-pub struct PipelineLayer<P, K = DefaultClassifier, D = NoDeadline> {
+pub struct PipelineLayer<
+    P,
+    K = DefaultClassifier,
+    D = NoDeadline,
+    Y = CloneRequests,
+    M = KeepErrors,
+> {
     pipeline: Arc<P>,
     classify: Arc<K>,
     deadline: D,
+    replay: Y,
+    respond: M,
+}
+
+/// How a [`PipelineLayer`] sends a request again for a retry.
+pub trait Replay<Req>: Clone {
+    /// A copy of `request` to send, or `None` if it cannot be sent again
+    /// (the original then goes with the next attempt, its last).
+    fn replay(&self, request: &Req) -> Option<Req>;
+}
+
+/// Retries send a clone of the request (the default; requests must be
+/// `Clone`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneRequests;
+
+impl<Req: Clone> Replay<Req> for CloneRequests {
+    fn replay(&self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
+}
+
+/// Requests are sent once (a server's request body cannot be replayed):
+/// the pipeline makes one attempt, whatever its retry says.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SendOnce;
+
+impl<Req> Replay<Req> for SendOnce {
+    fn replay(&self, _: &Req) -> Option<Req> {
+        None
+    }
+}
+
+/// What a [`PipelineService`] answers when the pipeline fails.
+pub trait Respond<T, E>: Clone {
+    /// The service's error type.
+    type Error;
+    /// The service's answer for the pipeline's result.
+    ///
+    /// # Errors
+    ///
+    /// `Self::Error`, as the mode decides.
+    fn respond(&self, result: Result<T, PipelineError<E>>) -> Result<T, Self::Error>;
+}
+
+/// Failures are the service's errors, as [`PipelineError`]s (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeepErrors;
+
+impl<T, E> Respond<T, E> for KeepErrors {
+    type Error = PipelineError<E>;
+    fn respond(&self, result: Result<T, PipelineError<E>>) -> Result<T, PipelineError<E>> {
+        result
+    }
+}
+
+/// Failures become responses (`Error = Infallible`): what axum's
+/// `Router::layer` asks for. With the driver's `axum` feature,
+/// `PipelineError` is `IntoResponse`: `.respond_with(IntoResponse::into_response)`.
+#[derive(Clone, Copy, Debug)]
+pub struct RespondWith<F>(F);
+
+impl<T, E, F: Fn(PipelineError<E>) -> T + Clone> Respond<T, E> for RespondWith<F> {
+    type Error = Infallible;
+    fn respond(&self, result: Result<T, PipelineError<E>>) -> Result<T, Infallible> {
+        Ok(result.unwrap_or_else(&self.0))
+    }
 }
 
 impl<P> PipelineLayer<P> {
@@ -61,27 +139,56 @@ impl<P> PipelineLayer<P> {
             pipeline: Arc::new(pipeline),
             classify: Arc::new(DefaultClassifier),
             deadline: NoDeadline,
+            replay: CloneRequests,
+            respond: KeepErrors,
         }
     }
 }
 
-impl<P, K, D> PipelineLayer<P, K, D> {
+impl<P, K, D, Y, M> PipelineLayer<P, K, D, Y, M> {
     /// Classifies the inner service's results with `classify`.
-    pub fn with_classifier<K2>(self, classify: K2) -> PipelineLayer<P, K2, D> {
+    pub fn with_classifier<K2>(self, classify: K2) -> PipelineLayer<P, K2, D, Y, M> {
         PipelineLayer {
             pipeline: self.pipeline,
             classify: Arc::new(classify),
             deadline: self.deadline,
+            replay: self.replay,
+            respond: self.respond,
         }
     }
 
     /// Reads each request's own deadline (a `grpc-timeout` header, an
     /// extension) with `deadline`.
-    pub fn with_request_deadline<D2>(self, deadline: D2) -> PipelineLayer<P, K, D2> {
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> PipelineLayer<P, K, D2, Y, M> {
         PipelineLayer {
             pipeline: self.pipeline,
             classify: self.classify,
             deadline,
+            replay: self.replay,
+            respond: self.respond,
+        }
+    }
+
+    /// Sends each request once ([`SendOnce`]): no `Clone` needed, no retry.
+    pub fn send_once(self) -> PipelineLayer<P, K, D, SendOnce, M> {
+        PipelineLayer {
+            pipeline: self.pipeline,
+            classify: self.classify,
+            deadline: self.deadline,
+            replay: SendOnce,
+            respond: self.respond,
+        }
+    }
+
+    /// Answers failures with `respond(error)` as a response
+    /// ([`RespondWith`]): the service's error becomes `Infallible`.
+    pub fn respond_with<F>(self, respond: F) -> PipelineLayer<P, K, D, Y, RespondWith<F>> {
+        PipelineLayer {
+            pipeline: self.pipeline,
+            classify: self.classify,
+            deadline: self.deadline,
+            replay: self.replay,
+            respond: RespondWith(respond),
         }
     }
 
@@ -91,17 +198,19 @@ impl<P, K, D> PipelineLayer<P, K, D> {
     }
 }
 
-impl<P, K, D: Clone> Clone for PipelineLayer<P, K, D> {
+impl<P, K, D: Clone, Y: Clone, M: Clone> Clone for PipelineLayer<P, K, D, Y, M> {
     fn clone(&self) -> Self {
         PipelineLayer {
             pipeline: Arc::clone(&self.pipeline),
             classify: Arc::clone(&self.classify),
             deadline: self.deadline.clone(),
+            replay: self.replay.clone(),
+            respond: self.respond.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, K, D> fmt::Debug for PipelineLayer<P, K, D> {
+impl<P: fmt::Debug, K, D, Y, M> fmt::Debug for PipelineLayer<P, K, D, Y, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineLayer")
             .field("pipeline", &self.pipeline)
@@ -109,8 +218,8 @@ impl<P: fmt::Debug, K, D> fmt::Debug for PipelineLayer<P, K, D> {
     }
 }
 
-impl<S, P, K, D: Clone> Layer<S> for PipelineLayer<P, K, D> {
-    type Service = PipelineService<S, P, K, D>;
+impl<S, P, K, D: Clone, Y: Clone, M: Clone> Layer<S> for PipelineLayer<P, K, D, Y, M> {
+    type Service = PipelineService<S, P, K, D, Y, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Layered::new(self.clone(), inner)
@@ -120,21 +229,56 @@ impl<S, P, K, D: Clone> Layer<S> for PipelineLayer<P, K, D> {
 /// A service behind a [`PipelineLayer`]. Always ready: each request's
 /// future runs the pipeline and readies a clone of the inner service only
 /// for an attempt every admission let in.
-pub type PipelineService<S, P, K = DefaultClassifier, D = NoDeadline> =
-    Layered<PipelineLayer<P, K, D>, S>;
+pub type PipelineService<
+    S,
+    P,
+    K = DefaultClassifier,
+    D = NoDeadline,
+    Y = CloneRequests,
+    M = KeepErrors,
+> = Layered<PipelineLayer<P, K, D, Y, M>, S>;
 
 /// The future of a [`PipelineService`] call (boxed: it owns the pipeline
 /// handle it borrows from).
-pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, PipelineError<E>>> + Send>>;
+pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-impl<S, Req, A, R, B, G, O, K, D> Service<Req>
-    for Layered<PipelineLayer<Pipeline<A, R, B, G, O>, K, D>, S>
+/// Sends a request for each attempt: a replayed copy while the [`Replay`]
+/// gives one, the original for the last.
+struct Sender<S, Req, Y, D> {
+    service: S,
+    request: Option<Req>,
+    replay: Y,
+    rule: D,
+}
+
+impl<S, Req, Y, D> Attempts<Oneshot<S, Req>> for Sender<S, Req, Y, D>
+where
+    S: Service<Req> + Clone,
+    Y: Replay<Req>,
+    D: RequestDeadline<Req>,
+{
+    fn make(&mut self, attempt: Attempt) -> Option<Oneshot<S, Req>> {
+        let held = self.request.as_ref()?;
+        let mut request = match self.replay.replay(held) {
+            Some(copy) => copy,
+            None => self.request.take()?,
+        };
+        self.rule.set_deadline(&mut request, attempt.deadline);
+        Some(self.service.clone().oneshot(request))
+    }
+}
+
+impl<S, Req, A, R, B, G, O, K, D, Y, M> Service<Req>
+    for Layered<PipelineLayer<Pipeline<A, R, B, G, O>, K, D, Y, M>, S>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Future: Send,
     S::Response: Send,
     S::Error: Send,
-    Req: Clone + Send + 'static,
+    Req: Send + 'static,
+    Y: Replay<Req> + Send + 'static,
+    M: Respond<S::Response, S::Error> + Send + 'static,
+    M::Error: Send,
     A: SharedAdmission<Key = ()> + Send + Sync + 'static,
     A::Permit: Send,
     A::Wait: Send,
@@ -147,25 +291,27 @@ where
     D: RequestDeadline<Req> + Clone + Send + 'static,
 {
     type Response = S::Response;
-    type Error = PipelineError<S::Error>;
-    type Future = PipelineFuture<S::Response, S::Error>;
+    type Error = M::Error;
+    type Future = PipelineFuture<S::Response, M::Error>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: Req) -> Self::Future {
+    fn call(&mut self, request: Req) -> Self::Future {
         let layer = &self.layer;
         let deadline = layer.deadline.deadline(&request);
         let (pipeline, classify) = (Arc::clone(&layer.pipeline), Arc::clone(&layer.classify));
-        let inner = self.inner.clone();
-        let rule = layer.deadline.clone();
+        let respond = layer.respond.clone();
+        let sender = Sender {
+            service: self.inner.clone(),
+            request: Some(request),
+            replay: layer.replay.clone(),
+            rule: layer.deadline.clone(),
+        };
         Box::pin(async move {
-            let attempt = move |attempt: failsafe_driver::Attempt| {
-                rule.set_deadline(&mut request, attempt.deadline);
-                inner.clone().oneshot(request.clone())
-            };
-            pipeline.call_with(&*classify, deadline, attempt).await
+            let result = pipeline.call_attempts(&*classify, deadline, sender).await;
+            respond.respond(result)
         })
     }
 }
