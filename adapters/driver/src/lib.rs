@@ -131,7 +131,7 @@ pub mod prelude {
     pub use crate::{
         Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
         DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
-        Outcome, Park, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
+        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
         RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared, checked,
     };
 }

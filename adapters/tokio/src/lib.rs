@@ -55,22 +55,21 @@
 //! # }
 //! ```
 //!
-//! ## Putting them together
+//! ## Putting them together: one pipeline
 //!
-//! The default order, as in Failsafe for Java, from the outside in:
-//! **Fallback -> Retry -> CircuitBreaker -> Timeout**. The fallback answers
-//! whatever is left; each retry asks the breaker again (an open breaker
-//! rejects without calling, and the retry backs off); the timeout bounds
-//! each attempt, never past the caller's deadline. Every [`TokioClock`]
-//! counts from one epoch, so handles made anywhere hand deadlines to one
-//! another.
+//! A [`Pipeline`] runs any set of patterns around one call, with one
+//! clock reading when an attempt starts and one when it ends, and one
+//! error ([`PipelineError`]). From the outside in: **fallback → overall
+//! timeout → retry → breaker / fail fast → rate limiter → bulkhead →
+//! attempt timeout**; admissions decide in the order they are added, all
+//! or nothing. Every [`TokioClock`] counts from one epoch, so deadlines
+//! and `retry_at`s from any handles agree.
 //!
 //! ```
 //! use std::time::Duration;
 //! use failsafe_tokio::{
-//!     BackoffKind, BreakerConfig, CircuitBreakerPolicy, Clock, Deadline, Error, Fallback, Jitter,
-//!     NoWindow, RetryConfig, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutPolicy,
-//!     TokenQuota, TokioClock,
+//!     BreakerConfig, CircuitBreakerPolicy, Deadline, FallbackReason, GiveUp, NoWindow, Pipeline,
+//!     RetryConfig, TimeoutConfig, TokioClock,
 //! };
 //!
 //! async fn fetch(deadline: Deadline) -> Result<String, std::io::Error> {
@@ -80,30 +79,19 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let retry = RetryPolicy::new(
-//!     RetryConfig::builder()
-//!         .max_attempts(3)
-//!         .backoff(BackoffKind::Constant(Duration::from_millis(200)))
-//!         .jitter(Jitter::Full)
-//!         .min_remaining(Duration::from_millis(100)) // skip a retry that cannot finish
-//!         .build()?,
-//! )
-//! .budget(TokenQuota::AWS_STANDARD); // clones share the budget
 //! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, NoWindow);
-//! let per_attempt = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(500))?);
-//! let overall = Deadline::after(TokioClock.now(), Duration::from_secs(2));
+//! let pipeline = Pipeline::new(TokioClock)
+//!     .admit(&breaker)
+//!     .retry(RetryConfig::builder().max_attempts(3).min_remaining(Duration::from_millis(100)).build()?)
+//!     .attempt_timeout(TimeoutConfig::new(Duration::from_millis(500))?)
+//!     .timeout(Duration::from_secs(2));
 //!
-//! let (breaker, per_attempt) = (&breaker, &per_attempt);
-//! let value = Fallback::new()
-//!     .call(
-//!         retry.call_with_deadline(overall, &RetryOnFailsafeError, |attempt| async move {
-//!             breaker
-//!                 .call(|| per_attempt.call(attempt.deadline, fetch))
-//!                 .await
-//!                 .map_err(Error::flatten) // one level: Rejected, Timeout or Inner(io::Error)
-//!         }),
-//!         |reason, gave_up| async move {
-//!             eprintln!("serving the default: {reason}; last error: {:?}", gave_up.last);
+//! let value = pipeline
+//!     .call_or_else(
+//!         |attempt| fetch(attempt.deadline),
+//!         |reason, e| async move {
+//!             assert_eq!(reason, FallbackReason::GaveUp(GiveUp::Attempts));
+//!             eprintln!("serving the default: {e}"); // the last io::Error, typed, in `e.error`
 //!             Ok(String::from("default"))
 //!         },
 //!     )
@@ -112,6 +100,9 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The single-pattern handles below compose by hand too (a retry whose
+//! attempts call a breaker), and each has its own verbs.
 //!
 //! A retry classifier ([`Classify`], any `Fn(&Result) -> Verdict` or `-> Outcome`)
 //! decides which failures retry and honours a server's `Retry-After`
