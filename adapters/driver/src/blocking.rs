@@ -45,12 +45,12 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
 /// earlier) to bound its own waits with (a socket's read timeout, a
 /// channel's `recv_timeout`), and the result is judged when it returns.
 ///
-/// - [`TimeoutMode::Cancel`]: a result that arrives after the deadline is
+/// - [`TimeoutMode::Cancel`](failsafe_core::timeout::TimeoutMode::Cancel): a result that arrives after the deadline is
 ///   discarded and [`Error::Timeout`] returned (the caller's budget is
 ///   spent; a late answer is treated as none, as Failsafe for Java does
 ///   for synchronous calls). If the deadline has already passed, `op` is
 ///   not run at all.
-/// - [`TimeoutMode::Soft`]: the result is returned as it is; the overrun is
+/// - [`TimeoutMode::Soft`](failsafe_core::timeout::TimeoutMode::Soft): the result is returned as it is; the overrun is
 ///   only reported to `observer`.
 ///
 /// ```

@@ -34,7 +34,7 @@ mod error;
 mod fallback;
 #[cfg(feature = "http")]
 pub mod http;
-mod pipeline;
+pub mod pipeline;
 mod plan_run;
 mod policy_handle;
 #[cfg(feature = "quanta")]
@@ -131,7 +131,8 @@ pub mod prelude {
     pub use crate::{
         Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
         DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
-        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
-        RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock, StdShared, checked,
+        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected,
+        RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
+        StdShared, checked,
     };
 }

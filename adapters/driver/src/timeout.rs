@@ -12,8 +12,8 @@ use crate::{Error, Once, Runtime, execute};
 /// Runs `op` with a timeout: the operation gets the deadline to hand down
 /// (`now + timeout`, or the caller's `parent` deadline if earlier).
 ///
-/// In [`TimeoutMode::Cancel`] the operation's future is dropped at the
-/// deadline and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
+/// In [`TimeoutMode::Cancel`](failsafe_core::timeout::TimeoutMode::Cancel) the operation's future is dropped at the
+/// deadline and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`](failsafe_core::timeout::TimeoutMode::Soft) it
 /// runs to completion and the overrun is only reported to `observer`.
 ///
 /// ```

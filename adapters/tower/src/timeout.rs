@@ -101,8 +101,8 @@ impl<S, R: Clone, D: Clone> Layer<S> for TimeoutLayer<R, D> {
 /// A service whose requests are bounded by a deadline; made by
 /// [`TimeoutLayer`].
 ///
-/// In [`TimeoutMode::Cancel`] the inner future is dropped when the deadline
-/// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`] it
+/// In [`TimeoutMode::Cancel`](failsafe_core::timeout::TimeoutMode::Cancel) the inner future is dropped when the deadline
+/// passes and [`Error::Timeout`] is returned; in [`TimeoutMode::Soft`](failsafe_core::timeout::TimeoutMode::Soft) it
 /// runs to completion and the policy's hook hears of the overrun. The inner
 /// service's errors come back as [`Error::Inner`].
 pub type TimeoutService<S, R, D = NoDeadline> = Layered<TimeoutLayer<R, D>, S>;
