@@ -22,7 +22,6 @@
 //! use embassy_time::Timer;
 //! use failsafe_embassy::{circuit_breaker, BreakerConfig, CircuitBreakerPolicy, CountWindow, EmbassyClock, Error};
 //!
-//! // Checked at compile time: a bad value is a build error naming the field.
 //! const CONFIG: BreakerConfig = failsafe_embassy::checked(BreakerConfig::builder()
 //!     .failure_rate_threshold(0.5) // open when half of ...
 //!     .minimum_calls(10)           // ... at least 10 of the last 20 calls failed
@@ -49,12 +48,10 @@
 //! # assert_eq!(futures_lite::future::block_on(sample()), Some(421));
 //! ```
 //!
-//! Tasks and interrupt handlers (`call_blocking`, `try_acquire`) may share
-//! a `static` on every Cortex-M if its lock masks interrupts ([`CsLock`],
-//! `MutexLock<CriticalSectionRawMutex, _>`). Link a critical-section
-//! implementation; on thumbv6m (no CAS) enable the `critical-section`
-//! feature. On the host, embassy-time's `mock-driver` runs it all in
-//! virtual time.
+//! Tasks and interrupt handlers may share a `static` if its lock masks
+//! interrupts ([`CsLock`], `MutexLock<CriticalSectionRawMutex, _>`); on
+//! thumbv6m (no CAS) enable the `critical-section` feature. [`pipeline`]
+//! puts policies, a retry and timeouts around one call, in a `static`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

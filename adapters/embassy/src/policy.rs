@@ -93,27 +93,19 @@ pub const fn keyed_rate_limiter<K: Eq + Hash + Clone, const N: usize>(
 }
 
 /// A firmware pipeline: the driver's [`Pipeline`](failsafe_driver::Pipeline)
-/// on [`EmbassyClock`], admitting through `A` (a `&'static` policy, or a
-/// chain of them: `(&BREAKER, &LIMITER)`).
+/// on [`EmbassyClock`], admitting through `A` (`&'static` policies).
 pub type Pipeline<A, B = NoBudget, G = NoBudget, O = ()> =
     failsafe_driver::Pipeline<A, EmbassyClock, B, G, O>;
 
-/// A pipeline admitting through `admission`, one attempt, no timeout; add
-/// a retry and timeouts with its `const` methods. `const`, for a `static`:
+/// A `static` pipeline admitting through `admission` (a chain:
+/// `(&BREAKER, &RADIO)`); add a retry and timeouts with its `const` methods.
 ///
 /// ```
-/// use core::time::Duration;
-/// use failsafe_embassy::{
-///     BreakerConfig, CircuitBreakerPolicy, NoWindow, Pipeline, Quota, RateLimiterPolicy,
-///     RetryConfig, TimeoutConfig, checked, circuit_breaker, pipeline, rate_limiter,
-/// };
-///
+/// use failsafe_embassy::*;
 /// static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(BreakerConfig::DEFAULT, NoWindow);
-/// static RADIO: RateLimiterPolicy = rate_limiter(checked(Quota::per_second(10)), Duration::ZERO);
+/// static RADIO: RateLimiterPolicy = rate_limiter(checked(Quota::per_second(10)), core::time::Duration::ZERO);
 /// static UPLINK: Pipeline<(&CircuitBreakerPolicy<NoWindow>, &RateLimiterPolicy)> =
-///     pipeline((&BREAKER, &RADIO))
-///         .retry(checked(RetryConfig::builder().max_attempts(3).build()))
-///         .attempt_timeout(checked(TimeoutConfig::new(Duration::from_millis(500))));
+///     pipeline((&BREAKER, &RADIO)).retry(checked(RetryConfig::builder().max_attempts(3).build()));
 /// # let _ = &UPLINK;
 /// ```
 pub const fn pipeline<A>(admission: A) -> Pipeline<A> {
