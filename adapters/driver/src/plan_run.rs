@@ -167,9 +167,12 @@ where
             }
             this.timer.set(None);
             *this.timer_at = None;
-            // The timer fired for `at`: the plan sees at least `at`, so a
-            // runtime clock a little behind its timers cannot spin the loop.
-            *this.now = runtime.now().max(at);
+            // The timer fired for `at`: that is the time, with no reading
+            // of the clock (runtime timers fire at or after their instant;
+            // their lateness is not charged to what starts now). The next
+            // attempt's decisions share it: one reading per attempt, at
+            // its end.
+            *this.now = (*this.now).max(at);
             this.plan.on_event(*this.now, PlanEvent::Timer);
         }
     }
@@ -396,7 +399,7 @@ where
             }
             Action::Wait(Some(at)) => {
                 runtime.block_until(at);
-                now = runtime.now().max(at);
+                now = now.max(at); // as the async executor: the timer's instant
                 plan.on_event(now, PlanEvent::Timer);
             }
             // Nothing is ever in flight between two polls here.

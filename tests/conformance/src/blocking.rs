@@ -9,16 +9,19 @@ use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
+use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::Deadline;
+use failsafe_core::timeout::TimeoutConfig;
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Park, RateLimiterPolicy,
+    BlockingRuntime, BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Park,
+    Pipeline, RateLimiterPolicy,
 };
 
 /// What a blocking binding gives the suite.
 pub trait BlockingBinding {
     /// The binding's clock; parking on it waits (virtually or for real).
-    type Rt: Park + Clone;
+    type Rt: Park + BlockingRuntime + Clone;
 
     /// The clock.
     fn rt(&self) -> Self::Rt;
@@ -120,6 +123,54 @@ pub fn fail_fast_judges_blocking_calls<B: BlockingBinding>(b: B) {
     assert_eq!(r.rejected().unwrap().reason, RejectReason::FailFastOpen);
 }
 
+/// Every pattern in one blocking call: breaker, rate limiter and bulkhead,
+/// a retry 100 ms apart, a 200 ms attempt timeout. The first attempt takes
+/// 300 ms (late: a timeout, its result discarded), the second fails, the
+/// third succeeds; every permit is back at the end.
+pub fn pipeline_runs_every_pattern_in_one_blocking_call<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let breaker_config = BreakerConfig::builder()
+        .consecutive_failures(3)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerPolicy::with_runtime(breaker_config, NoWindow, rt.clone());
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(100).unwrap(), rt.clone());
+    let slots = BulkheadConfig::builder().max_concurrent(1).build().unwrap();
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(slots, rt.clone());
+    let retry = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::new(rt.clone())
+        .admit(&breaker)
+        .admit(&limiter)
+        .admit(&pool)
+        .retry(retry)
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(200)).unwrap())
+        .timeout(Duration::from_secs(2));
+    let start = rt.now();
+    let mut starts = Vec::new();
+    let r = pipeline.call_blocking(|attempt| {
+        starts.push(since(start, rt.now()));
+        match attempt.number {
+            1 => {
+                b.advance(Duration::from_millis(300)); // the work overruns
+                Ok(1)
+            }
+            2 => Err("flaky"),
+            n => Ok(n),
+        }
+    });
+    assert_eq!(r, Ok(3));
+    let ms = Duration::from_millis;
+    assert_eq!(starts, [ms(0), ms(400), ms(500)]);
+    assert_eq!(pool.in_flight(), 0);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 /// Expands to one `#[test]` per blocking scenario, each given the binding
 /// `$make` builds.
 #[macro_export]
@@ -130,6 +181,7 @@ macro_rules! blocking_suite {
             bulkhead_blocking_wait_expires_at_max_wait,
             rate_limited_blocking_caller_parks_until_its_booking,
             fail_fast_judges_blocking_calls,
+            pipeline_runs_every_pattern_in_one_blocking_call,
         );
     };
     (@tests $make:expr, $($name:ident),* $(,)?) => {
