@@ -37,7 +37,7 @@ use core::time::Duration;
 
 use failsafe_core::admission::{Call, Entry};
 use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
-use failsafe_core::plan::{Attempt, Finish, Judged};
+use failsafe_core::plan::{Action, Attempt, Finish, Judged, PlanEvent};
 use failsafe_core::retry::{
     FailureKind, GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
@@ -394,6 +394,13 @@ where
             self.observer.clone(),
             now,
         );
+        let plan = Timed {
+            plan,
+            timeout: self.attempt_timeout.map(|config| config.timeout()),
+            running: None,
+            cancel: None,
+            timed_out: None,
+        };
         PipelineCall {
             pipeline: self,
             classify,
@@ -506,28 +513,48 @@ impl<T, E> Judge<Ended<T, E>> for ByAttempt {
     }
 }
 
+/// A held attempt's permits: handed back with the attempt's outcome when it
+/// ends, or, if the attempt is dropped first (its deadline passed, or the
+/// call itself was dropped), as a timeout when its deadline has passed and
+/// as cancelled otherwise.
+struct Held<'p, A: SharedAdmission, R: Runtime> {
+    guard: Option<Guard<&'p A, &'p R>>,
+    deadline: Deadline,
+    runtime: &'p R,
+}
+
+impl<A: SharedAdmission, R: Runtime> Drop for Held<'_, A, R> {
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            let now = self.runtime.now();
+            let late = self.deadline.is_expired(now);
+            guard.finish_at(
+                now,
+                if late {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Cancelled
+                },
+            );
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// One admitted attempt: the operation raced against the attempt's
-    /// deadline; its permits are handed back when it ends.
-    #[project = AttemptProj]
-    enum AttemptFuture<'p, A, R, K, Fut, T, E>
+    /// One attempt: refused by an admission, or admitted and running. Its
+    /// deadline is raced by the call's one timer (the plan's); an attempt
+    /// cut at its deadline is dropped and its permits go back as a timeout.
+    struct AttemptFuture<'p, A, R, K, Fut, T, E>
     where
         A: SharedAdmission,
         R: Runtime,
     {
-        /// An admission rejected it.
-        Refused { rejected: Option<Rejected>, result: PhantomData<fn() -> (T, E)> },
-        /// Admitted and running.
-        Running {
-            #[pin]
-            op: Fut,
-            guard: Option<Guard<&'p A, &'p R>>,
-            #[pin]
-            timer: Option<R::Sleep>,
-            deadline: Deadline,
-            runtime: &'p R,
-            classify: &'p K,
-        },
+        #[pin]
+        op: Option<Fut>,
+        rejected: Option<Rejected>,
+        held: Held<'p, A, R>,
+        classify: &'p K,
+        result: PhantomData<fn() -> (T, E)>,
     }
 }
 
@@ -541,66 +568,106 @@ where
     type Output = Ended<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<T, E>> {
-        match self.project() {
-            AttemptProj::Refused { rejected, .. } => Poll::Ready(Ended {
-                result: match rejected.take() {
-                    Some(rejected) => Err(Error::Rejected(rejected)),
-                    None => Err(Error::Timeout(Deadline::NEVER)),
-                },
+        let this = self.project();
+        let Some(op) = this.op.as_pin_mut() else {
+            let error = match this.rejected.take() {
+                Some(rejected) => Error::Rejected(rejected),
+                None => Error::Timeout(this.held.deadline),
+            };
+            return Poll::Ready(Ended {
+                result: Err(error),
                 at: None,
                 judged: None,
-            }),
-            AttemptProj::Running {
-                op,
-                guard,
-                mut timer,
-                deadline,
-                runtime,
-                classify,
-            } => {
-                // The operation first: a result ready with the timer wins.
-                if let Poll::Ready(result) = op.poll(cx) {
-                    let end = runtime.now();
-                    let outcome = classify.classify(&result);
-                    let verdict = classify.verdict_at(end, &result);
-                    if let Some(guard) = guard.take() {
-                        guard.finish_at(end, outcome);
-                    }
-                    return Poll::Ready(Ended {
-                        result: result.map_err(Error::Inner),
-                        at: Some(end),
-                        judged: Some(Judged::verdict(verdict)),
-                    });
-                }
-                if deadline.is_never() {
-                    return Poll::Pending;
-                }
-                if timer.is_none() {
-                    timer.set(Some(runtime.sleep_until(deadline.instant())));
-                }
-                let Some(sleep) = timer.as_mut().as_pin_mut() else {
-                    return Poll::Pending;
+            });
+        };
+        let result = ready!(op.poll(cx));
+        let end = this.held.runtime.now();
+        let outcome = this.classify.classify(&result);
+        let verdict = this.classify.verdict_at(end, &result);
+        if let Some(guard) = this.held.guard.take() {
+            guard.finish_at(end, outcome);
+        }
+        Poll::Ready(Ended {
+            result: result.map_err(Error::Inner),
+            at: Some(end),
+            judged: Some(Judged::verdict(verdict)),
+        })
+    }
+}
+
+/// The retry plan with the attempt timeout on top: each attempt's deadline
+/// is `now + timeout` (never past the call's), and the plan's one timer
+/// races the attempt in flight, so a pipeline call holds one timer, not
+/// two. An attempt cut at its deadline ends, for the retry, as a timeout.
+struct Timed<P> {
+    plan: P,
+    timeout: Option<Duration>,
+    running: Option<(u32, Deadline)>,
+    cancel: Option<u32>,
+    timed_out: Option<Deadline>,
+}
+
+impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
+    fn poll_action(&mut self, now: Instant) -> Action {
+        if let Some(number) = self.cancel.take() {
+            return Action::Cancel(number);
+        }
+        match self.plan.poll_action(now) {
+            Action::Start(attempt) => {
+                let deadline = match self.timeout {
+                    Some(timeout) => attempt.deadline.child(now, timeout),
+                    None => attempt.deadline,
                 };
-                ready!(sleep.poll(cx));
-                let end = runtime.now().max(deadline.instant());
-                if let Some(guard) = guard.take() {
-                    guard.finish_at(end, Outcome::Timeout);
+                self.running = Some((attempt.number, deadline));
+                self.timed_out = None;
+                Action::Start(Attempt {
+                    number: attempt.number,
+                    deadline,
+                })
+            }
+            Action::Wait(at) => match self.running {
+                Some((_, deadline)) if !deadline.is_never() => {
+                    let due = deadline.instant();
+                    Action::Wait(Some(at.map_or(due, |at| at.min(due))))
                 }
+                _ => Action::Wait(at),
+            },
+            other => other,
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: PlanEvent) {
+        match (event, self.running) {
+            (PlanEvent::Ended { .. }, _) => {
+                self.running = None;
+                self.plan.on_event(now, event);
+            }
+            (PlanEvent::Timer, Some((number, deadline))) if deadline.is_expired(now) => {
+                // Cut: drop the attempt first, then the retry judges it.
+                self.running = None;
+                self.cancel = Some(number);
+                self.timed_out = Some(deadline);
                 let timed_out = Verdict::Retry {
                     kind: FailureKind::Timeout,
                     retry_after: None,
                 };
-                Poll::Ready(Ended {
-                    result: Err(Error::Timeout(*deadline)),
-                    at: Some(end),
-                    judged: Some(Judged::verdict(timed_out)),
-                })
+                let judged = Judged::verdict(timed_out);
+                let ended = PlanEvent::Ended {
+                    attempt: number,
+                    judged,
+                };
+                self.plan.on_event(now, ended);
             }
+            (PlanEvent::Timer, _) => self.plan.on_event(now, event),
         }
+    }
+
+    fn needs_end_time(&self) -> bool {
+        self.plan.needs_end_time()
     }
 }
 
-type Plan<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
+type Plan<'p, B, G, O> = Timed<RetryPlan<&'p B, G, Xorshift64, O>>;
 
 /// The operation could make no further attempt (its request cannot be
 /// sent again): the call ends with the last attempt's result.
@@ -618,7 +685,9 @@ fn no_more<A, R: crate::Clock, B, G, O, T, E>(
 }
 
 pin_project_lite::pin_project! {
-    /// The future of one [`Pipeline::call`]: a named type, no allocation.
+    /// The future of one [`Pipeline::call`]: a named type, no allocation,
+    /// one timer (the attempt's deadline and the retry's backoff take
+    /// turns on it).
     #[must_use = "futures do nothing unless polled"]
     pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
     where
@@ -636,6 +705,48 @@ pin_project_lite::pin_project! {
         admitting: Option<Admit<&'p A, &'p R>>,
         #[pin]
         run: PlanRun<Plan<'p, B, G, O>, AttemptFuture<'p, A, R, K, Fut, T, E>, R::Sleep>,
+    }
+}
+
+impl<'p, A, R, B, G, O, K, F, Fut, T, E> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+where
+    A: SharedAdmission<Key = ()>,
+    R: Runtime,
+    K: Classify<T, E>,
+    F: Attempts<Fut>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    /// The attempt admitted with `guard` (or refused), as the run's future;
+    /// `None` if the operation can make no further attempt.
+    fn attempt(
+        pipeline: &'p Pipeline<A, R, B, G, O>,
+        classify: &'p K,
+        op: &mut F,
+        attempt: Attempt,
+        admitted: Result<Guard<&'p A, &'p R>, Rejected>,
+    ) -> Option<AttemptFuture<'p, A, R, K, Fut, T, E>> {
+        let runtime = &pipeline.runtime;
+        let (op, rejected, guard) = match admitted {
+            Ok(guard) => match op.make(attempt) {
+                Some(op) => (Some(op), None, Some(guard)),
+                None => {
+                    guard.abandon();
+                    return None;
+                }
+            },
+            Err(rejected) => (None, Some(rejected), None),
+        };
+        Some(AttemptFuture {
+            op,
+            rejected,
+            held: Held {
+                guard,
+                deadline: attempt.deadline,
+                runtime,
+            },
+            classify,
+            result: PhantomData,
+        })
     }
 }
 
@@ -660,33 +771,13 @@ where
                 let admitted = ready!(admit.poll(cx));
                 this.admitting.set(None);
                 if let Some(attempt) = this.pending.take() {
-                    let future = match admitted {
-                        Ok(guard) => AttemptFuture::Running {
-                            op: match this.op.make(attempt) {
-                                Some(op) => op,
-                                None => {
-                                    guard.abandon();
-                                    let last = this.run.as_mut().take_last();
-                                    return Poll::Ready(no_more(
-                                        pipeline,
-                                        *this.deadline,
-                                        attempt,
-                                        last,
-                                    ));
-                                }
-                            },
-                            guard: Some(guard),
-                            timer: None,
-                            deadline: attempt.deadline,
-                            runtime: &pipeline.runtime,
-                            classify: *this.classify,
-                        },
-                        Err(rejected) => AttemptFuture::Refused {
-                            rejected: Some(rejected),
-                            result: PhantomData,
-                        },
-                    };
-                    this.run.as_mut().start(attempt, future);
+                    match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
+                        Some(future) => this.run.as_mut().start(attempt, future),
+                        None => {
+                            let last = this.run.as_mut().take_last();
+                            return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
+                        }
+                    }
                 }
             }
             let step = ready!(
@@ -697,41 +788,21 @@ where
             let attempt = match step {
                 Step::Start(attempt) => attempt,
                 Step::Finish(finish, last) => {
-                    return Poll::Ready(pipeline.answer(*this.deadline, finish, last));
+                    let timed_out = this.run.plan().timed_out;
+                    let deadline = timed_out.unwrap_or(*this.deadline);
+                    return Poll::Ready(pipeline.answer(deadline, finish, last));
                 }
             };
-            // One `now` for every admission and the attempt's deadline.
+            // One `now` for every admission; the plan set the deadline.
             let now = this.run.now();
-            let deadline = pipeline.attempt_deadline(now, attempt.deadline);
-            let attempt = Attempt {
-                number: attempt.number,
-                deadline,
-            };
             let ask = Ask {
-                deadline,
+                deadline: attempt.deadline,
                 ..Ask::DEFAULT
             };
             let admission = &pipeline.admission;
-            let future = match admission.enter(&ask.apply(Call::at(now), &()), Some(cx.waker())) {
-                Entry::Admitted(permit) => AttemptFuture::Running {
-                    op: match this.op.make(attempt) {
-                        Some(op) => op,
-                        None => {
-                            admission.abandon(now, permit);
-                            let last = this.run.as_mut().take_last();
-                            return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
-                        }
-                    },
-                    guard: Some(Guard::new(admission, &pipeline.runtime, permit)),
-                    timer: None,
-                    deadline,
-                    runtime: &pipeline.runtime,
-                    classify: *this.classify,
-                },
-                Entry::Rejected(rejected) => AttemptFuture::Refused {
-                    rejected: Some(rejected),
-                    result: PhantomData,
-                },
+            let admitted = match admission.enter(&ask.apply(Call::at(now), &()), Some(cx.waker())) {
+                Entry::Admitted(permit) => Ok(Guard::new(admission, &pipeline.runtime, permit)),
+                Entry::Rejected(rejected) => Err(rejected),
                 Entry::Pending { wait, .. } => {
                     let admit = Admit::waiting(admission, &pipeline.runtime, ask, (), wait);
                     this.admitting.set(Some(admit));
@@ -739,7 +810,13 @@ where
                     continue;
                 }
             };
-            this.run.as_mut().start(attempt, future);
+            match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
+                Some(future) => this.run.as_mut().start(attempt, future),
+                None => {
+                    let last = this.run.as_mut().take_last();
+                    return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
+                }
+            }
         }
     }
 }

@@ -114,6 +114,8 @@ where
                     if *this.running == number {
                         this.attempt.set(None);
                         *this.running = 0;
+                        // The dropped attempt is the last one: it has no result.
+                        *this.last = None;
                     }
                     continue;
                 }
