@@ -195,8 +195,18 @@ forward_shared_admission!(
 const FREE: u64 = 1 << 63;
 /// Admission word bit: the free permit records the call's start time.
 const TIMED: u64 = 1 << 62;
-/// Admission word: the machine's token (a breaker's epoch and permit kind).
-const TOKEN: u64 = (1 << 61) - 1;
+/// Admission word: exits the gate may still count without the lock
+/// ([`Admission::gate_exit_credit`]), bits 34 to 61.
+const CREDIT_SHIFT: u32 = 34;
+/// One exit's worth of credit.
+const CREDIT_ONE: u64 = 1 << CREDIT_SHIFT;
+/// The most credit one publication grants (28 bits).
+const MAX_CREDIT: u64 = (1 << 28) - 1;
+/// Admission word: the credit bits.
+const CREDIT: u64 = MAX_CREDIT << CREDIT_SHIFT;
+/// Admission word: the machine's token (a breaker's epoch and permit kind),
+/// bits 0 to 33.
+const TOKEN: u64 = CREDIT_ONE - 1;
 /// Reject-until word: not rejecting.
 const NOT_REJECTING: u64 = 0;
 /// Reject-until word: rejecting with no known end (`retry_at` `None`).
@@ -211,7 +221,13 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// atomic words, so a closed breaker admits and an open breaker or fail fast
 /// rejects with one atomic load and no lock; rejections taken that way are
 /// counted (and added to the machine's metrics by the pattern's
-/// `metrics`). Wakers a machine owes (a bulkhead granting a queued call a
+/// `metrics`). The admission word also carries the machine's
+/// [exit credit](Admission::gate_exit_credit): that many exits the machine
+/// says cannot change its state (a closed breaker's successes that cannot
+/// trip it) are counted with one compare-and-swap on that word, and handed
+/// to the machine ([`Admission::absorb_gate_exits`]) at the start of the
+/// next locked operation, before it runs: every locked operation sees every
+/// exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
 /// ```
@@ -236,6 +252,9 @@ pub struct Shared<M, L> {
     until: AtomicU64,
     latest: AtomicU64,
     rejections: AtomicU64,
+    /// The exit credit last published in `admit` (read and written only
+    /// under the lock).
+    credit: AtomicU64,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -251,6 +270,7 @@ impl<M, L> Shared<M, L> {
             until: AtomicU64::new(NOT_REJECTING),
             latest: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            credit: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
@@ -264,6 +284,7 @@ impl<M, L> Shared<M, L> {
             until: AtomicU64::new(NOT_REJECTING),
             latest: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            credit: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
@@ -286,13 +307,17 @@ impl<M, L: Lock<M>> Shared<M, L> {
         shared
     }
 
-    /// Runs `f` on the machine under the lock, then publishes its gate and
-    /// wakes, outside the lock, the wakers it owes.
+    /// Runs `f` on the machine under the lock (after handing it the exits
+    /// the gate counted), then publishes its gate and wakes, outside the
+    /// lock, the wakers it owes.
     pub fn with<R>(&self, f: impl FnOnce(&mut M) -> R) -> R
     where
         M: Admission,
     {
         let (r, mut owed) = self.lock.with(|m| {
+            if M::GATED {
+                self.fold(m);
+            }
             let r = f(m);
             if M::GATED {
                 self.publish(m);
@@ -325,7 +350,51 @@ impl<M, L: Lock<M>> Shared<M, L> {
         self.with(|m| m.on_deadline(now))
     }
 
-    fn publish(&self, m: &M)
+    /// Under the lock: takes the credit back from the admission word and
+    /// hands the machine the exits counted against it. The word's other
+    /// bits change only under the lock, so they are known here; an exit
+    /// that finds no credit after this takes the lock (and so comes after
+    /// this operation).
+    fn fold(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        let credit = self.credit.load(Ordering::Relaxed);
+        if credit == 0 {
+            return;
+        }
+        self.credit.store(0, Ordering::Relaxed);
+        let word = self.admit.load(Ordering::Relaxed);
+        let word = self.admit.swap(word & !CREDIT, Ordering::AcqRel);
+        let used = credit - ((word & CREDIT) >> CREDIT_SHIFT);
+        if used > 0 {
+            // `used <= MAX_CREDIT < 2^28`: fits.
+            m.absorb_gate_exits(used as u32);
+        }
+    }
+
+    /// An exit counted on the gate's credit: the word still admits with
+    /// `token` and has credit left. `false`: the exit must take the lock.
+    #[inline]
+    fn gate_exit(&self, token: u64) -> bool {
+        let mut word = self.admit.load(Ordering::Relaxed);
+        loop {
+            if word & (FREE | TOKEN) != FREE | (token & TOKEN) || word & CREDIT == 0 {
+                return false;
+            }
+            match self.admit.compare_exchange_weak(
+                word,
+                word - CREDIT_ONE,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    fn publish(&self, m: &mut M)
     where
         M: Admission,
     {
@@ -333,12 +402,18 @@ impl<M, L: Lock<M>> Shared<M, L> {
         if self.latest.load(Ordering::Relaxed) < latest {
             self.latest.store(latest, Ordering::Relaxed);
         }
+        let mut credit = 0;
         let (admit, until) = match m.gate() {
             Gate::Lock => (0, NOT_REJECTING),
-            Gate::Admit { token, timed } => (
-                FREE | if timed { TIMED } else { 0 } | (token & TOKEN),
-                NOT_REJECTING,
-            ),
+            Gate::Admit { token, timed } => {
+                credit = u64::from(m.gate_exit_credit()).min(MAX_CREDIT);
+                (
+                    FREE | if timed { TIMED } else { 0 }
+                        | (credit << CREDIT_SHIFT)
+                        | (token & TOKEN),
+                    NOT_REJECTING,
+                )
+            }
             Gate::Reject { until, reason } => {
                 let until = match until {
                     None => UNTIL_UNKNOWN,
@@ -351,6 +426,8 @@ impl<M, L: Lock<M>> Shared<M, L> {
                 (u64::from(reason.code()), until)
             }
         };
+        // No exit can change the word now: `fold` took its credit.
+        self.credit.store(credit, Ordering::Relaxed);
         // The admission word first, the end of the rejection last (release):
         // a reader that sees a rejection sees its reason.
         if self.admit.load(Ordering::Relaxed) != admit {
@@ -452,6 +529,17 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
 
     #[inline]
     fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
+        if M::GATED
+            && let Some(token) = M::gate_exit(&permit, outcome)
+            // A time newer than the machine's latest must reach it (the
+            // clock contract); an older one changes nothing.
+            && now
+                .known()
+                .is_none_or(|t| t.as_nanos() <= self.latest.load(Ordering::Relaxed))
+            && self.gate_exit(token)
+        {
+            return;
+        }
         self.with(|m| m.exit(now, permit, outcome))
     }
 

@@ -75,6 +75,23 @@ impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
         Some(BreakerPermit::new(issued_at, token as u32, kind))
     }
 
+    #[inline]
+    fn gate_exit_credit(&mut self) -> u32 {
+        self.success_credit()
+    }
+
+    #[inline]
+    fn gate_exit(permit: &BreakerPermit, outcome: Outcome) -> Option<u64> {
+        // A counted success of the gate's epoch (a disabled breaker's
+        // token carries `UNCOUNTED`, so it never matches).
+        (permit.kind == PermitKind::Counted && outcome == Outcome::Success)
+            .then_some(u64::from(permit.epoch))
+    }
+
+    fn absorb_gate_exits(&mut self, n: u32) {
+        self.absorb_successes(n);
+    }
+
     fn latest_seen(&self) -> Instant {
         CircuitBreaker::latest_seen(self)
     }
