@@ -381,11 +381,13 @@ pub trait Admission {
 
     /// Applies `n` exits counted on the gate's credit, each as
     /// [`exit`](Admission::exit) with a permit and outcome
-    /// [`gate_exit`](Admission::gate_exit) accepted would have, at the
-    /// latest time seen. Called under the lock, before any other operation,
-    /// with `n` at most the credit last granted. The default does nothing
-    /// (it is never called for a machine that grants no credit).
-    fn absorb_gate_exits(&mut self, _n: u32) {}
+    /// [`gate_exit`](Admission::gate_exit) accepted would have, after
+    /// noting `latest` (no earlier than any time those exits were given;
+    /// the clock contract). Called under the lock, before any other
+    /// operation, with `n` at most the credit last granted. The default
+    /// does nothing (it is never called for a machine that grants no
+    /// credit).
+    fn absorb_gate_exits(&mut self, _n: u32, _latest: Instant) {}
 
     /// The latest time the machine has seen (the clock contract's floor).
     fn latest_seen(&self) -> Instant {

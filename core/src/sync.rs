@@ -225,9 +225,9 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// [exit credit](Admission::gate_exit_credit): that many exits the machine
 /// says cannot change its state (a closed breaker's successes that cannot
 /// trip it) are counted with one compare-and-swap on that word, and handed
-/// to the machine ([`Admission::absorb_gate_exits`]) at the start of the
-/// next locked operation, before it runs: every locked operation sees every
-/// exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
+/// to the machine ([`Admission::absorb_gate_exits`], with the latest time
+/// any of them knew) at the start of the next locked operation, before it
+/// runs: every locked operation sees every exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
 /// ```
@@ -369,7 +369,24 @@ impl<M, L: Lock<M>> Shared<M, L> {
         let used = credit - ((word & CREDIT) >> CREDIT_SHIFT);
         if used > 0 {
             // `used <= MAX_CREDIT < 2^28`: fits.
-            m.absorb_gate_exits(used as u32);
+            let latest = Instant::from_nanos(self.latest.load(Ordering::Relaxed));
+            m.absorb_gate_exits(used as u32, latest);
+        }
+    }
+
+    /// Raises the latest time seen to `t` (never lowers it: exits on the
+    /// gate's credit note their times here as well as the machine).
+    #[inline]
+    fn note_latest(&self, t: u64) {
+        let mut seen = self.latest.load(Ordering::Relaxed);
+        while seen < t {
+            match self
+                .latest
+                .compare_exchange_weak(seen, t, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => seen = now,
+            }
         }
     }
 
@@ -399,9 +416,7 @@ impl<M, L: Lock<M>> Shared<M, L> {
         M: Admission,
     {
         let latest = m.latest_seen().as_nanos();
-        if self.latest.load(Ordering::Relaxed) < latest {
-            self.latest.store(latest, Ordering::Relaxed);
-        }
+        self.note_latest(latest);
         let mut credit = 0;
         let (admit, until) = match m.gate() {
             Gate::Lock => (0, NOT_REJECTING),
@@ -531,14 +546,16 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
     fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
         if M::GATED
             && let Some(token) = M::gate_exit(&permit, outcome)
-            // A time newer than the machine's latest must reach it (the
-            // clock contract); an older one changes nothing.
-            && now
-                .known()
-                .is_none_or(|t| t.as_nanos() <= self.latest.load(Ordering::Relaxed))
-            && self.gate_exit(token)
         {
-            return;
+            // A time known at the exit is noted before the exit is counted,
+            // so the fold that hands the exit over hands this time too (the
+            // clock contract: later calls read no earlier time).
+            if let Some(t) = now.known() {
+                self.note_latest(t.as_nanos());
+            }
+            if self.gate_exit(token) {
+                return;
+            }
         }
         self.with(|m| m.exit(now, permit, outcome))
     }

@@ -279,3 +279,32 @@ fn the_success_that_can_trip_always_takes_the_lock() {
         assert_eq!((m.state, m.times_opened), (State::Open, 1));
     });
 }
+
+/// A success counted without the lock at a known time (5 s) races a fold:
+/// either way the machine learns the time, so a failure reported later at
+/// an earlier time (1 s) trips the breaker at 5 s (the clock contract).
+#[test]
+fn a_time_known_to_a_lock_free_success_reaches_the_machine() {
+    loom::model(|| {
+        let config = BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let b = counted(config);
+        let worker = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let p = b.acquire(|| Instant::from_secs(1)).unwrap();
+                b.record(Instant::from_secs(5), p, Outcome::Success);
+            })
+        };
+        let _ = b.metrics(Instant::from_secs(1));
+        worker.join().unwrap();
+        let p = b.acquire(Instant::from_secs(1)).unwrap();
+        b.record(Instant::from_secs(1), p, Outcome::Failure);
+        let r = b.acquire(Instant::from_secs(1)).unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_secs(15)));
+    });
+}

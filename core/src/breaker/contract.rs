@@ -88,8 +88,8 @@ impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
             .then_some(u64::from(permit.epoch))
     }
 
-    fn absorb_gate_exits(&mut self, n: u32) {
-        self.absorb_successes(n);
+    fn absorb_gate_exits(&mut self, n: u32, latest: Instant) {
+        self.absorb_successes(n, latest);
     }
 
     fn latest_seen(&self) -> Instant {

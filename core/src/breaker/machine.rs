@@ -581,12 +581,13 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     }
 
     /// Applies `n` successes of counted permits of the current epoch, as
-    /// `n` calls of [`record`](Self::record) at the latest time seen would.
-    pub(crate) fn absorb_successes(&mut self, n: u32) {
+    /// `n` calls of [`record`](Self::record) would, the latest of them at
+    /// `latest` (or earlier).
+    pub(crate) fn absorb_successes(&mut self, n: u32, latest: Instant) {
+        let now = self.clock.observe(latest);
         if n == 0 || !matches!(self.mode, Mode::Closed | Mode::MetricsOnly) {
             return;
         }
-        let now = self.clock.latest();
         self.window.record_successes(now, n);
         self.consecutive_failures = 0;
         // Never true within the credit granted; checked all the same.
