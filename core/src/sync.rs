@@ -374,6 +374,16 @@ impl<M, L: Lock<M>> Shared<M, L> {
         }
     }
 
+    /// [`SharedAdmission::exit`] under the lock, out of line so that the
+    /// lock-free path inlines small.
+    #[inline(never)]
+    fn exit_locked(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome)
+    where
+        M: Admission,
+    {
+        self.with(|m| m.exit(now, permit, outcome))
+    }
+
     /// Raises the latest time seen to `t` (never lowers it: exits on the
     /// gate's credit note their times here as well as the machine).
     #[inline]
@@ -557,7 +567,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
                 return;
             }
         }
-        self.with(|m| m.exit(now, permit, outcome))
+        self.exit_locked(now, permit, outcome)
     }
 
     #[inline]

@@ -95,7 +95,7 @@ where
     }
 
     /// Hands the permit back with how the call ended.
-    #[inline]
+    #[inline(always)]
     pub fn finish(mut self, outcome: Outcome) {
         self.hand_back(outcome);
     }
@@ -108,7 +108,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn hand_back(&mut self, outcome: Outcome) {
         if let Some(permit) = self.permit.take() {
             let clock = &self.clock;
