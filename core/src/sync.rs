@@ -463,27 +463,33 @@ impl<M, L: Lock<M>> Shared<M, L> {
         }
     }
 
-    /// The lock-free decision, if the gate can make it.
-    #[inline]
-    fn gate_enter(&self, call: &Call<'_, M::Key>) -> Option<Entry<M::Permit, M::Wait>>
+    /// The lock-free admission, if the gate admits every call.
+    #[inline(always)]
+    fn gate_admit(&self, call: &Call<'_, M::Key>) -> Option<M::Permit>
     where
         M: Admission,
     {
-        if !M::GATED {
+        let admit = self.admit.load(Ordering::Acquire);
+        if admit & FREE == 0 {
             return None;
         }
-        let admit = self.admit.load(Ordering::Acquire);
-        if admit & FREE != 0 {
-            let issued_at = if admit & TIMED != 0 {
-                // The clock contract: a start before the latest time the
-                // machine has seen reads as that time.
-                call.now()
-                    .max(Instant::from_nanos(self.latest.load(Ordering::Relaxed)))
-            } else {
-                Instant::ZERO
-            };
-            return M::gate_permit(admit & TOKEN, issued_at).map(Entry::Admitted);
-        }
+        let issued_at = if admit & TIMED != 0 {
+            // The clock contract: a start before the latest time the
+            // machine has seen reads as that time.
+            call.now()
+                .max(Instant::from_nanos(self.latest.load(Ordering::Relaxed)))
+        } else {
+            Instant::ZERO
+        };
+        M::gate_permit(admit & TOKEN, issued_at)
+    }
+
+    /// The lock-free rejection, if the gate rejects this call.
+    #[inline]
+    fn gate_reject(&self, call: &Call<'_, M::Key>) -> Option<Rejected>
+    where
+        M: Admission,
+    {
         let until = self.until.load(Ordering::Acquire);
         if until == NOT_REJECTING || call.now().as_nanos() >= until {
             return None;
@@ -491,11 +497,25 @@ impl<M, L: Lock<M>> Shared<M, L> {
         let code = self.admit.load(Ordering::Relaxed);
         let reason = RejectReason::from_code(code as u8)?;
         self.rejections.fetch_add(1, Ordering::Relaxed);
-        Some(Entry::Rejected(match until {
+        Some(match until {
             UNTIL_UNKNOWN => Rejected::new(reason, None),
             UNTIL_NEVER => Rejected::never(reason),
             until => Rejected::new(reason, Some(Instant::from_nanos(until))),
-        }))
+        })
+    }
+
+    /// [`SharedAdmission::enter`] under the lock, out of line so that the
+    /// lock-free paths inline small.
+    #[inline(never)]
+    fn enter_locked(
+        &self,
+        call: &Call<'_, M::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<M::Permit, M::Wait>
+    where
+        M: Admission,
+    {
+        self.with(|m| m.enter(call, waker))
     }
 }
 
@@ -531,10 +551,17 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
         call: &Call<'_, Self::Key>,
         waker: Option<&Waker>,
     ) -> Entry<M::Permit, M::Wait> {
-        if let Some(entry) = self.gate_enter(call) {
-            return entry;
+        if M::GATED {
+            // Each lock-free answer returns on its own branch: the permit
+            // stays in registers (no `Option<Entry>` built in memory).
+            if let Some(permit) = self.gate_admit(call) {
+                return Entry::Admitted(permit);
+            }
+            if let Some(rejected) = self.gate_reject(call) {
+                return Entry::Rejected(rejected);
+            }
         }
-        self.with(|m| m.enter(call, waker))
+        self.enter_locked(call, waker)
     }
 
     #[inline]

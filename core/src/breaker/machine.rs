@@ -181,11 +181,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         } else {
             self.clock.latest()
         };
-        Ok(BreakerPermit {
-            issued_at,
-            epoch: self.epoch,
-            kind,
-        })
+        Ok(BreakerPermit::new(issued_at, self.epoch, kind))
     }
 
     /// Reports how the call admitted by `permit` ended at `now`. The call's
@@ -212,10 +208,10 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             let now = time.get(&mut self.clock);
             self.advance_timed(now);
         }
-        if permit.kind == PermitKind::Uncounted {
+        if permit.kind() == PermitKind::Uncounted {
             return;
         }
-        if permit.epoch != self.epoch {
+        if permit.epoch() != self.epoch {
             let at = time.get(&mut self.clock);
             self.stale_outcomes = self.stale_outcomes.saturating_add(1);
             self.observer
@@ -232,7 +228,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             }
             None => false,
         };
-        match permit.kind {
+        match permit.kind() {
             PermitKind::Counted => self.record_counted(&mut time, outcome, slow),
             PermitKind::Probe => {
                 let now = time.get(&mut self.clock);
