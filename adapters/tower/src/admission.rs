@@ -546,6 +546,7 @@ where
         if let Some(guard) = this.guard.as_mut() {
             // In place: the guard is not moved out of the future first.
             guard.finish_in_place(this.classify.classify(&result));
+            *this.guard = None;
         }
         Poll::Ready(result.map_err(Error::Inner))
     }
