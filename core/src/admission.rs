@@ -268,7 +268,7 @@ pub enum Gate {
     /// Every call takes the lock.
     Lock,
     /// Every call is admitted with a permit built from `token` by
-    /// [`Admission::gate_permit`] (at most 61 bits); `timed`: the permit
+    /// [`Admission::gate_permit`] (at most 34 bits); `timed`: the permit
     /// needs the call's time.
     Admit {
         /// The machine's token (a breaker's state epoch).
@@ -358,6 +358,36 @@ pub trait Admission {
     fn gate_permit(_token: u64, _issued_at: Instant) -> Option<Self::Permit> {
         None
     }
+
+    /// How many exits a shared handle may count without the lock while the
+    /// gate admits ([`Gate::Admit`]): exits that [`gate_exit`](Admission::gate_exit)
+    /// accepts and that cannot change the machine's state or gate, however
+    /// many of them (up to this credit) come in a row (a closed breaker's
+    /// successes that cannot trip it). They reach the machine in one
+    /// [`absorb_gate_exits`](Admission::absorb_gate_exits) before its next
+    /// locked operation. Asked after every locked operation that leaves the
+    /// gate admitting; the default, 0, sends every exit through the lock.
+    fn gate_exit_credit(&mut self) -> u32 {
+        0
+    }
+
+    /// Whether an exit of `permit` with `outcome` may be counted on the
+    /// gate's credit, and if so the gate token it needs (the exit is
+    /// counted only while the gate admits with that token): `None` (the
+    /// default) takes the lock.
+    fn gate_exit(_permit: &Self::Permit, _outcome: Outcome) -> Option<u64> {
+        None
+    }
+
+    /// Applies `n` exits counted on the gate's credit, each as
+    /// [`exit`](Admission::exit) with a permit and outcome
+    /// [`gate_exit`](Admission::gate_exit) accepted would have, after
+    /// noting `latest` (no earlier than any time those exits were given;
+    /// the clock contract). Called under the lock, before any other
+    /// operation, with `n` at most the credit last granted. The default
+    /// does nothing (it is never called for a machine that grants no
+    /// credit).
+    fn absorb_gate_exits(&mut self, _n: u32, _latest: Instant) {}
 
     /// The latest time the machine has seen (the clock contract's floor).
     fn latest_seen(&self) -> Instant {

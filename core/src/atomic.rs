@@ -15,7 +15,7 @@
 //! interrupt preempting the holder spun forever.)
 //!
 //! Only the operations the crate uses are provided (`new`, `load`, `store`,
-//! `fetch_add`, `compare_exchange`, `compare_exchange_weak`).
+//! `swap`, `fetch_add`, `compare_exchange`, `compare_exchange_weak`).
 //!
 //! [`AtomicGcra`]: crate::rate::AtomicGcra
 //! [`SharedBreaker`]: crate::sync::SharedBreaker
@@ -71,6 +71,12 @@ mod cs {
         #[inline]
         pub(crate) fn store(&self, value: u64, _: Ordering) {
             critical_section::with(|cs| self.0.borrow(cs).set(value))
+        }
+
+        /// Stores `value`; returns the previous value.
+        #[inline]
+        pub(crate) fn swap(&self, value: u64, _: Ordering) -> u64 {
+            critical_section::with(|cs| self.0.borrow(cs).replace(value))
         }
 
         /// Wrapping add; returns the previous value.
@@ -144,6 +150,8 @@ mod cs {
             assert_eq!(std::format!("{A:?}"), "9");
             assert_eq!(A.compare_exchange(9, 3, Relaxed, Relaxed), Ok(9));
             assert_eq!(A.compare_exchange(9, 4, Relaxed, Relaxed), Err(3));
+            assert_eq!(A.swap(11, Relaxed), 3);
+            assert_eq!(A.load(Relaxed), 11);
         }
     }
 }

@@ -202,8 +202,18 @@ forward_shared_admission!(
 const FREE: u64 = 1 << 63;
 /// Admission word bit: the free permit records the call's start time.
 const TIMED: u64 = 1 << 62;
-/// Admission word: the machine's token (a breaker's epoch and permit kind).
-const TOKEN: u64 = (1 << 61) - 1;
+/// Admission word: exits the gate may still count without the lock
+/// ([`Admission::gate_exit_credit`]), bits 34 to 61.
+const CREDIT_SHIFT: u32 = 34;
+/// One exit's worth of credit.
+const CREDIT_ONE: u64 = 1 << CREDIT_SHIFT;
+/// The most credit one publication grants (28 bits).
+const MAX_CREDIT: u64 = (1 << 28) - 1;
+/// Admission word: the credit bits.
+const CREDIT: u64 = MAX_CREDIT << CREDIT_SHIFT;
+/// Admission word: the machine's token (a breaker's epoch and permit kind),
+/// bits 0 to 33.
+const TOKEN: u64 = CREDIT_ONE - 1;
 /// Reject-until word: not rejecting.
 const NOT_REJECTING: u64 = 0;
 /// Reject-until word: rejecting with no known end (`retry_at` `None`).
@@ -218,7 +228,13 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// atomic words, so a closed breaker admits and an open breaker or fail fast
 /// rejects with one atomic load and no lock; rejections taken that way are
 /// counted (and added to the machine's metrics by the pattern's
-/// `metrics`). Wakers a machine owes (a bulkhead granting a queued call a
+/// `metrics`). The admission word also carries the machine's
+/// [exit credit](Admission::gate_exit_credit): that many exits the machine
+/// says cannot change its state (a closed breaker's successes that cannot
+/// trip it) are counted with one compare-and-swap on that word, and handed
+/// to the machine ([`Admission::absorb_gate_exits`], with the latest time
+/// any of them knew) at the start of the next locked operation, before it
+/// runs: every locked operation sees every exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
 /// ```
@@ -243,6 +259,9 @@ pub struct Shared<M, L> {
     until: AtomicU64,
     latest: AtomicU64,
     rejections: AtomicU64,
+    /// The exit credit last published in `admit` (read and written only
+    /// under the lock).
+    credit: AtomicU64,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -258,6 +277,7 @@ impl<M, L> Shared<M, L> {
             until: AtomicU64::new(NOT_REJECTING),
             latest: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            credit: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
@@ -271,6 +291,7 @@ impl<M, L> Shared<M, L> {
             until: AtomicU64::new(NOT_REJECTING),
             latest: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            credit: AtomicU64::new(0),
             _machine: PhantomData,
         }
     }
@@ -293,13 +314,17 @@ impl<M, L: Lock<M>> Shared<M, L> {
         shared
     }
 
-    /// Runs `f` on the machine under the lock, then publishes its gate and
-    /// wakes, outside the lock, the wakers it owes.
+    /// Runs `f` on the machine under the lock (after handing it the exits
+    /// the gate counted), then publishes its gate and wakes, outside the
+    /// lock, the wakers it owes.
     pub fn with<R>(&self, f: impl FnOnce(&mut M) -> R) -> R
     where
         M: Admission,
     {
         let (r, mut owed) = self.lock.with(|m| {
+            if M::GATED {
+                self.fold(m);
+            }
             let r = f(m);
             if M::GATED {
                 self.publish(m);
@@ -332,20 +357,95 @@ impl<M, L: Lock<M>> Shared<M, L> {
         self.with(|m| m.on_deadline(now))
     }
 
-    fn publish(&self, m: &M)
+    /// Under the lock: takes the credit back from the admission word and
+    /// hands the machine the exits counted against it. The word's other
+    /// bits change only under the lock, so they are known here; an exit
+    /// that finds no credit after this takes the lock (and so comes after
+    /// this operation).
+    fn fold(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        let credit = self.credit.load(Ordering::Relaxed);
+        if credit == 0 {
+            return;
+        }
+        self.credit.store(0, Ordering::Relaxed);
+        let word = self.admit.load(Ordering::Relaxed);
+        let word = self.admit.swap(word & !CREDIT, Ordering::AcqRel);
+        let used = credit - ((word & CREDIT) >> CREDIT_SHIFT);
+        if used > 0 {
+            // `used <= MAX_CREDIT < 2^28`: fits.
+            let latest = Instant::from_nanos(self.latest.load(Ordering::Relaxed));
+            m.absorb_gate_exits(used as u32, latest);
+        }
+    }
+
+    /// [`SharedAdmission::exit`] under the lock, out of line so that the
+    /// lock-free path inlines small.
+    #[inline(never)]
+    fn exit_locked(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome)
+    where
+        M: Admission,
+    {
+        self.with(|m| m.exit(now, permit, outcome))
+    }
+
+    /// Raises the latest time seen to `t` (never lowers it: exits on the
+    /// gate's credit note their times here as well as the machine).
+    #[inline]
+    fn note_latest(&self, t: u64) {
+        let mut seen = self.latest.load(Ordering::Relaxed);
+        while seen < t {
+            match self
+                .latest
+                .compare_exchange_weak(seen, t, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// An exit counted on the gate's credit: the word still admits with
+    /// `token` and has credit left. `false`: the exit must take the lock.
+    #[inline]
+    fn gate_exit(&self, token: u64) -> bool {
+        let mut word = self.admit.load(Ordering::Relaxed);
+        loop {
+            if word & (FREE | TOKEN) != FREE | (token & TOKEN) || word & CREDIT == 0 {
+                return false;
+            }
+            match self.admit.compare_exchange_weak(
+                word,
+                word - CREDIT_ONE,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    fn publish(&self, m: &mut M)
     where
         M: Admission,
     {
         let latest = m.latest_seen().as_nanos();
-        if self.latest.load(Ordering::Relaxed) < latest {
-            self.latest.store(latest, Ordering::Relaxed);
-        }
+        self.note_latest(latest);
+        let mut credit = 0;
         let (admit, until) = match m.gate() {
             Gate::Lock => (0, NOT_REJECTING),
-            Gate::Admit { token, timed } => (
-                FREE | if timed { TIMED } else { 0 } | (token & TOKEN),
-                NOT_REJECTING,
-            ),
+            Gate::Admit { token, timed } => {
+                credit = u64::from(m.gate_exit_credit()).min(MAX_CREDIT);
+                (
+                    FREE | if timed { TIMED } else { 0 }
+                        | (credit << CREDIT_SHIFT)
+                        | (token & TOKEN),
+                    NOT_REJECTING,
+                )
+            }
             Gate::Reject { until, reason } => {
                 let until = match until {
                     None => UNTIL_UNKNOWN,
@@ -358,6 +458,8 @@ impl<M, L: Lock<M>> Shared<M, L> {
                 (u64::from(reason.code()), until)
             }
         };
+        // No exit can change the word now: `fold` took its credit.
+        self.credit.store(credit, Ordering::Relaxed);
         // The admission word first, the end of the rejection last (release):
         // a reader that sees a rejection sees its reason.
         if self.admit.load(Ordering::Relaxed) != admit {
@@ -368,27 +470,33 @@ impl<M, L: Lock<M>> Shared<M, L> {
         }
     }
 
-    /// The lock-free decision, if the gate can make it.
-    #[inline]
-    fn gate_enter(&self, call: &Call<'_, M::Key>) -> Option<Entry<M::Permit, M::Wait>>
+    /// The lock-free admission, if the gate admits every call.
+    #[inline(always)]
+    fn gate_admit(&self, call: &Call<'_, M::Key>) -> Option<M::Permit>
     where
         M: Admission,
     {
-        if !M::GATED {
+        let admit = self.admit.load(Ordering::Acquire);
+        if admit & FREE == 0 {
             return None;
         }
-        let admit = self.admit.load(Ordering::Acquire);
-        if admit & FREE != 0 {
-            let issued_at = if admit & TIMED != 0 {
-                // The clock contract: a start before the latest time the
-                // machine has seen reads as that time.
-                call.now()
-                    .max(Instant::from_nanos(self.latest.load(Ordering::Relaxed)))
-            } else {
-                Instant::ZERO
-            };
-            return M::gate_permit(admit & TOKEN, issued_at).map(Entry::Admitted);
-        }
+        let issued_at = if admit & TIMED != 0 {
+            // The clock contract: a start before the latest time the
+            // machine has seen reads as that time.
+            call.now()
+                .max(Instant::from_nanos(self.latest.load(Ordering::Relaxed)))
+        } else {
+            Instant::ZERO
+        };
+        M::gate_permit(admit & TOKEN, issued_at)
+    }
+
+    /// The lock-free rejection, if the gate rejects this call.
+    #[inline]
+    fn gate_reject(&self, call: &Call<'_, M::Key>) -> Option<Rejected>
+    where
+        M: Admission,
+    {
         let until = self.until.load(Ordering::Acquire);
         if until == NOT_REJECTING || call.now().as_nanos() >= until {
             return None;
@@ -396,11 +504,25 @@ impl<M, L: Lock<M>> Shared<M, L> {
         let code = self.admit.load(Ordering::Relaxed);
         let reason = RejectReason::from_code(code as u8)?;
         self.rejections.fetch_add(1, Ordering::Relaxed);
-        Some(Entry::Rejected(match until {
+        Some(match until {
             UNTIL_UNKNOWN => Rejected::new(reason, None),
             UNTIL_NEVER => Rejected::never(reason),
             until => Rejected::new(reason, Some(Instant::from_nanos(until))),
-        }))
+        })
+    }
+
+    /// [`SharedAdmission::enter`] under the lock, out of line so that the
+    /// lock-free paths inline small.
+    #[inline(never)]
+    fn enter_locked(
+        &self,
+        call: &Call<'_, M::Key>,
+        waker: Option<&Waker>,
+    ) -> Entry<M::Permit, M::Wait>
+    where
+        M: Admission,
+    {
+        self.with(|m| m.enter(call, waker))
     }
 }
 
@@ -436,10 +558,17 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
         call: &Call<'_, Self::Key>,
         waker: Option<&Waker>,
     ) -> Entry<M::Permit, M::Wait> {
-        if let Some(entry) = self.gate_enter(call) {
-            return entry;
+        if M::GATED {
+            // Each lock-free answer returns on its own branch: the permit
+            // stays in registers (no `Option<Entry>` built in memory).
+            if let Some(permit) = self.gate_admit(call) {
+                return Entry::Admitted(permit);
+            }
+            if let Some(rejected) = self.gate_reject(call) {
+                return Entry::Rejected(rejected);
+            }
         }
-        self.with(|m| m.enter(call, waker))
+        self.enter_locked(call, waker)
     }
 
     #[inline]
@@ -459,7 +588,20 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
 
     #[inline]
     fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
-        self.with(|m| m.exit(now, permit, outcome))
+        if M::GATED
+            && let Some(token) = M::gate_exit(&permit, outcome)
+        {
+            // A time known at the exit is noted before the exit is counted,
+            // so the fold that hands the exit over hands this time too (the
+            // clock contract: later calls read no earlier time).
+            if let Some(t) = now.known() {
+                self.note_latest(t.as_nanos());
+            }
+            if self.gate_exit(token) {
+                return;
+            }
+        }
+        self.exit_locked(now, permit, outcome)
     }
 
     #[inline]

@@ -6,7 +6,7 @@
 
 use core::time::Duration;
 
-use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
+use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoWindow, State};
 use failsafe_core::sync::{Lock, SharedBreaker};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use loom::sync::{Arc, Mutex};
@@ -206,5 +206,105 @@ fn a_lock_free_admission_races_a_trip() {
             u64::from(was_admitted),
             "the pre-trip permit is recognised as stale"
         );
+    });
+}
+
+type Counted = SharedBreaker<CountWindow<4>, (), LoomLock<CircuitBreaker<CountWindow<4>>>>;
+
+/// A closed breaker over the last 4 calls that trips at a 50% failure rate
+/// once it has seen 4 calls.
+fn counted(config: BreakerConfig) -> Arc<Counted> {
+    Arc::new(SharedBreaker::from_lock(LoomLock(Mutex::new(
+        CircuitBreaker::new(config, CountWindow::new()),
+    ))))
+}
+
+/// One admitted call that succeeds, its time never needed: a closed
+/// breaker with credit counts it on the admission word, without the lock.
+fn succeed(b: &Counted) {
+    let p = b.acquire(|| Instant::from_secs(1)).unwrap();
+    b.record(|| Instant::from_secs(1), p, Outcome::Success);
+}
+
+/// Successes counted without the lock race a locked operation that hands
+/// them to the machine (a metrics snapshot): whatever the interleaving, every
+/// success is counted exactly once.
+#[test]
+fn lock_free_successes_race_a_fold_and_none_is_lost() {
+    loom::model(|| {
+        let config = BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(5)
+            .build()
+            .unwrap();
+        let b = counted(config);
+        let worker = {
+            let b = b.clone();
+            thread::spawn(move || succeed(&b))
+        };
+        succeed(&b);
+        let snapshot = b.metrics(Instant::from_secs(1)).calls;
+        assert!((1..=2).contains(&snapshot), "{snapshot}");
+        worker.join().unwrap();
+        assert_eq!(b.metrics(Instant::from_secs(1)).calls, 2);
+    });
+}
+
+/// Two failures, then two successes at once: the breaker grants credit for
+/// one success only (the one making 4 calls could trip it), so whichever
+/// comes second takes the lock, sees the first counted, and trips at 2 of 4.
+#[test]
+fn the_success_that_can_trip_always_takes_the_lock() {
+    loom::model(|| {
+        let config = BreakerConfig::builder()
+            .failure_rate_threshold(0.5)
+            .minimum_calls(4)
+            .build()
+            .unwrap();
+        let b = counted(config);
+        for _ in 0..2 {
+            let p = b.acquire(Instant::from_secs(1)).unwrap();
+            b.record(Instant::from_secs(1), p, Outcome::Failure);
+        }
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || succeed(&b))
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let m = b.metrics(Instant::from_secs(1));
+        assert_eq!((m.state, m.times_opened), (State::Open, 1));
+    });
+}
+
+/// A success counted without the lock at a known time (5 s) races a fold:
+/// either way the machine learns the time, so a failure reported later at
+/// an earlier time (1 s) trips the breaker at 5 s (the clock contract).
+#[test]
+fn a_time_known_to_a_lock_free_success_reaches_the_machine() {
+    loom::model(|| {
+        let config = BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let b = counted(config);
+        let worker = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let p = b.acquire(|| Instant::from_secs(1)).unwrap();
+                b.record(Instant::from_secs(5), p, Outcome::Success);
+            })
+        };
+        let _ = b.metrics(Instant::from_secs(1));
+        worker.join().unwrap();
+        let p = b.acquire(Instant::from_secs(1)).unwrap();
+        b.record(Instant::from_secs(1), p, Outcome::Failure);
+        let r = b.acquire(Instant::from_secs(1)).unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_secs(15)));
     });
 }

@@ -96,7 +96,7 @@ where
     }
 
     /// Hands the permit back with how the call ended.
-    #[inline]
+    #[inline(always)]
     pub fn finish(mut self, outcome: Outcome) {
         self.hand_back(outcome);
     }
@@ -110,6 +110,34 @@ where
         }
     }
 
+    /// [`finish`](Self::finish) where the guard lies (a future's field):
+    /// the permit is handed back now, and the emptied guard's drop does
+    /// nothing. A second call does nothing.
+    ///
+    /// ```
+    /// use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig};
+    /// use failsafe_core::sync::{CsLock, Shared};
+    /// use failsafe_core::{Instant, Outcome};
+    /// use failsafe_driver::{Clock, Guard};
+    ///
+    /// struct Zero;
+    /// impl Clock for Zero { fn now(&self) -> Instant { Instant::ZERO } }
+    ///
+    /// let shared: Shared<Bulkhead<1>, CsLock<Bulkhead<1>>> =
+    ///     Shared::new(CsLock::new(Bulkhead::new(BulkheadConfig::DEFAULT)));
+    /// let permit = shared.try_acquire(Instant::ZERO).unwrap();
+    /// let mut guard = Guard::new(&shared, Zero, permit);
+    /// guard.finish_in_place(Outcome::Success);
+    /// guard.finish_in_place(Outcome::Failure); // nothing left to hand back
+    /// drop(guard); // nor here
+    /// let m = shared.metrics();
+    /// assert_eq!((m.in_flight, m.released, m.cancelled), (0, 1, 0));
+    /// ```
+    #[inline(always)]
+    pub fn finish_in_place(&mut self, outcome: Outcome) {
+        self.hand_back(outcome);
+    }
+
     /// Hands back a permit whose call never started: nothing is counted
     /// (a rate limiter's booking is given back if it can be).
     pub fn abandon(mut self) {
@@ -118,7 +146,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn hand_back(&mut self, outcome: Outcome) {
         if let Some(permit) = self.permit.take() {
             let clock = &self.clock;

@@ -884,18 +884,24 @@ where
                 ..Ask::DEFAULT
             };
             let admission = &self.admission;
-            let entry = admission.enter(&ask.apply(Call::at(now), &()), None);
-            let guard =
-                match crate::std_blocking::wait_blocking(admission, runtime, ask, &(), entry) {
-                    Ok(guard) => guard,
-                    Err(rejected) => {
-                        return Ended {
-                            result: Err(Error::Rejected(rejected)),
-                            at: None,
-                            judged: None,
-                        };
-                    }
-                };
+            let waited = match admission.enter(&ask.apply(Call::at(now), &()), None) {
+                Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
+                Entry::Rejected(rejected) => Err(rejected),
+                Entry::Pending { wait, recheck_at } => {
+                    let wait_blocking = crate::std_blocking::wait_blocking;
+                    wait_blocking(admission, runtime, ask, &(), wait, recheck_at)
+                }
+            };
+            let guard = match waited {
+                Ok(guard) => guard,
+                Err(rejected) => {
+                    return Ended {
+                        result: Err(Error::Rejected(rejected)),
+                        at: None,
+                        judged: None,
+                    };
+                }
+            };
             let result = op(Attempt {
                 number: attempt.number,
                 deadline,

@@ -91,6 +91,7 @@ impl Wake for Unpark {
 /// # Errors
 ///
 /// The machine's [`Rejected`], with its `retry_at`.
+#[inline(always)]
 pub fn admit_blocking<H, C, K>(
     handle: H,
     clock: C,
@@ -102,23 +103,33 @@ where
     C: Park,
     K: ?Sized,
 {
-    let entry = crate::enter(&handle, &clock, ask, key, None);
-    wait_blocking(handle, clock, ask, key, entry)
+    // The first answer inline (the uncontended call), the wait out of line.
+    match crate::enter(&handle, &clock, ask, key, None) {
+        Entry::Admitted(permit) => Ok(Guard::new(handle, clock, permit)),
+        Entry::Rejected(rejected) => Err(rejected),
+        Entry::Pending { wait, recheck_at } => {
+            wait_blocking(handle, clock, ask, key, wait, recheck_at)
+        }
+    }
 }
 
-/// Parks until a call the machine made wait is admitted or rejected.
+/// The rest of [`admit_blocking`] once the machine said pending: registers
+/// a waker, then parks until `recheck_at` or a wake-up and asks again.
+#[inline(never)]
 pub(crate) fn wait_blocking<H, C, K>(
     handle: H,
     clock: C,
     ask: Ask,
     key: &K,
-    mut entry: Entry<H::Permit, H::Wait>,
+    wait: H::Wait,
+    recheck_at: Option<Instant>,
 ) -> Result<Guard<H, C>, Rejected>
 where
     H: SharedAdmission<Key = K>,
     C: Park,
     K: ?Sized,
 {
+    let mut entry: Entry<H::Permit, H::Wait> = Entry::Pending { wait, recheck_at };
     let mut waker: Option<Waker> = None;
     loop {
         match entry {
@@ -165,6 +176,7 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
     /// # Errors
     ///
     /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    #[inline]
     pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
     where
         S: SharedAdmission<Key = ()>,
@@ -178,6 +190,7 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
     /// # Errors
     ///
     /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
+    #[inline]
     pub fn call_blocking_with<K, F, T, E>(&self, classify: &K, f: F) -> Result<T, Error<E>>
     where
         S: SharedAdmission<Key = ()>,
@@ -199,6 +212,7 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
         self.call_blocking_keyed_with(key, &DefaultClassifier, f)
     }
 
+    #[inline]
     fn call_blocking_keyed_with<K, F, T, E>(
         &self,
         key: &S::Key,
@@ -209,9 +223,33 @@ impl<S: SharedAdmission, R: Park> Policy<S, R> {
         K: Classify<T, E> + ?Sized,
         F: FnOnce() -> Result<T, E>,
     {
-        let guard = admit_blocking(self.shared(), self.runtime(), self.ask(), key)?;
-        let result = f();
-        guard.finish(classify.classify(&result));
-        result.map_err(Error::Inner)
+        // `admit_blocking` spelled out: the uncontended admission runs `f`
+        // on its own branch, so its permit never meets the waiting path's
+        // in memory.
+        let (shared, runtime) = (self.shared(), self.runtime());
+        match crate::enter(&shared, &runtime, self.ask(), key, None) {
+            Entry::Admitted(permit) => {
+                run_guarded(Guard::new(shared, runtime, permit), classify, f)
+            }
+            Entry::Rejected(rejected) => Err(Error::Rejected(rejected)),
+            Entry::Pending { wait, recheck_at } => {
+                let guard = wait_blocking(shared, runtime, self.ask(), key, wait, recheck_at)?;
+                run_guarded(guard, classify, f)
+            }
+        }
     }
+}
+
+/// Runs `f` under `guard` and hands the permit back with its outcome.
+#[inline(always)]
+fn run_guarded<H, C, K, F, T, E>(guard: Guard<H, C>, classify: &K, f: F) -> Result<T, Error<E>>
+where
+    H: SharedAdmission,
+    C: Clock,
+    K: Classify<T, E> + ?Sized,
+    F: FnOnce() -> Result<T, E>,
+{
+    let result = f();
+    guard.finish(classify.classify(&result));
+    result.map_err(Error::Inner)
 }

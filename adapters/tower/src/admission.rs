@@ -543,8 +543,10 @@ where
         };
         let result = ready!(inner.poll(cx));
         this.inner.set(None);
-        if let Some(guard) = this.guard.take() {
-            guard.finish(this.classify.classify(&result));
+        if let Some(guard) = this.guard.as_mut() {
+            // In place: the guard is not moved out of the future first.
+            guard.finish_in_place(this.classify.classify(&result));
+            *this.guard = None;
         }
         Poll::Ready(result.map_err(Error::Inner))
     }

@@ -6,8 +6,9 @@ use super::{BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Wind
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
 use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 
-/// Token bit of an admission that is not counted (a disabled breaker).
-const UNCOUNTED: u64 = 1 << 32;
+/// Token bits of an admission that is not counted (a disabled breaker): the
+/// tag of an uncounted permit.
+const UNCOUNTED: u64 = (PermitKind::Uncounted as u64) << 32;
 
 impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
     type Key = ();
@@ -67,12 +68,25 @@ impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
 
     #[inline]
     fn gate_permit(token: u64, issued_at: Instant) -> Option<BreakerPermit> {
-        let kind = if token & UNCOUNTED != 0 {
-            PermitKind::Uncounted
-        } else {
-            PermitKind::Counted
-        };
-        Some(BreakerPermit::new(issued_at, token as u32, kind))
+        // The token is the tag of a counted (or, disabled, uncounted) permit.
+        Some(BreakerPermit::from_tag(issued_at, token))
+    }
+
+    #[inline]
+    fn gate_exit_credit(&mut self) -> u32 {
+        self.success_credit()
+    }
+
+    #[inline]
+    fn gate_exit(permit: &BreakerPermit, outcome: Outcome) -> Option<u64> {
+        // A counted success of the gate's epoch (a disabled breaker's
+        // token carries `UNCOUNTED`, so it never matches).
+        (permit.kind() == PermitKind::Counted && outcome == Outcome::Success)
+            .then_some(permit.tag())
+    }
+
+    fn absorb_gate_exits(&mut self, n: u32, latest: Instant) {
+        self.absorb_successes(n, latest);
     }
 
     fn latest_seen(&self) -> Instant {

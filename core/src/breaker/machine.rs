@@ -181,11 +181,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         } else {
             self.clock.latest()
         };
-        Ok(BreakerPermit {
-            issued_at,
-            epoch: self.epoch,
-            kind,
-        })
+        Ok(BreakerPermit::new(issued_at, self.epoch, kind))
     }
 
     /// Reports how the call admitted by `permit` ended at `now`. The call's
@@ -212,10 +208,10 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             let now = time.get(&mut self.clock);
             self.advance_timed(now);
         }
-        if permit.kind == PermitKind::Uncounted {
+        if permit.kind() == PermitKind::Uncounted {
             return;
         }
-        if permit.epoch != self.epoch {
+        if permit.epoch() != self.epoch {
             let at = time.get(&mut self.clock);
             self.stale_outcomes = self.stale_outcomes.saturating_add(1);
             self.observer
@@ -232,7 +228,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             }
             None => false,
         };
-        match permit.kind {
+        match permit.kind() {
             PermitKind::Counted => self.record_counted(&mut time, outcome, slow),
             PermitKind::Probe => {
                 let now = time.get(&mut self.clock);
@@ -531,6 +527,69 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             _ => return None,
         };
         Some((self.epoch, counted, self.config.slow_call_nanos.is_some()))
+    }
+
+    /// How many successes in a row, from now on, cannot change anything
+    /// but the counts (see [`Admission::gate_exit_credit`](crate::admission::Admission::gate_exit_credit)):
+    /// none unless closed or metrics-only, on a window that needs no time
+    /// and only dilutes on a success ([`Window::success_only_dilutes`]),
+    /// without slow-call detection (a success may be slow). Metrics-only
+    /// never trips. Closed trips on a success only when it brings the
+    /// window's calls up to `minimum_calls` with the failure (or slow) rate
+    /// reached: a success adds at most one call and no failure, and the
+    /// rates only fall as calls grow, so past that first eligible count no
+    /// success can trip.
+    pub(crate) fn success_credit(&mut self) -> u32 {
+        let counts_only = match self.mode {
+            Mode::Closed => false,
+            Mode::MetricsOnly => true,
+            _ => return 0,
+        };
+        if self.config.slow_call_nanos.is_some()
+            || self.window.needs_time()
+            || !self.window.success_only_dilutes()
+        {
+            return 0;
+        }
+        if counts_only {
+            return u32::MAX;
+        }
+        let Some(cap) = self.window.capacity() else {
+            return 0;
+        };
+        let totals = self.window.totals(self.clock.latest());
+        let cap = cap as u64;
+        // The smallest call count at which the window may trip.
+        let eligible = (min_u32(self.config.minimum_calls, cap as u32) as u64).max(1);
+        if eligible > cap {
+            return u32::MAX; // never enough calls to trip (no window at all)
+        }
+        // Successes until the window first reaches it (at least the next one).
+        let first = eligible.saturating_sub(totals.calls).max(1);
+        let calls = totals.calls.saturating_add(first).min(cap);
+        if self.config.failure_rate_reached(totals.failures, calls)
+            || self.config.slow_rate_reached(totals.slow, calls)
+        {
+            u32::try_from(first - 1).unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        }
+    }
+
+    /// Applies `n` successes of counted permits of the current epoch, as
+    /// `n` calls of [`record`](Self::record) would, the latest of them at
+    /// `latest` (or earlier).
+    pub(crate) fn absorb_successes(&mut self, n: u32, latest: Instant) {
+        let now = self.clock.observe(latest);
+        if n == 0 || !matches!(self.mode, Mode::Closed | Mode::MetricsOnly) {
+            return;
+        }
+        self.window.record_successes(now, n);
+        self.consecutive_failures = 0;
+        // Never true within the credit granted; checked all the same.
+        if self.mode == Mode::Closed && self.should_trip(now) {
+            self.trip(now);
+        }
     }
 
     fn advance_timed(&mut self, now: Instant) {

@@ -210,31 +210,78 @@ pub struct BreakerMetrics {
 /// [`CircuitBreaker::record`]; adapters wrap it in a guard that records
 /// [`Outcome::Cancelled`] if the call is dropped or panics.
 #[must_use = "a permit must be returned with `record`, or a half-open probe slot stays taken until its lease ends"]
-#[derive(Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(PartialEq, Eq)]
 pub struct BreakerPermit {
     issued_at: Instant,
-    epoch: u32,
-    kind: PermitKind,
+    /// The epoch (bits 0 to 31) and the [`PermitKind`] (bits 32 and up) in
+    /// one word: a permit of two words moves in two registers, not through
+    /// memory. A counted or uncounted permit's tag is the shared gate's token.
+    tag: u64,
+}
+
+impl core::fmt::Debug for BreakerPermit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BreakerPermit")
+            .field("issued_at", &self.issued_at)
+            .field("epoch", &self.epoch())
+            .field("kind", &self.kind())
+            .finish()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for BreakerPermit {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "BreakerPermit {{ issued_at: {}, epoch: {}, kind: {} }}",
+            self.issued_at,
+            self.epoch(),
+            self.kind()
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum PermitKind {
     /// Issued while closed or metrics-only: counted in the window.
-    Counted,
-    /// A half-open probe.
-    Probe,
+    Counted = 0,
     /// Issued while disabled: counts nowhere.
-    Uncounted,
+    Uncounted = 1,
+    /// A half-open probe.
+    Probe = 2,
 }
 
 impl BreakerPermit {
     pub(crate) const fn new(issued_at: Instant, epoch: u32, kind: PermitKind) -> Self {
         BreakerPermit {
             issued_at,
-            epoch,
-            kind,
+            tag: epoch as u64 | (kind as u64) << 32,
+        }
+    }
+
+    /// A permit from its tag (see the field).
+    pub(crate) const fn from_tag(issued_at: Instant, tag: u64) -> Self {
+        BreakerPermit { issued_at, tag }
+    }
+
+    /// The tag: the epoch and the kind.
+    pub(crate) const fn tag(&self) -> u64 {
+        self.tag
+    }
+
+    /// The epoch it was issued in.
+    pub(crate) const fn epoch(&self) -> u32 {
+        self.tag as u32
+    }
+
+    /// Its kind.
+    pub(crate) const fn kind(&self) -> PermitKind {
+        match self.tag >> 32 {
+            0 => PermitKind::Counted,
+            1 => PermitKind::Uncounted,
+            _ => PermitKind::Probe,
         }
     }
 
@@ -264,7 +311,7 @@ impl BreakerPermit {
     /// # b.record(Instant::ZERO, p, Outcome::Success);
     /// ```
     pub const fn is_probe(&self) -> bool {
-        matches!(self.kind, PermitKind::Probe)
+        matches!(self.kind(), PermitKind::Probe)
     }
 }
 

@@ -910,3 +910,184 @@ mod shared {
         assert!(s.acquire(end).unwrap().is_probe());
     }
 }
+
+// ---- A shared closed breaker counts successes without its lock ----
+
+mod lock_free_successes {
+    use core::cell::Cell;
+
+    use super::*;
+    use crate::sync::{CsLock, Lock, Shared};
+
+    /// A [`CsLock`] that counts how often it is taken.
+    struct Counting<'a, T> {
+        lock: CsLock<T>,
+        taken: &'a Cell<u32>,
+    }
+
+    impl<T> Lock<T> for Counting<'_, T> {
+        fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+            self.taken.set(self.taken.get() + 1);
+            self.lock.with(f)
+        }
+    }
+
+    type Breaker<'a, W> = Shared<CircuitBreaker<W>, Counting<'a, CircuitBreaker<W>>>;
+
+    fn shared<W: Window>(config: BreakerConfig, window: W, taken: &Cell<u32>) -> Breaker<'_, W> {
+        Shared::from_lock(Counting {
+            lock: CsLock::new(CircuitBreaker::new(config, window)),
+            taken,
+        })
+    }
+
+    /// One admitted call that succeeds, its time read only if needed.
+    fn success<W: Window>(s: &Breaker<W>, at: u64) {
+        let p = s.acquire(|| ms(at)).unwrap();
+        s.record(|| ms(at), p, Outcome::Success);
+    }
+
+    /// One admitted call that fails at `at`.
+    fn failure<W: Window>(s: &Breaker<W>, at: u64) {
+        let p = s.acquire(ms(at)).unwrap();
+        s.record(ms(at), p, Outcome::Failure);
+    }
+
+    #[test]
+    fn successes_take_no_lock_and_are_all_counted() {
+        let taken = Cell::new(0);
+        let s = shared(rate_config(4), CountWindow::<10>::new(), &taken);
+        let before = taken.get();
+        for t in 0..7 {
+            success(&s, t);
+        }
+        assert_eq!(taken.get(), before, "seven successes, no lock");
+        let m = s.metrics(ms(7));
+        assert_eq!((m.calls, m.failures, m.state), (7, 0, State::Closed));
+        // a full window's worth and more: 25 successes fill 10 slots
+        for t in 0..25 {
+            success(&s, 7 + t);
+        }
+        let m = s.metrics(ms(32));
+        assert_eq!((m.calls, m.failures), (10, 0));
+    }
+
+    #[test]
+    fn the_success_that_reaches_minimum_calls_still_trips() {
+        // as `count_window_trips_at_the_rate_only_after_minimum_calls`, shared
+        let taken = Cell::new(0);
+        let s = shared(rate_config(4), CountWindow::<10>::new(), &taken);
+        failure(&s, 0);
+        failure(&s, 1);
+        success(&s, 2); // 3 calls: cannot trip, counted lock-free
+        assert_eq!(s.state(), State::Closed);
+        success(&s, 3); // 4 calls, 2 failures = 50%: trips
+        assert_eq!(s.state(), State::Open);
+        let r = s.acquire(ms(4)).unwrap_err();
+        assert_eq!(r.retry_at, Some(ms(3 + 10_000)));
+    }
+
+    #[test]
+    fn a_lock_free_success_ends_a_failure_streak() {
+        let taken = Cell::new(0);
+        let s = shared(consecutive(3), NoWindow, &taken);
+        let before = taken.get();
+        success(&s, 0);
+        assert_eq!(taken.get(), before);
+        failure(&s, 1);
+        failure(&s, 2);
+        success(&s, 3);
+        failure(&s, 4);
+        failure(&s, 5);
+        assert_eq!(
+            s.state(),
+            State::Closed,
+            "the success at 3 ended the streak"
+        );
+        assert_eq!(s.metrics(ms(5)).consecutive_failures, 2);
+        failure(&s, 6);
+        assert_eq!(s.state(), State::Open);
+    }
+
+    #[test]
+    fn a_success_from_before_a_trip_is_stale_not_counted() {
+        let taken = Cell::new(0);
+        let s = shared(consecutive(1), CountWindow::<10>::new(), &taken);
+        let old = s.acquire(ms(0)).unwrap();
+        failure(&s, 1); // trips: a new epoch
+        s.with(|b| b.close(ms(2)));
+        s.record(|| ms(3), old, Outcome::Success);
+        let m = s.metrics(ms(3));
+        assert_eq!((m.calls, m.stale_outcomes), (0, 1));
+    }
+
+    #[test]
+    fn a_success_at_a_newer_known_time_reaches_the_machine() {
+        // the clock contract: a success noted at 10 s makes a failure at 5 s
+        // count as 10 s, so the 60 s open wait runs from 10 s (not from 5 s)
+        let taken = Cell::new(0);
+        let s = shared(consecutive(1), CountWindow::<10>::new(), &taken);
+        let p = s.acquire(ms(0)).unwrap();
+        s.record(ms(10_000), p, Outcome::Success);
+        failure(&s, 5_000);
+        let r = s.acquire(ms(5_000)).unwrap_err();
+        assert_eq!(r.retry_at, Some(ms(70_000)));
+    }
+
+    #[test]
+    fn slow_call_detection_and_time_windows_keep_the_lock() {
+        let slow = BreakerConfig::builder()
+            .slow_call_duration(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let taken = Cell::new(0);
+        let s = shared(slow, CountWindow::<10>::new(), &taken);
+        let before = taken.get();
+        success(&s, 0);
+        assert_eq!(taken.get(), before + 1);
+
+        let taken = Cell::new(0);
+        let s = shared(
+            rate_config(4),
+            crate::breaker::TimeWindow::<4>::new(Duration::from_secs(4)).unwrap(),
+            &taken,
+        );
+        let before = taken.get();
+        success(&s, 0);
+        assert_eq!(taken.get(), before + 1);
+    }
+
+    #[test]
+    fn metrics_only_counts_every_success_lock_free() {
+        let taken = Cell::new(0);
+        let s = shared(consecutive(1), CountWindow::<10>::new(), &taken);
+        s.with(|b| b.metrics_only(ms(0)));
+        let before = taken.get();
+        for t in 0..4 {
+            success(&s, t);
+        }
+        assert_eq!(taken.get(), before);
+        assert_eq!(s.metrics(ms(4)).calls, 4);
+    }
+
+    #[test]
+    fn count_window_record_successes_is_n_records() {
+        for n in [0u32, 1, 3, 4, 5, 9, 10, 11, 23] {
+            let mut fast = CountWindow::<4>::new();
+            let mut slow = CountWindow::<4>::new();
+            for (i, failed) in [true, false, true].into_iter().enumerate() {
+                let s = Sample {
+                    failed,
+                    slow: i == 0,
+                };
+                fast.record(ms(0), s);
+                slow.record(ms(0), s);
+            }
+            fast.record_successes(ms(0), n);
+            for _ in 0..n {
+                slow.record(ms(0), Sample::default());
+            }
+            assert_eq!(fast, slow, "n = {n}");
+        }
+    }
+}

@@ -49,6 +49,24 @@ pub trait Window {
     fn needs_time(&self) -> bool {
         true
     }
+    /// Records `n` successful calls that were not slow at `now`: exactly
+    /// what `n` calls of [`record`](Window::record) with
+    /// `Sample::default()` do (the default makes those calls; a window may
+    /// do it at once).
+    fn record_successes(&mut self, now: Instant, n: u32) {
+        for _ in 0..n {
+            self.record(now, Sample::default());
+        }
+    }
+    /// Does a success only dilute? `true` promises that recording a
+    /// success raises the calls counted by at most one (never past
+    /// [`capacity`](Window::capacity)) and never raises the failures or
+    /// slow calls counted, whatever `now`: a closed breaker can then count
+    /// successes without its lock until one could trip it. The default,
+    /// `false`, makes no promise.
+    fn success_only_dilutes(&self) -> bool {
+        false
+    }
 }
 
 /// No window at all: for breakers that trip on consecutive failures only.
@@ -80,6 +98,12 @@ impl Window for NoWindow {
     #[inline]
     fn needs_time(&self) -> bool {
         false
+    }
+    #[inline]
+    fn record_successes(&mut self, _now: Instant, _n: u32) {}
+    #[inline]
+    fn success_only_dilutes(&self) -> bool {
+        true
     }
 }
 
@@ -187,6 +211,26 @@ impl<const N: usize> Window for CountWindow<N> {
     #[inline]
     fn needs_time(&self) -> bool {
         false
+    }
+
+    fn record_successes(&mut self, now: Instant, n: u32) {
+        if n as usize >= N {
+            // Every slot is overwritten by a success.
+            self.slots = [0; N];
+            self.next = (self.next + n as usize % N) % N;
+            self.len = N as u32;
+            self.failures = 0;
+            self.slow = 0;
+        } else {
+            for _ in 0..n {
+                self.record(now, Sample::default());
+            }
+        }
+    }
+
+    #[inline]
+    fn success_only_dilutes(&self) -> bool {
+        true
     }
 }
 
