@@ -703,8 +703,8 @@ fn gradient2_limit_and_long_rtt_stay_within_bounds_for_10_000_samples() {
 struct FailFastMachine {
     ff: FailFast,
     now: Instant,
-    /// The seed (if any) and every duration learned so far.
-    low: u64,
+    /// The least of the seed (if any) and every duration learned so far.
+    low: Option<u64>,
     high: u64,
 }
 
@@ -742,7 +742,7 @@ impl Bounded for FailFastMachine {
         FailFastMachine {
             ff: FailFast::new(builder.build().unwrap()),
             now: Instant::ZERO,
-            low: if seed == 0 { u64::MAX } else { seed },
+            low: (seed != 0).then_some(seed),
             high: seed,
         }
     }
@@ -768,7 +768,7 @@ impl Bounded for FailFastMachine {
                 },
             );
             if success {
-                self.low = self.low.min(learned);
+                self.low = Some(self.low.map_or(learned, |low| low.min(learned)));
                 self.high = self.high.max(learned);
             }
             self.now = end;
@@ -776,15 +776,12 @@ impl Bounded for FailFastMachine {
         // Between the seed and the durations learned, under the cap.
         let cap = max.unwrap_or(u64::MAX);
         let expected = nanos_of(self.ff.expected_duration());
-        if self.low == u64::MAX {
+        // `None`: no seed and nothing learned yet (a seed of u64::MAX ns is
+        // a real value, not a marker).
+        let Some(low) = self.low else {
             return within("expected_duration (nothing learned)", expected, 0, 0);
-        }
-        within(
-            "expected_duration",
-            expected,
-            self.low.min(cap),
-            self.high.min(cap),
-        )
+        };
+        within("expected_duration", expected, low.min(cap), self.high.min(cap))
     }
 }
 
