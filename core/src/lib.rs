@@ -64,6 +64,7 @@ mod error;
 mod event;
 pub mod failfast;
 pub mod fallback;
+pub mod hedge;
 mod outcome;
 pub mod plan;
 pub mod rate;

@@ -781,7 +781,12 @@ impl Bounded for FailFastMachine {
         let Some(low) = self.low else {
             return within("expected_duration (nothing learned)", expected, 0, 0);
         };
-        within("expected_duration", expected, low.min(cap), self.high.min(cap))
+        within(
+            "expected_duration",
+            expected,
+            low.min(cap),
+            self.high.min(cap),
+        )
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! - never asks to wait with no attempt in flight and no instant (a driver
 //!   would hang);
-//! - starts one attempt at a time, numbered 1, 2, 3, ...;
+//! - starts attempts numbered 1, 2, 3, ..., one at a time (a hedge: up to
+//!   its attempt limit at once);
+//! - finishes with nothing in flight (what runs is cancelled first);
 //! - cancels only the attempt in flight;
 //! - never starts an attempt before an instant it said to wait for;
 //! - once finished, keeps answering the same finish, whatever it is told;
@@ -17,6 +19,7 @@ use core::time::Duration;
 
 use failsafe_core::Instant;
 use failsafe_core::fallback::{FallbackPlan, FallbackPolicy, FallbackReason};
+use failsafe_core::hedge::{HedgeConfig, HedgeDelay, HedgePlan, LatencyQuantile};
 use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::retry::{
     BackoffKind, FailureKind, Jitter, NoBudget, RetryConfig, RetryPlan, TokenQuota, Verdict,
@@ -75,11 +78,12 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 /// Drives `plan` through `steps` as the executor would, checking the
-/// contract at every action.
-fn drive<P: Plan>(mut plan: P, steps: &[Step]) -> Result<(), TestCaseError> {
+/// contract at every action. `in_flight` is how many attempts the plan may
+/// run at once (1, except a hedge's).
+fn drive<P: Plan>(mut plan: P, steps: &[Step], in_flight: usize) -> Result<(), TestCaseError> {
     let mut clock: u64 = 1_000; // ms; steps may move it back
     let mut latest_given = Instant::ZERO;
-    let mut running: Option<u32> = None;
+    let mut running: Vec<u32> = Vec::new();
     let mut started = 0u32;
     let mut not_before: Option<Instant> = None;
     let mut finished: Option<Finish> = None;
@@ -88,46 +92,52 @@ fn drive<P: Plan>(mut plan: P, steps: &[Step]) -> Result<(), TestCaseError> {
         let now = Instant::from_millis(clock);
         latest_given = latest_given.max(now);
         // Carry out actions until the plan waits (or has finished).
-        for _ in 0..8 {
+        for _ in 0..40 {
             match plan.poll_action(now) {
                 Action::Start(attempt) => {
                     prop_assert!(finished.is_none(), "started after finishing");
-                    prop_assert!(running.is_none(), "two attempts in flight");
+                    prop_assert!(running.len() < in_flight, "too many attempts in flight");
                     prop_assert_eq!(attempt.number, started + 1, "attempts out of order");
                     if let Some(at) = not_before {
                         prop_assert!(latest_given >= at, "started before {:?}", at);
                     }
                     started = attempt.number;
-                    running = Some(attempt.number);
+                    running.push(attempt.number);
                     not_before = None;
                 }
                 Action::Cancel(number) => {
-                    prop_assert_eq!(running, Some(number), "cancelled what is not in flight");
-                    running = None;
+                    prop_assert!(running.contains(&number), "cancelled what is not in flight");
+                    running.retain(|&n| n != number);
                 }
                 Action::Finish(finish) => {
                     if let Some(before) = finished {
                         prop_assert_eq!(before, finish, "the finish changed");
                     }
+                    prop_assert!(running.is_empty(), "finished with attempts in flight");
                     finished = Some(finish);
                     break;
                 }
                 Action::Wait(at) => {
                     prop_assert!(finished.is_none(), "waiting after finishing");
                     prop_assert!(
-                        running.is_some() || at.is_some(),
+                        !running.is_empty() || at.is_some(),
                         "waits for nothing: a driver would hang"
                     );
-                    if running.is_none() {
+                    if running.is_empty() {
                         not_before = at;
                     }
-                    let ends = running.filter(|_| step.end_attempt || at.is_none());
-                    if let Some(attempt) = ends {
-                        running = None;
+                    let ends = !running.is_empty() && (step.end_attempt || at.is_none());
+                    if ends {
+                        // The oldest or the newest attempt ends.
+                        let attempt = if step.dt_ms % 2 == 0 {
+                            running.remove(0)
+                        } else {
+                            running.pop().unwrap_or_default()
+                        };
                         let judged = step.judged;
                         plan.on_event(now, PlanEvent::Ended { attempt, judged });
                     } else if let Some(at) = at {
-                        // The executor hands a fired timer at least its instant.
+                        // The executor hands a fired timer its own instant.
                         let fired = now.max(at);
                         latest_given = latest_given.max(fired);
                         plan.on_event(fired, PlanEvent::Timer);
@@ -188,7 +198,7 @@ proptest! {
             (),
             Instant::from_millis(1_000),
         );
-        drive(plan, &steps)?;
+        drive(plan, &steps, 1)?;
     }
 
     #[test]
@@ -206,7 +216,7 @@ proptest! {
             (),
             Instant::from_millis(1_000),
         );
-        drive(plan, &steps)?;
+        drive(plan, &steps, 1)?;
     }
 
     #[test]
@@ -219,7 +229,26 @@ proptest! {
         let mode = if soft { TimeoutMode::Soft } else { TimeoutMode::Cancel };
         let config = TimeoutConfig::new(Duration::from_millis(timeout_ms)).unwrap().mode(mode);
         let plan = Timeout::start(config, Instant::from_millis(1_000), deadline(parent));
-        drive(plan, &steps)?;
+        drive(plan, &steps, 1)?;
+    }
+
+    #[test]
+    fn hedge_keeps_the_plan_contract(
+        attempts in 1u32..6,
+        delay in prop_oneof![
+            (0u64..300).prop_map(|ms| HedgeDelay::Fixed(Duration::from_millis(ms))),
+            Just(HedgeDelay::Parallel),
+            Just(HedgeDelay::OnFailure),
+            Just(HedgeDelay::Quantile),
+        ],
+        until in proptest::option::of(0u64..5_000),
+        steps in steps(),
+    ) {
+        let config = HedgeConfig::builder().max_attempts(attempts).delay(delay).build().unwrap();
+        let quota = CsLock::new(TokenQuota::new(20, 5, 10, 5, 0).unwrap());
+        let latencies = CsLock::new(LatencyQuantile::new(9_500, Duration::from_millis(30), 3, Duration::from_millis(200)));
+        let plan = HedgePlan::new(config, deadline(until), &quota, &latencies, (), Instant::from_millis(1_000));
+        drive(plan, &steps, attempts as usize)?;
     }
 
     #[test]
@@ -230,7 +259,7 @@ proptest! {
     ) {
         let policy = FallbackPolicy::ALL.on_failed(on_failed);
         let plan = FallbackPlan::new(policy, alternatives, Deadline::NEVER, ());
-        drive(plan, &steps)?;
+        drive(plan, &steps, 1)?;
     }
 }
 
