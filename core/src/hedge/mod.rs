@@ -55,7 +55,7 @@ use crate::{ConfigError, Instant, Observer, Problem};
 pub const MAX_ATTEMPTS: u32 = 16;
 
 /// When the next attempt starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum HedgeDelay {
     /// After this long without an answer (and again after as long).
@@ -72,7 +72,7 @@ pub enum HedgeDelay {
 }
 
 /// A hedge's configuration. `const`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct HedgeConfig {
     max_attempts: u32,
     delay: HedgeDelay,
