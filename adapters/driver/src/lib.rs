@@ -40,6 +40,7 @@ mod policy_handle;
 #[cfg(feature = "quanta")]
 mod quanta_clock;
 mod retry;
+pub mod slots;
 mod timeout;
 
 #[cfg(feature = "std")]

@@ -788,9 +788,13 @@ where
             let attempt = match step {
                 Step::Start(attempt) => attempt,
                 Step::Finish(finish, last) => {
-                    let timed_out = this.run.plan().timed_out;
-                    let deadline = timed_out.unwrap_or(*this.deadline);
-                    return Poll::Ready(pipeline.answer(deadline, finish, last));
+                    // A last attempt cut at its deadline has no result of
+                    // its own: the call timed out (not the attempt before).
+                    let answer = match this.run.plan().timed_out {
+                        Some(deadline) => pipeline.answer(deadline, finish, None),
+                        None => pipeline.answer(*this.deadline, finish, last),
+                    };
+                    return Poll::Ready(answer);
                 }
             };
             // One `now` for every admission; the plan set the deadline.

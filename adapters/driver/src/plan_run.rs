@@ -12,6 +12,7 @@ use core::task::{Context, Poll, ready};
 use failsafe_core::Instant;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 
+use crate::slots::{One, Slots};
 use crate::{BlockingRuntime, Runtime};
 
 /// What a [`PlanRun`] needs from its caller next; `R` is an attempt's
@@ -26,22 +27,22 @@ pub enum Step<R> {
 }
 
 pin_project_lite::pin_project! {
-    /// One call under a plan `P`, with at most one attempt (future `F`) in
-    /// flight and one timer (`Z`, the runtime's sleep), both pinned in
+    /// One call under a plan `P`: the attempts in flight (futures `F`, in
+    /// slots `S`: [`One`] by default, [`Four`](crate::slots::Four) for a
+    /// hedge) and one timer (`Z`, the runtime's sleep), all pinned in
     /// place: no allocation. Drive it with [`poll_step`](Self::poll_step);
     /// when it asks, [`start`](Self::start) the attempt's future.
     ///
-    /// Dropping it drops the attempt in flight.
-    pub struct PlanRun<P, F, Z>
+    /// Dropping it drops the attempts in flight.
+    pub struct PlanRun<P, F, Z, S = One<F>>
     where
         F: Future,
     {
         plan: P,
         now: Instant,
-        running: u32,
         started: u32,
         #[pin]
-        attempt: Option<F>,
+        slots: S,
         #[pin]
         timer: Option<Z>,
         timer_at: Option<Instant>,
@@ -49,11 +50,12 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<P, F, Z> PlanRun<P, F, Z>
+impl<P, F, Z, S> PlanRun<P, F, Z, S>
 where
     P: Plan,
     F: Future,
     Z: Future<Output = ()>,
+    S: Slots<F>,
 {
     /// A call under `plan`, starting at `now`.
     #[inline]
@@ -61,9 +63,8 @@ where
         PlanRun {
             plan,
             now,
-            running: 0,
             started: 0,
-            attempt: None,
+            slots: S::default(),
             timer: None,
             timer_at: None,
             last: None,
@@ -78,19 +79,33 @@ where
     #[inline]
     pub fn with_first(mut self, first: impl FnOnce(Attempt) -> Option<F>) -> Self {
         if let Action::Start(attempt) = self.plan.poll_action(self.now) {
-            self.attempt = first(attempt);
-            self.running = attempt.number;
+            // Not pinned yet: a fresh slot set holding the one future.
+            if let Some(future) = first(attempt) {
+                self.slots = S::with_one(attempt.number, future);
+            }
             self.started = 1;
         }
         self
     }
 
     /// Runs `future` as the attempt the last [`Step::Start`] asked for.
+    ///
+    /// With every slot taken (a plan starting more attempts than its slots
+    /// hold), the future is dropped unstarted and the plan told at once
+    /// that the attempt ended as a failure not to retry... as if refused:
+    /// a plan keeps to its slots, so this does not happen with the plans
+    /// and slots shipped together.
     pub fn start(self: Pin<&mut Self>, attempt: Attempt, future: F) {
-        let mut this = self.project();
-        this.attempt.set(Some(future));
-        *this.running = attempt.number;
+        let this = self.project();
         *this.started = this.started.saturating_add(1);
+        if this.slots.start(attempt.number, future).is_err() {
+            let judged = Judged::verdict(failsafe_core::retry::Verdict::DoNotRetry);
+            let ended = PlanEvent::Ended {
+                attempt: attempt.number,
+                judged,
+            };
+            this.plan.on_event(*this.now, ended);
+        }
     }
 
     /// Drives the plan: polls the attempt in flight and the timer, reports
@@ -111,26 +126,18 @@ where
             let wake_at = match this.plan.poll_action(*this.now) {
                 Action::Start(attempt) => return Poll::Ready(Step::Start(attempt)),
                 Action::Cancel(number) => {
-                    if *this.running == number {
-                        this.attempt.set(None);
-                        *this.running = 0;
-                        // The dropped attempt is the last one: it has no result.
-                        *this.last = None;
-                    }
+                    this.slots.as_mut().cancel(number);
                     continue;
                 }
                 Action::Finish(finish) => {
-                    this.attempt.set(None);
+                    this.slots.as_mut().clear();
                     this.timer.set(None);
                     return Poll::Ready(Step::Finish(finish, this.last.take()));
                 }
                 Action::Wait(at) => at,
             };
-            // The attempt first: a result ready together with the timer wins.
-            if let Some(attempt) = this.attempt.as_mut().as_pin_mut()
-                && let Poll::Ready(result) = attempt.poll(cx)
-            {
-                this.attempt.set(None);
+            // The attempts first: a result ready together with the timer wins.
+            if let Poll::Ready((attempt, result)) = this.slots.as_mut().poll_ended(cx) {
                 if let Some(end) = judge.ended_at(&result) {
                     *this.now = end;
                 } else if this.plan.needs_end_time() {
@@ -138,13 +145,12 @@ where
                 }
                 let judged = judge.judge(*this.now, &result);
                 *this.last = Some(result);
-                let attempt = core::mem::take(this.running);
                 this.plan
                     .on_event(*this.now, PlanEvent::Ended { attempt, judged });
                 continue;
             }
             let Some(at) = wake_at else {
-                if this.attempt.is_none() {
+                if this.slots.is_empty() {
                     // Nothing to wait for (a plan outside the contract):
                     // answer with what there is rather than hang.
                     let finish = Finish::Answer {
@@ -180,7 +186,7 @@ where
     }
 }
 
-impl<P, F: Future, Z> PlanRun<P, F, Z> {
+impl<P, F: Future, Z, S> PlanRun<P, F, Z, S> {
     /// The plan, e.g. to read its deadline or attempts.
     pub fn plan(&self) -> &P {
         &self.plan
@@ -199,7 +205,7 @@ impl<P, F: Future, Z> PlanRun<P, F, Z> {
     }
 }
 
-impl<P, F, Z> core::fmt::Debug for PlanRun<P, F, Z>
+impl<P, F, Z, S> core::fmt::Debug for PlanRun<P, F, Z, S>
 where
     P: core::fmt::Debug,
     F: Future,
@@ -207,7 +213,7 @@ where
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PlanRun")
             .field("plan", &self.plan)
-            .field("running", &self.running)
+            .field("started", &self.started)
             .field("timer_at", &self.timer_at)
             .finish_non_exhaustive()
     }
