@@ -32,6 +32,7 @@ mod blocking;
 mod clock;
 mod error;
 mod fallback;
+mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod pipeline;
@@ -64,7 +65,8 @@ pub use failsafe_core::{
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
-    fallback as fallback_machine, retry as retry_machine, timeout as timeout_machine,
+    fallback as fallback_machine, hedge as hedge_machine, retry as retry_machine,
+    timeout as timeout_machine,
 };
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
@@ -74,8 +76,11 @@ pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
+pub use hedge::{HedgeContext, Idempotent, hedge};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
-pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking};
+pub use plan_run::{
+    Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
+};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;

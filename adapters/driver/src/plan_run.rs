@@ -281,7 +281,7 @@ pub fn execute<'r, R, P, J, A, Fut, M, Out>(
     now: Instant,
     plan: P,
     judge: J,
-    mut attempts: A,
+    attempts: A,
     answer: M,
 ) -> Execute<'r, R, P, J, A, Fut, M>
 where
@@ -291,6 +291,29 @@ where
     J: Judge<Fut::Output>,
     A: Attempts<Fut>,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+{
+    execute_in(runtime, now, plan, judge, attempts, answer)
+}
+
+/// [`execute`] with the attempts in flight kept in slots `S` (a hedge's
+/// [`Four`](crate::slots::Four)).
+#[inline]
+pub fn execute_in<'r, R, P, J, A, Fut, M, Out, S>(
+    runtime: &'r R,
+    now: Instant,
+    plan: P,
+    judge: J,
+    mut attempts: A,
+    answer: M,
+) -> Execute<'r, R, P, J, A, Fut, M, S>
+where
+    R: Runtime,
+    P: Plan,
+    Fut: Future,
+    J: Judge<Fut::Output>,
+    A: Attempts<Fut>,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+    S: Slots<Fut>,
 {
     let run = PlanRun::new(plan, now).with_first(|a| attempts.make(a));
     Execute {
@@ -305,7 +328,7 @@ where
 pin_project_lite::pin_project! {
     /// The future [`execute`] returns.
     #[must_use = "futures do nothing unless polled"]
-    pub struct Execute<'r, R, P, J, A, Fut, M>
+    pub struct Execute<'r, R, P, J, A, Fut, M, S = One<Fut>>
     where
         R: Runtime,
         Fut: Future,
@@ -315,11 +338,11 @@ pin_project_lite::pin_project! {
         attempts: A,
         answer: Option<M>,
         #[pin]
-        run: PlanRun<P, Fut, R::Sleep>,
+        run: PlanRun<P, Fut, R::Sleep, S>,
     }
 }
 
-impl<R, P, J, A, Fut, M, Out> Future for Execute<'_, R, P, J, A, Fut, M>
+impl<R, P, J, A, Fut, M, Out, S> Future for Execute<'_, R, P, J, A, Fut, M, S>
 where
     R: Runtime,
     P: Plan,
@@ -327,6 +350,7 @@ where
     J: Judge<Fut::Output>,
     A: Attempts<Fut>,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+    S: Slots<Fut>,
 {
     type Output = Out;
 
@@ -361,8 +385,8 @@ where
     }
 }
 
-impl<R: Runtime, P: core::fmt::Debug, J, A, Fut: Future, M> core::fmt::Debug
-    for Execute<'_, R, P, J, A, Fut, M>
+impl<R: Runtime, P: core::fmt::Debug, J, A, Fut: Future, M, S> core::fmt::Debug
+    for Execute<'_, R, P, J, A, Fut, M, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Execute")

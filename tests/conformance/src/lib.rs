@@ -19,13 +19,15 @@ use core::time::Duration;
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
+use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+use failsafe_core::plan::Attempt;
 use failsafe_core::rate::Quota;
-use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
+use failsafe_core::retry::{BackoffKind, Jitter, NoBudget, RetryConfig};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
-    BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Pipeline,
-    RateLimiterPolicy, RetryPolicy, Runtime, timeout,
+    BulkheadPolicy, CircuitBreakerPolicy, Clock, DefaultClassifier, Error, FailFastPolicy,
+    HedgeContext, Idempotent, Pipeline, RateLimiterPolicy, RetryPolicy, Runtime, hedge, timeout,
 };
 use futures_lite::future::zip;
 
@@ -324,6 +326,49 @@ pub async fn pipeline_runs_every_pattern_in_one_call<B: Binding>(b: B) {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+/// A hedge: the first attempt hangs; 50 ms later, on the binding's timer,
+/// a second starts and answers at 60 ms; it wins and the first is
+/// dropped.
+pub async fn hedge_wins_and_drops_the_slow_attempt<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let ctx = HedgeContext {
+        config,
+        deadline: Deadline::NEVER,
+        budget: &NoBudget,
+        latencies: (),
+        observer: (),
+    };
+    let start = rt.now();
+    let dropped = AtomicBool::new(false);
+    let read = Idempotent(|attempt: Attempt| {
+        let (rt, flag) = (rt.clone(), DropFlag(&dropped));
+        async move {
+            let _flag = flag;
+            let wait = if attempt.number == 1 { 3_600_000 } else { 10 };
+            rt.sleep_until(rt.now() + Duration::from_millis(wait)).await;
+            Ok::<_, ()>((attempt.number, rt.now()))
+        }
+    });
+    let call = hedge(&rt, ctx, &DefaultClassifier, read);
+    let steps = async {
+        for _ in 0..10 {
+            b.advance(Duration::from_millis(10)).await;
+        }
+    };
+    let (r, ()) = zip(call, steps).await;
+    let (winner, at) = r.unwrap();
+    assert_eq!((winner, since(start, at)), (2, Duration::from_millis(60)));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the slow attempt was dropped"
+    );
+}
+
 /// Expands to one `#[test]` per scenario, each run by `$run`: a function
 /// taking a scenario (`FnOnce(Binding) -> impl Future<Output = ()>`) that
 /// builds the binding and drives the future to completion on its executor.
@@ -340,6 +385,7 @@ macro_rules! conformance_suite {
             timeout_cancels_at_the_deadline,
             retries_start_at_the_backoff_instants,
             pipeline_runs_every_pattern_in_one_call,
+            hedge_wins_and_drops_the_slow_attempt,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {
