@@ -20,7 +20,9 @@ use failsafe_core::Instant;
 use failsafe_core::fallback::{FallbackPlan, FallbackPolicy, FallbackReason};
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay, HedgePlan, LatencyQuantile};
 use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
-use failsafe_core::retry::{BackoffKind, FailureKind, Jitter, RetryConfig, RetryPlan, TokenQuota, Verdict};
+use failsafe_core::retry::{
+    BackoffKind, FailureKind, Jitter, RetryConfig, RetryPlan, TokenQuota, Verdict,
+};
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::CsLock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
@@ -28,10 +30,25 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Kind {
-    Retry { attempts: u8, delay_ms: u16, jitter: bool, seed: u64 },
-    Timeout { ms: u16, soft: bool },
-    Fallback { alternatives: u8, on_failed: bool },
-    Hedge { attempts: u8, delay: u8, delay_ms: u16 },
+    Retry {
+        attempts: u8,
+        delay_ms: u16,
+        jitter: bool,
+        seed: u64,
+    },
+    Timeout {
+        ms: u16,
+        soft: bool,
+    },
+    Fallback {
+        alternatives: u8,
+        on_failed: bool,
+    },
+    Hedge {
+        attempts: u8,
+        delay: u8,
+        delay_ms: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -69,7 +86,9 @@ fn judged(step: &Step) -> Judged {
         0 => None,
         1 => Some(FallbackReason::Failed),
         2 => Some(FallbackReason::TimedOut),
-        _ => Some(FallbackReason::GaveUp(failsafe_core::retry::GiveUp::Attempts)),
+        _ => Some(FallbackReason::GaveUp(
+            failsafe_core::retry::GiveUp::Attempts,
+        )),
     };
     Judged { verdict, cause }
 }
@@ -115,8 +134,18 @@ fn drive(mut plan: impl Plan, in_flight: usize, steps: &[Step]) {
                     }
                     match (step.end, at) {
                         (Some(oldest), _) if !running.is_empty() => {
-                            let n = if oldest { running.remove(0) } else { running.pop().unwrap() };
-                            plan.on_event(now, PlanEvent::Ended { attempt: n, judged: judged(step) });
+                            let n = if oldest {
+                                running.remove(0)
+                            } else {
+                                running.pop().unwrap()
+                            };
+                            plan.on_event(
+                                now,
+                                PlanEvent::Ended {
+                                    attempt: n,
+                                    judged: judged(step),
+                                },
+                            );
                         }
                         (_, Some(at)) => {
                             let fired = now.max(at);
@@ -125,7 +154,13 @@ fn drive(mut plan: impl Plan, in_flight: usize, steps: &[Step]) {
                         }
                         (_, None) => {
                             let n = running.remove(0);
-                            plan.on_event(now, PlanEvent::Ended { attempt: n, judged: judged(step) });
+                            plan.on_event(
+                                now,
+                                PlanEvent::Ended {
+                                    attempt: n,
+                                    judged: judged(step),
+                                },
+                            );
                         }
                     }
                     break;
@@ -134,7 +169,13 @@ fn drive(mut plan: impl Plan, in_flight: usize, steps: &[Step]) {
         }
         if let Some(f) = finished {
             plan.on_event(now, PlanEvent::Timer);
-            plan.on_event(now, PlanEvent::Ended { attempt: started, judged: judged(step) });
+            plan.on_event(
+                now,
+                PlanEvent::Ended {
+                    attempt: started,
+                    judged: judged(step),
+                },
+            );
             assert_eq!(plan.poll_action(now), Action::Finish(f));
         }
     }
@@ -142,14 +183,21 @@ fn drive(mut plan: impl Plan, in_flight: usize, steps: &[Step]) {
 
 fuzz_target!(|input: Input| {
     let now = Instant::from_millis(10_000);
-    let deadline = input
-        .deadline_ms
-        .map_or(Deadline::NEVER, |ms| Deadline::at(now.saturating_add(Duration::from_millis(u64::from(ms)))));
+    let deadline = input.deadline_ms.map_or(Deadline::NEVER, |ms| {
+        Deadline::at(now.saturating_add(Duration::from_millis(u64::from(ms))))
+    });
     match input.kind {
-        Kind::Retry { attempts, delay_ms, jitter, seed } => {
+        Kind::Retry {
+            attempts,
+            delay_ms,
+            jitter,
+            seed,
+        } => {
             let Ok(config) = RetryConfig::builder()
                 .max_attempts(u32::from(attempts % 8))
-                .backoff(BackoffKind::Constant(Duration::from_millis(u64::from(delay_ms))))
+                .backoff(BackoffKind::Constant(Duration::from_millis(u64::from(
+                    delay_ms,
+                ))))
                 .jitter(if jitter { Jitter::Full } else { Jitter::None })
                 .build()
             else {
@@ -163,15 +211,30 @@ fuzz_target!(|input: Input| {
             let Ok(config) = TimeoutConfig::new(Duration::from_millis(u64::from(ms))) else {
                 return;
             };
-            let mode = if soft { TimeoutMode::Soft } else { TimeoutMode::Cancel };
-            drive(Timeout::start(config.mode(mode), now, deadline), 1, &input.steps);
+            let mode = if soft {
+                TimeoutMode::Soft
+            } else {
+                TimeoutMode::Cancel
+            };
+            drive(
+                Timeout::start(config.mode(mode), now, deadline),
+                1,
+                &input.steps,
+            );
         }
-        Kind::Fallback { alternatives, on_failed } => {
+        Kind::Fallback {
+            alternatives,
+            on_failed,
+        } => {
             let policy = FallbackPolicy::ALL.on_failed(on_failed);
             let plan = FallbackPlan::new(policy, u32::from(alternatives % 5), deadline, ());
             drive(plan, 1, &input.steps);
         }
-        Kind::Hedge { attempts, delay, delay_ms } => {
+        Kind::Hedge {
+            attempts,
+            delay,
+            delay_ms,
+        } => {
             let delay = match delay % 4 {
                 0 => HedgeDelay::Fixed(Duration::from_millis(u64::from(delay_ms))),
                 1 => HedgeDelay::Parallel,
@@ -179,11 +242,20 @@ fuzz_target!(|input: Input| {
                 _ => HedgeDelay::Quantile,
             };
             let attempts = u32::from(attempts % 20);
-            let Ok(config) = HedgeConfig::builder().max_attempts(attempts).delay(delay).build() else {
+            let Ok(config) = HedgeConfig::builder()
+                .max_attempts(attempts)
+                .delay(delay)
+                .build()
+            else {
                 return;
             };
             let quota = CsLock::new(TokenQuota::new(20, 5, 10, 5, 0).unwrap());
-            let latencies = CsLock::new(LatencyQuantile::new(9_500, Duration::from_millis(30), 2, Duration::from_millis(100)));
+            let latencies = CsLock::new(LatencyQuantile::new(
+                9_500,
+                Duration::from_millis(30),
+                2,
+                Duration::from_millis(100),
+            ));
             let plan = HedgePlan::new(config, deadline, &quota, &latencies, (), now);
             drive(plan, attempts as usize, &input.steps);
         }
