@@ -180,23 +180,23 @@ fn load_marks_coalesce_and_expire() {
 #[test]
 fn capacity_never_exceeded_and_eviction_reported() {
     let mut evicted = 0u32;
-    let mut c: Cache<u32, u32, 4, Sieve<4>, _> = Cache::new(CacheConfig::DEFAULT, 9).with_observer(
-        FnObserver(|e: CacheEvent<'_, u32, u32>| {
-            if let CacheEvent::Removed {
-                cause: RemovalCause::Evicted,
-                ..
-            } = e
-            {
-                evicted += 1;
-            }
-        }),
-    );
-    for k in 0..100 {
-        c.insert(k, k, at(0));
-        assert!(c.len() <= 4);
+    {
+        let mut c: Cache<u32, u32, 4, Sieve<4>, _> = Cache::new(CacheConfig::DEFAULT, 9)
+            .with_observer(FnObserver(|e: CacheEvent<'_, u32, u32>| {
+                if let CacheEvent::Removed {
+                    cause: RemovalCause::Evicted,
+                    ..
+                } = e
+                {
+                    evicted += 1;
+                }
+            }));
+        for k in 0..100 {
+            c.insert(k, k, at(0));
+            assert!(c.len() <= 4);
+        }
+        assert_eq!(c.metrics().evictions, 96);
     }
-    assert_eq!(c.metrics().evictions, 96);
-    drop(c);
     assert_eq!(evicted, 96);
 }
 
