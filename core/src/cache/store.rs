@@ -186,7 +186,7 @@ impl<K, V, const N: usize, P, O> Cache<K, V, N, P, O> {
     /// use failsafe_core::{FnObserver, Instant};
     ///
     /// let mut evicted = 0;
-    /// let mut cache: Cache<u32, u32, 1, _, _> = Cache::new(CacheConfig::DEFAULT, 0)
+    /// let mut cache = Cache::<u32, u32, 1>::new(CacheConfig::DEFAULT, 0)
     ///     .with_observer(FnObserver(|e: CacheEvent<'_, u32, u32>| {
     ///         if let CacheEvent::Removed { cause: RemovalCause::Evicted, .. } = e {
     ///             evicted += 1;
