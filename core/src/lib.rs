@@ -48,6 +48,7 @@
 //! | Fail fast (known-down dependencies, deadline-aware) | [`failfast`] |
 //! | Rate limiting (GCRA, token bucket, windows, keyed) | [`rate`] |
 //! | Bulkhead (FIFO wait queue, adaptive limits) | [`bulkhead`] |
+//! | Cache (S3-FIFO / SIEVE store, stale-on-error, refresh-ahead, negative caching) | [`cache`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -58,6 +59,7 @@ pub mod admission;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;
+pub mod cache;
 pub mod chain;
 pub mod classify;
 mod error;

@@ -1364,3 +1364,95 @@ proptest! {
         replay(|| admitting(Owned(waiting(SlidingWindow::<4>::new(5, Duration::from_millis(3_000)).unwrap())), decisions), &t)?;
     }
 }
+
+// --------------------------------------------------------------- cache --
+
+#[derive(Clone, Debug)]
+enum CacheOp {
+    Insert(u32),
+    Failure,
+    Lookup,
+    Get,
+    Remove,
+    /// A load mark held for this many ms after `now`.
+    Begin(u64),
+    End,
+    Purge,
+}
+
+fn cache_op() -> impl Strategy<Value = CacheOp> {
+    prop_oneof![
+        3 => any::<u32>().prop_map(CacheOp::Insert),
+        1 => Just(CacheOp::Failure),
+        4 => Just(CacheOp::Lookup),
+        2 => Just(CacheOp::Get),
+        1 => Just(CacheOp::Remove),
+        1 => (0u64..3_000).prop_map(CacheOp::Begin),
+        1 => Just(CacheOp::End),
+        1 => Just(CacheOp::Purge),
+    ]
+}
+
+/// A 4-slot cache over 6 keys (so evictions happen) with every time-based
+/// decision on: TTL, time-to-idle, stale-on-error, refresh-ahead, negative
+/// caching, load marks. Answers are compared with their metrics.
+struct CacheM<P: failsafe_core::cache::EvictionPolicy>(failsafe_core::cache::Cache<u8, u32, 4, P>);
+
+fn cache_config() -> failsafe_core::cache::CacheConfig {
+    failsafe_core::cache::CacheConfig::builder()
+        .time_to_live(Duration::from_secs(4))
+        .time_to_idle(Duration::from_secs(3))
+        .max_stale(Duration::from_secs(2))
+        .refresh_ahead(Duration::from_secs(1))
+        .negative_ttl(Duration::from_millis(1_500))
+        .build()
+        .unwrap()
+}
+
+impl<P: failsafe_core::cache::EvictionPolicy> Machine for CacheM<P> {
+    type Op = (u8, CacheOp);
+    type Answer = (String, failsafe_core::cache::CacheMetrics);
+    fn apply(&mut self, now: Instant, (key, op): &(u8, CacheOp)) -> Self::Answer {
+        let c = &mut self.0;
+        let answer = match *op {
+            CacheOp::Insert(v) => format!("{:?}", c.insert(*key, v, now)),
+            CacheOp::Failure => format!("{:?}", c.insert_failure(*key, now)),
+            CacheOp::Lookup => format!("{:?}", c.lookup(key, now)),
+            CacheOp::Get => format!("{:?}", c.get(key, now)),
+            CacheOp::Remove => format!("{:?}", c.remove(key)),
+            // the lease's end is an absolute instant: the same in both runs
+            CacheOp::Begin(ms) => format!(
+                "{:?}",
+                c.begin_load(*key, now, Instant::from_millis(5_000 + ms))
+            ),
+            CacheOp::End => {
+                c.end_load(key);
+                String::new()
+            }
+            CacheOp::Purge => format!("{:?}", c.purge_expired(now)),
+        };
+        (answer, c.metrics())
+    }
+    fn observes(&self, _: Instant, _: Instant, (_, op): &(u8, CacheOp)) -> bool {
+        !matches!(op, CacheOp::Remove | CacheOp::End)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cache_s3fifo(t in trace((0u8..6, cache_op()))) {
+        replay(|| CacheM(failsafe_core::cache::Cache::<u8, u32, 4>::new(cache_config(), 5)), &t)?;
+    }
+
+    #[test]
+    fn cache_sieve(t in trace((0u8..6, cache_op()))) {
+        replay(|| CacheM(failsafe_core::cache::Cache::<u8, u32, 4, failsafe_core::cache::Sieve<4>>::new(cache_config(), 5)), &t)?;
+    }
+
+    #[test]
+    fn cache_lru(t in trace((0u8..6, cache_op()))) {
+        replay(|| CacheM(failsafe_core::cache::Cache::<u8, u32, 4, failsafe_core::cache::Lru<4>>::new(cache_config(), 5)), &t)?;
+    }
+}
