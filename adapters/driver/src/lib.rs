@@ -20,6 +20,8 @@
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
 //!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
+//! - feature toggle: [`Toggle`] runs the enabled or the disabled
+//!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
@@ -41,6 +43,7 @@ mod policy_handle;
 mod quanta_clock;
 mod retry;
 mod timeout;
+mod toggle;
 
 #[cfg(feature = "std")]
 mod patterns;
@@ -64,6 +67,7 @@ pub use failsafe_core::{
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
     fallback as fallback_machine, retry as retry_machine, timeout as timeout_machine,
+    toggle as toggle_machine,
 };
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
@@ -82,6 +86,7 @@ pub use retry::{
     RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
 };
 pub use timeout::timeout;
+pub use toggle::{Toggle, ToggleCall};
 
 #[cfg(feature = "std")]
 pub use patterns::{
