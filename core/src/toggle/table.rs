@@ -574,10 +574,10 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
     }
 
     /// Reports every window boundary in `(last reported, now]`, in each
-    /// flag's order ([`ToggleEvent::Scheduled`]), and remembers `now` as
-    /// the latest time seen. A `now` at or before the last one reported
-    /// does nothing (spurious and stepped-back calls are no-ops); two
-    /// callers racing report each boundary once.
+    /// flag's order ([`ToggleEvent::Scheduled`]), `now` being raised to the
+    /// latest time seen (by any decision too). A `now` at or before the last
+    /// one reported does nothing (spurious calls are no-ops); two callers
+    /// racing report each boundary once.
     ///
     /// ```
     /// use failsafe_core::toggle::{FlagSpec, FlagTable, ToggleConfig, ToggleEvent, Window};
@@ -593,7 +593,9 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
     /// assert_eq!(*seen.lock().unwrap(), [(Instant::from_secs(5), true), (Instant::from_secs(9), false)]);
     /// ```
     pub fn on_deadline(&self, now: Instant) {
-        self.observe(now);
+        // The clock contract: a stepped-back `now` reads as the latest seen
+        // (by a decision, too), so the same boundaries are reported.
+        let now = self.observe(now);
         let mut reported = self.reported.load(Ordering::Acquire);
         loop {
             if now.as_nanos() <= reported {
