@@ -48,12 +48,12 @@ pub(crate) use self::cs::AtomicU64;
 #[cfg(all(not(loom), not(target_has_atomic = "64")))]
 pub(crate) use core::sync::atomic::Ordering;
 
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicU32;
-#[cfg(all(not(loom), target_has_atomic = "32"))]
-pub(crate) use core::sync::atomic::AtomicU32;
 #[cfg(all(not(loom), not(target_has_atomic = "32")))]
 pub(crate) use self::cs::AtomicU32;
+#[cfg(all(not(loom), target_has_atomic = "32"))]
+pub(crate) use core::sync::atomic::AtomicU32;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
 
 /// The critical-section `AtomicU64`; compiled on every target by
 /// `cargo test` (see the tests below), used where 64-bit atomics are missing.

@@ -1385,13 +1385,19 @@ mod toggle {
     ];
     const CONFIG: ToggleConfig<2> = checked(ToggleConfig::new(
         3,
-        [FlagSpec::new("sched").windows(WINDOWS).rollout(6_000), FlagSpec::new("plain")],
+        [
+            FlagSpec::new("sched").windows(WINDOWS).rollout(6_000),
+            FlagSpec::new("plain"),
+        ],
     ));
 
     #[derive(Clone, Debug)]
     pub(super) enum ToggleOp {
         /// A call with key `k` gated on the scheduled (0) or plain (1) flag.
-        Enter { flag: u16, key: u8 },
+        Enter {
+            flag: u16,
+            key: u8,
+        },
         OnDeadline,
         /// The scheduled flag's rollout.
         Rollout(u16),

@@ -159,17 +159,23 @@ proptest! {
 fn windows() -> impl Strategy<Value = Vec<Window>> {
     // Up to 5 windows from increasing gaps and lengths (ns), near 0 and
     // near the end of the clock's range.
-    (any::<bool>(), prop::collection::vec((1u64..1_000, 1u64..1_000), 0..5)).prop_map(|(high, parts)| {
-        let mut at = if high { u64::MAX - 10_000 } else { 0 };
-        let mut out = Vec::new();
-        for (gap, len) in parts {
-            let start = at + gap;
-            let end = start + len;
-            out.push(Window::new(Instant::from_nanos(start), Instant::from_nanos(end)).unwrap());
-            at = end;
-        }
-        out
-    })
+    (
+        any::<bool>(),
+        prop::collection::vec((1u64..1_000, 1u64..1_000), 0..5),
+    )
+        .prop_map(|(high, parts)| {
+            let mut at = if high { u64::MAX - 10_000 } else { 0 };
+            let mut out = Vec::new();
+            for (gap, len) in parts {
+                let start = at + gap;
+                let end = start + len;
+                out.push(
+                    Window::new(Instant::from_nanos(start), Instant::from_nanos(end)).unwrap(),
+                );
+                at = end;
+            }
+            out
+        })
 }
 
 proptest! {

@@ -105,7 +105,11 @@ where
     type Wait = NoWait;
 
     #[inline]
-    fn enter(&mut self, call: &Call<'_, Q>, _waker: Option<&Waker>) -> Entry<FeaturePermit, NoWait> {
+    fn enter(
+        &mut self,
+        call: &Call<'_, Q>,
+        _waker: Option<&Waker>,
+    ) -> Entry<FeaturePermit, NoWait> {
         let decision = self
             .table
             .decide_with_kill(call, self.flag, call.key(), &self.kill);

@@ -189,6 +189,9 @@ mod tests {
         assert_eq!(pinned, [2231, 7374, 4403, 4353]);
         assert_eq!(bucket(42, "checkout-v2", "user-17"), 5728);
         // the name/key separator keeps ("ab","c") and ("a","bc") apart
-        assert_ne!(key_hash(flag_prefix(0, "ab"), "c"), key_hash(flag_prefix(0, "a"), "bc"));
+        assert_ne!(
+            key_hash(flag_prefix(0, "ab"), "c"),
+            key_hash(flag_prefix(0, "a"), "bc")
+        );
     }
 }

@@ -85,13 +85,13 @@ impl<const N: usize, const K: usize, O> FlagTable<N, K, O> {
     /// A table reporting every event to `observer`.
     ///
     /// ```
-    /// use failsafe_core::toggle::{FlagSpec, FlagTable, ToggleConfig};
+    /// use failsafe_core::toggle::{FlagSpec, FlagTable, ToggleConfig, ToggleEvent};
     /// use failsafe_core::{FnObserver, Instant};
     /// let table: FlagTable<1, 0, _> = FlagTable::with_observer(
     ///     ToggleConfig::new(0, [FlagSpec::new("a")]).unwrap(),
-    ///     FnObserver(|e| println!("{e:?}")),
+    ///     FnObserver(|e: ToggleEvent| eprintln!("{e:?}")),
     /// );
-    /// # let _ = table;
+    /// table.set_enabled(Instant::ZERO, table.flag("a").unwrap(), false); // logged
     /// ```
     #[cfg(not(loom))]
     pub const fn with_observer(config: ToggleConfig<N>, observer: O) -> Self {
@@ -391,7 +391,12 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
     /// assert_eq!(t.set_rollout(Instant::ZERO, a, 1_000), Ok(0));
     /// assert_eq!(t.set_rollout(Instant::ZERO, a, 10_001).unwrap_err().field, "rollout");
     /// ```
-    pub fn set_rollout(&self, now: Instant, flag: Flag, basis_points: u16) -> Result<u16, ConfigError> {
+    pub fn set_rollout(
+        &self,
+        now: Instant,
+        flag: Flag,
+        basis_points: u16,
+    ) -> Result<u16, ConfigError> {
         if basis_points > MAX_BASIS_POINTS {
             return Err(ConfigError::new("rollout", Problem::TooLarge));
         }
@@ -429,7 +434,12 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
     /// assert_eq!(t.decide(Instant::ZERO, a, &42u64).reason, Reason::Allowed);
     /// assert!(t.allow(Instant::ZERO, a, &43u64).is_err()); // one entry only
     /// ```
-    pub fn allow<Q: ToggleKey + ?Sized>(&self, now: Instant, flag: Flag, key: &Q) -> Result<(), ListFull> {
+    pub fn allow<Q: ToggleKey + ?Sized>(
+        &self,
+        now: Instant,
+        flag: Flag,
+        key: &Q,
+    ) -> Result<(), ListFull> {
         self.list(now, flag, key, List::Allow)
     }
 
@@ -449,7 +459,12 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
     /// t.deny(Instant::ZERO, a, "eve").unwrap();
     /// assert_eq!(t.decide(Instant::ZERO, a, "eve").reason, Reason::Denied); // deny wins
     /// ```
-    pub fn deny<Q: ToggleKey + ?Sized>(&self, now: Instant, flag: Flag, key: &Q) -> Result<(), ListFull> {
+    pub fn deny<Q: ToggleKey + ?Sized>(
+        &self,
+        now: Instant,
+        flag: Flag,
+        key: &Q,
+    ) -> Result<(), ListFull> {
         self.list(now, flag, key, List::Deny)
     }
 
@@ -538,8 +553,12 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
         let word = self.words.get(flag.index())?;
         let mut current = word.load(Ordering::Relaxed);
         loop {
-            match word.compare_exchange_weak(current, f(current), Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match word.compare_exchange_weak(
+                current,
+                f(current),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(before) => return Some(before),
                 Err(actual) => current = actual,
             }

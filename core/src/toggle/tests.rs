@@ -80,7 +80,23 @@ fn windows_are_exact_at_their_boundaries_and_reported_once() {
         table.decide(ms(500), promo, &()).reason,
         Reason::OutsideWindow { next_start: None }
     );
-    // the driver's timer: next_deadline / on_deadline walk the boundaries
+    // decisions saw t=500ms: a timer firing late reports every boundary
+    // passed at once, in order
+    assert_eq!(table.next_deadline(), Some(ms(100)));
+    table.on_deadline(ms(100));
+    assert_eq!(log.lock().unwrap().len(), 4);
+    assert_eq!(table.next_deadline(), None);
+    log.lock().unwrap().clear();
+    // the driver's timer on a fresh table: next_deadline / on_deadline
+    // walk the boundaries one by one
+    let table: FlagTable<3, 0, _> = FlagTable::with_observer(
+        CONFIG,
+        FnObserver(|e| {
+            if let ToggleEvent::Scheduled { .. } = e {
+                log.lock().unwrap().push(e)
+            }
+        }),
+    );
     let mut woken = Vec::new();
     while let Some(t) = table.next_deadline() {
         woken.push(t);
@@ -310,7 +326,11 @@ fn a_window_with_a_key_outside_the_rollout_has_no_retry_at() {
 fn bad_configs_name_their_field() {
     let w = |a, b| Window::new(ms(a), ms(b)).unwrap();
     let bad: &[(Result<ToggleConfig<1>, crate::ConfigError>, &str, Problem)] = &[
-        (ToggleConfig::new(0, [FlagSpec::new("")]), "name", Problem::Zero),
+        (
+            ToggleConfig::new(0, [FlagSpec::new("")]),
+            "name",
+            Problem::Zero,
+        ),
         (
             ToggleConfig::new(0, [FlagSpec::new("a").rollout(u16::MAX)]),
             "rollout",
@@ -353,5 +373,9 @@ fn flips_from_many_threads_are_never_lost() {
     // a rollout that is one of the two rollout writers' last values
     let s = table.state(a).unwrap();
     assert!(!s.enabled);
-    assert!([1_000, 1_002].contains(&s.basis_points), "{}", s.basis_points);
+    assert!(
+        [1_000, 1_002].contains(&s.basis_points),
+        "{}",
+        s.basis_points
+    );
 }
