@@ -3,8 +3,8 @@
 # fuzz/ with nightly and runs each for a short while. A crash, a failed
 # invariant or a leak found by libFuzzer fails the script (and CI).
 #
-# Usage: .ci/fuzz.sh [seconds per target]   (default 20, so about 140 s of
-# fuzzing for the seven targets; FUZZ_SECONDS also works)
+# Usage: .ci/fuzz.sh [seconds per target]   (default 20, so about 160 s of
+# fuzzing for the eight targets; FUZZ_SECONDS also works)
 #
 # The mutation check (fuzz/mutants.sh: do the targets catch planted bugs?)
 # takes about half an hour and is not run here.
@@ -12,7 +12,7 @@ set -euo pipefail
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-targets=(breaker retry rate bulkhead failfast plan cache)
+targets=(breaker retry rate bulkhead failfast plan cache toggle)
 
 die() {
     echo "fuzz.sh: ERROR: $*" >&2

@@ -17,6 +17,11 @@
 //! Only the operations the crate uses are provided (`new`, `load`, `store`,
 //! `swap`, `fetch_add`, `compare_exchange`, `compare_exchange_weak`).
 //!
+//! [`AtomicU32`] (the feature toggle's flag words) follows the same rule one
+//! size down: `core`'s where the target has 32-bit compare-and-swap
+//! (thumbv7m/thumbv7em included, so a flag read there is one `ldr`), the
+//! critical-section cell where it has none (thumbv6m), loom's under loom.
+//!
 //! [`AtomicGcra`]: crate::rate::AtomicGcra
 //! [`SharedBreaker`]: crate::sync::SharedBreaker
 //! [`SharedFailFast`]: crate::sync::SharedFailFast
@@ -42,6 +47,13 @@ pub(crate) use core::sync::atomic::{AtomicU64, Ordering};
 pub(crate) use self::cs::AtomicU64;
 #[cfg(all(not(loom), not(target_has_atomic = "64")))]
 pub(crate) use core::sync::atomic::Ordering;
+
+#[cfg(all(not(loom), not(target_has_atomic = "32")))]
+pub(crate) use self::cs::AtomicU32;
+#[cfg(all(not(loom), target_has_atomic = "32"))]
+pub(crate) use core::sync::atomic::AtomicU32;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
 
 /// The critical-section `AtomicU64`; compiled on every target by
 /// `cargo test` (see the tests below), used where 64-bit atomics are missing.
@@ -123,6 +135,50 @@ mod cs {
         }
     }
 
+    /// A `u32` behind a critical section (the flag words on cores without
+    /// 32-bit compare-and-swap), with the methods the crate uses.
+    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
+    pub(crate) struct AtomicU32(Mutex<Cell<u32>>);
+
+    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
+    impl AtomicU32 {
+        pub(crate) const fn new(value: u32) -> Self {
+            AtomicU32(Mutex::new(Cell::new(value)))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, _: Ordering) -> u32 {
+            critical_section::with(|cs| self.0.borrow(cs).get())
+        }
+
+        /// Never fails spuriously.
+        #[inline]
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: u32,
+            new: u32,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<u32, u32> {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let old = cell.get();
+                if old == current {
+                    cell.set(new);
+                    Ok(old)
+                } else {
+                    Err(old)
+                }
+            })
+        }
+    }
+
+    impl core::fmt::Debug for AtomicU32 {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            core::fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
+        }
+    }
+
     impl core::fmt::Debug for AtomicU64 {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             core::fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
@@ -133,8 +189,18 @@ mod cs {
     mod tests {
         extern crate std;
 
-        use super::AtomicU64;
+        use super::{AtomicU32, AtomicU64};
         use core::sync::atomic::Ordering::Relaxed;
+
+        #[test]
+        fn u32_behaves_like_core_atomic_u32() {
+            static A: AtomicU32 = AtomicU32::new(7);
+            assert_eq!(A.load(Relaxed), 7);
+            assert_eq!(A.compare_exchange_weak(5, 9, Relaxed, Relaxed), Err(7));
+            assert_eq!(A.compare_exchange_weak(7, 9, Relaxed, Relaxed), Ok(7));
+            assert_eq!(A.load(Relaxed), 9);
+            assert_eq!(std::format!("{A:?}"), "9");
+        }
 
         #[test]
         fn behaves_like_core_atomic_u64() {

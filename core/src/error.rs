@@ -30,6 +30,11 @@ pub enum RejectReason {
     FailFastOpen,
     /// The caller's remaining deadline is shorter than the call is expected to take.
     DeadlineTooShort,
+    /// The feature flag gating the call is disabled for it (switched off,
+    /// killed, denied, outside its schedule or outside its rollout): see
+    /// [`toggle`](crate::toggle). Not an overload: retrying does not help
+    /// unless `retry_at` names the start of the flag's next window.
+    FeatureDisabled,
 }
 
 impl RejectReason {
@@ -40,7 +45,7 @@ impl RejectReason {
 
     /// The reason of [`code`](Self::code).
     pub(crate) const fn from_code(code: u8) -> Option<RejectReason> {
-        const ALL: [RejectReason; 10] = [
+        const ALL: [RejectReason; 11] = [
             RejectReason::BreakerOpen,
             RejectReason::BreakerHalfOpenFull,
             RejectReason::BreakerForcedOpen,
@@ -51,6 +56,7 @@ impl RejectReason {
             RejectReason::BulkheadWaitExpired,
             RejectReason::FailFastOpen,
             RejectReason::DeadlineTooShort,
+            RejectReason::FeatureDisabled,
         ];
         let mut i = 0;
         while i < ALL.len() {
@@ -86,6 +92,7 @@ impl RejectReason {
             RejectReason::DeadlineTooShort => {
                 "the remaining deadline is shorter than the call takes"
             }
+            RejectReason::FeatureDisabled => "the feature is disabled for this call",
         }
     }
 }
@@ -205,6 +212,10 @@ pub enum Problem {
     TooLarge,
     /// The configuration can never trigger (nothing was enabled).
     NothingEnabled,
+    /// The same value is given twice where each must be unique (a flag name).
+    Duplicate,
+    /// Values that must come in increasing order do not (schedule windows).
+    Unordered,
 }
 
 impl Problem {
@@ -221,6 +232,8 @@ impl Problem {
             Problem::BelowMinimum => "must not be below its minimum",
             Problem::TooLarge => "is too large",
             Problem::NothingEnabled => "no condition is enabled",
+            Problem::Duplicate => "is given twice",
+            Problem::Unordered => "must be in increasing order, without overlap",
         }
     }
 }

@@ -31,7 +31,7 @@
 //!   compile time.
 //!
 //! Two contracts cover every pattern: admission machines (breaker, fail
-//! fast, bulkhead, rate limiters) implement [`admission::Admission`]; per-call
+//! fast, bulkhead, rate limiters, a feature flag's gate) implement [`admission::Admission`]; per-call
 //! plans (retry, timeout, fallback) implement [`plan::Plan`]. One classifier
 //! ([`classify::Classify`]) judges results for all of them.
 //!
@@ -49,6 +49,7 @@
 //! | Rate limiting (GCRA, token bucket, windows, keyed) | [`rate`] |
 //! | Bulkhead (FIFO wait queue, adaptive limits) | [`bulkhead`] |
 //! | Cache (S3-FIFO / SIEVE store, stale-on-error, refresh-ahead, negative caching) | [`cache`] |
+//! | Feature toggle (lock-free flags, rollout, lists, schedules, kill switch) | [`toggle`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -76,6 +77,7 @@ mod sliding;
 pub mod sync;
 pub mod time;
 pub mod timeout;
+pub mod toggle;
 
 pub use error::{ConfigError, Problem, RejectReason, Rejected, checked};
 pub use event::{FnObserver, Observer};

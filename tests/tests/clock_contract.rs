@@ -1456,3 +1456,126 @@ proptest! {
         replay(|| CacheM(failsafe_core::cache::Cache::<u8, u32, 4, failsafe_core::cache::Lru<4>>::new(cache_config(), 5)), &t)?;
     }
 }
+
+// -------------------------------------------------------------- toggle --
+
+mod toggle {
+    use super::*;
+    use failsafe_core::admission::{Admission, Call, Entry};
+    use failsafe_core::toggle::{FeatureGate, Flag, FlagSpec, FlagTable, ToggleConfig, Window};
+    use failsafe_core::{Rejected, checked};
+
+    const fn s(n: u64) -> Instant {
+        Instant::from_secs(n)
+    }
+
+    /// Windows inside the traces' reach (they start at 5 s and wander).
+    const WINDOWS: &[Window] = &[
+        checked(Window::new(s(6), s(8))),
+        checked(Window::new(s(12), s(15))),
+        checked(Window::new(s(30), s(31))),
+    ];
+    const CONFIG: ToggleConfig<2> = checked(ToggleConfig::new(
+        3,
+        [
+            FlagSpec::new("sched").windows(WINDOWS).rollout(6_000),
+            FlagSpec::new("plain"),
+        ],
+    ));
+
+    #[derive(Clone, Debug)]
+    pub(super) enum ToggleOp {
+        /// A call with key `k` gated on the scheduled (0) or plain (1) flag.
+        Enter {
+            flag: u16,
+            key: u8,
+        },
+        OnDeadline,
+        /// The scheduled flag's rollout.
+        Rollout(u16),
+        /// The plain flag's lists (never time-dependent).
+        Allow(u8),
+        Forget(u8),
+    }
+
+    pub(super) fn toggle_op() -> impl Strategy<Value = ToggleOp> {
+        prop_oneof![
+            4 => (0u16..2, 0u8..8).prop_map(|(flag, key)| ToggleOp::Enter { flag, key }),
+            2 => Just(ToggleOp::OnDeadline),
+            1 => (0u16..=10_000).prop_map(ToggleOp::Rollout),
+            1 => (0u8..8).prop_map(ToggleOp::Allow),
+            1 => (0u8..8).prop_map(ToggleOp::Forget),
+        ]
+    }
+
+    pub(super) struct Toggles(pub(super) FlagTable<2, 2>);
+
+    pub(super) type ToggleAnswer = (Option<Result<(), Rejected>>, Option<Instant>);
+
+    impl Machine for Toggles {
+        type Op = ToggleOp;
+        type Answer = ToggleAnswer;
+
+        fn apply(&mut self, now: Instant, op: &ToggleOp) -> ToggleAnswer {
+            let t = &self.0;
+            let decision = match *op {
+                ToggleOp::Enter { flag, key } => {
+                    let mut gate = FeatureGate::<_, _, _, _, u8>::new(t, Flag::at(flag), ());
+                    Some(match gate.enter(&Call::at(now).with_key(&key), None) {
+                        Entry::Admitted(p) => {
+                            gate.exit(now, p, Outcome::Success);
+                            Ok(())
+                        }
+                        Entry::Rejected(r) => Err(r),
+                        Entry::Pending { wait, .. } => match wait {},
+                    })
+                }
+                ToggleOp::OnDeadline => {
+                    t.on_deadline(now);
+                    None
+                }
+                ToggleOp::Rollout(bp) => {
+                    t.set_rollout(now, Flag::at(0), bp).unwrap();
+                    None
+                }
+                ToggleOp::Allow(k) => {
+                    let _ = t.allow(now, Flag::at(1), &k);
+                    None
+                }
+                ToggleOp::Forget(k) => {
+                    t.forget(now, Flag::at(1), &k);
+                    None
+                }
+            };
+            (decision, t.next_deadline())
+        }
+
+        /// Only the scheduled flag's decisions and `on_deadline` read the
+        /// time (the plain flag and the operator's edits never do).
+        fn observes(&self, _: Instant, _: Instant, op: &ToggleOp) -> bool {
+            matches!(op, ToggleOp::Enter { flag: 0, .. } | ToggleOp::OnDeadline)
+        }
+    }
+
+    pub(super) fn make() -> Toggles {
+        Toggles(FlagTable::new(CONFIG))
+    }
+
+    pub(super) fn decision(a: &ToggleAnswer) -> Option<Result<(), Rejected>> {
+        a.0
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn feature_toggle(t in trace(toggle::toggle_op())) {
+        replay(toggle::make, &t)?;
+    }
+
+    #[test]
+    fn earliest_feature_toggle(t in trace(toggle::toggle_op())) {
+        earliest(toggle::make, &t, toggle::decision, Clone::clone)?;
+    }
+}

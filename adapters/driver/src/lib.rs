@@ -20,6 +20,8 @@
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
 //!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
+//! - feature toggle: [`Toggle`] runs the enabled or the disabled
+//!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
@@ -43,6 +45,7 @@ mod quanta_clock;
 mod retry;
 pub mod slots;
 mod timeout;
+mod toggle;
 
 #[cfg(feature = "std")]
 mod patterns;
@@ -66,7 +69,7 @@ pub use failsafe_core::{
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
     fallback as fallback_machine, hedge as hedge_machine, retry as retry_machine,
-    timeout as timeout_machine,
+    timeout as timeout_machine, toggle as toggle_machine,
 };
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
@@ -88,6 +91,7 @@ pub use retry::{
     RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
 };
 pub use timeout::timeout;
+pub use toggle::{Toggle, ToggleCall};
 
 #[cfg(feature = "std")]
 pub use patterns::{

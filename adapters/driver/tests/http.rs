@@ -15,7 +15,7 @@ use failsafe_driver::{Classify, Error, PipelineError};
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, Response, StatusCode};
 
-const ALL: [(RejectReason, u16); 10] = [
+const ALL: [(RejectReason, u16); 11] = [
     (RejectReason::BreakerOpen, 503),
     (RejectReason::BreakerHalfOpenFull, 503),
     (RejectReason::BreakerForcedOpen, 503),
@@ -26,6 +26,7 @@ const ALL: [(RejectReason, u16); 10] = [
     (RejectReason::BulkheadWaitExpired, 503),
     (RejectReason::FailFastOpen, 503),
     (RejectReason::DeadlineTooShort, 504),
+    (RejectReason::FeatureDisabled, 503),
 ];
 
 fn rejected(reason: RejectReason, retry_at: Option<Instant>) -> PipelineError<&'static str> {

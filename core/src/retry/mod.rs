@@ -272,6 +272,7 @@ impl Verdict {
     /// | `retry_at: None` (half-open breaker with every probe out, forced open, bulkhead full, queue full or wait expired, fail fast open until healthy or with its probe out) | `Retry` as `Throttled`, no hint: the retry's own backoff |
     /// | [never](Rejected::is_never) (more permits than a limiter can ever grant) | [`DoNotRetry`](Verdict::DoNotRetry): no later attempt can be admitted |
     /// | [`DeadlineTooShort`](RejectReason::DeadlineTooShort) | `DoNotRetry`: the caller's remaining time only shrinks |
+    /// | [`FeatureDisabled`](RejectReason::FeatureDisabled) | `DoNotRetry`: a disabled feature is a decision, not an overload (take the disabled path) |
     ///
     /// A timeout is retried as [`FailureKind::Timeout`] without a hint.
     ///
@@ -294,7 +295,12 @@ impl Verdict {
     /// assert_eq!(Verdict::for_rejection(&never, Instant::ZERO), Verdict::DoNotRetry);
     /// ```
     pub fn for_rejection(rejected: &Rejected, now: Instant) -> Verdict {
-        if rejected.is_never() || rejected.reason == RejectReason::DeadlineTooShort {
+        if rejected.is_never()
+            || matches!(
+                rejected.reason,
+                RejectReason::DeadlineTooShort | RejectReason::FeatureDisabled
+            )
+        {
             return Verdict::DoNotRetry;
         }
         Verdict::Retry {
