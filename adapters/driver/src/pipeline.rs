@@ -449,7 +449,9 @@ impl<A, R: crate::Clock, B, G, O> Pipeline<A, R, B, G, O> {
         crate::fallback::falls_back(&self.runtime, self.fallback, &mut none, |_| true, error)
     }
 
-    /// The deadline of an attempt starting at `now` under `deadline`.
+    /// The deadline of a blocking attempt starting at `now` under
+    /// `deadline` (async attempts get theirs from the `Timed` plan).
+    #[cfg(feature = "std")]
     fn attempt_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
         match self.attempt_timeout {
             Some(config) => deadline.child(now, config.timeout()),
