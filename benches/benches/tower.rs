@@ -14,8 +14,6 @@
 //! Ratios (peer / ours) are read from criterion's estimates. For scale, the
 //! tokio bulkhead handle's `call` around a ready operation, no tower.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,68 +24,14 @@ use failsafe_core::retry::RetryConfig;
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_tokio::{BulkheadPolicy, RateLimiterPolicy, RetryPolicy, TimeoutPolicy};
 use failsafe_tower::{BulkheadLayer, RateLimitLayer, RetryLayer, TimeoutLayer};
+use tower::Layer;
 use tower::limit::{ConcurrencyLimitLayer, RateLimitLayer as TowerRateLimitLayer};
 use tower::retry::RetryLayer as TowerRetryLayer;
 use tower::timeout::TimeoutLayer as TowerTimeoutLayer;
-use tower::{Layer, Service, ServiceExt, service_fn};
 
-/// The protected service: ready at once, answers at once.
-fn inner()
--> impl Service<u32, Response = u32, Error = Infallible, Future = Ready<Result<u32, Infallible>>> + Clone
-{
-    service_fn(|n: u32| ready(Ok::<_, Infallible>(n)))
-}
-
-/// tower's retry policy: up to 3 attempts on an error, none on success.
-#[derive(Clone)]
-struct Attempts(u32);
-
-impl<E> tower::retry::Policy<u32, u32, E> for Attempts {
-    type Future = Ready<()>;
-
-    fn retry(&mut self, _: &mut u32, result: &mut Result<u32, E>) -> Option<Self::Future> {
-        match result {
-            Ok(_) => None,
-            Err(_) if self.0 > 1 => {
-                self.0 -= 1;
-                Some(ready(()))
-            }
-            Err(_) => None,
-        }
-    }
-
-    fn clone_request(&mut self, req: &u32) -> Option<u32> {
-        Some(*req)
-    }
-}
-
-async fn one_request<S>(svc: &mut S) -> S::Response
-where
-    S: Service<u32>,
-    S::Error: std::fmt::Debug,
-{
-    let ready = svc.ready().await.unwrap();
-    ready.call(black_box(1)).await.unwrap()
-}
-
-/// Times `iters` requests on one service made by `make` outside the timed
-/// loop (a tower service is made once per connection).
-fn requests<S>(b: &mut criterion::Bencher<'_>, rt: &tokio::runtime::Runtime, make: impl Fn() -> S)
-where
-    S: Service<u32, Response = u32> + 'static,
-    S::Error: std::fmt::Debug,
-{
-    b.to_async(rt).iter_custom(|iters| {
-        let mut svc = make();
-        async move {
-            let start = std::time::Instant::now();
-            for _ in 0..iters {
-                black_box(one_request(&mut svc).await);
-            }
-            start.elapsed()
-        }
-    });
-}
+#[path = "common/tower_harness.rs"]
+mod harness;
+use harness::{Attempts, inner, one_request, requests};
 
 fn layers(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -382,18 +382,7 @@ where
         Fut: Future<Output = Result<T, E>>,
     {
         let now = self.runtime.now();
-        let deadline = match self.timeout {
-            Some(overall) => deadline.child(now, overall),
-            None => deadline,
-        };
-        let plan = RetryPlan::new(
-            self.retry,
-            deadline,
-            &self.budget,
-            self.seeds.next(),
-            self.observer.clone(),
-            now,
-        );
+        let (deadline, plan) = self.retries_at(now, deadline);
         let plan = Timed {
             plan,
             timeout: self.attempt_timeout.map(|config| config.timeout()),
@@ -438,6 +427,27 @@ where
             },
             ok => ok,
         }
+    }
+}
+
+impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone> Pipeline<A, R, B, G, O> {
+    /// The call's deadline (the caller's, bounded by the overall timeout)
+    /// and its retry plan, starting at `now`.
+    fn retries_at(&self, now: Instant, deadline: Deadline) -> (Deadline, Plan0<'_, B, G, O>) {
+        let deadline = match self.timeout {
+            Some(overall) => deadline.child(now, overall),
+            None => deadline,
+        };
+        let seeds = self.seeds.next();
+        let plan = RetryPlan::new(
+            self.retry,
+            deadline,
+            &self.budget,
+            seeds,
+            self.observer.clone(),
+            now,
+        );
+        (deadline, plan)
     }
 }
 
@@ -669,7 +679,9 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
     }
 }
 
-type Plan<'p, B, G, O> = Timed<RetryPlan<&'p B, G, Xorshift64, O>>;
+/// A call's retry plan.
+type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
+type Plan<'p, B, G, O> = Timed<Plan0<'p, B, G, O>>;
 
 /// The operation could make no further attempt (its request cannot be
 /// sent again): the call ends with the last attempt's result.
@@ -871,18 +883,7 @@ where
     {
         let runtime = &self.runtime;
         let now = runtime.now();
-        let deadline = match self.timeout {
-            Some(overall) => deadline.child(now, overall),
-            None => deadline,
-        };
-        let plan = RetryPlan::new(
-            self.retry,
-            deadline,
-            &self.budget,
-            self.seeds.next(),
-            self.observer.clone(),
-            now,
-        );
+        let (deadline, plan) = self.retries_at(now, deadline);
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = self.attempt_deadline(now, attempt.deadline);
             let ask = Ask {
