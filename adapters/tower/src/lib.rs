@@ -108,6 +108,7 @@
 mod admission;
 mod deadline;
 mod fallback;
+mod hedge;
 mod pipeline;
 mod retry;
 mod timeout;
@@ -118,6 +119,7 @@ pub use admission::{
 };
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
+pub use hedge::{HedgeFuture, HedgeLayer, HedgeService, SharedLatencies};
 pub use pipeline::{
     CloneRequests, KeepErrors, PipelineFuture, PipelineLayer, PipelineService, Replay, Respond,
     RespondWith, SendOnce,

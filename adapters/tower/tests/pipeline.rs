@@ -96,3 +96,50 @@ async fn one_layer_runs_every_pattern_and_rejects_before_the_inner_service() {
         "the inner service was never called"
     );
 }
+
+/// The hedge layer: a slow first attempt is overtaken by its hedge and
+/// dropped; when every attempt fails, the error says how many ran.
+#[tokio::test(start_paused = true)]
+async fn the_hedge_layer_takes_the_first_success_and_drops_the_slow_attempt() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    use failsafe_tower::HedgeLayer;
+
+    struct Flag(Arc<AtomicU32>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let (calls, drops) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (c, d) = (Arc::clone(&calls), Arc::clone(&drops));
+    let svc = HedgeLayer::idempotent(config, TokioClock).layer(service_fn(move |fail: bool| {
+        let first = c.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+        let flag = Flag(Arc::clone(&d));
+        async move {
+            let _flag = flag;
+            if first {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            if fail { Err("down") } else { Ok(1) }
+        }
+    }));
+    let start = tokio::time::Instant::now();
+    assert_eq!(svc.clone().oneshot(false).await, Ok(1));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(20),
+        "the hedge answered"
+    );
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "the winner finished, the slow one was dropped"
+    );
+    let e = svc.oneshot(true).await.unwrap_err();
+    assert_eq!((e.attempts, e.last), (2, Some("down")));
+}
