@@ -1,6 +1,6 @@
 //! The cache on any runtime: [`SharedCache`], one handle over a lock around
 //! a cache store (the core's allocation-free
-//! [`Cache`](failsafe_core::cache::Cache), or on std the heap-backed
+//! [`Cache`], or on std the heap-backed
 //! `QuickStore`), with `get_or_load` (async) and `get_or_load_blocking`.
 //!
 //! What a call gets, by what the store holds for the key:

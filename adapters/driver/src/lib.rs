@@ -32,7 +32,7 @@
 
 pub mod admit;
 mod blocking;
-mod cache;
+pub mod cache;
 mod clock;
 mod error;
 mod fallback;

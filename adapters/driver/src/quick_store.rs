@@ -43,9 +43,17 @@ struct Entry<V> {
     refresh_told: bool,
 }
 
-/// A `quick_cache`-backed [`CacheStore`] of up to `capacity` entries (see
-/// the [module docs](self) for what it supports). Put it behind a
-/// `StdLock` in a [`SharedCache`](crate::SharedCache).
+/// A `quick_cache`-backed [`CacheStore`] of up to `capacity` entries. Put
+/// it behind a `StdLock` in a [`SharedCache`](crate::SharedCache).
+///
+/// Supported, with the core `Cache`'s meaning (from the same
+/// [`CacheConfig`]): time-to-live, time-to-idle, stale-on-error,
+/// refresh-ahead, negative caching, load marks with a lease (miss
+/// coalescing). Not supported: per-entry time-to-live, `CacheMetrics` and
+/// `CacheEvent`s (no eviction listener), a seeded hash (`quick_cache`'s
+/// default hasher, randomly seeded per process). A load mark lives in an
+/// entry and can be evicted under pressure (a duplicate load, never a lost
+/// one); expired entries leave when looked up or evicted.
 ///
 /// ```
 /// use core::time::Duration;
