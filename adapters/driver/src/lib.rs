@@ -20,6 +20,7 @@
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
 //!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
+//! - cache: [`SharedCache`] (`get_or_load`, miss coalescing, stale-on-error), [`Pipeline::call_cached`];
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
 //!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
@@ -31,6 +32,7 @@
 
 pub mod admit;
 mod blocking;
+pub mod cache;
 mod clock;
 mod error;
 mod fallback;
@@ -38,10 +40,13 @@ mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod pipeline;
+mod pipeline_cache;
 mod plan_run;
 mod policy_handle;
 #[cfg(feature = "quanta")]
 mod quanta_clock;
+#[cfg(feature = "quick-cache")]
+mod quick_store;
 mod retry;
 pub mod slots;
 mod timeout;
@@ -74,6 +79,7 @@ pub use failsafe_core::{
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use cache::{CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, SharedCache};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
@@ -87,6 +93,8 @@ pub use plan_run::{
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
+#[cfg(feature = "quick-cache")]
+pub use quick_store::QuickStore;
 pub use retry::{
     RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
 };

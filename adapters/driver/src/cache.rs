@@ -1,0 +1,579 @@
+//! The cache on any runtime: [`SharedCache`], one handle over a lock around
+//! a cache store (the core's allocation-free
+//! [`Cache`], or on std the heap-backed
+//! `QuickStore`), with `get_or_load` (async) and `get_or_load_blocking`.
+//!
+//! What a call gets, by what the store holds for the key:
+//!
+//! - **Fresh**: the value ([`Cached::Fresh`]); the loader is not called.
+//! - **Refresh-ahead told** (the one caller the store tells, once per value,
+//!   within `refresh_ahead` of expiry): there is no spawning in a `no_std`
+//!   driver, so *that caller* runs the loader inline under the key's load
+//!   mark and gets the new value ([`Cached::Loaded`]); every other caller
+//!   meanwhile keeps getting the still-fresh value at once. If the refresh
+//!   fails, the told caller gets the old value as [`Cached::Fresh`] (it was
+//!   fresh when the refresh started) and the loader's error is dropped.
+//! - **Missing or expired**: **miss coalescing** on the store's load marks.
+//!   The first caller is the leader and runs the loader; the others are
+//!   followers: they **re-check the store on the runtime's timer every
+//!   `recheck`** (10 ms by default), until the leader's result lands or its
+//!   lease (`lease`, 30 s by default) ends. There is no waker list: a
+//!   follower sees the result up to `recheck` late, and each re-check counts
+//!   as a lookup in the store's metrics. A leader whose future is dropped
+//!   (or whose blocking loader panics) ends its mark at once; a leader
+//!   still running past its lease loses the mark (a follower may then lead
+//!   a second load: a duplicate, never a lost one).
+//! - **The load fails**: with a value expired less than `max_stale` ago,
+//!   that value is served and says so ([`Cached::Stale`] with its age at
+//!   the answer); otherwise the loader's error ([`CacheError::Load`]). The
+//!   failure is recorded ([`insert_failure`](CacheStore::insert_failure)):
+//!   with a `negative_ttl`, callers within it get [`CacheError::Negative`]
+//!   without calling the loader.
+//! - **Followers of a leader that ended without a value** (failed or
+//!   dropped): a stale value is served as [`Cached::Stale`] (the leader's
+//!   load counts as failed; followers do not each retry it), a recorded
+//!   failure as [`CacheError::Negative`], and with neither the follower
+//!   leads a load itself (one at a time: the others follow it).
+//!
+//! The lock is held only for store operations, never across the loader or
+//! an `.await`.
+
+use core::fmt;
+use core::future::Future;
+use core::hash::Hash;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use failsafe_core::cache::{Cache, CacheEvent, EvictionPolicy, LoadMark, Lookup};
+use failsafe_core::sync::Lock;
+use failsafe_core::{ConfigError, Instant, Observer, Problem};
+
+use crate::{BlockingRuntime, Clock, Runtime};
+
+/// What a cache keeps for its keys: the few store operations a
+/// [`SharedCache`] needs, with the core's meaning (see
+/// [`failsafe_core::cache::Cache`]). Implemented by the core's `Cache` and,
+/// with the `quick-cache` feature, by `QuickStore`.
+pub trait CacheStore {
+    /// The key.
+    type Key;
+    /// The value.
+    type Value;
+
+    /// What the store holds for `key` at `now` (the core's
+    /// [`Cache::lookup`]: fresh, with the refresh-ahead turn; stale;
+    /// a recorded failure; or nothing).
+    fn lookup(&mut self, key: &Self::Key, now: Instant) -> Lookup<'_, Self::Value>;
+
+    /// Takes `key`'s load mark until `until`, or says who holds it
+    /// ([`Cache::begin_load`]).
+    fn begin_load(&mut self, key: Self::Key, now: Instant, until: Instant) -> LoadMark;
+
+    /// Ends `key`'s load mark without a result ([`Cache::end_load`]).
+    fn end_load(&mut self, key: &Self::Key);
+
+    /// Stores a loaded value, ending the mark ([`Cache::insert`]).
+    fn insert(&mut self, key: Self::Key, value: Self::Value, now: Instant);
+
+    /// Records a failed load, ending the mark; a value still within its
+    /// stale window is kept. Returns whether a failure was recorded
+    /// ([`Cache::insert_failure`]).
+    fn insert_failure(&mut self, key: Self::Key, now: Instant) -> bool;
+
+    /// How long past its expiry a value may still be served after a failed
+    /// load.
+    fn max_stale(&self) -> Duration;
+}
+
+impl<K, V, const N: usize, P, O> CacheStore for Cache<K, V, N, P, O>
+where
+    K: Eq + Hash,
+    P: EvictionPolicy,
+    O: for<'a> Observer<CacheEvent<'a, K, V>>,
+{
+    type Key = K;
+    type Value = V;
+
+    fn lookup(&mut self, key: &K, now: Instant) -> Lookup<'_, V> {
+        Cache::lookup(self, key, now)
+    }
+
+    fn begin_load(&mut self, key: K, now: Instant, until: Instant) -> LoadMark {
+        Cache::begin_load(self, key, now, until)
+    }
+
+    fn end_load(&mut self, key: &K) {
+        Cache::end_load(self, key);
+    }
+
+    fn insert(&mut self, key: K, value: V, now: Instant) {
+        Cache::insert(self, key, value, now);
+    }
+
+    fn insert_failure(&mut self, key: K, now: Instant) -> bool {
+        Cache::insert_failure(self, key, now)
+    }
+
+    fn max_stale(&self) -> Duration {
+        self.config().max_stale()
+    }
+}
+
+/// Where a [`SharedCache`] answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum Cached<T> {
+    /// A fresh value from the store; nothing was loaded.
+    Fresh(T),
+    /// The load failed (or the leader this caller waited for did not
+    /// store a value): an expired value, `age` past its expiry (less than
+    /// the store's `max_stale`).
+    Stale {
+        /// The expired value.
+        value: T,
+        /// How long ago it expired, at the answer.
+        age: Duration,
+    },
+    /// Just loaded (by this caller, or by the leader it waited for) and
+    /// stored.
+    Loaded(T),
+}
+
+impl<T> Cached<T> {
+    /// The value, wherever it came from.
+    ///
+    /// ```
+    /// # use failsafe_driver::Cached;
+    /// assert_eq!(Cached::Loaded(3).value(), &3);
+    /// ```
+    pub const fn value(&self) -> &T {
+        match self {
+            Cached::Fresh(value) | Cached::Loaded(value) | Cached::Stale { value, .. } => value,
+        }
+    }
+
+    /// The value, by value.
+    ///
+    /// ```
+    /// # use failsafe_driver::Cached;
+    /// assert_eq!(Cached::Fresh("a").into_value(), "a");
+    /// ```
+    pub fn into_value(self) -> T {
+        match self {
+            Cached::Fresh(value) | Cached::Loaded(value) | Cached::Stale { value, .. } => value,
+        }
+    }
+
+    /// How long past its expiry a stale value is; `None` for a fresh or
+    /// loaded one.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_driver::Cached;
+    /// let stale = Cached::Stale { value: 1, age: Duration::from_secs(4) };
+    /// assert_eq!(stale.stale_age(), Some(Duration::from_secs(4)));
+    /// assert_eq!(Cached::Fresh(1).stale_age(), None);
+    /// ```
+    pub const fn stale_age(&self) -> Option<Duration> {
+        match self {
+            Cached::Stale { age, .. } => Some(*age),
+            _ => None,
+        }
+    }
+}
+
+/// Why a [`SharedCache`] call has no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CacheError<E> {
+    /// This caller's load failed and no value was within its stale window.
+    Load(E),
+    /// A recent load of the key failed (negative caching): not loaded
+    /// again until `until`.
+    Negative {
+        /// When the recorded failure stops being served.
+        until: Instant,
+    },
+}
+
+impl<E> CacheError<E> {
+    /// The loader's error, if this caller's load failed.
+    ///
+    /// ```
+    /// # use failsafe_driver::CacheError;
+    /// assert_eq!(CacheError::Load("down").into_inner(), Some("down"));
+    /// ```
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CacheError::Load(e) => Some(e),
+            CacheError::Negative { .. } => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CacheError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::Load(e) => write!(f, "load failed: {e}"),
+            CacheError::Negative { until } => {
+                write!(f, "a recent load failed (cached until {until})")
+            }
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for CacheError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CacheError::Load(e) => Some(e),
+            CacheError::Negative { .. } => None,
+        }
+    }
+}
+
+/// The default lease of a leader's load mark: 30 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// The default interval at which followers re-check the store: 10 ms.
+pub const DEFAULT_RECHECK: Duration = Duration::from_millis(10);
+
+/// A cache store `S` behind a lock `L` (a `CsLock` or an embassy mutex
+/// wrapper in a `static`, a `StdLock` on std) with a runtime `R`:
+/// `get_or_load` with miss coalescing, stale-on-error, refresh-ahead and
+/// negative caching, as the [module docs](self) say.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::cache::{Cache, CacheConfig};
+/// use failsafe_core::sync::CsLock;
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{BlockingRuntime, Cached, Clock, SharedCache};
+/// # use core::cell::Cell;
+/// # struct Manual(Cell<Instant>);
+/// # impl Clock for Manual { fn now(&self) -> Instant { self.0.get() } }
+/// # impl BlockingRuntime for Manual { fn block_until(&self, t: Instant) { self.0.set(self.0.get().max(t)) } }
+///
+/// let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
+/// let store: Cache<u32, &str, 64> = Cache::new(config, 0x5eed);
+/// let cache = SharedCache::new(CsLock::new(store), Manual(Cell::new(Instant::ZERO)));
+///
+/// let first = cache.get_or_load_blocking(7, || Ok::<_, ()>("seven"));
+/// assert_eq!(first, Ok(Cached::Loaded("seven")));
+/// let again = cache.get_or_load_blocking(7, || -> Result<_, ()> { unreachable!() });
+/// assert_eq!(again, Ok(Cached::Fresh("seven")));
+/// ```
+pub struct SharedCache<S, L, R> {
+    lock: L,
+    runtime: R,
+    lease: Duration,
+    recheck: Duration,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S, L, R: fmt::Debug> fmt::Debug for SharedCache<S, L, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedCache")
+            .field("runtime", &self.runtime)
+            .field("lease", &self.lease)
+            .field("recheck", &self.recheck)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the store said, as an owned step of a `get_or_load`.
+enum Step<V> {
+    Done(Cached<V>),
+    Negative(Instant),
+    /// A follower: re-check at the earlier of `now + recheck` and this.
+    Wait(Instant),
+    /// Lead a load (a refresh if `refresh`).
+    Load {
+        stale: Option<(V, Duration)>,
+        refresh: Option<V>,
+    },
+}
+
+/// A leader's load mark: ended on drop unless disarmed by a result.
+struct Mark<'a, S: CacheStore, L: Lock<S>> {
+    lock: &'a L,
+    key: S::Key,
+    armed: bool,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: CacheStore, L: Lock<S>> Drop for Mark<'_, S, L> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.lock.with(|s| s.end_load(&self.key));
+        }
+    }
+}
+
+impl<S, L, R> SharedCache<S, L, R> {
+    /// A handle over `lock` (holding the store) on `runtime`, with the
+    /// default lease (30 s) and re-check interval (10 ms). `const`, so a
+    /// firmware keeps one in a `static`.
+    pub const fn new(lock: L, runtime: R) -> Self {
+        SharedCache {
+            lock,
+            runtime,
+            lease: DEFAULT_LEASE,
+            recheck: DEFAULT_RECHECK,
+            _store: PhantomData,
+        }
+    }
+
+    /// Sets how long a leader's load mark lasts (`lease`: a loader that
+    /// runs longer loses it and a follower may load too) and how often a
+    /// follower re-checks the store for the leader's result (`recheck`).
+    ///
+    /// # Errors
+    ///
+    /// [`Problem::Zero`] naming `lease` or `recheck` if it is zero (a zero
+    /// re-check would spin).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_driver::SharedCache;
+    /// let cache = SharedCache::<(), (), ()>::new((), ());
+    /// assert!(cache.timing(Duration::from_secs(5), Duration::from_millis(1)).is_ok());
+    /// let cache = SharedCache::<(), (), ()>::new((), ());
+    /// assert_eq!(cache.timing(Duration::from_secs(5), Duration::ZERO).unwrap_err().field, "recheck");
+    /// ```
+    pub fn timing(mut self, lease: Duration, recheck: Duration) -> Result<Self, ConfigError> {
+        if lease.is_zero() {
+            return Err(ConfigError::new("lease", Problem::Zero));
+        }
+        if recheck.is_zero() {
+            return Err(ConfigError::new("recheck", Problem::Zero));
+        }
+        self.lease = lease;
+        self.recheck = recheck;
+        Ok(self)
+    }
+
+    /// The lock around the store (for operator actions: remove,
+    /// invalidate, metrics).
+    pub const fn lock(&self) -> &L {
+        &self.lock
+    }
+
+    /// The runtime.
+    pub const fn runtime(&self) -> &R {
+        &self.runtime
+    }
+}
+
+impl<S, L, R> SharedCache<S, L, R>
+where
+    S: CacheStore,
+    S::Key: Clone,
+    S::Value: Clone,
+    L: Lock<S>,
+{
+    /// Runs `f` on the store, under its lock.
+    pub fn with<T>(&self, f: impl FnOnce(&mut S) -> T) -> T {
+        self.lock.with(f)
+    }
+
+    /// The key's value: fresh from the store, or loaded by `loader` (once
+    /// for all the callers that miss together), or stale when the load
+    /// fails; see the [module docs](self). Dropping the future while it
+    /// loads ends its load mark, so followers are not held up.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Load`] with the loader's error when no value is within
+    /// its stale window; [`CacheError::Negative`] while a recent failure of
+    /// the key is cached.
+    pub async fn get_or_load<F, Fut, E>(
+        &self,
+        key: S::Key,
+        loader: F,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        R: Runtime,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Value, E>>,
+    {
+        self.load_on(&self.runtime, key, loader, |_| true).await
+    }
+
+    /// [`get_or_load`](Self::get_or_load) for blocking code: a follower
+    /// blocks the thread (on the runtime's `block_until`) between
+    /// re-checks. A panicking loader ends its load mark.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_load`](Self::get_or_load).
+    pub fn get_or_load_blocking<F, E>(
+        &self,
+        key: S::Key,
+        loader: F,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        R: BlockingRuntime,
+        F: FnOnce() -> Result<S::Value, E>,
+    {
+        self.load_blocking_on(&self.runtime, key, loader, |_| true)
+    }
+
+    /// `get_or_load` on `rt`'s clock and timer, serving a stale value
+    /// after a failure only if `serve_stale` accepts the error.
+    pub(crate) async fn load_on<RT, F, Fut, E>(
+        &self,
+        rt: &RT,
+        key: S::Key,
+        loader: F,
+        serve_stale: impl FnOnce(&E) -> bool,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        RT: Runtime,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Value, E>>,
+    {
+        let mut waited = false;
+        loop {
+            let now = rt.now();
+            match self.step(&key, now, waited) {
+                Step::Done(cached) => return Ok(cached),
+                Step::Negative(until) => return Err(CacheError::Negative { until }),
+                Step::Wait(until) => {
+                    rt.sleep_until(until.min(now.saturating_add(self.recheck)))
+                        .await;
+                    waited = true;
+                }
+                Step::Load { stale, refresh } => {
+                    let mark = self.mark(&key);
+                    let result = loader().await;
+                    return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
+                }
+            }
+        }
+    }
+
+    /// The blocking `load_on`.
+    pub(crate) fn load_blocking_on<RT, F, E>(
+        &self,
+        rt: &RT,
+        key: S::Key,
+        loader: F,
+        serve_stale: impl FnOnce(&E) -> bool,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        RT: BlockingRuntime,
+        F: FnOnce() -> Result<S::Value, E>,
+    {
+        let mut waited = false;
+        loop {
+            let now = rt.now();
+            match self.step(&key, now, waited) {
+                Step::Done(cached) => return Ok(cached),
+                Step::Negative(until) => return Err(CacheError::Negative { until }),
+                Step::Wait(until) => {
+                    rt.block_until(until.min(now.saturating_add(self.recheck)));
+                    waited = true;
+                }
+                Step::Load { stale, refresh } => {
+                    let mark = self.mark(&key);
+                    let result = loader();
+                    return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
+                }
+            }
+        }
+    }
+
+    fn mark(&self, key: &S::Key) -> Mark<'_, S, L> {
+        Mark {
+            lock: &self.lock,
+            key: key.clone(),
+            armed: true,
+            _store: PhantomData,
+        }
+    }
+
+    /// One look at the store: answer, wait, or lead a load (the mark is
+    /// taken here, under the same lock as the lookup).
+    fn step(&self, key: &S::Key, now: Instant, waited: bool) -> Step<S::Value> {
+        let until = now.saturating_add(self.lease);
+        self.lock.with(|s| {
+            let (stale, refresh) = match s.lookup(key, now) {
+                Lookup::Fresh {
+                    value,
+                    refresh: false,
+                } => {
+                    // A follower reads the value its leader just stored.
+                    let value = value.clone();
+                    return Step::Done(if waited {
+                        Cached::Loaded(value)
+                    } else {
+                        Cached::Fresh(value)
+                    });
+                }
+                Lookup::Fresh {
+                    value,
+                    refresh: true,
+                } => (None, Some(value.clone())),
+                Lookup::Stale { value, age } => (Some((value.clone(), age)), None),
+                Lookup::Negative { until } => return Step::Negative(until),
+                Lookup::Missing => (None, None),
+            };
+            match s.begin_load(key.clone(), now, until) {
+                LoadMark::Follower { until } => match refresh {
+                    // The store tells refresh only with no mark held; if
+                    // one is, someone is already refreshing: serve.
+                    Some(value) => Step::Done(Cached::Fresh(value)),
+                    None => Step::Wait(until),
+                },
+                LoadMark::Leader => match stale {
+                    // The leader we waited for ended without a fresh
+                    // value: its load counts as failed; serve the stale one.
+                    Some((value, age)) if waited => {
+                        s.end_load(key);
+                        Step::Done(Cached::Stale { value, age })
+                    }
+                    stale => Step::Load { stale, refresh },
+                },
+            }
+        })
+    }
+
+    /// Stores a leader's result and answers.
+    #[allow(clippy::too_many_arguments)]
+    fn finish<C: Clock, E>(
+        &self,
+        clock: &C,
+        mut mark: Mark<'_, S, L>,
+        key: S::Key,
+        started: Instant,
+        result: Result<S::Value, E>,
+        stale: Option<(S::Value, Duration)>,
+        refresh: Option<S::Value>,
+        serve_stale: impl FnOnce(&E) -> bool,
+    ) -> Result<Cached<S::Value>, CacheError<E>> {
+        let now = clock.now();
+        mark.armed = false;
+        match result {
+            Ok(value) => {
+                self.lock.with(|s| s.insert(key, value.clone(), now));
+                Ok(Cached::Loaded(value))
+            }
+            Err(error) => {
+                let max_stale = self.lock.with(|s| {
+                    s.insert_failure(key, now);
+                    s.max_stale()
+                });
+                if let Some(value) = refresh {
+                    return Ok(Cached::Fresh(value));
+                }
+                if let Some((value, age)) = stale
+                    && serve_stale(&error)
+                {
+                    let age = age.saturating_add(now.saturating_duration_since(started));
+                    if age < max_stale {
+                        return Ok(Cached::Stale { value, age });
+                    }
+                }
+                Err(CacheError::Load(error))
+            }
+        }
+    }
+}
