@@ -37,6 +37,7 @@ use core::time::Duration;
 
 use failsafe_core::admission::{Call, Entry};
 use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
+use failsafe_core::hedge::HedgePlan;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, PlanEvent};
 use failsafe_core::retry::{
     FailureKind, GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
@@ -46,6 +47,7 @@ use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
+use crate::slots::Slots;
 use crate::{
     Admit, Ask, Attempts, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun,
 };
@@ -383,13 +385,7 @@ where
     {
         let now = self.runtime.now();
         let (deadline, plan) = self.retries_at(now, deadline);
-        let plan = Timed {
-            plan,
-            timeout: self.attempt_timeout.map(|config| config.timeout()),
-            running: None,
-            cancel: None,
-            timed_out: None,
-        };
+        let plan = Timed::new(plan, self.attempt_timeout.map(|config| config.timeout()));
         PipelineCall {
             pipeline: self,
             classify,
@@ -398,6 +394,47 @@ where
             pending: None,
             admitting: None,
             run: PlanRun::new(plan, now),
+        }
+    }
+
+    /// [`call`](Self::call) with a hedge in place of the retry: the
+    /// operation (idempotent: the caller says so) starts again whenever
+    /// `hedge` says (a slow attempt, a failure), up to four attempts at once,
+    /// each admitted through the chain and bounded by the attempt timeout;
+    /// the first success wins and the others are dropped, their permits
+    /// handed back. Hedges spend the pipeline's retry budget. The
+    /// [`Quantile`](failsafe_core::hedge::HedgeDelay::Quantile) delay needs
+    /// a latency tracker the pipeline does not hold yet: here it is zero
+    /// (all attempts at once); use the other delays.
+    pub fn call_hedged<'p, F, Fut, T, E>(
+        &'p self,
+        hedge: failsafe_core::hedge::HedgeConfig,
+        op: crate::Idempotent<F>,
+    ) -> HedgedCall<'p, A, R, B, G, O, F, Fut, T, E>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let now = self.runtime.now();
+        let deadline = match self.timeout {
+            Some(overall) => Deadline::NEVER.child(now, overall),
+            None => Deadline::NEVER,
+        };
+        let four = failsafe_core::hedge::HedgeConfig::builder()
+            .max_attempts(hedge.max_attempts().min(IN_FLIGHT as u32))
+            .delay(hedge.delay())
+            .build()
+            .unwrap_or(hedge);
+        let plan = HedgePlan::new(four, deadline, &self.budget, (), (), now);
+        let timeout = self.attempt_timeout.map(|config| config.timeout());
+        PipelineCall {
+            pipeline: self,
+            classify: &DefaultClassifier,
+            op: op.0,
+            deadline,
+            pending: None,
+            admitting: None,
+            run: PlanRun::new(Timed::new(plan, timeout), now),
         }
     }
 
@@ -614,14 +651,32 @@ where
 struct Timed<P> {
     plan: P,
     timeout: Option<Duration>,
-    running: Option<(u32, Deadline)>,
-    cancel: Option<u32>,
+    /// The attempts in flight and their deadlines (four at most: a hedge's).
+    running: [Option<(u32, Deadline)>; IN_FLIGHT],
+    /// Attempts cut at their deadline, to drop before anything else.
+    cancel: [Option<u32>; IN_FLIGHT],
+    /// The last attempt to end was cut at this deadline.
     timed_out: Option<Deadline>,
+}
+
+/// Attempts a pipeline runs at once at most (a hedge's four).
+const IN_FLIGHT: usize = 4;
+
+impl<P> Timed<P> {
+    fn new(plan: P, timeout: Option<Duration>) -> Self {
+        Timed {
+            plan,
+            timeout,
+            running: [None; IN_FLIGHT],
+            cancel: [None; IN_FLIGHT],
+            timed_out: None,
+        }
+    }
 }
 
 impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
     fn poll_action(&mut self, now: Instant) -> Action {
-        if let Some(number) = self.cancel.take() {
+        if let Some(number) = self.cancel.iter_mut().find_map(Option::take) {
             return Action::Cancel(number);
         }
         match self.plan.poll_action(now) {
@@ -630,48 +685,65 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
                     Some(timeout) => attempt.deadline.child(now, timeout),
                     None => attempt.deadline,
                 };
-                self.running = Some((attempt.number, deadline));
-                self.timed_out = None;
+                if let Some(free) = self.running.iter_mut().find(|slot| slot.is_none()) {
+                    *free = Some((attempt.number, deadline));
+                }
                 Action::Start(Attempt {
                     number: attempt.number,
                     deadline,
                 })
             }
-            Action::Wait(at) => match self.running {
-                Some((_, deadline)) if !deadline.is_never() => {
-                    let due = deadline.instant();
-                    Action::Wait(Some(at.map_or(due, |at| at.min(due))))
-                }
-                _ => Action::Wait(at),
-            },
+            Action::Wait(at) => {
+                let due = self
+                    .running
+                    .iter()
+                    .flatten()
+                    .filter(|(_, deadline)| !deadline.is_never())
+                    .map(|(_, deadline)| deadline.instant())
+                    .min();
+                Action::Wait(match (at, due) {
+                    (Some(at), Some(due)) => Some(at.min(due)),
+                    (at, due) => at.or(due),
+                })
+            }
             other => other,
         }
     }
 
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
-        match (event, self.running) {
-            (PlanEvent::Ended { .. }, _) => {
-                self.running = None;
-                self.plan.on_event(now, event);
+        if let PlanEvent::Ended { attempt, .. } = event {
+            for slot in &mut self.running {
+                if slot.is_some_and(|(number, _)| number == attempt) {
+                    *slot = None;
+                }
             }
-            (PlanEvent::Timer, Some((number, deadline))) if deadline.is_expired(now) => {
-                // Cut: drop the attempt first, then the retry judges it.
-                self.running = None;
-                self.cancel = Some(number);
-                self.timed_out = Some(deadline);
-                let timed_out = Verdict::Retry {
-                    kind: FailureKind::Timeout,
-                    retry_after: None,
-                };
-                let judged = Judged::verdict(timed_out);
-                let ended = PlanEvent::Ended {
-                    attempt: number,
-                    judged,
-                };
-                self.plan.on_event(now, ended);
-            }
-            (PlanEvent::Timer, _) => self.plan.on_event(now, event),
+            self.timed_out = None;
+            self.plan.on_event(now, event);
+            return;
         }
+        // Cut every attempt whose deadline passed: drop it first, then the
+        // plan judges it as a timeout.
+        for index in 0..IN_FLIGHT {
+            let Some((number, deadline)) = self.running[index] else {
+                continue;
+            };
+            if !deadline.is_expired(now) {
+                continue;
+            }
+            self.running[index] = None;
+            self.cancel[index] = Some(number);
+            self.timed_out = Some(deadline);
+            let timed_out = Verdict::Retry {
+                kind: FailureKind::Timeout,
+                retry_after: None,
+            };
+            let ended = PlanEvent::Ended {
+                attempt: number,
+                judged: Judged::verdict(timed_out),
+            };
+            self.plan.on_event(now, ended);
+        }
+        self.plan.on_event(now, event);
     }
 
     fn needs_end_time(&self) -> bool {
@@ -680,8 +752,36 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
 }
 
 /// A call's retry plan.
-type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
-type Plan<'p, B, G, O> = Timed<Plan0<'p, B, G, O>>;
+pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
+
+/// A hedged call's plan ([`Pipeline::call_hedged`]).
+pub type Hedged<'p, B, G> = HedgePlan<&'p B, G>;
+
+/// The future of [`Pipeline::call_hedged`].
+pub type HedgedCall<'p, A, R, B, G, O, F, Fut, T, E> =
+    PipelineCall<'p, A, R, B, G, O, DefaultClassifier, F, Fut, T, E, Hedged<'p, B, G>, UpToFour>;
+
+/// How many attempts a [`PipelineCall`] holds at once.
+pub trait SlotKind {
+    /// The slots, for attempts of type `F`.
+    type Slots<F: Future>: Slots<F>;
+}
+
+/// One attempt at a time (a retry).
+#[derive(Clone, Copy, Debug)]
+pub struct OneAtATime;
+
+impl SlotKind for OneAtATime {
+    type Slots<F: Future> = crate::slots::One<F>;
+}
+
+/// Up to four at once (a hedge).
+#[derive(Clone, Copy, Debug)]
+pub struct UpToFour;
+
+impl SlotKind for UpToFour {
+    type Slots<F: Future> = crate::slots::Four<F>;
+}
 
 /// The operation could make no further attempt (its request cannot be
 /// sent again): the call ends with the last attempt's result.
@@ -703,12 +803,13 @@ pin_project_lite::pin_project! {
     /// one timer (the attempt's deadline and the retry's backoff take
     /// turns on it).
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
     where
         A: SharedAdmission,
         R: Runtime,
         K: Classify<T, E>,
         Fut: Future<Output = Result<T, E>>,
+        Z: SlotKind,
     {
         pipeline: &'p Pipeline<A, R, B, G, O>,
         classify: &'p K,
@@ -718,12 +819,19 @@ pin_project_lite::pin_project! {
         #[pin]
         admitting: Option<Admit<&'p A, &'p R>>,
         #[pin]
-        run: PlanRun<Plan<'p, B, G, O>, AttemptFuture<'p, A, R, K, Fut, T, E>, R::Sleep>,
+        run: PlanRun<
+            Timed<P>,
+            AttemptFuture<'p, A, R, K, Fut, T, E>,
+            R::Sleep,
+            Z::Slots<AttemptFuture<'p, A, R, K, Fut, T, E>>,
+        >,
     }
 }
 
-impl<'p, A, R, B, G, O, K, F, Fut, T, E> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z>
+    PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z>
 where
+    Z: SlotKind,
     A: SharedAdmission<Key = ()>,
     R: Runtime,
     K: Classify<T, E>,
@@ -764,13 +872,13 @@ where
     }
 }
 
-impl<A, R, B, G, O, K, F, Fut, T, E> Future for PipelineCall<'_, A, R, B, G, O, K, F, Fut, T, E>
+impl<A, R, B, G, O, K, F, Fut, T, E, P, Z> Future
+    for PipelineCall<'_, A, R, B, G, O, K, F, Fut, T, E, P, Z>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
-    B: Lock<G>,
-    G: RetryBudget,
-    O: Observer<RetryEvent>,
+    P: failsafe_core::plan::Plan,
+    Z: SlotKind,
     K: Classify<T, E>,
     F: Attempts<Fut>,
     Fut: Future<Output = Result<T, E>>,

@@ -369,6 +369,54 @@ pub async fn hedge_wins_and_drops_the_slow_attempt<B: Binding>(b: B) {
     );
 }
 
+/// A hedge in a pipeline: each attempt is admitted through the chain (a
+/// bulkhead of two slots here); the slow first attempt is overtaken at
+/// 60 ms by the hedge launched at 50 ms, dropped, and its slot handed back.
+pub async fn pipeline_hedges_through_its_admissions<B: Binding>(b: B) {
+    let rt = b.rt();
+    let slots = BulkheadConfig::builder().max_concurrent(2).build().unwrap();
+    let pool: BulkheadPolicy<4, FixedLimit, B::Rt> =
+        BulkheadPolicy::with_runtime(slots, rt.clone());
+    let pipeline = Pipeline::new(rt.clone()).admit(&pool);
+    let hedge = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let start = rt.now();
+    let dropped = AtomicBool::new(false);
+    let in_flight = RefCell::new(Vec::new());
+    let read = Idempotent(|attempt: Attempt| {
+        in_flight.borrow_mut().push(pool.in_flight());
+        let (rt, flag) = (rt.clone(), DropFlag(&dropped));
+        async move {
+            let _flag = flag;
+            let wait = if attempt.number == 1 { 3_600_000 } else { 10 };
+            rt.sleep_until(rt.now() + Duration::from_millis(wait)).await;
+            Ok::<_, ()>((attempt.number, rt.now()))
+        }
+    });
+    let call = pipeline.call_hedged(hedge, read);
+    let steps = async {
+        for _ in 0..10 {
+            b.advance(Duration::from_millis(10)).await;
+        }
+    };
+    let (r, ()) = zip(call, steps).await;
+    let (winner, at) = r.unwrap();
+    assert_eq!((winner, since(start, at)), (2, Duration::from_millis(60)));
+    assert_eq!(
+        *in_flight.borrow(),
+        [1, 2],
+        "each attempt held its own slot"
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the slow attempt was dropped"
+    );
+    assert_eq!(pool.in_flight(), 0, "and its slot handed back");
+}
+
 /// Expands to one `#[test]` per scenario, each run by `$run`: a function
 /// taking a scenario (`FnOnce(Binding) -> impl Future<Output = ()>`) that
 /// builds the binding and drives the future to completion on its executor.
@@ -386,6 +434,7 @@ macro_rules! conformance_suite {
             retries_start_at_the_backoff_instants,
             pipeline_runs_every_pattern_in_one_call,
             hedge_wins_and_drops_the_slow_attempt,
+            pipeline_hedges_through_its_admissions,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {
