@@ -444,9 +444,12 @@ fn agrees(what: &str, got: Result<u64, Rejected>, want: ModelAnswer, n: u32, now
 /// Would the GCRA decision at `now` for `n` saturate (see the tolerance)?
 fn saturates(q: Quota, tat: u64, now: u64, n: u32) -> bool {
     let p = nanos(q.period());
-    p.checked_mul(n.into())
-        .and_then(|span| tat.max(now).checked_add(span))
-        .is_none()
+    // A state booked to the last nanosecond frees only at `Instant::MAX`,
+    // which the convention spends on "never" (even for `n = 0`).
+    tat.max(now) == u64::MAX
+        || p.checked_mul(n.into())
+            .and_then(|span| tat.max(now).checked_add(span))
+            .is_none()
 }
 
 struct Keyed {
