@@ -1,5 +1,6 @@
 //! One pipeline: any set of patterns around one call, with one error, one
-//! reading of the clock per attempt start and end, on any [`Runtime`].
+//! reading of the clock when the call starts and one when each attempt ends
+//! (a fired timer gives its own instant), on any [`Runtime`].
 //!
 //! The order, from the outside in, is fixed where it matters and chosen by
 //! you where it does not:

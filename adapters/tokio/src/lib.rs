@@ -58,8 +58,8 @@
 //! ## Putting them together: one pipeline
 //!
 //! A [`Pipeline`] runs any set of patterns around one call, with one
-//! clock reading when an attempt starts and one when it ends, and one
-//! error ([`PipelineError`]). From the outside in: **fallback → overall
+//! clock reading when the call starts and one when each attempt ends, and
+//! one error ([`PipelineError`]). From the outside in: **fallback → overall
 //! timeout → retry → breaker / fail fast → rate limiter → bulkhead →
 //! attempt timeout**; admissions decide in the order they are added, all
 //! or nothing. Every [`TokioClock`] counts from one epoch, so deadlines
