@@ -483,3 +483,62 @@ fn pipeline_concurrent_misses_run_the_pipeline_once() {
     assert_eq!(ops.get(), 1);
     assert!(answers.iter().all(|r| *r == Ok(Cached::Loaded(11))));
 }
+
+/// A caller's future: its key and its answer.
+type Keyed<'a> =
+    Pin<Box<dyn Future<Output = (u32, Result<Cached<u32>, CacheError<&'static str>>)> + 'a>>;
+
+/// Concurrent misses for one key run the loader once, for any mix of keys,
+/// callers and loader latencies, on both stores: every caller gets its
+/// key's value, loaded exactly once per key.
+fn loads_once_per_key<S: CacheStore<Key = u32, Value = u32>>(
+    make: fn(CacheConfig, &VirtualTime) -> Handle<S>,
+    callers: &[(u32, u64)],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let time = VirtualTime::new();
+    let cache = make(config(600, 0, 0, 0), &time);
+    let loads: [Cell<u32>; 4] = Default::default();
+    let calls: Vec<Keyed<'_>> = callers
+        .iter()
+        .map(|&(key, ms)| {
+            let (time, loads, cache) = (&time, &loads, &cache);
+            let f: Pin<Box<dyn Future<Output = _> + '_>> = Box::pin(async move {
+                let load = move || {
+                    loads[key as usize].set(loads[key as usize].get() + 1);
+                    let f: Pin<Box<dyn Future<Output = Result<u32, &'static str>> + '_>> =
+                        Box::pin(async move {
+                            time.sleep_until(time.now() + Duration::from_millis(ms))
+                                .await;
+                            Ok(key * 10)
+                        });
+                    f
+                };
+                (key, cache.get_or_load(key, load).await)
+            });
+            f
+        })
+        .collect();
+    let answers = drive(&time, Duration::from_secs(2), join_all(calls));
+    proptest::prop_assert_eq!(answers.len(), callers.len(), "every caller answered");
+    for (key, answer) in answers {
+        let value = answer.map(Cached::into_value);
+        proptest::prop_assert_eq!(value, Ok(key * 10), "key {}", key);
+    }
+    for (key, count) in loads.iter().enumerate() {
+        let asked = callers.iter().any(|&(k, _)| k as usize == key);
+        proptest::prop_assert_eq!(count.get(), u32::from(asked), "loads of key {}", key);
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn concurrent_misses_load_once_per_key(
+        callers in proptest::collection::vec((0u32..4, 1u64..200), 1..16)
+    ) {
+        loads_once_per_key(core, &callers)?;
+        loads_once_per_key(quick, &callers)?;
+    }
+}
