@@ -34,6 +34,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use failsafe_core::Instant;
 use failsafe_core::cache::{Cache, CacheConfig, EvictionPolicy, Lru, S3Fifo, Sieve};
+use failsafe_driver::{SharedCache, StdClock, StdLock};
 
 /// Keys the hit / miss benches cycle through.
 const KEYS: u64 = 1_000;
@@ -151,6 +152,48 @@ fn lookups(c: &mut Criterion, hit: bool) {
         keys.iter().filter(|k| moka.get(*k).is_some()).count(),
         if hit { keys.len() } else { 0 }
     );
+
+    if hit {
+        // The shared handles a service calls: ours over a std mutex with the
+        // std clock (a hit: the loader never runs), and quick_cache's
+        // thread-safe cache.
+        let config = CacheConfig::builder()
+            .time_to_live(Duration::from_secs(3_600))
+            .build()
+            .unwrap();
+        let store: Cache<u64, u64, SLOTS, S3Fifo<SLOTS>> = Cache::new(config, 7);
+        let shared = SharedCache::new(StdLock::new(store), StdClock);
+        for &k in &present {
+            let loaded = shared.get_or_load_blocking(k, || Ok::<_, ()>(k));
+            assert!(loaded.is_ok());
+        }
+        let mut cycle = Cycle {
+            keys: keys.clone(),
+            at: 0,
+        };
+        g.bench_function(
+            "failsafe-driver SharedCache (S3Fifo, StdLock, StdClock) get_or_load_blocking",
+            |b| {
+                b.iter(|| {
+                    let k = black_box(cycle.next());
+                    shared
+                        .get_or_load_blocking(k, || Err::<u64, ()>(()))
+                        .is_ok()
+                })
+            },
+        );
+        let qs = quick_cache::sync::Cache::new(SLOTS);
+        for &k in &present {
+            qs.insert(k, k);
+        }
+        let mut cycle = Cycle {
+            keys: keys.clone(),
+            at: 0,
+        };
+        g.bench_function("quick_cache 0.6 sync get", |b| {
+            b.iter(|| qs.get(black_box(&cycle.next())).is_some())
+        });
+    }
 
     let mut lru = lru::LruCache::new(NonZeroUsize::new(SLOTS).unwrap());
     for &k in &present {
