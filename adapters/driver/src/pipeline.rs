@@ -403,16 +403,22 @@ where
     /// `hedge` says (a slow attempt, a failure), up to four attempts at once,
     /// each admitted through the chain and bounded by the attempt timeout;
     /// the first success wins and the others are dropped, their permits
-    /// handed back. Hedges spend the pipeline's retry budget. The
-    /// [`Quantile`](failsafe_core::hedge::HedgeDelay::Quantile) delay needs
-    /// a latency tracker the pipeline does not hold yet: here it is zero
-    /// (all attempts at once); use the other delays.
-    pub fn call_hedged<'p, F, Fut, T, E>(
+    /// handed back. Hedges spend the pipeline's retry budget.
+    ///
+    /// `latencies` is where the
+    /// [`Quantile`](failsafe_core::hedge::HedgeDelay::Quantile) delay comes
+    /// from and the winner's latency goes: a reference to a lock over a
+    /// [`LatencyQuantile`](failsafe_core::hedge::LatencyQuantile) shared by
+    /// the calls to one dependency, or `()` for none (the quantile delay is
+    /// then zero: all attempts at once).
+    pub fn call_hedged<'p, Q, F, Fut, T, E>(
         &'p self,
         hedge: failsafe_core::hedge::HedgeConfig,
+        latencies: Q,
         op: crate::Idempotent<F>,
-    ) -> HedgedCall<'p, A, R, B, G, O, F, Fut, T, E>
+    ) -> HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E>
     where
+        Q: failsafe_core::hedge::Latencies,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -426,7 +432,7 @@ where
             .delay(hedge.delay())
             .build()
             .unwrap_or(hedge);
-        let plan = HedgePlan::new(four, deadline, &self.budget, (), (), now);
+        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, (), now);
         let timeout = self.attempt_timeout.map(|config| config.timeout());
         PipelineCall {
             pipeline: self,
@@ -756,11 +762,11 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
 pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
 
 /// A hedged call's plan ([`Pipeline::call_hedged`]).
-pub type Hedged<'p, B, G> = HedgePlan<&'p B, G>;
+pub type Hedged<'p, B, G, Q> = HedgePlan<&'p B, G, Q>;
 
 /// The future of [`Pipeline::call_hedged`].
-pub type HedgedCall<'p, A, R, B, G, O, F, Fut, T, E> =
-    PipelineCall<'p, A, R, B, G, O, DefaultClassifier, F, Fut, T, E, Hedged<'p, B, G>, UpToFour>;
+pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E> =
+    PipelineCall<'p, A, R, B, G, O, DefaultClassifier, F, Fut, T, E, Hedged<'p, B, G, Q>, UpToFour>;
 
 /// How many attempts a [`PipelineCall`] holds at once.
 pub trait SlotKind {

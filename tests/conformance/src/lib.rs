@@ -396,7 +396,7 @@ pub async fn pipeline_hedges_through_its_admissions<B: Binding>(b: B) {
             Ok::<_, ()>((attempt.number, rt.now()))
         }
     });
-    let call = pipeline.call_hedged(hedge, read);
+    let call = pipeline.call_hedged(hedge, (), read);
     let steps = async {
         for _ in 0..10 {
             b.advance(Duration::from_millis(10)).await;

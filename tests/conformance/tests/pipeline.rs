@@ -250,3 +250,54 @@ fn an_attempt_timeout_cuts_a_hung_call_and_hands_its_slot_back() {
     assert_eq!(deadline.instant(), start + Duration::from_millis(50));
     assert_eq!(bulkhead.in_flight(), 0);
 }
+
+#[test]
+fn a_hedged_call_waits_for_the_shared_latency_quantile() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay, LatencyQuantile};
+    use failsafe_core::sync::Lock;
+    use failsafe_driver::{Idempotent, StdLock};
+
+    let time = VirtualTime::new();
+    let pipeline = Pipeline::new(time.clone());
+    // Calls to this dependency took 40 ms; the p95 is refreshed once a second.
+    let ms = Duration::from_millis;
+    let latencies = StdLock::new(LatencyQuantile::new(9_500, ms(500), 10, ms(1_000)));
+    latencies.with(|q| {
+        for i in 0..50 {
+            q.record(Instant::from_millis(i), ms(40));
+        }
+        q.refresh(Instant::from_millis(1_000));
+    });
+    block_on(time.advance(ms(2_000)));
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Quantile)
+        .build()
+        .unwrap();
+    let start = time.now();
+    let launched = RefCell::new(Vec::new());
+    let read = Idempotent(|attempt: failsafe_driver::Attempt| {
+        launched
+            .borrow_mut()
+            .push(time.now().saturating_duration_since(start));
+        let time = time.clone();
+        async move {
+            if attempt.number == 1 {
+                time.sleep_until(Instant::MAX).await; // the slow replica
+            }
+            Ok::<_, ()>(attempt.number)
+        }
+    });
+    let r = drive(
+        &time,
+        ms(100),
+        pipeline.call_hedged(config, &latencies, read),
+    );
+    assert_eq!(r, Ok(2));
+    let hedge_at = launched.borrow()[1];
+    // The bucket holding 40 ms reports its upper bound (within 25 %).
+    assert!(
+        hedge_at >= ms(40) && hedge_at <= ms(50),
+        "hedged at {hedge_at:?}"
+    );
+}
