@@ -15,6 +15,24 @@
 //!   for the quantile on every request), on a histogram holding 10,000
 //!   recent latencies;
 //! - `hdrhistogram record`: recording one latency there.
+//!
+//! Group `hedge/layer` (failsafe issue 10): one request (`ready().await` +
+//! `call().await`) through a hedge around a ready `service_fn` that answers
+//! at once, on one current-thread tokio runtime (the shared tower harness,
+//! as `benches/tower.rs` and `benches/pipeline.rs` use it). The first
+//! attempt always wins, so no hedge is ever sent: what each layer costs a
+//! request whose hedge is armed but never fires.
+//!
+//! - `failsafe-tower HedgeLayer`: `HedgeLayer::idempotent(config,
+//!   TokioClock)`, 2 attempts, `HedgeDelay::Fixed(10 ms)`;
+//! - `tower 0.5 Hedge`: `tower::hedge::Hedge::new_with_mock_latencies`
+//!   (2 attempts is all it does), the hedge at the 95th percentile of the
+//!   rotating histogram, at least 100 data points, 1 s period, the
+//!   histogram seeded with 1,000 latencies of 10 ms so the hedge is armed
+//!   from the first request (with `Hedge::new` it stays unarmed, a plain
+//!   pass-through, until the first full period has been recorded);
+//! - `tower-resilience 0.13 HedgeLayer`: `HedgeLayer::builder()` with
+//!   `.delay(10 ms)` and `.max_hedged_attempts(2)`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -26,7 +44,19 @@ use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
 use failsafe_core::retry::NoBudget;
 use failsafe_core::sync::{CsLock, Lock};
 use failsafe_core::timeout::Deadline;
+use failsafe_tokio::TokioClock;
+use failsafe_tower::HedgeLayer;
 use hdrhistogram::Histogram;
+use tower::{Layer, ServiceExt};
+use tower_resilience::hedge::HedgeLayer as TrHedgeLayer;
+
+#[path = "common/tower_harness.rs"]
+#[allow(
+    dead_code,
+    reason = "the retry policy `Attempts` is for the retry benches"
+)]
+mod harness;
+use harness::{inner, one_request, requests};
 
 fn decision(c: &mut Criterion) {
     let config = HedgeConfig::builder()
@@ -112,6 +142,80 @@ fn decision(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hedge's fixed delay (failsafe, tower-resilience) and the latency
+/// seeded into tower's histogram (so its p95 is the same).
+const HEDGE_AFTER: Duration = Duration::from_millis(10);
+
+/// tower's hedge policy: every request may be cloned and hedged (what
+/// `HedgeLayer::idempotent` and tower-resilience's `AlwaysHedge` do).
+#[derive(Clone, Debug)]
+struct Idempotent;
+
+impl tower::hedge::Policy<u32> for Idempotent {
+    fn clone_request(&self, req: &u32) -> Option<u32> {
+        Some(*req)
+    }
+
+    fn can_retry(&self, _: &u32) -> bool {
+        true
+    }
+}
+
+fn layer(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(HEDGE_AFTER))
+        .build()
+        .unwrap();
+    let ours = HedgeLayer::idempotent(config, TokioClock).layer(inner());
+    let seeded = [u64::try_from(HEDGE_AFTER.as_millis()).unwrap(); 1_000];
+    let tower_hedge = || {
+        tower::hedge::Hedge::new_with_mock_latencies(
+            inner(),
+            Idempotent,
+            100,
+            0.95,
+            Duration::from_secs(1),
+            &seeded,
+        )
+    };
+    let tr_hedge = TrHedgeLayer::builder()
+        .delay(HEDGE_AFTER)
+        .max_hedged_attempts(2)
+        .build()
+        .layer(inner());
+
+    // Sanity: every service answers Ok, with the request's value.
+    rt.block_on(async {
+        assert_eq!(ours.clone().oneshot(7).await.unwrap(), 7);
+        assert_eq!(tower_hedge().oneshot(7).await.unwrap(), 7);
+        assert_eq!(tr_hedge.clone().oneshot(7).await.unwrap(), 7);
+        assert_eq!(one_request(&mut ours.clone()).await, 1);
+        assert_eq!(one_request(&mut tower_hedge()).await, 1);
+        assert_eq!(one_request(&mut tr_hedge.clone()).await, 1);
+    });
+
+    let mut g = c.benchmark_group("hedge/layer");
+    g.bench_function("bare service_fn", |b| requests(b, &rt, inner));
+    g.bench_function("failsafe-tower HedgeLayer (fixed 10 ms, 2 attempts)", |b| {
+        requests(b, &rt, || ours.clone())
+    });
+    g.bench_function("tower 0.5 Hedge (p95, 2 attempts)", |b| {
+        requests(b, &rt, tower_hedge)
+    });
+    g.bench_function(
+        "tower-resilience 0.13 HedgeLayer (fixed 10 ms, 2 attempts)",
+        |b| requests(b, &rt, || tr_hedge.clone()),
+    );
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -122,6 +226,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decision
+    targets = decision, layer
 }
 criterion_main!(benches);
