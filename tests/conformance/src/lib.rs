@@ -19,10 +19,11 @@ use core::time::Duration;
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
+use failsafe_core::fallback::FallbackReason;
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
 use failsafe_core::plan::Attempt;
 use failsafe_core::rate::Quota;
-use failsafe_core::retry::{BackoffKind, Jitter, NoBudget, RetryConfig};
+use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, NoBudget, RetryConfig};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
 use failsafe_driver::{
@@ -271,7 +272,9 @@ pub async fn retries_start_at_the_backoff_instants<B: Binding>(b: B) {
 /// bulkhead (in that order), a retry, an attempt timeout and an overall
 /// timeout. The first attempt hangs and is cut at its 200 ms deadline, the
 /// second fails, the third succeeds; each retry waits 100 ms on the
-/// binding's timer, and every permit is back when the call ends.
+/// binding's timer, and every permit is back when the call ends. Then a
+/// call to a dependency that stays down ends in the fallback, told that the
+/// retries gave up.
 pub async fn pipeline_runs_every_pattern_in_one_call<B: Binding>(b: B) {
     let rt = b.rt();
     let breaker_config = BreakerConfig::builder()
@@ -324,6 +327,29 @@ pub async fn pipeline_runs_every_pattern_in_one_call<B: Binding>(b: B) {
     assert_eq!(*starts.borrow(), [ms(0), ms(300), ms(400)]);
     assert_eq!(pool.in_flight(), 0, "every bulkhead slot is back");
     assert_eq!(breaker.state(), State::Closed);
+
+    // A dependency that stays down: three failures open the breaker, the
+    // fourth attempt is refused, the retries give up, and the fallback
+    // answers, told the true reason.
+    let seen = RefCell::new(None);
+    let answered = pipeline.call_or_else(
+        |_| async { Err::<u32, _>("down") },
+        |reason, e| {
+            *seen.borrow_mut() = Some((reason, e.attempts));
+            async { Ok(0) }
+        },
+    );
+    let steps = async {
+        for _ in 0..10 {
+            b.advance(ms(50)).await;
+        }
+    };
+    let (r, ()) = zip(answered, steps).await;
+    assert_eq!(r, Ok(0));
+    let gave_up = FallbackReason::GaveUp(GiveUp::Attempts);
+    assert_eq!(*seen.borrow(), Some((gave_up, 4)));
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(pool.in_flight(), 0, "and no slot is held");
 }
 
 /// A hedge: the first attempt hangs; 50 ms later, on the binding's timer,
