@@ -15,7 +15,7 @@ use crate::slots::Four;
 use crate::{Classify, RetryError, Runtime, execute_in};
 
 /// Attempts a hedge runs at once here ([`Four`]).
-const SLOTS: u32 = 4;
+pub(crate) const SLOTS: u32 = 4;
 
 /// An operation the caller says is safe to run more than once at the same
 /// time (a read, an idempotent write): the only kind a hedge runs.
@@ -89,14 +89,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let now = runtime.now();
-    let config = if ctx.config.max_attempts() > SLOTS {
-        let four = HedgeConfig::builder()
-            .max_attempts(SLOTS)
-            .delay(ctx.config.delay());
-        four.build().unwrap_or(ctx.config)
-    } else {
-        ctx.config
-    };
+    let config = ctx.config.at_most(SLOTS);
     let plan = HedgePlan::new(
         config,
         ctx.deadline,

@@ -224,6 +224,15 @@ impl<A, R> Pipeline<A, R> {
 }
 
 impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
+    /// A call's deadline at `now`: the caller's, bounded by the overall
+    /// timeout.
+    fn call_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
+        match self.timeout {
+            Some(overall) => deadline.child(now, overall),
+            None => deadline,
+        }
+    }
+
     /// Adds an admission after those already added (a circuit breaker,
     /// fail fast, rate limiter or bulkhead handle, or a reference to one).
     pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O> {
@@ -423,15 +432,8 @@ where
         Fut: Future<Output = Result<T, E>>,
     {
         let now = self.runtime.now();
-        let deadline = match self.timeout {
-            Some(overall) => Deadline::NEVER.child(now, overall),
-            None => Deadline::NEVER,
-        };
-        let four = failsafe_core::hedge::HedgeConfig::builder()
-            .max_attempts(hedge.max_attempts().min(IN_FLIGHT as u32))
-            .delay(hedge.delay())
-            .build()
-            .unwrap_or(hedge);
+        let deadline = self.call_deadline(now, Deadline::NEVER);
+        let four = hedge.at_most(IN_FLIGHT as u32);
         let plan = HedgePlan::new(four, deadline, &self.budget, latencies, (), now);
         let timeout = self.attempt_timeout.map(|config| config.timeout());
         PipelineCall {
@@ -478,10 +480,7 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone> Pipeline
     /// The call's deadline (the caller's, bounded by the overall timeout)
     /// and its retry plan, starting at `now`.
     fn retries_at(&self, now: Instant, deadline: Deadline) -> (Deadline, Plan0<'_, B, G, O>) {
-        let deadline = match self.timeout {
-            Some(overall) => deadline.child(now, overall),
-            None => deadline,
-        };
+        let deadline = self.call_deadline(now, deadline);
         let seeds = self.seeds.next();
         let plan = RetryPlan::new(
             self.retry,

@@ -221,8 +221,9 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let layer = &self.layer;
         let now = layer.runtime.now();
+        // Four attempts at most: the slots the future holds.
         let plan = HedgePlan::new(
-            layer.config,
+            layer.config.at_most(4),
             Deadline::NEVER,
             Arc::clone(&layer.budget),
             layer.latencies.clone(),

@@ -99,6 +99,22 @@ impl HedgeConfig {
     pub const fn delay(&self) -> HedgeDelay {
         self.delay
     }
+
+    /// The same hedge with at most `n` attempts (and at least one): what a
+    /// driver holding `n` attempts at once runs.
+    ///
+    /// ```
+    /// use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    /// let six = HedgeConfig::builder().max_attempts(6).delay(HedgeDelay::Parallel).build().unwrap();
+    /// assert_eq!(six.at_most(4).max_attempts(), 4);
+    /// assert_eq!(six.at_most(8).max_attempts(), 6);
+    /// ```
+    pub const fn at_most(mut self, n: u32) -> HedgeConfig {
+        if self.max_attempts > n {
+            self.max_attempts = if n == 0 { 1 } else { n };
+        }
+        self
+    }
 }
 
 /// Builds a [`HedgeConfig`].
