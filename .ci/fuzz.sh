@@ -6,11 +6,19 @@
 # Usage: .ci/fuzz.sh [seconds per target]   (default 20, so about 160 s of
 # fuzzing for the eight targets; FUZZ_SECONDS also works)
 #
+# Reproducible by default: each target starts from an empty scratch corpus
+# plus the committed crash inputs in fuzz/regressions/<target>/ (replayed
+# first) with libFuzzer's seed FUZZ_SEED (default 1), so the inputs tried
+# are the same on every machine; a slower machine tries a prefix of them.
+# FUZZ_SEED=0 explores instead: a random seed and the persistent corpus in
+# fuzz/corpus/<target>/.
+#
 # The mutation check (fuzz/mutants.sh: do the targets catch planted bugs?)
 # takes about half an hour and is not run here.
 set -euo pipefail
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"
+seed="${FUZZ_SEED:-1}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 targets=(breaker retry rate bulkhead failfast plan cache toggle)
 
@@ -33,11 +41,25 @@ fi
 cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain is listed but does not run"
 
 cd "$root/fuzz"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 for target in "${targets[@]}"; do
-    echo "fuzz.sh: fuzzing '$target' for ${seconds}s"
+    if [[ "$seed" == 0 ]]; then
+        corpus=("corpus/$target")
+        mkdir -p "corpus/$target"
+        seed_flag=()
+    else
+        corpus=("$scratch/$target")
+        mkdir -p "$scratch/$target"
+        seed_flag=("-seed=$seed")
+    fi
+    if [[ -d "regressions/$target" ]]; then
+        corpus+=("regressions/$target")
+    fi
+    echo "fuzz.sh: fuzzing '$target' for ${seconds}s (seed ${seed/#0/random})"
     # cargo fuzz exits non-zero on a crash and leaves the input in
     # fuzz/artifacts/$target/; `cargo +nightly fuzz run $target <file>` replays it.
-    cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" \
-        || die "fuzz target '$target' failed; reproducer(s) in fuzz/artifacts/$target/"
+    cargo +nightly fuzz run "$target" "${corpus[@]}" -- -max_total_time="$seconds" "${seed_flag[@]}" \
+        || die "fuzz target '$target' failed; reproducer(s) in fuzz/artifacts/$target/ (keep one in fuzz/regressions/$target/ once fixed)"
 done
 echo "fuzz.sh: ok (${#targets[@]} target(s), ${seconds}s each, no crash)"

@@ -453,7 +453,10 @@ impl<M, L: Lock<M>> Shared<M, L> {
                     // An end the machine has already reached is no gate:
                     // the next call must reach the machine.
                     Some(until) if until.as_nanos() <= latest => NOT_REJECTING,
-                    Some(until) => until.as_nanos().min(UNTIL_NEVER - 1),
+                    // An end the word cannot hold exactly (it would read as
+                    // "never") is no gate either: the machine answers.
+                    Some(until) if until.as_nanos() >= UNTIL_NEVER => NOT_REJECTING,
+                    Some(until) => until.as_nanos(),
                 };
                 (u64::from(reason.code()), until)
             }

@@ -729,16 +729,9 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
         let wait = self.config.open_wait_for(self.opens_in_a_row);
         self.times_opened = self.times_opened.saturating_add(1);
-        // A wait ending at or past the last representable instants never
-        // ends: `Instant::MAX` (see `advance_timed`). `MAX - 1 ns` joins it so
-        // that a shared handle can publish "open, never" apart from "forced
-        // open" (see `SharedBreaker`).
+        // A wait past the last representable instant saturates to
+        // `Instant::MAX`, which never ends (see `advance_timed`).
         let until = at.saturating_add(wait);
-        let until = if until.as_nanos() >= u64::MAX - 1 {
-            Instant::MAX
-        } else {
-            until
-        };
         self.enter(Mode::Open { until }, at);
     }
 
