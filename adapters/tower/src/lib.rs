@@ -106,6 +106,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod admission;
+mod cache;
 mod deadline;
 mod fallback;
 mod hedge;
@@ -117,6 +118,7 @@ pub use admission::{
     AdmissionLayer, AdmissionService, AdmissionState, KeyedAdmissionLayer, KeyedAdmissionService,
     NoKey, RequestKey, ResponseFuture,
 };
+pub use cache::{CacheFuture, CacheLayer, CacheService};
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
 pub use hedge::{HedgeFuture, HedgeLayer, HedgeService, SharedLatencies};

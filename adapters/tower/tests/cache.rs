@@ -1,0 +1,249 @@
+//! The cache layer on tokio's paused clock (virtual time: timers jump,
+//! nothing sleeps): a hit never reaches the inner service (nor its
+//! readiness); misses of one key together call it once; a failed load
+//! serves a stale response, marked with its age; a failure is cached for
+//! `negative_ttl`; uncacheable requests pass through untouched; a dropped
+//! leader does not hold its followers up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use failsafe_core::cache::{Cache, CacheConfig};
+use failsafe_driver::{CacheError, Cached, Clock, SharedCache, StdLock};
+use failsafe_tokio::TokioClock;
+use failsafe_tower::CacheLayer;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+type Store = Cache<u32, u32, 16>;
+type Shared = SharedCache<Store, StdLock<Store>, TokioClock>;
+
+fn cache(config: CacheConfig) -> Arc<Shared> {
+    Arc::new(SharedCache::new(
+        StdLock::new(Cache::new(config, 0x5eed)),
+        TokioClock::new(),
+    ))
+}
+
+fn ttl(secs: u64) -> CacheConfig {
+    CacheConfig::builder()
+        .time_to_live(Duration::from_secs(secs))
+        .build()
+        .unwrap()
+}
+
+/// Every key is cacheable.
+fn every(n: &u32) -> Option<u32> {
+    Some(*n)
+}
+
+/// An inner service that counts its calls, answers `n * 10` after
+/// `delay`, and fails with "down" while `down` is set.
+#[allow(clippy::type_complexity)]
+fn counted(
+    delay: Duration,
+) -> (
+    Arc<AtomicU32>,
+    Arc<AtomicBool>,
+    impl Service<u32, Response = u32, Error = &'static str, Future: Send> + Clone + Send + 'static,
+) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let down = Arc::new(AtomicBool::new(false));
+    let (c, d) = (Arc::clone(&calls), Arc::clone(&down));
+    let svc = service_fn(move |n: u32| {
+        c.fetch_add(1, Ordering::SeqCst);
+        let down = d.load(Ordering::SeqCst);
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if down { Err("down") } else { Ok(n * 10) }
+        }
+    });
+    (calls, down, svc)
+}
+
+#[tokio::test(start_paused = true)]
+async fn hits_do_not_reach_the_inner_service_until_the_ttl_ends() {
+    let (calls, _, inner) = counted(Duration::ZERO);
+    let shared = cache(ttl(30));
+    let svc = CacheLayer::new(Arc::clone(&shared), every).layer(inner);
+
+    assert_eq!(svc.clone().oneshot(1).await, Ok(Cached::Loaded(10)));
+    for _ in 0..5 {
+        assert_eq!(svc.clone().oneshot(1).await, Ok(Cached::Fresh(10)));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "five hits, one call");
+    // Another key is its own entry.
+    assert_eq!(svc.clone().oneshot(2).await, Ok(Cached::Loaded(20)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // t=30s: the entry expired: loaded again.
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(svc.clone().oneshot(1).await, Ok(Cached::Loaded(10)));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let metrics = shared.with(|s| s.metrics());
+    assert_eq!((metrics.hits, metrics.misses), (5, 3));
+}
+
+/// An inner service that is never ready.
+#[derive(Clone)]
+struct NeverReady;
+
+impl Service<u32> for NeverReady {
+    type Response = u32;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u32, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Pending
+    }
+
+    fn call(&mut self, _: u32) -> Self::Future {
+        unreachable!("never ready, never called")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hit_answers_while_the_inner_service_is_not_ready() {
+    let shared = cache(ttl(30));
+    shared.with(|s| s.insert(1, 10, TokioClock.now()));
+    let mut svc = CacheLayer::new(shared, every).layer(NeverReady);
+    // The layer is ready without asking the inner service...
+    let ready = svc.ready().await.unwrap();
+    // ...and a hit never waits for it.
+    assert_eq!(ready.call(1).await, Ok(Cached::Fresh(10)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_misses_for_one_key_call_the_inner_service_once() {
+    let (calls, _, inner) = counted(Duration::from_millis(100));
+    let svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
+    let started = tokio::time::Instant::now();
+
+    let requests: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(svc.clone().oneshot(7)))
+        .collect();
+    let other = tokio::spawn(svc.clone().oneshot(8));
+    for request in requests {
+        // The leader loaded it; each follower got the value it stored.
+        assert_eq!(request.await.unwrap(), Ok(Cached::Loaded(70)));
+    }
+    assert_eq!(other.await.unwrap(), Ok(Cached::Loaded(80)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one call per key");
+    // Followers saw the result within one re-check (10 ms) of the load.
+    assert!(started.elapsed() <= Duration::from_millis(110));
+    assert_eq!(svc.oneshot(7).await, Ok(Cached::Fresh(70)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_load_serves_the_stale_response_marked_with_its_age() {
+    let (calls, down, inner) = counted(Duration::ZERO);
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(10))
+        .max_stale(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let svc = CacheLayer::new(cache(config), every).layer(inner);
+
+    assert_eq!(svc.clone().oneshot(3).await, Ok(Cached::Loaded(30)));
+    // t=15s: expired 5 s ago; the dependency is down.
+    tokio::time::advance(Duration::from_secs(15)).await;
+    down.store(true, Ordering::SeqCst);
+    let answer = svc.clone().oneshot(3).await.unwrap();
+    assert_eq!(
+        answer,
+        Cached::Stale {
+            value: 30,
+            age: Duration::from_secs(5)
+        }
+    );
+    assert_eq!(answer.stale_age(), Some(Duration::from_secs(5)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the load was tried");
+    // Back up: the next request loads a fresh response.
+    down.store(false, Ordering::SeqCst);
+    assert_eq!(svc.clone().oneshot(3).await, Ok(Cached::Loaded(30)));
+    // t=85s: past the stale window (10 s + 60 s): the error comes through.
+    tokio::time::advance(Duration::from_secs(70)).await;
+    down.store(true, Ordering::SeqCst);
+    assert_eq!(svc.oneshot(3).await, Err(CacheError::Load("down")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_cached_for_the_negative_ttl() {
+    let (calls, down, inner) = counted(Duration::ZERO);
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(30))
+        .negative_ttl(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let svc = CacheLayer::new(cache(config), every).layer(inner);
+    down.store(true, Ordering::SeqCst);
+
+    let failed_at = TokioClock.now();
+    assert_eq!(svc.clone().oneshot(4).await, Err(CacheError::Load("down")));
+    // Within 5 s: the recorded failure answers; the inner service is not called.
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let until = failed_at + Duration::from_secs(5);
+    assert_eq!(
+        svc.clone().oneshot(4).await,
+        Err(CacheError::Negative { until })
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // t=5s: the failure is forgotten; loaded again.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    down.store(false, Ordering::SeqCst);
+    assert_eq!(svc.oneshot(4).await, Ok(Cached::Loaded(40)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn uncacheable_requests_pass_through() {
+    let (calls, down, inner) = counted(Duration::ZERO);
+    let shared = cache(ttl(30));
+    // Odd requests are not cacheable.
+    let svc =
+        CacheLayer::new(Arc::clone(&shared), |n: &u32| (n % 2 == 0).then_some(*n)).layer(inner);
+
+    assert_eq!(svc.clone().oneshot(5).await, Ok(Cached::Loaded(50)));
+    assert_eq!(svc.clone().oneshot(5).await, Ok(Cached::Loaded(50)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "each one called");
+    down.store(true, Ordering::SeqCst);
+    assert_eq!(svc.oneshot(5).await, Err(CacheError::Load("down")));
+    let (len, metrics) = shared.with(|s| (s.len(), s.metrics()));
+    assert_eq!(len, 0, "nothing stored");
+    assert_eq!(metrics.misses + metrics.hits, 0, "nothing looked up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_leader_does_not_wedge_its_followers() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = Arc::clone(&calls);
+    // The first call hangs (an hour); later ones answer at once.
+    let inner = service_fn(move |n: u32| {
+        let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                tokio::time::sleep(Duration::from_secs(3_600)).await;
+            }
+            Ok::<_, &'static str>(n * 10)
+        }
+    });
+    // A lease of 30 s (the default): the follower must not wait it out.
+    let svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
+
+    let leader = tokio::spawn(svc.clone().oneshot(9));
+    tokio::task::yield_now().await; // the leader takes the key's load mark
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let follower = tokio::spawn(svc.clone().oneshot(9));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!follower.is_finished(), "it follows the hung leader");
+    let dropped_at = tokio::time::Instant::now();
+    leader.abort(); // drops the leader's future, and its load mark
+    assert!(leader.await.unwrap_err().is_cancelled());
+
+    assert_eq!(follower.await.unwrap(), Ok(Cached::Loaded(90)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the follower led a load");
+    // Within one re-check (10 ms), not the leader's 30 s lease.
+    assert!(dropped_at.elapsed() <= Duration::from_millis(10));
+}
