@@ -53,7 +53,7 @@ pub(crate) fn requests<S>(
     rt: &tokio::runtime::Runtime,
     make: impl Fn() -> S,
 ) where
-    S: Service<u32, Response = u32> + 'static,
+    S: Service<u32> + 'static,
     S::Error: std::fmt::Debug,
 {
     b.to_async(rt).iter_custom(|iters| {
