@@ -42,6 +42,7 @@ use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
 use core::marker::PhantomData;
+use core::ops::Deref;
 use core::time::Duration;
 
 use failsafe_core::cache::{Cache, CacheEvent, EvictionPolicy, LoadMark, Lookup};
@@ -226,6 +227,121 @@ impl<E: core::error::Error + 'static> core::error::Error for CacheError<E> {
         match self {
             CacheError::Load(e) => Some(e),
             CacheError::Negative { .. } => None,
+        }
+    }
+}
+
+/// What [`SharedCache::begin`] found: the answer at once, or a load or a
+/// wait left to run.
+#[must_use]
+pub enum Begin<S, L, R, C>
+where
+    S: CacheStore,
+    L: Lock<S>,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    /// A fresh value (or a fresh one whose refresh another caller is
+    /// running): nothing to load.
+    Done(Cached<S::Value>),
+    /// A recent load of the key failed (negative caching): the answer is
+    /// [`CacheError::Negative`] until `until`.
+    Negative {
+        /// When the recorded failure stops being served.
+        until: Instant,
+    },
+    /// A load to lead (the key's load mark is held) or a leader to wait
+    /// for: finish it with [`Pending::run`].
+    Pending(Pending<S, L, R, C>),
+}
+
+impl<S, L, R, C> fmt::Debug for Begin<S, L, R, C>
+where
+    S: CacheStore,
+    S::Value: fmt::Debug,
+    L: Lock<S>,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Begin::Done(cached) => f.debug_tuple("Done").field(cached).finish(),
+            Begin::Negative { until } => f.debug_struct("Negative").field("until", until).finish(),
+            Begin::Pending(pending) => f.debug_tuple("Pending").field(pending).finish(),
+        }
+    }
+}
+
+/// The rest of a [`SharedCache::begin`]: a load this caller leads (it
+/// holds the key's load mark; dropped unrun, the mark ends) or a leader it
+/// waits for. Keeps the cache as the caller held it (`C`).
+#[must_use = "a pending load does nothing unless run"]
+pub struct Pending<S, L, R, C>
+where
+    S: CacheStore,
+    L: Lock<S>,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    cache: C,
+    key: S::Key,
+    started: Instant,
+    /// `Wait` or `Load`; `Wait` once `run` took it over.
+    step: Step<S::Value>,
+}
+
+impl<S, L, R, C> fmt::Debug for Pending<S, L, R, C>
+where
+    S: CacheStore,
+    L: Lock<S>,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("started", &self.started)
+            .field("leads", &matches!(self.step, Step::Load { .. }))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, L, R, C> Pending<S, L, R, C>
+where
+    S: CacheStore,
+    S::Key: Clone,
+    S::Value: Clone,
+    L: Lock<S>,
+    R: Runtime,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    /// Finishes what [`SharedCache::begin`] started, as
+    /// [`get_or_load`](SharedCache::get_or_load) would from there: leads
+    /// the load with `loader`, or waits for the leader (and re-checks, and
+    /// may lead a load itself) on the cache's runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_load`](SharedCache::get_or_load).
+    pub async fn run<F, Fut, E>(mut self, loader: F) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Value, E>>,
+    {
+        // From here the load's own mark guard ends the mark, not `Drop`.
+        let step = core::mem::replace(&mut self.step, Step::Wait(self.started));
+        let cache = &*self.cache;
+        let key = self.key.clone();
+        cache
+            .run_from(&cache.runtime, key, self.started, step, loader, |_| true)
+            .await
+    }
+}
+
+impl<S, L, R, C> Drop for Pending<S, L, R, C>
+where
+    S: CacheStore,
+    L: Lock<S>,
+    C: Deref<Target = SharedCache<S, L, R>>,
+{
+    fn drop(&mut self) {
+        if let Step::Load { .. } = self.step {
+            self.cache.lock.with(|s| s.end_load(&self.key));
         }
     }
 }
@@ -416,6 +532,55 @@ where
         self.load_blocking_on(&self.runtime, key, loader, |_| true)
     }
 
+    /// [`get_or_load`](Self::get_or_load) in two halves, for a caller that
+    /// must answer a hit without an `.await` or an allocation (a tower
+    /// service's `call`): `begin` reads the clock and takes the first look
+    /// at the store, under one lock, exactly as `get_or_load` does; a fresh
+    /// value or a recorded failure is the answer at once ([`Begin::Done`],
+    /// [`Begin::Negative`]), anything else is a [`Pending`] load or wait
+    /// that [`Pending::run`] finishes. `this` is how the caller holds the
+    /// cache (`&SharedCache`, an `Arc`): the pending half keeps it, so it
+    /// can outlive the borrow (a `'static` response future).
+    ///
+    /// A `Pending` that leads a load holds the key's load mark; dropping it
+    /// unrun (or dropping `run`'s future) ends the mark, as dropping
+    /// `get_or_load`'s future does.
+    ///
+    /// ```
+    /// use failsafe_core::cache::{Cache, CacheConfig};
+    /// use failsafe_core::sync::CsLock;
+    /// use failsafe_core::Instant;
+    /// use failsafe_driver::{Begin, Cached, Clock, Runtime, SharedCache};
+    /// # use core::future::Ready;
+    /// # #[derive(Debug)] struct Zero;
+    /// # impl Clock for Zero { fn now(&self) -> Instant { Instant::ZERO } }
+    /// # impl Runtime for Zero { type Sleep = Ready<()>; fn sleep_until(&self, _: Instant) -> Ready<()> { core::future::ready(()) } }
+    ///
+    /// let store: Cache<&str, u32, 16> = Cache::new(CacheConfig::DEFAULT, 1);
+    /// let cache = SharedCache::new(CsLock::new(store), Zero);
+    /// let Begin::Pending(load) = SharedCache::begin(&cache, "price") else { unreachable!() };
+    /// let loaded = futures_lite::future::block_on(load.run(|| async { Ok::<_, ()>(42) }));
+    /// assert_eq!(loaded, Ok(Cached::Loaded(42)));
+    /// assert!(matches!(SharedCache::begin(&cache, "price"), Begin::Done(Cached::Fresh(42))));
+    /// ```
+    pub fn begin<C>(this: C, key: S::Key) -> Begin<S, L, R, C>
+    where
+        C: Deref<Target = Self>,
+        R: Clock,
+    {
+        let now = this.runtime.now();
+        match this.step(&key, now, false) {
+            Step::Done(cached) => Begin::Done(cached),
+            Step::Negative(until) => Begin::Negative { until },
+            step => Begin::Pending(Pending {
+                cache: this,
+                key,
+                started: now,
+                step,
+            }),
+        }
+    }
+
     /// `get_or_load` on `rt`'s clock and timer, serving a stale value
     /// after a failure only if `serve_stale` accepts the error.
     pub(crate) async fn load_on<RT, F, Fut, E>(
@@ -430,16 +595,36 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
     {
-        let mut waited = false;
+        let now = rt.now();
+        let step = self.step(&key, now, false);
+        self.run_from(rt, key, now, step, loader, serve_stale).await
+    }
+
+    /// `load_on` from its first step (`step`, taken at `now`): waits and
+    /// re-checks, or leads the load whose mark `step` took.
+    async fn run_from<RT, F, Fut, E>(
+        &self,
+        rt: &RT,
+        key: S::Key,
+        mut now: Instant,
+        mut step: Step<S::Value>,
+        loader: F,
+        serve_stale: impl FnOnce(&E) -> bool,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        RT: Runtime,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Value, E>>,
+    {
         loop {
-            let now = rt.now();
-            match self.step(&key, now, waited) {
+            match step {
                 Step::Done(cached) => return Ok(cached),
                 Step::Negative(until) => return Err(CacheError::Negative { until }),
                 Step::Wait(until) => {
                     rt.sleep_until(until.min(now.saturating_add(self.recheck)))
                         .await;
-                    waited = true;
+                    now = rt.now();
+                    step = self.step(&key, now, true);
                 }
                 Step::Load { stale, refresh } => {
                     let mark = self.mark(&key);

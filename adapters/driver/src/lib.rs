@@ -79,7 +79,9 @@ pub use failsafe_core::{
 
 pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
-pub use cache::{CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, SharedCache};
+pub use cache::{
+    Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
+};
 pub use clock::{Clock, Runtime};
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};

@@ -49,10 +49,13 @@
 //! not in `poll_ready`; the inner service must be `Clone` (put a `Buffer`
 //! in front of one that is not).
 //!
-//! **Costs.** The future of a cacheable request is boxed (the driver's
-//! `get_or_load` is an `async fn`); an uncacheable one is not. Followers
-//! of a load see its result on the cache's re-check timer (10 ms by
-//! default, [`SharedCache::timing`]).
+//! **Costs.** A hit is answered in `call` ([`SharedCache::begin`]: one
+//! clock read, one lock, a clone of the response): its future is ready,
+//! nothing is allocated and the inner service is not cloned. A request
+//! that loads or waits for a load boxes the rest of the cache's
+//! `get_or_load` (an `async fn` in the driver); an uncacheable request is
+//! not boxed. Followers of a load see its result on the cache's re-check
+//! timer (10 ms by default, [`SharedCache::timing`]).
 
 use core::fmt;
 use core::future::Future;
@@ -62,7 +65,7 @@ use std::boxed::Box;
 use std::sync::Arc;
 
 use failsafe_core::sync::Lock;
-use failsafe_driver::{CacheError, CacheStore, Cached, Runtime, SharedCache};
+use failsafe_driver::{Begin, CacheError, CacheStore, Cached, Runtime, SharedCache};
 use tower::ServiceExt;
 use tower::util::Oneshot;
 use tower_layer::Layer;
@@ -169,9 +172,13 @@ pin_project_lite::pin_project! {
     where
         S: Service<Req>,
     {
+        // The cache answered in `call` (a hit, a recorded failure);
+        // `None` once taken.
+        Ready { answer: Option<Answer<S::Response, S::Error>> },
         // Not cacheable: the inner service's call, as it is.
         Pass { #[pin] call: Oneshot<S, Req> },
-        // The cache's `get_or_load`, the inner service as its loader.
+        // The rest of the cache's `get_or_load`, the inner service as its
+        // loader.
         Cached { load: Load<S::Response, S::Error> },
     }
 }
@@ -193,6 +200,7 @@ pin_project_lite::pin_project! {
 impl<S: Service<Req>, Req> fmt::Debug for CacheFuture<S, Req> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
+            Kind::Ready { .. } => "ready",
             Kind::Pass { .. } => "pass",
             Kind::Cached { .. } => "cached",
         };
@@ -223,18 +231,22 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let service = self.inner.clone();
-        let kind = match (self.layer.key)(&request) {
-            None => Kind::Pass {
-                call: service.oneshot(request),
+        let Some(key) = (self.layer.key)(&request) else {
+            let call = self.inner.clone().oneshot(request);
+            return CacheFuture {
+                kind: Kind::Pass { call },
+            };
+        };
+        let kind = match SharedCache::begin(Arc::clone(&self.layer.cache), key) {
+            Begin::Done(cached) => Kind::Ready {
+                answer: Some(Ok(cached)),
             },
-            Some(key) => {
-                let cache = Arc::clone(&self.layer.cache);
-                let load = async move {
-                    cache
-                        .get_or_load(key, move || service.oneshot(request))
-                        .await
-                };
+            Begin::Negative { until } => Kind::Ready {
+                answer: Some(Err(CacheError::Negative { until })),
+            },
+            Begin::Pending(pending) => {
+                let service = self.inner.clone();
+                let load = pending.run(move || service.oneshot(request));
                 Kind::Cached {
                     load: Box::pin(load),
                 }
@@ -252,6 +264,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
+            // Polled again after its answer: tower's futures may panic
+            // here; this one stays pending, as a fused future would.
+            KindProj::Ready { answer } => answer.take().map_or(Poll::Pending, Poll::Ready),
             KindProj::Pass { call } => Poll::Ready(match ready!(call.poll(cx)) {
                 Ok(response) => Ok(Cached::Loaded(response)),
                 Err(error) => Err(CacheError::Load(error)),

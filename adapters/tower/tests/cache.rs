@@ -247,3 +247,53 @@ async fn a_dropped_leader_does_not_wedge_its_followers() {
     // Within one re-check (10 ms), not the leader's 30 s lease.
     assert!(dropped_at.elapsed() <= Duration::from_millis(10));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_dropped_before_its_first_poll_ends_its_load_mark() {
+    let (calls, _, inner) = counted(Duration::ZERO);
+    let mut svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
+    // `call` takes the key's load mark; the future is dropped unpolled.
+    let unpolled = svc.ready().await.unwrap().call(6);
+    drop(unpolled);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let started = tokio::time::Instant::now();
+    assert_eq!(svc.oneshot(6).await, Ok(Cached::Loaded(60)));
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no wait for a lost leader"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hit_is_answered_in_call() {
+    let (_, _, inner) = counted(Duration::ZERO);
+    let mut svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
+    assert_eq!(svc.clone().oneshot(2).await, Ok(Cached::Loaded(20)));
+    let hit = svc.ready().await.unwrap().call(2);
+    assert_eq!(
+        futures_lite::future::poll_once(hit).await,
+        Some(Ok(Cached::Fresh(20))),
+        "ready at its first poll"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_request_refreshes_ahead_of_expiry_while_the_others_hit() {
+    let (calls, _, inner) = counted(Duration::ZERO);
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(10))
+        .refresh_ahead(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let svc = CacheLayer::new(cache(config), every).layer(inner);
+    assert_eq!(svc.clone().oneshot(1).await, Ok(Cached::Loaded(10)));
+    // t=9s: within 2 s of expiry: this request reloads it...
+    tokio::time::advance(Duration::from_secs(9)).await;
+    assert_eq!(svc.clone().oneshot(1).await, Ok(Cached::Loaded(10)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // ...so at t=12s (past the first value's expiry) it is still fresh.
+    tokio::time::advance(Duration::from_secs(3)).await;
+    assert_eq!(svc.oneshot(1).await, Ok(Cached::Fresh(10)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
