@@ -539,8 +539,9 @@ where
     /// value or a recorded failure is the answer at once ([`Begin::Done`],
     /// [`Begin::Negative`]), anything else is a [`Pending`] load or wait
     /// that [`Pending::run`] finishes. `this` is how the caller holds the
-    /// cache (`&SharedCache`, an `Arc`): the pending half keeps it, so it
-    /// can outlive the borrow (a `'static` response future).
+    /// cache (an `Arc`, a `&'static` or any `&SharedCache`): only the
+    /// pending half keeps a clone of it (so it can outlive the borrow: a
+    /// `'static` response future); a hit clones nothing.
     ///
     /// A `Pending` that leads a load holds the key's load mark; dropping it
     /// unrun (or dropping `run`'s future) ends the mark, as dropping
@@ -558,14 +559,15 @@ where
     ///
     /// let store: Cache<&str, u32, 16> = Cache::new(CacheConfig::DEFAULT, 1);
     /// let cache = SharedCache::new(CsLock::new(store), Zero);
-    /// let Begin::Pending(load) = SharedCache::begin(&cache, "price") else { unreachable!() };
+    /// let handle = &cache; // or an `Arc<SharedCache<..>>`
+    /// let Begin::Pending(load) = SharedCache::begin(&handle, "price") else { unreachable!() };
     /// let loaded = futures_lite::future::block_on(load.run(|| async { Ok::<_, ()>(42) }));
     /// assert_eq!(loaded, Ok(Cached::Loaded(42)));
-    /// assert!(matches!(SharedCache::begin(&cache, "price"), Begin::Done(Cached::Fresh(42))));
+    /// assert!(matches!(SharedCache::begin(&handle, "price"), Begin::Done(Cached::Fresh(42))));
     /// ```
-    pub fn begin<C>(this: C, key: S::Key) -> Begin<S, L, R, C>
+    pub fn begin<C>(this: &C, key: S::Key) -> Begin<S, L, R, C>
     where
-        C: Deref<Target = Self>,
+        C: Deref<Target = Self> + Clone,
         R: Clock,
     {
         let now = this.runtime.now();
@@ -573,7 +575,7 @@ where
             Step::Done(cached) => Begin::Done(cached),
             Step::Negative(until) => Begin::Negative { until },
             step => Begin::Pending(Pending {
-                cache: this,
+                cache: this.clone(),
                 key,
                 started: now,
                 step,

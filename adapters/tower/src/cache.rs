@@ -51,7 +51,8 @@
 //!
 //! **Costs.** A hit is answered in `call` ([`SharedCache::begin`]: one
 //! clock read, one lock, a clone of the response): its future is ready,
-//! nothing is allocated and the inner service is not cloned. A request
+//! nothing is allocated or reference-counted, and the inner service is not
+//! cloned. A request
 //! that loads or waits for a load boxes the rest of the cache's
 //! `get_or_load` (an `async fn` in the driver); an uncacheable request is
 //! not boxed. Followers of a load see its result on the cache's re-check
@@ -237,7 +238,7 @@ where
                 kind: Kind::Pass { call },
             };
         };
-        let kind = match SharedCache::begin(Arc::clone(&self.layer.cache), key) {
+        let kind = match SharedCache::begin(&self.layer.cache, key) {
             Begin::Done(cached) => Kind::Ready {
                 answer: Some(Ok(cached)),
             },
