@@ -3,60 +3,7 @@
 //! driver's `QuickStore`) in front of a service, with its miss coalescing,
 //! stale-on-error, refresh-ahead and negative caching.
 //!
-//! **What a caller gets.** The response is the driver's [`Cached`]: the
-//! inner service's response, cloned out of the cache, and where it came
-//! from: [`Cached::Fresh`] (a hit; the inner service was not called),
-//! [`Cached::Loaded`] (the inner service was called, by this request or by
-//! the one it waited for) or [`Cached::Stale`] (the load failed and an
-//! expired response, `age` past its expiry, was served instead). A wrapper
-//! rather than a marker hidden in the response, because a stale answer is
-//! a degraded answer, and a demanding caller must not be able to miss it:
-//! an extension exists only on `http` types, a header only on HTTP, and
-//! both are silently ignored by code that does not look; a wrapper works
-//! for every response type, keeps the age, and the compiler makes every
-//! caller decide. A caller that wants the bare response (axum's router, a
-//! client) says how to mark staleness in one `map_response` (an `Age` or
-//! `Warning: 110` header, a metric) and unwraps with
-//! [`Cached::into_value`].
-//!
-//! **The error** is the driver's [`CacheError<E>`](CacheError), `E` the
-//! inner service's error, as every layer of this crate keeps the inner
-//! error typed inside its own (the pipeline's `PipelineError<E>`, the
-//! admission layers' `Error<E>`): [`CacheError::Load`] with the inner
-//! service's error when no stale response may be served, and
-//! [`CacheError::Negative`] (with the instant it ends, for a `Retry-After`)
-//! while a recent failure of the key is cached: the inner service is not
-//! called.
-//!
-//! **Which requests.** A key function `Fn(&Request) -> Option<Key>` picks
-//! them: `None` is not cacheable (a `POST`, a request with credentials): it
-//! goes to the inner service as it is, nothing is read or stored, its
-//! response comes back as [`Cached::Loaded`] and its error as
-//! [`CacheError::Load`].
-//!
-//! **Readiness.** A [`CacheService`] is always ready, and each request that
-//! reaches the inner service drives **its own clone** of it to readiness
-//! and calls it (tower's `oneshot`, as tower's docs advise for a service
-//! used from a future, and as this crate's pipeline and hedge layers do).
-//! Not the readiness reserved in `poll_ready`, for two reasons: a hit must
-//! answer even when the inner service is saturated (a full bulkhead, an
-//! exhausted rate limit, a full `Buffer` must not hold up an answer the
-//! cache already has), and the request that loads is not known in `call`
-//! (a follower may lead a load later, when the leader's future is
-//! dropped), so readiness reserved at `call` would be held (a
-//! `ConcurrencyLimit` permit) by every hit and follower for nothing. So the
-//! inner service's back-pressure shows in the response future of a load,
-//! not in `poll_ready`; the inner service must be `Clone` (put a `Buffer`
-//! in front of one that is not).
-//!
-//! **Costs.** A hit is answered in `call` ([`SharedCache::begin`]: one
-//! clock read, one lock, a clone of the response): its future is ready,
-//! nothing is allocated or reference-counted, and the inner service is not
-//! cloned. A request
-//! that loads or waits for a load boxes the rest of the cache's
-//! `get_or_load` (an `async fn` in the driver); an uncacheable request is
-//! not boxed. Followers of a load see its result on the cache's re-check
-//! timer (10 ms by default, [`SharedCache::timing`]).
+//! See [`CacheLayer`] for what a caller gets and why.
 
 use core::fmt;
 use core::future::Future;
@@ -75,10 +22,64 @@ use tower_service::Service;
 use crate::Layered;
 
 /// Wraps services in a [`CacheService`]: requests the key function gives a
-/// key are answered from `cache` (the inner service's response, cloned)
-/// or loaded once through the inner service for all the requests that
-/// miss the key together; see the [module docs](self) for the response
-/// ([`Cached`]), the error ([`CacheError`]) and readiness.
+/// key are answered from a [`SharedCache`] (the inner service's response,
+/// cloned) or loaded once through the inner service for all the requests
+/// that miss the key together.
+///
+/// **What a caller gets.** The response is the driver's [`Cached`]: the
+/// inner service's response, cloned out of the cache, and where it came
+/// from: [`Cached::Fresh`] (a hit; the inner service was not called),
+/// [`Cached::Loaded`] (the inner service was called, by this request or by
+/// the one it waited for) or [`Cached::Stale`] (the load failed and an
+/// expired response, `age` past its expiry, was served instead). A wrapper
+/// rather than a marker hidden in the response, because a stale answer is
+/// a degraded answer, and a demanding caller must not be able to miss it:
+/// an extension exists only on `http` types, a header only on HTTP, and
+/// both are silently ignored by code that does not look; a wrapper works
+/// for every response type, keeps the age, and the compiler makes every
+/// caller decide. A caller that wants the bare response (axum's router, a
+/// client) says how to mark staleness in one `map_response` (an `Age` or
+/// `Warning: 110` header, a metric) and unwraps with
+/// [`Cached::into_value`].
+///
+/// **The error** is the driver's [`CacheError<E>`](CacheError), `E` the
+/// inner service's error, as every layer of this crate keeps the inner
+/// error typed inside its own (the pipeline's `PipelineError<E>`, the
+/// admission layers' `Error<E>`): [`CacheError::Load`] with the inner
+/// service's error when no stale response may be served, and
+/// [`CacheError::Negative`] (with the instant it ends, for a `Retry-After`)
+/// while a recent failure of the key is cached: the inner service is not
+/// called.
+///
+/// **Which requests.** A key function `Fn(&Request) -> Option<Key>` picks
+/// them: `None` is not cacheable (a `POST`, a request with credentials): it
+/// goes to the inner service as it is, nothing is read or stored, its
+/// response comes back as [`Cached::Loaded`] and its error as
+/// [`CacheError::Load`].
+///
+/// **Readiness.** A [`CacheService`] is always ready, and each request that
+/// reaches the inner service drives **its own clone** of it to readiness
+/// and calls it (tower's `oneshot`, as tower's docs advise for a service
+/// used from a future, and as this crate's pipeline and hedge layers do).
+/// Not the readiness reserved in `poll_ready`, for two reasons: a hit must
+/// answer even when the inner service is saturated (a full bulkhead, an
+/// exhausted rate limit, a full `Buffer` must not hold up an answer the
+/// cache already has), and the request that loads is not known in `call`
+/// (a follower may lead a load later, when the leader's future is
+/// dropped), so readiness reserved in `poll_ready` would be held (a
+/// `ConcurrencyLimit` permit) by every hit and follower for nothing. So the
+/// inner service's back-pressure shows in the response future of a load,
+/// not in `poll_ready`; the inner service must be `Clone` (put a `Buffer`
+/// in front of one that is not).
+///
+/// **Costs.** A hit is answered in `call` ([`SharedCache::begin`]: one
+/// clock read, one lock, a clone of the response): its future is ready,
+/// nothing is allocated or reference-counted, and the inner service is not
+/// cloned. A request that loads or waits for a load boxes the rest of it
+/// ([`Pending::run`](failsafe_driver::Pending::run), an `async fn`) and
+/// reads the clock again when the answer is stored; an uncacheable request
+/// is not boxed. Followers of a load see its result on the cache's
+/// re-check timer (10 ms by default, [`SharedCache::timing`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -98,7 +99,7 @@ use crate::Layered;
 /// let store: Cache<u32, String, 256> = Cache::new(config, 0x5eed);
 /// let cache = SharedCache::new(StdLock::new(store), TokioClock);
 /// // Even ids are cacheable; odd ones pass through.
-/// let layer = CacheLayer::new(cache, |id: &u32| (id % 2 == 0).then_some(*id));
+/// let layer = CacheLayer::new(cache, |id: &u32| id.is_multiple_of(2).then_some(*id));
 /// let svc = layer.layer(service_fn(|id: u32| async move { Ok::<_, ()>(format!("user {id}")) }));
 ///
 /// assert_eq!(svc.clone().oneshot(2).await, Ok(Cached::Loaded("user 2".to_string())));
@@ -185,9 +186,9 @@ pin_project_lite::pin_project! {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of a [`CacheService`] call: the cache's answer (boxed,
-    /// see the [module docs](self)), or an uncacheable request's call to
-    /// the inner service.
+    /// The future of a [`CacheService`] call: a hit's answer (ready), the
+    /// rest of a load (boxed, see [`CacheLayer`]), or an uncacheable
+    /// request's call to the inner service.
     #[must_use = "futures do nothing unless polled"]
     pub struct CacheFuture<S, Req>
     where

@@ -202,8 +202,10 @@ async fn uncacheable_requests_pass_through() {
     let (calls, down, inner) = counted(Duration::ZERO);
     let shared = cache(ttl(30));
     // Odd requests are not cacheable.
-    let svc =
-        CacheLayer::new(Arc::clone(&shared), |n: &u32| (n % 2 == 0).then_some(*n)).layer(inner);
+    let svc = CacheLayer::new(Arc::clone(&shared), |n: &u32| {
+        n.is_multiple_of(2).then_some(*n)
+    })
+    .layer(inner);
 
     assert_eq!(svc.clone().oneshot(5).await, Ok(Cached::Loaded(50)));
     assert_eq!(svc.clone().oneshot(5).await, Ok(Cached::Loaded(50)));
