@@ -107,6 +107,7 @@ fn decorrelated_jitter_stays_between_base_and_three_times_the_previous() {
     assert_ne!(seq, delays(config, 50, 43), "and random across seeds");
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_grows_smoothly_and_respects_its_cap() {
     let config = plain(BackoffKind::SoftExponential {
@@ -510,6 +511,7 @@ fn huge_retry_counts_and_durations_never_overflow() {
             base: Duration::MAX,
             max: Duration::MAX,
         },
+        #[cfg(feature = "soft-exponential")]
         BackoffKind::SoftExponential {
             median_first: Duration::MAX,
             max: Duration::MAX,
@@ -550,6 +552,7 @@ fn shape(kind: BackoffKind, n: u32) -> Vec<Duration> {
     (1..=n).map(|retry| state.delay(retry, &mut rng)).collect()
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_stays_at_its_cap_once_two_to_the_t_overflows() {
     // Issue 7 item 2: retry 1025 draws t in [1024, 1025), where 2^t overflows
@@ -574,6 +577,7 @@ fn soft_exponential_stays_at_its_cap_once_two_to_the_t_overflows() {
     assert_eq!(&seq[1_024..], [ms(30_000); 6]);
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_called_out_of_order_starts_afresh_within_its_cap() {
     // Retry 2000 (t >= 1999: +inf, the cap), then retry 1 on the same state:
