@@ -10,9 +10,12 @@
 # the panic call sites reachable from failsafe code, the floating-point
 # support linked, ending with one line
 #   firmware-size: text_added=<bytes> breaker128_ram=<bytes> float_linked=<yes|no> reachable_panics=<count>
-# (tests/firmware/size_report.py). Fails if the firmware fails or hangs on
-# any target; the figures are reported, not yet enforced (the goals of the
-# firmware-fitness issue are not met yet: see the README).
+# (tests/firmware/size_report.py). Also proves at link time that failsafe's
+# firmware paths cannot panic (src/bin/no_panic.rs, linked with
+# panic-never, whose handler refers to a symbol that does not exist). Fails
+# if the firmware fails or hangs on any target or the proof does not link;
+# the size and RAM figures are reported, not yet enforced (those goals of
+# the firmware-fitness issue are not met yet: see the README).
 # Runnable from anywhere; idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,12 +54,12 @@ build_and_run() {
     shift 2
     local elf status=0
     echo "+ cargo build --release --target $target $* (tests/firmware)"
-    elf="$(cargo build --release --target "$target" "$@" --message-format=json-render-diagnostics |
+    elf="$(cargo build --release --target "$target" --bin failsafe-firmware "$@" --message-format=json-render-diagnostics |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
     [ -n "$elf" ] && [ -f "$elf" ] || die "cargo build did not report the firmware ELF for $target"
     cp "$elf" "$scratch/$target$suffix"
     echo "+ timeout $TIMEOUT cargo run --release --target $target $*"
-    timeout "$TIMEOUT" cargo run --release --target "$target" "$@" | tee "$scratch/$target$suffix.out" || status=$?
+    timeout "$TIMEOUT" cargo run --release --target "$target" --bin failsafe-firmware "$@" | tee "$scratch/$target$suffix.out" || status=$?
     if [ "$status" -eq 124 ]; then
         die "the firmware on $target hung (killed after ${TIMEOUT} s)"
     elif [ "$status" -ne 0 ]; then
@@ -73,6 +76,15 @@ for target in "${TARGETS[@]}"; do
     build_and_run "$target" ""
 done
 build_and_run "$MEASURED" "-base" --no-default-features
+
+# The link-time proof: failsafe's firmware paths linked with `panic-never`
+# (src/bin/no_panic.rs) link only if no panicking branch survives.
+for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
+    echo "+ cargo build --release --target $target --bin failsafe-no-panic (the link-time no-panic proof)"
+    cargo build --release --target "$target" --bin failsafe-no-panic ||
+        die "a panicking branch survives in failsafe's firmware paths on $target: the link with panic-never failed. To find it: RUSTFLAGS='-C link-arg=-Tlink.x -C link-arg=--unresolved-symbols=ignore-all' cargo build --release --target $target --bin failsafe-no-panic, then look for calls to core::panicking::* in llvm-objdump -d and run addr2line -i -f -C on their addresses"
+done
+echo "no-panic proof: ok (failsafe-no-panic links with panic-never on thumbv7em and thumbv7m)"
 
 ram_line="$(grep -o 'breaker128_ram=.*' "$scratch/$MEASURED.out" | tail -n 1)"
 [ -n "$ram_line" ] || die "the firmware did not print its RAM line (breaker128_ram=...)"

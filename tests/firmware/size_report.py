@@ -17,8 +17,8 @@ Prints the sections of both, then:
   inlines async code into the tasks) is in failsafe's source (`core/`,
   `adapters/`) or is a failsafe function;
 - the panic call sites reachable from failsafe code: calls to the core
-  library's panic entry points whose inline chain includes a failsafe frame,
-  each with the failsafe line it comes from;
+  library's panic entry points whose innermost frame outside Rust's library
+  and the dependencies is failsafe's (`panic_owner`), each with that line;
 - the floating-point support linked: soft-float (`__aeabi_d*`, `__aeabi_f*`
   and the `__*df3` / `__*sf3` helpers) and `libm` functions;
 
@@ -126,6 +126,20 @@ def is_failsafe(frame):
     return bool(named) and named.group(2) != "firmware"
 
 
+def panic_owner(chain):
+    """The failsafe frame a panic call belongs to, or None: the innermost
+    frame outside Rust's own library (`/rustc/...`) and the dependencies
+    (`.cargo/registry`), which decide nothing themselves; a panic whose
+    innermost such frame is the firmware's (say its own async fn, polled
+    inside a failsafe future) is the firmware's."""
+    for frame in chain:
+        location = frame[1]
+        if location.startswith("/rustc/") or "/.cargo/registry/" in location or location.startswith("??"):
+            continue
+        return frame if is_failsafe(frame) else None
+    return None
+
+
 def main():
     full, base, ram_line = sys.argv[1], sys.argv[2], sys.argv[3]
     full_sections, base_sections = sections(full), sections(base)
@@ -146,8 +160,10 @@ def main():
         if ours:
             share += size
             by_file[ours[0][1].rsplit(":", 1)[0].replace(ROOT + os.sep, "")] += size
-            if target and PANIC_SYMBOL.search(target):
-                panics.append((ours[0][1].replace(ROOT + os.sep, ""), target))
+        if target and PANIC_SYMBOL.search(target):
+            owner = panic_owner(chain)
+            if owner is not None:
+                panics.append((owner[1].replace(ROOT + os.sep, ""), target))
     total = full_sections.get(".text", 0)
     print(f"\nfailsafe's share of .text (debug info, inline chains): {share} of {total} bytes")
     for file, size in by_file.most_common(12):

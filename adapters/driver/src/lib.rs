@@ -77,7 +77,7 @@ pub use failsafe_core::{
     timeout as timeout_machine, toggle as toggle_machine,
 };
 
-pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
+pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
 pub use cache::{CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, SharedCache};
 pub use clock::{Clock, Runtime};

@@ -81,29 +81,30 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     /// # Errors
     ///
     /// A [`RetryError`]: why it gave up, after how many attempts, the last error.
-    pub async fn call<G, F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub fn call<G, F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
         G: RetryBudget,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_within(Deadline::NEVER, &RetryOnErr, op).await
+        self.call_within(Deadline::NEVER, &RetryOnErr, op)
     }
 
     /// [`call`](Self::call) with `classify` deciding what retries, inside the
     /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
-    /// carries it, to hand down.
+    /// carries it, to hand down. The call starts (its time read, its jitter
+    /// seed drawn) when this is called, as the driver's `retry` does.
     ///
     /// # Errors
     ///
     /// A [`RetryError`].
-    pub async fn call_within<G, K, F, Fut, T, E>(
+    pub fn call_within<G, K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,
         op: F,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
         G: RetryBudget,
@@ -118,7 +119,9 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
             rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
             observer: self.3.clone(),
         };
-        failsafe_driver::retry(&EmbassyClock, ctx, classify, op).await
+        // The driver's future, not an `async fn` around it: no "resumed
+        // after completion" panic path for firmware to link.
+        failsafe_driver::retry(&EmbassyClock, ctx, classify, op)
     }
 }
 
