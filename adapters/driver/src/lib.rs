@@ -59,6 +59,8 @@ mod std_blocking;
 #[cfg(feature = "std")]
 mod std_fallback;
 #[cfg(feature = "std")]
+mod std_hedge;
+#[cfg(feature = "std")]
 mod std_retry;
 #[cfg(feature = "std")]
 mod std_support;
@@ -110,6 +112,8 @@ pub use patterns::{
 pub use std_blocking::{Park, admit_blocking};
 #[cfg(feature = "std")]
 pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
+#[cfg(feature = "std")]
+pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
