@@ -18,7 +18,8 @@
 //! - per-call plans, over the core's [`Plan`](failsafe_core::plan::Plan):
 //!   one executor ([`execute`], [`execute_blocking`], and [`PlanRun`] as a
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
-//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
+//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], [`hedge`] /
+//!   [`hedge_blocking`] (std: one thread per attempt), and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
 //! - cache: [`SharedCache`] (`get_or_load`, miss coalescing, stale-on-error), [`Pipeline::call_cached`];
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled

@@ -74,12 +74,24 @@ pub(crate) trait ThreadAttempts {
 /// could not start): a failure not to retry.
 const NO_RESULT: Judged = Judged::verdict(Verdict::DoNotRetry);
 
+/// Why an attempt has no output: its panic's payload, or the reason its
+/// thread could not start.
+pub(crate) type NoOutput = Box<dyn core::any::Any + Send + 'static>;
+
+/// How a call on threads ended.
+pub(crate) struct OnThreads<O> {
+    /// How the plan finished.
+    pub(crate) finish: Finish,
+    /// The output of the last attempt that returned one.
+    pub(crate) last: Option<O>,
+    /// Why the last attempt without an output had none (its panic).
+    pub(crate) panic: Option<NoOutput>,
+}
+
 /// Runs one call under `plan` with every attempt on a thread of its own
 /// (at most as many at once as the plan keeps in flight), waiting on
 /// `runtime` ([`Park::park_until`]: an attempt's thread unparks the caller
-/// when it ends). Returns how the call finished and the output of the
-/// attempt that ended last (`Some(None)`: it had none, see
-/// [`ThreadAttempts::ended`]).
+/// when it ends).
 ///
 /// Decisions follow the async executor's: an attempt that has ended is
 /// reported before a timer due at the same time; a fired timer is reported
@@ -90,17 +102,18 @@ pub(crate) fn execute_on_threads<R, P, W>(
     now: Instant,
     mut plan: P,
     mut work: W,
-) -> (Finish, Option<Option<W::Output>>)
+) -> OnThreads<W::Output>
 where
     R: Park + ?Sized,
     P: Plan,
     W: ThreadAttempts,
 {
-    let (sender, results) = mpsc::channel::<(u32, Option<W::Output>)>();
+    let (sender, results) = mpsc::channel::<(u32, Result<W::Output, NoOutput>)>();
     let caller = thread::current();
     let mut running: Vec<(u32, W::Held)> = Vec::with_capacity(SLOTS as usize);
     let mut now = now;
     let mut last = None;
+    let mut panic = None;
     let mut started = 0u32;
     loop {
         match plan.poll_action(now) {
@@ -111,14 +124,12 @@ where
                     Ok(launch) => launch,
                     Err(refused) => {
                         let judged = work.ended(None, now, Some(&refused));
-                        last = Some(Some(refused));
-                        plan.on_event(
-                            now,
-                            PlanEvent::Ended {
-                                attempt: number,
-                                judged,
-                            },
-                        );
+                        last = Some(refused);
+                        let ended = PlanEvent::Ended {
+                            attempt: number,
+                            judged,
+                        };
+                        plan.on_event(now, ended);
                         continue;
                     }
                 };
@@ -127,7 +138,7 @@ where
                     .name(std::format!("failsafe-hedge-{number}"))
                     .spawn(move || {
                         // A panic is the attempt's failure, not the caller's.
-                        let output = catch_unwind(AssertUnwindSafe(job)).ok();
+                        let output = catch_unwind(AssertUnwindSafe(job));
                         // The caller may be gone (the attempt was abandoned).
                         let _ = sender.send((number, output));
                         caller.unpark();
@@ -135,16 +146,14 @@ where
                 match spawned {
                     // Detached: an abandoned attempt runs on unjoined.
                     Ok(_detached) => running.push((number, held)),
-                    Err(_) => {
+                    Err(error) => {
                         let judged = work.ended(Some(held), now, None);
-                        last = Some(None);
-                        plan.on_event(
-                            now,
-                            PlanEvent::Ended {
-                                attempt: number,
-                                judged,
-                            },
-                        );
+                        panic = Some(Box::new(error) as NoOutput);
+                        let ended = PlanEvent::Ended {
+                            attempt: number,
+                            judged,
+                        };
+                        plan.on_event(now, ended);
                     }
                 }
             }
@@ -156,15 +165,16 @@ where
                     if let Some(index) = running.iter().position(|(n, _)| *n == number) {
                         let (_, held) = running.swap_remove(index);
                         now = runtime.now();
-                        let judged = work.ended(Some(held), now, output.as_ref());
-                        last = Some(output);
-                        plan.on_event(
-                            now,
-                            PlanEvent::Ended {
-                                attempt: number,
-                                judged,
-                            },
-                        );
+                        let judged = work.ended(Some(held), now, output.as_ref().ok());
+                        match output {
+                            Ok(output) => last = Some(output),
+                            Err(payload) => panic = Some(payload),
+                        }
+                        let ended = PlanEvent::Ended {
+                            attempt: number,
+                            judged,
+                        };
+                        plan.on_event(now, ended);
                     }
                     continue;
                 }
@@ -183,7 +193,11 @@ where
                         attempts: started,
                         gave_up: None,
                     };
-                    return (finish, last);
+                    return OnThreads {
+                        finish,
+                        last,
+                        panic,
+                    };
                 }
                 runtime.park_until(at);
             }
@@ -199,7 +213,11 @@ where
                 for (_, held) in running.drain(..) {
                     work.abandoned(held, now);
                 }
-                return (finish, last);
+                return OnThreads {
+                    finish,
+                    last,
+                    panic,
+                };
             }
         }
     }
@@ -258,8 +276,8 @@ where
 ///   deadline to bound its own waits (a socket's read timeout).
 /// - **Panics.** A panicking attempt is a failed attempt (a failure not to
 ///   retry, so the next attempt is due at once); the panic never leaves
-///   the library. If the attempt that ended last panicked, the error's
-///   `last` is `None`.
+///   the library. The error's `last` is the last failure an attempt
+///   returned (`None` if every attempt panicked).
 /// - **Budget.** Hedges spend `ctx.budget` on the calling thread, as the
 ///   async hedge does; an abandoned attempt holds none of it.
 ///
@@ -314,8 +332,8 @@ where
         op: Arc::new(op.0),
         result: PhantomData,
     };
-    let (finish, last) = execute_on_threads(runtime, now, plan, work);
-    RetryError::from_finish(finish, last.flatten())
+    let ended = execute_on_threads(runtime, now, plan, work);
+    RetryError::from_finish(ended.finish, ended.last)
 }
 
 #[cfg(test)]
@@ -460,5 +478,57 @@ mod tests {
             Some(HedgeEvent::BudgetExhausted { .. })
         ));
         assert_eq!(quota.with(|q| q.tokens()), 0);
+    }
+
+    fn four_slots() -> crate::BulkheadPolicy<4> {
+        let config = failsafe_core::bulkhead::BulkheadConfig::builder()
+            .max_concurrent(4)
+            .build()
+            .unwrap();
+        crate::BulkheadPolicy::new(config)
+    }
+
+    #[test]
+    fn a_pipeline_attempt_that_panics_hands_its_slot_back_and_the_next_one_wins() {
+        quiet_panics();
+        let pool = four_slots();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        let observer = FnObserver(move |e| seen.lock().unwrap().push(e));
+        let pipeline = crate::Pipeline::new(StdClock)
+            .admit(&pool)
+            .observe_hedges(observer);
+        let read = Idempotent(|attempt: Attempt| {
+            assert!(attempt.number != 1, "replica 1 panics");
+            Ok::<_, ()>(attempt.number)
+        });
+        let r = pipeline.call_hedged_blocking(config(3, HedgeDelay::OnFailure), (), read);
+        assert_eq!(r, Ok(2));
+        assert_eq!(pool.in_flight(), 0);
+        let events = events.lock().unwrap();
+        assert!(matches!(
+            events[..],
+            [
+                HedgeEvent::Launched { attempt: 1, .. },
+                HedgeEvent::Launched { attempt: 2, .. },
+                HedgeEvent::Won { attempt: 2, .. }
+            ]
+        ));
+    }
+
+    /// With no attempt returning anything, the attempts' panic is the only
+    /// answer: it reaches the caller, and every slot is back first.
+    #[test]
+    fn a_pipeline_call_whose_every_attempt_panics_resumes_the_panic_with_no_slot_held() {
+        quiet_panics();
+        let pool = four_slots();
+        let pipeline = crate::Pipeline::new(StdClock).admit(&pool);
+        let read = Idempotent(|_: Attempt| -> Result<(), ()> { panic!("always") });
+        let call = AssertUnwindSafe(|| {
+            pipeline.call_hedged_blocking(config(2, HedgeDelay::Parallel), (), read)
+        });
+        let panic = catch_unwind(call).unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"always"));
+        assert_eq!(pool.in_flight(), 0);
     }
 }

@@ -16,14 +16,15 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 use failsafe_conformance::VirtualTime;
+use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay, HedgeEvent};
 use failsafe_core::retry::{NoBudget, TokenQuota};
 use failsafe_core::sync::Lock;
-use failsafe_core::timeout::Deadline;
+use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{FnObserver, Instant, Outcome};
 use failsafe_driver::{
-    Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, HedgeContext, Idempotent, Park,
-    RetryError, Runtime, StdLock, hedge, hedge_blocking,
+    Attempt, BlockingRuntime, BulkheadPolicy, Classify, Clock, DefaultClassifier, HedgeContext,
+    Idempotent, Park, Pipeline, PipelineError, RetryError, Runtime, StdLock, hedge, hedge_blocking,
 };
 use futures_lite::future::{block_on, zip};
 
@@ -410,4 +411,155 @@ fn function_delays_and_the_deadline_decide_alike() {
     t.deadline_ms = Some(45);
     let decided = same_decisions(t);
     assert_eq!(decided.events, [launched(1, 0), won(1, 100, 100)]);
+}
+
+/// What a hedged pipeline call decided, and the bulkhead slots each
+/// attempt saw taken when it started.
+#[derive(Debug, PartialEq, Eq)]
+struct PipelineDecided {
+    result: Result<u32, PipelineError<u32>>,
+    events: Vec<HedgeEvent>,
+    slots_at_start: Vec<u32>,
+}
+
+fn two_slots() -> BulkheadConfig {
+    BulkheadConfig::builder().max_concurrent(2).build().unwrap()
+}
+
+fn pipeline_async(timeline: Timeline, attempt_timeout: Option<u64>) -> PipelineDecided {
+    let time = VirtualTime::new();
+    let pool: BulkheadPolicy<4, FixedLimit, VirtualTime> =
+        BulkheadPolicy::with_runtime(two_slots(), time.clone());
+    let events = RefCell::new(Vec::new());
+    let observer = FnObserver(|e| events.borrow_mut().push(e));
+    let mut pipeline = Pipeline::new(time.clone())
+        .admit(&pool)
+        .observe_hedges(observer);
+    if let Some(ms) = attempt_timeout {
+        pipeline = pipeline.attempt_timeout(TimeoutConfig::new(Duration::from_millis(ms)).unwrap());
+    }
+    let slots = RefCell::new(Vec::new());
+    let read = Idempotent(|attempt: Attempt| {
+        slots.borrow_mut().push(pool.in_flight());
+        let time = time.clone();
+        let (took, result) = answer(&timeline, attempt.number);
+        async move {
+            time.sleep_until(time.now() + took).await;
+            result
+        }
+    });
+    let steps = async {
+        for _ in 0..200 {
+            time.advance(Duration::from_millis(5)).await;
+        }
+    };
+    let call = pipeline.call_hedged(timeline.config, (), read);
+    let result = block_on(zip(call, steps)).0;
+    assert_eq!(pool.in_flight(), 0, "every slot handed back");
+    PipelineDecided {
+        result,
+        events: events.into_inner(),
+        slots_at_start: slots.into_inner(),
+    }
+}
+
+fn pipeline_blocking(timeline: Timeline, attempt_timeout: Option<u64>) -> PipelineDecided {
+    let clock = Lockstep::default();
+    let pool: BulkheadPolicy<4, FixedLimit, Lockstep> =
+        BulkheadPolicy::with_runtime(two_slots(), clock.clone());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (seen, counted) = (Arc::clone(&events), clock.clone());
+    // The winner is the only attempt judged here (losers are abandoned):
+    // its `Won` tells the lockstep clock it is no longer running.
+    let observer = FnObserver(move |e| {
+        match e {
+            HedgeEvent::Launched { .. } => counted.launched(),
+            HedgeEvent::Won { .. } => counted.judged(),
+            _ => {}
+        }
+        seen.lock().unwrap().push(e);
+    });
+    let mut pipeline = Pipeline::new(clock.clone())
+        .admit(&pool)
+        .observe_hedges(observer);
+    if let Some(ms) = attempt_timeout {
+        pipeline = pipeline.attempt_timeout(TimeoutConfig::new(Duration::from_millis(ms)).unwrap());
+    }
+    let slots = Arc::new(Mutex::new(Vec::new()));
+    let (ended, threads_done) = channel::<u32>();
+    let ended = Mutex::new(ended);
+    let (on_thread, pool_seen, slots_seen) = (clock.clone(), pool.clone(), Arc::clone(&slots));
+    let read = Idempotent(move |attempt: Attempt| {
+        slots_seen.lock().unwrap().push(pool_seen.in_flight());
+        let (took, result) = answer(&timeline, attempt.number);
+        on_thread.block_until(on_thread.now() + took);
+        let ended: Sender<u32> = ended.lock().unwrap().clone();
+        ended.send(attempt.number).unwrap();
+        result
+    });
+    let result = pipeline.call_hedged_blocking(timeline.config, (), read);
+    assert_eq!(
+        pool.in_flight(),
+        0,
+        "every slot handed back, the abandoned ones too"
+    );
+    clock.release();
+    let events = events.lock().unwrap().clone();
+    let launched = events
+        .iter()
+        .filter(|e| matches!(e, HedgeEvent::Launched { .. }))
+        .count();
+    for _ in 0..launched {
+        threads_done.recv().expect("every attempt thread ends");
+    }
+    let slots_at_start = slots.lock().unwrap().clone();
+    PipelineDecided {
+        result,
+        events,
+        slots_at_start,
+    }
+}
+
+/// Hedge events reach the pipeline's hedge observer, async and blocking
+/// alike: the slow first attempt is overtaken by the hedge, each attempt
+/// holding its own bulkhead slot, and the abandoned loser's slot is back.
+#[test]
+fn a_hedged_pipeline_call_reports_its_events_and_decides_alike_on_threads() {
+    let t = timeline(
+        config(2, HedgeDelay::Fixed(ms(50))),
+        [(200, true), (10, true), NEVER_RUN, NEVER_RUN],
+    );
+    let on_futures = pipeline_async(t, None);
+    let on_threads = pipeline_blocking(t, None);
+    assert_eq!(on_threads, on_futures);
+    assert_eq!(on_threads.result, Ok(2));
+    assert_eq!(
+        on_threads.events,
+        [launched(1, 0), launched(2, 50), won(2, 60, 10)]
+    );
+    assert_eq!(on_threads.slots_at_start, [1, 2]);
+}
+
+/// An attempt cut at its attempt timeout is a failure to the hedge (the
+/// next attempt starts at once) and its slot goes back then, though its
+/// thread runs on.
+#[test]
+fn an_attempt_cut_at_its_timeout_is_abandoned_and_hedged_at_once() {
+    let t = timeline(
+        config(2, HedgeDelay::Fixed(ms(50))),
+        [(200, true), (10, true), NEVER_RUN, NEVER_RUN],
+    );
+    let on_futures = pipeline_async(t, Some(30));
+    let on_threads = pipeline_blocking(t, Some(30));
+    assert_eq!(on_threads, on_futures);
+    assert_eq!(on_threads.result, Ok(2));
+    assert_eq!(
+        on_threads.events,
+        [launched(1, 0), launched(2, 30), won(2, 40, 10)]
+    );
+    assert_eq!(
+        on_threads.slots_at_start,
+        [1, 1],
+        "the cut attempt's slot was back"
+    );
 }
