@@ -389,22 +389,7 @@ where
     pub fn call<F, Fut, T, E>(
         &self,
         op: F,
-    ) -> PipelineCall<
-        '_,
-        A,
-        R,
-        B,
-        G,
-        O,
-        DefaultClassifier,
-        F,
-        Fut,
-        T,
-        E,
-        Plan0<'_, B, G, O>,
-        OneAtATime,
-        H,
-    >
+    ) -> PipelineCall<'_, A, R, B, G, O, H, DefaultClassifier, F, Fut, T, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -420,7 +405,7 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, Plan0<'p, B, G, O>, OneAtATime, H>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: FnMut(Attempt) -> Fut,
@@ -438,7 +423,7 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, Plan0<'p, B, G, O>, OneAtATime, H>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: Attempts<Fut>,
@@ -827,6 +812,7 @@ pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = ()> = PipelineCall<
     B,
     G,
     O,
+    H,
     DefaultClassifier,
     F,
     Fut,
@@ -834,7 +820,6 @@ pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = ()> = PipelineCall<
     E,
     Hedged<'p, B, G, Q, H>,
     UpToFour,
-    H,
 >;
 
 /// How many attempts a [`PipelineCall`] holds at once.
@@ -879,7 +864,7 @@ pin_project_lite::pin_project! {
     /// one timer (the attempt's deadline and the retry's backoff take
     /// turns on it).
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime, H = ()>
+    pub struct PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
     where
         A: SharedAdmission,
         R: Runtime,
@@ -905,7 +890,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z, H>
-    PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z, H>
+    PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
 where
     Z: SlotKind,
     A: SharedAdmission<Key = ()>,
@@ -949,7 +934,7 @@ where
 }
 
 impl<A, R, B, G, O, K, F, Fut, T, E, P, Z, H> Future
-    for PipelineCall<'_, A, R, B, G, O, K, F, Fut, T, E, P, Z, H>
+    for PipelineCall<'_, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -1215,7 +1200,7 @@ where
         &mut self,
         attempt: Attempt,
         now: Instant,
-    ) -> Result<(Self::Held, crate::std_hedge::Job<Self::Output>), Self::Output> {
+    ) -> crate::std_hedge::Launch<Self::Held, Self::Output> {
         let (admission, runtime) = (&self.pipeline.admission, &self.pipeline.runtime);
         let ask = Ask {
             deadline: attempt.deadline,

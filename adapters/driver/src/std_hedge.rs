@@ -37,6 +37,10 @@ use crate::{Classify, HedgeContext, Idempotent, Park, RetryError};
 /// The work of one attempt, run on its own thread.
 pub(crate) type Job<O> = Box<dyn FnOnce() -> O + Send + 'static>;
 
+/// An attempt started: what is held meanwhile and the work for its
+/// thread; or its output at once (refused).
+pub(crate) type Launch<H, O> = Result<(H, Job<O>), O>;
+
 /// How a plan's attempts start, end and are abandoned when each runs on a
 /// thread of its own ([`execute_on_threads`]). Every method runs on the
 /// calling thread.
@@ -49,11 +53,7 @@ pub(crate) trait ThreadAttempts {
     /// Starts `attempt` at `now`: the work to run on a thread and what is
     /// held meanwhile, or the attempt's output at once (refused before it
     /// ran: a rejection).
-    fn start(
-        &mut self,
-        attempt: Attempt,
-        now: Instant,
-    ) -> Result<(Self::Held, Job<Self::Output>), Self::Output>;
+    fn start(&mut self, attempt: Attempt, now: Instant) -> Launch<Self::Held, Self::Output>;
 
     /// The attempt ended at `now` with `output` (`None`: it panicked, or
     /// its thread could not be spawned): hand back what was held, if
@@ -241,11 +241,7 @@ where
     type Held = ();
     type Output = Result<T, E>;
 
-    fn start(
-        &mut self,
-        attempt: Attempt,
-        _: Instant,
-    ) -> Result<((), Job<Result<T, E>>), Result<T, E>> {
+    fn start(&mut self, attempt: Attempt, _: Instant) -> Launch<(), Result<T, E>> {
         let op = Arc::clone(&self.op);
         Ok(((), Box::new(move || op(attempt))))
     }
