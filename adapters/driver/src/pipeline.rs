@@ -448,7 +448,9 @@ where
     /// `hedge` says (a slow attempt, a failure), up to four attempts at once,
     /// each admitted through the chain and bounded by the attempt timeout;
     /// the first success wins and the others are dropped, their permits
-    /// handed back. Hedges spend the pipeline's retry budget.
+    /// handed back. Hedges spend the pipeline's retry budget; their
+    /// [`HedgeEvent`]s go to [`observe_hedges`](Self::observe_hedges)'s
+    /// observer.
     ///
     /// `latencies` is where the
     /// [`Quantile`](failsafe_core::hedge::HedgeDelay::Quantile) delay comes
