@@ -18,7 +18,8 @@
 //! - per-call plans, over the core's [`Plan`](failsafe_core::plan::Plan):
 //!   one executor ([`execute`], [`execute_blocking`], and [`PlanRun`] as a
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
-//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
+//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], [`hedge`] /
+//!   [`hedge_blocking`] (std: one thread per attempt), and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
 //! - cache: [`SharedCache`] (`get_or_load`, miss coalescing, stale-on-error), [`Pipeline::call_cached`];
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
@@ -58,6 +59,8 @@ mod patterns;
 mod std_blocking;
 #[cfg(feature = "std")]
 mod std_fallback;
+#[cfg(feature = "std")]
+mod std_hedge;
 #[cfg(feature = "std")]
 mod std_retry;
 #[cfg(feature = "std")]
@@ -110,6 +113,8 @@ pub use patterns::{
 pub use std_blocking::{Park, admit_blocking};
 #[cfg(feature = "std")]
 pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
+#[cfg(feature = "std")]
+pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
