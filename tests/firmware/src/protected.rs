@@ -34,7 +34,7 @@ const GPS_CONFIG: RetryConfig = checked(
         .jitter(Jitter::Full)
         .build(),
 );
-pub(crate) static GPS: RetryPolicy = RetryPolicy::new(GPS_CONFIG, 0x5EED);
+pub(crate) static GPS: RetryPolicy = RetryPolicy::new(&GPS_CONFIG, 0x5EED);
 
 /// 100 packets a second, bursts of 5; a sender waits up to 1 s.
 const RADIO_QUOTA: Quota = checked(match Quota::per_second(100) {
