@@ -61,18 +61,20 @@ mod defmt_observer;
 mod lock;
 mod policy;
 mod retry;
+mod wake;
 
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use defmt_observer::DefmtObserver;
 pub use failsafe_driver::checked;
-pub use lock::MutexLock;
+pub use lock::{CsKind, EmbassyMutex, LockKind, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
     LockedPolicy, Pipeline, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
     keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
+pub use wake::WakeAt;
 
 /// The driver, with the core's machines and vocabulary it re-exports.
 pub use ::failsafe_driver as driver;

@@ -40,7 +40,10 @@ mod plan;
 mod tests;
 
 pub use backoff::{Backoff, BackoffKind, BackoffState, Jitter};
-pub use budget::{FailureKind, GrpcThrottle, NoBudget, RatioBudget, RetryBudget, TokenQuota};
+pub use budget::{
+    FailureKind, GrpcThrottle, GrpcThrottleBuilder, NoBudget, RatioBudget, RatioBudgetBuilder,
+    RetryBudget, TokenQuota, TokenQuotaBuilder,
+};
 pub use plan::RetryPlan;
 
 use core::fmt;
