@@ -10,7 +10,9 @@
 # the panic call sites reachable from failsafe code, the floating-point
 # support linked, ending with one line
 #   firmware-size: text_added=<bytes> breaker128_ram=<bytes> float_linked=<yes|no> reachable_panics=<count>
-# (tests/firmware/size_report.py). Also proves at link time that failsafe's
+# (tests/firmware/size_report.py). Also checks that the README's firmware
+# quick start is src/quick_start.rs verbatim and runs it (src/bin/quick_start.rs)
+# on thumbv7em under QEMU, and proves at link time that failsafe's
 # firmware paths cannot panic (src/bin/no_panic.rs, linked with
 # panic-never, whose handler refers to a symbol that does not exist). Fails
 # if the firmware fails or hangs on any target or the proof does not link;
@@ -72,9 +74,31 @@ cargo fmt --check || die "tests/firmware is not formatted (cargo fmt in tests/fi
 cargo clippy --release -- -D warnings || die "clippy warnings in tests/firmware"
 cargo clippy --release --no-default-features -- -D warnings || die "clippy warnings in tests/firmware (without failsafe)"
 
+# The README's firmware quick start is src/quick_start.rs, verbatim: the
+# fenced block after the marker line below, compared line by line.
+echo "+ the README's firmware quick start is tests/firmware/src/quick_start.rs"
+marker='<!-- firmware quick start: tests/firmware/src/quick_start.rs -->'
+awk -v marker="$marker" '
+    $0 == marker { found = 1; next }
+    found == 1 && /^```/ { found = 2; next }
+    found == 2 && /^```/ { exit }
+    found == 2 { print }
+' ../../README.md >"$scratch/readme_quick_start.rs"
+[ -s "$scratch/readme_quick_start.rs" ] || die "README.md has no block after the line '$marker'"
+diff -u src/quick_start.rs "$scratch/readme_quick_start.rs" ||
+    die "README.md's firmware quick start differs from tests/firmware/src/quick_start.rs (diff above): copy the file into the README block"
+
 for target in "${TARGETS[@]}"; do
     build_and_run "$target" ""
 done
+
+# The quick start as a whole firmware (src/bin/quick_start.rs): built and
+# run on thumbv7em, so the README's text is proved to compile and work.
+echo "+ timeout $TIMEOUT cargo run --release --target $MEASURED --bin failsafe-quick-start"
+status=0
+timeout "$TIMEOUT" cargo run --release --target "$MEASURED" --bin failsafe-quick-start || status=$?
+[ "$status" -ne 124 ] || die "the quick-start firmware hung (killed after ${TIMEOUT} s)"
+[ "$status" -eq 0 ] || die "the quick-start firmware failed (exit status $status)"
 build_and_run "$MEASURED" "-base" --no-default-features
 
 # The link-time proof: failsafe's firmware paths linked with `panic-never`

@@ -63,6 +63,8 @@ impl EmbassyClock {
     /// When a rejected call may come back, for `Timer::at`: `None` when the
     /// machine cannot say (a probe out, a health report awaited) or never
     /// will (more permits than a limiter holds).
+    /// [`WakeAt::wake_at`](crate::WakeAt::wake_at) is the same, as a method:
+    /// `rejected.wake_at()`.
     pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
         match rejected.retry_at {
             Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),

@@ -37,8 +37,5 @@ const GPS_CONFIG: RetryConfig = checked(
 pub(crate) static GPS: RetryPolicy = RetryPolicy::new(&GPS_CONFIG, 0x5EED);
 
 /// 100 packets a second, bursts of 5; a sender waits up to 1 s.
-const RADIO_QUOTA: Quota = checked(match Quota::per_second(100) {
-    Ok(q) => q.with_burst(5),
-    Err(e) => Err(e),
-});
+const RADIO_QUOTA: Quota = checked(Quota::builder().per_second(100).burst(5).build());
 pub(crate) static RADIO: RateLimiterPolicy = rate_limiter(RADIO_QUOTA, Duration::from_secs(1));
