@@ -76,5 +76,8 @@ fn wake_at_gives_every_deadline_as_a_timer_instant() {
     assert_eq!(Instant::MAX.wake_at(), None);
     assert_eq!(Deadline::NEVER.wake_at(), None);
     assert_eq!(Error::<()>::Inner(()).wake_at(), None);
-    assert_eq!(Error::<()>::Timeout(Deadline::at(Instant::from_secs(1))).wake_at(), None);
+    assert_eq!(
+        Error::<()>::Timeout(Deadline::at(Instant::from_secs(1))).wake_at(),
+        None
+    );
 }

@@ -808,3 +808,62 @@ fn jitter_ends_are_exact() {
     assert_eq!(Jitter::Proportional(3.0).apply(d, low), ns(0));
     assert_eq!(Jitter::Proportional(-1.0).apply(d, low), d);
 }
+
+/// Each budget's builder is its positional constructor with named fields:
+/// the same value or the same error over a grid with zeros and extremes.
+#[test]
+fn budget_builders_give_what_the_positional_constructors_give() {
+    let counts = [0, 1, 5, 10, 500, 1_000, 1_001, u32::MAX];
+    for &capacity in &counts {
+        for &cost in &counts {
+            for &refund in &[0, 1, u32::MAX] {
+                let built = TokenQuota::builder()
+                    .capacity(capacity)
+                    .error_cost(cost)
+                    .timeout_cost(cost / 2)
+                    .throttle_cost(cost.saturating_mul(2))
+                    .first_try_refund(refund)
+                    .build();
+                let positional =
+                    TokenQuota::new(capacity, cost, cost / 2, cost.saturating_mul(2), refund);
+                assert_eq!(built, positional);
+            }
+        }
+    }
+    let ratios = [f64::NAN, -1.0, 0.0, 0.001, 0.1, 0.2, 1.0, 1.5, 1000.0, 1e9];
+    let ttls = [
+        Duration::ZERO,
+        Duration::from_nanos(9),
+        Duration::from_nanos(10),
+        Duration::from_secs(10),
+        Duration::MAX,
+    ];
+    for &ratio in &ratios {
+        for &max_tokens in &counts {
+            assert_eq!(
+                GrpcThrottle::builder()
+                    .max_tokens(max_tokens)
+                    .token_ratio(ratio)
+                    .build(),
+                GrpcThrottle::new(max_tokens, ratio),
+            );
+        }
+        for &ttl in &ttls {
+            for &floor in &[0, 10, u32::MAX] {
+                assert_eq!(
+                    RatioBudget::<10>::builder()
+                        .ttl(ttl)
+                        .ratio(ratio)
+                        .min_per_sec(floor)
+                        .build(),
+                    RatioBudget::<10>::new(ttl, ratio, floor),
+                );
+            }
+        }
+    }
+    assert_eq!(TokenQuota::builder().build(), Ok(TokenQuota::AWS_STANDARD));
+    assert_eq!(
+        GrpcThrottle::builder().build().unwrap_err().field,
+        "max_tokens"
+    );
+}
