@@ -42,6 +42,8 @@ use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
 use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use failsafe_core::cache::{Cache, CacheEvent, EvictionPolicy, LoadMark, Lookup};
@@ -49,6 +51,8 @@ use failsafe_core::sync::Lock;
 use failsafe_core::{ConfigError, Instant, Observer, Problem};
 
 use crate::{BlockingRuntime, Clock, Runtime};
+
+pub use crate::cache_waiters::{LoadWaiters, WithWaiters};
 
 /// What a cache keeps for its keys: the few store operations a
 /// [`SharedCache`] needs, with the core's meaning (see
@@ -83,6 +87,38 @@ pub trait CacheStore {
     /// How long past its expiry a value may still be served after a failed
     /// load.
     fn max_stale(&self) -> Duration;
+
+    /// Registers `waker` (a follower's) to be woken when `key`'s load mark
+    /// ends: [`take_waiter`](Self::take_waiter) hands it to the leader
+    /// that stored a value, recorded a failure or dropped its mark. Called
+    /// under the lock, in the same critical section as the
+    /// [`begin_load`](Self::begin_load) that answered
+    /// [`LoadMark::Follower`], so no wake-up is lost. A waker that
+    /// [`will_wake`](Waker::will_wake) the same task as one registered for
+    /// `key` replaces it.
+    ///
+    /// Returns whether it was registered: `false` (the default: a store
+    /// that keeps no followers, as the bare core `Cache`; or a full
+    /// registry) and the follower re-checks the store on the timer every
+    /// `recheck`. [`WithWaiters`] adds a fixed registry to any store.
+    fn register_waiter(&mut self, key: &Self::Key, waker: &Waker) -> bool {
+        let _ = (key, waker);
+        false
+    }
+
+    /// Takes one waker registered for `key` (its load mark has just
+    /// ended); `None` once there are no more (the default: none kept).
+    fn take_waiter(&mut self, key: &Self::Key) -> Option<Waker> {
+        let _ = key;
+        None
+    }
+
+    /// Removes `waker`'s registration for `key`: its follower stopped
+    /// waiting (answered, dropped, or leading a load itself). The default
+    /// does nothing.
+    fn remove_waiter(&mut self, key: &Self::Key, waker: &Waker) {
+        let _ = (key, waker);
+    }
 }
 
 impl<K, V, const N: usize, P, O> CacheStore for Cache<K, V, N, P, O>
@@ -282,8 +318,12 @@ impl<S, L, R: fmt::Debug> fmt::Debug for SharedCache<S, L, R> {
 enum Step<V> {
     Done(Cached<V>),
     Negative(Instant),
-    /// A follower: re-check at the earlier of `now + recheck` and this.
-    Wait(Instant),
+    /// A follower: wait until `until` (the leader's lease), woken by the
+    /// leader if `registered`, else re-checking every `recheck`.
+    Wait {
+        until: Instant,
+        registered: bool,
+    },
     /// Lead a load (a refresh if `refresh`).
     Load {
         stale: Option<(V, Duration)>,
@@ -291,7 +331,18 @@ enum Step<V> {
     },
 }
 
-/// A leader's load mark: ended on drop unless disarmed by a result.
+/// Wakes `first` and every other follower registered for `key`, taking
+/// them one at a time (the lock is never held while waking).
+fn wake_followers<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Option<Waker>) {
+    let mut next = first;
+    while let Some(waker) = next {
+        waker.wake();
+        next = lock.with(|s| s.take_waiter(key));
+    }
+}
+
+/// A leader's load mark: ended on drop unless disarmed by a result, and
+/// its followers woken.
 struct Mark<'a, S: CacheStore, L: Lock<S>> {
     lock: &'a L,
     key: S::Key,
@@ -302,8 +353,51 @@ struct Mark<'a, S: CacheStore, L: Lock<S>> {
 impl<S: CacheStore, L: Lock<S>> Drop for Mark<'_, S, L> {
     fn drop(&mut self) {
         if self.armed {
-            self.lock.with(|s| s.end_load(&self.key));
+            let key = &self.key;
+            let first = self.lock.with(|s| {
+                s.end_load(key);
+                s.take_waiter(key)
+            });
+            wake_followers::<S, L>(self.lock, key, first);
         }
+    }
+}
+
+/// A follower's registration: removed when it stops waiting (answered,
+/// leading, or dropped), so a dropped follower leaves no slot behind.
+struct Follow<'a, S: CacheStore, L: Lock<S>> {
+    lock: &'a L,
+    key: &'a S::Key,
+    waker: Option<Waker>,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: CacheStore, L: Lock<S>> Drop for Follow<'_, S, L> {
+    fn drop(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            self.lock.with(|s| s.remove_waiter(self.key, &waker));
+        }
+    }
+}
+
+/// Waits for the first wake-up: the timer's, or anyone's (a leader that
+/// ended). Any wake-up means "look at the store again"; an early one is
+/// harmless.
+struct Woken<T> {
+    sleep: T,
+    polled: bool,
+}
+
+impl<T: Future<Output = ()> + Unpin> Future for Woken<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.polled {
+            return Poll::Ready(());
+        }
+        this.polled = true;
+        Pin::new(&mut this.sleep).poll(cx)
     }
 }
 
@@ -431,17 +525,55 @@ where
         Fut: Future<Output = Result<S::Value, E>>,
     {
         let mut waited = false;
+        let mut follow = self.follow(&key);
         loop {
             let now = rt.now();
-            match self.step(&key, now, waited) {
+            // The task's waker, registered (cloned) only if it follows.
+            let (step, owed, registered) = core::future::poll_fn(|cx| {
+                let (step, owed) = self.step(&key, now, waited, Some(cx.waker()));
+                let registered = matches!(
+                    step,
+                    Step::Wait {
+                        registered: true,
+                        ..
+                    }
+                )
+                .then(|| cx.waker().clone());
+                Poll::Ready((step, owed, registered))
+            })
+            .await;
+            wake_followers::<S, L>(&self.lock, &key, owed);
+            match step {
                 Step::Done(cached) => return Ok(cached),
                 Step::Negative(until) => return Err(CacheError::Negative { until }),
-                Step::Wait(until) => {
-                    rt.sleep_until(until.min(now.saturating_add(self.recheck)))
-                        .await;
+                Step::Wait {
+                    until,
+                    registered: true,
+                } => {
+                    follow.waker = registered;
+                    let sleep = core::pin::pin!(rt.sleep_until(until));
+                    Woken {
+                        sleep,
+                        polled: false,
+                    }
+                    .await;
+                    waited = true;
+                }
+                Step::Wait {
+                    until,
+                    registered: false,
+                } => {
+                    let at = until.min(now.saturating_add(self.recheck));
+                    let sleep = core::pin::pin!(rt.sleep_until(at));
+                    Woken {
+                        sleep,
+                        polled: false,
+                    }
+                    .await;
                     waited = true;
                 }
                 Step::Load { stale, refresh } => {
+                    drop(follow);
                     let mark = self.mark(&key);
                     let result = loader().await;
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
@@ -463,16 +595,46 @@ where
         F: FnOnce() -> Result<S::Value, E>,
     {
         let mut waited = false;
+        // The thread's waker, made once for the whole wait (if the
+        // runtime can be woken) when the thread first has to follow.
+        let mut waker: Option<Waker> = None;
+        let mut asked = false;
+        let mut follow = self.follow(&key);
         loop {
             let now = rt.now();
-            match self.step(&key, now, waited) {
+            let (step, owed) = self.step(&key, now, waited, waker.as_ref());
+            wake_followers::<S, L>(&self.lock, &key, owed);
+            match step {
                 Step::Done(cached) => return Ok(cached),
                 Step::Negative(until) => return Err(CacheError::Negative { until }),
-                Step::Wait(until) => {
+                Step::Wait {
+                    until,
+                    registered: true,
+                } => {
+                    if follow.waker.is_none() {
+                        follow.waker.clone_from(&waker);
+                    }
+                    rt.block_until_woken(until);
+                    waited = true;
+                }
+                Step::Wait {
+                    until,
+                    registered: false,
+                } => {
+                    if !asked {
+                        asked = true;
+                        waker = rt.thread_waker();
+                        if waker.is_some() {
+                            // Register first (a second look, with the
+                            // waker), then block.
+                            continue;
+                        }
+                    }
                     rt.block_until(until.min(now.saturating_add(self.recheck)));
                     waited = true;
                 }
                 Step::Load { stale, refresh } => {
+                    drop(follow);
                     let mark = self.mark(&key);
                     let result = loader();
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
@@ -490,9 +652,25 @@ where
         }
     }
 
-    /// One look at the store: answer, wait, or lead a load (the mark is
-    /// taken here, under the same lock as the lookup).
-    fn step(&self, key: &S::Key, now: Instant, waited: bool) -> Step<S::Value> {
+    fn follow<'a>(&'a self, key: &'a S::Key) -> Follow<'a, S, L> {
+        Follow {
+            lock: &self.lock,
+            key,
+            waker: None,
+            _store: PhantomData,
+        }
+    }
+
+    /// One look at the store: answer, wait (registering `waker` if given),
+    /// or lead a load (the mark is taken here, under the same lock as the
+    /// lookup). Also returns a follower owed a wake-up (a mark ended here).
+    fn step(
+        &self,
+        key: &S::Key,
+        now: Instant,
+        waited: bool,
+        waker: Option<&Waker>,
+    ) -> (Step<S::Value>, Option<Waker>) {
         let until = now.saturating_add(self.lease);
         self.lock.with(|s| {
             let (stale, refresh) = match s.lookup(key, now) {
@@ -502,35 +680,40 @@ where
                 } => {
                     // A follower reads the value its leader just stored.
                     let value = value.clone();
-                    return Step::Done(if waited {
+                    let cached = if waited {
                         Cached::Loaded(value)
                     } else {
                         Cached::Fresh(value)
-                    });
+                    };
+                    return (Step::Done(cached), None);
                 }
                 Lookup::Fresh {
                     value,
                     refresh: true,
                 } => (None, Some(value.clone())),
                 Lookup::Stale { value, age } => (Some((value.clone(), age)), None),
-                Lookup::Negative { until } => return Step::Negative(until),
+                Lookup::Negative { until } => return (Step::Negative(until), None),
                 Lookup::Missing => (None, None),
             };
             match s.begin_load(key.clone(), now, until) {
                 LoadMark::Follower { until } => match refresh {
                     // The store tells refresh only with no mark held; if
                     // one is, someone is already refreshing: serve.
-                    Some(value) => Step::Done(Cached::Fresh(value)),
-                    None => Step::Wait(until),
+                    Some(value) => (Step::Done(Cached::Fresh(value)), None),
+                    None => {
+                        let registered = waker.is_some_and(|w| s.register_waiter(key, w));
+                        (Step::Wait { until, registered }, None)
+                    }
                 },
                 LoadMark::Leader => match stale {
                     // The leader we waited for ended without a fresh
                     // value: its load counts as failed; serve the stale one.
                     Some((value, age)) if waited => {
                         s.end_load(key);
-                        Step::Done(Cached::Stale { value, age })
+                        let owed = s.take_waiter(key);
+                        (Step::Done(Cached::Stale { value, age }), owed)
                     }
-                    stale => Step::Load { stale, refresh },
+                    stale => (Step::Load { stale, refresh }, None),
                 },
             }
         })
@@ -553,14 +736,19 @@ where
         mark.armed = false;
         match result {
             Ok(value) => {
-                self.lock.with(|s| s.insert(key, value.clone(), now));
+                let first = self.lock.with(|s| {
+                    s.insert(key, value.clone(), now);
+                    s.take_waiter(&mark.key)
+                });
+                wake_followers::<S, L>(&self.lock, &mark.key, first);
                 Ok(Cached::Loaded(value))
             }
             Err(error) => {
-                let max_stale = self.lock.with(|s| {
+                let (max_stale, first) = self.lock.with(|s| {
                     s.insert_failure(key, now);
-                    s.max_stale()
+                    (s.max_stale(), s.take_waiter(&mark.key))
                 });
+                wake_followers::<S, L>(&self.lock, &mark.key, first);
                 if let Some(value) = refresh {
                     return Ok(Cached::Fresh(value));
                 }

@@ -17,7 +17,9 @@
 extern crate std;
 
 use core::hash::Hash;
+use core::task::Waker;
 use core::time::Duration;
+use std::vec::Vec;
 
 use failsafe_core::cache::{CacheConfig, LoadMark, Lookup};
 use failsafe_core::{ConfigError, Instant, Problem};
@@ -70,6 +72,9 @@ pub struct QuickStore<K, V> {
     cache: quick_cache::unsync::Cache<K, Entry<V>>,
     config: CacheConfig,
     latest: Instant,
+    /// Followers waiting for a load, woken when it ends (unbounded: the
+    /// heap grows only while followers wait).
+    waiters: Vec<(K, Waker)>,
 }
 
 impl<K: Eq + Hash, V> core::fmt::Debug for QuickStore<K, V> {
@@ -101,6 +106,7 @@ impl<K: Eq + Hash + Clone, V: Clone> QuickStore<K, V> {
             cache: quick_cache::unsync::Cache::new(capacity),
             config,
             latest: Instant::ZERO,
+            waiters: Vec::new(),
         })
     }
 
@@ -333,5 +339,27 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
 
     fn max_stale(&self) -> Duration {
         self.config.max_stale()
+    }
+
+    fn register_waiter(&mut self, key: &K, waker: &Waker) -> bool {
+        match self
+            .waiters
+            .iter_mut()
+            .find(|(k, w)| k == key && w.will_wake(waker))
+        {
+            Some((_, w)) => w.clone_from(waker),
+            None => self.waiters.push((key.clone(), waker.clone())),
+        }
+        true
+    }
+
+    fn take_waiter(&mut self, key: &K) -> Option<Waker> {
+        let i = self.waiters.iter().position(|(k, _)| k == key)?;
+        Some(self.waiters.swap_remove(i).1)
+    }
+
+    fn remove_waiter(&mut self, key: &K, waker: &Waker) {
+        self.waiters
+            .retain(|(k, w)| !(k == key && w.will_wake(waker)));
     }
 }
