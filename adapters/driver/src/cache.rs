@@ -343,16 +343,22 @@ fn wake_followers<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Opti
 
 /// A leader's load mark: ended on drop unless disarmed by a result, and
 /// its followers woken.
-struct Mark<'a, S: CacheStore, L: Lock<S>> {
+///
+/// A leader past its lease (`until`) has lost the mark (a follower may
+/// lead a new load under a mark of its own): its drop ends nothing and its
+/// failure is not recorded, so it cannot end the new leader's mark.
+struct Mark<'a, S: CacheStore, L: Lock<S>, C: Clock> {
     lock: &'a L,
+    clock: &'a C,
     key: S::Key,
+    until: Instant,
     armed: bool,
     _store: PhantomData<fn() -> S>,
 }
 
-impl<S: CacheStore, L: Lock<S>> Drop for Mark<'_, S, L> {
+impl<S: CacheStore, L: Lock<S>, C: Clock> Drop for Mark<'_, S, L, C> {
     fn drop(&mut self) {
-        if self.armed {
+        if self.armed && self.clock.now() < self.until {
             let key = &self.key;
             let first = self.lock.with(|s| {
                 s.end_load(key);
@@ -524,7 +530,7 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
     {
-        let mut waited = false;
+        let mut waited: Option<Instant> = None;
         let mut follow = self.follow(&key);
         loop {
             let now = rt.now();
@@ -557,7 +563,7 @@ where
                         polled: false,
                     }
                     .await;
-                    waited = true;
+                    waited.get_or_insert(now);
                 }
                 Step::Wait {
                     until,
@@ -570,11 +576,11 @@ where
                         polled: false,
                     }
                     .await;
-                    waited = true;
+                    waited.get_or_insert(now);
                 }
                 Step::Load { stale, refresh } => {
                     drop(follow);
-                    let mark = self.mark(&key);
+                    let mark = self.mark(rt, &key, now);
                     let result = loader().await;
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
                 }
@@ -594,7 +600,7 @@ where
         RT: BlockingRuntime,
         F: FnOnce() -> Result<S::Value, E>,
     {
-        let mut waited = false;
+        let mut waited: Option<Instant> = None;
         // The thread's waker, made once for the whole wait (if the
         // runtime can be woken) when the thread first has to follow.
         let mut waker: Option<Waker> = None;
@@ -615,7 +621,7 @@ where
                         follow.waker.clone_from(&waker);
                     }
                     rt.block_until_woken(until);
-                    waited = true;
+                    waited.get_or_insert(now);
                 }
                 Step::Wait {
                     until,
@@ -631,11 +637,11 @@ where
                         }
                     }
                     rt.block_until(until.min(now.saturating_add(self.recheck)));
-                    waited = true;
+                    waited.get_or_insert(now);
                 }
                 Step::Load { stale, refresh } => {
                     drop(follow);
-                    let mark = self.mark(&key);
+                    let mark = self.mark(rt, &key, now);
                     let result = loader();
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
                 }
@@ -643,10 +649,12 @@ where
         }
     }
 
-    fn mark(&self, key: &S::Key) -> Mark<'_, S, L> {
+    fn mark<'a, C: Clock>(&'a self, clock: &'a C, key: &S::Key, now: Instant) -> Mark<'a, S, L, C> {
         Mark {
             lock: &self.lock,
+            clock,
             key: key.clone(),
+            until: now.saturating_add(self.lease),
             armed: true,
             _store: PhantomData,
         }
@@ -668,7 +676,7 @@ where
         &self,
         key: &S::Key,
         now: Instant,
-        waited: bool,
+        waited: Option<Instant>,
         waker: Option<&Waker>,
     ) -> (Step<S::Value>, Option<Waker>) {
         let until = now.saturating_add(self.lease);
@@ -680,7 +688,7 @@ where
                 } => {
                     // A follower reads the value its leader just stored.
                     let value = value.clone();
-                    let cached = if waited {
+                    let cached = if waited.is_some() {
                         Cached::Loaded(value)
                     } else {
                         Cached::Fresh(value)
@@ -707,8 +715,13 @@ where
                 },
                 LoadMark::Leader => match stale {
                     // The leader we waited for ended without a fresh
-                    // value: its load counts as failed; serve the stale one.
-                    Some((value, age)) if waited => {
+                    // value: its load counts as failed; serve the stale
+                    // one. (Unless that value expired after we began
+                    // waiting: then the leader did store it, it has just
+                    // expired already, and nothing failed: load.)
+                    Some((value, age))
+                        if waited.is_some_and(|since| now.saturating_sub(age) <= since) =>
+                    {
                         s.end_load(key);
                         let owed = s.take_waiter(key);
                         (Step::Done(Cached::Stale { value, age }), owed)
@@ -724,7 +737,7 @@ where
     fn finish<C: Clock, E>(
         &self,
         clock: &C,
-        mut mark: Mark<'_, S, L>,
+        mut mark: Mark<'_, S, L, C>,
         key: S::Key,
         started: Instant,
         result: Result<S::Value, E>,
@@ -744,8 +757,11 @@ where
                 Ok(Cached::Loaded(value))
             }
             Err(error) => {
+                let lapsed = now >= mark.until;
                 let (max_stale, first) = self.lock.with(|s| {
-                    s.insert_failure(key, now);
+                    if !lapsed {
+                        s.insert_failure(key, now);
+                    }
                     (s.max_stale(), s.take_waiter(&mark.key))
                 });
                 wake_followers::<S, L>(&self.lock, &mark.key, first);

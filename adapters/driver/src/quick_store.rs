@@ -233,8 +233,8 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
     fn lookup(&mut self, key: &K, now: Instant) -> Lookup<'_, V> {
         let now = self.observe(now);
         let config = self.config;
-        let age = match self.cache.peek(key) {
-            Some(e) => e.age(now, &config),
+        let (age, marked) = match self.cache.peek(key) {
+            Some(e) => (e.age(now, &config), e.loading_until > now),
             None => return Lookup::Missing,
         };
         match age {
@@ -265,6 +265,9 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
             },
             Age::Negative(until) => Lookup::Negative { until },
             Age::Pending => Lookup::Missing,
+            // A dead entry under a live load mark stays: the mark is the
+            // leader's (a second caller must not lead beside it).
+            Age::Dead if marked => Lookup::Missing,
             Age::Dead => {
                 self.cache.remove(key);
                 Lookup::Missing

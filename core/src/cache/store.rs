@@ -474,7 +474,9 @@ where
     /// - **Negative** while a failure recorded by
     ///   [`insert_failure`](Self::insert_failure) is younger than `negative_ttl`.
     /// - **Missing** otherwise; an entry past its stale window is removed
-    ///   (counted as an expiration).
+    ///   (counted as an expiration), unless a load mark is held for the key
+    ///   (the mark is the leader's: the entry stays until its result
+    ///   replaces it or the mark ends).
     ///
     /// ```
     /// use core::time::Duration;
@@ -579,6 +581,16 @@ where
                 }
             }
             Age::Pending => self.missed(key),
+            // A dead value or failure under a live load mark stays (the
+            // mark is the leader's: dropping it would let a second caller
+            // lead a load beside it); the leader's result replaces it.
+            Age::Dead
+                if self.slots[s]
+                    .as_ref()
+                    .is_some_and(|e| e.loading_until > now) =>
+            {
+                self.missed(key)
+            }
             Age::Dead => {
                 self.drop_slot(slot, RemovalCause::Expired);
                 self.missed(key)
