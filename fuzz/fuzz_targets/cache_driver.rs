@@ -166,8 +166,6 @@ struct World {
     lapses: HashMap<u8, u64>,
     /// Every value ever loaded: its key and when it was stored.
     stored: HashMap<u32, (u8, Instant)>,
-    /// Per key: the last value stored by a loader past its lease.
-    late_inserts: HashMap<u8, Instant>,
     next_value: u32,
     next_loader: u64,
     lease: Duration,
@@ -226,9 +224,7 @@ impl LoadFuture {
         if lapsed || overran {
             *world.lapses.entry(self.key).or_default() += 1;
         }
-        if overran && !lapsed {
-            world.late_inserts.insert(self.key, now);
-        }
+
     }
 }
 
@@ -272,16 +268,8 @@ impl<'a, S: CacheStore<Key = u8, Value = u32>> Harness<'a, S> {
                 let mut w = world.borrow_mut();
                 let now = rt.now();
                 let lease = w.lease;
-                let late_insert = w.late_inserts.get(&key).copied();
                 let running = w.running.entry(key).or_default();
                 for (_, started) in running.iter() {
-                    // A leader past its lease that succeeds stores its
-                    // value, ending whatever mark the key holds (the
-                    // store's marks have no owner): once that value
-                    // expires, a load may start beside the newer leader.
-                    if late_insert.is_some_and(|at| at >= *started) {
-                        continue;
-                    }
                     assert!(
                         now.saturating_duration_since(*started) >= lease,
                         "a second loader of key {key} at {now} while one started at {started} runs within its lease"

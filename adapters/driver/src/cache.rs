@@ -76,6 +76,11 @@ pub trait CacheStore {
     /// Ends `key`'s load mark without a result ([`Cache::end_load`]).
     fn end_load(&mut self, key: &Self::Key);
 
+    /// When `key`'s load mark ends, if one is held or lapsed and not ended
+    /// ([`Cache::load_mark`]): how a leader tells its own mark from a
+    /// newer leader's.
+    fn load_mark(&self, key: &Self::Key) -> Option<Instant>;
+
     /// Stores a loaded value, ending the mark ([`Cache::insert`]).
     fn insert(&mut self, key: Self::Key, value: Self::Value, now: Instant);
 
@@ -140,6 +145,10 @@ where
 
     fn end_load(&mut self, key: &K) {
         Cache::end_load(self, key);
+    }
+
+    fn load_mark(&self, key: &K) -> Option<Instant> {
+        Cache::load_mark(self, key)
     }
 
     fn insert(&mut self, key: K, value: V, now: Instant) {
@@ -344,23 +353,27 @@ fn wake_followers<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Opti
 /// A leader's load mark: ended on drop unless disarmed by a result, and
 /// its followers woken.
 ///
-/// A leader past its lease (`until`) has lost the mark (a follower may
-/// lead a new load under a mark of its own): its drop ends nothing and its
-/// failure is not recorded, so it cannot end the new leader's mark.
-struct Mark<'a, S: CacheStore, L: Lock<S>, C: Clock> {
+/// The store's marks have no owner, so a leader tells its own by its end
+/// (`until`): past its lease a follower may lead under a mark of its own,
+/// and the old leader must not end that one. A leader whose mark is no
+/// longer its own ends nothing when dropped and records no failure; its
+/// value is stored and the newer leader's mark put back.
+struct Mark<'a, S: CacheStore, L: Lock<S>> {
     lock: &'a L,
-    clock: &'a C,
     key: S::Key,
     until: Instant,
     armed: bool,
     _store: PhantomData<fn() -> S>,
 }
 
-impl<S: CacheStore, L: Lock<S>, C: Clock> Drop for Mark<'_, S, L, C> {
+impl<S: CacheStore, L: Lock<S>> Drop for Mark<'_, S, L> {
     fn drop(&mut self) {
-        if self.armed && self.clock.now() < self.until {
-            let key = &self.key;
+        if self.armed {
+            let (key, until) = (&self.key, self.until);
             let first = self.lock.with(|s| {
+                if s.load_mark(key) != Some(until) {
+                    return None;
+                }
                 s.end_load(key);
                 s.take_waiter(key)
             });
@@ -580,7 +593,7 @@ where
                 }
                 Step::Load { stale, refresh } => {
                     drop(follow);
-                    let mark = self.mark(rt, &key, now);
+                    let mark = self.mark(&key, now);
                     let result = loader().await;
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
                 }
@@ -641,7 +654,7 @@ where
                 }
                 Step::Load { stale, refresh } => {
                     drop(follow);
-                    let mark = self.mark(rt, &key, now);
+                    let mark = self.mark(&key, now);
                     let result = loader();
                     return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
                 }
@@ -649,10 +662,9 @@ where
         }
     }
 
-    fn mark<'a, C: Clock>(&'a self, clock: &'a C, key: &S::Key, now: Instant) -> Mark<'a, S, L, C> {
+    fn mark(&self, key: &S::Key, now: Instant) -> Mark<'_, S, L> {
         Mark {
             lock: &self.lock,
-            clock,
             key: key.clone(),
             until: now.saturating_add(self.lease),
             armed: true,
@@ -737,7 +749,7 @@ where
     fn finish<C: Clock, E>(
         &self,
         clock: &C,
-        mut mark: Mark<'_, S, L, C>,
+        mut mark: Mark<'_, S, L>,
         key: S::Key,
         started: Instant,
         result: Result<S::Value, E>,
@@ -750,16 +762,23 @@ where
         match result {
             Ok(value) => {
                 let first = self.lock.with(|s| {
+                    // A newer leader's live mark (this one's lease lapsed):
+                    // put back after the insert, which ends any mark.
+                    let newer = s
+                        .load_mark(&mark.key)
+                        .filter(|&until| until != mark.until && until > now);
                     s.insert(key, value.clone(), now);
+                    if let Some(until) = newer {
+                        let _ = s.begin_load(mark.key.clone(), now, until);
+                    }
                     s.take_waiter(&mark.key)
                 });
                 wake_followers::<S, L>(&self.lock, &mark.key, first);
                 Ok(Cached::Loaded(value))
             }
             Err(error) => {
-                let lapsed = now >= mark.until;
                 let (max_stale, first) = self.lock.with(|s| {
-                    if !lapsed {
+                    if s.load_mark(&mark.key) == Some(mark.until) {
                         s.insert_failure(key, now);
                     }
                     (s.max_stale(), s.take_waiter(&mark.key))

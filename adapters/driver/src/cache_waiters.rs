@@ -245,6 +245,10 @@ where
         self.store.end_load(key);
     }
 
+    fn load_mark(&self, key: &S::Key) -> Option<Instant> {
+        self.store.load_mark(key)
+    }
+
     fn insert(&mut self, key: S::Key, value: S::Value, now: Instant) {
         self.store.insert(key, value, now);
     }

@@ -312,6 +312,13 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
         }
     }
 
+    fn load_mark(&self, key: &K) -> Option<Instant> {
+        self.cache
+            .peek(key)
+            .map(|e| e.loading_until)
+            .filter(|until| *until > Instant::ZERO)
+    }
+
     fn insert(&mut self, key: K, value: V, now: Instant) {
         let now = self.observe(now);
         let expires = self.ttl_expiry(now, self.config.time_to_live());

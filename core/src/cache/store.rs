@@ -838,4 +838,27 @@ where
             None => {}
         }
     }
+
+    /// When `key`'s load mark ends, if one was taken and not ended (it may
+    /// have lapsed: compare with `now`). A leader compares it with the end
+    /// it asked for to tell whether the mark is still its own (another
+    /// caller may lead once its lease lapsed). Counts nothing.
+    ///
+    /// ```
+    /// # use failsafe_core::cache::{Cache, CacheConfig, LoadMark};
+    /// # use failsafe_core::Instant;
+    /// let mut c: Cache<u8, u8, 4> = Cache::new(CacheConfig::DEFAULT, 0);
+    /// assert_eq!(c.load_mark(&1), None);
+    /// assert_eq!(c.begin_load(1, Instant::ZERO, Instant::from_secs(5)), LoadMark::Leader);
+    /// assert_eq!(c.load_mark(&1), Some(Instant::from_secs(5)));
+    /// c.end_load(&1);
+    /// assert_eq!(c.load_mark(&1), None);
+    /// ```
+    pub fn load_mark(&self, key: &K) -> Option<Instant> {
+        let slot = self.find(key, self.hash(key))?;
+        match self.slots[slot as usize].as_ref() {
+            Some(e) if e.loading_until > 0 => Some(Instant::from_nanos(e.loading_until)),
+            _ => None,
+        }
+    }
 }
