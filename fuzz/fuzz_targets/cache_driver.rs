@@ -3,9 +3,10 @@
 //! recording waker per call) in the order the fuzzer picks, on a virtual
 //! clock whose timers fire only when the fuzzer moves it. Loaders succeed,
 //! fail, or are dropped mid-flight (their call dropped), when the fuzzer
-//! says. Two stores: the core `Cache` in a `WithWaiters` registry with room
-//! for every call (followers are woken), and the bare core `Cache` (no
-//! registry: followers re-check on the timer).
+//! says. Three stores: the core `Cache` in a `WithWaiters` registry with
+//! room for every call (followers are woken), in one with room for 2 (the
+//! rest re-check on the timer), and the bare core `Cache` (no registry:
+//! every follower re-checks on the timer).
 //!
 //! Checks, besides "never panics, never overflows":
 //!
@@ -13,9 +14,9 @@
 //!   the key runs that started less than the lease ago;
 //! - no lost wake-up: once the fuzzer's steps are done, every loader is
 //!   made to succeed and only the calls that were woken (or never polled)
-//!   are polled, with the clock standing still: with the registry every
-//!   call must end; without it, every call ends within a few re-check
-//!   intervals;
+//!   are polled, with the clock standing still: with room for every
+//!   follower every call must end; otherwise every call ends within a few
+//!   re-check intervals;
 //! - no value is served past its expiry plus `max_stale` (values are
 //!   unique, so each answer is traced to the instant it was stored); a
 //!   fresh or loaded one only before its expiry; a stale one says its age
@@ -55,8 +56,18 @@ struct Input {
     refresh_ms: Option<u16>,
     lease_ms: u16,
     recheck_ms: u16,
-    waking: bool,
+    store: StoreKind,
     steps: Vec<Op>,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum StoreKind {
+    /// `WithWaiters` with room for every call: every follower is woken.
+    Waking,
+    /// `WithWaiters` with room for 2: the others re-check on the timer.
+    Cramped,
+    /// The bare core `Cache`: every follower re-checks on the timer.
+    Bare,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -436,7 +447,12 @@ fn ms(n: u16) -> Duration {
     Duration::from_millis(n.into())
 }
 
-fn run<S: CacheStore<Key = u8, Value = u32>>(input: &Input, config: CacheConfig, store: S) {
+fn run<S: CacheStore<Key = u8, Value = u32>>(
+    input: &Input,
+    config: CacheConfig,
+    waking: bool,
+    store: S,
+) {
     let rt = Rt::default();
     let lease = ms(input.lease_ms.max(1));
     let recheck = ms(input.recheck_ms.max(1));
@@ -470,7 +486,7 @@ fn run<S: CacheStore<Key = u8, Value = u32>>(input: &Input, config: CacheConfig,
             Op::Advance(by) => rt.advance(ms(by)),
         }
     }
-    h.settle(input.waking, recheck);
+    h.settle(waking, recheck);
     drop(h);
     // Every load mark is gone and nothing waits: a new call leads at once.
     for key in 0..KEYS {
@@ -494,9 +510,9 @@ fuzz_target!(|input: Input| {
         return;
     };
     let store: Cache<u8, u32, 16> = Cache::new(config, 7);
-    if input.waking {
-        run(&input, config, WithWaiters::<_, SLOTS>::new(store));
-    } else {
-        run(&input, config, store);
+    match input.store {
+        StoreKind::Waking => run(&input, config, true, WithWaiters::<_, SLOTS>::new(store)),
+        StoreKind::Cramped => run(&input, config, false, WithWaiters::<_, 2>::new(store)),
+        StoreKind::Bare => run(&input, config, false, store),
     }
 });

@@ -784,8 +784,21 @@ where
                     (s.max_stale(), s.take_waiter(&mark.key))
                 });
                 wake_followers::<S, L>(&self.lock, &mark.key, first);
-                if let Some(value) = refresh {
-                    return Ok(Cached::Fresh(value));
+                if refresh.is_some() {
+                    // The value was fresh when the refresh began; the
+                    // refresh may have outlived it: say what it is now.
+                    let now_held = self.lock.with(|s| match s.lookup(&mark.key, now) {
+                        Lookup::Fresh { value, .. } => Some((value.clone(), None)),
+                        Lookup::Stale { value, age } => Some((value.clone(), Some(age))),
+                        _ => None,
+                    });
+                    return match now_held {
+                        Some((value, None)) => Ok(Cached::Fresh(value)),
+                        Some((value, Some(age))) if serve_stale(&error) => {
+                            Ok(Cached::Stale { value, age })
+                        }
+                        _ => Err(CacheError::Load(error)),
+                    };
                 }
                 if let Some((value, age)) = stale
                     && serve_stale(&error)
