@@ -631,3 +631,69 @@ proptest::proptest! {
         loads_once_per_key(quick, &callers)?;
     }
 }
+
+/// A clock that never moves unless told: a blocked follower parks its
+/// thread (`block_until_woken`) and only its leader can wake it.
+#[derive(Clone, Default)]
+struct Parking(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Clock for Parking {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl failsafe_driver::BlockingRuntime for Parking {
+    fn block_until(&self, at: Instant) {
+        self.0
+            .fetch_max(at.as_nanos(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        Some(failsafe_driver::thread_waker())
+    }
+
+    fn block_until_woken(&self, _: Instant) {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_blocking_follower_is_woken_by_its_leader_on_another_thread() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::mpsc;
+
+    let clock = Parking::default();
+    let store: WithWaiters<Core, 4> = WithWaiters::new(Cache::new(config(60, 0, 0, 0), 1));
+    let cache = SharedCache::new(StdLock::new(store), clock.clone());
+    let (cache, loads) = (&cache, &AtomicU32::new(0));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let leader = s.spawn(move || {
+            cache.get_or_load_blocking(1, || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                Ok::<u32, ()>(7)
+            })
+        });
+        started_rx.recv().unwrap(); // the leader holds the mark
+        let follower = s.spawn(move || {
+            cache.get_or_load_blocking(1, || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<u32, ()>(8)
+            })
+        });
+        // The follower registers before it parks.
+        while cache.with(|s| s.waiters().is_empty()) {
+            std::thread::yield_now();
+        }
+        go_tx.send(()).unwrap();
+        assert_eq!(leader.join().unwrap(), Ok(Cached::Loaded(7)));
+        assert_eq!(follower.join().unwrap(), Ok(Cached::Loaded(7)));
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(clock.now(), Instant::ZERO, "woken, not timed out");
+    assert!(cache.with(|s| s.waiters().is_empty()));
+}
