@@ -11,32 +11,59 @@
 //!   driver, so *that caller* runs the loader inline under the key's load
 //!   mark and gets the new value ([`Cached::Loaded`]); every other caller
 //!   meanwhile keeps getting the still-fresh value at once. If the refresh
-//!   fails, the told caller gets the old value as [`Cached::Fresh`] (it was
-//!   fresh when the refresh started) and the loader's error is dropped.
+//!   fails, the told caller gets what the store holds when it fails: the
+//!   old value as [`Cached::Fresh`] if it is still fresh, as
+//!   [`Cached::Stale`] if it expired meanwhile (and the error allows
+//!   stale), else the loader's error.
 //! - **Missing or expired**: **miss coalescing** on the store's load marks.
 //!   The first caller is the leader and runs the loader; the others are
-//!   followers: they **re-check the store on the runtime's timer every
-//!   `recheck`** (10 ms by default), until the leader's result lands or its
-//!   lease (`lease`, 30 s by default) ends. There is no waker list: a
-//!   follower sees the result up to `recheck` late, and each re-check counts
-//!   as a lookup in the store's metrics. A leader whose future is dropped
-//!   (or whose blocking loader panics) ends its mark at once; a leader
-//!   still running past its lease loses the mark (a follower may then lead
-//!   a second load: a duplicate, never a lost one).
+//!   followers and wait for the leader's end or its lease (`lease`, 30 s
+//!   by default), whichever is first:
+//!   - **Woken by the leader** when the store keeps followers: a
+//!     [`WithWaiters`] store (the core's `Cache`, or any, with a fixed
+//!     registry of `W` followers) or `QuickStore` (its own, growing). A
+//!     follower registers its waker ([`register_waiter`](CacheStore::register_waiter))
+//!     under the lock, in the same critical section as the lookup that made
+//!     it a follower, and the leader takes the wakers
+//!     ([`take_waiter`](CacheStore::take_waiter)) under the lock in the
+//!     same critical section as the store operation that ends its mark
+//!     (value stored, failure recorded, or mark ended by a dropped future
+//!     or a panicking blocking loader), and wakes them after releasing it:
+//!     no wake-up is lost, and a follower answers at the instant its
+//!     leader ends, with one more lookup. A blocking follower registers a
+//!     waker from [`BlockingRuntime::thread_waker`] (the std runtimes
+//!     unpark the thread) and blocks on
+//!     [`block_until_woken`](BlockingRuntime::block_until_woken).
+//!   - **Re-checking on the runtime's timer every `recheck`** (10 ms by
+//!     default) otherwise: the bare core `Cache` (no registry), a full
+//!     registry, or a blocking runtime that cannot be woken (`no_std`,
+//!     virtual clocks). Such a follower sees the result up to `recheck`
+//!     late, and each re-check counts as a lookup in the store's metrics.
+//!
+//!   A leader still running past its lease loses the mark: a follower may
+//!   then lead a second load (a duplicate, never a lost one). The old
+//!   leader tells its mark from the newer one's by its end
+//!   ([`load_mark`](CacheStore::load_mark)): dropped, it ends nothing;
+//!   failed, it records nothing; succeeded, its value is stored and the
+//!   newer leader's mark put back, so that no third caller loads.
 //! - **The load fails**: with a value expired less than `max_stale` ago,
 //!   that value is served and says so ([`Cached::Stale`] with its age at
 //!   the answer); otherwise the loader's error ([`CacheError::Load`]). The
 //!   failure is recorded ([`insert_failure`](CacheStore::insert_failure)):
 //!   with a `negative_ttl`, callers within it get [`CacheError::Negative`]
 //!   without calling the loader.
-//! - **Followers of a leader that ended without a value** (failed or
-//!   dropped): a stale value is served as [`Cached::Stale`] (the leader's
-//!   load counts as failed; followers do not each retry it), a recorded
-//!   failure as [`CacheError::Negative`], and with neither the follower
-//!   leads a load itself (one at a time: the others follow it).
+//! - **Followers of a leader that ended without a value** (failed,
+//!   dropped, or lapsed): a stale value is served as [`Cached::Stale`]
+//!   (the leader's load counts as failed; followers do not each retry it),
+//!   a recorded failure as [`CacheError::Negative`], and with neither the
+//!   follower leads a load itself (one at a time: the others follow it).
+//!   A value that was stored and has already expired by the time a
+//!   follower looks (a time-to-live shorter than its wait) is not a
+//!   failure: the follower leads a load, and serves it stale only if that
+//!   load fails.
 //!
 //! The lock is held only for store operations, never across the loader or
-//! an `.await`.
+//! an `.await`, nor while waking.
 
 use core::fmt;
 use core::future::Future;
@@ -277,7 +304,8 @@ impl<E: core::error::Error + 'static> core::error::Error for CacheError<E> {
 
 /// The default lease of a leader's load mark: 30 s.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
-/// The default interval at which followers re-check the store: 10 ms.
+/// The default interval at which followers the leader cannot wake (no
+/// registry, or a full one) re-check the store: 10 ms.
 pub const DEFAULT_RECHECK: Duration = Duration::from_millis(10);
 
 /// A cache store `S` behind a lock `L` (a `CsLock` or an embassy mutex
@@ -436,7 +464,8 @@ impl<S, L, R> SharedCache<S, L, R> {
 
     /// Sets how long a leader's load mark lasts (`lease`: a loader that
     /// runs longer loses it and a follower may load too) and how often a
-    /// follower re-checks the store for the leader's result (`recheck`).
+    /// follower the leader cannot wake re-checks the store for its result
+    /// (`recheck`).
     ///
     /// # Errors
     ///
@@ -490,7 +519,8 @@ where
     /// The key's value: fresh from the store, or loaded by `loader` (once
     /// for all the callers that miss together), or stale when the load
     /// fails; see the [module docs](self). Dropping the future while it
-    /// loads ends its load mark, so followers are not held up.
+    /// loads ends its load mark and wakes its followers; dropping it while it
+    /// follows removes its registration.
     ///
     /// # Errors
     ///
@@ -511,8 +541,11 @@ where
     }
 
     /// [`get_or_load`](Self::get_or_load) for blocking code: a follower
-    /// blocks the thread (on the runtime's `block_until`) between
-    /// re-checks. A panicking loader ends its load mark.
+    /// registers the runtime's [`thread_waker`](BlockingRuntime::thread_waker)
+    /// and blocks until its leader wakes it (or its lease ends), on the
+    /// runtime's `block_until_woken`; with no waker or no room it blocks
+    /// (`block_until`) between re-checks. A panicking loader ends its load
+    /// mark and wakes its followers.
     ///
     /// # Errors
     ///
