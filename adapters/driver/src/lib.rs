@@ -21,7 +21,9 @@
 //!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], [`hedge`] /
 //!   [`hedge_blocking`] (std: one thread per attempt), and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
-//! - cache: [`SharedCache`] (`get_or_load`, miss coalescing, stale-on-error), [`Pipeline::call_cached`];
+//! - cache: [`SharedCache`] (`get_or_load`, miss coalescing with followers
+//!   woken by their leader ([`WithWaiters`](cache::WithWaiters)), stale-on-error),
+//!   [`Pipeline::call_cached`];
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
 //!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
@@ -34,6 +36,7 @@
 pub mod admit;
 mod blocking;
 pub mod cache;
+mod cache_waiters;
 mod clock;
 mod error;
 mod fallback;
@@ -110,7 +113,7 @@ pub use patterns::{
     RateLimiterPolicy, StdShared,
 };
 #[cfg(feature = "std")]
-pub use std_blocking::{Park, admit_blocking};
+pub use std_blocking::{Park, admit_blocking, thread_waker};
 #[cfg(feature = "std")]
 pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
