@@ -20,17 +20,8 @@ die() {
     exit 1
 }
 
-if ! command -v qemu-system-arm >/dev/null 2>&1; then
-    echo "qemu-system-arm not found: installing it"
-    if [ "$(id -u)" -eq 0 ]; then
-        apt-get update && apt-get install -y qemu-system-arm
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo apt-get update && sudo apt-get install -y qemu-system-arm
-    else
-        die "qemu-system-arm is missing and cannot be installed (not root, no sudo)"
-    fi
-    command -v qemu-system-arm >/dev/null 2>&1 || die "qemu-system-arm still missing after apt-get install"
-fi
+source .ci/ensure.sh
+ensure_command qemu-system-arm qemu-system-arm
 
 TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi)
 # A scenario takes a few seconds; a hang is stopped after this many.

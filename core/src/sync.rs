@@ -89,8 +89,20 @@ impl<T, L: Lock<T> + ?Sized> Lock<T> for &L {
 }
 
 impl<T> Lock<T> for CsLock<T> {
+    /// Runs `f` in a critical section. `f` must not take this lock again
+    /// (say, an observer calling back into the same handle): such a call
+    /// never returns, as re-locking a `std` mutex may deadlock, rather than
+    /// panic, so firmware links no panic path from here.
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+        critical_section::with(|cs| {
+            let cell = self.inner.borrow(cs);
+            loop {
+                if let Ok(mut inner) = cell.try_borrow_mut() {
+                    return f(&mut inner);
+                }
+                core::hint::spin_loop();
+            }
+        })
     }
 }
 

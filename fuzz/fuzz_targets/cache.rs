@@ -244,6 +244,11 @@ impl Model {
                 self.counts[1] += 1;
                 Seen::Missing
             }
+            // A dead entry under a live load mark stays (the leader's).
+            None if e.loading > now => {
+                self.counts[1] += 1;
+                Seen::Missing
+            }
             None => {
                 if !matches!(e.held, Held::Pending) {
                     self.counts[6] += 1;

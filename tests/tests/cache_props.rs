@@ -200,6 +200,11 @@ impl Model {
                 self.misses += 1;
                 Seen::Missing
             }
+            // A dead entry under a live load mark stays (the leader's).
+            None if e.loading > now => {
+                self.misses += 1;
+                Seen::Missing
+            }
             None => {
                 if !matches!(e.held, Held::Pending) {
                     self.expirations += 1;

@@ -215,6 +215,15 @@ impl BlockingRuntime for AsyncIoClock {
     fn block_until(&self, deadline: Instant) {
         StdClock.block_until(deadline)
     }
+    /// A waker that unparks this thread (a blocking cache follower's).
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        Some(failsafe_driver::thread_waker())
+    }
+
+    /// Parks the thread until woken or for the real time left.
+    fn block_until_woken(&self, deadline: Instant) {
+        self.park_until(Some(deadline));
+    }
 }
 
 /// The future returned by [`AsyncIoClock::sleep_until`]: completes at the

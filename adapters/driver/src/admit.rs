@@ -440,17 +440,21 @@ where
 /// [`Error::Rejected`] and `f` never runs. A dropped future or a panic in
 /// `f` hands the permit back as [`Outcome::Cancelled`].
 ///
+/// The returned [`Calling`] is written by hand rather than as an `async fn`,
+/// whose state machine carries a "resumed after completion" panic: firmware
+/// links no panic path from here.
+///
 /// # Errors
 ///
 /// [`Error::Rejected`] with the machine's rejection, or [`Error::Inner`]
 /// with `f`'s error.
-pub async fn call<H, R, K, F, Fut, T, E>(
+pub const fn call<H, R, K, F, Fut, T, E>(
     handle: H,
     runtime: R,
     ask: Ask,
     classify: &K,
     f: F,
-) -> Result<T, Error<E>>
+) -> Calling<'_, H, R, K, F, Fut>
 where
     H: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -458,17 +462,121 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // The fast path: one decision; an `Admit` only for a call that waits.
-    let guard = match enter(&handle, &runtime, ask, &(), None) {
-        Entry::Admitted(permit) => Guard::new(handle, runtime, permit),
-        Entry::Rejected(rejected) => {
-            // A loop of rejected calls yields to the runtime's budget.
-            core::future::poll_fn(|cx| runtime.poll_budget(cx)).await;
-            return Err(Error::Rejected(rejected));
+    Calling {
+        parts: Some((handle, runtime)),
+        ask,
+        classify,
+        f: Some(f),
+        rejected: None,
+        admit: None,
+        running: None,
+        guard: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`call`] returns: admission (at once, or waiting in an
+    /// [`Admit`]), then the call itself under a [`Guard`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Calling<'k, H, R, K: ?Sized, F, Fut>
+    where
+        H: SharedAdmission,
+        R: Runtime,
+    {
+        // The handle and runtime until a guard or an `Admit` takes them.
+        parts: Option<(H, R)>,
+        ask: Ask,
+        classify: &'k K,
+        f: Option<F>,
+        // A rejection answered once the runtime's budget allows.
+        rejected: Option<Rejected>,
+        #[pin]
+        admit: Option<Admit<H, R>>,
+        // Declared before the guard: dropped mid-call, the call stops
+        // before its permit goes back (as `Cancelled`).
+        #[pin]
+        running: Option<Fut>,
+        guard: Option<Guard<H, R>>,
+    }
+}
+
+impl<H, R, K, F, Fut, T, E> Future for Calling<'_, H, R, K, F, Fut>
+where
+    H: SharedAdmission<Key = ()>,
+    R: Runtime,
+    K: Classify<T, E> + ?Sized,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if let Some(running) = this.running.as_mut().as_pin_mut() {
+                let result = core::task::ready!(running.poll(cx));
+                this.running.set(None);
+                if let Some(guard) = this.guard.take() {
+                    guard.finish(this.classify.classify(&result));
+                }
+                return Poll::Ready(result.map_err(Error::Inner));
+            }
+            if let Some(rejected) = *this.rejected {
+                // A loop of rejected calls yields to the runtime's budget.
+                if let Some((_, runtime)) = this.parts.as_ref() {
+                    core::task::ready!(runtime.poll_budget(cx));
+                }
+                *this.rejected = None;
+                *this.parts = None;
+                return Poll::Ready(Err(Error::Rejected(rejected)));
+            }
+            let guard = if let Some(admit) = this.admit.as_mut().as_pin_mut() {
+                let admitted = core::task::ready!(admit.poll(cx));
+                this.admit.set(None);
+                match admitted {
+                    Ok(guard) => guard,
+                    Err(rejected) => return Poll::Ready(Err(Error::Rejected(rejected))),
+                }
+            } else {
+                // The first poll, or (a misuse) one after the answer: then
+                // there is nothing left and it stays pending.
+                let Some((handle, runtime)) = this.parts.take() else {
+                    return Poll::Pending;
+                };
+                // The fast path: one decision; an `Admit` only for a call that waits.
+                match enter(&handle, &runtime, *this.ask, &(), None) {
+                    Entry::Admitted(permit) => Guard::new(handle, runtime, permit),
+                    Entry::Rejected(rejected) => {
+                        *this.rejected = Some(rejected);
+                        *this.parts = Some((handle, runtime));
+                        continue;
+                    }
+                    Entry::Pending { wait, .. } => {
+                        let admit = Admit::waiting(handle, runtime, *this.ask, (), wait);
+                        this.admit.set(Some(admit));
+                        continue;
+                    }
+                }
+            };
+            let Some(f) = this.f.take() else {
+                return Poll::Pending;
+            };
+            *this.guard = Some(guard);
+            this.running.set(Some(f()));
         }
-        Entry::Pending { wait, .. } => Admit::waiting(handle, runtime, ask, (), wait).await?,
-    };
-    let result = f().await;
-    guard.finish(classify.classify(&result));
-    result.map_err(Error::Inner)
+    }
+}
+
+impl<H, R, K: ?Sized, F, Fut> fmt::Debug for Calling<'_, H, R, K, F, Fut>
+where
+    H: SharedAdmission,
+    R: Runtime,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Calling")
+            .field("ask", &self.ask)
+            .field("waiting", &self.admit.is_some())
+            .field("running", &self.running.is_some())
+            .finish_non_exhaustive()
+    }
 }

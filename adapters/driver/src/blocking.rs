@@ -1,5 +1,7 @@
 //! What blocking code needs from a runtime, and a timeout for blocking work.
 
+use core::task::Waker;
+
 use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 use failsafe_core::{Instant, Observer};
@@ -31,12 +33,42 @@ pub trait BlockingRuntime: Clock {
     /// Blocks the calling thread until `deadline` (returns at once if it
     /// has passed).
     fn block_until(&self, deadline: Instant);
+
+    /// A waker that ends the calling thread's
+    /// [`block_until_woken`](Self::block_until_woken) early: what a
+    /// blocking cache follower registers so that its leader wakes it.
+    /// `None` (the default) if this runtime cannot be woken (no threads to
+    /// unpark, as on a `no_std` target, or a virtual clock): the follower
+    /// then re-checks the store on the timer. The std runtimes return one
+    /// that unparks the thread ([`thread_waker`](crate::thread_waker)).
+    fn thread_waker(&self) -> Option<Waker> {
+        None
+    }
+
+    /// Blocks the calling thread until `deadline`, or until a waker from
+    /// [`thread_waker`](Self::thread_waker) made on this thread is woken;
+    /// may return early (the caller looks again). The default is
+    /// [`block_until`](Self::block_until); the std runtimes park the
+    /// thread ([`Park::park_until`](crate::Park::park_until)).
+    fn block_until_woken(&self, deadline: Instant) {
+        self.block_until(deadline);
+    }
 }
 
 impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
     #[inline]
     fn block_until(&self, deadline: Instant) {
         (**self).block_until(deadline)
+    }
+
+    #[inline]
+    fn thread_waker(&self) -> Option<Waker> {
+        (**self).thread_waker()
+    }
+
+    #[inline]
+    fn block_until_woken(&self, deadline: Instant) {
+        (**self).block_until_woken(deadline)
     }
 }
 

@@ -18,9 +18,12 @@
 //! - per-call plans, over the core's [`Plan`](failsafe_core::plan::Plan):
 //!   one executor ([`execute`], [`execute_blocking`], and [`PlanRun`] as a
 //!   nameable value), under [`retry`] / [`retry_blocking`], [`timeout`] /
-//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], and their
+//!   [`timeout_blocking`], [`fallback`] / [`fallback_blocking`], [`hedge`] /
+//!   [`hedge_blocking`] (std: one thread per attempt), and their
 //!   std handles [`RetryPolicy`], [`TimeoutPolicy`], [`Fallback`];
-//! - cache: [`SharedCache`] (`get_or_load`, miss coalescing, stale-on-error), [`Pipeline::call_cached`];
+//! - cache: [`SharedCache`] (`get_or_load`, miss coalescing with followers
+//!   woken by their leader ([`WithWaiters`](cache::WithWaiters)), stale-on-error),
+//!   [`Pipeline::call_cached`];
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
 //!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
@@ -33,6 +36,7 @@
 pub mod admit;
 mod blocking;
 pub mod cache;
+mod cache_waiters;
 mod clock;
 mod error;
 mod fallback;
@@ -59,6 +63,8 @@ mod std_blocking;
 #[cfg(feature = "std")]
 mod std_fallback;
 #[cfg(feature = "std")]
+mod std_hedge;
+#[cfg(feature = "std")]
 mod std_retry;
 #[cfg(feature = "std")]
 mod std_support;
@@ -77,7 +83,7 @@ pub use failsafe_core::{
     timeout as timeout_machine, toggle as toggle_machine,
 };
 
-pub use admit::{Admit, Ask, Guard, call, enter, try_acquire, try_acquire_keyed};
+pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
 pub use blocking::{BlockingRuntime, timeout_blocking};
 pub use cache::{
     Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
@@ -109,9 +115,11 @@ pub use patterns::{
     RateLimiterPolicy, StdShared,
 };
 #[cfg(feature = "std")]
-pub use std_blocking::{Park, admit_blocking};
+pub use std_blocking::{Park, admit_blocking, thread_waker};
 #[cfg(feature = "std")]
 pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
+#[cfg(feature = "std")]
+pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]

@@ -29,6 +29,9 @@
 //! One error, [`PipelineError`], says which pattern stopped the call and
 //! why, keeps the operation's error typed, and carries `retry_at`.
 
+#[cfg(feature = "std")]
+extern crate std;
+
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
@@ -38,7 +41,7 @@ use core::time::Duration;
 
 use failsafe_core::admission::{Call, Entry};
 use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
-use failsafe_core::hedge::HedgePlan;
+use failsafe_core::hedge::{HedgeEvent, HedgePlan};
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, PlanEvent};
 use failsafe_core::retry::{
     FailureKind, GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
@@ -162,11 +165,13 @@ impl<E: core::error::Error + 'static> core::error::Error for PipelineError<E> {
 
 /// Patterns around one call: admissions `A` (a chain built with
 /// [`admit`](Self::admit)), a retry with its budget `B` (over `G`) and
-/// observer `O`, an attempt timeout and an overall timeout, on runtime `R`.
+/// observer `O`, an attempt timeout and an overall timeout, on runtime `R`;
+/// hedged calls report to the hedge observer `H`
+/// ([`observe_hedges`](Self::observe_hedges)).
 /// Every part is optional; `const`, so a firmware keeps one in a `static`.
 ///
 /// See the [module docs](self) for the order and why.
-pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = ()> {
+pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = (), H = ()> {
     admission: A,
     runtime: R,
     retry: RetryConfig,
@@ -174,13 +179,14 @@ pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = ()> {
     budget: B,
     seeds: Seeds,
     observer: O,
+    hedge_observer: H,
     attempt_timeout: Option<TimeoutConfig>,
     timeout: Option<Duration>,
     fallback: FallbackPolicy,
     _budget: PhantomData<fn(&mut G)>,
 }
 
-impl<A, R: fmt::Debug, B, G, O> fmt::Debug for Pipeline<A, R, B, G, O> {
+impl<A, R: fmt::Debug, B, G, O, H> fmt::Debug for Pipeline<A, R, B, G, O, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("runtime", &self.runtime)
@@ -215,6 +221,7 @@ impl<A, R> Pipeline<A, R> {
             budget: NoBudget,
             seeds: Seeds::new(0x5EED),
             observer: (),
+            hedge_observer: (),
             attempt_timeout: None,
             timeout: None,
             fallback: FallbackPolicy::ALL,
@@ -223,7 +230,7 @@ impl<A, R> Pipeline<A, R> {
     }
 }
 
-impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
+impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     /// A call's deadline at `now`: the caller's, bounded by the overall
     /// timeout.
     fn call_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
@@ -235,7 +242,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
 
     /// Adds an admission after those already added (a circuit breaker,
     /// fail fast, rate limiter or bulkhead handle, or a reference to one).
-    pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O> {
+    pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O, H> {
         Pipeline {
             admission: (self.admission, admission),
             runtime: self.runtime,
@@ -244,6 +251,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
             budget: self.budget,
             seeds: self.seeds,
             observer: self.observer,
+            hedge_observer: self.hedge_observer,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
@@ -289,7 +297,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
     pub fn retry_budget<B2: Lock<G2>, G2: RetryBudget>(
         self,
         budget: B2,
-    ) -> Pipeline<A, R, B2, G2, O> {
+    ) -> Pipeline<A, R, B2, G2, O, H> {
         Pipeline {
             admission: self.admission,
             runtime: self.runtime,
@@ -298,6 +306,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
             budget,
             seeds: self.seeds,
             observer: self.observer,
+            hedge_observer: self.hedge_observer,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
@@ -309,7 +318,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
     pub fn observe_retries<O2: Observer<RetryEvent> + Clone>(
         self,
         observer: O2,
-    ) -> Pipeline<A, R, B, G, O2> {
+    ) -> Pipeline<A, R, B, G, O2, H> {
         Pipeline {
             admission: self.admission,
             runtime: self.runtime,
@@ -318,6 +327,33 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
             budget: self.budget,
             seeds: self.seeds,
             observer,
+            hedge_observer: self.hedge_observer,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            fallback: self.fallback,
+            _budget: PhantomData,
+        }
+    }
+
+    /// Reports hedge events ([`HedgeEvent`]: each attempt launched, the
+    /// one that won and its latency, a hedge the budget refused) of
+    /// [`call_hedged`](Self::call_hedged) and
+    /// [`call_hedged_blocking`](Self::call_hedged_blocking) to `observer`
+    /// (cloned per call), as [`observe_retries`](Self::observe_retries)
+    /// does for retries. Until then they go nowhere.
+    pub fn observe_hedges<H2: Observer<HedgeEvent> + Clone>(
+        self,
+        observer: H2,
+    ) -> Pipeline<A, R, B, G, O, H2> {
+        Pipeline {
+            admission: self.admission,
+            runtime: self.runtime,
+            retry: self.retry,
+            retries: self.retries,
+            budget: self.budget,
+            seeds: self.seeds,
+            observer: self.observer,
+            hedge_observer: observer,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
@@ -336,7 +372,7 @@ impl<A, R, B, G, O> Pipeline<A, R, B, G, O> {
     }
 }
 
-impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -353,7 +389,7 @@ where
     pub fn call<F, Fut, T, E>(
         &self,
         op: F,
-    ) -> PipelineCall<'_, A, R, B, G, O, DefaultClassifier, F, Fut, T, E>
+    ) -> PipelineCall<'_, A, R, B, G, O, H, DefaultClassifier, F, Fut, T, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -369,7 +405,7 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: FnMut(Attempt) -> Fut,
@@ -387,7 +423,7 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: Attempts<Fut>,
@@ -412,7 +448,9 @@ where
     /// `hedge` says (a slow attempt, a failure), up to four attempts at once,
     /// each admitted through the chain and bounded by the attempt timeout;
     /// the first success wins and the others are dropped, their permits
-    /// handed back. Hedges spend the pipeline's retry budget.
+    /// handed back. Hedges spend the pipeline's retry budget; their
+    /// [`HedgeEvent`]s go to [`observe_hedges`](Self::observe_hedges)'s
+    /// observer.
     ///
     /// `latencies` is where the
     /// [`Quantile`](failsafe_core::hedge::HedgeDelay::Quantile) delay comes
@@ -425,8 +463,9 @@ where
         hedge: failsafe_core::hedge::HedgeConfig,
         latencies: Q,
         op: crate::Idempotent<F>,
-    ) -> HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E>
+    ) -> HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H>
     where
+        H: Observer<HedgeEvent> + Clone,
         Q: failsafe_core::hedge::Latencies,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -434,7 +473,8 @@ where
         let now = self.runtime.now();
         let deadline = self.call_deadline(now, Deadline::NEVER);
         let four = hedge.at_most(IN_FLIGHT as u32);
-        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, (), now);
+        let hedges = self.hedge_observer.clone();
+        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, hedges, now);
         let timeout = self.attempt_timeout.map(|config| config.timeout());
         PipelineCall {
             pipeline: self,
@@ -476,7 +516,9 @@ where
     }
 }
 
-impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone> Pipeline<A, R, B, G, O> {
+impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H>
+    Pipeline<A, R, B, G, O, H>
+{
     /// The call's deadline (the caller's, bounded by the overall timeout)
     /// and its retry plan, starting at `now`.
     fn retries_at(&self, now: Instant, deadline: Deadline) -> (Deadline, Plan0<'_, B, G, O>) {
@@ -494,7 +536,7 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone> Pipeline
     }
 }
 
-impl<A, R: crate::Clock, B, G, O> Pipeline<A, R, B, G, O> {
+impl<A, R: crate::Clock, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     /// The reason to fall back for `error`, if the pipeline's fallback
     /// policy accepts it (decided by the core's `FallbackPlan`).
     pub fn falls_back<E>(&self, error: &PipelineError<E>) -> Option<FallbackReason> {
@@ -760,12 +802,27 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
 /// A call's retry plan.
 pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
 
-/// A hedged call's plan ([`Pipeline::call_hedged`]).
-pub type Hedged<'p, B, G, Q> = HedgePlan<&'p B, G, Q>;
+/// A hedged call's plan ([`Pipeline::call_hedged`]), reporting to the
+/// pipeline's hedge observer `H` ([`Pipeline::observe_hedges`]).
+pub type Hedged<'p, B, G, Q, H = ()> = HedgePlan<&'p B, G, Q, H>;
 
 /// The future of [`Pipeline::call_hedged`].
-pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E> =
-    PipelineCall<'p, A, R, B, G, O, DefaultClassifier, F, Fut, T, E, Hedged<'p, B, G, Q>, UpToFour>;
+pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = ()> = PipelineCall<
+    'p,
+    A,
+    R,
+    B,
+    G,
+    O,
+    H,
+    DefaultClassifier,
+    F,
+    Fut,
+    T,
+    E,
+    Hedged<'p, B, G, Q, H>,
+    UpToFour,
+>;
 
 /// How many attempts a [`PipelineCall`] holds at once.
 pub trait SlotKind {
@@ -791,8 +848,8 @@ impl SlotKind for UpToFour {
 
 /// The operation could make no further attempt (its request cannot be
 /// sent again): the call ends with the last attempt's result.
-fn no_more<A, R: crate::Clock, B, G, O, T, E>(
-    pipeline: &Pipeline<A, R, B, G, O>,
+fn no_more<A, R: crate::Clock, B, G, O, H, T, E>(
+    pipeline: &Pipeline<A, R, B, G, O, H>,
     deadline: Deadline,
     attempt: Attempt,
     last: Option<Ended<T, E>>,
@@ -809,7 +866,7 @@ pin_project_lite::pin_project! {
     /// one timer (the attempt's deadline and the retry's backoff take
     /// turns on it).
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
+    pub struct PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
     where
         A: SharedAdmission,
         R: Runtime,
@@ -817,7 +874,7 @@ pin_project_lite::pin_project! {
         Fut: Future<Output = Result<T, E>>,
         Z: SlotKind,
     {
-        pipeline: &'p Pipeline<A, R, B, G, O>,
+        pipeline: &'p Pipeline<A, R, B, G, O, H>,
         classify: &'p K,
         op: F,
         deadline: Deadline,
@@ -834,8 +891,8 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z>
-    PipelineCall<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z>
+impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z, H>
+    PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
 where
     Z: SlotKind,
     A: SharedAdmission<Key = ()>,
@@ -847,7 +904,7 @@ where
     /// The attempt admitted with `guard` (or refused), as the run's future;
     /// `None` if the operation can make no further attempt.
     fn attempt(
-        pipeline: &'p Pipeline<A, R, B, G, O>,
+        pipeline: &'p Pipeline<A, R, B, G, O, H>,
         classify: &'p K,
         op: &mut F,
         attempt: Attempt,
@@ -878,8 +935,8 @@ where
     }
 }
 
-impl<A, R, B, G, O, K, F, Fut, T, E, P, Z> Future
-    for PipelineCall<'_, A, R, B, G, O, K, F, Fut, T, E, P, Z>
+impl<A, R, B, G, O, K, F, Fut, T, E, P, Z, H> Future
+    for PipelineCall<'_, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -893,7 +950,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pipeline: &Pipeline<A, R, B, G, O> = this.pipeline;
+        let pipeline: &Pipeline<A, R, B, G, O, H> = this.pipeline;
         loop {
             if let Some(admit) = this.admitting.as_mut().as_pin_mut() {
                 let admitted = ready!(admit.poll(cx));
@@ -954,7 +1011,7 @@ where
 }
 
 #[cfg(feature = "std")]
-impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
 where
     A: SharedAdmission<Key = ()>,
     R: crate::Park + crate::BlockingRuntime,
@@ -1049,5 +1106,154 @@ where
         };
         let (finish, last) = crate::execute_blocking(runtime, now, plan, ByAttempt, attempt);
         self.answer(deadline, finish, last)
+    }
+
+    /// [`call_hedged`](Self::call_hedged) for blocking code: each attempt
+    /// is admitted through the chain on the calling thread (a wait parks
+    /// it), then runs on a thread of its own; the first success wins (see
+    /// [`hedge_blocking`](crate::hedge_blocking) for the threads, at most
+    /// four, and why `op` is `Fn + Send + Sync + 'static`). The decisions
+    /// are the async call's: the same plan, the same attempt deadlines.
+    ///
+    /// A thread cannot be cancelled: an attempt the call no longer waits
+    /// for (a loser, or one cut at its attempt deadline) is abandoned, its
+    /// result discarded; its permits are handed back when it is abandoned,
+    /// as a timeout if its deadline has passed and as cancelled otherwise
+    /// (the async call's accounting), so a bulkhead counts the attempts
+    /// the call waits for, not the threads still running. A panicking
+    /// attempt is a failed attempt (its permits go back as a failure). Hedge
+    /// events go to [`observe_hedges`](Self::observe_hedges)'s observer.
+    ///
+    /// # Errors
+    ///
+    /// A [`PipelineError`], as [`call_hedged`](Self::call_hedged)'s.
+    ///
+    /// # Panics
+    ///
+    /// Only with the attempts' own panic, when no attempt returned at all
+    /// (every one panicked, or no thread could be started): there is no
+    /// result to answer with, as a panicking
+    /// [`call_blocking`](Self::call_blocking) has none.
+    pub fn call_hedged_blocking<Q, F, T, E>(
+        &self,
+        hedge: failsafe_core::hedge::HedgeConfig,
+        latencies: Q,
+        op: crate::Idempotent<F>,
+    ) -> Result<T, PipelineError<E>>
+    where
+        H: Observer<HedgeEvent> + Clone,
+        Q: failsafe_core::hedge::Latencies,
+        F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let now = self.runtime.now();
+        let deadline = self.call_deadline(now, Deadline::NEVER);
+        let four = hedge.at_most(IN_FLIGHT as u32);
+        let hedges = self.hedge_observer.clone();
+        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, hedges, now);
+        let timeout = self.attempt_timeout.map(|config| config.timeout());
+        let mut timed = Timed::new(plan, timeout);
+        let work = OnThreads {
+            pipeline: self,
+            op: std::sync::Arc::new(op.0),
+        };
+        let ended = crate::std_hedge::execute_on_threads(&self.runtime, now, &mut timed, work);
+        if let Some(cut) = timed.timed_out {
+            // The last attempt was cut at its deadline: the call timed out.
+            return self.answer(cut, ended.finish, None);
+        }
+        if ended.last.is_none()
+            && let Some(panic) = ended.panic
+        {
+            std::panic::resume_unwind(panic);
+        }
+        let last = ended.last.map(|result| Ended {
+            result,
+            at: None,
+            judged: None,
+        });
+        self.answer(deadline, ended.finish, last)
+    }
+}
+
+/// The attempts of [`Pipeline::call_hedged_blocking`]: admitted on the
+/// calling thread, which holds their permits, and run on threads.
+#[cfg(feature = "std")]
+struct OnThreads<'p, A, R, B, G, O, H, F> {
+    pipeline: &'p Pipeline<A, R, B, G, O, H>,
+    op: std::sync::Arc<F>,
+}
+
+#[cfg(feature = "std")]
+impl<'p, A, R, B, G, O, H, F, T, E> crate::std_hedge::ThreadAttempts
+    for OnThreads<'p, A, R, B, G, O, H, F>
+where
+    A: SharedAdmission<Key = ()>,
+    R: crate::Park,
+    F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Held = (Guard<&'p A, &'p R>, Deadline);
+    type Output = Result<T, Error<E>>;
+
+    fn start(
+        &mut self,
+        attempt: Attempt,
+        now: Instant,
+    ) -> crate::std_hedge::Launch<Self::Held, Self::Output> {
+        let (admission, runtime) = (&self.pipeline.admission, &self.pipeline.runtime);
+        let ask = Ask {
+            deadline: attempt.deadline,
+            ..Ask::DEFAULT
+        };
+        let admitted = match admission.enter(&ask.apply(Call::at(now), &()), None) {
+            Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
+            Entry::Rejected(rejected) => Err(rejected),
+            Entry::Pending { wait, recheck_at } => {
+                let wait_blocking = crate::std_blocking::wait_blocking;
+                wait_blocking(admission, runtime, ask, &(), wait, recheck_at)
+            }
+        };
+        let guard = admitted.map_err(|rejected| Err(Error::Rejected(rejected)))?;
+        let op = std::sync::Arc::clone(&self.op);
+        let job = move || op(attempt).map_err(Error::Inner);
+        Ok(((guard, attempt.deadline), std::boxed::Box::new(job)))
+    }
+
+    fn ended(
+        &mut self,
+        held: Option<Self::Held>,
+        now: Instant,
+        output: Option<&Self::Output>,
+    ) -> Judged {
+        let verdict = match output {
+            Some(Err(Error::Rejected(rejected))) => Verdict::for_rejection(rejected, now),
+            // As `call_hedged`: the default classifier's judgement.
+            Some(Ok(_)) => Verdict::Success,
+            Some(Err(_)) => Verdict::retry(),
+            None => Verdict::DoNotRetry, // it panicked
+        };
+        if let Some((guard, _)) = held {
+            let outcome = match verdict {
+                Verdict::Success => Outcome::Success,
+                _ => Outcome::Failure,
+            };
+            guard.finish_at(now, outcome);
+        }
+        Judged::verdict(verdict)
+    }
+
+    fn abandoned(&mut self, (guard, deadline): Self::Held, now: Instant) {
+        let late = deadline.is_expired(now);
+        guard.finish_at(
+            now,
+            if late {
+                Outcome::Timeout
+            } else {
+                Outcome::Cancelled
+            },
+        );
     }
 }

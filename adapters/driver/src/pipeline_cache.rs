@@ -23,7 +23,7 @@ use crate::{
     SharedCache,
 };
 
-impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -83,7 +83,7 @@ where
 }
 
 #[cfg(feature = "std")]
-impl<A, R, B, G, O> Pipeline<A, R, B, G, O>
+impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
 where
     A: SharedAdmission<Key = ()>,
     R: crate::Park + crate::BlockingRuntime,

@@ -379,7 +379,12 @@ where
                 },
                 Step::Finish(finish, result) => (finish, result),
             };
-            let answer = this.answer.take().expect("Execute polled after completion");
+            // Polled again after it answered (a misuse the `Future` contract
+            // leaves open): it stays pending rather than panic, so firmware
+            // links no panic path from here.
+            let Some(answer) = this.answer.take() else {
+                return Poll::Pending;
+            };
             return Poll::Ready(answer(finish, result));
         }
     }

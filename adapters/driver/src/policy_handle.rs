@@ -18,7 +18,7 @@ use failsafe_core::sync::SharedAdmission;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome, Rejected, TimeSource};
 
-use crate::admit::{self, Admit, Ask, Guard};
+use crate::admit::{self, Admit, Ask, Calling, Guard};
 use crate::{Classify, Clock, DefaultClassifier, Error, Runtime};
 
 /// The handle of any admission machine: the shared machine (`Arc` on
@@ -190,13 +190,13 @@ impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
     /// # Errors
     ///
     /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
-    pub async fn call<F, Fut, T, E>(&self, f: F) -> Result<T, Error<E>>
+    pub fn call<F, Fut, T, E>(&self, f: F) -> Calling<'_, &S, &R, DefaultClassifier, F, Fut>
     where
         S: SharedAdmission<Key = ()>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_with(&DefaultClassifier, f).await
+        self.call_with(&DefaultClassifier, f)
     }
 
     /// [`call`](Self::call) with a classifier deciding the outcome.
@@ -204,14 +204,18 @@ impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
     /// # Errors
     ///
     /// [`Error::Rejected`] (and `f` never runs), or [`Error::Inner`].
-    pub async fn call_with<K, F, Fut, T, E>(&self, classify: &K, f: F) -> Result<T, Error<E>>
+    pub fn call_with<'a, K, F, Fut, T, E>(
+        &'a self,
+        classify: &'a K,
+        f: F,
+    ) -> Calling<'a, &'a S, &'a R, K, F, Fut>
     where
         S: SharedAdmission<Key = ()>,
         K: Classify<T, E> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        admit::call(&self.shared, &self.runtime, self.ask, classify, f).await
+        admit::call(&self.shared, &self.runtime, self.ask, classify, f)
     }
 
     /// [`call`](Self::call) for a keyed machine.

@@ -62,6 +62,14 @@ impl BlockingRuntime for QuantaClock {
             std::thread::sleep(wait);
         }
     }
+
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        Some(crate::thread_waker())
+    }
+
+    fn block_until_woken(&self, deadline: Instant) {
+        crate::Park::park_until(self, Some(deadline));
+    }
 }
 
 impl Park for QuantaClock {}

@@ -17,7 +17,9 @@
 extern crate std;
 
 use core::hash::Hash;
+use core::task::Waker;
 use core::time::Duration;
+use std::vec::Vec;
 
 use failsafe_core::cache::{CacheConfig, LoadMark, Lookup};
 use failsafe_core::{ConfigError, Instant, Problem};
@@ -70,6 +72,9 @@ pub struct QuickStore<K, V> {
     cache: quick_cache::unsync::Cache<K, Entry<V>>,
     config: CacheConfig,
     latest: Instant,
+    /// Followers waiting for a load, woken when it ends (unbounded: the
+    /// heap grows only while followers wait).
+    waiters: Vec<(K, Waker)>,
 }
 
 impl<K: Eq + Hash, V> core::fmt::Debug for QuickStore<K, V> {
@@ -101,6 +106,7 @@ impl<K: Eq + Hash + Clone, V: Clone> QuickStore<K, V> {
             cache: quick_cache::unsync::Cache::new(capacity),
             config,
             latest: Instant::ZERO,
+            waiters: Vec::new(),
         })
     }
 
@@ -227,8 +233,8 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
     fn lookup(&mut self, key: &K, now: Instant) -> Lookup<'_, V> {
         let now = self.observe(now);
         let config = self.config;
-        let age = match self.cache.peek(key) {
-            Some(e) => e.age(now, &config),
+        let (age, marked) = match self.cache.peek(key) {
+            Some(e) => (e.age(now, &config), e.loading_until > now),
             None => return Lookup::Missing,
         };
         match age {
@@ -259,6 +265,9 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
             },
             Age::Negative(until) => Lookup::Negative { until },
             Age::Pending => Lookup::Missing,
+            // A dead entry under a live load mark stays: the mark is the
+            // leader's (a second caller must not lead beside it).
+            Age::Dead if marked => Lookup::Missing,
             Age::Dead => {
                 self.cache.remove(key);
                 Lookup::Missing
@@ -303,6 +312,13 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
         }
     }
 
+    fn load_mark(&self, key: &K) -> Option<Instant> {
+        self.cache
+            .peek(key)
+            .map(|e| e.loading_until)
+            .filter(|until| *until > Instant::ZERO)
+    }
+
     fn insert(&mut self, key: K, value: V, now: Instant) {
         let now = self.observe(now);
         let expires = self.ttl_expiry(now, self.config.time_to_live());
@@ -333,5 +349,27 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
 
     fn max_stale(&self) -> Duration {
         self.config.max_stale()
+    }
+
+    fn register_waiter(&mut self, key: &K, waker: &Waker) -> bool {
+        match self
+            .waiters
+            .iter_mut()
+            .find(|(k, w)| k == key && w.will_wake(waker))
+        {
+            Some((_, w)) => w.clone_from(waker),
+            None => self.waiters.push((key.clone(), waker.clone())),
+        }
+        true
+    }
+
+    fn take_waiter(&mut self, key: &K) -> Option<Waker> {
+        let i = self.waiters.iter().position(|(k, _)| k == key)?;
+        Some(self.waiters.swap_remove(i).1)
+    }
+
+    fn remove_waiter(&mut self, key: &K, waker: &Waker) {
+        self.waiters
+            .retain(|(k, w)| !(k == key && w.will_wake(waker)));
     }
 }

@@ -80,6 +80,19 @@ impl Wake for Unpark {
     }
 }
 
+/// A waker that unparks the calling thread: what the std runtimes'
+/// [`BlockingRuntime::thread_waker`](crate::BlockingRuntime::thread_waker)
+/// returns (one allocation, made once per wait).
+///
+/// ```
+/// let waker = failsafe_driver::thread_waker();
+/// waker.wake(); // the next park of this thread returns at once
+/// std::thread::park();
+/// ```
+pub fn thread_waker() -> Waker {
+    Waker::from(Arc::new(Unpark(std::thread::current())))
+}
+
 /// Waits for admission on the calling thread: at once if the machine
 /// admits or rejects; otherwise parks the thread ([`Park::park_until`])
 /// until the machine's `recheck_at` or until the machine wakes it (a
@@ -140,8 +153,7 @@ where
                     clock.park_until(recheck_at);
                 }
                 // The first time round, only registers the waker.
-                let waker = waker
-                    .get_or_insert_with(|| Waker::from(Arc::new(Unpark(std::thread::current()))));
+                let waker = waker.get_or_insert_with(thread_waker);
                 let call = ask.apply(Call::at(clock.now()), key);
                 entry = handle.resume(&call, wait, Some(waker));
             }

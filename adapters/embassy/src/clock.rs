@@ -3,7 +3,36 @@
 use failsafe_driver::{Clock, Runtime};
 use failsafe_driver::{Instant, Rejected};
 
-const MICROS_PER_SEC: u128 = 1_000_000;
+const MICROS_PER_SEC: u64 = 1_000_000;
+
+/// Microseconds per tick as a reduced fraction `MICROS / TICKS`: at the
+/// usual rates (1 MHz, 1 kHz, 32.768 kHz) the divisor is 1 or a power of
+/// two, so the conversions below compile to a multiply and a shift, with no
+/// 64-bit division linked (firmware `.text`).
+const GCD: u64 = gcd(MICROS_PER_SEC, embassy_time::TICK_HZ);
+const MICROS: u64 = MICROS_PER_SEC / GCD;
+const TICKS: u64 = embassy_time::TICK_HZ / GCD;
+
+const fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// `floor(x * num / den)` (or the ceiling), saturating at `u64::MAX`, without
+/// a wider intermediate: `x = q * den + r`, and `r * num < den * num`, which
+/// fits a `u64` for the fractions here (both at most 10^6 * TICK_HZ).
+const fn scale(x: u64, num: u64, den: u64, round_up: bool) -> u64 {
+    let (q, r) = (x / den, x % den);
+    let part = r * num;
+    let part = if round_up {
+        part.div_ceil(den)
+    } else {
+        part / den
+    };
+    q.saturating_mul(num).saturating_add(part)
+}
 
 /// embassy-time's clock, zero-sized. Core [`Instant`]s are microseconds since
 /// boot: reading rounds ticks **down** to whole microseconds,
@@ -16,8 +45,7 @@ impl EmbassyClock {
     /// An embassy instant (ticks since boot) as a core instant, rounded down
     /// to a whole microsecond. Never overflows.
     pub const fn to_core(at: embassy_time::Instant) -> Instant {
-        let micros = at.as_ticks() as u128 * MICROS_PER_SEC / embassy_time::TICK_HZ as u128;
-        Instant::from_micros(saturate(micros))
+        Instant::from_micros(scale(at.as_ticks(), MICROS, TICKS, false))
     }
 
     /// A core instant as an embassy instant, rounded up to the next
@@ -28,27 +56,20 @@ impl EmbassyClock {
         if at.as_nanos() == Instant::MAX.as_nanos() {
             return embassy_time::Instant::MAX;
         }
-        let micros = at.as_nanos().div_ceil(1_000) as u128;
-        let ticks = (micros * embassy_time::TICK_HZ as u128).div_ceil(MICROS_PER_SEC);
-        embassy_time::Instant::from_ticks(saturate(ticks))
+        let micros = at.as_nanos().div_ceil(1_000);
+        embassy_time::Instant::from_ticks(scale(micros, TICKS, MICROS, true))
     }
 
     /// When a rejected call may come back, for `Timer::at`: `None` when the
     /// machine cannot say (a probe out, a health report awaited) or never
     /// will (more permits than a limiter holds).
+    /// [`WakeAt::wake_at`](crate::WakeAt::wake_at) is the same, as a method:
+    /// `rejected.wake_at()`.
     pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
         match rejected.retry_at {
             Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),
             _ => None,
         }
-    }
-}
-
-const fn saturate(n: u128) -> u64 {
-    if n > u64::MAX as u128 {
-        u64::MAX
-    } else {
-        n as u64
     }
 }
 
@@ -67,5 +88,48 @@ impl Runtime for EmbassyClock {
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
         embassy_time::Timer::at(Self::to_embassy(deadline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scale;
+
+    /// `scale` against the same fraction in `u128`, for tick rates from 1 Hz
+    /// to 1 GHz (reduced against 10^6) and values across the `u64` range.
+    #[test]
+    fn scale_is_the_exact_fraction_rounded_and_saturated() {
+        let fractions = [
+            (1, 1),
+            (1_000, 1),
+            (15_625, 512),
+            (1, 1_000),
+            (1_000_000, 1),
+            (3, 7),
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for value in [x, x >> 20, x >> 40, x & 0xFFFF, u64::MAX, 0] {
+                for (num, den) in fractions {
+                    for round_up in [false, true] {
+                        let exact = u128::from(value) * u128::from(num);
+                        let exact = if round_up {
+                            exact.div_ceil(u128::from(den))
+                        } else {
+                            exact / u128::from(den)
+                        };
+                        let expected = u64::try_from(exact).unwrap_or(u64::MAX);
+                        assert_eq!(
+                            scale(value, num, den, round_up),
+                            expected,
+                            "{value} * {num} / {den}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,11 @@
 //! Resilience patterns for [embassy](https://embassy.dev) firmware: `no_std`,
 //! no allocation, state in `static`s. `failsafe-core`'s machines decide,
 //! [`failsafe_driver`]'s one path runs the calls; this crate adds
-//! [`EmbassyClock`] (the driver's [`Clock`] and [`Runtime`]), [`MutexLock`],
+//! [`EmbassyClock`] (the driver's [`Clock`] and [`Runtime`]), [`WakeAt`]
+//! (every rejection's `retry_at`, policy's `next_deadline()` and
+//! [`Deadline`] as the `embassy_time::Instant` `Timer::at` takes),
+//! [`MutexLock`] and the [`LockKind`]s naming a policy's lock once
+//! ([`CsKind`], [`EmbassyMutex`]),
 //! `DefmtObserver` (feature `defmt`), and `const` constructors, so each
 //! pattern's [`Policy`] is a `static`: [`circuit_breaker`], [`fail_fast`],
 //! [`bulkhead`], [`rate_limiter`] (lock-free), [`keyed_rate_limiter`],
@@ -20,7 +24,7 @@
 //! ```
 //! use core::time::Duration;
 //! use embassy_time::Timer;
-//! use failsafe_embassy::{circuit_breaker, BreakerConfig, CircuitBreakerPolicy, CountWindow, EmbassyClock, Error};
+//! use failsafe_embassy::{circuit_breaker, BreakerConfig, CircuitBreakerPolicy, CountWindow, Error, WakeAt};
 //!
 //! const CONFIG: BreakerConfig = failsafe_embassy::checked(BreakerConfig::builder()
 //!     .failure_rate_threshold(0.5) // open when half of ...
@@ -37,7 +41,7 @@
 //!         Ok(value) => Some(value),
 //!         Err(Error::Rejected(rejected)) => {
 //!             // Open: the bus was not touched. Come back when a probe is admitted.
-//!             if let Some(at) = EmbassyClock::retry_at(&rejected) {
+//!             if let Some(at) = rejected.wake_at() {
 //!                 Timer::at(at).await;
 //!             }
 //!             None
@@ -49,7 +53,8 @@
 //! ```
 //!
 //! Tasks and interrupt handlers may share a `static` if its lock masks
-//! interrupts ([`CsLock`], `MutexLock<CriticalSectionRawMutex, _>`); on
+//! interrupts ([`CsLock`], `MutexLock<CriticalSectionRawMutex, _>`: the
+//! kinds [`CsKind`] and `EmbassyMutex<CriticalSectionRawMutex>`); on
 //! thumbv6m (no CAS) enable the `critical-section` feature. [`pipeline`]
 //! puts policies, a retry and timeouts around one call, in a `static`.
 #![no_std]
@@ -61,18 +66,20 @@ mod defmt_observer;
 mod lock;
 mod policy;
 mod retry;
+mod wake;
 
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use defmt_observer::DefmtObserver;
 pub use failsafe_driver::checked;
-pub use lock::MutexLock;
+pub use lock::{CsKind, EmbassyMutex, LockKind, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
     LockedPolicy, Pipeline, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
     keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
+pub use wake::WakeAt;
 
 /// The driver, with the core's machines and vocabulary it re-exports.
 pub use ::failsafe_driver as driver;

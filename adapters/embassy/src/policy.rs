@@ -13,24 +13,30 @@ use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
 use failsafe_driver::{Classify, DefaultClassifier, Error, Policy};
 
 use crate::EmbassyClock;
+use crate::lock::{CsKind, LockKind};
 
 /// Any core machine `M` behind lock `L` (a [`CsLock`] by default, or a
-/// [`MutexLock`](crate::MutexLock)); built by [`from_lock`].
+/// [`MutexLock`](crate::MutexLock), or any [`Lock`](crate::Lock)); built by
+/// [`from_lock`]. The pattern aliases below take a [`LockKind`] instead,
+/// so the machine is not named twice.
 pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
 
 /// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
-/// observer `O`); built by [`circuit_breaker`] or [`from_lock`].
-pub type CircuitBreakerPolicy<W, O = (), L = CsLock<CircuitBreaker<W, O>>> =
-    LockedPolicy<CircuitBreaker<W, O>, L>;
-
-/// A fail fast (core machine: [`FailFast`]); built by [`fail_fast`] or
+/// observer `O`, lock kind `K`: [`CsKind`] or an
+/// [`EmbassyMutex`](crate::EmbassyMutex)); built by [`circuit_breaker`] or
 /// [`from_lock`].
-pub type FailFastPolicy<O = (), L = CsLock<FailFast<O>>> = LockedPolicy<FailFast<O>, L>;
+pub type CircuitBreakerPolicy<W, O = (), K = CsKind> =
+    LockedPolicy<CircuitBreaker<W, O>, <K as LockKind>::Lock<CircuitBreaker<W, O>>>;
 
-/// A bulkhead (core machine: [`Bulkhead`], a queue of `Q` tasks); built by
-/// [`bulkhead`] or [`from_lock`].
-pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, L = CsLock<Bulkhead<Q, O, A>>> =
-    LockedPolicy<Bulkhead<Q, O, A>, L>;
+/// A fail fast (core machine: [`FailFast`], lock kind `K`); built by
+/// [`fail_fast`] or [`from_lock`].
+pub type FailFastPolicy<O = (), K = CsKind> =
+    LockedPolicy<FailFast<O>, <K as LockKind>::Lock<FailFast<O>>>;
+
+/// A bulkhead (core machine: [`Bulkhead`], a queue of `Q` tasks, lock kind
+/// `K`); built by [`bulkhead`] or [`from_lock`].
+pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, K = CsKind> =
+    LockedPolicy<Bulkhead<Q, O, A>, <K as LockKind>::Lock<Bulkhead<Q, O, A>>>;
 
 /// The lock-free rate limiter (core machine: [`AtomicGcra`] in a
 /// [`Throttle`]); built by [`rate_limiter`]. Other limiters go behind a
@@ -38,9 +44,10 @@ pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, L = CsLock<Bulkh
 pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock>;
 
 /// A rate limiter per key (core machine: [`KeyedGcra`], `N` keys, idle ones
-/// evicted first); built by [`keyed_rate_limiter`] or [`from_lock`].
-pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsLock<Throttle<KeyedGcra<K, N>>>> =
-    LockedPolicy<Throttle<KeyedGcra<K, N>>, L>;
+/// evicted first, lock kind `L`); built by [`keyed_rate_limiter`] or
+/// [`from_lock`].
+pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsKind> =
+    LockedPolicy<Throttle<KeyedGcra<K, N>>, <L as LockKind>::Lock<Throttle<KeyedGcra<K, N>>>>;
 
 /// Any machine inside `lock` (an observer, an adaptive limit, a
 /// [`MutexLock`](crate::MutexLock)). `const`. A machine that is not fresh

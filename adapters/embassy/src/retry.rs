@@ -26,7 +26,7 @@ use crate::EmbassyClock;
 /// static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
 /// /// Reseed it per device at boot (`GPS.reseed(uid)`).
 /// static GPS: RetryPolicy<CsLock<TokenQuota>> =
-///     RetryPolicy::new(failsafe_embassy::checked(RetryConfig::builder().build()), 0x5EED).with_budget(&BUDGET);
+///     RetryPolicy::new(&failsafe_embassy::checked(RetryConfig::builder().build()), 0x5EED).with_budget(&BUDGET);
 /// # futures_lite::future::block_on(async {
 /// let fix = GPS.call_within(Deadline::NEVER, &RetryOnFailsafeError, |attempt| {
 ///     with_timeout(PER_ATTEMPT, attempt.deadline, |_| async { Ok::<_, ()>((52, 13)) })
@@ -35,15 +35,15 @@ use crate::EmbassyClock;
 /// # });
 /// ```
 pub struct RetryPolicy<'a, L = NoBudget, O = ()>(
-    RetryConfig,
+    &'a RetryConfig,
     &'a L,              // the budget
     CsLock<Xorshift64>, // seeds each call's generator
     O,                  // the observer
 );
 
-impl RetryPolicy<'static> {
+impl<'a> RetryPolicy<'a> {
     /// `config`, no budget, no observer, jitter seeded with `seed`. `const`.
-    pub const fn new(config: RetryConfig, seed: u64) -> Self {
+    pub const fn new(config: &'a RetryConfig, seed: u64) -> Self {
         RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
 }
@@ -57,7 +57,10 @@ impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
 
     /// The same policy drawing on `budget` (any [`Lock`] around a
     /// [`RetryBudget`]), which other policies may share. `const`.
-    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O> {
+    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O>
+    where
+        'a: 'b,
+    {
         RetryPolicy(self.0, budget, self.2, self.3)
     }
 }
@@ -65,7 +68,7 @@ impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
 impl<L, O> RetryPolicy<'_, L, O> {
     /// The configuration.
     pub const fn config(&self) -> RetryConfig {
-        self.0
+        *self.0
     }
 
     /// Restarts the jitter generator from `seed` (the chip's unique ID, a
@@ -81,29 +84,30 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     /// # Errors
     ///
     /// A [`RetryError`]: why it gave up, after how many attempts, the last error.
-    pub async fn call<G, F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
+    pub fn call<G, F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
         G: RetryBudget,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_within(Deadline::NEVER, &RetryOnErr, op).await
+        self.call_within(Deadline::NEVER, &RetryOnErr, op)
     }
 
     /// [`call`](Self::call) with `classify` deciding what retries, inside the
     /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
-    /// carries it, to hand down.
+    /// carries it, to hand down. The call starts (its time read, its jitter
+    /// seed drawn) when this is called, as the driver's `retry` does.
     ///
     /// # Errors
     ///
     /// A [`RetryError`].
-    pub async fn call_within<G, K, F, Fut, T, E>(
+    pub fn call_within<G, K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
         classify: &K,
         op: F,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
         G: RetryBudget,
@@ -112,13 +116,15 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
         Fut: Future<Output = Result<T, E>>,
     {
         let ctx = RetryContext {
-            config: self.0,
+            config: *self.0,
             deadline,
             budget: self.1,
             rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
             observer: self.3.clone(),
         };
-        failsafe_driver::retry(&EmbassyClock, ctx, classify, op).await
+        // The driver's future, not an `async fn` around it: no "resumed
+        // after completion" panic path for firmware to link.
+        failsafe_driver::retry(&EmbassyClock, ctx, classify, op)
     }
 }
 

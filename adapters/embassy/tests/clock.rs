@@ -57,3 +57,27 @@ fn retry_at_is_a_timer_instant_only_when_the_machine_knows_one() {
     let never = Rejected::never(RejectReason::RateInsufficientCapacity);
     assert_eq!(EmbassyClock::retry_at(&never), None, "never is no instant");
 }
+
+#[test]
+fn wake_at_gives_every_deadline_as_a_timer_instant() {
+    use failsafe_embassy::{Deadline, Error, RejectReason, Rejected, WakeAt};
+    let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_nanos(1_500)));
+    let two_us = Some(embassy_time::Instant::from_micros(2));
+    // rounded up, as EmbassyClock::retry_at
+    assert_eq!(open.wake_at(), two_us);
+    assert_eq!(Error::<()>::Rejected(open).wake_at(), two_us);
+    assert_eq!(Instant::from_nanos(1_500).wake_at(), two_us);
+    assert_eq!(Deadline::at(Instant::from_nanos(1_500)).wake_at(), two_us);
+    // no instant: unknown, never, or not a rejection
+    let unknown = Rejected::new(RejectReason::BreakerHalfOpenFull, None);
+    assert_eq!(unknown.wake_at(), None);
+    let never = Rejected::never(RejectReason::RateInsufficientCapacity);
+    assert_eq!(never.wake_at(), None);
+    assert_eq!(Instant::MAX.wake_at(), None);
+    assert_eq!(Deadline::NEVER.wake_at(), None);
+    assert_eq!(Error::<()>::Inner(()).wake_at(), None);
+    assert_eq!(
+        Error::<()>::Timeout(Deadline::at(Instant::from_secs(1))).wake_at(),
+        None
+    );
+}

@@ -73,7 +73,7 @@ fn a_task_trips_the_static_breaker_on_the_embassy_executor() {
 }
 
 static RETRY: RetryPolicy = RetryPolicy::new(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         RetryConfig::builder()
             .max_attempts(5)
             .backoff(BackoffKind::Constant(Duration::ZERO))

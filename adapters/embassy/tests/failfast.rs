@@ -226,6 +226,7 @@ fn a_learned_duration_and_one_probe_per_interval_on_explicit_instants() {
 
 #[test]
 fn a_dropped_call_is_cancelled_and_leaves_the_streak_alone() {
+    // The spelling before lock kinds (the full lock type) names the same type.
     static BUS: FailFastPolicy<(), MutexLock<CriticalSectionRawMutex, FailFast>> =
         from_lock(MutexLock::new(FailFast::new(failures(2))));
     block_on(async {

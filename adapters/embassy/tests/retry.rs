@@ -43,7 +43,7 @@ fn a_flaky_operation_is_retried_until_it_succeeds() {
         EVENTS.lock().unwrap().push(event);
     }
     static RETRY: RetryPolicy<NoBudget, FnObserver<fn(RetryEvent)>> =
-        RetryPolicy::new(at_once(5), 1).with_observer(FnObserver(log as fn(RetryEvent)));
+        RetryPolicy::new(&at_once(5), 1).with_observer(FnObserver(log as fn(RetryEvent)));
 
     let calls = AtomicU32::new(0);
     let result = block_on(RETRY.call(|attempt| {
@@ -78,7 +78,7 @@ fn a_flaky_operation_is_retried_until_it_succeeds() {
 
 #[test]
 fn attempts_run_out_and_the_last_error_is_kept() {
-    static RETRY: RetryPolicy = RetryPolicy::new(at_once(4), 1);
+    static RETRY: RetryPolicy = RetryPolicy::new(&at_once(4), 1);
     let result =
         block_on(RETRY.call(|attempt: Attempt| async move { Err::<(), _>(attempt.number * 10) }));
     assert_eq!(
@@ -115,7 +115,7 @@ fn classify(r: &Result<Reply, LinkError>) -> Verdict {
 
 #[test]
 fn a_classifier_decides_what_retries() {
-    static RETRY: RetryPolicy = RetryPolicy::new(at_once(3), 1);
+    static RETRY: RetryPolicy = RetryPolicy::new(&at_once(3), 1);
     let run = |replies: [Result<Reply, LinkError>; 3]| {
         let replies = Mutex::new(replies.into_iter());
         let calls = AtomicU32::new(0);
@@ -157,9 +157,9 @@ fn a_static_budget_is_shared_by_calls_and_policies() {
     static BUDGET: CsLock<TokenQuota> =
         CsLock::new(failsafe_embassy::checked(TokenQuota::new(10, 5, 10, 5, 1)));
     static READ: RetryPolicy<CsLock<TokenQuota>> =
-        RetryPolicy::new(at_once(2), 1).with_budget(&BUDGET);
+        RetryPolicy::new(&at_once(2), 1).with_budget(&BUDGET);
     static WRITE: RetryPolicy<CsLock<TokenQuota>> =
-        RetryPolicy::new(at_once(2), 2).with_budget(&BUDGET);
+        RetryPolicy::new(&at_once(2), 2).with_budget(&BUDGET);
 
     let failing = |_: Attempt| async { Err::<(), _>("nack") };
     for policy in [&READ, &WRITE] {
@@ -179,7 +179,7 @@ fn a_static_budget_is_shared_by_calls_and_policies() {
 
 #[test]
 fn a_deadline_that_has_passed_runs_nothing() {
-    static RETRY: RetryPolicy = RetryPolicy::new(at_once(3), 1);
+    static RETRY: RetryPolicy = RetryPolicy::new(&at_once(3), 1);
     let ran = AtomicU32::new(0);
     let spent = Deadline::at(EmbassyClock.now());
     let result = block_on(RETRY.call_within(spent, &RetryOnErr, |_| {
@@ -199,7 +199,7 @@ fn a_deadline_that_has_passed_runs_nothing() {
 
 #[test]
 fn each_attempt_gets_its_number_and_the_callers_deadline() {
-    static RETRY: RetryPolicy = RetryPolicy::new(at_once(3), 1);
+    static RETRY: RetryPolicy = RetryPolicy::new(&at_once(3), 1);
     let far = Deadline::after(EmbassyClock.now(), Duration::from_secs(3_600));
     let seen = Mutex::new(Vec::new());
     let result = block_on(RETRY.call_within(far, &RetryOnErr, |attempt| {
@@ -256,9 +256,9 @@ fn jitter_is_reproducible_from_the_seed_and_differs_between_calls() {
         B_LOG.lock().unwrap().push(e);
     }
     static A: RetryPolicy<NoBudget, Log> =
-        RetryPolicy::new(FULL_JITTER, 0xF00D).with_observer(FnObserver(log_a as fn(RetryEvent)));
+        RetryPolicy::new(&FULL_JITTER, 0xF00D).with_observer(FnObserver(log_a as fn(RetryEvent)));
     static B: RetryPolicy<NoBudget, Log> =
-        RetryPolicy::new(FULL_JITTER, 0xF00D).with_observer(FnObserver(log_b as fn(RetryEvent)));
+        RetryPolicy::new(&FULL_JITTER, 0xF00D).with_observer(FnObserver(log_b as fn(RetryEvent)));
 
     let a: Vec<Duration> = (0..4).map(|_| first_delay(&A, &A_LOG)).collect();
     let b: Vec<Duration> = (0..4).map(|_| first_delay(&B, &B_LOG)).collect();
@@ -285,7 +285,7 @@ fn the_policy_is_const_and_shares_from_a_static() {
     fn assert_sync<T: Sync>(_: &T) {}
     static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
     static RETRY: RetryPolicy<CsLock<TokenQuota>> =
-        RetryPolicy::new(at_once(3), 1).with_budget(&BUDGET);
+        RetryPolicy::new(&at_once(3), 1).with_budget(&BUDGET);
     assert_sync(&RETRY);
     assert_eq!(RETRY.config(), at_once(3));
     assert!(format!("{RETRY:?}").starts_with("RetryPolicy { config: RetryConfig"));
@@ -311,7 +311,7 @@ fn config_or_panic_names_the_bad_field() {
 /// The futures borrow only the policy: they can be stored and polled later.
 #[test]
 fn a_call_is_an_ordinary_future() {
-    static RETRY: RetryPolicy = RetryPolicy::new(at_once(2), 1);
+    static RETRY: RetryPolicy = RetryPolicy::new(&at_once(2), 1);
     type Call = std::pin::Pin<Box<dyn Future<Output = Result<u32, RetryError<&'static str>>>>>;
     fn boxed() -> Call {
         Box::pin(RETRY.call(|a| fails_until(2, a)))
@@ -326,7 +326,7 @@ fn calls_are_send_when_their_operations_are() {
     fn assert_send<T: Send>(_: T) {}
     static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
     static RETRY: RetryPolicy<CsLock<TokenQuota>> =
-        RetryPolicy::new(at_once(3), 1).with_budget(&BUDGET);
+        RetryPolicy::new(&at_once(3), 1).with_budget(&BUDGET);
     assert_send(RETRY.call(|a| fails_until(2, a)));
     assert_send(RETRY.call_within(Deadline::NEVER, &RetryOnErr, |a| fails_until(2, a)));
     assert_send(failsafe_embassy::with_timeout(

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use failsafe_embassy::{
     BreakerConfig, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow, CsLock, EmbassyClock,
-    EmbassyPolicy, Error, MutexLock, NoWindow, Outcome, Policy, RejectReason, Shared, State,
-    circuit_breaker, from_lock,
+    EmbassyMutex, EmbassyPolicy, Error, MutexLock, NoWindow, Outcome, Policy, RejectReason, Shared,
+    State, WakeAt, circuit_breaker, from_lock,
 };
 use futures_lite::future::{self, block_on};
 
@@ -81,6 +81,12 @@ fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
             EmbassyClock::retry_at(&rejected),
             Some(EmbassyClock::to_embassy(retry_at))
         );
+        // The same instant for Timer::at, from the rejection, the error and
+        // the policy, with no conversion at the call site.
+        let at = Some(EmbassyClock::to_embassy(retry_at));
+        assert_eq!(rejected.wake_at(), at);
+        assert_eq!(Error::<()>::Rejected(rejected).wake_at(), at);
+        assert_eq!(BREAKER.wake_at(), at);
         let m = BREAKER.shared().metrics(now());
         assert_eq!((m.times_opened, m.rejected), (1, 1));
         assert_eq!(m.open_until, Some(retry_at));
@@ -191,12 +197,12 @@ fn operator_controls_take_effect_at_once() {
 
 #[test]
 fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
-    type Mutexed<R> = MutexLock<R, CircuitBreaker<NoWindow>>;
-    static SHARED: CircuitBreakerPolicy<NoWindow, (), Mutexed<CriticalSectionRawMutex>> =
+    // The lock kind names the raw mutex, not the machine again.
+    static SHARED: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<CriticalSectionRawMutex>> =
         from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
 
     // NoopRawMutex: not Sync, so it lives in the task, shared by reference.
-    let local: CircuitBreakerPolicy<NoWindow, (), Mutexed<NoopRawMutex>> =
+    let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> =
         from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
 
     block_on(async {

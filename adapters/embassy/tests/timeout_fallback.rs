@@ -197,7 +197,7 @@ fn the_policy_and_the_predicate_choose_what_falls_back() {
 #[test]
 fn retries_that_give_up_fall_back_with_their_reason() {
     static RETRY: RetryPolicy = RetryPolicy::new(
-        failsafe_embassy::checked(
+        &failsafe_embassy::checked(
             RetryConfig::builder()
                 .max_attempts(2)
                 .backoff(BackoffKind::Constant(Duration::ZERO))

@@ -151,6 +151,15 @@ impl BlockingRuntime for TokioClock {
     fn block_until(&self, deadline: Instant) {
         std::thread::sleep(deadline.saturating_duration_since(self.now()));
     }
+    /// A waker that unparks this thread (a blocking cache follower's).
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        Some(failsafe_driver::thread_waker())
+    }
+
+    /// Parks the thread until woken or for the real time left.
+    fn block_until_woken(&self, deadline: Instant) {
+        self.park_until(Some(deadline));
+    }
 }
 
 /// Paused runtimes' own epochs (`test-util`).

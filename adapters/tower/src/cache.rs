@@ -78,12 +78,22 @@ use crate::Layered;
 /// cloned. A request that loads or waits for a load boxes the rest of it
 /// ([`Pending::run`](failsafe_driver::Pending::run), an `async fn`) and
 /// reads the clock again when the answer is stored; an uncacheable request
-/// is not boxed. Followers of a load see its result on the cache's
-/// re-check timer (10 ms by default, [`SharedCache::timing`]).
+/// is not boxed.
+///
+/// **Followers** of a load are woken by its leader when it ends (stored,
+/// failed, or dropped) if the store keeps followers: the core's `Cache` in
+/// a [`WithWaiters`](failsafe_driver::cache::WithWaiters) (a fixed
+/// registry, no allocation) or `QuickStore`; a follower registers its
+/// task's waker at its future's first poll (`call` has none) and answers
+/// at the instant its leader ends. Over the bare core `Cache` (or a full
+/// registry) followers re-check the store on the cache's timer instead
+/// (every 10 ms by default, [`SharedCache::timing`]) and see the result up
+/// to that late.
 ///
 /// ```
 /// use std::time::Duration;
 /// use failsafe_core::cache::{Cache, CacheConfig};
+/// use failsafe_driver::cache::WithWaiters;
 /// use failsafe_driver::{Cached, SharedCache, StdLock};
 /// use failsafe_tokio::TokioClock;
 /// use failsafe_tower::CacheLayer;
@@ -96,7 +106,8 @@ use crate::Layered;
 ///     .max_stale(Duration::from_secs(300))
 ///     .build()
 ///     .unwrap();
-/// let store: Cache<u32, String, 256> = Cache::new(config, 0x5eed);
+/// // Up to 32 followers of a load are woken by its leader (more re-check).
+/// let store: WithWaiters<Cache<u32, String, 256>, 32> = WithWaiters::new(Cache::new(config, 0x5eed));
 /// let cache = SharedCache::new(StdLock::new(store), TokioClock);
 /// // Even ids are cacheable; odd ones pass through.
 /// let layer = CacheLayer::new(cache, |id: &u32| id.is_multiple_of(2).then_some(*id));
@@ -217,7 +228,7 @@ where
     S::Error: Send + 'static,
     Req: Send + 'static,
     St: CacheStore + 'static,
-    St::Key: Clone + Send + 'static,
+    St::Key: Clone + Send + Sync + 'static,
     St::Value: Clone + Send + 'static,
     L: Lock<St> + Send + Sync + 'static,
     R: Runtime + Send + Sync + 'static,

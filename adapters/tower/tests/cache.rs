@@ -2,24 +2,41 @@
 //! nothing sleeps): a hit never reaches the inner service (nor its
 //! readiness); misses of one key together call it once; a failed load
 //! serves a stale response, marked with its age; a failure is cached for
-//! `negative_ttl`; uncacheable requests pass through untouched; a dropped
-//! leader does not hold its followers up.
+//! `negative_ttl`; uncacheable requests pass through untouched; followers
+//! are woken at their leader's end (over a store with a registry; over
+//! the bare core `Cache` they re-check on the timer); a dropped leader
+//! (polled or not) does not hold its followers up, and ends only its own
+//! load mark.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use failsafe_core::cache::{Cache, CacheConfig};
+use failsafe_driver::cache::WithWaiters;
 use failsafe_driver::{CacheError, Cached, Clock, SharedCache, StdLock};
 use failsafe_tokio::TokioClock;
 use failsafe_tower::CacheLayer;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
-type Store = Cache<u32, u32, 16>;
+type Core = Cache<u32, u32, 16>;
+/// The core store with room for 16 waiting followers: woken by their
+/// leader.
+type Store = WithWaiters<Core, 16>;
 type Shared = SharedCache<Store, StdLock<Store>, TokioClock>;
+/// The bare core store: its followers re-check on the timer.
+type Polled = SharedCache<Core, StdLock<Core>, TokioClock>;
 
 fn cache(config: CacheConfig) -> Arc<Shared> {
+    Arc::new(SharedCache::new(
+        StdLock::new(WithWaiters::new(Cache::new(config, 0x5eed))),
+        TokioClock::new(),
+    ))
+}
+
+fn polled(config: CacheConfig) -> Arc<Polled> {
     Arc::new(SharedCache::new(
         StdLock::new(Cache::new(config, 0x5eed)),
         TokioClock::new(),
@@ -117,7 +134,9 @@ async fn a_hit_answers_while_the_inner_service_is_not_ready() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_misses_for_one_key_call_the_inner_service_once() {
-    let (calls, _, inner) = counted(Duration::from_millis(100));
+    // 105 ms: off the 10 ms re-check grid, so a re-check could not hit
+    // the leader's end by chance.
+    let (calls, _, inner) = counted(Duration::from_millis(105));
     let svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
     let started = tokio::time::Instant::now();
 
@@ -131,9 +150,28 @@ async fn concurrent_misses_for_one_key_call_the_inner_service_once() {
     }
     assert_eq!(other.await.unwrap(), Ok(Cached::Loaded(80)));
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one call per key");
-    // Followers saw the result within one re-check (10 ms) of the load.
-    assert!(started.elapsed() <= Duration::from_millis(110));
+    // Woken by their leader: they finished at its end, not a re-check later.
+    assert_eq!(started.elapsed(), Duration::from_millis(105));
     assert_eq!(svc.oneshot(7).await, Ok(Cached::Fresh(70)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_the_bare_core_cache_followers_re_check_on_the_timer() {
+    let (calls, _, inner) = counted(Duration::from_millis(100));
+    let svc = CacheLayer::new(polled(ttl(30)), every).layer(inner);
+    let started = tokio::time::Instant::now();
+
+    let requests: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(svc.clone().oneshot(7)))
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), Ok(Cached::Loaded(70)));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // No registry: the followers saw the result within one re-check
+    // (10 ms) of the load.
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(started.elapsed() <= Duration::from_millis(110));
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,7 +276,7 @@ async fn a_dropped_leader_does_not_wedge_its_followers() {
     tokio::task::yield_now().await; // the leader takes the key's load mark
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let follower = tokio::spawn(svc.clone().oneshot(9));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(55)).await; // off the re-check grid
     assert!(!follower.is_finished(), "it follows the hung leader");
     let dropped_at = tokio::time::Instant::now();
     leader.abort(); // drops the leader's future, and its load mark
@@ -246,8 +284,9 @@ async fn a_dropped_leader_does_not_wedge_its_followers() {
 
     assert_eq!(follower.await.unwrap(), Ok(Cached::Loaded(90)));
     assert_eq!(calls.load(Ordering::SeqCst), 2, "the follower led a load");
-    // Within one re-check (10 ms), not the leader's 30 s lease.
-    assert!(dropped_at.elapsed() <= Duration::from_millis(10));
+    // Woken by the dropped leader's end: at once, not the 30 s lease (nor
+    // a 10 ms re-check).
+    assert_eq!(dropped_at.elapsed(), Duration::ZERO);
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,4 +337,82 @@ async fn one_request_refreshes_ahead_of_expiry_while_the_others_hit() {
     tokio::time::advance(Duration::from_secs(3)).await;
     assert_eq!(svc.oneshot(1).await, Ok(Cached::Fresh(10)));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A waker that records that it was woken.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unpolled_leader_dropped_wakes_a_follower_that_registered() {
+    let (calls, _, inner) = counted(Duration::ZERO);
+    let shared = cache(ttl(30));
+    let mut svc = CacheLayer::new(Arc::clone(&shared), every).layer(inner);
+    // The leader's `call` takes the mark; the follower's `call` finds it.
+    let leader = svc.ready().await.unwrap().call(5);
+    let mut follower = std::pin::pin!(svc.ready().await.unwrap().call(5));
+    // First poll: the follower registers its waker with the leader.
+    let woken = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    assert!(follower.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(shared.with(|s| s.waiters().len()), 1);
+    drop(leader); // never polled: its `Pending` ends the mark, wakes it
+    assert!(
+        woken.0.load(Ordering::SeqCst),
+        "woken by the dropped leader"
+    );
+    assert_eq!(follower.await, Ok(Cached::Loaded(50)));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the follower loaded");
+    assert_eq!(shared.with(|s| s.waiters().len()), 0, "no slot left behind");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_whose_leader_ended_before_its_first_poll_answers_at_once() {
+    let (calls, _, inner) = counted(Duration::ZERO);
+    let mut svc = CacheLayer::new(cache(ttl(30)), every).layer(inner);
+    let leader = svc.ready().await.unwrap().call(3);
+    let follower = svc.ready().await.unwrap().call(3);
+    assert_eq!(leader.await, Ok(Cached::Loaded(30)));
+    // It followed that leader (from `call`): its value, as loaded.
+    assert_eq!(
+        futures_lite::future::poll_once(follower).await,
+        Some(Ok(Cached::Loaded(30)))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_dropped_past_its_lease_ends_only_its_own_mark() {
+    let (calls, _, inner) = counted(Duration::from_secs(1));
+    let shared = Arc::new(
+        SharedCache::new(
+            StdLock::new(WithWaiters::<Core, 16>::new(Cache::new(ttl(30), 0x5eed))),
+            TokioClock::new(),
+        )
+        .timing(Duration::from_secs(2), Duration::from_millis(10))
+        .unwrap(),
+    );
+    let mut svc = CacheLayer::new(Arc::clone(&shared), every).layer(inner);
+    let t0 = TokioClock.now();
+    let stale_leader = svc.ready().await.unwrap().call(8); // mark until t0+2s
+    tokio::time::advance(Duration::from_secs(3)).await;
+    // Its lease lapsed: a second caller leads under a mark of its own.
+    let leader = tokio::spawn(svc.clone().oneshot(8));
+    tokio::task::yield_now().await;
+    let own = t0 + Duration::from_secs(5);
+    assert_eq!(shared.with(|s| s.load_mark(&8)), Some(own));
+    drop(stale_leader); // not its mark: ends nothing
+    assert_eq!(shared.with(|s| s.load_mark(&8)), Some(own));
+    // A third caller follows the second, and is woken at its end.
+    let follower = tokio::spawn(svc.clone().oneshot(8));
+    assert_eq!(leader.await.unwrap(), Ok(Cached::Loaded(80)));
+    assert_eq!(follower.await.unwrap(), Ok(Cached::Loaded(80)));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one load, no duplicate");
+    assert_eq!(TokioClock.now(), t0 + Duration::from_secs(4));
 }

@@ -178,13 +178,18 @@ impl<const N: usize> Window for CountWindow<N> {
     #[inline]
     fn record(&mut self, _now: Instant, sample: Sample) {
         let new = (sample.failed as u8 * FAILED) | (sample.slow as u8 * SLOW);
+        // `next < N` always holds; `get_mut` says so without a panic path
+        // (firmware links none from here).
+        let Some(slot) = self.slots.get_mut(self.next) else {
+            return;
+        };
         let old = if self.len as usize == N {
-            self.slots[self.next]
+            *slot
         } else {
             self.len += 1;
             0
         };
-        self.slots[self.next] = new;
+        *slot = new;
         // One update per counter: `+ new - old` never underflows since `old` was counted.
         self.failures = self.failures + sample.failed as u32 - (old & FAILED != 0) as u32;
         self.slow = self.slow + sample.slow as u32 - (old & SLOW != 0) as u32;

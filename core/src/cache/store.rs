@@ -474,7 +474,9 @@ where
     /// - **Negative** while a failure recorded by
     ///   [`insert_failure`](Self::insert_failure) is younger than `negative_ttl`.
     /// - **Missing** otherwise; an entry past its stale window is removed
-    ///   (counted as an expiration).
+    ///   (counted as an expiration), unless a load mark is held for the key
+    ///   (the mark is the leader's: the entry stays until its result
+    ///   replaces it or the mark ends).
     ///
     /// ```
     /// use core::time::Duration;
@@ -579,6 +581,16 @@ where
                 }
             }
             Age::Pending => self.missed(key),
+            // A dead value or failure under a live load mark stays (the
+            // mark is the leader's: dropping it would let a second caller
+            // lead a load beside it); the leader's result replaces it.
+            Age::Dead
+                if self.slots[s]
+                    .as_ref()
+                    .is_some_and(|e| e.loading_until > now) =>
+            {
+                self.missed(key)
+            }
             Age::Dead => {
                 self.drop_slot(slot, RemovalCause::Expired);
                 self.missed(key)
@@ -824,6 +836,29 @@ where
             }
             Some(e) => e.loading_until = 0,
             None => {}
+        }
+    }
+
+    /// When `key`'s load mark ends, if one was taken and not ended (it may
+    /// have lapsed: compare with `now`). A leader compares it with the end
+    /// it asked for to tell whether the mark is still its own (another
+    /// caller may lead once its lease lapsed). Counts nothing.
+    ///
+    /// ```
+    /// # use failsafe_core::cache::{Cache, CacheConfig, LoadMark};
+    /// # use failsafe_core::Instant;
+    /// let mut c: Cache<u8, u8, 4> = Cache::new(CacheConfig::DEFAULT, 0);
+    /// assert_eq!(c.load_mark(&1), None);
+    /// assert_eq!(c.begin_load(1, Instant::ZERO, Instant::from_secs(5)), LoadMark::Leader);
+    /// assert_eq!(c.load_mark(&1), Some(Instant::from_secs(5)));
+    /// c.end_load(&1);
+    /// assert_eq!(c.load_mark(&1), None);
+    /// ```
+    pub fn load_mark(&self, key: &K) -> Option<Instant> {
+        let slot = self.find(key, self.hash(key))?;
+        match self.slots[slot as usize].as_ref() {
+            Some(e) if e.loading_until > 0 => Some(Instant::from_nanos(e.loading_until)),
+            _ => None,
         }
     }
 }

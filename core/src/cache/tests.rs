@@ -302,3 +302,28 @@ fn config_errors_name_the_field() {
         assert_eq!(result.unwrap_err().field, field);
     }
 }
+
+#[test]
+fn a_dead_entry_under_a_live_mark_keeps_the_mark() {
+    // ttl 10 s, stale for 5 s: dead at t=15s.
+    let mut c: Cache<u8, u8, 4> = Cache::new(config(), 1);
+    c.insert(1, 10, at(0));
+    // at t=12s (stale) a leader takes the mark until t=42s
+    assert_eq!(c.begin_load(1, at(12_000), at(42_000)), LoadMark::Leader);
+    // at t=20s the value is dead: Missing, but the entry and its mark stay
+    assert_eq!(c.lookup(&1, at(20_000)), Lookup::Missing);
+    assert_eq!(
+        c.begin_load(1, at(20_000), at(50_000)),
+        LoadMark::Follower { until: at(42_000) },
+        "a second caller follows the leader, not leads beside it"
+    );
+    // the leader's result replaces it
+    c.insert(1, 11, at(21_000));
+    assert_eq!(
+        c.lookup(&1, at(21_000)),
+        Lookup::Fresh {
+            value: &11,
+            refresh: false
+        }
+    );
+}

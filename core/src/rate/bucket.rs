@@ -34,12 +34,79 @@ pub struct TokenBucket {
     clock: Monotonic,
 }
 
+/// Builds a [`TokenBucket`], naming each field; from
+/// [`TokenBucket::builder`]. Every field is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TokenBucketBuilder {
+    capacity: u32,
+    refill: u32,
+    period: Duration,
+}
+
+impl TokenBucketBuilder {
+    /// Tokens when full (and at the start).
+    pub const fn capacity(mut self, tokens: u32) -> Self {
+        self.capacity = tokens;
+        self
+    }
+
+    /// Tokens added every `period`.
+    pub const fn refill(mut self, tokens: u32) -> Self {
+        self.refill = tokens;
+        self
+    }
+
+    /// Time between refills.
+    pub const fn period(mut self, period: Duration) -> Self {
+        self.period = period;
+        self
+    }
+
+    /// Checks the fields and returns a full bucket.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenBucket::new`]: `capacity`, `refill` or `period` (in that
+    /// order), `Zero`, if it is zero or unset.
+    pub const fn build(self) -> Result<TokenBucket, ConfigError> {
+        TokenBucket::new(self.capacity, self.refill, self.period)
+    }
+}
+
 impl TokenBucket {
     /// The latest `now` seen (the clock contract's floor).
     pub(crate) const fn latest_seen(&self) -> Instant {
         self.clock.latest()
     }
+    /// A builder naming each field (all three required). `const`:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::checked;
+    /// use failsafe_core::rate::TokenBucket;
+    ///
+    /// // 10 tokens, 5 more every second
+    /// const BUCKET: TokenBucket = checked(
+    ///     TokenBucket::builder()
+    ///         .capacity(10)
+    ///         .refill(5)
+    ///         .period(Duration::from_secs(1))
+    ///         .build(),
+    /// );
+    /// assert_eq!(Ok(BUCKET), TokenBucket::new(10, 5, Duration::from_secs(1)));
+    /// assert_eq!(TokenBucket::builder().capacity(10).build().unwrap_err().field, "refill");
+    /// ```
+    pub const fn builder() -> TokenBucketBuilder {
+        TokenBucketBuilder {
+            capacity: 0,
+            refill: 0,
+            period: Duration::ZERO,
+        }
+    }
+
     /// A full bucket. `capacity`, `refill` and `period` must be non-zero.
+    /// The same as [`builder`](Self::builder), which names them.
     ///
     /// ```
     /// # use core::time::Duration;

@@ -39,11 +39,11 @@ mod tests;
 mod throttle;
 mod window;
 
-pub use bucket::TokenBucket;
+pub use bucket::{TokenBucket, TokenBucketBuilder};
 pub use gcra::{AtomicGcra, Gcra, Reservation};
 pub use keyed::{KeyedGcra, WhenFull};
 pub use throttle::{Limiter, Throttle};
-pub use window::{FixedWindow, SlidingWindow};
+pub use window::{FixedWindow, SlidingWindow, WindowBuilder};
 
 use core::time::Duration;
 
@@ -69,6 +69,27 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// A builder naming the rate and the burst, in one `const` expression
+    /// (no `match` between `per_second` and `with_burst`):
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::checked;
+    /// use failsafe_core::rate::Quota;
+    ///
+    /// // 100 permits a second, bursts of 5
+    /// const RADIO: Quota = checked(Quota::builder().per_second(100).burst(5).build());
+    /// assert_eq!((RADIO.period(), RADIO.burst()), (Duration::from_millis(10), 5));
+    /// assert_eq!(Quota::builder().per_second(100).burst(5).build(), Quota::per_second(100).unwrap().with_burst(5));
+    /// assert_eq!(Quota::builder().burst(5).build().unwrap_err().field, "rate"); // no rate given
+    /// ```
+    pub const fn builder() -> QuotaBuilder {
+        QuotaBuilder {
+            rate: Rate::Unset,
+            burst: 1,
+        }
+    }
+
     /// `n` permits per second, burst 1.
     ///
     /// # Errors
@@ -167,6 +188,74 @@ impl Quota {
     /// The span a full burst stands for (`period * burst`), saturating.
     const fn tolerance_nanos(&self) -> u64 {
         self.period_nanos.saturating_mul(self.burst as u64)
+    }
+}
+
+/// How a [`QuotaBuilder`] was given its rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Rate {
+    Unset,
+    Per(u32, Duration),
+    Period(Duration),
+}
+
+/// Builds a [`Quota`], naming the rate and the burst; from
+/// [`Quota::builder`]. The rate is required (the last one given counts);
+/// the burst defaults to 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct QuotaBuilder {
+    rate: Rate,
+    burst: u32,
+}
+
+impl QuotaBuilder {
+    /// `n` permits per second ([`Quota::per_second`]).
+    pub const fn per_second(self, n: u32) -> Self {
+        self.per(n, Duration::from_secs(1))
+    }
+
+    /// `n` permits per minute ([`Quota::per_minute`]).
+    pub const fn per_minute(self, n: u32) -> Self {
+        self.per(n, Duration::from_secs(60))
+    }
+
+    /// `n` permits per `span` ([`Quota::per`]).
+    pub const fn per(mut self, n: u32, span: Duration) -> Self {
+        self.rate = Rate::Per(n, span);
+        self
+    }
+
+    /// One permit every `period` ([`Quota::with_period`]).
+    pub const fn period(mut self, period: Duration) -> Self {
+        self.rate = Rate::Period(period);
+        self
+    }
+
+    /// Up to `burst` permits at once after a quiet spell
+    /// ([`Quota::with_burst`]). Default 1.
+    pub const fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Checks the rate, then the burst, and returns the quota.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError`] `rate`, `Zero`, if no rate was given; otherwise
+    ///   as [`Quota::per`] (`rate`) or [`Quota::with_period`] (`period`).
+    /// - Then `burst`, `Zero`, if it is zero.
+    pub const fn build(self) -> Result<Quota, ConfigError> {
+        let quota = match self.rate {
+            Rate::Unset => return Err(ConfigError::new("rate", Problem::Zero)),
+            Rate::Per(n, span) => Quota::per(n, span),
+            Rate::Period(period) => Quota::with_period(period),
+        };
+        match quota {
+            Ok(quota) => quota.with_burst(self.burst),
+            Err(e) => Err(e),
+        }
     }
 }
 

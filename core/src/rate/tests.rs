@@ -318,3 +318,60 @@ fn gcra_available_agrees_with_acquire_at_the_end_of_the_clock() {
         assert_eq!(promised, granted, "at {now:?}");
     }
 }
+
+/// Each builder is its positional constructor with named fields: the same
+/// value or the same error (field and problem) over a grid with zeros and
+/// extremes.
+#[test]
+fn builders_give_what_the_positional_constructors_give() {
+    let counts = [0, 1, 2, 7, 1_000, u32::MAX];
+    let spans = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_nanos(9),
+        Duration::from_millis(250),
+        Duration::from_secs(1),
+        Duration::MAX,
+    ];
+    for &a in &counts {
+        for &b in &counts {
+            for &span in &spans {
+                assert_eq!(
+                    Quota::builder().per(a, span).burst(b).build(),
+                    Quota::per(a, span).and_then(|q| q.with_burst(b)),
+                );
+                assert_eq!(
+                    Quota::builder().period(span).burst(b).build(),
+                    Quota::with_period(span).and_then(|q| q.with_burst(b)),
+                );
+                assert_eq!(
+                    TokenBucket::builder()
+                        .capacity(a)
+                        .refill(b)
+                        .period(span)
+                        .build(),
+                    TokenBucket::new(a, b, span),
+                );
+            }
+        }
+        for &span in &spans {
+            assert_eq!(
+                FixedWindow::builder().limit(a).window(span).build(),
+                FixedWindow::new(a, span),
+            );
+            assert_eq!(
+                SlidingWindow::<10>::builder().limit(a).window(span).build(),
+                SlidingWindow::<10>::new(a, span),
+            );
+        }
+        assert_eq!(Quota::builder().per_second(a).build(), Quota::per_second(a));
+        assert_eq!(Quota::builder().per_minute(a).build(), Quota::per_minute(a));
+    }
+    // What an unset required field says.
+    assert_eq!(Quota::builder().build().unwrap_err().field, "rate");
+    assert_eq!(
+        TokenBucket::builder().build().unwrap_err().field,
+        "capacity"
+    );
+    assert_eq!(FixedWindow::builder().build().unwrap_err().field, "limit");
+}

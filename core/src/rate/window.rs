@@ -1,11 +1,85 @@
 //! Window counters: at most `limit` permits per window of time.
 
+use core::marker::PhantomData;
 use core::time::Duration;
 
 use super::{insufficient, rate_limited};
 use crate::sliding::SlidingCounts;
 use crate::time::{Monotonic, duration_nanos};
 use crate::{ConfigError, Instant, Problem, Rejected};
+
+/// Builds a [`FixedWindow`] or a [`SlidingWindow`] (`W`), naming the limit
+/// and the window; from [`FixedWindow::builder`] or
+/// [`SlidingWindow::builder`]. Both fields are required.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct WindowBuilder<W> {
+    limit: u32,
+    window: Duration,
+    kind: PhantomData<fn() -> W>,
+}
+
+impl<W> WindowBuilder<W> {
+    const fn new() -> Self {
+        WindowBuilder {
+            limit: 0,
+            window: Duration::ZERO,
+            kind: PhantomData,
+        }
+    }
+
+    /// Permits per window.
+    pub const fn limit(mut self, permits: u32) -> Self {
+        self.limit = permits;
+        self
+    }
+
+    /// The window's length.
+    pub const fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+}
+
+impl WindowBuilder<FixedWindow> {
+    /// Checks the fields and returns the counter.
+    ///
+    /// # Errors
+    ///
+    /// As [`FixedWindow::new`]: `limit`, then `window`, `Zero`, if it is
+    /// zero or unset.
+    pub const fn build(self) -> Result<FixedWindow, ConfigError> {
+        FixedWindow::new(self.limit, self.window)
+    }
+}
+
+impl<const B: usize> WindowBuilder<SlidingWindow<B>> {
+    /// Checks the fields and returns the counter.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlidingWindow::new`]: `limit` zero or unset; then `window`
+    /// shorter than `B` nanoseconds or unset.
+    pub const fn build(self) -> Result<SlidingWindow<B>, ConfigError> {
+        SlidingWindow::new(self.limit, self.window)
+    }
+}
+
+impl<W> Clone for WindowBuilder<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W> Copy for WindowBuilder<W> {}
+
+impl<W> core::fmt::Debug for WindowBuilder<W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WindowBuilder")
+            .field("limit", &self.limit)
+            .field("window", &self.window)
+            .finish()
+    }
+}
 
 /// At most `limit` permits per fixed window (`[k*w, (k+1)*w)`). Simple and
 /// cheap, but a burst at the end of one window and the start of the next
@@ -35,7 +109,24 @@ impl FixedWindow {
     pub(crate) const fn latest_seen(&self) -> Instant {
         self.clock.latest()
     }
-    /// `limit` permits per `window`, both non-zero.
+    /// A builder naming the limit and the window (both required), shared
+    /// with [`SlidingWindow::builder`]. `const`:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::checked;
+    /// use failsafe_core::rate::FixedWindow;
+    ///
+    /// const WINDOW: FixedWindow = checked(FixedWindow::builder().limit(2).window(Duration::from_secs(1)).build());
+    /// assert_eq!(Ok(WINDOW), FixedWindow::new(2, Duration::from_secs(1)));
+    /// assert_eq!(FixedWindow::builder().limit(2).build().unwrap_err().field, "window");
+    /// ```
+    pub const fn builder() -> WindowBuilder<FixedWindow> {
+        WindowBuilder::new()
+    }
+
+    /// `limit` permits per `window`, both non-zero. The same as
+    /// [`builder`](Self::builder), which names them.
     ///
     /// # Errors
     ///
@@ -133,7 +224,23 @@ impl<const B: usize> SlidingWindow<B> {
     pub(crate) const fn latest_seen(&self) -> Instant {
         self.clock.latest()
     }
+    /// A builder naming the limit and the window (both required). `const`:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::checked;
+    /// use failsafe_core::rate::SlidingWindow;
+    ///
+    /// const WINDOW: SlidingWindow<10> =
+    ///     checked(SlidingWindow::builder().limit(100).window(Duration::from_secs(1)).build());
+    /// assert_eq!(Ok(WINDOW), SlidingWindow::new(100, Duration::from_secs(1)));
+    /// ```
+    pub const fn builder() -> WindowBuilder<SlidingWindow<B>> {
+        WindowBuilder::new()
+    }
+
     /// `limit` permits per `window` (which must be at least `B` nanoseconds).
+    /// The same as [`builder`](Self::builder), which names them.
     ///
     /// # Errors
     ///

@@ -134,6 +134,13 @@ pub enum BackoffKind {
     /// `median_first / 1.4` (Polly's `DecorrelatedJitterBackoffV2`).
     /// Bounds: in `[0, max]`; from retry 1025 on (where `2^t` no longer fits
     /// an `f64`, and the true growth is far above any cap) exactly `max`.
+    ///
+    /// The one shape computed in floating point (`libm`'s `pow`, `tanh` and
+    /// `sqrt`): behind the `soft-exponential` feature, so that firmware
+    /// without an FPU links no soft-float code for the shapes it does not
+    /// use (the shape is chosen at run time, so every variant's code is
+    /// linked with [`BackoffState`]).
+    #[cfg(feature = "soft-exponential")]
     SoftExponential {
         /// The median of the first delay.
         median_first: Duration,
@@ -192,6 +199,7 @@ impl BackoffKind {
                 }
                 check_max(base, max)
             }
+            #[cfg(feature = "soft-exponential")]
             BackoffKind::SoftExponential { median_first, max } => {
                 if median_first.is_zero() {
                     return Err(ConfigError::new("backoff.median_first", Problem::Zero));
@@ -214,6 +222,7 @@ impl BackoffKind {
         BackoffState {
             kind: self,
             previous_nanos: 0,
+            #[cfg(feature = "soft-exponential")]
             soft_previous: 0.0,
         }
     }
@@ -233,6 +242,7 @@ const fn check_max(first: Duration, max: Duration) -> Result<(), ConfigError> {
 pub struct BackoffState {
     kind: BackoffKind,
     previous_nanos: u64,
+    #[cfg(feature = "soft-exponential")]
     soft_previous: f64,
 }
 
@@ -291,6 +301,7 @@ impl Backoff for BackoffState {
                 base.saturating_add(rng.below((high - base).saturating_add(1)))
                     .min(max)
             }
+            #[cfg(feature = "soft-exponential")]
             BackoffKind::SoftExponential { median_first, max } => {
                 // next = 2^t * tanh(sqrt(4 t)), t = (retry - 1) + U[0, 1); the
                 // delay is the growth since the previous retry, scaled so the
@@ -328,6 +339,7 @@ impl Backoff for BackoffState {
 /// A float delay as whole nanoseconds within `[low, high]` (`high` wins when
 /// `low > high`): truncated; NaN counts as `low`, `+inf` and anything at or
 /// above `high` give `high`. The one place a float becomes a delay.
+#[cfg(feature = "soft-exponential")]
 #[inline]
 fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
     // `as` saturates: negative and -inf give 0, +inf gives u64::MAX.
@@ -336,17 +348,113 @@ fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
 }
 
 /// `initial * multiplier^k` capped at `max`, never below `initial` (so an
-/// unvalidated NaN or sub-1 multiplier gives `initial`); O(1) for any `k`.
+/// unvalidated NaN or sub-1 multiplier gives `initial`, `+inf` gives `max`);
+/// O(log k) for any `k`.
+///
+/// Integer arithmetic only, from the multiplier's exact binary value: no
+/// floating-point instruction, so a core without an FPU links no soft-float
+/// or `libm` code for it. `multiplier^k` is computed by squaring on 64-bit
+/// mantissas, each of the at most 64 products truncated to 64 bits, so its
+/// relative error is below `2^-57` (about 7 parts in 10^18); the delay is
+/// then truncated to whole nanoseconds.
 fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
     if initial == 0 || k == 0 {
-        // 0 * inf would be NaN: zero stays zero.
         return initial.min(max);
     }
-    float_nanos(
-        initial as f64 * libm::pow(multiplier, f64::from(k)),
-        initial,
-        max,
-    )
+    let bits = multiplier.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & ((1 << 52) - 1);
+    let grown = match (bits >> 63, exponent) {
+        // NaN: `initial`, as documented.
+        (_, 0x7ff) if fraction != 0 => initial,
+        // Negative, zero, subnormal or below 1: the power is below 1.
+        (1, _) | (_, 0..1023) => initial,
+        // +inf: past any cap.
+        (_, 0x7ff) => max,
+        _ => {
+            let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
+            match m.pow(k) {
+                Some(power) => power.times(initial),
+                None => max,
+            }
+        }
+    };
+    grown.max(initial).min(max)
+}
+
+/// A positive number `mantissa * 2^exponent` with the mantissa's top bit
+/// set: a 64-bit software float for [`exponential`], integer operations only.
+#[derive(Clone, Copy)]
+struct Wide {
+    mantissa: u64,
+    exponent: i64,
+}
+
+impl Wide {
+    /// Values at or above `2^EXCESS` exceed any delay ratio (`u64::MAX` ns
+    /// over 1 ns is below `2^64`).
+    const EXCESS: i64 = 64;
+
+    const fn normal(mantissa: u64, exponent: i64) -> Wide {
+        Wide { mantissa, exponent }
+    }
+
+    /// The product, its mantissa truncated to 64 bits (relative error below
+    /// `2^-63`).
+    fn mul(self, other: Wide) -> Wide {
+        let product = u128::from(self.mantissa) * u128::from(other.mantissa);
+        // Both mantissas are in [2^63, 2^64): the product is in [2^126, 2^128).
+        let shift = if product >> 127 == 1 { 64 } else { 63 };
+        Wide {
+            mantissa: (product >> shift) as u64,
+            exponent: self.exponent + other.exponent + shift,
+        }
+    }
+
+    /// Whether the value is at or above `2^EXCESS`.
+    fn excessive(self) -> bool {
+        self.exponent + 64 > Self::EXCESS
+    }
+
+    /// `self^k` for a value at least 1, or `None` once it is at or above
+    /// `2^EXCESS` (the delay is then the cap).
+    fn pow(self, mut k: u32) -> Option<Wide> {
+        let mut result = Wide::normal(1 << 63, -63);
+        let mut base = self;
+        loop {
+            if k & 1 == 1 {
+                result = result.mul(base);
+                if result.excessive() {
+                    return None;
+                }
+            }
+            k >>= 1;
+            if k == 0 {
+                return Some(result);
+            }
+            base = base.mul(base);
+            if base.excessive() {
+                // `k` still has a set bit: the result will include this
+                // (or a larger) factor.
+                return None;
+            }
+        }
+    }
+
+    /// `floor(n * self)`, saturating at `u64::MAX`.
+    fn times(self, n: u64) -> u64 {
+        let product = u128::from(n) * u128::from(self.mantissa);
+        let shift = self.exponent.unsigned_abs();
+        let exact = if self.exponent >= 0 {
+            // Fits only if `product < 2^(64 - shift)`.
+            (shift < 64 && product >> (64 - shift) == 0).then(|| product << shift)
+        } else if shift >= 128 {
+            Some(0)
+        } else {
+            Some(product >> shift)
+        };
+        exact.map_or(u64::MAX, |v| u64::try_from(v).unwrap_or(u64::MAX))
+    }
 }
 
 /// The `retry`-th term (1-based) of `initial, initial + factor, ...`, each the
@@ -366,13 +474,17 @@ fn fibonacci(initial: u64, factor: u64, retry: u32, max: u64) -> u64 {
 /// `floor(n * r)` exactly for `r` in `[0, 1]` (NaN and negatives count as 0,
 /// above 1 as 1): `r` is `m * 2^e` with a 53-bit `m`, so `n * m` fits a u128.
 fn mul_ratio(n: u64, r: f64) -> u64 {
-    if r.is_nan() || r <= 0.0 {
-        return 0;
+    // Read from the bits, with no floating-point instruction (see
+    // `exponential`): positive values order as their bits do.
+    const ONE: u64 = 0x3ff0_0000_0000_0000;
+    const INFINITY: u64 = 0x7ff0_0000_0000_0000;
+    let bits = r.to_bits();
+    if bits >> 63 == 1 || bits == 0 || bits > INFINITY {
+        return 0; // negative, zero or NaN
     }
-    if r >= 1.0 {
+    if bits >= ONE {
         return n;
     }
-    let bits = r.to_bits();
     let exponent = ((bits >> 52) & 0x7ff) as u32;
     let fraction = bits & ((1u64 << 52) - 1);
     // r = m * 2^-(shift); r < 1 gives shift >= 53.

@@ -95,8 +95,37 @@ pub struct RatioBudget<const B: usize> {
 }
 
 impl<const B: usize> RatioBudget<B> {
+    /// A builder naming each field, holding tower's `TpsBudget` defaults
+    /// (`ttl` 10 s, `ratio` 0.2, `min_per_sec` 10). `const`, for a budget
+    /// in a `static`:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::retry::RatioBudget;
+    /// use failsafe_core::{checked, Instant};
+    ///
+    /// const BUDGET: RatioBudget<10> = checked(
+    ///     RatioBudget::builder()
+    ///         .ttl(Duration::from_secs(10))
+    ///         .ratio(0.2)
+    ///         .min_per_sec(1)
+    ///         .build(),
+    /// );
+    /// let mut budget = BUDGET;
+    /// assert_eq!(budget.remaining(Instant::ZERO), 10); // the floor: 1/s over 10 s
+    /// assert_eq!(RatioBudget::<10>::builder().build(), RatioBudget::new(Duration::from_secs(10), 0.2, 10));
+    /// ```
+    pub const fn builder() -> RatioBudgetBuilder<B> {
+        RatioBudgetBuilder {
+            ttl: Duration::from_secs(10),
+            ratio: 0.2,
+            min_per_sec: 10,
+        }
+    }
+
     /// A budget over `ttl` allowing `ratio` (in `[0, 1000]`, 0.2 = 20%) retries
-    /// per call plus `min_per_sec` retries per second.
+    /// per call plus `min_per_sec` retries per second. The same as
+    /// [`builder`](Self::builder) with the three fields set.
     ///
     /// ```
     /// # use core::time::Duration;
@@ -144,6 +173,54 @@ impl<const B: usize> RatioBudget<B> {
             .unwrap_or(u64::MAX)
             .saturating_add(self.floor);
         allowed.saturating_sub(retries)
+    }
+}
+
+/// Builds a [`RatioBudget`], naming each field; from
+/// [`RatioBudget::builder`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RatioBudgetBuilder<const B: usize> {
+    ttl: Duration,
+    ratio: f64,
+    min_per_sec: u32,
+}
+
+impl<const B: usize> RatioBudgetBuilder<B> {
+    /// The span the calls and retries are counted over (at least `B`
+    /// nanoseconds). Default 10 s.
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Retries allowed per call, in `[0, 1000]` (0.2 = 20%). Default 0.2.
+    pub const fn ratio(mut self, ratio: f64) -> Self {
+        self.ratio = ratio;
+        self
+    }
+
+    /// Retries per second allowed whatever the calls (a quiet client may
+    /// still retry). Default 10.
+    pub const fn min_per_sec(mut self, min_per_sec: u32) -> Self {
+        self.min_per_sec = min_per_sec;
+        self
+    }
+
+    /// Checks the fields and returns the budget.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::retry::RatioBudget;
+    /// let e = RatioBudget::<10>::builder().ratio(f64::NAN).build().unwrap_err();
+    /// assert_eq!(e.field, "ratio");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RatioBudget::new`]: `ratio`, then `ttl`.
+    pub const fn build(self) -> Result<RatioBudget<B>, ConfigError> {
+        RatioBudget::new(self.ttl, self.ratio, self.min_per_sec)
     }
 }
 
@@ -198,7 +275,41 @@ impl TokenQuota {
     /// throttling 5.
     pub const AWS_2026: TokenQuota = crate::checked(TokenQuota::new(500, 14, 14, 5, 1));
 
-    /// A full quota of `capacity` tokens with these costs.
+    /// A builder naming each field, holding [`AWS_STANDARD`](Self::AWS_STANDARD)'s
+    /// values (`capacity` 500, `error_cost` 5, `timeout_cost` 10,
+    /// `throttle_cost` 5, `first_try_refund` 1). `const`, for a quota in a
+    /// `static`:
+    ///
+    /// ```
+    /// use failsafe_core::retry::{FailureKind, RetryBudget, TokenQuota};
+    /// use failsafe_core::{checked, Instant};
+    ///
+    /// const QUOTA: TokenQuota = checked(
+    ///     TokenQuota::builder()
+    ///         .capacity(100)
+    ///         .error_cost(5)
+    ///         .timeout_cost(10)
+    ///         .throttle_cost(5)
+    ///         .first_try_refund(1)
+    ///         .build(),
+    /// );
+    /// let mut quota = QUOTA;
+    /// assert!(quota.try_retry(Instant::ZERO, FailureKind::Timeout));
+    /// assert_eq!(quota.tokens(), 90);
+    /// assert_eq!(TokenQuota::builder().build(), Ok(TokenQuota::AWS_STANDARD));
+    /// ```
+    pub const fn builder() -> TokenQuotaBuilder {
+        TokenQuotaBuilder {
+            capacity: 500,
+            error_cost: 5,
+            timeout_cost: 10,
+            throttle_cost: 5,
+            first_try_refund: 1,
+        }
+    }
+
+    /// A full quota of `capacity` tokens with these costs, in this order
+    /// (the same as [`builder`](Self::builder), which names them).
     ///
     /// ```
     /// # use failsafe_core::retry::TokenQuota;
@@ -254,6 +365,71 @@ impl TokenQuota {
     }
 }
 
+/// Builds a [`TokenQuota`], naming each field; from [`TokenQuota::builder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TokenQuotaBuilder {
+    capacity: u32,
+    error_cost: u32,
+    timeout_cost: u32,
+    throttle_cost: u32,
+    first_try_refund: u32,
+}
+
+impl TokenQuotaBuilder {
+    /// Tokens when full (and at the start). Default 500.
+    pub const fn capacity(mut self, tokens: u32) -> Self {
+        self.capacity = tokens;
+        self
+    }
+
+    /// Tokens a retry after an ordinary error takes. Default 5.
+    pub const fn error_cost(mut self, tokens: u32) -> Self {
+        self.error_cost = tokens;
+        self
+    }
+
+    /// Tokens a retry after a timeout takes. Default 10.
+    pub const fn timeout_cost(mut self, tokens: u32) -> Self {
+        self.timeout_cost = tokens;
+        self
+    }
+
+    /// Tokens a retry after a throttling answer (429, 503) takes. Default 5.
+    pub const fn throttle_cost(mut self, tokens: u32) -> Self {
+        self.throttle_cost = tokens;
+        self
+    }
+
+    /// Tokens a success at the first attempt gives back. Default 1.
+    pub const fn first_try_refund(mut self, tokens: u32) -> Self {
+        self.first_try_refund = tokens;
+        self
+    }
+
+    /// Checks the fields and returns a full quota.
+    ///
+    /// ```
+    /// # use failsafe_core::retry::TokenQuota;
+    /// let e = TokenQuota::builder().capacity(10).timeout_cost(11).build().unwrap_err();
+    /// assert_eq!(e.field, "timeout_cost");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenQuota::new`]: `capacity` zero; then `error_cost`,
+    /// `timeout_cost`, `throttle_cost` above `capacity`.
+    pub const fn build(self) -> Result<TokenQuota, ConfigError> {
+        TokenQuota::new(
+            self.capacity,
+            self.error_cost,
+            self.timeout_cost,
+            self.throttle_cost,
+            self.first_try_refund,
+        )
+    }
+}
+
 impl RetryBudget for TokenQuota {
     fn on_call(&mut self, _now: Instant) {}
     fn on_success(&mut self, _now: Instant, retried_after: Option<FailureKind>) {
@@ -298,7 +474,27 @@ pub struct GrpcThrottle {
 }
 
 impl GrpcThrottle {
+    /// A builder naming each field. gRPC's service config has no defaults
+    /// for these: both must be set (an unset `max_tokens` is an error
+    /// naming it, an unset `token_ratio` too). `const`:
+    ///
+    /// ```
+    /// use failsafe_core::checked;
+    /// use failsafe_core::retry::GrpcThrottle;
+    ///
+    /// const THROTTLE: GrpcThrottle = checked(GrpcThrottle::builder().max_tokens(10).token_ratio(0.1).build());
+    /// assert_eq!(THROTTLE.tokens_milli(), 10_000);
+    /// assert_eq!(GrpcThrottle::builder().max_tokens(10).build().unwrap_err().field, "token_ratio");
+    /// ```
+    pub const fn builder() -> GrpcThrottleBuilder {
+        GrpcThrottleBuilder {
+            max_tokens: 0,
+            token_ratio: 0.0,
+        }
+    }
+
     /// `max_tokens` in `1..=1000`, `token_ratio` in `(0, 1]` (gRPC's limits).
+    /// The same as [`builder`](Self::builder), which names them.
     ///
     /// ```
     /// # use failsafe_core::retry::GrpcThrottle;
@@ -332,6 +528,40 @@ impl GrpcThrottle {
     /// Tokens left, in thousandths.
     pub const fn tokens_milli(&self) -> u32 {
         self.tokens_milli
+    }
+}
+
+/// Builds a [`GrpcThrottle`], naming each field; from
+/// [`GrpcThrottle::builder`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct GrpcThrottleBuilder {
+    max_tokens: u32,
+    token_ratio: f64,
+}
+
+impl GrpcThrottleBuilder {
+    /// Tokens when full, in `1..=1000` (gRPC's `maxTokens`). Required.
+    pub const fn max_tokens(mut self, tokens: u32) -> Self {
+        self.max_tokens = tokens;
+        self
+    }
+
+    /// Tokens a success gives back, in `(0, 1]` (gRPC's `tokenRatio`),
+    /// kept in thousandths. Required.
+    pub const fn token_ratio(mut self, ratio: f64) -> Self {
+        self.token_ratio = ratio;
+        self
+    }
+
+    /// Checks the fields and returns a full throttle.
+    ///
+    /// # Errors
+    ///
+    /// As [`GrpcThrottle::new`]: `max_tokens` zero (or unset) or above
+    /// 1000; then `token_ratio` NaN or outside `(0, 1]` (or unset).
+    pub const fn build(self) -> Result<GrpcThrottle, ConfigError> {
+        GrpcThrottle::new(self.max_tokens, self.token_ratio)
     }
 }
 

@@ -40,7 +40,10 @@ mod plan;
 mod tests;
 
 pub use backoff::{Backoff, BackoffKind, BackoffState, Jitter};
-pub use budget::{FailureKind, GrpcThrottle, NoBudget, RatioBudget, RetryBudget, TokenQuota};
+pub use budget::{
+    FailureKind, GrpcThrottle, GrpcThrottleBuilder, NoBudget, RatioBudget, RatioBudgetBuilder,
+    RetryBudget, TokenQuota, TokenQuotaBuilder,
+};
 pub use plan::RetryPlan;
 
 use core::fmt;
@@ -74,8 +77,10 @@ impl RetryAfter {
     fn apply(self, computed: Duration, hint: Option<Duration>) -> Duration {
         match (self, hint) {
             (_, None) | (RetryAfter::Ignore, _) => computed,
+            // `max(..).min(..)`, not `clamp`: the same since the upper end is
+            // never below the lower, without `clamp`'s panic path.
             (RetryAfter::Clamp { max_extra }, Some(h)) => {
-                h.clamp(computed, computed.saturating_add(max_extra))
+                h.max(computed).min(computed.saturating_add(max_extra))
             }
             (RetryAfter::Trust { max }, Some(h)) => h.min(max),
         }

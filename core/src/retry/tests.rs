@@ -107,6 +107,7 @@ fn decorrelated_jitter_stays_between_base_and_three_times_the_previous() {
     assert_ne!(seq, delays(config, 50, 43), "and random across seeds");
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_grows_smoothly_and_respects_its_cap() {
     let config = plain(BackoffKind::SoftExponential {
@@ -510,6 +511,7 @@ fn huge_retry_counts_and_durations_never_overflow() {
             base: Duration::MAX,
             max: Duration::MAX,
         },
+        #[cfg(feature = "soft-exponential")]
         BackoffKind::SoftExponential {
             median_first: Duration::MAX,
             max: Duration::MAX,
@@ -550,6 +552,7 @@ fn shape(kind: BackoffKind, n: u32) -> Vec<Duration> {
     (1..=n).map(|retry| state.delay(retry, &mut rng)).collect()
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_stays_at_its_cap_once_two_to_the_t_overflows() {
     // Issue 7 item 2: retry 1025 draws t in [1024, 1025), where 2^t overflows
@@ -574,6 +577,7 @@ fn soft_exponential_stays_at_its_cap_once_two_to_the_t_overflows() {
     assert_eq!(&seq[1_024..], [ms(30_000); 6]);
 }
 
+#[cfg(feature = "soft-exponential")]
 #[test]
 fn soft_exponential_called_out_of_order_starts_afresh_within_its_cap() {
     // Retry 2000 (t >= 1999: +inf, the cap), then retry 1 on the same state:
@@ -803,4 +807,63 @@ fn jitter_ends_are_exact() {
     assert_eq!(Jitter::Proportional(f64::NAN).apply(d, high), d);
     assert_eq!(Jitter::Proportional(3.0).apply(d, low), ns(0));
     assert_eq!(Jitter::Proportional(-1.0).apply(d, low), d);
+}
+
+/// Each budget's builder is its positional constructor with named fields:
+/// the same value or the same error over a grid with zeros and extremes.
+#[test]
+fn budget_builders_give_what_the_positional_constructors_give() {
+    let counts = [0, 1, 5, 10, 500, 1_000, 1_001, u32::MAX];
+    for &capacity in &counts {
+        for &cost in &counts {
+            for &refund in &[0, 1, u32::MAX] {
+                let built = TokenQuota::builder()
+                    .capacity(capacity)
+                    .error_cost(cost)
+                    .timeout_cost(cost / 2)
+                    .throttle_cost(cost.saturating_mul(2))
+                    .first_try_refund(refund)
+                    .build();
+                let positional =
+                    TokenQuota::new(capacity, cost, cost / 2, cost.saturating_mul(2), refund);
+                assert_eq!(built, positional);
+            }
+        }
+    }
+    let ratios = [f64::NAN, -1.0, 0.0, 0.001, 0.1, 0.2, 1.0, 1.5, 1000.0, 1e9];
+    let ttls = [
+        Duration::ZERO,
+        Duration::from_nanos(9),
+        Duration::from_nanos(10),
+        Duration::from_secs(10),
+        Duration::MAX,
+    ];
+    for &ratio in &ratios {
+        for &max_tokens in &counts {
+            assert_eq!(
+                GrpcThrottle::builder()
+                    .max_tokens(max_tokens)
+                    .token_ratio(ratio)
+                    .build(),
+                GrpcThrottle::new(max_tokens, ratio),
+            );
+        }
+        for &ttl in &ttls {
+            for &floor in &[0, 10, u32::MAX] {
+                assert_eq!(
+                    RatioBudget::<10>::builder()
+                        .ttl(ttl)
+                        .ratio(ratio)
+                        .min_per_sec(floor)
+                        .build(),
+                    RatioBudget::<10>::new(ttl, ratio, floor),
+                );
+            }
+        }
+    }
+    assert_eq!(TokenQuota::builder().build(), Ok(TokenQuota::AWS_STANDARD));
+    assert_eq!(
+        GrpcThrottle::builder().build().unwrap_err().field,
+        "max_tokens"
+    );
 }

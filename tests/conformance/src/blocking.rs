@@ -7,15 +7,17 @@ use core::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::cache::{Cache, CacheConfig, LoadMark};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
 use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_core::{Instant, Outcome, RejectReason};
+use failsafe_driver::cache::WithWaiters;
 use failsafe_driver::{
-    BlockingRuntime, BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, FailFastPolicy, Park,
-    Pipeline, RateLimiterPolicy,
+    BlockingRuntime, BulkheadPolicy, CacheError, CacheStore, Cached, CircuitBreakerPolicy, Clock,
+    Error, FailFastPolicy, Park, Pipeline, RateLimiterPolicy, SharedCache, StdLock,
 };
 
 /// What a blocking binding gives the suite.
@@ -171,6 +173,66 @@ pub fn pipeline_runs_every_pattern_in_one_blocking_call<B: BlockingBinding>(b: B
     assert_eq!(breaker.state(), State::Closed);
 }
 
+/// The cache for blocking callers on the binding's clock: a miss loads
+/// (100 ms), a hit is fresh; past the time-to-live a failing load serves
+/// the stale value with its exact age; a failure with no value is cached
+/// (negative) and spares the loader; a follower of a leader that vanished
+/// with its mark blocks until the lease ends, then loads once itself.
+pub fn cache_serves_blocking_callers<B: BlockingBinding>(b: B) {
+    let rt = b.rt();
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(1))
+        .max_stale(Duration::from_secs(5))
+        .negative_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let store: WithWaiters<Cache<u32, u32, 16>, 8> = WithWaiters::new(Cache::new(config, 7));
+    let cache = SharedCache::new(StdLock::new(store), rt.clone())
+        .timing(Duration::from_secs(3), Duration::from_millis(10))
+        .unwrap();
+    let start = rt.now();
+    let mut loads = 0;
+    let loaded = cache.get_or_load_blocking(1, || {
+        loads += 1;
+        b.advance(Duration::from_millis(100));
+        Ok::<u32, &str>(7)
+    });
+    assert_eq!(loaded, Ok(Cached::Loaded(7)));
+    let hit = cache.get_or_load_blocking(1, || -> Result<u32, &str> { unreachable!() });
+    assert_eq!(hit, Ok(Cached::Fresh(7)));
+    assert_eq!(loads, 1);
+
+    // Expired at 1.1 s; at 1.5 s a failing load serves it, 400 ms stale.
+    b.advance(Duration::from_millis(1400));
+    let stale = cache.get_or_load_blocking(1, || Err::<u32, _>("down"));
+    assert_eq!(
+        stale,
+        Ok(Cached::Stale {
+            value: 7,
+            age: Duration::from_millis(400)
+        })
+    );
+    assert_eq!(
+        cache.get_or_load_blocking(2, || Err::<u32, _>("down")),
+        Err(CacheError::Load("down"))
+    );
+    let until = rt.now() + Duration::from_secs(2);
+    let spared = cache.get_or_load_blocking(2, || -> Result<u32, &str> { unreachable!() });
+    assert_eq!(spared, Err(CacheError::Negative { until }));
+
+    // A leader took key 3's mark (lease 3 s) and vanished: the follower
+    // blocks until the lease ends, then leads the one load.
+    let lease_end = rt.now() + Duration::from_secs(3);
+    assert_eq!(
+        cache.with(|s| s.begin_load(3, rt.now(), lease_end)),
+        LoadMark::Leader
+    );
+    let r = cache.get_or_load_blocking(3, || Ok::<u32, &str>(9));
+    assert_eq!(r, Ok(Cached::Loaded(9)));
+    assert_eq!(rt.now(), lease_end);
+    assert_eq!(since(start, rt.now()), Duration::from_millis(4500));
+}
+
 /// Expands to one `#[test]` per blocking scenario, each given the binding
 /// `$make` builds.
 #[macro_export]
@@ -182,6 +244,7 @@ macro_rules! blocking_suite {
             rate_limited_blocking_caller_parks_until_its_booking,
             fail_fast_judges_blocking_calls,
             pipeline_runs_every_pattern_in_one_blocking_call,
+            cache_serves_blocking_callers,
         );
     };
     (@tests $make:expr, $($name:ident),* $(,)?) => {

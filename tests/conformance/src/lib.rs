@@ -11,13 +11,14 @@
 //! each one proves the binding's clock, timer and wake-ups, not a mock.
 //! Every instant asserted is exact.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
+use failsafe_core::cache::{Cache, CacheConfig};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::fallback::FallbackReason;
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
@@ -26,9 +27,11 @@ use failsafe_core::rate::Quota;
 use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, NoBudget, RetryConfig};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Outcome, RejectReason};
+use failsafe_driver::cache::WithWaiters;
 use failsafe_driver::{
-    BulkheadPolicy, CircuitBreakerPolicy, Clock, DefaultClassifier, Error, FailFastPolicy,
-    HedgeContext, Idempotent, Pipeline, RateLimiterPolicy, RetryPolicy, Runtime, hedge, timeout,
+    BulkheadPolicy, CacheError, Cached, CircuitBreakerPolicy, Clock, DefaultClassifier, Error,
+    FailFastPolicy, HedgeContext, Idempotent, Pipeline, RateLimiterPolicy, RetryPolicy, Runtime,
+    SharedCache, StdLock, hedge, timeout,
 };
 use futures_lite::future::zip;
 
@@ -443,6 +446,81 @@ pub async fn pipeline_hedges_through_its_admissions<B: Binding>(b: B) {
     assert_eq!(pool.in_flight(), 0, "and its slot handed back");
 }
 
+/// The cache on the binding's timer: three callers miss key 1 together,
+/// one loader runs (100 ms, on the binding's timer) and the two followers
+/// are woken by its end, at that very instant; a hit is fresh; past the
+/// time-to-live a failing load serves the stale value with its exact age;
+/// a failure with no value is cached (negative) and spares the loader.
+pub async fn cache_coalesces_and_serves_stale_and_negative<B: Binding>(b: B) {
+    let rt = b.rt();
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(1))
+        .max_stale(Duration::from_secs(5))
+        .negative_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let store: WithWaiters<Cache<u32, u32, 16>, 8> = WithWaiters::new(Cache::new(config, 7));
+    // A re-check so rare that a follower left to poll would show.
+    let cache = SharedCache::new(StdLock::new(store), rt.clone())
+        .timing(Duration::from_secs(30), Duration::from_secs(10))
+        .unwrap();
+    let start = rt.now();
+    let loads = Cell::new(0);
+    let load = || {
+        let rt = rt.clone();
+        let loads = &loads;
+        move || async move {
+            loads.set(loads.get() + 1);
+            rt.sleep_until(rt.now() + Duration::from_millis(100)).await;
+            Ok::<u32, &'static str>(7)
+        }
+    };
+    let call = || async {
+        let r = cache.get_or_load(1, load()).await;
+        (r, since(start, rt.now()))
+    };
+    let (((a, b2), c), ()) = zip(
+        zip(zip(call(), call()), call()),
+        b.advance(Duration::from_millis(100)),
+    )
+    .await;
+    assert_eq!(loads.get(), 1, "three misses, one load");
+    for (r, at) in [a, b2, c] {
+        assert_eq!(r, Ok(Cached::Loaded(7)));
+        assert_eq!(at, Duration::from_millis(100), "woken at the leader's end");
+    }
+    let hit = cache.get_or_load(1, load()).await;
+    assert_eq!(hit, Ok(Cached::Fresh(7)));
+    assert_eq!(loads.get(), 1);
+
+    // Expired at 1.1 s; at 1.5 s a failing load serves it, 400 ms stale.
+    b.advance(Duration::from_millis(1400)).await;
+    let down = || async { Err::<u32, _>("down") };
+    let stale = cache.get_or_load(1, down).await;
+    assert_eq!(
+        stale,
+        Ok(Cached::Stale {
+            value: 7,
+            age: Duration::from_millis(400)
+        })
+    );
+    // No value for key 2: the error, then the cached failure for 2 s.
+    assert_eq!(
+        cache.get_or_load(2, down).await,
+        Err(CacheError::Load("down"))
+    );
+    let until = rt.now() + Duration::from_secs(2);
+    let spared = cache
+        .get_or_load(2, || async {
+            unreachable!("a cached failure spares the loader")
+        })
+        .await;
+    assert_eq!(
+        spared,
+        Err::<Cached<u32>, CacheError<&str>>(CacheError::Negative { until })
+    );
+}
+
 /// Expands to one `#[test]` per scenario, each run by `$run`: a function
 /// taking a scenario (`FnOnce(Binding) -> impl Future<Output = ()>`) that
 /// builds the binding and drives the future to completion on its executor.
@@ -461,6 +539,7 @@ macro_rules! conformance_suite {
             pipeline_runs_every_pattern_in_one_call,
             hedge_wins_and_drops_the_slow_attempt,
             pipeline_hedges_through_its_admissions,
+            cache_coalesces_and_serves_stale_and_negative,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {

@@ -17,6 +17,7 @@ use failsafe_conformance::VirtualTime;
 use failsafe_core::Instant;
 use failsafe_core::breaker::{BreakerConfig, NoWindow};
 use failsafe_core::cache::{Cache, CacheConfig, LoadMark};
+use failsafe_driver::cache::WithWaiters;
 use failsafe_driver::{
     CacheError, CacheStore, Cached, CircuitBreakerPolicy, Clock, Error, Pipeline, QuickStore,
     Runtime, SharedCache, StdLock,
@@ -42,6 +43,25 @@ fn config(ttl_s: u64, max_stale_s: u64, negative_s: u64, refresh_ms: u64) -> Cac
 
 fn core(config: CacheConfig, time: &VirtualTime) -> Handle<Core> {
     SharedCache::new(StdLock::new(Cache::new(config, 0x5eed)), time.clone())
+}
+
+/// The core store with room for 8 waiting followers (woken, not polling).
+type Waiting = WithWaiters<Core, 8>;
+/// ... and with room for only 2 (the rest re-check on the timer).
+type Cramped = WithWaiters<Core, 2>;
+
+fn waiting(config: CacheConfig, time: &VirtualTime) -> Handle<Waiting> {
+    SharedCache::new(
+        StdLock::new(WithWaiters::new(Cache::new(config, 0x5eed))),
+        time.clone(),
+    )
+}
+
+fn cramped(config: CacheConfig, time: &VirtualTime) -> Handle<Cramped> {
+    SharedCache::new(
+        StdLock::new(WithWaiters::new(Cache::new(config, 0x5eed))),
+        time.clone(),
+    )
 }
 
 fn quick(config: CacheConfig, time: &VirtualTime) -> Handle<Quick> {
@@ -167,6 +187,75 @@ fn concurrent_misses_load_once_core() {
 #[test]
 fn concurrent_misses_load_once_quick() {
     coalesces(quick);
+}
+
+#[test]
+fn concurrent_misses_load_once_waiting() {
+    coalesces(waiting);
+}
+
+#[test]
+fn concurrent_misses_load_once_cramped() {
+    coalesces(cramped);
+}
+
+/// With a registry (a `WithWaiters` store, or `QuickStore`'s own) every
+/// follower is woken by the leader's end: it answers at that instant, not
+/// at its next re-check, and looks at the store no more than it must.
+fn woken<S: CacheStore<Key = u32, Value = u32>>(make: fn(CacheConfig, &VirtualTime) -> Handle<S>) {
+    let time = VirtualTime::new();
+    // A re-check so rare that a polling follower would show.
+    let cache = make(config(60, 0, 0, 0), &time)
+        .timing(Duration::from_secs(30), Duration::from_secs(5))
+        .unwrap();
+    let loads = Cell::new(0);
+    let answers = together(&cache, &time, &loads, 8, 100, Ok(7));
+    assert_eq!(loads.get(), 1);
+    for (r, at) in &answers {
+        assert_eq!(*r, Ok(Cached::Loaded(7)));
+        assert_eq!(*at, Instant::from_millis(100), "woken by the leader");
+    }
+    // A failed leader wakes its followers too (negative caching answers them).
+    let cache = make(config(60, 0, 10, 0), &time)
+        .timing(Duration::from_secs(30), Duration::from_secs(5))
+        .unwrap();
+    let start = time.now();
+    let answers = together(&cache, &time, &loads, 4, 100, Err("down"));
+    assert_eq!(loads.get(), 2);
+    for (r, at) in &answers {
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(*at, start + Duration::from_millis(100));
+    }
+    // A dropped leader wakes them at the drop.
+    let cache = make(config(60, 0, 0, 0), &time)
+        .timing(Duration::from_secs(30), Duration::from_secs(5))
+        .unwrap();
+    let start = time.now();
+    let never = || std::future::pending::<Result<u32, &'static str>>();
+    let mut leader = Box::pin(cache.get_or_load(1, never));
+    assert!(block_on(poll_once(&mut leader)).is_none());
+    let mut follower = Box::pin(async {
+        let r = cache
+            .get_or_load(1, || async { Ok::<_, &'static str>(9) })
+            .await;
+        (r, time.now())
+    });
+    assert!(block_on(poll_once(&mut follower)).is_none());
+    block_on(time.advance(Duration::from_millis(50)));
+    drop(leader);
+    let (r, at) = drive(&time, Duration::from_millis(100), follower);
+    assert_eq!(r, Ok(Cached::Loaded(9)));
+    assert_eq!(at, start + Duration::from_millis(50), "woken at the drop");
+}
+
+#[test]
+fn followers_are_woken_by_their_leader_waiting() {
+    woken(waiting);
+}
+
+#[test]
+fn followers_are_woken_by_their_leader_quick() {
+    woken(quick);
 }
 
 fn stale_on_error<S: CacheStore<Key = u32, Value = u32>>(
@@ -541,4 +630,70 @@ proptest::proptest! {
         loads_once_per_key(core, &callers)?;
         loads_once_per_key(quick, &callers)?;
     }
+}
+
+/// A clock that never moves unless told: a blocked follower parks its
+/// thread (`block_until_woken`) and only its leader can wake it.
+#[derive(Clone, Default)]
+struct Parking(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Clock for Parking {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl failsafe_driver::BlockingRuntime for Parking {
+    fn block_until(&self, at: Instant) {
+        self.0
+            .fetch_max(at.as_nanos(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        Some(failsafe_driver::thread_waker())
+    }
+
+    fn block_until_woken(&self, _: Instant) {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_blocking_follower_is_woken_by_its_leader_on_another_thread() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::mpsc;
+
+    let clock = Parking::default();
+    let store: WithWaiters<Core, 4> = WithWaiters::new(Cache::new(config(60, 0, 0, 0), 1));
+    let cache = SharedCache::new(StdLock::new(store), clock.clone());
+    let (cache, loads) = (&cache, &AtomicU32::new(0));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let leader = s.spawn(move || {
+            cache.get_or_load_blocking(1, || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                Ok::<u32, ()>(7)
+            })
+        });
+        started_rx.recv().unwrap(); // the leader holds the mark
+        let follower = s.spawn(move || {
+            cache.get_or_load_blocking(1, || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<u32, ()>(8)
+            })
+        });
+        // The follower registers before it parks.
+        while cache.with(|s| s.waiters().is_empty()) {
+            std::thread::yield_now();
+        }
+        go_tx.send(()).unwrap();
+        assert_eq!(leader.join().unwrap(), Ok(Cached::Loaded(7)));
+        assert_eq!(follower.join().unwrap(), Ok(Cached::Loaded(7)));
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(clock.now(), Instant::ZERO, "woken, not timed out");
+    assert!(cache.with(|s| s.waiters().is_empty()));
 }

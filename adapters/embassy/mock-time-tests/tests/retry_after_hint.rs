@@ -36,7 +36,7 @@ fn honour_busy(result: &Result<u8, ModemError>) -> Verdict {
 }
 
 static MODEM: RetryPolicy = RetryPolicy::new(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         RetryConfig::builder()
             .max_attempts(4)
             .backoff(BackoffKind::Constant(millis(100)))

@@ -28,9 +28,10 @@ const CONFIG: RetryConfig = failsafe_embassy::checked(
 );
 
 /// Two operations on the same I2C bus, one budget.
-static READ: RetryPolicy<CsLock<TokenQuota>> = RetryPolicy::new(CONFIG, 1).with_budget(&BUS_BUDGET);
+static READ: RetryPolicy<CsLock<TokenQuota>> =
+    RetryPolicy::new(&CONFIG, 1).with_budget(&BUS_BUDGET);
 static WRITE: RetryPolicy<CsLock<TokenQuota>> =
-    RetryPolicy::new(CONFIG, 2).with_budget(&BUS_BUDGET);
+    RetryPolicy::new(&CONFIG, 2).with_budget(&BUS_BUDGET);
 
 fn tokens() -> u32 {
     BUS_BUDGET.with(|quota| quota.tokens())

@@ -23,7 +23,7 @@ const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(
 const OVERALL: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(millis(2_000)));
 
 static RADIO: RetryPolicy = RetryPolicy::new(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         RetryConfig::builder()
             .unlimited_attempts()
             .backoff(BackoffKind::Constant(millis(500)))

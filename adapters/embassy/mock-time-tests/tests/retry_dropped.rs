@@ -26,7 +26,7 @@ fn log(event: RetryEvent) {
 }
 
 static UPLINK: RetryPolicy<NoBudget, FnObserver<fn(RetryEvent)>> = RetryPolicy::new(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         RetryConfig::builder()
             .unlimited_attempts()
             .backoff(BackoffKind::Constant(millis(1_000)))

@@ -37,7 +37,7 @@ const CONFIG: RetryConfig = failsafe_embassy::checked(
 );
 
 static SENSOR: RetryPolicy<NoBudget, FnObserver<fn(RetryEvent)>> =
-    RetryPolicy::new(CONFIG, 1).with_observer(FnObserver(log as fn(RetryEvent)));
+    RetryPolicy::new(&CONFIG, 1).with_observer(FnObserver(log as fn(RetryEvent)));
 
 /// Fails the first two times it is asked.
 async fn flaky(attempt: Attempt) -> Result<&'static str, &'static str> {

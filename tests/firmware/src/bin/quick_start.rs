@@ -1,0 +1,126 @@
+//! The README's firmware quick start (`../quick_start.rs`, shown verbatim
+//! in the README; `.ci/firmware.sh` checks they match) as a whole firmware:
+//! a bus whose reads 20 to 39 fail, the SysTick time driver, and a `main`
+//! that spawns the quick start's task, lets it run for 50 bus reads (about
+//! 3 s of embassy time) and checks what the bus saw. Built and run under QEMU by
+//! `.ci/firmware.sh` (thumbv7em), so the README's text is proved to compile
+//! and work for thumb.
+#![no_std]
+#![no_main]
+
+#[path = "../quick_start.rs"]
+mod quick_start;
+#[path = "../time_driver.rs"]
+mod time_driver;
+
+use core::panic::PanicInfo;
+
+use cortex_m_semihosting::{debug, hprintln};
+use embassy_executor::Spawner;
+use embassy_time::{Duration, Instant, Timer};
+use failsafe_embassy::{Clock, EmbassyClock, State};
+
+/// The core clock QEMU gives SysTick: 25 MHz on the MPS2 AN386, 12 MHz on
+/// the LM3S6965.
+const CORE_HZ: u32 = if cfg!(target_feature = "dsp") {
+    25_000_000
+} else {
+    12_000_000
+};
+
+/// Bus reads to wait for (at most 10 s of embassy time).
+const READS: u32 = 50;
+
+/// The quick start's drivers: a sensor bus with a loose connector for reads
+/// 20 to 39, and a radio.
+mod bus {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    /// Reads that reached the bus.
+    pub(crate) static READS: AtomicU32 = AtomicU32::new(0);
+    /// Reports sent.
+    pub(crate) static REPORTS: AtomicU32 = AtomicU32::new(0);
+    /// The reads answered with a fault.
+    pub(crate) const FAULTS: core::ops::Range<u32> = 20..40;
+
+    /// The bus answered with a fault.
+    #[derive(Debug)]
+    pub(crate) struct BusFault;
+
+    pub(crate) async fn read_sensor() -> Result<u16, BusFault> {
+        let n = READS.fetch_add(1, Ordering::Relaxed);
+        if FAULTS.contains(&n) {
+            Err(BusFault)
+        } else {
+            Ok(421)
+        }
+    }
+
+    pub(crate) async fn send_report(_value: u16) -> Result<(), BusFault> {
+        REPORTS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Checks `ok`, printing the expectation either way; false if it failed.
+fn check(ok: bool, what: &str) -> bool {
+    hprintln!("{} {}", if ok { "ok  " } else { "FAIL" }, what);
+    ok
+}
+
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    use core::sync::atomic::Ordering;
+    let Some(core) = cortex_m::Peripherals::take() else {
+        hprintln!("FAIL the core peripherals were already taken");
+        debug::exit(debug::EXIT_FAILURE);
+        return;
+    };
+    time_driver::start(core.SYST, CORE_HZ);
+    let Ok(sensor) = quick_start::sensor() else {
+        hprintln!("FAIL the task could not be spawned");
+        debug::exit(debug::EXIT_FAILURE);
+        return;
+    };
+    spawner.spawn(sensor);
+    // The first 20 reports go at the limiter's 10 a second, then the faults
+    // open the breaker and its probes meet them 50 ms apart: about 3 s.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while bus::READS.load(Ordering::Relaxed) < READS && Instant::now() < give_up {
+        Timer::after_millis(100).await;
+    }
+
+    let reads = bus::READS.load(Ordering::Relaxed);
+    let reports = bus::REPORTS.load(Ordering::Relaxed);
+    let m = quick_start::SENSOR.shared().metrics(EmbassyClock.now());
+    hprintln!(
+        "quick start: {} bus reads, {} reports, breaker opened {} times, {:?}",
+        reads,
+        reports,
+        m.times_opened,
+        m.state
+    );
+    let mut ok = check(
+        m.times_opened >= 1 && m.state == State::Closed,
+        "quick start: the faults opened the breaker, and a probe closed it",
+    );
+    ok &= check(
+        // the last good read's report may still wait for the limiter
+        reads >= READS && (reads - reports).abs_diff(bus::FAULTS.end - bus::FAULTS.start) <= 1,
+        "quick start: every good read was reported through the limiter",
+    );
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    hprintln!("FAIL panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}

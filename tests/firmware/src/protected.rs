@@ -1,0 +1,41 @@
+//! The three patterns in `static`s, configs checked at compile time:
+//! shared by the firmware and the no-panic proof (`src/bin/no_panic.rs`).
+use core::time::Duration;
+
+use failsafe_embassy::{
+    BackoffKind, BreakerConfig, CircuitBreakerPolicy, CountWindow, Jitter, Quota,
+    RateLimiterPolicy, RetryConfig, RetryPolicy, checked, circuit_breaker, rate_limiter,
+};
+
+/// Opens after 5 failures in a row (or half of the last 128 calls once
+/// 20 were seen), for 50 ms; one probe.
+const SENSOR_CONFIG: BreakerConfig = checked(
+    BreakerConfig::builder()
+        .failure_rate_threshold(0.5)
+        .minimum_calls(20)
+        .consecutive_failures(5)
+        .open_wait(Duration::from_millis(50))
+        .half_open_probes(1)
+        .success_threshold(1)
+        .build(),
+);
+pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<128>> =
+    circuit_breaker(SENSOR_CONFIG, CountWindow::new());
+
+/// 4 attempts, 10 ms doubling up to 100 ms, full jitter.
+const GPS_CONFIG: RetryConfig = checked(
+    RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Exponential {
+            initial: Duration::from_millis(10),
+            multiplier: 2.0,
+            max: Duration::from_millis(100),
+        })
+        .jitter(Jitter::Full)
+        .build(),
+);
+pub(crate) static GPS: RetryPolicy = RetryPolicy::new(&GPS_CONFIG, 0x5EED);
+
+/// 100 packets a second, bursts of 5; a sender waits up to 1 s.
+const RADIO_QUOTA: Quota = checked(Quota::builder().per_second(100).burst(5).build());
+pub(crate) static RADIO: RateLimiterPolicy = rate_limiter(RADIO_QUOTA, Duration::from_secs(1));
