@@ -39,7 +39,7 @@ async fn only_the_users_the_flag_enables_reach_the_service() {
     let gate: &'static Shared<Gate, StdLock<Gate>> = Box::leak(Box::new(Shared::new(
         StdLock::new(FeatureGate::new(&FLAGS, beta, ())),
     )));
-    let clock = TokioClock::default();
+    let clock = TokioClock;
     let policy = Policy::new_shared(gate, clock);
     let calls = Arc::new(AtomicU32::new(0));
     let svc = AdmissionLayer::from_policy(&policy)
