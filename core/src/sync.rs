@@ -38,7 +38,7 @@ use crate::atomic::{AtomicU64, Ordering};
 use core::task::Waker;
 
 use crate::admission::{Admission, Call, Entry, Gate};
-use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::breaker::{BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
 use crate::time::TimeSource;
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
@@ -640,14 +640,17 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
     }
 }
 
-/// A [`CircuitBreaker`] shared from `&self` ([`Shared`]).
-pub type SharedBreaker<W, O, L> = Shared<CircuitBreaker<W, O>, L>;
+/// A [`CircuitBreaker`] shared from `&self` ([`Shared`]); `C` is how the
+/// breaker holds its configuration (by value by default, `&'static
+/// BreakerConfig` to keep it in flash).
+pub type SharedBreaker<W, O, L, C = BreakerConfig> = Shared<CircuitBreaker<W, O, C>, L>;
 
-impl<W, O, L> Shared<CircuitBreaker<W, O>, L>
+impl<W, O, L, C> Shared<CircuitBreaker<W, O, C>, L>
 where
     W: Window,
     O: Observer<BreakerEvent>,
-    L: Lock<CircuitBreaker<W, O>>,
+    C: core::borrow::Borrow<BreakerConfig>,
+    L: Lock<CircuitBreaker<W, O, C>>,
 {
     /// [`CircuitBreaker::acquire`] from `&self` (an open breaker rejects,
     /// a closed one admits, without the lock).

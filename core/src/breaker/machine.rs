@@ -1,5 +1,7 @@
 //! The breaker's state machine.
 
+use core::borrow::Borrow;
+
 use crate::time::{LazyTime, Monotonic, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
@@ -47,7 +49,24 @@ impl Mode {
     }
 }
 
-/// A circuit breaker over window `W`, reporting to observer `O`.
+/// A circuit breaker over window `W`, reporting to observer `O`, configured
+/// by `C`: a [`BreakerConfig`] held by value (the default), or anything that
+/// lends one ([`Borrow<BreakerConfig>`]): `&'static BreakerConfig` on
+/// firmware, so the configuration stays in flash (a `const`) and the breaker
+/// holds one pointer (4 bytes on Cortex-M) instead of an 80-byte copy in
+/// RAM; an `Arc<BreakerConfig>` to share one configuration built at run
+/// time between many breakers.
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+/// const CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder().minimum_calls(20).build());
+/// // by reference: the configuration stays in flash
+/// let by_ref = CircuitBreaker::new(&CONFIG, CountWindow::<128>::new());
+/// // by value: a configuration built at run time
+/// let by_value = CircuitBreaker::new(CONFIG, CountWindow::<128>::new());
+/// assert_eq!(by_ref.config(), by_value.config());
+/// assert!(core::mem::size_of_val(&by_ref) < core::mem::size_of_val(&by_value));
+/// ```
 ///
 /// Pure and clock-injected: every call takes `now`, nothing reads a clock,
 /// sleeps or allocates. An earlier `now` than one already seen counts as no
@@ -58,8 +77,8 @@ impl Mode {
 /// on every state change and every half-open lease expiry, so a late outcome
 /// is never counted in a state it does not belong to.
 #[derive(Debug)]
-pub struct CircuitBreaker<W, O = ()> {
-    config: BreakerConfig,
+pub struct CircuitBreaker<W, O = (), C = BreakerConfig> {
+    config: C,
     window: W,
     observer: O,
     mode: Mode,
@@ -72,7 +91,7 @@ pub struct CircuitBreaker<W, O = ()> {
     stale_outcomes: u64,
 }
 
-impl<W: Window> CircuitBreaker<W, ()> {
+impl<W: Window, C: Borrow<BreakerConfig>> CircuitBreaker<W, (), C> {
     /// A closed breaker with no observer. `const`, so it can live in a `static`.
     ///
     /// ```
@@ -80,12 +99,12 @@ impl<W: Window> CircuitBreaker<W, ()> {
     /// let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
-    pub const fn new(config: BreakerConfig, window: W) -> Self {
+    pub const fn new(config: C, window: W) -> Self {
         Self::with_observer(config, window, ())
     }
 }
 
-impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
+impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBreaker<W, O, C> {
     /// A closed breaker that reports every event to `observer`.
     ///
     /// ```
@@ -99,7 +118,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// drop(b);
     /// assert!(matches!(log[0], BreakerEvent::StateChanged { to: State::Open, .. }));
     /// ```
-    pub const fn with_observer(config: BreakerConfig, window: W, observer: O) -> Self {
+    pub const fn with_observer(config: C, window: W, observer: O) -> Self {
         CircuitBreaker {
             config,
             window,
@@ -150,10 +169,10 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         let kind = match self.mode {
             Mode::Closed | Mode::MetricsOnly => PermitKind::Counted,
             Mode::Disabled => PermitKind::Uncounted,
-            Mode::HalfOpen(round) if round.admitted < self.config.half_open_probes => {
+            Mode::HalfOpen(round) if round.admitted < self.cfg().half_open_probes => {
                 let now = time.get(&mut self.clock);
                 let lease = now.saturating_add(core::time::Duration::from_nanos(
-                    self.config.probe_lease_nanos,
+                    self.cfg().probe_lease_nanos,
                 ));
                 if let Mode::HalfOpen(round) = &mut self.mode {
                     round.admitted += 1;
@@ -176,7 +195,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             }
         };
         // The start time matters only to slow-call detection (and probes, read above).
-        let issued_at = if self.config.slow_call_nanos.is_some() || kind == PermitKind::Probe {
+        let issued_at = if self.cfg().slow_call_nanos.is_some() || kind == PermitKind::Probe {
             time.get(&mut self.clock)
         } else {
             self.clock.latest()
@@ -219,7 +238,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             return;
         }
         // Slow means strictly longer than the limit (resilience4j's rule).
-        let slow = match self.config.slow_call_nanos {
+        let slow = match self.cfg().slow_call_nanos {
             Some(limit) => {
                 time.get(&mut self.clock)
                     .as_nanos()
@@ -296,8 +315,14 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// let b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
     /// assert_eq!(*b.config(), BreakerConfig::DEFAULT);
     /// ```
-    pub const fn config(&self) -> &BreakerConfig {
-        &self.config
+    pub fn config(&self) -> &BreakerConfig {
+        self.config.borrow()
+    }
+
+    /// The configuration, wherever it is held.
+    #[inline(always)]
+    fn cfg(&self) -> &BreakerConfig {
+        self.config.borrow()
     }
 
     /// The latest time seen (the clock contract's "latest"), for the shared
@@ -526,7 +551,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             Mode::Disabled => false,
             _ => return None,
         };
-        Some((self.epoch, counted, self.config.slow_call_nanos.is_some()))
+        Some((self.epoch, counted, self.cfg().slow_call_nanos.is_some()))
     }
 
     /// How many successes in a row, from now on, cannot change anything
@@ -545,7 +570,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             Mode::MetricsOnly => true,
             _ => return 0,
         };
-        if self.config.slow_call_nanos.is_some()
+        if self.cfg().slow_call_nanos.is_some()
             || self.window.needs_time()
             || !self.window.success_only_dilutes()
         {
@@ -560,15 +585,15 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         let totals = self.window.totals(self.clock.latest());
         let cap = cap as u64;
         // The smallest call count at which the window may trip.
-        let eligible = (min_u32(self.config.minimum_calls, cap as u32) as u64).max(1);
+        let eligible = (min_u32(self.cfg().minimum_calls, cap as u32) as u64).max(1);
         if eligible > cap {
             return u32::MAX; // never enough calls to trip (no window at all)
         }
         // Successes until the window first reaches it (at least the next one).
         let first = eligible.saturating_sub(totals.calls).max(1);
         let calls = totals.calls.saturating_add(first).min(cap);
-        if self.config.failure_rate_reached(totals.failures, calls)
-            || self.config.slow_rate_reached(totals.slow, calls)
+        if self.cfg().failure_rate_reached(totals.failures, calls)
+            || self.cfg().slow_rate_reached(totals.slow, calls)
         {
             u32::try_from(first - 1).unwrap_or(u32::MAX)
         } else {
@@ -650,22 +675,22 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     }
 
     fn should_trip(&mut self, now: Instant) -> bool {
-        if let Some(n) = self.config.consecutive_failures
+        if let Some(n) = self.cfg().consecutive_failures
             && self.consecutive_failures >= n
         {
             return true;
         }
         let totals = self.window.totals(now);
         let minimum = match self.window.capacity() {
-            Some(cap) => min_u32(self.config.minimum_calls, cap),
-            None => self.config.minimum_calls,
+            Some(cap) => min_u32(self.cfg().minimum_calls, cap),
+            None => self.cfg().minimum_calls,
         };
         totals.calls > 0
             && totals.calls >= minimum as u64
             && (self
-                .config
+                .cfg()
                 .failure_rate_reached(totals.failures, totals.calls)
-                || self.config.slow_rate_reached(totals.slow, totals.calls))
+                || self.cfg().slow_rate_reached(totals.slow, totals.calls))
     }
 
     fn record_probe(&mut self, now: Instant, outcome: Outcome, slow: bool) {
@@ -676,7 +701,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         if !outcome.counts() {
             round.admitted = round.admitted.saturating_sub(1); // the slot is free again
         } else {
-            match self.config.half_open_rule {
+            match self.cfg().half_open_rule {
                 HalfOpenRule::SuccessThreshold if outcome == Outcome::Success && !slow => {
                     round.successes += 1
                 }
@@ -697,23 +722,23 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
 
     /// Closes or reopens once a round's result is due (see [`HalfOpenRule`]).
     fn judge_round(&mut self, round: Round, at: Instant) {
-        let (close, reopen) = match self.config.half_open_rule {
+        let (close, reopen) = match self.cfg().half_open_rule {
             HalfOpenRule::SuccessThreshold => {
-                let needed = self.config.success_threshold;
+                let needed = self.cfg().success_threshold;
                 (
                     round.successes >= needed,
-                    round.failures > self.config.half_open_probes - needed,
+                    round.failures > self.cfg().half_open_probes - needed,
                 )
             }
             HalfOpenRule::RateThresholds => {
                 let reported = round.successes as u64 + round.failures as u64;
-                if round.in_flight > 0 || reported < self.config.half_open_probes as u64 {
+                if round.in_flight > 0 || reported < self.cfg().half_open_probes as u64 {
                     return; // judged once every permitted probe has reported
                 }
                 let over = self
-                    .config
+                    .cfg()
                     .failure_rate_reached(round.failures as u64, reported)
-                    || self.config.slow_rate_reached(round.slow as u64, reported);
+                    || self.cfg().slow_rate_reached(round.slow as u64, reported);
                 (!over, over)
             }
         };
@@ -727,7 +752,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
 
     fn trip(&mut self, at: Instant) {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
-        let wait = self.config.open_wait_for(self.opens_in_a_row);
+        let wait = self.cfg().open_wait_for(self.opens_in_a_row);
         self.times_opened = self.times_opened.saturating_add(1);
         // A wait past the last representable instant saturates to
         // `Instant::MAX`, which never ends (see `advance_timed`).
