@@ -38,7 +38,9 @@ use crate::atomic::{AtomicU64, Ordering};
 use core::task::Waker;
 
 use crate::admission::{Admission, Call, Entry, Gate};
-use crate::breaker::{BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::breaker::{
+    BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window,
+};
 use crate::time::TimeSource;
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 

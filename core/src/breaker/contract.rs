@@ -3,7 +3,9 @@
 use core::borrow::Borrow;
 use core::task::Waker;
 
-use super::{BreakerConfig, BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window};
+use super::{
+    BreakerConfig, BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window,
+};
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
 use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 

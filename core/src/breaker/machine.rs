@@ -10,7 +10,8 @@ use super::{
     BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, HalfOpenRule, PermitKind, State,
 };
 
-/// One half-open round of probes.
+/// One half-open round of probes (zero outside half-open). The lease's
+/// end is the machine's `deadline`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Round {
@@ -21,32 +22,6 @@ struct Round {
     /// Probes that took longer than the slow-call duration (the rate rule
     /// counts them apart; the success-threshold rule counts them as failures).
     slow: u32,
-    /// Outstanding probes count as failed from here on.
-    lease_deadline: Instant,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Mode {
-    Closed,
-    Open { until: Instant },
-    HalfOpen(Round),
-    Disabled,
-    MetricsOnly,
-    ForcedOpen,
-}
-
-impl Mode {
-    const fn state(&self) -> State {
-        match self {
-            Mode::Closed => State::Closed,
-            Mode::Open { .. } => State::Open,
-            Mode::HalfOpen(_) => State::HalfOpen,
-            Mode::Disabled => State::Disabled,
-            Mode::MetricsOnly => State::MetricsOnly,
-            Mode::ForcedOpen => State::ForcedOpen,
-        }
-    }
 }
 
 /// A circuit breaker over window `W`, reporting to observer `O`, configured
@@ -81,14 +56,22 @@ pub struct CircuitBreaker<W, O = (), C = BreakerConfig> {
     config: C,
     window: W,
     observer: O,
-    mode: Mode,
+    /// Open: the end of the open wait ([`Instant::MAX`]: never). Half-open:
+    /// when the probes out count as failed (valid while one is out).
+    deadline: Instant,
+    /// Half-open: the round.
+    round: Round,
     epoch: u32,
     clock: Monotonic,
     consecutive_failures: u32,
-    opens_in_a_row: u32,
     rejected: u64,
     times_opened: u64,
     stale_outcomes: u64,
+    mode: State,
+    /// Saturates at 255: a wait stops growing long before (`open_wait_for`
+    /// reaches its cap by the 65th open in a row, the `u64` of nanoseconds
+    /// saturating), so the waits are exactly those of an unbounded count.
+    opens_in_a_row: u8,
 }
 
 impl<W: Window, C: Borrow<BreakerConfig>> CircuitBreaker<W, (), C> {
@@ -123,7 +106,9 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             config,
             window,
             observer,
-            mode: Mode::Closed,
+            mode: State::Closed,
+            deadline: Instant::MAX,
+            round: Round::fresh(),
             epoch: 0,
             clock: Monotonic::new(),
             consecutive_failures: 0,
@@ -167,22 +152,20 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             self.advance_timed(now);
         }
         let kind = match self.mode {
-            Mode::Closed | Mode::MetricsOnly => PermitKind::Counted,
-            Mode::Disabled => PermitKind::Uncounted,
-            Mode::HalfOpen(round) if round.admitted < self.cfg().half_open_probes => {
+            State::Closed | State::MetricsOnly => PermitKind::Counted,
+            State::Disabled => PermitKind::Uncounted,
+            State::HalfOpen if self.round.admitted < self.cfg().half_open_probes => {
                 let now = time.get(&mut self.clock);
                 let lease = now.saturating_add(core::time::Duration::from_nanos(
                     self.cfg().probe_lease_nanos,
                 ));
-                if let Mode::HalfOpen(round) = &mut self.mode {
-                    round.admitted += 1;
-                    round.in_flight += 1;
-                    round.lease_deadline = if round.in_flight == 1 {
-                        lease
-                    } else {
-                        round.lease_deadline.max(lease)
-                    };
-                }
+                self.round.admitted += 1;
+                self.round.in_flight += 1;
+                self.deadline = if self.round.in_flight == 1 {
+                    lease
+                } else {
+                    self.deadline.max(lease)
+                };
                 PermitKind::Probe
             }
             _ => {
@@ -273,8 +256,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.mode {
             // An open wait ending past the end of the clock never ends.
-            Mode::Open { until } if until != Instant::MAX => Some(until),
-            Mode::HalfOpen(round) if round.in_flight > 0 => Some(round.lease_deadline),
+            State::Open if self.deadline != Instant::MAX => Some(self.deadline),
+            State::HalfOpen if self.round.in_flight > 0 => Some(self.deadline),
             _ => None,
         }
     }
@@ -305,7 +288,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     pub const fn state(&self) -> State {
-        self.mode.state()
+        self.mode
     }
 
     /// The configuration.
@@ -348,8 +331,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// ```
     pub const fn rejecting_until(&self) -> Option<Instant> {
         match self.mode {
-            Mode::Open { until } => Some(until),
-            Mode::ForcedOpen => Some(Instant::MAX),
+            State::Open => Some(self.deadline),
+            State::ForcedOpen => Some(Instant::MAX),
             _ => None,
         }
     }
@@ -385,11 +368,11 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             times_opened: self.times_opened,
             stale_outcomes: self.stale_outcomes,
             probes_in_flight: match self.mode {
-                Mode::HalfOpen(round) => round.in_flight,
+                State::HalfOpen => self.round.in_flight,
                 _ => 0,
             },
             open_until: match self.mode {
-                Mode::Open { until } => Some(until),
+                State::Open => Some(self.deadline),
                 _ => None,
             },
         }
@@ -423,7 +406,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     pub fn close(&mut self, now: Instant) {
         let now = self.clock.observe(now);
         self.opens_in_a_row = 0;
-        self.enter(Mode::Closed, now);
+        self.enter(State::Closed, Instant::MAX, now);
     }
 
     /// Closes and zeroes every counter, as if new (the clock is kept).
@@ -456,7 +439,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// ```
     pub fn force_open(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::ForcedOpen, now);
+        self.enter(State::ForcedOpen, Instant::MAX, now);
     }
 
     /// Operator state: admit everything and count nothing.
@@ -472,7 +455,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// ```
     pub fn disable(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::Disabled, now);
+        self.enter(State::Disabled, Instant::MAX, now);
     }
 
     /// Operator state: admit everything, count it, never trip.
@@ -490,7 +473,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// ```
     pub fn metrics_only(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::MetricsOnly, now);
+        self.enter(State::MetricsOnly, Instant::MAX, now);
     }
 
     /// The observer, e.g. to read what it collected.
@@ -517,11 +500,11 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 
     fn rejection(&self) -> Rejected {
         match self.mode {
-            Mode::Open { until } => Rejected::new(RejectReason::BreakerOpen, Some(until)),
+            State::Open => Rejected::new(RejectReason::BreakerOpen, Some(self.deadline)),
             // Every probe is out; one may report (and free or end the round)
             // at any moment: the earliest admission is unknown. The lease's
             // end is only a later bound, so it is not given.
-            Mode::HalfOpen(_) => Rejected::new(RejectReason::BreakerHalfOpenFull, None),
+            State::HalfOpen => Rejected::new(RejectReason::BreakerHalfOpenFull, None),
             // Until an operator says otherwise: unknown.
             _ => Rejected::new(RejectReason::BreakerForcedOpen, None),
         }
@@ -539,7 +522,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// Open and half-open are the states where time alone changes things.
     #[inline]
     fn is_timed(&self) -> bool {
-        matches!(self.mode, Mode::Open { .. } | Mode::HalfOpen(_))
+        matches!(self.mode, State::Open | State::HalfOpen)
     }
 
     /// What a shared handle may admit without taking the lock: the epoch and
@@ -547,8 +530,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     #[inline]
     pub(crate) fn free_admission(&self) -> Option<(u32, bool, bool)> {
         let counted = match self.mode {
-            Mode::Closed | Mode::MetricsOnly => true,
-            Mode::Disabled => false,
+            State::Closed | State::MetricsOnly => true,
+            State::Disabled => false,
             _ => return None,
         };
         Some((self.epoch, counted, self.cfg().slow_call_nanos.is_some()))
@@ -566,8 +549,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// success can trip.
     pub(crate) fn success_credit(&mut self) -> u32 {
         let counts_only = match self.mode {
-            Mode::Closed => false,
-            Mode::MetricsOnly => true,
+            State::Closed => false,
+            State::MetricsOnly => true,
             _ => return 0,
         };
         if self.cfg().slow_call_nanos.is_some()
@@ -606,13 +589,13 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// `latest` (or earlier).
     pub(crate) fn absorb_successes(&mut self, n: u32, latest: Instant) {
         let now = self.clock.observe(latest);
-        if n == 0 || !matches!(self.mode, Mode::Closed | Mode::MetricsOnly) {
+        if n == 0 || !matches!(self.mode, State::Closed | State::MetricsOnly) {
             return;
         }
         self.window.record_successes(now, n);
         self.consecutive_failures = 0;
         // Never true within the credit granted; checked all the same.
-        if self.mode == Mode::Closed && self.should_trip(now) {
+        if self.mode == State::Closed && self.should_trip(now) {
             self.trip(now);
         }
     }
@@ -622,21 +605,23 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             match self.mode {
                 // `Instant::MAX` marks a wait that ends past the end of the
                 // clock: it never ends (its rejections say "never").
-                Mode::Open { until } if now >= until && until != Instant::MAX => {
-                    self.enter(Mode::HalfOpen(Round::fresh()), until);
+                State::Open if now >= self.deadline && self.deadline != Instant::MAX => {
+                    let until = self.deadline;
+                    self.enter(State::HalfOpen, Instant::MAX, until);
                 }
-                Mode::HalfOpen(mut round) if round.in_flight > 0 && now >= round.lease_deadline => {
-                    let at = round.lease_deadline;
+                State::HalfOpen if self.round.in_flight > 0 && now >= self.deadline => {
+                    let at = self.deadline;
+                    let mut round = self.round;
                     let count = round.in_flight;
                     round.failures += count;
                     round.in_flight = 0;
-                    self.mode = Mode::HalfOpen(round);
+                    self.round = round;
                     // Late reports of the expired probes must not count again.
                     self.epoch = self.epoch.wrapping_add(1);
                     self.observer
                         .on_event(BreakerEvent::ProbesExpired { at, count });
                     self.judge_round(round, at);
-                    if matches!(self.mode, Mode::HalfOpen(_)) {
+                    if self.mode == State::HalfOpen {
                         return;
                     }
                 }
@@ -668,7 +653,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         } else {
             0
         };
-        if self.mode == Mode::Closed && self.should_trip(now) {
+        if self.mode == State::Closed && self.should_trip(now) {
             let now = time.get(&mut self.clock);
             self.trip(now);
         }
@@ -694,9 +679,10 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     }
 
     fn record_probe(&mut self, now: Instant, outcome: Outcome, slow: bool) {
-        let Mode::HalfOpen(mut round) = self.mode else {
+        if self.mode != State::HalfOpen {
             return; // unreachable: a probe's epoch only matches in half-open
-        };
+        }
+        let mut round = self.round;
         round.in_flight = round.in_flight.saturating_sub(1);
         if !outcome.counts() {
             round.admitted = round.admitted.saturating_sub(1); // the slot is free again
@@ -716,7 +702,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
                 }
             }
         }
-        self.mode = Mode::HalfOpen(round);
+        self.round = round;
         self.judge_round(round, now);
     }
 
@@ -744,7 +730,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         };
         if close {
             self.opens_in_a_row = 0;
-            self.enter(Mode::Closed, at);
+            self.enter(State::Closed, Instant::MAX, at);
         } else if reopen {
             self.trip(at);
         }
@@ -752,22 +738,25 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 
     fn trip(&mut self, at: Instant) {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
-        let wait = self.cfg().open_wait_for(self.opens_in_a_row);
+        let wait = self.cfg().open_wait_for(u32::from(self.opens_in_a_row));
         self.times_opened = self.times_opened.saturating_add(1);
         // A wait past the last representable instant saturates to
         // `Instant::MAX`, which never ends (see `advance_timed`).
         let until = at.saturating_add(wait);
-        self.enter(Mode::Open { until }, at);
+        self.enter(State::Open, until, at);
     }
 
-    /// Enters `mode` at `at`: a new epoch and an empty window.
-    fn enter(&mut self, mode: Mode, at: Instant) {
-        let from = self.mode.state();
-        let to = mode.state();
-        if from == to && !matches!(mode, Mode::Open { .. }) {
+    /// Enters `to` at `at`: a new epoch, an empty window and, entering
+    /// half-open, a fresh round; `deadline` is the open wait's end (open)
+    /// or [`Instant::MAX`].
+    fn enter(&mut self, to: State, deadline: Instant, at: Instant) {
+        let from = self.mode;
+        if from == to && to != State::Open {
             return;
         }
-        self.mode = mode;
+        self.mode = to;
+        self.deadline = deadline;
+        self.round = Round::fresh();
         self.epoch = self.epoch.wrapping_add(1);
         self.window.clear();
         self.consecutive_failures = 0;
@@ -784,7 +773,6 @@ impl Round {
             successes: 0,
             failures: 0,
             slow: 0,
-            lease_deadline: Instant::MAX,
         }
     }
 }
