@@ -1,6 +1,9 @@
 //! The one 64-bit atomic the shared machines use ([`AtomicGcra`]'s state,
-//! the lock-free words of [`SharedBreaker`] and [`SharedFailFast`]), chosen
-//! per target so that it is always safe to share with interrupt handlers:
+//! and, where 64-bit atomics are native, the lock-free gate words of
+//! [`SharedBreaker`] and [`SharedFailFast`]: without them the gate would be
+//! critical sections too, so those targets have none, see
+//! [`Shared`](crate::sync::Shared)), chosen per target so that it is always
+//! safe to share with interrupt handlers:
 //!
 //! | target | implementation |
 //! |---|---|
@@ -15,7 +18,8 @@
 //! interrupt preempting the holder spun forever.)
 //!
 //! Only the operations the crate uses are provided (`new`, `load`, `store`,
-//! `swap`, `fetch_add`, `compare_exchange`, `compare_exchange_weak`).
+//! `fetch_add`, `compare_exchange`, `compare_exchange_weak`; the native and
+//! loom atomics also `swap`, used by the gate).
 //!
 //! [`AtomicU32`] (the feature toggle's flag words) follows the same rule one
 //! size down: `core`'s where the target has 32-bit compare-and-swap
@@ -83,12 +87,6 @@ mod cs {
         #[inline]
         pub(crate) fn store(&self, value: u64, _: Ordering) {
             critical_section::with(|cs| self.0.borrow(cs).set(value))
-        }
-
-        /// Stores `value`; returns the previous value.
-        #[inline]
-        pub(crate) fn swap(&self, value: u64, _: Ordering) -> u64 {
-            critical_section::with(|cs| self.0.borrow(cs).replace(value))
         }
 
         /// Wrapping add; returns the previous value.
@@ -216,8 +214,6 @@ mod cs {
             assert_eq!(std::format!("{A:?}"), "9");
             assert_eq!(A.compare_exchange(9, 3, Relaxed, Relaxed), Ok(9));
             assert_eq!(A.compare_exchange(9, 4, Relaxed, Relaxed), Err(3));
-            assert_eq!(A.swap(11, Relaxed), 3);
-            assert_eq!(A.load(Relaxed), 11);
         }
     }
 }

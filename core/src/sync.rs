@@ -3,8 +3,12 @@
 //! The machines take `&mut self`; a [`Lock`] turns that into `&self`. The core
 //! ships [`CsLock`] (a `critical-section` mutex, for firmware); the std
 //! adapters supply one over `std::sync::Mutex`. [`SharedBreaker`] adds a
-//! lock-free fast path: while the breaker is open, a call is rejected after
-//! one atomic load, without touching the lock.
+//! lock-free fast path where the target has native 64-bit atomics: while
+//! the breaker is open, a call is rejected after one atomic load, without
+//! touching the lock. Where it has none (Cortex-M, riscv32) those words
+//! would be critical sections themselves, so there is no fast path and no
+//! words: every call takes the lock (with [`CsLock`], one critical
+//! section), and the answers are the same (see [`Shared`]).
 //!
 //! ## Interrupt handlers
 //!
@@ -15,11 +19,11 @@
 //! [`AtomicGcra`](crate::rate::AtomicGcra). No operation can spin on a lock
 //! an interrupt handler preempted.
 //!
-//! | core | the atomic words (`AtomicGcra`, the breaker's and fail fast's fast paths) | what you provide |
+//! | core | the atomic words (`AtomicGcra`; the breaker's and fail fast's fast paths where they exist) | what you provide |
 //! |---|---|---|
 //! | 64-bit atomics (x86_64, aarch64, Cortex-A, ...) | lock-free | nothing (a critical-section implementation only for [`CsLock`]) |
-//! | thumbv7m, thumbv7em (Cortex-M3/M4/M7: 32-bit CAS, no 64-bit) | a few instructions with interrupts masked | a critical-section implementation, e.g. cortex-m's `critical-section-single-core` feature, or your HAL's |
-//! | thumbv6m (Cortex-M0/M0+, RP2040, STM32G0: no CAS) | a few instructions with interrupts masked | the same, plus this crate's `critical-section` feature (the build stops with a `compile_error!` without it) |
+//! | thumbv7m, thumbv7em (Cortex-M3/M4/M7: 32-bit CAS, no 64-bit) | a few instructions with interrupts masked (`AtomicGcra`); [`Shared`] has no gate words | a critical-section implementation, e.g. cortex-m's `critical-section-single-core` feature, or your HAL's |
+//! | thumbv6m (Cortex-M0/M0+, RP2040, STM32G0: no CAS) | the same | the same, plus this crate's `critical-section` feature (the build stops with a `compile_error!` without it) |
 //!
 //! [`CsLock`] always takes a critical section: every machine behind it needs
 //! a critical-section implementation linked on every core (on the host,
@@ -33,12 +37,14 @@
 use core::cell::RefCell;
 use core::marker::PhantomData;
 
-use crate::atomic::{AtomicU64, Ordering};
+use crate::atomic::Ordering;
 
 use core::task::Waker;
 
 use crate::admission::{Admission, Call, Entry, Gate};
-use crate::breaker::{BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window};
+use crate::breaker::{
+    BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, CircuitBreaker, State, Window,
+};
 use crate::time::TimeSource;
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
@@ -210,6 +216,65 @@ forward_shared_admission!(
     alloc::sync::Arc<S>
 );
 
+/// Does this target keep the lock-free gate? Only where 64-bit atomics are
+/// native (and under loom): elsewhere (thumbv6m, thumbv7m, thumbv7em,
+/// riscv32, ...) each of the gate's words would itself be a critical
+/// section, so the gate would save no lock, only cost RAM (five words, 40
+/// bytes) and flash, and every locked operation would pay for publishing
+/// it. There every call takes the lock ([`CsLock`]: one critical section)
+/// and the machine answers, exactly as the gate would have. `--cfg
+/// failsafe_no_gate` drops the gate on any target (to test that path on a
+/// host).
+const GATE: bool = cfg!(all(
+    any(loom, target_has_atomic = "64"),
+    not(failsafe_no_gate)
+));
+
+/// One word of the gate.
+#[cfg(all(any(loom, target_has_atomic = "64"), not(failsafe_no_gate)))]
+type GateWord = crate::atomic::AtomicU64;
+/// One word of the gate: none at all where there is no gate ([`GATE`]).
+#[cfg(not(all(any(loom, target_has_atomic = "64"), not(failsafe_no_gate))))]
+type GateWord = NoWord;
+
+/// A gate word on a target without the gate: holds nothing, takes no
+/// space; reads as "not admitting, not rejecting, no credit", so every
+/// path falls through to the lock.
+#[cfg(not(all(any(loom, target_has_atomic = "64"), not(failsafe_no_gate))))]
+#[derive(Debug)]
+struct NoWord;
+
+#[cfg(not(all(any(loom, target_has_atomic = "64"), not(failsafe_no_gate))))]
+impl NoWord {
+    const fn new(_: u64) -> Self {
+        NoWord
+    }
+    #[inline(always)]
+    fn load(&self, _: Ordering) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn store(&self, _: u64, _: Ordering) {}
+    #[inline(always)]
+    fn swap(&self, _: u64, _: Ordering) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn fetch_add(&self, _: u64, _: Ordering) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn compare_exchange_weak(
+        &self,
+        current: u64,
+        _: u64,
+        _: Ordering,
+        _: Ordering,
+    ) -> Result<u64, u64> {
+        Ok(current)
+    }
+}
+
 /// Admission word bit: every call is admitted without the lock.
 const FREE: u64 = 1 << 63;
 /// Admission word bit: the free permit records the call's start time.
@@ -249,6 +314,14 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// runs: every locked operation sees every exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
+/// The gate exists only where 64-bit atomics are native (x86_64, aarch64,
+/// ...). On a target without them (thumbv6m/v7m/v7em, riscv32) each word
+/// would be a critical section, no cheaper than [`CsLock`]'s, and would
+/// cost 40 bytes of RAM per handle: there `Shared` is its lock alone, every
+/// call takes the lock and the machine answers (the same answers, and
+/// [`gate_rejections`](Self::gate_rejections) stays 0: the machine counts
+/// every rejection itself).
+///
 /// ```
 /// use failsafe_core::admission::{Call, Entry};
 /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow};
@@ -267,13 +340,13 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 #[derive(Debug)]
 pub struct Shared<M, L> {
     lock: L,
-    admit: AtomicU64,
-    until: AtomicU64,
-    latest: AtomicU64,
-    rejections: AtomicU64,
+    admit: GateWord,
+    until: GateWord,
+    latest: GateWord,
+    rejections: GateWord,
     /// The exit credit last published in `admit` (read and written only
     /// under the lock).
-    credit: AtomicU64,
+    credit: GateWord,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -285,11 +358,11 @@ impl<M, L> Shared<M, L> {
     pub const fn new(lock: L) -> Self {
         Shared {
             lock,
-            admit: AtomicU64::new(0),
-            until: AtomicU64::new(NOT_REJECTING),
-            latest: AtomicU64::new(0),
-            rejections: AtomicU64::new(0),
-            credit: AtomicU64::new(0),
+            admit: GateWord::new(0),
+            until: GateWord::new(NOT_REJECTING),
+            latest: GateWord::new(0),
+            rejections: GateWord::new(0),
+            credit: GateWord::new(0),
             _machine: PhantomData,
         }
     }
@@ -299,16 +372,17 @@ impl<M, L> Shared<M, L> {
     pub fn new(lock: L) -> Self {
         Shared {
             lock,
-            admit: AtomicU64::new(0),
-            until: AtomicU64::new(NOT_REJECTING),
-            latest: AtomicU64::new(0),
-            rejections: AtomicU64::new(0),
-            credit: AtomicU64::new(0),
+            admit: GateWord::new(0),
+            until: GateWord::new(NOT_REJECTING),
+            latest: GateWord::new(0),
+            rejections: GateWord::new(0),
+            credit: GateWord::new(0),
             _machine: PhantomData,
         }
     }
 
-    /// Calls rejected by the lock-free gate (never seen by the machine).
+    /// Calls rejected by the lock-free gate (never seen by the machine);
+    /// always 0 on a target without the gate (see [`Shared`]).
     pub fn gate_rejections(&self) -> u64 {
         self.rejections.load(Ordering::Relaxed)
     }
@@ -334,11 +408,11 @@ impl<M, L: Lock<M>> Shared<M, L> {
         M: Admission,
     {
         let (r, mut owed) = self.lock.with(|m| {
-            if M::GATED {
+            if M::GATED && GATE {
                 self.fold(m);
             }
             let r = f(m);
-            if M::GATED {
+            if M::GATED && GATE {
                 self.publish(m);
             }
             (r, m.take_waker())
@@ -573,7 +647,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
         call: &Call<'_, Self::Key>,
         waker: Option<&Waker>,
     ) -> Entry<M::Permit, M::Wait> {
-        if M::GATED {
+        if M::GATED && GATE {
             // Each lock-free answer returns on its own branch: the permit
             // stays in registers (no `Option<Entry>` built in memory).
             if let Some(permit) = self.gate_admit(call) {
@@ -604,6 +678,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
     #[inline]
     fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
         if M::GATED
+            && GATE
             && let Some(token) = M::gate_exit(&permit, outcome)
         {
             // A time known at the exit is noted before the exit is counted,
@@ -640,14 +715,17 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
     }
 }
 
-/// A [`CircuitBreaker`] shared from `&self` ([`Shared`]).
-pub type SharedBreaker<W, O, L> = Shared<CircuitBreaker<W, O>, L>;
+/// A [`CircuitBreaker`] shared from `&self` ([`Shared`]); `C` is how the
+/// breaker holds its configuration (by value by default, `&'static
+/// BreakerConfig` to keep it in flash).
+pub type SharedBreaker<W, O, L, C = BreakerConfig> = Shared<CircuitBreaker<W, O, C>, L>;
 
-impl<W, O, L> Shared<CircuitBreaker<W, O>, L>
+impl<W, O, L, C> Shared<CircuitBreaker<W, O, C>, L>
 where
     W: Window,
     O: Observer<BreakerEvent>,
-    L: Lock<CircuitBreaker<W, O>>,
+    C: core::borrow::Borrow<BreakerConfig>,
+    L: Lock<CircuitBreaker<W, O, C>>,
 {
     /// [`CircuitBreaker::acquire`] from `&self` (an open breaker rejects,
     /// a closed one admits, without the lock).

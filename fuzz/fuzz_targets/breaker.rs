@@ -162,6 +162,8 @@ impl ConfigInput {
 #[derive(Arbitrary, Debug)]
 enum WindowKind {
     Count,
+    /// Two words of bits: calls cross a word boundary.
+    Count40,
     Time(Dur),
     None,
 }
@@ -813,6 +815,7 @@ fuzz_target!(|input: Input| {
     check_config(&input, &config);
     match input.window {
         WindowKind::Count => run(&input, config, CountWindow::<8>::new(), Some(8)),
+        WindowKind::Count40 => run(&input, config, CountWindow::<40, 2>::new(), Some(40)),
         WindowKind::Time(d) => match TimeWindow::<4>::new(d.get()) {
             Ok(w) => run(&input, config, w, None),
             Err(e) => assert_eq!(e.field, "window"),

@@ -501,6 +501,18 @@ proptest! {
         }
     }
 
+    /// The bit-packed count window, across word boundaries, with bulk
+    /// successes and clears, holds exactly the last N samples.
+    #[test]
+    fn count_window_bits_match_a_naive_model(ops in prop::collection::vec(window_op(), 0..300)) {
+        check_count_window(CountWindow::<7, 1>::new(), &ops)?;
+        check_count_window(CountWindow::<32, 1>::new(), &ops)?;
+        check_count_window(CountWindow::<33, 2>::new(), &ops)?;
+        check_count_window(CountWindow::<100>::new(), &ops)?;
+        check_count_window(CountWindow::<128>::new(), &ops)?;
+        check_count_window(CountWindow::<5, 3>::new(), &ops)?; // more words than needed
+    }
+
     /// The time window holds exactly the samples whose bucket is among the last B.
     #[test]
     fn time_window_matches_a_naive_model(
@@ -524,4 +536,47 @@ proptest! {
         prop_assert_eq!(totals.calls, live.len() as u64);
         prop_assert_eq!(totals.failures, live.iter().filter(|(_, f)| *f).count() as u64);
     }
+}
+
+#[derive(Clone, Debug)]
+enum WindowOp {
+    Record(bool, bool),
+    Successes(u32),
+    Clear,
+}
+
+fn window_op() -> impl Strategy<Value = WindowOp> {
+    prop_oneof![
+        8 => (any::<bool>(), any::<bool>()).prop_map(|(f, s)| WindowOp::Record(f, s)),
+        2 => (0u32..300).prop_map(WindowOp::Successes),
+        1 => Just(WindowOp::Clear),
+    ]
+}
+
+/// Runs `ops` on `w` and on a list of samples, comparing totals after each.
+fn check_count_window<W: Window>(mut w: W, ops: &[WindowOp]) -> Result<(), TestCaseError> {
+    let n = w.capacity().unwrap() as usize;
+    let mut log: Vec<(bool, bool)> = Vec::new();
+    for op in ops {
+        match *op {
+            WindowOp::Record(failed, slow) => {
+                w.record(Instant::ZERO, Sample { failed, slow });
+                log.push((failed, slow));
+            }
+            WindowOp::Successes(k) => {
+                w.record_successes(Instant::ZERO, k);
+                log.extend(std::iter::repeat_n((false, false), k as usize));
+            }
+            WindowOp::Clear => {
+                w.clear();
+                log.clear();
+            }
+        }
+        let tail = &log[log.len().saturating_sub(n)..];
+        let t = w.totals(Instant::ZERO);
+        prop_assert_eq!(t.calls, tail.len() as u64);
+        prop_assert_eq!(t.failures, tail.iter().filter(|s| s.0).count() as u64);
+        prop_assert_eq!(t.slow, tail.iter().filter(|s| s.1).count() as u64);
+    }
+    Ok(())
 }

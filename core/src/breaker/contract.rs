@@ -1,8 +1,11 @@
 //! The circuit breaker on the [admission contract](crate::admission).
 
+use core::borrow::Borrow;
 use core::task::Waker;
 
-use super::{BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window};
+use super::{
+    BreakerConfig, BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window,
+};
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
 use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 
@@ -10,7 +13,9 @@ use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 /// tag of an uncounted permit.
 const UNCOUNTED: u64 = (PermitKind::Uncounted as u64) << 32;
 
-impl<W: Window, O: Observer<BreakerEvent>> Admission for CircuitBreaker<W, O> {
+impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> Admission
+    for CircuitBreaker<W, O, C>
+{
     type Key = ();
     const GATED: bool = true;
     type Permit = BreakerPermit;

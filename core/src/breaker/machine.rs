@@ -1,5 +1,7 @@
 //! The breaker's state machine.
 
+use core::borrow::Borrow;
+
 use crate::time::{LazyTime, Monotonic, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
@@ -8,7 +10,8 @@ use super::{
     BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, HalfOpenRule, PermitKind, State,
 };
 
-/// One half-open round of probes.
+/// One half-open round of probes (zero outside half-open). The lease's
+/// end is the machine's `deadline`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Round {
@@ -19,35 +22,26 @@ struct Round {
     /// Probes that took longer than the slow-call duration (the rate rule
     /// counts them apart; the success-threshold rule counts them as failures).
     slow: u32,
-    /// Outstanding probes count as failed from here on.
-    lease_deadline: Instant,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Mode {
-    Closed,
-    Open { until: Instant },
-    HalfOpen(Round),
-    Disabled,
-    MetricsOnly,
-    ForcedOpen,
-}
-
-impl Mode {
-    const fn state(&self) -> State {
-        match self {
-            Mode::Closed => State::Closed,
-            Mode::Open { .. } => State::Open,
-            Mode::HalfOpen(_) => State::HalfOpen,
-            Mode::Disabled => State::Disabled,
-            Mode::MetricsOnly => State::MetricsOnly,
-            Mode::ForcedOpen => State::ForcedOpen,
-        }
-    }
-}
-
-/// A circuit breaker over window `W`, reporting to observer `O`.
+/// A circuit breaker over window `W`, reporting to observer `O`, configured
+/// by `C`: a [`BreakerConfig`] held by value (the default), or anything that
+/// lends one ([`Borrow<BreakerConfig>`]): `&'static BreakerConfig` on
+/// firmware, so the configuration stays in flash (a `const`) and the breaker
+/// holds one pointer (4 bytes on Cortex-M) instead of an 80-byte copy in
+/// RAM; an `Arc<BreakerConfig>` to share one configuration built at run
+/// time between many breakers.
+///
+/// ```
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+/// const CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder().minimum_calls(20).build());
+/// // by reference: the configuration stays in flash
+/// let by_ref = CircuitBreaker::new(&CONFIG, CountWindow::<128>::new());
+/// // by value: a configuration built at run time
+/// let by_value = CircuitBreaker::new(CONFIG, CountWindow::<128>::new());
+/// assert_eq!(by_ref.config(), by_value.config());
+/// assert!(core::mem::size_of_val(&by_ref) < core::mem::size_of_val(&by_value));
+/// ```
 ///
 /// Pure and clock-injected: every call takes `now`, nothing reads a clock,
 /// sleeps or allocates. An earlier `now` than one already seen counts as no
@@ -58,21 +52,29 @@ impl Mode {
 /// on every state change and every half-open lease expiry, so a late outcome
 /// is never counted in a state it does not belong to.
 #[derive(Debug)]
-pub struct CircuitBreaker<W, O = ()> {
-    config: BreakerConfig,
+pub struct CircuitBreaker<W, O = (), C = BreakerConfig> {
+    config: C,
     window: W,
     observer: O,
-    mode: Mode,
+    /// Open: the end of the open wait ([`Instant::MAX`]: never). Half-open:
+    /// when the probes out count as failed (valid while one is out).
+    deadline: Instant,
+    /// Half-open: the round.
+    round: Round,
     epoch: u32,
     clock: Monotonic,
     consecutive_failures: u32,
-    opens_in_a_row: u32,
     rejected: u64,
     times_opened: u64,
     stale_outcomes: u64,
+    mode: State,
+    /// Saturates at 255: a wait stops growing long before (`open_wait_for`
+    /// reaches its cap by the 65th open in a row, the `u64` of nanoseconds
+    /// saturating), so the waits are exactly those of an unbounded count.
+    opens_in_a_row: u8,
 }
 
-impl<W: Window> CircuitBreaker<W, ()> {
+impl<W: Window, C: Borrow<BreakerConfig>> CircuitBreaker<W, (), C> {
     /// A closed breaker with no observer. `const`, so it can live in a `static`.
     ///
     /// ```
@@ -80,12 +82,12 @@ impl<W: Window> CircuitBreaker<W, ()> {
     /// let breaker = CircuitBreaker::new(BreakerConfig::DEFAULT, CountWindow::<100>::new());
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
-    pub const fn new(config: BreakerConfig, window: W) -> Self {
+    pub const fn new(config: C, window: W) -> Self {
         Self::with_observer(config, window, ())
     }
 }
 
-impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
+impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBreaker<W, O, C> {
     /// A closed breaker that reports every event to `observer`.
     ///
     /// ```
@@ -99,12 +101,14 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// drop(b);
     /// assert!(matches!(log[0], BreakerEvent::StateChanged { to: State::Open, .. }));
     /// ```
-    pub const fn with_observer(config: BreakerConfig, window: W, observer: O) -> Self {
+    pub const fn with_observer(config: C, window: W, observer: O) -> Self {
         CircuitBreaker {
             config,
             window,
             observer,
-            mode: Mode::Closed,
+            mode: State::Closed,
+            deadline: Instant::MAX,
+            round: Round::fresh(),
             epoch: 0,
             clock: Monotonic::new(),
             consecutive_failures: 0,
@@ -148,22 +152,20 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             self.advance_timed(now);
         }
         let kind = match self.mode {
-            Mode::Closed | Mode::MetricsOnly => PermitKind::Counted,
-            Mode::Disabled => PermitKind::Uncounted,
-            Mode::HalfOpen(round) if round.admitted < self.config.half_open_probes => {
+            State::Closed | State::MetricsOnly => PermitKind::Counted,
+            State::Disabled => PermitKind::Uncounted,
+            State::HalfOpen if self.round.admitted < self.cfg().half_open_probes => {
                 let now = time.get(&mut self.clock);
                 let lease = now.saturating_add(core::time::Duration::from_nanos(
-                    self.config.probe_lease_nanos,
+                    self.cfg().probe_lease_nanos,
                 ));
-                if let Mode::HalfOpen(round) = &mut self.mode {
-                    round.admitted += 1;
-                    round.in_flight += 1;
-                    round.lease_deadline = if round.in_flight == 1 {
-                        lease
-                    } else {
-                        round.lease_deadline.max(lease)
-                    };
-                }
+                self.round.admitted += 1;
+                self.round.in_flight += 1;
+                self.deadline = if self.round.in_flight == 1 {
+                    lease
+                } else {
+                    self.deadline.max(lease)
+                };
                 PermitKind::Probe
             }
             _ => {
@@ -176,7 +178,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             }
         };
         // The start time matters only to slow-call detection (and probes, read above).
-        let issued_at = if self.config.slow_call_nanos.is_some() || kind == PermitKind::Probe {
+        let issued_at = if self.cfg().slow_call_nanos.is_some() || kind == PermitKind::Probe {
             time.get(&mut self.clock)
         } else {
             self.clock.latest()
@@ -219,7 +221,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             return;
         }
         // Slow means strictly longer than the limit (resilience4j's rule).
-        let slow = match self.config.slow_call_nanos {
+        let slow = match self.cfg().slow_call_nanos {
             Some(limit) => {
                 time.get(&mut self.clock)
                     .as_nanos()
@@ -254,8 +256,8 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.mode {
             // An open wait ending past the end of the clock never ends.
-            Mode::Open { until } if until != Instant::MAX => Some(until),
-            Mode::HalfOpen(round) if round.in_flight > 0 => Some(round.lease_deadline),
+            State::Open if self.deadline != Instant::MAX => Some(self.deadline),
+            State::HalfOpen if self.round.in_flight > 0 => Some(self.deadline),
             _ => None,
         }
     }
@@ -286,7 +288,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     pub const fn state(&self) -> State {
-        self.mode.state()
+        self.mode
     }
 
     /// The configuration.
@@ -296,8 +298,14 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// let b = CircuitBreaker::new(BreakerConfig::DEFAULT, NoWindow);
     /// assert_eq!(*b.config(), BreakerConfig::DEFAULT);
     /// ```
-    pub const fn config(&self) -> &BreakerConfig {
-        &self.config
+    pub fn config(&self) -> &BreakerConfig {
+        self.config.borrow()
+    }
+
+    /// The configuration, wherever it is held.
+    #[inline(always)]
+    fn cfg(&self) -> &BreakerConfig {
+        self.config.borrow()
     }
 
     /// The latest time seen (the clock contract's "latest"), for the shared
@@ -323,8 +331,8 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// ```
     pub const fn rejecting_until(&self) -> Option<Instant> {
         match self.mode {
-            Mode::Open { until } => Some(until),
-            Mode::ForcedOpen => Some(Instant::MAX),
+            State::Open => Some(self.deadline),
+            State::ForcedOpen => Some(Instant::MAX),
             _ => None,
         }
     }
@@ -360,11 +368,11 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             times_opened: self.times_opened,
             stale_outcomes: self.stale_outcomes,
             probes_in_flight: match self.mode {
-                Mode::HalfOpen(round) => round.in_flight,
+                State::HalfOpen => self.round.in_flight,
                 _ => 0,
             },
             open_until: match self.mode {
-                Mode::Open { until } => Some(until),
+                State::Open => Some(self.deadline),
                 _ => None,
             },
         }
@@ -398,7 +406,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     pub fn close(&mut self, now: Instant) {
         let now = self.clock.observe(now);
         self.opens_in_a_row = 0;
-        self.enter(Mode::Closed, now);
+        self.enter(State::Closed, Instant::MAX, now);
     }
 
     /// Closes and zeroes every counter, as if new (the clock is kept).
@@ -431,7 +439,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// ```
     pub fn force_open(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::ForcedOpen, now);
+        self.enter(State::ForcedOpen, Instant::MAX, now);
     }
 
     /// Operator state: admit everything and count nothing.
@@ -447,7 +455,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// ```
     pub fn disable(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::Disabled, now);
+        self.enter(State::Disabled, Instant::MAX, now);
     }
 
     /// Operator state: admit everything, count it, never trip.
@@ -465,7 +473,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// ```
     pub fn metrics_only(&mut self, now: Instant) {
         let now = self.clock.observe(now);
-        self.enter(Mode::MetricsOnly, now);
+        self.enter(State::MetricsOnly, Instant::MAX, now);
     }
 
     /// The observer, e.g. to read what it collected.
@@ -492,11 +500,11 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
 
     fn rejection(&self) -> Rejected {
         match self.mode {
-            Mode::Open { until } => Rejected::new(RejectReason::BreakerOpen, Some(until)),
+            State::Open => Rejected::new(RejectReason::BreakerOpen, Some(self.deadline)),
             // Every probe is out; one may report (and free or end the round)
             // at any moment: the earliest admission is unknown. The lease's
             // end is only a later bound, so it is not given.
-            Mode::HalfOpen(_) => Rejected::new(RejectReason::BreakerHalfOpenFull, None),
+            State::HalfOpen => Rejected::new(RejectReason::BreakerHalfOpenFull, None),
             // Until an operator says otherwise: unknown.
             _ => Rejected::new(RejectReason::BreakerForcedOpen, None),
         }
@@ -514,7 +522,7 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// Open and half-open are the states where time alone changes things.
     #[inline]
     fn is_timed(&self) -> bool {
-        matches!(self.mode, Mode::Open { .. } | Mode::HalfOpen(_))
+        matches!(self.mode, State::Open | State::HalfOpen)
     }
 
     /// What a shared handle may admit without taking the lock: the epoch and
@@ -522,11 +530,11 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     #[inline]
     pub(crate) fn free_admission(&self) -> Option<(u32, bool, bool)> {
         let counted = match self.mode {
-            Mode::Closed | Mode::MetricsOnly => true,
-            Mode::Disabled => false,
+            State::Closed | State::MetricsOnly => true,
+            State::Disabled => false,
             _ => return None,
         };
-        Some((self.epoch, counted, self.config.slow_call_nanos.is_some()))
+        Some((self.epoch, counted, self.cfg().slow_call_nanos.is_some()))
     }
 
     /// How many successes in a row, from now on, cannot change anything
@@ -541,11 +549,11 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// success can trip.
     pub(crate) fn success_credit(&mut self) -> u32 {
         let counts_only = match self.mode {
-            Mode::Closed => false,
-            Mode::MetricsOnly => true,
+            State::Closed => false,
+            State::MetricsOnly => true,
             _ => return 0,
         };
-        if self.config.slow_call_nanos.is_some()
+        if self.cfg().slow_call_nanos.is_some()
             || self.window.needs_time()
             || !self.window.success_only_dilutes()
         {
@@ -560,15 +568,15 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         let totals = self.window.totals(self.clock.latest());
         let cap = cap as u64;
         // The smallest call count at which the window may trip.
-        let eligible = (min_u32(self.config.minimum_calls, cap as u32) as u64).max(1);
+        let eligible = (min_u32(self.cfg().minimum_calls, cap as u32) as u64).max(1);
         if eligible > cap {
             return u32::MAX; // never enough calls to trip (no window at all)
         }
         // Successes until the window first reaches it (at least the next one).
         let first = eligible.saturating_sub(totals.calls).max(1);
         let calls = totals.calls.saturating_add(first).min(cap);
-        if self.config.failure_rate_reached(totals.failures, calls)
-            || self.config.slow_rate_reached(totals.slow, calls)
+        if self.cfg().failure_rate_reached(totals.failures, calls)
+            || self.cfg().slow_rate_reached(totals.slow, calls)
         {
             u32::try_from(first - 1).unwrap_or(u32::MAX)
         } else {
@@ -581,13 +589,13 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
     /// `latest` (or earlier).
     pub(crate) fn absorb_successes(&mut self, n: u32, latest: Instant) {
         let now = self.clock.observe(latest);
-        if n == 0 || !matches!(self.mode, Mode::Closed | Mode::MetricsOnly) {
+        if n == 0 || !matches!(self.mode, State::Closed | State::MetricsOnly) {
             return;
         }
         self.window.record_successes(now, n);
         self.consecutive_failures = 0;
         // Never true within the credit granted; checked all the same.
-        if self.mode == Mode::Closed && self.should_trip(now) {
+        if self.mode == State::Closed && self.should_trip(now) {
             self.trip(now);
         }
     }
@@ -597,21 +605,23 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
             match self.mode {
                 // `Instant::MAX` marks a wait that ends past the end of the
                 // clock: it never ends (its rejections say "never").
-                Mode::Open { until } if now >= until && until != Instant::MAX => {
-                    self.enter(Mode::HalfOpen(Round::fresh()), until);
+                State::Open if now >= self.deadline && self.deadline != Instant::MAX => {
+                    let until = self.deadline;
+                    self.enter(State::HalfOpen, Instant::MAX, until);
                 }
-                Mode::HalfOpen(mut round) if round.in_flight > 0 && now >= round.lease_deadline => {
-                    let at = round.lease_deadline;
+                State::HalfOpen if self.round.in_flight > 0 && now >= self.deadline => {
+                    let at = self.deadline;
+                    let mut round = self.round;
                     let count = round.in_flight;
                     round.failures += count;
                     round.in_flight = 0;
-                    self.mode = Mode::HalfOpen(round);
+                    self.round = round;
                     // Late reports of the expired probes must not count again.
                     self.epoch = self.epoch.wrapping_add(1);
                     self.observer
                         .on_event(BreakerEvent::ProbesExpired { at, count });
                     self.judge_round(round, at);
-                    if matches!(self.mode, Mode::HalfOpen(_)) {
+                    if self.mode == State::HalfOpen {
                         return;
                     }
                 }
@@ -643,40 +653,41 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
         } else {
             0
         };
-        if self.mode == Mode::Closed && self.should_trip(now) {
+        if self.mode == State::Closed && self.should_trip(now) {
             let now = time.get(&mut self.clock);
             self.trip(now);
         }
     }
 
     fn should_trip(&mut self, now: Instant) -> bool {
-        if let Some(n) = self.config.consecutive_failures
+        if let Some(n) = self.cfg().consecutive_failures
             && self.consecutive_failures >= n
         {
             return true;
         }
         let totals = self.window.totals(now);
         let minimum = match self.window.capacity() {
-            Some(cap) => min_u32(self.config.minimum_calls, cap),
-            None => self.config.minimum_calls,
+            Some(cap) => min_u32(self.cfg().minimum_calls, cap),
+            None => self.cfg().minimum_calls,
         };
         totals.calls > 0
             && totals.calls >= minimum as u64
             && (self
-                .config
+                .cfg()
                 .failure_rate_reached(totals.failures, totals.calls)
-                || self.config.slow_rate_reached(totals.slow, totals.calls))
+                || self.cfg().slow_rate_reached(totals.slow, totals.calls))
     }
 
     fn record_probe(&mut self, now: Instant, outcome: Outcome, slow: bool) {
-        let Mode::HalfOpen(mut round) = self.mode else {
+        if self.mode != State::HalfOpen {
             return; // unreachable: a probe's epoch only matches in half-open
-        };
+        }
+        let mut round = self.round;
         round.in_flight = round.in_flight.saturating_sub(1);
         if !outcome.counts() {
             round.admitted = round.admitted.saturating_sub(1); // the slot is free again
         } else {
-            match self.config.half_open_rule {
+            match self.cfg().half_open_rule {
                 HalfOpenRule::SuccessThreshold if outcome == Outcome::Success && !slow => {
                     round.successes += 1
                 }
@@ -691,35 +702,35 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
                 }
             }
         }
-        self.mode = Mode::HalfOpen(round);
+        self.round = round;
         self.judge_round(round, now);
     }
 
     /// Closes or reopens once a round's result is due (see [`HalfOpenRule`]).
     fn judge_round(&mut self, round: Round, at: Instant) {
-        let (close, reopen) = match self.config.half_open_rule {
+        let (close, reopen) = match self.cfg().half_open_rule {
             HalfOpenRule::SuccessThreshold => {
-                let needed = self.config.success_threshold;
+                let needed = self.cfg().success_threshold;
                 (
                     round.successes >= needed,
-                    round.failures > self.config.half_open_probes - needed,
+                    round.failures > self.cfg().half_open_probes - needed,
                 )
             }
             HalfOpenRule::RateThresholds => {
                 let reported = round.successes as u64 + round.failures as u64;
-                if round.in_flight > 0 || reported < self.config.half_open_probes as u64 {
+                if round.in_flight > 0 || reported < self.cfg().half_open_probes as u64 {
                     return; // judged once every permitted probe has reported
                 }
                 let over = self
-                    .config
+                    .cfg()
                     .failure_rate_reached(round.failures as u64, reported)
-                    || self.config.slow_rate_reached(round.slow as u64, reported);
+                    || self.cfg().slow_rate_reached(round.slow as u64, reported);
                 (!over, over)
             }
         };
         if close {
             self.opens_in_a_row = 0;
-            self.enter(Mode::Closed, at);
+            self.enter(State::Closed, Instant::MAX, at);
         } else if reopen {
             self.trip(at);
         }
@@ -727,22 +738,25 @@ impl<W: Window, O: Observer<BreakerEvent>> CircuitBreaker<W, O> {
 
     fn trip(&mut self, at: Instant) {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
-        let wait = self.config.open_wait_for(self.opens_in_a_row);
+        let wait = self.cfg().open_wait_for(u32::from(self.opens_in_a_row));
         self.times_opened = self.times_opened.saturating_add(1);
         // A wait past the last representable instant saturates to
         // `Instant::MAX`, which never ends (see `advance_timed`).
         let until = at.saturating_add(wait);
-        self.enter(Mode::Open { until }, at);
+        self.enter(State::Open, until, at);
     }
 
-    /// Enters `mode` at `at`: a new epoch and an empty window.
-    fn enter(&mut self, mode: Mode, at: Instant) {
-        let from = self.mode.state();
-        let to = mode.state();
-        if from == to && !matches!(mode, Mode::Open { .. }) {
+    /// Enters `to` at `at`: a new epoch, an empty window and, entering
+    /// half-open, a fresh round; `deadline` is the open wait's end (open)
+    /// or [`Instant::MAX`].
+    fn enter(&mut self, to: State, deadline: Instant, at: Instant) {
+        let from = self.mode;
+        if from == to && to != State::Open {
             return;
         }
-        self.mode = mode;
+        self.mode = to;
+        self.deadline = deadline;
+        self.round = Round::fresh();
         self.epoch = self.epoch.wrapping_add(1);
         self.window.clear();
         self.consecutive_failures = 0;
@@ -759,7 +773,6 @@ impl Round {
             successes: 0,
             failures: 0,
             slow: 0,
-            lease_deadline: Instant::MAX,
         }
     }
 }

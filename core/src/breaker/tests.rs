@@ -913,7 +913,9 @@ mod shared {
 }
 
 // ---- A shared closed breaker counts successes without its lock ----
+// (only where `Shared` has its gate: these count the lock's takes)
 
+#[cfg(not(failsafe_no_gate))]
 mod lock_free_successes {
     use core::cell::Cell;
 
@@ -1091,4 +1093,43 @@ mod lock_free_successes {
             assert_eq!(fast, slow, "n = {n}");
         }
     }
+}
+
+/// The machine counts opens in a row in a `u8` that saturates at 255: the
+/// wait reaches its cap by the 65th open whatever the multiplier, so the
+/// waits are those of an unbounded count.
+#[test]
+fn opens_in_a_row_saturating_at_255_changes_no_wait() {
+    for multiplier in [2u32, 3, 10, 1_000, u32::MAX] {
+        for initial_ns in [1u64, 7, 1_000_000_000] {
+            let c = BreakerConfig::builder()
+                .open_wait(Duration::from_nanos(initial_ns))
+                .open_wait_backoff(multiplier, Duration::MAX)
+                .build()
+                .unwrap();
+            let capped = c.open_wait_for(255);
+            for n in [255u32, 256, 1_000, u32::MAX] {
+                assert_eq!(
+                    c.open_wait_for(n),
+                    capped,
+                    "x{multiplier} from {initial_ns} ns, n = {n}"
+                );
+            }
+        }
+    }
+    // and a breaker that opened 300 times in a row waits the cap
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(Duration::from_millis(1))
+        .open_wait_backoff(2, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut b = CircuitBreaker::new(&config, NoWindow);
+    b.open(ms(0));
+    let mut t = 0;
+    for _ in 0..300 {
+        t += 1_000;
+        b.open(ms(t));
+    }
+    assert_eq!(b.next_deadline(), Some(ms(t + 1_000)));
 }

@@ -107,12 +107,21 @@ impl Window for NoWindow {
     }
 }
 
-const FAILED: u8 = 1;
-const SLOW: u8 = 2;
-
-/// The last `N` calls (resilience4j's count-based window).
+/// The last `N` calls (resilience4j's count-based window), as bits.
 ///
-/// Each call takes one byte; running sums make every operation O(1).
+/// `N` is the number of calls, as in resilience4j's `slidingWindowSize`;
+/// it defaults to 100, resilience4j's default. Each call takes two bits (it
+/// failed; it was slow) in `WORDS` 32-bit words per kind, and three `u32`
+/// keep the position and the running sums, so every operation is O(1) with
+/// no rescan. `WORDS` defaults to 4 (up to 128 calls): a window of up to
+/// 128 calls needs nothing more, and RAM is `8 * WORDS + 12` bytes (44 B
+/// for 100 or 128 calls, against one byte per call before). A larger window
+/// says how many words it needs, `WORDS = ceil(N / 32)`; a smaller one may
+/// say so to save RAM (`CountWindow<20, 1>`: 20 B). Too few words, `N ==
+/// 0` or `N >= 2^31` fails to compile. (Stable Rust cannot size an array by
+/// `N / 32`, hence the second parameter: `N` stays the number of calls, so
+/// `CountWindow<100>` means what it meant, and no existing size changes
+/// meaning silently.)
 ///
 /// ```
 /// use failsafe_core::breaker::{CountWindow, Sample, Window};
@@ -126,26 +135,40 @@ const SLOW: u8 = 2;
 /// assert_eq!((t.calls, t.failures), (3, 2));
 /// ```
 ///
-/// `N` defaults to 100 (resilience4j's default sliding window), so a plain
-/// `CountWindow` names it:
+/// A plain `CountWindow` is resilience4j's 100 calls; a firmware window
+/// names its words:
 ///
 /// ```
 /// use failsafe_core::breaker::CountWindow;
 /// let w: CountWindow = CountWindow::new();
-/// # let _ = w;
+/// assert_eq!(core::mem::size_of_val(&w), 44);
+/// let big = CountWindow::<1000, 32>::new(); // ceil(1000 / 32) = 32 words
+/// let small = CountWindow::<20, 1>::new();
+/// assert_eq!(core::mem::size_of_val(&small), 20);
+/// # let _ = big;
+/// ```
+///
+/// ```compile_fail
+/// // 200 calls need ceil(200 / 32) = 7 words, not the default 4
+/// let w = failsafe_core::breaker::CountWindow::<200>::new();
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CountWindow<const N: usize = 100> {
-    slots: [u8; N],
-    next: usize,
-    len: u32,
+pub struct CountWindow<const N: usize = 100, const WORDS: usize = 4> {
+    /// Bit `i % 32` of word `i / 32`: call slot `i` failed.
+    failed: [u32; WORDS],
+    /// Bit `i % 32` of word `i / 32`: call slot `i` was slow.
+    slow: [u32; WORDS],
+    /// While filling, the calls held (`0..N`, also the next slot); once
+    /// full, `N +` the next slot (the oldest call, overwritten next).
+    pos: u32,
     failures: u32,
-    slow: u32,
+    slow_calls: u32,
 }
 
-impl<const N: usize> CountWindow<N> {
-    /// An empty window of `N` calls. `N == 0` or `N > u32::MAX` fails to compile.
+impl<const N: usize, const WORDS: usize> CountWindow<N, WORDS> {
+    /// An empty window of `N` calls. `N == 0`, `N >= 2^31` or `WORDS <
+    /// ceil(N / 32)` fails to compile.
     ///
     /// ```
     /// # use failsafe_core::breaker::CountWindow;
@@ -154,54 +177,79 @@ impl<const N: usize> CountWindow<N> {
     pub const fn new() -> Self {
         const {
             assert!(
-                N > 0 && N <= u32::MAX as usize,
-                "CountWindow needs 1..=u32::MAX slots"
-            )
+                N > 0 && N <= (u32::MAX / 2) as usize,
+                "CountWindow<N, WORDS> needs 1..2^31 calls"
+            );
+            assert!(
+                WORDS >= N.div_ceil(32),
+                "CountWindow<N, WORDS>: WORDS 32-bit words hold 32 * WORDS calls; pass WORDS = ceil(N / 32), e.g. CountWindow<200, 7>"
+            );
         };
         CountWindow {
-            slots: [0; N],
-            next: 0,
-            len: 0,
+            failed: [0; WORDS],
+            slow: [0; WORDS],
+            pos: 0,
             failures: 0,
-            slow: 0,
+            slow_calls: 0,
+        }
+    }
+
+    /// The slot the next call goes to, and whether the window is full.
+    #[inline]
+    const fn cursor(&self) -> (u32, bool) {
+        let n = N as u32;
+        if self.pos < n {
+            (self.pos, false)
+        } else {
+            (self.pos - n, true)
         }
     }
 }
 
-impl<const N: usize> Default for CountWindow<N> {
+impl<const N: usize, const WORDS: usize> Default for CountWindow<N, WORDS> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> Window for CountWindow<N> {
+impl<const N: usize, const WORDS: usize> Window for CountWindow<N, WORDS> {
     #[inline]
     fn record(&mut self, _now: Instant, sample: Sample) {
-        let new = (sample.failed as u8 * FAILED) | (sample.slow as u8 * SLOW);
-        // `next < N` always holds; `get_mut` says so without a panic path
-        // (firmware links none from here).
-        let Some(slot) = self.slots.get_mut(self.next) else {
+        let n = N as u32;
+        let (next, full) = self.cursor();
+        let word = (next / 32) as usize;
+        let bit = 1u32 << (next % 32);
+        // `next < N <= 32 * WORDS` always holds; `get_mut` says so without a
+        // panic path (firmware links none from here).
+        let (Some(failed), Some(slow)) = (self.failed.get_mut(word), self.slow.get_mut(word))
+        else {
             return;
         };
-        let old = if self.len as usize == N {
-            *slot
+        // A slot not yet filled holds no call, whatever its bits.
+        let (old_failed, old_slow) = if full {
+            (*failed & bit != 0, *slow & bit != 0)
         } else {
-            self.len += 1;
-            0
+            (false, false)
         };
-        *slot = new;
+        *failed = (*failed & !bit) | (sample.failed as u32 * bit);
+        *slow = (*slow & !bit) | (sample.slow as u32 * bit);
         // One update per counter: `+ new - old` never underflows since `old` was counted.
-        self.failures = self.failures + sample.failed as u32 - (old & FAILED != 0) as u32;
-        self.slow = self.slow + sample.slow as u32 - (old & SLOW != 0) as u32;
-        self.next = if self.next + 1 == N { 0 } else { self.next + 1 };
+        self.failures = self.failures + sample.failed as u32 - old_failed as u32;
+        self.slow_calls = self.slow_calls + sample.slow as u32 - old_slow as u32;
+        self.pos = if full || next + 1 == n {
+            n + if next + 1 == n { 0 } else { next + 1 }
+        } else {
+            next + 1
+        };
     }
 
     #[inline]
     fn totals(&mut self, _now: Instant) -> Totals {
+        let (next, full) = self.cursor();
         Totals {
-            calls: self.len as u64,
+            calls: if full { N as u64 } else { next as u64 },
             failures: self.failures as u64,
-            slow: self.slow as u64,
+            slow: self.slow_calls as u64,
         }
     }
 
@@ -221,11 +269,10 @@ impl<const N: usize> Window for CountWindow<N> {
     fn record_successes(&mut self, now: Instant, n: u32) {
         if n as usize >= N {
             // Every slot is overwritten by a success.
-            self.slots = [0; N];
-            self.next = (self.next + n as usize % N) % N;
-            self.len = N as u32;
-            self.failures = 0;
-            self.slow = 0;
+            let (next, _) = self.cursor();
+            let next = ((next as u64 + n as u64 % N as u64) % N as u64) as u32;
+            *self = Self::new();
+            self.pos = N as u32 + next;
         } else {
             for _ in 0..n {
                 self.record(now, Sample::default());
