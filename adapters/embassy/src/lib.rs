@@ -32,7 +32,7 @@
 //!     .open_wait(Duration::from_secs(5))
 //!     .build());
 //!
-//! static SENSOR: CircuitBreakerPolicy<CountWindow<20>> = circuit_breaker(CONFIG, CountWindow::new());
+//! static SENSOR: CircuitBreakerPolicy<CountWindow<20>> = circuit_breaker(&CONFIG, CountWindow::new());
 //!
 //! async fn read_sensor() -> Result<u16, ()> { Ok(421) } // talk to the hardware here
 //!
@@ -75,8 +75,8 @@ pub use failsafe_driver::checked;
 pub use lock::{CsKind, EmbassyMutex, LockKind, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
-    LockedPolicy, Pipeline, RateLimiterPolicy, bulkhead, circuit_breaker, fail_fast, from_lock,
-    keyed_rate_limiter, pipeline, rate_limiter,
+    LockedPolicy, Pipeline, RateLimiterPolicy, StaticBreaker, bulkhead, circuit_breaker, fail_fast,
+    from_lock, keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
 pub use wake::WakeAt;

@@ -63,7 +63,7 @@ impl<M, T> fmt::Debug for MutexLock<M, T> {
 /// const LOG: Log = FnObserver(|_event| {}); // defmt::info!("{}", event) here
 ///
 /// static SENSOR: CircuitBreakerPolicy<NoWindow, Log, EmbassyMutex<CriticalSectionRawMutex>> =
-///     from_lock(MutexLock::new(CircuitBreaker::with_observer(BreakerConfig::DEFAULT, NoWindow, LOG)));
+///     from_lock(MutexLock::new(CircuitBreaker::with_observer(&BreakerConfig::DEFAULT, NoWindow, LOG)));
 /// # let _ = &SENSOR;
 /// ```
 pub trait LockKind {

@@ -24,9 +24,14 @@ pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
 /// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
 /// observer `O`, lock kind `K`: [`CsKind`] or an
 /// [`EmbassyMutex`](crate::EmbassyMutex)); built by [`circuit_breaker`] or
-/// [`from_lock`].
+/// [`from_lock`]. Its config is a `&'static BreakerConfig`: a `const` in
+/// flash, costing no RAM (80 B otherwise).
 pub type CircuitBreakerPolicy<W, O = (), K = CsKind> =
-    LockedPolicy<CircuitBreaker<W, O>, <K as LockKind>::Lock<CircuitBreaker<W, O>>>;
+    LockedPolicy<StaticBreaker<W, O>, <K as LockKind>::Lock<StaticBreaker<W, O>>>;
+
+/// The breaker machine of a [`CircuitBreakerPolicy`]: its config referenced
+/// from flash.
+pub type StaticBreaker<W, O = ()> = CircuitBreaker<W, O, &'static BreakerConfig>;
 
 /// A fail fast (core machine: [`FailFast`], lock kind `K`); built by
 /// [`fail_fast`] or [`from_lock`].
@@ -63,9 +68,10 @@ pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
     Policy::new_shared(Shared::new(lock), EmbassyClock)
 }
 
-/// A closed breaker behind a [`CsLock`]. `const`.
+/// A closed breaker behind a [`CsLock`], its config referenced (a `const`
+/// stays in flash). `const`.
 pub const fn circuit_breaker<W: Window>(
-    config: BreakerConfig,
+    config: &'static BreakerConfig,
     window: W,
 ) -> CircuitBreakerPolicy<W> {
     from_lock(CsLock::new(CircuitBreaker::new(config, window)))
@@ -109,7 +115,7 @@ pub type Pipeline<A, B = NoBudget, G = NoBudget, O = ()> =
 ///
 /// ```
 /// use failsafe_embassy::*;
-/// static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(BreakerConfig::DEFAULT, NoWindow);
+/// static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&BreakerConfig::DEFAULT, NoWindow);
 /// static RADIO: RateLimiterPolicy = rate_limiter(checked(Quota::per_second(10)), core::time::Duration::ZERO);
 /// static UPLINK: Pipeline<(&CircuitBreakerPolicy<NoWindow>, &RateLimiterPolicy)> =
 ///     pipeline((&BREAKER, &RADIO)).retry(checked(RetryConfig::builder().max_attempts(3).build()));

@@ -23,7 +23,7 @@ use crate::EmbassyClock;
 /// use failsafe_embassy::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, WakeAt, checked, circuit_breaker};
 ///
 /// const CONFIG: BreakerConfig = checked(BreakerConfig::builder().consecutive_failures(1).build());
-/// static SENSOR: CircuitBreakerPolicy<NoWindow> = circuit_breaker(CONFIG, NoWindow);
+/// static SENSOR: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&CONFIG, NoWindow);
 ///
 /// # futures_lite::future::block_on(async {
 /// let _ = SENSOR.call(|| async { Err::<u16, _>("bus fault") }).await; // opens it

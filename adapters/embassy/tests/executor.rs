@@ -13,7 +13,7 @@ use failsafe_embassy::{
 };
 
 static BREAKER: CircuitBreakerPolicy<CountWindow<4>> = circuit_breaker(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         BreakerConfig::builder()
             .failure_rate_threshold(0.5)
             .minimum_calls(4)

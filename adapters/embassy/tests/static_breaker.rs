@@ -44,7 +44,7 @@ async fn working() -> Result<(), &'static str> {
 #[test]
 fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
     static BREAKER: CircuitBreakerPolicy<CountWindow<8>> =
-        circuit_breaker(trip_after(3), CountWindow::new());
+        circuit_breaker(&trip_after(3), CountWindow::new());
 
     block_on(async {
         for _ in 0..2 {
@@ -95,7 +95,7 @@ fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
 
 #[test]
 fn a_dropped_future_releases_its_half_open_probe() {
-    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(1), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&trip_after(1), NoWindow);
 
     block_on(async {
         assert!(BREAKER.call(failing).await.is_err());
@@ -129,7 +129,7 @@ fn a_dropped_future_releases_its_half_open_probe() {
 #[test]
 fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
     static BREAKER: CircuitBreakerPolicy<CountWindow<8>> =
-        circuit_breaker(trip_after(2), CountWindow::new());
+        circuit_breaker(&trip_after(2), CountWindow::new());
     let status = |r: &Result<u16, ()>| match r {
         Ok(code) if *code >= 500 => Outcome::Failure,
         Ok(404) => Outcome::Ignored,
@@ -163,7 +163,7 @@ fn call_with_counts_what_the_classifier_says_and_returns_the_result() {
 
 #[test]
 fn a_blocking_call_and_a_manual_guard_share_the_same_breaker() {
-    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(2), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&trip_after(2), NoWindow);
 
     assert_eq!(
         BREAKER.call_blocking(|| Err::<(), _>("bus")),
@@ -179,7 +179,7 @@ fn a_blocking_call_and_a_manual_guard_share_the_same_breaker() {
 
 #[test]
 fn operator_controls_take_effect_at_once() {
-    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(trip_after(5), NoWindow);
+    static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&trip_after(5), NoWindow);
 
     BREAKER.shared().with(|b| b.force_open(now()));
     let r = BREAKER.try_acquire().unwrap_err();
@@ -199,11 +199,17 @@ fn operator_controls_take_effect_at_once() {
 fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
     // The lock kind names the raw mutex, not the machine again.
     static SHARED: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<CriticalSectionRawMutex>> =
-        from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
+        from_lock(MutexLock::new(CircuitBreaker::new(
+            &trip_after(1),
+            NoWindow,
+        )));
 
-    // NoopRawMutex: not Sync, so it lives in the task, shared by reference.
-    let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> =
-        from_lock(MutexLock::new(CircuitBreaker::new(trip_after(1), NoWindow)));
+    // NoopRawMutex: not Sync, so it lives in the task, shared by reference;
+    // its config is still a `const` in flash.
+    const TRIP_AFTER_1: BreakerConfig = trip_after(1);
+    let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> = from_lock(
+        MutexLock::new(CircuitBreaker::new(&TRIP_AFTER_1, NoWindow)),
+    );
 
     block_on(async {
         for breaker_calls in [

@@ -3,8 +3,8 @@
 use core::time::Duration;
 
 use failsafe_embassy::{
-    BackoffKind, BreakerConfig, CircuitBreaker, CountWindow, CsLock, Jitter, LockedPolicy, Quota,
-    RateLimiterPolicy, RetryConfig, RetryPolicy, checked, from_lock, rate_limiter,
+    BackoffKind, BreakerConfig, CircuitBreakerPolicy, CountWindow, Jitter, Quota,
+    RateLimiterPolicy, RetryConfig, RetryPolicy, checked, circuit_breaker, rate_limiter,
 };
 
 /// Opens after 5 failures in a row (or half of the last 128 calls once
@@ -20,11 +20,8 @@ const SENSOR_CONFIG: BreakerConfig = checked(
         .build(),
 );
 /// The breaker holds its config by reference: it stays in flash.
-pub(crate) static SENSOR: LockedPolicy<CircuitBreaker<CountWindow<128>, (), &BreakerConfig>> =
-    from_lock(CsLock::new(CircuitBreaker::new(
-        &SENSOR_CONFIG,
-        CountWindow::new(),
-    )));
+pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<128>> =
+    circuit_breaker(&SENSOR_CONFIG, CountWindow::new());
 
 /// 4 attempts, 10 ms doubling up to 100 ms, full jitter.
 const GPS_CONFIG: RetryConfig = checked(

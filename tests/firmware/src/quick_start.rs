@@ -22,7 +22,7 @@ const SENSOR_CONFIG: BreakerConfig = checked(
         .build(),
 );
 pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<20>> =
-    circuit_breaker(SENSOR_CONFIG, CountWindow::new());
+    circuit_breaker(&SENSOR_CONFIG, CountWindow::new());
 
 /// 10 reports a second, bursts of 2; a report waits up to 1 s for its turn.
 const UPLINK_QUOTA: Quota = checked(Quota::builder().per_second(10).burst(2).build());

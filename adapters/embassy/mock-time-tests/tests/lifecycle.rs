@@ -29,7 +29,7 @@ type Log = FnObserver<fn(BreakerEvent)>;
 /// probes; a probe silent for 10 s after the last admission counts as failed.
 static BREAKER: CircuitBreakerPolicy<CountWindow<4>, Log> =
     from_lock(CsLock::new(CircuitBreaker::with_observer(
-        failsafe_embassy::checked(
+        &failsafe_embassy::checked(
             BreakerConfig::builder()
                 .failure_rate_threshold(0.5)
                 .minimum_calls(4)

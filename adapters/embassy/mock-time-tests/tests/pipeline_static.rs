@@ -23,7 +23,7 @@ use failsafe_embassy::{
 };
 
 static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(
-    checked(
+    &checked(
         BreakerConfig::builder()
             .consecutive_failures(2)
             .open_wait(millis(1_000))

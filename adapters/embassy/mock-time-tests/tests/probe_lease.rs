@@ -27,7 +27,7 @@ fn take_events() -> Vec<BreakerEvent> {
 /// Opens on the first failure for 1 s; one probe, leased for 2 s.
 static BREAKER: CircuitBreakerPolicy<NoWindow, FnObserver<fn(BreakerEvent)>> =
     from_lock(CsLock::new(CircuitBreaker::with_observer(
-        failsafe_embassy::checked(
+        &failsafe_embassy::checked(
             BreakerConfig::builder()
                 .no_failure_rate()
                 .consecutive_failures(1)

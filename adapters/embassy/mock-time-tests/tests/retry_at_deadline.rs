@@ -14,7 +14,7 @@ use failsafe_embassy::{
 use futures_lite::future::{block_on, poll_once};
 
 static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(
-    failsafe_embassy::checked(
+    &failsafe_embassy::checked(
         BreakerConfig::builder()
             .no_failure_rate()
             .consecutive_failures(1)
