@@ -207,9 +207,8 @@ fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
     // NoopRawMutex: not Sync, so it lives in the task, shared by reference;
     // its config is still a `const` in flash.
     const TRIP_AFTER_1: BreakerConfig = trip_after(1);
-    let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> = from_lock(
-        MutexLock::new(CircuitBreaker::new(&TRIP_AFTER_1, NoWindow)),
-    );
+    let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> =
+        from_lock(MutexLock::new(CircuitBreaker::new(&TRIP_AFTER_1, NoWindow)));
 
     block_on(async {
         for breaker_calls in [
