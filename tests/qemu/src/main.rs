@@ -29,11 +29,13 @@ use failsafe_core::sync::{CsLock, Lock, SharedBreaker};
 use failsafe_core::{FnObserver, Instant, Outcome, RejectReason};
 
 /// Three failures in a row open the breaker for one second; one probe.
-const CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder()
-    .no_failure_rate()
-    .consecutive_failures(3)
-    .open_wait(Duration::from_secs(1))
-    .build());
+const CONFIG: BreakerConfig = failsafe_core::checked(
+    BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(3)
+        .open_wait(Duration::from_secs(1))
+        .build(),
+);
 
 type Observer = FnObserver<fn(BreakerEvent)>;
 type Machine = CircuitBreaker<CountWindow<8>, Observer>;

@@ -51,15 +51,18 @@ const PERMITS_PER_TICK: u64 = 2;
 const LEFT_FOR_THREAD: u32 = 2;
 
 /// Three failures in a row open the breaker for 5 ms; one probe closes it.
-const BREAKER_CONFIG: BreakerConfig = failsafe_core::checked(BreakerConfig::builder()
-    .no_failure_rate()
-    .consecutive_failures(3)
-    .open_wait(Duration::from_millis(5))
-    .half_open_probes(1)
-    .success_threshold(1)
-    .build());
+const BREAKER_CONFIG: BreakerConfig = failsafe_core::checked(
+    BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(3)
+        .open_wait(Duration::from_millis(5))
+        .half_open_probes(1)
+        .success_threshold(1)
+        .build(),
+);
 /// One call at a time, no queue.
-const POOL_CONFIG: BulkheadConfig = failsafe_core::checked(BulkheadConfig::builder().max_concurrent(1).build());
+const POOL_CONFIG: BulkheadConfig =
+    failsafe_core::checked(BulkheadConfig::builder().max_concurrent(1).build());
 
 type Observer = FnObserver<fn(BreakerEvent)>;
 type Machine = CircuitBreaker<CountWindow<8>, Observer>;
