@@ -31,6 +31,7 @@ command -v rustup >/dev/null 2>&1 || die "rustup not found: cannot add ${TARGETS
 rustup target add "${TARGETS[@]}" || die "'rustup target add ${TARGETS[*]}' failed"
 
 cd tests/qemu
+cargo fmt --check || die "tests/qemu is not formatted (cargo fmt in tests/qemu)"
 
 llvm_tools_size="$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-size 2>/dev/null | head -n 1 || true)"
 
