@@ -21,8 +21,8 @@
 //!   in Failsafe for Java and resilience4j: **circuit breaker / fail fast →
 //!   rate limiter → bulkhead** (a call the breaker would refuse never spends
 //!   a rate permit; a rate-limited call never holds a bulkhead slot). A
-//!   cache, when it comes, will sit outside the retry (a hit answers before
-//!   anything admits); a hedge in place of the retry.
+//!   cache sits outside the retry (`call_cached`: a hit answers before
+//!   anything admits); a hedge in place of the retry (`call_hedged`).
 //! - The attempt timeout bounds one attempt, waiting for admission
 //!   included, never past the overall deadline.
 //!

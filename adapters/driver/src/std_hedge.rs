@@ -12,7 +12,13 @@
 //! calling thread and are handed back when the attempt is abandoned
 //! ([`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking)).
 //! A panicking attempt is a failed attempt (a failure not to retry): the
-//! panic is caught on its thread and never reaches the caller.
+//! panic is caught on its thread. [`hedge_blocking`] never panics: when
+//! every attempt panicked its error has `last: None`.
+//! [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking),
+//! whose error has no place for "every attempt panicked", resumes the last
+//! panic on the calling thread in that case (after every permit is back),
+//! as a panicking `call_blocking` does. Either way the default panic hook
+//! still prints each attempt's panic on its own thread.
 
 extern crate std;
 

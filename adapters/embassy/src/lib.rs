@@ -96,8 +96,8 @@ pub use failsafe_driver::rate::{
     WhenFull,
 };
 pub use failsafe_driver::retry_machine::{
-    BackoffKind, FailureKind, GiveUp, Jitter, NoBudget, RetryBudget, RetryConfig, RetryEvent,
-    TokenQuota, Verdict,
+    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryBudget,
+    RetryConfig, RetryEvent, TokenQuota, Verdict,
 };
 pub use failsafe_driver::sync::{CsLock, Lock, Shared, SharedAdmission};
 pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};

@@ -3,7 +3,7 @@
 
 use failsafe_driver::sync::SharedAdmission;
 use failsafe_driver::timeout_machine::Deadline;
-use failsafe_driver::{Error, Instant, Policy, Rejected};
+use failsafe_driver::{Error, Instant, PipelineError, Policy, Rejected, RetryError};
 
 use crate::EmbassyClock;
 
@@ -69,6 +69,24 @@ impl<E> WakeAt for Error<E> {
     #[inline]
     fn wake_at(&self) -> Option<embassy_time::Instant> {
         self.rejected().and_then(WakeAt::wake_at)
+    }
+}
+
+/// The last attempt's rejection's `retry_at` (a pipeline whose breaker or
+/// limiter turned the call away); `None` otherwise.
+impl<E> WakeAt for PipelineError<E> {
+    #[inline]
+    fn wake_at(&self) -> Option<embassy_time::Instant> {
+        self.rejected().and_then(WakeAt::wake_at)
+    }
+}
+
+/// The last attempt's error's instant, if it has one (a retry around a
+/// policy's `call`, whose error is an [`Error`]).
+impl<E: WakeAt> WakeAt for RetryError<E> {
+    #[inline]
+    fn wake_at(&self) -> Option<embassy_time::Instant> {
+        self.last.as_ref().and_then(WakeAt::wake_at)
     }
 }
 

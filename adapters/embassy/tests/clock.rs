@@ -80,4 +80,23 @@ fn wake_at_gives_every_deadline_as_a_timer_instant() {
         Error::<()>::Timeout(Deadline::at(Instant::from_secs(1))).wake_at(),
         None
     );
+    // a pipeline's error and a retry's error around a policy: its rejection's
+    let piped = failsafe_embassy::driver::PipelineError::<()> {
+        error: Error::Rejected(open),
+        attempts: 1,
+        gave_up: None,
+    };
+    assert_eq!(piped.wake_at(), two_us);
+    let retried = failsafe_embassy::RetryError {
+        reason: failsafe_embassy::GiveUp::Attempts,
+        attempts: 3,
+        last: Some(Error::<()>::Rejected(open)),
+    };
+    assert_eq!(retried.wake_at(), two_us);
+    let no_last = failsafe_embassy::RetryError::<Error<()>> {
+        reason: failsafe_embassy::GiveUp::Attempts,
+        attempts: 0,
+        last: None,
+    };
+    assert_eq!(no_last.wake_at(), None);
 }

@@ -54,8 +54,15 @@ use crate::Layered;
 /// **Which requests.** A key function `Fn(&Request) -> Option<Key>` picks
 /// them: `None` is not cacheable (a `POST`, a request with credentials): it
 /// goes to the inner service as it is, nothing is read or stored, its
-/// response comes back as [`Cached::Loaded`] and its error as
-/// [`CacheError::Load`].
+/// response comes back as [`Cached::Loaded`] (not stored, for these) and
+/// its error as [`CacheError::Load`]: count hits and misses from the
+/// cache's metrics, not from these labels.
+///
+/// **Spawning.** A load or a wait is a boxed `Send` future. With an inner
+/// error type that borrows (`&'static str`), rustc cannot prove that future
+/// `Send` for every lifetime ("implementation of `Send` is not general
+/// enough") and `tokio::spawn` refuses it; use an owned error type
+/// (`String`, an enum).
 ///
 /// **Readiness.** A [`CacheService`] is always ready, and each request that
 /// reaches the inner service drives **its own clone** of it to readiness

@@ -21,7 +21,8 @@ const SENSOR_CONFIG: BreakerConfig = checked(
         .open_wait(Duration::from_millis(50))
         .build(),
 );
-pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<20>> =
+/// `CountWindow<20, 1>`: the last 20 calls as bits in one 32-call word.
+pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<20, 1>> =
     circuit_breaker(&SENSOR_CONFIG, CountWindow::new());
 
 /// 10 reports a second, bursts of 2; a report waits up to 1 s for its turn.
