@@ -216,6 +216,8 @@ pub enum Problem {
     Duplicate,
     /// Values that must come in increasing order do not (schedule windows).
     Unordered,
+    /// A required field of a builder was never set.
+    Missing,
 }
 
 impl Problem {
@@ -234,6 +236,7 @@ impl Problem {
             Problem::NothingEnabled => "no condition is enabled",
             Problem::Duplicate => "is given twice",
             Problem::Unordered => "must be in increasing order, without overlap",
+            Problem::Missing => "must be set",
         }
     }
 }

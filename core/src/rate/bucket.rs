@@ -39,27 +39,27 @@ pub struct TokenBucket {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct TokenBucketBuilder {
-    capacity: u32,
-    refill: u32,
-    period: Duration,
+    capacity: Option<u32>,
+    refill: Option<u32>,
+    period: Option<Duration>,
 }
 
 impl TokenBucketBuilder {
     /// Tokens when full (and at the start).
     pub const fn capacity(mut self, tokens: u32) -> Self {
-        self.capacity = tokens;
+        self.capacity = Some(tokens);
         self
     }
 
     /// Tokens added every `period`.
     pub const fn refill(mut self, tokens: u32) -> Self {
-        self.refill = tokens;
+        self.refill = Some(tokens);
         self
     }
 
     /// Time between refills.
     pub const fn period(mut self, period: Duration) -> Self {
-        self.period = period;
+        self.period = Some(period);
         self
     }
 
@@ -67,10 +67,18 @@ impl TokenBucketBuilder {
     ///
     /// # Errors
     ///
-    /// As [`TokenBucket::new`]: `capacity`, `refill` or `period` (in that
-    /// order), `Zero`, if it is zero or unset.
+    /// [`ConfigError`] `capacity`, `refill` or `period` (in that order),
+    /// `Missing`, if it was never set; then as [`TokenBucket::new`]: the
+    /// same fields, `Zero`, if it is zero.
     pub const fn build(self) -> Result<TokenBucket, ConfigError> {
-        TokenBucket::new(self.capacity, self.refill, self.period)
+        match (self.capacity, self.refill, self.period) {
+            (Some(capacity), Some(refill), Some(period)) => {
+                TokenBucket::new(capacity, refill, period)
+            }
+            (None, _, _) => Err(ConfigError::new("capacity", Problem::Missing)),
+            (_, None, _) => Err(ConfigError::new("refill", Problem::Missing)),
+            (_, _, None) => Err(ConfigError::new("period", Problem::Missing)),
+        }
     }
 }
 
@@ -99,9 +107,9 @@ impl TokenBucket {
     /// ```
     pub const fn builder() -> TokenBucketBuilder {
         TokenBucketBuilder {
-            capacity: 0,
-            refill: 0,
-            period: Duration::ZERO,
+            capacity: None,
+            refill: None,
+            period: None,
         }
     }
 

@@ -248,7 +248,7 @@ impl QuotaBuilder {
     /// - Then `burst`, `Zero`, if it is zero.
     pub const fn build(self) -> Result<Quota, ConfigError> {
         let quota = match self.rate {
-            Rate::Unset => return Err(ConfigError::new("rate", Problem::Zero)),
+            Rate::Unset => return Err(ConfigError::new("rate", Problem::Missing)),
             Rate::Per(n, span) => Quota::per(n, span),
             Rate::Period(period) => Quota::with_period(period),
         };

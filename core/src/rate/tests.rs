@@ -367,11 +367,44 @@ fn builders_give_what_the_positional_constructors_give() {
         assert_eq!(Quota::builder().per_second(a).build(), Quota::per_second(a));
         assert_eq!(Quota::builder().per_minute(a).build(), Quota::per_minute(a));
     }
-    // What an unset required field says.
-    assert_eq!(Quota::builder().build().unwrap_err().field, "rate");
+    // What an unset required field says: its name, `Missing`, in field
+    // order, before any value is checked.
+    let missing = |e: ConfigError| (e.field, e.problem);
     assert_eq!(
-        TokenBucket::builder().build().unwrap_err().field,
-        "capacity"
+        missing(Quota::builder().burst(2).build().unwrap_err()),
+        ("rate", Problem::Missing)
     );
-    assert_eq!(FixedWindow::builder().build().unwrap_err().field, "limit");
+    assert_eq!(
+        missing(TokenBucket::builder().build().unwrap_err()),
+        ("capacity", Problem::Missing)
+    );
+    assert_eq!(
+        missing(
+            TokenBucket::builder()
+                .capacity(0)
+                .refill(1)
+                .build()
+                .unwrap_err()
+        ),
+        ("period", Problem::Missing)
+    );
+    assert_eq!(
+        missing(
+            TokenBucket::builder()
+                .capacity(0)
+                .refill(1)
+                .period(Duration::from_secs(1))
+                .build()
+                .unwrap_err()
+        ),
+        ("capacity", Problem::Zero)
+    );
+    assert_eq!(
+        missing(FixedWindow::builder().build().unwrap_err()),
+        ("limit", Problem::Missing)
+    );
+    assert_eq!(
+        missing(SlidingWindow::<10>::builder().limit(3).build().unwrap_err()),
+        ("window", Problem::Missing)
+    );
 }

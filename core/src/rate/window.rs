@@ -13,30 +13,39 @@ use crate::{ConfigError, Instant, Problem, Rejected};
 /// [`SlidingWindow::builder`]. Both fields are required.
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct WindowBuilder<W> {
-    limit: u32,
-    window: Duration,
+    limit: Option<u32>,
+    window: Option<Duration>,
     kind: PhantomData<fn() -> W>,
 }
 
 impl<W> WindowBuilder<W> {
     const fn new() -> Self {
         WindowBuilder {
-            limit: 0,
-            window: Duration::ZERO,
+            limit: None,
+            window: None,
             kind: PhantomData,
         }
     }
 
     /// Permits per window.
     pub const fn limit(mut self, permits: u32) -> Self {
-        self.limit = permits;
+        self.limit = Some(permits);
         self
     }
 
     /// The window's length.
     pub const fn window(mut self, window: Duration) -> Self {
-        self.window = window;
+        self.window = Some(window);
         self
+    }
+
+    /// Both fields, or the first one never set (`Missing`).
+    const fn fields(&self) -> Result<(u32, Duration), ConfigError> {
+        match (self.limit, self.window) {
+            (Some(limit), Some(window)) => Ok((limit, window)),
+            (None, _) => Err(ConfigError::new("limit", Problem::Missing)),
+            (_, None) => Err(ConfigError::new("window", Problem::Missing)),
+        }
     }
 }
 
@@ -45,10 +54,13 @@ impl WindowBuilder<FixedWindow> {
     ///
     /// # Errors
     ///
-    /// As [`FixedWindow::new`]: `limit`, then `window`, `Zero`, if it is
-    /// zero or unset.
+    /// [`ConfigError`] `limit`, then `window`, `Missing`, if it was never
+    /// set; then as [`FixedWindow::new`]: `limit`, then `window`, `Zero`.
     pub const fn build(self) -> Result<FixedWindow, ConfigError> {
-        FixedWindow::new(self.limit, self.window)
+        match self.fields() {
+            Ok((limit, window)) => FixedWindow::new(limit, window),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -57,10 +69,14 @@ impl<const B: usize> WindowBuilder<SlidingWindow<B>> {
     ///
     /// # Errors
     ///
-    /// As [`SlidingWindow::new`]: `limit` zero or unset; then `window`
-    /// shorter than `B` nanoseconds or unset.
+    /// [`ConfigError`] `limit`, then `window`, `Missing`, if it was never
+    /// set; then as [`SlidingWindow::new`]: `limit` zero, then `window`
+    /// shorter than `B` nanoseconds.
     pub const fn build(self) -> Result<SlidingWindow<B>, ConfigError> {
-        SlidingWindow::new(self.limit, self.window)
+        match self.fields() {
+            Ok((limit, window)) => SlidingWindow::new(limit, window),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -488,8 +488,8 @@ impl GrpcThrottle {
     /// ```
     pub const fn builder() -> GrpcThrottleBuilder {
         GrpcThrottleBuilder {
-            max_tokens: 0,
-            token_ratio: 0.0,
+            max_tokens: None,
+            token_ratio: None,
         }
     }
 
@@ -536,21 +536,21 @@ impl GrpcThrottle {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct GrpcThrottleBuilder {
-    max_tokens: u32,
-    token_ratio: f64,
+    max_tokens: Option<u32>,
+    token_ratio: Option<f64>,
 }
 
 impl GrpcThrottleBuilder {
     /// Tokens when full, in `1..=1000` (gRPC's `maxTokens`). Required.
     pub const fn max_tokens(mut self, tokens: u32) -> Self {
-        self.max_tokens = tokens;
+        self.max_tokens = Some(tokens);
         self
     }
 
     /// Tokens a success gives back, in `(0, 1]` (gRPC's `tokenRatio`),
     /// kept in thousandths. Required.
     pub const fn token_ratio(mut self, ratio: f64) -> Self {
-        self.token_ratio = ratio;
+        self.token_ratio = Some(ratio);
         self
     }
 
@@ -558,10 +558,15 @@ impl GrpcThrottleBuilder {
     ///
     /// # Errors
     ///
-    /// As [`GrpcThrottle::new`]: `max_tokens` zero (or unset) or above
-    /// 1000; then `token_ratio` NaN or outside `(0, 1]` (or unset).
+    /// [`ConfigError`] `max_tokens`, then `token_ratio`, `Missing`, if it
+    /// was never set; then as [`GrpcThrottle::new`]: `max_tokens` zero or
+    /// above 1000; then `token_ratio` NaN or outside `(0, 1]`.
     pub const fn build(self) -> Result<GrpcThrottle, ConfigError> {
-        GrpcThrottle::new(self.max_tokens, self.token_ratio)
+        match (self.max_tokens, self.token_ratio) {
+            (Some(tokens), Some(ratio)) => GrpcThrottle::new(tokens, ratio),
+            (None, _) => Err(ConfigError::new("max_tokens", Problem::Missing)),
+            (_, None) => Err(ConfigError::new("token_ratio", Problem::Missing)),
+        }
     }
 }
 

@@ -862,8 +862,13 @@ fn budget_builders_give_what_the_positional_constructors_give() {
         }
     }
     assert_eq!(TokenQuota::builder().build(), Ok(TokenQuota::AWS_STANDARD));
+    let missing = |e: ConfigError| (e.field, e.problem);
     assert_eq!(
-        GrpcThrottle::builder().build().unwrap_err().field,
-        "max_tokens"
+        missing(GrpcThrottle::builder().build().unwrap_err()),
+        ("max_tokens", Problem::Missing)
+    );
+    assert_eq!(
+        missing(GrpcThrottle::builder().max_tokens(10).build().unwrap_err()),
+        ("token_ratio", Problem::Missing)
     );
 }
