@@ -21,24 +21,15 @@
 #![no_std]
 #![no_main]
 
+mod harness;
 mod time_driver;
 
 use core::cell::Cell;
-use core::panic::PanicInfo;
 
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::hprintln;
 use critical_section::Mutex;
 use embassy_executor::Spawner;
 use embassy_time::{Duration, Instant, Timer};
-
-/// The core clock QEMU gives SysTick: 25 MHz on the MPS2 AN386, 12 MHz on
-/// the LM3S6965.
-#[cfg(target_arch = "arm")]
-const CORE_HZ: u32 = if cfg!(target_feature = "dsp") {
-    25_000_000
-} else {
-    12_000_000
-};
 
 /// Reads the bus answers with a fault (a loose connector).
 const BUS_FAULTS: core::ops::Range<u32> = 100..200;
@@ -176,23 +167,13 @@ async fn radio() {
     });
 }
 
-/// Checks `ok`, printing the expectation either way; false if it failed.
-fn check(ok: bool, what: &str) -> bool {
-    hprintln!("{} {}", if ok { "ok  " } else { "FAIL" }, what);
-    ok
-}
-
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        hprintln!("FAIL the core peripherals were already taken");
-        debug::exit(debug::EXIT_FAILURE);
+    if !harness::start_clock() {
         return;
-    };
-    time_driver::start(core.SYST, CORE_HZ);
+    }
     let (Ok(sensor), Ok(gps), Ok(radio)) = (sensor(), gps(), radio()) else {
-        hprintln!("FAIL a task could not be spawned");
-        debug::exit(debug::EXIT_FAILURE);
+        harness::fail("a task could not be spawned");
         return;
     };
     spawner.spawn(sensor);
@@ -210,27 +191,27 @@ async fn main(spawner: Spawner) {
     let faults = BUS_FAULTS.end - BUS_FAULTS.start;
     #[cfg(feature = "failsafe")]
     {
-        ok &= check(
+        ok &= harness::check(
             s.sensor_rejected > faults / 2,
             "sensor: the open breaker turned most faulty reads away without touching the bus",
         );
-        ok &= check(
+        ok &= harness::check(
             s.sensor_failed >= 5 && s.sensor_failed < faults / 2,
             "sensor: it saw enough failures to open, and few after",
         );
-        ok &= check(
+        ok &= harness::check(
             s.sensor_ok + s.sensor_failed + s.sensor_rejected == SENSOR_READS,
             "sensor: every read is counted once",
         );
-        ok &= check(
+        ok &= harness::check(
             s.sensor_closed_again_at.is_some(),
             "sensor: a probe closed the breaker once the bus recovered",
         );
-        ok &= check(
+        ok &= harness::check(
             s.gps_fixes == FIXES && s.gps_attempts == FIXES * (GPS_FAILURES_PER_FIX + 1),
             "gps: every fix succeeded on its third attempt",
         );
-        ok &= check(
+        ok &= harness::check(
             s.radio_sent == PACKETS && s.radio_ms >= u64::from((PACKETS - 5) * 10) - 10,
             "radio: every packet sent, no faster than 100 a second after the burst of 5",
         );
@@ -243,24 +224,11 @@ async fn main(spawner: Spawner) {
     }
     #[cfg(not(feature = "failsafe"))]
     {
-        ok &= check(
+        ok &= harness::check(
             s.sensor_failed == faults,
             "baseline: every faulty read reached the bus",
         );
-        ok &= check(s.radio_sent == PACKETS, "baseline: every packet sent");
+        ok &= harness::check(s.radio_sent == PACKETS, "baseline: every packet sent");
     }
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo) -> ! {
-    hprintln!("FAIL panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
+    harness::finish(ok);
 }

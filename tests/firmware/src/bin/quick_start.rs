@@ -8,25 +8,17 @@
 #![no_std]
 #![no_main]
 
+#[path = "../harness.rs"]
+mod harness;
 #[path = "../quick_start.rs"]
 mod quick_start;
 #[path = "../time_driver.rs"]
 mod time_driver;
 
-use core::panic::PanicInfo;
-
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::hprintln;
 use embassy_executor::Spawner;
 use embassy_time::{Duration, Instant, Timer};
 use failsafe_embassy::{Clock, EmbassyClock, State};
-
-/// The core clock QEMU gives SysTick: 25 MHz on the MPS2 AN386, 12 MHz on
-/// the LM3S6965.
-const CORE_HZ: u32 = if cfg!(target_feature = "dsp") {
-    25_000_000
-} else {
-    12_000_000
-};
 
 /// Bus reads to wait for (at most 10 s of embassy time).
 const READS: u32 = 50;
@@ -62,24 +54,14 @@ mod bus {
     }
 }
 
-/// Checks `ok`, printing the expectation either way; false if it failed.
-fn check(ok: bool, what: &str) -> bool {
-    hprintln!("{} {}", if ok { "ok  " } else { "FAIL" }, what);
-    ok
-}
-
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     use core::sync::atomic::Ordering;
-    let Some(core) = cortex_m::Peripherals::take() else {
-        hprintln!("FAIL the core peripherals were already taken");
-        debug::exit(debug::EXIT_FAILURE);
+    if !harness::start_clock() {
         return;
-    };
-    time_driver::start(core.SYST, CORE_HZ);
+    }
     let Ok(sensor) = quick_start::sensor() else {
-        hprintln!("FAIL the task could not be spawned");
-        debug::exit(debug::EXIT_FAILURE);
+        harness::fail("the task could not be spawned");
         return;
     };
     spawner.spawn(sensor);
@@ -100,27 +82,14 @@ async fn main(spawner: Spawner) {
         m.times_opened,
         m.state
     );
-    let mut ok = check(
+    let mut ok = harness::check(
         m.times_opened >= 1 && m.state == State::Closed,
         "quick start: the faults opened the breaker, and a probe closed it",
     );
-    ok &= check(
+    ok &= harness::check(
         // the last good read's report may still wait for the limiter
         reads >= READS && (reads - reports).abs_diff(bus::FAULTS.end - bus::FAULTS.start) <= 1,
         "quick start: every good read was reported through the limiter",
     );
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo) -> ! {
-    hprintln!("FAIL panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
+    harness::finish(ok);
 }
