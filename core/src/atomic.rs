@@ -59,8 +59,8 @@ pub(crate) use core::sync::atomic::AtomicU32;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicU32;
 
-/// The critical-section `AtomicU64`; compiled on every target by
-/// `cargo test` (see the tests below), used where 64-bit atomics are missing.
+/// The critical-section atomics; compiled on every target by `cargo test`
+/// (see the tests below), used where the native ones are missing.
 #[cfg_attr(target_has_atomic = "64", allow(dead_code))]
 mod cs {
     use core::cell::Cell;
@@ -68,27 +68,69 @@ mod cs {
 
     use critical_section::Mutex;
 
-    /// A `u64` behind a critical section, with the `AtomicU64` methods the
-    /// crate uses. The orderings are accepted and ignored: a critical
-    /// section orders everything (it is a compiler fence on a single core;
+    /// A value behind a critical section, with the atomic methods the crate
+    /// uses. The orderings are accepted and ignored: a critical section
+    /// orders everything (it is a compiler fence on a single core;
     /// multi-core implementations add the hardware barriers).
-    pub(crate) struct AtomicU64(Mutex<Cell<u64>>);
+    pub(crate) struct CsAtomic<T>(Mutex<Cell<T>>);
 
-    impl AtomicU64 {
-        pub(crate) const fn new(value: u64) -> Self {
-            AtomicU64(Mutex::new(Cell::new(value)))
+    /// The `u64` where 64-bit atomics are missing.
+    pub(crate) type AtomicU64 = CsAtomic<u64>;
+    /// The `u32` where 32-bit compare-and-swap is missing (the flag words).
+    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
+    pub(crate) type AtomicU32 = CsAtomic<u32>;
+
+    // Not every method is used on every target.
+    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
+    impl<T: Copy + PartialEq> CsAtomic<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            CsAtomic(Mutex::new(Cell::new(value)))
         }
 
         #[inline]
-        pub(crate) fn load(&self, _: Ordering) -> u64 {
+        pub(crate) fn load(&self, _: Ordering) -> T {
             critical_section::with(|cs| self.0.borrow(cs).get())
         }
 
         #[inline]
-        pub(crate) fn store(&self, value: u64, _: Ordering) {
+        pub(crate) fn store(&self, value: T, _: Ordering) {
             critical_section::with(|cs| self.0.borrow(cs).set(value))
         }
 
+        #[inline]
+        pub(crate) fn compare_exchange(
+            &self,
+            current: T,
+            new: T,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<T, T> {
+            self.compare_exchange_weak(current, new, success, failure)
+        }
+
+        /// Never fails spuriously.
+        #[inline]
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: T,
+            new: T,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<T, T> {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let old = cell.get();
+                if old == current {
+                    cell.set(new);
+                    Ok(old)
+                } else {
+                    Err(old)
+                }
+            })
+        }
+    }
+
+    impl AtomicU64 {
         /// Wrapping add; returns the previous value.
         #[inline]
         pub(crate) fn fetch_add(&self, value: u64, _: Ordering) -> u64 {
@@ -99,85 +141,9 @@ mod cs {
                 old
             })
         }
-
-        #[inline]
-        pub(crate) fn compare_exchange(
-            &self,
-            current: u64,
-            new: u64,
-            success: Ordering,
-            failure: Ordering,
-        ) -> Result<u64, u64> {
-            self.compare_exchange_weak(current, new, success, failure)
-        }
-
-        /// Never fails spuriously.
-        #[inline]
-        pub(crate) fn compare_exchange_weak(
-            &self,
-            current: u64,
-            new: u64,
-            _: Ordering,
-            _: Ordering,
-        ) -> Result<u64, u64> {
-            critical_section::with(|cs| {
-                let cell = self.0.borrow(cs);
-                let old = cell.get();
-                if old == current {
-                    cell.set(new);
-                    Ok(old)
-                } else {
-                    Err(old)
-                }
-            })
-        }
     }
 
-    /// A `u32` behind a critical section (the flag words on cores without
-    /// 32-bit compare-and-swap), with the methods the crate uses.
-    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
-    pub(crate) struct AtomicU32(Mutex<Cell<u32>>);
-
-    #[cfg_attr(target_has_atomic = "32", allow(dead_code))]
-    impl AtomicU32 {
-        pub(crate) const fn new(value: u32) -> Self {
-            AtomicU32(Mutex::new(Cell::new(value)))
-        }
-
-        #[inline]
-        pub(crate) fn load(&self, _: Ordering) -> u32 {
-            critical_section::with(|cs| self.0.borrow(cs).get())
-        }
-
-        /// Never fails spuriously.
-        #[inline]
-        pub(crate) fn compare_exchange_weak(
-            &self,
-            current: u32,
-            new: u32,
-            _: Ordering,
-            _: Ordering,
-        ) -> Result<u32, u32> {
-            critical_section::with(|cs| {
-                let cell = self.0.borrow(cs);
-                let old = cell.get();
-                if old == current {
-                    cell.set(new);
-                    Ok(old)
-                } else {
-                    Err(old)
-                }
-            })
-        }
-    }
-
-    impl core::fmt::Debug for AtomicU32 {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            core::fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
-        }
-    }
-
-    impl core::fmt::Debug for AtomicU64 {
+    impl<T: Copy + PartialEq + core::fmt::Debug> core::fmt::Debug for CsAtomic<T> {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             core::fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
         }
