@@ -844,22 +844,16 @@ where
                 Step::Negative(until) => return Err(CacheError::Negative { until }),
                 Step::Wait {
                     until,
-                    registered: true,
+                    registered: woken,
                 } => {
-                    follow.waker = registered;
-                    let sleep = core::pin::pin!(rt.sleep_until(until));
-                    Woken {
-                        sleep,
-                        polled: false,
-                    }
-                    .await;
-                    waited.get_or_insert(now);
-                }
-                Step::Wait {
-                    until,
-                    registered: false,
-                } => {
-                    let at = until.min(now.saturating_add(self.recheck));
+                    // Woken by the leader: sleep to its lease's end; not
+                    // registered: re-check on the timer.
+                    let at = if woken {
+                        follow.waker = registered;
+                        until
+                    } else {
+                        until.min(now.saturating_add(self.recheck))
+                    };
                     let sleep = core::pin::pin!(rt.sleep_until(at));
                     Woken {
                         sleep,
