@@ -1,0 +1,262 @@
+//! The modelled dependency: a service time, faults from the chaos machine,
+//! and what chaos cannot express: a server of limited capacity, a
+//! throttling upstream (the core's GCRA answering 429 with `Retry-After`),
+//! and optimistic concurrency between clients.
+
+use core::time::Duration;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use failsafe_core::Instant;
+use failsafe_core::rate::{Gcra, Quota};
+use failsafe_core::rng::Rng;
+
+use crate::chaos::{Chaos, ChaosConfig, Fault, Rate, Schedule};
+use crate::spec::{ChaosSpec, DependencySpec, ScheduleSpec};
+
+/// How the dependency answered one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Success.
+    Ok,
+    /// An error (a 500, or an injected error).
+    Error,
+    /// The injected outcome: a 503 returned as a value.
+    Outcome,
+    /// Queue full: 503 at once.
+    Overloaded,
+    /// 429 with the `Retry-After` it carries.
+    Throttled(Duration),
+    /// Another client committed while this attempt ran.
+    Conflict,
+}
+
+/// An attempt in flight at the dependency: how it will be answered when
+/// it ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Pending {
+    /// Known at the start.
+    Fixed(Reply),
+    /// Decided when it ends: it conflicts if a commit landed after
+    /// `started`.
+    Commit {
+        /// When it read.
+        started: Instant,
+    },
+}
+
+/// How long an immediate refusal (429, queue full) takes.
+const REFUSAL: Duration = Duration::from_millis(1);
+
+/// A server of limited capacity: `workers` in parallel, a FIFO queue.
+#[derive(Debug)]
+struct Server {
+    /// When each worker is next free (min-heap).
+    free_at: BinaryHeap<Reverse<Instant>>,
+    /// Start instants of the calls queued (non-decreasing).
+    queued: VecDeque<Instant>,
+    queue_cap: usize,
+}
+
+impl Server {
+    fn new(workers: u32, queue: u32) -> Server {
+        Server {
+            free_at: (0..workers.max(1))
+                .map(|_| Reverse(Instant::ZERO))
+                .collect(),
+            queued: VecDeque::new(),
+            queue_cap: queue as usize,
+        }
+    }
+
+    /// When a call of `service` arriving at `now` ends, or `None` if the
+    /// queue is full.
+    fn admit(&mut self, now: Instant, service: Duration) -> Option<Instant> {
+        while self.queued.front().is_some_and(|&s| s <= now) {
+            self.queued.pop_front();
+        }
+        let Some(Reverse(free)) = self.free_at.peek().copied() else {
+            return Some(now.saturating_add(service));
+        };
+        let start = free.max(now);
+        if start > now {
+            if self.queued.len() >= self.queue_cap {
+                return None;
+            }
+            self.queued.push_back(start);
+        }
+        self.free_at.pop();
+        let end = start.saturating_add(service);
+        self.free_at.push(Reverse(end));
+        Some(end)
+    }
+
+    fn queued(&self) -> usize {
+        self.queued.len()
+    }
+}
+
+/// The dependency of one run.
+#[derive(Debug)]
+pub struct Dependency {
+    latency: Duration,
+    jitter_nanos: u64,
+    chaos: Chaos,
+    server: Option<Server>,
+    throttle: Option<Gcra>,
+    contention: bool,
+    last_commit: Option<Instant>,
+}
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+fn schedule(spec: ScheduleSpec) -> Schedule {
+    match spec {
+        ScheduleSpec::Always => Schedule::Always,
+        ScheduleSpec::Between { from_ms, until_ms } => Schedule::Between {
+            from: ms(from_ms),
+            until: ms(until_ms),
+        },
+        ScheduleSpec::Periodic {
+            period_ms,
+            active_ms,
+            offset_ms,
+        } => Schedule::Periodic {
+            period: Duration::from_millis(period_ms),
+            active: Duration::from_millis(active_ms),
+            offset: Duration::from_millis(offset_ms),
+        },
+        ScheduleSpec::Ramp {
+            from_ms,
+            full_at_ms,
+        } => Schedule::Ramp {
+            from: ms(from_ms),
+            full_at: ms(full_at_ms),
+        },
+    }
+}
+
+fn rate(percent: f64) -> Rate {
+    // Percent to parts per million; out-of-range values clamp (the
+    // builder then checks the result).
+    Rate::per_million((percent * 10_000.0).round().clamp(0.0, 2e6) as u32)
+}
+
+/// The chaos machine's config for a spec.
+///
+/// # Errors
+///
+/// The chaos builder's error.
+pub fn chaos_config(spec: &ChaosSpec) -> Result<ChaosConfig, failsafe_core::ConfigError> {
+    let mut b = ChaosConfig::builder();
+    if let Some(r) = spec.error {
+        b = b.error(rate(r.percent), schedule(r.schedule));
+    }
+    if let Some(r) = spec.outcome {
+        b = b.outcome(rate(r.percent), schedule(r.schedule));
+    }
+    if let Some(r) = spec.hang {
+        b = b.hang(rate(r.percent), schedule(r.schedule));
+    }
+    if let Some(r) = spec.latency {
+        b = b.latency(
+            rate(r.percent),
+            Duration::from_millis(r.min_ms),
+            Duration::from_millis(r.max_ms),
+            schedule(r.schedule),
+        );
+    }
+    b.build()
+}
+
+impl Dependency {
+    /// The dependency a spec describes.
+    ///
+    /// # Errors
+    ///
+    /// A chaos rule or throttle rate the core rejects.
+    pub fn new(spec: &DependencySpec) -> Result<Dependency, failsafe_core::ConfigError> {
+        let throttle = match spec.throttle {
+            Some(t) => Some(Gcra::new(
+                Quota::per_second(t.per_second).and_then(|q| q.with_burst(t.burst))?,
+            )),
+            None => None,
+        };
+        Ok(Dependency {
+            latency: Duration::from_millis(spec.latency_ms),
+            jitter_nanos: spec.latency_jitter_ms.saturating_mul(1_000_000),
+            chaos: Chaos::new(chaos_config(&spec.chaos)?),
+            server: spec.capacity.map(|c| Server::new(c.workers, c.queue)),
+            throttle,
+            contention: spec.contention,
+            last_commit: None,
+        })
+    }
+
+    /// An attempt reaches the dependency at `now`: when it ends (`None`:
+    /// never, a hang) and how it will be answered.
+    #[inline]
+    pub fn start(&mut self, now: Instant, rng: &mut impl Rng) -> (Option<Instant>, Pending) {
+        if let Some(gcra) = self.throttle.as_mut()
+            && let Err(rejected) = gcra.acquire(now, 1)
+        {
+            let hint = rejected.retry_after(now).unwrap_or(Duration::ZERO);
+            return (
+                Some(now.saturating_add(REFUSAL)),
+                Pending::Fixed(Reply::Throttled(hint)),
+            );
+        }
+        let injection = self.chaos.decide(now, rng);
+        let mut service = self.latency.saturating_add(injection.delay);
+        if self.jitter_nanos > 0 {
+            service += Duration::from_nanos(rng.below(self.jitter_nanos + 1));
+        }
+        let reply = match injection.fault {
+            Some(Fault::Hang) => return (None, Pending::Fixed(Reply::Error)),
+            Some(Fault::Error) => Reply::Error,
+            Some(Fault::Outcome) => Reply::Outcome,
+            None => Reply::Ok,
+        };
+        let end = match self.server.as_mut() {
+            Some(server) => match server.admit(now, service) {
+                Some(end) => end,
+                None => {
+                    return (
+                        Some(now.saturating_add(REFUSAL)),
+                        Pending::Fixed(Reply::Overloaded),
+                    );
+                }
+            },
+            None => now.saturating_add(service),
+        };
+        let pending = if self.contention && reply == Reply::Ok {
+            Pending::Commit { started: now }
+        } else {
+            Pending::Fixed(reply)
+        };
+        (Some(end), pending)
+    }
+
+    /// The attempt ends at `now`: its answer.
+    #[inline]
+    pub fn finish(&mut self, now: Instant, pending: Pending) -> Reply {
+        match pending {
+            Pending::Fixed(reply) => reply,
+            Pending::Commit { started } => {
+                if self.last_commit.is_some_and(|c| c > started) {
+                    Reply::Conflict
+                } else {
+                    self.last_commit = Some(now);
+                    Reply::Ok
+                }
+            }
+        }
+    }
+
+    /// Calls waiting in the server's queue (0 without a capacity).
+    pub fn queued(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::queued)
+    }
+}

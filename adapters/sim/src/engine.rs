@@ -1,0 +1,412 @@
+//! The virtual-time engine: a discrete-event loop that jumps from one
+//! instant to the next thing due (an arrival, an attempt's end, a timer, a
+//! machine's own deadline), never sleeping, and drives the real core
+//! machines: each client call is a core [`RetryPlan`] (`Plan::poll_action`
+//! / `Plan::on_event`), each attempt enters the pipeline's admission
+//! machines ([`Guards`]) and reaches the [`Dependency`].
+//!
+//! Every random draw comes from generators seeded from one seed: the
+//! arrivals, the dependency and the jitter each have their own stream, so
+//! two pipelines run with the same seed see the same traffic.
+
+use core::time::Duration;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+
+use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::retry::{FailureKind, RetryPlan, Verdict};
+use failsafe_core::rng::{Rng, Xorshift64};
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Outcome};
+
+use crate::dependency::{Dependency, Pending, Reply};
+use crate::metrics::{CallEnd, Recorder};
+use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
+
+/// How long after the last arrival the engine keeps going by default for
+/// calls still in flight (retries, slow answers); calls still open then
+/// are counted as unfinished.
+pub const DRAIN: Duration = Duration::from_secs(60);
+
+type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, Xorshift64>;
+
+/// How the last attempt of a call went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Last {
+    None,
+    Reply(Reply),
+    Rejected,
+    TimedOut,
+}
+
+struct Slot {
+    plan: Plan1,
+    arrived: Instant,
+    epoch: u32,
+    attempt: u32,
+    permits: Option<Permits>,
+    pending: Pending,
+    last: Last,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    End = 0,
+    Timeout = 1,
+    Timer = 2,
+}
+
+/// One event: the instant in the high 64 bits, the payload (epoch, slot,
+/// kind) in the low 64: events at one instant run in payload order, the
+/// same every run.
+type Event = Reverse<u128>;
+
+/// Traffic: open (Poisson arrivals at a rate) or closed (clients each
+/// making one call at time zero).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Traffic {
+    /// Calls per second, Poisson arrivals, for `duration`.
+    Open {
+        /// Calls per second.
+        rate: f64,
+    },
+    /// `n` calls at time zero.
+    Closed {
+        /// Clients.
+        n: u32,
+    },
+}
+
+/// One run: a pipeline's machines against a dependency under some traffic.
+pub struct Engine {
+    guards: Guards,
+    retry: failsafe_core::retry::RetryConfig,
+    budget: Rc<CellLock<AnyBudget>>,
+    attempt_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    dependency: Dependency,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    events: BinaryHeap<Event>,
+    arrivals: Xorshift64,
+    dep_rng: Xorshift64,
+    jitter_seeds: Xorshift64,
+    /// What the run recorded.
+    pub recorder: Recorder,
+    in_flight_calls: u64,
+}
+
+impl core::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("calls_in_flight", &self.in_flight_calls)
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verdict on a dependency's reply (what a classifier would say).
+pub fn classify(reply: Reply) -> Verdict {
+    match reply {
+        Reply::Ok => Verdict::Success,
+        Reply::Error | Reply::Outcome | Reply::Conflict => Verdict::retry(),
+        Reply::Overloaded => Verdict::Retry {
+            kind: FailureKind::Throttled,
+            retry_after: None,
+        },
+        Reply::Throttled(hint) => Verdict::Retry {
+            kind: FailureKind::Throttled,
+            retry_after: Some(hint),
+        },
+    }
+}
+
+impl Engine {
+    /// A run of `built` against `dependency`, seeded by `seed`, recording
+    /// into `recorder`.
+    pub fn new(built: Built, dependency: Dependency, seed: u64, recorder: Recorder) -> Engine {
+        let mut seeds = Xorshift64::new(seed);
+        Engine {
+            guards: built.guards,
+            retry: built.retry,
+            budget: built.budget,
+            attempt_timeout: built.attempt_timeout,
+            timeout: built.timeout,
+            dependency,
+            slots: Vec::new(),
+            free: Vec::new(),
+            events: BinaryHeap::new(),
+            arrivals: Xorshift64::new(seeds.next_u64()),
+            dep_rng: Xorshift64::new(seeds.next_u64()),
+            jitter_seeds: Xorshift64::new(seeds.next_u64()),
+            recorder,
+            in_flight_calls: 0,
+        }
+    }
+
+    /// The admission machines (to read their state).
+    pub fn guards(&self) -> &Guards {
+        &self.guards
+    }
+
+    /// Client calls started and not yet ended.
+    pub fn calls_in_flight(&self) -> u64 {
+        self.in_flight_calls
+    }
+
+    #[inline]
+    fn push(&mut self, at: Instant, kind: Kind, slot: u32, epoch: u32) {
+        let payload = (u64::from(epoch) << 32) | (u64::from(slot) << 2) | kind as u64;
+        self.events.push(Reverse(
+            (u128::from(at.as_nanos()) << 64) | u128::from(payload),
+        ));
+    }
+
+    /// Runs `traffic` for `duration`, then lets calls in flight go on for
+    /// at most `drain`; `progress` is told the simulated instant now and
+    /// then.
+    pub fn run(
+        &mut self,
+        traffic: Traffic,
+        duration: Duration,
+        drain: Duration,
+        progress: &mut dyn FnMut(Instant),
+    ) {
+        let end = Instant::ZERO.saturating_add(duration);
+        let stop = end.saturating_add(drain);
+        let mut next_arrival = match traffic {
+            Traffic::Open { rate } if rate > 0.0 => Some(self.gap(rate)),
+            Traffic::Open { .. } => None,
+            Traffic::Closed { n } => {
+                for _ in 0..n {
+                    self.arrive(Instant::ZERO);
+                }
+                None
+            }
+        };
+        let mut handled_deadline = None;
+        let mut steps = 0u64;
+        loop {
+            let event_at = self
+                .events
+                .peek()
+                .map(|e| Instant::from_nanos((e.0 >> 64) as u64));
+            let deadline = self
+                .guards
+                .next_deadline()
+                .filter(|&d| Some(d) != handled_deadline && d <= stop);
+            let arrival = next_arrival.filter(|&a| a < end);
+            // The earliest of the three; events first at a tie, then
+            // deadlines, then arrivals.
+            let mut now = match (event_at, deadline, arrival) {
+                (None, None, None) => break,
+                (e, d, a) => [e, d, a].into_iter().flatten().min().unwrap_or(stop),
+            };
+            if now > stop {
+                break;
+            }
+            steps += 1;
+            if steps & 0xFFFF == 0 {
+                progress(now);
+            }
+            if event_at == Some(now) {
+                let Reverse(key) = self.events.pop().unwrap_or(Reverse(0));
+                self.on_event(now, key as u64);
+            } else if deadline == Some(now) {
+                handled_deadline = Some(now);
+                self.guards.on_deadline(now);
+            } else if let (Some(rate), Some(at)) = (open_rate(traffic), arrival) {
+                self.arrive(at);
+                now = at;
+                next_arrival = Some(now.saturating_add(self.gap_duration(rate)));
+            } else {
+                break;
+            }
+            let _ = now;
+        }
+        self.recorder.transitions = self.guards.log.take();
+    }
+
+    fn gap(&mut self, rate: f64) -> Instant {
+        Instant::ZERO.saturating_add(self.gap_duration(rate))
+    }
+
+    /// An exponential inter-arrival gap (Poisson traffic).
+    #[inline]
+    fn gap_duration(&mut self, rate: f64) -> Duration {
+        let u = 1.0 - self.arrivals.next_f64(); // (0, 1]
+        let secs = -u.ln() / rate;
+        Duration::from_nanos((secs * 1e9) as u64)
+    }
+
+    /// A client call arrives at `now`.
+    #[inline]
+    pub fn arrive(&mut self, now: Instant) {
+        self.recorder.offered += 1;
+        self.recorder.bucket(now).offered += 1;
+        self.in_flight_calls += 1;
+        let deadline = self
+            .timeout
+            .map_or(Deadline::NEVER, |t| Deadline::after(now, t));
+        let plan = RetryPlan::new(
+            self.retry,
+            deadline,
+            self.budget.clone(),
+            Xorshift64::new(self.jitter_seeds.next_u64()),
+            (),
+            now,
+        );
+        let slot = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.plan = plan;
+                s.arrived = now;
+                s.epoch = s.epoch.wrapping_add(1);
+                s.attempt = 0;
+                s.permits = None;
+                s.last = Last::None;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    plan,
+                    arrived: now,
+                    epoch: 0,
+                    attempt: 0,
+                    permits: None,
+                    pending: Pending::Fixed(Reply::Ok),
+                    last: Last::None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.drive(slot, now);
+    }
+
+    #[inline]
+    fn on_event(&mut self, now: Instant, payload: u64) {
+        let epoch = (payload >> 32) as u32;
+        let slot = ((payload & 0xFFFF_FFFF) >> 2) as u32;
+        let kind = payload & 3;
+        let s = &mut self.slots[slot as usize];
+        if s.epoch != epoch {
+            return; // a stale event: the attempt or timer it was for is gone
+        }
+        if kind == Kind::Timer as u64 {
+            s.plan.on_event(now, PlanEvent::Timer);
+            self.drive(slot, now);
+            return;
+        }
+        let Some(permits) = s.permits.take() else {
+            return; // the attempt already ended (its timeout or its answer)
+        };
+        let attempt = s.attempt;
+        let (verdict, last) = if kind == Kind::End as u64 {
+            let reply = self.dependency.finish(now, s.pending);
+            (classify(reply), Last::Reply(reply))
+        } else {
+            let verdict = Verdict::Retry {
+                kind: FailureKind::Timeout,
+                retry_after: None,
+            };
+            (verdict, Last::TimedOut)
+        };
+        let s = &mut self.slots[slot as usize];
+        s.last = last;
+        let judged = Judged::verdict(verdict);
+        self.guards.exit(now, permits, judged.outcome());
+        let s = &mut self.slots[slot as usize];
+        s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
+        self.drive(slot, now);
+    }
+
+    /// Carries out what the call's plan says until it waits or finishes.
+    #[inline]
+    fn drive(&mut self, slot: u32, now: Instant) {
+        loop {
+            let s = &mut self.slots[slot as usize];
+            match s.plan.poll_action(now) {
+                Action::Start(attempt) => {
+                    s.attempt = attempt.number;
+                    s.epoch = s.epoch.wrapping_add(1);
+                    let epoch = s.epoch;
+                    match self.guards.enter(now, attempt.deadline) {
+                        Ok(permits) => {
+                            self.recorder.reached += 1;
+                            let queued = self.dependency.queued() as u64;
+                            let b = self.recorder.bucket(now);
+                            b.reached += 1;
+                            b.queued = b.queued.max(queued);
+                            let (ends, pending) = self.dependency.start(now, &mut self.dep_rng);
+                            let s = &mut self.slots[slot as usize];
+                            s.permits = Some(permits);
+                            s.pending = pending;
+                            if let Some(at) = ends {
+                                self.push(at, Kind::End, slot, epoch);
+                            }
+                            let limit = match self.attempt_timeout {
+                                Some(t) => attempt.deadline.min(Deadline::after(now, t)),
+                                None => attempt.deadline,
+                            };
+                            if !limit.is_never() {
+                                self.push(limit.instant(), Kind::Timeout, slot, epoch);
+                            }
+                            return;
+                        }
+                        Err(rejected) => {
+                            self.recorder.attempts_rejected += 1;
+                            let s = &mut self.slots[slot as usize];
+                            s.last = Last::Rejected;
+                            let judged = Judged::verdict(Verdict::for_rejection(&rejected, now));
+                            s.plan.on_event(
+                                now,
+                                PlanEvent::Ended {
+                                    attempt: attempt.number,
+                                    judged,
+                                },
+                            );
+                        }
+                    }
+                }
+                Action::Wait(Some(at)) => {
+                    s.epoch = s.epoch.wrapping_add(1);
+                    let epoch = s.epoch;
+                    self.push(at, Kind::Timer, slot, epoch);
+                    return;
+                }
+                Action::Wait(None) => return,
+                Action::Cancel(_) => {
+                    // A retry plan never cancels; were it to, the attempt's
+                    // permits go back as cancelled.
+                    if let Some(p) = s.permits.take() {
+                        self.guards.exit(now, p, Outcome::Cancelled);
+                    }
+                }
+                Action::Finish(finish) => {
+                    let end = match (finish, s.last) {
+                        (Finish::TimedOut(_), _) | (_, Last::TimedOut) => CallEnd::TimedOut,
+                        (_, Last::Rejected) => CallEnd::Rejected,
+                        (_, Last::Reply(Reply::Ok)) => CallEnd::Succeeded,
+                        (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
+                        _ => CallEnd::Failed,
+                    };
+                    let arrived = s.arrived;
+                    s.epoch = s.epoch.wrapping_add(1);
+                    s.permits = None;
+                    self.free.push(slot);
+                    self.in_flight_calls -= 1;
+                    self.recorder.end(arrived, now, end);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn open_rate(traffic: Traffic) -> Option<f64> {
+    match traffic {
+        Traffic::Open { rate } => Some(rate),
+        Traffic::Closed { .. } => None,
+    }
+}

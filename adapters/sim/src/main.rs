@@ -1,0 +1,135 @@
+//! `failsafe-sim`: runs the built-in suite (or a TOML file of your own),
+//! prints the report and writes `report.md` and one SVG per scenario.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use failsafe_sim::report::{file_stem, markdown, table};
+use failsafe_sim::suite::{DEFAULT, parse, quick, run_suite};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// What your resilience configuration does when the dependency goes down,
+/// slows down or throttles you: the real failsafe machines in virtual time.
+#[derive(Debug, Parser)]
+#[command(name = "failsafe-sim", version)]
+struct Args {
+    /// A suite of your own (TOML: scenarios and pipelines); the built-in
+    /// suite if absent.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to write report.md and the plots.
+    #[arg(long, value_name = "DIR", default_value = "target/failsafe-sim")]
+    out: PathBuf,
+    /// The seed (instead of the file's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Only this scenario.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+    /// A tenth of the traffic and capacity: a quick look.
+    #[arg(long)]
+    quick: bool,
+    /// Print the built-in suite's TOML (a start for your own) and exit.
+    #[arg(long)]
+    print_default: bool,
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.print_default {
+        print!("{DEFAULT}");
+        return ExitCode::SUCCESS;
+    }
+    let (text, origin) = match &args.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => (text, path.display().to_string()),
+            Err(e) => {
+                eprintln!("failsafe-sim: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => (DEFAULT.to_string(), "built-in suite".to_string()),
+    };
+    let mut suite = match parse(&text, &origin) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("failsafe-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(seed) = args.seed {
+        suite.seed = seed;
+    }
+    if args.quick {
+        quick(&mut suite);
+    }
+    if let Some(name) = &args.scenario
+        && !suite.scenarios.iter().any(|s| &s.name == name)
+    {
+        let names: Vec<&str> = suite.scenarios.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "failsafe-sim: no scenario \"{name}\" (there are: {})",
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} run {pos}/{len} {wide_bar} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let result = run_suite(&suite, args.scenario.as_deref(), &mut |k, total, t| {
+        bar.set_length(total as u64);
+        bar.set_position(k as u64);
+        bar.set_message(format!("simulated {:.0} s", t.as_nanos() as f64 / 1e9));
+    });
+    bar.finish_and_clear();
+    let runs = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("failsafe-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let elapsed = started.elapsed();
+    print!("{}", table(&runs));
+    let calls: u64 = runs.iter().map(|r| r.offered).sum();
+    println!(
+        "\n{} runs, {calls} simulated client calls in {:.2} s of real time; seed {}.",
+        runs.len(),
+        elapsed.as_secs_f64(),
+        suite.seed
+    );
+    if let Err(e) = write(&args.out, &suite, &runs) {
+        eprintln!("failsafe-sim: writing {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("Report and plots: {}", args.out.join("report.md").display());
+    ExitCode::SUCCESS
+}
+
+fn write(
+    out: &std::path::Path,
+    suite: &failsafe_sim::spec::SuiteSpec,
+    runs: &[failsafe_sim::run::RunReport],
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out)?;
+    let mut descriptions = Vec::new();
+    for s in &suite.scenarios {
+        let these: Vec<_> = runs.iter().filter(|r| r.scenario == s.name).collect();
+        if these.is_empty() {
+            continue;
+        }
+        descriptions.push((s.name.clone(), s.description.clone()));
+        let svg = failsafe_sim::plot::svg(&s.name, &these)?;
+        std::fs::write(out.join(format!("{}.svg", file_stem(&s.name))), svg)?;
+    }
+    std::fs::write(
+        out.join("report.md"),
+        markdown(runs, &descriptions, suite.seed),
+    )?;
+    Ok(())
+}

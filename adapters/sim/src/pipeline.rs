@@ -1,0 +1,517 @@
+//! A pipeline as the simulator runs it: the real core machines (circuit
+//! breaker, fail fast, rate limiter, bulkhead) entered in the driver's
+//! order, all or nothing, plus the per-call retry and timeouts
+//! ([`PipelineSpec`] describes one; [`Guards`] holds its machines).
+//!
+//! The order is the driver's (`failsafe_driver::Pipeline`): retry outside,
+//! then the admissions **breaker / fail fast → rate limiter → bulkhead**,
+//! then the attempt timeout, then the dependency.
+
+use core::time::Duration;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use failsafe_core::admission::{Admission, Call, Entry};
+use failsafe_core::breaker::{
+    BreakerConfig, BreakerEvent, BreakerPermit, CircuitBreaker, CountWindow, NoWindow, Sample,
+    State, TimeWindow, Totals, Window,
+};
+use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit};
+use failsafe_core::failfast::{FailFast, FailFastConfig, FailFastEvent, FailFastPermit};
+use failsafe_core::rate::{Gcra, Quota, Reservation, Throttle};
+use failsafe_core::retry::{
+    BackoffKind, FailureKind, Jitter, NoBudget, RatioBudget, RetryAfter, RetryBudget, RetryConfig,
+    TokenQuota,
+};
+use failsafe_core::sync::Lock;
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{ConfigError, Instant, Observer, Outcome, Rejected};
+
+use crate::spec::{
+    BackoffSpec, BreakerSpec, BudgetSpec, JitterSpec, PipelineSpec, RetryAfterSpec, WindowSpec,
+};
+
+/// A state change of an admission machine, for the report and the plots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// When the change became due.
+    pub at: Instant,
+    /// Which machine: `"breaker"` or `"fail fast"`.
+    pub machine: &'static str,
+    /// The state left.
+    pub from: &'static str,
+    /// The state entered.
+    pub to: &'static str,
+}
+
+/// Keeps the state changes of the machines it observes.
+#[derive(Clone, Debug, Default)]
+pub struct TransitionLog(Rc<RefCell<Vec<Transition>>>);
+
+impl TransitionLog {
+    /// Every change so far, in order.
+    pub fn take(&self) -> Vec<Transition> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+
+    fn push(&self, t: Transition) {
+        self.0.borrow_mut().push(t);
+    }
+}
+
+impl Observer<BreakerEvent> for TransitionLog {
+    #[inline]
+    fn on_event(&mut self, event: BreakerEvent) {
+        if let BreakerEvent::StateChanged { from, to, at } = event {
+            self.push(Transition {
+                at,
+                machine: "breaker",
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+    }
+}
+
+impl Observer<FailFastEvent> for TransitionLog {
+    #[inline]
+    fn on_event(&mut self, event: FailFastEvent) {
+        let (at, from, to) = match event {
+            FailFastEvent::Opened { at, .. } => (at, "closed", "open"),
+            FailFastEvent::Closed { at, .. } => (at, "open", "closed"),
+            _ => return,
+        };
+        self.push(Transition {
+            at,
+            machine: "fail fast",
+            from,
+            to,
+        });
+    }
+}
+
+/// The breaker's window, chosen at run time from a spec.
+#[derive(Debug)]
+pub enum AnyWindow {
+    /// The last 100 calls (resilience4j's default count window).
+    Count(CountWindow<100>),
+    /// The calls of the last `window`, in 10 buckets.
+    Time(TimeWindow<10>),
+    /// None: consecutive failures only.
+    None(NoWindow),
+}
+
+macro_rules! each_window {
+    ($self:expr, $w:ident => $e:expr) => {
+        match $self {
+            AnyWindow::Count($w) => $e,
+            AnyWindow::Time($w) => $e,
+            AnyWindow::None($w) => $e,
+        }
+    };
+}
+
+impl Window for AnyWindow {
+    #[inline]
+    fn record(&mut self, now: Instant, sample: Sample) {
+        each_window!(self, w => w.record(now, sample))
+    }
+    #[inline]
+    fn totals(&mut self, now: Instant) -> Totals {
+        each_window!(self, w => w.totals(now))
+    }
+    fn clear(&mut self) {
+        each_window!(self, w => w.clear())
+    }
+    fn capacity(&self) -> Option<u32> {
+        each_window!(self, w => w.capacity())
+    }
+    #[inline]
+    fn needs_time(&self) -> bool {
+        each_window!(self, w => w.needs_time())
+    }
+    #[inline]
+    fn record_successes(&mut self, now: Instant, n: u32) {
+        each_window!(self, w => w.record_successes(now, n))
+    }
+    fn success_only_dilutes(&self) -> bool {
+        each_window!(self, w => w.success_only_dilutes())
+    }
+}
+
+/// The retry budget, chosen at run time from a spec.
+#[derive(Debug)]
+pub enum AnyBudget {
+    /// No budget: every retry the policy allows is made.
+    None(NoBudget),
+    /// tower's `TpsBudget` shape: retries at most a ratio of calls.
+    Ratio(RatioBudget<10>),
+    /// AWS SDKs' token quota (retry quota).
+    Tokens(TokenQuota),
+}
+
+macro_rules! each_budget {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            AnyBudget::None($b) => $e,
+            AnyBudget::Ratio($b) => $e,
+            AnyBudget::Tokens($b) => $e,
+        }
+    };
+}
+
+impl RetryBudget for AnyBudget {
+    #[inline]
+    fn on_call(&mut self, now: Instant) {
+        each_budget!(self, b => b.on_call(now))
+    }
+    #[inline]
+    fn on_success(&mut self, now: Instant, retried_after: Option<FailureKind>) {
+        each_budget!(self, b => b.on_success(now, retried_after))
+    }
+    #[inline]
+    fn on_failure(&mut self, now: Instant, kind: FailureKind) {
+        each_budget!(self, b => b.on_failure(now, kind))
+    }
+    #[inline]
+    fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool {
+        each_budget!(self, b => b.try_retry(now, kind))
+    }
+}
+
+/// A budget shared by every call of one simulated client: one thread, so a
+/// `RefCell` is the lock.
+#[derive(Debug)]
+pub struct CellLock<T>(RefCell<T>);
+
+impl<T> CellLock<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        CellLock(RefCell::new(value))
+    }
+}
+
+impl<T> Lock<T> for CellLock<T> {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
+/// The permits one attempt holds, one per machine that admitted it.
+#[derive(Debug, Default)]
+pub struct Permits {
+    breaker: Option<BreakerPermit>,
+    fail_fast: Option<FailFastPermit>,
+    limiter: Option<Reservation>,
+    bulkhead: Option<BulkheadPermit>,
+}
+
+/// The admission machines of one pipeline, entered in the driver's order.
+#[derive(Debug)]
+pub struct Guards {
+    /// The circuit breaker, if any.
+    pub breaker: Option<CircuitBreaker<AnyWindow, TransitionLog>>,
+    /// Fail fast, if any.
+    pub fail_fast: Option<FailFast<TransitionLog>>,
+    /// The rate limiter (a GCRA), if any.
+    pub limiter: Option<Throttle<Gcra>>,
+    /// The bulkhead, if any (calls never queue in the simulator: a full
+    /// bulkhead rejects).
+    pub bulkhead: Option<Bulkhead<1>>,
+    /// Where the breaker and fail fast report their state changes.
+    pub log: TransitionLog,
+}
+
+macro_rules! enter {
+    ($machine:expr, $call:expr, $permits:ident . $slot:ident, $guards:expr) => {
+        if let Some(m) = $machine.as_mut() {
+            match m.enter($call, None) {
+                Entry::Admitted(p) => $permits.$slot = Some(p),
+                Entry::Rejected(r) => {
+                    $guards.abandon($call.now(), $permits);
+                    return Err(r);
+                }
+                Entry::Pending { wait, .. } => {
+                    // A no-wait call never waits; give the place back.
+                    Admission::cancel(m, $call.now(), wait);
+                    $guards.abandon($call.now(), $permits);
+                    return Err(Rejected::new(
+                        failsafe_core::RejectReason::BulkheadFull,
+                        None,
+                    ));
+                }
+            }
+        }
+    };
+}
+
+impl Guards {
+    /// Asks every machine, in order, to admit an attempt at `now` under
+    /// `deadline`: all or nothing (a machine's rejection hands back the
+    /// permits already given, uncounted).
+    ///
+    /// # Errors
+    ///
+    /// The first machine's rejection.
+    #[inline]
+    pub fn enter(&mut self, now: Instant, deadline: Deadline) -> Result<Permits, Rejected> {
+        let call = Call::at(now).with_deadline(deadline).no_wait();
+        let mut permits = Permits::default();
+        enter!(self.breaker, &call, permits.breaker, self);
+        enter!(self.fail_fast, &call, permits.fail_fast, self);
+        enter!(self.limiter, &call, permits.limiter, self);
+        enter!(self.bulkhead, &call, permits.bulkhead, self);
+        Ok(permits)
+    }
+
+    /// Hands an attempt's permits back with how it ended, in reverse order.
+    #[inline]
+    pub fn exit(&mut self, now: Instant, permits: Permits, outcome: Outcome) {
+        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead) {
+            m.exit(now, p, outcome);
+        }
+        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter) {
+            m.exit(now, p, outcome);
+        }
+        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast) {
+            m.exit(now, p, outcome);
+        }
+        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker) {
+            m.exit(now, p, outcome);
+        }
+    }
+
+    fn abandon(&mut self, now: Instant, permits: Permits) {
+        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead) {
+            m.abandon(now, p);
+        }
+        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter) {
+            m.abandon(now, p);
+        }
+        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast) {
+            m.abandon(now, p);
+        }
+        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker) {
+            m.abandon(now, p);
+        }
+    }
+
+    /// The earliest instant a machine changes by itself.
+    #[inline]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let b = self.breaker.as_ref().and_then(|m| m.next_deadline());
+        let f = self.fail_fast.as_ref().and_then(Admission::next_deadline);
+        match (b, f) {
+            (Some(b), Some(f)) => Some(b.min(f)),
+            (b, f) => b.or(f),
+        }
+    }
+
+    /// Applies what is due at `now`.
+    pub fn on_deadline(&mut self, now: Instant) {
+        if let Some(m) = self.breaker.as_mut() {
+            m.on_deadline(now);
+        }
+        if let Some(m) = self.fail_fast.as_mut() {
+            Admission::on_deadline(m, now);
+        }
+    }
+
+    /// The breaker's state (closed if there is none).
+    pub fn breaker_state(&self) -> State {
+        self.breaker.as_ref().map_or(State::Closed, |b| b.state())
+    }
+}
+
+/// A pipeline's machines and per-call policy, built from a [`PipelineSpec`].
+#[derive(Debug)]
+pub struct Built {
+    /// The admission machines.
+    pub guards: Guards,
+    /// The retry policy (one attempt if the spec has no retry).
+    pub retry: RetryConfig,
+    /// The retry budget shared by every call.
+    pub budget: Rc<CellLock<AnyBudget>>,
+    /// Each attempt's timeout.
+    pub attempt_timeout: Option<Duration>,
+    /// The whole call's timeout (the retries' deadline).
+    pub timeout: Option<Duration>,
+}
+
+/// A spec's value the core rejected, with the spec's path to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    /// Where: `pipeline "NAME" breaker.open_wait`.
+    pub path: String,
+    /// The core's error.
+    pub error: ConfigError,
+}
+
+impl core::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.path, self.error)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn at(path: &str, name: &str) -> impl Fn(ConfigError) -> SpecError {
+    let path = format!("pipeline \"{name}\" {path}");
+    move |error| SpecError {
+        path: path.clone(),
+        error,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn breaker(spec: &BreakerSpec, name: &str) -> Result<Guards, SpecError> {
+    let mut b = BreakerConfig::builder()
+        .minimum_calls(spec.minimum_calls)
+        .open_wait(ms(spec.open_wait_ms))
+        .half_open_probes(spec.half_open_probes);
+    b = if spec.failure_rate > 0.0 {
+        b.failure_rate_threshold(spec.failure_rate)
+    } else {
+        b.no_failure_rate()
+    };
+    if let Some(n) = spec.consecutive_failures {
+        b = b.consecutive_failures(n);
+    }
+    if let Some(slow) = spec.slow_call_ms {
+        b = b.slow_call_duration(ms(slow));
+        if let Some(r) = spec.slow_call_rate {
+            b = b.slow_call_rate_threshold(r);
+        }
+    }
+    let config = b.build().map_err(at("breaker", name))?;
+    let window = match spec.window {
+        WindowSpec::Count => AnyWindow::Count(CountWindow::new()),
+        WindowSpec::Time { secs } => AnyWindow::Time(
+            TimeWindow::new(Duration::from_secs(secs)).map_err(at("breaker.window", name))?,
+        ),
+        WindowSpec::None => AnyWindow::None(NoWindow),
+    };
+    let log = TransitionLog::default();
+    Ok(Guards {
+        breaker: Some(CircuitBreaker::with_observer(config, window, log.clone())),
+        fail_fast: None,
+        limiter: None,
+        bulkhead: None,
+        log,
+    })
+}
+
+/// The core's retry config for a spec (one attempt for none).
+///
+/// # Errors
+///
+/// The core's error, with the spec's path.
+pub fn retry_config(spec: &PipelineSpec) -> Result<RetryConfig, SpecError> {
+    let Some(r) = &spec.retry else {
+        return RetryConfig::builder()
+            .max_attempts(1)
+            .build()
+            .map_err(at("retry", &spec.name));
+    };
+    let backoff = match r.backoff {
+        BackoffSpec::Constant { delay_ms } => BackoffKind::Constant(ms(delay_ms)),
+        BackoffSpec::Exponential {
+            initial_ms,
+            multiplier,
+            max_ms,
+        } => BackoffKind::Exponential {
+            initial: ms(initial_ms),
+            multiplier,
+            max: ms(max_ms),
+        },
+        BackoffSpec::Decorrelated { base_ms, max_ms } => BackoffKind::DecorrelatedJitter {
+            base: ms(base_ms),
+            max: ms(max_ms),
+        },
+    };
+    let jitter = match r.jitter {
+        JitterSpec::None => Jitter::None,
+        JitterSpec::Full => Jitter::Full,
+        JitterSpec::Equal => Jitter::Equal,
+    };
+    let retry_after = match r.retry_after {
+        RetryAfterSpec::Ignore => RetryAfter::Ignore,
+        RetryAfterSpec::Clamp { max_extra_ms } => RetryAfter::Clamp {
+            max_extra: ms(max_extra_ms),
+        },
+        RetryAfterSpec::Trust { max_ms } => RetryAfter::Trust { max: ms(max_ms) },
+    };
+    let mut b = RetryConfig::builder()
+        .backoff(backoff)
+        .jitter(jitter)
+        .retry_after(retry_after);
+    b = match r.max_attempts {
+        0 => b.unlimited_attempts(),
+        n => b.max_attempts(n),
+    };
+    b.build().map_err(at("retry", &spec.name))
+}
+
+impl PipelineSpec {
+    /// Builds the machines and policy a spec describes.
+    ///
+    /// # Errors
+    ///
+    /// The first value the core rejects, with its path in the spec.
+    pub fn build(&self) -> Result<Built, SpecError> {
+        let name = &self.name;
+        let mut guards = match &self.breaker {
+            Some(spec) => breaker(spec, name)?,
+            None => Guards {
+                breaker: None,
+                fail_fast: None,
+                limiter: None,
+                bulkhead: None,
+                log: TransitionLog::default(),
+            },
+        };
+        if let Some(ff) = &self.fail_fast {
+            let mut b = FailFastConfig::builder().consecutive_failures(ff.consecutive_failures);
+            if let Some(p) = ff.probe_interval_ms {
+                b = b.probe_interval(ms(p));
+            }
+            let config = b.build().map_err(at("fail_fast", name))?;
+            guards.fail_fast = Some(FailFast::with_observer(config, guards.log.clone()));
+        }
+        if let Some(rate) = &self.rate_limit {
+            let quota = Quota::per_second(rate.per_second)
+                .and_then(|q| q.with_burst(rate.burst.unwrap_or(1)))
+                .map_err(at("rate_limit", name))?;
+            guards.limiter = Some(Throttle::new(Gcra::new(quota)));
+        }
+        if let Some(bh) = &self.bulkhead {
+            let config = BulkheadConfig::builder()
+                .max_concurrent(bh.max_concurrent)
+                .build()
+                .map_err(at("bulkhead", name))?;
+            guards.bulkhead = Some(Bulkhead::new(config));
+        }
+        let budget = match &self.budget {
+            None => AnyBudget::None(NoBudget),
+            Some(BudgetSpec::Ratio {
+                ratio,
+                min_per_sec,
+                ttl_ms,
+            }) => AnyBudget::Ratio(
+                RatioBudget::new(ms(*ttl_ms), *ratio, *min_per_sec).map_err(at("budget", name))?,
+            ),
+            Some(BudgetSpec::Tokens) => AnyBudget::Tokens(TokenQuota::AWS_STANDARD),
+        };
+        Ok(Built {
+            guards,
+            retry: retry_config(self)?,
+            budget: Rc::new(CellLock::new(budget)),
+            attempt_timeout: self.attempt_timeout_ms.map(ms),
+            timeout: self.timeout_ms.map(ms),
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! The report: a table for the terminal, `report.md` for the files.
+
+use core::fmt::Write as _;
+use core::time::Duration;
+
+use crate::run::RunReport;
+
+/// A duration as a person reads it: `850µs`, `12.3ms`, `4.21s`.
+pub fn human(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+fn recovery(r: &RunReport) -> String {
+    match r.recovery {
+        None => "-".into(),
+        Some(None) => "never".into(),
+        Some(Some(d)) => human(d),
+    }
+}
+
+const HEADER: [&str; 15] = [
+    "scenario",
+    "pipeline",
+    "offered",
+    "succeeded",
+    "failed",
+    "rejected",
+    "timed out",
+    "hung",
+    "amplif.",
+    "p50",
+    "p99",
+    "p99.9",
+    "recovery",
+    "transitions",
+    "done at",
+];
+
+fn row(r: &RunReport) -> [String; 15] {
+    [
+        r.scenario.clone(),
+        r.pipeline.clone(),
+        r.offered.to_string(),
+        r.succeeded.to_string(),
+        r.failed.to_string(),
+        r.rejected.to_string(),
+        r.timed_out.to_string(),
+        r.unfinished.to_string(),
+        format!("{:.2}", r.amplification()),
+        human(r.p50),
+        human(r.p99),
+        human(r.p999),
+        recovery(r),
+        r.transitions.len().to_string(),
+        human(r.completion),
+    ]
+}
+
+/// The runs as an aligned text table.
+pub fn table(runs: &[RunReport]) -> String {
+    let rows: Vec<[String; 15]> = runs.iter().map(row).collect();
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w - cell.chars().count();
+            if i < 2 {
+                let _ = write!(out, "{cell}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "{}{cell}  ", " ".repeat(pad));
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    };
+    line(&mut out, &HEADER.map(String::from));
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    let mut previous = None;
+    for (r, cells) in runs.iter().zip(&rows) {
+        if previous.is_some_and(|p: &str| p != r.scenario) {
+            out.push('\n');
+        }
+        previous = Some(&r.scenario);
+        line(&mut out, cells);
+    }
+    out
+}
+
+/// The runs as a Markdown table.
+pub fn markdown_table(runs: &[RunReport]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| {} |", HEADER.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        HEADER
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i < 2 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for r in runs {
+        let _ = writeln!(out, "| {} |", row(r).join(" | "));
+    }
+    out
+}
+
+/// What each column means, for `report.md`.
+pub const LEGEND: &str = "\
+- **offered**: client calls made; **succeeded / failed / rejected / timed out / hung**: how they ended \
+(failed: the dependency's error after any retries; rejected: the last attempt was refused by an admission \
+machine, fast, without reaching the dependency; hung: still open when the run stopped, 60 s after the last arrival).
+- **amplif.**: attempts that reached the dependency per client call offered (load amplification).
+- **p50 / p99 / p99.9**: latency of the client calls that ended, retries and backoffs included.
+- **recovery**: from the dependency's recovery to the end of the first time bucket in which at least 95% of the \
+calls ending succeeded (resolution: one bucket); `never` if that did not happen, `-` for scenarios without a recovery.
+- **transitions**: state changes of the circuit breaker (and fail fast).
+- **done at**: when the last call ended (the contention experiment's completion time).
+";
+
+/// `report.md`: the table, the legend, then one section per scenario with
+/// its plot and breaker timeline.
+pub fn markdown(runs: &[RunReport], descriptions: &[(String, String)], seed: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# failsafe-sim report\n");
+    let _ = writeln!(
+        out,
+        "Seed {seed}. Every figure comes from the real failsafe-core machines run in virtual time; \
+the same seed gives the same report.\n"
+    );
+    out.push_str(&markdown_table(runs));
+    out.push('\n');
+    out.push_str(LEGEND);
+    for (name, description) in descriptions {
+        let _ = writeln!(out, "\n## {name}\n\n{description}\n");
+        let _ = writeln!(out, "![{name}]({}.svg)\n", file_stem(name));
+        for r in runs.iter().filter(|r| &r.scenario == name) {
+            if r.transitions.is_empty() {
+                continue;
+            }
+            let shown: Vec<String> = r
+                .transitions
+                .iter()
+                .take(8)
+                .map(|t| {
+                    format!(
+                        "{} {}→{} at {}",
+                        t.machine,
+                        t.from,
+                        t.to,
+                        human(t.at.saturating_duration_since(failsafe_core::Instant::ZERO))
+                    )
+                })
+                .collect();
+            let more = r.transitions.len().saturating_sub(8);
+            let _ = write!(out, "- `{}`: {}", r.pipeline, shown.join("; "));
+            if more > 0 {
+                let _ = write!(out, "; … {more} more");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A scenario's name as a file name.
+pub fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}

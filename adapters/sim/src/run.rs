@@ -1,0 +1,184 @@
+//! Runs a scenario with a pipeline and sums the run up ([`RunReport`]).
+
+use core::time::Duration;
+
+use failsafe_core::Instant;
+
+use crate::dependency::Dependency;
+use crate::engine::{Engine, Traffic};
+use crate::metrics::{Bucket, Recorder};
+use crate::pipeline::{SpecError, Transition};
+use crate::spec::{PipelineSpec, ScenarioSpec};
+
+/// One scenario run with one pipeline, summed up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Client calls offered.
+    pub offered: u64,
+    /// Client calls that succeeded.
+    pub succeeded: u64,
+    /// Client calls that failed with the dependency's error.
+    pub failed: u64,
+    /// Client calls rejected fast by an admission machine.
+    pub rejected: u64,
+    /// Client calls that timed out.
+    pub timed_out: u64,
+    /// Client calls still open when the run stopped (hung).
+    pub unfinished: u64,
+    /// Attempts that reached the dependency.
+    pub reached: u64,
+    /// p50 latency of the calls that ended.
+    pub p50: Duration,
+    /// p99 latency.
+    pub p99: Duration,
+    /// p99.9 latency.
+    pub p999: Duration,
+    /// Time from the dependency's recovery to the first bucket where 95% of
+    /// the calls ending succeed: `None` if the scenario has no recovery,
+    /// `Some(None)` if that never happened.
+    pub recovery: Option<Option<Duration>>,
+    /// When the last call ended.
+    pub completion: Duration,
+    /// Breaker and fail fast state changes.
+    pub transitions: Vec<Transition>,
+    /// The time series.
+    pub series: Vec<Bucket>,
+    /// Width of one bucket.
+    pub bucket: Duration,
+}
+
+impl RunReport {
+    /// Calls reaching the dependency per client call offered.
+    pub fn amplification(&self) -> f64 {
+        if self.offered == 0 {
+            0.0
+        } else {
+            self.reached as f64 / self.offered as f64
+        }
+    }
+}
+
+/// A scenario's or dependency's spec the core rejected.
+#[derive(Debug)]
+pub enum RunError {
+    /// A pipeline's value.
+    Pipeline(SpecError),
+    /// The dependency's value (a chaos rule, a throttle's rate).
+    Dependency {
+        /// The scenario's name.
+        scenario: String,
+        /// The core's error.
+        error: failsafe_core::ConfigError,
+    },
+}
+
+impl core::fmt::Display for RunError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RunError::Pipeline(e) => e.fmt(f),
+            RunError::Dependency { scenario, error } => {
+                write!(f, "scenario \"{scenario}\" dependency: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// The width of one bucket of a scenario's time series.
+pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
+    let ms = scenario
+        .bucket_ms
+        .unwrap_or((scenario.duration_ms / 240).max(1));
+    Duration::from_millis(ms)
+}
+
+/// Runs `scenario` with `pipeline`, seeded by `seed`.
+///
+/// # Errors
+///
+/// A value of the pipeline or the dependency the core rejects.
+pub fn run(
+    scenario: &ScenarioSpec,
+    pipeline: &PipelineSpec,
+    seed: u64,
+    progress: &mut dyn FnMut(Instant),
+) -> Result<RunReport, RunError> {
+    let built = pipeline.build().map_err(RunError::Pipeline)?;
+    let dependency =
+        Dependency::new(&scenario.dependency).map_err(|error| RunError::Dependency {
+            scenario: scenario.name.clone(),
+            error,
+        })?;
+    let duration = Duration::from_millis(scenario.duration_ms);
+    let bucket = bucket_of(scenario);
+    let drain = scenario
+        .drain_ms
+        .map_or(crate::engine::DRAIN, Duration::from_millis);
+    // The series covers the run and its drain.
+    let recorder = Recorder::new(duration + drain, bucket);
+    let mut engine = Engine::new(built, dependency, seed, recorder);
+    let traffic = match scenario.clients {
+        Some(n) => Traffic::Closed { n },
+        None => Traffic::Open {
+            rate: scenario.rate_per_sec,
+        },
+    };
+    engine.run(traffic, duration, drain, progress);
+    let unfinished = engine.calls_in_flight();
+    let mut rec = engine.recorder;
+    // Trim the series after the last activity.
+    let last = rec
+        .series
+        .iter()
+        .rposition(|b| *b != Bucket::default())
+        .map_or(1, |i| i + 1)
+        .max((duration.as_nanos() / bucket.as_nanos().max(1)) as usize)
+        .min(rec.series.len());
+    rec.series.truncate(last);
+    let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p));
+    let recovery = scenario
+        .recovers_at_ms
+        .map(|at| recovery(&rec, Duration::from_millis(at), bucket));
+    Ok(RunReport {
+        scenario: scenario.name.clone(),
+        pipeline: pipeline.name.clone(),
+        offered: rec.offered,
+        succeeded: rec.succeeded,
+        failed: rec.failed,
+        rejected: rec.rejected,
+        timed_out: rec.timed_out,
+        unfinished,
+        reached: rec.reached,
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        recovery,
+        completion: rec.last_end.saturating_duration_since(Instant::ZERO),
+        transitions: rec.transitions,
+        series: rec.series,
+        bucket,
+    })
+}
+
+/// Time from `recovered` to the end of the first bucket starting at or
+/// after it in which at least 95% of the calls that ended succeeded.
+fn recovery(rec: &Recorder, recovered: Duration, bucket: Duration) -> Option<Duration> {
+    let width = bucket.as_nanos().max(1);
+    let first = recovered.as_nanos().div_ceil(width) as usize;
+    rec.series
+        .iter()
+        .enumerate()
+        .skip(first)
+        .find_map(|(i, b)| {
+            let ended = b.succeeded + b.unsucceeded;
+            (ended > 0 && b.succeeded * 100 >= ended * 95).then(|| {
+                let end = Duration::from_nanos(((i as u128 + 1) * width) as u64);
+                end.saturating_sub(recovered)
+            })
+        })
+}

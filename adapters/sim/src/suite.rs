@@ -1,0 +1,132 @@
+//! The built-in suite (an embedded TOML file of the same shape as a
+//! user's own), and running a whole suite.
+
+use failsafe_core::Instant;
+
+use crate::run::{RunError, RunReport, run};
+use crate::spec::{PipelineSpec, ScenarioSpec, SuiteSpec};
+
+/// The built-in suite's file.
+pub const DEFAULT: &str = include_str!("default.toml");
+
+/// A suite file that does not parse, with where.
+#[derive(Debug)]
+pub struct ParseError(pub String);
+
+impl core::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses a suite file; `origin` names it in errors (which give the line
+/// and column, and the field).
+///
+/// # Errors
+///
+/// The TOML or a value does not fit, or a scenario names a pipeline the
+/// file does not define.
+pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
+    let suite: SuiteSpec = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                let col = s.start - text[..s.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("{origin}:{line}:{col}: ")
+            })
+            .unwrap_or_else(|| format!("{origin}: "));
+        ParseError(format!("{at}{}", e.message()))
+    })?;
+    for s in &suite.scenarios {
+        for p in &s.pipelines {
+            if !suite.pipelines.iter().any(|q| &q.name == p) {
+                return Err(ParseError(format!(
+                    "{origin}: scenario \"{}\" names pipeline \"{p}\", which is not defined",
+                    s.name
+                )));
+            }
+        }
+    }
+    Ok(suite)
+}
+
+/// The pipelines a scenario runs with.
+pub fn pipelines_of<'a>(suite: &'a SuiteSpec, scenario: &ScenarioSpec) -> Vec<&'a PipelineSpec> {
+    suite
+        .pipelines
+        .iter()
+        .filter(|p| scenario.pipelines.is_empty() || scenario.pipelines.contains(&p.name))
+        .collect()
+}
+
+/// The seed of the run of scenario number `i` with pipeline number `j`:
+/// every pipeline of one scenario gets the same seed (the same traffic).
+pub fn seed_of(seed: u64, scenario: usize) -> u64 {
+    seed ^ (scenario as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Makes a suite quick: a tenth of the traffic and of the server's
+/// capacity (the same utilisation), a quarter of the contending clients.
+pub fn quick(suite: &mut SuiteSpec) {
+    for s in &mut suite.scenarios {
+        s.rate_per_sec /= 10.0;
+        if let Some(n) = s.clients.as_mut() {
+            *n = (*n / 4).max(2);
+        }
+        let d = &mut s.dependency;
+        if let Some(c) = d.capacity.as_mut() {
+            c.workers = (c.workers / 10).max(1);
+            c.queue = (c.queue / 10).max(1);
+        }
+        if let Some(t) = d.throttle.as_mut() {
+            t.per_second = (t.per_second / 10).max(1);
+            t.burst = (t.burst / 10).max(1);
+        }
+    }
+    for p in &mut suite.pipelines {
+        if let Some(r) = p.rate_limit.as_mut() {
+            r.per_second = (r.per_second / 10).max(1);
+            r.burst = r.burst.map(|b| (b / 10).max(1));
+        }
+        if let Some(b) = p.bulkhead.as_mut() {
+            b.max_concurrent = (b.max_concurrent / 10).max(1);
+        }
+    }
+}
+
+/// Runs every scenario of `suite` (or only `only`) with its pipelines;
+/// `progress` hears `(run index, runs in all, simulated instant)`.
+///
+/// # Errors
+///
+/// A value the core rejects, or `only` names no scenario.
+pub fn run_suite(
+    suite: &SuiteSpec,
+    only: Option<&str>,
+    progress: &mut dyn FnMut(usize, usize, Instant),
+) -> Result<Vec<RunReport>, RunError> {
+    let chosen: Vec<(usize, &ScenarioSpec)> = suite
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| only.is_none_or(|n| s.name == n))
+        .collect();
+    let total: usize = chosen
+        .iter()
+        .map(|(_, s)| pipelines_of(suite, s).len())
+        .sum();
+    let mut reports = Vec::new();
+    for (i, scenario) in chosen {
+        for pipeline in pipelines_of(suite, scenario) {
+            let k = reports.len();
+            let seed = seed_of(suite.seed, i);
+            reports.push(run(scenario, pipeline, seed, &mut |t| {
+                progress(k, total, t)
+            })?);
+        }
+    }
+    Ok(reports)
+}
