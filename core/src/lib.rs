@@ -50,6 +50,7 @@
 //! | Bulkhead (FIFO wait queue, adaptive limits) | [`bulkhead`] |
 //! | Cache (S3-FIFO / SIEVE store, stale-on-error, refresh-ahead, negative caching) | [`cache`] |
 //! | Feature toggle (lock-free flags, rollout, lists, schedules, kill switch) | [`toggle`] |
+//! | Chaos injection (errors, outcomes, hangs, latency; by rate or schedule) | [`chaos`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -62,6 +63,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod cache;
 pub mod chain;
+pub mod chaos;
 pub mod classify;
 mod error;
 mod event;
