@@ -96,9 +96,59 @@ impl Server {
     }
 }
 
+/// One scripted answer: after `latency` (`None`: never, a hang), `reply`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scripted {
+    /// How long the attempt takes; `None` never answers.
+    pub latency: Option<Duration>,
+    /// The answer.
+    pub reply: Reply,
+}
+
+impl Scripted {
+    /// A success after `latency`.
+    pub const fn ok(latency: Duration) -> Scripted {
+        Scripted {
+            latency: Some(latency),
+            reply: Reply::Ok,
+        }
+    }
+
+    /// An error after `latency`.
+    pub const fn error(latency: Duration) -> Scripted {
+        Scripted {
+            latency: Some(latency),
+            reply: Reply::Error,
+        }
+    }
+
+    /// A 429 after `latency` saying to retry after `retry_after`.
+    pub const fn throttled(latency: Duration, retry_after: Duration) -> Scripted {
+        Scripted {
+            latency: Some(latency),
+            reply: Reply::Throttled(retry_after),
+        }
+    }
+
+    /// No answer, ever.
+    pub const fn hang() -> Scripted {
+        Scripted {
+            latency: None,
+            reply: Reply::Error,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Script {
+    next: VecDeque<Scripted>,
+    otherwise: Scripted,
+}
+
 /// The dependency of one run.
 #[derive(Debug)]
 pub struct Dependency {
+    script: Option<Script>,
     latency: Duration,
     jitter_nanos: u64,
     chaos: Chaos,
@@ -185,6 +235,7 @@ impl Dependency {
             None => None,
         };
         Ok(Dependency {
+            script: None,
             latency: Duration::from_millis(spec.latency_ms),
             jitter_nanos: spec.latency_jitter_ms.saturating_mul(1_000_000),
             chaos: Chaos::new(chaos_config(&spec.chaos)?),
@@ -195,10 +246,52 @@ impl Dependency {
         })
     }
 
+    /// A dependency answering attempts as scripted, in order, then
+    /// `otherwise` once the script runs out.
+    pub fn scripted(otherwise: Scripted) -> Dependency {
+        Dependency {
+            script: Some(Script {
+                next: VecDeque::new(),
+                otherwise,
+            }),
+            latency: Duration::ZERO,
+            jitter_nanos: 0,
+            chaos: Chaos::new(ChaosConfig::NONE),
+            server: None,
+            throttle: None,
+            contention: false,
+            last_commit: None,
+        }
+    }
+
+    /// Appends to the script (a scripted dependency; otherwise it becomes
+    /// one answering successes at once once these run out).
+    pub fn push_script(&mut self, replies: impl IntoIterator<Item = Scripted>) {
+        let script = self.script.get_or_insert_with(|| Script {
+            next: VecDeque::new(),
+            otherwise: Scripted::ok(Duration::ZERO),
+        });
+        script.next.extend(replies);
+    }
+
+    /// What a scripted dependency answers once its script runs out.
+    pub fn set_otherwise(&mut self, otherwise: Scripted) {
+        if let Some(script) = self.script.as_mut() {
+            script.otherwise = otherwise;
+        }
+    }
+
     /// An attempt reaches the dependency at `now`: when it ends (`None`:
     /// never, a hang) and how it will be answered.
     #[inline]
     pub fn start(&mut self, now: Instant, rng: &mut impl Rng) -> (Option<Instant>, Pending) {
+        if let Some(script) = self.script.as_mut() {
+            let s = script.next.pop_front().unwrap_or(script.otherwise);
+            return (
+                s.latency.map(|l| now.saturating_add(l)),
+                Pending::Fixed(s.reply),
+            );
+        }
         if let Some(gcra) = self.throttle.as_mut()
             && let Err(rejected) = gcra.acquire(now, 1)
         {

@@ -42,6 +42,7 @@ enum Last {
 
 struct Slot {
     plan: Plan1,
+    id: u64,
     arrived: Instant,
     epoch: u32,
     attempt: u32,
@@ -95,6 +96,80 @@ pub struct Engine {
     /// What the run recorded.
     pub recorder: Recorder,
     in_flight_calls: u64,
+    now: Instant,
+    handled_deadline: Option<Instant>,
+    log: Option<Vec<SimEvent>>,
+}
+
+/// What happened, as [`Engine::log`] keeps it. Calls are numbered from 1
+/// in the order they arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimEvent {
+    /// A client call arrived.
+    CallStarted {
+        /// When.
+        at: Instant,
+        /// Its number.
+        call: u64,
+    },
+    /// An attempt was admitted and reached the dependency.
+    AttemptStarted {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+        /// The attempt (1 for the first).
+        attempt: u32,
+    },
+    /// An admission machine rejected an attempt.
+    AttemptRejected {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+        /// The attempt.
+        attempt: u32,
+        /// Why (which machine) and when to come back.
+        rejected: failsafe_core::Rejected,
+    },
+    /// The dependency answered an attempt.
+    AttemptEnded {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+        /// The attempt.
+        attempt: u32,
+        /// The answer.
+        reply: Reply,
+    },
+    /// An attempt timed out (its answer, if any comes, is dropped).
+    AttemptTimedOut {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+        /// The attempt.
+        attempt: u32,
+    },
+    /// A retry's backoff ended.
+    BackoffEnded {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+    },
+    /// A client call ended.
+    CallEnded {
+        /// When.
+        at: Instant,
+        /// The call.
+        call: u64,
+        /// How.
+        end: CallEnd,
+        /// What the plan said.
+        finish: Finish,
+    },
 }
 
 impl core::fmt::Debug for Engine {
@@ -142,7 +217,15 @@ impl Engine {
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
             in_flight_calls: 0,
+            now: Instant::ZERO,
+            handled_deadline: None,
+            log: None,
         }
+    }
+
+    /// The dependency (to script it).
+    pub fn dependency_mut(&mut self) -> &mut Dependency {
+        &mut self.dependency
     }
 
     /// The admission machines (to read their state).
@@ -173,63 +256,106 @@ impl Engine {
         drain: Duration,
         progress: &mut dyn FnMut(Instant),
     ) {
-        let end = Instant::ZERO.saturating_add(duration);
+        let end = self.now.saturating_add(duration);
         let stop = end.saturating_add(drain);
         let mut next_arrival = match traffic {
-            Traffic::Open { rate } if rate > 0.0 => Some(self.gap(rate)),
+            Traffic::Open { rate } if rate > 0.0 => {
+                Some(self.now.saturating_add(self.gap_duration(rate)))
+            }
             Traffic::Open { .. } => None,
             Traffic::Closed { n } => {
                 for _ in 0..n {
-                    self.arrive(Instant::ZERO);
+                    self.arrive(self.now);
                 }
                 None
             }
         };
-        let mut handled_deadline = None;
         let mut steps = 0u64;
         loop {
-            let event_at = self
-                .events
-                .peek()
-                .map(|e| Instant::from_nanos((e.0 >> 64) as u64));
-            let deadline = self
-                .guards
-                .next_deadline()
-                .filter(|&d| Some(d) != handled_deadline && d <= stop);
+            let due = self.next_due().filter(|&t| t <= stop);
             let arrival = next_arrival.filter(|&a| a < end);
-            // The earliest of the three; events first at a tie, then
-            // deadlines, then arrivals.
-            let mut now = match (event_at, deadline, arrival) {
-                (None, None, None) => break,
-                (e, d, a) => [e, d, a].into_iter().flatten().min().unwrap_or(stop),
-            };
-            if now > stop {
-                break;
-            }
             steps += 1;
             if steps & 0xFFFF == 0 {
-                progress(now);
+                progress(self.now);
             }
-            if event_at == Some(now) {
-                let Reverse(key) = self.events.pop().unwrap_or(Reverse(0));
-                self.on_event(now, key as u64);
-            } else if deadline == Some(now) {
-                handled_deadline = Some(now);
-                self.guards.on_deadline(now);
-            } else if let (Some(rate), Some(at)) = (open_rate(traffic), arrival) {
-                self.arrive(at);
-                now = at;
-                next_arrival = Some(now.saturating_add(self.gap_duration(rate)));
-            } else {
-                break;
+            match (due, arrival) {
+                // Events and deadlines first at a tie, then arrivals.
+                (Some(t), a) if a.is_none_or(|a| t <= a) => self.fire(t),
+                (_, Some(a)) => {
+                    self.now = a;
+                    self.arrive(a);
+                    if let Traffic::Open { rate } = traffic {
+                        next_arrival = Some(a.saturating_add(self.gap_duration(rate)));
+                    }
+                }
+                _ => break,
             }
-            let _ = now;
         }
-        self.recorder.transitions = self.guards.log.take();
+        self.recorder.transitions = self.guards.log.snapshot();
     }
 
-    fn gap(&mut self, rate: f64) -> Instant {
-        Instant::ZERO.saturating_add(self.gap_duration(rate))
+    /// Carries out everything due at or before `until` (attempts ending,
+    /// timeouts, backoffs, the machines' own deadlines), in order, and
+    /// moves the clock to `until`.
+    pub fn advance_to(&mut self, until: Instant) {
+        while let Some(t) = self.next_due().filter(|&t| t <= until) {
+            self.fire(t);
+        }
+        self.now = self.now.max(until);
+        self.recorder.transitions = self.guards.log.snapshot();
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The next instant something is due (an event or a machine's
+    /// deadline), if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        let event_at = self
+            .events
+            .peek()
+            .map(|e| Instant::from_nanos((e.0 >> 64) as u64));
+        let deadline = self
+            .guards
+            .next_deadline()
+            .filter(|&d| Some(d) != self.handled_deadline);
+        match (event_at, deadline) {
+            (Some(e), Some(d)) => Some(e.min(d)),
+            (e, d) => e.or(d),
+        }
+    }
+
+    /// Carries out the earliest thing due, at `now`.
+    #[inline]
+    fn fire(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let event_at = self.events.peek().map(|e| (e.0 >> 64) as u64);
+        if event_at == Some(now.as_nanos()) {
+            let Reverse(key) = self.events.pop().unwrap_or(Reverse(0));
+            self.on_event(now, key as u64);
+        } else {
+            self.handled_deadline = Some(now);
+            self.guards.on_deadline(now);
+        }
+    }
+
+    /// Every event so far, if the engine keeps a log ([`Engine::keep_log`]).
+    pub fn log(&self) -> &[SimEvent] {
+        self.log.as_deref().unwrap_or(&[])
+    }
+
+    /// Keeps a log of every event from now on ([`Engine::log`]).
+    pub fn keep_log(&mut self) {
+        self.log.get_or_insert_with(Vec::new);
+    }
+
+    #[inline]
+    fn note(&mut self, event: SimEvent) {
+        if let Some(log) = self.log.as_mut() {
+            log.push(event);
+        }
     }
 
     /// An exponential inter-arrival gap (Poisson traffic).
@@ -244,7 +370,9 @@ impl Engine {
     #[inline]
     pub fn arrive(&mut self, now: Instant) {
         self.recorder.offered += 1;
+        let id = self.recorder.offered;
         self.recorder.bucket(now).offered += 1;
+        self.note(SimEvent::CallStarted { at: now, call: id });
         self.in_flight_calls += 1;
         let deadline = self
             .timeout
@@ -261,6 +389,7 @@ impl Engine {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
                 s.plan = plan;
+                s.id = id;
                 s.arrived = now;
                 s.epoch = s.epoch.wrapping_add(1);
                 s.attempt = 0;
@@ -271,6 +400,7 @@ impl Engine {
             None => {
                 self.slots.push(Slot {
                     plan,
+                    id,
                     arrived: now,
                     epoch: 0,
                     attempt: 0,
@@ -295,6 +425,8 @@ impl Engine {
         }
         if kind == Kind::Timer as u64 {
             s.plan.on_event(now, PlanEvent::Timer);
+            let call = s.id;
+            self.note(SimEvent::BackoffEnded { at: now, call });
             self.drive(slot, now);
             return;
         }
@@ -302,10 +434,22 @@ impl Engine {
             return; // the attempt already ended (its timeout or its answer)
         };
         let attempt = s.attempt;
+        let call = s.id;
         let (verdict, last) = if kind == Kind::End as u64 {
             let reply = self.dependency.finish(now, s.pending);
+            self.note(SimEvent::AttemptEnded {
+                at: now,
+                call,
+                attempt,
+                reply,
+            });
             (classify(reply), Last::Reply(reply))
         } else {
+            self.note(SimEvent::AttemptTimedOut {
+                at: now,
+                call,
+                attempt,
+            });
             let verdict = Verdict::Retry {
                 kind: FailureKind::Timeout,
                 retry_after: None,
@@ -333,6 +477,12 @@ impl Engine {
                     let epoch = s.epoch;
                     match self.guards.enter(now, attempt.deadline) {
                         Ok(permits) => {
+                            let call = s.id;
+                            self.note(SimEvent::AttemptStarted {
+                                at: now,
+                                call,
+                                attempt: attempt.number,
+                            });
                             self.recorder.reached += 1;
                             let queued = self.dependency.queued() as u64;
                             let b = self.recorder.bucket(now);
@@ -355,6 +505,13 @@ impl Engine {
                             return;
                         }
                         Err(rejected) => {
+                            let call = s.id;
+                            self.note(SimEvent::AttemptRejected {
+                                at: now,
+                                call,
+                                attempt: attempt.number,
+                                rejected,
+                            });
                             self.recorder.attempts_rejected += 1;
                             let s = &mut self.slots[slot as usize];
                             s.last = Last::Rejected;
@@ -391,22 +548,21 @@ impl Engine {
                         (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
                         _ => CallEnd::Failed,
                     };
-                    let arrived = s.arrived;
+                    let (arrived, call) = (s.arrived, s.id);
                     s.epoch = s.epoch.wrapping_add(1);
                     s.permits = None;
                     self.free.push(slot);
                     self.in_flight_calls -= 1;
                     self.recorder.end(arrived, now, end);
+                    self.note(SimEvent::CallEnded {
+                        at: now,
+                        call,
+                        end,
+                        finish,
+                    });
                     return;
                 }
             }
         }
-    }
-}
-
-fn open_rate(traffic: Traffic) -> Option<f64> {
-    match traffic {
-        Traffic::Open { rate } => Some(rate),
-        Traffic::Closed { .. } => None,
     }
 }

@@ -11,6 +11,7 @@
 pub mod chaos;
 pub mod dependency;
 pub mod engine;
+pub mod harness;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;

@@ -50,8 +50,8 @@ pub struct TransitionLog(Rc<RefCell<Vec<Transition>>>);
 
 impl TransitionLog {
     /// Every change so far, in order.
-    pub fn take(&self) -> Vec<Transition> {
-        std::mem::take(&mut self.0.borrow_mut())
+    pub fn snapshot(&self) -> Vec<Transition> {
+        self.0.borrow().clone()
     }
 
     fn push(&self, t: Transition) {
@@ -339,6 +339,90 @@ pub struct Built {
     pub timeout: Option<Duration>,
 }
 
+/// One attempt, no retry.
+const ONE_ATTEMPT: RetryConfig =
+    failsafe_core::checked(RetryConfig::builder().max_attempts(1).build());
+
+impl Built {
+    /// No protection: one attempt, no admission machine, no timeout. Add
+    /// patterns with the `with_` methods, from the core's own configs.
+    pub fn unprotected() -> Built {
+        Built {
+            guards: Guards {
+                breaker: None,
+                fail_fast: None,
+                limiter: None,
+                bulkhead: None,
+                log: TransitionLog::default(),
+            },
+            retry: ONE_ATTEMPT,
+            budget: Rc::new(CellLock::new(AnyBudget::None(NoBudget))),
+            attempt_timeout: None,
+            timeout: None,
+        }
+    }
+
+    /// With a circuit breaker over the last 100 calls.
+    #[must_use]
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Built {
+        self.guards.breaker = Some(CircuitBreaker::with_observer(
+            config,
+            AnyWindow::Count(CountWindow::new()),
+            self.guards.log.clone(),
+        ));
+        self
+    }
+
+    /// With fail fast.
+    #[must_use]
+    pub fn with_fail_fast(mut self, config: FailFastConfig) -> Built {
+        self.guards.fail_fast = Some(FailFast::with_observer(config, self.guards.log.clone()));
+        self
+    }
+
+    /// With a GCRA rate limiter.
+    #[must_use]
+    pub fn with_rate_limit(mut self, quota: Quota) -> Built {
+        self.guards.limiter = Some(Throttle::new(Gcra::new(quota)));
+        self
+    }
+
+    /// With a bulkhead (a full one rejects: calls never queue here).
+    #[must_use]
+    pub fn with_bulkhead(mut self, config: BulkheadConfig) -> Built {
+        self.guards.bulkhead = Some(Bulkhead::new(config));
+        self
+    }
+
+    /// With retries.
+    #[must_use]
+    pub fn with_retry(mut self, config: RetryConfig) -> Built {
+        self.retry = config;
+        self
+    }
+
+    /// With a retry budget.
+    #[must_use]
+    pub fn with_budget(mut self, budget: AnyBudget) -> Built {
+        self.budget = Rc::new(CellLock::new(budget));
+        self
+    }
+
+    /// With a timeout on each attempt.
+    #[must_use]
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Built {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// With a timeout on the whole call (the retries' deadline).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Built {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
 /// A spec's value the core rejected, with the spec's path to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecError {
@@ -412,10 +496,7 @@ fn breaker(spec: &BreakerSpec, name: &str) -> Result<Guards, SpecError> {
 /// The core's error, with the spec's path.
 pub fn retry_config(spec: &PipelineSpec) -> Result<RetryConfig, SpecError> {
     let Some(r) = &spec.retry else {
-        return RetryConfig::builder()
-            .max_attempts(1)
-            .build()
-            .map_err(at("retry", &spec.name));
+        return Ok(ONE_ATTEMPT);
     };
     let backoff = match r.backoff {
         BackoffSpec::Constant { delay_ms } => BackoffKind::Constant(ms(delay_ms)),

@@ -34,8 +34,12 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
             .span()
             .map(|s| {
                 let line = text[..s.start].matches('\n').count() + 1;
-                let col = s.start - text[..s.start].rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("{origin}:{line}:{col}: ")
+                let line_start = text[..s.start].rfind('\n').map_or(0, |i| i + 1);
+                let col = s.start - line_start + 1;
+                match key_before(&text[line_start..s.start]) {
+                    Some(key) => format!("{origin}:{line}:{col}: `{key}`: "),
+                    None => format!("{origin}:{line}:{col}: "),
+                }
             })
             .unwrap_or_else(|| format!("{origin}: "));
         ParseError(format!("{at}{}", e.message()))
@@ -51,6 +55,21 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
         }
     }
     Ok(suite)
+}
+
+/// The key whose value starts where `before` ends (`a = { b = ` gives
+/// `b`), if any.
+fn key_before(before: &str) -> Option<&str> {
+    let (head, tail) = before.rsplit_once('=')?;
+    if !tail.trim().is_empty() {
+        return None;
+    }
+    let head = head.trim_end();
+    let start = head
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let key = &head[start..];
+    (!key.is_empty()).then_some(key)
 }
 
 /// The pipelines a scenario runs with.
