@@ -58,11 +58,6 @@ enum Kind {
     Timer = 2,
 }
 
-/// One event: the instant in the high 64 bits, the payload (epoch, slot,
-/// kind) in the low 64: events at one instant run in payload order, the
-/// same every run.
-type Event = Reverse<u128>;
-
 /// Traffic: open (Poisson arrivals at a rate) or closed (clients each
 /// making one call at time zero).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -89,7 +84,10 @@ pub struct Engine {
     dependency: Dependency,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    events: BinaryHeap<Event>,
+    /// Events: the instant (nanoseconds) in the high 64 bits, the payload
+    /// (epoch, slot, kind) in the low 64, so events at one instant run in
+    /// payload order, the same every run.
+    events: BinaryHeap<Reverse<u128>>,
     arrivals: Xorshift64,
     dep_rng: Xorshift64,
     jitter_seeds: Xorshift64,
@@ -241,9 +239,8 @@ impl Engine {
     #[inline]
     fn push(&mut self, at: Instant, kind: Kind, slot: u32, epoch: u32) {
         let payload = (u64::from(epoch) << 32) | (u64::from(slot) << 2) | kind as u64;
-        self.events.push(Reverse(
-            (u128::from(at.as_nanos()) << 64) | u128::from(payload),
-        ));
+        let key = (u128::from(at.as_nanos()) << 64) | u128::from(payload);
+        self.events.push(Reverse(key));
     }
 
     /// Runs `traffic` for `duration`, then lets calls in flight go on for
@@ -312,7 +309,7 @@ impl Engine {
 
     /// The next instant something is due (an event or a machine's
     /// deadline), if any.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub fn next_due(&mut self) -> Option<Instant> {
         let event_at = self
             .events
             .peek()
@@ -331,10 +328,10 @@ impl Engine {
     #[inline]
     fn fire(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        let event_at = self.events.peek().map(|e| (e.0 >> 64) as u64);
-        if event_at == Some(now.as_nanos()) {
-            let Reverse(key) = self.events.pop().unwrap_or(Reverse(0));
-            self.on_event(now, key as u64);
+        if self.events.peek().map(|e| (e.0 >> 64) as u64) == Some(now.as_nanos()) {
+            if let Some(Reverse(key)) = self.events.pop() {
+                self.on_event(now, key as u64);
+            }
         } else {
             self.handled_deadline = Some(now);
             self.guards.on_deadline(now);
@@ -377,18 +374,12 @@ impl Engine {
         let deadline = self
             .timeout
             .map_or(Deadline::NEVER, |t| Deadline::after(now, t));
-        let plan = RetryPlan::new(
-            self.retry,
-            deadline,
-            self.budget.clone(),
-            Xorshift64::new(self.jitter_seeds.next_u64()),
-            (),
-            now,
-        );
+        let rng = Xorshift64::new(self.jitter_seeds.next_u64());
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
-                s.plan = plan;
+                // Built in place: a plan is a few hundred bytes.
+                s.plan = RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now);
                 s.id = id;
                 s.arrived = now;
                 s.epoch = s.epoch.wrapping_add(1);
@@ -399,7 +390,7 @@ impl Engine {
             }
             None => {
                 self.slots.push(Slot {
-                    plan,
+                    plan: RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now),
                     id,
                     arrived: now,
                     epoch: 0,

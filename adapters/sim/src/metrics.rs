@@ -69,6 +69,9 @@ pub struct Recorder {
     pub last_end: Instant,
     /// State changes of the breaker and fail fast.
     pub transitions: Vec<Transition>,
+    /// The last bucket looked up: `(index, start, end)` in nanoseconds
+    /// (time mostly moves forward: no division on the way).
+    cached: (usize, u64, u64),
 }
 
 impl Recorder {
@@ -95,13 +98,21 @@ impl Recorder {
             bucket_nanos,
             last_end: Instant::ZERO,
             transitions: Vec::new(),
+            cached: (0, 0, bucket_nanos),
         }
     }
 
     /// The bucket of `at` (the last one for instants past the end).
     #[inline]
     pub fn bucket(&mut self, at: Instant) -> &mut Bucket {
-        let i = ((at.as_nanos() / self.bucket_nanos) as usize).min(self.series.len() - 1);
+        let t = at.as_nanos();
+        let (mut i, start, end) = self.cached;
+        if t < start || t >= end {
+            let k = t / self.bucket_nanos;
+            let start = k.saturating_mul(self.bucket_nanos);
+            i = (k as usize).min(self.series.len() - 1);
+            self.cached = (i, start, start.saturating_add(self.bucket_nanos));
+        }
         &mut self.series[i]
     }
 
