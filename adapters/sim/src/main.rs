@@ -123,7 +123,7 @@ fn write(
         if these.is_empty() {
             continue;
         }
-        descriptions.push((s.name.clone(), s.description.clone()));
+        descriptions.push((s.name.clone(), s.description.clone(), s.note.clone()));
         let svg = failsafe_sim::plot::svg(&s.name, &these)?;
         std::fs::write(out.join(format!("{}.svg", file_stem(&s.name))), svg)?;
     }

@@ -134,7 +134,11 @@ calls ending succeeded (resolution: one bucket); `never` if that did not happen,
 
 /// `report.md`: the table, the legend, then one section per scenario with
 /// its plot and breaker timeline.
-pub fn markdown(runs: &[RunReport], descriptions: &[(String, String)], seed: u64) -> String {
+pub fn markdown(
+    runs: &[RunReport],
+    descriptions: &[(String, String, String)],
+    seed: u64,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# failsafe-sim report\n");
     let _ = writeln!(
@@ -145,8 +149,11 @@ the same seed gives the same report.\n"
     out.push_str(&markdown_table(runs));
     out.push('\n');
     out.push_str(LEGEND);
-    for (name, description) in descriptions {
+    for (name, description, note) in descriptions {
         let _ = writeln!(out, "\n## {name}\n\n{description}\n");
+        if !note.is_empty() {
+            let _ = writeln!(out, "{note}\n");
+        }
         let _ = writeln!(out, "![{name}]({}.svg)\n", file_stem(name));
         for r in runs.iter().filter(|r| &r.scenario == name) {
             if r.transitions.is_empty() {

@@ -35,6 +35,9 @@ pub struct ScenarioSpec {
     /// One line saying what happens.
     #[serde(default)]
     pub description: String,
+    /// A note for the report (what to compare the figures with).
+    #[serde(default)]
+    pub note: String,
     /// How long clients send calls.
     pub duration_ms: u64,
     /// Open traffic: calls per second, Poisson arrivals. Ignored when
