@@ -10,6 +10,7 @@
 
 pub mod chaos;
 pub mod dependency;
+pub mod driver_engine;
 pub mod engine;
 pub mod harness;
 pub mod metrics;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use failsafe_sim::report::{file_stem, markdown, table};
-use failsafe_sim::suite::{DEFAULT, parse, quick, run_suite};
+use failsafe_sim::suite::{DEFAULT, EngineKind, parse, quick, run_suite};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What your resilience configuration does when the dependency goes down,
@@ -30,6 +30,11 @@ struct Args {
     /// A tenth of the traffic and capacity: a quick look.
     #[arg(long)]
     quick: bool,
+    /// Run the calls through the driver's async `Pipeline` on a
+    /// virtual-time runtime instead of the event loop (slower; a check:
+    /// both run the same machines).
+    #[arg(long)]
+    driver: bool,
     /// Print the built-in suite's TOML (a start for your own) and exit.
     #[arg(long)]
     print_default: bool,
@@ -81,11 +86,21 @@ fn main() -> ExitCode {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = run_suite(&suite, args.scenario.as_deref(), &mut |k, total, t| {
-        bar.set_length(total as u64);
-        bar.set_position(k as u64);
-        bar.set_message(format!("simulated {:.0} s", t.as_nanos() as f64 / 1e9));
-    });
+    let engine = if args.driver {
+        EngineKind::Driver
+    } else {
+        EngineKind::Events
+    };
+    let result = run_suite(
+        &suite,
+        args.scenario.as_deref(),
+        engine,
+        &mut |k, total, t| {
+            bar.set_length(total as u64);
+            bar.set_position(k as u64);
+            bar.set_message(format!("simulated {:.0} s", t.as_nanos() as f64 / 1e9));
+        },
+    );
     bar.finish_and_clear();
     let runs = match result {
         Ok(r) => r,

@@ -130,7 +130,25 @@ pub fn run(
     };
     engine.run(traffic, duration, drain, progress);
     let unfinished = engine.calls_in_flight();
-    let mut rec = engine.recorder;
+    Ok(summarize(
+        scenario,
+        pipeline,
+        engine.recorder,
+        unfinished,
+        duration,
+        bucket,
+    ))
+}
+
+/// Sums a run up from what it recorded.
+pub fn summarize(
+    scenario: &ScenarioSpec,
+    pipeline: &PipelineSpec,
+    mut rec: Recorder,
+    unfinished: u64,
+    duration: Duration,
+    bucket: Duration,
+) -> RunReport {
     // Trim the series after the last activity.
     let last = rec
         .series
@@ -143,8 +161,8 @@ pub fn run(
     let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p));
     let recovery = scenario
         .recovers_at_ms
-        .map(|at| recovery(&rec, Duration::from_millis(at), bucket));
-    Ok(RunReport {
+        .map(|at| recovery(&rec, Duration::from_millis(at), bucket, duration));
+    RunReport {
         scenario: scenario.name.clone(),
         pipeline: pipeline.name.clone(),
         offered: rec.offered,
@@ -162,17 +180,25 @@ pub fn run(
         transitions: rec.transitions,
         series: rec.series,
         bucket,
-    })
+    }
 }
 
 /// Time from `recovered` to the end of the first bucket starting at or
-/// after it in which at least 95% of the calls that ended succeeded.
-fn recovery(rec: &Recorder, recovered: Duration, bucket: Duration) -> Option<Duration> {
+/// after it, and before the traffic stops at `duration`, in which at least
+/// 95% of the calls that ended succeeded.
+fn recovery(
+    rec: &Recorder,
+    recovered: Duration,
+    bucket: Duration,
+    duration: Duration,
+) -> Option<Duration> {
     let width = bucket.as_nanos().max(1);
     let first = recovered.as_nanos().div_ceil(width) as usize;
+    let last = duration.as_nanos().div_ceil(width) as usize;
     rec.series
         .iter()
         .enumerate()
+        .take(last)
         .skip(first)
         .find_map(|(i, b)| {
             let ended = b.succeeded + b.unsucceeded;

@@ -116,8 +116,21 @@ pub fn quick(suite: &mut SuiteSpec) {
     }
 }
 
-/// Runs every scenario of `suite` (or only `only`) with its pipelines;
-/// `progress` hears `(run index, runs in all, simulated instant)`.
+/// Which engine runs the calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The event loop driving the core machines and retry plan directly
+    /// ([`engine`](crate::engine)): fast.
+    #[default]
+    Events,
+    /// The driver's async `Pipeline` on a virtual-time runtime
+    /// ([`driver_engine`](crate::driver_engine)): slower, a check.
+    Driver,
+}
+
+/// Runs every scenario of `suite` (or only `only`) with its pipelines on
+/// `engine`; `progress` hears `(run index, runs in all, simulated
+/// instant)`.
 ///
 /// # Errors
 ///
@@ -125,6 +138,7 @@ pub fn quick(suite: &mut SuiteSpec) {
 pub fn run_suite(
     suite: &SuiteSpec,
     only: Option<&str>,
+    engine: EngineKind,
     progress: &mut dyn FnMut(usize, usize, Instant),
 ) -> Result<Vec<RunReport>, RunError> {
     let chosen: Vec<(usize, &ScenarioSpec)> = suite
@@ -142,9 +156,13 @@ pub fn run_suite(
         for pipeline in pipelines_of(suite, scenario) {
             let k = reports.len();
             let seed = seed_of(suite.seed, i);
-            reports.push(run(scenario, pipeline, seed, &mut |t| {
-                progress(k, total, t)
-            })?);
+            progress(k, total, Instant::ZERO);
+            reports.push(match engine {
+                EngineKind::Events => {
+                    run(scenario, pipeline, seed, &mut |t| progress(k, total, t))?
+                }
+                EngineKind::Driver => crate::driver_engine::run_driver(scenario, pipeline, seed)?,
+            });
         }
     }
     Ok(reports)

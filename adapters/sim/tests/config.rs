@@ -1,6 +1,6 @@
 //! A user's own TOML: two pipelines side by side, and errors that say where.
 
-use failsafe_sim::suite::{parse, run_suite};
+use failsafe_sim::suite::{EngineKind, parse, run_suite};
 
 const MINE: &str = r#"
 seed = 42
@@ -28,7 +28,7 @@ chaos.error = { percent = 100, schedule = { kind = "between", from_ms = 5000, un
 #[test]
 fn two_pipelines_side_by_side_in_one_file() {
     let suite = parse(MINE, "mine.toml").unwrap();
-    let runs = run_suite(&suite, None, &mut |_, _, _| {}).unwrap();
+    let runs = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
     assert_eq!(runs.len(), 2);
     let (mine, theirs) = (&runs[0], &runs[1]);
     assert_eq!(
@@ -55,7 +55,7 @@ fn a_bad_toml_value_names_the_file_line_and_field() {
 fn a_value_the_core_rejects_names_the_pipeline_and_field() {
     let bad = MINE.replace("max_attempts = 2, backoff = { kind = \"constant\", delay_ms = 50 }, jitter = \"none\" }\n\n[[pipeline]]", "max_attempts = 2, backoff = { kind = \"exponential\", initial_ms = 10, multiplier = 0.5, max_ms = 100 }, jitter = \"none\" }\n\n[[pipeline]]");
     let suite = parse(&bad, "mine.toml").unwrap();
-    let e = run_suite(&suite, None, &mut |_, _, _| {})
+    let e = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {})
         .unwrap_err()
         .to_string();
     assert!(

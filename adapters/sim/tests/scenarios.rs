@@ -6,7 +6,7 @@ use core::time::Duration;
 use failsafe_core::Instant;
 use failsafe_sim::run::RunReport;
 use failsafe_sim::spec::SuiteSpec;
-use failsafe_sim::suite::{DEFAULT, parse, quick, run_suite};
+use failsafe_sim::suite::{DEFAULT, EngineKind, parse, quick, run_suite};
 
 fn suite(seed: u64) -> SuiteSpec {
     let mut suite = parse(DEFAULT, "built-in").expect("the built-in suite parses");
@@ -16,7 +16,8 @@ fn suite(seed: u64) -> SuiteSpec {
 }
 
 fn scenario(suite: &SuiteSpec, name: &str) -> Vec<RunReport> {
-    run_suite(suite, Some(name), &mut |_, _, _| {}).expect("the built-in suite runs")
+    run_suite(suite, Some(name), EngineKind::Events, &mut |_, _, _| {})
+        .expect("the built-in suite runs")
 }
 
 fn by<'a>(runs: &'a [RunReport], pipeline: &str) -> &'a RunReport {
@@ -28,7 +29,7 @@ fn by<'a>(runs: &'a [RunReport], pipeline: &str) -> &'a RunReport {
 #[test]
 fn every_call_is_accounted_for_in_every_scenario() {
     let suite = suite(1);
-    let runs = run_suite(&suite, None, &mut |_, _, _| {}).unwrap();
+    let runs = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
     assert_eq!(runs.len(), 24);
     for r in &runs {
         assert!(r.offered > 0, "{} / {}", r.scenario, r.pipeline);
@@ -167,9 +168,9 @@ fn in_a_brownout_attempt_timeouts_are_retried_and_the_breaker_sheds_them() {
 
 #[test]
 fn the_same_seed_gives_the_same_report() {
-    let a = run_suite(&suite(9), None, &mut |_, _, _| {}).unwrap();
-    let b = run_suite(&suite(9), None, &mut |_, _, _| {}).unwrap();
+    let a = run_suite(&suite(9), None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
+    let b = run_suite(&suite(9), None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
     assert_eq!(a, b);
-    let c = run_suite(&suite(10), None, &mut |_, _, _| {}).unwrap();
+    let c = run_suite(&suite(10), None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
     assert_ne!(a, c);
 }
