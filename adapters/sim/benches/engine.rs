@@ -40,6 +40,7 @@ fn pipeline() -> PipelineSpec {
             backoff: Default::default(),
             jitter: Default::default(),
             retry_after: Default::default(),
+            min_remaining_ms: None,
         }),
         ..PipelineSpec::default()
     }

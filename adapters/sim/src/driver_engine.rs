@@ -6,8 +6,8 @@
 //! wakers, a lock per admission) and used to check it: both run the same
 //! machines, so they must tell the same story.
 //!
-//! What differs: the driver's default classifier retries every error
-//! without a hint, so a 429's `Retry-After` is not used here.
+//! Results are judged by the same rule as the engine's ([`classify`]):
+//! a 429's `Retry-After` is the retry's hint.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -21,14 +21,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Wake;
 
 use failsafe_core::admission::{Call, Entry};
+use failsafe_core::classify::Classify;
 use failsafe_core::retry::RetryConfig;
+use failsafe_core::retry::Verdict;
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{Shared, SharedAdmission};
+use failsafe_core::timeout::Deadline;
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_core::{Instant, Outcome, TimeSource};
 use failsafe_driver::{Clock, Error, Pipeline, Runtime};
 
 use crate::dependency::{Dependency, Reply};
+use crate::engine::classify;
 use crate::metrics::{CallEnd, Recorder};
 use crate::pipeline::CellLock;
 use crate::run::{RunError, RunReport, bucket_of, summarize};
@@ -208,6 +212,26 @@ impl<S: SharedAdmission<Key = ()>> SharedAdmission for Maybe<S> {
     }
 }
 
+/// Judges a dependency's reply as the engine does ([`classify`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ByReply;
+
+impl Classify<(), Reply> for ByReply {
+    fn classify(&self, result: &Result<(), Reply>) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+
+    fn verdict(&self, result: &Result<(), Reply>) -> Verdict {
+        match result {
+            Ok(()) => Verdict::Success,
+            Err(reply) => classify(*reply),
+        }
+    }
+}
+
 struct TaskWaker {
     id: usize,
     ready: Arc<Mutex<Vec<usize>>>,
@@ -294,7 +318,7 @@ pub fn run_driver(
         }
         Box::pin(async move {
             let result = p
-                .call(|_attempt| {
+                .call_with(&ByReply, Deadline::NEVER, |_attempt| {
                     let now = rt_ref.now();
                     {
                         let queued = dep.borrow().queued() as u64;

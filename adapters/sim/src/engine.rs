@@ -44,12 +44,22 @@ struct Slot {
     plan: Plan1,
     id: u64,
     arrived: Instant,
-    epoch: u32,
+    /// The sequence number from which this slot's events are current:
+    /// an event scheduled before it (for an attempt, a timer or a call
+    /// that is over) is stale.
+    epoch: u64,
     attempt: u32,
     permits: Option<Permits>,
     pending: Pending,
     last: Last,
 }
+
+/// Where the sequence number starts in an event's payload: 22 bits of
+/// slot (4 million calls in flight at once) and 2 of kind below it.
+const SEQ_SHIFT: u32 = 24;
+const SLOT_MASK: u64 = (1 << SEQ_SHIFT) - 1;
+/// Calls in flight at most.
+const MAX_SLOTS: usize = 1 << (SEQ_SHIFT - 2);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -84,9 +94,9 @@ pub struct Engine {
     dependency: Dependency,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Events: the instant (nanoseconds) in the high 64 bits, the payload
-    /// (epoch, slot, kind) in the low 64, so events at one instant run in
-    /// payload order, the same every run.
+    /// Events: the instant (nanoseconds) in the high 64 bits, then a
+    /// sequence number (40 bits), the slot (22 bits) and the kind (2
+    /// bits): events at one instant run in the order they were scheduled.
     events: BinaryHeap<Reverse<u128>>,
     arrivals: Xorshift64,
     dep_rng: Xorshift64,
@@ -94,6 +104,7 @@ pub struct Engine {
     /// What the run recorded.
     pub recorder: Recorder,
     in_flight_calls: u64,
+    seq: u64,
     now: Instant,
     handled_deadline: Option<Instant>,
     log: Option<Vec<SimEvent>>,
@@ -215,6 +226,7 @@ impl Engine {
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
             in_flight_calls: 0,
+            seq: 0,
             now: Instant::ZERO,
             handled_deadline: None,
             log: None,
@@ -237,8 +249,10 @@ impl Engine {
     }
 
     #[inline]
-    fn push(&mut self, at: Instant, kind: Kind, slot: u32, epoch: u32) {
-        let payload = (u64::from(epoch) << 32) | (u64::from(slot) << 2) | kind as u64;
+    fn push(&mut self, at: Instant, kind: Kind, slot: u32) {
+        let seq = self.seq;
+        self.seq += 1;
+        let payload = (seq << SEQ_SHIFT) | (u64::from(slot) << 2) | kind as u64;
         let key = (u128::from(at.as_nanos()) << 64) | u128::from(payload);
         self.events.push(Reverse(key));
     }
@@ -374,6 +388,11 @@ impl Engine {
         let deadline = self
             .timeout
             .map_or(Deadline::NEVER, |t| Deadline::after(now, t));
+        if self.free.is_empty() && self.slots.len() >= MAX_SLOTS {
+            // More calls in flight than an event can name: this one never
+            // starts and is counted as hung.
+            return;
+        }
         let rng = Xorshift64::new(self.jitter_seeds.next_u64());
         let slot = match self.free.pop() {
             Some(i) => {
@@ -382,7 +401,7 @@ impl Engine {
                 s.plan = RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now);
                 s.id = id;
                 s.arrived = now;
-                s.epoch = s.epoch.wrapping_add(1);
+                s.epoch = self.seq;
                 s.attempt = 0;
                 s.permits = None;
                 s.last = Last::None;
@@ -393,7 +412,7 @@ impl Engine {
                     plan: RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now),
                     id,
                     arrived: now,
-                    epoch: 0,
+                    epoch: self.seq,
                     attempt: 0,
                     permits: None,
                     pending: Pending::Fixed(Reply::Ok),
@@ -407,11 +426,11 @@ impl Engine {
 
     #[inline]
     fn on_event(&mut self, now: Instant, payload: u64) {
-        let epoch = (payload >> 32) as u32;
-        let slot = ((payload & 0xFFFF_FFFF) >> 2) as u32;
+        let seq = payload >> SEQ_SHIFT;
+        let slot = ((payload & SLOT_MASK) >> 2) as u32;
         let kind = payload & 3;
         let s = &mut self.slots[slot as usize];
-        if s.epoch != epoch {
+        if seq < s.epoch {
             return; // a stale event: the attempt or timer it was for is gone
         }
         if kind == Kind::Timer as u64 {
@@ -464,8 +483,7 @@ impl Engine {
             match s.plan.poll_action(now) {
                 Action::Start(attempt) => {
                     s.attempt = attempt.number;
-                    s.epoch = s.epoch.wrapping_add(1);
-                    let epoch = s.epoch;
+                    s.epoch = self.seq;
                     match self.guards.enter(now, attempt.deadline) {
                         Ok(permits) => {
                             let call = s.id;
@@ -484,14 +502,14 @@ impl Engine {
                             s.permits = Some(permits);
                             s.pending = pending;
                             if let Some(at) = ends {
-                                self.push(at, Kind::End, slot, epoch);
+                                self.push(at, Kind::End, slot);
                             }
                             let limit = match self.attempt_timeout {
                                 Some(t) => attempt.deadline.min(Deadline::after(now, t)),
                                 None => attempt.deadline,
                             };
                             if !limit.is_never() {
-                                self.push(limit.instant(), Kind::Timeout, slot, epoch);
+                                self.push(limit.instant(), Kind::Timeout, slot);
                             }
                             return;
                         }
@@ -518,9 +536,8 @@ impl Engine {
                     }
                 }
                 Action::Wait(Some(at)) => {
-                    s.epoch = s.epoch.wrapping_add(1);
-                    let epoch = s.epoch;
-                    self.push(at, Kind::Timer, slot, epoch);
+                    s.epoch = self.seq;
+                    self.push(at, Kind::Timer, slot);
                     return;
                 }
                 Action::Wait(None) => return,
@@ -540,7 +557,7 @@ impl Engine {
                         _ => CallEnd::Failed,
                     };
                     let (arrived, call) = (s.arrived, s.id);
-                    s.epoch = s.epoch.wrapping_add(1);
+                    s.epoch = u64::MAX; // every event left for it is stale
                     s.permits = None;
                     self.free.push(slot);
                     self.in_flight_calls -= 1;

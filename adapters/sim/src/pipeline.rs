@@ -534,6 +534,9 @@ pub fn retry_config(spec: &PipelineSpec) -> Result<RetryConfig, SpecError> {
         0 => b.unlimited_attempts(),
         n => b.max_attempts(n),
     };
+    if let Some(m) = r.min_remaining_ms {
+        b = b.min_remaining(ms(m));
+    }
     b.build().map_err(at("retry", &spec.name))
 }
 

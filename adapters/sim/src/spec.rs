@@ -332,6 +332,10 @@ pub struct RetrySpec {
     /// How a `Retry-After` hint is used.
     #[serde(default)]
     pub retry_after: RetryAfterSpec,
+    /// Skip a retry that would leave less than this before the call's
+    /// deadline (e.g. the attempt timeout).
+    #[serde(default)]
+    pub min_remaining_ms: Option<u64>,
 }
 
 fn three() -> u32 {

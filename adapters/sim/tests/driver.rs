@@ -24,9 +24,6 @@ fn the_driver_pipeline_agrees_with_the_engine() {
             assert!(a == b, "{what}: the reports differ");
             continue;
         }
-        if a.pipeline == "retry, Retry-After trusted" {
-            continue; // the driver's default classifier gives no hint
-        }
         // Jitter draws differ (the driver seeds its own): the same shape.
         let close = |x: f64, y: f64, tolerance: f64| (x - y).abs() <= tolerance * x.max(y);
         assert!(

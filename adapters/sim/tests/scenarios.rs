@@ -30,7 +30,7 @@ fn by<'a>(runs: &'a [RunReport], pipeline: &str) -> &'a RunReport {
 fn every_call_is_accounted_for_in_every_scenario() {
     let suite = suite(1);
     let runs = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
-    assert_eq!(runs.len(), 24);
+    assert_eq!(runs.len(), 25);
     for r in &runs {
         assert!(r.offered > 0, "{} / {}", r.scenario, r.pipeline);
         assert_eq!(
@@ -173,4 +173,23 @@ fn the_same_seed_gives_the_same_report() {
     assert_eq!(a, b);
     let c = run_suite(&suite(10), None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
     assert_ne!(a, c);
+}
+
+#[test]
+fn a_probe_taken_by_a_call_about_to_expire_reopens_the_breaker_unless_min_remaining() {
+    // at full traffic (the effect needs a herd of retries at the probe)
+    let full = parse(DEFAULT, "built-in").unwrap();
+    let runs = scenario(&full, "flapping");
+    let bare = by(&runs, "breaker+rate+bulkhead+retry");
+    let fixed = by(&runs, "same, min_remaining 500 ms");
+    // a half-open probe cut by its call's deadline reopens the breaker
+    let reopened = |r: &RunReport| {
+        r.transitions
+            .iter()
+            .filter(|t| t.from == "half-open" && t.to == "open")
+            .count()
+    };
+    assert!(reopened(bare) > 0, "{:?}", bare.transitions);
+    assert!(reopened(fixed) < reopened(bare));
+    assert!(fixed.succeeded > bare.succeeded);
 }
