@@ -353,3 +353,117 @@ impl Dependency {
         self.server.as_ref().map_or(0, Server::queued)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{CapacitySpec, RuleSpec, ThrottleSpec};
+    use failsafe_core::rng::Xorshift64;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_server_serves_its_workers_then_queues_then_refuses() {
+        let spec = DependencySpec {
+            latency_ms: 100,
+            capacity: Some(CapacitySpec {
+                workers: 2,
+                queue: 1,
+            }),
+            ..DependencySpec::default()
+        };
+        let mut d = Dependency::new(&spec).unwrap();
+        let mut rng = Xorshift64::new(1);
+        let t0 = Instant::ZERO;
+        let ends: Vec<_> = (0..4).map(|_| d.start(t0, &mut rng)).collect();
+        // two workers at once, the third waits for the first free worker
+        assert_eq!(ends[0].0, Some(t0 + ms(100)));
+        assert_eq!(ends[1].0, Some(t0 + ms(100)));
+        assert_eq!(ends[2].0, Some(t0 + ms(200)));
+        assert_eq!(d.queued(), 1);
+        // the queue is full: 503 at once
+        assert_eq!(ends[3].0, Some(t0 + REFUSAL));
+        assert!(matches!(ends[3].1, Pending::Fixed(Reply::Overloaded)));
+        // queued work is done even if nobody waits for it any more
+        let later = d.start(t0 + ms(150), &mut rng);
+        assert_eq!(later.0, Some(t0 + ms(250)));
+    }
+
+    #[test]
+    fn a_throttling_upstream_answers_429_with_when_to_come_back() {
+        let spec = DependencySpec {
+            latency_ms: 20,
+            throttle: Some(ThrottleSpec {
+                per_second: 10,
+                burst: 1,
+            }),
+            ..DependencySpec::default()
+        };
+        let mut d = Dependency::new(&spec).unwrap();
+        let mut rng = Xorshift64::new(1);
+        let first = d.start(Instant::ZERO, &mut rng);
+        assert!(matches!(first.1, Pending::Fixed(Reply::Ok)));
+        let second = d.start(Instant::from_millis(30), &mut rng);
+        assert!(matches!(
+            second.1,
+            Pending::Fixed(Reply::Throttled(hint)) if hint == ms(70)
+        ));
+    }
+
+    #[test]
+    fn under_optimistic_concurrency_the_first_commit_wins() {
+        let spec = DependencySpec {
+            latency_ms: 10,
+            contention: true,
+            ..DependencySpec::default()
+        };
+        let mut d = Dependency::new(&spec).unwrap();
+        let mut rng = Xorshift64::new(1);
+        let (a, b) = (
+            d.start(Instant::ZERO, &mut rng),
+            d.start(Instant::from_millis(5), &mut rng),
+        );
+        assert_eq!(d.finish(Instant::from_millis(10), a.1), Reply::Ok);
+        assert_eq!(d.finish(Instant::from_millis(15), b.1), Reply::Conflict);
+        let c = d.start(Instant::from_millis(10), &mut rng);
+        assert_eq!(d.finish(Instant::from_millis(20), c.1), Reply::Ok);
+    }
+
+    #[test]
+    fn chaos_rules_take_percent_and_schedules() {
+        let spec = ChaosSpec {
+            error: Some(RuleSpec {
+                percent: 100.0,
+                schedule: ScheduleSpec::Between {
+                    from_ms: 1_000,
+                    until_ms: 2_000,
+                },
+            }),
+            ..ChaosSpec::default()
+        };
+        let chaos = Chaos::new(chaos_config(&spec).unwrap());
+        let mut rng = Xorshift64::new(1);
+        assert_eq!(
+            chaos.decide(Instant::from_millis(999), &mut rng).fault,
+            None
+        );
+        assert_eq!(
+            chaos.decide(Instant::from_millis(1_000), &mut rng).fault,
+            Some(Fault::Error)
+        );
+        assert_eq!(
+            chaos.decide(Instant::from_millis(2_000), &mut rng).fault,
+            None
+        );
+        let too_much = ChaosSpec {
+            error: Some(RuleSpec {
+                percent: 150.0,
+                schedule: ScheduleSpec::Always,
+            }),
+            ..ChaosSpec::default()
+        };
+        assert!(chaos_config(&too_much).is_err());
+    }
+}
