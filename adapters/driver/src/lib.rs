@@ -38,9 +38,13 @@ mod blocking;
 pub mod cache;
 mod cache_waiters;
 mod clock;
+mod come_back;
+#[cfg(feature = "defmt")]
+mod defmt_observer;
 mod error;
 mod fallback;
 mod hedge;
+mod lock_kind;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod pipeline;
@@ -89,11 +93,15 @@ pub use cache::{
     Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
 };
 pub use clock::{Clock, Runtime};
+pub use come_back::ComeBack;
+#[cfg(feature = "defmt")]
+pub use defmt_observer::DefmtObserver;
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
+pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
 pub use plan_run::{
     Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
@@ -127,11 +135,10 @@ pub use std_support::{Hook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
 
-/// What a user of a std runtime binding needs, in one `use`: the
-/// patterns' configurations, events and metrics, the retry, timeout and
-/// fallback vocabulary, the error and classifier types and the driver's
-/// handles. The tokio, thread and async-std bindings re-export it whole.
-#[cfg(feature = "std")]
+/// What a user of a runtime binding needs, in one `use`: the patterns'
+/// configurations, events and metrics, the retry, timeout and fallback
+/// vocabulary, the error and classifier types and the driver's handles
+/// (the std ones with the `std` feature). Every binding re-exports it whole.
 pub mod prelude {
     pub use crate::breaker::{
         BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
@@ -157,10 +164,14 @@ pub mod prelude {
     pub use crate::sync::Shared;
     pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
     pub use crate::{
-        Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
-        DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
-        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected,
-        RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
-        StdShared, checked,
+        Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
+        DefaultClassifier, Error, FallbackCause, Guard, Instant, Outcome, Pipeline, PipelineError,
+        Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr, RetryOnFailsafeError,
+        Runtime, checked,
+    };
+    #[cfg(feature = "std")]
+    pub use crate::{
+        BlockingChain, DEFAULT_MAX_WAIT, FallbackChain, Park, SharedBudget, StdClock, StdLock,
+        StdShared,
     };
 }
