@@ -84,6 +84,8 @@ impl ComeBack for Deadline {
 impl<S: SharedAdmission, R> ComeBack for Policy<S, R> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
-        self.shared().next_deadline().and_then(|at| at.come_back_at())
+        self.shared()
+            .next_deadline()
+            .and_then(|at| at.come_back_at())
     }
 }

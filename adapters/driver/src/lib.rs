@@ -44,9 +44,9 @@ mod defmt_observer;
 mod error;
 mod fallback;
 mod hedge;
-mod lock_kind;
 #[cfg(feature = "http")]
 pub mod http;
+mod lock_kind;
 pub mod pipeline;
 mod pipeline_cache;
 mod plan_run;
@@ -88,7 +88,7 @@ pub use failsafe_core::{
 };
 
 pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
-pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use blocking::{BlockingRuntime, execute_blocking, timeout_blocking};
 pub use cache::{
     Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
 };
@@ -103,9 +103,7 @@ pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
 pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
-pub use plan_run::{
-    Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
-};
+pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;

@@ -72,7 +72,7 @@ pub use wake::WakeAt;
 
 /// The driver, with the core's machines and vocabulary it re-exports.
 pub use ::failsafe_driver as driver;
+pub use failsafe_driver::failfast::FailFast;
 pub use failsafe_driver::prelude::*;
 pub use failsafe_driver::sync::{CsLock, Lock, SharedAdmission};
 pub use failsafe_driver::{FnObserver, Observer, breaker::CircuitBreaker, bulkhead::Bulkhead};
-pub use failsafe_driver::failfast::FailFast;
