@@ -87,6 +87,10 @@ pub(crate) struct Ended<O>(
 );
 
 /// What a wait for attempts running elsewhere, or for an instant, gave.
+#[cfg_attr(
+    not(feature = "std"),
+    expect(dead_code, reason = "only attempts on threads (std) end elsewhere")
+)]
 pub(crate) enum Waited<O> {
     /// An attempt ended.
     Ended(Ended<O>),
