@@ -29,8 +29,11 @@
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
+//! - [`ComeBack`]: the instant to wait for, from any rejection, error,
+//!   deadline or policy; [`LockKind`]: a policy's lock named by kind;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
-//!   [`Park`]; with the `quanta` feature: `QuantaClock`.
+//!   [`Park`]; with the `quanta` feature: `QuantaClock`; with `defmt`:
+//!   `DefmtObserver`.
 #![no_std]
 
 pub mod admit;
