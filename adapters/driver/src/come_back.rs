@@ -10,11 +10,12 @@ use crate::{Error, PipelineError, Policy, RetryError};
 /// When to come back, as a core [`Instant`] for the runtime's timer (each
 /// binding converts it: embassy's `WakeAt`, `TokioClock::to_tokio`): a
 /// [`Rejected`]'s `retry_at`, an [`Error`]'s or [`PipelineError`]'s
-/// rejection, a [`RetryError`]'s last error, a [`Deadline`], a [`Policy`]'s
-/// `next_deadline()`. `None` when there is nothing to wait for: the
-/// machine cannot say (a probe out), nothing is pending, not a rejection,
-/// or never ([`Instant::MAX`]: a request larger than a limiter's burst,
-/// [`Deadline::NEVER`]).
+/// rejection's, a [`RetryError`]'s last error's, a [`Deadline`], a
+/// [`Policy`]'s `next_deadline()` (when its machine changes on its own: an
+/// open breaker half-opens). `None` when there is nothing to wait for: the
+/// machine cannot say (a probe out), nothing is pending, not a rejection
+/// (a timeout, the call's own error), or never ([`Instant::MAX`]: a
+/// request larger than a limiter's burst, [`Deadline::NEVER`]).
 ///
 /// ```
 /// use failsafe_driver::{ComeBack, Error, Instant, RejectReason, Rejected};
@@ -29,7 +30,6 @@ pub trait ComeBack {
     fn come_back_at(&self) -> Option<Instant>;
 }
 
-/// Itself; `None` for [`Instant::MAX`] (never).
 impl ComeBack for Instant {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -37,7 +37,6 @@ impl ComeBack for Instant {
     }
 }
 
-/// Its `retry_at`; `None` if unknown or never.
 impl ComeBack for Rejected {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -45,7 +44,6 @@ impl ComeBack for Rejected {
     }
 }
 
-/// The rejection's `retry_at`; `None` for a timeout or the call's own error.
 impl<E> ComeBack for Error<E> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -53,8 +51,6 @@ impl<E> ComeBack for Error<E> {
     }
 }
 
-/// The last attempt's rejection's `retry_at` (a breaker or limiter in the
-/// chain turned it away); `None` otherwise.
 impl<E> ComeBack for PipelineError<E> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -62,8 +58,6 @@ impl<E> ComeBack for PipelineError<E> {
     }
 }
 
-/// The last attempt's error's instant, if it has one (a retry around a
-/// policy's `call`, whose error is an [`Error`]).
 impl<E: ComeBack> ComeBack for RetryError<E> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -71,7 +65,6 @@ impl<E: ComeBack> ComeBack for RetryError<E> {
     }
 }
 
-/// Its instant; `None` for [`Deadline::NEVER`].
 impl ComeBack for Deadline {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
@@ -79,8 +72,6 @@ impl ComeBack for Deadline {
     }
 }
 
-/// Its `next_deadline()`: when the machine changes on its own (an open
-/// breaker half-opens, a waiter's wait ends).
 impl<S: SharedAdmission, R> ComeBack for Policy<S, R> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
