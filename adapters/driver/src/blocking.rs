@@ -79,12 +79,7 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
 
 /// An attempt that has ended: its number, when, its judgement and its
 /// output (none if it panicked or never started).
-pub(crate) struct Ended<O>(
-    pub(crate) u32,
-    pub(crate) Instant,
-    pub(crate) Judged,
-    pub(crate) Option<O>,
-);
+pub(crate) type Ended<O> = (u32, Instant, Judged, Option<O>);
 
 /// What a wait for attempts running elsewhere, or for an instant, gave.
 #[cfg_attr(
@@ -136,7 +131,7 @@ where
 {
     let (mut now, mut last, mut started) = (now, None, 0u32);
     loop {
-        let Ended(attempt, at, judged, output) = match plan.poll_action(now) {
+        let (attempt, at, judged, output) = match plan.poll_action(now) {
             Action::Start(attempt) => {
                 started = started.saturating_add(1);
                 match work.start(attempt, now) {
@@ -195,7 +190,7 @@ where
         let output = (self.2)(attempt, now);
         let at = self.1.ended_at(&output).unwrap_or_else(|| self.0.now());
         let judged = self.1.judge(at, &output);
-        Some(Ended(attempt.number, at, judged, Some(output)))
+        Some((attempt.number, at, judged, Some(output)))
     }
 
     fn wait(&mut self, at: Option<Instant>) -> Waited<O> {

@@ -148,7 +148,7 @@ impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W>
             Ok(launch) => launch,
             Err(refused) => {
                 let judged = self.work.ended(None, now, Some(&refused));
-                return Some(Ended(number, now, judged, Some(refused)));
+                return Some((number, now, judged, Some(refused)));
             }
         };
         let (sender, caller) = (self.sender.clone(), self.caller.clone());
@@ -170,7 +170,7 @@ impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W>
             Err(error) => {
                 let judged = self.work.ended(Some(held), now, None);
                 self.panic = Some(Box::new(error));
-                Some(Ended(number, now, judged, None))
+                Some((number, now, judged, None))
             }
         }
     }
@@ -185,7 +185,7 @@ impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W>
             let now = self.runtime.now();
             let judged = self.work.ended(Some(held), now, output.as_ref().ok());
             let output = output.map_err(|panic| self.panic = Some(panic)).ok();
-            return Waited::Ended(Ended(number, now, judged, output));
+            return Waited::Ended((number, now, judged, output));
         }
         if at.is_some_and(|at| self.runtime.now() >= at) {
             return Waited::Timer;
