@@ -29,8 +29,11 @@
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
+//! - [`ComeBack`]: the instant to wait for, from any rejection, error,
+//!   deadline or policy; [`LockKind`]: a policy's lock named by kind;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
-//!   [`Park`]; with the `quanta` feature: `QuantaClock`.
+//!   [`Park`]; with the `quanta` feature: `QuantaClock`; with `defmt`:
+//!   `DefmtObserver`.
 #![no_std]
 
 pub mod admit;
@@ -38,11 +41,15 @@ mod blocking;
 pub mod cache;
 mod cache_waiters;
 mod clock;
+mod come_back;
+#[cfg(feature = "defmt")]
+mod defmt_observer;
 mod error;
 mod fallback;
 mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
+mod lock_kind;
 pub mod pipeline;
 mod pipeline_cache;
 mod plan_run;
@@ -84,20 +91,22 @@ pub use failsafe_core::{
 };
 
 pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
-pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use blocking::{BlockingRuntime, execute_blocking, timeout_blocking};
 pub use cache::{
     Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
 };
 pub use clock::{Clock, Runtime};
+pub use come_back::ComeBack;
+#[cfg(feature = "defmt")]
+pub use defmt_observer::DefmtObserver;
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
+pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
-pub use plan_run::{
-    Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
-};
+pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in};
 pub use policy_handle::Policy;
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
@@ -127,11 +136,10 @@ pub use std_support::{Hook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
 
-/// What a user of a std runtime binding needs, in one `use`: the
-/// patterns' configurations, events and metrics, the retry, timeout and
-/// fallback vocabulary, the error and classifier types and the driver's
-/// handles. The tokio, thread and async-std bindings re-export it whole.
-#[cfg(feature = "std")]
+/// What a user of a runtime binding needs, in one `use`: the patterns'
+/// configurations, events and metrics, the retry, timeout and fallback
+/// vocabulary, the error and classifier types and the driver's handles
+/// (the std ones with the `std` feature). Every binding re-exports it whole.
 pub mod prelude {
     pub use crate::breaker::{
         BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
@@ -157,10 +165,14 @@ pub mod prelude {
     pub use crate::sync::Shared;
     pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
     pub use crate::{
-        Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
-        DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
-        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected,
-        RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
-        StdShared, checked,
+        Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
+        DefaultClassifier, Error, FallbackCause, Guard, Instant, Outcome, Pipeline, PipelineError,
+        Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr, RetryOnFailsafeError,
+        Runtime, checked,
+    };
+    #[cfg(feature = "std")]
+    pub use crate::{
+        BlockingChain, DEFAULT_MAX_WAIT, FallbackChain, Park, SharedBudget, StdClock, StdLock,
+        StdShared,
     };
 }

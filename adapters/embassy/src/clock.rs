@@ -6,9 +6,7 @@ use failsafe_driver::{Instant, Rejected};
 const MICROS_PER_SEC: u64 = 1_000_000;
 
 /// Microseconds per tick as a reduced fraction `MICROS / TICKS`: at the
-/// usual rates (1 MHz, 1 kHz, 32.768 kHz) the divisor is 1 or a power of
-/// two, so the conversions below compile to a multiply and a shift, with no
-/// 64-bit division linked (firmware `.text`).
+/// usual rates the divisor is 1 or a power of two (no 64-bit division linked).
 const GCD: u64 = gcd(MICROS_PER_SEC, embassy_time::TICK_HZ);
 const MICROS: u64 = MICROS_PER_SEC / GCD;
 const TICKS: u64 = embassy_time::TICK_HZ / GCD;
@@ -20,9 +18,8 @@ const fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// `floor(x * num / den)` (or the ceiling), saturating at `u64::MAX`, without
-/// a wider intermediate: `x = q * den + r`, and `r * num < den * num`, which
-/// fits a `u64` for the fractions here (both at most 10^6 * TICK_HZ).
+/// `floor(x * num / den)` (or the ceiling), saturating, with no wider
+/// intermediate: `x = q * den + r`, and `r * num < den * num` fits a `u64` here.
 const fn scale(x: u64, num: u64, den: u64, round_up: bool) -> u64 {
     let (q, r) = (x / den, x % den);
     let part = r * num;
@@ -60,11 +57,7 @@ impl EmbassyClock {
         embassy_time::Instant::from_ticks(scale(micros, TICKS, MICROS, true))
     }
 
-    /// When a rejected call may come back, for `Timer::at`: `None` when the
-    /// machine cannot say (a probe out, a health report awaited) or never
-    /// will (more permits than a limiter holds).
-    /// [`WakeAt::wake_at`](crate::WakeAt::wake_at) is the same, as a method:
-    /// `rejected.wake_at()`.
+    /// `rejected.`[`wake_at()`](crate::WakeAt) as a `const fn`.
     pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
         match rejected.retry_at {
             Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),
@@ -74,7 +67,6 @@ impl EmbassyClock {
 }
 
 impl Clock for EmbassyClock {
-    /// `embassy_time::Instant::now()`, converted with [`EmbassyClock::to_core`].
     #[inline]
     fn now(&self) -> Instant {
         Self::to_core(embassy_time::Instant::now())
@@ -84,7 +76,6 @@ impl Clock for EmbassyClock {
 impl Runtime for EmbassyClock {
     type Sleep = embassy_time::Timer;
 
-    /// `Timer::at(to_embassy(deadline))`: ready at once if it has passed.
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
         embassy_time::Timer::at(Self::to_embassy(deadline))

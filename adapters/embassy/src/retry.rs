@@ -14,8 +14,7 @@ use crate::EmbassyClock;
 
 /// A retry policy in a `static`: a [`RetryConfig`], a budget `L` shared by
 /// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] giving each
-/// call its own jitter, and an observer `O`, cloned per call. Retries with
-/// per-attempt timeouts, from a budget every task shares:
+/// call its own jitter, and an observer `O`, cloned per call:
 ///
 /// ```
 /// use core::time::Duration;
@@ -42,7 +41,7 @@ pub struct RetryPolicy<'a, L = NoBudget, O = ()>(
 );
 
 impl<'a> RetryPolicy<'a> {
-    /// `config`, no budget, no observer, jitter seeded with `seed`. `const`.
+    /// `config`, no budget, no observer, jitter seeded with `seed`.
     pub const fn new(config: &'a RetryConfig, seed: u64) -> Self {
         RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
@@ -50,13 +49,13 @@ impl<'a> RetryPolicy<'a> {
 
 impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
     /// The same policy reporting to `observer` (it runs inside the budget's
-    /// lock: keep it short). `const`.
+    /// lock: keep it short).
     pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P> {
         RetryPolicy(self.0, self.1, self.2, observer)
     }
 
     /// The same policy drawing on `budget` (any [`Lock`] around a
-    /// [`RetryBudget`]), which other policies may share. `const`.
+    /// [`RetryBudget`]), which other policies may share.
     pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O>
     where
         'a: 'b,
@@ -83,7 +82,7 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     ///
     /// # Errors
     ///
-    /// A [`RetryError`]: why it gave up, after how many attempts, the last error.
+    /// A [`RetryError`].
     pub fn call<G, F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
@@ -95,9 +94,8 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     }
 
     /// [`call`](Self::call) with `classify` deciding what retries, inside the
-    /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
-    /// carries it, to hand down. The call starts (its time read, its jitter
-    /// seed drawn) when this is called, as the driver's `retry` does.
+    /// caller's `deadline` (see the driver's [`retry`](failsafe_driver::retry)).
+    /// The call starts (its time read, its seed drawn) when this is called.
     ///
     /// # Errors
     ///
@@ -122,8 +120,7 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
             rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
             observer: self.3.clone(),
         };
-        // The driver's future, not an `async fn` around it: no "resumed
-        // after completion" panic path for firmware to link.
+        // The driver's future, not an `async fn`: no panic path to link.
         failsafe_driver::retry(&EmbassyClock, ctx, classify, op)
     }
 }
@@ -135,10 +132,9 @@ impl<L, O> fmt::Debug for RetryPolicy<'_, L, O> {
     }
 }
 
-/// Runs `op` with a timeout: `op` gets the call's [`Deadline`] (`now +
-/// timeout`, or `parent` if earlier) to hand down. In cancel mode it is
-/// dropped when an embassy timer fires at the deadline. With an observer:
-/// `failsafe_driver::timeout(&EmbassyClock, ..)`.
+/// The driver's [`timeout`](failsafe_driver::timeout) on [`EmbassyClock`],
+/// `op`'s error wrapped as [`Error::Inner`] (with an observer: call the
+/// driver's directly).
 ///
 /// # Errors
 ///
