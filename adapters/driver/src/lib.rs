@@ -75,7 +75,7 @@ mod std_timeout;
 /// (and its users) reach the core through the driver alone.
 pub use failsafe_core::{
     ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
-    TimeSource, admission, breaker, bulkhead, checked, failfast, rate, rng, sync,
+    TimeSource, admission, breaker, bulkhead, checked, const_config, failfast, rate, rng, sync,
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{

@@ -71,7 +71,7 @@ mod wake;
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use defmt_observer::DefmtObserver;
-pub use failsafe_driver::checked;
+pub use failsafe_driver::{checked, const_config};
 pub use lock::{CsKind, EmbassyMutex, LockKind, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,

@@ -32,6 +32,29 @@ use crate::{ConfigError, Problem};
 pub trait Backoff {
     /// The delay before retry number `retry` (1-based), before jitter.
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration;
+
+    /// What a [`Retry`](super::Retry) asks, handing its config:
+    /// [`delay`](Self::delay), the config unread. Only the backoff a
+    /// [`RetryPlan`](super::RetryPlan) keeps overrides it, to follow the
+    /// config's shape: read there at each delay rather than copied into
+    /// the call, a `const` config (a zero-sized
+    /// [`const_config!`](crate::const_config) type) leaves the compiler
+    /// only that shape's code to keep.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// use failsafe_core::retry::{Backoff, BackoffKind, RetryConfig};
+    /// use failsafe_core::rng::Xorshift64;
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// let mut state = BackoffKind::Constant(Duration::from_millis(5)).start();
+    /// // the state's own shape, whatever the config says
+    /// assert_eq!(state.delay_in(&config, 1, &mut Xorshift64::new(1)), Duration::from_millis(5));
+    /// ```
+    #[inline]
+    fn delay_in(&mut self, config: &super::RetryConfig, retry: u32, rng: &mut dyn Rng) -> Duration {
+        let _ = config;
+        self.delay(retry, rng)
+    }
 }
 
 /// The built-in backoff shapes, each with the bounds its delay (before
@@ -221,9 +244,7 @@ impl BackoffKind {
     pub const fn start(self) -> BackoffState {
         BackoffState {
             kind: self,
-            previous_nanos: 0,
-            #[cfg(feature = "soft-exponential")]
-            soft_previous: 0.0,
+            memory: Memory::new(),
         }
     }
 }
@@ -241,9 +262,7 @@ const fn check_max(first: Duration, max: Duration) -> Result<(), ConfigError> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BackoffState {
     kind: BackoffKind,
-    previous_nanos: u64,
-    #[cfg(feature = "soft-exponential")]
-    soft_previous: f64,
+    memory: Memory,
 }
 
 impl BackoffState {
@@ -260,8 +279,60 @@ impl Backoff for BackoffState {
     /// does); a `retry` not above the previous one starts the soft
     /// exponential's growth afresh.
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration {
+        self.kind.delay_after(&mut self.memory, retry, rng)
+    }
+}
+
+/// What a built-in shape remembers between the retries of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Memory {
+    previous_nanos: u64,
+    #[cfg(feature = "soft-exponential")]
+    soft_previous: f64,
+}
+
+impl Memory {
+    pub(crate) const fn new() -> Memory {
+        Memory {
+            previous_nanos: 0,
+            #[cfg(feature = "soft-exponential")]
+            soft_previous: 0.0,
+        }
+    }
+}
+
+/// The backoff a [`RetryPlan`](super::RetryPlan) keeps: the config's
+/// shape, read from the config at each delay ([`Backoff::delay_in`]), and
+/// the memory of this call. Alone (no config) it has no shape: no delay.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ConfigShape(Memory);
+
+impl ConfigShape {
+    pub(crate) const fn new() -> ConfigShape {
+        ConfigShape(Memory::new())
+    }
+}
+
+impl Backoff for ConfigShape {
+    fn delay(&mut self, _retry: u32, _rng: &mut dyn Rng) -> Duration {
+        Duration::ZERO
+    }
+
+    #[inline]
+    fn delay_in(&mut self, config: &super::RetryConfig, retry: u32, rng: &mut dyn Rng) -> Duration {
+        config.backoff_ref().delay_after(&mut self.0, retry, rng)
+    }
+}
+
+impl BackoffKind {
+    /// The delay before retry `retry` for this shape, `memory` holding the
+    /// call's previous delays. Inlined: the match folds away for a shape
+    /// the compiler knows (a `const` config), leaving only that arm.
+    #[inline]
+    fn delay_after(&self, memory: &mut Memory, retry: u32, rng: &mut dyn Rng) -> Duration {
         let retry = retry.max(1);
-        let nanos = match self.kind {
+        let nanos = match *self {
             BackoffKind::Constant(d) => duration_nanos(d),
             BackoffKind::Intervals(list) => match list.len() {
                 0 => 0,
@@ -292,10 +363,10 @@ impl Backoff for BackoffState {
             ),
             BackoffKind::DecorrelatedJitter { base, max } => {
                 let (base, max) = (duration_nanos(base), duration_nanos(max));
-                let previous = if self.previous_nanos == 0 {
+                let previous = if memory.previous_nanos == 0 {
                     base
                 } else {
-                    self.previous_nanos
+                    memory.previous_nanos
                 };
                 let high = previous.saturating_mul(3).max(base);
                 base.saturating_add(rng.below((high - base).saturating_add(1)))
@@ -313,12 +384,12 @@ impl Backoff for BackoffState {
                 let next = libm::pow(2.0, t) * libm::tanh(libm::sqrt(4.0 * t));
                 // The curve only grows, so `next` is below the previous value
                 // only when called out of order: start afresh from 0 then.
-                let previous = if next >= self.soft_previous {
-                    self.soft_previous
+                let previous = if next >= memory.soft_previous {
+                    memory.soft_previous
                 } else {
                     0.0
                 };
-                self.soft_previous = next;
+                memory.soft_previous = next;
                 if next.is_infinite() {
                     // The true growth is then at least 2^1022 * (2^(2^-43) - 1),
                     // far above any u64 cap: the delay is the cap (never
@@ -331,7 +402,7 @@ impl Backoff for BackoffState {
                 }
             }
         };
-        self.previous_nanos = nanos;
+        memory.previous_nanos = nanos;
         Duration::from_nanos(nanos)
     }
 }
@@ -556,6 +627,7 @@ impl Jitter {
     ///     assert!(j >= d / 2 && j <= d);
     /// }
     /// ```
+    #[inline]
     pub fn apply(&self, d: Duration, rng: &mut dyn Rng) -> Duration {
         let n = duration_nanos(d);
         let nanos = match *self {
