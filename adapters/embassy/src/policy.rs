@@ -1,6 +1,7 @@
 //! Each pattern's firmware handle: the driver's [`Policy`] over its core
 //! machine in a `static`, on [`EmbassyClock`], built by a `const fn`.
 
+use core::borrow::Borrow;
 use core::hash::Hash;
 use core::time::Duration;
 
@@ -24,14 +25,16 @@ pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
 /// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
 /// observer `O`, lock kind `K`: [`CsKind`] or an
 /// [`EmbassyMutex`](crate::EmbassyMutex)); built by [`circuit_breaker`] or
-/// [`from_lock`]. Its config is a `&'static BreakerConfig`: a `const` in
-/// flash, costing no RAM (80 B otherwise).
-pub type CircuitBreakerPolicy<W, O = (), K = CsKind> =
-    LockedPolicy<StaticBreaker<W, O>, <K as LockKind>::Lock<StaticBreaker<W, O>>>;
+/// [`from_lock`]. Its config `C` is a `&'static BreakerConfig` by default: a
+/// `const` in flash, costing a pointer of RAM (80 B by value); or a
+/// zero-sized [`const_config!`](crate::const_config) type: no RAM at all,
+/// and the compiler folds the config into the breaker's code.
+pub type CircuitBreakerPolicy<W, O = (), K = CsKind, C = &'static BreakerConfig> =
+    LockedPolicy<StaticBreaker<W, O, C>, <K as LockKind>::Lock<StaticBreaker<W, O, C>>>;
 
 /// The breaker machine of a [`CircuitBreakerPolicy`]: its config referenced
-/// from flash.
-pub type StaticBreaker<W, O = ()> = CircuitBreaker<W, O, &'static BreakerConfig>;
+/// from flash (or a [`const_config!`](crate::const_config) type).
+pub type StaticBreaker<W, O = (), C = &'static BreakerConfig> = CircuitBreaker<W, O, C>;
 
 /// A fail fast (core machine: [`FailFast`], lock kind `K`); built by
 /// [`fail_fast`] or [`from_lock`].
@@ -69,11 +72,19 @@ pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
 }
 
 /// A closed breaker behind a [`CsLock`], its config referenced (a `const`
-/// stays in flash). `const`.
-pub const fn circuit_breaker<W: Window>(
-    config: &'static BreakerConfig,
+/// stays in flash) or a [`const_config!`](crate::const_config) type. `const`.
+///
+/// ```
+/// use failsafe_embassy::{checked, circuit_breaker, const_config, BreakerConfig, CircuitBreakerPolicy, CountWindow, CsKind};
+/// const_config!(Sensor: BreakerConfig = checked(BreakerConfig::builder().minimum_calls(20).build()));
+/// static SENSOR: CircuitBreakerPolicy<CountWindow<128>, (), CsKind, Sensor> =
+///     circuit_breaker(Sensor, CountWindow::new());
+/// # assert_eq!(SENSOR.shared().with(|b| *b.config()), Sensor::CONFIG);
+/// ```
+pub const fn circuit_breaker<W: Window, C: Borrow<BreakerConfig>>(
+    config: C,
     window: W,
-) -> CircuitBreakerPolicy<W> {
+) -> CircuitBreakerPolicy<W, (), CsKind, C> {
     from_lock(CsLock::new(CircuitBreaker::new(config, window)))
 }
 
