@@ -427,7 +427,10 @@ fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
 /// or `libm` code for it. `multiplier^k` is computed by squaring on 64-bit
 /// mantissas, each of the at most 64 products truncated to 64 bits, so its
 /// relative error is below `2^-57` (about 7 parts in 10^18); the delay is
-/// then truncated to whole nanoseconds.
+/// then truncated to whole nanoseconds. A power-of-two multiplier (2, 4,
+/// ...) is a shift, exact (as the general path is for it); inlined, a
+/// `const` multiplier leaves only its own path.
+#[inline]
 fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
     if initial == 0 || k == 0 {
         return initial.min(max);
@@ -442,15 +445,30 @@ fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
         (1, _) | (_, 0..1023) => initial,
         // +inf: past any cap.
         (_, 0x7ff) => max,
-        _ => {
-            let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
-            match m.pow(k) {
-                Some(power) => power.times(initial),
-                None => max,
+        // 2^e: `initial * 2^(e * k)`, saturating (`initial >= 1`, so a
+        // shift of 64 or more is past any cap).
+        (_, e) if fraction == 0 => {
+            let shift = ((e - 1023) as u64).saturating_mul(u64::from(k));
+            if shift >= 64 || initial.leading_zeros() < shift as u32 {
+                u64::MAX
+            } else {
+                initial << shift
             }
         }
+        _ => wide_power(initial, exponent, fraction, k, max),
     };
     grown.max(initial).min(max)
+}
+
+/// `initial * m^k` for the multiplier `m` of biased `exponent` (1023 to
+/// 2046) and `fraction`, on 64-bit mantissas ([`Wide`]); `max` once the
+/// power passes `2^64`.
+fn wide_power(initial: u64, exponent: i64, fraction: u64, k: u32, max: u64) -> u64 {
+    let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
+    match m.pow(k) {
+        Some(power) => power.times(initial),
+        None => max,
+    }
 }
 
 /// A positive number `mantissa * 2^exponent` with the mantissa's top bit
@@ -643,5 +661,39 @@ impl Jitter {
             }
         };
         Duration::from_nanos(nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exponential, wide_power};
+
+    /// A power-of-two multiplier's shift gives what the general path gives
+    /// (exact for it), capped alike, across initials, retries and caps.
+    #[test]
+    fn power_of_two_multipliers_shift_as_the_general_path_multiplies() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for e in [0i64, 1, 2, 3, 10, 31, 63, 64, 200, 1023] {
+            let multiplier = f64::from_bits(((1023 + e) as u64) << 52);
+            for _ in 0..2_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for initial in [1, x >> 40, x >> 20, x, u64::MAX] {
+                    for k in [1, 2, (x % 70) as u32, 64, 65, u32::MAX] {
+                        for max in [u64::MAX, x | initial, initial] {
+                            let general = wide_power(initial, 1023 + e, 0, k, max)
+                                .max(initial)
+                                .min(max);
+                            assert_eq!(
+                                exponential(initial, multiplier, k, max),
+                                general,
+                                "{initial} * 2^({e} * {k}) capped at {max}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
