@@ -98,7 +98,7 @@ pub use pipeline::{Pipeline, PipelineCall, PipelineError};
 pub use plan_run::{
     Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
 };
-pub use policy_handle::Policy;
+pub use policy_handle::{Asks, DefaultAsk, Policy};
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
 #[cfg(feature = "quick-cache")]

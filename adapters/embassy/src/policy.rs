@@ -11,7 +11,7 @@ use failsafe_driver::failfast::{FailFast, FailFastConfig};
 use failsafe_driver::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
 use failsafe_driver::retry_machine::NoBudget;
 use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
-use failsafe_driver::{Classify, DefaultClassifier, Error, Policy};
+use failsafe_driver::{Asks, Classify, DefaultAsk, DefaultClassifier, Error, Policy};
 
 use crate::EmbassyClock;
 use crate::lock::{CsKind, LockKind};
@@ -20,7 +20,11 @@ use crate::lock::{CsKind, LockKind};
 /// [`MutexLock`](crate::MutexLock), or any [`Lock`](crate::Lock)); built by
 /// [`from_lock`]. The pattern aliases below take a [`LockKind`] instead,
 /// so the machine is not named twice.
-pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
+///
+/// A `static` handle carries no per-call [`Ask`](failsafe_driver::Ask)
+/// ([`DefaultAsk`]: every call asks the default); `by_ref()` and the
+/// `with_*` methods give a handle that does.
+pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock, DefaultAsk>;
 
 /// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
 /// observer `O`, lock kind `K`: [`CsKind`] or an
@@ -49,7 +53,7 @@ pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, K = CsKind> =
 /// The lock-free rate limiter (core machine: [`AtomicGcra`] in a
 /// [`Throttle`]); built by [`rate_limiter`]. Other limiters go behind a
 /// lock: `LockedPolicy<Throttle<TokenBucket>>`, built by [`from_lock`].
-pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock>;
+pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock, DefaultAsk>;
 
 /// A rate limiter per key (core machine: [`KeyedGcra`], `N` keys, idle ones
 /// evicted first, lock kind `L`); built by [`keyed_rate_limiter`] or
@@ -68,7 +72,7 @@ pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsKind> =
 /// assert_eq!(POOL.shared().with(|b| b.limit()), 20);
 /// ```
 pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
-    Policy::new_shared(Shared::new(lock), EmbassyClock)
+    Policy::new_static(Shared::new(lock), EmbassyClock)
 }
 
 /// A closed breaker behind a [`CsLock`], its config referenced (a `const`
@@ -102,7 +106,7 @@ pub const fn bulkhead<const Q: usize>(config: BulkheadConfig) -> BulkheadPolicy<
 /// (zero: rejected at once with `retry_at`). `const`.
 pub const fn rate_limiter(quota: Quota, max_wait: Duration) -> RateLimiterPolicy {
     let limiter = Throttle::new(AtomicGcra::new(quota)).max_wait(max_wait);
-    Policy::new_shared(limiter, EmbassyClock)
+    Policy::new_static(limiter, EmbassyClock)
 }
 
 /// An empty table of `N` keys at `quota` behind a [`CsLock`], `seed` keying
@@ -158,7 +162,7 @@ pub trait EmbassyPolicy {
         F: FnOnce() -> Result<T, E>;
 }
 
-impl<S: SharedAdmission> EmbassyPolicy for Policy<S, EmbassyClock> {
+impl<S: SharedAdmission, A: Asks> EmbassyPolicy for Policy<S, EmbassyClock, A> {
     type Shared = S;
 
     fn by_ref(&self) -> Policy<&S, EmbassyClock> {

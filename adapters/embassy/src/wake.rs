@@ -100,7 +100,7 @@ impl WakeAt for Deadline {
 
 /// The policy's `next_deadline()`: when its machine changes on its own
 /// (an open breaker half-opens, a waiter's wait ends).
-impl<S: SharedAdmission> WakeAt for Policy<S, EmbassyClock> {
+impl<S: SharedAdmission, A> WakeAt for Policy<S, EmbassyClock, A> {
     #[inline]
     fn wake_at(&self) -> Option<embassy_time::Instant> {
         self.next_deadline().and_then(|at| at.wake_at())
