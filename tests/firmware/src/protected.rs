@@ -23,7 +23,7 @@ const_config! {
             .build(),
     );
 }
-pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<128>, (), CsKind, SensorConfig> =
+pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<128, 4, 0>, (), CsKind, SensorConfig> =
     circuit_breaker(SensorConfig, CountWindow::new());
 
 const_config! {
