@@ -17,7 +17,7 @@ const TICKS: u64 = embassy_time::TICK_HZ / GCD;
 /// (`TICK_HZ` divides 10^6: 1 MHz, 1 kHz, ...; 0 otherwise): then both
 /// conversions are one multiply or one division, exactly the general
 /// path's results (see the tests).
-const NANOS_PER_TICK: u64 = if MICROS_PER_SEC % embassy_time::TICK_HZ == 0 {
+const NANOS_PER_TICK: u64 = if MICROS_PER_SEC.is_multiple_of(embassy_time::TICK_HZ) {
     1_000 * (MICROS_PER_SEC / embassy_time::TICK_HZ)
 } else {
     0
@@ -150,7 +150,7 @@ mod tests {
             }
         }
         // the fast paths are the ones taken at the usual rates
-        assert!(NANOS_PER_TICK != 0 || 1_000_000 % embassy_time::TICK_HZ != 0);
+        const { assert!(NANOS_PER_TICK != 0 || !1_000_000u64.is_multiple_of(embassy_time::TICK_HZ)) };
     }
 
     /// `scale` against the same fraction in `u128`, for tick rates from 1 Hz
