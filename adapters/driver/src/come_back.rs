@@ -72,7 +72,7 @@ impl ComeBack for Deadline {
     }
 }
 
-impl<S: SharedAdmission, R> ComeBack for Policy<S, R> {
+impl<S: SharedAdmission, R, A: crate::Asks> ComeBack for Policy<S, R, A> {
     #[inline]
     fn come_back_at(&self) -> Option<Instant> {
         self.shared()

@@ -82,7 +82,7 @@ mod std_timeout;
 /// (and its users) reach the core through the driver alone.
 pub use failsafe_core::{
     ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
-    TimeSource, admission, breaker, bulkhead, checked, failfast, rate, rng, sync,
+    TimeSource, admission, breaker, bulkhead, checked, const_config, failfast, rate, rng, sync,
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
@@ -107,7 +107,7 @@ pub use hedge::{HedgeContext, Idempotent, hedge};
 pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
 pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in};
-pub use policy_handle::Policy;
+pub use policy_handle::{Asks, DefaultAsk, Policy};
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
 #[cfg(feature = "quick-cache")]

@@ -60,7 +60,7 @@ mod wake;
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
 pub use failsafe_driver::DefmtObserver;
-pub use failsafe_driver::{CsKind, LockKind};
+pub use failsafe_driver::{CsKind, LockKind, const_config};
 pub use lock::{EmbassyMutex, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,

@@ -1,6 +1,7 @@
 //! Each pattern's firmware handle: the driver's [`Policy`] over its core
 //! machine, on [`EmbassyClock`], built by a `const fn` for a `static`.
 
+use core::borrow::Borrow;
 use core::hash::Hash;
 use core::time::Duration;
 
@@ -10,21 +11,35 @@ use failsafe_driver::failfast::{FailFast, FailFastConfig};
 use failsafe_driver::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
 use failsafe_driver::retry_machine::NoBudget;
 use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
-use failsafe_driver::{Classify, CsKind, DefaultClassifier, Error, LockKind, Policy};
+use failsafe_driver::{
+    Asks, Classify, CsKind, DefaultAsk, DefaultClassifier, Error, LockKind, Policy,
+};
 
 use crate::EmbassyClock;
 
-/// Any core machine `M` behind lock `L` (a [`CsLock`] by default); built by
-/// [`from_lock`]. The aliases below take a [`LockKind`] `K` instead.
-pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock>;
+/// Any core machine `M` behind lock `L` (a [`CsLock`] by default, or a
+/// [`MutexLock`](crate::MutexLock), or any [`Lock`](crate::Lock)); built by
+/// [`from_lock`]. The pattern aliases below take a [`LockKind`] instead,
+/// so the machine is not named twice.
+///
+/// A `static` handle carries no per-call [`Ask`](failsafe_driver::Ask)
+/// ([`DefaultAsk`]: every call asks the default); `by_ref()` and the
+/// `with_*` methods give a handle that does.
+pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock, DefaultAsk>;
 
-/// A circuit breaker (window `W`, observer `O`), its config referenced
-/// from flash (no RAM: 80 B otherwise); built by [`circuit_breaker`].
-pub type CircuitBreakerPolicy<W, O = (), K = CsKind> =
-    LockedPolicy<StaticBreaker<W, O>, <K as LockKind>::Lock<StaticBreaker<W, O>>>;
+/// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
+/// observer `O`, lock kind `K`: [`CsKind`] or an
+/// [`EmbassyMutex`](crate::EmbassyMutex)); built by [`circuit_breaker`] or
+/// [`from_lock`]. Its config `C` is a `&'static BreakerConfig` by default: a
+/// `const` in flash, costing a pointer of RAM (80 B by value); or a
+/// zero-sized [`const_config!`](crate::const_config) type: no RAM at all,
+/// and the compiler folds the config into the breaker's code.
+pub type CircuitBreakerPolicy<W, O = (), K = CsKind, C = &'static BreakerConfig> =
+    LockedPolicy<StaticBreaker<W, O, C>, <K as LockKind>::Lock<StaticBreaker<W, O, C>>>;
 
-/// The breaker machine of a [`CircuitBreakerPolicy`].
-pub type StaticBreaker<W, O = ()> = CircuitBreaker<W, O, &'static BreakerConfig>;
+/// The breaker machine of a [`CircuitBreakerPolicy`]: its config referenced
+/// from flash (or a [`const_config!`](crate::const_config) type).
+pub type StaticBreaker<W, O = (), C = &'static BreakerConfig> = CircuitBreaker<W, O, C>;
 
 /// A fail fast; built by [`fail_fast`].
 pub type FailFastPolicy<O = (), K = CsKind> =
@@ -34,9 +49,10 @@ pub type FailFastPolicy<O = (), K = CsKind> =
 pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, K = CsKind> =
     LockedPolicy<Bulkhead<Q, O, A>, <K as LockKind>::Lock<Bulkhead<Q, O, A>>>;
 
-/// The lock-free GCRA rate limiter; built by [`rate_limiter`]. Other
-/// limiters: `LockedPolicy<Throttle<TokenBucket>>`, by [`from_lock`].
-pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock>;
+/// The lock-free rate limiter (core machine: [`AtomicGcra`] in a
+/// [`Throttle`]); built by [`rate_limiter`]. Other limiters go behind a
+/// lock: `LockedPolicy<Throttle<TokenBucket>>`, built by [`from_lock`].
+pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock, DefaultAsk>;
 
 /// A rate limiter per key (`N` keys, idle ones evicted first, lock kind
 /// `L`); built by [`keyed_rate_limiter`].
@@ -54,14 +70,23 @@ pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsKind> =
 /// assert_eq!(POOL.shared().with(|b| b.limit()), 20);
 /// ```
 pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
-    Policy::new_shared(Shared::new(lock), EmbassyClock)
+    Policy::new_static(Shared::new(lock), EmbassyClock)
 }
 
-/// A closed breaker behind a [`CsLock`].
-pub const fn circuit_breaker<W: Window>(
-    config: &'static BreakerConfig,
+/// A closed breaker behind a [`CsLock`], its config referenced (a `const`
+/// stays in flash) or a [`const_config!`](crate::const_config) type. `const`.
+///
+/// ```
+/// use failsafe_embassy::{checked, circuit_breaker, const_config, BreakerConfig, CircuitBreakerPolicy, CountWindow, CsKind};
+/// const_config!(Sensor: BreakerConfig = checked(BreakerConfig::builder().minimum_calls(20).build()));
+/// static SENSOR: CircuitBreakerPolicy<CountWindow<128>, (), CsKind, Sensor> =
+///     circuit_breaker(Sensor, CountWindow::new());
+/// # assert_eq!(SENSOR.shared().with(|b| *b.config()), Sensor::CONFIG);
+/// ```
+pub const fn circuit_breaker<W: Window, C: Borrow<BreakerConfig>>(
+    config: C,
     window: W,
-) -> CircuitBreakerPolicy<W> {
+) -> CircuitBreakerPolicy<W, (), CsKind, C> {
     from_lock(CsLock::new(CircuitBreaker::new(config, window)))
 }
 
@@ -79,7 +104,7 @@ pub const fn bulkhead<const Q: usize>(config: BulkheadConfig) -> BulkheadPolicy<
 /// (zero: rejected at once with `retry_at`).
 pub const fn rate_limiter(quota: Quota, max_wait: Duration) -> RateLimiterPolicy {
     let limiter = Throttle::new(AtomicGcra::new(quota)).max_wait(max_wait);
-    Policy::new_shared(limiter, EmbassyClock)
+    Policy::new_static(limiter, EmbassyClock)
 }
 
 /// An empty table of `N` keys at `quota` behind a [`CsLock`], `seed` keying
@@ -133,7 +158,7 @@ pub trait EmbassyPolicy {
         F: FnOnce() -> Result<T, E>;
 }
 
-impl<S: SharedAdmission> EmbassyPolicy for Policy<S, EmbassyClock> {
+impl<S: SharedAdmission, A: Asks> EmbassyPolicy for Policy<S, EmbassyClock, A> {
     type Shared = S;
 
     fn by_ref(&self) -> Policy<&S, EmbassyClock> {

@@ -1,5 +1,6 @@
 //! Retries and timeouts: the driver's loops on [`EmbassyClock`].
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
 
@@ -33,30 +34,48 @@ use crate::EmbassyClock;
 /// assert_eq!(fix.await, Ok((52, 13)));
 /// # });
 /// ```
-pub struct RetryPolicy<'a, L = NoBudget, O = ()>(
-    &'a RetryConfig,
+///
+/// The config `C` is a `&RetryConfig` by default (a `const` stays in flash),
+/// or a zero-sized [`const_config!`](crate::const_config) type: no pointer
+/// either, and the compiler folds the config into the retry loop, keeping
+/// only its backoff shape's and jitter's code (firmware `.text`):
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_embassy::{checked, const_config, BackoffKind, Jitter, NoBudget, RetryConfig, RetryPolicy};
+///
+/// const_config!(Gps: RetryConfig = checked(RetryConfig::builder()
+///     .backoff(BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_millis(100) })
+///     .jitter(Jitter::Full)
+///     .build()));
+/// static GPS: RetryPolicy<NoBudget, (), Gps> = RetryPolicy::new(Gps, 0x5EED);
+/// # assert_eq!(GPS.config().max_attempts(), Some(3));
+/// ```
+pub struct RetryPolicy<'a, L = NoBudget, O = (), C = &'a RetryConfig>(
+    C,                  // the config
     &'a L,              // the budget
     CsLock<Xorshift64>, // seeds each call's generator
     O,                  // the observer
 );
 
-impl<'a> RetryPolicy<'a> {
-    /// `config`, no budget, no observer, jitter seeded with `seed`.
-    pub const fn new(config: &'a RetryConfig, seed: u64) -> Self {
+impl<'a, C> RetryPolicy<'a, NoBudget, (), C> {
+    /// `config` (a `&RetryConfig`, or a [`const_config!`](crate::const_config)
+    /// type), no budget, no observer, jitter seeded with `seed`. `const`.
+    pub const fn new(config: C, seed: u64) -> Self {
         RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
 }
 
-impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
+impl<'a, L, O: Copy, C: Copy> RetryPolicy<'a, L, O, C> {
     /// The same policy reporting to `observer` (it runs inside the budget's
-    /// lock: keep it short).
-    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P> {
+    /// lock: keep it short). `const`.
+    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P, C> {
         RetryPolicy(self.0, self.1, self.2, observer)
     }
 
     /// The same policy drawing on `budget` (any [`Lock`] around a
-    /// [`RetryBudget`]), which other policies may share.
-    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O>
+    /// [`RetryBudget`]), which other policies may share. `const`.
+    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O, C>
     where
         'a: 'b,
     {
@@ -64,10 +83,10 @@ impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
     }
 }
 
-impl<L, O> RetryPolicy<'_, L, O> {
+impl<L, O, C: Borrow<RetryConfig>> RetryPolicy<'_, L, O, C> {
     /// The configuration.
-    pub const fn config(&self) -> RetryConfig {
-        *self.0
+    pub fn config(&self) -> RetryConfig {
+        *self.0.borrow()
     }
 
     /// Restarts the jitter generator from `seed` (the chip's unique ID, a
@@ -77,7 +96,7 @@ impl<L, O> RetryPolicy<'_, L, O> {
     }
 }
 
-impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
+impl<L, O: Observer<RetryEvent> + Clone, C: Borrow<RetryConfig> + Copy> RetryPolicy<'_, L, O, C> {
     /// Runs `op` (given its [`Attempt`]) until `Ok` or the policy gives up.
     ///
     /// # Errors
@@ -114,7 +133,7 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
         Fut: Future<Output = Result<T, E>>,
     {
         let ctx = RetryContext {
-            config: *self.0,
+            config: self.0,
             deadline,
             budget: self.1,
             rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
@@ -125,10 +144,12 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     }
 }
 
-impl<L, O> fmt::Debug for RetryPolicy<'_, L, O> {
+impl<L, O, C: Borrow<RetryConfig>> fmt::Debug for RetryPolicy<'_, L, O, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("RetryPolicy");
-        debug.field("config", &self.0).finish_non_exhaustive()
+        debug
+            .field("config", self.0.borrow())
+            .finish_non_exhaustive()
     }
 }
 
