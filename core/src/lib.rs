@@ -74,6 +74,8 @@ pub mod rate;
 pub mod retry;
 pub mod rng;
 mod sliding;
+#[cfg(feature = "serde")]
+pub mod serde_support;
 pub mod sync;
 pub mod time;
 pub mod timeout;
