@@ -57,6 +57,8 @@
 extern crate alloc;
 
 pub mod admission;
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;
@@ -73,9 +75,9 @@ pub mod plan;
 pub mod rate;
 pub mod retry;
 pub mod rng;
-mod sliding;
 #[cfg(feature = "serde")]
 pub mod serde_support;
+mod sliding;
 pub mod sync;
 pub mod time;
 pub mod timeout;

@@ -18,7 +18,9 @@ use crate::failfast::FailFastConfig;
 use crate::fallback::FallbackPolicy;
 use crate::hedge::{HedgeConfig, HedgeDelay};
 use crate::rate::{FixedWindow, KeyedGcra, Quota, SlidingWindow, TokenBucket, WhenFull};
-use crate::retry::{BackoffKind, GrpcThrottle, Jitter, RatioBudget, RetryAfter, RetryConfig, TokenQuota};
+use crate::retry::{
+    BackoffKind, GrpcThrottle, Jitter, RatioBudget, RetryAfter, RetryConfig, TokenQuota,
+};
 use crate::timeout::{TimeoutConfig, TimeoutMode};
 use crate::toggle::{FlagSpec, ToggleConfig, Window};
 use crate::{ConfigError, Instant, Problem};
@@ -837,23 +839,51 @@ impl<'de> Deserialize<'de> for Intervals {
 #[serde(deny_unknown_fields)]
 struct BackoffFile {
     kind: BackoffName,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     delay: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     intervals: Option<Intervals>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     initial: Option<Duration>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     step: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     multiplier: Option<f64>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     factor: Option<Duration>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     base: Option<Duration>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     median_first: Option<Duration>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     max: Option<Duration>,
 }
 
@@ -1074,9 +1104,17 @@ enum RetryAfterName {
 #[serde(deny_unknown_fields)]
 struct RetryAfterFile {
     kind: RetryAfterName,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     max_extra: Option<Duration>,
-    #[serde(default, with = "option_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     max: Option<Duration>,
 }
 
@@ -1332,9 +1370,9 @@ mod hedge_delay {
                     "parallel" => Ok(HedgeDelay::Parallel),
                     "on_failure" => Ok(HedgeDelay::OnFailure),
                     "quantile" => Ok(HedgeDelay::Quantile),
-                    _ => parse(v).map(HedgeDelay::Fixed).map_err(|e| {
-                        E::custom(format_args!("invalid `delay` {v:?}: {e}"))
-                    }),
+                    _ => parse(v)
+                        .map(HedgeDelay::Fixed)
+                        .map_err(|e| E::custom(format_args!("invalid `delay` {v:?}: {e}"))),
                 }
             }
         }
@@ -1491,8 +1529,8 @@ mod read_toggle {
     use alloc::string::String;
     use alloc::vec::Vec;
 
-    use serde::de::{self, Deserializer};
     use serde::Deserialize;
+    use serde::de::{self, Deserializer};
 
     use crate::toggle::{FlagSpec, MAX_BASIS_POINTS, ToggleConfig, Window};
 
@@ -1542,10 +1580,9 @@ mod read_toggle {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             let t = ToggleIn::deserialize(d)?;
             let len = t.flags.len();
-            let specs: [FlagSpec; N] = t
-                .flags
-                .try_into()
-                .map_err(|_| de::Error::invalid_length(len, &"exactly as many flags as the table holds"))?;
+            let specs: [FlagSpec; N] = t.flags.try_into().map_err(|_| {
+                de::Error::invalid_length(len, &"exactly as many flags as the table holds")
+            })?;
             ToggleConfig::new(t.seed, specs).map_err(de::Error::custom)
         }
     }
