@@ -1,5 +1,5 @@
 //! Fuzz and property-test your own policies (feature `arbitrary`):
-//! [`arbitrary::Arbitrary`](::arbitrary::Arbitrary) for the configurations,
+//! [`arbitrary::Arbitrary`] for the configurations,
 //! for [`Outcome`] and for a [`Timeline`] of outcomes in virtual time.
 //!
 //! Every configuration drawn is **valid**: it is built through its builder

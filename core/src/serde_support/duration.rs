@@ -208,7 +208,7 @@ pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Erro
 /// ```
 /// use core::time::Duration;
 ///
-/// #[derive(serde::Deserialize)]
+/// #[derive(serde::Deserialize, Debug)]
 /// struct Poll {
 ///     #[serde(with = "failsafe_core::serde_support::duration")]
 ///     every: Duration,

@@ -13,7 +13,7 @@
 //! use core::time::Duration;
 //! use failsafe_core::breaker::BreakerConfig;
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(serde::Deserialize, Debug)]
 //! struct Service {
 //!     breaker: BreakerConfig,
 //! }
