@@ -505,3 +505,75 @@ fn arbitrary_configurations_are_valid_and_round_trip() {
         assert!((aimd.min_limit()..=aimd.max_limit()).contains(&aimd.limit()));
     }
 }
+
+#[test]
+fn durations_read_and_write_in_the_documented_grammar() {
+    use failsafe_core::serde_support::duration::{ParseDurationError, Text, parse};
+    assert_eq!(parse("1d"), Ok(Duration::from_secs(86_400)));
+    assert_eq!(
+        parse("1h 2m 3s 4ms 5us 6ns"),
+        Ok(Duration::new(3_723, 4_005_006))
+    );
+    assert_eq!(parse("1.25 min"), Ok(Duration::from_secs(75)));
+    assert_eq!(parse("7µs"), Ok(Duration::from_micros(7)));
+    assert_eq!(parse("0.0000000015s"), Ok(Duration::from_nanos(1))); // below 1 ns: truncated
+    assert_eq!(parse("  "), Err(ParseDurationError::Empty));
+    assert_eq!(parse("ms"), Err(ParseDurationError::Number));
+    assert_eq!(parse("1.s"), Err(ParseDurationError::Number));
+    assert_eq!(parse("5"), Err(ParseDurationError::Unit));
+    assert_eq!(parse("5 weeks"), Err(ParseDurationError::Unit));
+    assert_eq!(
+        parse("18446744073709551616s"),
+        Err(ParseDurationError::Overflow)
+    );
+    assert_eq!(
+        parse("99999999999999999999999999999999999999999d"),
+        Err(ParseDurationError::Overflow)
+    );
+    // the written form reads back exactly, up to Duration::MAX
+    for d in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        ms(1_500),
+        Duration::from_secs(3_600 * 30),
+        Duration::MAX,
+    ] {
+        assert_eq!(parse(&Text(d).to_string()), Ok(d), "{}", Text(d));
+    }
+    // in a file: the error names the value and the line
+    let e = from_toml::<BulkheadConfig>("[config]\nmax_concurrent = 4\nmax_wait = \"3 parsecs\"\n")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("invalid duration \"3 parsecs\""),
+        "{e}"
+    );
+    assert!(e.to_string().contains("line 3"), "{e}");
+}
+
+#[test]
+fn a_hedge_delay_given_as_a_function_cannot_be_written() {
+    let config = HedgeConfig::builder()
+        .delay(HedgeDelay::Function(|n| {
+            Duration::from_millis(10 * u64::from(n))
+        }))
+        .build()
+        .unwrap();
+    let e = toml::to_string(&Doc { config }).unwrap_err();
+    assert!(e.to_string().contains("cannot be serialised"), "{e}");
+}
+
+#[test]
+fn without_a_default_the_missing_setting_is_named() {
+    let e = from_toml::<Quota>("[config]\nburst = 3\n").unwrap_err();
+    assert!(e.to_string().contains("invalid `rate`: must be set"), "{e}");
+    let e = from_toml::<TokenBucket>("[config]\ncapacity = 3\n").unwrap_err();
+    assert!(
+        e.to_string().contains("invalid `refill`: must be set"),
+        "{e}"
+    );
+    let e = from_toml::<TimeoutConfig>("[config]\n").unwrap_err();
+    assert!(
+        e.to_string().contains("invalid `timeout`: must be set"),
+        "{e}"
+    );
+}

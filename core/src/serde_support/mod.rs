@@ -7,7 +7,8 @@
 //! value is an error naming the field (the [`ConfigError`](crate::ConfigError)
 //! message), and in a TOML file the error also carries the line and column
 //! of the table (toml attaches them to an error raised while it deserialises
-//! that table).
+//! that table; an error in a nested value, such as a retry's inline
+//! `backoff = { ... }` table, points at that value's line).
 //!
 //! ```
 //! use core::time::Duration;
@@ -54,9 +55,10 @@
 //!   `"evict_least_loaded"`, `"soft"`; an [`Outcome`](crate::Outcome) is
 //!   `"success"`, `"timeout"`, ...).
 //!
-//! Serialising writes every key (so a file written from a configuration
-//! shows each value in force), and reading it back gives an equal
-//! configuration. The machines that are their own configuration (the
+//! Serialising writes every setting in force, leaving out only the
+//! settings that are off and the two that equal what they default to from
+//! another (`open_wait_max` = `open_wait`, `success_threshold` =
+//! `half_open_probes`); reading it back gives an equal configuration. The machines that are their own configuration (the
 //! adaptive limits [`Aimd`](crate::bulkhead::Aimd),
 //! [`Vegas`](crate::bulkhead::Vegas), [`Gradient2`](crate::bulkhead::Gradient2),
 //! the limiters [`TokenBucket`](crate::rate::TokenBucket),
