@@ -391,7 +391,7 @@ fn each_configuration_rejects_a_bad_value_naming_the_field_and_the_line() {
         "open_wait = \"5s\"\nfailure_rate_threshold = 1.5",
         "failure_rate_threshold",
     );
-    println!("{message}");
+    eprintln!("{message}"); // what a user sees (shown with --nocapture)
     rejects::<FailFastConfig>("consecutive_failures = 0", "consecutive_failures");
     rejects::<BulkheadConfig>("max_concurrent = 0", "max_concurrent");
     rejects::<FixedLimit>("limit = 0", "limit");
@@ -449,7 +449,7 @@ fn a_toml_error_message_as_a_user_sees_it() {
         retry: RetryConfig,
     }
     let e = toml::from_str::<Service>(text).unwrap_err();
-    println!("{e}");
+    eprintln!("{e}");
     assert!(e.to_string().contains("invalid `backoff.multiplier`"));
     assert!(e.to_string().contains("line 3"));
 }
