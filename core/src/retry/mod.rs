@@ -97,8 +97,8 @@ pub struct RetryConfig {
     max_elapsed: Option<Duration>,
     backoff: BackoffKind,
     jitter: Jitter,
-    retry_after: RetryAfter,
-    min_remaining: Duration,
+    pub(crate) retry_after: RetryAfter,
+    pub(crate) min_remaining: Duration,
 }
 
 impl RetryConfig {
