@@ -16,6 +16,7 @@ use failsafe_core::arbitrary::Timeline;
 use failsafe_core::breaker::{BreakerConfig, HalfOpenRule};
 use failsafe_core::bulkhead::{Aimd, BulkheadConfig, FixedLimit, Gradient2, LimitAlgorithm, Vegas};
 use failsafe_core::cache::CacheConfig;
+use failsafe_core::chaos::{ChaosConfig, Rate, Schedule};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::fallback::FallbackPolicy;
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
@@ -290,6 +291,50 @@ fn every_configuration_round_trips_through_toml() {
 }
 
 #[test]
+fn chaos_configurations_round_trip() {
+    let config = ChaosConfig::builder()
+        .error(
+            Rate::percent(50),
+            Schedule::Between {
+                from: Instant::from_secs(60),
+                until: Instant::from_secs(180),
+            },
+        )
+        .outcome(
+            Rate::per_million(25_000),
+            Schedule::Periodic {
+                period: Duration::from_secs(20),
+                active: Duration::from_secs(5),
+                offset: Duration::from_secs(10),
+            },
+        )
+        .latency(
+            Rate::ALWAYS,
+            ms(10),
+            ms(2_000),
+            Schedule::Ramp {
+                from: Instant::ZERO,
+                full_at: Instant::from_secs(300),
+            },
+        )
+        .build()
+        .unwrap();
+    round_trip(&config);
+    round_trip(&ChaosConfig::NONE);
+    let text = "[config]\nerror = { rate = 0.05 }\nhang = { rate = 0.01, schedule = { kind = \"periodic\", period = \"1m\", active = \"10s\" } }\n";
+    let read: ChaosConfig = from_toml(text).unwrap();
+    assert_eq!(read.error().rate, Rate::percent(5));
+    assert_eq!(
+        read.hang().schedule,
+        Schedule::Periodic {
+            period: Duration::from_secs(60),
+            active: Duration::from_secs(10),
+            offset: Duration::ZERO
+        }
+    );
+}
+
+#[test]
 fn a_file_reads_as_the_documented_form() {
     let text = r#"
         [breaker]
@@ -430,6 +475,16 @@ fn each_configuration_rejects_a_bad_value_naming_the_field_and_the_line() {
     rejects::<HedgeConfig>("max_attempts = 0", "max_attempts");
     rejects::<CacheConfig>("refresh_ahead = \"1s\"", "refresh_ahead");
     rejects::<Window>("start = \"2h\"\nend = \"1h\"", "end");
+    rejects::<ChaosConfig>("error = { rate = 0.6 }\nhang = { rate = 0.5 }", "hang_rate");
+    rejects::<ChaosConfig>(
+        "latency = { rate = 1.0, min = \"2s\", max = \"1s\" }",
+        "latency_max",
+    );
+    rejects::<ChaosConfig>(
+        "error = { rate = 1.0, schedule = { kind = \"between\", from = \"5s\" } }",
+        "until",
+    );
+    rejects::<ChaosConfig>("error = { rate = 1.5 }", "error_rate");
     rejects::<ToggleConfig<1>>(
         "seed = 3\nflags = [{ name = \"beta\", rollout = 20000 }]",
         "rollout",

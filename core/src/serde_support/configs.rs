@@ -14,6 +14,7 @@ use super::option_duration;
 use crate::breaker::{BreakerConfig, HalfOpenRule};
 use crate::bulkhead::{Aimd, BulkheadConfig, FixedLimit, Gradient2, LimitAlgorithm, Vegas};
 use crate::cache::CacheConfig;
+use crate::chaos::{ChaosConfig, FaultRule, LatencyRule, Rate, Schedule};
 use crate::failfast::FailFastConfig;
 use crate::fallback::FallbackPolicy;
 use crate::hedge::{HedgeConfig, HedgeDelay};
@@ -1459,6 +1460,205 @@ impl FileForm for CacheFile {
 
 default_of!(CacheFile, CacheConfig::DEFAULT);
 via_file!(CacheConfig, CacheFile);
+
+// --------------------------------------------------------------------- chaos
+
+/// How a chaos schedule's kind is spelled.
+#[derive(Serialize, Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "snake_case")]
+enum ScheduleKind {
+    #[default]
+    Always,
+    Between,
+    Periodic,
+    Ramp,
+}
+
+/// A chaos schedule: `{ kind = "always" }`, `{ kind = "between", from =
+/// "60s", until = "3m" }`, `{ kind = "periodic", period, active, offset }`,
+/// `{ kind = "ramp", from, full_at }` (instants as durations since the
+/// clock's epoch; `offset` defaults to zero).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ScheduleFile {
+    kind: ScheduleKind,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    from: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    until: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    period: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    active: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    offset: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    full_at: Option<Duration>,
+}
+
+impl ScheduleFile {
+    fn of(s: &Schedule) -> Self {
+        let at = |i: Instant| Some(nanos(i.as_nanos()));
+        let mut f = ScheduleFile::default();
+        match *s {
+            Schedule::Always => {}
+            Schedule::Between { from, until } => {
+                f.kind = ScheduleKind::Between;
+                (f.from, f.until) = (at(from), at(until));
+            }
+            Schedule::Periodic {
+                period,
+                active,
+                offset,
+            } => {
+                f.kind = ScheduleKind::Periodic;
+                (f.period, f.active, f.offset) = (Some(period), Some(active), Some(offset));
+            }
+            Schedule::Ramp { from, full_at } => {
+                f.kind = ScheduleKind::Ramp;
+                (f.from, f.full_at) = (at(from), at(full_at));
+            }
+        }
+        f
+    }
+
+    /// The schedule, naming a key missing for its kind or given for another.
+    fn schedule(self) -> Result<Schedule, FileError> {
+        let (kind, keys) = match self.kind {
+            ScheduleKind::Always => ("always", [false; 6]),
+            ScheduleKind::Between => ("between", [true, true, false, false, false, false]),
+            ScheduleKind::Periodic => ("periodic", [false, false, true, true, true, false]),
+            ScheduleKind::Ramp => ("ramp", [true, false, false, false, false, true]),
+        };
+        let given = [
+            self.from.is_some(),
+            self.until.is_some(),
+            self.period.is_some(),
+            self.active.is_some(),
+            self.offset.is_some(),
+            self.full_at.is_some(),
+        ];
+        let names = ["from", "until", "period", "active", "offset", "full_at"];
+        for i in 0..names.len() {
+            if given[i] && !keys[i] {
+                return Err(FileError::NotFor {
+                    field: names[i],
+                    kind,
+                });
+            }
+        }
+        Ok(match self.kind {
+            ScheduleKind::Always => Schedule::Always,
+            ScheduleKind::Between => Schedule::Between {
+                from: since_epoch(need(self.from, "from")?),
+                until: since_epoch(need(self.until, "until")?),
+            },
+            ScheduleKind::Periodic => Schedule::Periodic {
+                period: need(self.period, "period")?,
+                active: need(self.active, "active")?,
+                offset: self.offset.unwrap_or_default(),
+            },
+            ScheduleKind::Ramp => Schedule::Ramp {
+                from: since_epoch(need(self.from, "from")?),
+                full_at: since_epoch(need(self.full_at, "full_at")?),
+            },
+        })
+    }
+}
+
+/// A rate as a ratio of calls (`0.05`), read to parts per million; a value
+/// outside `[0, 1]` (or NaN) becomes one the builder refuses.
+fn ratio_rate(x: f64) -> Rate {
+    if (0.0..=1.0).contains(&x) {
+        // `x * 1e6` is within `[0, 1e6]`: the cast cannot truncate
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ppm = (x * 1_000_000.0 + 0.5) as u32;
+        Rate::per_million(ppm)
+    } else {
+        Rate::per_million(u32::MAX)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    rate: f64,
+    #[serde(default)]
+    schedule: ScheduleFile,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyFile {
+    rate: f64,
+    #[serde(with = "duration")]
+    min: Duration,
+    #[serde(with = "duration")]
+    max: Duration,
+    #[serde(default)]
+    schedule: ScheduleFile,
+}
+
+/// Chaos injection: `error`, `outcome` and `hang` each `{ rate, schedule }`,
+/// `latency` `{ rate, min, max, schedule }`; each left out is off; rates are
+/// ratios of calls (`0.05`).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ChaosFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<FaultFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<FaultFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hang: Option<FaultFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<LatencyFile>,
+}
+
+impl FileForm for ChaosFile {
+    type Target = ChaosConfig;
+
+    fn of(c: &ChaosConfig) -> Self {
+        let fault = |r: FaultRule| {
+            (r.rate != Rate::NEVER).then(|| FaultFile {
+                rate: ppm_ratio(r.rate.as_per_million().into()),
+                schedule: ScheduleFile::of(&r.schedule),
+            })
+        };
+        let l: LatencyRule = c.latency();
+        ChaosFile {
+            error: fault(c.error()),
+            outcome: fault(c.outcome()),
+            hang: fault(c.hang()),
+            latency: (l.rate != Rate::NEVER).then(|| LatencyFile {
+                rate: ppm_ratio(l.rate.as_per_million().into()),
+                min: l.min,
+                max: l.max,
+                schedule: ScheduleFile::of(&l.schedule),
+            }),
+        }
+    }
+
+    fn build(self) -> Result<ChaosConfig, FileError> {
+        let mut b = ChaosConfig::builder();
+        if let Some(f) = self.error {
+            b = b.error(ratio_rate(f.rate), f.schedule.schedule()?);
+        }
+        if let Some(f) = self.outcome {
+            b = b.outcome(ratio_rate(f.rate), f.schedule.schedule()?);
+        }
+        if let Some(f) = self.hang {
+            b = b.hang(ratio_rate(f.rate), f.schedule.schedule()?);
+        }
+        if let Some(l) = self.latency {
+            let schedule = l.schedule.schedule()?;
+            b = b.latency(ratio_rate(l.rate), l.min, l.max, schedule);
+        }
+        Ok(b.build()?)
+    }
+}
+
+via_file!(ChaosConfig, ChaosFile);
 
 // -------------------------------------------------------------------- toggle
 
