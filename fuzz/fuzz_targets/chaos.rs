@@ -148,6 +148,16 @@ impl BlockingRuntime for Manual {
     }
 }
 
+/// A generator taken from `Seeds` at its first draw, as the policy's.
+struct FirstDraw<'a>(&'a Seeds, Option<Xorshift64>);
+
+impl Rng for FirstDraw<'_> {
+    fn next_u64(&mut self) -> u64 {
+        let seeds = self.0;
+        self.1.get_or_insert_with(|| seeds.next()).next_u64()
+    }
+}
+
 /// A rate scaled by an intensity, as the machine computes it.
 fn in_effect(rate: Rate, intensity: u32) -> u64 {
     u64::from(rate.as_per_million()) * u64::from(intensity) / u64::from(PER_MILLION)
@@ -242,10 +252,11 @@ fuzz_target!(|input: Input| {
                     Some(ns) => Deadline::at(now + Duration::from_nanos(ns.into())),
                     None => Deadline::NEVER,
                 };
+                // The policy takes a generator from its stream at a call's
+                // first draw only.
                 let decided = if chaos.is_enabled() {
-                    twin.decide(now, &mut twin_seeds.next())
+                    twin.decide(now, &mut FirstDraw(&twin_seeds, None))
                 } else {
-                    let _ = twin_seeds.next(); // the policy draws a generator per call
                     Injection::PASS
                 };
                 let called = Cell::new(false);
@@ -254,8 +265,10 @@ fuzz_target!(|input: Input| {
                     if fails { Err("own") } else { Ok(200) }
                 });
                 let wake = now + decided.delay;
-                let hang = decided.fault == Some(Fault::Hang)
-                    || (!deadline.is_never() && wake >= deadline.instant());
+                let late = !decided.delay.is_zero()
+                    && !deadline.is_never()
+                    && wake >= deadline.instant();
+                let hang = decided.fault == Some(Fault::Hang) || late;
                 let (want, at) = match decided.fault {
                     _ if hang => (Err("injected"), deadline.instant().max(now)),
                     Some(Fault::Error) => (Err("injected"), wake),

@@ -5,11 +5,12 @@
 //! A policy bundles the machine (a `Chaos`, `&Chaos` or `Arc<Chaos>`: any
 //! [`Borrow<Chaos>`]), the caller's way to make the injected error
 //! (`Fn() -> E`) and the chosen outcome (`Fn() -> Result<T, E>`: an `Ok`
-//! 503, say), a random stream (one generator per call from a seeded
-//! [`Seeds`]; [`seed`](ChaosPolicy::seed) fixes it for a reproducible run)
+//! 503, say), a random stream (one generator per call that draws, from a
+//! seeded [`Seeds`]; [`seed`](ChaosPolicy::seed) fixes it for a
+//! reproducible run)
 //! and an observer of what it injects ([`ChaosEvent`]). For each call it:
 //!
-//! 1. decides at `now`, once;
+//! 1. decides at `now`, once (switched off: reads no clock, draws nothing);
 //! 2. sleeps the added latency on the runtime's timer ([`run`](ChaosPolicy::run))
 //!    or blocks the thread ([`run_blocking`](ChaosPolicy::run_blocking));
 //!    a latency reaching past the call's deadline is a hang: the call could
@@ -33,11 +34,11 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
 pub use failsafe_core::chaos::*;
-use failsafe_core::rng::Seeds;
+use failsafe_core::rng::{Rng, Seeds, Xorshift64};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
-use crate::{BlockingRuntime, Runtime};
+use crate::{BlockingRuntime, Clock, Runtime};
 
 /// What a [`ChaosPolicy`] reports when it injects something into a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +131,10 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
 
     /// What to inject into a call starting at `now`, from a fresh generator
     /// of the policy's stream; reported to the observer unless nothing.
+    /// A call that draws nothing (switched off, or every rate in effect
+    /// 0 or 100 %) takes no generator from the stream.
     pub fn decide(&self, now: Instant) -> Injection {
-        let injection = self.chaos().decide(now, &mut self.seeds.next());
+        let injection = self.chaos().decide(now, &mut FirstDraw(&self.seeds, None));
         if !injection.is_pass() {
             let event = ChaosEvent { at: now, injection };
             self.observer.clone().on_event(event);
@@ -142,9 +145,10 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
     /// The injection decided at `now` for a call under `deadline`, as a
     /// future: `op` is made only if the call is to be made; `None` if `op`
     /// makes none.
+    /// Switched off, it reads no clock.
     fn start<Fut, Z, T, E>(
         &self,
-        now: Instant,
+        clock: &(impl Clock + ?Sized),
         deadline: Deadline,
         sleep: impl FnOnce(Instant) -> Z,
         op: impl FnOnce() -> Option<Fut>,
@@ -153,10 +157,16 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
         ME: Fn() -> E,
         MO: Fn() -> Result<T, E>,
     {
+        if !self.chaos().is_enabled() {
+            return Some(ChaosFuture::pass(Some(op()?)));
+        }
+        let now = clock.now();
         let Injection { delay, fault } = self.decide(now);
         let wake = now + delay;
-        let hang =
-            fault == Some(Fault::Hang) || (!deadline.is_never() && wake >= deadline.instant());
+        // A latency that cannot end before the deadline: the call would not
+        // answer in time (no latency: the call is the caller's own business).
+        let late = !delay.is_zero() && !deadline.is_never() && wake >= deadline.instant();
+        let hang = fault == Some(Fault::Hang) || late;
         let (op, answer) = match fault {
             _ if hang => (None, None),
             Some(Fault::Error) => (None, Some(Err((self.make_error)()))),
@@ -198,7 +208,7 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
     {
         let sleep = |at| runtime.sleep_until(at);
         let pass = ChaosFuture::pass(None);
-        self.start(runtime.now(), deadline, sleep, || Some(op()))
+        self.start(runtime, deadline, sleep, || Some(op()))
             .unwrap_or(pass)
     }
 
@@ -221,12 +231,7 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
         MO: Fn() -> Result<T, E>,
     {
         let mut blocked = None;
-        let call = self.start(
-            runtime.now(),
-            deadline,
-            |at| blocked = Some(at),
-            || Some(()),
-        );
+        let call = self.start(runtime, deadline, |at| blocked = Some(at), || Some(()));
         let Some(ChaosFuture {
             op: call, answer, ..
         }) = call
@@ -244,6 +249,16 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
                 Err((self.make_error)())
             }
         }
+    }
+}
+
+/// One call's generator, taken from the policy's stream at its first draw.
+struct FirstDraw<'a>(&'a Seeds, Option<Xorshift64>);
+
+impl Rng for FirstDraw<'_> {
+    fn next_u64(&mut self) -> u64 {
+        let seeds = self.0;
+        self.1.get_or_insert_with(|| seeds.next()).next_u64()
     }
 }
 
@@ -362,7 +377,7 @@ where
         deadline: Deadline,
         op: impl FnOnce() -> Option<Fut>,
     ) -> Option<ChaosFuture<Fut, R::Sleep, T, E>> {
-        self.start(runtime.now(), deadline, |at| runtime.sleep_until(at), op)
+        self.start(runtime, deadline, |at| runtime.sleep_until(at), op)
     }
 
     fn around_blocking<R: BlockingRuntime>(
