@@ -207,9 +207,8 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
         MO: Fn() -> Result<T, E>,
     {
         let sleep = |at| runtime.sleep_until(at);
-        let pass = ChaosFuture::pass(None);
         self.start(runtime, deadline, sleep, || Some(op()))
-            .unwrap_or(pass)
+            .unwrap_or_else(|| ChaosFuture::pass(None))
     }
 
     /// [`run`](Self::run) for blocking code: the latency blocks the thread

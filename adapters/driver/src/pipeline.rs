@@ -6,7 +6,7 @@
 //! you where it does not:
 //!
 //! **fallback → overall timeout → retry → admissions → attempt timeout →
-//! operation**.
+//! chaos → operation**.
 //!
 //! - The fallback ([`PipelineError::fallback_reason`], or
 //!   [`Pipeline::call_or_else`]) answers whatever is left, and sees the true
@@ -25,6 +25,9 @@
 //!   anything admits); a hedge in place of the retry (`call_hedged`).
 //! - The attempt timeout bounds one attempt, waiting for admission
 //!   included, never past the overall deadline.
+//! - Chaos ([`chaos`](Pipeline::chaos), none by default) injects its faults
+//!   and latency next to the operation, so every pattern above sees them
+//!   as the dependency's own.
 //!
 //! One error, [`PipelineError`], says which pattern stopped the call and
 //! why, keeps the operation's error typed, and carries `retry_at`.
