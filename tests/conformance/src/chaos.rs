@@ -2,9 +2,11 @@
 //! a pipeline injects exactly what a twin core machine on the same seeds
 //! decides (errors, chosen outcomes, latency on the binding's timer, hangs
 //! cut by the attempt timeout), a breaker in front sees injected errors as
-//! the dependency's, and switched off at run time every call passes
-//! through untouched.
+//! the dependency's, switched off at run time every call passes through
+//! untouched, and a latency reaching the attempt's deadline is a timeout
+//! at that deadline, the call never made.
 
+use core::cell::Cell;
 use core::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow};
@@ -61,6 +63,18 @@ fn down() -> Chaos {
     Chaos::new(always.build().unwrap())
 }
 
+/// 40 ms added to every call.
+fn slow() -> Chaos {
+    let ms40 = Duration::from_millis(40);
+    let slow = ChaosConfig::builder().latency(Rate::ALWAYS, ms40, ms40, Schedule::Always);
+    Chaos::new(slow.build().unwrap())
+}
+
+/// A 30 ms attempt timeout: shorter than the added latency.
+fn short() -> TimeoutConfig {
+    TimeoutConfig::new(Duration::from_millis(30)).unwrap()
+}
+
 fn breaker_config() -> BreakerConfig {
     BreakerConfig::builder()
         .consecutive_failures(2)
@@ -112,6 +126,26 @@ pub async fn chaos_injects_exactly_as_the_core_decides<B: Binding>(b: B) {
     let r = guarded.call(|_| async { Ok::<u16, &str>(200) }).await;
     let rejected = r.unwrap_err().rejected().map(|r| r.reason);
     assert_eq!(rejected, Some(RejectReason::BreakerOpen));
+
+    // A latency reaching the attempt's deadline: the call is never made and
+    // is cut at the deadline.
+    let slow = slow();
+    let policy = ChaosPolicy::new(&slow, || "injected", || Ok(503));
+    let bounded = Pipeline::new(rt.clone())
+        .attempt_timeout(short())
+        .chaos(policy);
+    let (start, called) = (rt.now(), Cell::new(false));
+    let call = bounded.call(|_| {
+        called.set(true);
+        async { Ok::<u16, &str>(200) }
+    });
+    let (r, ()) = zip(call, b.advance(short().timeout())).await;
+    let cut = Deadline::at(start + short().timeout());
+    assert_eq!(r.unwrap_err().error, Error::Timeout(cut));
+    assert_eq!(
+        (called.get(), since(start, rt.now())),
+        (false, short().timeout())
+    );
 }
 
 /// [`chaos_injects_exactly_as_the_core_decides`] for blocking callers:
@@ -153,4 +187,20 @@ pub fn chaos_injects_exactly_as_the_core_decides_blocking<B: BlockingBinding>(b:
     let r = guarded.call_blocking(|_| Ok::<u16, &str>(200));
     let rejected = r.unwrap_err().rejected().map(|r| r.reason);
     assert_eq!(rejected, Some(RejectReason::BreakerOpen));
+
+    // A latency reaching the attempt's deadline: blocked until it, never
+    // made, a timeout.
+    let slow = slow();
+    let policy = ChaosPolicy::new(&slow, || "injected", || Ok(503));
+    let bounded = Pipeline::new(rt.clone())
+        .attempt_timeout(short())
+        .chaos(policy);
+    let (start, mut called) = (rt.now(), false);
+    let r = bounded.call_blocking(|_| {
+        called = true;
+        Ok::<u16, &str>(200)
+    });
+    let cut = Deadline::at(start + short().timeout());
+    assert_eq!(r.unwrap_err().error, Error::Timeout(cut));
+    assert_eq!((called, since(start, rt.now())), (false, short().timeout()));
 }
