@@ -24,6 +24,12 @@
 //! - cache: [`SharedCache`] (`get_or_load`, miss coalescing with followers
 //!   woken by their leader ([`WithWaiters`](cache::WithWaiters)), stale-on-error),
 //!   [`Pipeline::call_cached`];
+//! - chaos injection: [`chaos::ChaosPolicy`] injects the core's
+//!   [`Chaos`](chaos::Chaos) decisions (errors, chosen outcomes, hangs,
+//!   latency on the runtime's timer) around a call, alone (`run`,
+//!   `run_blocking`) or as a pipeline's innermost stage
+//!   ([`Pipeline::chaos`]); `failsafe_driver::chaos` re-exports the core's
+//!   chaos module;
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
 //!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
@@ -40,6 +46,7 @@ pub mod admit;
 mod blocking;
 pub mod cache;
 mod cache_waiters;
+pub mod chaos;
 mod clock;
 mod come_back;
 #[cfg(feature = "defmt")]
@@ -148,6 +155,9 @@ pub mod prelude {
     pub use crate::bulkhead::{
         Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
         FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+    };
+    pub use crate::chaos::{
+        Chaos, ChaosConfig, ChaosEvent, ChaosPolicy, Fault, Injection, Rate, Schedule,
     };
     pub use crate::failfast::{
         CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics,
