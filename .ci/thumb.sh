@@ -3,7 +3,7 @@
 # and every dependency they pull are no_std (and, with --features defmt, that
 # the defmt derives compile). Runnable from anywhere; idempotent.
 #
-#   thumbv7em-none-eabihf  failsafe-core, failsafe-driver, failsafe-embassy (+ defmt)
+#   thumbv7em-none-eabihf  failsafe-core (+ defmt, + serde), failsafe-driver, failsafe-embassy (+ defmt)
 #   thumbv6m-none-eabi     failsafe-core, failsafe-embassy with `critical-section`
 #                          (no atomic CAS: every shared type runs in a critical
 #                          section), and without it the core's compile_error!
@@ -39,6 +39,9 @@ V6M=thumbv6m-none-eabi
 
 run cargo build -p failsafe-core --target "$V7EM"
 run cargo build -p failsafe-core --target "$V7EM" --features defmt
+# serde: the configurations' file forms are no_std and need no allocator
+run cargo build -p failsafe-core --target "$V7EM" --features serde
+run cargo build -p failsafe-core --target "$V7EM" --features serde,alloc
 run cargo build -p failsafe-driver --target "$V7EM"
 run cargo build -p failsafe-driver --target "$V7EM" --features defmt
 run cargo build -p failsafe-embassy --target "$V7EM"

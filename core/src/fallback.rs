@@ -48,10 +48,10 @@ impl fmt::Display for FallbackReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FallbackPolicy {
-    failed: bool,
-    rejected: bool,
-    timed_out: bool,
-    gave_up: bool,
+    pub(crate) failed: bool,
+    pub(crate) rejected: bool,
+    pub(crate) timed_out: bool,
+    pub(crate) gave_up: bool,
 }
 
 impl FallbackPolicy {

@@ -58,6 +58,8 @@
 extern crate alloc;
 
 pub mod admission;
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 mod atomic;
 pub mod breaker;
 pub mod bulkhead;
@@ -75,6 +77,8 @@ pub mod plan;
 pub mod rate;
 pub mod retry;
 pub mod rng;
+#[cfg(feature = "serde")]
+pub mod serde_support;
 mod sliding;
 pub mod sync;
 pub mod time;

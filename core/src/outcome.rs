@@ -10,6 +10,11 @@ use core::fmt;
 /// assert!(Outcome::Timeout.is_failure());
 /// assert!(!Outcome::Cancelled.counts());
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

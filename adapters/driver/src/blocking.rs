@@ -1,12 +1,17 @@
-//! What blocking code needs from a runtime, and a timeout for blocking work.
+//! What blocking code needs from a runtime, and the one blocking plan
+//! executor: [`execute_blocking`] runs each attempt on the calling thread,
+//! the std hedge each on a thread of its own, through one loop
+//! ([`run_blocking`] over [`BlockingAttempts`]). Retry, timeout and hedge
+//! (and the pipeline's blocking calls) run through it.
 
+use core::marker::PhantomData;
 use core::task::Waker;
 
-use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
+use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 use failsafe_core::{Instant, Observer};
 
-use crate::{Clock, Error};
+use crate::{Clock, Error, Judge};
 
 /// A clock that can block the calling thread until a time: what the
 /// blocking retry loop sleeps on. The blocking counterpart of
@@ -72,10 +77,172 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
     }
 }
 
+/// An attempt that has ended: its number, when, its judgement and its
+/// output (none if it panicked or never started).
+pub(crate) type Ended<O> = (u32, Instant, Judged, Option<O>);
+
+/// What a wait for attempts running elsewhere, or for an instant, gave.
+#[cfg_attr(
+    not(feature = "std"),
+    expect(dead_code, reason = "only attempts on threads (std) end elsewhere")
+)]
+pub(crate) enum Waited<O> {
+    /// An attempt ended.
+    Ended(Ended<O>),
+    /// The instant has come.
+    Timer,
+    /// Nothing runs and no instant is awaited: the call is answered.
+    Idle,
+    /// Woken early: look again.
+    Again,
+}
+
+/// Where a blocking call's attempts run, for [`run_blocking`]: on the
+/// calling thread ([`execute_blocking`]) or each on a thread of its own
+/// (the std hedge). Every method runs on the calling thread.
+pub(crate) trait BlockingAttempts {
+    /// An attempt's output.
+    type Output;
+    /// Starts `attempt` at `now`: its end if it has ended already (run
+    /// here, or refused), `None` if it runs elsewhere.
+    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<Self::Output>>;
+    /// Waits until `at` (never, for `None`) or until an attempt ends.
+    fn wait(&mut self, at: Option<Instant>) -> Waited<Self::Output>;
+    /// The plan dropped attempt `number` (every one left: `None`) at `now`;
+    /// one running elsewhere runs on, its result discarded.
+    fn abandon(&mut self, number: Option<u32>, now: Instant) {
+        let _ = (number, now);
+    }
+}
+
+/// The one blocking plan executor: runs one call under `plan` from `now`,
+/// its attempts where `work` runs them, and returns how the plan finished
+/// with the output of the last attempt that returned one. Decisions follow
+/// the async executor's: an attempt that has ended is reported before a
+/// timer due at the same time, a fired timer at its own instant.
+pub(crate) fn run_blocking<P, W>(
+    now: Instant,
+    mut plan: P,
+    work: &mut W,
+) -> (Finish, Option<W::Output>)
+where
+    P: Plan,
+    W: BlockingAttempts + ?Sized,
+{
+    let (mut now, mut last, mut started) = (now, None, 0u32);
+    loop {
+        let (attempt, at, judged, output) = match plan.poll_action(now) {
+            Action::Start(attempt) => {
+                started = started.saturating_add(1);
+                match work.start(attempt, now) {
+                    Some(ended) => ended,
+                    None => continue,
+                }
+            }
+            Action::Wait(at) => match work.wait(at) {
+                Waited::Ended(ended) => ended,
+                Waited::Timer => {
+                    now = at.map_or(now, |at| now.max(at));
+                    plan.on_event(now, PlanEvent::Timer);
+                    continue;
+                }
+                Waited::Again => continue,
+                // Nothing to wait for (a plan outside the contract):
+                // answer with what there is rather than hang.
+                Waited::Idle => {
+                    return (
+                        Finish::Answer {
+                            attempts: started,
+                            gave_up: None,
+                        },
+                        last,
+                    );
+                }
+            },
+            Action::Cancel(number) => {
+                work.abandon(Some(number), now);
+                continue;
+            }
+            Action::Finish(finish) => {
+                work.abandon(None, now);
+                return (finish, last);
+            }
+        };
+        now = at;
+        last = output.or(last);
+        plan.on_event(now, PlanEvent::Ended { attempt, judged });
+    }
+}
+
+/// Attempts run to their end on the calling thread, one at a time; waits
+/// block on the runtime.
+struct Inline<'r, R: ?Sized, J, F, O>(&'r R, J, F, PhantomData<fn() -> O>);
+
+impl<R, J, F, O> BlockingAttempts for Inline<'_, R, J, F, O>
+where
+    R: BlockingRuntime + ?Sized,
+    J: Judge<O>,
+    F: FnMut(Attempt, Instant) -> O,
+{
+    type Output = O;
+
+    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<O>> {
+        let output = (self.2)(attempt, now);
+        let at = self.1.ended_at(&output).unwrap_or_else(|| self.0.now());
+        let judged = self.1.judge(at, &output);
+        Some((attempt.number, at, judged, Some(output)))
+    }
+
+    fn wait(&mut self, at: Option<Instant>) -> Waited<O> {
+        match at {
+            Some(at) => {
+                self.0.block_until(at);
+                Waited::Timer
+            }
+            None => Waited::Idle,
+        }
+    }
+}
+
+/// [`execute`](crate::execute) for blocking code: each attempt runs to its
+/// end on the calling thread (it cannot be dropped, so a plan that would
+/// cancel it judges its late result instead), and waits block on
+/// `runtime`. `op` gets the attempt and the instant it starts.
+pub fn execute_blocking<R, P, J, F, O>(
+    runtime: &R,
+    now: Instant,
+    plan: P,
+    judge: J,
+    op: F,
+) -> (Finish, Option<O>)
+where
+    R: BlockingRuntime + ?Sized,
+    P: Plan,
+    J: Judge<O>,
+    F: FnMut(Attempt, Instant) -> O,
+{
+    run_blocking(now, plan, &mut Inline(runtime, judge, op, PhantomData))
+}
+
+/// A clock that never blocks: a timeout's plan never waits here (its one
+/// attempt has ended before it decides).
+struct NoWait<'c, C: ?Sized>(&'c C);
+
+impl<C: Clock + ?Sized> Clock for NoWait<'_, C> {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl<C: Clock + ?Sized> BlockingRuntime for NoWait<'_, C> {
+    fn block_until(&self, _: Instant) {}
+}
+
 /// [`timeout`](crate::timeout) for blocking work, which cannot be
 /// interrupted: `op` gets the deadline (`now + timeout`, or `parent` if
 /// earlier) to bound its own waits with (a socket's read timeout, a
-/// channel's `recv_timeout`), and the result is judged when it returns.
+/// channel's `recv_timeout`), and the result is judged when it returns
+/// ([`execute_blocking`] under the core's [`Timeout`] plan).
 ///
 /// - [`TimeoutMode::Cancel`](failsafe_core::timeout::TimeoutMode::Cancel): a result that arrives after the deadline is
 ///   discarded and [`Error::Timeout`] returned (the caller's budget is
@@ -115,21 +282,15 @@ where
     O: Observer<TimeoutEvent>,
     F: FnOnce(Deadline) -> Result<T, Error<E>>,
 {
-    let mut plan = Timeout::start_observed(config, clock.now(), parent, observer);
-    // One attempt, run to its end: the plan judges it when it returns.
-    let deadline = match plan.poll_action(clock.now()) {
-        Action::Start(attempt) => attempt.deadline,
-        Action::Finish(finish) => return Error::from_finish(finish, None),
-        _ => plan.deadline(),
-    };
-    let result = op(deadline);
     let now = clock.now();
-    let judged = Judged::of_result(&result);
-    plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
-    match plan.poll_action(now) {
-        Action::Finish(finish) => Error::from_finish(finish, Some(result)),
-        _ => result,
-    }
+    let plan = Timeout::start_observed(config, now, parent, observer);
+    let mut op = Some(op);
+    // The plan starts one attempt at most: a second would find no `op`.
+    let once = |attempt: Attempt, _| op.take().map(|op| op(attempt.deadline));
+    let judge =
+        |_, r: &Option<Result<T, Error<E>>>| r.as_ref().map_or(Judged::SUCCESS, Judged::of_result);
+    let (finish, result) = execute_blocking(&NoWait(clock), now, plan, judge, once);
+    Error::from_finish(finish, result.flatten())
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 
 use core::future::Future;
 
-use failsafe_core::Observer;
 use failsafe_core::hedge::{HedgeConfig, HedgeEvent, HedgePlan, Latencies};
 use failsafe_core::plan::{Attempt, Judged};
 use failsafe_core::retry::RetryBudget;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Observer};
 
 use crate::slots::Four;
 use crate::{Classify, RetryError, Runtime, execute_in};
@@ -38,6 +38,26 @@ pub struct HedgeContext<'a, L: ?Sized, Q, O> {
     pub latencies: Q,
     /// Receives [`HedgeEvent`]s.
     pub observer: O,
+}
+
+impl<'a, L: ?Sized, Q: Latencies, O: Observer<HedgeEvent>> HedgeContext<'a, L, Q, O> {
+    /// The call's [`HedgePlan`], starting at `now`, at most four attempts
+    /// in all (the executors hold four).
+    pub fn plan<G>(self, now: Instant) -> HedgePlan<&'a L, G, Q, O>
+    where
+        L: Lock<G>,
+        G: RetryBudget,
+    {
+        let config = self.config.at_most(SLOTS);
+        HedgePlan::new(
+            config,
+            self.deadline,
+            self.budget,
+            self.latencies,
+            self.observer,
+            now,
+        )
+    }
 }
 
 /// Runs `op`, starting another attempt whenever the plan says (a slow
@@ -89,20 +109,11 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let now = runtime.now();
-    let config = ctx.config.at_most(SLOTS);
-    let plan = HedgePlan::new(
-        config,
-        ctx.deadline,
-        ctx.budget,
-        ctx.latencies,
-        ctx.observer,
-        now,
-    );
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
     execute_in::<_, _, _, _, _, _, _, Four<Fut>>(
         runtime,
         now,
-        plan,
+        ctx.plan(now),
         judge,
         op.0,
         RetryError::from_finish,

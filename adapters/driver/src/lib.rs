@@ -24,25 +24,39 @@
 //! - cache: [`SharedCache`] (`get_or_load`, miss coalescing with followers
 //!   woken by their leader ([`WithWaiters`](cache::WithWaiters)), stale-on-error),
 //!   [`Pipeline::call_cached`];
+//! - chaos injection: [`chaos::ChaosPolicy`] injects the core's
+//!   [`Chaos`](chaos::Chaos) decisions (errors, chosen outcomes, hangs,
+//!   latency on the runtime's timer) around a call, alone (`run`,
+//!   `run_blocking`) or as a pipeline's innermost stage
+//!   ([`Pipeline::chaos`]); `failsafe_driver::chaos` re-exports the core's
+//!   chaos module;
 //! - feature toggle: [`Toggle`] runs the enabled or the disabled
 //!   operation of a lock-free flag (`call`, `call_blocking`);
 //! - [`Classify`]: which results count as failures; [`Error`]: the inner
 //!   error kept typed, or the rejection with its `retry_at`, or the
 //!   deadline that passed;
+//! - [`ComeBack`]: the instant to wait for, from any rejection, error,
+//!   deadline or policy; [`LockKind`]: a policy's lock named by kind;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
-//!   [`Park`]; with the `quanta` feature: `QuantaClock`.
+//!   [`Park`]; with the `quanta` feature: `QuantaClock`; with `defmt`:
+//!   `DefmtObserver`.
 #![no_std]
 
 pub mod admit;
 mod blocking;
 pub mod cache;
 mod cache_waiters;
+pub mod chaos;
 mod clock;
+mod come_back;
+#[cfg(feature = "defmt")]
+mod defmt_observer;
 mod error;
 mod fallback;
 mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
+mod lock_kind;
 pub mod pipeline;
 mod pipeline_cache;
 mod plan_run;
@@ -75,7 +89,7 @@ mod std_timeout;
 /// (and its users) reach the core through the driver alone.
 pub use failsafe_core::{
     ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
-    TimeSource, admission, breaker, bulkhead, checked, failfast, rate, rng, sync,
+    TimeSource, admission, breaker, bulkhead, checked, const_config, failfast, rate, rng, sync,
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
@@ -84,21 +98,23 @@ pub use failsafe_core::{
 };
 
 pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
-pub use blocking::{BlockingRuntime, timeout_blocking};
+pub use blocking::{BlockingRuntime, execute_blocking, timeout_blocking};
 pub use cache::{
     Begin, CacheError, CacheStore, Cached, DEFAULT_LEASE, DEFAULT_RECHECK, Pending, SharedCache,
 };
 pub use clock::{Clock, Runtime};
+pub use come_back::ComeBack;
+#[cfg(feature = "defmt")]
+pub use defmt_observer::DefmtObserver;
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
+pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
-pub use plan_run::{
-    Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_blocking, execute_in,
-};
-pub use policy_handle::Policy;
+pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in};
+pub use policy_handle::{Asks, DefaultAsk, Policy};
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;
 #[cfg(feature = "quick-cache")]
@@ -127,11 +143,10 @@ pub use std_support::{Hook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
 
-/// What a user of a std runtime binding needs, in one `use`: the
-/// patterns' configurations, events and metrics, the retry, timeout and
-/// fallback vocabulary, the error and classifier types and the driver's
-/// handles. The tokio, thread and async-std bindings re-export it whole.
-#[cfg(feature = "std")]
+/// What a user of a runtime binding needs, in one `use`: the patterns'
+/// configurations, events and metrics, the retry, timeout and fallback
+/// vocabulary, the error and classifier types and the driver's handles
+/// (the std ones with the `std` feature). Every binding re-exports it whole.
 pub mod prelude {
     pub use crate::breaker::{
         BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerMetrics, CountWindow, NoWindow,
@@ -140,6 +155,9 @@ pub mod prelude {
     pub use crate::bulkhead::{
         Aimd, AimdBuilder, BulkheadConfig, BulkheadConfigBuilder, BulkheadEvent, BulkheadMetrics,
         FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
+    };
+    pub use crate::chaos::{
+        Chaos, ChaosConfig, ChaosEvent, ChaosPolicy, Fault, Injection, Rate, Schedule,
     };
     pub use crate::failfast::{
         CloseCause, FailFastConfig, FailFastConfigBuilder, FailFastEvent, FailFastMetrics,
@@ -157,10 +175,14 @@ pub mod prelude {
     pub use crate::sync::Shared;
     pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
     pub use crate::{
-        Admit, Ask, Attempt, BlockingChain, BlockingRuntime, Classify, Clock, ConfigError,
-        DEFAULT_MAX_WAIT, DefaultClassifier, Error, FallbackCause, FallbackChain, Guard, Instant,
-        Outcome, Park, Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected,
-        RetryError, RetryOnErr, RetryOnFailsafeError, Runtime, SharedBudget, StdClock, StdLock,
-        StdShared, checked,
+        Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
+        DefaultClassifier, Error, FallbackCause, Guard, Instant, Outcome, Pipeline, PipelineError,
+        Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr, RetryOnFailsafeError,
+        Runtime, checked,
+    };
+    #[cfg(feature = "std")]
+    pub use crate::{
+        BlockingChain, DEFAULT_MAX_WAIT, FallbackChain, Park, SharedBudget, StdClock, StdLock,
+        StdShared,
     };
 }

@@ -6,7 +6,7 @@
 //! you where it does not:
 //!
 //! **fallback → overall timeout → retry → admissions → attempt timeout →
-//! operation**.
+//! chaos → operation**.
 //!
 //! - The fallback ([`PipelineError::fallback_reason`], or
 //!   [`Pipeline::call_or_else`]) answers whatever is left, and sees the true
@@ -25,6 +25,9 @@
 //!   anything admits); a hedge in place of the retry (`call_hedged`).
 //! - The attempt timeout bounds one attempt, waiting for admission
 //!   included, never past the overall deadline.
+//! - Chaos ([`chaos`](Pipeline::chaos), none by default) injects its faults
+//!   and latency next to the operation, so every pattern above sees them
+//!   as the dependency's own.
 //!
 //! One error, [`PipelineError`], says which pattern stopped the call and
 //! why, keeps the operation's error typed, and carries `retry_at`.
@@ -51,6 +54,7 @@ use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
+use crate::chaos::Inject;
 use crate::slots::Slots;
 use crate::{
     Admit, Ask, Attempts, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun,
@@ -171,7 +175,7 @@ impl<E: core::error::Error + 'static> core::error::Error for PipelineError<E> {
 /// Every part is optional; `const`, so a firmware keeps one in a `static`.
 ///
 /// See the [module docs](self) for the order and why.
-pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = (), H = ()> {
+pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = (), H = (), C = ()> {
     admission: A,
     runtime: R,
     retry: RetryConfig,
@@ -183,10 +187,11 @@ pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = (), H = ()> {
     attempt_timeout: Option<TimeoutConfig>,
     timeout: Option<Duration>,
     fallback: FallbackPolicy,
+    chaos: C,
     _budget: PhantomData<fn(&mut G)>,
 }
 
-impl<A, R: fmt::Debug, B, G, O, H> fmt::Debug for Pipeline<A, R, B, G, O, H> {
+impl<A, R: fmt::Debug, B, G, O, H, C> fmt::Debug for Pipeline<A, R, B, G, O, H, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("runtime", &self.runtime)
@@ -225,12 +230,13 @@ impl<A, R> Pipeline<A, R> {
             attempt_timeout: None,
             timeout: None,
             fallback: FallbackPolicy::ALL,
+            chaos: (),
             _budget: PhantomData,
         }
     }
 }
 
-impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// A call's deadline at `now`: the caller's, bounded by the overall
     /// timeout.
     fn call_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
@@ -242,7 +248,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
 
     /// Adds an admission after those already added (a circuit breaker,
     /// fail fast, rate limiter or bulkhead handle, or a reference to one).
-    pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O, H> {
+    pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O, H, C> {
         Pipeline {
             admission: (self.admission, admission),
             runtime: self.runtime,
@@ -255,6 +261,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
+            chaos: self.chaos,
             _budget: PhantomData,
         }
     }
@@ -297,7 +304,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     pub fn retry_budget<B2: Lock<G2>, G2: RetryBudget>(
         self,
         budget: B2,
-    ) -> Pipeline<A, R, B2, G2, O, H> {
+    ) -> Pipeline<A, R, B2, G2, O, H, C> {
         Pipeline {
             admission: self.admission,
             runtime: self.runtime,
@@ -310,6 +317,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
+            chaos: self.chaos,
             _budget: PhantomData,
         }
     }
@@ -318,7 +326,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     pub fn observe_retries<O2: Observer<RetryEvent> + Clone>(
         self,
         observer: O2,
-    ) -> Pipeline<A, R, B, G, O2, H> {
+    ) -> Pipeline<A, R, B, G, O2, H, C> {
         Pipeline {
             admission: self.admission,
             runtime: self.runtime,
@@ -331,6 +339,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
+            chaos: self.chaos,
             _budget: PhantomData,
         }
     }
@@ -344,7 +353,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     pub fn observe_hedges<H2: Observer<HedgeEvent> + Clone>(
         self,
         observer: H2,
-    ) -> Pipeline<A, R, B, G, O, H2> {
+    ) -> Pipeline<A, R, B, G, O, H2, C> {
         Pipeline {
             admission: self.admission,
             runtime: self.runtime,
@@ -357,6 +366,32 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             fallback: self.fallback,
+            chaos: self.chaos,
+            _budget: PhantomData,
+        }
+    }
+
+    /// Injects faults and latency into every attempt as `policy` decides
+    /// (a [`ChaosPolicy`](crate::chaos::ChaosPolicy), or a reference to
+    /// one): the innermost stage, after the admissions and inside the
+    /// attempt timeout, so the breaker, the retry and the timeouts see an
+    /// injected fault as the dependency's own. (Not in
+    /// [`call_hedged_blocking`](Self::call_hedged_blocking), whose attempts
+    /// run on threads of their own.)
+    pub fn chaos<C2>(self, policy: C2) -> Pipeline<A, R, B, G, O, H, C2> {
+        Pipeline {
+            admission: self.admission,
+            runtime: self.runtime,
+            retry: self.retry,
+            retries: self.retries,
+            budget: self.budget,
+            seeds: self.seeds,
+            observer: self.observer,
+            hedge_observer: self.hedge_observer,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            fallback: self.fallback,
+            chaos: policy,
             _budget: PhantomData,
         }
     }
@@ -372,7 +407,7 @@ impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H> {
     }
 }
 
-impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -389,10 +424,11 @@ where
     pub fn call<F, Fut, T, E>(
         &self,
         op: F,
-    ) -> PipelineCall<'_, A, R, B, G, O, H, DefaultClassifier, F, Fut, T, E>
+    ) -> PipelineCall<'_, A, R, B, G, O, H, C, DefaultClassifier, F, Fut, T, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        C: Inject<T, E>,
     {
         self.call_with(&DefaultClassifier, Deadline::NEVER, op)
     }
@@ -405,11 +441,12 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, C, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        C: Inject<T, E>,
     {
         self.call_attempts(classify, deadline, op)
     }
@@ -423,11 +460,12 @@ where
         classify: &'p K,
         deadline: Deadline,
         op: F,
-    ) -> PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E>
+    ) -> PipelineCall<'p, A, R, B, G, O, H, C, K, F, Fut, T, E>
     where
         K: Classify<T, E>,
         F: Attempts<Fut>,
         Fut: Future<Output = Result<T, E>>,
+        C: Inject<T, E>,
     {
         let now = self.runtime.now();
         let (deadline, plan) = self.retries_at(now, deadline);
@@ -463,12 +501,13 @@ where
         hedge: failsafe_core::hedge::HedgeConfig,
         latencies: Q,
         op: crate::Idempotent<F>,
-    ) -> HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H>
+    ) -> HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H, C>
     where
         H: Observer<HedgeEvent> + Clone,
         Q: failsafe_core::hedge::Latencies,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        C: Inject<T, E>,
     {
         let now = self.runtime.now();
         let deadline = self.call_deadline(now, Deadline::NEVER);
@@ -503,6 +542,7 @@ where
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        C: Inject<T, E>,
         X: FnOnce(FallbackReason, PipelineError<E>) -> XFut,
         XFut: Future<Output = Result<T, PipelineError<E>>>,
     {
@@ -516,8 +556,8 @@ where
     }
 }
 
-impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H>
-    Pipeline<A, R, B, G, O, H>
+impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
+    Pipeline<A, R, B, G, O, H, C>
 {
     /// The call's deadline (the caller's, bounded by the overall timeout)
     /// and its retry plan, starting at `now`.
@@ -536,7 +576,7 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H>
     }
 }
 
-impl<A, R: crate::Clock, B, G, O, H> Pipeline<A, R, B, G, O, H> {
+impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// The reason to fall back for `error`, if the pipeline's fallback
     /// policy accepts it (decided by the core's `FallbackPlan`).
     pub fn falls_back<E>(&self, error: &PipelineError<E>) -> Option<FallbackReason> {
@@ -799,6 +839,13 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
     }
 }
 
+/// An attempt's future with the pipeline's injection `C` around it.
+type Injected<C, Fut, R, T, E> = <C as Inject<T, E>>::Future<Fut, <R as Runtime>::Sleep>;
+
+/// An attempt of a pipeline with injection `C`.
+type Attempting<'p, A, R, K, C, Fut, T, E> =
+    AttemptFuture<'p, A, R, K, Injected<C, Fut, R, T, E>, T, E>;
+
 /// A call's retry plan.
 pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
 
@@ -807,7 +854,7 @@ pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
 pub type Hedged<'p, B, G, Q, H = ()> = HedgePlan<&'p B, G, Q, H>;
 
 /// The future of [`Pipeline::call_hedged`].
-pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = ()> = PipelineCall<
+pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = (), C = ()> = PipelineCall<
     'p,
     A,
     R,
@@ -815,6 +862,7 @@ pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = ()> = PipelineCall<
     G,
     O,
     H,
+    C,
     DefaultClassifier,
     F,
     Fut,
@@ -848,8 +896,8 @@ impl SlotKind for UpToFour {
 
 /// The operation could make no further attempt (its request cannot be
 /// sent again): the call ends with the last attempt's result.
-fn no_more<A, R: crate::Clock, B, G, O, H, T, E>(
-    pipeline: &Pipeline<A, R, B, G, O, H>,
+fn no_more<A, R: crate::Clock, B, G, O, H, C, T, E>(
+    pipeline: &Pipeline<A, R, B, G, O, H, C>,
     deadline: Deadline,
     attempt: Attempt,
     last: Option<Ended<T, E>>,
@@ -866,15 +914,16 @@ pin_project_lite::pin_project! {
     /// one timer (the attempt's deadline and the retry's backoff take
     /// turns on it).
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
+    pub struct PipelineCall<'p, A, R, B, G, O, H, C, K, F, Fut, T, E, P = Plan0<'p, B, G, O>, Z = OneAtATime>
     where
         A: SharedAdmission,
         R: Runtime,
         K: Classify<T, E>,
         Fut: Future<Output = Result<T, E>>,
         Z: SlotKind,
+        C: Inject<T, E>,
     {
-        pipeline: &'p Pipeline<A, R, B, G, O, H>,
+        pipeline: &'p Pipeline<A, R, B, G, O, H, C>,
         classify: &'p K,
         op: F,
         deadline: Deadline,
@@ -884,17 +933,18 @@ pin_project_lite::pin_project! {
         #[pin]
         run: PlanRun<
             Timed<P>,
-            AttemptFuture<'p, A, R, K, Fut, T, E>,
+            Attempting<'p, A, R, K, C, Fut, T, E>,
             R::Sleep,
-            Z::Slots<AttemptFuture<'p, A, R, K, Fut, T, E>>,
+            Z::Slots<Attempting<'p, A, R, K, C, Fut, T, E>>,
         >,
     }
 }
 
-impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z, H>
-    PipelineCall<'p, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
+impl<'p, A, R, B, G, O, K, F, Fut, T, E, P, Z, H, C>
+    PipelineCall<'p, A, R, B, G, O, H, C, K, F, Fut, T, E, P, Z>
 where
     Z: SlotKind,
+    C: Inject<T, E>,
     A: SharedAdmission<Key = ()>,
     R: Runtime,
     K: Classify<T, E>,
@@ -904,15 +954,18 @@ where
     /// The attempt admitted with `guard` (or refused), as the run's future;
     /// `None` if the operation can make no further attempt.
     fn attempt(
-        pipeline: &'p Pipeline<A, R, B, G, O, H>,
+        pipeline: &'p Pipeline<A, R, B, G, O, H, C>,
         classify: &'p K,
         op: &mut F,
         attempt: Attempt,
         admitted: Result<Guard<&'p A, &'p R>, Rejected>,
-    ) -> Option<AttemptFuture<'p, A, R, K, Fut, T, E>> {
+    ) -> Option<Attempting<'p, A, R, K, C, Fut, T, E>> {
         let runtime = &pipeline.runtime;
         let (op, rejected, guard) = match admitted {
-            Ok(guard) => match op.make(attempt) {
+            Ok(guard) => match pipeline
+                .chaos
+                .around(runtime, attempt.deadline, || op.make(attempt))
+            {
                 Some(op) => (Some(op), None, Some(guard)),
                 None => {
                     guard.abandon();
@@ -935,9 +988,10 @@ where
     }
 }
 
-impl<A, R, B, G, O, K, F, Fut, T, E, P, Z, H> Future
-    for PipelineCall<'_, A, R, B, G, O, H, K, F, Fut, T, E, P, Z>
+impl<A, R, B, G, O, K, F, Fut, T, E, P, Z, H, C> Future
+    for PipelineCall<'_, A, R, B, G, O, H, C, K, F, Fut, T, E, P, Z>
 where
+    C: Inject<T, E>,
     A: SharedAdmission<Key = ()>,
     R: Runtime,
     P: failsafe_core::plan::Plan,
@@ -950,7 +1004,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pipeline: &Pipeline<A, R, B, G, O, H> = this.pipeline;
+        let pipeline: &Pipeline<A, R, B, G, O, H, C> = this.pipeline;
         loop {
             if let Some(admit) = this.admitting.as_mut().as_pin_mut() {
                 let admitted = ready!(admit.poll(cx));
@@ -1011,7 +1065,7 @@ where
 }
 
 #[cfg(feature = "std")]
-impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C>
 where
     A: SharedAdmission<Key = ()>,
     R: crate::Park + crate::BlockingRuntime,
@@ -1032,6 +1086,7 @@ where
     pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, PipelineError<E>>
     where
         F: FnMut(Attempt) -> Result<T, E>,
+        C: Inject<T, E>,
     {
         self.call_blocking_with(&DefaultClassifier, Deadline::NEVER, op)
     }
@@ -1051,6 +1106,7 @@ where
     where
         K: Classify<T, E>,
         F: FnMut(Attempt) -> Result<T, E>,
+        C: Inject<T, E>,
     {
         let runtime = &self.runtime;
         let now = runtime.now();
@@ -1080,10 +1136,13 @@ where
                     };
                 }
             };
-            let result = op(Attempt {
+            let attempt = Attempt {
                 number: attempt.number,
                 deadline,
-            });
+            };
+            let result = self
+                .chaos
+                .around_blocking(runtime, deadline, || op(attempt));
             let end = runtime.now();
             if deadline.is_expired(end) {
                 guard.finish_at(end, Outcome::Timeout);
@@ -1180,14 +1239,14 @@ where
 /// The attempts of [`Pipeline::call_hedged_blocking`]: admitted on the
 /// calling thread, which holds their permits, and run on threads.
 #[cfg(feature = "std")]
-struct OnThreads<'p, A, R, B, G, O, H, F> {
-    pipeline: &'p Pipeline<A, R, B, G, O, H>,
+struct OnThreads<'p, A, R, B, G, O, H, C, F> {
+    pipeline: &'p Pipeline<A, R, B, G, O, H, C>,
     op: std::sync::Arc<F>,
 }
 
 #[cfg(feature = "std")]
-impl<'p, A, R, B, G, O, H, F, T, E> crate::std_hedge::ThreadAttempts
-    for OnThreads<'p, A, R, B, G, O, H, F>
+impl<'p, A, R, B, G, O, H, C, F, T, E> crate::std_hedge::ThreadAttempts
+    for OnThreads<'p, A, R, B, G, O, H, C, F>
 where
     A: SharedAdmission<Key = ()>,
     R: crate::Park,

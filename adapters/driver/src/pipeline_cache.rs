@@ -23,7 +23,7 @@ use crate::{
     SharedCache,
 };
 
-impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C>
 where
     A: SharedAdmission<Key = ()>,
     R: Runtime,
@@ -75,6 +75,7 @@ where
         L: Lock<S>,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
+        C: crate::chaos::Inject<S::Value, E>,
     {
         let load = || self.call_with(&DefaultClassifier, Deadline::NEVER, op);
         let serve_stale = |error: &PipelineError<E>| self.falls_back(error).is_some();
@@ -83,7 +84,7 @@ where
 }
 
 #[cfg(feature = "std")]
-impl<A, R, B, G, O, H> Pipeline<A, R, B, G, O, H>
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C>
 where
     A: SharedAdmission<Key = ()>,
     R: crate::Park + crate::BlockingRuntime,
@@ -110,6 +111,7 @@ where
         S::Value: Clone,
         L: Lock<S>,
         F: FnMut(Attempt) -> Result<S::Value, E>,
+        C: crate::chaos::Inject<S::Value, E>,
     {
         let load = || self.call_blocking(op);
         let serve_stale = |error: &PipelineError<E>| self.falls_back(error).is_some();

@@ -1,9 +1,9 @@
 //! The one plan executor: carries out what a core [`Plan`] decides (start an
 //! attempt, wait for it or for an instant, cancel it, finish) on any
 //! [`Runtime`], as a nameable value ([`PlanRun`], for hand-written futures
-//! such as a tower service's), as an `async fn` ([`execute`]) and for
-//! blocking code ([`execute_blocking`]). Retry and timeout, on every
-//! binding and in tower, run through it.
+//! such as a tower service's) and as a future ([`execute`]); blocking code
+//! has its twin, [`execute_blocking`](crate::execute_blocking). Retry,
+//! timeout and hedge, on every binding and in tower, run through it.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -12,8 +12,8 @@ use core::task::{Context, Poll, ready};
 use failsafe_core::Instant;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 
+use crate::Runtime;
 use crate::slots::{One, Slots};
-use crate::{BlockingRuntime, Runtime};
 
 /// What a [`PlanRun`] needs from its caller next; `R` is an attempt's
 /// result.
@@ -400,59 +400,6 @@ impl<R: Runtime, P: core::fmt::Debug, J, A, Fut: Future, M, S> core::fmt::Debug
     }
 }
 
-/// [`execute`] for blocking code: each attempt runs to its end on the
-/// calling thread (it cannot be dropped, so a plan that would cancel it
-/// judges its late result instead), and waits block on `runtime`. `op`
-/// gets the attempt and the instant it starts.
-pub fn execute_blocking<R, P, J, F, O>(
-    runtime: &R,
-    now: Instant,
-    mut plan: P,
-    mut judge: J,
-    mut op: F,
-) -> (Finish, Option<O>)
-where
-    R: BlockingRuntime + ?Sized,
-    P: Plan,
-    J: Judge<O>,
-    F: FnMut(Attempt, Instant) -> O,
-{
-    let mut now = now;
-    let mut last = None;
-    let mut started = 0u32;
-    loop {
-        match plan.poll_action(now) {
-            Action::Start(attempt) => {
-                started = started.saturating_add(1);
-                let output = op(attempt, now);
-                now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
-                let judged = judge.judge(now, &output);
-                last = Some(output);
-                let event = PlanEvent::Ended {
-                    attempt: attempt.number,
-                    judged,
-                };
-                plan.on_event(now, event);
-            }
-            Action::Wait(Some(at)) => {
-                runtime.block_until(at);
-                now = now.max(at); // as the async executor: the timer's instant
-                plan.on_event(now, PlanEvent::Timer);
-            }
-            // Nothing is ever in flight between two polls here.
-            Action::Wait(None) => {
-                let finish = Finish::Answer {
-                    attempts: started,
-                    gave_up: None,
-                };
-                return (finish, last);
-            }
-            Action::Cancel(_) => {}
-            Action::Finish(finish) => return (finish, last),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -471,7 +418,10 @@ mod tests {
     use failsafe_core::timeout::Deadline;
 
     use super::*;
-    use crate::{Clock, RetryContext, RetryError, RetryOnErr, retry_blocking};
+    use crate::{
+        BlockingRuntime, Clock, RetryContext, RetryError, RetryOnErr, execute_blocking,
+        retry_blocking,
+    };
 
     /// Blocking jumps the clock.
     struct Manual(Cell<Instant>);

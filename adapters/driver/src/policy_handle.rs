@@ -23,18 +23,48 @@ use crate::{Classify, Clock, DefaultClassifier, Error, Runtime};
 
 /// The handle of any admission machine: the shared machine (`Arc` on
 /// std, inline in a `static` on firmware), the runtime (clock, timer,
-/// parking) and what each call asks ([`Ask`]: deadline, weight, max wait).
+/// parking) and what each call asks (`A`: an [`Ask`], its deadline, weight
+/// and max wait; or [`DefaultAsk`], zero-sized, always the default: what a
+/// firmware `static` holds, built by [`new_static`](Policy::new_static)).
 /// Clones of an `Arc`-backed policy share the machine.
 #[derive(Clone)]
-pub struct Policy<S, R> {
+pub struct Policy<S, R, A = Ask> {
     shared: S,
     runtime: R,
-    ask: Ask,
+    ask: A,
+}
+
+/// What a [`Policy`] asks for each call: an [`Ask`] it carries, or the
+/// default one ([`DefaultAsk`]) it need not carry.
+pub trait Asks: Copy {
+    /// The ask of the next call.
+    fn ask(&self) -> Ask;
+}
+
+impl Asks for Ask {
+    #[inline]
+    fn ask(&self) -> Ask {
+        *self
+    }
+}
+
+/// [`Ask::DEFAULT`] (no deadline, weight 1, may wait) as a zero-sized
+/// type: a handle built by [`Policy::new_static`] carries no ask (32 bytes
+/// of RAM on Cortex-M). `with_deadline`, `with_weight` and
+/// `with_max_wait` return a handle carrying an [`Ask`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DefaultAsk;
+
+impl Asks for DefaultAsk {
+    #[inline]
+    fn ask(&self) -> Ask {
+        Ask::DEFAULT
+    }
 }
 
 /// A handle is its machine in a [`Pipeline`](crate::Pipeline)'s admission
 /// chain (its own ask is not used there: the pipeline asks for the call).
-impl<S: SharedAdmission, R> SharedAdmission for Policy<S, R> {
+impl<S: SharedAdmission, R, A> SharedAdmission for Policy<S, R, A> {
     type Key = S::Key;
     type Permit = S::Permit;
     type Wait = S::Wait;
@@ -75,11 +105,11 @@ impl<S: SharedAdmission, R> SharedAdmission for Policy<S, R> {
     }
 }
 
-impl<S, R: fmt::Debug> fmt::Debug for Policy<S, R> {
+impl<S, R: fmt::Debug, A: Asks> fmt::Debug for Policy<S, R, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
             .field("runtime", &self.runtime)
-            .field("ask", &self.ask)
+            .field("ask", &self.ask.ask())
             .finish_non_exhaustive()
     }
 }
@@ -94,7 +124,22 @@ impl<S, R> Policy<S, R> {
             ask: Ask::DEFAULT,
         }
     }
+}
 
+impl<S, R> Policy<S, R, DefaultAsk> {
+    /// A handle over `shared` on `runtime` whose calls ask the default
+    /// ([`DefaultAsk`]): it holds no [`Ask`], what a firmware `static`
+    /// wants. `const`.
+    pub const fn new_static(shared: S, runtime: R) -> Self {
+        Policy {
+            shared,
+            runtime,
+            ask: DefaultAsk,
+        }
+    }
+}
+
+impl<S, R, A: Asks> Policy<S, R, A> {
     /// The shared machine.
     pub const fn shared(&self) -> &S {
         &self.shared
@@ -106,35 +151,48 @@ impl<S, R> Policy<S, R> {
     }
 
     /// What each call asks.
-    pub const fn ask(&self) -> Ask {
-        self.ask
+    #[inline]
+    pub fn ask(&self) -> Ask {
+        self.ask.ask()
+    }
+
+    /// This handle carrying its ask as an [`Ask`], to change.
+    fn asking(self) -> Policy<S, R, Ask> {
+        Policy {
+            ask: self.ask.ask(),
+            shared: self.shared,
+            runtime: self.runtime,
+        }
     }
 
     /// The same handle, each call carrying `deadline` (fail fast rejects a
     /// call that cannot finish before it; a limiter never books past it).
     #[must_use]
-    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
-        self.ask.deadline = deadline;
-        self
+    pub fn with_deadline(self, deadline: Deadline) -> Policy<S, R, Ask> {
+        let mut policy = self.asking();
+        policy.ask.deadline = deadline;
+        policy
     }
 
     /// The same handle, each call taking `weight` permits of a rate limiter.
     #[must_use]
-    pub fn with_weight(mut self, weight: u32) -> Self {
-        self.ask.weight = weight;
-        self
+    pub fn with_weight(self, weight: u32) -> Policy<S, R, Ask> {
+        let mut policy = self.asking();
+        policy.ask.weight = weight;
+        policy
     }
 
     /// The same handle, each call waiting at most `max_wait` for a rate
     /// limiter's permits (zero: rejected at once with `retry_at`).
     #[must_use]
-    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
-        self.ask.max_wait = Some(max_wait);
-        self
+    pub fn with_max_wait(self, max_wait: Duration) -> Policy<S, R, Ask> {
+        let mut policy = self.asking();
+        policy.ask.max_wait = Some(max_wait);
+        policy
     }
 }
 
-impl<S: SharedAdmission, R: Clock> Policy<S, R> {
+impl<S: SharedAdmission, R: Clock, A: Asks> Policy<S, R, A> {
     /// Admits the call now or rejects it: never waits.
     ///
     /// # Errors
@@ -145,7 +203,7 @@ impl<S: SharedAdmission, R: Clock> Policy<S, R> {
     where
         S: SharedAdmission<Key = ()>,
     {
-        admit::try_acquire(&self.shared, &self.runtime, self.ask)
+        admit::try_acquire(&self.shared, &self.runtime, self.ask.ask())
     }
 
     /// [`try_acquire`](Self::try_acquire) for a keyed machine.
@@ -154,7 +212,7 @@ impl<S: SharedAdmission, R: Clock> Policy<S, R> {
     ///
     /// The machine's [`Rejected`], with its `retry_at`.
     pub fn try_acquire_keyed(&self, key: &S::Key) -> Result<Guard<&S, &R>, Rejected> {
-        admit::try_acquire_keyed(&self.shared, &self.runtime, self.ask, key)
+        admit::try_acquire_keyed(&self.shared, &self.runtime, self.ask.ask(), key)
     }
 
     /// The machine's next instant of change ([`SharedAdmission::next_deadline`]).
@@ -168,13 +226,13 @@ impl<S: SharedAdmission, R: Clock> Policy<S, R> {
     }
 }
 
-impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
+impl<S: SharedAdmission, R: Runtime, A: Asks> Policy<S, R, A> {
     /// Waits for admission on the runtime's timer (see [`Admit`]).
     pub fn acquire(&self) -> Admit<&S, &R>
     where
         S: SharedAdmission<Key = ()>,
     {
-        Admit::new(&self.shared, &self.runtime, self.ask)
+        Admit::new(&self.shared, &self.runtime, self.ask.ask())
     }
 
     /// [`acquire`](Self::acquire) for a keyed machine.
@@ -182,7 +240,7 @@ impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
     where
         Q: core::borrow::Borrow<S::Key>,
     {
-        Admit::keyed(&self.shared, &self.runtime, self.ask, key)
+        Admit::keyed(&self.shared, &self.runtime, self.ask.ask(), key)
     }
 
     /// Runs `f` once admitted; an `Err` counts as a failure.
@@ -215,7 +273,7 @@ impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        admit::call(&self.shared, &self.runtime, self.ask, classify, f)
+        admit::call(&self.shared, &self.runtime, self.ask.ask(), classify, f)
     }
 
     /// [`call`](Self::call) for a keyed machine.
@@ -228,7 +286,7 @@ impl<S: SharedAdmission, R: Runtime> Policy<S, R> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let guard = Admit::keyed(&self.shared, &self.runtime, self.ask, key).await?;
+        let guard = Admit::keyed(&self.shared, &self.runtime, self.ask.ask(), key).await?;
         let result = f().await;
         guard.finish(DefaultClassifier.classify(&result));
         result.map_err(Error::Inner)

@@ -1,6 +1,7 @@
 //! Retrying an operation through the core's [`Retry`] machine, sleeping on
 //! the runtime's timer. The loop exists once, here, for every adapter.
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
 
@@ -164,9 +165,12 @@ impl<E> FallbackCause for RetryError<E> {
 /// What a retry loop needs besides the operation: the policy, the caller's
 /// deadline, a (shared) budget, randomness for jitter and an observer.
 #[derive(Debug)]
-pub struct RetryContext<'a, L: ?Sized, N, O> {
-    /// The policy.
-    pub config: RetryConfig,
+pub struct RetryContext<'a, L: ?Sized, N, O, C = RetryConfig> {
+    /// The policy: a [`RetryConfig`], or anything lending one
+    /// (`&'static RetryConfig`, a zero-sized
+    /// [`const_config!`](failsafe_core::const_config) type, which the
+    /// compiler folds into the loop).
+    pub config: C,
     /// No retry is scheduled at or after it ([`Deadline::NEVER`] for none).
     pub deadline: Deadline,
     /// The budget, shared across calls behind a lock (`&NoBudget` for none).
@@ -177,10 +181,12 @@ pub struct RetryContext<'a, L: ?Sized, N, O> {
     pub observer: O,
 }
 
-impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>> RetryContext<'a, L, N, O> {
+impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>, C: Borrow<RetryConfig>>
+    RetryContext<'a, L, N, O, C>
+{
     /// The call's [`RetryPlan`], starting at `now`.
     #[inline]
-    pub fn plan<G>(self, now: Instant) -> RetryPlan<&'a L, G, N, O>
+    pub fn plan<G>(self, now: Instant) -> RetryPlan<&'a L, G, N, O, C>
     where
         L: Lock<G>,
         G: RetryBudget,
@@ -224,9 +230,9 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>> RetryContext<'a, L, N, O> {
 /// assert_eq!(rt.now(), Instant::from_millis(20));
 /// ```
 #[inline]
-pub fn retry<R, L, G, N, O, K, F, Fut, T, E>(
+pub fn retry<R, L, G, N, O, C, K, F, Fut, T, E>(
     runtime: &R,
-    ctx: RetryContext<'_, L, N, O>,
+    ctx: RetryContext<'_, L, N, O, C>,
     classify: &K,
     op: F,
 ) -> impl Future<Output = Result<T, RetryError<E>>>
@@ -236,6 +242,7 @@ where
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -254,9 +261,9 @@ where
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between
 /// attempts ([`BlockingRuntime::block_until`]).
-pub fn retry_blocking<R, L, G, N, O, K, F, T, E>(
+pub fn retry_blocking<R, L, G, N, O, C, K, F, T, E>(
     runtime: &R,
-    ctx: RetryContext<'_, L, N, O>,
+    ctx: RetryContext<'_, L, N, O, C>,
     classify: &K,
     op: F,
 ) -> Result<T, RetryError<E>>
@@ -266,6 +273,7 @@ where
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {

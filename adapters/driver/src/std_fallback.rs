@@ -95,14 +95,17 @@ impl<C: Clock> Fallback<C> {
         &self.clock
     }
 
+    /// This handle's hook, its events carrying alternative number `index`.
+    fn indexed(&self, index: u32) -> Indexed {
+        let hook = self.hook.clone();
+        Indexed { hook, index }
+    }
+
     /// The one decision, for drivers that run the alternative themselves (a
     /// tower service's future): the reason to fall back for `error`, if the
     /// policy accepts it, reported as alternative number `index` of a chain.
     pub fn reason_for<X: FallbackCause>(&self, error: &X, index: u32) -> Option<FallbackReason> {
-        let mut observer = Indexed {
-            hook: self.hook.clone(),
-            index,
-        };
+        let mut observer = self.indexed(index);
         falls_back(&self.clock, self.policy, &mut observer, |_| true, error)
     }
 
@@ -133,10 +136,7 @@ impl<C: Clock> Fallback<C> {
         A: FnOnce(FallbackReason, X) -> AFut,
         AFut: Future<Output = Result<T, X>>,
     {
-        let observer = Indexed {
-            hook: self.hook.clone(),
-            index: 0,
-        };
+        let observer = self.indexed(0);
         fallback(
             &self.clock,
             self.policy,
@@ -213,10 +213,7 @@ impl<'a, C: Clock, P> FallbackChain<'a, C, P> {
             future,
             next,
         } = self;
-        let observer = Indexed {
-            hook: handle.hook.clone(),
-            index: next,
-        };
+        let observer = handle.indexed(next);
         FallbackChain {
             handle,
             future: fallback(
@@ -270,10 +267,7 @@ impl<C: Clock, T, X: FallbackCause> BlockingChain<'_, C, T, X> {
             result,
             next,
         } = self;
-        let observer = Indexed {
-            hook: handle.hook.clone(),
-            index: next,
-        };
+        let observer = handle.indexed(next);
         BlockingChain {
             handle,
             result: fallback_blocking(

@@ -1,24 +1,10 @@
 //! Hedging for blocking code: [`hedge_blocking`] runs the core's
-//! [`HedgePlan`] with each attempt on a thread of its own, so a caller on a
-//! plain thread gets the same decisions as the async [`hedge`](crate::hedge)
-//! (same launches, same winner, same budget spent).
-//!
-//! A blocking attempt cannot be cancelled. When the plan drops an attempt
-//! (another one won, or the call is over), its thread is **abandoned**: it
-//! runs to its end and its result is discarded, never judged, never
-//! returned, counted by the plan as cancelled. Nothing it holds is the
-//! plan's: the budget is spent and refunded only by the plan's decisions on
-//! the calling thread, and a pipeline's admission permits stay on the
-//! calling thread and are handed back when the attempt is abandoned
-//! ([`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking)).
-//! A panicking attempt is a failed attempt (a failure not to retry): the
-//! panic is caught on its thread. [`hedge_blocking`] never panics: when
-//! every attempt panicked its error has `last: None`.
-//! [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking),
-//! whose error has no place for "every attempt panicked", resumes the last
-//! panic on the calling thread in that case (after every permit is back),
-//! as a panicking `call_blocking` does. Either way the default panic hook
-//! still prints each attempt's panic on its own thread.
+//! `HedgePlan` with each attempt on a thread of its own, through the one
+//! blocking executor ([`run_blocking`] over [`Threads`]), so a caller on a
+//! plain thread gets the async [`hedge`](crate::hedge)'s decisions. A
+//! dropped attempt's thread is abandoned (it runs on, its result
+//! discarded); a panicking attempt is a failed one. See [`hedge_blocking`]
+//! and [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking).
 
 extern crate std;
 
@@ -31,12 +17,13 @@ use std::vec::Vec;
 
 use core::marker::PhantomData;
 
-use failsafe_core::hedge::{HedgeEvent, HedgePlan, Latencies};
-use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::hedge::{HedgeEvent, Latencies};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{RetryBudget, Verdict};
 use failsafe_core::sync::Lock;
 use failsafe_core::{Instant, Observer};
 
+use crate::blocking::{BlockingAttempts, Ended, Waited, run_blocking};
 use crate::hedge::SLOTS;
 use crate::{Classify, HedgeContext, Idempotent, Park, RetryError};
 
@@ -97,134 +84,131 @@ pub(crate) struct OnThreads<O> {
 /// Runs one call under `plan` with every attempt on a thread of its own
 /// (at most as many at once as the plan keeps in flight), waiting on
 /// `runtime` ([`Park::park_until`]: an attempt's thread unparks the caller
-/// when it ends).
-///
-/// Decisions follow the async executor's: an attempt that has ended is
-/// reported before a timer due at the same time; a fired timer is reported
-/// at its own instant; an attempt's end at the clock's reading when the
-/// caller learns of it.
+/// when it ends): the one blocking executor ([`run_blocking`]) over
+/// [`Threads`]. An attempt's end is the clock's reading when the caller
+/// learns of it.
 pub(crate) fn execute_on_threads<R, P, W>(
     runtime: &R,
     now: Instant,
-    mut plan: P,
-    mut work: W,
+    plan: P,
+    work: W,
 ) -> OnThreads<W::Output>
 where
     R: Park + ?Sized,
     P: Plan,
     W: ThreadAttempts,
 {
-    let (sender, results) = mpsc::channel::<(u32, Result<W::Output, NoOutput>)>();
-    let caller = thread::current();
-    let mut running: Vec<(u32, W::Held)> = Vec::with_capacity(SLOTS as usize);
-    let mut now = now;
-    let mut last = None;
-    let mut panic = None;
-    let mut started = 0u32;
-    loop {
-        match plan.poll_action(now) {
-            Action::Start(attempt) => {
-                started = started.saturating_add(1);
-                let number = attempt.number;
-                let (held, job) = match work.start(attempt, now) {
-                    Ok(launch) => launch,
-                    Err(refused) => {
-                        let judged = work.ended(None, now, Some(&refused));
-                        last = Some(refused);
-                        let ended = PlanEvent::Ended {
-                            attempt: number,
-                            judged,
-                        };
-                        plan.on_event(now, ended);
-                        continue;
-                    }
-                };
-                let (sender, caller) = (sender.clone(), caller.clone());
-                let spawned = thread::Builder::new()
-                    .name(std::format!("failsafe-hedge-{number}"))
-                    .spawn(move || {
-                        // A panic is the attempt's failure, not the caller's.
-                        let output = catch_unwind(AssertUnwindSafe(job));
-                        // The caller may be gone (the attempt was abandoned).
-                        let _ = sender.send((number, output));
-                        caller.unpark();
-                    });
-                match spawned {
-                    // Detached: an abandoned attempt runs on unjoined.
-                    Ok(_detached) => running.push((number, held)),
-                    Err(error) => {
-                        let judged = work.ended(Some(held), now, None);
-                        panic = Some(Box::new(error) as NoOutput);
-                        let ended = PlanEvent::Ended {
-                            attempt: number,
-                            judged,
-                        };
-                        plan.on_event(now, ended);
-                    }
-                }
+    let (sender, results) = mpsc::channel();
+    let mut threads = Threads {
+        runtime,
+        work,
+        sender,
+        results,
+        caller: thread::current(),
+        running: Vec::with_capacity(SLOTS as usize),
+        panic: None,
+    };
+    let (finish, last) = run_blocking(now, plan, &mut threads);
+    let panic = threads.panic;
+    OnThreads {
+        finish,
+        last,
+        panic,
+    }
+}
+
+/// What an attempt's thread sends back: its number and its output, or
+/// its panic.
+type Sent<O> = (u32, Result<O, NoOutput>);
+
+/// Attempts each on a thread of its own, for [`run_blocking`].
+struct Threads<'r, R: ?Sized, W: ThreadAttempts> {
+    runtime: &'r R,
+    work: W,
+    sender: mpsc::Sender<Sent<W::Output>>,
+    results: mpsc::Receiver<Sent<W::Output>>,
+    caller: thread::Thread,
+    running: Vec<(u32, W::Held)>,
+    panic: Option<NoOutput>,
+}
+
+impl<R: Park + ?Sized, W: ThreadAttempts> Threads<'_, R, W> {
+    fn take(&mut self, number: u32) -> Option<W::Held> {
+        let index = self.running.iter().position(|(n, _)| *n == number)?;
+        Some(self.running.swap_remove(index).1)
+    }
+}
+
+impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W> {
+    type Output = W::Output;
+
+    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<W::Output>> {
+        let number = attempt.number;
+        let (held, job) = match self.work.start(attempt, now) {
+            Ok(launch) => launch,
+            Err(refused) => {
+                let judged = self.work.ended(None, now, Some(&refused));
+                return Some((number, now, judged, Some(refused)));
             }
-            Action::Wait(at) => {
-                // An attempt that ended first, as the async executor does.
-                if let Ok((number, output)) = results.try_recv() {
-                    // A result nobody waits for (an abandoned attempt's) is
-                    // discarded unjudged.
-                    if let Some(index) = running.iter().position(|(n, _)| *n == number) {
-                        let (_, held) = running.swap_remove(index);
-                        now = runtime.now();
-                        let judged = work.ended(Some(held), now, output.as_ref().ok());
-                        match output {
-                            Ok(output) => last = Some(output),
-                            Err(payload) => panic = Some(payload),
-                        }
-                        let ended = PlanEvent::Ended {
-                            attempt: number,
-                            judged,
-                        };
-                        plan.on_event(now, ended);
-                    }
-                    continue;
-                }
-                if let Some(at) = at
-                    && runtime.now() >= at
-                {
-                    // The timer's own instant, as the async executor reports it.
-                    now = now.max(at);
-                    plan.on_event(now, PlanEvent::Timer);
-                    continue;
-                }
-                if running.is_empty() && at.is_none() {
-                    // Nothing to wait for (a plan outside the contract):
-                    // answer with what there is rather than hang.
-                    let finish = Finish::Answer {
-                        attempts: started,
-                        gave_up: None,
-                    };
-                    return OnThreads {
-                        finish,
-                        last,
-                        panic,
-                    };
-                }
-                runtime.park_until(at);
+        };
+        let (sender, caller) = (self.sender.clone(), self.caller.clone());
+        let spawned = thread::Builder::new()
+            .name(std::format!("failsafe-hedge-{number}"))
+            .spawn(move || {
+                // A panic is the attempt's failure, not the caller's.
+                let output = catch_unwind(AssertUnwindSafe(job));
+                // The caller may be gone (the attempt was abandoned).
+                let _ = sender.send((number, output));
+                caller.unpark();
+            });
+        match spawned {
+            // Detached: an abandoned attempt runs on unjoined.
+            Ok(_detached) => {
+                self.running.push((number, held));
+                None
             }
-            Action::Cancel(number) => {
-                if let Some(index) = running.iter().position(|(n, _)| *n == number) {
-                    let (_, held) = running.swap_remove(index);
-                    work.abandoned(held, now);
-                }
+            Err(error) => {
+                let judged = self.work.ended(Some(held), now, None);
+                self.panic = Some(Box::new(error));
+                Some((number, now, judged, None))
             }
-            Action::Finish(finish) => {
-                // A plan cancels its attempts before it finishes; anything
-                // left is abandoned all the same.
-                for (_, held) in running.drain(..) {
-                    work.abandoned(held, now);
-                }
-                return OnThreads {
-                    finish,
-                    last,
-                    panic,
-                };
-            }
+        }
+    }
+
+    fn wait(&mut self, at: Option<Instant>) -> Waited<W::Output> {
+        while let Ok((number, output)) = self.results.try_recv() {
+            // A result nobody waits for (an abandoned attempt's) is
+            // discarded unjudged.
+            let Some(held) = self.take(number) else {
+                continue;
+            };
+            let now = self.runtime.now();
+            let judged = self.work.ended(Some(held), now, output.as_ref().ok());
+            let output = output.map_err(|panic| self.panic = Some(panic)).ok();
+            return Waited::Ended((number, now, judged, output));
+        }
+        if at.is_some_and(|at| self.runtime.now() >= at) {
+            return Waited::Timer;
+        }
+        if self.running.is_empty() && at.is_none() {
+            return Waited::Idle;
+        }
+        self.runtime.park_until(at);
+        Waited::Again
+    }
+
+    fn abandon(&mut self, number: Option<u32>, now: Instant) {
+        // A plan cancels its attempts before it finishes; anything left
+        // when it does is abandoned all the same.
+        match number {
+            Some(number) => self
+                .take(number)
+                .into_iter()
+                .for_each(|held| self.work.abandoned(held, now)),
+            None => self
+                .running
+                .drain(..)
+                .for_each(|(_, held)| self.work.abandoned(held, now)),
         }
     }
 }
@@ -320,21 +304,12 @@ where
     E: Send + 'static,
 {
     let now = runtime.now();
-    let config = ctx.config.at_most(SLOTS);
-    let plan = HedgePlan::new(
-        config,
-        ctx.deadline,
-        ctx.budget,
-        ctx.latencies,
-        ctx.observer,
-        now,
-    );
     let work = Plain {
         classify,
         op: Arc::new(op.0),
         result: PhantomData,
     };
-    let ended = execute_on_threads(runtime, now, plan, work);
+    let ended = execute_on_threads(runtime, now, ctx.plan(now), work);
     RetryError::from_finish(ended.finish, ended.last)
 }
 

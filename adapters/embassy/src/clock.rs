@@ -6,12 +6,20 @@ use failsafe_driver::{Instant, Rejected};
 const MICROS_PER_SEC: u64 = 1_000_000;
 
 /// Microseconds per tick as a reduced fraction `MICROS / TICKS`: at the
-/// usual rates (1 MHz, 1 kHz, 32.768 kHz) the divisor is 1 or a power of
-/// two, so the conversions below compile to a multiply and a shift, with no
-/// 64-bit division linked (firmware `.text`).
+/// usual rates the divisor is 1 or a power of two (no 64-bit division linked).
 const GCD: u64 = gcd(MICROS_PER_SEC, embassy_time::TICK_HZ);
 const MICROS: u64 = MICROS_PER_SEC / GCD;
 const TICKS: u64 = embassy_time::TICK_HZ / GCD;
+
+/// Nanoseconds per tick when a tick is a whole number of microseconds
+/// (`TICK_HZ` divides 10^6: 1 MHz, 1 kHz, ...; 0 otherwise): then both
+/// conversions are one multiply or one division, exactly the general
+/// path's results (see the tests).
+const NANOS_PER_TICK: u64 = if MICROS_PER_SEC.is_multiple_of(embassy_time::TICK_HZ) {
+    1_000 * (MICROS_PER_SEC / embassy_time::TICK_HZ)
+} else {
+    0
+};
 
 const fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
@@ -20,9 +28,8 @@ const fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// `floor(x * num / den)` (or the ceiling), saturating at `u64::MAX`, without
-/// a wider intermediate: `x = q * den + r`, and `r * num < den * num`, which
-/// fits a `u64` for the fractions here (both at most 10^6 * TICK_HZ).
+/// `floor(x * num / den)` (or the ceiling), saturating, with no wider
+/// intermediate: `x = q * den + r`, and `r * num < den * num` fits a `u64` here.
 const fn scale(x: u64, num: u64, den: u64, round_up: bool) -> u64 {
     let (q, r) = (x / den, x % den);
     let part = r * num;
@@ -45,6 +52,11 @@ impl EmbassyClock {
     /// An embassy instant (ticks since boot) as a core instant, rounded down
     /// to a whole microsecond. Never overflows.
     pub const fn to_core(at: embassy_time::Instant) -> Instant {
+        if NANOS_PER_TICK != 0 {
+            // `floor(ticks * MICROS / TICKS)` is `ticks * (10^6 / TICK_HZ)`
+            // microseconds, exactly: one saturating multiply.
+            return Instant::from_nanos(at.as_ticks().saturating_mul(NANOS_PER_TICK));
+        }
         Instant::from_micros(scale(at.as_ticks(), MICROS, TICKS, false))
     }
 
@@ -56,15 +68,15 @@ impl EmbassyClock {
         if at.as_nanos() == Instant::MAX.as_nanos() {
             return embassy_time::Instant::MAX;
         }
+        if NANOS_PER_TICK != 0 {
+            // `ceil(ceil(n / 1000) / (10^6 / TICK_HZ))` is `ceil(n / NANOS_PER_TICK)`.
+            return embassy_time::Instant::from_ticks(at.as_nanos().div_ceil(NANOS_PER_TICK));
+        }
         let micros = at.as_nanos().div_ceil(1_000);
         embassy_time::Instant::from_ticks(scale(micros, TICKS, MICROS, true))
     }
 
-    /// When a rejected call may come back, for `Timer::at`: `None` when the
-    /// machine cannot say (a probe out, a health report awaited) or never
-    /// will (more permits than a limiter holds).
-    /// [`WakeAt::wake_at`](crate::WakeAt::wake_at) is the same, as a method:
-    /// `rejected.wake_at()`.
+    /// `rejected.`[`wake_at()`](crate::WakeAt) as a `const fn`.
     pub const fn retry_at(rejected: &Rejected) -> Option<embassy_time::Instant> {
         match rejected.retry_at {
             Some(at) if !rejected.is_never() => Some(Self::to_embassy(at)),
@@ -75,7 +87,9 @@ impl EmbassyClock {
 
 impl Clock for EmbassyClock {
     /// `embassy_time::Instant::now()`, converted with [`EmbassyClock::to_core`].
-    #[inline]
+    /// Out of line: one copy of the conversion however many places read
+    /// the clock (firmware `.text`).
+    #[inline(never)]
     fn now(&self) -> Instant {
         Self::to_core(embassy_time::Instant::now())
     }
@@ -84,7 +98,6 @@ impl Clock for EmbassyClock {
 impl Runtime for EmbassyClock {
     type Sleep = embassy_time::Timer;
 
-    /// `Timer::at(to_embassy(deadline))`: ready at once if it has passed.
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
         embassy_time::Timer::at(Self::to_embassy(deadline))
@@ -93,7 +106,44 @@ impl Runtime for EmbassyClock {
 
 #[cfg(test)]
 mod tests {
-    use super::scale;
+    use super::{EmbassyClock, MICROS, NANOS_PER_TICK, TICKS, scale};
+    use failsafe_driver::Instant;
+
+    /// The one-multiply and one-division paths give the general path's
+    /// results at the compiled tick rate, across the `u64` range.
+    #[test]
+    fn whole_microsecond_ticks_convert_as_the_general_path() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for value in [
+                x,
+                x >> 20,
+                x >> 40,
+                x & 0xFFFF,
+                u64::MAX - 1,
+                0,
+                1,
+                999,
+                1_001,
+            ] {
+                let general = Instant::from_micros(scale(value, MICROS, TICKS, false));
+                let at = embassy_time::Instant::from_ticks(value);
+                assert_eq!(EmbassyClock::to_core(at), general, "to_core({value})");
+                let general = scale(value.div_ceil(1_000), TICKS, MICROS, true);
+                let at = Instant::from_nanos(value);
+                assert_eq!(
+                    EmbassyClock::to_embassy(at).as_ticks(),
+                    general,
+                    "to_embassy({value})"
+                );
+            }
+        }
+        // the fast paths are the ones taken at the usual rates
+        const { assert!(NANOS_PER_TICK != 0 || !1_000_000u64.is_multiple_of(embassy_time::TICK_HZ)) };
+    }
 
     /// `scale` against the same fraction in `u128`, for tick rates from 1 Hz
     /// to 1 GHz (reduced against 10^6) and values across the `u64` range.

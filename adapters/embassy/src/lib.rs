@@ -1,23 +1,16 @@
 //! # failsafe-embassy
 //!
 //! Resilience patterns for [embassy](https://embassy.dev) firmware: `no_std`,
-//! no allocation, state in `static`s. `failsafe-core`'s machines decide,
-//! [`failsafe_driver`]'s one path runs the calls; this crate adds
-//! [`EmbassyClock`] (the driver's [`Clock`] and [`Runtime`]), [`WakeAt`]
-//! (every rejection's `retry_at`, policy's `next_deadline()` and
-//! [`Deadline`] as the `embassy_time::Instant` `Timer::at` takes),
-//! [`MutexLock`] and the [`LockKind`]s naming a policy's lock once
-//! ([`CsKind`], [`EmbassyMutex`]),
-//! `DefmtObserver` (feature `defmt`), and `const` constructors, so each
-//! pattern's [`Policy`] is a `static`: [`circuit_breaker`], [`fail_fast`],
-//! [`bulkhead`], [`rate_limiter`] (lock-free), [`keyed_rate_limiter`],
-//! [`from_lock`] (any machine, any lock). Every policy has the same verbs:
-//! `call(|| async ..)`, `call_with(&classify, ..)`, `try_acquire()`,
-//! `acquire().await` (a [`Guard`]: the permit back once, `Cancelled` if
-//! dropped), and [`EmbassyPolicy`]'s `call_blocking` (never waits) and
-//! `by_ref()` (one call's weight, deadline or wait). Operator actions go to
-//! the machine: `policy.shared().with(|machine| ..)`. [`RetryPolicy`] keeps
-//! a retry's budget and jitter in `static`s.
+//! no allocation, state in `static`s. The core's machines decide and
+//! [`failsafe_driver`] runs the calls (its [`prelude`](failsafe_driver::prelude)
+//! is re-exported here); this crate binds embassy: [`EmbassyClock`] (the
+//! driver's [`Runtime`]), [`WakeAt`] (any instant as `Timer::at` takes it),
+//! [`MutexLock`] and [`LockKind`]s, `DefmtObserver` (feature `defmt`), and
+//! `const` constructors so each pattern's [`Policy`] is a `static`
+//! ([`circuit_breaker`], [`fail_fast`], [`bulkhead`], [`rate_limiter`],
+//! [`keyed_rate_limiter`], [`from_lock`], [`pipeline`], [`RetryPolicy`]).
+//! The verbs are the driver's [`Policy`]'s, plus [`EmbassyPolicy`]'s;
+//! operator actions go to the machine: `policy.shared().with(|m| ..)`.
 //!
 //! ## Quick start
 //!
@@ -53,16 +46,12 @@
 //! ```
 //!
 //! Tasks and interrupt handlers may share a `static` if its lock masks
-//! interrupts ([`CsLock`], `MutexLock<CriticalSectionRawMutex, _>`: the
-//! kinds [`CsKind`] and `EmbassyMutex<CriticalSectionRawMutex>`); on
-//! thumbv6m (no CAS) enable the `critical-section` feature. [`pipeline`]
-//! puts policies, a retry and timeouts around one call, in a `static`.
+//! interrupts ([`CsKind`], `EmbassyMutex<CriticalSectionRawMutex>`); on
+//! thumbv6m (no CAS) enable the `critical-section` feature.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod clock;
-#[cfg(feature = "defmt")]
-mod defmt_observer;
 mod lock;
 mod policy;
 mod retry;
@@ -70,9 +59,9 @@ mod wake;
 
 pub use clock::EmbassyClock;
 #[cfg(feature = "defmt")]
-pub use defmt_observer::DefmtObserver;
-pub use failsafe_driver::checked;
-pub use lock::{CsKind, EmbassyMutex, LockKind, MutexLock};
+pub use failsafe_driver::DefmtObserver;
+pub use failsafe_driver::{CsKind, LockKind, const_config};
+pub use lock::{EmbassyMutex, MutexLock};
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
     LockedPolicy, Pipeline, RateLimiterPolicy, StaticBreaker, bulkhead, circuit_breaker, fail_fast,
@@ -83,28 +72,7 @@ pub use wake::WakeAt;
 
 /// The driver, with the core's machines and vocabulary it re-exports.
 pub use ::failsafe_driver as driver;
-pub use failsafe_driver::breaker::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, CountWindow, NoWindow, State, TimeWindow,
-};
-pub use failsafe_driver::bulkhead::{Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, FixedLimit};
-pub use failsafe_driver::failfast::{
-    CloseCause, FailFast, FailFastConfig, FailFastEvent, OpenCause, State as FailFastState,
-};
-pub use failsafe_driver::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
-pub use failsafe_driver::rate::{
-    AtomicGcra, FixedWindow, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle, TokenBucket,
-    WhenFull,
-};
-pub use failsafe_driver::retry_machine::{
-    BackoffKind, FailureKind, GiveUp, GrpcThrottle, Jitter, NoBudget, RatioBudget, RetryBudget,
-    RetryConfig, RetryEvent, TokenQuota, Verdict,
-};
-pub use failsafe_driver::sync::{CsLock, Lock, Shared, SharedAdmission};
-pub use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
-pub use failsafe_driver::{
-    Attempt, Classify, Clock, DefaultClassifier, Error, FallbackCause, Guard, Policy, RetryError,
-    RetryOnErr, RetryOnFailsafeError, Runtime,
-};
-pub use failsafe_driver::{
-    ConfigError, FnObserver, Instant, Observer, Outcome, RejectReason, Rejected,
-};
+pub use failsafe_driver::failfast::FailFast;
+pub use failsafe_driver::prelude::*;
+pub use failsafe_driver::sync::{CsLock, Lock, SharedAdmission};
+pub use failsafe_driver::{FnObserver, Observer, breaker::CircuitBreaker, bulkhead::Bulkhead};

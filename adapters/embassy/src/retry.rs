@@ -1,5 +1,6 @@
 //! Retries and timeouts: the driver's loops on [`EmbassyClock`].
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
 
@@ -14,8 +15,7 @@ use crate::EmbassyClock;
 
 /// A retry policy in a `static`: a [`RetryConfig`], a budget `L` shared by
 /// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] giving each
-/// call its own jitter, and an observer `O`, cloned per call. Retries with
-/// per-attempt timeouts, from a budget every task shares:
+/// call its own jitter, and an observer `O`, cloned per call:
 ///
 /// ```
 /// use core::time::Duration;
@@ -34,30 +34,48 @@ use crate::EmbassyClock;
 /// assert_eq!(fix.await, Ok((52, 13)));
 /// # });
 /// ```
-pub struct RetryPolicy<'a, L = NoBudget, O = ()>(
-    &'a RetryConfig,
+///
+/// The config `C` is a `&RetryConfig` by default (a `const` stays in flash),
+/// or a zero-sized [`const_config!`](crate::const_config) type: no pointer
+/// either, and the compiler folds the config into the retry loop, keeping
+/// only its backoff shape's and jitter's code (firmware `.text`):
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_embassy::{checked, const_config, BackoffKind, Jitter, NoBudget, RetryConfig, RetryPolicy};
+///
+/// const_config!(Gps: RetryConfig = checked(RetryConfig::builder()
+///     .backoff(BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_millis(100) })
+///     .jitter(Jitter::Full)
+///     .build()));
+/// static GPS: RetryPolicy<NoBudget, (), Gps> = RetryPolicy::new(Gps, 0x5EED);
+/// # assert_eq!(GPS.config().max_attempts(), Some(3));
+/// ```
+pub struct RetryPolicy<'a, L = NoBudget, O = (), C = &'a RetryConfig>(
+    C,                  // the config
     &'a L,              // the budget
     CsLock<Xorshift64>, // seeds each call's generator
     O,                  // the observer
 );
 
-impl<'a> RetryPolicy<'a> {
-    /// `config`, no budget, no observer, jitter seeded with `seed`. `const`.
-    pub const fn new(config: &'a RetryConfig, seed: u64) -> Self {
+impl<'a, C> RetryPolicy<'a, NoBudget, (), C> {
+    /// `config` (a `&RetryConfig`, or a [`const_config!`](crate::const_config)
+    /// type), no budget, no observer, jitter seeded with `seed`. `const`.
+    pub const fn new(config: C, seed: u64) -> Self {
         RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
 }
 
-impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
+impl<'a, L, O: Copy, C: Copy> RetryPolicy<'a, L, O, C> {
     /// The same policy reporting to `observer` (it runs inside the budget's
     /// lock: keep it short). `const`.
-    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P> {
+    pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P, C> {
         RetryPolicy(self.0, self.1, self.2, observer)
     }
 
     /// The same policy drawing on `budget` (any [`Lock`] around a
     /// [`RetryBudget`]), which other policies may share. `const`.
-    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O>
+    pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O, C>
     where
         'a: 'b,
     {
@@ -65,10 +83,10 @@ impl<'a, L, O: Copy> RetryPolicy<'a, L, O> {
     }
 }
 
-impl<L, O> RetryPolicy<'_, L, O> {
+impl<L, O, C: Borrow<RetryConfig>> RetryPolicy<'_, L, O, C> {
     /// The configuration.
-    pub const fn config(&self) -> RetryConfig {
-        *self.0
+    pub fn config(&self) -> RetryConfig {
+        *self.0.borrow()
     }
 
     /// Restarts the jitter generator from `seed` (the chip's unique ID, a
@@ -78,12 +96,12 @@ impl<L, O> RetryPolicy<'_, L, O> {
     }
 }
 
-impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
+impl<L, O: Observer<RetryEvent> + Clone, C: Borrow<RetryConfig> + Copy> RetryPolicy<'_, L, O, C> {
     /// Runs `op` (given its [`Attempt`]) until `Ok` or the policy gives up.
     ///
     /// # Errors
     ///
-    /// A [`RetryError`]: why it gave up, after how many attempts, the last error.
+    /// A [`RetryError`].
     pub fn call<G, F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         L: Lock<G>,
@@ -95,9 +113,8 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
     }
 
     /// [`call`](Self::call) with `classify` deciding what retries, inside the
-    /// caller's `deadline`: no retry starts at or after it; each [`Attempt`]
-    /// carries it, to hand down. The call starts (its time read, its jitter
-    /// seed drawn) when this is called, as the driver's `retry` does.
+    /// caller's `deadline` (see the driver's [`retry`](failsafe_driver::retry)).
+    /// The call starts (its time read, its seed drawn) when this is called.
     ///
     /// # Errors
     ///
@@ -116,29 +133,29 @@ impl<L, O: Observer<RetryEvent> + Clone> RetryPolicy<'_, L, O> {
         Fut: Future<Output = Result<T, E>>,
     {
         let ctx = RetryContext {
-            config: *self.0,
+            config: self.0,
             deadline,
             budget: self.1,
             rng: Xorshift64::new(self.2.with(|rng| rng.next_u64())),
             observer: self.3.clone(),
         };
-        // The driver's future, not an `async fn` around it: no "resumed
-        // after completion" panic path for firmware to link.
+        // The driver's future, not an `async fn`: no panic path to link.
         failsafe_driver::retry(&EmbassyClock, ctx, classify, op)
     }
 }
 
-impl<L, O> fmt::Debug for RetryPolicy<'_, L, O> {
+impl<L, O, C: Borrow<RetryConfig>> fmt::Debug for RetryPolicy<'_, L, O, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("RetryPolicy");
-        debug.field("config", &self.0).finish_non_exhaustive()
+        debug
+            .field("config", self.0.borrow())
+            .finish_non_exhaustive()
     }
 }
 
-/// Runs `op` with a timeout: `op` gets the call's [`Deadline`] (`now +
-/// timeout`, or `parent` if earlier) to hand down. In cancel mode it is
-/// dropped when an embassy timer fires at the deadline. With an observer:
-/// `failsafe_driver::timeout(&EmbassyClock, ..)`.
+/// The driver's [`timeout`](failsafe_driver::timeout) on [`EmbassyClock`],
+/// `op`'s error wrapped as [`Error::Inner`] (with an observer: call the
+/// driver's directly).
 ///
 /// # Errors
 ///

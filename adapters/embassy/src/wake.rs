@@ -1,25 +1,17 @@
 //! [`WakeAt`]: every instant failsafe hands a firmware, as the
 //! `embassy_time::Instant` that `Timer::at` takes.
 
-use failsafe_driver::sync::SharedAdmission;
-use failsafe_driver::timeout_machine::Deadline;
-use failsafe_driver::{Error, Instant, PipelineError, Policy, Rejected, RetryError};
+use failsafe_driver::ComeBack;
 
 use crate::EmbassyClock;
 
-/// When to come back, as an [`embassy_time::Instant`] for `Timer::at`, with
-/// no conversion at the call site: a [`Rejected`]'s (or an
-/// [`Error::Rejected`]'s) `retry_at`, a firmware policy's
-/// `next_deadline()`, a [`Deadline`], a core [`Instant`]. `None` when there
-/// is no instant to wait for: the machine cannot say (a probe out), nothing
-/// is pending, or never (a request larger than a limiter's burst,
-/// [`Deadline::NEVER`], [`Instant::MAX`]). Rounded up to the next tick
+/// The driver's [`ComeBack`] instant (a rejection's `retry_at`, a policy's
+/// `next_deadline()`, a deadline; `None` if there is none or never) as an
+/// [`embassy_time::Instant`] for `Timer::at`, rounded up
 /// ([`EmbassyClock::to_embassy`]): a timer never fires before the machine
 /// would admit.
 ///
 /// ```
-/// use core::time::Duration;
-/// use embassy_time::Timer;
 /// use failsafe_embassy::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, WakeAt, checked, circuit_breaker};
 ///
 /// const CONFIG: BreakerConfig = checked(BreakerConfig::builder().consecutive_failures(1).build());
@@ -31,9 +23,7 @@ use crate::EmbassyClock;
 ///     Err(Error::Rejected(rejected)) => {
 ///         let at = rejected.wake_at().expect("an open breaker says when");
 ///         assert_eq!(SENSOR.wake_at(), Some(at)); // the same instant: it half-opens then
-///         # if false {
-///         Timer::at(at).await;
-///         # }
+///         // embassy_time::Timer::at(at).await;
 ///     }
 ///     other => panic!("{other:?}"),
 /// }
@@ -44,65 +34,9 @@ pub trait WakeAt {
     fn wake_at(&self) -> Option<embassy_time::Instant>;
 }
 
-/// The core instant; `None` for [`Instant::MAX`] (never).
-impl WakeAt for Instant {
+impl<T: ComeBack + ?Sized> WakeAt for T {
     #[inline]
     fn wake_at(&self) -> Option<embassy_time::Instant> {
-        if *self == Instant::MAX {
-            None
-        } else {
-            Some(EmbassyClock::to_embassy(*self))
-        }
-    }
-}
-
-/// The rejection's `retry_at` ([`EmbassyClock::retry_at`]).
-impl WakeAt for Rejected {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        EmbassyClock::retry_at(self)
-    }
-}
-
-/// The rejection's `retry_at`; `None` for a timeout or the call's own error.
-impl<E> WakeAt for Error<E> {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        self.rejected().and_then(WakeAt::wake_at)
-    }
-}
-
-/// The last attempt's rejection's `retry_at` (a pipeline whose breaker or
-/// limiter turned the call away); `None` otherwise.
-impl<E> WakeAt for PipelineError<E> {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        self.rejected().and_then(WakeAt::wake_at)
-    }
-}
-
-/// The last attempt's error's instant, if it has one (a retry around a
-/// policy's `call`, whose error is an [`Error`]).
-impl<E: WakeAt> WakeAt for RetryError<E> {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        self.last.as_ref().and_then(WakeAt::wake_at)
-    }
-}
-
-/// The deadline's instant; `None` for [`Deadline::NEVER`].
-impl WakeAt for Deadline {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        self.instant().wake_at()
-    }
-}
-
-/// The policy's `next_deadline()`: when its machine changes on its own
-/// (an open breaker half-opens, a waiter's wait ends).
-impl<S: SharedAdmission> WakeAt for Policy<S, EmbassyClock> {
-    #[inline]
-    fn wake_at(&self) -> Option<embassy_time::Instant> {
-        self.next_deadline().and_then(|at| at.wake_at())
+        self.come_back_at().map(EmbassyClock::to_embassy)
     }
 }

@@ -15,6 +15,7 @@
 //! | [`RetryLayer`] | resends a failed request under a retry policy and budget | the response future |
 //! | [`TimeoutLayer`] | bounds a request by a deadline, handed down in the request | the response future |
 //! | [`FallbackLayer`] | answers a failed request with an alternative service | the response future |
+//! | [`ChaosLayer`] | injects errors, chosen outcomes, hangs and latency (a driver [`ChaosPolicy`](failsafe_driver::chaos::ChaosPolicy)) | `call` |
 //!
 //! ## One layer for every admission machine
 //!
@@ -107,6 +108,7 @@
 
 mod admission;
 mod cache;
+mod chaos;
 mod deadline;
 mod fallback;
 mod hedge;
@@ -119,6 +121,7 @@ pub use admission::{
     NoKey, RequestKey, ResponseFuture,
 };
 pub use cache::{CacheFuture, CacheLayer, CacheService};
+pub use chaos::{ChaosLayer, ChaosService};
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
 pub use hedge::{HedgeFuture, HedgeLayer, HedgeService, SharedLatencies};

@@ -28,6 +28,11 @@ const PPM: u64 = 1_000_000;
 ///     .unwrap();
 /// assert_eq!(r4j.half_open_rule(), HalfOpenRule::RateThresholds);
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -11,12 +11,14 @@ use super::{
 };
 
 /// One half-open round of probes (zero outside half-open). The lease's
-/// end is the machine's `deadline`.
+/// end is the machine's `deadline`. The probes in flight are not kept:
+/// every admitted probe is either out or counted once, as a success or a
+/// failure (an expired one as a failure; one that did not count frees its
+/// slot), so they are `admitted - successes - failures`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Round {
     admitted: u32,
-    in_flight: u32,
     successes: u32,
     failures: u32,
     /// Probes that took longer than the slow-call duration (the rate rule
@@ -160,8 +162,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
                     self.cfg().probe_lease_nanos,
                 ));
                 self.round.admitted += 1;
-                self.round.in_flight += 1;
-                self.deadline = if self.round.in_flight == 1 {
+                self.deadline = if self.round.in_flight() == 1 {
                     lease
                 } else {
                     self.deadline.max(lease)
@@ -257,7 +258,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         match self.mode {
             // An open wait ending past the end of the clock never ends.
             State::Open if self.deadline != Instant::MAX => Some(self.deadline),
-            State::HalfOpen if self.round.in_flight > 0 => Some(self.deadline),
+            State::HalfOpen if self.round.in_flight() > 0 => Some(self.deadline),
             _ => None,
         }
     }
@@ -368,7 +369,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             times_opened: self.times_opened,
             stale_outcomes: self.stale_outcomes,
             probes_in_flight: match self.mode {
-                State::HalfOpen => self.round.in_flight,
+                State::HalfOpen => self.round.in_flight(),
                 _ => 0,
             },
             open_until: match self.mode {
@@ -609,12 +610,11 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
                     let until = self.deadline;
                     self.enter(State::HalfOpen, Instant::MAX, until);
                 }
-                State::HalfOpen if self.round.in_flight > 0 && now >= self.deadline => {
+                State::HalfOpen if self.round.in_flight() > 0 && now >= self.deadline => {
                     let at = self.deadline;
                     let mut round = self.round;
-                    let count = round.in_flight;
-                    round.failures += count;
-                    round.in_flight = 0;
+                    let count = round.in_flight();
+                    round.failures += count; // none in flight now
                     self.round = round;
                     // Late reports of the expired probes must not count again.
                     self.epoch = self.epoch.wrapping_add(1);
@@ -683,7 +683,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             return; // unreachable: a probe's epoch only matches in half-open
         }
         let mut round = self.round;
-        round.in_flight = round.in_flight.saturating_sub(1);
+        // This probe leaves the flight by counting once below, or by
+        // giving its slot back.
         if !outcome.counts() {
             round.admitted = round.admitted.saturating_sub(1); // the slot is free again
         } else {
@@ -718,7 +719,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             }
             HalfOpenRule::RateThresholds => {
                 let reported = round.successes as u64 + round.failures as u64;
-                if round.in_flight > 0 || reported < self.cfg().half_open_probes as u64 {
+                if round.in_flight() > 0 || reported < self.cfg().half_open_probes as u64 {
                     return; // judged once every permitted probe has reported
                 }
                 let over = self
@@ -766,10 +767,17 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 }
 
 impl Round {
+    /// Probes admitted and not yet reported (nor expired).
+    #[inline]
+    const fn in_flight(&self) -> u32 {
+        self.admitted
+            .saturating_sub(self.successes)
+            .saturating_sub(self.failures)
+    }
+
     const fn fresh() -> Round {
         Round {
             admitted: 0,
-            in_flight: 0,
             successes: 0,
             failures: 0,
             slow: 0,

@@ -1133,3 +1133,21 @@ fn opens_in_a_row_saturating_at_255_changes_no_wait() {
     }
     assert_eq!(b.next_deadline(), Some(ms(t + 1_000)));
 }
+
+/// The firmware breaker's RAM, field by field (the README's table and
+/// `.ci/firmware.sh`'s `breaker128_ram`): no pointer in it, so a 64-bit host
+/// lays it out as thumbv7em does (`u64` aligned to 8 on both).
+#[test]
+fn firmware_breaker_layout() {
+    use core::mem::size_of;
+    crate::const_config!(Firmware: BreakerConfig = crate::checked(BreakerConfig::builder().build()));
+    type Window = CountWindow<128, 4, 0>;
+    assert_eq!(size_of::<Firmware>(), 0, "the config: a const, no RAM");
+    // failure bits 16 B, position, failures, slow calls 3 x 4 B
+    assert_eq!(size_of::<Window>(), 28);
+    // + deadline 8, latest 8, round 16, epoch 4, consecutive failures 4,
+    // metrics counters 3 x 8, state and opens in a row 2: 94, padded to 96
+    assert_eq!(size_of::<CircuitBreaker<Window, (), Firmware>>(), 96);
+    // the default window keeps slow bits too
+    assert_eq!(size_of::<CountWindow<128>>(), 44);
+}

@@ -148,17 +148,39 @@ impl Window for NoWindow {
 /// # let _ = big;
 /// ```
 ///
+/// A breaker without slow-call detection (no
+/// [`slow_call_duration`](super::BreakerConfigBuilder::slow_call_duration))
+/// needs no slow bits: `SLOW_WORDS = 0` keeps none, `4 * WORDS + 12` bytes
+/// (28 B for 128 calls, as firmware wants). Such a window counts no call
+/// as slow, so under a config that does detect slow calls its slow-call
+/// rate never trips: keep the default (`SLOW_WORDS = WORDS`) there.
+///
+/// ```
+/// use failsafe_core::breaker::{CountWindow, Sample, Window};
+/// use failsafe_core::Instant;
+/// let mut w = CountWindow::<128, 4, 0>::new();
+/// assert_eq!(core::mem::size_of_val(&w), 28);
+/// w.record(Instant::ZERO, Sample { failed: true, slow: true });
+/// let t = w.totals(Instant::ZERO);
+/// assert_eq!((t.calls, t.failures, t.slow), (1, 1, 0));
+/// ```
+///
 /// ```compile_fail
 /// // 200 calls need ceil(200 / 32) = 7 words, not the default 4
 /// let w = failsafe_core::breaker::CountWindow::<200>::new();
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CountWindow<const N: usize = 100, const WORDS: usize = 4> {
+pub struct CountWindow<
+    const N: usize = 100,
+    const WORDS: usize = 4,
+    const SLOW_WORDS: usize = WORDS,
+> {
     /// Bit `i % 32` of word `i / 32`: call slot `i` failed.
     failed: [u32; WORDS],
-    /// Bit `i % 32` of word `i / 32`: call slot `i` was slow.
-    slow: [u32; WORDS],
+    /// Bit `i % 32` of word `i / 32`: call slot `i` was slow (none kept
+    /// when `SLOW_WORDS` is 0).
+    slow: [u32; SLOW_WORDS],
     /// While filling, the calls held (`0..N`, also the next slot); once
     /// full, `N +` the next slot (the oldest call, overwritten next).
     pos: u32,
@@ -166,9 +188,12 @@ pub struct CountWindow<const N: usize = 100, const WORDS: usize = 4> {
     slow_calls: u32,
 }
 
-impl<const N: usize, const WORDS: usize> CountWindow<N, WORDS> {
-    /// An empty window of `N` calls. `N == 0`, `N >= 2^31` or `WORDS <
-    /// ceil(N / 32)` fails to compile.
+impl<const N: usize, const WORDS: usize, const SLOW_WORDS: usize>
+    CountWindow<N, WORDS, SLOW_WORDS>
+{
+    /// An empty window of `N` calls. `N == 0`, `N >= 2^31`, `WORDS <
+    /// ceil(N / 32)` or a `SLOW_WORDS` neither 0 nor at least `ceil(N / 32)`
+    /// fails to compile.
     ///
     /// ```
     /// # use failsafe_core::breaker::CountWindow;
@@ -184,10 +209,14 @@ impl<const N: usize, const WORDS: usize> CountWindow<N, WORDS> {
                 WORDS >= N.div_ceil(32),
                 "CountWindow<N, WORDS>: WORDS 32-bit words hold 32 * WORDS calls; pass WORDS = ceil(N / 32), e.g. CountWindow<200, 7>"
             );
+            assert!(
+                SLOW_WORDS == 0 || SLOW_WORDS >= N.div_ceil(32),
+                "CountWindow<N, WORDS, SLOW_WORDS>: SLOW_WORDS is 0 (no slow bits) or at least ceil(N / 32)"
+            );
         };
         CountWindow {
             failed: [0; WORDS],
-            slow: [0; WORDS],
+            slow: [0; SLOW_WORDS],
             pos: 0,
             failures: 0,
             slow_calls: 0,
@@ -206,13 +235,17 @@ impl<const N: usize, const WORDS: usize> CountWindow<N, WORDS> {
     }
 }
 
-impl<const N: usize, const WORDS: usize> Default for CountWindow<N, WORDS> {
+impl<const N: usize, const WORDS: usize, const SLOW_WORDS: usize> Default
+    for CountWindow<N, WORDS, SLOW_WORDS>
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize, const WORDS: usize> Window for CountWindow<N, WORDS> {
+impl<const N: usize, const WORDS: usize, const SLOW_WORDS: usize> Window
+    for CountWindow<N, WORDS, SLOW_WORDS>
+{
     #[inline]
     fn record(&mut self, _now: Instant, sample: Sample) {
         let n = N as u32;
@@ -221,21 +254,20 @@ impl<const N: usize, const WORDS: usize> Window for CountWindow<N, WORDS> {
         let bit = 1u32 << (next % 32);
         // `next < N <= 32 * WORDS` always holds; `get_mut` says so without a
         // panic path (firmware links none from here).
-        let (Some(failed), Some(slow)) = (self.failed.get_mut(word), self.slow.get_mut(word))
-        else {
+        let Some(failed) = self.failed.get_mut(word) else {
             return;
         };
         // A slot not yet filled holds no call, whatever its bits.
-        let (old_failed, old_slow) = if full {
-            (*failed & bit != 0, *slow & bit != 0)
-        } else {
-            (false, false)
-        };
+        let old_failed = full && *failed & bit != 0;
         *failed = (*failed & !bit) | (sample.failed as u32 * bit);
-        *slow = (*slow & !bit) | (sample.slow as u32 * bit);
         // One update per counter: `+ new - old` never underflows since `old` was counted.
         self.failures = self.failures + sample.failed as u32 - old_failed as u32;
-        self.slow_calls = self.slow_calls + sample.slow as u32 - old_slow as u32;
+        // No slow bits (`SLOW_WORDS == 0`): no call is slow.
+        if let Some(slow) = self.slow.get_mut(word) {
+            let old_slow = full && *slow & bit != 0;
+            *slow = (*slow & !bit) | (sample.slow as u32 * bit);
+            self.slow_calls = self.slow_calls + sample.slow as u32 - old_slow as u32;
+        }
         self.pos = if full || next + 1 == n {
             n + if next + 1 == n { 0 } else { next + 1 }
         } else {

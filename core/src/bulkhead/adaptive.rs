@@ -227,11 +227,11 @@ fn floor_limit(estimate: f64, min: u32, max: u32) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Aimd {
-    limit: u32,
-    min: u32,
-    max: u32,
-    backoff_ppm: u32,
-    timeout_nanos: u64,
+    pub(crate) limit: u32,
+    pub(crate) min: u32,
+    pub(crate) max: u32,
+    pub(crate) backoff_ppm: u32,
+    pub(crate) timeout_nanos: u64,
 }
 
 impl Aimd {
@@ -466,12 +466,12 @@ impl AimdBuilder {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Vegas {
     estimate: f64,
-    min: u32,
-    max: u32,
-    alpha: f64,
-    beta: f64,
-    smoothing: f64,
-    probe_multiplier: u32,
+    pub(crate) min: u32,
+    pub(crate) max: u32,
+    pub(crate) alpha: f64,
+    pub(crate) beta: f64,
+    pub(crate) smoothing: f64,
+    pub(crate) probe_multiplier: u32,
     /// The lowest rtt seen since the last probe, in ns; 0 = none yet.
     rtt_noload: u64,
     samples_since_probe: u64,
@@ -792,12 +792,12 @@ impl VegasBuilder {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Gradient2 {
     estimate: f64,
-    min: u32,
-    max: u32,
-    tolerance: f64,
-    smoothing: f64,
-    queue_size: u32,
-    long_window: u32,
+    pub(crate) min: u32,
+    pub(crate) max: u32,
+    pub(crate) tolerance: f64,
+    pub(crate) smoothing: f64,
+    pub(crate) queue_size: u32,
+    pub(crate) long_window: u32,
     /// Long average rtt in ns; 0 = no sample yet.
     long_rtt: f64,
     samples: u64,

@@ -25,8 +25,8 @@ use crate::{ConfigError, Instant, Problem, Rejected};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TokenBucket {
-    capacity: u64,
-    refill: u64,
+    pub(crate) capacity: u64,
+    pub(crate) refill: u64,
     period_nanos: u64,
     tokens: u64,
     /// The last refill step taken, in periods since the epoch.

@@ -12,6 +12,11 @@ const NEIGHBOURHOOD: usize = 8;
 
 /// What happens when a new key's neighbourhood of the table is full and no
 /// key in it is idle.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -46,9 +51,9 @@ pub enum WhenFull {
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyedGcra<K, const N: usize> {
-    quota: Quota,
-    seed: u64,
-    when_full: WhenFull,
+    pub(crate) quota: Quota,
+    pub(crate) seed: u64,
+    pub(crate) when_full: WhenFull,
     slots: [Option<(K, u64)>; N],
     /// The latest `now` seen: idleness is judged against it, so a clock that
     /// steps back cannot make a forgotten key start afresh too early.

@@ -113,8 +113,8 @@ impl<W> core::fmt::Debug for WindowBuilder<W> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FixedWindow {
-    limit: u64,
-    window_nanos: u64,
+    pub(crate) limit: u64,
+    pub(crate) window_nanos: u64,
     index: u64,
     count: u64,
     clock: Monotonic,
@@ -230,8 +230,8 @@ impl FixedWindow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SlidingWindow<const B: usize> {
-    limit: u64,
-    counts: SlidingCounts<B, 1>,
+    pub(crate) limit: u64,
+    pub(crate) counts: SlidingCounts<B, 1>,
     clock: Monotonic,
 }
 

@@ -32,6 +32,29 @@ use crate::{ConfigError, Problem};
 pub trait Backoff {
     /// The delay before retry number `retry` (1-based), before jitter.
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration;
+
+    /// What a [`Retry`](super::Retry) asks, handing its config:
+    /// [`delay`](Self::delay), the config unread. Only the backoff a
+    /// [`RetryPlan`](super::RetryPlan) keeps overrides it, to follow the
+    /// config's shape: read there at each delay rather than copied into
+    /// the call, a `const` config (a zero-sized
+    /// [`const_config!`](crate::const_config) type) leaves the compiler
+    /// only that shape's code to keep.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// use failsafe_core::retry::{Backoff, BackoffKind, RetryConfig};
+    /// use failsafe_core::rng::Xorshift64;
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// let mut state = BackoffKind::Constant(Duration::from_millis(5)).start();
+    /// // the state's own shape, whatever the config says
+    /// assert_eq!(state.delay_in(&config, 1, &mut Xorshift64::new(1)), Duration::from_millis(5));
+    /// ```
+    #[inline]
+    fn delay_in(&mut self, config: &super::RetryConfig, retry: u32, rng: &mut dyn Rng) -> Duration {
+        let _ = config;
+        self.delay(retry, rng)
+    }
 }
 
 /// The built-in backoff shapes, each with the bounds its delay (before
@@ -221,9 +244,7 @@ impl BackoffKind {
     pub const fn start(self) -> BackoffState {
         BackoffState {
             kind: self,
-            previous_nanos: 0,
-            #[cfg(feature = "soft-exponential")]
-            soft_previous: 0.0,
+            memory: Memory::new(),
         }
     }
 }
@@ -241,9 +262,7 @@ const fn check_max(first: Duration, max: Duration) -> Result<(), ConfigError> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BackoffState {
     kind: BackoffKind,
-    previous_nanos: u64,
-    #[cfg(feature = "soft-exponential")]
-    soft_previous: f64,
+    memory: Memory,
 }
 
 impl BackoffState {
@@ -260,8 +279,60 @@ impl Backoff for BackoffState {
     /// does); a `retry` not above the previous one starts the soft
     /// exponential's growth afresh.
     fn delay(&mut self, retry: u32, rng: &mut dyn Rng) -> Duration {
+        self.kind.delay_after(&mut self.memory, retry, rng)
+    }
+}
+
+/// What a built-in shape remembers between the retries of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Memory {
+    previous_nanos: u64,
+    #[cfg(feature = "soft-exponential")]
+    soft_previous: f64,
+}
+
+impl Memory {
+    pub(crate) const fn new() -> Memory {
+        Memory {
+            previous_nanos: 0,
+            #[cfg(feature = "soft-exponential")]
+            soft_previous: 0.0,
+        }
+    }
+}
+
+/// The backoff a [`RetryPlan`](super::RetryPlan) keeps: the config's
+/// shape, read from the config at each delay ([`Backoff::delay_in`]), and
+/// the memory of this call. Alone (no config) it has no shape: no delay.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ConfigShape(Memory);
+
+impl ConfigShape {
+    pub(crate) const fn new() -> ConfigShape {
+        ConfigShape(Memory::new())
+    }
+}
+
+impl Backoff for ConfigShape {
+    fn delay(&mut self, _retry: u32, _rng: &mut dyn Rng) -> Duration {
+        Duration::ZERO
+    }
+
+    #[inline]
+    fn delay_in(&mut self, config: &super::RetryConfig, retry: u32, rng: &mut dyn Rng) -> Duration {
+        config.backoff_ref().delay_after(&mut self.0, retry, rng)
+    }
+}
+
+impl BackoffKind {
+    /// The delay before retry `retry` for this shape, `memory` holding the
+    /// call's previous delays. Inlined: the match folds away for a shape
+    /// the compiler knows (a `const` config), leaving only that arm.
+    #[inline]
+    fn delay_after(&self, memory: &mut Memory, retry: u32, rng: &mut dyn Rng) -> Duration {
         let retry = retry.max(1);
-        let nanos = match self.kind {
+        let nanos = match *self {
             BackoffKind::Constant(d) => duration_nanos(d),
             BackoffKind::Intervals(list) => match list.len() {
                 0 => 0,
@@ -292,10 +363,10 @@ impl Backoff for BackoffState {
             ),
             BackoffKind::DecorrelatedJitter { base, max } => {
                 let (base, max) = (duration_nanos(base), duration_nanos(max));
-                let previous = if self.previous_nanos == 0 {
+                let previous = if memory.previous_nanos == 0 {
                     base
                 } else {
-                    self.previous_nanos
+                    memory.previous_nanos
                 };
                 let high = previous.saturating_mul(3).max(base);
                 base.saturating_add(rng.below((high - base).saturating_add(1)))
@@ -313,12 +384,12 @@ impl Backoff for BackoffState {
                 let next = libm::pow(2.0, t) * libm::tanh(libm::sqrt(4.0 * t));
                 // The curve only grows, so `next` is below the previous value
                 // only when called out of order: start afresh from 0 then.
-                let previous = if next >= self.soft_previous {
-                    self.soft_previous
+                let previous = if next >= memory.soft_previous {
+                    memory.soft_previous
                 } else {
                     0.0
                 };
-                self.soft_previous = next;
+                memory.soft_previous = next;
                 if next.is_infinite() {
                     // The true growth is then at least 2^1022 * (2^(2^-43) - 1),
                     // far above any u64 cap: the delay is the cap (never
@@ -331,7 +402,7 @@ impl Backoff for BackoffState {
                 }
             }
         };
-        self.previous_nanos = nanos;
+        memory.previous_nanos = nanos;
         Duration::from_nanos(nanos)
     }
 }
@@ -356,7 +427,10 @@ fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
 /// or `libm` code for it. `multiplier^k` is computed by squaring on 64-bit
 /// mantissas, each of the at most 64 products truncated to 64 bits, so its
 /// relative error is below `2^-57` (about 7 parts in 10^18); the delay is
-/// then truncated to whole nanoseconds.
+/// then truncated to whole nanoseconds. A power-of-two multiplier (2, 4,
+/// ...) is a shift, exact (as the general path is for it); inlined, a
+/// `const` multiplier leaves only its own path.
+#[inline]
 fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
     if initial == 0 || k == 0 {
         return initial.min(max);
@@ -371,15 +445,30 @@ fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
         (1, _) | (_, 0..1023) => initial,
         // +inf: past any cap.
         (_, 0x7ff) => max,
-        _ => {
-            let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
-            match m.pow(k) {
-                Some(power) => power.times(initial),
-                None => max,
+        // 2^e: `initial * 2^(e * k)`, saturating (`initial >= 1`, so a
+        // shift of 64 or more is past any cap).
+        (_, e) if fraction == 0 => {
+            let shift = ((e - 1023) as u64).saturating_mul(u64::from(k));
+            if shift >= 64 || initial.leading_zeros() < shift as u32 {
+                u64::MAX
+            } else {
+                initial << shift
             }
         }
+        _ => wide_power(initial, exponent, fraction, k, max),
     };
     grown.max(initial).min(max)
+}
+
+/// `initial * m^k` for the multiplier `m` of biased `exponent` (1023 to
+/// 2046) and `fraction`, on 64-bit mantissas ([`Wide`]); `max` once the
+/// power passes `2^64`.
+fn wide_power(initial: u64, exponent: i64, fraction: u64, k: u32, max: u64) -> u64 {
+    let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
+    match m.pow(k) {
+        Some(power) => power.times(initial),
+        None => max,
+    }
 }
 
 /// A positive number `mantissa * 2^exponent` with the mantissa's top bit
@@ -556,6 +645,7 @@ impl Jitter {
     ///     assert!(j >= d / 2 && j <= d);
     /// }
     /// ```
+    #[inline]
     pub fn apply(&self, d: Duration, rng: &mut dyn Rng) -> Duration {
         let n = duration_nanos(d);
         let nanos = match *self {
@@ -571,5 +661,39 @@ impl Jitter {
             }
         };
         Duration::from_nanos(nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exponential, wide_power};
+
+    /// A power-of-two multiplier's shift gives what the general path gives
+    /// (exact for it), capped alike, across initials, retries and caps.
+    #[test]
+    fn power_of_two_multipliers_shift_as_the_general_path_multiplies() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for e in [0i64, 1, 2, 3, 10, 31, 63, 64, 200, 1023] {
+            let multiplier = f64::from_bits(((1023 + e) as u64) << 52);
+            for _ in 0..2_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for initial in [1, x >> 40, x >> 20, x, u64::MAX] {
+                    for k in [1, 2, (x % 70) as u32, 64, 65, u32::MAX] {
+                        for max in [u64::MAX, x | initial, initial] {
+                            let general = wide_power(initial, 1023 + e, 0, k, max)
+                                .max(initial)
+                                .min(max);
+                            assert_eq!(
+                                exponential(initial, multiplier, k, max),
+                                general,
+                                "{initial} * 2^({e} * {k}) capped at {max}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -88,9 +88,11 @@ impl RetryBudget for NoBudget {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RatioBudget<const B: usize> {
     /// calls, retries
-    counts: SlidingCounts<B, 2>,
-    ratio_ppm: u64,
-    floor: u64,
+    pub(crate) counts: SlidingCounts<B, 2>,
+    pub(crate) ratio_ppm: u64,
+    pub(crate) floor: u64,
+    /// The `min_per_sec` it was built with (the floor is `min_per_sec * ttl`).
+    pub(crate) min_per_sec: u32,
     clock: Monotonic,
 }
 
@@ -149,8 +151,9 @@ impl<const B: usize> RatioBudget<B> {
         };
         Ok(RatioBudget {
             counts,
-            ratio_ppm: (ratio * 1_000_000.0) as u64,
+            ratio_ppm: (ratio * 1_000_000.0 + 0.5) as u64,
             floor: (min_per_sec as f64 * ttl.as_secs_f64()) as u64,
+            min_per_sec,
             clock: Monotonic::new(),
         })
     }
@@ -259,12 +262,12 @@ impl<const B: usize> RetryBudget for RatioBudget<B> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TokenQuota {
-    capacity: u32,
+    pub(crate) capacity: u32,
     tokens: u32,
-    error_cost: u32,
-    timeout_cost: u32,
-    throttle_cost: u32,
-    first_try_refund: u32,
+    pub(crate) error_cost: u32,
+    pub(crate) timeout_cost: u32,
+    pub(crate) throttle_cost: u32,
+    pub(crate) first_try_refund: u32,
 }
 
 impl TokenQuota {
@@ -468,9 +471,9 @@ impl RetryBudget for TokenQuota {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GrpcThrottle {
-    max_milli: u32,
+    pub(crate) max_milli: u32,
     tokens_milli: u32,
-    ratio_milli: u32,
+    pub(crate) ratio_milli: u32,
 }
 
 impl GrpcThrottle {
@@ -516,7 +519,7 @@ impl GrpcThrottle {
         if token_ratio.is_nan() || token_ratio <= 0.0 || token_ratio > 1.0 {
             return Err(ConfigError::new("token_ratio", Problem::RatioOutOfRange));
         }
-        let ratio_milli = (token_ratio * 1000.0) as u32;
+        let ratio_milli = (token_ratio * 1000.0 + 0.5) as u32;
         let ratio_milli = if ratio_milli == 0 { 1 } else { ratio_milli };
         Ok(GrpcThrottle {
             max_milli: max_tokens * 1000,

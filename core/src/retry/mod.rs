@@ -46,6 +46,7 @@ pub use budget::{
 };
 pub use plan::RetryPlan;
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::time::Duration;
 
@@ -74,6 +75,7 @@ pub enum RetryAfter {
 }
 
 impl RetryAfter {
+    #[inline]
     fn apply(self, computed: Duration, hint: Option<Duration>) -> Duration {
         match (self, hint) {
             (_, None) | (RetryAfter::Ignore, _) => computed,
@@ -95,8 +97,8 @@ pub struct RetryConfig {
     max_elapsed: Option<Duration>,
     backoff: BackoffKind,
     jitter: Jitter,
-    retry_after: RetryAfter,
-    min_remaining: Duration,
+    pub(crate) retry_after: RetryAfter,
+    pub(crate) min_remaining: Duration,
 }
 
 impl RetryConfig {
@@ -145,6 +147,11 @@ impl RetryConfig {
     /// The jitter.
     pub const fn jitter(&self) -> Jitter {
         self.jitter
+    }
+
+    /// The backoff shape, in place.
+    pub(crate) const fn backoff_ref(&self) -> &BackoffKind {
+        &self.backoff
     }
 }
 
@@ -421,12 +428,15 @@ pub enum RetryEvent {
 
 /// One call's retries: created per call, fed each attempt's verdict.
 ///
-/// Generic over the backoff (`B`, by default the config's built-in shape)
-/// and an observer (`O`). Time is clamped so a clock stepping back is no
-/// time passed.
+/// Generic over the backoff (`B`, by default the config's built-in shape),
+/// an observer (`O`) and where the config is held (`C`: a [`RetryConfig`]
+/// by value, the default, or anything that lends one, [`Borrow<RetryConfig>`]:
+/// a `&'static RetryConfig`, or a zero-sized [`const_config!`](crate::const_config)
+/// type naming a `const`, which lets the compiler fold the config away).
+/// Time is clamped so a clock stepping back is no time passed.
 #[derive(Debug)]
-pub struct Retry<B = BackoffState, O = ()> {
-    config: RetryConfig,
+pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
+    config: C,
     backoff: B,
     observer: O,
     started: Instant,
@@ -446,7 +456,7 @@ impl Retry<BackoffState, ()> {
     }
 }
 
-impl<B: Backoff> Retry<B, ()> {
+impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
     /// A call starting at `now` with a custom backoff.
     ///
     /// ```
@@ -464,7 +474,7 @@ impl<B: Backoff> Retry<B, ()> {
     /// assert_eq!(d, Decision::RetryAt { at: Instant::from_secs(2), delay: Duration::from_secs(2) });
     /// ```
     #[inline]
-    pub fn with_backoff(config: RetryConfig, backoff: B, now: Instant) -> Self {
+    pub fn with_backoff(config: C, backoff: B, now: Instant) -> Self {
         let mut clock = Monotonic::new();
         let started = clock.observe(now);
         Retry {
@@ -482,10 +492,10 @@ impl<B: Backoff> Retry<B, ()> {
     }
 }
 
-impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
+impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C> {
     /// Reports events to `observer` from now on.
     #[inline]
-    pub fn observed<P: Observer<RetryEvent>>(self, observer: P) -> Retry<B, P> {
+    pub fn observed<P: Observer<RetryEvent>>(self, observer: P) -> Retry<B, P, C> {
         Retry {
             config: self.config,
             backoff: self.backoff,
@@ -536,7 +546,7 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         }
         // A driver that starts again without reporting cannot pass the limit.
         if self
-            .config
+            .cfg()
             .max_attempts
             .is_some_and(|max| self.attempts >= max)
         {
@@ -599,7 +609,7 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         });
         self.last_failure = Some(kind);
         if self
-            .config
+            .cfg()
             .max_attempts
             .is_some_and(|max| self.attempts >= max)
         {
@@ -609,16 +619,16 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
             Verdict::Retry { retry_after, .. } => retry_after,
             _ => None,
         };
-        let base = self.backoff.delay(self.attempts, rng);
-        let delay = self
-            .config
+        let config = self.config.borrow();
+        let base = self.backoff.delay_in(config, self.attempts, rng);
+        let delay = config
             .retry_after
-            .apply(self.config.jitter.apply(base, rng), hint);
+            .apply(config.jitter.apply(base, rng), hint);
         let at = now.saturating_add(delay);
         // Near the end of time `at` saturates: report the delay actually left.
         let delay = at.saturating_duration_since(now);
         if self
-            .config
+            .cfg()
             .max_elapsed
             .is_some_and(|max| at.saturating_duration_since(self.started) > max)
         {
@@ -627,8 +637,7 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         // A retry must start before the deadline and leave at least
         // `min_remaining` (exactly `min_remaining` is enough).
         if let Some(deadline) = self.deadline
-            && (at >= deadline
-                || deadline.saturating_duration_since(at) < self.config.min_remaining)
+            && (at >= deadline || deadline.saturating_duration_since(at) < self.cfg().min_remaining)
         {
             return Decision::GiveUp(self.give_up(now, GiveUp::Deadline));
         }
@@ -664,6 +673,12 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         &self.observer
     }
 
+    /// The configuration, wherever it is held.
+    #[inline(always)]
+    fn cfg(&self) -> &RetryConfig {
+        self.config.borrow()
+    }
+
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
         self.finished = Some(Decision::GiveUp(reason));
         self.waiting_until = None;
@@ -674,4 +689,63 @@ impl<B: Backoff, O: Observer<RetryEvent>> Retry<B, O> {
         });
         reason
     }
+}
+
+/// A `const` configuration as a zero-sized type that lends it
+/// ([`Borrow`](core::borrow::Borrow)): for the `C` parameter of
+/// [`Retry`], [`RetryPlan`] and
+/// [`CircuitBreaker`](crate::breaker::CircuitBreaker). It costs no RAM (no
+/// copy, not even a pointer), and since the machine reads the `const`
+/// itself, the compiler folds the configuration into the code: a retry
+/// keeps only its backoff shape's and jitter's code, a breaker drops the
+/// rules it does not use (what firmware `.text` measures).
+///
+/// `const_config!(VIS NAME: TYPE = VALUE);` declares `struct NAME` (with
+/// the attributes and doc comments written before it, and `Clone`, `Copy`,
+/// `Debug`, `Default`, `PartialEq`, `Eq`, `Hash`), its associated const
+/// `NAME::CONFIG` and `Borrow<TYPE> for NAME`. Check a built config with
+/// [`checked`](crate::checked): a bad value fails the build.
+///
+/// ```
+/// use core::borrow::Borrow;
+/// use core::time::Duration;
+/// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow};
+/// use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
+/// use failsafe_core::{checked, const_config};
+///
+/// const_config! {
+///     /// Four attempts, 10 ms doubling, full jitter.
+///     pub Gps: RetryConfig = checked(RetryConfig::builder()
+///         .max_attempts(4)
+///         .backoff(BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_millis(100) })
+///         .jitter(Jitter::Full)
+///         .build());
+/// }
+/// const_config!(Sensor: BreakerConfig = checked(BreakerConfig::builder().minimum_calls(20).build()));
+///
+/// assert_eq!(core::mem::size_of::<Gps>(), 0);
+/// let config: &RetryConfig = Gps.borrow();
+/// assert_eq!(config.max_attempts(), Some(4));
+/// let breaker = CircuitBreaker::new(Sensor, CountWindow::<128>::new());
+/// assert_eq!(*breaker.config(), Sensor::CONFIG);
+/// ```
+#[macro_export]
+macro_rules! const_config {
+    ($(#[$attr:meta])* $vis:vis $name:ident: $ty:ty = $value:expr $(;)?) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        $vis struct $name;
+
+        impl $name {
+            /// The configuration this type lends.
+            $vis const CONFIG: $ty = $value;
+        }
+
+        impl ::core::borrow::Borrow<$ty> for $name {
+            #[inline(always)]
+            fn borrow(&self) -> &$ty {
+                &Self::CONFIG
+            }
+        }
+    };
 }

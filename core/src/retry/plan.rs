@@ -2,11 +2,13 @@
 //! around it (a handle to the shared budget, the jitter source, the
 //! caller's deadline).
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::{BackoffState, Decision, Retry, RetryBudget, RetryConfig, RetryEvent};
+use super::backoff::ConfigShape;
+use super::{Decision, Retry, RetryBudget, RetryConfig, RetryEvent};
 use crate::plan::{Action, Attempt, Finish, Plan, PlanEvent};
 use crate::rng::Rng;
 use crate::sync::Lock;
@@ -19,7 +21,10 @@ use crate::{Instant, Observer};
 ///
 /// It owns everything the call needs (the [`Retry`] machine, a handle `L`
 /// to the shared budget, the jitter source `N`, the observer), so it can
-/// live inside a `'static` future. The handle is anything that derefs to a
+/// live inside a `'static` future. The config `C` is a [`RetryConfig`] by
+/// value, or anything lending one (`&'static RetryConfig`, a zero-sized
+/// [`const_config!`](crate::const_config) type: read in place at each
+/// decision, so a `const` one folds into the code). The handle is anything that derefs to a
 /// [`Lock`] over the budget: `&lock`, `Arc<lock>`, `&NoBudget` for none. The
 /// budget is locked only while a decision is made, never across a sleep or
 /// an attempt.
@@ -49,8 +54,8 @@ use crate::{Instant, Observer};
 /// let gave_up = Finish::Answer { attempts: 2, gave_up: Some(GiveUp::Attempts) };
 /// assert_eq!(plan.poll_action(t1), Action::Finish(gave_up));
 /// ```
-pub struct RetryPlan<L, G, N, O = ()> {
-    machine: Retry<BackoffState, O>,
+pub struct RetryPlan<L, G, N, O = (), C = RetryConfig> {
+    machine: Retry<ConfigShape, O, C>,
     budget: L,
     rng: N,
     deadline: Deadline,
@@ -67,13 +72,14 @@ enum Phase {
     Done(Finish),
 }
 
-impl<L, G, N, O> RetryPlan<L, G, N, O>
+impl<L, G, N, O, C> RetryPlan<L, G, N, O, C>
 where
     L: Deref,
     L::Target: Lock<G>,
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
 {
     /// A call starting at `now` under `config`; no retry is scheduled at or
     /// after `deadline`, and every attempt is handed it. `budget` is a handle
@@ -81,7 +87,7 @@ where
     /// attempt starts.
     #[inline]
     pub fn new(
-        config: RetryConfig,
+        config: C,
         deadline: Deadline,
         budget: L,
         rng: N,
@@ -89,7 +95,7 @@ where
         now: Instant,
     ) -> Self {
         RetryPlan {
-            machine: Retry::new(config, now)
+            machine: Retry::with_backoff(config, ConfigShape::new(), now)
                 .with_deadline(deadline.instant())
                 .observed(observer),
             budget,
@@ -123,7 +129,7 @@ where
     }
 }
 
-impl<L, G, N, O: Observer<RetryEvent>> RetryPlan<L, G, N, O> {
+impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N, O, C> {
     /// Attempts started so far.
     pub fn attempts(&self) -> u32 {
         self.machine.attempts()
@@ -143,13 +149,14 @@ impl<L, G, N, O: Observer<RetryEvent>> RetryPlan<L, G, N, O> {
     }
 }
 
-impl<L, G, N, O> Plan for RetryPlan<L, G, N, O>
+impl<L, G, N, O, C> Plan for RetryPlan<L, G, N, O, C>
 where
     L: Deref,
     L::Target: Lock<G>,
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
 {
     fn poll_action(&mut self, now: Instant) -> Action {
         match self.phase {
@@ -194,7 +201,9 @@ where
     }
 }
 
-impl<L, G, N, O: Observer<RetryEvent>> fmt::Debug for RetryPlan<L, G, N, O> {
+impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> fmt::Debug
+    for RetryPlan<L, G, N, O, C>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPlan")
             .field("attempts", &self.machine.attempts())

@@ -872,3 +872,114 @@ fn budget_builders_give_what_the_positional_constructors_give() {
         ("token_ratio", Problem::Missing)
     );
 }
+
+/// A plan over a `const_config!` type (the config read in place at each
+/// delay) decides exactly as one over the same config by value, and as the
+/// `Retry` machine with the config's own `BackoffState`: same instants, same
+/// end, for every shape (decorrelated jitter remembers its previous delay).
+#[test]
+fn const_config_plans_decide_as_by_value_ones() {
+    use crate::plan::{Action, Judged, Plan, PlanEvent};
+    use crate::timeout::Deadline;
+
+    const MS: Duration = Duration::from_millis(1);
+    const INTERVALS: &[Duration] = &[Duration::from_millis(3), Duration::from_millis(7)];
+    const fn config(backoff: BackoffKind, jitter: Jitter) -> RetryConfig {
+        crate::checked(
+            RetryConfig::builder()
+                .max_attempts(6)
+                .backoff(backoff)
+                .jitter(jitter)
+                .build(),
+        )
+    }
+    crate::const_config!(Expo: RetryConfig = config(
+        BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_millis(100) },
+        Jitter::Full,
+    ));
+    crate::const_config!(Decorrelated: RetryConfig = config(
+        BackoffKind::DecorrelatedJitter { base: Duration::from_millis(5), max: Duration::from_millis(500) },
+        Jitter::None,
+    ));
+    crate::const_config!(Cycled: RetryConfig = config(BackoffKind::Intervals(INTERVALS), Jitter::Equal));
+    crate::const_config!(Linear: RetryConfig = config(
+        BackoffKind::Linear { initial: MS, step: Duration::from_millis(4), max: Duration::from_millis(9) },
+        Jitter::Proportional(0.25),
+    ));
+
+    /// The instants a plan sleeps until, failing every attempt.
+    fn run<C: core::borrow::Borrow<RetryConfig>>(config: C, seed: u64) -> Vec<Action> {
+        let mut now = Instant::ZERO;
+        let mut plan = RetryPlan::new(
+            config,
+            Deadline::NEVER,
+            &NoBudget,
+            Xorshift64::new(seed),
+            (),
+            now,
+        );
+        let mut actions = Vec::new();
+        for _ in 0..20 {
+            let action = plan.poll_action(now);
+            actions.push(action);
+            match action {
+                Action::Start(attempt) => plan.on_event(
+                    now,
+                    PlanEvent::Ended {
+                        attempt: attempt.number,
+                        judged: Judged::verdict(Verdict::retry()),
+                    },
+                ),
+                Action::Wait(Some(at)) => {
+                    now = at;
+                    plan.on_event(now, PlanEvent::Timer);
+                }
+                _ => break,
+            }
+        }
+        actions
+    }
+    /// The same, by the machine with its own `BackoffState`.
+    fn machine(config: RetryConfig, seed: u64) -> Vec<Instant> {
+        let (mut rng, mut now) = (Xorshift64::new(seed), Instant::ZERO);
+        let mut retry = Retry::new(config, now);
+        let mut at = Vec::new();
+        while retry.start_attempt(now, &mut NoBudget).is_ok() {
+            match retry.on_result(now, Verdict::retry(), &mut rng, &mut NoBudget) {
+                Decision::RetryAt { at: t, .. } => {
+                    at.push(t);
+                    now = t;
+                }
+                _ => break,
+            }
+        }
+        at
+    }
+    let by_ref: &RetryConfig = &Linear::CONFIG;
+    for seed in 0..50 {
+        for (by_type, by_value) in [
+            (run(Expo, seed), run(Expo::CONFIG, seed)),
+            (run(Decorrelated, seed), run(Decorrelated::CONFIG, seed)),
+            (run(Cycled, seed), run(Cycled::CONFIG, seed)),
+            (run(Linear, seed), run(by_ref, seed)),
+        ] {
+            assert_eq!(by_type, by_value, "seed {seed}");
+        }
+        for config in [
+            Expo::CONFIG,
+            Decorrelated::CONFIG,
+            Cycled::CONFIG,
+            Linear::CONFIG,
+        ] {
+            let waits: Vec<Instant> = run(config, seed)
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Wait(Some(at)) => Some(at),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(waits.len(), 5, "6 attempts, 5 waits");
+            assert_eq!(waits, machine(config, seed), "seed {seed}");
+        }
+    }
+}

@@ -215,7 +215,7 @@ impl FlagSpec {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ToggleConfig<const N: usize> {
     seed: u64,
-    pub(super) specs: [FlagSpec; N],
+    pub(crate) specs: [FlagSpec; N],
     /// Each flag's hash state after `seed ‖ name ‖ 0xFF`.
     pub(super) prefixes: [u64; N],
 }

@@ -20,6 +20,8 @@ use failsafe_driver::{
     Error, FailFastPolicy, Park, Pipeline, RateLimiterPolicy, SharedCache, StdLock,
 };
 
+pub use crate::chaos::chaos_injects_exactly_as_the_core_decides_blocking;
+
 /// What a blocking binding gives the suite.
 pub trait BlockingBinding {
     /// The binding's clock; parking on it waits (virtually or for real).
@@ -245,6 +247,7 @@ macro_rules! blocking_suite {
             fail_fast_judges_blocking_calls,
             pipeline_runs_every_pattern_in_one_blocking_call,
             cache_serves_blocking_callers,
+            chaos_injects_exactly_as_the_core_decides_blocking,
         );
     };
     (@tests $make:expr, $($name:ident),* $(,)?) => {

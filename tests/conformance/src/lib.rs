@@ -36,7 +36,10 @@ use failsafe_driver::{
 use futures_lite::future::zip;
 
 pub mod blocking;
+mod chaos;
 mod virtual_time;
+
+pub use chaos::chaos_injects_exactly_as_the_core_decides;
 
 pub use blocking::BlockingBinding;
 pub use virtual_time::{VirtualSleep, VirtualTime};
@@ -540,6 +543,7 @@ macro_rules! conformance_suite {
             hedge_wins_and_drops_the_slow_attempt,
             pipeline_hedges_through_its_admissions,
             cache_coalesces_and_serves_stale_and_negative,
+            chaos_injects_exactly_as_the_core_decides,
         );
     };
     (@tests $run:path, $($name:ident),* $(,)?) => {

@@ -1,16 +1,16 @@
 //! Every pattern's events to defmt.
 
-use failsafe_driver::Observer;
-use failsafe_driver::breaker::{BreakerEvent, State};
-use failsafe_driver::bulkhead::BulkheadEvent;
-use failsafe_driver::failfast::FailFastEvent;
-use failsafe_driver::fallback_machine::FallbackEvent;
-use failsafe_driver::retry_machine::RetryEvent;
-use failsafe_driver::timeout_machine::TimeoutEvent;
+use failsafe_core::Observer;
+use failsafe_core::breaker::{BreakerEvent, State};
+use failsafe_core::bulkhead::BulkheadEvent;
+use failsafe_core::failfast::FailFastEvent;
+use failsafe_core::fallback::FallbackEvent;
+use failsafe_core::retry::RetryEvent;
+use failsafe_core::timeout::TimeoutEvent;
 
-/// An [`Observer`] logging every pattern's events with defmt: zero-sized
-/// and `const`, for a `static` policy (`from_lock(CsLock::new(CircuitBreaker::
-/// with_observer(CONFIG, window, DefmtObserver)))`). Openings, expired
+/// An [`Observer`] logging every pattern's events with defmt, on any
+/// firmware: zero-sized and `const`, for a `static` policy
+/// (`CircuitBreaker::with_observer(CONFIG, window, DefmtObserver)`). Openings, expired
 /// probes, retries given up and timeouts at `warn`; other state changes,
 /// due probes, success after retries and fallbacks at `info`; the rest at
 /// `debug`.
