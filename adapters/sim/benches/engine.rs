@@ -20,23 +20,23 @@ use failsafe_sim::suite::parse;
 const SUITE: &str = r#"
 [[pipeline]]
 name = "breaker+retry+rate"
-breaker = { failure_rate = 0.5, minimum_calls = 20, open_wait_ms = 5000 }
-rate_limit = { per_second = 2000, burst = 50 }
+breaker = { failure_rate_threshold = 0.5, minimum_calls = 20, open_wait = "5s" }
+rate_limit = { rate = 2000, burst = 50 }
 retry = { max_attempts = 3 }
 
 [[scenario]]
 name = "steady"
-duration_ms = 1000000
+duration = "1000s"
 rate_per_sec = 1000
 [scenario.dependency]
-latency_ms = 20
-latency_jitter_ms = 10
-chaos.error = { percent = 1 }
+latency = "20ms"
+latency_jitter = "10ms"
+chaos.error = { rate = 0.01 }
 "#;
 
 fn suite(seconds: u64) -> SuiteSpec {
     let mut suite = parse(SUITE, "bench").expect("valid");
-    suite.scenarios[0].duration_ms = seconds * 1_000;
+    suite.scenarios[0].duration = Duration::from_secs(seconds);
     suite
 }
 

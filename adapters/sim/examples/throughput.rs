@@ -16,18 +16,18 @@ use failsafe_sim::suite::parse;
 const SUITE: &str = r#"
 [[pipeline]]
 name = "breaker+retry+rate"
-breaker = { failure_rate = 0.5, minimum_calls = 20, open_wait_ms = 5000 }
-rate_limit = { per_second = 2000, burst = 50 }
+breaker = { failure_rate_threshold = 0.5, minimum_calls = 20, open_wait = "5s" }
+rate_limit = { rate = 2000, burst = 50 }
 retry = { max_attempts = 3 }
 
 [[scenario]]
 name = "steady"
-duration_ms = 1000000
+duration = "1000s"
 rate_per_sec = 1000
 [scenario.dependency]
-latency_ms = 20
-latency_jitter_ms = 10
-chaos.error = { percent = 1 }
+latency = "20ms"
+latency_jitter = "10ms"
+chaos.error = { rate = 0.01 }
 "#;
 
 fn main() {
@@ -41,8 +41,8 @@ fn main() {
     let mut calls = 0;
     for seed in 0..u64::from(runs) {
         let built = pipeline.build().expect("valid");
-        let dependency = Dependency::new(&scenario.dependency).expect("valid");
-        let duration = Duration::from_millis(scenario.duration_ms);
+        let dependency = Dependency::new(&scenario.dependency);
+        let duration = scenario.duration;
         let recorder = Recorder::new(duration, Duration::from_secs(1));
         let mut engine = Engine::new(built, dependency, seed, recorder);
         engine.run(

@@ -8,11 +8,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use failsafe_core::Instant;
-use failsafe_core::rate::{Gcra, Quota};
+use failsafe_core::rate::Gcra;
 use failsafe_core::rng::Rng;
 
-use crate::chaos::{Chaos, ChaosConfig, Fault, Rate, Schedule};
-use crate::spec::{ChaosSpec, DependencySpec, ScheduleSpec};
+use crate::chaos::{Chaos, ChaosConfig, Fault};
+use crate::spec::DependencySpec;
 
 /// How the dependency answered one attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,92 +158,20 @@ pub struct Dependency {
     last_commit: Option<Instant>,
 }
 
-fn ms(n: u64) -> Instant {
-    Instant::from_millis(n)
-}
-
-fn schedule(spec: ScheduleSpec) -> Schedule {
-    match spec {
-        ScheduleSpec::Always => Schedule::Always,
-        ScheduleSpec::Between { from_ms, until_ms } => Schedule::Between {
-            from: ms(from_ms),
-            until: ms(until_ms),
-        },
-        ScheduleSpec::Periodic {
-            period_ms,
-            active_ms,
-            offset_ms,
-        } => Schedule::Periodic {
-            period: Duration::from_millis(period_ms),
-            active: Duration::from_millis(active_ms),
-            offset: Duration::from_millis(offset_ms),
-        },
-        ScheduleSpec::Ramp {
-            from_ms,
-            full_at_ms,
-        } => Schedule::Ramp {
-            from: ms(from_ms),
-            full_at: ms(full_at_ms),
-        },
-    }
-}
-
-fn rate(percent: f64) -> Rate {
-    // Percent to parts per million; out-of-range values clamp (the
-    // builder then checks the result).
-    Rate::per_million((percent * 10_000.0).round().clamp(0.0, 2e6) as u32)
-}
-
-/// The chaos machine's config for a spec.
-///
-/// # Errors
-///
-/// The chaos builder's error.
-pub fn chaos_config(spec: &ChaosSpec) -> Result<ChaosConfig, failsafe_core::ConfigError> {
-    let mut b = ChaosConfig::builder();
-    if let Some(r) = spec.error {
-        b = b.error(rate(r.percent), schedule(r.schedule));
-    }
-    if let Some(r) = spec.outcome {
-        b = b.outcome(rate(r.percent), schedule(r.schedule));
-    }
-    if let Some(r) = spec.hang {
-        b = b.hang(rate(r.percent), schedule(r.schedule));
-    }
-    if let Some(r) = spec.latency {
-        b = b.latency(
-            rate(r.percent),
-            Duration::from_millis(r.min_ms),
-            Duration::from_millis(r.max_ms),
-            schedule(r.schedule),
-        );
-    }
-    b.build()
-}
-
 impl Dependency {
-    /// The dependency a spec describes.
-    ///
-    /// # Errors
-    ///
-    /// A chaos rule or throttle rate the core rejects.
-    pub fn new(spec: &DependencySpec) -> Result<Dependency, failsafe_core::ConfigError> {
-        let throttle = match spec.throttle {
-            Some(t) => Some(Gcra::new(
-                Quota::per_second(t.per_second).and_then(|q| q.with_burst(t.burst))?,
-            )),
-            None => None,
-        };
-        Ok(Dependency {
+    /// The dependency a spec describes (its core configs were validated
+    /// when the file was read).
+    pub fn new(spec: &DependencySpec) -> Dependency {
+        Dependency {
             script: None,
-            latency: Duration::from_millis(spec.latency_ms),
-            jitter_nanos: spec.latency_jitter_ms.saturating_mul(1_000_000),
-            chaos: Chaos::new(chaos_config(&spec.chaos)?),
+            latency: spec.latency,
+            jitter_nanos: u64::try_from(spec.latency_jitter.as_nanos()).unwrap_or(u64::MAX),
+            chaos: Chaos::new(spec.chaos.unwrap_or(ChaosConfig::NONE)),
             server: spec.capacity.map(|c| Server::new(c.workers, c.queue)),
-            throttle,
+            throttle: spec.throttle.map(Gcra::new),
             contention: spec.contention,
             last_commit: None,
-        })
+        }
     }
 
     /// A dependency answering attempts as scripted, in order, then
@@ -357,7 +285,8 @@ impl Dependency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{CapacitySpec, RuleSpec, ThrottleSpec};
+    use crate::spec::CapacitySpec;
+    use failsafe_core::rate::Quota;
     use failsafe_core::rng::Xorshift64;
 
     fn ms(n: u64) -> Duration {
@@ -367,14 +296,14 @@ mod tests {
     #[test]
     fn a_server_serves_its_workers_then_queues_then_refuses() {
         let spec = DependencySpec {
-            latency_ms: 100,
+            latency: ms(100),
             capacity: Some(CapacitySpec {
                 workers: 2,
                 queue: 1,
             }),
             ..DependencySpec::default()
         };
-        let mut d = Dependency::new(&spec).unwrap();
+        let mut d = Dependency::new(&spec);
         let mut rng = Xorshift64::new(1);
         let t0 = Instant::ZERO;
         let ends: Vec<_> = (0..4).map(|_| d.start(t0, &mut rng)).collect();
@@ -394,14 +323,11 @@ mod tests {
     #[test]
     fn a_throttling_upstream_answers_429_with_when_to_come_back() {
         let spec = DependencySpec {
-            latency_ms: 20,
-            throttle: Some(ThrottleSpec {
-                per_second: 10,
-                burst: 1,
-            }),
+            latency: ms(20),
+            throttle: Some(Quota::per_second(10).unwrap()),
             ..DependencySpec::default()
         };
-        let mut d = Dependency::new(&spec).unwrap();
+        let mut d = Dependency::new(&spec);
         let mut rng = Xorshift64::new(1);
         let first = d.start(Instant::ZERO, &mut rng);
         assert!(matches!(first.1, Pending::Fixed(Reply::Ok)));
@@ -415,11 +341,11 @@ mod tests {
     #[test]
     fn under_optimistic_concurrency_the_first_commit_wins() {
         let spec = DependencySpec {
-            latency_ms: 10,
+            latency: ms(10),
             contention: true,
             ..DependencySpec::default()
         };
-        let mut d = Dependency::new(&spec).unwrap();
+        let mut d = Dependency::new(&spec);
         let mut rng = Xorshift64::new(1);
         let (a, b) = (
             d.start(Instant::ZERO, &mut rng),
@@ -429,41 +355,5 @@ mod tests {
         assert_eq!(d.finish(Instant::from_millis(15), b.1), Reply::Conflict);
         let c = d.start(Instant::from_millis(10), &mut rng);
         assert_eq!(d.finish(Instant::from_millis(20), c.1), Reply::Ok);
-    }
-
-    #[test]
-    fn chaos_rules_take_percent_and_schedules() {
-        let spec = ChaosSpec {
-            error: Some(RuleSpec {
-                percent: 100.0,
-                schedule: ScheduleSpec::Between {
-                    from_ms: 1_000,
-                    until_ms: 2_000,
-                },
-            }),
-            ..ChaosSpec::default()
-        };
-        let chaos = Chaos::new(chaos_config(&spec).unwrap());
-        let mut rng = Xorshift64::new(1);
-        assert_eq!(
-            chaos.decide(Instant::from_millis(999), &mut rng).fault,
-            None
-        );
-        assert_eq!(
-            chaos.decide(Instant::from_millis(1_000), &mut rng).fault,
-            Some(Fault::Error)
-        );
-        assert_eq!(
-            chaos.decide(Instant::from_millis(2_000), &mut rng).fault,
-            None
-        );
-        let too_much = ChaosSpec {
-            error: Some(RuleSpec {
-                percent: 150.0,
-                schedule: ScheduleSpec::Always,
-            }),
-            ..ChaosSpec::default()
-        };
-        assert!(chaos_config(&too_much).is_err());
     }
 }

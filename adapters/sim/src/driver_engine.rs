@@ -267,15 +267,9 @@ pub fn run_driver(
     seed: u64,
 ) -> Result<RunReport, RunError> {
     let built = pipeline.build().map_err(RunError::Pipeline)?;
-    let dependency =
-        Dependency::new(&scenario.dependency).map_err(|error| RunError::Dependency {
-            scenario: scenario.name.clone(),
-            error,
-        })?;
-    let duration = Duration::from_millis(scenario.duration_ms);
-    let drain = scenario
-        .drain_ms
-        .map_or(crate::engine::DRAIN, Duration::from_millis);
+    let dependency = Dependency::new(&scenario.dependency);
+    let duration = scenario.duration;
+    let drain = scenario.drain.unwrap_or(crate::engine::DRAIN);
     let bucket = bucket_of(scenario);
     let recorder = RefCell::new(Recorder::new(duration + drain, bucket));
     let rt = VirtualRuntime::default();

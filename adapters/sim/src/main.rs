@@ -1,6 +1,7 @@
 //! `failsafe-sim`: runs the built-in suite (or a TOML file of your own),
 //! prints the report and writes `report.md` and one SVG per scenario.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,11 +41,11 @@ struct Args {
     print_default: bool,
 }
 
-#[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.print_default {
-        print!("{DEFAULT}");
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().lock().write_all(DEFAULT.as_bytes());
         return ExitCode::SUCCESS;
     }
     let (text, origin) = match &args.config {
@@ -110,9 +111,11 @@ fn main() -> ExitCode {
         }
     };
     let elapsed = started.elapsed();
-    print!("{}", table(&runs));
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", table(&runs));
     let calls: u64 = runs.iter().map(|r| r.offered).sum();
-    println!(
+    let _ = writeln!(
+        out,
         "\n{} runs, {calls} simulated client calls in {:.2} s of real time; seed {}.",
         runs.len(),
         elapsed.as_secs_f64(),
@@ -122,7 +125,11 @@ fn main() -> ExitCode {
         eprintln!("failsafe-sim: writing {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
-    println!("Report and plots: {}", args.out.join("report.md").display());
+    let _ = writeln!(
+        out,
+        "Report and plots: {}",
+        args.out.join("report.md").display()
+    );
     ExitCode::SUCCESS
 }
 

@@ -20,16 +20,13 @@ use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit};
 use failsafe_core::failfast::{FailFast, FailFastConfig, FailFastEvent, FailFastPermit};
 use failsafe_core::rate::{Gcra, Quota, Reservation, Throttle};
 use failsafe_core::retry::{
-    BackoffKind, FailureKind, Jitter, NoBudget, RatioBudget, RetryAfter, RetryBudget, RetryConfig,
-    TokenQuota,
+    FailureKind, NoBudget, RatioBudget, RetryBudget, RetryConfig, TokenQuota,
 };
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{ConfigError, Instant, Observer, Outcome, Rejected};
 
-use crate::spec::{
-    BackoffSpec, BreakerSpec, BudgetSpec, JitterSpec, PipelineSpec, RetryAfterSpec, WindowSpec,
-};
+use crate::spec::{BudgetSpec, PipelineSpec, WindowSpec};
 
 /// A state change of an admission machine, for the report and the plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,154 +445,50 @@ fn at(path: &str, name: &str) -> impl Fn(ConfigError) -> SpecError {
     }
 }
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn breaker(spec: &BreakerSpec, name: &str) -> Result<Guards, SpecError> {
-    let mut b = BreakerConfig::builder()
-        .minimum_calls(spec.minimum_calls)
-        .open_wait(ms(spec.open_wait_ms))
-        .half_open_probes(spec.half_open_probes);
-    b = if spec.failure_rate > 0.0 {
-        b.failure_rate_threshold(spec.failure_rate)
-    } else {
-        b.no_failure_rate()
-    };
-    if let Some(n) = spec.consecutive_failures {
-        b = b.consecutive_failures(n);
-    }
-    if let Some(slow) = spec.slow_call_ms {
-        b = b.slow_call_duration(ms(slow));
-        if let Some(r) = spec.slow_call_rate {
-            b = b.slow_call_rate_threshold(r);
-        }
-    }
-    let config = b.build().map_err(at("breaker", name))?;
-    let window = match spec.window {
+fn window(spec: WindowSpec) -> Result<AnyWindow, ConfigError> {
+    Ok(match spec {
         WindowSpec::Count => AnyWindow::Count(CountWindow::new()),
-        WindowSpec::Time { secs } => AnyWindow::Time(
-            TimeWindow::new(Duration::from_secs(secs)).map_err(at("breaker.window", name))?,
-        ),
+        WindowSpec::Time { window } => AnyWindow::Time(TimeWindow::new(window)?),
         WindowSpec::None => AnyWindow::None(NoWindow),
-    };
-    let log = TransitionLog::default();
-    Ok(Guards {
-        breaker: Some(CircuitBreaker::with_observer(config, window, log.clone())),
-        fail_fast: None,
-        limiter: None,
-        bulkhead: None,
-        log,
     })
 }
 
-/// The core's retry config for a spec (one attempt for none).
-///
-/// # Errors
-///
-/// The core's error, with the spec's path.
-pub fn retry_config(spec: &PipelineSpec) -> Result<RetryConfig, SpecError> {
-    let Some(r) = &spec.retry else {
-        return Ok(ONE_ATTEMPT);
-    };
-    let backoff = match r.backoff {
-        BackoffSpec::Constant { delay_ms } => BackoffKind::Constant(ms(delay_ms)),
-        BackoffSpec::Exponential {
-            initial_ms,
-            multiplier,
-            max_ms,
-        } => BackoffKind::Exponential {
-            initial: ms(initial_ms),
-            multiplier,
-            max: ms(max_ms),
-        },
-        BackoffSpec::Decorrelated { base_ms, max_ms } => BackoffKind::DecorrelatedJitter {
-            base: ms(base_ms),
-            max: ms(max_ms),
-        },
-    };
-    let jitter = match r.jitter {
-        JitterSpec::None => Jitter::None,
-        JitterSpec::Full => Jitter::Full,
-        JitterSpec::Equal => Jitter::Equal,
-    };
-    let retry_after = match r.retry_after {
-        RetryAfterSpec::Ignore => RetryAfter::Ignore,
-        RetryAfterSpec::Clamp { max_extra_ms } => RetryAfter::Clamp {
-            max_extra: ms(max_extra_ms),
-        },
-        RetryAfterSpec::Trust { max_ms } => RetryAfter::Trust { max: ms(max_ms) },
-    };
-    let mut b = RetryConfig::builder()
-        .backoff(backoff)
-        .jitter(jitter)
-        .retry_after(retry_after);
-    b = match r.max_attempts {
-        0 => b.unlimited_attempts(),
-        n => b.max_attempts(n),
-    };
-    if let Some(m) = r.min_remaining_ms {
-        b = b.min_remaining(ms(m));
-    }
-    b.build().map_err(at("retry", &spec.name))
-}
-
 impl PipelineSpec {
-    /// Builds the machines and policy a spec describes.
+    /// Builds the machines and policy a spec describes (its core configs
+    /// were validated when the file was read).
     ///
     /// # Errors
     ///
-    /// The first value the core rejects, with its path in the spec.
+    /// A breaker window the core rejects, with its path in the spec.
     pub fn build(&self) -> Result<Built, SpecError> {
-        let name = &self.name;
-        let mut guards = match &self.breaker {
-            Some(spec) => breaker(spec, name)?,
-            None => Guards {
-                breaker: None,
-                fail_fast: None,
-                limiter: None,
-                bulkhead: None,
-                log: TransitionLog::default(),
-            },
-        };
-        if let Some(ff) = &self.fail_fast {
-            let mut b = FailFastConfig::builder().consecutive_failures(ff.consecutive_failures);
-            if let Some(p) = ff.probe_interval_ms {
-                b = b.probe_interval(ms(p));
-            }
-            let config = b.build().map_err(at("fail_fast", name))?;
-            guards.fail_fast = Some(FailFast::with_observer(config, guards.log.clone()));
+        let mut built = Built::unprotected();
+        if let Some(config) = self.breaker {
+            let window = window(self.breaker_window).map_err(at("breaker_window", &self.name))?;
+            built.guards.breaker = Some(CircuitBreaker::with_observer(
+                config,
+                window,
+                built.guards.log.clone(),
+            ));
         }
-        if let Some(rate) = &self.rate_limit {
-            let quota = Quota::per_second(rate.per_second)
-                .and_then(|q| q.with_burst(rate.burst.unwrap_or(1)))
-                .map_err(at("rate_limit", name))?;
-            guards.limiter = Some(Throttle::new(Gcra::new(quota)));
+        if let Some(config) = self.fail_fast {
+            built = built.with_fail_fast(config);
         }
-        if let Some(bh) = &self.bulkhead {
-            let config = BulkheadConfig::builder()
-                .max_concurrent(bh.max_concurrent)
-                .build()
-                .map_err(at("bulkhead", name))?;
-            guards.bulkhead = Some(Bulkhead::new(config));
+        if let Some(quota) = self.rate_limit {
+            built = built.with_rate_limit(quota);
         }
-        let budget = match &self.budget {
+        if let Some(config) = self.bulkhead {
+            built = built.with_bulkhead(config);
+        }
+        if let Some(config) = self.retry {
+            built = built.with_retry(config);
+        }
+        built = built.with_budget(match self.budget {
             None => AnyBudget::None(NoBudget),
-            Some(BudgetSpec::Ratio {
-                ratio,
-                min_per_sec,
-                ttl_ms,
-            }) => AnyBudget::Ratio(
-                RatioBudget::new(ms(*ttl_ms), *ratio, *min_per_sec).map_err(at("budget", name))?,
-            ),
-            Some(BudgetSpec::Tokens) => AnyBudget::Tokens(TokenQuota::AWS_STANDARD),
-        };
-        Ok(Built {
-            guards,
-            retry: retry_config(self)?,
-            budget: Rc::new(CellLock::new(budget)),
-            attempt_timeout: self.attempt_timeout_ms.map(ms),
-            timeout: self.timeout_ms.map(ms),
-        })
+            Some(BudgetSpec::Ratio(b)) => AnyBudget::Ratio(b),
+            Some(BudgetSpec::Tokens(q)) => AnyBudget::Tokens(q),
+        });
+        built.attempt_timeout = self.attempt_timeout;
+        built.timeout = self.timeout;
+        Ok(built)
     }
 }

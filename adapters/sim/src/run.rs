@@ -62,27 +62,18 @@ impl RunReport {
     }
 }
 
-/// A scenario's or dependency's spec the core rejected.
+/// A pipeline's spec the core rejected when building it (the core's
+/// configurations themselves are validated when the file is read).
 #[derive(Debug)]
 pub enum RunError {
     /// A pipeline's value.
     Pipeline(SpecError),
-    /// The dependency's value (a chaos rule, a throttle's rate).
-    Dependency {
-        /// The scenario's name.
-        scenario: String,
-        /// The core's error.
-        error: failsafe_core::ConfigError,
-    },
 }
 
 impl core::fmt::Display for RunError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RunError::Pipeline(e) => e.fmt(f),
-            RunError::Dependency { scenario, error } => {
-                write!(f, "scenario \"{scenario}\" dependency: {error}")
-            }
         }
     }
 }
@@ -91,10 +82,10 @@ impl std::error::Error for RunError {}
 
 /// The width of one bucket of a scenario's time series.
 pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
-    let ms = scenario
-        .bucket_ms
-        .unwrap_or((scenario.duration_ms / 240).max(1));
-    Duration::from_millis(ms)
+    scenario
+        .bucket
+        .unwrap_or(scenario.duration / 240)
+        .max(Duration::from_millis(1))
 }
 
 /// Runs `scenario` with `pipeline`, seeded by `seed`.
@@ -109,16 +100,10 @@ pub fn run(
     progress: &mut dyn FnMut(Instant),
 ) -> Result<RunReport, RunError> {
     let built = pipeline.build().map_err(RunError::Pipeline)?;
-    let dependency =
-        Dependency::new(&scenario.dependency).map_err(|error| RunError::Dependency {
-            scenario: scenario.name.clone(),
-            error,
-        })?;
-    let duration = Duration::from_millis(scenario.duration_ms);
+    let dependency = Dependency::new(&scenario.dependency);
+    let duration = scenario.duration;
     let bucket = bucket_of(scenario);
-    let drain = scenario
-        .drain_ms
-        .map_or(crate::engine::DRAIN, Duration::from_millis);
+    let drain = scenario.drain.unwrap_or(crate::engine::DRAIN);
     // The series covers the run and its drain.
     let recorder = Recorder::new(duration + drain, bucket);
     let mut engine = Engine::new(built, dependency, seed, recorder);
@@ -160,8 +145,8 @@ pub fn summarize(
     rec.series.truncate(last);
     let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p));
     let recovery = scenario
-        .recovers_at_ms
-        .map(|at| recovery(&rec, Duration::from_millis(at), bucket, duration));
+        .recovers_at
+        .map(|at| recovery(&rec, at, bucket, duration));
     RunReport {
         scenario: scenario.name.clone(),
         pipeline: pipeline.name.clone(),

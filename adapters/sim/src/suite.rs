@@ -2,6 +2,8 @@
 //! user's own), and running a whole suite.
 
 use failsafe_core::Instant;
+use failsafe_core::bulkhead::BulkheadConfig;
+use failsafe_core::rate::Quota;
 
 use crate::run::{RunError, RunReport, run};
 use crate::spec::{PipelineSpec, ScenarioSpec, SuiteSpec};
@@ -87,6 +89,14 @@ pub fn seed_of(seed: u64, scenario: usize) -> u64 {
     seed ^ (scenario as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// A tenth of `quota`'s rate and burst (at least one).
+fn tenth(quota: Quota) -> Quota {
+    let period = quota.period().saturating_mul(10);
+    Quota::with_period(period)
+        .and_then(|q| q.with_burst((quota.burst() / 10).max(1)))
+        .unwrap_or(quota)
+}
+
 /// Makes a suite quick: a tenth of the traffic and of the server's
 /// capacity (the same utilisation), a quarter of the contending clients.
 pub fn quick(suite: &mut SuiteSpec) {
@@ -100,18 +110,17 @@ pub fn quick(suite: &mut SuiteSpec) {
             c.workers = (c.workers / 10).max(1);
             c.queue = (c.queue / 10).max(1);
         }
-        if let Some(t) = d.throttle.as_mut() {
-            t.per_second = (t.per_second / 10).max(1);
-            t.burst = (t.burst / 10).max(1);
-        }
+        d.throttle = d.throttle.map(tenth);
     }
     for p in &mut suite.pipelines {
-        if let Some(r) = p.rate_limit.as_mut() {
-            r.per_second = (r.per_second / 10).max(1);
-            r.burst = r.burst.map(|b| (b / 10).max(1));
-        }
-        if let Some(b) = p.bulkhead.as_mut() {
-            b.max_concurrent = (b.max_concurrent / 10).max(1);
+        p.rate_limit = p.rate_limit.map(tenth);
+        if let Some(b) = p.bulkhead {
+            p.bulkhead = BulkheadConfig::builder()
+                .max_concurrent((b.max_concurrent() / 10).max(1))
+                .max_wait(b.max_wait())
+                .build()
+                .ok()
+                .or(Some(b));
         }
     }
 }

@@ -7,22 +7,23 @@ seed = 42
 
 [[pipeline]]
 name = "mine"
-attempt_timeout_ms = 200
-retry = { max_attempts = 2, backoff = { kind = "constant", delay_ms = 50 }, jitter = "none" }
+attempt_timeout = "200ms"
+retry = { max_attempts = 2, backoff = { kind = "constant", delay = "50ms" }, jitter = "none" }
 
 [[pipeline]]
 name = "theirs"
-breaker = { consecutive_failures = 5, failure_rate = 0, window = { kind = "none" }, open_wait_ms = 2000 }
-retry = { max_attempts = 2, backoff = { kind = "constant", delay_ms = 50 }, jitter = "none" }
+breaker = { consecutive_failures = 5, failure_rate_threshold = "off", open_wait = "2s" }
+breaker_window = { kind = "none" }
+retry = { max_attempts = 2, backoff = { kind = "constant", delay = "50ms" }, jitter = "none" }
 
 [[scenario]]
 name = "my outage"
-duration_ms = 20000
+duration = "20s"
 rate_per_sec = 50
-recovers_at_ms = 10000
+recovers_at = "10s"
 [scenario.dependency]
-latency_ms = 10
-chaos.error = { percent = 100, schedule = { kind = "between", from_ms = 5000, until_ms = 10000 } }
+latency = "10ms"
+chaos.error = { rate = 1.0, schedule = { kind = "between", from = "5s", until = "10s" } }
 "#;
 
 #[test]
@@ -43,32 +44,34 @@ fn two_pipelines_side_by_side_in_one_file() {
 
 #[test]
 fn a_bad_toml_value_names_the_file_line_and_field() {
-    let bad = MINE.replace("latency_ms = 10", "latency_ms = \"ten\"");
+    let bad = MINE.replace("latency = \"10ms\"", "latency = \"ten\"");
     let e = parse(&bad, "mine.toml").unwrap_err().to_string();
-    assert!(e.starts_with("mine.toml:20:14: `latency_ms`: "), "{e}");
+    assert!(e.starts_with("mine.toml:21:11: `latency`: "), "{e}");
     let unknown = MINE.replace("rate_per_sec = 50", "rate_per_second = 50");
     let e = parse(&unknown, "mine.toml").unwrap_err().to_string();
     assert!(e.contains("rate_per_second"), "{e}");
 }
 
 #[test]
-fn a_value_the_core_rejects_names_the_pipeline_and_field() {
-    let bad = MINE.replace("max_attempts = 2, backoff = { kind = \"constant\", delay_ms = 50 }, jitter = \"none\" }\n\n[[pipeline]]", "max_attempts = 2, backoff = { kind = \"exponential\", initial_ms = 10, multiplier = 0.5, max_ms = 100 }, jitter = \"none\" }\n\n[[pipeline]]");
-    let suite = parse(&bad, "mine.toml").unwrap();
-    let e = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {})
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("pipeline \"mine\" retry") && e.contains("backoff.multiplier"),
-        "{e}"
+fn a_value_the_core_rejects_is_the_builders_error_with_its_line() {
+    // the core's own validation, as its builder reports it
+    let bad = MINE.replace(
+        "backoff = { kind = \"constant\", delay = \"50ms\" }, jitter = \"none\" }\n\n[[pipeline]]",
+        "backoff = { kind = \"exponential\", initial = \"10ms\", multiplier = 0.5, max = \"100ms\" } }\n\n[[pipeline]]",
     );
+    let e = parse(&bad, "mine.toml").unwrap_err().to_string();
+    assert!(e.starts_with("mine.toml:7:"), "{e}");
+    assert!(e.contains("backoff.multiplier"), "{e}");
+    let rate = MINE.replace("rate = 1.0", "rate = 1.5");
+    let e = parse(&rate, "mine.toml").unwrap_err().to_string();
+    assert!(e.contains("mine.toml:22:"), "{e}");
 }
 
 #[test]
 fn a_scenario_naming_an_unknown_pipeline_is_an_error() {
     let bad = MINE.replace(
-        "recovers_at_ms = 10000",
-        "recovers_at_ms = 10000\npipelines = [\"nobody\"]",
+        "recovers_at = \"10s\"",
+        "recovers_at = \"10s\"\npipelines = [\"nobody\"]",
     );
     let e = parse(&bad, "mine.toml").unwrap_err().to_string();
     assert!(e.contains("\"nobody\""), "{e}");
