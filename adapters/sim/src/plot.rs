@@ -111,9 +111,14 @@ pub fn svg(title: &str, runs: &[&RunReport]) -> Result<String, String> {
                 points
             })
             .collect();
+        let quiet = runs.iter().all(|r| r.transitions.is_empty());
         panel(
             &panels[2],
-            "breaker state (0 closed, 1 half-open, 2 open)",
+            if quiet {
+                "breaker state (0 closed, 1 half-open, 2 open): no state changes"
+            } else {
+                "breaker state (0 closed, 1 half-open, 2 open)"
+            },
             end,
             &states,
             None,
