@@ -49,7 +49,10 @@ struct Slot {
     /// that is over) is stale.
     epoch: u64,
     attempt: u32,
-    permits: Option<Permits>,
+    /// The permits of the attempt in flight (none between attempts).
+    permits: Permits,
+    /// An attempt is in flight.
+    held: bool,
     pending: Pending,
     last: Last,
 }
@@ -403,7 +406,7 @@ impl Engine {
                 s.arrived = now;
                 s.epoch = self.seq;
                 s.attempt = 0;
-                s.permits = None;
+                s.held = false;
                 s.last = Last::None;
                 i
             }
@@ -414,7 +417,8 @@ impl Engine {
                     arrived: now,
                     epoch: self.seq,
                     attempt: 0,
-                    permits: None,
+                    permits: Permits::default(),
+                    held: false,
                     pending: Pending::Fixed(Reply::Ok),
                     last: Last::None,
                 });
@@ -440,9 +444,10 @@ impl Engine {
             self.drive(slot, now);
             return;
         }
-        let Some(permits) = s.permits.take() else {
+        if !s.held {
             return; // the attempt already ended (its timeout or its answer)
-        };
+        }
+        s.held = false;
         let attempt = s.attempt;
         let call = s.id;
         let (verdict, last) = if kind == Kind::End as u64 {
@@ -469,7 +474,8 @@ impl Engine {
         let s = &mut self.slots[slot as usize];
         s.last = last;
         let judged = Judged::verdict(verdict);
-        self.guards.exit(now, permits, judged.outcome());
+        let s = &mut self.slots[slot as usize];
+        self.guards.exit_held(now, &mut s.permits, judged.outcome());
         let s = &mut self.slots[slot as usize];
         s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
         self.drive(slot, now);
@@ -484,8 +490,12 @@ impl Engine {
                 Action::Start(attempt) => {
                     s.attempt = attempt.number;
                     s.epoch = self.seq;
-                    match self.guards.enter(now, attempt.deadline) {
-                        Ok(permits) => {
+                    match self
+                        .guards
+                        .enter_into(now, attempt.deadline, &mut s.permits)
+                    {
+                        Ok(()) => {
+                            s.held = true;
                             let call = s.id;
                             self.note(SimEvent::AttemptStarted {
                                 at: now,
@@ -499,7 +509,6 @@ impl Engine {
                             b.queued = b.queued.max(queued);
                             let (ends, pending) = self.dependency.start(now, &mut self.dep_rng);
                             let s = &mut self.slots[slot as usize];
-                            s.permits = Some(permits);
                             s.pending = pending;
                             if let Some(at) = ends {
                                 self.push(at, Kind::End, slot);
@@ -544,8 +553,10 @@ impl Engine {
                 Action::Cancel(_) => {
                     // A retry plan never cancels; were it to, the attempt's
                     // permits go back as cancelled.
-                    if let Some(p) = s.permits.take() {
-                        self.guards.exit(now, p, Outcome::Cancelled);
+                    if s.held {
+                        s.held = false;
+                        self.guards
+                            .exit_held(now, &mut s.permits, Outcome::Cancelled);
                     }
                 }
                 Action::Finish(finish) => {
@@ -558,7 +569,11 @@ impl Engine {
                     };
                     let (arrived, call) = (s.arrived, s.id);
                     s.epoch = u64::MAX; // every event left for it is stale
-                    s.permits = None;
+                    if s.held {
+                        s.held = false;
+                        self.guards
+                            .exit_held(now, &mut s.permits, Outcome::Cancelled);
+                    }
                     self.free.push(slot);
                     self.in_flight_calls -= 1;
                     self.recorder.end(arrived, now, end);

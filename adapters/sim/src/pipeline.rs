@@ -243,6 +243,16 @@ macro_rules! enter {
     };
 }
 
+impl Permits {
+    /// Whether any machine's permit is held.
+    pub fn is_held(&self) -> bool {
+        self.breaker.is_some()
+            || self.fail_fast.is_some()
+            || self.limiter.is_some()
+            || self.bulkhead.is_some()
+    }
+}
+
 impl Guards {
     /// Asks every machine, in order, to admit an attempt at `now` under
     /// `deadline`: all or nothing (a machine's rejection hands back the
@@ -253,43 +263,67 @@ impl Guards {
     /// The first machine's rejection.
     #[inline]
     pub fn enter(&mut self, now: Instant, deadline: Deadline) -> Result<Permits, Rejected> {
-        let call = Call::at(now).with_deadline(deadline).no_wait();
         let mut permits = Permits::default();
+        self.enter_into(now, deadline, &mut permits)?;
+        Ok(permits)
+    }
+
+    /// [`enter`](Self::enter), keeping the permits in `permits` (which
+    /// holds none), where they stay until [`exit_held`](Self::exit_held).
+    ///
+    /// # Errors
+    ///
+    /// The first machine's rejection (`permits` then holds none).
+    #[inline]
+    pub fn enter_into(
+        &mut self,
+        now: Instant,
+        deadline: Deadline,
+        permits: &mut Permits,
+    ) -> Result<(), Rejected> {
+        let call = Call::at(now).with_deadline(deadline).no_wait();
         enter!(self.breaker, &call, permits.breaker, self);
         enter!(self.fail_fast, &call, permits.fail_fast, self);
         enter!(self.limiter, &call, permits.limiter, self);
         enter!(self.bulkhead, &call, permits.bulkhead, self);
-        Ok(permits)
+        Ok(())
     }
 
     /// Hands an attempt's permits back with how it ended, in reverse order.
     #[inline]
-    pub fn exit(&mut self, now: Instant, permits: Permits, outcome: Outcome) {
-        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead) {
+    pub fn exit(&mut self, now: Instant, mut permits: Permits, outcome: Outcome) {
+        self.exit_held(now, &mut permits, outcome);
+    }
+
+    /// Hands back the permits held in `permits` with how the attempt
+    /// ended, in reverse order; `permits` then holds none.
+    #[inline]
+    pub fn exit_held(&mut self, now: Instant, permits: &mut Permits, outcome: Outcome) {
+        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead.take()) {
             m.exit(now, p, outcome);
         }
-        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter) {
+        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter.take()) {
             m.exit(now, p, outcome);
         }
-        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast) {
+        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast.take()) {
             m.exit(now, p, outcome);
         }
-        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker) {
+        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker.take()) {
             m.exit(now, p, outcome);
         }
     }
 
-    fn abandon(&mut self, now: Instant, permits: Permits) {
-        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead) {
+    fn abandon(&mut self, now: Instant, permits: &mut Permits) {
+        if let (Some(m), Some(p)) = (self.bulkhead.as_mut(), permits.bulkhead.take()) {
             m.abandon(now, p);
         }
-        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter) {
+        if let (Some(m), Some(p)) = (self.limiter.as_mut(), permits.limiter.take()) {
             m.abandon(now, p);
         }
-        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast) {
+        if let (Some(m), Some(p)) = (self.fail_fast.as_mut(), permits.fail_fast.take()) {
             m.abandon(now, p);
         }
-        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker) {
+        if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker.take()) {
             m.abandon(now, p);
         }
     }
