@@ -9,6 +9,13 @@
 //! reaching the server during the outage (a retry storm), the breaker cuts
 //! them to well under the unprotected client's.
 //!
+//! Then the same scenario runs in the simulator (`failsafe-sim`: the same
+//! core machines in virtual time, the server modelled by the same chaos
+//! configuration, Poisson arrivals at the same mean rate) and the two
+//! tables print side by side; the example also fails if the simulator
+//! tells a different story (the same ordering of calls reaching the server
+//! and of failures between the three clients).
+//!
 //! `cargo run -p failsafe-tower --example chaos_loopback`
 #![allow(clippy::print_stdout)] // printing the table is the point
 
@@ -233,9 +240,95 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if guarded.answers[Answer::Rejected as usize] == 0 {
         broken.push("the breaker rejects fast during the outage");
     }
+    let simulated = simulate()?;
+    println!();
+    println!(
+        "The same scenario in the simulator (virtual time, seed 7), beside the real run; failed includes timed out:"
+    );
+    println!(
+        "| client | offered real / sim | succeeded real / sim | failed real / sim | rejected fast real / sim | server calls / call real / sim | p50 real / sim | p99 real / sim |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for ((name, real), sim) in rows.iter().zip(&simulated) {
+        let [ok, failed, rejected] = real.answers;
+        println!(
+            "| {name} | {CALLS} / {} | {ok} / {} | {failed} / {} | {rejected} / {} | {:.2} / {:.2} | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
+            sim.offered,
+            sim.succeeded,
+            sim.failed + sim.timed_out + sim.unfinished,
+            sim.rejected,
+            f64::from(real.hits) / f64::from(CALLS),
+            sim.amplification(),
+            ms(real.p50),
+            ms(sim.p50),
+            ms(real.p99),
+            ms(sim.p99),
+        );
+    }
+    let [sim_none, sim_retry, sim_guarded] = &simulated[..] else {
+        return Err("the simulator ran three pipelines".into());
+    };
+    if !(sim_retry.amplification() > sim_none.amplification()
+        && sim_guarded.amplification() < sim_none.amplification())
+    {
+        broken.push("the simulator orders calls reaching the server as the real run does");
+    }
+    if !(sim_guarded.rejected > 0 && sim_guarded.failed < sim_none.failed) {
+        broken
+            .push("the simulator's breaker rejects fast and lowers the failures, as the real one");
+    }
     if !broken.is_empty() {
         return Err(format!("invariants broken: {}", broken.join("; ")).into());
     }
-    println!("invariants hold: retry storm without a breaker; the breaker cuts the outage's load");
+    println!(
+        "invariants hold: retry storm without a breaker; the breaker cuts the outage's load; the simulator agrees in shape"
+    );
     Ok(())
+}
+
+/// The real run's scenario and clients, as a `failsafe-sim` file.
+const SCENARIO: &str = r#"
+seed = 7
+
+[[scenario]]
+name = "loopback outage"
+duration = "900ms"
+rate_per_sec = 333.3
+recovers_at = "700ms"
+drain = "2s"
+bucket = "10ms"
+dependency = { latency = "400us", chaos = { outcome = { rate = 1.0, schedule = { kind = "between", from = "200ms", until = "700ms" } }, latency = { rate = 0.2, min = "5ms", max = "20ms" } } }
+
+[[pipeline]]
+name = "none"
+
+[[pipeline]]
+name = "retry + timeout"
+attempt_timeout = "200ms"
+timeout = "500ms"
+retry = { max_attempts = 3, backoff = { kind = "constant", delay = "10ms" }, jitter = "full" }
+
+[[pipeline]]
+name = "breaker + retry + timeout"
+attempt_timeout = "200ms"
+timeout = "500ms"
+breaker = { failure_rate_threshold = "off", consecutive_failures = 5, open_wait = "100ms" }
+breaker_window = { kind = "none" }
+retry = { max_attempts = 3, backoff = { kind = "constant", delay = "10ms" }, jitter = "full" }
+"#;
+
+/// Runs [`SCENARIO`] in the simulator: one report per client, in order.
+fn simulate() -> Result<Vec<failsafe_sim::run::RunReport>, Box<dyn std::error::Error>> {
+    let suite = failsafe_sim::suite::parse(SCENARIO, "chaos_loopback.rs").map_err(|e| e.0)?;
+    let scenario = &suite.scenarios[0];
+    let seed = failsafe_sim::suite::seed_of(suite.seed, 0);
+    suite
+        .pipelines
+        .iter()
+        .map(|p| {
+            failsafe_sim::run::run(scenario, p, seed, &mut |_| {})
+                .map_err(|e| format!("{e:?}").into())
+        })
+        .collect()
 }
