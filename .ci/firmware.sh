@@ -101,6 +101,14 @@ status=0
 timeout "$TIMEOUT" cargo run --release --target "$MEASURED" --bin failsafe-quick-start || status=$?
 [ "$status" -ne 124 ] || die "the quick-start firmware hung (killed after ${TIMEOUT} s)"
 [ "$status" -eq 0 ] || die "the quick-start firmware failed (exit status $status)"
+
+# The pipeline on a firmware (src/bin/pipeline.rs): a breaker, a limiter, a
+# retry and an attempt timeout in one `static` pipeline, run on thumbv7em.
+echo "+ timeout $TIMEOUT cargo run --release --target $MEASURED --bin failsafe-pipeline"
+status=0
+timeout "$TIMEOUT" cargo run --release --target "$MEASURED" --bin failsafe-pipeline || status=$?
+[ "$status" -ne 124 ] || die "the pipeline firmware hung (killed after ${TIMEOUT} s)"
+[ "$status" -eq 0 ] || die "the pipeline firmware failed (exit status $status)"
 build_and_run "$MEASURED" "-base" --no-default-features
 
 # The link-time proof: failsafe's firmware paths linked with `panic-never`
