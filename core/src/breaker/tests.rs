@@ -858,6 +858,29 @@ mod shared {
         assert!(s.acquire(ms(1_000)).unwrap().is_probe());
     }
 
+    /// A breaker without counters keeps none in its shared handle either:
+    /// the gate's rejections (where there is a gate) are not counted, and
+    /// every answer is the counting breaker's.
+    #[test]
+    fn no_counters_counts_no_gate_rejection() {
+        let lean: SharedBreaker<NoWindow, (), CsLock<_>, BreakerConfig, NoCounters> =
+            SharedBreaker::new(CsLock::new(CircuitBreaker::with_counters(
+                half_open_config(1, 1),
+                NoWindow,
+                (),
+                NoCounters,
+            )));
+        let counted = shared(half_open_config(1, 1));
+        lean.with(|b| b.open(ms(0)));
+        counted.with(|b| b.open(ms(0)));
+        for t in 1..10 {
+            assert_eq!(lean.acquire(ms(t)), counted.acquire(ms(t)));
+        }
+        assert_eq!(lean.gate_rejections(), 0);
+        assert_eq!(lean.metrics(ms(10)).rejected, 0);
+        assert_eq!(counted.metrics(ms(10)).rejected, 9);
+    }
+
     #[test]
     fn half_open_full_says_unknown() {
         let s = shared(half_open_config(1, 1));
