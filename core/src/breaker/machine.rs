@@ -73,8 +73,9 @@ pub(super) struct Tally {
 ///
 /// `K` keeps the counts behind the metrics' `rejected`, `times_opened` and
 /// `stale_outcomes`: [`Counters`] by default; a firmware breaker may drop
-/// them ([`with_counters`](Self::with_counters) and [`NoCounters`](super::NoCounters):
-/// 24 bytes less RAM; those metrics then read 0).
+/// them ([`with_counters`](Self::with_counters) and
+/// [`NoCounters`](super::NoCounters): 24 bytes less RAM; those metrics then
+/// read 0).
 ///
 /// Its RAM on a 32-bit target, a firmware breaker over a 128-call window
 /// without slow-call bits (`CountWindow<128, 4, 0>`, a
@@ -139,10 +140,10 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
     CircuitBreaker<W, O, C, K>
 {
     /// A closed breaker that reports every event to `observer` and keeps
-    /// its counts in `counters`: [`NoCounters`](super::NoCounters) keeps none (its metrics'
-    /// `rejected`, `times_opened` and `stale_outcomes` read 0; 24 bytes
-    /// less RAM, for firmware); it decides exactly as with [`Counters`].
-    /// `const`, for a `static`.
+    /// its counts in `counters`: [`NoCounters`](super::NoCounters) keeps
+    /// none (its metrics' `rejected`, `times_opened` and `stale_outcomes`
+    /// read 0; 24 bytes less RAM, for firmware); it decides exactly as with
+    /// [`Counters`]. `const`, for a `static`.
     ///
     /// ```
     /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoCounters};
