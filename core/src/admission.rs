@@ -346,6 +346,13 @@ pub trait Admission {
     /// words on every call (a bulkhead, a limiter behind a lock).
     const GATED: bool = false;
 
+    /// Whether a shared handle counts the calls its gate rejects without the
+    /// lock ([`Shared::gate_rejections`](crate::sync::Shared::gate_rejections)):
+    /// `true` (the default); a breaker that keeps no counts
+    /// ([`NoCounters`](crate::breaker::NoCounters)) says `false`, so the
+    /// gate's rejections cost no atomic add.
+    const COUNTS_GATE_REJECTIONS: bool = true;
+
     /// What a shared handle may decide without the lock until the next
     /// locked operation. The default, [`Gate::Lock`], always asks.
     fn gate(&self) -> Gate {

@@ -592,7 +592,9 @@ impl<M, L: Lock<M>> Shared<M, L> {
         }
         let code = self.admit.load(Ordering::Relaxed);
         let reason = RejectReason::from_code(code as u8)?;
-        self.rejections.fetch_add(1, Ordering::Relaxed);
+        if M::COUNTS_GATE_REJECTIONS {
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+        }
         Some(match until {
             UNTIL_UNKNOWN => Rejected::new(reason, None),
             UNTIL_NEVER => Rejected::never(reason),
@@ -717,15 +719,19 @@ impl Lock<crate::retry::NoBudget> for crate::retry::NoBudget {
 
 /// A [`CircuitBreaker`] shared from `&self` ([`Shared`]); `C` is how the
 /// breaker holds its configuration (by value by default, `&'static
-/// BreakerConfig` to keep it in flash).
-pub type SharedBreaker<W, O, L, C = BreakerConfig> = Shared<CircuitBreaker<W, O, C>, L>;
+/// BreakerConfig` to keep it in flash), `K` whether it keeps counts
+/// ([`Counters`](crate::breaker::Counters) by default, or
+/// [`NoCounters`](crate::breaker::NoCounters)).
+pub type SharedBreaker<W, O, L, C = BreakerConfig, K = crate::breaker::Counters> =
+    Shared<CircuitBreaker<W, O, C, K>, L>;
 
-impl<W, O, L, C> Shared<CircuitBreaker<W, O, C>, L>
+impl<W, O, L, C, K> Shared<CircuitBreaker<W, O, C, K>, L>
 where
     W: Window,
     O: Observer<BreakerEvent>,
     C: core::borrow::Borrow<BreakerConfig>,
-    L: Lock<CircuitBreaker<W, O, C>>,
+    K: crate::breaker::BreakerCounters,
+    L: Lock<CircuitBreaker<W, O, C, K>>,
 {
     /// [`CircuitBreaker::acquire`] from `&self` (an open breaker rejects,
     /// a closed one admits, without the lock).
@@ -766,7 +772,8 @@ where
         })
     }
 
-    /// [`CircuitBreaker::metrics`], with the gate's rejections added.
+    /// [`CircuitBreaker::metrics`], with the gate's rejections added (none
+    /// without counters).
     pub fn metrics(&self, now: Instant) -> BreakerMetrics {
         let mut m = self.with(|b| b.metrics(now));
         m.rejected = m.rejected.saturating_add(self.gate_rejections());

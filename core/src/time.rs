@@ -222,7 +222,7 @@ pub const fn duration_nanos(d: Duration) -> u64 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Monotonic {
-    latest: Instant,
+    latest: PackedInstant,
 }
 
 impl Monotonic {
@@ -235,7 +235,7 @@ impl Monotonic {
     /// ```
     pub const fn new() -> Monotonic {
         Monotonic {
-            latest: Instant::ZERO,
+            latest: PackedInstant::new(Instant::ZERO),
         }
     }
 
@@ -248,8 +248,9 @@ impl Monotonic {
     /// assert_eq!(m.observe(Instant::from_millis(4)), Instant::from_millis(10)); // stepped back
     /// ```
     pub fn observe(&mut self, now: Instant) -> Instant {
-        self.latest = self.latest.max(now);
-        self.latest
+        let latest = self.latest.get().max(now);
+        self.latest.set(latest);
+        latest
     }
 
     /// The latest instant seen so far.
@@ -261,7 +262,58 @@ impl Monotonic {
     /// assert_eq!(m.latest(), Instant::from_secs(3));
     /// ```
     pub const fn latest(&self) -> Instant {
-        self.latest
+        self.latest.get()
+    }
+}
+
+/// An [`Instant`] kept as two `u32` halves, so it aligns to 4 bytes: a
+/// `u64` aligns to 8 on 32-bit targets too (thumbv7em, riscv32), and a
+/// machine mixing it with `u32`s pays padding there, as does the `RefCell`
+/// flag of the lock around it. Read and written whole, under `&mut` or a
+/// lock (never shared between threads unlocked), so a value is never torn.
+/// On a 64-bit host the compiler merges the halves into one load or store.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PackedInstant {
+    /// Bits 0 to 31 of the nanoseconds.
+    low: u32,
+    /// Bits 32 to 63.
+    high: u32,
+}
+
+impl PackedInstant {
+    /// `at`, packed.
+    #[inline(always)]
+    pub(crate) const fn new(at: Instant) -> Self {
+        let n = at.as_nanos();
+        PackedInstant {
+            low: n as u32,
+            high: (n >> 32) as u32,
+        }
+    }
+
+    /// The instant.
+    #[inline(always)]
+    pub(crate) const fn get(self) -> Instant {
+        Instant::from_nanos(self.low as u64 | (self.high as u64) << 32)
+    }
+
+    /// Replaces the instant.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, at: Instant) {
+        *self = Self::new(at);
+    }
+}
+
+impl fmt::Debug for PackedInstant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PackedInstant {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", self.get())
     }
 }
 
@@ -366,5 +418,37 @@ impl<T: TimeSource> TimeSource for LazyTime<T> {
     #[inline]
     fn known(&self) -> Option<Instant> {
         self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+
+    use super::{Instant, PackedInstant};
+
+    #[test]
+    fn a_packed_instant_is_the_instant_at_4_byte_alignment() {
+        assert_eq!(core::mem::size_of::<PackedInstant>(), 8);
+        assert_eq!(core::mem::align_of::<PackedInstant>(), 4);
+        for n in [
+            0,
+            1,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            0x1234_5678_9abc_def0,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let at = Instant::from_nanos(n);
+            let mut p = PackedInstant::new(at);
+            assert_eq!(p.get(), at, "{n:#x}");
+            p.set(Instant::from_nanos(!n));
+            assert_eq!(p.get(), Instant::from_nanos(!n), "{n:#x}");
+            assert_eq!(format!("{:?}", PackedInstant::new(at)), format!("{at:?}"));
+        }
+        assert_eq!(PackedInstant::default().get(), Instant::ZERO);
+        assert_eq!(PackedInstant::new(Instant::MAX).get(), Instant::MAX);
     }
 }

@@ -1,20 +1,17 @@
-//! embassy-time as the driver's [`Clock`] and [`Runtime`].
+//! embassy-time as the driver's [`Clock`] and [`Runtime`], and [`WakeAt`]:
+//! any instant failsafe hands a firmware, as `Timer::at` takes it.
 
-use failsafe_driver::{Clock, Runtime};
-use failsafe_driver::{Instant, Rejected};
+use failsafe_driver::{Clock, ComeBack, Instant, Rejected, Runtime};
 
 const MICROS_PER_SEC: u64 = 1_000_000;
 
-/// Microseconds per tick as a reduced fraction `MICROS / TICKS`: at the
-/// usual rates the divisor is 1 or a power of two (no 64-bit division linked).
+/// Microseconds per tick, `MICROS / TICKS` reduced (no 64-bit division linked).
 const GCD: u64 = gcd(MICROS_PER_SEC, embassy_time::TICK_HZ);
 const MICROS: u64 = MICROS_PER_SEC / GCD;
 const TICKS: u64 = embassy_time::TICK_HZ / GCD;
 
-/// Nanoseconds per tick when a tick is a whole number of microseconds
-/// (`TICK_HZ` divides 10^6: 1 MHz, 1 kHz, ...; 0 otherwise): then both
-/// conversions are one multiply or one division, exactly the general
-/// path's results (see the tests).
+/// Nanoseconds per tick if `TICK_HZ` divides 10^6 (1 MHz, 1 kHz; else 0):
+/// then a conversion is one multiply or division, as exact (see the tests).
 const NANOS_PER_TICK: u64 = if MICROS_PER_SEC.is_multiple_of(embassy_time::TICK_HZ) {
     1_000 * (MICROS_PER_SEC / embassy_time::TICK_HZ)
 } else {
@@ -28,8 +25,8 @@ const fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// `floor(x * num / den)` (or the ceiling), saturating, with no wider
-/// intermediate: `x = q * den + r`, and `r * num < den * num` fits a `u64` here.
+/// `floor(x * num / den)` (or the ceiling), saturating; `x = q * den + r`,
+/// `r * num < den * num` fits a `u64` here.
 const fn scale(x: u64, num: u64, den: u64, round_up: bool) -> u64 {
     let (q, r) = (x / den, x % den);
     let part = r * num;
@@ -41,29 +38,25 @@ const fn scale(x: u64, num: u64, den: u64, round_up: bool) -> u64 {
     q.saturating_mul(num).saturating_add(part)
 }
 
-/// embassy-time's clock, zero-sized. Core [`Instant`]s are microseconds since
-/// boot: reading rounds ticks **down** to whole microseconds,
-/// [`to_embassy`](Self::to_embassy) rounds **up**, so a timer never fires
-/// before the clock reads its deadline.
+/// embassy-time's clock, zero-sized. Reading rounds ticks **down** to whole
+/// microseconds, [`to_embassy`](Self::to_embassy) **up**: a timer never
+/// fires before the clock reads its deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EmbassyClock;
 
 impl EmbassyClock {
-    /// An embassy instant (ticks since boot) as a core instant, rounded down
-    /// to a whole microsecond. Never overflows.
+    /// Ticks since boot as a core instant, rounded down to a microsecond.
     pub const fn to_core(at: embassy_time::Instant) -> Instant {
         if NANOS_PER_TICK != 0 {
-            // `floor(ticks * MICROS / TICKS)` is `ticks * (10^6 / TICK_HZ)`
-            // microseconds, exactly: one saturating multiply.
+            // `floor(ticks * MICROS / TICKS)` microseconds, exactly.
             return Instant::from_nanos(at.as_ticks().saturating_mul(NANOS_PER_TICK));
         }
         Instant::from_micros(scale(at.as_ticks(), MICROS, TICKS, false))
     }
 
-    /// A core instant as an embassy instant, rounded up to the next
-    /// microsecond and tick: `to_core(to_embassy(t)) >= t`. [`Instant::MAX`]
-    /// (never) and anything beyond embassy's range become
-    /// [`embassy_time::Instant::MAX`], which a timer treats as never too.
+    /// A core instant as an embassy one, rounded up to the microsecond and
+    /// tick (`to_core(to_embassy(t)) >= t`); [`Instant::MAX`] (never) and
+    /// beyond embassy's range: [`embassy_time::Instant::MAX`] (never too).
     pub const fn to_embassy(at: Instant) -> embassy_time::Instant {
         if at.as_nanos() == Instant::MAX.as_nanos() {
             return embassy_time::Instant::MAX;
@@ -86,9 +79,8 @@ impl EmbassyClock {
 }
 
 impl Clock for EmbassyClock {
-    /// `embassy_time::Instant::now()`, converted with [`EmbassyClock::to_core`].
-    /// Out of line: one copy of the conversion however many places read
-    /// the clock (firmware `.text`).
+    /// `embassy_time::Instant::now()` through [`EmbassyClock::to_core`]; out
+    /// of line, one copy however many places read it (firmware `.text`).
     #[inline(never)]
     fn now(&self) -> Instant {
         Self::to_core(embassy_time::Instant::now())
@@ -101,6 +93,38 @@ impl Runtime for EmbassyClock {
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
         embassy_time::Timer::at(Self::to_embassy(deadline))
+    }
+}
+
+/// The driver's [`ComeBack`] instant (a `retry_at`, a `next_deadline()`, a
+/// deadline; `None`: none, or never) for `Timer::at`, rounded up
+/// ([`EmbassyClock::to_embassy`]): a timer never fires before the machine would admit.
+///
+/// ```
+/// use failsafe_embassy::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, WakeAt, checked, circuit_breaker};
+/// const CONFIG: BreakerConfig = checked(BreakerConfig::builder().consecutive_failures(1).build());
+/// static SENSOR: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&CONFIG, NoWindow);
+/// # futures_lite::future::block_on(async {
+/// let _ = SENSOR.call(|| async { Err::<u16, _>("bus fault") }).await; // opens it
+/// match SENSOR.call(|| async { Ok::<u16, &str>(421) }).await {
+///     Err(Error::Rejected(rejected)) => {
+///         let at = rejected.wake_at().expect("an open breaker says when");
+///         assert_eq!(SENSOR.wake_at(), Some(at)); // the same instant: it half-opens then
+///         // embassy_time::Timer::at(at).await;
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # });
+/// ```
+pub trait WakeAt {
+    /// The instant to pass to `Timer::at`, or `None` if there is none.
+    fn wake_at(&self) -> Option<embassy_time::Instant>;
+}
+
+impl<T: ComeBack + ?Sized> WakeAt for T {
+    #[inline]
+    fn wake_at(&self) -> Option<embassy_time::Instant> {
+        self.come_back_at().map(EmbassyClock::to_embassy)
     }
 }
 

@@ -1,16 +1,14 @@
 //! # failsafe-embassy
 //!
 //! Resilience patterns for [embassy](https://embassy.dev) firmware: `no_std`,
-//! no allocation, state in `static`s. The core's machines decide and
-//! [`failsafe_driver`] runs the calls (its [`prelude`](failsafe_driver::prelude)
-//! is re-exported here); this crate binds embassy: [`EmbassyClock`] (the
-//! driver's [`Runtime`]), [`WakeAt`] (any instant as `Timer::at` takes it),
-//! [`MutexLock`] and [`LockKind`]s, `DefmtObserver` (feature `defmt`), and
-//! `const` constructors so each pattern's [`Policy`] is a `static`
-//! ([`circuit_breaker`], [`fail_fast`], [`bulkhead`], [`rate_limiter`],
-//! [`keyed_rate_limiter`], [`from_lock`], [`pipeline`], [`RetryPolicy`]).
-//! The verbs are the driver's [`Policy`]'s, plus [`EmbassyPolicy`]'s;
-//! operator actions go to the machine: `policy.shared().with(|m| ..)`.
+//! no allocation, state in `static`s. The core decides, [`failsafe_driver`]
+//! runs the calls (its [`prelude`](failsafe_driver::prelude) is re-exported);
+//! this crate adds [`EmbassyClock`], [`WakeAt`] (for `Timer::at`),
+//! [`MutexLock`], `DefmtObserver` (feature `defmt`) and `const`
+//! constructors of `static` [`Policy`]s ([`circuit_breaker`], [`fail_fast`],
+//! [`bulkhead`], [`rate_limiter`], [`keyed_rate_limiter`], [`from_lock`],
+//! [`pipeline`], [`RetryPolicy`]), with [`EmbassyPolicy`]'s verbs;
+//! operator actions: `policy.shared().with(|m| ..)`.
 //!
 //! ## Quick start
 //!
@@ -19,14 +17,10 @@
 //! use embassy_time::Timer;
 //! use failsafe_embassy::{circuit_breaker, BreakerConfig, CircuitBreakerPolicy, CountWindow, Error, WakeAt};
 //!
+//! // Open when half of at least 10 of the last 20 calls failed, for 5 s.
 //! const CONFIG: BreakerConfig = failsafe_embassy::checked(BreakerConfig::builder()
-//!     .failure_rate_threshold(0.5) // open when half of ...
-//!     .minimum_calls(10)           // ... at least 10 of the last 20 calls failed
-//!     .open_wait(Duration::from_secs(5))
-//!     .build());
-//!
+//!     .failure_rate_threshold(0.5).minimum_calls(10).open_wait(Duration::from_secs(5)).build());
 //! static SENSOR: CircuitBreakerPolicy<CountWindow<20>> = circuit_breaker(&CONFIG, CountWindow::new());
-//!
 //! async fn read_sensor() -> Result<u16, ()> { Ok(421) } // talk to the hardware here
 //!
 //! async fn sample() -> Option<u16> {
@@ -34,9 +28,7 @@
 //!         Ok(value) => Some(value),
 //!         Err(Error::Rejected(rejected)) => {
 //!             // Open: the bus was not touched. Come back when a probe is admitted.
-//!             if let Some(at) = rejected.wake_at() {
-//!                 Timer::at(at).await;
-//!             }
+//!             if let Some(at) = rejected.wake_at() { Timer::at(at).await; }
 //!             None
 //!         }
 //!         Err(_bus_error) => None, // counted as a failure
@@ -45,34 +37,31 @@
 //! # assert_eq!(futures_lite::future::block_on(sample()), Some(421));
 //! ```
 //!
-//! Tasks and interrupt handlers may share a `static` if its lock masks
+//! Tasks and interrupt handlers may share a `static` whose lock masks
 //! interrupts ([`CsKind`], `EmbassyMutex<CriticalSectionRawMutex>`); on
 //! thumbv6m (no CAS) enable the `critical-section` feature.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod clock;
-mod lock;
 mod policy;
 mod retry;
-mod wake;
 
-pub use clock::EmbassyClock;
+pub use clock::{EmbassyClock, WakeAt};
 #[cfg(feature = "defmt")]
 pub use failsafe_driver::DefmtObserver;
-pub use failsafe_driver::{CsKind, LockKind, const_config};
-pub use lock::{EmbassyMutex, MutexLock};
 pub use policy::{
-    BulkheadPolicy, CircuitBreakerPolicy, EmbassyPolicy, FailFastPolicy, KeyedRateLimiterPolicy,
-    LockedPolicy, Pipeline, RateLimiterPolicy, StaticBreaker, bulkhead, circuit_breaker, fail_fast,
-    from_lock, keyed_rate_limiter, pipeline, rate_limiter,
+    BulkheadPolicy, CircuitBreakerPolicy, EmbassyMutex, EmbassyPolicy, FailFastPolicy,
+    KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Pipeline, RateLimiterPolicy, StaticBreaker,
+    bulkhead, circuit_breaker, fail_fast, from_lock, keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
-pub use wake::WakeAt;
 
 /// The driver, with the core's machines and vocabulary it re-exports.
 pub use ::failsafe_driver as driver;
+pub use failsafe_driver::breaker::{CircuitBreaker, Counters, NoCounters};
+pub use failsafe_driver::const_config;
 pub use failsafe_driver::failfast::FailFast;
 pub use failsafe_driver::prelude::*;
 pub use failsafe_driver::sync::{CsLock, Lock, SharedAdmission};
-pub use failsafe_driver::{FnObserver, Observer, breaker::CircuitBreaker, bulkhead::Bulkhead};
+pub use failsafe_driver::{CsKind, FnObserver, LockKind, Observer, bulkhead::Bulkhead};

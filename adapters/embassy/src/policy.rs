@@ -1,45 +1,49 @@
 //! Each pattern's firmware handle: the driver's [`Policy`] over its core
-//! machine, on [`EmbassyClock`], built by a `const fn` for a `static`.
+//! machine, on [`EmbassyClock`], built by a `const fn` for a `static`; and
+//! a [`Lock`] over any embassy-sync [`RawMutex`], with its [`LockKind`].
 
 use core::borrow::Borrow;
+use core::cell::RefCell;
+use core::fmt;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use core::time::Duration;
 
-use failsafe_driver::breaker::{BreakerConfig, CircuitBreaker, Window};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+
+use failsafe_driver::breaker::{BreakerConfig, CircuitBreaker, NoCounters, Window};
 use failsafe_driver::bulkhead::{Bulkhead, BulkheadConfig, FixedLimit};
 use failsafe_driver::failfast::{FailFast, FailFastConfig};
 use failsafe_driver::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
 use failsafe_driver::retry_machine::NoBudget;
-use failsafe_driver::sync::{CsLock, Shared, SharedAdmission};
+use failsafe_driver::sync::{CsLock, Lock, Shared, SharedAdmission};
 use failsafe_driver::{
     Asks, Classify, CsKind, DefaultAsk, DefaultClassifier, Error, LockKind, Policy,
 };
 
 use crate::EmbassyClock;
 
-/// Any core machine `M` behind lock `L` (a [`CsLock`] by default, or a
-/// [`MutexLock`](crate::MutexLock), or any [`Lock`](crate::Lock)); built by
-/// [`from_lock`]. The pattern aliases below take a [`LockKind`] instead,
-/// so the machine is not named twice.
-///
-/// A `static` handle carries no per-call [`Ask`](failsafe_driver::Ask)
-/// ([`DefaultAsk`]: every call asks the default); `by_ref()` and the
-/// `with_*` methods give a handle that does.
+/// Any core machine `M` behind lock `L` ([`CsLock`] by default, a
+/// [`MutexLock`], any [`Lock`]), built by [`from_lock`]; the aliases below
+/// take a [`LockKind`], naming the machine once. No per-call ask
+/// ([`DefaultAsk`]; `by_ref()` and the `with_*` methods give one).
 pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock, DefaultAsk>;
 
-/// A circuit breaker (core machine: [`CircuitBreaker`], window `W`,
-/// observer `O`, lock kind `K`: [`CsKind`] or an
-/// [`EmbassyMutex`](crate::EmbassyMutex)); built by [`circuit_breaker`] or
-/// [`from_lock`]. Its config `C` is a `&'static BreakerConfig` by default: a
-/// `const` in flash, costing a pointer of RAM (80 B by value); or a
-/// zero-sized [`const_config!`](crate::const_config) type: no RAM at all,
-/// and the compiler folds the config into the breaker's code.
-pub type CircuitBreakerPolicy<W, O = (), K = CsKind, C = &'static BreakerConfig> =
-    LockedPolicy<StaticBreaker<W, O, C>, <K as LockKind>::Lock<StaticBreaker<W, O, C>>>;
+/// A circuit breaker ([`CircuitBreaker`]: window `W`, observer `O`, lock
+/// kind `K`, config `C`, counters `N`), built by [`circuit_breaker`] or
+/// [`from_lock`]. `C`: a `&'static BreakerConfig` (a `const` in flash, a
+/// pointer of RAM) or a zero-sized [`const_config!`](crate::const_config)
+/// type (no RAM, folded into the code). `N`: [`NoCounters`] (24 B less RAM;
+/// the metrics' `rejected`, `times_opened`, `stale_outcomes` read 0) or
+/// [`Counters`](failsafe_driver::breaker::Counters), the machine from
+/// `CircuitBreaker::new` through [`from_lock`].
+pub type CircuitBreakerPolicy<W, O = (), K = CsKind, C = &'static BreakerConfig, N = NoCounters> =
+    LockedPolicy<StaticBreaker<W, O, C, N>, <K as LockKind>::Lock<StaticBreaker<W, O, C, N>>>;
 
-/// The breaker machine of a [`CircuitBreakerPolicy`]: its config referenced
-/// from flash (or a [`const_config!`](crate::const_config) type).
-pub type StaticBreaker<W, O = (), C = &'static BreakerConfig> = CircuitBreaker<W, O, C>;
+/// The breaker machine of a [`CircuitBreakerPolicy`].
+pub type StaticBreaker<W, O = (), C = &'static BreakerConfig, N = NoCounters> =
+    CircuitBreaker<W, O, C, N>;
 
 /// A fail fast; built by [`fail_fast`].
 pub type FailFastPolicy<O = (), K = CsKind> =
@@ -49,19 +53,16 @@ pub type FailFastPolicy<O = (), K = CsKind> =
 pub type BulkheadPolicy<const Q: usize, O = (), A = FixedLimit, K = CsKind> =
     LockedPolicy<Bulkhead<Q, O, A>, <K as LockKind>::Lock<Bulkhead<Q, O, A>>>;
 
-/// The lock-free rate limiter (core machine: [`AtomicGcra`] in a
-/// [`Throttle`]); built by [`rate_limiter`]. Other limiters go behind a
-/// lock: `LockedPolicy<Throttle<TokenBucket>>`, built by [`from_lock`].
+/// The lock-free GCRA limiter ([`AtomicGcra`] in a [`Throttle`]), built by
+/// [`rate_limiter`]; others go behind a lock (`LockedPolicy<Throttle<TokenBucket>>`).
 pub type RateLimiterPolicy = Policy<Throttle<AtomicGcra>, EmbassyClock, DefaultAsk>;
 
-/// A rate limiter per key (`N` keys, idle ones evicted first, lock kind
-/// `L`); built by [`keyed_rate_limiter`].
+/// A rate limiter per key (`N` keys, idle ones evicted first, lock kind `L`).
 pub type KeyedRateLimiterPolicy<K, const N: usize, L = CsKind> =
     LockedPolicy<Throttle<KeyedGcra<K, N>>, <L as LockKind>::Lock<Throttle<KeyedGcra<K, N>>>>;
 
-/// Any machine inside `lock` (an observer, an adaptive limit, a
-/// [`MutexLock`](crate::MutexLock)). A machine that is not fresh (opened by
-/// hand) rejects through the lock until its first call.
+/// Any machine inside `lock` (with an observer, an adaptive limit, in a
+/// [`MutexLock`]); one not fresh (opened by hand) rejects until its first call.
 ///
 /// ```
 /// use failsafe_embassy::{from_lock, Aimd, Bulkhead, BulkheadConfig, BulkheadPolicy, CsLock};
@@ -73,8 +74,8 @@ pub const fn from_lock<M, L>(lock: L) -> LockedPolicy<M, L> {
     Policy::new_static(Shared::new(lock), EmbassyClock)
 }
 
-/// A closed breaker behind a [`CsLock`], its config referenced (a `const`
-/// stays in flash) or a [`const_config!`](crate::const_config) type. `const`.
+/// A closed breaker behind a [`CsLock`] keeping no counts ([`NoCounters`]),
+/// its config a `&'static` `const` or a [`const_config!`](crate::const_config) type.
 ///
 /// ```
 /// use failsafe_embassy::{checked, circuit_breaker, const_config, BreakerConfig, CircuitBreakerPolicy, CountWindow, CsKind};
@@ -87,7 +88,8 @@ pub const fn circuit_breaker<W: Window, C: Borrow<BreakerConfig>>(
     config: C,
     window: W,
 ) -> CircuitBreakerPolicy<W, (), CsKind, C> {
-    from_lock(CsLock::new(CircuitBreaker::new(config, window)))
+    let breaker = CircuitBreaker::with_counters(config, window, (), NoCounters);
+    from_lock(CsLock::new(breaker))
 }
 
 /// A closed fail fast behind a [`CsLock`].
@@ -100,8 +102,7 @@ pub const fn bulkhead<const Q: usize>(config: BulkheadConfig) -> BulkheadPolicy<
     from_lock(CsLock::new(Bulkhead::new(config)))
 }
 
-/// A full GCRA limiter, a caller waiting up to `max_wait` for its permits
-/// (zero: rejected at once with `retry_at`).
+/// A GCRA limiter; a caller waits up to `max_wait` (zero: rejected with `retry_at`).
 pub const fn rate_limiter(quota: Quota, max_wait: Duration) -> RateLimiterPolicy {
     let limiter = Throttle::new(AtomicGcra::new(quota)).max_wait(max_wait);
     Policy::new_static(limiter, EmbassyClock)
@@ -122,8 +123,8 @@ pub const fn keyed_rate_limiter<K: Eq + Hash + Clone, const N: usize>(
 pub type Pipeline<A, B = NoBudget, G = NoBudget, O = ()> =
     failsafe_driver::Pipeline<A, EmbassyClock, B, G, O>;
 
-/// A `static` pipeline admitting through `admission` (a chain:
-/// `(&BREAKER, &RADIO)`); add a retry and timeouts with its `const` methods.
+/// A `static` pipeline admitting through `admission` (`(&BREAKER, &RADIO)`);
+/// add a retry and timeouts with its `const` methods.
 ///
 /// ```
 /// use failsafe_embassy::*;
@@ -142,11 +143,10 @@ pub trait EmbassyPolicy {
     /// The shared machine.
     type Shared: SharedAdmission;
 
-    /// A handle borrowing this machine, its ask the default, to give a
-    /// call its own: `LIMIT.by_ref().with_weight(3)`.
+    /// A handle borrowing it, for a call's own ask: `LIMIT.by_ref().with_weight(3)`.
     fn by_ref(&self) -> Policy<&Self::Shared, EmbassyClock>;
 
-    /// Runs `f` now if admitted now (an interrupt handler): never waits.
+    /// Runs `f` now if admitted now (an interrupt handler: never waits);
     /// `Err` counts as a failure.
     ///
     /// # Errors
@@ -175,4 +175,57 @@ impl<S: SharedAdmission, A: Asks> EmbassyPolicy for Policy<S, EmbassyClock, A> {
         guard.finish(DefaultClassifier.classify(&result));
         result.map_err(Error::Inner)
     }
+}
+
+/// A [`Lock`] over an embassy-sync blocking mutex (`CriticalSectionRawMutex`
+/// as `CsLock`, `ThreadModeRawMutex`: no interrupts, `NoopRawMutex`: one
+/// executor, not `Sync`), of kind [`EmbassyMutex<M>`](EmbassyMutex). Never
+/// held across an `.await`; calling into the machine from [`with`](Lock::with) panics.
+pub struct MutexLock<M, T>(Mutex<M, RefCell<T>>);
+
+impl<M: RawMutex, T> MutexLock<M, T> {
+    /// Wraps `value`; `const`, for a `static`.
+    pub const fn new(value: T) -> Self {
+        MutexLock(Mutex::new(RefCell::new(value)))
+    }
+}
+
+impl<M: RawMutex, T> Lock<T> for MutexLock<M, T> {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.0.lock(|cell| f(&mut cell.borrow_mut()))
+    }
+}
+
+impl<M, T> fmt::Debug for MutexLock<M, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutexLock").finish_non_exhaustive()
+    }
+}
+
+/// The lock kind of a [`MutexLock`] over the raw mutex `R`; never built.
+///
+/// ```
+/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
+/// use failsafe_embassy::{BreakerConfig, CircuitBreaker, CircuitBreakerPolicy, Counters, EmbassyMutex, MutexLock, NoWindow, from_lock};
+/// // counting: `N` = `Counters`, a machine from `CircuitBreaker::new`
+/// static SENSOR: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<Cs>, &BreakerConfig, Counters> =
+///     from_lock(MutexLock::new(CircuitBreaker::new(&BreakerConfig::DEFAULT, NoWindow)));
+/// # let _ = &SENSOR;
+/// ```
+pub struct EmbassyMutex<R>(PhantomData<fn() -> R>);
+
+impl<R: RawMutex> LockKind for EmbassyMutex<R> {
+    type Lock<T> = MutexLock<R, T>;
+}
+
+impl<R> fmt::Debug for EmbassyMutex<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EmbassyMutex")
+    }
+}
+
+/// A lock names its own kind.
+impl<R: RawMutex, U> LockKind for MutexLock<R, U> {
+    type Lock<T> = MutexLock<R, T>;
 }

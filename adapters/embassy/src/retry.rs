@@ -14,14 +14,13 @@ use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryO
 use crate::EmbassyClock;
 
 /// A retry policy in a `static`: a [`RetryConfig`], a budget `L` shared by
-/// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] giving each
-/// call its own jitter, and an observer `O`, cloned per call:
+/// reference ([`NoBudget`] by default), a seeded [`Xorshift64`] (each call's
+/// jitter) and an observer `O`, cloned per call:
 ///
 /// ```
 /// use core::time::Duration;
 /// use failsafe_embassy::{with_timeout, CsLock, Deadline, RetryConfig};
 /// use failsafe_embassy::{RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TokenQuota};
-///
 /// const PER_ATTEMPT: TimeoutConfig = failsafe_embassy::checked(TimeoutConfig::new(Duration::from_millis(200)));
 /// static BUDGET: CsLock<TokenQuota> = CsLock::new(TokenQuota::AWS_STANDARD);
 /// /// Reseed it per device at boot (`GPS.reseed(uid)`).
@@ -35,15 +34,13 @@ use crate::EmbassyClock;
 /// # });
 /// ```
 ///
-/// The config `C` is a `&RetryConfig` by default (a `const` stays in flash),
-/// or a zero-sized [`const_config!`](crate::const_config) type: no pointer
-/// either, and the compiler folds the config into the retry loop, keeping
-/// only its backoff shape's and jitter's code (firmware `.text`):
+/// The config `C`: a `&RetryConfig` (a `const` in flash) or a zero-sized
+/// [`const_config!`](crate::const_config) type, folded into the loop (only
+/// its backoff's and jitter's code is linked):
 ///
 /// ```
 /// use core::time::Duration;
 /// use failsafe_embassy::{checked, const_config, BackoffKind, Jitter, NoBudget, RetryConfig, RetryPolicy};
-///
 /// const_config!(Gps: RetryConfig = checked(RetryConfig::builder()
 ///     .backoff(BackoffKind::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_millis(100) })
 ///     .jitter(Jitter::Full)
@@ -52,29 +49,28 @@ use crate::EmbassyClock;
 /// # assert_eq!(GPS.config().max_attempts(), Some(3));
 /// ```
 pub struct RetryPolicy<'a, L = NoBudget, O = (), C = &'a RetryConfig>(
-    C,                  // the config
-    &'a L,              // the budget
-    CsLock<Xorshift64>, // seeds each call's generator
-    O,                  // the observer
+    C,
+    &'a L,
+    CsLock<Xorshift64>,
+    O,
 );
 
 impl<'a, C> RetryPolicy<'a, NoBudget, (), C> {
-    /// `config` (a `&RetryConfig`, or a [`const_config!`](crate::const_config)
-    /// type), no budget, no observer, jitter seeded with `seed`. `const`.
+    /// `config`, no budget, no observer, jitter seeded with `seed`.
     pub const fn new(config: C, seed: u64) -> Self {
         RetryPolicy(config, &NoBudget, CsLock::new(Xorshift64::new(seed)), ())
     }
 }
 
 impl<'a, L, O: Copy, C: Copy> RetryPolicy<'a, L, O, C> {
-    /// The same policy reporting to `observer` (it runs inside the budget's
-    /// lock: keep it short). `const`.
+    /// The same policy reporting to `observer` (run inside the budget's
+    /// lock: keep it short).
     pub const fn with_observer<P>(self, observer: P) -> RetryPolicy<'a, L, P, C> {
         RetryPolicy(self.0, self.1, self.2, observer)
     }
 
     /// The same policy drawing on `budget` (any [`Lock`] around a
-    /// [`RetryBudget`]), which other policies may share. `const`.
+    /// [`RetryBudget`]; policies may share it).
     pub const fn with_budget<'b, M>(self, budget: &'b M) -> RetryPolicy<'b, M, O, C>
     where
         'a: 'b,
@@ -112,9 +108,9 @@ impl<L, O: Observer<RetryEvent> + Clone, C: Borrow<RetryConfig> + Copy> RetryPol
         self.call_within(Deadline::NEVER, &RetryOnErr, op)
     }
 
-    /// [`call`](Self::call) with `classify` deciding what retries, inside the
-    /// caller's `deadline` (see the driver's [`retry`](failsafe_driver::retry)).
-    /// The call starts (its time read, its seed drawn) when this is called.
+    /// [`call`](Self::call), `classify` deciding what retries, within
+    /// `deadline` (the driver's [`retry`](failsafe_driver::retry)); starts
+    /// (time read, seed drawn) when called.
     ///
     /// # Errors
     ///
@@ -146,16 +142,15 @@ impl<L, O: Observer<RetryEvent> + Clone, C: Borrow<RetryConfig> + Copy> RetryPol
 
 impl<L, O, C: Borrow<RetryConfig>> fmt::Debug for RetryPolicy<'_, L, O, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut debug = f.debug_struct("RetryPolicy");
-        debug
-            .field("config", self.0.borrow())
+        let config = self.0.borrow();
+        f.debug_struct("RetryPolicy")
+            .field("config", config)
             .finish_non_exhaustive()
     }
 }
 
 /// The driver's [`timeout`](failsafe_driver::timeout) on [`EmbassyClock`],
-/// `op`'s error wrapped as [`Error::Inner`] (with an observer: call the
-/// driver's directly).
+/// `op`'s error as [`Error::Inner`] (for an observer, call the driver's).
 ///
 /// # Errors
 ///

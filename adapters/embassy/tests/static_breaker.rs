@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use failsafe_embassy::{
-    BreakerConfig, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow, CsLock, EmbassyClock,
-    EmbassyMutex, EmbassyPolicy, Error, MutexLock, NoWindow, Outcome, Policy, RejectReason, Shared,
-    State, WakeAt, circuit_breaker, from_lock,
+    BreakerConfig, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow, Counters, CsKind,
+    CsLock, EmbassyClock, EmbassyMutex, EmbassyPolicy, Error, MutexLock, NoCounters, NoWindow,
+    Outcome, Policy, RejectReason, Shared, State, WakeAt, circuit_breaker, from_lock,
 };
 use futures_lite::future::{self, block_on};
 
@@ -43,8 +43,12 @@ async fn working() -> Result<(), &'static str> {
 
 #[test]
 fn a_static_breaker_trips_after_failures_and_rejects_with_retry_at() {
-    static BREAKER: CircuitBreakerPolicy<CountWindow<8>> =
-        circuit_breaker(&trip_after(3), CountWindow::new());
+    // Counting (its metrics are read below): `circuit_breaker` keeps no counts.
+    static BREAKER: CircuitBreakerPolicy<CountWindow<8>, (), CsKind, &BreakerConfig, Counters> =
+        from_lock(CsLock::new(CircuitBreaker::new(
+            &trip_after(3),
+            CountWindow::new(),
+        )));
 
     block_on(async {
         for _ in 0..2 {
@@ -199,16 +203,23 @@ fn operator_controls_take_effect_at_once() {
 fn a_raw_mutex_breaker_works_in_a_static_and_on_one_executor() {
     // The lock kind names the raw mutex, not the machine again.
     static SHARED: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<CriticalSectionRawMutex>> =
-        from_lock(MutexLock::new(CircuitBreaker::new(
+        from_lock(MutexLock::new(CircuitBreaker::with_counters(
             &trip_after(1),
             NoWindow,
+            (),
+            NoCounters,
         )));
 
     // NoopRawMutex: not Sync, so it lives in the task, shared by reference;
     // its config is still a `const` in flash.
     const TRIP_AFTER_1: BreakerConfig = trip_after(1);
     let local: CircuitBreakerPolicy<NoWindow, (), EmbassyMutex<NoopRawMutex>> =
-        from_lock(MutexLock::new(CircuitBreaker::new(&TRIP_AFTER_1, NoWindow)));
+        from_lock(MutexLock::new(CircuitBreaker::with_counters(
+            &TRIP_AFTER_1,
+            NoWindow,
+            (),
+            NoCounters,
+        )));
 
     block_on(async {
         for breaker_calls in [

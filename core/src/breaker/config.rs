@@ -240,6 +240,9 @@ impl Default for BreakerConfig {
     }
 }
 
+/// The most probes a half-open round admits (`u16::MAX`).
+const MAX_HALF_OPEN_PROBES: u32 = u16::MAX as u32;
+
 /// Builds a [`BreakerConfig`]; every setter is `const`.
 ///
 /// | setting | default | meaning | at exactly the boundary |
@@ -251,7 +254,7 @@ impl Default for BreakerConfig {
 /// | `consecutive_failures` | off | open after this many failures in a row | the `n`-th failure opens |
 /// | `open_wait` | 30 s | stay open this long before probing | a call at exactly `opened + wait` is a probe |
 /// | `open_wait_backoff` | x1 | grow the wait across opens in a row, up to a cap | the cap itself is reached |
-/// | `half_open_probes` | 1 | probe calls admitted per half-open round | the `n`-th probe is admitted, the `n+1`-th is not |
+/// | `half_open_probes` | 1 | probe calls admitted per half-open round (at most 65,535) | the `n`-th probe is admitted, the `n+1`-th is not |
 /// | `success_threshold` | = probes | successful probes needed to close | the `n`-th success closes |
 /// | `half_open_rule` | success threshold | how a round is judged ([`HalfOpenRule`]) | rate rule: equal to a threshold reopens |
 /// | `probe_lease` | 30 s | a probe silent this long after the round's last admission counts as failed | at exactly the lease's end the probe has failed; its report then is stale |
@@ -355,7 +358,17 @@ impl BreakerConfigBuilder {
     /// are waiting (resilience4j's `permittedNumberOfCallsInHalfOpenState`).
     /// Once they are all out, callers are rejected with
     /// [`BreakerHalfOpenFull`](crate::RejectReason::BreakerHalfOpenFull) and
-    /// `retry_at: None`: a probe may report at any moment.
+    /// `retry_at: None`: a probe may report at any moment. At most 65,535
+    /// (the round counts in `u16`s, to keep a firmware breaker within 64
+    /// bytes; resilience4j's default is 10): more is a [`ConfigError`] on
+    /// `half_open_probes`, `TooLarge`.
+    ///
+    /// ```
+    /// # use failsafe_core::breaker::BreakerConfig;
+    /// assert!(BreakerConfig::builder().half_open_probes(65_535).build().is_ok());
+    /// let e = BreakerConfig::builder().half_open_probes(65_536).build().unwrap_err();
+    /// assert_eq!(e.field, "half_open_probes");
+    /// ```
     pub const fn half_open_probes(mut self, probes: u32) -> Self {
         self.half_open_probes = probes;
         self
@@ -420,7 +433,7 @@ impl BreakerConfigBuilder {
     /// `minimum_calls`, `consecutive_failures` zero; nothing that can trip
     /// (`failure_rate_threshold`, `NothingEnabled`); `open_wait`,
     /// `open_wait_multiplier` zero; `open_wait_max` below `open_wait`;
-    /// `half_open_probes` zero; `success_threshold` zero or above
+    /// `half_open_probes` zero or above 65,535; `success_threshold` zero or above
     /// `half_open_probes` (under the success-threshold rule);
     /// `half_open_rule` the rate rule with neither a failure-rate threshold
     /// nor slow-call detection (`NothingEnabled`); `probe_lease` zero.
@@ -474,6 +487,9 @@ impl BreakerConfigBuilder {
         }
         if self.half_open_probes == 0 {
             return Err(ConfigError::new("half_open_probes", Problem::Zero));
+        }
+        if self.half_open_probes > MAX_HALF_OPEN_PROBES {
+            return Err(ConfigError::new("half_open_probes", Problem::TooLarge));
         }
         let success_threshold = match (self.half_open_rule, self.success_threshold) {
             (HalfOpenRule::SuccessThreshold, Some(0)) => {

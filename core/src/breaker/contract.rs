@@ -4,7 +4,8 @@ use core::borrow::Borrow;
 use core::task::Waker;
 
 use super::{
-    BreakerConfig, BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State, Window,
+    BreakerConfig, BreakerCounters, BreakerEvent, BreakerPermit, CircuitBreaker, PermitKind, State,
+    Window,
 };
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
 use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
@@ -13,11 +14,12 @@ use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
 /// tag of an uncounted permit.
 const UNCOUNTED: u64 = (PermitKind::Uncounted as u64) << 32;
 
-impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> Admission
-    for CircuitBreaker<W, O, C>
+impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerCounters> Admission
+    for CircuitBreaker<W, O, C, K>
 {
     type Key = ();
     const GATED: bool = true;
+    const COUNTS_GATE_REJECTIONS: bool = K::COUNTS;
     type Permit = BreakerPermit;
     type Wait = NoWait;
 

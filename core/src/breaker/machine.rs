@@ -2,28 +2,45 @@
 
 use core::borrow::Borrow;
 
-use crate::time::{LazyTime, Monotonic, TimeSource};
+use crate::time::{LazyTime, Monotonic, PackedInstant, TimeSource};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 use super::window::{Sample, Window};
 use super::{
-    BreakerConfig, BreakerEvent, BreakerMetrics, BreakerPermit, HalfOpenRule, PermitKind, State,
+    BreakerConfig, BreakerCounters, BreakerEvent, BreakerMetrics, BreakerPermit, Counters,
+    HalfOpenRule, PermitKind, State,
 };
 
-/// One half-open round of probes (zero outside half-open). The lease's
-/// end is the machine's `deadline`. The probes in flight are not kept:
-/// every admitted probe is either out or counted once, as a success or a
-/// failure (an expired one as a failure; one that did not count frees its
-/// slot), so they are `admitted - successes - failures`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct Round {
-    admitted: u32,
-    successes: u32,
-    failures: u32,
+/// One half-open round of probes. The lease's end is the machine's
+/// `deadline`. The probes in flight are not kept: every admitted probe is
+/// either out or counted once, as a success or a failure (an expired one
+/// as a failure; one that did not count frees its slot), so they are
+/// `admitted - successes - failures`. Each count is at most
+/// `half_open_probes`, which the builder caps at 65,535: `u16`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Round {
+    pub(super) admitted: u16,
+    pub(super) successes: u16,
+    pub(super) failures: u16,
     /// Probes that took longer than the slow-call duration (the rate rule
     /// counts them apart; the success-threshold rule counts them as failures).
-    slow: u32,
+    pub(super) slow: u16,
+}
+
+/// What the current state counts: failures in a row (closed and
+/// metrics-only) or the half-open [`Round`]. No state keeps both and
+/// entering any state zeroes it, so the two share these 8 bytes (apart,
+/// the firmware breaker would take 68 bytes, not 64). Read through the
+/// machine's `streak()` and `round()`, which know the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(super) struct Tally {
+    /// Failures in a row; or the round's `admitted` (bits 0 to 15) and
+    /// `successes` (bits 16 to 31).
+    first: u32,
+    /// The round's `failures` (bits 0 to 15) and `slow` (bits 16 to 31);
+    /// 0 outside half-open.
+    second: u32,
 }
 
 /// A circuit breaker over window `W`, reporting to observer `O`, configured
@@ -53,22 +70,33 @@ struct Round {
 /// Each [`BreakerPermit`] carries the epoch it was issued in; the epoch moves
 /// on every state change and every half-open lease expiry, so a late outcome
 /// is never counted in a state it does not belong to.
+///
+/// `K` keeps the counts behind the metrics' `rejected`, `times_opened` and
+/// `stale_outcomes`: [`Counters`] by default; a firmware breaker may drop
+/// them ([`with_counters`](Self::with_counters) and
+/// [`NoCounters`](super::NoCounters): 24 bytes less RAM; those metrics then
+/// read 0).
+///
+/// Its RAM on a 32-bit target, a firmware breaker over a 128-call window
+/// without slow-call bits (`CountWindow<128, 4, 0>`, a
+/// [`const_config!`](crate::const_config) config, no observer, no
+/// counters): 60 bytes (the window 28, the open or lease deadline 8, the
+/// latest time seen 8, failures in a row or the half-open round 8, the
+/// epoch 4, the state and opens in a row 2, padding 2); every field aligns
+/// to 4, so a lock's `RefCell` flag adds 4, not 8.
 #[derive(Debug)]
-pub struct CircuitBreaker<W, O = (), C = BreakerConfig> {
+pub struct CircuitBreaker<W, O = (), C = BreakerConfig, K = Counters> {
     config: C,
     window: W,
     observer: O,
     /// Open: the end of the open wait ([`Instant::MAX`]: never). Half-open:
     /// when the probes out count as failed (valid while one is out).
-    deadline: Instant,
-    /// Half-open: the round.
-    round: Round,
+    deadline: PackedInstant,
+    /// Failures in a row, or the half-open round (see [`Tally`]).
+    tally: Tally,
     epoch: u32,
     clock: Monotonic,
-    consecutive_failures: u32,
-    rejected: u64,
-    times_opened: u64,
-    stale_outcomes: u64,
+    counters: K,
     mode: State,
     /// Saturates at 255: a wait stops growing long before (`open_wait_for`
     /// reaches its cap by the 65th open in a row, the `u64` of nanoseconds
@@ -104,20 +132,39 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// assert!(matches!(log[0], BreakerEvent::StateChanged { to: State::Open, .. }));
     /// ```
     pub const fn with_observer(config: C, window: W, observer: O) -> Self {
+        Self::with_counters(config, window, observer, Counters::new())
+    }
+}
+
+impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerCounters>
+    CircuitBreaker<W, O, C, K>
+{
+    /// A closed breaker that reports every event to `observer` and keeps
+    /// its counts in `counters`: [`NoCounters`](super::NoCounters) keeps
+    /// none (its metrics' `rejected`, `times_opened` and `stale_outcomes`
+    /// read 0; 24 bytes less RAM, for firmware); it decides exactly as with
+    /// [`Counters`]. `const`, for a `static`.
+    ///
+    /// ```
+    /// use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoCounters};
+    /// static CONFIG: BreakerConfig = BreakerConfig::DEFAULT;
+    /// let counted = CircuitBreaker::new(&CONFIG, CountWindow::<128, 4, 0>::new());
+    /// let lean = CircuitBreaker::with_counters(&CONFIG, CountWindow::<128, 4, 0>::new(), (), NoCounters);
+    /// assert_eq!(core::mem::size_of_val(&counted) - core::mem::size_of_val(&lean), 24);
+    /// assert_eq!(lean.config(), counted.config());
+    /// ```
+    pub const fn with_counters(config: C, window: W, observer: O, counters: K) -> Self {
         CircuitBreaker {
             config,
             window,
             observer,
             mode: State::Closed,
-            deadline: Instant::MAX,
-            round: Round::fresh(),
+            deadline: PackedInstant::new(Instant::MAX),
+            tally: Tally::ZERO,
             epoch: 0,
             clock: Monotonic::new(),
-            consecutive_failures: 0,
             opens_in_a_row: 0,
-            rejected: 0,
-            times_opened: 0,
-            stale_outcomes: 0,
+            counters,
         }
     }
 
@@ -156,23 +203,26 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         let kind = match self.mode {
             State::Closed | State::MetricsOnly => PermitKind::Counted,
             State::Disabled => PermitKind::Uncounted,
-            State::HalfOpen if self.round.admitted < self.cfg().half_open_probes => {
+            State::HalfOpen if u32::from(self.round().admitted) < self.cfg().half_open_probes => {
                 let now = time.get(&mut self.clock);
                 let lease = now.saturating_add(core::time::Duration::from_nanos(
                     self.cfg().probe_lease_nanos,
                 ));
-                self.round.admitted += 1;
-                self.deadline = if self.round.in_flight() == 1 {
+                let mut round = self.round();
+                // `admitted < half_open_probes <= u16::MAX`: no overflow.
+                round.admitted += 1;
+                self.set_round(round);
+                self.deadline.set(if round.in_flight() == 1 {
                     lease
                 } else {
-                    self.deadline.max(lease)
-                };
+                    self.deadline.get().max(lease)
+                });
                 PermitKind::Probe
             }
             _ => {
                 let now = time.get(&mut self.clock);
                 let rejected = self.rejection();
-                self.rejected = self.rejected.saturating_add(1);
+                self.counters.on_rejected();
                 self.observer
                     .on_event(BreakerEvent::Rejected { at: now, rejected });
                 return Err(rejected);
@@ -216,7 +266,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         }
         if permit.epoch() != self.epoch {
             let at = time.get(&mut self.clock);
-            self.stale_outcomes = self.stale_outcomes.saturating_add(1);
+            self.counters.on_stale_outcome();
             self.observer
                 .on_event(BreakerEvent::StaleOutcome { at, outcome });
             return;
@@ -257,8 +307,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.mode {
             // An open wait ending past the end of the clock never ends.
-            State::Open if self.deadline != Instant::MAX => Some(self.deadline),
-            State::HalfOpen if self.round.in_flight() > 0 => Some(self.deadline),
+            State::Open if self.deadline.get() != Instant::MAX => Some(self.deadline.get()),
+            State::HalfOpen if self.round().in_flight() > 0 => Some(self.deadline.get()),
             _ => None,
         }
     }
@@ -309,6 +359,28 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         self.config.borrow()
     }
 
+    /// Failures in a row: counted in closed and metrics-only, 0 in any
+    /// other state.
+    #[inline]
+    fn streak(&self) -> u32 {
+        match self.mode {
+            State::HalfOpen => 0, // the tally holds the round
+            _ => self.tally.failures_in_a_row(),
+        }
+    }
+
+    /// The half-open round (read only in half-open).
+    #[inline]
+    fn round(&self) -> Round {
+        self.tally.as_round()
+    }
+
+    /// Replaces the half-open round (only in half-open).
+    #[inline]
+    fn set_round(&mut self, round: Round) {
+        self.tally = Tally::round(round);
+    }
+
     /// The latest time seen (the clock contract's "latest"), for the shared
     /// handles' gate.
     pub(crate) const fn latest_seen(&self) -> Instant {
@@ -332,7 +404,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     /// ```
     pub const fn rejecting_until(&self) -> Option<Instant> {
         match self.mode {
-            State::Open => Some(self.deadline),
+            State::Open => Some(self.deadline.get()),
             State::ForcedOpen => Some(Instant::MAX),
             _ => None,
         }
@@ -364,16 +436,16 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             slow_calls: totals.slow,
             failure_rate: rate(totals.failures),
             slow_call_rate: rate(totals.slow),
-            consecutive_failures: self.consecutive_failures,
-            rejected: self.rejected,
-            times_opened: self.times_opened,
-            stale_outcomes: self.stale_outcomes,
+            consecutive_failures: self.streak(),
+            rejected: self.counters.rejected(),
+            times_opened: self.counters.times_opened(),
+            stale_outcomes: self.counters.stale_outcomes(),
             probes_in_flight: match self.mode {
-                State::HalfOpen => self.round.in_flight(),
+                State::HalfOpen => u32::from(self.round().in_flight()),
                 _ => 0,
             },
             open_until: match self.mode {
-                State::Open => Some(self.deadline),
+                State::Open => Some(self.deadline.get()),
                 _ => None,
             },
         }
@@ -423,10 +495,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     pub fn reset(&mut self, now: Instant) {
         self.close(now);
         self.window.clear();
-        self.consecutive_failures = 0;
-        self.rejected = 0;
-        self.times_opened = 0;
-        self.stale_outcomes = 0;
+        self.tally = Tally::ZERO;
+        self.counters.clear();
     }
 
     /// Operator state: reject everything until [`close`](Self::close) or another state.
@@ -501,7 +571,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 
     fn rejection(&self) -> Rejected {
         match self.mode {
-            State::Open => Rejected::new(RejectReason::BreakerOpen, Some(self.deadline)),
+            State::Open => Rejected::new(RejectReason::BreakerOpen, Some(self.deadline.get())),
             // Every probe is out; one may report (and free or end the round)
             // at any moment: the earliest admission is unknown. The lease's
             // end is only a later bound, so it is not given.
@@ -594,7 +664,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             return;
         }
         self.window.record_successes(now, n);
-        self.consecutive_failures = 0;
+        self.tally = Tally::ZERO; // no failures in a row
         // Never true within the credit granted; checked all the same.
         if self.mode == State::Closed && self.should_trip(now) {
             self.trip(now);
@@ -606,20 +676,24 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             match self.mode {
                 // `Instant::MAX` marks a wait that ends past the end of the
                 // clock: it never ends (its rejections say "never").
-                State::Open if now >= self.deadline && self.deadline != Instant::MAX => {
-                    let until = self.deadline;
+                State::Open
+                    if now >= self.deadline.get() && self.deadline.get() != Instant::MAX =>
+                {
+                    let until = self.deadline.get();
                     self.enter(State::HalfOpen, Instant::MAX, until);
                 }
-                State::HalfOpen if self.round.in_flight() > 0 && now >= self.deadline => {
-                    let at = self.deadline;
-                    let mut round = self.round;
+                State::HalfOpen if self.round().in_flight() > 0 && now >= self.deadline.get() => {
+                    let at = self.deadline.get();
+                    let mut round = self.round();
                     let count = round.in_flight();
-                    round.failures += count; // none in flight now
-                    self.round = round;
+                    round.failures += count; // none in flight now: at most `admitted`
+                    self.set_round(round);
                     // Late reports of the expired probes must not count again.
                     self.epoch = self.epoch.wrapping_add(1);
-                    self.observer
-                        .on_event(BreakerEvent::ProbesExpired { at, count });
+                    self.observer.on_event(BreakerEvent::ProbesExpired {
+                        at,
+                        count: u32::from(count),
+                    });
                     self.judge_round(round, at);
                     if self.mode == State::HalfOpen {
                         return;
@@ -648,11 +722,12 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             self.clock.latest()
         };
         self.window.record(now, Sample { failed, slow });
-        self.consecutive_failures = if failed {
-            self.consecutive_failures.saturating_add(1)
+        let streak = if failed {
+            self.streak().saturating_add(1)
         } else {
             0
         };
+        self.tally = Tally::streak(streak);
         if self.mode == State::Closed && self.should_trip(now) {
             let now = time.get(&mut self.clock);
             self.trip(now);
@@ -661,7 +736,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 
     fn should_trip(&mut self, now: Instant) -> bool {
         if let Some(n) = self.cfg().consecutive_failures
-            && self.consecutive_failures >= n
+            && self.streak() >= n
         {
             return true;
         }
@@ -682,7 +757,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
         if self.mode != State::HalfOpen {
             return; // unreachable: a probe's epoch only matches in half-open
         }
-        let mut round = self.round;
+        let mut round = self.round();
+        // Every count below stays at most `admitted`: no overflow.
         // This probe leaves the flight by counting once below, or by
         // giving its slot back.
         if !outcome.counts() {
@@ -699,11 +775,11 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
                     } else {
                         round.successes += 1;
                     }
-                    round.slow += slow as u32;
+                    round.slow += slow as u16;
                 }
             }
         }
-        self.round = round;
+        self.set_round(round);
         self.judge_round(round, now);
     }
 
@@ -713,8 +789,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             HalfOpenRule::SuccessThreshold => {
                 let needed = self.cfg().success_threshold;
                 (
-                    round.successes >= needed,
-                    round.failures > self.cfg().half_open_probes - needed,
+                    u32::from(round.successes) >= needed,
+                    u32::from(round.failures) > self.cfg().half_open_probes - needed,
                 )
             }
             HalfOpenRule::RateThresholds => {
@@ -740,7 +816,7 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
     fn trip(&mut self, at: Instant) {
         self.opens_in_a_row = self.opens_in_a_row.saturating_add(1);
         let wait = self.cfg().open_wait_for(u32::from(self.opens_in_a_row));
-        self.times_opened = self.times_opened.saturating_add(1);
+        self.counters.on_opened();
         // A wait past the last representable instant saturates to
         // `Instant::MAX`, which never ends (see `advance_timed`).
         let until = at.saturating_add(wait);
@@ -756,11 +832,10 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
             return;
         }
         self.mode = to;
-        self.deadline = deadline;
-        self.round = Round::fresh();
+        self.deadline.set(deadline);
+        self.tally = Tally::ZERO; // no failures in a row, a fresh round
         self.epoch = self.epoch.wrapping_add(1);
         self.window.clear();
-        self.consecutive_failures = 0;
         self.observer
             .on_event(BreakerEvent::StateChanged { from, to, at });
     }
@@ -769,18 +844,52 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>> CircuitBrea
 impl Round {
     /// Probes admitted and not yet reported (nor expired).
     #[inline]
-    const fn in_flight(&self) -> u32 {
+    const fn in_flight(&self) -> u16 {
         self.admitted
             .saturating_sub(self.successes)
             .saturating_sub(self.failures)
     }
+}
 
-    const fn fresh() -> Round {
+impl Tally {
+    /// No failures in a row; a fresh round.
+    pub(super) const ZERO: Tally = Tally {
+        first: 0,
+        second: 0,
+    };
+
+    /// `n` failures in a row.
+    #[inline]
+    pub(super) const fn streak(n: u32) -> Tally {
+        Tally {
+            first: n,
+            second: 0,
+        }
+    }
+
+    /// The failures in a row (closed, metrics-only).
+    #[inline]
+    pub(super) const fn failures_in_a_row(self) -> u32 {
+        self.first
+    }
+
+    /// `round` (half-open).
+    #[inline]
+    pub(super) const fn round(round: Round) -> Tally {
+        Tally {
+            first: round.admitted as u32 | (round.successes as u32) << 16,
+            second: round.failures as u32 | (round.slow as u32) << 16,
+        }
+    }
+
+    /// The round (half-open).
+    #[inline]
+    pub(super) const fn as_round(self) -> Round {
         Round {
-            admitted: 0,
-            successes: 0,
-            failures: 0,
-            slow: 0,
+            admitted: self.first as u16,
+            successes: (self.first >> 16) as u16,
+            failures: self.second as u16,
+            slow: (self.second >> 16) as u16,
         }
     }
 }

@@ -82,10 +82,12 @@
 
 mod config;
 mod contract;
+mod counters;
 mod machine;
 mod window;
 
 pub use config::{BreakerConfig, BreakerConfigBuilder, HalfOpenRule};
+pub use counters::{BreakerCounters, Counters, NoCounters};
 pub use machine::CircuitBreaker;
 pub use window::{CountWindow, NoWindow, Sample, TimeWindow, Totals, Window};
 

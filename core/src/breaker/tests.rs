@@ -5,6 +5,7 @@ use std::vec::Vec;
 
 use core::time::Duration;
 
+use super::machine::{Round, Tally};
 use super::*;
 use crate::{FnObserver, Instant, Outcome, Problem, RejectReason};
 
@@ -857,6 +858,29 @@ mod shared {
         assert!(s.acquire(ms(1_000)).unwrap().is_probe());
     }
 
+    /// A breaker without counters keeps none in its shared handle either:
+    /// the gate's rejections (where there is a gate) are not counted, and
+    /// every answer is the counting breaker's.
+    #[test]
+    fn no_counters_counts_no_gate_rejection() {
+        let lean: SharedBreaker<NoWindow, (), CsLock<_>, BreakerConfig, NoCounters> =
+            SharedBreaker::new(CsLock::new(CircuitBreaker::with_counters(
+                half_open_config(1, 1),
+                NoWindow,
+                (),
+                NoCounters,
+            )));
+        let counted = shared(half_open_config(1, 1));
+        lean.with(|b| b.open(ms(0)));
+        counted.with(|b| b.open(ms(0)));
+        for t in 1..10 {
+            assert_eq!(lean.acquire(ms(t)), counted.acquire(ms(t)));
+        }
+        assert_eq!(lean.gate_rejections(), 0);
+        assert_eq!(lean.metrics(ms(10)).rejected, 0);
+        assert_eq!(counted.metrics(ms(10)).rejected, 9);
+    }
+
     #[test]
     fn half_open_full_says_unknown() {
         let s = shared(half_open_config(1, 1));
@@ -1135,19 +1159,150 @@ fn opens_in_a_row_saturating_at_255_changes_no_wait() {
 }
 
 /// The firmware breaker's RAM, field by field (the README's table and
-/// `.ci/firmware.sh`'s `breaker128_ram`): no pointer in it, so a 64-bit host
-/// lays it out as thumbv7em does (`u64` aligned to 8 on both).
+/// `.ci/firmware.sh`'s `breaker128_ram`): no pointer in it and every field
+/// aligned to 4, so a 64-bit host lays it out as thumbv7em does.
 #[test]
 fn firmware_breaker_layout() {
-    use core::mem::size_of;
+    use core::mem::{align_of, size_of};
     crate::const_config!(Firmware: BreakerConfig = crate::checked(BreakerConfig::builder().build()));
     type Window = CountWindow<128, 4, 0>;
+    type Lean = CircuitBreaker<Window, (), Firmware, NoCounters>;
     assert_eq!(size_of::<Firmware>(), 0, "the config: a const, no RAM");
+    assert_eq!(size_of::<NoCounters>(), 0, "no counters, no RAM");
     // failure bits 16 B, position, failures, slow calls 3 x 4 B
     assert_eq!(size_of::<Window>(), 28);
-    // + deadline 8, latest 8, round 16, epoch 4, consecutive failures 4,
-    // metrics counters 3 x 8, state and opens in a row 2: 94, padded to 96
-    assert_eq!(size_of::<CircuitBreaker<Window, (), Firmware>>(), 96);
+    // + open/lease deadline 8 (two u32 halves), latest time seen 8 (the
+    // same), failures in a row or the half-open round 8, epoch 4, state and
+    // opens in a row 2: 58, padded to 60
+    assert_eq!(size_of::<crate::time::PackedInstant>(), 8);
+    assert_eq!(size_of::<crate::time::Monotonic>(), 8);
+    assert_eq!(size_of::<Tally>(), 8);
+    assert_eq!(size_of::<Lean>(), 60);
+    // aligned to 4: a lock's `RefCell` borrow flag (an `isize`, 4 B on
+    // thumbv7em) adds 4 B and no padding: 64 B in all
+    assert_eq!(align_of::<Lean>(), 4);
+    // the default keeps the counters (rejected, opened, stale: 3 x u64,
+    // aligned to 8): 60 + 24 = 84, padded to 88
+    assert_eq!(size_of::<CircuitBreaker<Window, (), Firmware>>(), 88);
     // the default window keeps slow bits too
     assert_eq!(size_of::<CountWindow<128>>(), 44);
+}
+
+/// Failures in a row and the half-open round share one [`Tally`]: each
+/// reads back what was written, over the whole range of every count.
+#[test]
+fn a_tally_holds_a_streak_or_a_round() {
+    for n in [0, 1, 0xffff, 0x1_0000, u32::MAX] {
+        assert_eq!(Tally::streak(n).failures_in_a_row(), n);
+    }
+    for (admitted, successes, failures, slow) in [
+        (0, 0, 0, 0),
+        (1, 0, 1, 1),
+        (u16::MAX, u16::MAX - 1, 1, u16::MAX),
+        (0x8000, 0x7fff, 0x0001, 0xfffe),
+    ] {
+        let round = Round {
+            admitted,
+            successes,
+            failures,
+            slow,
+        };
+        assert_eq!(Tally::round(round).as_round(), round);
+    }
+    assert_eq!(
+        Tally::ZERO.as_round(),
+        Tally::round(Round::default()).as_round()
+    );
+    assert_eq!(Tally::ZERO.failures_in_a_row(), 0);
+}
+
+/// The half-open round counts in `u16`s: the builder caps the probes.
+#[test]
+fn half_open_probes_are_capped_at_65535() {
+    let at = |n: u32| BreakerConfig::builder().half_open_probes(n).build();
+    assert_eq!(at(65_535).unwrap().half_open_probes(), 65_535);
+    for n in [65_536, u32::MAX] {
+        let e = at(n).unwrap_err();
+        assert_eq!(
+            (e.field, e.problem),
+            ("half_open_probes", Problem::TooLarge)
+        );
+    }
+    // a full round of 65,535 probes: every one admitted, the next rejected,
+    // and all of them succeeding closes
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(1))
+        .half_open_probes(65_535)
+        .build()
+        .unwrap();
+    let mut b = CircuitBreaker::new(config, NoWindow);
+    b.open(ms(0));
+    let permits: Vec<_> = (0..65_535).map(|_| b.acquire(ms(1_000)).unwrap()).collect();
+    assert_eq!(b.metrics(ms(1_000)).probes_in_flight, 65_535);
+    assert_eq!(
+        b.acquire(ms(1_000)).unwrap_err().reason,
+        RejectReason::BreakerHalfOpenFull
+    );
+    for p in permits {
+        assert_eq!(b.state(), State::HalfOpen);
+        b.record(ms(1_001), p, Outcome::Success);
+    }
+    assert_eq!(b.state(), State::Closed);
+}
+
+/// Without counters the breaker decides exactly as with them; only the
+/// three counts read 0.
+#[test]
+fn no_counters_decides_the_same() {
+    let config = BreakerConfig::builder()
+        .consecutive_failures(2)
+        .open_wait(Duration::from_millis(10))
+        .half_open_probes(2)
+        .build()
+        .unwrap();
+    let mut counted = CircuitBreaker::new(config, CountWindow::<8>::new());
+    let mut lean = CircuitBreaker::with_counters(config, CountWindow::<8>::new(), (), NoCounters);
+    let mut stale = None;
+    for t in 0..200u64 {
+        let (a, b) = (counted.acquire(ms(t)), lean.acquire(ms(t)));
+        assert_eq!(a.as_ref().err(), b.as_ref().err(), "t = {t}");
+        if let (Ok(a), Ok(b)) = (a, b) {
+            let outcome = if t % 7 < 3 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+            if t % 11 == 0 && stale.is_none() {
+                stale = Some((a, b)); // reported later, in another state
+                continue;
+            }
+            counted.record(ms(t), a, outcome);
+            lean.record(ms(t), b, outcome);
+        }
+        if t % 50 == 49
+            && let Some((a, b)) = stale.take()
+        {
+            counted.record(ms(t), a, Outcome::Success);
+            lean.record(ms(t), b, Outcome::Success);
+        }
+        let (m, n) = (counted.metrics(ms(t)), lean.metrics(ms(t)));
+        assert_eq!((n.rejected, n.times_opened, n.stale_outcomes), (0, 0, 0));
+        assert_eq!(
+            BreakerMetrics {
+                rejected: 0,
+                times_opened: 0,
+                stale_outcomes: 0,
+                ..m
+            },
+            n,
+            "t = {t}"
+        );
+        assert_eq!(counted.next_deadline(), lean.next_deadline());
+    }
+    let m = counted.metrics(ms(200));
+    assert!(
+        m.rejected > 0 && m.times_opened > 0 && m.stale_outcomes > 0,
+        "{m:?}"
+    );
 }

@@ -23,6 +23,9 @@ const_config! {
             .build(),
     );
 }
+/// 64 B of RAM with its lock: the 128 calls as failure bits (no slow-call
+/// bits: the config detects none), no metrics counters (`NoCounters`,
+/// `circuit_breaker`'s default), the config a zero-sized type.
 pub(crate) static SENSOR: CircuitBreakerPolicy<CountWindow<128, 4, 0>, (), CsKind, SensorConfig> =
     circuit_breaker(SensorConfig, CountWindow::new());
 

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use embassy_time::MockDriver;
 use failsafe_embassy::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow, CsLock,
-    EmbassyClock, Error, FnObserver, Instant, Outcome, RejectReason, Runtime, State, from_lock,
+    BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow,
+    Counters, CsKind, CsLock, EmbassyClock, Error, FnObserver, Instant, Outcome, RejectReason,
+    Runtime, State, from_lock,
 };
 use futures_lite::future::{block_on, poll_once};
 
@@ -27,7 +28,7 @@ type Log = FnObserver<fn(BreakerEvent)>;
 
 /// Opens when half of at least 4 calls failed, for 5 s; closes after 2 good
 /// probes; a probe silent for 10 s after the last admission counts as failed.
-static BREAKER: CircuitBreakerPolicy<CountWindow<4>, Log> =
+static BREAKER: CircuitBreakerPolicy<CountWindow<4>, Log, CsKind, &BreakerConfig, Counters> =
     from_lock(CsLock::new(CircuitBreaker::with_observer(
         &failsafe_embassy::checked(
             BreakerConfig::builder()

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use embassy_time::MockDriver;
 use failsafe_embassy::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, CsLock, EmbassyClock,
-    FnObserver, Instant, NoWindow, Outcome, RejectReason, State, from_lock,
+    BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, Counters, CsKind,
+    CsLock, EmbassyClock, FnObserver, Instant, NoWindow, Outcome, RejectReason, State, from_lock,
 };
 use futures_lite::future::{self, block_on, poll_once};
 
@@ -24,20 +24,28 @@ fn take_events() -> Vec<BreakerEvent> {
     std::mem::take(&mut *EVENTS.lock().unwrap())
 }
 
+/// Counting (its metrics are read below).
+type Counted = CircuitBreakerPolicy<
+    NoWindow,
+    FnObserver<fn(BreakerEvent)>,
+    CsKind,
+    &'static BreakerConfig,
+    Counters,
+>;
+
 /// Opens on the first failure for 1 s; one probe, leased for 2 s.
-static BREAKER: CircuitBreakerPolicy<NoWindow, FnObserver<fn(BreakerEvent)>> =
-    from_lock(CsLock::new(CircuitBreaker::with_observer(
-        &failsafe_embassy::checked(
-            BreakerConfig::builder()
-                .no_failure_rate()
-                .consecutive_failures(1)
-                .open_wait(Duration::from_secs(1))
-                .probe_lease(Duration::from_secs(2))
-                .build(),
-        ),
-        NoWindow,
-        FnObserver(log as fn(BreakerEvent)),
-    )));
+static BREAKER: Counted = from_lock(CsLock::new(CircuitBreaker::with_observer(
+    &failsafe_embassy::checked(
+        BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(1))
+            .probe_lease(Duration::from_secs(2))
+            .build(),
+    ),
+    NoWindow,
+    FnObserver(log as fn(BreakerEvent)),
+)));
 
 fn advance_micros(us: u64) {
     MockDriver::get().advance(embassy_time::Duration::from_micros(us));
