@@ -77,6 +77,7 @@ trait Indexed: Bounded {
 /// exponential at retry 1025), 1075 (the smallest f64 exponent), u16 and
 /// u32 limits.
 const CRITICAL: &[u32] = &[
+    0,
     1,
     2,
     3,
@@ -336,6 +337,8 @@ fn check_backoff(
     previous: Option<u64>,
     d: Duration,
 ) -> Result<(), String> {
+    // retries are 1-based; the core reads a 0 as the first
+    let retry = retry.max(1);
     let n = nanos_of(d);
     if let BackoffKind::Exponential {
         initial,
