@@ -116,7 +116,10 @@ fn main() -> ExitCode {
     let calls: u64 = runs.iter().map(|r| r.offered).sum();
     let _ = writeln!(
         out,
-        "\n{} runs, {calls} simulated client calls in {:.2} s of real time; seed {}.",
+        "\n{} runs, {calls} simulated client calls in {:.2} s of real time; seed {}.\n\
+         Columns: amplif. = attempts reaching the dependency per client call; rejected = the last attempt refused by an\n\
+         admission machine (after any retry waited for its retry_at); latencies are of every call that ended, whatever\n\
+         the end; recovery = from the dependency's recovery to the first bucket with 95% of calls succeeding (report.md).",
         runs.len(),
         elapsed.as_secs_f64(),
         suite.seed

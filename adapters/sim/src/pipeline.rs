@@ -481,9 +481,9 @@ fn at(path: &str, name: &str) -> impl Fn(ConfigError) -> SpecError {
 
 fn window(spec: WindowSpec) -> Result<AnyWindow, ConfigError> {
     Ok(match spec {
-        WindowSpec::Count => AnyWindow::Count(CountWindow::new()),
+        WindowSpec::Count {} => AnyWindow::Count(CountWindow::new()),
         WindowSpec::Time { window } => AnyWindow::Time(TimeWindow::new(window)?),
-        WindowSpec::None => AnyWindow::None(NoWindow),
+        WindowSpec::None {} => AnyWindow::None(NoWindow),
     })
 }
 

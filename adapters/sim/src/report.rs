@@ -123,7 +123,8 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
 pub const LEGEND: &str = "\
 - **offered**: client calls made; **succeeded / failed / rejected / timed out / hung**: how they ended \
 (failed: the dependency's error after any retries; rejected: the last attempt was refused by an admission \
-machine, fast, without reaching the dependency; hung: still open when the run stopped, 60 s after the last arrival).
+machine without reaching the dependency (not necessarily fast: a retry may first have waited for the machine's \
+`retry_at`, which shows in the latency columns); hung: still open when the run stopped, 60 s after the last arrival).
 - **amplif.**: attempts that reached the dependency per client call offered (load amplification).
 - **p50 / p99 / p99.9**: latency of the client calls that ended, retries and backoffs included.
 - **recovery**: from the dependency's recovery to the end of the first time bucket in which at least 95% of the \

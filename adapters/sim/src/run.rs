@@ -143,7 +143,11 @@ pub fn summarize(
         .max((duration.as_nanos() / bucket.as_nanos().max(1)) as usize)
         .min(rec.series.len());
     rec.series.truncate(last);
-    let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p));
+    // hdrhistogram answers the highest value equivalent to the quantile's
+    // bucket (3 significant digits), which can exceed any latency recorded:
+    // no call took longer than the run's last end (arrivals start at zero).
+    let longest = rec.last_end.saturating_duration_since(Instant::ZERO);
+    let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p)).min(longest);
     let recovery = scenario
         .recovers_at
         .map(|at| recovery(&rec, at, bucket, duration));

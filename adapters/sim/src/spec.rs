@@ -157,12 +157,12 @@ pub struct PipelineSpec {
 }
 
 /// The breaker's window.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WindowSpec {
-    /// The last 100 calls.
-    #[default]
-    Count,
+    /// The last 100 calls. (Struct-like, so a key it does not have is an
+    /// error rather than ignored.)
+    Count {},
     /// The calls of the last `window`, in 10 buckets.
     Time {
         /// How far back.
@@ -170,7 +170,13 @@ pub enum WindowSpec {
         window: Duration,
     },
     /// None (consecutive failures only).
-    None,
+    None {},
+}
+
+impl Default for WindowSpec {
+    fn default() -> Self {
+        WindowSpec::Count {}
+    }
 }
 
 /// A retry budget: the core's budgets in their file form, with a `kind`.

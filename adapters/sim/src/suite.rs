@@ -56,7 +56,42 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
             }
         }
     }
+    check(&suite, origin)?;
     Ok(suite)
+}
+
+/// What a file can say that would make a run silently empty: a pipeline
+/// defined twice or run by no scenario, a scenario with no traffic.
+fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
+    let fail = |what: String| Err(ParseError(format!("{origin}: {what}")));
+    for (i, p) in suite.pipelines.iter().enumerate() {
+        if suite.pipelines[..i].iter().any(|q| q.name == p.name) {
+            return fail(format!("pipeline \"{}\" is defined twice", p.name));
+        }
+        let runs = suite
+            .scenarios
+            .iter()
+            .any(|s| s.pipelines.is_empty() || s.pipelines.contains(&p.name));
+        if !runs {
+            return fail(format!(
+                "pipeline \"{}\" runs in no scenario: add its name to a scenario's `pipelines`, or empty that list to run every pipeline",
+                p.name
+            ));
+        }
+    }
+    for s in &suite.scenarios {
+        let traffic = match s.clients {
+            Some(n) => n > 0,
+            None => s.rate_per_sec.is_finite() && s.rate_per_sec > 0.0,
+        };
+        if !traffic {
+            return fail(format!(
+                "scenario \"{}\" sends no calls: give `rate_per_sec` above zero, or `clients`",
+                s.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The key whose value starts where `before` ends (`a = { b = ` gives

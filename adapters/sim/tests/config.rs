@@ -76,3 +76,20 @@ fn a_scenario_naming_an_unknown_pipeline_is_an_error() {
     let e = parse(&bad, "mine.toml").unwrap_err().to_string();
     assert!(e.contains("\"nobody\""), "{e}");
 }
+
+#[test]
+fn a_file_that_would_run_nothing_is_an_error() {
+    let twice = format!("{MINE}\n[[pipeline]]\nname = \"mine\"\n");
+    let e = parse(&twice, "mine.toml").unwrap_err().to_string();
+    assert!(e.contains("defined twice"), "{e}");
+    let silent = MINE.replace("rate_per_sec = ", "rate_per_sec = 0.0 # was ");
+    let e = parse(&silent, "mine.toml").unwrap_err().to_string();
+    assert!(e.contains("sends no calls"), "{e}");
+    let window = MINE.replacen(
+        "[[pipeline]]",
+        "[[pipeline]]\nbreaker_window = { kind = \"count\", window = 20 }",
+        1,
+    );
+    let e = parse(&window, "mine.toml").unwrap_err().to_string();
+    assert!(e.contains("unknown field `window`"), "{e}");
+}
