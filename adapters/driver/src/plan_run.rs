@@ -138,12 +138,21 @@ where
             };
             // The attempts first: a result ready together with the timer wins.
             if let Poll::Ready((attempt, result)) = this.slots.as_mut().poll_ended(cx) {
-                if let Some(end) = judge.ended_at(&result) {
+                let judged = if let Some(end) = judge.ended_at(&result) {
                     *this.now = end;
+                    judge.judge(end, &result)
                 } else if this.plan.needs_end_time() {
                     *this.now = runtime.now();
-                }
-                let judged = judge.judge(*this.now, &result);
+                    judge.judge(*this.now, &result)
+                } else {
+                    // Judged at the last reading; the plan says whether
+                    // what follows needs a fresh one (a retry's backoff).
+                    let judged = judge.judge(*this.now, &result);
+                    if this.plan.needs_time_after(&judged) {
+                        *this.now = runtime.now();
+                    }
+                    judged
+                };
                 *this.last = Some(result);
                 this.plan
                     .on_event(*this.now, PlanEvent::Ended { attempt, judged });

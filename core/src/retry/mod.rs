@@ -385,6 +385,14 @@ pub enum Decision {
     GiveUp(GiveUp),
 }
 
+/// How a [`Retry`] ended: the [`Decision`]s that are final, kept in two
+/// bytes rather than a whole decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finished {
+    Done,
+    GiveUp(GiveUp),
+}
+
 /// What a [`Retry`] reports to its observer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -444,7 +452,7 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     attempts: u32,
     last_failure: Option<FailureKind>,
     waiting_until: Option<Instant>,
-    finished: Option<Decision>,
+    finished: Option<Finished>,
     clock: Monotonic,
 }
 
@@ -537,7 +545,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     ) -> Result<u32, GiveUp> {
         let now = self.clock.observe(now);
         match self.finished {
-            Some(Decision::GiveUp(reason)) => return Err(reason),
+            Some(Finished::GiveUp(reason)) => return Err(reason),
             Some(_) => return Err(GiveUp::Attempts),
             None => {}
         }
@@ -572,7 +580,10 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     ) -> Decision {
         let now = self.clock.observe(now);
         if let Some(done) = self.finished {
-            return done;
+            return match done {
+                Finished::Done => Decision::Done,
+                Finished::GiveUp(reason) => Decision::GiveUp(reason),
+            };
         }
         let kind = match verdict {
             Verdict::Success => {
@@ -581,7 +592,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
                     attempts: self.attempts,
                     at: now,
                 });
-                self.finished = Some(Decision::Done);
+                self.finished = Some(Finished::Done);
                 self.waiting_until = None;
                 return Decision::Done;
             }
@@ -673,14 +684,23 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         &self.observer
     }
 
+    /// A call made before its start was known (a retry plan that read no
+    /// clock): it starts at `now`, if no attempt has yet.
+    #[inline]
+    pub(crate) fn restart_at(&mut self, now: Instant) {
+        if self.attempts == 0 {
+            self.started = self.clock.observe(now);
+        }
+    }
+
     /// The configuration, wherever it is held.
     #[inline(always)]
-    fn cfg(&self) -> &RetryConfig {
+    pub(crate) fn cfg(&self) -> &RetryConfig {
         self.config.borrow()
     }
 
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
-        self.finished = Some(Decision::GiveUp(reason));
+        self.finished = Some(Finished::GiveUp(reason));
         self.waiting_until = None;
         self.observer.on_event(RetryEvent::GaveUp {
             reason,
