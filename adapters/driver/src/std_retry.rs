@@ -226,12 +226,34 @@ impl<B, C> RetryPolicy<B, C> {
         )
     }
 
+    /// [`plan`](Self::plan) for a call that starts when its first attempt
+    /// does ([`RetryPlan::unstarted`]): a driver reads the clock for it
+    /// only if the plan [needs the time](failsafe_core::plan::Plan::needs_start_time).
+    pub fn unstarted_plan(
+        &self,
+        deadline: Deadline,
+    ) -> RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>
+    where
+        B: RetryBudget,
+    {
+        RetryPlan::unstarted(
+            self.config,
+            deadline,
+            self.budget.clone(),
+            self.rng(),
+            self.hook.clone(),
+        )
+    }
+
     fn context(
         &self,
         deadline: Deadline,
-    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>> {
+    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>, &RetryConfig> {
+        // Lent, not copied: the call's future borrows the handle anyway, and
+        // a 136-byte config copied into every call's future costs more than
+        // the first attempt's decisions.
         RetryContext {
-            config: self.config,
+            config: &self.config,
             deadline,
             budget: &self.budget,
             rng: self.rng(),

@@ -49,6 +49,23 @@ pub trait RetryBudget {
     {
         true
     }
+
+    /// Whether this budget keeps no state and grants every retry (what
+    /// [`NoBudget`] is): a retry plan then never locks it, not even to
+    /// count a call. No by default.
+    ///
+    /// ```
+    /// use failsafe_core::retry::{NoBudget, RatioBudget, RetryBudget};
+    /// assert!(NoBudget::is_unlimited());
+    /// assert!(!RatioBudget::<10>::is_unlimited());
+    /// ```
+    #[inline(always)]
+    fn is_unlimited() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 impl<B: RetryBudget + ?Sized> RetryBudget for &mut B {
@@ -85,6 +102,10 @@ impl RetryBudget for NoBudget {
     #[inline(always)]
     fn uses_time() -> bool {
         false
+    }
+    #[inline(always)]
+    fn is_unlimited() -> bool {
+        true
     }
 }
 

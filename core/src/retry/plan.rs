@@ -8,7 +8,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 
 use super::backoff::ConfigShape;
-use super::{Decision, GiveUp, Retry, RetryBudget, RetryConfig, RetryEvent, Verdict};
+use super::{Decision, GiveUp, NoBudget, Retry, RetryBudget, RetryConfig, RetryEvent, Verdict};
 use crate::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 use crate::rng::Rng;
 use crate::sync::Lock;
@@ -161,7 +161,12 @@ where
 
     fn start(&mut self, now: Instant) -> Action {
         let machine = &mut self.machine;
-        match self.budget.with(|b| machine.start_attempt(now, b)) {
+        let started = if G::is_unlimited() {
+            machine.start_attempt(now, &mut NoBudget)
+        } else {
+            self.budget.with(|b| machine.start_attempt(now, b))
+        };
+        match started {
             Ok(number) => {
                 self.phase = Phase::Running(number);
                 Action::Start(Attempt {
@@ -254,9 +259,12 @@ where
             return;
         }
         let (machine, rng) = (&mut self.machine, &mut self.rng);
-        let decision = self
-            .budget
-            .with(|b| machine.on_result(now, judged.verdict, rng, b));
+        let decision = if G::is_unlimited() {
+            machine.on_result(now, judged.verdict, rng, &mut NoBudget)
+        } else {
+            self.budget
+                .with(|b| machine.on_result(now, judged.verdict, rng, b))
+        };
         self.phase = match decision {
             Decision::RetryAt { at, .. } => Phase::Sleeping(at),
             Decision::Done => Phase::Answered(None),
