@@ -538,6 +538,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// [`GiveUp::Deadline`] if the deadline is at or before `now`;
     /// [`GiveUp::Attempts`] if the attempt limit is reached (a driver that
     /// starts again without reporting cannot pass it).
+    #[inline]
     pub fn start_attempt<G: RetryBudget>(
         &mut self,
         now: Instant,

@@ -159,6 +159,7 @@ where
         self
     }
 
+    #[inline]
     fn start(&mut self, now: Instant) -> Action {
         let machine = &mut self.machine;
         let started = if G::is_unlimited() {
@@ -223,6 +224,7 @@ where
     O: Observer<RetryEvent>,
     C: Borrow<RetryConfig>,
 {
+    #[inline]
     fn poll_action(&mut self, now: Instant) -> Action {
         match self.phase {
             Phase::Unstarted => {
