@@ -572,6 +572,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// The verdict on the attempt that just ended at `now`: done, retry at
     /// T, or give up with a reason. Draws jitter from `rng`; asks `budget`
     /// before scheduling a retry (never blocks on it).
+    #[inline]
     pub fn on_result<G: RetryBudget>(
         &mut self,
         now: Instant,
@@ -586,17 +587,33 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
                 Finished::GiveUp(reason) => Decision::GiveUp(reason),
             };
         }
+        // The success inline (the common case, a few stores), the rest
+        // out of line.
+        if let Verdict::Success = verdict {
+            budget.on_success(now, self.last_failure);
+            self.observer.on_event(RetryEvent::Succeeded {
+                attempts: self.attempts,
+                at: now,
+            });
+            self.finished = Some(Finished::Done);
+            self.waiting_until = None;
+            return Decision::Done;
+        }
+        self.on_failed(now, verdict, rng, budget)
+    }
+
+    /// [`on_result`](Self::on_result) for anything but a success, at a
+    /// `now` already observed, the call not finished.
+    #[inline(never)]
+    fn on_failed<G: RetryBudget>(
+        &mut self,
+        now: Instant,
+        verdict: Verdict,
+        rng: &mut dyn Rng,
+        budget: &mut G,
+    ) -> Decision {
         let kind = match verdict {
-            Verdict::Success => {
-                budget.on_success(now, self.last_failure);
-                self.observer.on_event(RetryEvent::Succeeded {
-                    attempts: self.attempts,
-                    at: now,
-                });
-                self.finished = Some(Finished::Done);
-                self.waiting_until = None;
-                return Decision::Done;
-            }
+            Verdict::Success => return Decision::Done,
             Verdict::DoNotRetry | Verdict::Abort => {
                 budget.on_failure(now, FailureKind::Error);
                 self.observer.on_event(RetryEvent::AttemptFailed {

@@ -250,6 +250,7 @@ where
     /// instant, or stop with the attempt's result as the answer. A value
     /// the classifier wanted retried is still the answer when the retries
     /// give up: it is the best there is.
+    #[inline]
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
         let Phase::Running(running) = self.phase else {
             return; // a timer needs no bookkeeping: the next poll compares instants
