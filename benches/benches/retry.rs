@@ -34,7 +34,7 @@ use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_driver::{
-    Clock, Error, RetryContext, RetryOnErr, Runtime, StdClock, StdLock, retry, timeout,
+    Clock, Error, RetryContext, RetryOnErr, RetryPolicy, Runtime, StdClock, StdLock, retry, timeout,
 };
 use failsafe_tokio::TokioClock;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -342,12 +342,15 @@ fn wrappers(c: &mut Criterion) {
     {
         let ours = retry(&clock, ctx(config), &RetryOnErr, |_| op());
         let lent = retry(&clock, ctx_ref(&config), &RetryOnErr, |_| op());
+        let policy = RetryPolicy::with_clock(config, clock.clone());
+        let handle = policy.call(|_| op());
         let backon = op.retry(ExponentialBuilder::default());
         let tower_free = op();
         eprintln!(
-            "future sizes: failsafe-driver retry(op) {} B (config lent: {} B), backon op.retry {} B, bare op {} B",
+            "future sizes: failsafe-driver retry(op) {} B (config lent: {} B), RetryPolicy::call {} B, backon op.retry {} B, bare op {} B",
             std::mem::size_of_val(&ours),
             std::mem::size_of_val(&lent),
+            std::mem::size_of_val(&handle),
             std::mem::size_of_val(&backon),
             std::mem::size_of_val(&tower_free),
         );
@@ -391,6 +394,11 @@ fn wrappers(c: &mut Criterion) {
         let config = black_box(&config);
         b.to_async(&rt)
             .iter(|| retry(&clock, ctx_ref(config), &RetryOnErr, |_| op()));
+    });
+
+    g.bench_function("failsafe-driver RetryPolicy::call(op), TokioClock", |b| {
+        let policy = RetryPolicy::with_clock(config, clock.clone());
+        b.to_async(&rt).iter(|| policy.call(|_| op()));
     });
 
     g.bench_function("failsafe-driver retry(op), counter clock", |b| {

@@ -201,6 +201,7 @@ impl<B, C> RetryPolicy<B, C> {
     }
 
     /// A fresh jitter generator for one call.
+    #[inline]
     pub fn rng(&self) -> Xorshift64 {
         Xorshift64::new(self.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
     }
@@ -245,6 +246,7 @@ impl<B, C> RetryPolicy<B, C> {
         )
     }
 
+    #[inline]
     fn context(
         &self,
         deadline: Deadline,
@@ -268,6 +270,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
     /// [`Attempt`] (its number, and the deadline to hand down).
     ///
     /// Dropping the returned future stops retrying at once.
+    #[inline]
     pub fn call<F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
@@ -278,6 +281,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
 
     /// [`call`](Self::call) with `classify` deciding which results retry,
     /// which abort, and what a retry-after hint says.
+    #[inline]
     pub fn call_with<K, F, Fut, T, E>(
         &self,
         classify: &K,
@@ -293,6 +297,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
 
     /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
     /// is scheduled to start at or after it, and every attempt is handed it.
+    #[inline]
     pub fn call_with_deadline<K, F, Fut, T, E>(
         &self,
         deadline: Deadline,
