@@ -34,7 +34,7 @@ use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_driver::{
-    Clock, Error, RetryContext, RetryOnErr, Runtime, StdClock, StdLock, retry, timeout,
+    Clock, Error, RetryContext, RetryOnErr, RetryPolicy, Runtime, StdClock, StdLock, retry, timeout,
 };
 use failsafe_tokio::TokioClock;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -303,6 +303,17 @@ fn ctx(config: RetryConfig) -> RetryContext<'static, NoBudget, Xorshift64, ()> {
     }
 }
 
+/// [`ctx`] lending the config, as backon's row lends its builder.
+fn ctx_ref(config: &RetryConfig) -> RetryContext<'static, NoBudget, Xorshift64, (), &RetryConfig> {
+    RetryContext {
+        config,
+        deadline: Deadline::NEVER,
+        budget: &NoBudget,
+        rng: Xorshift64::new(1),
+        observer: (),
+    }
+}
+
 fn wrappers(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -330,11 +341,16 @@ fn wrappers(c: &mut Criterion) {
     // Memory: what one call's future holds, side by side (printed, not asserted).
     {
         let ours = retry(&clock, ctx(config), &RetryOnErr, |_| op());
+        let lent = retry(&clock, ctx_ref(&config), &RetryOnErr, |_| op());
+        let policy = RetryPolicy::with_clock(config, clock);
+        let handle = policy.call(|_| op());
         let backon = op.retry(ExponentialBuilder::default());
         let tower_free = op();
         eprintln!(
-            "future sizes: failsafe-driver retry(op) {} B, backon op.retry {} B, bare op {} B",
+            "future sizes: failsafe-driver retry(op) {} B (config lent: {} B), RetryPolicy::call {} B, backon op.retry {} B, bare op {} B",
             std::mem::size_of_val(&ours),
+            std::mem::size_of_val(&lent),
+            std::mem::size_of_val(&handle),
             std::mem::size_of_val(&backon),
             std::mem::size_of_val(&tower_free),
         );
@@ -372,6 +388,17 @@ fn wrappers(c: &mut Criterion) {
     g.bench_function("failsafe-driver retry(op), TokioClock", |b| {
         b.to_async(&rt)
             .iter(|| retry(&clock, ctx(black_box(config)), &RetryOnErr, |_| op()));
+    });
+
+    g.bench_function("failsafe-driver retry(op), &config, TokioClock", |b| {
+        let config = black_box(&config);
+        b.to_async(&rt)
+            .iter(|| retry(&clock, ctx_ref(config), &RetryOnErr, |_| op()));
+    });
+
+    g.bench_function("failsafe-driver RetryPolicy::call(op), TokioClock", |b| {
+        let policy = RetryPolicy::with_clock(config, clock);
+        b.to_async(&rt).iter(|| policy.call(|_| op()));
     });
 
     g.bench_function("failsafe-driver retry(op), counter clock", |b| {

@@ -45,6 +45,21 @@ pub trait Classify<T, E> {
         let _ = now;
         self.verdict(result)
     }
+
+    /// Whether [`verdict_at`](Self::verdict_at) reads its `now`. A
+    /// classifier that says no lets a retry end a successful attempt
+    /// without reading the clock (when nothing else needs the time). Yes
+    /// by default (the safe answer); the classifiers here that only look
+    /// at the result, closures included, say no.
+    ///
+    /// ```
+    /// use failsafe_core::classify::{Classify, DefaultClassifier};
+    /// assert!(!Classify::<u8, ()>::verdict_uses_time(&DefaultClassifier));
+    /// ```
+    #[inline(always)]
+    fn verdict_uses_time(&self) -> bool {
+        true
+    }
 }
 
 /// A classifier's answer for one result: an [`Outcome`] or a [`Verdict`],
@@ -109,6 +124,11 @@ where
     fn verdict(&self, result: &Result<T, E>) -> Verdict {
         self(result).verdict()
     }
+
+    #[inline(always)]
+    fn verdict_uses_time(&self) -> bool {
+        false
+    }
 }
 
 /// `Ok` is a success, `Err` a failure (retried).
@@ -122,6 +142,11 @@ impl<T, E> Classify<T, E> for DefaultClassifier {
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,
         }
+    }
+
+    #[inline(always)]
+    fn verdict_uses_time(&self) -> bool {
+        false
     }
 }
 
@@ -146,5 +171,10 @@ impl<T, E, P: Fn(&Result<T, E>) -> bool> Classify<T, E> for UnhealthyWhen<P> {
         } else {
             DefaultClassifier.classify(result)
         }
+    }
+
+    #[inline(always)]
+    fn verdict_uses_time(&self) -> bool {
+        false
     }
 }

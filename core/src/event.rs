@@ -22,12 +22,31 @@
 pub trait Observer<E> {
     /// Called once per event.
     fn on_event(&mut self, event: E);
+
+    /// Whether this observer ignores every event, so a machine may skip
+    /// work done only to report (a retry plan then reads no clock for a
+    /// first attempt that succeeds). No by default; `()` says yes.
+    ///
+    /// ```
+    /// use failsafe_core::{FnObserver, Observer};
+    /// assert!(Observer::<u32>::is_silent(&()));
+    /// assert!(!Observer::<u32>::is_silent(&FnObserver(|_: u32| {})));
+    /// ```
+    #[inline(always)]
+    fn is_silent(&self) -> bool {
+        false
+    }
 }
 
 /// The silent observer.
 impl<E> Observer<E> for () {
     #[inline(always)]
     fn on_event(&mut self, _event: E) {}
+
+    #[inline(always)]
+    fn is_silent(&self) -> bool {
+        true
+    }
 }
 
 /// Lend an observer to a short-lived machine (e.g. one call's retries).
@@ -35,6 +54,11 @@ impl<E, O: Observer<E> + ?Sized> Observer<E> for &mut O {
     #[inline]
     fn on_event(&mut self, event: E) {
         (**self).on_event(event)
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        (**self).is_silent()
     }
 }
 

@@ -44,6 +44,14 @@
 //! flight and no instant; it starts attempts with increasing numbers; after
 //! [`Action::Finish`] it keeps answering the same finish; a clock that steps
 //! back never makes it panic or start an attempt early.
+//!
+//! Reading the clock costs more than most decisions, so a plan says when it
+//! needs the time: at its first action ([`Plan::needs_start_time`]), when an
+//! attempt ends ([`Plan::needs_end_time`]) and, if not then, once the
+//! attempt is judged ([`Plan::needs_time_after`]). A driver may hand it its
+//! last reading (or [`Instant::ZERO`] before any) where it says no; a plan
+//! driven so decides as one given a fresh reading every time (checked for
+//! the retry plan by the same file).
 
 use crate::fallback::FallbackReason;
 use crate::retry::{GiveUp, Verdict};
@@ -203,6 +211,28 @@ pub trait Plan {
     fn needs_end_time(&self) -> bool {
         true
     }
+
+    /// When [`needs_end_time`](Self::needs_end_time) says no: whether an
+    /// attempt that ended, judged so, must still be reported with a fresh
+    /// reading of the clock. A driver that saved the reading judges the
+    /// result at the last instant it read, asks this, and reads the clock
+    /// only if told to (a retry whose first attempt succeeds needs no time;
+    /// one that failed needs it to place its backoff). No by default.
+    fn needs_time_after(&self, judged: &Judged) -> bool {
+        let _ = judged;
+        false
+    }
+
+    /// Whether the plan's first [`poll_action`](Self::poll_action) needs
+    /// the time. A plan that says no (a retry with no deadline, no
+    /// `max_elapsed` and a budget that reads no time) may be asked with
+    /// any instant no later than the call's start, [`Instant::ZERO`] when
+    /// the driver has read none: it uses that instant for nothing anyone
+    /// sees, and reads the time it needs later from what it is handed.
+    /// Yes by default.
+    fn needs_start_time(&self) -> bool {
+        true
+    }
 }
 
 impl<P: Plan + ?Sized> Plan for &mut P {
@@ -219,5 +249,15 @@ impl<P: Plan + ?Sized> Plan for &mut P {
     #[inline]
     fn needs_end_time(&self) -> bool {
         (**self).needs_end_time()
+    }
+
+    #[inline]
+    fn needs_time_after(&self, judged: &Judged) -> bool {
+        (**self).needs_time_after(judged)
+    }
+
+    #[inline]
+    fn needs_start_time(&self) -> bool {
+        (**self).needs_start_time()
     }
 }

@@ -17,7 +17,6 @@
 
 use core::time::Duration;
 
-use failsafe_core::Instant;
 use failsafe_core::fallback::{FallbackPlan, FallbackPolicy, FallbackReason};
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay, HedgePlan, LatencyQuantile};
 use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
@@ -27,6 +26,7 @@ use failsafe_core::retry::{
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::CsLock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
+use failsafe_core::{FnObserver, Instant};
 use failsafe_core::{RejectReason, Rejected};
 use proptest::prelude::*;
 
@@ -202,6 +202,19 @@ proptest! {
     }
 
     #[test]
+    fn an_unstarted_retry_keeps_the_plan_contract(
+        attempts in 1u32..6,
+        delay_ms in 0u64..300,
+        until in proptest::option::of(0u64..5_000),
+        seed in any::<u64>(),
+        steps in steps(),
+    ) {
+        let config = retry_config(attempts, delay_ms, true);
+        let plan = RetryPlan::unstarted(config, deadline(until), &NoBudget, Xorshift64::new(seed), ());
+        drive(plan.judged_without_time(), &steps, 1)?;
+    }
+
+    #[test]
     fn retry_with_a_shared_budget_keeps_the_plan_contract(
         attempts in 1u32..6,
         seed in any::<u64>(),
@@ -282,4 +295,118 @@ fn a_cancelling_timeout_never_answers_late() {
         plan.poll_action(late),
         Action::Finish(Finish::TimedOut(Deadline::at(Instant::from_millis(100))))
     );
+}
+
+/// One plan driven as the driver's executor drives it, reading the clock
+/// only where the plan asks ([`Plan::needs_start_time`],
+/// [`Plan::needs_end_time`], [`Plan::needs_time_after`]) when `lazy`, and
+/// at every start and every end otherwise. Returns every action it was
+/// given, in order.
+fn run_reading_time<P: Plan>(mut plan: P, steps: &[Step], lazy: bool) -> Vec<Action> {
+    let mut clock: u64 = 1_000;
+    // The executor's `now`: its last reading (or a fired timer's instant).
+    let mut now = if !lazy || plan.needs_start_time() {
+        Instant::from_millis(clock)
+    } else {
+        Instant::ZERO
+    };
+    let mut actions = Vec::new();
+    let mut running: Option<u32> = None;
+    for step in steps {
+        // A clock that never steps back (a lazy plan never saw the start
+        // to floor a backward step on: it may report an earlier instant).
+        clock = clock.saturating_add(step.dt_ms.unsigned_abs());
+        let reading = Instant::from_millis(clock);
+        for _ in 0..40 {
+            let action = plan.poll_action(now);
+            actions.push(action);
+            match action {
+                Action::Start(attempt) => running = Some(attempt.number),
+                Action::Cancel(_) => running = None,
+                Action::Finish(_) => return actions,
+                Action::Wait(at) => {
+                    match running {
+                        Some(attempt) if step.end_attempt || at.is_none() => {
+                            running = None;
+                            let judged = step.judged;
+                            if !lazy || plan.needs_end_time() || plan.needs_time_after(&judged) {
+                                now = reading;
+                            }
+                            plan.on_event(now, PlanEvent::Ended { attempt, judged });
+                        }
+                        _ => {
+                            if let Some(at) = at {
+                                now = now.max(at);
+                                plan.on_event(now, PlanEvent::Timer);
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    actions
+}
+
+proptest! {
+    /// A retry plan that starts with its first attempt and is judged
+    /// without the time, driven reading the clock only where it asks,
+    /// decides exactly as one driven reading it at every start and end
+    /// (the same actions, the same events): with and without a deadline,
+    /// a budget that reads time, an observer, `max_elapsed`. On a clock
+    /// that never steps back: after a backward step the lazy plan, which
+    /// never saw the start to floor it on, may report an earlier instant.
+    #[test]
+    fn a_retry_reading_time_lazily_decides_as_one_reading_it_always(
+        attempts in 1u32..6,
+        delay_ms in 0u64..300,
+        jitter in any::<bool>(),
+        until in proptest::option::of(0u64..5_000),
+        elapsed_ms in proptest::option::of(1u64..2_000),
+        budget in any::<bool>(),
+        observed in any::<bool>(),
+        seed in any::<u64>(),
+        steps in steps(),
+    ) {
+        let mut config = RetryConfig::builder()
+            .max_attempts(attempts)
+            .backoff(BackoffKind::Exponential {
+                initial: Duration::from_millis(delay_ms),
+                multiplier: 2.0,
+                max: Duration::from_secs(1),
+            })
+            .jitter(if jitter { Jitter::Full } else { Jitter::None });
+        if let Some(ms) = elapsed_ms {
+            config = config.max_elapsed(Duration::from_millis(ms));
+        }
+        let config = config.build().unwrap();
+        let run = |lazy: bool| {
+            let events = std::cell::RefCell::new(Vec::new());
+            let quota = CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
+            let rng = Xorshift64::new(seed);
+            let t0 = Instant::from_millis(1_000);
+            // One plan per budget and observer, made eagerly or lazily.
+            macro_rules! go {
+                ($budget:expr, $observer:expr) => {
+                    if lazy {
+                        let plan = RetryPlan::unstarted(config, deadline(until), $budget, rng, $observer);
+                        run_reading_time(plan.judged_without_time(), &steps, true)
+                    } else {
+                        let plan = RetryPlan::new(config, deadline(until), $budget, rng, $observer, t0);
+                        run_reading_time(plan, &steps, false)
+                    }
+                };
+            }
+            let record = || FnObserver(|e| events.borrow_mut().push(e));
+            let actions = match (budget, observed) {
+                (true, true) => go!(&quota, record()),
+                (true, false) => go!(&quota, ()),
+                (false, true) => go!(&NoBudget, record()),
+                (false, false) => go!(&NoBudget, ()),
+            };
+            (actions, events.into_inner())
+        };
+        prop_assert_eq!(run(false), run(true));
+    }
 }

@@ -237,6 +237,11 @@ impl<B, E> Classify<Response<B>, E> for HttpClassifier {
             _ => Verdict::DoNotRetry,
         }
     }
+
+    /// The hint is read against the wall clock, not the `now` handed in.
+    fn verdict_uses_time(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(feature = "axum")]

@@ -78,6 +78,14 @@ where
     /// result.
     #[inline]
     pub fn with_first(mut self, first: impl FnOnce(Attempt) -> Option<F>) -> Self {
+        self.start_first(first);
+        self
+    }
+
+    /// [`with_first`](Self::with_first) in place, for a run already where
+    /// it will stay until pinned (nothing moved twice).
+    #[inline]
+    fn start_first(&mut self, first: impl FnOnce(Attempt) -> Option<F>) {
         if let Action::Start(attempt) = self.plan.poll_action(self.now) {
             // Not pinned yet: a fresh slot set holding the one future.
             if let Some(future) = first(attempt) {
@@ -85,7 +93,6 @@ where
             }
             self.started = 1;
         }
-        self
     }
 
     /// Runs `future` as the attempt the last [`Step::Start`] asked for.
@@ -138,12 +145,21 @@ where
             };
             // The attempts first: a result ready together with the timer wins.
             if let Poll::Ready((attempt, result)) = this.slots.as_mut().poll_ended(cx) {
-                if let Some(end) = judge.ended_at(&result) {
+                let judged = if let Some(end) = judge.ended_at(&result) {
                     *this.now = end;
+                    judge.judge(end, &result)
                 } else if this.plan.needs_end_time() {
                     *this.now = runtime.now();
-                }
-                let judged = judge.judge(*this.now, &result);
+                    judge.judge(*this.now, &result)
+                } else {
+                    // Judged at the last reading; the plan says whether
+                    // what follows needs a fresh one (a retry's backoff).
+                    let judged = judge.judge(*this.now, &result);
+                    if this.plan.needs_time_after(&judged) {
+                        *this.now = runtime.now();
+                    }
+                    judged
+                };
                 *this.last = Some(result);
                 this.plan
                     .on_event(*this.now, PlanEvent::Ended { attempt, judged });
@@ -303,7 +319,7 @@ pub fn execute_in<'r, R, P, J, A, Fut, M, Out, S>(
     now: Instant,
     plan: P,
     judge: J,
-    mut attempts: A,
+    attempts: A,
     answer: M,
 ) -> Execute<'r, R, P, J, A, Fut, M, S>
 where
@@ -315,14 +331,17 @@ where
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
     S: Slots<Fut>,
 {
-    let run = PlanRun::new(plan, now).with_first(|a| attempts.make(a));
-    Execute {
+    // Built where it is returned, then the first attempt started in place.
+    let mut execute = Execute {
         runtime,
         judge,
         attempts,
         answer: Some(answer),
-        run,
-    }
+        run: PlanRun::new(plan, now),
+    };
+    let attempts = &mut execute.attempts;
+    execute.run.start_first(|a| attempts.make(a));
+    execute
 }
 
 pin_project_lite::pin_project! {

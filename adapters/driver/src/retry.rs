@@ -6,7 +6,7 @@ use core::fmt;
 use core::future::Future;
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_core::plan::{Attempt, Finish, Judged};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{
     FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
@@ -28,6 +28,11 @@ impl<T, E> Classify<T, E> for RetryOnErr {
     #[inline]
     fn classify(&self, result: &Result<T, E>) -> Outcome {
         DefaultClassifier.classify(result)
+    }
+
+    #[inline(always)]
+    fn verdict_uses_time(&self) -> bool {
+        false
     }
 }
 
@@ -200,6 +205,23 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>, C: Borrow<RetryConfig>>
             now,
         )
     }
+
+    /// The call's [`RetryPlan`], starting when its first attempt does
+    /// ([`RetryPlan::unstarted`]).
+    #[inline]
+    pub fn unstarted_plan<G>(self) -> RetryPlan<&'a L, G, N, O, C>
+    where
+        L: Lock<G>,
+        G: RetryBudget,
+    {
+        RetryPlan::unstarted(
+            self.config,
+            self.deadline,
+            self.budget,
+            self.rng,
+            self.observer,
+        )
+    }
 }
 
 /// Runs `op` until it succeeds or the policy gives up, sleeping on
@@ -247,16 +269,21 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let now = runtime.now();
+    // The call starts when its first attempt does; the clock is read for
+    // it only if something needs the time (a deadline, `max_elapsed`, a
+    // budget), and at the attempt's end only if it failed or something
+    // times a success (a budget, an observer, a classifier reading `now`).
+    let mut plan = ctx.unstarted_plan();
+    if !classify.verdict_uses_time() {
+        plan = plan.judged_without_time();
+    }
+    let now = if plan.needs_start_time() {
+        runtime.now()
+    } else {
+        Instant::ZERO
+    };
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    execute(
-        runtime,
-        now,
-        ctx.plan(now),
-        judge,
-        op,
-        RetryError::from_finish,
-    )
+    execute(runtime, now, plan, judge, op, RetryError::from_finish)
 }
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between

@@ -201,6 +201,7 @@ impl<B, C> RetryPolicy<B, C> {
     }
 
     /// A fresh jitter generator for one call.
+    #[inline]
     pub fn rng(&self) -> Xorshift64 {
         Xorshift64::new(self.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
     }
@@ -226,12 +227,35 @@ impl<B, C> RetryPolicy<B, C> {
         )
     }
 
+    /// [`plan`](Self::plan) for a call that starts when its first attempt
+    /// does ([`RetryPlan::unstarted`]): a driver reads the clock for it
+    /// only if the plan [needs the time](failsafe_core::plan::Plan::needs_start_time).
+    pub fn unstarted_plan(
+        &self,
+        deadline: Deadline,
+    ) -> RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>
+    where
+        B: RetryBudget,
+    {
+        RetryPlan::unstarted(
+            self.config,
+            deadline,
+            self.budget.clone(),
+            self.rng(),
+            self.hook.clone(),
+        )
+    }
+
+    #[inline]
     fn context(
         &self,
         deadline: Deadline,
-    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>> {
+    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>, &RetryConfig> {
+        // Lent, not copied: the call's future borrows the handle anyway, and
+        // a 136-byte config copied into every call's future costs more than
+        // the first attempt's decisions.
         RetryContext {
-            config: self.config,
+            config: &self.config,
             deadline,
             budget: &self.budget,
             rng: self.rng(),
@@ -246,6 +270,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
     /// [`Attempt`] (its number, and the deadline to hand down).
     ///
     /// Dropping the returned future stops retrying at once.
+    #[inline]
     pub fn call<F, Fut, T, E>(&self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
@@ -256,6 +281,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
 
     /// [`call`](Self::call) with `classify` deciding which results retry,
     /// which abort, and what a retry-after hint says.
+    #[inline]
     pub fn call_with<K, F, Fut, T, E>(
         &self,
         classify: &K,
@@ -271,6 +297,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
 
     /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
     /// is scheduled to start at or after it, and every attempt is handed it.
+    #[inline]
     pub fn call_with_deadline<K, F, Fut, T, E>(
         &self,
         deadline: Deadline,

@@ -76,6 +76,11 @@ impl<E> Observer<E> for Hook<E> {
             f(event)
         }
     }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_none()
+    }
 }
 
 /// `std::time::Instant` as core [`Instant`]s, measured from one process-wide

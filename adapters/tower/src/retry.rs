@@ -6,7 +6,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
-use failsafe_core::plan::{Attempt, Judged};
+use failsafe_core::Instant;
+use failsafe_core::plan::{Attempt, Judged, Plan as _};
 use failsafe_core::retry::{GiveUp, RetryBudget, RetryEvent, RetryPlan};
 use failsafe_core::rng::Xorshift64;
 use failsafe_driver::{
@@ -149,8 +150,20 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let layer = &self.layer;
         let clock = layer.policy.clock().clone();
-        let now = clock.now();
-        let plan = layer.policy.plan(layer.deadline.deadline(&request), now);
+        // The clock is read for the first attempt only if the plan needs
+        // the time (a deadline, `max_elapsed`, a budget), and at its end
+        // only if it failed or something times a success.
+        let mut plan = layer
+            .policy
+            .unstarted_plan(layer.deadline.deadline(&request));
+        if !Classify::<S::Response, S::Error>::verdict_uses_time(&layer.classify) {
+            plan = plan.judged_without_time();
+        }
+        let now = if plan.needs_start_time() {
+            clock.now()
+        } else {
+            Instant::ZERO
+        };
         // The ready service sends the first attempt now; a clone waits for
         // later ones.
         let clone = self.inner.clone();

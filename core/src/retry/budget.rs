@@ -31,6 +31,41 @@ pub trait RetryBudget {
     fn on_failure(&mut self, now: Instant, kind: FailureKind);
     /// May one more retry be made after a failure of `kind`? Takes its cost if so.
     fn try_retry(&mut self, now: Instant, kind: FailureKind) -> bool;
+
+    /// Whether this budget reads the `now` it is handed. A budget that
+    /// does not ([`NoBudget`]) lets a retry plan start its first attempt,
+    /// and end it with a success, without reading the clock. Yes by
+    /// default.
+    ///
+    /// ```
+    /// use failsafe_core::retry::{NoBudget, RatioBudget, RetryBudget};
+    /// assert!(!NoBudget::uses_time());
+    /// assert!(RatioBudget::<10>::uses_time());
+    /// ```
+    #[inline(always)]
+    fn uses_time() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
+
+    /// Whether this budget keeps no state and grants every retry (what
+    /// [`NoBudget`] is): a retry plan then never locks it, not even to
+    /// count a call. No by default.
+    ///
+    /// ```
+    /// use failsafe_core::retry::{NoBudget, RatioBudget, RetryBudget};
+    /// assert!(NoBudget::is_unlimited());
+    /// assert!(!RatioBudget::<10>::is_unlimited());
+    /// ```
+    #[inline(always)]
+    fn is_unlimited() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 impl<B: RetryBudget + ?Sized> RetryBudget for &mut B {
@@ -62,6 +97,14 @@ impl RetryBudget for NoBudget {
     fn on_success(&mut self, _now: Instant, _retried_after: Option<FailureKind>) {}
     fn on_failure(&mut self, _now: Instant, _kind: FailureKind) {}
     fn try_retry(&mut self, _now: Instant, _kind: FailureKind) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn uses_time() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn is_unlimited() -> bool {
         true
     }
 }

@@ -385,6 +385,14 @@ pub enum Decision {
     GiveUp(GiveUp),
 }
 
+/// How a [`Retry`] ended: the [`Decision`]s that are final, kept in two
+/// bytes rather than a whole decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finished {
+    Done,
+    GiveUp(GiveUp),
+}
+
 /// What a [`Retry`] reports to its observer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -444,7 +452,7 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     attempts: u32,
     last_failure: Option<FailureKind>,
     waiting_until: Option<Instant>,
-    finished: Option<Decision>,
+    finished: Option<Finished>,
     clock: Monotonic,
 }
 
@@ -530,6 +538,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// [`GiveUp::Deadline`] if the deadline is at or before `now`;
     /// [`GiveUp::Attempts`] if the attempt limit is reached (a driver that
     /// starts again without reporting cannot pass it).
+    #[inline]
     pub fn start_attempt<G: RetryBudget>(
         &mut self,
         now: Instant,
@@ -537,7 +546,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     ) -> Result<u32, GiveUp> {
         let now = self.clock.observe(now);
         match self.finished {
-            Some(Decision::GiveUp(reason)) => return Err(reason),
+            Some(Finished::GiveUp(reason)) => return Err(reason),
             Some(_) => return Err(GiveUp::Attempts),
             None => {}
         }
@@ -563,6 +572,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// The verdict on the attempt that just ended at `now`: done, retry at
     /// T, or give up with a reason. Draws jitter from `rng`; asks `budget`
     /// before scheduling a retry (never blocks on it).
+    #[inline]
     pub fn on_result<G: RetryBudget>(
         &mut self,
         now: Instant,
@@ -572,19 +582,38 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     ) -> Decision {
         let now = self.clock.observe(now);
         if let Some(done) = self.finished {
-            return done;
+            return match done {
+                Finished::Done => Decision::Done,
+                Finished::GiveUp(reason) => Decision::GiveUp(reason),
+            };
         }
+        // The success inline (the common case, a few stores), the rest
+        // out of line.
+        if let Verdict::Success = verdict {
+            budget.on_success(now, self.last_failure);
+            self.observer.on_event(RetryEvent::Succeeded {
+                attempts: self.attempts,
+                at: now,
+            });
+            self.finished = Some(Finished::Done);
+            self.waiting_until = None;
+            return Decision::Done;
+        }
+        self.on_failed(now, verdict, rng, budget)
+    }
+
+    /// [`on_result`](Self::on_result) for anything but a success, at a
+    /// `now` already observed, the call not finished.
+    #[inline(never)]
+    fn on_failed<G: RetryBudget>(
+        &mut self,
+        now: Instant,
+        verdict: Verdict,
+        rng: &mut dyn Rng,
+        budget: &mut G,
+    ) -> Decision {
         let kind = match verdict {
-            Verdict::Success => {
-                budget.on_success(now, self.last_failure);
-                self.observer.on_event(RetryEvent::Succeeded {
-                    attempts: self.attempts,
-                    at: now,
-                });
-                self.finished = Some(Decision::Done);
-                self.waiting_until = None;
-                return Decision::Done;
-            }
+            Verdict::Success => return Decision::Done,
             Verdict::DoNotRetry | Verdict::Abort => {
                 budget.on_failure(now, FailureKind::Error);
                 self.observer.on_event(RetryEvent::AttemptFailed {
@@ -673,14 +702,23 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         &self.observer
     }
 
+    /// A call made before its start was known (a retry plan that read no
+    /// clock): it starts at `now`, if no attempt has yet.
+    #[inline]
+    pub(crate) fn restart_at(&mut self, now: Instant) {
+        if self.attempts == 0 {
+            self.started = self.clock.observe(now);
+        }
+    }
+
     /// The configuration, wherever it is held.
     #[inline(always)]
-    fn cfg(&self) -> &RetryConfig {
+    pub(crate) fn cfg(&self) -> &RetryConfig {
         self.config.borrow()
     }
 
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
-        self.finished = Some(Decision::GiveUp(reason));
+        self.finished = Some(Finished::GiveUp(reason));
         self.waiting_until = None;
         self.observer.on_event(RetryEvent::GaveUp {
             reason,

@@ -8,8 +8,8 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 
 use super::backoff::ConfigShape;
-use super::{Decision, Retry, RetryBudget, RetryConfig, RetryEvent};
-use crate::plan::{Action, Attempt, Finish, Plan, PlanEvent};
+use super::{Decision, GiveUp, NoBudget, Retry, RetryBudget, RetryConfig, RetryEvent, Verdict};
+use crate::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 use crate::rng::Rng;
 use crate::sync::Lock;
 use crate::timeout::Deadline;
@@ -60,16 +60,29 @@ pub struct RetryPlan<L, G, N, O = (), C = RetryConfig> {
     rng: N,
     deadline: Deadline,
     phase: Phase,
+    /// The driver judges results without reading the time
+    /// ([`judged_without_time`](RetryPlan::judged_without_time)).
+    timeless_judge: bool,
     _budget: PhantomData<fn(&mut G)>,
 }
 
+/// Kept small, and read back field by field: the driver asks for the next
+/// action right after an attempt ends, and a finish written as narrow
+/// fields then read back whole stalls (store forwarding) on x86.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Start the first attempt at the next poll; the call starts then
+    /// ([`RetryPlan::unstarted`]).
+    Unstarted,
     /// Start an attempt at the next poll.
     Ready,
     Running(u32),
     Sleeping(Instant),
-    Done(Finish),
+    /// Answer with the last attempt's result; why the retries stopped, if
+    /// they gave up.
+    Answered(Option<GiveUp>),
+    /// No attempt may start.
+    GaveUp(GiveUp),
 }
 
 impl<L, G, N, O, C> RetryPlan<L, G, N, O, C>
@@ -102,13 +115,59 @@ where
             rng,
             deadline,
             phase: Phase::Ready,
+            timeless_judge: false,
             _budget: PhantomData,
         }
     }
 
+    /// [`new`](Self::new) for a call that starts when its first attempt
+    /// does: at the instant of the first [`poll_action`](Plan::poll_action).
+    /// With no deadline, no `max_elapsed` and a budget that reads no time
+    /// ([`RetryBudget::uses_time`]), the plan does not need that instant
+    /// ([`Plan::needs_start_time`] says no) and a driver may start the
+    /// first attempt without reading the clock.
+    ///
+    /// ```
+    /// use failsafe_core::plan::{Action, Attempt, Plan};
+    /// use failsafe_core::retry::{NoBudget, RetryConfig, RetryPlan};
+    /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
+    ///
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// let mut plan = RetryPlan::unstarted(config, Deadline::NEVER, &NoBudget, Xorshift64::new(1), ());
+    /// assert!(!plan.needs_start_time());
+    /// let first = Attempt { number: 1, deadline: Deadline::NEVER };
+    /// assert_eq!(plan.poll_action(Instant::ZERO), Action::Start(first));
+    /// ```
+    #[inline]
+    pub fn unstarted(config: C, deadline: Deadline, budget: L, rng: N, observer: O) -> Self {
+        let mut plan = RetryPlan::new(config, deadline, budget, rng, observer, Instant::ZERO);
+        plan.phase = Phase::Unstarted;
+        plan
+    }
+
+    /// The driver judges every result without reading the time (its
+    /// classifier ignores the `now` it is handed:
+    /// [`Classify::verdict_uses_time`](crate::classify::Classify::verdict_uses_time)
+    /// says no). Then, when neither the budget nor the observer needs the
+    /// time either, an attempt that succeeds needs no reading of the clock
+    /// ([`Plan::needs_end_time`] says no; a failed one still does,
+    /// [`Plan::needs_time_after`]).
+    #[inline]
+    #[must_use]
+    pub fn judged_without_time(mut self) -> Self {
+        self.timeless_judge = true;
+        self
+    }
+
+    #[inline]
     fn start(&mut self, now: Instant) -> Action {
         let machine = &mut self.machine;
-        match self.budget.with(|b| machine.start_attempt(now, b)) {
+        let started = if G::is_unlimited() {
+            machine.start_attempt(now, &mut NoBudget)
+        } else {
+            self.budget.with(|b| machine.start_attempt(now, b))
+        };
+        match started {
             Ok(number) => {
                 self.phase = Phase::Running(number);
                 Action::Start(Attempt {
@@ -116,16 +175,14 @@ where
                     deadline: self.deadline,
                 })
             }
-            Err(reason) => self.finish(Finish::GaveUp {
-                reason,
-                attempts: self.machine.attempts(),
-            }),
+            Err(reason) => {
+                self.phase = Phase::GaveUp(reason);
+                Action::Finish(Finish::GaveUp {
+                    reason,
+                    attempts: self.machine.attempts(),
+                })
+            }
         }
-    }
-
-    fn finish(&mut self, finish: Finish) -> Action {
-        self.phase = Phase::Done(finish);
-        Action::Finish(finish)
     }
 }
 
@@ -147,6 +204,15 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
             _ => None,
         }
     }
+
+    /// Nothing but a failure needs the time at which an attempt ended.
+    #[inline]
+    fn success_is_timeless(&self) -> bool
+    where
+        G: RetryBudget,
+    {
+        self.timeless_judge && !G::uses_time() && self.machine.observer().is_silent()
+    }
 }
 
 impl<L, G, N, O, C> Plan for RetryPlan<L, G, N, O, C>
@@ -158,13 +224,25 @@ where
     O: Observer<RetryEvent>,
     C: Borrow<RetryConfig>,
 {
+    #[inline]
     fn poll_action(&mut self, now: Instant) -> Action {
         match self.phase {
+            Phase::Unstarted => {
+                self.machine.restart_at(now);
+                self.start(now)
+            }
             Phase::Ready => self.start(now),
             Phase::Running(_) => Action::Wait(None),
             Phase::Sleeping(at) if now >= at => self.start(now),
             Phase::Sleeping(at) => Action::Wait(Some(at)),
-            Phase::Done(finish) => Action::Finish(finish),
+            Phase::Answered(gave_up) => Action::Finish(Finish::Answer {
+                attempts: self.machine.attempts(),
+                gave_up,
+            }),
+            Phase::GaveUp(reason) => Action::Finish(Finish::GaveUp {
+                reason,
+                attempts: self.machine.attempts(),
+            }),
         }
     }
 
@@ -172,6 +250,7 @@ where
     /// instant, or stop with the attempt's result as the answer. A value
     /// the classifier wanted retried is still the answer when the retries
     /// give up: it is the best there is.
+    #[inline]
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
         let Phase::Running(running) = self.phase else {
             return; // a timer needs no bookkeeping: the next poll compares instants
@@ -183,21 +262,39 @@ where
             return;
         }
         let (machine, rng) = (&mut self.machine, &mut self.rng);
-        let decision = self
-            .budget
-            .with(|b| machine.on_result(now, judged.verdict, rng, b));
-        let attempts = self.machine.attempts();
+        let decision = if G::is_unlimited() {
+            machine.on_result(now, judged.verdict, rng, &mut NoBudget)
+        } else {
+            self.budget
+                .with(|b| machine.on_result(now, judged.verdict, rng, b))
+        };
         self.phase = match decision {
             Decision::RetryAt { at, .. } => Phase::Sleeping(at),
-            Decision::Done => Phase::Done(Finish::Answer {
-                attempts,
-                gave_up: None,
-            }),
-            Decision::GiveUp(reason) => Phase::Done(Finish::Answer {
-                attempts,
-                gave_up: Some(reason),
-            }),
+            Decision::Done => Phase::Answered(None),
+            Decision::GiveUp(reason) => Phase::Answered(Some(reason)),
         };
+    }
+
+    /// No for a call whose success nobody times: the driver judges without
+    /// the time ([`judged_without_time`](RetryPlan::judged_without_time)),
+    /// the budget reads none and the observer is silent.
+    #[inline]
+    fn needs_end_time(&self) -> bool {
+        !self.success_is_timeless()
+    }
+
+    /// Any result but a success may schedule a retry or report a failure:
+    /// it needs the time.
+    #[inline]
+    fn needs_time_after(&self, judged: &Judged) -> bool {
+        judged.verdict != Verdict::Success
+    }
+
+    /// No when nothing at the start reads the time: no deadline, no
+    /// `max_elapsed`, a budget that reads none.
+    #[inline]
+    fn needs_start_time(&self) -> bool {
+        !self.deadline.is_never() || self.machine.cfg().max_elapsed().is_some() || G::uses_time()
     }
 }
 
