@@ -121,10 +121,14 @@ impl Gaps {
     #[inline(never)]
     fn draw(&mut self, rate: f64) {
         self.rate = rate;
-        for i in 0..GAPS {
+        for l in &mut self.neg_ln {
             let u = 1.0 - self.rng.next_f64(); // (0, 1]
-            self.neg_ln[i] = -u.ln();
-            self.nanos[i] = gap_nanos(self.neg_ln[i], rate);
+            *l = -u.ln();
+        }
+        // Apart: the divisions pipeline, rather than each waiting for its
+        // logarithm.
+        for (n, &l) in self.nanos.iter_mut().zip(&self.neg_ln) {
+            *n = gap_nanos(l, rate);
         }
         self.next = 0;
     }
@@ -458,7 +462,6 @@ impl Engine {
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
-                // Built in place: a plan is a few hundred bytes.
                 s.plan = RetryPlan::new(
                     self.retry.clone(),
                     deadline,
