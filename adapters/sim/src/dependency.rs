@@ -211,7 +211,7 @@ impl Dependency {
 
     /// An attempt reaches the dependency at `now`: when it ends (`None`:
     /// never, a hang) and how it will be answered.
-    #[inline]
+    #[inline(always)]
     pub fn start(&mut self, now: Instant, rng: &mut impl Rng) -> (Option<Instant>, Pending) {
         if let Some(script) = self.script.as_mut() {
             let s = script.next.pop_front().unwrap_or(script.otherwise);

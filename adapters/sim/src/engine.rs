@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
-use failsafe_core::retry::{FailureKind, RetryPlan, Verdict};
+use failsafe_core::retry::{FailureKind, RetryConfig, RetryPlan, Verdict};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome};
@@ -29,7 +29,10 @@ use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
 /// are counted as unfinished.
 pub const DRAIN: Duration = Duration::from_secs(60);
 
-type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, Xorshift64>;
+/// Each call's plan: the core retry plan, its config lent by an `Rc` (a
+/// plan then holds a pointer rather than a copy of the config: building
+/// one per call copies half as much).
+type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, Xorshift64, (), Rc<RetryConfig>>;
 
 /// How the last attempt of a call went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +74,73 @@ enum Kind {
     Timer = 2,
 }
 
+/// Gaps drawn ahead at once.
+const GAPS: usize = 64;
+
+/// Exponential inter-arrival gaps (Poisson traffic), drawn [`GAPS`] at a
+/// time from the arrivals' own stream: the same gaps as drawing each when
+/// it is needed, with the logarithms and divisions off the loop's path.
+struct Gaps {
+    rng: Xorshift64,
+    /// `-ln(u)` for a uniform `u` in (0, 1], per gap drawn.
+    neg_ln: [f64; GAPS],
+    /// The gaps at `rate`, in nanoseconds.
+    nanos: [u64; GAPS],
+    rate: f64,
+    /// The next gap to hand out (`GAPS`: none left).
+    next: usize,
+}
+
+impl Gaps {
+    fn new(rng: Xorshift64) -> Gaps {
+        Gaps {
+            rng,
+            neg_ln: [0.0; GAPS],
+            nanos: [0; GAPS],
+            rate: 0.0,
+            next: GAPS,
+        }
+    }
+
+    /// The next gap at `rate` calls per second.
+    #[inline]
+    fn next(&mut self, rate: f64) -> Duration {
+        if self.next == GAPS {
+            self.draw(rate);
+        } else if self.rate.to_bits() != rate.to_bits() {
+            self.rate = rate;
+            for i in self.next..GAPS {
+                self.nanos[i] = gap_nanos(self.neg_ln[i], rate);
+            }
+        }
+        let gap = self.nanos[self.next];
+        self.next += 1;
+        Duration::from_nanos(gap)
+    }
+
+    #[inline(never)]
+    fn draw(&mut self, rate: f64) {
+        self.rate = rate;
+        for l in &mut self.neg_ln {
+            let u = 1.0 - self.rng.next_f64(); // (0, 1]
+            *l = -u.ln();
+        }
+        // Apart: the divisions pipeline, rather than each waiting for its
+        // logarithm.
+        for (n, &l) in self.nanos.iter_mut().zip(&self.neg_ln) {
+            *n = gap_nanos(l, rate);
+        }
+        self.next = 0;
+    }
+}
+
+/// `-ln(u) / rate` seconds, in nanoseconds (rounded down).
+#[inline]
+fn gap_nanos(neg_ln: f64, rate: f64) -> u64 {
+    let secs = neg_ln / rate;
+    (secs * 1e9) as u64
+}
+
 /// Traffic: open (Poisson arrivals at a rate) or closed (clients each
 /// making one call at time zero).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,7 +160,7 @@ pub enum Traffic {
 /// One run: a pipeline's machines against a dependency under some traffic.
 pub struct Engine {
     guards: Guards,
-    retry: failsafe_core::retry::RetryConfig,
+    retry: Rc<RetryConfig>,
     budget: Rc<CellLock<AnyBudget>>,
     attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
@@ -101,7 +171,7 @@ pub struct Engine {
     /// sequence number (40 bits), the slot (22 bits) and the kind (2
     /// bits): events at one instant run in the order they were scheduled.
     events: BinaryHeap<Reverse<u128>>,
-    arrivals: Xorshift64,
+    arrivals: Gaps,
     dep_rng: Xorshift64,
     jitter_seeds: Xorshift64,
     /// What the run recorded.
@@ -216,7 +286,7 @@ impl Engine {
         let mut seeds = Xorshift64::new(seed);
         Engine {
             guards: built.guards,
-            retry: built.retry,
+            retry: Rc::new(built.retry),
             budget: built.budget,
             attempt_timeout: built.attempt_timeout,
             timeout: built.timeout,
@@ -224,7 +294,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             events: BinaryHeap::new(),
-            arrivals: Xorshift64::new(seeds.next_u64()),
+            arrivals: Gaps::new(Xorshift64::new(seeds.next_u64())),
             dep_rng: Xorshift64::new(seeds.next_u64()),
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
@@ -274,7 +344,7 @@ impl Engine {
         let stop = end.saturating_add(drain);
         let mut next_arrival = match traffic {
             Traffic::Open { rate } if rate > 0.0 => {
-                Some(self.now.saturating_add(self.gap_duration(rate)))
+                Some(self.now.saturating_add(self.arrivals.next(rate)))
             }
             Traffic::Open { .. } => None,
             Traffic::Closed { n } => {
@@ -299,7 +369,7 @@ impl Engine {
                     self.now = a;
                     self.arrive(a);
                     if let Traffic::Open { rate } = traffic {
-                        next_arrival = Some(a.saturating_add(self.gap_duration(rate)));
+                        next_arrival = Some(a.saturating_add(self.arrivals.next(rate)));
                     }
                 }
                 _ => break,
@@ -372,14 +442,6 @@ impl Engine {
         }
     }
 
-    /// An exponential inter-arrival gap (Poisson traffic).
-    #[inline]
-    fn gap_duration(&mut self, rate: f64) -> Duration {
-        let u = 1.0 - self.arrivals.next_f64(); // (0, 1]
-        let secs = -u.ln() / rate;
-        Duration::from_nanos((secs * 1e9) as u64)
-    }
-
     /// A client call arrives at `now`.
     #[inline]
     pub fn arrive(&mut self, now: Instant) {
@@ -400,8 +462,14 @@ impl Engine {
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
-                // Built in place: a plan is a few hundred bytes.
-                s.plan = RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now);
+                s.plan = RetryPlan::new(
+                    self.retry.clone(),
+                    deadline,
+                    self.budget.clone(),
+                    rng,
+                    (),
+                    now,
+                );
                 s.id = id;
                 s.arrived = now;
                 s.epoch = self.seq;
@@ -412,7 +480,14 @@ impl Engine {
             }
             None => {
                 self.slots.push(Slot {
-                    plan: RetryPlan::new(self.retry, deadline, self.budget.clone(), rng, (), now),
+                    plan: RetryPlan::new(
+                        self.retry.clone(),
+                        deadline,
+                        self.budget.clone(),
+                        rng,
+                        (),
+                        now,
+                    ),
                     id,
                     arrived: now,
                     epoch: self.seq,

@@ -117,7 +117,7 @@ impl Recorder {
     }
 
     /// A call that arrived at `arrived` ended at `now` so.
-    #[inline]
+    #[inline(always)]
     pub fn end(&mut self, arrived: Instant, now: Instant, end: CallEnd) {
         let us = now.saturating_duration_since(arrived).as_micros() as u64;
         let _ = self.latency.record(us.max(1));

@@ -99,6 +99,10 @@ impl Injection {
 pub struct Chaos {
     config: ChaosConfig,
     enabled: AtomicBool,
+    /// The fault rates in effect at every instant, when no fault rule in
+    /// effect follows a schedule (worked out once: a decision then reads
+    /// no schedule).
+    steady: Option<[(u32, Fault); 3]>,
 }
 
 impl Chaos {
@@ -112,6 +116,7 @@ impl Chaos {
         Chaos {
             config,
             enabled: AtomicBool::new(true),
+            steady: steady_rates(&config),
         }
     }
 
@@ -177,18 +182,46 @@ impl Chaos {
             return Injection::PASS;
         }
         let c = &self.config;
+        let rule = c.latency();
+        // A latency rule at a zero rate draws nothing at any instant.
+        let delay = if rule.rate.as_per_million() == 0 {
+            Duration::ZERO
+        } else {
+            latency(&rule, now, rng)
+        };
+        let faults = match self.steady {
+            Some(rates) => rates,
+            None => [
+                (c.error().rate_at(now), Fault::Error),
+                (c.outcome().rate_at(now), Fault::Outcome),
+                (c.hang().rate_at(now), Fault::Hang),
+            ],
+        };
         Injection {
-            delay: latency(&c.latency(), now, rng),
-            fault: pick_fault(
-                [
-                    (c.error().rate_at(now), Fault::Error),
-                    (c.outcome().rate_at(now), Fault::Outcome),
-                    (c.hang().rate_at(now), Fault::Hang),
-                ],
-                rng,
-            ),
+            delay,
+            fault: pick_fault(faults, rng),
         }
     }
+}
+
+/// The fault rates in effect at every instant, if they do not change with
+/// time: every fault rule is at a zero rate (never in effect) or always on
+/// (its rate in effect is its rate, as `Rate::scaled` by a full
+/// intensity leaves it).
+const fn steady_rates(c: &ChaosConfig) -> Option<[(u32, Fault); 3]> {
+    let rules = [c.error(), c.outcome(), c.hang()];
+    let mut i = 0;
+    while i < rules.len() {
+        if rules[i].rate.as_per_million() != 0 && !matches!(rules[i].schedule, Schedule::Always) {
+            return None;
+        }
+        i += 1;
+    }
+    Some([
+        (rules[0].rate.as_per_million(), Fault::Error),
+        (rules[1].rate.as_per_million(), Fault::Outcome),
+        (rules[2].rate.as_per_million(), Fault::Hang),
+    ])
 }
 
 /// Whether an event of `rate` parts per million happens, drawing only when
@@ -219,6 +252,7 @@ fn latency<R: Rng + ?Sized>(rule: &LatencyRule, now: Instant, rng: &mut R) -> Du
     Duration::from_nanos(scaled)
 }
 
+#[inline]
 fn pick_fault<R: Rng + ?Sized>(faults: [(u32, Fault); 3], rng: &mut R) -> Option<Fault> {
     let total: u64 = faults.iter().map(|(rate, _)| *rate as u64).sum();
     if total == 0 {

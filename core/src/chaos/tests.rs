@@ -183,3 +183,35 @@ fn invalid_configs_name_their_field() {
         );
     }
 }
+
+#[test]
+fn rates_that_never_change_decide_and_draw_as_a_schedule_always_on_does() {
+    // `Always` schedules take the precomputed path; a `Between` covering
+    // every instant tested reads the schedule at each call: the same
+    // decisions from the same draws.
+    let on = Schedule::Between {
+        from: Instant::ZERO,
+        until: Instant::MAX,
+    };
+    let build = |s: Schedule| {
+        ChaosConfig::builder()
+            .error(Rate::percent(3), s)
+            .outcome(Rate::per_million(1), s)
+            .hang(Rate::percent(2), Schedule::Always)
+            .latency(
+                Rate::percent(40),
+                Duration::from_millis(1),
+                Duration::from_millis(9),
+                s,
+            )
+            .build()
+            .unwrap()
+    };
+    let (steady, scheduled) = (Chaos::new(build(Schedule::Always)), Chaos::new(build(on)));
+    let (mut a, mut b) = (Xorshift64::new(9), Xorshift64::new(9));
+    for i in 0..10_000 {
+        let now = MS(i);
+        assert_eq!(steady.decide(now, &mut a), scheduled.decide(now, &mut b));
+    }
+    assert_eq!(a.next_u64(), b.next_u64());
+}
