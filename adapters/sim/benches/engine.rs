@@ -17,22 +17,8 @@ use failsafe_sim::run::run;
 use failsafe_sim::spec::SuiteSpec;
 use failsafe_sim::suite::parse;
 
-const SUITE: &str = r#"
-[[pipeline]]
-name = "breaker+retry+rate"
-breaker = { failure_rate_threshold = 0.5, minimum_calls = 20, open_wait = "5s" }
-rate_limit = { rate = 2000, burst = 50 }
-retry = { max_attempts = 3 }
-
-[[scenario]]
-name = "steady"
-duration = "1000s"
-rate_per_sec = 1000
-[scenario.dependency]
-latency = "20ms"
-latency_jitter = "10ms"
-chaos.error = { rate = 0.01 }
-"#;
+/// The run: `benches/steady.toml`.
+const SUITE: &str = include_str!("steady.toml");
 
 fn suite(seconds: u64) -> SuiteSpec {
     let mut suite = parse(SUITE, "bench").expect("valid");
