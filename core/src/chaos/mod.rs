@@ -182,13 +182,7 @@ impl Chaos {
             return Injection::PASS;
         }
         let c = &self.config;
-        let rule = c.latency();
-        // A latency rule at a zero rate draws nothing at any instant.
-        let delay = if rule.rate.as_per_million() == 0 {
-            Duration::ZERO
-        } else {
-            latency(&rule, now, rng)
-        };
+        let delay = latency(&c.latency(), now, rng);
         let faults = match self.steady {
             Some(rates) => rates,
             None => [
@@ -235,6 +229,11 @@ fn happens<R: Rng + ?Sized>(rate: u32, rng: &mut R) -> bool {
 }
 
 fn latency<R: Rng + ?Sized>(rule: &LatencyRule, now: Instant, rng: &mut R) -> Duration {
+    // A zero rate is settled before the schedule is read (the common case:
+    // no latency configured); neither draws.
+    if rule.rate == Rate::NEVER {
+        return Duration::ZERO;
+    }
     let intensity = rule.schedule.intensity(now);
     if intensity == 0 || !happens(rule.rate.as_per_million(), rng) {
         return Duration::ZERO;
