@@ -113,16 +113,9 @@ fn layers(c: &mut Criterion) {
     g.finish();
 }
 
-fn criterion_config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = criterion_config();
+    config = harness::criterion_config();
     targets = layers
 }
 criterion_main!(benches);

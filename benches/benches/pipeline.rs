@@ -248,16 +248,9 @@ fn pipelines(c: &mut Criterion) {
     assert_eq!(bulkhead.in_flight(), 0);
 }
 
-fn criterion_config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = criterion_config();
+    config = harness::criterion_config();
     targets = pipelines
 }
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! What the tower benches share: the ready inner service, tower's retry
-//! policy, and the timed loop of requests on one service.
+//! policy, the timed loop of requests on one service, and their short
+//! criterion settings.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -66,4 +67,13 @@ pub(crate) fn requests<S>(
             start.elapsed()
         }
     });
+}
+
+/// The tower benches' criterion settings: 0.3 s warm-up, 1 s measured, 30
+/// samples (each file stays around 15 s; see benches/README.md).
+pub(crate) fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1))
+        .sample_size(30)
 }

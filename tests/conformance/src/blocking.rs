@@ -7,14 +7,13 @@ use core::time::Duration;
 
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
-use failsafe_core::cache::{Cache, CacheConfig, LoadMark};
+use failsafe_core::cache::LoadMark;
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
 use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_core::{Instant, Outcome, RejectReason};
-use failsafe_driver::cache::WithWaiters;
 use failsafe_driver::{
     BlockingRuntime, BulkheadPolicy, CacheError, CacheStore, Cached, CircuitBreakerPolicy, Clock,
     Error, FailFastPolicy, Park, Pipeline, RateLimiterPolicy, SharedCache, StdLock,
@@ -182,13 +181,7 @@ pub fn pipeline_runs_every_pattern_in_one_blocking_call<B: BlockingBinding>(b: B
 /// with its mark blocks until the lease ends, then loads once itself.
 pub fn cache_serves_blocking_callers<B: BlockingBinding>(b: B) {
     let rt = b.rt();
-    let config = CacheConfig::builder()
-        .time_to_live(Duration::from_secs(1))
-        .max_stale(Duration::from_secs(5))
-        .negative_ttl(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let store: WithWaiters<Cache<u32, u32, 16>, 8> = WithWaiters::new(Cache::new(config, 7));
+    let store = crate::cache_store();
     let cache = SharedCache::new(StdLock::new(store), rt.clone())
         .timing(Duration::from_secs(3), Duration::from_millis(10))
         .unwrap();

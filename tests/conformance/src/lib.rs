@@ -449,6 +449,19 @@ pub async fn pipeline_hedges_through_its_admissions<B: Binding>(b: B) {
     assert_eq!(pool.in_flight(), 0, "and its slot handed back");
 }
 
+/// The store both cache scenarios (async and blocking) run on: a
+/// time-to-live of 1 s, stale answers for 5 s more, failures cached 2 s;
+/// 16 entries, followers woken through a registry of 8.
+pub(crate) fn cache_store() -> WithWaiters<Cache<u32, u32, 16>, 8> {
+    let config = CacheConfig::builder()
+        .time_to_live(Duration::from_secs(1))
+        .max_stale(Duration::from_secs(5))
+        .negative_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    WithWaiters::new(Cache::new(config, 7))
+}
+
 /// The cache on the binding's timer: three callers miss key 1 together,
 /// one loader runs (100 ms, on the binding's timer) and the two followers
 /// are woken by its end, at that very instant; a hit is fresh; past the
@@ -456,13 +469,7 @@ pub async fn pipeline_hedges_through_its_admissions<B: Binding>(b: B) {
 /// a failure with no value is cached (negative) and spares the loader.
 pub async fn cache_coalesces_and_serves_stale_and_negative<B: Binding>(b: B) {
     let rt = b.rt();
-    let config = CacheConfig::builder()
-        .time_to_live(Duration::from_secs(1))
-        .max_stale(Duration::from_secs(5))
-        .negative_ttl(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let store: WithWaiters<Cache<u32, u32, 16>, 8> = WithWaiters::new(Cache::new(config, 7));
+    let store = cache_store();
     // A re-check so rare that a follower left to poll would show.
     let cache = SharedCache::new(StdLock::new(store), rt.clone())
         .timing(Duration::from_secs(30), Duration::from_secs(10))
