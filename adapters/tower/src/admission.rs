@@ -1,7 +1,6 @@
-//! One tower layer for every admission machine: [`AdmissionLayer`]
-//! (decides in `poll_ready`) and [`KeyedAdmissionLayer`] (decides in
-//! `call`, for decisions that need the request), sharing one
-//! [`ResponseFuture`].
+//! One layer for every admission machine: [`AdmissionLayer`] (decides in
+//! `poll_ready`) and [`KeyedAdmissionLayer`] (in `call`, for a decision
+//! that needs the request), sharing one [`ResponseFuture`].
 
 use core::borrow::Borrow;
 use core::fmt;
@@ -22,15 +21,11 @@ use crate::{Layered, NoDeadline, RequestDeadline};
 /// A reusable place for one admission wait (allocated once per service).
 type Slot<S, R, Q> = Option<Pin<Box<Admit<S, R, Q>>>>;
 
-/// Puts services behind an admission machine: a circuit breaker, a fail
-/// fast, a bulkhead, a rate limiter, any [`SharedAdmission`] whose key is
-/// `()`. Every service the layer makes shares the machine (`S` is cloned:
-/// an `Arc`).
-///
-/// **Where it decides: in `poll_ready`, before the inner service.** See
-/// [`AdmissionService`]. By default an `Err` from the inner service counts
-/// as a failure and an `Ok` as a success ([`with_classifier`](Self::with_classifier)
-/// chooses otherwise).
+/// Puts services behind an admission machine (a circuit breaker, a fail
+/// fast, a bulkhead, a rate limiter: any [`SharedAdmission`] keyed by
+/// `()`), shared by every service it makes. It decides in `poll_ready`
+/// (see [`AdmissionService`]); an `Err` counts as a failure unless
+/// [`with_classifier`](Self::with_classifier) says otherwise.
 ///
 /// ```
 /// use failsafe_core::breaker::{BreakerConfig, CountWindow};
@@ -66,10 +61,8 @@ impl<S, R> AdmissionLayer<S, R> {
         }
     }
 
-    /// A layer over a driver [`Policy`]'s machine, runtime and ask (a
-    /// [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy) asks to
-    /// wait up to its max wait: [`with_max_wait(Duration::ZERO)`](Self::with_max_wait)
-    /// rejects at once instead).
+    /// A layer over a driver [`Policy`]'s machine, runtime and ask (a rate
+    /// limiter's waits up to its max wait; see [`with_max_wait`](Self::with_max_wait)).
     pub fn from_policy(policy: &Policy<S, R>) -> Self
     where
         S: Clone,
@@ -83,9 +76,8 @@ impl<S, R> AdmissionLayer<S, R> {
 }
 
 impl<S, R, K> AdmissionLayer<S, R, K> {
-    /// Uses `classify` to decide what each `Result<Response, Error>` tells
-    /// the machine (it is cloned into every call's future). The caller
-    /// still gets the inner service's result unchanged.
+    /// Judges what each result tells the machine with `classify` (cloned
+    /// into every call's future); the caller gets the result unchanged.
     pub fn with_classifier<K2>(self, classify: K2) -> AdmissionLayer<S, R, K2> {
         AdmissionLayer {
             policy: self.policy,
@@ -94,29 +86,28 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
     }
 
     /// Each call waits at most `max_wait` for a rate limiter's permits
-    /// (zero: rejected at once, with `retry_at`). The deadline and weight
-    /// a call asks for come from the policy ([`Policy::with_deadline`],
-    /// [`Policy::with_weight`]).
+    /// (zero: rejected at once, with `retry_at`); deadline and weight come
+    /// from the policy ([`Policy::with_deadline`], [`Policy::with_weight`]).
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.policy = self.policy.with_max_wait(max_wait);
         self
     }
 
-    /// The same machine, decided in `call` for the key `key(&request)`
-    /// (a keyed rate limiter): see [`KeyedAdmissionLayer`].
+    /// The same machine, decided in `call` for the key `key(&request)` (a
+    /// keyed rate limiter): see [`KeyedAdmissionLayer`].
     pub fn keyed<F>(self, key: F) -> KeyedAdmissionLayer<S, R, F, NoDeadline, K> {
+        let deadline = NoDeadline;
         KeyedAdmissionLayer {
             layer: self,
             key,
-            deadline: NoDeadline,
+            deadline,
         }
     }
 
     /// The same machine, decided in `call` with each request's deadline
-    /// (read by `deadline`; the earlier of it and the layer's binds): fail
-    /// fast rejects a request whose time left cannot cover the call. See
-    /// [`KeyedAdmissionLayer`].
+    /// (the earlier of it and the policy's binds): a fail fast rejects a
+    /// request whose time left cannot cover the call.
     pub fn with_request_deadline<D>(self, deadline: D) -> KeyedAdmissionLayer<S, R, NoKey, D, K> {
         KeyedAdmissionLayer {
             layer: self,
@@ -125,8 +116,7 @@ impl<S, R, K> AdmissionLayer<S, R, K> {
         }
     }
 
-    /// The policy every call goes through: its shared machine, runtime
-    /// and [`Ask`].
+    /// The policy every call goes through (machine, runtime, [`Ask`]).
     pub const fn policy(&self) -> &Policy<S, R> {
         &self.policy
     }
@@ -149,19 +139,18 @@ where
     type Service = AdmissionService<Svc, S, R, K>;
 
     fn layer(&self, inner: Svc) -> Self::Service {
+        let (admit, decided) = (None, None);
         let state = AdmissionState {
-            admit: None,
+            admit,
             waiting: false,
-            decided: None,
+            decided,
         };
         Layered::with_state(self.clone(), inner, state)
     }
 }
 
-/// One [`AdmissionService`]'s own state: its wait for admission (its
-/// storage allocated once and reused) and what `poll_ready` decided for
-/// the next call. Dropped, it hands an unused permit back (nothing
-/// counted) and gives a wait's place up.
+/// One [`AdmissionService`]'s own state: its wait (allocated once, reused)
+/// and what `poll_ready` decided for the next call.
 pub struct AdmissionState<S: SharedAdmission, R: Runtime> {
     admit: Slot<S, R, ()>,
     waiting: bool,
@@ -187,16 +176,14 @@ impl<S: SharedAdmission, R: Runtime> fmt::Debug for AdmissionState<S, R> {
 
 /// A service behind an admission machine; made by [`AdmissionLayer`].
 ///
-/// [`poll_ready`](Service::poll_ready) decides first, through [`Admit`]
-/// (waiting there if the machine says so), then polls the inner service
-/// only if admitted; `call` moves the permit into the [`ResponseFuture`],
-/// or answers a rejection at once without calling the inner service (the
-/// crate docs give the rule). A permit taken and never used (the service
-/// dropped, an inner readiness error) is handed back unused, nothing
-/// counted (a rate limiter's booking comes back); a service dropped while
-/// it waits gives its place up. A `call` with no decision in hand
-/// (`poll_ready` skipped) decides at once, without waiting. A clone shares
-/// the machine, not this service's permit.
+/// `poll_ready` decides first, through the driver's [`Admit`] (waiting
+/// there if the machine says so), and polls the inner service only if
+/// admitted; `call` moves the permit into the [`ResponseFuture`], or
+/// answers a rejection without calling the inner service. A permit never
+/// used (the service dropped, an inner readiness error) goes back with
+/// nothing counted; a service dropped while it waits gives its place up; a
+/// `call` without `poll_ready` decides at once, without waiting. A clone
+/// shares the machine, not this service's permit.
 pub type AdmissionService<Svc, S, R, K = DefaultClassifier> =
     Layered<AdmissionLayer<S, R, K>, Svc, AdmissionState<S, R>>;
 
@@ -288,10 +275,9 @@ where
     }
 }
 
-/// What a [`KeyedAdmissionLayer`] reads from each request to key its call.
-///
-/// Any `Fn(&Req) -> Q` is one (`Q` the key, owned or borrowed-from form of
-/// the machine's key); [`NoKey`] keys nothing.
+/// What a [`KeyedAdmissionLayer`] reads from each request to key its call:
+/// any `Fn(&Req) -> Q` (`Q` the machine's key, owned or borrowed-from), or
+/// [`NoKey`].
 pub trait RequestKey<Req> {
     /// The key handed to the machine.
     type Key;
@@ -320,16 +306,11 @@ impl<Req> RequestKey<Req> for NoKey {
 }
 
 /// An [`AdmissionLayer`] whose decision needs the request: a key (a keyed
-/// rate limiter, `key(&request)`) or the request's own deadline (a fail
-/// fast refusing a call its deadline cannot cover).
-///
-/// **The documented exception to the rule**: `poll_ready` cannot see the
-/// request, so this layer's `poll_ready` is the inner service's and it
-/// decides in [`call`](Service::call). A rejected request is answered at
-/// once, the inner service not called. A machine that makes the call wait
-/// (it books a later start) does so in the [`ResponseFuture`]: the inner
-/// service's `call` has been made, and its future is polled only once
-/// admitted (dropped unpolled if the wait ends in a rejection).
+/// rate limiter) or the request's own deadline (a fail fast). `poll_ready`
+/// cannot see the request, so it is the inner service's and the layer
+/// decides in `call`: a rejection answers at once, the inner service not
+/// called; a wait happens in the [`ResponseFuture`], which polls the inner
+/// future only once admitted (dropping it unpolled if rejected).
 ///
 /// ```
 /// use failsafe_core::rate::Quota;
@@ -359,19 +340,20 @@ pub struct KeyedAdmissionLayer<S, R, F, D = NoDeadline, K = DefaultClassifier> {
 impl<S, R, F, D, K> KeyedAdmissionLayer<S, R, F, D, K> {
     /// Uses `classify` to decide what each result tells the machine.
     pub fn with_classifier<K2>(self, classify: K2) -> KeyedAdmissionLayer<S, R, F, D, K2> {
+        let (key, deadline) = (self.key, self.deadline);
         KeyedAdmissionLayer {
             layer: self.layer.with_classifier(classify),
-            key: self.key,
-            deadline: self.deadline,
+            key,
+            deadline,
         }
     }
 
-    /// Reads each request's deadline with `deadline` (a [`RequestDeadline`],
-    /// or any `Fn(&Req) -> Deadline`).
+    /// Reads each request's deadline with `deadline` (a [`RequestDeadline`]).
     pub fn with_request_deadline<D2>(self, deadline: D2) -> KeyedAdmissionLayer<S, R, F, D2, K> {
+        let (layer, key) = (self.layer, self.key);
         KeyedAdmissionLayer {
-            layer: self.layer,
-            key: self.key,
+            layer,
+            key,
             deadline,
         }
     }
@@ -400,8 +382,7 @@ impl<Svc, S: Clone, R: Clone, F: Clone, D: Clone, K: Clone> Layer<Svc>
     }
 }
 
-/// A service whose calls are admitted by key or by their own deadline;
-/// made by [`KeyedAdmissionLayer`] (see it for where it decides).
+/// A service made by a [`KeyedAdmissionLayer`].
 pub type KeyedAdmissionService<Svc, S, R, F, D = NoDeadline, K = DefaultClassifier> =
     Layered<KeyedAdmissionLayer<S, R, F, D, K>, Svc>;
 
@@ -452,14 +433,10 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of every admission layer's call: the inner future holding
-    /// its permit, a rejection ready at once (the inner service not called),
-    /// or, for a [`KeyedAdmissionLayer`] whose machine makes the call wait,
-    /// the wait and then the inner future.
-    ///
-    /// Completing hands the permit back with the classified outcome;
-    /// dropping it first hands it back as `Cancelled` (a half-open
-    /// breaker's probe slot, a bulkhead slot come back), or gives a wait's
-    /// place up.
+    /// its permit, a rejection ready at once, or (a [`KeyedAdmissionLayer`]
+    /// that waits) the wait, then the inner future. Completing hands the
+    /// permit back with the classified outcome; dropping it first hands it
+    /// back as `Cancelled`, or gives a wait's place up.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, S, R, K, Q = ()>
     where

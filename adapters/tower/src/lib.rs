@@ -2,57 +2,31 @@
 //!
 //! [Failsafe](failsafe_core) as tower [`Layer`](tower_layer::Layer)s on
 //! **any runtime**: the layers reach time only through the driver's
-//! [`Runtime`](failsafe_driver::Runtime) (its clock, `sleep_until`,
-//! `reset_sleep`), so the same layer runs on tokio (`failsafe_tokio::TokioClock`,
-//! paused time included), on smol or async-std (`failsafe_async_std::AsyncIoClock`),
-//! or on any runtime that binds the driver. This crate does not depend on
-//! tokio.
+//! [`Runtime`](failsafe_driver::Runtime), so the same layer runs on tokio
+//! (`failsafe_tokio::TokioClock`, paused time included), on smol or
+//! async-std (`failsafe_async_std::AsyncIoClock`), or on any runtime that
+//! binds the driver. This crate does not depend on tokio. It is a thin
+//! shell over the driver, whose docs say what each pattern does:
 //!
-//! | layer | what it does | decides in |
+//! | layer | over | decides in |
 //! |---|---|---|
-//! | [`AdmissionLayer`] | any admission machine: circuit breaker, fail fast, bulkhead, rate limiter | `poll_ready` |
-//! | [`KeyedAdmissionLayer`] | the same, keyed by the request (a keyed rate limiter) or bounded by the request's deadline | `call` |
-//! | [`RetryLayer`] | resends a failed request under a retry policy and budget | the response future |
-//! | [`TimeoutLayer`] | bounds a request by a deadline, handed down in the request | the response future |
-//! | [`FallbackLayer`] | answers a failed request with an alternative service | the response future |
-//! | [`ChaosLayer`] | injects errors, chosen outcomes, hangs and latency (a driver [`ChaosPolicy`](failsafe_driver::chaos::ChaosPolicy)) | `call` |
+//! | [`AdmissionLayer`] (aliases [`CircuitBreakerLayer`], [`FailFastLayer`], [`BulkheadLayer`], [`RateLimitLayer`]) | any admission machine, a driver [`Policy`](failsafe_driver::Policy) | `poll_ready` |
+//! | [`KeyedAdmissionLayer`] ([`KeyedRateLimitLayer`]) | the same, keyed by the request or bounded by its deadline | `call` |
+//! | [`PlanLayer`] ([`RetryLayer`], [`TimeoutLayer`], [`HedgeLayer`], [`PipelineLayer`]) | any per-call plan: [`RetryPolicy`](failsafe_driver::RetryPolicy), [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy), a hedge, a [`Pipeline`](failsafe_driver::Pipeline) | the response future |
+//! | [`FallbackLayer`] | a driver [`Fallback`](failsafe_driver::Fallback) and an alternative service | the response future |
+//! | [`ChaosLayer`] | a driver [`ChaosPolicy`](failsafe_driver::chaos::ChaosPolicy) | `call` |
+//! | [`CacheLayer`] | a driver [`SharedCache`](failsafe_driver::SharedCache) | `call` |
 //!
-//! ## One layer for every admission machine
-//!
-//! A circuit breaker, a fail fast, a bulkhead and a rate limiter differ
-//! only in their core machine; each is a [`SharedAdmission`](failsafe_core::sync::SharedAdmission)
-//! (what a driver [`Policy`](failsafe_driver::Policy) holds: an
-//! `Arc<Shared<..>>`, or `Arc<Throttle<AtomicGcra>>`). So there is one
-//! layer, [`AdmissionLayer<S, R>`](AdmissionLayer), one service and one
-//! response future ([`ResponseFuture`]) for all of them; the pattern names
-//! are aliases ([`CircuitBreakerLayer`], [`FailFastLayer`],
-//! [`BulkheadLayer`], [`RateLimitLayer`], [`KeyedRateLimitLayer`]).
-//! Build one from a policy with [`AdmissionLayer::from_policy`] (its
-//! machine, runtime and [`Ask`](failsafe_driver::Ask)) or from the parts
-//! with [`AdmissionLayer::new`].
-//!
-//! **Where a layer decides: in `poll_ready`, the same rule for every
-//! pattern.** The layer asks its machine before it polls the inner
-//! service's readiness (outer layer first, then inner), through the
-//! driver's [`Admit`](failsafe_driver::Admit): a bulkhead's queue or a rate
-//! limiter's booking makes the caller wait in `poll_ready`, its waker and
-//! timer registered. Admitted, the layer keeps the permit ([`Guard`](failsafe_driver::Guard))
-//! and only then polls the inner service. Rejected, it does **not** poll
-//! the inner service: `poll_ready` is ready and the next `call` returns a
-//! future that fails at once with [`Error::Rejected`](failsafe_driver::Error::Rejected).
-//! So a rejected request never holds an inner slot: a rate-limit layer in
-//! front of a bulkhead layer no longer takes the bulkhead's slot for the
-//! requests it turns away. `call` moves the permit into the response
-//! future, which hands it back with the outcome its classifier gives the
-//! result (driver [`Classify`](failsafe_driver::Classify); by default an
-//! `Err` is a failure), or as `Cancelled` if the future is dropped.
-//!
-//! **The one exception: a decision that needs the request.** `poll_ready`
-//! cannot see the request, so a keyed machine (a per-tenant rate limit)
-//! or a fail fast judging each request's own deadline decides in `call`
-//! ([`KeyedAdmissionLayer`], made with [`AdmissionLayer::keyed`] or
-//! [`AdmissionLayer::with_request_deadline`]); if that machine makes the
-//! call wait, the response future waits before it polls the inner future.
+//! **One rule for where a layer decides.** A machine that can make the
+//! caller wait (a bulkhead's queue, a rate limiter's booking) decides in
+//! `poll_ready`, before the inner service is polled: the caller waits
+//! there, and a rejected request never holds an inner slot (`poll_ready`
+//! is then ready and `call` answers [`Error::Rejected`](failsafe_driver::Error::Rejected)
+//! at once). A decision that needs the request (a key, the request's own
+//! deadline) or a whole call (a plan) is made in `call` and the response
+//! future. One future serves every admission layer ([`ResponseFuture`]:
+//! it hands the permit back with the classified outcome, or `Cancelled` if
+//! dropped) and one every plan layer ([`PlanFuture`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -84,26 +58,13 @@
 //! # }
 //! ```
 //!
-//! ## Retry, timeout and fallback
-//!
-//! [`RetryLayer`], [`TimeoutLayer`] and [`FallbackLayer`] wrap the driver's
-//! [`RetryPolicy`](failsafe_driver::RetryPolicy),
-//! [`TimeoutPolicy`](failsafe_driver::TimeoutPolicy) and
-//! [`Fallback`](failsafe_driver::Fallback) on any runtime; their futures
-//! are named, never boxed, and sleep on the runtime's timer. A request
-//! carries its deadline from layer to layer through a [`RequestDeadline`].
-//! The default order, from the outside in: **Fallback -> Retry ->
-//! CircuitBreaker -> Timeout**: the fallback answers whatever is left,
-//! each retry asks the breaker again, and the timeout bounds each attempt
-//! (build the policies on one clock, as deadlines pass between them).
-//!
-//! ## For benches
-//!
-//! Each peer of tower 0.5 is one line: `BulkheadLayer::from_policy(&bulkhead)`
-//! (`ConcurrencyLimit`), `RateLimitLayer::from_policy(&limiter)`
-//! (`RateLimit`), `TimeoutLayer::new(policy)` (`Timeout`). Clone a service
-//! once per connection, then `ready().await` + `call(..)`: an admission
-//! service allocates its wait's storage once and reuses it.
+//! A request carries its deadline from layer to layer through a
+//! [`RequestDeadline`]. The default order, from the outside in:
+//! **Fallback -> Retry -> CircuitBreaker -> Timeout** (the fallback answers
+//! whatever is left, each retry asks the breaker again, the timeout bounds
+//! each attempt; build the policies on one clock). For benches, clone a
+//! service once per connection, then `ready().await` + `call(..)`: an
+//! admission service allocates its wait's storage once and reuses it.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod admission;
@@ -111,10 +72,8 @@ mod cache;
 mod chaos;
 mod deadline;
 mod fallback;
-mod hedge;
 mod pipeline;
-mod retry;
-mod timeout;
+mod plan;
 
 pub use admission::{
     AdmissionLayer, AdmissionService, AdmissionState, KeyedAdmissionLayer, KeyedAdmissionService,
@@ -124,13 +83,15 @@ pub use cache::{CacheFuture, CacheLayer, CacheService};
 pub use chaos::{ChaosLayer, ChaosService};
 pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
-pub use hedge::{HedgeFuture, HedgeLayer, HedgeService, SharedLatencies};
 pub use pipeline::{
-    CloneRequests, KeepErrors, PipelineFuture, PipelineLayer, PipelineService, Replay, Respond,
-    RespondWith, SendOnce,
+    CloneRequests, KeepErrors, Piped, PipelineFuture, PipelineLayer, PipelineService, Replay,
+    Respond, RespondWith, SendOnce,
 };
-pub use retry::{RetryFuture, RetryLayer, RetryService};
-pub use timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
+pub use plan::{
+    HedgeFuture, HedgeLayer, HedgeService, Hedged, Hedging, OneAttempt, PlanCall, PlanFuture,
+    PlanLayer, Resend, RetryFuture, RetryLayer, RetryService, SharedLatencies, TimeoutFuture,
+    TimeoutLayer, TimeoutService,
+};
 
 use std::sync::Arc;
 

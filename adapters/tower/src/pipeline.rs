@@ -3,7 +3,6 @@
 //! service is asked to be ready, so a request any admission rejects holds
 //! nothing anywhere (not even the inner service's readiness).
 
-use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -19,10 +18,9 @@ use failsafe_driver::{
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
-use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Layered, NoDeadline, RequestDeadline};
+use crate::{Layered, NoDeadline, PlanLayer, RequestDeadline};
 
 /// Wraps services in a [`PipelineService`]: each request runs through the
 /// shared [`Pipeline`] (admissions, retry, timeouts), with one error type,
@@ -52,18 +50,33 @@ use crate::{Layered, NoDeadline, RequestDeadline};
 /// assert_eq!((e.attempts, e.inner()), (3, Some(&"zero")));
 /// # }
 /// ```
-pub struct PipelineLayer<
+pub type PipelineLayer<
     P,
     K = DefaultClassifier,
     D = NoDeadline,
     Y = CloneRequests,
     M = KeepErrors,
-> {
+> = PlanLayer<Piped<P, Y, M>, K, D>;
+
+/// What a [`PipelineLayer`] shares among its services: the pipeline, how a
+/// request is sent again ([`Replay`]) and what a failure answers
+/// ([`Respond`]).
+#[derive(Debug)]
+pub struct Piped<P, Y = CloneRequests, M = KeepErrors> {
     pipeline: Arc<P>,
-    classify: Arc<K>,
-    deadline: D,
     replay: Y,
     respond: M,
+}
+
+impl<P, Y: Clone, M: Clone> Clone for Piped<P, Y, M> {
+    fn clone(&self) -> Self {
+        let (replay, respond) = (self.replay.clone(), self.respond.clone());
+        Piped {
+            pipeline: Arc::clone(&self.pipeline),
+            replay,
+            respond,
+        }
+    }
 }
 
 /// How a [`PipelineLayer`] sends a request again for a retry.
@@ -135,94 +148,61 @@ impl<P> PipelineLayer<P> {
     /// Every request through `pipeline`; every `Err` of the inner service
     /// fails (and retries, if the pipeline retries).
     pub fn new(pipeline: P) -> Self {
-        PipelineLayer {
-            pipeline: Arc::new(pipeline),
-            classify: Arc::new(DefaultClassifier),
-            deadline: NoDeadline,
-            replay: CloneRequests,
-            respond: KeepErrors,
-        }
+        let pipeline = Arc::new(pipeline);
+        PlanLayer::of(
+            Piped {
+                pipeline,
+                replay: CloneRequests,
+                respond: KeepErrors,
+            },
+            DefaultClassifier,
+        )
     }
 }
 
 impl<P, K, D, Y, M> PipelineLayer<P, K, D, Y, M> {
-    /// Classifies the inner service's results with `classify`.
-    pub fn with_classifier<K2>(self, classify: K2) -> PipelineLayer<P, K2, D, Y, M> {
-        PipelineLayer {
-            pipeline: self.pipeline,
-            classify: Arc::new(classify),
-            deadline: self.deadline,
-            replay: self.replay,
-            respond: self.respond,
-        }
-    }
-
-    /// Reads each request's own deadline (a `grpc-timeout` header, an
-    /// extension) with `deadline`.
-    pub fn with_request_deadline<D2>(self, deadline: D2) -> PipelineLayer<P, K, D2, Y, M> {
-        PipelineLayer {
-            pipeline: self.pipeline,
-            classify: self.classify,
-            deadline,
-            replay: self.replay,
-            respond: self.respond,
-        }
-    }
-
     /// Sends each request once ([`SendOnce`]): no `Clone` needed, no retry.
     pub fn send_once(self) -> PipelineLayer<P, K, D, SendOnce, M> {
-        PipelineLayer {
-            pipeline: self.pipeline,
-            classify: self.classify,
-            deadline: self.deadline,
+        let PlanLayer {
+            pattern: p,
+            classify,
+            deadline,
+        } = self;
+        let pattern = Piped {
+            pipeline: p.pipeline,
             replay: SendOnce,
-            respond: self.respond,
+            respond: p.respond,
+        };
+        PlanLayer {
+            pattern,
+            classify,
+            deadline,
         }
     }
 
     /// Answers failures with `respond(error)` as a response
     /// ([`RespondWith`]): the service's error becomes `Infallible`.
     pub fn respond_with<F>(self, respond: F) -> PipelineLayer<P, K, D, Y, RespondWith<F>> {
-        PipelineLayer {
-            pipeline: self.pipeline,
-            classify: self.classify,
-            deadline: self.deadline,
-            replay: self.replay,
+        let PlanLayer {
+            pattern: p,
+            classify,
+            deadline,
+        } = self;
+        let pattern = Piped {
+            pipeline: p.pipeline,
+            replay: p.replay,
             respond: RespondWith(respond),
+        };
+        PlanLayer {
+            pattern,
+            classify,
+            deadline,
         }
     }
 
     /// The pipeline.
     pub fn pipeline(&self) -> &P {
-        &self.pipeline
-    }
-}
-
-impl<P, K, D: Clone, Y: Clone, M: Clone> Clone for PipelineLayer<P, K, D, Y, M> {
-    fn clone(&self) -> Self {
-        PipelineLayer {
-            pipeline: Arc::clone(&self.pipeline),
-            classify: Arc::clone(&self.classify),
-            deadline: self.deadline.clone(),
-            replay: self.replay.clone(),
-            respond: self.respond.clone(),
-        }
-    }
-}
-
-impl<P: fmt::Debug, K, D, Y, M> fmt::Debug for PipelineLayer<P, K, D, Y, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineLayer")
-            .field("pipeline", &self.pipeline)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, P, K, D: Clone, Y: Clone, M: Clone> Layer<S> for PipelineLayer<P, K, D, Y, M> {
-    type Service = PipelineService<S, P, K, D, Y, M>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Layered::new(self.clone(), inner)
+        &self.pattern.pipeline
     }
 }
 
@@ -269,7 +249,7 @@ where
 }
 
 impl<S, Req, A, R, B, G, O, K, D, Y, M> Service<Req>
-    for Layered<PipelineLayer<Pipeline<A, R, B, G, O>, K, D, Y, M>, S>
+    for PipelineService<S, Pipeline<A, R, B, G, O>, K, D, Y, M>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Future: Send,
@@ -287,7 +267,7 @@ where
     B: Lock<G> + Send + Sync + 'static,
     G: RetryBudget + 'static,
     O: Observer<RetryEvent> + Clone + Send + Sync + 'static,
-    K: Classify<S::Response, S::Error> + Send + Sync + 'static,
+    K: Classify<S::Response, S::Error> + Clone + Send + Sync + 'static,
     D: RequestDeadline<Req> + Clone + Send + 'static,
 {
     type Response = S::Response;
@@ -299,18 +279,18 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let layer = &self.layer;
+        let (layer, p) = (&self.layer, &self.layer.pattern);
         let deadline = layer.deadline.deadline(&request);
-        let (pipeline, classify) = (Arc::clone(&layer.pipeline), Arc::clone(&layer.classify));
-        let respond = layer.respond.clone();
+        let (pipeline, classify) = (Arc::clone(&p.pipeline), layer.classify.clone());
+        let respond = p.respond.clone();
         let sender = Sender {
             service: self.inner.clone(),
             request: Some(request),
-            replay: layer.replay.clone(),
+            replay: p.replay.clone(),
             rule: layer.deadline.clone(),
         };
         Box::pin(async move {
-            let result = pipeline.call_attempts(&*classify, deadline, sender).await;
+            let result = pipeline.call_attempts(&classify, deadline, sender).await;
             respond.respond(result)
         })
     }

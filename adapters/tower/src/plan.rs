@@ -1,0 +1,686 @@
+//! One layer for every per-call plan ([`PlanLayer`]) and one future for the
+//! plans the driver's [`PlanRun`] executes ([`PlanFuture`]): retry, timeout
+//! and hedge differ only in the plan they build and how they send an
+//! attempt ([`PlanCall`]).
+
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+use std::sync::Arc;
+
+use failsafe_core::Instant;
+use failsafe_core::hedge::{HedgeConfig, HedgePlan, Latencies, LatencyQuantile};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _};
+use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan};
+use failsafe_core::rng::Xorshift64;
+use failsafe_core::sync::Lock;
+use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
+use failsafe_driver::slots::{Four, One, Slots};
+use failsafe_driver::{
+    Classify, DefaultClassifier, Error, Hook, PlanRun, RetryError, RetryOnErr, RetryPolicy,
+    Runtime, SharedBudget, StdLock, Step, TimeoutPolicy,
+};
+use tower::ServiceExt;
+use tower::util::Oneshot;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Layered, NoDeadline, RequestDeadline};
+
+/// The layer of every per-call pattern: the pattern `P` (a [`RetryPolicy`],
+/// a timeout, a [`Hedging`], a [`Piped`](crate::Piped) pipeline), the
+/// classifier `K` judging the inner service's results, and `D`, how a
+/// request carries its deadline ([`RequestDeadline`]). The pattern names
+/// are aliases ([`RetryLayer`], [`TimeoutLayer`], [`HedgeLayer`],
+/// [`PipelineLayer`](crate::PipelineLayer)); every service it makes shares
+/// the pattern (its budget, its hook).
+#[derive(Clone)]
+pub struct PlanLayer<P, K = DefaultClassifier, D = NoDeadline> {
+    pub(crate) pattern: P,
+    pub(crate) classify: K,
+    pub(crate) deadline: D,
+}
+
+impl<P, K> PlanLayer<P, K> {
+    pub(crate) const fn of(pattern: P, classify: K) -> Self {
+        PlanLayer {
+            pattern,
+            classify,
+            deadline: NoDeadline,
+        }
+    }
+}
+
+impl<P, K, D> PlanLayer<P, K, D> {
+    /// Judges the inner service's results with `classify` (an `Ok(503)`
+    /// may retry, a `400` may not; a retry-after hint); the caller still
+    /// gets them unchanged.
+    pub fn with_classifier<K2>(self, classify: K2) -> PlanLayer<P, K2, D> {
+        let PlanLayer {
+            pattern, deadline, ..
+        } = self;
+        PlanLayer {
+            pattern,
+            classify,
+            deadline,
+        }
+    }
+
+    /// Reads each request's deadline with `deadline` (a [`RequestDeadline`]
+    /// or any `Fn(&Req) -> Deadline`): the earlier of it and the pattern's
+    /// binds, no retry or hedge starts at or after it, and a timeout writes
+    /// its own back into the request for the layers inside.
+    pub fn with_request_deadline<D2>(self, deadline: D2) -> PlanLayer<P, K, D2> {
+        let PlanLayer {
+            pattern, classify, ..
+        } = self;
+        PlanLayer {
+            pattern,
+            classify,
+            deadline,
+        }
+    }
+
+    /// The pattern the services share.
+    pub const fn pattern(&self) -> &P {
+        &self.pattern
+    }
+}
+
+impl<P: fmt::Debug, K, D> fmt::Debug for PlanLayer<P, K, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pattern = &self.pattern;
+        f.debug_struct("PlanLayer")
+            .field("pattern", pattern)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, P: Clone, K: Clone, D: Clone> Layer<S> for PlanLayer<P, K, D> {
+    type Service = Layered<Self, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Layered::new(self.clone(), inner)
+    }
+}
+
+/// How a [`PlanFuture`] sends the attempts its plan starts after the first
+/// (sent in `call`), judges their results and answers.
+pub trait PlanCall {
+    /// An attempt's future.
+    type Attempt: Future;
+    /// Where the attempts in flight are kept ([`One`]; a hedge's [`Four`]).
+    type Slots: Slots<Self::Attempt>;
+    /// The call's answer.
+    type Output;
+    /// Sends `attempt` once the service is ready, or answers at once.
+    fn poll_attempt(
+        &mut self,
+        cx: &mut Context<'_>,
+        attempt: Attempt,
+    ) -> Poll<Result<Self::Attempt, Self::Output>>;
+    /// The plan's judgement of a result that ended at `now`.
+    fn judge(&self, now: Instant, result: &<Self::Attempt as Future>::Output) -> Judged;
+    /// The answer for how the call finished and its last result.
+    fn finish(finish: Finish, result: Option<<Self::Attempt as Future>::Output>) -> Self::Output;
+}
+
+pin_project_lite::pin_project! {
+    /// The future of every plan layer's call (aliases [`RetryFuture`],
+    /// [`TimeoutFuture`], [`HedgeFuture`]): the driver's [`PlanRun`] under
+    /// the core plan `P` (the attempts in flight and one timer on the
+    /// runtime `R`, pinned in place: named, not boxed), and `C` sending the
+    /// attempts. Dropping it drops the attempts in flight.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct PlanFuture<C, P, R>
+    where
+        C: PlanCall,
+        R: Runtime,
+    {
+        call: C,
+        runtime: R,
+        // An attempt the plan asked for, waiting for the service to be ready.
+        readying: Option<Attempt>,
+        #[pin]
+        run: PlanRun<P, C::Attempt, R::Sleep, C::Slots>,
+    }
+}
+
+impl<C: PlanCall, P, R: Runtime> PlanFuture<C, P, R> {
+    /// The plan this call runs under (a timeout's deadline, the attempts
+    /// a retry made).
+    pub fn plan(&self) -> &P {
+        self.run.plan()
+    }
+}
+
+impl<C: PlanCall, P, R: Runtime> fmt::Debug for PlanFuture<C, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlanFuture")
+            .field("readying", &self.readying.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, P, R> Future for PlanFuture<C, P, R>
+where
+    C: PlanCall,
+    P: failsafe_core::plan::Plan,
+    R: Runtime,
+{
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        loop {
+            if let Some(attempt) = *this.readying {
+                let sent = ready!(this.call.poll_attempt(cx, attempt));
+                *this.readying = None;
+                match sent {
+                    Ok(future) => this.run.as_mut().start(attempt, future),
+                    Err(answer) => return Poll::Ready(answer),
+                }
+            }
+            let call = &*this.call;
+            let mut judge = |now, result: &<C::Attempt as Future>::Output| call.judge(now, result);
+            match ready!(this.run.as_mut().poll_step(cx, &*this.runtime, &mut judge)) {
+                Step::Start(attempt) => *this.readying = Some(attempt),
+                Step::Finish(finish, result) => return Poll::Ready(C::finish(finish, result)),
+            }
+        }
+    }
+}
+
+/// A retry's [`PlanCall`]: the ready service sends each attempt a clone of
+/// the request.
+#[derive(Debug)]
+pub struct Resend<S, Req, K> {
+    service: S,
+    request: Req,
+    classify: K,
+}
+
+impl<S, Req, K> PlanCall for Resend<S, Req, K>
+where
+    S: Service<Req>,
+    Req: Clone,
+    K: Classify<S::Response, S::Error>,
+{
+    type Attempt = S::Future;
+    type Slots = One<S::Future>;
+    type Output = Result<S::Response, RetryError<S::Error>>;
+
+    fn poll_attempt(
+        &mut self,
+        cx: &mut Context<'_>,
+        attempt: Attempt,
+    ) -> Poll<Result<S::Future, Self::Output>> {
+        Poll::Ready(match ready!(self.service.poll_ready(cx)) {
+            Ok(()) => Ok(self.service.call(self.request.clone())),
+            // A service that failed to become ready is broken: stop.
+            Err(e) => Err(Err(RetryError {
+                reason: GiveUp::NotRetryable,
+                attempts: attempt.number,
+                last: Some(e),
+            })),
+        })
+    }
+
+    fn judge(&self, now: Instant, result: &Result<S::Response, S::Error>) -> Judged {
+        Judged::verdict(self.classify.verdict_at(now, result))
+    }
+
+    fn finish(finish: Finish, result: Option<Result<S::Response, S::Error>>) -> Self::Output {
+        RetryError::from_finish(finish, result)
+    }
+}
+
+/// A hedge's [`PlanCall`]: each attempt readies its own clone of the
+/// service (tower's `oneshot`) with a clone of the request.
+#[derive(Debug)]
+pub struct Hedged<S, Req, K>(Resend<S, Req, K>);
+
+impl<S, Req, K> PlanCall for Hedged<S, Req, K>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    K: Classify<S::Response, S::Error>,
+{
+    type Attempt = Oneshot<S, Req>;
+    type Slots = Four<Oneshot<S, Req>>;
+    type Output = Result<S::Response, RetryError<S::Error>>;
+
+    fn poll_attempt(
+        &mut self,
+        _: &mut Context<'_>,
+        _: Attempt,
+    ) -> Poll<Result<Self::Attempt, Self::Output>> {
+        Poll::Ready(Ok(self.0.service.clone().oneshot(self.0.request.clone())))
+    }
+
+    fn judge(&self, now: Instant, result: &Result<S::Response, S::Error>) -> Judged {
+        self.0.judge(now, result)
+    }
+
+    fn finish(finish: Finish, result: Option<Result<S::Response, S::Error>>) -> Self::Output {
+        RetryError::from_finish(finish, result)
+    }
+}
+
+/// A timeout's [`PlanCall`]: its one attempt, the inner future `F`, is sent
+/// in `call`; an `Err` is a failure.
+pub struct OneAttempt<F>(PhantomData<fn() -> F>);
+
+impl<F> fmt::Debug for OneAttempt<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OneAttempt")
+    }
+}
+
+impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
+    type Attempt = F;
+    type Slots = One<F>;
+    type Output = Result<T, Error<E>>;
+
+    fn poll_attempt(&mut self, _: &mut Context<'_>, _: Attempt) -> Poll<Result<F, Self::Output>> {
+        // The timeout plan never asks for a second attempt; were it to,
+        // there is no answer to give.
+        Poll::Ready(Err(Err(Error::Timeout(Deadline::NEVER))))
+    }
+
+    fn judge(&self, _: Instant, result: &Result<T, E>) -> Judged {
+        Judged::of_result(result)
+    }
+
+    fn finish(finish: Finish, result: Option<Result<T, E>>) -> Self::Output {
+        Error::from_finish(finish, result.map(|r| r.map_err(Error::Inner)))
+    }
+}
+
+/// Retries failed requests under a [`RetryPolicy`] (its backoff, attempt
+/// limit and budget, shared by every service of the layer), as the
+/// driver's `RetryPolicy::call` does. By default every `Err` retries
+/// ([`RetryOnErr`]; [`with_classifier`](PlanLayer::with_classifier)
+/// chooses). Requests and the service must be `Clone`: like tower's
+/// `Retry`, the call's future keeps a clone of the service and readies it
+/// before each retry. The service's `poll_ready` is the inner one's (an
+/// error there is a [`RetryError`] with no attempt made, `NotRetryable`);
+/// the future answers the first accepted response or a [`RetryError`] with
+/// the last error.
+///
+/// ```
+/// use failsafe_core::retry::RetryConfig;
+/// use failsafe_driver::RetryPolicy;
+/// use failsafe_tower::RetryLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
+/// let policy = RetryPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let svc = RetryLayer::new(policy)
+///     .layer(service_fn(|n: u32| async move { if n % 2 == 0 { Ok(n) } else { Err("odd") } }));
+/// assert_eq!(svc.clone().oneshot(4).await, Ok(4));
+/// let gave_up = svc.oneshot(3).await.unwrap_err();
+/// assert_eq!((gave_up.attempts, gave_up.last), (3, Some("odd")));
+/// # }
+/// ```
+pub type RetryLayer<B, R, K = RetryOnErr, D = NoDeadline> = PlanLayer<RetryPolicy<B, R>, K, D>;
+/// A service made by a [`RetryLayer`].
+pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
+/// The future of a [`RetryService`] call.
+pub type RetryFuture<S, Req, B, R, K> =
+    PlanFuture<Resend<S, Req, K>, RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>, R>;
+
+impl<B, R> RetryLayer<B, R> {
+    /// A layer retrying every `Err` under `policy`.
+    pub const fn new(policy: RetryPolicy<B, R>) -> Self {
+        PlanLayer::of(policy, RetryOnErr)
+    }
+}
+
+impl<B, R, K, D> RetryLayer<B, R, K, D> {
+    /// The policy the services retry under.
+    pub const fn policy(&self) -> &RetryPolicy<B, R> {
+        &self.pattern
+    }
+}
+
+impl<S, B, R, K, D, Req> Service<Req> for RetryService<S, B, R, K, D>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    B: RetryBudget,
+    R: Runtime + Clone,
+    K: Classify<S::Response, S::Error> + Clone,
+    D: RequestDeadline<Req>,
+{
+    type Response = S::Response;
+    type Error = RetryError<S::Error>;
+    type Future = RetryFuture<S, Req, B, R, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| RetryError {
+            reason: GiveUp::NotRetryable,
+            attempts: 0,
+            last: Some(e),
+        })
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let (layer, clock) = (&self.layer, self.layer.pattern.clock().clone());
+        // The clock is read for the first attempt only if the plan needs
+        // the time (a deadline, `max_elapsed`, a budget), and at its end
+        // only if it failed or something times a success.
+        let mut plan = layer
+            .pattern
+            .unstarted_plan(layer.deadline.deadline(&request));
+        if !Classify::<S::Response, S::Error>::verdict_uses_time(&layer.classify) {
+            plan = plan.judged_without_time();
+        }
+        let now = if plan.needs_start_time() {
+            clock.now()
+        } else {
+            Instant::ZERO
+        };
+        // The ready service sends the first attempt now; a clone waits for
+        // later ones.
+        let clone = self.inner.clone();
+        let mut service = core::mem::replace(&mut self.inner, clone);
+        let run = PlanRun::new(plan, now).with_first(|_| Some(service.call(request.clone())));
+        let classify = layer.classify.clone();
+        PlanFuture {
+            call: Resend {
+                service,
+                request,
+                classify,
+            },
+            runtime: clock,
+            readying: None,
+            run,
+        }
+    }
+}
+
+/// Bounds each request by a [`TimeoutPolicy`]: its deadline is `now +
+/// timeout`, or an earlier one (the layer's [`with_parent`](PlanLayer::with_parent),
+/// the request's own with [`with_request_deadline`](PlanLayer::with_request_deadline)),
+/// written back into the request for the layers inside, so a per-attempt
+/// timeout inside a [`RetryLayer`] never outlives an overall one outside
+/// it. In `TimeoutMode::Cancel` the inner future is dropped at the
+/// deadline and [`Error::Timeout`] returned (the timer is armed only if it
+/// is not ready at its first poll); in `Soft` it runs on and the hook hears
+/// of the overrun. Inner errors come back as [`Error::Inner`].
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_core::timeout::TimeoutConfig;
+/// use failsafe_driver::{Error, TimeoutPolicy};
+/// use failsafe_tower::TimeoutLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
+/// let policy = TimeoutPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let hangs = service_fn(|(): ()| std::future::pending::<Result<(), ()>>());
+/// let r = TimeoutLayer::new(policy).layer(hangs).oneshot(()).await;
+/// assert!(matches!(r, Err(Error::Timeout(_))));
+/// # }
+/// ```
+pub type TimeoutLayer<R, D = NoDeadline> =
+    PlanLayer<(TimeoutPolicy<R>, Deadline), DefaultClassifier, D>;
+/// A service made by a [`TimeoutLayer`].
+pub type TimeoutService<S, R, D = NoDeadline> = Layered<TimeoutLayer<R, D>, S>;
+/// The future of a [`TimeoutService`] call.
+pub type TimeoutFuture<F, R> = PlanFuture<OneAttempt<F>, Timeout<Hook<TimeoutEvent>>, R>;
+
+impl<R> TimeoutLayer<R> {
+    /// A layer bounding every request by `policy`.
+    pub const fn new(policy: TimeoutPolicy<R>) -> Self {
+        PlanLayer::of((policy, Deadline::NEVER), DefaultClassifier)
+    }
+}
+
+impl<R, K, D> PlanLayer<(TimeoutPolicy<R>, Deadline), K, D> {
+    /// No request may run past `parent` either.
+    #[must_use]
+    pub fn with_parent(mut self, parent: Deadline) -> Self {
+        self.pattern.1 = parent;
+        self
+    }
+
+    /// The timeout the services apply.
+    pub const fn policy(&self) -> &TimeoutPolicy<R> {
+        &self.pattern.0
+    }
+}
+
+impl<S, R, K, D, Req> Service<Req> for Layered<PlanLayer<(TimeoutPolicy<R>, Deadline), K, D>, S>
+where
+    S: Service<Req>,
+    R: Runtime + Clone,
+    D: RequestDeadline<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = TimeoutFuture<S::Future, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    fn call(&mut self, mut request: Req) -> Self::Future {
+        let (layer, (policy, parent)) = (&self.layer, &self.layer.pattern);
+        let parent = (*parent).min(layer.deadline.deadline(&request));
+        let runtime = policy.clock().clone();
+        let now = runtime.now();
+        let (inner, rule) = (&mut self.inner, &layer.deadline);
+        let run = PlanRun::new(policy.plan(parent, now), now).with_first(|attempt| {
+            rule.set_deadline(&mut request, attempt.deadline);
+            Some(inner.call(request))
+        });
+        PlanFuture {
+            call: OneAttempt(PhantomData),
+            runtime,
+            readying: None,
+            run,
+        }
+    }
+}
+
+/// The latencies every request of a [`HedgeLayer`] shares (its
+/// [`HedgeDelay::Quantile`](failsafe_core::hedge::HedgeDelay::Quantile)).
+#[derive(Clone, Debug)]
+pub struct SharedLatencies(Arc<StdLock<LatencyQuantile>>);
+
+impl SharedLatencies {
+    /// A shared tracker.
+    pub fn new(quantile: LatencyQuantile) -> Self {
+        SharedLatencies(Arc::new(StdLock::new(quantile)))
+    }
+
+    /// The delay a hedge waits now.
+    pub fn delay(&self) -> core::time::Duration {
+        self.0.with(|q| q.delay())
+    }
+}
+
+impl Latencies for SharedLatencies {
+    fn delay(&self) -> core::time::Duration {
+        SharedLatencies::delay(self)
+    }
+    fn record(&self, now: Instant, latency: core::time::Duration) {
+        self.0.with(|q| q.record(now, latency));
+    }
+}
+
+/// What a [`HedgeLayer`] shares among its services: the config, the
+/// runtime, the budget hedges spend and the latencies they learn from.
+pub struct Hedging<R, B = NoBudget> {
+    config: HedgeConfig,
+    runtime: R,
+    budget: Arc<StdLock<B>>,
+    latencies: SharedLatencies,
+}
+
+impl<R: Clone, B> Clone for Hedging<R, B> {
+    fn clone(&self) -> Self {
+        let (budget, latencies) = (Arc::clone(&self.budget), self.latencies.clone());
+        let (config, runtime) = (self.config, self.runtime.clone());
+        Hedging {
+            config,
+            runtime,
+            budget,
+            latencies,
+        }
+    }
+}
+
+impl<R: fmt::Debug, B> fmt::Debug for Hedging<R, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hedging")
+            .field("config", &self.config)
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hedges **idempotent** requests (the constructor,
+/// [`idempotent`](PlanLayer::idempotent), says so): when the inner service
+/// is slow a copy of the request goes out again, up to four at once, the
+/// first success answers and the others are dropped; the core's
+/// [`HedgePlan`] decides. Requests and the service must be `Clone`; the
+/// service is always ready, each attempt readying its own clone.
+///
+/// ```
+/// use std::time::Duration;
+/// use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+/// use failsafe_tokio::TokioClock;
+/// use failsafe_tower::HedgeLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = HedgeConfig::builder()
+///     .max_attempts(2)
+///     .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+///     .build()
+///     .unwrap();
+/// let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+/// let counter = calls.clone();
+/// let svc = HedgeLayer::idempotent(config, TokioClock).layer(service_fn(move |n: u32| {
+///     let first = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+///     async move {
+///         if first { tokio::time::sleep(Duration::from_secs(10)).await } // a slow replica
+///         Ok::<_, ()>(n)
+///     }
+/// }));
+/// let started = tokio::time::Instant::now();
+/// assert_eq!(svc.oneshot(7).await, Ok(7));
+/// assert_eq!(started.elapsed(), Duration::from_millis(50)); // the hedge answered
+/// # }
+/// ```
+pub type HedgeLayer<R, B = NoBudget, K = DefaultClassifier, D = NoDeadline> =
+    PlanLayer<Hedging<R, B>, K, D>;
+/// A service made by a [`HedgeLayer`].
+pub type HedgeService<S, R, B = NoBudget, K = DefaultClassifier, D = NoDeadline> =
+    Layered<HedgeLayer<R, B, K, D>, S>;
+/// The future of a [`HedgeService`] call.
+pub type HedgeFuture<S, Req, R, B, K> =
+    PlanFuture<Hedged<S, Req, K>, HedgePlan<Arc<StdLock<B>>, B, SharedLatencies>, R>;
+
+impl<R> HedgeLayer<R> {
+    /// Hedges requests the caller says are idempotent, under `config`, on
+    /// `runtime`'s timer, with no budget and a p95 latency tracker (50 ms
+    /// until 100 latencies were seen, refreshed every second).
+    pub fn idempotent(config: HedgeConfig, runtime: R) -> Self {
+        let ms50 = core::time::Duration::from_millis(50);
+        let p95 = LatencyQuantile::new(9_500, ms50, 100, core::time::Duration::from_secs(1));
+        let budget = Arc::new(StdLock::new(NoBudget));
+        let latencies = SharedLatencies::new(p95);
+        PlanLayer::of(
+            Hedging {
+                config,
+                runtime,
+                budget,
+                latencies,
+            },
+            DefaultClassifier,
+        )
+    }
+}
+
+impl<R, B, K, D> HedgeLayer<R, B, K, D> {
+    /// Spends hedges from `budget`, shared by every service of the layer
+    /// (the retries' budget, to bound both).
+    pub fn budget<B2: RetryBudget>(self, budget: Arc<StdLock<B2>>) -> HedgeLayer<R, B2, K, D> {
+        let PlanLayer {
+            pattern: h,
+            classify,
+            deadline,
+        } = self;
+        let (config, runtime, latencies) = (h.config, h.runtime, h.latencies);
+        let pattern = Hedging {
+            config,
+            runtime,
+            budget,
+            latencies,
+        };
+        PlanLayer {
+            pattern,
+            classify,
+            deadline,
+        }
+    }
+
+    /// Takes the quantile delay from `latencies` (shared with other layers).
+    #[must_use]
+    pub fn latencies(mut self, latencies: SharedLatencies) -> Self {
+        self.pattern.latencies = latencies;
+        self
+    }
+}
+
+impl<S, R, B, K, D, Req> Service<Req> for HedgeService<S, R, B, K, D>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    R: Runtime + Clone,
+    B: RetryBudget,
+    K: Classify<S::Response, S::Error> + Clone,
+    D: RequestDeadline<Req>,
+{
+    type Response = S::Response;
+    type Error = RetryError<S::Error>;
+    type Future = HedgeFuture<S, Req, R, B, K>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let (layer, h) = (&self.layer, &self.layer.pattern);
+        let now = h.runtime.now();
+        let deadline = layer.deadline.deadline(&request);
+        let (budget, latencies) = (Arc::clone(&h.budget), h.latencies.clone());
+        // Four attempts at most: the slots the future holds.
+        let plan = HedgePlan::new(h.config.at_most(4), deadline, budget, latencies, (), now);
+        let service = self.inner.clone();
+        let first = |_: Attempt| Some(service.clone().oneshot(request.clone()));
+        let run = PlanRun::new(plan, now).with_first(first);
+        let classify = layer.classify.clone();
+        PlanFuture {
+            call: Hedged(Resend {
+                service,
+                request,
+                classify,
+            }),
+            runtime: h.runtime.clone(),
+            readying: None,
+            run,
+        }
+    }
+}
