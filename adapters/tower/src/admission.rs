@@ -145,7 +145,12 @@ where
             waiting: false,
             decided,
         };
-        Layered::with_state(self.clone(), inner, state)
+        let (layer, inner) = (self.clone(), inner);
+        Layered {
+            layer,
+            inner,
+            state,
+        }
     }
 }
 

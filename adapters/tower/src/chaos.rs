@@ -1,5 +1,4 @@
-//! A tower [`Layer`] that injects faults and latency in front of a service,
-//! as a driver [`ChaosPolicy`] decides, on any [`Runtime`]'s timer.
+//! A layer injecting faults and latency in front of a service.
 
 use core::borrow::Borrow;
 use core::fmt;
@@ -15,18 +14,13 @@ use tower_service::Service;
 
 use crate::Layered;
 
-/// Wraps services in a [`ChaosService`]: each request first waits the
-/// added latency on the runtime's timer, then gets the injected error, the
-/// chosen outcome (an `Ok` 503 for an HTTP server whose error type is
-/// `Infallible`), a hang, or the inner service's answer. A request with a
-/// fault injected never reaches the inner service; a hang is cut by a
-/// timeout outside (a [`TimeoutLayer`](crate::TimeoutLayer), the client's).
-///
-/// Generic over the runtime (tokio's `TokioClock`, async-io's
-/// `AsyncIoClock` for smol or async-std), like every layer here. The error
-/// and the outcome are the inner service's types, so the layer changes no
-/// types: put it in front of a real server (axum's `Router::layer`) to see
-/// what its clients' protection does.
+/// Injects what a driver [`ChaosPolicy`] decides, on any runtime's timer:
+/// each request waits the added latency, then gets the injected error, the
+/// chosen outcome (an `Ok` 503 for a server whose error is `Infallible`), a
+/// hang (cut by a timeout outside) or the inner service's answer; a fault
+/// never reaches the inner service. The layer changes no types: put it in
+/// front of a real server (axum's `Router::layer`) to see what its clients'
+/// protection does.
 ///
 /// ```
 /// use std::time::Duration;

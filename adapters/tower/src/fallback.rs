@@ -1,5 +1,4 @@
-//! A tower [`Layer`] and [`Service`] that answer a failed request with an
-//! alternative service.
+//! A layer answering a failed request with an alternative service.
 
 use core::fmt;
 use core::future::Future;
@@ -8,6 +7,8 @@ use core::task::{Context, Poll, ready};
 
 use failsafe_core::fallback::FallbackReason;
 use failsafe_driver::{Clock, Fallback, FallbackCause};
+use tower::ServiceExt;
+use tower::util::Oneshot;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -25,21 +26,14 @@ pub struct FallbackRequest<Req, E> {
     pub error: E,
 }
 
-/// Wraps services in a [`FallbackService`]: a request that fails for a
-/// reason the [`Fallback`] policy accepts is answered by the alternative
-/// service `A` instead, which sees the request, the reason and the error.
-///
-/// The alternative may be any `Service<FallbackRequest<Req, E>>` with the
-/// same response and error types: a cache, a replica, or a closure lifted
-/// with `tower::service_fn`. Stack several layers for an ordered chain
-/// (the outermost is tried last); [`with_index`](Self::with_index) numbers
-/// them in the events.
-///
-/// The primary's error must say why it failed ([`FallbackCause`]): put the
-/// layer over a [`RetryLayer`](crate::RetryLayer), a
-/// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) or a
-/// [`TimeoutLayer`](crate::TimeoutLayer), or map a plain error to
-/// [`Error::Inner`](failsafe_driver::Error::Inner).
+/// Answers a request that fails for a reason the driver's [`Fallback`]
+/// policy accepts with the alternative service `A` (a cache, a replica, a
+/// `service_fn`), which sees the request, the reason and the error and
+/// answers with the same types. Stack layers for an ordered chain (the
+/// outermost tried last; [`with_index`](Self::with_index) numbers them in
+/// the events). The primary's error must say why it failed
+/// ([`FallbackCause`]): put the layer over a retry, admission or timeout
+/// layer, or map a plain error to [`Error::Inner`](failsafe_driver::Error::Inner).
 ///
 /// ```
 /// use failsafe_driver::{Error, Fallback};
@@ -77,6 +71,7 @@ impl<A, C> FallbackLayer<A, C> {
 
     /// Reports this layer's fallbacks as alternative number `index` of a
     /// chain (0 by default).
+    #[must_use]
     pub fn with_index(mut self, index: u32) -> Self {
         self.index = index;
         self
@@ -106,16 +101,13 @@ impl<S, A: Clone, C: Clone> Layer<S> for FallbackLayer<A, C> {
 }
 
 /// A service whose failures are answered by an alternative; made by
-/// [`FallbackLayer`].
-///
-/// [`poll_ready`](Service::poll_ready) is the primary's. Each call keeps a
-/// clone of the request and of the alternative service (so the request
-/// must be `Clone`); the alternative is only made ready and called when
-/// the primary fails for a reason the policy accepts. Other errors come
-/// back unchanged.
+/// [`FallbackLayer`]. Its `poll_ready` is the primary's; each call keeps a
+/// clone of the request (so it must be `Clone`) and readies a clone of the
+/// alternative only when the primary fails for a reason the policy
+/// accepts. Other errors come back unchanged.
 pub type FallbackService<S, A, C> = Layered<FallbackLayer<A, C>, S>;
 
-impl<S, A, C, Req> Service<Req> for Layered<FallbackLayer<A, C>, S>
+impl<S, A, C, Req> Service<Req> for FallbackService<S, A, C>
 where
     C: Clock + Clone,
     S: Service<Req>,
@@ -132,46 +124,32 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        FallbackFuture {
-            state: FallbackState::Primary {
-                future: self.inner.call(request.clone()),
-                request: Some(request),
-            },
-            layer: self.layer.clone(),
-        }
+        let future = self.inner.call(request.clone());
+        let (layer, request) = (Some(self.layer.clone()), Some(request));
+        let state = FallbackState::Primary { future, request };
+        FallbackFuture { state, layer }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The future of a [`FallbackService`] call: the primary in flight, or
-    /// the alternative. Named, not boxed.
+    /// the alternative (readied and called). Named, not boxed.
     #[must_use = "futures do nothing unless polled"]
     pub struct FallbackFuture<F, A, Req, E, C>
     where
         A: Service<FallbackRequest<Req, E>>,
     {
         #[pin]
-        state: FallbackState<F, A::Future, Req, E>,
-        layer: FallbackLayer<A, C>,
+        state: FallbackState<F, Oneshot<A, FallbackRequest<Req, E>>, Req>,
+        layer: Option<FallbackLayer<A, C>>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = FallbackStateProj]
-    enum FallbackState<F, G, Req, E> {
-        Primary {
-            #[pin]
-            future: F,
-            request: Option<Req>,
-        },
-        Readying {
-            pending: Option<FallbackRequest<Req, E>>,
-        },
-        Alternative {
-            #[pin]
-            future: G,
-        },
-        Done,
+    enum FallbackState<F, G, Req> {
+        Primary { #[pin] future: F, request: Option<Req> },
+        Alternative { #[pin] future: G },
     }
 }
 
@@ -198,49 +176,28 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.state.as_mut().project() {
-                FallbackStateProj::Primary { future, request } => {
-                    let error = match ready!(future.poll(cx)) {
-                        Ok(value) => {
-                            this.state.set(FallbackState::Done);
-                            return Poll::Ready(Ok(value));
-                        }
-                        Err(error) => error,
-                    };
-                    let (Some(reason), Some(request)) = (
-                        this.layer.fallback.reason_for(&error, this.layer.index),
-                        request.take(),
-                    ) else {
-                        this.state.set(FallbackState::Done);
-                        return Poll::Ready(Err(error));
-                    };
-                    let pending = FallbackRequest {
-                        request,
-                        reason,
-                        error,
-                    };
-                    this.state.set(FallbackState::Readying {
-                        pending: Some(pending),
-                    });
-                }
-                FallbackStateProj::Readying { pending } => {
-                    if let Err(error) = ready!(this.layer.alternative.poll_ready(cx)) {
-                        this.state.set(FallbackState::Done);
-                        return Poll::Ready(Err(error));
-                    }
-                    let Some(pending) = pending.take() else {
-                        panic!("FallbackFuture lost its request");
-                    };
-                    let future = this.layer.alternative.call(pending);
-                    this.state.set(FallbackState::Alternative { future });
-                }
-                FallbackStateProj::Alternative { future } => {
-                    let result = ready!(future.poll(cx));
-                    this.state.set(FallbackState::Done);
-                    return Poll::Ready(result);
-                }
-                FallbackStateProj::Done => panic!("FallbackFuture polled after completion"),
-            }
+            let (future, request) = match this.state.as_mut().project() {
+                FallbackStateProj::Primary { future, request } => (future, request),
+                FallbackStateProj::Alternative { future } => return future.poll(cx),
+            };
+            let error = match ready!(future.poll(cx)) {
+                Ok(value) => return Poll::Ready(Ok(value)),
+                Err(error) => error,
+            };
+            let Some(layer) = this.layer.take() else {
+                panic!("FallbackFuture polled after completion");
+            };
+            let reason = layer.fallback.reason_for(&error, layer.index);
+            let (Some(reason), Some(request)) = (reason, request.take()) else {
+                return Poll::Ready(Err(error));
+            };
+            let fallback = FallbackRequest {
+                request,
+                reason,
+                error,
+            };
+            let future = layer.alternative.oneshot(fallback);
+            this.state.set(FallbackState::Alternative { future });
         }
     }
 }

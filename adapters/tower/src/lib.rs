@@ -70,7 +70,6 @@
 mod admission;
 mod cache;
 mod chaos;
-mod deadline;
 mod fallback;
 mod pipeline;
 mod plan;
@@ -81,7 +80,6 @@ pub use admission::{
 };
 pub use cache::{CacheFuture, CacheLayer, CacheService};
 pub use chaos::{ChaosLayer, ChaosService};
-pub use deadline::{NoDeadline, RequestDeadline};
 pub use fallback::{FallbackFuture, FallbackLayer, FallbackRequest, FallbackService};
 pub use pipeline::{
     CloneRequests, KeepErrors, Piped, PipelineFuture, PipelineLayer, PipelineService, Replay,
@@ -95,10 +93,15 @@ pub use plan::{
 
 use std::sync::Arc;
 
-/// A service made by one of this crate's layers (a [`RetryService`], an
-/// [`AdmissionService`], ...): the inner service, a copy of the layer that
-/// made it (its policy, classifier, request deadline) and the service's own
-/// state, if it has any.
+use failsafe_core::breaker::{BreakerEvent, CircuitBreaker, CountWindow};
+use failsafe_core::bulkhead::{Bulkhead, BulkheadEvent, FixedLimit};
+use failsafe_core::failfast::{FailFast, FailFastEvent};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, Throttle};
+use failsafe_core::timeout::Deadline;
+use failsafe_driver::{Hook, StdShared};
+
+/// A service made by one of this crate's layers: the inner service, a copy
+/// of the layer that made it and the service's own state, if any.
 #[derive(Clone, Debug)]
 pub struct Layered<L, S, T = ()> {
     layer: L,
@@ -108,19 +111,16 @@ pub struct Layered<L, S, T = ()> {
 
 impl<L, S> Layered<L, S> {
     pub(crate) const fn new(layer: L, inner: S) -> Self {
-        Layered::with_state(layer, inner, ())
-    }
-}
-
-impl<L, S, T> Layered<L, S, T> {
-    pub(crate) const fn with_state(layer: L, inner: S, state: T) -> Self {
+        let state = ();
         Layered {
             layer,
             inner,
             state,
         }
     }
+}
 
+impl<L, S, T> Layered<L, S, T> {
     /// The layer that made this service.
     pub const fn layer(&self) -> &L {
         &self.layer
@@ -142,37 +142,75 @@ impl<L, S, T> Layered<L, S, T> {
     }
 }
 
-use failsafe_core::breaker::{BreakerEvent, CircuitBreaker, CountWindow};
-use failsafe_core::bulkhead::{Bulkhead, BulkheadEvent, FixedLimit};
-use failsafe_core::failfast::{FailFast, FailFastEvent};
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Throttle};
-use failsafe_driver::{Hook, StdShared};
+/// Reads (and, to hand it down, writes) the [`Deadline`] a request
+/// carries, so the layers respect the caller's remaining time. A strategy
+/// rather than a trait on the request, so it serves types you do not own
+/// (an `http::Request`'s extensions); any `Fn(&Req) -> Deadline` reads
+/// without writing. Build the policies of layers that pass deadlines on
+/// one clock.
+///
+/// ```
+/// use failsafe_core::timeout::Deadline;
+/// use failsafe_tower::RequestDeadline;
+///
+/// #[derive(Clone)]
+/// struct Query { sql: &'static str, deadline: Deadline }
+///
+/// /// The deadline travels in the request itself.
+/// #[derive(Clone, Copy)]
+/// struct InQuery;
+/// impl RequestDeadline<Query> for InQuery {
+///     fn deadline(&self, q: &Query) -> Deadline { q.deadline }
+///     fn set_deadline(&self, q: &mut Query, deadline: Deadline) { q.deadline = deadline }
+/// }
+/// # let _ = Query { sql: "", deadline: Deadline::NEVER }.sql;
+/// ```
+pub trait RequestDeadline<Req> {
+    /// The deadline `request` carries ([`Deadline::NEVER`] for none).
+    fn deadline(&self, request: &Req) -> Deadline;
 
-/// The circuit breaker's layer: [`AdmissionLayer`] over a
-/// [`CircuitBreakerPolicy`](failsafe_driver::CircuitBreakerPolicy)'s
-/// machine; build it with [`from_policy`](AdmissionLayer::from_policy).
+    /// Stores `deadline` in `request` for the layers inside (by default,
+    /// nothing).
+    fn set_deadline(&self, request: &mut Req, deadline: Deadline) {
+        let _ = (request, deadline);
+    }
+}
+
+/// Requests carry no deadline: the layer's own configuration decides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoDeadline;
+
+impl<Req> RequestDeadline<Req> for NoDeadline {
+    #[inline]
+    fn deadline(&self, _request: &Req) -> Deadline {
+        Deadline::NEVER
+    }
+}
+
+impl<Req, F: Fn(&Req) -> Deadline> RequestDeadline<Req> for F {
+    #[inline]
+    fn deadline(&self, request: &Req) -> Deadline {
+        self(request)
+    }
+}
+
+/// [`AdmissionLayer`] over a [`CircuitBreakerPolicy`](failsafe_driver::CircuitBreakerPolicy)'s machine.
 pub type CircuitBreakerLayer<R, W = CountWindow<100>> =
     AdmissionLayer<StdShared<CircuitBreaker<W, Hook<BreakerEvent>>>, R>;
 
-/// Fail fast's layer: [`AdmissionLayer`] over a fail fast policy's
-/// machine. [`with_request_deadline`](AdmissionLayer::with_request_deadline)
-/// makes it refuse a request whose own deadline cannot cover the call.
+/// [`AdmissionLayer`] over a fail fast policy's machine (its
+/// [`with_request_deadline`](AdmissionLayer::with_request_deadline) refuses
+/// a request whose own deadline cannot cover the call).
 pub type FailFastLayer<R> = AdmissionLayer<StdShared<FailFast<Hook<FailFastEvent>>>, R>;
 
-/// The bulkhead's layer: [`AdmissionLayer`] over a bulkhead policy's
-/// machine (`Q` its queue's capacity): a caller waits for its slot in
-/// `poll_ready`.
+/// [`AdmissionLayer`] over a bulkhead policy's machine (`Q` its queue).
 pub type BulkheadLayer<R, const Q: usize = 64, A = FixedLimit> =
     AdmissionLayer<StdShared<Bulkhead<Q, Hook<BulkheadEvent>, A>>, R>;
 
-/// The lock-free rate limiter's layer: [`AdmissionLayer`] over a
-/// [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy)'s machine: a
-/// caller waits for its permit in `poll_ready`, up to the ask's max wait.
+/// [`AdmissionLayer`] over a [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy)'s lock-free machine.
 pub type RateLimitLayer<R> = AdmissionLayer<Arc<Throttle<AtomicGcra>>, R>;
 
-/// The keyed rate limiter's layer: [`KeyedAdmissionLayer`] over a
-/// [`KeyedRateLimiterPolicy`](failsafe_driver::KeyedRateLimiterPolicy)'s
-/// machine, keyed by `F` (build it with
-/// `AdmissionLayer::from_policy(&policy).keyed(|req| key)`).
+/// [`KeyedAdmissionLayer`] over a [`KeyedRateLimiterPolicy`](failsafe_driver::KeyedRateLimiterPolicy)'s
+/// machine, keyed by `F` (`AdmissionLayer::from_policy(&policy).keyed(|req| key)`).
 pub type KeyedRateLimitLayer<R, K, const N: usize, F> =
     KeyedAdmissionLayer<StdShared<Throttle<KeyedGcra<K, N>>>, R, F>;

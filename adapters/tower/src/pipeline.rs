@@ -61,23 +61,7 @@ pub type PipelineLayer<
 /// What a [`PipelineLayer`] shares among its services: the pipeline, how a
 /// request is sent again ([`Replay`]) and what a failure answers
 /// ([`Respond`]).
-#[derive(Debug)]
-pub struct Piped<P, Y = CloneRequests, M = KeepErrors> {
-    pipeline: Arc<P>,
-    replay: Y,
-    respond: M,
-}
-
-impl<P, Y: Clone, M: Clone> Clone for Piped<P, Y, M> {
-    fn clone(&self) -> Self {
-        let (replay, respond) = (self.replay.clone(), self.respond.clone());
-        Piped {
-            pipeline: Arc::clone(&self.pipeline),
-            replay,
-            respond,
-        }
-    }
-}
+pub type Piped<P, Y = CloneRequests, M = KeepErrors> = (Arc<P>, Y, M);
 
 /// How a [`PipelineLayer`] sends a request again for a retry.
 pub trait Replay<Req>: Clone {
@@ -148,13 +132,8 @@ impl<P> PipelineLayer<P> {
     /// Every request through `pipeline`; every `Err` of the inner service
     /// fails (and retries, if the pipeline retries).
     pub fn new(pipeline: P) -> Self {
-        let pipeline = Arc::new(pipeline);
         PlanLayer::of(
-            Piped {
-                pipeline,
-                replay: CloneRequests,
-                respond: KeepErrors,
-            },
+            (Arc::new(pipeline), CloneRequests, KeepErrors),
             DefaultClassifier,
         )
     }
@@ -163,46 +142,18 @@ impl<P> PipelineLayer<P> {
 impl<P, K, D, Y, M> PipelineLayer<P, K, D, Y, M> {
     /// Sends each request once ([`SendOnce`]): no `Clone` needed, no retry.
     pub fn send_once(self) -> PipelineLayer<P, K, D, SendOnce, M> {
-        let PlanLayer {
-            pattern: p,
-            classify,
-            deadline,
-        } = self;
-        let pattern = Piped {
-            pipeline: p.pipeline,
-            replay: SendOnce,
-            respond: p.respond,
-        };
-        PlanLayer {
-            pattern,
-            classify,
-            deadline,
-        }
+        self.map(|(pipeline, _, respond)| (pipeline, SendOnce, respond))
     }
 
     /// Answers failures with `respond(error)` as a response
     /// ([`RespondWith`]): the service's error becomes `Infallible`.
     pub fn respond_with<F>(self, respond: F) -> PipelineLayer<P, K, D, Y, RespondWith<F>> {
-        let PlanLayer {
-            pattern: p,
-            classify,
-            deadline,
-        } = self;
-        let pattern = Piped {
-            pipeline: p.pipeline,
-            replay: p.replay,
-            respond: RespondWith(respond),
-        };
-        PlanLayer {
-            pattern,
-            classify,
-            deadline,
-        }
+        self.map(|(pipeline, replay, _)| (pipeline, replay, RespondWith(respond)))
     }
 
     /// The pipeline.
     pub fn pipeline(&self) -> &P {
-        &self.pattern.pipeline
+        &self.pattern.0
     }
 }
 
@@ -279,14 +230,14 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let (layer, p) = (&self.layer, &self.layer.pattern);
+        let (layer, (pipeline, replay, respond)) = (&self.layer, &self.layer.pattern);
         let deadline = layer.deadline.deadline(&request);
-        let (pipeline, classify) = (Arc::clone(&p.pipeline), layer.classify.clone());
-        let respond = p.respond.clone();
+        let (pipeline, classify) = (Arc::clone(pipeline), layer.classify.clone());
+        let respond = respond.clone();
         let sender = Sender {
             service: self.inner.clone(),
             request: Some(request),
-            replay: p.replay.clone(),
+            replay: replay.clone(),
             rule: layer.deadline.clone(),
         };
         Box::pin(async move {

@@ -87,14 +87,25 @@ impl<P, K, D> PlanLayer<P, K, D> {
     pub const fn pattern(&self) -> &P {
         &self.pattern
     }
+
+    /// The same layer over the pattern `f` makes of this one.
+    pub(crate) fn map<P2>(self, f: impl FnOnce(P) -> P2) -> PlanLayer<P2, K, D> {
+        let PlanLayer {
+            pattern,
+            classify,
+            deadline,
+        } = self;
+        PlanLayer {
+            pattern: f(pattern),
+            classify,
+            deadline,
+        }
+    }
 }
 
-impl<P: fmt::Debug, K, D> fmt::Debug for PlanLayer<P, K, D> {
+impl<P, K, D> fmt::Debug for PlanLayer<P, K, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pattern = &self.pattern;
-        f.debug_struct("PlanLayer")
-            .field("pattern", pattern)
-            .finish_non_exhaustive()
+        f.debug_struct("PlanLayer").finish_non_exhaustive()
     }
 }
 
@@ -517,37 +528,6 @@ impl Latencies for SharedLatencies {
     }
 }
 
-/// What a [`HedgeLayer`] shares among its services: the config, the
-/// runtime, the budget hedges spend and the latencies they learn from.
-pub struct Hedging<R, B = NoBudget> {
-    config: HedgeConfig,
-    runtime: R,
-    budget: Arc<StdLock<B>>,
-    latencies: SharedLatencies,
-}
-
-impl<R: Clone, B> Clone for Hedging<R, B> {
-    fn clone(&self) -> Self {
-        let (budget, latencies) = (Arc::clone(&self.budget), self.latencies.clone());
-        let (config, runtime) = (self.config, self.runtime.clone());
-        Hedging {
-            config,
-            runtime,
-            budget,
-            latencies,
-        }
-    }
-}
-
-impl<R: fmt::Debug, B> fmt::Debug for Hedging<R, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hedging")
-            .field("config", &self.config)
-            .field("runtime", &self.runtime)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Hedges **idempotent** requests (the constructor,
 /// [`idempotent`](PlanLayer::idempotent), says so): when the inner service
 /// is slow a copy of the request goes out again, up to four at once, the
@@ -585,6 +565,9 @@ impl<R: fmt::Debug, B> fmt::Debug for Hedging<R, B> {
 /// ```
 pub type HedgeLayer<R, B = NoBudget, K = DefaultClassifier, D = NoDeadline> =
     PlanLayer<Hedging<R, B>, K, D>;
+/// What a [`HedgeLayer`] shares among its services: the config, the
+/// runtime, the budget hedges spend and the latencies they learn from.
+pub type Hedging<R, B = NoBudget> = (HedgeConfig, R, Arc<StdLock<B>>, SharedLatencies);
 /// A service made by a [`HedgeLayer`].
 pub type HedgeService<S, R, B = NoBudget, K = DefaultClassifier, D = NoDeadline> =
     Layered<HedgeLayer<R, B, K, D>, S>;
@@ -601,15 +584,7 @@ impl<R> HedgeLayer<R> {
         let p95 = LatencyQuantile::new(9_500, ms50, 100, core::time::Duration::from_secs(1));
         let budget = Arc::new(StdLock::new(NoBudget));
         let latencies = SharedLatencies::new(p95);
-        PlanLayer::of(
-            Hedging {
-                config,
-                runtime,
-                budget,
-                latencies,
-            },
-            DefaultClassifier,
-        )
+        PlanLayer::of((config, runtime, budget, latencies), DefaultClassifier)
     }
 }
 
@@ -617,29 +592,13 @@ impl<R, B, K, D> HedgeLayer<R, B, K, D> {
     /// Spends hedges from `budget`, shared by every service of the layer
     /// (the retries' budget, to bound both).
     pub fn budget<B2: RetryBudget>(self, budget: Arc<StdLock<B2>>) -> HedgeLayer<R, B2, K, D> {
-        let PlanLayer {
-            pattern: h,
-            classify,
-            deadline,
-        } = self;
-        let (config, runtime, latencies) = (h.config, h.runtime, h.latencies);
-        let pattern = Hedging {
-            config,
-            runtime,
-            budget,
-            latencies,
-        };
-        PlanLayer {
-            pattern,
-            classify,
-            deadline,
-        }
+        self.map(|(config, runtime, _, latencies)| (config, runtime, budget, latencies))
     }
 
     /// Takes the quantile delay from `latencies` (shared with other layers).
     #[must_use]
     pub fn latencies(mut self, latencies: SharedLatencies) -> Self {
-        self.pattern.latencies = latencies;
+        self.pattern.3 = latencies;
         self
     }
 }
@@ -662,12 +621,12 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let (layer, h) = (&self.layer, &self.layer.pattern);
-        let now = h.runtime.now();
+        let (layer, (config, runtime, budget, latencies)) = (&self.layer, &self.layer.pattern);
+        let now = runtime.now();
         let deadline = layer.deadline.deadline(&request);
-        let (budget, latencies) = (Arc::clone(&h.budget), h.latencies.clone());
+        let (budget, latencies) = (Arc::clone(budget), latencies.clone());
         // Four attempts at most: the slots the future holds.
-        let plan = HedgePlan::new(h.config.at_most(4), deadline, budget, latencies, (), now);
+        let plan = HedgePlan::new(config.at_most(4), deadline, budget, latencies, (), now);
         let service = self.inner.clone();
         let first = |_: Attempt| Some(service.clone().oneshot(request.clone()));
         let run = PlanRun::new(plan, now).with_first(first);
@@ -678,7 +637,7 @@ where
                 request,
                 classify,
             }),
-            runtime: h.runtime.clone(),
+            runtime: runtime.clone(),
             readying: None,
             run,
         }
