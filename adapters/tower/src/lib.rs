@@ -87,7 +87,7 @@ pub use pipeline::{
 };
 pub use plan::{
     HedgeFuture, HedgeLayer, HedgeService, Hedged, Hedging, OneAttempt, PlanCall, PlanFuture,
-    PlanLayer, Resend, RetryFuture, RetryLayer, RetryService, SharedLatencies, TimeoutFuture,
+    PlanLayer, Resend, RetryFuture, RetryLayer, RetryService, Sent, SharedLatencies, TimeoutFuture,
     TimeoutLayer, TimeoutService,
 };
 

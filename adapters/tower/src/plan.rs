@@ -126,17 +126,19 @@ pub trait PlanCall {
     type Slots: Slots<Self::Attempt>;
     /// The call's answer.
     type Output;
-    /// Sends `attempt` once the service is ready, or answers at once.
-    fn poll_attempt(
-        &mut self,
-        cx: &mut Context<'_>,
-        attempt: Attempt,
-    ) -> Poll<Result<Self::Attempt, Self::Output>>;
+    /// Takes in the attempt the plan asks to start.
+    fn begin(&mut self, attempt: Attempt);
+    /// Sends the attempt taken in once the service is ready (`None`:
+    /// nothing to send), or answers if it cannot.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Option<Sent<Self>>>;
     /// The plan's judgement of a result that ended at `now`.
     fn judge(&self, now: Instant, result: &<Self::Attempt as Future>::Output) -> Judged;
     /// The answer for how the call finished and its last result.
     fn finish(finish: Finish, result: Option<<Self::Attempt as Future>::Output>) -> Self::Output;
 }
+
+/// An attempt sent (its number and future), or the call's answer.
+pub type Sent<C> = Result<(Attempt, <C as PlanCall>::Attempt), <C as PlanCall>::Output>;
 
 pin_project_lite::pin_project! {
     /// The future of every plan layer's call (aliases [`RetryFuture`],
@@ -152,8 +154,6 @@ pin_project_lite::pin_project! {
     {
         call: C,
         runtime: R,
-        // An attempt the plan asked for, waiting for the service to be ready.
-        readying: Option<Attempt>,
         #[pin]
         run: PlanRun<P, C::Attempt, R::Sleep, C::Slots>,
     }
@@ -169,9 +169,7 @@ impl<C: PlanCall, P, R: Runtime> PlanFuture<C, P, R> {
 
 impl<C: PlanCall, P, R: Runtime> fmt::Debug for PlanFuture<C, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PlanFuture")
-            .field("readying", &self.readying.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("PlanFuture").finish_non_exhaustive()
     }
 }
 
@@ -186,18 +184,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
         let mut this = self.project();
         loop {
-            if let Some(attempt) = *this.readying {
-                let sent = ready!(this.call.poll_attempt(cx, attempt));
-                *this.readying = None;
-                match sent {
-                    Ok(future) => this.run.as_mut().start(attempt, future),
-                    Err(answer) => return Poll::Ready(answer),
-                }
+            match ready!(this.call.poll_send(cx)) {
+                Some(Ok((attempt, future))) => this.run.as_mut().start(attempt, future),
+                Some(Err(answer)) => return Poll::Ready(answer),
+                None => {}
             }
             let call = &*this.call;
             let mut judge = |now, result: &<C::Attempt as Future>::Output| call.judge(now, result);
             match ready!(this.run.as_mut().poll_step(cx, &*this.runtime, &mut judge)) {
-                Step::Start(attempt) => *this.readying = Some(attempt),
+                Step::Start(attempt) => this.call.begin(attempt),
                 Step::Finish(finish, result) => return Poll::Ready(C::finish(finish, result)),
             }
         }
@@ -211,6 +206,8 @@ pub struct Resend<S, Req, K> {
     service: S,
     request: Req,
     classify: K,
+    // The attempt the plan asked for, waiting for the service to be ready.
+    next: Option<Attempt>,
 }
 
 impl<S, Req, K> PlanCall for Resend<S, Req, K>
@@ -223,20 +220,25 @@ where
     type Slots = One<S::Future>;
     type Output = Result<S::Response, RetryError<S::Error>>;
 
-    fn poll_attempt(
-        &mut self,
-        cx: &mut Context<'_>,
-        attempt: Attempt,
-    ) -> Poll<Result<S::Future, Self::Output>> {
-        Poll::Ready(match ready!(self.service.poll_ready(cx)) {
-            Ok(()) => Ok(self.service.call(self.request.clone())),
+    fn begin(&mut self, attempt: Attempt) {
+        self.next = Some(attempt);
+    }
+
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+        let Some(attempt) = self.next else {
+            return Poll::Ready(None);
+        };
+        let ready = ready!(self.service.poll_ready(cx));
+        self.next = None;
+        Poll::Ready(Some(match ready {
+            Ok(()) => Ok((attempt, self.service.call(self.request.clone()))),
             // A service that failed to become ready is broken: stop.
             Err(e) => Err(Err(RetryError {
                 reason: GiveUp::NotRetryable,
                 attempts: attempt.number,
                 last: Some(e),
             })),
-        })
+        }))
     }
 
     fn judge(&self, now: Instant, result: &Result<S::Response, S::Error>) -> Judged {
@@ -263,12 +265,13 @@ where
     type Slots = Four<Oneshot<S, Req>>;
     type Output = Result<S::Response, RetryError<S::Error>>;
 
-    fn poll_attempt(
-        &mut self,
-        _: &mut Context<'_>,
-        _: Attempt,
-    ) -> Poll<Result<Self::Attempt, Self::Output>> {
-        Poll::Ready(Ok(self.0.service.clone().oneshot(self.0.request.clone())))
+    fn begin(&mut self, attempt: Attempt) {
+        self.0.next = Some(attempt);
+    }
+
+    fn poll_send(&mut self, _: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+        let send = |a| (a, self.0.service.clone().oneshot(self.0.request.clone()));
+        Poll::Ready(self.0.next.take().map(send).map(Ok))
     }
 
     fn judge(&self, now: Instant, result: &Result<S::Response, S::Error>) -> Judged {
@@ -295,10 +298,12 @@ impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
     type Slots = One<F>;
     type Output = Result<T, Error<E>>;
 
-    fn poll_attempt(&mut self, _: &mut Context<'_>, _: Attempt) -> Poll<Result<F, Self::Output>> {
-        // The timeout plan never asks for a second attempt; were it to,
-        // there is no answer to give.
-        Poll::Ready(Err(Err(Error::Timeout(Deadline::NEVER))))
+    // The timeout plan never asks for a second attempt; were it to, none
+    // is sent and the run answers with the first attempt's result.
+    fn begin(&mut self, _: Attempt) {}
+
+    fn poll_send(&mut self, _: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+        Poll::Ready(None)
     }
 
     fn judge(&self, _: Instant, result: &Result<T, E>) -> Judged {
@@ -407,9 +412,9 @@ where
                 service,
                 request,
                 classify,
+                next: None,
             },
             runtime: clock,
-            readying: None,
             run,
         }
     }
@@ -496,7 +501,6 @@ where
         PlanFuture {
             call: OneAttempt(PhantomData),
             runtime,
-            readying: None,
             run,
         }
     }
@@ -636,9 +640,9 @@ where
                 service,
                 request,
                 classify,
+                next: None,
             }),
             runtime: runtime.clone(),
-            readying: None,
             run,
         }
     }
