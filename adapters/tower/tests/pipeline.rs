@@ -143,3 +143,44 @@ async fn the_hedge_layer_takes_the_first_success_and_drops_the_slow_attempt() {
     let e = svc.oneshot(true).await.unwrap_err();
     assert_eq!((e.attempts, e.last), (2, Some("down")));
 }
+
+/// The hedge layer reads the request's deadline (through the shared
+/// `PlanLayer::with_request_deadline`): no hedge starts at or after it, so
+/// a slow first attempt is left to answer alone.
+#[tokio::test(start_paused = true)]
+async fn the_hedge_layer_starts_no_hedge_past_the_requests_deadline() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    use failsafe_core::timeout::Deadline;
+    use failsafe_driver::Clock;
+    use failsafe_tower::HedgeLayer;
+
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = Arc::clone(&calls);
+    let deadline = Deadline::at(TokioClock.now() + Duration::from_millis(10));
+    let svc = HedgeLayer::idempotent(config, TokioClock)
+        .with_request_deadline(move |_: &u32| deadline)
+        .layer(service_fn(move |n: u32| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok::<_, ()>(n)
+            }
+        }));
+    let start = tokio::time::Instant::now();
+    assert_eq!(svc.oneshot(7).await, Ok(7));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(5),
+        "the first attempt answered"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no hedge after the deadline"
+    );
+}
