@@ -56,7 +56,7 @@ impl<P, K> PlanLayer<P, K> {
 impl<P, K, D> PlanLayer<P, K, D> {
     /// Judges the inner service's results with `classify` (an `Ok(503)`
     /// may retry, a `400` may not; a retry-after hint); the caller still
-    /// gets them unchanged.
+    /// gets them unchanged. A timeout takes none.
     pub fn with_classifier<K2>(self, classify: K2) -> PlanLayer<P, K2, D> {
         let PlanLayer {
             pattern, deadline, ..
@@ -474,7 +474,8 @@ impl<R, K, D> PlanLayer<(TimeoutPolicy<R>, Deadline), K, D> {
     }
 }
 
-impl<S, R, K, D, Req> Service<Req> for Layered<PlanLayer<(TimeoutPolicy<R>, Deadline), K, D>, S>
+// A timeout takes no classifier: its answer is the deadline's.
+impl<S, R, D, Req> Service<Req> for TimeoutService<S, R, D>
 where
     S: Service<Req>,
     R: Runtime + Clone,
