@@ -255,27 +255,29 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
         Some(name) => name.to_token_stream(),
         None => quote!(_),
     };
-    // Spanned on the handle: a handle of another kind, or an error type
-    // that is not the handle's, is reported there.
-    let call = match (sig.asyncness.is_some(), args.kind) {
-        (true, Kind::Policy) => quote_spanned! {handle.span()=>
-            (#handle).call(move || async move {
+    // The call, not the body, is spanned on the handle: a handle of
+    // another kind, or an error type that is not the handle's, is
+    // reported there.
+    let (span, is_async) = (handle.span(), sig.asyncness.is_some());
+    let operation = match (is_async, args.kind) {
+        (true, Kind::Policy) => quote! {
+            move || async move {
                 let __failsafe_body: #result = #body;
                 __failsafe_body
-            }).await
+            }
         },
-        (true, _) => quote_spanned! {handle.span()=>
-            (#handle).call(async |#attempt| {
+        (true, _) => quote! {
+            async |#attempt| {
                 let __failsafe_body: #result = #body;
                 __failsafe_body
-            }).await
+            }
         },
-        (false, Kind::Policy) => quote_spanned! {handle.span()=>
-            (#handle).call_blocking(|| -> #result #body)
-        },
-        (false, _) => quote_spanned! {handle.span()=>
-            (#handle).call_blocking(|#attempt| -> #result #body)
-        },
+        (false, Kind::Policy) => quote!(|| -> #result #body),
+        (false, _) => quote!(|#attempt| -> #result #body),
+    };
+    let call = match is_async {
+        true => quote_spanned!(span=> (#handle).call(#operation).await),
+        false => quote_spanned!(span=> (#handle).call_blocking(#operation)),
     };
     *function.block = syn::parse2(quote!({ #call }))?;
     Ok(function.into_token_stream())
