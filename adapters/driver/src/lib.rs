@@ -110,9 +110,8 @@ pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
 /// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
-/// body through a [`Policy`], `#[policy(retry = ..)]` through a
-/// [`RetryPolicy`](crate::RetryPolicy), `#[policy(pipeline = ..)]` through a
-/// [`Pipeline`].
+/// body through a [`Policy`], `#[policy(retry = ..)]` through a retry
+/// handle, `#[policy(pipeline = ..)]` through a [`Pipeline`].
 #[cfg(feature = "macros")]
 pub use failsafe_macros::policy;
 pub use fallback::{FallbackCause, fallback, fallback_blocking};

@@ -242,7 +242,7 @@ impl Parse for Args {
 /// The function with its body run through the handle.
 fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
     let sig = &function.sig;
-    if let Some(constness) = sig.constness {
+    if let Some(constness) = &sig.constness {
         return Err(Error::new(
             constness.span,
             "`#[policy]` cannot decorate a `const fn`: a handle reads a clock",
@@ -285,7 +285,7 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
 
 /// The body's error `E`, from the declared `Result<T, X<E>>`; else a
 /// compile error on the return type saying what is expected.
-fn body_error(kind: Kind, name: &Ident, output: &ReturnType) -> syn::Result<Type> {
+fn body_error(kind: Kind, name: &Ident, output: &ReturnType) -> syn::Result<Tokens> {
     let (noun, error) = (kind.noun(), kind.error());
     let expected = format!(
         "expected `Result<T, {error}>`: the {noun}'s error over the body's own error `E` \
@@ -305,7 +305,7 @@ fn body_error(kind: Kind, name: &Ident, output: &ReturnType) -> syn::Result<Type
         ));
     };
     match type_args(declared).as_deref() {
-        Some([.., inner]) => Ok((*inner).clone()),
+        Some([.., inner]) => Ok(inner.to_token_stream()),
         _ => Err(Error::new_spanned(
             declared,
             format!(
