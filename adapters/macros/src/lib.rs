@@ -108,11 +108,65 @@
 //! # }
 //! ```
 //!
+//! ## Example: a pipeline in a firmware `static`
+//!
+//! On embassy, depend on `failsafe-macros` itself; the expansion names no
+//! crate, only the handle's `call`.
+//!
+//! ```
+//! use failsafe_embassy::{
+//!     BreakerConfig, CircuitBreakerPolicy, NoWindow, Pipeline, PipelineError, RetryConfig,
+//!     checked, circuit_breaker, pipeline,
+//! };
+//! use failsafe_macros::policy;
+//!
+//! static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&BreakerConfig::DEFAULT, NoWindow);
+//! static UPLINK: Pipeline<&CircuitBreakerPolicy<NoWindow>> =
+//!     pipeline(&BREAKER).retry(checked(RetryConfig::builder().max_attempts(3).build()));
+//!
+//! #[policy(pipeline = UPLINK, attempt = attempt)]
+//! async fn uplink(frame: &[u8]) -> Result<usize, PipelineError<&'static str>> {
+//!     let _ = attempt.deadline; // talk to the radio within it
+//!     Ok(frame.len())
+//! }
+//!
+//! assert_eq!(futures_lite::future::block_on(uplink(b"frame")), Ok(5));
+//! ```
+//!
+//! ## What it expands to
+//!
+//! ```text
+//! #[policy(H)] async fn f(..) -> Result<T, Error<E>> { body }
+//!   => async fn f(..) -> Result<T, Error<E>> {
+//!          (H).call(move || async move { let r: Result<_, E> = { body }; r }).await
+//!      }
+//! #[policy(retry = H, attempt = a)] fn g(..) -> Result<T, RetryError<E>> { body }
+//!   => fn g(..) -> Result<T, RetryError<E>> { (H).call_blocking(|a| -> Result<_, E> { body }) }
+//! ```
+//!
+//! An async body run once per attempt is an `async` closure borrowing the
+//! arguments. When the compiler says:
+//!
+//! - "closure is expected to take 1 argument, but it takes 0" on the
+//!   handle: it is a retry or a pipeline, write `retry = ` or `pipeline = `
+//!   (and the reverse for a policy);
+//! - "cannot move out of a mutable reference ... variable moved due to use
+//!   in coroutine": a body run once per attempt gives an argument away;
+//!   clone it in the body.
+//!
 //! ## Later: handles by name
 //!
-//! `#[policy(name = "payments")]` (a registry of named handles) is one more
-//! option in the attribute's parser, expanding to the registry's lookup in
-//! place of the handle expression; everything else stays.
+//! `#[policy(name = "payments")]`, a handle from a registry of named
+//! handles, is one more option in the attribute's parser whose expansion
+//! puts the registry's lookup where the handle expression goes. It needs
+//! from the registry: a lookup by `&'static str` reachable from a path the
+//! user's crate can name (a `crate = ..` option, or a path every binding
+//! re-exports), returning a handle with these same verbs (`call`,
+//! `call_blocking`) whose error type the signature can name without the
+//! handle's concrete type (a type-erased named handle per kind), cheap
+//! enough per call or cached in a `static` by the expansion, and an
+//! answer for a name that is not registered (an error variant, since the
+//! macro cannot check names at compile time).
 //!
 //! [`Attempt`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/struct.Attempt.html
 

@@ -35,6 +35,10 @@ impl Catalog {
     }
 }
 
+fn is_send<T: Send>(value: T) -> T {
+    value
+}
+
 fn main() {
     let catalog = Catalog {
         breaker: CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, CountWindow::new()),
@@ -45,7 +49,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        assert_eq!(catalog.first("pe").await, Ok("pear"));
+        assert_eq!(is_send(catalog.first("pe")).await, Ok("pear"));
         assert_eq!(catalog.first("x").await, Err(Error::Inner(Empty)));
         assert_eq!(catalog.label(3, "kg").await.unwrap(), "3 kg");
     });

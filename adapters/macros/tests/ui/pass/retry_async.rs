@@ -1,5 +1,5 @@
 //! A retry in a `static` on an async free function: the body runs once per
-//! attempt and borrows its arguments each time.
+//! attempt and borrows its arguments each time; the future stays `Send`.
 #![deny(warnings)]
 
 use std::sync::LazyLock;
@@ -26,7 +26,13 @@ async fn lookup(name: String, fail_first: u32) -> Result<usize, RetryError<Strin
     Ok(name.len())
 }
 
+fn is_send<T: Send>(value: T) -> T {
+    value
+}
+
 fn main() {
+    // the futures stay `Send`: `tokio::spawn` takes them
+    drop(is_send(lookup("spawned".into(), 0)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
