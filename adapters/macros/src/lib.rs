@@ -18,7 +18,8 @@
 //! An `async fn` runs through `call`, a plain `fn` through `call_blocking`
 //! (on the calling thread). With `retry` or `pipeline`, `attempt = NAME`
 //! binds the [`Attempt`] (its number, and the deadline to hand down) in the
-//! body.
+//! body. Timeouts decorate through a pipeline (its `attempt_timeout` and
+//! overall `timeout`), as do several patterns at once.
 //!
 //! ## The body and its error
 //!
@@ -30,7 +31,7 @@
 //! returns `Ok(T)` or the handle's error over `E`. Checked at compile time,
 //! each with a message saying what is expected:
 //!
-//! - a return type that is not `Result<T, X<E>>` (no return type, `String`,
+//! - a return type that is not `Result<T, X<E>>` (none, `Result<T, String>`,
 //!   `io::Result<T>`): nowhere to put a rejection, so a compile error on
 //!   the return type;
 //! - `X` that is not the handle's error (`Error<E>` declared for a
