@@ -5,9 +5,9 @@
 //!   (`failsafe-thread`, the std clock) around a no-op that succeeds:
 //!   `#[policy(B)] fn`, `B.call_blocking(|| ..)` written by hand, and the
 //!   bare function.
-//! - `decorator/async`: the same breaker's `call` from an `async fn`
-//!   (polled by `futures_lite::future::block_on`; a closed breaker never
-//!   waits), decorated and by hand.
+//! - `decorator/async`: the same breaker on tokio (`failsafe-tokio`), its
+//!   `call` from an `async fn` on a current-thread runtime (`block_on`
+//!   per call; a closed breaker never waits), decorated and by hand.
 //!
 //! The expansion is the hand-written call, so the ratios should read 1.0
 //! within noise. Run: `cargo bench -p failsafe-macros --bench decorator`.
@@ -18,16 +18,18 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe_thread::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, policy};
-use futures_lite::future::block_on;
 
-static BREAKER: LazyLock<CircuitBreakerPolicy<NoWindow>> = LazyLock::new(|| {
-    let config = BreakerConfig::builder()
+/// The Python Failsafe's breaker: five failures in a row.
+fn consecutive() -> BreakerConfig {
+    BreakerConfig::builder()
         .no_failure_rate()
         .consecutive_failures(5)
         .build()
-        .unwrap();
-    CircuitBreakerPolicy::new(config, NoWindow)
-});
+        .unwrap()
+}
+
+static BREAKER: LazyLock<CircuitBreakerPolicy<NoWindow>> =
+    LazyLock::new(|| CircuitBreakerPolicy::new(consecutive(), NoWindow));
 
 fn bare(x: u64) -> Result<u64, ()> {
     Ok(black_box(x))
@@ -42,13 +44,18 @@ fn by_hand(x: u64) -> Result<u64, Error<()>> {
     BREAKER.call_blocking(|| Ok(black_box(x)))
 }
 
-#[policy(BREAKER)]
+static TOKIO_BREAKER: LazyLock<failsafe_tokio::CircuitBreakerPolicy<NoWindow>> =
+    LazyLock::new(|| failsafe_tokio::CircuitBreakerPolicy::new(consecutive(), NoWindow));
+
+#[policy(TOKIO_BREAKER)]
 async fn decorated_async(x: u64) -> Result<u64, Error<()>> {
     Ok(black_box(x))
 }
 
 async fn by_hand_async(x: u64) -> Result<u64, Error<()>> {
-    BREAKER.call(move || async move { Ok(black_box(x)) }).await
+    TOKIO_BREAKER
+        .call(move || async move { Ok(black_box(x)) })
+        .await
 }
 
 fn blocking(c: &mut Criterion) {
@@ -62,12 +69,16 @@ fn blocking(c: &mut Criterion) {
 }
 
 fn asynchronous(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("decorator/async");
     g.bench_function("#[policy(B)] async fn", |b| {
-        b.iter(|| block_on(decorated_async(black_box(7))))
+        b.iter(|| runtime.block_on(decorated_async(black_box(7))))
     });
     g.bench_function("B.call by hand", |b| {
-        b.iter(|| block_on(by_hand_async(black_box(7))))
+        b.iter(|| runtime.block_on(by_hand_async(black_box(7))))
     });
     g.finish();
 }
