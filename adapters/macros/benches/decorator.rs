@@ -11,6 +11,12 @@
 //!
 //! The expansion is the hand-written call, so the ratios should read 1.0
 //! within noise. Run: `cargo bench -p failsafe-macros --bench decorator`.
+//!
+//! 2026-11-30, a shared 2-core VM (medians; by hand / decorated): blocking
+//! 42.5 / 45.7 ns, 38.8 / 42.3 ns, 40.2 / 40.6 ns in three runs (0.93,
+//! 0.92, 0.99; the bare fn 2.6 ns); async on tokio 647.6 / 655.1 ns
+//! (0.99). Overlapping intervals in two runs of three: noise on this
+//! machine is 10-30% (benches/README.md).
 
 use std::hint::black_box;
 use std::sync::LazyLock;
