@@ -165,6 +165,10 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+/// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
+/// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
+#[cfg(feature = "macros")]
+pub use failsafe_driver::policy;
 pub use failsafe_driver::prelude::*;
 
 use failsafe_driver as driver;

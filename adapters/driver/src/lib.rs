@@ -109,6 +109,11 @@ pub use defmt_observer::DefmtObserver;
 pub use error::Error;
 pub use failsafe_core::classify::{Classify, DefaultClassifier, Judgement, UnhealthyWhen};
 pub use failsafe_core::plan::{self, Attempt};
+/// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
+/// body through a [`Policy`], `#[policy(retry = ..)]` through a retry
+/// handle, `#[policy(pipeline = ..)]` through a [`Pipeline`].
+#[cfg(feature = "macros")]
+pub use failsafe_macros::policy;
 pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
 pub use lock_kind::{CsKind, LockKind};

@@ -157,6 +157,10 @@
 //! move it forward instead of blocking: no timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+/// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
+/// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
+#[cfg(feature = "macros")]
+pub use failsafe_driver::policy;
 pub use failsafe_driver::prelude::*;
 
 use failsafe_driver as driver;

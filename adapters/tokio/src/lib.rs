@@ -269,4 +269,8 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
 /// [`Fallback`](failsafe_driver::Fallback) on [`TokioClock`].
 pub type Fallback = failsafe_driver::Fallback<TokioClock>;
 
+/// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
+/// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
+#[cfg(feature = "macros")]
+pub use failsafe_driver::policy;
 pub use failsafe_driver::prelude::*;
