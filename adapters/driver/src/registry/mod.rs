@@ -65,6 +65,8 @@
 
 extern crate std;
 
+#[cfg(feature = "axum")]
+pub mod admin;
 mod breaker;
 mod bulkhead;
 mod change;
