@@ -494,6 +494,8 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// assert_eq!(b.in_flight(), 0);
     /// ```
     pub fn change_config(&mut self, now: impl TimeSource, config: BulkheadConfig) -> u32 {
+        let mut time = LazyTime::new(now, &mut self.clock);
+        let now = time.get(&mut self.clock);
         let from = self.limit();
         self.config = config;
         if !A::ADAPTIVE {
@@ -501,8 +503,6 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         }
         let to = self.limit_changed(from);
         if self.waiting > 0 {
-            let mut time = LazyTime::new(now, &mut self.clock);
-            let now = time.get(&mut self.clock);
             self.expire(now, 0);
             self.grant(now);
         }
