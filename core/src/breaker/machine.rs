@@ -559,7 +559,11 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
     /// `half_open_probes` at the next probe admitted (probes already out
     /// keep their permits and report as usual), `probe_lease` at the next
     /// probe admitted. The window's capacity is in its type and does not
-    /// change.
+    /// change. Calls admitted while slow-call detection was off carry the
+    /// latest time the breaker had seen when they were admitted, not a
+    /// fresh reading: turning `slow_call_duration` on times them from
+    /// there (at most as slow as they really were plus the time since the
+    /// breaker last read the clock).
     ///
     /// ```
     /// # use core::time::Duration;

@@ -266,7 +266,9 @@ impl Registry {
 
     /// Calls `f` with every change applied from now on (several listeners
     /// may listen; each hears every change, in order). `f` runs on the
-    /// caller's thread, after the change.
+    /// caller's thread, after the change, while the registry holds its
+    /// change lock: it must not change the registry itself (that would
+    /// wait for ever); hand the event to a channel or a log instead.
     pub fn on_change(&self, f: impl Fn(&RegistryEvent) + Send + Sync + 'static) -> &Self {
         write(&self.listeners).push(Arc::new(f));
         self

@@ -23,7 +23,7 @@ where
         to_json(&self.quota())
     }
 
-    /// The permits available now and the lock-free rejections so far.
+    /// The permits available now and the quota in force.
     fn state(&self) -> Value {
         let q = self.quota();
         json!({
