@@ -562,8 +562,8 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
     /// change. Calls admitted while slow-call detection was off carry the
     /// latest time the breaker had seen when they were admitted, not a
     /// fresh reading: turning `slow_call_duration` on times them from
-    /// there (at most as slow as they really were plus the time since the
-    /// breaker last read the clock).
+    /// there, so such a call may count as slower than it was by the time
+    /// between the breaker's last clock reading and its admission.
     ///
     /// ```
     /// # use core::time::Duration;
