@@ -763,6 +763,12 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         assert_eq!(self.clamped.change_config(eff, config), got);
         self.max_concurrent = config.max_concurrent();
         self.max_wait = nanos(config.max_wait());
+        if !A::ADAPTIVE {
+            // A fixed limit's range is [1, max_concurrent]; the copy fed
+            // raw samples follows it.
+            self.max = config.max_concurrent();
+            let _ = self.algo.set_limit(config.max_concurrent());
+        }
         self.settle();
         assert_eq!(*self.bulkhead.config(), config);
         assert_eq!(got, self.bulkhead.limit());
