@@ -549,3 +549,51 @@ fn changes_read_from_json_name_the_bad_key() {
     );
     assert_eq!(field(json!({"limit": 3})).as_deref(), Some("action"));
 }
+
+#[test]
+fn chaos_is_switched_off_and_on() {
+    use failsafe_core::chaos::{Chaos, ChaosConfig, Rate, Schedule};
+    use failsafe_driver::registry::ChaosSwitch;
+
+    let config = ChaosConfig::builder()
+        .error(Rate::percent(100), Schedule::Always)
+        .build()
+        .unwrap();
+    let chaos = Arc::new(Chaos::new(config));
+    let clock = Manual::default();
+    let registry = Registry::new(1);
+    registry
+        .register("chaos", ChaosSwitch::new(clock.clone(), chaos.clone()))
+        .unwrap();
+    let view = registry.get("chaos").unwrap();
+    assert_eq!(view.kind, Kind::Chaos);
+    assert_eq!(view.state, json!({"enabled": true}));
+    clock.set(Instant::from_secs(4));
+    registry.apply("chaos", Change::Disable).unwrap();
+    assert!(!chaos.is_enabled());
+    registry.apply("chaos", Change::Enable).unwrap();
+    assert!(chaos.is_enabled());
+    // its configuration is fixed: the one in force is accepted, another refused
+    let same = view.config.clone();
+    assert!(
+        registry
+            .reload(json!({ "chaos": same }))
+            .unwrap()
+            .is_empty()
+    );
+    let e = registry
+        .reload_toml("[chaos]\nerror = { rate = 0.5 }\n")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegistryError::Change {
+                kind: Kind::Chaos,
+                error: ChangeError::Unsupported { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(chaos.is_enabled());
+}

@@ -24,7 +24,8 @@ use super::error::{ChangeError, RegistryError};
 /// | `force_closed` | | breaker: admits and counts every call and never trips until an operator changes it (the core's `metrics_only` state) |
 /// | `open`, `close` | | breaker (open: its open wait starts), fail fast |
 /// | `reset` | | breaker, fail fast: closed, counts zeroed |
-/// | `disable` | | breaker: admits every call and counts nothing |
+/// | `disable` | | breaker: admits every call and counts nothing; chaos: injects nothing |
+/// | `enable` | | chaos: injects again |
 /// | `metrics_only` | | breaker: the same as `force_closed` |
 /// | `set_quota` | `quota`: a quota table (`rate`, `per`, `burst` or `period`) | rate limiter, keyed rate limiter (every key) |
 /// | `set_limit` | `limit`: calls at once | bulkhead |
@@ -56,8 +57,10 @@ pub enum Change {
     Close,
     /// Breaker, fail fast: closed, every count zeroed.
     Reset,
-    /// Breaker: admit every call, count nothing.
+    /// Breaker: admit every call, count nothing. Chaos: inject nothing.
     Disable,
+    /// Chaos: inject again (after [`Disable`](Self::Disable)).
+    Enable,
     /// Breaker: the same as [`ForceClosed`](Self::ForceClosed).
     MetricsOnly,
     /// Rate limiters: a new quota, keeping the state.
@@ -130,6 +133,7 @@ impl Change {
             Change::Close => "close",
             Change::Reset => "reset",
             Change::Disable => "disable",
+            Change::Enable => "enable",
             Change::MetricsOnly => "metrics_only",
             Change::SetQuota { .. } => "set_quota",
             Change::SetLimit { .. } => "set_limit",
@@ -189,6 +193,7 @@ impl Change {
             "close" => unit(Change::Close),
             "reset" => unit(Change::Reset),
             "disable" => unit(Change::Disable),
+            "enable" => unit(Change::Enable),
             "metrics_only" => unit(Change::MetricsOnly),
             "set_quota" => {
                 let a: QuotaArgs = parse(&rest).map_err(keys)?;

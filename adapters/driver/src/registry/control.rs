@@ -31,6 +31,8 @@ pub enum Kind {
     KeyedRateLimiter,
     /// A table of feature flags ([`FeatureFlags`](super::FeatureFlags)).
     FeatureToggle,
+    /// Chaos injection ([`ChaosSwitch`](super::ChaosSwitch)).
+    Chaos,
     /// A pipeline: named stages registered on their own
     /// ([`Registry::register_pipeline`](super::Registry::register_pipeline)).
     Pipeline,
@@ -51,6 +53,7 @@ impl Kind {
             Kind::RateLimiter => "rate_limiter",
             Kind::KeyedRateLimiter => "keyed_rate_limiter",
             Kind::FeatureToggle => "feature_toggle",
+            Kind::Chaos => "chaos",
             Kind::Pipeline => "pipeline",
         }
     }
@@ -125,8 +128,9 @@ impl fmt::Debug for Staged<'_> {
 /// [`BulkheadPolicy`](crate::BulkheadPolicy),
 /// [`RateLimiterPolicy`](crate::RateLimiterPolicy),
 /// [`KeyedRateLimiterPolicy`](crate::KeyedRateLimiterPolicy)), and so do
-/// [`FeatureFlags`](super::FeatureFlags); implement it for a policy of
-/// your own.
+/// [`FeatureFlags`](super::FeatureFlags) and
+/// [`ChaosSwitch`](super::ChaosSwitch); implement it for a policy of your
+/// own.
 ///
 /// Every change keeps the policy's state (calls in flight keep their
 /// permits, counts and queues stay): a change is an operator's action on a

@@ -70,6 +70,7 @@ pub mod admin;
 mod breaker;
 mod bulkhead;
 mod change;
+mod chaos;
 mod control;
 mod error;
 mod event;
@@ -87,6 +88,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use change::Change;
+pub use chaos::ChaosSwitch;
 pub use control::{Control, Kind, Staged};
 pub use error::{ChangeError, RegistryError};
 pub use event::RegistryEvent;
