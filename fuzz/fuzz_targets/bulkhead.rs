@@ -4,7 +4,7 @@
 //! infinities and inverted bounds included), a queue of four places, and a
 //! timeline of `try_acquire`, `poll_acquire` on six tickets (each with its
 //! own waker), `cancel`, `release` of any held permit with any outcome,
-//! `on_deadline` and `set_limit`, with `now` free to stall, step back, sit
+//! `on_deadline`, `set_limit` and `change_config`, with `now` free to stall, step back, sit
 //! near `u64::MAX` or land on `next_deadline()`; plus raw samples fed to a
 //! copy of the limit algorithm (any rtt, in-flight count and drop).
 //!
@@ -274,6 +274,9 @@ enum Event {
     SetLimit(Time, Limit),
     /// A raw sample to a copy of the algorithm.
     Sample(Dur, Limit, bool),
+    /// The static limit change: a new `max_concurrent` and `max_wait`
+    /// (an invalid configuration is skipped).
+    ChangeConfig(Time, Limit, Dur),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -740,6 +743,40 @@ impl<A: LimitAlgorithm + Clone> Harness<A> {
         }
     }
 
+    /// `change_config` keeps every permit and waiter: the limit is the new
+    /// `max_concurrent` (fixed) or the algorithm's clamped to it; waiters
+    /// past the new `max_wait` expire in queue order, free slots go to the
+    /// rest in queue order (both checked by `settle`).
+    fn change_config(&mut self, t: Time, max_concurrent: u32, max_wait: Duration) {
+        let Ok(config) = BulkheadConfig::builder()
+            .max_concurrent(max_concurrent)
+            .max_wait(max_wait)
+            .build()
+        else {
+            return;
+        };
+        let raw = self.time(t);
+        let now = Instant::from_nanos(raw);
+        let got = self.bulkhead.change_config(now, config);
+        assert_eq!(self.twin.with(|b| b.change_config(now, config)), got);
+        let eff = self.seen(raw);
+        assert_eq!(self.clamped.change_config(eff, config), got);
+        self.max_concurrent = config.max_concurrent();
+        self.max_wait = nanos(config.max_wait());
+        if !A::ADAPTIVE {
+            // A fixed limit's range is [1, max_concurrent]; the copy fed
+            // raw samples follows it.
+            self.max = config.max_concurrent();
+            let _ = self.algo.set_limit(config.max_concurrent());
+        }
+        self.settle();
+        assert_eq!(*self.bulkhead.config(), config);
+        assert_eq!(got, self.bulkhead.limit());
+        if !A::ADAPTIVE {
+            assert_eq!(got, config.max_concurrent());
+        }
+    }
+
     fn sample(&mut self, rtt: Duration, in_flight: u32, dropped: bool) {
         let l = self.algo.on_sample(Instant::ZERO, rtt, in_flight, dropped);
         assert_eq!(l, self.algo.limit());
@@ -853,6 +890,7 @@ fn run<A: LimitAlgorithm + Clone>(
             Event::OnDeadline(t) => h.on_deadline(t),
             Event::SetLimit(t, l) => h.set_limit(t, l.get()),
             Event::Sample(rtt, in_flight, dropped) => h.sample(rtt.get(), in_flight.get(), dropped),
+            Event::ChangeConfig(t, l, w) => h.change_config(t, l.get(), w.get()),
         }
     }
     h.drain();

@@ -580,3 +580,71 @@ fn check_count_window<W: Window>(mut w: W, ops: &[WindowOp]) -> Result<(), TestC
     }
     Ok(())
 }
+
+proptest! {
+    /// A configuration replaced at run time (`set_config`, what a registry
+    /// reload does) keeps the state and the counts at that instant, never
+    /// lets the probes out exceed the larger of the two quotas, and never
+    /// wedges half-open: once every permit is back and the leases are
+    /// past, nothing is in flight and a half-open breaker admits a probe.
+    #[test]
+    fn a_config_replaced_at_run_time_keeps_the_state(
+        first in config(),
+        second in config(),
+        ops in prop::collection::vec(op(), 0..160),
+        at in 0usize..160,
+    ) {
+        let mut b = CircuitBreaker::new(first, CountWindow::<8>::new());
+        let quota = first.half_open_probes().max(second.half_open_probes());
+        let mut held = Vec::new();
+        let mut raw_now: i64 = 0;
+        let mut latest = Instant::ZERO;
+        for (i, op) in ops.into_iter().enumerate() {
+            if let Op::Tick(d) = op {
+                raw_now += d;
+            }
+            let now = Instant::from_millis(raw_now.max(0) as u64);
+            latest = latest.max(now);
+            if i == at {
+                let before = b.metrics(now);
+                let old = b.set_config(now, second);
+                prop_assert_eq!(old, first);
+                prop_assert_eq!(*b.config(), second);
+                prop_assert_eq!(b.metrics(now), before, "the state and counts are kept");
+            }
+            match op {
+                Op::Acquire => {
+                    if let Ok(p) = b.acquire(now) {
+                        held.push(p);
+                    }
+                }
+                Op::Record(j, outcome) if !held.is_empty() => {
+                    let p = held.swap_remove(j % held.len());
+                    b.record(now, p, outcome);
+                }
+                Op::Leak(j) if !held.is_empty() => {
+                    let _ = held.swap_remove(j % held.len());
+                }
+                Op::Deadline => b.on_deadline(now),
+                Op::Open => b.open(now),
+                Op::Close => b.close(now),
+                Op::ForceOpen => b.force_open(now),
+                Op::Disable => b.disable(now),
+                Op::MetricsOnly => b.metrics_only(now),
+                _ => {}
+            }
+            let m = b.metrics(now);
+            prop_assert!(m.failures <= m.calls && m.slow_calls <= m.calls);
+            prop_assert!(m.probes_in_flight <= quota);
+        }
+        for p in held.drain(..) {
+            b.record(latest, p, Outcome::Success);
+        }
+        let far = latest.saturating_add(Duration::from_secs(3_600));
+        b.on_deadline(far);
+        prop_assert_eq!(b.metrics(far).probes_in_flight, 0, "a probe wedged half-open");
+        if b.state() == State::HalfOpen {
+            prop_assert!(b.acquire(far).is_ok());
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Properties of the bulkhead that users rely on, over arbitrary
 //! configurations and sequences of acquire / queue / poll / cancel / release /
-//! deadline / limit changes, with time stepping forwards and backwards:
+//! deadline / limit changes / configuration changes (`change_config`: a new
+//! `max_concurrent` and `max_wait` with calls in flight and waiters queued),
+//! with time stepping forwards and backwards:
 //!
 //! - a call is admitted only while the slots taken stay within the limit in
 //!   force at that moment;
@@ -39,6 +41,8 @@ enum Op {
     Release(usize, Outcome),
     Deadline,
     SetLimit(u32),
+    /// The static limit change: a new configuration at run time.
+    ChangeConfig(BulkheadConfig),
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -62,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (any::<usize>(), outcome()).prop_map(|(i, o)| Op::Release(i, o)),
         3 => Just(Op::Deadline),
         2 => (0u32..10).prop_map(Op::SetLimit),
+        2 => config().prop_map(Op::ChangeConfig),
     ]
 }
 
@@ -262,6 +267,19 @@ impl<A: LimitAlgorithm> Harness<A> {
                 let limit = self.b.set_limit(now, n);
                 prop_assert!(limit >= 1 && limit <= self.b.config().max_concurrent());
                 prop_assert_eq!(limit, self.b.limit());
+            }
+            Op::ChangeConfig(config) => {
+                let limit = self.b.change_config(now, config);
+                prop_assert_eq!(*self.b.config(), config);
+                prop_assert!(limit >= 1 && limit <= config.max_concurrent());
+                prop_assert_eq!(limit, self.b.limit());
+                if !A::ADAPTIVE {
+                    prop_assert_eq!(
+                        limit,
+                        config.max_concurrent(),
+                        "a fixed limit follows the config"
+                    );
+                }
             }
         }
         self.drain(None)?;

@@ -657,6 +657,8 @@ enum BulkheadOp {
     Cancel(usize),
     Release(usize, u8),
     OnDeadline,
+    /// The static limit change: `max_concurrent` 1 to 3, `max_wait` in ms.
+    ChangeConfig(u32, u64),
 }
 
 fn bulkhead_op() -> impl Strategy<Value = BulkheadOp> {
@@ -666,6 +668,7 @@ fn bulkhead_op() -> impl Strategy<Value = BulkheadOp> {
         1 => (0usize..4).prop_map(BulkheadOp::Cancel),
         3 => (0usize..4, 0u8..4).prop_map(|(i, o)| BulkheadOp::Release(i, o)),
         1 => Just(BulkheadOp::OnDeadline),
+        1 => (1u32..4, 0u64..4_000).prop_map(|(m, w)| BulkheadOp::ChangeConfig(m, w)),
     ]
 }
 
@@ -773,6 +776,15 @@ impl<B: BulkheadPolicy> Machine for BulkheadM<B> {
             }
             BulkheadOp::OnDeadline => {
                 self.0.with(|b| b.on_deadline(now));
+                None
+            }
+            BulkheadOp::ChangeConfig(max, wait) => {
+                let config = BulkheadConfig::builder()
+                    .max_concurrent(max)
+                    .max_wait(Duration::from_millis(wait))
+                    .build()
+                    .unwrap();
+                self.0.with(|b| b.change_config(now, config));
                 None
             }
             _ => None,

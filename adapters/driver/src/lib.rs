@@ -72,6 +72,8 @@ mod toggle;
 
 #[cfg(feature = "std")]
 mod patterns;
+#[cfg(feature = "registry")]
+pub mod registry;
 #[cfg(feature = "std")]
 mod std_blocking;
 #[cfg(feature = "std")]

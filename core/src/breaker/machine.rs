@@ -529,7 +529,9 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
         self.enter(State::Disabled, Instant::MAX, now);
     }
 
-    /// Operator state: admit everything, count it, never trip.
+    /// Operator state: admit everything, count it, never trip: the breaker
+    /// held closed ("forced closed") until an operator closes, opens or
+    /// resets it (resilience4j's `METRICS_ONLY`).
     ///
     /// ```
     /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, NoWindow, State};
@@ -542,9 +544,48 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
     /// assert_eq!(b.metrics(Instant::ZERO).consecutive_failures, 1);
     /// assert_eq!(b.state(), State::MetricsOnly);
     /// ```
+    #[doc(alias = "force_closed")]
     pub fn metrics_only(&mut self, now: Instant) {
         let now = self.clock.observe(now);
         self.enter(State::MetricsOnly, Instant::MAX, now);
+    }
+
+    /// Replaces the configuration at `now`, keeping the state: the state,
+    /// the window's counts, the half-open round and the open wait under way
+    /// all stay; returns the configuration replaced. Each setting takes
+    /// effect where it is next read: thresholds at the next outcome (a
+    /// closed breaker whose counts already reach a lowered threshold trips
+    /// at its next counted outcome, not now), `open_wait` at the next open,
+    /// `half_open_probes` at the next probe admitted (probes already out
+    /// keep their permits and report as usual), `probe_lease` at the next
+    /// probe admitted. The window's capacity is in its type and does not
+    /// change. Calls admitted while slow-call detection was off carry the
+    /// latest time the breaker had seen when they were admitted, not a
+    /// fresh reading: turning `slow_call_duration` on times them from
+    /// there, so such a call may count as slower than it was by the time
+    /// between the breaker's last clock reading and its admission.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, State};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let lax = BreakerConfig::builder().consecutive_failures(5).build().unwrap();
+    /// let mut b = CircuitBreaker::new(lax, CountWindow::<10>::new());
+    /// for t in 0..2 {
+    ///     let p = b.acquire(Instant::from_millis(t)).unwrap();
+    ///     b.record(Instant::from_millis(t), p, Outcome::Failure);
+    /// }
+    /// let strict = BreakerConfig::builder().consecutive_failures(3).build().unwrap();
+    /// let old = b.set_config(Instant::from_millis(5), strict);
+    /// assert_eq!(old, lax);
+    /// assert_eq!(b.metrics(Instant::from_millis(5)).consecutive_failures, 2); // counts kept
+    /// let p = b.acquire(Instant::from_millis(6)).unwrap();
+    /// b.record(Instant::from_millis(6), p, Outcome::Failure);
+    /// assert_eq!(b.state(), State::Open); // the third failure in a row trips it
+    /// ```
+    pub fn set_config(&mut self, now: Instant, config: C) -> C {
+        let _ = self.clock.observe(now);
+        core::mem::replace(&mut self.config, config)
     }
 
     /// The observer, e.g. to read what it collected.

@@ -451,6 +451,64 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         to
     }
 
+    /// Replaces the configuration at `now` (resilience4j's
+    /// `Bulkhead::changeConfig`): the static limit change. Returns the limit
+    /// in force afterwards.
+    ///
+    /// - A fixed limit becomes the new `max_concurrent`, whatever
+    ///   [`set_limit`](Self::set_limit) set before; an adaptive one keeps its
+    ///   algorithm's limit, clamped to the new `max_concurrent`.
+    /// - Calls holding a slot keep it and give it back as usual: lowering
+    ///   the limit below the slots taken admits nobody until enough come
+    ///   back ([`in_flight`](Self::in_flight) may exceed the limit until
+    ///   then); raising it grants the free slots to waiters at once, in the
+    ///   order they queued.
+    /// - Waiters keep their place; each one's wait ends `max_wait` (the new
+    ///   one) after it queued: a shorter `max_wait` expires at `now` those
+    ///   who have waited longer (each is owed a wake-up and sees
+    ///   [`RejectReason::BulkheadWaitExpired`]).
+    ///
+    /// Reports [`BulkheadEvent::LimitChanged`] if the limit moved.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, Ticket};
+    /// # use failsafe_core::{Instant, Outcome};
+    /// let two = BulkheadConfig::builder().max_concurrent(2).max_wait(Duration::from_secs(1)).build().unwrap();
+    /// let mut b: Bulkhead<4> = Bulkhead::new(two);
+    /// let (p1, p2) = (b.try_acquire(Instant::ZERO).unwrap(), b.try_acquire(Instant::ZERO).unwrap());
+    /// let mut ticket = Ticket::new();
+    /// assert!(b.poll_acquire(Instant::ZERO, &mut ticket, None).is_pending());
+    /// // three slots: the waiter gets the new one at once
+    /// let three = BulkheadConfig::builder().max_concurrent(3).max_wait(Duration::from_secs(1)).build().unwrap();
+    /// assert_eq!(b.change_config(Instant::from_millis(1), three), 3);
+    /// assert_eq!((b.in_flight(), b.queued()), (3, 0));
+    /// // one slot: the three calls out keep theirs
+    /// let one = BulkheadConfig::builder().max_concurrent(1).build().unwrap();
+    /// assert_eq!(b.change_config(Instant::from_millis(2), one), 1);
+    /// assert_eq!(b.in_flight(), 3);
+    /// # let core::task::Poll::Ready(Ok(p3)) = b.poll_acquire(Instant::from_millis(3), &mut ticket, None) else { panic!() };
+    /// for p in [p1, p2, p3] {
+    ///     b.release(Instant::from_millis(4), p, Outcome::Success);
+    /// }
+    /// assert_eq!(b.in_flight(), 0);
+    /// ```
+    pub fn change_config(&mut self, now: impl TimeSource, config: BulkheadConfig) -> u32 {
+        let mut time = LazyTime::new(now, &mut self.clock);
+        let now = time.get(&mut self.clock);
+        let from = self.limit();
+        self.config = config;
+        if !A::ADAPTIVE {
+            let _ = self.algorithm.set_limit(config.max_concurrent);
+        }
+        let to = self.limit_changed(from);
+        if self.waiting > 0 {
+            self.expire(now, 0);
+            self.grant(now);
+        }
+        to
+    }
+
     /// When the driver must call [`on_deadline`](Self::on_deadline) even if
     /// nothing else happens: the end of the first waiter's `max_wait`.
     /// `None` with nobody waiting (or waits without end). A soft deadline:

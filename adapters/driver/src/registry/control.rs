@@ -1,0 +1,157 @@
+//! [`Control`]: what the registry asks of a named policy; [`Kind`] and
+//! [`Staged`].
+
+extern crate std;
+
+use std::boxed::Box;
+use std::fmt;
+
+use failsafe_core::Instant;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::change::Change;
+use super::error::ChangeError;
+
+/// What a registered policy is: the pattern, as the admin routes name it
+/// (`"circuit_breaker"`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// A circuit breaker ([`CircuitBreakerPolicy`](crate::CircuitBreakerPolicy)).
+    CircuitBreaker,
+    /// A fail fast ([`FailFastPolicy`](crate::FailFastPolicy)).
+    FailFast,
+    /// A bulkhead ([`BulkheadPolicy`](crate::BulkheadPolicy)).
+    Bulkhead,
+    /// A rate limiter ([`RateLimiterPolicy`](crate::RateLimiterPolicy)).
+    RateLimiter,
+    /// A keyed rate limiter ([`KeyedRateLimiterPolicy`](crate::KeyedRateLimiterPolicy)).
+    KeyedRateLimiter,
+    /// A table of feature flags ([`FeatureFlags`](super::FeatureFlags)).
+    FeatureToggle,
+    /// Chaos injection ([`ChaosSwitch`](super::ChaosSwitch)).
+    Chaos,
+    /// A pipeline: named stages registered on their own
+    /// ([`Registry::register_pipeline`](super::Registry::register_pipeline)).
+    Pipeline,
+}
+
+impl Kind {
+    /// The kind's name, e.g. `"circuit_breaker"`.
+    ///
+    /// ```
+    /// use failsafe_driver::registry::Kind;
+    /// assert_eq!(Kind::KeyedRateLimiter.as_str(), "keyed_rate_limiter");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::CircuitBreaker => "circuit_breaker",
+            Kind::FailFast => "fail_fast",
+            Kind::Bulkhead => "bulkhead",
+            Kind::RateLimiter => "rate_limiter",
+            Kind::KeyedRateLimiter => "keyed_rate_limiter",
+            Kind::FeatureToggle => "feature_toggle",
+            Kind::Chaos => "chaos",
+            Kind::Pipeline => "pipeline",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change checked and ready to apply: nothing has changed yet. Running
+/// it applies the change (it cannot fail: every check came before) and
+/// returns the instant it took effect, on the policy's clock.
+///
+/// A reload prepares a `Staged` for every policy in the file before it
+/// runs any, so one invalid value changes nothing.
+#[must_use = "a staged change does nothing until it is run"]
+pub struct Staged<'a> {
+    apply: Option<Box<dyn FnOnce() -> Instant + Send + 'a>>,
+}
+
+impl<'a> Staged<'a> {
+    /// A change that `apply` makes.
+    ///
+    /// ```
+    /// use failsafe_core::Instant;
+    /// use failsafe_driver::registry::Staged;
+    /// let staged = Staged::new(|| Instant::from_millis(5));
+    /// assert_eq!(staged.run(), Some(Instant::from_millis(5)));
+    /// ```
+    pub fn new(apply: impl FnOnce() -> Instant + Send + 'a) -> Self {
+        Staged {
+            apply: Some(Box::new(apply)),
+        }
+    }
+
+    /// Nothing to change (a configuration equal to the one in force): no
+    /// event is reported for it.
+    ///
+    /// ```
+    /// use failsafe_driver::registry::Staged;
+    /// assert!(Staged::unchanged().is_unchanged());
+    /// ```
+    pub const fn unchanged() -> Self {
+        Staged { apply: None }
+    }
+
+    /// `true` for [`unchanged`](Self::unchanged).
+    pub const fn is_unchanged(&self) -> bool {
+        self.apply.is_none()
+    }
+
+    /// Applies the change; `None` if there was nothing to change.
+    pub fn run(self) -> Option<Instant> {
+        self.apply.map(|apply| apply())
+    }
+}
+
+impl fmt::Debug for Staged<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Staged")
+            .field("unchanged", &self.is_unchanged())
+            .finish()
+    }
+}
+
+/// A policy the [`Registry`](super::Registry) can list and change: the
+/// std handles of every admission pattern implement it
+/// ([`CircuitBreakerPolicy`](crate::CircuitBreakerPolicy),
+/// [`FailFastPolicy`](crate::FailFastPolicy),
+/// [`BulkheadPolicy`](crate::BulkheadPolicy),
+/// [`RateLimiterPolicy`](crate::RateLimiterPolicy),
+/// [`KeyedRateLimiterPolicy`](crate::KeyedRateLimiterPolicy)), and so do
+/// [`FeatureFlags`](super::FeatureFlags) and
+/// [`ChaosSwitch`](super::ChaosSwitch); implement it for a policy of your
+/// own.
+///
+/// Every change keeps the policy's state (calls in flight keep their
+/// permits, counts and queues stay): a change is an operator's action on a
+/// live policy, not a new one.
+pub trait Control: Send + Sync + 'static {
+    /// The pattern.
+    fn kind(&self) -> Kind;
+
+    /// The configuration in force, in the serde form of the core's
+    /// configuration types (the form a reload file uses for it).
+    fn config(&self) -> Value;
+
+    /// The live state (the pattern's metrics snapshot), as JSON.
+    fn state(&self) -> Value;
+
+    /// Checks `change` and returns what applies it, changing nothing yet.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::Unsupported`] for an action this pattern does not
+    /// take; [`ChangeError::Invalid`], naming the field, for a value it
+    /// refuses.
+    fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError>;
+}
