@@ -1,0 +1,3 @@
+//! Placeholder: the Redis bench (filled in a later step).
+
+fn main() {}
