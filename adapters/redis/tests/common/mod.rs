@@ -78,7 +78,11 @@ impl RedisServer {
             }),
             Err(reason) if under_ci() => panic!("CI=true and no Redis: {reason}"),
             Err(reason) => {
-                eprintln!("skipped: {reason} (install redis-server; under CI=true this fails)");
+                // straight to stderr, past the test harness's capture: a skip must be seen
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: {reason} (install redis-server; under CI=true this fails)"
+                );
                 None
             }
         }
