@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,8 +55,10 @@ async fn child_instance() {
     let limiter = RedisRateLimiter::builder(store(&url), "processes", shared_quota())
         .build()
         .unwrap();
+    // the child's report to its parent, one line per permit
+    let mut out = std::io::stdout().lock();
     for (t, _) in hammer(&limiter, 600).await {
-        println!("{CHILD_PREFIX}{t}");
+        writeln!(out, "{CHILD_PREFIX}{t}").unwrap();
     }
 }
 
