@@ -58,7 +58,6 @@ pub struct RedisBreaker<W> {
     key: String,
     args: [u64; 5], // open wait, probes, lease, threshold, retention (µs / counts)
     poll: Duration,
-    call_timeout: Duration,
     on_error: OnStoreError,
     local: Mutex<CircuitBreaker<W>>,
     view: Mutex<View>,
@@ -90,7 +89,6 @@ pub struct RedisBreakerBuilder<W> {
     config: BreakerConfig,
     window: W,
     poll: Duration,
-    call_timeout: Duration,
     probe_lease: Duration,
     retention: Duration,
     on_error: OnStoreError,
@@ -115,13 +113,6 @@ impl<W: Window> RedisBreakerBuilder<W> {
     /// a closed record then vanishes from the server.
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
-        self
-    }
-
-    /// The store call's timeout this breaker assumes in its
-    /// [`delay`](RedisBreaker::delay) (default 100 ms, the store's default).
-    pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
         self
     }
 
@@ -162,7 +153,6 @@ impl<W: Window> RedisBreakerBuilder<W> {
             store: self.store,
             args,
             poll: self.poll,
-            call_timeout: self.call_timeout,
             on_error: self.on_error,
             local: Mutex::new(CircuitBreaker::new(self.config, self.window)),
             view: Mutex::new(View {
@@ -211,7 +201,6 @@ impl<W: Window> RedisBreaker<W> {
             config,
             window,
             poll: Duration::from_millis(100),
-            call_timeout: Duration::from_millis(100),
             probe_lease: Duration::from_secs(30),
             retention: Duration::from_secs(3_600),
             on_error: OnStoreError::FailOpen,
@@ -219,9 +208,10 @@ impl<W: Window> RedisBreaker<W> {
     }
 
     /// How long after a trip is stored this instance rejects at the
-    /// latest: [`sharing_delay`]`(poll, call_timeout)`.
+    /// latest: [`sharing_delay`]`(poll, call_timeout)`, the store's
+    /// [`call_timeout`](Store::call_timeout) bounding the read.
     pub fn delay(&self) -> Duration {
-        sharing_delay(self.poll, self.call_timeout)
+        sharing_delay(self.poll, self.store.call_timeout())
     }
 
     /// The shared record as this instance last saw it.

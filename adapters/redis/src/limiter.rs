@@ -113,7 +113,11 @@ impl RedisRateLimiterBuilder {
     /// batch valid for `ttl` (permits unspent then are dropped). The
     /// overshoot over the shared bound is at most `instances * (batch - 1)`
     /// in any window ([`leased_bound`](failsafe_core::rate::shared::leased_bound)).
-    /// Only single-permit calls use the lease.
+    /// Only single-permit calls use the lease. A call that finds the lease
+    /// empty asks the store for a whole batch: if the shared budget cannot
+    /// grant `batch` permits now, the call is rejected with the instant the
+    /// batch would be (the long-run rate is the same; at the limit permits
+    /// come in batches).
     pub fn lease(mut self, batch: u32, ttl: Duration) -> Self {
         self.batch = batch;
         self.lease_ttl = ttl;

@@ -243,6 +243,7 @@ struct Inner {
     breaker: Script,
     /// Store time (µs since 1970) minus the local clock (µs), from the last reply.
     offset_us: AtomicI64,
+    call_timeout: Duration,
     available: AtomicBool,
     observer: Option<Arc<dyn Fn(StoreEvent) + Send + Sync>>,
 }
@@ -292,6 +293,7 @@ impl Store {
                 gcra: Script::new(include_str!("lua/gcra.lua")),
                 breaker: Script::new(include_str!("lua/breaker.lua")),
                 offset_us: AtomicI64::new(system_us - local_us()),
+                call_timeout: config.call_timeout,
                 available: AtomicBool::new(true),
                 observer: config.observer,
             }),
@@ -305,6 +307,11 @@ impl Store {
     pub fn now(&self) -> Instant {
         let us = local_us() + self.inner.offset_us.load(Ordering::Relaxed);
         Instant::from_micros(us.max(0) as u64)
+    }
+
+    /// Each store call's timeout ([`StoreConfig::call_timeout`]).
+    pub fn call_timeout(&self) -> Duration {
+        self.inner.call_timeout
     }
 
     /// Whether the last store call succeeded.

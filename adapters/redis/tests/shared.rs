@@ -381,7 +381,7 @@ async fn one_instance_trips_the_others_reject_and_probes_stay_within_the_quota()
     // every instance that reads the record rejects: poll 0, so on its next call
     // (the documented delay is poll + the store call's time)
     for b in &others {
-        assert_eq!(b.delay(), Duration::from_millis(100));
+        assert_eq!(b.delay(), Duration::from_secs(2)); // poll 0 + the store call's 2 s timeout
         let r = b.acquire().await.unwrap_err();
         assert_eq!(
             (r.reason, r.retry_at),
