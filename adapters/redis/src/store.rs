@@ -274,7 +274,8 @@ impl Store {
         let client = redis::Client::open(url).map_err(SetupError::Redis)?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.call_timeout))
-            .set_response_timeout(Some(config.call_timeout))
+            // a backstop: the call's own timeout (the driver's) comes first
+            .set_response_timeout(Some(config.call_timeout.saturating_mul(2)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let conn = client
@@ -381,6 +382,11 @@ impl Store {
                     Error::Timeout(_) => StoreError {
                         failure: StoreFailure::Timeout,
                         source: None,
+                    },
+                    // the client's own response timeout (a backstop behind ours)
+                    Error::Inner(e) if e.is_timeout() => StoreError {
+                        failure: StoreFailure::Timeout,
+                        source: Some(e),
                     },
                     Error::Inner(e) => StoreError {
                         failure: StoreFailure::Error,

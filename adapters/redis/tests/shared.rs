@@ -433,3 +433,58 @@ async fn one_instance_trips_the_others_reject_and_probes_stay_within_the_quota()
         assert!(!b.record_seen().is_open());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_times_out_each_call_and_recovers() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let config = StoreConfig::new()
+        .call_timeout(Duration::from_millis(100))
+        .on_event(move |e| seen.lock().unwrap().push(e));
+    let store = Store::connect(&server.url(), config).unwrap();
+    let quota = Quota::per_second(1_000).unwrap().with_burst(100).unwrap();
+    let limiter = RedisRateLimiter::builder(store.clone(), "slow", quota)
+        .fail_open(Quota::per_second(1_000).unwrap().with_burst(100).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(no_hang(limiter.acquire(1)).await, Ok(Admitted::Shared));
+
+    // Redis stops answering for 1.5 s (connections stay open): slow, not gone
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // the first call times out (its own timeout), the next are refused by the
+    // store breaker without a round trip; fail open decides every one
+    for _ in 0..5 {
+        assert_eq!(no_hang(limiter.acquire(1)).await, Ok(Admitted::Local));
+    }
+    {
+        let events = events.lock().unwrap();
+        assert!(
+            events.contains(&StoreEvent::Unavailable {
+                failure: failsafe_redis::StoreFailure::Timeout
+            }),
+            "{events:?}"
+        );
+    }
+    let mut recovered = false;
+    for _ in 0..300 {
+        if matches!(no_hang(limiter.acquire(1)).await, Ok(Admitted::Shared)) {
+            recovered = true;
+            break;
+        }
+        // waiting for the pause to end and the store breaker's probe
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(recovered);
+    assert!(events.lock().unwrap().contains(&StoreEvent::Recovered));
+}
