@@ -60,10 +60,12 @@
 //! each decision taken without it, and when it recovered (by itself: the
 //! connection manager reconnects, the store breaker probes).
 
+mod admission;
 mod breaker;
 mod limiter;
 mod store;
 
+pub use admission::{RedisAdmission, StoreWait};
 pub use breaker::{RedisBreaker, RedisBreakerBuilder, SharedPermit};
 pub use limiter::{Admitted, RedisRateLimiter, RedisRateLimiterBuilder, StepReply};
 pub use store::{

@@ -259,6 +259,18 @@ impl RedisRateLimiter {
         }
     }
 
+    /// Takes one leased permit without waiting, if this limiter leases,
+    /// `n` is 1, and the lease holds one now.
+    pub(crate) fn try_take_leased(&self, n: u32) -> bool {
+        if self.batch <= 1 || n != 1 {
+            return false;
+        }
+        match self.lease.try_lock() {
+            Ok(mut lease) => lease.take(self.store.now()),
+            Err(_) => false,
+        }
+    }
+
     /// The decision while the store cannot answer.
     fn without(&self, now: Option<Instant>, n: u32) -> Result<Admitted, Rejected> {
         self.store.emit(StoreEvent::DecidedWithout {

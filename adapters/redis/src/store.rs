@@ -310,6 +310,14 @@ impl Store {
         Instant::from_micros(us.max(0) as u64)
     }
 
+    /// A store-time instant (a `retry_at`, an open wait's end) on the
+    /// local [`TokioClock`]: `at` minus the offset seen in the last reply.
+    pub fn to_local(&self, at: Instant) -> Instant {
+        let offset = self.inner.offset_us.load(Ordering::Relaxed);
+        let us = (at.as_nanos() / 1_000) as i64 - offset;
+        Instant::from_micros(us.max(0) as u64)
+    }
+
     /// Each store call's timeout ([`StoreConfig::call_timeout`]).
     pub fn call_timeout(&self) -> Duration {
         self.inner.call_timeout
