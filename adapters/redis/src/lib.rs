@@ -33,7 +33,9 @@
 //! (the others find as many fewer), and a key's expiry (`PEXPIRE`,
 //! counted by the server from the call) may drop a value an instance
 //! whose clock is behind would still have seen: it then finds up to its
-//! skew's worth of permits more. The core's [`Instant`] in results
+//! skew's worth of permits more, unless the limiter's
+//! [`expiry_slack`](RedisRateLimiterBuilder::expiry_slack) (default 1 s)
+//! covers the skew. The core's [`Instant`] in results
 //! (`retry_at`) is then in that same time base: compare it with
 //! [`Store::now`].
 //!

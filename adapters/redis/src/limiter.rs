@@ -10,7 +10,7 @@ use failsafe_core::rate::{AtomicGcra, Quota};
 use failsafe_core::{ConfigError, Instant, Problem, RejectReason, Rejected};
 
 use crate::store::{
-    OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
+    LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
 };
 
 /// How a permit was granted.
@@ -79,6 +79,7 @@ pub struct RedisRateLimiter {
     period_us: u64,
     batch: u32,
     lease_ttl: Duration,
+    expiry_slack_ms: u64,
     lease: tokio::sync::Mutex<Lease>,
     on_error: OnStoreError,
     local: AtomicGcra,
@@ -104,6 +105,7 @@ pub struct RedisRateLimiterBuilder {
     quota: Quota,
     batch: u32,
     lease_ttl: Duration,
+    expiry_slack: Duration,
     on_error: OnStoreError,
     local: Option<Quota>,
 }
@@ -121,6 +123,19 @@ impl RedisRateLimiterBuilder {
     pub fn lease(mut self, batch: u32, ttl: Duration) -> Self {
         self.batch = batch;
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// How much longer than it matters a key is kept (default 1 s). The
+    /// key's value stops mattering at its arrival time by the clock of the
+    /// call that stored it; with the server's clock that is exact, but with
+    /// injected clocks an instance whose clock is behind (or a call
+    /// delayed between reading its clock and reaching the server) may still
+    /// need it: give the largest such skew here, or that instance finds up
+    /// to its skew's worth of permits more. Rounded up to whole
+    /// milliseconds.
+    pub fn expiry_slack(mut self, slack: Duration) -> Self {
+        self.expiry_slack = slack;
         self
     }
 
@@ -178,6 +193,9 @@ impl RedisRateLimiterBuilder {
             period_us,
             batch: self.batch,
             lease_ttl: self.lease_ttl,
+            expiry_slack_ms: u64::try_from(self.expiry_slack.as_micros().div_ceil(1_000))
+                .unwrap_or(u64::MAX)
+                .min(LUA_MAX_US / 1_000),
             lease: tokio::sync::Mutex::new(Lease::EMPTY),
             on_error: self.on_error,
             local: AtomicGcra::new(self.local.unwrap_or(self.quota)),
@@ -195,6 +213,7 @@ impl RedisRateLimiter {
             quota,
             batch: 1,
             lease_ttl: Duration::from_secs(1),
+            expiry_slack: Duration::from_secs(1),
             on_error: OnStoreError::FailClosed,
             local: None,
         }
@@ -300,6 +319,7 @@ impl RedisRateLimiter {
             self.quota.burst().to_string(),
             n.to_string(),
             now_arg(now),
+            self.expiry_slack_ms.to_string(),
         ];
         let reply = self.store.gcra(&self.key, &args).await?;
         let at = |us: i64| Instant::from_micros(us.max(0) as u64);

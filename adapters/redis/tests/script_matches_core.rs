@@ -44,6 +44,7 @@ async fn the_gcra_script_decides_exactly_as_gcra_step() {
             .with_burst(burst)
             .unwrap();
         let limiter = RedisRateLimiter::builder(store.clone(), &format!("gcra-{case}"), quota)
+            .expiry_slack(Duration::ZERO) // the exact time to live, checked below
             .build()
             .unwrap();
         let mut now_us = EPOCH_2026_US + rng.range(0, 1 << 40);

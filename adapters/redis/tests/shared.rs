@@ -178,6 +178,9 @@ async fn leasing_run(
             tokio::spawn(async move {
                 let limiter = RedisRateLimiter::builder(store(&url), &name, quota)
                     .lease(batch, Duration::from_millis(100))
+                    // a task may be delayed between reading the virtual clock
+                    // and reaching Redis: keep keys long enough for any delay
+                    .expiry_slack(Duration::from_secs(60))
                     .build()
                     .unwrap();
                 let mut log = Vec::new();

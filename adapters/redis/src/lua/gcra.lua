@@ -8,9 +8,12 @@
 -- ARGV[2]  burst (permits)
 -- ARGV[3]  n (permits asked for)
 -- ARGV[4]  now (us), or '' to read the server's clock (TIME)
+-- ARGV[5]  expiry slack (ms) added to the key's time to live (injected
+--          clocks: the skew allowed between instances)
 --
 -- Returns {code, value, now}:
 --   code  1: granted; value = the new tat, stored with PEXPIRE until it
+--            (plus the slack)
 --   code  0: refused; value = the instant (us) the n permits would be granted
 --   code -1: never (n over the burst); value = 0
 local period = tonumber(ARGV[1])
@@ -35,7 +38,7 @@ local new_tat = math.max(tat, now) + period * n
 local allowed_from = new_tat - period * burst
 if allowed_from <= now then
     -- the key matters until new_tat: from then on it decides as no key at all
-    local ttl_ms = math.ceil((new_tat - now) / 1000)
+    local ttl_ms = math.ceil((new_tat - now) / 1000) + tonumber(ARGV[5])
     if ttl_ms < 1 then
         ttl_ms = 1
     end
