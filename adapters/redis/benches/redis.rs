@@ -4,6 +4,8 @@
 //! - `failsafe-redis GCRA`: one `EVALSHA` of the GCRA script per decision;
 //! - `failsafe-redis GCRA, leased k=10`: one per 10 decisions, the rest
 //!   from the instance's lease;
+//! - `the GCRA script alone (raw EVALSHA)`: the same script with no
+//!   timeout, breaker or reply parsing (what the server's side costs);
 //! - `INCR+EXPIRE fixed window`: the plain baseline, `INCR` and `EXPIRE`
 //!   pipelined in one round trip (a counter per one-second window).
 //!
@@ -29,6 +31,9 @@ use redis::aio::MultiplexedConnection;
 #[derive(Clone)]
 enum Kind {
     Gcra(Arc<RedisRateLimiter>),
+    /// The same script by `EVALSHA` with no timeout, breaker or reply
+    /// parsing: what the server's script costs on its own.
+    Script(MultiplexedConnection, Arc<redis::Script>),
     Fixed(MultiplexedConnection),
 }
 
@@ -37,6 +42,20 @@ impl Kind {
         match self {
             Kind::Gcra(limiter) => {
                 let _ = black_box(limiter.acquire(1).await);
+            }
+            Kind::Script(conn, script) => {
+                let mut conn = conn.clone();
+                let reply: Vec<i64> = script
+                    .key("{bench-raw}:tat")
+                    .arg(1)
+                    .arg(1_000)
+                    .arg(1)
+                    .arg("")
+                    .arg(1_000)
+                    .invoke_async(&mut conn)
+                    .await
+                    .expect("EVALSHA");
+                black_box(reply);
             }
             Kind::Fixed(conn) => {
                 let mut conn = conn.clone();
@@ -86,7 +105,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (gcra, leased, fixed) = rt.block_on(async {
+    let (gcra, leased, raw, fixed) = rt.block_on(async {
         let store = Store::connect(
             &server.url(),
             StoreConfig::new().call_timeout(Duration::from_secs(1)),
@@ -107,9 +126,11 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let client = redis::Client::open(server.url()).unwrap();
         let fixed = client.get_multiplexed_async_connection().await.unwrap();
+        let script = Arc::new(redis::Script::new(include_str!("../src/lua/gcra.lua")));
         (
             Kind::Gcra(Arc::new(gcra)),
             Kind::Gcra(Arc::new(leased)),
+            Kind::Script(fixed.clone(), script),
             Kind::Fixed(fixed),
         )
     });
@@ -123,6 +144,7 @@ fn bench(c: &mut Criterion) {
         for (name, kind) in [
             ("failsafe-redis GCRA", &gcra),
             ("failsafe-redis GCRA, leased k=10", &leased),
+            ("the GCRA script alone (raw EVALSHA)", &raw),
             ("INCR+EXPIRE fixed window", &fixed),
         ] {
             group.bench_function(
