@@ -34,6 +34,7 @@ mod bucket;
 mod gcra;
 mod keyed;
 pub mod retry_after;
+pub mod shared;
 #[cfg(test)]
 mod tests;
 mod throttle;

@@ -1,0 +1,337 @@
+//! The global rate limit: the core's GCRA applied by Redis to one key, with
+//! optional leasing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use failsafe_core::rate::shared::{Lease, check_batch};
+use failsafe_core::rate::{AtomicGcra, Quota};
+use failsafe_core::{ConfigError, Instant, Problem, RejectReason, Rejected};
+
+use crate::store::{
+    LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
+};
+
+/// How a permit was granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Admitted {
+    /// By the store, in this call's round trip.
+    Shared,
+    /// From the instance's lease: no store call.
+    Leased,
+    /// By the local limit, the store being unavailable (fail open).
+    Local,
+}
+
+/// One run of the GCRA script: the decision and the time it was made at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepReply {
+    /// The new stored arrival time, or the rejection: what
+    /// [`gcra_step`](failsafe_core::rate::shared::gcra_step) answers for
+    /// the same stored value, `now` and permits.
+    pub decision: Result<Instant, Rejected>,
+    /// The `now` the script decided at (the server's `TIME`, or the one
+    /// injected), whole microseconds.
+    pub now: Instant,
+}
+
+/// A rate limit shared by every instance using the same name on the same
+/// Redis: the core's GCRA ([`gcra_step`](failsafe_core::rate::shared::gcra_step)),
+/// applied by a server-side script to the key `{name}:tat`, one round
+/// trip per decision, or one per `batch` permits with leasing
+/// ([`RedisRateLimiterBuilder::lease`]).
+///
+/// **Bound**: over any window of length `w`, every instance together is
+/// granted at most
+/// [`shared_bound`](failsafe_core::rate::shared::shared_bound)`(quota, w)`
+/// permits (`burst + w / period`); with `N` instances leasing batches of
+/// `k`, at most
+/// [`leased_bound`](failsafe_core::rate::shared::leased_bound)`(quota, w, N, k)`
+/// (`+ N * (k - 1)`). While the store is unavailable a fail-open instance
+/// adds what its local limit grants.
+///
+/// ```no_run
+/// use failsafe_core::rate::Quota;
+/// use failsafe_redis::{RedisRateLimiter, Store, StoreConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Store::connect("redis://127.0.0.1:6379/", StoreConfig::new())?;
+/// // 100 a second across every instance, bursts of 20; leases of 5;
+/// // 25 a second per instance while Redis is away
+/// let limiter = RedisRateLimiter::builder(store, "upstream-api", Quota::per_second(100)?.with_burst(20)?)
+///     .lease(5, std::time::Duration::from_millis(200))
+///     .fail_open(Quota::per_second(25)?)
+///     .build()?;
+/// match limiter.acquire(1).await {
+///     Ok(_) => { /* call the upstream */ }
+///     Err(rejected) => eprintln!("retry in {:?}", rejected.retry_after(limiter.store().now())),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisRateLimiter {
+    store: Store,
+    name: Arc<str>,
+    key: String,
+    quota: Quota,
+    period_us: u64,
+    batch: u32,
+    lease_ttl: Duration,
+    expiry_slack_ms: u64,
+    lease: tokio::sync::Mutex<Lease>,
+    on_error: OnStoreError,
+    local: AtomicGcra,
+}
+
+impl fmt::Debug for RedisRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimiter")
+            .field("key", &self.key)
+            .field("quota", &self.quota)
+            .field("batch", &self.batch)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisRateLimiter`]: from [`RedisRateLimiter::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisRateLimiterBuilder {
+    store: Store,
+    name: String,
+    quota: Quota,
+    batch: u32,
+    lease_ttl: Duration,
+    expiry_slack: Duration,
+    on_error: OnStoreError,
+    local: Option<Quota>,
+}
+
+impl RedisRateLimiterBuilder {
+    /// Lease `batch` permits per store call (default 1: no leasing), each
+    /// batch valid for `ttl` (permits unspent then are dropped). The
+    /// overshoot over the shared bound is at most `instances * (batch - 1)`
+    /// in any window ([`leased_bound`](failsafe_core::rate::shared::leased_bound)).
+    /// Only single-permit calls use the lease. A call that finds the lease
+    /// empty asks the store for a whole batch: if the shared budget cannot
+    /// grant `batch` permits now, the call is rejected with the instant the
+    /// batch would be (the long-run rate is the same; at the limit permits
+    /// come in batches).
+    pub fn lease(mut self, batch: u32, ttl: Duration) -> Self {
+        self.batch = batch;
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// How much longer than it matters a key is kept (default 1 s). The
+    /// key's value stops mattering at its arrival time by the clock of the
+    /// call that stored it; with the server's clock that is exact, but with
+    /// injected clocks an instance whose clock is behind (or a call
+    /// delayed between reading its clock and reaching the server) may still
+    /// need it: give the largest such skew here, or that instance finds up
+    /// to its skew's worth of permits more. Rounded up to whole
+    /// milliseconds.
+    pub fn expiry_slack(mut self, slack: Duration) -> Self {
+        self.expiry_slack = slack;
+        self
+    }
+
+    /// Fail open: while the store is unavailable, admit by `local` (this
+    /// instance's own GCRA).
+    pub fn fail_open(mut self, local: Quota) -> Self {
+        self.on_error = OnStoreError::FailOpen;
+        self.local = Some(local);
+        self
+    }
+
+    /// Fail closed (the default): while the store is unavailable, reject
+    /// (`RateLimited`, `retry_at` unknown).
+    pub fn fail_closed(mut self) -> Self {
+        self.on_error = OnStoreError::FailClosed;
+        self.local = None;
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// - [`SetupError::NotWholeMicros`] `period` if the quota's period is
+    ///   not whole microseconds; [`SetupError::TooLargeForLua`] `burst` if
+    ///   `period * burst` is over 2^52 µs;
+    /// - [`SetupError::Config`] `lease`, `Zero` or `TooLarge` for a batch of
+    ///   zero or over the burst; `lease_ttl`, `Zero`;
+    /// - [`SetupError::BadName`] for a name with `{` or `}`.
+    pub fn build(self) -> Result<RedisRateLimiter, SetupError> {
+        if self.name.contains(['{', '}']) {
+            return Err(SetupError::BadName);
+        }
+        let period_us = whole_micros(self.quota.period(), "period")?;
+        let tolerance = self
+            .quota
+            .period()
+            .checked_mul(self.quota.burst())
+            .ok_or(SetupError::TooLargeForLua("burst"))?;
+        whole_micros(tolerance, "burst")?;
+        if self.batch == 0 {
+            return Err(ConfigError::new("lease", Problem::Zero).into());
+        }
+        if check_batch(self.batch, self.quota).is_err() {
+            return Err(ConfigError::new("lease", Problem::TooLarge).into());
+        }
+        if self.lease_ttl.is_zero() {
+            return Err(ConfigError::new("lease_ttl", Problem::Zero).into());
+        }
+        Ok(RedisRateLimiter {
+            key: format!("{{{}}}:tat", self.name),
+            name: self.name.into(),
+            store: self.store,
+            quota: self.quota,
+            period_us,
+            batch: self.batch,
+            lease_ttl: self.lease_ttl,
+            expiry_slack_ms: u64::try_from(self.expiry_slack.as_micros().div_ceil(1_000))
+                .unwrap_or(u64::MAX)
+                .min(LUA_MAX_US / 1_000),
+            lease: tokio::sync::Mutex::new(Lease::EMPTY),
+            on_error: self.on_error,
+            local: AtomicGcra::new(self.local.unwrap_or(self.quota)),
+        })
+    }
+}
+
+impl RedisRateLimiter {
+    /// A limiter named `name` (its key is `{name}:tat`) with the global
+    /// `quota`, no leasing, failing closed.
+    pub fn builder(store: Store, name: &str, quota: Quota) -> RedisRateLimiterBuilder {
+        RedisRateLimiterBuilder {
+            store,
+            name: name.to_owned(),
+            quota,
+            batch: 1,
+            lease_ttl: Duration::from_secs(1),
+            expiry_slack: Duration::from_secs(1),
+            on_error: OnStoreError::FailClosed,
+            local: None,
+        }
+    }
+
+    /// The store it decides on.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The key (`{name}:tat`).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The global quota.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Takes `n` permits at the server's time.
+    ///
+    /// # Errors
+    ///
+    /// The store's rejection (`RateLimited` with the exact `retry_at` in
+    /// store time, [`Store::now`]; never for `n` over the burst); while the
+    /// store is unavailable, the local limit's (fail open) or
+    /// `RateLimited` with `retry_at: None` (fail closed).
+    pub async fn acquire(&self, n: u32) -> Result<Admitted, Rejected> {
+        self.acquire_inner(None, n).await
+    }
+
+    /// Takes `n` permits at an injected `now` (whole microseconds are
+    /// used; see the crate's notes on clock skew).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_at(&self, now: Instant, n: u32) -> Result<Admitted, Rejected> {
+        self.acquire_inner(Some(now), n).await
+    }
+
+    async fn acquire_inner(&self, now: Option<Instant>, n: u32) -> Result<Admitted, Rejected> {
+        if self.batch > 1 && n == 1 {
+            let mut lease = self.lease.lock().await;
+            if lease.take(now.unwrap_or_else(|| self.store.now())) {
+                return Ok(Admitted::Leased);
+            }
+            return match self.step(now, self.batch).await {
+                Ok(reply) => {
+                    reply.decision?;
+                    lease.refill(self.batch, reply.now, self.lease_ttl);
+                    let _ = lease.take(reply.now);
+                    Ok(Admitted::Shared)
+                }
+                Err(_) => self.without(now, n),
+            };
+        }
+        match self.step(now, n).await {
+            Ok(reply) => reply.decision.map(|_| Admitted::Shared),
+            Err(_) => self.without(now, n),
+        }
+    }
+
+    /// Takes one leased permit without waiting, if this limiter leases,
+    /// `n` is 1, and the lease holds one now.
+    pub(crate) fn try_take_leased(&self, n: u32) -> bool {
+        if self.batch <= 1 || n != 1 {
+            return false;
+        }
+        match self.lease.try_lock() {
+            Ok(mut lease) => lease.take(self.store.now()),
+            Err(_) => false,
+        }
+    }
+
+    /// The decision while the store cannot answer.
+    fn without(&self, now: Option<Instant>, n: u32) -> Result<Admitted, Rejected> {
+        self.store.emit(StoreEvent::DecidedWithout {
+            name: self.name.clone(),
+            mode: self.on_error,
+        });
+        match self.on_error {
+            OnStoreError::FailOpen => {
+                let now = now.unwrap_or_else(|| self.store.now());
+                self.local.acquire(now, n).map(|()| Admitted::Local)
+            }
+            OnStoreError::FailClosed => Err(Rejected::new(RejectReason::RateLimited, None)),
+        }
+    }
+
+    /// One run of the script for `n` permits at `now` (`None`: the
+    /// server's clock), no leasing, no fallback: what the tests compare
+    /// with [`gcra_step`](failsafe_core::rate::shared::gcra_step).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store did not answer (timeout, its breaker
+    /// open, a Redis error).
+    pub async fn step(&self, now: Option<Instant>, n: u32) -> Result<StepReply, StoreError> {
+        let args = [
+            self.period_us.to_string(),
+            self.quota.burst().to_string(),
+            n.to_string(),
+            now_arg(now),
+            self.expiry_slack_ms.to_string(),
+        ];
+        let reply = self.store.gcra(&self.key, &args).await?;
+        let at = |us: i64| Instant::from_micros(us.max(0) as u64);
+        let (code, value, now) = match reply.as_slice() {
+            [code, value, now] => (*code, *value, at(*now)),
+            _ => return Err(StoreError::malformed()),
+        };
+        let decision = match code {
+            1 => Ok(at(value)),
+            0 => Err(Rejected::new(RejectReason::RateLimited, Some(at(value)))),
+            _ => Err(Rejected::never(RejectReason::RateInsufficientCapacity)),
+        };
+        Ok(StepReply { decision, now })
+    }
+}
