@@ -1,17 +1,20 @@
-//! What blocking code needs from a runtime, and the one blocking plan
-//! executor: [`execute_blocking`] runs each attempt on the calling thread,
-//! the std hedge each on a thread of its own, through one loop
-//! ([`run_blocking`] over [`BlockingAttempts`]). Retry, timeout and hedge
-//! (and the pipeline's blocking calls) run through it.
+//! What blocking code needs from a runtime, and the one plan executor
+//! ([`PlanRun`]) driven from a blocking thread (`drive`):
+//! [`execute_blocking`] runs each attempt on the calling thread, the std
+//! hedge each on a thread of its own. Retry, timeout and hedge (and the
+//! pipeline's blocking calls) run through it.
 
-use core::marker::PhantomData;
-use core::task::Waker;
+use core::cell::Cell;
+use core::future::Future;
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll, Waker};
 
-use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 use failsafe_core::{Instant, Observer};
 
-use crate::{Clock, Error, Judge};
+use crate::slots::{One, Slots};
+use crate::{Clock, Error, Judge, PlanRun, Runtime, Step};
 
 /// A clock that can block the calling thread until a time: what the
 /// blocking retry loop sleeps on. The blocking counterpart of
@@ -77,143 +80,125 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
     }
 }
 
-/// An attempt that has ended: its number, when, its judgement and its
-/// output (none if it panicked or never started).
-pub(crate) type Ended<O> = (u32, Instant, Judged, Option<O>);
-
-/// What a wait for attempts running elsewhere, or for an instant, gave.
-#[cfg_attr(
-    not(feature = "std"),
-    expect(dead_code, reason = "only attempts on threads (std) end elsewhere")
-)]
-pub(crate) enum Waited<O> {
-    /// An attempt ended.
-    Ended(Ended<O>),
-    /// The instant has come.
-    Timer,
-    /// Nothing runs and no instant is awaited: the call is answered.
-    Idle,
-    /// Woken early: look again.
-    Again,
+/// How a thread driving the one executor ([`PlanRun`]) waits: it blocks
+/// until an instant (its attempts run on it), or parks until an instant or
+/// until an attempt's thread unparks it.
+pub(crate) trait Wait {
+    /// The time.
+    fn now(&self) -> Instant;
+    /// Waits until `at` (`None`: until woken); `true` if `at` has come.
+    fn wait(&self, at: Option<Instant>) -> bool;
 }
 
-/// Where a blocking call's attempts run, for [`run_blocking`]: on the
-/// calling thread ([`execute_blocking`]) or each on a thread of its own
-/// (the std hedge). Every method runs on the calling thread.
-pub(crate) trait BlockingAttempts {
-    /// An attempt's output.
-    type Output;
-    /// Starts `attempt` at `now`: its end if it has ended already (run
-    /// here, or refused), `None` if it runs elsewhere.
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<Self::Output>>;
-    /// Waits until `at` (never, for `None`) or until an attempt ends.
-    fn wait(&mut self, at: Option<Instant>) -> Waited<Self::Output>;
-    /// The plan dropped attempt `number` (every one left: `None`) at `now`;
-    /// one running elsewhere runs on, its result discarded.
-    fn abandon(&mut self, number: Option<u32>, now: Instant) {
-        let _ = (number, now);
+/// Attempts run on the calling thread: it waits only for an instant, and
+/// blocks until it (every attempt has ended when the run waits).
+struct Blocks<'r, R: ?Sized>(&'r R);
+
+impl<R: BlockingRuntime + ?Sized> Wait for Blocks<'_, R> {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn wait(&self, at: Option<Instant>) -> bool {
+        at.inspect(|at| self.0.block_until(*at)).is_some()
     }
 }
 
-/// The one blocking plan executor: runs one call under `plan` from `now`,
-/// its attempts where `work` runs them, and returns how the plan finished
-/// with the output of the last attempt that returned one. Decisions follow
-/// the async executor's: an attempt that has ended is reported before a
-/// timer due at the same time, a fired timer at its own instant.
-pub(crate) fn run_blocking<P, W>(
-    now: Instant,
-    mut plan: P,
-    work: &mut W,
-) -> (Finish, Option<W::Output>)
-where
-    P: Plan,
-    W: BlockingAttempts + ?Sized,
-{
-    let (mut now, mut last, mut started) = (now, None, 0u32);
-    loop {
-        let (attempt, at, judged, output) = match plan.poll_action(now) {
-            Action::Start(attempt) => {
-                started = started.saturating_add(1);
-                match work.start(attempt, now) {
-                    Some(ended) => ended,
-                    None => continue,
-                }
-            }
-            Action::Wait(at) => match work.wait(at) {
-                Waited::Ended(ended) => ended,
-                Waited::Timer => {
-                    now = at.map_or(now, |at| now.max(at));
-                    plan.on_event(now, PlanEvent::Timer);
-                    continue;
-                }
-                Waited::Again => continue,
-                // Nothing to wait for (a plan outside the contract):
-                // answer with what there is rather than hang.
-                Waited::Idle => {
-                    return (
-                        Finish::Answer {
-                            attempts: started,
-                            gave_up: None,
-                        },
-                        last,
-                    );
-                }
-            },
-            Action::Cancel(number) => {
-                work.abandon(Some(number), now);
-                continue;
-            }
-            Action::Finish(finish) => {
-                work.abandon(None, now);
-                return (finish, last);
-            }
-        };
-        now = at;
-        last = output.or(last);
-        plan.on_event(now, PlanEvent::Ended { attempt, judged });
+/// The calling thread as the runtime of the one executor (its wait, and
+/// whether the run's timer waited), and that runtime's sleep until an
+/// instant: ready once the wait says the instant has come.
+struct Until<'w, W: ?Sized>(&'w W, &'w Cell<bool>, Instant);
+
+impl<W: Wait + ?Sized> Clock for Until<'_, W> {
+    fn now(&self) -> Instant {
+        self.0.now()
     }
 }
 
-/// Attempts run to their end on the calling thread, one at a time; waits
-/// block on the runtime.
-struct Inline<'r, R: ?Sized, J, F, O>(&'r R, J, F, PhantomData<fn() -> O>);
+impl<'w, W: Wait + ?Sized> Runtime for Until<'w, W> {
+    type Sleep = Self;
 
-impl<R, J, F, O> BlockingAttempts for Inline<'_, R, J, F, O>
-where
-    R: BlockingRuntime + ?Sized,
-    J: Judge<O>,
-    F: FnMut(Attempt, Instant) -> O,
-{
-    type Output = O;
-
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<O>> {
-        let output = (self.2)(attempt, now);
-        let at = self.1.ended_at(&output).unwrap_or_else(|| self.0.now());
-        let judged = self.1.judge(at, &output);
-        Some((attempt.number, at, judged, Some(output)))
+    fn sleep_until(&self, at: Instant) -> Self {
+        Until(self.0, self.1, at)
     }
+}
 
-    fn wait(&mut self, at: Option<Instant>) -> Waited<O> {
-        match at {
-            Some(at) => {
-                self.0.block_until(at);
-                Waited::Timer
-            }
-            None => Waited::Idle,
+impl<W: Wait + ?Sized> Future for Until<'_, W> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.1.set(true);
+        match self.0.wait(Some(self.2)) {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
         }
+    }
+}
+
+/// The one executor ([`PlanRun`]) driven from the calling thread: runs one
+/// call under `plan` from `now`; `start` makes each attempt's future at
+/// the instant it starts (ready at once for an attempt run here, completed
+/// by another thread for one run there), and `wait` waits while nothing is
+/// ready. Returns how the plan finished and the output of the attempt that
+/// ended last.
+pub(crate) fn drive<W, P, F, S, J>(
+    wait: &W,
+    now: Instant,
+    plan: P,
+    judge: &mut J,
+    mut start: impl FnMut(Attempt, Instant) -> F,
+) -> (Finish, Option<F::Output>)
+where
+    W: Wait + ?Sized,
+    P: Plan,
+    F: Future,
+    S: Slots<F>,
+    J: Judge<F::Output>,
+{
+    let waited = Cell::new(false);
+    let runtime = Until(wait, &waited, now); // as a runtime: its instant unused
+    let mut run = pin!(PlanRun::<P, F, Until<'_, W>, S>::new(plan, now));
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        waited.set(false);
+        match run.as_mut().poll_step(&mut cx, &runtime, judge) {
+            Poll::Ready(Step::Start(attempt)) => {
+                let future = start(attempt, run.now());
+                run.as_mut().start(attempt, future);
+            }
+            Poll::Ready(Step::Finish(finish, last)) => return (finish, last),
+            // Attempts run elsewhere and no timer is set: wait to be woken.
+            Poll::Pending if !waited.get() => _ = wait.wait(None),
+            Poll::Pending => {}
+        }
+    }
+}
+
+/// Judges an attempt run on the calling thread when it returns: at the
+/// instant it says, or else the clock's reading.
+struct Here<'r, R: ?Sized, J>(&'r R, J);
+
+impl<R: Clock + ?Sized, O, J: Judge<O>> Judge<O> for Here<'_, R, J> {
+    fn judge(&mut self, now: Instant, output: &O) -> Judged {
+        self.1.judge(now, output)
+    }
+
+    fn ended_at(&self, output: &O) -> Option<Instant> {
+        Some(self.1.ended_at(output).unwrap_or_else(|| self.0.now()))
     }
 }
 
 /// [`execute`](crate::execute) for blocking code: each attempt runs to its
 /// end on the calling thread (it cannot be dropped, so a plan that would
 /// cancel it judges its late result instead), and waits block on
-/// `runtime`. `op` gets the attempt and the instant it starts.
+/// `runtime`. `op` gets the attempt and the instant it starts. The same
+/// executor ([`PlanRun`]), driven from the calling thread.
 pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
     now: Instant,
     plan: P,
     judge: J,
-    op: F,
+    mut op: F,
 ) -> (Finish, Option<O>)
 where
     R: BlockingRuntime + ?Sized,
@@ -221,7 +206,9 @@ where
     J: Judge<O>,
     F: FnMut(Attempt, Instant) -> O,
 {
-    run_blocking(now, plan, &mut Inline(runtime, judge, op, PhantomData))
+    let start = |attempt, now| core::future::ready(op(attempt, now));
+    let judge = &mut Here(runtime, judge);
+    drive::<_, _, _, One<_>, _>(&Blocks(runtime), now, plan, judge, start)
 }
 
 /// A clock that never blocks: a timeout's plan never waits here (its one

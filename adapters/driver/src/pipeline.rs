@@ -672,15 +672,11 @@ fn hand_back<A: SharedAdmission, R: crate::Clock>(
     deadline: Deadline,
     now: Instant,
 ) {
-    let late = deadline.is_expired(now);
-    guard.finish_at(
-        now,
-        if late {
-            Outcome::Timeout
-        } else {
-            Outcome::Cancelled
-        },
-    );
+    let outcome = match deadline.is_expired(now) {
+        true => Outcome::Timeout,
+        false => Outcome::Cancelled,
+    };
+    guard.finish_at(now, outcome);
 }
 
 pin_project_lite::pin_project! {
@@ -1200,19 +1196,19 @@ where
             crate::std_hedge::execute_on_threads(&self.settings.runtime, now, &mut timed, work);
         if let Some(cut) = timed.timed_out {
             // The last attempt was cut at its deadline: the call timed out.
-            return self.answer(cut, ended.finish, None);
+            return self.answer(cut, ended.0, None);
         }
-        if ended.last.is_none()
-            && let Some(panic) = ended.panic
+        if ended.1.is_none()
+            && let Some(panic) = ended.2
         {
             std::panic::resume_unwind(panic);
         }
-        let last = ended.last.map(|result| Ended {
+        let last = ended.1.map(|result| Ended {
             result,
             at: None,
             judged: None,
         });
-        self.answer(deadline, ended.finish, last)
+        self.answer(deadline, ended.0, last)
     }
 }
 
@@ -1258,7 +1254,7 @@ where
     type Output = Result<T, Error<E>>;
 
     fn start(
-        &mut self,
+        &self,
         attempt: Attempt,
         now: Instant,
     ) -> crate::std_hedge::Launch<Self::Held, Self::Output> {
@@ -1270,7 +1266,7 @@ where
     }
 
     fn ended(
-        &mut self,
+        &self,
         held: Option<Self::Held>,
         now: Instant,
         output: Option<&Self::Output>,
@@ -1292,7 +1288,7 @@ where
         Judged::verdict(verdict)
     }
 
-    fn abandoned(&mut self, (guard, deadline): Self::Held, now: Instant) {
+    fn abandoned(&self, (guard, deadline): Self::Held, now: Instant) {
         hand_back(guard, deadline, now);
     }
 }

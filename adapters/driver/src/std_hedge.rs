@@ -1,19 +1,22 @@
 //! Hedging for blocking code: [`hedge_blocking`] runs the core's
 //! `HedgePlan` with each attempt on a thread of its own, through the one
-//! blocking executor ([`run_blocking`] over [`Threads`]), so a caller on a
-//! plain thread gets the async [`hedge`](crate::hedge)'s decisions. A
-//! dropped attempt's thread is abandoned (it runs on, its result
-//! discarded); a panicking attempt is a failed one. See [`hedge_blocking`]
-//! and [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking).
+//! executor driven from the calling thread (each attempt an [`OnThread`]
+//! future), so a caller on a plain thread gets the async
+//! [`hedge`](crate::hedge)'s decisions. A dropped attempt's thread is
+//! abandoned (it runs on, its result discarded); a panicking attempt is a
+//! failed one. See [`hedge_blocking`] and
+//! [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking).
 
 extern crate std;
 
 use std::boxed::Box;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::task::{Context, Poll};
 use std::thread;
-use std::vec::Vec;
 
 use core::marker::PhantomData;
 
@@ -23,9 +26,9 @@ use failsafe_core::retry::{RetryBudget, Verdict};
 use failsafe_core::sync::Lock;
 use failsafe_core::{Instant, Observer};
 
-use crate::blocking::{BlockingAttempts, Ended, Waited, run_blocking};
-use crate::hedge::SLOTS;
-use crate::{Classify, HedgeContext, Idempotent, Park, RetryError};
+use crate::blocking::{Wait, drive};
+use crate::slots::Four;
+use crate::{Classify, Clock, HedgeContext, Idempotent, Judge, Park, RetryError};
 
 /// The work of one attempt, run on its own thread.
 pub(crate) type Job<O> = Box<dyn FnOnce() -> O + Send + 'static>;
@@ -46,13 +49,13 @@ pub(crate) trait ThreadAttempts {
     /// Starts `attempt` at `now`: the work to run on a thread and what is
     /// held meanwhile, or the attempt's output at once (refused before it
     /// ran: a rejection).
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Launch<Self::Held, Self::Output>;
+    fn start(&self, attempt: Attempt, now: Instant) -> Launch<Self::Held, Self::Output>;
 
     /// The attempt ended at `now` with `output` (`None`: it panicked, or
     /// its thread could not be spawned): hand back what was held, if
     /// anything, and judge it.
     fn ended(
-        &mut self,
+        &self,
         held: Option<Self::Held>,
         now: Instant,
         output: Option<&Self::Output>,
@@ -60,156 +63,161 @@ pub(crate) trait ThreadAttempts {
 
     /// The plan dropped the attempt at `now`: its thread runs on, its
     /// result will be discarded; hand back what was held.
-    fn abandoned(&mut self, held: Self::Held, now: Instant);
+    fn abandoned(&self, held: Self::Held, now: Instant);
 }
-
-/// A failed attempt with no result of its own (it panicked, or its thread
-/// could not start): a failure not to retry.
-const NO_RESULT: Judged = Judged::verdict(Verdict::DoNotRetry);
 
 /// Why an attempt has no output: its panic's payload, or the reason its
 /// thread could not start.
 pub(crate) type NoOutput = Box<dyn core::any::Any + Send + 'static>;
 
-/// How a call on threads ended.
-pub(crate) struct OnThreads<O> {
-    /// How the plan finished.
-    pub(crate) finish: Finish,
-    /// The output of the last attempt that returned one.
-    pub(crate) last: Option<O>,
-    /// Why the last attempt without an output had none (its panic).
-    pub(crate) panic: Option<NoOutput>,
-}
-
 /// Runs one call under `plan` with every attempt on a thread of its own
-/// (at most as many at once as the plan keeps in flight), waiting on
-/// `runtime` ([`Park::park_until`]: an attempt's thread unparks the caller
-/// when it ends): the one blocking executor ([`run_blocking`]) over
-/// [`Threads`]. An attempt's end is the clock's reading when the caller
-/// learns of it.
+/// (at most four at once), waiting on `runtime` ([`Park::park_until`]: an
+/// attempt's thread unparks the caller when it ends): the one executor
+/// driven from the calling thread, each attempt an [`OnThread`]. An
+/// attempt's end is the clock's reading when the caller learns of it.
+/// Returns how the plan finished, the output of the last attempt that
+/// returned one, and the last panic (of an attempt with no output).
 pub(crate) fn execute_on_threads<R, P, W>(
     runtime: &R,
     now: Instant,
     plan: P,
     work: W,
-) -> OnThreads<W::Output>
+) -> (Finish, Option<W::Output>, Option<NoOutput>)
 where
     R: Park + ?Sized,
     P: Plan,
     W: ThreadAttempts,
 {
-    let (sender, results) = mpsc::channel();
-    let mut threads = Threads {
-        runtime,
-        work,
-        sender,
-        results,
-        caller: thread::current(),
-        running: Vec::with_capacity(SLOTS as usize),
-        panic: None,
+    let returned = (Cell::new(None), Cell::new(None));
+    let caller = thread::current();
+    let start = |attempt: Attempt, now| {
+        let (work, returned) = (&work, &returned);
+        let (held, output) = launch(work, &caller, attempt, now);
+        OnThread {
+            runtime,
+            work,
+            returned,
+            held,
+            output,
+        }
     };
-    let (finish, last) = run_blocking(now, plan, &mut threads);
-    let panic = threads.panic;
-    OnThreads {
-        finish,
-        last,
-        panic,
+    let (finish, _) = drive::<_, _, _, Four<_>, _>(&Parks(runtime), now, plan, &mut Learned, start);
+    (finish, returned.0.into_inner(), returned.1.into_inner())
+}
+
+/// What an attempt's thread sends back: its output, or its panic.
+type Sent<O> = Result<O, NoOutput>;
+
+/// Starts `attempt` at `now` on a thread of its own (or answers at once
+/// if refused, or if no thread can start): what is held meanwhile, and
+/// where its output will come.
+fn launch<W: ThreadAttempts>(
+    work: &W,
+    caller: &thread::Thread,
+    attempt: Attempt,
+    now: Instant,
+) -> (Option<W::Held>, Receiver<Sent<W::Output>>) {
+    let (sender, output) = mpsc::channel();
+    let (held, job) = match work.start(attempt, now) {
+        Ok(launch) => launch,
+        Err(refused) => {
+            let _ = sender.send(Ok(refused));
+            return (None, output);
+        }
+    };
+    let (to_caller, caller) = (sender.clone(), caller.clone());
+    let spawned = thread::Builder::new()
+        .name(std::format!("failsafe-hedge-{}", attempt.number))
+        .spawn(move || {
+            // A panic is the attempt's failure, not the caller's.
+            let output = catch_unwind(AssertUnwindSafe(job));
+            // The caller may be gone (the attempt was abandoned).
+            let _ = to_caller.send(output);
+            caller.unpark();
+        });
+    // Detached: an abandoned attempt runs on unjoined.
+    if let Err(error) = spawned {
+        let _ = sender.send(Err(Box::new(error)));
+    }
+    (Some(held), output)
+}
+
+/// The caller parks until an instant or until an attempt's thread unparks
+/// it.
+struct Parks<'r, R: ?Sized>(&'r R);
+
+impl<R: Park + ?Sized> Wait for Parks<'_, R> {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn wait(&self, at: Option<Instant>) -> bool {
+        if at.is_some_and(|at| self.0.now() >= at) {
+            return true;
+        }
+        // Woken or not, look at the attempts first.
+        self.0.park_until(at);
+        false
     }
 }
 
-/// What an attempt's thread sends back: its number and its output, or
-/// its panic.
-type Sent<O> = (u32, Result<O, NoOutput>);
+/// The output of the last attempt that returned one, and the last panic.
+type Returned<O> = (Cell<Option<O>>, Cell<Option<NoOutput>>);
 
-/// Attempts each on a thread of its own, for [`run_blocking`].
-struct Threads<'r, R: ?Sized, W: ThreadAttempts> {
-    runtime: &'r R,
-    work: W,
-    sender: mpsc::Sender<Sent<W::Output>>,
-    results: mpsc::Receiver<Sent<W::Output>>,
-    caller: thread::Thread,
-    running: Vec<(u32, W::Held)>,
-    panic: Option<NoOutput>,
+/// An attempt on a thread of its own, as a future of the one executor:
+/// ready once its thread has sent its output, judged at the instant the
+/// caller learns of it. Dropped before, it is abandoned: its thread runs
+/// on, its result discarded.
+struct OnThread<'c, R: Clock + ?Sized, W: ThreadAttempts> {
+    runtime: &'c R,
+    work: &'c W,
+    returned: &'c Returned<W::Output>,
+    held: Option<W::Held>,
+    output: Receiver<Sent<W::Output>>,
 }
 
-impl<R: Park + ?Sized, W: ThreadAttempts> Threads<'_, R, W> {
-    fn take(&mut self, number: u32) -> Option<W::Held> {
-        let index = self.running.iter().position(|(n, _)| *n == number)?;
-        Some(self.running.swap_remove(index).1)
-    }
-}
+// No field is pinned: the future only polls its channel.
+impl<R: Clock + ?Sized, W: ThreadAttempts> Unpin for OnThread<'_, R, W> {}
 
-impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W> {
-    type Output = W::Output;
+impl<R: Park + ?Sized, W: ThreadAttempts> Future for OnThread<'_, R, W> {
+    type Output = (Instant, Judged);
 
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<W::Output>> {
-        let number = attempt.number;
-        let (held, job) = match self.work.start(attempt, now) {
-            Ok(launch) => launch,
-            Err(refused) => {
-                let judged = self.work.ended(None, now, Some(&refused));
-                return Some((number, now, judged, Some(refused)));
-            }
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<(Instant, Judged)> {
+        let this = self.get_mut();
+        let output = match this.output.try_recv() {
+            Ok(output) => output,
+            Err(TryRecvError::Empty) => return Poll::Pending,
+            // Its thread always sends before it ends.
+            Err(TryRecvError::Disconnected) => Err(Box::new("no output") as NoOutput),
         };
-        let (sender, caller) = (self.sender.clone(), self.caller.clone());
-        let spawned = thread::Builder::new()
-            .name(std::format!("failsafe-hedge-{number}"))
-            .spawn(move || {
-                // A panic is the attempt's failure, not the caller's.
-                let output = catch_unwind(AssertUnwindSafe(job));
-                // The caller may be gone (the attempt was abandoned).
-                let _ = sender.send((number, output));
-                caller.unpark();
-            });
-        match spawned {
-            // Detached: an abandoned attempt runs on unjoined.
-            Ok(_detached) => {
-                self.running.push((number, held));
-                None
-            }
-            Err(error) => {
-                let judged = self.work.ended(Some(held), now, None);
-                self.panic = Some(Box::new(error));
-                Some((number, now, judged, None))
-            }
+        let now = this.runtime.now();
+        let judged = this.work.ended(this.held.take(), now, output.as_ref().ok());
+        match output {
+            Ok(output) => this.returned.0.set(Some(output)),
+            Err(panic) => this.returned.1.set(Some(panic)),
+        }
+        Poll::Ready((now, judged))
+    }
+}
+
+impl<R: Clock + ?Sized, W: ThreadAttempts> Drop for OnThread<'_, R, W> {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.work.abandoned(held, self.runtime.now());
         }
     }
+}
 
-    fn wait(&mut self, at: Option<Instant>) -> Waited<W::Output> {
-        while let Ok((number, output)) = self.results.try_recv() {
-            // A result nobody waits for (an abandoned attempt's) is
-            // discarded unjudged.
-            let Some(held) = self.take(number) else {
-                continue;
-            };
-            let now = self.runtime.now();
-            let judged = self.work.ended(Some(held), now, output.as_ref().ok());
-            let output = output.map_err(|panic| self.panic = Some(panic)).ok();
-            return Waited::Ended((number, now, judged, output));
-        }
-        if at.is_some_and(|at| self.runtime.now() >= at) {
-            return Waited::Timer;
-        }
-        if self.running.is_empty() && at.is_none() {
-            return Waited::Idle;
-        }
-        self.runtime.park_until(at);
-        Waited::Again
+/// Judges an [`OnThread`] attempt as it judged itself, when it did.
+struct Learned;
+
+impl Judge<(Instant, Judged)> for Learned {
+    fn judge(&mut self, _: Instant, &(_, judged): &(Instant, Judged)) -> Judged {
+        judged
     }
 
-    fn abandon(&mut self, number: Option<u32>, now: Instant) {
-        // A plan cancels its attempts before it finishes; anything left
-        // when it does is abandoned all the same.
-        match number {
-            Some(number) => self
-                .take(number)
-                .into_iter()
-                .for_each(|held| self.work.abandoned(held, now)),
-            None => self
-                .running
-                .drain(..)
-                .for_each(|(_, held)| self.work.abandoned(held, now)),
-        }
+    fn ended_at(&self, &(at, _): &(Instant, Judged)) -> Option<Instant> {
+        Some(at)
     }
 }
 
@@ -231,19 +239,21 @@ where
     type Held = ();
     type Output = Result<T, E>;
 
-    fn start(&mut self, attempt: Attempt, _: Instant) -> Launch<(), Result<T, E>> {
+    fn start(&self, attempt: Attempt, _: Instant) -> Launch<(), Result<T, E>> {
         let op = Arc::clone(&self.op);
         Ok(((), Box::new(move || op(attempt))))
     }
 
-    fn ended(&mut self, _: Option<()>, now: Instant, output: Option<&Result<T, E>>) -> Judged {
+    fn ended(&self, _: Option<()>, now: Instant, output: Option<&Result<T, E>>) -> Judged {
         match output {
             Some(result) => Judged::verdict(self.classify.verdict_at(now, result)),
-            None => NO_RESULT,
+            // It panicked, or its thread could not start: a failure not
+            // to retry.
+            None => Judged::verdict(Verdict::DoNotRetry),
         }
     }
 
-    fn abandoned(&mut self, _: (), _: Instant) {}
+    fn abandoned(&self, _: (), _: Instant) {}
 }
 
 /// [`hedge`](crate::hedge) for blocking code: runs `op` on a thread,
@@ -310,13 +320,14 @@ where
         result: PhantomData,
     };
     let ended = execute_on_threads(runtime, now, ctx.plan(now), work);
-    RetryError::from_finish(ended.finish, ended.last)
+    RetryError::from_finish(ended.0, ended.1)
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
     use std::sync::mpsc::{Receiver, channel};
+    use std::vec::Vec;
 
     use failsafe_core::FnObserver;
     use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
