@@ -667,7 +667,7 @@ impl<A: SharedAdmission, R: Runtime> Drop for Held<'_, A, R> {
 
 /// Hands back the permits of an attempt the call no longer waits for, at
 /// `now`: as a timeout if its deadline has passed, as cancelled otherwise.
-fn hand_back<A: SharedAdmission, R: crate::Clock>(
+pub(crate) fn hand_back<A: SharedAdmission, R: crate::Clock>(
     guard: Guard<A, R>,
     deadline: Deadline,
     now: Instant,
@@ -1113,7 +1113,8 @@ where
         let (deadline, plan) = self.retries_at(now, deadline);
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = attempt.deadline;
-            let guard = match self.admit_blocking(now, deadline) {
+            let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
+            {
                 Ok(guard) => guard,
                 Err(rejected) => {
                     return Ended {
@@ -1188,107 +1189,29 @@ where
     {
         let now = self.settings.runtime.now();
         let (deadline, mut timed) = self.hedged_at(now, hedge, latencies);
-        let work = OnThreads {
-            pipeline: self,
+        let work = crate::std_hedge::OnThreads {
+            admission: &self.admission,
+            runtime: &self.settings.runtime,
+            classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
         };
-        let ended =
-            crate::std_hedge::execute_on_threads(&self.settings.runtime, now, &mut timed, work);
+        let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out {
             // The last attempt was cut at its deadline: the call timed out.
-            return self.answer(cut, ended.0, None);
+            return self.answer(cut, finish, None);
         }
-        if ended.1.is_none()
-            && let Some(panic) = ended.2
+        if last.is_none()
+            && let Some(panic) = panic
         {
             std::panic::resume_unwind(panic);
         }
-        let last = ended.1.map(|result| Ended {
-            result,
+        let last = last.map(|output| Ended {
+            result: output
+                .map_err(Error::Rejected)
+                .and_then(|r| r.map_err(Error::Inner)),
             at: None,
             judged: None,
         });
-        self.answer(deadline, ended.0, last)
-    }
-}
-
-#[cfg(feature = "std")]
-impl<A: SharedAdmission<Key = ()>, R: crate::Park, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
-    /// Admits a blocking attempt with `deadline` through the chain at
-    /// `now`; a wait parks the thread.
-    fn admit_blocking(&self, now: Instant, deadline: Deadline) -> Result<Guard<&A, &R>, Rejected> {
-        let ask = Ask {
-            deadline,
-            ..Ask::DEFAULT
-        };
-        let (admission, runtime) = (&self.admission, &self.settings.runtime);
-        match admission.enter(&ask.apply(Call::at(now), &()), None) {
-            Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
-            Entry::Rejected(rejected) => Err(rejected),
-            Entry::Pending { wait, recheck_at } => {
-                crate::std_blocking::wait_blocking(admission, runtime, ask, &(), wait, recheck_at)
-            }
-        }
-    }
-}
-
-/// The attempts of [`Pipeline::call_hedged_blocking`]: admitted on the
-/// calling thread, which holds their permits, and run on threads.
-#[cfg(feature = "std")]
-struct OnThreads<'p, A, R, B, G, O, H, C, F> {
-    pipeline: &'p Pipeline<A, R, B, G, O, H, C>,
-    op: std::sync::Arc<F>,
-}
-
-#[cfg(feature = "std")]
-impl<'p, A, R, B, G, O, H, C, F, T, E> crate::std_hedge::ThreadAttempts
-    for OnThreads<'p, A, R, B, G, O, H, C, F>
-where
-    A: SharedAdmission<Key = ()>,
-    R: crate::Park,
-    F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Held = (Guard<&'p A, &'p R>, Deadline);
-    type Output = Result<T, Error<E>>;
-
-    fn start(
-        &self,
-        attempt: Attempt,
-        now: Instant,
-    ) -> crate::std_hedge::Launch<Self::Held, Self::Output> {
-        let admitted = self.pipeline.admit_blocking(now, attempt.deadline);
-        let guard = admitted.map_err(|rejected| Err(Error::Rejected(rejected)))?;
-        let op = std::sync::Arc::clone(&self.op);
-        let job = move || op(attempt).map_err(Error::Inner);
-        Ok(((guard, attempt.deadline), std::boxed::Box::new(job)))
-    }
-
-    fn ended(
-        &self,
-        held: Option<Self::Held>,
-        now: Instant,
-        output: Option<&Self::Output>,
-    ) -> Judged {
-        let verdict = match output {
-            Some(Err(Error::Rejected(rejected))) => Verdict::for_rejection(rejected, now),
-            // As `call_hedged`: the default classifier's judgement.
-            Some(Ok(_)) => Verdict::Success,
-            Some(Err(_)) => Verdict::retry(),
-            None => Verdict::DoNotRetry, // it panicked
-        };
-        if let Some((guard, _)) = held {
-            let outcome = match verdict {
-                Verdict::Success => Outcome::Success,
-                _ => Outcome::Failure,
-            };
-            guard.finish_at(now, outcome);
-        }
-        Judged::verdict(verdict)
-    }
-
-    fn abandoned(&self, (guard, deadline): Self::Held, now: Instant) {
-        hand_back(guard, deadline, now);
+        self.answer(deadline, finish, last)
     }
 }

@@ -1,7 +1,7 @@
 //! Hedging for blocking code: [`hedge_blocking`] runs the core's
 //! `HedgePlan` with each attempt on a thread of its own, through the one
-//! executor driven from the calling thread (each attempt an [`OnThread`]
-//! future), so a caller on a plain thread gets the async
+//! executor driven from the calling thread ([`OnThreads`], each attempt an
+//! [`OnThread`] future), so a caller on a plain thread gets the async
 //! [`hedge`](crate::hedge)'s decisions. A dropped attempt's thread is
 //! abandoned (it runs on, its result discarded); a panicking attempt is a
 //! failed one. See [`hedge_blocking`] and
@@ -18,128 +18,122 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::task::{Context, Poll};
 use std::thread;
 
-use core::marker::PhantomData;
-
 use failsafe_core::hedge::{HedgeEvent, Latencies};
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{RetryBudget, Verdict};
-use failsafe_core::sync::Lock;
-use failsafe_core::{Instant, Observer};
+use failsafe_core::sync::{Lock, SharedAdmission};
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
 use crate::blocking::{Wait, drive};
+use crate::pipeline::hand_back;
 use crate::slots::Four;
-use crate::{Classify, Clock, HedgeContext, Idempotent, Judge, Park, RetryError};
+use crate::{Classify, Clock, Guard, HedgeContext, Idempotent, Judge, Park, RetryError};
 
-/// The work of one attempt, run on its own thread.
-pub(crate) type Job<O> = Box<dyn FnOnce() -> O + Send + 'static>;
-
-/// An attempt started: what is held meanwhile and the work for its
-/// thread; or its output at once (refused).
-pub(crate) type Launch<H, O> = Result<(H, Job<O>), O>;
-
-/// How a plan's attempts start, end and are abandoned when each runs on a
-/// thread of its own ([`execute_on_threads`]). Every method runs on the
-/// calling thread.
-pub(crate) trait ThreadAttempts {
-    /// What the calling thread holds while an attempt runs (its permits).
-    type Held;
-    /// What an attempt's thread returns.
-    type Output: Send + 'static;
-
-    /// Starts `attempt` at `now`: the work to run on a thread and what is
-    /// held meanwhile, or the attempt's output at once (refused before it
-    /// ran: a rejection).
-    fn start(&self, attempt: Attempt, now: Instant) -> Launch<Self::Held, Self::Output>;
-
-    /// The attempt ended at `now` with `output` (`None`: it panicked, or
-    /// its thread could not be spawned): hand back what was held, if
-    /// anything, and judge it.
-    fn ended(
-        &self,
-        held: Option<Self::Held>,
-        now: Instant,
-        output: Option<&Self::Output>,
-    ) -> Judged;
-
-    /// The plan dropped the attempt at `now`: its thread runs on, its
-    /// result will be discarded; hand back what was held.
-    fn abandoned(&self, held: Self::Held, now: Instant);
+/// The attempts of a call on threads ([`hedge_blocking`],
+/// [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking)):
+/// each admitted through `admission` on the calling thread, which holds
+/// its permits, then run on a thread of its own, and judged by `classify`
+/// when the caller learns that it ended.
+pub(crate) struct OnThreads<'c, A, R: ?Sized, K: ?Sized, F> {
+    pub(crate) admission: &'c A,
+    pub(crate) runtime: &'c R,
+    pub(crate) classify: &'c K,
+    pub(crate) op: Arc<F>,
 }
+
+/// What an attempt on a thread gives: the operation's result, or the
+/// rejection that kept it from running.
+pub(crate) type Output<T, E> = Result<Result<T, E>, Rejected>;
 
 /// Why an attempt has no output: its panic's payload, or the reason its
 /// thread could not start.
 pub(crate) type NoOutput = Box<dyn core::any::Any + Send + 'static>;
 
-/// Runs one call under `plan` with every attempt on a thread of its own
-/// (at most four at once), waiting on `runtime` ([`Park::park_until`]: an
-/// attempt's thread unparks the caller when it ends): the one executor
-/// driven from the calling thread, each attempt an [`OnThread`]. An
-/// attempt's end is the clock's reading when the caller learns of it.
-/// Returns how the plan finished, the output of the last attempt that
-/// returned one, and the last panic (of an attempt with no output).
-pub(crate) fn execute_on_threads<R, P, W>(
-    runtime: &R,
-    now: Instant,
-    plan: P,
-    work: W,
-) -> (Finish, Option<W::Output>, Option<NoOutput>)
-where
-    R: Park + ?Sized,
-    P: Plan,
-    W: ThreadAttempts,
-{
-    let returned = (Cell::new(None), Cell::new(None));
-    let caller = thread::current();
-    let start = |attempt: Attempt, now| {
-        let (work, returned) = (&work, &returned);
-        let (held, output) = launch(work, &caller, attempt, now);
-        OnThread {
-            runtime,
-            work,
-            returned,
-            held,
-            output,
-        }
-    };
-    let (finish, _) = drive::<_, _, _, Four<_>, _>(&Parks(runtime), now, plan, &mut Learned, start);
-    (finish, returned.0.into_inner(), returned.1.into_inner())
-}
-
 /// What an attempt's thread sends back: its output, or its panic.
 type Sent<O> = Result<O, NoOutput>;
 
-/// Starts `attempt` at `now` on a thread of its own (or answers at once
-/// if refused, or if no thread can start): what is held meanwhile, and
-/// where its output will come.
-fn launch<W: ThreadAttempts>(
-    work: &W,
-    caller: &thread::Thread,
-    attempt: Attempt,
-    now: Instant,
-) -> (Option<W::Held>, Receiver<Sent<W::Output>>) {
-    let (sender, output) = mpsc::channel();
-    let (held, job) = match work.start(attempt, now) {
-        Ok(launch) => launch,
-        Err(refused) => {
-            let _ = sender.send(Ok(refused));
-            return (None, output);
-        }
-    };
-    let (to_caller, caller) = (sender.clone(), caller.clone());
-    let spawned = thread::Builder::new()
-        .name(std::format!("failsafe-hedge-{}", attempt.number))
-        .spawn(move || {
-            // A panic is the attempt's failure, not the caller's.
-            let output = catch_unwind(AssertUnwindSafe(job));
-            // The caller may be gone (the attempt was abandoned).
-            let _ = to_caller.send(output);
-            caller.unpark();
-        });
-    // Detached: an abandoned attempt runs on unjoined.
-    if let Err(error) = spawned {
-        let _ = sender.send(Err(Box::new(error)));
+/// The output of the last attempt that returned one, and the last panic.
+type Returned<O> = (Cell<Option<O>>, Cell<Option<NoOutput>>);
+
+impl<A, R, K, F, T, E> OnThreads<'_, A, R, K, F>
+where
+    A: SharedAdmission<Key = ()>,
+    R: Park + ?Sized,
+    K: Classify<T, E> + ?Sized,
+    F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Runs one call under `plan` from `now` with every attempt on a
+    /// thread of its own (at most four at once), the caller parked
+    /// ([`Park::park_until`]) until an instant or until an attempt's thread
+    /// unparks it: the one executor driven from the calling thread, each
+    /// attempt an [`OnThread`]. Returns how the plan finished, the output
+    /// of the last attempt that returned one, and the last panic (of an
+    /// attempt with no output).
+    pub(crate) fn execute<P: Plan>(
+        &self,
+        now: Instant,
+        plan: P,
+    ) -> (Finish, Option<Output<T, E>>, Option<NoOutput>) {
+        let returned = (Cell::new(None), Cell::new(None));
+        let caller = thread::current();
+        let start = |attempt: Attempt, now| {
+            let (held, output) = self.launch(&caller, attempt, now);
+            let (work, returned) = (self, &returned);
+            OnThread {
+                work,
+                returned,
+                held,
+                output,
+            }
+        };
+        let parks = Parks(self.runtime);
+        let (finish, _) = drive::<_, _, _, Four<_>, _>(&parks, now, plan, &mut Learned, start);
+        (finish, returned.0.into_inner(), returned.1.into_inner())
     }
-    (Some(held), output)
+
+    /// Admits `attempt` at `now` (a wait parks the calling thread) and
+    /// starts it on a thread of its own (or answers at once if refused, or
+    /// if no thread can start): the permits held meanwhile, and where its
+    /// output will come.
+    #[expect(clippy::type_complexity, reason = "private: a pair of named parts")]
+    fn launch(
+        &self,
+        caller: &thread::Thread,
+        attempt: Attempt,
+        now: Instant,
+    ) -> (
+        Option<(Guard<&A, &R>, Deadline)>,
+        Receiver<Sent<Output<T, E>>>,
+    ) {
+        let (sender, output) = mpsc::channel();
+        let deadline = attempt.deadline;
+        let guard = match crate::std_blocking::admit_at(self.admission, self.runtime, now, deadline)
+        {
+            Ok(guard) => guard,
+            Err(rejected) => {
+                let _ = sender.send(Ok(Err(rejected)));
+                return (None, output);
+            }
+        };
+        let (op, to_caller, caller) = (Arc::clone(&self.op), sender.clone(), caller.clone());
+        let spawned = thread::Builder::new()
+            .name(std::format!("failsafe-hedge-{}", attempt.number))
+            .spawn(move || {
+                // A panic is the attempt's failure, not the caller's.
+                let output = catch_unwind(AssertUnwindSafe(|| Ok(op(attempt))));
+                // The caller may be gone (the attempt was abandoned).
+                let _ = to_caller.send(output);
+                caller.unpark();
+            });
+        // Detached: an abandoned attempt runs on unjoined.
+        if let Err(error) = spawned {
+            let _ = sender.send(Err(Box::new(error)));
+        }
+        (Some((guard, deadline)), output)
+    }
 }
 
 /// The caller parks until an instant or until an attempt's thread unparks
@@ -161,25 +155,28 @@ impl<R: Park + ?Sized> Wait for Parks<'_, R> {
     }
 }
 
-/// The output of the last attempt that returned one, and the last panic.
-type Returned<O> = (Cell<Option<O>>, Cell<Option<NoOutput>>);
-
 /// An attempt on a thread of its own, as a future of the one executor:
-/// ready once its thread has sent its output, judged at the instant the
-/// caller learns of it. Dropped before, it is abandoned: its thread runs
-/// on, its result discarded.
-struct OnThread<'c, R: Clock + ?Sized, W: ThreadAttempts> {
-    runtime: &'c R,
-    work: &'c W,
-    returned: &'c Returned<W::Output>,
-    held: Option<W::Held>,
-    output: Receiver<Sent<W::Output>>,
+/// ready once its thread has sent its output, judged (and its permits
+/// handed back) at the instant the caller learns of it. Dropped before,
+/// it is abandoned: its thread runs on, its result discarded, its permits
+/// handed back as a timeout if its deadline has passed, as cancelled
+/// otherwise.
+struct OnThread<'c, A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> {
+    work: &'c OnThreads<'c, A, R, K, F>,
+    returned: &'c Returned<O>,
+    held: Option<(Guard<&'c A, &'c R>, Deadline)>,
+    output: Receiver<Sent<O>>,
 }
 
 // No field is pinned: the future only polls its channel.
-impl<R: Clock + ?Sized, W: ThreadAttempts> Unpin for OnThread<'_, R, W> {}
+impl<A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> Unpin for OnThread<'_, A, R, K, F, O> {}
 
-impl<R: Park + ?Sized, W: ThreadAttempts> Future for OnThread<'_, R, W> {
+impl<A, R, K, F, T, E> Future for OnThread<'_, A, R, K, F, Output<T, E>>
+where
+    A: SharedAdmission,
+    R: Clock + ?Sized,
+    K: Classify<T, E> + ?Sized,
+{
     type Output = (Instant, Judged);
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<(Instant, Judged)> {
@@ -190,20 +187,32 @@ impl<R: Park + ?Sized, W: ThreadAttempts> Future for OnThread<'_, R, W> {
             // Its thread always sends before it ends.
             Err(TryRecvError::Disconnected) => Err(Box::new("no output") as NoOutput),
         };
-        let now = this.runtime.now();
-        let judged = this.work.ended(this.held.take(), now, output.as_ref().ok());
+        let now = this.work.runtime.now();
+        let (verdict, outcome) = match &output {
+            Ok(Err(rejected)) => (Verdict::for_rejection(rejected, now), Outcome::Ignored),
+            Ok(Ok(result)) => {
+                let classify = this.work.classify;
+                (classify.verdict_at(now, result), classify.classify(result))
+            }
+            // It panicked, or its thread could not start: a failure not to
+            // retry.
+            Err(_) => (Verdict::DoNotRetry, Outcome::Failure),
+        };
+        if let Some((guard, _)) = this.held.take() {
+            guard.finish_at(now, outcome);
+        }
         match output {
             Ok(output) => this.returned.0.set(Some(output)),
             Err(panic) => this.returned.1.set(Some(panic)),
         }
-        Poll::Ready((now, judged))
+        Poll::Ready((now, Judged::verdict(verdict)))
     }
 }
 
-impl<R: Clock + ?Sized, W: ThreadAttempts> Drop for OnThread<'_, R, W> {
+impl<A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> Drop for OnThread<'_, A, R, K, F, O> {
     fn drop(&mut self) {
-        if let Some(held) = self.held.take() {
-            self.work.abandoned(held, self.runtime.now());
+        if let Some((guard, deadline)) = self.held.take() {
+            hand_back(guard, deadline, self.work.runtime.now());
         }
     }
 }
@@ -219,41 +228,6 @@ impl Judge<(Instant, Judged)> for Learned {
     fn ended_at(&self, &(at, _): &(Instant, Judged)) -> Option<Instant> {
         Some(at)
     }
-}
-
-/// The attempts of [`hedge_blocking`]: the operation shared by every
-/// attempt's thread, judged by the caller's classifier.
-struct Plain<'k, K: ?Sized, F, T, E> {
-    classify: &'k K,
-    op: Arc<F>,
-    result: PhantomData<fn() -> (T, E)>,
-}
-
-impl<K, F, T, E> ThreadAttempts for Plain<'_, K, F, T, E>
-where
-    K: Classify<T, E> + ?Sized,
-    F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Held = ();
-    type Output = Result<T, E>;
-
-    fn start(&self, attempt: Attempt, _: Instant) -> Launch<(), Result<T, E>> {
-        let op = Arc::clone(&self.op);
-        Ok(((), Box::new(move || op(attempt))))
-    }
-
-    fn ended(&self, _: Option<()>, now: Instant, output: Option<&Result<T, E>>) -> Judged {
-        match output {
-            Some(result) => Judged::verdict(self.classify.verdict_at(now, result)),
-            // It panicked, or its thread could not start: a failure not
-            // to retry.
-            None => Judged::verdict(Verdict::DoNotRetry),
-        }
-    }
-
-    fn abandoned(&self, _: (), _: Instant) {}
 }
 
 /// [`hedge`](crate::hedge) for blocking code: runs `op` on a thread,
@@ -314,13 +288,14 @@ where
     E: Send + 'static,
 {
     let now = runtime.now();
-    let work = Plain {
+    let work = OnThreads {
+        admission: &(),
+        runtime,
         classify,
         op: Arc::new(op.0),
-        result: PhantomData,
     };
-    let ended = execute_on_threads(runtime, now, ctx.plan(now), work);
-    RetryError::from_finish(ended.0, ended.1)
+    let (finish, last, _) = work.execute(now, ctx.plan(now));
+    RetryError::from_finish(finish, last.and_then(Result::ok))
 }
 
 #[cfg(test)]
