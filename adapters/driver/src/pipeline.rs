@@ -898,21 +898,6 @@ impl SlotKind for UpToFour {
     type Slots<F: Future> = crate::slots::Four<F>;
 }
 
-/// The operation could make no further attempt (its request cannot be
-/// sent again): the call ends with the last attempt's result.
-fn no_more<A, R: crate::Clock, B, G, O, H, C, T, E>(
-    pipeline: &Pipeline<A, R, B, G, O, H, C>,
-    deadline: Deadline,
-    attempt: Attempt,
-    last: Option<Ended<T, E>>,
-) -> Result<T, PipelineError<E>> {
-    let finish = Finish::Answer {
-        attempts: attempt.number.saturating_sub(1),
-        gave_up: Some(GiveUp::NotRetryable),
-    };
-    pipeline.answer(deadline, finish, last)
-}
-
 pin_project_lite::pin_project! {
     /// The future of one [`Pipeline::call`]: a named type, no allocation,
     /// one timer (the attempt's deadline and the retry's backoff take
@@ -1055,9 +1040,15 @@ where
             };
             match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
                 Some(future) => this.run.as_mut().start(attempt, future),
+                // The operation can make no further attempt (its request
+                // cannot be sent again): the last attempt's result answers.
                 None => {
                     let last = this.run.as_mut().take_last();
-                    return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
+                    let finish = Finish::Answer {
+                        attempts: attempt.number.saturating_sub(1),
+                        gave_up: Some(GiveUp::NotRetryable),
+                    };
+                    return Poll::Ready(pipeline.answer(*this.deadline, finish, last));
                 }
             }
         }
