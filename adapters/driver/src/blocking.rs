@@ -1,20 +1,16 @@
-//! What blocking code needs from a runtime, and the one plan executor
-//! ([`PlanRun`]) driven from a blocking thread (`drive`):
-//! [`execute_blocking`] runs each attempt on the calling thread, the std
-//! hedge each on a thread of its own. Retry, timeout and hedge (and the
-//! pipeline's blocking calls) run through it.
+//! What blocking code needs from a runtime, and [`execute_blocking`]: a
+//! plan's attempts run on the calling thread, with
+//! [`PlanRun`](crate::PlanRun)'s decisions. Retry and timeout (and the
+//! pipeline's blocking calls) run through it; the std hedge drives
+//! `PlanRun` itself.
 
-use core::cell::Cell;
-use core::future::Future;
-use core::pin::{Pin, pin};
-use core::task::{Context, Poll, Waker};
+use core::task::Waker;
 
-use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
+use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutEvent};
 use failsafe_core::{Instant, Observer};
 
-use crate::slots::{One, Slots};
-use crate::{Clock, Error, Judge, PlanRun, Runtime, Step};
+use crate::{Clock, Error, Judge};
 
 /// A clock that can block the calling thread until a time: what the
 /// blocking retry loop sleeps on. The blocking counterpart of
@@ -80,124 +76,22 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
     }
 }
 
-/// How a thread driving the one executor ([`PlanRun`]) waits: it blocks
-/// until an instant (its attempts run on it), or parks until an instant or
-/// until an attempt's thread unparks it.
-pub(crate) trait Wait {
-    /// The time.
-    fn now(&self) -> Instant;
-    /// Waits until `at` (`None`: until woken); `true` if `at` has come.
-    fn wait(&self, at: Option<Instant>) -> bool;
-}
-
-/// Attempts run on the calling thread: it waits only for an instant, and
-/// blocks until it (every attempt has ended when the run waits).
-struct Blocks<'r, R: ?Sized>(&'r R);
-
-impl<R: BlockingRuntime + ?Sized> Wait for Blocks<'_, R> {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-
-    fn wait(&self, at: Option<Instant>) -> bool {
-        at.inspect(|at| self.0.block_until(*at)).is_some()
-    }
-}
-
-/// The calling thread as the runtime of the one executor (its wait, and
-/// whether the run's timer waited), and that runtime's sleep until an
-/// instant: ready once the wait says the instant has come.
-struct Until<'w, W: ?Sized>(&'w W, &'w Cell<bool>, Instant);
-
-impl<W: Wait + ?Sized> Clock for Until<'_, W> {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-}
-
-impl<'w, W: Wait + ?Sized> Runtime for Until<'w, W> {
-    type Sleep = Self;
-
-    fn sleep_until(&self, at: Instant) -> Self {
-        Until(self.0, self.1, at)
-    }
-}
-
-impl<W: Wait + ?Sized> Future for Until<'_, W> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        self.1.set(true);
-        match self.0.wait(Some(self.2)) {
-            true => Poll::Ready(()),
-            false => Poll::Pending,
-        }
-    }
-}
-
-/// The one executor ([`PlanRun`]) driven from the calling thread: runs one
-/// call under `plan` from `now`; `start` makes each attempt's future at
-/// the instant it starts (ready at once for an attempt run here, completed
-/// by another thread for one run there), and `wait` waits while nothing is
-/// ready. Returns how the plan finished and the output of the attempt that
-/// ended last.
-pub(crate) fn drive<W, P, F, S, J>(
-    wait: &W,
-    now: Instant,
-    plan: P,
-    judge: &mut J,
-    mut start: impl FnMut(Attempt, Instant) -> F,
-) -> (Finish, Option<F::Output>)
-where
-    W: Wait + ?Sized,
-    P: Plan,
-    F: Future,
-    S: Slots<F>,
-    J: Judge<F::Output>,
-{
-    let waited = Cell::new(false);
-    let runtime = Until(wait, &waited, now); // as a runtime: its instant unused
-    let mut run = pin!(PlanRun::<P, F, Until<'_, W>, S>::new(plan, now));
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        waited.set(false);
-        match run.as_mut().poll_step(&mut cx, &runtime, judge) {
-            Poll::Ready(Step::Start(attempt)) => {
-                let future = start(attempt, run.now());
-                run.as_mut().start(attempt, future);
-            }
-            Poll::Ready(Step::Finish(finish, last)) => return (finish, last),
-            // Attempts run elsewhere and no timer is set: wait to be woken.
-            Poll::Pending if !waited.get() => _ = wait.wait(None),
-            Poll::Pending => {}
-        }
-    }
-}
-
-/// Judges an attempt run on the calling thread when it returns: at the
-/// instant it says, or else the clock's reading.
-struct Here<'r, R: ?Sized, J>(&'r R, J);
-
-impl<R: Clock + ?Sized, O, J: Judge<O>> Judge<O> for Here<'_, R, J> {
-    fn judge(&mut self, now: Instant, output: &O) -> Judged {
-        self.1.judge(now, output)
-    }
-
-    fn ended_at(&self, output: &O) -> Option<Instant> {
-        Some(self.1.ended_at(output).unwrap_or_else(|| self.0.now()))
-    }
-}
-
 /// [`execute`](crate::execute) for blocking code: each attempt runs to its
 /// end on the calling thread (it cannot be dropped, so a plan that would
 /// cancel it judges its late result instead), and waits block on
-/// `runtime`. `op` gets the attempt and the instant it starts. The same
-/// executor ([`PlanRun`]), driven from the calling thread.
+/// `runtime`. `op` gets the attempt and the instant it starts.
+///
+/// The decisions are [`PlanRun`](crate::PlanRun)'s: an attempt ends at the
+/// instant its judge says, or else at the clock's reading; a fired timer at
+/// its own instant. Attempts on threads of their own (the std hedge) run on
+/// `PlanRun` itself; attempts run here need no futures, so this is a plain
+/// loop (a first attempt that succeeds costs a few nanoseconds).
+#[inline]
 pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
     now: Instant,
-    plan: P,
-    judge: J,
+    mut plan: P,
+    mut judge: J,
     mut op: F,
 ) -> (Finish, Option<O>)
 where
@@ -206,9 +100,37 @@ where
     J: Judge<O>,
     F: FnMut(Attempt, Instant) -> O,
 {
-    let start = |attempt, now| core::future::ready(op(attempt, now));
-    let judge = &mut Here(runtime, judge);
-    drive::<_, _, _, One<_>, _>(&Blocks(runtime), now, plan, judge, start)
+    let (mut now, mut last, mut started) = (now, None, 0u32);
+    loop {
+        match plan.poll_action(now) {
+            Action::Start(attempt) => {
+                started = started.saturating_add(1);
+                let output = op(attempt, now);
+                now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
+                let judged = judge.judge(now, &output);
+                let attempt = attempt.number;
+                plan.on_event(now, PlanEvent::Ended { attempt, judged });
+                last = Some(output);
+            }
+            Action::Wait(Some(at)) => {
+                runtime.block_until(at);
+                now = now.max(at);
+                plan.on_event(now, PlanEvent::Timer);
+            }
+            // Nothing to wait for (a plan outside the contract): answer
+            // with what there is rather than hang.
+            Action::Wait(None) => {
+                let finish = Finish::Answer {
+                    attempts: started,
+                    gave_up: None,
+                };
+                return (finish, last);
+            }
+            // An attempt run here has ended before the plan decides.
+            Action::Cancel(_) => {}
+            Action::Finish(finish) => return (finish, last),
+        }
+    }
 }
 
 /// A clock that never blocks: a timeout's plan never waits here (its one

@@ -12,10 +12,10 @@ extern crate std;
 use std::boxed::Box;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 
 use failsafe_core::hedge::{HedgeEvent, Latencies};
@@ -25,10 +25,12 @@ use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
-use crate::blocking::{Wait, drive};
 use crate::pipeline::hand_back;
 use crate::slots::Four;
-use crate::{Classify, Clock, Guard, HedgeContext, Idempotent, Judge, Park, RetryError};
+use crate::{
+    Classify, Clock, Guard, HedgeContext, Idempotent, Judge, Park, PlanRun, RetryError, Runtime,
+    Step,
+};
 
 /// The attempts of a call on threads ([`hedge_blocking`],
 /// [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking)):
@@ -68,8 +70,8 @@ where
     /// Runs one call under `plan` from `now` with every attempt on a
     /// thread of its own (at most four at once), the caller parked
     /// ([`Park::park_until`]) until an instant or until an attempt's thread
-    /// unparks it: the one executor driven from the calling thread, each
-    /// attempt an [`OnThread`]. Returns how the plan finished, the output
+    /// unparks it: the one executor ([`PlanRun`]) driven from the calling
+    /// thread, each attempt an [`OnThread`]. Returns how the plan finished, the output
     /// of the last attempt that returned one, and the last panic (of an
     /// attempt with no output).
     pub(crate) fn execute<P: Plan>(
@@ -89,8 +91,29 @@ where
                 output,
             }
         };
-        let parks = Parks(self.runtime);
-        let (finish, _) = drive::<_, _, _, Four<_>, _>(&parks, now, plan, &mut Learned, start);
+        let finish = {
+            let waited = Cell::new(false);
+            let runtime = Until(self.runtime, &waited, now); // as a runtime: its instant unused
+            // The first attempt starts before the run is pinned, as `execute`'s.
+            let first =
+                PlanRun::<_, _, _, Four<_>>::new(plan, now).with_first(|a| Some(start(a, now)));
+            let mut run = pin!(first);
+            let mut cx = Context::from_waker(Waker::noop());
+            loop {
+                waited.set(false);
+                match run.as_mut().poll_step(&mut cx, &runtime, &mut Learned) {
+                    Poll::Ready(Step::Start(attempt)) => {
+                        let future = start(attempt, run.now());
+                        run.as_mut().start(attempt, future);
+                    }
+                    Poll::Ready(Step::Finish(finish, _)) => break finish,
+                    // The attempts run on their threads and no timer is
+                    // set: park until one of them ends.
+                    Poll::Pending if !waited.get() => self.runtime.park_until(None),
+                    Poll::Pending => {}
+                }
+            }
+        };
         (finish, returned.0.into_inner(), returned.1.into_inner())
     }
 
@@ -136,22 +159,37 @@ where
     }
 }
 
-/// The caller parks until an instant or until an attempt's thread unparks
+/// The calling thread as the runtime of the one executor (and whether the
+/// run's timer made it wait), and that runtime's sleep until an instant:
+/// the caller parks until the instant or until an attempt's thread unparks
 /// it.
-struct Parks<'r, R: ?Sized>(&'r R);
+struct Until<'w, R: ?Sized>(&'w R, &'w Cell<bool>, Instant);
 
-impl<R: Park + ?Sized> Wait for Parks<'_, R> {
+impl<R: Park + ?Sized> Clock for Until<'_, R> {
     fn now(&self) -> Instant {
         self.0.now()
     }
+}
 
-    fn wait(&self, at: Option<Instant>) -> bool {
-        if at.is_some_and(|at| self.0.now() >= at) {
-            return true;
+impl<'w, R: Park + ?Sized> Runtime for Until<'w, R> {
+    type Sleep = Self;
+
+    fn sleep_until(&self, at: Instant) -> Self {
+        Until(self.0, self.1, at)
+    }
+}
+
+impl<R: Park + ?Sized> Future for Until<'_, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.1.set(true);
+        if self.0.now() >= self.2 {
+            return Poll::Ready(());
         }
         // Woken or not, look at the attempts first.
-        self.0.park_until(at);
-        false
+        self.0.park_until(Some(self.2));
+        Poll::Pending
     }
 }
 
