@@ -416,6 +416,23 @@ mod tests {
         assert_eq!(error, expected);
     }
 
+    /// A panic after a failure leaves the failure as the last error: the
+    /// error's `last` is the last failure an attempt returned.
+    #[test]
+    fn a_panic_after_a_failure_keeps_the_failure_as_the_last_error() {
+        quiet_panics();
+        let read = Idempotent(|attempt: Attempt| -> Result<(), &str> {
+            assert!(attempt.number != 2, "replica 2 panics");
+            Err("replica 1 down")
+        });
+        let ctx = ctx(config(2, HedgeDelay::OnFailure), &NoBudget, ());
+        let error = hedge_blocking(&StdClock, ctx, &DefaultClassifier, read).unwrap_err();
+        assert_eq!(
+            (error.reason, error.attempts, error.last),
+            (GiveUp::Attempts, 2, Some("replica 1 down"))
+        );
+    }
+
     /// The loser is still blocked when the call returns: the caller did
     /// not wait for it. Released afterwards, it ends, and its result goes
     /// nowhere.
