@@ -86,7 +86,6 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
 /// its own instant. Attempts on threads of their own (the std hedge) run on
 /// `PlanRun` itself; attempts run here need no futures, so this is a plain
 /// loop (a first attempt that succeeds costs a few nanoseconds).
-#[inline]
 pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
     now: Instant,
@@ -102,20 +101,16 @@ where
 {
     let (mut now, mut last, mut started) = (now, None, 0u32);
     loop {
-        match plan.poll_action(now) {
+        let (attempt, output) = match plan.poll_action(now) {
             Action::Start(attempt) => {
                 started = started.saturating_add(1);
-                let output = op(attempt, now);
-                now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
-                let judged = judge.judge(now, &output);
-                let attempt = attempt.number;
-                plan.on_event(now, PlanEvent::Ended { attempt, judged });
-                last = Some(output);
+                (attempt.number, op(attempt, now))
             }
             Action::Wait(Some(at)) => {
                 runtime.block_until(at);
                 now = now.max(at);
                 plan.on_event(now, PlanEvent::Timer);
+                continue;
             }
             // Nothing to wait for (a plan outside the contract): answer
             // with what there is rather than hang.
@@ -127,9 +122,13 @@ where
                 return (finish, last);
             }
             // An attempt run here has ended before the plan decides.
-            Action::Cancel(_) => {}
+            Action::Cancel(_) => continue,
             Action::Finish(finish) => return (finish, last),
-        }
+        };
+        now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
+        let judged = judge.judge(now, &output);
+        last = Some(output);
+        plan.on_event(now, PlanEvent::Ended { attempt, judged });
     }
 }
 
