@@ -226,18 +226,24 @@ where
             Err(TryRecvError::Disconnected) => Err(Box::new("no output") as NoOutput),
         };
         let now = this.work.runtime.now();
-        let (verdict, outcome) = match &output {
-            Ok(Err(rejected)) => (Verdict::for_rejection(rejected, now), Outcome::Ignored),
-            Ok(Ok(result)) => {
-                let classify = this.work.classify;
-                (classify.verdict_at(now, result), classify.classify(result))
-            }
+        let verdict = match &output {
+            Ok(Err(rejected)) => Verdict::for_rejection(rejected, now),
+            Ok(Ok(result)) => this.work.classify.verdict_at(now, result),
             // It panicked, or its thread could not start: a failure not to
             // retry.
-            Err(_) => (Verdict::DoNotRetry, Outcome::Failure),
+            Err(_) => Verdict::DoNotRetry,
         };
+        // The classifier is asked once: its verdict says the outcome.
         if let Some((guard, _)) = this.held.take() {
-            guard.finish_at(now, outcome);
+            let success = matches!(verdict, Verdict::Success);
+            guard.finish_at(
+                now,
+                if success {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+            );
         }
         match output {
             Ok(output) => this.returned.0.set(Some(output)),
