@@ -1,7 +1,7 @@
 //! Hedging for blocking code: [`hedge_blocking`] runs the core's
-//! `HedgePlan` with each attempt on a thread of its own, through the one
-//! executor driven from the calling thread ([`OnThreads`], each attempt an
-//! [`OnThread`] future), so a caller on a plain thread gets the async
+//! `HedgePlan` with each attempt on a thread of its own, through the
+//! async executor, [`PlanRun`], driven from the calling thread
+//! ([`OnThreads`], each attempt an [`OnThread`] future), so a caller on a plain thread gets the async
 //! [`hedge`](crate::hedge)'s decisions. A dropped attempt's thread is
 //! abandoned (it runs on, its result discarded); a panicking attempt is a
 //! failed one. See [`hedge_blocking`] and
