@@ -1,10 +1,9 @@
-//! What blocking code needs from a runtime, and the one blocking plan
-//! executor: [`execute_blocking`] runs each attempt on the calling thread,
-//! the std hedge each on a thread of its own, through one loop
-//! ([`run_blocking`] over [`BlockingAttempts`]). Retry, timeout and hedge
-//! (and the pipeline's blocking calls) run through it.
+//! What blocking code needs from a runtime, and [`execute_blocking`]: a
+//! plan's attempts run on the calling thread, with
+//! [`PlanRun`](crate::PlanRun)'s decisions. Retry and timeout (and the
+//! pipeline's blocking calls) run through it; the std hedge drives
+//! `PlanRun` itself.
 
-use core::marker::PhantomData;
 use core::task::Waker;
 
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
@@ -77,143 +76,22 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
     }
 }
 
-/// An attempt that has ended: its number, when, its judgement and its
-/// output (none if it panicked or never started).
-pub(crate) type Ended<O> = (u32, Instant, Judged, Option<O>);
-
-/// What a wait for attempts running elsewhere, or for an instant, gave.
-#[cfg_attr(
-    not(feature = "std"),
-    expect(dead_code, reason = "only attempts on threads (std) end elsewhere")
-)]
-pub(crate) enum Waited<O> {
-    /// An attempt ended.
-    Ended(Ended<O>),
-    /// The instant has come.
-    Timer,
-    /// Nothing runs and no instant is awaited: the call is answered.
-    Idle,
-    /// Woken early: look again.
-    Again,
-}
-
-/// Where a blocking call's attempts run, for [`run_blocking`]: on the
-/// calling thread ([`execute_blocking`]) or each on a thread of its own
-/// (the std hedge). Every method runs on the calling thread.
-pub(crate) trait BlockingAttempts {
-    /// An attempt's output.
-    type Output;
-    /// Starts `attempt` at `now`: its end if it has ended already (run
-    /// here, or refused), `None` if it runs elsewhere.
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<Self::Output>>;
-    /// Waits until `at` (never, for `None`) or until an attempt ends.
-    fn wait(&mut self, at: Option<Instant>) -> Waited<Self::Output>;
-    /// The plan dropped attempt `number` (every one left: `None`) at `now`;
-    /// one running elsewhere runs on, its result discarded.
-    fn abandon(&mut self, number: Option<u32>, now: Instant) {
-        let _ = (number, now);
-    }
-}
-
-/// The one blocking plan executor: runs one call under `plan` from `now`,
-/// its attempts where `work` runs them, and returns how the plan finished
-/// with the output of the last attempt that returned one. Decisions follow
-/// the async executor's: an attempt that has ended is reported before a
-/// timer due at the same time, a fired timer at its own instant.
-pub(crate) fn run_blocking<P, W>(
-    now: Instant,
-    mut plan: P,
-    work: &mut W,
-) -> (Finish, Option<W::Output>)
-where
-    P: Plan,
-    W: BlockingAttempts + ?Sized,
-{
-    let (mut now, mut last, mut started) = (now, None, 0u32);
-    loop {
-        let (attempt, at, judged, output) = match plan.poll_action(now) {
-            Action::Start(attempt) => {
-                started = started.saturating_add(1);
-                match work.start(attempt, now) {
-                    Some(ended) => ended,
-                    None => continue,
-                }
-            }
-            Action::Wait(at) => match work.wait(at) {
-                Waited::Ended(ended) => ended,
-                Waited::Timer => {
-                    now = at.map_or(now, |at| now.max(at));
-                    plan.on_event(now, PlanEvent::Timer);
-                    continue;
-                }
-                Waited::Again => continue,
-                // Nothing to wait for (a plan outside the contract):
-                // answer with what there is rather than hang.
-                Waited::Idle => {
-                    return (
-                        Finish::Answer {
-                            attempts: started,
-                            gave_up: None,
-                        },
-                        last,
-                    );
-                }
-            },
-            Action::Cancel(number) => {
-                work.abandon(Some(number), now);
-                continue;
-            }
-            Action::Finish(finish) => {
-                work.abandon(None, now);
-                return (finish, last);
-            }
-        };
-        now = at;
-        last = output.or(last);
-        plan.on_event(now, PlanEvent::Ended { attempt, judged });
-    }
-}
-
-/// Attempts run to their end on the calling thread, one at a time; waits
-/// block on the runtime.
-struct Inline<'r, R: ?Sized, J, F, O>(&'r R, J, F, PhantomData<fn() -> O>);
-
-impl<R, J, F, O> BlockingAttempts for Inline<'_, R, J, F, O>
-where
-    R: BlockingRuntime + ?Sized,
-    J: Judge<O>,
-    F: FnMut(Attempt, Instant) -> O,
-{
-    type Output = O;
-
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<O>> {
-        let output = (self.2)(attempt, now);
-        let at = self.1.ended_at(&output).unwrap_or_else(|| self.0.now());
-        let judged = self.1.judge(at, &output);
-        Some((attempt.number, at, judged, Some(output)))
-    }
-
-    fn wait(&mut self, at: Option<Instant>) -> Waited<O> {
-        match at {
-            Some(at) => {
-                self.0.block_until(at);
-                Waited::Timer
-            }
-            None => Waited::Idle,
-        }
-    }
-}
-
 /// [`execute`](crate::execute) for blocking code: each attempt runs to its
 /// end on the calling thread (it cannot be dropped, so a plan that would
 /// cancel it judges its late result instead), and waits block on
 /// `runtime`. `op` gets the attempt and the instant it starts.
+///
+/// The decisions are [`PlanRun`](crate::PlanRun)'s: an attempt ends at the
+/// instant its judge says, or else at the clock's reading; a fired timer at
+/// its own instant. Attempts on threads of their own (the std hedge) run on
+/// `PlanRun` itself; attempts run here need no futures, so this is a plain
+/// loop (a first attempt that succeeds costs a few nanoseconds).
 pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
     now: Instant,
-    plan: P,
-    judge: J,
-    op: F,
+    mut plan: P,
+    mut judge: J,
+    mut op: F,
 ) -> (Finish, Option<O>)
 where
     R: BlockingRuntime + ?Sized,
@@ -221,7 +99,37 @@ where
     J: Judge<O>,
     F: FnMut(Attempt, Instant) -> O,
 {
-    run_blocking(now, plan, &mut Inline(runtime, judge, op, PhantomData))
+    let (mut now, mut last, mut started) = (now, None, 0u32);
+    loop {
+        let (attempt, output) = match plan.poll_action(now) {
+            Action::Start(attempt) => {
+                started = started.saturating_add(1);
+                (attempt.number, op(attempt, now))
+            }
+            Action::Wait(Some(at)) => {
+                runtime.block_until(at);
+                now = now.max(at);
+                plan.on_event(now, PlanEvent::Timer);
+                continue;
+            }
+            // Nothing to wait for (a plan outside the contract): answer
+            // with what there is rather than hang.
+            Action::Wait(None) => {
+                let finish = Finish::Answer {
+                    attempts: started,
+                    gave_up: None,
+                };
+                return (finish, last);
+            }
+            // An attempt run here has ended before the plan decides.
+            Action::Cancel(_) => continue,
+            Action::Finish(finish) => return (finish, last),
+        };
+        now = judge.ended_at(&output).unwrap_or_else(|| runtime.now());
+        let judged = judge.judge(now, &output);
+        last = Some(output);
+        plan.on_event(now, PlanEvent::Ended { attempt, judged });
+    }
 }
 
 /// A clock that never blocks: a timeout's plan never waits here (its one

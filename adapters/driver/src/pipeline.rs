@@ -177,27 +177,35 @@ impl<E: core::error::Error + 'static> core::error::Error for PipelineError<E> {
 /// See the [module docs](self) for the order and why.
 pub struct Pipeline<A, R, B = NoBudget, G = NoBudget, O = (), H = (), C = ()> {
     admission: A,
-    runtime: R,
-    retry: RetryConfig,
-    retries: bool,
     budget: B,
-    seeds: Seeds,
     observer: O,
     hedge_observer: H,
+    chaos: C,
+    settings: Settings<R>,
+    _budget: PhantomData<fn(&mut G)>,
+}
+
+/// What a pipeline's builder steps carry along unchanged: the runtime and
+/// the settings that do not change the pipeline's type.
+#[derive(Debug)]
+struct Settings<R> {
+    runtime: R,
+    /// The retry's config, if the pipeline retries.
+    retry: Option<RetryConfig>,
+    seeds: Seeds,
     attempt_timeout: Option<TimeoutConfig>,
     timeout: Option<Duration>,
     fallback: FallbackPolicy,
-    chaos: C,
-    _budget: PhantomData<fn(&mut G)>,
 }
 
 impl<A, R: fmt::Debug, B, G, O, H, C> fmt::Debug for Pipeline<A, R, B, G, O, H, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
         f.debug_struct("Pipeline")
-            .field("runtime", &self.runtime)
-            .field("retry", &self.retries.then_some(self.retry))
-            .field("attempt_timeout", &self.attempt_timeout)
-            .field("timeout", &self.timeout)
+            .field("runtime", &s.runtime)
+            .field("retry", &s.retry)
+            .field("attempt_timeout", &s.attempt_timeout)
+            .field("timeout", &s.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -218,19 +226,21 @@ impl<A, R> Pipeline<A, R> {
     /// or a chain: `(breaker, (limiter, bulkhead))`), one attempt, no
     /// timeout. `const`: the way to build a firmware's `static` pipeline.
     pub const fn with_admission(runtime: R, admission: A) -> Self {
-        Pipeline {
-            admission,
+        let settings = Settings {
             runtime,
-            retry: ONCE,
-            retries: false,
-            budget: NoBudget,
+            retry: None,
             seeds: Seeds::new(0x5EED),
-            observer: (),
-            hedge_observer: (),
             attempt_timeout: None,
             timeout: None,
             fallback: FallbackPolicy::ALL,
+        };
+        Pipeline {
+            admission,
+            budget: NoBudget,
+            observer: (),
+            hedge_observer: (),
             chaos: (),
+            settings,
             _budget: PhantomData,
         }
     }
@@ -240,7 +250,7 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// A call's deadline at `now`: the caller's, bounded by the overall
     /// timeout.
     fn call_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
-        match self.timeout {
+        match self.settings.timeout {
             Some(overall) => deadline.child(now, overall),
             None => deadline,
         }
@@ -251,51 +261,44 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     pub fn admit<X>(self, admission: X) -> Pipeline<(A, X), R, B, G, O, H, C> {
         Pipeline {
             admission: (self.admission, admission),
-            runtime: self.runtime,
-            retry: self.retry,
-            retries: self.retries,
             budget: self.budget,
-            seeds: self.seeds,
             observer: self.observer,
             hedge_observer: self.hedge_observer,
-            attempt_timeout: self.attempt_timeout,
-            timeout: self.timeout,
-            fallback: self.fallback,
             chaos: self.chaos,
+            settings: self.settings,
             _budget: PhantomData,
         }
     }
 
     /// Retries failed attempts under `config`.
     pub const fn retry(mut self, config: RetryConfig) -> Self {
-        self.retry = config;
-        self.retries = true;
+        self.settings.retry = Some(config);
         self
     }
 
     /// Bounds each attempt (waiting for admission included).
     pub const fn attempt_timeout(mut self, config: TimeoutConfig) -> Self {
-        self.attempt_timeout = Some(config);
+        self.settings.attempt_timeout = Some(config);
         self
     }
 
     /// Bounds the whole call: no retry starts after `now + overall` and no
     /// attempt runs past it.
     pub const fn timeout(mut self, overall: Duration) -> Self {
-        self.timeout = Some(overall);
+        self.settings.timeout = Some(overall);
         self
     }
 
     /// Which reasons [`call_or_else`](Self::call_or_else) falls back for
     /// (all of them by default).
     pub const fn fallback_on(mut self, policy: FallbackPolicy) -> Self {
-        self.fallback = policy;
+        self.settings.fallback = policy;
         self
     }
 
     /// Seeds the retries' jitter (a fixed seed by default).
     pub const fn seed(mut self, seed: u64) -> Self {
-        self.seeds = Seeds::new(seed);
+        self.settings.seeds = Seeds::new(seed);
         self
     }
 
@@ -307,17 +310,11 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     ) -> Pipeline<A, R, B2, G2, O, H, C> {
         Pipeline {
             admission: self.admission,
-            runtime: self.runtime,
-            retry: self.retry,
-            retries: self.retries,
             budget,
-            seeds: self.seeds,
             observer: self.observer,
             hedge_observer: self.hedge_observer,
-            attempt_timeout: self.attempt_timeout,
-            timeout: self.timeout,
-            fallback: self.fallback,
             chaos: self.chaos,
+            settings: self.settings,
             _budget: PhantomData,
         }
     }
@@ -329,17 +326,11 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     ) -> Pipeline<A, R, B, G, O2, H, C> {
         Pipeline {
             admission: self.admission,
-            runtime: self.runtime,
-            retry: self.retry,
-            retries: self.retries,
             budget: self.budget,
-            seeds: self.seeds,
             observer,
             hedge_observer: self.hedge_observer,
-            attempt_timeout: self.attempt_timeout,
-            timeout: self.timeout,
-            fallback: self.fallback,
             chaos: self.chaos,
+            settings: self.settings,
             _budget: PhantomData,
         }
     }
@@ -356,17 +347,11 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     ) -> Pipeline<A, R, B, G, O, H2, C> {
         Pipeline {
             admission: self.admission,
-            runtime: self.runtime,
-            retry: self.retry,
-            retries: self.retries,
             budget: self.budget,
-            seeds: self.seeds,
             observer: self.observer,
             hedge_observer: observer,
-            attempt_timeout: self.attempt_timeout,
-            timeout: self.timeout,
-            fallback: self.fallback,
             chaos: self.chaos,
+            settings: self.settings,
             _budget: PhantomData,
         }
     }
@@ -381,17 +366,11 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     pub fn chaos<C2>(self, policy: C2) -> Pipeline<A, R, B, G, O, H, C2> {
         Pipeline {
             admission: self.admission,
-            runtime: self.runtime,
-            retry: self.retry,
-            retries: self.retries,
             budget: self.budget,
-            seeds: self.seeds,
             observer: self.observer,
             hedge_observer: self.hedge_observer,
-            attempt_timeout: self.attempt_timeout,
-            timeout: self.timeout,
-            fallback: self.fallback,
             chaos: policy,
+            settings: self.settings,
             _budget: PhantomData,
         }
     }
@@ -403,7 +382,7 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
 
     /// The runtime.
     pub const fn runtime(&self) -> &R {
-        &self.runtime
+        &self.settings.runtime
     }
 }
 
@@ -467,9 +446,8 @@ where
         Fut: Future<Output = Result<T, E>>,
         C: Inject<T, E>,
     {
-        let now = self.runtime.now();
+        let now = self.settings.runtime.now();
         let (deadline, plan) = self.retries_at(now, deadline);
-        let plan = Timed::new(plan, self.attempt_timeout.map(|config| config.timeout()));
         PipelineCall {
             pipeline: self,
             classify,
@@ -477,7 +455,7 @@ where
             deadline,
             pending: None,
             admitting: None,
-            run: PlanRun::new(plan, now),
+            run: PlanRun::new(self.timed(plan), now),
         }
     }
 
@@ -509,12 +487,8 @@ where
         Fut: Future<Output = Result<T, E>>,
         C: Inject<T, E>,
     {
-        let now = self.runtime.now();
-        let deadline = self.call_deadline(now, Deadline::NEVER);
-        let four = hedge.at_most(IN_FLIGHT as u32);
-        let hedges = self.hedge_observer.clone();
-        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, hedges, now);
-        let timeout = self.attempt_timeout.map(|config| config.timeout());
+        let now = self.settings.runtime.now();
+        let (deadline, plan) = self.hedged_at(now, hedge, latencies);
         PipelineCall {
             pipeline: self,
             classify: &DefaultClassifier,
@@ -522,7 +496,7 @@ where
             deadline,
             pending: None,
             admitting: None,
-            run: PlanRun::new(Timed::new(plan, timeout), now),
+            run: PlanRun::new(plan, now),
         }
     }
 
@@ -563,9 +537,9 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
     /// and its retry plan, starting at `now`.
     fn retries_at(&self, now: Instant, deadline: Deadline) -> (Deadline, Plan0<'_, B, G, O>) {
         let deadline = self.call_deadline(now, deadline);
-        let seeds = self.seeds.next();
+        let seeds = self.settings.seeds.next();
         let plan = RetryPlan::new(
-            self.retry,
+            self.settings.retry.unwrap_or(ONCE),
             deadline,
             &self.budget,
             seeds,
@@ -574,6 +548,29 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
         );
         (deadline, plan)
     }
+
+    /// A hedged call's deadline and plan (at most four attempts at once,
+    /// each bounded by the attempt timeout), starting at `now`.
+    fn hedged_at<Q: failsafe_core::hedge::Latencies>(
+        &self,
+        now: Instant,
+        hedge: failsafe_core::hedge::HedgeConfig,
+        latencies: Q,
+    ) -> (Deadline, Timed<Hedged<'_, B, G, Q, H>>)
+    where
+        H: Observer<HedgeEvent> + Clone,
+    {
+        let deadline = self.call_deadline(now, Deadline::NEVER);
+        let four = hedge.at_most(IN_FLIGHT as u32);
+        let hedges = self.hedge_observer.clone();
+        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, hedges, now);
+        (deadline, self.timed(plan))
+    }
+
+    /// `plan` with the attempt timeout on top.
+    fn timed<P>(&self, plan: P) -> Timed<P> {
+        Timed::new(plan, self.settings.attempt_timeout.map(|c| c.timeout()))
+    }
 }
 
 impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
@@ -581,17 +578,13 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// policy accepts it (decided by the core's `FallbackPlan`).
     pub fn falls_back<E>(&self, error: &PipelineError<E>) -> Option<FallbackReason> {
         let mut none = ();
-        crate::fallback::falls_back(&self.runtime, self.fallback, &mut none, |_| true, error)
-    }
-
-    /// The deadline of a blocking attempt starting at `now` under
-    /// `deadline` (async attempts get theirs from the `Timed` plan).
-    #[cfg(feature = "std")]
-    fn attempt_deadline(&self, now: Instant, deadline: Deadline) -> Deadline {
-        match self.attempt_timeout {
-            Some(config) => deadline.child(now, config.timeout()),
-            None => deadline,
-        }
+        crate::fallback::falls_back(
+            &self.settings.runtime,
+            self.settings.fallback,
+            &mut none,
+            |_| true,
+            error,
+        )
     }
 
     /// The call's result from how its retries finished.
@@ -612,7 +605,11 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
             // No attempt ran: the overall deadline had passed.
             None => Error::Timeout(deadline),
         };
-        let gave_up = if self.retries { gave_up } else { None };
+        let gave_up = if self.settings.retry.is_some() {
+            gave_up
+        } else {
+            None
+        };
         Err(PipelineError {
             error,
             attempts,
@@ -663,18 +660,23 @@ struct Held<'p, A: SharedAdmission, R: Runtime> {
 impl<A: SharedAdmission, R: Runtime> Drop for Held<'_, A, R> {
     fn drop(&mut self) {
         if let Some(guard) = self.guard.take() {
-            let now = self.runtime.now();
-            let late = self.deadline.is_expired(now);
-            guard.finish_at(
-                now,
-                if late {
-                    Outcome::Timeout
-                } else {
-                    Outcome::Cancelled
-                },
-            );
+            hand_back(guard, self.deadline, self.runtime.now());
         }
     }
+}
+
+/// Hands back the permits of an attempt the call no longer waits for, at
+/// `now`: as a timeout if its deadline has passed, as cancelled otherwise.
+pub(crate) fn hand_back<A: SharedAdmission, R: crate::Clock>(
+    guard: Guard<A, R>,
+    deadline: Deadline,
+    now: Instant,
+) {
+    let outcome = match deadline.is_expired(now) {
+        true => Outcome::Timeout,
+        false => Outcome::Cancelled,
+    };
+    guard.finish_at(now, outcome);
 }
 
 pin_project_lite::pin_project! {
@@ -746,6 +748,12 @@ struct Timed<P> {
     /// The last attempt to end was cut at this deadline.
     timed_out: Option<Deadline>,
 }
+
+/// How an attempt cut at its deadline ends, for the plan: a timeout, retried.
+const TIMED_OUT: Judged = Judged::verdict(Verdict::Retry {
+    kind: FailureKind::Timeout,
+    retry_after: None,
+});
 
 /// Attempts a pipeline runs at once at most (a hedge's four).
 const IN_FLIGHT: usize = 4;
@@ -821,13 +829,9 @@ impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
             self.running[index] = None;
             self.cancel[index] = Some(number);
             self.timed_out = Some(deadline);
-            let timed_out = Verdict::Retry {
-                kind: FailureKind::Timeout,
-                retry_after: None,
-            };
             let ended = PlanEvent::Ended {
                 attempt: number,
-                judged: Judged::verdict(timed_out),
+                judged: TIMED_OUT,
             };
             self.plan.on_event(now, ended);
         }
@@ -894,21 +898,6 @@ impl SlotKind for UpToFour {
     type Slots<F: Future> = crate::slots::Four<F>;
 }
 
-/// The operation could make no further attempt (its request cannot be
-/// sent again): the call ends with the last attempt's result.
-fn no_more<A, R: crate::Clock, B, G, O, H, C, T, E>(
-    pipeline: &Pipeline<A, R, B, G, O, H, C>,
-    deadline: Deadline,
-    attempt: Attempt,
-    last: Option<Ended<T, E>>,
-) -> Result<T, PipelineError<E>> {
-    let finish = Finish::Answer {
-        attempts: attempt.number.saturating_sub(1),
-        gave_up: Some(GiveUp::NotRetryable),
-    };
-    pipeline.answer(deadline, finish, last)
-}
-
 pin_project_lite::pin_project! {
     /// The future of one [`Pipeline::call`]: a named type, no allocation,
     /// one timer (the attempt's deadline and the retry's backoff take
@@ -960,7 +949,7 @@ where
         attempt: Attempt,
         admitted: Result<Guard<&'p A, &'p R>, Rejected>,
     ) -> Option<Attempting<'p, A, R, K, C, Fut, T, E>> {
-        let runtime = &pipeline.runtime;
+        let runtime = &pipeline.settings.runtime;
         let (op, rejected, guard) = match admitted {
             Ok(guard) => match pipeline
                 .chaos
@@ -1006,58 +995,60 @@ where
         let mut this = self.project();
         let pipeline: &Pipeline<A, R, B, G, O, H, C> = this.pipeline;
         loop {
-            if let Some(admit) = this.admitting.as_mut().as_pin_mut() {
+            let (attempt, admitted) = if let Some(admit) = this.admitting.as_mut().as_pin_mut() {
                 let admitted = ready!(admit.poll(cx));
                 this.admitting.set(None);
-                if let Some(attempt) = this.pending.take() {
-                    match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
-                        Some(future) => this.run.as_mut().start(attempt, future),
-                        None => {
-                            let last = this.run.as_mut().take_last();
-                            return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
-                        }
-                    }
-                }
-            }
-            let step = ready!(
-                this.run
-                    .as_mut()
-                    .poll_step(cx, &pipeline.runtime, &mut ByAttempt)
-            );
-            let attempt = match step {
-                Step::Start(attempt) => attempt,
-                Step::Finish(finish, last) => {
-                    // A last attempt cut at its deadline has no result of
-                    // its own: the call timed out (not the attempt before).
-                    let answer = match this.run.plan().timed_out {
-                        Some(deadline) => pipeline.answer(deadline, finish, None),
-                        None => pipeline.answer(*this.deadline, finish, last),
-                    };
-                    return Poll::Ready(answer);
-                }
-            };
-            // One `now` for every admission; the plan set the deadline.
-            let now = this.run.now();
-            let ask = Ask {
-                deadline: attempt.deadline,
-                ..Ask::DEFAULT
-            };
-            let admission = &pipeline.admission;
-            let admitted = match admission.enter(&ask.apply(Call::at(now), &()), Some(cx.waker())) {
-                Entry::Admitted(permit) => Ok(Guard::new(admission, &pipeline.runtime, permit)),
-                Entry::Rejected(rejected) => Err(rejected),
-                Entry::Pending { wait, .. } => {
-                    let admit = Admit::waiting(admission, &pipeline.runtime, ask, (), wait);
-                    this.admitting.set(Some(admit));
-                    *this.pending = Some(attempt);
+                let Some(attempt) = this.pending.take() else {
                     continue;
-                }
+                };
+                (attempt, admitted)
+            } else {
+                let runtime = &pipeline.settings.runtime;
+                let attempt = match ready!(this.run.as_mut().poll_step(cx, runtime, &mut ByAttempt))
+                {
+                    Step::Start(attempt) => attempt,
+                    Step::Finish(finish, last) => {
+                        // A last attempt cut at its deadline has no result of
+                        // its own: the call timed out (not the attempt before).
+                        let answer = match this.run.plan().timed_out {
+                            Some(deadline) => pipeline.answer(deadline, finish, None),
+                            None => pipeline.answer(*this.deadline, finish, last),
+                        };
+                        return Poll::Ready(answer);
+                    }
+                };
+                // One `now` for every admission; the plan set the deadline.
+                let ask = Ask {
+                    deadline: attempt.deadline,
+                    ..Ask::DEFAULT
+                };
+                let (admission, call) = (
+                    &pipeline.admission,
+                    ask.apply(Call::at(this.run.now()), &()),
+                );
+                let admitted = match admission.enter(&call, Some(cx.waker())) {
+                    Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
+                    Entry::Rejected(rejected) => Err(rejected),
+                    Entry::Pending { wait, .. } => {
+                        let admit = Admit::waiting(admission, runtime, ask, (), wait);
+                        this.admitting.set(Some(admit));
+                        *this.pending = Some(attempt);
+                        continue;
+                    }
+                };
+                (attempt, admitted)
             };
             match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
                 Some(future) => this.run.as_mut().start(attempt, future),
+                // The operation can make no further attempt (its request
+                // cannot be sent again): the last attempt's result answers.
                 None => {
                     let last = this.run.as_mut().take_last();
-                    return Poll::Ready(no_more(pipeline, *this.deadline, attempt, last));
+                    let finish = Finish::Answer {
+                        attempts: attempt.number.saturating_sub(1),
+                        gave_up: Some(GiveUp::NotRetryable),
+                    };
+                    return Poll::Ready(pipeline.answer(*this.deadline, finish, last));
                 }
             }
         }
@@ -1108,25 +1099,13 @@ where
         F: FnMut(Attempt) -> Result<T, E>,
         C: Inject<T, E>,
     {
-        let runtime = &self.runtime;
+        let runtime = &self.settings.runtime;
         let now = runtime.now();
         let (deadline, plan) = self.retries_at(now, deadline);
         let attempt = |attempt: Attempt, now: Instant| {
-            let deadline = self.attempt_deadline(now, attempt.deadline);
-            let ask = Ask {
-                deadline,
-                ..Ask::DEFAULT
-            };
-            let admission = &self.admission;
-            let waited = match admission.enter(&ask.apply(Call::at(now), &()), None) {
-                Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
-                Entry::Rejected(rejected) => Err(rejected),
-                Entry::Pending { wait, recheck_at } => {
-                    let wait_blocking = crate::std_blocking::wait_blocking;
-                    wait_blocking(admission, runtime, ask, &(), wait, recheck_at)
-                }
-            };
-            let guard = match waited {
+            let deadline = attempt.deadline;
+            let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
+            {
                 Ok(guard) => guard,
                 Err(rejected) => {
                     return Ended {
@@ -1136,24 +1115,16 @@ where
                     };
                 }
             };
-            let attempt = Attempt {
-                number: attempt.number,
-                deadline,
-            };
             let result = self
                 .chaos
                 .around_blocking(runtime, deadline, || op(attempt));
             let end = runtime.now();
             if deadline.is_expired(end) {
                 guard.finish_at(end, Outcome::Timeout);
-                let timed_out = Verdict::Retry {
-                    kind: FailureKind::Timeout,
-                    retry_after: None,
-                };
                 return Ended {
                     result: Err(Error::Timeout(deadline)),
                     at: Some(end),
-                    judged: Some(Judged::verdict(timed_out)),
+                    judged: Some(TIMED_OUT),
                 };
             }
             guard.finish_at(end, classify.classify(&result));
@@ -1163,6 +1134,7 @@ where
                 at: Some(end),
             }
         };
+        let plan = self.timed(plan);
         let (finish, last) = crate::execute_blocking(runtime, now, plan, ByAttempt, attempt);
         self.answer(deadline, finish, last)
     }
@@ -1206,113 +1178,31 @@ where
         T: Send + 'static,
         E: Send + 'static,
     {
-        let now = self.runtime.now();
-        let deadline = self.call_deadline(now, Deadline::NEVER);
-        let four = hedge.at_most(IN_FLIGHT as u32);
-        let hedges = self.hedge_observer.clone();
-        let plan = HedgePlan::new(four, deadline, &self.budget, latencies, hedges, now);
-        let timeout = self.attempt_timeout.map(|config| config.timeout());
-        let mut timed = Timed::new(plan, timeout);
-        let work = OnThreads {
-            pipeline: self,
+        let now = self.settings.runtime.now();
+        let (deadline, mut timed) = self.hedged_at(now, hedge, latencies);
+        let work = crate::std_hedge::OnThreads {
+            admission: &self.admission,
+            runtime: &self.settings.runtime,
+            classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
         };
-        let ended = crate::std_hedge::execute_on_threads(&self.runtime, now, &mut timed, work);
+        let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out {
             // The last attempt was cut at its deadline: the call timed out.
-            return self.answer(cut, ended.finish, None);
+            return self.answer(cut, finish, None);
         }
-        if ended.last.is_none()
-            && let Some(panic) = ended.panic
+        if last.is_none()
+            && let Some(panic) = panic
         {
             std::panic::resume_unwind(panic);
         }
-        let last = ended.last.map(|result| Ended {
-            result,
+        let last = last.map(|output| Ended {
+            result: output
+                .map_err(Error::Rejected)
+                .and_then(|r| r.map_err(Error::Inner)),
             at: None,
             judged: None,
         });
-        self.answer(deadline, ended.finish, last)
-    }
-}
-
-/// The attempts of [`Pipeline::call_hedged_blocking`]: admitted on the
-/// calling thread, which holds their permits, and run on threads.
-#[cfg(feature = "std")]
-struct OnThreads<'p, A, R, B, G, O, H, C, F> {
-    pipeline: &'p Pipeline<A, R, B, G, O, H, C>,
-    op: std::sync::Arc<F>,
-}
-
-#[cfg(feature = "std")]
-impl<'p, A, R, B, G, O, H, C, F, T, E> crate::std_hedge::ThreadAttempts
-    for OnThreads<'p, A, R, B, G, O, H, C, F>
-where
-    A: SharedAdmission<Key = ()>,
-    R: crate::Park,
-    F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Held = (Guard<&'p A, &'p R>, Deadline);
-    type Output = Result<T, Error<E>>;
-
-    fn start(
-        &mut self,
-        attempt: Attempt,
-        now: Instant,
-    ) -> crate::std_hedge::Launch<Self::Held, Self::Output> {
-        let (admission, runtime) = (&self.pipeline.admission, &self.pipeline.runtime);
-        let ask = Ask {
-            deadline: attempt.deadline,
-            ..Ask::DEFAULT
-        };
-        let admitted = match admission.enter(&ask.apply(Call::at(now), &()), None) {
-            Entry::Admitted(permit) => Ok(Guard::new(admission, runtime, permit)),
-            Entry::Rejected(rejected) => Err(rejected),
-            Entry::Pending { wait, recheck_at } => {
-                let wait_blocking = crate::std_blocking::wait_blocking;
-                wait_blocking(admission, runtime, ask, &(), wait, recheck_at)
-            }
-        };
-        let guard = admitted.map_err(|rejected| Err(Error::Rejected(rejected)))?;
-        let op = std::sync::Arc::clone(&self.op);
-        let job = move || op(attempt).map_err(Error::Inner);
-        Ok(((guard, attempt.deadline), std::boxed::Box::new(job)))
-    }
-
-    fn ended(
-        &mut self,
-        held: Option<Self::Held>,
-        now: Instant,
-        output: Option<&Self::Output>,
-    ) -> Judged {
-        let verdict = match output {
-            Some(Err(Error::Rejected(rejected))) => Verdict::for_rejection(rejected, now),
-            // As `call_hedged`: the default classifier's judgement.
-            Some(Ok(_)) => Verdict::Success,
-            Some(Err(_)) => Verdict::retry(),
-            None => Verdict::DoNotRetry, // it panicked
-        };
-        if let Some((guard, _)) = held {
-            let outcome = match verdict {
-                Verdict::Success => Outcome::Success,
-                _ => Outcome::Failure,
-            };
-            guard.finish_at(now, outcome);
-        }
-        Judged::verdict(verdict)
-    }
-
-    fn abandoned(&mut self, (guard, deadline): Self::Held, now: Instant) {
-        let late = deadline.is_expired(now);
-        guard.finish_at(
-            now,
-            if late {
-                Outcome::Timeout
-            } else {
-                Outcome::Cancelled
-            },
-        );
+        self.answer(deadline, finish, last)
     }
 }

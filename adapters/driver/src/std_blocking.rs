@@ -161,6 +161,32 @@ where
     }
 }
 
+/// Admits a call with `deadline` to `handle`'s machine at `now` (a time
+/// the caller already read), parking the thread while it waits
+/// ([`admit_blocking`] with the caller's reading).
+pub(crate) fn admit_at<H, C>(
+    handle: H,
+    clock: C,
+    now: Instant,
+    deadline: failsafe_core::timeout::Deadline,
+) -> Result<Guard<H, C>, Rejected>
+where
+    H: SharedAdmission<Key = ()>,
+    C: Park,
+{
+    let ask = Ask {
+        deadline,
+        ..Ask::DEFAULT
+    };
+    match handle.enter(&ask.apply(Call::at(now), &()), None) {
+        Entry::Admitted(permit) => Ok(Guard::new(handle, clock, permit)),
+        Entry::Rejected(rejected) => Err(rejected),
+        Entry::Pending { wait, recheck_at } => {
+            wait_blocking(handle, clock, ask, &(), wait, recheck_at)
+        }
+    }
+}
+
 impl<S: SharedAdmission, R: Park> Policy<S, R> {
     /// Waits for admission on the calling thread (see [`admit_blocking`]).
     ///

@@ -1,249 +1,277 @@
 //! Hedging for blocking code: [`hedge_blocking`] runs the core's
-//! `HedgePlan` with each attempt on a thread of its own, through the one
-//! blocking executor ([`run_blocking`] over [`Threads`]), so a caller on a
-//! plain thread gets the async [`hedge`](crate::hedge)'s decisions. A
-//! dropped attempt's thread is abandoned (it runs on, its result
-//! discarded); a panicking attempt is a failed one. See [`hedge_blocking`]
-//! and [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking).
+//! `HedgePlan` with each attempt on a thread of its own, through the
+//! async executor, [`PlanRun`], driven from the calling thread
+//! ([`OnThreads`], each attempt an [`OnThread`] future), so a caller on a plain thread gets the async
+//! [`hedge`](crate::hedge)'s decisions. A dropped attempt's thread is
+//! abandoned (it runs on, its result discarded); a panicking attempt is a
+//! failed one. See [`hedge_blocking`] and
+//! [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking).
 
 extern crate std;
 
 use std::boxed::Box;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::task::{Context, Poll, Waker};
 use std::thread;
-use std::vec::Vec;
-
-use core::marker::PhantomData;
 
 use failsafe_core::hedge::{HedgeEvent, Latencies};
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{RetryBudget, Verdict};
-use failsafe_core::sync::Lock;
-use failsafe_core::{Instant, Observer};
+use failsafe_core::sync::{Lock, SharedAdmission};
+use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
-use crate::blocking::{BlockingAttempts, Ended, Waited, run_blocking};
-use crate::hedge::SLOTS;
-use crate::{Classify, HedgeContext, Idempotent, Park, RetryError};
+use crate::pipeline::hand_back;
+use crate::slots::Four;
+use crate::{
+    Classify, Clock, Guard, HedgeContext, Idempotent, Judge, Park, PlanRun, RetryError, Runtime,
+    Step,
+};
 
-/// The work of one attempt, run on its own thread.
-pub(crate) type Job<O> = Box<dyn FnOnce() -> O + Send + 'static>;
-
-/// An attempt started: what is held meanwhile and the work for its
-/// thread; or its output at once (refused).
-pub(crate) type Launch<H, O> = Result<(H, Job<O>), O>;
-
-/// How a plan's attempts start, end and are abandoned when each runs on a
-/// thread of its own ([`execute_on_threads`]). Every method runs on the
-/// calling thread.
-pub(crate) trait ThreadAttempts {
-    /// What the calling thread holds while an attempt runs (its permits).
-    type Held;
-    /// What an attempt's thread returns.
-    type Output: Send + 'static;
-
-    /// Starts `attempt` at `now`: the work to run on a thread and what is
-    /// held meanwhile, or the attempt's output at once (refused before it
-    /// ran: a rejection).
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Launch<Self::Held, Self::Output>;
-
-    /// The attempt ended at `now` with `output` (`None`: it panicked, or
-    /// its thread could not be spawned): hand back what was held, if
-    /// anything, and judge it.
-    fn ended(
-        &mut self,
-        held: Option<Self::Held>,
-        now: Instant,
-        output: Option<&Self::Output>,
-    ) -> Judged;
-
-    /// The plan dropped the attempt at `now`: its thread runs on, its
-    /// result will be discarded; hand back what was held.
-    fn abandoned(&mut self, held: Self::Held, now: Instant);
+/// The attempts of a call on threads ([`hedge_blocking`],
+/// [`Pipeline::call_hedged_blocking`](crate::Pipeline::call_hedged_blocking)):
+/// each admitted through `admission` on the calling thread, which holds
+/// its permits, then run on a thread of its own, and judged by `classify`
+/// when the caller learns that it ended.
+pub(crate) struct OnThreads<'c, A, R: ?Sized, K: ?Sized, F> {
+    pub(crate) admission: &'c A,
+    pub(crate) runtime: &'c R,
+    pub(crate) classify: &'c K,
+    pub(crate) op: Arc<F>,
 }
 
-/// A failed attempt with no result of its own (it panicked, or its thread
-/// could not start): a failure not to retry.
-const NO_RESULT: Judged = Judged::verdict(Verdict::DoNotRetry);
+/// What an attempt on a thread gives: the operation's result, or the
+/// rejection that kept it from running.
+pub(crate) type Output<T, E> = Result<Result<T, E>, Rejected>;
 
 /// Why an attempt has no output: its panic's payload, or the reason its
 /// thread could not start.
 pub(crate) type NoOutput = Box<dyn core::any::Any + Send + 'static>;
 
-/// How a call on threads ended.
-pub(crate) struct OnThreads<O> {
-    /// How the plan finished.
-    pub(crate) finish: Finish,
-    /// The output of the last attempt that returned one.
-    pub(crate) last: Option<O>,
-    /// Why the last attempt without an output had none (its panic).
-    pub(crate) panic: Option<NoOutput>,
-}
+/// What an attempt's thread sends back: its output, or its panic.
+type Sent<O> = Result<O, NoOutput>;
 
-/// Runs one call under `plan` with every attempt on a thread of its own
-/// (at most as many at once as the plan keeps in flight), waiting on
-/// `runtime` ([`Park::park_until`]: an attempt's thread unparks the caller
-/// when it ends): the one blocking executor ([`run_blocking`]) over
-/// [`Threads`]. An attempt's end is the clock's reading when the caller
-/// learns of it.
-pub(crate) fn execute_on_threads<R, P, W>(
-    runtime: &R,
-    now: Instant,
-    plan: P,
-    work: W,
-) -> OnThreads<W::Output>
+/// The output of the last attempt that returned one, and the last panic.
+type Returned<O> = (Cell<Option<O>>, Cell<Option<NoOutput>>);
+
+impl<A, R, K, F, T, E> OnThreads<'_, A, R, K, F>
 where
+    A: SharedAdmission<Key = ()>,
     R: Park + ?Sized,
-    P: Plan,
-    W: ThreadAttempts,
-{
-    let (sender, results) = mpsc::channel();
-    let mut threads = Threads {
-        runtime,
-        work,
-        sender,
-        results,
-        caller: thread::current(),
-        running: Vec::with_capacity(SLOTS as usize),
-        panic: None,
-    };
-    let (finish, last) = run_blocking(now, plan, &mut threads);
-    let panic = threads.panic;
-    OnThreads {
-        finish,
-        last,
-        panic,
-    }
-}
-
-/// What an attempt's thread sends back: its number and its output, or
-/// its panic.
-type Sent<O> = (u32, Result<O, NoOutput>);
-
-/// Attempts each on a thread of its own, for [`run_blocking`].
-struct Threads<'r, R: ?Sized, W: ThreadAttempts> {
-    runtime: &'r R,
-    work: W,
-    sender: mpsc::Sender<Sent<W::Output>>,
-    results: mpsc::Receiver<Sent<W::Output>>,
-    caller: thread::Thread,
-    running: Vec<(u32, W::Held)>,
-    panic: Option<NoOutput>,
-}
-
-impl<R: Park + ?Sized, W: ThreadAttempts> Threads<'_, R, W> {
-    fn take(&mut self, number: u32) -> Option<W::Held> {
-        let index = self.running.iter().position(|(n, _)| *n == number)?;
-        Some(self.running.swap_remove(index).1)
-    }
-}
-
-impl<R: Park + ?Sized, W: ThreadAttempts> BlockingAttempts for Threads<'_, R, W> {
-    type Output = W::Output;
-
-    fn start(&mut self, attempt: Attempt, now: Instant) -> Option<Ended<W::Output>> {
-        let number = attempt.number;
-        let (held, job) = match self.work.start(attempt, now) {
-            Ok(launch) => launch,
-            Err(refused) => {
-                let judged = self.work.ended(None, now, Some(&refused));
-                return Some((number, now, judged, Some(refused)));
-            }
-        };
-        let (sender, caller) = (self.sender.clone(), self.caller.clone());
-        let spawned = thread::Builder::new()
-            .name(std::format!("failsafe-hedge-{number}"))
-            .spawn(move || {
-                // A panic is the attempt's failure, not the caller's.
-                let output = catch_unwind(AssertUnwindSafe(job));
-                // The caller may be gone (the attempt was abandoned).
-                let _ = sender.send((number, output));
-                caller.unpark();
-            });
-        match spawned {
-            // Detached: an abandoned attempt runs on unjoined.
-            Ok(_detached) => {
-                self.running.push((number, held));
-                None
-            }
-            Err(error) => {
-                let judged = self.work.ended(Some(held), now, None);
-                self.panic = Some(Box::new(error));
-                Some((number, now, judged, None))
-            }
-        }
-    }
-
-    fn wait(&mut self, at: Option<Instant>) -> Waited<W::Output> {
-        while let Ok((number, output)) = self.results.try_recv() {
-            // A result nobody waits for (an abandoned attempt's) is
-            // discarded unjudged.
-            let Some(held) = self.take(number) else {
-                continue;
-            };
-            let now = self.runtime.now();
-            let judged = self.work.ended(Some(held), now, output.as_ref().ok());
-            let output = output.map_err(|panic| self.panic = Some(panic)).ok();
-            return Waited::Ended((number, now, judged, output));
-        }
-        if at.is_some_and(|at| self.runtime.now() >= at) {
-            return Waited::Timer;
-        }
-        if self.running.is_empty() && at.is_none() {
-            return Waited::Idle;
-        }
-        self.runtime.park_until(at);
-        Waited::Again
-    }
-
-    fn abandon(&mut self, number: Option<u32>, now: Instant) {
-        // A plan cancels its attempts before it finishes; anything left
-        // when it does is abandoned all the same.
-        match number {
-            Some(number) => self
-                .take(number)
-                .into_iter()
-                .for_each(|held| self.work.abandoned(held, now)),
-            None => self
-                .running
-                .drain(..)
-                .for_each(|(_, held)| self.work.abandoned(held, now)),
-        }
-    }
-}
-
-/// The attempts of [`hedge_blocking`]: the operation shared by every
-/// attempt's thread, judged by the caller's classifier.
-struct Plain<'k, K: ?Sized, F, T, E> {
-    classify: &'k K,
-    op: Arc<F>,
-    result: PhantomData<fn() -> (T, E)>,
-}
-
-impl<K, F, T, E> ThreadAttempts for Plain<'_, K, F, T, E>
-where
     K: Classify<T, E> + ?Sized,
     F: Fn(Attempt) -> Result<T, E> + Send + Sync + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Held = ();
-    type Output = Result<T, E>;
-
-    fn start(&mut self, attempt: Attempt, _: Instant) -> Launch<(), Result<T, E>> {
-        let op = Arc::clone(&self.op);
-        Ok(((), Box::new(move || op(attempt))))
+    /// Runs one call under `plan` from `now` with every attempt on a
+    /// thread of its own (at most four at once), the caller parked
+    /// ([`Park::park_until`]) until an instant or until an attempt's thread
+    /// unparks it: the one executor ([`PlanRun`]) driven from the calling
+    /// thread, each attempt an [`OnThread`]. Returns how the plan finished, the output
+    /// of the last attempt that returned one, and the last panic (of an
+    /// attempt with no output).
+    pub(crate) fn execute<P: Plan>(
+        &self,
+        now: Instant,
+        plan: P,
+    ) -> (Finish, Option<Output<T, E>>, Option<NoOutput>) {
+        let returned = (Cell::new(None), Cell::new(None));
+        let caller = thread::current();
+        let start = |attempt: Attempt, now| {
+            let (held, output) = self.launch(&caller, attempt, now);
+            let (work, returned) = (self, &returned);
+            OnThread {
+                work,
+                returned,
+                held,
+                output,
+            }
+        };
+        let finish = {
+            let waited = Cell::new(false);
+            let runtime = Until(self.runtime, &waited, now); // as a runtime: its instant unused
+            // The first attempt starts before the run is pinned, as `execute`'s.
+            let first =
+                PlanRun::<_, _, _, Four<_>>::new(plan, now).with_first(|a| Some(start(a, now)));
+            let mut run = pin!(first);
+            let mut cx = Context::from_waker(Waker::noop());
+            loop {
+                waited.set(false);
+                match run.as_mut().poll_step(&mut cx, &runtime, &mut Learned) {
+                    Poll::Ready(Step::Start(attempt)) => {
+                        let future = start(attempt, run.now());
+                        run.as_mut().start(attempt, future);
+                    }
+                    Poll::Ready(Step::Finish(finish, _)) => break finish,
+                    // The attempts run on their threads and no timer is
+                    // set: park until one of them ends.
+                    Poll::Pending if !waited.get() => self.runtime.park_until(None),
+                    Poll::Pending => {}
+                }
+            }
+        };
+        (finish, returned.0.into_inner(), returned.1.into_inner())
     }
 
-    fn ended(&mut self, _: Option<()>, now: Instant, output: Option<&Result<T, E>>) -> Judged {
+    /// Admits `attempt` at `now` (a wait parks the calling thread) and
+    /// starts it on a thread of its own (or answers at once if refused, or
+    /// if no thread can start): the permits held meanwhile, and where its
+    /// output will come.
+    #[expect(clippy::type_complexity, reason = "private: a pair of named parts")]
+    fn launch(
+        &self,
+        caller: &thread::Thread,
+        attempt: Attempt,
+        now: Instant,
+    ) -> (
+        Option<(Guard<&A, &R>, Deadline)>,
+        Receiver<Sent<Output<T, E>>>,
+    ) {
+        let (sender, output) = mpsc::channel();
+        let deadline = attempt.deadline;
+        let guard = match crate::std_blocking::admit_at(self.admission, self.runtime, now, deadline)
+        {
+            Ok(guard) => guard,
+            Err(rejected) => {
+                let _ = sender.send(Ok(Err(rejected)));
+                return (None, output);
+            }
+        };
+        let (op, to_caller, caller) = (Arc::clone(&self.op), sender.clone(), caller.clone());
+        let spawned = thread::Builder::new()
+            .name(std::format!("failsafe-hedge-{}", attempt.number))
+            .spawn(move || {
+                // A panic is the attempt's failure, not the caller's.
+                let output = catch_unwind(AssertUnwindSafe(|| Ok(op(attempt))));
+                // The caller may be gone (the attempt was abandoned).
+                let _ = to_caller.send(output);
+                caller.unpark();
+            });
+        // Detached: an abandoned attempt runs on unjoined.
+        if let Err(error) = spawned {
+            let _ = sender.send(Err(Box::new(error)));
+        }
+        (Some((guard, deadline)), output)
+    }
+}
+
+/// The calling thread as the runtime of the one executor (and whether the
+/// run's timer made it wait), and that runtime's sleep until an instant:
+/// the caller parks until the instant or until an attempt's thread unparks
+/// it.
+struct Until<'w, R: ?Sized>(&'w R, &'w Cell<bool>, Instant);
+
+impl<R: Park + ?Sized> Clock for Until<'_, R> {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl<'w, R: Park + ?Sized> Runtime for Until<'w, R> {
+    type Sleep = Self;
+
+    fn sleep_until(&self, at: Instant) -> Self {
+        Until(self.0, self.1, at)
+    }
+}
+
+impl<R: Park + ?Sized> Future for Until<'_, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.1.set(true);
+        if self.0.now() >= self.2 {
+            return Poll::Ready(());
+        }
+        // Woken or not, look at the attempts first.
+        self.0.park_until(Some(self.2));
+        Poll::Pending
+    }
+}
+
+/// An attempt on a thread of its own, as a future of the one executor:
+/// ready once its thread has sent its output, judged (and its permits
+/// handed back) at the instant the caller learns of it. Dropped before,
+/// it is abandoned: its thread runs on, its result discarded, its permits
+/// handed back as a timeout if its deadline has passed, as cancelled
+/// otherwise.
+struct OnThread<'c, A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> {
+    work: &'c OnThreads<'c, A, R, K, F>,
+    returned: &'c Returned<O>,
+    held: Option<(Guard<&'c A, &'c R>, Deadline)>,
+    output: Receiver<Sent<O>>,
+}
+
+// No field is pinned: the future only polls its channel.
+impl<A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> Unpin for OnThread<'_, A, R, K, F, O> {}
+
+impl<A, R, K, F, T, E> Future for OnThread<'_, A, R, K, F, Output<T, E>>
+where
+    A: SharedAdmission,
+    R: Clock + ?Sized,
+    K: Classify<T, E> + ?Sized,
+{
+    type Output = (Instant, Judged);
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<(Instant, Judged)> {
+        let this = self.get_mut();
+        let output = match this.output.try_recv() {
+            Ok(output) => output,
+            Err(TryRecvError::Empty) => return Poll::Pending,
+            // Its thread always sends before it ends.
+            Err(TryRecvError::Disconnected) => Err(Box::new("no output") as NoOutput),
+        };
+        let now = this.work.runtime.now();
+        let verdict = match &output {
+            Ok(Err(rejected)) => Verdict::for_rejection(rejected, now),
+            Ok(Ok(result)) => this.work.classify.verdict_at(now, result),
+            // It panicked, or its thread could not start: a failure not to
+            // retry.
+            Err(_) => Verdict::DoNotRetry,
+        };
+        // The classifier is asked once: its verdict says the outcome.
+        if let Some((guard, _)) = this.held.take() {
+            let success = matches!(verdict, Verdict::Success);
+            guard.finish_at(
+                now,
+                if success {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+            );
+        }
         match output {
-            Some(result) => Judged::verdict(self.classify.verdict_at(now, result)),
-            None => NO_RESULT,
+            Ok(output) => this.returned.0.set(Some(output)),
+            Err(panic) => this.returned.1.set(Some(panic)),
+        }
+        Poll::Ready((now, Judged::verdict(verdict)))
+    }
+}
+
+impl<A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> Drop for OnThread<'_, A, R, K, F, O> {
+    fn drop(&mut self) {
+        if let Some((guard, deadline)) = self.held.take() {
+            hand_back(guard, deadline, self.work.runtime.now());
         }
     }
+}
 
-    fn abandoned(&mut self, _: (), _: Instant) {}
+/// Judges an [`OnThread`] attempt as it judged itself, when it did.
+struct Learned;
+
+impl Judge<(Instant, Judged)> for Learned {
+    fn judge(&mut self, _: Instant, &(_, judged): &(Instant, Judged)) -> Judged {
+        judged
+    }
+
+    fn ended_at(&self, &(at, _): &(Instant, Judged)) -> Option<Instant> {
+        Some(at)
+    }
 }
 
 /// [`hedge`](crate::hedge) for blocking code: runs `op` on a thread,
@@ -304,19 +332,21 @@ where
     E: Send + 'static,
 {
     let now = runtime.now();
-    let work = Plain {
+    let work = OnThreads {
+        admission: &(),
+        runtime,
         classify,
         op: Arc::new(op.0),
-        result: PhantomData,
     };
-    let ended = execute_on_threads(runtime, now, ctx.plan(now), work);
-    RetryError::from_finish(ended.finish, ended.last)
+    let (finish, last, _) = work.execute(now, ctx.plan(now));
+    RetryError::from_finish(finish, last.and_then(Result::ok))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
     use std::sync::mpsc::{Receiver, channel};
+    use std::vec::Vec;
 
     use failsafe_core::FnObserver;
     use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
@@ -390,6 +420,23 @@ mod tests {
             last: None,
         };
         assert_eq!(error, expected);
+    }
+
+    /// A panic after a failure leaves the failure as the last error: the
+    /// error's `last` is the last failure an attempt returned.
+    #[test]
+    fn a_panic_after_a_failure_keeps_the_failure_as_the_last_error() {
+        quiet_panics();
+        let read = Idempotent(|attempt: Attempt| -> Result<(), &str> {
+            assert!(attempt.number != 2, "replica 2 panics");
+            Err("replica 1 down")
+        });
+        let ctx = ctx(config(2, HedgeDelay::OnFailure), &NoBudget, ());
+        let error = hedge_blocking(&StdClock, ctx, &DefaultClassifier, read).unwrap_err();
+        assert_eq!(
+            (error.reason, error.attempts, error.last),
+            (GiveUp::Attempts, 2, Some("replica 1 down"))
+        );
     }
 
     /// The loser is still blocked when the call returns: the caller did
