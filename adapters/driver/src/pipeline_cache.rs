@@ -1,14 +1,5 @@
-//! The cache in front of a pipeline: [`Pipeline::call_cached`].
-//!
-//! The cache sits outside everything else (as the pipeline's
-//! [module docs](crate::pipeline) place it): a fresh value answers before
-//! any admission is asked, so a hit spends no rate permit, no bulkhead slot
-//! and no breaker probe. A miss runs the whole pipeline (retry, timeouts,
-//! admissions) once for every caller that misses the key together (miss
-//! coalescing on the cache's load marks); a pipeline error with a value
-//! within its stale window serves that value ([`Cached::Stale`]) when the
-//! pipeline's fallback policy accepts the error's reason
-//! ([`Pipeline::falls_back`]): stale-on-error is a fallback.
+//! The cache in front of a pipeline: [`Pipeline::call_cached`] and its
+//! blocking twin.
 
 use core::future::Future;
 
@@ -35,6 +26,15 @@ where
     /// ([`call_with`](Self::call_with), the default classifier, no caller
     /// deadline) on a miss. Waits and clock readings of the cache use the
     /// pipeline's runtime (the cache's own is not used here).
+    ///
+    /// The cache sits outside everything else (as the pipeline's
+    /// [module docs](crate::pipeline) place it): a fresh value answers
+    /// before any admission is asked (no rate permit, bulkhead slot or
+    /// breaker probe spent). A miss runs the whole pipeline once for every
+    /// caller that misses the key together; a pipeline error serves a value
+    /// within its stale window ([`Cached::Stale`]) when the pipeline's
+    /// fallback policy accepts the error's reason
+    /// ([`Pipeline::falls_back`]): stale-on-error is a fallback.
     ///
     /// ```
     /// use core::time::Duration;
