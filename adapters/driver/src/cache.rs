@@ -10,14 +10,10 @@
 //! decision (never across the loader or an `.await`, nor while waking),
 //! runs the loader, waits, and wakes.
 //!
-//! A follower waits for its leader's end or lease, whichever is first:
-//! woken by the leader if the store keeps followers (a blocking follower
-//! registers [`BlockingRuntime::thread_waker`] and blocks on
-//! [`block_until_woken`](BlockingRuntime::block_until_woken)), else
-//! re-checking the store every `recheck` (10 ms by default; each re-check
-//! counts as a lookup in the store's metrics). A dropped future, or a
-//! panicking blocking loader, ends its load mark (if still its own) and
-//! wakes its followers. The async and blocking calls run one loop.
+//! A follower waits for its leader's end or lease: woken by the leader if
+//! the store keeps followers, else re-checking every `recheck` (10 ms by
+//! default; each re-check counts as a lookup). The async and blocking calls
+//! run one loop.
 
 use core::fmt;
 use core::future::{Future, Ready, ready};

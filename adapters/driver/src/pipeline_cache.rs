@@ -26,15 +26,9 @@ where
     /// ([`call_with`](Self::call_with), the default classifier, no caller
     /// deadline) on a miss. Waits and clock readings of the cache use the
     /// pipeline's runtime (the cache's own is not used here).
-    ///
-    /// The cache sits outside everything else (as the pipeline's
-    /// [module docs](crate::pipeline) place it): a fresh value answers
-    /// before any admission is asked (no rate permit, bulkhead slot or
-    /// breaker probe spent). A miss runs the whole pipeline once for every
-    /// caller that misses the key together; a pipeline error serves a value
-    /// within its stale window ([`Cached::Stale`]) when the pipeline's
-    /// fallback policy accepts the error's reason
-    /// ([`Pipeline::falls_back`]): stale-on-error is a fallback.
+    /// The cache sits outside everything (a hit asks no admission); a miss
+    /// runs the pipeline once for all who miss together; an error serves a
+    /// stale value if [`Pipeline::falls_back`] accepts it.
     ///
     /// ```
     /// use core::time::Duration;

@@ -126,12 +126,6 @@ impl<K: Eq + Hash + Clone, V: Clone> QuickStore<K, V> {
     pub fn invalidate_all(&mut self) {
         self.cache.clear();
     }
-
-    /// The clock contract: an earlier `now` than one seen is no time passed.
-    fn observe(&mut self, now: Instant) -> Instant {
-        self.latest = self.latest.max(now);
-        self.latest
-    }
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
@@ -205,6 +199,11 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
 
     fn max_stale(&self) -> Duration {
         self.config.max_stale()
+    }
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.latest = self.latest.max(now);
+        self.latest
     }
 
     fn register_waiter(&mut self, key: &K, waker: &Waker) -> bool {

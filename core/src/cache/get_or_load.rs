@@ -104,6 +104,14 @@ pub trait CacheStore {
     /// load.
     fn max_stale(&self) -> Duration;
 
+    /// The clock contract: `max(now, the latest instant the store has
+    /// seen)`, remembered (the default: `now`, for a store that keeps no
+    /// time). [`GetOrLoad`] reads its instants through it, so a clock that
+    /// steps back counts as no time passed for the whole call.
+    fn observe(&mut self, now: Instant) -> Instant {
+        now
+    }
+
     /// Registers `waker` (a follower's) to be woken when `key`'s load mark
     /// ends: [`take_waiter`](Self::take_waiter) hands it to the leader
     /// that stored a value, recorded a failure or ended its mark. Called in
@@ -170,6 +178,10 @@ where
 
     fn max_stale(&self) -> Duration {
         self.config().max_stale()
+    }
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.clock.observe(now)
     }
 }
 
@@ -462,6 +474,7 @@ impl<K: Clone, V: Clone> GetOrLoad<K, V> {
     where
         S: CacheStore<Key = K, Value = V> + ?Sized,
     {
+        let now = store.observe(now);
         let key = &self.key;
         if let (Some(w), Some(until)) = (waker, self.unregistered.take())
             && store.load_mark(key) == Some(until)
@@ -568,6 +581,7 @@ impl<K: Clone, V: Clone> GetOrLoad<K, V> {
     where
         S: CacheStore<Key = K, Value = V> + ?Sized,
     {
+        let now = store.observe(now);
         let key = &self.key;
         let Some(lead) = self.lead.take() else {
             return (result.map(Cached::Loaded).map_err(CacheError::Load), None);

@@ -81,7 +81,7 @@ pub struct Cache<K, V, const N: usize, P = S3Fifo<N>, O = ()> {
     len: u32,
     policy: P,
     observer: O,
-    clock: Monotonic,
+    pub(super) clock: Monotonic,
     metrics: CacheMetrics,
 }
 

@@ -284,6 +284,10 @@ where
         self.store.max_stale()
     }
 
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.store.observe(now)
+    }
+
     fn register_waiter(&mut self, key: &S::Key, waker: &Waker) -> bool {
         self.waiters.register(key, waker)
     }
