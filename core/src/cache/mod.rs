@@ -66,6 +66,8 @@ use crate::Instant;
 mod config;
 mod entry;
 mod get_or_load;
+#[cfg(test)]
+mod get_or_load_tests;
 mod hash;
 mod policy;
 mod store;
