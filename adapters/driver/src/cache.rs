@@ -5,8 +5,7 @@
 //! `get_or_load` (async) and `get_or_load_blocking`: miss coalescing,
 //! stale-on-error, refresh-ahead and negative caching. Every decision (who
 //! leads, who waits, what each caller gets) is the core's
-//! [`GetOrLoad`](failsafe_core::cache::GetOrLoad), whose module docs say
-//! what a call gets; this handle reads the clock, holds the lock around each
+//! [`GetOrLoad`], whose docs say what a call gets; this handle reads the clock, holds the lock around each
 //! decision (never across the loader or an `.await`, nor while waking),
 //! runs the loader, waits, and wakes.
 //!

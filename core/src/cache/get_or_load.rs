@@ -2,62 +2,7 @@
 //! one call, over a [`CacheStore`]; what it answers ([`Cached`],
 //! [`CacheError`]) and asks its driver to do ([`CacheStep`]).
 //!
-//! What a call gets, by what the store holds for the key:
-//!
-//! - **Fresh**: the value ([`Cached::Fresh`]); nothing is loaded.
-//! - **Refresh-ahead told** (the one caller the store tells, once per value,
-//!   within `refresh_ahead` of expiry): that caller leads a load (a
-//!   `no_std` driver has nothing to spawn it on) and gets the new value
-//!   ([`Cached::Loaded`]); every other caller meanwhile keeps the
-//!   still-fresh value. If the refresh fails, the told caller gets what the
-//!   store holds then: the old value as [`Cached::Fresh`] if still fresh,
-//!   as [`Cached::Stale`] if it expired meanwhile (and the error allows
-//!   stale), else the loader's error.
-//! - **Missing or expired**: **miss coalescing** on the store's load marks.
-//!   The first caller leads ([`CacheStep::Load`]); the others follow
-//!   ([`CacheStep::Wait`]) until the leader's end or its lease, whichever
-//!   is first, woken by the leader if the store keeps followers
-//!   ([`CacheStore::register_waiter`], under the same lock as the lookup
-//!   that made them followers, so no wake-up is lost), else re-checking.
-//!   A leader past its lease loses the mark: a follower may lead a second
-//!   load (a duplicate, never a lost one). The old leader tells its mark
-//!   from the newer one's by its end ([`CacheStore::load_mark`]):
-//!   abandoned, it ends nothing; failed, it records nothing; succeeded,
-//!   its value is stored and the newer leader's mark put back, so that no
-//!   third caller loads.
-//! - **The load fails**: a value expired less than `max_stale` ago is
-//!   served and says so ([`Cached::Stale`] with its age at the answer);
-//!   otherwise the loader's error ([`CacheError::Load`]). The failure is
-//!   recorded ([`CacheStore::insert_failure`]): with a `negative_ttl`,
-//!   callers within it get [`CacheError::Negative`] without loading.
-//! - **Followers of a leader that ended without a value** (failed,
-//!   abandoned, or lapsed): a stale value is served as [`Cached::Stale`]
-//!   (the leader's load counts as failed; followers do not each retry it),
-//!   a recorded failure as [`CacheError::Negative`], and with neither the
-//!   follower leads a load itself (one at a time). A value stored and
-//!   already expired by the time a follower looks (a time-to-live shorter
-//!   than its wait) is not a failure: the follower leads a load.
-//!
-//! A whole call, the driver's part played by hand:
-//!
-//! ```
-//! use core::time::Duration;
-//! use failsafe_core::cache::{Cache, CacheConfig, CacheStep, Cached, GetOrLoad};
-//! use failsafe_core::Instant;
-//!
-//! let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
-//! let mut store: Cache<&str, u32, 16> = Cache::new(config, 1);
-//! let lease = Duration::from_secs(30);
-//! let (mut a, mut b) = (GetOrLoad::new("price", lease), GetOrLoad::new("price", lease));
-//! // t=0: `a` misses and leads; `b` follows until a's lease ends at most
-//! assert_eq!(a.look(&mut store, Instant::ZERO, None).0, CacheStep::Load);
-//! let until = Instant::from_secs(30);
-//! assert_eq!(b.look(&mut store, Instant::ZERO, None).0, CacheStep::Wait { until, registered: false });
-//! // t=1s: a's loader returns 42: stored; then `b` looks again and reads it
-//! let (answer, _wake) = a.finish(&mut store, Instant::from_secs(1), Ok::<_, ()>(42), |_| true);
-//! assert_eq!(answer, Ok(Cached::Loaded(42)));
-//! assert_eq!(b.look(&mut store, Instant::from_secs(1), None).0, CacheStep::Done(Cached::Loaded(42)));
-//! ```
+//! See [`GetOrLoad`] for what a call gets, with a whole call played by hand.
 
 use core::fmt;
 use core::hash::Hash;
@@ -336,16 +281,73 @@ struct Lead<V> {
     refresh: Option<V>,
 }
 
-/// One `get_or_load` call's decisions over a [`CacheStore`]: see the
-/// [module docs](self). Pure and clock-injected: the driver reads the clock,
-/// holds the store's lock around each method, runs the loader, waits, and
-/// wakes the wakers the methods hand back (after releasing the lock).
+/// One `get_or_load` call's decisions over a [`CacheStore`]. Pure and
+/// clock-injected: the driver reads the clock, holds the store's lock
+/// around each method, runs the loader, waits, and wakes the wakers the
+/// methods hand back (after releasing the lock).
 ///
 /// A driver loops: [`look`](Self::look) (answer, wait then look again, or
 /// lead); a leader runs the loader and calls [`finish`](Self::finish) with
 /// its result, or [`abandon`](Self::abandon) if the load is dropped. Each
 /// of the three may return a follower to wake; the driver wakes it and the
 /// rest ([`CacheStore::take_waiter`]) outside the lock.
+///
+/// What a call gets, by what the store holds for the key:
+///
+/// - **Fresh**: the value ([`Cached::Fresh`]); nothing is loaded.
+/// - **Refresh-ahead told** (the one caller the store tells, once per value,
+///   within `refresh_ahead` of expiry): that caller leads a load (a
+///   `no_std` driver has nothing to spawn it on) and gets the new value
+///   ([`Cached::Loaded`]); every other caller meanwhile keeps the
+///   still-fresh value. If the refresh fails, the told caller gets what the
+///   store holds then: the old value as [`Cached::Fresh`] if still fresh,
+///   as [`Cached::Stale`] if it expired meanwhile (and the error allows
+///   stale), else the loader's error.
+/// - **Missing or expired**: **miss coalescing** on the store's load marks.
+///   The first caller leads ([`CacheStep::Load`]); the others follow
+///   ([`CacheStep::Wait`]) until the leader's end or its lease, whichever
+///   is first, woken by the leader if the store keeps followers
+///   ([`CacheStore::register_waiter`], under the same lock as the lookup
+///   that made them followers, so no wake-up is lost), else re-checking.
+///   A leader past its lease loses the mark: a follower may lead a second
+///   load (a duplicate, never a lost one). The old leader tells its mark
+///   from the newer one's by its end ([`CacheStore::load_mark`]):
+///   abandoned, it ends nothing; failed, it records nothing; succeeded,
+///   its value is stored and the newer leader's mark put back, so that no
+///   third caller loads.
+/// - **The load fails**: a value expired less than `max_stale` ago is
+///   served and says so ([`Cached::Stale`] with its age at the answer);
+///   otherwise the loader's error ([`CacheError::Load`]). The failure is
+///   recorded ([`CacheStore::insert_failure`]): with a `negative_ttl`,
+///   callers within it get [`CacheError::Negative`] without loading.
+/// - **Followers of a leader that ended without a value** (failed,
+///   abandoned, or lapsed): a stale value is served as [`Cached::Stale`]
+///   (the leader's load counts as failed; followers do not each retry it),
+///   a recorded failure as [`CacheError::Negative`], and with neither the
+///   follower leads a load itself (one at a time). A value stored and
+///   already expired by the time a follower looks (a time-to-live shorter
+///   than its wait) is not a failure: the follower leads a load.
+///
+/// A whole call, the driver's part played by hand:
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::cache::{Cache, CacheConfig, CacheStep, Cached, GetOrLoad};
+/// use failsafe_core::Instant;
+///
+/// let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
+/// let mut store: Cache<&str, u32, 16> = Cache::new(config, 1);
+/// let lease = Duration::from_secs(30);
+/// let (mut a, mut b) = (GetOrLoad::new("price", lease), GetOrLoad::new("price", lease));
+/// // t=0: `a` misses and leads; `b` follows until a's lease ends at most
+/// assert_eq!(a.look(&mut store, Instant::ZERO, None).0, CacheStep::Load);
+/// let until = Instant::from_secs(30);
+/// assert_eq!(b.look(&mut store, Instant::ZERO, None).0, CacheStep::Wait { until, registered: false });
+/// // t=1s: a's loader returns 42: stored; then `b` looks again and reads it
+/// let (answer, _wake) = a.finish(&mut store, Instant::from_secs(1), Ok::<_, ()>(42), |_| true);
+/// assert_eq!(answer, Ok(Cached::Loaded(42)));
+/// assert_eq!(b.look(&mut store, Instant::from_secs(1), None).0, CacheStep::Done(Cached::Loaded(42)));
+/// ```
 #[derive(Clone, Debug)]
 pub struct GetOrLoad<K, V> {
     key: K,
