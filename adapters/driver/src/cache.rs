@@ -1,18 +1,12 @@
 //! The cache on any runtime: [`SharedCache`], one handle over a lock around
-//! a [`CacheStore`] (the core's allocation-free
-//! [`Cache`](failsafe_core::cache::Cache), in a [`WithWaiters`] to have
-//! followers woken; on std the heap-backed `QuickStore`), with
-//! `get_or_load` (async) and `get_or_load_blocking`: miss coalescing,
-//! stale-on-error, refresh-ahead and negative caching. Every decision (who
-//! leads, who waits, what each caller gets) is the core's
-//! [`GetOrLoad`], whose docs say what a call gets; this handle reads the clock, holds the lock around each
-//! decision (never across the loader or an `.await`, nor while waking),
-//! runs the loader, waits, and wakes.
-//!
-//! A follower waits for its leader's end or lease: woken by the leader if
-//! the store keeps followers, else re-checking every `recheck` (10 ms by
-//! default; each re-check counts as a lookup). The async and blocking calls
-//! run one loop.
+//! a [`CacheStore`] (the core's [`Cache`](failsafe_core::cache::Cache), in
+//! a [`WithWaiters`] to have followers woken; on std `QuickStore`), with
+//! `get_or_load` and `get_or_load_blocking`. Every decision is the core's
+//! [`GetOrLoad`] (its docs say what a call gets); this handle reads the
+//! clock, holds the lock around each decision (never across the loader, an
+//! `.await` or a wake-up), runs the loader, waits (woken by the leader, or
+//! re-checking every `recheck`, each re-check a lookup) and wakes. The
+//! async and blocking calls run one loop.
 
 use core::fmt;
 use core::future::{Future, Ready, ready};
@@ -158,9 +152,7 @@ where
     /// Finishes what [`SharedCache::begin`] started, as
     /// [`get_or_load`](SharedCache::get_or_load) would from there: leads
     /// the load with `loader`, or waits for the leader on the cache's
-    /// runtime (woken by it when the store keeps followers, registering
-    /// at the first poll; else re-checking every `recheck`), and looks
-    /// again (and may lead a load itself).
+    /// runtime and looks again (and may lead a load itself).
     ///
     /// # Errors
     ///
@@ -170,9 +162,20 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
     {
+        // `begin` looked without a waker: a follower looks again at once
+        // with the task's (no sleep, so no instant is read here).
+        let first = match self.call.is_leading() {
+            true => CacheStep::Load,
+            false => CacheStep::Wait {
+                until: Instant::ZERO,
+                registered: false,
+            },
+        };
         let cache = &*self.cache;
-        let task = Task(&cache.runtime);
-        cache.run(task, &mut self.call, loader, |_| true).await
+        let (task, first) = (Task(&cache.runtime), (Instant::ZERO, first));
+        cache
+            .run(task, &mut self.call, first, loader, |_| true)
+            .await
     }
 }
 
@@ -227,10 +230,9 @@ impl<R: BlockingRuntime> Wait for Thread<'_, R> {
         self.0.thread_waker()
     }
     fn wait(&self, at: Instant, woken: bool) -> Ready<()> {
-        if woken {
-            self.0.block_until_woken(at);
-        } else {
-            self.0.block_until(at);
+        match woken {
+            true => self.0.block_until_woken(at),
+            false => self.0.block_until(at),
         }
         ready(())
     }
@@ -346,11 +348,9 @@ where
         self.lock.with(f)
     }
 
-    /// The key's value: fresh from the store, or loaded by `loader` (once
-    /// for all the callers that miss together), or stale when the load
-    /// fails; see the [module docs](self). Dropping the future while it
-    /// loads ends its load mark and wakes its followers; dropping it while it
-    /// follows removes its registration.
+    /// The key's value: fresh, loaded by `loader` (once for all who miss
+    /// together), or stale when the load fails (see [`GetOrLoad`]). Dropped
+    /// while loading, the future ends its mark and wakes its followers.
     ///
     /// # Errors
     ///
@@ -372,10 +372,8 @@ where
 
     /// [`get_or_load`](Self::get_or_load) for blocking code: a follower
     /// registers the runtime's [`thread_waker`](BlockingRuntime::thread_waker)
-    /// and blocks until its leader wakes it (or its lease ends), on the
-    /// runtime's `block_until_woken`; with no waker or no room it blocks
-    /// (`block_until`) between re-checks. A panicking loader ends its load
-    /// mark and wakes its followers.
+    /// and blocks on `block_until_woken` (with none, or no room, on
+    /// `block_until` between re-checks). A panicking loader ends its mark.
     ///
     /// # Errors
     ///
@@ -398,18 +396,11 @@ where
     /// at the store, under one lock, exactly as `get_or_load` does; a fresh
     /// value or a recorded failure is the answer at once ([`Begin::Done`],
     /// [`Begin::Negative`]), anything else is a [`Pending`] load or wait
-    /// that [`Pending::run`] finishes. `this` is how the caller holds the
-    /// cache (an `Arc`, a `&'static` or any `&SharedCache`): only the
-    /// pending half keeps a clone of it (so it can outlive the borrow: a
-    /// `'static` response future); a hit clones nothing.
-    ///
-    /// A `Pending` that leads a load holds the key's load mark; dropping it
-    /// unrun (or dropping `run`'s future) ends the mark (if it is still its
-    /// own) and wakes its followers, as dropping `get_or_load`'s future
-    /// does. A `Pending` that follows has no waker to register yet (`begin`
-    /// is synchronous): `run` registers its task's at its first poll, if
-    /// the leader still holds the mark `begin` saw, and looks again at once
-    /// if that leader has already ended.
+    /// that [`Pending::run`] finishes. Only the pending half keeps a clone
+    /// of `this` (an `Arc`, a `&'static`, any `&SharedCache`).
+    /// A leading `Pending` dropped unrun ends its mark, as a dropped
+    /// `get_or_load` does; a following one registers its task's waker at
+    /// `run`'s first poll (`begin` has none).
     ///
     /// ```
     /// use failsafe_core::cache::{Cache, CacheConfig};
@@ -434,14 +425,12 @@ where
         C: Deref<Target = Self> + Clone,
         R: Clock,
     {
-        let now = this.runtime.now();
         let mut call = GetOrLoad::new(key, this.lease);
-        let (step, owed) = this.lock.with(|s| call.look(s, now, None));
-        wake::<S, L>(&this.lock, call.key(), owed);
-        match step {
-            CacheStep::Done(cached) => Begin::Done(cached),
-            CacheStep::Negative { until } => Begin::Negative { until },
-            CacheStep::Wait { .. } | CacheStep::Load => Begin::Pending(Pending {
+        match this.first_look::<core::convert::Infallible>(&this.runtime, &mut call) {
+            Err(Ok(cached)) => Begin::Done(cached),
+            Err(Err(CacheError::Negative { until })) => Begin::Negative { until },
+            Err(Err(CacheError::Load(never))) => match never {},
+            Ok(_) => Begin::Pending(Pending {
                 cache: this.clone(),
                 call,
             }),
@@ -463,7 +452,13 @@ where
         Fut: Future<Output = Result<S::Value, E>>,
     {
         let mut call = GetOrLoad::new(key, self.lease);
-        self.run(Task(rt), &mut call, loader, serve_stale).await
+        match self.first_look(rt, &mut call) {
+            Err(answer) => answer,
+            Ok(first) => {
+                self.run(Task(rt), &mut call, first, loader, serve_stale)
+                    .await
+            }
+        }
     }
 
     /// The blocking `load_on`: the same loop, its waits blocking the
@@ -480,21 +475,45 @@ where
         F: FnOnce() -> Result<S::Value, E>,
     {
         let mut call = GetOrLoad::new(key, self.lease);
+        let first = match self.first_look(rt, &mut call) {
+            Err(answer) => return answer,
+            Ok(first) => first,
+        };
         let load = || ready(loader());
-        let run = pin!(self.run(Thread(rt), &mut call, load, serve_stale));
+        let run = pin!(self.run(Thread(rt), &mut call, first, load, serve_stale));
         match run.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(answer) => answer,
             Poll::Pending => unreachable!("a blocking call's waits and loader never pend"),
         }
     }
 
-    /// The one loop of a call: look, then answer, wait and look again, or
-    /// lead the load and store its result (at once if `call` leads
-    /// already: [`begin`](Self::begin) took the mark).
+    /// A call's first look, without a waker: the answer (a hit answers
+    /// here, with no future polled), or the step to run from and its instant.
+    #[allow(clippy::type_complexity)]
+    fn first_look<E>(
+        &self,
+        clock: &impl Clock,
+        call: &mut GetOrLoad<S::Key, S::Value>,
+    ) -> Result<(Instant, CacheStep<S::Value>), Result<Cached<S::Value>, CacheError<E>>> {
+        let now = clock.now();
+        let (step, owed) = self.lock.with(|s| call.look(s, now, None));
+        wake::<S, L>(&self.lock, call.key(), owed);
+        match step {
+            CacheStep::Done(cached) => Err(Ok(cached)),
+            CacheStep::Negative { until } => Err(Err(CacheError::Negative { until })),
+            step => Ok((now, step)),
+        }
+    }
+
+    /// The one loop of a call from its `first` step: answer, wait and
+    /// look again, or lead the load and store its result. A step from a
+    /// look without a waker that follows looks again at once with one (the
+    /// task's, or the thread's if the runtime has one).
     async fn run<W, F, Fut, E>(
         &self,
         w: W,
         call: &mut GetOrLoad<S::Key, S::Value>,
+        first: (Instant, CacheStep<S::Value>),
         loader: F,
         serve_stale: impl FnOnce(&E) -> bool,
     ) -> Result<Cached<S::Value>, CacheError<E>>
@@ -508,62 +527,36 @@ where
             call,
             waker: None,
         };
-        // A blocking call's thread waker, asked for once, when it first
-        // has to follow.
+        let ((mut now, mut step), mut waker) = (first, None);
+        // The thread's waker, asked for once, when the call first follows.
         let (mut thread, mut asked) = (None, false);
         loop {
-            let (now, step, waker) = match g.call.is_leading() {
-                true => (Instant::ZERO, CacheStep::Load, None),
-                false => {
-                    let now = w.now();
-                    let (step, owed, waker) = core::future::poll_fn(|cx| {
-                        let waker = if W::TASK {
-                            Some(cx.waker())
-                        } else {
-                            thread.as_ref()
-                        };
-                        let (step, owed) = self.lock.with(|s| g.call.look(s, now, waker));
-                        let registered = matches!(
-                            step,
-                            CacheStep::Wait {
-                                registered: true,
-                                ..
-                            }
-                        );
-                        Poll::Ready((step, owed, waker.filter(|_| registered).cloned()))
-                    })
-                    .await;
-                    wake::<S, L>(&self.lock, g.call.key(), owed);
-                    (now, step, waker)
-                }
-            };
             match step {
                 CacheStep::Done(cached) => return Ok(cached),
                 CacheStep::Negative { until } => return Err(CacheError::Negative { until }),
                 CacheStep::Wait { until, registered } => {
                     if registered {
                         g.waker = waker;
-                    } else if !asked {
-                        asked = true;
-                        thread = w.thread_waker();
-                        if thread.is_some() {
-                            continue; // look again, registering it
-                        }
                     }
-                    let at = if registered {
-                        until
-                    } else {
-                        until.min(now.saturating_add(self.recheck))
+                    // The first wait comes from a look without a waker: look
+                    // again at once with one (the task's, the thread's).
+                    let again = !registered && !core::mem::replace(&mut asked, true) && {
+                        thread = w.thread_waker();
+                        W::TASK || thread.is_some()
                     };
-                    // Any wake-up (the timer's, or a leader's) means
-                    // "look again"; an early one is harmless.
-                    let mut sleep = pin!(w.wait(at, registered));
-                    let mut polled = false;
-                    core::future::poll_fn(|cx| match core::mem::replace(&mut polled, true) {
-                        true => Poll::Ready(()),
-                        false => sleep.as_mut().poll(cx),
-                    })
-                    .await;
+                    if !again {
+                        let recheck = now.saturating_add(self.recheck);
+                        let at = until.min(if registered { until } else { recheck });
+                        // Any wake-up (the timer's, or a leader's) means
+                        // "look again"; an early one is harmless.
+                        let mut sleep = pin!(w.wait(at, registered));
+                        let mut polled = false;
+                        core::future::poll_fn(|cx| match core::mem::replace(&mut polled, true) {
+                            true => Poll::Ready(()),
+                            false => sleep.as_mut().poll(cx),
+                        })
+                        .await;
+                    }
                 }
                 CacheStep::Load => {
                     g.unfollow();
@@ -576,6 +569,26 @@ where
                     return answer;
                 }
             }
+            now = w.now();
+            let (next, owed, registered) = core::future::poll_fn(|cx| {
+                let waker = if W::TASK {
+                    Some(cx.waker())
+                } else {
+                    thread.as_ref()
+                };
+                let (step, owed) = self.lock.with(|s| g.call.look(s, now, waker));
+                let registered = matches!(
+                    step,
+                    CacheStep::Wait {
+                        registered: true,
+                        ..
+                    }
+                );
+                Poll::Ready((step, owed, waker.filter(|_| registered).cloned()))
+            })
+            .await;
+            wake::<S, L>(&self.lock, g.call.key(), owed);
+            (step, waker) = (next, registered);
         }
     }
 }

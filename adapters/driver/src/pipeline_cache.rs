@@ -22,13 +22,11 @@ where
     G: RetryBudget,
     O: Observer<RetryEvent> + Clone,
 {
-    /// `key`'s value from `cache`, or from `op` run through the pipeline
-    /// ([`call_with`](Self::call_with), the default classifier, no caller
-    /// deadline) on a miss. Waits and clock readings of the cache use the
-    /// pipeline's runtime (the cache's own is not used here).
-    /// The cache sits outside everything (a hit asks no admission); a miss
-    /// runs the pipeline once for all who miss together; an error serves a
-    /// stale value if [`Pipeline::falls_back`] accepts it.
+    /// `key`'s value from `cache` (on the pipeline's runtime), or from `op`
+    /// run through the pipeline ([`call_with`](Self::call_with), no caller
+    /// deadline) once for all who miss together. The cache sits outside
+    /// everything (a hit asks no admission); an error serves a stale value
+    /// if [`Pipeline::falls_back`] accepts it.
     ///
     /// ```
     /// use core::time::Duration;
@@ -87,8 +85,7 @@ where
     O: Observer<RetryEvent> + Clone,
 {
     /// [`call_cached`](Self::call_cached) for blocking code: a miss runs
-    /// [`call_blocking`](Self::call_blocking); followers block between
-    /// re-checks.
+    /// [`call_blocking`](Self::call_blocking).
     ///
     /// # Errors
     ///

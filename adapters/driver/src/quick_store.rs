@@ -1,7 +1,5 @@
-//! A larger, heap-backed store for [`SharedCache`](crate::SharedCache) on
-//! std: [`QuickStore`], the `quick_cache` crate's single-threaded cache
-//! (S3-FIFO-like, capacity chosen at run time) holding the core's
-//! [`Entry`] records, so it decides exactly as the core `Cache` does.
+//! [`QuickStore`]: a heap-backed store on `quick_cache` (capacity chosen at
+//! run time) of the core's [`Entry`] records: it decides as `Cache` does.
 
 extern crate std;
 
@@ -16,14 +14,10 @@ use failsafe_core::{ConfigError, Instant, Problem};
 /// A `quick_cache`-backed [`CacheStore`] of up to `capacity` entries. Put
 /// it behind a `StdLock` in a [`SharedCache`](crate::SharedCache).
 ///
-/// Supported, with the core `Cache`'s meaning (from the same
-/// [`CacheConfig`]): time-to-live, time-to-idle, stale-on-error,
-/// refresh-ahead, negative caching, load marks with a lease (miss
-/// coalescing). Not supported: per-entry time-to-live, `CacheMetrics` and
-/// `CacheEvent`s (no eviction listener), a seeded hash (`quick_cache`'s
-/// default hasher, randomly seeded per process). A load mark lives in an
-/// entry and can be evicted under pressure (a duplicate load, never a lost
-/// one); expired entries leave when looked up or evicted.
+/// Everything of the core `Cache`'s [`CacheConfig`] but per-entry
+/// time-to-live, with its meaning; no `CacheMetrics` or `CacheEvent`s, no
+/// seeded hash (`quick_cache`'s default, randomly seeded). A load mark can
+/// be evicted under pressure (a duplicate load, never a lost one).
 ///
 /// ```
 /// use core::time::Duration;
