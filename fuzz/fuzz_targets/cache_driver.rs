@@ -3,10 +3,13 @@
 //! recording waker per call) in the order the fuzzer picks, on a virtual
 //! clock whose timers fire only when the fuzzer moves it. Loaders succeed,
 //! fail, or are dropped mid-flight (their call dropped), when the fuzzer
-//! says. Three stores: the core `Cache` in a `WithWaiters` registry with
-//! room for every call (followers are woken), in one with room for 2 (the
-//! rest re-check on the timer), and the bare core `Cache` (no registry:
-//! every follower re-checks on the timer).
+//! says. Three stores, one per input: the core `Cache` in a `WithWaiters`
+//! registry with room for every call (followers are woken), in one with
+//! room for 2 (the rest re-check on the timer), and the bare core `Cache`
+//! (no registry: every follower re-checks on the timer); and every input
+//! again on the std `QuickStore` (the core's `Entry` records in a
+//! `quick_cache`, its own unbounded registry: followers are woken). Every
+//! decision is the core's `GetOrLoad`; the driver only executes them.
 //!
 //! Checks, besides "never panics, never overflows":
 //!
@@ -42,7 +45,7 @@ use failsafe_core::Instant;
 use failsafe_core::cache::{Cache, CacheConfig};
 use failsafe_core::sync::CsLock;
 use failsafe_driver::cache::WithWaiters;
-use failsafe_driver::{CacheError, CacheStore, Cached, Clock, Runtime, SharedCache};
+use failsafe_driver::{CacheError, CacheStore, Cached, Clock, QuickStore, Runtime, SharedCache};
 use libfuzzer_sys::fuzz_target;
 
 const SLOTS: usize = 8;
@@ -515,4 +518,5 @@ fuzz_target!(|input: Input| {
         StoreKind::Cramped => run(&input, config, false, WithWaiters::<_, 2>::new(store)),
         StoreKind::Bare => run(&input, config, false, store),
     }
+    run(&input, config, true, QuickStore::new(64, config).unwrap());
 });

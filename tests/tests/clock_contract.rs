@@ -1469,6 +1469,85 @@ proptest! {
     }
 }
 
+/// `get_or_load`'s decisions: three calls over two keys of a 4-slot cache
+/// (every time-based decision on), each looking, finishing its load (Ok
+/// with a new value, or Err) or abandoning it; a call that answered starts
+/// over. The lease and every age are read through the store's clock.
+struct GetOrLoadM {
+    store: failsafe_core::cache::Cache<u8, u32, 4>,
+    calls: [Option<failsafe_core::cache::GetOrLoad<u8, u32>>; 3],
+    values: u32,
+}
+
+#[derive(Clone, Debug)]
+enum GetOrLoadOp {
+    Look,
+    Finish(bool),
+    Abandon,
+}
+
+fn get_or_load_op() -> impl Strategy<Value = (usize, GetOrLoadOp)> {
+    (
+        0usize..3,
+        prop_oneof![
+            3 => Just(GetOrLoadOp::Look),
+            2 => any::<bool>().prop_map(GetOrLoadOp::Finish),
+            1 => Just(GetOrLoadOp::Abandon),
+        ],
+    )
+}
+
+impl Machine for GetOrLoadM {
+    type Op = (usize, GetOrLoadOp);
+    type Answer = (String, failsafe_core::cache::CacheMetrics);
+    fn apply(&mut self, now: Instant, (i, op): &(usize, GetOrLoadOp)) -> Self::Answer {
+        use failsafe_core::cache::{CacheStep, GetOrLoad};
+        let lease = Duration::from_millis(2_500);
+        let call = self.calls[*i].get_or_insert_with(|| GetOrLoad::new(*i as u8 % 2, lease));
+        let leading = call.is_leading();
+        let answer = match op {
+            GetOrLoadOp::Look if !leading => {
+                let (step, owed) = call.look(&mut self.store, now, None);
+                if matches!(step, CacheStep::Done(_) | CacheStep::Negative { .. }) {
+                    self.calls[*i] = None;
+                }
+                format!("{step:?} {}", owed.is_some())
+            }
+            GetOrLoadOp::Finish(ok) if leading => {
+                self.values += 1;
+                let result = if *ok { Ok(self.values) } else { Err("down") };
+                let (answer, owed) = call.finish(&mut self.store, now, result, |_| true);
+                self.calls[*i] = None;
+                format!("{answer:?} {}", owed.is_some())
+            }
+            GetOrLoadOp::Abandon if leading => {
+                let owed = call.abandon(&mut self.store);
+                self.calls[*i] = None;
+                format!("{}", owed.is_some())
+            }
+            _ => String::new(),
+        };
+        (answer, self.store.metrics())
+    }
+    fn observes(&self, _: Instant, _: Instant, (i, op): &(usize, GetOrLoadOp)) -> bool {
+        let leading = self.calls[*i].as_ref().is_some_and(|c| c.is_leading());
+        match op {
+            GetOrLoadOp::Look => !leading,
+            GetOrLoadOp::Finish(_) => leading,
+            GetOrLoadOp::Abandon => false,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cache_get_or_load(t in trace(get_or_load_op())) {
+        replay(|| GetOrLoadM { store: failsafe_core::cache::Cache::new(cache_config(), 5), calls: [None, None, None], values: 0 }, &t)?;
+    }
+}
+
 // -------------------------------------------------------------- toggle --
 
 mod toggle {

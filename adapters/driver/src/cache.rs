@@ -1,312 +1,74 @@
 //! The cache on any runtime: [`SharedCache`], one handle over a lock around
-//! a cache store (the core's allocation-free
-//! [`Cache`], or on std the heap-backed
-//! `QuickStore`), with `get_or_load` (async) and `get_or_load_blocking`.
-//!
-//! What a call gets, by what the store holds for the key:
-//!
-//! - **Fresh**: the value ([`Cached::Fresh`]); the loader is not called.
-//! - **Refresh-ahead told** (the one caller the store tells, once per value,
-//!   within `refresh_ahead` of expiry): there is no spawning in a `no_std`
-//!   driver, so *that caller* runs the loader inline under the key's load
-//!   mark and gets the new value ([`Cached::Loaded`]); every other caller
-//!   meanwhile keeps getting the still-fresh value at once. If the refresh
-//!   fails, the told caller gets what the store holds when it fails: the
-//!   old value as [`Cached::Fresh`] if it is still fresh, as
-//!   [`Cached::Stale`] if it expired meanwhile (and the error allows
-//!   stale), else the loader's error.
-//! - **Missing or expired**: **miss coalescing** on the store's load marks.
-//!   The first caller is the leader and runs the loader; the others are
-//!   followers and wait for the leader's end or its lease (`lease`, 30 s
-//!   by default), whichever is first:
-//!   - **Woken by the leader** when the store keeps followers: a
-//!     [`WithWaiters`] store (the core's `Cache`, or any, with a fixed
-//!     registry of `W` followers) or `QuickStore` (its own, growing). A
-//!     follower registers its waker ([`register_waiter`](CacheStore::register_waiter))
-//!     under the lock, in the same critical section as the lookup that made
-//!     it a follower, and the leader takes the wakers
-//!     ([`take_waiter`](CacheStore::take_waiter)) under the lock in the
-//!     same critical section as the store operation that ends its mark
-//!     (value stored, failure recorded, or mark ended by a dropped future
-//!     or a panicking blocking loader), and wakes them after releasing it:
-//!     no wake-up is lost, and a follower answers at the instant its
-//!     leader ends, with one more lookup. A blocking follower registers a
-//!     waker from [`BlockingRuntime::thread_waker`] (the std runtimes
-//!     unpark the thread) and blocks on
-//!     [`block_until_woken`](BlockingRuntime::block_until_woken).
-//!   - **Re-checking on the runtime's timer every `recheck`** (10 ms by
-//!     default) otherwise: the bare core `Cache` (no registry), a full
-//!     registry, or a blocking runtime that cannot be woken (`no_std`,
-//!     virtual clocks). Such a follower sees the result up to `recheck`
-//!     late, and each re-check counts as a lookup in the store's metrics.
-//!
-//!   A leader still running past its lease loses the mark: a follower may
-//!   then lead a second load (a duplicate, never a lost one). The old
-//!   leader tells its mark from the newer one's by its end
-//!   ([`load_mark`](CacheStore::load_mark)): dropped, it ends nothing;
-//!   failed, it records nothing; succeeded, its value is stored and the
-//!   newer leader's mark put back, so that no third caller loads.
-//! - **The load fails**: with a value expired less than `max_stale` ago,
-//!   that value is served and says so ([`Cached::Stale`] with its age at
-//!   the answer); otherwise the loader's error ([`CacheError::Load`]). The
-//!   failure is recorded ([`insert_failure`](CacheStore::insert_failure)):
-//!   with a `negative_ttl`, callers within it get [`CacheError::Negative`]
-//!   without calling the loader.
-//! - **Followers of a leader that ended without a value** (failed,
-//!   dropped, or lapsed): a stale value is served as [`Cached::Stale`]
-//!   (the leader's load counts as failed; followers do not each retry it),
-//!   a recorded failure as [`CacheError::Negative`], and with neither the
-//!   follower leads a load itself (one at a time: the others follow it).
-//!   A value that was stored and has already expired by the time a
-//!   follower looks (a time-to-live shorter than its wait) is not a
-//!   failure: the follower leads a load, and serves it stale only if that
-//!   load fails.
-//!
-//! The lock is held only for store operations, never across the loader or
-//! an `.await`, nor while waking.
-//!
-//! [`SharedCache::begin`] and [`Pending::run`] are `get_or_load` in two
-//! halves (the first look synchronous, so a tower service answers a hit in
-//! `call`); they behave as one `get_or_load` but for two things: a follower
-//! registers its waker at `run`'s first poll (`begin` has none), and a
-//! leader's [`Pending`] dropped unrun ends its load mark (if still its own)
-//! and wakes its followers, as a dropped `get_or_load` future does.
+//! a [`CacheStore`] (the core's [`Cache`](failsafe_core::cache::Cache), in
+//! a [`WithWaiters`] to have followers woken; on std `QuickStore`), with
+//! `get_or_load` and `get_or_load_blocking`. Every decision is the core's
+//! [`GetOrLoad`] (its docs say what a call gets); this handle reads the
+//! clock, holds the lock around each decision (never across the loader, an
+//! `.await` or a wake-up), runs the loader, waits (woken by the leader, or
+//! re-checking every `recheck`, each re-check a lookup) and wakes. The
+//! async and blocking calls run one loop.
 
 use core::fmt;
-use core::future::Future;
-use core::hash::Hash;
-use core::marker::PhantomData;
+use core::future::{Future, Ready, ready};
 use core::ops::Deref;
-use core::pin::Pin;
+use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use failsafe_core::cache::{Cache, CacheEvent, EvictionPolicy, LoadMark, Lookup};
+use failsafe_core::cache::{CacheStep, GetOrLoad};
 use failsafe_core::sync::Lock;
-use failsafe_core::{ConfigError, Instant, Observer, Problem};
+use failsafe_core::{ConfigError, Instant, Problem};
 
 use crate::{BlockingRuntime, Clock, Runtime};
 
-pub use crate::cache_waiters::{LoadWaiters, WithWaiters};
+pub use failsafe_core::cache::{CacheError, CacheStore, Cached, LoadWaiters, WithWaiters};
 
-/// What a cache keeps for its keys: the few store operations a
-/// [`SharedCache`] needs, with the core's meaning (see
-/// [`failsafe_core::cache::Cache`]). Implemented by the core's `Cache` and,
-/// with the `quick-cache` feature, by `QuickStore`.
-pub trait CacheStore {
-    /// The key.
-    type Key;
-    /// The value.
-    type Value;
+/// The default lease of a leader's load mark: 30 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// The default interval at which followers the leader cannot wake (no
+/// registry, or a full one) re-check the store: 10 ms.
+pub const DEFAULT_RECHECK: Duration = Duration::from_millis(10);
 
-    /// What the store holds for `key` at `now` (the core's
-    /// [`Cache::lookup`]: fresh, with the refresh-ahead turn; stale;
-    /// a recorded failure; or nothing).
-    fn lookup(&mut self, key: &Self::Key, now: Instant) -> Lookup<'_, Self::Value>;
-
-    /// Takes `key`'s load mark until `until`, or says who holds it
-    /// ([`Cache::begin_load`]).
-    fn begin_load(&mut self, key: Self::Key, now: Instant, until: Instant) -> LoadMark;
-
-    /// Ends `key`'s load mark without a result ([`Cache::end_load`]).
-    fn end_load(&mut self, key: &Self::Key);
-
-    /// When `key`'s load mark ends, if one is held or lapsed and not ended
-    /// ([`Cache::load_mark`]): how a leader tells its own mark from a
-    /// newer leader's.
-    fn load_mark(&self, key: &Self::Key) -> Option<Instant>;
-
-    /// Stores a loaded value, ending the mark ([`Cache::insert`]).
-    fn insert(&mut self, key: Self::Key, value: Self::Value, now: Instant);
-
-    /// Records a failed load, ending the mark; a value still within its
-    /// stale window is kept. Returns whether a failure was recorded
-    /// ([`Cache::insert_failure`]).
-    fn insert_failure(&mut self, key: Self::Key, now: Instant) -> bool;
-
-    /// How long past its expiry a value may still be served after a failed
-    /// load.
-    fn max_stale(&self) -> Duration;
-
-    /// Registers `waker` (a follower's) to be woken when `key`'s load mark
-    /// ends: [`take_waiter`](Self::take_waiter) hands it to the leader
-    /// that stored a value, recorded a failure or dropped its mark. Called
-    /// under the lock, in the same critical section as the
-    /// [`begin_load`](Self::begin_load) that answered
-    /// [`LoadMark::Follower`], so no wake-up is lost. A waker that
-    /// [`will_wake`](Waker::will_wake) the same task as one registered for
-    /// `key` replaces it.
-    ///
-    /// Returns whether it was registered: `false` (the default: a store
-    /// that keeps no followers, as the bare core `Cache`; or a full
-    /// registry) and the follower re-checks the store on the timer every
-    /// `recheck`. [`WithWaiters`] adds a fixed registry to any store.
-    fn register_waiter(&mut self, key: &Self::Key, waker: &Waker) -> bool {
-        let _ = (key, waker);
-        false
-    }
-
-    /// Takes one waker registered for `key` (its load mark has just
-    /// ended); `None` once there are no more (the default: none kept).
-    fn take_waiter(&mut self, key: &Self::Key) -> Option<Waker> {
-        let _ = key;
-        None
-    }
-
-    /// Removes `waker`'s registration for `key`: its follower stopped
-    /// waiting (answered, dropped, or leading a load itself). The default
-    /// does nothing.
-    fn remove_waiter(&mut self, key: &Self::Key, waker: &Waker) {
-        let _ = (key, waker);
-    }
+/// A cache store `S` behind a lock `L` (a `CsLock` or an embassy mutex
+/// wrapper in a `static`, a `StdLock` on std) with a runtime `R`:
+/// `get_or_load` with miss coalescing, stale-on-error, refresh-ahead and
+/// negative caching, as the [module docs](self) say.
+///
+/// ```
+/// use core::time::Duration;
+/// use failsafe_core::cache::{Cache, CacheConfig};
+/// use failsafe_core::sync::CsLock;
+/// use failsafe_core::Instant;
+/// use failsafe_driver::{BlockingRuntime, Cached, Clock, SharedCache};
+/// # use core::cell::Cell;
+/// # struct Manual(Cell<Instant>);
+/// # impl Clock for Manual { fn now(&self) -> Instant { self.0.get() } }
+/// # impl BlockingRuntime for Manual { fn block_until(&self, t: Instant) { self.0.set(self.0.get().max(t)) } }
+///
+/// let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
+/// let store: Cache<u32, &str, 64> = Cache::new(config, 0x5eed);
+/// let cache = SharedCache::new(CsLock::new(store), Manual(Cell::new(Instant::ZERO)));
+///
+/// let first = cache.get_or_load_blocking(7, || Ok::<_, ()>("seven"));
+/// assert_eq!(first, Ok(Cached::Loaded("seven")));
+/// let again = cache.get_or_load_blocking(7, || -> Result<_, ()> { unreachable!() });
+/// assert_eq!(again, Ok(Cached::Fresh("seven")));
+/// ```
+pub struct SharedCache<S, L, R> {
+    lock: L,
+    runtime: R,
+    lease: Duration,
+    recheck: Duration,
+    _store: core::marker::PhantomData<fn() -> S>,
 }
 
-impl<K, V, const N: usize, P, O> CacheStore for Cache<K, V, N, P, O>
-where
-    K: Eq + Hash,
-    P: EvictionPolicy,
-    O: for<'a> Observer<CacheEvent<'a, K, V>>,
-{
-    type Key = K;
-    type Value = V;
-
-    fn lookup(&mut self, key: &K, now: Instant) -> Lookup<'_, V> {
-        Cache::lookup(self, key, now)
-    }
-
-    fn begin_load(&mut self, key: K, now: Instant, until: Instant) -> LoadMark {
-        Cache::begin_load(self, key, now, until)
-    }
-
-    fn end_load(&mut self, key: &K) {
-        Cache::end_load(self, key);
-    }
-
-    fn load_mark(&self, key: &K) -> Option<Instant> {
-        Cache::load_mark(self, key)
-    }
-
-    fn insert(&mut self, key: K, value: V, now: Instant) {
-        Cache::insert(self, key, value, now);
-    }
-
-    fn insert_failure(&mut self, key: K, now: Instant) -> bool {
-        Cache::insert_failure(self, key, now)
-    }
-
-    fn max_stale(&self) -> Duration {
-        self.config().max_stale()
-    }
-}
-
-/// Where a [`SharedCache`] answer came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[must_use]
-pub enum Cached<T> {
-    /// A fresh value from the store; nothing was loaded.
-    Fresh(T),
-    /// The load failed (or the leader this caller waited for did not
-    /// store a value): an expired value, `age` past its expiry (less than
-    /// the store's `max_stale`).
-    Stale {
-        /// The expired value.
-        value: T,
-        /// How long ago it expired, at the answer.
-        age: Duration,
-    },
-    /// Just loaded (by this caller, or by the leader it waited for) and
-    /// stored.
-    Loaded(T),
-}
-
-impl<T> Cached<T> {
-    /// The value, wherever it came from.
-    ///
-    /// ```
-    /// # use failsafe_driver::Cached;
-    /// assert_eq!(Cached::Loaded(3).value(), &3);
-    /// ```
-    pub const fn value(&self) -> &T {
-        match self {
-            Cached::Fresh(value) | Cached::Loaded(value) | Cached::Stale { value, .. } => value,
-        }
-    }
-
-    /// The value, by value.
-    ///
-    /// ```
-    /// # use failsafe_driver::Cached;
-    /// assert_eq!(Cached::Fresh("a").into_value(), "a");
-    /// ```
-    pub fn into_value(self) -> T {
-        match self {
-            Cached::Fresh(value) | Cached::Loaded(value) | Cached::Stale { value, .. } => value,
-        }
-    }
-
-    /// How long past its expiry a stale value is; `None` for a fresh or
-    /// loaded one.
-    ///
-    /// ```
-    /// # use core::time::Duration;
-    /// # use failsafe_driver::Cached;
-    /// let stale = Cached::Stale { value: 1, age: Duration::from_secs(4) };
-    /// assert_eq!(stale.stale_age(), Some(Duration::from_secs(4)));
-    /// assert_eq!(Cached::Fresh(1).stale_age(), None);
-    /// ```
-    pub const fn stale_age(&self) -> Option<Duration> {
-        match self {
-            Cached::Stale { age, .. } => Some(*age),
-            _ => None,
-        }
-    }
-}
-
-/// Why a [`SharedCache`] call has no value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CacheError<E> {
-    /// This caller's load failed and no value was within its stale window.
-    Load(E),
-    /// A recent load of the key failed (negative caching): not loaded
-    /// again until `until`.
-    Negative {
-        /// When the recorded failure stops being served.
-        until: Instant,
-    },
-}
-
-impl<E> CacheError<E> {
-    /// The loader's error, if this caller's load failed.
-    ///
-    /// ```
-    /// # use failsafe_driver::CacheError;
-    /// assert_eq!(CacheError::Load("down").into_inner(), Some("down"));
-    /// ```
-    pub fn into_inner(self) -> Option<E> {
-        match self {
-            CacheError::Load(e) => Some(e),
-            CacheError::Negative { .. } => None,
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for CacheError<E> {
+impl<S, L, R: fmt::Debug> fmt::Debug for SharedCache<S, L, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CacheError::Load(e) => write!(f, "load failed: {e}"),
-            CacheError::Negative { until } => {
-                write!(f, "a recent load failed (cached until {until})")
-            }
-        }
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for CacheError<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            CacheError::Load(e) => Some(e),
-            CacheError::Negative { .. } => None,
-        }
+        f.debug_struct("SharedCache")
+            .field("runtime", &self.runtime)
+            .field("lease", &self.lease)
+            .field("recheck", &self.recheck)
+            .finish_non_exhaustive()
     }
 }
 
@@ -361,12 +123,8 @@ where
     C: Deref<Target = SharedCache<S, L, R>>,
 {
     cache: C,
-    key: S::Key,
-    /// When `begin` looked (its load mark, if it leads, ends at
-    /// `started + lease`).
-    started: Instant,
-    /// `begin`'s step; `None` once `run` took it over.
-    step: Option<Step<S::Value>>,
+    /// Leading (holding the mark) or following.
+    call: GetOrLoad<S::Key, S::Value>,
 }
 
 impl<S, L, R, C> fmt::Debug for Pending<S, L, R, C>
@@ -377,8 +135,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pending")
-            .field("started", &self.started)
-            .field("leads", &matches!(self.step, Some(Step::Load { .. })))
+            .field("leads", &self.call.is_leading())
             .finish_non_exhaustive()
     }
 }
@@ -395,9 +152,7 @@ where
     /// Finishes what [`SharedCache::begin`] started, as
     /// [`get_or_load`](SharedCache::get_or_load) would from there: leads
     /// the load with `loader`, or waits for the leader on the cache's
-    /// runtime (woken by it when the store keeps followers, registering
-    /// at the first poll; else re-checking every `recheck`), and looks
-    /// again (and may lead a load itself).
+    /// runtime and looks again (and may lead a load itself).
     ///
     /// # Errors
     ///
@@ -407,12 +162,19 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
     {
-        // From here the load's own mark guard ends the mark, not `Drop`.
-        let first = self.step.take().map(|step| (self.started, step));
-        let key = self.key.clone();
+        // `begin` looked without a waker: a follower looks again at once
+        // with the task's (no sleep, so no instant is read here).
+        let first = match self.call.is_leading() {
+            true => CacheStep::Load,
+            false => CacheStep::Wait {
+                until: Instant::ZERO,
+                registered: false,
+            },
+        };
         let cache = &*self.cache;
+        let (task, first) = (Task(&cache.runtime), (Instant::ZERO, first));
         cache
-            .run_from(&cache.runtime, key, first, loader, |_| true)
+            .run(task, &mut self.call, first, loader, |_| true)
             .await
     }
 }
@@ -424,83 +186,61 @@ where
     C: Deref<Target = SharedCache<S, L, R>>,
 {
     fn drop(&mut self) {
-        if let Some(Step::Load { .. }) = self.step {
-            let cache = &*self.cache;
-            let until = self.started.saturating_add(cache.lease);
-            end_own_mark::<S, L>(&cache.lock, &self.key, until);
+        // Unrun (from `run` on, its guard ends the mark).
+        abandon(&self.cache.lock, &mut self.call);
+    }
+}
+
+/// How a call waits for its leader, the one loop ([`SharedCache::run`])
+/// serving both: a task on its runtime's timer, registering the task's
+/// waker (`TASK`); or a thread blocking in `wait`, registering its own.
+trait Wait {
+    const TASK: bool;
+    type Sleep: Future<Output = ()>;
+    fn now(&self) -> Instant;
+    fn thread_waker(&self) -> Option<Waker> {
+        None
+    }
+    /// Until `at`, or a wake-up (`woken`: one is registered).
+    fn wait(&self, at: Instant, woken: bool) -> Self::Sleep;
+}
+
+struct Task<'a, R>(&'a R);
+
+impl<R: Runtime> Wait for Task<'_, R> {
+    const TASK: bool = true;
+    type Sleep = R::Sleep;
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+    fn wait(&self, at: Instant, _: bool) -> R::Sleep {
+        self.0.sleep_until(at)
+    }
+}
+
+struct Thread<'a, R>(&'a R);
+
+impl<R: BlockingRuntime> Wait for Thread<'_, R> {
+    const TASK: bool = false;
+    type Sleep = Ready<()>;
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+    fn thread_waker(&self) -> Option<Waker> {
+        self.0.thread_waker()
+    }
+    fn wait(&self, at: Instant, woken: bool) -> Ready<()> {
+        match woken {
+            true => self.0.block_until_woken(at),
+            false => self.0.block_until(at),
         }
+        ready(())
     }
-}
-
-/// The default lease of a leader's load mark: 30 s.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
-/// The default interval at which followers the leader cannot wake (no
-/// registry, or a full one) re-check the store: 10 ms.
-pub const DEFAULT_RECHECK: Duration = Duration::from_millis(10);
-
-/// A cache store `S` behind a lock `L` (a `CsLock` or an embassy mutex
-/// wrapper in a `static`, a `StdLock` on std) with a runtime `R`:
-/// `get_or_load` with miss coalescing, stale-on-error, refresh-ahead and
-/// negative caching, as the [module docs](self) say.
-///
-/// ```
-/// use core::time::Duration;
-/// use failsafe_core::cache::{Cache, CacheConfig};
-/// use failsafe_core::sync::CsLock;
-/// use failsafe_core::Instant;
-/// use failsafe_driver::{BlockingRuntime, Cached, Clock, SharedCache};
-/// # use core::cell::Cell;
-/// # struct Manual(Cell<Instant>);
-/// # impl Clock for Manual { fn now(&self) -> Instant { self.0.get() } }
-/// # impl BlockingRuntime for Manual { fn block_until(&self, t: Instant) { self.0.set(self.0.get().max(t)) } }
-///
-/// let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
-/// let store: Cache<u32, &str, 64> = Cache::new(config, 0x5eed);
-/// let cache = SharedCache::new(CsLock::new(store), Manual(Cell::new(Instant::ZERO)));
-///
-/// let first = cache.get_or_load_blocking(7, || Ok::<_, ()>("seven"));
-/// assert_eq!(first, Ok(Cached::Loaded("seven")));
-/// let again = cache.get_or_load_blocking(7, || -> Result<_, ()> { unreachable!() });
-/// assert_eq!(again, Ok(Cached::Fresh("seven")));
-/// ```
-pub struct SharedCache<S, L, R> {
-    lock: L,
-    runtime: R,
-    lease: Duration,
-    recheck: Duration,
-    _store: PhantomData<fn() -> S>,
-}
-
-impl<S, L, R: fmt::Debug> fmt::Debug for SharedCache<S, L, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedCache")
-            .field("runtime", &self.runtime)
-            .field("lease", &self.lease)
-            .field("recheck", &self.recheck)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the store said, as an owned step of a `get_or_load`.
-enum Step<V> {
-    Done(Cached<V>),
-    Negative(Instant),
-    /// A follower: wait until `until` (the leader's lease), woken by the
-    /// leader if `registered`, else re-checking every `recheck`.
-    Wait {
-        until: Instant,
-        registered: bool,
-    },
-    /// Lead a load (a refresh if `refresh`).
-    Load {
-        stale: Option<(V, Duration)>,
-        refresh: Option<V>,
-    },
 }
 
 /// Wakes `first` and every other follower registered for `key`, taking
 /// them one at a time (the lock is never held while waking).
-fn wake_followers<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Option<Waker>) {
+fn wake<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Option<Waker>) {
     let mut next = first;
     while let Some(waker) = next {
         waker.wake();
@@ -508,79 +248,35 @@ fn wake_followers<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, first: Opti
     }
 }
 
-/// A leader's load mark: ended on drop unless disarmed by a result, and
-/// its followers woken.
-///
-/// The store's marks have no owner, so a leader tells its own by its end
-/// (`until`): past its lease a follower may lead under a mark of its own,
-/// and the old leader must not end that one. A leader whose mark is no
-/// longer its own ends nothing when dropped and records no failure; its
-/// value is stored and the newer leader's mark put back.
-struct Mark<'a, S: CacheStore, L: Lock<S>> {
-    lock: &'a L,
-    key: S::Key,
-    until: Instant,
-    armed: bool,
-    _store: PhantomData<fn() -> S>,
-}
-
-impl<S: CacheStore, L: Lock<S>> Drop for Mark<'_, S, L> {
-    fn drop(&mut self) {
-        if self.armed {
-            end_own_mark::<S, L>(self.lock, &self.key, self.until);
-        }
+/// Ends a leader's mark (if still its own) and wakes its followers.
+fn abandon<S: CacheStore, L: Lock<S>>(lock: &L, call: &mut GetOrLoad<S::Key, S::Value>) {
+    if call.is_leading() {
+        let owed = lock.with(|s| call.abandon(s));
+        wake::<S, L>(lock, call.key(), owed);
     }
 }
 
-/// Ends `key`'s load mark if it is still the one that ends at `until` (a
-/// leader's own: not a newer leader's, taken after its lease lapsed), and
-/// wakes its followers.
-fn end_own_mark<S: CacheStore, L: Lock<S>>(lock: &L, key: &S::Key, until: Instant) {
-    let first = lock.with(|s| {
-        if s.load_mark(key) != Some(until) {
-            return None;
-        }
-        s.end_load(key);
-        s.take_waiter(key)
-    });
-    wake_followers::<S, L>(lock, key, first);
-}
-
-/// A follower's registration: removed when it stops waiting (answered,
-/// leading, or dropped), so a dropped follower leaves no slot behind.
-struct Follow<'a, S: CacheStore, L: Lock<S>> {
+/// A call in progress: on drop (answered, or its future dropped, or its
+/// blocking loader panicking) it removes its follower registration and, if
+/// it still leads, ends its mark and wakes its followers.
+struct Guard<'a, S: CacheStore, L: Lock<S>> {
     lock: &'a L,
-    key: &'a S::Key,
+    call: &'a mut GetOrLoad<S::Key, S::Value>,
     waker: Option<Waker>,
-    _store: PhantomData<fn() -> S>,
 }
 
-impl<S: CacheStore, L: Lock<S>> Drop for Follow<'_, S, L> {
-    fn drop(&mut self) {
+impl<S: CacheStore, L: Lock<S>> Guard<'_, S, L> {
+    fn unfollow(&mut self) {
         if let Some(waker) = self.waker.take() {
-            self.lock.with(|s| s.remove_waiter(self.key, &waker));
+            self.lock.with(|s| s.remove_waiter(self.call.key(), &waker));
         }
     }
 }
 
-/// Waits for the first wake-up: the timer's, or anyone's (a leader that
-/// ended). Any wake-up means "look at the store again"; an early one is
-/// harmless.
-struct Woken<T> {
-    sleep: T,
-    polled: bool,
-}
-
-impl<T: Future<Output = ()> + Unpin> Future for Woken<T> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.polled {
-            return Poll::Ready(());
-        }
-        this.polled = true;
-        Pin::new(&mut this.sleep).poll(cx)
+impl<S: CacheStore, L: Lock<S>> Drop for Guard<'_, S, L> {
+    fn drop(&mut self) {
+        self.unfollow();
+        abandon(self.lock, self.call);
     }
 }
 
@@ -594,7 +290,7 @@ impl<S, L, R> SharedCache<S, L, R> {
             runtime,
             lease: DEFAULT_LEASE,
             recheck: DEFAULT_RECHECK,
-            _store: PhantomData,
+            _store: core::marker::PhantomData,
         }
     }
 
@@ -652,11 +348,9 @@ where
         self.lock.with(f)
     }
 
-    /// The key's value: fresh from the store, or loaded by `loader` (once
-    /// for all the callers that miss together), or stale when the load
-    /// fails; see the [module docs](self). Dropping the future while it
-    /// loads ends its load mark and wakes its followers; dropping it while it
-    /// follows removes its registration.
+    /// The key's value: fresh, loaded by `loader` (once for all who miss
+    /// together), or stale when the load fails (see [`GetOrLoad`]). Dropped
+    /// while loading, the future ends its mark and wakes its followers.
     ///
     /// # Errors
     ///
@@ -678,10 +372,8 @@ where
 
     /// [`get_or_load`](Self::get_or_load) for blocking code: a follower
     /// registers the runtime's [`thread_waker`](BlockingRuntime::thread_waker)
-    /// and blocks until its leader wakes it (or its lease ends), on the
-    /// runtime's `block_until_woken`; with no waker or no room it blocks
-    /// (`block_until`) between re-checks. A panicking loader ends its load
-    /// mark and wakes its followers.
+    /// and blocks on `block_until_woken` (with none, or no room, on
+    /// `block_until` between re-checks). A panicking loader ends its mark.
     ///
     /// # Errors
     ///
@@ -704,18 +396,11 @@ where
     /// at the store, under one lock, exactly as `get_or_load` does; a fresh
     /// value or a recorded failure is the answer at once ([`Begin::Done`],
     /// [`Begin::Negative`]), anything else is a [`Pending`] load or wait
-    /// that [`Pending::run`] finishes. `this` is how the caller holds the
-    /// cache (an `Arc`, a `&'static` or any `&SharedCache`): only the
-    /// pending half keeps a clone of it (so it can outlive the borrow: a
-    /// `'static` response future); a hit clones nothing.
-    ///
-    /// A `Pending` that leads a load holds the key's load mark; dropping it
-    /// unrun (or dropping `run`'s future) ends the mark (if it is still its
-    /// own) and wakes its followers, as dropping `get_or_load`'s future
-    /// does. A `Pending` that follows has no waker to register yet (`begin`
-    /// is synchronous): `run` registers its task's at its first poll, if
-    /// the leader still holds the mark `begin` saw, and looks again at once
-    /// if that leader has already ended.
+    /// that [`Pending::run`] finishes. Only the pending half keeps a clone
+    /// of `this` (an `Arc`, a `&'static`, any `&SharedCache`).
+    /// A leading `Pending` dropped unrun ends its mark, as a dropped
+    /// `get_or_load` does; a following one registers its task's waker at
+    /// `run`'s first poll (`begin` has none).
     ///
     /// ```
     /// use failsafe_core::cache::{Cache, CacheConfig};
@@ -740,18 +425,14 @@ where
         C: Deref<Target = Self> + Clone,
         R: Clock,
     {
-        let now = this.runtime.now();
-        // No waker (and not waited): nothing is registered, nothing owed.
-        let (step, owed) = this.step(&key, now, None, None);
-        wake_followers::<S, L>(&this.lock, &key, owed);
-        match step {
-            Step::Done(cached) => Begin::Done(cached),
-            Step::Negative(until) => Begin::Negative { until },
-            step => Begin::Pending(Pending {
+        let mut call = GetOrLoad::new(key, this.lease);
+        match this.first_look::<core::convert::Infallible>(&this.runtime, &mut call) {
+            Err(Ok(cached)) => Begin::Done(cached),
+            Err(Err(CacheError::Negative { until })) => Begin::Negative { until },
+            Err(Err(CacheError::Load(never))) => match never {},
+            Ok(_) => Begin::Pending(Pending {
                 cache: this.clone(),
-                key,
-                started: now,
-                step: Some(step),
+                call,
             }),
         }
     }
@@ -770,109 +451,18 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Value, E>>,
     {
-        self.run_from(rt, key, None, loader, serve_stale).await
-    }
-
-    /// `load_on` from `first`, the step [`begin`](Self::begin) took at its
-    /// instant (without a waker), or from a first look of its own.
-    async fn run_from<RT, F, Fut, E>(
-        &self,
-        rt: &RT,
-        key: S::Key,
-        mut first: Option<(Instant, Step<S::Value>)>,
-        loader: F,
-        serve_stale: impl FnOnce(&E) -> bool,
-    ) -> Result<Cached<S::Value>, CacheError<E>>
-    where
-        RT: Runtime,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<S::Value, E>>,
-    {
-        let mut waited: Option<Instant> = None;
-        let mut follow = self.follow(&key);
-        loop {
-            let (now, step, registered) = match first.take() {
-                Some((now, Step::Wait { until, .. })) => {
-                    // `begin` made it a follower with no waker to register:
-                    // register the task's now, in one critical section
-                    // with a look at the mark: if the leader `begin` saw
-                    // still holds it (its end unchanged), that leader
-                    // takes the waker when it ends; if it has ended
-                    // already, this caller did wait for it: look again.
-                    let adopted = core::future::poll_fn(|cx| {
-                        Poll::Ready(self.lock.with(|s| {
-                            (s.load_mark(&key) == Some(until))
-                                .then(|| s.register_waiter(&key, cx.waker()))
-                                .map(|registered| registered.then(|| cx.waker().clone()))
-                        }))
-                    })
-                    .await;
-                    let Some(registered) = adopted else {
-                        waited.get_or_insert(now);
-                        continue;
-                    };
-                    let step = Step::Wait {
-                        until,
-                        registered: registered.is_some(),
-                    };
-                    (now, step, registered)
-                }
-                Some((now, step)) => (now, step, None),
-                None => {
-                    let now = rt.now();
-                    // The task's waker, registered (cloned) only if it
-                    // follows.
-                    let (step, owed, registered) = core::future::poll_fn(|cx| {
-                        let (step, owed) = self.step(&key, now, waited, Some(cx.waker()));
-                        let registered = matches!(
-                            step,
-                            Step::Wait {
-                                registered: true,
-                                ..
-                            }
-                        )
-                        .then(|| cx.waker().clone());
-                        Poll::Ready((step, owed, registered))
-                    })
-                    .await;
-                    wake_followers::<S, L>(&self.lock, &key, owed);
-                    (now, step, registered)
-                }
-            };
-            match step {
-                Step::Done(cached) => return Ok(cached),
-                Step::Negative(until) => return Err(CacheError::Negative { until }),
-                Step::Wait {
-                    until,
-                    registered: woken,
-                } => {
-                    // Woken by the leader: sleep to its lease's end; not
-                    // registered: re-check on the timer.
-                    let at = if woken {
-                        follow.waker = registered;
-                        until
-                    } else {
-                        until.min(now.saturating_add(self.recheck))
-                    };
-                    let sleep = core::pin::pin!(rt.sleep_until(at));
-                    Woken {
-                        sleep,
-                        polled: false,
-                    }
-                    .await;
-                    waited.get_or_insert(now);
-                }
-                Step::Load { stale, refresh } => {
-                    drop(follow);
-                    let mark = self.mark(&key, now);
-                    let result = loader().await;
-                    return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
-                }
+        let mut call = GetOrLoad::new(key, self.lease);
+        match self.first_look(rt, &mut call) {
+            Err(answer) => answer,
+            Ok(first) => {
+                self.run(Task(rt), &mut call, first, loader, serve_stale)
+                    .await
             }
         }
     }
 
-    /// The blocking `load_on`.
+    /// The blocking `load_on`: the same loop, its waits blocking the
+    /// thread, so it ends at its first poll.
     pub(crate) fn load_blocking_on<RT, F, E>(
         &self,
         rt: &RT,
@@ -884,203 +474,121 @@ where
         RT: BlockingRuntime,
         F: FnOnce() -> Result<S::Value, E>,
     {
-        let mut waited: Option<Instant> = None;
-        // The thread's waker, made once for the whole wait (if the
-        // runtime can be woken) when the thread first has to follow.
-        let mut waker: Option<Waker> = None;
-        let mut asked = false;
-        let mut follow = self.follow(&key);
-        loop {
-            let now = rt.now();
-            let (step, owed) = self.step(&key, now, waited, waker.as_ref());
-            wake_followers::<S, L>(&self.lock, &key, owed);
-            match step {
-                Step::Done(cached) => return Ok(cached),
-                Step::Negative(until) => return Err(CacheError::Negative { until }),
-                Step::Wait {
-                    until,
-                    registered: true,
-                } => {
-                    if follow.waker.is_none() {
-                        follow.waker.clone_from(&waker);
-                    }
-                    rt.block_until_woken(until);
-                    waited.get_or_insert(now);
-                }
-                Step::Wait {
-                    until,
-                    registered: false,
-                } => {
-                    if !asked {
-                        asked = true;
-                        waker = rt.thread_waker();
-                        if waker.is_some() {
-                            // Register first (a second look, with the
-                            // waker), then block.
-                            continue;
-                        }
-                    }
-                    rt.block_until(until.min(now.saturating_add(self.recheck)));
-                    waited.get_or_insert(now);
-                }
-                Step::Load { stale, refresh } => {
-                    drop(follow);
-                    let mark = self.mark(&key, now);
-                    let result = loader();
-                    return self.finish(rt, mark, key, now, result, stale, refresh, serve_stale);
-                }
-            }
+        let mut call = GetOrLoad::new(key, self.lease);
+        let first = match self.first_look(rt, &mut call) {
+            Err(answer) => return answer,
+            Ok(first) => first,
+        };
+        let load = || ready(loader());
+        let run = pin!(self.run(Thread(rt), &mut call, first, load, serve_stale));
+        match run.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => unreachable!("a blocking call's waits and loader never pend"),
         }
     }
 
-    fn mark(&self, key: &S::Key, now: Instant) -> Mark<'_, S, L> {
-        Mark {
-            lock: &self.lock,
-            key: key.clone(),
-            until: now.saturating_add(self.lease),
-            armed: true,
-            _store: PhantomData,
-        }
-    }
-
-    fn follow<'a>(&'a self, key: &'a S::Key) -> Follow<'a, S, L> {
-        Follow {
-            lock: &self.lock,
-            key,
-            waker: None,
-            _store: PhantomData,
-        }
-    }
-
-    /// One look at the store: answer, wait (registering `waker` if given),
-    /// or lead a load (the mark is taken here, under the same lock as the
-    /// lookup). Also returns a follower owed a wake-up (a mark ended here).
-    fn step(
+    /// A call's first look, without a waker: the answer (a hit answers
+    /// here, with no future polled), or the step to run from and its instant.
+    #[allow(clippy::type_complexity)]
+    fn first_look<E>(
         &self,
-        key: &S::Key,
-        now: Instant,
-        waited: Option<Instant>,
-        waker: Option<&Waker>,
-    ) -> (Step<S::Value>, Option<Waker>) {
-        let until = now.saturating_add(self.lease);
-        self.lock.with(|s| {
-            let (stale, refresh) = match s.lookup(key, now) {
-                Lookup::Fresh {
-                    value,
-                    refresh: false,
-                } => {
-                    // A follower reads the value its leader just stored.
-                    let value = value.clone();
-                    let cached = if waited.is_some() {
-                        Cached::Loaded(value)
-                    } else {
-                        Cached::Fresh(value)
-                    };
-                    return (Step::Done(cached), None);
-                }
-                Lookup::Fresh {
-                    value,
-                    refresh: true,
-                } => (None, Some(value.clone())),
-                Lookup::Stale { value, age } => (Some((value.clone(), age)), None),
-                Lookup::Negative { until } => return (Step::Negative(until), None),
-                Lookup::Missing => (None, None),
-            };
-            match s.begin_load(key.clone(), now, until) {
-                LoadMark::Follower { until } => match refresh {
-                    // The store tells refresh only with no mark held; if
-                    // one is, someone is already refreshing: serve.
-                    Some(value) => (Step::Done(Cached::Fresh(value)), None),
-                    None => {
-                        let registered = waker.is_some_and(|w| s.register_waiter(key, w));
-                        (Step::Wait { until, registered }, None)
-                    }
-                },
-                LoadMark::Leader => match stale {
-                    // The leader we waited for ended without a fresh
-                    // value: its load counts as failed; serve the stale
-                    // one. (Unless that value expired after we began
-                    // waiting: then the leader did store it, it has just
-                    // expired already, and nothing failed: load.)
-                    Some((value, age))
-                        if waited.is_some_and(|since| now.saturating_sub(age) <= since) =>
-                    {
-                        s.end_load(key);
-                        let owed = s.take_waiter(key);
-                        (Step::Done(Cached::Stale { value, age }), owed)
-                    }
-                    stale => (Step::Load { stale, refresh }, None),
-                },
-            }
-        })
-    }
-
-    /// Stores a leader's result and answers.
-    #[allow(clippy::too_many_arguments)]
-    fn finish<C: Clock, E>(
-        &self,
-        clock: &C,
-        mut mark: Mark<'_, S, L>,
-        key: S::Key,
-        started: Instant,
-        result: Result<S::Value, E>,
-        stale: Option<(S::Value, Duration)>,
-        refresh: Option<S::Value>,
-        serve_stale: impl FnOnce(&E) -> bool,
-    ) -> Result<Cached<S::Value>, CacheError<E>> {
+        clock: &impl Clock,
+        call: &mut GetOrLoad<S::Key, S::Value>,
+    ) -> Result<(Instant, CacheStep<S::Value>), Result<Cached<S::Value>, CacheError<E>>> {
         let now = clock.now();
-        mark.armed = false;
-        match result {
-            Ok(value) => {
-                let first = self.lock.with(|s| {
-                    // A newer leader's live mark (this one's lease lapsed):
-                    // put back after the insert, which ends any mark.
-                    let newer = s
-                        .load_mark(&mark.key)
-                        .filter(|&until| until != mark.until && until > now);
-                    s.insert(key, value.clone(), now);
-                    if let Some(until) = newer {
-                        let _ = s.begin_load(mark.key.clone(), now, until);
+        let (step, owed) = self.lock.with(|s| call.look(s, now, None));
+        wake::<S, L>(&self.lock, call.key(), owed);
+        match step {
+            CacheStep::Done(cached) => Err(Ok(cached)),
+            CacheStep::Negative { until } => Err(Err(CacheError::Negative { until })),
+            step => Ok((now, step)),
+        }
+    }
+
+    /// The one loop of a call from its `first` step: answer, wait and
+    /// look again, or lead the load and store its result. A step from a
+    /// look without a waker that follows looks again at once with one (the
+    /// task's, or the thread's if the runtime has one).
+    async fn run<W, F, Fut, E>(
+        &self,
+        w: W,
+        call: &mut GetOrLoad<S::Key, S::Value>,
+        first: (Instant, CacheStep<S::Value>),
+        loader: F,
+        serve_stale: impl FnOnce(&E) -> bool,
+    ) -> Result<Cached<S::Value>, CacheError<E>>
+    where
+        W: Wait,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Value, E>>,
+    {
+        let mut g = Guard {
+            lock: &self.lock,
+            call,
+            waker: None,
+        };
+        let ((mut now, mut step), mut waker) = (first, None);
+        // The thread's waker, asked for once, when the call first follows.
+        let (mut thread, mut asked) = (None, false);
+        loop {
+            match step {
+                CacheStep::Done(cached) => return Ok(cached),
+                CacheStep::Negative { until } => return Err(CacheError::Negative { until }),
+                CacheStep::Wait { until, registered } => {
+                    if registered {
+                        g.waker = waker;
                     }
-                    s.take_waiter(&mark.key)
-                });
-                wake_followers::<S, L>(&self.lock, &mark.key, first);
-                Ok(Cached::Loaded(value))
-            }
-            Err(error) => {
-                let (max_stale, first) = self.lock.with(|s| {
-                    if s.load_mark(&mark.key) == Some(mark.until) {
-                        s.insert_failure(key, now);
-                    }
-                    (s.max_stale(), s.take_waiter(&mark.key))
-                });
-                wake_followers::<S, L>(&self.lock, &mark.key, first);
-                if refresh.is_some() {
-                    // The value was fresh when the refresh began; the
-                    // refresh may have outlived it: say what it is now.
-                    let now_held = self.lock.with(|s| match s.lookup(&mark.key, now) {
-                        Lookup::Fresh { value, .. } => Some((value.clone(), None)),
-                        Lookup::Stale { value, age } => Some((value.clone(), Some(age))),
-                        _ => None,
-                    });
-                    return match now_held {
-                        Some((value, None)) => Ok(Cached::Fresh(value)),
-                        Some((value, Some(age))) if serve_stale(&error) => {
-                            Ok(Cached::Stale { value, age })
-                        }
-                        _ => Err(CacheError::Load(error)),
+                    // The first wait comes from a look without a waker: look
+                    // again at once with one (the task's, the thread's).
+                    let again = !registered && !core::mem::replace(&mut asked, true) && {
+                        thread = w.thread_waker();
+                        W::TASK || thread.is_some()
                     };
-                }
-                if let Some((value, age)) = stale
-                    && serve_stale(&error)
-                {
-                    let age = age.saturating_add(now.saturating_duration_since(started));
-                    if age < max_stale {
-                        return Ok(Cached::Stale { value, age });
+                    if !again {
+                        let recheck = now.saturating_add(self.recheck);
+                        let at = until.min(if registered { until } else { recheck });
+                        // Any wake-up (the timer's, or a leader's) means
+                        // "look again"; an early one is harmless.
+                        let mut sleep = pin!(w.wait(at, registered));
+                        let mut polled = false;
+                        core::future::poll_fn(|cx| match core::mem::replace(&mut polled, true) {
+                            true => Poll::Ready(()),
+                            false => sleep.as_mut().poll(cx),
+                        })
+                        .await;
                     }
                 }
-                Err(CacheError::Load(error))
+                CacheStep::Load => {
+                    g.unfollow();
+                    let result = loader().await;
+                    let now = w.now();
+                    let (answer, owed) = self
+                        .lock
+                        .with(|s| g.call.finish(s, now, result, serve_stale));
+                    wake::<S, L>(&self.lock, g.call.key(), owed);
+                    return answer;
+                }
             }
+            now = w.now();
+            let (next, owed, registered) = core::future::poll_fn(|cx| {
+                let waker = if W::TASK {
+                    Some(cx.waker())
+                } else {
+                    thread.as_ref()
+                };
+                let (step, owed) = self.lock.with(|s| g.call.look(s, now, waker));
+                let registered = matches!(
+                    step,
+                    CacheStep::Wait {
+                        registered: true,
+                        ..
+                    }
+                );
+                Poll::Ready((step, owed, waker.filter(|_| registered).cloned()))
+            })
+            .await;
+            wake::<S, L>(&self.lock, g.call.key(), owed);
+            (step, waker) = (next, registered);
         }
     }
 }

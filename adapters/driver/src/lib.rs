@@ -45,7 +45,6 @@
 pub mod admit;
 mod blocking;
 pub mod cache;
-mod cache_waiters;
 pub mod chaos;
 mod clock;
 mod come_back;

@@ -1,14 +1,5 @@
-//! The cache in front of a pipeline: [`Pipeline::call_cached`].
-//!
-//! The cache sits outside everything else (as the pipeline's
-//! [module docs](crate::pipeline) place it): a fresh value answers before
-//! any admission is asked, so a hit spends no rate permit, no bulkhead slot
-//! and no breaker probe. A miss runs the whole pipeline (retry, timeouts,
-//! admissions) once for every caller that misses the key together (miss
-//! coalescing on the cache's load marks); a pipeline error with a value
-//! within its stale window serves that value ([`Cached::Stale`]) when the
-//! pipeline's fallback policy accepts the error's reason
-//! ([`Pipeline::falls_back`]): stale-on-error is a fallback.
+//! The cache in front of a pipeline: [`Pipeline::call_cached`] and its
+//! blocking twin.
 
 use core::future::Future;
 
@@ -31,10 +22,11 @@ where
     G: RetryBudget,
     O: Observer<RetryEvent> + Clone,
 {
-    /// `key`'s value from `cache`, or from `op` run through the pipeline
-    /// ([`call_with`](Self::call_with), the default classifier, no caller
-    /// deadline) on a miss. Waits and clock readings of the cache use the
-    /// pipeline's runtime (the cache's own is not used here).
+    /// `key`'s value from `cache` (on the pipeline's runtime), or from `op`
+    /// run through the pipeline ([`call_with`](Self::call_with), no caller
+    /// deadline) once for all who miss together. The cache sits outside
+    /// everything (a hit asks no admission); an error serves a stale value
+    /// if [`Pipeline::falls_back`] accepts it.
     ///
     /// ```
     /// use core::time::Duration;
@@ -93,8 +85,7 @@ where
     O: Observer<RetryEvent> + Clone,
 {
     /// [`call_cached`](Self::call_cached) for blocking code: a miss runs
-    /// [`call_blocking`](Self::call_blocking); followers block between
-    /// re-checks.
+    /// [`call_blocking`](Self::call_blocking).
     ///
     /// # Errors
     ///

@@ -1,18 +1,5 @@
-//! A larger, heap-backed store for [`SharedCache`](crate::SharedCache) on
-//! std: the `quick_cache` crate's single-threaded cache (its S3-FIFO-like,
-//! scan-resistant policy, capacity chosen at run time) with the core's
-//! cache semantics on top.
-//!
-//! What it supports, with the core [`Cache`](failsafe_core::cache::Cache)'s
-//! meaning (read from the same [`CacheConfig`]): time-to-live,
-//! time-to-idle, stale-on-error (`max_stale`), refresh-ahead (one caller
-//! told, once per value), negative caching (`negative_ttl`) and load marks
-//! with a lease (so miss coalescing works). What it does not: per-entry
-//! time-to-live, the core's `CacheMetrics` and `CacheEvent`s (no eviction
-//! listener), and a seeded hash (`quick_cache`'s default hasher, randomly
-//! seeded per process). Like the core, a load mark lives in an entry and can
-//! be evicted under pressure (a duplicate load, never a lost one); expired
-//! entries leave when looked up or evicted.
+//! [`QuickStore`]: a heap-backed store on `quick_cache` (capacity chosen at
+//! run time) of the core's [`Entry`] records: it decides as `Cache` does.
 
 extern crate std;
 
@@ -21,41 +8,16 @@ use core::task::Waker;
 use core::time::Duration;
 use std::vec::Vec;
 
-use failsafe_core::cache::{CacheConfig, LoadMark, Lookup};
+use failsafe_core::cache::{CacheConfig, CacheStore, Entry, Found, LoadMark, Lookup};
 use failsafe_core::{ConfigError, Instant, Problem};
-
-use crate::CacheStore;
-
-#[derive(Clone, Debug)]
-enum Stored<V> {
-    Value(V),
-    Failure,
-    Pending,
-}
-
-#[derive(Clone, Debug)]
-struct Entry<V> {
-    value: Stored<V>,
-    /// Fresh until then by time-to-live (a failure: served until then).
-    expires: Instant,
-    /// Inserted or last hit: time-to-idle counts from here.
-    touched: Instant,
-    /// A loader's mark holds until then (`ZERO`: none).
-    loading_until: Instant,
-    refresh_told: bool,
-}
 
 /// A `quick_cache`-backed [`CacheStore`] of up to `capacity` entries. Put
 /// it behind a `StdLock` in a [`SharedCache`](crate::SharedCache).
 ///
-/// Supported, with the core `Cache`'s meaning (from the same
-/// [`CacheConfig`]): time-to-live, time-to-idle, stale-on-error,
-/// refresh-ahead, negative caching, load marks with a lease (miss
-/// coalescing). Not supported: per-entry time-to-live, `CacheMetrics` and
-/// `CacheEvent`s (no eviction listener), a seeded hash (`quick_cache`'s
-/// default hasher, randomly seeded per process). A load mark lives in an
-/// entry and can be evicted under pressure (a duplicate load, never a lost
-/// one); expired entries leave when looked up or evicted.
+/// Everything of the core `Cache`'s [`CacheConfig`] but per-entry
+/// time-to-live, with its meaning; no `CacheMetrics` or `CacheEvent`s, no
+/// seeded hash (`quick_cache`'s default, randomly seeded). A load mark can
+/// be evicted under pressure (a duplicate load, never a lost one).
 ///
 /// ```
 /// use core::time::Duration;
@@ -142,10 +104,7 @@ impl<K: Eq + Hash + Clone, V: Clone> QuickStore<K, V> {
     /// assert_eq!(s.remove(&1), Some(10));
     /// ```
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        match self.cache.remove(key)?.1.value {
-            Stored::Value(v) => Some(v),
-            _ => None,
-        }
+        self.cache.remove(key)?.1.get().cloned()
     }
 
     /// Removes every entry and load mark.
@@ -161,69 +120,6 @@ impl<K: Eq + Hash + Clone, V: Clone> QuickStore<K, V> {
     pub fn invalidate_all(&mut self) {
         self.cache.clear();
     }
-
-    /// The clock contract: an earlier `now` than one seen is no time passed.
-    fn observe(&mut self, now: Instant) -> Instant {
-        self.latest = self.latest.max(now);
-        self.latest
-    }
-
-    fn ttl_expiry(&self, now: Instant, ttl: Option<Duration>) -> Instant {
-        match ttl {
-            Some(ttl) => now.saturating_add(ttl),
-            None => Instant::MAX,
-        }
-    }
-
-    fn store(&mut self, key: K, value: Stored<V>, expires: Instant, now: Instant) {
-        self.cache.insert(
-            key,
-            Entry {
-                value,
-                expires,
-                touched: now,
-                loading_until: Instant::ZERO,
-                refresh_told: false,
-            },
-        );
-    }
-}
-
-/// What an entry is at `now`.
-enum Age {
-    Fresh,
-    Stale(Duration),
-    Negative(Instant),
-    Pending,
-    Dead,
-}
-
-impl<V> Entry<V> {
-    fn expiry(&self, config: &CacheConfig) -> Instant {
-        match config.time_to_idle() {
-            Some(tti) => self.expires.min(self.touched.saturating_add(tti)),
-            None => self.expires,
-        }
-    }
-
-    fn age(&self, now: Instant, config: &CacheConfig) -> Age {
-        match self.value {
-            Stored::Value(_) => {
-                let expiry = self.expiry(config);
-                let age = now.saturating_duration_since(expiry);
-                if now < expiry {
-                    Age::Fresh
-                } else if age < config.max_stale() {
-                    Age::Stale(age)
-                } else {
-                    Age::Dead
-                }
-            }
-            Stored::Failure if now < self.expires => Age::Negative(self.expires),
-            Stored::Pending if now < self.loading_until => Age::Pending,
-            Stored::Failure | Stored::Pending => Age::Dead,
-        }
-    }
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
@@ -232,44 +128,21 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
 
     fn lookup(&mut self, key: &K, now: Instant) -> Lookup<'_, V> {
         let now = self.observe(now);
-        let config = self.config;
-        let (age, marked) = match self.cache.peek(key) {
-            Some(e) => (e.age(now, &config), e.loading_until > now),
+        let found = match self.cache.peek_mut(key) {
+            Some(mut e) => e.look(now, &self.config, true),
             None => return Lookup::Missing,
         };
-        match age {
-            Age::Fresh => {
-                let Some(mut e) = self.cache.get_mut(key) else {
-                    return Lookup::Missing;
-                };
-                e.touched = now;
-                let refresh = match config.refresh_ahead() {
-                    Some(margin) => {
-                        !e.refresh_told
-                            && e.expires != Instant::MAX
-                            && now >= e.expires.saturating_sub(margin)
-                            && e.loading_until <= now
-                    }
-                    None => false,
-                };
-                e.refresh_told |= refresh;
-                drop(e);
-                match self.cache.peek(key).map(|e| &e.value) {
-                    Some(Stored::Value(value)) => Lookup::Fresh { value, refresh },
-                    _ => Lookup::Missing,
+        match found {
+            // A hit counts in the policy; other lookups only peek.
+            Found::Fresh { refresh } => (self.cache.get(key).and_then(Entry::get))
+                .map_or(Lookup::Missing, |value| Lookup::Fresh { value, refresh }),
+            Found::Stale { age } => (self.cache.peek(key).and_then(Entry::get))
+                .map_or(Lookup::Missing, |value| Lookup::Stale { value, age }),
+            Found::Negative { until } => Lookup::Negative { until },
+            Found::Missing { dead } => {
+                if dead {
+                    self.cache.remove(key);
                 }
-            }
-            Age::Stale(age) => match self.cache.peek(key).map(|e| &e.value) {
-                Some(Stored::Value(value)) => Lookup::Stale { value, age },
-                _ => Lookup::Missing,
-            },
-            Age::Negative(until) => Lookup::Negative { until },
-            Age::Pending => Lookup::Missing,
-            // A dead entry under a live load mark stays: the mark is the
-            // leader's (a second caller must not lead beside it).
-            Age::Dead if marked => Lookup::Missing,
-            Age::Dead => {
-                self.cache.remove(key);
                 Lookup::Missing
             }
         }
@@ -278,77 +151,53 @@ impl<K: Eq + Hash + Clone, V: Clone> CacheStore for QuickStore<K, V> {
     fn begin_load(&mut self, key: K, now: Instant, until: Instant) -> LoadMark {
         let now = self.observe(now);
         if let Some(mut e) = self.cache.peek_mut(&key) {
-            if e.loading_until > now {
-                return LoadMark::Follower {
-                    until: e.loading_until,
-                };
-            }
-            e.loading_until = until;
-            return LoadMark::Leader;
+            return e.begin_load(now, until);
         }
-        self.cache.insert(
-            key,
-            Entry {
-                value: Stored::Pending,
-                expires: Instant::ZERO,
-                touched: now,
-                loading_until: until,
-                refresh_told: false,
-            },
-        );
+        self.cache.insert(key, Entry::pending(now, until));
         LoadMark::Leader
     }
 
     fn end_load(&mut self, key: &K) {
-        let pending = match self.cache.peek_mut(key) {
-            Some(mut e) => {
-                e.loading_until = Instant::ZERO;
-                matches!(e.value, Stored::Pending)
-            }
-            None => false,
-        };
-        if pending {
+        if self.cache.peek_mut(key).is_some_and(|mut e| e.end_load()) {
             self.cache.remove(key);
         }
     }
 
     fn load_mark(&self, key: &K) -> Option<Instant> {
-        self.cache
-            .peek(key)
-            .map(|e| e.loading_until)
-            .filter(|until| *until > Instant::ZERO)
+        self.cache.peek(key)?.load_mark()
     }
 
     fn insert(&mut self, key: K, value: V, now: Instant) {
         let now = self.observe(now);
-        let expires = self.ttl_expiry(now, self.config.time_to_live());
-        self.store(key, Stored::Value(value), expires, now);
+        self.cache
+            .insert(key, Entry::value(value, now, &self.config));
     }
 
     fn insert_failure(&mut self, key: K, now: Instant) -> bool {
         let now = self.observe(now);
         let config = self.config;
-        if let Some(mut e) = self.cache.peek_mut(&key)
-            && matches!(e.value, Stored::Value(_))
-            && !matches!(e.age(now, &config), Age::Dead)
+        if self
+            .cache
+            .peek_mut(&key)
+            .is_some_and(|mut e| e.keeps_value_on_failure(now, &config))
         {
-            e.loading_until = Instant::ZERO;
             return false;
         }
-        match config.negative_ttl() {
-            Some(ttl) => {
-                self.store(key, Stored::Failure, now.saturating_add(ttl), now);
-                true
-            }
-            None => {
-                self.end_load(&key);
-                false
-            }
+        if config.negative_ttl().is_none() {
+            self.end_load(&key);
+            return false;
         }
+        self.cache.insert(key, Entry::failure(now, &config));
+        true
     }
 
     fn max_stale(&self) -> Duration {
         self.config.max_stale()
+    }
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.latest = self.latest.max(now);
+        self.latest
     }
 
     fn register_waiter(&mut self, key: &K, waker: &Waker) -> bool {

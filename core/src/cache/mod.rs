@@ -18,9 +18,14 @@
 //! - **Negative caching**: [`Cache::insert_failure`] makes lookups answer
 //!   "failed" for `negative_ttl`, so a failing loader is not called by every
 //!   caller.
-//! - **Miss coalescing** (the driver's part comes later): [`Cache::begin_load`]
-//!   gives a per-key load mark with a lease: one [`LoadMark::Leader`] loads,
-//!   the others are [`LoadMark::Follower`]s until its result lands.
+//! - **Miss coalescing**: [`Cache::begin_load`] gives a per-key load mark
+//!   with a lease: one [`LoadMark::Leader`] loads, the others are
+//!   [`LoadMark::Follower`]s until its result lands. [`GetOrLoad`] makes the
+//!   whole call's decisions over any [`CacheStore`] (who leads, who waits,
+//!   what a follower of a failed or lapsed leader gets, stale-on-error
+//!   ages, refresh-ahead failures); [`WithWaiters`] keeps the followers a
+//!   leader wakes. A driver (`failsafe_driver::SharedCache`) only reads the
+//!   clock, locks, runs the loader and waits.
 //!
 //! Every decision is a pure function of the store and `now`; the clock
 //! contract holds (a `now` earlier than one seen counts as no time passed).
@@ -59,15 +64,23 @@ use core::time::Duration;
 use crate::Instant;
 
 mod config;
+mod entry;
+mod get_or_load;
+#[cfg(test)]
+mod get_or_load_tests;
 mod hash;
 mod policy;
 mod store;
 #[cfg(test)]
 mod tests;
+mod waiters;
 
 pub use config::{CacheConfig, CacheConfigBuilder};
+pub use entry::{Entry, Found};
+pub use get_or_load::{CacheError, CacheStep, CacheStore, Cached, GetOrLoad};
 pub use policy::{Candidate, EvictionPolicy, Lru, S3Fifo, Sieve};
 pub use store::Cache;
+pub use waiters::{LoadWaiters, WithWaiters};
 
 /// What [`Cache::lookup`] found for a key at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

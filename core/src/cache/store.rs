@@ -3,6 +3,9 @@
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
+use core::ops::{Deref, DerefMut};
+
+use super::entry::{Age, Entry, Found, Stored};
 use super::hash::SeededHasher;
 use super::policy::{Candidate, EvictionPolicy, S3Fifo};
 use super::{CacheConfig, CacheEvent, CacheMetrics, LoadMark, Lookup, RemovalCause};
@@ -12,73 +15,25 @@ use crate::{Instant, Observer};
 /// "No slot".
 const NIL: u32 = u32::MAX;
 
-/// What a slot holds for its key.
+/// An occupied slot: its key, the key's hash and its record.
 #[derive(Clone, Debug)]
-enum Stored<V> {
-    /// A loaded value.
-    Value(V),
-    /// A failed load (negative caching).
-    Failure,
-    /// Nothing yet: the slot only holds a loader's mark.
-    Pending,
-}
-
-#[derive(Clone, Debug)]
-struct Entry<K, V> {
+struct Slot<K, V> {
     key: K,
-    value: Stored<V>,
     hash: u64,
-    /// When the value stops being fresh by its time-to-live (nanoseconds;
-    /// `u64::MAX`: never). For a failure: when it stops being served.
-    expires: u64,
-    /// The insertion or the last hit: time-to-idle counts from here.
-    touched: u64,
-    /// A loader holds this key's mark until then (0: no mark).
-    loading_until: u64,
-    /// Refresh-ahead was told for this value.
-    refresh_told: bool,
+    entry: Entry<V>,
 }
 
-/// What an entry is at an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Age {
-    Fresh,
-    Stale(u64),
-    Negative(u64),
-    Pending,
-    Dead,
+impl<K, V> Deref for Slot<K, V> {
+    type Target = Entry<V>;
+
+    fn deref(&self) -> &Entry<V> {
+        &self.entry
+    }
 }
 
-impl<K, V> Entry<K, V> {
-    /// When the value stops being fresh: its TTL or its idle limit, whichever is first.
-    fn expiry(&self, tti: u64) -> u64 {
-        self.expires.min(self.touched.saturating_add(tti))
-    }
-
-    fn age(&self, now: u64, config: &CacheConfig) -> Age {
-        match self.value {
-            Stored::Value(_) => {
-                let expiry = self.expiry(config.tti);
-                if now < expiry {
-                    Age::Fresh
-                } else if now - expiry < config.max_stale {
-                    Age::Stale(now - expiry)
-                } else {
-                    Age::Dead
-                }
-            }
-            Stored::Failure if now < self.expires => Age::Negative(self.expires),
-            Stored::Failure => Age::Dead,
-            Stored::Pending if now < self.loading_until => Age::Pending,
-            Stored::Pending => Age::Dead,
-        }
-    }
-
-    fn value(&self) -> Option<&V> {
-        match &self.value {
-            Stored::Value(v) => Some(v),
-            _ => None,
-        }
+impl<K, V> DerefMut for Slot<K, V> {
+    fn deref_mut(&mut self) -> &mut Entry<V> {
+        &mut self.entry
     }
 }
 
@@ -114,7 +69,7 @@ impl<K, V> Entry<K, V> {
 pub struct Cache<K, V, const N: usize, P = S3Fifo<N>, O = ()> {
     config: CacheConfig,
     seed: u64,
-    slots: [Option<Entry<K, V>>; N],
+    slots: [Option<Slot<K, V>>; N],
     /// For an occupied slot: the next slot in its bucket's chain; for a free
     /// one: the next free slot.
     chain: [u32; N],
@@ -126,7 +81,7 @@ pub struct Cache<K, V, const N: usize, P = S3Fifo<N>, O = ()> {
     len: u32,
     policy: P,
     observer: O,
-    clock: Monotonic,
+    pub(super) clock: Monotonic,
     metrics: CacheMetrics,
 }
 
@@ -341,7 +296,7 @@ where
     }
 
     /// Empties `slot` (already forgotten by the policy) and frees it.
-    fn take(&mut self, slot: u32) -> Option<Entry<K, V>> {
+    fn take(&mut self, slot: u32) -> Option<Slot<K, V>> {
         let entry = self.slots[slot as usize].take()?;
         let b = Self::bucket(entry.hash);
         let next = self.chain[slot as usize];
@@ -370,9 +325,9 @@ where
         self.removed(entry, cause)
     }
 
-    fn removed(&mut self, entry: Entry<K, V>, cause: RemovalCause) -> Option<V> {
+    fn removed(&mut self, entry: Slot<K, V>, cause: RemovalCause) -> Option<V> {
         // A pending placeholder was never an entry: nothing to count or report.
-        if matches!(entry.value, Stored::Pending) {
+        if entry.is_pending() {
             return None;
         }
         match cause {
@@ -386,10 +341,10 @@ where
         }
         self.observer.on_event(CacheEvent::Removed {
             key: &entry.key,
-            value: entry.value(),
+            value: entry.get(),
             cause,
         });
-        match entry.value {
+        match entry.entry.value {
             Stored::Value(v) => Some(v),
             _ => None,
         }
@@ -444,15 +399,9 @@ where
         let b = Self::bucket(hash);
         self.chain[slot as usize] = self.buckets[b];
         self.buckets[b] = slot;
-        self.slots[slot as usize] = Some(Entry {
-            key,
-            value,
-            hash,
-            expires,
-            touched: now,
-            loading_until,
-            refresh_told: false,
-        });
+        let mut entry = Entry::new(value, now, 0, loading_until);
+        entry.expires = expires;
+        self.slots[slot as usize] = Some(Slot { key, hash, entry });
         self.len += 1;
         self.policy.inserted(slot, hash);
     }
@@ -520,81 +469,58 @@ where
     }
 
     fn lookup_at(&mut self, key: &K, now: Instant, tell: bool) -> Lookup<'_, V> {
-        let now = self.clock.observe(now).as_nanos();
+        let now = self.clock.observe(now);
         let hash = self.hash(key);
         let Some(slot) = self.find(key, hash) else {
             return self.missed(key);
         };
         let s = slot as usize;
-        let age = match &self.slots[s] {
-            Some(e) => e.age(now, &self.config),
-            None => Age::Dead,
+        let found = match self.slots[s].as_mut() {
+            Some(e) => e.entry.look(now, &self.config, tell),
+            None => Found::Missing { dead: false },
         };
-        match age {
-            Age::Fresh => {
+        match found {
+            Found::Fresh { refresh } => {
                 self.policy.accessed(slot);
                 self.metrics.hits = self.metrics.hits.saturating_add(1);
-                let margin = self.config.refresh_ahead;
-                let Some(e) = self.slots[s].as_mut() else {
-                    return Lookup::Missing;
-                };
-                e.touched = now;
-                let refresh = tell
-                    && margin > 0
-                    && !e.refresh_told
-                    && e.expires != u64::MAX
-                    && now >= e.expires.saturating_sub(margin)
-                    && e.loading_until <= now;
                 if refresh {
-                    e.refresh_told = true;
                     self.metrics.refreshes = self.metrics.refreshes.saturating_add(1);
                 }
-                let e = &*e;
+                let Some(e) = self.slots[s].as_ref() else {
+                    return Lookup::Missing;
+                };
                 self.observer.on_event(CacheEvent::Hit { key: &e.key });
                 if refresh {
                     self.observer
                         .on_event(CacheEvent::RefreshAhead { key: &e.key });
                 }
-                match e.value() {
+                match e.get() {
                     Some(value) => Lookup::Fresh { value, refresh },
                     None => Lookup::Missing,
                 }
             }
-            Age::Stale(age) => {
+            Found::Stale { age } => {
                 self.metrics.stale = self.metrics.stale.saturating_add(1);
                 let Some(e) = self.slots[s].as_ref() else {
                     return Lookup::Missing;
                 };
-                let age = Duration::from_nanos(age);
                 self.observer
                     .on_event(CacheEvent::Stale { key: &e.key, age });
-                match e.value() {
+                match e.get() {
                     Some(value) => Lookup::Stale { value, age },
                     None => Lookup::Missing,
                 }
             }
-            Age::Negative(until) => {
+            Found::Negative { until } => {
                 self.metrics.negative_hits = self.metrics.negative_hits.saturating_add(1);
                 self.observer.on_event(CacheEvent::NegativeHit { key });
-                Lookup::Negative {
-                    until: Instant::from_nanos(until),
-                }
+                Lookup::Negative { until }
             }
-            Age::Pending => self.missed(key),
-            // A dead value or failure under a live load mark stays (the
-            // mark is the leader's: dropping it would let a second caller
-            // lead a load beside it); the leader's result replaces it.
-            Age::Dead
-                if self.slots[s]
-                    .as_ref()
-                    .is_some_and(|e| e.loading_until > now) =>
-            {
-                self.missed(key)
-            }
-            Age::Dead => {
+            Found::Missing { dead: true } => {
                 self.drop_slot(slot, RemovalCause::Expired);
                 self.missed(key)
             }
+            Found::Missing { dead: false } => self.missed(key),
         }
     }
 
@@ -655,14 +581,12 @@ where
     /// assert_eq!(c.lookup(&1, Instant::from_secs(1)), Lookup::Missing);
     /// ```
     pub fn insert_failure(&mut self, key: K, now: Instant) -> bool {
-        let nanos = self.clock.observe(now).as_nanos();
+        let now = self.clock.observe(now);
         let hash = self.hash(&key);
         if let Some(slot) = self.find(&key, hash)
             && let Some(e) = self.slots[slot as usize].as_mut()
-            && matches!(e.value, Stored::Value(_))
-            && e.age(nanos, &self.config) != Age::Dead
+            && e.entry.keeps_value_on_failure(now, &self.config)
         {
-            e.loading_until = 0;
             return false;
         }
         if self.config.negative_ttl == 0 {
@@ -759,10 +683,7 @@ where
                 .as_ref()
                 .is_some_and(|e| e.age(now, &self.config) == Age::Dead);
             if dead {
-                let pending = matches!(
-                    self.slots[slot].as_ref().map(|e| &e.value),
-                    Some(Stored::Pending)
-                );
+                let pending = self.slots[slot].as_ref().is_some_and(|e| e.is_pending());
                 self.drop_slot(slot as u32, RemovalCause::Expired);
                 purged += usize::from(!pending);
             }
@@ -796,20 +717,14 @@ where
     /// assert_eq!(c.get(&1, Instant::from_secs(2)), Some(&10));
     /// ```
     pub fn begin_load(&mut self, key: K, now: Instant, until: Instant) -> LoadMark {
-        let now = self.clock.observe(now).as_nanos();
-        let until = until.as_nanos();
+        let now = self.clock.observe(now);
         let hash = self.hash(&key);
         if let Some(slot) = self.find(&key, hash)
             && let Some(e) = self.slots[slot as usize].as_mut()
         {
-            if e.loading_until > now {
-                return LoadMark::Follower {
-                    until: Instant::from_nanos(e.loading_until),
-                };
-            }
-            e.loading_until = until;
-            return LoadMark::Leader;
+            return e.entry.begin_load(now, until);
         }
+        let (now, until) = (now.as_nanos(), until.as_nanos());
         self.put(key, hash, Stored::Pending, 0, now, until);
         LoadMark::Leader
     }
@@ -830,12 +745,11 @@ where
         let Some(slot) = self.find(key, hash) else {
             return;
         };
-        match self.slots[slot as usize].as_mut() {
-            Some(e) if matches!(e.value, Stored::Pending) => {
-                self.drop_slot(slot, RemovalCause::Explicit);
-            }
-            Some(e) => e.loading_until = 0,
-            None => {}
+        if self.slots[slot as usize]
+            .as_mut()
+            .is_some_and(|e| e.entry.end_load())
+        {
+            self.drop_slot(slot, RemovalCause::Explicit);
         }
     }
 
@@ -856,9 +770,6 @@ where
     /// ```
     pub fn load_mark(&self, key: &K) -> Option<Instant> {
         let slot = self.find(key, self.hash(key))?;
-        match self.slots[slot as usize].as_ref() {
-            Some(e) if e.loading_until > 0 => Some(Instant::from_nanos(e.loading_until)),
-            _ => None,
-        }
+        self.slots[slot as usize].as_ref()?.load_mark()
     }
 }

@@ -1,17 +1,15 @@
-//! The followers a [`SharedCache`](crate::SharedCache) leader wakes when it
-//! ends: [`LoadWaiters`], a fixed-capacity registry of `(key, waker)`
-//! pairs, and [`WithWaiters`], a store with one (what the core's
-//! allocation-free `Cache` is wrapped in to have its followers woken).
+//! The followers a leader wakes when its load ends: [`LoadWaiters`], a
+//! fixed-capacity registry of `(key, waker)` pairs, and [`WithWaiters`], a
+//! store with one (what the allocation-free [`Cache`](super::Cache) is
+//! wrapped in to have its followers woken instead of re-checking).
 
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::task::Waker;
 use core::time::Duration;
 
-use failsafe_core::Instant;
-use failsafe_core::cache::{LoadMark, Lookup};
-
-use crate::CacheStore;
+use super::{CacheStore, LoadMark, Lookup};
+use crate::Instant;
 
 /// Up to `W` followers waiting for a key's load, each as the key and its
 /// waker: a fixed array, no allocation, kept under the cache's lock (it is
@@ -21,7 +19,7 @@ use crate::CacheStore;
 ///
 /// ```
 /// use core::task::Waker;
-/// use failsafe_driver::cache::LoadWaiters;
+/// use failsafe_core::cache::LoadWaiters;
 ///
 /// let mut waiters: LoadWaiters<u32, 1> = LoadWaiters::new();
 /// assert!(waiters.register(&7, Waker::noop()));
@@ -37,6 +35,12 @@ pub struct LoadWaiters<K, const W: usize> {
 
 impl<K, const W: usize> LoadWaiters<K, W> {
     /// An empty registry. `const`, so it fits a `static`.
+    ///
+    /// ```
+    /// # use failsafe_core::cache::LoadWaiters;
+    /// static WAITERS: LoadWaiters<u8, 4> = LoadWaiters::new();
+    /// assert!(WAITERS.is_empty());
+    /// ```
     pub const fn new() -> Self {
         LoadWaiters {
             slots: [const { None }; W],
@@ -46,7 +50,7 @@ impl<K, const W: usize> LoadWaiters<K, W> {
     /// Followers registered.
     ///
     /// ```
-    /// # use failsafe_driver::cache::LoadWaiters;
+    /// # use failsafe_core::cache::LoadWaiters;
     /// assert_eq!(LoadWaiters::<u8, 4>::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -56,7 +60,7 @@ impl<K, const W: usize> LoadWaiters<K, W> {
     /// Whether no follower is registered.
     ///
     /// ```
-    /// # use failsafe_driver::cache::LoadWaiters;
+    /// # use failsafe_core::cache::LoadWaiters;
     /// assert!(LoadWaiters::<u8, 4>::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -72,7 +76,7 @@ impl<K: Eq + Clone, const W: usize> LoadWaiters<K, W> {
     ///
     /// ```
     /// # use core::task::Waker;
-    /// # use failsafe_driver::cache::LoadWaiters;
+    /// # use failsafe_core::cache::LoadWaiters;
     /// let mut w: LoadWaiters<u8, 2> = LoadWaiters::new();
     /// assert!(w.register(&1, Waker::noop()) && w.register(&2, Waker::noop()));
     /// assert!(!w.register(&3, Waker::noop()));
@@ -104,7 +108,7 @@ impl<K: Eq + Clone, const W: usize> LoadWaiters<K, W> {
     ///
     /// ```
     /// # use core::task::Waker;
-    /// # use failsafe_driver::cache::LoadWaiters;
+    /// # use failsafe_core::cache::LoadWaiters;
     /// let mut w: LoadWaiters<u8, 2> = LoadWaiters::new();
     /// w.register(&1, Waker::noop());
     /// assert!(w.take(&1).is_some());
@@ -123,7 +127,7 @@ impl<K: Eq + Clone, const W: usize> LoadWaiters<K, W> {
     ///
     /// ```
     /// # use core::task::Waker;
-    /// # use failsafe_driver::cache::LoadWaiters;
+    /// # use failsafe_core::cache::LoadWaiters;
     /// let mut w: LoadWaiters<u8, 2> = LoadWaiters::new();
     /// w.register(&1, Waker::noop());
     /// w.remove(&1, Waker::noop());
@@ -153,8 +157,9 @@ impl<K, const W: usize> fmt::Debug for LoadWaiters<K, W> {
     }
 }
 
-/// A cache store `S` with room for `W` waiting followers: put it behind the
-/// [`SharedCache`](crate::SharedCache)'s lock instead of the bare store and
+/// A cache store `S` with room for `W` waiting followers: put it behind a
+/// shared cache's lock (the driver's `SharedCache`) instead of the bare
+/// store and
 /// a leader wakes its followers when it ends (value stored, failure
 /// recorded, mark dropped) instead of their re-checking the store on the
 /// timer. The registry lives under the same lock as the store, so a
@@ -166,15 +171,15 @@ impl<K, const W: usize> fmt::Debug for LoadWaiters<K, W> {
 /// ```
 /// use core::time::Duration;
 /// use failsafe_core::cache::{Cache, CacheConfig};
-/// use failsafe_core::sync::CsLock;
-/// use failsafe_driver::cache::WithWaiters;
-/// use failsafe_driver::SharedCache;
+/// use core::task::Waker;
+/// use failsafe_core::cache::{CacheStore, WithWaiters};
 ///
 /// type Store = Cache<u32, u32, 64>;
 /// let config = CacheConfig::builder().time_to_live(Duration::from_secs(60)).build().unwrap();
 /// // Up to 8 followers are woken; a ninth re-checks on the timer.
-/// let cache = SharedCache::new(CsLock::new(WithWaiters::<Store, 8>::new(Cache::new(config, 1))), ());
-/// assert_eq!(cache.with(|s| s.len()), 0);
+/// let mut store = WithWaiters::<Store, 8>::new(Cache::new(config, 1));
+/// assert!(store.register_waiter(&7, Waker::noop()));
+/// assert_eq!((store.len(), store.waiters().len()), (0, 1));
 /// ```
 pub struct WithWaiters<S: CacheStore, const W: usize> {
     store: S,
@@ -184,6 +189,12 @@ pub struct WithWaiters<S: CacheStore, const W: usize> {
 impl<S: CacheStore, const W: usize> WithWaiters<S, W> {
     /// `store` with an empty registry of `W` followers. `const`, so a
     /// firmware keeps it in a `static`.
+    ///
+    /// ```
+    /// # use failsafe_core::cache::{Cache, CacheConfig, WithWaiters};
+    /// const STORE: WithWaiters<Cache<u8, u8, 4>, 2> = WithWaiters::new(Cache::new(CacheConfig::DEFAULT, 0));
+    /// assert!(STORE.waiters().is_empty());
+    /// ```
     pub const fn new(store: S) -> Self {
         WithWaiters {
             store,
@@ -192,11 +203,23 @@ impl<S: CacheStore, const W: usize> WithWaiters<S, W> {
     }
 
     /// The registry (how many followers wait).
+    ///
+    /// ```
+    /// # use failsafe_core::cache::{Cache, CacheConfig, WithWaiters};
+    /// let store: WithWaiters<Cache<u8, u8, 4>, 2> = WithWaiters::new(Cache::new(CacheConfig::DEFAULT, 0));
+    /// assert_eq!(store.waiters().len(), 0);
+    /// ```
     pub const fn waiters(&self) -> &LoadWaiters<S::Key, W> {
         &self.waiters
     }
 
     /// The store, unwrapped.
+    ///
+    /// ```
+    /// # use failsafe_core::cache::{Cache, CacheConfig, WithWaiters};
+    /// let store: WithWaiters<Cache<u8, u8, 4>, 2> = WithWaiters::new(Cache::new(CacheConfig::DEFAULT, 0));
+    /// assert_eq!(store.into_inner().capacity(), 4);
+    /// ```
     pub fn into_inner(self) -> S {
         self.store
     }
@@ -259,6 +282,10 @@ where
 
     fn max_stale(&self) -> Duration {
         self.store.max_stale()
+    }
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.store.observe(now)
     }
 
     fn register_waiter(&mut self, key: &S::Key, waker: &Waker) -> bool {
