@@ -20,7 +20,7 @@ set -euo pipefail
 seconds="${1:-${FUZZ_SECONDS:-20}}"
 seed="${FUZZ_SEED:-1}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-targets=(breaker retry rate bulkhead failfast plan cache cache_driver toggle config_files chaos)
+targets=(breaker retry rate bulkhead failfast plan cache cache_driver toggle config_files chaos shared_state)
 
 die() {
     echo "fuzz.sh: ERROR: $*" >&2
