@@ -239,7 +239,8 @@ impl RedisRateLimiter {
     /// # Errors
     ///
     /// The store's rejection (`RateLimited` with the exact `retry_at` in
-    /// store time, [`Store::now`]; never for `n` over the burst); while the
+    /// store time, [`Store::now`]; for `n` over the burst,
+    /// `RateInsufficientCapacity` with `retry_at` never, `Instant::MAX`); while the
     /// store is unavailable, the local limit's (fail open) or
     /// `RateLimited` with `retry_at: None` (fail closed).
     pub async fn acquire(&self, n: u32) -> Result<Admitted, Rejected> {

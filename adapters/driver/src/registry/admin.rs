@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `GET /policies` | | `200`, every policy: `[{"name", "kind", "config", "state"}]` |
 //! | `GET /policies/{name}` | | `200`, the policy; `404` |
-//! | `POST /policies/{name}` | a [`Change`] as JSON, e.g. `{"action": "set_limit", "limit": 8}` | `200`, the policy after the change; `400` for a body that is not a change; `404`; `422` for a change the policy refuses |
+//! | `POST /policies/{name}` | a [`Change`] as JSON, e.g. `{"action": "set_limit", "limit": 8}` | `200`, the policy after the change; `400` for a body that is not a change (not JSON, an unknown action or key, or a value the change's own type refuses, such as a zero `quota.burst`); `404`; `422` for a change the policy refuses |
 //! | `POST /reload` | a TOML document ([`Registry::reload_toml`]) | `200`, `{"changed": [names]}`; `400`, `404`, `422` as above, nothing changed |
 //!
 //! An error answers `{"error": "...", "field": "..." | null}`: the field

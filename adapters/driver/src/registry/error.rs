@@ -166,8 +166,9 @@ pub enum RegistryError {
         error: ChangeError,
     },
     /// The request could not be read: not a JSON object with an
-    /// `action`, an unknown action, keys that do not fit the action (the
-    /// error names the key), not a TOML document.
+    /// `action`, an unknown action, keys that do not fit the action or a
+    /// value their type refuses, such as a zero `quota.burst` (the error
+    /// names the key), not a TOML document.
     Malformed(ChangeError),
 }
 
