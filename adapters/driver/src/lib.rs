@@ -139,7 +139,7 @@ pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
-pub use std_support::{Hook, StdClock, StdLock};
+pub use std_support::{Hook, SharedHook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
 

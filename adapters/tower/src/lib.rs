@@ -184,8 +184,8 @@ impl<L, S, T> Layered<L, S, T> {
 use failsafe_core::breaker::{BreakerEvent, CircuitBreaker, CountWindow};
 use failsafe_core::bulkhead::{Bulkhead, BulkheadEvent, FixedLimit};
 use failsafe_core::failfast::{FailFast, FailFastEvent};
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Throttle};
-use failsafe_driver::{Hook, StdShared};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, RateEvent, Throttle};
+use failsafe_driver::{Hook, SharedHook, StdShared};
 
 /// The circuit breaker's layer: [`AdmissionLayer`] over a
 /// [`CircuitBreakerPolicy`](failsafe_driver::CircuitBreakerPolicy)'s
@@ -207,11 +207,11 @@ pub type BulkheadLayer<R, const Q: usize = 64, A = FixedLimit> =
 /// The lock-free rate limiter's layer: [`AdmissionLayer`] over a
 /// [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy)'s machine: a
 /// caller waits for its permit in `poll_ready`, up to the ask's max wait.
-pub type RateLimitLayer<R> = AdmissionLayer<Arc<Throttle<AtomicGcra>>, R>;
+pub type RateLimitLayer<R> = AdmissionLayer<Arc<Throttle<AtomicGcra, SharedHook<RateEvent>>>, R>;
 
 /// The keyed rate limiter's layer: [`KeyedAdmissionLayer`] over a
 /// [`KeyedRateLimiterPolicy`](failsafe_driver::KeyedRateLimiterPolicy)'s
 /// machine, keyed by `F` (build it with
 /// `AdmissionLayer::from_policy(&policy).keyed(|req| key)`).
 pub type KeyedRateLimitLayer<R, K, const N: usize, F> =
-    KeyedAdmissionLayer<StdShared<Throttle<KeyedGcra<K, N>>>, R, F>;
+    KeyedAdmissionLayer<StdShared<Throttle<KeyedGcra<K, N>, Hook<RateEvent>>>, R, F>;

@@ -406,6 +406,8 @@ pub enum RetryEvent {
         at: Instant,
         /// How.
         kind: FailureKind,
+        /// How long it ran (from its start to `at`).
+        took: Duration,
     },
     /// A retry was scheduled.
     RetryScheduled {
@@ -424,6 +426,8 @@ pub enum RetryEvent {
         at: Instant,
         /// Attempts made.
         attempts: u32,
+        /// How long the call ran (from its first attempt's start to `at`).
+        elapsed: Duration,
     },
     /// The call succeeded.
     Succeeded {
@@ -431,6 +435,10 @@ pub enum RetryEvent {
         attempts: u32,
         /// When.
         at: Instant,
+        /// How long the successful attempt ran.
+        took: Duration,
+        /// How long the call ran (from its first attempt's start to `at`).
+        elapsed: Duration,
     },
 }
 
@@ -448,6 +456,7 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     backoff: B,
     observer: O,
     started: Instant,
+    attempt_started: Instant,
     deadline: Option<Instant>,
     attempts: u32,
     last_failure: Option<FailureKind>,
@@ -490,6 +499,7 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
             backoff,
             observer: (),
             started,
+            attempt_started: started,
             deadline: None,
             attempts: 0,
             last_failure: None,
@@ -509,6 +519,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             backoff: self.backoff,
             observer,
             started: self.started,
+            attempt_started: self.attempt_started,
             deadline: self.deadline,
             attempts: self.attempts,
             last_failure: self.last_failure,
@@ -565,6 +576,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             budget.on_call(now);
         }
         self.waiting_until = None;
+        self.attempt_started = now;
         self.attempts = self.attempts.saturating_add(1);
         Ok(self.attempts)
     }
@@ -594,6 +606,8 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             self.observer.on_event(RetryEvent::Succeeded {
                 attempts: self.attempts,
                 at: now,
+                took: now.saturating_duration_since(self.attempt_started),
+                elapsed: now.saturating_duration_since(self.started),
             });
             self.finished = Some(Finished::Done);
             self.waiting_until = None;
@@ -620,6 +634,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
                     attempt: self.attempts,
                     at: now,
                     kind: FailureKind::Error,
+                    took: now.saturating_duration_since(self.attempt_started),
                 });
                 let reason = if verdict == Verdict::Abort {
                     GiveUp::Aborted
@@ -635,6 +650,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             attempt: self.attempts,
             at: now,
             kind,
+            took: now.saturating_duration_since(self.attempt_started),
         });
         self.last_failure = Some(kind);
         if self
@@ -724,6 +740,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             reason,
             at: now,
             attempts: self.attempts,
+            elapsed: now.saturating_duration_since(self.started),
         });
         reason
     }
