@@ -111,13 +111,13 @@ impl<E> Hook<E> {
 impl<E: Clone> Hook<E> {
     #[inline]
     fn emit(&self, event: E) {
-        if let Some(list) = &self.0 {
-            if let [rest @ .., last] = &list[..] {
-                for f in rest {
-                    f(event.clone());
-                }
-                last(event);
+        if let Some(list) = &self.0
+            && let [rest @ .., last] = &list[..]
+        {
+            for f in rest {
+                f(event.clone());
             }
+            last(event);
         }
     }
 }

@@ -389,12 +389,25 @@ impl Describe for RateEvent {
     fn describe(&self) -> Fields {
         let f = |kind| Fields::new(Self::PATTERN, kind);
         match *self {
-            RateEvent::Acquired { at, permits } => {
+            RateEvent::Acquired {
+                at,
+                permits,
+                available,
+            } => {
                 let mut e = f("acquired").at(at);
                 e.count = u64::from(permits);
+                e.available = available;
                 e
             }
-            RateEvent::Rejected { at, rejected } => f("rejected").rejected(at, rejected),
+            RateEvent::Rejected {
+                at,
+                rejected,
+                available,
+            } => {
+                let mut e = f("rejected").rejected(at, rejected);
+                e.available = available;
+                e
+            }
         }
     }
 }

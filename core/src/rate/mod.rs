@@ -60,6 +60,9 @@ pub enum RateEvent {
         at: Instant,
         /// Permits taken.
         permits: u32,
+        /// Permits left to take now, if the limiter can tell
+        /// ([`Limiter::permits_available`]).
+        available: Option<u32>,
     },
     /// A call was turned away.
     Rejected {
@@ -67,6 +70,8 @@ pub enum RateEvent {
         at: Instant,
         /// Why, and when to retry.
         rejected: Rejected,
+        /// Permits left to take now, if the limiter can tell.
+        available: Option<u32>,
     },
 }
 use crate::{ConfigError, Instant, Problem, RejectReason, Rejected};

@@ -48,6 +48,14 @@ pub trait Limiter {
         false
     }
 
+    /// Permits `key` could take at `now`, if the limiter can tell without
+    /// changing (reported to observers, e.g. as a gauge): `None` by
+    /// default.
+    fn permits_available(&self, key: &Self::Key, now: Instant) -> Option<u32> {
+        let _ = (key, now);
+        None
+    }
+
     /// Whether [`reserve`](Limiter::reserve) books permits ahead (a GCRA):
     /// a booked call waits for its start. A limiter that cannot book
     /// (`false`, the default: buckets, windows, keyed) rejects with
@@ -78,6 +86,10 @@ impl Limiter for Gcra {
     #[inline]
     fn cancel(&mut self, reservation: Reservation) -> bool {
         Gcra::cancel(self, reservation)
+    }
+
+    fn permits_available(&self, _: &(), now: Instant) -> Option<u32> {
+        Some(Gcra::available(self, now))
     }
 }
 
@@ -118,6 +130,10 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, 
     ) -> Result<Reservation, Rejected> {
         self.acquire(key, now, n)
             .map(|()| Reservation::granted(now))
+    }
+
+    fn permits_available(&self, key: &K, now: Instant) -> Option<u32> {
+        Some(KeyedGcra::available(self, key, now))
     }
 }
 
@@ -286,12 +302,18 @@ fn event_of(
     entry: &Entry<Reservation, Reservation>,
     now: Instant,
     permits: u32,
+    available: impl FnOnce() -> Option<u32>,
 ) -> Option<RateEvent> {
     match entry {
-        Entry::Admitted(_) => Some(RateEvent::Acquired { at: now, permits }),
+        Entry::Admitted(_) => Some(RateEvent::Acquired {
+            at: now,
+            permits,
+            available: available(),
+        }),
         Entry::Rejected(rejected) => Some(RateEvent::Rejected {
             at: now,
             rejected: *rejected,
+            available: available(),
         }),
         Entry::Pending { .. } => None,
     }
@@ -302,11 +324,13 @@ impl<L: Limiter, O: Observer<RateEvent>> Throttle<L, O> {
     fn report(
         &mut self,
         entry: Entry<Reservation, Reservation>,
+        call: &Call<'_, L::Key>,
         now: Instant,
-        permits: u32,
     ) -> Entry<Reservation, Reservation> {
         if !self.observer.is_silent()
-            && let Some(event) = event_of(&entry, now, permits)
+            && let Some(event) = event_of(&entry, now, call.weight(), || {
+                self.limiter.permits_available(call.key(), now)
+            })
         {
             self.observer.on_event(event);
         }
@@ -323,7 +347,8 @@ impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
         permits: u32,
     ) -> Entry<Reservation, Reservation> {
         if !self.observer.is_silent()
-            && let Some(event) = event_of(&entry, now, permits)
+            && let Some(event) =
+                event_of(&entry, now, permits, || Some(self.limiter.available(now)))
         {
             self.observer.on_event(event);
         }
@@ -349,7 +374,7 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
             .limiter
             .reserve(call.key(), now, call.weight(), max_wait);
         let entry = asked::<L>(booking, now, now.saturating_add(max_wait));
-        self.report(entry, now, call.weight())
+        self.report(entry, call, now)
     }
 
     fn resume(
@@ -361,7 +386,7 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
         let now = call.now().max(self.limiter.latest_seen());
         if L::BOOKS {
             let entry = booked(Ok(wait), now, Duration::MAX);
-            return self.report(entry, now, call.weight());
+            return self.report(entry, call, now);
         }
         // Not booked: ask again, waiting at most until the wait's end.
         let until = wait.start();
@@ -370,7 +395,7 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
             .limiter
             .reserve(call.key(), now, call.weight(), max_wait);
         let entry = asked::<L>(booking, now, until);
-        self.report(entry, now, call.weight())
+        self.report(entry, call, now)
     }
 
     fn cancel(&mut self, _: Instant, wait: Reservation) {
