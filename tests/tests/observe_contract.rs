@@ -249,3 +249,49 @@ fn lock_free_rejections_arrive_together_at_the_next_locked_operation() {
     assert_eq!(events.load(Ordering::Relaxed), 1);
     assert_eq!(breaker.metrics().rejected, before + 1000);
 }
+
+/// A breaker that keeps no counts ([`NoCounters`]) has its gate count
+/// rejections only for a listening observer, and reports every one of
+/// them; its metrics stay without counts.
+#[test]
+fn a_breaker_without_counters_still_reports_its_lock_free_rejections() {
+    use std::cell::Cell;
+
+    use failsafe_core::admission::{Call, Entry};
+    use failsafe_core::breaker::{CircuitBreaker, NoCounters};
+    use failsafe_core::sync::{CsLock, Shared, SharedAdmission};
+    use failsafe_core::{FnObserver, Outcome as CoreOutcome};
+
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_wait(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let heard = Cell::new(0u64);
+    let observer = FnObserver(|e: BreakerEvent| {
+        let f = e.describe();
+        if f.is_rejection() {
+            heard.set(heard.get() + f.count);
+        }
+    });
+    let shared = Shared::new(CsLock::new(CircuitBreaker::with_counters(
+        config, NoWindow, observer, NoCounters,
+    )));
+    let at = |ms| Call::at(Instant::from_millis(ms));
+    let Entry::Admitted(p) = shared.enter(&at(0), None) else {
+        panic!("closed")
+    };
+    shared.exit(Instant::from_millis(1), p, CoreOutcome::Failure);
+    for i in 0..100 {
+        assert!(matches!(shared.enter(&at(2 + i), None), Entry::Rejected(_)));
+    }
+    assert_eq!(shared.gate_rejections(), 100, "counted on the gate");
+    assert_eq!(heard.get(), 0, "not reported before a locked operation");
+    shared.on_deadline(Instant::from_millis(200));
+    assert_eq!(heard.get(), 100);
+    assert_eq!(
+        shared.metrics(Instant::from_millis(200)).rejected,
+        0,
+        "no counts kept"
+    );
+}

@@ -576,7 +576,10 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             budget.on_call(now);
         }
         self.waiting_until = None;
-        self.attempt_started = now;
+        if !self.observer.is_silent() {
+            // Only a listener hears an attempt's duration.
+            self.attempt_started = now;
+        }
         self.attempts = self.attempts.saturating_add(1);
         Ok(self.attempts)
     }
