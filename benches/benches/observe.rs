@@ -5,7 +5,8 @@
 //! (tracing disabled at run time), with tracing enabled (a subscriber that
 //! counts events), and with a `MetricsObserver` (no recorder; a recorder).
 //!
-//! Groups (single thread, a counter clock so no clock read is measured):
+//! Groups (single thread, a counter clock so no clock read is measured;
+//! the rows with a subscriber or a recorder run last, see `subscribed`):
 //!
 //! - `observe/rate_limiter`: one admitted `try_acquire` on the lock-free
 //!   rate limiter: every call is one event (`RateEvent::Acquired`);
@@ -100,6 +101,30 @@ enum Listener {
     Metrics,
 }
 
+fn rate_handle(listener: Listener) -> RateLimiterPolicy<CounterClock> {
+    let limiter: RateLimiterPolicy<CounterClock> =
+        RateLimiterPolicy::with_runtime(permissive(), CounterClock::default())
+            .with_max_wait(Duration::ZERO);
+    match listener {
+        Listener::Empty => limiter,
+        Listener::Tracing => limiter.observe(TracingObserver::new("bench")),
+        Listener::Metrics => limiter.observe(MetricsObserver::new("bench")),
+    }
+}
+
+fn bulkhead_handle(
+    config: BulkheadConfig,
+    listener: Listener,
+) -> BulkheadPolicy<64, FixedLimit, CounterClock> {
+    let bulkhead: BulkheadPolicy<64, FixedLimit, CounterClock> =
+        BulkheadPolicy::with_runtime(config, CounterClock::default());
+    match listener {
+        Listener::Empty => bulkhead,
+        Listener::Tracing => bulkhead.observe(TracingObserver::new("bench")),
+        Listener::Metrics => bulkhead.observe(MetricsObserver::new("bench")),
+    }
+}
+
 fn rate_limiter(c: &mut Criterion) {
     let mut g = c.benchmark_group("observe/rate_limiter");
     g.bench_function(
@@ -113,16 +138,7 @@ fn rate_limiter(c: &mut Criterion) {
             assert!(limiter.try_acquire().is_ok());
         },
     );
-    let handle = |listener: Listener| {
-        let limiter: RateLimiterPolicy<CounterClock> =
-            RateLimiterPolicy::with_runtime(permissive(), CounterClock::default())
-                .with_max_wait(Duration::ZERO);
-        match listener {
-            Listener::Empty => limiter,
-            Listener::Tracing => limiter.observe(TracingObserver::new("bench")),
-            Listener::Metrics => limiter.observe(MetricsObserver::new("bench")),
-        }
-    };
+    let handle = rate_handle;
     g.bench_function("RateLimiterPolicy, no listener", |b| {
         let limiter = handle(Listener::Empty);
         b.iter(|| black_box(limiter.try_acquire().is_ok()));
@@ -131,30 +147,9 @@ fn rate_limiter(c: &mut Criterion) {
         let limiter = handle(Listener::Tracing);
         b.iter(|| black_box(limiter.try_acquire().is_ok()));
     });
-    g.bench_function("+ TracingObserver, subscriber at INFO (events off)", |b| {
-        let limiter = handle(Listener::Tracing);
-        let seen = with_tracing(tracing::Level::INFO, || {
-            b.iter(|| black_box(limiter.try_acquire().is_ok()));
-        });
-        assert_eq!(seen, 0);
-    });
-    g.bench_function("+ TracingObserver, subscriber at DEBUG (events on)", |b| {
-        let limiter = handle(Listener::Tracing);
-        let seen = with_tracing(tracing::Level::DEBUG, || {
-            b.iter(|| black_box(limiter.try_acquire().is_ok()));
-        });
-        assert!(seen > 0);
-    });
     g.bench_function("+ MetricsObserver, no recorder", |b| {
         let limiter = handle(Listener::Metrics);
         b.iter(|| black_box(limiter.try_acquire().is_ok()));
-    });
-    g.bench_function("+ MetricsObserver, debugging recorder", |b| {
-        let limiter = handle(Listener::Metrics);
-        let recorder = metrics_util::debugging::DebuggingRecorder::new();
-        metrics::with_local_recorder(&recorder, || {
-            b.iter(|| black_box(limiter.try_acquire().is_ok()));
-        });
     });
     g.finish();
 }
@@ -173,15 +168,7 @@ fn bulkhead(c: &mut Criterion) {
             b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
         },
     );
-    let handle = |listener: Listener| {
-        let bulkhead: BulkheadPolicy<64, FixedLimit, CounterClock> =
-            BulkheadPolicy::with_runtime(config, CounterClock::default());
-        match listener {
-            Listener::Empty => bulkhead,
-            Listener::Tracing => bulkhead.observe(TracingObserver::new("bench")),
-            Listener::Metrics => bulkhead.observe(MetricsObserver::new("bench")),
-        }
-    };
+    let handle = |l| bulkhead_handle(config, l);
     g.bench_function("BulkheadPolicy, no listener", |b| {
         let bulkhead = handle(Listener::Empty);
         b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
@@ -189,20 +176,6 @@ fn bulkhead(c: &mut Criterion) {
     g.bench_function("+ TracingObserver, no subscriber", |b| {
         let bulkhead = handle(Listener::Tracing);
         b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
-    });
-    g.bench_function("+ TracingObserver, subscriber at INFO (events off)", |b| {
-        let bulkhead = handle(Listener::Tracing);
-        let seen = with_tracing(tracing::Level::INFO, || {
-            b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
-        });
-        assert_eq!(seen, 0);
-    });
-    g.bench_function("+ TracingObserver, subscriber at DEBUG (events on)", |b| {
-        let bulkhead = handle(Listener::Tracing);
-        let seen = with_tracing(tracing::Level::DEBUG, || {
-            b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
-        });
-        assert!(seen > 0);
     });
     g.bench_function("+ MetricsObserver, no recorder", |b| {
         let bulkhead = handle(Listener::Metrics);
@@ -254,6 +227,55 @@ fn breaker_open(c: &mut Criterion) {
     g.finish();
 }
 
+/// Last, since a subscriber once installed leaves tracing's global level
+/// raised for the rest of the process: what listening costs with a
+/// subscriber whose level keeps the events off (tracing disabled at run
+/// time) and with one that takes them, and with a real `metrics` recorder.
+fn subscribed(c: &mut Criterion) {
+    let config = BulkheadConfig::builder().max_concurrent(8).build().unwrap();
+    let mut g = c.benchmark_group("observe/rate_limiter");
+    let handle = rate_handle;
+    g.bench_function("+ TracingObserver, subscriber at INFO (events off)", |b| {
+        let limiter = handle(Listener::Tracing);
+        let seen = with_tracing(tracing::Level::INFO, || {
+            b.iter(|| black_box(limiter.try_acquire().is_ok()));
+        });
+        assert_eq!(seen, 0);
+    });
+    g.bench_function("+ TracingObserver, subscriber at DEBUG (events on)", |b| {
+        let limiter = handle(Listener::Tracing);
+        let seen = with_tracing(tracing::Level::DEBUG, || {
+            b.iter(|| black_box(limiter.try_acquire().is_ok()));
+        });
+        assert!(seen > 0);
+    });
+    g.bench_function("+ MetricsObserver, debugging recorder", |b| {
+        let limiter = handle(Listener::Metrics);
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            b.iter(|| black_box(limiter.try_acquire().is_ok()));
+        });
+    });
+    g.finish();
+    let mut g = c.benchmark_group("observe/bulkhead");
+    let handle = |l| bulkhead_handle(config, l);
+    g.bench_function("+ TracingObserver, subscriber at INFO (events off)", |b| {
+        let bulkhead = handle(Listener::Tracing);
+        let seen = with_tracing(tracing::Level::INFO, || {
+            b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
+        });
+        assert_eq!(seen, 0);
+    });
+    g.bench_function("+ TracingObserver, subscriber at DEBUG (events on)", |b| {
+        let bulkhead = handle(Listener::Tracing);
+        let seen = with_tracing(tracing::Level::DEBUG, || {
+            b.iter(|| bulkhead.try_acquire().unwrap().finish(Outcome::Success));
+        });
+        assert!(seen > 0);
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     // Short: the whole file takes about 40 s on a 2-core machine.
     Criterion::default()
@@ -266,6 +288,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = rate_limiter, bulkhead, breaker_open
+    targets = rate_limiter, bulkhead, breaker_open, subscribed
 }
 criterion_main!(benches);
