@@ -320,39 +320,61 @@ fn event_of(
 }
 
 impl<L: Limiter, O: Observer<RateEvent>> Throttle<L, O> {
-    #[inline]
+    /// Tells a listening observer about `entry` (the check is inlined: a
+    /// silent observer costs nothing, not even a call).
+    #[inline(always)]
     fn report(
         &mut self,
         entry: Entry<Reservation, Reservation>,
         call: &Call<'_, L::Key>,
         now: Instant,
     ) -> Entry<Reservation, Reservation> {
-        if !self.observer.is_silent()
-            && let Some(event) = event_of(&entry, now, call.weight(), || {
-                self.limiter.permits_available(call.key(), now)
-            })
-        {
-            self.observer.on_event(event);
+        if !self.observer.is_silent() {
+            self.report_to_observer(&entry, call, now);
         }
         entry
+    }
+
+    #[inline(never)]
+    fn report_to_observer(
+        &mut self,
+        entry: &Entry<Reservation, Reservation>,
+        call: &Call<'_, L::Key>,
+        now: Instant,
+    ) {
+        if let Some(event) = event_of(entry, now, call.weight(), || {
+            self.limiter.permits_available(call.key(), now)
+        }) {
+            self.observer.on_event(event);
+        }
     }
 }
 
 impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
-    #[inline]
+    /// As [`report`](Throttle::report), for the lock-free limiter.
+    #[inline(always)]
     fn report_shared(
         &self,
         entry: Entry<Reservation, Reservation>,
         now: Instant,
         permits: u32,
     ) -> Entry<Reservation, Reservation> {
-        if !self.observer.is_silent()
-            && let Some(event) =
-                event_of(&entry, now, permits, || Some(self.limiter.available(now)))
-        {
-            self.observer.on_event(event);
+        if !self.observer.is_silent() {
+            self.report_shared_to_observer(&entry, now, permits);
         }
         entry
+    }
+
+    #[inline(never)]
+    fn report_shared_to_observer(
+        &self,
+        entry: &Entry<Reservation, Reservation>,
+        now: Instant,
+        permits: u32,
+    ) {
+        if let Some(event) = event_of(entry, now, permits, || Some(self.limiter.available(now))) {
+            self.observer.on_event(event);
+        }
     }
 }
 
