@@ -606,12 +606,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         // out of line.
         if let Verdict::Success = verdict {
             budget.on_success(now, self.last_failure);
-            self.observer.on_event(RetryEvent::Succeeded {
-                attempts: self.attempts,
-                at: now,
-                took: now.saturating_duration_since(self.attempt_started),
-                elapsed: now.saturating_duration_since(self.started),
-            });
+            if !self.observer.is_silent() {
+                self.observer.on_event(RetryEvent::Succeeded {
+                    attempts: self.attempts,
+                    at: now,
+                    took: now.saturating_duration_since(self.attempt_started),
+                    elapsed: now.saturating_duration_since(self.started),
+                });
+            }
             self.finished = Some(Finished::Done);
             self.waiting_until = None;
             return Decision::Done;
@@ -633,12 +635,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             Verdict::Success => return Decision::Done,
             Verdict::DoNotRetry | Verdict::Abort => {
                 budget.on_failure(now, FailureKind::Error);
-                self.observer.on_event(RetryEvent::AttemptFailed {
-                    attempt: self.attempts,
-                    at: now,
-                    kind: FailureKind::Error,
-                    took: now.saturating_duration_since(self.attempt_started),
-                });
+                if !self.observer.is_silent() {
+                    self.observer.on_event(RetryEvent::AttemptFailed {
+                        attempt: self.attempts,
+                        at: now,
+                        kind: FailureKind::Error,
+                        took: now.saturating_duration_since(self.attempt_started),
+                    });
+                }
                 let reason = if verdict == Verdict::Abort {
                     GiveUp::Aborted
                 } else {
@@ -649,12 +653,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             Verdict::Retry { kind, .. } => kind,
         };
         budget.on_failure(now, kind);
-        self.observer.on_event(RetryEvent::AttemptFailed {
-            attempt: self.attempts,
-            at: now,
-            kind,
-            took: now.saturating_duration_since(self.attempt_started),
-        });
+        if !self.observer.is_silent() {
+            self.observer.on_event(RetryEvent::AttemptFailed {
+                attempt: self.attempts,
+                at: now,
+                kind,
+                took: now.saturating_duration_since(self.attempt_started),
+            });
+        }
         self.last_failure = Some(kind);
         if self
             .cfg()
@@ -739,12 +745,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
         self.finished = Some(Finished::GiveUp(reason));
         self.waiting_until = None;
-        self.observer.on_event(RetryEvent::GaveUp {
-            reason,
-            at: now,
-            attempts: self.attempts,
-            elapsed: now.saturating_duration_since(self.started),
-        });
+        if !self.observer.is_silent() {
+            self.observer.on_event(RetryEvent::GaveUp {
+                reason,
+                at: now,
+                attempts: self.attempts,
+                elapsed: now.saturating_duration_since(self.started),
+            });
+        }
         reason
     }
 }
