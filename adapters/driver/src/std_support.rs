@@ -170,7 +170,8 @@ impl<E: Clone> SharedObserver<E> for Hook<E> {
 /// A [`Hook`] that listeners may join through a shared reference, for a
 /// lock-free machine shared by `Arc` (the rate limiter's std handle). With
 /// nobody listening, a call pays one relaxed load; with listeners, a read
-/// lock per event.
+/// lock per event. A listener must not add listeners to the hook it is
+/// called from (the write lock would wait for its own read lock).
 pub struct SharedHook<E> {
     any: AtomicBool,
     hook: RwLock<Hook<E>>,
