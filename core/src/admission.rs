@@ -396,6 +396,25 @@ pub trait Admission {
     /// credit).
     fn absorb_gate_exits(&mut self, _n: u32, _latest: Instant) {}
 
+    /// Whether the machine wants the calls a shared handle's gate rejects
+    /// without the lock reported ([`absorb_gate_rejections`](Admission::absorb_gate_rejections)):
+    /// `false` by default; a machine whose observer listens says `true`.
+    /// Asked under the lock after every locked operation that leaves the
+    /// gate rejecting.
+    fn reports_gate_rejections(&self) -> bool {
+        false
+    }
+
+    /// `count` calls the gate rejected without the lock, each with
+    /// `rejected`, since the last report: called under the lock, before any
+    /// other operation (after [`absorb_gate_exits`](Admission::absorb_gate_exits)),
+    /// when the gate counted any (machines that
+    /// [count them](Admission::COUNTS_GATE_REJECTIONS) or
+    /// [want them reported](Admission::reports_gate_rejections)). The
+    /// machine's state is the one the gate published. The default does
+    /// nothing.
+    fn absorb_gate_rejections(&mut self, _count: u64, _rejected: Rejected) {}
+
     /// The latest time the machine has seen (the clock contract's floor).
     fn latest_seen(&self) -> Instant {
         Instant::ZERO

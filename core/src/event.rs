@@ -3,6 +3,16 @@
 //! Each machine is generic over an [`Observer`] of its event type, `()` by
 //! default, which compiles to nothing. Adapters bridge events to `tracing`,
 //! `metrics` or `defmt` by supplying their own observer.
+//!
+//! Several observers listen through a tuple (`(a, b)` is an observer);
+//! [`Named`] gives a policy's events its name; every event type can
+//! [`Describe`] itself as flat [`Fields`], so one observer serves every
+//! pattern. Lock-free paths (a shared rate limiter) report to a
+//! [`SharedObserver`], which takes `&self`.
+
+mod describe;
+
+pub use describe::{Describe, Fields, outcome_code, reject_reason_code};
 
 /// Receives a machine's events, synchronously, as they happen.
 ///
@@ -80,5 +90,232 @@ impl<E, F: FnMut(E)> Observer<E> for FnObserver<F> {
     #[inline]
     fn on_event(&mut self, event: E) {
         (self.0)(event)
+    }
+}
+
+/// Fan-out: a pair of observers both see every event (the first a clone).
+/// Silent only if both are. Nest tuples, or use the 3- and 4-tuples, for
+/// more; no allocation, so it works in a `static` on firmware.
+///
+/// ```
+/// use failsafe_core::{FnObserver, Observer};
+/// let (mut a, mut b) = (0, 0);
+/// let mut both = (FnObserver(|e: u32| a += e), FnObserver(|e: u32| b += 2 * e));
+/// both.on_event(1);
+/// drop(both);
+/// assert_eq!((a, b), (1, 2));
+/// assert!(Observer::<u32>::is_silent(&((), ())));
+/// ```
+impl<E: Clone, A: Observer<E>, B: Observer<E>> Observer<E> for (A, B) {
+    #[inline]
+    fn on_event(&mut self, event: E) {
+        if !self.0.is_silent() {
+            self.0.on_event(event.clone());
+        }
+        self.1.on_event(event);
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_silent() && self.1.is_silent()
+    }
+}
+
+/// Fan-out to three observers (see the pair's impl).
+impl<E: Clone, A: Observer<E>, B: Observer<E>, C: Observer<E>> Observer<E> for (A, B, C) {
+    #[inline]
+    fn on_event(&mut self, event: E) {
+        if !self.0.is_silent() {
+            self.0.on_event(event.clone());
+        }
+        if !self.1.is_silent() {
+            self.1.on_event(event.clone());
+        }
+        self.2.on_event(event);
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_silent() && self.1.is_silent() && self.2.is_silent()
+    }
+}
+
+/// Fan-out to four observers (see the pair's impl).
+impl<E: Clone, A: Observer<E>, B: Observer<E>, C: Observer<E>, D: Observer<E>> Observer<E>
+    for (A, B, C, D)
+{
+    #[inline]
+    fn on_event(&mut self, event: E) {
+        if !self.0.is_silent() {
+            self.0.on_event(event.clone());
+        }
+        if !self.1.is_silent() {
+            self.1.on_event(event.clone());
+        }
+        if !self.2.is_silent() {
+            self.2.on_event(event.clone());
+        }
+        self.3.on_event(event);
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_silent() && self.1.is_silent() && self.2.is_silent() && self.3.is_silent()
+    }
+}
+
+/// An event with the name of the policy that decided it (see [`Named`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NamedEvent<E> {
+    /// The policy's name.
+    pub name: &'static str,
+    /// What it decided.
+    pub event: E,
+}
+
+/// Gives a policy a name: every event reaches `observer` as a
+/// [`NamedEvent`]. Zero-cost for a silent observer, `const`, allocation-free.
+///
+/// ```
+/// use failsafe_core::event::{Named, NamedEvent};
+/// use failsafe_core::{FnObserver, Observer};
+/// let mut last = None;
+/// let mut obs = Named::new("payments", FnObserver(|e: NamedEvent<u32>| last = Some((e.name, e.event))));
+/// obs.on_event(7);
+/// drop(obs);
+/// assert_eq!(last, Some(("payments", 7)));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Named<O> {
+    name: &'static str,
+    observer: O,
+}
+
+impl<O> Named<O> {
+    /// `observer`, told that every event comes from the policy `name`.
+    ///
+    /// ```
+    /// # use failsafe_core::event::Named;
+    /// let named = Named::new("db", ());
+    /// assert_eq!(named.name(), "db");
+    /// ```
+    pub const fn new(name: &'static str, observer: O) -> Self {
+        Named { name, observer }
+    }
+
+    /// The policy's name.
+    ///
+    /// ```
+    /// # use failsafe_core::event::Named;
+    /// assert_eq!(Named::new("db", ()).name(), "db");
+    /// ```
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The observer.
+    ///
+    /// ```
+    /// # use failsafe_core::event::Named;
+    /// let mut named = Named::new("db", 0u8);
+    /// *named.observer_mut() += 1;
+    /// assert_eq!(*named.observer_mut(), 1);
+    /// ```
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
+    }
+}
+
+impl<E, O: Observer<NamedEvent<E>>> Observer<E> for Named<O> {
+    #[inline]
+    fn on_event(&mut self, event: E) {
+        self.observer.on_event(NamedEvent {
+            name: self.name,
+            event,
+        })
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.observer.is_silent()
+    }
+}
+
+/// An observer called through a shared reference, from several threads or
+/// interrupt handlers at once: what lock-free machines (a shared
+/// [`Throttle<AtomicGcra>`](crate::rate::Throttle)) report to. `()` is the
+/// silent one; [`FnObserver`] over an `Fn` is one.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use failsafe_core::event::SharedObserver;
+/// use failsafe_core::FnObserver;
+/// let seen = AtomicU32::new(0);
+/// let obs = FnObserver(|e: u32| { seen.fetch_add(e, Ordering::Relaxed); });
+/// obs.on_event(2);
+/// SharedObserver::on_event(&obs, 3);
+/// assert_eq!(seen.load(Ordering::Relaxed), 5);
+/// ```
+pub trait SharedObserver<E> {
+    /// Called once per event.
+    fn on_event(&self, event: E);
+
+    /// Whether this observer ignores every event (see
+    /// [`Observer::is_silent`]). No by default; `()` says yes.
+    #[inline(always)]
+    fn is_silent(&self) -> bool {
+        false
+    }
+}
+
+/// The silent shared observer.
+impl<E> SharedObserver<E> for () {
+    #[inline(always)]
+    fn on_event(&self, _event: E) {}
+
+    #[inline(always)]
+    fn is_silent(&self) -> bool {
+        true
+    }
+}
+
+/// A closure as a shared observer.
+impl<E, F: Fn(E)> SharedObserver<E> for FnObserver<F> {
+    #[inline]
+    fn on_event(&self, event: E) {
+        (self.0)(event)
+    }
+}
+
+/// Fan-out for shared observers.
+impl<E: Clone, A: SharedObserver<E>, B: SharedObserver<E>> SharedObserver<E> for (A, B) {
+    #[inline]
+    fn on_event(&self, event: E) {
+        if !self.0.is_silent() {
+            self.0.on_event(event.clone());
+        }
+        self.1.on_event(event);
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_silent() && self.1.is_silent()
+    }
+}
+
+/// A named shared observer.
+impl<E, O: SharedObserver<NamedEvent<E>>> SharedObserver<E> for Named<O> {
+    #[inline]
+    fn on_event(&self, event: E) {
+        self.observer.on_event(NamedEvent {
+            name: self.name,
+            event,
+        })
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.observer.is_silent()
     }
 }

@@ -68,7 +68,7 @@ pub mod chain;
 pub mod chaos;
 pub mod classify;
 mod error;
-mod event;
+pub mod event;
 pub mod failfast;
 pub mod fallback;
 pub mod hedge;

@@ -291,6 +291,9 @@ const CREDIT: u64 = MAX_CREDIT << CREDIT_SHIFT;
 /// Admission word: the machine's token (a breaker's epoch and permit kind),
 /// bits 0 to 33.
 const TOKEN: u64 = CREDIT_ONE - 1;
+/// Admission word bit, while the gate rejects: the machine wants the
+/// calls it rejects counted and reported ([`Admission::reports_gate_rejections`]).
+const REPORT: u64 = 1 << 61;
 /// Reject-until word: not rejecting.
 const NOT_REJECTING: u64 = 0;
 /// Reject-until word: rejecting with no known end (`retry_at` `None`).
@@ -344,6 +347,10 @@ pub struct Shared<M, L> {
     until: GateWord,
     latest: GateWord,
     rejections: GateWord,
+    /// The gate's rejections already reported to the machine
+    /// ([`Admission::absorb_gate_rejections`]; read and written only under
+    /// the lock).
+    reported: GateWord,
     /// The exit credit last published in `admit` (read and written only
     /// under the lock).
     credit: GateWord,
@@ -362,6 +369,7 @@ impl<M, L> Shared<M, L> {
             until: GateWord::new(NOT_REJECTING),
             latest: GateWord::new(0),
             rejections: GateWord::new(0),
+            reported: GateWord::new(0),
             credit: GateWord::new(0),
             _machine: PhantomData,
         }
@@ -376,6 +384,7 @@ impl<M, L> Shared<M, L> {
             until: GateWord::new(NOT_REJECTING),
             latest: GateWord::new(0),
             rejections: GateWord::new(0),
+            reported: GateWord::new(0),
             credit: GateWord::new(0),
             _machine: PhantomData,
         }
@@ -449,6 +458,41 @@ impl<M, L: Lock<M>> Shared<M, L> {
     /// that finds no credit after this takes the lock (and so comes after
     /// this operation).
     fn fold(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        self.fold_exits(m);
+        self.fold_rejections(m);
+    }
+
+    /// Hands the machine the rejections the gate counted since the last
+    /// report ([`Admission::absorb_gate_rejections`]), with the rejection
+    /// the gate gave them (the machine has not changed since it published
+    /// it: this runs first under the lock).
+    #[inline]
+    fn fold_rejections(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        let total = self.rejections.load(Ordering::Relaxed);
+        let reported = self.reported.load(Ordering::Relaxed);
+        if total == reported {
+            return;
+        }
+        self.reported.store(total, Ordering::Relaxed);
+        if let Gate::Reject { until, reason } = m.gate() {
+            let rejected = match until {
+                None => Rejected::new(reason, None),
+                Some(Instant::MAX) => Rejected::never(reason),
+                Some(t) => Rejected::new(reason, Some(t)),
+            };
+            m.absorb_gate_rejections(total.wrapping_sub(reported), rejected);
+        }
+    }
+
+    /// Hands the machine the exits counted on the gate's credit.
+    #[inline]
+    fn fold_exits(&self, m: &mut M)
     where
         M: Admission,
     {
@@ -544,7 +588,12 @@ impl<M, L: Lock<M>> Shared<M, L> {
                     Some(until) if until.as_nanos() >= UNTIL_NEVER => NOT_REJECTING,
                     Some(until) => until.as_nanos(),
                 };
-                (u64::from(reason.code()), until)
+                let report = if m.reports_gate_rejections() {
+                    REPORT
+                } else {
+                    0
+                };
+                (u64::from(reason.code()) | report, until)
             }
         };
         // No exit can change the word now: `fold` took its credit.
@@ -592,7 +641,7 @@ impl<M, L: Lock<M>> Shared<M, L> {
         }
         let code = self.admit.load(Ordering::Relaxed);
         let reason = RejectReason::from_code(code as u8)?;
-        if M::COUNTS_GATE_REJECTIONS {
+        if M::COUNTS_GATE_REJECTIONS || code & REPORT != 0 {
             self.rejections.fetch_add(1, Ordering::Relaxed);
         }
         Some(match until {
@@ -769,6 +818,7 @@ where
         self.with(|b| {
             b.reset(now);
             self.rejections.store(0, Ordering::Relaxed);
+            self.reported.store(0, Ordering::Relaxed);
         })
     }
 
@@ -776,7 +826,9 @@ where
     /// without counters).
     pub fn metrics(&self, now: Instant) -> BreakerMetrics {
         let mut m = self.with(|b| b.metrics(now));
-        m.rejected = m.rejected.saturating_add(self.gate_rejections());
+        if K::COUNTS {
+            m.rejected = m.rejected.saturating_add(self.gate_rejections());
+        }
         m
     }
 }
@@ -827,6 +879,7 @@ where
         self.with(|ff| {
             ff.reset(now);
             self.rejections.store(0, Ordering::Relaxed);
+            self.reported.store(0, Ordering::Relaxed);
         })
     }
 

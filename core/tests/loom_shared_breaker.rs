@@ -308,3 +308,57 @@ fn a_time_known_to_a_lock_free_success_reaches_the_machine() {
         assert_eq!(r.retry_at, Some(Instant::from_secs(15)));
     });
 }
+
+/// An observer that counts the calls it hears were rejected.
+#[derive(Default)]
+struct Rejections(u64);
+
+impl failsafe_core::Observer<failsafe_core::breaker::BreakerEvent> for Rejections {
+    fn on_event(&mut self, event: failsafe_core::breaker::BreakerEvent) {
+        use failsafe_core::event::Describe;
+        let f = event.describe();
+        if f.is_rejection() {
+            self.0 += f.count;
+        }
+    }
+}
+
+/// Rejections taken on the lock-free gate while another thread's locked
+/// operation reports the earlier ones: every rejection a caller saw
+/// reaches the observer exactly once (none lost between the gate's count
+/// and the report, none reported twice), and the metrics agree.
+#[test]
+fn lock_free_rejections_race_their_report() {
+    type Observed =
+        SharedBreaker<NoWindow, Rejections, LoomLock<CircuitBreaker<NoWindow, Rejections>>>;
+    loom::model(|| {
+        let config = BreakerConfig::builder()
+            .no_failure_rate()
+            .consecutive_failures(1)
+            .open_wait(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let b: Arc<Observed> = Arc::new(SharedBreaker::new(LoomLock(Mutex::new(
+            CircuitBreaker::with_observer(config, NoWindow, Rejections::default()),
+        ))));
+        let p = b.acquire(Instant::from_secs(1)).unwrap();
+        b.record(Instant::from_secs(1), p, Outcome::Failure);
+        let callers: Vec<_> = (0..2)
+            .map(|i| {
+                let b = b.clone();
+                thread::spawn(move || u64::from(b.acquire(Instant::from_secs(2 + i)).is_err()))
+            })
+            .collect();
+        // A locked operation meanwhile reports what the gate counted so far.
+        let reporter = {
+            let b = b.clone();
+            thread::spawn(move || b.with(|_| ()))
+        };
+        let told: u64 = callers.into_iter().map(|t| t.join().unwrap()).sum();
+        reporter.join().unwrap();
+        assert_eq!(told, 2, "open for 10 s: both rejected");
+        let heard = b.with(|m| m.observer().0);
+        assert_eq!(heard, told);
+        assert_eq!(b.metrics(Instant::from_secs(3)).rejected, told);
+    });
+}

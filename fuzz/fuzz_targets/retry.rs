@@ -1248,12 +1248,13 @@ impl Harness {
                     reason,
                     attempts,
                     at,
+                    ..
                 } => {
                     assert_eq!(call.ended, Ended::GaveUp(reason));
                     assert_eq!(attempts, call.retry.attempts());
                     assert_eq!(at, call.latest);
                 }
-                RetryEvent::Succeeded { attempts, at } => {
+                RetryEvent::Succeeded { attempts, at, .. } => {
                     assert_eq!(call.ended, Ended::Done);
                     assert_eq!(attempts, call.retry.attempts());
                     assert_eq!(at, call.latest);

@@ -39,8 +39,15 @@
 //!   deadline or policy; [`LockKind`]: a policy's lock named by kind;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
 //!   [`Park`]; with the `quanta` feature: `QuantaClock`; with `defmt`:
-//!   `DefmtObserver`.
+//!   `DefmtObserver`;
+//! - [`observe`]: with `tracing`, `TracingObserver`; with `metrics`,
+//!   `MetricsObserver` (every pattern's events, named by policy; OpenTelemetry
+//!   through either bridge).
 #![no_std]
+
+// The `metrics` facade's macros name `::std`.
+#[cfg(feature = "metrics")]
+extern crate std;
 
 pub mod admit;
 mod blocking;
@@ -56,6 +63,7 @@ mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 mod lock_kind;
+pub mod observe;
 pub mod pipeline;
 mod pipeline_cache;
 mod plan_run;
@@ -90,7 +98,8 @@ mod std_timeout;
 /// (and its users) reach the core through the driver alone.
 pub use failsafe_core::{
     ConfigError, FnObserver, Instant, Observer, Outcome, Problem, RejectReason, Rejected,
-    TimeSource, admission, breaker, bulkhead, checked, const_config, failfast, rate, rng, sync,
+    TimeSource, admission, breaker, bulkhead, checked, const_config, event, failfast, rate, rng,
+    sync,
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
@@ -145,7 +154,7 @@ pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{RetryPolicy, SharedBudget};
 #[cfg(feature = "std")]
-pub use std_support::{Hook, StdClock, StdLock};
+pub use std_support::{Hook, SharedHook, StdClock, StdLock};
 #[cfg(feature = "std")]
 pub use std_timeout::TimeoutPolicy;
 
@@ -170,6 +179,11 @@ pub mod prelude {
         OpenCause, State as FailFastState,
     };
     pub use crate::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+    #[cfg(feature = "metrics")]
+    pub use crate::observe::MetricsObserver;
+    #[cfg(feature = "tracing")]
+    pub use crate::observe::TracingObserver;
+    pub use crate::rate::RateEvent;
     pub use crate::rate::{
         AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, Throttle,
         TokenBucket, WhenFull,
@@ -191,4 +205,5 @@ pub mod prelude {
         BlockingChain, DEFAULT_MAX_WAIT, FallbackChain, Park, SharedBudget, StdClock, StdLock,
         StdShared,
     };
+    pub use failsafe_core::event::{Describe, Named, NamedEvent, SharedObserver};
 }

@@ -15,11 +15,12 @@ use failsafe_core::breaker::{
 use failsafe_core::bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadMetrics, FixedLimit, LimitAlgorithm,
 };
+use failsafe_core::event::SharedObserver;
 use failsafe_core::failfast::{FailFast, FailFastConfig, FailFastEvent, FailFastMetrics};
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, Throttle};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, Quota, RateEvent, Throttle};
 use failsafe_core::sync::Shared;
 
-use crate::{Clock, Hook, Policy, StdClock, StdLock};
+use crate::{Clock, Hook, Policy, SharedHook, StdClock, StdLock};
 
 /// A core machine behind a std mutex, shared by `Arc`.
 pub type StdShared<M> = Arc<Shared<M, StdLock<M>>>;
@@ -32,11 +33,19 @@ impl<M: failsafe_core::admission::Admission, R: Clock> Policy<StdShared<M>, R> {
         self.shared().with(|m| f(m, now))
     }
 
-    fn observe<E>(self, f: impl Fn(E) + Send + Sync + 'static) -> Self
+    fn add_hook<E>(self, f: impl Fn(E) + Send + Sync + 'static) -> Self
     where
         M: HasHook<E>,
     {
-        self.shared().with(|m| *m.hook() = Hook::new(f));
+        self.shared().with(|m| m.hook().add(f));
+        self
+    }
+
+    fn add_observer<E>(self, o: impl SharedObserver<E> + Send + Sync + 'static) -> Self
+    where
+        M: HasHook<E>,
+    {
+        self.shared().with(|m| m.hook().add_observer(o));
         self
     }
 }
@@ -54,6 +63,14 @@ impl<W: Window> HasHook<BreakerEvent> for CircuitBreaker<W, Hook<BreakerEvent>> 
 
 impl HasHook<FailFastEvent> for FailFast<Hook<FailFastEvent>> {
     fn hook(&mut self) -> &mut Hook<FailFastEvent> {
+        self.observer_mut()
+    }
+}
+
+impl<K: Eq + core::hash::Hash + Clone, const N: usize> HasHook<RateEvent>
+    for Throttle<KeyedGcra<K, N>, Hook<RateEvent>>
+{
+    fn hook(&mut self) -> &mut Hook<RateEvent> {
         self.observer_mut()
     }
 }
@@ -85,12 +102,28 @@ impl<W: Window, R: Clock> CircuitBreakerPolicy<W, R> {
         Self::with_runtime(config, window, R::default())
     }
 
-    /// Sends every [`BreakerEvent`] to `f` (replacing any previous hook);
-    /// `f` runs under the lock. Rejections on the lock-free path are
-    /// counted in [`metrics`](Self::metrics), not sent.
+    /// Adds `f` to the listeners of every [`BreakerEvent`] (earlier ones
+    /// keep listening); `f` runs under the lock. Calls rejected on the
+    /// lock-free path are counted there and reach `f` together, as one
+    /// [`BreakerEvent::LockFreeRejections`], at the next locked operation
+    /// (any call that reaches the breaker, an operator action,
+    /// [`metrics`](Self::metrics) or [`flush_events`](Self::flush_events)).
     #[must_use]
     pub fn on_event(self, f: impl Fn(BreakerEvent) + Send + Sync + 'static) -> Self {
-        self.observe(f)
+        self.add_hook(f)
+    }
+
+    /// Adds an observer of every [`BreakerEvent`] (a `TracingObserver`, a
+    /// `MetricsObserver`), as [`on_event`](Self::on_event).
+    #[must_use]
+    pub fn observe(self, o: impl SharedObserver<BreakerEvent> + Send + Sync + 'static) -> Self {
+        self.add_observer(o)
+    }
+
+    /// Reports the calls rejected on the lock-free path since the last
+    /// locked operation to the listeners now (before a scrape, say).
+    pub fn flush_events(&self) {
+        self.with(|_, _| ())
     }
 
     /// The breaker's state, applying any transition that became due (an
@@ -156,10 +189,25 @@ impl<R: Clock> FailFastPolicy<R> {
         Self::with_runtime(config, R::default())
     }
 
-    /// Sends every [`FailFastEvent`] to `f` (replacing any previous hook).
+    /// Adds `f` to the listeners of every [`FailFastEvent`] (earlier ones
+    /// keep listening); `f` runs under the lock. Lock-free rejections
+    /// arrive together as [`FailFastEvent::LockFreeRejections`] at the next
+    /// locked operation (see [`CircuitBreakerPolicy::on_event`]).
     #[must_use]
     pub fn on_event(self, f: impl Fn(FailFastEvent) + Send + Sync + 'static) -> Self {
-        self.observe(f)
+        self.add_hook(f)
+    }
+
+    /// Adds an observer of every [`FailFastEvent`], as [`on_event`](Self::on_event).
+    #[must_use]
+    pub fn observe(self, o: impl SharedObserver<FailFastEvent> + Send + Sync + 'static) -> Self {
+        self.add_observer(o)
+    }
+
+    /// Reports the calls rejected on the lock-free path since the last
+    /// locked operation to the listeners now.
+    pub fn flush_events(&self) {
+        self.with(|_, _| ())
     }
 
     /// Reports the dependency healthy (closes it).
@@ -239,10 +287,17 @@ impl<const Q: usize, A: LimitAlgorithm, R: Clock> BulkheadPolicy<Q, A, R> {
         Self::adaptive_with_runtime(config, algorithm, R::default())
     }
 
-    /// Sends every [`BulkheadEvent`] to `f` (replacing any previous hook).
+    /// Adds `f` to the listeners of every [`BulkheadEvent`] (earlier ones
+    /// keep listening); `f` runs under the lock.
     #[must_use]
     pub fn on_event(self, f: impl Fn(BulkheadEvent) + Send + Sync + 'static) -> Self {
-        self.observe(f)
+        self.add_hook(f)
+    }
+
+    /// Adds an observer of every [`BulkheadEvent`], as [`on_event`](Self::on_event).
+    #[must_use]
+    pub fn observe(self, o: impl SharedObserver<BulkheadEvent> + Send + Sync + 'static) -> Self {
+        self.add_observer(o)
     }
 
     /// Sets the limit (clamped to the algorithm's range); returns the new one.
@@ -279,7 +334,8 @@ impl<const Q: usize, A: LimitAlgorithm, R: Clock> BulkheadPolicy<Q, A, R> {
 /// The lock-free rate limiter's std handle (core machine: [`AtomicGcra`]
 /// in a [`Throttle`]). A caller waits up to [`DEFAULT_MAX_WAIT`] for its
 /// permits unless told otherwise ([`Policy::with_max_wait`]).
-pub type RateLimiterPolicy<R = StdClock> = Policy<Arc<Throttle<AtomicGcra>>, R>;
+pub type RateLimiterPolicy<R = StdClock> =
+    Policy<Arc<Throttle<AtomicGcra, SharedHook<RateEvent>>>, R>;
 
 /// How long a rate-limited caller waits for its permits by default: 5 s,
 /// resilience4j's `timeoutDuration` default.
@@ -288,8 +344,25 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
 impl<R: Clock> RateLimiterPolicy<R> {
     /// A limiter at `quota`, full, on `runtime`.
     pub fn with_runtime(quota: Quota, runtime: R) -> Self {
-        Policy::new_shared(Arc::new(Throttle::new(AtomicGcra::new(quota))), runtime)
-            .with_max_wait(DEFAULT_MAX_WAIT)
+        let limiter = Throttle::new(AtomicGcra::new(quota)).observe(SharedHook::none());
+        Policy::new_shared(Arc::new(limiter), runtime).with_max_wait(DEFAULT_MAX_WAIT)
+    }
+
+    /// Adds `f` to the listeners of every [`RateEvent`] (earlier ones keep
+    /// listening). The limiter stays lock-free: `f` runs on the caller's
+    /// thread, possibly on several at once. Handles cloned from this one
+    /// share the listeners.
+    #[must_use]
+    pub fn on_event(self, f: impl Fn(RateEvent) + Send + Sync + 'static) -> Self {
+        self.shared().observer().add(f);
+        self
+    }
+
+    /// Adds an observer of every [`RateEvent`], as [`on_event`](Self::on_event).
+    #[must_use]
+    pub fn observe(self, o: impl SharedObserver<RateEvent> + Send + Sync + 'static) -> Self {
+        self.shared().observer().add_observer(o);
+        self
     }
 
     /// A limiter at `quota`, full, on the default runtime.
@@ -319,7 +392,7 @@ impl<R: Clock> RateLimiterPolicy<R> {
 /// The keyed rate limiter's std handle (core machine: [`KeyedGcra`], `N`
 /// keys, idle keys evicted first).
 pub type KeyedRateLimiterPolicy<K, const N: usize, R = StdClock> =
-    Policy<StdShared<Throttle<KeyedGcra<K, N>>>, R>;
+    Policy<StdShared<Throttle<KeyedGcra<K, N>, Hook<RateEvent>>>, R>;
 
 impl<K: Eq + core::hash::Hash + Clone, const N: usize, R: Clock> KeyedRateLimiterPolicy<K, N, R> {
     /// A table of `N` keys, each at `quota`, on `runtime`. The hash is
@@ -339,9 +412,24 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize, R: Clock> KeyedRateLimite
     /// A handle over a table built by hand (its seed, its `WhenFull`).
     pub fn from_table(table: KeyedGcra<K, N>, runtime: R) -> Self {
         Policy::new_shared(
-            Arc::new(Shared::new(StdLock::new(Throttle::new(table)))),
+            Arc::new(Shared::new(StdLock::new(
+                Throttle::new(table).observe(Hook::none()),
+            ))),
             runtime,
         )
+    }
+
+    /// Adds `f` to the listeners of every [`RateEvent`] (earlier ones keep
+    /// listening); `f` runs under the lock.
+    #[must_use]
+    pub fn on_event(self, f: impl Fn(RateEvent) + Send + Sync + 'static) -> Self {
+        self.add_hook(f)
+    }
+
+    /// Adds an observer of every [`RateEvent`], as [`on_event`](Self::on_event).
+    #[must_use]
+    pub fn observe(self, o: impl SharedObserver<RateEvent> + Send + Sync + 'static) -> Self {
+        self.add_observer(o)
     }
 
     /// Changes every key's quota at run time.

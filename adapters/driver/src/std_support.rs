@@ -4,8 +4,10 @@
 extern crate std;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
+use failsafe_core::event::SharedObserver;
 use failsafe_core::sync::Lock;
 use failsafe_core::{Instant, Observer};
 
@@ -31,19 +33,92 @@ impl<T> Lock<T> for StdLock<T> {
     }
 }
 
-/// An [`Observer`] that forwards events to a shared closure (or nowhere).
-/// Use it to bridge to `tracing`, `metrics` or a test's log.
-pub struct Hook<E>(Option<Arc<dyn Fn(E) + Send + Sync>>);
+/// A shared listener of `E`.
+type Listener<E> = Arc<dyn Fn(E) + Send + Sync>;
+
+/// An [`Observer`] that forwards every event to a list of shared closures
+/// (or nowhere), in the order they were added: several listeners (a log, a
+/// `tracing` bridge, `metrics`, a test's count) hear the same events.
+/// Cloning shares the list; adding to a clone leaves the original as it
+/// was. Calling through a shared reference ([`SharedObserver`]) works too,
+/// so lock-free machines report to it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use failsafe_driver::{Hook, Observer};
+/// let seen = Arc::new(AtomicU32::new(0));
+/// let (a, b) = (seen.clone(), seen.clone());
+/// let mut hook = Hook::new(move |e: u32| { a.fetch_add(e, Ordering::Relaxed); })
+///     .and(move |e: u32| { b.fetch_add(10 * e, Ordering::Relaxed); });
+/// hook.on_event(1);
+/// assert_eq!(seen.load(Ordering::Relaxed), 11);
+/// assert_eq!(hook.len(), 2);
+/// ```
+pub struct Hook<E>(Option<Arc<[Listener<E>]>>);
 
 impl<E> Hook<E> {
     /// Forwards every event to `f`.
     pub fn new(f: impl Fn(E) + Send + Sync + 'static) -> Self {
-        Hook(Some(Arc::new(f)))
+        Hook::none().and(f)
     }
 
     /// Forwards nothing.
     pub const fn none() -> Self {
         Hook(None)
+    }
+
+    /// The same listeners, and `f` after them.
+    #[must_use]
+    pub fn and(mut self, f: impl Fn(E) + Send + Sync + 'static) -> Self {
+        self.add(f);
+        self
+    }
+
+    /// Adds `f` after the listeners already there.
+    pub fn add(&mut self, f: impl Fn(E) + Send + Sync + 'static) {
+        let f: Listener<E> = Arc::new(f);
+        self.0 = Some(match self.0.take() {
+            None => Arc::from([f]),
+            Some(list) => list.iter().cloned().chain(std::iter::once(f)).collect(),
+        });
+    }
+
+    /// Adds an observer that takes `&self` (the `tracing` and `metrics`
+    /// observers, a [`FnObserver`](failsafe_core::FnObserver) over `Fn`).
+    pub fn add_observer(&mut self, observer: impl SharedObserver<E> + Send + Sync + 'static) {
+        if !observer.is_silent() {
+            self.add(move |e| observer.on_event(e));
+        }
+    }
+
+    /// Listeners.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |l| l.len())
+    }
+
+    /// `true` if nobody listens.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Removes every listener.
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl<E: Clone> Hook<E> {
+    #[inline]
+    fn emit(&self, event: E) {
+        if let Some(list) = &self.0
+            && let [rest @ .., last] = &list[..]
+        {
+            for f in rest {
+                f(event.clone());
+            }
+            last(event);
+        }
     }
 }
 
@@ -61,25 +136,108 @@ impl<E> Clone for Hook<E> {
 
 impl<E> fmt::Debug for Hook<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Hook(set)"
-        } else {
-            "Hook(none)"
-        })
+        match &self.0 {
+            None => f.write_str("Hook(none)"),
+            Some(list) => write!(f, "Hook({} listeners)", list.len()),
+        }
     }
 }
 
-impl<E> Observer<E> for Hook<E> {
+impl<E: Clone> Observer<E> for Hook<E> {
     #[inline]
     fn on_event(&mut self, event: E) {
-        if let Some(f) = &self.0 {
-            f(event)
-        }
+        self.emit(event)
     }
 
     #[inline]
     fn is_silent(&self) -> bool {
         self.0.is_none()
+    }
+}
+
+impl<E: Clone> SharedObserver<E> for Hook<E> {
+    #[inline]
+    fn on_event(&self, event: E) {
+        self.emit(event)
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// A [`Hook`] that listeners may join through a shared reference, for a
+/// lock-free machine shared by `Arc` (the rate limiter's std handle). With
+/// nobody listening, a call pays one relaxed load; with listeners, a read
+/// lock per event. A listener must not add listeners to the hook it is
+/// called from (the write lock would wait for its own read lock).
+pub struct SharedHook<E> {
+    any: AtomicBool,
+    hook: RwLock<Hook<E>>,
+}
+
+impl<E> SharedHook<E> {
+    /// Nobody listening.
+    pub const fn none() -> Self {
+        SharedHook {
+            any: AtomicBool::new(false),
+            hook: RwLock::new(Hook::none()),
+        }
+    }
+
+    /// Adds `f` after the listeners already there.
+    pub fn add(&self, f: impl Fn(E) + Send + Sync + 'static) {
+        let mut hook = self.hook.write().unwrap_or_else(PoisonError::into_inner);
+        hook.add(f);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Adds an observer that takes `&self`.
+    pub fn add_observer(&self, observer: impl SharedObserver<E> + Send + Sync + 'static) {
+        if !observer.is_silent() {
+            self.add(move |e| observer.on_event(e));
+        }
+    }
+
+    /// Listeners.
+    pub fn len(&self) -> usize {
+        self.hook
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// `true` if nobody listens.
+    pub fn is_empty(&self) -> bool {
+        !self.any.load(Ordering::Acquire)
+    }
+}
+
+impl<E> Default for SharedHook<E> {
+    fn default() -> Self {
+        SharedHook::none()
+    }
+}
+
+impl<E> fmt::Debug for SharedHook<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedHook({} listeners)", self.len())
+    }
+}
+
+impl<E: Clone> SharedObserver<E> for SharedHook<E> {
+    #[inline]
+    fn on_event(&self, event: E) {
+        self.hook
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .emit(event)
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        !self.any.load(Ordering::Relaxed)
     }
 }
 

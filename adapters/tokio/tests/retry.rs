@@ -92,7 +92,9 @@ async fn a_flaky_operation_fails_twice_then_succeeds_after_exactly_the_backoff()
         take(&events).last(),
         Some(&RetryEvent::Succeeded {
             attempts: 3,
-            at: Instant::from_millis(330)
+            at: Instant::from_millis(330),
+            took: Duration::from_millis(10),
+            elapsed: Duration::from_millis(330),
         })
     );
 }

@@ -96,9 +96,9 @@ use std::sync::Arc;
 use failsafe_core::breaker::{BreakerEvent, CircuitBreaker, CountWindow};
 use failsafe_core::bulkhead::{Bulkhead, BulkheadEvent, FixedLimit};
 use failsafe_core::failfast::{FailFast, FailFastEvent};
-use failsafe_core::rate::{AtomicGcra, KeyedGcra, Throttle};
+use failsafe_core::rate::{AtomicGcra, KeyedGcra, RateEvent, Throttle};
 use failsafe_core::timeout::Deadline;
-use failsafe_driver::{Hook, StdShared};
+use failsafe_driver::{Hook, SharedHook, StdShared};
 
 /// A service made by one of this crate's layers: the inner service, a copy
 /// of the layer that made it and the service's own state, if any.
@@ -207,10 +207,12 @@ pub type FailFastLayer<R> = AdmissionLayer<StdShared<FailFast<Hook<FailFastEvent
 pub type BulkheadLayer<R, const Q: usize = 64, A = FixedLimit> =
     AdmissionLayer<StdShared<Bulkhead<Q, Hook<BulkheadEvent>, A>>, R>;
 
-/// [`AdmissionLayer`] over a [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy)'s lock-free machine.
-pub type RateLimitLayer<R> = AdmissionLayer<Arc<Throttle<AtomicGcra>>, R>;
+/// The lock-free rate limiter's layer: [`AdmissionLayer`] over a
+/// [`RateLimiterPolicy`](failsafe_driver::RateLimiterPolicy)'s machine: a
+/// caller waits for its permit in `poll_ready`, up to the ask's max wait.
+pub type RateLimitLayer<R> = AdmissionLayer<Arc<Throttle<AtomicGcra, SharedHook<RateEvent>>>, R>;
 
 /// [`KeyedAdmissionLayer`] over a [`KeyedRateLimiterPolicy`](failsafe_driver::KeyedRateLimiterPolicy)'s
 /// machine, keyed by `F` (`AdmissionLayer::from_policy(&policy).keyed(|req| key)`).
 pub type KeyedRateLimitLayer<R, K, const N: usize, F> =
-    KeyedAdmissionLayer<StdShared<Throttle<KeyedGcra<K, N>>>, R, F>;
+    KeyedAdmissionLayer<StdShared<Throttle<KeyedGcra<K, N>, Hook<RateEvent>>>, R, F>;

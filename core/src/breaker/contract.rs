@@ -8,7 +8,7 @@ use super::{
     Window,
 };
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
-use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
+use crate::{Instant, Observer, Outcome, RejectReason, Rejected, TimeSource};
 
 /// Token bits of an admission that is not counted (a disabled breaker): the
 /// tag of an uncounted permit.
@@ -94,6 +94,21 @@ impl<W: Window, O: Observer<BreakerEvent>, C: Borrow<BreakerConfig>, K: BreakerC
 
     fn absorb_gate_exits(&mut self, n: u32, latest: Instant) {
         self.absorb_successes(n, latest);
+    }
+
+    #[inline]
+    fn reports_gate_rejections(&self) -> bool {
+        !self.observer().is_silent()
+    }
+
+    fn absorb_gate_rejections(&mut self, count: u64, rejected: Rejected) {
+        let at = CircuitBreaker::latest_seen(self);
+        self.observer_mut()
+            .on_event(BreakerEvent::LockFreeRejections {
+                count,
+                at,
+                rejected,
+            });
     }
 
     fn latest_seen(&self) -> Instant {

@@ -160,6 +160,20 @@ pub enum BreakerEvent {
         /// Why, and when to retry.
         rejected: Rejected,
     },
+    /// Calls rejected without the lock by a shared handle's gate
+    /// ([`Shared`](crate::sync::Shared)), counted with one atomic add each and
+    /// reported together at the handle's next locked operation (any call
+    /// that reaches the machine, an operator action, a metrics snapshot).
+    LockFreeRejections {
+        /// How many calls.
+        count: u64,
+        /// The latest time the machine had seen when they were reported: the
+        /// gate does not tell it the time, so they were rejected at or
+        /// after it (and before the operation that reported them).
+        at: Instant,
+        /// Why they were rejected, and when to retry, as the gate told them.
+        rejected: Rejected,
+    },
     /// Half-open probes did not report within their lease and were counted as failures.
     ProbesExpired {
         /// When the lease ran out.

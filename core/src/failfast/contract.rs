@@ -4,7 +4,7 @@ use core::task::Waker;
 
 use super::{FailFast, FailFastEvent, FailFastPermit};
 use crate::admission::{Admission, Call, Entry, Gate, NoWait};
-use crate::{Instant, Observer, Outcome, RejectReason, TimeSource};
+use crate::{Instant, Observer, Outcome, RejectReason, Rejected, TimeSource};
 
 impl<O: Observer<FailFastEvent>> Admission for FailFast<O> {
     type Key = ();
@@ -59,6 +59,21 @@ impl<O: Observer<FailFastEvent>> Admission for FailFast<O> {
             },
             None => Gate::Lock,
         }
+    }
+
+    #[inline]
+    fn reports_gate_rejections(&self) -> bool {
+        !self.observer().is_silent()
+    }
+
+    fn absorb_gate_rejections(&mut self, count: u64, rejected: Rejected) {
+        let at = FailFast::latest_seen(self);
+        self.observer_mut()
+            .on_event(FailFastEvent::LockFreeRejections {
+                count,
+                at,
+                rejected,
+            });
     }
 
     fn latest_seen(&self) -> Instant {

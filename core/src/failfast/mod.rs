@@ -200,6 +200,19 @@ pub enum FailFastEvent {
         /// Why, and when to retry.
         rejected: Rejected,
     },
+    /// Calls rejected without the lock by a shared handle's gate
+    /// ([`Shared`](crate::sync::Shared)), counted with one atomic add each and
+    /// reported together at the handle's next locked operation.
+    LockFreeRejections {
+        /// How many calls.
+        count: u64,
+        /// The latest time the machine had seen when they were reported: the
+        /// gate does not tell it the time, so they were rejected at or
+        /// after it (and before the operation that reported them).
+        at: Instant,
+        /// Why they were rejected, and when to retry, as the gate told them.
+        rejected: Rejected,
+    },
     /// An outcome arrived for a permit issued before the last open or close
     /// and was not counted.
     StaleOutcome {

@@ -49,6 +49,32 @@ pub use window::{FixedWindow, SlidingWindow, WindowBuilder};
 use core::time::Duration;
 
 use crate::time::duration_nanos;
+
+/// What a rate limiter ([`Throttle`]) reports to its observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RateEvent {
+    /// A call got its permits (at once, or when its booked turn came).
+    Acquired {
+        /// When.
+        at: Instant,
+        /// Permits taken.
+        permits: u32,
+        /// Permits left to take now, if the limiter can tell
+        /// ([`Limiter::permits_available`]).
+        available: Option<u32>,
+    },
+    /// A call was turned away.
+    Rejected {
+        /// When.
+        at: Instant,
+        /// Why, and when to retry.
+        rejected: Rejected,
+        /// Permits left to take now, if the limiter can tell.
+        available: Option<u32>,
+    },
+}
 use crate::{ConfigError, Instant, Problem, RejectReason, Rejected};
 
 /// A rate: one permit every `period`, with up to `burst` at once after a

@@ -5,8 +5,11 @@ use core::time::Duration;
 
 use super::{AtomicGcra, FixedWindow, Gcra, KeyedGcra, Reservation, SlidingWindow, TokenBucket};
 use crate::admission::{Admission, Call, Entry};
+use crate::event::SharedObserver;
 use crate::sync::SharedAdmission;
-use crate::{Instant, Outcome, Rejected, TimeSource};
+use crate::{Instant, Observer, Outcome, Rejected, TimeSource};
+
+use super::RateEvent;
 
 /// A rate-limiting algorithm as [`Throttle`] drives it: book `n` permits
 /// (now, or within `max_wait`), and give a booking back.
@@ -45,6 +48,14 @@ pub trait Limiter {
         false
     }
 
+    /// Permits `key` could take at `now`, if the limiter can tell without
+    /// changing (reported to observers, e.g. as a gauge): `None` by
+    /// default.
+    fn permits_available(&self, key: &Self::Key, now: Instant) -> Option<u32> {
+        let _ = (key, now);
+        None
+    }
+
     /// Whether [`reserve`](Limiter::reserve) books permits ahead (a GCRA):
     /// a booked call waits for its start. A limiter that cannot book
     /// (`false`, the default: buckets, windows, keyed) rejects with
@@ -75,6 +86,10 @@ impl Limiter for Gcra {
     #[inline]
     fn cancel(&mut self, reservation: Reservation) -> bool {
         Gcra::cancel(self, reservation)
+    }
+
+    fn permits_available(&self, _: &(), now: Instant) -> Option<u32> {
+        Some(Gcra::available(self, now))
     }
 }
 
@@ -116,6 +131,10 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, 
         self.acquire(key, now, n)
             .map(|()| Reservation::granted(now))
     }
+
+    fn permits_available(&self, key: &K, now: Instant) -> Option<u32> {
+        Some(KeyedGcra::available(self, key, now))
+    }
 }
 
 /// A rate limiter as an admission machine: the limiter plus how long a
@@ -143,10 +162,16 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize> Limiter for KeyedGcra<K, 
 /// let Entry::Pending { recheck_at, .. } = limiter.enter(&Call::at(Instant::ZERO), None) else { panic!() };
 /// assert_eq!(recheck_at, Some(Instant::from_millis(100)));
 /// ```
+///
+/// Its observer `O` (none, `()`, by default: [`observe`](Throttle::observe))
+/// hears every call admitted and every call rejected ([`RateEvent`]): an
+/// [`Observer`] behind a lock, a [`SharedObserver`] on the lock-free
+/// `Throttle<AtomicGcra>`.
 #[derive(Debug)]
-pub struct Throttle<L> {
+pub struct Throttle<L, O = ()> {
     limiter: L,
     max_wait: Duration,
+    observer: O,
 }
 
 impl<L> Throttle<L> {
@@ -155,7 +180,42 @@ impl<L> Throttle<L> {
         Throttle {
             limiter,
             max_wait: Duration::ZERO,
+            observer: (),
         }
+    }
+}
+
+impl<L, O> Throttle<L, O> {
+    /// The same limiter reporting to `observer`.
+    ///
+    /// ```
+    /// use failsafe_core::admission::{Admission, Call};
+    /// use failsafe_core::rate::{Gcra, Quota, RateEvent, Throttle};
+    /// use failsafe_core::{FnObserver, Instant};
+    /// let mut rejected = 0;
+    /// let mut t = Throttle::new(Gcra::new(Quota::per_second(1).unwrap()))
+    ///     .observe(FnObserver(|e| if let RateEvent::Rejected { .. } = e { rejected += 1 }));
+    /// let _ = t.enter(&Call::at(Instant::ZERO), None);
+    /// let _ = t.enter(&Call::at(Instant::ZERO), None);
+    /// drop(t);
+    /// assert_eq!(rejected, 1);
+    /// ```
+    pub fn observe<O2>(self, observer: O2) -> Throttle<L, O2> {
+        Throttle {
+            limiter: self.limiter,
+            max_wait: self.max_wait,
+            observer,
+        }
+    }
+
+    /// The observer.
+    pub const fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    /// The observer, mutably.
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
     }
 
     /// The same, letting a caller wait up to `max_wait` for its permits.
@@ -235,7 +295,90 @@ fn booked(
     }
 }
 
-impl<L: Limiter> Admission for Throttle<L> {
+/// What a rate limiter's observer hears of `entry`, a request for
+/// `permits` at `now` (nothing while a call waits for its turn).
+#[inline]
+fn event_of(
+    entry: &Entry<Reservation, Reservation>,
+    now: Instant,
+    permits: u32,
+    available: impl FnOnce() -> Option<u32>,
+) -> Option<RateEvent> {
+    match entry {
+        Entry::Admitted(_) => Some(RateEvent::Acquired {
+            at: now,
+            permits,
+            available: available(),
+        }),
+        Entry::Rejected(rejected) => Some(RateEvent::Rejected {
+            at: now,
+            rejected: *rejected,
+            available: available(),
+        }),
+        Entry::Pending { .. } => None,
+    }
+}
+
+impl<L: Limiter, O: Observer<RateEvent>> Throttle<L, O> {
+    /// Tells a listening observer about `entry` (the check is inlined: a
+    /// silent observer costs nothing, not even a call).
+    #[inline(always)]
+    fn report(
+        &mut self,
+        entry: Entry<Reservation, Reservation>,
+        call: &Call<'_, L::Key>,
+        now: Instant,
+    ) -> Entry<Reservation, Reservation> {
+        if !self.observer.is_silent() {
+            self.report_to_observer(&entry, call, now);
+        }
+        entry
+    }
+
+    #[inline(never)]
+    fn report_to_observer(
+        &mut self,
+        entry: &Entry<Reservation, Reservation>,
+        call: &Call<'_, L::Key>,
+        now: Instant,
+    ) {
+        if let Some(event) = event_of(entry, now, call.weight(), || {
+            self.limiter.permits_available(call.key(), now)
+        }) {
+            self.observer.on_event(event);
+        }
+    }
+}
+
+impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
+    /// As [`report`](Throttle::report), for the lock-free limiter.
+    #[inline(always)]
+    fn report_shared(
+        &self,
+        entry: Entry<Reservation, Reservation>,
+        now: Instant,
+        permits: u32,
+    ) -> Entry<Reservation, Reservation> {
+        if !self.observer.is_silent() {
+            self.report_shared_to_observer(&entry, now, permits);
+        }
+        entry
+    }
+
+    #[inline(never)]
+    fn report_shared_to_observer(
+        &self,
+        entry: &Entry<Reservation, Reservation>,
+        now: Instant,
+        permits: u32,
+    ) {
+        if let Some(event) = event_of(entry, now, permits, || Some(self.limiter.available(now))) {
+            self.observer.on_event(event);
+        }
+    }
+}
+
+impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
     type Key = L::Key;
     type Permit = Reservation;
     type Wait = Reservation;
@@ -252,7 +395,8 @@ impl<L: Limiter> Admission for Throttle<L> {
         let booking = self
             .limiter
             .reserve(call.key(), now, call.weight(), max_wait);
-        asked::<L>(booking, now, now.saturating_add(max_wait))
+        let entry = asked::<L>(booking, now, now.saturating_add(max_wait));
+        self.report(entry, call, now)
     }
 
     fn resume(
@@ -263,7 +407,8 @@ impl<L: Limiter> Admission for Throttle<L> {
     ) -> Entry<Reservation, Reservation> {
         let now = call.now().max(self.limiter.latest_seen());
         if L::BOOKS {
-            return booked(Ok(wait), now, Duration::MAX);
+            let entry = booked(Ok(wait), now, Duration::MAX);
+            return self.report(entry, call, now);
         }
         // Not booked: ask again, waiting at most until the wait's end.
         let until = wait.start();
@@ -271,7 +416,8 @@ impl<L: Limiter> Admission for Throttle<L> {
         let booking = self
             .limiter
             .reserve(call.key(), now, call.weight(), max_wait);
-        asked::<L>(booking, now, until)
+        let entry = asked::<L>(booking, now, until);
+        self.report(entry, call, now)
     }
 
     fn cancel(&mut self, _: Instant, wait: Reservation) {
@@ -289,7 +435,7 @@ impl<L: Limiter> Admission for Throttle<L> {
 
 /// The lock-free limiter: the same decisions as `Throttle<Gcra>` behind a
 /// lock, with one CAS and no lock.
-impl SharedAdmission for Throttle<AtomicGcra> {
+impl<O: SharedObserver<RateEvent>> SharedAdmission for Throttle<AtomicGcra, O> {
     type Key = ();
     type Permit = Reservation;
     type Wait = Reservation;
@@ -298,11 +444,12 @@ impl SharedAdmission for Throttle<AtomicGcra> {
     fn enter(&self, call: &Call<'_>, _: Option<&Waker>) -> Entry<Reservation, Reservation> {
         let now = call.now().max(self.limiter.latest_seen());
         let max_wait = self.wait_for(call, now);
-        booked(
+        let entry = booked(
             self.limiter.reserve(now, call.weight(), max_wait),
             now,
             max_wait,
-        )
+        );
+        self.report_shared(entry, now, call.weight())
     }
 
     fn resume(
@@ -312,7 +459,8 @@ impl SharedAdmission for Throttle<AtomicGcra> {
         _: Option<&Waker>,
     ) -> Entry<Reservation, Reservation> {
         let now = call.now().max(self.limiter.latest_seen());
-        booked(Ok(wait), now, Duration::MAX)
+        let entry = booked(Ok(wait), now, Duration::MAX);
+        self.report_shared(entry, now, call.weight())
     }
 
     fn cancel(&self, _: Instant, wait: Reservation) {

@@ -406,6 +406,8 @@ pub enum RetryEvent {
         at: Instant,
         /// How.
         kind: FailureKind,
+        /// How long it ran (from its start to `at`).
+        took: Duration,
     },
     /// A retry was scheduled.
     RetryScheduled {
@@ -424,6 +426,8 @@ pub enum RetryEvent {
         at: Instant,
         /// Attempts made.
         attempts: u32,
+        /// How long the call ran (from its first attempt's start to `at`).
+        elapsed: Duration,
     },
     /// The call succeeded.
     Succeeded {
@@ -431,6 +435,10 @@ pub enum RetryEvent {
         attempts: u32,
         /// When.
         at: Instant,
+        /// How long the successful attempt ran.
+        took: Duration,
+        /// How long the call ran (from its first attempt's start to `at`).
+        elapsed: Duration,
     },
 }
 
@@ -448,6 +456,7 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     backoff: B,
     observer: O,
     started: Instant,
+    attempt_started: Instant,
     deadline: Option<Instant>,
     attempts: u32,
     last_failure: Option<FailureKind>,
@@ -490,6 +499,7 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
             backoff,
             observer: (),
             started,
+            attempt_started: started,
             deadline: None,
             attempts: 0,
             last_failure: None,
@@ -509,6 +519,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             backoff: self.backoff,
             observer,
             started: self.started,
+            attempt_started: self.attempt_started,
             deadline: self.deadline,
             attempts: self.attempts,
             last_failure: self.last_failure,
@@ -565,6 +576,10 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             budget.on_call(now);
         }
         self.waiting_until = None;
+        if !self.observer.is_silent() {
+            // Only a listener hears an attempt's duration.
+            self.attempt_started = now;
+        }
         self.attempts = self.attempts.saturating_add(1);
         Ok(self.attempts)
     }
@@ -591,10 +606,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         // out of line.
         if let Verdict::Success = verdict {
             budget.on_success(now, self.last_failure);
-            self.observer.on_event(RetryEvent::Succeeded {
-                attempts: self.attempts,
-                at: now,
-            });
+            if !self.observer.is_silent() {
+                self.observer.on_event(RetryEvent::Succeeded {
+                    attempts: self.attempts,
+                    at: now,
+                    took: now.saturating_duration_since(self.attempt_started),
+                    elapsed: now.saturating_duration_since(self.started),
+                });
+            }
             self.finished = Some(Finished::Done);
             self.waiting_until = None;
             return Decision::Done;
@@ -616,11 +635,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             Verdict::Success => return Decision::Done,
             Verdict::DoNotRetry | Verdict::Abort => {
                 budget.on_failure(now, FailureKind::Error);
-                self.observer.on_event(RetryEvent::AttemptFailed {
-                    attempt: self.attempts,
-                    at: now,
-                    kind: FailureKind::Error,
-                });
+                if !self.observer.is_silent() {
+                    self.observer.on_event(RetryEvent::AttemptFailed {
+                        attempt: self.attempts,
+                        at: now,
+                        kind: FailureKind::Error,
+                        took: now.saturating_duration_since(self.attempt_started),
+                    });
+                }
                 let reason = if verdict == Verdict::Abort {
                     GiveUp::Aborted
                 } else {
@@ -631,11 +653,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             Verdict::Retry { kind, .. } => kind,
         };
         budget.on_failure(now, kind);
-        self.observer.on_event(RetryEvent::AttemptFailed {
-            attempt: self.attempts,
-            at: now,
-            kind,
-        });
+        if !self.observer.is_silent() {
+            self.observer.on_event(RetryEvent::AttemptFailed {
+                attempt: self.attempts,
+                at: now,
+                kind,
+                took: now.saturating_duration_since(self.attempt_started),
+            });
+        }
         self.last_failure = Some(kind);
         if self
             .cfg()
@@ -720,11 +745,14 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
         self.finished = Some(Finished::GiveUp(reason));
         self.waiting_until = None;
-        self.observer.on_event(RetryEvent::GaveUp {
-            reason,
-            at: now,
-            attempts: self.attempts,
-        });
+        if !self.observer.is_silent() {
+            self.observer.on_event(RetryEvent::GaveUp {
+                reason,
+                at: now,
+                attempts: self.attempts,
+                elapsed: now.saturating_duration_since(self.started),
+            });
+        }
         reason
     }
 }

@@ -291,10 +291,14 @@ where
     }
 
     /// No when nothing at the start reads the time: no deadline, no
-    /// `max_elapsed`, a budget that reads none.
+    /// `max_elapsed`, a budget that reads none, a silent observer (a
+    /// listening one hears each attempt's and the call's duration).
     #[inline]
     fn needs_start_time(&self) -> bool {
-        !self.deadline.is_never() || self.machine.cfg().max_elapsed().is_some() || G::uses_time()
+        !self.deadline.is_never()
+            || self.machine.cfg().max_elapsed().is_some()
+            || G::uses_time()
+            || !self.machine.observer().is_silent()
     }
 }
 

@@ -197,9 +197,15 @@ fn a_flaky_operation_succeeds_on_the_third_attempt() {
         events[4],
         RetryEvent::Succeeded {
             attempts: 3,
-            at: t(230)
+            at: t(230),
+            took: ms(10),
+            elapsed: ms(230),
         }
     );
+    assert!(matches!(
+        events[2],
+        RetryEvent::AttemptFailed { attempt: 2, took, .. } if took == ms(10)
+    ));
     assert_eq!(
         events[1],
         RetryEvent::RetryScheduled {

@@ -116,9 +116,24 @@ fn a_fail_fast_timeline_on_the_mock_clock() {
     // At 5.2 s a supervisor hears the probe is due; the first call is the probe,
     // a second one meanwhile is rejected, not knowing when: the probe's success
     // may close it at any moment (the next interval, 10.2 s, is a later bound).
+    // The call rejected just before it, on the lock-free gate, is reported
+    // first (at the latest time the machine had seen: the opening).
     advance_to(ms(5_200));
     PEER.on_deadline();
-    assert_eq!(take_events(), [FailFastEvent::ProbeDue { at: ms(5_200) }]);
+    assert_eq!(
+        take_events(),
+        [
+            FailFastEvent::LockFreeRejections {
+                count: 1,
+                at: ms(200),
+                rejected: failsafe_embassy::Rejected::new(
+                    RejectReason::FailFastOpen,
+                    Some(ms(5_200))
+                ),
+            },
+            FailFastEvent::ProbeDue { at: ms(5_200) }
+        ]
+    );
     {
         let mut probe = pin!(PEER.call(|| request(1_000, true)));
         assert!(run_until_idle(probe.as_mut()).is_pending());

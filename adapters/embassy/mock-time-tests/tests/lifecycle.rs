@@ -10,7 +10,7 @@ use embassy_time::MockDriver;
 use failsafe_embassy::{
     BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, CountWindow,
     Counters, CsKind, CsLock, EmbassyClock, Error, FnObserver, Instant, Outcome, RejectReason,
-    Runtime, State, from_lock,
+    Rejected, Runtime, State, from_lock,
 };
 use futures_lite::future::{block_on, poll_once};
 
@@ -106,9 +106,21 @@ fn closed_open_half_open_closed_in_virtual_time() {
         assert_eq!(poll_once(&mut timer).await, Some(()));
         BREAKER.on_deadline(); // half-open on time, with no call needed
         assert_eq!(BREAKER.shared().state(), State::HalfOpen);
+        // The two calls the open breaker turned away on its lock-free gate
+        // are reported at the next locked operations (the two
+        // `on_deadline`s), each at the latest time the breaker had seen.
+        let gated = |at| BreakerEvent::LockFreeRejections {
+            count: 1,
+            at,
+            rejected: Rejected::new(RejectReason::BreakerOpen, Some(ms(5_030))),
+        };
         assert_eq!(
             take_events(),
-            [changed(State::Open, State::HalfOpen, ms(5_030))]
+            [
+                gated(ms(30)),
+                gated(ms(5_030) - Duration::from_micros(1)),
+                changed(State::Open, State::HalfOpen, ms(5_030))
+            ]
         );
 
         // Two probes are admitted; a third caller is turned away with no

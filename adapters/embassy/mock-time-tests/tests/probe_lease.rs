@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use embassy_time::MockDriver;
 use failsafe_embassy::{
     BreakerConfig, BreakerEvent, CircuitBreaker, CircuitBreakerPolicy, Clock, Counters, CsKind,
-    CsLock, EmbassyClock, FnObserver, Instant, NoWindow, Outcome, RejectReason, State, from_lock,
+    CsLock, EmbassyClock, FnObserver, Instant, NoWindow, Outcome, RejectReason, Rejected, State,
+    from_lock,
 };
 use futures_lite::future::{self, block_on, poll_once};
 
@@ -122,13 +123,21 @@ fn a_probe_that_never_reports_expires_and_the_breaker_reopens() {
 
         // The hung probe's caller finally gives up: that report is stale and
         // changes nothing.
+        // (The call just rejected on the lock-free gate is reported first.)
         drop(probe);
         assert_eq!(
             take_events(),
-            [BreakerEvent::StaleOutcome {
-                at: secs(3),
-                outcome: Outcome::Cancelled
-            }]
+            [
+                BreakerEvent::LockFreeRejections {
+                    count: 1,
+                    at: secs(3),
+                    rejected: Rejected::new(RejectReason::BreakerOpen, Some(secs(4))),
+                },
+                BreakerEvent::StaleOutcome {
+                    at: secs(3),
+                    outcome: Outcome::Cancelled
+                }
+            ]
         );
         let m = BREAKER.shared().metrics(EmbassyClock.now());
         assert_eq!(

@@ -71,7 +71,8 @@ fn a_dropped_retrying_future_stops_retrying() {
             RetryEvent::AttemptFailed {
                 attempt: 1,
                 at: ms(0),
-                kind: FailureKind::Error
+                kind: FailureKind::Error,
+                took: millis(0),
             },
             RetryEvent::RetryScheduled {
                 attempt: 2,

@@ -84,6 +84,7 @@ fn a_flaky_operation_succeeds_at_the_third_attempt_after_exactly_the_backoff() {
         attempt,
         at,
         kind: FailureKind::Error,
+        took: millis(0),
     };
     let scheduled = |attempt, retry_at, delay| RetryEvent::RetryScheduled {
         attempt,
@@ -99,7 +100,9 @@ fn a_flaky_operation_succeeds_at_the_third_attempt_after_exactly_the_backoff() {
             scheduled(3, ms(300), millis(200)),
             RetryEvent::Succeeded {
                 attempts: 3,
-                at: ms(300)
+                at: ms(300),
+                took: millis(0),
+                elapsed: millis(300),
             },
         ]
     );

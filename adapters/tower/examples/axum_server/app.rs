@@ -1,6 +1,8 @@
 //! The protected axum app: fail fast, a rate limiter and a bulkhead in one
 //! pipeline layer, whose errors answer as HTTP (429 / 503 with
-//! `Retry-After`). Shared by the example and its test.
+//! `Retry-After`), every decision recorded as `metrics` (policy `api`) and
+//! exposed for Prometheus on `/metrics`. Shared by the example and its
+//! tests.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use axum::routing::get;
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
+use failsafe_driver::observe::MetricsObserver;
 use failsafe_driver::{BulkheadPolicy, FailFastPolicy, Pipeline, RateLimiterPolicy};
 use failsafe_tokio::TokioClock;
 use failsafe_tower::PipelineLayer;
@@ -23,7 +26,8 @@ pub(crate) struct Guards {
 }
 
 impl Guards {
-    /// 50 requests a second (bursts of 10), 8 at a time, fail fast on.
+    /// 50 requests a second (bursts of 10), 8 at a time, fail fast on;
+    /// each reports to the `metrics` recorder installed (none: nothing).
     pub(crate) fn new() -> Self {
         let quota = Quota::per_second(50).unwrap().with_burst(10).unwrap();
         let slots = BulkheadConfig::builder()
@@ -31,10 +35,12 @@ impl Guards {
             .max_wait(Duration::ZERO)
             .build()
             .unwrap();
+        let metrics = MetricsObserver::new("api");
         Guards {
-            fail_fast: FailFastPolicy::with_runtime(FailFastConfig::DEFAULT, TokioClock),
-            limiter: RateLimiterPolicy::with_runtime(quota, TokioClock),
-            bulkhead: BulkheadPolicy::with_runtime(slots, TokioClock),
+            fail_fast: FailFastPolicy::with_runtime(FailFastConfig::DEFAULT, TokioClock)
+                .observe(metrics),
+            limiter: RateLimiterPolicy::with_runtime(quota, TokioClock).observe(metrics),
+            bulkhead: BulkheadPolicy::with_runtime(slots, TokioClock).observe(metrics),
         }
     }
 }
@@ -60,4 +66,24 @@ pub(crate) fn router(guards: &Guards, work: Duration) -> Router {
             }),
         )
         .layer(layer)
+}
+
+/// `router` plus `GET /metrics`: the Prometheus text `render` returns (it
+/// sits outside the pipeline: a scrape is never rate limited). Before
+/// rendering, fail fast hands over the calls it rejected without its lock.
+#[allow(dead_code)] // tests/axum.rs serves `router` alone
+pub(crate) fn router_with_metrics(
+    guards: &Guards,
+    work: Duration,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> Router {
+    let fail_fast = guards.fail_fast.clone();
+    let metrics = Router::new().route(
+        "/metrics",
+        get(move || async move {
+            fail_fast.flush_events();
+            render()
+        }),
+    );
+    router(guards, work).merge(metrics)
 }

@@ -1,6 +1,8 @@
 //! An axum server protected by fail fast + rate limiter + bulkhead in one
 //! pipeline layer, under a bounded load from a local client on loopback:
-//! prints what each pattern did and the answers the clients saw.
+//! prints what each pattern did and the answers the clients saw, then
+//! scrapes its own Prometheus endpoint (`/metrics`, through
+//! `metrics-exporter-prometheus`) and prints the `failsafe_` series.
 //!
 //! `cargo run -p failsafe-tower --example axum_server`
 #![allow(clippy::print_stdout)] // printing what every pattern did is the point
@@ -14,11 +16,14 @@ use app::Guards;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let guards = Guards::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/work", listener.local_addr()?);
+    let base = format!("http://{}", listener.local_addr()?);
+    let url = format!("{base}/work");
     let work = std::time::Duration::from_millis(20);
-    tokio::spawn(axum::serve(listener, app::router(&guards, work)).into_future());
+    let router = app::router_with_metrics(&guards, work, move || prometheus.render());
+    tokio::spawn(axum::serve(listener, router).into_future());
 
     // 200 requests, 32 at a time: more than 50/s and more than 8 at once.
     let client = reqwest::Client::new();
@@ -59,5 +64,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         guards.bulkhead.in_flight(),
         guards.bulkhead.limit()
     );
+    let scraped = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    println!("GET /metrics (failsafe_ series):");
+    for line in scraped.lines().filter(|l| l.starts_with("failsafe_")) {
+        println!("  {line}");
+    }
     Ok(())
 }
