@@ -79,9 +79,10 @@ impl<C: Clock> Fallback<C> {
         self
     }
 
-    /// Sends every [`FallbackEvent`] to `f` (replacing any previous hook).
+    /// Sends every [`FallbackEvent`] to `f`, after the listeners already
+    /// added (each `on_event` adds one: several listeners hear every event).
     pub fn on_event(mut self, f: impl Fn(FallbackEvent) + Send + Sync + 'static) -> Self {
-        self.hook = Hook::new(f);
+        self.hook.add(f);
         self
     }
 

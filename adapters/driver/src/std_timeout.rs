@@ -41,9 +41,10 @@ impl<C: Clock> TimeoutPolicy<C> {
         }
     }
 
-    /// Sends every [`TimeoutEvent`] to `f` (replacing any previous hook).
+    /// Sends every [`TimeoutEvent`] to `f`, after the listeners already
+    /// added (each `on_event` adds one: several listeners hear every event).
     pub fn on_event(mut self, f: impl Fn(TimeoutEvent) + Send + Sync + 'static) -> Self {
-        self.hook = Hook::new(f);
+        self.hook.add(f);
         self
     }
 
@@ -135,8 +136,11 @@ mod tests {
         let config = TimeoutConfig::new(Duration::from_millis(10))
             .unwrap()
             .mode(TimeoutMode::Soft);
+        let second = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&second);
         let t = TimeoutPolicy::with_clock(config, Manual::default())
-            .on_event(move |e| log.lock().unwrap().push(e));
+            .on_event(move |e| log.lock().unwrap().push(e))
+            .on_event(move |_| *count.lock().unwrap() += 1);
         assert_eq!(
             t.call_blocking(Deadline::NEVER, |_| Err::<(), _>("down")),
             Err(Error::Inner("down"))
@@ -148,6 +152,7 @@ mod tests {
         });
         assert_eq!(late, Ok(Deadline::at(Instant::from_millis(10))));
         assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(*second.lock().unwrap(), 1, "a second listener hears it too");
     }
 
     #[test]
