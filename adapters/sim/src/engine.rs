@@ -32,7 +32,32 @@ pub const DRAIN: Duration = Duration::from_secs(60);
 /// Each call's plan: the core retry plan, its config lent by an `Rc` (a
 /// plan then holds a pointer rather than a copy of the config: building
 /// one per call copies half as much).
-type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, Xorshift64, (), Rc<RetryConfig>>;
+type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, LazyRng, (), Rc<RetryConfig>>;
+
+/// A call's jitter generator, seeded on its first draw: the draws of
+/// `Xorshift64::new(seed)`, without working out its state (SplitMix64's
+/// finaliser, three multiplications) for the calls that never draw
+/// (those that never retry, most of them).
+struct LazyRng {
+    seed: u64,
+    rng: Option<Xorshift64>,
+}
+
+impl LazyRng {
+    #[inline]
+    fn new(seed: u64) -> LazyRng {
+        LazyRng { seed, rng: None }
+    }
+}
+
+impl Rng for LazyRng {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        self.rng
+            .get_or_insert_with(|| Xorshift64::new(self.seed))
+            .next_u64()
+    }
+}
 
 /// How the last attempt of a call went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,7 +483,7 @@ impl Engine {
             // starts and is counted as hung.
             return;
         }
-        let rng = Xorshift64::new(self.jitter_seeds.next_u64());
+        let rng = LazyRng::new(self.jitter_seeds.next_u64());
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
