@@ -59,6 +59,19 @@ impl Rng for LazyRng {
     }
 }
 
+/// The dependency's stream: `Xorshift64`'s draws, under a type of the
+/// engine's own so that the dependency's and the chaos machine's code it
+/// runs is compiled for this engine alone (a copy the compiler inlines
+/// into the loop), not shared with the driver engine's.
+struct DepRng(Xorshift64);
+
+impl Rng for DepRng {
+    #[inline(always)]
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+}
+
 /// How the last attempt of a call went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Last {
@@ -197,7 +210,7 @@ pub struct Engine {
     /// bits): events at one instant run in the order they were scheduled.
     events: BinaryHeap<Reverse<u128>>,
     arrivals: Gaps,
-    dep_rng: Xorshift64,
+    dep_rng: DepRng,
     jitter_seeds: Xorshift64,
     /// What the run recorded.
     pub recorder: Recorder,
@@ -320,7 +333,7 @@ impl Engine {
             free: Vec::new(),
             events: BinaryHeap::new(),
             arrivals: Gaps::new(Xorshift64::new(seeds.next_u64())),
-            dep_rng: Xorshift64::new(seeds.next_u64()),
+            dep_rng: DepRng(Xorshift64::new(seeds.next_u64())),
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
             in_flight_calls: 0,
