@@ -140,9 +140,9 @@ impl Gaps {
         }
     }
 
-    /// The next gap at `rate` calls per second.
+    /// The next gap at `rate` calls per second, in nanoseconds.
     #[inline]
-    fn next(&mut self, rate: f64) -> Duration {
+    fn next(&mut self, rate: f64) -> u64 {
         if self.next == GAPS {
             self.draw(rate);
         } else if self.rate.to_bits() != rate.to_bits() {
@@ -153,7 +153,7 @@ impl Gaps {
         }
         let gap = self.nanos[self.next];
         self.next += 1;
-        Duration::from_nanos(gap)
+        gap
     }
 
     #[inline(never)]
@@ -176,7 +176,20 @@ impl Gaps {
 #[inline]
 fn gap_nanos(neg_ln: f64, rate: f64) -> u64 {
     let secs = neg_ln / rate;
-    (secs * 1e9) as u64
+    let nanos = secs * 1e9;
+    // `nanos as u64` (rounding towards zero, saturating, NaN to 0); below
+    // 2^63 the same as the conversion to a signed integer, one instruction.
+    if nanos < 9.2e18 {
+        nanos as i64 as u64
+    } else {
+        nanos as u64
+    }
+}
+
+/// `now` plus `nanos`, saturating.
+#[inline]
+fn after(now: Instant, nanos: u64) -> Instant {
+    Instant::from_nanos(now.as_nanos().saturating_add(nanos))
 }
 
 /// Traffic: open (Poisson arrivals at a rate) or closed (clients each
@@ -381,9 +394,7 @@ impl Engine {
         let end = self.now.saturating_add(duration);
         let stop = end.saturating_add(drain);
         let mut next_arrival = match traffic {
-            Traffic::Open { rate } if rate > 0.0 => {
-                Some(self.now.saturating_add(self.arrivals.next(rate)))
-            }
+            Traffic::Open { rate } if rate > 0.0 => Some(after(self.now, self.arrivals.next(rate))),
             Traffic::Open { .. } => None,
             Traffic::Closed { n } => {
                 for _ in 0..n {
@@ -407,7 +418,7 @@ impl Engine {
                     self.now = a;
                     self.arrive(a);
                     if let Traffic::Open { rate } = traffic {
-                        next_arrival = Some(a.saturating_add(self.arrivals.next(rate)));
+                        next_arrival = Some(after(a, self.arrivals.next(rate)));
                     }
                 }
                 _ => break,

@@ -119,7 +119,9 @@ impl Recorder {
     /// A call that arrived at `arrived` ended at `now` so.
     #[inline(always)]
     pub fn end(&mut self, arrived: Instant, now: Instant, end: CallEnd) {
-        let us = now.saturating_duration_since(arrived).as_micros() as u64;
+        // `now.saturating_duration_since(arrived).as_micros()`, without
+        // the `Duration`.
+        let us = now.as_nanos().saturating_sub(arrived.as_nanos()) / 1_000;
         let _ = self.latency.record(us.max(1));
         self.last_end = self.last_end.max(now);
         match end {
