@@ -21,6 +21,7 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome};
 
 use crate::dependency::{Dependency, Pending, Reply};
+use crate::gaps::Gaps;
 use crate::metrics::{CallEnd, Recorder};
 use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
 
@@ -110,80 +111,6 @@ enum Kind {
     End = 0,
     Timeout = 1,
     Timer = 2,
-}
-
-/// Gaps drawn ahead at once.
-const GAPS: usize = 64;
-
-/// Exponential inter-arrival gaps (Poisson traffic), drawn [`GAPS`] at a
-/// time from the arrivals' own stream: the same gaps as drawing each when
-/// it is needed, with the logarithms and divisions off the loop's path.
-struct Gaps {
-    rng: Xorshift64,
-    /// `-ln(u)` for a uniform `u` in (0, 1], per gap drawn.
-    neg_ln: [f64; GAPS],
-    /// The gaps at `rate`, in nanoseconds.
-    nanos: [u64; GAPS],
-    rate: f64,
-    /// The next gap to hand out (`GAPS`: none left).
-    next: usize,
-}
-
-impl Gaps {
-    fn new(rng: Xorshift64) -> Gaps {
-        Gaps {
-            rng,
-            neg_ln: [0.0; GAPS],
-            nanos: [0; GAPS],
-            rate: 0.0,
-            next: GAPS,
-        }
-    }
-
-    /// The next gap at `rate` calls per second, in nanoseconds.
-    #[inline]
-    fn next(&mut self, rate: f64) -> u64 {
-        if self.next == GAPS {
-            self.draw(rate);
-        } else if self.rate.to_bits() != rate.to_bits() {
-            self.rate = rate;
-            for i in self.next..GAPS {
-                self.nanos[i] = gap_nanos(self.neg_ln[i], rate);
-            }
-        }
-        let gap = self.nanos[self.next];
-        self.next += 1;
-        gap
-    }
-
-    #[inline(never)]
-    fn draw(&mut self, rate: f64) {
-        self.rate = rate;
-        for l in &mut self.neg_ln {
-            let u = 1.0 - self.rng.next_f64(); // (0, 1]
-            *l = -u.ln();
-        }
-        // Apart: the divisions pipeline, rather than each waiting for its
-        // logarithm.
-        for (n, &l) in self.nanos.iter_mut().zip(&self.neg_ln) {
-            *n = gap_nanos(l, rate);
-        }
-        self.next = 0;
-    }
-}
-
-/// `-ln(u) / rate` seconds, in nanoseconds (rounded down).
-#[inline]
-fn gap_nanos(neg_ln: f64, rate: f64) -> u64 {
-    let secs = neg_ln / rate;
-    let nanos = secs * 1e9;
-    // `nanos as u64` (rounding towards zero, saturating, NaN to 0); below
-    // 2^63 the same as the conversion to a signed integer, one instruction.
-    if nanos < 9.2e18 {
-        nanos as i64 as u64
-    } else {
-        nanos as u64
-    }
 }
 
 /// `now` plus `nanos`, saturating.
