@@ -159,7 +159,15 @@ pub struct Engine {
     now: Instant,
     handled_deadline: Option<Instant>,
     log: Option<Vec<SimEvent>>,
+    /// Latencies (microseconds) of the calls ended since the recorder's
+    /// histogram last took them: [`ENDED`] go in at once, off the loop's
+    /// path, and every public method leaves none behind.
+    ended_us: [u64; ENDED],
+    ended: usize,
 }
+
+/// Latencies put in the histogram at once.
+const ENDED: usize = 256;
 
 /// What happened, as [`Engine::log`] keeps it. Calls are numbered from 1
 /// in the order they arrived.
@@ -281,6 +289,8 @@ impl Engine {
             now: Instant::ZERO,
             handled_deadline: None,
             log: None,
+            ended_us: [0; ENDED],
+            ended: 0,
         }
     }
 
@@ -325,7 +335,7 @@ impl Engine {
             Traffic::Open { .. } => None,
             Traffic::Closed { n } => {
                 for _ in 0..n {
-                    self.arrive(self.now);
+                    self.arrive_unflushed(self.now);
                 }
                 None
             }
@@ -343,7 +353,7 @@ impl Engine {
                 (Some(t), a) if a.is_none_or(|a| t <= a) => self.fire(t),
                 (_, Some(a)) => {
                     self.now = a;
-                    self.arrive(a);
+                    self.arrive_unflushed(a);
                     if let Traffic::Open { rate } = traffic {
                         next_arrival = Some(after(a, self.arrivals.next(rate)));
                     }
@@ -351,6 +361,7 @@ impl Engine {
                 _ => break,
             }
         }
+        self.flush();
         self.recorder.transitions = self.guards.log.snapshot();
     }
 
@@ -362,6 +373,7 @@ impl Engine {
             self.fire(t);
         }
         self.now = self.now.max(until);
+        self.flush();
         self.recorder.transitions = self.guards.log.snapshot();
     }
 
@@ -419,8 +431,25 @@ impl Engine {
     }
 
     /// A client call arrives at `now`.
-    #[inline]
     pub fn arrive(&mut self, now: Instant) {
+        self.arrive_unflushed(now);
+        self.flush();
+    }
+
+    /// Puts the latencies of the calls ended since in the recorder's
+    /// histogram.
+    #[inline]
+    fn flush(&mut self) {
+        if self.ended > 0 {
+            self.recorder.record_latencies(&self.ended_us[..self.ended]);
+            self.ended = 0;
+        }
+    }
+
+    /// [`Engine::arrive`], leaving the latencies of the calls it ends for
+    /// the next [`Engine::flush`].
+    #[inline]
+    fn arrive_unflushed(&mut self, now: Instant) {
         self.recorder.offered += 1;
         let id = self.recorder.offered;
         self.recorder.bucket(now).offered += 1;
@@ -627,7 +656,12 @@ impl Engine {
                     }
                     self.free.push(slot);
                     self.in_flight_calls -= 1;
-                    self.recorder.end(arrived, now, end);
+                    let us = self.recorder.end_but_histogram(arrived, now, end);
+                    self.ended_us[self.ended] = us;
+                    self.ended += 1;
+                    if self.ended == ENDED {
+                        self.flush();
+                    }
                     self.note(SimEvent::CallEnded {
                         at: now,
                         call,
