@@ -126,7 +126,7 @@ pub(crate) fn gap_nanos(neg_ln: f64, rate: f64) -> u64 {
 fn sure_floor(x: f64) -> (u64, bool) {
     const TWO_52: f64 = 4_503_599_627_370_496.0;
     // Also false for NaN.
-    let in_range = x >= 0.0 && x < TWO_52;
+    let in_range = (0.0..TWO_52).contains(&x);
     let x = if in_range { x } else { 0.0 };
     let nearest = (x + TWO_52) - TWO_52;
     let floor = if nearest > x { nearest - 1.0 } else { nearest };
@@ -237,9 +237,9 @@ mod tests {
         assert_eq!(sure_floor(-0.0), (0, true));
         assert_eq!(sure_floor(2.5), (2, true));
         assert_eq!(sure_floor(1_000_000.75), (1_000_000, true));
-        assert_eq!(sure_floor(3.0).1, false);
-        assert_eq!(sure_floor(2.999_999_999_999_999_6).1, false);
-        assert_eq!(sure_floor((1u64 << 51) as f64 + 0.5).1, false);
+        assert!(!sure_floor(3.0).1);
+        assert!(!sure_floor(2.999_999_999_999_999_6).1);
+        assert!(!sure_floor((1u64 << 51) as f64 + 0.5).1);
         for bad in [f64::NAN, -1.0, f64::INFINITY, (1u64 << 52) as f64] {
             assert!(!sure_floor(bad).1, "{bad}");
         }
