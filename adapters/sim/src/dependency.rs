@@ -10,6 +10,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use failsafe_core::Instant;
 use failsafe_core::rate::Gcra;
 use failsafe_core::rng::Rng;
+use failsafe_core::time::duration_nanos;
 
 use crate::chaos::{Chaos, ChaosConfig, Fault};
 use crate::spec::DependencySpec;
@@ -150,6 +151,8 @@ struct Script {
 pub struct Dependency {
     script: Option<Script>,
     latency: Duration,
+    /// `latency` in nanoseconds (saturated).
+    latency_nanos: u64,
     jitter_nanos: u64,
     chaos: Chaos,
     server: Option<Server>,
@@ -165,6 +168,7 @@ impl Dependency {
         Dependency {
             script: None,
             latency: spec.latency,
+            latency_nanos: duration_nanos(spec.latency),
             jitter_nanos: u64::try_from(spec.latency_jitter.as_nanos()).unwrap_or(u64::MAX),
             chaos: Chaos::new(spec.chaos.unwrap_or(ChaosConfig::NONE)),
             server: spec.capacity.map(|c| Server::new(c.workers, c.queue)),
@@ -183,6 +187,7 @@ impl Dependency {
                 otherwise,
             }),
             latency: Duration::ZERO,
+            latency_nanos: 0,
             jitter_nanos: 0,
             chaos: Chaos::new(ChaosConfig::NONE),
             server: None,
@@ -230,10 +235,11 @@ impl Dependency {
             );
         }
         let injection = self.chaos.decide(now, rng);
-        let mut service = self.latency.saturating_add(injection.delay);
-        if self.jitter_nanos > 0 {
-            service += Duration::from_nanos(rng.below(self.jitter_nanos + 1));
-        }
+        let jitter = if self.jitter_nanos > 0 {
+            rng.below(self.jitter_nanos + 1)
+        } else {
+            0
+        };
         let reply = match injection.fault {
             Some(Fault::Hang) => return (None, Pending::Fixed(Reply::Error)),
             Some(Fault::Error) => Reply::Error,
@@ -241,16 +247,27 @@ impl Dependency {
             None => Reply::Ok,
         };
         let end = match self.server.as_mut() {
-            Some(server) => match server.admit(now, service) {
-                Some(end) => end,
-                None => {
-                    return (
-                        Some(now.saturating_add(REFUSAL)),
-                        Pending::Fixed(Reply::Overloaded),
-                    );
+            Some(server) => {
+                let service =
+                    self.latency.saturating_add(injection.delay) + Duration::from_nanos(jitter);
+                match server.admit(now, service) {
+                    Some(end) => end,
+                    None => {
+                        return (
+                            Some(now.saturating_add(REFUSAL)),
+                            Pending::Fixed(Reply::Overloaded),
+                        );
+                    }
                 }
-            },
-            None => now.saturating_add(service),
+            }
+            // `now + (latency + delay + jitter)`, saturating, in whole
+            // nanoseconds rather than `Duration`s (the same instant).
+            None => Instant::from_nanos(
+                now.as_nanos()
+                    .saturating_add(self.latency_nanos)
+                    .saturating_add(duration_nanos(injection.delay))
+                    .saturating_add(jitter),
+            ),
         };
         let pending = if self.contention && reply == Reply::Ok {
             Pending::Commit { started: now }

@@ -21,6 +21,7 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome};
 
 use crate::dependency::{Dependency, Pending, Reply};
+use crate::gaps::Gaps;
 use crate::metrics::{CallEnd, Recorder};
 use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
 
@@ -32,7 +33,45 @@ pub const DRAIN: Duration = Duration::from_secs(60);
 /// Each call's plan: the core retry plan, its config lent by an `Rc` (a
 /// plan then holds a pointer rather than a copy of the config: building
 /// one per call copies half as much).
-type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, Xorshift64, (), Rc<RetryConfig>>;
+type Plan1 = RetryPlan<Rc<CellLock<AnyBudget>>, AnyBudget, LazyRng, (), Rc<RetryConfig>>;
+
+/// A call's jitter generator, seeded on its first draw: the draws of
+/// `Xorshift64::new(seed)`, without working out its state (SplitMix64's
+/// finaliser, three multiplications) for the calls that never draw
+/// (those that never retry, most of them).
+struct LazyRng {
+    seed: u64,
+    rng: Option<Xorshift64>,
+}
+
+impl LazyRng {
+    #[inline]
+    fn new(seed: u64) -> LazyRng {
+        LazyRng { seed, rng: None }
+    }
+}
+
+impl Rng for LazyRng {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        self.rng
+            .get_or_insert_with(|| Xorshift64::new(self.seed))
+            .next_u64()
+    }
+}
+
+/// The dependency's stream: `Xorshift64`'s draws, under a type of the
+/// engine's own so that the dependency's and the chaos machine's code it
+/// runs is compiled for this engine alone (a copy the compiler inlines
+/// into the loop), not shared with the driver engine's.
+struct DepRng(Xorshift64);
+
+impl Rng for DepRng {
+    #[inline(always)]
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+}
 
 /// How the last attempt of a call went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,71 +113,10 @@ enum Kind {
     Timer = 2,
 }
 
-/// Gaps drawn ahead at once.
-const GAPS: usize = 64;
-
-/// Exponential inter-arrival gaps (Poisson traffic), drawn [`GAPS`] at a
-/// time from the arrivals' own stream: the same gaps as drawing each when
-/// it is needed, with the logarithms and divisions off the loop's path.
-struct Gaps {
-    rng: Xorshift64,
-    /// `-ln(u)` for a uniform `u` in (0, 1], per gap drawn.
-    neg_ln: [f64; GAPS],
-    /// The gaps at `rate`, in nanoseconds.
-    nanos: [u64; GAPS],
-    rate: f64,
-    /// The next gap to hand out (`GAPS`: none left).
-    next: usize,
-}
-
-impl Gaps {
-    fn new(rng: Xorshift64) -> Gaps {
-        Gaps {
-            rng,
-            neg_ln: [0.0; GAPS],
-            nanos: [0; GAPS],
-            rate: 0.0,
-            next: GAPS,
-        }
-    }
-
-    /// The next gap at `rate` calls per second.
-    #[inline]
-    fn next(&mut self, rate: f64) -> Duration {
-        if self.next == GAPS {
-            self.draw(rate);
-        } else if self.rate.to_bits() != rate.to_bits() {
-            self.rate = rate;
-            for i in self.next..GAPS {
-                self.nanos[i] = gap_nanos(self.neg_ln[i], rate);
-            }
-        }
-        let gap = self.nanos[self.next];
-        self.next += 1;
-        Duration::from_nanos(gap)
-    }
-
-    #[inline(never)]
-    fn draw(&mut self, rate: f64) {
-        self.rate = rate;
-        for l in &mut self.neg_ln {
-            let u = 1.0 - self.rng.next_f64(); // (0, 1]
-            *l = -u.ln();
-        }
-        // Apart: the divisions pipeline, rather than each waiting for its
-        // logarithm.
-        for (n, &l) in self.nanos.iter_mut().zip(&self.neg_ln) {
-            *n = gap_nanos(l, rate);
-        }
-        self.next = 0;
-    }
-}
-
-/// `-ln(u) / rate` seconds, in nanoseconds (rounded down).
+/// `now` plus `nanos`, saturating.
 #[inline]
-fn gap_nanos(neg_ln: f64, rate: f64) -> u64 {
-    let secs = neg_ln / rate;
-    (secs * 1e9) as u64
+fn after(now: Instant, nanos: u64) -> Instant {
+    Instant::from_nanos(now.as_nanos().saturating_add(nanos))
 }
 
 /// Traffic: open (Poisson arrivals at a rate) or closed (clients each
@@ -172,7 +150,7 @@ pub struct Engine {
     /// bits): events at one instant run in the order they were scheduled.
     events: BinaryHeap<Reverse<u128>>,
     arrivals: Gaps,
-    dep_rng: Xorshift64,
+    dep_rng: DepRng,
     jitter_seeds: Xorshift64,
     /// What the run recorded.
     pub recorder: Recorder,
@@ -181,7 +159,15 @@ pub struct Engine {
     now: Instant,
     handled_deadline: Option<Instant>,
     log: Option<Vec<SimEvent>>,
+    /// Latencies (microseconds) of the calls ended since the recorder's
+    /// histogram last took them: [`ENDED`] go in at once, off the loop's
+    /// path, and every public method leaves none behind.
+    ended_us: [u64; ENDED],
+    ended: usize,
 }
+
+/// Latencies put in the histogram at once.
+const ENDED: usize = 256;
 
 /// What happened, as [`Engine::log`] keeps it. Calls are numbered from 1
 /// in the order they arrived.
@@ -295,7 +281,7 @@ impl Engine {
             free: Vec::new(),
             events: BinaryHeap::new(),
             arrivals: Gaps::new(Xorshift64::new(seeds.next_u64())),
-            dep_rng: Xorshift64::new(seeds.next_u64()),
+            dep_rng: DepRng(Xorshift64::new(seeds.next_u64())),
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
             in_flight_calls: 0,
@@ -303,6 +289,8 @@ impl Engine {
             now: Instant::ZERO,
             handled_deadline: None,
             log: None,
+            ended_us: [0; ENDED],
+            ended: 0,
         }
     }
 
@@ -343,13 +331,11 @@ impl Engine {
         let end = self.now.saturating_add(duration);
         let stop = end.saturating_add(drain);
         let mut next_arrival = match traffic {
-            Traffic::Open { rate } if rate > 0.0 => {
-                Some(self.now.saturating_add(self.arrivals.next(rate)))
-            }
+            Traffic::Open { rate } if rate > 0.0 => Some(after(self.now, self.arrivals.next(rate))),
             Traffic::Open { .. } => None,
             Traffic::Closed { n } => {
                 for _ in 0..n {
-                    self.arrive(self.now);
+                    self.arrive_unflushed(self.now);
                 }
                 None
             }
@@ -367,14 +353,15 @@ impl Engine {
                 (Some(t), a) if a.is_none_or(|a| t <= a) => self.fire(t),
                 (_, Some(a)) => {
                     self.now = a;
-                    self.arrive(a);
+                    self.arrive_unflushed(a);
                     if let Traffic::Open { rate } = traffic {
-                        next_arrival = Some(a.saturating_add(self.arrivals.next(rate)));
+                        next_arrival = Some(after(a, self.arrivals.next(rate)));
                     }
                 }
                 _ => break,
             }
         }
+        self.flush();
         self.recorder.transitions = self.guards.log.snapshot();
     }
 
@@ -386,6 +373,7 @@ impl Engine {
             self.fire(t);
         }
         self.now = self.now.max(until);
+        self.flush();
         self.recorder.transitions = self.guards.log.snapshot();
     }
 
@@ -443,8 +431,25 @@ impl Engine {
     }
 
     /// A client call arrives at `now`.
-    #[inline]
     pub fn arrive(&mut self, now: Instant) {
+        self.arrive_unflushed(now);
+        self.flush();
+    }
+
+    /// Puts the latencies of the calls ended since in the recorder's
+    /// histogram.
+    #[inline]
+    fn flush(&mut self) {
+        if self.ended > 0 {
+            self.recorder.record_latencies(&self.ended_us[..self.ended]);
+            self.ended = 0;
+        }
+    }
+
+    /// [`Engine::arrive`], leaving the latencies of the calls it ends for
+    /// the next [`Engine::flush`].
+    #[inline]
+    fn arrive_unflushed(&mut self, now: Instant) {
         self.recorder.offered += 1;
         let id = self.recorder.offered;
         self.recorder.bucket(now).offered += 1;
@@ -458,7 +463,7 @@ impl Engine {
             // starts and is counted as hung.
             return;
         }
-        let rng = Xorshift64::new(self.jitter_seeds.next_u64());
+        let rng = LazyRng::new(self.jitter_seeds.next_u64());
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
@@ -651,7 +656,12 @@ impl Engine {
                     }
                     self.free.push(slot);
                     self.in_flight_calls -= 1;
-                    self.recorder.end(arrived, now, end);
+                    let us = self.recorder.end_but_histogram(arrived, now, end);
+                    self.ended_us[self.ended] = us;
+                    self.ended += 1;
+                    if self.ended == ENDED {
+                        self.flush();
+                    }
                     self.note(SimEvent::CallEnded {
                         at: now,
                         call,

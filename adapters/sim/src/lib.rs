@@ -24,6 +24,7 @@ pub mod chaos;
 pub mod dependency;
 pub mod driver_engine;
 pub mod engine;
+mod gaps;
 pub mod harness;
 pub mod metrics;
 pub mod pipeline;

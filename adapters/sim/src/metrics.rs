@@ -119,8 +119,22 @@ impl Recorder {
     /// A call that arrived at `arrived` ended at `now` so.
     #[inline(always)]
     pub fn end(&mut self, arrived: Instant, now: Instant, end: CallEnd) {
-        let us = now.saturating_duration_since(arrived).as_micros() as u64;
+        let us = self.end_but_histogram(arrived, now, end);
         let _ = self.latency.record(us.max(1));
+    }
+
+    /// What [`end`](Recorder::end) records but the latency histogram;
+    /// the latency in microseconds, for [`record_latencies`](Recorder::record_latencies).
+    #[inline(always)]
+    pub(crate) fn end_but_histogram(
+        &mut self,
+        arrived: Instant,
+        now: Instant,
+        end: CallEnd,
+    ) -> u64 {
+        // `now.saturating_duration_since(arrived).as_micros()`, without
+        // the `Duration`.
+        let us = now.as_nanos().saturating_sub(arrived.as_nanos()) / 1_000;
         self.last_end = self.last_end.max(now);
         match end {
             CallEnd::Succeeded => self.succeeded += 1,
@@ -139,5 +153,15 @@ impl Recorder {
         }
         b.latency_sum_us += us;
         b.latency_max_us = b.latency_max_us.max(us);
+        us
+    }
+
+    /// Puts latencies (microseconds) in the histogram as
+    /// [`end`](Recorder::end) does, in order.
+    #[inline(never)]
+    pub(crate) fn record_latencies(&mut self, us: &[u64]) {
+        for &us in us {
+            let _ = self.latency.record(us.max(1));
+        }
     }
 }

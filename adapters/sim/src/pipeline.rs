@@ -24,7 +24,7 @@ use failsafe_core::retry::{
 };
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
-use failsafe_core::{ConfigError, Instant, Observer, Outcome, Rejected};
+use failsafe_core::{ConfigError, Instant, Observer, Outcome, Rejected, TimeSource};
 
 use crate::spec::{BudgetSpec, PipelineSpec, WindowSpec};
 
@@ -204,6 +204,26 @@ pub struct Permits {
     bulkhead: Option<BulkheadPermit>,
 }
 
+/// The time of an entry or exit, as the breaker reads it: an `Instant`'s
+/// reading under a type of the simulator's own, so that the breaker's
+/// `acquire` and `record` the event engine runs are compiled for it alone
+/// (inlined into its loop) rather than shared with the driver engine,
+/// which runs the same breaker type.
+#[derive(Clone, Copy)]
+struct Clock(Instant);
+
+impl TimeSource for Clock {
+    #[inline(always)]
+    fn read(&mut self) -> Instant {
+        self.0
+    }
+
+    #[inline(always)]
+    fn known(&self) -> Option<Instant> {
+        Some(self.0)
+    }
+}
+
 /// The admission machines of one pipeline, entered in the driver's order.
 #[derive(Debug)]
 pub struct Guards {
@@ -282,7 +302,17 @@ impl Guards {
         permits: &mut Permits,
     ) -> Result<(), Rejected> {
         let call = Call::at(now).with_deadline(deadline).no_wait();
-        enter!(self.breaker, &call, permits.breaker, self);
+        // The breaker's `enter` is its `acquire` at the call's time: read
+        // through `Clock`, so that this copy of it is the engine's own.
+        if let Some(m) = self.breaker.as_mut() {
+            match m.acquire(Clock(now)) {
+                Ok(p) => permits.breaker = Some(p),
+                Err(r) => {
+                    self.abandon(now, permits);
+                    return Err(r);
+                }
+            }
+        }
         enter!(self.fail_fast, &call, permits.fail_fast, self);
         enter!(self.limiter, &call, permits.limiter, self);
         enter!(self.bulkhead, &call, permits.bulkhead, self);
@@ -309,7 +339,7 @@ impl Guards {
             m.exit(now, p, outcome);
         }
         if let (Some(m), Some(p)) = (self.breaker.as_mut(), permits.breaker.take()) {
-            m.exit(now, p, outcome);
+            m.exit(Clock(now), p, outcome);
         }
     }
 
