@@ -83,6 +83,7 @@ mod adaptive;
 mod config;
 mod contract;
 mod machine;
+pub(crate) mod slots;
 
 pub use adaptive::{
     Aimd, AimdBuilder, FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
