@@ -311,7 +311,13 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// trip it) are counted with one compare-and-swap on that word, and handed
 /// to the machine ([`Admission::absorb_gate_exits`], with the latest time
 /// any of them knew) at the start of the next locked operation, before it
-/// runs: every locked operation sees every exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
+/// runs: every locked operation sees every exit counted before it. A
+/// [`SLOTTED`](Admission::SLOTTED) machine (a bulkhead) has a slot word
+/// instead: calls take and give back slots on it with one
+/// compare-and-swap each while the machine's
+/// [`slot_gate`](Admission::slot_gate) allows (see
+/// [the bulkhead's docs](crate::bulkhead#shared-use-the-lock-free-slot-word)).
+/// Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
 /// The gate exists only where 64-bit atomics are native (x86_64, aarch64,
