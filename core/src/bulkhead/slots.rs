@@ -75,11 +75,14 @@ impl SlotWord {
             {
                 return None;
             }
-            // One more admitted, one more taken: no field overflows (checked above).
+            // One more admitted, one more taken: no field overflows (checked
+            // above). Acquire: the slot's last holder's work happened before;
+            // release: the time the caller noted before (the clock
+            // contract) reaches the lock holder that closes the word.
             match self.0.compare_exchange_weak(
                 word,
                 word + (1 << ADMITTED_SHIFT) + 1,
-                Ordering::Acquire,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
                 // `in_flight < limit <= FIELD`: fits.
@@ -99,6 +102,8 @@ impl SlotWord {
             if word & OPEN == 0 || word & FIELD == 0 {
                 return false;
             }
+            // Release: the holder's work, and the time it noted, happen
+            // before the slot's next admission and the word's closing.
             match self
                 .0
                 .compare_exchange_weak(word, word - 1, Ordering::Release, Ordering::Relaxed)
