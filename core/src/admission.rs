@@ -414,6 +414,42 @@ pub trait Admission {
     /// machine's state is the one the gate published. The default does
     /// nothing.
     fn absorb_gate_rejections(&mut self, _count: u64, _rejected: Rejected) {}
+    /// Whether the machine counts slots (a bulkhead): a shared handle then
+    /// keeps a lock-free *slot word* (the limit and the slots taken) that
+    /// admits and takes back slots with one compare-and-swap each while
+    /// the machine's [`slot_gate`](Admission::slot_gate) allows. `false`
+    /// (the default): no slot word. A machine is `GATED` or `SLOTTED`,
+    /// not both.
+    const SLOTTED: bool = false;
+
+    /// Asked under the lock after every operation of a `SLOTTED` machine:
+    /// `Some((limit, in_flight))` lets a shared handle admit calls while
+    /// `in_flight < limit` and take back slots without the lock until its
+    /// next locked operation, which hands them to
+    /// [`absorb_slots`](Admission::absorb_slots) first. Only a machine for
+    /// which such an admission or exit is exactly what
+    /// [`enter`](Admission::enter) or [`exit`](Admission::exit) would do
+    /// says `Some` (a bulkhead with a fixed limit, a silent observer and
+    /// nobody queued). `None` (the default): every call takes the lock.
+    fn slot_gate(&mut self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// The permit of a call admitted on the slot word, the `in_flight`-th
+    /// slot taken (itself included), started at `issued_at` (the latest
+    /// time the handle knew). `None` (the default): never slotted.
+    fn slot_permit(_in_flight: u32, _issued_at: Instant) -> Option<Self::Permit> {
+        None
+    }
+
+    /// Applies what the slot word counted since the last locked operation:
+    /// `admitted` calls admitted, `in_flight` slots taken now (the rest of
+    /// the difference came back through exits), after
+    /// noting `latest` (no earlier than any time those calls were given;
+    /// the clock contract). Called under the lock before any other
+    /// operation; the default does nothing (never called for a machine
+    /// that is not `SLOTTED`).
+    fn absorb_slots(&mut self, _admitted: u32, _in_flight: u32, _latest: Instant) {}
 
     /// The latest time the machine has seen (the clock contract's floor).
     fn latest_seen(&self) -> Instant {

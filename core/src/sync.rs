@@ -314,7 +314,13 @@ const UNTIL_NEVER: u64 = u64::MAX - 1;
 /// trip it) are counted with one compare-and-swap on that word, and handed
 /// to the machine ([`Admission::absorb_gate_exits`], with the latest time
 /// any of them knew) at the start of the next locked operation, before it
-/// runs: every locked operation sees every exit counted before it. Wakers a machine owes (a bulkhead granting a queued call a
+/// runs: every locked operation sees every exit counted before it. A
+/// [`SLOTTED`](Admission::SLOTTED) machine (a bulkhead) has a slot word
+/// instead: calls take and give back slots on it with one
+/// compare-and-swap each while the machine's
+/// [`slot_gate`](Admission::slot_gate) allows (see
+/// [the bulkhead's docs](crate::bulkhead#shared-use-the-lock-free-slot-word)).
+/// Wakers a machine owes (a bulkhead granting a queued call a
 /// slot) are woken after the lock is released.
 ///
 /// The gate exists only where 64-bit atomics are native (x86_64, aarch64,
@@ -354,6 +360,8 @@ pub struct Shared<M, L> {
     /// The exit credit last published in `admit` (read and written only
     /// under the lock).
     credit: GateWord,
+    /// A bulkhead's lock-free slot word ([`Admission::SLOTTED`]).
+    slots: crate::bulkhead::slots::SlotWord,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -371,6 +379,7 @@ impl<M, L> Shared<M, L> {
             rejections: GateWord::new(0),
             reported: GateWord::new(0),
             credit: GateWord::new(0),
+            slots: crate::bulkhead::slots::SlotWord::new(),
             _machine: PhantomData,
         }
     }
@@ -386,6 +395,7 @@ impl<M, L> Shared<M, L> {
             rejections: GateWord::new(0),
             reported: GateWord::new(0),
             credit: GateWord::new(0),
+            slots: crate::bulkhead::slots::SlotWord::new(),
             _machine: PhantomData,
         }
     }
@@ -420,9 +430,15 @@ impl<M, L: Lock<M>> Shared<M, L> {
             if M::GATED && GATE {
                 self.fold(m);
             }
+            if M::SLOTTED && GATE {
+                self.close_slots(m);
+            }
             let r = f(m);
             if M::GATED && GATE {
                 self.publish(m);
+            }
+            if M::SLOTTED && GATE {
+                self.open_slots(m);
             }
             (r, m.take_waker())
         });
@@ -509,6 +525,77 @@ impl<M, L: Lock<M>> Shared<M, L> {
             let latest = Instant::from_nanos(self.latest.load(Ordering::Relaxed));
             m.absorb_gate_exits(used as u32, latest);
         }
+    }
+
+    /// Under the lock: closes the slot word and hands the machine what it
+    /// counted (every later admission and exit takes the lock until
+    /// [`open_slots`](Self::open_slots)).
+    #[inline]
+    fn close_slots(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        if let Some((admitted, in_flight)) = self.slots.close() {
+            let latest = Instant::from_nanos(self.latest.load(Ordering::Relaxed));
+            m.absorb_slots(admitted, in_flight, latest);
+        }
+    }
+
+    /// Under the lock, after the operation: opens the slot word if the
+    /// machine allows.
+    #[inline]
+    fn open_slots(&self, m: &mut M)
+    where
+        M: Admission,
+    {
+        if let Some((limit, in_flight)) = m.slot_gate() {
+            // Permits admitted on the word start at the latest time known.
+            self.note_latest(m.latest_seen().as_nanos());
+            self.slots.open(limit, in_flight);
+        }
+    }
+
+    /// A slot taken on the slot word, if it is open and one is free, for
+    /// a call at `known` (if the caller knows its time; the permit starts
+    /// at the latest time known).
+    #[inline(always)]
+    fn slot_admit(&self, known: Option<Instant>) -> Option<M::Permit>
+    where
+        M: Admission,
+    {
+        if !(M::SLOTTED && GATE) {
+            return None;
+        }
+        // Noted first, as an exit's time (the clock contract).
+        if let Some(t) = known {
+            self.note_latest(t.as_nanos());
+        }
+        let in_flight = self.slots.admit()?;
+        let issued_at = Instant::from_nanos(self.latest.load(Ordering::Relaxed));
+        let permit = M::slot_permit(in_flight, issued_at);
+        if permit.is_none() {
+            // A machine that is SLOTTED builds every permit; should one not,
+            // its slot goes back (or reaches the machine at the next fold).
+            let _ = self.slots.exit();
+        }
+        permit
+    }
+
+    /// A slot given back on the slot word; `false`: take the lock.
+    #[inline(always)]
+    fn slot_exit(&self, now: &impl TimeSource) -> bool
+    where
+        M: Admission,
+    {
+        if !(M::SLOTTED && GATE) {
+            return false;
+        }
+        // Noted before the exit is counted, so the close that hands the
+        // exit over hands this time too (the clock contract).
+        if let Some(t) = now.known() {
+            self.note_latest(t.as_nanos());
+        }
+        self.slots.exit()
     }
 
     /// [`SharedAdmission::exit`] under the lock, out of line so that the
@@ -708,6 +795,9 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
                 return Entry::Rejected(rejected);
             }
         }
+        if let Some(permit) = self.slot_admit(call.known_now()) {
+            return Entry::Admitted(permit);
+        }
         self.enter_locked(call, waker)
     }
 
@@ -741,6 +831,9 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
             if self.gate_exit(token) {
                 return;
             }
+        }
+        if self.slot_exit(&now) {
+            return;
         }
         self.exit_locked(now, permit, outcome)
     }
@@ -912,6 +1005,9 @@ where
         &self,
         now: impl TimeSource,
     ) -> Result<crate::bulkhead::BulkheadPermit, Rejected> {
+        if let Some(permit) = self.slot_admit(now.known()) {
+            return Ok(permit);
+        }
         self.with(|b| b.try_acquire(now))
     }
 
@@ -923,6 +1019,11 @@ where
         ticket: &mut crate::bulkhead::Ticket,
         waker: Option<&core::task::Waker>,
     ) -> core::task::Poll<Result<crate::bulkhead::BulkheadPermit, Rejected>> {
+        if !ticket.is_queued()
+            && let Some(permit) = self.slot_admit(now.known())
+        {
+            return core::task::Poll::Ready(Ok(permit));
+        }
         self.with(|b| b.poll_acquire(now, ticket, waker))
     }
 
@@ -940,7 +1041,7 @@ where
         permit: crate::bulkhead::BulkheadPermit,
         outcome: Outcome,
     ) {
-        self.with(|b| b.release(now, permit, outcome))
+        SharedAdmission::exit(self, now, permit, outcome)
     }
 
     /// [`Bulkhead::metrics`](crate::bulkhead::Bulkhead::metrics) from `&self`.

@@ -11,7 +11,11 @@
 //! - waiters are served first come, first served, and a newcomer never
 //!   overtakes a waiter;
 //! - a slot is never idle while somebody waits;
-//! - adaptive limits stay within their bounds whatever the samples.
+//! - adaptive limits stay within their bounds whatever the samples;
+//! - the shared handle ([`SharedBulkhead`], whose fixed-limit fast path
+//!   admits and releases on a lock-free slot word) answers every call
+//!   exactly as the machine alone does, wakes the same waiters, and reports
+//!   the same metrics, for every algorithm.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Wake, Waker};
@@ -21,6 +25,7 @@ use failsafe_core::bulkhead::{
     Aimd, Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadPermit, FixedLimit, Gradient2,
     LimitAlgorithm, Ticket, Vegas,
 };
+use failsafe_core::sync::{CsLock, SharedBulkhead};
 use failsafe_core::{Instant, Observer, Outcome, RejectReason};
 use proptest::prelude::*;
 
@@ -346,6 +351,136 @@ fn run<A: LimitAlgorithm>(
     h.finish(Instant::from_millis(raw_now.max(0) as u64))
 }
 
+/// Drives a [`SharedBulkhead`] and a bare [`Bulkhead`] (the model) in
+/// lockstep: every answer, every permit, every waiter woken and the
+/// metrics after every step must match (so every promise checked on the
+/// machine above holds for the shared handle too, its lock-free slot word
+/// included).
+fn run_shared<A: LimitAlgorithm + Clone>(
+    config: BulkheadConfig,
+    algorithm: A,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    let mut model: Bulkhead<Q, (), A> = Bulkhead::adaptive(config, algorithm.clone());
+    let shared: SharedBulkhead<Q, (), CsLock<Bulkhead<Q, (), A>>, A> =
+        SharedBulkhead::new(CsLock::new(Bulkhead::adaptive(config, algorithm)));
+    let (model_log, shared_log) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let mut held: Vec<(BulkheadPermit, BulkheadPermit)> = Vec::new();
+    let mut waiting: Vec<(Ticket, Ticket, Waker, Waker)> = Vec::new();
+    let (mut raw_now, mut seq) = (0i64, 0u64);
+    let finish = ops.len();
+    for (step, op) in ops.into_iter().map(Some).chain([None]).enumerate() {
+        if let Some(Op::Tick(d)) = op {
+            raw_now += d;
+        }
+        let now = Instant::from_millis(raw_now.max(0) as u64);
+        let Some(op) = op else {
+            prop_assert_eq!(step, finish);
+            // Everything comes back: nothing may remain.
+            for (a, b) in std::mem::take(&mut held) {
+                model.release(now, a, Outcome::Success);
+                shared.release(now, b, Outcome::Success);
+            }
+            for (mut a, mut b, ..) in std::mem::take(&mut waiting) {
+                model.cancel(now, &mut a);
+                shared.cancel(now, &mut b);
+            }
+            while model.pop_waker().is_some() {}
+            let m = shared.metrics();
+            prop_assert_eq!(m, model.metrics());
+            prop_assert_eq!((m.in_flight, m.queued), (0, 0), "a slot leaked");
+            break;
+        };
+        match op {
+            Op::Tick(_) => {}
+            Op::TryAcquire => {
+                let a = model.try_acquire(now);
+                let b = shared.try_acquire(now);
+                prop_assert_eq!(&a, &b);
+                if let (Ok(a), Ok(b)) = (a, b) {
+                    held.push((a, b));
+                }
+            }
+            Op::Enqueue => {
+                seq += 1;
+                let wa = Waker::from(Arc::new(Logged {
+                    seq,
+                    log: model_log.clone(),
+                }));
+                let wb = Waker::from(Arc::new(Logged {
+                    seq,
+                    log: shared_log.clone(),
+                }));
+                let (mut ta, mut tb) = (Ticket::new(), Ticket::new());
+                let a = model.poll_acquire(now, &mut ta, Some(&wa));
+                let b = shared.poll_acquire(now, &mut tb, Some(&wb));
+                prop_assert_eq!(&a, &b);
+                match (a, b) {
+                    (Poll::Ready(Ok(a)), Poll::Ready(Ok(b))) => held.push((a, b)),
+                    (Poll::Pending, Poll::Pending) => waiting.push((ta, tb, wa, wb)),
+                    _ => {}
+                }
+            }
+            Op::Poll(i) if !waiting.is_empty() => {
+                let i = i % waiting.len();
+                let (ta, tb, wa, wb) = &mut waiting[i];
+                let a = model.poll_acquire(now, ta, Some(wa));
+                let b = shared.poll_acquire(now, tb, Some(wb));
+                prop_assert_eq!(&a, &b);
+                if a.is_ready() {
+                    waiting.swap_remove(i);
+                }
+                if let (Poll::Ready(Ok(a)), Poll::Ready(Ok(b))) = (a, b) {
+                    held.push((a, b));
+                }
+            }
+            Op::Cancel(i) if !waiting.is_empty() => {
+                let (mut ta, mut tb, ..) = waiting.swap_remove(i % waiting.len());
+                model.cancel(now, &mut ta);
+                shared.cancel(now, &mut tb);
+            }
+            Op::Release(i, outcome) if !held.is_empty() => {
+                let (a, b) = held.swap_remove(i % held.len());
+                model.release(now, a, outcome);
+                shared.release(now, b, outcome);
+            }
+            Op::Poll(_) | Op::Cancel(_) | Op::Release(..) => {}
+            Op::Deadline => {
+                model.on_deadline(now);
+                shared.on_deadline(now);
+            }
+            Op::SetLimit(n) => {
+                prop_assert_eq!(
+                    model.set_limit(now, n),
+                    shared.with(|b| b.set_limit(now, n))
+                );
+            }
+            Op::ChangeConfig(config) => {
+                prop_assert_eq!(
+                    model.change_config(now, config),
+                    shared.with(|b| b.change_config(now, config))
+                );
+            }
+        }
+        // The adapter's part for the model: wake what it owes (the shared
+        // handle wakes them itself).
+        while let Some(w) = model.pop_waker() {
+            w.wake();
+        }
+        let woken_model = std::mem::take(&mut *model_log.lock().unwrap());
+        let woken_shared = std::mem::take(&mut *shared_log.lock().unwrap());
+        prop_assert_eq!(woken_model, woken_shared, "different waiters woken");
+        let m = shared.metrics();
+        prop_assert_eq!(m, model.metrics());
+        prop_assert_eq!(shared.next_deadline(), model.next_deadline());
+        prop_assert_eq!(m.in_flight as u64, m.acquired - m.released);
+    }
+    Ok(())
+}
+
 fn aimd() -> impl Strategy<Value = Aimd> {
     (1u32..4, 0u32..6, 0u32..4, 0.05f32..=1.0, 1u64..400).prop_map(
         |(min, span, up, backoff, timeout)| {
@@ -472,6 +607,26 @@ proptest! {
     #[test]
     fn gradient2_bulkhead_keeps_its_promises(config in config(), g in gradient2(), ops in prop::collection::vec(op(), 1..300)) {
         run(config, g, ops)?;
+    }
+
+    #[test]
+    fn shared_fixed_bulkhead_answers_as_the_machine(config in config(), ops in prop::collection::vec(op(), 1..300)) {
+        run_shared(config, FixedLimit::new(config.max_concurrent()), ops)?;
+    }
+
+    #[test]
+    fn shared_aimd_bulkhead_answers_as_the_machine(config in config(), aimd in aimd(), ops in prop::collection::vec(op(), 1..300)) {
+        run_shared(config, aimd, ops)?;
+    }
+
+    #[test]
+    fn shared_vegas_bulkhead_answers_as_the_machine(config in config(), vegas in vegas(), ops in prop::collection::vec(op(), 1..300)) {
+        run_shared(config, vegas, ops)?;
+    }
+
+    #[test]
+    fn shared_gradient2_bulkhead_answers_as_the_machine(config in config(), g in gradient2(), ops in prop::collection::vec(op(), 1..300)) {
+        run_shared(config, g, ops)?;
     }
 
     /// Feeding a clock that steps backwards gives exactly the decisions of

@@ -99,6 +99,25 @@ where
         Bulkhead::latest_seen(self)
     }
 
+    const SLOTTED: bool = true;
+
+    #[inline]
+    fn slot_gate(&mut self) -> Option<(u32, u32)> {
+        Bulkhead::slot_gate(self)
+    }
+
+    #[inline(always)]
+    fn slot_permit(in_flight: u32, issued_at: Instant) -> Option<BulkheadPermit> {
+        Some(BulkheadPermit {
+            issued_at,
+            in_flight,
+        })
+    }
+
+    fn absorb_slots(&mut self, admitted: u32, in_flight: u32, latest: Instant) {
+        Bulkhead::absorb_slots(self, admitted, in_flight, latest);
+    }
+
     fn take_waker(&mut self) -> Option<Waker> {
         self.pop_waker()
     }

@@ -771,6 +771,32 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         Poll::Pending
     }
 
+    /// Whether a shared handle may admit and take back slots without the
+    /// lock (see [`Admission::slot_gate`](crate::admission::Admission::slot_gate)):
+    /// `(limit, in_flight)` while the limit is fixed, the observer silent
+    /// (events are not emitted lock-free) and nobody is queued.
+    #[inline]
+    pub(super) fn slot_gate(&self) -> Option<(u32, u32)> {
+        if A::ADAPTIVE || !self.observer.is_silent() || !self.queue.is_empty() {
+            return None;
+        }
+        Some((self.limit(), self.in_flight))
+    }
+
+    /// Hands the machine what a shared handle's slot word counted:
+    /// `admitted` calls admitted, `in_flight` slots taken now (the others
+    /// came back through exits), none later than `latest`.
+    pub(super) fn absorb_slots(&mut self, admitted: u32, in_flight: u32, latest: Instant) {
+        self.clock.observe(latest);
+        let released = self
+            .in_flight
+            .saturating_add(admitted)
+            .saturating_sub(in_flight);
+        self.in_flight = in_flight;
+        self.acquired = self.acquired.saturating_add(u64::from(admitted));
+        self.released = self.released.saturating_add(u64::from(released));
+    }
+
     /// Takes a slot if one is free and nobody waits.
     #[inline]
     fn admit<T: TimeSource>(&mut self, time: &mut LazyTime<T>) -> Option<BulkheadPermit> {

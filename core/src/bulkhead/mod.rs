@@ -68,6 +68,28 @@
 //! list ever be full (an adapter that never drains), the bulkhead wakes the
 //! waker in place rather than lose it.
 //!
+//! ## Shared use: the lock-free slot word
+//!
+//! Behind a [`Shared`](crate::sync::Shared) handle
+//! ([`SharedBulkhead`](crate::sync::SharedBulkhead), the driver's std
+//! handle and tower layer), a bulkhead with a fixed limit, a silent
+//! observer ([`Observer::is_silent`](crate::Observer::is_silent)) and
+//! nobody queued admits and takes slots back **without the lock**: one
+//! compare-and-swap each on a word holding the limit and the slots taken
+//! (as a semaphore does; see `slots.rs`). The lock closes the word before
+//! every locked operation (and hands the bulkhead what the word counted) and
+//! opens it again only if the bulkhead allows, so a full bulkhead queues
+//! its waiter under the lock, and while anyone waits every call and every
+//! release takes the lock: nobody overtakes a waiter, and a released slot
+//! always reaches the machine that owes it to a waiter. An adaptive limit,
+//! or an observer that listens, takes the lock on every call, as before.
+//! A permit taken on the word starts at the latest time the handle knew
+//! ([`BulkheadPermit::issued_at`]). The answers, permits, wake-ups and
+//! metrics are exactly the bare machine's (`bulkhead_props`, the
+//! bulkhead fuzz target and `loom_bulkhead` check it). Targets without
+//! native 64-bit atomics (thumbv6m/v7m/v7em) have no word: every call
+//! takes the lock there.
+//!
 //! ## Adaptive limits
 //!
 //! [`Bulkhead::adaptive`] takes a [`LimitAlgorithm`] and feeds it one sample
@@ -83,6 +105,7 @@ mod adaptive;
 mod config;
 mod contract;
 mod machine;
+pub(crate) mod slots;
 
 pub use adaptive::{
     Aimd, AimdBuilder, FixedLimit, Gradient2, Gradient2Builder, LimitAlgorithm, Vegas, VegasBuilder,
