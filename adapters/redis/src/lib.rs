@@ -65,6 +65,8 @@
 mod admission;
 mod breaker;
 mod limiter;
+#[cfg(feature = "registry")]
+mod registry;
 mod store;
 
 pub use admission::{RedisAdmission, StoreWait};
