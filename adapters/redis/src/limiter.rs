@@ -284,6 +284,7 @@ impl RedisRateLimiter {
     }
 
     /// The checks of [`set_quota`](Self::set_quota), changing nothing.
+    #[cfg(feature = "registry")]
     pub(crate) fn check(&self, quota: Quota) -> Result<(), SetupError> {
         check_quota(quota, self.batch).map(|_| ())
     }

@@ -143,7 +143,7 @@ where
     /// The instance's own breaker's [`BreakerConfig`] (its open wait,
     /// probes and success threshold are the shared round's too).
     fn config(&self) -> Value {
-        to_json(&*lock(&self.inner.local).config())
+        to_json(lock(&self.inner.local).config())
     }
 
     /// `state`: what a call gets now ([`RedisBreaker::state`]);

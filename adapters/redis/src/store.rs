@@ -280,6 +280,7 @@ pub(crate) struct Inner {
     call_timeout: Duration,
     /// The runtime the store was made in: registry changes (synchronous)
     /// run their store calls on it.
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
     pub(crate) runtime: tokio::runtime::Handle,
     available: AtomicBool,
     observer: Option<Arc<dyn Fn(StoreEvent) + Send + Sync>>,
