@@ -22,8 +22,9 @@ use crate::limiter::{Admitted, RedisRateLimiter};
 /// store decision runs on a task of the runtime the admission was made in
 /// and the call waits for it ([`Entry::Pending`]: woken when it is in).
 /// The call's weight is the permits asked for. A rejection's `retry_at` is
-/// moved from store time to the local [`TokioClock`](failsafe_tokio::TokioClock)
-/// ([`Store::to_local`](crate::Store::to_local)): run the pipeline on it. A call given up while waiting drops the decision (a permit
+/// on the local [`TokioClock`](failsafe_tokio::TokioClock), as
+/// [`RedisRateLimiter::acquire`] answers: run the pipeline on it. A call
+/// given up while waiting drops the decision (a permit
 /// the store granted then is lost: capacity is lost, never gained).
 /// Outcomes are not counted.
 #[derive(Clone)]
@@ -96,13 +97,8 @@ impl RedisAdmission {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match slot.decision.take() {
             Some(Ok(how)) => Entry::Admitted(how),
-            Some(Err(mut rejected)) => {
-                // from the store's clock to the caller's
-                if let (Some(at), false) = (rejected.retry_at, rejected.is_never()) {
-                    rejected.retry_at = Some(self.limiter.store().to_local(at));
-                }
-                Entry::Rejected(rejected)
-            }
+            // `acquire` answers on the local clock already
+            Some(Err(rejected)) => Entry::Rejected(rejected),
             None => {
                 slot.waker = waker.cloned();
                 drop(slot);

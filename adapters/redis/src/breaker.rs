@@ -10,8 +10,11 @@ use failsafe_core::{Instant, Outcome, RejectReason, Rejected};
 use failsafe_tokio::{Clock, Error, TokioClock};
 
 use crate::store::{
-    OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
+    LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
 };
+
+/// The open wait of a forced-open record (µs): what the scripts handle.
+const FORCED_WAIT_US: u64 = LUA_MAX_US;
 
 /// A permit from a [`RedisBreaker`]: hand it back with
 /// [`RedisBreaker::record`].
@@ -38,7 +41,8 @@ pub enum SharedPermit {
 /// sees while the shared record is closed. When it trips, it publishes the
 /// trip ([`BreakerRecord::trip`]; concurrent trips make one round) and
 /// starts counting afresh. While the record is open every instance
-/// rejects (`BreakerOpen`, `retry_at` the open wait's end in store time);
+/// rejects (`BreakerOpen`, `retry_at` the open wait's end on the local
+/// [`TokioClock`]);
 /// once the wait is over, calls are probes granted by the store, at most
 /// `half_open_probes` per round across every instance; their reports
 /// close the round (`success_threshold` successes) or open the next
@@ -52,14 +56,30 @@ pub enum SharedPermit {
 /// While the store is unavailable: fail open, the instance's own breaker
 /// alone decides (it stays open if it tripped and could not publish);
 /// fail closed, every call is rejected (`BreakerOpen`, `retry_at: None`).
+///
+/// Cheap to clone: clones share the breaker (register one with the
+/// registry, feature `registry`, and call through another).
 pub struct RedisBreaker<W> {
-    store: Store,
+    pub(crate) inner: Arc<Inner<W>>,
+}
+
+impl<W> Clone for RedisBreaker<W> {
+    fn clone(&self) -> Self {
+        RedisBreaker {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+pub(crate) struct Inner<W> {
+    pub(crate) store: Store,
     name: Arc<str>,
     key: String,
-    args: [u64; 5], // open wait, probes, lease, threshold, retention (µs / counts)
-    poll: Duration,
-    on_error: OnStoreError,
-    local: Mutex<CircuitBreaker<W>>,
+    /// open wait, probes, lease, threshold, retention (µs / counts)
+    pub(crate) args: Mutex<[u64; 5]>,
+    pub(crate) poll: Duration,
+    pub(crate) on_error: OnStoreError,
+    pub(crate) local: Mutex<CircuitBreaker<W>>,
     view: Mutex<View>,
 }
 
@@ -73,9 +93,9 @@ struct View {
 impl<W> fmt::Debug for RedisBreaker<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBreaker")
-            .field("key", &self.key)
-            .field("poll", &self.poll)
-            .field("on_error", &self.on_error)
+            .field("key", &self.inner.key)
+            .field("poll", &self.inner.poll)
+            .field("on_error", &self.inner.on_error)
             .finish_non_exhaustive()
     }
 }
@@ -148,16 +168,18 @@ impl<W: Window> RedisBreakerBuilder<W> {
             whole_micros(self.retention, "retention")?,
         ];
         Ok(RedisBreaker {
-            key: format!("{{{}}}:breaker", self.name),
-            name: self.name.into(),
-            store: self.store,
-            args,
-            poll: self.poll,
-            on_error: self.on_error,
-            local: Mutex::new(CircuitBreaker::new(self.config, self.window)),
-            view: Mutex::new(View {
-                record: BreakerRecord::CLOSED,
-                read_at: None,
+            inner: Arc::new(Inner {
+                key: format!("{{{}}}:breaker", self.name),
+                name: self.name.into(),
+                store: self.store,
+                args: Mutex::new(args),
+                poll: self.poll,
+                on_error: self.on_error,
+                local: Mutex::new(CircuitBreaker::new(self.config, self.window)),
+                view: Mutex::new(View {
+                    record: BreakerRecord::CLOSED,
+                    read_at: None,
+                }),
             }),
         })
     }
@@ -211,32 +233,72 @@ impl<W: Window> RedisBreaker<W> {
     /// latest: [`sharing_delay`]`(poll, call_timeout)`, the store's
     /// [`call_timeout`](Store::call_timeout) bounding the read.
     pub fn delay(&self) -> Duration {
-        sharing_delay(self.poll, self.store.call_timeout())
+        sharing_delay(self.inner.poll, self.inner.store.call_timeout())
     }
 
     /// The shared record as this instance last saw it.
     pub fn record_seen(&self) -> BreakerRecord {
-        lock(&self.view).record
+        lock(&self.inner.view).record
     }
 
-    /// The instance's own breaker's state.
+    /// The instance's own breaker's state alone: what it counts while the
+    /// shared record is closed. After this instance's trip is published it
+    /// is `Closed` again (it counts afresh) while the shared record is
+    /// open: for what a call gets, see [`state`](Self::state).
     pub fn local_state(&self) -> State {
-        lock(&self.local).state()
+        lock(&self.inner.local).state()
+    }
+
+    /// What a call would get now, as far as this instance knows (the
+    /// shared record as last read, merged with the instance's own
+    /// breaker): `Open` while the shared record is open (`ForcedOpen` if
+    /// an operator forced it, [`force_open`](Self::force_open)),
+    /// `HalfOpen` once its wait is over, and the instance's own state while
+    /// it is closed. The record is read again by the next
+    /// [`acquire`](Self::acquire) when older than `poll`, or by
+    /// [`refresh`](Self::refresh).
+    pub fn state(&self) -> State {
+        let record = lock(&self.inner.view).record;
+        let now = self.inner.store.now();
+        match record.status(now) {
+            SharedStatus::Open { until }
+                if until.saturating_duration_since(now).as_micros()
+                    > u128::from(FORCED_WAIT_US / 2) =>
+            {
+                State::ForcedOpen
+            }
+            SharedStatus::Open { .. } => State::Open,
+            SharedStatus::HalfOpen { .. } => State::HalfOpen,
+            SharedStatus::Closed => self.local_state(),
+        }
+    }
+
+    /// The breaker's name (its record is `{name}:breaker`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A store-time instant (the record's open wait's end) on the local
+    /// [`TokioClock`]: the local now plus what is left of the wait by the
+    /// store's clock ([`Store::now`]), saturating.
+    fn local_at(&self, at: Instant) -> Instant {
+        let left = at.saturating_duration_since(self.inner.store.now());
+        TokioClock.now().saturating_add(left)
     }
 
     /// The store it shares the record on.
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.inner.store
     }
 
     /// Folds a record read from the store into the view; a newer round
     /// restarts the instance's own counting.
     fn fold(&self, record: BreakerRecord) -> BreakerRecord {
         let now = TokioClock.now();
-        let mut view = lock(&self.view);
+        let mut view = lock(&self.inner.view);
         let merged = view.record.merge(record);
         if merged.round() > view.record.round() {
-            lock(&self.local).reset(now);
+            lock(&self.inner.local).reset(now);
         }
         view.record = merged;
         view.read_at = Some(now);
@@ -251,7 +313,7 @@ impl<W: Window> RedisBreaker<W> {
     /// One run of the breaker script, `op` one of `read`, `trip` (`extra`:
     /// the seen record's round, open, until µs, probes, successes, last
     /// probe µs), `probe`, `settle` (`extra`: round, 1 success / 0
-    /// failure), `close`; at `now` (`None`: the server's clock). Returns
+    /// failure), `close`, `open` (`extra`: 1 forced, 0 the open wait); at `now` (`None`: the server's clock). Returns
     /// the verdict (`probe`: 1 granted, 2 open, 3 every probe out) and the
     /// stored record, without folding it into this instance's view: what
     /// the tests compare with [`BreakerRecord`]'s operations.
@@ -266,9 +328,13 @@ impl<W: Window> RedisBreaker<W> {
         extra: &[u64],
     ) -> Result<(i64, BreakerRecord), StoreError> {
         let mut args = vec![op.to_owned(), now_arg(now)];
-        args.extend(self.args.iter().map(u64::to_string));
+        let mut own = *lock(&self.inner.args);
+        if op == "open" && extra.first() == Some(&1) {
+            own[0] = FORCED_WAIT_US; // an operator's force open: "for ever"
+        }
+        args.extend(own.iter().map(u64::to_string));
         args.extend(extra.iter().map(u64::to_string));
-        let reply = self.store.breaker(&self.key, &args).await?;
+        let reply = self.inner.store.breaker(&self.inner.key, &args).await?;
         record_of(&reply).ok_or_else(StoreError::malformed)
     }
 
@@ -282,10 +348,45 @@ impl<W: Window> RedisBreaker<W> {
         self.run("close", &[]).await.map(|(_, r)| r)
     }
 
+    /// Opens a new shared round by hand (an operator): every instance
+    /// rejects for the open wait, then probes as after a trip. Not one of
+    /// [`BreakerRecord`]'s operations: the script's `open` (a new round,
+    /// open from now, whatever the record held).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store did not answer.
+    pub async fn open(&self) -> Result<BreakerRecord, StoreError> {
+        self.run("open", &[0]).await.map(|(_, r)| r)
+    }
+
+    /// Forces the shared record open (an operator): a new round whose open
+    /// wait is 2^52 µs (about 142 years), so every instance rejects until
+    /// [`close`](Self::close) (or the registry's `close`, `reset`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store did not answer.
+    pub async fn force_open(&self) -> Result<BreakerRecord, StoreError> {
+        self.run("open", &[1]).await.map(|(_, r)| r)
+    }
+
+    /// Closes the shared record and resets the instance's own breaker
+    /// (closed, counts zeroed).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store did not answer (the instance's own
+    /// breaker is reset all the same).
+    pub async fn reset(&self) -> Result<BreakerRecord, StoreError> {
+        lock(&self.inner.local).reset(TokioClock.now());
+        self.close().await
+    }
+
     fn without(&self) {
-        self.store.emit(StoreEvent::DecidedWithout {
-            name: self.name.clone(),
-            mode: self.on_error,
+        self.inner.store.emit(StoreEvent::DecidedWithout {
+            name: self.inner.name.clone(),
+            mode: self.inner.on_error,
         });
     }
 
@@ -305,23 +406,25 @@ impl<W: Window> RedisBreaker<W> {
     /// # Errors
     ///
     /// `BreakerOpen` while the shared record is open (`retry_at` its end,
-    /// in store time: [`Store::now`]) or the instance's own breaker is;
+    /// **on the local clock**, [`TokioClock`], like every policy's) or the
+    /// instance's own breaker is;
     /// `BreakerHalfOpenFull` while every probe of the round is out; fail
     /// closed and the store unavailable: `BreakerOpen`, `retry_at: None`.
     pub async fn acquire(&self) -> Result<SharedPermit, Rejected> {
         let local_now = TokioClock.now();
-        let stale = lock(&self.view)
+        let stale = lock(&self.inner.view)
             .read_at
-            .is_none_or(|t| local_now.saturating_duration_since(t) >= self.poll);
+            .is_none_or(|t| local_now.saturating_duration_since(t) >= self.inner.poll);
         if stale && self.refresh().await.is_err() {
             return self.acquire_without(local_now);
         }
-        let record = lock(&self.view).record;
-        match record.status(self.store.now()) {
+        let record = lock(&self.inner.view).record;
+        match record.status(self.inner.store.now()) {
             SharedStatus::Closed => self.acquire_local(local_now),
-            SharedStatus::Open { until } => {
-                Err(Rejected::new(RejectReason::BreakerOpen, Some(until)))
-            }
+            SharedStatus::Open { until } => Err(Rejected::new(
+                RejectReason::BreakerOpen,
+                Some(self.local_at(until)),
+            )),
             SharedStatus::HalfOpen { .. } => match self.run("probe", &[]).await {
                 Ok((1, record)) if record.is_open() => Ok(SharedPermit::Probe {
                     round: record.round(),
@@ -330,7 +433,7 @@ impl<W: Window> RedisBreaker<W> {
                 Ok((3, _)) => Err(Rejected::new(RejectReason::BreakerHalfOpenFull, None)),
                 Ok((_, record)) => Err(Rejected::new(
                     RejectReason::BreakerOpen,
-                    Some(record.open_until()),
+                    Some(self.local_at(record.open_until())),
                 )),
                 Err(_) => self.acquire_without(local_now),
             },
@@ -338,12 +441,14 @@ impl<W: Window> RedisBreaker<W> {
     }
 
     fn acquire_local(&self, now: Instant) -> Result<SharedPermit, Rejected> {
-        lock(&self.local).acquire(now).map(SharedPermit::Local)
+        lock(&self.inner.local)
+            .acquire(now)
+            .map(SharedPermit::Local)
     }
 
     fn acquire_without(&self, now: Instant) -> Result<SharedPermit, Rejected> {
         self.without();
-        match self.on_error {
+        match self.inner.on_error {
             OnStoreError::FailOpen => self.acquire_local(now),
             OnStoreError::FailClosed => Err(Rejected::new(RejectReason::BreakerOpen, None)),
         }
@@ -359,12 +464,12 @@ impl<W: Window> RedisBreaker<W> {
             SharedPermit::Local(permit) => {
                 let now = TokioClock.now();
                 let tripped = {
-                    let mut local = lock(&self.local);
+                    let mut local = lock(&self.inner.local);
                     local.record(now, permit, outcome);
                     local.state() == State::Open
                 };
                 if tripped {
-                    let seen = lock(&self.view).record;
+                    let seen = lock(&self.inner.view).record;
                     let seen_args = [
                         seen.round(),
                         u64::from(seen.is_open()),
@@ -375,7 +480,7 @@ impl<W: Window> RedisBreaker<W> {
                     ];
                     if self.run("trip", &seen_args).await.is_ok() {
                         // the shared record holds the round now
-                        lock(&self.local).reset(TokioClock.now());
+                        lock(&self.inner.local).reset(TokioClock.now());
                     } else {
                         self.without();
                     }

@@ -35,9 +35,18 @@
 //! whose clock is behind would still have seen: it then finds up to its
 //! skew's worth of permits more, unless the limiter's
 //! [`expiry_slack`](RedisRateLimiterBuilder::expiry_slack) (default 1 s)
-//! covers the skew. The core's [`Instant`] in results
-//! (`retry_at`) is then in that same time base: compare it with
-//! [`Store::now`].
+//! covers the skew.
+//!
+//! Store time stays inside: every answer is on the **caller's clock**,
+//! like every other policy's. A rejection's `retry_at` from
+//! [`RedisRateLimiter::acquire`], [`RedisBreaker::acquire`] and
+//! [`RedisAdmission`] is on the local [`TokioClock`](failsafe_tokio::TokioClock)
+//! (the wait the store computed, `retry_at - now` in store time, added to
+//! the local now, saturating); from [`RedisRateLimiter::acquire_at`] it is
+//! on the injected clock. Only the low-level [`StepReply`] and the
+//! [`BreakerRecord`](failsafe_core::rate::shared::BreakerRecord)s
+//! ([`RedisBreaker::script`], [`RedisBreaker::record_seen`]) are in store
+//! time (µs since 1970, compare with [`Store::now`]).
 //!
 //! Quotas must therefore be whole microseconds per permit, and
 //! `period * burst` and the breaker's waits at most 2^52 µs
@@ -60,11 +69,25 @@
 //! limit, or the instance's own breaker alone) or **fail closed**
 //! (rejected). [`StoreEvent`]s say when the store became unavailable,
 //! each decision taken without it, and when it recovered (by itself: the
-//! connection manager reconnects, the store breaker probes).
+//! connection manager reconnects, the store breaker probes);
+//! [`StoreFailure`] says why a call failed (timeout, no connection, an
+//! error reply, the store breaker open).
+//!
+//! ## Registry (feature `registry`)
+//!
+//! [`RedisAdmission`] and [`RedisBreaker`] implement the driver's
+//! `registry::Control`: register them by name, list their configuration
+//! and live state (the shared record, the instance's own state, the
+//! store's health), change them (a breaker's `open`, `force_open`,
+//! `close`, `reset` act on the shared record, for every instance; a
+//! limiter's `set_quota` and a breaker's `configure` on this instance)
+//! and reload them from a file.
 
 mod admission;
 mod breaker;
 mod limiter;
+#[cfg(feature = "registry")]
+mod registry;
 mod store;
 
 pub use admission::{RedisAdmission, StoreWait};

@@ -2,12 +2,13 @@
 //! optional leasing.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use failsafe_core::rate::shared::{Lease, check_batch};
 use failsafe_core::rate::{AtomicGcra, Quota};
 use failsafe_core::{ConfigError, Instant, Problem, RejectReason, Rejected};
+use failsafe_tokio::{Clock, TokioClock};
 
 use crate::store::{
     LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
@@ -24,7 +25,11 @@ pub enum Admitted {
     Local,
 }
 
-/// One run of the GCRA script: the decision and the time it was made at.
+/// One run of the GCRA script: the decision and the time it was made at,
+/// both in **store time** (µs since 1970 as an [`Instant`], the server's
+/// `TIME` or the instant injected), unlike [`RedisRateLimiter::acquire`]'s
+/// answers, which are on the caller's clock. [`retry_after`](Self::retry_after)
+/// turns a rejection into a duration, which holds on any clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepReply {
     /// The new stored arrival time, or the rejection: what
@@ -34,6 +39,17 @@ pub struct StepReply {
     /// The `now` the script decided at (the server's `TIME`, or the one
     /// injected), whole microseconds.
     pub now: Instant,
+}
+
+impl StepReply {
+    /// How long after [`now`](Self::now) the rejected permits would be
+    /// granted (`None` if admitted, or never: `n` over the burst).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.decision {
+            Err(r) if !r.is_never() => r.retry_after(self.now),
+            _ => None,
+        }
+    }
 }
 
 /// A rate limit shared by every instance using the same name on the same
@@ -54,6 +70,7 @@ pub struct StepReply {
 /// ```no_run
 /// use failsafe_core::rate::Quota;
 /// use failsafe_redis::{RedisRateLimiter, Store, StoreConfig};
+/// use failsafe_tokio::{Clock, TokioClock};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,7 +83,8 @@ pub struct StepReply {
 ///     .build()?;
 /// match limiter.acquire(1).await {
 ///     Ok(_) => { /* call the upstream */ }
-///     Err(rejected) => eprintln!("retry in {:?}", rejected.retry_after(limiter.store().now())),
+///     // `retry_at` is on the local clock (`TokioClock`), like every policy's
+///     Err(rejected) => eprintln!("retry in {:?}", rejected.retry_after(TokioClock.now())),
 /// }
 /// # Ok(())
 /// # }
@@ -75,21 +93,43 @@ pub struct RedisRateLimiter {
     store: Store,
     name: Arc<str>,
     key: String,
-    quota: Quota,
-    period_us: u64,
+    /// The global quota and its period in µs (changed by
+    /// [`set_quota`](RedisRateLimiter::set_quota)).
+    quota: Mutex<(Quota, u64)>,
     batch: u32,
     lease_ttl: Duration,
     expiry_slack_ms: u64,
     lease: tokio::sync::Mutex<Lease>,
     on_error: OnStoreError,
     local: AtomicGcra,
+    /// The last decision the store made for this instance (store time).
+    pub(crate) last: Mutex<Option<StepReply>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The quota's period in whole µs, checked as the store keeps it; and
+/// `batch` within its burst.
+fn check_quota(quota: Quota, batch: u32) -> Result<u64, SetupError> {
+    let period_us = whole_micros(quota.period(), "period")?;
+    let tolerance = quota
+        .period()
+        .checked_mul(quota.burst())
+        .ok_or(SetupError::TooLargeForLua("burst"))?;
+    whole_micros(tolerance, "burst")?;
+    if check_batch(batch, quota).is_err() {
+        return Err(ConfigError::new("lease.batch", Problem::TooLarge).into());
+    }
+    Ok(period_us)
 }
 
 impl fmt::Debug for RedisRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRateLimiter")
             .field("key", &self.key)
-            .field("quota", &self.quota)
+            .field("quota", &self.quota())
             .field("batch", &self.batch)
             .field("on_error", &self.on_error)
             .finish_non_exhaustive()
@@ -162,35 +202,26 @@ impl RedisRateLimiterBuilder {
     /// - [`SetupError::NotWholeMicros`] `period` if the quota's period is
     ///   not whole microseconds; [`SetupError::TooLargeForLua`] `burst` if
     ///   `period * burst` is over 2^52 µs;
-    /// - [`SetupError::Config`] `lease`, `Zero` or `TooLarge` for a batch of
-    ///   zero or over the burst; `lease_ttl`, `Zero`;
+    /// - [`SetupError::Config`] `lease.batch`, `Zero` or `TooLarge` for a
+    ///   batch of zero or over the burst; `lease.ttl`, `Zero` (both set by
+    ///   [`lease`](Self::lease));
     /// - [`SetupError::BadName`] for a name with `{` or `}`.
     pub fn build(self) -> Result<RedisRateLimiter, SetupError> {
         if self.name.contains(['{', '}']) {
             return Err(SetupError::BadName);
         }
-        let period_us = whole_micros(self.quota.period(), "period")?;
-        let tolerance = self
-            .quota
-            .period()
-            .checked_mul(self.quota.burst())
-            .ok_or(SetupError::TooLargeForLua("burst"))?;
-        whole_micros(tolerance, "burst")?;
         if self.batch == 0 {
-            return Err(ConfigError::new("lease", Problem::Zero).into());
+            return Err(ConfigError::new("lease.batch", Problem::Zero).into());
         }
-        if check_batch(self.batch, self.quota).is_err() {
-            return Err(ConfigError::new("lease", Problem::TooLarge).into());
-        }
+        let period_us = check_quota(self.quota, self.batch)?;
         if self.lease_ttl.is_zero() {
-            return Err(ConfigError::new("lease_ttl", Problem::Zero).into());
+            return Err(ConfigError::new("lease.ttl", Problem::Zero).into());
         }
         Ok(RedisRateLimiter {
             key: format!("{{{}}}:tat", self.name),
             name: self.name.into(),
             store: self.store,
-            quota: self.quota,
-            period_us,
+            quota: Mutex::new((self.quota, period_us)),
             batch: self.batch,
             lease_ttl: self.lease_ttl,
             expiry_slack_ms: u64::try_from(self.expiry_slack.as_micros().div_ceil(1_000))
@@ -199,6 +230,7 @@ impl RedisRateLimiterBuilder {
             lease: tokio::sync::Mutex::new(Lease::EMPTY),
             on_error: self.on_error,
             local: AtomicGcra::new(self.local.unwrap_or(self.quota)),
+            last: Mutex::new(None),
         })
     }
 }
@@ -231,18 +263,69 @@ impl RedisRateLimiter {
 
     /// The global quota.
     pub fn quota(&self) -> Quota {
-        self.quota
+        lock(&self.quota).0
+    }
+
+    /// This instance's global quota from its next store call on (the
+    /// registry's `set_quota`). The stored arrival time stays: permits
+    /// taken stay taken. Other instances keep theirs until they change it
+    /// too (each call sends its own quota to the script): change it on
+    /// every instance.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](RedisRateLimiterBuilder::build): `period` not whole
+    /// microseconds, `burst` over 2^52 µs, `lease.batch` over the new
+    /// burst; nothing changes then.
+    pub fn set_quota(&self, quota: Quota) -> Result<(), SetupError> {
+        let period_us = check_quota(quota, self.batch)?;
+        *lock(&self.quota) = (quota, period_us);
+        Ok(())
+    }
+
+    /// The checks of [`set_quota`](Self::set_quota), changing nothing.
+    #[cfg(feature = "registry")]
+    pub(crate) fn check(&self, quota: Quota) -> Result<(), SetupError> {
+        check_quota(quota, self.batch).map(|_| ())
+    }
+
+    /// The fail-open limit (the quota given to
+    /// [`fail_open`](RedisRateLimiterBuilder::fail_open); the global one
+    /// when failing closed).
+    pub fn local_quota(&self) -> Quota {
+        self.local.quota()
+    }
+
+    /// Leased permits left now (0 without leasing, or while another call
+    /// holds the lease).
+    pub fn leased(&self) -> u32 {
+        match self.lease.try_lock() {
+            Ok(lease) => lease.remaining(self.store.now()),
+            Err(_) => 0,
+        }
+    }
+
+    /// What this instance does while the store is unavailable.
+    pub fn on_store_error(&self) -> OnStoreError {
+        self.on_error
+    }
+
+    /// The limiter's name (its key is `{name}:tat`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Takes `n` permits at the server's time.
     ///
     /// # Errors
     ///
-    /// The store's rejection (`RateLimited` with the exact `retry_at` in
-    /// store time, [`Store::now`]; for `n` over the burst,
-    /// `RateInsufficientCapacity` with `retry_at` never, `Instant::MAX`); while the
-    /// store is unavailable, the local limit's (fail open) or
-    /// `RateLimited` with `retry_at: None` (fail closed).
+    /// The store's rejection, `RateLimited` with the exact `retry_at` **on
+    /// the local clock** ([`TokioClock`]: the store's wait added to the
+    /// local now, so it compares with every other policy's); for `n` over
+    /// the burst, `RateInsufficientCapacity` with `retry_at` never,
+    /// `Instant::MAX`. While the store is unavailable, the local limit's
+    /// (fail open, on [`TokioClock`] too) or `RateLimited` with
+    /// `retry_at: None` (fail closed).
     pub async fn acquire(&self, n: u32) -> Result<Admitted, Rejected> {
         self.acquire_inner(None, n).await
     }
@@ -252,7 +335,8 @@ impl RedisRateLimiter {
     ///
     /// # Errors
     ///
-    /// As [`acquire`](Self::acquire).
+    /// As [`acquire`](Self::acquire), every `retry_at` on the injected
+    /// clock (the caller's: the one `now` is on).
     pub async fn acquire_at(&self, now: Instant, n: u32) -> Result<Admitted, Rejected> {
         self.acquire_inner(Some(now), n).await
     }
@@ -265,7 +349,7 @@ impl RedisRateLimiter {
             }
             return match self.step(now, self.batch).await {
                 Ok(reply) => {
-                    reply.decision?;
+                    self.to_caller(now, reply)?;
                     lease.refill(self.batch, reply.now, self.lease_ttl);
                     let _ = lease.take(reply.now);
                     Ok(Admitted::Shared)
@@ -274,8 +358,25 @@ impl RedisRateLimiter {
             };
         }
         match self.step(now, n).await {
-            Ok(reply) => reply.decision.map(|_| Admitted::Shared),
+            Ok(reply) => self.to_caller(now, reply).map(|()| Admitted::Shared),
             Err(_) => self.without(now, n),
+        }
+    }
+
+    /// The store's decision on the caller's clock: with an injected `now`
+    /// it is the caller's already; with the server's, the wait the store
+    /// computed (`retry_at - now`, both store time) is added to the local
+    /// [`TokioClock`]'s now, saturating.
+    fn to_caller(&self, injected: Option<Instant>, reply: StepReply) -> Result<(), Rejected> {
+        match reply.decision {
+            Ok(_) => Ok(()),
+            Err(r) if injected.is_some() || r.is_never() => Err(r),
+            Err(mut r) => {
+                if let Some(wait) = reply.retry_after() {
+                    r.retry_at = Some(TokioClock.now().saturating_add(wait));
+                }
+                Err(r)
+            }
         }
     }
 
@@ -299,7 +400,8 @@ impl RedisRateLimiter {
         });
         match self.on_error {
             OnStoreError::FailOpen => {
-                let now = now.unwrap_or_else(|| self.store.now());
+                // the caller's clock: the injected one, or the local one
+                let now = now.unwrap_or_else(|| TokioClock.now());
                 self.local.acquire(now, n).map(|()| Admitted::Local)
             }
             OnStoreError::FailClosed => Err(Rejected::new(RejectReason::RateLimited, None)),
@@ -315,9 +417,10 @@ impl RedisRateLimiter {
     /// [`StoreError`] if the store did not answer (timeout, its breaker
     /// open, a Redis error).
     pub async fn step(&self, now: Option<Instant>, n: u32) -> Result<StepReply, StoreError> {
+        let (quota, period_us) = *lock(&self.quota);
         let args = [
-            self.period_us.to_string(),
-            self.quota.burst().to_string(),
+            period_us.to_string(),
+            quota.burst().to_string(),
             n.to_string(),
             now_arg(now),
             self.expiry_slack_ms.to_string(),
@@ -333,6 +436,8 @@ impl RedisRateLimiter {
             0 => Err(Rejected::new(RejectReason::RateLimited, Some(at(value)))),
             _ => Err(Rejected::never(RejectReason::RateInsufficientCapacity)),
         };
-        Ok(StepReply { decision, now })
+        let reply = StepReply { decision, now };
+        *lock(&self.last) = Some(reply);
+        Ok(reply)
     }
 }

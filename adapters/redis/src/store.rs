@@ -100,12 +100,44 @@ pub enum OnStoreError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreFailure {
-    /// It did not answer within [`StoreConfig::call_timeout`].
+    /// It did not answer within [`StoreConfig::call_timeout`] (or the
+    /// client's own response timeout, a backstop behind it, ran out).
     Timeout,
     /// The store's own breaker is open: not tried.
     BreakerOpen,
-    /// Redis answered with an error, or the connection failed.
-    Error,
+    /// No connection: refused, dropped, or another I/O error (Redis down
+    /// or unreachable).
+    Connection,
+    /// Redis answered, with an error (the script failed, e.g. out of
+    /// memory, or a `BUSY` server) or a reply that is not what the script
+    /// returns.
+    Script,
+}
+
+impl StoreFailure {
+    /// The reason for a client error: [`Timeout`](Self::Timeout),
+    /// [`Connection`](Self::Connection) (refused, dropped, I/O) or
+    /// [`Script`](Self::Script) (an error reply).
+    fn of(e: &RedisError) -> StoreFailure {
+        if e.is_timeout() {
+            StoreFailure::Timeout
+        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            StoreFailure::Connection
+        } else {
+            StoreFailure::Script
+        }
+    }
+
+    /// The reason's name: `"timeout"`, `"breaker_open"`, `"connection"`,
+    /// `"script"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreFailure::Timeout => "timeout",
+            StoreFailure::BreakerOpen => "breaker_open",
+            StoreFailure::Connection => "connection",
+            StoreFailure::Script => "script",
+        }
+    }
 }
 
 /// A failed store call.
@@ -121,7 +153,7 @@ impl StoreError {
     /// A reply that is not what the script returns.
     pub(crate) fn malformed() -> StoreError {
         StoreError {
-            failure: StoreFailure::Error,
+            failure: StoreFailure::Script,
             source: None,
         }
     }
@@ -133,7 +165,8 @@ impl fmt::Display for StoreError {
             (_, Some(e)) => write!(f, "store call failed: {e}"),
             (StoreFailure::Timeout, None) => f.write_str("store call timed out"),
             (StoreFailure::BreakerOpen, None) => f.write_str("store breaker is open"),
-            (StoreFailure::Error, None) => f.write_str("store call failed"),
+            (StoreFailure::Connection, None) => f.write_str("store connection failed"),
+            (StoreFailure::Script, None) => f.write_str("store reply malformed"),
         }
     }
 }
@@ -151,7 +184,8 @@ pub enum StoreEvent {
     /// The first failed call after a success (or the start): from now on
     /// calls are decided by each limiter's or breaker's [`OnStoreError`].
     Unavailable {
-        /// Why the call failed.
+        /// Why the call failed: timed out, no connection, an error reply,
+        /// or the store breaker open.
         failure: StoreFailure,
     },
     /// A call was decided without the store, as `mode` says.
@@ -232,10 +266,10 @@ impl StoreConfig {
 /// the scripts, the guard every call goes through. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     conn: ConnectionManager,
     guard: CircuitBreakerPolicy<NoWindow>,
     timeout: TimeoutPolicy,
@@ -244,6 +278,10 @@ struct Inner {
     /// Store time (µs since 1970) minus the local clock (µs), from the last reply.
     offset_us: AtomicI64,
     call_timeout: Duration,
+    /// The runtime the store was made in: registry changes (synchronous)
+    /// run their store calls on it.
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    pub(crate) runtime: tokio::runtime::Handle,
     available: AtomicBool,
     observer: Option<Arc<dyn Fn(StoreEvent) + Send + Sync>>,
 }
@@ -269,7 +307,11 @@ impl Store {
     /// # Errors
     ///
     /// [`SetupError::Redis`] if the URL is refused; [`SetupError::Config`]
-    /// (`timeout`) for a zero call timeout.
+    /// naming `call_timeout` for a zero [`StoreConfig::call_timeout`].
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
     pub fn connect(url: &str, config: StoreConfig) -> Result<Store, SetupError> {
         let client = redis::Client::open(url).map_err(SetupError::Redis)?;
         let manager = ConnectionManagerConfig::new()
@@ -281,7 +323,11 @@ impl Store {
         let conn = client
             .get_connection_manager_lazy(manager)
             .map_err(SetupError::Redis)?;
-        let timeout = TimeoutPolicy::new(TimeoutConfig::new(config.call_timeout)?);
+        // the error names the setter the user called, not the driver's field
+        let timeout = TimeoutPolicy::new(
+            TimeoutConfig::new(config.call_timeout)
+                .map_err(|e| ConfigError::new("call_timeout", e.problem))?,
+        );
         // until the first reply, the local system clock stands for the server's
         let system_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -295,6 +341,7 @@ impl Store {
                 breaker: Script::new(include_str!("lua/breaker.lua")),
                 offset_us: AtomicI64::new(system_us - local_us()),
                 call_timeout: config.call_timeout,
+                runtime: tokio::runtime::Handle::current(),
                 available: AtomicBool::new(true),
                 observer: config.observer,
             }),
@@ -391,17 +438,14 @@ impl Store {
                         failure: StoreFailure::Timeout,
                         source: None,
                     },
-                    // the client's own response timeout (a backstop behind ours)
-                    Error::Inner(e) if e.is_timeout() => StoreError {
-                        failure: StoreFailure::Timeout,
-                        source: Some(e),
-                    },
+                    // the client's own response timeout (a backstop behind
+                    // ours) included
                     Error::Inner(e) => StoreError {
-                        failure: StoreFailure::Error,
+                        failure: StoreFailure::of(&e),
                         source: Some(e),
                     },
                     _ => StoreError {
-                        failure: StoreFailure::Error,
+                        failure: StoreFailure::Connection,
                         source: None,
                     },
                 };

@@ -21,6 +21,7 @@ use failsafe_redis::{
     Admitted, OnStoreError, RedisBreaker, RedisRateLimiter, SharedPermit, Store, StoreConfig,
     StoreEvent,
 };
+use failsafe_tokio::{Clock, TokioClock};
 
 const CHILD_ENV: &str = "FAILSAFE_REDIS_TEST_CHILD_URL";
 const CHILD_PREFIX: &str = "granted-at-ns ";
@@ -385,10 +386,23 @@ async fn one_instance_trips_the_others_reject_and_probes_stay_within_the_quota()
     // (the documented delay is poll + the store call's time)
     for b in &others {
         assert_eq!(b.delay(), Duration::from_secs(2)); // poll 0 + the store call's 2 s timeout
+        // `retry_at` is the open wait's end moved to the local clock: the
+        // wait left by the store's clock added to the local now (within the
+        // slack of the store-clock offset moving with each reply's RTT)
+        let (t0, s0) = (TokioClock.now(), b.store().now());
         let r = b.acquire().await.unwrap_err();
-        assert_eq!(
-            (r.reason, r.retry_at),
-            (RejectReason::BreakerOpen, Some(record.open_until()))
+        let (t1, s1) = (TokioClock.now(), b.store().now());
+        assert_eq!(r.reason, RejectReason::BreakerOpen);
+        let at = r.retry_at.unwrap();
+        let slack = Duration::from_millis(100);
+        let until = record.open_until();
+        let low = t0.saturating_add(until.saturating_duration_since(s1));
+        let high = t1
+            .saturating_add(until.saturating_duration_since(s0))
+            .saturating_add(slack);
+        assert!(
+            at.saturating_add(slack) >= low && at <= high,
+            "{at:?} not in {low:?}..{high:?}"
         );
     }
     // one whose copy is younger than its poll may still admit (within its delay) ...

@@ -5,7 +5,7 @@
 --
 -- KEYS[1]  the hash, e.g. {name}:breaker; fields r (round), o (1 = open),
 --          u (open until), p (probes granted), s (successes), l (last probe)
--- ARGV[1]  operation: 'read', 'trip', 'probe', 'settle', 'close'
+-- ARGV[1]  operation: 'read', 'trip', 'probe', 'settle', 'close', 'open'
 -- ARGV[2]  now (us), or '' to read the server's clock (TIME)
 -- ARGV[3]  open wait (us)
 -- ARGV[4]  probes per round
@@ -103,6 +103,10 @@ elseif op == 'settle' then
             changed = true
         end
     end
+elseif op == 'open' then
+    -- an operator's action (not a BreakerRecord operation): a new round,
+    -- open for ARGV[3] from now, whatever the record held
+    open_round(r + 1)
 elseif op == 'close' then
     if o then
         o, u, p, s, l = false, 0, 0, 0, 0
