@@ -95,7 +95,9 @@ pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-/// Runs `scenario` with `pipeline`, seeded by `seed`.
+/// Runs `scenario` with `pipeline`, seeded by `seed` (a scenario of
+/// instances sharing a limit runs
+/// [`run_shared`](crate::shared::run_shared) instead).
 ///
 /// # Errors
 ///

@@ -276,11 +276,6 @@ pub fn run_suite(
             let seed = seed_of(suite.seed, i);
             progress(k, total, Instant::ZERO);
             reports.push(match engine {
-                _ if scenario.shared.is_some() => {
-                    crate::shared::run_shared(scenario, pipeline, seed, &mut |t| {
-                        progress(k, total, t);
-                    })?
-                }
                 EngineKind::Events => {
                     run(scenario, pipeline, seed, &mut |t| progress(k, total, t))?
                 }

@@ -193,3 +193,13 @@ latency = "1ms"
     let e = err("limit_sharing = { kind = \"pooled\" }", "");
     assert!(e.contains("unknown variant `pooled`"), "{e}");
 }
+
+#[test]
+fn both_engines_run_the_same_shared_model() {
+    let mut suite = parse(DEFAULT, "built-in").unwrap();
+    suite.scenarios.retain(|s| s.shared.is_some());
+    suite.scenarios[0].duration = Duration::from_secs(5);
+    let events = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
+    let driver = run_suite(&suite, None, EngineKind::Driver, &mut |_, _, _| {}).unwrap();
+    assert_eq!(events, driver);
+}
