@@ -17,6 +17,10 @@ fn main() {
     }
     let mut rows = Vec::new();
     for (i, scenario) in suite.scenarios.iter().enumerate() {
+        // Instances sharing a limit run one model on either engine.
+        if scenario.shared.is_some() {
+            continue;
+        }
         for pipeline in pipelines_of(&suite, scenario) {
             let seed = seed_of(suite.seed, i);
             let mut a = run(scenario, pipeline, seed, &mut |_| {}).expect("runs");

@@ -23,6 +23,10 @@ const STEADY: &str = include_str!("../benches/steady.toml");
 
 fn hash_suite(label: &str, suite: &SuiteSpec) {
     for (i, scenario) in suite.scenarios.iter().enumerate() {
+        // Instances sharing a limit do not run on the engine.
+        if scenario.shared.is_some() {
+            continue;
+        }
         for pipeline in pipelines_of(suite, scenario) {
             let seed = seed_of(suite.seed, i);
             let built = pipeline.build().expect("valid");

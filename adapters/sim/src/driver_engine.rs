@@ -256,7 +256,9 @@ fn shared<M>(machine: Option<M>) -> Maybe<Shared<M, CellLock<M>>> {
     Maybe(machine.map(|m| Shared::new(CellLock::new(m))))
 }
 
-/// Runs `scenario` with `pipeline` through the driver's `Pipeline`.
+/// Runs `scenario` with `pipeline` through the driver's `Pipeline` (a
+/// scenario of instances sharing a limit runs
+/// [`run_shared`](crate::shared::run_shared) instead: no pipeline).
 ///
 /// # Errors
 ///
@@ -266,6 +268,10 @@ pub fn run_driver(
     pipeline: &PipelineSpec,
     seed: u64,
 ) -> Result<RunReport, RunError> {
+    // Instances sharing a limit have a model of their own, no pipeline.
+    if scenario.shared.is_some() {
+        return crate::shared::run_shared(scenario, pipeline, seed, &mut |_| {});
+    }
     let built = pipeline.build().map_err(RunError::Pipeline)?;
     let dependency = Dependency::new(&scenario.dependency);
     let duration = scenario.duration;

@@ -17,6 +17,7 @@
 //! | [`metrics`] | counters, the latency histogram, the time series |
 //! | [`run`], [`suite`] | one run summed up; a whole suite, the built-in one embedded |
 //! | [`report`], [`plot`] | the table, `report.md`, the SVG plots |
+//! | [`shared`] | many instances sharing one rate limit: local-only, a store key, leased batches |
 //! | [`harness`] | the public test harness |
 //! | [`chaos`] | the core's chaos machine, re-exported |
 
@@ -31,5 +32,6 @@ pub mod pipeline;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod shared;
 pub mod spec;
 pub mod suite;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use failsafe_sim::report::{file_stem, markdown, table};
+use failsafe_sim::report::{file_stem, markdown, shared_table, table};
 use failsafe_sim::suite::{DEFAULT, EngineKind, parse, quick, run_suite};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -113,6 +113,10 @@ fn main() -> ExitCode {
     let elapsed = started.elapsed();
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", table(&runs));
+    let shared = shared_table(&runs);
+    if !shared.is_empty() {
+        let _ = write!(out, "\n{shared}");
+    }
     let calls: u64 = runs.iter().map(|r| r.offered).sum();
     let _ = writeln!(
         out,

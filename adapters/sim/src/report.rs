@@ -119,6 +119,117 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
     out
 }
 
+const SHARED_HEADER: [&str; 11] = [
+    "scenario",
+    "pipeline",
+    "instances",
+    "worst window",
+    "limit",
+    "× limit",
+    "bound",
+    "429s",
+    "store trips/call",
+    "added mean",
+    "added max",
+];
+
+fn shared_row(r: &RunReport, s: &crate::shared::SharedStats) -> [String; 11] {
+    [
+        r.scenario.clone(),
+        r.pipeline.clone(),
+        s.instances.to_string(),
+        format!("{} in {}", s.worst_window, human(s.window)),
+        s.limit.to_string(),
+        format!("{:.2}", s.over_limit()),
+        if matches!(s.sharing, crate::spec::SharingSpec::Local {}) {
+            "-".into()
+        } else {
+            s.bound.to_string()
+        },
+        s.throttled.to_string(),
+        format!("{:.3}", s.round_trips_per_call()),
+        human(s.added_latency_mean()),
+        human(s.added_latency_max),
+    ]
+}
+
+fn shared_rows(runs: &[RunReport]) -> Vec<[String; 11]> {
+    runs.iter()
+        .filter_map(|r| r.shared.as_ref().map(|s| shared_row(r, s)))
+        .collect()
+}
+
+/// The runs of scenarios of instances sharing one limit
+/// ([`crate::shared`]) as an aligned text table; empty if there are none.
+pub fn shared_table(runs: &[RunReport]) -> String {
+    let rows = shared_rows(runs);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut widths = SHARED_HEADER.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = " ".repeat(w - cell.chars().count());
+            if i < 2 {
+                let _ = write!(out, "{cell}{pad}  ");
+            } else {
+                let _ = write!(out, "{pad}{cell}  ");
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    };
+    line(&mut out, &SHARED_HEADER.map(String::from));
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for r in &rows {
+        line(&mut out, r);
+    }
+    out
+}
+
+/// The shared-limit runs as a Markdown table with its legend; empty if
+/// there are none.
+pub fn shared_markdown(runs: &[RunReport]) -> String {
+    let rows = shared_rows(runs);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "| {} |", SHARED_HEADER.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        (0..SHARED_HEADER.len())
+            .map(|i| if i < 2 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for r in &rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+    out.push_str(SHARED_LEGEND);
+    out
+}
+
+/// What the shared-limit table's columns mean.
+pub const SHARED_LEGEND: &str = "\
+- **worst window**: the most calls sent upstream in any window of that length; **limit**: what one limiter of the \
+global quota admits at most in it (`shared_bound`: burst + window / period); **× limit**: worst window / limit; \
+**bound**: the documented bound of the sharing (`shared_bound`; `leased_bound` = limit + instances × (batch − 1) \
+for leased; local-only has none).
+- **429s**: calls the upstream refused; **store trips/call**: round trips to the shared store per call offered; \
+**added mean / max**: time from a call's arrival to its limiter's decision (the store's round trip, or waiting for \
+a lease).
+";
+
 /// What each column means, for `report.md`.
 pub const LEGEND: &str = "\
 - **offered**: client calls made; **succeeded / failed / rejected / timed out / hung**: how they ended \
@@ -150,6 +261,10 @@ the same seed gives the same report.\n"
     out.push_str(&markdown_table(runs));
     out.push('\n');
     out.push_str(LEGEND);
+    let shared = shared_markdown(runs);
+    if !shared.is_empty() {
+        let _ = write!(out, "\n### Instances sharing one limit\n\n{shared}");
+    }
     for (name, description, note) in descriptions {
         let _ = writeln!(out, "\n## {name}\n\n{description}\n");
         if !note.is_empty() {

@@ -49,6 +49,9 @@ pub struct RunReport {
     pub series: Vec<Bucket>,
     /// Width of one bucket.
     pub bucket: Duration,
+    /// What a scenario of instances sharing one limit measured
+    /// ([`crate::shared`]); `None` for every other scenario.
+    pub shared: Option<crate::shared::SharedStats>,
 }
 
 impl RunReport {
@@ -68,12 +71,16 @@ impl RunReport {
 pub enum RunError {
     /// A pipeline's value.
     Pipeline(SpecError),
+    /// A scenario of instances sharing a limit run with a pipeline that
+    /// does not say how they share it (what is missing).
+    Shared(String),
 }
 
 impl core::fmt::Display for RunError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RunError::Pipeline(e) => e.fmt(f),
+            RunError::Shared(e) => f.write_str(e),
         }
     }
 }
@@ -88,7 +95,9 @@ pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-/// Runs `scenario` with `pipeline`, seeded by `seed`.
+/// Runs `scenario` with `pipeline`, seeded by `seed` (a scenario of
+/// instances sharing a limit runs
+/// [`run_shared`](crate::shared::run_shared) instead).
 ///
 /// # Errors
 ///
@@ -99,6 +108,9 @@ pub fn run(
     seed: u64,
     progress: &mut dyn FnMut(Instant),
 ) -> Result<RunReport, RunError> {
+    if scenario.shared.is_some() {
+        return crate::shared::run_shared(scenario, pipeline, seed, progress);
+    }
     let built = pipeline.build().map_err(RunError::Pipeline)?;
     let dependency = Dependency::new(&scenario.dependency);
     let duration = scenario.duration;
@@ -169,6 +181,7 @@ pub fn summarize(
         transitions: rec.transitions,
         series: rec.series,
         bucket,
+        shared: None,
     }
 }
 

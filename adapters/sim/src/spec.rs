@@ -76,6 +76,54 @@ pub struct ScenarioSpec {
     /// Width of one point of the time series (default: duration / 240).
     #[serde(default, with = "option_duration")]
     pub bucket: Option<Duration>,
+    /// Many client instances sharing one rate limit (issue 14): the
+    /// traffic (`rate_per_sec`, in total) is split between `instances`,
+    /// and each pipeline says how they share its `rate_limit`
+    /// (`limit_sharing`). See [`crate::shared`].
+    #[serde(default)]
+    pub shared: Option<SharedSpec>,
+}
+
+/// A scenario's client instances and the store they share a limit in.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedSpec {
+    /// Client instances, each sending `rate_per_sec / instances` calls
+    /// per second (Poisson arrivals, a random stream of its own).
+    pub instances: u32,
+    /// One round trip to the shared store (virtual; the store applies a
+    /// request half-way through it). Default 1 ms.
+    #[serde(default, with = "option_duration")]
+    pub store_rtt: Option<Duration>,
+    /// The window over which the calls sent upstream are counted for the
+    /// worst window (default 1 s), compared with `shared_bound` and
+    /// `leased_bound` over the same length.
+    #[serde(default, with = "option_duration")]
+    pub window: Option<Duration>,
+}
+
+/// How the instances of a `shared` scenario share a pipeline's
+/// `rate_limit` (the global quota).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SharingSpec {
+    /// Each instance its own local limiter at the whole quota (no store):
+    /// together they admit up to `instances` times the quota.
+    Local {},
+    /// Every call is one `gcra_step` on the store's key, one round trip
+    /// before the call proceeds.
+    Shared {},
+    /// Each instance leases `batch` permits at a time from the store's key
+    /// (one round trip per batch, `failsafe_core::rate::shared::Lease`),
+    /// valid for `ttl` (default 1 s); a refused batch is not asked for
+    /// again before the store's `retry_at`.
+    Leased {
+        /// Permits per lease (1 to the quota's burst).
+        batch: u32,
+        /// How long leased permits stay valid.
+        #[serde(default, with = "option_duration")]
+        ttl: Option<Duration>,
+    },
 }
 
 /// A modelled dependency.
@@ -154,6 +202,9 @@ pub struct PipelineSpec {
     /// The whole call's timeout.
     #[serde(default, with = "option_duration")]
     pub timeout: Option<Duration>,
+    /// In a `shared` scenario only: how the instances share `rate_limit`.
+    #[serde(default)]
+    pub limit_sharing: Option<SharingSpec>,
 }
 
 /// The breaker's window.

@@ -6,7 +6,7 @@ use failsafe_core::bulkhead::BulkheadConfig;
 use failsafe_core::rate::Quota;
 
 use crate::run::{RunError, RunReport, run};
-use crate::spec::{PipelineSpec, ScenarioSpec, SuiteSpec};
+use crate::spec::{PipelineSpec, ScenarioSpec, SharingSpec, SuiteSpec};
 
 /// The built-in suite's file.
 pub const DEFAULT: &str = include_str!("default.toml");
@@ -80,6 +80,7 @@ fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
         }
     }
     for s in &suite.scenarios {
+        check_shared(suite, s, &fail)?;
         let traffic = match s.clients {
             Some(n) => n > 0,
             None => s.rate_per_sec.is_finite() && s.rate_per_sec > 0.0,
@@ -88,6 +89,73 @@ fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
             return fail(format!(
                 "scenario \"{}\" sends no calls: give `rate_per_sec` above zero, or `clients`",
                 s.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A scenario of instances sharing a limit runs only pipelines that say
+/// how they share it, and nothing else of a pipeline or a dependency
+/// applies there; a pipeline that says it runs only in such scenarios.
+fn check_shared(
+    suite: &SuiteSpec,
+    s: &ScenarioSpec,
+    fail: &dyn Fn(String) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let name = &s.name;
+    let Some(shared) = s.shared else {
+        for p in pipelines_of(suite, s) {
+            if p.limit_sharing.is_some() {
+                return fail(format!(
+                    "scenario \"{name}\" runs pipeline \"{}\", whose `limit_sharing` needs a scenario with `shared = {{ instances = .. }}`: list the pipelines of scenario \"{name}\" in its `pipelines`",
+                    p.name
+                ));
+            }
+        }
+        return Ok(());
+    };
+    if shared.instances == 0 {
+        return fail(format!(
+            "scenario \"{name}\": `shared.instances` must be at least 1"
+        ));
+    }
+    let d = &s.dependency;
+    if s.clients.is_some() || d.capacity.is_some() || d.chaos.is_some() || d.contention {
+        return fail(format!(
+            "scenario \"{name}\" with `shared`: only `rate_per_sec` traffic and a dependency's `latency`, `latency_jitter` and `throttle` apply (not `clients`, `capacity`, `chaos`, `contention`)"
+        ));
+    }
+    for p in pipelines_of(suite, s) {
+        let pipeline = &p.name;
+        let Some(sharing) = p.limit_sharing else {
+            return fail(format!(
+                "scenario \"{name}\" with `shared` runs pipeline \"{pipeline}\", which has no `limit_sharing` (`{{ kind = \"local\" }}`, `\"shared\"` or `\"leased\"`)"
+            ));
+        };
+        let Some(quota) = p.rate_limit else {
+            return fail(format!(
+                "pipeline \"{pipeline}\": `limit_sharing` needs `rate_limit` (the global quota)"
+            ));
+        };
+        let others = p.breaker.is_some()
+            || p.fail_fast.is_some()
+            || p.bulkhead.is_some()
+            || p.retry.is_some()
+            || p.budget.is_some()
+            || p.attempt_timeout.is_some()
+            || p.timeout.is_some();
+        if others {
+            return fail(format!(
+                "pipeline \"{pipeline}\" with `limit_sharing`: only `rate_limit` applies (not a breaker, fail fast, bulkhead, retry, budget or timeout)"
+            ));
+        }
+        if let SharingSpec::Leased { batch, .. } = sharing
+            && (batch == 0 || batch > quota.burst())
+        {
+            return fail(format!(
+                "pipeline \"{pipeline}\": `limit_sharing.batch` must be from 1 to the `rate_limit` burst ({}), not {batch}",
+                quota.burst()
             ));
         }
     }
@@ -133,7 +201,8 @@ fn tenth(quota: Quota) -> Quota {
 }
 
 /// Makes a suite quick: a tenth of the traffic and of the server's
-/// capacity (the same utilisation), a quarter of the contending clients.
+/// capacity (the same utilisation), a quarter of the contending clients,
+/// a tenth of a lease's batch.
 pub fn quick(suite: &mut SuiteSpec) {
     for s in &mut suite.scenarios {
         s.rate_per_sec /= 10.0;
@@ -149,6 +218,11 @@ pub fn quick(suite: &mut SuiteSpec) {
     }
     for p in &mut suite.pipelines {
         p.rate_limit = p.rate_limit.map(tenth);
+        if let (Some(SharingSpec::Leased { batch, .. }), Some(q)) =
+            (p.limit_sharing.as_mut(), p.rate_limit)
+        {
+            *batch = (*batch / 10).clamp(1, q.burst());
+        }
         if let Some(b) = p.bulkhead {
             p.bulkhead = BulkheadConfig::builder()
                 .max_concurrent((b.max_concurrent() / 10).max(1))

@@ -30,7 +30,7 @@ fn by<'a>(runs: &'a [RunReport], pipeline: &str) -> &'a RunReport {
 fn every_call_is_accounted_for_in_every_scenario() {
     let suite = suite(1);
     let runs = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {}).unwrap();
-    assert_eq!(runs.len(), 25);
+    assert_eq!(runs.len(), 28);
     for r in &runs {
         assert!(r.offered > 0, "{} / {}", r.scenario, r.pipeline);
         assert_eq!(
