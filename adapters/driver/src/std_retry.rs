@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use failsafe_core::Instant;
 use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan};
-use failsafe_core::rng::Xorshift64;
+use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 
@@ -26,6 +26,48 @@ use crate::{
 /// counter are SplitMix64's state sequence, and [`Xorshift64::new`] applies
 /// its output function, so every call gets a well-spread, distinct seed.
 const SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// One call's jitter generator, seeded from the policy's shared counter
+/// only when the call first draws from it: a call whose first attempt
+/// succeeds (or that never sleeps a jittered backoff) takes no atomic step
+/// on the counter. With a [`seed`](RetryPolicy::seed)ed policy the draws
+/// stay deterministic: the n-th call that draws gets the n-th seed.
+#[derive(Debug)]
+pub struct SeedOnDraw<'a> {
+    seeds: &'a AtomicU64,
+    rng: Option<Xorshift64>,
+}
+
+impl<'a> SeedOnDraw<'a> {
+    /// A generator that takes its seed from `seeds` (stepping it by
+    /// SplitMix64's golden-ratio increment) at its first draw.
+    ///
+    /// ```
+    /// use core::sync::atomic::AtomicU64;
+    /// use failsafe_core::rng::{Rng, Xorshift64};
+    /// use failsafe_driver::SeedOnDraw;
+    ///
+    /// let seeds = AtomicU64::new(7);
+    /// let unused = SeedOnDraw::new(&seeds);
+    /// drop(unused); // never drew: the counter did not move
+    /// let mut lazy = SeedOnDraw::new(&seeds);
+    /// assert_eq!(lazy.next_u64(), Xorshift64::new(7).next_u64());
+    /// ```
+    #[inline]
+    pub const fn new(seeds: &'a AtomicU64) -> Self {
+        SeedOnDraw { seeds, rng: None }
+    }
+}
+
+impl Rng for SeedOnDraw<'_> {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        let seeds = self.seeds;
+        self.rng
+            .get_or_insert_with(|| Xorshift64::new(seeds.fetch_add(SEED_STEP, Ordering::Relaxed)))
+            .next_u64()
+    }
+}
 
 /// A retry budget shared by every handle that holds a clone: the calls of
 /// all of them spend and refill the same tokens or ratio.
@@ -91,10 +133,11 @@ impl<B: fmt::Debug> fmt::Debug for SharedBudget<B> {
 ///
 /// Each call runs its own [`Retry`](failsafe_core::retry::Retry) machine
 /// (through the driver's [`retry`] loop) with its own jitter generator,
-/// seeded from a counter the clones share: give the policy a
-/// [`seed`](Self::seed) and the jitter of the n-th call is the same on
-/// every run; by default the counter starts from a per-process random
-/// value.
+/// seeded from a counter the clones share when the call first needs a
+/// jittered delay ([`SeedOnDraw`]; a call whose first attempt succeeds
+/// takes no seed): give the policy a [`seed`](Self::seed) and the jitter
+/// of the n-th call that retries is the same on every run; by default the
+/// counter starts from a per-process random value.
 ///
 /// The budget is locked only while an attempt's result is decided, never
 /// across an attempt or a sleep. The hook runs under that lock: keep it
@@ -250,15 +293,16 @@ impl<B, C> RetryPolicy<B, C> {
     fn context(
         &self,
         deadline: Deadline,
-    ) -> RetryContext<'_, SharedBudget<B>, Xorshift64, Hook<RetryEvent>, &RetryConfig> {
+    ) -> RetryContext<'_, SharedBudget<B>, SeedOnDraw<'_>, Hook<RetryEvent>, &RetryConfig> {
         // Lent, not copied: the call's future borrows the handle anyway, and
         // a 136-byte config copied into every call's future costs more than
-        // the first attempt's decisions.
+        // the first attempt's decisions. The jitter seed is drawn only if a
+        // backoff is jittered, so a first-try success takes no atomic step.
         RetryContext {
             config: &self.config,
             deadline,
             budget: &self.budget,
-            rng: self.rng(),
+            rng: SeedOnDraw::new(&self.seeds),
             observer: self.hook.clone(),
         }
     }
@@ -481,6 +525,38 @@ mod tests {
             .seed(7)
             .rng();
         assert_eq!(r1.next_u64(), r2.next_u64());
+    }
+
+    #[test]
+    fn a_first_try_success_draws_no_seed_and_a_retry_draws_the_next_one() {
+        let full = config(
+            3,
+            BackoffKind::Constant(Duration::from_secs(1)),
+            Jitter::Full,
+        );
+        let p = RetryPolicy::with_clock(full, Jump::default()).seed(9);
+        assert_eq!(p.call_blocking(|_| Ok::<_, ()>(1)), Ok(1));
+        let fresh = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default()).seed(9);
+        assert_eq!(p.rng(), fresh.rng(), "the success took no seed");
+        // A call that retries takes exactly one seed: afterwards both
+        // counters (each stepped once by `rng()` above) meet again once
+        // `fresh` steps once more.
+        let first = Arc::new(Mutex::new(None));
+        let log = Arc::clone(&first);
+        let p = p.on_event(move |e| {
+            if let RetryEvent::RetryScheduled { delay, .. } = e {
+                log.lock().unwrap().get_or_insert(delay);
+            }
+        });
+        let _ = p.call_blocking(|_| Err::<(), _>(()));
+        let got = first.lock().unwrap().expect("a retry was scheduled");
+        assert!(got <= Duration::from_secs(1));
+        let _ = fresh.rng();
+        assert_eq!(
+            p.rng(),
+            fresh.rng(),
+            "the retrying call took exactly one seed"
+        );
     }
 
     #[test]
