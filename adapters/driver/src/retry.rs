@@ -269,11 +269,38 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    retry_limited(runtime, ctx, None, classify, op)
+}
+
+/// [`retry`] with the attempt limit set at run time, if any (`None`: the
+/// config's).
+#[inline]
+pub(crate) fn retry_limited<R, L, G, N, O, C, K, F, Fut, T, E>(
+    runtime: &R,
+    ctx: RetryContext<'_, L, N, O, C>,
+    max_attempts: Option<u32>,
+    classify: &K,
+    op: F,
+) -> impl Future<Output = Result<T, RetryError<E>>>
+where
+    R: Runtime,
+    L: Lock<G> + ?Sized,
+    G: RetryBudget,
+    N: Rng,
+    O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
+    K: Classify<T, E> + ?Sized,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     // The call starts when its first attempt does; the clock is read for
     // it only if something needs the time (a deadline, `max_elapsed`, a
     // budget), and at the attempt's end only if it failed or something
     // times a success (a budget, an observer, a classifier reading `now`).
     let mut plan = ctx.unstarted_plan();
+    if max_attempts.is_some() {
+        plan = plan.with_max_attempts(max_attempts);
+    }
     if !classify.verdict_uses_time() {
         plan = plan.judged_without_time();
     }
@@ -304,9 +331,35 @@ where
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Result<T, E>,
 {
+    retry_blocking_limited(runtime, ctx, None, classify, op)
+}
+
+/// [`retry_blocking`] with the attempt limit set at run time, if any
+/// (`None`: the config's).
+pub(crate) fn retry_blocking_limited<R, L, G, N, O, C, K, F, T, E>(
+    runtime: &R,
+    ctx: RetryContext<'_, L, N, O, C>,
+    max_attempts: Option<u32>,
+    classify: &K,
+    op: F,
+) -> Result<T, RetryError<E>>
+where
+    R: BlockingRuntime + ?Sized,
+    L: Lock<G> + ?Sized,
+    G: RetryBudget,
+    N: Rng,
+    O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
+    K: Classify<T, E> + ?Sized,
+    F: FnMut(Attempt) -> Result<T, E>,
+{
     let mut op = op;
     let now = runtime.now();
+    let mut plan = ctx.plan(now);
+    if max_attempts.is_some() {
+        plan = plan.with_max_attempts(max_attempts);
+    }
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    let (finish, result) = execute_blocking(runtime, now, ctx.plan(now), judge, |a, _| op(a));
+    let (finish, result) = execute_blocking(runtime, now, plan, judge, |a, _| op(a));
     RetryError::from_finish(finish, result)
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use failsafe_core::Instant;
 use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan};
@@ -17,9 +17,10 @@ use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 
+use crate::retry::{retry_blocking_limited, retry_limited};
 use crate::{
     Attempt, BlockingRuntime, Classify, Clock, Hook, RetryContext, RetryError, RetryOnErr, Runtime,
-    StdClock, StdLock, retry, retry_blocking,
+    StdClock, StdLock,
 };
 
 /// The golden-ratio increment of SplitMix64: consecutive seeds from the
@@ -145,9 +146,28 @@ impl<B: fmt::Debug> fmt::Debug for SharedBudget<B> {
 pub struct RetryPolicy<B, C> {
     config: RetryConfig,
     budget: SharedBudget<B>,
-    seeds: Arc<AtomicU64>,
+    live: Arc<Live>,
     hook: Hook<RetryEvent>,
     clock: C,
+}
+
+/// What the clones of one policy share besides the budget: the jitter
+/// seeds, and the attempt limit set at run time.
+#[derive(Debug)]
+struct Live {
+    seeds: AtomicU64,
+    /// The attempt limit set at run time ([`RetryPolicy::set_max_attempts`]);
+    /// `0` for the config's.
+    max_attempts: AtomicU32,
+}
+
+impl Live {
+    fn new(seed: u64) -> Arc<Self> {
+        Arc::new(Live {
+            seeds: AtomicU64::new(seed),
+            max_attempts: AtomicU32::new(0),
+        })
+    }
 }
 
 impl<B, C: Clone> Clone for RetryPolicy<B, C> {
@@ -155,7 +175,7 @@ impl<B, C: Clone> Clone for RetryPolicy<B, C> {
         RetryPolicy {
             config: self.config,
             budget: self.budget.clone(),
-            seeds: Arc::clone(&self.seeds),
+            live: Arc::clone(&self.live),
             hook: self.hook.clone(),
             clock: self.clock.clone(),
         }
@@ -189,7 +209,7 @@ impl<C: Clock> RetryPolicy<NoBudget, C> {
         RetryPolicy {
             config,
             budget: SharedBudget::new(NoBudget),
-            seeds: Arc::new(AtomicU64::new(random_seed())),
+            live: Live::new(random_seed()),
             hook: Hook::none(),
             clock,
         }
@@ -209,7 +229,7 @@ impl<B, C> RetryPolicy<B, C> {
         RetryPolicy {
             config: self.config,
             budget,
-            seeds: self.seeds,
+            live: self.live,
             hook: self.hook,
             clock: self.clock,
         }
@@ -218,7 +238,10 @@ impl<B, C> RetryPolicy<B, C> {
     /// Seeds the jitter: the n-th call of this handle and its later clones
     /// draws the same delays on every run (for tests and replays).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seeds = Arc::new(AtomicU64::new(seed));
+        let live = Live::new(seed);
+        let max = self.live.max_attempts.load(Ordering::Relaxed);
+        live.max_attempts.store(max, Ordering::Relaxed);
+        self.live = live;
         self
     }
 
@@ -228,9 +251,67 @@ impl<B, C> RetryPolicy<B, C> {
         self
     }
 
-    /// The policy.
+    /// The policy as built (an attempt limit set at run time is
+    /// [`max_attempts`](Self::max_attempts)).
     pub fn config(&self) -> RetryConfig {
         self.config
+    }
+
+    /// The attempt limit in force for the next call: the one set at run
+    /// time ([`set_max_attempts`](Self::set_max_attempts)) if any, else the
+    /// config's (`None`: no limit).
+    pub fn max_attempts(&self) -> Option<u32> {
+        match self.live.max_attempts.load(Ordering::Relaxed) {
+            0 => self.config.max_attempts(),
+            max => Some(max),
+        }
+    }
+
+    /// Sets the attempt limit of every later call of this handle and of
+    /// the clones sharing it (calls in flight keep the limit they started
+    /// with); the config is untouched. `None` goes back to the config's.
+    ///
+    /// ```
+    /// use failsafe_core::retry::RetryConfig;
+    /// use failsafe_driver::{RetryPolicy, StdClock};
+    ///
+    /// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
+    /// let policy = RetryPolicy::<_, StdClock>::new(config);
+    /// let clone = policy.clone();
+    /// policy.set_max_attempts(Some(5)).unwrap();
+    /// assert_eq!(clone.max_attempts(), Some(5));
+    /// policy.set_max_attempts(None).unwrap();
+    /// assert_eq!(clone.max_attempts(), Some(3));
+    /// assert_eq!(policy.set_max_attempts(Some(0)).unwrap_err().field, "max_attempts");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`](failsafe_core::ConfigError) naming `max_attempts`
+    /// for a limit of zero (nothing changes).
+    pub fn set_max_attempts(&self, max: Option<u32>) -> Result<(), failsafe_core::ConfigError> {
+        let raw = match max {
+            Some(0) => {
+                return Err(failsafe_core::ConfigError::new(
+                    "max_attempts",
+                    failsafe_core::Problem::Zero,
+                ));
+            }
+            Some(max) => max,
+            None => 0,
+        };
+        self.live.max_attempts.store(raw, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The attempt limit set at run time, read once per call (`None`: the
+    /// config's stands, and the call's plan is left as built).
+    #[inline]
+    fn live_max_attempts(&self) -> Option<u32> {
+        match self.live.max_attempts.load(Ordering::Relaxed) {
+            0 => None,
+            max => Some(max),
+        }
     }
 
     /// The budget shared by this handle's clones.
@@ -246,7 +327,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// A fresh jitter generator for one call.
     #[inline]
     pub fn rng(&self) -> Xorshift64 {
-        Xorshift64::new(self.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
+        Xorshift64::new(self.live.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
     }
 
     /// One call's [`RetryPlan`], owning a handle to the shared budget: for
@@ -260,14 +341,18 @@ impl<B, C> RetryPolicy<B, C> {
     where
         B: RetryBudget,
     {
-        RetryPlan::new(
+        let plan = RetryPlan::new(
             self.config,
             deadline,
             self.budget.clone(),
             self.rng(),
             self.hook.clone(),
             now,
-        )
+        );
+        match self.live_max_attempts() {
+            None => plan,
+            max => plan.with_max_attempts(max),
+        }
     }
 
     /// [`plan`](Self::plan) for a call that starts when its first attempt
@@ -280,13 +365,17 @@ impl<B, C> RetryPolicy<B, C> {
     where
         B: RetryBudget,
     {
-        RetryPlan::unstarted(
+        let plan = RetryPlan::unstarted(
             self.config,
             deadline,
             self.budget.clone(),
             self.rng(),
             self.hook.clone(),
-        )
+        );
+        match self.live_max_attempts() {
+            None => plan,
+            max => plan.with_max_attempts(max),
+        }
     }
 
     #[inline]
@@ -302,7 +391,7 @@ impl<B, C> RetryPolicy<B, C> {
             config: &self.config,
             deadline,
             budget: &self.budget,
-            rng: SeedOnDraw::new(&self.seeds),
+            rng: SeedOnDraw::new(&self.live.seeds),
             observer: self.hook.clone(),
         }
     }
@@ -320,7 +409,13 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(Deadline::NEVER), &RetryOnErr, op)
+        retry_limited(
+            &self.clock,
+            self.context(Deadline::NEVER),
+            self.live_max_attempts(),
+            &RetryOnErr,
+            op,
+        )
     }
 
     /// [`call`](Self::call) with `classify` deciding which results retry,
@@ -336,7 +431,13 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(Deadline::NEVER), classify, op)
+        retry_limited(
+            &self.clock,
+            self.context(Deadline::NEVER),
+            self.live_max_attempts(),
+            classify,
+            op,
+        )
     }
 
     /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
@@ -353,7 +454,13 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry(&self.clock, self.context(deadline), classify, op)
+        retry_limited(
+            &self.clock,
+            self.context(deadline),
+            self.live_max_attempts(),
+            classify,
+            op,
+        )
     }
 }
 
@@ -390,7 +497,13 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        retry_blocking(&self.clock, self.context(deadline), classify, op)
+        retry_blocking_limited(
+            &self.clock,
+            self.context(deadline),
+            self.live_max_attempts(),
+            classify,
+            op,
+        )
     }
 }
 

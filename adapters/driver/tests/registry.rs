@@ -597,3 +597,133 @@ fn chaos_is_switched_off_and_on() {
     );
     assert!(chaos.is_enabled());
 }
+
+/// A clock whose blocking sleep jumps it: a retry's backoff in virtual time.
+#[derive(Clone, Debug, Default)]
+struct Jumping(Manual);
+
+impl Clock for Jumping {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl failsafe_driver::BlockingRuntime for Jumping {
+    fn block_until(&self, at: Instant) {
+        if at > self.0.now() {
+            self.0.set(at);
+        }
+    }
+}
+
+fn retry_world() -> (
+    Registry,
+    failsafe_driver::RetryPolicy<failsafe_core::retry::NoBudget, Jumping>,
+) {
+    let config = failsafe_core::retry::RetryConfig::builder()
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let policy = failsafe_driver::RetryPolicy::with_clock(config, Jumping::default()).seed(1);
+    let registry = Registry::new(4);
+    registry.register("orders", policy.clone()).unwrap();
+    (registry, policy)
+}
+
+#[test]
+fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
+    let (registry, policy) = retry_world();
+    let view = registry.get("orders").unwrap();
+    assert_eq!(view.kind, Kind::Retry);
+    assert_eq!(view.config["max_attempts"], 3);
+    assert_eq!(view.state["changed"], false);
+    // lowered during a call: that call keeps its limit of 3
+    let mut seen = 0;
+    let e = policy
+        .call_blocking(|attempt| {
+            seen = attempt.number;
+            if attempt.number == 1 {
+                registry
+                    .apply(
+                        "orders",
+                        Change::SetMaxAttempts {
+                            max_attempts: Some(1),
+                        },
+                    )
+                    .unwrap();
+            }
+            Err::<(), _>("down")
+        })
+        .unwrap_err();
+    assert_eq!((e.attempts, seen), (3, 3));
+    // the next call, and every clone, has the new limit
+    let e = policy
+        .clone()
+        .call_blocking(|_| Err::<(), _>("down"))
+        .unwrap_err();
+    assert_eq!(e.attempts, 1);
+    let view = registry.get("orders").unwrap();
+    assert_eq!(
+        (
+            view.config["max_attempts"].clone(),
+            view.state["changed"].clone()
+        ),
+        (json!(1), json!(true))
+    );
+    // raised above the config's
+    let change =
+        Change::from_json(json!({"action": "set_max_attempts", "max_attempts": 5})).unwrap();
+    registry.apply("orders", change).unwrap();
+    let e = policy.call_blocking(|_| Err::<(), _>("down")).unwrap_err();
+    assert_eq!(e.attempts, 5);
+    // zero names the field and changes nothing; null goes back to the config's
+    let e = registry
+        .apply(
+            "orders",
+            Change::SetMaxAttempts {
+                max_attempts: Some(0),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.field(), Some("max_attempts"));
+    assert_eq!(policy.max_attempts(), Some(5));
+    let back =
+        Change::from_json(json!({"action": "set_max_attempts", "max_attempts": null})).unwrap();
+    registry.apply("orders", back).unwrap();
+    assert_eq!(policy.max_attempts(), Some(3));
+    // the other patterns' actions are refused
+    assert!(registry.apply("orders", Change::Reset).is_err());
+}
+
+#[test]
+fn a_retry_table_reloads_its_limit_and_refuses_any_other_field() {
+    let (registry, policy) = retry_world();
+    let changed = registry
+        .reload_toml("[orders]\nmax_attempts = 4\n")
+        .unwrap();
+    assert_eq!(changed, vec!["orders".to_string()]);
+    assert_eq!(policy.max_attempts(), Some(4));
+    let e = policy.call_blocking(|_| Err::<(), _>("down")).unwrap_err();
+    assert_eq!(e.attempts, 4);
+    // a backoff cannot change at run time: the whole reload is refused,
+    // naming the field, and nothing changes
+    let e = registry
+        .reload_toml("[orders]\nmax_attempts = 2\nbackoff = { constant = \"1s\" }\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("backoff"), "{e}");
+    assert_eq!(policy.max_attempts(), Some(4));
+    // back to the config's limit: a change; the same again: none
+    assert_eq!(
+        registry
+            .reload_toml("[orders]\nmax_attempts = 3\n")
+            .unwrap(),
+        vec!["orders".to_string()]
+    );
+    assert!(
+        registry
+            .reload_toml("[orders]\nmax_attempts = 3\n")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(registry.get("orders").unwrap().state["changed"], false);
+}

@@ -463,6 +463,9 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     waiting_until: Option<Instant>,
     finished: Option<Finished>,
     clock: Monotonic,
+    /// The attempt limit in force: the config's, unless
+    /// [`with_max_attempts`](Retry::with_max_attempts) replaced it.
+    max_attempts: Option<u32>,
 }
 
 impl Retry<BackoffState, ()> {
@@ -494,6 +497,7 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
     pub fn with_backoff(config: C, backoff: B, now: Instant) -> Self {
         let mut clock = Monotonic::new();
         let started = clock.observe(now);
+        let max_attempts = config.borrow().max_attempts;
         Retry {
             config,
             backoff,
@@ -506,6 +510,7 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
             waiting_until: None,
             finished: None,
             clock,
+            max_attempts,
         }
     }
 }
@@ -526,7 +531,31 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             waiting_until: self.waiting_until,
             finished: self.finished,
             clock: self.clock,
+            max_attempts: self.max_attempts,
         }
+    }
+
+    /// This call's attempt limit is `max` instead of the config's (`None`:
+    /// no limit): a limit changed at run time (a registry's
+    /// `set_max_attempts`) reaches a call this way, its config untouched.
+    /// A limit of `Some(0)` is read as `Some(1)`: the first attempt always
+    /// runs.
+    ///
+    /// ```
+    /// use failsafe_core::retry::{Decision, GiveUp, NoBudget, Retry, RetryConfig, Verdict};
+    /// use failsafe_core::{rng::Xorshift64, Instant};
+    ///
+    /// let config = RetryConfig::builder().max_attempts(5).build().unwrap();
+    /// let mut r = Retry::new(config, Instant::ZERO).with_max_attempts(Some(1));
+    /// r.start_attempt(Instant::ZERO, &mut NoBudget).unwrap();
+    /// let d = r.on_result(Instant::ZERO, Verdict::retry(), &mut Xorshift64::new(1), &mut NoBudget);
+    /// assert_eq!(d, Decision::GiveUp(GiveUp::Attempts));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn with_max_attempts(mut self, max: Option<u32>) -> Self {
+        self.max_attempts = max.map(|m| m.max(1));
+        self
     }
 
     /// No retry will be scheduled to start at or after `deadline` (the
@@ -565,11 +594,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             return Err(self.give_up(now, GiveUp::Deadline));
         }
         // A driver that starts again without reporting cannot pass the limit.
-        if self
-            .cfg()
-            .max_attempts
-            .is_some_and(|max| self.attempts >= max)
-        {
+        if self.max_attempts.is_some_and(|max| self.attempts >= max) {
             return Err(self.give_up(now, GiveUp::Attempts));
         }
         if self.attempts == 0 {
@@ -662,11 +687,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             });
         }
         self.last_failure = Some(kind);
-        if self
-            .cfg()
-            .max_attempts
-            .is_some_and(|max| self.attempts >= max)
-        {
+        if self.max_attempts.is_some_and(|max| self.attempts >= max) {
             return Decision::GiveUp(self.give_up(now, GiveUp::Attempts));
         }
         let hint = match verdict {

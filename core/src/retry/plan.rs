@@ -159,6 +159,31 @@ where
         self
     }
 
+    /// This call's attempt limit is `max` instead of the config's
+    /// ([`Retry::with_max_attempts`](super::Retry::with_max_attempts)): how
+    /// a limit changed at run time reaches a call.
+    ///
+    /// ```
+    /// use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
+    /// use failsafe_core::retry::{GiveUp, NoBudget, RetryConfig, RetryPlan, Verdict};
+    /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
+    ///
+    /// let config = RetryConfig::builder().max_attempts(5).build().unwrap();
+    /// let t0 = Instant::ZERO;
+    /// let mut plan = RetryPlan::new(config, Deadline::NEVER, &NoBudget, Xorshift64::new(1), (), t0)
+    ///     .with_max_attempts(Some(1));
+    /// assert!(matches!(plan.poll_action(t0), Action::Start(_)));
+    /// plan.on_event(t0, PlanEvent::Ended { attempt: 1, judged: Judged::verdict(Verdict::retry()) });
+    /// let gave_up = Finish::Answer { attempts: 1, gave_up: Some(GiveUp::Attempts) };
+    /// assert_eq!(plan.poll_action(t0), Action::Finish(gave_up));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn with_max_attempts(mut self, max: Option<u32>) -> Self {
+        self.machine = self.machine.with_max_attempts(max);
+        self
+    }
+
     #[inline]
     fn start(&mut self, now: Instant) -> Action {
         let machine = &mut self.machine;

@@ -29,6 +29,7 @@ use super::error::{ChangeError, RegistryError};
 /// | `metrics_only` | | breaker: the same as `force_closed` |
 /// | `set_quota` | `quota`: a quota table (`rate`, `per`, `burst` or `period`) | rate limiter, keyed rate limiter (every key) |
 /// | `set_limit` | `limit`: calls at once | bulkhead |
+/// | `set_max_attempts` | `max_attempts`: attempts per call (at least 1), or `null` for the config's | retry: every later call (calls in flight keep theirs) |
 /// | `set_enabled` | `flag`, `enabled` | feature toggle: flip a flag |
 /// | `set_rollout` | `flag`, `rollout` (basis points, 0 to 10 000) | feature toggle |
 /// | `allow`, `deny`, `forget` | `flag`, `key` | feature toggle: target a key |
@@ -73,6 +74,12 @@ pub enum Change {
     SetLimit {
         /// Calls at once.
         limit: u32,
+    },
+    /// Retry: the attempt limit of every later call (calls in flight keep
+    /// theirs); `null` goes back to the config's.
+    SetMaxAttempts {
+        /// Attempts per call, at least 1; `None` for the config's.
+        max_attempts: Option<u32>,
     },
     /// Feature toggle: switch `flag` on or off.
     SetEnabled {
@@ -137,6 +144,7 @@ impl Change {
             Change::MetricsOnly => "metrics_only",
             Change::SetQuota { .. } => "set_quota",
             Change::SetLimit { .. } => "set_limit",
+            Change::SetMaxAttempts { .. } => "set_max_attempts",
             Change::SetEnabled { .. } => "set_enabled",
             Change::SetRollout { .. } => "set_rollout",
             Change::Allow { .. } => "allow",
@@ -203,6 +211,12 @@ impl Change {
                 let a: LimitArgs = parse(&rest).map_err(keys)?;
                 Ok(Change::SetLimit { limit: a.limit })
             }
+            "set_max_attempts" => {
+                let a: MaxAttemptsArgs = parse(&rest).map_err(keys)?;
+                Ok(Change::SetMaxAttempts {
+                    max_attempts: a.max_attempts,
+                })
+            }
             "set_enabled" => {
                 let a: EnabledArgs = parse(&rest).map_err(keys)?;
                 Ok(Change::SetEnabled {
@@ -252,6 +266,12 @@ struct QuotaArgs {
 #[serde(deny_unknown_fields)]
 struct LimitArgs {
     limit: u32,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaxAttemptsArgs {
+    max_attempts: Option<u32>,
 }
 
 #[derive(serde::Deserialize)]

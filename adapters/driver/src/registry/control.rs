@@ -25,6 +25,8 @@ pub enum Kind {
     FailFast,
     /// A bulkhead ([`BulkheadPolicy`](crate::BulkheadPolicy)).
     Bulkhead,
+    /// A [`RetryPolicy`](crate::RetryPolicy).
+    Retry,
     /// A rate limiter ([`RateLimiterPolicy`](crate::RateLimiterPolicy)).
     RateLimiter,
     /// A keyed rate limiter ([`KeyedRateLimiterPolicy`](crate::KeyedRateLimiterPolicy)).
@@ -50,6 +52,7 @@ impl Kind {
             Kind::CircuitBreaker => "circuit_breaker",
             Kind::FailFast => "fail_fast",
             Kind::Bulkhead => "bulkhead",
+            Kind::Retry => "retry",
             Kind::RateLimiter => "rate_limiter",
             Kind::KeyedRateLimiter => "keyed_rate_limiter",
             Kind::FeatureToggle => "feature_toggle",

@@ -77,6 +77,7 @@ mod event;
 mod failfast;
 mod rate;
 mod reload;
+mod retry;
 mod toggle;
 
 use std::collections::BTreeMap;

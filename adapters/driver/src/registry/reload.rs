@@ -32,6 +32,9 @@ impl Registry {
     /// rate = 100
     /// burst = 20
     ///
+    /// [orders]              # a retry: RetryConfig (only max_attempts may change)
+    /// max_attempts = 5
+    ///
     /// [flags]               # a feature toggle: ToggleConfig
     /// seed = 7
     /// flags = [{ name = "new-checkout", rollout = 2500 }]

@@ -1,0 +1,96 @@
+//! [`Control`] for the retry's std handle: its attempt limit changes at run
+//! time; the rest of its config is fixed when the policy is built.
+
+extern crate std;
+
+use failsafe_core::retry::{RetryBudget, RetryConfig};
+use serde_json::Value;
+
+use super::change::parse;
+use super::{Change, ChangeError, Control, Kind, Staged, to_json};
+use crate::{Clock, RetryPolicy};
+
+impl<B, C> Control for RetryPolicy<B, C>
+where
+    B: RetryBudget + Send + 'static,
+    C: Clock + Send + Sync + 'static,
+{
+    fn kind(&self) -> Kind {
+        Kind::Retry
+    }
+
+    /// The config as built, with the attempt limit in force.
+    fn config(&self) -> Value {
+        let mut config = to_json(&RetryPolicy::config(self));
+        if let Value::Object(map) = &mut config {
+            map.insert("max_attempts".into(), to_json(&self.max_attempts()));
+        }
+        config
+    }
+
+    /// The attempt limit in force, and whether it was set at run time.
+    fn state(&self) -> Value {
+        serde_json::json!({
+            "max_attempts": self.max_attempts(),
+            "changed": self.max_attempts() != RetryPolicy::config(self).max_attempts(),
+        })
+    }
+
+    /// `set_max_attempts`: the limit of every later call (`null`: the
+    /// config's). `configure`: a [`RetryConfig`] that may differ from the
+    /// one the policy was built with only in `max_attempts`. Calls in flight
+    /// keep the limit they started with.
+    fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
+        let max = match *change {
+            Change::SetMaxAttempts { max_attempts } => {
+                if max_attempts == Some(0) {
+                    return Err(ChangeError::invalid(
+                        "max_attempts",
+                        "must be greater than zero",
+                    ));
+                }
+                max_attempts
+            }
+            Change::Configure { ref config } => {
+                let new: RetryConfig = parse(config)?;
+                let built = RetryPolicy::config(self);
+                let limit = new.max_attempts();
+                if let Some(field) = fixed_field_changed(&new, &built) {
+                    return Err(ChangeError::invalid(
+                        &field,
+                        "cannot change at run time (only `max_attempts` of a retry can)",
+                    ));
+                }
+                // Back to "the config's" when it names the built limit.
+                if limit == built.max_attempts() {
+                    if self.max_attempts() == limit {
+                        return Ok(Staged::unchanged());
+                    }
+                    None
+                } else {
+                    limit
+                }
+            }
+            ref other => return Err(ChangeError::unsupported(other.action())),
+        };
+        if max.is_some() && self.max_attempts() == max {
+            return Ok(Staged::unchanged());
+        }
+        Ok(Staged::new(move || {
+            // Checked above: a zero limit never reaches here.
+            let _ = self.set_max_attempts(max);
+            self.clock().now()
+        }))
+    }
+}
+
+/// The first field other than the attempt limit where `new` differs from
+/// the config the policy was built with, if any.
+fn fixed_field_changed(new: &RetryConfig, built: &RetryConfig) -> Option<std::string::String> {
+    let (Value::Object(new), Value::Object(built)) = (to_json(new), to_json(built)) else {
+        return None;
+    };
+    new.iter()
+        .find(|&(key, value)| key != "max_attempts" && built.get(key) != Some(value))
+        .map(|(key, _)| key.clone())
+}
