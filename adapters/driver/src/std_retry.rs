@@ -70,6 +70,50 @@ impl Rng for SeedOnDraw<'_> {
     }
 }
 
+/// Runtime `R` with its sleep kept on the heap, created only when a retry
+/// sleeps: a call's future then holds a pointer where it would hold the
+/// runtime's timer (tokio's `Sleep` is over 100 bytes), so a call whose
+/// first attempt succeeds builds, moves and drops a smaller future and
+/// never allocates. [`RetryPolicy`]'s calls and the tower retry layer run
+/// on it; a retry that sleeps allocates once per call (the timer is reset,
+/// not replaced, for later sleeps).
+///
+/// ```
+/// use failsafe_driver::{BoxedSleep, Clock, StdClock};
+///
+/// let rt = BoxedSleep(StdClock);
+/// let _ = rt.now();
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BoxedSleep<R>(pub R);
+
+impl<R: Clock> Clock for BoxedSleep<R> {
+    #[inline]
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl<R: Runtime> Runtime for BoxedSleep<R> {
+    type Sleep = core::pin::Pin<std::boxed::Box<R::Sleep>>;
+
+    #[inline]
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        std::boxed::Box::pin(self.0.sleep_until(deadline))
+    }
+
+    #[inline]
+    fn reset_sleep(&self, sleep: core::pin::Pin<&mut Self::Sleep>, deadline: Instant) {
+        self.0
+            .reset_sleep(core::pin::Pin::into_inner(sleep).as_mut(), deadline);
+    }
+
+    #[inline]
+    fn poll_budget(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.poll_budget(cx)
+    }
+}
+
 /// A retry budget shared by every handle that holds a clone: the calls of
 /// all of them spend and refill the same tokens or ratio.
 ///
@@ -148,7 +192,7 @@ pub struct RetryPolicy<B, C> {
     budget: SharedBudget<B>,
     live: Arc<Live>,
     hook: Hook<RetryEvent>,
-    clock: C,
+    clock: BoxedSleep<C>,
 }
 
 /// What the clones of one policy share besides the budget: the jitter
@@ -187,7 +231,7 @@ impl<B, C: fmt::Debug> fmt::Debug for RetryPolicy<B, C> {
         f.debug_struct("RetryPolicy")
             .field("config", &self.config)
             .field("hook", &self.hook)
-            .field("clock", &self.clock)
+            .field("clock", &self.clock.0)
             .finish_non_exhaustive()
     }
 }
@@ -211,7 +255,7 @@ impl<C: Clock> RetryPolicy<NoBudget, C> {
             budget: SharedBudget::new(NoBudget),
             live: Live::new(random_seed()),
             hook: Hook::none(),
-            clock,
+            clock: BoxedSleep(clock),
         }
     }
 }
@@ -321,7 +365,7 @@ impl<B, C> RetryPolicy<B, C> {
 
     /// The clock this handle reads.
     pub fn clock(&self) -> &C {
-        &self.clock
+        &self.clock.0
     }
 
     /// A fresh jitter generator for one call.
@@ -498,7 +542,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
         F: FnMut(Attempt) -> Result<T, E>,
     {
         retry_blocking_limited(
-            &self.clock,
+            &self.clock.0,
             self.context(deadline),
             self.live_max_attempts(),
             classify,
@@ -595,7 +639,7 @@ mod tests {
         )
         .budget(TokenQuota::new(5, 5, 5, 5, 0).unwrap());
         let q = RetryPolicy {
-            clock: Jump::default(),
+            clock: BoxedSleep(Jump::default()),
             ..p.clone()
         };
         assert!(p.shared().ptr_eq(q.shared()));
