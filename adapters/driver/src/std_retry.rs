@@ -1,6 +1,6 @@
 //! The cloneable retry handle the std adapters bind: a policy, a budget
 //! shared by every clone, jitter seeds and an event hook. The loop itself is
-//! [`retry`] / [`retry_blocking`] over the core's `RetryPlan`.
+//! [`retry`](crate::retry()) / [`retry_blocking`](crate::retry_blocking) over the core's `RetryPlan`.
 
 extern crate std;
 
@@ -177,7 +177,7 @@ impl<B: fmt::Debug> fmt::Debug for SharedBudget<B> {
 /// handle bound to their clocks.
 ///
 /// Each call runs its own [`Retry`](failsafe_core::retry::Retry) machine
-/// (through the driver's [`retry`] loop) with its own jitter generator,
+/// (through the driver's [`retry`](crate::retry()) loop) with its own jitter generator,
 /// seeded from a counter the clones share when the call first needs a
 /// jittered delay ([`SeedOnDraw`]; a call whose first attempt succeeds
 /// takes no seed): give the policy a [`seed`](Self::seed) and the jitter
