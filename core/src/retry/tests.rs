@@ -989,3 +989,42 @@ fn const_config_plans_decide_as_by_value_ones() {
         }
     }
 }
+
+/// A limit set for one call replaces the config's, whichever is larger, and
+/// `None` lifts it; the config's `max_elapsed` and the backoff still apply.
+#[test]
+fn a_call_limit_replaces_the_configs_both_ways() {
+    for config_limit in [1u32, 3, 7] {
+        let config = RetryConfig::builder()
+            .max_attempts(config_limit)
+            .jitter(Jitter::None)
+            .build()
+            .unwrap();
+        for limit in [Some(0), Some(1), Some(2), Some(5), Some(9), None] {
+            let mut r = Retry::new(config, Instant::ZERO).with_max_attempts(limit);
+            let mut rng = Xorshift64::new(1);
+            let mut now = Instant::ZERO;
+            let mut attempts = 0;
+            let reason = loop {
+                if let Err(reason) = r.start_attempt(now, &mut NoBudget) {
+                    break reason;
+                }
+                attempts += 1;
+                match r.on_result(now, Verdict::retry(), &mut rng, &mut NoBudget) {
+                    Decision::RetryAt { at, .. } => now = at,
+                    Decision::GiveUp(reason) => break reason,
+                    other => panic!("unexpected {other:?}"),
+                }
+                if attempts == 20 {
+                    break GiveUp::Attempts;
+                }
+            };
+            let expected = limit.map_or(20, |l| l.max(1));
+            assert_eq!(
+                (attempts, reason),
+                (expected, GiveUp::Attempts),
+                "config {config_limit}, call limit {limit:?}"
+            );
+        }
+    }
+}
