@@ -464,8 +464,19 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     finished: Option<Finished>,
     clock: Monotonic,
     /// The attempt limit in force: the config's, unless
-    /// [`with_max_attempts`](Retry::with_max_attempts) replaced it.
-    max_attempts: Option<u32>,
+    /// [`with_max_attempts`](Retry::with_max_attempts) replaced it; `0`
+    /// for none (a limit is at least 1), so it fits beside `attempts`.
+    max_attempts: u32,
+}
+
+/// An attempt limit as one word: `0` for none (`Some(0)` never passes the
+/// config's check, and a call's limit is raised to 1).
+#[inline(always)]
+const fn limit_word(limit: Option<u32>) -> u32 {
+    match limit {
+        Some(n) => n,
+        None => 0,
+    }
 }
 
 impl Retry<BackoffState, ()> {
@@ -497,7 +508,7 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
     pub fn with_backoff(config: C, backoff: B, now: Instant) -> Self {
         let mut clock = Monotonic::new();
         let started = clock.observe(now);
-        let max_attempts = config.borrow().max_attempts;
+        let max_attempts = limit_word(config.borrow().max_attempts);
         Retry {
             config,
             backoff,
@@ -554,7 +565,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     #[inline]
     #[must_use]
     pub fn with_max_attempts(mut self, max: Option<u32>) -> Self {
-        self.max_attempts = max.map(|m| m.max(1));
+        self.max_attempts = limit_word(max.map(|m| m.max(1)));
         self
     }
 
@@ -594,7 +605,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             return Err(self.give_up(now, GiveUp::Deadline));
         }
         // A driver that starts again without reporting cannot pass the limit.
-        if self.max_attempts.is_some_and(|max| self.attempts >= max) {
+        if self.max_attempts != 0 && self.attempts >= self.max_attempts {
             return Err(self.give_up(now, GiveUp::Attempts));
         }
         if self.attempts == 0 {
@@ -687,7 +698,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             });
         }
         self.last_failure = Some(kind);
-        if self.max_attempts.is_some_and(|max| self.attempts >= max) {
+        if self.max_attempts != 0 && self.attempts >= self.max_attempts {
             return Decision::GiveUp(self.give_up(now, GiveUp::Attempts));
         }
         let hint = match verdict {
