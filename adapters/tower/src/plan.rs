@@ -19,8 +19,8 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
 use failsafe_driver::slots::{Four, One, Slots};
 use failsafe_driver::{
-    BoxedSleep, Classify, DefaultClassifier, Error, Hook, PlanRun, RetryError, RetryOnErr,
-    RetryPolicy, Runtime, SharedBudget, StdLock, Step, TimeoutPolicy,
+    Classify, DefaultClassifier, Error, Hook, PlanRun, RetryError, RetryOnErr, RetryPolicy,
+    Runtime, SharedBudget, StdLock, Step, TimeoutPolicy,
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -347,11 +347,8 @@ pub type RetryLayer<B, R, K = RetryOnErr, D = NoDeadline> = PlanLayer<RetryPolic
 /// A service made by a [`RetryLayer`].
 pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
 /// The future of a [`RetryService`] call.
-pub type RetryFuture<S, Req, B, R, K> = PlanFuture<
-    Resend<S, Req, K>,
-    RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>,
-    BoxedSleep<R>,
->;
+pub type RetryFuture<S, Req, B, R, K> =
+    PlanFuture<Resend<S, Req, K>, RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>, R>;
 
 impl<B, R> RetryLayer<B, R> {
     /// A layer retrying every `Err` under `policy`.
@@ -417,9 +414,7 @@ where
                 classify,
                 next: None,
             },
-            // The timer is boxed when a retry first sleeps: a first-try
-            // success moves a future without it.
-            runtime: BoxedSleep(clock),
+            runtime: clock,
             run,
         }
     }
