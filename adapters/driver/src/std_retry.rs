@@ -289,9 +289,10 @@ impl<B, C> RetryPolicy<B, C> {
         self
     }
 
-    /// Sends every [`RetryEvent`] to `f` (replacing any previous hook).
+    /// Sends every [`RetryEvent`] to `f`, after the listeners already
+    /// added (each `on_event` adds one: several listeners hear every event).
     pub fn on_event(mut self, f: impl Fn(RetryEvent) + Send + Sync + 'static) -> Self {
-        self.hook = Hook::new(f);
+        self.hook.add(f);
         self
     }
 
