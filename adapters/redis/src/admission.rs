@@ -41,16 +41,112 @@ impl fmt::Debug for RedisAdmission {
     }
 }
 
-/// A call waiting for the store's decision ([`Entry::Pending`]).
+/// A call waiting for the store's decision ([`Entry::Pending`]): `T` the
+/// permit the decision grants ([`Admitted`] for [`RedisAdmission`],
+/// [`SharedPermit`](crate::SharedPermit) for
+/// [`RedisBreakerAdmission`](crate::RedisBreakerAdmission)).
+///
+/// The decision runs on a task; the slot it answers in is shared by the
+/// call and the task. A call given up first ([`SharedAdmission::cancel`])
+/// leaves the slot marked so, and the task hands a permit granted then to
+/// the machine's release (the breaker counts it as never started).
 #[derive(Debug)]
-pub struct StoreWait {
-    slot: Arc<Mutex<Slot>>,
+pub struct StoreWait<T = Admitted> {
+    slot: Arc<Mutex<Slot<T>>>,
 }
 
-#[derive(Debug, Default)]
-struct Slot {
-    decision: Option<Result<Admitted, Rejected>>,
+#[derive(Debug)]
+struct Slot<T> {
+    decision: Option<Result<T, Rejected>>,
     waker: Option<Waker>,
+    cancelled: bool,
+}
+
+fn lock_slot<T>(slot: &Mutex<Slot<T>>) -> std::sync::MutexGuard<'_, Slot<T>> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<T: Send + 'static> StoreWait<T> {
+    /// Runs `decide` on `runtime`; its answer goes to the slot (and wakes
+    /// the waiting call), or to `release` if the call was given up.
+    pub(crate) fn spawn<F, R>(
+        runtime: &tokio::runtime::Handle,
+        waker: Option<&Waker>,
+        decide: F,
+        release: R,
+    ) -> Self
+    where
+        F: Future<Output = Result<T, Rejected>> + Send + 'static,
+        R: FnOnce(T) + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(Slot {
+            decision: None,
+            waker: waker.cloned(),
+            cancelled: false,
+        }));
+        let shared = slot.clone();
+        runtime.spawn(async move {
+            let decision = decide.await;
+            let mut slot = lock_slot(&shared);
+            if slot.cancelled {
+                drop(slot);
+                if let Ok(permit) = decision {
+                    release(permit);
+                }
+                return;
+            }
+            slot.decision = Some(decision);
+            let waker = slot.waker.take();
+            drop(slot);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        StoreWait { slot }
+    }
+}
+
+impl<T> StoreWait<T> {
+    /// The decision if it is in; otherwise `Pending` again, looking again
+    /// after `backstop` (async callers: the task wakes them sooner) or
+    /// every millisecond (blocking callers, no waker).
+    pub(crate) fn answer(
+        self,
+        now: Instant,
+        backstop: Duration,
+        waker: Option<&Waker>,
+    ) -> Entry<T, Self> {
+        let mut slot = lock_slot(&self.slot);
+        match slot.decision.take() {
+            Some(Ok(permit)) => Entry::Admitted(permit),
+            Some(Err(rejected)) => Entry::Rejected(rejected),
+            None => {
+                slot.waker = waker.cloned();
+                drop(slot);
+                let after = match waker {
+                    Some(_) => backstop,
+                    None => Duration::from_millis(1),
+                };
+                Entry::Pending {
+                    wait: self,
+                    recheck_at: Some(now.saturating_add(after)),
+                }
+            }
+        }
+    }
+
+    /// Gives the call up: the permit if the decision granted one already
+    /// (the caller releases it), else the task releases what it gets.
+    pub(crate) fn give_up(self) -> Option<T> {
+        let mut slot = lock_slot(&self.slot);
+        slot.cancelled = true;
+        slot.waker = None;
+        match slot.decision.take() {
+            Some(Ok(permit)) => Some(permit),
+            _ => None,
+        }
+    }
 }
 
 impl RedisRateLimiter {
@@ -73,39 +169,10 @@ impl RedisAdmission {
         &self.limiter
     }
 
-    /// How soon a waiting caller looks again without a wake-up: at once
-    /// for blocking callers (no waker: they poll every millisecond), or
-    /// after twice the store call's timeout (a backstop: the task wakes
-    /// them when the decision is in).
-    fn recheck(&self, now: Instant, waker: Option<&Waker>) -> Option<Instant> {
-        let after = match waker {
-            Some(_) => self.limiter.store().call_timeout().saturating_mul(2),
-            None => Duration::from_millis(1),
-        };
-        Some(now.saturating_add(after))
-    }
-
-    fn answer(
-        &self,
-        call: &Call<'_>,
-        wait: StoreWait,
-        waker: Option<&Waker>,
-    ) -> Entry<Admitted, StoreWait> {
-        let mut slot = wait
-            .slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match slot.decision.take() {
-            Some(Ok(how)) => Entry::Admitted(how),
-            // `acquire` answers on the local clock already
-            Some(Err(rejected)) => Entry::Rejected(rejected),
-            None => {
-                slot.waker = waker.cloned();
-                drop(slot);
-                let recheck_at = self.recheck(call.now(), waker);
-                Entry::Pending { wait, recheck_at }
-            }
-        }
+    /// How long an async caller waits for the task's wake-up before it
+    /// looks again by itself: twice the store call's timeout.
+    fn backstop(&self) -> Duration {
+        self.limiter.store().call_timeout().saturating_mul(2)
     }
 }
 
@@ -119,25 +186,15 @@ impl SharedAdmission for RedisAdmission {
         if self.limiter.try_take_leased(n) {
             return Entry::Admitted(Admitted::Leased);
         }
-        let slot = Arc::new(Mutex::new(Slot {
-            waker: waker.cloned(),
-            ..Slot::default()
-        }));
-        let (limiter, shared) = (self.limiter.clone(), slot.clone());
-        self.runtime.spawn(async move {
-            let decision = limiter.acquire(n).await;
-            let waker = {
-                let mut slot = shared
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                slot.decision = Some(decision);
-                slot.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        });
-        self.answer(call, StoreWait { slot }, waker)
+        let limiter = self.limiter.clone();
+        let wait = StoreWait::spawn(
+            &self.runtime,
+            waker,
+            async move { limiter.acquire(n).await },
+            // a permit granted after the call was given up is lost
+            drop,
+        );
+        wait.answer(call.now(), self.backstop(), waker)
     }
 
     fn resume(
@@ -146,10 +203,13 @@ impl SharedAdmission for RedisAdmission {
         wait: StoreWait,
         waker: Option<&Waker>,
     ) -> Entry<Admitted, StoreWait> {
-        self.answer(call, wait, waker)
+        wait.answer(call.now(), self.backstop(), waker)
     }
 
-    fn cancel(&self, _now: Instant, _wait: StoreWait) {}
+    fn cancel(&self, _now: Instant, wait: StoreWait) {
+        // a permit granted already is lost (capacity lost, never gained)
+        let _ = wait.give_up();
+    }
 
     fn exit(&self, _now: impl TimeSource, _permit: Admitted, _outcome: Outcome) {}
 

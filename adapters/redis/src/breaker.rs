@@ -185,6 +185,17 @@ impl<W: Window> RedisBreakerBuilder<W> {
     }
 }
 
+/// What a call's end must still tell the store
+/// ([`RedisBreaker::record_local`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Report {
+    /// The instance's breaker tripped: the `trip` script's arguments (the
+    /// record as seen).
+    Trip([u64; 6]),
+    /// A probe's report: round, 1 success / 0 failure.
+    Settle([u64; 2]),
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -460,6 +471,39 @@ impl<W: Window> RedisBreaker<W> {
     /// round in the store (a cancelled or ignored probe reports nothing:
     /// its lease decides).
     pub async fn record(&self, permit: SharedPermit, outcome: Outcome) {
+        if let Some(report) = self.record_local(permit, outcome) {
+            self.publish(report).await;
+        }
+    }
+
+    /// Whether a call may start without a store call: `Some` when this
+    /// instance's copy of the record is fresh (younger than `poll`) and
+    /// closed (the instance's own breaker decides) or open (rejected);
+    /// `None` when [`acquire`](Self::acquire) would call the store (a
+    /// stale copy, a half-open round's probe).
+    pub(crate) fn try_acquire_now(&self) -> Option<Result<SharedPermit, Rejected>> {
+        let local_now = TokioClock.now();
+        let view = *lock(&self.inner.view);
+        let fresh = view
+            .read_at
+            .is_some_and(|t| local_now.saturating_duration_since(t) < self.inner.poll);
+        if !fresh {
+            return None;
+        }
+        match view.record.status(self.inner.store.now()) {
+            SharedStatus::Closed => Some(self.acquire_local(local_now)),
+            SharedStatus::Open { until } => Some(Err(Rejected::new(
+                RejectReason::BreakerOpen,
+                Some(self.local_at(until)),
+            ))),
+            SharedStatus::HalfOpen { .. } => None,
+        }
+    }
+
+    /// The part of [`record`](Self::record) made without the store: counts
+    /// a local call; returns what must still be published (a trip, a
+    /// probe's report), if anything.
+    pub(crate) fn record_local(&self, permit: SharedPermit, outcome: Outcome) -> Option<Report> {
         match permit {
             SharedPermit::Local(permit) => {
                 let now = TokioClock.now();
@@ -468,31 +512,40 @@ impl<W: Window> RedisBreaker<W> {
                     local.record(now, permit, outcome);
                     local.state() == State::Open
                 };
-                if tripped {
-                    let seen = lock(&self.inner.view).record;
-                    let seen_args = [
-                        seen.round(),
-                        u64::from(seen.is_open()),
-                        seen.open_until().as_nanos() / 1_000,
-                        u64::from(seen.probes()),
-                        u64::from(seen.successes()),
-                        seen.last_probe().as_nanos() / 1_000,
-                    ];
-                    if self.run("trip", &seen_args).await.is_ok() {
-                        // the shared record holds the round now
-                        lock(&self.inner.local).reset(TokioClock.now());
-                    } else {
-                        self.without();
-                    }
+                if !tripped {
+                    return None;
+                }
+                let seen = lock(&self.inner.view).record;
+                Some(Report::Trip([
+                    seen.round(),
+                    u64::from(seen.is_open()),
+                    seen.open_until().as_nanos() / 1_000,
+                    u64::from(seen.probes()),
+                    u64::from(seen.successes()),
+                    seen.last_probe().as_nanos() / 1_000,
+                ]))
+            }
+            SharedPermit::Probe { round } => match outcome {
+                Outcome::Success => Some(Report::Settle([round, 1])),
+                Outcome::Cancelled | Outcome::Ignored => None,
+                _ => Some(Report::Settle([round, 0])),
+            },
+        }
+    }
+
+    /// Publishes what [`record_local`](Self::record_local) returned.
+    pub(crate) async fn publish(&self, report: Report) {
+        match report {
+            Report::Trip(seen) => {
+                if self.run("trip", &seen).await.is_ok() {
+                    // the shared record holds the round now
+                    lock(&self.inner.local).reset(TokioClock.now());
+                } else {
+                    self.without();
                 }
             }
-            SharedPermit::Probe { round } => {
-                let success = match outcome {
-                    Outcome::Success => 1,
-                    Outcome::Cancelled | Outcome::Ignored => return,
-                    _ => 0,
-                };
-                if self.run("settle", &[round, success]).await.is_err() {
+            Report::Settle(settle) => {
+                if self.run("settle", &settle).await.is_err() {
                     self.without();
                 }
             }

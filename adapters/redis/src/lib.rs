@@ -85,6 +85,7 @@
 
 mod admission;
 mod breaker;
+mod breaker_admission;
 mod limiter;
 #[cfg(feature = "registry")]
 mod registry;
@@ -92,6 +93,7 @@ mod store;
 
 pub use admission::{RedisAdmission, StoreWait};
 pub use breaker::{RedisBreaker, RedisBreakerBuilder, SharedPermit};
+pub use breaker_admission::RedisBreakerAdmission;
 pub use limiter::{Admitted, RedisRateLimiter, RedisRateLimiterBuilder, StepReply};
 pub use store::{
     OnStoreError, SetupError, Store, StoreConfig, StoreError, StoreEvent, StoreFailure,
