@@ -176,7 +176,10 @@ use proc_macro2::TokenStream as Tokens;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Error, Expr, GenericArgument, Ident, ItemFn, PathArguments, ReturnType, Token, Type};
+use syn::{
+    Error, Expr, ExprLit, GenericArgument, Ident, ItemFn, Lit, LitStr, PathArguments, ReturnType,
+    Token, Type,
+};
 
 /// Runs the function's body through a failsafe handle: `#[policy(H)]` (a
 /// `Policy`), `#[policy(retry = H)]` (a `RetryPolicy`) or
@@ -233,14 +236,28 @@ impl Kind {
 /// The attribute's arguments: the handle, its kind, the attempt's name.
 struct Args {
     kind: Kind,
-    handle: Expr,
+    handle: Handle,
     attempt: Option<Ident>,
+}
+
+/// Where the handle comes from.
+enum Handle {
+    /// An expression naming it.
+    Expr(Expr),
+    /// A registry's handle of this type under this name.
+    ByName {
+        name: LitStr,
+        ty: Type,
+        registry: Option<Expr>,
+    },
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut handle: Option<(Kind, Expr)> = None;
         let mut attempt = None;
+        let mut ty: Option<(Ident, Type)> = None;
+        let mut registry: Option<(Ident, Expr)> = None;
         while !input.is_empty() {
             let option = input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]);
             let kind = if option {
@@ -249,15 +266,31 @@ impl Parse for Args {
                 match key.to_string().as_str() {
                     "retry" => Some((Kind::Retry, key)),
                     "pipeline" => Some((Kind::Pipeline, key)),
+                    "name" => {
+                        if !(input.peek(LitStr)) {
+                            return Err(input.error(
+                                "expected the registered name, a string: `name = \"payments\"`",
+                            ));
+                        }
+                        Some((Kind::Policy, key))
+                    }
                     "attempt" => {
                         attempt = Some(input.parse::<Ident>()?);
                         None
                     }
-                    // A registry lookup, `name = "payments"`, is one more arm.
+                    "handle" => {
+                        ty = Some((key, input.parse()?));
+                        None
+                    }
+                    "registry" => {
+                        registry = Some((key, input.parse()?));
+                        None
+                    }
                     _ => {
                         return Err(Error::new(
                             key.span(),
-                            "expected `retry = HANDLE`, `pipeline = HANDLE` or `attempt = NAME`",
+                            "expected `retry = HANDLE`, `pipeline = HANDLE`, `name = \"NAME\"`, \
+                             `handle = TYPE`, `registry = REGISTRY` or `attempt = NAME`",
                         ));
                     }
                 }
@@ -286,6 +319,47 @@ impl Parse for Args {
                 "`attempt = ..` goes with `retry = ..` or `pipeline = ..`: a policy runs the body once",
             ));
         }
+        let handle = match (handle, ty, registry) {
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(name),
+                    ..
+                }),
+                Some((_, ty)),
+                registry,
+            ) => Handle::ByName {
+                name,
+                ty,
+                registry: registry.map(|(_, r)| r),
+            },
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(name),
+                    ..
+                }),
+                None,
+                _,
+            ) => {
+                return Err(Error::new(
+                    name.span(),
+                    format!(
+                        "a handle by name needs its type, to call it: add `handle = TYPE`, \
+                         e.g. `#[policy(name = {}, handle = CircuitBreakerPolicy<CountWindow>)]`",
+                        name.to_token_stream()
+                    ),
+                ));
+            }
+            (_, Some((key, _)), _) | (_, _, Some((key, _))) => {
+                return Err(Error::new(
+                    key.span(),
+                    format!(
+                        "`{key} = ..` goes with a handle by name: `name = \"NAME\"` \
+                         (or `retry = \"NAME\"`, `pipeline = \"NAME\"`)"
+                    ),
+                ));
+            }
+            (expr, None, None) => Handle::Expr(expr),
+        };
         Ok(Args {
             kind,
             handle,
@@ -304,7 +378,8 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
         ));
     }
     let error = body_error(args.kind, &sig.ident, &sig.output)?;
-    let (handle, body) = (&args.handle, &function.block);
+    let handle = handle(&args.handle, &sig.ident);
+    let body = &function.block;
     let result = quote!(::core::result::Result<_, #error>);
     let attempt = match &args.attempt {
         Some(name) => name.to_token_stream(),
@@ -336,6 +411,34 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
     };
     *function.block = syn::parse2(quote!({ #call }))?;
     Ok(function.into_token_stream())
+}
+
+/// The handle's expression: as written, or a registry's handle looked up
+/// at the call site's first call and kept in a `static` there (a lookup
+/// that fails panics, naming the function and why, and is tried again at
+/// the next call).
+fn handle(handle: &Handle, function: &Ident) -> Tokens {
+    let (name, ty, registry) = match handle {
+        Handle::Expr(expr) => return expr.to_token_stream(),
+        Handle::ByName { name, ty, registry } => (name, ty, registry),
+    };
+    let registry = match registry {
+        Some(registry) => registry.to_token_stream(),
+        None => quote!(::failsafe_driver::registry::global()),
+    };
+    let function = function.to_string();
+    quote_spanned! {name.span()=>
+        {
+            static __FAILSAFE_HANDLE: ::std::sync::OnceLock<#ty> = ::std::sync::OnceLock::new();
+            __FAILSAFE_HANDLE.get_or_init(|| match (#registry).handle::<#ty>(#name) {
+                ::core::result::Result::Ok(handle) => handle,
+                ::core::result::Result::Err(error) => ::core::panic!(
+                    "`#[policy]` on `{}`: cannot take the handle {:?} from the registry: {}",
+                    #function, #name, error
+                ),
+            })
+        }
+    }
 }
 
 /// The body's error `E`, from the declared `Result<T, X<E>>`; else a
