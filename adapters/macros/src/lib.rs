@@ -340,11 +340,16 @@ impl Parse for Args {
                 None,
                 _,
             ) => {
+                let (key, ty) = match kind {
+                    Kind::Policy => ("name", "CircuitBreakerPolicy<CountWindow>"),
+                    Kind::Retry => ("retry", "RetryPolicy"),
+                    Kind::Pipeline => ("pipeline", "Pipeline<CircuitBreakerPolicy, StdClock>"),
+                };
                 return Err(Error::new(
                     name.span(),
                     format!(
                         "a handle by name needs its type, to call it: add `handle = TYPE`, \
-                         e.g. `#[policy(name = {}, handle = CircuitBreakerPolicy<CountWindow>)]`",
+                         e.g. `#[policy({key} = {}, handle = {ty})]`",
                         name.to_token_stream()
                     ),
                 ));
