@@ -188,3 +188,43 @@ fn a_name_registered_with_another_type_panics_naming_both() {
         "{message}"
     );
 }
+
+type Uplink = failsafe_thread::Pipeline<
+    failsafe_thread::CircuitBreakerPolicy<NoWindow>,
+    failsafe_thread::StdClock,
+>;
+
+#[policy(pipeline = "uplink", handle = std::sync::Arc<Uplink>, attempt = attempt)]
+fn send(frame: &[u8]) -> Result<(usize, u32), failsafe_thread::PipelineError<Down>> {
+    if frame.is_empty() {
+        return Err(Down);
+    }
+    Ok((frame.len(), attempt.number))
+}
+
+#[test]
+fn a_pipeline_registered_with_its_handle_is_called_by_name() {
+    let breaker = failsafe_thread::CircuitBreakerPolicy::new(breaker_config(5), NoWindow);
+    registry::global()
+        .register("uplink.breaker", breaker.clone())
+        .unwrap();
+    let retry = failsafe_thread::RetryConfig::builder()
+        .max_attempts(2)
+        .backoff(failsafe_thread::BackoffKind::Constant(Duration::ZERO))
+        .build()
+        .unwrap();
+    let uplink = Uplink::with_admission(failsafe_thread::StdClock, breaker).retry(retry);
+    registry::global()
+        .register_pipeline_handle("uplink", &["uplink.breaker"], std::sync::Arc::new(uplink))
+        .unwrap();
+    assert_eq!(send(b"frame"), Ok((5, 1)));
+    assert!(send(b"").is_err());
+    registry::global()
+        .apply("uplink.breaker", Change::ForceOpen)
+        .unwrap();
+    assert!(send(b"frame").is_err());
+    assert_eq!(
+        registry::global().get("uplink").unwrap().state["uplink.breaker"]["state"]["state"],
+        "forced-open"
+    );
+}
