@@ -12,6 +12,7 @@
 //! | `#[policy(H)]` | a `Policy`: circuit breaker, fail fast, bulkhead, rate limiter | `H.call(..)` / `H.call_blocking(..)`, once | `Result<T, Error<E>>` |
 //! | `#[policy(retry = H)]` | a `RetryPolicy` | `H.call(..)` / `H.call_blocking(..)`, once per attempt | `Result<T, RetryError<E>>` |
 //! | `#[policy(pipeline = H)]` | a `Pipeline` | `H.call(..)` / `H.call_blocking(..)`, once per attempt | `Result<T, PipelineError<E>>` |
+//! | `#[policy(name = "N", handle = T)]` (or `retry = "N"`, `pipeline = "N"`) | the `T` registered as `N` ([by name](#handles-by-name)) | as above | as above |
 //!
 //! `H` is any expression naming a handle: a `static` (a `LazyLock` on std,
 //! a `const`-built handle on embassy), a field (`self.breaker`), a call.
@@ -155,21 +156,63 @@
 //!   in coroutine": a body run once per attempt gives an argument away;
 //!   clone it in the body.
 //!
-//! ## Later: handles by name
+//! ## Handles by name
 //!
-//! `#[policy(name = "payments")]`, a handle from a registry of named
-//! handles, is one more option in the attribute's parser whose expansion
-//! puts the registry's lookup where the handle expression goes. It needs
-//! from the registry: a lookup by `&'static str` reachable from a path the
-//! user's crate can name (a `crate = ..` option, or a path every binding
-//! re-exports), returning a handle with these same verbs (`call`,
-//! `call_blocking`) whose error type the signature can name without the
-//! handle's concrete type (a type-erased named handle per kind), cheap
-//! enough per call or cached in a `static` by the expansion, and an
-//! answer for a name that is not registered (an error variant, since the
-//! macro cannot check names at compile time).
+//! `#[policy(name = "payments", handle = TYPE)]` (or
+//! `#[policy("payments", handle = TYPE)]`, `retry = "NAME"`,
+//! `pipeline = "NAME"`) runs the body through the handle registered under
+//! that name in a [`Registry`]: the process-wide
+//! `failsafe_driver::registry::global()` (the driver's `registry`
+//! feature; the user's crate depends on `failsafe-driver` with it), or the
+//! `&Registry` that `registry = EXPR` names. `TYPE` is the handle's exact
+//! type, as registered (a method call needs a known type):
+//! `CircuitBreakerPolicy<CountWindow>`, `BulkheadPolicy`, and for a
+//! pipeline kept with `register_pipeline_handle`, `Arc<Pipeline<..>>`.
+//! `retry = "NAME"` finds a `RetryPolicy` once the registry registers
+//! retries (any handle `Registry::register` keeps is found by its type).
+//!
+//! The handle is looked up at the call site's first call and kept in a
+//! `static` `OnceLock` the expansion creates, so a call after the first
+//! costs an atomic load more than `#[policy(H)]` (the lookup itself takes
+//! the registry's read lock, a map search and a downcast: not for every
+//! call). The handle kept shares the registered one's state, so an
+//! operator's change by name (`force_open`, a new limit) is seen by every
+//! decorated call; a name unregistered and registered again with a new
+//! handle is not (the call site keeps the first).
+//!
+//! **A name not registered, or registered with another type, panics** at
+//! the call, naming the function, the name and the registry's
+//! [`RegistryError`] (`NotFound`, `WrongType`): it is a wiring mistake of
+//! the program (names and types are fixed in the source; handles are
+//! registered at startup), as a missing route is, and the function's
+//! declared error has no variant for it (a `Rejected` would read as an
+//! overload and be retried). Nothing is kept then: the next call looks the
+//! name up again. Register before the first call.
+//!
+//! ```
+//! use failsafe_driver::registry::{self, Change};
+//! use failsafe_thread::{policy, BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, RejectReason};
+//!
+//! #[policy(name = "payments", handle = CircuitBreakerPolicy<NoWindow>)]
+//! fn charge(cents: u64) -> Result<u64, Error<&'static str>> {
+//!     Ok(cents)
+//! }
+//!
+//! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, NoWindow);
+//! registry::global().register("payments", breaker).unwrap(); // at startup
+//! assert_eq!(charge(500), Ok(500));
+//!
+//! // an operator, through the registry (or its admin routes)
+//! registry::global().apply("payments", Change::ForceOpen).unwrap();
+//! let rejected = charge(500).unwrap_err();
+//! assert_eq!(rejected.rejected().unwrap().reason, RejectReason::BreakerForcedOpen);
+//! ```
+//!
+//! On embassy there is no registry: name a `static` handle (`#[policy(H)]`).
 //!
 //! [`Attempt`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/struct.Attempt.html
+//! [`Registry`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/registry/struct.Registry.html
+//! [`RegistryError`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/registry/enum.RegistryError.html
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
@@ -184,7 +227,9 @@ use syn::{
 /// Runs the function's body through a failsafe handle: `#[policy(H)]` (a
 /// `Policy`), `#[policy(retry = H)]` (a `RetryPolicy`) or
 /// `#[policy(pipeline = H)]` (a `Pipeline`), optionally `attempt = NAME`
-/// with `retry` and `pipeline`. An `async fn` calls `H.call`, a `fn`
+/// with `retry` and `pipeline`; by name, `#[policy(name = "N", handle =
+/// T)]` (`retry = "N"`, `pipeline = "N"`; `registry = EXPR` for another
+/// registry than the global one). An `async fn` calls `H.call`, a `fn`
 /// `H.call_blocking`. The function returns `Result<T, X<E>>` (`X` the
 /// handle's error) and its body is written as returning `Result<T, E>`.
 /// See the [crate docs](crate).
