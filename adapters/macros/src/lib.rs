@@ -164,7 +164,9 @@
 //! that name in a [`Registry`]: the process-wide
 //! `failsafe_driver::registry::global()` (the driver's `registry`
 //! feature; the user's crate depends on `failsafe-driver` with it), or the
-//! `&Registry` that `registry = EXPR` names. `TYPE` is the handle's exact
+//! registry that `registry = EXPR` names (`EXPR.handle(..)` must reach a
+//! `Registry`: a `static OPS: LazyLock<Registry>`, an `Arc<Registry>`,
+//! `self.registry`). `TYPE` is the handle's exact
 //! type, as registered (a method call needs a known type):
 //! `CircuitBreakerPolicy<CountWindow>`, `BulkheadPolicy`, and for a
 //! pipeline kept with `register_pipeline_handle`, `Arc<Pipeline<..>>`.
@@ -290,11 +292,14 @@ enum Handle {
     /// An expression naming it.
     Expr(Expr),
     /// A registry's handle of this type under this name.
-    ByName {
-        name: LitStr,
-        ty: Type,
-        registry: Option<Expr>,
-    },
+    ByName(Box<ByName>),
+}
+
+/// A handle by name: the name, its type, the registry if not the global.
+struct ByName {
+    name: LitStr,
+    ty: Type,
+    registry: Option<Expr>,
 }
 
 impl Parse for Args {
@@ -372,11 +377,11 @@ impl Parse for Args {
                 }),
                 Some((_, ty)),
                 registry,
-            ) => Handle::ByName {
+            ) => Handle::ByName(Box::new(ByName {
                 name,
                 ty,
                 registry: registry.map(|(_, r)| r),
-            },
+            })),
             (
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(name),
@@ -470,7 +475,7 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
 fn handle(handle: &Handle, function: &Ident) -> Tokens {
     let (name, ty, registry) = match handle {
         Handle::Expr(expr) => return expr.to_token_stream(),
-        Handle::ByName { name, ty, registry } => (name, ty, registry),
+        Handle::ByName(by_name) => (&by_name.name, &by_name.ty, &by_name.registry),
     };
     let registry = match registry {
         Some(registry) => registry.to_token_stream(),

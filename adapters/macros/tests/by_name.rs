@@ -91,25 +91,25 @@ mod blocking {
     use failsafe_thread::CircuitBreakerPolicy;
 
     #[policy(name = "inventory", handle = CircuitBreakerPolicy<NoWindow>)]
-    pub fn reserve(item: u32) -> Result<u32, Error<Down>> {
+    pub(crate) fn reserve(item: u32) -> Result<u32, Error<Down>> {
         Ok(item)
     }
 
     /// Its own registry, named by an expression.
-    pub static OPS: LazyLock<Registry> = LazyLock::new(|| Registry::new(4));
+    pub(crate) static OPS: LazyLock<Registry> = LazyLock::new(|| Registry::new(4));
 
-    #[policy(name = "ledger", handle = CircuitBreakerPolicy<NoWindow>, registry = &*OPS)]
-    pub fn post(cents: u64) -> Result<u64, Error<Down>> {
+    #[policy(name = "ledger", handle = CircuitBreakerPolicy<NoWindow>, registry = OPS)]
+    pub(crate) fn post(cents: u64) -> Result<u64, Error<Down>> {
         Ok(cents)
     }
 
     #[policy("ghost", handle = CircuitBreakerPolicy<NoWindow>)]
-    pub fn haunt() -> Result<(), Error<Down>> {
+    pub(crate) fn haunt() -> Result<(), Error<Down>> {
         Ok(())
     }
 
     #[policy(name = "catalog", handle = failsafe_thread::BulkheadPolicy)]
-    pub fn wrong_type() -> Result<(), Error<Down>> {
+    pub(crate) fn wrong_type() -> Result<(), Error<Down>> {
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ async fn refund(cents: u64) -> Result<u64, Error<&'static str>> {
 struct Db;
 
 impl Db {
-    #[policy(name = "db", handle = BulkheadPolicy, registry = &*OPS)]
+    #[policy(name = "db", handle = BulkheadPolicy, registry = OPS)]
     fn query(&self, sql: &str) -> Result<usize, Error<std::io::Error>> {
         Ok(sql.len())
     }
