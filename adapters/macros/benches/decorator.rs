@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use failsafe_driver::registry;
 use failsafe_thread::{BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, policy};
 
 /// The Python Failsafe's breaker: five failures in a row.
@@ -50,6 +51,21 @@ fn by_hand(x: u64) -> Result<u64, Error<()>> {
     BREAKER.call_blocking(|| Ok(black_box(x)))
 }
 
+/// The same breaker by name: looked up at the first call, kept in the
+/// expansion's `static`.
+#[policy(name = "bench.breaker", handle = CircuitBreakerPolicy<NoWindow>)]
+fn decorated_by_name(x: u64) -> Result<u64, Error<()>> {
+    Ok(black_box(x))
+}
+
+/// What the expansion's `static` saves: the registry's lookup on every call.
+fn looked_up_per_call(x: u64) -> Result<u64, Error<()>> {
+    let breaker = registry::global()
+        .handle::<CircuitBreakerPolicy<NoWindow>>("bench.breaker")
+        .unwrap();
+    breaker.call_blocking(|| Ok(black_box(x)))
+}
+
 static TOKIO_BREAKER: LazyLock<failsafe_tokio::CircuitBreakerPolicy<NoWindow>> =
     LazyLock::new(|| failsafe_tokio::CircuitBreakerPolicy::new(consecutive(), NoWindow));
 
@@ -71,6 +87,15 @@ fn blocking(c: &mut Criterion) {
         b.iter(|| by_hand(black_box(7)))
     });
     g.bench_function("bare fn (no breaker)", |b| b.iter(|| bare(black_box(7))));
+    registry::global()
+        .register("bench.breaker", BREAKER.clone())
+        .unwrap();
+    g.bench_function("#[policy(name = .., handle = ..)] fn", |b| {
+        b.iter(|| decorated_by_name(black_box(7)))
+    });
+    g.bench_function("registry lookup per call", |b| {
+        b.iter(|| looked_up_per_call(black_box(7)))
+    });
     g.finish();
 }
 
