@@ -12,6 +12,7 @@
 //! | `#[policy(H)]` | a `Policy`: circuit breaker, fail fast, bulkhead, rate limiter | `H.call(..)` / `H.call_blocking(..)`, once | `Result<T, Error<E>>` |
 //! | `#[policy(retry = H)]` | a `RetryPolicy` | `H.call(..)` / `H.call_blocking(..)`, once per attempt | `Result<T, RetryError<E>>` |
 //! | `#[policy(pipeline = H)]` | a `Pipeline` | `H.call(..)` / `H.call_blocking(..)`, once per attempt | `Result<T, PipelineError<E>>` |
+//! | `#[policy(name = "N", handle = T)]` (or `retry = "N"`, `pipeline = "N"`) | the `T` registered as `N` ([by name](#handles-by-name)) | as above | as above |
 //!
 //! `H` is any expression naming a handle: a `static` (a `LazyLock` on std,
 //! a `const`-built handle on embassy), a field (`self.breaker`), a call.
@@ -155,33 +156,82 @@
 //!   in coroutine": a body run once per attempt gives an argument away;
 //!   clone it in the body.
 //!
-//! ## Later: handles by name
+//! ## Handles by name
 //!
-//! `#[policy(name = "payments")]`, a handle from a registry of named
-//! handles, is one more option in the attribute's parser whose expansion
-//! puts the registry's lookup where the handle expression goes. It needs
-//! from the registry: a lookup by `&'static str` reachable from a path the
-//! user's crate can name (a `crate = ..` option, or a path every binding
-//! re-exports), returning a handle with these same verbs (`call`,
-//! `call_blocking`) whose error type the signature can name without the
-//! handle's concrete type (a type-erased named handle per kind), cheap
-//! enough per call or cached in a `static` by the expansion, and an
-//! answer for a name that is not registered (an error variant, since the
-//! macro cannot check names at compile time).
+//! `#[policy(name = "payments", handle = TYPE)]` (or
+//! `#[policy("payments", handle = TYPE)]`, `retry = "NAME"`,
+//! `pipeline = "NAME"`) runs the body through the handle registered under
+//! that name in a [`Registry`]: the process-wide
+//! `failsafe_driver::registry::global()` (the driver's `registry`
+//! feature; the user's crate depends on `failsafe-driver` with it), or the
+//! registry that `registry = EXPR` names (`EXPR.handle(..)` must reach a
+//! `Registry`: a `static OPS: LazyLock<Registry>`, an `Arc<Registry>`,
+//! `self.registry`). `TYPE` is the handle's exact
+//! type, as registered (a method call needs a known type):
+//! `CircuitBreakerPolicy<CountWindow>`, `BulkheadPolicy`, and for a
+//! pipeline kept with `register_pipeline_handle`, `Arc<Pipeline<..>>`.
+//! `retry = "NAME"` finds a `RetryPolicy` once the registry registers
+//! retries (any handle `Registry::register` keeps is found by its type).
+//!
+//! The handle is looked up at the call site's first call and kept in a
+//! `static` `OnceLock` the expansion creates, so a call after the first
+//! costs an atomic load more than `#[policy(H)]` (the lookup itself takes
+//! the registry's read lock, a map search and a downcast: not for every
+//! call). The handle kept shares the registered one's state, so an
+//! operator's change by name (`force_open`, a new limit) is seen by every
+//! decorated call; a name unregistered and registered again with a new
+//! handle is not (the call site keeps the first).
+//!
+//! **A name not registered, or registered with another type, panics** at
+//! the call, naming the function, the name and the registry's
+//! [`RegistryError`] (`NotFound`, `WrongType`): it is a wiring mistake of
+//! the program (names and types are fixed in the source; handles are
+//! registered at startup), as a missing route is, and the function's
+//! declared error has no variant for it (a `Rejected` would read as an
+//! overload and be retried). Nothing is kept then: the next call looks the
+//! name up again. Register before the first call.
+//!
+//! ```
+//! use failsafe_driver::registry::{self, Change};
+//! use failsafe_thread::{policy, BreakerConfig, CircuitBreakerPolicy, Error, NoWindow, RejectReason};
+//!
+//! #[policy(name = "payments", handle = CircuitBreakerPolicy<NoWindow>)]
+//! fn charge(cents: u64) -> Result<u64, Error<&'static str>> {
+//!     Ok(cents)
+//! }
+//!
+//! let breaker = CircuitBreakerPolicy::new(BreakerConfig::DEFAULT, NoWindow);
+//! registry::global().register("payments", breaker).unwrap(); // at startup
+//! assert_eq!(charge(500), Ok(500));
+//!
+//! // an operator, through the registry (or its admin routes)
+//! registry::global().apply("payments", Change::ForceOpen).unwrap();
+//! let rejected = charge(500).unwrap_err();
+//! assert_eq!(rejected.rejected().unwrap().reason, RejectReason::BreakerForcedOpen);
+//! ```
+//!
+//! On embassy there is no registry: name a `static` handle (`#[policy(H)]`).
 //!
 //! [`Attempt`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/struct.Attempt.html
+//! [`Registry`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/registry/struct.Registry.html
+//! [`RegistryError`]: https://docs.rs/failsafe-driver/latest/failsafe_driver/registry/enum.RegistryError.html
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Error, Expr, GenericArgument, Ident, ItemFn, PathArguments, ReturnType, Token, Type};
+use syn::{
+    Error, Expr, ExprLit, GenericArgument, Ident, ItemFn, Lit, LitStr, PathArguments, ReturnType,
+    Token, Type,
+};
 
 /// Runs the function's body through a failsafe handle: `#[policy(H)]` (a
 /// `Policy`), `#[policy(retry = H)]` (a `RetryPolicy`) or
 /// `#[policy(pipeline = H)]` (a `Pipeline`), optionally `attempt = NAME`
-/// with `retry` and `pipeline`. An `async fn` calls `H.call`, a `fn`
+/// with `retry` and `pipeline`; by name, `#[policy(name = "N", handle =
+/// T)]` (`retry = "N"`, `pipeline = "N"`; `registry = EXPR` for another
+/// registry than the global one). An `async fn` calls `H.call`, a `fn`
 /// `H.call_blocking`. The function returns `Result<T, X<E>>` (`X` the
 /// handle's error) and its body is written as returning `Result<T, E>`.
 /// See the [crate docs](crate).
@@ -233,14 +283,31 @@ impl Kind {
 /// The attribute's arguments: the handle, its kind, the attempt's name.
 struct Args {
     kind: Kind,
-    handle: Expr,
+    handle: Handle,
     attempt: Option<Ident>,
+}
+
+/// Where the handle comes from.
+enum Handle {
+    /// An expression naming it.
+    Expr(Expr),
+    /// A registry's handle of this type under this name.
+    ByName(Box<ByName>),
+}
+
+/// A handle by name: the name, its type, the registry if not the global.
+struct ByName {
+    name: LitStr,
+    ty: Type,
+    registry: Option<Expr>,
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut handle: Option<(Kind, Expr)> = None;
         let mut attempt = None;
+        let mut ty: Option<(Ident, Type)> = None;
+        let mut registry: Option<(Ident, Expr)> = None;
         while !input.is_empty() {
             let option = input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]);
             let kind = if option {
@@ -249,15 +316,31 @@ impl Parse for Args {
                 match key.to_string().as_str() {
                     "retry" => Some((Kind::Retry, key)),
                     "pipeline" => Some((Kind::Pipeline, key)),
+                    "name" => {
+                        if !(input.peek(LitStr)) {
+                            return Err(input.error(
+                                "expected the registered name, a string: `name = \"payments\"`",
+                            ));
+                        }
+                        Some((Kind::Policy, key))
+                    }
                     "attempt" => {
                         attempt = Some(input.parse::<Ident>()?);
                         None
                     }
-                    // A registry lookup, `name = "payments"`, is one more arm.
+                    "handle" => {
+                        ty = Some((key, input.parse()?));
+                        None
+                    }
+                    "registry" => {
+                        registry = Some((key, input.parse()?));
+                        None
+                    }
                     _ => {
                         return Err(Error::new(
                             key.span(),
-                            "expected `retry = HANDLE`, `pipeline = HANDLE` or `attempt = NAME`",
+                            "expected `retry = HANDLE`, `pipeline = HANDLE`, `name = \"NAME\"`, \
+                             `handle = TYPE`, `registry = REGISTRY` or `attempt = NAME`",
                         ));
                     }
                 }
@@ -286,6 +369,52 @@ impl Parse for Args {
                 "`attempt = ..` goes with `retry = ..` or `pipeline = ..`: a policy runs the body once",
             ));
         }
+        let handle = match (handle, ty, registry) {
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(name),
+                    ..
+                }),
+                Some((_, ty)),
+                registry,
+            ) => Handle::ByName(Box::new(ByName {
+                name,
+                ty,
+                registry: registry.map(|(_, r)| r),
+            })),
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(name),
+                    ..
+                }),
+                None,
+                _,
+            ) => {
+                let (key, ty) = match kind {
+                    Kind::Policy => ("name", "CircuitBreakerPolicy<CountWindow>"),
+                    Kind::Retry => ("retry", "RetryPolicy"),
+                    Kind::Pipeline => ("pipeline", "Pipeline<CircuitBreakerPolicy, StdClock>"),
+                };
+                return Err(Error::new(
+                    name.span(),
+                    format!(
+                        "a handle by name needs its type, to call it: add `handle = TYPE`, \
+                         e.g. `#[policy({key} = {}, handle = {ty})]`",
+                        name.to_token_stream()
+                    ),
+                ));
+            }
+            (_, Some((key, _)), _) | (_, _, Some((key, _))) => {
+                return Err(Error::new(
+                    key.span(),
+                    format!(
+                        "`{key} = ..` goes with a handle by name: `name = \"NAME\"` \
+                         (or `retry = \"NAME\"`, `pipeline = \"NAME\"`)"
+                    ),
+                ));
+            }
+            (expr, None, None) => Handle::Expr(expr),
+        };
         Ok(Args {
             kind,
             handle,
@@ -304,7 +433,8 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
         ));
     }
     let error = body_error(args.kind, &sig.ident, &sig.output)?;
-    let (handle, body) = (&args.handle, &function.block);
+    let handle = handle(&args.handle, &sig.ident);
+    let body = &function.block;
     let result = quote!(::core::result::Result<_, #error>);
     let attempt = match &args.attempt {
         Some(name) => name.to_token_stream(),
@@ -336,6 +466,34 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
     };
     *function.block = syn::parse2(quote!({ #call }))?;
     Ok(function.into_token_stream())
+}
+
+/// The handle's expression: as written, or a registry's handle looked up
+/// at the call site's first call and kept in a `static` there (a lookup
+/// that fails panics, naming the function and why, and is tried again at
+/// the next call).
+fn handle(handle: &Handle, function: &Ident) -> Tokens {
+    let (name, ty, registry) = match handle {
+        Handle::Expr(expr) => return expr.to_token_stream(),
+        Handle::ByName(by_name) => (&by_name.name, &by_name.ty, &by_name.registry),
+    };
+    let registry = match registry {
+        Some(registry) => registry.to_token_stream(),
+        None => quote!(::failsafe_driver::registry::global()),
+    };
+    let function = function.to_string();
+    quote_spanned! {name.span()=>
+        {
+            static __FAILSAFE_HANDLE: ::std::sync::OnceLock<#ty> = ::std::sync::OnceLock::new();
+            __FAILSAFE_HANDLE.get_or_init(|| match (#registry).handle::<#ty>(#name) {
+                ::core::result::Result::Ok(handle) => handle,
+                ::core::result::Result::Err(error) => ::core::panic!(
+                    "`#[policy]` on `{}`: cannot take the handle {:?} from the registry: {}",
+                    #function, #name, error
+                ),
+            })
+        }
+    }
 }
 
 /// The body's error `E`, from the declared `Result<T, X<E>>`; else a

@@ -170,6 +170,16 @@ pub enum RegistryError {
     /// value their type refuses, such as a zero `quota.burst` (the error
     /// names the key), not a TOML document.
     Malformed(ChangeError),
+    /// [`Registry::handle`](super::Registry::handle) asked for a type the
+    /// handle registered as `name` is not (or `name` is a pipeline).
+    WrongType {
+        /// The name.
+        name: String,
+        /// What it is.
+        kind: Kind,
+        /// The type asked for.
+        expected: &'static str,
+    },
 }
 
 impl RegistryError {
@@ -203,6 +213,11 @@ impl fmt::Display for RegistryError {
                 write!(f, "{kind} `{name}`: {error}")
             }
             RegistryError::Malformed(error) => write!(f, "{error}"),
+            RegistryError::WrongType {
+                name,
+                kind,
+                expected,
+            } => write!(f, "`{name}` is a {kind}, not a `{expected}`"),
         }
     }
 }

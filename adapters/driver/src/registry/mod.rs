@@ -75,6 +75,7 @@ mod control;
 mod error;
 mod event;
 mod failfast;
+mod handle;
 mod rate;
 mod reload;
 mod retry;
@@ -93,6 +94,7 @@ pub use chaos::ChaosSwitch;
 pub use control::{Control, Kind, Staged};
 pub use error::{ChangeError, RegistryError};
 pub use event::RegistryEvent;
+pub use handle::global;
 pub use toggle::FeatureFlags;
 
 type Listener = Arc<dyn Fn(&RegistryEvent) + Send + Sync>;
@@ -124,6 +126,8 @@ pub struct PolicyView {
 pub struct Registry {
     capacity: usize,
     slots: RwLock<BTreeMap<String, Slot>>,
+    /// Each registered policy's handle, to call by name ([`Registry::handle`]).
+    handles: RwLock<BTreeMap<String, handle::Callable>>,
     listeners: RwLock<Vec<Listener>>,
     /// Changes and reloads one at a time, so a reload's checks and its
     /// changes see the same policies and events come out in order.
@@ -161,6 +165,7 @@ impl Registry {
         Registry {
             capacity,
             slots: RwLock::new(BTreeMap::new()),
+            handles: RwLock::new(BTreeMap::new()),
             listeners: RwLock::new(Vec::new()),
             changing: Mutex::new(()),
         }
@@ -205,7 +210,11 @@ impl Registry {
     /// assert_eq!(registry.register("cache", pool), Err(RegistryError::Full { capacity: 1 }));
     /// ```
     pub fn register(&self, name: &str, policy: impl Control) -> Result<(), RegistryError> {
-        self.insert(name, Slot::Policy(Arc::new(policy)))
+        let policy = Arc::new(policy);
+        let mut handles = write(&self.handles);
+        self.insert(name, Slot::Policy(policy.clone()))?;
+        handles.insert(name.to_string(), policy);
+        Ok(())
     }
 
     /// Registers a pipeline as `name`: its `stages` are policies registered
@@ -264,6 +273,8 @@ impl Registry {
     /// Forgets `name`; returns whether it was registered. The policy itself
     /// carries on (the service holds its handle).
     pub fn unregister(&self, name: &str) -> bool {
+        let mut handles = write(&self.handles);
+        handles.remove(name);
         write(&self.slots).remove(name).is_some()
     }
 
