@@ -147,6 +147,14 @@ pub trait SharedAdmission {
     /// See [`Admission::exit`].
     fn exit(&self, now: impl TimeSource, permit: Self::Permit, outcome: Outcome);
 
+    /// Does [`exit`](Self::exit) do anything? `false` promises that a
+    /// permit whose call has started may simply be dropped: its exit would
+    /// change nothing, whatever the outcome (a rate limiter spent its
+    /// booking when it admitted). A caller may then skip keeping a handle
+    /// to the machine for the exit: the tower layer saves an `Arc` clone
+    /// and drop per request. `true` (the default) for every other machine.
+    const NEEDS_EXIT: bool = true;
+
     /// See [`Admission::abandon`].
     fn abandon(&self, now: Instant, permit: Self::Permit);
 
@@ -165,6 +173,7 @@ macro_rules! forward_shared_admission {
             type Key = S::Key;
             type Permit = S::Permit;
             type Wait = S::Wait;
+            const NEEDS_EXIT: bool = S::NEEDS_EXIT;
 
             #[inline]
             fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {

@@ -68,6 +68,7 @@ impl<S: SharedAdmission, R, A> SharedAdmission for Policy<S, R, A> {
     type Key = S::Key;
     type Permit = S::Permit;
     type Wait = S::Wait;
+    const NEEDS_EXIT: bool = S::NEEDS_EXIT;
 
     #[inline]
     fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {

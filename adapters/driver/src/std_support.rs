@@ -249,16 +249,26 @@ pub struct StdClock;
 
 impl StdClock {
     /// The process-wide epoch.
+    #[inline]
     pub fn epoch() -> std::time::Instant {
         static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
         *EPOCH.get_or_init(std::time::Instant::now)
     }
 
     /// Converts a std instant (saturating at the epoch).
+    ///
+    /// In `u64` arithmetic (seconds times 10^9 plus the nanoseconds,
+    /// saturating), not through `Duration::as_nanos`'s `u128`: this runs on
+    /// every clock read, so its cost is part of every decision that needs
+    /// the time.
+    #[inline]
     pub fn to_core(at: std::time::Instant) -> Instant {
+        let since = at.saturating_duration_since(Self::epoch());
         Instant::from_nanos(
-            u64::try_from(at.saturating_duration_since(Self::epoch()).as_nanos())
-                .unwrap_or(u64::MAX),
+            since
+                .as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(since.subsec_nanos())),
         )
     }
 

@@ -140,10 +140,13 @@ where
 
     fn layer(&self, inner: Svc) -> Self::Service {
         let (admit, decided) = (None, None);
+        let own =
+            (!S::NEEDS_EXIT).then(|| (self.policy.shared().clone(), self.policy.runtime().clone()));
         let state = AdmissionState {
             admit,
             waiting: false,
             decided,
+            own,
         };
         let (layer, inner) = (self.clone(), inner);
         Layered {
@@ -159,14 +162,51 @@ where
 pub struct AdmissionState<S: SharedAdmission, R: Runtime> {
     admit: Slot<S, R, ()>,
     waiting: bool,
-    decided: Option<Result<Guard<S, R>, Rejected>>,
+    decided: Option<Result<Decided<S, R>, Rejected>>,
+    /// The machine and runtime, kept here once per service (not per
+    /// request) when the machine's exit does nothing: bare permits go back
+    /// through them.
+    own: Option<(S, R)>,
+}
+
+/// A permit `poll_ready` took for the next call.
+enum Decided<S: SharedAdmission, R: Runtime> {
+    /// Held by a guard (it will owe the machine an exit).
+    Guard(Guard<S, R>),
+    /// Bare, from a machine whose exit does nothing
+    /// ([`SharedAdmission::NEEDS_EXIT`] `false`: a rate limiter): no handle
+    /// cloned for it, so a request pays no `Arc` clone and drop. Given back
+    /// through the layer's own handle if never used.
+    Bare(S::Permit),
+}
+
+impl<S: SharedAdmission, R: Runtime> fmt::Debug for Decided<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decided::Guard(guard) => guard.fmt(f),
+            Decided::Bare(_) => f.write_str("Bare"),
+        }
+    }
+}
+
+impl<S: SharedAdmission, R: Runtime> AdmissionState<S, R> {
+    /// Gives the permit `poll_ready` took back unused (nothing counted).
+    fn abandon_decided(&mut self) {
+        match self.decided.take() {
+            Some(Ok(Decided::Guard(guard))) => guard.abandon(),
+            Some(Ok(Decided::Bare(permit))) => {
+                if let Some((shared, runtime)) = &self.own {
+                    shared.abandon(runtime.now(), permit);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl<S: SharedAdmission, R: Runtime> Drop for AdmissionState<S, R> {
     fn drop(&mut self) {
-        if let Some(Ok(guard)) = self.decided.take() {
-            guard.abandon();
-        }
+        self.abandon_decided();
     }
 }
 
@@ -221,12 +261,15 @@ where
             // The fast path: one decision, no `Admit` built, unless the
             // machine makes the call wait.
             match failsafe_driver::enter(p.shared(), p.runtime(), p.ask(), &(), Some(cx.waker())) {
+                Entry::Admitted(permit) if !S::NEEDS_EXIT => {
+                    state.decided = Some(Ok(Decided::Bare(permit)));
+                }
                 Entry::Admitted(permit) => {
-                    state.decided = Some(Ok(Guard::new(
+                    state.decided = Some(Ok(Decided::Guard(Guard::new(
                         p.shared().clone(),
                         p.runtime().clone(),
                         permit,
-                    )));
+                    ))));
                 }
                 Entry::Rejected(rejected) => {
                     // A loop of rejected requests yields to the runtime.
@@ -248,7 +291,7 @@ where
             let Some(admit) = state.admit.as_mut() else {
                 unreachable!("armed just above");
             };
-            state.decided = Some(ready!(admit.as_mut().poll(cx)));
+            state.decided = Some(ready!(admit.as_mut().poll(cx)).map(Decided::Guard));
             state.waiting = false;
         }
         if !matches!(state.decided, Some(Ok(_))) {
@@ -256,11 +299,9 @@ where
             return Poll::Ready(Ok(()));
         }
         let ready = ready!(self.inner.poll_ready(cx));
-        if ready.is_err()
-            && let Some(Ok(guard)) = state.decided.take()
-        {
+        if ready.is_err() {
             // A readiness error is no call: nothing is counted.
-            guard.abandon();
+            state.abandon_decided();
         }
         Poll::Ready(ready.map_err(Error::Inner))
     }
@@ -269,11 +310,16 @@ where
         let (l, p) = (&self.layer, &self.layer.policy);
         let decided = self.state.decided.take().unwrap_or_else(|| {
             failsafe_driver::try_acquire(p.shared().clone(), p.runtime().clone(), p.ask())
+                .map(Decided::Guard)
         });
         let classify = l.classify.clone();
         match decided {
-            Ok(guard) => {
+            Ok(Decided::Guard(guard)) => {
                 ResponseFuture::new(Ok(self.inner.call(request)), None, Some(guard), classify)
+            }
+            // The machine's exit does nothing: the permit is spent.
+            Ok(Decided::Bare(_)) => {
+                ResponseFuture::new(Ok(self.inner.call(request)), None, None, classify)
             }
             Err(rejected) => ResponseFuture::new(Err(rejected), None, None, classify),
         }

@@ -315,3 +315,41 @@ async fn a_layer_deciding_in_call_waits_in_its_future_within_the_requests_deadli
     assert_eq!(bounded(future).await, Ok((500, ms(100))));
     assert_eq!(clock.now(), ms(100));
 }
+
+/// An inner service that is never ready: its readiness fails.
+struct Down;
+
+impl Service<u32> for Down {
+    type Response = u32;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u32, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+        Poll::Ready(Err("down"))
+    }
+
+    fn call(&mut self, n: u32) -> Self::Future {
+        std::future::ready(Ok(n))
+    }
+}
+
+/// The layer keeps a rate limiter's permit bare (its exit does nothing, so
+/// no handle is cloned per request): an inner readiness error still gives
+/// it back, and a served request still spends it.
+#[tokio::test(start_paused = true)]
+async fn an_inner_readiness_error_gives_the_permit_back() {
+    let limiter = RateLimiter::new(quota(1, 1));
+    let mut svc = rejecting(&limiter).layer(Down);
+    let ready = poll_fn(|cx| svc.poll_ready(cx)).await;
+    assert!(matches!(ready, Err(Error::Inner("down"))));
+    drop(svc);
+    assert!(limiter.try_acquire().is_ok(), "the unused permit came back");
+    assert!(limiter.try_acquire().is_err(), "and no more than it");
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let other = RateLimiter::new(quota(1, 1));
+    let svc = rejecting(&other).layer(stamp(*other.runtime(), &calls));
+    assert_eq!(svc.clone().oneshot(1).await, Ok((1, ms(0))));
+    assert!(other.try_acquire().is_err(), "the served request spent it");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -439,6 +439,8 @@ impl<O: SharedObserver<RateEvent>> SharedAdmission for Throttle<AtomicGcra, O> {
     type Key = ();
     type Permit = Reservation;
     type Wait = Reservation;
+    /// A booking is spent when admitted: `exit` changes nothing.
+    const NEEDS_EXIT: bool = false;
 
     #[inline]
     fn enter(&self, call: &Call<'_>, _: Option<&Waker>) -> Entry<Reservation, Reservation> {
