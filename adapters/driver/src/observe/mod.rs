@@ -1,6 +1,6 @@
 //! Seeing what every pattern decides: bridges from the machines' events to
-//! `tracing` ([`TracingObserver`], feature `tracing`) and to the `metrics`
-//! facade ([`MetricsObserver`], feature `metrics`), and the chaos policy's
+//! `tracing` (`TracingObserver`, feature `tracing`) and to the `metrics`
+//! facade (`MetricsObserver`, feature `metrics`), and the chaos policy's
 //! events described like every other pattern's
 //! ([`Describe`]).
 //!
@@ -28,7 +28,7 @@
 //! `metrics` facade with an OpenTelemetry-backed recorder (or a Prometheus
 //! exporter that an OpenTelemetry collector scrapes). A service already
 //! set up for OpenTelemetry needs nothing failsafe-specific: install the
-//! bridge, attach [`TracingObserver`] and [`MetricsObserver`]. See
+//! bridge, attach `TracingObserver` and `MetricsObserver`. See
 //! `adapters/driver/METRICS.md`.
 
 use failsafe_core::event::{Describe, Fields};
