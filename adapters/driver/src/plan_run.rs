@@ -45,9 +45,7 @@ pin_project_lite::pin_project! {
         slots: S,
         #[pin]
         timer: Option<Z>,
-        // What the timer is set for, read only while `timer` is `Some`
-        // (no tag of its own: a word less in every call's future).
-        timer_at: Instant,
+        timer_at: Option<Instant>,
         last: Option<F::Output>,
     }
 }
@@ -68,7 +66,7 @@ where
             started: 0,
             slots: S::default(),
             timer: None,
-            timer_at: Instant::ZERO,
+            timer_at: None,
             last: None,
         }
     }
@@ -180,11 +178,11 @@ where
                 return Poll::Pending;
             };
             match this.timer.as_mut().as_pin_mut() {
-                Some(timer) if *this.timer_at != at => runtime.reset_sleep(timer, at),
+                Some(timer) if *this.timer_at != Some(at) => runtime.reset_sleep(timer, at),
                 Some(_) => {}
                 None => this.timer.set(Some(runtime.sleep_until(at))),
             }
-            *this.timer_at = at;
+            *this.timer_at = Some(at);
             let Some(timer) = this.timer.as_mut().as_pin_mut() else {
                 return Poll::Pending;
             };
@@ -192,6 +190,7 @@ where
                 return Poll::Pending;
             }
             this.timer.set(None);
+            *this.timer_at = None;
             // The timer fired for `at`: that is the time, with no reading
             // of the clock (runtime timers fire at or after their instant;
             // their lateness is not charged to what starts now). The next
@@ -231,7 +230,7 @@ where
         f.debug_struct("PlanRun")
             .field("plan", &self.plan)
             .field("started", &self.started)
-            .field("timer_at", &self.timer.as_ref().map(|_| self.timer_at))
+            .field("timer_at", &self.timer_at)
             .finish_non_exhaustive()
     }
 }
