@@ -11,11 +11,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use failsafe_core::Instant;
+use failsafe_core::event::SharedObserver;
 use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
+use failsafe_core::{Instant, Observer};
 
 use crate::retry::{retry_blocking_limited, retry_limited};
 use crate::{
@@ -427,7 +428,7 @@ impl<B, C> RetryPolicy<B, C> {
     fn context(
         &self,
         deadline: Deadline,
-    ) -> RetryContext<'_, SharedBudget<B>, SeedOnDraw<'_>, Hook<RetryEvent>, &RetryConfig> {
+    ) -> RetryContext<'_, SharedBudget<B>, SeedOnDraw<'_>, LentHook<'_>, &RetryConfig> {
         // Lent, not copied: the call's future borrows the handle anyway, and
         // a 136-byte config copied into every call's future costs more than
         // the first attempt's decisions. The jitter seed is drawn only if a
@@ -437,8 +438,26 @@ impl<B, C> RetryPolicy<B, C> {
             deadline,
             budget: &self.budget,
             rng: SeedOnDraw::new(&self.live.seeds),
-            observer: self.hook.clone(),
+            observer: LentHook(&self.hook),
         }
+    }
+}
+
+/// The handle's hook, lent to a call rather than cloned into it: the
+/// call's future borrows the handle anyway, and a reference is a word
+/// with no drop to run (a clone is two words, dropped at the end).
+#[derive(Clone, Copy, Debug)]
+struct LentHook<'a>(&'a Hook<RetryEvent>);
+
+impl Observer<RetryEvent> for LentHook<'_> {
+    #[inline]
+    fn on_event(&mut self, event: RetryEvent) {
+        SharedObserver::on_event(self.0, event);
+    }
+
+    #[inline]
+    fn is_silent(&self) -> bool {
+        SharedObserver::is_silent(self.0)
     }
 }
 

@@ -457,10 +457,16 @@ pub struct Retry<B = BackoffState, O = (), C = RetryConfig> {
     observer: O,
     started: Instant,
     attempt_started: Instant,
-    deadline: Option<Instant>,
+    /// The deadline, read only when `has_deadline` (an `Option<Instant>`
+    /// would take a word more for its tag).
+    deadline: Instant,
     attempts: u32,
     last_failure: Option<FailureKind>,
-    waiting_until: Option<Instant>,
+    /// When the scheduled retry is due, read only when `waiting` (kept
+    /// apart from its flag for the same reason as `deadline`).
+    waiting_until: Instant,
+    has_deadline: bool,
+    waiting: bool,
     finished: Option<Finished>,
     clock: Monotonic,
     /// The attempt limit in force: the config's, unless
@@ -515,10 +521,12 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
             observer: (),
             started,
             attempt_started: started,
-            deadline: None,
+            deadline: Instant::MAX,
             attempts: 0,
             last_failure: None,
-            waiting_until: None,
+            waiting_until: Instant::ZERO,
+            has_deadline: false,
+            waiting: false,
             finished: None,
             clock,
             max_attempts,
@@ -540,6 +548,8 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             attempts: self.attempts,
             last_failure: self.last_failure,
             waiting_until: self.waiting_until,
+            has_deadline: self.has_deadline,
+            waiting: self.waiting,
             finished: self.finished,
             clock: self.clock,
             max_attempts: self.max_attempts,
@@ -576,7 +586,8 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// [`Deadline::is_expired`](crate::timeout::Deadline::is_expired) says.
     #[inline]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
+        self.deadline = deadline;
+        self.has_deadline = true;
         self
     }
 
@@ -601,7 +612,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
             Some(_) => return Err(GiveUp::Attempts),
             None => {}
         }
-        if self.deadline.is_some_and(|d| now >= d) {
+        if self.has_deadline && now >= self.deadline {
             return Err(self.give_up(now, GiveUp::Deadline));
         }
         // A driver that starts again without reporting cannot pass the limit.
@@ -611,7 +622,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         if self.attempts == 0 {
             budget.on_call(now);
         }
-        self.waiting_until = None;
+        self.waiting = false;
         if !self.observer.is_silent() {
             // Only a listener hears an attempt's duration.
             self.attempt_started = now;
@@ -651,7 +662,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
                 });
             }
             self.finished = Some(Finished::Done);
-            self.waiting_until = None;
+            self.waiting = false;
             return Decision::Done;
         }
         self.on_failed(now, verdict, rng, budget)
@@ -722,15 +733,17 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         }
         // A retry must start before the deadline and leave at least
         // `min_remaining` (exactly `min_remaining` is enough).
-        if let Some(deadline) = self.deadline
-            && (at >= deadline || deadline.saturating_duration_since(at) < self.cfg().min_remaining)
+        if self.has_deadline
+            && (at >= self.deadline
+                || self.deadline.saturating_duration_since(at) < self.cfg().min_remaining)
         {
             return Decision::GiveUp(self.give_up(now, GiveUp::Deadline));
         }
         if !budget.try_retry(now, kind) {
             return Decision::GiveUp(self.give_up(now, GiveUp::Budget));
         }
-        self.waiting_until = Some(at);
+        self.waiting_until = at;
+        self.waiting = true;
         self.observer.on_event(RetryEvent::RetryScheduled {
             attempt: self.attempts + 1,
             retry_at: at,
@@ -741,6 +754,24 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
 
     /// While waiting for a retry: when it is due.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.waiting {
+            Some(self.waiting_until)
+        } else {
+            None
+        }
+    }
+
+    /// The deadline set by [`with_deadline`](Self::with_deadline), or
+    /// [`Instant::MAX`] for none.
+    #[inline(always)]
+    pub(crate) const fn deadline_or_max(&self) -> Instant {
+        self.deadline
+    }
+
+    /// When the scheduled retry is due; meaningful only while
+    /// [`next_deadline`](Self::next_deadline) is `Some`.
+    #[inline(always)]
+    pub(crate) const fn waiting_until(&self) -> Instant {
         self.waiting_until
     }
 
@@ -776,7 +807,7 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
 
     fn give_up(&mut self, now: Instant, reason: GiveUp) -> GiveUp {
         self.finished = Some(Finished::GiveUp(reason));
-        self.waiting_until = None;
+        self.waiting = false;
         if !self.observer.is_silent() {
             self.observer.on_event(RetryEvent::GaveUp {
                 reason,

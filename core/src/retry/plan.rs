@@ -58,7 +58,6 @@ pub struct RetryPlan<L, G, N, O = (), C = RetryConfig> {
     machine: Retry<ConfigShape, O, C>,
     budget: L,
     rng: N,
-    deadline: Deadline,
     phase: Phase,
     /// The driver judges results without reading the time
     /// ([`judged_without_time`](RetryPlan::judged_without_time)).
@@ -68,7 +67,10 @@ pub struct RetryPlan<L, G, N, O = (), C = RetryConfig> {
 
 /// Kept small, and read back field by field: the driver asks for the next
 /// action right after an attempt ends, and a finish written as narrow
-/// fields then read back whole stalls (store forwarding) on x86.
+/// fields then read back whole stalls (store forwarding) on x86. What the
+/// machine already holds is not copied here (two bytes, not sixteen): the
+/// running attempt's number is [`Retry::attempts`], a sleep's end
+/// [`Retry::next_deadline`], the caller's deadline the machine's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Start the first attempt at the next poll; the call starts then
@@ -76,8 +78,10 @@ enum Phase {
     Unstarted,
     /// Start an attempt at the next poll.
     Ready,
-    Running(u32),
-    Sleeping(Instant),
+    /// The attempt numbered [`Retry::attempts`] is in flight.
+    Running,
+    /// Waiting for the retry the machine scheduled.
+    Sleeping,
     /// Answer with the last attempt's result; why the retries stopped, if
     /// they gave up.
     Answered(Option<GiveUp>),
@@ -113,7 +117,6 @@ where
                 .observed(observer),
             budget,
             rng,
-            deadline,
             phase: Phase::Ready,
             timeless_judge: false,
             _budget: PhantomData,
@@ -194,10 +197,10 @@ where
         };
         match started {
             Ok(number) => {
-                self.phase = Phase::Running(number);
+                self.phase = Phase::Running;
                 Action::Start(Attempt {
                     number,
-                    deadline: self.deadline,
+                    deadline: Deadline::at(self.machine.deadline_or_max()),
                 })
             }
             Err(reason) => {
@@ -219,13 +222,13 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
 
     /// The caller's deadline, handed to every attempt.
     pub fn deadline(&self) -> Deadline {
-        self.deadline
+        Deadline::at(self.machine.deadline_or_max())
     }
 
     /// While waiting for a retry: when it is due.
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Sleeping(at) => Some(at),
+            Phase::Sleeping => self.machine.next_deadline(),
             _ => None,
         }
     }
@@ -257,9 +260,15 @@ where
                 self.start(now)
             }
             Phase::Ready => self.start(now),
-            Phase::Running(_) => Action::Wait(None),
-            Phase::Sleeping(at) if now >= at => self.start(now),
-            Phase::Sleeping(at) => Action::Wait(Some(at)),
+            Phase::Running => Action::Wait(None),
+            Phase::Sleeping => {
+                let at = self.machine.waiting_until();
+                if now >= at {
+                    self.start(now)
+                } else {
+                    Action::Wait(Some(at))
+                }
+            }
             Phase::Answered(gave_up) => Action::Finish(Finish::Answer {
                 attempts: self.machine.attempts(),
                 gave_up,
@@ -277,13 +286,13 @@ where
     /// give up: it is the best there is.
     #[inline]
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
-        let Phase::Running(running) = self.phase else {
+        let Phase::Running = self.phase else {
             return; // a timer needs no bookkeeping: the next poll compares instants
         };
         let PlanEvent::Ended { attempt, judged } = event else {
             return;
         };
-        if attempt != running {
+        if attempt != self.machine.attempts() {
             return;
         }
         let (machine, rng) = (&mut self.machine, &mut self.rng);
@@ -294,7 +303,7 @@ where
                 .with(|b| machine.on_result(now, judged.verdict, rng, b))
         };
         self.phase = match decision {
-            Decision::RetryAt { at, .. } => Phase::Sleeping(at),
+            Decision::RetryAt { .. } => Phase::Sleeping,
             Decision::Done => Phase::Answered(None),
             Decision::GiveUp(reason) => Phase::Answered(Some(reason)),
         };
@@ -320,7 +329,7 @@ where
     /// listening one hears each attempt's and the call's duration).
     #[inline]
     fn needs_start_time(&self) -> bool {
-        !self.deadline.is_never()
+        self.machine.deadline_or_max() != Instant::MAX
             || self.machine.cfg().max_elapsed().is_some()
             || G::uses_time()
             || !self.machine.observer().is_silent()
@@ -333,7 +342,7 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> fmt::Debug
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPlan")
             .field("attempts", &self.machine.attempts())
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
