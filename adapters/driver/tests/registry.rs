@@ -44,13 +44,17 @@ static WINDOWS: [Window; 1] = [checked(Window::new(
     Instant::from_secs(100),
     Instant::from_secs(200),
 ))];
-static FLAGS: FlagTable<2, 2> = FlagTable::new(checked(ToggleConfig::new(
-    7,
-    [
-        FlagSpec::new("new-checkout").rollout(0),
-        FlagSpec::new("promo").windows(&WINDOWS),
-    ],
-)));
+/// A flag table of the test's own: tests run in parallel, and one that
+/// reloads flags must not change another's (a shared `static` did).
+fn flags() -> &'static FlagTable<2, 2> {
+    Box::leak(Box::new(FlagTable::new(checked(ToggleConfig::new(
+        7,
+        [
+            FlagSpec::new("new-checkout").rollout(0),
+            FlagSpec::new("promo").windows(&WINDOWS),
+        ],
+    )))))
+}
 
 struct World {
     clock: Manual,
@@ -344,7 +348,8 @@ fn flags_flip_retarget_and_name_what_is_wrong() {
 
 #[test]
 fn a_reload_changes_every_policy_it_names_keeping_their_state() {
-    let w = world(Some(&FLAGS));
+    let table = flags();
+    let w = world(Some(table));
     let permit = w.pool.try_acquire().unwrap();
     w.registry.apply("payments", Change::ForceOpen).unwrap();
     w.clock.set(Instant::from_secs(9));
@@ -392,9 +397,9 @@ fn a_reload_changes_every_policy_it_names_keeping_their_state() {
     );
     assert_eq!(w.limiter.quota().burst(), 8);
     assert_eq!(w.keyed.available(&1), 2);
-    let checkout = FLAGS.state(FLAGS.flag("new-checkout").unwrap()).unwrap();
+    let checkout = table.state(table.flag("new-checkout").unwrap()).unwrap();
     assert_eq!((checkout.enabled, checkout.basis_points), (true, 5_000));
-    assert!(!FLAGS.state(FLAGS.flag("promo").unwrap()).unwrap().enabled);
+    assert!(!table.state(table.flag("promo").unwrap()).unwrap().enabled);
     let payments = w.registry.get("payments").unwrap().config;
     assert_eq!(
         (&payments["consecutive_failures"], &payments["open_wait"]),
@@ -420,10 +425,11 @@ fn a_reload_changes_every_policy_it_names_keeping_their_state() {
 
 #[test]
 fn one_invalid_value_rejects_the_whole_reload_and_changes_nothing() {
-    let w = world(Some(&FLAGS));
+    let table = flags();
+    let w = world(Some(table));
     let configs = w.configs();
     let states = w.states();
-    let flags = FLAGS.state(FLAGS.flag("new-checkout").unwrap());
+    let flags = table.state(table.flag("new-checkout").unwrap());
     let reject = |doc: &str| {
         let e = w.registry.reload_toml(doc).unwrap_err();
         assert_eq!(
@@ -432,7 +438,7 @@ fn one_invalid_value_rejects_the_whole_reload_and_changes_nothing() {
             "a rejected reload changed a configuration"
         );
         assert_eq!(w.states(), states, "a rejected reload changed a state");
-        assert_eq!(FLAGS.state(FLAGS.flag("new-checkout").unwrap()), flags);
+        assert_eq!(table.state(table.flag("new-checkout").unwrap()), flags);
         e
     };
     // valid tables before and after the bad one: none of them applied

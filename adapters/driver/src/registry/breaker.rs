@@ -6,6 +6,7 @@ use failsafe_core::breaker::{BreakerConfig, Window};
 use serde_json::{Value, json};
 
 use super::change::parse;
+use super::control::act;
 use super::{Change, ChangeError, Control, Kind, Staged, to_json};
 use crate::{CircuitBreakerPolicy, Clock};
 
@@ -46,36 +47,11 @@ where
 
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
         Ok(match change {
-            Change::ForceOpen => Staged::new(|| {
-                self.with(|b, now| {
-                    b.force_open(now);
-                    now
-                })
-            }),
-            Change::ForceClosed | Change::MetricsOnly => Staged::new(|| {
-                self.with(|b, now| {
-                    b.metrics_only(now);
-                    now
-                })
-            }),
-            Change::Open => Staged::new(|| {
-                self.with(|b, now| {
-                    b.open(now);
-                    now
-                })
-            }),
-            Change::Close => Staged::new(|| {
-                self.with(|b, now| {
-                    b.close(now);
-                    now
-                })
-            }),
-            Change::Disable => Staged::new(|| {
-                self.with(|b, now| {
-                    b.disable(now);
-                    now
-                })
-            }),
+            Change::ForceOpen => act(self, |b, now| b.force_open(now)),
+            Change::ForceClosed | Change::MetricsOnly => act(self, |b, now| b.metrics_only(now)),
+            Change::Open => act(self, |b, now| b.open(now)),
+            Change::Close => act(self, |b, now| b.close(now)),
+            Change::Disable => act(self, |b, now| b.disable(now)),
             Change::Reset => Staged::new(|| {
                 let now = self.runtime().now();
                 self.shared().reset(now);

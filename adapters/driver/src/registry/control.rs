@@ -116,6 +116,24 @@ impl<'a> Staged<'a> {
     }
 }
 
+/// An operator action on a std handle's machine, staged: `act(machine,
+/// now)` under the machine's lock at the handle's now when run.
+pub(crate) fn act<M, R>(
+    policy: &crate::Policy<crate::StdShared<M>, R>,
+    act: fn(&mut M, Instant),
+) -> Staged<'_>
+where
+    M: failsafe_core::admission::Admission + Send,
+    R: crate::Clock + Sync,
+{
+    Staged::new(move || {
+        policy.with(|m, now| {
+            act(m, now);
+            now
+        })
+    })
+}
+
 impl fmt::Debug for Staged<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Staged")

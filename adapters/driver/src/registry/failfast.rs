@@ -6,6 +6,7 @@ use failsafe_core::failfast::FailFastConfig;
 use serde_json::{Value, json};
 
 use super::change::parse;
+use super::control::act;
 use super::{Change, ChangeError, Control, Kind, Staged, to_json};
 use crate::{Clock, FailFastPolicy};
 
@@ -46,18 +47,8 @@ where
     /// force (a fail fast's configuration cannot change at run time).
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
         Ok(match change {
-            Change::Open => Staged::new(|| {
-                self.with(|ff, now| {
-                    ff.open(now);
-                    now
-                })
-            }),
-            Change::Close => Staged::new(|| {
-                self.with(|ff, now| {
-                    ff.close(now);
-                    now
-                })
-            }),
+            Change::Open => act(self, |ff, now| ff.open(now)),
+            Change::Close => act(self, |ff, now| ff.close(now)),
             Change::Reset => Staged::new(|| {
                 let now = self.runtime().now();
                 self.shared().reset(now);
