@@ -65,17 +65,28 @@ impl Outcome {
     pub const fn counts(self) -> bool {
         !matches!(self, Outcome::Cancelled | Outcome::Ignored)
     }
-}
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// The outcome's lowercase name (its `Display`, and the `outcome`
+    /// code events carry).
+    ///
+    /// ```
+    /// # use failsafe_core::Outcome;
+    /// assert_eq!(Outcome::Timeout.as_str(), "timeout");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Timeout => "timeout",
             Outcome::Unhealthy => "unhealthy",
             Outcome::Cancelled => "cancelled",
             Outcome::Ignored => "ignored",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -194,14 +194,7 @@ pub const fn reject_reason_code(reason: RejectReason) -> &'static str {
 /// assert_eq!(outcome_code(Outcome::Timeout), "timeout");
 /// ```
 pub const fn outcome_code(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Success => "success",
-        Outcome::Failure => "failure",
-        Outcome::Timeout => "timeout",
-        Outcome::Unhealthy => "unhealthy",
-        Outcome::Cancelled => "cancelled",
-        Outcome::Ignored => "ignored",
-    }
+    outcome.as_str()
 }
 
 const fn breaker_state(state: crate::breaker::State) -> &'static str {
@@ -213,13 +206,6 @@ const fn breaker_state(state: crate::breaker::State) -> &'static str {
         State::ForcedOpen => "forced_open",
         State::Disabled => "disabled",
         State::MetricsOnly => "metrics_only",
-    }
-}
-
-const fn fail_fast_state(state: FailFastState) -> &'static str {
-    match state {
-        FailFastState::Closed => "closed",
-        FailFastState::Open => "open",
     }
 }
 
@@ -283,9 +269,9 @@ impl Describe for FailFastEvent {
 
     fn describe(&self) -> Fields {
         let f = |kind| Fields::new(Self::PATTERN, kind);
-        let transition = |mut e: Fields, from, to| {
-            e.from = Some(fail_fast_state(from));
-            e.to = Some(fail_fast_state(to));
+        let transition = |mut e: Fields, from: FailFastState, to: FailFastState| {
+            e.from = Some(from.as_str());
+            e.to = Some(to.as_str());
             e
         };
         match *self {
