@@ -249,8 +249,11 @@ async fn half_open_probes_across_instances_stay_within_the_quota() {
     }
     published(&handle, 1).await;
     half_open(&handle).await;
-    // 4 instances x 10 calls; an admitted call holds its probe until released
-    let release = Arc::new(tokio::sync::Notify::new());
+    // 4 instances x 10 calls; an admitted call holds its probe until the
+    // gate opens. A closed semaphore is a gate that stays open: a call
+    // admitted after the release (or racing it on another worker) passes
+    // too, where `Notify::notify_waiters` would leave it waiting forever.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let admitted = Arc::new(AtomicU32::new(0));
     let mut calls = Vec::new();
     for _ in 0..4 {
@@ -259,13 +262,14 @@ async fn half_open_probes_across_instances_stay_within_the_quota() {
                 .admit(instance(&server, "probes", wait, Duration::ZERO).into_admission()),
         );
         for _ in 0..10 {
-            let (p, release, admitted) = (p.clone(), release.clone(), admitted.clone());
+            let (p, gate, admitted) = (p.clone(), gate.clone(), admitted.clone());
             calls.push(tokio::spawn(async move {
                 p.call(|_| {
-                    let (release, admitted) = (release.clone(), admitted.clone());
+                    let (gate, admitted) = (gate.clone(), admitted.clone());
                     async move {
                         admitted.fetch_add(1, Ordering::SeqCst);
-                        release.notified().await;
+                        // `Err(Closed)` once the gate opens: that is the release
+                        let _ = gate.acquire().await;
                         Ok::<_, std::io::Error>(())
                     }
                 })
@@ -273,21 +277,28 @@ async fn half_open_probes_across_instances_stay_within_the_quota() {
             }));
         }
     }
-    // every call either waits in its operation or has been rejected
-    let mut rejected = Vec::new();
-    for _ in 0..10_000 {
-        let done = calls.iter().filter(|c| c.is_finished()).count();
-        if done + admitted.load(Ordering::SeqCst) as usize == calls.len() {
-            break;
+    // wait until every call either waits in its operation or has been
+    // rejected: each has had its admission round trip, however slow the
+    // machine (bounded by a generous deadline, so a fault fails, not hangs)
+    let settled = async {
+        loop {
+            let done = calls.iter().filter(|c| c.is_finished()).count();
+            if done + admitted.load(Ordering::SeqCst) as usize == calls.len() {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(60), settled)
+        .await
+        .expect("every call admitted or rejected within 60 s");
     assert_eq!(
         admitted.load(Ordering::SeqCst),
         2,
         "exactly the quota of probes across every instance"
     );
-    release.notify_waiters();
+    gate.close();
+    let mut rejected = Vec::new();
     for call in calls {
         if let Err(e) = call.await.unwrap() {
             rejected.push(e.rejected().expect("a rejection").reason);
