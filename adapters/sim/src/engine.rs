@@ -145,20 +145,16 @@ pub struct Engine {
     dependency: Dependency,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Events: the instant (nanoseconds) in the high 64 bits, then a
-    /// sequence number (40 bits), the slot (22 bits) and the kind (2
-    /// bits): events at one instant run in the order they were scheduled.
-    events: BinaryHeap<Reverse<u128>>,
+    events: Events,
     arrivals: Gaps,
     dep_rng: DepRng,
     jitter_seeds: Xorshift64,
     /// What the run recorded.
     pub recorder: Recorder,
     in_flight_calls: u64,
-    seq: u64,
     now: Instant,
     handled_deadline: Option<Instant>,
-    log: Option<Vec<SimEvent>>,
+    log: Log,
     /// Latencies (microseconds) of the calls ended since the recorder's
     /// histogram last took them: [`ENDED`] go in at once, off the loop's
     /// path, and every public method leaves none behind.
@@ -240,11 +236,45 @@ pub enum SimEvent {
     },
 }
 
+/// The events to come: the instant (nanoseconds) in the high 64 bits of
+/// a key, then a sequence number (40 bits), the slot (22 bits) and the
+/// kind (2 bits): events at one instant run in the order they were
+/// scheduled. (A field of its own, apart from the slots, so that a slot
+/// stays borrowed while its events are scheduled.)
+struct Events {
+    heap: BinaryHeap<Reverse<u128>>,
+    /// The next sequence number.
+    seq: u64,
+}
+
+impl Events {
+    #[inline]
+    fn push(&mut self, at: Instant, kind: Kind, slot: u32) {
+        let seq = self.seq;
+        self.seq += 1;
+        let payload = (seq << SEQ_SHIFT) | (u64::from(slot) << 2) | kind as u64;
+        let key = (u128::from(at.as_nanos()) << 64) | u128::from(payload);
+        self.heap.push(Reverse(key));
+    }
+}
+
+/// The log of events, if one is kept.
+struct Log(Option<Vec<SimEvent>>);
+
+impl Log {
+    #[inline]
+    fn note(&mut self, event: SimEvent) {
+        if let Some(log) = self.0.as_mut() {
+            log.push(event);
+        }
+    }
+}
+
 impl core::fmt::Debug for Engine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Engine")
             .field("calls_in_flight", &self.in_flight_calls)
-            .field("events", &self.events.len())
+            .field("events", &self.events.heap.len())
             .finish_non_exhaustive()
     }
 }
@@ -279,16 +309,18 @@ impl Engine {
             dependency,
             slots: Vec::new(),
             free: Vec::new(),
-            events: BinaryHeap::new(),
+            events: Events {
+                heap: BinaryHeap::new(),
+                seq: 0,
+            },
             arrivals: Gaps::new(Xorshift64::new(seeds.next_u64())),
             dep_rng: DepRng(Xorshift64::new(seeds.next_u64())),
             jitter_seeds: Xorshift64::new(seeds.next_u64()),
             recorder,
             in_flight_calls: 0,
-            seq: 0,
             now: Instant::ZERO,
             handled_deadline: None,
-            log: None,
+            log: Log(None),
             ended_us: [0; ENDED],
             ended: 0,
         }
@@ -307,15 +339,6 @@ impl Engine {
     /// Client calls started and not yet ended.
     pub fn calls_in_flight(&self) -> u64 {
         self.in_flight_calls
-    }
-
-    #[inline]
-    fn push(&mut self, at: Instant, kind: Kind, slot: u32) {
-        let seq = self.seq;
-        self.seq += 1;
-        let payload = (seq << SEQ_SHIFT) | (u64::from(slot) << 2) | kind as u64;
-        let key = (u128::from(at.as_nanos()) << 64) | u128::from(payload);
-        self.events.push(Reverse(key));
     }
 
     /// Runs `traffic` for `duration`, then lets calls in flight go on for
@@ -387,6 +410,7 @@ impl Engine {
     pub fn next_due(&mut self) -> Option<Instant> {
         let event_at = self
             .events
+            .heap
             .peek()
             .map(|e| Instant::from_nanos((e.0 >> 64) as u64));
         let deadline = self
@@ -403,8 +427,8 @@ impl Engine {
     #[inline]
     fn fire(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        if self.events.peek().map(|e| (e.0 >> 64) as u64) == Some(now.as_nanos()) {
-            if let Some(Reverse(key)) = self.events.pop() {
+        if self.events.heap.peek().map(|e| (e.0 >> 64) as u64) == Some(now.as_nanos()) {
+            if let Some(Reverse(key)) = self.events.heap.pop() {
                 self.on_event(now, key as u64);
             }
         } else {
@@ -415,19 +439,12 @@ impl Engine {
 
     /// Every event so far, if the engine keeps a log ([`Engine::keep_log`]).
     pub fn log(&self) -> &[SimEvent] {
-        self.log.as_deref().unwrap_or(&[])
+        self.log.0.as_deref().unwrap_or(&[])
     }
 
     /// Keeps a log of every event from now on ([`Engine::log`]).
     pub fn keep_log(&mut self) {
-        self.log.get_or_insert_with(Vec::new);
-    }
-
-    #[inline]
-    fn note(&mut self, event: SimEvent) {
-        if let Some(log) = self.log.as_mut() {
-            log.push(event);
-        }
+        self.log.0.get_or_insert_with(Vec::new);
     }
 
     /// A client call arrives at `now`.
@@ -453,7 +470,7 @@ impl Engine {
         self.recorder.offered += 1;
         let id = self.recorder.offered;
         self.recorder.bucket(now).offered += 1;
-        self.note(SimEvent::CallStarted { at: now, call: id });
+        self.log.note(SimEvent::CallStarted { at: now, call: id });
         self.in_flight_calls += 1;
         let deadline = self
             .timeout
@@ -477,7 +494,7 @@ impl Engine {
                 );
                 s.id = id;
                 s.arrived = now;
-                s.epoch = self.seq;
+                s.epoch = self.events.seq;
                 s.attempt = 0;
                 s.held = false;
                 s.last = Last::None;
@@ -495,7 +512,7 @@ impl Engine {
                     ),
                     id,
                     arrived: now,
-                    epoch: self.seq,
+                    epoch: self.events.seq,
                     attempt: 0,
                     permits: Permits::default(),
                     held: false,
@@ -520,7 +537,7 @@ impl Engine {
         if kind == Kind::Timer as u64 {
             s.plan.on_event(now, PlanEvent::Timer);
             let call = s.id;
-            self.note(SimEvent::BackoffEnded { at: now, call });
+            self.log.note(SimEvent::BackoffEnded { at: now, call });
             self.drive(slot, now);
             return;
         }
@@ -532,7 +549,7 @@ impl Engine {
         let call = s.id;
         let (verdict, last) = if kind == Kind::End as u64 {
             let reply = self.dependency.finish(now, s.pending);
-            self.note(SimEvent::AttemptEnded {
+            self.log.note(SimEvent::AttemptEnded {
                 at: now,
                 call,
                 attempt,
@@ -540,7 +557,7 @@ impl Engine {
             });
             (classify(reply), Last::Reply(reply))
         } else {
-            self.note(SimEvent::AttemptTimedOut {
+            self.log.note(SimEvent::AttemptTimedOut {
                 at: now,
                 call,
                 attempt,
@@ -551,12 +568,9 @@ impl Engine {
             };
             (verdict, Last::TimedOut)
         };
-        let s = &mut self.slots[slot as usize];
         s.last = last;
         let judged = Judged::verdict(verdict);
-        let s = &mut self.slots[slot as usize];
         self.guards.exit_held(now, &mut s.permits, judged.outcome());
-        let s = &mut self.slots[slot as usize];
         s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
         self.drive(slot, now);
     }
@@ -569,7 +583,7 @@ impl Engine {
             match s.plan.poll_action(now) {
                 Action::Start(attempt) => {
                     s.attempt = attempt.number;
-                    s.epoch = self.seq;
+                    s.epoch = self.events.seq;
                     match self
                         .guards
                         .enter_into(now, attempt.deadline, &mut s.permits)
@@ -577,7 +591,7 @@ impl Engine {
                         Ok(()) => {
                             s.held = true;
                             let call = s.id;
-                            self.note(SimEvent::AttemptStarted {
+                            self.log.note(SimEvent::AttemptStarted {
                                 at: now,
                                 call,
                                 attempt: attempt.number,
@@ -588,30 +602,28 @@ impl Engine {
                             b.reached += 1;
                             b.queued = b.queued.max(queued);
                             let (ends, pending) = self.dependency.start(now, &mut self.dep_rng);
-                            let s = &mut self.slots[slot as usize];
                             s.pending = pending;
                             if let Some(at) = ends {
-                                self.push(at, Kind::End, slot);
+                                self.events.push(at, Kind::End, slot);
                             }
                             let limit = match self.attempt_timeout {
                                 Some(t) => attempt.deadline.min(Deadline::after(now, t)),
                                 None => attempt.deadline,
                             };
                             if !limit.is_never() {
-                                self.push(limit.instant(), Kind::Timeout, slot);
+                                self.events.push(limit.instant(), Kind::Timeout, slot);
                             }
                             return;
                         }
                         Err(rejected) => {
                             let call = s.id;
-                            self.note(SimEvent::AttemptRejected {
+                            self.log.note(SimEvent::AttemptRejected {
                                 at: now,
                                 call,
                                 attempt: attempt.number,
                                 rejected,
                             });
                             self.recorder.attempts_rejected += 1;
-                            let s = &mut self.slots[slot as usize];
                             s.last = Last::Rejected;
                             let judged = Judged::verdict(Verdict::for_rejection(&rejected, now));
                             s.plan.on_event(
@@ -625,8 +637,8 @@ impl Engine {
                     }
                 }
                 Action::Wait(Some(at)) => {
-                    s.epoch = self.seq;
-                    self.push(at, Kind::Timer, slot);
+                    s.epoch = self.events.seq;
+                    self.events.push(at, Kind::Timer, slot);
                     return;
                 }
                 Action::Wait(None) => return,
@@ -662,7 +674,7 @@ impl Engine {
                     if self.ended == ENDED {
                         self.flush();
                     }
-                    self.note(SimEvent::CallEnded {
+                    self.log.note(SimEvent::CallEnded {
                         at: now,
                         call,
                         end,
