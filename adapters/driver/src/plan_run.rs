@@ -331,17 +331,18 @@ where
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
     S: Slots<Fut>,
 {
-    // Built where it is returned, then the first attempt started in place.
-    let mut execute = Execute {
+    // Built where it is returned: a struct literal as the return value is
+    // written straight into the caller's slot, where starting the first
+    // attempt here (mutating a local, then returning it) made the compiler
+    // copy the whole future (200 B for a std retry) on its way out. The
+    // first poll starts the first attempt.
+    Execute {
         runtime,
         judge,
         attempts,
         answer: Some(answer),
         run: PlanRun::new(plan, now),
-    };
-    let attempts = &mut execute.attempts;
-    execute.run.start_first(|a| attempts.make(a));
-    execute
+    }
 }
 
 pin_project_lite::pin_project! {
