@@ -71,27 +71,32 @@ where
         }
     }
 
-    /// Starts the first attempt before the run is pinned, if the plan's
-    /// first action is to start one: `first` makes its future at once (a
-    /// tower service sends its request inside `call`, as tower expects).
-    /// `None` from `first` makes no attempt; the run then finishes with no
-    /// result.
+    /// A call under `plan` starting at `now`, its first attempt started
+    /// before the run is pinned if the plan's first action is to start
+    /// one: `first` makes its future at once (a tower service sends its
+    /// request inside `call`, as tower expects). `None` from `first` makes
+    /// no attempt; the run then finishes with no result.
+    ///
+    /// Built as one value, not made and then changed: a run changed after
+    /// it was made is copied whole on its way out (a `memcpy` of the plan,
+    /// the attempt and the timer per call).
     #[inline]
-    pub fn with_first(mut self, first: impl FnOnce(Attempt) -> Option<F>) -> Self {
-        self.start_first(first);
-        self
-    }
-
-    /// [`with_first`](Self::with_first) in place, for a run already where
-    /// it will stay until pinned (nothing moved twice).
-    #[inline]
-    fn start_first(&mut self, first: impl FnOnce(Attempt) -> Option<F>) {
-        if let Action::Start(attempt) = self.plan.poll_action(self.now) {
-            // Not pinned yet: a fresh slot set holding the one future.
-            if let Some(future) = first(attempt) {
-                self.slots = S::with_one(attempt.number, future);
-            }
-            self.started = 1;
+    pub fn started(mut plan: P, now: Instant, first: impl FnOnce(Attempt) -> Option<F>) -> Self {
+        let (slots, started) = match plan.poll_action(now) {
+            Action::Start(attempt) => match first(attempt) {
+                Some(future) => (S::with_one(attempt.number, future), 1),
+                None => (S::default(), 1),
+            },
+            _ => (S::default(), 0),
+        };
+        PlanRun {
+            plan,
+            now,
+            started,
+            slots,
+            timer: None,
+            timer_at: None,
+            last: None,
         }
     }
 

@@ -95,8 +95,7 @@ where
             let waited = Cell::new(false);
             let runtime = Until(self.runtime, &waited, now); // as a runtime: its instant unused
             // The first attempt starts before the run is pinned, as `execute`'s.
-            let first =
-                PlanRun::<_, _, _, Four<_>>::new(plan, now).with_first(|a| Some(start(a, now)));
+            let first = PlanRun::<_, _, _, Four<_>>::started(plan, now, |a| Some(start(a, now)));
             let mut run = pin!(first);
             let mut cx = Context::from_waker(Waker::noop());
             loop {

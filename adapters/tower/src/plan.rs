@@ -405,9 +405,11 @@ where
         // later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
-        let run = PlanRun::new(plan, now).with_first(|_| Some(service.call(request.clone())));
         let classify = layer.classify.clone();
+        // One literal, the run first (its first attempt borrows the
+        // service): built in place, not copied on the way out.
         PlanFuture {
+            run: PlanRun::started(plan, now, |_| Some(service.call(request.clone()))),
             call: Resend {
                 service,
                 request,
@@ -415,7 +417,6 @@ where
                 next: None,
             },
             runtime: clock,
-            run,
         }
     }
 }
@@ -495,14 +496,13 @@ where
         let runtime = policy.clock().clone();
         let now = runtime.now();
         let (inner, rule) = (&mut self.inner, &layer.deadline);
-        let run = PlanRun::new(policy.plan(parent, now), now).with_first(|attempt| {
-            rule.set_deadline(&mut request, attempt.deadline);
-            Some(inner.call(request))
-        });
         PlanFuture {
+            run: PlanRun::started(policy.plan(parent, now), now, |attempt| {
+                rule.set_deadline(&mut request, attempt.deadline);
+                Some(inner.call(request))
+            }),
             call: OneAttempt(PhantomData),
             runtime,
-            run,
         }
     }
 }
@@ -634,9 +634,9 @@ where
         let plan = HedgePlan::new(config.at_most(4), deadline, budget, latencies, (), now);
         let service = self.inner.clone();
         let first = |_: Attempt| Some(service.clone().oneshot(request.clone()));
-        let run = PlanRun::new(plan, now).with_first(first);
         let classify = layer.classify.clone();
         PlanFuture {
+            run: PlanRun::started(plan, now, first),
             call: Hedged(Resend {
                 service,
                 request,
@@ -644,7 +644,6 @@ where
                 next: None,
             }),
             runtime: runtime.clone(),
-            run,
         }
     }
 }
