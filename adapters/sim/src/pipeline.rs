@@ -294,7 +294,9 @@ impl Guards {
     /// # Errors
     ///
     /// The first machine's rejection (`permits` then holds none).
-    #[inline]
+    // Always inlined: each engine (one per budget type) keeps its own copy
+    // in its loop.
+    #[inline(always)]
     pub fn enter_into(
         &mut self,
         now: Instant,

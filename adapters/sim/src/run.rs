@@ -3,11 +3,13 @@
 use core::time::Duration;
 
 use failsafe_core::Instant;
+use failsafe_core::retry::RetryBudget;
+use failsafe_core::sync::Lock;
 
 use crate::dependency::Dependency;
 use crate::engine::{Engine, Traffic};
 use crate::metrics::{Bucket, Recorder};
-use crate::pipeline::{SpecError, Transition};
+use crate::pipeline::{AnyBudget, SpecError, Transition};
 use crate::spec::{PipelineSpec, ScenarioSpec};
 
 /// One scenario run with one pipeline, summed up.
@@ -118,23 +120,38 @@ pub fn run(
     let drain = scenario.drain.unwrap_or(crate::engine::DRAIN);
     // The series covers the run and its drain.
     let recorder = Recorder::new(duration + drain, bucket);
-    let mut engine = Engine::new(built, dependency, seed, recorder);
     let traffic = match scenario.clients {
         Some(n) => Traffic::Closed { n },
         None => Traffic::Open {
             rate: scenario.rate_per_sec,
         },
     };
+    // Without a budget, calls that never consult one (the same run).
+    let (recorder, unfinished) = if built.budget.with(|b| matches!(b, AnyBudget::None(_))) {
+        let engine = Engine::unbudgeted(built, dependency, seed, recorder);
+        let engine = engine.expect("a pipeline without a budget");
+        finish(engine, traffic, duration, drain, progress)
+    } else {
+        let engine = Engine::new(built, dependency, seed, recorder);
+        finish(engine, traffic, duration, drain, progress)
+    };
+    Ok(summarize(
+        scenario, pipeline, recorder, unfinished, duration, bucket,
+    ))
+}
+
+/// Runs `engine` and hands back what it recorded and the calls left
+/// unfinished.
+fn finish<G: RetryBudget>(
+    mut engine: Engine<G>,
+    traffic: Traffic,
+    duration: Duration,
+    drain: Duration,
+    progress: &mut dyn FnMut(Instant),
+) -> (Recorder, u64) {
     engine.run(traffic, duration, drain, progress);
     let unfinished = engine.calls_in_flight();
-    Ok(summarize(
-        scenario,
-        pipeline,
-        engine.recorder,
-        unfinished,
-        duration,
-        bucket,
-    ))
+    (engine.recorder, unfinished)
 }
 
 /// Sums a run up from what it recorded.

@@ -535,6 +535,27 @@ impl<B: Backoff, C: Borrow<RetryConfig>> Retry<B, (), C> {
 }
 
 impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C> {
+    /// Starts over as a fresh call at `now` with `backoff`: the machine
+    /// [`with_backoff`](Retry::with_backoff) makes, keeping this one's
+    /// config and observer (no deadline, the config's attempt limit).
+    #[inline]
+    pub(crate) fn restart(&mut self, backoff: B, now: Instant) {
+        let mut clock = Monotonic::new();
+        let started = clock.observe(now);
+        self.backoff = backoff;
+        self.started = started;
+        self.attempt_started = started;
+        self.deadline = Instant::MAX;
+        self.attempts = 0;
+        self.last_failure = None;
+        self.waiting_until = Instant::ZERO;
+        self.has_deadline = false;
+        self.waiting = false;
+        self.finished = None;
+        self.clock = clock;
+        self.max_attempts = limit_word(self.config.borrow().max_attempts);
+    }
+
     /// Reports events to `observer` from now on.
     #[inline]
     pub fn observed<P: Observer<RetryEvent>>(self, observer: P) -> Retry<B, P, C> {
@@ -586,9 +607,15 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
     /// [`Deadline::is_expired`](crate::timeout::Deadline::is_expired) says.
     #[inline]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.set_deadline(deadline);
+        self
+    }
+
+    /// [`with_deadline`](Self::with_deadline) in place.
+    #[inline]
+    pub(crate) fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.has_deadline = true;
-        self
     }
 
     /// Starts the next attempt at `now` and returns its number (1-based).

@@ -148,6 +148,40 @@ where
         plan
     }
 
+    /// Starts over as the plan of a new call, in place: exactly the plan
+    /// [`new`](Self::new) makes from this plan's config, budget handle and
+    /// observer with `deadline`, `rng` and `now` (the config's attempt
+    /// limit, results judged with the time). A driver keeping one plan per
+    /// slot reuses the handles it holds instead of handing them out again
+    /// for every call.
+    ///
+    /// ```
+    /// use failsafe_core::plan::{Action, Attempt, Judged, Plan, PlanEvent};
+    /// use failsafe_core::retry::{NoBudget, RetryConfig, RetryPlan, Verdict};
+    /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
+    ///
+    /// let config = RetryConfig::builder().max_attempts(1).build().unwrap();
+    /// let t0 = Instant::ZERO;
+    /// let mut plan = RetryPlan::new(config, Deadline::NEVER, &NoBudget, Xorshift64::new(1), (), t0);
+    /// let first = Attempt { number: 1, deadline: Deadline::NEVER };
+    /// assert_eq!(plan.poll_action(t0), Action::Start(first));
+    /// let judged = Judged::verdict(Verdict::Success);
+    /// plan.on_event(t0, PlanEvent::Ended { attempt: 1, judged });
+    /// assert!(matches!(plan.poll_action(t0), Action::Finish(_)));
+    /// // the next call, on the same plan
+    /// let t1 = Instant::from_secs(1);
+    /// plan.restart(Deadline::NEVER, Xorshift64::new(2), t1);
+    /// assert_eq!(plan.poll_action(t1), Action::Start(first));
+    /// ```
+    #[inline]
+    pub fn restart(&mut self, deadline: Deadline, rng: N, now: Instant) {
+        self.machine.restart(ConfigShape::new(), now);
+        self.machine.set_deadline(deadline.instant());
+        self.rng = rng;
+        self.phase = Phase::Ready;
+        self.timeless_judge = false;
+    }
+
     /// The driver judges every result without reading the time (its
     /// classifier ignores the `now` it is handed:
     /// [`Classify::verdict_uses_time`](crate::classify::Classify::verdict_uses_time)

@@ -1028,3 +1028,100 @@ fn a_call_limit_replaces_the_configs_both_ways() {
         }
     }
 }
+
+/// A plan started over with [`RetryPlan::restart`] decides exactly as the
+/// plan [`RetryPlan::new`] makes with the same config, deadline, generator
+/// and start, whatever the first call left behind (a call that gave up,
+/// one that succeeded, one still sleeping, a run-time attempt limit,
+/// results judged without the time).
+#[test]
+fn a_restarted_plan_decides_as_a_new_one() {
+    use crate::plan::{Action, Judged, Plan, PlanEvent};
+    use crate::timeout::Deadline;
+
+    /// Drives `plan` from `now`: each attempt fails until `fail` of them
+    /// did, then succeeds; at most `steps` actions.
+    fn drive<P: Plan>(plan: &mut P, mut now: Instant, fail: u32, steps: usize) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for _ in 0..steps {
+            let action = plan.poll_action(now);
+            actions.push(action);
+            match action {
+                Action::Start(attempt) => {
+                    now = now.saturating_add(ms(3));
+                    let verdict = if attempt.number <= fail {
+                        Verdict::retry()
+                    } else {
+                        Verdict::Success
+                    };
+                    let judged = Judged::verdict(verdict);
+                    plan.on_event(
+                        now,
+                        PlanEvent::Ended {
+                            attempt: attempt.number,
+                            judged,
+                        },
+                    );
+                }
+                Action::Wait(Some(at)) => {
+                    now = at;
+                    plan.on_event(now, PlanEvent::Timer);
+                }
+                _ => break,
+            }
+        }
+        actions
+    }
+
+    let configs = [
+        RetryConfig::builder().max_attempts(4).build().unwrap(),
+        RetryConfig::builder()
+            .max_attempts(6)
+            .backoff(BackoffKind::DecorrelatedJitter {
+                base: ms(5),
+                max: ms(500),
+            })
+            .max_elapsed(ms(400))
+            .build()
+            .unwrap(),
+        RetryConfig::builder()
+            .unlimited_attempts()
+            .backoff(BackoffKind::Constant(ms(20)))
+            .jitter(Jitter::Equal)
+            .build()
+            .unwrap(),
+    ];
+    let t1 = Instant::from_secs(7);
+    for config in configs {
+        for deadline in [Deadline::NEVER, Deadline::at(t1.saturating_add(ms(90)))] {
+            // first calls that end in every way, with a run-time limit
+            for (fail, steps, limit) in [(0, 20, None), (2, 3, Some(2)), (10, 40, Some(9))] {
+                let restarted = || {
+                    let mut plan = RetryPlan::new(
+                        config,
+                        Deadline::at(Instant::from_secs(1)),
+                        &NoBudget,
+                        Xorshift64::new(3),
+                        (),
+                        Instant::ZERO,
+                    )
+                    .with_max_attempts(limit)
+                    .judged_without_time();
+                    drive(&mut plan, Instant::ZERO, fail, steps);
+                    plan.restart(deadline, Xorshift64::new(11), t1);
+                    plan
+                };
+                let fresh =
+                    || RetryPlan::new(config, deadline, &NoBudget, Xorshift64::new(11), (), t1);
+                assert_eq!(restarted().needs_end_time(), fresh().needs_end_time());
+                for second_fail in [0, 1, 5] {
+                    assert_eq!(
+                        drive(&mut restarted(), t1, second_fail, 40),
+                        drive(&mut fresh(), t1, second_fail, 40),
+                        "{config:?} {deadline:?} after ({fail}, {steps}, {limit:?}), then {second_fail} failures"
+                    );
+                }
+            }
+        }
+    }
+}

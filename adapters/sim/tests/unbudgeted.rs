@@ -1,0 +1,67 @@
+//! A pipeline without a retry budget runs on `Engine<NoBudget>` (calls
+//! that never consult a budget): the same run, event for event, as on
+//! `Engine<AnyBudget>` with `AnyBudget::None`, for every pipeline of the
+//! built-in suite (quick) that has no budget.
+
+use failsafe_core::retry::RetryBudget;
+use failsafe_sim::dependency::Dependency;
+use failsafe_sim::engine::{DRAIN, Engine, SimEvent, Traffic};
+use failsafe_sim::metrics::Recorder;
+use failsafe_sim::run::bucket_of;
+use failsafe_sim::spec::ScenarioSpec;
+use failsafe_sim::suite::{DEFAULT, parse, pipelines_of, quick, seed_of};
+
+fn log_of<G: RetryBudget>(mut engine: Engine<G>, scenario: &ScenarioSpec) -> Vec<SimEvent> {
+    engine.keep_log();
+    let traffic = match scenario.clients {
+        Some(n) => Traffic::Closed { n },
+        None => Traffic::Open {
+            rate: scenario.rate_per_sec,
+        },
+    };
+    let drain = scenario.drain.unwrap_or(DRAIN);
+    engine.run(traffic, scenario.duration, drain, &mut |_| {});
+    engine.log().to_vec()
+}
+
+fn parts(scenario: &ScenarioSpec) -> (Dependency, Recorder) {
+    let drain = scenario.drain.unwrap_or(DRAIN);
+    (
+        Dependency::new(&scenario.dependency),
+        Recorder::new(scenario.duration + drain, bucket_of(scenario)),
+    )
+}
+
+#[test]
+fn a_pipeline_without_a_budget_runs_the_same_on_either_engine() {
+    let mut suite = parse(DEFAULT, "default").expect("valid");
+    quick(&mut suite);
+    let mut compared = 0;
+    for (i, scenario) in suite.scenarios.iter().enumerate() {
+        if scenario.shared.is_some() {
+            continue;
+        }
+        for pipeline in pipelines_of(&suite, scenario) {
+            let seed = seed_of(suite.seed, i);
+            let Some(unbudgeted) = ({
+                let (dependency, recorder) = parts(scenario);
+                Engine::unbudgeted(pipeline.build().expect("valid"), dependency, seed, recorder)
+            }) else {
+                continue; // a pipeline with a budget
+            };
+            let (dependency, recorder) = parts(scenario);
+            let general = Engine::new(pipeline.build().expect("valid"), dependency, seed, recorder);
+            let (a, b) = (log_of(unbudgeted, scenario), log_of(general, scenario));
+            assert!(!a.is_empty());
+            assert!(
+                a == b,
+                "{} / {}: the two engines' logs differ",
+                scenario.name,
+                pipeline.name
+            );
+            compared += 1;
+        }
+    }
+    eprintln!("{compared} runs compared");
+    assert!(compared >= 5, "only {compared} runs compared");
+}
