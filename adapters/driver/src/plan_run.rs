@@ -294,8 +294,9 @@ impl<F: FnOnce(Attempt) -> Fut, Fut> Attempts<Fut> for Once<F> {
 /// future, `judge` judges each result, and `answer` turns how the call
 /// finished (and the result that goes with it) into the call's output. The
 /// returned future is a named type holding the plan, the attempt in flight
-/// and the timer in place (no allocation, nothing stored twice). Dropping
-/// it drops the attempt in flight.
+/// and the timer in place (no allocation, nothing stored twice). Like any
+/// future it does nothing until polled: the first attempt starts at the
+/// first poll. Dropping it drops the attempt in flight.
 #[inline]
 pub fn execute<'r, R, P, J, A, Fut, M, Out>(
     runtime: &'r R,
