@@ -93,76 +93,75 @@ impl<E, F: FnMut(E)> Observer<E> for FnObserver<F> {
     }
 }
 
-/// Fan-out: a pair of observers both see every event (the first a clone).
-/// Silent only if both are. Nest tuples, or use the 3- and 4-tuples, for
-/// more; no allocation, so it works in a `static` on firmware.
-///
-/// ```
-/// use failsafe_core::{FnObserver, Observer};
-/// let (mut a, mut b) = (0, 0);
-/// let mut both = (FnObserver(|e: u32| a += e), FnObserver(|e: u32| b += 2 * e));
-/// both.on_event(1);
-/// drop(both);
-/// assert_eq!((a, b), (1, 2));
-/// assert!(Observer::<u32>::is_silent(&((), ())));
-/// ```
-impl<E: Clone, A: Observer<E>, B: Observer<E>> Observer<E> for (A, B) {
-    #[inline]
-    fn on_event(&mut self, event: E) {
-        if !self.0.is_silent() {
-            self.0.on_event(event.clone());
-        }
-        self.1.on_event(event);
-    }
+/// Fan-out impls of [`Observer`] and [`SharedObserver`] for a tuple: every
+/// observer sees every event, each but the last a clone (skipped while it
+/// is silent), the last the event itself; the tuple is silent only if
+/// every one is. No allocation, so it works in a `static` on firmware.
+macro_rules! fan_out {
+    ($(#[$doc:meta])* $($first:ident . $i:tt),+ ; $last:ident . $l:tt) => {
+        $(#[$doc])*
+        impl<E: Clone, $($first: Observer<E>,)+ $last: Observer<E>> Observer<E>
+            for ($($first,)+ $last)
+        {
+            #[inline]
+            fn on_event(&mut self, event: E) {
+                $(if !self.$i.is_silent() {
+                    self.$i.on_event(event.clone());
+                })+
+                self.$l.on_event(event);
+            }
 
-    #[inline]
-    fn is_silent(&self) -> bool {
-        self.0.is_silent() && self.1.is_silent()
-    }
+            #[inline]
+            fn is_silent(&self) -> bool {
+                $(self.$i.is_silent() &&)+ self.$l.is_silent()
+            }
+        }
+
+        /// Fan-out for shared observers (as the [`Observer`] impl).
+        impl<E: Clone, $($first: SharedObserver<E>,)+ $last: SharedObserver<E>> SharedObserver<E>
+            for ($($first,)+ $last)
+        {
+            #[inline]
+            fn on_event(&self, event: E) {
+                $(if !self.$i.is_silent() {
+                    self.$i.on_event(event.clone());
+                })+
+                self.$l.on_event(event);
+            }
+
+            #[inline]
+            fn is_silent(&self) -> bool {
+                $(self.$i.is_silent() &&)+ self.$l.is_silent()
+            }
+        }
+    };
 }
 
-/// Fan-out to three observers (see the pair's impl).
-impl<E: Clone, A: Observer<E>, B: Observer<E>, C: Observer<E>> Observer<E> for (A, B, C) {
-    #[inline]
-    fn on_event(&mut self, event: E) {
-        if !self.0.is_silent() {
-            self.0.on_event(event.clone());
-        }
-        if !self.1.is_silent() {
-            self.1.on_event(event.clone());
-        }
-        self.2.on_event(event);
-    }
-
-    #[inline]
-    fn is_silent(&self) -> bool {
-        self.0.is_silent() && self.1.is_silent() && self.2.is_silent()
-    }
-}
-
-/// Fan-out to four observers (see the pair's impl).
-impl<E: Clone, A: Observer<E>, B: Observer<E>, C: Observer<E>, D: Observer<E>> Observer<E>
-    for (A, B, C, D)
-{
-    #[inline]
-    fn on_event(&mut self, event: E) {
-        if !self.0.is_silent() {
-            self.0.on_event(event.clone());
-        }
-        if !self.1.is_silent() {
-            self.1.on_event(event.clone());
-        }
-        if !self.2.is_silent() {
-            self.2.on_event(event.clone());
-        }
-        self.3.on_event(event);
-    }
-
-    #[inline]
-    fn is_silent(&self) -> bool {
-        self.0.is_silent() && self.1.is_silent() && self.2.is_silent() && self.3.is_silent()
-    }
-}
+fan_out!(
+    /// Fan-out: a pair of observers both see every event (the first a
+    /// clone). Silent only if both are. Nest tuples, or use the 3- and
+    /// 4-tuples, for more; no allocation, so it works in a `static` on
+    /// firmware.
+    ///
+    /// ```
+    /// use failsafe_core::{FnObserver, Observer};
+    /// let (mut a, mut b) = (0, 0);
+    /// let mut both = (FnObserver(|e: u32| a += e), FnObserver(|e: u32| b += 2 * e));
+    /// both.on_event(1);
+    /// drop(both);
+    /// assert_eq!((a, b), (1, 2));
+    /// assert!(Observer::<u32>::is_silent(&((), ())));
+    /// ```
+    A.0; B.1
+);
+fan_out!(
+    /// Fan-out to three observers (see the pair's impl).
+    A.0, B.1; C.2
+);
+fan_out!(
+    /// Fan-out to four observers (see the pair's impl).
+    A.0, B.1, C.2; D.3
+);
 
 /// An event with the name of the policy that decided it (see [`Named`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +255,13 @@ impl<E, O: Observer<NamedEvent<E>>> Observer<E> for Named<O> {
 /// obs.on_event(2);
 /// SharedObserver::on_event(&obs, 3);
 /// assert_eq!(seen.load(Ordering::Relaxed), 5);
+/// // tuples fan out, as observers' do; silent only if every one is
+/// let twice = AtomicU32::new(0);
+/// let three = (obs, FnObserver(|e: u32| { twice.fetch_add(2 * e, Ordering::Relaxed); }), ());
+/// SharedObserver::on_event(&three, 1);
+/// assert_eq!((seen.load(Ordering::Relaxed), twice.load(Ordering::Relaxed)), (6, 2));
+/// assert!(SharedObserver::<u32>::is_silent(&((), (), ())));
+/// assert!(!SharedObserver::<u32>::is_silent(&three));
 /// ```
 pub trait SharedObserver<E> {
     /// Called once per event.
@@ -285,22 +291,6 @@ impl<E, F: Fn(E)> SharedObserver<E> for FnObserver<F> {
     #[inline]
     fn on_event(&self, event: E) {
         (self.0)(event)
-    }
-}
-
-/// Fan-out for shared observers.
-impl<E: Clone, A: SharedObserver<E>, B: SharedObserver<E>> SharedObserver<E> for (A, B) {
-    #[inline]
-    fn on_event(&self, event: E) {
-        if !self.0.is_silent() {
-            self.0.on_event(event.clone());
-        }
-        self.1.on_event(event);
-    }
-
-    #[inline]
-    fn is_silent(&self) -> bool {
-        self.0.is_silent() && self.1.is_silent()
     }
 }
 
