@@ -293,10 +293,12 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // The call starts when its first attempt does; the clock is read for
-    // it only if something needs the time (a deadline, `max_elapsed`, a
-    // budget), and at the attempt's end only if it failed or something
-    // times a success (a budget, an observer, a classifier reading `now`).
+    // The call starts when its future is made (as `tokio::time::timeout`'s
+    // deadline does), its first attempt at the first poll; the clock is
+    // read for that start only if something needs the time (a deadline,
+    // `max_elapsed`, a budget), and at the attempt's end only if it failed
+    // or something times a success (a budget, an observer, a classifier
+    // reading `now`).
     let mut plan = ctx.unstarted_plan();
     if max_attempts.is_some() {
         plan = plan.with_max_attempts(max_attempts);

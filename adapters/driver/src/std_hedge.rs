@@ -94,7 +94,8 @@ where
         let finish = {
             let waited = Cell::new(false);
             let runtime = Until(self.runtime, &waited, now); // as a runtime: its instant unused
-            // The first attempt starts before the run is pinned, as `execute`'s.
+            // The first attempt starts before the run is pinned, as the tower
+            // layers' does (`execute` starts it at its first poll).
             let first = PlanRun::<_, _, _, Four<_>>::started(plan, now, |a| Some(start(a, now)));
             let mut run = pin!(first);
             let mut cx = Context::from_waker(Waker::noop());

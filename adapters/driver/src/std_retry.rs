@@ -314,8 +314,9 @@ impl<B, C> RetryPolicy<B, C> {
     }
 
     /// Sets the attempt limit of every later call of this handle and of
-    /// the clones sharing it (calls in flight keep the limit they started
-    /// with); the config is untouched. `None` goes back to the config's.
+    /// the clones sharing it (a call keeps the limit in force when its
+    /// future was made); the config is untouched. `None` goes back to the
+    /// config's.
     ///
     /// ```
     /// use failsafe_core::retry::RetryConfig;

@@ -49,28 +49,39 @@ fn instance(
         .unwrap()
 }
 
-/// Reads the record until its round is at least `round`: a trip is
-/// published by a task after the call returned. Bounded: 2,000 reads.
-async fn published(breaker: &RedisBreaker<NoWindow>, round: u64) {
-    for _ in 0..2_000 {
-        if breaker.refresh().await.unwrap().round() >= round {
-            return;
+/// Waits for `done` to say yes, reading again after each no, however slow
+/// the machine: a count of reads would fail a slow run, and no bound at
+/// all would hang a broken one, so the bound is a generous deadline.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let wait = async {
+        while !done().await {
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
+    };
+    if tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        panic!("{what} within 60 s");
     }
-    panic!("the trip was never published");
 }
 
-/// Reads the record until its open wait is over (half-open). Bounded: 2,000 reads.
+/// Reads the record until its round is at least `round`: a trip is
+/// published by a task after the call returned.
+async fn published(breaker: &RedisBreaker<NoWindow>, round: u64) {
+    until("the trip published", || async {
+        breaker.refresh().await.unwrap().round() >= round
+    })
+    .await;
+}
+
+/// Reads the record until its open wait is over (half-open).
 async fn half_open(breaker: &RedisBreaker<NoWindow>) {
-    for _ in 0..2_000 {
+    until("the record half-open", || async {
         breaker.refresh().await.unwrap();
-        if breaker.state() == State::HalfOpen {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("the record never became half-open");
+        breaker.state() == State::HalfOpen
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,12 +321,10 @@ async fn half_open_probes_across_instances_stay_within_the_quota() {
         RejectReason::BreakerHalfOpenFull | RejectReason::BreakerOpen
     )));
     // the two successes (settled by tasks) close the round for everyone
-    for _ in 0..2_000 {
-        if !handle.refresh().await.unwrap().is_open() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    until("the round closed", || async {
+        !handle.refresh().await.unwrap().is_open()
+    })
+    .await;
     assert!(
         !handle.record_seen().is_open(),
         "{:?}",

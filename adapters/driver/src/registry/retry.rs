@@ -39,7 +39,7 @@ where
     /// `set_max_attempts`: the limit of every later call (`null`: the
     /// config's). `configure`: a [`RetryConfig`] that may differ from the
     /// one the policy was built with only in `max_attempts`. Calls in flight
-    /// keep the limit they started with.
+    /// keep the limit in force when their future was made.
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
         let max = match *change {
             Change::SetMaxAttempts { max_attempts } => {
