@@ -18,7 +18,6 @@ use std::rc::Rc;
 use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::retry::{FailureKind, NoBudget, RetryBudget, RetryConfig, RetryPlan, Verdict};
 use failsafe_core::rng::{Rng, Xorshift64};
-use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome};
 
@@ -322,7 +321,7 @@ impl Engine<NoBudget> {
         seed: u64,
         recorder: Recorder,
     ) -> Option<Engine<NoBudget>> {
-        if !built.budget.with(|b| matches!(b, AnyBudget::None(_))) {
+        if built.has_budget() {
             return None;
         }
         let budget = Rc::new(CellLock::new(NoBudget));

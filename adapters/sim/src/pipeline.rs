@@ -464,6 +464,12 @@ impl Built {
         self
     }
 
+    /// Does a retry budget limit the retries (anything but
+    /// `AnyBudget::None`)?
+    pub fn has_budget(&self) -> bool {
+        self.budget.with(|b| !matches!(b, AnyBudget::None(_)))
+    }
+
     /// With a retry budget.
     #[must_use]
     pub fn with_budget(mut self, budget: AnyBudget) -> Built {

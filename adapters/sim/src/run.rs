@@ -4,12 +4,11 @@ use core::time::Duration;
 
 use failsafe_core::Instant;
 use failsafe_core::retry::RetryBudget;
-use failsafe_core::sync::Lock;
 
 use crate::dependency::Dependency;
 use crate::engine::{Engine, Traffic};
 use crate::metrics::{Bucket, Recorder};
-use crate::pipeline::{AnyBudget, SpecError, Transition};
+use crate::pipeline::{SpecError, Transition};
 use crate::spec::{PipelineSpec, ScenarioSpec};
 
 /// One scenario run with one pipeline, summed up.
@@ -127,12 +126,12 @@ pub fn run(
         },
     };
     // Without a budget, calls that never consult one (the same run).
-    let (recorder, unfinished) = if built.budget.with(|b| matches!(b, AnyBudget::None(_))) {
-        let engine = Engine::unbudgeted(built, dependency, seed, recorder);
-        let engine = engine.expect("a pipeline without a budget");
+    let (recorder, unfinished) = if built.has_budget() {
+        let engine = Engine::new(built, dependency, seed, recorder);
         finish(engine, traffic, duration, drain, progress)
     } else {
-        let engine = Engine::new(built, dependency, seed, recorder);
+        let engine = Engine::unbudgeted(built, dependency, seed, recorder);
+        let engine = engine.expect("a pipeline without a budget");
         finish(engine, traffic, duration, drain, progress)
     };
     Ok(summarize(
