@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::RedisServer;
+use common::{RedisServer, until};
 use failsafe_core::RejectReason;
 use failsafe_core::breaker::{BreakerConfig, NoWindow, State};
 use failsafe_redis::{RedisBreaker, SharedPermit, Store, StoreConfig, StoreEvent};
@@ -47,23 +47,6 @@ fn instance(
         .poll(poll)
         .build()
         .unwrap()
-}
-
-/// Waits for `done` to say yes, reading again after each no, however slow
-/// the machine: a count of reads would fail a slow run, and no bound at
-/// all would hang a broken one, so the bound is a generous deadline.
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let wait = async {
-        while !done().await {
-            tokio::task::yield_now().await;
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .is_err()
-    {
-        panic!("{what} within 60 s");
-    }
 }
 
 /// Reads the record until its round is at least `round`: a trip is

@@ -25,14 +25,11 @@ async fn until<W: failsafe_core::breaker::Window>(
     breaker: &RedisBreaker<W>,
     ok: impl Fn(&RedisBreaker<W>) -> bool,
 ) {
-    for _ in 0..500 {
+    common::until("the change reached the store", || async {
         breaker.refresh().await.unwrap();
-        if ok(breaker) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the change never reached the store");
+        ok(breaker)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

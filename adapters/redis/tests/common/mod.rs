@@ -157,3 +157,20 @@ pub fn check_windows(
     }
     worst
 }
+
+/// Waits for `done` to say yes, reading again after each no, however slow
+/// the machine: a count of reads would fail a slow run, and no bound at
+/// all would hang a broken one, so the bound is a generous deadline.
+pub async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let wait = async {
+        while !done().await {
+            tokio::task::yield_now().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        panic!("{what} within 60 s");
+    }
+}
