@@ -25,7 +25,7 @@ use failsafe_core::retry::{
 };
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::CsLock;
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
+use failsafe_core::timeout::{AttemptTimeout, Deadline, Timeout, TimeoutConfig, TimeoutMode};
 use failsafe_core::{FnObserver, Instant};
 use failsafe_core::{RejectReason, Rejected};
 use proptest::prelude::*;
@@ -265,6 +265,33 @@ proptest! {
     }
 
     #[test]
+    fn attempt_timeout_keeps_the_plan_contract(
+        attempts in 1u32..6,
+        per_try in proptest::option::of((1u64..500, any::<bool>())),
+        hedged in any::<bool>(),
+        until in proptest::option::of(0u64..5_000),
+        seed in any::<u64>(),
+        steps in steps(),
+    ) {
+        let per_try = per_try.map(|(ms, soft)| {
+            let mode = if soft { TimeoutMode::Soft } else { TimeoutMode::Cancel };
+            TimeoutConfig::new(Duration::from_millis(ms)).unwrap().mode(mode)
+        });
+        let t0 = Instant::from_millis(1_000);
+        if hedged {
+            let config = HedgeConfig::builder().max_attempts(attempts).delay(HedgeDelay::Fixed(Duration::from_millis(50))).build().unwrap();
+            let latencies = CsLock::new(LatencyQuantile::new(9_500, Duration::from_millis(30), 3, Duration::from_millis(200)));
+            let hedge = HedgePlan::new(config, deadline(until), &NoBudget, &latencies, (), t0);
+            let plan: AttemptTimeout<_> = AttemptTimeout::new(hedge, per_try);
+            drive(plan, &steps, attempts as usize)?;
+        } else {
+            let retry = RetryPlan::new(retry_config(attempts, 20, false), deadline(until), &NoBudget, Xorshift64::new(seed), (), t0);
+            let plan: AttemptTimeout<_> = AttemptTimeout::new(retry, per_try);
+            drive(plan, &steps, 1)?;
+        }
+    }
+
+    #[test]
     fn fallback_keeps_the_plan_contract(
         alternatives in 0u32..4,
         on_failed in any::<bool>(),
@@ -367,8 +394,15 @@ proptest! {
         budget in any::<bool>(),
         observed in any::<bool>(),
         seed in any::<u64>(),
+        per_try in proptest::option::of(proptest::option::of((1u64..500, any::<bool>()))),
         steps in steps(),
     ) {
+        // `per_try`: the retry alone, or under an attempt timeout (none,
+        // cancelling or soft), which must ask for the time as it does.
+        let per_try = per_try.map(|t| t.map(|(ms, soft)| {
+            let mode = if soft { TimeoutMode::Soft } else { TimeoutMode::Cancel };
+            TimeoutConfig::new(Duration::from_millis(ms)).unwrap().mode(mode)
+        }));
         let mut config = RetryConfig::builder()
             .max_attempts(attempts)
             .backoff(BackoffKind::Exponential {
@@ -389,12 +423,25 @@ proptest! {
             // One plan per budget and observer, made eagerly or lazily.
             macro_rules! go {
                 ($budget:expr, $observer:expr) => {
-                    if lazy {
-                        let plan = RetryPlan::unstarted(config, deadline(until), $budget, rng, $observer);
-                        run_reading_time(plan.judged_without_time(), &steps, true)
-                    } else {
-                        let plan = RetryPlan::new(config, deadline(until), $budget, rng, $observer, t0);
-                        run_reading_time(plan, &steps, false)
+                    match (lazy, per_try) {
+                        (true, None) => {
+                            let plan = RetryPlan::unstarted(config, deadline(until), $budget, rng, $observer);
+                            run_reading_time(plan.judged_without_time(), &steps, true)
+                        }
+                        (true, Some(per_try)) => {
+                            let plan = RetryPlan::unstarted(config, deadline(until), $budget, rng, $observer);
+                            let plan: AttemptTimeout<_> = AttemptTimeout::new(plan.judged_without_time(), per_try);
+                            run_reading_time(plan, &steps, true)
+                        }
+                        (false, None) => {
+                            let plan = RetryPlan::new(config, deadline(until), $budget, rng, $observer, t0);
+                            run_reading_time(plan, &steps, false)
+                        }
+                        (false, Some(per_try)) => {
+                            let plan = RetryPlan::new(config, deadline(until), $budget, rng, $observer, t0);
+                            let plan: AttemptTimeout<_> = AttemptTimeout::new(plan, per_try);
+                            run_reading_time(plan, &steps, false)
+                        }
                     }
                 };
             }

@@ -45,13 +45,13 @@ use core::time::Duration;
 use failsafe_core::admission::{Call, Entry};
 use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
 use failsafe_core::hedge::{HedgeEvent, HedgePlan};
-use failsafe_core::plan::{Action, Attempt, Finish, Judged, PlanEvent};
+use failsafe_core::plan::{Attempt, Finish, Judged};
 use failsafe_core::retry::{
-    FailureKind, GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
+    GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
 use failsafe_core::rng::{Seeds, Xorshift64};
 use failsafe_core::sync::{Lock, SharedAdmission};
-use failsafe_core::timeout::{Deadline, TimeoutConfig};
+use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
 use crate::chaos::Inject;
@@ -276,7 +276,13 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         self
     }
 
-    /// Bounds each attempt (waiting for admission included).
+    /// Bounds each attempt (waiting for admission included): an attempt
+    /// still running at `now + timeout` (never past the call's deadline)
+    /// is cut and retried as a timeout. In
+    /// [`TimeoutMode::Soft`](failsafe_core::timeout::TimeoutMode::Soft) the
+    /// attempt only gets that deadline to hand down and runs on; the
+    /// call's own deadline ([`timeout`](Self::timeout)) still cuts it. The
+    /// plan is the core's [`AttemptTimeout`].
     pub const fn attempt_timeout(mut self, config: TimeoutConfig) -> Self {
         self.settings.attempt_timeout = Some(config);
         self
@@ -569,7 +575,7 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
 
     /// `plan` with the attempt timeout on top.
     fn timed<P>(&self, plan: P) -> Timed<P> {
-        Timed::new(plan, self.settings.attempt_timeout.map(|c| c.timeout()))
+        AttemptTimeout::new(plan, self.settings.attempt_timeout)
     }
 }
 
@@ -734,114 +740,12 @@ where
     }
 }
 
-/// The retry plan with the attempt timeout on top: each attempt's deadline
-/// is `now + timeout` (never past the call's), and the plan's one timer
-/// races the attempt in flight, so a pipeline call holds one timer, not
-/// two. An attempt cut at its deadline ends, for the retry, as a timeout.
-struct Timed<P> {
-    plan: P,
-    timeout: Option<Duration>,
-    /// The attempts in flight and their deadlines (four at most: a hedge's).
-    running: [Option<(u32, Deadline)>; IN_FLIGHT],
-    /// Attempts cut at their deadline, to drop before anything else.
-    cancel: [Option<u32>; IN_FLIGHT],
-    /// The last attempt to end was cut at this deadline.
-    timed_out: Option<Deadline>,
-}
-
-/// How an attempt cut at its deadline ends, for the plan: a timeout, retried.
-const TIMED_OUT: Judged = Judged::verdict(Verdict::Retry {
-    kind: FailureKind::Timeout,
-    retry_after: None,
-});
-
-/// Attempts a pipeline runs at once at most (a hedge's four).
+/// Attempts a pipeline runs at once at most (a hedge's four), each under
+/// the attempt timeout.
 const IN_FLIGHT: usize = 4;
 
-impl<P> Timed<P> {
-    fn new(plan: P, timeout: Option<Duration>) -> Self {
-        Timed {
-            plan,
-            timeout,
-            running: [None; IN_FLIGHT],
-            cancel: [None; IN_FLIGHT],
-            timed_out: None,
-        }
-    }
-}
-
-impl<P: failsafe_core::plan::Plan> failsafe_core::plan::Plan for Timed<P> {
-    fn poll_action(&mut self, now: Instant) -> Action {
-        if let Some(number) = self.cancel.iter_mut().find_map(Option::take) {
-            return Action::Cancel(number);
-        }
-        match self.plan.poll_action(now) {
-            Action::Start(attempt) => {
-                let deadline = match self.timeout {
-                    Some(timeout) => attempt.deadline.child(now, timeout),
-                    None => attempt.deadline,
-                };
-                if let Some(free) = self.running.iter_mut().find(|slot| slot.is_none()) {
-                    *free = Some((attempt.number, deadline));
-                }
-                Action::Start(Attempt {
-                    number: attempt.number,
-                    deadline,
-                })
-            }
-            Action::Wait(at) => {
-                let due = self
-                    .running
-                    .iter()
-                    .flatten()
-                    .filter(|(_, deadline)| !deadline.is_never())
-                    .map(|(_, deadline)| deadline.instant())
-                    .min();
-                Action::Wait(match (at, due) {
-                    (Some(at), Some(due)) => Some(at.min(due)),
-                    (at, due) => at.or(due),
-                })
-            }
-            other => other,
-        }
-    }
-
-    fn on_event(&mut self, now: Instant, event: PlanEvent) {
-        if let PlanEvent::Ended { attempt, .. } = event {
-            for slot in &mut self.running {
-                if slot.is_some_and(|(number, _)| number == attempt) {
-                    *slot = None;
-                }
-            }
-            self.timed_out = None;
-            self.plan.on_event(now, event);
-            return;
-        }
-        // Cut every attempt whose deadline passed: drop it first, then the
-        // plan judges it as a timeout.
-        for index in 0..IN_FLIGHT {
-            let Some((number, deadline)) = self.running[index] else {
-                continue;
-            };
-            if !deadline.is_expired(now) {
-                continue;
-            }
-            self.running[index] = None;
-            self.cancel[index] = Some(number);
-            self.timed_out = Some(deadline);
-            let ended = PlanEvent::Ended {
-                attempt: number,
-                judged: TIMED_OUT,
-            };
-            self.plan.on_event(now, ended);
-        }
-        self.plan.on_event(now, event);
-    }
-
-    fn needs_end_time(&self) -> bool {
-        self.plan.needs_end_time()
-    }
-}
+/// A call's plan with the attempt timeout on top.
+type Timed<P> = AttemptTimeout<P, IN_FLIGHT>;
 
 /// An attempt's future with the pipeline's injection `C` around it.
 type Injected<C, Fut, R, T, E> = <C as Inject<T, E>>::Future<Fut, <R as Runtime>::Sleep>;
@@ -1010,7 +914,7 @@ where
                     Step::Finish(finish, last) => {
                         // A last attempt cut at its deadline has no result of
                         // its own: the call timed out (not the attempt before).
-                        let answer = match this.run.plan().timed_out {
+                        let answer = match this.run.plan().timed_out() {
                             Some(deadline) => pipeline.answer(deadline, finish, None),
                             None => pipeline.answer(*this.deadline, finish, last),
                         };
@@ -1102,8 +1006,16 @@ where
         let runtime = &self.settings.runtime;
         let now = runtime.now();
         let (deadline, plan) = self.retries_at(now, deadline);
+        // A late attempt is cut at its own deadline, or in soft mode at
+        // the call's, as the async call's plan cuts it.
+        let soft = self
+            .settings
+            .attempt_timeout
+            .is_some_and(|c| c.timeout_mode() == failsafe_core::timeout::TimeoutMode::Soft);
+        let call_deadline = deadline;
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = attempt.deadline;
+            let cut = if soft { call_deadline } else { deadline };
             let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
             {
                 Ok(guard) => guard,
@@ -1119,12 +1031,12 @@ where
                 .chaos
                 .around_blocking(runtime, deadline, || op(attempt));
             let end = runtime.now();
-            if deadline.is_expired(end) {
+            if cut.is_expired(end) {
                 guard.finish_at(end, Outcome::Timeout);
                 return Ended {
-                    result: Err(Error::Timeout(deadline)),
+                    result: Err(Error::Timeout(cut)),
                     at: Some(end),
-                    judged: Some(TIMED_OUT),
+                    judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
                 };
             }
             guard.finish_at(end, classify.classify(&result));
@@ -1187,7 +1099,7 @@ where
             op: std::sync::Arc::new(op.0),
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
-        if let Some(cut) = timed.timed_out {
+        if let Some(cut) = timed.timed_out() {
             // The last attempt was cut at its deadline: the call timed out.
             return self.answer(cut, finish, None);
         }

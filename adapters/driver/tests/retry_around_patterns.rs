@@ -322,3 +322,47 @@ fn a_timeout_is_retried_on_the_backoff_as_a_timeout() {
     assert_eq!(result, Ok(()));
     assert_eq!(attempts, vec![ms(0), ms(100)]);
 }
+
+/// A blocking pipeline cannot cut an attempt: one that returns after its
+/// attempt deadline is judged a timeout and retried (its result dropped),
+/// unless the attempt timeout is soft; the call's own deadline still binds
+/// a soft one.
+#[test]
+fn a_blocking_pipeline_drops_late_results_unless_the_attempt_timeout_is_soft() {
+    use failsafe_core::timeout::{TimeoutConfig, TimeoutMode};
+    use failsafe_driver::Pipeline;
+    let run = |mode: TimeoutMode, overall: Option<u64>| {
+        let clock = Virtual::default();
+        let retry = RetryConfig::builder()
+            .max_attempts(2)
+            .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+            .jitter(Jitter::None)
+            .build()
+            .unwrap();
+        let per_try = TimeoutConfig::new(Duration::from_millis(100))
+            .unwrap()
+            .mode(mode);
+        let mut pipeline = Pipeline::new(&clock).retry(retry).attempt_timeout(per_try);
+        if let Some(ms) = overall {
+            pipeline = pipeline.timeout(Duration::from_millis(ms));
+        }
+        let mut started = Vec::new();
+        let result = pipeline.call_blocking(|attempt| {
+            let now = clock.0.get();
+            started.push((attempt.number, now));
+            clock.0.set(ms(now.as_millis() + 150)); // 150 ms of work
+            Ok::<_, &str>(attempt.number)
+        });
+        (result.map_err(|e| e.to_string()), started, clock.0.get())
+    };
+    let (result, started, end) = run(TimeoutMode::Cancel, None);
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(started, [(1, ms(0)), (2, ms(160))]);
+    assert_eq!(end, ms(310));
+    let (result, started, _) = run(TimeoutMode::Soft, None);
+    assert_eq!(result, Ok(1));
+    assert_eq!(started, [(1, ms(0))]);
+    let (result, started, _) = run(TimeoutMode::Soft, Some(120));
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(started, [(1, ms(0))]);
+}

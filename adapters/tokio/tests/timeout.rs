@@ -171,3 +171,64 @@ async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
     assert!(seen.lock().unwrap().iter().all(|(_, o, inner)| inner <= o));
     assert_eq!(TokioClock.now(), Instant::from_millis(850));
 }
+
+/// A pipeline's attempt timeout: in cancel mode a slow attempt is cut at
+/// its deadline and retried; in soft mode it only gets the deadline to
+/// hand down and answers late, while the call's own timeout still cuts it.
+#[tokio::test(start_paused = true)]
+async fn a_pipeline_attempt_timeout_cuts_unless_soft() {
+    use failsafe_tokio::{Pipeline, PipelineError};
+    let retry = RetryConfig::builder()
+        .max_attempts(2)
+        .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    // Each attempt takes 150 ms; the attempt timeout is 100 ms.
+    let run = |mode: TimeoutMode, overall: Option<u64>| {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut pipeline = Pipeline::new(TokioClock)
+            .retry(retry)
+            .attempt_timeout(config(100).mode(mode));
+        if let Some(ms) = overall {
+            pipeline = pipeline.timeout(Duration::from_millis(ms));
+        }
+        let record = seen.clone();
+        async move {
+            let start = TokioClock.now();
+            let result: Result<u32, PipelineError<&str>> = pipeline
+                .call(|attempt| {
+                    let record = record.clone();
+                    async move {
+                        let since = |d: Deadline| d.instant().as_nanos() - start.as_nanos();
+                        record
+                            .lock()
+                            .unwrap()
+                            .push((attempt.number, since(attempt.deadline)));
+                        sleep(Duration::from_millis(150)).await;
+                        Ok(attempt.number)
+                    }
+                })
+                .await;
+            let elapsed = TokioClock.now().as_nanos() - start.as_nanos();
+            let seen = seen.lock().unwrap().clone();
+            (result.map_err(|e| e.to_string()), seen, elapsed / 1_000_000)
+        }
+    };
+    let ms = |t: u64| t * 1_000_000;
+    // Cut at 100 ms, retried after 10 ms, cut again at 210: gave up.
+    let (result, seen, elapsed) = run(TimeoutMode::Cancel, None).await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(seen, [(1, ms(100)), (2, ms(210))]);
+    assert_eq!(elapsed, 210);
+    // Soft: the first attempt answers at 150 ms with its deadline of 100.
+    let (result, seen, elapsed) = run(TimeoutMode::Soft, None).await;
+    assert_eq!(result, Ok(1));
+    assert_eq!(seen, [(1, ms(100))]);
+    assert_eq!(elapsed, 150);
+    // Soft under a 120 ms call timeout: the call's deadline cuts it.
+    let (result, seen, elapsed) = run(TimeoutMode::Soft, Some(120)).await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(seen, [(1, ms(100))]);
+    assert_eq!(elapsed, 120);
+}

@@ -25,6 +25,9 @@ use core::time::Duration;
 use crate::plan::{Action, Attempt, Finish, Plan, PlanEvent};
 use crate::{ConfigError, Instant, Observer, Outcome, Problem};
 
+mod attempt;
+pub use attempt::{ATTEMPT_TIMED_OUT, AttemptTimeout};
+
 /// The instant by which work must be finished. `Copy`, ordered: the earlier
 /// of two deadlines is the one that binds.
 ///
