@@ -155,6 +155,16 @@ pub trait SharedAdmission {
     /// and drop per request. `true` (the default) for every other machine.
     const NEEDS_EXIT: bool = true;
 
+    /// Does every decision read the call's time? `true` promises that
+    /// [`enter`](Self::enter) always asks [`Call::now`] (a rate limiter:
+    /// the time is its whole input), so a caller may read its clock up
+    /// front and hand a [`Call::at`] instead of a lazy one: the same single
+    /// read, without the indirect call and the remembered-time cell of
+    /// [`Call::lazy`]. `false` (the default): the machine may decide
+    /// without the time (a closed breaker, a bulkhead), so callers stay
+    /// lazy.
+    const READS_NOW: bool = false;
+
     /// See [`Admission::abandon`].
     fn abandon(&self, now: Instant, permit: Self::Permit);
 
@@ -174,8 +184,9 @@ macro_rules! forward_shared_admission {
             type Permit = S::Permit;
             type Wait = S::Wait;
             const NEEDS_EXIT: bool = S::NEEDS_EXIT;
+            const READS_NOW: bool = S::READS_NOW;
 
-            #[inline]
+            #[inline(always)]
             fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
                 (**self).enter(call, waker)
             }

@@ -181,7 +181,7 @@ where
 /// needs the time), registering `waker` if the call has to wait: the fast
 /// path of a caller that builds an [`Admit`] only for a call that waits
 /// ([`Admit::waiting`]).
-#[inline]
+#[inline(always)]
 pub fn enter<H, C>(
     handle: &H,
     clock: &C,
@@ -193,6 +193,11 @@ where
     H: SharedAdmission,
     C: Clock,
 {
+    if H::READS_NOW {
+        // The machine reads the time anyway: read it here, inlined, rather
+        // than through the lazy call's indirect closure.
+        return handle.enter(&ask.apply(Call::at(clock.now()), key), waker);
+    }
     let read = || clock.now();
     handle.enter(&ask.apply(Call::lazy(&read), key), waker)
 }
@@ -218,7 +223,7 @@ where
 /// # Errors
 ///
 /// The machine's [`Rejected`], with its `retry_at`.
-#[inline]
+#[inline(always)]
 pub fn try_acquire_keyed<H, C, K>(
     handle: H,
     clock: C,
