@@ -818,7 +818,14 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
         if let Some(permit) = self.slot_admit(call.known_now()) {
             return Entry::Admitted(permit);
         }
-        self.enter_locked(call, waker)
+        match self.enter_locked(call, waker) {
+            // Field by field: the locked answer comes back in memory, and
+            // copied whole it would force the lock-free rejection above
+            // into memory too, its parts then read back as one (a
+            // store-forwarding stall on every rejection).
+            Entry::Rejected(r) => Entry::Rejected(Rejected::new(r.reason, r.retry_at)),
+            entry => entry,
+        }
     }
 
     #[inline]
