@@ -798,6 +798,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
     type Key = M::Key;
     type Permit = M::Permit;
     type Wait = M::Wait;
+    const READS_NOW: bool = M::READS_NOW;
 
     #[inline]
     fn enter(

@@ -382,7 +382,12 @@ where
             // (a clock coarser than its timer cannot spin us).
             let fired = *this.fired;
             let read = || runtime.now().max(fired);
-            let call = this.ask.apply(Call::lazy(&read), (*this.key).borrow());
+            let key = (*this.key).borrow();
+            let call = if H::READS_NOW {
+                this.ask.apply(Call::at(read()), key)
+            } else {
+                this.ask.apply(Call::lazy(&read), key)
+            };
             let entry = match this.wait.take() {
                 None => handle.enter(&call, Some(cx.waker())),
                 Some(wait) => handle.resume(&call, wait, Some(cx.waker())),

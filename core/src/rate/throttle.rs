@@ -415,6 +415,7 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
     type Key = L::Key;
     type Permit = Reservation;
     type Wait = Reservation;
+    const READS_NOW: bool = true;
 
     #[inline]
     fn enter(
