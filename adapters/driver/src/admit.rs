@@ -178,7 +178,9 @@ where
 }
 
 /// Asks `handle`'s machine once, now (the clock read only if the machine
-/// needs the time), registering `waker` if the call has to wait: the fast
+/// needs the time: up front for one that always does,
+/// [`SharedAdmission::READS_NOW`], lazily otherwise), registering `waker`
+/// if the call has to wait: the fast
 /// path of a caller that builds an [`Admit`] only for a call that waits
 /// ([`Admit::waiting`]).
 #[inline(always)]
