@@ -5,21 +5,24 @@
 //! - `breaker/closed`: one admitted call on a closed breaker (acquire and
 //!   record a success), from the bare core machine up to the full std handle
 //!   that reads the real clock, next to `failsafe` 1.3 and `recloser` 1.x.
-//! - `breaker/open`: one rejected call on an open breaker.
+//! - `breaker/open`: one rejected call on an open breaker (the std handle
+//!   also on the TSC clock, and built with `NoCounters`: what counting the
+//!   rejection costs).
 //! - `breaker/clock`: what a clock read costs on this machine, for scale.
 //!
 //! See `benches/README.md` for how to run it and how to read the figures.
 
 use std::cell::Cell;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
-use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoWindow};
-use failsafe_core::sync::SharedBreaker;
+use failsafe_core::breaker::{BreakerConfig, CircuitBreaker, CountWindow, NoCounters, NoWindow};
+use failsafe_core::sync::{Shared, SharedBreaker};
 use failsafe_core::{Instant, Outcome};
-use failsafe_driver::{CircuitBreakerPolicy, Clock, Park, StdClock, StdLock};
+use failsafe_driver::{CircuitBreakerPolicy, Clock, Park, Policy, QuantaClock, StdClock, StdLock};
 
 /// Long enough that no open breaker half-opens during a run.
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -168,6 +171,46 @@ fn open(c: &mut Criterion) {
             let breaker: CircuitBreakerPolicy<CountWindow<100>, StdClock> =
                 CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
             breaker.open();
+            let breaker = black_box(&breaker);
+            b.iter(|| {
+                breaker
+                    .call_blocking(|| black_box(Ok::<_, ()>(())))
+                    .unwrap_err()
+            });
+        },
+    );
+
+    g.bench_function(
+        "failsafe-driver CircuitBreakerPolicy::call_blocking (QuantaClock x1)",
+        |b| {
+            let breaker: CircuitBreakerPolicy<CountWindow<100>, QuantaClock> =
+                CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
+            breaker.open();
+            let breaker = black_box(&breaker);
+            b.iter(|| {
+                breaker
+                    .call_blocking(|| black_box(Ok::<_, ()>(())))
+                    .unwrap_err()
+            });
+        },
+    );
+
+    g.bench_function(
+        "failsafe-driver Policy<breaker, NoCounters>::call_blocking (StdClock x1)",
+        |b| {
+            let machine = CircuitBreaker::with_counters(
+                rate_config(),
+                CountWindow::<100>::new(),
+                (),
+                NoCounters,
+            );
+            let breaker =
+                Policy::new_shared(Arc::new(Shared::new(StdLock::new(machine))), StdClock);
+            breaker.shared().with(|m| m.open(StdClock.now()));
+            assert!(matches!(
+                breaker.call_blocking(|| Ok::<_, ()>(())),
+                Err(failsafe_driver::Error::Rejected(_))
+            ));
             let breaker = black_box(&breaker);
             b.iter(|| {
                 breaker

@@ -341,6 +341,14 @@ pub trait Admission {
     /// Applies what is due at `now` (see [`next_deadline`](Admission::next_deadline)).
     fn on_deadline(&mut self, _now: Instant) {}
 
+    /// Whether every [`enter`](Admission::enter) reads the call's time
+    /// ([`Call::now`]): `true` for a rate limiter, whose decision is the
+    /// time. A shared handle passes it on
+    /// ([`SharedAdmission::READS_NOW`](crate::sync::SharedAdmission::READS_NOW)),
+    /// so callers read their clock up front instead of lazily. `false` by
+    /// default.
+    const READS_NOW: bool = false;
+
     /// Whether the machine publishes a [`gate`](Admission::gate) worth
     /// reading: `false` (the default) spares a shared handle the atomic
     /// words on every call (a bulkhead, a limiter behind a lock).

@@ -155,6 +155,16 @@ pub trait SharedAdmission {
     /// and drop per request. `true` (the default) for every other machine.
     const NEEDS_EXIT: bool = true;
 
+    /// Does every decision read the call's time? `true` promises that
+    /// [`enter`](Self::enter) always asks [`Call::now`] (a rate limiter:
+    /// the time is its whole input), so a caller may read its clock up
+    /// front and hand a [`Call::at`] instead of a lazy one: the same single
+    /// read, without the indirect call and the remembered-time cell of
+    /// [`Call::lazy`]. `false` (the default): the machine may decide
+    /// without the time (a closed breaker, a bulkhead), so callers stay
+    /// lazy.
+    const READS_NOW: bool = false;
+
     /// See [`Admission::abandon`].
     fn abandon(&self, now: Instant, permit: Self::Permit);
 
@@ -174,8 +184,9 @@ macro_rules! forward_shared_admission {
             type Permit = S::Permit;
             type Wait = S::Wait;
             const NEEDS_EXIT: bool = S::NEEDS_EXIT;
+            const READS_NOW: bool = S::READS_NOW;
 
-            #[inline]
+            #[inline(always)]
             fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
                 (**self).enter(call, waker)
             }
@@ -787,6 +798,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
     type Key = M::Key;
     type Permit = M::Permit;
     type Wait = M::Wait;
+    const READS_NOW: bool = M::READS_NOW;
 
     #[inline]
     fn enter(
@@ -807,7 +819,14 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
         if let Some(permit) = self.slot_admit(call.known_now()) {
             return Entry::Admitted(permit);
         }
-        self.enter_locked(call, waker)
+        match self.enter_locked(call, waker) {
+            // Field by field: the locked answer comes back in memory, and
+            // copied whole it would force the lock-free rejection above
+            // into memory too, its parts then read back as one (a
+            // store-forwarding stall on every rejection).
+            Entry::Rejected(r) => Entry::Rejected(Rejected::new(r.reason, r.retry_at)),
+            entry => entry,
+        }
     }
 
     #[inline]

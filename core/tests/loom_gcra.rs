@@ -94,3 +94,69 @@ fn a_cancel_races_a_reservation() {
         );
     });
 }
+
+/// The handle's path: `SharedAdmission::enter` on `Throttle<AtomicGcra>`
+/// notes the latest time and decides with one compare-and-swap. Callers
+/// that may not wait share exactly the burst, and the one turned away is
+/// told the exact instant a permit frees up.
+#[test]
+fn callers_through_the_contract_share_exactly_the_burst() {
+    use failsafe_core::admission::{Call, Entry};
+    use failsafe_core::rate::Throttle;
+    use failsafe_core::sync::SharedAdmission;
+
+    loom::model(|| {
+        let quota = Quota::per_second(1).unwrap().with_burst(2).unwrap();
+        let limiter = Arc::new(Throttle::new(AtomicGcra::new(quota)));
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let l = limiter.clone();
+                thread::spawn(
+                    move || match l.enter(&Call::at(Instant::ZERO).no_wait(), None) {
+                        Entry::Admitted(_) => None,
+                        Entry::Rejected(r) => Some(r.retry_at),
+                        Entry::Pending { .. } => panic!("a call that may not wait never waits"),
+                    },
+                )
+            })
+            .collect();
+        let rejected: Vec<_> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(rejected, [Some(Instant::from_secs(1))]);
+    });
+}
+
+/// A caller whose clock reads earlier than the latest time the limiter has
+/// seen races one at that latest time: whichever order the clock contract
+/// and the compare-and-swap interleave in, exactly one is admitted (a
+/// stepped-back `now` never finds more room than the latest would).
+#[test]
+fn a_stepped_back_caller_races_a_current_one() {
+    use failsafe_core::admission::{Call, Entry};
+    use failsafe_core::rate::Throttle;
+    use failsafe_core::sync::SharedAdmission;
+
+    loom::model(|| {
+        let quota = Quota::per_second(1).unwrap();
+        let limiter = Arc::new(Throttle::new(AtomicGcra::new(quota)));
+        // The burst of 1 spent at 0: the next permit frees at 1 s.
+        let first = limiter.enter(&Call::at(Instant::ZERO).no_wait(), None);
+        assert!(matches!(first, Entry::Admitted(_)));
+        let l = limiter.clone();
+        let current = thread::spawn(move || {
+            matches!(
+                l.enter(&Call::at(Instant::from_secs(1)).no_wait(), None),
+                Entry::Admitted(_)
+            )
+        });
+        let behind = matches!(
+            limiter.enter(&Call::at(Instant::ZERO).no_wait(), None),
+            Entry::Admitted(_)
+        );
+        let current = current.join().unwrap();
+        assert!(current ^ behind, "exactly one of the two is admitted");
+        assert_eq!(limiter.limiter().available(Instant::from_secs(1)), 0);
+    });
+}

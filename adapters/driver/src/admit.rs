@@ -178,10 +178,12 @@ where
 }
 
 /// Asks `handle`'s machine once, now (the clock read only if the machine
-/// needs the time), registering `waker` if the call has to wait: the fast
+/// needs the time: up front for one that always does,
+/// [`SharedAdmission::READS_NOW`], lazily otherwise), registering `waker`
+/// if the call has to wait: the fast
 /// path of a caller that builds an [`Admit`] only for a call that waits
 /// ([`Admit::waiting`]).
-#[inline]
+#[inline(always)]
 pub fn enter<H, C>(
     handle: &H,
     clock: &C,
@@ -193,6 +195,11 @@ where
     H: SharedAdmission,
     C: Clock,
 {
+    if H::READS_NOW {
+        // The machine reads the time anyway: read it here, inlined, rather
+        // than through the lazy call's indirect closure.
+        return handle.enter(&ask.apply(Call::at(clock.now()), key), waker);
+    }
     let read = || clock.now();
     handle.enter(&ask.apply(Call::lazy(&read), key), waker)
 }
@@ -218,7 +225,7 @@ where
 /// # Errors
 ///
 /// The machine's [`Rejected`], with its `retry_at`.
-#[inline]
+#[inline(always)]
 pub fn try_acquire_keyed<H, C, K>(
     handle: H,
     clock: C,
@@ -377,7 +384,12 @@ where
             // (a clock coarser than its timer cannot spin us).
             let fired = *this.fired;
             let read = || runtime.now().max(fired);
-            let call = this.ask.apply(Call::lazy(&read), (*this.key).borrow());
+            let key = (*this.key).borrow();
+            let call = if H::READS_NOW {
+                this.ask.apply(Call::at(read()), key)
+            } else {
+                this.ask.apply(Call::lazy(&read), key)
+            };
             let entry = match this.wait.take() {
                 None => handle.enter(&call, Some(cx.waker())),
                 Some(wait) => handle.resume(&call, wait, Some(cx.waker())),

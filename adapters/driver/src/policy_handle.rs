@@ -69,8 +69,9 @@ impl<S: SharedAdmission, R, A> SharedAdmission for Policy<S, R, A> {
     type Permit = S::Permit;
     type Wait = S::Wait;
     const NEEDS_EXIT: bool = S::NEEDS_EXIT;
+    const READS_NOW: bool = S::READS_NOW;
 
-    #[inline]
+    #[inline(always)]
     fn enter(&self, call: &Call<'_, S::Key>, waker: Option<&Waker>) -> Entry<S::Permit, S::Wait> {
         self.shared.enter(call, waker)
     }

@@ -407,8 +407,8 @@ impl AtomicGcra {
     /// racing may leave the earlier of their times as the latest: that only
     /// makes a later stepped-back caller find less capacity, never more, so
     /// the rate still holds.
-    #[inline]
-    fn observe(&self, now: Instant) -> u64 {
+    #[inline(always)]
+    pub(crate) fn observe(&self, now: Instant) -> u64 {
         let now = now.as_nanos();
         let seen = self.latest.load(Ordering::Relaxed);
         if now > seen {
@@ -452,11 +452,30 @@ impl AtomicGcra {
         n: u32,
         max_wait: Duration,
     ) -> Result<Reservation, Rejected> {
+        self.reserve_observed(self.observe(now), n, duration_nanos(max_wait))
+    }
+
+    /// [`reserve`](Self::reserve) at a `now` already passed through
+    /// [`observe`](Self::observe) (nanoseconds), waiting at most
+    /// `max_wait` nanoseconds. With no wait allowed it is
+    /// [`acquire`](Self::acquire)'s decision (a booking that starts later
+    /// than `now` is a refusal either way), made without the booking's
+    /// start arithmetic.
+    #[inline(always)]
+    pub(crate) fn reserve_observed(
+        &self,
+        now: u64,
+        n: u32,
+        max_wait: u64,
+    ) -> Result<Reservation, Rejected> {
         let quota = self.quota();
-        let (now, max_wait) = (self.observe(now), duration_nanos(max_wait));
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            let (new_tat, start) = reserve(tat, now, n, quota, max_wait)?;
+            let (new_tat, start) = if max_wait == 0 {
+                (decide(tat, now, n, quota)?, now)
+            } else {
+                reserve(tat, now, n, quota, max_wait)?
+            };
             match self
                 .tat
                 .compare_exchange_weak(tat, new_tat, Ordering::Relaxed, Ordering::Relaxed)

@@ -408,3 +408,60 @@ fn builders_give_what_the_positional_constructors_give() {
         ("window", Problem::Missing)
     );
 }
+
+/// The lock-free handle's path (`SharedAdmission::enter` on
+/// `Throttle<AtomicGcra>`) answers every call exactly as the machine behind
+/// a lock (`Admission::enter` on `Throttle<Gcra>`): admitted, booked (the
+/// same start), or rejected (the same reason and `retry_at`), over a long
+/// seeded run of calls with time going on, standing still and stepping
+/// back, weights up to past the burst, no wait, the limiter's own wait, a
+/// caller's wait and deadlines.
+#[test]
+fn the_lock_free_throttle_decides_as_the_locked_one() {
+    use crate::admission::{Admission, Call, Entry};
+    use crate::sync::SharedAdmission;
+    use crate::timeout::Deadline;
+
+    let quota = Quota::per_second(10).unwrap().with_burst(3).unwrap();
+    let wait = Duration::from_millis(250);
+    let mut locked = Throttle::new(Gcra::new(quota)).max_wait(wait);
+    let free = Throttle::new(AtomicGcra::new(quota)).max_wait(wait);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut t = 0u64;
+    let (mut admitted, mut pending, mut rejected) = (0, 0, 0);
+    for i in 0..20_000 {
+        t = match next(8) {
+            0 => t.saturating_sub(next(200)), // the clock steps back
+            1 | 2 => t,                       // no time passed
+            _ => t + next(400),
+        };
+        let now = ms(t);
+        // Mostly one or two permits, now and then more than the burst.
+        let weight = if next(16) == 0 { 4 } else { 1 + next(2) as u32 };
+        let call = Call::at(now).with_weight(weight);
+        let call = match next(4) {
+            0 => call.no_wait(),
+            1 => call.with_max_wait(Some(Duration::from_millis(next(400)))),
+            2 => call.with_deadline(Deadline::at(ms(t + next(300)))),
+            _ => call,
+        };
+        let (a, b) = (locked.enter(&call, None), free.enter(&call, None));
+        match &a {
+            Entry::Admitted(_) => admitted += 1,
+            Entry::Pending { .. } => pending += 1,
+            Entry::Rejected(_) => rejected += 1,
+        }
+        assert_eq!(a, b, "call {i} at {t} ms: {call:?}");
+    }
+    // The run visits every answer.
+    assert!(
+        admitted > 1_000 && pending > 1_000 && rejected > 1_000,
+        "{admitted} admitted, {pending} booked, {rejected} rejected"
+    );
+}

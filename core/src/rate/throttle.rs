@@ -7,6 +7,7 @@ use super::{AtomicGcra, FixedWindow, Gcra, KeyedGcra, Reservation, SlidingWindow
 use crate::admission::{Admission, Call, Entry};
 use crate::event::SharedObserver;
 use crate::sync::SharedAdmission;
+use crate::time::duration_nanos;
 use crate::{Instant, Observer, Outcome, Rejected, TimeSource};
 
 use super::RateEvent;
@@ -253,6 +254,18 @@ impl<L, O> Throttle<L, O> {
         }
         max_wait.min(call.deadline().remaining(now))
     }
+
+    /// [`wait_for`](Self::wait_for) in nanoseconds (saturating), at `now`
+    /// in nanoseconds: no `Duration` built from the deadline.
+    #[inline]
+    fn wait_nanos<K: ?Sized>(&self, call: &Call<'_, K>, now: u64) -> u64 {
+        let max_wait = call.max_wait().unwrap_or(self.max_wait);
+        if max_wait.is_zero() {
+            return 0;
+        }
+        let left = call.deadline().instant().as_nanos().saturating_sub(now);
+        duration_nanos(max_wait).min(left)
+    }
 }
 
 /// The entry for a request to `L` at `now` by a call that may wait until
@@ -360,7 +373,17 @@ impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
         permits: u32,
     ) -> Entry<Reservation, Reservation> {
         if !self.observer.is_silent() {
-            self.report_shared_to_observer(&entry, now, permits);
+            // The decision by value, not the entry by reference: a
+            // reference would keep the entry in memory on the common,
+            // silent path too.
+            let decision = match &entry {
+                Entry::Admitted(_) => Some(Ok(())),
+                Entry::Rejected(rejected) => Some(Err(*rejected)),
+                Entry::Pending { .. } => None,
+            };
+            if let Some(decision) = decision {
+                self.report_shared_to_observer(decision, now, permits);
+            }
         }
         entry
     }
@@ -368,13 +391,23 @@ impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
     #[inline(never)]
     fn report_shared_to_observer(
         &self,
-        entry: &Entry<Reservation, Reservation>,
+        decision: Result<(), Rejected>,
         now: Instant,
         permits: u32,
     ) {
-        if let Some(event) = event_of(entry, now, permits, || Some(self.limiter.available(now))) {
-            self.observer.on_event(event);
-        }
+        let available = Some(self.limiter.available(now));
+        self.observer.on_event(match decision {
+            Ok(()) => RateEvent::Acquired {
+                at: now,
+                permits,
+                available,
+            },
+            Err(rejected) => RateEvent::Rejected {
+                at: now,
+                rejected,
+                available,
+            },
+        });
     }
 }
 
@@ -382,6 +415,7 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
     type Key = L::Key;
     type Permit = Reservation;
     type Wait = Reservation;
+    const READS_NOW: bool = true;
 
     #[inline]
     fn enter(
@@ -442,15 +476,27 @@ impl<O: SharedObserver<RateEvent>> SharedAdmission for Throttle<AtomicGcra, O> {
     /// A booking is spent when admitted: `exit` changes nothing.
     const NEEDS_EXIT: bool = false;
 
-    #[inline]
+    const READS_NOW: bool = true;
+
+    /// Inlined into its caller: the entry then stays in registers (built
+    /// in memory and copied back, its parts stalled the copy's load).
+    #[inline(always)]
     fn enter(&self, call: &Call<'_>, _: Option<&Waker>) -> Entry<Reservation, Reservation> {
-        let now = call.now().max(self.limiter.latest_seen());
-        let max_wait = self.wait_for(call, now);
-        let entry = booked(
-            self.limiter.reserve(now, call.weight(), max_wait),
-            now,
-            max_wait,
-        );
+        // The clock contract, once: a `now` before the latest seen reads as
+        // it (and a later one becomes the latest).
+        let now = self.limiter.observe(call.now());
+        let max_wait = self.wait_nanos(call, now);
+        let booking = self.limiter.reserve_observed(now, call.weight(), max_wait);
+        let now = Instant::from_nanos(now);
+        let entry = match booking {
+            // A booking made with no wait allowed starts at `now` (`booked`).
+            Ok(r) if max_wait == 0 || r.start() <= now => Entry::Admitted(r),
+            Ok(r) => Entry::Pending {
+                recheck_at: Some(r.start()),
+                wait: r,
+            },
+            Err(rejected) => Entry::Rejected(rejected),
+        };
         self.report_shared(entry, now, call.weight())
     }
 
