@@ -902,6 +902,105 @@ mod tests {
         );
     }
 
+    /// The seeds a handle's plans take come from its own stream: distinct
+    /// for every call of every clone, the same on every run for a seeded
+    /// policy whose handles are made in the same order, and away from the
+    /// shared counter that `call`s draw from.
+    #[test]
+    fn plans_of_a_handle_and_of_its_clones_take_distinct_reproducible_seeds() {
+        let config = config(
+            3,
+            BackoffKind::Constant(Duration::from_secs(1)),
+            Jitter::Full,
+        );
+        let streams = |seed: u64| {
+            let first = RetryPolicy::with_clock(config, Jump::default()).seed(seed);
+            let mut handles = std::vec![first.clone(), first.clone(), first];
+            let mut seeds = Vec::new();
+            for handle in &mut handles {
+                for _ in 0..500 {
+                    seeds.push(handle.stream.next_seed());
+                }
+            }
+            let shared: Vec<u64> = (0..1_500)
+                .map(|_| {
+                    handles[0]
+                        .live
+                        .seeds
+                        .fetch_add(SEED_STEP, Ordering::Relaxed)
+                })
+                .collect();
+            (seeds, shared)
+        };
+        let (seeds, shared) = streams(42);
+        let mut distinct = seeds.clone();
+        distinct.extend(&shared);
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3_000, "no seed given twice");
+        assert_eq!(streams(42).0, seeds, "a seeded policy repeats its streams");
+        assert_ne!(streams(43).0, seeds);
+    }
+
+    /// A plan owns its budget handle: none for a budget that keeps no
+    /// state (no `Arc` to clone), a clone of the shared budget otherwise,
+    /// counted at the first attempt as a call through the handle is.
+    #[test]
+    fn a_plan_holds_the_shared_budget_only_if_it_keeps_state() {
+        use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
+        use failsafe_core::retry::{BudgetHandle, Verdict};
+
+        let config = config(
+            5,
+            BackoffKind::Constant(Duration::from_millis(1)),
+            Jitter::None,
+        );
+        let mut none = RetryPolicy::with_clock(config, Jump::default());
+        let plan = none.plan(Deadline::NEVER, Instant::ZERO);
+        assert_eq!(Arc::strong_count(&none.budget.0), 1, "no clone");
+        drop(plan);
+        let mut quota = none.budget(TokenQuota::new(5, 5, 5, 5, 0).unwrap());
+        let mut plan = quota.plan(Deadline::NEVER, Instant::ZERO);
+        assert_eq!(Arc::strong_count(&quota.budget.0), 2, "one clone");
+        let mut now = Instant::ZERO;
+        let mut attempts = 0;
+        let gave_up = loop {
+            match plan.poll_action(now) {
+                Action::Start(attempt) => {
+                    attempts = attempt.number;
+                    let judged = Judged::verdict(Verdict::retry());
+                    plan.on_event(
+                        now,
+                        PlanEvent::Ended {
+                            attempt: attempts,
+                            judged,
+                        },
+                    );
+                }
+                Action::Wait(Some(at)) => {
+                    now = at;
+                    plan.on_event(at, PlanEvent::Timer);
+                }
+                Action::Finish(finish) => break finish,
+                other => panic!("{other:?}"),
+            }
+        };
+        // the same budget spent through a blocking call: two attempts
+        assert!(
+            matches!(
+                gave_up,
+                failsafe_core::plan::Finish::Answer {
+                    attempts: 2,
+                    gave_up: Some(GiveUp::Budget)
+                }
+            ),
+            "{gave_up:?}"
+        );
+        assert_eq!(attempts, 2);
+        let handle = CallBudget::of(quota.shared());
+        assert_eq!(handle.with_budget(|q: &mut TokenQuota| q.tokens()), Some(0));
+    }
+
     #[test]
     fn std_clock_block_until_a_passed_instant_returns_at_once() {
         let before = std::time::Instant::now();
