@@ -281,6 +281,29 @@ impl Runtime for CounterRuntime {
     }
 }
 
+/// tower's retry policy for the size print, as `tower/layers` has it: up
+/// to 3 attempts on an error.
+#[derive(Clone, Copy)]
+struct TowerAttempts(u32);
+
+impl<E> tower::retry::Policy<u32, u32, E> for TowerAttempts {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut u32, result: &mut Result<u32, E>) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.0 > 1 => {
+                self.0 -= 1;
+                Some(ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &u32) -> Option<u32> {
+        Some(*req)
+    }
+}
+
 /// The protected operation: ready at once, always succeeds.
 #[inline(always)]
 async fn op() -> Result<u32, ()> {
@@ -354,6 +377,26 @@ fn wrappers(c: &mut Criterion) {
             std::mem::size_of_val(&backon),
             std::mem::size_of_val(&tower_free),
         );
+    }
+
+    // The tower retry layers' futures (what `tower/layers` moves per request).
+    {
+        use tower::{Layer, Service, ServiceExt};
+        let inner = tower::service_fn(|n: u32| ready(Ok::<_, ()>(n)));
+        let policy = failsafe_tokio::RetryPolicy::new(
+            RetryConfig::builder().max_attempts(3).build().unwrap(),
+        );
+        let mut ours = failsafe_tower::RetryLayer::new(policy).layer(inner);
+        let mut theirs = tower::retry::RetryLayer::new(TowerAttempts(3)).layer(inner);
+        rt.block_on(async {
+            let ours_call = ours.ready().await.unwrap().call(1);
+            let theirs_call = theirs.ready().await.unwrap().call(1);
+            eprintln!(
+                "future sizes: failsafe-tower RetryLayer call {} B, tower 0.5 Retry call {} B",
+                std::mem::size_of_val(&ours_call),
+                std::mem::size_of_val(&theirs_call),
+            );
+        });
     }
 
     let mut g = c.benchmark_group("retry/tokio");

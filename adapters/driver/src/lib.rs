@@ -152,7 +152,7 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
-pub use std_retry::{BoxedSleep, RetryPolicy, SeedOnDraw, SharedBudget};
+pub use std_retry::{BoxedSleep, CallBudget, CallRng, RetryPolicy, SeedOnDraw, SharedBudget};
 #[cfg(feature = "std")]
 pub use std_support::{Hook, SharedHook, StdClock, StdLock};
 #[cfg(feature = "std")]

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use failsafe_core::event::SharedObserver;
-use failsafe_core::retry::{NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan};
+use failsafe_core::retry::{
+    BudgetHandle, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan,
+};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
@@ -68,6 +70,53 @@ impl Rng for SeedOnDraw<'_> {
         self.rng
             .get_or_insert_with(|| Xorshift64::new(seeds.fetch_add(SEED_STEP, Ordering::Relaxed)))
             .next_u64()
+    }
+}
+
+/// One call's jitter generator, owning its seed and seeded from it at its
+/// first draw: what a [`RetryPolicy::plan`] hands a call whose future must
+/// own everything (a tower service's). The seed comes from the handle's own
+/// stream, without an atomic step, and a call that never draws (its first
+/// attempt succeeds, or its backoff has no jitter) never seeds.
+///
+/// ```
+/// use failsafe_core::rng::{Rng, Xorshift64};
+/// use failsafe_driver::CallRng;
+///
+/// let mut lazy = CallRng::new(7);
+/// assert_eq!(lazy.next_u64(), Xorshift64::new(7).next_u64());
+/// ```
+#[derive(Clone, Debug)]
+pub struct CallRng(Seeded);
+
+/// The seed until the first draw, then the generator: one of the two (16
+/// bytes, where both side by side took 24).
+#[derive(Clone, Debug)]
+enum Seeded {
+    Seed(u64),
+    Drawing(Xorshift64),
+}
+
+impl CallRng {
+    /// A generator seeded with `seed` ([`Xorshift64::new`]) when it first
+    /// draws.
+    #[inline]
+    pub const fn new(seed: u64) -> Self {
+        CallRng(Seeded::Seed(seed))
+    }
+}
+
+impl Rng for CallRng {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        if let Seeded::Seed(seed) = self.0 {
+            self.0 = Seeded::Drawing(Xorshift64::new(seed));
+        }
+        match &mut self.0 {
+            Seeded::Drawing(rng) => rng.next_u64(),
+            // Replaced just above.
+            Seeded::Seed(seed) => *seed,
+        }
     }
 }
 
@@ -172,6 +221,58 @@ impl<B: fmt::Debug> fmt::Debug for SharedBudget<B> {
     }
 }
 
+/// One call's handle on its policy's [`SharedBudget`], owned by the call
+/// (for futures that must be `'static`): a clone of the shared budget, or
+/// none at all when the budget keeps no state
+/// ([`RetryBudget::is_unlimited`], what [`NoBudget`] is), so that a call
+/// without a budget steps no reference count, neither when it is made nor
+/// when it is dropped. A handle holding none counts nothing and grants
+/// every retry ([`BudgetHandle`]).
+///
+/// ```
+/// use failsafe_core::retry::{BudgetHandle, NoBudget, TokenQuota};
+/// use failsafe_driver::{CallBudget, SharedBudget};
+///
+/// let quota = SharedBudget::new(TokenQuota::AWS_STANDARD);
+/// let call = CallBudget::of(&quota);
+/// assert_eq!(call.with_budget(|q: &mut TokenQuota| q.tokens()), Some(500));
+/// let none = CallBudget::of(&SharedBudget::new(NoBudget));
+/// assert_eq!(none.with_budget(|_: &mut NoBudget| ()), None);
+/// ```
+pub struct CallBudget<B>(Option<SharedBudget<B>>);
+
+impl<B: RetryBudget> CallBudget<B> {
+    /// A call's handle on `shared`: a clone, unless the budget keeps no
+    /// state.
+    #[inline]
+    pub fn of(shared: &SharedBudget<B>) -> Self {
+        if B::is_unlimited() {
+            CallBudget(None)
+        } else {
+            CallBudget(Some(shared.clone()))
+        }
+    }
+}
+
+impl<B> BudgetHandle<B> for CallBudget<B> {
+    #[inline]
+    fn with_budget<R>(&self, f: impl FnOnce(&mut B) -> R) -> Option<R> {
+        self.0.as_ref().map(|shared| shared.with(f))
+    }
+}
+
+impl<B> Clone for CallBudget<B> {
+    fn clone(&self) -> Self {
+        CallBudget(self.0.clone())
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for CallBudget<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CallBudget").field(&self.0).finish()
+    }
+}
+
 /// A cloneable retry policy for std code on clock or runtime `C`: the
 /// config, a budget `B` shared by every clone, a source of jitter seeds and
 /// an optional event hook. The tokio, async-std and thread adapters are this
@@ -194,6 +295,7 @@ pub struct RetryPolicy<B, C> {
     live: Arc<Live>,
     hook: Hook<RetryEvent>,
     clock: BoxedSleep<C>,
+    stream: Stream,
 }
 
 /// What the clones of one policy share besides the budget: the jitter
@@ -204,6 +306,11 @@ struct Live {
     /// The attempt limit set at run time ([`RetryPolicy::set_max_attempts`]);
     /// `0` for the config's.
     max_attempts: AtomicU32,
+    /// The seed the policy was made with, from which each handle's own
+    /// [`Stream`] is derived.
+    root: u64,
+    /// Handles made so far (the first and its clones): numbers their streams.
+    handles: AtomicU64,
 }
 
 impl Live {
@@ -211,7 +318,48 @@ impl Live {
         Arc::new(Live {
             seeds: AtomicU64::new(seed),
             max_attempts: AtomicU32::new(0),
+            root: seed,
+            handles: AtomicU64::new(0),
         })
+    }
+}
+
+/// An odd constant other than [`SEED_STEP`] (SplitMix64's first
+/// multiplier): it places each handle's stream away from the shared
+/// counter's seeds.
+const STREAM_SALT: u64 = 0xBF58_476D_1CE4_E5B9;
+
+/// One handle's own jitter seeds, for the calls that take them through
+/// `&mut` ([`RetryPolicy::plan`], a tower service's `call`): the n-th such
+/// call of the handle gets `base + n * SEED_STEP`, no atomic step. `base`
+/// is drawn from the policy's seed and the handle's number (the first
+/// handle 0, each clone the next), so a seeded policy gives the same seeds
+/// on every run whose handles are made in the same order, and two handles'
+/// streams start at unrelated points.
+#[derive(Clone, Copy, Debug)]
+struct Stream {
+    base: u64,
+    calls: u64,
+}
+
+impl Stream {
+    /// The stream of the next handle of `live`.
+    fn next_of(live: &Live) -> Stream {
+        let handle = live.handles.fetch_add(1, Ordering::Relaxed);
+        let mut spread =
+            Xorshift64::new((live.root ^ STREAM_SALT).wrapping_add(handle.wrapping_mul(SEED_STEP)));
+        Stream {
+            base: spread.next_u64(),
+            calls: 0,
+        }
+    }
+
+    /// The next call's seed.
+    #[inline]
+    fn next_seed(&mut self) -> u64 {
+        let n = self.calls;
+        self.calls = n.wrapping_add(1);
+        self.base.wrapping_add(n.wrapping_mul(SEED_STEP))
     }
 }
 
@@ -223,6 +371,7 @@ impl<B, C: Clone> Clone for RetryPolicy<B, C> {
             live: Arc::clone(&self.live),
             hook: self.hook.clone(),
             clock: self.clock.clone(),
+            stream: Stream::next_of(&self.live),
         }
     }
 }
@@ -251,10 +400,12 @@ impl<C: Clock + Default> RetryPolicy<NoBudget, C> {
 impl<C: Clock> RetryPolicy<NoBudget, C> {
     /// A policy with `config` and no budget, reading `clock`.
     pub fn with_clock(config: RetryConfig, clock: C) -> Self {
+        let live = Live::new(random_seed());
         RetryPolicy {
             config,
             budget: SharedBudget::new(NoBudget),
-            live: Live::new(random_seed()),
+            stream: Stream::next_of(&live),
+            live,
             hook: Hook::none(),
             clock: BoxedSleep(clock),
         }
@@ -277,15 +428,19 @@ impl<B, C> RetryPolicy<B, C> {
             live: self.live,
             hook: self.hook,
             clock: self.clock,
+            stream: self.stream,
         }
     }
 
     /// Seeds the jitter: the n-th call of this handle and its later clones
-    /// draws the same delays on every run (for tests and replays).
+    /// draws the same delays on every run (for tests and replays); the
+    /// n-th [`plan`](Self::plan) of each handle too, when the handles are
+    /// cloned in the same order.
     pub fn seed(mut self, seed: u64) -> Self {
         let live = Live::new(seed);
         let max = self.live.max_attempts.load(Ordering::Relaxed);
         live.max_attempts.store(max, Ordering::Relaxed);
+        self.stream = Stream::next_of(&live);
         self.live = live;
         self
     }
@@ -377,52 +532,71 @@ impl<B, C> RetryPolicy<B, C> {
         Xorshift64::new(self.live.seeds.fetch_add(SEED_STEP, Ordering::Relaxed))
     }
 
-    /// One call's [`RetryPlan`], owning a handle to the shared budget: for
-    /// futures that must be `'static` or nameable (a tower service's, over
+    /// One call's [`RetryPlan`], owning what it needs: for futures that
+    /// must be `'static` or nameable (a tower service's, over
     /// [`PlanRun`](crate::PlanRun)). `now` is when the call starts.
+    ///
+    /// It takes `&mut self` so that it costs no atomic step: the call's
+    /// jitter seed is the next of this handle's own stream (each clone has
+    /// one; a [`CallRng`] seeds at its first draw), and the budget handle
+    /// is a [`CallBudget`] (no `Arc` clone for a budget that keeps no
+    /// state). The hook is cloned (an `Arc` clone only if it has
+    /// listeners).
+    ///
+    /// ```
+    /// use failsafe_core::plan::{Action, Plan};
+    /// use failsafe_core::retry::RetryConfig;
+    /// use failsafe_core::timeout::Deadline;
+    /// use failsafe_core::Instant;
+    /// use failsafe_driver::{RetryPolicy, StdClock};
+    ///
+    /// let mut policy = RetryPolicy::<_, StdClock>::new(RetryConfig::builder().build().unwrap());
+    /// let mut plan = policy.plan(Deadline::NEVER, Instant::ZERO);
+    /// assert!(matches!(plan.poll_action(Instant::ZERO), Action::Start(_)));
+    /// ```
+    #[inline]
     pub fn plan(
-        &self,
+        &mut self,
         deadline: Deadline,
         now: Instant,
-    ) -> RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>
+    ) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>
     where
         B: RetryBudget,
     {
-        let plan = RetryPlan::new(
+        let max_attempts = self.max_attempts();
+        RetryPlan::new(
             self.config,
             deadline,
-            self.budget.clone(),
-            self.rng(),
+            CallBudget::of(&self.budget),
+            CallRng::new(self.stream.next_seed()),
             self.hook.clone(),
             now,
-        );
-        match self.live_max_attempts() {
-            None => plan,
-            max => plan.with_max_attempts(max),
-        }
+        )
+        .with_max_attempts(max_attempts)
     }
 
     /// [`plan`](Self::plan) for a call that starts when its first attempt
     /// does ([`RetryPlan::unstarted`]): a driver reads the clock for it
     /// only if the plan [needs the time](failsafe_core::plan::Plan::needs_start_time).
+    #[inline]
     pub fn unstarted_plan(
-        &self,
+        &mut self,
         deadline: Deadline,
-    ) -> RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>
+    ) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>
     where
         B: RetryBudget,
     {
-        let plan = RetryPlan::unstarted(
+        // One expression, the limit always set (the config's unless one
+        // was set at run time): a plan moved through a branch is copied.
+        let max_attempts = self.max_attempts();
+        RetryPlan::unstarted(
             self.config,
             deadline,
-            self.budget.clone(),
-            self.rng(),
+            CallBudget::of(&self.budget),
+            CallRng::new(self.stream.next_seed()),
             self.hook.clone(),
-        );
-        match self.live_max_attempts() {
-            None => plan,
-            max => plan.with_max_attempts(max),
-        }
+        )
+        .with_max_attempts(max_attempts)
     }
 
     #[inline]
@@ -735,6 +909,115 @@ mod tests {
             fresh.rng(),
             "the retrying call took exactly one seed"
         );
+    }
+
+    #[test]
+    fn a_call_rng_draws_as_the_generator_of_its_seed_and_takes_two_words() {
+        let mut lazy = CallRng::new(11);
+        let mut eager = Xorshift64::new(11);
+        for _ in 0..5 {
+            assert_eq!(lazy.next_u64(), eager.next_u64());
+        }
+        assert_eq!(core::mem::size_of::<CallRng>(), 16);
+    }
+
+    /// The seeds a handle's plans take come from its own stream: distinct
+    /// for every call of every clone, the same on every run for a seeded
+    /// policy whose handles are made in the same order, and away from the
+    /// shared counter that `call`s draw from.
+    #[test]
+    fn plans_of_a_handle_and_of_its_clones_take_distinct_reproducible_seeds() {
+        let config = config(
+            3,
+            BackoffKind::Constant(Duration::from_secs(1)),
+            Jitter::Full,
+        );
+        let streams = |seed: u64| {
+            let first = RetryPolicy::with_clock(config, Jump::default()).seed(seed);
+            let mut handles = std::vec![first.clone(), first.clone(), first];
+            let mut seeds = Vec::new();
+            for handle in &mut handles {
+                for _ in 0..500 {
+                    seeds.push(handle.stream.next_seed());
+                }
+            }
+            let shared: Vec<u64> = (0..1_500)
+                .map(|_| {
+                    handles[0]
+                        .live
+                        .seeds
+                        .fetch_add(SEED_STEP, Ordering::Relaxed)
+                })
+                .collect();
+            (seeds, shared)
+        };
+        let (seeds, shared) = streams(42);
+        let mut distinct = seeds.clone();
+        distinct.extend(&shared);
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3_000, "no seed given twice");
+        assert_eq!(streams(42).0, seeds, "a seeded policy repeats its streams");
+        assert_ne!(streams(43).0, seeds);
+    }
+
+    /// A plan owns its budget handle: none for a budget that keeps no
+    /// state (no `Arc` to clone), a clone of the shared budget otherwise,
+    /// counted at the first attempt as a call through the handle is.
+    #[test]
+    fn a_plan_holds_the_shared_budget_only_if_it_keeps_state() {
+        use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
+        use failsafe_core::retry::{BudgetHandle, Verdict};
+
+        let config = config(
+            5,
+            BackoffKind::Constant(Duration::from_millis(1)),
+            Jitter::None,
+        );
+        let mut none = RetryPolicy::with_clock(config, Jump::default());
+        let plan = none.plan(Deadline::NEVER, Instant::ZERO);
+        assert_eq!(Arc::strong_count(&none.budget.0), 1, "no clone");
+        drop(plan);
+        let mut quota = none.budget(TokenQuota::new(5, 5, 5, 5, 0).unwrap());
+        let mut plan = quota.plan(Deadline::NEVER, Instant::ZERO);
+        assert_eq!(Arc::strong_count(&quota.budget.0), 2, "one clone");
+        let mut now = Instant::ZERO;
+        let mut attempts = 0;
+        let gave_up = loop {
+            match plan.poll_action(now) {
+                Action::Start(attempt) => {
+                    attempts = attempt.number;
+                    let judged = Judged::verdict(Verdict::retry());
+                    plan.on_event(
+                        now,
+                        PlanEvent::Ended {
+                            attempt: attempts,
+                            judged,
+                        },
+                    );
+                }
+                Action::Wait(Some(at)) => {
+                    now = at;
+                    plan.on_event(at, PlanEvent::Timer);
+                }
+                Action::Finish(finish) => break finish,
+                other => panic!("{other:?}"),
+            }
+        };
+        // the same budget spent through a blocking call: two attempts
+        assert!(
+            matches!(
+                gave_up,
+                failsafe_core::plan::Finish::Answer {
+                    attempts: 2,
+                    gave_up: Some(GiveUp::Budget)
+                }
+            ),
+            "{gave_up:?}"
+        );
+        assert_eq!(attempts, 2);
+        let handle = CallBudget::of(quota.shared());
+        assert_eq!(handle.with_budget(|q: &mut TokenQuota| q.tokens()), Some(0));
     }
 
     #[test]

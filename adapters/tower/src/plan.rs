@@ -14,13 +14,12 @@ use failsafe_core::Instant;
 use failsafe_core::hedge::{HedgeConfig, HedgePlan, Latencies, LatencyQuantile};
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _};
 use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan};
-use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
 use failsafe_driver::slots::{Four, One, Slots};
 use failsafe_driver::{
-    Classify, DefaultClassifier, Error, Hook, PlanRun, RetryError, RetryOnErr, RetryPolicy,
-    Runtime, SharedBudget, StdLock, Step, TimeoutPolicy,
+    BoxedSleep, CallBudget, CallRng, Classify, Clock, DefaultClassifier, Error, Hook, PlanRun,
+    RetryError, RetryOnErr, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -347,8 +346,16 @@ pub type RetryLayer<B, R, K = RetryOnErr, D = NoDeadline> = PlanLayer<RetryPolic
 /// A service made by a [`RetryLayer`].
 pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
 /// The future of a [`RetryService`] call.
-pub type RetryFuture<S, Req, B, R, K> =
-    PlanFuture<Resend<S, Req, K>, RetryPlan<SharedBudget<B>, B, Xorshift64, Hook<RetryEvent>>, R>;
+///
+/// It runs on [`BoxedSleep<R>`](BoxedSleep): the timer of a retry that
+/// sleeps is allocated then, so the future of a call whose first attempt
+/// succeeds is smaller (tokio's `Sleep` is over 100 bytes) and cheaper to
+/// move.
+pub type RetryFuture<S, Req, B, R, K> = PlanFuture<
+    Resend<S, Req, K>,
+    RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>,
+    BoxedSleep<R>,
+>;
 
 impl<B, R> RetryLayer<B, R> {
     /// A layer retrying every `Err` under `policy`.
@@ -386,13 +393,15 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let (layer, clock) = (&self.layer, self.layer.pattern.clock().clone());
+        let layer = &mut self.layer;
+        let clock = BoxedSleep(layer.pattern.clock().clone());
         // The clock is read for the first attempt only if the plan needs
         // the time (a deadline, `max_elapsed`, a budget), and at its end
-        // only if it failed or something times a success.
-        let mut plan = layer
-            .pattern
-            .unstarted_plan(layer.deadline.deadline(&request));
+        // only if it failed or something times a success. The plan takes
+        // its jitter seed from this service's own stream and, without a
+        // budget, no budget handle: no atomic step per request.
+        let deadline = layer.deadline.deadline(&request);
+        let mut plan = layer.pattern.unstarted_plan(deadline);
         if !Classify::<S::Response, S::Error>::verdict_uses_time(&layer.classify) {
             plan = plan.judged_without_time();
         }

@@ -44,7 +44,7 @@ pub use budget::{
     FailureKind, GrpcThrottle, GrpcThrottleBuilder, NoBudget, RatioBudget, RatioBudgetBuilder,
     RetryBudget, TokenQuota, TokenQuotaBuilder,
 };
-pub use plan::RetryPlan;
+pub use plan::{BudgetHandle, RetryPlan};
 
 use core::borrow::Borrow;
 use core::fmt;

@@ -15,6 +15,51 @@ use crate::sync::Lock;
 use crate::timeout::Deadline;
 use crate::{Instant, Observer};
 
+/// How a [`RetryPlan`] reaches the budget its calls share: any handle that
+/// derefs to a [`Lock`] over it (`&lock`, `Arc<lock>`, `Rc<lock>`,
+/// `&NoBudget`), or a handle of one's own that may hold none.
+///
+/// A handle that holds no budget answers `None`: the plan then counts
+/// nothing and grants every retry, as [`NoBudget`] does. A driver whose
+/// budget keeps no state ([`RetryBudget::is_unlimited`]) hands such a
+/// handle to each call and so shares nothing (no reference count to step)
+/// per call.
+///
+/// ```
+/// use failsafe_core::retry::{BudgetHandle, NoBudget, RetryBudget, TokenQuota};
+/// use failsafe_core::sync::CsLock;
+/// use failsafe_core::Instant;
+///
+/// let quota = CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
+/// let handle = &quota;
+/// assert_eq!(handle.with_budget(|q: &mut TokenQuota| q.tokens()), Some(10));
+///
+/// /// A handle that never holds a budget.
+/// struct Unbudgeted;
+/// impl<G> BudgetHandle<G> for Unbudgeted {
+///     fn with_budget<R>(&self, _: impl FnOnce(&mut G) -> R) -> Option<R> {
+///         None
+///     }
+/// }
+/// assert_eq!(Unbudgeted.with_budget(|b: &mut NoBudget| b.on_call(Instant::ZERO)), None);
+/// ```
+pub trait BudgetHandle<G> {
+    /// Runs `f` on the budget under its lock, or answers `None` if this
+    /// handle holds no budget.
+    fn with_budget<R>(&self, f: impl FnOnce(&mut G) -> R) -> Option<R>;
+}
+
+impl<L, G> BudgetHandle<G> for L
+where
+    L: Deref,
+    L::Target: Lock<G>,
+{
+    #[inline]
+    fn with_budget<R>(&self, f: impl FnOnce(&mut G) -> R) -> Option<R> {
+        Some(Lock::with(&**self, f))
+    }
+}
+
 /// One call's retries as a [`Plan`]: start an attempt, wait for it, sleep
 /// until the backoff's instant, start again, until an attempt succeeds or
 /// the policy gives up.
@@ -24,10 +69,11 @@ use crate::{Instant, Observer};
 /// live inside a `'static` future. The config `C` is a [`RetryConfig`] by
 /// value, or anything lending one (`&'static RetryConfig`, a zero-sized
 /// [`const_config!`](crate::const_config) type: read in place at each
-/// decision, so a `const` one folds into the code). The handle is anything that derefs to a
-/// [`Lock`] over the budget: `&lock`, `Arc<lock>`, `&NoBudget` for none. The
-/// budget is locked only while a decision is made, never across a sleep or
-/// an attempt.
+/// decision, so a `const` one folds into the code). The handle is a
+/// [`BudgetHandle`]: anything that derefs to a [`Lock`] over the budget
+/// (`&lock`, `Arc<lock>`, `&NoBudget` for none), or one that may hold none.
+/// The budget is locked only while a decision is made, never across a
+/// sleep or an attempt.
 ///
 /// ```
 /// use core::time::Duration;
@@ -91,8 +137,7 @@ enum Phase {
 
 impl<L, G, N, O, C> RetryPlan<L, G, N, O, C>
 where
-    L: Deref,
-    L::Target: Lock<G>,
+    L: BudgetHandle<G>,
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
@@ -227,7 +272,10 @@ where
         let started = if G::is_unlimited() {
             machine.start_attempt(now, &mut NoBudget)
         } else {
-            self.budget.with(|b| machine.start_attempt(now, b))
+            match self.budget.with_budget(|b| machine.start_attempt(now, b)) {
+                Some(started) => started,
+                None => machine.start_attempt(now, &mut NoBudget),
+            }
         };
         match started {
             Ok(number) => {
@@ -279,8 +327,7 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
 
 impl<L, G, N, O, C> Plan for RetryPlan<L, G, N, O, C>
 where
-    L: Deref,
-    L::Target: Lock<G>,
+    L: BudgetHandle<G>,
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
@@ -333,8 +380,13 @@ where
         let decision = if G::is_unlimited() {
             machine.on_result(now, judged.verdict, rng, &mut NoBudget)
         } else {
-            self.budget
-                .with(|b| machine.on_result(now, judged.verdict, rng, b))
+            match self
+                .budget
+                .with_budget(|b| machine.on_result(now, judged.verdict, &mut *rng, b))
+            {
+                Some(decision) => decision,
+                None => machine.on_result(now, judged.verdict, rng, &mut NoBudget),
+            }
         };
         self.phase = match decision {
             Decision::RetryAt { .. } => Phase::Sleeping,

@@ -1125,3 +1125,90 @@ fn a_restarted_plan_decides_as_a_new_one() {
         }
     }
 }
+
+/// A budget handle that holds no budget ([`BudgetHandle`] answering
+/// `None`) counts nothing and grants every retry: its plan decides exactly
+/// as one with [`NoBudget`], whatever the budget's type.
+#[test]
+fn a_handle_holding_no_budget_decides_as_no_budget() {
+    use crate::plan::{Action, Judged, Plan, PlanEvent};
+    use crate::timeout::Deadline;
+
+    struct Empty;
+    impl<G> BudgetHandle<G> for Empty {
+        fn with_budget<R>(&self, _: impl FnOnce(&mut G) -> R) -> Option<R> {
+            None
+        }
+    }
+
+    /// Every attempt fails until the plan stops; the actions it took.
+    fn drive<P: Plan>(mut plan: P) -> Vec<Action> {
+        let mut now = Instant::ZERO;
+        let mut actions = Vec::new();
+        for _ in 0..40 {
+            let action = plan.poll_action(now);
+            actions.push(action);
+            match action {
+                Action::Start(attempt) => {
+                    now = now.saturating_add(ms(1));
+                    let judged = Judged::verdict(Verdict::retry());
+                    let attempt = attempt.number;
+                    plan.on_event(now, PlanEvent::Ended { attempt, judged });
+                }
+                Action::Wait(Some(at)) => {
+                    now = at;
+                    plan.on_event(now, PlanEvent::Timer);
+                }
+                _ => break,
+            }
+        }
+        actions
+    }
+
+    let config = RetryConfig::builder()
+        .max_attempts(5)
+        .backoff(BackoffKind::Constant(ms(10)))
+        .jitter(Jitter::Full)
+        .build()
+        .unwrap();
+    let rng = || Xorshift64::new(5);
+    let none = drive(RetryPlan::<_, NoBudget, _>::new(
+        config,
+        Deadline::NEVER,
+        &NoBudget,
+        rng(),
+        (),
+        Instant::ZERO,
+    ));
+    assert_eq!(none.len(), 10, "five attempts, four sleeps, the finish");
+    let empty_unlimited = drive(RetryPlan::<_, NoBudget, _>::new(
+        config,
+        Deadline::NEVER,
+        Empty,
+        rng(),
+        (),
+        Instant::ZERO,
+    ));
+    // A budget type that would refuse the second retry, never reached.
+    let empty_quota = drive(RetryPlan::<_, TokenQuota, _>::new(
+        config,
+        Deadline::NEVER,
+        Empty,
+        rng(),
+        (),
+        Instant::ZERO,
+    ));
+    assert_eq!(empty_unlimited, none);
+    assert_eq!(empty_quota, none);
+    // The same budget type, held: it refuses.
+    let quota = crate::sync::CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
+    let held = drive(RetryPlan::<_, TokenQuota, _>::new(
+        config,
+        Deadline::NEVER,
+        &quota,
+        rng(),
+        (),
+        Instant::ZERO,
+    ));
+    assert_ne!(held, none);
+}
