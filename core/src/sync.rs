@@ -824,7 +824,9 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
             // copied whole it would force the lock-free rejection above
             // into memory too, its parts then read back as one (a
             // store-forwarding stall on every rejection).
-            Entry::Rejected(r) => Entry::Rejected(Rejected::new(r.reason, r.retry_at)),
+            Entry::Rejected(Rejected { reason, retry_at }) => {
+                Entry::Rejected(Rejected::new(reason, retry_at))
+            }
             entry => entry,
         }
     }

@@ -129,9 +129,12 @@ fn callers_through_the_contract_share_exactly_the_burst() {
 }
 
 /// A caller whose clock reads earlier than the latest time the limiter has
-/// seen races one at that latest time: whichever order the clock contract
-/// and the compare-and-swap interleave in, exactly one is admitted (a
-/// stepped-back `now` never finds more room than the latest would).
+/// seen races one at that latest time, on a limiter that has rested (the
+/// case where the clock contract decides: booked from its own earlier
+/// time, the stepped-back caller would leave the current one room too).
+/// Whichever order the clock contract and the compare-and-swap interleave
+/// in, exactly one is admitted: a stepped-back `now` never finds more room
+/// than the latest would.
 #[test]
 fn a_stepped_back_caller_races_a_current_one() {
     use failsafe_core::admission::{Call, Entry};
@@ -141,22 +144,23 @@ fn a_stepped_back_caller_races_a_current_one() {
     loom::model(|| {
         let quota = Quota::per_second(1).unwrap();
         let limiter = Arc::new(Throttle::new(AtomicGcra::new(quota)));
-        // The burst of 1 spent at 0: the next permit frees at 1 s.
-        let first = limiter.enter(&Call::at(Instant::ZERO).no_wait(), None);
-        assert!(matches!(first, Entry::Admitted(_)));
+        // Seen at 10 s, nothing booked: two permits at once never fit a
+        // burst of 1, so this call is refused and the limiter stays rested.
+        let heavy = Call::at(Instant::from_secs(10)).with_weight(2).no_wait();
+        assert!(matches!(limiter.enter(&heavy, None), Entry::Rejected(_)));
         let l = limiter.clone();
         let current = thread::spawn(move || {
             matches!(
-                l.enter(&Call::at(Instant::from_secs(1)).no_wait(), None),
+                l.enter(&Call::at(Instant::from_secs(10)).no_wait(), None),
                 Entry::Admitted(_)
             )
         });
         let behind = matches!(
-            limiter.enter(&Call::at(Instant::ZERO).no_wait(), None),
+            limiter.enter(&Call::at(Instant::from_secs(5)).no_wait(), None),
             Entry::Admitted(_)
         );
         let current = current.join().unwrap();
         assert!(current ^ behind, "exactly one of the two is admitted");
-        assert_eq!(limiter.limiter().available(Instant::from_secs(1)), 0);
+        assert_eq!(limiter.limiter().available(Instant::from_secs(10)), 0);
     });
 }

@@ -1,5 +1,5 @@
 //! Fuzzes the per-call plan contract for every plan (retry, timeout,
-//! fallback, hedge) with arbitrary configurations and an arbitrary world:
+//! fallback, hedge, and a retry or hedge under an attempt timeout) with arbitrary configurations and an arbitrary world:
 //! time that moves, stalls or steps back, attempts that end in any order
 //! with any judgement, timers that fire. At every action it checks what a
 //! driver relies on (the same rules as `tests/tests/plan_contract.rs`):
@@ -25,7 +25,7 @@ use failsafe_core::retry::{
 };
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::CsLock;
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
+use failsafe_core::timeout::{AttemptTimeout, Deadline, Timeout, TimeoutConfig, TimeoutMode};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -64,7 +64,35 @@ struct Step {
 struct Input {
     kind: Kind,
     deadline_ms: Option<u16>,
+    /// The retry's or hedge's attempts under an `AttemptTimeout` (`Some`):
+    /// none (`None` inside), or this many ms, soft or cancelling.
+    per_try: Option<Option<(u16, bool)>>,
     steps: Vec<Step>,
+}
+
+/// `plan` alone, or under the input's attempt timeout.
+fn drive_timed(
+    plan: impl Plan,
+    per_try: Option<Option<(u16, bool)>>,
+    in_flight: usize,
+    steps: &[Step],
+) {
+    let Some(per_try) = per_try else {
+        return drive(plan, in_flight, steps);
+    };
+    let config = per_try.and_then(|(ms, soft)| {
+        let mode = if soft {
+            TimeoutMode::Soft
+        } else {
+            TimeoutMode::Cancel
+        };
+        TimeoutConfig::new(Duration::from_millis(u64::from(ms)))
+            .ok()
+            .map(|c| c.mode(mode))
+    });
+    // More attempts at once than it times: those run uncut.
+    let timed: AttemptTimeout<_> = AttemptTimeout::new(plan, config);
+    drive(timed, in_flight, steps);
 }
 
 fn judged(step: &Step) -> Judged {
@@ -205,7 +233,7 @@ fuzz_target!(|input: Input| {
             };
             let quota = CsLock::new(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
             let plan = RetryPlan::new(config, deadline, &quota, Xorshift64::new(seed), (), now);
-            drive(plan, 1, &input.steps);
+            drive_timed(plan, input.per_try, 1, &input.steps);
         }
         Kind::Timeout { ms, soft } => {
             let Ok(config) = TimeoutConfig::new(Duration::from_millis(u64::from(ms))) else {
@@ -257,7 +285,7 @@ fuzz_target!(|input: Input| {
                 Duration::from_millis(100),
             ));
             let plan = HedgePlan::new(config, deadline, &quota, &latencies, (), now);
-            drive(plan, attempts as usize, &input.steps);
+            drive_timed(plan, input.per_try, attempts as usize, &input.steps);
         }
     }
 });

@@ -21,6 +21,7 @@ use failsafe_core::breaker::{
 };
 use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit, Ticket};
 use failsafe_core::failfast::{FailFast, FailFastConfig, FailFastPermit};
+use failsafe_core::plan::{Action, Judged, Plan, PlanEvent};
 use failsafe_core::rate::retry_after::Backpressure;
 use failsafe_core::rate::{
     AtomicGcra, FixedWindow, Gcra, KeyedGcra, Quota, Reservation, SlidingWindow, TokenBucket,
@@ -29,9 +30,12 @@ use failsafe_core::retry::{
     BackoffKind, GrpcThrottle, Jitter, RatioBudget, Retry, RetryBudget, RetryConfig, TokenQuota,
     Verdict,
 };
+use failsafe_core::retry::{NoBudget, RetryPlan};
 use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::{CsLock, SharedBreaker, SharedBulkhead, SharedFailFast};
-use failsafe_core::timeout::{Deadline, Timeout, TimeoutConfig, TimeoutMode};
+use failsafe_core::timeout::{
+    ATTEMPT_TIMED_OUT, AttemptTimeout, Deadline, Timeout, TimeoutConfig, TimeoutMode,
+};
 use failsafe_core::{Instant, Outcome};
 use proptest::prelude::*;
 
@@ -955,6 +959,84 @@ impl Machine for BackpressureM {
     }
 }
 
+// ------------------------------------------------------------ plans --
+
+#[derive(Clone, Debug)]
+enum PlanOp {
+    Poll,
+    End(u8),
+    Timer,
+}
+
+fn plan_op() -> impl Strategy<Value = PlanOp> {
+    prop_oneof![
+        2 => Just(PlanOp::Poll),
+        1 => (0u8..3).prop_map(PlanOp::End),
+        1 => Just(PlanOp::Timer),
+    ]
+}
+
+/// A per-call plan, and the attempt it started last (the one an `End`
+/// ends): asked what to do, told an attempt ended (a success, a failure,
+/// a timeout) or a timer fired.
+struct PlanM<P>(P, u32);
+
+impl<P: Plan> Machine for PlanM<P> {
+    type Op = PlanOp;
+    type Answer = Option<Action>;
+    fn apply(&mut self, now: Instant, op: &PlanOp) -> Option<Action> {
+        match *op {
+            PlanOp::Poll => {
+                let action = self.0.poll_action(now);
+                if let Action::Start(attempt) = action {
+                    self.1 = attempt.number;
+                }
+                Some(action)
+            }
+            PlanOp::End(j) => {
+                let judged = match j {
+                    0 => Judged::SUCCESS,
+                    1 => Judged::verdict(Verdict::retry()),
+                    _ => ATTEMPT_TIMED_OUT,
+                };
+                let attempt = self.1;
+                self.0.on_event(now, PlanEvent::Ended { attempt, judged });
+                None
+            }
+            PlanOp::Timer => {
+                self.0.on_event(now, PlanEvent::Timer);
+                None
+            }
+        }
+    }
+}
+
+fn retry_plan() -> RetryPlan<&'static NoBudget, NoBudget, Xorshift64> {
+    let config = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Constant(Duration::from_millis(1_500)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let deadline = Deadline::at(Instant::from_secs(30));
+    RetryPlan::new(
+        config,
+        deadline,
+        &NoBudget,
+        Xorshift64::new(3),
+        (),
+        Instant::from_secs(5),
+    )
+}
+
+fn per_try(mode: TimeoutMode) -> Option<TimeoutConfig> {
+    Some(
+        TimeoutConfig::new(Duration::from_millis(2_500))
+            .unwrap()
+            .mode(mode),
+    )
+}
+
 // -------------------------------------------------------- the checks --
 
 proptest! {
@@ -963,6 +1045,18 @@ proptest! {
     #[test]
     fn gcra(t in trace(rate_op())) {
         replay(|| Booked(Gcra::new(quota(700, 3)), Vec::new()), &t)?;
+    }
+
+    #[test]
+    fn retry_plan_alone(t in trace(plan_op())) {
+        replay(|| PlanM(retry_plan(), 0), &t)?;
+    }
+
+    #[test]
+    fn attempt_timeout_over_a_retry(t in trace(plan_op())) {
+        replay(|| PlanM(AttemptTimeout::<_>::new(retry_plan(), per_try(TimeoutMode::Cancel)), 0), &t)?;
+        replay(|| PlanM(AttemptTimeout::<_>::new(retry_plan(), per_try(TimeoutMode::Soft)), 0), &t)?;
+        replay(|| PlanM(AttemptTimeout::<_>::new(retry_plan(), None), 0), &t)?;
     }
 
     #[test]

@@ -284,7 +284,12 @@ impl<B: fmt::Debug> fmt::Debug for CallBudget<B> {
 /// jittered delay ([`SeedOnDraw`]; a call whose first attempt succeeds
 /// takes no seed): give the policy a [`seed`](Self::seed) and the jitter
 /// of the n-th call that retries is the same on every run; by default the
-/// counter starts from a per-process random value.
+/// counter starts from a per-process random value. The plans a driver
+/// takes one by one ([`plan`](Self::plan), [`unstarted_plan`](Self::unstarted_plan):
+/// the tower layer) draw instead from this handle's own stream of seeds,
+/// one per plan whether it retries or not, with no atomic step: each clone
+/// gets a stream of its own when it is cloned, so a seeded policy repeats
+/// its jitter when its clones are made in the same order.
 ///
 /// The budget is locked only while an attempt's result is decided, never
 /// across an attempt or a sleep. The hook runs under that lock: keep it

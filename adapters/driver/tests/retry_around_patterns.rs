@@ -353,16 +353,26 @@ fn a_blocking_pipeline_drops_late_results_unless_the_attempt_timeout_is_soft() {
             clock.0.set(ms(now.as_millis() + 150)); // 150 ms of work
             Ok::<_, &str>(attempt.number)
         });
-        (result.map_err(|e| e.to_string()), started, clock.0.get())
+        // An error must be a timeout: its deadline.
+        let result = result.map_err(|e| match e.error {
+            Error::Timeout(d) => Ok(d),
+            other => Err(format!("{other:?}")),
+        });
+        (result, started, clock.0.get())
     };
     let (result, started, end) = run(TimeoutMode::Cancel, None);
-    assert!(result.is_err(), "{result:?}");
+    // The second attempt, started at 160 ms, ran past its 260 ms deadline.
+    assert_eq!(result, Err(Ok(Deadline::at(ms(260)))));
     assert_eq!(started, [(1, ms(0)), (2, ms(160))]);
     assert_eq!(end, ms(310));
     let (result, started, _) = run(TimeoutMode::Soft, None);
     assert_eq!(result, Ok(1));
     assert_eq!(started, [(1, ms(0))]);
     let (result, started, _) = run(TimeoutMode::Soft, Some(120));
-    assert!(result.is_err(), "{result:?}");
+    assert_eq!(
+        result,
+        Err(Ok(Deadline::at(ms(120)))),
+        "the call's deadline binds"
+    );
     assert_eq!(started, [(1, ms(0))]);
 }

@@ -403,10 +403,15 @@ impl AtomicGcra {
 
     /// `max(now, latest seen)`, remembered: the clock contract of
     /// [`Gcra`]. One load, and a plain store when time moved on (on the
-    /// cache line the decision's compare-and-swap takes anyway). Two callers
-    /// racing may leave the earlier of their times as the latest: that only
-    /// makes a later stepped-back caller find less capacity, never more, so
-    /// the rate still holds.
+    /// cache line the decision's compare-and-swap takes anyway), not a
+    /// locked read-modify-write. The price: two callers storing at once may
+    /// leave the earlier of their times as the latest, and a third caller
+    /// whose clock reads between the two is then not raised to the later
+    /// one. On a limiter that has rested it may book from its own time and
+    /// leave a permit for a caller at the later time: one permit more than
+    /// the contract allows, once per such three-way race (sequential
+    /// callers and two racing ones keep it exactly: the loom model
+    /// `a_stepped_back_caller_races_a_current_one`).
     #[inline(always)]
     pub(crate) fn observe(&self, now: Instant) -> u64 {
         let now = now.as_nanos();

@@ -817,6 +817,13 @@ impl<B: Backoff, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> Retry<B, O, C>
         &self.observer
     }
 
+    /// `max(now, the latest instant seen)`, remembered: the clock
+    /// contract, for a plan that is told the time between decisions.
+    #[inline(always)]
+    pub(crate) fn observe(&mut self, now: Instant) -> Instant {
+        self.clock.observe(now)
+    }
+
     /// A call made before its start was known (a retry plan that read no
     /// clock): it starts at `now`, if no attempt has yet.
     #[inline]

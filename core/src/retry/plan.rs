@@ -335,6 +335,9 @@ where
 {
     #[inline]
     fn poll_action(&mut self, now: Instant) -> Action {
+        // A clock that steps back reads as no time passed (a sleep is
+        // over once any instant at or past its end has been seen).
+        let now = self.machine.observe(now);
         match self.phase {
             Phase::Unstarted => {
                 self.machine.restart_at(now);
@@ -367,6 +370,8 @@ where
     /// give up: it is the best there is.
     #[inline]
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
+        // Every instant told counts as seen, a timer's too.
+        let now = self.machine.observe(now);
         let Phase::Running = self.phase else {
             return; // a timer needs no bookkeeping: the next poll compares instants
         };

@@ -3,6 +3,7 @@
 use crate::Instant;
 use crate::plan::{Action, Attempt, Judged, Plan, PlanEvent};
 use crate::retry::{FailureKind, Verdict};
+use crate::time::Monotonic;
 
 use super::{Deadline, TimeoutConfig, TimeoutMode};
 
@@ -37,8 +38,13 @@ pub const ATTEMPT_TIMED_OUT: Judged = Judged::verdict(Verdict::Retry {
 /// way. Up to `N` attempts in flight at once are timed (a hedge's; more
 /// run uncut).
 ///
-/// It asks for the time only where the inner plan does, and at each start
-/// (an attempt's deadline counts from it).
+/// It asks for the time where the inner plan does, and before the first
+/// start (an attempt's deadline counts from its start): later starts use
+/// the instant the inner plan asked to be given (a retry's backoff reads
+/// the time after a failure; a timer's instant is fresh). In soft mode it
+/// reports nothing about an overrun: a late attempt's result is kept as
+/// it is (a [`Timeout`](super::Timeout) of its own, inside the attempt,
+/// reports one). A clock that steps back reads as no time passed.
 ///
 /// ```
 /// use core::time::Duration;
@@ -71,11 +77,28 @@ pub struct AttemptTimeout<P, const N: usize = 4> {
     cancel: [Option<u32>; N],
     /// The last attempt to end was cut at this deadline.
     timed_out: Option<Deadline>,
+    /// The latest instant seen: a clock that steps back reads as no time
+    /// passed (an attempt's deadline never counts from before it).
+    clock: Monotonic,
 }
 
 impl<P, const N: usize> AttemptTimeout<P, N> {
     /// `plan` with each attempt bounded by `config` (`None`: by nothing
-    /// but the inner plan's own deadline, as `plan` alone).
+    /// but the inner plan's own deadline, which it then enforces).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use failsafe_core::fallback::{FallbackPlan, FallbackPolicy};
+    /// use failsafe_core::plan::{Action, Plan};
+    /// use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
+    /// use failsafe_core::Instant;
+    ///
+    /// let fallback = FallbackPlan::new(FallbackPolicy::ALL, 1, Deadline::NEVER, ());
+    /// let per_try = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
+    /// let mut plan: AttemptTimeout<_> = AttemptTimeout::new(fallback, Some(per_try));
+    /// let Action::Start(attempt) = plan.poll_action(Instant::from_secs(5)) else { panic!() };
+    /// assert_eq!(attempt.deadline, Deadline::at(Instant::from_secs(6)));
+    /// ```
     pub const fn new(plan: P, config: Option<TimeoutConfig>) -> Self {
         AttemptTimeout {
             plan,
@@ -83,6 +106,7 @@ impl<P, const N: usize> AttemptTimeout<P, N> {
             running: [None; N],
             cancel: [None; N],
             timed_out: None,
+            clock: Monotonic::new(),
         }
     }
 
@@ -126,6 +150,7 @@ impl<P, const N: usize> AttemptTimeout<P, N> {
 
 impl<P: Plan, const N: usize> Plan for AttemptTimeout<P, N> {
     fn poll_action(&mut self, now: Instant) -> Action {
+        let now = self.clock.observe(now);
         if let Some(number) = self.cancel.iter_mut().find_map(Option::take) {
             return Action::Cancel(number);
         }
@@ -173,6 +198,7 @@ impl<P: Plan, const N: usize> Plan for AttemptTimeout<P, N> {
     }
 
     fn on_event(&mut self, now: Instant, event: PlanEvent) {
+        let now = self.clock.observe(now);
         if let PlanEvent::Ended { attempt, .. } = event {
             self.forget(attempt);
             self.timed_out = None;
@@ -291,7 +317,7 @@ mod tests {
 
     /// A soft timeout hands the deadline down and never cuts.
     #[test]
-    fn a_soft_timeout_never_cuts() {
+    fn a_soft_timeout_cuts_only_at_the_inner_deadline() {
         let mut plan: AttemptTimeout<_> =
             AttemptTimeout::new(retry(3), per_try(100, TimeoutMode::Soft));
         let Action::Start(first) = plan.poll_action(ms(0)) else {
