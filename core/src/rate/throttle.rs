@@ -248,11 +248,7 @@ impl<L, O> Throttle<L, O> {
 
     /// How long `call` may wait: zero if it may not, never past its deadline.
     fn wait_for<K: ?Sized>(&self, call: &Call<'_, K>, now: Instant) -> Duration {
-        let max_wait = call.max_wait().unwrap_or(self.max_wait);
-        if max_wait.is_zero() {
-            return Duration::ZERO;
-        }
-        max_wait.min(call.deadline().remaining(now))
+        Duration::from_nanos(self.wait_nanos(call, now.as_nanos()))
     }
 
     /// [`wait_for`](Self::wait_for) in nanoseconds (saturating), at `now`
@@ -293,6 +289,7 @@ fn asked<L: Limiter>(
 /// `max_wait`. A booking made with no wait allowed starts at once even if
 /// its start reads later than `now`: the limiter went by the latest time it
 /// had seen (the clock contract), and `now` was earlier.
+#[inline(always)]
 fn booked(
     booking: Result<Reservation, Rejected>,
     now: Instant,
@@ -308,27 +305,37 @@ fn booked(
     }
 }
 
-/// What a rate limiter's observer hears of `entry`, a request for
-/// `permits` at `now` (nothing while a call waits for its turn).
-#[inline]
+/// What a rate limiter's observer hears of `entry`: admitted or
+/// rejected (nothing while a call waits for its turn). By value, so that
+/// a caller's entry can stay in registers.
+#[inline(always)]
+fn decision_of(entry: &Entry<Reservation, Reservation>) -> Option<Result<(), Rejected>> {
+    match entry {
+        Entry::Admitted(_) => Some(Ok(())),
+        Entry::Rejected(rejected) => Some(Err(*rejected)),
+        Entry::Pending { .. } => None,
+    }
+}
+
+/// The event of `decision`, a request for `permits` at `now` leaving
+/// `available` permits.
 fn event_of(
-    entry: &Entry<Reservation, Reservation>,
+    decision: Result<(), Rejected>,
     now: Instant,
     permits: u32,
-    available: impl FnOnce() -> Option<u32>,
-) -> Option<RateEvent> {
-    match entry {
-        Entry::Admitted(_) => Some(RateEvent::Acquired {
+    available: Option<u32>,
+) -> RateEvent {
+    match decision {
+        Ok(()) => RateEvent::Acquired {
             at: now,
             permits,
-            available: available(),
-        }),
-        Entry::Rejected(rejected) => Some(RateEvent::Rejected {
+            available,
+        },
+        Err(rejected) => RateEvent::Rejected {
             at: now,
-            rejected: *rejected,
-            available: available(),
-        }),
-        Entry::Pending { .. } => None,
+            rejected,
+            available,
+        },
     }
 }
 
@@ -355,9 +362,9 @@ impl<L: Limiter, O: Observer<RateEvent>> Throttle<L, O> {
         call: &Call<'_, L::Key>,
         now: Instant,
     ) {
-        if let Some(event) = event_of(entry, now, call.weight(), || {
-            self.limiter.permits_available(call.key(), now)
-        }) {
+        if let Some(decision) = decision_of(entry) {
+            let available = self.limiter.permits_available(call.key(), now);
+            let event = event_of(decision, now, call.weight(), available);
             self.observer.on_event(event);
         }
     }
@@ -376,12 +383,7 @@ impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
             // The decision by value, not the entry by reference: a
             // reference would keep the entry in memory on the common,
             // silent path too.
-            let decision = match &entry {
-                Entry::Admitted(_) => Some(Ok(())),
-                Entry::Rejected(rejected) => Some(Err(*rejected)),
-                Entry::Pending { .. } => None,
-            };
-            if let Some(decision) = decision {
+            if let Some(decision) = decision_of(&entry) {
                 self.report_shared_to_observer(decision, now, permits);
             }
         }
@@ -396,18 +398,8 @@ impl<O: SharedObserver<RateEvent>> Throttle<AtomicGcra, O> {
         permits: u32,
     ) {
         let available = Some(self.limiter.available(now));
-        self.observer.on_event(match decision {
-            Ok(()) => RateEvent::Acquired {
-                at: now,
-                permits,
-                available,
-            },
-            Err(rejected) => RateEvent::Rejected {
-                at: now,
-                rejected,
-                available,
-            },
-        });
+        self.observer
+            .on_event(event_of(decision, now, permits, available));
     }
 }
 
@@ -488,15 +480,7 @@ impl<O: SharedObserver<RateEvent>> SharedAdmission for Throttle<AtomicGcra, O> {
         let max_wait = self.wait_nanos(call, now);
         let booking = self.limiter.reserve_observed(now, call.weight(), max_wait);
         let now = Instant::from_nanos(now);
-        let entry = match booking {
-            // A booking made with no wait allowed starts at `now` (`booked`).
-            Ok(r) if max_wait == 0 || r.start() <= now => Entry::Admitted(r),
-            Ok(r) => Entry::Pending {
-                recheck_at: Some(r.start()),
-                wait: r,
-            },
-            Err(rejected) => Entry::Rejected(rejected),
-        };
+        let entry = booked(booking, now, Duration::from_nanos(max_wait));
         self.report_shared(entry, now, call.weight())
     }
 
