@@ -1008,14 +1008,10 @@ where
         let (deadline, plan) = self.retries_at(now, deadline);
         // A late attempt is cut at its own deadline, or in soft mode at
         // the call's, as the async call's plan cuts it.
-        let soft = self
-            .settings
-            .attempt_timeout
-            .is_some_and(|c| c.timeout_mode() == failsafe_core::timeout::TimeoutMode::Soft);
         let call_deadline = deadline;
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = attempt.deadline;
-            let cut = if soft { call_deadline } else { deadline };
+            let cut = Timed::<()>::cut_at(self.settings.attempt_timeout, deadline, call_deadline);
             let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
             {
                 Ok(guard) => guard,

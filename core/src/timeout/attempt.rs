@@ -122,6 +122,27 @@ impl<P, const N: usize> AttemptTimeout<P, N> {
         &self.plan
     }
 
+    /// When an attempt is cut under `config`: at the deadline it was
+    /// `handed` in cancel mode, at the `inner` plan's deadline for it in
+    /// soft mode or without a timeout. For a driver that cannot cut (a
+    /// blocking attempt), the instant past which its result is late.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig, TimeoutMode};
+    /// # use failsafe_core::Instant;
+    /// let (handed, inner) = (Deadline::at(Instant::from_secs(1)), Deadline::NEVER);
+    /// let soft = TimeoutConfig::new(Duration::from_secs(1)).unwrap().mode(TimeoutMode::Soft);
+    /// assert_eq!(AttemptTimeout::<()>::cut_at(Some(soft), handed, inner), inner);
+    /// assert_eq!(AttemptTimeout::<()>::cut_at(Some(soft.mode(TimeoutMode::Cancel)), handed, inner), handed);
+    /// ```
+    pub fn cut_at(config: Option<TimeoutConfig>, handed: Deadline, inner: Deadline) -> Deadline {
+        match config {
+            Some(c) if c.timeout_mode() == TimeoutMode::Cancel => handed,
+            _ => inner,
+        }
+    }
+
     /// The deadline at which the last attempt to end was cut, if it was
     /// (`None` once an attempt ends by itself): a call whose last attempt
     /// was cut timed out, and has no result of its own to answer with.
@@ -156,16 +177,11 @@ impl<P: Plan, const N: usize> Plan for AttemptTimeout<P, N> {
         }
         match self.plan.poll_action(now) {
             Action::Start(attempt) => {
-                let (handed, cut) = match self.config {
-                    Some(c) => {
-                        let handed = attempt.deadline.child(now, c.timeout());
-                        match c.timeout_mode() {
-                            TimeoutMode::Cancel => (handed, handed),
-                            TimeoutMode::Soft => (handed, attempt.deadline),
-                        }
-                    }
-                    None => (attempt.deadline, attempt.deadline),
+                let handed = match self.config {
+                    Some(c) => attempt.deadline.child(now, c.timeout()),
+                    None => attempt.deadline,
                 };
+                let cut = Self::cut_at(self.config, handed, attempt.deadline);
                 if let Some(free) = self.running.iter_mut().find(|slot| slot.is_none()) {
                     *free = Some((attempt.number, cut));
                 }
