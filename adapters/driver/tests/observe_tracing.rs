@@ -66,14 +66,30 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+/// The tests of this file, one at a time: `tracing` caches each event
+/// site's interest across threads, and a test that runs with no
+/// subscriber can cache "never" for sites another test's capture is
+/// about to hit (a capture once lost every event of the kinds the
+/// subscriber-less test had just sent).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn capture(f: impl FnOnce()) -> Vec<Captured> {
     let sub = Capture::default();
-    tracing::subscriber::with_default(sub.clone(), f);
+    tracing::subscriber::with_default(sub.clone(), || {
+        // Interest worked out again with this capture in place.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     sub.0.lock().unwrap().clone()
 }
 
 #[test]
 fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
+    let _serial = one_at_a_time();
     let events = capture(|| observe_common::send_all(&TracingObserver::new("payments")));
     let names: Vec<(&str, &str)> = events
         .iter()
@@ -134,6 +150,7 @@ fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
 
 #[test]
 fn a_handle_reports_its_lock_free_rejections_to_tracing() {
+    let _serial = one_at_a_time();
     let config = BreakerConfig::builder()
         .consecutive_failures(1)
         .open_wait(Duration::from_secs(60))
@@ -158,5 +175,6 @@ fn a_handle_reports_its_lock_free_rejections_to_tracing() {
 
 #[test]
 fn no_subscriber_no_event_and_no_panic() {
+    let _serial = one_at_a_time();
     observe_common::send_all(&TracingObserver::new("quiet"));
 }
