@@ -580,6 +580,15 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
 }
 
 impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
+    /// When an attempt handed `handed` in a call whose deadline is `call`
+    /// is cut: its own deadline in cancel mode, the call's otherwise (a
+    /// soft attempt timeout only hands its deadline down). Past it, an
+    /// attempt the call stops waiting for gives its permits back as a
+    /// timeout; before it, as cancelled.
+    fn cut(&self, handed: Deadline, call: Deadline) -> Deadline {
+        Timed::<()>::cut_at(self.settings.attempt_timeout, handed, call)
+    }
+
     /// The reason to fall back for `error`, if the pipeline's fallback
     /// policy accepts it (decided by the core's `FallbackPlan`).
     pub fn falls_back<E>(&self, error: &PipelineError<E>) -> Option<FallbackReason> {
@@ -654,9 +663,10 @@ impl<T, E> Judge<Ended<T, E>> for ByAttempt {
 }
 
 /// A held attempt's permits: handed back with the attempt's outcome when it
-/// ends, or, if the attempt is dropped first (its deadline passed, or the
-/// call itself was dropped), as a timeout when its deadline has passed and
-/// as cancelled otherwise.
+/// ends, or, if the attempt is dropped first (cut, a hedge's loser, or the
+/// call itself dropped), as a timeout when the deadline it is cut at has
+/// passed and as cancelled otherwise (a soft attempt timeout's deadline
+/// cuts nothing).
 struct Held<'p, A: SharedAdmission, R: Runtime> {
     guard: Option<Guard<&'p A, &'p R>>,
     deadline: Deadline,
@@ -851,6 +861,7 @@ where
         classify: &'p K,
         op: &mut F,
         attempt: Attempt,
+        call_deadline: Deadline,
         admitted: Result<Guard<&'p A, &'p R>, Rejected>,
     ) -> Option<Attempting<'p, A, R, K, C, Fut, T, E>> {
         let runtime = &pipeline.settings.runtime;
@@ -872,7 +883,7 @@ where
             rejected,
             held: Held {
                 guard,
-                deadline: attempt.deadline,
+                deadline: pipeline.cut(attempt.deadline, call_deadline),
                 runtime,
             },
             classify,
@@ -942,7 +953,15 @@ where
                 };
                 (attempt, admitted)
             };
-            match Self::attempt(pipeline, this.classify, this.op, attempt, admitted) {
+            let call_deadline = *this.deadline;
+            match Self::attempt(
+                pipeline,
+                this.classify,
+                this.op,
+                attempt,
+                call_deadline,
+                admitted,
+            ) {
                 Some(future) => this.run.as_mut().start(attempt, future),
                 // The operation can make no further attempt (its request
                 // cannot be sent again): the last attempt's result answers.
@@ -1011,7 +1030,7 @@ where
         let call_deadline = deadline;
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = attempt.deadline;
-            let cut = Timed::<()>::cut_at(self.settings.attempt_timeout, deadline, call_deadline);
+            let cut = self.cut(deadline, call_deadline);
             let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
             {
                 Ok(guard) => guard,
@@ -1093,6 +1112,7 @@ where
             runtime: &self.settings.runtime,
             classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
+            cut: &|handed| self.cut(handed, deadline),
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {

@@ -42,6 +42,9 @@ pub(crate) struct OnThreads<'c, A, R: ?Sized, K: ?Sized, F> {
     pub(crate) runtime: &'c R,
     pub(crate) classify: &'c K,
     pub(crate) op: Arc<F>,
+    /// When an attempt handed a deadline is cut (past it, an abandoned
+    /// attempt's permits go back as a timeout).
+    pub(crate) cut: &'c dyn Fn(Deadline) -> Deadline,
 }
 
 /// What an attempt on a thread gives: the operation's result, or the
@@ -155,7 +158,7 @@ where
         if let Err(error) = spawned {
             let _ = sender.send(Err(Box::new(error)));
         }
-        (Some((guard, deadline)), output)
+        (Some((guard, (self.cut)(deadline))), output)
     }
 }
 
@@ -197,11 +200,12 @@ impl<R: Park + ?Sized> Future for Until<'_, R> {
 /// ready once its thread has sent its output, judged (and its permits
 /// handed back) at the instant the caller learns of it. Dropped before,
 /// it is abandoned: its thread runs on, its result discarded, its permits
-/// handed back as a timeout if its deadline has passed, as cancelled
-/// otherwise.
+/// handed back as a timeout if the deadline it is cut at has passed, as
+/// cancelled otherwise.
 struct OnThread<'c, A: SharedAdmission, R: Clock + ?Sized, K: ?Sized, F, O> {
     work: &'c OnThreads<'c, A, R, K, F>,
     returned: &'c Returned<O>,
+    /// The permits and when the attempt is cut.
     held: Option<(Guard<&'c A, &'c R>, Deadline)>,
     output: Receiver<Sent<O>>,
 }
@@ -337,6 +341,9 @@ where
         runtime,
         classify,
         op: Arc::new(op.0),
+        // No attempt timeout: an attempt is cut at the call's deadline,
+        // which the plan hands it.
+        cut: &|handed| handed,
     };
     let (finish, last, _) = work.execute(now, ctx.plan(now));
     RetryError::from_finish(finish, last.and_then(Result::ok))

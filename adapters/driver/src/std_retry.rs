@@ -83,8 +83,10 @@ impl Rng for SeedOnDraw<'_> {
 /// use failsafe_core::rng::{Rng, Xorshift64};
 /// use failsafe_driver::CallRng;
 ///
-/// let mut lazy = CallRng::new(7);
-/// assert_eq!(lazy.next_u64(), Xorshift64::new(7).next_u64());
+/// let (mut lazy, mut eager) = (CallRng::new(7), Xorshift64::new(7));
+/// for _ in 0..3 {
+///     assert_eq!(lazy.next_u64(), eager.next_u64());
+/// }
 /// ```
 #[derive(Clone, Debug)]
 pub struct CallRng(Seeded);
@@ -109,13 +111,14 @@ impl CallRng {
 impl Rng for CallRng {
     #[inline]
     fn next_u64(&mut self) -> u64 {
-        if let Seeded::Seed(seed) = self.0 {
-            self.0 = Seeded::Drawing(Xorshift64::new(seed));
-        }
         match &mut self.0 {
             Seeded::Drawing(rng) => rng.next_u64(),
-            // Replaced just above.
-            Seeded::Seed(seed) => *seed,
+            Seeded::Seed(seed) => {
+                let mut rng = Xorshift64::new(*seed);
+                let drawn = rng.next_u64();
+                self.0 = Seeded::Drawing(rng);
+                drawn
+            }
         }
     }
 }

@@ -16,15 +16,17 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 use failsafe_conformance::VirtualTime;
+use failsafe_core::breaker::{BreakerConfig, CountWindow};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::hedge::{HedgeConfig, HedgeDelay, HedgeEvent};
 use failsafe_core::retry::{NoBudget, TokenQuota};
 use failsafe_core::sync::Lock;
-use failsafe_core::timeout::{Deadline, TimeoutConfig};
+use failsafe_core::timeout::{Deadline, TimeoutConfig, TimeoutMode};
 use failsafe_core::{FnObserver, Instant, Outcome};
 use failsafe_driver::{
-    Attempt, BlockingRuntime, BulkheadPolicy, Classify, Clock, DefaultClassifier, HedgeContext,
-    Idempotent, Park, Pipeline, PipelineError, RetryError, Runtime, StdLock, hedge, hedge_blocking,
+    Attempt, BlockingRuntime, BulkheadPolicy, CircuitBreakerPolicy, Classify, Clock,
+    DefaultClassifier, HedgeContext, Idempotent, Park, Pipeline, PipelineError, RetryError,
+    Runtime, StdLock, hedge, hedge_blocking,
 };
 use futures_lite::future::{block_on, zip};
 
@@ -420,23 +422,37 @@ struct PipelineDecided {
     result: Result<u32, PipelineError<u32>>,
     events: Vec<HedgeEvent>,
     slots_at_start: Vec<u32>,
+    /// What the breaker in front counted: calls and failures (an abandoned
+    /// loser counts as a failure only if it was cut: a timeout).
+    breaker: (u64, u64),
 }
 
 fn two_slots() -> BulkheadConfig {
     BulkheadConfig::builder().max_concurrent(2).build().unwrap()
 }
 
-fn pipeline_async(timeline: Timeline, attempt_timeout: Option<u64>) -> PipelineDecided {
+fn breaker<R: Clock>(runtime: R) -> CircuitBreakerPolicy<CountWindow<100>, R> {
+    CircuitBreakerPolicy::with_runtime(BreakerConfig::default(), CountWindow::new(), runtime)
+}
+
+fn breaker_counts<R: Clock>(breaker: &CircuitBreakerPolicy<CountWindow<100>, R>) -> (u64, u64) {
+    let metrics = breaker.metrics();
+    (metrics.calls, metrics.failures)
+}
+
+fn pipeline_async(timeline: Timeline, attempt_timeout: Option<TimeoutConfig>) -> PipelineDecided {
     let time = VirtualTime::new();
     let pool: BulkheadPolicy<4, FixedLimit, VirtualTime> =
         BulkheadPolicy::with_runtime(two_slots(), time.clone());
+    let breaker = breaker(time.clone());
     let events = RefCell::new(Vec::new());
     let observer = FnObserver(|e| events.borrow_mut().push(e));
     let mut pipeline = Pipeline::new(time.clone())
+        .admit(&breaker)
         .admit(&pool)
         .observe_hedges(observer);
-    if let Some(ms) = attempt_timeout {
-        pipeline = pipeline.attempt_timeout(TimeoutConfig::new(Duration::from_millis(ms)).unwrap());
+    if let Some(config) = attempt_timeout {
+        pipeline = pipeline.attempt_timeout(config);
     }
     let slots = RefCell::new(Vec::new());
     let read = Idempotent(|attempt: Attempt| {
@@ -460,13 +476,18 @@ fn pipeline_async(timeline: Timeline, attempt_timeout: Option<u64>) -> PipelineD
         result,
         events: events.into_inner(),
         slots_at_start: slots.into_inner(),
+        breaker: breaker_counts(&breaker),
     }
 }
 
-fn pipeline_blocking(timeline: Timeline, attempt_timeout: Option<u64>) -> PipelineDecided {
+fn pipeline_blocking(
+    timeline: Timeline,
+    attempt_timeout: Option<TimeoutConfig>,
+) -> PipelineDecided {
     let clock = Lockstep::default();
     let pool: BulkheadPolicy<4, FixedLimit, Lockstep> =
         BulkheadPolicy::with_runtime(two_slots(), clock.clone());
+    let breaker = breaker(clock.clone());
     let events = Arc::new(Mutex::new(Vec::new()));
     let (seen, counted) = (Arc::clone(&events), clock.clone());
     // The winner is the only attempt judged here (losers are abandoned):
@@ -480,10 +501,11 @@ fn pipeline_blocking(timeline: Timeline, attempt_timeout: Option<u64>) -> Pipeli
         seen.lock().unwrap().push(e);
     });
     let mut pipeline = Pipeline::new(clock.clone())
+        .admit(&breaker)
         .admit(&pool)
         .observe_hedges(observer);
-    if let Some(ms) = attempt_timeout {
-        pipeline = pipeline.attempt_timeout(TimeoutConfig::new(Duration::from_millis(ms)).unwrap());
+    if let Some(config) = attempt_timeout {
+        pipeline = pipeline.attempt_timeout(config);
     }
     let slots = Arc::new(Mutex::new(Vec::new()));
     let (ended, threads_done) = channel::<u32>();
@@ -517,6 +539,7 @@ fn pipeline_blocking(timeline: Timeline, attempt_timeout: Option<u64>) -> Pipeli
         result,
         events,
         slots_at_start,
+        breaker: breaker_counts(&breaker),
     }
 }
 
@@ -538,6 +561,7 @@ fn a_hedged_pipeline_call_reports_its_events_and_decides_alike_on_threads() {
         [launched(1, 0), launched(2, 50), won(2, 60, 10)]
     );
     assert_eq!(on_threads.slots_at_start, [1, 2]);
+    assert_eq!(on_threads.breaker, (1, 0), "the loser was not counted");
 }
 
 /// An attempt cut at its attempt timeout is a failure to the hedge (the
@@ -549,8 +573,8 @@ fn an_attempt_cut_at_its_timeout_is_abandoned_and_hedged_at_once() {
         config(2, HedgeDelay::Fixed(ms(50))),
         [(200, true), (10, true), NEVER_RUN, NEVER_RUN],
     );
-    let on_futures = pipeline_async(t, Some(30));
-    let on_threads = pipeline_blocking(t, Some(30));
+    let on_futures = pipeline_async(t, Some(per_try(30)));
+    let on_threads = pipeline_blocking(t, Some(per_try(30)));
     assert_eq!(on_threads, on_futures);
     assert_eq!(on_threads.result, Ok(2));
     assert_eq!(
@@ -562,4 +586,31 @@ fn an_attempt_cut_at_its_timeout_is_abandoned_and_hedged_at_once() {
         [1, 1],
         "the cut attempt's slot was back"
     );
+    assert_eq!(on_threads.breaker, (2, 1), "the cut attempt timed out");
+}
+
+/// A soft attempt timeout only hands its deadline down: the first attempt
+/// runs past it uncut, the hedge overtakes it at 50 ms, and the abandoned
+/// loser's permits go back as cancelled, not as a timeout (the breaker
+/// counts the winner alone), on futures and on threads alike.
+#[test]
+fn a_loser_past_its_soft_deadline_is_cancelled_not_timed_out() {
+    let t = timeline(
+        config(2, HedgeDelay::Fixed(ms(50))),
+        [(200, true), (10, true), NEVER_RUN, NEVER_RUN],
+    );
+    let soft = per_try(30).mode(TimeoutMode::Soft);
+    let on_futures = pipeline_async(t, Some(soft));
+    let on_threads = pipeline_blocking(t, Some(soft));
+    assert_eq!(on_threads, on_futures);
+    assert_eq!(on_threads.result, Ok(2));
+    assert_eq!(
+        on_threads.events,
+        [launched(1, 0), launched(2, 50), won(2, 60, 10)]
+    );
+    assert_eq!(on_threads.breaker, (1, 0), "the loser was not counted");
+}
+
+fn per_try(ms: u64) -> TimeoutConfig {
+    TimeoutConfig::new(Duration::from_millis(ms)).unwrap()
 }
