@@ -117,7 +117,20 @@ impl Quota {
         }
     }
 
-    /// `n` permits per second, burst 1.
+    /// `n` permits per second, burst 1: calls are spaced `1/n` s apart,
+    /// and a second call at the same instant is turned away. (governor's
+    /// `Quota::per_second(n)` allows bursts of `n`; for that, add
+    /// [`with_burst(n)`](Self::with_burst).)
+    ///
+    /// ```
+    /// use failsafe_core::rate::{Gcra, Limiter, Quota};
+    /// use failsafe_core::Instant;
+    /// let mut spaced = Gcra::new(Quota::per_second(10).unwrap());
+    /// assert!(spaced.acquire(Instant::ZERO, 1).is_ok());
+    /// assert!(spaced.acquire(Instant::ZERO, 1).is_err()); // burst 1
+    /// let mut bursty = Gcra::new(Quota::per_second(10).unwrap().with_burst(10).unwrap());
+    /// assert!((0..10).all(|_| bursty.acquire(Instant::ZERO, 1).is_ok()));
+    /// ```
     ///
     /// # Errors
     ///
@@ -126,7 +139,7 @@ impl Quota {
         Quota::per(n, Duration::from_secs(1))
     }
 
-    /// `n` permits per minute, burst 1.
+    /// `n` permits per minute, burst 1 (see [`per_second`](Self::per_second)).
     ///
     /// # Errors
     ///
