@@ -9,18 +9,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use failsafe_conformance::VirtualTime;
-use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::breaker::{BreakerConfig, CountWindow, NoWindow};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::fallback::FallbackReason;
 use failsafe_core::rate::Quota;
 use failsafe_core::retry::{BackoffKind, GiveUp, Jitter, RetryConfig};
-use failsafe_core::timeout::TimeoutConfig;
+use failsafe_core::timeout::{TimeoutConfig, TimeoutMode};
 use failsafe_core::{Instant, RejectReason};
 use failsafe_driver::{
     BlockingRuntime, BulkheadPolicy, CircuitBreakerPolicy, Clock, Error, Park, Pipeline,
     RateLimiterPolicy, Runtime,
 };
-use futures_lite::future::{block_on, zip};
+use futures_lite::future::{block_on, or, zip};
 
 /// Virtual time that counts its clock reads.
 #[derive(Clone, Debug, Default)]
@@ -249,6 +249,49 @@ fn an_attempt_timeout_cuts_a_hung_call_and_hands_its_slot_back() {
     };
     assert_eq!(deadline.instant(), start + Duration::from_millis(50));
     assert_eq!(bulkhead.in_flight(), 0);
+}
+
+/// A call dropped while its attempt runs hands the attempt's permits back
+/// as a timeout only past the deadline the attempt is cut at: past a soft
+/// attempt deadline (handed down, cutting nothing) it is cancelled, and the
+/// breaker in front counts nothing; in cancel mode the attempt was cut
+/// there, a timeout the breaker counts as a failure.
+#[test]
+fn a_call_dropped_past_a_soft_attempt_deadline_is_cancelled() {
+    let counted = |mode: TimeoutMode| {
+        let time = VirtualTime::new();
+        let breaker = CircuitBreakerPolicy::with_runtime(
+            BreakerConfig::DEFAULT,
+            CountWindow::<100>::new(),
+            time.clone(),
+        );
+        let per_try = TimeoutConfig::new(Duration::from_millis(50)).unwrap();
+        let pipeline = Pipeline::new(time.clone())
+            .admit(&breaker)
+            .attempt_timeout(per_try.mode(mode));
+        let hang = |_| {
+            let time = time.clone();
+            async move {
+                time.sleep_until(Instant::MAX).await;
+                Ok::<_, ()>(())
+            }
+        };
+        let until = time.now() + Duration::from_millis(100);
+        let call = async {
+            let _ = pipeline.call(hang).await;
+        };
+        // The call is dropped at 100 ms if it has not ended by then.
+        let dropped = or(call, time.sleep_until(until));
+        drive(&time, Duration::from_millis(120), dropped);
+        let metrics = breaker.metrics();
+        (metrics.calls, metrics.failures)
+    };
+    assert_eq!(counted(TimeoutMode::Soft), (0, 0), "cancelled: not counted");
+    assert_eq!(
+        counted(TimeoutMode::Cancel),
+        (1, 1),
+        "cut at 50 ms: a timeout"
+    );
 }
 
 #[test]
