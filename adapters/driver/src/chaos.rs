@@ -152,13 +152,13 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
         deadline: Deadline,
         sleep: impl FnOnce(Instant) -> Z,
         op: impl FnOnce() -> Option<Fut>,
-    ) -> Option<ChaosFuture<Fut, Z, T, E>>
+    ) -> Option<Started<Fut, Z, Result<T, E>>>
     where
         ME: Fn() -> E,
         MO: Fn() -> Result<T, E>,
     {
         if !self.chaos().is_enabled() {
-            return Some(ChaosFuture::pass(Some(op()?)));
+            return Some((None, Some(op()?), None));
         }
         let now = clock.now();
         let Injection { delay, fault } = self.decide(now);
@@ -174,7 +174,7 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
             None => (Some(op()?), None),
         };
         let delay = (!hang && !delay.is_zero()).then(|| sleep(wake));
-        Some(ChaosFuture { delay, op, answer })
+        Some((delay, op, answer))
     }
 
     /// Runs the call `op` makes under the injection decided now, on
@@ -200,15 +200,16 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
         runtime: &R,
         deadline: Deadline,
         op: impl FnOnce() -> Fut,
-    ) -> ChaosFuture<Fut, R::Sleep, T, E>
+    ) -> ChaosFuture<Fut, R::Sleep>
     where
         R: Runtime + ?Sized,
+        Fut: Future<Output = Result<T, E>>,
         ME: Fn() -> E,
         MO: Fn() -> Result<T, E>,
     {
         let sleep = |at| runtime.sleep_until(at);
         self.start(runtime, deadline, sleep, || Some(op()))
-            .unwrap_or_else(|| ChaosFuture::pass(None))
+            .map_or(ChaosFuture::pass(None), ChaosFuture::from_started)
     }
 
     /// [`run`](Self::run) for blocking code: the latency blocks the thread
@@ -231,10 +232,7 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
     {
         let mut blocked = None;
         let call = self.start(runtime, deadline, |at| blocked = Some(at), || Some(()));
-        let Some(ChaosFuture {
-            op: call, answer, ..
-        }) = call
-        else {
+        let Some((_, call, answer)) = call else {
             return op(); // unreachable: the operation always makes its call
         };
         if let Some(at) = blocked {
@@ -266,16 +264,28 @@ pin_project_lite::pin_project! {
     /// `Z`, then the injected answer, a hang (never ready, never woken), or
     /// the call `Fut`. Made by [`ChaosPolicy::run`].
     #[must_use = "futures do nothing unless polled"]
-    pub struct ChaosFuture<Fut, Z, T, E> {
+    //
+    // Generic over the call's future alone (its answer is `Fut::Output`),
+    // not over the answer's `T` and `E`: a future whose type names them
+    // through a bound could not be proved `Send` by rustc when `E` holds a
+    // lifetime (`&'static str`): rust-lang/rust#90696.
+    pub struct ChaosFuture<Fut, Z>
+    where
+        Fut: Future,
+    {
         #[pin]
         delay: Option<Z>,
         #[pin]
         op: Option<Fut>,
-        answer: Option<Result<T, E>>,
+        answer: Option<Fut::Output>,
     }
 }
 
-impl<Fut, Z, T, E> ChaosFuture<Fut, Z, T, E> {
+/// An injection decided: the latency's timer, the call (if it is made)
+/// and the injected answer (if any).
+type Started<Fut, Z, A> = (Option<Z>, Option<Fut>, Option<A>);
+
+impl<Fut: Future, Z> ChaosFuture<Fut, Z> {
     /// The call, with nothing injected (`None`: a hang).
     const fn pass(op: Option<Fut>) -> Self {
         ChaosFuture {
@@ -284,16 +294,21 @@ impl<Fut, Z, T, E> ChaosFuture<Fut, Z, T, E> {
             answer: None,
         }
     }
+
+    /// The future of an injection decided.
+    fn from_started((delay, op, answer): Started<Fut, Z, Fut::Output>) -> Self {
+        ChaosFuture { delay, op, answer }
+    }
 }
 
-impl<Fut, Z, T, E> Future for ChaosFuture<Fut, Z, T, E>
+impl<Fut, Z> Future for ChaosFuture<Fut, Z>
 where
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future,
     Z: Future<Output = ()>,
 {
-    type Output = Result<T, E>;
+    type Output = Fut::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
         let mut this = self.project();
         if let Some(delay) = this.delay.as_mut().as_pin_mut() {
             ready!(delay.poll(cx));
@@ -309,15 +324,21 @@ where
     }
 }
 
-/// What a [`Pipeline`](crate::Pipeline) does to an attempt just before
-/// calling: nothing (`()`, the default), or a [`ChaosPolicy`]'s injection.
-pub trait Inject<T, E> {
+/// The future an injection wraps around an attempt: `Fut` itself (`()`,
+/// no injection), or a [`ChaosFuture`]. Apart from [`Inject`] and not
+/// generic over the attempt's `T` and `E`, so that a pipeline call's type
+/// names no bound on them: rustc could not otherwise prove the call `Send`
+/// when `E` holds a lifetime (`&'static str`, `Box<dyn Error>`):
+/// rust-lang/rust#90696.
+pub trait Injects {
     /// An attempt's future, `Fut`, with the injection around it, on the
     /// runtime's timer `Z`.
-    type Future<Fut: Future<Output = Result<T, E>>, Z: Future<Output = ()>>: Future<
-        Output = Result<T, E>,
-    >;
+    type Future<Fut: Future, Z: Future<Output = ()>>: Future<Output = Fut::Output>;
+}
 
+/// What a [`Pipeline`](crate::Pipeline) does to an attempt just before
+/// calling: nothing (`()`, the default), or a [`ChaosPolicy`]'s injection.
+pub trait Inject<T, E>: Injects {
     /// The attempt `op` makes (if it makes one) with the injection decided
     /// now, under `deadline`.
     fn around<R: Runtime, Fut: Future<Output = Result<T, E>>>(
@@ -336,9 +357,11 @@ pub trait Inject<T, E> {
     ) -> Result<T, E>;
 }
 
-impl<T, E> Inject<T, E> for () {
-    type Future<Fut: Future<Output = Result<T, E>>, Z: Future<Output = ()>> = Fut;
+impl Injects for () {
+    type Future<Fut: Future, Z: Future<Output = ()>> = Fut;
+}
 
+impl<T, E> Inject<T, E> for () {
     #[inline(always)]
     fn around<R: Runtime, Fut: Future<Output = Result<T, E>>>(
         &self,
@@ -360,6 +383,10 @@ impl<T, E> Inject<T, E> for () {
     }
 }
 
+impl<C, ME, MO, N> Injects for ChaosPolicy<C, ME, MO, N> {
+    type Future<Fut: Future, Z: Future<Output = ()>> = ChaosFuture<Fut, Z>;
+}
+
 impl<C, ME, MO, N, T, E> Inject<T, E> for ChaosPolicy<C, ME, MO, N>
 where
     C: Borrow<Chaos>,
@@ -367,16 +394,14 @@ where
     MO: Fn() -> Result<T, E>,
     N: Observer<ChaosEvent> + Clone,
 {
-    type Future<Fut: Future<Output = Result<T, E>>, Z: Future<Output = ()>> =
-        ChaosFuture<Fut, Z, T, E>;
-
     fn around<R: Runtime, Fut: Future<Output = Result<T, E>>>(
         &self,
         runtime: &R,
         deadline: Deadline,
         op: impl FnOnce() -> Option<Fut>,
-    ) -> Option<ChaosFuture<Fut, R::Sleep, T, E>> {
+    ) -> Option<ChaosFuture<Fut, R::Sleep>> {
         self.start(runtime, deadline, |at| runtime.sleep_until(at), op)
+            .map(ChaosFuture::from_started)
     }
 
     fn around_blocking<R: BlockingRuntime>(
@@ -389,9 +414,11 @@ where
     }
 }
 
-impl<I: Inject<T, E>, T, E> Inject<T, E> for &I {
-    type Future<Fut: Future<Output = Result<T, E>>, Z: Future<Output = ()>> = I::Future<Fut, Z>;
+impl<I: Injects + ?Sized> Injects for &I {
+    type Future<Fut: Future, Z: Future<Output = ()>> = I::Future<Fut, Z>;
+}
 
+impl<I: Inject<T, E>, T, E> Inject<T, E> for &I {
     fn around<R: Runtime, Fut: Future<Output = Result<T, E>>>(
         &self,
         runtime: &R,

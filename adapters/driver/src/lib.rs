@@ -179,6 +179,9 @@ pub mod prelude {
         OpenCause, State as FailFastState,
     };
     pub use crate::fallback_machine::{FallbackEvent, FallbackPolicy, FallbackReason};
+    pub use crate::hedge_machine::{
+        HedgeConfig, HedgeConfigBuilder, HedgeDelay, HedgeEvent, LatencyQuantile,
+    };
     #[cfg(feature = "metrics")]
     pub use crate::observe::MetricsObserver;
     #[cfg(feature = "tracing")]
@@ -196,9 +199,9 @@ pub mod prelude {
     pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
     pub use crate::{
         Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
-        DefaultClassifier, Error, FallbackCause, Guard, Instant, Outcome, Pipeline, PipelineError,
-        Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr, RetryOnFailsafeError,
-        Runtime, checked,
+        DefaultClassifier, Error, FallbackCause, FnObserver, Guard, Idempotent, Instant, Outcome,
+        Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
+        RetryOnFailsafeError, Runtime, checked,
     };
     #[cfg(feature = "std")]
     pub use crate::{

@@ -54,7 +54,7 @@ use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
 
-use crate::chaos::Inject;
+use crate::chaos::{Inject, Injects};
 use crate::slots::Slots;
 use crate::{
     Admit, Ask, Attempts, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun,
@@ -699,7 +699,12 @@ pin_project_lite::pin_project! {
     /// One attempt: refused by an admission, or admitted and running. Its
     /// deadline is raced by the call's one timer (the plan's); an attempt
     /// cut at its deadline is dropped and its permits go back as a timeout.
-    struct AttemptFuture<'p, A, R, K, Fut, T, E>
+    //
+    // Not generic over the result's `T` and `E` (its `Future` impl learns
+    // them from `Fut`'s output): a type naming them apart from `Fut` could
+    // not be proved `Send` inside an async block when `E` holds a lifetime
+    // (rust-lang/rust#90696).
+    struct AttemptFuture<'p, A, R, K, Fut>
     where
         A: SharedAdmission,
         R: Runtime,
@@ -709,11 +714,10 @@ pin_project_lite::pin_project! {
         rejected: Option<Rejected>,
         held: Held<'p, A, R>,
         classify: &'p K,
-        result: PhantomData<fn() -> (T, E)>,
     }
 }
 
-impl<A, R, K, Fut, T, E> Future for AttemptFuture<'_, A, R, K, Fut, T, E>
+impl<A, R, K, Fut, T, E> Future for AttemptFuture<'_, A, R, K, Fut>
 where
     A: SharedAdmission,
     R: Runtime,
@@ -758,11 +762,10 @@ const IN_FLIGHT: usize = 4;
 type Timed<P> = AttemptTimeout<P, IN_FLIGHT>;
 
 /// An attempt's future with the pipeline's injection `C` around it.
-type Injected<C, Fut, R, T, E> = <C as Inject<T, E>>::Future<Fut, <R as Runtime>::Sleep>;
+type Injected<C, Fut, R> = <C as Injects>::Future<Fut, <R as Runtime>::Sleep>;
 
 /// An attempt of a pipeline with injection `C`.
-type Attempting<'p, A, R, K, C, Fut, T, E> =
-    AttemptFuture<'p, A, R, K, Injected<C, Fut, R, T, E>, T, E>;
+type Attempting<'p, A, R, K, C, Fut> = AttemptFuture<'p, A, R, K, Injected<C, Fut, R>>;
 
 /// A call's retry plan.
 pub type Plan0<'p, B, G, O> = RetryPlan<&'p B, G, Xorshift64, O>;
@@ -793,7 +796,7 @@ pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = (), C = ()> = Pipeli
 /// How many attempts a [`PipelineCall`] holds at once.
 pub trait SlotKind {
     /// The slots, for attempts of type `F`.
-    type Slots<F: Future>: Slots<F>;
+    type Slots<F>: Slots<F>;
 }
 
 /// One attempt at a time (a retry).
@@ -801,7 +804,7 @@ pub trait SlotKind {
 pub struct OneAtATime;
 
 impl SlotKind for OneAtATime {
-    type Slots<F: Future> = crate::slots::One<F>;
+    type Slots<F> = crate::slots::One<F>;
 }
 
 /// Up to four at once (a hedge).
@@ -809,7 +812,7 @@ impl SlotKind for OneAtATime {
 pub struct UpToFour;
 
 impl SlotKind for UpToFour {
-    type Slots<F: Future> = crate::slots::Four<F>;
+    type Slots<F> = crate::slots::Four<F>;
 }
 
 pin_project_lite::pin_project! {
@@ -836,9 +839,9 @@ pin_project_lite::pin_project! {
         #[pin]
         run: PlanRun<
             Timed<P>,
-            Attempting<'p, A, R, K, C, Fut, T, E>,
+            Attempting<'p, A, R, K, C, Fut>,
             R::Sleep,
-            Z::Slots<Attempting<'p, A, R, K, C, Fut, T, E>>,
+            Z::Slots<Attempting<'p, A, R, K, C, Fut>>,
         >,
     }
 }
@@ -863,7 +866,7 @@ where
         attempt: Attempt,
         call_deadline: Deadline,
         admitted: Result<Guard<&'p A, &'p R>, Rejected>,
-    ) -> Option<Attempting<'p, A, R, K, C, Fut, T, E>> {
+    ) -> Option<Attempting<'p, A, R, K, C, Fut>> {
         let runtime = &pipeline.settings.runtime;
         let (op, rejected, guard) = match admitted {
             Ok(guard) => match pipeline
@@ -887,7 +890,6 @@ where
                 runtime,
             },
             classify,
-            result: PhantomData,
         })
     }
 }

@@ -7,7 +7,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 /// Attempts in flight, each an `F` numbered by its plan.
-pub trait Slots<F: Future>: Default {
+///
+/// Not bounded by `F: Future` (only [`poll_ended`](Self::poll_ended) is):
+/// a pipeline names its slots through a generic associated type, and a
+/// bound there would keep rustc from proving a pipeline call `Send` when
+/// its error type holds a lifetime (rust-lang/rust#90696).
+pub trait Slots<F>: Default {
     /// Slots holding `future` as attempt `number` (before being pinned).
     fn with_one(number: u32, future: F) -> Self;
     /// Runs `future` as attempt `number`; gives it back if every slot is
@@ -25,7 +30,9 @@ pub trait Slots<F: Future>: Default {
     fn is_empty(&self) -> bool;
     /// Polls every attempt in flight: the first that ended, with its
     /// number (its slot is then free).
-    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)>;
+    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)>
+    where
+        F: Future;
 }
 
 pin_project_lite::pin_project! {
@@ -47,7 +54,7 @@ impl<F> Default for One<F> {
     }
 }
 
-impl<F: Future> Slots<F> for One<F> {
+impl<F> Slots<F> for One<F> {
     fn with_one(number: u32, future: F) -> Self {
         One {
             slot: Some(future),
@@ -83,7 +90,10 @@ impl<F: Future> Slots<F> for One<F> {
     }
 
     #[inline]
-    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)> {
+    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)>
+    where
+        F: Future,
+    {
         let mut this = self.project();
         let Some(future) = this.slot.as_mut().as_pin_mut() else {
             return Poll::Pending;
@@ -120,7 +130,7 @@ impl<F> Default for Four<F> {
     }
 }
 
-impl<F: Future> Slots<F> for Four<F> {
+impl<F> Slots<F> for Four<F> {
     fn with_one(number: u32, future: F) -> Self {
         Four {
             a: One::with_one(number, future),
@@ -165,7 +175,10 @@ impl<F: Future> Slots<F> for Four<F> {
         self.a.is_empty() && self.b.is_empty() && self.c.is_empty() && self.d.is_empty()
     }
 
-    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)> {
+    fn poll_ended(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u32, F::Output)>
+    where
+        F: Future,
+    {
         let this = self.project();
         if let Poll::Ready(ended) = this.a.poll_ended(cx) {
             return Poll::Ready(ended);

@@ -105,7 +105,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = ChaosFuture<S::Future, R::Sleep, S::Response, S::Error>;
+    type Future = ChaosFuture<S::Future, R::Sleep>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)

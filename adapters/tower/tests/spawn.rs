@@ -1,0 +1,54 @@
+//! A request through the tower layers can be spawned on tokio whatever the
+//! inner service's error type, including errors that hold a lifetime
+//! (`&'static str`, tower's `BoxError`), as hyper and axum spawn them (see
+//! `failsafe-tokio`'s `tests/spawn.rs` for rust-lang/rust#90696). These
+//! tests fail to compile if a layer's future regresses so.
+
+use std::time::Duration;
+
+use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::retry::{BackoffKind, RetryConfig};
+use failsafe_core::timeout::TimeoutConfig;
+use failsafe_driver::{CircuitBreakerPolicy, Pipeline, RetryPolicy, TimeoutPolicy};
+use failsafe_tokio::TokioClock;
+use failsafe_tower::{CircuitBreakerLayer, PipelineLayer, RetryLayer, TimeoutLayer};
+use tower::{BoxError, Layer, ServiceBuilder, ServiceExt, service_fn};
+
+fn two_attempts() -> RetryConfig {
+    RetryConfig::builder()
+        .max_attempts(2)
+        .backoff(BackoffKind::Constant(Duration::from_millis(1)))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_through_retry_breaker_and_timeout_layers_can_be_spawned() {
+    let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, TokioClock);
+    let timeout = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryPolicy::with_clock(
+            two_attempts(),
+            TokioClock,
+        )))
+        .layer(CircuitBreakerLayer::from_policy(&breaker))
+        .layer(TimeoutLayer::new(TimeoutPolicy::with_clock(
+            timeout, TokioClock,
+        )))
+        .service(service_fn(|_: u32| async {
+            Err::<u32, &'static str>("down")
+        }));
+    let task = tokio::spawn(svc.oneshot(7));
+    let error = task.await.unwrap().unwrap_err();
+    assert_eq!(error.attempts, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_through_a_pipeline_layer_with_a_boxed_error_can_be_spawned() {
+    let pipeline = Pipeline::new(TokioClock).retry(two_attempts());
+    let svc = PipelineLayer::new(pipeline).layer(service_fn(|_: u32| async {
+        Err::<u32, BoxError>("down".into())
+    }));
+    let task = tokio::spawn(async move { svc.oneshot(7).await.map_err(|e| e.to_string()) });
+    assert!(task.await.unwrap().unwrap_err().contains("down"));
+}
