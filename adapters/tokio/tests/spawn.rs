@@ -101,3 +101,37 @@ async fn the_handles_calls_with_a_static_str_error_can_be_spawned() {
     });
     assert_eq!(task.await.unwrap(), (true, true));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_hedge_and_timeout_functions_with_a_static_str_error_can_be_spawned() {
+    use failsafe_core::retry::NoBudget;
+    use failsafe_core::timeout::{Deadline, TimeoutConfig};
+    use failsafe_driver::{DefaultClassifier, HedgeContext, hedge, timeout};
+
+    let config = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let ctx = HedgeContext {
+            config,
+            deadline: Deadline::NEVER,
+            budget: &NoBudget,
+            latencies: (),
+            observer: (),
+        };
+        let read = Idempotent(|_| async { Err::<u32, &'static str>("down") });
+        let hedged = hedge(&TokioClock, ctx, &DefaultClassifier, read).await;
+        let bounded = timeout(
+            &TokioClock,
+            TimeoutConfig::new(Duration::from_secs(1)).unwrap(),
+            Deadline::NEVER,
+            (),
+            |_| async { Err::<u32, _>(failsafe_tokio::Error::Inner("down")) },
+        )
+        .await;
+        (hedged.is_err(), bounded.is_err())
+    });
+    assert_eq!(task.await.unwrap(), (true, true));
+}
