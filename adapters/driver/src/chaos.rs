@@ -34,7 +34,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
 pub use failsafe_core::chaos::*;
-use failsafe_core::rng::{Rng, Seeds, Xorshift64};
+use failsafe_core::rng::{Rng, Xorshift64};
+
+use crate::seeds::CallSeeds;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
@@ -81,19 +83,21 @@ pub struct ChaosPolicy<C, ME, MO, N = ()> {
     chaos: C,
     make_error: ME,
     make_outcome: MO,
-    seeds: Seeds,
+    seeds: CallSeeds,
     observer: N,
 }
 
 impl<C, ME, MO> ChaosPolicy<C, ME, MO> {
     /// Injects as `chaos` decides: `make_error` makes the injected error,
-    /// `make_outcome` the chosen outcome; a fixed default seed.
+    /// `make_outcome` the chosen outcome. Its random stream is, by default
+    /// and with the `std` feature, each process's own
+    /// ([`seed`](Self::seed) fixes it).
     pub const fn new(chaos: C, make_error: ME, make_outcome: MO) -> Self {
         ChaosPolicy {
             chaos,
             make_error,
             make_outcome,
-            seeds: Seeds::new(0xC4A0_5EED),
+            seeds: CallSeeds::by_default(0xC4A0_5EED),
             observer: (),
         }
     }
@@ -101,9 +105,9 @@ impl<C, ME, MO> ChaosPolicy<C, ME, MO> {
 
 impl<C, ME, MO, N> ChaosPolicy<C, ME, MO, N> {
     /// Seeds the random stream: calls made in the same order draw the same
-    /// injections.
+    /// injections, in every process.
     pub const fn seed(mut self, seed: u64) -> Self {
-        self.seeds = Seeds::new(seed);
+        self.seeds = CallSeeds::given(seed);
         self
     }
 
@@ -250,7 +254,7 @@ impl<C: Borrow<Chaos>, ME, MO, N: Observer<ChaosEvent> + Clone> ChaosPolicy<C, M
 }
 
 /// One call's generator, taken from the policy's stream at its first draw.
-struct FirstDraw<'a>(&'a Seeds, Option<Xorshift64>);
+struct FirstDraw<'a>(&'a CallSeeds, Option<Xorshift64>);
 
 impl Rng for FirstDraw<'_> {
     fn next_u64(&mut self) -> u64 {

@@ -73,6 +73,7 @@ mod quanta_clock;
 #[cfg(feature = "quick-cache")]
 mod quick_store;
 mod retry;
+mod seeds;
 pub mod slots;
 mod timeout;
 mod toggle;
@@ -153,6 +154,8 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{BoxedSleep, CallBudget, CallRng, RetryPolicy, SeedOnDraw, SharedBudget};
+#[cfg(feature = "std")]
+pub(crate) use std_support::random_seed;
 #[cfg(feature = "std")]
 pub use std_support::{Hook, SharedHook, StdClock, StdLock};
 #[cfg(feature = "std")]

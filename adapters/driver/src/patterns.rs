@@ -398,7 +398,7 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize, R: Clock> KeyedRateLimite
     /// A table of `N` keys, each at `quota`, on `runtime`. The hash is
     /// seeded at random, so clients cannot aim keys at one slot.
     pub fn with_runtime(quota: Quota, runtime: R) -> Self {
-        Self::from_table(KeyedGcra::new(quota, random_seed()), runtime)
+        Self::from_table(KeyedGcra::new(quota, crate::random_seed()), runtime)
     }
 
     /// A table of `N` keys, each at `quota`, on the default runtime.
@@ -456,12 +456,4 @@ impl<K: Eq + core::hash::Hash + Clone, const N: usize, R: Clock> KeyedRateLimite
     pub fn forget_idle(&self) {
         self.with(|t, now| t.limiter_mut().forget_idle(now))
     }
-}
-
-/// A random hash seed (std's per-process random keys).
-pub(crate) fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }

@@ -49,7 +49,9 @@ use failsafe_core::plan::{Attempt, Finish, Judged};
 use failsafe_core::retry::{
     GiveUp, NoBudget, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
-use failsafe_core::rng::{Seeds, Xorshift64};
+use failsafe_core::rng::Xorshift64;
+
+use crate::seeds::CallSeeds;
 use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, Rejected};
@@ -192,7 +194,7 @@ struct Settings<R> {
     runtime: R,
     /// The retry's config, if the pipeline retries.
     retry: Option<RetryConfig>,
-    seeds: Seeds,
+    seeds: CallSeeds,
     attempt_timeout: Option<TimeoutConfig>,
     timeout: Option<Duration>,
     fallback: FallbackPolicy,
@@ -229,7 +231,7 @@ impl<A, R> Pipeline<A, R> {
         let settings = Settings {
             runtime,
             retry: None,
-            seeds: Seeds::new(0x5EED),
+            seeds: CallSeeds::by_default(0x5EED),
             attempt_timeout: None,
             timeout: None,
             fallback: FallbackPolicy::ALL,
@@ -302,9 +304,12 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         self
     }
 
-    /// Seeds the retries' jitter (a fixed seed by default).
+    /// Seeds the retries' jitter: calls made in the same order draw the
+    /// same delays, in every process. By default, with the `std` feature,
+    /// each process draws its own (a fleet does not retry in step); without
+    /// it (firmware), every device draws the same unless seeded apart.
     pub const fn seed(mut self, seed: u64) -> Self {
-        self.settings.seeds = Seeds::new(seed);
+        self.settings.seeds = CallSeeds::given(seed);
         self
     }
 

@@ -4,10 +4,8 @@
 
 extern crate std;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -394,10 +392,6 @@ impl<B, C: fmt::Debug> fmt::Debug for RetryPolicy<B, C> {
     }
 }
 
-fn random_seed() -> u64 {
-    RandomState::new().build_hasher().finish()
-}
-
 impl<C: Clock + Default> RetryPolicy<NoBudget, C> {
     /// A policy with `config` and no budget, on the default clock.
     pub fn new(config: RetryConfig) -> Self {
@@ -408,7 +402,7 @@ impl<C: Clock + Default> RetryPolicy<NoBudget, C> {
 impl<C: Clock> RetryPolicy<NoBudget, C> {
     /// A policy with `config` and no budget, reading `clock`.
     pub fn with_clock(config: RetryConfig, clock: C) -> Self {
-        let live = Live::new(random_seed());
+        let live = Live::new(crate::random_seed());
         RetryPolicy {
             config,
             budget: SharedBudget::new(NoBudget),

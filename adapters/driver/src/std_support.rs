@@ -288,3 +288,12 @@ impl Clock for StdClock {
         Self::to_core(std::time::Instant::now())
     }
 }
+
+/// A random seed from std's random hash keys: a different one at each
+/// call (a retry policy's jitter stream, a keyed table's hash keys).
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}

@@ -67,7 +67,8 @@ async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
         Chaos::new(config),
         || unreachable!("no error faults"),
         outage,
-    );
+    )
+    .seed(7);
     let handler = move || async move {
         hits.served.fetch_add(1, Ordering::Relaxed);
         "ok"
