@@ -333,7 +333,10 @@ impl<const Q: usize, A: LimitAlgorithm, R: Clock> BulkheadPolicy<Q, A, R> {
 
 /// The lock-free rate limiter's std handle (core machine: [`AtomicGcra`]
 /// in a [`Throttle`]). A caller waits up to [`DEFAULT_MAX_WAIT`] for its
-/// permits unless told otherwise ([`Policy::with_max_wait`]).
+/// permits: the machine's own wait, so the same through the handle, a
+/// tower layer or a [`Pipeline`](crate::Pipeline); a handle's calls can be
+/// told otherwise ([`Policy::with_max_wait`]), a pipeline's too
+/// ([`Pipeline::max_wait`](crate::Pipeline::max_wait)).
 pub type RateLimiterPolicy<R = StdClock> =
     Policy<Arc<Throttle<AtomicGcra, SharedHook<RateEvent>>>, R>;
 
@@ -344,8 +347,10 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
 impl<R: Clock> RateLimiterPolicy<R> {
     /// A limiter at `quota`, full, on `runtime`.
     pub fn with_runtime(quota: Quota, runtime: R) -> Self {
-        let limiter = Throttle::new(AtomicGcra::new(quota)).observe(SharedHook::none());
-        Policy::new_shared(Arc::new(limiter), runtime).with_max_wait(DEFAULT_MAX_WAIT)
+        let limiter = Throttle::new(AtomicGcra::new(quota))
+            .max_wait(DEFAULT_MAX_WAIT)
+            .observe(SharedHook::none());
+        Policy::new_shared(Arc::new(limiter), runtime)
     }
 
     /// Adds `f` to the listeners of every [`RateEvent`] (earlier ones keep

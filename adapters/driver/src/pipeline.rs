@@ -198,6 +198,9 @@ struct Settings<R> {
     attempt_timeout: Option<TimeoutConfig>,
     timeout: Option<Duration>,
     fallback: FallbackPolicy,
+    /// How long an attempt may wait for a rate limiter's permits (`None`:
+    /// each limiter's own wait).
+    max_wait: Option<Duration>,
 }
 
 impl<A, R: fmt::Debug, B, G, O, H, C> fmt::Debug for Pipeline<A, R, B, G, O, H, C> {
@@ -235,6 +238,7 @@ impl<A, R> Pipeline<A, R> {
             attempt_timeout: None,
             timeout: None,
             fallback: FallbackPolicy::ALL,
+            max_wait: None,
         };
         Pipeline {
             admission,
@@ -301,6 +305,17 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// (all of them by default).
     pub const fn fallback_on(mut self, policy: FallbackPolicy) -> Self {
         self.settings.fallback = policy;
+        self
+    }
+
+    /// Each attempt waits at most `max_wait` for a rate limiter's permits
+    /// (zero: a limiter that cannot admit at once rejects, with its
+    /// `retry_at`). By default each limiter's own wait applies (the std
+    /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT));
+    /// the attempt's deadline bounds it either way. A handle's own
+    /// `with_max_wait` is not used here: the pipeline asks for the call.
+    pub const fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.settings.max_wait = Some(max_wait);
         self
     }
 
@@ -592,6 +607,15 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// timeout; before it, as cancelled.
     fn cut(&self, handed: Deadline, call: Deadline) -> Deadline {
         Timed::<()>::cut_at(self.settings.attempt_timeout, handed, call)
+    }
+
+    /// What an attempt under `deadline` asks of the admissions.
+    fn ask(&self, deadline: Deadline) -> Ask {
+        Ask {
+            deadline,
+            max_wait: self.settings.max_wait,
+            ..Ask::DEFAULT
+        }
     }
 
     /// The reason to fall back for `error`, if the pipeline's fallback
@@ -940,10 +964,7 @@ where
                     }
                 };
                 // One `now` for every admission; the plan set the deadline.
-                let ask = Ask {
-                    deadline: attempt.deadline,
-                    ..Ask::DEFAULT
-                };
+                let ask = pipeline.ask(attempt.deadline);
                 let (admission, call) = (
                     &pipeline.admission,
                     ask.apply(Call::at(this.run.now()), &()),
@@ -1038,8 +1059,12 @@ where
         let attempt = |attempt: Attempt, now: Instant| {
             let deadline = attempt.deadline;
             let cut = self.cut(deadline, call_deadline);
-            let guard = match crate::std_blocking::admit_at(&self.admission, runtime, now, deadline)
-            {
+            let guard = match crate::std_blocking::admit_at(
+                &self.admission,
+                runtime,
+                now,
+                self.ask(deadline),
+            ) {
                 Ok(guard) => guard,
                 Err(rejected) => {
                     return Ended {
@@ -1120,6 +1145,7 @@ where
             classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
             cut: &|handed| self.cut(handed, deadline),
+            ask: &|handed| self.ask(handed),
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {

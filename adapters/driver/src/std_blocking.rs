@@ -161,23 +161,19 @@ where
     }
 }
 
-/// Admits a call with `deadline` to `handle`'s machine at `now` (a time
-/// the caller already read), parking the thread while it waits
+/// Admits a call asking `ask` of `handle`'s machine at `now` (a time the
+/// caller already read), parking the thread while it waits
 /// ([`admit_blocking`] with the caller's reading).
 pub(crate) fn admit_at<H, C>(
     handle: H,
     clock: C,
     now: Instant,
-    deadline: failsafe_core::timeout::Deadline,
+    ask: Ask,
 ) -> Result<Guard<H, C>, Rejected>
 where
     H: SharedAdmission<Key = ()>,
     C: Park,
 {
-    let ask = Ask {
-        deadline,
-        ..Ask::DEFAULT
-    };
     match handle.enter(&ask.apply(Call::at(now), &()), None) {
         Entry::Admitted(permit) => Ok(Guard::new(handle, clock, permit)),
         Entry::Rejected(rejected) => Err(rejected),

@@ -87,7 +87,9 @@ fn drive<T>(time: &VirtualTime, span: Duration, call: impl Future<Output = T>) -
 fn one_clock_reading_per_attempt_shared_by_every_layer() {
     let rt = Counted::default();
     let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, rt.clone());
-    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(1_000).unwrap(), rt.clone());
+    // Bursts of 10: no attempt here waits for a permit.
+    let quota = Quota::per_second(1_000).unwrap().with_burst(10).unwrap();
+    let limiter = RateLimiterPolicy::with_runtime(quota, rt.clone());
     let bulkhead: BulkheadPolicy<4, FixedLimit, Counted> =
         BulkheadPolicy::with_runtime(pool(4), rt.clone());
     let pipeline = Pipeline::new(rt.clone())
@@ -147,8 +149,15 @@ fn a_rate_limited_call_holds_no_bulkhead_slot_in_either_order() {
     let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(1).unwrap(), time.clone());
     let bulkhead: BulkheadPolicy<4, FixedLimit, VirtualTime> =
         BulkheadPolicy::with_runtime(pool(1), time.clone());
-    let limiter_first = Pipeline::new(time.clone()).admit(&limiter).admit(&bulkhead);
-    let bulkhead_first = Pipeline::new(time.clone()).admit(&bulkhead).admit(&limiter);
+    // No waiting for a permit: a limiter that cannot admit at once rejects.
+    let limiter_first = Pipeline::new(time.clone())
+        .admit(&limiter)
+        .admit(&bulkhead)
+        .max_wait(Duration::ZERO);
+    let bulkhead_first = Pipeline::new(time.clone())
+        .admit(&bulkhead)
+        .admit(&limiter)
+        .max_wait(Duration::ZERO);
 
     let held = RefCell::new(Vec::new());
     let op = |_| {
@@ -170,6 +179,49 @@ fn a_rate_limited_call_holds_no_bulkhead_slot_in_either_order() {
     assert_eq!(block_on(bulkhead_first.call(op)), Ok(()));
     assert_eq!(*held.borrow(), [1, 1], "admitted calls held the one slot");
     assert_eq!(bulkhead.in_flight(), 0);
+}
+
+/// A rate limiter waits for its permits in a pipeline as it does alone (the
+/// std handle's default wait is the machine's own), on futures and on
+/// threads; a pipeline told not to wait is rejected at once instead.
+#[test]
+fn a_pipeline_waits_for_a_rate_limiters_permit_as_the_handle_does() {
+    let time = VirtualTime::new();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), time.clone());
+    let pipeline = Pipeline::new(time.clone()).admit(&limiter);
+    let start = time.now();
+    let ended = RefCell::new(Vec::new());
+    let op = |_| {
+        ended.borrow_mut().push(time.now() - start);
+        async { Ok::<_, ()>(()) }
+    };
+    // Alone and in the pipeline: the second permit comes 100 ms later.
+    assert!(block_on(limiter.call(|| async { Ok::<_, ()>(()) })).is_ok());
+    let two = async {
+        let first = pipeline.call(op).await;
+        let second = pipeline.call(op).await;
+        (first, second)
+    };
+    assert_eq!(
+        drive(&time, Duration::from_millis(300), two),
+        (Ok(()), Ok(()))
+    );
+    assert_eq!(
+        *ended.borrow(),
+        [Duration::from_millis(100), Duration::from_millis(200)]
+    );
+    // On threads: the blocking call parks until its permit (the first
+    // finds one due at once, the second waits 100 ms for its own).
+    assert_eq!(pipeline.call_blocking(|_| Ok::<_, ()>(())), Ok(()));
+    let before = time.now();
+    assert_eq!(pipeline.call_blocking(|_| Ok::<_, ()>(())), Ok(()));
+    assert_eq!(time.now() - before, Duration::from_millis(100));
+    // Told not to wait, the pipeline is rejected at once.
+    let at_once = Pipeline::new(time.clone())
+        .admit(&limiter)
+        .max_wait(Duration::ZERO);
+    let e = block_on(at_once.call(|_| async { Ok::<_, ()>(()) })).unwrap_err();
+    assert_eq!(e.rejected().unwrap().reason, RejectReason::RateLimited);
 }
 
 #[test]

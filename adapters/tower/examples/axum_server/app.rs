@@ -48,10 +48,13 @@ impl Guards {
 /// `/work` takes `work` (real time; zero: answers at once); the pipeline
 /// sits in `Router::layer` directly.
 pub(crate) fn router(guards: &Guards, work: Duration) -> Router {
+    // A server answers 429 at once rather than holding the request for a
+    // permit: no waiting (a client would rather wait, the default).
     let pipeline = Pipeline::new(TokioClock)
         .admit(guards.fail_fast.clone())
         .admit(guards.limiter.clone())
-        .admit(guards.bulkhead.clone());
+        .admit(guards.bulkhead.clone())
+        .max_wait(Duration::ZERO);
     let layer = PipelineLayer::new(pipeline)
         .send_once()
         .respond_with(IntoResponse::into_response);
