@@ -243,3 +243,50 @@ proptest! {
         }
     }
 }
+
+/// A period anywhere from 1 ns to past what `u64` nanoseconds hold, more
+/// often short: its bits drawn first, then its value within them.
+fn any_period() -> impl Strategy<Value = Duration> {
+    (0u32..=70, any::<u64>()).prop_map(|(bits, raw)| match bits {
+        0..=63 => Duration::from_nanos((raw >> (63 - bits)).max(1)),
+        // Past u64 nanoseconds: up to `Duration::MAX`.
+        _ => Duration::new(raw, 999_999_999),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    /// Whatever quota the builder accepts, every GCRA machine (plain,
+    /// atomic, keyed) admits a full burst at once when fresh, at any
+    /// instant of its clock's first 292 years, and then promises a finite
+    /// `retry_at`: no accepted quota refuses calls for ever (a quota whose
+    /// span overflowed the clock once did). What it refuses names the field.
+    #[test]
+    fn an_accepted_quota_admits_a_fresh_burst_and_never_refuses_for_ever(
+        period in any_period(),
+        burst in prop_oneof![1u32..100, any::<u32>().prop_map(|b| b.max(1))],
+        now in 0u64..(1 << 63),
+    ) {
+        let quota = match Quota::builder().period(period).burst(burst).build() {
+            Ok(quota) => quota,
+            Err(e) => {
+                prop_assert!(["period", "burst"].contains(&e.field), "{e}");
+                let span = period.as_nanos().saturating_mul(u128::from(burst));
+                prop_assert!(span > Quota::MAX_SPAN.as_nanos(), "refused {period:?} x {burst}: {e}");
+                return Ok(());
+            }
+        };
+        let now = Instant::from_nanos(now);
+        let mut gcra = Gcra::new(quota);
+        prop_assert!(gcra.acquire(now, burst).is_ok());
+        let atomic = AtomicGcra::new(quota);
+        prop_assert!(atomic.acquire(now, burst).is_ok());
+        let mut keyed = KeyedGcra::<u8, 4>::new(quota, 7);
+        prop_assert!(keyed.acquire(&1, now, burst).is_ok());
+        for refused in [gcra.acquire(now, 1), atomic.acquire(now, 1), keyed.acquire(&1, now, 1)] {
+            let retry_at = refused.expect_err("the burst is spent").retry_at;
+            prop_assert!(retry_at.is_some_and(|at| at > now && at < Instant::MAX), "{retry_at:?}");
+        }
+    }
+}

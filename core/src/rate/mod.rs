@@ -161,6 +161,8 @@ impl Quota {
     /// - [`ConfigError`] `rate`, `Zero`, if `n` is zero.
     /// - `rate`, `TooLarge`, if `span / n` is under 1 ns (`span` shorter
     ///   than `n` nanoseconds): the period is whole nanoseconds.
+    /// - `rate`, `BelowMinimum`, if `span / n` is over [`Quota::MAX_SPAN`]
+    ///   (one permit in about 292 years).
     ///
     /// ```
     /// # use core::time::Duration;
@@ -176,18 +178,41 @@ impl Quota {
         if period_nanos == 0 {
             return Err(ConfigError::new("rate", Problem::TooLarge));
         }
+        if period_nanos > MAX_SPAN_NANOS {
+            return Err(ConfigError::new("rate", Problem::BelowMinimum));
+        }
         Quota::with_period(Duration::from_nanos(period_nanos))
     }
+
+    /// The longest span a quota may stand for, its period times its burst:
+    /// 2^63 ns, about 292 years. `Instant`s count `u64` nanoseconds; the
+    /// bound leaves any instant of a clock's first 292 years room to add a
+    /// whole burst's span, where a longer one would overflow and refuse
+    /// every call for ever.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use failsafe_core::{rate::Quota, Problem};
+    /// let e = Quota::with_period(Duration::MAX).unwrap_err();
+    /// assert_eq!((e.field, e.problem), ("period", Problem::TooLarge));
+    /// let a_century = Quota::with_period(Duration::from_secs(100 * 365 * 86_400)).unwrap();
+    /// assert_eq!(a_century.with_burst(3).unwrap_err().field, "burst"); // 300 years
+    /// ```
+    pub const MAX_SPAN: Duration = Duration::from_nanos(MAX_SPAN_NANOS);
 
     /// One permit every `period`, burst 1.
     ///
     /// # Errors
     ///
     /// - [`ConfigError`] `period`, `Zero`, if `period` is zero.
+    /// - `period`, `TooLarge`, if it is over [`Quota::MAX_SPAN`].
     pub const fn with_period(period: Duration) -> Result<Quota, ConfigError> {
         let period_nanos = duration_nanos(period);
         if period_nanos == 0 {
             return Err(ConfigError::new("period", Problem::Zero));
+        }
+        if period_nanos > MAX_SPAN_NANOS {
+            return Err(ConfigError::new("period", Problem::TooLarge));
         }
         Ok(Quota {
             period_nanos,
@@ -205,9 +230,15 @@ impl Quota {
     /// # Errors
     ///
     /// - [`ConfigError`] `burst`, `Zero`, if `burst` is zero.
+    /// - `burst`, `TooLarge`, if `period * burst` is over
+    ///   [`Quota::MAX_SPAN`].
     pub const fn with_burst(self, burst: u32) -> Result<Quota, ConfigError> {
         if burst == 0 {
             return Err(ConfigError::new("burst", Problem::Zero));
+        }
+        match self.period_nanos.checked_mul(burst as u64) {
+            Some(span) if span <= MAX_SPAN_NANOS => {}
+            _ => return Err(ConfigError::new("burst", Problem::TooLarge)),
         }
         Ok(Quota {
             period_nanos: self.period_nanos,
@@ -230,6 +261,9 @@ impl Quota {
         self.period_nanos.saturating_mul(self.burst as u64)
     }
 }
+
+/// [`Quota::MAX_SPAN`] in nanoseconds.
+const MAX_SPAN_NANOS: u64 = 1 << 63;
 
 /// How a [`QuotaBuilder`] was given its rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -283,9 +317,9 @@ impl QuotaBuilder {
     ///
     /// # Errors
     ///
-    /// - [`ConfigError`] `rate`, `Zero`, if no rate was given; otherwise
+    /// - [`ConfigError`] `rate`, `Missing`, if no rate was given; otherwise
     ///   as [`Quota::per`] (`rate`) or [`Quota::with_period`] (`period`).
-    /// - Then `burst`, `Zero`, if it is zero.
+    /// - Then as [`Quota::with_burst`] (`burst`).
     pub const fn build(self) -> Result<Quota, ConfigError> {
         let quota = match self.rate {
             Rate::Unset => return Err(ConfigError::new("rate", Problem::Missing)),
