@@ -19,9 +19,11 @@ struct Args {
     /// suite if absent.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Where to write report.md and the plots.
-    #[arg(long, value_name = "DIR", default_value = "target/failsafe-sim")]
-    out: PathBuf,
+    /// Where to write report.md and the plots [default:
+    /// $CARGO_TARGET_DIR/failsafe-sim if that is set, else
+    /// target/failsafe-sim]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// The seed (instead of the file's).
     #[arg(long)]
     seed: Option<u64>,
@@ -128,14 +130,15 @@ fn main() -> ExitCode {
         elapsed.as_secs_f64(),
         suite.seed
     );
-    if let Err(e) = write(&args.out, &suite, &runs) {
-        eprintln!("failsafe-sim: writing {}: {e}", args.out.display());
+    let out_dir = args.out.clone().unwrap_or_else(default_out);
+    if let Err(e) = write(&out_dir, &suite, &runs) {
+        eprintln!("failsafe-sim: writing {}: {e}", out_dir.display());
         return ExitCode::FAILURE;
     }
     let _ = writeln!(
         out,
         "Report and plots: {}",
-        args.out.join("report.md").display()
+        out_dir.join("report.md").display()
     );
     ExitCode::SUCCESS
 }
@@ -161,4 +164,12 @@ fn write(
         markdown(runs, &descriptions, suite.seed),
     )?;
     Ok(())
+}
+
+/// Where the report goes by default: under cargo's target directory (the
+/// one `CARGO_TARGET_DIR` names, if set), in `failsafe-sim`.
+fn default_out() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("failsafe-sim")
 }
