@@ -135,9 +135,10 @@ fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
         value(&m, "failsafe_bulkhead_queued{policy=payments}"),
         [1.0]
     );
+    // The last rate event's (a return, leaving 1).
     assert_eq!(
         value(&m, "failsafe_rate_limiter_available{policy=payments}"),
-        [0.0]
+        [1.0]
     );
     // Histograms, in seconds.
     assert_eq!(

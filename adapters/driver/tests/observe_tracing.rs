@@ -113,7 +113,7 @@ fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
     assert_eq!(gated.get("reason"), Some("breaker_open"));
     assert_eq!(gated.get("delay_ms"), Some("4997.0"));
     assert_eq!(gated.level, Level::DEBUG);
-    let failed = &events[20];
+    let failed = &events[21];
     assert_eq!(
         (
             failed.get("attempt"),
@@ -122,9 +122,9 @@ fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
         ),
         (Some("1"), Some("timeout"), Some("10.0"))
     );
-    let scheduled = &events[21];
+    let scheduled = &events[22];
     assert_eq!(scheduled.get("delay_ms"), Some("100.0"));
-    let gave_up = &events[22];
+    let gave_up = &events[23];
     assert_eq!(gave_up.level, Level::WARN);
     assert_eq!(
         (gave_up.get("reason"), gave_up.get("elapsed_ms")),
@@ -135,7 +135,7 @@ fn every_event_kind_of_every_pattern_arrives_with_the_documented_names() {
         (acquired.get("in_flight"), acquired.get("limit")),
         (Some("2"), Some("10"))
     );
-    let decided = &events[33];
+    let decided = &events[34];
     assert_eq!(
         (
             decided.get("flag"),

@@ -140,7 +140,7 @@ impl Fields {
 /// | `circuit_breaker` | `state_changed`, `rejected`, `probes_expired`, `stale_outcome` |
 /// | `fail_fast` | `opened`, `closed`, `probe_due`, `rejected`, `stale_outcome` |
 /// | `bulkhead` | `acquired`, `queued`, `rejected`, `wait_expired`, `cancelled`, `released`, `limit_changed` |
-/// | `rate_limiter` | `acquired`, `rejected` |
+/// | `rate_limiter` | `acquired`, `rejected`, `returned` |
 /// | `retry` | `attempt_failed`, `retry_scheduled`, `gave_up`, `succeeded` |
 /// | `timeout` | `expired` |
 /// | `fallback` | `fell_back` |
@@ -391,6 +391,11 @@ impl Describe for RateEvent {
                 available,
             } => {
                 let mut e = f("rejected").rejected(at, rejected);
+                e.available = available;
+                e
+            }
+            RateEvent::Returned { at, available } => {
+                let mut e = f("returned").at(at);
                 e.available = available;
                 e
             }

@@ -74,6 +74,16 @@ pub enum RateEvent {
         /// Permits left to take now, if the limiter can tell.
         available: Option<u32>,
     },
+    /// An admitted call's permits came back unused: another machine in its
+    /// chain turned the call away (admission is all or nothing), or it was
+    /// dropped before it started. Permits already overtaken by a later
+    /// booking stay spent, and report nothing.
+    Returned {
+        /// When.
+        at: Instant,
+        /// Permits left to take now, if the limiter can tell.
+        available: Option<u32>,
+    },
 }
 use crate::{ConfigError, Instant, Problem, RejectReason, Rejected};
 

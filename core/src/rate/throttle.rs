@@ -454,8 +454,16 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
     #[inline]
     fn exit(&mut self, _: impl TimeSource, _: Reservation, _: Outcome) {}
 
-    fn abandon(&mut self, _: Instant, permit: Reservation) {
-        let _ = self.limiter.cancel(permit);
+    fn abandon(&mut self, now: Instant, permit: Reservation) {
+        // `abandon` is not told the call's key: the permits left are not
+        // known here.
+        if self.limiter.cancel(permit) && !self.observer.is_silent() {
+            let returned = RateEvent::Returned {
+                at: now,
+                available: None,
+            };
+            self.observer.on_event(returned);
+        }
     }
 }
 
@@ -502,8 +510,12 @@ impl<O: SharedObserver<RateEvent>> SharedAdmission for Throttle<AtomicGcra, O> {
     #[inline]
     fn exit(&self, _: impl TimeSource, _: Reservation, _: Outcome) {}
 
-    fn abandon(&self, _: Instant, permit: Reservation) {
-        let _ = self.limiter.cancel(permit);
+    fn abandon(&self, now: Instant, permit: Reservation) {
+        if self.limiter.cancel(permit) && !self.observer.is_silent() {
+            let available = Some(self.limiter.available(now));
+            self.observer
+                .on_event(RateEvent::Returned { at: now, available });
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -600,5 +612,70 @@ mod tests {
             start(t.resume(&Call::at(ms(500)).with_key(&1), wait, None)),
             Some(ms(500))
         );
+    }
+
+    /// The kinds of rate events heard, in order (`a`cquired, `r`ejected,
+    /// re`t`urned).
+    #[derive(Default)]
+    struct Heard(core::cell::RefCell<[u8; 8]>, core::cell::Cell<usize>);
+
+    impl Heard {
+        fn note(&self, e: RateEvent) {
+            let kind = match e {
+                RateEvent::Acquired { .. } => b'a',
+                RateEvent::Rejected { .. } => b'r',
+                RateEvent::Returned { .. } => b't',
+            };
+            self.0.borrow_mut()[self.1.get()] = kind;
+            self.1.set(self.1.get() + 1);
+        }
+
+        fn kinds(&self) -> [u8; 8] {
+            *self.0.borrow()
+        }
+    }
+
+    impl SharedObserver<RateEvent> for &Heard {
+        fn on_event(&self, e: RateEvent) {
+            self.note(e)
+        }
+    }
+
+    impl Observer<RateEvent> for &Heard {
+        fn on_event(&mut self, e: RateEvent) {
+            self.note(e)
+        }
+    }
+
+    #[test]
+    fn permits_handed_back_unused_are_reported_returned_and_overtaken_ones_are_not() {
+        let quota = Quota::per_second(10).unwrap().with_burst(2).unwrap();
+        let no_wait = || Call::at(ms(0)).no_wait();
+        // Locked and lock-free alike: the latest booking comes back (and
+        // is reported); one a later booking overtook stays spent (silent).
+        let heard = Heard::default();
+        let mut locked = Throttle::new(crate::rate::Gcra::new(quota)).observe(&heard);
+        let Entry::Admitted(first) = locked.enter(&no_wait(), None) else {
+            panic!("admitted")
+        };
+        let Entry::Admitted(second) = locked.enter(&no_wait(), None) else {
+            panic!("admitted")
+        };
+        Admission::abandon(&mut locked, ms(0), first); // overtaken: spent
+        Admission::abandon(&mut locked, ms(0), second); // the latest: back
+        assert_eq!(&heard.kinds()[..3], b"aat");
+        assert!(matches!(locked.enter(&no_wait(), None), Entry::Admitted(_)));
+
+        let heard = Heard::default();
+        let shared = Throttle::new(crate::rate::AtomicGcra::new(quota)).observe(&heard);
+        let Entry::Admitted(first) = SharedAdmission::enter(&shared, &no_wait(), None) else {
+            panic!("admitted")
+        };
+        let Entry::Admitted(second) = SharedAdmission::enter(&shared, &no_wait(), None) else {
+            panic!("admitted")
+        };
+        SharedAdmission::abandon(&shared, ms(0), first);
+        SharedAdmission::abandon(&shared, ms(0), second);
+        assert_eq!(&heard.kinds()[..3], b"aat");
     }
 }

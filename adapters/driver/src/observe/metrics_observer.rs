@@ -41,7 +41,7 @@ pub(crate) const WAIT_DURATION: &str = "failsafe_wait_duration_seconds";
 /// | `failsafe_bulkhead_in_flight` | gauge | `policy` | bulkhead acquired / released |
 /// | `failsafe_bulkhead_limit` | gauge | `policy` | bulkhead acquired / limit changed |
 /// | `failsafe_bulkhead_queued` | gauge | `policy` | bulkhead queued |
-/// | `failsafe_rate_limiter_available` | gauge | `policy` | rate limiter decisions (GCRA limiters) |
+/// | `failsafe_rate_limiter_available` | gauge | `policy` | rate limiter decisions and returns (GCRA limiters) |
 /// | `failsafe_call_duration_seconds` | histogram | `policy`, `pattern`, `outcome` | a retried call that ended (all attempts and waits) |
 /// | `failsafe_attempt_duration_seconds` | histogram | `policy`, `pattern`, `outcome` | each retry attempt; a winning hedge |
 /// | `failsafe_wait_duration_seconds` | histogram | `policy`, `pattern`, `kind` | a bulkhead queue wait (`acquired`), a retry's backoff (`retry_scheduled`) |

@@ -40,6 +40,7 @@ pub(crate) const DOCUMENTED: &[(&str, &str)] = &[
     ("bulkhead", "limit_changed"),
     ("rate_limiter", "acquired"),
     ("rate_limiter", "rejected"),
+    ("rate_limiter", "returned"),
     ("retry", "attempt_failed"),
     ("retry", "retry_scheduled"),
     ("retry", "gave_up"),
@@ -167,6 +168,10 @@ where
             at: t(2),
             rejected: Rejected::new(RejectReason::RateLimited, Some(t(100))),
             available: Some(0),
+        },
+        RateEvent::Returned {
+            at: t(3),
+            available: Some(1),
         },
     ] {
         o.on_event(e);
