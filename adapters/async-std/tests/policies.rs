@@ -77,7 +77,7 @@ fn a_deadline_stops_retries_and_a_shared_budget_runs_out_across_clones() {
     let rt = Virtual::default();
     let retry = driver::RetryPolicy::with_clock(constant(10, 100), rt.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
-    let e = smol::block_on(retry.call_with_deadline(deadline, &RetryOnErr, |a| {
+    let e = smol::block_on(retry.call_with_deadline(&RetryOnErr, deadline, |a| {
         assert!(
             !a.deadline.is_expired(rt.now()),
             "no attempt after the deadline"

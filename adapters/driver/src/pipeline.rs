@@ -345,7 +345,26 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         }
     }
 
-    /// Reports retry events to `observer` (cloned per call).
+    /// Reports retry events to `observer` (cloned per call): any
+    /// [`Observer`], a closure in a [`FnObserver`](crate::FnObserver).
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use failsafe_core::retry::{BackoffKind, RetryConfig, RetryEvent};
+    /// use failsafe_driver::{FnObserver, Pipeline, StdClock};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let pipeline = Pipeline::new(StdClock::default())
+    ///     .retry(RetryConfig::builder().max_attempts(2).backoff(BackoffKind::Constant(Default::default())).build().unwrap())
+    ///     .observe_retries(FnObserver(move |e: RetryEvent| log.lock().unwrap().push(e)));
+    /// let r = pipeline.call_blocking(|_| Err::<u32, _>("down"));
+    /// assert!(r.is_err());
+    /// assert!(matches!(seen.lock().unwrap().last(), Some(RetryEvent::GaveUp { .. })));
+    /// # }
+    /// # #[cfg(not(feature = "std"))] fn main() {}
+    /// ```
     pub fn observe_retries<O2: Observer<RetryEvent> + Clone>(
         self,
         observer: O2,

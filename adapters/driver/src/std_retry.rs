@@ -683,11 +683,13 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
 
     /// [`call_with`](Self::call_with) under the caller's `deadline`: no retry
     /// is scheduled to start at or after it, and every attempt is handed it.
+    /// The classifier first, then the deadline, as in
+    /// [`Pipeline::call_with`](crate::Pipeline::call_with).
     #[inline]
     pub fn call_with_deadline<K, F, Fut, T, E>(
         &self,
-        deadline: Deadline,
         classify: &K,
+        deadline: Deadline,
         op: F,
     ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
@@ -713,7 +715,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
     where
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        self.call_blocking_with_deadline(Deadline::NEVER, &RetryOnErr, op)
+        self.call_blocking_with_deadline(&RetryOnErr, Deadline::NEVER, op)
     }
 
     /// [`call_blocking`](Self::call_blocking) with `classify` deciding which
@@ -723,15 +725,15 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
         K: Classify<T, E> + ?Sized,
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        self.call_blocking_with_deadline(Deadline::NEVER, classify, op)
+        self.call_blocking_with_deadline(classify, Deadline::NEVER, op)
     }
 
     /// [`call_blocking_with`](Self::call_blocking_with) under the caller's
     /// `deadline`.
     pub fn call_blocking_with_deadline<K, F, T, E>(
         &self,
-        deadline: Deadline,
         classify: &K,
+        deadline: Deadline,
         op: F,
     ) -> Result<T, RetryError<E>>
     where

@@ -103,7 +103,7 @@ fn a_deadline_cuts_the_retries_short() {
     let deadline = Deadline::at(Instant::from_millis(250));
     let mut starts = Vec::new();
     let e = retry
-        .call_blocking_with_deadline(deadline, &RetryOnErr, |a| {
+        .call_blocking_with_deadline(&RetryOnErr, deadline, |a| {
             starts.push(clock.now());
             assert_eq!(a.deadline, deadline);
             clock.advance(Duration::from_millis(60));
@@ -201,7 +201,7 @@ fn per_attempt_deadlines_never_pass_the_overall_one() {
     let per_attempt = driver::TimeoutPolicy::with_clock(timeout_ms(300), clock.clone());
     let overall = Deadline::at(Instant::from_millis(1_000));
     let mut seen = Vec::new();
-    let r = retry.call_blocking_with_deadline(overall, &RetryOnFailsafeError, |attempt| {
+    let r = retry.call_blocking_with_deadline(&RetryOnFailsafeError, overall, |attempt| {
         per_attempt.call_blocking(attempt.deadline, |inner| {
             seen.push((clock.now(), inner));
             // the first two attempts run 350 ms: past their 300 ms

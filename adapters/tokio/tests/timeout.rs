@@ -133,7 +133,7 @@ async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
             let (retry, per_attempt, seen) = (&retry, &per_attempt, &seen);
             async move {
                 retry
-                    .call_with_deadline(deadline, &RetryOnFailsafeError, |attempt| async move {
+                    .call_with_deadline(&RetryOnFailsafeError, deadline, |attempt| async move {
                         per_attempt
                             .call(attempt.deadline, |inner| {
                                 seen.lock().unwrap().push((
