@@ -365,7 +365,7 @@ fn wrappers(c: &mut Criterion) {
     {
         let ours = retry(&clock, ctx(config), &RetryOnErr, |_| op());
         let lent = retry(&clock, ctx_ref(&config), &RetryOnErr, |_| op());
-        let policy = RetryPolicy::with_clock(config, clock);
+        let policy = RetryPolicy::with_runtime(config, clock);
         let handle = policy.call(|_| op());
         let backon = op.retry(ExponentialBuilder::default());
         let tower_free = op();
@@ -440,7 +440,7 @@ fn wrappers(c: &mut Criterion) {
     });
 
     g.bench_function("failsafe-driver RetryPolicy::call(op), TokioClock", |b| {
-        let policy = RetryPolicy::with_clock(config, clock);
+        let policy = RetryPolicy::with_runtime(config, clock);
         b.to_async(&rt).iter(|| policy.call(|_| op()));
     });
 

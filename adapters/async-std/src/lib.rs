@@ -156,7 +156,7 @@
 //! [`async_io::Timer`], reset in place when a waiter's instant moves.
 //! There is no virtual time here: to test timelines, build the driver's
 //! generic handles ([`failsafe_driver::CircuitBreakerPolicy::with_runtime`],
-//! ..., [`failsafe_driver::RetryPolicy::with_clock`], ...) on a runtime of
+//! ..., [`failsafe_driver::RetryPolicy::with_runtime`], ...) on a runtime of
 //! your own whose clock the test moves forward (its `sleep_until` can jump
 //! the clock and complete at once).
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -51,7 +51,7 @@ fn a_flaky_operation_succeeds_after_exactly_the_backoff_on_a_virtual_clock() {
         .jitter(Jitter::None)
         .build()
         .unwrap();
-    let retry = driver::RetryPolicy::with_clock(config, rt.clone())
+    let retry = driver::RetryPolicy::with_runtime(config, rt.clone())
         .on_event(move |e| sink.lock().unwrap().push(e));
     let result = smol::block_on(retry.call(|attempt| {
         rt.advance(Duration::from_millis(5)); // each attempt takes 5 ms
@@ -75,7 +75,7 @@ fn a_flaky_operation_succeeds_after_exactly_the_backoff_on_a_virtual_clock() {
 #[test]
 fn a_deadline_stops_retries_and_a_shared_budget_runs_out_across_clones() {
     let rt = Virtual::default();
-    let retry = driver::RetryPolicy::with_clock(constant(10, 100), rt.clone());
+    let retry = driver::RetryPolicy::with_runtime(constant(10, 100), rt.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
     let e = smol::block_on(retry.call_with_deadline(&RetryOnErr, deadline, |a| {
         assert!(
@@ -101,7 +101,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
     let rt = Virtual::default();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let cancel = driver::TimeoutPolicy::with_clock(
+    let cancel = driver::TimeoutPolicy::with_runtime(
         TimeoutConfig::new(Duration::from_secs(1)).unwrap(),
         rt.clone(),
     );
@@ -114,7 +114,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
     assert_eq!(r, Err(Error::Timeout(Deadline::at(Instant::from_secs(1)))));
     assert!(dropped.load(Ordering::SeqCst));
 
-    let soft = driver::TimeoutPolicy::with_clock(
+    let soft = driver::TimeoutPolicy::with_runtime(
         TimeoutConfig::new(Duration::from_secs(1))
             .unwrap()
             .mode(TimeoutMode::Soft),
@@ -139,7 +139,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
 #[test]
 fn a_fallback_chain_and_a_fallback_over_exhausted_retries() {
     let rt = Virtual::default();
-    let fallback = driver::Fallback::with_clock(rt.clone());
+    let fallback = driver::Fallback::with_runtime(rt.clone());
     let r = smol::block_on(
         fallback
             .chain(async { Err::<&str, _>(Error::Inner("primary")) })
@@ -155,7 +155,7 @@ fn a_fallback_chain_and_a_fallback_over_exhausted_retries() {
     );
     assert_eq!(r, Ok("cache"));
 
-    let retry = driver::RetryPolicy::with_clock(constant(2, 10), rt);
+    let retry = driver::RetryPolicy::with_runtime(constant(2, 10), rt);
     let r = smol::block_on(fallback.call(
         retry.call(|_| async { Err::<u32, _>("down") }),
         |reason, gave_up: RetryError<&str>| async move {

@@ -5,8 +5,9 @@
 //! A policy bundles the machine (a `Chaos`, `&Chaos` or `Arc<Chaos>`: any
 //! [`Borrow<Chaos>`]), the caller's way to make the injected error
 //! (`Fn() -> E`) and the chosen outcome (`Fn() -> Result<T, E>`: an `Ok`
-//! 503, say), a random stream (one generator per call that draws, from a
-//! seeded [`Seeds`]; [`seed`](ChaosPolicy::seed) fixes it for a
+//! 503, say), a random stream (one generator per call that draws, from the
+//! core's [`Seeds`](failsafe_core::rng::Seeds), each process's own by
+//! default with `std`; [`seed`](ChaosPolicy::seed) fixes it for a
 //! reproducible run)
 //! and an observer of what it injects ([`ChaosEvent`]). For each call it:
 //!

@@ -15,7 +15,7 @@ use crate::{BlockingRuntime, Clock, Park};
 /// is read), so every handle on it in the process agrees on `now`.
 ///
 /// It is a drop-in for [`StdClock`](crate::StdClock) in the std handles
-/// (`RateLimiter::from_limiter(limiter, QuantaClock)`, `Breaker::with_clock`,
+/// (`RateLimiterPolicy::with_runtime(quota, QuantaClock)`, `CircuitBreakerPolicy::with_runtime`,
 /// ...), and blocks like it (`block_until` sleeps the thread). Its epoch is
 /// not `StdClock`'s: instants from the two must not be mixed. Where the
 /// counter is unusable (no invariant TSC, some virtual machines), `quanta`

@@ -53,7 +53,7 @@ pub struct Fallback<C> {
 impl<C: Clock + Default> Fallback<C> {
     /// Falls back for every reason, on the default clock.
     pub fn new() -> Self {
-        Self::with_clock(C::default())
+        Self::with_runtime(C::default())
     }
 }
 
@@ -65,7 +65,7 @@ impl<C: Clock + Default> Default for Fallback<C> {
 
 impl<C: Clock> Fallback<C> {
     /// Falls back for every reason; events are stamped by `clock`.
-    pub fn with_clock(clock: C) -> Self {
+    pub fn with_runtime(clock: C) -> Self {
         Fallback {
             policy: FallbackPolicy::ALL,
             hook: Hook::none(),

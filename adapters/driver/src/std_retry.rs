@@ -395,13 +395,13 @@ impl<B, C: fmt::Debug> fmt::Debug for RetryPolicy<B, C> {
 impl<C: Clock + Default> RetryPolicy<NoBudget, C> {
     /// A policy with `config` and no budget, on the default clock.
     pub fn new(config: RetryConfig) -> Self {
-        Self::with_clock(config, C::default())
+        Self::with_runtime(config, C::default())
     }
 }
 
 impl<C: Clock> RetryPolicy<NoBudget, C> {
     /// A policy with `config` and no budget, reading `clock`.
-    pub fn with_clock(config: RetryConfig, clock: C) -> Self {
+    pub fn with_runtime(config: RetryConfig, clock: C) -> Self {
         let live = Live::new(crate::random_seed());
         RetryPolicy {
             config,
@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn blocking_run_sleeps_the_backoff_on_its_clock() {
-        let p = RetryPolicy::with_clock(
+        let p = RetryPolicy::with_runtime(
             config(
                 3,
                 BackoffKind::Constant(Duration::from_millis(40)),
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn clones_share_the_budget_and_a_new_budget_is_not_shared_with_old_clones() {
-        let p = RetryPolicy::with_clock(
+        let p = RetryPolicy::with_runtime(
             config(
                 5,
                 BackoffKind::Constant(Duration::from_millis(1)),
@@ -868,16 +868,16 @@ mod tests {
             }
             seen.lock().unwrap().clone()
         };
-        let a = RetryPolicy::with_clock(full, Jump::default()).seed(42);
-        let b = RetryPolicy::with_clock(full, Jump::default()).seed(42);
+        let a = RetryPolicy::with_runtime(full, Jump::default()).seed(42);
+        let b = RetryPolicy::with_runtime(full, Jump::default()).seed(42);
         let (da, db) = (delays(&a), delays(&b));
         assert_eq!(da.len(), 6);
         assert_eq!(da, db, "same seed, same delays");
         assert_ne!(da[0..2], da[2..4], "each call draws its own stream");
-        let mut r1 = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default())
+        let mut r1 = RetryPolicy::<NoBudget, Jump>::with_runtime(full, Jump::default())
             .seed(7)
             .rng();
-        let mut r2 = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default())
+        let mut r2 = RetryPolicy::<NoBudget, Jump>::with_runtime(full, Jump::default())
             .seed(7)
             .rng();
         assert_eq!(r1.next_u64(), r2.next_u64());
@@ -890,9 +890,9 @@ mod tests {
             BackoffKind::Constant(Duration::from_secs(1)),
             Jitter::Full,
         );
-        let p = RetryPolicy::with_clock(full, Jump::default()).seed(9);
+        let p = RetryPolicy::with_runtime(full, Jump::default()).seed(9);
         assert_eq!(p.call_blocking(|_| Ok::<_, ()>(1)), Ok(1));
-        let fresh = RetryPolicy::<NoBudget, Jump>::with_clock(full, Jump::default()).seed(9);
+        let fresh = RetryPolicy::<NoBudget, Jump>::with_runtime(full, Jump::default()).seed(9);
         assert_eq!(p.rng(), fresh.rng(), "the success took no seed");
         // A call that retries takes exactly one seed: afterwards both
         // counters (each stepped once by `rng()` above) meet again once
@@ -937,7 +937,7 @@ mod tests {
             Jitter::Full,
         );
         let streams = |seed: u64| {
-            let first = RetryPolicy::with_clock(config, Jump::default()).seed(seed);
+            let first = RetryPolicy::with_runtime(config, Jump::default()).seed(seed);
             let mut handles = std::vec![first.clone(), first.clone(), first];
             let mut seeds = Vec::new();
             for handle in &mut handles {
@@ -978,7 +978,7 @@ mod tests {
             BackoffKind::Constant(Duration::from_millis(1)),
             Jitter::None,
         );
-        let mut none = RetryPolicy::with_clock(config, Jump::default());
+        let mut none = RetryPolicy::with_runtime(config, Jump::default());
         let plan = none.plan(Deadline::NEVER, Instant::ZERO);
         assert_eq!(Arc::strong_count(&none.budget.0), 1, "no clone");
         drop(plan);

@@ -27,13 +27,13 @@ pub struct TimeoutPolicy<C> {
 impl<C: Clock + Default> TimeoutPolicy<C> {
     /// A timeout with `config` on the default clock.
     pub fn new(config: TimeoutConfig) -> Self {
-        Self::with_clock(config, C::default())
+        Self::with_runtime(config, C::default())
     }
 }
 
 impl<C: Clock> TimeoutPolicy<C> {
     /// A timeout with `config` reading `clock`.
-    pub fn with_clock(config: TimeoutConfig, clock: C) -> Self {
+    pub fn with_runtime(config: TimeoutConfig, clock: C) -> Self {
         TimeoutPolicy {
             config,
             hook: Hook::none(),
@@ -138,7 +138,7 @@ mod tests {
             .mode(TimeoutMode::Soft);
         let second = Arc::new(Mutex::new(0));
         let count = Arc::clone(&second);
-        let t = TimeoutPolicy::with_clock(config, Manual::default())
+        let t = TimeoutPolicy::with_runtime(config, Manual::default())
             .on_event(move |e| log.lock().unwrap().push(e))
             .on_event(move |_| *count.lock().unwrap() += 1);
         assert_eq!(
@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn the_plan_hands_down_the_earlier_deadline() {
-        let t = TimeoutPolicy::with_clock(
+        let t = TimeoutPolicy::with_runtime(
             TimeoutConfig::new(Duration::from_millis(100)).unwrap(),
             Manual(Cell::new(50)),
         );

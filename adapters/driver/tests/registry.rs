@@ -630,7 +630,7 @@ fn retry_world() -> (
         .max_attempts(3)
         .build()
         .unwrap();
-    let policy = failsafe_driver::RetryPolicy::with_clock(config, Jumping::default()).seed(1);
+    let policy = failsafe_driver::RetryPolicy::with_runtime(config, Jumping::default()).seed(1);
     let registry = Registry::new(4);
     registry.register("orders", policy.clone()).unwrap();
     (registry, policy)

@@ -152,7 +152,7 @@
 //! Each alias here is the driver's handle with [`StdClock`]. A test builds
 //! the driver's generic handle instead
 //! ([`failsafe_driver::CircuitBreakerPolicy::with_runtime`], ...,
-//! [`failsafe_driver::RetryPolicy::with_clock`], ...) on a clock it moves
+//! [`failsafe_driver::RetryPolicy::with_runtime`], ...) on a clock it moves
 //! by hand, whose [`Park::park_until`] and [`BlockingRuntime::block_until`]
 //! move it forward instead of blocking: no timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -45,7 +45,7 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
         .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let retry = driver::RetryPolicy::with_clock(config, clock.clone())
+    let retry = driver::RetryPolicy::with_runtime(config, clock.clone())
         .on_event(move |e| sink.lock().unwrap().push(e));
     let mut starts = Vec::new();
     let result = retry.call_blocking(|attempt| {
@@ -80,7 +80,7 @@ fn a_flaky_call_fails_twice_then_succeeds_after_exactly_the_backoff() {
 #[test]
 fn a_retry_after_hint_sets_the_delay() {
     let clock = TestClock::default();
-    let retry = driver::RetryPolicy::with_clock(constant(3, 10), clock.clone());
+    let retry = driver::RetryPolicy::with_runtime(constant(3, 10), clock.clone());
     let classify = |r: &Result<u32, u64>| match r {
         Ok(_) => Verdict::Success,
         Err(secs) => Verdict::Retry {
@@ -99,7 +99,7 @@ fn a_retry_after_hint_sets_the_delay() {
 #[test]
 fn a_deadline_cuts_the_retries_short() {
     let clock = TestClock::default();
-    let retry = driver::RetryPolicy::with_clock(constant(10, 100), clock.clone());
+    let retry = driver::RetryPolicy::with_runtime(constant(10, 100), clock.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
     let mut starts = Vec::new();
     let e = retry
@@ -125,7 +125,7 @@ fn a_deadline_cuts_the_retries_short() {
 fn threads_sharing_clones_share_one_budget() {
     let clock = TestClock::default();
     // 10 tokens, a retry costs 5: two retries among all threads
-    let retry = driver::RetryPolicy::with_clock(constant(10, 1), clock)
+    let retry = driver::RetryPolicy::with_runtime(constant(10, 1), clock)
         .budget(TokenQuota::new(10, 5, 10, 5, 0).unwrap());
     let calls = AtomicU32::new(0);
     let errors: Vec<_> = std::thread::scope(|s| {
@@ -156,7 +156,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let clock = TestClock::default();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let cancel = driver::TimeoutPolicy::with_clock(timeout_ms(100), clock.clone());
+    let cancel = driver::TimeoutPolicy::with_runtime(timeout_ms(100), clock.clone());
     let r = cancel.call_blocking(Deadline::NEVER, |deadline| {
         assert_eq!(deadline, Deadline::at(Instant::from_millis(100)));
         clock.advance(Duration::from_millis(150));
@@ -168,7 +168,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     );
 
     let soft =
-        driver::TimeoutPolicy::with_clock(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
+        driver::TimeoutPolicy::with_runtime(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
             .on_event(move |e| sink.lock().unwrap().push(e));
     let r = soft.call_blocking(Deadline::NEVER, |_| {
         clock.advance(Duration::from_millis(150));
@@ -197,8 +197,8 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
 #[test]
 fn per_attempt_deadlines_never_pass_the_overall_one() {
     let clock = TestClock::default();
-    let retry = driver::RetryPolicy::with_clock(constant(5, 100), clock.clone());
-    let per_attempt = driver::TimeoutPolicy::with_clock(timeout_ms(300), clock.clone());
+    let retry = driver::RetryPolicy::with_runtime(constant(5, 100), clock.clone());
+    let per_attempt = driver::TimeoutPolicy::with_runtime(timeout_ms(300), clock.clone());
     let overall = Deadline::at(Instant::from_millis(1_000));
     let mut seen = Vec::new();
     let r = retry.call_blocking_with_deadline(&RetryOnFailsafeError, overall, |attempt| {
@@ -232,7 +232,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
     let clock = TestClock::default();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    let fallback = driver::Fallback::with_clock(clock.clone()).on_event(move |e| {
+    let fallback = driver::Fallback::with_runtime(clock.clone()).on_event(move |e| {
         if let FallbackEvent::FellBack { reason, index, .. } = e {
             sink.lock().unwrap().push((reason, index));
         }
@@ -269,7 +269,7 @@ fn fallback_chain_open_breaker_and_exhausted_retries() {
     assert_eq!(r, Ok("stale"));
 
     // retries that gave up
-    let retry = driver::RetryPolicy::with_clock(constant(2, 10), clock);
+    let retry = driver::RetryPolicy::with_runtime(constant(2, 10), clock);
     let r = fallback.call_blocking(
         || retry.call_blocking(|_| Err::<&str, _>("down")),
         |reason, gave_up| {

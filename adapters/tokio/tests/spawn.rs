@@ -88,7 +88,7 @@ async fn a_hedged_pipeline_call_can_be_spawned() {
 
 #[tokio::test(start_paused = true)]
 async fn the_handles_calls_with_a_static_str_error_can_be_spawned() {
-    let retry: RetryPolicy = RetryPolicy::with_clock(two_attempts(), TokioClock);
+    let retry: RetryPolicy = RetryPolicy::with_runtime(two_attempts(), TokioClock);
     let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, TokioClock);
     let task = tokio::spawn(async move {
         let retried = retry

@@ -46,7 +46,7 @@ pub struct FallbackRequest<Req, E> {
 /// let cache = service_fn(|f: FallbackRequest<u32, Error<&str>>| async move {
 ///     Ok(format!("cached {}", f.request))
 /// });
-/// let fallback = Fallback::with_clock(failsafe_tokio::TokioClock::new());
+/// let fallback = Fallback::with_runtime(failsafe_tokio::TokioClock::new());
 /// let svc = FallbackLayer::new(fallback, cache).layer(primary);
 /// assert_eq!(svc.oneshot(7).await, Ok("cached 7".to_string()));
 /// # }

@@ -334,7 +334,7 @@ impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
-/// let policy = RetryPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let policy = RetryPolicy::with_runtime(config, failsafe_tokio::TokioClock::new());
 /// let svc = RetryLayer::new(policy)
 ///     .layer(service_fn(|n: u32| async move { if n % 2 == 0 { Ok(n) } else { Err("odd") } }));
 /// assert_eq!(svc.clone().oneshot(4).await, Ok(4));
@@ -450,7 +450,7 @@ where
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let config = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
-/// let policy = TimeoutPolicy::with_clock(config, failsafe_tokio::TokioClock::new());
+/// let policy = TimeoutPolicy::with_runtime(config, failsafe_tokio::TokioClock::new());
 /// let hangs = service_fn(|(): ()| std::future::pending::<Result<(), ()>>());
 /// let r = TimeoutLayer::new(policy).layer(hangs).oneshot(()).await;
 /// assert!(matches!(r, Err(Error::Timeout(_))));

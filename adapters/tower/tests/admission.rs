@@ -371,7 +371,7 @@ async fn fail_fast_layer_rejects_a_request_whose_deadline_cannot_cover_the_call(
 
     // Inside a timeout layer that writes its deadline into the request: a
     // 50 ms timeout can never fit an 80 ms call, so nothing is called.
-    let timeout = TimeoutPolicy::with_clock(
+    let timeout = TimeoutPolicy::with_runtime(
         TimeoutConfig::new(Duration::from_millis(50)).unwrap(),
         clock,
     );

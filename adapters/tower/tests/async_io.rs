@@ -98,7 +98,7 @@ fn rate_retry_and_timeout_layers_stack_on_async_io() {
     async_io::block_on(async {
         let limiter: RateLimiterPolicy<AsyncIoClock> =
             RateLimiterPolicy::new(Quota::per_minute(1).unwrap().with_burst(3).unwrap());
-        let retry = RetryPolicy::with_clock(
+        let retry = RetryPolicy::with_runtime(
             RetryConfig::builder()
                 .max_attempts(3)
                 .backoff(BackoffKind::Constant(Duration::ZERO))
@@ -107,7 +107,7 @@ fn rate_retry_and_timeout_layers_stack_on_async_io() {
                 .unwrap(),
             AsyncIoClock,
         );
-        let timeout = TimeoutPolicy::with_clock(
+        let timeout = TimeoutPolicy::with_runtime(
             TimeoutConfig::new(Duration::from_secs(3_600)).unwrap(),
             AsyncIoClock,
         );
@@ -154,7 +154,7 @@ fn the_response_future_is_ready_at_once_when_rejected_on_async_io() {
 #[test]
 fn the_timeout_layer_fires_on_the_async_io_timer() {
     async_io::block_on(async {
-        let timeout = TimeoutPolicy::with_clock(
+        let timeout = TimeoutPolicy::with_runtime(
             TimeoutConfig::new(Duration::from_secs(3_600)).unwrap(),
             AsyncIoClock,
         );

@@ -44,7 +44,9 @@ async fn the_chaos_layer_injects_what_the_core_decides_on_tokio() {
     let reached = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&reached);
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::with_clock(timeout, clock)))
+        .layer(TimeoutLayer::new(TimeoutPolicy::with_runtime(
+            timeout, clock,
+        )))
         .layer(ChaosLayer::new(policy, clock))
         .service(service_fn(move |()| {
             counter.fetch_add(1, Ordering::SeqCst);

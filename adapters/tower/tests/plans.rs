@@ -165,7 +165,7 @@ async fn retry_layer_classifier_retries_an_ok_503_and_honours_the_request_deadli
         Ok(_) => Verdict::Success,
         Err(()) => Verdict::DoNotRetry,
     };
-    let svc = RetryLayer::new(RetryPolicy::with_clock(constant(10, 100), clock))
+    let svc = RetryLayer::new(RetryPolicy::with_runtime(constant(10, 100), clock))
         .with_classifier(by_status)
         .with_request_deadline(InCall)
         .layer(always_503);
@@ -210,7 +210,7 @@ async fn timeout_layer_drops_a_hanging_call_and_hands_the_earlier_deadline_down(
             pending::<Result<u32, ()>>().await
         }
     });
-    let svc = TimeoutLayer::new(TimeoutPolicy::with_clock(timeout_ms(1_000), clock))
+    let svc = TimeoutLayer::new(TimeoutPolicy::with_runtime(timeout_ms(1_000), clock))
         .with_parent(Deadline::after(clock.now(), Duration::from_secs(10)))
         .with_request_deadline(InCall)
         .layer(hanging);
@@ -275,16 +275,16 @@ async fn stacked_timeout_retry_timeout_layers_bound_each_attempt_by_the_overall_
     });
     let svc = ServiceBuilder::new()
         .layer(
-            TimeoutLayer::new(TimeoutPolicy::with_clock(timeout_ms(1_000), clock))
+            TimeoutLayer::new(TimeoutPolicy::with_runtime(timeout_ms(1_000), clock))
                 .with_request_deadline(InCall),
         )
         .layer(
-            RetryLayer::new(RetryPolicy::with_clock(constant(5, 100), clock))
+            RetryLayer::new(RetryPolicy::with_runtime(constant(5, 100), clock))
                 .with_classifier(RetryOnFailsafeError)
                 .with_request_deadline(InCall),
         )
         .layer(
-            TimeoutLayer::new(TimeoutPolicy::with_clock(timeout_ms(300), clock))
+            TimeoutLayer::new(TimeoutPolicy::with_runtime(timeout_ms(300), clock))
                 .with_request_deadline(InCall),
         )
         .service(service);

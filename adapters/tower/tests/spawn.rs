@@ -27,12 +27,12 @@ async fn a_request_through_retry_breaker_and_timeout_layers_can_be_spawned() {
     let breaker = CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, TokioClock);
     let timeout = TimeoutConfig::new(Duration::from_secs(1)).unwrap();
     let svc = ServiceBuilder::new()
-        .layer(RetryLayer::new(RetryPolicy::with_clock(
+        .layer(RetryLayer::new(RetryPolicy::with_runtime(
             two_attempts(),
             TokioClock,
         )))
         .layer(CircuitBreakerLayer::from_policy(&breaker))
-        .layer(TimeoutLayer::new(TimeoutPolicy::with_clock(
+        .layer(TimeoutLayer::new(TimeoutPolicy::with_runtime(
             timeout, TokioClock,
         )))
         .service(service_fn(|_: u32| async {

@@ -249,7 +249,7 @@ pub async fn retries_start_at_the_backoff_instants<B: Binding>(b: B) {
         .jitter(Jitter::None)
         .build()
         .unwrap();
-    let policy = RetryPolicy::with_clock(config, rt.clone());
+    let policy = RetryPolicy::with_runtime(config, rt.clone());
     let start = rt.now();
     let starts = RefCell::new(Vec::new());
     let flaky = policy.call(|attempt| {
