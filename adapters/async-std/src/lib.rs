@@ -135,7 +135,7 @@
 //!         .call(
 //!             retry.call_with(&RetryOnFailsafeError, |attempt| async move {
 //!                 breaker
-//!                     .call(|| per_attempt.call(attempt.deadline, fetch))
+//!                     .call(|| per_attempt.call_with_deadline(attempt.deadline, fetch))
 //!                     .await
 //!                     .map_err(Error::flatten)
 //!             }),

@@ -107,7 +107,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
     );
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&dropped);
-    let r = smol::block_on(cancel.call(Deadline::NEVER, |_| async move {
+    let r = smol::block_on(cancel.call(|_| async move {
         let _guard = DropFlag(flag);
         pending::<Result<(), ()>>().await
     }));
@@ -121,7 +121,7 @@ fn a_timeout_drops_a_hanging_future_and_a_soft_one_reports_the_overrun() {
         rt.clone(),
     )
     .on_event(move |e| sink.lock().unwrap().push(e));
-    let r = smol::block_on(soft.call(Deadline::NEVER, |_| {
+    let r = smol::block_on(soft.call(|_| {
         rt.advance(Duration::from_secs(3)); // the work takes 3 s
         async { Ok::<_, ()>("late") }
     }));
@@ -183,7 +183,7 @@ fn smoke_under_smol_with_the_real_clock() {
     let result = smol::block_on(fallback.call(
         retry.call_with(&RetryOnFailsafeError, |attempt| {
             calls.fetch_add(1, Ordering::SeqCst);
-            per_attempt.call(attempt.deadline, move |deadline| async move {
+            per_attempt.call_with_deadline(attempt.deadline, move |deadline| async move {
                 assert!(
                     !deadline.is_never(),
                     "the per-attempt timeout set a deadline"
@@ -202,7 +202,8 @@ fn smoke_under_smol_with_the_real_clock() {
 
     // a deadline that already passed: the timer fires at once
     let r = smol::block_on(
-        per_attempt.call(Deadline::at(Instant::ZERO), |_| pending::<Result<(), ()>>()),
+        per_attempt
+            .call_with_deadline(Deadline::at(Instant::ZERO), |_| pending::<Result<(), ()>>()),
     );
     assert_eq!(r, Err(Error::Timeout(Deadline::at(Instant::ZERO))));
 }

@@ -68,7 +68,29 @@ impl<C: Clock> TimeoutPolicy<C> {
     /// Runs blocking `op` with the deadline to bound its own waits by; see
     /// [`timeout_blocking`] (a late result is [`Error::Timeout`] in cancel
     /// mode, because a thread cannot be interrupted).
-    pub fn call_blocking<F, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] past the deadline in cancel mode; `op`'s error as
+    /// [`Error::Inner`].
+    pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce(Deadline) -> Result<T, E>,
+    {
+        self.call_blocking_with_deadline(Deadline::NEVER, op)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) inside a caller's `parent`
+    /// deadline: `op`'s deadline is the earlier of the two.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_blocking`](Self::call_blocking).
+    pub fn call_blocking_with_deadline<F, T, E>(
+        &self,
+        parent: Deadline,
+        op: F,
+    ) -> Result<T, Error<E>>
     where
         F: FnOnce(Deadline) -> Result<T, E>,
     {
@@ -89,7 +111,30 @@ impl<C: Runtime> TimeoutPolicy<C> {
     ///
     /// An operation that itself returns [`Error`] (a breaker call inside the
     /// timeout) comes back as `Error<Error<E>>`: [`Error::flatten`] it.
-    pub async fn call<F, Fut, T, E>(&self, parent: Deadline, op: F) -> Result<T, Error<E>>
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] past the deadline in cancel mode; `op`'s error as
+    /// [`Error::Inner`].
+    pub async fn call<F, Fut, T, E>(&self, op: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce(Deadline) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with_deadline(Deadline::NEVER, op).await
+    }
+
+    /// [`call`](Self::call) inside a caller's `parent` deadline: `op`'s
+    /// deadline is the earlier of the two.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_with_deadline<F, Fut, T, E>(
+        &self,
+        parent: Deadline,
+        op: F,
+    ) -> Result<T, Error<E>>
     where
         F: FnOnce(Deadline) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -142,11 +187,11 @@ mod tests {
             .on_event(move |e| log.lock().unwrap().push(e))
             .on_event(move |_| *count.lock().unwrap() += 1);
         assert_eq!(
-            t.call_blocking(Deadline::NEVER, |_| Err::<(), _>("down")),
+            t.call_blocking(|_| Err::<(), _>("down")),
             Err(Error::Inner("down"))
         );
         assert!(seen.lock().unwrap().is_empty());
-        let late = t.call_blocking(Deadline::NEVER, |d| {
+        let late = t.call_blocking(|d| {
             t.clock().0.set(20);
             Ok::<_, ()>(d)
         });

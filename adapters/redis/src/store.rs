@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use failsafe_core::breaker::{BreakerConfig, NoWindow};
 use failsafe_core::{ConfigError, Instant};
 use failsafe_tokio::{
-    CircuitBreakerPolicy, Clock, Deadline, Error, TimeoutConfig, TimeoutPolicy, TokioClock,
+    CircuitBreakerPolicy, Clock, Error, TimeoutConfig, TimeoutPolicy, TokioClock,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -404,7 +404,7 @@ impl Store {
         let result = inner
             .guard
             .call(|| {
-                inner.timeout.call(Deadline::NEVER, |_| {
+                inner.timeout.call(|_| {
                     let mut conn = inner.conn.clone();
                     let mut invocation = script.prepare_invoke();
                     invocation.key(key);

@@ -8,7 +8,7 @@
 //! The blocking verbs run the closure on the calling thread:
 //! `policy.call_blocking(|| ..)` and `acquire_blocking()` for the circuit
 //! breaker, fail fast, bulkhead and rate limiters ([`Policy`]);
-//! `retry.call_blocking(|attempt| ..)`, `timeout.call_blocking(parent, |deadline| ..)`
+//! `retry.call_blocking(|attempt| ..)`, `timeout.call_blocking(|deadline| ..)`
 //! and `fallback.call_blocking(|| .., |reason, error| ..)`; `try_acquire()`
 //! never blocks. A thread that has to wait (a bulkhead's queue, a rate
 //! limiter's booking) parks ([`Park`]): a release unparks it; a retry's
@@ -131,7 +131,7 @@
 //!     || {
 //!         retry.call_blocking_with(&RetryOnFailsafeError, |attempt| {
 //!             breaker
-//!                 .call_blocking(|| per_attempt.call_blocking(attempt.deadline, read_sensor))
+//!                 .call_blocking(|| per_attempt.call_blocking_with_deadline(attempt.deadline, read_sensor))
 //!                 .map_err(Error::flatten)
 //!         })
 //!     },

@@ -157,7 +157,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     let cancel = driver::TimeoutPolicy::with_runtime(timeout_ms(100), clock.clone());
-    let r = cancel.call_blocking(Deadline::NEVER, |deadline| {
+    let r = cancel.call_blocking(|deadline| {
         assert_eq!(deadline, Deadline::at(Instant::from_millis(100)));
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("too late")
@@ -170,7 +170,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
     let soft =
         driver::TimeoutPolicy::with_runtime(timeout_ms(100).mode(TimeoutMode::Soft), clock.clone())
             .on_event(move |e| sink.lock().unwrap().push(e));
-    let r = soft.call_blocking(Deadline::NEVER, |_| {
+    let r = soft.call_blocking(|_| {
         clock.advance(Duration::from_millis(150));
         Ok::<_, ()>("late but kept")
     });
@@ -186,7 +186,7 @@ fn a_late_result_is_a_timeout_and_a_soft_timeout_keeps_it() {
 
     // a caller whose deadline has passed: the work is not started
     let mut ran = false;
-    let r = cancel.call_blocking(Deadline::at(Instant::from_millis(10)), |_| {
+    let r = cancel.call_blocking_with_deadline(Deadline::at(Instant::from_millis(10)), |_| {
         ran = true;
         Ok::<_, ()>(())
     });
@@ -202,7 +202,7 @@ fn per_attempt_deadlines_never_pass_the_overall_one() {
     let overall = Deadline::at(Instant::from_millis(1_000));
     let mut seen = Vec::new();
     let r = retry.call_blocking_with_deadline(&RetryOnFailsafeError, overall, |attempt| {
-        per_attempt.call_blocking(attempt.deadline, |inner| {
+        per_attempt.call_blocking_with_deadline(attempt.deadline, |inner| {
             seen.push((clock.now(), inner));
             // the first two attempts run 350 ms: past their 300 ms
             clock.advance(Duration::from_millis(if attempt.number < 3 {

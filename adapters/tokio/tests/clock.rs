@@ -56,7 +56,7 @@ async fn a_paused_test_starts_at_zero_and_handles_made_apart_agree() {
     );
     let timeout = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(50)).unwrap());
     let r = timeout
-        .call(Deadline::NEVER, |deadline| {
+        .call(|deadline| {
             assert_eq!(deadline, Deadline::at(Instant::from_millis(2_550)));
             let hurried = ff.clone().with_deadline(deadline);
             async move { hurried.call(|| async { Ok::<_, ()>(()) }).await }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_tokio::{
-    BackoffKind, BreakerConfig, CircuitBreakerPolicy, Deadline, Error, Fallback, FallbackEvent,
+    BackoffKind, BreakerConfig, CircuitBreakerPolicy, Error, Fallback, FallbackEvent,
     FallbackPolicy, FallbackReason, GiveUp, Jitter, NoWindow, RejectReason, RetryConfig,
     RetryPolicy, TimeoutConfig, TimeoutPolicy,
 };
@@ -119,7 +119,7 @@ async fn a_timeout_falls_back_and_a_policy_can_refuse_other_reasons() {
     let timeout = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
     let only_timeouts = Fallback::new().policy(FallbackPolicy::NONE.on_timed_out(true));
 
-    let slow = timeout.call(Deadline::NEVER, |_| pending::<Result<u32, &str>>());
+    let slow = timeout.call(|_| pending::<Result<u32, &str>>());
     let result = only_timeouts
         .call(slow, |reason, _| async move {
             assert_eq!(reason, FallbackReason::TimedOut);
@@ -129,7 +129,7 @@ async fn a_timeout_falls_back_and_a_policy_can_refuse_other_reasons() {
     assert_eq!(result, Ok(1));
 
     // a plain failure is not a reason this policy accepts: passed through
-    let failing = timeout.call(Deadline::NEVER, |_| async { Err::<u32, _>("bad request") });
+    let failing = timeout.call(|_| async { Err::<u32, _>("bad request") });
     let result = only_timeouts
         .call(failing, |_, _| async { panic!("must not fall back") })
         .await;

@@ -42,7 +42,7 @@ async fn a_timeout_drops_a_hanging_future_and_returns_the_deadline() {
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&dropped);
     let result = t
-        .call(Deadline::NEVER, |deadline| async move {
+        .call(|deadline| async move {
             assert_eq!(deadline, Deadline::at(Instant::from_secs(1)));
             let _guard = DropFlag(flag);
             pending::<Result<(), &str>>().await
@@ -69,7 +69,7 @@ async fn a_timeout_drops_a_hanging_future_and_returns_the_deadline() {
 async fn work_that_finishes_in_time_keeps_its_result_and_reports_nothing() {
     let (t, events) = recording(TimeoutPolicy::new(config(1_000)));
     let result = t
-        .call(Deadline::NEVER, |_| async {
+        .call(|_| async {
             sleep(Duration::from_millis(999)).await;
             Err::<(), _>("refused")
         })
@@ -83,7 +83,7 @@ async fn a_soft_timeout_lets_the_work_finish_and_reports_the_overrun() {
     let soft = config(1_000).mode(TimeoutMode::Soft);
     let (t, events) = recording(TimeoutPolicy::new(soft));
     let result = t
-        .call(Deadline::NEVER, |_| async {
+        .call(|_| async {
             sleep(Duration::from_secs(2)).await;
             Ok::<_, ()>("slow but complete")
         })
@@ -104,7 +104,7 @@ async fn an_earlier_parent_deadline_binds() {
     let t = TimeoutPolicy::new(config(1_000));
     let parent = Deadline::after(TokioClock.now(), Duration::from_millis(300));
     let result = t
-        .call(parent, |deadline| async move {
+        .call_with_deadline(parent, |deadline| async move {
             assert_eq!(deadline, parent);
             pending::<Result<(), ()>>().await
         })
@@ -129,13 +129,13 @@ async fn per_attempt_timeouts_inside_a_retry_never_outlive_the_overall_one() {
     let seen = Arc::new(Mutex::new(Vec::new()));
 
     let result = overall
-        .call(Deadline::NEVER, |deadline| {
+        .call(|deadline| {
             let (retry, per_attempt, seen) = (&retry, &per_attempt, &seen);
             async move {
                 retry
                     .call_with_deadline(&RetryOnFailsafeError, deadline, |attempt| async move {
                         per_attempt
-                            .call(attempt.deadline, |inner| {
+                            .call_with_deadline(attempt.deadline, |inner| {
                                 seen.lock().unwrap().push((
                                     attempt.number,
                                     attempt.deadline,
