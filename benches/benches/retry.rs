@@ -34,7 +34,8 @@ use failsafe_core::rng::Xorshift64;
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, TimeoutConfig};
 use failsafe_driver::{
-    Clock, Error, RetryContext, RetryOnErr, RetryPolicy, Runtime, StdClock, StdLock, retry, timeout,
+    Clock, DefaultClassifier, Error, RetryContext, RetryPolicy, Runtime, StdClock, StdLock, retry,
+    timeout,
 };
 use failsafe_tokio::TokioClock;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -350,7 +351,7 @@ fn wrappers(c: &mut Criterion) {
     // Sanity: every wrapper really runs the operation and returns its value.
     rt.block_on(async {
         assert_eq!(
-            retry(&clock, ctx(config), &RetryOnErr, |_| op()).await,
+            retry(&clock, ctx(config), &DefaultClassifier, |_| op()).await,
             Ok(1)
         );
         assert_eq!(
@@ -363,8 +364,8 @@ fn wrappers(c: &mut Criterion) {
 
     // Memory: what one call's future holds, side by side (printed, not asserted).
     {
-        let ours = retry(&clock, ctx(config), &RetryOnErr, |_| op());
-        let lent = retry(&clock, ctx_ref(&config), &RetryOnErr, |_| op());
+        let ours = retry(&clock, ctx(config), &DefaultClassifier, |_| op());
+        let lent = retry(&clock, ctx_ref(&config), &DefaultClassifier, |_| op());
         let policy = RetryPolicy::with_runtime(config, clock);
         let handle = policy.call(|_| op());
         let backon = op.retry(ExponentialBuilder::default());
@@ -430,13 +431,13 @@ fn wrappers(c: &mut Criterion) {
 
     g.bench_function("failsafe-driver retry(op), TokioClock", |b| {
         b.to_async(&rt)
-            .iter(|| retry(&clock, ctx(black_box(config)), &RetryOnErr, |_| op()));
+            .iter(|| retry(&clock, ctx(black_box(config)), &DefaultClassifier, |_| op()));
     });
 
     g.bench_function("failsafe-driver retry(op), &config, TokioClock", |b| {
         let config = black_box(&config);
         b.to_async(&rt)
-            .iter(|| retry(&clock, ctx_ref(config), &RetryOnErr, |_| op()));
+            .iter(|| retry(&clock, ctx_ref(config), &DefaultClassifier, |_| op()));
     });
 
     g.bench_function("failsafe-driver RetryPolicy::call(op), TokioClock", |b| {
@@ -445,15 +446,21 @@ fn wrappers(c: &mut Criterion) {
     });
 
     g.bench_function("failsafe-driver retry(op), counter clock", |b| {
-        b.to_async(&rt)
-            .iter(|| retry(&counter, ctx(black_box(config)), &RetryOnErr, |_| op()));
+        b.to_async(&rt).iter(|| {
+            retry(&counter, ctx(black_box(config)), &DefaultClassifier, |_| {
+                op()
+            })
+        });
     });
 
     g.bench_function("failsafe-driver retry(timeout(op)), TokioClock", |b| {
         b.to_async(&rt).iter(|| {
-            retry(&clock, ctx(black_box(config)), &RetryOnErr, |attempt| {
-                timeout(&clock, per_attempt, attempt.deadline, (), |_| op_timed())
-            })
+            retry(
+                &clock,
+                ctx(black_box(config)),
+                &DefaultClassifier,
+                |attempt| timeout(&clock, per_attempt, attempt.deadline, (), |_| op_timed()),
+            )
         });
     });
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use failsafe_async_std::{
-    BackoffKind, Clock, Deadline, Error, Fallback, FallbackReason, GiveUp, Instant, Jitter,
-    RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryOnFailsafeError, RetryPolicy,
+    BackoffKind, Clock, Deadline, DefaultClassifier, Error, Fallback, FallbackReason, GiveUp,
+    Instant, Jitter, RetryConfig, RetryError, RetryEvent, RetryOnFailsafeError, RetryPolicy,
     TimeoutConfig, TimeoutEvent, TimeoutMode, TimeoutPolicy, TokenQuota,
 };
 use failsafe_driver as driver;
@@ -77,7 +77,7 @@ fn a_deadline_stops_retries_and_a_shared_budget_runs_out_across_clones() {
     let rt = Virtual::default();
     let retry = driver::RetryPolicy::with_runtime(constant(10, 100), rt.clone());
     let deadline = Deadline::at(Instant::from_millis(250));
-    let e = smol::block_on(retry.call_with_deadline(&RetryOnErr, deadline, |a| {
+    let e = smol::block_on(retry.call_with_deadline(&DefaultClassifier, deadline, |a| {
         assert!(
             !a.deadline.is_expired(rt.now()),
             "no attempt after the deadline"

@@ -135,9 +135,7 @@ pub use policy_handle::{Asks, DefaultAsk, Policy};
 pub use quanta_clock::QuantaClock;
 #[cfg(feature = "quick-cache")]
 pub use quick_store::QuickStore;
-pub use retry::{
-    RetryContext, RetryError, RetryOnErr, RetryOnFailsafeError, retry, retry_blocking,
-};
+pub use retry::{RetryContext, RetryError, RetryOnFailsafeError, retry, retry_blocking};
 pub use timeout::timeout;
 pub use toggle::{Toggle, ToggleCall};
 
@@ -203,7 +201,7 @@ pub mod prelude {
     pub use crate::{
         Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
         DefaultClassifier, Error, FallbackCause, FnObserver, Guard, Idempotent, Instant, Outcome,
-        Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError, RetryOnErr,
+        Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError,
         RetryOnFailsafeError, Runtime, checked,
     };
     #[cfg(feature = "std")]

@@ -445,7 +445,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        BlockingRuntime, Clock, RetryContext, RetryError, RetryOnErr, execute_blocking,
+        BlockingRuntime, Clock, DefaultClassifier, RetryContext, RetryError, execute_blocking,
         retry_blocking,
     };
 
@@ -494,7 +494,7 @@ mod tests {
         let observer = FnObserver(|e| events.borrow_mut().push(e));
         let mut starts = Vec::new();
         let context = ctx(config(5, 100), Deadline::NEVER, &NoBudget, observer);
-        let done = retry_blocking(&clock, context, &RetryOnErr, |attempt| {
+        let done = retry_blocking(&clock, context, &DefaultClassifier, |attempt| {
             starts.push((attempt.number, clock.now()));
             if attempt.number < 3 {
                 Err("flaky")
@@ -516,7 +516,7 @@ mod tests {
         let clock = Manual(Cell::new(Instant::ZERO));
         let deadline = Deadline::at(Instant::from_millis(150));
         let context = ctx(config(5, 100), deadline, &NoBudget, ());
-        let error = retry_blocking(&clock, context, &RetryOnErr, |attempt| {
+        let error = retry_blocking(&clock, context, &DefaultClassifier, |attempt| {
             assert_eq!(attempt.deadline, deadline);
             clock.0.set(Instant::from_millis(150)); // the attempt overran
             Err::<(), _>("first")
@@ -537,7 +537,7 @@ mod tests {
         let clock = Manual(Cell::new(Instant::ZERO));
         let call = || {
             let context = ctx(config(10, 1), Deadline::NEVER, &quota, ());
-            retry_blocking(&clock, context, &RetryOnErr, |_| {
+            retry_blocking(&clock, context, &DefaultClassifier, |_| {
                 Err::<(), _>(FailureKind::Error)
             })
             .unwrap_err()

@@ -15,26 +15,7 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome};
 
-use crate::{
-    BlockingRuntime, Classify, DefaultClassifier, Error, FallbackCause, Runtime, execute,
-    execute_blocking,
-};
-
-/// `Ok` succeeds, every `Err` is retried.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RetryOnErr;
-
-impl<T, E> Classify<T, E> for RetryOnErr {
-    #[inline]
-    fn classify(&self, result: &Result<T, E>) -> Outcome {
-        DefaultClassifier.classify(result)
-    }
-
-    #[inline(always)]
-    fn verdict_uses_time(&self) -> bool {
-        false
-    }
-}
+use crate::{BlockingRuntime, Classify, Error, FallbackCause, Runtime, execute, execute_blocking};
 
 /// For operations that return [`Error`]: an inner error retries as an
 /// error, a timeout as a timeout, a rejection (an open breaker, a rate
@@ -231,7 +212,7 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>, C: Borrow<RetryConfig>>
 /// use core::time::Duration;
 /// use failsafe_core::retry::{BackoffKind, Jitter, NoBudget, RetryConfig};
 /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
-/// use failsafe_driver::{retry, Clock, RetryContext, RetryOnErr, Runtime};
+/// use failsafe_driver::{retry, Clock, RetryContext, DefaultClassifier, Runtime};
 /// use std::{cell::Cell, future::Ready};
 ///
 /// /// A runtime whose sleep completes at once and jumps the clock.
@@ -245,7 +226,7 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>, C: Borrow<RetryConfig>>
 /// let rt = Virtual(Cell::new(0));
 /// let config = RetryConfig::builder().backoff(BackoffKind::Constant(Duration::from_millis(10))).jitter(Jitter::None).build().unwrap();
 /// let ctx = RetryContext { config, deadline: Deadline::NEVER, budget: &NoBudget, rng: Xorshift64::new(1), observer: () };
-/// let result = futures_lite::future::block_on(retry(&rt, ctx, &RetryOnErr, |attempt| async move {
+/// let result = futures_lite::future::block_on(retry(&rt, ctx, &DefaultClassifier, |attempt| async move {
 ///     if attempt.number < 3 { Err("flaky") } else { Ok(attempt.number) }
 /// }));
 /// assert_eq!(result, Ok(3));

@@ -20,8 +20,8 @@ use failsafe_core::{Instant, Observer};
 
 use crate::retry::{retry_blocking_limited, retry_limited};
 use crate::{
-    Attempt, BlockingRuntime, Classify, Clock, Hook, RetryContext, RetryError, RetryOnErr, Runtime,
-    StdClock, StdLock,
+    Attempt, BlockingRuntime, Classify, Clock, DefaultClassifier, Hook, RetryContext, RetryError,
+    Runtime, StdClock, StdLock,
 };
 
 /// The golden-ratio increment of SplitMix64: consecutive seeds from the
@@ -654,7 +654,7 @@ impl<B: RetryBudget, C: Runtime> RetryPolicy<B, C> {
             &self.clock,
             self.context(Deadline::NEVER),
             self.live_max_attempts(),
-            &RetryOnErr,
+            &DefaultClassifier,
             op,
         )
     }
@@ -715,7 +715,7 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
     where
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        self.call_blocking_with_deadline(&RetryOnErr, Deadline::NEVER, op)
+        self.call_blocking_with_deadline(&DefaultClassifier, Deadline::NEVER, op)
     }
 
     /// [`call_blocking`](Self::call_blocking) with `classify` deciding which

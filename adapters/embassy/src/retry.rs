@@ -9,7 +9,7 @@ use failsafe_driver::retry_machine::{NoBudget, RetryBudget, RetryConfig, RetryEv
 use failsafe_driver::rng::{Rng, Xorshift64};
 use failsafe_driver::sync::{CsLock, Lock};
 use failsafe_driver::timeout_machine::{Deadline, TimeoutConfig};
-use failsafe_driver::{Attempt, Classify, Error, RetryContext, RetryError, RetryOnErr};
+use failsafe_driver::{Attempt, Classify, DefaultClassifier, Error, RetryContext, RetryError};
 
 use crate::EmbassyClock;
 
@@ -105,7 +105,7 @@ impl<L, O: Observer<RetryEvent> + Clone, C: Borrow<RetryConfig> + Copy> RetryPol
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_within(Deadline::NEVER, &RetryOnErr, op)
+        self.call_within(Deadline::NEVER, &DefaultClassifier, op)
     }
 
     /// [`call`](Self::call), `classify` deciding what retries, within

@@ -11,8 +11,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use failsafe_embassy::{
-    Attempt, BackoffKind, Clock, CsLock, Deadline, EmbassyClock, FnObserver, GiveUp, Jitter, Lock,
-    NoBudget, RetryConfig, RetryError, RetryEvent, RetryOnErr, RetryPolicy, TokenQuota, Verdict,
+    Attempt, BackoffKind, Clock, CsLock, Deadline, DefaultClassifier, EmbassyClock, FnObserver,
+    GiveUp, Jitter, Lock, NoBudget, RetryConfig, RetryError, RetryEvent, RetryPolicy, TokenQuota,
+    Verdict,
 };
 use futures_lite::future::{block_on, poll_once};
 
@@ -182,7 +183,7 @@ fn a_deadline_that_has_passed_runs_nothing() {
     static RETRY: RetryPolicy = RetryPolicy::new(&at_once(3), 1);
     let ran = AtomicU32::new(0);
     let spent = Deadline::at(EmbassyClock.now());
-    let result = block_on(RETRY.call_within(spent, &RetryOnErr, |_| {
+    let result = block_on(RETRY.call_within(spent, &DefaultClassifier, |_| {
         ran.fetch_add(1, Ordering::Relaxed);
         async { Ok::<_, ()>(()) }
     }));
@@ -202,7 +203,7 @@ fn each_attempt_gets_its_number_and_the_callers_deadline() {
     static RETRY: RetryPolicy = RetryPolicy::new(&at_once(3), 1);
     let far = Deadline::after(EmbassyClock.now(), Duration::from_secs(3_600));
     let seen = Mutex::new(Vec::new());
-    let result = block_on(RETRY.call_within(far, &RetryOnErr, |attempt| {
+    let result = block_on(RETRY.call_within(far, &DefaultClassifier, |attempt| {
         seen.lock().unwrap().push(attempt);
         fails_until(3, attempt)
     }));
@@ -328,7 +329,7 @@ fn calls_are_send_when_their_operations_are() {
     static RETRY: RetryPolicy<CsLock<TokenQuota>> =
         RetryPolicy::new(&at_once(3), 1).with_budget(&BUDGET);
     assert_send(RETRY.call(|a| fails_until(2, a)));
-    assert_send(RETRY.call_within(Deadline::NEVER, &RetryOnErr, |a| fails_until(2, a)));
+    assert_send(RETRY.call_within(Deadline::NEVER, &DefaultClassifier, |a| fails_until(2, a)));
     assert_send(failsafe_embassy::with_timeout(
         failsafe_embassy::checked(failsafe_embassy::TimeoutConfig::new(Duration::from_secs(1))),
         Deadline::NEVER,

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use failsafe_driver as driver;
 use failsafe_thread::{
-    BackoffKind, BreakerConfig, Clock, Deadline, Error, FailureKind, FallbackEvent, FallbackReason,
-    GiveUp, Instant, Jitter, NoWindow, RejectReason, RetryConfig, RetryError, RetryEvent,
-    RetryOnErr, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutEvent, TimeoutMode,
-    TokenQuota, Verdict,
+    BackoffKind, BreakerConfig, Clock, Deadline, DefaultClassifier, Error, FailureKind,
+    FallbackEvent, FallbackReason, GiveUp, Instant, Jitter, NoWindow, RejectReason, RetryConfig,
+    RetryError, RetryEvent, RetryOnFailsafeError, RetryPolicy, TimeoutConfig, TimeoutEvent,
+    TimeoutMode, TokenQuota, Verdict,
 };
 
 mod support;
@@ -103,7 +103,7 @@ fn a_deadline_cuts_the_retries_short() {
     let deadline = Deadline::at(Instant::from_millis(250));
     let mut starts = Vec::new();
     let e = retry
-        .call_blocking_with_deadline(&RetryOnErr, deadline, |a| {
+        .call_blocking_with_deadline(&DefaultClassifier, deadline, |a| {
             starts.push(clock.now());
             assert_eq!(a.deadline, deadline);
             clock.advance(Duration::from_millis(60));

@@ -139,7 +139,7 @@ async fn a_deadline_cuts_the_loop_short_and_no_attempt_starts_after_it() {
     let deadline = Deadline::after(TokioClock.now(), Duration::from_millis(250));
     let seen: Log<(Attempt, Instant)> = log();
     let result = retry
-        .call_with_deadline(&failsafe_tokio::RetryOnErr, deadline, |attempt| {
+        .call_with_deadline(&failsafe_tokio::DefaultClassifier, deadline, |attempt| {
             seen.lock().unwrap().push((attempt, TokioClock.now()));
             async {
                 sleep(Duration::from_millis(60)).await;

@@ -19,7 +19,7 @@ use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
 use failsafe_driver::slots::{Four, One, Slots};
 use failsafe_driver::{
     BoxedSleep, CallBudget, CallRng, Classify, Clock, DefaultClassifier, Error, Hook, PlanRun,
-    RetryError, RetryOnErr, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
+    RetryError, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -317,7 +317,7 @@ impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
 /// Retries failed requests under a [`RetryPolicy`] (its backoff, attempt
 /// limit and budget, shared by every service of the layer), as the
 /// driver's `RetryPolicy::call` does. By default every `Err` retries
-/// ([`RetryOnErr`]; [`with_classifier`](PlanLayer::with_classifier)
+/// ([`DefaultClassifier`]; [`with_classifier`](PlanLayer::with_classifier)
 /// chooses). Requests and the service must be `Clone`: like tower's
 /// `Retry`, the call's future keeps a clone of the service and readies it
 /// before each retry. The service's `poll_ready` is the inner one's (an
@@ -342,9 +342,11 @@ impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
 /// assert_eq!((gave_up.attempts, gave_up.last), (3, Some("odd")));
 /// # }
 /// ```
-pub type RetryLayer<B, R, K = RetryOnErr, D = NoDeadline> = PlanLayer<RetryPolicy<B, R>, K, D>;
+pub type RetryLayer<B, R, K = DefaultClassifier, D = NoDeadline> =
+    PlanLayer<RetryPolicy<B, R>, K, D>;
 /// A service made by a [`RetryLayer`].
-pub type RetryService<S, B, R, K = RetryOnErr, D = NoDeadline> = Layered<RetryLayer<B, R, K, D>, S>;
+pub type RetryService<S, B, R, K = DefaultClassifier, D = NoDeadline> =
+    Layered<RetryLayer<B, R, K, D>, S>;
 /// The future of a [`RetryService`] call.
 ///
 /// It runs on [`BoxedSleep<R>`](BoxedSleep): the timer of a retry that
@@ -360,7 +362,7 @@ pub type RetryFuture<S, Req, B, R, K> = PlanFuture<
 impl<B, R> RetryLayer<B, R> {
     /// A layer retrying every `Err` under `policy`.
     pub const fn new(policy: RetryPolicy<B, R>) -> Self {
-        PlanLayer::of(policy, RetryOnErr)
+        PlanLayer::of(policy, DefaultClassifier)
     }
 }
 
