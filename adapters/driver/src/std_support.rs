@@ -13,9 +13,10 @@ use failsafe_core::{Instant, Observer};
 
 use crate::Clock;
 
-/// A [`Lock`] over `std::sync::Mutex`. A poisoned mutex (an observer that
-/// panicked) is recovered, not propagated: the machines stay consistent
-/// because they only call the observer after updating themselves.
+/// A [`Lock`] over `std::sync::Mutex`. A poisoned mutex is recovered, not
+/// propagated: the machines stay consistent because they only call the
+/// observer after updating themselves (and a [`Hook`] catches a listener's
+/// panic before it reaches them).
 #[derive(Debug, Default)]
 pub struct StdLock<T>(Mutex<T>);
 
@@ -38,7 +39,10 @@ type Listener<E> = Arc<dyn Fn(E) + Send + Sync>;
 
 /// An [`Observer`] that forwards every event to a list of shared closures
 /// (or nowhere), in the order they were added: several listeners (a log, a
-/// `tracing` bridge, `metrics`, a test's count) hear the same events.
+/// `tracing` bridge, `metrics`, a test's count) hear the same events. A
+/// listener that panics misses that event only: its panic is caught (the
+/// panic hook still reports it), so the machine and the call go on and
+/// nothing it was handing out is lost.
 /// Cloning shares the list; adding to a clone leaves the original as it
 /// was. Calling through a shared reference ([`SharedObserver`]) works too,
 /// so lock-free machines report to it.
@@ -115,11 +119,22 @@ impl<E: Clone> Hook<E> {
             && let [rest @ .., last] = &list[..]
         {
             for f in rest {
-                f(event.clone());
+                hear(f, event.clone());
             }
-            last(event);
+            hear(last, event);
         }
     }
+}
+
+/// Calls listener `f` with `event`. A listener that panics misses this
+/// event and nothing else: its panic is caught here (after the panic hook
+/// has reported it), because the machine calling it is in the middle of a
+/// decision, and unwinding through it would lose what it was handing out
+/// (a bulkhead's slot, a probe's place) or leave a lock poisoned.
+#[inline]
+fn hear<E>(f: &Listener<E>, event: E) {
+    let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(event)));
+    drop(heard);
 }
 
 impl<E> Default for Hook<E> {

@@ -1,0 +1,106 @@
+//! A listener that panics misses its event and nothing else: every std
+//! handle calls its listeners through one `Hook`, which catches the panic,
+//! so the machine never unwinds in the middle of a decision. Before, a
+//! bulkhead whose listener panicked on `acquired` lost the slot it was
+//! handing out for good (every later call was rejected as full). One check
+//! for every handle that takes listeners.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use failsafe_driver as driver;
+use failsafe_thread::{
+    BackoffKind, BreakerConfig, BulkheadConfig, Error, FailFastConfig, Jitter, NoWindow, Quota,
+    RetryConfig, TimeoutConfig,
+};
+
+mod support;
+use support::TestClock;
+
+/// A listener that panics on every event, and how many it heard.
+fn panicking<E>(heard: &Arc<AtomicU32>) -> impl Fn(E) + Send + Sync + 'static {
+    let heard = Arc::clone(heard);
+    move |_| {
+        heard.fetch_add(1, Ordering::SeqCst);
+        panic!("a listener's bug");
+    }
+}
+
+#[test]
+fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
+    // The panics are the test's own: keep them out of its output.
+    std::panic::set_hook(Box::new(|_| {}));
+    let clock = TestClock::default();
+    let heard = Arc::new(AtomicU32::new(0));
+
+    let one_slot = BulkheadConfig::builder()
+        .max_concurrent(1)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let bulkhead: driver::BulkheadPolicy<4, _, TestClock> =
+        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone()).on_event(panicking(&heard));
+    for n in 0..3 {
+        assert_eq!(bulkhead.call_blocking(|| Ok::<_, ()>(n)), Ok(n));
+    }
+    assert_eq!(bulkhead.in_flight(), 0, "the slot came back each time");
+
+    let breaker =
+        driver::CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, clock.clone())
+            .on_event(panicking(&heard));
+    breaker.force_open();
+    let rejected = breaker.call_blocking(|| Ok::<_, ()>(1));
+    assert!(matches!(rejected, Err(Error::Rejected(_))));
+    breaker.reset();
+    assert_eq!(breaker.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+
+    let fail_fast = driver::FailFastPolicy::with_runtime(FailFastConfig::DEFAULT, clock.clone())
+        .on_event(panicking(&heard));
+    assert_eq!(fail_fast.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+
+    let limiter =
+        driver::RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), clock.clone())
+            .on_event(panicking(&heard));
+    assert!(limiter.try_acquire().is_ok());
+    assert!(limiter.try_acquire().is_err(), "the permit was spent, once");
+
+    let retry = driver::RetryPolicy::with_runtime(
+        RetryConfig::builder()
+            .max_attempts(2)
+            .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+            .jitter(Jitter::None)
+            .build()
+            .unwrap(),
+        clock.clone(),
+    )
+    .on_event(panicking(&heard));
+    let failed_once = AtomicU32::new(0);
+    let answer = retry.call_blocking(|_| match failed_once.fetch_add(1, Ordering::SeqCst) {
+        0 => Err("flaky"),
+        n => Ok(n),
+    });
+    assert_eq!(answer, Ok(1), "retried once, then answered");
+
+    let timeout = driver::TimeoutPolicy::with_runtime(
+        TimeoutConfig::new(Duration::from_millis(5)).unwrap(),
+        clock.clone(),
+    )
+    .on_event(panicking(&heard));
+    let late = timeout.call_blocking(|_| {
+        clock.advance(Duration::from_millis(10));
+        Ok::<_, ()>(1)
+    });
+    assert!(matches!(late, Err(Error::Timeout(_))));
+
+    let fallback = driver::Fallback::with_runtime(clock.clone()).on_event(panicking(&heard));
+    let answered = fallback.call_blocking(
+        || Err::<u32, Error<&str>>(Error::Inner("down")),
+        |_, _| Ok(7),
+    );
+    assert_eq!(answered, Ok(7));
+
+    let _ = std::panic::take_hook();
+    // Every handle's listener was called (and panicked) at least once.
+    assert!(heard.load(Ordering::SeqCst) >= 8, "{heard:?}");
+}
