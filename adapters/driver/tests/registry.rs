@@ -714,9 +714,12 @@ fn a_retry_table_reloads_its_limit_and_refuses_any_other_field() {
     // a backoff cannot change at run time: the whole reload is refused,
     // naming the field, and nothing changes
     let e = registry
-        .reload_toml("[orders]\nmax_attempts = 2\nbackoff = { constant = \"1s\" }\n")
+        .reload_toml(
+            "[orders]\nmax_attempts = 2\nbackoff = { kind = \"constant\", delay = \"1s\" }\n",
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("backoff"), "{e}");
+    assert_eq!(e.field(), Some("backoff"));
+    assert!(e.to_string().contains("cannot change at run time"), "{e}");
     assert_eq!(policy.max_attempts(), Some(4));
     // back to the config's limit: a change; the same again: none
     assert_eq!(
@@ -732,4 +735,32 @@ fn a_retry_table_reloads_its_limit_and_refuses_any_other_field() {
             .is_empty()
     );
     assert_eq!(registry.get("orders").unwrap().state["changed"], false);
+}
+
+/// A retry built with a backoff of its own: a table naming only the limit
+/// leaves the backoff out, which then takes its default; the refusal says
+/// so (the operator never wrote `backoff`), and the same table repeating
+/// the backoff it was built with is accepted.
+#[test]
+fn a_retry_table_that_leaves_out_its_backoff_is_told_to_repeat_it() {
+    let config = failsafe_core::retry::RetryConfig::builder()
+        .max_attempts(3)
+        .backoff(failsafe_core::retry::BackoffKind::Constant(
+            std::time::Duration::from_secs(1),
+        ))
+        .build()
+        .unwrap();
+    let policy = failsafe_driver::RetryPolicy::with_runtime(config, Jumping::default());
+    let registry = Registry::new(4);
+    registry.register("orders", policy.clone()).unwrap();
+    let e = registry
+        .reload_toml("[orders]\nmax_attempts = 5\n")
+        .unwrap_err();
+    assert_eq!(e.field(), Some("backoff"));
+    assert!(e.to_string().contains("left out"), "{e}");
+    assert_eq!(policy.max_attempts(), Some(3), "nothing changed");
+    let repeated =
+        "[orders]\nmax_attempts = 5\nbackoff = { kind = \"constant\", delay = \"1s\" }\n";
+    assert_eq!(registry.reload_toml(repeated).unwrap(), ["orders"]);
+    assert_eq!(policy.max_attempts(), Some(5));
 }

@@ -32,8 +32,8 @@ impl Registry {
     /// rate = 100
     /// burst = 20
     ///
-    /// [orders]              # a retry: RetryConfig (only max_attempts may change)
-    /// max_attempts = 5
+    /// [orders]              # a retry: RetryConfig (only max_attempts may
+    /// max_attempts = 5      # change; repeat any other key it was built with)
     ///
     /// [flags]               # a feature toggle: ToggleConfig
     /// seed = 7

@@ -56,10 +56,16 @@ where
                 let built = RetryPolicy::config(self);
                 let limit = new.max_attempts();
                 if let Some(field) = fixed_field_changed(&new, &built) {
-                    return Err(ChangeError::invalid(
-                        &field,
-                        "cannot change at run time (only `max_attempts` of a retry can)",
-                    ));
+                    let left_out = config.as_object().is_some_and(|c| !c.contains_key(&field));
+                    let why = if left_out {
+                        // The operator did not write it: its default differs
+                        // from the value the retry was built with.
+                        "left out, it takes its default, which differs from the value in force \
+                         and cannot change at run time: repeat it (or use `set_max_attempts`)"
+                    } else {
+                        "cannot change at run time (only `max_attempts` of a retry can)"
+                    };
+                    return Err(ChangeError::invalid(&field, why));
                 }
                 // Back to "the config's" when it names the built limit.
                 if limit == built.max_attempts() {
