@@ -170,8 +170,8 @@
 //! type, as registered (a method call needs a known type):
 //! `CircuitBreakerPolicy<CountWindow>`, `BulkheadPolicy`, and for a
 //! pipeline kept with `register_pipeline_handle`, `Arc<Pipeline<..>>`.
-//! `retry = "NAME"` finds a `RetryPolicy` once the registry registers
-//! retries (any handle `Registry::register` keeps is found by its type).
+//! `retry = "NAME"` finds a registered `RetryPolicy` (any handle
+//! `Registry::register` keeps is found by its type).
 //!
 //! The handle is looked up at the call site's first call and kept in a
 //! `static` `OnceLock` the expansion creates, so a call after the first
@@ -393,7 +393,10 @@ impl Parse for Args {
                 let (key, ty) = match kind {
                     Kind::Policy => ("name", "CircuitBreakerPolicy<CountWindow>"),
                     Kind::Retry => ("retry", "RetryPolicy"),
-                    Kind::Pipeline => ("pipeline", "Pipeline<CircuitBreakerPolicy, StdClock>"),
+                    Kind::Pipeline => (
+                        "pipeline",
+                        "Arc<Pipeline<((), CircuitBreakerPolicy), StdClock>>",
+                    ),
                 };
                 return Err(Error::new(
                     name.span(),
