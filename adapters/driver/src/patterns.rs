@@ -300,9 +300,21 @@ impl<const Q: usize, A: LimitAlgorithm, R: Clock> BulkheadPolicy<Q, A, R> {
         self.add_observer(o)
     }
 
-    /// Sets the limit (clamped to the algorithm's range); returns the new one.
+    /// Sets the limit within `[1, max_concurrent]` (the configured
+    /// `max_concurrent` is the ceiling: asking more gives that); returns
+    /// the new one. To move the ceiling itself (a fixed bulkhead's limit),
+    /// [`change_config`](Self::change_config).
     pub fn set_limit(&self, limit: u32) -> u32 {
         self.with(|b, now| b.set_limit(now, limit))
+    }
+
+    /// Replaces the configuration (resilience4j's `changeConfig`; what the
+    /// registry's `set_limit` and reload do): a fixed limit becomes the new
+    /// `max_concurrent`, and raising it grants free slots to waiters at
+    /// once ([`Bulkhead::change_config`](failsafe_core::bulkhead::Bulkhead::change_config)).
+    /// Returns the limit in force afterwards.
+    pub fn change_config(&self, config: BulkheadConfig) -> u32 {
+        self.with(|b, now| b.change_config(now, config))
     }
 
     /// The current limit.

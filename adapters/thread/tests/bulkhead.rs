@@ -238,3 +238,18 @@ fn the_default_limit_and_an_adaptive_one() {
     slot.finish(Outcome::Success);
     assert_eq!(adaptive.in_flight(), 0);
 }
+
+/// `set_limit` moves the limit under the configured `max_concurrent` (asking
+/// more gives the ceiling); `change_config` moves the ceiling itself, as the
+/// registry does, and a raised limit admits at once.
+#[test]
+fn set_limit_stays_under_max_concurrent_and_change_config_raises_it() {
+    let bulkhead: BulkheadPolicy = BulkheadPolicy::new(config(1, Duration::ZERO));
+    let held = bulkhead.try_acquire().unwrap();
+    assert_eq!(bulkhead.set_limit(2), 1, "max_concurrent is the ceiling");
+    assert!(bulkhead.try_acquire().is_err());
+    assert_eq!(bulkhead.change_config(config(2, Duration::ZERO)), 2);
+    let second = bulkhead.try_acquire().expect("the raised limit admits");
+    drop((held, second));
+    assert_eq!(bulkhead.in_flight(), 0);
+}
