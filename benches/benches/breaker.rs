@@ -165,34 +165,25 @@ fn open(c: &mut Criterion) {
         b.iter(|| shared.acquire(black_box(t.tick())).unwrap_err());
     });
 
+    /// One rejected call through the std handle on clock `R`.
+    fn rejected_on<R: Park + Default>(b: &mut criterion::Bencher<'_>) {
+        let breaker: CircuitBreakerPolicy<CountWindow<100>, R> =
+            CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
+        breaker.open();
+        let breaker = black_box(&breaker);
+        b.iter(|| {
+            breaker
+                .call_blocking(|| black_box(Ok::<_, ()>(())))
+                .unwrap_err()
+        });
+    }
     g.bench_function(
         "failsafe-driver CircuitBreakerPolicy::call_blocking (StdClock x1)",
-        |b| {
-            let breaker: CircuitBreakerPolicy<CountWindow<100>, StdClock> =
-                CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
-            breaker.open();
-            let breaker = black_box(&breaker);
-            b.iter(|| {
-                breaker
-                    .call_blocking(|| black_box(Ok::<_, ()>(())))
-                    .unwrap_err()
-            });
-        },
+        rejected_on::<StdClock>,
     );
-
     g.bench_function(
         "failsafe-driver CircuitBreakerPolicy::call_blocking (QuantaClock x1)",
-        |b| {
-            let breaker: CircuitBreakerPolicy<CountWindow<100>, QuantaClock> =
-                CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
-            breaker.open();
-            let breaker = black_box(&breaker);
-            b.iter(|| {
-                breaker
-                    .call_blocking(|| black_box(Ok::<_, ()>(())))
-                    .unwrap_err()
-            });
-        },
+        rejected_on::<QuantaClock>,
     );
 
     g.bench_function(
