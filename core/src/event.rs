@@ -103,36 +103,30 @@ macro_rules! fan_out {
         impl<E: Clone, $($first: Observer<E>,)+ $last: Observer<E>> Observer<E>
             for ($($first,)+ $last)
         {
-            #[inline]
-            fn on_event(&mut self, event: E) {
-                $(if !self.$i.is_silent() {
-                    self.$i.on_event(event.clone());
-                })+
-                self.$l.on_event(event);
-            }
-
-            #[inline]
-            fn is_silent(&self) -> bool {
-                $(self.$i.is_silent() &&)+ self.$l.is_silent()
-            }
+            fan_out!(@methods (&mut self) self; $($i),+ ; $l);
         }
 
         /// Fan-out for shared observers (as the [`Observer`] impl).
         impl<E: Clone, $($first: SharedObserver<E>,)+ $last: SharedObserver<E>> SharedObserver<E>
             for ($($first,)+ $last)
         {
-            #[inline]
-            fn on_event(&self, event: E) {
-                $(if !self.$i.is_silent() {
-                    self.$i.on_event(event.clone());
-                })+
-                self.$l.on_event(event);
-            }
+            fan_out!(@methods (&self) self; $($i),+ ; $l);
+        }
+    };
+    // The two impls' methods, differing only in the receiver (`self` is
+    // handed in with it: a macro's own `self` is not the caller's).
+    (@methods ($($receiver:tt)+) $me:tt; $($i:tt),+ ; $l:tt) => {
+        #[inline]
+        fn on_event($($receiver)+, event: E) {
+            $(if !$me.$i.is_silent() {
+                $me.$i.on_event(event.clone());
+            })+
+            $me.$l.on_event(event);
+        }
 
-            #[inline]
-            fn is_silent(&self) -> bool {
-                $(self.$i.is_silent() &&)+ self.$l.is_silent()
-            }
+        #[inline]
+        fn is_silent(&self) -> bool {
+            $(self.$i.is_silent() &&)+ self.$l.is_silent()
         }
     };
 }
