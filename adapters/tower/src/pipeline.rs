@@ -3,6 +3,7 @@
 //! service is asked to be ready, so a request any admission rejects holds
 //! nothing anywhere (not even the inner service's readiness).
 
+use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -170,8 +171,26 @@ pub type PipelineService<
 > = Layered<PipelineLayer<P, K, D, Y, M>, S>;
 
 /// The future of a [`PipelineService`] call (boxed: it owns the pipeline
-/// handle it borrows from).
-pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// handle it borrows from). A type of its own rather than the bare boxed
+/// `dyn Future`: behind tower's `Buffer`, a request made in a spawned task
+/// could not be proved `Send` when the buffered service's future was a
+/// `dyn Future` (its `'static` bound is a lifetime the compiler erases
+/// there: rust-lang/rust#102211).
+pub struct PipelineFuture<T, E>(Pin<Box<dyn Future<Output = Result<T, E>> + Send>>);
+
+impl<T, E> Future for PipelineFuture<T, E> {
+    type Output = Result<T, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<T, E> fmt::Debug for PipelineFuture<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineFuture").finish_non_exhaustive()
+    }
+}
 
 /// Sends a request for each attempt: a replayed copy while the [`Replay`]
 /// gives one, the original for the last.
@@ -240,9 +259,9 @@ where
             replay: replay.clone(),
             rule: layer.deadline.clone(),
         };
-        Box::pin(async move {
+        PipelineFuture(Box::pin(async move {
             let result = pipeline.call_attempts(&classify, deadline, sender).await;
             respond.respond(result)
-        })
+        }))
     }
 }

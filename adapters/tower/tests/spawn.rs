@@ -52,3 +52,22 @@ async fn a_request_through_a_pipeline_layer_with_a_boxed_error_can_be_spawned() 
     let task = tokio::spawn(async move { svc.oneshot(7).await.map_err(|e| e.to_string()) });
     assert!(task.await.unwrap().unwrap_err().contains("down"));
 }
+
+#[tokio::test]
+async fn a_buffered_pipeline_service_can_be_called_from_a_spawned_task() {
+    use tower::buffer::Buffer;
+    let pipeline = Pipeline::new(TokioClock).retry(two_attempts());
+    let inner = service_fn(|n: u32| async move {
+        if n == 0 {
+            Err(std::io::Error::other("zero"))
+        } else {
+            Ok(n * 2)
+        }
+    });
+    let svc = Buffer::new(PipelineLayer::new(pipeline).layer(inner), 64);
+    let task = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.oneshot(4u32).await.map_err(|e| e.to_string()) }
+    });
+    assert_eq!(task.await.unwrap(), Ok(8));
+}

@@ -27,6 +27,13 @@ pub struct FeaturePermit {
 /// `retry_at` is the start of the flag's next window when only the
 /// schedule stands in the way ([`Reason::OutsideWindow`]); otherwise
 /// `None` (an operator, a list or the kill switch must change first).
+///
+/// A known limit: a gate shared behind a tower admission layer, called
+/// from a task spawned on tokio, does not compile ("implementation of
+/// `Lock` is not general enough": rustc forgets that the gate's lifetime
+/// and its lock's are one, rust-lang/rust#90696). Box the request's
+/// future before spawning it
+/// (`let call: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(service.oneshot(request));`).
 /// Retries do not retry it (see
 /// [`Verdict::for_rejection`](crate::retry::Verdict::for_rejection)).
 ///
