@@ -24,7 +24,12 @@ use crate::Layered;
 /// Wraps services in a [`CacheService`]: requests the key function gives a
 /// key are answered from a [`SharedCache`] (the inner service's response,
 /// cloned) or loaded once through the inner service for all the requests
-/// that miss the key together.
+/// that miss the key together, when the load succeeds. When it fails, the
+/// waiting requests get a stale value if one is within `max_stale`, or
+/// the recorded failure if the config has a `negative_ttl`; with neither,
+/// each waiting request loads the key again in turn (one load at a time,
+/// so `n` waiters on a failing key wait up to `n` loads): give a cache in
+/// front of a dependency that fails a `negative_ttl`.
 ///
 /// **What a caller gets.** The response is the driver's [`Cached`]: the
 /// inner service's response, cloned out of the cache, and where it came
