@@ -12,12 +12,6 @@
 //!
 //! ## Quick start
 //!
-//! On firmware, the board's crates provide embassy's time driver and
-//! critical section. To run this crate's code on a host (its doc examples,
-//! a test, a simulation), give it std's instead, as its own tests do:
-//! `embassy-time` with features `std` and `generic-queue-8` (or
-//! `mock-driver` for time moved by hand) and `critical-section` with `std`.
-//!
 //! ```
 //! use core::time::Duration;
 //! use embassy_time::Timer;
