@@ -267,7 +267,14 @@ proptest! {
         period in any_period(),
         burst in prop_oneof![1u32..100, any::<u32>().prop_map(|b| b.max(1))],
         now in 0u64..(1 << 63),
+        n in 1u32..1_000,
     ) {
+        // `n` permits per `period`: the rate asked, to the nanosecond, or
+        // refused; never a faster one.
+        match Quota::per(n, period) {
+            Ok(per) => prop_assert_eq!(per.period().as_nanos(), period.as_nanos() / u128::from(n)),
+            Err(e) => prop_assert!(e.field == "rate", "{e}"),
+        }
         let quota = match Quota::builder().period(period).burst(burst).build() {
             Ok(quota) => quota,
             Err(e) => {

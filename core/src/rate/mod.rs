@@ -179,19 +179,23 @@ impl Quota {
     /// # use failsafe_core::{rate::Quota, Problem};
     /// let e = Quota::per(1_000, Duration::from_nanos(999)).unwrap_err();
     /// assert_eq!((e.field, e.problem), ("rate", Problem::TooLarge));
+    /// let e = Quota::per(2, Duration::MAX).unwrap_err(); // one in ~292 billion years
+    /// assert_eq!((e.field, e.problem), ("rate", Problem::BelowMinimum));
     /// ```
     pub const fn per(n: u32, span: Duration) -> Result<Quota, ConfigError> {
         if n == 0 {
             return Err(ConfigError::new("rate", Problem::Zero));
         }
-        let period_nanos = duration_nanos(span) / n as u64;
+        // In u128: a span past `u64` nanoseconds must not saturate before
+        // the division (it would give a faster rate than asked).
+        let period_nanos = span.as_nanos() / n as u128;
         if period_nanos == 0 {
             return Err(ConfigError::new("rate", Problem::TooLarge));
         }
-        if period_nanos > MAX_SPAN_NANOS {
+        if period_nanos > MAX_SPAN_NANOS as u128 {
             return Err(ConfigError::new("rate", Problem::BelowMinimum));
         }
-        Quota::with_period(Duration::from_nanos(period_nanos))
+        Quota::with_period(Duration::from_nanos(period_nanos as u64))
     }
 
     /// The longest span a quota may stand for, its period times its burst:
