@@ -308,12 +308,20 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         self
     }
 
-    /// Each attempt waits at most `max_wait` for a rate limiter's permits
-    /// (zero: a limiter that cannot admit at once rejects, with its
-    /// `retry_at`). By default each limiter's own wait applies (the std
-    /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT));
-    /// the attempt's deadline bounds it either way. A handle's own
-    /// `with_max_wait` is not used here: the pipeline asks for the call.
+    /// Each attempt waits at most `max_wait` for admission: a rate
+    /// limiter's permits, a bulkhead's queue (zero: no waiting; a machine
+    /// that cannot admit at once rejects, a limiter with its `retry_at`).
+    /// By default each machine's own wait applies (the std
+    /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT);
+    /// a bulkhead's `max_wait`), except for a hedge started beside a
+    /// running attempt, which does not wait. The attempt's deadline bounds
+    /// the wait either way. A handle's own `with_max_wait` is not used
+    /// here: the pipeline asks for the call.
+    ///
+    /// While an attempt waits for a machine, it holds the permits of the
+    /// machines before it in the chain (a breaker's half-open probe, a
+    /// bulkhead's slot): put the machines that make calls wait first, or
+    /// do not wait.
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.settings.max_wait = Some(max_wait);
         self
@@ -628,11 +636,15 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         Timed::<()>::cut_at(self.settings.attempt_timeout, handed, call)
     }
 
-    /// What an attempt under `deadline` asks of the admissions.
-    fn ask(&self, deadline: Deadline) -> Ask {
+    /// What an attempt under `deadline` asks of the admissions; `hedged`:
+    /// a hedge, started beside an attempt still running, which waits only
+    /// if [`max_wait`](Self::max_wait) says so (waiting for a permit, it
+    /// would hold up the attempts already running, and it is late anyway).
+    fn ask(&self, deadline: Deadline, hedged: bool) -> Ask {
+        let no_wait = hedged.then_some(Duration::ZERO);
         Ask {
             deadline,
-            max_wait: self.settings.max_wait,
+            max_wait: self.settings.max_wait.or(no_wait),
             ..Ask::DEFAULT
         }
     }
@@ -845,6 +857,8 @@ pub type HedgedCall<'p, A, R, B, G, O, Q, F, Fut, T, E, H = (), C = ()> = Pipeli
 pub trait SlotKind {
     /// The slots, for attempts of type `F`.
     type Slots<F>: Slots<F>;
+    /// Several attempts run at once (a hedge's).
+    const CONCURRENT: bool;
 }
 
 /// One attempt at a time (a retry).
@@ -853,6 +867,7 @@ pub struct OneAtATime;
 
 impl SlotKind for OneAtATime {
     type Slots<F> = crate::slots::One<F>;
+    const CONCURRENT: bool = false;
 }
 
 /// Up to four at once (a hedge).
@@ -861,6 +876,7 @@ pub struct UpToFour;
 
 impl SlotKind for UpToFour {
     type Slots<F> = crate::slots::Four<F>;
+    const CONCURRENT: bool = true;
 }
 
 pin_project_lite::pin_project! {
@@ -983,7 +999,8 @@ where
                     }
                 };
                 // One `now` for every admission; the plan set the deadline.
-                let ask = pipeline.ask(attempt.deadline);
+                let hedged = Z::CONCURRENT && attempt.number > 1;
+                let ask = pipeline.ask(attempt.deadline, hedged);
                 let (admission, call) = (
                     &pipeline.admission,
                     ask.apply(Call::at(this.run.now()), &()),
@@ -1082,7 +1099,7 @@ where
                 &self.admission,
                 runtime,
                 now,
-                self.ask(deadline),
+                self.ask(deadline, false),
             ) {
                 Ok(guard) => guard,
                 Err(rejected) => {
@@ -1164,7 +1181,7 @@ where
             classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
             cut: &|handed| self.cut(handed, deadline),
-            ask: &|handed| self.ask(handed),
+            ask: &|attempt: Attempt| self.ask(attempt.deadline, attempt.number > 1),
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {

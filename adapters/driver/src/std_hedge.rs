@@ -45,8 +45,8 @@ pub(crate) struct OnThreads<'c, A, R: ?Sized, K: ?Sized, F> {
     /// When an attempt handed a deadline is cut (past it, an abandoned
     /// attempt's permits go back as a timeout).
     pub(crate) cut: &'c dyn Fn(Deadline) -> Deadline,
-    /// What an attempt handed a deadline asks of the admissions.
-    pub(crate) ask: &'c dyn Fn(Deadline) -> crate::Ask,
+    /// What an attempt asks of the admissions.
+    pub(crate) ask: &'c dyn Fn(Attempt) -> crate::Ask,
 }
 
 /// What an attempt on a thread gives: the operation's result, or the
@@ -138,7 +138,7 @@ where
     ) {
         let (sender, output) = mpsc::channel();
         let deadline = attempt.deadline;
-        let ask = (self.ask)(deadline);
+        let ask = (self.ask)(attempt);
         let guard = match crate::std_blocking::admit_at(self.admission, self.runtime, now, ask) {
             Ok(guard) => guard,
             Err(rejected) => {
@@ -346,8 +346,8 @@ where
         // No attempt timeout: an attempt is cut at the call's deadline,
         // which the plan hands it.
         cut: &|handed| handed,
-        ask: &|deadline| crate::Ask {
-            deadline,
+        ask: &|attempt| crate::Ask {
+            deadline: attempt.deadline,
             ..crate::Ask::DEFAULT
         },
     };

@@ -346,6 +346,46 @@ fn a_call_dropped_past_a_soft_attempt_deadline_is_cancelled() {
     );
 }
 
+/// A hedge started beside a running attempt does not wait for a rate
+/// limiter's permit (waiting, the call would not see the running attempt
+/// end): the hedge at 50 ms finds no permit and is turned away at once, and
+/// the first attempt's answer at 60 ms is the call's, then. The first
+/// attempt itself may wait, as any call does.
+#[test]
+fn a_hedge_does_not_wait_for_admission_beside_a_running_attempt() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    use failsafe_driver::Idempotent;
+
+    let time = VirtualTime::new();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), time.clone());
+    let pipeline = Pipeline::new(time.clone()).admit(&limiter);
+    let hedge = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let start = time.now();
+    let read = Idempotent(|attempt: failsafe_driver::Attempt| {
+        let time = time.clone();
+        async move {
+            time.sleep_until(time.now() + Duration::from_millis(60))
+                .await;
+            Ok::<_, ()>(attempt.number)
+        }
+    });
+    let call = async {
+        let answer = pipeline.call_hedged(hedge, (), read).await;
+        (answer, time.now() - start)
+    };
+    let (answer, took) = drive(&time, Duration::from_millis(300), call);
+    assert_eq!(answer, Ok(1));
+    assert_eq!(
+        took,
+        Duration::from_millis(60),
+        "the first attempt's end, seen at once"
+    );
+}
+
 #[test]
 fn a_hedged_call_waits_for_the_shared_latency_quantile() {
     use failsafe_core::hedge::{HedgeConfig, HedgeDelay, LatencyQuantile};
