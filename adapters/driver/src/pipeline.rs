@@ -20,9 +20,12 @@
 //!   them rejects holds no capacity in another). The recommended order, as
 //!   in Failsafe for Java and resilience4j: **circuit breaker / fail fast →
 //!   rate limiter → bulkhead** (a call the breaker would refuse never spends
-//!   a rate permit; a rate-limited call never holds a bulkhead slot). A
-//!   cache sits outside the retry (`call_cached`: a hit answers before
-//!   anything admits); a hedge in place of the retry (`call_hedged`).
+//!   a rate permit; a call the limiter turns away never holds a bulkhead
+//!   slot). A call waiting for a machine's permit holds those of the
+//!   machines before it meanwhile (a breaker's probe while the limiter
+//!   books its turn): [`max_wait`](Pipeline::max_wait). A cache sits
+//!   outside the retry (`call_cached`: a hit answers before anything
+//!   admits); a hedge in place of the retry (`call_hedged`).
 //! - The attempt timeout bounds one attempt, waiting for admission
 //!   included, never past the overall deadline.
 //! - Chaos ([`chaos`](Pipeline::chaos), none by default) injects its faults
