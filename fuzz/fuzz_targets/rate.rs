@@ -143,15 +143,16 @@ impl QuotaIn {
             RateIn::Per(n, span) => (Quota::per(n, span.get()), per(n, span.get())),
             RateIn::WithPeriod(d) => (
                 Quota::with_period(d.get()),
-                match nanos(d.get()) {
+                match d.get().as_nanos() {
                     0 => Err("period"),
-                    p => Ok(p),
+                    p if p > Quota::MAX_SPAN.as_nanos() => Err("period"),
+                    p => Ok(p as u64),
                 },
             ),
         };
         let burst = self.burst.unwrap_or(1);
         let expected = period.and_then(|p| {
-            if burst == 0 {
+            if burst == 0 || u128::from(p) * u128::from(burst) > Quota::MAX_SPAN.as_nanos() {
                 Err("burst")
             } else {
                 Ok((p, burst))
@@ -169,9 +170,10 @@ fn per(n: u32, span: Duration) -> Result<u64, &'static str> {
     if n == 0 {
         return Err("rate");
     }
-    match nanos(span) / u64::from(n) {
+    match span.as_nanos() / u128::from(n) {
         0 => Err("rate"), // finer than 1 ns per permit: too large a rate
-        p => Ok(p),
+        p if p > Quota::MAX_SPAN.as_nanos() => Err("rate"), // slower than one in 2^63 ns
+        p => Ok(p as u64),
     }
 }
 
