@@ -214,6 +214,7 @@ impl<A, R: fmt::Debug, B, G, O, H, C> fmt::Debug for Pipeline<A, R, B, G, O, H, 
             .field("retry", &s.retry)
             .field("attempt_timeout", &s.attempt_timeout)
             .field("timeout", &s.timeout)
+            .field("max_wait", &s.max_wait)
             .finish_non_exhaustive()
     }
 }

@@ -91,8 +91,9 @@ impl<C: Clock> Fallback<C> {
         self.policy
     }
 
-    /// The clock this handle reads.
-    pub fn clock(&self) -> &C {
+    /// The runtime (clock) this handle reads, as the admission handles'
+    /// `runtime()`.
+    pub fn runtime(&self) -> &C {
         &self.clock
     }
 

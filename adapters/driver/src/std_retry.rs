@@ -523,8 +523,9 @@ impl<B, C> RetryPolicy<B, C> {
         &self.budget
     }
 
-    /// The clock this handle reads.
-    pub fn clock(&self) -> &C {
+    /// The runtime (clock) this handle reads, as the admission handles'
+    /// `runtime()`.
+    pub fn runtime(&self) -> &C {
         &self.clock.0
     }
 
@@ -823,7 +824,7 @@ mod tests {
             }
         });
         assert_eq!(r, Ok(3));
-        assert_eq!(p.clock().now(), Instant::from_millis(80));
+        assert_eq!(p.runtime().now(), Instant::from_millis(80));
     }
 
     #[test]

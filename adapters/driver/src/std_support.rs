@@ -133,7 +133,14 @@ impl<E: Clone> Hook<E> {
 /// (a bulkhead's slot, a probe's place) or leave a lock poisoned.
 #[inline]
 fn hear<E>(f: &Listener<E>, event: E) {
-    let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(event)));
+    caught(|| f(event));
+}
+
+/// Runs a user's listener `f`, catching its panic (the panic hook still
+/// reports it): what the caller was doing goes on.
+#[inline]
+pub(crate) fn caught(f: impl FnOnce()) {
+    let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     drop(heard);
 }
 

@@ -14,9 +14,10 @@ use crate::{Clock, Error, Hook, Runtime, timeout, timeout_blocking};
 /// an optional event hook. The tokio, async-std and thread adapters are this
 /// handle bound to their clocks.
 ///
-/// Each call gets the deadline `now + timeout`, or the caller's `parent`
-/// deadline if that is earlier, to hand down to inner calls: a per-attempt
-/// timeout inside a retry never outlives the overall one outside it.
+/// Each call gets the deadline `now + timeout` to hand down to inner calls;
+/// [`call_with_deadline`](Self::call_with_deadline) takes the caller's
+/// `parent` deadline too, and gives the earlier: a per-attempt timeout
+/// inside a retry never outlives the overall one outside it.
 #[derive(Clone, Debug)]
 pub struct TimeoutPolicy<C> {
     config: TimeoutConfig,
@@ -53,8 +54,9 @@ impl<C: Clock> TimeoutPolicy<C> {
         self.config
     }
 
-    /// The clock this handle reads.
-    pub fn clock(&self) -> &C {
+    /// The runtime (clock) this handle reads, as the admission handles'
+    /// `runtime()`.
+    pub fn runtime(&self) -> &C {
         &self.clock
     }
 
@@ -192,7 +194,7 @@ mod tests {
         );
         assert!(seen.lock().unwrap().is_empty());
         let late = t.call_blocking(|d| {
-            t.clock().0.set(20);
+            t.runtime().0.set(20);
             Ok::<_, ()>(d)
         });
         assert_eq!(late, Ok(Deadline::at(Instant::from_millis(10))));
@@ -207,10 +209,10 @@ mod tests {
             Manual(Cell::new(50)),
         );
         assert_eq!(
-            t.plan(Deadline::NEVER, t.clock().now()).deadline(),
+            t.plan(Deadline::NEVER, t.runtime().now()).deadline(),
             Deadline::at(Instant::from_millis(150))
         );
         let parent = Deadline::at(Instant::from_millis(70));
-        assert_eq!(t.plan(parent, t.clock().now()).deadline(), parent);
+        assert_eq!(t.plan(parent, t.runtime().now()).deadline(), parent);
     }
 }

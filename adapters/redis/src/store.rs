@@ -375,9 +375,12 @@ impl Store {
         self.inner.available.load(Ordering::Relaxed)
     }
 
+    /// Tells the listener; its panic is caught (the panic hook still
+    /// reports it), so a decision in flight (a probe Redis granted) goes on.
     pub(crate) fn emit(&self, event: StoreEvent) {
         if let Some(f) = &self.inner.observer {
-            f(event);
+            let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(event)));
+            drop(heard);
         }
     }
 

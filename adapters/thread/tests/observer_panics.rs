@@ -18,6 +18,18 @@ use failsafe_thread::{
 mod support;
 use support::TestClock;
 
+/// How many events each handle's listener heard.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<(&'static str, Arc<AtomicU32>)>>);
+
+impl Heard {
+    fn of(&self, handle: &'static str) -> Arc<AtomicU32> {
+        let count = Arc::new(AtomicU32::new(0));
+        self.0.lock().unwrap().push((handle, Arc::clone(&count)));
+        count
+    }
+}
+
 /// A listener that panics on every event, and how many it heard.
 fn panicking<E>(heard: &Arc<AtomicU32>) -> impl Fn(E) + Send + Sync + 'static {
     let heard = Arc::clone(heard);
@@ -32,7 +44,7 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
     // The panics are the test's own: keep them out of its output.
     std::panic::set_hook(Box::new(|_| {}));
     let clock = TestClock::default();
-    let heard = Arc::new(AtomicU32::new(0));
+    let heard = Heard::default();
 
     let one_slot = BulkheadConfig::builder()
         .max_concurrent(1)
@@ -40,7 +52,8 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
         .build()
         .unwrap();
     let bulkhead: driver::BulkheadPolicy<4, _, TestClock> =
-        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone()).on_event(panicking(&heard));
+        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone())
+            .on_event(panicking(&heard.of("bulkhead")));
     for n in 0..3 {
         assert_eq!(bulkhead.call_blocking(|| Ok::<_, ()>(n)), Ok(n));
     }
@@ -48,7 +61,7 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
 
     let breaker =
         driver::CircuitBreakerPolicy::with_runtime(BreakerConfig::DEFAULT, NoWindow, clock.clone())
-            .on_event(panicking(&heard));
+            .on_event(panicking(&heard.of("breaker")));
     breaker.force_open();
     let rejected = breaker.call_blocking(|| Ok::<_, ()>(1));
     assert!(matches!(rejected, Err(Error::Rejected(_))));
@@ -56,12 +69,18 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
     assert_eq!(breaker.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
 
     let fail_fast = driver::FailFastPolicy::with_runtime(FailFastConfig::DEFAULT, clock.clone())
-        .on_event(panicking(&heard));
+        .on_event(panicking(&heard.of("fail_fast")));
+    fail_fast.report_unhealthy(); // opens: an event
+    assert!(matches!(
+        fail_fast.call_blocking(|| Ok::<_, ()>(1)),
+        Err(Error::Rejected(_))
+    ));
+    fail_fast.report_healthy(); // closes
     assert_eq!(fail_fast.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
 
     let limiter =
         driver::RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), clock.clone())
-            .on_event(panicking(&heard));
+            .on_event(panicking(&heard.of("limiter")));
     assert!(limiter.try_acquire().is_ok());
     assert!(limiter.try_acquire().is_err(), "the permit was spent, once");
 
@@ -74,7 +93,7 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
             .unwrap(),
         clock.clone(),
     )
-    .on_event(panicking(&heard));
+    .on_event(panicking(&heard.of("retry")));
     let failed_once = AtomicU32::new(0);
     let answer = retry.call_blocking(|_| match failed_once.fetch_add(1, Ordering::SeqCst) {
         0 => Err("flaky"),
@@ -86,21 +105,36 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
         TimeoutConfig::new(Duration::from_millis(5)).unwrap(),
         clock.clone(),
     )
-    .on_event(panicking(&heard));
+    .on_event(panicking(&heard.of("timeout")));
     let late = timeout.call_blocking(|_| {
         clock.advance(Duration::from_millis(10));
         Ok::<_, ()>(1)
     });
     assert!(matches!(late, Err(Error::Timeout(_))));
 
-    let fallback = driver::Fallback::with_runtime(clock.clone()).on_event(panicking(&heard));
+    let fallback =
+        driver::Fallback::with_runtime(clock.clone()).on_event(panicking(&heard.of("fallback")));
     let answered = fallback.call_blocking(
         || Err::<u32, Error<&str>>(Error::Inner("down")),
         |_, _| Ok(7),
     );
     assert_eq!(answered, Ok(7));
 
+    let keyed: driver::KeyedRateLimiterPolicy<u32, 8, TestClock> =
+        driver::KeyedRateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), clock.clone())
+            .on_event(panicking(&heard.of("keyed limiter")));
+    assert!(keyed.try_acquire_keyed(&1).is_ok());
+    assert!(
+        keyed.try_acquire_keyed(&1).is_err(),
+        "the key's permit was spent, once"
+    );
+
     let _ = std::panic::take_hook();
-    // Every handle's listener was called (and panicked) at least once.
-    assert!(heard.load(Ordering::SeqCst) >= 8, "{heard:?}");
+    // Every handle's listener was called (and panicked).
+    for (handle, count) in heard.0.lock().unwrap().iter() {
+        assert!(
+            count.load(Ordering::SeqCst) > 0,
+            "{handle}'s listener never heard"
+        );
+    }
 }

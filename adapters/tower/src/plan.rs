@@ -396,7 +396,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let layer = &mut self.layer;
-        let clock = BoxedSleep(layer.pattern.clock().clone());
+        let clock = BoxedSleep(layer.pattern.runtime().clone());
         // The clock is read for the first attempt only if the plan needs
         // the time (a deadline, `max_elapsed`, a budget), and at its end
         // only if it failed or something times a success. The plan takes
@@ -504,7 +504,7 @@ where
     fn call(&mut self, mut request: Req) -> Self::Future {
         let (layer, (policy, parent)) = (&self.layer, &self.layer.pattern);
         let parent = (*parent).min(layer.deadline.deadline(&request));
-        let runtime = policy.clock().clone();
+        let runtime = policy.runtime().clone();
         let now = runtime.now();
         let (inner, rule) = (&mut self.inner, &layer.deadline);
         PlanFuture {

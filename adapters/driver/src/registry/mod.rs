@@ -397,10 +397,12 @@ impl Registry {
         Ok(self.view(name, &Slot::Policy(policy)))
     }
 
+    /// Tells every listener; one that panics misses the event and nothing
+    /// else (the change is made: the others must hear of it too).
     fn report(&self, event: RegistryEvent) {
         let listeners = read(&self.listeners).clone();
         for listener in listeners {
-            listener(&event);
+            crate::std_support::caught(|| listener(&event));
         }
     }
 }

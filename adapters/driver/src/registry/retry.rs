@@ -85,7 +85,7 @@ where
         Ok(Staged::new(move || {
             // Checked above: a zero limit never reaches here.
             let _ = self.set_max_attempts(max);
-            self.clock().now()
+            self.runtime().now()
         }))
     }
 }
