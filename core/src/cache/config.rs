@@ -138,7 +138,7 @@ const fn optional(nanos: u64) -> Option<Duration> {
 /// | [`time_to_live`](Self::time_to_live) | none | an entry is fresh for this long after its insertion (moka's `time_to_live`); an entry's own TTL ([`Cache::insert_with_ttl`](super::Cache::insert_with_ttl)) overrides it |
 /// | [`time_to_idle`](Self::time_to_idle) | none | an entry also expires this long after its last hit (moka's `time_to_idle`) |
 /// | [`max_stale`](Self::max_stale) | zero (off) | an expired value may be served for less than this long past its expiry **if the loader fails** (HTTP's `stale-if-error`, RFC 5861) |
-/// | [`refresh_ahead`](Self::refresh_ahead) | none | once a hit lands within this margin of the entry's time-to-live, one caller is told to refresh it (Caffeine's `refreshAfterWrite`, Coherence's refresh-ahead) |
+/// | [`refresh_ahead`](Self::refresh_ahead) | none | once a hit lands within this margin of the entry's time-to-live, one caller is told to refresh it and waits for the refresh, while the others are answered from the cache (Coherence's refresh-ahead; Caffeine's `refreshAfterWrite` answers that caller with the old value too and refreshes in the background, which needs a task of its own) |
 /// | [`negative_ttl`](Self::negative_ttl) | none | a failed load recorded with [`Cache::insert_failure`](super::Cache::insert_failure) is served as a failure for this long |
 ///
 /// Boundaries: an entry is fresh strictly before its expiry (`now <
