@@ -74,6 +74,7 @@ mod quanta_clock;
 mod quick_store;
 mod retry;
 mod seeds;
+pub use seeds::CallRng;
 pub mod slots;
 mod timeout;
 mod toggle;
@@ -151,7 +152,7 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
-pub use std_retry::{BoxedSleep, CallBudget, CallRng, RetryPolicy, SeedOnDraw, SharedBudget};
+pub use std_retry::{BoxedSleep, CallBudget, RetryPolicy, SeedOnDraw, SharedBudget};
 #[cfg(feature = "std")]
 pub(crate) use std_support::random_seed;
 #[cfg(feature = "std")]

@@ -1,5 +1,6 @@
-//! Where each call's random generator comes from, for the handles that are
-//! built in `const` (the pipeline, chaos): a stream of seeds.
+//! Where each call's random generator comes from: a stream of seeds for the
+//! handles that are built in `const` (the pipeline, chaos), and a generator
+//! that seeds at its first draw ([`CallRng`]).
 
 #[cfg(feature = "std")]
 extern crate std;
@@ -45,6 +46,56 @@ impl CallSeeds {
     }
 }
 
+/// One call's jitter generator, owning its seed and seeded from it at its
+/// first draw: what a [`RetryPolicy::plan`] hands a call whose future must
+/// own everything (a tower service's). The seed comes from the handle's own
+/// stream, without an atomic step, and a call that never draws (its first
+/// attempt succeeds, or its backoff has no jitter) never seeds.
+///
+/// ```
+/// use failsafe_core::rng::{Rng, Xorshift64};
+/// use failsafe_driver::CallRng;
+///
+/// let (mut lazy, mut eager) = (CallRng::new(7), Xorshift64::new(7));
+/// for _ in 0..3 {
+///     assert_eq!(lazy.next_u64(), eager.next_u64());
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct CallRng(Seeded);
+
+/// The seed until the first draw, then the generator: one of the two (16
+/// bytes, where both side by side took 24).
+#[derive(Clone, Debug)]
+enum Seeded {
+    Seed(u64),
+    Drawing(Xorshift64),
+}
+
+impl CallRng {
+    /// A generator seeded with `seed` ([`Xorshift64::new`]) when it first
+    /// draws.
+    #[inline]
+    pub const fn new(seed: u64) -> Self {
+        CallRng(Seeded::Seed(seed))
+    }
+}
+
+impl Rng for CallRng {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        match &mut self.0 {
+            Seeded::Drawing(rng) => rng.next_u64(),
+            Seeded::Seed(seed) => {
+                let mut rng = Xorshift64::new(*seed);
+                let drawn = rng.next_u64();
+                self.0 = Seeded::Drawing(rng);
+                drawn
+            }
+        }
+    }
+}
+
 /// This process's random value (std's random hash keys), drawn once.
 #[cfg(feature = "std")]
 fn process_seed() -> u64 {
@@ -79,5 +130,15 @@ mod tests {
         let by_default = draws(&CallSeeds::by_default(7));
         assert_eq!(by_default, draws(&CallSeeds::by_default(7)));
         assert_ne!(by_default, given, "the process's value is mixed in");
+    }
+
+    #[test]
+    fn a_call_rng_draws_as_the_generator_of_its_seed_and_takes_two_words() {
+        let mut lazy = CallRng::new(11);
+        let mut eager = Xorshift64::new(11);
+        for _ in 0..5 {
+            assert_eq!(lazy.next_u64(), eager.next_u64());
+        }
+        assert_eq!(core::mem::size_of::<CallRng>(), 16);
     }
 }

@@ -20,6 +20,7 @@ use failsafe_core::retry::{FailureKind, NoBudget, RetryBudget, RetryConfig, Retr
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Outcome};
+use failsafe_driver::CallRng;
 
 use crate::dependency::{Dependency, Pending, Reply};
 use crate::gaps::Gaps;
@@ -34,32 +35,9 @@ pub const DRAIN: Duration = Duration::from_secs(60);
 /// Each call's plan: the core retry plan, its config lent by an `Rc` (a
 /// plan then holds a pointer rather than a copy of the config: building
 /// one per call copies half as much), spending a budget `G`.
-type Plan1<G> = RetryPlan<Rc<CellLock<G>>, G, LazyRng, (), Rc<RetryConfig>>;
-
-/// A call's jitter generator, seeded on its first draw: the draws of
-/// `Xorshift64::new(seed)`, without working out its state (SplitMix64's
-/// finaliser, three multiplications) for the calls that never draw
-/// (those that never retry, most of them).
-struct LazyRng {
-    seed: u64,
-    rng: Option<Xorshift64>,
-}
-
-impl LazyRng {
-    #[inline]
-    fn new(seed: u64) -> LazyRng {
-        LazyRng { seed, rng: None }
-    }
-}
-
-impl Rng for LazyRng {
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.rng
-            .get_or_insert_with(|| Xorshift64::new(self.seed))
-            .next_u64()
-    }
-}
+/// Its jitter generator seeds at its first draw (most calls never draw):
+/// the driver's [`CallRng`].
+type Plan1<G> = RetryPlan<Rc<CellLock<G>>, G, CallRng, (), Rc<RetryConfig>>;
 
 /// The dependency's stream: `Xorshift64`'s draws, under a type of the
 /// engine's own (one per budget type `G`) so that the dependency's and the
@@ -523,7 +501,7 @@ impl<G: RetryBudget> Engine<G> {
             // starts and is counted as hung.
             return;
         }
-        let rng = LazyRng::new(self.jitter_seeds.next_u64());
+        let rng = CallRng::new(self.jitter_seeds.next_u64());
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
