@@ -165,10 +165,10 @@ fn open(c: &mut Criterion) {
         b.iter(|| shared.acquire(black_box(t.tick())).unwrap_err());
     });
 
-    /// One rejected call through the std handle on clock `R`.
-    fn rejected_on<R: Park + Default>(b: &mut criterion::Bencher<'_>) {
+    /// One rejected call through the std handle on `runtime`.
+    fn rejected_on<R: Park>(b: &mut criterion::Bencher<'_>, runtime: R) {
         let breaker: CircuitBreakerPolicy<CountWindow<100>, R> =
-            CircuitBreakerPolicy::new(rate_config(), CountWindow::new());
+            CircuitBreakerPolicy::with_runtime(rate_config(), CountWindow::new(), runtime);
         breaker.open();
         let breaker = black_box(&breaker);
         b.iter(|| {
@@ -179,11 +179,11 @@ fn open(c: &mut Criterion) {
     }
     g.bench_function(
         "failsafe-driver CircuitBreakerPolicy::call_blocking (StdClock x1)",
-        rejected_on::<StdClock>,
+        |b| rejected_on(b, StdClock),
     );
     g.bench_function(
         "failsafe-driver CircuitBreakerPolicy::call_blocking (QuantaClock x1)",
-        rejected_on::<QuantaClock>,
+        |b| rejected_on(b, QuantaClock),
     );
 
     g.bench_function(
@@ -212,18 +212,7 @@ fn open(c: &mut Criterion) {
     );
 
     g.bench_function("failsafe-driver call_blocking (counter clock)", |b| {
-        let breaker = CircuitBreakerPolicy::with_runtime(
-            rate_config(),
-            CountWindow::<100>::new(),
-            CounterClock(Cell::new(0)),
-        );
-        breaker.open();
-        let breaker = black_box(&breaker);
-        b.iter(|| {
-            breaker
-                .call_blocking(|| black_box(Ok::<_, ()>(())))
-                .unwrap_err()
-        });
+        rejected_on(b, CounterClock(Cell::new(0)))
     });
 
     g.bench_function("failsafe-rs 1.3 call (open)", |b| {
