@@ -119,25 +119,18 @@ impl<E: Clone> Hook<E> {
             && let [rest @ .., last] = &list[..]
         {
             for f in rest {
-                hear(f, event.clone());
+                caught(|| f(event.clone()));
             }
-            hear(last, event);
+            caught(|| last(event));
         }
     }
 }
 
-/// Calls listener `f` with `event`. A listener that panics misses this
-/// event and nothing else: its panic is caught here (after the panic hook
-/// has reported it), because the machine calling it is in the middle of a
-/// decision, and unwinding through it would lose what it was handing out
-/// (a bulkhead's slot, a probe's place) or leave a lock poisoned.
-#[inline]
-fn hear<E>(f: &Listener<E>, event: E) {
-    caught(|| f(event));
-}
-
 /// Runs a user's listener `f`, catching its panic (the panic hook still
-/// reports it): what the caller was doing goes on.
+/// reports it): the listener misses this event and nothing else. The
+/// machine calling it is in the middle of a decision, and unwinding through
+/// it would lose what it was handing out (a bulkhead's slot, a probe's
+/// place) or leave a lock poisoned.
 #[inline]
 pub(crate) fn caught(f: impl FnOnce()) {
     let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
