@@ -47,7 +47,7 @@ impl CallSeeds {
 }
 
 /// One call's jitter generator, owning its seed and seeded from it at its
-/// first draw: what a [`RetryPolicy::plan`] hands a call whose future must
+/// first draw: what a [`RetryPolicy::plan`](crate::RetryPolicy::plan) hands a call whose future must
 /// own everything (a tower service's). The seed comes from the handle's own
 /// stream, without an atomic step, and a call that never draws (its first
 /// attempt succeeds, or its backoff has no jitter) never seeds.
