@@ -1705,7 +1705,7 @@ mod toggle {
             let t = &self.0;
             let decision = match *op {
                 ToggleOp::Enter { flag, key } => {
-                    let mut gate = FeatureGate::<_, _, _, _, u8>::new(t, Flag::at(flag), ());
+                    let mut gate = FeatureGate::<_, _, u8>::new(t, Flag::at(flag), ());
                     Some(match gate.enter(&Call::at(now).with_key(&key), None) {
                         Entry::Admitted(p) => {
                             gate.exit(now, p, Outcome::Success);

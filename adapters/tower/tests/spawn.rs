@@ -71,3 +71,37 @@ async fn a_buffered_pipeline_service_can_be_called_from_a_spawned_task() {
     });
     assert_eq!(task.await.unwrap(), Ok(8));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_through_a_feature_gate_holding_its_table_in_an_arc_can_be_spawned() {
+    use std::sync::Arc;
+
+    use failsafe_core::RejectReason;
+    use failsafe_core::sync::Shared;
+    use failsafe_core::toggle::{FeatureGate, FlagSpec, FlagTable, ToggleConfig};
+    use failsafe_driver::{Clock, Policy, StdLock};
+    use failsafe_tower::AdmissionLayer;
+
+    type Gate = FeatureGate<Arc<FlagTable<1, 4>>, (), u32>;
+    let config = ToggleConfig::new(7, [FlagSpec::new("beta").rollout(0)]).unwrap();
+    let flags = Arc::new(FlagTable::new(config));
+    let beta = flags.flag("beta").unwrap();
+    flags.allow(TokioClock.now(), beta, &1).unwrap();
+    let gate: Gate = FeatureGate::new(Arc::clone(&flags), beta, ());
+    let policy = Policy::new_shared(Arc::new(Shared::new(StdLock::new(gate))), TokioClock);
+    let svc = AdmissionLayer::from_policy(&policy)
+        .keyed(|user: &u32| *user)
+        .layer(service_fn(|user: u32| async move {
+            Ok::<_, &'static str>(user)
+        }));
+    let allowed = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.oneshot(1).await.map_err(|e| e.to_string()) }
+    });
+    assert_eq!(allowed.await.unwrap(), Ok(1));
+    let refused = tokio::spawn(async move {
+        let err = svc.oneshot(2).await.unwrap_err();
+        err.rejected().map(|r| r.reason)
+    });
+    assert_eq!(refused.await.unwrap(), Some(RejectReason::FeatureDisabled));
+}

@@ -22,7 +22,7 @@ static FLAGS: FlagTable<1, 4> = FlagTable::new(failsafe_core::checked(ToggleConf
     [FlagSpec::new("beta").rollout(0)],
 )));
 
-type Gate = FeatureGate<'static, 1, 4, (), (), u32>;
+type Gate = FeatureGate<&'static FlagTable<1, 4>, (), u32>;
 
 /// A service that echoes the user id and counts its calls.
 fn echo(calls: &Arc<AtomicU32>) -> impl Service<u32, Response = u32, Error = String> + Clone {

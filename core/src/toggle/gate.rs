@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::ops::Deref;
 use core::task::Waker;
 
 use super::{Flag, FlagTable, KillSwitch, Reason, ToggleKey, ToggleObserver};
@@ -28,12 +29,12 @@ pub struct FeaturePermit {
 /// schedule stands in the way ([`Reason::OutsideWindow`]); otherwise
 /// `None` (an operator, a list or the kill switch must change first).
 ///
-/// A known limit: a gate shared behind a tower admission layer, called
-/// from a task spawned on tokio, does not compile ("implementation of
-/// `Lock` is not general enough": rustc forgets that the gate's lifetime
-/// and its lock's are one, rust-lang/rust#90696). Box the request's
-/// future before spawning it
-/// (`let call: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(service.oneshot(request));`).
+/// The gate holds its table through `T`: a `&FlagTable` (a `static` one on
+/// firmware) or an `Arc<FlagTable>`. Shared behind a lock and called from
+/// a task spawned on tokio (a tower admission layer's request), hold it in
+/// an `Arc`: a borrowed table's lifetime, named twice in the lock's type,
+/// is one rustc cannot prove `Send` inside the spawned task
+/// ("implementation of `Lock` is not general enough", rust-lang/rust#90696).
 /// Retries do not retry it (see
 /// [`Verdict::for_rejection`](crate::retry::Verdict::for_rejection)).
 ///
@@ -46,31 +47,32 @@ pub struct FeaturePermit {
 ///     FlagTable::new(failsafe_core::checked(ToggleConfig::new(0, [FlagSpec::new("beta").rollout(0)])));
 /// let beta = FLAGS.flag("beta").unwrap();
 /// FLAGS.allow(Instant::ZERO, beta, "ana").unwrap();
-/// let mut gate = FeatureGate::<_, _, _, _, str>::new(&FLAGS, beta, ());
+/// let mut gate = FeatureGate::<_, _, str>::new(&FLAGS, beta, ());
 /// let call = Call::at(Instant::ZERO).with_key("ana");
 /// let Entry::Admitted(permit) = gate.enter(&call, None) else { panic!() };
 /// gate.exit(Instant::ZERO, permit, Outcome::Success);
 /// let Entry::Rejected(r) = gate.enter(&Call::at(Instant::ZERO).with_key("bo"), None) else { panic!() };
 /// assert_eq!((r.reason, r.retry_at), (RejectReason::FeatureDisabled, None));
 /// ```
-pub struct FeatureGate<'t, const N: usize, const K: usize, O, Ks, Q: ?Sized> {
-    table: &'t FlagTable<N, K, O>,
+pub struct FeatureGate<T, Ks, Q: ?Sized> {
+    table: T,
     flag: Flag,
     kill: Ks,
     key: PhantomData<fn(&Q)>,
 }
 
-impl<'t, const N: usize, const K: usize, O, Ks, Q: ?Sized> FeatureGate<'t, N, K, O, Ks, Q> {
-    /// Gates calls on `flag` of `table`, killed while `kill` is open (`()`
-    /// for no kill switch). `Q` is the type of the calls' keys.
+impl<T, Ks, Q: ?Sized> FeatureGate<T, Ks, Q> {
+    /// Gates calls on `flag` of `table` (a `&FlagTable` or an
+    /// `Arc<FlagTable>`), killed while `kill` is open (`()` for no kill
+    /// switch). `Q` is the type of the calls' keys.
     ///
     /// ```
     /// # use failsafe_core::toggle::{FeatureGate, FlagSpec, FlagTable, ToggleConfig};
     /// let table: FlagTable<1> = FlagTable::new(ToggleConfig::new(0, [FlagSpec::new("a")]).unwrap());
-    /// let gate = FeatureGate::<_, _, _, _, ()>::new(&table, table.flag("a").unwrap(), ());
+    /// let gate = FeatureGate::<_, _, ()>::new(&table, table.flag("a").unwrap(), ());
     /// assert_eq!(gate.flag(), table.flag("a").unwrap());
     /// ```
-    pub const fn new(table: &'t FlagTable<N, K, O>, flag: Flag, kill: Ks) -> Self {
+    pub const fn new(table: T, flag: Flag, kill: Ks) -> Self {
         FeatureGate {
             table,
             flag,
@@ -84,16 +86,14 @@ impl<'t, const N: usize, const K: usize, O, Ks, Q: ?Sized> FeatureGate<'t, N, K,
     /// ```
     /// # use failsafe_core::toggle::{FeatureGate, Flag, FlagSpec, FlagTable, ToggleConfig};
     /// let table: FlagTable<1> = FlagTable::new(ToggleConfig::new(0, [FlagSpec::new("a")]).unwrap());
-    /// assert_eq!(FeatureGate::<_, _, _, _, ()>::new(&table, Flag::at(0), ()).flag(), Flag::at(0));
+    /// assert_eq!(FeatureGate::<_, _, ()>::new(&table, Flag::at(0), ()).flag(), Flag::at(0));
     /// ```
     pub const fn flag(&self) -> Flag {
         self.flag
     }
 }
 
-impl<const N: usize, const K: usize, O, Ks, Q: ?Sized> fmt::Debug
-    for FeatureGate<'_, N, K, O, Ks, Q>
-{
+impl<T, Ks, Q: ?Sized> fmt::Debug for FeatureGate<T, Ks, Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FeatureGate")
             .field("flag", &self.flag)
@@ -101,8 +101,9 @@ impl<const N: usize, const K: usize, O, Ks, Q: ?Sized> fmt::Debug
     }
 }
 
-impl<const N: usize, const K: usize, O, Ks, Q> Admission for FeatureGate<'_, N, K, O, Ks, Q>
+impl<T, const N: usize, const K: usize, O, Ks, Q> Admission for FeatureGate<T, Ks, Q>
 where
+    T: Deref<Target = FlagTable<N, K, O>>,
     O: ToggleObserver,
     Ks: KillSwitch,
     Q: ToggleKey + ?Sized,

@@ -279,7 +279,7 @@ fn events_say_what_flipped_and_which_path_ran() {
 fn the_gate_rejects_with_feature_disabled_and_retry_at_the_next_window() {
     let table: FlagTable<3> = FlagTable::new(CONFIG);
     let promo = table.flag("promo").unwrap();
-    let mut gate = FeatureGate::<_, _, _, _, ()>::new(&table, promo, ());
+    let mut gate = FeatureGate::<_, _, ()>::new(&table, promo, ());
     let Entry::Rejected(r) = gate.enter(&Call::at(ms(50)), None) else {
         panic!()
     };
@@ -300,7 +300,7 @@ fn the_gate_rejects_with_feature_disabled_and_retry_at_the_next_window() {
     Admission::on_deadline(&mut gate, ms(100));
     assert_eq!(Admission::next_deadline(&gate), Some(ms(200)));
     // killed: no retry_at
-    let mut killed = FeatureGate::<_, _, _, _, ()>::new(&table, promo, || true);
+    let mut killed = FeatureGate::<_, _, ()>::new(&table, promo, || true);
     let Entry::Rejected(r) = killed.enter(&Call::at(ms(150)), None) else {
         panic!()
     };
