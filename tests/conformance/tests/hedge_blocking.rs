@@ -614,3 +614,56 @@ fn a_loser_past_its_soft_deadline_is_cancelled_not_timed_out() {
 fn per_try(ms: u64) -> TimeoutConfig {
     TimeoutConfig::new(Duration::from_millis(ms)).unwrap()
 }
+
+/// The blocking hedge keeps the async hedge's admission rule (`pipeline.rs`,
+/// `a_hedge_does_not_wait_for_admission_beside_a_running_attempt`): a hedge
+/// started beside a running attempt does not wait for a rate limiter's
+/// permit. The hedge due at 50 ms finds none (the next is at 100 ms) and is
+/// turned away at once; the first attempt's answer at 60 ms is the call's,
+/// then. Were the caller to wait for the permit, nothing would move the
+/// lockstep clock again: the watchdog turns that hang into a failure.
+#[test]
+fn a_blocking_hedge_does_not_wait_for_admission_beside_a_running_attempt() {
+    use failsafe_core::rate::{Quota, RateEvent};
+    use failsafe_driver::RateLimiterPolicy;
+
+    let clock = Lockstep::default();
+    // A hedge the limiter turns away never runs: no longer counted as
+    // running once refused (its `Launched` came first).
+    let refused = clock.clone();
+    let limiter = RateLimiterPolicy::with_runtime(Quota::per_second(10).unwrap(), clock.clone())
+        .on_event(move |e| {
+            if matches!(e, RateEvent::Rejected { .. }) {
+                refused.judged();
+            }
+        });
+    // Leaked: the pipeline borrows it, and the call runs on a thread of its
+    // own (the watchdog's) that may outlive this test if the rule breaks.
+    let limiter: &'static _ = Box::leak(Box::new(limiter));
+    let counted = clock.clone();
+    let observer = FnObserver(move |e| match e {
+        HedgeEvent::Launched { .. } => counted.launched(),
+        HedgeEvent::Won { .. } => counted.judged(),
+        _ => {}
+    });
+    let pipeline = Pipeline::new(clock.clone())
+        .admit(limiter)
+        .observe_hedges(observer);
+    let on_thread = clock.clone();
+    let read = Idempotent(move |attempt: Attempt| {
+        on_thread.block_until(on_thread.now() + ms(60));
+        Ok::<u32, u32>(attempt.number)
+    });
+    let (done, answered) = channel();
+    let on_caller = clock.clone();
+    thread::spawn(move || {
+        let start = on_caller.now();
+        let result = pipeline.call_hedged_blocking(config(2, HedgeDelay::Fixed(ms(50))), (), read);
+        let _ = done.send((result, on_caller.now() - start));
+    });
+    let answer = answered.recv_timeout(Duration::from_secs(30));
+    clock.release();
+    let (result, took) = answer.expect("the call answers without waiting for the permit");
+    assert_eq!(result, Ok(1));
+    assert_eq!(took, ms(60), "the first attempt's end, seen at once");
+}
