@@ -160,6 +160,11 @@ impl<C: Clock + ?Sized> BlockingRuntime for NoWait<'_, C> {
 /// - [`TimeoutMode::Soft`](failsafe_core::timeout::TimeoutMode::Soft): the result is returned as it is; the overrun is
 ///   only reported to `observer`.
 ///
+/// # Errors
+///
+/// [`Error::Timeout`] with the deadline as above; `op`'s own errors as
+/// it returns them.
+///
 /// ```
 /// use core::{cell::Cell, time::Duration};
 /// use failsafe_core::timeout::{Deadline, TimeoutConfig};

@@ -354,6 +354,10 @@ pub trait Inject<T, E>: Injects {
     ) -> Option<Self::Future<Fut, R::Sleep>>;
 
     /// A blocking attempt under the injection decided now.
+    ///
+    /// # Errors
+    ///
+    /// The injected error when the injection is one; otherwise `op`'s.
     fn around_blocking<R: BlockingRuntime>(
         &self,
         runtime: &R,

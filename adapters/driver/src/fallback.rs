@@ -26,6 +26,11 @@ impl<E> FallbackCause for Error<E> {
 /// may return a value, compute one from the error, or run another
 /// operation; nest `fallback` calls for an ordered chain.
 ///
+/// # Errors
+///
+/// `primary`'s error when `policy` or `when` does not fall back for it;
+/// otherwise whatever the alternative returns.
+///
 /// ```
 /// use failsafe_core::fallback::{FallbackPolicy, FallbackReason};
 /// use failsafe_core::{Instant, RejectReason, Rejected};
@@ -69,6 +74,11 @@ where
 }
 
 /// [`fallback`] for blocking code.
+///
+/// # Errors
+///
+/// `primary`'s error when the policy (or `when`) does not fall back for
+/// it; otherwise whatever the alternative returns.
 pub fn fallback_blocking<C, O, W, P, A, T, X>(
     clock: &C,
     policy: FallbackPolicy,

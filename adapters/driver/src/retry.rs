@@ -298,6 +298,11 @@ where
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between
 /// attempts ([`BlockingRuntime::block_until`]).
+///
+/// # Errors
+///
+/// A [`RetryError`] when the retries give up: why, the attempts made and
+/// the last error.
 pub fn retry_blocking<R, L, G, N, O, C, K, F, T, E>(
     runtime: &R,
     ctx: RetryContext<'_, L, N, O, C>,

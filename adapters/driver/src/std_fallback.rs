@@ -114,6 +114,11 @@ impl<C: Clock> Fallback<C> {
     /// Awaits `primary`; if it fails for a reason the policy accepts, runs
     /// `alternative(reason, error)` instead. The alternative may return a
     /// value, compute one from the error, or run another operation.
+    ///
+    /// # Errors
+    ///
+    /// `primary`'s error when the policy (or `when`) does not fall back for
+    /// it; otherwise whatever the alternative returns.
     pub async fn call<P, A, AFut, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
     where
         P: Future<Output = Result<T, X>>,
@@ -125,6 +130,11 @@ impl<C: Clock> Fallback<C> {
     }
 
     /// [`call`](Self::call), falling back only for errors `when` accepts too.
+    ///
+    /// # Errors
+    ///
+    /// `primary`'s error when the policy (or `when`) does not fall back for
+    /// it; otherwise whatever the alternative returns.
     pub async fn call_when<W, P, A, AFut, T, X>(
         &self,
         when: W,
@@ -163,6 +173,11 @@ impl<C: Clock> Fallback<C> {
     }
 
     /// [`call`](Self::call) for blocking code.
+    ///
+    /// # Errors
+    ///
+    /// `primary`'s error when the policy (or `when`) does not fall back for
+    /// it; otherwise whatever the alternative returns.
     pub fn call_blocking<P, A, T, X>(&self, primary: P, alternative: A) -> Result<T, X>
     where
         P: FnOnce() -> Result<T, X>,
@@ -285,6 +300,11 @@ impl<C: Clock, T, X: FallbackCause> BlockingChain<'_, C, T, X> {
     }
 
     /// The chain's result.
+    ///
+    /// # Errors
+    ///
+    /// The last alternative's error (or `primary`'s, if none ran) when no
+    /// alternative succeeded.
     pub fn finish(self) -> Result<T, X> {
         self.result
     }

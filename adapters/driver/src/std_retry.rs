@@ -662,6 +662,12 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
     /// Runs blocking `op` on this thread until it returns `Ok` or the
     /// policy gives up, blocking the thread between attempts
     /// ([`BlockingRuntime::block_until`]); every `Err` is retried.
+    ///
+    /// # Errors
+    ///
+    /// A [`RetryError`] when the policy gives up: why (attempts, time,
+    /// budget, a result not to retry, the deadline), the attempts made and
+    /// the last error.
     pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, RetryError<E>>
     where
         F: FnMut(Attempt) -> Result<T, E>,
@@ -671,6 +677,12 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
 
     /// [`call_blocking`](Self::call_blocking) with `classify` deciding which
     /// results retry.
+    ///
+    /// # Errors
+    ///
+    /// A [`RetryError`] when the policy gives up: why (attempts, time,
+    /// budget, a result not to retry, the deadline), the attempts made and
+    /// the last error.
     pub fn call_blocking_with<K, F, T, E>(&self, classify: &K, op: F) -> Result<T, RetryError<E>>
     where
         K: Classify<T, E> + ?Sized,
@@ -681,6 +693,11 @@ impl<B: RetryBudget, C: BlockingRuntime> RetryPolicy<B, C> {
 
     /// [`call_blocking_with`](Self::call_blocking_with) under the caller's
     /// `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_blocking`](Self::call_blocking); giving up at `deadline`
+    /// is one of the reasons.
     pub fn call_blocking_with_deadline<K, F, T, E>(
         &self,
         classify: &K,

@@ -224,7 +224,9 @@ pub struct BreakerMetrics {
 
 /// Admission to make one call through a breaker. Hand it back with
 /// [`CircuitBreaker::record`]; adapters wrap it in a guard that records
-/// [`Outcome::Cancelled`] if the call is dropped or panics.
+/// [`Outcome::Cancelled`] if the call is dropped or panics. Hand it back to
+/// the breaker that gave it: recorded on another, its outcome counts there
+/// (the adapters' guards keep each permit with its machine).
 #[must_use = "a permit must be returned with `record`, or a half-open probe slot stays taken until its lease ends"]
 #[derive(PartialEq, Eq)]
 pub struct BreakerPermit {

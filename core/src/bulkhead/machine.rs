@@ -923,15 +923,24 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         })
     }
 
-    /// Removes entry `i`, keeping the others in order.
+    /// Removes entry `i`, keeping the others in order: one turn of the
+    /// queue, each entry popped and pushed back but the one taken. (Not
+    /// `swap`s towards the front: their bounds checks stay in the code, a
+    /// panic path a firmware linked with `panic-never` cannot have.)
     fn remove_at(&mut self, i: usize) -> Option<Waiter> {
-        if i >= self.queue.len() {
-            return None;
+        let mut taken = None;
+        for j in 0..self.queue.len() {
+            let Some(waiter) = self.queue.pop_front() else {
+                break;
+            };
+            if j == i {
+                taken = Some(waiter);
+            } else {
+                // Room: an entry was just popped.
+                let _ = self.queue.push_back(waiter);
+            }
         }
-        for j in (0..i).rev() {
-            self.queue.swap(j, j + 1);
-        }
-        self.queue.pop_front()
+        taken
     }
 }
 

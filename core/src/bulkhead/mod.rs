@@ -209,6 +209,11 @@ pub struct BulkheadMetrics {
 /// once; it is not `Clone`, so it cannot be returned twice. Adapters wrap it
 /// in a guard that releases with [`Outcome::Cancelled`] on drop.
 ///
+/// Hand it back to the bulkhead that gave it: a permit does not know its
+/// bulkhead, and one released into another frees a slot there that was
+/// never taken (that one admits a call too many) while its own stays taken
+/// for good. The adapters' guards keep each permit with its machine.
+///
 /// ```compile_fail
 /// # use failsafe_core::bulkhead::{Bulkhead, BulkheadConfig};
 /// # use failsafe_core::{Instant, Outcome};

@@ -635,8 +635,11 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             took
         } else {
             let old = self.estimate_nanos as i128;
+            // At least 1, so the division has no panic path (callers pass
+            // a sample count, never 0).
+            let n = i128::from(n.max(1));
             // Between `old` and `took`: always fits a u64.
-            (old + (took as i128 - old) / n as i128) as u64
+            (old + (took as i128 - old) / n) as u64
         };
         self.estimate_nanos = if estimate > self.config.max_expected_nanos {
             self.config.max_expected_nanos

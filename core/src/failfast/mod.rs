@@ -257,7 +257,9 @@ pub struct FailFastMetrics {
 
 /// Admission to make one call through a fail fast. Hand it back with
 /// [`FailFast::record`]; adapters wrap it in a guard that records
-/// [`Outcome::Cancelled`] if the call is dropped or panics.
+/// [`Outcome::Cancelled`] if the call is dropped or panics. Hand it back to
+/// the fail fast that gave it: recorded on another, its outcome counts
+/// there (the adapters' guards keep each permit with its machine).
 #[must_use = "a permit must be returned with `record`, or its outcome is never counted"]
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -1,5 +1,8 @@
 //! The link-time proof that failsafe's firmware paths cannot panic: the
-//! firmware's breaker, retry and limiter calls (`../protected.rs`), driven
+//! firmware's breaker, retry and limiter calls (`../protected.rs`), and a
+//! bulkhead's, a fail fast's and a pipeline's (a breaker, a limiter, a
+//! retry and an attempt timeout; declared here: the size figures stay the
+//! firmware's), driven
 //! by a busy-polling executor and a time driver with no panic path of their
 //! own, linked with `panic-never`, whose panic handler refers to a symbol
 //! that does not exist. The link succeeds only if the optimiser removed
@@ -21,8 +24,45 @@ use core::task::{Context, Poll, Waker};
 
 use cortex_m as _; // the single-core critical-section implementation
 use cortex_m_rt::entry;
-use failsafe_embassy::{Error, State};
+use failsafe_embassy::{
+    BreakerConfig, BulkheadConfig, BulkheadPolicy, CircuitBreakerPolicy, Error, FailFastConfig,
+    FailFastPolicy, NoWindow, Pipeline, Quota, RateLimiterPolicy, RetryConfig, State,
+    TimeoutConfig, bulkhead, checked, circuit_breaker, fail_fast, pipeline, rate_limiter,
+};
 use panic_never as _;
+
+/// Two calls at once, two more queued for up to 5 ms.
+static POOL: BulkheadPolicy<2> = bulkhead(checked(
+    BulkheadConfig::builder()
+        .max_concurrent(2)
+        .max_wait(core::time::Duration::from_millis(5))
+        .build(),
+));
+
+const LINK_BREAKER: BreakerConfig = checked(
+    BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(2)
+        .open_wait(core::time::Duration::from_millis(10))
+        .build(),
+);
+static BREAKER: CircuitBreakerPolicy<NoWindow> = circuit_breaker(&LINK_BREAKER, NoWindow);
+static AIRTIME: RateLimiterPolicy = rate_limiter(
+    checked(Quota::builder().per_second(50).burst(5).build()),
+    core::time::Duration::from_millis(5),
+);
+/// Every admission of the pipeline's chain, a retry and an attempt timeout.
+static UPLINK: Pipeline<(&CircuitBreakerPolicy<NoWindow>, &RateLimiterPolicy)> =
+    pipeline((&BREAKER, &AIRTIME))
+        .retry(checked(RetryConfig::builder().max_attempts(3).build()))
+        .attempt_timeout(checked(TimeoutConfig::new(
+            core::time::Duration::from_millis(20),
+        )));
+
+/// Opens after 3 failures in a row; learns how long a call takes.
+static LINK: FailFastPolicy = fail_fast(checked(
+    FailFastConfig::builder().consecutive_failures(3).build(),
+));
 
 /// Time that moves on at every look, so every timer ends; a waker is woken
 /// at once, so the executor below just polls again.
@@ -66,11 +106,17 @@ fn main() -> ! {
         let open = protected::SENSOR.shared().with(|b| b.state()) != State::Closed;
         let fix = block_on(protected::GPS.call(|_attempt| fallible(black_box(true))));
         let sent = block_on(protected::RADIO.acquire()).is_ok();
+        let pooled = block_on(POOL.call(|| fallible(black_box(false)))).is_ok();
+        let linked = block_on(LINK.call(|| fallible(black_box(true)))).is_ok();
+        let uplinked = block_on(UPLINK.call(|_attempt| fallible(black_box(true)))).is_ok();
         black_box((
             matches!(sensor, Err(Error::Rejected(_))),
             open,
             fix.is_ok(),
             sent,
+            pooled,
+            linked,
+            uplinked,
         ));
     }
 }
