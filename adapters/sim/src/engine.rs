@@ -32,6 +32,39 @@ use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
 /// are counted as unfinished.
 pub const DRAIN: Duration = Duration::from_secs(60);
 
+/// Events carried out at one instant before the engine says time has
+/// stopped ([`Engine::stalled`]): about a million (16 rounds of 65,536),
+/// far more than any traffic brings at once, and a tenth of a second of
+/// real time. A retry with no delay against a dependency that answers at
+/// once never lets virtual time pass; the run stops there instead of
+/// running for ever.
+const STALL_ROUNDS: u32 = 16;
+const ROUND: u64 = 1 << 16;
+
+/// Watches whether virtual time moves: looked at once a round of events.
+#[derive(Clone, Copy, Debug)]
+struct StallWatch {
+    at: Instant,
+    rounds: u32,
+}
+
+impl StallWatch {
+    const fn new(now: Instant) -> StallWatch {
+        StallWatch { at: now, rounds: 0 }
+    }
+
+    /// A round ended at `now`: whether time has stood still for
+    /// [`STALL_ROUNDS`] rounds.
+    fn stalled(&mut self, now: Instant) -> bool {
+        if now == self.at {
+            self.rounds += 1;
+        } else {
+            *self = StallWatch::new(now);
+        }
+        self.rounds >= STALL_ROUNDS
+    }
+}
+
 /// Each call's plan: the core retry plan, its config lent by an `Rc` (a
 /// plan then holds a pointer rather than a copy of the config: building
 /// one per call copies half as much), spending a budget `G`.
@@ -145,6 +178,8 @@ pub struct Engine<G = AnyBudget> {
     /// path, and every public method leaves none behind.
     ended_us: [u64; ENDED],
     ended: usize,
+    /// When virtual time stopped, if it did ([`Engine::stalled`]).
+    stalled: Option<Instant>,
 }
 
 /// Latencies put in the histogram at once.
@@ -344,6 +379,7 @@ impl<G: RetryBudget> Engine<G> {
             log: Log(None),
             ended_us: [0; ENDED],
             ended: 0,
+            stalled: None,
         }
     }
 
@@ -360,6 +396,15 @@ impl<G: RetryBudget> Engine<G> {
     /// Client calls started and not yet ended.
     pub fn calls_in_flight(&self) -> u64 {
         self.in_flight_calls
+    }
+
+    /// The instant virtual time stopped at, if it did: about a million
+    /// events came due there one after another (a retry with no delay
+    /// against a dependency that answers at once, say), so the engine
+    /// stopped rather than run for ever. [`run`](Self::run) and
+    /// [`advance_to`](Self::advance_to) do nothing more once it has.
+    pub fn stalled(&self) -> Option<Instant> {
+        self.stalled
     }
 
     /// Runs `traffic` for `duration`, then lets calls in flight go on for
@@ -385,12 +430,17 @@ impl<G: RetryBudget> Engine<G> {
             }
         };
         let mut steps = 0u64;
-        loop {
+        let mut watch = StallWatch::new(self.now);
+        while self.stalled.is_none() {
             let due = self.next_due().filter(|&t| t <= stop);
             let arrival = next_arrival.filter(|&a| a < end);
             steps += 1;
-            if steps & 0xFFFF == 0 {
+            if steps & (ROUND - 1) == 0 {
                 progress(self.now);
+                if watch.stalled(self.now) {
+                    self.stalled = Some(self.now);
+                    break;
+                }
             }
             match (due, arrival) {
                 // Events and deadlines first at a tie, then arrivals.
@@ -413,10 +463,19 @@ impl<G: RetryBudget> Engine<G> {
     /// timeouts, backoffs, the machines' own deadlines), in order, and
     /// moves the clock to `until`.
     pub fn advance_to(&mut self, until: Instant) {
-        while let Some(t) = self.next_due().filter(|&t| t <= until) {
+        let (mut steps, mut watch) = (0u64, StallWatch::new(self.now));
+        while self.stalled.is_none()
+            && let Some(t) = self.next_due().filter(|&t| t <= until)
+        {
             self.fire(t);
+            steps += 1;
+            if steps & (ROUND - 1) == 0 && watch.stalled(self.now) {
+                self.stalled = Some(self.now);
+            }
         }
-        self.now = self.now.max(until);
+        if self.stalled.is_none() {
+            self.now = self.now.max(until);
+        }
         self.flush();
         self.recorder.transitions = self.guards.log.snapshot();
     }

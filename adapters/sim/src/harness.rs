@@ -113,12 +113,24 @@ impl Harness {
         self.engine.advance_to(until);
     }
 
-    /// Carries on until nothing is due (at most a day of virtual time).
+    /// Carries on until nothing is due (at most a day of virtual time),
+    /// or until time stops ([`stalled`](Self::stalled)).
     pub fn run_until_idle(&mut self) {
         let limit = self.engine.now().saturating_add(IDLE_LIMIT);
-        while let Some(t) = self.engine.next_due().filter(|&t| t <= limit) {
+        while self.engine.stalled().is_none()
+            && let Some(t) = self.engine.next_due().filter(|&t| t <= limit)
+        {
             self.engine.advance_to(t);
         }
+    }
+
+    /// The instant virtual time stopped at, if it did: about a million
+    /// events came due there one after another (a retry with no delay
+    /// against a scripted answer that takes no time never lets time pass),
+    /// so [`advance`](Self::advance) and [`run_until_idle`](Self::run_until_idle)
+    /// stopped there rather than run for ever, and do nothing more.
+    pub fn stalled(&self) -> Option<Instant> {
+        self.engine.stalled()
     }
 
     /// The virtual clock.

@@ -535,7 +535,8 @@ impl PipelineSpec {
     pub fn build(&self) -> Result<Built, SpecError> {
         let mut built = Built::unprotected();
         if let Some(config) = self.breaker {
-            let window = window(self.breaker_window).map_err(at("breaker_window", &self.name))?;
+            let window = window(self.breaker_window.unwrap_or_default())
+                .map_err(at("breaker_window", &self.name))?;
             built.guards.breaker = Some(CircuitBreaker::with_observer(
                 config,
                 window,

@@ -75,6 +75,16 @@ pub enum RunError {
     /// A scenario of instances sharing a limit run with a pipeline that
     /// does not say how they share it (what is missing).
     Shared(String),
+    /// Virtual time stopped: about a million events came due at one
+    /// instant ([`Engine::stalled`]), so the run stopped there.
+    Stalled {
+        /// The scenario.
+        scenario: String,
+        /// The pipeline.
+        pipeline: String,
+        /// Where time stopped, from the run's start.
+        at: Duration,
+    },
 }
 
 impl core::fmt::Display for RunError {
@@ -82,6 +92,14 @@ impl core::fmt::Display for RunError {
         match self {
             RunError::Pipeline(e) => e.fmt(f),
             RunError::Shared(e) => f.write_str(e),
+            RunError::Stalled {
+                scenario,
+                pipeline,
+                at,
+            } => write!(
+                f,
+                "scenario \"{scenario}\" with pipeline \"{pipeline}\": virtual time stopped at {at:?} (about a million events at that one instant): a retry with no delay against a dependency that answers at once? Give the retry a backoff, the dependency a latency, or the call a timeout"
+            ),
         }
     }
 }
@@ -102,7 +120,8 @@ pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
 ///
 /// # Errors
 ///
-/// A value of the pipeline or the dependency the core rejects.
+/// A value of the pipeline or the dependency the core rejects;
+/// [`RunError::Stalled`] if virtual time stopped.
 pub fn run(
     scenario: &ScenarioSpec,
     pipeline: &PipelineSpec,
@@ -126,7 +145,7 @@ pub fn run(
         },
     };
     // Without a budget, calls that never consult one (the same run).
-    let (recorder, unfinished) = if built.has_budget() {
+    let (recorder, unfinished, stalled) = if built.has_budget() {
         let engine = Engine::new(built, dependency, seed, recorder);
         finish(engine, traffic, duration, drain, progress)
     } else {
@@ -134,23 +153,30 @@ pub fn run(
         let engine = engine.expect("a pipeline without a budget");
         finish(engine, traffic, duration, drain, progress)
     };
+    if let Some(at) = stalled {
+        return Err(RunError::Stalled {
+            scenario: scenario.name.clone(),
+            pipeline: pipeline.name.clone(),
+            at: at.saturating_duration_since(Instant::ZERO),
+        });
+    }
     Ok(summarize(
         scenario, pipeline, recorder, unfinished, duration, bucket,
     ))
 }
 
-/// Runs `engine` and hands back what it recorded and the calls left
-/// unfinished.
+/// Runs `engine` and hands back what it recorded, the calls left
+/// unfinished and where time stopped, if it did.
 fn finish<G: RetryBudget>(
     mut engine: Engine<G>,
     traffic: Traffic,
     duration: Duration,
     drain: Duration,
     progress: &mut dyn FnMut(Instant),
-) -> (Recorder, u64) {
+) -> (Recorder, u64, Option<Instant>) {
     engine.run(traffic, duration, drain, progress);
-    let unfinished = engine.calls_in_flight();
-    (engine.recorder, unfinished)
+    let (unfinished, stalled) = (engine.calls_in_flight(), engine.stalled());
+    (engine.recorder, unfinished, stalled)
 }
 
 /// Sums a run up from what it recorded.

@@ -17,7 +17,47 @@ use failsafe_core::failfast::FailFastConfig;
 use failsafe_core::rate::Quota;
 use failsafe_core::retry::{RatioBudget, RetryConfig, TokenQuota};
 use failsafe_core::serde_support::{duration, option_duration};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+/// A duration that must be above zero (a run's length, a timeout, a
+/// window, a time-series point): zero is an error naming the key and the
+/// line, not a run that silently sends nothing or times every call out.
+mod positive_duration {
+    use core::time::Duration;
+
+    use serde::Deserializer;
+    use serde::de::Error as _;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let value = failsafe_core::serde_support::duration::deserialize(d)?;
+        if value.is_zero() {
+            return Err(D::Error::custom("must be greater than zero"));
+        }
+        Ok(value)
+    }
+}
+
+/// [`positive_duration`] when present.
+mod option_positive_duration {
+    use core::time::Duration;
+
+    use serde::Deserializer;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::positive_duration::deserialize(d).map(Some)
+    }
+}
+
+/// A count that must be at least 1.
+fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
 
 /// A whole file: a seed, scenarios and the pipelines each runs with.
 #[derive(Clone, Debug, Deserialize)]
@@ -50,8 +90,8 @@ pub struct ScenarioSpec {
     /// A note for the report (what to compare the figures with).
     #[serde(default)]
     pub note: String,
-    /// How long clients send calls.
-    #[serde(with = "duration")]
+    /// How long clients send calls (above zero).
+    #[serde(with = "positive_duration")]
     pub duration: Duration,
     /// Open traffic: calls per second, Poisson arrivals. Ignored when
     /// `clients` is set.
@@ -73,8 +113,9 @@ pub struct ScenarioSpec {
     /// (default 60 s); calls open after that count as hung.
     #[serde(default, with = "option_duration")]
     pub drain: Option<Duration>,
-    /// Width of one point of the time series (default: duration / 240).
-    #[serde(default, with = "option_duration")]
+    /// Width of one point of the time series (default: duration / 240;
+    /// at least 1 ms, and at most [`MAX_POINTS`] points in a run).
+    #[serde(default, with = "option_positive_duration")]
     pub bucket: Option<Duration>,
     /// Many client instances sharing one rate limit (issue 14): the
     /// traffic (`rate_per_sec`, in total) is split between `instances`,
@@ -97,8 +138,8 @@ pub struct SharedSpec {
     pub store_rtt: Option<Duration>,
     /// The window over which the calls sent upstream are counted for the
     /// worst window (default 1 s), compared with `shared_bound` and
-    /// `leased_bound` over the same length.
-    #[serde(default, with = "option_duration")]
+    /// `leased_bound` over the same length (above zero).
+    #[serde(default, with = "option_positive_duration")]
     pub window: Option<Duration>,
 }
 
@@ -120,8 +161,8 @@ pub enum SharingSpec {
     Leased {
         /// Permits per lease (1 to the quota's burst).
         batch: u32,
-        /// How long leased permits stay valid.
-        #[serde(default, with = "option_duration")]
+        /// How long leased permits stay valid (above zero).
+        #[serde(default, with = "option_positive_duration")]
         ttl: Option<Duration>,
     },
 }
@@ -161,7 +202,8 @@ pub struct DependencySpec {
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacitySpec {
-    /// Calls served at once.
+    /// Calls served at once (at least 1).
+    #[serde(deserialize_with = "positive_u32")]
     pub workers: u32,
     /// Calls waiting at most.
     pub queue: u32,
@@ -177,9 +219,10 @@ pub struct PipelineSpec {
     /// A circuit breaker (`BreakerConfig`).
     #[serde(default)]
     pub breaker: Option<BreakerConfig>,
-    /// The breaker's window (the last 100 calls by default).
+    /// The breaker's window (the last 100 calls when left out; only with
+    /// a `breaker`).
     #[serde(default)]
-    pub breaker_window: WindowSpec,
+    pub breaker_window: Option<WindowSpec>,
     /// Fail fast (`FailFastConfig`).
     #[serde(default)]
     pub fail_fast: Option<FailFastConfig>,
@@ -196,11 +239,11 @@ pub struct PipelineSpec {
     /// A retry budget shared by all calls.
     #[serde(default)]
     pub budget: Option<BudgetSpec>,
-    /// Each attempt's timeout.
-    #[serde(default, with = "option_duration")]
+    /// Each attempt's timeout (above zero).
+    #[serde(default, with = "option_positive_duration")]
     pub attempt_timeout: Option<Duration>,
-    /// The whole call's timeout.
-    #[serde(default, with = "option_duration")]
+    /// The whole call's timeout (above zero).
+    #[serde(default, with = "option_positive_duration")]
     pub timeout: Option<Duration>,
     /// In a `shared` scenario only: how the instances share `rate_limit`.
     #[serde(default)]
@@ -216,8 +259,8 @@ pub enum WindowSpec {
     Count {},
     /// The calls of the last `window`, in 10 buckets.
     Time {
-        /// How far back.
-        #[serde(with = "duration")]
+        /// How far back (above zero).
+        #[serde(with = "positive_duration")]
         window: Duration,
     },
     /// None (consecutive failures only).
@@ -241,3 +284,8 @@ pub enum BudgetSpec {
     /// quota when left out).
     Tokens(TokenQuota),
 }
+
+/// Points of a run's time series at most (its length and drain over its
+/// `bucket`): a million, 48 MB of counters. A finer series is an error
+/// rather than an allocation the machine may not have.
+pub const MAX_POINTS: u64 = 1_000_000;

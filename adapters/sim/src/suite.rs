@@ -60,13 +60,56 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
     Ok(suite)
 }
 
-/// What a file can say that would make a run silently empty: a pipeline
-/// defined twice or run by no scenario, a scenario with no traffic.
+/// What a file can say that would make a run silently empty, ignored or
+/// mixed up: a pipeline or scenario defined twice (or two scenarios whose
+/// plots would share a file), a pipeline run by no scenario or one the
+/// core cannot build, a setting that applies to nothing, a scenario with
+/// no traffic or a time series too fine to hold.
 fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
     let fail = |what: String| Err(ParseError(format!("{origin}: {what}")));
+    for (i, s) in suite.scenarios.iter().enumerate() {
+        let stem = crate::report::file_stem(&s.name);
+        if let Some(twin) = suite.scenarios[..i]
+            .iter()
+            .find(|t| crate::report::file_stem(&t.name) == stem)
+        {
+            return fail(if twin.name == s.name {
+                format!("scenario \"{}\" is defined twice", s.name)
+            } else {
+                format!(
+                    "scenarios \"{}\" and \"{}\" would both plot to {stem}.svg: rename one",
+                    twin.name, s.name
+                )
+            });
+        }
+        let run = s.duration + s.drain.unwrap_or(crate::engine::DRAIN);
+        let points = run.as_nanos() / crate::run::bucket_of(s).as_nanos().max(1);
+        if points > u128::from(crate::spec::MAX_POINTS) {
+            return fail(format!(
+                "scenario \"{}\": `bucket` makes {points} points of time series over the run and its drain, more than {}: choose a wider one",
+                s.name,
+                crate::spec::MAX_POINTS
+            ));
+        }
+    }
     for (i, p) in suite.pipelines.iter().enumerate() {
         if suite.pipelines[..i].iter().any(|q| q.name == p.name) {
             return fail(format!("pipeline \"{}\" is defined twice", p.name));
+        }
+        if p.breaker_window.is_some() && p.breaker.is_none() {
+            return fail(format!(
+                "pipeline \"{}\": `breaker_window` without a `breaker` applies to nothing",
+                p.name
+            ));
+        }
+        if p.budget.is_some() && p.retry.is_none() {
+            return fail(format!(
+                "pipeline \"{}\": `budget` without a `retry` applies to nothing",
+                p.name
+            ));
+        }
+        if let Err(e) = p.build() {
+            return fail(e.to_string());
         }
         let runs = suite
             .scenarios

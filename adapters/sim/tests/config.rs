@@ -93,3 +93,91 @@ fn a_file_that_would_run_nothing_is_an_error() {
     let e = parse(&window, "mine.toml").unwrap_err().to_string();
     assert!(e.contains("unknown field `window`"), "{e}");
 }
+
+/// Values a user can write that used to run silently wrong (a run that
+/// sends nothing, every call timed out at once, one worker for none, two
+/// scenarios mixed in one plot, a setting that applies to nothing, a time
+/// series too large to allocate): each is an error at parse time, named.
+#[test]
+fn a_value_that_would_run_silently_wrong_is_an_error() {
+    let cases: [(String, &str); 10] = [
+        (
+            MINE.replace("duration = \"20s\"", "duration = \"0s\""),
+            "mine.toml:17:12: `duration`: must be greater than zero",
+        ),
+        (
+            MINE.replace("attempt_timeout = \"200ms\"", "attempt_timeout = \"0s\""),
+            "mine.toml:6:19: `attempt_timeout`: must be greater than zero",
+        ),
+        (
+            MINE.replace("latency = \"10ms\"", "latency = \"10ms\"\ncapacity = { workers = 0, queue = 4 }"),
+            "`workers`: must be at least 1",
+        ),
+        (
+            MINE.replace(
+                "breaker_window = { kind = \"none\" }",
+                "breaker_window = { kind = \"time\", window = \"0s\" }",
+            ),
+            "mine.toml:12:18: `breaker_window`: must be greater than zero",
+        ),
+        (
+            MINE.replace("recovers_at = \"10s\"", "recovers_at = \"10s\"\nbucket = \"0s\""),
+            "`bucket`: must be greater than zero",
+        ),
+        (
+            MINE.replace("recovers_at = \"10s\"", "recovers_at = \"10s\"\nbucket = \"1ms\"\ndrain = \"2d\""),
+            "points of time series",
+        ),
+        (
+            format!("{MINE}\n[[scenario]]\nname = \"my outage\"\nduration = \"1s\"\nrate_per_sec = 5\n[scenario.dependency]\n"),
+            "scenario \"my outage\" is defined twice",
+        ),
+        (
+            format!("{MINE}\n[[scenario]]\nname = \"my-outage\"\nduration = \"1s\"\nrate_per_sec = 5\n[scenario.dependency]\n"),
+            "would both plot to my-outage.svg",
+        ),
+        (
+            MINE.replace(
+                "attempt_timeout = \"200ms\"",
+                "attempt_timeout = \"200ms\"\nbreaker_window = { kind = \"none\" }",
+            ),
+            "`breaker_window` without a `breaker`",
+        ),
+        (
+            MINE.replace(
+                "breaker_window = { kind = \"none\" }\nretry = { max_attempts = 2, backoff = { kind = \"constant\", delay = \"50ms\" }, jitter = \"none\" }",
+                "breaker_window = { kind = \"none\" }\nbudget = { kind = \"tokens\" }",
+            ),
+            "`budget` without a `retry`",
+        ),
+    ];
+    for (file, expected) in cases {
+        let e = parse(&file, "mine.toml").unwrap_err().to_string();
+        assert!(e.contains(expected), "expected {expected:?} in: {e}");
+    }
+}
+
+/// A retry with no delay against a dependency that fails at once never
+/// lets virtual time pass: the run stops with an error saying so instead
+/// of running for ever.
+#[test]
+fn a_run_whose_time_stops_is_an_error_not_a_hang() {
+    let file = r#"
+[[pipeline]]
+name = "spin"
+retry = { max_attempts = "unlimited", backoff = { kind = "constant", delay = "0s" }, jitter = "none" }
+
+[[scenario]]
+name = "instant failures"
+duration = "1s"
+rate_per_sec = 1
+[scenario.dependency]
+chaos.error = { rate = 1.0 }
+"#;
+    let suite = parse(file, "spin.toml").unwrap();
+    let e = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("virtual time stopped at"), "{e}");
+    assert!(e.contains("\"spin\""), "{e}");
+}

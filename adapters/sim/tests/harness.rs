@@ -118,3 +118,24 @@ fn time_only_moves_when_told() {
     h.advance(ms(1));
     assert_eq!(h.end_of(call), Some(CallEnd::Succeeded));
 }
+
+/// A retry with no delay and no attempt limit against scripted failures
+/// that take no time never lets virtual time pass: `run_until_idle` stops
+/// (it used to run for ever) and the harness says where time stopped.
+#[test]
+fn a_run_whose_time_stops_returns_and_says_where() {
+    let spin = RetryConfig::builder()
+        .unlimited_attempts()
+        .backoff(BackoffKind::Constant(Duration::ZERO))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let mut h = Harness::new(Built::unprotected().with_retry(spin), 1);
+    h.otherwise(Scripted::error(Duration::ZERO));
+    let call = h.call();
+    h.advance(ms(10));
+    assert_eq!(h.stalled(), Some(Instant::ZERO));
+    h.run_until_idle();
+    assert_eq!(h.now(), Instant::ZERO, "time stood still");
+    assert_eq!(h.end_of(call), None, "the call never ended");
+}
