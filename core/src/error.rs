@@ -206,6 +206,9 @@ pub enum Problem {
     Zero,
     /// A ratio must lie in `(0, 1]` and not be NaN.
     RatioOutOfRange,
+    /// A fraction must lie in `[0, 1]` and not be NaN (a jitter ratio, a
+    /// share of calls: zero is allowed).
+    FractionOutOfRange,
     /// A maximum is below its minimum (or a part exceeds its whole).
     BelowMinimum,
     /// The value is larger than this machine can hold.
@@ -231,6 +234,7 @@ impl Problem {
         match self {
             Problem::Zero => "must be greater than zero",
             Problem::RatioOutOfRange => "must be a ratio in (0, 1]",
+            Problem::FractionOutOfRange => "must be a fraction in [0, 1]",
             Problem::BelowMinimum => "must not be below its minimum",
             Problem::TooLarge => "is too large",
             Problem::NothingEnabled => "no condition is enabled",

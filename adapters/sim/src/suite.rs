@@ -244,13 +244,16 @@ fn tenth(quota: Quota) -> Quota {
 }
 
 /// Makes a suite quick: a tenth of the traffic and of the server's
-/// capacity (the same utilisation), a quarter of the contending clients,
-/// a tenth of a lease's batch.
+/// capacity (the same utilisation), a quarter of the contending clients
+/// (at least two, never more than asked), a tenth of every quota, a
+/// bulkhead's limit and a lease's batch (a pipeline named after one of
+/// those figures keeps its name).
 pub fn quick(suite: &mut SuiteSpec) {
     for s in &mut suite.scenarios {
         s.rate_per_sec /= 10.0;
         if let Some(n) = s.clients.as_mut() {
-            *n = (*n / 4).max(2);
+            // At least two to contend, but never more than were asked.
+            *n = (*n / 4).max((*n).min(2));
         }
         let d = &mut s.dependency;
         if let Some(c) = d.capacity.as_mut() {

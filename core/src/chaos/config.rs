@@ -424,7 +424,7 @@ impl ChaosConfigBuilder {
     /// # Errors
     ///
     /// - `error_rate`, `outcome_rate`, `hang_rate`, `latency_rate`
-    ///   ([`Problem::RatioOutOfRange`]): a rate above a million per million;
+    ///   ([`Problem::FractionOutOfRange`]): a rate above a million per million;
     /// - the rate that takes the sum of the three fault rates (they exclude
     ///   each other) over 100 %, in the order error, outcome, hang
     ///   ([`Problem::TooLarge`]);
@@ -456,7 +456,7 @@ impl ChaosConfigBuilder {
         while i < rules.len() {
             let (rule, rate_field, schedule_field) = rules[i];
             if rule.rate.0 > PER_MILLION {
-                return Err(ConfigError::new(rate_field, Problem::RatioOutOfRange));
+                return Err(ConfigError::new(rate_field, Problem::FractionOutOfRange));
             }
             if let Err(e) = rule.schedule.check(schedule_field) {
                 return Err(e);
@@ -468,7 +468,10 @@ impl ChaosConfigBuilder {
             i += 1;
         }
         if c.latency.rate.0 > PER_MILLION {
-            return Err(ConfigError::new("latency_rate", Problem::RatioOutOfRange));
+            return Err(ConfigError::new(
+                "latency_rate",
+                Problem::FractionOutOfRange,
+            ));
         }
         if duration_nanos(c.latency.max) < duration_nanos(c.latency.min) {
             return Err(ConfigError::new("latency_max", Problem::BelowMinimum));

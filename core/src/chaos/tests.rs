@@ -119,7 +119,7 @@ fn invalid_configs_name_their_field() {
         (
             ChaosConfig::builder().error(Rate::per_million(1_000_001), Schedule::Always),
             "error_rate",
-            Problem::RatioOutOfRange,
+            Problem::FractionOutOfRange,
         ),
         (
             ChaosConfig::builder()

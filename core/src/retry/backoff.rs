@@ -186,8 +186,8 @@ impl BackoffKind {
     ///
     /// [`ConfigError`] for the first invalid field and its
     /// [`Problem`] (`Constant` never fails):
-    /// - `backoff.intervals` empty (`Zero`); `backoff.multiplier` NaN,
-    ///   infinite or below 1 (`BelowMinimum`); `backoff.base`,
+    /// - `backoff.intervals` empty (`Zero`); `backoff.multiplier` NaN or
+    ///   below 1 (`BelowMinimum`) or infinite (`TooLarge`); `backoff.base`,
     ///   `backoff.median_first` zero (`Zero`);
     /// - then `backoff.max` below the first delay (`initial`, `base` or
     ///   `median_first`) (`BelowMinimum`).
@@ -208,11 +208,14 @@ impl BackoffKind {
                 multiplier,
                 max,
             } => {
-                if multiplier.is_nan() || multiplier < 1.0 || multiplier.is_infinite() {
+                if multiplier.is_nan() || multiplier < 1.0 {
                     return Err(ConfigError::new(
                         "backoff.multiplier",
                         Problem::BelowMinimum,
                     ));
+                }
+                if multiplier.is_infinite() {
+                    return Err(ConfigError::new("backoff.multiplier", Problem::TooLarge));
                 }
                 check_max(initial, max)
             }
@@ -621,12 +624,12 @@ impl Jitter {
     ///
     /// # Errors
     ///
-    /// - [`ConfigError`] `jitter`, `RatioOutOfRange`, if a `Proportional`
+    /// - [`ConfigError`] `jitter`, `FractionOutOfRange`, if a `Proportional`
     ///   ratio is NaN or outside `[0, 1]`.
     pub const fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Jitter::Proportional(r) if r.is_nan() || r < 0.0 || r > 1.0 => {
-                Err(ConfigError::new("jitter", Problem::RatioOutOfRange))
+                Err(ConfigError::new("jitter", Problem::FractionOutOfRange))
             }
             _ => Ok(()),
         }

@@ -181,12 +181,15 @@ impl<const B: usize> RatioBudget<B> {
     ///
     /// # Errors
     ///
-    /// - [`ConfigError`] `ratio`, `RatioOutOfRange`, if `ratio` is NaN or
-    ///   outside `[0, 1000]`; then `ttl`, `Zero`, if it is shorter than `B`
-    ///   nanoseconds.
+    /// - [`ConfigError`] `ratio`, `BelowMinimum` if it is NaN or negative,
+    ///   `TooLarge` if above 1000; then `ttl`, `Zero`, if it is shorter
+    ///   than `B` nanoseconds.
     pub const fn new(ttl: Duration, ratio: f64, min_per_sec: u32) -> Result<Self, ConfigError> {
-        if ratio.is_nan() || ratio < 0.0 || ratio > 1000.0 {
-            return Err(ConfigError::new("ratio", Problem::RatioOutOfRange));
+        if ratio.is_nan() || ratio < 0.0 {
+            return Err(ConfigError::new("ratio", Problem::BelowMinimum));
+        }
+        if ratio > 1000.0 {
+            return Err(ConfigError::new("ratio", Problem::TooLarge));
         }
         let counts = match SlidingCounts::new("ttl", ttl) {
             Ok(c) => c,

@@ -435,6 +435,48 @@ fn grpc_throttle_follows_proposal_a6() {
     assert_eq!(th.tokens_milli(), 0, "never below zero");
 }
 
+/// Each rejection's message says the range the value must be in: a jitter
+/// ratio may be zero (a fraction in `[0, 1]`, not a ratio in `(0, 1]`), an
+/// infinite multiplier is too large (not below its minimum), a budget's
+/// ratio runs to 1000.
+#[test]
+fn a_rejected_retry_value_says_its_own_range() {
+    use std::string::ToString;
+    let message = |e: ConfigError| e.to_string();
+    let jitter = RetryConfig::builder()
+        .jitter(Jitter::Proportional(1.5))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        message(jitter),
+        "invalid `jitter`: must be a fraction in [0, 1]"
+    );
+    assert!(
+        RetryConfig::builder()
+            .jitter(Jitter::Proportional(0.0))
+            .build()
+            .is_ok()
+    );
+    let infinite = RetryConfig::builder()
+        .backoff(BackoffKind::Exponential {
+            initial: ms(10),
+            multiplier: f64::INFINITY,
+            max: ms(50),
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        message(infinite),
+        "invalid `backoff.multiplier`: is too large"
+    );
+    let budget = |ratio| RatioBudget::<10>::new(Duration::from_secs(10), ratio, 1).unwrap_err();
+    assert_eq!(message(budget(1000.5)), "invalid `ratio`: is too large");
+    assert_eq!(
+        message(budget(-1.0)),
+        "invalid `ratio`: must not be below its minimum"
+    );
+}
+
 #[test]
 fn invalid_retry_configs_name_their_field() {
     let cases = [
