@@ -21,7 +21,7 @@ struct Args {
     config: Option<PathBuf>,
     /// Where to write report.md and the plots [default:
     /// $CARGO_TARGET_DIR/failsafe-sim if that is set, else
-    /// target/failsafe-sim]
+    /// target/failsafe-sim under the current directory]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// The seed (instead of the file's).
