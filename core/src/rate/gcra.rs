@@ -114,7 +114,8 @@ impl Gcra {
 
     /// Takes `n` permits at `now`, or says when they could be taken.
     /// `n` above the burst can never be granted
-    /// ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity)).
+    /// ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity));
+    /// `n` = 0 takes nothing and is always granted.
     ///
     /// ```
     /// # use failsafe_core::rate::{Gcra, Quota};
@@ -122,6 +123,8 @@ impl Gcra {
     /// let mut g = Gcra::new(Quota::per_second(1).unwrap().with_burst(5).unwrap());
     /// assert!(g.acquire(Instant::ZERO, 5).is_ok());
     /// assert_eq!(g.acquire(Instant::ZERO, 6).unwrap_err().reason, RejectReason::RateInsufficientCapacity);
+    /// assert!(g.acquire(Instant::ZERO, 1).is_err());
+    /// assert!(g.acquire(Instant::ZERO, 0).is_ok(), "nothing asked, nothing refused");
     /// ```
     ///
     /// # Errors
