@@ -122,15 +122,15 @@ struct Input {
 }
 
 const FIELDS: [&str; 9] = [
-    "error_rate",
-    "outcome_rate",
-    "hang_rate",
-    "latency_rate",
-    "latency_max",
-    "error_schedule",
-    "outcome_schedule",
-    "hang_schedule",
-    "latency_schedule",
+    "error.rate",
+    "outcome.rate",
+    "hang.rate",
+    "latency.rate",
+    "latency.max",
+    "error.schedule",
+    "outcome.schedule",
+    "hang.schedule",
+    "latency.schedule",
 ];
 
 /// A manual clock that jumps to the instant it is asked to block until.

@@ -74,7 +74,7 @@ proptest! {
         let Ok(config) = config else {
             // a rejected configuration names one of the builder's fields
             let field = config.unwrap_err().field;
-            prop_assert!(field.ends_with("_rate") || field.ends_with("_schedule") || field == "latency_max");
+            prop_assert!(field.ends_with(".rate") || field.ends_with(".schedule") || field == "latency.max");
             return Ok(());
         };
         let chaos = Chaos::new(config);

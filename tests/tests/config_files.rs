@@ -475,16 +475,16 @@ fn each_configuration_rejects_a_bad_value_naming_the_field_and_the_line() {
     rejects::<HedgeConfig>("max_attempts = 0", "max_attempts");
     rejects::<CacheConfig>("refresh_ahead = \"1s\"", "refresh_ahead");
     rejects::<Window>("start = \"2h\"\nend = \"1h\"", "end");
-    rejects::<ChaosConfig>("error = { rate = 0.6 }\nhang = { rate = 0.5 }", "hang_rate");
+    rejects::<ChaosConfig>("error = { rate = 0.6 }\nhang = { rate = 0.5 }", "hang.rate");
     rejects::<ChaosConfig>(
         "latency = { rate = 1.0, min = \"2s\", max = \"1s\" }",
-        "latency_max",
+        "latency.max",
     );
     rejects::<ChaosConfig>(
         "error = { rate = 1.0, schedule = { kind = \"between\", from = \"5s\" } }",
         "until",
     );
-    rejects::<ChaosConfig>("error = { rate = 1.5 }", "error_rate");
+    rejects::<ChaosConfig>("error = { rate = 1.5 }", "error.rate");
     rejects::<ToggleConfig<1>>(
         "seed = 3\nflags = [{ name = \"beta\", rollout = 20000 }]",
         "rollout",

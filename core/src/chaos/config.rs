@@ -423,14 +423,14 @@ impl ChaosConfigBuilder {
     ///
     /// # Errors
     ///
-    /// - `error_rate`, `outcome_rate`, `hang_rate`, `latency_rate`
+    /// - `error.rate`, `outcome.rate`, `hang.rate`, `latency.rate`
     ///   ([`Problem::FractionOutOfRange`]): a rate above a million per million;
     /// - the rate that takes the sum of the three fault rates (they exclude
     ///   each other) over 100 %, in the order error, outcome, hang
     ///   ([`Problem::TooLarge`]);
-    /// - `latency_max` ([`Problem::BelowMinimum`]): `max < min`;
-    /// - `error_schedule`, `outcome_schedule`, `hang_schedule`,
-    ///   `latency_schedule`: an empty `Between` or a `Ramp` ending before it
+    /// - `latency.max` ([`Problem::BelowMinimum`]): `max < min`;
+    /// - `error.schedule`, `outcome.schedule`, `hang.schedule`,
+    ///   `latency.schedule`: an empty `Between` or a `Ramp` ending before it
     ///   starts ([`Problem::Unordered`]); a `Periodic` with a zero period
     ///   or active time ([`Problem::Zero`]) or an active time longer than
     ///   its period ([`Problem::TooLarge`]).
@@ -442,14 +442,14 @@ impl ChaosConfigBuilder {
     ///     .hang(Rate::percent(50), Schedule::Always)
     ///     .build()
     ///     .unwrap_err();
-    /// assert_eq!(e.to_string(), "invalid `hang_rate`: is too large");
+    /// assert_eq!(e.to_string(), "invalid `hang.rate`: is too large");
     /// ```
     pub const fn build(self) -> Result<ChaosConfig, ConfigError> {
         let c = self.config;
         let rules = [
-            (&c.error, "error_rate", "error_schedule"),
-            (&c.outcome, "outcome_rate", "outcome_schedule"),
-            (&c.hang, "hang_rate", "hang_schedule"),
+            (&c.error, "error.rate", "error.schedule"),
+            (&c.outcome, "outcome.rate", "outcome.schedule"),
+            (&c.hang, "hang.rate", "hang.schedule"),
         ];
         let mut sum = 0u32;
         let mut i = 0;
@@ -469,14 +469,14 @@ impl ChaosConfigBuilder {
         }
         if c.latency.rate.0 > PER_MILLION {
             return Err(ConfigError::new(
-                "latency_rate",
+                "latency.rate",
                 Problem::FractionOutOfRange,
             ));
         }
         if duration_nanos(c.latency.max) < duration_nanos(c.latency.min) {
-            return Err(ConfigError::new("latency_max", Problem::BelowMinimum));
+            return Err(ConfigError::new("latency.max", Problem::BelowMinimum));
         }
-        if let Err(e) = c.latency.schedule.check("latency_schedule") {
+        if let Err(e) = c.latency.schedule.check("latency.schedule") {
             return Err(e);
         }
         Ok(c)

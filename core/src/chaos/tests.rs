@@ -118,14 +118,14 @@ fn invalid_configs_name_their_field() {
     let cases = [
         (
             ChaosConfig::builder().error(Rate::per_million(1_000_001), Schedule::Always),
-            "error_rate",
+            "error.rate",
             Problem::FractionOutOfRange,
         ),
         (
             ChaosConfig::builder()
                 .error(Rate::percent(50), Schedule::Always)
                 .outcome(Rate::percent(51), Schedule::Always),
-            "outcome_rate",
+            "outcome.rate",
             Problem::TooLarge,
         ),
         (
@@ -136,7 +136,7 @@ fn invalid_configs_name_their_field() {
                     until: MS(5),
                 },
             ),
-            "hang_schedule",
+            "hang.schedule",
             Problem::Unordered,
         ),
         (
@@ -146,7 +146,7 @@ fn invalid_configs_name_their_field() {
                 Duration::from_millis(1),
                 Schedule::Always,
             ),
-            "latency_max",
+            "latency.max",
             Problem::BelowMinimum,
         ),
         (
@@ -158,7 +158,7 @@ fn invalid_configs_name_their_field() {
                     offset: Duration::ZERO,
                 },
             ),
-            "outcome_schedule",
+            "outcome.schedule",
             Problem::TooLarge,
         ),
         (
@@ -172,7 +172,7 @@ fn invalid_configs_name_their_field() {
                     offset: Duration::ZERO,
                 },
             ),
-            "latency_schedule",
+            "latency.schedule",
             Problem::Zero,
         ),
     ];
