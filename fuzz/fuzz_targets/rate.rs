@@ -170,9 +170,12 @@ fn per(n: u32, span: Duration) -> Result<u64, &'static str> {
     if n == 0 {
         return Err("rate");
     }
+    if span.is_zero() {
+        return Err("per");
+    }
     match span.as_nanos() / u128::from(n) {
         0 => Err("rate"), // finer than 1 ns per permit: too large a rate
-        p if p > Quota::MAX_SPAN.as_nanos() => Err("rate"), // slower than one in 2^63 ns
+        p if p > Quota::MAX_SPAN.as_nanos() => Err("rate"), // slower than one in 2^62 ns
         p => Ok(p as u64),
     }
 }

@@ -168,23 +168,29 @@ impl Quota {
     ///
     /// # Errors
     ///
-    /// - [`ConfigError`] `rate`, `Zero`, if `n` is zero.
+    /// - [`ConfigError`] `rate`, `Zero`, if `n` is zero; `per`, `Zero`, if
+    ///   `span` is (the file form's key for it).
     /// - `rate`, `TooLarge`, if `span / n` is under 1 ns (`span` shorter
     ///   than `n` nanoseconds): the period is whole nanoseconds.
     /// - `rate`, `BelowMinimum`, if `span / n` is over [`Quota::MAX_SPAN`]
-    ///   (one permit in about 292 years).
+    ///   (one permit in about 146 years).
     ///
     /// ```
     /// # use core::time::Duration;
     /// # use failsafe_core::{rate::Quota, Problem};
     /// let e = Quota::per(1_000, Duration::from_nanos(999)).unwrap_err();
     /// assert_eq!((e.field, e.problem), ("rate", Problem::TooLarge));
+    /// let e = Quota::per(10, Duration::ZERO).unwrap_err();
+    /// assert_eq!((e.field, e.problem), ("per", Problem::Zero));
     /// let e = Quota::per(2, Duration::MAX).unwrap_err(); // one in ~292 billion years
     /// assert_eq!((e.field, e.problem), ("rate", Problem::BelowMinimum));
     /// ```
     pub const fn per(n: u32, span: Duration) -> Result<Quota, ConfigError> {
         if n == 0 {
             return Err(ConfigError::new("rate", Problem::Zero));
+        }
+        if span.is_zero() {
+            return Err(ConfigError::new("per", Problem::Zero));
         }
         // In u128: a span past `u64` nanoseconds must not saturate before
         // the division (it would give a faster rate than asked).
@@ -199,10 +205,11 @@ impl Quota {
     }
 
     /// The longest span a quota may stand for, its period times its burst:
-    /// 2^63 ns, about 292 years. `Instant`s count `u64` nanoseconds; the
-    /// bound leaves any instant of a clock's first 292 years room to add a
-    /// whole burst's span, where a longer one would overflow and refuse
-    /// every call for ever.
+    /// 2^62 ns, about 146 years. `Instant`s count `u64` nanoseconds; the
+    /// bound leaves any instant of a clock's first 292 years room for two
+    /// whole spans (a burst taken, then the booking of the permit after
+    /// it), where a longer span would overflow the booked time and refuse
+    /// calls for ever.
     ///
     /// ```
     /// # use core::time::Duration;
@@ -210,7 +217,7 @@ impl Quota {
     /// let e = Quota::with_period(Duration::MAX).unwrap_err();
     /// assert_eq!((e.field, e.problem), ("period", Problem::TooLarge));
     /// let a_century = Quota::with_period(Duration::from_secs(100 * 365 * 86_400)).unwrap();
-    /// assert_eq!(a_century.with_burst(3).unwrap_err().field, "burst"); // 300 years
+    /// assert_eq!(a_century.with_burst(2).unwrap_err().field, "burst"); // 200 years
     /// ```
     pub const MAX_SPAN: Duration = Duration::from_nanos(MAX_SPAN_NANOS);
 
@@ -277,7 +284,7 @@ impl Quota {
 }
 
 /// [`Quota::MAX_SPAN`] in nanoseconds.
-const MAX_SPAN_NANOS: u64 = 1 << 63;
+const MAX_SPAN_NANOS: u64 = 1 << 62;
 
 /// How a [`QuotaBuilder`] was given its rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
