@@ -359,6 +359,10 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
 
     /// Reports retry events to `observer` (cloned per call): any
     /// [`Observer`], a closure in a [`FnObserver`](crate::FnObserver).
+    /// It runs inside the call it reports on (not under a shared machine's
+    /// lock, as a handle's `on_event` listeners do, whose panics are
+    /// caught): a panic in it unwinds through that call as a panicking
+    /// operation's would, the call's permits going back on the way.
     ///
     /// ```
     /// # #[cfg(feature = "std")] fn main() {

@@ -259,7 +259,7 @@ where
 pub(crate) fn retry_limited<R, L, G, N, O, C, K, F, Fut, T, E>(
     runtime: &R,
     ctx: RetryContext<'_, L, N, O, C>,
-    max_attempts: Option<u32>,
+    max_attempts: Option<Option<u32>>,
     classify: &K,
     op: F,
 ) -> impl Future<Output = Result<T, RetryError<E>>>
@@ -281,8 +281,8 @@ where
     // or something times a success (a budget, an observer, a classifier
     // reading `now`).
     let mut plan = ctx.unstarted_plan();
-    if max_attempts.is_some() {
-        plan = plan.with_max_attempts(max_attempts);
+    if let Some(max) = max_attempts {
+        plan = plan.with_max_attempts(max);
     }
     if !classify.verdict_uses_time() {
         plan = plan.judged_without_time();
@@ -327,7 +327,7 @@ where
 pub(crate) fn retry_blocking_limited<R, L, G, N, O, C, K, F, T, E>(
     runtime: &R,
     ctx: RetryContext<'_, L, N, O, C>,
-    max_attempts: Option<u32>,
+    max_attempts: Option<Option<u32>>,
     classify: &K,
     op: F,
 ) -> Result<T, RetryError<E>>
@@ -344,8 +344,8 @@ where
     let mut op = op;
     let now = runtime.now();
     let mut plan = ctx.plan(now);
-    if max_attempts.is_some() {
-        plan = plan.with_max_attempts(max_attempts);
+    if let Some(max) = max_attempts {
+        plan = plan.with_max_attempts(max);
     }
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
     let (finish, result) = execute_blocking(runtime, now, plan, judge, |a, _| op(a));

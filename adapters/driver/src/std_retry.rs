@@ -7,7 +7,7 @@ extern crate std;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use failsafe_core::event::SharedObserver;
 use failsafe_core::retry::{
@@ -254,14 +254,19 @@ pub struct RetryPolicy<B, C> {
     stream: Stream,
 }
 
+/// The live attempt limit's "none" ([`RetryPolicy::set_unlimited_attempts`]):
+/// above every `u32` limit.
+const UNLIMITED: u64 = u64::MAX;
+
 /// What the clones of one policy share besides the budget: the jitter
 /// seeds, and the attempt limit set at run time.
 #[derive(Debug)]
 struct Live {
     seeds: AtomicU64,
-    /// The attempt limit set at run time ([`RetryPolicy::set_max_attempts`]);
-    /// `0` for the config's.
-    max_attempts: AtomicU32,
+    /// The attempt limit set at run time ([`RetryPolicy::set_max_attempts`],
+    /// [`RetryPolicy::set_unlimited_attempts`]): `0` for the config's,
+    /// [`UNLIMITED`] for none, else the limit.
+    max_attempts: AtomicU64,
     /// The seed the policy was made with, from which each handle's own
     /// [`Stream`] is derived.
     root: u64,
@@ -273,7 +278,7 @@ impl Live {
     fn new(seed: u64) -> Arc<Self> {
         Arc::new(Live {
             seeds: AtomicU64::new(seed),
-            max_attempts: AtomicU32::new(0),
+            max_attempts: AtomicU64::new(0),
             root: seed,
             handles: AtomicU64::new(0),
         })
@@ -414,10 +419,8 @@ impl<B, C> RetryPolicy<B, C> {
     /// time ([`set_max_attempts`](Self::set_max_attempts)) if any, else the
     /// config's (`None`: no limit).
     pub fn max_attempts(&self) -> Option<u32> {
-        match self.live.max_attempts.load(Ordering::Relaxed) {
-            0 => self.config.max_attempts(),
-            max => Some(max),
-        }
+        self.live_max_attempts()
+            .unwrap_or_else(|| self.config.max_attempts())
     }
 
     /// Sets the attempt limit of every later call of this handle and of
@@ -451,20 +454,42 @@ impl<B, C> RetryPolicy<B, C> {
                     failsafe_core::Problem::Zero,
                 ));
             }
-            Some(max) => max,
+            Some(max) => u64::from(max),
             None => 0,
         };
         self.live.max_attempts.store(raw, Ordering::Relaxed);
         Ok(())
     }
 
-    /// The attempt limit set at run time, read once per call (`None`: the
-    /// config's stands, and the call's plan is left as built).
+    /// Every later call of this handle and of the clones sharing it
+    /// retries with no attempt limit (`RetryConfig::builder().unlimited_attempts()`:
+    /// bound it by `max_elapsed`, a deadline or a budget), until
+    /// [`set_max_attempts`](Self::set_max_attempts) says otherwise.
+    ///
+    /// ```
+    /// use failsafe_core::retry::RetryConfig;
+    /// use failsafe_driver::{RetryPolicy, StdClock};
+    ///
+    /// let config = RetryConfig::builder().max_attempts(3).build().unwrap();
+    /// let policy = RetryPolicy::<_, StdClock>::new(config);
+    /// policy.set_unlimited_attempts();
+    /// assert_eq!(policy.max_attempts(), None);
+    /// policy.set_max_attempts(None).unwrap(); // back to the config's
+    /// assert_eq!(policy.max_attempts(), Some(3));
+    /// ```
+    pub fn set_unlimited_attempts(&self) {
+        self.live.max_attempts.store(UNLIMITED, Ordering::Relaxed);
+    }
+
+    /// The attempt limit set at run time, read once per call: `None` if
+    /// the config's stands (the call's plan is left as built), else the
+    /// limit (`Some(None)`: unlimited).
     #[inline]
-    fn live_max_attempts(&self) -> Option<u32> {
+    fn live_max_attempts(&self) -> Option<Option<u32>> {
         match self.live.max_attempts.load(Ordering::Relaxed) {
             0 => None,
-            max => Some(max),
+            UNLIMITED => Some(None),
+            max => Some(Some(u32::try_from(max).unwrap_or(u32::MAX))),
         }
     }
 

@@ -735,6 +735,27 @@ fn a_retry_table_reloads_its_limit_and_refuses_any_other_field() {
             .is_empty()
     );
     assert_eq!(registry.get("orders").unwrap().state["changed"], false);
+    // "unlimited" is a limit too: applied (it was taken for "the config's"
+    // and changed nothing while reporting a change), then back again
+    assert_eq!(
+        registry
+            .reload_toml("[orders]\nmax_attempts = \"unlimited\"\n")
+            .unwrap(),
+        vec!["orders".to_string()]
+    );
+    assert_eq!(policy.max_attempts(), None);
+    assert_eq!(registry.get("orders").unwrap().state["changed"], true);
+    assert!(
+        registry
+            .reload_toml("[orders]\nmax_attempts = \"unlimited\"\n")
+            .unwrap()
+            .is_empty(),
+        "the same again: no change"
+    );
+    registry
+        .reload_toml("[orders]\nmax_attempts = 3\n")
+        .unwrap();
+    assert_eq!(policy.max_attempts(), Some(3));
 }
 
 /// A retry built with a backoff of its own: a table naming only the limit

@@ -138,3 +138,41 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
         );
     }
 }
+
+/// A pipeline's observer (`observe_retries`) runs inside the call that
+/// reports to it, not under a shared machine's lock: its panic unwinds
+/// through that call, as a panicking operation's would, and the permits
+/// the call held go back on the way. The next call finds every slot.
+#[test]
+fn a_panicking_pipeline_observer_unwinds_its_call_and_leaks_nothing() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    std::panic::set_hook(Box::new(|_| {}));
+    let clock = TestClock::default();
+    let one_slot = BulkheadConfig::builder()
+        .max_concurrent(1)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let bulkhead: driver::BulkheadPolicy<4, _, TestClock> =
+        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone());
+    let retries = RetryConfig::builder()
+        .max_attempts(3)
+        .backoff(BackoffKind::Constant(Duration::ZERO))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let pipeline = driver::Pipeline::new(clock.clone())
+        .admit(&bulkhead)
+        .retry(retries)
+        .observe_retries(driver::FnObserver(|_: failsafe_core::retry::RetryEvent| {
+            panic!("an observer's bug")
+        }));
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        pipeline.call_blocking(|_| Err::<u32, _>("down"))
+    }));
+    let _ = std::panic::take_hook();
+    assert!(call.is_err(), "the observer's panic reached the caller");
+    assert_eq!(bulkhead.in_flight(), 0, "the slot came back");
+    assert!(bulkhead.try_acquire().is_ok(), "and the next call gets it");
+}

@@ -41,7 +41,9 @@ where
     /// one the policy was built with only in `max_attempts`. Calls in flight
     /// keep the limit in force when their future was made.
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
-        let max = match *change {
+        // `None`: back to the config's limit; `Some(limit)`: that limit in
+        // its place (`Some(None)`: unlimited, a configured "unlimited").
+        let target: Option<Option<u32>> = match *change {
             Change::SetMaxAttempts { max_attempts } => {
                 if max_attempts == Some(0) {
                     return Err(ChangeError::invalid(
@@ -49,7 +51,7 @@ where
                         "must be greater than zero",
                     ));
                 }
-                max_attempts
+                max_attempts.map(Some)
             }
             Change::Configure { ref config } => {
                 let new: RetryConfig = parse(config)?;
@@ -74,17 +76,27 @@ where
                     }
                     None
                 } else {
-                    limit
+                    Some(limit)
                 }
             }
             ref other => return Err(ChangeError::unsupported(other.action())),
         };
-        if max.is_some() && self.max_attempts() == max {
+        if let Some(limit) = target
+            && self.max_attempts() == limit
+        {
             return Ok(Staged::unchanged());
         }
         Ok(Staged::new(move || {
-            // Checked above: a zero limit never reaches here.
-            let _ = self.set_max_attempts(max);
+            match target {
+                Some(None) => self.set_unlimited_attempts(),
+                // Checked above: a zero limit never reaches here.
+                Some(max) => {
+                    let _ = self.set_max_attempts(max);
+                }
+                None => {
+                    let _ = self.set_max_attempts(None);
+                }
+            }
             self.runtime().now()
         }))
     }
