@@ -452,6 +452,15 @@ fn one_invalid_value_rejects_the_whole_reload_and_changes_nothing() {
     assert_eq!(e.field(), Some("max_concurrent"));
     let e = reject("[db]\nmax_concurent = 4\n");
     assert_eq!(e.field(), Some("max_concurent"), "a typo is named: {e}");
+    // a value where a table belongs says what the table holds, not a type
+    // of the library's own
+    let e = reject("db = 5\n");
+    assert!(e.to_string().contains("`db`"), "{e}");
+    assert!(
+        e.to_string().contains("a table of bulkhead settings"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("File"), "{e}");
     let e = reject("[search]\nrate = 10\nburst = 0\n");
     assert_eq!(e.field(), Some("burst"));
     let e = reject("[per-user]\nquota = { rate = 1, burst = 0 }\n");

@@ -220,6 +220,7 @@ mod count_or_unlimited {
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of circuit breaker settings")]
 struct BreakerFile {
     #[serde(with = "ratio_or_off")]
     failure_rate_threshold: Option<f64>,
@@ -302,6 +303,7 @@ via_file!(BreakerConfig, BreakerFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of fail fast settings")]
 struct FailFastFile {
     consecutive_failures: u32,
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
@@ -357,6 +359,7 @@ via_file!(FailFastConfig, FailFastFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of bulkhead settings")]
 struct BulkheadFile {
     max_concurrent: u32,
     #[serde(with = "duration")]
@@ -386,6 +389,7 @@ via_file!(BulkheadConfig, BulkheadFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of fixed limit settings")]
 struct FixedLimitFile {
     limit: u32,
 }
@@ -409,6 +413,7 @@ via_file!(FixedLimit, FixedLimitFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of AIMD limit settings")]
 struct AimdFile {
     initial_limit: u32,
     min_limit: u32,
@@ -447,6 +452,7 @@ via_file!(Aimd, AimdFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of Vegas limit settings")]
 struct VegasFile {
     initial_limit: u32,
     min_limit: u32,
@@ -490,6 +496,7 @@ via_file!(Vegas, VegasFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of Gradient2 limit settings")]
 struct Gradient2File {
     initial_limit: u32,
     min_limit: u32,
@@ -535,6 +542,7 @@ via_file!(Gradient2, Gradient2File);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of rate limit settings (`rate`, `per`, `burst`)")]
 struct QuotaFile {
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     period: Option<Duration>,
@@ -585,6 +593,7 @@ via_file!(Quota, QuotaFile);
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of token bucket settings")]
 struct TokenBucketFile {
     capacity: Option<u32>,
     refill: Option<u32>,
@@ -624,6 +633,7 @@ via_file!(TokenBucket, TokenBucketFile);
 /// A fixed or sliding window's settings.
 #[derive(Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of rate window settings")]
 struct WindowFile {
     limit: Option<u32>,
     #[serde(with = "option_duration")]
@@ -682,6 +692,7 @@ impl<'de, const B: usize> Deserialize<'de> for SlidingWindow<B> {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of keyed rate limit settings")]
 struct KeyedFile {
     quota: Quota,
     #[serde(default)]
@@ -715,6 +726,7 @@ const RETRY_DEFAULT: RetryConfig = crate::checked(RetryConfig::builder().build()
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of retry settings")]
 struct RetryFile {
     #[serde(with = "count_or_unlimited")]
     max_attempts: Option<u32>,
@@ -838,6 +850,7 @@ impl<'de> Deserialize<'de> for Intervals {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of backoff settings (`kind`, ...)")]
 struct BackoffFile {
     kind: BackoffName,
     #[serde(
@@ -1103,6 +1116,7 @@ enum RetryAfterName {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of retry-after settings")]
 struct RetryAfterFile {
     kind: RetryAfterName,
     #[serde(
@@ -1164,6 +1178,7 @@ via_file!(RetryAfter, RetryAfterFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of ratio budget settings")]
 struct RatioBudgetFile {
     #[serde(with = "duration")]
     ttl: Duration,
@@ -1208,6 +1223,7 @@ impl<'de, const B: usize> Deserialize<'de> for RatioBudget<B> {
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of token quota settings")]
 struct TokenQuotaFile {
     capacity: u32,
     error_cost: u32,
@@ -1245,6 +1261,7 @@ via_file!(TokenQuota, TokenQuotaFile);
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of gRPC throttle settings")]
 struct GrpcThrottleFile {
     max_tokens: Option<u32>,
     token_ratio: Option<f64>,
@@ -1278,6 +1295,7 @@ via_file!(GrpcThrottle, GrpcThrottleFile);
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of timeout settings")]
 struct TimeoutFile {
     #[serde(with = "option_duration")]
     timeout: Option<Duration>,
@@ -1303,6 +1321,7 @@ via_file!(TimeoutConfig, TimeoutFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of fallback settings")]
 struct FallbackFile {
     on_failed: bool,
     on_rejected: bool,
@@ -1383,6 +1402,7 @@ mod hedge_delay {
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of hedge settings")]
 struct HedgeFile {
     max_attempts: u32,
     #[serde(with = "hedge_delay")]
@@ -1414,6 +1434,7 @@ via_file!(HedgeConfig, HedgeFile);
 
 #[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of cache settings")]
 struct CacheFile {
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     time_to_live: Option<Duration>,
@@ -1480,6 +1501,7 @@ enum ScheduleKind {
 /// clock's epoch; `offset` defaults to zero).
 #[derive(Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of schedule settings (`kind`, ...)")]
 struct ScheduleFile {
     kind: ScheduleKind,
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
@@ -1581,6 +1603,7 @@ fn ratio_rate(x: f64) -> Rate {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of fault settings (`rate`, `schedule`)")]
 struct FaultFile {
     rate: f64,
     #[serde(default)]
@@ -1589,6 +1612,7 @@ struct FaultFile {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of latency fault settings (`rate`, `min`, `max`, `schedule`)")]
 struct LatencyFile {
     rate: f64,
     #[serde(with = "duration")]
@@ -1604,6 +1628,7 @@ struct LatencyFile {
 /// ratios of calls (`0.05`).
 #[derive(Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[serde(expecting = "a table of chaos settings")]
 struct ChaosFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<FaultFile>,
