@@ -86,6 +86,18 @@ impl<C: Clock> Fallback<C> {
         self
     }
 
+    /// Adds an observer of every [`FallbackEvent`] (a `TracingObserver`, a
+    /// `MetricsObserver`), as [`on_event`](Self::on_event) and as the
+    /// admission handles' `observe`.
+    #[must_use]
+    pub fn observe(
+        mut self,
+        o: impl failsafe_core::event::SharedObserver<FallbackEvent> + Send + Sync + 'static,
+    ) -> Self {
+        self.hook.add_observer(o);
+        self
+    }
+
     /// The reasons that fall back.
     pub fn fallback_policy(&self) -> FallbackPolicy {
         self.policy

@@ -409,6 +409,36 @@ impl<B, C> RetryPolicy<B, C> {
         self
     }
 
+    /// Adds an observer of every [`RetryEvent`] (a `TracingObserver`, a
+    /// `MetricsObserver`), as [`on_event`](Self::on_event) and as the
+    /// admission handles' `observe`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use failsafe_core::retry::{RetryConfig, RetryEvent};
+    /// use failsafe_driver::{FnObserver, RetryPolicy, StdClock};
+    ///
+    /// let gave_up = Arc::new(AtomicU32::new(0));
+    /// let count = Arc::clone(&gave_up);
+    /// let policy = RetryPolicy::<_, StdClock>::new(RetryConfig::builder().max_attempts(1).build().unwrap())
+    ///     .observe(FnObserver(move |e: RetryEvent| {
+    ///         if matches!(e, RetryEvent::GaveUp { .. }) {
+    ///             count.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     }));
+    /// assert!(policy.call_blocking(|_| Err::<(), _>("down")).is_err());
+    /// assert_eq!(gave_up.load(Ordering::Relaxed), 1);
+    /// ```
+    #[must_use]
+    pub fn observe(
+        mut self,
+        o: impl failsafe_core::event::SharedObserver<RetryEvent> + Send + Sync + 'static,
+    ) -> Self {
+        self.hook.add_observer(o);
+        self
+    }
+
     /// The policy as built (an attempt limit set at run time is
     /// [`max_attempts`](Self::max_attempts)).
     pub fn config(&self) -> RetryConfig {

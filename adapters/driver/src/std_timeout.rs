@@ -49,6 +49,18 @@ impl<C: Clock> TimeoutPolicy<C> {
         self
     }
 
+    /// Adds an observer of every [`TimeoutEvent`] (a `TracingObserver`, a
+    /// `MetricsObserver`), as [`on_event`](Self::on_event) and as the
+    /// admission handles' `observe`.
+    #[must_use]
+    pub fn observe(
+        mut self,
+        o: impl failsafe_core::event::SharedObserver<TimeoutEvent> + Send + Sync + 'static,
+    ) -> Self {
+        self.hook.add_observer(o);
+        self
+    }
+
     /// The config.
     pub fn config(&self) -> TimeoutConfig {
         self.config
