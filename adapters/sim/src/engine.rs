@@ -417,6 +417,9 @@ impl<G: RetryBudget> Engine<G> {
         drain: Duration,
         progress: &mut dyn FnMut(Instant),
     ) {
+        if self.stalled.is_some() {
+            return; // time already stopped: nothing more runs
+        }
         let end = self.now.saturating_add(duration);
         let stop = end.saturating_add(drain);
         let mut next_arrival = match traffic {
@@ -431,7 +434,7 @@ impl<G: RetryBudget> Engine<G> {
         };
         let mut steps = 0u64;
         let mut watch = StallWatch::new(self.now);
-        while self.stalled.is_none() {
+        loop {
             let due = self.next_due().filter(|&t| t <= stop);
             let arrival = next_arrival.filter(|&a| a < end);
             steps += 1;
