@@ -66,7 +66,18 @@ struct TimeState {
     now: Instant,
     timers: BinaryHeap<Reverse<Timer>>,
     seq: u64,
+    /// Sleeps found already over since the clock last moved.
+    over_at_now: u64,
+    /// Time stopped: more than [`STALL_SLEEPS`] sleeps ended at one instant
+    /// (a retry with no delay against a dependency answering at once spins
+    /// inside one task's poll, where the executor never gets a turn); from
+    /// then on every sleep stays pending and the run ends.
+    stalled: bool,
 }
+
+/// Sleeps already over at one instant before time counts as stopped
+/// (about a million; far more than any traffic brings at once).
+const STALL_SLEEPS: u64 = 1 << 20;
 
 /// A virtual clock and its timers, for the driver (`Clock` + `Runtime`).
 #[derive(Clone, Default)]
@@ -85,12 +96,21 @@ impl VirtualRuntime {
         self.0.borrow().timers.peek().map(|t| t.0.at)
     }
 
+    /// Where time stopped, if it did (see [`TimeState::stalled`]).
+    fn stalled(&self) -> Option<Instant> {
+        let s = self.0.borrow();
+        s.stalled.then_some(s.now)
+    }
+
     /// Moves the clock to `now` and wakes every timer due.
     fn jump(&self, now: Instant) {
         let mut due = Vec::new();
         {
             let mut s = self.0.borrow_mut();
-            s.now = s.now.max(now);
+            if now > s.now {
+                s.now = now;
+                s.over_at_now = 0;
+            }
             while s.timers.peek().is_some_and(|t| t.0.at <= s.now) {
                 if let Some(Reverse(t)) = s.timers.pop() {
                     due.push(t.waker);
@@ -121,7 +141,15 @@ impl Future for VirtualSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = self.time.0.borrow_mut();
+        if s.stalled {
+            return Poll::Pending; // time stopped: the run is ending
+        }
         if s.now >= self.at {
+            s.over_at_now += 1;
+            if s.over_at_now > STALL_SLEEPS {
+                s.stalled = true;
+                return Poll::Pending;
+            }
             return Poll::Ready(());
         }
         s.seq += 1;
@@ -406,6 +434,9 @@ pub fn run_driver(
                 }
             }
         }
+        if rt.stalled().is_some() {
+            break;
+        }
         let timer = rt.next_timer().filter(|&t| t <= stop);
         let arrival = next_arrival.filter(|&a| a < end);
         match (timer, arrival) {
@@ -418,6 +449,13 @@ pub fn run_driver(
             }
             _ => break,
         }
+    }
+    if let Some(at) = rt.stalled() {
+        return Err(RunError::Stalled {
+            scenario: scenario.name.clone(),
+            pipeline: pipeline.name.clone(),
+            at: at.saturating_duration_since(Instant::ZERO),
+        });
     }
     let mut recorder = std::mem::replace(
         &mut *recorder.borrow_mut(),

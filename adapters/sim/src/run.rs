@@ -76,7 +76,8 @@ pub enum RunError {
     /// does not say how they share it (what is missing).
     Shared(String),
     /// Virtual time stopped: about a million events came due at one
-    /// instant ([`Engine::stalled`]), so the run stopped there.
+    /// instant ([`Engine::stalled`]; in the driver's engine, a million
+    /// sleeps already over), so the run stopped there.
     Stalled {
         /// The scenario.
         scenario: String,

@@ -175,9 +175,12 @@ rate_per_sec = 1
 chaos.error = { rate = 1.0 }
 "#;
     let suite = parse(file, "spin.toml").unwrap();
-    let e = run_suite(&suite, None, EngineKind::Events, &mut |_, _, _| {})
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("virtual time stopped at"), "{e}");
-    assert!(e.contains("\"spin\""), "{e}");
+    // both engines: the driver's spins inside one task's poll
+    for engine in [EngineKind::Events, EngineKind::Driver] {
+        let e = run_suite(&suite, None, engine, &mut |_, _, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("virtual time stopped at"), "{e}");
+        assert!(e.contains("\"spin\""), "{e}");
+    }
 }
