@@ -39,6 +39,18 @@ fn panicking<E>(heard: &Arc<AtomicU32>) -> impl Fn(E) + Send + Sync + 'static {
     }
 }
 
+/// A bulkhead of one slot that never queues.
+fn one_slot(
+    clock: &TestClock,
+) -> driver::BulkheadPolicy<4, failsafe_core::bulkhead::FixedLimit, TestClock> {
+    let config = BulkheadConfig::builder()
+        .max_concurrent(1)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    driver::BulkheadPolicy::with_runtime(config, clock.clone())
+}
+
 #[test]
 fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
     // The panics are the test's own: keep them out of its output.
@@ -46,14 +58,7 @@ fn a_panicking_listener_leaks_nothing_and_breaks_no_call_on_any_handle() {
     let clock = TestClock::default();
     let heard = Heard::default();
 
-    let one_slot = BulkheadConfig::builder()
-        .max_concurrent(1)
-        .max_wait(Duration::ZERO)
-        .build()
-        .unwrap();
-    let bulkhead: driver::BulkheadPolicy<4, _, TestClock> =
-        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone())
-            .on_event(panicking(&heard.of("bulkhead")));
+    let bulkhead = one_slot(&clock).on_event(panicking(&heard.of("bulkhead")));
     for n in 0..3 {
         assert_eq!(bulkhead.call_blocking(|| Ok::<_, ()>(n)), Ok(n));
     }
@@ -149,13 +154,7 @@ fn a_panicking_pipeline_observer_unwinds_its_call_and_leaks_nothing() {
 
     std::panic::set_hook(Box::new(|_| {}));
     let clock = TestClock::default();
-    let one_slot = BulkheadConfig::builder()
-        .max_concurrent(1)
-        .max_wait(Duration::ZERO)
-        .build()
-        .unwrap();
-    let bulkhead: driver::BulkheadPolicy<4, _, TestClock> =
-        driver::BulkheadPolicy::with_runtime(one_slot, clock.clone());
+    let bulkhead = one_slot(&clock);
     let retries = RetryConfig::builder()
         .max_attempts(3)
         .backoff(BackoffKind::Constant(Duration::ZERO))
