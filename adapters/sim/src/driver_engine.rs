@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Wake;
 
-use failsafe_core::admission::{Call, Entry};
+use failsafe_core::admission::{Call, Entry, NoWait};
 use failsafe_core::classify::Classify;
 use failsafe_core::retry::RetryConfig;
 use failsafe_core::retry::Verdict;
@@ -28,7 +28,7 @@ use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::sync::{Shared, SharedAdmission};
 use failsafe_core::timeout::Deadline;
 use failsafe_core::timeout::TimeoutConfig;
-use failsafe_core::{Instant, Outcome, TimeSource};
+use failsafe_core::{Instant, Outcome, RejectReason, Rejected, TimeSource};
 use failsafe_driver::{Clock, Error, Pipeline, Runtime};
 
 use crate::dependency::{Dependency, Reply};
@@ -66,18 +66,30 @@ struct TimeState {
     now: Instant,
     timers: BinaryHeap<Reverse<Timer>>,
     seq: u64,
-    /// Sleeps found already over since the clock last moved.
-    over_at_now: u64,
-    /// Time stopped: more than [`STALL_SLEEPS`] sleeps ended at one instant
-    /// (a retry with no delay against a dependency answering at once spins
-    /// inside one task's poll, where the executor never gets a turn); from
-    /// then on every sleep stays pending and the run ends.
+    /// Sleeps found already over, and attempts entered, since the clock
+    /// last moved.
+    steps_at_now: u64,
+    /// Time stopped: more than [`STALL_STEPS`] steps at one instant (a
+    /// retry with no delay against a dependency answering at once, or
+    /// against a machine that keeps refusing, spins inside one task's
+    /// poll, where the executor never gets a turn); from then on every
+    /// sleep stays pending, every attempt is refused for good, and the run
+    /// ends.
     stalled: bool,
 }
 
-/// Sleeps already over at one instant before time counts as stopped
-/// (about a million; far more than any traffic brings at once).
-const STALL_SLEEPS: u64 = 1 << 20;
+impl TimeState {
+    /// One more step at this instant: whether time has stopped.
+    fn step(&mut self) -> bool {
+        self.steps_at_now += 1;
+        self.stalled |= self.steps_at_now > STALL_STEPS;
+        self.stalled
+    }
+}
+
+/// Steps at one instant before time counts as stopped (about a million;
+/// far more than any traffic brings at once).
+const STALL_STEPS: u64 = 1 << 20;
 
 /// A virtual clock and its timers, for the driver (`Clock` + `Runtime`).
 #[derive(Clone, Default)]
@@ -109,7 +121,7 @@ impl VirtualRuntime {
             let mut s = self.0.borrow_mut();
             if now > s.now {
                 s.now = now;
-                s.over_at_now = 0;
+                s.steps_at_now = 0;
             }
             while s.timers.peek().is_some_and(|t| t.0.at <= s.now) {
                 if let Some(Reverse(t)) = s.timers.pop() {
@@ -145,9 +157,7 @@ impl Future for VirtualSleep {
             return Poll::Pending; // time stopped: the run is ending
         }
         if s.now >= self.at {
-            s.over_at_now += 1;
-            if s.over_at_now > STALL_SLEEPS {
-                s.stalled = true;
+            if s.step() {
                 return Poll::Pending;
             }
             return Poll::Ready(());
@@ -172,6 +182,44 @@ impl Runtime for VirtualRuntime {
             at,
         }
     }
+}
+
+/// The first admission of every run's chain: admits every attempt and
+/// counts it as a step of the instant ([`TimeState::step`]); once time has
+/// stopped it refuses for good ([`Rejected::never`]), which ends the call's
+/// retries, so a task spinning on refusals gives the executor back its turn.
+struct Watch(VirtualRuntime);
+
+impl SharedAdmission for Watch {
+    type Key = ();
+    type Permit = ();
+    type Wait = NoWait;
+    const NEEDS_EXIT: bool = false;
+
+    fn enter(&self, _: &Call<'_>, _: Option<&Waker>) -> Entry<(), NoWait> {
+        if self.0.0.borrow_mut().step() {
+            return Entry::Rejected(Rejected::never(RejectReason::RateInsufficientCapacity));
+        }
+        Entry::Admitted(())
+    }
+
+    fn resume(&self, _: &Call<'_>, wait: NoWait, _: Option<&Waker>) -> Entry<(), NoWait> {
+        match wait {}
+    }
+
+    fn cancel(&self, _: Instant, wait: NoWait) {
+        match wait {}
+    }
+
+    fn exit(&self, _: impl TimeSource, (): (), _: Outcome) {}
+
+    fn abandon(&self, _: Instant, (): ()) {}
+
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn on_deadline(&self, _: Instant) {}
 }
 
 /// An admission machine that may be absent: admits everything when it is.
@@ -305,12 +353,14 @@ pub fn run_driver(
     let duration = scenario.duration;
     let drain = scenario.drain.unwrap_or(crate::engine::DRAIN);
     let bucket = bucket_of(scenario);
-    let recorder = RefCell::new(Recorder::new(duration + drain, bucket));
+    let recorder = RefCell::new(Recorder::new(duration.saturating_add(drain), bucket));
     let rt = VirtualRuntime::default();
+    let watch = Watch(rt.clone());
     let log = built.guards.log.clone();
     let (breaker, fail_fast) = (shared(built.guards.breaker), shared(built.guards.fail_fast));
     let (limiter, bulkhead) = (shared(built.guards.limiter), shared(built.guards.bulkhead));
     let mut p = Pipeline::new(rt.clone())
+        .admit(&watch)
         .admit(&breaker)
         .admit(&fail_fast)
         .admit(&limiter)

@@ -40,6 +40,9 @@ pub const DRAIN: Duration = Duration::from_secs(60);
 /// running for ever.
 const STALL_ROUNDS: u32 = 16;
 const ROUND: u64 = 1 << 16;
+/// Attempts one call may see refused at one instant before time counts as
+/// stopped (the same million, met inside one step of the loop).
+const STALL_REFUSALS: u32 = 1 << 20;
 
 /// Watches whether virtual time moves: looked at once a round of events.
 #[derive(Clone, Copy, Debug)]
@@ -442,6 +445,8 @@ impl<G: RetryBudget> Engine<G> {
                 progress(self.now);
                 if watch.stalled(self.now) {
                     self.stalled = Some(self.now);
+                }
+                if self.stalled.is_some() {
                     break;
                 }
             }
@@ -655,6 +660,11 @@ impl<G: RetryBudget> Engine<G> {
     /// Carries out what the call's plan says until it waits or finishes.
     #[inline]
     fn drive(&mut self, slot: u32, now: Instant) {
+        // Attempts turned away in this one step (all at `now`): a retry
+        // with no delay against a machine that keeps refusing (a full
+        // bulkhead that never queues, a forced-open breaker) never leaves
+        // this loop, so time stops here too ([`Engine::stalled`]).
+        let mut refused = 0u32;
         loop {
             let s = &mut self.slots[slot as usize];
             match s.plan.poll_action(now) {
@@ -710,6 +720,11 @@ impl<G: RetryBudget> Engine<G> {
                                     judged,
                                 },
                             );
+                            refused += 1;
+                            if refused >= STALL_REFUSALS || self.stalled.is_some() {
+                                self.stalled.get_or_insert(now);
+                                return;
+                            }
                         }
                     }
                 }

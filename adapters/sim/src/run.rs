@@ -99,7 +99,7 @@ impl core::fmt::Display for RunError {
                 at,
             } => write!(
                 f,
-                "scenario \"{scenario}\" with pipeline \"{pipeline}\": virtual time stopped at {at:?} (about a million events at that one instant): a retry with no delay against a dependency that answers at once? Give the retry a backoff, the dependency a latency, or the call a timeout"
+                "scenario \"{scenario}\" with pipeline \"{pipeline}\": virtual time stopped at {at:?} (about a million events at that one instant): a retry with no delay against a dependency that answers at once, or against a machine that keeps refusing (a full bulkhead that never queues, a breaker forced open)? Give the retry a backoff, the dependency a latency, or the call a timeout"
             ),
         }
     }
@@ -138,7 +138,7 @@ pub fn run(
     let bucket = bucket_of(scenario);
     let drain = scenario.drain.unwrap_or(crate::engine::DRAIN);
     // The series covers the run and its drain.
-    let recorder = Recorder::new(duration + drain, bucket);
+    let recorder = Recorder::new(duration.saturating_add(drain), bucket);
     let traffic = match scenario.clients {
         Some(n) => Traffic::Closed { n },
         None => Traffic::Open {

@@ -376,7 +376,7 @@ pub fn run_shared(
         dep_rng: Xorshift64::new(seed ^ 0x5DEE_CE66_D1CE_4E5B),
         heap: BinaryHeap::new(),
         seq: 0,
-        rec: Recorder::new(duration + drain, bucket),
+        rec: Recorder::new(duration.saturating_add(drain), bucket),
         sent: Vec::new(),
         stats: SharedStats {
             instances: n,

@@ -82,7 +82,9 @@ fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
                 )
             });
         }
-        let run = s.duration + s.drain.unwrap_or(crate::engine::DRAIN);
+        let run = s
+            .duration
+            .saturating_add(s.drain.unwrap_or(crate::engine::DRAIN));
         let points = run.as_nanos() / crate::run::bucket_of(s).as_nanos().max(1);
         if points > u128::from(crate::spec::MAX_POINTS) {
             return fail(format!(

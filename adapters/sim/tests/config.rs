@@ -174,13 +174,30 @@ rate_per_sec = 1
 [scenario.dependency]
 chaos.error = { rate = 1.0 }
 "#;
-    let suite = parse(file, "spin.toml").unwrap();
-    // both engines: the driver's spins inside one task's poll
-    for engine in [EngineKind::Events, EngineKind::Driver] {
-        let e = run_suite(&suite, None, engine, &mut |_, _, _| {})
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("virtual time stopped at"), "{e}");
-        assert!(e.contains("\"spin\""), "{e}");
+    // the same against a machine that keeps refusing: a full bulkhead
+    // that never queues (the loop stays inside one step of the engine)
+    let refusing = r#"
+[[pipeline]]
+name = "spin"
+bulkhead = { max_concurrent = 1, max_wait = "0s" }
+retry = { max_attempts = "unlimited", backoff = { kind = "constant", delay = "0s" }, jitter = "none" }
+
+[[scenario]]
+name = "full bulkhead"
+duration = "1s"
+rate_per_sec = 1000
+[scenario.dependency]
+latency = "10ms"
+"#;
+    for file in [file, refusing] {
+        let suite = parse(file, "spin.toml").unwrap();
+        // both engines: the driver's spins inside one task's poll
+        for engine in [EngineKind::Events, EngineKind::Driver] {
+            let e = run_suite(&suite, None, engine, &mut |_, _, _| {})
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("virtual time stopped at"), "{e}");
+            assert!(e.contains("\"spin\""), "{e}");
+        }
     }
 }
