@@ -135,8 +135,10 @@ impl<'a, K: ?Sized> Call<'a, K> {
 
     /// The same call asking for `weight` permits at once (rate limiters;
     /// other machines admit one call whatever its weight). A weight of 0
-    /// asks for nothing: a limiter admits it at once, even while it
-    /// rejects weighted calls (as governor's `check_n(0)` does).
+    /// takes no permit: a limiter admits it even while it rejects weighted
+    /// calls (as governor's `check_n(0)` does), unless permits booked ahead
+    /// for waiting callers run past its tolerance; then it waits or is
+    /// refused like any call.
     #[must_use]
     pub fn with_weight(mut self, weight: u32) -> Self {
         self.weight = weight;

@@ -361,8 +361,9 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// [`Observer`], a closure in a [`FnObserver`](crate::FnObserver).
     /// It runs inside the call it reports on (not under a shared machine's
     /// lock, as a handle's `on_event` listeners do, whose panics are
-    /// caught): a panic in it unwinds through that call as a panicking
-    /// operation's would, the call's permits going back on the way.
+    /// caught): a panic in it reaches that call's caller as a panicking
+    /// operation's would, and whatever the call held goes back with its
+    /// guards.
     ///
     /// ```
     /// # #[cfg(feature = "std")] fn main() {

@@ -515,7 +515,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// the config's stands (the call's plan is left as built), else the
     /// limit (`Some(None)`: unlimited).
     #[inline]
-    fn live_max_attempts(&self) -> Option<Option<u32>> {
+    pub(crate) fn live_max_attempts(&self) -> Option<Option<u32>> {
         match self.live.max_attempts.load(Ordering::Relaxed) {
             0 => None,
             UNLIMITED => Some(None),

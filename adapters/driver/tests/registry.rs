@@ -704,8 +704,16 @@ fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
     assert_eq!(policy.max_attempts(), Some(5));
     let back =
         Change::from_json(json!({"action": "set_max_attempts", "max_attempts": null})).unwrap();
-    registry.apply("orders", back).unwrap();
+    registry.apply("orders", back.clone()).unwrap();
     assert_eq!(policy.max_attempts(), Some(3));
+    // null again, the config's already in force: no change is reported
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = std::sync::Arc::clone(&heard);
+    registry.on_change(move |_| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    registry.apply("orders", back).unwrap();
+    assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 0);
     // the other patterns' actions are refused
     assert!(registry.apply("orders", Change::Reset).is_err());
 }

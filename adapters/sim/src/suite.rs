@@ -68,10 +68,12 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
 fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
     let fail = |what: String| Err(ParseError(format!("{origin}: {what}")));
     for (i, s) in suite.scenarios.iter().enumerate() {
+        // Compared without case: `A.svg` and `a.svg` are one file on
+        // macOS and Windows.
         let stem = crate::report::file_stem(&s.name);
         if let Some(twin) = suite.scenarios[..i]
             .iter()
-            .find(|t| crate::report::file_stem(&t.name) == stem)
+            .find(|t| crate::report::file_stem(&t.name).eq_ignore_ascii_case(&stem))
         {
             return fail(if twin.name == s.name {
                 format!("scenario \"{}\" is defined twice", s.name)
@@ -260,7 +262,8 @@ pub fn quick(suite: &mut SuiteSpec) {
         let d = &mut s.dependency;
         if let Some(c) = d.capacity.as_mut() {
             c.workers = (c.workers / 10).max(1);
-            c.queue = (c.queue / 10).max(1);
+            // A queue of none stays none (a server that refuses at once).
+            c.queue = (c.queue / 10).max(c.queue.min(1));
         }
         d.throttle = d.throttle.map(tenth);
     }

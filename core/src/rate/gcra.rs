@@ -115,7 +115,8 @@ impl Gcra {
     /// Takes `n` permits at `now`, or says when they could be taken.
     /// `n` above the burst can never be granted
     /// ([`RateInsufficientCapacity`](crate::RejectReason::RateInsufficientCapacity));
-    /// `n` = 0 takes nothing and is always granted.
+    /// `n` = 0 takes nothing and is granted unless permits booked ahead
+    /// ([`reserve`](Self::reserve)) run past the burst's tolerance.
     ///
     /// ```
     /// # use failsafe_core::rate::{Gcra, Quota};
@@ -125,6 +126,9 @@ impl Gcra {
     /// assert_eq!(g.acquire(Instant::ZERO, 6).unwrap_err().reason, RejectReason::RateInsufficientCapacity);
     /// assert!(g.acquire(Instant::ZERO, 1).is_err());
     /// assert!(g.acquire(Instant::ZERO, 0).is_ok(), "nothing asked, nothing refused");
+    /// // a permit booked ahead for a waiting caller holds the tolerance: even 0 waits
+    /// assert!(g.reserve(Instant::ZERO, 1, core::time::Duration::from_secs(10)).is_ok());
+    /// assert!(g.acquire(Instant::ZERO, 0).is_err());
     /// ```
     ///
     /// # Errors

@@ -339,7 +339,8 @@ impl QuotaBuilder {
     /// # Errors
     ///
     /// - [`ConfigError`] `rate`, `Missing`, if no rate was given; otherwise
-    ///   as [`Quota::per`] (`rate`) or [`Quota::with_period`] (`period`).
+    ///   as [`Quota::per`] (`rate` or `per`) or [`Quota::with_period`]
+    ///   (`period`).
     /// - Then as [`Quota::with_burst`] (`burst`).
     pub const fn build(self) -> Result<Quota, ConfigError> {
         let quota = match self.rate {

@@ -1688,7 +1688,7 @@ via_file!(ChaosConfig, ChaosFile);
 // -------------------------------------------------------------------- toggle
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of flag window settings")]
 struct WindowFileForm {
     #[serde(with = "duration")]
     start: Duration,
@@ -1768,7 +1768,7 @@ mod read_toggle {
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(deny_unknown_fields, expecting = "a table of flag settings")]
     struct FlagSpecIn {
         name: String,
         #[serde(default = "enabled")]
@@ -1794,7 +1794,7 @@ mod read_toggle {
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(deny_unknown_fields, expecting = "a table of feature toggle settings")]
     struct ToggleIn {
         #[serde(default)]
         seed: u64,

@@ -257,46 +257,46 @@ fn malformed(message: &str) -> RegistryError {
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `quota`")]
 struct QuotaArgs {
     quota: Quota,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `limit`")]
 struct LimitArgs {
     limit: u32,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `max_attempts`")]
 struct MaxAttemptsArgs {
     max_attempts: Option<u32>,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `flag` and `enabled`")]
 struct EnabledArgs {
     flag: String,
     enabled: bool,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `flag` and `rollout`")]
 struct RolloutArgs {
     flag: String,
     rollout: u16,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `flag` and `key`")]
 struct KeyArgs {
     flag: String,
     key: String,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `config`")]
 struct ConfigureArgs {
     config: Value,
 }

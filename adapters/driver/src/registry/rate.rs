@@ -55,7 +55,10 @@ where
 /// A keyed limiter's table as in a file: only the quota can change at run
 /// time; `seed` and `when_full`, if given, must be those in force.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of keyed rate limit settings"
+)]
 struct KeyedIn {
     quota: Quota,
     #[serde(default)]

@@ -81,9 +81,12 @@ where
             }
             ref other => return Err(ChangeError::unsupported(other.action())),
         };
-        if let Some(limit) = target
-            && self.max_attempts() == limit
-        {
+        let unchanged = match target {
+            Some(limit) => self.max_attempts() == limit,
+            // Back to the config's when it is already in force.
+            None => self.live_max_attempts().is_none(),
+        };
+        if unchanged {
             return Ok(Staged::unchanged());
         }
         Ok(Staged::new(move || {

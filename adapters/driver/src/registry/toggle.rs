@@ -67,7 +67,7 @@ impl<C, const N: usize, const K: usize, O> core::fmt::Debug for FeatureFlags<C, 
 /// table, read without leaking its name (the core's reader allocates
 /// `'static` names, fine once at start, not at every reload).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of flag settings")]
 struct FlagIn {
     name: String,
     #[serde(default = "on")]
@@ -87,7 +87,7 @@ const fn full() -> u16 {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of feature toggle settings")]
 struct TableIn {
     #[serde(default)]
     seed: u64,
