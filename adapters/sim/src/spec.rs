@@ -93,8 +93,8 @@ pub struct ScenarioSpec {
     /// How long clients send calls (above zero).
     #[serde(with = "positive_duration")]
     pub duration: Duration,
-    /// Open traffic: calls per second, Poisson arrivals. Ignored when
-    /// `clients` is set.
+    /// Open traffic: calls per second, Poisson arrivals. Not with
+    /// `clients` (a file giving both is refused).
     #[serde(default)]
     pub rate_per_sec: f64,
     /// Closed traffic: this many clients each make one call at time zero

@@ -128,6 +128,12 @@ fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
     }
     for s in &suite.scenarios {
         check_shared(suite, s, &fail)?;
+        if s.clients.is_some() && s.rate_per_sec != 0.0 {
+            return fail(format!(
+                "scenario \"{}\" gives both `clients` (each makes one call at time zero) and `rate_per_sec` (open traffic): give one",
+                s.name
+            ));
+        }
         let traffic = match s.clients {
             Some(n) => n > 0,
             None => s.rate_per_sec.is_finite() && s.rate_per_sec > 0.0,

@@ -100,7 +100,11 @@ fn a_file_that_would_run_nothing_is_an_error() {
 /// series too large to allocate): each is an error at parse time, named.
 #[test]
 fn a_value_that_would_run_silently_wrong_is_an_error() {
-    let cases: [(String, &str); 10] = [
+    let cases: [(String, &str); 11] = [
+        (
+            MINE.replace("rate_per_sec = 50", "rate_per_sec = 50\nclients = 5"),
+            "gives both `clients`",
+        ),
         (
             MINE.replace("duration = \"20s\"", "duration = \"0s\""),
             "mine.toml:17:12: `duration`: must be greater than zero",
