@@ -477,17 +477,13 @@ impl<B, C> RetryPolicy<B, C> {
     /// A [`ConfigError`](failsafe_core::ConfigError) naming `max_attempts`
     /// for a limit of zero (nothing changes).
     pub fn set_max_attempts(&self, max: Option<u32>) -> Result<(), failsafe_core::ConfigError> {
-        let raw = match max {
-            Some(0) => {
-                return Err(failsafe_core::ConfigError::new(
-                    "max_attempts",
-                    failsafe_core::Problem::Zero,
-                ));
-            }
-            Some(max) => u64::from(max),
-            None => 0,
-        };
-        self.live.max_attempts.store(raw, Ordering::Relaxed);
+        if max == Some(0) {
+            return Err(failsafe_core::ConfigError::new(
+                "max_attempts",
+                failsafe_core::Problem::Zero,
+            ));
+        }
+        self.set_live_max_attempts(max.map(Some));
         Ok(())
     }
 
@@ -508,7 +504,19 @@ impl<B, C> RetryPolicy<B, C> {
     /// assert_eq!(policy.max_attempts(), Some(3));
     /// ```
     pub fn set_unlimited_attempts(&self) {
-        self.live.max_attempts.store(UNLIMITED, Ordering::Relaxed);
+        self.set_live_max_attempts(Some(None));
+    }
+
+    /// Sets the limit [`live_max_attempts`](Self::live_max_attempts)
+    /// reads back: `None` the config's, `Some(None)` unlimited, else that
+    /// limit (not zero: callers check it). The one place that encodes it.
+    pub(crate) fn set_live_max_attempts(&self, live: Option<Option<u32>>) {
+        let raw = match live {
+            None => 0,
+            Some(None) => UNLIMITED,
+            Some(Some(max)) => u64::from(max),
+        };
+        self.live.max_attempts.store(raw, Ordering::Relaxed);
     }
 
     /// The attempt limit set at run time, read once per call: `None` if

@@ -501,11 +501,7 @@ pub fn run_driver(
         }
     }
     if let Some(at) = rt.stalled() {
-        return Err(RunError::Stalled {
-            scenario: scenario.name.clone(),
-            pipeline: pipeline.name.clone(),
-            at: at.saturating_duration_since(Instant::ZERO),
-        });
+        return Err(RunError::stalled(scenario, pipeline, at));
     }
     let mut recorder = std::mem::replace(
         &mut *recorder.borrow_mut(),

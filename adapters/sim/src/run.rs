@@ -107,6 +107,18 @@ impl core::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl RunError {
+    /// Time stopped at `at` in `scenario`'s run with `pipeline` (either
+    /// engine).
+    pub(crate) fn stalled(scenario: &ScenarioSpec, pipeline: &PipelineSpec, at: Instant) -> Self {
+        RunError::Stalled {
+            scenario: scenario.name.clone(),
+            pipeline: pipeline.name.clone(),
+            at: at.saturating_duration_since(Instant::ZERO),
+        }
+    }
+}
+
 /// The width of one bucket of a scenario's time series.
 pub fn bucket_of(scenario: &ScenarioSpec) -> Duration {
     scenario
@@ -155,11 +167,7 @@ pub fn run(
         finish(engine, traffic, duration, drain, progress)
     };
     if let Some(at) = stalled {
-        return Err(RunError::Stalled {
-            scenario: scenario.name.clone(),
-            pipeline: pipeline.name.clone(),
-            at: at.saturating_duration_since(Instant::ZERO),
-        });
+        return Err(RunError::stalled(scenario, pipeline, at));
     }
     Ok(summarize(
         scenario, pipeline, recorder, unfinished, duration, bucket,

@@ -90,16 +90,8 @@ where
             return Ok(Staged::unchanged());
         }
         Ok(Staged::new(move || {
-            match target {
-                Some(None) => self.set_unlimited_attempts(),
-                // Checked above: a zero limit never reaches here.
-                Some(max) => {
-                    let _ = self.set_max_attempts(max);
-                }
-                None => {
-                    let _ = self.set_max_attempts(None);
-                }
-            }
+            // Checked above: a zero limit never reaches here.
+            self.set_live_max_attempts(target);
             self.runtime().now()
         }))
     }
