@@ -152,7 +152,7 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
-pub use std_retry::{BoxedSleep, CallBudget, RetryPolicy, SeedOnDraw, SharedBudget};
+pub use std_retry::{BoxedSleep, CallBudget, PlanParts, RetryPolicy, SeedOnDraw, SharedBudget};
 #[cfg(feature = "std")]
 pub(crate) use std_support::random_seed;
 #[cfg(feature = "std")]

@@ -100,6 +100,23 @@ where
         }
     }
 
+    /// A call whose first attempt ran before its plan was made (a tower
+    /// retry's first attempt, run alone while nothing needs the plan): the
+    /// plan has started it and heard how it ended at `now`, and `last` is
+    /// its result. The run goes on from the plan's next action.
+    #[inline]
+    pub fn resumed(plan: P, now: Instant, last: F::Output) -> Self {
+        PlanRun {
+            plan,
+            now,
+            started: 1,
+            slots: S::default(),
+            timer: None,
+            timer_at: None,
+            last: Some(last),
+        }
+    }
+
     /// Runs `future` as the attempt the last [`Step::Start`] asked for.
     ///
     /// With every slot taken (a plan starting more attempts than its slots

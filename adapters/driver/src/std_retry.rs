@@ -602,17 +602,26 @@ impl<B, C> RetryPolicy<B, C> {
     where
         B: RetryBudget,
     {
-        // One expression, the limit always set (the config's unless one
-        // was set at run time): a plan moved through a branch is copied.
-        let max_attempts = self.max_attempts();
-        RetryPlan::unstarted(
-            self.config,
+        self.plan_parts(deadline).unstarted()
+    }
+
+    /// What one call's plan is made from, taken now (the config, the
+    /// call's budget handle, jitter seed, hook and the attempt limit in
+    /// force), so that a driver may make the plan later, or never
+    /// ([`PlanParts::first_attempt_alone`]).
+    #[inline]
+    pub fn plan_parts(&mut self, deadline: Deadline) -> PlanParts<B>
+    where
+        B: RetryBudget,
+    {
+        PlanParts {
+            config: self.config,
             deadline,
-            CallBudget::of(&self.budget),
-            CallRng::new(self.stream.next_seed()),
-            self.hook.clone(),
-        )
-        .with_max_attempts(max_attempts)
+            budget: CallBudget::of(&self.budget),
+            seed: self.stream.next_seed(),
+            hook: self.hook.clone(),
+            max_attempts: self.max_attempts(),
+        }
     }
 
     #[inline]
@@ -631,6 +640,86 @@ impl<B, C> RetryPolicy<B, C> {
             rng: SeedOnDraw::new(&self.live.seeds),
             observer: LentHook(&self.hook),
         }
+    }
+}
+
+/// What one call's [`RetryPlan`] is made from ([`RetryPolicy::plan_parts`]):
+/// a driver holding these instead of the plan makes the plan only when
+/// it is needed.
+pub struct PlanParts<B> {
+    config: RetryConfig,
+    deadline: Deadline,
+    budget: CallBudget<B>,
+    seed: u64,
+    hook: Hook<RetryEvent>,
+    max_attempts: Option<u32>,
+}
+
+impl<B: RetryBudget> PlanParts<B> {
+    /// Whether the call's first attempt may run before its plan is made,
+    /// the plan made only if that attempt does not succeed: the call has no
+    /// deadline, the config no `max_elapsed`, the budget keeps no state
+    /// ([`RetryBudget::is_unlimited`]), nobody listens, and results are
+    /// judged without the time (`timeless_judge`: the classifier's
+    /// [`verdict_uses_time`](crate::Classify::verdict_uses_time) says no).
+    /// Then the plan would read no clock for the first attempt
+    /// ([`needs_start_time`](failsafe_core::plan::Plan::needs_start_time)
+    /// and [`needs_end_time`](failsafe_core::plan::Plan::needs_end_time)
+    /// say no), count nothing when it starts, and, told it succeeded,
+    /// answer with it (`Finish::Answer { attempts: 1, gave_up: None }`)
+    /// having done nothing else.
+    ///
+    /// ```
+    /// use failsafe_core::plan::Plan;
+    /// use failsafe_core::retry::{RetryConfig, TokenQuota};
+    /// use failsafe_core::timeout::Deadline;
+    /// use failsafe_core::Instant;
+    /// use failsafe_driver::{RetryPolicy, StdClock};
+    ///
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// let mut policy = RetryPolicy::<_, StdClock>::new(config);
+    /// assert!(policy.plan_parts(Deadline::NEVER).first_attempt_alone(true));
+    /// // with a deadline, the plan hands it to the first attempt
+    /// let bounded = policy.plan_parts(Deadline::at(Instant::from_secs(1)));
+    /// assert!(!bounded.first_attempt_alone(true));
+    /// assert!(bounded.unstarted().needs_start_time());
+    /// // a budget counts every call when its first attempt starts
+    /// let mut budgeted = policy.budget(TokenQuota::AWS_STANDARD);
+    /// assert!(!budgeted.plan_parts(Deadline::NEVER).first_attempt_alone(true));
+    /// ```
+    #[inline]
+    pub fn first_attempt_alone(&self, timeless_judge: bool) -> bool {
+        timeless_judge
+            && self.deadline.is_never()
+            && self.config.max_elapsed().is_none()
+            && B::is_unlimited()
+            && !B::uses_time()
+            && Observer::is_silent(&self.hook)
+    }
+
+    /// The call's plan, unstarted ([`RetryPolicy::unstarted_plan`]).
+    #[inline]
+    pub fn unstarted(self) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>> {
+        // One expression, the limit always set (the config's unless one
+        // was set at run time): a plan moved through a branch is copied.
+        RetryPlan::unstarted(
+            self.config,
+            self.deadline,
+            self.budget,
+            CallRng::new(self.seed),
+            self.hook,
+        )
+        .with_max_attempts(self.max_attempts)
+    }
+}
+
+impl<B> fmt::Debug for PlanParts<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlanParts")
+            .field("config", &self.config)
+            .field("deadline", &self.deadline)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
     }
 }
 

@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use failsafe_core::Instant;
 use failsafe_core::hedge::{HedgeConfig, HedgePlan, Latencies, LatencyQuantile};
-use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _};
-use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _, PlanEvent};
+use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan, Verdict};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
 use failsafe_driver::slots::{Four, One, Slots};
 use failsafe_driver::{
-    BoxedSleep, CallBudget, CallRng, Classify, Clock, DefaultClassifier, Error, Hook, PlanRun,
-    RetryError, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
+    BoxedSleep, CallBudget, CallRng, Classify, Clock, DefaultClassifier, Error, Hook, PlanParts,
+    PlanRun, RetryError, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -347,17 +347,140 @@ pub type RetryLayer<B, R, K = DefaultClassifier, D = NoDeadline> =
 /// A service made by a [`RetryLayer`].
 pub type RetryService<S, B, R, K = DefaultClassifier, D = NoDeadline> =
     Layered<RetryLayer<B, R, K, D>, S>;
-/// The future of a [`RetryService`] call.
-///
-/// It runs on [`BoxedSleep<R>`](BoxedSleep): the timer of a retry that
-/// sleeps is allocated then, so the future of a call whose first attempt
-/// succeeds is smaller (tokio's `Sleep` is over 100 bytes) and cheaper to
-/// move.
-pub type RetryFuture<S, Req, B, R, K> = PlanFuture<
-    Resend<S, Req, K>,
-    RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>,
-    BoxedSleep<R>,
->;
+/// The plan a [`RetryService`] call runs under once it is made.
+pub(crate) type RetryCallPlan<B> = RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>;
+
+/// A [`RetryService`] call once its plan is made: the driver's
+/// [`PlanRun`], as every plan layer runs, boxed in the [`RetryFuture`].
+pub(crate) type RetryRun<S, Req, B, R, K> =
+    PlanFuture<Resend<S, Req, K>, RetryCallPlan<B>, BoxedSleep<R>>;
+
+/// What a [`RetryFuture`] whose first attempt runs alone makes its plan
+/// and its retries from, should that attempt not succeed.
+struct Later<S, Req, B, R, K> {
+    service: S,
+    request: Req,
+    classify: K,
+    parts: PlanParts<B>,
+    runtime: BoxedSleep<R>,
+}
+
+pin_project_lite::pin_project! {
+    #[project = RetryStateProj]
+    enum RetryState<F, L, P> {
+        // The first attempt in flight, the plan not made.
+        Alone { #[pin] attempt: F, later: Option<L> },
+        // The plan made.
+        Planned { run: Pin<Box<P>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`RetryService`] call.
+    ///
+    /// While nothing needs the call's plan for its first attempt (no
+    /// deadline, no `max_elapsed`, a budget keeping no state, nobody
+    /// listening, a classifier ignoring the time:
+    /// [`PlanParts::first_attempt_alone`]), that attempt runs alone: the
+    /// future holds it, the request, the service and what the plan is
+    /// made from (a copy of the config), and makes the
+    /// plan only if the attempt does not succeed. Otherwise, and from a
+    /// failed first attempt on, the call runs under the driver's
+    /// [`PlanRun`] as every plan layer does, allocated once
+    /// then (a retry sleeps anyway), so that the future moved around by
+    /// the caller stays small. Dropping it drops the attempt in flight.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RetryFuture<S, Req, B, R, K>
+    where
+        S: Service<Req>,
+        Req: Clone,
+        R: Runtime,
+        K: Classify<S::Response, S::Error>,
+    {
+        #[pin]
+        state: RetryState<S::Future, Later<S, Req, B, R, K>, RetryRun<S, Req, B, R, K>>,
+    }
+}
+
+impl<S, Req, B, R, K> fmt::Debug for RetryFuture<S, Req, B, R, K>
+where
+    S: Service<Req>,
+    Req: Clone,
+    R: Runtime,
+    K: Classify<S::Response, S::Error>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alone = matches!(self.state, RetryState::Alone { .. });
+        f.debug_struct("RetryFuture")
+            .field("first_attempt_alone", &alone)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, B, R, K> Future for RetryFuture<S, Req, B, R, K>
+where
+    S: Service<Req>,
+    Req: Clone,
+    B: RetryBudget,
+    R: Runtime,
+    K: Classify<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, RetryError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        let run = match state.as_mut().project() {
+            RetryStateProj::Planned { run } => return run.as_mut().poll(cx),
+            RetryStateProj::Alone { attempt, later } => {
+                let result = ready!(attempt.poll(cx));
+                let Some(later) = later.take() else {
+                    // Polled again after its answer: nothing left to run.
+                    return Poll::Pending;
+                };
+                // Judged without the time, as `first_attempt_alone` requires.
+                let verdict = later.classify.verdict_at(Instant::ZERO, &result);
+                if verdict == Verdict::Success {
+                    let answered = Finish::Answer {
+                        attempts: 1,
+                        gave_up: None,
+                    };
+                    return Poll::Ready(RetryError::from_finish(answered, Some(result)));
+                }
+                // The plan now: it starts the attempt that ran (at no time
+                // read, as the unstarted plan would have) and hears how it
+                // ended, at a reading of the clock (a retry's backoff
+                // counts from it).
+                let Later {
+                    service,
+                    request,
+                    classify,
+                    parts,
+                    runtime,
+                } = later;
+                let mut plan = parts.unstarted().judged_without_time();
+                let _first = plan.poll_action(Instant::ZERO);
+                let now = runtime.now();
+                let judged = Judged::verdict(verdict);
+                plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+                Box::pin(PlanFuture {
+                    run: PlanRun::resumed(plan, now, result),
+                    call: Resend {
+                        service,
+                        request,
+                        classify,
+                        next: None,
+                    },
+                    runtime,
+                })
+            }
+        };
+        state.set(RetryState::Planned { run });
+        match state.project() {
+            RetryStateProj::Planned { run } => run.as_mut().poll(cx),
+            RetryStateProj::Alone { .. } => Poll::Pending,
+        }
+    }
+}
 
 impl<B, R> RetryLayer<B, R> {
     /// A layer retrying every `Err` under `policy`.
@@ -396,30 +519,44 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let layer = &mut self.layer;
-        let clock = BoxedSleep(layer.pattern.runtime().clone());
-        // The clock is read for the first attempt only if the plan needs
-        // the time (a deadline, `max_elapsed`, a budget), and at its end
-        // only if it failed or something times a success. The plan takes
-        // its jitter seed from this service's own stream and, without a
-        // budget, no budget handle: no atomic step per request.
+        let runtime = BoxedSleep(layer.pattern.runtime().clone());
         let deadline = layer.deadline.deadline(&request);
-        let mut plan = layer.pattern.unstarted_plan(deadline);
-        if !Classify::<S::Response, S::Error>::verdict_uses_time(&layer.classify) {
-            plan = plan.judged_without_time();
-        }
-        let now = if plan.needs_start_time() {
-            clock.now()
-        } else {
-            Instant::ZERO
-        };
+        let parts = layer.pattern.plan_parts(deadline);
+        let timeless = !Classify::<S::Response, S::Error>::verdict_uses_time(&layer.classify);
         // The ready service sends the first attempt now; a clone waits for
         // later ones.
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
         let classify = layer.classify.clone();
-        // One literal, the run first (its first attempt borrows the
-        // service): built in place, not copied on the way out.
-        PlanFuture {
+        if parts.first_attempt_alone(timeless) {
+            let attempt = service.call(request.clone());
+            let later = Later {
+                service,
+                request,
+                classify,
+                parts,
+                runtime,
+            };
+            return RetryFuture {
+                state: RetryState::Alone {
+                    attempt,
+                    later: Some(later),
+                },
+            };
+        }
+        // The clock is read for the first attempt only if the plan needs
+        // the time (a deadline, `max_elapsed`, a budget), and at its end
+        // only if it failed or something times a success.
+        let mut plan = parts.unstarted();
+        if timeless {
+            plan = plan.judged_without_time();
+        }
+        let now = if plan.needs_start_time() {
+            runtime.now()
+        } else {
+            Instant::ZERO
+        };
+        let run = Box::pin(PlanFuture {
             run: PlanRun::started(plan, now, |_| Some(service.call(request.clone()))),
             call: Resend {
                 service,
@@ -427,7 +564,10 @@ where
                 classify,
                 next: None,
             },
-            runtime: clock,
+            runtime,
+        });
+        RetryFuture {
+            state: RetryState::Planned { run },
         }
     }
 }

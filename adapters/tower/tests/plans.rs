@@ -180,6 +180,90 @@ async fn retry_layer_classifier_retries_an_ok_503_and_honours_the_request_deadli
     assert_eq!(clock.now(), Instant::from_millis(200));
 }
 
+/// A first attempt that runs before its plan is made (no deadline, no
+/// budget, nobody listening) and one run under the plan from the start (a
+/// deadline far away) retry alike: the same jittered delays from the same
+/// seed, the same attempts, the same answer.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_run_alone_retries_as_one_run_under_its_plan() {
+    let jittered = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Exponential {
+            initial: Duration::from_millis(100),
+            multiplier: 2.0,
+            max: Duration::from_secs(10),
+        })
+        .jitter(Jitter::Full)
+        .build()
+        .unwrap();
+    let clock = TokioClock::new();
+    let mut runs = Vec::new();
+    for deadline in [
+        Deadline::NEVER,
+        Deadline::after(clock.now(), Duration::from_secs(3600)),
+    ] {
+        let flaky = Flaky::new(3);
+        let policy = RetryPolicy::with_runtime(jittered, clock).seed(7);
+        let mut svc = RetryLayer::new(policy)
+            .with_request_deadline(InCall)
+            .layer(flaky.clone());
+        let started = clock.now();
+        let call = svc.ready().await.unwrap().call(Call { id: 9, deadline });
+        let alone = format!("{call:?}").contains("first_attempt_alone: true");
+        let answer = call.await;
+        let took = clock.now().saturating_duration_since(started);
+        runs.push((alone, answer, took, flaky.calls.load(Ordering::SeqCst)));
+    }
+    // the first ran alone, the second under its plan
+    assert!(runs[0].0 && !runs[1].0);
+    runs[1].0 = true;
+    assert_eq!(runs[0].1, Ok(9));
+    assert_eq!(runs[0].3, 4);
+    assert!(
+        runs[0].2 > Duration::ZERO,
+        "three jittered backoffs: {:?}",
+        runs[0].2
+    );
+    assert_eq!(runs[0], runs[1]);
+}
+
+/// The classifier's word on a first attempt run alone: an `Ok(503)` is
+/// retried, an error not to retry ends the call at once, a success answers.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_run_alone_is_judged_by_the_classifier() {
+    let answers = Arc::new(Mutex::new(vec![Ok(200), Ok(503), Err(()), Ok(503)]));
+    let next = Arc::clone(&answers);
+    let scripted = service_fn(move |_: Call| {
+        let answer = next.lock().unwrap().pop().unwrap_or(Ok(200));
+        async move { answer }
+    });
+    let by_status = |r: &Result<u16, ()>| match r {
+        Ok(503) => Verdict::retry(),
+        Ok(_) => Verdict::Success,
+        Err(()) => Verdict::DoNotRetry,
+    };
+    let svc = RetryLayer::new(RetryPolicy::new(constant(5, 10)))
+        .with_classifier(by_status)
+        .layer(scripted);
+    // 503, then an error not to retry: given up after two attempts
+    let gave_up = svc.clone().oneshot(Call::new(1)).await.unwrap_err();
+    assert_eq!(
+        (gave_up.reason, gave_up.attempts, gave_up.last),
+        (GiveUp::NotRetryable, 2, Some(()))
+    );
+    // 503, then 200
+    assert_eq!(svc.clone().oneshot(Call::new(2)).await, Ok(200));
+    // an error not to retry at once: one attempt, its error
+    answers.lock().unwrap().push(Err(()));
+    let at_once = svc.clone().oneshot(Call::new(3)).await.unwrap_err();
+    assert_eq!(
+        (at_once.reason, at_once.attempts, at_once.last),
+        (GiveUp::NotRetryable, 1, Some(()))
+    );
+    // a success at once
+    assert_eq!(svc.oneshot(Call::new(4)).await, Ok(200));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_dropped_retry_layer_future_stops_retrying() {
     let flaky = Flaky::new(u32::MAX);
