@@ -13,7 +13,7 @@ use failsafe_core::rate::Quota;
 use failsafe_core::toggle::{FlagSpec, FlagTable, ToggleConfig, Window};
 use failsafe_core::{Instant, Outcome, RejectReason, checked};
 use failsafe_driver::registry::{
-    Change, ChangeError, FeatureFlags, Kind, Registry, RegistryError, RegistryEvent,
+    AttemptLimit, Change, ChangeError, FeatureFlags, Kind, Registry, RegistryError, RegistryEvent,
 };
 use failsafe_driver::{
     BulkheadPolicy, CircuitBreakerPolicy, Clock, FailFastPolicy, KeyedRateLimiterPolicy,
@@ -662,7 +662,7 @@ fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
                     .apply(
                         "orders",
                         Change::SetMaxAttempts {
-                            max_attempts: Some(1),
+                            max_attempts: AttemptLimit::Limit(1),
                         },
                     )
                     .unwrap();
@@ -696,7 +696,7 @@ fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
         .apply(
             "orders",
             Change::SetMaxAttempts {
-                max_attempts: Some(0),
+                max_attempts: AttemptLimit::Limit(0),
             },
         )
         .unwrap_err();
@@ -712,8 +712,35 @@ fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
     registry.on_change(move |_| {
         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     });
-    registry.apply("orders", back).unwrap();
+    registry.apply("orders", back.clone()).unwrap();
     assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // "unlimited", as a config writes it: no limit, and the views say it
+    // in the same words, so a view sent back as a change is accepted
+    let unlimited =
+        Change::from_json(json!({"action": "set_max_attempts", "max_attempts": "unlimited"}))
+            .unwrap();
+    registry.apply("orders", unlimited).unwrap();
+    assert_eq!(policy.max_attempts(), None);
+    let view = registry.get("orders").unwrap();
+    assert_eq!(view.state["max_attempts"], "unlimited");
+    assert_eq!(view.config["max_attempts"], "unlimited");
+    let configure =
+        Change::from_json(json!({"action": "configure", "config": view.config})).unwrap();
+    registry.apply("orders", configure).unwrap();
+    assert_eq!(policy.max_attempts(), None);
+    let e = policy.call_blocking(|attempt| {
+        if attempt.number < 7 {
+            Err("down")
+        } else {
+            Ok(attempt.number)
+        }
+    });
+    assert_eq!(e, Ok(7));
+    registry.apply("orders", back).unwrap();
+    assert_eq!(policy.max_attempts(), Some(3));
+    assert!(
+        Change::from_json(json!({"action": "set_max_attempts", "max_attempts": "many"})).is_err()
+    );
     // the other patterns' actions are refused
     assert!(registry.apply("orders", Change::Reset).is_err());
 }

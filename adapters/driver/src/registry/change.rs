@@ -29,7 +29,7 @@ use super::error::{ChangeError, RegistryError};
 /// | `metrics_only` | | breaker: the same as `force_closed` |
 /// | `set_quota` | `quota`: a quota table (`rate`, `per`, `burst` or `period`) | rate limiter, keyed rate limiter (every key) |
 /// | `set_limit` | `limit`: calls at once | bulkhead |
-/// | `set_max_attempts` | `max_attempts`: attempts per call (at least 1), or `null` for the config's | retry: every later call (calls in flight keep theirs) |
+/// | `set_max_attempts` | `max_attempts`: attempts per call (at least 1), `"unlimited"` (as in a config), or `null` for the config's | retry: every later call (calls in flight keep theirs) |
 /// | `set_enabled` | `flag`, `enabled` | feature toggle: flip a flag |
 /// | `set_rollout` | `flag`, `rollout` (basis points, 0 to 10 000) | feature toggle |
 /// | `allow`, `deny`, `forget` | `flag`, `key` | feature toggle: target a key |
@@ -78,8 +78,9 @@ pub enum Change {
     /// Retry: the attempt limit of every later call (calls in flight keep
     /// theirs); `null` goes back to the config's.
     SetMaxAttempts {
-        /// Attempts per call, at least 1; `None` for the config's.
-        max_attempts: Option<u32>,
+        /// The limit: a number of attempts (at least 1), none, or the
+        /// config's.
+        max_attempts: AttemptLimit,
     },
     /// Feature toggle: switch `flag` on or off.
     SetEnabled {
@@ -271,7 +272,87 @@ struct LimitArgs {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, expecting = "an object with `max_attempts`")]
 struct MaxAttemptsArgs {
-    max_attempts: Option<u32>,
+    max_attempts: AttemptLimit,
+}
+
+/// A retry's attempt limit as [`Change::SetMaxAttempts`] sets it. Its
+/// JSON form: a number, `"unlimited"` (a config's spelling of none), or
+/// `null` for the config's.
+///
+/// ```
+/// use failsafe_driver::registry::{AttemptLimit, Change};
+/// use serde_json::json;
+///
+/// let unlimited = json!({"action": "set_max_attempts", "max_attempts": "unlimited"});
+/// let Change::SetMaxAttempts { max_attempts } = Change::from_json(unlimited).unwrap() else { panic!() };
+/// assert_eq!(max_attempts, AttemptLimit::Unlimited);
+/// let configured = json!({"action": "set_max_attempts", "max_attempts": null});
+/// let Change::SetMaxAttempts { max_attempts } = Change::from_json(configured).unwrap() else { panic!() };
+/// assert_eq!(max_attempts, AttemptLimit::Configured);
+/// assert!(Change::from_json(json!({"action": "set_max_attempts", "max_attempts": "many"})).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptLimit {
+    /// Back to the limit the policy was built with.
+    Configured,
+    /// At most this many attempts per call (at least 1).
+    Limit(u32),
+    /// No limit (bounded by the policy's `max_elapsed`, a deadline or a
+    /// budget, if any).
+    Unlimited,
+}
+
+impl AttemptLimit {
+    /// The limit as a retry's config writes it: a number, or
+    /// `"unlimited"` for none (how the registry's views show the limit in
+    /// force, so that a view can be sent back as a change).
+    pub fn json(limit: Option<u32>) -> Value {
+        match limit {
+            Some(n) => Value::from(n),
+            None => Value::from("unlimited"),
+        }
+    }
+}
+
+impl Serialize for AttemptLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            AttemptLimit::Configured => s.serialize_none(),
+            AttemptLimit::Limit(n) => s.serialize_u32(n),
+            AttemptLimit::Unlimited => s.serialize_str("unlimited"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AttemptLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = AttemptLimit;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(r#"a number of attempts, "unlimited", or null for the config's"#)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AttemptLimit, E> {
+                u32::try_from(v)
+                    .map(AttemptLimit::Limit)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AttemptLimit, E> {
+                if v == "unlimited" {
+                    Ok(AttemptLimit::Unlimited)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<AttemptLimit, E> {
+                Ok(AttemptLimit::Configured)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<AttemptLimit, E> {
+                Ok(AttemptLimit::Configured)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(serde::Deserialize)]

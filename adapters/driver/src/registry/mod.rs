@@ -89,7 +89,7 @@ use std::vec::Vec;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use change::Change;
+pub use change::{AttemptLimit, Change};
 pub use chaos::ChaosSwitch;
 pub use control::{Control, Kind, Staged};
 pub use error::{ChangeError, RegistryError};

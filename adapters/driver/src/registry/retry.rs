@@ -7,7 +7,7 @@ use failsafe_core::retry::{RetryBudget, RetryConfig};
 use serde_json::Value;
 
 use super::change::parse;
-use super::{Change, ChangeError, Control, Kind, Staged, to_json};
+use super::{AttemptLimit, Change, ChangeError, Control, Kind, Staged, to_json};
 use crate::{Clock, RetryPolicy};
 
 impl<B, C> Control for RetryPolicy<B, C>
@@ -19,19 +19,24 @@ where
         Kind::Retry
     }
 
-    /// The config as built, with the attempt limit in force.
+    /// The config as built, with the attempt limit in force (a number or
+    /// `"unlimited"`, as a config writes it).
     fn config(&self) -> Value {
         let mut config = to_json(&RetryPolicy::config(self));
         if let Value::Object(map) = &mut config {
-            map.insert("max_attempts".into(), to_json(&self.max_attempts()));
+            map.insert(
+                "max_attempts".into(),
+                AttemptLimit::json(self.max_attempts()),
+            );
         }
         config
     }
 
-    /// The attempt limit in force, and whether it was set at run time.
+    /// The attempt limit in force (a number or `"unlimited"`), and whether
+    /// it was set at run time.
     fn state(&self) -> Value {
         serde_json::json!({
-            "max_attempts": self.max_attempts(),
+            "max_attempts": AttemptLimit::json(self.max_attempts()),
             "changed": self.max_attempts() != RetryPolicy::config(self).max_attempts(),
         })
     }
@@ -44,15 +49,17 @@ where
         // `None`: back to the config's limit; `Some(limit)`: that limit in
         // its place (`Some(None)`: unlimited, a configured "unlimited").
         let target: Option<Option<u32>> = match *change {
-            Change::SetMaxAttempts { max_attempts } => {
-                if max_attempts == Some(0) {
+            Change::SetMaxAttempts { max_attempts } => match max_attempts {
+                AttemptLimit::Limit(0) => {
                     return Err(ChangeError::invalid(
                         "max_attempts",
                         "must be greater than zero",
                     ));
                 }
-                max_attempts.map(Some)
-            }
+                AttemptLimit::Limit(n) => Some(Some(n)),
+                AttemptLimit::Unlimited => Some(None),
+                AttemptLimit::Configured => None,
+            },
             Change::Configure { ref config } => {
                 let new: RetryConfig = parse(config)?;
                 let built = RetryPolicy::config(self);
