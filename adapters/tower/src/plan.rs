@@ -432,9 +432,13 @@ where
         let run = match state.as_mut().project() {
             RetryStateProj::Planned { run } => return run.as_mut().poll(cx),
             RetryStateProj::Alone { attempt, later } => {
+                if later.is_none() {
+                    // Polled again after its answer: the attempt is over
+                    // (and may not be polled again), nothing left to run.
+                    return Poll::Pending;
+                }
                 let result = ready!(attempt.poll(cx));
                 let Some(later) = later.take() else {
-                    // Polled again after its answer: nothing left to run.
                     return Poll::Pending;
                 };
                 // Judged without the time, as `first_attempt_alone` requires.
