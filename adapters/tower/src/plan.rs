@@ -209,6 +209,19 @@ pub struct Resend<S, Req, K> {
     next: Option<Attempt>,
 }
 
+impl<S, Req, K> Resend<S, Req, K> {
+    /// Resends `request` through `service` for every attempt the plan
+    /// starts after the first.
+    const fn new(service: S, request: Req, classify: K) -> Self {
+        Resend {
+            service,
+            request,
+            classify,
+            next: None,
+        }
+    }
+}
+
 impl<S, Req, K> PlanCall for Resend<S, Req, K>
 where
     S: Service<Req>,
@@ -468,12 +481,7 @@ where
                 plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
                 Box::pin(PlanFuture {
                     run: PlanRun::resumed(plan, now, result),
-                    call: Resend {
-                        service,
-                        request,
-                        classify,
-                        next: None,
-                    },
+                    call: Resend::new(service, request, classify),
                     runtime,
                 })
             }
@@ -562,12 +570,7 @@ where
         };
         let run = Box::pin(PlanFuture {
             run: PlanRun::started(plan, now, |_| Some(service.call(request.clone()))),
-            call: Resend {
-                service,
-                request,
-                classify,
-                next: None,
-            },
+            call: Resend::new(service, request, classify),
             runtime,
         });
         RetryFuture {
@@ -792,12 +795,7 @@ where
         let classify = layer.classify.clone();
         PlanFuture {
             run: PlanRun::started(plan, now, first),
-            call: Hedged(Resend {
-                service,
-                request,
-                classify,
-                next: None,
-            }),
+            call: Hedged(Resend::new(service, request, classify)),
             runtime: runtime.clone(),
         }
     }
