@@ -130,7 +130,9 @@ pub use fallback::{FallbackCause, fallback, fallback_blocking};
 pub use hedge::{HedgeContext, Idempotent, hedge};
 pub use lock_kind::{CsKind, LockKind};
 pub use pipeline::{Pipeline, PipelineCall, PipelineError};
-pub use plan_run::{Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in};
+pub use plan_run::{
+    Attempts, Execute, Judge, Once, PlanRun, Step, execute, execute_in, execute_resumed,
+};
 pub use policy_handle::{Asks, DefaultAsk, Policy};
 #[cfg(feature = "quanta")]
 pub use quanta_clock::QuantaClock;

@@ -368,6 +368,36 @@ where
     }
 }
 
+/// [`execute`] for a call whose first attempt ran before its plan was
+/// made ([`PlanRun::resumed`]): the plan has started it and heard how it
+/// ended at `now`, and `last` is its result.
+#[inline]
+pub fn execute_resumed<'r, R, P, J, A, Fut, M, Out>(
+    runtime: &'r R,
+    now: Instant,
+    plan: P,
+    judge: J,
+    attempts: A,
+    last: Fut::Output,
+    answer: M,
+) -> Execute<'r, R, P, J, A, Fut, M>
+where
+    R: Runtime,
+    P: Plan,
+    Fut: Future,
+    J: Judge<Fut::Output>,
+    A: Attempts<Fut>,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+{
+    Execute {
+        runtime,
+        judge,
+        attempts,
+        answer: Some(answer),
+        run: PlanRun::resumed(plan, now, last),
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The future [`execute`] returns.
     #[must_use = "futures do nothing unless polled"]

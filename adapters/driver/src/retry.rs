@@ -6,7 +6,7 @@ use core::fmt;
 use core::future::Future;
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::retry::{
     FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
@@ -15,7 +15,10 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome};
 
-use crate::{BlockingRuntime, Classify, Error, FallbackCause, Runtime, execute, execute_blocking};
+use crate::{
+    BlockingRuntime, Classify, Error, FallbackCause, Runtime, execute, execute_blocking,
+    execute_resumed,
+};
 
 /// For operations that return [`Error`]: an inner error retries as an
 /// error, a timeout as a timeout, a rejection (an open breaker, a rate
@@ -287,13 +290,55 @@ where
     if !classify.verdict_uses_time() {
         plan = plan.judged_without_time();
     }
-    let now = if plan.needs_start_time() {
-        runtime.now()
-    } else {
-        Instant::ZERO
-    };
-    let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    execute(runtime, now, plan, judge, op, RetryError::from_finish)
+    let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
+    let mut op = op;
+    async move {
+        if plan.first_attempt_alone() {
+            // Nothing needs the plan for the first attempt: it runs alone,
+            // and the plan hears of it only if it did not succeed.
+            let result = op(Attempt {
+                number: 1,
+                deadline: Deadline::NEVER,
+            })
+            .await;
+            let verdict = classify.verdict_at(Instant::ZERO, &result);
+            if verdict == Verdict::Success {
+                let answered = Finish::Answer {
+                    attempts: 1,
+                    gave_up: None,
+                };
+                return RetryError::from_finish(answered, Some(result));
+            }
+            let _first = plan.poll_action(Instant::ZERO);
+            let now = runtime.now();
+            let judged = Judged::verdict(verdict);
+            plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+            return execute_resumed(
+                runtime,
+                now,
+                &mut plan,
+                judge,
+                &mut op,
+                result,
+                RetryError::from_finish,
+            )
+            .await;
+        }
+        let now = if plan.needs_start_time() {
+            runtime.now()
+        } else {
+            Instant::ZERO
+        };
+        execute(
+            runtime,
+            now,
+            &mut plan,
+            judge,
+            &mut op,
+            RetryError::from_finish,
+        )
+        .await
+    }
 }
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between

@@ -287,3 +287,84 @@ async fn a_blocking_caller_off_the_workers_retries_on_the_same_policy() {
     // its two retries were paid from the budget this handle shares
     assert_eq!(retry.shared().with(|q| q.tokens()), 500 - 2 * 5);
 }
+
+/// A call whose first attempt runs before its plan is made (no deadline,
+/// no budget, nobody listening) and one under its plan from the start (a
+/// deadline an hour away) retry alike: the same jittered delays from the
+/// same seed, the same attempts at the same instants, the same answer.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_run_alone_retries_as_a_call_under_its_plan() {
+    let jittered = RetryConfig::builder()
+        .max_attempts(4)
+        .backoff(BackoffKind::Exponential {
+            initial: Duration::from_millis(100),
+            multiplier: 2.0,
+            max: Duration::from_secs(10),
+        })
+        .jitter(Jitter::Full)
+        .build()
+        .unwrap();
+    let mut runs = Vec::new();
+    for far in [false, true] {
+        let retry = RetryPolicy::new(jittered).seed(7);
+        let starts = log();
+        let op = |attempt: Attempt| {
+            starts.lock().unwrap().push(TokioClock.now());
+            async move {
+                sleep(Duration::from_millis(10)).await;
+                if attempt.number < 4 {
+                    Err(attempt.number)
+                } else {
+                    Ok(attempt.number)
+                }
+            }
+        };
+        let t0 = TokioClock.now();
+        let answer = if far {
+            let deadline = Deadline::after(t0, Duration::from_secs(3600));
+            retry
+                .call_with_deadline(&failsafe_tokio::DefaultClassifier, deadline, op)
+                .await
+        } else {
+            retry.call(op).await
+        };
+        let offsets: Vec<_> = take(&starts)
+            .iter()
+            .map(|&t| t.saturating_duration_since(t0))
+            .collect();
+        runs.push((answer, offsets));
+    }
+    assert_eq!(runs[0].0, Ok(4));
+    assert_eq!(runs[0].1.len(), 4);
+    assert!(
+        runs[0].1[3] > Duration::from_millis(30),
+        "jittered backoffs: {:?}",
+        runs[0].1
+    );
+    assert_eq!(runs[0], runs[1]);
+}
+
+/// The classifier's word on a first attempt run alone: an error not to
+/// retry ends the call at once, with that attempt's error.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_run_alone_that_must_not_retry_ends_the_call() {
+    let retry = RetryPolicy::new(constant(5, Duration::from_millis(10)));
+    let calls = AtomicU32::new(0);
+    let by_code = |r: &Result<u32, u32>| match r {
+        Ok(_) => Verdict::Success,
+        Err(404) => Verdict::DoNotRetry,
+        Err(_) => Verdict::retry(),
+    };
+    let e = retry
+        .call_with(&by_code, |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, u32>(404) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.reason, e.attempts, e.last),
+        (GiveUp::NotRetryable, 1, Some(404))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

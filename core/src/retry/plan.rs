@@ -315,6 +315,48 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
         }
     }
 
+    /// Whether this unstarted plan's first attempt needs nothing of it: no
+    /// deadline, no `max_elapsed`, a budget that keeps no state
+    /// ([`RetryBudget::is_unlimited`]) and reads no time, a silent
+    /// observer, results judged without the time
+    /// ([`judged_without_time`](Self::judged_without_time)). Such a plan,
+    /// started and told the attempt succeeded, answers with it
+    /// (`Finish::Answer { attempts: 1, gave_up: None }`) having done
+    /// nothing else, so a driver may run the first attempt alone, hand it
+    /// `Attempt { number: 1, deadline: Deadline::NEVER }`, and bring the
+    /// plan in only if the attempt did not succeed: the plan's first
+    /// [`poll_action`](Plan::poll_action) (at any instant) then starts it,
+    /// and [`on_event`](Plan::on_event) hears how it ended.
+    ///
+    /// ```
+    /// use failsafe_core::plan::{Action, Attempt, Judged, Plan, PlanEvent};
+    /// use failsafe_core::retry::{NoBudget, RetryConfig, RetryPlan, Verdict};
+    /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
+    ///
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// let plan = RetryPlan::unstarted(config, Deadline::NEVER, &NoBudget, Xorshift64::new(1), ());
+    /// assert!(!plan.first_attempt_alone(), "a result judged with the time needs the plan");
+    /// let mut plan = plan.judged_without_time();
+    /// assert!(plan.first_attempt_alone());
+    /// // the attempt ran alone and failed: the plan takes over
+    /// let first = Attempt { number: 1, deadline: Deadline::NEVER };
+    /// assert_eq!(plan.poll_action(Instant::ZERO), Action::Start(first));
+    /// let now = Instant::from_millis(5);
+    /// plan.on_event(now, PlanEvent::Ended { attempt: 1, judged: Judged::verdict(Verdict::retry()) });
+    /// assert!(matches!(plan.poll_action(now), Action::Wait(Some(_))));
+    /// ```
+    #[inline]
+    pub fn first_attempt_alone(&self) -> bool
+    where
+        G: RetryBudget,
+    {
+        matches!(self.phase, Phase::Unstarted)
+            && G::is_unlimited()
+            && self.success_is_timeless()
+            && self.machine.deadline_or_max() == Instant::MAX
+            && self.machine.cfg().max_elapsed().is_none()
+    }
+
     /// Nothing but a failure needs the time at which an attempt ended.
     #[inline]
     fn success_is_timeless(&self) -> bool
