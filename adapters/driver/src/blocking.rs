@@ -89,9 +89,9 @@ impl<C: BlockingRuntime + ?Sized> BlockingRuntime for &C {
 pub fn execute_blocking<R, P, J, F, O>(
     runtime: &R,
     now: Instant,
-    mut plan: P,
-    mut judge: J,
-    mut op: F,
+    plan: P,
+    judge: J,
+    op: F,
 ) -> (Finish, Option<O>)
 where
     R: BlockingRuntime + ?Sized,
@@ -99,7 +99,28 @@ where
     J: Judge<O>,
     F: FnMut(Attempt, Instant) -> O,
 {
-    let (mut now, mut last, mut started) = (now, None, 0u32);
+    execute_blocking_from(runtime, now, plan, judge, op, None)
+}
+
+/// [`execute_blocking`] going on from `last`, the result of a first
+/// attempt that ran before the plan was made (the plan has started it and
+/// heard how it ended at `now`), if any.
+pub(crate) fn execute_blocking_from<R, P, J, F, O>(
+    runtime: &R,
+    now: Instant,
+    mut plan: P,
+    mut judge: J,
+    mut op: F,
+    last: Option<O>,
+) -> (Finish, Option<O>)
+where
+    R: BlockingRuntime + ?Sized,
+    P: Plan,
+    J: Judge<O>,
+    F: FnMut(Attempt, Instant) -> O,
+{
+    let (mut now, mut started) = (now, u32::from(last.is_some()));
+    let mut last = last;
     loop {
         let (attempt, output) = match plan.poll_action(now) {
             Action::Start(attempt) => {

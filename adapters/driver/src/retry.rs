@@ -15,6 +15,7 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer, Outcome};
 
+use crate::blocking::execute_blocking_from;
 use crate::{
     BlockingRuntime, Classify, Error, FallbackCause, Runtime, execute, execute_blocking,
     execute_resumed,
@@ -387,12 +388,38 @@ where
     F: FnMut(Attempt) -> Result<T, E>,
 {
     let mut op = op;
-    let now = runtime.now();
-    let mut plan = ctx.plan(now);
+    let mut plan = ctx.unstarted_plan();
     if let Some(max) = max_attempts {
         plan = plan.with_max_attempts(max);
     }
+    if !classify.verdict_uses_time() {
+        plan = plan.judged_without_time();
+    }
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
+    if plan.first_attempt_alone() {
+        // As the async `retry`: the first attempt alone, no clock read
+        // unless it did not succeed.
+        let result = op(Attempt {
+            number: 1,
+            deadline: Deadline::NEVER,
+        });
+        let verdict = classify.verdict_at(Instant::ZERO, &result);
+        if verdict == Verdict::Success {
+            let answered = Finish::Answer {
+                attempts: 1,
+                gave_up: None,
+            };
+            return RetryError::from_finish(answered, Some(result));
+        }
+        let _first = plan.poll_action(Instant::ZERO);
+        let now = runtime.now();
+        let judged = Judged::verdict(verdict);
+        plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+        let run = |a, _| op(a);
+        let (finish, result) = execute_blocking_from(runtime, now, plan, judge, run, Some(result));
+        return RetryError::from_finish(finish, result);
+    }
+    let now = runtime.now();
     let (finish, result) = execute_blocking(runtime, now, plan, judge, |a, _| op(a));
     RetryError::from_finish(finish, result)
 }

@@ -62,3 +62,44 @@ fn slow_call_detection_and_an_open_breaker_read_it_once_per_decision() {
         "an open breaker reads once to compare with retry_at"
     );
 }
+
+/// Blocking retries sleep on it: a sleep jumps the count past its end.
+impl failsafe_driver::BlockingRuntime for CountingClock {
+    fn block_until(&self, at: Instant) {
+        let at = u32::try_from(at.as_millis()).unwrap_or(u32::MAX);
+        self.0.set(self.0.get().max(at));
+    }
+}
+
+#[test]
+fn a_retry_whose_first_attempt_succeeds_never_reads_the_clock() {
+    use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
+    use failsafe_driver::RetryPolicy;
+    use std::time::Duration;
+    let config = RetryConfig::builder()
+        .max_attempts(3)
+        .backoff(BackoffKind::Constant(Duration::from_millis(100)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let retry = RetryPolicy::with_runtime(config, CountingClock::default());
+    for _ in 0..10 {
+        retry.call_blocking(|_| Ok::<_, ()>(())).unwrap();
+    }
+    assert_eq!(retry.runtime().0.get(), 0);
+    // a failure reads it where a decision needs the time: at each failed
+    // attempt's end, to start the backoff
+    let answer = retry.call_blocking(|a| {
+        if a.number < 3 {
+            Err(a.number)
+        } else {
+            Ok(a.number)
+        }
+    });
+    assert_eq!(answer, Ok(3));
+    assert_eq!(
+        retry.runtime().0.get(),
+        100 + 1 + 100 + 1 + 1,
+        "two backoffs jumped, three reads"
+    );
+}
