@@ -6,7 +6,7 @@ use core::fmt;
 use core::future::Future;
 
 use failsafe_core::fallback::FallbackReason;
-use failsafe_core::plan::{Attempt, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{
     FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
@@ -310,10 +310,8 @@ where
                 };
                 return RetryError::from_finish(answered, Some(result));
             }
-            let _first = plan.poll_action(Instant::ZERO);
             let now = runtime.now();
-            let judged = Judged::verdict(verdict);
-            plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+            plan.first_attempt_ended(now, Judged::verdict(verdict));
             return execute_resumed(
                 runtime,
                 now,
@@ -411,10 +409,8 @@ where
             };
             return RetryError::from_finish(answered, Some(result));
         }
-        let _first = plan.poll_action(Instant::ZERO);
         let now = runtime.now();
-        let judged = Judged::verdict(verdict);
-        plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+        plan.first_attempt_ended(now, Judged::verdict(verdict));
         let run = |a, _| op(a);
         let (finish, result) = execute_blocking_from(runtime, now, plan, judge, run, Some(result));
         return RetryError::from_finish(finish, result);

@@ -925,6 +925,51 @@ mod tests {
             .unwrap()
     }
 
+    /// The parts' answer is the plan's: the tower layer asks the parts
+    /// (to make no plan), the async and blocking entries ask the plan.
+    #[test]
+    fn the_parts_and_the_plan_agree_on_a_first_attempt_alone() {
+        let far = Deadline::at(Instant::from_secs(3600));
+        let bounded = RetryConfig::builder()
+            .max_elapsed(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let plain = RetryConfig::builder().build().unwrap();
+        let mut seen = [0u32; 2];
+        for config in [plain, bounded] {
+            for deadline in [Deadline::NEVER, far] {
+                for listening in [false, true] {
+                    for timeless in [false, true] {
+                        let mut policy = RetryPolicy::with_runtime(config, Jump::default());
+                        if listening {
+                            policy = policy.on_event(|_| {});
+                        }
+                        let mut quota = policy.clone().budget(TokenQuota::AWS_STANDARD);
+                        let parts = policy.plan_parts(deadline);
+                        let alone = parts.first_attempt_alone(timeless);
+                        let plan = parts.unstarted();
+                        let plan = if timeless {
+                            plan.judged_without_time()
+                        } else {
+                            plan
+                        };
+                        assert_eq!(alone, plan.first_attempt_alone());
+                        seen[usize::from(alone)] += 1;
+                        let parts = quota.plan_parts(deadline);
+                        assert!(!parts.first_attempt_alone(timeless));
+                        assert!(
+                            !parts
+                                .unstarted()
+                                .judged_without_time()
+                                .first_attempt_alone()
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, [15, 1], "alone only with nothing needing the plan");
+    }
+
     #[test]
     fn blocking_run_sleeps_the_backoff_on_its_clock() {
         let p = RetryPolicy::with_runtime(

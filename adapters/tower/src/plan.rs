@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use failsafe_core::Instant;
 use failsafe_core::hedge::{HedgeConfig, HedgePlan, Latencies, LatencyQuantile};
-use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _, PlanEvent};
+use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _};
 use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan, Verdict};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
@@ -475,10 +475,8 @@ where
                     runtime,
                 } = later;
                 let mut plan = parts.unstarted().judged_without_time();
-                let _first = plan.poll_action(Instant::ZERO);
                 let now = runtime.now();
-                let judged = Judged::verdict(verdict);
-                plan.on_event(now, PlanEvent::Ended { attempt: 1, judged });
+                plan.first_attempt_ended(now, Judged::verdict(verdict));
                 Box::pin(PlanFuture {
                     run: PlanRun::resumed(plan, now, result),
                     call: Resend::new(service, request, classify),

@@ -324,12 +324,11 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
     /// (`Finish::Answer { attempts: 1, gave_up: None }`) having done
     /// nothing else, so a driver may run the first attempt alone, hand it
     /// `Attempt { number: 1, deadline: Deadline::NEVER }`, and bring the
-    /// plan in only if the attempt did not succeed: the plan's first
-    /// [`poll_action`](Plan::poll_action) (at any instant) then starts it,
-    /// and [`on_event`](Plan::on_event) hears how it ended.
+    /// plan in only if the attempt did not succeed
+    /// ([`first_attempt_ended`](Self::first_attempt_ended)).
     ///
     /// ```
-    /// use failsafe_core::plan::{Action, Attempt, Judged, Plan, PlanEvent};
+    /// use failsafe_core::plan::{Action, Judged, Plan};
     /// use failsafe_core::retry::{NoBudget, RetryConfig, RetryPlan, Verdict};
     /// use failsafe_core::{rng::Xorshift64, timeout::Deadline, Instant};
     ///
@@ -338,11 +337,10 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
     /// assert!(!plan.first_attempt_alone(), "a result judged with the time needs the plan");
     /// let mut plan = plan.judged_without_time();
     /// assert!(plan.first_attempt_alone());
-    /// // the attempt ran alone and failed: the plan takes over
-    /// let first = Attempt { number: 1, deadline: Deadline::NEVER };
-    /// assert_eq!(plan.poll_action(Instant::ZERO), Action::Start(first));
+    /// // the attempt ran alone and failed at 5 ms: the plan takes over
     /// let now = Instant::from_millis(5);
-    /// plan.on_event(now, PlanEvent::Ended { attempt: 1, judged: Judged::verdict(Verdict::retry()) });
+    /// plan.first_attempt_ended(now, Judged::verdict(Verdict::retry()));
+    /// assert_eq!(plan.attempts(), 1);
     /// assert!(matches!(plan.poll_action(now), Action::Wait(Some(_))));
     /// ```
     #[inline]
@@ -355,6 +353,21 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
             && self.success_is_timeless()
             && self.machine.deadline_or_max() == Instant::MAX
             && self.machine.cfg().max_elapsed().is_none()
+    }
+
+    /// The first attempt ran alone ([`first_attempt_alone`](Self::first_attempt_alone))
+    /// and ended at `now`, judged `judged` (anything but a success: a
+    /// success needs no plan): the plan starts it and hears how it ended,
+    /// as if it had run under the plan from the start.
+    #[inline]
+    pub fn first_attempt_ended(&mut self, now: Instant, judged: Judged)
+    where
+        L: BudgetHandle<G>,
+        G: RetryBudget,
+        N: Rng,
+    {
+        let _first = self.poll_action(Instant::ZERO);
+        self.on_event(now, PlanEvent::Ended { attempt: 1, judged });
     }
 
     /// Nothing but a failure needs the time at which an attempt ended.
