@@ -100,8 +100,8 @@ where
         }
     }
 
-    /// A call whose first attempt ran before its plan was made (a tower
-    /// retry's first attempt, run alone while nothing needs the plan): the
+    /// A call whose first attempt ran before its plan was made (a retry's
+    /// first attempt, run alone while nothing needs the plan): the
     /// plan has started it and heard how it ended at `now`, and `last` is
     /// its result. The run goes on from the plan's next action.
     #[inline]

@@ -4,11 +4,13 @@
 use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
 
 use failsafe_core::fallback::FallbackReason;
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{
-    FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
+    BudgetHandle, FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
 use failsafe_core::rng::Rng;
 use failsafe_core::sync::Lock;
@@ -17,8 +19,8 @@ use failsafe_core::{Instant, Observer, Outcome};
 
 use crate::blocking::execute_blocking_from;
 use crate::{
-    BlockingRuntime, Classify, Error, FallbackCause, Runtime, execute, execute_blocking,
-    execute_resumed,
+    Attempts, BlockingRuntime, Classify, Error, FallbackCause, Judge, Runtime, execute,
+    execute_blocking, execute_resumed,
 };
 
 /// For operations that return [`Error`]: an inner error retries as an
@@ -292,51 +294,170 @@ where
         plan = plan.judged_without_time();
     }
     let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    let mut op = op;
-    async move {
-        if plan.first_attempt_alone() {
-            // Nothing needs the plan for the first attempt: it runs alone,
-            // and the plan hears of it only if it did not succeed.
-            let result = op(Attempt {
-                number: 1,
-                deadline: Deadline::NEVER,
-            })
-            .await;
-            let verdict = classify.verdict_at(Instant::ZERO, &result);
-            if verdict == Verdict::Success {
-                let answered = Finish::Answer {
-                    attempts: 1,
-                    gave_up: None,
-                };
-                return RetryError::from_finish(answered, Some(result));
-            }
-            let now = runtime.now();
-            plan.first_attempt_ended(now, Judged::verdict(verdict));
-            return execute_resumed(
-                runtime,
-                now,
-                &mut plan,
-                judge,
-                &mut op,
-                result,
-                RetryError::from_finish,
-            )
-            .await;
-        }
-        let now = if plan.needs_start_time() {
-            runtime.now()
-        } else {
-            Instant::ZERO
-        };
-        execute(
+    let answer = RetryError::from_finish;
+    if plan.first_attempt_alone() {
+        // Nothing needs the plan for the first attempt: it runs alone, and
+        // the plan hears of it only if it did not succeed.
+        let rest = Rest {
             runtime,
-            now,
-            &mut plan,
+            plan,
             judge,
-            &mut op,
-            RetryError::from_finish,
-        )
-        .await
+            op,
+            answer: Some(answer),
+        };
+        return RetryCall {
+            state: CallState::Alone {
+                attempt: None,
+                rest: Some(rest),
+            },
+        };
+    }
+    let now = if plan.needs_start_time() {
+        runtime.now()
+    } else {
+        Instant::ZERO
+    };
+    RetryCall {
+        state: CallState::Run {
+            run: execute(runtime, now, plan, judge, op, answer),
+        },
+    }
+}
+
+/// What a call whose first attempt runs alone keeps aside for after it.
+struct Rest<'r, R, P, J, F, M> {
+    runtime: &'r R,
+    plan: P,
+    judge: J,
+    op: F,
+    /// Taken when the call answers.
+    answer: Option<M>,
+}
+
+pin_project_lite::pin_project! {
+    #[project = CallStateProj]
+    enum CallState<Fut, X, Run> {
+        // The first attempt, made at the first poll, with the plan aside.
+        Alone { #[pin] attempt: Option<Fut>, rest: Option<X> },
+        // The plan executed (from the start, or after a first attempt alone
+        // that did not succeed).
+        Run { #[pin] run: Run },
+        // Answered from the first attempt alone.
+        Done,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A retried call ([`retry`]): its first attempt alone while nothing
+    /// needs the plan, else (or after it) the plan executed. Polled again
+    /// after it answered, it stays pending (as [`Execute`](crate::Execute)),
+    /// so no panic path is linked.
+    struct RetryCall<Fut, X, Run> {
+        #[pin]
+        state: CallState<Fut, X, Run>,
+    }
+}
+
+impl<'r, R, L, G, N, O, C, J, F, Fut, M, Out> Future
+    for RetryCall<
+        Fut,
+        Rest<'r, R, RetryPlan<L, G, N, O, C>, J, F, M>,
+        crate::Execute<'r, R, RetryPlan<L, G, N, O, C>, J, F, Fut, M>,
+    >
+where
+    R: Runtime,
+    L: BudgetHandle<G>,
+    G: RetryBudget,
+    N: Rng,
+    O: Observer<RetryEvent>,
+    C: Borrow<RetryConfig>,
+    J: Judge<Fut::Output>,
+    F: Attempts<Fut>,
+    Fut: Future,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
+{
+    type Output = Out;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out> {
+        let mut state = self.project().state;
+        let run = match state.as_mut().project() {
+            CallStateProj::Run { run } => return run.poll(cx),
+            CallStateProj::Done => return Poll::Pending,
+            CallStateProj::Alone { mut attempt, rest } => {
+                let Some(aside) = rest.as_mut() else {
+                    return Poll::Pending;
+                };
+                if attempt.as_mut().as_pin_mut().is_none() {
+                    let first = Attempt {
+                        number: 1,
+                        deadline: Deadline::NEVER,
+                    };
+                    match aside.op.make(first) {
+                        Some(future) => attempt.set(Some(future)),
+                        None => {
+                            // No attempt can be made: the answer of a plan
+                            // whose operation makes none.
+                            let Some(answer) = aside.answer.take() else {
+                                return Poll::Pending;
+                            };
+                            let none = Finish::Answer {
+                                attempts: 0,
+                                gave_up: None,
+                            };
+                            state.set(CallState::Done);
+                            return Poll::Ready(answer(none, None));
+                        }
+                    }
+                }
+                let Some(future) = attempt.as_mut().as_pin_mut() else {
+                    return Poll::Pending;
+                };
+                let result = ready!(future.poll(cx));
+                let Some(aside) = rest.as_mut() else {
+                    return Poll::Pending;
+                };
+                // Judged without the time, as `first_attempt_alone` requires.
+                let judged = aside.judge.judge(Instant::ZERO, &result);
+                if judged.verdict == Verdict::Success {
+                    // The rest is dropped in place, not moved out: a
+                    // success copies nothing.
+                    let Some(answer) = aside.answer.take() else {
+                        return Poll::Pending;
+                    };
+                    let answered = Finish::Answer {
+                        attempts: 1,
+                        gave_up: None,
+                    };
+                    state.set(CallState::Done);
+                    return Poll::Ready(answer(answered, Some(result)));
+                }
+                let Some(mut aside) = rest.take() else {
+                    return Poll::Pending;
+                };
+                let now = aside
+                    .judge
+                    .ended_at(&result)
+                    .unwrap_or_else(|| aside.runtime.now());
+                aside.plan.first_attempt_ended(now, judged);
+                let Rest {
+                    runtime,
+                    plan,
+                    judge,
+                    op,
+                    answer,
+                } = aside;
+                let Some(answer) = answer else {
+                    return Poll::Pending;
+                };
+                execute_resumed(runtime, now, plan, judge, op, result, answer)
+            }
+        };
+        state.set(CallState::Run { run });
+        match state.project() {
+            CallStateProj::Run { run } => run.poll(cx),
+            _ => Poll::Pending,
+        }
     }
 }
 

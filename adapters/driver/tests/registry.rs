@@ -741,6 +741,13 @@ fn a_retry_limit_change_keeps_the_call_in_flight_and_applies_to_the_next() {
     assert!(
         Change::from_json(json!({"action": "set_max_attempts", "max_attempts": "many"})).is_err()
     );
+    // left out: the config's, as null says
+    assert_eq!(
+        Change::from_json(json!({"action": "set_max_attempts"})).unwrap(),
+        Change::SetMaxAttempts {
+            max_attempts: AttemptLimit::Configured
+        }
+    );
     // the other patterns' actions are refused
     assert!(registry.apply("orders", Change::Reset).is_err());
 }

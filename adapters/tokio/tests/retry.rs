@@ -368,3 +368,57 @@ async fn a_first_attempt_run_alone_that_must_not_retry_ends_the_call() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// Polled again after it answered, a retry's future stays pending (it
+/// neither panics nor runs the operation again), whether its first attempt
+/// ran alone or under the plan; and it is `Unpin` when its operation is.
+#[tokio::test(start_paused = true)]
+async fn a_retry_future_polled_after_its_answer_stays_pending() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    fn unpin<T: Unpin>(t: T) -> T {
+        t
+    }
+    let retry = RetryPolicy::new(constant(3, Duration::from_millis(10)));
+    let calls = AtomicU32::new(0);
+    let op = |_: Attempt| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok::<u32, u32>(7))
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    let far = Deadline::after(TokioClock.now(), Duration::from_secs(3600));
+    let mut alone = unpin(retry.call(op));
+    assert_eq!(
+        std::pin::Pin::new(&mut alone).poll(&mut cx),
+        Poll::Ready(Ok(7))
+    );
+    assert_eq!(std::pin::Pin::new(&mut alone).poll(&mut cx), Poll::Pending);
+    let mut planned = unpin(retry.call_with_deadline(&failsafe_tokio::DefaultClassifier, far, op));
+    assert_eq!(
+        std::pin::Pin::new(&mut planned).poll(&mut cx),
+        Poll::Ready(Ok(7))
+    );
+    assert_eq!(
+        std::pin::Pin::new(&mut planned).poll(&mut cx),
+        Poll::Pending
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// `max_elapsed` counts from when the call's future is made, as a
+/// deadline does (`tokio::time::timeout`'s), not from its first poll.
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_counts_from_when_the_call_is_made() {
+    let config = RetryConfig::builder()
+        .max_attempts(50)
+        .max_elapsed(Duration::from_millis(100))
+        .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let retry = RetryPolicy::new(config);
+    let call = retry.call(|_| async { Err::<(), u16>(500) });
+    sleep(Duration::from_millis(150)).await;
+    let e = call.await.unwrap_err();
+    assert_eq!((e.reason, e.attempts), (GiveUp::Elapsed, 1));
+}

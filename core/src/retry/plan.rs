@@ -366,6 +366,10 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
         G: RetryBudget,
         N: Rng,
     {
+        debug_assert!(
+            self.first_attempt_alone(),
+            "a plan that needs the time for its first attempt ran it alone"
+        );
         let _first = self.poll_action(Instant::ZERO);
         self.on_event(now, PlanEvent::Ended { attempt: 1, judged });
     }

@@ -272,6 +272,8 @@ struct LimitArgs {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, expecting = "an object with `max_attempts`")]
 struct MaxAttemptsArgs {
+    // Left out: the config's, as `null` says.
+    #[serde(default)]
     max_attempts: AttemptLimit,
 }
 
@@ -291,9 +293,11 @@ struct MaxAttemptsArgs {
 /// assert_eq!(max_attempts, AttemptLimit::Configured);
 /// assert!(Change::from_json(json!({"action": "set_max_attempts", "max_attempts": "many"})).is_err());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttemptLimit {
-    /// Back to the limit the policy was built with.
+    /// Back to the limit the policy was built with (also what a change
+    /// leaving `max_attempts` out means).
+    #[default]
     Configured,
     /// At most this many attempts per call (at least 1).
     Limit(u32),
@@ -306,7 +310,7 @@ impl AttemptLimit {
     /// The limit as a retry's config writes it: a number, or
     /// `"unlimited"` for none (how the registry's views show the limit in
     /// force, so that a view can be sent back as a change).
-    pub fn json(limit: Option<u32>) -> Value {
+    pub(crate) fn json(limit: Option<u32>) -> Value {
         match limit {
             Some(n) => Value::from(n),
             None => Value::from("unlimited"),
