@@ -9,7 +9,9 @@
 //!   request rate;
 //! - timeout: `failsafe_tower::TimeoutLayer` vs `tower::timeout::Timeout`;
 //! - retry whose first attempt succeeds: `failsafe_tower::RetryLayer` vs
-//!   `tower::retry::Retry` (with a policy allowing 3 attempts).
+//!   `tower::retry::Retry` (with a policy allowing 3 attempts); ours also
+//!   with a listener and with a token budget (their calls need the plan
+//!   from the first attempt on).
 //!
 //! Ratios (peer / ours) are read from criterion's estimates. For scale, the
 //! tokio bulkhead handle's `call` around a ready operation, no tower.
@@ -58,7 +60,17 @@ fn layers(c: &mut Criterion) {
         || TowerRateLimitLayer::new(1_000_000_000, Duration::from_secs(1)).layer(inner());
     let ours_timeout = TimeoutLayer::new(timeout).layer(inner());
     let tower_timeout = TowerTimeoutLayer::new(Duration::from_secs(1)).layer(inner());
-    let ours_retry = RetryLayer::new(retry).layer(inner());
+    let ours_retry = RetryLayer::new(retry.clone()).layer(inner());
+    // What a service with metrics or a retry budget pays: its calls need
+    // the plan from the first attempt on.
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = std::sync::Arc::clone(&heard);
+    let listened = retry.clone().on_event(move |_| {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let ours_retry_listened = RetryLayer::new(listened).layer(inner());
+    let budgeted = retry.budget(failsafe_core::retry::TokenQuota::AWS_STANDARD);
+    let ours_retry_budgeted = RetryLayer::new(budgeted).layer(inner());
     let tower_retry = TowerRetryLayer::new(Attempts(3)).layer(inner());
 
     // Sanity: every service answers.
@@ -97,6 +109,12 @@ fn layers(c: &mut Criterion) {
     });
     g.bench_function("retry: failsafe-tower RetryLayer", |b| {
         requests(b, &rt, || ours_retry.clone())
+    });
+    g.bench_function("retry: failsafe-tower RetryLayer, a listener", |b| {
+        requests(b, &rt, || ours_retry_listened.clone())
+    });
+    g.bench_function("retry: failsafe-tower RetryLayer, a token budget", |b| {
+        requests(b, &rt, || ours_retry_budgeted.clone())
     });
     g.bench_function(
         "for scale: failsafe-tokio BulkheadPolicy::call(ready op)",
