@@ -366,8 +366,15 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
         G: RetryBudget,
         N: Rng,
     {
+        // What cannot change since the caller asked `first_attempt_alone`
+        // (an observer may start listening meanwhile: then the attempt's
+        // duration reads from the start of the clock, as a plan started at
+        // no time read does).
         debug_assert!(
-            self.first_attempt_alone(),
+            matches!(self.phase, Phase::Unstarted)
+                && G::is_unlimited()
+                && self.machine.deadline_or_max() == Instant::MAX
+                && self.machine.cfg().max_elapsed().is_none(),
             "a plan that needs the time for its first attempt ran it alone"
         );
         let _first = self.poll_action(Instant::ZERO);
