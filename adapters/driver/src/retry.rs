@@ -10,7 +10,7 @@ use core::task::{Context, Poll, ready};
 use failsafe_core::fallback::FallbackReason;
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
 use failsafe_core::retry::{
-    BudgetHandle, FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
+    FailureKind, GiveUp, RetryBudget, RetryConfig, RetryEvent, RetryPlan, Verdict,
 };
 use failsafe_core::rng::Rng;
 use failsafe_core::sync::Lock;
@@ -286,21 +286,20 @@ where
     // `max_elapsed`, a budget), and at the attempt's end only if it failed
     // or something times a success (a budget, an observer, a classifier
     // reading `now`).
-    let mut plan = ctx.unstarted_plan();
-    if let Some(max) = max_attempts {
-        plan = plan.with_max_attempts(max);
-    }
-    if !classify.verdict_uses_time() {
-        plan = plan.judged_without_time();
-    }
+    let timeless = !classify.verdict_uses_time();
     let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
     let answer = RetryError::from_finish;
-    if plan.first_attempt_alone() {
+    let alone =
+        ctx.config
+            .borrow()
+            .first_attempt_alone::<G, O>(ctx.deadline, &ctx.observer, timeless);
+    if alone {
         // Nothing needs the plan for the first attempt: it runs alone, and
-        // the plan hears of it only if it did not succeed.
+        // the plan is made only if it did not succeed.
         let rest = Rest {
             runtime,
-            plan,
+            ctx,
+            max_attempts,
             judge,
             op,
             answer: Some(answer),
@@ -311,6 +310,13 @@ where
                 rest: Some(rest),
             },
         };
+    }
+    let mut plan = ctx.unstarted_plan();
+    if let Some(max) = max_attempts {
+        plan = plan.with_max_attempts(max);
+    }
+    if timeless {
+        plan = plan.judged_without_time();
     }
     let now = if plan.needs_start_time() {
         runtime.now()
@@ -324,10 +330,12 @@ where
     }
 }
 
-/// What a call whose first attempt runs alone keeps aside for after it.
-struct Rest<'r, R, P, J, F, M> {
+/// What a call whose first attempt runs alone keeps aside for after it:
+/// what its plan is made from (`ctx`, the attempt limit set at run time).
+struct Rest<'r, R, X, J, F, M> {
     runtime: &'r R,
-    plan: P,
+    ctx: X,
+    max_attempts: Option<Option<u32>>,
     judge: J,
     op: F,
     /// Taken when the call answers.
@@ -358,15 +366,15 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'r, R, L, G, N, O, C, J, F, Fut, M, Out> Future
+impl<'r, 'a, R, L, G, N, O, C, J, F, Fut, M, Out> Future
     for RetryCall<
         Fut,
-        Rest<'r, R, RetryPlan<L, G, N, O, C>, J, F, M>,
-        crate::Execute<'r, R, RetryPlan<L, G, N, O, C>, J, F, Fut, M>,
+        Rest<'r, R, RetryContext<'a, L, N, O, C>, J, F, M>,
+        crate::Execute<'r, R, RetryPlan<&'a L, G, N, O, C>, J, F, Fut, M>,
     >
 where
     R: Runtime,
-    L: BudgetHandle<G>,
+    L: Lock<G> + ?Sized,
     G: RetryBudget,
     N: Rng,
     O: Observer<RetryEvent>,
@@ -388,6 +396,10 @@ where
                 let Some(aside) = rest.as_mut() else {
                     return Poll::Pending;
                 };
+                if aside.answer.is_none() {
+                    // Answered from the first attempt: it may not be polled again.
+                    return Poll::Pending;
+                }
                 if attempt.as_mut().as_pin_mut().is_none() {
                     let first = Attempt {
                         number: 1,
@@ -429,24 +441,29 @@ where
                         attempts: 1,
                         gave_up: None,
                     };
-                    state.set(CallState::Done);
                     return Poll::Ready(answer(answered, Some(result)));
                 }
-                let Some(mut aside) = rest.take() else {
+                let Some(aside) = rest.take() else {
                     return Poll::Pending;
                 };
                 let now = aside
                     .judge
                     .ended_at(&result)
                     .unwrap_or_else(|| aside.runtime.now());
-                aside.plan.first_attempt_ended(now, judged);
                 let Rest {
                     runtime,
-                    plan,
+                    ctx,
+                    max_attempts,
                     judge,
                     op,
                     answer,
                 } = aside;
+                let mut plan = ctx.unstarted_plan();
+                if let Some(max) = max_attempts {
+                    plan = plan.with_max_attempts(max);
+                }
+                let mut plan = plan.judged_without_time();
+                plan.first_attempt_ended(now, judged);
                 let Some(answer) = answer else {
                     return Poll::Pending;
                 };

@@ -689,12 +689,8 @@ impl<B: RetryBudget> PlanParts<B> {
     /// ```
     #[inline]
     pub fn first_attempt_alone(&self, timeless_judge: bool) -> bool {
-        timeless_judge
-            && self.deadline.is_never()
-            && self.config.max_elapsed().is_none()
-            && B::is_unlimited()
-            && !B::uses_time()
-            && Observer::is_silent(&self.hook)
+        self.config
+            .first_attempt_alone::<B, _>(self.deadline, &self.hook, timeless_judge)
     }
 
     /// The call's plan, unstarted ([`RetryPolicy::unstarted_plan`]).

@@ -153,6 +153,43 @@ impl RetryConfig {
     pub(crate) const fn backoff_ref(&self) -> &BackoffKind {
         &self.backoff
     }
+
+    /// Whether a call under this config may run its first attempt before
+    /// its plan is made (and make the plan only if that attempt does not
+    /// succeed): the call has no `deadline`, the config no `max_elapsed`,
+    /// the budget `G` keeps no state and reads no time
+    /// ([`RetryBudget::is_unlimited`], [`RetryBudget::uses_time`]), the
+    /// `observer` is silent, and results are judged without the time
+    /// (`timeless_judge`). The one rule behind
+    /// [`RetryPlan::first_attempt_alone`] and the drivers that hold off
+    /// making the plan.
+    ///
+    /// ```
+    /// use failsafe_core::retry::{NoBudget, RetryConfig, TokenQuota};
+    /// use failsafe_core::timeout::Deadline;
+    /// use failsafe_core::Instant;
+    ///
+    /// let config = RetryConfig::builder().build().unwrap();
+    /// assert!(config.first_attempt_alone::<NoBudget, _>(Deadline::NEVER, &(), true));
+    /// assert!(!config.first_attempt_alone::<NoBudget, _>(Deadline::NEVER, &(), false));
+    /// assert!(!config.first_attempt_alone::<TokenQuota, _>(Deadline::NEVER, &(), true));
+    /// let soon = Deadline::at(Instant::from_secs(1));
+    /// assert!(!config.first_attempt_alone::<NoBudget, _>(soon, &(), true));
+    /// ```
+    #[inline]
+    pub fn first_attempt_alone<G: RetryBudget, O: Observer<RetryEvent>>(
+        &self,
+        deadline: crate::timeout::Deadline,
+        observer: &O,
+        timeless_judge: bool,
+    ) -> bool {
+        timeless_judge
+            && G::is_unlimited()
+            && !G::uses_time()
+            && observer.is_silent()
+            && deadline.is_never()
+            && self.max_elapsed.is_none()
+    }
 }
 
 /// Builds a [`RetryConfig`].

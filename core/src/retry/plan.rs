@@ -349,10 +349,11 @@ impl<L, G, N, O: Observer<RetryEvent>, C: Borrow<RetryConfig>> RetryPlan<L, G, N
         G: RetryBudget,
     {
         matches!(self.phase, Phase::Unstarted)
-            && G::is_unlimited()
-            && self.success_is_timeless()
-            && self.machine.deadline_or_max() == Instant::MAX
-            && self.machine.cfg().max_elapsed().is_none()
+            && self.machine.cfg().first_attempt_alone::<G, O>(
+                self.deadline(),
+                self.machine.observer(),
+                self.timeless_judge,
+            )
     }
 
     /// The first attempt ran alone ([`first_attempt_alone`](Self::first_attempt_alone))
