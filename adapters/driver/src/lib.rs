@@ -84,6 +84,8 @@ mod patterns;
 #[cfg(feature = "registry")]
 pub mod registry;
 #[cfg(feature = "std")]
+mod retry_alone;
+#[cfg(feature = "std")]
 mod std_blocking;
 #[cfg(feature = "std")]
 mod std_fallback;

@@ -4,8 +4,6 @@
 use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll, ready};
 
 use failsafe_core::fallback::FallbackReason;
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan};
@@ -19,8 +17,7 @@ use failsafe_core::{Instant, Observer, Outcome};
 
 use crate::blocking::execute_blocking_from;
 use crate::{
-    Attempts, BlockingRuntime, Classify, Error, FallbackCause, Judge, Runtime, execute,
-    execute_blocking, execute_resumed,
+    BlockingRuntime, Classify, Error, FallbackCause, Judge, Runtime, execute, execute_blocking,
 };
 
 /// For operations that return [`Error`]: an inner error retries as an
@@ -256,19 +253,44 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    retry_limited(runtime, ctx, None, classify, op)
+    // Always under the plan: a firmware's code stays one path (the std
+    // handles run a first attempt alone, [`retry_limited`]; both paths
+    // compiled for one operation cost a firmware about 1.7 KB of flash).
+    let timeless = !classify.verdict_uses_time();
+    let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
+    planned(
+        runtime,
+        ctx,
+        None,
+        timeless,
+        judge,
+        op,
+        RetryError::from_finish,
+    )
 }
 
-/// [`retry`] with the attempt limit set at run time, if any (`None`: the
-/// config's).
+/// A retried call under its plan ([`planned`]).
+pub(crate) type Planned<'r, 'a, R, L, G, N, O, C, J, F, Fut, M> =
+    crate::Execute<'r, R, RetryPlan<&'a L, G, N, O, C>, J, F, Fut, M>;
+
+/// The call under its plan from the start: the plan made now, the clock
+/// read for its start only if something needs the time (a deadline,
+/// `max_elapsed`, a budget), and at an attempt's end only if it failed or
+/// something times a success (a budget, an observer, a classifier reading
+/// `now`). The call starts when its future is made (as
+/// `tokio::time::timeout`'s deadline does), its first attempt at the
+/// first poll.
 #[inline]
-pub(crate) fn retry_limited<R, L, G, N, O, C, K, F, Fut, T, E>(
-    runtime: &R,
-    ctx: RetryContext<'_, L, N, O, C>,
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn planned<'r, 'a, R, L, G, N, O, C, J, F, Fut, M, Out>(
+    runtime: &'r R,
+    ctx: RetryContext<'a, L, N, O, C>,
     max_attempts: Option<Option<u32>>,
-    classify: &K,
+    timeless: bool,
+    judge: J,
     op: F,
-) -> impl Future<Output = Result<T, RetryError<E>>>
+    answer: M,
+) -> Planned<'r, 'a, R, L, G, N, O, C, J, F, Fut, M>
 where
     R: Runtime,
     L: Lock<G> + ?Sized,
@@ -276,41 +298,11 @@ where
     N: Rng,
     O: Observer<RetryEvent>,
     C: Borrow<RetryConfig>,
-    K: Classify<T, E> + ?Sized,
+    J: Judge<Fut::Output>,
     F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future,
+    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
-    // The call starts when its future is made (as `tokio::time::timeout`'s
-    // deadline does), its first attempt at the first poll; the clock is
-    // read for that start only if something needs the time (a deadline,
-    // `max_elapsed`, a budget), and at the attempt's end only if it failed
-    // or something times a success (a budget, an observer, a classifier
-    // reading `now`).
-    let timeless = !classify.verdict_uses_time();
-    let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
-    let answer = RetryError::from_finish;
-    let alone =
-        ctx.config
-            .borrow()
-            .first_attempt_alone::<G, O>(ctx.deadline, &ctx.observer, timeless);
-    if alone {
-        // Nothing needs the plan for the first attempt: it runs alone, and
-        // the plan is made only if it did not succeed.
-        let rest = Rest {
-            runtime,
-            ctx,
-            max_attempts,
-            judge,
-            op,
-            answer: Some(answer),
-        };
-        return RetryCall {
-            state: CallState::Alone {
-                attempt: None,
-                rest: Some(rest),
-            },
-        };
-    }
     let mut plan = ctx.unstarted_plan();
     if let Some(max) = max_attempts {
         plan = plan.with_max_attempts(max);
@@ -323,159 +315,7 @@ where
     } else {
         Instant::ZERO
     };
-    RetryCall {
-        state: CallState::Run {
-            run: execute(runtime, now, plan, judge, op, answer),
-        },
-    }
-}
-
-/// What a call whose first attempt runs alone keeps aside for after it:
-/// what its plan is made from (`ctx`, the attempt limit set at run time).
-struct Rest<'r, R, X, J, F, M> {
-    runtime: &'r R,
-    ctx: X,
-    max_attempts: Option<Option<u32>>,
-    judge: J,
-    op: F,
-    /// Taken when the call answers.
-    answer: Option<M>,
-}
-
-pin_project_lite::pin_project! {
-    #[project = CallStateProj]
-    enum CallState<Fut, X, Run> {
-        // The first attempt, made at the first poll, with the plan aside.
-        Alone { #[pin] attempt: Option<Fut>, rest: Option<X> },
-        // The plan executed (from the start, or after a first attempt alone
-        // that did not succeed).
-        Run { #[pin] run: Run },
-        // Answered from the first attempt alone.
-        Done,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A retried call ([`retry`]): its first attempt alone while nothing
-    /// needs the plan, else (or after it) the plan executed. Polled again
-    /// after it answered, it stays pending (as [`Execute`](crate::Execute)),
-    /// so no panic path is linked.
-    struct RetryCall<Fut, X, Run> {
-        #[pin]
-        state: CallState<Fut, X, Run>,
-    }
-}
-
-impl<'r, 'a, R, L, G, N, O, C, J, F, Fut, M, Out> Future
-    for RetryCall<
-        Fut,
-        Rest<'r, R, RetryContext<'a, L, N, O, C>, J, F, M>,
-        crate::Execute<'r, R, RetryPlan<&'a L, G, N, O, C>, J, F, Fut, M>,
-    >
-where
-    R: Runtime,
-    L: Lock<G> + ?Sized,
-    G: RetryBudget,
-    N: Rng,
-    O: Observer<RetryEvent>,
-    C: Borrow<RetryConfig>,
-    J: Judge<Fut::Output>,
-    F: Attempts<Fut>,
-    Fut: Future,
-    M: FnOnce(Finish, Option<Fut::Output>) -> Out,
-{
-    type Output = Out;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out> {
-        let mut state = self.project().state;
-        let run = match state.as_mut().project() {
-            CallStateProj::Run { run } => return run.poll(cx),
-            CallStateProj::Done => return Poll::Pending,
-            CallStateProj::Alone { mut attempt, rest } => {
-                let Some(aside) = rest.as_mut() else {
-                    return Poll::Pending;
-                };
-                if aside.answer.is_none() {
-                    // Answered from the first attempt: it may not be polled again.
-                    return Poll::Pending;
-                }
-                if attempt.as_mut().as_pin_mut().is_none() {
-                    let first = Attempt {
-                        number: 1,
-                        deadline: Deadline::NEVER,
-                    };
-                    match aside.op.make(first) {
-                        Some(future) => attempt.set(Some(future)),
-                        None => {
-                            // No attempt can be made: the answer of a plan
-                            // whose operation makes none.
-                            let Some(answer) = aside.answer.take() else {
-                                return Poll::Pending;
-                            };
-                            let none = Finish::Answer {
-                                attempts: 0,
-                                gave_up: None,
-                            };
-                            state.set(CallState::Done);
-                            return Poll::Ready(answer(none, None));
-                        }
-                    }
-                }
-                let Some(future) = attempt.as_mut().as_pin_mut() else {
-                    return Poll::Pending;
-                };
-                let result = ready!(future.poll(cx));
-                let Some(aside) = rest.as_mut() else {
-                    return Poll::Pending;
-                };
-                // Judged without the time, as `first_attempt_alone` requires.
-                let judged = aside.judge.judge(Instant::ZERO, &result);
-                if judged.verdict == Verdict::Success {
-                    // The rest is dropped in place, not moved out: a
-                    // success copies nothing.
-                    let Some(answer) = aside.answer.take() else {
-                        return Poll::Pending;
-                    };
-                    let answered = Finish::Answer {
-                        attempts: 1,
-                        gave_up: None,
-                    };
-                    return Poll::Ready(answer(answered, Some(result)));
-                }
-                let Some(aside) = rest.take() else {
-                    return Poll::Pending;
-                };
-                let now = aside
-                    .judge
-                    .ended_at(&result)
-                    .unwrap_or_else(|| aside.runtime.now());
-                let Rest {
-                    runtime,
-                    ctx,
-                    max_attempts,
-                    judge,
-                    op,
-                    answer,
-                } = aside;
-                let mut plan = ctx.unstarted_plan();
-                if let Some(max) = max_attempts {
-                    plan = plan.with_max_attempts(max);
-                }
-                let mut plan = plan.judged_without_time();
-                plan.first_attempt_ended(now, judged);
-                let Some(answer) = answer else {
-                    return Poll::Pending;
-                };
-                execute_resumed(runtime, now, plan, judge, op, result, answer)
-            }
-        };
-        state.set(CallState::Run { run });
-        match state.project() {
-            CallStateProj::Run { run } => run.poll(cx),
-            _ => Poll::Pending,
-        }
-    }
+    execute(runtime, now, plan, judge, op, answer)
 }
 
 /// [`retry`] for blocking code: `runtime` blocks the thread between

@@ -18,7 +18,8 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
-use crate::retry::{retry_blocking_limited, retry_limited};
+use crate::retry::retry_blocking_limited;
+use crate::retry_alone::retry_limited;
 use crate::{
     Attempt, BlockingRuntime, CallRng, Classify, Clock, DefaultClassifier, Hook, RetryContext,
     RetryError, Runtime, StdClock, StdLock,
