@@ -206,6 +206,30 @@ impl<'a, L: ?Sized, N: Rng, O: Observer<RetryEvent>, C: Borrow<RetryConfig>>
             self.observer,
         )
     }
+
+    /// [`unstarted_plan`](Self::unstarted_plan) with the attempt limit set
+    /// at run time, if any (`None`: the config's), judged without the time
+    /// when `timeless` (the classifier reads none): the plan every driver
+    /// entry makes.
+    #[inline]
+    pub(crate) fn call_plan<G>(
+        self,
+        max_attempts: Option<Option<u32>>,
+        timeless: bool,
+    ) -> RetryPlan<&'a L, G, N, O, C>
+    where
+        L: Lock<G>,
+        G: RetryBudget,
+    {
+        let mut plan = self.unstarted_plan();
+        if let Some(max) = max_attempts {
+            plan = plan.with_max_attempts(max);
+        }
+        if timeless {
+            plan = plan.judged_without_time();
+        }
+        plan
+    }
 }
 
 /// Runs `op` until it succeeds or the policy gives up, sleeping on
@@ -303,13 +327,7 @@ where
     Fut: Future,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
-    let mut plan = ctx.unstarted_plan();
-    if let Some(max) = max_attempts {
-        plan = plan.with_max_attempts(max);
-    }
-    if timeless {
-        plan = plan.judged_without_time();
-    }
+    let plan = ctx.call_plan(max_attempts, timeless);
     let now = if plan.needs_start_time() {
         runtime.now()
     } else {
@@ -364,13 +382,7 @@ where
     F: FnMut(Attempt) -> Result<T, E>,
 {
     let mut op = op;
-    let mut plan = ctx.unstarted_plan();
-    if let Some(max) = max_attempts {
-        plan = plan.with_max_attempts(max);
-    }
-    if !classify.verdict_uses_time() {
-        plan = plan.judged_without_time();
-    }
+    let mut plan = ctx.call_plan(max_attempts, !classify.verdict_uses_time());
     let judge = |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
     if plan.first_attempt_alone() {
         // As the async `retry`: the first attempt alone, no clock read

@@ -18,7 +18,7 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
 use crate::retry::{Planned, planned};
-use crate::{Attempts, Classify, Judge, RetryContext, RetryError, Runtime, execute_resumed};
+use crate::{Classify, Judge, RetryContext, RetryError, Runtime, execute_resumed};
 
 /// [`retry`] for the std handles, with the attempt limit set at run time,
 /// if any (`None`: the config's), and a first attempt run alone when
@@ -95,8 +95,6 @@ pin_project_lite::pin_project! {
         // The plan executed (from the start, or after a first attempt alone
         // that did not succeed).
         Run { #[pin] run: Run },
-        // Answered from the first attempt alone.
-        Done,
     }
 }
 
@@ -125,7 +123,7 @@ where
     O: Observer<RetryEvent>,
     C: Borrow<RetryConfig>,
     J: Judge<Fut::Output>,
-    F: Attempts<Fut>,
+    F: FnMut(Attempt) -> Fut,
     Fut: Future,
     M: FnOnce(Finish, Option<Fut::Output>) -> Out,
 {
@@ -136,7 +134,6 @@ where
         let mut state = self.project().state;
         let run = match state.as_mut().project() {
             CallStateProj::Run { run } => return run.poll(cx),
-            CallStateProj::Done => return Poll::Pending,
             CallStateProj::Alone { mut attempt, rest } => {
                 let Some(aside) = rest.as_mut() else {
                     return Poll::Pending;
@@ -146,26 +143,10 @@ where
                     return Poll::Pending;
                 }
                 if attempt.as_mut().as_pin_mut().is_none() {
-                    let first = Attempt {
+                    attempt.set(Some((aside.op)(Attempt {
                         number: 1,
                         deadline: Deadline::NEVER,
-                    };
-                    match aside.op.make(first) {
-                        Some(future) => attempt.set(Some(future)),
-                        None => {
-                            // No attempt can be made: the answer of a plan
-                            // whose operation makes none.
-                            let Some(answer) = aside.answer.take() else {
-                                return Poll::Pending;
-                            };
-                            let none = Finish::Answer {
-                                attempts: 0,
-                                gave_up: None,
-                            };
-                            state.set(CallState::Done);
-                            return Poll::Ready(answer(none, None));
-                        }
-                    }
+                    })));
                 }
                 let Some(future) = attempt.as_mut().as_pin_mut() else {
                     return Poll::Pending;
@@ -174,9 +155,6 @@ where
                 // Dropped as soon as it is over (as a plan's slot does): it
                 // can never be polled again, and the compiler sees it.
                 attempt.set(None);
-                let Some(aside) = rest.as_mut() else {
-                    return Poll::Pending;
-                };
                 // Judged without the time, as `first_attempt_alone` requires.
                 let judged = aside.judge.judge(Instant::ZERO, &result);
                 if judged.verdict == Verdict::Success {
@@ -206,11 +184,8 @@ where
                     op,
                     answer,
                 } = aside;
-                let mut plan = ctx.unstarted_plan();
-                if let Some(max) = max_attempts {
-                    plan = plan.with_max_attempts(max);
-                }
-                let mut plan = plan.judged_without_time();
+                // Judged without the time, as running alone required.
+                let mut plan = ctx.call_plan(max_attempts, true);
                 plan.first_attempt_ended(now, judged);
                 let Some(answer) = answer else {
                     return Poll::Pending;
