@@ -15,11 +15,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
 
-use failsafe_core::plan::{Action, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
 use failsafe_core::retry::{FailureKind, NoBudget, RetryBudget, RetryConfig, RetryPlan, Verdict};
 use failsafe_core::rng::{Rng, Xorshift64};
 use failsafe_core::timeout::Deadline;
-use failsafe_core::{Instant, Outcome};
+use failsafe_core::{Instant, Outcome, Rejected};
 use failsafe_driver::CallRng;
 
 use crate::dependency::{Dependency, Pending, Reply};
@@ -98,8 +98,23 @@ enum Last {
     TimedOut,
 }
 
+/// The first attempt, as a plan hands it out when the call has no
+/// deadline.
+const FIRST: Attempt = Attempt {
+    number: 1,
+    deadline: Deadline::NEVER,
+};
+
 struct Slot<G> {
     plan: Plan1<G>,
+    /// The call's first attempt runs without its plan: a call whose first
+    /// attempt needs nothing of the plan
+    /// ([`RetryConfig::first_attempt_alone`], the rule the driver's
+    /// handles follow) makes it as the plan would, and the plan takes
+    /// over only if it does not succeed ([`Slot::plan_in`]).
+    alone: bool,
+    /// The seed of the call's jitter generator, until its plan takes it.
+    seed: u64,
     id: u64,
     arrived: Instant,
     /// The sequence number from which this slot's events are current:
@@ -113,6 +128,22 @@ struct Slot<G> {
     held: bool,
     pending: Pending,
     last: Last,
+}
+
+impl<G: RetryBudget> Slot<G> {
+    /// The call's plan takes over from a first attempt that ran without
+    /// it: started at the call's arrival and handed that attempt, as if
+    /// it had led the call from the start (the same events follow).
+    #[inline]
+    fn plan_in(&mut self) {
+        if self.alone {
+            self.alone = false;
+            self.plan
+                .restart(Deadline::NEVER, CallRng::new(self.seed), self.arrived);
+            let first = self.plan.poll_action(self.arrived);
+            debug_assert_eq!(first, Action::Start(FIRST));
+        }
+    }
 }
 
 /// Where the sequence number starts in an event's payload: 22 bits of
@@ -160,6 +191,9 @@ pub enum Traffic {
 pub struct Engine<G = AnyBudget> {
     guards: Guards,
     retry: Rc<RetryConfig>,
+    /// Every call runs its first attempt without its plan
+    /// ([`Slot::alone`]).
+    first_alone: bool,
     budget: Rc<CellLock<G>>,
     attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
@@ -217,7 +251,7 @@ pub enum SimEvent {
         /// The attempt.
         attempt: u32,
         /// Why (which machine) and when to come back.
-        rejected: failsafe_core::Rejected,
+        rejected: Rejected,
     },
     /// The dependency answered an attempt.
     AttemptEnded {
@@ -359,7 +393,13 @@ impl<G: RetryBudget> Engine<G> {
         recorder: Recorder,
     ) -> Engine<G> {
         let mut seeds = Xorshift64::new(seed);
+        // The simulator judges a reply without the time (`classify`).
+        let first_alone = built.timeout.is_none()
+            && built
+                .retry
+                .first_attempt_alone::<G, ()>(Deadline::NEVER, &(), true);
         Engine {
+            first_alone,
             guards: built.guards,
             retry: Rc::new(built.retry),
             budget,
@@ -568,12 +608,17 @@ impl<G: RetryBudget> Engine<G> {
             // starts and is counted as hung.
             return;
         }
-        let rng = CallRng::new(self.jitter_seeds.next_u64());
+        let seed = self.jitter_seeds.next_u64();
+        let first_alone = self.first_alone;
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
-                // the slot's plan starts over, keeping its config and budget handles
-                s.plan.restart(deadline, rng, now);
+                if !first_alone {
+                    // the slot's plan starts over, keeping its config and budget handles
+                    s.plan.restart(deadline, CallRng::new(seed), now);
+                }
+                s.alone = first_alone;
+                s.seed = seed;
                 s.id = id;
                 s.arrived = now;
                 s.epoch = self.events.seq;
@@ -588,10 +633,12 @@ impl<G: RetryBudget> Engine<G> {
                         self.retry.clone(),
                         deadline,
                         self.budget.clone(),
-                        rng,
+                        CallRng::new(seed),
                         (),
                         now,
                     ),
+                    alone: first_alone,
+                    seed,
                     id,
                     arrived: now,
                     epoch: self.events.seq,
@@ -604,7 +651,18 @@ impl<G: RetryBudget> Engine<G> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.drive(slot, now);
+        if first_alone {
+            // What a plan would say first, without asking it.
+            match self.start_attempt(slot, now, FIRST) {
+                Ok(()) => {}
+                Err(rejected) => {
+                    self.refuse(slot, now, FIRST, rejected);
+                    self.drive(slot, now, 1);
+                }
+            }
+        } else {
+            self.drive(slot, now, 0);
+        }
     }
 
     #[inline]
@@ -617,10 +675,11 @@ impl<G: RetryBudget> Engine<G> {
             return; // a stale event: the attempt or timer it was for is gone
         }
         if kind == Kind::Timer as u64 {
+            // Only a plan sets timers.
             s.plan.on_event(now, PlanEvent::Timer);
             let call = s.id;
             self.log.note(SimEvent::BackoffEnded { at: now, call });
-            self.drive(slot, now);
+            self.drive(slot, now, 0);
             return;
         }
         if !s.held {
@@ -653,81 +712,42 @@ impl<G: RetryBudget> Engine<G> {
         s.last = last;
         let judged = Judged::verdict(verdict);
         self.guards.exit_held(now, &mut s.permits, judged.outcome());
-        s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
-        self.drive(slot, now);
+        if s.alone && matches!(verdict, Verdict::Success) {
+            // What the plan would answer, without it.
+            let answer = Finish::Answer {
+                attempts: 1,
+                gave_up: None,
+            };
+            self.finish_call(slot, now, answer);
+        } else {
+            s.plan_in();
+            s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
+            self.drive(slot, now, 0);
+        }
     }
 
-    /// Carries out what the call's plan says until it waits or finishes.
+    /// Carries out what the call's plan says until it waits or finishes;
+    /// `refused` attempts were turned away at `now` already.
     #[inline]
-    fn drive(&mut self, slot: u32, now: Instant) {
+    fn drive(&mut self, slot: u32, now: Instant, mut refused: u32) {
         // Attempts turned away in this one step (all at `now`): a retry
         // with no delay against a machine that keeps refusing (a full
         // bulkhead that never queues, a forced-open breaker) never leaves
         // this loop, so time stops here too ([`Engine::stalled`]).
-        let mut refused = 0u32;
         loop {
             let s = &mut self.slots[slot as usize];
             match s.plan.poll_action(now) {
-                Action::Start(attempt) => {
-                    s.attempt = attempt.number;
-                    s.epoch = self.events.seq;
-                    match self
-                        .guards
-                        .enter_into(now, attempt.deadline, &mut s.permits)
-                    {
-                        Ok(()) => {
-                            s.held = true;
-                            let call = s.id;
-                            self.log.note(SimEvent::AttemptStarted {
-                                at: now,
-                                call,
-                                attempt: attempt.number,
-                            });
-                            self.recorder.reached += 1;
-                            let queued = self.dependency.queued() as u64;
-                            let b = self.recorder.bucket(now);
-                            b.reached += 1;
-                            b.queued = b.queued.max(queued);
-                            let (ends, pending) = self.dependency.start(now, &mut self.dep_rng);
-                            s.pending = pending;
-                            if let Some(at) = ends {
-                                self.events.push(at, Kind::End, slot);
-                            }
-                            let limit = match self.attempt_timeout {
-                                Some(t) => attempt.deadline.min(Deadline::after(now, t)),
-                                None => attempt.deadline,
-                            };
-                            if !limit.is_never() {
-                                self.events.push(limit.instant(), Kind::Timeout, slot);
-                            }
+                Action::Start(attempt) => match self.start_attempt(slot, now, attempt) {
+                    Ok(()) => return,
+                    Err(rejected) => {
+                        self.refuse(slot, now, attempt, rejected);
+                        refused += 1;
+                        if refused >= STALL_REFUSALS || self.stalled.is_some() {
+                            self.stalled.get_or_insert(now);
                             return;
                         }
-                        Err(rejected) => {
-                            let call = s.id;
-                            self.log.note(SimEvent::AttemptRejected {
-                                at: now,
-                                call,
-                                attempt: attempt.number,
-                                rejected,
-                            });
-                            self.recorder.attempts_rejected += 1;
-                            s.last = Last::Rejected;
-                            let judged = Judged::verdict(Verdict::for_rejection(&rejected, now));
-                            s.plan.on_event(
-                                now,
-                                PlanEvent::Ended {
-                                    attempt: attempt.number,
-                                    judged,
-                                },
-                            );
-                            refused += 1;
-                            if refused >= STALL_REFUSALS || self.stalled.is_some() {
-                                self.stalled.get_or_insert(now);
-                                return;
-                            }
-                        }
                     }
-                }
+                },
                 Action::Wait(Some(at)) => {
                     s.epoch = self.events.seq;
                     self.events.push(at, Kind::Timer, slot);
@@ -744,37 +764,110 @@ impl<G: RetryBudget> Engine<G> {
                     }
                 }
                 Action::Finish(finish) => {
-                    let end = match (finish, s.last) {
-                        (Finish::TimedOut(_), _) | (_, Last::TimedOut) => CallEnd::TimedOut,
-                        (_, Last::Rejected) => CallEnd::Rejected,
-                        (_, Last::Reply(Reply::Ok)) => CallEnd::Succeeded,
-                        (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
-                        _ => CallEnd::Failed,
-                    };
-                    let (arrived, call) = (s.arrived, s.id);
-                    s.epoch = u64::MAX; // every event left for it is stale
-                    if s.held {
-                        s.held = false;
-                        self.guards
-                            .exit_held(now, &mut s.permits, Outcome::Cancelled);
-                    }
-                    self.free.push(slot);
-                    self.in_flight_calls -= 1;
-                    let us = self.recorder.end_but_histogram(arrived, now, end);
-                    self.ended_us[self.ended] = us;
-                    self.ended += 1;
-                    if self.ended == ENDED {
-                        self.flush();
-                    }
-                    self.log.note(SimEvent::CallEnded {
-                        at: now,
-                        call,
-                        end,
-                        finish,
-                    });
+                    self.finish_call(slot, now, finish);
                     return;
                 }
             }
         }
+    }
+
+    /// Starts `attempt` of the call in `slot` if the admission machines
+    /// let it: it reaches the dependency and its end (and timeout) are
+    /// scheduled.
+    ///
+    /// # Errors
+    /// The machine that turned it away, and when to come back.
+    #[inline]
+    fn start_attempt(&mut self, slot: u32, now: Instant, attempt: Attempt) -> Result<(), Rejected> {
+        let s = &mut self.slots[slot as usize];
+        s.attempt = attempt.number;
+        s.epoch = self.events.seq;
+        self.guards
+            .enter_into(now, attempt.deadline, &mut s.permits)?;
+        s.held = true;
+        let call = s.id;
+        self.log.note(SimEvent::AttemptStarted {
+            at: now,
+            call,
+            attempt: attempt.number,
+        });
+        self.recorder.reached += 1;
+        let queued = self.dependency.queued() as u64;
+        let b = self.recorder.bucket(now);
+        b.reached += 1;
+        b.queued = b.queued.max(queued);
+        let (ends, pending) = self.dependency.start(now, &mut self.dep_rng);
+        s.pending = pending;
+        if let Some(at) = ends {
+            self.events.push(at, Kind::End, slot);
+        }
+        let limit = match self.attempt_timeout {
+            Some(t) => attempt.deadline.min(Deadline::after(now, t)),
+            None => attempt.deadline,
+        };
+        if !limit.is_never() {
+            self.events.push(limit.instant(), Kind::Timeout, slot);
+        }
+        Ok(())
+    }
+
+    /// `attempt` was turned away: the call's plan hears it (taking over
+    /// if the attempt ran without it).
+    #[inline]
+    fn refuse(&mut self, slot: u32, now: Instant, attempt: Attempt, rejected: Rejected) {
+        let s = &mut self.slots[slot as usize];
+        let call = s.id;
+        self.log.note(SimEvent::AttemptRejected {
+            at: now,
+            call,
+            attempt: attempt.number,
+            rejected,
+        });
+        self.recorder.attempts_rejected += 1;
+        s.last = Last::Rejected;
+        let judged = Judged::verdict(Verdict::for_rejection(&rejected, now));
+        s.plan_in();
+        s.plan.on_event(
+            now,
+            PlanEvent::Ended {
+                attempt: attempt.number,
+                judged,
+            },
+        );
+    }
+
+    /// The call in `slot` ends at `now` as its plan said (`finish`): its
+    /// slot is free again and its latency recorded.
+    #[inline]
+    fn finish_call(&mut self, slot: u32, now: Instant, finish: Finish) {
+        let s = &mut self.slots[slot as usize];
+        let end = match (finish, s.last) {
+            (Finish::TimedOut(_), _) | (_, Last::TimedOut) => CallEnd::TimedOut,
+            (_, Last::Rejected) => CallEnd::Rejected,
+            (_, Last::Reply(Reply::Ok)) => CallEnd::Succeeded,
+            (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
+            _ => CallEnd::Failed,
+        };
+        let (arrived, call) = (s.arrived, s.id);
+        s.epoch = u64::MAX; // every event left for it is stale
+        if s.held {
+            s.held = false;
+            self.guards
+                .exit_held(now, &mut s.permits, Outcome::Cancelled);
+        }
+        self.free.push(slot);
+        self.in_flight_calls -= 1;
+        let us = self.recorder.end_but_histogram(arrived, now, end);
+        self.ended_us[self.ended] = us;
+        self.ended += 1;
+        if self.ended == ENDED {
+            self.flush();
+        }
+        self.log.note(SimEvent::CallEnded {
+            at: now,
+            call,
+            end,
+            finish,
+        });
     }
 }

@@ -1,7 +1,9 @@
 //! A pipeline without a retry budget runs on `Engine<NoBudget>` (calls
-//! that never consult a budget): the same run, event for event, as on
-//! `Engine<AnyBudget>` with `AnyBudget::None`, for every pipeline of the
-//! built-in suite (quick) that has no budget.
+//! that never consult a budget, and whose first attempt runs without the
+//! retry plan when the call has no timeout): the same run, event for
+//! event, as on `Engine<AnyBudget>` with `AnyBudget::None` (every call
+//! led by its plan), for every pipeline of the built-in suite (quick)
+//! that has no budget, and for the speed bench's run.
 
 use failsafe_core::retry::RetryBudget;
 use failsafe_sim::dependency::Dependency;
@@ -10,6 +12,9 @@ use failsafe_sim::metrics::Recorder;
 use failsafe_sim::run::bucket_of;
 use failsafe_sim::spec::ScenarioSpec;
 use failsafe_sim::suite::{DEFAULT, parse, pipelines_of, quick, seed_of};
+
+/// The speed bench's run.
+const STEADY: &str = include_str!("../benches/steady.toml");
 
 fn log_of<G: RetryBudget>(mut engine: Engine<G>, scenario: &ScenarioSpec) -> Vec<SimEvent> {
     engine.keep_log();
@@ -64,4 +69,24 @@ fn a_pipeline_without_a_budget_runs_the_same_on_either_engine() {
     }
     eprintln!("{compared} runs compared");
     assert!(compared >= 5, "only {compared} runs compared");
+}
+
+#[test]
+fn the_speed_bench_runs_the_same_on_either_engine() {
+    let mut suite = parse(STEADY, "steady").expect("valid");
+    // 20 s of it: about 20,000 calls, some 200 of them retried.
+    suite.scenarios[0].duration = core::time::Duration::from_secs(20);
+    let (scenario, pipeline) = (&suite.scenarios[0], &suite.pipelines[0]);
+    let (dependency, recorder) = parts(scenario);
+    let unbudgeted = Engine::unbudgeted(pipeline.build().expect("valid"), dependency, 7, recorder)
+        .expect("no budget");
+    let (dependency, recorder) = parts(scenario);
+    let general = Engine::new(pipeline.build().expect("valid"), dependency, 7, recorder);
+    let (a, b) = (log_of(unbudgeted, scenario), log_of(general, scenario));
+    let retried = a
+        .iter()
+        .filter(|e| matches!(e, SimEvent::AttemptStarted { attempt: 2, .. }))
+        .count();
+    assert!(retried > 50, "only {retried} calls retried");
+    assert!(a == b, "the two engines' logs differ");
 }
