@@ -130,6 +130,18 @@ struct Slot<G> {
     last: Last,
 }
 
+/// How a call ends, from what its plan said and how its last attempt
+/// went.
+fn call_end(finish: Finish, last: Last) -> CallEnd {
+    match (finish, last) {
+        (Finish::TimedOut(_), _) | (_, Last::TimedOut) => CallEnd::TimedOut,
+        (_, Last::Rejected) => CallEnd::Rejected,
+        (_, Last::Reply(Reply::Ok)) => CallEnd::Succeeded,
+        (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
+        _ => CallEnd::Failed,
+    }
+}
+
 impl<G: RetryBudget> Slot<G> {
     /// The call's plan takes over from a first attempt that ran without
     /// it: started at the call's arrival and handed that attempt, as if
@@ -718,7 +730,7 @@ impl<G: RetryBudget> Engine<G> {
                 attempts: 1,
                 gave_up: None,
             };
-            self.finish_call(slot, now, answer);
+            self.finish_call(slot, now, answer, CallEnd::Succeeded);
         } else {
             s.plan_in();
             s.plan.on_event(now, PlanEvent::Ended { attempt, judged });
@@ -764,7 +776,8 @@ impl<G: RetryBudget> Engine<G> {
                     }
                 }
                 Action::Finish(finish) => {
-                    self.finish_call(slot, now, finish);
+                    let end = call_end(finish, s.last);
+                    self.finish_call(slot, now, finish, end);
                     return;
                 }
             }
@@ -836,18 +849,12 @@ impl<G: RetryBudget> Engine<G> {
         );
     }
 
-    /// The call in `slot` ends at `now` as its plan said (`finish`): its
-    /// slot is free again and its latency recorded.
+    /// The call in `slot` ends at `now` as its plan said (`finish`), so
+    /// (`end`, [`call_end`]): its slot is free again and its latency
+    /// recorded.
     #[inline]
-    fn finish_call(&mut self, slot: u32, now: Instant, finish: Finish) {
+    fn finish_call(&mut self, slot: u32, now: Instant, finish: Finish, end: CallEnd) {
         let s = &mut self.slots[slot as usize];
-        let end = match (finish, s.last) {
-            (Finish::TimedOut(_), _) | (_, Last::TimedOut) => CallEnd::TimedOut,
-            (_, Last::Rejected) => CallEnd::Rejected,
-            (_, Last::Reply(Reply::Ok)) => CallEnd::Succeeded,
-            (Finish::GaveUp { .. }, Last::None) => CallEnd::TimedOut,
-            _ => CallEnd::Failed,
-        };
         let (arrived, call) = (s.arrived, s.id);
         s.epoch = u64::MAX; // every event left for it is stale
         if s.held {
