@@ -8,7 +8,9 @@ use failsafe_core::breaker::{BreakerConfig, CountWindow, State};
 use failsafe_core::bulkhead::{BulkheadConfig, FixedLimit};
 use failsafe_core::rate::Quota;
 use failsafe_core::{Instant, RejectReason};
-use failsafe_driver::registry::{Registry, admin};
+use failsafe_driver::registry::{
+    Change, ChangeError, Control, Kind, Registry, Settling, Staged, admin,
+};
 use failsafe_driver::{BulkheadPolicy, CircuitBreakerPolicy, Clock, RateLimiterPolicy};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,8 +28,48 @@ impl Clock for Manual {
 type Breaker = CircuitBreakerPolicy<CountWindow<10>, Manual>;
 type Pool = BulkheadPolicy<4, FixedLimit, Manual>;
 
+/// A policy whose changes run elsewhere (as a Redis breaker's `open` is a
+/// store call): a change takes once that other place answers, if it is up.
+#[derive(Clone, Default)]
+struct Remote {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Control for Remote {
+    fn kind(&self) -> Kind {
+        Kind::CircuitBreaker
+    }
+    fn config(&self) -> Value {
+        json!({})
+    }
+    fn state(&self) -> Value {
+        json!({ "open": self.open.load(Ordering::SeqCst) })
+    }
+    fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
+        let open = match change {
+            Change::Open => true,
+            Change::Close => false,
+            other => return Err(ChangeError::unsupported(other.action())),
+        };
+        let remote = self.clone();
+        Ok(Staged::settling(move || {
+            let took = async move {
+                tokio::task::yield_now().await; // the answer comes later
+                if remote.down.load(Ordering::SeqCst) {
+                    return Err("the store did not answer".to_string());
+                }
+                remote.open.store(open, Ordering::SeqCst);
+                Ok(())
+            };
+            (Instant::ZERO, Box::pin(took) as Settling)
+        }))
+    }
+}
+
 struct Service {
     addr: std::net::SocketAddr,
+    remote: Remote,
     breaker: Breaker,
     pool: Pool,
     limiter: RateLimiterPolicy<Manual>,
@@ -48,6 +90,8 @@ async fn serve() -> Service {
     registry.register("payments", breaker.clone()).unwrap();
     registry.register("db", pool.clone()).unwrap();
     registry.register("search", limiter.clone()).unwrap();
+    let remote = Remote::default();
+    registry.register("shared", remote.clone()).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
     registry.on_change(move |e| {
@@ -61,6 +105,7 @@ async fn serve() -> Service {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Service {
         addr,
+        remote,
         breaker,
         pool,
         limiter,
@@ -127,7 +172,8 @@ async fn lists_and_reads_the_policies() {
         [
             ("db", "bulkhead"),
             ("payments", "circuit_breaker"),
-            ("search", "rate_limiter")
+            ("search", "rate_limiter"),
+            ("shared", "circuit_breaker")
         ]
     );
     let (status, db) = request(&svc, "GET", "/admin/policies/db", "").await;
@@ -283,4 +329,34 @@ async fn reloads_everything_or_nothing() {
     assert_eq!(request(&svc, "GET", "/admin/policies", "").await.1, before);
     let (status, answer) = request(&svc, "POST", "/admin/reload", "[db\n").await;
     assert_eq!(status, 400, "{answer}");
+}
+
+#[tokio::test]
+async fn a_change_made_elsewhere_answers_once_it_took_or_503_if_it_did_not() {
+    let svc = serve().await;
+    let (status, body) = request(
+        &svc,
+        "POST",
+        "/admin/policies/shared",
+        r#"{"action": "open"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["open"], true, "the view shows the change");
+    svc.remote.down.store(true, Ordering::SeqCst);
+    let (status, body) = request(
+        &svc,
+        "POST",
+        "/admin/policies/shared",
+        r#"{"action": "close"}"#,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["error"],
+        "circuit_breaker `shared`: the change did not take: the store did not answer"
+    );
+    assert_eq!(body["field"], Value::Null);
+    assert!(svc.remote.open.load(Ordering::SeqCst));
+    assert_eq!(*svc.events.lock().unwrap(), ["shared open"]);
 }

@@ -10,7 +10,7 @@
 
 use failsafe_core::breaker::{BreakerConfig, Window};
 use failsafe_core::rate::Quota;
-use failsafe_driver::registry::{Change, ChangeError, Control, Kind, Staged};
+use failsafe_driver::registry::{Change, ChangeError, Control, Kind, Settling, Staged};
 use failsafe_tokio::{Clock, TokioClock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -177,7 +177,12 @@ where
     /// instance, within [`delay`](RedisBreaker::delay)) changes once the
     /// call is in; a store that cannot answer leaves it as it was
     /// ([`StoreEvent::Unavailable`](crate::StoreEvent::Unavailable) says
-    /// so). `configure` (a [`BreakerConfig`] table): this instance's own
+    /// so). [`Registry::apply_settled`](failsafe_driver::registry::Registry::apply_settled)
+    /// (the admin routes) waits for the store's answer and reports a
+    /// store that did not answer as
+    /// [`RegistryError::NotApplied`](failsafe_driver::registry::RegistryError::NotApplied);
+    /// [`Registry::apply`](failsafe_driver::registry::Registry::apply)
+    /// answers at once, the call still on its way. `configure` (a [`BreakerConfig`] table): this instance's own
     /// breaker and the open wait, probes and threshold it sends with its
     /// store calls (`open_wait` must be whole microseconds).
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
@@ -205,16 +210,25 @@ where
             other => return Err(ChangeError::unsupported(other.action())),
         };
         let breaker = self.clone();
-        Ok(Staged::new(move || {
-            self.store().inner.runtime.spawn(async move {
-                let _ = match op {
+        Ok(Staged::settling(move || {
+            // A task of its own: the change goes on whether or not its
+            // caller waits for the store's answer.
+            let call = self.store().inner.runtime.spawn(async move {
+                match op {
                     "open" => breaker.open().await,
                     "force_open" => breaker.force_open().await,
                     "close" => breaker.close().await,
                     _ => breaker.reset().await,
-                };
+                }
             });
-            TokioClock.now()
+            let took = async move {
+                match call.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("the store call did not finish: {e}")),
+                }
+            };
+            (TokioClock.now(), Box::pin(took) as Settling)
         }))
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::RedisServer;
 use failsafe_core::breaker::{BreakerConfig, CountWindow, State};
 use failsafe_core::rate::Quota;
-use failsafe_driver::registry::{Change, Kind, Registry};
+use failsafe_driver::registry::{Change, Kind, Registry, RegistryError};
 use failsafe_redis::{RedisBreaker, RedisRateLimiter, Store, StoreConfig};
 
 fn store(server: &RedisServer) -> Store {
@@ -148,4 +148,56 @@ async fn the_shared_breaker_is_forced_open_closed_reset_and_reconfigured() {
             .apply("payments", Change::SetLimit { limit: 1 })
             .is_err()
     );
+}
+
+/// What the admin routes call: the view answered shows the store's record
+/// after the change, and a store that does not answer is an error no
+/// listener hears of, not an `Ok` that changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_change_answers_once_the_store_took_it_or_says_it_did_not() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let store = Store::connect(
+        &server.url(),
+        StoreConfig::new().call_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let config = BreakerConfig::builder().minimum_calls(2).build().unwrap();
+    let breaker = RedisBreaker::builder(store, "reg-settled", config, CountWindow::<10>::new())
+        .poll(Duration::ZERO)
+        .build()
+        .unwrap();
+    let registry = Registry::default();
+    registry.register("payments", breaker.clone()).unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heard.clone();
+    registry.on_change(move |e| log.lock().unwrap().push(e.change.action().to_string()));
+
+    // no waiting loop: the answer comes once the record is in the store
+    let view = registry
+        .apply_settled("payments", Change::ForceOpen)
+        .await
+        .unwrap();
+    assert_eq!(view.state["state"], "forced-open");
+    assert_eq!(view.state["shared"]["open"], true);
+    let view = registry
+        .apply_settled("payments", Change::Close)
+        .await
+        .unwrap();
+    assert_eq!(view.state["state"], "closed");
+    assert_eq!(*heard.lock().unwrap(), ["force_open", "close"]);
+
+    server.stop();
+    let e = registry
+        .apply_settled("payments", Change::ForceOpen)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::NotApplied { ref name, kind: Kind::CircuitBreaker, .. } if name == "payments"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("did not take"), "{e}");
+    assert_eq!(registry.get("payments").unwrap().state["state"], "closed");
+    assert_eq!(*heard.lock().unwrap(), ["force_open", "close"]);
 }

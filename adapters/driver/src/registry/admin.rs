@@ -8,12 +8,14 @@
 //! |---|---|---|
 //! | `GET /policies` | | `200`, every policy: `[{"name", "kind", "config", "state"}]` |
 //! | `GET /policies/{name}` | | `200`, the policy; `404` |
-//! | `POST /policies/{name}` | a [`Change`] as JSON, e.g. `{"action": "set_limit", "limit": 8}` | `200`, the policy after the change; `400` for a body that is not a change (not JSON, an unknown action or key, or a value the change's own type refuses, such as a zero `quota.burst`); `404`; `422` for a change the policy refuses |
+//! | `POST /policies/{name}` | a [`Change`] as JSON, e.g. `{"action": "set_limit", "limit": 8}` | `200`, the policy after the change (a change made through a shared store, such as a Redis breaker's `open`, once the store took it: [`Registry::apply_settled`]); `400` for a body that is not a change (not JSON, an unknown action or key, or a value the change's own type refuses, such as a zero `quota.burst`); `404`; `422` for a change the policy refuses; `503` for a change the store did not confirm |
 //! | `POST /reload` | a TOML document ([`Registry::reload_toml`]) | `200`, `{"changed": [names]}`; `400`, `404`, `422` as above, nothing changed |
 //!
 //! An error answers `{"error": "...", "field": "..." | null}`: the field
 //! names the offending key (`"limit"`, `"quota.burst"`,
-//! `"flags[0].rollout"`) where one is known. Nothing changes on an error.
+//! `"flags[0].rollout"`) where one is known. Nothing changes on an error
+//! but a `503` ([`RegistryError::NotApplied`]: the store may have taken a
+//! change whose answer timed out).
 //!
 //! **Protect them.** These routes change live policies: whoever reaches
 //! them can open every breaker or let all traffic through. Serve them on a
@@ -89,7 +91,11 @@ async fn change(
         }))
     })?;
     let change = Change::from_json(value).map_err(Refused)?;
-    registry.apply(&name, change).map(Json).map_err(Refused)
+    registry
+        .apply_settled(&name, change)
+        .await
+        .map(Json)
+        .map_err(Refused)
 }
 
 async fn reload(
@@ -109,6 +115,7 @@ impl IntoResponse for Refused {
             RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
             RegistryError::Malformed(_) => StatusCode::BAD_REQUEST,
             RegistryError::Change { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            RegistryError::NotApplied { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::CONFLICT,
         };
         let body = json!({ "error": self.0.to_string(), "field": self.0.field() });

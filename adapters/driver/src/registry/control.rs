@@ -5,6 +5,9 @@ extern crate std;
 
 use std::boxed::Box;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::string::String;
 
 use failsafe_core::Instant;
 use serde::Serialize;
@@ -76,8 +79,18 @@ impl fmt::Display for Kind {
 /// runs any, so one invalid value changes nothing.
 #[must_use = "a staged change does nothing until it is run"]
 pub struct Staged<'a> {
-    apply: Option<Box<dyn FnOnce() -> Instant + Send + 'a>>,
+    apply: Option<Box<dyn FnOnce() -> Applied + Send + 'a>>,
 }
+
+/// When a change ran, and what it still has on its way.
+pub(crate) type Applied = (Instant, Option<Settling>);
+
+/// What a change that runs elsewhere still has on its way once it is run
+/// (a call to a shared store, say): it resolves to `Ok` once the change
+/// took, or to why it did not (the store did not answer). Whoever runs
+/// the change may await it ([`Registry::apply_settled`](super::Registry::apply_settled))
+/// or not (the change goes on without it).
+pub type Settling = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 impl<'a> Staged<'a> {
     /// A change that `apply` makes.
@@ -90,7 +103,31 @@ impl<'a> Staged<'a> {
     /// ```
     pub fn new(apply: impl FnOnce() -> Instant + Send + 'a) -> Self {
         Staged {
-            apply: Some(Box::new(apply)),
+            apply: Some(Box::new(move || (apply(), None))),
+        }
+    }
+
+    /// A change that `apply` starts and that takes effect elsewhere: it
+    /// returns the instant it started and the [`Settling`] that says when
+    /// (and whether) the change took.
+    ///
+    /// ```
+    /// use failsafe_core::Instant;
+    /// use failsafe_driver::registry::Staged;
+    /// let staged = Staged::settling(|| {
+    ///     let took = async { Err::<(), _>("the store did not answer".to_string()) };
+    ///     (Instant::from_millis(5), Box::pin(took))
+    /// });
+    /// let (at, settling) = staged.run_settling().unwrap();
+    /// assert_eq!(at, Instant::from_millis(5));
+    /// assert!(settling.is_some());
+    /// ```
+    pub fn settling(apply: impl FnOnce() -> (Instant, Settling) + Send + 'a) -> Self {
+        Staged {
+            apply: Some(Box::new(move || {
+                let (at, settling) = apply();
+                (at, Some(settling))
+            })),
         }
     }
 
@@ -110,8 +147,17 @@ impl<'a> Staged<'a> {
         self.apply.is_none()
     }
 
-    /// Applies the change; `None` if there was nothing to change.
+    /// Applies the change; `None` if there was nothing to change. A change
+    /// that takes effect elsewhere ([`settling`](Self::settling)) goes on
+    /// there unawaited.
     pub fn run(self) -> Option<Instant> {
+        self.run_settling().map(|(at, _)| at)
+    }
+
+    /// Applies the change and hands back what it still has on its way, if
+    /// anything ([`settling`](Self::settling)); `None` if there was nothing
+    /// to change.
+    pub fn run_settling(self) -> Option<(Instant, Option<Settling>)> {
         self.apply.map(|apply| apply())
     }
 }

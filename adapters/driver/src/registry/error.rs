@@ -139,7 +139,8 @@ impl fmt::Display for ChangeError {
 
 impl Error for ChangeError {}
 
-/// Why the registry refused an operation (nothing changed).
+/// Why the registry refused an operation (nothing changed, but for
+/// [`NotApplied`](RegistryError::NotApplied)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryError {
@@ -170,6 +171,20 @@ pub enum RegistryError {
     /// value their type refuses, such as a zero `quota.burst` (the error
     /// names the key), not a TOML document.
     Malformed(ChangeError),
+    /// The change to the policy `name` was started but not confirmed: it
+    /// runs elsewhere (a shared store) and that did not answer
+    /// ([`Registry::apply_settled`](super::Registry::apply_settled)). What
+    /// the policy changes on its own side has changed (a Redis breaker's
+    /// `reset` resets the instance's own breaker); a store call that timed
+    /// out may still have reached the store.
+    NotApplied {
+        /// The policy.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+        /// Why, e.g. the store's error.
+        message: String,
+    },
     /// [`Registry::handle`](super::Registry::handle) asked for a type the
     /// handle registered as `name` is not (or `name` is a pipeline).
     WrongType {
@@ -213,6 +228,11 @@ impl fmt::Display for RegistryError {
                 write!(f, "{kind} `{name}`: {error}")
             }
             RegistryError::Malformed(error) => write!(f, "{error}"),
+            RegistryError::NotApplied {
+                name,
+                kind,
+                message,
+            } => write!(f, "{kind} `{name}`: the change did not take: {message}"),
             RegistryError::WrongType {
                 name,
                 kind,

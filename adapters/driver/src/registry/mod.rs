@@ -91,7 +91,7 @@ use serde_json::{Map, Value};
 
 pub use change::{AttemptLimit, Change};
 pub use chaos::ChaosSwitch;
-pub use control::{Control, Kind, Staged};
+pub use control::{Control, Kind, Settling, Staged};
 pub use error::{ChangeError, RegistryError};
 pub use event::RegistryEvent;
 pub use handle::global;
@@ -360,6 +360,78 @@ impl Registry {
     /// assert_eq!(pool.limit(), 4);
     /// ```
     pub fn apply(&self, name: &str, change: Change) -> Result<PolicyView, RegistryError> {
+        let (policy, ran) = self.run_change(name, &change)?;
+        if let Some((at, _settling)) = ran {
+            self.report(RegistryEvent {
+                name: name.to_string(),
+                kind: policy.kind(),
+                change,
+                at,
+                reload: false,
+            });
+        }
+        Ok(self.view(name, &Slot::Policy(policy)))
+    }
+
+    /// [`apply`](Self::apply), waiting for a change that takes effect
+    /// elsewhere (a Redis breaker's `open`, which is a call to the shared
+    /// store: [`Staged::settling`]) to take before it answers, so the view
+    /// it returns shows the change; the listeners hear of it once it took.
+    /// What the admin routes call.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply); and [`RegistryError::NotApplied`] when
+    /// the change was started but did not take (the store did not answer):
+    /// no listener hears of it.
+    ///
+    /// ```
+    /// use failsafe_driver::prelude::*;
+    /// use failsafe_driver::registry::{Change, Registry};
+    /// use failsafe_driver::BulkheadPolicy;
+    /// # futures_lite::future::block_on(async {
+    /// let registry = Registry::default();
+    /// let pool: BulkheadPolicy = BulkheadPolicy::new(BulkheadConfig::DEFAULT);
+    /// registry.register("db", pool.clone()).unwrap();
+    /// let view = registry.apply_settled("db", Change::SetLimit { limit: 4 }).await.unwrap();
+    /// assert_eq!(view.config["max_concurrent"], 4);
+    /// # });
+    /// ```
+    pub async fn apply_settled(
+        &self,
+        name: &str,
+        change: Change,
+    ) -> Result<PolicyView, RegistryError> {
+        let (policy, ran) = self.run_change(name, &change)?;
+        if let Some((at, settling)) = ran {
+            if let Some(settling) = settling {
+                settling
+                    .await
+                    .map_err(|message| RegistryError::NotApplied {
+                        name: name.to_string(),
+                        kind: policy.kind(),
+                        message,
+                    })?;
+            }
+            self.report(RegistryEvent {
+                name: name.to_string(),
+                kind: policy.kind(),
+                change,
+                at,
+                reload: false,
+            });
+        }
+        Ok(self.view(name, &Slot::Policy(policy)))
+    }
+
+    /// Prepares and runs `change` on the policy `name`, one change at a
+    /// time: the policy, and when and with what still on its way the
+    /// change ran (`None`: nothing to change).
+    fn run_change(
+        &self,
+        name: &str,
+        change: &Change,
+    ) -> Result<(Arc<dyn Control>, Ran), RegistryError> {
         let _one_at_a_time = lock(&self.changing);
         let slot = read(&self.slots)
             .get(name)
@@ -379,22 +451,14 @@ impl Registry {
             }
         };
         let staged = policy
-            .prepare(&change)
+            .prepare(change)
             .map_err(|error| RegistryError::Change {
                 name: name.to_string(),
                 kind: policy.kind(),
                 error,
             })?;
-        if let Some(at) = staged.run() {
-            self.report(RegistryEvent {
-                name: name.to_string(),
-                kind: policy.kind(),
-                change,
-                at,
-                reload: false,
-            });
-        }
-        Ok(self.view(name, &Slot::Policy(policy)))
+        let ran = staged.run_settling();
+        Ok((policy, ran))
     }
 
     /// Tells every listener; one that panics misses the event and nothing
@@ -406,6 +470,10 @@ impl Registry {
         }
     }
 }
+
+/// When a change ran and what it still has on its way; `None`: nothing
+/// to change.
+type Ran = Option<control::Applied>;
 
 /// 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
 fn valid_name(name: &str) -> bool {
