@@ -11,10 +11,14 @@
 //!
 //! Then the same scenario runs in the simulator (`failsafe-sim`: the same
 //! core machines in virtual time, the server modelled by the same chaos
-//! configuration, Poisson arrivals at the same mean rate) and the two
-//! tables print side by side; the example also fails if the simulator
-//! tells a different story (the same ordering of calls reaching the server
-//! and of failures between the three clients).
+//! configuration, Poisson arrivals at the same mean rate). Each real run is
+//! recorded as the simulator records its own (every call's arrival and
+//! end, every request the server saw, the breaker's state changes, in the
+//! simulator's `Recorder`, summed up by its `summarize`), so the two print
+//! in one table, the simulator's report table, row beside row; the
+//! example also fails if the simulator tells a different story (the same
+//! ordering of calls reaching the server and of failures between the
+//! three clients).
 //!
 //! `cargo run -p failsafe-tower --example chaos_loopback`
 #![allow(clippy::print_stdout)] // printing the table is the point
@@ -28,29 +32,53 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use failsafe_core::breaker::{BreakerConfig, NoWindow};
+use failsafe_core::breaker::{BreakerConfig, BreakerEvent, NoWindow};
 use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
 use failsafe_core::timeout::TimeoutConfig;
 use failsafe_driver::chaos::{Chaos, ChaosConfig, ChaosPolicy, Rate, Schedule};
-use failsafe_driver::{CircuitBreakerPolicy, Clock, Pipeline, PipelineError};
+use failsafe_driver::{CircuitBreakerPolicy, Pipeline, PipelineError};
+use failsafe_sim::metrics::{CallEnd, Recorder};
+use failsafe_sim::pipeline::Transition;
+use failsafe_sim::run::RunReport;
+use failsafe_sim::spec::SuiteSpec;
 use failsafe_tokio::TokioClock;
 use failsafe_tower::ChaosLayer;
+use std::sync::Mutex;
 
 const CALLS: u32 = 300;
 const EVERY: Duration = Duration::from_millis(3);
 const OUTAGE: (Duration, Duration) = (Duration::from_millis(200), Duration::from_millis(700));
 
-/// What the server saw: requests its handler answered, and requests the
-/// outage answered 503 (every request arriving during it).
-#[derive(Default)]
+/// What the server saw: requests its handler answered, requests the
+/// outage answered 503 (every request arriving during it), and when each
+/// arrived (from the run's start).
 struct Hits {
     served: AtomicU32,
     in_outage: AtomicU32,
+    start: tokio::time::Instant,
+    at: Mutex<Vec<Duration>>,
 }
 
-/// Starts a server whose outage starts 200 ms from now.
+impl Hits {
+    fn new(start: tokio::time::Instant) -> Hits {
+        let (served, in_outage, at) = (AtomicU32::new(0), AtomicU32::new(0), Mutex::default());
+        Hits {
+            served,
+            in_outage,
+            start,
+            at,
+        }
+    }
+
+    fn arrived(&self) {
+        let at = self.start.elapsed();
+        self.at.lock().expect("not poisoned").push(at);
+    }
+}
+
+/// Starts a server whose outage starts 200 ms after the run's start.
 async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
-    let now = TokioClock.now();
+    let now = TokioClock.to_core(hits.start);
     let (from, until) = (now + OUTAGE.0, now + OUTAGE.1);
     let (min, max) = (Duration::from_millis(5), Duration::from_millis(20));
     let config = ChaosConfig::builder()
@@ -60,6 +88,7 @@ async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
         .expect("a valid chaos configuration");
     let counted = Arc::clone(&hits);
     let outage = move || -> Result<Response, std::convert::Infallible> {
+        counted.arrived();
         counted.in_outage.fetch_add(1, Ordering::Relaxed);
         Ok(StatusCode::SERVICE_UNAVAILABLE.into_response())
     };
@@ -70,6 +99,7 @@ async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
     )
     .seed(7);
     let handler = move || async move {
+        hits.arrived();
         hits.served.fetch_add(1, Ordering::Relaxed);
         "ok"
     };
@@ -87,6 +117,19 @@ enum Answer {
     Ok,
     Failed,
     Rejected,
+    TimedOut,
+}
+
+impl Answer {
+    /// How the simulator's recorder counts it.
+    fn end(self) -> CallEnd {
+        match self {
+            Answer::Ok => CallEnd::Succeeded,
+            Answer::Failed => CallEnd::Failed,
+            Answer::Rejected => CallEnd::Rejected,
+            Answer::TimedOut => CallEnd::TimedOut,
+        }
+    }
 }
 
 /// One GET: `Err(status)` unless 2xx (0: no answer).
@@ -102,26 +145,41 @@ fn answer(r: Result<(), PipelineError<u16>>) -> Answer {
     match r {
         Ok(()) => Answer::Ok,
         Err(e) if e.rejected().is_some() => Answer::Rejected,
+        Err(e) if e.error.is_timeout() => Answer::TimedOut,
         Err(_) => Answer::Failed,
     }
 }
 
+/// One real run: how its calls ended (by [`Answer`]), the requests the
+/// server saw (in all and during the outage), and the run as the
+/// simulator's [`Recorder`] records one.
 struct Row {
-    answers: [u32; 3],
+    answers: [u32; 4],
     hits: u32,
     in_outage: u32,
-    p50: Duration,
-    p99: Duration,
+    recorder: Recorder,
+}
+
+/// A time from the run's start as a simulator instant.
+fn at(since_start: Duration) -> failsafe_core::Instant {
+    failsafe_core::Instant::from_nanos(u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Offers `CALLS` calls made by `call`, one every `EVERY`, against a fresh
-/// server, and measures.
-async fn run<F, Fut>(call: F) -> Result<Row, Box<dyn std::error::Error>>
+/// server, and records them in a recorder made by `recorder`; the breaker's
+/// state changes logged in `breaker` (absolute instants) during the run
+/// are its transitions.
+async fn run<F, Fut>(
+    call: F,
+    recorder: impl FnOnce() -> Recorder,
+    breaker: &Mutex<Vec<(failsafe_core::Instant, &'static str, &'static str)>>,
+) -> Result<Row, Box<dyn std::error::Error>>
 where
     F: Fn(reqwest::Client, Arc<str>) -> Fut,
     Fut: Future<Output = Answer> + Send + 'static,
 {
-    let hits = Arc::new(Hits::default());
+    let start = tokio::time::Instant::now();
+    let hits = Arc::new(Hits::new(start));
     let url: Arc<str> = serve(Arc::clone(&hits)).await?.into();
     let client = reqwest::Client::new();
     let mut tick = tokio::time::interval(EVERY);
@@ -130,25 +188,41 @@ where
         tick.tick().await;
         let call = call(client.clone(), Arc::clone(&url));
         tasks.push(tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            (call.await, start.elapsed())
+            let arrived = start.elapsed();
+            (call.await, arrived, start.elapsed())
         }));
     }
-    let (mut answers, mut took) = ([0; 3], Vec::new());
+    let (mut answers, mut rec) = ([0; 4], recorder());
     for task in tasks {
-        let (answer, elapsed) = task.await?;
+        let (answer, arrived, ended) = task.await?;
         answers[answer as usize] += 1;
-        took.push(elapsed);
+        rec.offered += 1;
+        rec.bucket(at(arrived)).offered += 1;
+        rec.end(at(arrived), at(ended), answer.end());
     }
-    took.sort();
-    let at = |q: usize| took[(took.len() - 1) * q / 100];
+    for &hit in hits.at.lock().expect("not poisoned").iter() {
+        rec.reached += 1;
+        rec.bucket(at(hit)).reached += 1;
+    }
+    let start = TokioClock.to_core(start);
+    rec.transitions = breaker
+        .lock()
+        .expect("not poisoned")
+        .drain(..)
+        .filter(|&(when, ..)| when >= start)
+        .map(|(when, from, to)| Transition {
+            at: at(when.saturating_duration_since(start)),
+            machine: "breaker",
+            from,
+            to,
+        })
+        .collect();
     let in_outage = hits.in_outage.load(Ordering::Relaxed);
     Ok(Row {
         answers,
         hits: hits.served.load(Ordering::Relaxed) + in_outage,
         in_outage,
-        p50: at(50),
-        p99: at(99),
+        recorder: rec,
     })
 }
 
@@ -171,7 +245,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .consecutive_failures(5)
         .open_wait(Duration::from_millis(100))
         .build()?;
-    let breaker = CircuitBreakerPolicy::with_runtime(breaker_config, NoWindow, TokioClock);
+    // Its state changes, for the report's transitions.
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&changes);
+    let breaker = CircuitBreakerPolicy::with_runtime(breaker_config, NoWindow, TokioClock)
+        .on_event(move |e| {
+            if let BreakerEvent::StateChanged { from, to, at } = e {
+                log.lock()
+                    .expect("not poisoned")
+                    .push((at, from.as_str(), to.as_str()));
+            }
+        });
     let protected = Arc::new(
         Pipeline::new(TokioClock)
             .admit(breaker)
@@ -180,45 +264,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .timeout(Duration::from_millis(500)),
     );
 
-    let none = run(|client, url| async move {
-        match get_once(client, url).await {
-            Ok(()) => Answer::Ok,
-            Err(_) => Answer::Failed,
-        }
-    })
+    let suite = failsafe_sim::suite::parse(SCENARIO, "chaos_loopback.rs").map_err(|e| e.0)?;
+    let scenario = &suite.scenarios[0];
+    let bucket = failsafe_sim::run::bucket_of(scenario);
+    let drain = scenario.drain.unwrap_or(failsafe_sim::engine::DRAIN);
+    // The simulator's recorder, sized as its own runs of the scenario.
+    let recorder = || Recorder::new(scenario.duration + drain, bucket);
+    let none = run(
+        |client, url| async move {
+            match get_once(client, url).await {
+                Ok(()) => Answer::Ok,
+                Err(_) => Answer::Failed,
+            }
+        },
+        recorder,
+        &changes,
+    )
     .await?;
-    let retry_only = run(|client, url| {
-        let p = Arc::clone(&retrying);
-        async move { answer(p.call(|_| get_once(client.clone(), url.clone())).await) }
-    })
+    let retry_only = run(
+        |client, url| {
+            let p = Arc::clone(&retrying);
+            async move { answer(p.call(|_| get_once(client.clone(), url.clone())).await) }
+        },
+        recorder,
+        &changes,
+    )
     .await?;
-    let guarded = run(|client, url| {
-        let p = Arc::clone(&protected);
-        async move { answer(p.call(|_| get_once(client.clone(), url.clone())).await) }
-    })
+    let guarded = run(
+        |client, url| {
+            let p = Arc::clone(&protected);
+            async move { answer(p.call(|_| get_once(client.clone(), url.clone())).await) }
+        },
+        recorder,
+        &changes,
+    )
     .await?;
 
     println!(
         "{CALLS} calls, one every {EVERY:?}; outage (503) from {:?} to {:?}; 20 % of requests 5-20 ms slower (seed 7)",
         OUTAGE.0, OUTAGE.1
     );
-    println!(
-        "| client | offered | succeeded | failed | rejected fast | server calls / call | server calls in outage | p50 | p99 |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let rows = [
         ("none", &none),
         ("retry + timeout", &retry_only),
         ("breaker + retry + timeout", &guarded),
     ];
     for (name, row) in rows {
-        let [ok, failed, rejected] = row.answers;
         println!(
-            "| {name} | {CALLS} | {ok} | {failed} | {rejected} | {:.2} | {} | {:.1} ms | {:.1} ms |",
-            f64::from(row.hits) / f64::from(CALLS),
-            row.in_outage,
-            row.p50.as_secs_f64() * 1e3,
-            row.p99.as_secs_f64() * 1e3,
+            "{name}: {} requests reached the server, {} of them during the outage",
+            row.hits, row.in_outage
         );
     }
 
@@ -241,32 +335,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if guarded.answers[Answer::Rejected as usize] == 0 {
         broken.push("the breaker rejects fast during the outage");
     }
-    let simulated = simulate()?;
+    let simulated = simulate(&suite)?;
     println!();
     println!(
-        "The same scenario in the simulator (virtual time, seed 7), beside the real run; failed includes timed out:"
+        "The real run (real) and the same scenario in the simulator (sim: virtual time, seed 7), in the simulator's report table:"
     );
-    println!(
-        "| client | offered real / sim | succeeded real / sim | failed real / sim | rejected fast real / sim | server calls / call real / sim | p50 real / sim | p99 real / sim |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    for ((name, real), sim) in rows.iter().zip(&simulated) {
-        let [ok, failed, rejected] = real.answers;
-        println!(
-            "| {name} | {CALLS} / {} | {ok} / {} | {failed} / {} | {rejected} / {} | {:.2} / {:.2} | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
-            sim.offered,
-            sim.succeeded,
-            sim.failed + sim.timed_out + sim.unfinished,
-            sim.rejected,
-            f64::from(real.hits) / f64::from(CALLS),
-            sim.amplification(),
-            ms(real.p50),
-            ms(sim.p50),
-            ms(real.p99),
-            ms(sim.p99),
+    let mut side_by_side: Vec<RunReport> = Vec::new();
+    let names = rows.map(|(name, _)| name);
+    let real = [none, retry_only, guarded];
+    for (((name, real), sim), pipeline) in names
+        .into_iter()
+        .zip(real)
+        .zip(&simulated)
+        .zip(&suite.pipelines)
+    {
+        let mut real = failsafe_sim::run::summarize(
+            scenario,
+            pipeline,
+            real.recorder,
+            0,
+            scenario.duration,
+            bucket,
         );
+        real.pipeline = format!("{name} (real)");
+        let mut sim = sim.clone();
+        sim.pipeline = format!("{name} (sim)");
+        side_by_side.extend([real, sim]);
     }
+    println!("{}", failsafe_sim::report::table(&side_by_side));
     let [sim_none, sim_retry, sim_guarded] = &simulated[..] else {
         return Err("the simulator ran three pipelines".into());
     };
@@ -320,8 +416,7 @@ retry = { max_attempts = 3, backoff = { kind = "constant", delay = "10ms" }, jit
 "#;
 
 /// Runs [`SCENARIO`] in the simulator: one report per client, in order.
-fn simulate() -> Result<Vec<failsafe_sim::run::RunReport>, Box<dyn std::error::Error>> {
-    let suite = failsafe_sim::suite::parse(SCENARIO, "chaos_loopback.rs").map_err(|e| e.0)?;
+fn simulate(suite: &SuiteSpec) -> Result<Vec<RunReport>, Box<dyn std::error::Error>> {
     let scenario = &suite.scenarios[0];
     let seed = failsafe_sim::suite::seed_of(suite.seed, 0);
     suite

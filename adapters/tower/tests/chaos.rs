@@ -4,7 +4,9 @@
 //! outcome, the inner answer, each after the added latency; a hang cut by
 //! a timeout layer outside), and only the calls with no fault reach the
 //! inner service; on smol's reactor (async-io) the same layer injects and
-//! is switched off at run time. Events reach the policy's observer.
+//! is switched off at run time. Events reach the policy's observer. In
+//! front of a real axum server on loopback, the answers are the twin's
+//! decisions too.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,4 +106,57 @@ fn the_chaos_layer_injects_and_switches_off_on_async_io() {
         assert_eq!(svc.oneshot(2).await, Ok(2));
         assert_eq!(reached.load(Ordering::SeqCst), 1);
     });
+}
+
+/// In front of a real server: an axum app on loopback behind the chaos
+/// layer answers each request, in order, as a twin core machine on the same
+/// seeds decides (a chosen outcome, 503, in place of the handler's 200),
+/// and only the requests with no fault reach the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_front_of_a_real_server_the_chaos_layer_answers_what_the_core_decides() {
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    let config = ChaosConfig::builder()
+        .outcome(Rate::percent(30), Schedule::Always)
+        .build()
+        .unwrap();
+    let outage = || {
+        Ok::<Response, std::convert::Infallible>(StatusCode::SERVICE_UNAVAILABLE.into_response())
+    };
+    let policy = ChaosPolicy::new(
+        Chaos::new(config),
+        || unreachable!("no error faults"),
+        outage,
+    )
+    .seed(21);
+    let reached = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&reached);
+    let handler = move || async move {
+        counter.fetch_add(1, Ordering::SeqCst);
+        "ok"
+    };
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(handler))
+        .layer(ChaosLayer::new(policy, TokioClock::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(axum::serve(listener, app).into_future());
+    let client = reqwest::Client::new();
+    let (twin, seeds) = (Chaos::new(config), Seeds::new(21));
+    let mut passed = 0;
+    for request in 0..60 {
+        let decided = twin.decide(TokioClock::new().now(), &mut seeds.next());
+        let want = match decided.fault {
+            None => 200,
+            Some(Fault::Outcome) => 503,
+            Some(other) => unreachable!("{other:?} is not configured"),
+        };
+        passed += u32::from(decided.fault.is_none());
+        let status = client.get(&url).send().await.unwrap().status().as_u16();
+        assert_eq!(status, want, "request {request}");
+    }
+    assert_eq!(reached.load(Ordering::SeqCst), passed);
+    assert!(passed > 20 && passed < 60, "{passed} of 60 passed");
+    server.abort();
 }
