@@ -37,6 +37,12 @@ pub trait Observer<E> {
     /// work done only to report (a retry plan then reads no clock for a
     /// first attempt that succeeds). No by default; `()` says yes.
     ///
+    /// A machine may ask once, when a call starts, and rely on the answer
+    /// for the call's life: an observer that starts listening during a
+    /// call may hear that call's events with the times it skipped read as
+    /// the clock's zero (a shared switch that is turned on, say, hears the
+    /// calls that start after it exactly).
+    ///
     /// ```
     /// use failsafe_core::{FnObserver, Observer};
     /// assert!(Observer::<u32>::is_silent(&()));
