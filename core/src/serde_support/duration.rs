@@ -50,6 +50,8 @@ pub enum ParseDurationError {
     Empty,
     /// A number was expected (a term starts with a digit).
     Number,
+    /// A term starts with `-`: a duration is never negative.
+    Negative,
     /// The unit is missing or not one of the grammar's.
     Unit,
     /// The duration is larger than [`Duration::MAX`].
@@ -61,6 +63,7 @@ impl fmt::Display for ParseDurationError {
         f.write_str(match self {
             ParseDurationError::Empty => "empty duration",
             ParseDurationError::Number => "expected a number",
+            ParseDurationError::Negative => "a duration cannot be negative",
             ParseDurationError::Unit => "expected a unit: ns, us, ms, s, m, h or d",
             ParseDurationError::Overflow => "duration too large",
         })
@@ -77,12 +80,14 @@ impl core::error::Error for ParseDurationError {}
 /// assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
 /// assert_eq!(parse("0.25 s"), Ok(Duration::from_millis(250)));
 /// assert_eq!(parse("10 parsecs"), Err(ParseDurationError::Unit));
+/// assert_eq!(parse("-5s"), Err(ParseDurationError::Negative));
 /// ```
 ///
 /// # Errors
 ///
-/// [`ParseDurationError`]: empty, a term not starting with a digit, a
-/// missing or unknown unit, a total above [`Duration::MAX`].
+/// [`ParseDurationError`]: empty, a term not starting with a digit (one
+/// starting with `-`: negative), a missing or unknown unit, a total above
+/// [`Duration::MAX`].
 pub fn parse(text: &str) -> Result<Duration, ParseDurationError> {
     let text = text.trim();
     if text.is_empty() {
@@ -106,7 +111,11 @@ pub fn parse(text: &str) -> Result<Duration, ParseDurationError> {
             i += 1;
         }
         if i == start {
-            return Err(ParseDurationError::Number);
+            return Err(if bytes.get(i) == Some(&b'-') {
+                ParseDurationError::Negative
+            } else {
+                ParseDurationError::Number
+            });
         }
         // the fraction: up to 18 digits count (finer is below a nanosecond
         // even for days), the rest is read and dropped
