@@ -576,6 +576,8 @@ fn durations_read_and_write_in_the_documented_grammar() {
     assert_eq!(parse("ms"), Err(ParseDurationError::Number));
     assert_eq!(parse("-5s"), Err(ParseDurationError::Negative));
     assert_eq!(parse("1s -5ms"), Err(ParseDurationError::Negative));
+    assert_eq!(parse("-"), Err(ParseDurationError::Number));
+    assert_eq!(parse("1s-"), Err(ParseDurationError::Unit));
     assert_eq!(parse("1.s"), Err(ParseDurationError::Number));
     assert_eq!(parse("5"), Err(ParseDurationError::Unit));
     assert_eq!(parse("5 weeks"), Err(ParseDurationError::Unit));

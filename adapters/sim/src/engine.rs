@@ -669,7 +669,10 @@ impl<G: RetryBudget> Engine<G> {
                 Ok(()) => {}
                 Err(rejected) => {
                     self.refuse(slot, now, FIRST, rejected);
-                    self.drive(slot, now, 1);
+                    // As the plan's loop would go on: not once time stopped.
+                    if self.stalled.is_none() {
+                        self.drive(slot, now, 1);
+                    }
                 }
             }
         } else {

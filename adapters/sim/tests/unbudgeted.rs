@@ -3,7 +3,8 @@
 //! retry plan when the call has no timeout): the same run, event for
 //! event, as on `Engine<AnyBudget>` with `AnyBudget::None` (every call
 //! led by its plan), for every pipeline of the built-in suite (quick)
-//! that has no budget, and for the speed bench's run.
+//! that has no budget, for the speed bench's run, and for a run where
+//! time stops (a retry with no delay against a full bulkhead).
 
 use failsafe_core::retry::RetryBudget;
 use failsafe_sim::dependency::Dependency;
@@ -89,4 +90,61 @@ fn the_speed_bench_runs_the_same_on_either_engine() {
         .count();
     assert!(retried > 50, "only {retried} calls retried");
     assert!(a == b, "the two engines' logs differ");
+}
+
+/// A retry with no delay against a bulkhead that is full for an hour: the
+/// second call's refusals stop time ([`Engine::stalled`]); a call arriving
+/// after that is refused once and goes no further, on either engine.
+#[test]
+fn a_run_where_time_stops_ends_the_same_on_either_engine() {
+    use core::time::Duration;
+    use failsafe_core::bulkhead::BulkheadConfig;
+    use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
+    use failsafe_sim::dependency::Scripted;
+    use failsafe_sim::pipeline::Built;
+
+    let built = || {
+        let spin = RetryConfig::builder()
+            .unlimited_attempts()
+            .backoff(BackoffKind::Constant(Duration::ZERO))
+            .jitter(Jitter::None)
+            .build()
+            .unwrap();
+        let one = BulkheadConfig::builder()
+            .max_concurrent(1)
+            .max_wait(Duration::ZERO)
+            .build()
+            .unwrap();
+        Built::unprotected().with_retry(spin).with_bulkhead(one)
+    };
+    let parts = || {
+        (
+            Dependency::scripted(Scripted::ok(Duration::from_secs(3600))),
+            Recorder::new(Duration::from_secs(10), Duration::from_secs(1)),
+        )
+    };
+    fn ran<G: RetryBudget>(
+        mut engine: Engine<G>,
+    ) -> (Vec<SimEvent>, Option<failsafe_core::Instant>, u64) {
+        engine.keep_log();
+        let second = Duration::from_secs(1);
+        engine.run(Traffic::Closed { n: 3 }, second, second, &mut |_| {});
+        (
+            engine.log().to_vec(),
+            engine.stalled(),
+            engine.recorder.attempts_rejected,
+        )
+    }
+    let (dependency, recorder) = parts();
+    let alone = ran(Engine::unbudgeted(built(), dependency, 1, recorder).expect("no budget"));
+    let (dependency, recorder) = parts();
+    let planned = ran(Engine::new(built(), dependency, 1, recorder));
+    assert!(alone.1.is_some(), "time stopped");
+    let third: Vec<_> = alone
+        .0
+        .iter()
+        .filter(|e| matches!(e, SimEvent::AttemptRejected { call: 3, .. }))
+        .collect();
+    assert_eq!(third.len(), 1, "the third call is refused once: {third:?}");
+    assert!(alone == planned, "the two engines' runs differ");
 }

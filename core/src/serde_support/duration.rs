@@ -50,7 +50,7 @@ pub enum ParseDurationError {
     Empty,
     /// A number was expected (a term starts with a digit).
     Number,
-    /// A term starts with `-`: a duration is never negative.
+    /// A term is a negative number (`-5s`): a duration is never negative.
     Negative,
     /// The unit is missing or not one of the grammar's.
     Unit,
@@ -111,7 +111,12 @@ pub fn parse(text: &str) -> Result<Duration, ParseDurationError> {
             i += 1;
         }
         if i == start {
-            return Err(if bytes.get(i) == Some(&b'-') {
+            // `-` before a number (`-5s`, `-.5s`), not a stray one (`1s-`)
+            let signed = bytes.get(i) == Some(&b'-')
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|b| b.is_ascii_digit() || *b == b'.');
+            return Err(if signed {
                 ParseDurationError::Negative
             } else {
                 ParseDurationError::Number

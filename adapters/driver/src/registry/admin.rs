@@ -14,8 +14,9 @@
 //! An error answers `{"error": "...", "field": "..." | null}`: the field
 //! names the offending key (`"limit"`, `"quota.burst"`,
 //! `"flags[0].rollout"`) where one is known. Nothing changes on an error
-//! but a `503` ([`RegistryError::NotApplied`]: the store may have taken a
-//! change whose answer timed out).
+//! but a `503` ([`RegistryError::NotApplied`]): the change was made on this
+//! instance and reported to the listeners, and the store did not confirm
+//! it (it may still have taken it, if only its answer timed out).
 //!
 //! **Protect them.** These routes change live policies: whoever reaches
 //! them can open every breaker or let all traffic through. Serve them on a

@@ -83,13 +83,13 @@ pub struct Staged<'a> {
 }
 
 /// When a change ran, and what it still has on its way.
-pub(crate) type Applied = (Instant, Option<Settling>);
+type Applied = (Instant, Option<Settling>);
 
 /// What a change that runs elsewhere still has on its way once it is run
 /// (a call to a shared store, say): it resolves to `Ok` once the change
 /// took, or to why it did not (the store did not answer). Whoever runs
 /// the change may await it ([`Registry::apply_settled`](super::Registry::apply_settled))
-/// or not (the change goes on without it).
+/// or drop it: the change goes on without it.
 pub type Settling = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 impl<'a> Staged<'a> {
@@ -109,7 +109,9 @@ impl<'a> Staged<'a> {
 
     /// A change that `apply` starts and that takes effect elsewhere: it
     /// returns the instant it started and the [`Settling`] that says when
-    /// (and whether) the change took.
+    /// (and whether) the change took. The change must go on without the
+    /// `Settling` being polled (spawn the work; the `Settling` only waits
+    /// for it): [`run`](Self::run) drops it.
     ///
     /// ```
     /// use failsafe_core::Instant;

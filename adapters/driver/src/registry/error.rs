@@ -171,12 +171,13 @@ pub enum RegistryError {
     /// value their type refuses, such as a zero `quota.burst` (the error
     /// names the key), not a TOML document.
     Malformed(ChangeError),
-    /// The change to the policy `name` was started but not confirmed: it
-    /// runs elsewhere (a shared store) and that did not answer
-    /// ([`Registry::apply_settled`](super::Registry::apply_settled)). What
-    /// the policy changes on its own side has changed (a Redis breaker's
-    /// `reset` resets the instance's own breaker); a store call that timed
-    /// out may still have reached the store.
+    /// The change to the policy `name` was made but not confirmed: it
+    /// takes effect elsewhere (a shared store) and that did not answer
+    /// ([`Registry::apply_settled`](super::Registry::apply_settled)). The
+    /// listeners heard of it when it was made; what the policy changes on
+    /// its own side has changed (a Redis breaker's `reset` resets the
+    /// instance's own breaker); a store call that timed out may still have
+    /// reached the store.
     NotApplied {
         /// The policy.
         name: String,

@@ -360,30 +360,24 @@ impl Registry {
     /// assert_eq!(pool.limit(), 4);
     /// ```
     pub fn apply(&self, name: &str, change: Change) -> Result<PolicyView, RegistryError> {
-        let (policy, ran) = self.run_change(name, &change)?;
-        if let Some((at, _settling)) = ran {
-            self.report(RegistryEvent {
-                name: name.to_string(),
-                kind: policy.kind(),
-                change,
-                at,
-                reload: false,
-            });
-        }
+        // A change that takes effect elsewhere goes on there unawaited.
+        let (policy, _settling) = self.run_change(name, change)?;
         Ok(self.view(name, &Slot::Policy(policy)))
     }
 
-    /// [`apply`](Self::apply), waiting for a change that takes effect
-    /// elsewhere (a Redis breaker's `open`, which is a call to the shared
-    /// store: [`Staged::settling`]) to take before it answers, so the view
-    /// it returns shows the change; the listeners hear of it once it took.
-    /// What the admin routes call.
+    /// [`apply`](Self::apply), then waiting for a change that takes
+    /// effect elsewhere (a Redis breaker's `open`, which is a call to the
+    /// shared store: [`Staged::settling`]) to take before it answers, so
+    /// the view it returns shows the change. What the admin routes call.
+    /// The listeners hear of the change when it is made, in order with
+    /// every other, as with `apply` (an answer that never comes, or a
+    /// caller that stops waiting, does not keep it from them).
     ///
     /// # Errors
     ///
     /// As [`apply`](Self::apply); and [`RegistryError::NotApplied`] when
-    /// the change was started but did not take (the store did not answer):
-    /// no listener hears of it.
+    /// the change was made but the place it takes effect did not confirm
+    /// it (the store did not answer).
     ///
     /// ```
     /// use failsafe_driver::prelude::*;
@@ -402,36 +396,28 @@ impl Registry {
         name: &str,
         change: Change,
     ) -> Result<PolicyView, RegistryError> {
-        let (policy, ran) = self.run_change(name, &change)?;
-        if let Some((at, settling)) = ran {
-            if let Some(settling) = settling {
-                settling
-                    .await
-                    .map_err(|message| RegistryError::NotApplied {
-                        name: name.to_string(),
-                        kind: policy.kind(),
-                        message,
-                    })?;
-            }
-            self.report(RegistryEvent {
-                name: name.to_string(),
-                kind: policy.kind(),
-                change,
-                at,
-                reload: false,
-            });
+        let (policy, settling) = self.run_change(name, change)?;
+        if let Some(settling) = settling {
+            settling
+                .await
+                .map_err(|message| RegistryError::NotApplied {
+                    name: name.to_string(),
+                    kind: policy.kind(),
+                    message,
+                })?;
         }
         Ok(self.view(name, &Slot::Policy(policy)))
     }
 
-    /// Prepares and runs `change` on the policy `name`, one change at a
-    /// time: the policy, and when and with what still on its way the
-    /// change ran (`None`: nothing to change).
+    /// Prepares and runs `change` on the policy `name` and tells the
+    /// listeners, one change at a time (so events come out in the order
+    /// the changes were made): the policy, and what the change still has
+    /// on its way.
     fn run_change(
         &self,
         name: &str,
-        change: &Change,
-    ) -> Result<(Arc<dyn Control>, Ran), RegistryError> {
+        change: Change,
+    ) -> Result<(Arc<dyn Control>, Option<Settling>), RegistryError> {
         let _one_at_a_time = lock(&self.changing);
         let slot = read(&self.slots)
             .get(name)
@@ -451,14 +437,23 @@ impl Registry {
             }
         };
         let staged = policy
-            .prepare(change)
+            .prepare(&change)
             .map_err(|error| RegistryError::Change {
                 name: name.to_string(),
                 kind: policy.kind(),
                 error,
             })?;
-        let ran = staged.run_settling();
-        Ok((policy, ran))
+        let Some((at, settling)) = staged.run_settling() else {
+            return Ok((policy, None)); // nothing to change: no event
+        };
+        self.report(RegistryEvent {
+            name: name.to_string(),
+            kind: policy.kind(),
+            change,
+            at,
+            reload: false,
+        });
+        Ok((policy, settling))
     }
 
     /// Tells every listener; one that panics misses the event and nothing
@@ -470,10 +465,6 @@ impl Registry {
         }
     }
 }
-
-/// When a change ran and what it still has on its way; `None`: nothing
-/// to change.
-type Ran = Option<control::Applied>;
 
 /// 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
 fn valid_name(name: &str) -> bool {
