@@ -280,16 +280,24 @@ impl<O: Observer<TimeoutEvent>> Timeout<O> {
 
     /// Checks the deadline at `now`; `true` once it has passed (the adapter
     /// then cancels in [`TimeoutMode::Cancel`]). Reports the expiry once.
+    #[inline]
     pub fn on_deadline(&mut self, now: Instant) -> bool {
         if !self.expired && self.deadline.is_expired(now) {
-            self.expired = true;
-            self.observer.on_event(TimeoutEvent::Expired {
-                deadline: self.deadline,
-                at: now,
-                mode: self.mode,
-            });
+            self.expire(now);
         }
         self.expired
+    }
+
+    /// The deadline passed: reported once. Out of line, so the check
+    /// above inlines into every call (most never expire).
+    #[cold]
+    fn expire(&mut self, now: Instant) {
+        self.expired = true;
+        self.observer.on_event(TimeoutEvent::Expired {
+            deadline: self.deadline,
+            at: now,
+            mode: self.mode,
+        });
     }
 
     /// The work finished at `now` with `outcome`. A cancelling timeout that
