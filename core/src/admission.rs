@@ -353,6 +353,14 @@ pub trait Admission {
     /// default.
     const READS_NOW: bool = false;
 
+    /// Whether [`exit`](Admission::exit) can change anything: `false`
+    /// promises it changes nothing, whatever the permit and the outcome (a
+    /// rate limiter: permits are spent when admitted). A shared handle
+    /// then hands a permit back without taking the lock
+    /// ([`SharedAdmission::NEEDS_EXIT`](crate::sync::SharedAdmission::NEEDS_EXIT)).
+    /// `true` by default.
+    const NEEDS_EXIT: bool = true;
+
     /// Whether the machine publishes a [`gate`](Admission::gate) worth
     /// reading: `false` (the default) spares a shared handle the atomic
     /// words on every call (a bulkhead, a limiter behind a lock).

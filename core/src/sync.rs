@@ -799,6 +799,7 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
     type Permit = M::Permit;
     type Wait = M::Wait;
     const READS_NOW: bool = M::READS_NOW;
+    const NEEDS_EXIT: bool = M::NEEDS_EXIT;
 
     #[inline]
     fn enter(
@@ -848,6 +849,9 @@ impl<M: Admission, L: Lock<M>> SharedAdmission for Shared<M, L> {
 
     #[inline]
     fn exit(&self, now: impl TimeSource, permit: M::Permit, outcome: Outcome) {
+        if !M::NEEDS_EXIT {
+            return; // the machine's exit changes nothing: no lock taken
+        }
         if M::GATED
             && GATE
             && let Some(token) = M::gate_exit(&permit, outcome)

@@ -408,6 +408,8 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
     type Permit = Reservation;
     type Wait = Reservation;
     const READS_NOW: bool = true;
+    /// A booking is spent when admitted: `exit` changes nothing.
+    const NEEDS_EXIT: bool = false;
 
     #[inline]
     fn enter(
