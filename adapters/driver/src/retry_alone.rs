@@ -18,27 +18,25 @@ use failsafe_core::timeout::Deadline;
 use failsafe_core::{Instant, Observer};
 
 use crate::retry::{Planned, planned};
+use crate::std_retry::StdContext;
 use crate::{Classify, Judge, RetryContext, RetryError, Runtime, execute_resumed};
 
-/// [`retry`] for the std handles, with the attempt limit set at run time,
-/// if any (`None`: the config's), and a first attempt run alone when
-/// nothing needs the plan for it ([`RetryConfig::first_attempt_alone`]):
-/// the plan is made only if that attempt does not succeed.
+/// [`retry`] for the std handles (their call's context, [`StdContext`]),
+/// with the attempt limit set at run time, if any (`None`: the config's),
+/// and a first attempt run alone when nothing needs the plan for it
+/// ([`RetryConfig::first_attempt_alone`]): the plan is made only if that
+/// attempt does not succeed.
 #[inline]
-pub(crate) fn retry_limited<R, L, G, N, O, C, K, F, Fut, T, E>(
+pub(crate) fn retry_limited<R, B, K, F, Fut, T, E>(
     runtime: &R,
-    ctx: RetryContext<'_, L, N, O, C>,
+    ctx: StdContext<'_, B>,
     max_attempts: Option<Option<u32>>,
     classify: &K,
     op: F,
 ) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     R: Runtime,
-    L: Lock<G> + ?Sized,
-    G: RetryBudget,
-    N: Rng,
-    O: Observer<RetryEvent>,
-    C: Borrow<RetryConfig>,
+    B: RetryBudget,
     K: Classify<T, E> + ?Sized,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -49,7 +47,7 @@ where
     let alone =
         ctx.config
             .borrow()
-            .first_attempt_alone::<G, O>(ctx.deadline, &ctx.observer, timeless);
+            .first_attempt_alone::<B, _>(ctx.deadline, &ctx.observer, timeless);
     if alone {
         // Nothing needs the plan for the first attempt: it runs alone, and
         // the plan is made only if it did not succeed.

@@ -626,10 +626,7 @@ impl<B, C> RetryPolicy<B, C> {
     }
 
     #[inline]
-    fn context(
-        &self,
-        deadline: Deadline,
-    ) -> RetryContext<'_, SharedBudget<B>, SeedOnDraw<'_>, LentHook<'_>, &RetryConfig> {
+    fn context(&self, deadline: Deadline) -> StdContext<'_, B> {
         // Lent, not copied: the call's future borrows the handle anyway, and
         // a 136-byte config copied into every call's future costs more than
         // the first attempt's decisions. The jitter seed is drawn only if a
@@ -724,7 +721,12 @@ impl<B> fmt::Debug for PlanParts<B> {
 /// call's future borrows the handle anyway, and a reference is a word
 /// with no drop to run (a clone is two words, dropped at the end).
 #[derive(Clone, Copy, Debug)]
-struct LentHook<'a>(&'a Hook<RetryEvent>);
+pub(crate) struct LentHook<'a>(&'a Hook<RetryEvent>);
+
+/// A std handle's call: its config lent, its budget shared, its jitter
+/// seeded on the first draw, its hook lent.
+pub(crate) type StdContext<'a, B> =
+    RetryContext<'a, SharedBudget<B>, SeedOnDraw<'a>, LentHook<'a>, &'a RetryConfig>;
 
 impl Observer<RetryEvent> for LentHook<'_> {
     #[inline]
