@@ -44,10 +44,9 @@ where
     let timeless = !classify.verdict_uses_time();
     let judge = move |now, result: &Result<T, E>| Judged::verdict(classify.verdict_at(now, result));
     let answer = RetryError::from_finish;
-    let alone =
-        ctx.config
-            .borrow()
-            .first_attempt_alone::<B, _>(ctx.deadline, &ctx.observer, timeless);
+    let alone = ctx
+        .config
+        .first_attempt_alone::<B, _>(ctx.deadline, &ctx.observer, timeless);
     if alone {
         // Nothing needs the plan for the first attempt: it runs alone, and
         // the plan is made only if it did not succeed.
