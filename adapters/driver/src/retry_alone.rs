@@ -5,21 +5,18 @@
 //! keeps to one path (under the plan from the start), so that a firmware
 //! compiles one.
 
-use core::borrow::Borrow;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
+use failsafe_core::Instant;
 use failsafe_core::plan::{Attempt, Finish, Judged};
-use failsafe_core::retry::{RetryBudget, RetryConfig, RetryEvent, Verdict};
-use failsafe_core::rng::Rng;
-use failsafe_core::sync::Lock;
+use failsafe_core::retry::{RetryBudget, RetryConfig, Verdict};
 use failsafe_core::timeout::Deadline;
-use failsafe_core::{Instant, Observer};
 
 use crate::retry::{Planned, planned};
-use crate::std_retry::StdContext;
-use crate::{Classify, Judge, RetryContext, RetryError, Runtime, execute_resumed};
+use crate::std_retry::{LentHook, SeedOnDraw, SharedBudget, StdContext};
+use crate::{Classify, Judge, RetryError, Runtime, execute_resumed};
 
 /// [`retry`] for the std handles (their call's context, [`StdContext`]),
 /// with the attempt limit set at run time, if any (`None`: the config's),
@@ -72,6 +69,22 @@ where
     }
 }
 
+/// A std handle's call under its plan.
+type StdPlanned<'r, 'a, R, B, J, F, Fut, M> = Planned<
+    'r,
+    'a,
+    R,
+    SharedBudget<B>,
+    B,
+    SeedOnDraw<'a>,
+    LentHook<'a>,
+    &'a RetryConfig,
+    J,
+    F,
+    Fut,
+    M,
+>;
+
 /// What a call whose first attempt runs alone keeps aside for after it:
 /// what its plan is made from (`ctx`, the attempt limit set at run time).
 struct Rest<'r, R, X, J, F, M> {
@@ -106,19 +119,15 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'r, 'a, R, L, G, N, O, C, J, F, Fut, M, Out> Future
+impl<'r, 'a, R, B, J, F, Fut, M, Out> Future
     for RetryCall<
         Fut,
-        Rest<'r, R, RetryContext<'a, L, N, O, C>, J, F, M>,
-        Planned<'r, 'a, R, L, G, N, O, C, J, F, Fut, M>,
+        Rest<'r, R, StdContext<'a, B>, J, F, M>,
+        StdPlanned<'r, 'a, R, B, J, F, Fut, M>,
     >
 where
     R: Runtime,
-    L: Lock<G> + ?Sized,
-    G: RetryBudget,
-    N: Rng,
-    O: Observer<RetryEvent>,
-    C: Borrow<RetryConfig>,
+    B: RetryBudget,
     J: Judge<Fut::Output>,
     F: FnMut(Attempt) -> Fut,
     Fut: Future,
