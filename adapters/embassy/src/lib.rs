@@ -52,8 +52,8 @@ pub use clock::{EmbassyClock, WakeAt};
 pub use failsafe_driver::DefmtObserver;
 pub use policy::{
     BulkheadPolicy, CircuitBreakerPolicy, EmbassyMutex, EmbassyPolicy, FailFastPolicy,
-    KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Pipeline, RateLimiterPolicy, StaticBreaker,
-    bulkhead, circuit_breaker, fail_fast, from_lock, keyed_rate_limiter, pipeline, rate_limiter,
+    KeyedRateLimiterPolicy, LockedPolicy, MutexLock, Pipeline, RateLimiterPolicy, bulkhead,
+    circuit_breaker, fail_fast, from_lock, keyed_rate_limiter, pipeline, rate_limiter,
 };
 pub use retry::{RetryPolicy, with_timeout};
 

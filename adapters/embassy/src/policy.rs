@@ -39,11 +39,7 @@ pub type LockedPolicy<M, L = CsLock<M>> = Policy<Shared<M, L>, EmbassyClock, Def
 /// [`Counters`](failsafe_driver::breaker::Counters), the machine from
 /// `CircuitBreaker::new` through [`from_lock`].
 pub type CircuitBreakerPolicy<W, O = (), K = CsKind, C = &'static BreakerConfig, N = NoCounters> =
-    LockedPolicy<StaticBreaker<W, O, C, N>, <K as LockKind>::Lock<StaticBreaker<W, O, C, N>>>;
-
-/// The breaker machine of a [`CircuitBreakerPolicy`].
-pub type StaticBreaker<W, O = (), C = &'static BreakerConfig, N = NoCounters> =
-    CircuitBreaker<W, O, C, N>;
+    LockedPolicy<CircuitBreaker<W, O, C, N>, <K as LockKind>::Lock<CircuitBreaker<W, O, C, N>>>;
 
 /// A fail fast; built by [`fail_fast`].
 pub type FailFastPolicy<O = (), K = CsKind> =
