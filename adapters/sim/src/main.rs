@@ -27,7 +27,8 @@ struct Args {
     /// The seed (instead of the file's).
     #[arg(long)]
     seed: Option<u64>,
-    /// Only this scenario.
+    /// Only this scenario (the report shows it alone; the plots of the
+    /// suite's other scenarios, left by an earlier run, are removed).
     #[arg(long, value_name = "NAME")]
     scenario: Option<String>,
     /// A tenth of the traffic and capacity: a quick look.
@@ -152,12 +153,18 @@ fn write(
     let mut descriptions = Vec::new();
     for s in &suite.scenarios {
         let these: Vec<_> = runs.iter().filter(|r| r.scenario == s.name).collect();
+        let plot = out.join(format!("{}.svg", file_stem(&s.name)));
         if these.is_empty() {
-            continue;
+            // Not run this time (`--scenario`): an earlier run's plot would
+            // sit beside a report that no longer shows it.
+            match std::fs::remove_file(&plot) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => continue,
+            }
         }
         descriptions.push((s.name.clone(), s.description.clone(), s.note.clone()));
         let svg = failsafe_sim::plot::svg(&s.name, &these)?;
-        std::fs::write(out.join(format!("{}.svg", file_stem(&s.name))), svg)?;
+        std::fs::write(plot, svg)?;
     }
     std::fs::write(
         out.join("report.md"),
