@@ -88,7 +88,6 @@ async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
         .expect("a valid chaos configuration");
     let counted = Arc::clone(&hits);
     let outage = move || -> Result<Response, std::convert::Infallible> {
-        counted.arrived();
         counted.in_outage.fetch_add(1, Ordering::Relaxed);
         Ok(StatusCode::SERVICE_UNAVAILABLE.into_response())
     };
@@ -98,14 +97,21 @@ async fn serve(hits: Arc<Hits>) -> std::io::Result<String> {
         outage,
     )
     .seed(7);
+    let served = Arc::clone(&hits);
     let handler = move || async move {
-        hits.arrived();
-        hits.served.fetch_add(1, Ordering::Relaxed);
+        served.served.fetch_add(1, Ordering::Relaxed);
         "ok"
     };
+    // Each request is noted as it reaches the server, outside the chaos
+    // layer: before any latency it injects, as the simulator notes an
+    // attempt reaching its dependency.
     let app = Router::new()
         .route("/", get(handler))
-        .layer(ChaosLayer::new(policy.seed(7), TokioClock));
+        .layer(ChaosLayer::new(policy.seed(7), TokioClock))
+        .layer(tower::util::MapRequestLayer::new(move |request| {
+            hits.arrived();
+            request
+        }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/", listener.local_addr()?);
     tokio::spawn(axum::serve(listener, app).into_future());
