@@ -280,6 +280,9 @@ pin_project_lite::pin_project! {
         timer: Option<R::Sleep>,
         timer_at: Option<Instant>,
         fired: Instant,
+        // Decided, the task yielding to its budget first: the answer the
+        // next poll gives without asking the machine again.
+        rejected: Option<Rejected>,
     }
 
     impl<H, R, Q> PinnedDrop for Admit<H, R, Q>
@@ -325,6 +328,7 @@ where
             timer: None,
             timer_at: None,
             fired: Instant::ZERO,
+            rejected: None,
         }
     }
 
@@ -342,6 +346,7 @@ where
             timer: None,
             timer_at: None,
             fired: Instant::ZERO,
+            rejected: None,
         }
     }
 
@@ -375,6 +380,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let (Some(rejected), Some(runtime)) = (*this.rejected, this.runtime.as_ref()) {
+            // Rejected at the last poll, which yielded: answer it now
+            // (asking again would count a second rejection, or queue an
+            // expired wait again).
+            if runtime.poll_budget(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *this.rejected = None;
+            this.handle.take();
+            return Poll::Ready(Err(rejected));
+        }
         loop {
             let (Some(handle), Some(runtime)) = (this.handle.as_ref(), this.runtime.as_ref())
             else {
@@ -406,8 +422,10 @@ where
                 Entry::Rejected(rejected) => {
                     this.timer.set(None);
                     // A loop of rejected calls yields when the runtime's
-                    // cooperative budget is spent; it asks again then.
+                    // cooperative budget is spent; the rejection is kept
+                    // for the next poll.
                     if runtime.poll_budget(cx).is_pending() {
+                        *this.rejected = Some(rejected);
                         return Poll::Pending;
                     }
                     this.handle.take();

@@ -322,10 +322,15 @@ where
         if let Some(answer) = this.answer.take() {
             return Poll::Ready(answer);
         }
-        match this.op.as_pin_mut() {
-            Some(op) => op.poll(cx),
-            None => Poll::Pending, // a hang: cut by the caller's timeout
-        }
+        let Some(op) = this.op.as_mut().as_pin_mut() else {
+            // A hang (cut by the caller's timeout), or polled again after
+            // its answer: pending.
+            return Poll::Pending;
+        };
+        let answer = ready!(op.poll(cx));
+        // Over: it may not be polled again.
+        this.op.set(None);
+        Poll::Ready(answer)
     }
 }
 

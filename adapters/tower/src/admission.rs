@@ -272,9 +272,11 @@ where
                     ))));
                 }
                 Entry::Rejected(rejected) => {
-                    // A loop of rejected requests yields to the runtime.
-                    ready!(p.runtime().poll_budget(cx));
+                    // Kept first: a loop of rejected requests yields to the
+                    // runtime, and the next poll answers without asking
+                    // the machine again.
                     state.decided = Some(Err(rejected));
+                    ready!(p.runtime().poll_budget(cx));
                 }
                 Entry::Pending { wait, .. } => {
                     let fresh =
@@ -565,7 +567,9 @@ where
         }
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
             let Some(rejected) = this.rejected.take() else {
-                panic!("ResponseFuture polled after completion");
+                // Polled again after its answer: it stays pending, as every
+                // failsafe future does.
+                return Poll::Pending;
             };
             return Poll::Ready(Err(Error::Rejected(rejected)));
         };

@@ -288,15 +288,19 @@ where
     type Output = Answer<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
+        let mut kind = self.project().kind;
+        let answer = match kind.as_mut().project() {
             // Polled again after its answer: tower's futures may panic
             // here; this one stays pending, as a fused future would.
-            KindProj::Ready { answer } => answer.take().map_or(Poll::Pending, Poll::Ready),
-            KindProj::Pass { call } => Poll::Ready(match ready!(call.poll(cx)) {
+            KindProj::Ready { answer } => return answer.take().map_or(Poll::Pending, Poll::Ready),
+            KindProj::Pass { call } => match ready!(call.poll(cx)) {
                 Ok(response) => Ok(Cached::Loaded(response)),
                 Err(error) => Err(CacheError::Load(error)),
-            }),
-            KindProj::Cached { load } => load.as_mut().poll(cx),
-        }
+            },
+            KindProj::Cached { load } => ready!(load.as_mut().poll(cx)),
+        };
+        // The call or load is over (and may not be polled again).
+        kind.set(Kind::Ready { answer: None });
+        Poll::Ready(answer)
     }
 }

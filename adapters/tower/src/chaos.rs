@@ -22,6 +22,12 @@ use crate::Layered;
 /// front of a real server (axum's `Router::layer`) to see what its clients'
 /// protection does.
 ///
+/// The inner service's `call` is made at once and its future polled only
+/// after the latency: a lazy future (an `async` handler, axum's) does its
+/// work after the delay; a service that works in `call` itself (tower's
+/// `Buffer` sends the request there) has it under way during the delay,
+/// which then delays only its answer.
+///
 /// ```
 /// use std::time::Duration;
 /// use failsafe_driver::chaos::{Chaos, ChaosConfig, ChaosPolicy, Rate, Schedule};

@@ -150,6 +150,8 @@ pin_project_lite::pin_project! {
     enum FallbackState<F, G, Req> {
         Primary { #[pin] future: F, request: Option<Req> },
         Alternative { #[pin] future: G },
+        // Answered: polled again, it stays pending.
+        Done,
     }
 }
 
@@ -178,17 +180,25 @@ where
         loop {
             let (future, request) = match this.state.as_mut().project() {
                 FallbackStateProj::Primary { future, request } => (future, request),
-                FallbackStateProj::Alternative { future } => return future.poll(cx),
+                FallbackStateProj::Alternative { future } => {
+                    let answer = ready!(future.poll(cx));
+                    this.state.set(FallbackState::Done);
+                    return Poll::Ready(answer);
+                }
+                FallbackStateProj::Done => return Poll::Pending,
             };
-            let error = match ready!(future.poll(cx)) {
+            let result = ready!(future.poll(cx));
+            let request = request.take();
+            this.state.set(FallbackState::Done);
+            let error = match result {
                 Ok(value) => return Poll::Ready(Ok(value)),
                 Err(error) => error,
             };
             let Some(layer) = this.layer.take() else {
-                panic!("FallbackFuture polled after completion");
+                return Poll::Pending;
             };
             let reason = layer.fallback.reason_for(&error, layer.index);
-            let (Some(reason), Some(request)) = (reason, request.take()) else {
+            let (Some(reason), Some(request)) = (reason, request) else {
                 return Poll::Ready(Err(error));
             };
             let fallback = FallbackRequest {

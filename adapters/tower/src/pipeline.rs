@@ -6,7 +6,7 @@
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 use std::boxed::Box;
 use std::sync::Arc;
 
@@ -176,13 +176,23 @@ pub type PipelineService<
 /// could not be proved `Send` when the buffered service's future was a
 /// `dyn Future` (its `'static` bound is a lifetime the compiler erases
 /// there: rust-lang/rust#102211).
-pub struct PipelineFuture<T, E>(Pin<Box<dyn Future<Output = Result<T, E>> + Send>>);
+/// `None` once it answered: polled again, it stays pending (the `async`
+/// block inside would panic).
+pub struct PipelineFuture<T, E>(Option<BoxedCall<T, E>>);
+
+/// A pipeline call's boxed `async` block.
+type BoxedCall<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<T, E> Future for PipelineFuture<T, E> {
     type Output = Result<T, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        self.0.as_mut().poll(cx)
+        let Some(call) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let answer = ready!(call.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(answer)
     }
 }
 
@@ -259,9 +269,9 @@ where
             replay: replay.clone(),
             rule: layer.deadline.clone(),
         };
-        PipelineFuture(Box::pin(async move {
+        PipelineFuture(Some(Box::pin(async move {
             let result = pipeline.call_attempts(&classify, deadline, sender).await;
             respond.respond(result)
-        }))
+        })))
     }
 }

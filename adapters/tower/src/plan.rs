@@ -128,8 +128,20 @@ pub trait PlanCall {
     /// Takes in the attempt the plan asks to start.
     fn begin(&mut self, attempt: Attempt);
     /// Sends the attempt taken in once the service is ready (`None`:
-    /// nothing to send), or answers if it cannot.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Option<Sent<Self>>>;
+    /// nothing to send, or the attempt is [`late`](Self::late)), or
+    /// answers if it cannot; `clock` reads the time an attempt's deadline
+    /// is checked against.
+    fn poll_send<Cl: Clock + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        clock: &Cl,
+    ) -> Poll<Option<Sent<Self>>>;
+    /// The attempt taken in, not sent: its deadline passed while the
+    /// service became ready (the call then gives up at its deadline, with
+    /// the last result). `None` by default.
+    fn late(&mut self) -> Option<Attempt> {
+        None
+    }
     /// The plan's judgement of a result that ended at `now`.
     fn judge(&self, now: Instant, result: &<Self::Attempt as Future>::Output) -> Judged;
     /// The answer for how the call finished and its last result.
@@ -183,10 +195,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
         let mut this = self.project();
         loop {
-            match ready!(this.call.poll_send(cx)) {
+            match ready!(this.call.poll_send(cx, &*this.runtime)) {
                 Some(Ok((attempt, future))) => this.run.as_mut().start(attempt, future),
                 Some(Err(answer)) => return Poll::Ready(answer),
-                None => {}
+                None => {
+                    if let Some(attempt) = this.call.late() {
+                        // The attempt is not made: the call gives up at its
+                        // deadline, as the plan does for a retry due after it.
+                        let finish = Finish::Answer {
+                            attempts: attempt.number.saturating_sub(1),
+                            gave_up: Some(GiveUp::Deadline),
+                        };
+                        return Poll::Ready(C::finish(finish, this.run.as_mut().take_last()));
+                    }
+                }
             }
             let call = &*this.call;
             let mut judge = |now, result: &<C::Attempt as Future>::Output| call.judge(now, result);
@@ -207,6 +229,8 @@ pub struct Resend<S, Req, K> {
     classify: K,
     // The attempt the plan asked for, waiting for the service to be ready.
     next: Option<Attempt>,
+    // That attempt, not sent: the service became ready past its deadline.
+    late: Option<Attempt>,
 }
 
 impl<S, Req, K> Resend<S, Req, K> {
@@ -218,6 +242,7 @@ impl<S, Req, K> Resend<S, Req, K> {
             request,
             classify,
             next: None,
+            late: None,
         }
     }
 }
@@ -236,12 +261,24 @@ where
         self.next = Some(attempt);
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+    fn poll_send<Cl: Clock + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        clock: &Cl,
+    ) -> Poll<Option<Sent<Self>>> {
         let Some(attempt) = self.next else {
             return Poll::Ready(None);
         };
         let ready = ready!(self.service.poll_ready(cx));
         self.next = None;
+        // A wait for readiness (a full bulkhead inside) that outlasted the
+        // call's deadline: the request is not sent after it (the readiness
+        // taken goes back when the service is dropped).
+        if ready.is_ok() && !attempt.deadline.is_never() && attempt.deadline.is_expired(clock.now())
+        {
+            self.late = Some(attempt);
+            return Poll::Ready(None);
+        }
         Poll::Ready(Some(match ready {
             Ok(()) => Ok((attempt, self.service.call(self.request.clone()))),
             // A service that failed to become ready is broken: stop.
@@ -251,6 +288,10 @@ where
                 last: Some(e),
             })),
         }))
+    }
+
+    fn late(&mut self) -> Option<Attempt> {
+        self.late.take()
     }
 
     fn judge(&self, now: Instant, result: &Result<S::Response, S::Error>) -> Judged {
@@ -281,7 +322,11 @@ where
         self.0.next = Some(attempt);
     }
 
-    fn poll_send(&mut self, _: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+    fn poll_send<Cl: Clock + ?Sized>(
+        &mut self,
+        _: &mut Context<'_>,
+        _: &Cl,
+    ) -> Poll<Option<Sent<Self>>> {
         let send = |a| (a, self.0.service.clone().oneshot(self.0.request.clone()));
         Poll::Ready(self.0.next.take().map(send).map(Ok))
     }
@@ -314,7 +359,11 @@ impl<F: Future<Output = Result<T, E>>, T, E> PlanCall for OneAttempt<F> {
     // is sent and the run answers with the first attempt's result.
     fn begin(&mut self, _: Attempt) {}
 
-    fn poll_send(&mut self, _: &mut Context<'_>) -> Poll<Option<Sent<Self>>> {
+    fn poll_send<Cl: Clock + ?Sized>(
+        &mut self,
+        _: &mut Context<'_>,
+        _: &Cl,
+    ) -> Poll<Option<Sent<Self>>> {
         Poll::Ready(None)
     }
 
