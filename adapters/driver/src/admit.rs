@@ -23,17 +23,19 @@ type Wait<H> = <H as SharedAdmission>::Wait;
 
 /// What a call asks of an admission machine besides the time: its deadline
 /// (fail fast rejects a call that cannot finish in time; a limiter never
-/// books past it), its weight (permits a rate limiter takes) and whether it
-/// may wait (a bulkhead's queue, a limiter's booking).
+/// books past it; a bulkhead's queue gives the call up at it), its weight
+/// (permits a rate limiter takes) and whether and how long it may wait (a
+/// bulkhead's queue, a limiter's booking).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ask {
     /// The caller's deadline ([`Deadline::NEVER`] by default).
     pub deadline: Deadline,
     /// Permits asked for (1 by default).
     pub weight: u32,
-    /// How long the call may wait for a rate limiter's permits (`None`,
-    /// the default: the limiter's own `max_wait`; zero: no wait at all, as
-    /// `try_acquire`).
+    /// How long the call may wait for admission: a rate limiter's permits,
+    /// a bulkhead's queue (`None`, the default: the machine's own
+    /// `max_wait`; zero: no wait at all, as `try_acquire`). A bulkhead's
+    /// queue keeps the call no longer than its own `max_wait` either.
     pub max_wait: Option<core::time::Duration>,
 }
 

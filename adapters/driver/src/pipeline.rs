@@ -57,7 +57,7 @@ use failsafe_core::rng::Xorshift64;
 use crate::seeds::CallSeeds;
 use failsafe_core::sync::{Lock, SharedAdmission};
 use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
-use failsafe_core::{Instant, Observer, Outcome, Rejected};
+use failsafe_core::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 use crate::chaos::{Inject, Injects};
 use crate::slots::Slots;
@@ -317,10 +317,12 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// that cannot admit at once rejects, a limiter with its `retry_at`).
     /// By default each machine's own wait applies (the std
     /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT);
-    /// a bulkhead's `max_wait`), except for a hedge started beside a
-    /// running attempt, which does not wait. The attempt's deadline bounds
-    /// the wait either way. A handle's own `with_max_wait` is not used
-    /// here: the pipeline asks for the call.
+    /// a bulkhead's `max_wait`). A hedge started beside a running attempt
+    /// never waits, whatever `max_wait` says: its wait would hold up the
+    /// attempts already running (and their answer), and it is late
+    /// anyway. The attempt's deadline bounds the wait either way. A
+    /// handle's own `with_max_wait` is not used here: the pipeline asks
+    /// for the call.
     ///
     /// While an attempt waits for a machine, it holds the permits of the
     /// machines before it in the chain (a breaker's half-open probe, a
@@ -645,15 +647,27 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         Timed::<()>::cut_at(self.settings.attempt_timeout, handed, call)
     }
 
+    /// Whether `rejected` is an attempt cut at `cut` while it waited for
+    /// admission (a bulkhead's queue gives a call up at its deadline): a
+    /// timeout, not a refusal.
+    fn timed_out_waiting(&self, rejected: &Rejected, cut: Deadline) -> bool {
+        rejected.reason == RejectReason::DeadlineTooShort
+            && cut.is_expired(self.settings.runtime.now())
+    }
+
     /// What an attempt under `deadline` asks of the admissions; `hedged`:
-    /// a hedge, started beside an attempt still running, which waits only
-    /// if [`max_wait`](Self::max_wait) says so (waiting for a permit, it
-    /// would hold up the attempts already running, and it is late anyway).
+    /// a hedge, started beside an attempt still running, which never waits
+    /// (waiting for a permit, it would hold up the attempts already
+    /// running, and it is late anyway).
     fn ask(&self, deadline: Deadline, hedged: bool) -> Ask {
-        let no_wait = hedged.then_some(Duration::ZERO);
+        let max_wait = if hedged {
+            Some(Duration::ZERO)
+        } else {
+            self.settings.max_wait
+        };
         Ask {
             deadline,
-            max_wait: self.settings.max_wait.or(no_wait),
+            max_wait,
             ..Ask::DEFAULT
         }
     }
@@ -952,6 +966,16 @@ where
                     return None;
                 }
             },
+            // Refused for its deadline once that deadline had come (its
+            // wait in a bulkhead's queue cut there): the attempt timed out.
+            Err(rejected)
+                if pipeline.timed_out_waiting(
+                    &rejected,
+                    pipeline.cut(attempt.deadline, call_deadline),
+                ) =>
+            {
+                (None, None, None)
+            }
             Err(rejected) => (None, Some(rejected), None),
         };
         Some(AttemptFuture {
@@ -1112,8 +1136,14 @@ where
             ) {
                 Ok(guard) => guard,
                 Err(rejected) => {
+                    // As the async call: a wait cut at the deadline timed out.
+                    let error = if self.timed_out_waiting(&rejected, cut) {
+                        Error::Timeout(cut)
+                    } else {
+                        Error::Rejected(rejected)
+                    };
                     return Ended {
-                        result: Err(Error::Rejected(rejected)),
+                        result: Err(error),
                         at: None,
                         judged: None,
                     };

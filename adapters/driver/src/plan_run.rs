@@ -11,6 +11,7 @@ use core::task::{Context, Poll, ready};
 
 use failsafe_core::Instant;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
+use failsafe_core::retry::GiveUp;
 
 use crate::Runtime;
 use crate::slots::{One, Slots};
@@ -440,14 +441,15 @@ where
                         this.run.as_mut().start(attempt, future);
                         continue;
                     }
-                    // No more attempts can be made: answer with what there is.
+                    // No more attempts can be made (a request sent only
+                    // once): answer with the last result, not to be retried.
                     None => {
                         let attempts = attempt.number.saturating_sub(1);
                         let finish = Finish::Answer {
                             attempts,
-                            gave_up: None,
+                            gave_up: Some(GiveUp::NotRetryable),
                         };
-                        (finish, None)
+                        (finish, this.run.as_mut().take_last())
                     }
                 },
                 Step::Finish(finish, result) => (finish, result),
