@@ -26,7 +26,10 @@ use crate::Layered;
 /// after the latency: a lazy future (an `async` handler, axum's) does its
 /// work after the delay; a service that works in `call` itself (tower's
 /// `Buffer` sends the request there) has it under way during the delay,
-/// which then delays only its answer.
+/// which then delays only its answer. A fault does not call the inner
+/// service: the readiness `poll_ready` took for the request (a bulkhead's
+/// slot inside) is held for the next request, or until the service is
+/// dropped, as tower's contract has it.
 ///
 /// ```
 /// use std::time::Duration;

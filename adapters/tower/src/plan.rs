@@ -634,7 +634,11 @@ where
 /// it. In `TimeoutMode::Cancel` the inner future is dropped at the
 /// deadline and [`Error::Timeout`] returned (the timer is armed only if it
 /// is not ready at its first poll); in `Soft` it runs on and the hook hears
-/// of the overrun. Inner errors come back as [`Error::Inner`].
+/// of the overrun. Inner errors come back as [`Error::Inner`]. A request
+/// whose deadline has already passed answers [`Error::Timeout`] without
+/// calling the inner service: the readiness `poll_ready` took for it (a
+/// bulkhead's slot inside) is then held for the next request, or until
+/// the service is dropped, as tower's contract has it.
 ///
 /// ```
 /// use std::time::Duration;
