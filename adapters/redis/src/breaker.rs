@@ -345,7 +345,11 @@ impl<W: Window> RedisBreaker<W> {
         }
         args.extend(own.iter().map(u64::to_string));
         args.extend(extra.iter().map(u64::to_string));
-        let reply = self.inner.store.breaker(&self.inner.key, &args).await?;
+        let reply = self
+            .inner
+            .store
+            .breaker(&self.inner.key, &args, now.is_none())
+            .await?;
         record_of(&reply).ok_or_else(StoreError::malformed)
     }
 

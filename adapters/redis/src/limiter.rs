@@ -11,7 +11,8 @@ use failsafe_core::{ConfigError, Instant, Problem, RejectReason, Rejected};
 use failsafe_tokio::{Clock, TokioClock};
 
 use crate::store::{
-    LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, whole_micros,
+    LUA_MAX_US, OnStoreError, SetupError, Store, StoreError, StoreEvent, now_arg, past_lua_range,
+    whole_micros,
 };
 
 /// How a permit was granted.
@@ -417,6 +418,13 @@ impl RedisRateLimiter {
     /// [`StoreError`] if the store did not answer (timeout, its breaker
     /// open, a Redis error).
     pub async fn step(&self, now: Option<Instant>, n: u32) -> Result<StepReply, StoreError> {
+        if let (true, Some(now)) = (past_lua_range(now), now) {
+            // Past the script's exact range (2^52 µs, the year 2112 in
+            // store time) the doubles would round the booking away: never,
+            // as the core answers at the end of its own range.
+            let decision = Err(Rejected::never(RejectReason::RateLimited));
+            return Ok(StepReply { decision, now });
+        }
         let (quota, period_us) = *lock(&self.quota);
         let args = [
             period_us.to_string(),
@@ -425,7 +433,7 @@ impl RedisRateLimiter {
             now_arg(now),
             self.expiry_slack_ms.to_string(),
         ];
-        let reply = self.store.gcra(&self.key, &args).await?;
+        let reply = self.store.gcra(&self.key, &args, now.is_none()).await?;
         let at = |us: i64| Instant::from_micros(us.max(0) as u64);
         let (code, value, now) = match reply.as_slice() {
             [code, value, now] => (*code, *value, at(*now)),

@@ -25,23 +25,10 @@ fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }
 
-/// Reads a `T` from `value`; the error names the field the core's check
-/// named (`` invalid `burst`: .. ``) where it did.
+/// Reads a `T` from `value` as every registry control does, the error
+/// naming the field.
 fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, ChangeError> {
-    serde_json::from_value(value.clone()).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split_once('`')
-            .and_then(|(_, rest)| rest.split_once('`'))
-            .map(|(field, _)| field.to_owned());
-        match field {
-            Some(field) => ChangeError::invalid(&field, message),
-            None => ChangeError::Invalid {
-                field: None,
-                message,
-            },
-        }
-    })
+    failsafe_driver::registry::parse_config(value)
 }
 
 fn setup(e: SetupError) -> ChangeError {

@@ -384,24 +384,40 @@ impl Store {
         }
     }
 
-    /// Runs the GCRA script on `key` (ARGV as the script says).
-    pub(crate) async fn gcra(&self, key: &str, args: &[String]) -> Result<Vec<i64>, StoreError> {
-        self.eval(&self.inner.gcra, key, args).await
+    /// Runs the GCRA script on `key` (ARGV as the script says; the
+    /// server's clock unless a `now` was injected).
+    pub(crate) async fn gcra(
+        &self,
+        key: &str,
+        args: &[String],
+        server_clock: bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.eval(&self.inner.gcra, key, args, server_clock).await
     }
 
-    /// Runs the breaker script on `key` (ARGV as the script says).
-    pub(crate) async fn breaker(&self, key: &str, args: &[String]) -> Result<Vec<i64>, StoreError> {
-        self.eval(&self.inner.breaker, key, args).await
+    /// Runs the breaker script on `key` (ARGV as the script says; the
+    /// server's clock unless a `now` was injected).
+    pub(crate) async fn breaker(
+        &self,
+        key: &str,
+        args: &[String],
+        server_clock: bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.eval(&self.inner.breaker, key, args, server_clock)
+            .await
     }
 
     /// One `EVALSHA` (the script loaded again on `NOSCRIPT`) inside the
-    /// store's timeout and breaker. The reply's last element is the
-    /// server's time (µs), which updates [`now`](Self::now)'s offset.
+    /// store's timeout and breaker. The reply's last element is the time
+    /// the script decided at (µs): the server's own `TIME` when
+    /// `server_clock` (the call injected no `now`), which then updates
+    /// [`now`](Self::now)'s offset; an injected instant never does.
     async fn eval(
         &self,
         script: &Script,
         key: &str,
         args: &[String],
+        server_clock: bool,
     ) -> Result<Vec<i64>, StoreError> {
         let inner = &*self.inner;
         let result = inner
@@ -421,7 +437,7 @@ impl Store {
             .map_err(Error::flatten);
         match result {
             Ok(reply) => {
-                if let Some(&server_us) = reply.last() {
+                if let (true, Some(&server_us)) = (server_clock, reply.last()) {
                     inner
                         .offset_us
                         .store(server_us - local_us(), Ordering::Relaxed);
@@ -463,7 +479,17 @@ impl Store {
     }
 }
 
-/// The script's `now` argument: `''` (the server's clock) or whole µs.
+/// Whether an injected `now` lies past the scripts' exact range (2^52 µs,
+/// [`LUA_MAX_US`]: Lua's doubles count whole µs exactly below 2^53).
+pub(crate) fn past_lua_range(now: Option<Instant>) -> bool {
+    now.is_some_and(|t| t.as_nanos() / 1_000 > LUA_MAX_US)
+}
+
+/// The script's `now` argument: `''` (the server's clock) or whole µs,
+/// at most [`LUA_MAX_US`] (the breaker's record ops stand still there; the
+/// limiter refuses past it first: [`past_lua_range`]).
 pub(crate) fn now_arg(now: Option<Instant>) -> String {
-    now.map_or_else(String::new, |t| (t.as_nanos() / 1_000).to_string())
+    now.map_or_else(String::new, |t| {
+        (t.as_nanos() / 1_000).min(LUA_MAX_US).to_string()
+    })
 }

@@ -67,6 +67,13 @@ pub trait LimitAlgorithm {
         let _ = limit;
         self.limit()
     }
+
+    /// The bounds [`set_limit`](Self::set_limit) keeps the limit within,
+    /// `(min, max)`: `(1, u32::MAX)` by default; each built-in algorithm's
+    /// `min_limit` and `max_limit`.
+    fn limit_bounds(&self) -> (u32, u32) {
+        (1, u32::MAX)
+    }
 }
 
 /// A limit that moves only by hand: what [`Bulkhead::new`](super::Bulkhead::new) uses.
@@ -299,6 +306,10 @@ impl LimitAlgorithm for Aimd {
     fn set_limit(&mut self, limit: u32) -> u32 {
         self.limit = limit.clamp(self.min, self.max);
         self.limit
+    }
+
+    fn limit_bounds(&self) -> (u32, u32) {
+        (self.min, self.max)
     }
 }
 
@@ -591,6 +602,10 @@ impl LimitAlgorithm for Vegas {
     fn set_limit(&mut self, limit: u32) -> u32 {
         self.estimate = limit.clamp(self.min, self.max) as f64;
         self.limit()
+    }
+
+    fn limit_bounds(&self) -> (u32, u32) {
+        (self.min, self.max)
     }
 }
 
@@ -917,6 +932,10 @@ impl LimitAlgorithm for Gradient2 {
     fn set_limit(&mut self, limit: u32) -> u32 {
         self.estimate = limit.clamp(self.min, self.max) as f64;
         self.limit()
+    }
+
+    fn limit_bounds(&self) -> (u32, u32) {
+        (self.min, self.max)
     }
 }
 

@@ -468,6 +468,31 @@ impl<const N: usize, const K: usize, O: ToggleObserver> FlagTable<N, K, O> {
         self.list(now, flag, key, List::Deny)
     }
 
+    /// Whether `key` is on `flag`'s `list` (adding it again changes
+    /// nothing, even on a full list).
+    ///
+    /// ```
+    /// # use failsafe_core::toggle::{FlagSpec, FlagTable, List, ToggleConfig};
+    /// # use failsafe_core::Instant;
+    /// let t: FlagTable<1, 1> = FlagTable::new(ToggleConfig::new(0, [FlagSpec::new("a")]).unwrap());
+    /// let a = t.flag("a").unwrap();
+    /// t.allow(Instant::ZERO, a, "eve").unwrap();
+    /// assert!(t.is_listed(a, "eve", List::Allow));
+    /// assert!(!t.is_listed(a, "eve", List::Deny));
+    /// assert!(!t.is_listed(a, "bob", List::Allow));
+    /// ```
+    pub fn is_listed<Q: ToggleKey + ?Sized>(&self, flag: Flag, key: &Q, list: List) -> bool {
+        let i = flag.index();
+        if i >= N {
+            return false;
+        }
+        let entries = match list {
+            List::Allow => &self.allow[i],
+            List::Deny => &self.deny[i],
+        };
+        contains(entries, fingerprint(key_hash(self.config.prefixes[i], key)))
+    }
+
     /// Takes `key` off both of `flag`'s lists; returns whether it was on one.
     ///
     /// ```

@@ -42,6 +42,7 @@ where
     /// `set_limit`: a fixed limit becomes `max_concurrent` (the static
     /// limit change, [`Bulkhead::change_config`](failsafe_core::bulkhead::Bulkhead::change_config));
     /// an adaptive one is moved by hand within `[1, max_concurrent]` and
+    /// its algorithm's `[min_limit, max_limit]` (refused outside) and
     /// carries on from there. `configure`: a new [`BulkheadConfig`].
     /// Calls in flight keep their slots and waiters their place either way.
     fn prepare(&self, change: &Change) -> Result<Staged<'_>, ChangeError> {
@@ -58,6 +59,17 @@ where
                             std::format!(
                                 "must not exceed max_concurrent ({}) for an adaptive limit",
                                 current.max_concurrent()
+                            ),
+                        ));
+                    }
+                    // The algorithm would clamp it silently: refused instead,
+                    // so that what listeners hear is the limit in force.
+                    let (min, max) = self.with(|b, _| b.algorithm().limit_bounds());
+                    if limit < min || limit > max {
+                        return Err(ChangeError::invalid(
+                            "limit",
+                            std::format!(
+                                "must lie within the algorithm's min_limit and max_limit ({min}..={max})"
                             ),
                         ));
                     }

@@ -386,10 +386,27 @@ struct ConfigureArgs {
     config: Value,
 }
 
-/// Reads a `T` from `value`, the error naming the field: the path where
-/// deserialising failed (`flags[1]`) and the field a core configuration's
-/// check named in its message (`` invalid `burst`: ... ``), joined
-/// (`quota.burst`).
+/// Reads a configuration `T` from `value`, the error naming the field: the
+/// path where deserialising failed (`flags[1]`) and the field a core
+/// configuration's check named in its message (`` invalid `burst`: ... ``)
+/// or serde's (an unknown, missing or duplicate key, named as written),
+/// joined (`quota.burst`). What every [`Control`](super::Control)'s
+/// `configure` reads its table with.
+///
+/// # Errors
+///
+/// [`ChangeError::Invalid`] naming the field, if it can.
+///
+/// ```
+/// use failsafe_core::rate::Quota;
+/// use failsafe_driver::registry::parse_config;
+/// let e = parse_config::<Quota>(&serde_json::json!({ "rate": 10, "burst": -1 })).unwrap_err();
+/// assert_eq!(e.field(), Some("burst"));
+/// ```
+pub fn parse_config<T: DeserializeOwned>(value: &Value) -> Result<T, ChangeError> {
+    parse(value)
+}
+
 pub(crate) fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, ChangeError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -408,18 +425,26 @@ pub(crate) fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, ChangeError
     })
 }
 
-/// The field named in a serde or core message: `` invalid `x`: ``,
-/// `` unknown field `x` ``, `` missing field `x` ``, `` duplicate field `x` ``.
+/// The field named in a serde or core message: `` invalid `x`: `` (a core
+/// check's: a field name, never a backtick in it), `` unknown field `x`,
+/// expected .. ``, `` missing field `x` ``, `` duplicate field `x` `` (a
+/// key as written, backticks and all: its quote closes where serde's
+/// message goes on).
 fn named_field(message: &str) -> Option<&str> {
-    for lead in [
-        "invalid `",
-        "unknown field `",
-        "missing field `",
-        "duplicate field `",
+    for (lead, close) in [
+        ("invalid `", "`: "),
+        ("unknown field `", "`, "),
+        ("missing field `", "`"),
+        ("duplicate field `", "`"),
     ] {
         if let Some(start) = message.find(lead) {
             let rest = &message[start + lead.len()..];
-            return rest.find('`').map(|end| &rest[..end]);
+            let end = if lead.starts_with("invalid") {
+                rest.find(close)
+            } else {
+                rest.rfind(close)
+            };
+            return end.map(|end| &rest[..end]);
         }
     }
     None

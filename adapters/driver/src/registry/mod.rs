@@ -89,7 +89,7 @@ use std::vec::Vec;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use change::{AttemptLimit, Change};
+pub use change::{AttemptLimit, Change, parse_config};
 pub use chaos::ChaosSwitch;
 pub use control::{Control, Kind, Settling, Staged};
 pub use error::{ChangeError, RegistryError};

@@ -111,6 +111,17 @@ impl Registry {
                             ),
                         });
                     }
+                    // A value where a table belongs: the document is
+                    // malformed (its policy says what its table holds).
+                    Some(Slot::Policy(p)) if !config.is_object() => {
+                        let why = match p.prepare(&Change::Configure { config }) {
+                            Err(e) => e.to_string(),
+                            Ok(_) => "expected a table of settings".into(),
+                        };
+                        return Err(RegistryError::Malformed(ChangeError::message(
+                            std::format!("`{name}`: {why}"),
+                        )));
+                    }
                     Some(Slot::Policy(p)) => {
                         targets.push((name, p.clone(), Change::Configure { config }))
                     }

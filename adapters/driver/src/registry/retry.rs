@@ -110,7 +110,10 @@ fn fixed_field_changed(new: &RetryConfig, built: &RetryConfig) -> Option<std::st
     let (Value::Object(new), Value::Object(built)) = (to_json(new), to_json(built)) else {
         return None;
     };
-    new.iter()
-        .find(|&(key, value)| key != "max_attempts" && built.get(key) != Some(value))
-        .map(|(key, _)| key.clone())
+    // Over the keys of both: a setting that is off (`max_elapsed` unset)
+    // is not written, so a key on one side only differs too.
+    new.keys()
+        .chain(built.keys())
+        .find(|&key| key != "max_attempts" && new.get(key) != built.get(key))
+        .cloned()
 }

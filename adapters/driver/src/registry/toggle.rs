@@ -5,7 +5,7 @@ extern crate std;
 use std::string::String;
 use std::vec::Vec;
 
-use failsafe_core::toggle::{Flag, FlagTable, MAX_BASIS_POINTS, ToggleObserver, Window};
+use failsafe_core::toggle::{Flag, FlagTable, List, MAX_BASIS_POINTS, ToggleObserver, Window};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -112,9 +112,23 @@ where
     }
 
     /// The table's [`ToggleConfig`](failsafe_core::toggle::ToggleConfig)
-    /// as built (`seed`, `flags`); the live switches are in the state.
+    /// (`seed`, `flags`), each flag's `enabled` and `rollout` as in force
+    /// (set at run time or as built): sent back as `configure`, it changes
+    /// nothing. The allow and deny lists are in the state.
     fn config(&self) -> Value {
-        to_json(self.table.config())
+        let mut config = to_json(self.table.config());
+        if let Some(Value::Array(flags)) = config.get_mut("flags") {
+            for (i, flag) in flags.iter_mut().enumerate() {
+                let live = u16::try_from(i)
+                    .ok()
+                    .and_then(|i| self.table.state(Flag::at(i)));
+                if let (Some(live), Value::Object(flag)) = (live, flag) {
+                    flag.insert("enabled".into(), Value::Bool(live.enabled));
+                    flag.insert("rollout".into(), Value::from(live.basis_points));
+                }
+            }
+        }
+        config
     }
 
     /// Each flag's switch, rollout and list sizes.
@@ -169,7 +183,8 @@ where
                 let s = table
                     .state(flag)
                     .map_or(0, |s| if allow { s.allowed } else { s.denied });
-                if s >= K {
+                let list = if allow { List::Allow } else { List::Deny };
+                if s >= K && !table.is_listed(flag, key.as_str(), list) {
                     return Err(ChangeError::invalid(
                         "key",
                         std::format!(
