@@ -153,10 +153,10 @@ impl<'a, K: ?Sized> Call<'a, K> {
         self
     }
 
-    /// The same call, willing to wait at most `max_wait` for a rate
-    /// limiter's permits (instead of the limiter's own `max_wait`). A
-    /// bulkhead's queue keeps its own `max_wait`; only zero (no wait)
-    /// changes what it does.
+    /// The same call, willing to wait at most `max_wait` (from now) for
+    /// admission: a rate limiter's permits (instead of the limiter's own
+    /// `max_wait`), a bulkhead's queue (which keeps the call no longer than
+    /// its own `max_wait` either); zero: no wait at all.
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: Option<Duration>) -> Self {
         self.max_wait = max_wait;

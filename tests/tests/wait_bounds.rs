@@ -5,8 +5,10 @@
 //!
 //! - a `Pending` answer names a `recheck_at` no later than the bound, so
 //!   a driver that sleeps until it wakes in time;
-//! - asked again at or after the bound, a call is never left `Pending`:
-//!   admitted, or rejected (a bulkhead's queue gives its place up).
+//! - asked again at or after the bound, a call is never left `Pending`,
+//!   nor admitted by a slot freed at or after it: a freed slot goes to a
+//!   live waiter;
+//! - the time read is the latest seen (a stale reading is no earlier).
 //!
 //! A bulkhead once held a queued call until its own `max_wait` ran out,
 //! however soon the call's deadline (a pipeline's timeout) came.
@@ -35,10 +37,13 @@ enum Op {
         deadline_ms: Option<u64>,
         wait_ms: Option<u64>,
     },
-    /// The oldest admitted call ends.
+    /// The oldest admitted call ends; every waiting call is asked again
+    /// (woken, as a freed slot wakes its driver).
     Exit,
     /// The waiting calls whose `recheck_at` has come are asked again.
     Recheck,
+    /// The next step's clock reads `ms` earlier (a stale reading).
+    Stale { ms: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -57,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         1 => Just(Op::Exit),
         2 => Just(Op::Recheck),
+        1 => (0u64..200).prop_map(|ms| Op::Stale { ms }),
     ]
 }
 
@@ -85,10 +91,14 @@ where
     M::Key: Sized,
     M::Wait: Debug,
 {
-    let (mut now, mut held) = (Instant::ZERO, Vec::new());
+    let (mut latest, mut held) = (Instant::ZERO, Vec::new());
     let mut waiting: Vec<Waiting<M::Key, M::Wait>> = Vec::new();
+    let mut stale = Duration::ZERO;
     for (step, op) in trace {
-        now = now + Duration::from_millis(*step);
+        latest = latest + Duration::from_millis(*step);
+        // What this step reads: the latest time, or a stale reading; the
+        // machine takes either as the latest.
+        let now = latest.saturating_sub(core::mem::take(&mut stale));
         match op {
             Op::Enter {
                 key: k,
@@ -101,8 +111,11 @@ where
                     Deadline::after(now, Duration::from_millis(ms))
                 });
                 let max_wait = wait_ms.map(Duration::from_millis);
+                // Counted from the time the machine decides at (the clock
+                // contract: a stale reading is the latest seen).
+                let from = now.max(machine.latest_seen());
                 let bound = max_wait
-                    .map_or(Instant::MAX, |w| now.saturating_add(w))
+                    .map_or(Instant::MAX, |w| from.saturating_add(w))
                     .min(deadline.instant());
                 let call = Call::at(now)
                     .with_key(&k)
@@ -131,13 +144,15 @@ where
                     }
                 }
             }
-            Op::Exit => {
-                if !held.is_empty() {
+            Op::Stale { ms } => stale = Duration::from_millis(*ms),
+            Op::Exit | Op::Recheck => {
+                let woken = matches!(op, Op::Exit);
+                if woken && !held.is_empty() {
                     machine.exit(now, held.remove(0), Outcome::Success);
                 }
-            }
-            Op::Recheck => {
-                let due = |w: &Waiting<_, _>| w.recheck_at.is_some_and(|at| at <= now);
+                // The time the machine decides at: the latest it has seen.
+                let seen = now.max(machine.latest_seen());
+                let due = |w: &Waiting<_, _>| woken || w.recheck_at.is_some_and(|at| at <= latest);
                 let (ready, still): (Vec<_>, Vec<_>) = waiting.drain(..).partition(due);
                 waiting = still;
                 for w in ready {
@@ -147,16 +162,30 @@ where
                         .with_deadline(w.deadline)
                         .with_max_wait(w.max_wait);
                     match machine.resume(&call, w.wait, None) {
-                        Entry::Admitted(p) => held.push(p),
+                        Entry::Admitted(p) => {
+                            // A slot freed now (woken) went to a live waiter.
+                            // (a limiter's booking was made within bounds
+                            // when the call entered: only a freed slot counts)
+                            prop_assert!(
+                                !M::NEEDS_EXIT || !woken || seen <= w.bound,
+                                "admitted by a slot freed at {seen:?}, past its bound {:?}",
+                                w.bound
+                            );
+                            held.push(p);
+                        }
                         Entry::Rejected(Rejected { .. }) => {}
                         Entry::Pending { wait, recheck_at } => {
                             prop_assert!(
-                                now < w.bound,
-                                "asked at {now:?}, past its bound {:?}, still waiting",
+                                seen.max(machine.latest_seen()) < w.bound,
+                                "asked at {seen:?}, past its bound {:?}, still waiting",
                                 w.bound
                             );
                             if w.bound < Instant::MAX {
-                                prop_assert!(recheck_at.is_some_and(|at| at <= w.bound));
+                                prop_assert!(
+                                    recheck_at.is_some_and(|at| at <= w.bound),
+                                    "asked at {seen:?}: recheck at {recheck_at:?}, past its bound {:?}",
+                                    w.bound
+                                );
                             }
                             waiting.push(Waiting {
                                 wait,

@@ -317,10 +317,10 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// that cannot admit at once rejects, a limiter with its `retry_at`).
     /// By default each machine's own wait applies (the std
     /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT);
-    /// a bulkhead's `max_wait`). A hedge started beside a running attempt
-    /// never waits, whatever `max_wait` says: its wait would hold up the
-    /// attempts already running (and their answer), and it is late
-    /// anyway. The attempt's deadline bounds the wait either way. A
+    /// a bulkhead's `max_wait`). In a hedged call, every attempt after the
+    /// first never waits, whatever `max_wait` says: a hedge's wait would
+    /// hold up the attempts already running (and their answer), and it is
+    /// late anyway. The attempt's deadline bounds the wait either way. A
     /// handle's own `with_max_wait` is not used here: the pipeline asks
     /// for the call.
     ///
@@ -812,14 +812,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<T, E>> {
         let this = self.project();
         let Some(op) = this.op.as_pin_mut() else {
-            let error = match this.rejected.take() {
-                Some(rejected) => Error::Rejected(rejected),
-                None => Error::Timeout(this.held.deadline),
-            };
-            return Poll::Ready(Ended {
-                result: Err(error),
-                at: None,
-                judged: None,
+            return Poll::Ready(match this.rejected.take() {
+                Some(rejected) => Ended {
+                    result: Err(Error::Rejected(rejected)),
+                    at: None,
+                    judged: None,
+                },
+                // Its wait for admission cut at its deadline: timed out, as
+                // a running attempt cut there (and retried as one).
+                None => Ended {
+                    result: Err(Error::Timeout(this.held.deadline)),
+                    at: Some(this.held.runtime.now()),
+                    judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
+                },
             });
         };
         let result = ready!(op.poll(cx));
@@ -1033,7 +1038,10 @@ where
                 };
                 // One `now` for every admission; the plan set the deadline.
                 let hedged = Z::CONCURRENT && attempt.number > 1;
-                let ask = pipeline.ask(attempt.deadline, hedged);
+                // Asked with the deadline that cuts the attempt (a soft
+                // attempt timeout cuts nothing: the call's).
+                let cut = pipeline.cut(attempt.deadline, *this.deadline);
+                let ask = pipeline.ask(cut, hedged);
                 let (admission, call) = (
                     &pipeline.admission,
                     ask.apply(Call::at(this.run.now()), &()),
@@ -1132,18 +1140,20 @@ where
                 &self.admission,
                 runtime,
                 now,
-                self.ask(deadline, false),
+                self.ask(cut, false),
             ) {
                 Ok(guard) => guard,
-                Err(rejected) => {
-                    // As the async call: a wait cut at the deadline timed out.
-                    let error = if self.timed_out_waiting(&rejected, cut) {
-                        Error::Timeout(cut)
-                    } else {
-                        Error::Rejected(rejected)
-                    };
+                // As the async call: a wait cut at the deadline timed out.
+                Err(rejected) if self.timed_out_waiting(&rejected, cut) => {
                     return Ended {
-                        result: Err(error),
+                        result: Err(Error::Timeout(cut)),
+                        at: Some(runtime.now()),
+                        judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
+                    };
+                }
+                Err(rejected) => {
+                    return Ended {
+                        result: Err(Error::Rejected(rejected)),
                         at: None,
                         judged: None,
                     };
@@ -1220,7 +1230,9 @@ where
             classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
             cut: &|handed| self.cut(handed, deadline),
-            ask: &|attempt: Attempt| self.ask(attempt.deadline, attempt.number > 1),
+            ask: &|attempt: Attempt| {
+                self.ask(self.cut(attempt.deadline, deadline), attempt.number > 1)
+            },
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {
@@ -1233,9 +1245,15 @@ where
             std::panic::resume_unwind(panic);
         }
         let last = last.map(|output| Ended {
-            result: output
-                .map_err(Error::Rejected)
-                .and_then(|r| r.map_err(Error::Inner)),
+            result: match output {
+                // As the async hedge: a wait cut at the deadline timed out.
+                Err(rejected) if self.timed_out_waiting(&rejected, deadline) => {
+                    Err(Error::Timeout(deadline))
+                }
+                output => output
+                    .map_err(Error::Rejected)
+                    .and_then(|r| r.map_err(Error::Inner)),
+            },
             at: None,
             judged: None,
         });

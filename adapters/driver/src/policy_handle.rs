@@ -168,7 +168,8 @@ impl<S, R, A: Asks> Policy<S, R, A> {
     }
 
     /// The same handle, each call carrying `deadline` (fail fast rejects a
-    /// call that cannot finish before it; a limiter never books past it).
+    /// call that cannot finish before it; a limiter never books past it; a
+    /// bulkhead's queue gives the call up at it).
     #[must_use]
     pub fn with_deadline(self, deadline: Deadline) -> Policy<S, R, Ask> {
         let mut policy = self.asking();
@@ -185,7 +186,8 @@ impl<S, R, A: Asks> Policy<S, R, A> {
     }
 
     /// The same handle, each call waiting at most `max_wait` for a rate
-    /// limiter's permits (zero: rejected at once with `retry_at`).
+    /// limiter's permits or in a bulkhead's queue (zero: rejected at once,
+    /// a limiter with `retry_at`).
     #[must_use]
     pub fn with_max_wait(self, max_wait: Duration) -> Policy<S, R, Ask> {
         let mut policy = self.asking();

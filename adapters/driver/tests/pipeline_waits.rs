@@ -348,3 +348,199 @@ fn a_panicking_probe_does_not_lose_the_half_open_probe() {
     );
     assert_eq!(breaker.state(), State::Closed);
 }
+
+// ---------------------------------------------------------------------
+// A wait cut at a deadline is a timeout, retried as one (a second review)
+// ---------------------------------------------------------------------
+
+fn three_tries() -> failsafe_core::retry::RetryConfig {
+    use failsafe_core::retry::{BackoffKind, Jitter, RetryConfig};
+    RetryConfig::builder()
+        .max_attempts(3)
+        .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
+/// Control: an attempt cut at its attempt timeout while *running* is
+/// retried as a timeout (ATTEMPT_TIMED_OUT): three attempts.
+#[test]
+fn control_a_running_attempt_cut_at_its_attempt_timeout_is_retried() {
+    let sim = Sim::default();
+    let pipeline = Pipeline::new(&sim)
+        .retry(three_tries())
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
+    let s = &sim;
+    let r = run(
+        &sim,
+        pipeline.call(move |_| async move {
+            let at = s.now.get() + Duration::from_secs(1);
+            SimSleep(s, at).await;
+            Ok::<_, ()>(())
+        }),
+    );
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)));
+    assert_eq!(e.attempts, 3);
+}
+
+/// "Bounds each attempt (waiting for admission included): an attempt
+/// still running at now + timeout is cut and retried as a timeout." A wait
+/// in a bulkhead's queue cut at the attempt timeout is answered as a
+/// timeout, but judged DoNotRetry (judged: None, not a Rejected): the
+/// retries stop after one attempt.
+#[test]
+fn a_queue_wait_cut_at_the_attempt_timeout_is_retried_as_a_timeout() {
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .retry(three_tries())
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
+    let r = run(&sim, pipeline.call(|_| async { Ok::<_, ()>(()) }));
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)), "{:?}", e.error);
+    assert_eq!(
+        (e.attempts, e.gave_up),
+        (3, Some(failsafe_core::retry::GiveUp::Attempts)),
+        "retried as a timeout is"
+    );
+}
+
+/// The blocking twin of the above.
+#[test]
+fn a_blocking_queue_wait_cut_at_the_attempt_timeout_is_retried_as_a_timeout() {
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .retry(three_tries())
+        .attempt_timeout(TimeoutConfig::new(Duration::from_millis(100)).unwrap());
+    let r = pipeline.call_blocking(|_| Ok::<_, ()>(()));
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)), "{:?}", e.error);
+    assert_eq!(e.attempts, 3, "retried as a timeout is");
+}
+
+/// A call whose overall deadline ends its wait in the queue: the retries
+/// stopped for the deadline (GiveUp::Deadline), not NotRetryable.
+#[test]
+fn a_call_timeout_in_a_queue_gives_up_for_the_deadline() {
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .retry(three_tries())
+        .timeout(Duration::from_millis(100));
+    let r = run(&sim, pipeline.call(|_| async { Ok::<_, ()>(()) }));
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)), "{:?}", e.error);
+    assert_eq!(e.gave_up, Some(failsafe_core::retry::GiveUp::Deadline));
+}
+
+/// Soft attempt timeout: "the attempt only gets that deadline to hand
+/// down and runs on". Its queue wait is now given up at the handed-down
+/// deadline and answered as a *rejection* DeadlineTooShort (the cut is
+/// the call's deadline, not yet passed), which is not retried.
+#[test]
+fn a_soft_attempt_timeout_does_not_turn_a_queue_wait_into_a_rejection() {
+    use failsafe_core::timeout::TimeoutMode;
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .retry(three_tries())
+        .attempt_timeout(
+            TimeoutConfig::new(Duration::from_millis(100))
+                .unwrap()
+                .mode(TimeoutMode::Soft),
+        );
+    let r = run(&sim, pipeline.call(|_| async { Ok::<_, ()>(()) }));
+    let ended = sim.now.get();
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(
+        !matches!(&e.error, Error::Rejected(r) if r.reason == failsafe_core::RejectReason::DeadlineTooShort),
+        "ended at {ended:?} with a DeadlineTooShort rejection after {} attempt(s)",
+        e.attempts
+    );
+}
+
+/// The blocking hedge: attempt 1 waits in the queue (parks) and the
+/// call's deadline ends the wait. The async hedge answers Error::Timeout;
+/// the blocking one answers the bulkhead's DeadlineTooShort rejection.
+#[test]
+fn a_blocking_hedge_whose_queue_wait_is_cut_at_the_deadline_times_out() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    use failsafe_driver::Idempotent;
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .timeout(Duration::from_millis(100));
+    let hedge = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let r = pipeline.call_hedged_blocking(hedge, (), Idempotent(|_| Ok::<_, ()>(1)));
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)), "{:?}", e.error);
+}
+
+/// The async hedge, as a control for the above.
+#[test]
+fn control_an_async_hedge_whose_queue_wait_is_cut_at_the_deadline_times_out() {
+    use failsafe_core::hedge::{HedgeConfig, HedgeDelay};
+    use failsafe_driver::Idempotent;
+    let sim = Sim::default();
+    let pool = one_slot(&sim);
+    let held = pool.try_acquire().unwrap();
+    let pipeline = Pipeline::new(&sim)
+        .admit(&pool)
+        .timeout(Duration::from_millis(100));
+    let hedge = HedgeConfig::builder()
+        .max_attempts(2)
+        .delay(HedgeDelay::Fixed(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let r = run(
+        &sim,
+        pipeline.call_hedged(hedge, (), Idempotent(|_| async { Ok::<_, ()>(1) })),
+    );
+    drop(held);
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)), "{:?}", e.error);
+}
+
+/// Control: a running attempt cut at the call's deadline gives up for
+/// the deadline.
+#[test]
+fn control_a_running_attempt_cut_at_the_call_deadline_gives_up_for_it() {
+    let sim = Sim::default();
+    let pipeline = Pipeline::new(&sim)
+        .retry(three_tries())
+        .timeout(Duration::from_millis(100));
+    let s = &sim;
+    let r = run(
+        &sim,
+        pipeline.call(move |_| async move {
+            let at = s.now.get() + Duration::from_secs(1);
+            SimSleep(s, at).await;
+            Ok::<_, ()>(())
+        }),
+    );
+    let e = r.unwrap_err();
+    assert!(matches!(e.error, Error::Timeout(_)));
+    assert_eq!(e.gave_up, Some(failsafe_core::retry::GiveUp::Deadline));
+}

@@ -460,3 +460,14 @@ async fn the_admin_reload_of_a_non_table_entry_answers_400() {
     let (code, text) = status(app, "POST", "/admin/reload", "search = 5\n").await;
     assert_eq!(code, 400, "{text}");
 }
+
+/// `named_field` takes an unknown key up to the *last* "`, " of serde's
+/// message: with three or more expected fields ("expected one of `a`,
+/// `b`, `c`") it names far more than the key.
+#[test]
+fn an_unknown_key_is_named_as_written_when_serde_lists_many_fields() {
+    use failsafe_core::retry::RetryConfig;
+    use failsafe_driver::registry::parse_config;
+    let e = parse_config::<RetryConfig>(&serde_json::json!({ "bogus": 1 })).unwrap_err();
+    assert_eq!(e.field(), Some("bogus"), "{e}");
+}

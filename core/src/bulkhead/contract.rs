@@ -12,9 +12,8 @@ use crate::{Instant, Observer, Outcome, RejectReason, Rejected, TimeSource};
 pub struct QueuedCall {
     ticket: Ticket,
     queued_at: Instant,
-    /// When the call's own bounds end its wait, if before the bulkhead's
-    /// `max_wait` does: its deadline, or its own `max_wait` from
-    /// `queued_at` ([`Instant::MAX`]: none).
+    /// When the call's own bounds end its wait (its deadline, its own
+    /// `max_wait` from the call; [`Instant::MAX`]: none).
     gives_up_at: Instant,
 }
 
@@ -35,26 +34,15 @@ where
                 // Nobody may end its wait: it still ends at its own
                 // `max_wait`, never before the queue's earliest expiry;
                 // or sooner, where the call's own bounds end it.
-                let own = wait.queued_at.saturating_add(self.config().max_wait());
+                let own = wait
+                    .queued_at
+                    .saturating_add(self.config().max_wait())
+                    .min(wait.gives_up_at);
                 let recheck_at = self.next_deadline().map(|first| first.max(own));
-                let recheck_at = match recheck_at {
-                    Some(at) if at <= wait.gives_up_at => Some(at),
-                    _ if wait.gives_up_at < Instant::MAX => Some(wait.gives_up_at),
-                    other => other,
-                };
                 Entry::Pending { wait, recheck_at }
             }
         }
     }
-}
-
-/// When a call's own bounds end its wait in the queue, if they do: its
-/// deadline, or its own `max_wait` counted from `queued_at`.
-fn gives_up_at(call: &Call<'_>, queued_at: Instant) -> Instant {
-    let by_wait = call
-        .max_wait()
-        .map_or(Instant::MAX, |wait| queued_at.saturating_add(wait));
-    by_wait.min(call.deadline().instant())
 }
 
 impl<const Q: usize, O, A> Admission for Bulkhead<Q, O, A>
@@ -68,11 +56,14 @@ where
 
     /// Admits while a slot is free; otherwise queues the call (FIFO, up to
     /// `max_wait`) unless the call may not wait or the queue is full. A
-    /// queued call is also given up at its own bounds, if sooner: asked
-    /// again ([`resume`](Admission::resume)) at or after its deadline it
-    /// is rejected [`RejectReason::DeadlineTooShort`], after the
-    /// `max_wait` it asked for [`RejectReason::BulkheadWaitExpired`] (its
-    /// place goes, counted as cancelled); `recheck_at` is never later.
+    /// queued call's wait also ends at its own bounds, if sooner (its
+    /// deadline, the `max_wait` it asks for): it is never granted a slot
+    /// then, its place goes as at the bulkhead's `max_wait` (counted as
+    /// expired; asked again, [`RejectReason::DeadlineTooShort`] past its
+    /// deadline, else [`RejectReason::BulkheadWaitExpired`]), and
+    /// `recheck_at` is never later. A call that would queue with its
+    /// bounds already come is refused at once
+    /// ([`RejectReason::DeadlineTooShort`]).
     #[inline]
     fn enter(
         &mut self,
@@ -83,14 +74,18 @@ where
             return self.try_acquire(call).into();
         }
         let mut ticket = Ticket::new();
-        let poll = self.poll_acquire(call, &mut ticket, waker);
+        // Its own bounds from the time of the call (read only for a call
+        // with a `max_wait` of its own: an admission may not need the time).
+        let gives_up_at = match call.max_wait() {
+            Some(wait) => call.now().max(self.latest_seen()).saturating_add(wait),
+            None => Instant::MAX,
+        }
+        .min(call.deadline().instant());
+        let poll = self.poll_acquire_until(call, &mut ticket, waker, gives_up_at);
         // Read only for a call that waits (an admission may not need the time).
-        let (queued_at, gives_up_at) = match poll {
-            Poll::Pending => {
-                let queued_at = call.now().max(self.latest_seen());
-                (queued_at, gives_up_at(call, queued_at))
-            }
-            Poll::Ready(_) => (Instant::ZERO, Instant::MAX),
+        let queued_at = match poll {
+            Poll::Pending => call.now().max(self.latest_seen()),
+            Poll::Ready(_) => Instant::ZERO,
         };
         let wait = QueuedCall {
             ticket,
@@ -106,19 +101,19 @@ where
         mut wait: QueuedCall,
         waker: Option<&Waker>,
     ) -> Entry<BulkheadPermit, QueuedCall> {
-        let poll = self.poll_acquire(call, &mut wait.ticket, waker);
-        if poll.is_pending() && wait.gives_up_at < Instant::MAX && call.now() >= wait.gives_up_at {
-            // The call's own deadline or `max_wait` has come before a slot:
-            // its place goes, as an expired wait's does.
-            let now = call.now();
-            Bulkhead::cancel(self, now, &mut wait.ticket);
-            let reason = if call.deadline().is_expired(now) {
-                RejectReason::DeadlineTooShort
-            } else {
-                RejectReason::BulkheadWaitExpired
-            };
-            return Entry::Rejected(Rejected::new(reason, None));
-        }
+        // The queue keeps the call's own bounds: past them, its place has
+        // gone as at its `max_wait`; past its deadline, that is why.
+        let poll = match self.poll_acquire(call, &mut wait.ticket, waker) {
+            Poll::Ready(Err(r))
+                if r.reason == RejectReason::BulkheadWaitExpired
+                    && call
+                        .deadline()
+                        .is_expired(call.now().max(self.latest_seen())) =>
+            {
+                Poll::Ready(Err(Rejected::new(RejectReason::DeadlineTooShort, None)))
+            }
+            other => other,
+        };
         self.entry(poll, wait)
     }
 

@@ -18,6 +18,10 @@ use super::{
 struct Waiter {
     id: u64,
     enqueued_at: Instant,
+    /// When the caller's own bounds end its wait (its deadline, the
+    /// `max_wait` it asked for; [`Instant::MAX`]: none), if before the
+    /// bulkhead's `max_wait` does.
+    gives_up_at: Instant,
     /// The waker of the latest poll; taken when a wake-up is owed.
     waker: Option<Waker>,
     /// Once a slot is granted: the slots taken at that moment, this one
@@ -280,9 +284,27 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         ticket: &mut Ticket,
         waker: Option<&Waker>,
     ) -> Poll<Result<BulkheadPermit, Rejected>> {
+        self.poll_acquire_until(now, ticket, waker, Instant::MAX)
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) for a caller whose own bounds
+    /// (its deadline, the `max_wait` it asked for) end its wait at
+    /// `gives_up_at` if before the bulkhead's `max_wait`: it is never
+    /// granted a slot at or after that instant, and expires there as at its
+    /// `max_wait` ([`RejectReason::BulkheadWaitExpired`]); a caller that
+    /// would queue with `gives_up_at` already come is refused at once
+    /// ([`RejectReason::DeadlineTooShort`]). The admission contract's
+    /// `enter` passes the call's bounds.
+    pub(crate) fn poll_acquire_until(
+        &mut self,
+        now: impl TimeSource,
+        ticket: &mut Ticket,
+        waker: Option<&Waker>,
+        gives_up_at: Instant,
+    ) -> Poll<Result<BulkheadPermit, Rejected>> {
         let mut time = LazyTime::new(now, &mut self.clock);
         if ticket.id == 0 {
-            return self.poll_new(&mut time, ticket, waker);
+            return self.poll_new(&mut time, ticket, waker, gives_up_at);
         }
         let now = time.get(&mut self.clock);
         let id = ticket.id;
@@ -528,8 +550,11 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// # b.release(Instant::from_millis(6), p, Outcome::Success);
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
-        let i = self.first_waiting()?;
-        let deadline = self.deadline_of(i)?;
+        // The first waiter's, unless a later one's own bounds come first.
+        let deadline = (0..self.queue.len())
+            .filter(|&i| self.queue.get(i).is_some_and(|w| w.granted.is_none()))
+            .filter_map(|i| self.deadline_of(i))
+            .min()?;
         (deadline != Instant::MAX).then_some(deadline)
     }
 
@@ -735,6 +760,7 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         time: &mut LazyTime<T>,
         ticket: &mut Ticket,
         waker: Option<&Waker>,
+        gives_up_at: Instant,
     ) -> Poll<Result<BulkheadPermit, Rejected>> {
         if self.waiting > 0 {
             let now = time.get(&mut self.clock);
@@ -747,10 +773,15 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         if self.config.max_wait_nanos == 0 {
             return Poll::Ready(Err(self.reject(now, RejectReason::BulkheadFull)));
         }
+        if now >= gives_up_at {
+            // Its own bounds have come: no place taken from a live caller.
+            return Poll::Ready(Err(self.reject(now, RejectReason::DeadlineTooShort)));
+        }
         let id = self.next_id;
         let waiter = Waiter {
             id,
             enqueued_at: now,
+            gives_up_at,
             waker: waker.cloned(),
             granted: None,
         };
@@ -832,28 +863,29 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     }
 
     /// Removes waiters whose wait ended by `now`, owing each a wake-up
-    /// (except `quiet`, the one polling right now).
+    /// (except `quiet`, the one polling right now). A caller's own bounds
+    /// may end a later waiter's wait first: every waiter is looked at.
     fn expire(&mut self, now: Instant, quiet: u64) {
         while self.waiting > 0 {
-            let Some(i) = self.first_waiting() else {
+            let due = (0..self.queue.len()).find_map(|i| {
+                let waiting = self.queue.get(i).is_some_and(|w| w.granted.is_none());
+                let deadline = self.deadline_of(i)?;
+                (waiting && deadline != Instant::MAX && now >= deadline).then_some((i, deadline))
+            });
+            let Some((i, deadline)) = due else {
                 return;
             };
-            match self.deadline_of(i) {
-                Some(deadline) if deadline != Instant::MAX && now >= deadline => {
-                    let Some(waiter) = self.remove_at(i) else {
-                        return;
-                    };
-                    self.waiting -= 1;
-                    self.expired = self.expired.saturating_add(1);
-                    self.observer
-                        .on_event(BulkheadEvent::WaitExpired { at: deadline });
-                    if waiter.id != quiet
-                        && let Some(waker) = waiter.waker
-                    {
-                        self.owe(waker);
-                    }
-                }
-                _ => return,
+            let Some(waiter) = self.remove_at(i) else {
+                return;
+            };
+            self.waiting -= 1;
+            self.expired = self.expired.saturating_add(1);
+            self.observer
+                .on_event(BulkheadEvent::WaitExpired { at: deadline });
+            if waiter.id != quiet
+                && let Some(waker) = waiter.waker
+            {
+                self.owe(waker);
             }
         }
     }
@@ -916,10 +948,13 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         self.queue.iter().position(|w| w.granted.is_none())
     }
 
+    /// When waiter `i`'s wait ends: the bulkhead's `max_wait` after it
+    /// queued, or its own bounds if sooner.
     fn deadline_of(&self, i: usize) -> Option<Instant> {
         self.queue.get(i).map(|w| {
             w.enqueued_at
                 .saturating_add(Duration::from_nanos(self.config.max_wait_nanos))
+                .min(w.gives_up_at)
         })
     }
 

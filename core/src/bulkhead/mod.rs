@@ -8,6 +8,8 @@
 //!                        max_wait > 0 and room in the queue? ──no──▶ BulkheadFull / BulkheadQueueFull
 //!                                        │ yes
 //!                                    queued (FIFO) ──max_wait passed──▶ BulkheadWaitExpired
+//!                                        │            ──the call's own deadline or max_wait
+//!                                        │              passed (admission contract)──▶ expired too
 //!                                        │ a slot came back (release, cancel, a higher limit)
 //!                                    granted: the slot is reserved, the waiter is woken,
 //!                                    its next poll_acquire returns the permit
@@ -54,7 +56,9 @@
 //! [`next_deadline`](Bulkhead::next_deadline) at the latest). The caller's
 //! place in the queue is its [`Ticket`]; a caller that gives up (a dropped
 //! future) must [`cancel`](Bulkhead::cancel) it, which also hands on a slot
-//! already granted to it.
+//! already granted to it. Through the [admission contract](crate::admission)
+//! a call's own deadline and `max_wait` bound its wait too: it is never
+//! granted a slot past them, and a freed slot goes to the next live waiter.
 //!
 //! ## Waking: owed wakers, drained by the adapter
 //!

@@ -467,6 +467,11 @@ impl<L: Limiter, O: Observer<RateEvent>> Admission for Throttle<L, O> {
             self.observer.on_event(returned);
         }
     }
+
+    /// The limiter's: what its decisions took as now at the latest.
+    fn latest_seen(&self) -> Instant {
+        self.limiter.latest_seen()
+    }
 }
 
 /// The lock-free limiter: the same decisions as `Throttle<Gcra>` behind a

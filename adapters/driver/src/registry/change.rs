@@ -431,19 +431,23 @@ pub(crate) fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, ChangeError
 /// key as written, backticks and all: its quote closes where serde's
 /// message goes on).
 fn named_field(message: &str) -> Option<&str> {
-    for (lead, close) in [
-        ("invalid `", "`: "),
-        ("unknown field `", "`, "),
-        ("missing field `", "`"),
-        ("duplicate field `", "`"),
+    for (lead, closes) in [
+        ("invalid `", &["`: "][..]),
+        // serde goes on with the fields it expected, each quoted too
+        (
+            "unknown field `",
+            &["`, expected", "`, there are no fields"][..],
+        ),
+        ("missing field `", &["`"][..]),
+        ("duplicate field `", &["`"][..]),
     ] {
         if let Some(start) = message.find(lead) {
             let rest = &message[start + lead.len()..];
-            let end = if lead.starts_with("invalid") {
-                rest.find(close)
-            } else {
-                rest.rfind(close)
-            };
+            let end = closes.iter().find_map(|close| match *close {
+                // the key ends the message: its last backtick closes it
+                "`" => rest.rfind('`'),
+                close => rest.find(close),
+            });
             return end.map(|end| &rest[..end]);
         }
     }
