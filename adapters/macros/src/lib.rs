@@ -140,7 +140,7 @@
 //! ```text
 //! #[policy(H)] async fn f(..) -> Result<T, Error<E>> { body }
 //!   => async fn f(..) -> Result<T, Error<E>> {
-//!          (H).call(move || async move { let r: Result<_, E> = { body }; r }).await
+//!          (H).call(async || { let r: Result<_, E> = { body }; r }).await
 //!      }
 //! #[policy(retry = H, attempt = a)] fn g(..) -> Result<T, RetryError<E>> { body }
 //!   => fn g(..) -> Result<T, RetryError<E>> { (H).call_blocking(|a| -> Result<_, E> { body }) }
@@ -448,8 +448,11 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
     // reported there.
     let (span, is_async) = (handle.span(), sig.asyncness.is_some());
     let operation = match (is_async, args.kind) {
+        // An `async` closure, not `move || async move`: it captures only
+        // the fields it uses (a `&mut self` method's other fields stay free
+        // for the handle `self.breaker`), as the blocking expansion does.
         (true, Kind::Policy) => quote! {
-            move || async move {
+            async || {
                 let __failsafe_body: #result = #body;
                 __failsafe_body
             }

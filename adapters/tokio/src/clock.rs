@@ -35,7 +35,7 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// - a thread judges a runtime when it first meets it: paused if its time
 ///   stands still while real time passes. One on real time keeps the
 ///   process epoch even if paused later; one judged paused keeps its own
-///   even if resumed. Paused runtimes' epochs are kept for the process's
+///   even if resumed. Every verdict (and paused runtimes' epochs) is kept for the process's
 ///   life;
 /// - two paused runtimes have unrelated timelines: a handle shared by both
 ///   sees two.
@@ -171,8 +171,9 @@ mod paused {
     use tokio::runtime::{Handle, Id};
     use tokio::time::Instant;
 
-    /// The epoch of every runtime judged paused.
-    static PAUSED: Mutex<Vec<(Id, Instant)>> = Mutex::new(Vec::new());
+    /// Every runtime judged, and its epoch if judged paused (`None`: the
+    /// process epoch, kept even if it is paused later).
+    static JUDGED: Mutex<Vec<(Id, Option<Instant>)>> = Mutex::new(Vec::new());
 
     std::thread_local! {
         /// The runtime this thread last met and its epoch (`None`: the
@@ -197,19 +198,19 @@ mod paused {
     /// stands still while real time passes (a paused clock moves only when
     /// the runtime advances it, never during this synchronous check).
     fn judge(id: Id) -> Option<Instant> {
-        let mut paused = PAUSED.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&(_, epoch)) = paused.iter().find(|(known, _)| *known == id) {
-            return Some(epoch);
+        let mut judged = JUDGED.lock().unwrap_or_else(PoisonError::into_inner);
+        // Judged once per process: a runtime on real time keeps the process
+        // epoch even if a thread meets it again after it was paused.
+        if let Some(&(_, epoch)) = judged.iter().find(|(known, _)| *known == id) {
+            return epoch;
         }
         let before = Instant::now();
         let real = std::time::Instant::now();
         while std::time::Instant::now() == real {
             core::hint::spin_loop();
         }
-        if Instant::now() != before {
-            return None;
-        }
-        paused.push((id, before));
-        Some(before)
+        let epoch = (Instant::now() == before).then_some(before);
+        judged.push((id, epoch));
+        epoch
     }
 }

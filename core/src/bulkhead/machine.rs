@@ -773,8 +773,9 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         if self.config.max_wait_nanos == 0 {
             return Poll::Ready(Err(self.reject(now, RejectReason::BulkheadFull)));
         }
-        if now >= gives_up_at {
-            // Its own bounds have come: no place taken from a live caller.
+        if gives_up_at != Instant::MAX && now >= gives_up_at {
+            // Its own bounds have come: no place taken from a live caller
+            // (`Instant::MAX`: none, even at the end of time).
             return Poll::Ready(Err(self.reject(now, RejectReason::DeadlineTooShort)));
         }
         let id = self.next_id;
