@@ -1434,7 +1434,7 @@ fn delay_range(expected: &Expected, attempts: u32, verdict: Verdict) -> Option<R
         Jitter::Full => (0, b_hi),
         Jitter::Equal => (b_lo / 2, b_hi),
         Jitter::Proportional(r) => {
-            let spread = |n: u64| (n as f64 * r) as u64;
+            let spread = |n: u64| exact_spread(n, r);
             (
                 b_lo - spread(b_lo).min(b_lo),
                 (b_hi - spread(b_hi).min(b_hi)).saturating_add(spread(b_hi).saturating_mul(2)),
@@ -1606,3 +1606,28 @@ fuzz_target!(|input: Input| {
         }
     }
 });
+
+/// `floor(n * r)` exactly, as the core documents its proportional spread
+/// (`r` in `[0, 1]` is `m * 2^e` exactly): an `f64` product rounds, and
+/// past 2^53 ns it put the oracle's bound above the core's exact one.
+fn exact_spread(n: u64, r: f64) -> u64 {
+    if r.is_nan() || r <= 0.0 {
+        return 0;
+    }
+    if r >= 1.0 {
+        return n;
+    }
+    let bits = r.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (m, e) = if exponent == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), exponent - 1075)
+    };
+    let shift = e.unsigned_abs();
+    if shift >= 128 {
+        return 0;
+    }
+    ((u128::from(n) * u128::from(m)) >> shift) as u64
+}
