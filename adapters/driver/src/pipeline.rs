@@ -726,6 +726,27 @@ struct Ended<T, E> {
     judged: Option<Judged>,
 }
 
+impl<T, E> Ended<T, E> {
+    /// Refused admission: judged by the rejection's own verdict.
+    const fn rejected(rejected: Rejected) -> Self {
+        Ended {
+            result: Err(Error::Rejected(rejected)),
+            at: None,
+            judged: None,
+        }
+    }
+
+    /// Cut at `cut`, ending `at` (running, or waiting for admission):
+    /// judged as a timed-out attempt, retried as one.
+    const fn timed_out(cut: Deadline, at: Instant) -> Self {
+        Ended {
+            result: Err(Error::Timeout(cut)),
+            at: Some(at),
+            judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
+        }
+    }
+}
+
 /// Judges a pipeline attempt.
 struct ByAttempt;
 
@@ -813,18 +834,10 @@ where
         let this = self.project();
         let Some(op) = this.op.as_pin_mut() else {
             return Poll::Ready(match this.rejected.take() {
-                Some(rejected) => Ended {
-                    result: Err(Error::Rejected(rejected)),
-                    at: None,
-                    judged: None,
-                },
+                Some(rejected) => Ended::rejected(rejected),
                 // Its wait for admission cut at its deadline: timed out, as
                 // a running attempt cut there (and retried as one).
-                None => Ended {
-                    result: Err(Error::Timeout(this.held.deadline)),
-                    at: Some(this.held.runtime.now()),
-                    judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
-                },
+                None => Ended::timed_out(this.held.deadline, this.held.runtime.now()),
             });
         };
         let result = ready!(op.poll(cx));
@@ -1145,19 +1158,9 @@ where
                 Ok(guard) => guard,
                 // As the async call: a wait cut at the deadline timed out.
                 Err(rejected) if self.timed_out_waiting(&rejected, cut) => {
-                    return Ended {
-                        result: Err(Error::Timeout(cut)),
-                        at: Some(runtime.now()),
-                        judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
-                    };
+                    return Ended::timed_out(cut, runtime.now());
                 }
-                Err(rejected) => {
-                    return Ended {
-                        result: Err(Error::Rejected(rejected)),
-                        at: None,
-                        judged: None,
-                    };
-                }
+                Err(rejected) => return Ended::rejected(rejected),
             };
             let result = self
                 .chaos
@@ -1165,11 +1168,7 @@ where
             let end = runtime.now();
             if cut.is_expired(end) {
                 guard.finish_at(end, Outcome::Timeout);
-                return Ended {
-                    result: Err(Error::Timeout(cut)),
-                    at: Some(end),
-                    judged: Some(failsafe_core::timeout::ATTEMPT_TIMED_OUT),
-                };
+                return Ended::timed_out(cut, end);
             }
             guard.finish_at(end, classify.classify(&result));
             Ended {
