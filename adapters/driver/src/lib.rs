@@ -38,7 +38,8 @@
 //! - [`ComeBack`]: the instant to wait for, from any rejection, error,
 //!   deadline or policy; [`LockKind`]: a policy's lock named by kind;
 //! - with the `std` feature: [`StdLock`], [`Hook`], [`StdClock`],
-//!   [`Park`]; with the `quanta` feature: `QuantaClock`; with `defmt`:
+//!   [`Park`]; with the `quanta` feature: `QuantaClock` and
+//!   `QuantaRuntime` (a runtime's timer on that clock); with `defmt`:
 //!   `DefmtObserver`;
 //! - [`observe`]: with `tracing`, `TracingObserver`; with `metrics`,
 //!   `MetricsObserver` (every pattern's events, named by policy; OpenTelemetry
@@ -137,7 +138,7 @@ pub use plan_run::{
 };
 pub use policy_handle::{Asks, DefaultAsk, Policy};
 #[cfg(feature = "quanta")]
-pub use quanta_clock::QuantaClock;
+pub use quanta_clock::{QuantaClock, QuantaRuntime};
 #[cfg(feature = "quick-cache")]
 pub use quick_store::QuickStore;
 pub use retry::{RetryContext, RetryError, RetryOnFailsafeError, retry, retry_blocking};
@@ -156,7 +157,10 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 #[cfg(feature = "std")]
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
-pub use std_retry::{BoxedSleep, CallBudget, PlanParts, RetryPolicy, SeedOnDraw, SharedBudget};
+pub use std_retry::{
+    BoxedSleep, CallBudget, FirstAttemptAlone, PlanParts, RetryCallPlan, RetryPolicy, SeedOnDraw,
+    SharedBudget,
+};
 #[cfg(feature = "std")]
 pub(crate) use std_support::random_seed;
 #[cfg(feature = "std")]

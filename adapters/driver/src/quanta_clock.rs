@@ -1,42 +1,54 @@
 //! A std clock on the CPU's time-stamp counter ([`quanta`]), for handles
 //! whose decisions cost less than reading `std::time::Instant` (about
-//! 22-33 ns on the machines measured, against a few ns here).
+//! 17-33 ns on the machines measured, against a few ns here), and
+//! [`QuantaRuntime`], an async runtime's timer with this clock.
 
 extern crate std;
 
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use std::sync::OnceLock;
 
 use failsafe_core::Instant;
 
-use crate::{BlockingRuntime, Clock, Park};
+use crate::{BlockingRuntime, Clock, Park, Runtime, StdClock};
 
 /// A [`Clock`] reading the time-stamp counter through [`quanta::Clock`],
-/// measured from one process-wide epoch (the first time any `QuantaClock`
-/// is read), so every handle on it in the process agrees on `now`.
+/// on [`StdClock`]'s process-wide epoch: the counter is read once beside
+/// `std::time::Instant::now()` when any `QuantaClock` is first read, and
+/// every reading counts on from there. So instants from the two clocks may
+/// be mixed (a `retry_at` from a handle on one, read against the other):
+/// they differ by the counter's drift from the OS clock since that first
+/// read (`quanta` calibrates the counter against the OS clock; parts per
+/// million) and never go back.
 ///
-/// It is a drop-in for [`StdClock`](crate::StdClock) in the std handles
+/// It is a drop-in for [`StdClock`] in the std handles
 /// (`RateLimiterPolicy::with_runtime(quota, QuantaClock)`, `CircuitBreakerPolicy::with_runtime`,
-/// ...), and blocks like it (`block_until` sleeps the thread). Its epoch is
-/// not `StdClock`'s: instants from the two must not be mixed. Where the
-/// counter is unusable (no invariant TSC, some virtual machines), `quanta`
-/// falls back to the OS clock, so it is never slower than `StdClock` by more
-/// than its own call.
+/// ...), and blocks like it (`block_until` sleeps the thread); for async
+/// handles see [`QuantaRuntime`]. Where the counter is unusable (no
+/// invariant TSC, some virtual machines), `quanta` falls back to the OS
+/// clock, so it is never slower than `StdClock` by more than its own call.
 ///
 /// ```
-/// use failsafe_driver::{Clock, QuantaClock};
+/// use failsafe_driver::{Clock, QuantaClock, StdClock};
 /// let (a, b) = (QuantaClock.now(), QuantaClock.now());
 /// assert!(b >= a);
+/// // The same epoch as StdClock's: the two read about the same time.
+/// let (std, tsc) = (StdClock.now(), QuantaClock.now());
+/// let apart = std.saturating_duration_since(tsc).max(tsc.saturating_duration_since(std));
+/// assert!(apart < std::time::Duration::from_secs(1));
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct QuantaClock;
 
-/// The shared counter and its reading at the epoch.
-fn base() -> &'static (quanta::Clock, u64) {
-    static BASE: OnceLock<(quanta::Clock, u64)> = OnceLock::new();
+/// The shared counter, its reading at the first read, and that moment on
+/// `StdClock`'s timeline.
+fn base() -> &'static (quanta::Clock, u64, Instant) {
+    static BASE: OnceLock<(quanta::Clock, u64, Instant)> = OnceLock::new();
     BASE.get_or_init(|| {
         let clock = quanta::Clock::new();
-        let epoch = clock.raw();
-        (clock, epoch)
+        let raw = clock.raw();
+        (clock, raw, StdClock.now())
     })
 }
 
@@ -50,10 +62,91 @@ impl QuantaClock {
 impl Clock for QuantaClock {
     #[inline]
     fn now(&self) -> Instant {
-        let (clock, epoch) = base();
-        Instant::from_nanos(clock.delta_as_nanos(*epoch, clock.raw()))
+        let (clock, raw, at) = base();
+        Instant::from_nanos(
+            at.as_nanos()
+                .saturating_add(clock.delta_as_nanos(*raw, clock.raw())),
+        )
     }
 }
+
+/// The async runtime `R`'s timer and cooperative budget, with the time read
+/// from [`QuantaClock`]: `QuantaRuntime(TokioClock)`,
+/// `QuantaRuntime(AsyncIoClock)`. A handle on it decides on a counter
+/// read of a few ns instead of the OS clock's (the rate limiter and the
+/// timeout read the time on every call) and sleeps on `R`'s timer.
+///
+/// `R` must count real time from [`StdClock::epoch`], as `TokioClock` and
+/// `AsyncIoClock` do: a sleep until an instant read here is handed to `R`
+/// as is. Not for paused tokio time (`start_paused`, `test-util`): the
+/// counter does not stop; test with `R` itself. A timer firing a little
+/// before the counter reaches its instant (their drift) is harmless: the
+/// driver checks the time when woken and sleeps again.
+///
+/// ```
+/// use core::future::Ready;
+/// use failsafe_driver::{Clock, Instant, QuantaRuntime, Runtime};
+///
+/// // A runtime whose timer answers at once, to show what is handed on.
+/// #[derive(Clone, Copy)]
+/// struct Timer;
+/// impl Clock for Timer {
+///     fn now(&self) -> Instant { failsafe_driver::StdClock.now() }
+/// }
+/// impl Runtime for Timer {
+///     type Sleep = Ready<()>;
+///     fn sleep_until(&self, _: Instant) -> Ready<()> { core::future::ready(()) }
+/// }
+/// let runtime = QuantaRuntime(Timer);
+/// let (a, b) = (runtime.now(), runtime.now());
+/// assert!(b >= a);
+/// let _sleep: Ready<()> = runtime.sleep_until(b + core::time::Duration::from_millis(5));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuantaRuntime<R>(pub R);
+
+impl<R> Clock for QuantaRuntime<R> {
+    #[inline]
+    fn now(&self) -> Instant {
+        QuantaClock.now()
+    }
+}
+
+impl<R: Runtime> Runtime for QuantaRuntime<R> {
+    type Sleep = R::Sleep;
+
+    #[inline]
+    fn sleep_until(&self, deadline: Instant) -> R::Sleep {
+        self.0.sleep_until(deadline)
+    }
+
+    #[inline]
+    fn reset_sleep(&self, sleep: Pin<&mut R::Sleep>, deadline: Instant) {
+        self.0.reset_sleep(sleep, deadline);
+    }
+
+    #[inline]
+    fn poll_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll_budget(cx)
+    }
+}
+
+/// Blocks the thread as [`QuantaClock`] does (for the `*_blocking` verbs).
+impl<R> BlockingRuntime for QuantaRuntime<R> {
+    fn block_until(&self, deadline: Instant) {
+        QuantaClock.block_until(deadline);
+    }
+
+    fn thread_waker(&self) -> Option<std::task::Waker> {
+        QuantaClock.thread_waker()
+    }
+
+    fn block_until_woken(&self, deadline: Instant) {
+        QuantaClock.block_until_woken(deadline);
+    }
+}
+
+impl<R> Park for QuantaRuntime<R> {}
 
 impl BlockingRuntime for QuantaClock {
     fn block_until(&self, deadline: Instant) {

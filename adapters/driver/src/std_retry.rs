@@ -4,10 +4,13 @@
 
 extern crate std;
 
+use std::boxed::Box;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::vec::Vec;
 
 use failsafe_core::event::SharedObserver;
 use failsafe_core::retry::{
@@ -246,13 +249,39 @@ impl<B: fmt::Debug> fmt::Debug for CallBudget<B> {
 /// The budget is locked only while an attempt's result is decided, never
 /// across an attempt or a sleep. The hook runs under that lock: keep it
 /// short and do not call back into the policy from it.
+///
+/// The config is kept for the process's life, one copy per distinct value
+/// a policy is made with (136 bytes each; a policy made again with the
+/// same config shares that copy), so that a call's future refers to it
+/// instead of carrying a copy: copying it into every future cost a tower
+/// retry call whose first attempt succeeds more than the rest of the call.
 pub struct RetryPolicy<B, C> {
-    config: RetryConfig,
+    config: &'static RetryConfig,
     budget: SharedBudget<B>,
     live: Arc<Live>,
     hook: Hook<RetryEvent>,
     clock: BoxedSleep<C>,
     stream: Stream,
+}
+
+/// One call's [`RetryPlan`] as a [`RetryPolicy`] makes it: its own budget
+/// handle, jitter and hook, the policy's config by reference.
+pub type RetryCallPlan<B> =
+    RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>, &'static RetryConfig>;
+
+/// `config` for the process's life: the copy kept for an equal config if
+/// one was, else a new one (see [`RetryPolicy`]). Policies are made rarely
+/// (a registry reload makes one per changed entry), so the search is a
+/// scan.
+fn kept(config: RetryConfig) -> &'static RetryConfig {
+    static KEPT: Mutex<Vec<&'static RetryConfig>> = Mutex::new(Vec::new());
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&same) = kept.iter().find(|&&known| *known == config) {
+        return same;
+    }
+    let new: &'static RetryConfig = Box::leak(Box::new(config));
+    kept.push(new);
+    new
 }
 
 /// The live attempt limit's "none" ([`RetryPolicy::set_unlimited_attempts`]):
@@ -360,7 +389,7 @@ impl<C: Clock> RetryPolicy<NoBudget, C> {
     pub fn with_runtime(config: RetryConfig, clock: C) -> Self {
         let live = Live::new(crate::random_seed());
         RetryPolicy {
-            config,
+            config: kept(config),
             budget: SharedBudget::new(NoBudget),
             stream: Stream::next_of(&live),
             live,
@@ -443,7 +472,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// The policy as built (an attempt limit set at run time is
     /// [`max_attempts`](Self::max_attempts)).
     pub fn config(&self) -> RetryConfig {
-        self.config
+        *self.config
     }
 
     /// The attempt limit in force for the next call: the one set at run
@@ -572,11 +601,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// assert!(matches!(plan.poll_action(Instant::ZERO), Action::Start(_)));
     /// ```
     #[inline]
-    pub fn plan(
-        &mut self,
-        deadline: Deadline,
-        now: Instant,
-    ) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>
+    pub fn plan(&mut self, deadline: Deadline, now: Instant) -> RetryCallPlan<B>
     where
         B: RetryBudget,
     {
@@ -596,10 +621,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// does ([`RetryPlan::unstarted`]): a driver reads the clock for it
     /// only if the plan [needs the time](failsafe_core::plan::Plan::needs_start_time).
     #[inline]
-    pub fn unstarted_plan(
-        &mut self,
-        deadline: Deadline,
-    ) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>
+    pub fn unstarted_plan(&mut self, deadline: Deadline) -> RetryCallPlan<B>
     where
         B: RetryBudget,
     {
@@ -609,7 +631,7 @@ impl<B, C> RetryPolicy<B, C> {
     /// What one call's plan is made from, taken now (the config, the
     /// call's budget handle, jitter seed, hook and the attempt limit in
     /// force), so that a driver may make the plan later, or never
-    /// ([`PlanParts::first_attempt_alone`]).
+    /// ([`PlanParts::alone`]).
     #[inline]
     pub fn plan_parts(&mut self, deadline: Deadline) -> PlanParts<B>
     where
@@ -632,7 +654,7 @@ impl<B, C> RetryPolicy<B, C> {
         // the first attempt's decisions. The jitter seed is drawn only if a
         // backoff is jittered, so a first-try success takes no atomic step.
         RetryContext {
-            config: &self.config,
+            config: self.config,
             deadline,
             budget: &self.budget,
             rng: SeedOnDraw::new(&self.live.seeds),
@@ -645,7 +667,7 @@ impl<B, C> RetryPolicy<B, C> {
 /// a driver holding these instead of the plan makes the plan only when
 /// it is needed.
 pub struct PlanParts<B> {
-    config: RetryConfig,
+    config: &'static RetryConfig,
     deadline: Deadline,
     budget: CallBudget<B>,
     seed: u64,
@@ -654,9 +676,10 @@ pub struct PlanParts<B> {
 }
 
 impl<B: RetryBudget> PlanParts<B> {
-    /// Whether the call's first attempt may run before its plan is made,
-    /// the plan made only if that attempt does not succeed: the call has no
-    /// deadline, the config no `max_elapsed`, the budget keeps no state
+    /// What is left of the parts if the call's first attempt may run
+    /// before its plan is made, the plan made only if that attempt does
+    /// not succeed, else the parts back: the call has no deadline, the
+    /// config no `max_elapsed`, the budget keeps no state
     /// ([`RetryBudget::is_unlimited`]), nobody listens, and results are
     /// judged without the time (`timeless_judge`: the classifier's
     /// [`verdict_uses_time`](crate::Classify::verdict_uses_time) says no).
@@ -667,6 +690,10 @@ impl<B: RetryBudget> PlanParts<B> {
     /// answer with it (`Finish::Answer { attempts: 1, gave_up: None }`)
     /// having done nothing else.
     ///
+    /// # Errors
+    ///
+    /// The parts, unchanged, when the first attempt needs the plan.
+    ///
     /// ```
     /// use failsafe_core::plan::Plan;
     /// use failsafe_core::retry::{RetryConfig, TokenQuota};
@@ -676,24 +703,35 @@ impl<B: RetryBudget> PlanParts<B> {
     ///
     /// let config = RetryConfig::builder().build().unwrap();
     /// let mut policy = RetryPolicy::<_, StdClock>::new(config);
-    /// assert!(policy.plan_parts(Deadline::NEVER).first_attempt_alone(true));
+    /// let alone = policy.plan_parts(Deadline::NEVER).alone(true).unwrap();
+    /// assert!(!alone.unstarted().needs_start_time());
     /// // with a deadline, the plan hands it to the first attempt
     /// let bounded = policy.plan_parts(Deadline::at(Instant::from_secs(1)));
-    /// assert!(!bounded.first_attempt_alone(true));
+    /// let bounded = bounded.alone(true).unwrap_err();
     /// assert!(bounded.unstarted().needs_start_time());
     /// // a budget counts every call when its first attempt starts
     /// let mut budgeted = policy.budget(TokenQuota::AWS_STANDARD);
-    /// assert!(!budgeted.plan_parts(Deadline::NEVER).first_attempt_alone(true));
+    /// assert!(budgeted.plan_parts(Deadline::NEVER).alone(true).is_err());
     /// ```
     #[inline]
-    pub fn first_attempt_alone(&self, timeless_judge: bool) -> bool {
-        self.config
+    pub fn alone(self, timeless_judge: bool) -> Result<FirstAttemptAlone<B>, Self> {
+        if !self
+            .config
             .first_attempt_alone::<B, _>(self.deadline, &self.hook, timeless_judge)
+        {
+            return Err(self);
+        }
+        Ok(FirstAttemptAlone {
+            config: self.config,
+            seed: self.seed,
+            max_attempts: self.max_attempts,
+            _budget: PhantomData,
+        })
     }
 
     /// The call's plan, unstarted ([`RetryPolicy::unstarted_plan`]).
     #[inline]
-    pub fn unstarted(self) -> RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>> {
+    pub fn unstarted(self) -> RetryCallPlan<B> {
         // One expression, the limit always set (the config's unless one
         // was set at run time): a plan moved through a branch is copied.
         RetryPlan::unstarted(
@@ -712,6 +750,43 @@ impl<B> fmt::Debug for PlanParts<B> {
         f.debug_struct("PlanParts")
             .field("config", &self.config)
             .field("deadline", &self.deadline)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a call whose first attempt runs alone ([`PlanParts::alone`]) makes
+/// its plan from, should that attempt not succeed: the config's reference,
+/// the jitter seed and the attempt limit (no deadline, no budget handle,
+/// no hook: the call has none). Three words with nothing to drop, so that
+/// the first attempt's future stays small.
+pub struct FirstAttemptAlone<B> {
+    config: &'static RetryConfig,
+    seed: u64,
+    max_attempts: Option<u32>,
+    _budget: PhantomData<fn() -> B>,
+}
+
+impl<B: RetryBudget> FirstAttemptAlone<B> {
+    /// The call's plan, unstarted, as [`PlanParts::unstarted`] would have
+    /// made it.
+    #[inline]
+    pub fn unstarted(self) -> RetryCallPlan<B> {
+        RetryPlan::unstarted(
+            self.config,
+            Deadline::NEVER,
+            CallBudget(None),
+            CallRng::new(self.seed),
+            Hook::none(),
+        )
+        .with_max_attempts(self.max_attempts)
+    }
+}
+
+impl<B> fmt::Debug for FirstAttemptAlone<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FirstAttemptAlone")
+            .field("config", &self.config)
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
@@ -944,9 +1019,10 @@ mod tests {
                             policy = policy.on_event(|_| {});
                         }
                         let mut quota = policy.clone().budget(TokenQuota::AWS_STANDARD);
-                        let parts = policy.plan_parts(deadline);
-                        let alone = parts.first_attempt_alone(timeless);
-                        let plan = parts.unstarted();
+                        let (alone, plan) = match policy.plan_parts(deadline).alone(timeless) {
+                            Ok(later) => (true, later.unstarted()),
+                            Err(parts) => (false, parts.unstarted()),
+                        };
                         let plan = if timeless {
                             plan.judged_without_time()
                         } else {
@@ -954,8 +1030,7 @@ mod tests {
                         };
                         assert_eq!(alone, plan.first_attempt_alone());
                         seen[usize::from(alone)] += 1;
-                        let parts = quota.plan_parts(deadline);
-                        assert!(!parts.first_attempt_alone(timeless));
+                        let parts = quota.plan_parts(deadline).alone(timeless).unwrap_err();
                         assert!(
                             !parts
                                 .unstarted()
@@ -967,6 +1042,33 @@ mod tests {
             }
         }
         assert_eq!(seen, [15, 1], "alone only with nothing needing the plan");
+    }
+
+    /// A plan made after a first attempt that ran alone keeps the attempt
+    /// limit in force when the call began, set at run time or not.
+    #[test]
+    fn a_plan_made_after_the_first_attempt_keeps_the_calls_attempt_limit() {
+        use failsafe_core::plan::{Action, Judged, Plan as _};
+        use failsafe_core::retry::Verdict;
+        let config = RetryConfig::builder()
+            .max_attempts(5)
+            .backoff(BackoffKind::Constant(Duration::from_millis(10)))
+            .build()
+            .unwrap();
+        let mut policy = RetryPolicy::with_runtime(config, Jump::default());
+        for (limit, retries) in [(None, true), (Some(1), false)] {
+            policy.set_max_attempts(limit).unwrap();
+            let later = policy.plan_parts(Deadline::NEVER).alone(true).unwrap();
+            policy.set_max_attempts(None).unwrap();
+            let mut plan = later.unstarted().judged_without_time();
+            plan.first_attempt_ended(Instant::ZERO, Judged::verdict(Verdict::retry()));
+            let action = plan.poll_action(Instant::ZERO);
+            assert_eq!(
+                matches!(action, Action::Wait(_)),
+                retries,
+                "{limit:?}: {action:?}"
+            );
+        }
     }
 
     #[test]

@@ -83,8 +83,13 @@ impl TokioClock {
     /// Converts a tokio instant to a core one (an instant before the epoch
     /// becomes [`Instant::ZERO`]).
     pub fn to_core(&self, at: tokio::time::Instant) -> Instant {
-        let since = at.saturating_duration_since(self.epoch()).as_nanos();
-        Instant::from_nanos(u64::try_from(since).unwrap_or(u64::MAX))
+        #[cfg(feature = "test-util")]
+        if let Some(epoch) = paused::epoch() {
+            let since = at.saturating_duration_since(epoch).as_nanos();
+            return Instant::from_nanos(u64::try_from(since).unwrap_or(u64::MAX));
+        }
+        // Every read goes through here: `StdClock`'s conversion, in `u64`.
+        StdClock::to_core(at.into_std())
     }
 
     /// Converts a core instant (a rejection's `retry_at`, say) to a tokio

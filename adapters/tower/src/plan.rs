@@ -13,13 +13,13 @@ use std::sync::Arc;
 use failsafe_core::Instant;
 use failsafe_core::hedge::{HedgeConfig, HedgePlan, Latencies, LatencyQuantile};
 use failsafe_core::plan::{Attempt, Finish, Judged, Plan as _};
-use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, RetryEvent, RetryPlan, Verdict};
+use failsafe_core::retry::{GiveUp, NoBudget, RetryBudget, Verdict};
 use failsafe_core::sync::Lock;
 use failsafe_core::timeout::{Deadline, Timeout, TimeoutEvent};
 use failsafe_driver::slots::{Four, One, Slots};
 use failsafe_driver::{
-    BoxedSleep, CallBudget, CallRng, Classify, Clock, DefaultClassifier, Error, Hook, PlanParts,
-    PlanRun, RetryError, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
+    BoxedSleep, Classify, Clock, DefaultClassifier, Error, FirstAttemptAlone, Hook, PlanRun,
+    RetryCallPlan, RetryError, RetryPolicy, Runtime, StdLock, Step, TimeoutPolicy,
 };
 use tower::ServiceExt;
 use tower::util::Oneshot;
@@ -409,8 +409,6 @@ pub type RetryLayer<B, R, K = DefaultClassifier, D = NoDeadline> =
 /// A service made by a [`RetryLayer`].
 pub type RetryService<S, B, R, K = DefaultClassifier, D = NoDeadline> =
     Layered<RetryLayer<B, R, K, D>, S>;
-/// The plan a [`RetryService`] call runs under once it is made.
-pub(crate) type RetryCallPlan<B> = RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>>;
 
 /// A [`RetryService`] call once its plan is made: the driver's
 /// [`PlanRun`], as every plan layer runs, boxed in the [`RetryFuture`].
@@ -423,7 +421,7 @@ struct Later<S, Req, B, R, K> {
     service: S,
     request: Req,
     classify: K,
-    parts: PlanParts<B>,
+    plan: FirstAttemptAlone<B>,
     runtime: BoxedSleep<R>,
 }
 
@@ -443,9 +441,10 @@ pin_project_lite::pin_project! {
     /// While nothing needs the call's plan for its first attempt (no
     /// deadline, no `max_elapsed`, a budget keeping no state, nobody
     /// listening, a classifier ignoring the time:
-    /// [`PlanParts::first_attempt_alone`]), that attempt runs alone: the
-    /// future holds it, the request, the service and what the plan is
-    /// made from (a copy of the config), and makes the
+    /// [`PlanParts::alone`](failsafe_driver::PlanParts::alone)), that
+    /// attempt runs alone: the future holds it, the request, the service
+    /// and what the plan is made from ([`FirstAttemptAlone`]: the policy's
+    /// config by reference, a jitter seed, the attempt limit), and makes the
     /// plan only if the attempt does not succeed. Otherwise, and from a
     /// failed first attempt on, the call runs under the driver's
     /// [`PlanRun`] as every plan layer does, allocated once
@@ -520,10 +519,10 @@ where
                     service,
                     request,
                     classify,
-                    parts,
+                    plan,
                     runtime,
                 } = later;
-                let mut plan = parts.unstarted().judged_without_time();
+                let mut plan = plan.unstarted().judged_without_time();
                 let now = runtime.now();
                 plan.first_attempt_ended(now, Judged::verdict(verdict));
                 Box::pin(PlanFuture {
@@ -587,22 +586,25 @@ where
         let clone = self.inner.clone();
         let mut service = core::mem::replace(&mut self.inner, clone);
         let classify = layer.classify.clone();
-        if parts.first_attempt_alone(timeless) {
-            let attempt = service.call(request.clone());
-            let later = Later {
-                service,
-                request,
-                classify,
-                parts,
-                runtime,
-            };
-            return RetryFuture {
-                state: RetryState::Alone {
-                    attempt,
-                    later: Some(later),
-                },
-            };
-        }
+        let parts = match parts.alone(timeless) {
+            // One expression, so that the future is built where it is
+            // returned.
+            Ok(plan) => {
+                return RetryFuture {
+                    state: RetryState::Alone {
+                        attempt: service.call(request.clone()),
+                        later: Some(Later {
+                            service,
+                            request,
+                            classify,
+                            plan,
+                            runtime,
+                        }),
+                    },
+                };
+            }
+            Err(parts) => parts,
+        };
         // The clock is read for the first attempt only if the plan needs
         // the time (a deadline, `max_elapsed`, a budget), and at its end
         // only if it failed or something times a success.
