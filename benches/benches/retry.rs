@@ -464,6 +464,43 @@ fn wrappers(c: &mut Criterion) {
         });
     });
 
+    g.bench_function(
+        "failsafe-driver RetryPolicy::call(timeout(op)), TokioClock",
+        |b| {
+            let policy = RetryPolicy::with_runtime(config, clock);
+            b.to_async(&rt).iter(|| {
+                policy.call(|attempt| {
+                    timeout(&clock, per_attempt, attempt.deadline, (), |_| op_timed())
+                })
+            });
+        },
+    );
+
+    g.bench_function(
+        "failsafe-driver RetryPolicy::call(timeout(op)), QuantaRuntime(TokioClock)",
+        |b| {
+            let tsc = failsafe_driver::QuantaRuntime(clock);
+            let policy = RetryPolicy::with_runtime(config, tsc);
+            b.to_async(&rt).iter(|| {
+                policy.call(|attempt| {
+                    timeout(&tsc, per_attempt, attempt.deadline, (), |_| op_timed())
+                })
+            });
+        },
+    );
+
+    g.bench_function(
+        "failsafe-driver timeout(op), QuantaRuntime(TokioClock)",
+        |b| {
+            let tsc = failsafe_driver::QuantaRuntime(clock);
+            b.to_async(&rt).iter(|| {
+                timeout(&tsc, black_box(per_attempt), Deadline::NEVER, (), |_| {
+                    op_timed()
+                })
+            });
+        },
+    );
+
     g.bench_function("backon 1.6 op.retry(ExponentialBuilder)", |b| {
         let builder = ExponentialBuilder::default();
         let builder = black_box(&builder);
