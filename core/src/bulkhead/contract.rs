@@ -6,15 +6,12 @@ use super::{Bulkhead, BulkheadEvent, BulkheadPermit, LimitAlgorithm, Ticket};
 use crate::admission::{Admission, Call, Entry};
 use crate::{Instant, Observer, Outcome, RejectReason, Rejected, TimeSource};
 
-/// A call's place in a bulkhead's queue.
+/// A call's place in a bulkhead's queue (its bounds are kept in the
+/// queue, found by this ticket).
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct QueuedCall {
     ticket: Ticket,
-    queued_at: Instant,
-    /// When the call's own bounds end its wait (its deadline, its own
-    /// `max_wait` from the call; [`Instant::MAX`]: none).
-    gives_up_at: Instant,
 }
 
 impl<const Q: usize, O, A> Bulkhead<Q, O, A>
@@ -34,11 +31,11 @@ where
                 // Nobody may end its wait: it still ends at its own
                 // `max_wait`, never before the queue's earliest expiry;
                 // or sooner, where the call's own bounds end it.
-                let own = wait
-                    .queued_at
-                    .saturating_add(self.config().max_wait())
-                    .min(wait.gives_up_at);
-                let recheck_at = self.next_deadline().map(|first| first.max(own));
+                let own = self.queued_until(&wait.ticket);
+                let recheck_at = match (self.next_deadline(), own) {
+                    (Some(first), Some(own)) => Some(first.max(own)),
+                    (first, _) => first,
+                };
                 Entry::Pending { wait, recheck_at }
             }
         }
@@ -82,17 +79,7 @@ where
         }
         .min(call.deadline().instant());
         let poll = self.poll_acquire_until(call, &mut ticket, waker, gives_up_at);
-        // Read only for a call that waits (an admission may not need the time).
-        let queued_at = match poll {
-            Poll::Pending => call.now().max(self.latest_seen()),
-            Poll::Ready(_) => Instant::ZERO,
-        };
-        let wait = QueuedCall {
-            ticket,
-            queued_at,
-            gives_up_at,
-        };
-        self.entry(poll, wait)
+        self.entry(poll, QueuedCall { ticket })
     }
 
     fn resume(

@@ -551,9 +551,11 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         // The first waiter's, unless a later one's own bounds come first.
-        let deadline = (0..self.queue.len())
-            .filter(|&i| self.queue.get(i).is_some_and(|w| w.granted.is_none()))
-            .filter_map(|i| self.deadline_of(i))
+        let deadline = self
+            .queue
+            .iter()
+            .filter(|w| w.granted.is_none())
+            .map(|w| self.wait_ends_at(w))
             .min()?;
         (deadline != Instant::MAX).then_some(deadline)
     }
@@ -868,10 +870,10 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
     /// may end a later waiter's wait first: every waiter is looked at.
     fn expire(&mut self, now: Instant, quiet: u64) {
         while self.waiting > 0 {
-            let due = (0..self.queue.len()).find_map(|i| {
-                let waiting = self.queue.get(i).is_some_and(|w| w.granted.is_none());
-                let deadline = self.deadline_of(i)?;
-                (waiting && deadline != Instant::MAX && now >= deadline).then_some((i, deadline))
+            let due = self.queue.iter().enumerate().find_map(|(i, w)| {
+                let deadline = self.wait_ends_at(w);
+                let due = w.granted.is_none() && deadline != Instant::MAX && now >= deadline;
+                due.then_some((i, deadline))
             });
             let Some((i, deadline)) = due else {
                 return;
@@ -949,14 +951,20 @@ impl<const Q: usize, O: Observer<BulkheadEvent>, A: LimitAlgorithm> Bulkhead<Q, 
         self.queue.iter().position(|w| w.granted.is_none())
     }
 
-    /// When waiter `i`'s wait ends: the bulkhead's `max_wait` after it
+    /// When a waiter's wait ends: the bulkhead's `max_wait` after it
     /// queued, or its own bounds if sooner.
-    fn deadline_of(&self, i: usize) -> Option<Instant> {
-        self.queue.get(i).map(|w| {
-            w.enqueued_at
-                .saturating_add(Duration::from_nanos(self.config.max_wait_nanos))
-                .min(w.gives_up_at)
-        })
+    fn wait_ends_at(&self, w: &Waiter) -> Instant {
+        w.enqueued_at
+            .saturating_add(Duration::from_nanos(self.config.max_wait_nanos))
+            .min(w.gives_up_at)
+    }
+
+    /// When the wait of the call holding `ticket` ends ([`Self::wait_ends_at`]),
+    /// if it is still queued.
+    pub(super) fn queued_until(&self, ticket: &Ticket) -> Option<Instant> {
+        let id = ticket.id;
+        let waiter = self.queue.iter().find(|w| w.id == id && id != 0)?;
+        Some(self.wait_ends_at(waiter))
     }
 
     /// Removes entry `i`, keeping the others in order: one turn of the
