@@ -256,10 +256,16 @@ mod axum_response {
     /// A rejection or a timeout answers with its status, `Retry-After` and
     /// a plain-text reason; the operation's own error answers as it would
     /// on its own. Lets the pipeline's layer sit in `Router::layer`.
+    ///
+    /// `Retry-After` is the wait from when the pipeline answered
+    /// ([`PipelineError::answered_at`], on the pipeline's own clock, so
+    /// paused or virtual time gives the same figure as real time); an
+    /// error made by hand without it is measured from [`StdClock`].
     impl<E: IntoResponse> IntoResponse for PipelineError<E> {
         fn into_response(self) -> Response {
             let status = super::status(&self.error);
-            let headers = super::headers(&self, StdClock.now());
+            let now = self.answered_at.unwrap_or_else(|| StdClock.now());
+            let headers = super::headers(&self, now);
             match self.error {
                 Error::Inner(e) => e.into_response(),
                 Error::Rejected(r) => (status, headers, r.to_string()).into_response(),

@@ -60,6 +60,7 @@ use failsafe_core::timeout::{AttemptTimeout, Deadline, TimeoutConfig};
 use failsafe_core::{Instant, Observer, Outcome, RejectReason, Rejected};
 
 use crate::chaos::{Inject, Injects};
+use crate::plan_run::LastIf;
 use crate::slots::Slots;
 use crate::{
     Admit, Ask, Attempts, Classify, DefaultClassifier, Error, FallbackCause, Guard, Judge, PlanRun,
@@ -76,7 +77,12 @@ use crate::{Runtime, Step};
 /// use failsafe_driver::{Error, PipelineError};
 ///
 /// let open = Rejected::new(RejectReason::BreakerOpen, Some(Instant::from_secs(30)));
-/// let e = PipelineError::<()> { error: Error::Rejected(open), attempts: 3, gave_up: Some(GiveUp::Attempts) };
+/// let e = PipelineError::<()> {
+///     error: Error::Rejected(open),
+///     attempts: 3,
+///     gave_up: Some(GiveUp::Attempts),
+///     answered_at: Some(Instant::from_secs(10)),
+/// };
 /// assert_eq!(e.retry_after(Instant::from_secs(10)), Some(core::time::Duration::from_secs(20)));
 /// assert_eq!(e.fallback_reason(), FallbackReason::GaveUp(GiveUp::Attempts));
 /// ```
@@ -94,6 +100,12 @@ pub struct PipelineError<E> {
     /// deadline, not retryable, aborted). `None` for a pipeline without a
     /// retry.
     pub gave_up: Option<GiveUp>,
+    /// When the pipeline answered with this error, on its runtime's clock:
+    /// read for a rejection that says when to come back (`retry_at`), so
+    /// that [`retry_after`](Self::retry_after) can be measured on the
+    /// pipeline's own clock where no `now` is at hand (an HTTP response);
+    /// `None` otherwise.
+    pub answered_at: Option<Instant>,
 }
 
 impl<E> PipelineError<E> {
@@ -708,10 +720,16 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
         } else {
             None
         };
+        // The clock is read only for an answer that says when to come back.
+        let answered_at = error
+            .rejected()
+            .and_then(|r| r.retry_at)
+            .map(|_| self.settings.runtime.now());
         Err(PipelineError {
             error,
             attempts,
             gave_up,
+            answered_at,
         })
     }
 }
@@ -1036,8 +1054,11 @@ where
                 (attempt, admitted)
             } else {
                 let runtime = &pipeline.settings.runtime;
-                let attempt = match ready!(this.run.as_mut().poll_step(cx, runtime, &mut ByAttempt))
-                {
+                let mut judge = LastIf {
+                    judge: &mut ByAttempt,
+                    last: this.op.exhausted(),
+                };
+                let attempt = match ready!(this.run.as_mut().poll_step(cx, runtime, &mut judge)) {
                     Step::Start(attempt) => attempt,
                     Step::Finish(finish, last) => {
                         // A last attempt cut at its deadline has no result of

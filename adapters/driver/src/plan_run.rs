@@ -11,7 +11,7 @@ use core::task::{Context, Poll, ready};
 
 use failsafe_core::Instant;
 use failsafe_core::plan::{Action, Attempt, Finish, Judged, Plan, PlanEvent};
-use failsafe_core::retry::GiveUp;
+use failsafe_core::retry::{GiveUp, Verdict};
 
 use crate::Runtime;
 use crate::slots::{One, Slots};
@@ -287,6 +287,38 @@ impl<O, F: FnMut(Instant, &O) -> Judged> Judge<O> for F {
 pub trait Attempts<Fut> {
     /// The future of `attempt`, or `None` if no more can be made.
     fn make(&mut self, attempt: Attempt) -> Option<Fut>;
+
+    /// `true` once [`make`](Self::make) can make no further attempt (an
+    /// operation that runs once, a request that cannot be sent again): a
+    /// failed attempt is then judged not to retry, so the plan neither
+    /// waits out a backoff nor has an admission asked for an attempt that
+    /// would never start. `false` by default.
+    fn exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// A judge whose retries are turned into "do not retry" once the
+/// operation can make no further attempt ([`Attempts::exhausted`]).
+pub(crate) struct LastIf<'j, J> {
+    pub(crate) judge: &'j mut J,
+    pub(crate) last: bool,
+}
+
+impl<O, J: Judge<O>> Judge<O> for LastIf<'_, J> {
+    #[inline]
+    fn judge(&mut self, now: Instant, output: &O) -> Judged {
+        let mut judged = self.judge.judge(now, output);
+        if self.last && matches!(judged.verdict, Verdict::Retry { .. }) {
+            judged.verdict = Verdict::DoNotRetry;
+        }
+        judged
+    }
+
+    #[inline]
+    fn ended_at(&self, output: &O) -> Option<Instant> {
+        self.judge.ended_at(output)
+    }
 }
 
 impl<F: FnMut(Attempt) -> Fut, Fut> Attempts<Fut> for F {
@@ -304,6 +336,11 @@ impl<F: FnOnce(Attempt) -> Fut, Fut> Attempts<Fut> for Once<F> {
     #[inline]
     fn make(&mut self, attempt: Attempt) -> Option<Fut> {
         self.0.take().map(|op| op(attempt))
+    }
+
+    #[inline]
+    fn exhausted(&self) -> bool {
+        self.0.is_none()
     }
 }
 
@@ -431,10 +468,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out> {
         let mut this = self.project();
         loop {
-            let step = this
-                .run
-                .as_mut()
-                .poll_step(cx, *this.runtime, &mut *this.judge);
+            let mut judge = LastIf {
+                judge: &mut *this.judge,
+                last: this.attempts.exhausted(),
+            };
+            let step = this.run.as_mut().poll_step(cx, *this.runtime, &mut judge);
             let (finish, result) = match ready!(step) {
                 Step::Start(attempt) => match this.attempts.make(attempt) {
                     Some(future) => {

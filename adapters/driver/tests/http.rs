@@ -34,6 +34,7 @@ fn rejected(reason: RejectReason, retry_at: Option<Instant>) -> PipelineError<&'
         error: Error::Rejected(Rejected::new(reason, retry_at)),
         attempts: 1,
         gave_up: None,
+        answered_at: None,
     }
 }
 

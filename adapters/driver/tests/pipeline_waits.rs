@@ -3,7 +3,7 @@
 //! the pipeline's `max_wait`, async and blocking; a hedge never waits for
 //! admission, so it cannot hold up the attempts already running; a call
 //! whose operation can make no further attempt answers with the last
-//! result. And a panicking cache leader or half-open probe loses nothing.
+//! result, at once (no backoff waited for an attempt never to be made). And a panicking cache leader or half-open probe loses nothing.
 //! (Each but the last two failed before its fix; a helper's review found
 //! them.) Virtual time throughout: a discrete event simulation (`Sim`)
 //! whose clock jumps to the earliest instant any pending sleep waits for,
@@ -279,6 +279,10 @@ fn execute_answers_with_the_last_result_when_no_further_attempt_can_be_made() {
         Some("connection reset"),
         "the one attempt's error is the answer's last error"
     );
+    // Answered at once: no backoff waited for an attempt that could never
+    // be made (a review found it waited the 10 ms first).
+    assert_eq!(sim.now.get(), ms(0), "no backoff waited");
+    assert_eq!(error.reason, failsafe_core::retry::GiveUp::NotRetryable);
 }
 
 // ---------------------------------------------------------------------

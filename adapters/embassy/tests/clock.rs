@@ -85,6 +85,7 @@ fn wake_at_gives_every_deadline_as_a_timer_instant() {
         error: Error::Rejected(open),
         attempts: 1,
         gave_up: None,
+        answered_at: None,
     };
     assert_eq!(piped.wake_at(), two_us);
     let retried = failsafe_embassy::RetryError {

@@ -119,8 +119,10 @@
 //! `#[tokio::test(start_paused = true)]`, `tokio::time::advance(open_wait)`
 //! moves an open breaker to half-open, and backoffs and queue waits end as
 //! soon as the runtime is idle: no test sleeps for real. With this crate's
-//! `test-util` feature each paused runtime reads zero at its start (see
-//! [`TokioClock`]).
+//! `test-util` feature each paused runtime reads zero when failsafe first
+//! meets it (its first handle made, or its first clock read), not when
+//! the runtime was built: make the handles before the first `advance`
+//! (see [`TokioClock`]).
 //!
 //! ## Tower layers
 //!

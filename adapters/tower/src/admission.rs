@@ -145,6 +145,7 @@ where
         let state = AdmissionState {
             admit,
             waiting: false,
+            yielding: false,
             decided,
             own,
         };
@@ -162,6 +163,10 @@ where
 pub struct AdmissionState<S: SharedAdmission, R: Runtime> {
     admit: Slot<S, R, ()>,
     waiting: bool,
+    /// A rejection is kept while the task yields for the runtime's budget
+    /// (`true`), else it was answered ready and is decided anew by the
+    /// next `poll_ready`.
+    yielding: bool,
     decided: Option<Result<Decided<S, R>, Rejected>>,
     /// The machine and runtime, kept here once per service (not per
     /// request) when the machine's exit does nothing: bare permits go back
@@ -257,6 +262,12 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let (p, state) = (&self.layer.policy, &mut self.state);
+        if matches!(state.decided, Some(Err(_))) && !state.yielding {
+            // A rejection already answered ready and not yet used by a
+            // `call`: stale by now (an open breaker may have moved on), so
+            // the machine is asked again.
+            state.decided = None;
+        }
         if state.decided.is_none() && !state.waiting {
             // The fast path: one decision, no `Admit` built, unless the
             // machine makes the call wait.
@@ -276,7 +287,7 @@ where
                     // runtime, and the next poll answers without asking
                     // the machine again.
                     state.decided = Some(Err(rejected));
-                    ready!(p.runtime().poll_budget(cx));
+                    state.yielding = true;
                 }
                 Entry::Pending { wait, .. } => {
                     let fresh =
@@ -288,6 +299,10 @@ where
                     state.waiting = true;
                 }
             }
+        }
+        if state.yielding {
+            ready!(p.runtime().poll_budget(cx));
+            state.yielding = false;
         }
         if state.decided.is_none() {
             let Some(admit) = state.admit.as_mut() else {
@@ -310,6 +325,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let (l, p) = (&self.layer, &self.layer.policy);
+        self.state.yielding = false;
         let decided = self.state.decided.take().unwrap_or_else(|| {
             failsafe_driver::try_acquire(p.shared().clone(), p.runtime().clone(), p.ask())
                 .map(Decided::Guard)

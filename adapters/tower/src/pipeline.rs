@@ -226,6 +226,11 @@ where
         self.rule.set_deadline(&mut request, attempt.deadline);
         Some(self.service.clone().oneshot(request))
     }
+
+    /// The original request has been sent: nothing is left to send.
+    fn exhausted(&self) -> bool {
+        self.request.is_none()
+    }
 }
 
 impl<S, Req, A, R, B, G, O, K, D, Y, M> Service<Req>
