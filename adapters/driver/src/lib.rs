@@ -158,8 +158,8 @@ pub use std_fallback::{BlockingChain, Fallback, FallbackChain};
 pub use std_hedge::hedge_blocking;
 #[cfg(feature = "std")]
 pub use std_retry::{
-    BoxedSleep, CallBudget, FirstAttemptAlone, PlanParts, RetryCallPlan, RetryPolicy, SeedOnDraw,
-    SharedBudget,
+    BoxedSleep, CallBudget, FirstAttemptAlone, KEPT_CONFIGS, PlanParts, RetryCallPlan,
+    RetryConfigRef, RetryPolicy, SeedOnDraw, SharedBudget,
 };
 #[cfg(feature = "std")]
 pub(crate) use std_support::random_seed;

@@ -16,11 +16,14 @@ use crate::{BlockingRuntime, Clock, Park, Runtime, StdClock};
 /// A [`Clock`] reading the time-stamp counter through [`quanta::Clock`],
 /// on [`StdClock`]'s process-wide epoch: the counter is read once beside
 /// `std::time::Instant::now()` when any `QuantaClock` is first read, and
-/// every reading counts on from there. So instants from the two clocks may
-/// be mixed (a `retry_at` from a handle on one, read against the other):
-/// they differ by the counter's drift from the OS clock since that first
-/// read (`quanta` calibrates the counter against the OS clock; parts per
-/// million) and never go back.
+/// every reading counts on from there, never going back. Every handle on
+/// `QuantaClock` agrees with every other; against `StdClock` its readings
+/// drift by the counter's error since that first read: `quanta`
+/// calibrates the counter against the OS clock once, to a few parts per
+/// million (tens, calibrated under load), so the gap grows with the
+/// process's uptime, to seconds a day. Mix the two clocks' instants only
+/// across short spans (a `retry_at` read against the other clock soon
+/// after), or keep one clock kind per process.
 ///
 /// It is a drop-in for [`StdClock`] in the std handles
 /// (`RateLimiterPolicy::with_runtime(quota, QuantaClock)`, `CircuitBreakerPolicy::with_runtime`,
@@ -76,12 +79,13 @@ impl Clock for QuantaClock {
 /// read of a few ns instead of the OS clock's (the rate limiter and the
 /// timeout read the time on every call) and sleeps on `R`'s timer.
 ///
-/// `R` must count real time from [`StdClock::epoch`], as `TokioClock` and
-/// `AsyncIoClock` do: a sleep until an instant read here is handed to `R`
-/// as is. Not for paused tokio time (`start_paused`, `test-util`): the
-/// counter does not stop; test with `R` itself. A timer firing a little
-/// before the counter reaches its instant (their drift) is harmless: the
-/// driver checks the time when woken and sleeps again.
+/// A sleep until an instant read here is handed to `R` as the same span on
+/// `R`'s own clock (`R`'s now plus the time left on the counter, one read
+/// of each per sleep), so the counter's drift from `R`'s clock, which
+/// grows with uptime (see [`QuantaClock`]), never shortens or stretches a
+/// wait: only the drift during the sleep itself remains (parts per
+/// million of it). Not for paused tokio time (`start_paused`,
+/// `test-util`): the counter does not stop; test with `R` itself.
 ///
 /// ```
 /// use core::future::Ready;
@@ -105,6 +109,16 @@ impl Clock for QuantaClock {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QuantaRuntime<R>(pub R);
 
+impl<R: Clock> QuantaRuntime<R> {
+    /// `deadline` (on the counter) as the instant the same time away on
+    /// `R`'s clock.
+    #[inline]
+    fn on_r(&self, deadline: Instant) -> Instant {
+        let left = QuantaClock.until(deadline);
+        self.0.now().saturating_add(left)
+    }
+}
+
 impl<R> Clock for QuantaRuntime<R> {
     #[inline]
     fn now(&self) -> Instant {
@@ -117,12 +131,12 @@ impl<R: Runtime> Runtime for QuantaRuntime<R> {
 
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> R::Sleep {
-        self.0.sleep_until(deadline)
+        self.0.sleep_until(self.on_r(deadline))
     }
 
     #[inline]
     fn reset_sleep(&self, sleep: Pin<&mut R::Sleep>, deadline: Instant) {
-        self.0.reset_sleep(sleep, deadline);
+        self.0.reset_sleep(sleep, self.on_r(deadline));
     }
 
     #[inline]

@@ -156,7 +156,7 @@ impl<E> FallbackCause for RetryError<E> {
 #[derive(Debug)]
 pub struct RetryContext<'a, L: ?Sized, N, O, C = RetryConfig> {
     /// The policy: a [`RetryConfig`], or anything lending one
-    /// (`&'static RetryConfig`, a zero-sized
+    /// (`&RetryConfig`, the std handles' `RetryConfigRef`, a zero-sized
     /// [`const_config!`](failsafe_core::const_config) type, which the
     /// compiler folds into the loop).
     pub config: C,

@@ -252,11 +252,15 @@ impl<B: fmt::Debug> fmt::Debug for CallBudget<B> {
 ///
 /// The config is kept for the process's life, one copy per distinct value
 /// a policy is made with (136 bytes each; a policy made again with the
-/// same config shares that copy), so that a call's future refers to it
-/// instead of carrying a copy: copying it into every future cost a tower
-/// retry call whose first attempt succeeds more than the rest of the call.
+/// same config shares that copy), up to [`KEPT_CONFIGS`] distinct values,
+/// so that a call's future refers to it instead of carrying a copy:
+/// copying it into every future cost a tower retry call whose first
+/// attempt succeeds more than the rest of the call. Past that many (a
+/// policy made per tenant or per request, each with its own config), a
+/// policy shares its config with its calls instead ([`RetryConfigRef`]),
+/// freed with the last of them: the memory kept stays bounded.
 pub struct RetryPolicy<B, C> {
-    config: &'static RetryConfig,
+    config: RetryConfigRef,
     budget: SharedBudget<B>,
     live: Arc<Live>,
     hook: Hook<RetryEvent>,
@@ -266,22 +270,79 @@ pub struct RetryPolicy<B, C> {
 
 /// One call's [`RetryPlan`] as a [`RetryPolicy`] makes it: its own budget
 /// handle, jitter and hook, the policy's config by reference.
-pub type RetryCallPlan<B> =
-    RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>, &'static RetryConfig>;
+pub type RetryCallPlan<B> = RetryPlan<CallBudget<B>, B, CallRng, Hook<RetryEvent>, RetryConfigRef>;
 
-/// `config` for the process's life: the copy kept for an equal config if
-/// one was, else a new one (see [`RetryPolicy`]). Policies are made rarely
-/// (a registry reload makes one per changed entry), so the search is a
-/// scan.
-fn kept(config: RetryConfig) -> &'static RetryConfig {
-    static KEPT: Mutex<Vec<&'static RetryConfig>> = Mutex::new(Vec::new());
-    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(&same) = kept.iter().find(|&&known| *known == config) {
-        return same;
+/// How many distinct retry configs the process keeps for its life (136
+/// bytes each, about 136 KiB in all); a policy made with another one past
+/// that shares it with its calls instead (see [`RetryPolicy`]).
+pub const KEPT_CONFIGS: usize = 1024;
+
+/// A [`RetryPolicy`]'s config as the policy and its calls' plans hold it:
+/// a reference to the copy the process keeps (one word, nothing to drop),
+/// or, past [`KEPT_CONFIGS`] distinct configs, an `Arc` shared by the
+/// policy and its calls. Derefs to the [`RetryConfig`].
+#[derive(Clone)]
+pub struct RetryConfigRef(ConfigHeld);
+
+#[derive(Clone)]
+enum ConfigHeld {
+    Kept(&'static RetryConfig),
+    Shared(Arc<RetryConfig>),
+}
+
+impl RetryConfigRef {
+    /// `config`: the copy kept for an equal config if one was, else a new
+    /// one kept while fewer than [`KEPT_CONFIGS`] are, else shared.
+    /// Policies are made rarely (a registry reload makes one per changed
+    /// entry), so the search is a scan of at most [`KEPT_CONFIGS`] entries.
+    ///
+    /// ```
+    /// use failsafe_core::retry::RetryConfig;
+    /// use failsafe_driver::RetryConfigRef;
+    ///
+    /// let config = RetryConfig::builder().max_attempts(4).build().unwrap();
+    /// let (a, b) = (RetryConfigRef::new(config), RetryConfigRef::new(config));
+    /// assert_eq!(*a, config);
+    /// assert!(core::ptr::eq(&*a, &*b), "one copy for equal configs");
+    /// ```
+    pub fn new(config: RetryConfig) -> Self {
+        static KEPT: Mutex<Vec<&'static RetryConfig>> = Mutex::new(Vec::new());
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&same) = kept.iter().find(|&&known| *known == config) {
+            return RetryConfigRef(ConfigHeld::Kept(same));
+        }
+        if kept.len() >= KEPT_CONFIGS {
+            return RetryConfigRef(ConfigHeld::Shared(Arc::new(config)));
+        }
+        let new: &'static RetryConfig = Box::leak(Box::new(config));
+        kept.push(new);
+        RetryConfigRef(ConfigHeld::Kept(new))
     }
-    let new: &'static RetryConfig = Box::leak(Box::new(config));
-    kept.push(new);
-    new
+}
+
+impl core::ops::Deref for RetryConfigRef {
+    type Target = RetryConfig;
+
+    #[inline]
+    fn deref(&self) -> &RetryConfig {
+        match &self.0 {
+            ConfigHeld::Kept(config) => config,
+            ConfigHeld::Shared(config) => config,
+        }
+    }
+}
+
+impl core::borrow::Borrow<RetryConfig> for RetryConfigRef {
+    #[inline]
+    fn borrow(&self) -> &RetryConfig {
+        self
+    }
+}
+
+impl fmt::Debug for RetryConfigRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        RetryConfig::fmt(self, f)
+    }
 }
 
 /// The live attempt limit's "none" ([`RetryPolicy::set_unlimited_attempts`]):
@@ -357,7 +418,7 @@ impl Stream {
 impl<B, C: Clone> Clone for RetryPolicy<B, C> {
     fn clone(&self) -> Self {
         RetryPolicy {
-            config: self.config,
+            config: self.config.clone(),
             budget: self.budget.clone(),
             live: Arc::clone(&self.live),
             hook: self.hook.clone(),
@@ -389,7 +450,7 @@ impl<C: Clock> RetryPolicy<NoBudget, C> {
     pub fn with_runtime(config: RetryConfig, clock: C) -> Self {
         let live = Live::new(crate::random_seed());
         RetryPolicy {
-            config: kept(config),
+            config: RetryConfigRef::new(config),
             budget: SharedBudget::new(NoBudget),
             stream: Stream::next_of(&live),
             live,
@@ -607,7 +668,7 @@ impl<B, C> RetryPolicy<B, C> {
     {
         let max_attempts = self.max_attempts();
         RetryPlan::new(
-            self.config,
+            self.config.clone(),
             deadline,
             CallBudget::of(&self.budget),
             CallRng::new(self.stream.next_seed()),
@@ -638,7 +699,7 @@ impl<B, C> RetryPolicy<B, C> {
         B: RetryBudget,
     {
         PlanParts {
-            config: self.config,
+            config: self.config.clone(),
             deadline,
             budget: CallBudget::of(&self.budget),
             seed: self.stream.next_seed(),
@@ -654,7 +715,7 @@ impl<B, C> RetryPolicy<B, C> {
         // the first attempt's decisions. The jitter seed is drawn only if a
         // backoff is jittered, so a first-try success takes no atomic step.
         RetryContext {
-            config: self.config,
+            config: &self.config,
             deadline,
             budget: &self.budget,
             rng: SeedOnDraw::new(&self.live.seeds),
@@ -667,7 +728,7 @@ impl<B, C> RetryPolicy<B, C> {
 /// a driver holding these instead of the plan makes the plan only when
 /// it is needed.
 pub struct PlanParts<B> {
-    config: &'static RetryConfig,
+    config: RetryConfigRef,
     deadline: Deadline,
     budget: CallBudget<B>,
     seed: u64,
@@ -756,12 +817,13 @@ impl<B> fmt::Debug for PlanParts<B> {
 }
 
 /// What a call whose first attempt runs alone ([`PlanParts::alone`]) makes
-/// its plan from, should that attempt not succeed: the config's reference,
-/// the jitter seed and the attempt limit (no deadline, no budget handle,
-/// no hook: the call has none). Three words with nothing to drop, so that
-/// the first attempt's future stays small.
+/// its plan from, should that attempt not succeed: the config's reference
+/// ([`RetryConfigRef`]), the jitter seed and the attempt limit (no
+/// deadline, no budget handle, no hook: the call has none). Four words,
+/// with nothing to drop unless the config is shared (past
+/// [`KEPT_CONFIGS`]), so that the first attempt's future stays small.
 pub struct FirstAttemptAlone<B> {
-    config: &'static RetryConfig,
+    config: RetryConfigRef,
     seed: u64,
     max_attempts: Option<u32>,
     _budget: PhantomData<fn() -> B>,
