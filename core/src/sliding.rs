@@ -6,10 +6,13 @@ use core::time::Duration;
 use crate::time::duration_nanos;
 use crate::{ConfigError, Instant, Problem};
 
-/// `K` counters summed over the last `B` buckets of `window / B` each.
+/// `K` counters summed over the last `B` buckets of `⌈window / B⌉` each.
 ///
-/// The window slides one bucket at a time, so it covers between
-/// `window - window / B` and `window` of history. Running sums and lazy
+/// Buckets are whole nanoseconds, rounded up: `window` not a multiple of
+/// `B` ns is kept up to `B - 1` ns longer, never shorter (so a limiter
+/// over it never admits more than its limit in `window`). The window
+/// slides one bucket at a time, so it covers between `window - window / B`
+/// and `B × ⌈window / B⌉` of history. Running sums and lazy
 /// expiry keep every operation O(1) amortised; a clock that steps back
 /// counts into the newest bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +34,12 @@ impl<const B: usize, const K: usize> SlidingCounts<B, K> {
                 "a sliding window needs 1..=u32::MAX buckets"
             )
         };
-        let bucket_nanos = duration_nanos(window) / B as u64;
-        if bucket_nanos == 0 {
+        let nanos = duration_nanos(window);
+        // A bucket is at least a nanosecond: the window at least `B` ns.
+        if nanos < B as u64 {
             return Err(ConfigError::new(field, Problem::Zero));
         }
+        let bucket_nanos = nanos.div_ceil(B as u64);
         Ok(SlidingCounts {
             bucket_nanos,
             buckets: [[0; K]; B],

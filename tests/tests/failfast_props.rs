@@ -135,12 +135,15 @@ struct Held {
     permit: FailFastPermit,
     /// Transitions seen when it was issued: if more happened since, it is stale.
     transitions: u64,
+    /// Its place in the order of admissions.
+    id: u64,
 }
 
 /// Runs `ops` and checks, after every step:
 /// - while open nothing is admitted but a probe, at most one per interval
 ///   (the first one interval after opening, the next one interval after the
-///   last), and never without a probe interval;
+///   last, or at once after the probe out said nothing: a probe it replaced
+///   gives no turn back), and never without a probe interval;
 /// - no call is admitted whose deadline leaves less than the expected
 ///   duration plus margin as it stood just before (nor an expired one);
 /// - open rejections promise a `retry_at` in the future (the next probe) or
@@ -155,6 +158,10 @@ fn check_sequence(config: FailFastConfig, ops: Vec<Op>) -> Result<(), TestCaseEr
     let mut leaked: Vec<Held> = Vec::new();
     // While open: probes may not be admitted before this.
     let mut next_probe_gate: Option<Instant> = None;
+    // The probe out now (the last admitted, not yet reported): only its
+    // silence gives the turn back, not a probe it replaced.
+    let mut current_probe: Option<u64> = None;
+    let mut admitted = 0u64;
 
     for op in ops {
         let now = Instant::from_millis(raw_now.max(0) as u64);
@@ -203,9 +210,14 @@ fn check_sequence(config: FailFastConfig, ops: Vec<Op>) -> Result<(), TestCaseEr
                             );
                         }
                         let transitions = ff.observer().transitions;
+                        admitted += 1;
+                        if permit.is_probe() {
+                            current_probe = Some(admitted);
+                        }
                         held.push(Held {
                             permit,
                             transitions,
+                            id: admitted,
                         });
                     }
                     Err(r) => match r.reason {
@@ -247,8 +259,12 @@ fn check_sequence(config: FailFastConfig, ops: Vec<Op>) -> Result<(), TestCaseEr
                     ff.expected_duration(),
                 );
                 let stale_before = ff.observer().stale;
+                let current = current_probe == Some(h.id);
+                if current {
+                    current_probe = None;
+                }
                 let gives_turn_back =
-                    !stale && h.permit.is_probe() && !outcome.counts() && ff.state() == State::Open;
+                    !stale && current && !outcome.counts() && ff.state() == State::Open;
                 ff.record(now, h.permit, outcome);
                 if gives_turn_back {
                     // A probe that said nothing gives its turn back: probing may resume now.

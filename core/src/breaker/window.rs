@@ -318,13 +318,15 @@ impl<const N: usize, const WORDS: usize, const SLOW_WORDS: usize> Window
     }
 }
 
-/// The calls of the last `window` of time, in `B` buckets of `window / B` each
-/// (resilience4j's time-based window).
+/// The calls of the last `window` of time, in `B` buckets of `⌈window / B⌉`
+/// ns each (resilience4j's time-based window; a `window` not a multiple of
+/// `B` ns is kept up to `B - 1` ns longer, never shorter).
 ///
 /// The window slides one bucket at a time, so it covers between
-/// `window - window / B` and `window` of history. Boundary: a call recorded
-/// in the bucket starting at `s` is counted up to `s + window` exclusive; at
-/// exactly `s + window` it has slid out (as in the example below). Running sums and lazy expiry
+/// `window - window / B` and `window` of history (`B × ⌈window / B⌉`).
+/// Boundary: a call recorded in the bucket starting at `s` is counted up
+/// to `s + B × ⌈window / B⌉` exclusive (`s + window` when `B` divides it);
+/// at exactly that instant it has slid out (as in the example below). Running sums and lazy expiry
 /// keep every operation O(1) amortised.
 ///
 /// ```

@@ -243,15 +243,19 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 .on_event(FailFastEvent::StaleOutcome { at, outcome });
             return;
         }
+        let mut current_probe = false;
         if permit.probe
             && let Mode::Open { probe_out, .. } = &mut self.mode
             && *probe_out == Some(permit.issued_at)
         {
             // The current probe reported (its epoch matched: this open state).
             *probe_out = None;
+            current_probe = true;
         }
         if !outcome.counts() {
-            if permit.probe
+            // Only the current probe's turn is given back: one it replaced
+            // (silent past its interval) has no turn left to give.
+            if current_probe
                 && let Mode::Open {
                     probe_at: Some(at),
                     due_reported,

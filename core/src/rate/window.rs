@@ -213,8 +213,10 @@ impl FixedWindow {
 }
 
 /// At most `limit` permits in the last `window`, counted in `B` buckets of
-/// `window / B`: any span covering `B` consecutive buckets (at least
-/// `window - window / B` long) holds at most `limit` permits.
+/// `⌈window / B⌉` ns (a `window` not a multiple of `B` ns is kept up to
+/// `B - 1` ns longer, never shorter): any span covering `B` consecutive
+/// buckets (at least `window - window / B` long) holds at most `limit`
+/// permits.
 ///
 /// ```
 /// use core::time::Duration;
