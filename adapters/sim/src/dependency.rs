@@ -50,9 +50,16 @@ pub enum Pending {
 const REFUSAL: Duration = Duration::from_millis(1);
 
 /// A server of limited capacity: `workers` in parallel, a FIFO queue.
+///
+/// Workers that have never served, or are free again, are a count
+/// (`idle`): the heap holds only workers busy at the last admission, so
+/// memory follows the calls being served, not the workers configured
+/// (any `u32` of them).
 #[derive(Debug)]
 struct Server {
-    /// When each worker is next free (min-heap).
+    /// Workers free from any instant on.
+    idle: u32,
+    /// When each other worker is next free (min-heap).
     free_at: BinaryHeap<Reverse<Instant>>,
     /// Start instants of the calls queued (non-decreasing).
     queued: VecDeque<Instant>,
@@ -62,31 +69,41 @@ struct Server {
 impl Server {
     fn new(workers: u32, queue: u32) -> Server {
         Server {
-            free_at: (0..workers.max(1))
-                .map(|_| Reverse(Instant::ZERO))
-                .collect(),
+            idle: workers.max(1),
+            free_at: BinaryHeap::new(),
             queued: VecDeque::new(),
             queue_cap: queue as usize,
         }
     }
 
     /// When a call of `service` arriving at `now` ends, or `None` if the
-    /// queue is full.
+    /// queue is full. The call goes to the worker free first (an idle
+    /// one, or one free by `now`, starts it at once: which one does not
+    /// matter, since either is free for every later call too).
     fn admit(&mut self, now: Instant, service: Duration) -> Option<Instant> {
         while self.queued.front().is_some_and(|&s| s <= now) {
             self.queued.pop_front();
         }
-        let Some(Reverse(free)) = self.free_at.peek().copied() else {
-            return Some(now.saturating_add(service));
-        };
-        let start = free.max(now);
-        if start > now {
-            if self.queued.len() >= self.queue_cap {
-                return None;
+        let start = match self.free_at.peek().copied() {
+            Some(Reverse(free)) if free <= now => {
+                self.free_at.pop();
+                now
             }
-            self.queued.push_back(start);
-        }
-        self.free_at.pop();
+            _ if self.idle > 0 => {
+                self.idle -= 1;
+                now
+            }
+            Some(Reverse(free)) => {
+                if self.queued.len() >= self.queue_cap {
+                    return None;
+                }
+                self.queued.push_back(free);
+                self.free_at.pop();
+                free
+            }
+            // At least one worker, idle or in the heap.
+            None => now,
+        };
         let end = start.saturating_add(service);
         self.free_at.push(Reverse(end));
         Some(end)
@@ -335,6 +352,61 @@ mod tests {
         // queued work is done even if nobody waits for it any more
         let later = d.start(t0 + ms(150), &mut rng);
         assert_eq!(later.0, Some(t0 + ms(250)));
+    }
+
+    /// The server as it was: one heap entry per worker, every one of them
+    /// from the start.
+    fn reference_admit(
+        free_at: &mut BinaryHeap<Reverse<Instant>>,
+        queued: &mut VecDeque<Instant>,
+        cap: usize,
+        now: Instant,
+        service: Duration,
+    ) -> Option<Instant> {
+        while queued.front().is_some_and(|&s| s <= now) {
+            queued.pop_front();
+        }
+        let Reverse(free) = *free_at.peek()?;
+        let start = free.max(now);
+        if start > now {
+            if queued.len() >= cap {
+                return None;
+            }
+            queued.push_back(start);
+        }
+        free_at.pop();
+        free_at.push(Reverse(start + service));
+        Some(start + service)
+    }
+
+    /// Idle workers kept as a count serve every call as one heap entry
+    /// per worker did (any free worker starts a call at once), with a heap
+    /// no larger than the calls served at once.
+    #[test]
+    fn idle_workers_as_a_count_serve_as_a_heap_of_every_worker() {
+        let mut rng = Xorshift64::new(7);
+        for (workers, queue) in [(1, 0), (3, 2), (8, 5), (20, 50)] {
+            let mut server = Server::new(workers, queue);
+            let mut free_at: BinaryHeap<_> = (0..workers).map(|_| Reverse(Instant::ZERO)).collect();
+            let mut queued = VecDeque::new();
+            let mut now = Instant::ZERO;
+            for _ in 0..20_000 {
+                now = now + Duration::from_micros(rng.below(3_000));
+                let service = Duration::from_micros(1 + rng.below(20_000));
+                let expected =
+                    reference_admit(&mut free_at, &mut queued, queue as usize, now, service);
+                assert_eq!(server.admit(now, service), expected);
+                assert_eq!(server.queued(), queued.len());
+                assert!(server.free_at.len() + server.idle as usize <= workers as usize);
+            }
+        }
+        // four billion workers: no memory until calls come
+        let mut huge = Server::new(u32::MAX, 10);
+        assert_eq!(
+            huge.admit(Instant::ZERO, ms(10)),
+            Some(Instant::ZERO + ms(10))
+        );
+        assert_eq!(huge.free_at.len(), 1);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use failsafe_core::{Instant, Outcome, RejectReason, Rejected, TimeSource};
 use failsafe_driver::{Clock, Error, Pipeline, Runtime};
 
 use crate::dependency::{Dependency, Reply};
-use crate::engine::classify;
+use crate::engine::{EVENTS_PER_CALL, classify};
 use crate::metrics::{CallEnd, Recorder};
 use crate::pipeline::CellLock;
 use crate::run::{RunError, RunReport, bucket_of, summarize};
@@ -69,6 +69,9 @@ struct TimeState {
     /// Sleeps found already over, and attempts entered, since the clock
     /// last moved.
     steps_at_now: u64,
+    /// The most calls open since the clock last moved: each may take
+    /// [`EVENTS_PER_CALL`] steps at one instant beyond [`STALL_STEPS`].
+    calls_at_now: u64,
     /// Time stopped: more than [`STALL_STEPS`] steps at one instant (a
     /// retry with no delay against a dependency answering at once, or
     /// against a machine that keeps refusing, spins inside one task's
@@ -82,13 +85,15 @@ impl TimeState {
     /// One more step at this instant: whether time has stopped.
     fn step(&mut self) -> bool {
         self.steps_at_now += 1;
-        self.stalled |= self.steps_at_now > STALL_STEPS;
+        let allowed = STALL_STEPS.saturating_add(self.calls_at_now.saturating_mul(EVENTS_PER_CALL));
+        self.stalled |= self.steps_at_now > allowed;
         self.stalled
     }
 }
 
 /// Steps at one instant before time counts as stopped (about a million;
-/// far more than any traffic brings at once).
+/// far more than any traffic brings at once), plus [`EVENTS_PER_CALL`]
+/// for each call open there (the engine's rule).
 const STALL_STEPS: u64 = 1 << 20;
 
 /// A virtual clock and its timers, for the driver (`Clock` + `Runtime`).
@@ -104,6 +109,12 @@ impl core::fmt::Debug for VirtualRuntime {
 }
 
 impl VirtualRuntime {
+    /// `calls` are open at this instant.
+    fn note_calls(&self, calls: u64) {
+        let mut s = self.0.borrow_mut();
+        s.calls_at_now = s.calls_at_now.max(calls);
+    }
+
     fn next_timer(&self) -> Option<Instant> {
         self.0.borrow().timers.peek().map(|t| t.0.at)
     }
@@ -122,6 +133,7 @@ impl VirtualRuntime {
             if now > s.now {
                 s.now = now;
                 s.steps_at_now = 0;
+                s.calls_at_now = 0;
             }
             while s.timers.peek().is_some_and(|t| t.0.at <= s.now) {
                 if let Some(Reverse(t)) = s.timers.pop() {
@@ -462,6 +474,7 @@ pub fn run_driver(
         None => None,
     };
     loop {
+        rt.note_calls(open);
         // Run every task that can run.
         loop {
             let woken: Vec<usize> =
@@ -487,8 +500,11 @@ pub fn run_driver(
         if rt.stalled().is_some() {
             break;
         }
-        let timer = rt.next_timer().filter(|&t| t <= stop);
         let arrival = next_arrival.filter(|&a| a < end);
+        if arrival.is_none() && open == 0 {
+            break; // the traffic is over and every call has ended
+        }
+        let timer = rt.next_timer().filter(|&t| t <= stop);
         match (timer, arrival) {
             (Some(t), a) if a.is_none_or(|a| t <= a) => rt.jump(t),
             (_, Some(a)) => {

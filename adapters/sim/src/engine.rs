@@ -27,19 +27,25 @@ use crate::gaps::Gaps;
 use crate::metrics::{CallEnd, Recorder};
 use crate::pipeline::{AnyBudget, Built, CellLock, Guards, Permits};
 
-/// How long after the last arrival the engine keeps going by default for
-/// calls still in flight (retries, slow answers); calls still open then
-/// are counted as unfinished.
+/// How long after the end of the traffic (`duration`) the engine keeps
+/// going by default for calls still in flight (retries, slow answers);
+/// calls still open then are counted as unfinished (hung).
 pub const DRAIN: Duration = Duration::from_secs(60);
 
 /// Events carried out at one instant before the engine says time has
 /// stopped ([`Engine::stalled`]): about a million (16 rounds of 65,536),
 /// far more than any traffic brings at once, and a tenth of a second of
-/// real time. A retry with no delay against a dependency that answers at
-/// once never lets virtual time pass; the run stops there instead of
-/// running for ever.
+/// real time, plus [`EVENTS_PER_CALL`] for each call in flight there (two
+/// million clients answered at one instant are traffic, not a stall). A
+/// retry with no delay against a dependency that answers at once never
+/// lets virtual time pass; the run stops there instead of running for
+/// ever.
 const STALL_ROUNDS: u32 = 16;
 const ROUND: u64 = 1 << 16;
+/// Events one call in flight may bring at one instant, in the allowance
+/// of [`STALL_ROUNDS`]: its attempt's end, a timeout, a backoff's end and
+/// the next attempt's admission, with room to spare.
+pub(crate) const EVENTS_PER_CALL: u64 = 8;
 /// Attempts one call may see refused at one instant before time counts as
 /// stopped (the same million, met inside one step of the loop).
 const STALL_REFUSALS: u32 = 1 << 20;
@@ -49,22 +55,32 @@ const STALL_REFUSALS: u32 = 1 << 20;
 struct StallWatch {
     at: Instant,
     rounds: u32,
+    /// Rounds allowed at `at`: [`STALL_ROUNDS`] and the allowance of the
+    /// most calls seen in flight there.
+    limit: u64,
 }
 
 impl StallWatch {
     const fn new(now: Instant) -> StallWatch {
-        StallWatch { at: now, rounds: 0 }
+        StallWatch {
+            at: now,
+            rounds: 0,
+            limit: STALL_ROUNDS as u64,
+        }
     }
 
-    /// A round ended at `now`: whether time has stood still for
-    /// [`STALL_ROUNDS`] rounds.
-    fn stalled(&mut self, now: Instant) -> bool {
+    /// A round ended at `now` with `in_flight` calls: whether time has
+    /// stood still for [`STALL_ROUNDS`] rounds and those calls'
+    /// allowance.
+    fn stalled(&mut self, now: Instant, in_flight: u64) -> bool {
         if now == self.at {
             self.rounds += 1;
         } else {
             *self = StallWatch::new(now);
         }
-        self.rounds >= STALL_ROUNDS
+        let allowance = in_flight.saturating_mul(EVENTS_PER_CALL).div_ceil(ROUND);
+        self.limit = self.limit.max(u64::from(STALL_ROUNDS) + allowance);
+        u64::from(self.rounds) >= self.limit
     }
 }
 
@@ -162,8 +178,9 @@ impl<G: RetryBudget> Slot<G> {
 /// slot (4 million calls in flight at once) and 2 of kind below it.
 const SEQ_SHIFT: u32 = 24;
 const SLOT_MASK: u64 = (1 << SEQ_SHIFT) - 1;
-/// Calls in flight at most.
-const MAX_SLOTS: usize = 1 << (SEQ_SHIFT - 2);
+/// Calls in flight at most (4,194,304; a call arriving when that many are
+/// in flight never starts and counts as hung).
+pub const MAX_SLOTS: usize = 1 << (SEQ_SHIFT - 2);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -463,8 +480,9 @@ impl<G: RetryBudget> Engine<G> {
     }
 
     /// Runs `traffic` for `duration`, then lets calls in flight go on for
-    /// at most `drain`; `progress` is told the simulated instant now and
-    /// then.
+    /// at most `drain`, and stops as soon as none is left (a machine's own
+    /// deadline after the last call is not fired); `progress` is told the
+    /// simulated instant now and then.
     pub fn run(
         &mut self,
         traffic: Traffic,
@@ -490,12 +508,19 @@ impl<G: RetryBudget> Engine<G> {
         let mut steps = 0u64;
         let mut watch = StallWatch::new(self.now);
         loop {
-            let due = self.next_due().filter(|&t| t <= stop);
             let arrival = next_arrival.filter(|&a| a < end);
+            if arrival.is_none() && self.in_flight_calls == 0 {
+                // The traffic is over and every call has ended: what is
+                // left (a machine's own deadline, events of calls gone)
+                // would change a machine's state with no call to see it,
+                // after the last one (the driver's engine stops here too).
+                break;
+            }
+            let due = self.next_due().filter(|&t| t <= stop);
             steps += 1;
             if steps & (ROUND - 1) == 0 {
                 progress(self.now);
-                if watch.stalled(self.now) {
+                if watch.stalled(self.now, self.in_flight_calls) {
                     self.stalled = Some(self.now);
                 }
                 if self.stalled.is_some() {
@@ -529,7 +554,7 @@ impl<G: RetryBudget> Engine<G> {
         {
             self.fire(t);
             steps += 1;
-            if steps & (ROUND - 1) == 0 && watch.stalled(self.now) {
+            if steps & (ROUND - 1) == 0 && watch.stalled(self.now, self.in_flight_calls) {
                 self.stalled = Some(self.now);
             }
         }

@@ -87,7 +87,9 @@ impl Recorder {
             timed_out: 0,
             reached: 0,
             attempts_rejected: 0,
-            // 1 µs to 1 hour, 3 significant digits; grows past that.
+            // 1 µs to 1 hour, 3 significant digits; grows past that. A
+            // call that ended at the instant it arrived (a rejection
+            // without a wait) took 0 µs, and is recorded so.
             latency: {
                 let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3)
                     .expect("valid histogram bounds");
@@ -120,7 +122,7 @@ impl Recorder {
     #[inline(always)]
     pub fn end(&mut self, arrived: Instant, now: Instant, end: CallEnd) {
         let us = self.end_but_histogram(arrived, now, end);
-        let _ = self.latency.record(us.max(1));
+        let _ = self.latency.record(us);
     }
 
     /// What [`end`](Recorder::end) records but the latency histogram;
@@ -161,7 +163,7 @@ impl Recorder {
     #[inline(never)]
     pub(crate) fn record_latencies(&mut self, us: &[u64]) {
         for &us in us {
-            let _ = self.latency.record(us.max(1));
+            let _ = self.latency.record(us);
         }
     }
 }

@@ -26,7 +26,7 @@ use failsafe_core::sync::Lock;
 use failsafe_core::timeout::Deadline;
 use failsafe_core::{ConfigError, Instant, Observer, Outcome, Rejected, TimeSource};
 
-use crate::spec::{BudgetSpec, PipelineSpec, WindowSpec};
+use crate::spec::{BudgetSpec, PipelineSpec, TIME_WINDOW_BUCKETS, WindowSpec};
 
 /// A state change of an admission machine, for the report and the plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +92,8 @@ impl Observer<FailFastEvent> for TransitionLog {
 pub enum AnyWindow {
     /// The last 100 calls (resilience4j's default count window).
     Count(CountWindow<100>),
-    /// The calls of the last `window`, in 10 buckets.
-    Time(TimeWindow<10>),
+    /// The calls of the last `window`, in [`TIME_WINDOW_BUCKETS`] buckets.
+    Time(TimeWindow<TIME_WINDOW_BUCKETS>),
     /// None: consecutive failures only.
     None(NoWindow),
 }

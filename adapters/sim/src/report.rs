@@ -114,9 +114,56 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
             .collect::<String>()
     );
     for r in runs {
-        let _ = writeln!(out, "| {} |", row(r).join(" | "));
+        let mut cells = row(r);
+        for name in &mut cells[..2] {
+            *name = markdown_text(name);
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out
+}
+
+/// A name as Markdown text that shows as itself: in a table cell, a
+/// heading or a link's text (`|` would end a cell, `<x>` be taken for
+/// HTML, `*` or `[` for emphasis or a link; a line break, end the line).
+pub fn markdown_text(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name as a Markdown code span that shows as itself, whatever
+/// backticks it holds.
+pub fn markdown_code(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut longest = 0;
+    let mut run = 0;
+    for c in name.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if name.starts_with('`') || name.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{name}{pad}{fence}")
 }
 
 const SHARED_HEADER: [&str; 11] = [
@@ -212,7 +259,11 @@ pub fn shared_markdown(runs: &[RunReport]) -> String {
             .collect::<String>()
     );
     for r in &rows {
-        let _ = writeln!(out, "| {} |", r.join(" | "));
+        let mut cells = r.clone();
+        for name in &mut cells[..2] {
+            *name = markdown_text(name);
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
     out.push_str(SHARED_LEGEND);
@@ -235,7 +286,8 @@ pub const LEGEND: &str = "\
 - **offered**: client calls made; **succeeded / failed / rejected / timed out / hung**: how they ended \
 (failed: the dependency's error after any retries; rejected: the last attempt was refused by an admission \
 machine without reaching the dependency (not necessarily fast: a retry may first have waited for the machine's \
-`retry_at`, which shows in the latency columns); hung: still open when the run stopped, 60 s after the last arrival).
+`retry_at`, which shows in the latency columns); hung: still open when the run stopped, the scenario's `drain` \
+(60 s unless it says) after its traffic ended).
 - **amplif.**: attempts that reached the dependency per client call offered (load amplification).
 - **p50 / p99 / p99.9**: latency of the client calls that ended, retries and backoffs included.
 - **recovery**: from the dependency's recovery to the end of the first time bucket in which at least 95% of the \
@@ -266,11 +318,12 @@ the same seed gives the same report.\n"
         let _ = write!(out, "\n### Instances sharing one limit\n\n{shared}");
     }
     for (name, description, note) in descriptions {
-        let _ = writeln!(out, "\n## {name}\n\n{description}\n");
+        let shown = markdown_text(name);
+        let _ = writeln!(out, "\n## {shown}\n\n{description}\n");
         if !note.is_empty() {
             let _ = writeln!(out, "{note}\n");
         }
-        let _ = writeln!(out, "![{name}]({}.svg)\n", file_stem(name));
+        let _ = writeln!(out, "![{shown}]({}.svg)\n", file_stem(name));
         for r in runs.iter().filter(|r| &r.scenario == name) {
             if r.transitions.is_empty() {
                 continue;
@@ -290,7 +343,12 @@ the same seed gives the same report.\n"
                 })
                 .collect();
             let more = r.transitions.len().saturating_sub(8);
-            let _ = write!(out, "- `{}`: {}", r.pipeline, shown.join("; "));
+            let _ = write!(
+                out,
+                "- {}: {}",
+                markdown_code(&r.pipeline),
+                shown.join("; ")
+            );
             if more > 0 {
                 let _ = write!(out, "; … {more} more");
             }

@@ -76,8 +76,9 @@ pub enum RunError {
     /// does not say how they share it (what is missing).
     Shared(String),
     /// Virtual time stopped: about a million events came due at one
-    /// instant ([`Engine::stalled`]; in the driver's engine, a million
-    /// sleeps already over), so the run stopped there.
+    /// instant beyond a few for each call in flight there
+    /// ([`Engine::stalled`]; in the driver's engine, sleeps already over
+    /// and attempts entered), so the run stopped there.
     Stalled {
         /// The scenario.
         scenario: String,
@@ -99,7 +100,7 @@ impl core::fmt::Display for RunError {
                 at,
             } => write!(
                 f,
-                "scenario \"{scenario}\" with pipeline \"{pipeline}\": virtual time stopped at {at:?} (about a million events at that one instant): a retry with no delay against a dependency that answers at once, or against a machine that keeps refusing (a full bulkhead that never queues, a breaker forced open)? Give the retry a backoff, the dependency a latency, or the call a timeout"
+                "scenario \"{scenario}\" with pipeline \"{pipeline}\": virtual time stopped at {at:?} (over a million events at that one instant, more than its calls in flight account for): a retry with no delay against a dependency that answers at once, or against a machine that keeps refusing (a full bulkhead that never queues, a breaker forced open)? Give the retry a backoff, the dependency a latency, or the call a timeout"
             ),
         }
     }
@@ -207,10 +208,16 @@ pub fn summarize(
         .min(rec.series.len());
     rec.series.truncate(last);
     // hdrhistogram answers the highest value equivalent to the quantile's
-    // bucket (3 significant digits), which can exceed any latency recorded:
-    // no call took longer than the run's last end (arrivals start at zero).
-    let longest = rec.last_end.saturating_duration_since(Instant::ZERO);
-    let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p)).min(longest);
+    // bucket (3 significant digits), which can exceed every latency
+    // recorded (250 ms as 250.1 ms): a quantile is at most the longest
+    // latency of a call that ended, which the series keeps exactly.
+    let longest_us = rec
+        .series
+        .iter()
+        .map(|b| b.latency_max_us)
+        .max()
+        .unwrap_or(0);
+    let q = |p: f64| Duration::from_micros(rec.latency.value_at_quantile(p).min(longest_us));
     let recovery = scenario
         .recovers_at
         .map(|at| recovery(&rec, at, bucket, duration));

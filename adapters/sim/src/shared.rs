@@ -318,12 +318,17 @@ pub fn worst_window(sorted: &[Instant], window: Duration) -> u64 {
 }
 
 /// Runs a `shared` scenario with one of its pipelines, seeded by `seed`:
-/// every pipeline of the scenario sees the same arrivals.
+/// every pipeline of the scenario sees the same arrivals. The run stops
+/// at `duration + drain` (default [`DRAIN`](crate::engine::DRAIN)), as the
+/// engine's do; calls still open then are hung.
 ///
 /// # Errors
 ///
 /// The scenario has no `shared`, or the pipeline no `rate_limit` or
-/// `limit_sharing` (the file's check says so first).
+/// `limit_sharing`, or more than [`MAX_INSTANCES`] instances (the file's
+/// check says so first).
+///
+/// [`MAX_INSTANCES`]: crate::spec::MAX_INSTANCES
 pub fn run_shared(
     scenario: &ScenarioSpec,
     pipeline: &PipelineSpec,
@@ -343,6 +348,13 @@ pub fn run_shared(
     let sharing = pipeline
         .limit_sharing
         .ok_or_else(|| missing("no `limit_sharing`"))?;
+    if spec.instances > crate::spec::MAX_INSTANCES {
+        return Err(missing(&format!(
+            "`shared.instances` must be at most {}, not {}",
+            crate::spec::MAX_INSTANCES,
+            spec.instances
+        )));
+    }
     let n = spec.instances.max(1);
     let window = spec.window.unwrap_or(WINDOW);
     let duration = scenario.duration;
@@ -401,8 +413,14 @@ pub fn run_shared(
             sim.at(first, Event::Arrival { instance: i });
         }
     }
+    // As the engine does: calls still waiting for the store, a lease or
+    // the upstream at `duration + drain` are hung.
+    let until = stop.saturating_add(drain);
     let mut shown = Instant::ZERO;
     while let Some(Reverse((now, _, event))) = sim.heap.pop() {
+        if now > until {
+            break;
+        }
         if now.saturating_duration_since(shown) >= Duration::from_secs(1) {
             shown = now;
             progress(now);
@@ -439,7 +457,9 @@ pub fn run_shared(
         }
     }
     sim.stats.worst_window = worst_window(&sim.sent, window);
-    let mut report = summarize(scenario, pipeline, sim.rec, 0, duration, bucket);
+    let r = &sim.rec;
+    let hung = r.offered - (r.succeeded + r.failed + r.rejected + r.timed_out);
+    let mut report = summarize(scenario, pipeline, sim.rec, hung, duration, bucket);
     report.shared = Some(sim.stats);
     Ok(report)
 }

@@ -50,6 +50,50 @@ mod option_positive_duration {
     }
 }
 
+/// The field `field` of a `kind`-tagged table (`limit_sharing`,
+/// `breaker_window`): serde reads such a table whole before choosing its
+/// variant, so an error in it carries the table's line and key, not the
+/// field's. Its message starts with [`FIELD_MARK`] and the field's name, and
+/// [`crate::suite::parse`] writes the key as `table.field`.
+fn field_error<E: serde::de::Error>(field: &str, message: impl core::fmt::Display) -> E {
+    let message = message.to_string();
+    E::custom(format_args!("{FIELD_MARK}{field}`: {}", message.trim_end()))
+}
+
+/// How a message of [`field_error`] starts (then the field and "`: ").
+pub(crate) const FIELD_MARK: &str = "in field `";
+
+/// `limit_sharing.ttl`: a lease's validity, above zero when given.
+fn lease_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let value = duration::deserialize(d).map_err(|e| field_error("ttl", e))?;
+    if value.is_zero() {
+        return Err(field_error("ttl", "must be greater than zero"));
+    }
+    Ok(Some(value))
+}
+
+/// Buckets of a breaker's time window (`breaker_window = { kind = "time" }`).
+pub const TIME_WINDOW_BUCKETS: usize = 10;
+
+/// `breaker_window.window`: at least one nanosecond for each of its
+/// [`TIME_WINDOW_BUCKETS`] buckets.
+fn time_window<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = duration::deserialize(d).map_err(|e| field_error("window", e))?;
+    let least = Duration::from_nanos(TIME_WINDOW_BUCKETS as u64);
+    if value.is_zero() {
+        return Err(field_error("window", "must be greater than zero"));
+    }
+    if value < least {
+        return Err(field_error(
+            "window",
+            format_args!(
+                "must be at least {least:?} (one nanosecond for each of its {TIME_WINDOW_BUCKETS} buckets), not {value:?}"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 /// A count that must be at least 1.
 fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = u32::deserialize(d)?;
@@ -82,7 +126,7 @@ fn default_seed() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
-    /// Its name (`--scenario NAME`).
+    /// Its name (`--scenario NAME`; not blank).
     pub name: String,
     /// One line saying what happens.
     #[serde(default)]
@@ -90,18 +134,22 @@ pub struct ScenarioSpec {
     /// A note for the report (what to compare the figures with).
     #[serde(default)]
     pub note: String,
-    /// How long clients send calls (above zero).
+    /// How long clients send calls (above zero; at most [`MAX_CALLS`]
+    /// calls at `rate_per_sec`).
     #[serde(with = "positive_duration")]
     pub duration: Duration,
-    /// Open traffic: calls per second, Poisson arrivals. Not with
-    /// `clients` (a file giving both is refused).
+    /// Open traffic: calls per second, Poisson arrivals (at most
+    /// [`MAX_RATE_PER_SEC`]). Not with `clients` (a file giving both is
+    /// refused).
     #[serde(default)]
     pub rate_per_sec: f64,
     /// Closed traffic: this many clients each make one call at time zero
-    /// (the contention experiment).
+    /// (the contention experiment; at most [`MAX_CLIENTS`]).
     #[serde(default)]
     pub clients: Option<u32>,
-    /// When the dependency is healthy again (for the time to recover).
+    /// When the dependency is healthy again (for the time to recover):
+    /// before the traffic's last time bucket, since recovery is looked for
+    /// while calls arrive.
     #[serde(default, with = "option_duration")]
     pub recovers_at: Option<Duration>,
     /// The pipelines to run it with, by name (all of them if empty).
@@ -109,8 +157,9 @@ pub struct ScenarioSpec {
     pub pipelines: Vec<String>,
     /// The dependency.
     pub dependency: DependencySpec,
-    /// How long calls still open after the last arrival may go on
-    /// (default 60 s); calls open after that count as hung.
+    /// How long calls still open when the traffic ends (`duration`) may
+    /// go on (default 60 s); the run stops then, and calls still open
+    /// count as hung.
     #[serde(default, with = "option_duration")]
     pub drain: Option<Duration>,
     /// Width of one point of the time series (default: duration / 240;
@@ -130,7 +179,8 @@ pub struct ScenarioSpec {
 #[serde(deny_unknown_fields)]
 pub struct SharedSpec {
     /// Client instances, each sending `rate_per_sec / instances` calls
-    /// per second (Poisson arrivals, a random stream of its own).
+    /// per second (Poisson arrivals, a random stream of its own): 1 to
+    /// [`MAX_INSTANCES`].
     pub instances: u32,
     /// One round trip to the shared store (virtual; the store applies a
     /// request half-way through it). Default 1 ms.
@@ -162,7 +212,7 @@ pub enum SharingSpec {
         /// Permits per lease (1 to the quota's burst).
         batch: u32,
         /// How long leased permits stay valid (above zero).
-        #[serde(default, with = "option_positive_duration")]
+        #[serde(default, deserialize_with = "lease_ttl")]
         ttl: Option<Duration>,
     },
 }
@@ -202,7 +252,7 @@ pub struct DependencySpec {
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacitySpec {
-    /// Calls served at once (at least 1).
+    /// Calls served at once (at least 1; idle workers take no memory).
     #[serde(deserialize_with = "positive_u32")]
     pub workers: u32,
     /// Calls waiting at most.
@@ -214,7 +264,7 @@ pub struct CapacitySpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
-    /// Its name in the report.
+    /// Its name in the report (not blank).
     pub name: String,
     /// A circuit breaker (`BreakerConfig`).
     #[serde(default)]
@@ -257,10 +307,10 @@ pub enum WindowSpec {
     /// The last 100 calls. (Struct-like, so a key it does not have is an
     /// error rather than ignored.)
     Count {},
-    /// The calls of the last `window`, in 10 buckets.
+    /// The calls of the last `window`, in [`TIME_WINDOW_BUCKETS`] buckets.
     Time {
-        /// How far back (above zero).
-        #[serde(with = "positive_duration")]
+        /// How far back (at least a nanosecond a bucket: 10 ns).
+        #[serde(deserialize_with = "time_window")]
         window: Duration,
     },
     /// None (consecutive failures only).
@@ -284,6 +334,26 @@ pub enum BudgetSpec {
     /// quota when left out).
     Tokens(TokenQuota),
 }
+
+/// The highest `rate_per_sec` (open traffic, in total): ten million calls
+/// a second. Arrival gaps are whole nanoseconds, rounded down, so a rate
+/// `r` sends about `r × (1 + r / 2e9)` calls a second: 0.5% too many at
+/// this cap, 72% too many at 10^9.
+pub const MAX_RATE_PER_SEC: f64 = 1e7;
+
+/// The most calls a scenario may be expected to send (`rate_per_sec` ×
+/// `duration`): ten billion, about twenty minutes of the engine at its
+/// best; a longer run is a typo (`"100000000000h"`), not a plan.
+pub const MAX_CALLS: f64 = 1e10;
+
+/// Clients of closed traffic at most (`clients`): the calls the engine
+/// can hold in flight at once (4,194,304).
+pub const MAX_CLIENTS: u32 = crate::engine::MAX_SLOTS as u32;
+
+/// Client instances of a `shared` scenario at most (`shared.instances`):
+/// a hundred thousand, each with its state and its stream of arrivals
+/// (about 150 bytes).
+pub const MAX_INSTANCES: u32 = 100_000;
 
 /// Points of a run's time series at most (its length and drain over its
 /// `bucket`): a million, 48 MB of counters. A finer series is an error

@@ -38,13 +38,30 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
                 let line = text[..s.start].matches('\n').count() + 1;
                 let line_start = text[..s.start].rfind('\n').map_or(0, |i| i + 1);
                 let col = s.start - line_start + 1;
-                match key_before(&text[line_start..s.start]) {
-                    Some(key) => format!("{origin}:{line}:{col}: `{key}`: "),
-                    None => format!("{origin}:{line}:{col}: "),
-                }
+                (
+                    format!("{origin}:{line}:{col}: "),
+                    key_before(&text[line_start..s.start]),
+                )
             })
-            .unwrap_or_else(|| format!("{origin}: "));
-        ParseError(format!("{at}{}", e.message()))
+            .unwrap_or_else(|| (format!("{origin}: "), None));
+        let (at, table) = at;
+        // A field of a `kind`-tagged table names itself in its message
+        // (the span is the table's): `table.field`.
+        let (key, message) = match e
+            .message()
+            .strip_prefix(crate::spec::FIELD_MARK)
+            .and_then(|m| m.split_once("`: "))
+        {
+            Some((field, rest)) => (
+                Some(table.map_or_else(|| field.to_string(), |t| format!("{t}.{field}"))),
+                rest,
+            ),
+            None => (table.map(str::to_string), e.message()),
+        };
+        match key {
+            Some(key) => ParseError(format!("{at}`{key}`: {message}")),
+            None => ParseError(format!("{at}{message}")),
+        }
     })?;
     for s in &suite.scenarios {
         for p in &s.pipelines {
@@ -60,13 +77,39 @@ pub fn parse(text: &str, origin: &str) -> Result<SuiteSpec, ParseError> {
     Ok(suite)
 }
 
-/// What a file can say that would make a run silently empty, ignored or
-/// mixed up: a pipeline or scenario defined twice (or two scenarios whose
-/// plots would share a file), a pipeline run by no scenario or one the
-/// core cannot build, a setting that applies to nothing, a scenario with
-/// no traffic or a time series too fine to hold.
+/// What a file can say that would make a run silently empty, ignored,
+/// mixed up, wrong or endless, or abort it: no scenario or no pipeline, a
+/// blank name, a pipeline or scenario defined twice (or two scenarios
+/// whose plots would share a file), a pipeline run by no scenario or one
+/// the core cannot build, a setting that applies to nothing, a scenario
+/// with no traffic or more than the engine takes ([`check_traffic`]), a
+/// recovery it cannot measure, too many instances or a time series too
+/// fine to hold.
 fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
     let fail = |what: String| Err(ParseError(format!("{origin}: {what}")));
+    if suite.scenarios.is_empty() {
+        return fail(
+            "`scenario` is empty: nothing to run (give at least one `[[scenario]]`)".into(),
+        );
+    }
+    if suite.pipelines.is_empty() {
+        return fail(
+            "`pipeline` is empty: every scenario runs with the file's pipelines, so nothing would run (give at least one `[[pipeline]]`; one with only a `name` is no protection)".into(),
+        );
+    }
+    let blank = |name: &String| name.trim().is_empty();
+    if let Some(i) = suite.scenarios.iter().map(|s| &s.name).position(blank) {
+        return fail(format!(
+            "scenario number {}: `name` is blank: give it one (it names the scenario in the report and its plot's file)",
+            i + 1
+        ));
+    }
+    if let Some(i) = suite.pipelines.iter().map(|p| &p.name).position(blank) {
+        return fail(format!(
+            "pipeline number {}: `name` is blank: give it one (it names the pipeline in the report)",
+            i + 1
+        ));
+    }
     for (i, s) in suite.scenarios.iter().enumerate() {
         // Compared without case: `A.svg` and `a.svg` are one file on
         // macOS and Windows.
@@ -134,16 +177,67 @@ fn check(suite: &SuiteSpec, origin: &str) -> Result<(), ParseError> {
                 s.name
             ));
         }
-        let traffic = match s.clients {
-            Some(n) => n > 0,
-            None => s.rate_per_sec.is_finite() && s.rate_per_sec > 0.0,
-        };
-        if !traffic {
-            return fail(format!(
-                "scenario \"{}\" sends no calls: give `rate_per_sec` above zero, or `clients`",
-                s.name
-            ));
-        }
+        check_traffic(s, &fail)?;
+    }
+    Ok(())
+}
+
+/// A scenario's traffic: some, and not more than the engine can take or
+/// a run can finish; its recovery within it.
+fn check_traffic(
+    s: &ScenarioSpec,
+    fail: &dyn Fn(String) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    use crate::spec::{MAX_CALLS, MAX_CLIENTS, MAX_RATE_PER_SEC};
+    let name = &s.name;
+    if let Some(n) = s.clients
+        && n > MAX_CLIENTS
+    {
+        return fail(format!(
+            "scenario \"{name}\": `clients` must be at most {MAX_CLIENTS} (the calls the engine holds in flight at once), not {n}"
+        ));
+    }
+    if s.rate_per_sec > MAX_RATE_PER_SEC {
+        return fail(format!(
+            "scenario \"{name}\": `rate_per_sec` must be at most {MAX_RATE_PER_SEC:e} (arrival gaps are whole nanoseconds: a faster rate would send too many calls), not {:e}",
+            s.rate_per_sec
+        ));
+    }
+    let traffic = match s.clients {
+        Some(n) => n > 0,
+        None => s.rate_per_sec.is_finite() && s.rate_per_sec > 0.0,
+    };
+    if !traffic {
+        return fail(format!(
+            "scenario \"{name}\" sends no calls: give `rate_per_sec` above zero, or `clients`"
+        ));
+    }
+    let calls = s.rate_per_sec * s.duration.as_secs_f64();
+    if s.clients.is_none() && calls > MAX_CALLS {
+        return fail(format!(
+            "scenario \"{name}\": `duration` ({:?}) at `rate_per_sec` {} makes about {calls:.1e} calls, more than {MAX_CALLS:e}: shorten `duration` or lower `rate_per_sec`",
+            s.duration, s.rate_per_sec
+        ));
+    }
+    // The virtual clock counts nanoseconds in a u64 (about 584 years).
+    let drain = s.drain.unwrap_or(crate::engine::DRAIN);
+    if s.duration.as_nanos() + drain.as_nanos() > u128::from(u64::MAX) {
+        return fail(format!(
+            "scenario \"{name}\": `duration` ({:?}) and `drain` ({drain:?}) run past the end of the virtual clock (about 584 years): shorten them",
+            s.duration
+        ));
+    }
+    // Recovery is looked for in the buckets that start at or after
+    // `recovers_at` and before the traffic ends (`run::recovery`).
+    let width = crate::run::bucket_of(s).as_nanos().max(1);
+    if let Some(at) = s.recovers_at
+        && at.as_nanos().div_ceil(width) >= s.duration.as_nanos().div_ceil(width)
+    {
+        return fail(format!(
+            "scenario \"{name}\": `recovers_at` ({at:?}) leaves no time bucket before the traffic ends (`duration` {:?}, buckets of {}): recovery is looked for in the buckets that start at or after it while calls arrive; give an earlier one",
+            s.duration,
+            crate::report::human(crate::run::bucket_of(s))
+        ));
     }
     Ok(())
 }
@@ -168,9 +262,11 @@ fn check_shared(
         }
         return Ok(());
     };
-    if shared.instances == 0 {
+    if shared.instances == 0 || shared.instances > crate::spec::MAX_INSTANCES {
         return fail(format!(
-            "scenario \"{name}\": `shared.instances` must be at least 1"
+            "scenario \"{name}\": `shared.instances` must be from 1 to {}, not {}",
+            crate::spec::MAX_INSTANCES,
+            shared.instances
         ));
     }
     let d = &s.dependency;

@@ -122,7 +122,7 @@ fn a_value_that_would_run_silently_wrong_is_an_error() {
                 "breaker_window = { kind = \"none\" }",
                 "breaker_window = { kind = \"time\", window = \"0s\" }",
             ),
-            "mine.toml:12:18: `breaker_window`: must be greater than zero",
+            "mine.toml:12:18: `breaker_window.window`: must be greater than zero",
         ),
         (
             MINE.replace("recovers_at = \"10s\"", "recovers_at = \"10s\"\nbucket = \"0s\""),
