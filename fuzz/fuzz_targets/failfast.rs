@@ -319,6 +319,7 @@ impl Harness {
                 assert_eq!(self.ff.rejecting_until(), until);
                 if let Some(d) = self.ff.next_deadline() {
                     assert_eq!(Some(d.as_nanos()), self.probe_at);
+                    assert_ne!(d, Instant::MAX, "a probe at the end of time is a deadline");
                 }
             }
         }
@@ -443,6 +444,7 @@ impl Harness {
                     .probe_at
                     .expect("a probe admitted with no probe interval");
                 assert!(eff >= due, "a probe admitted at {eff}, before {due}");
+                assert_ne!(due, u64::MAX, "a probe past the end of time was admitted");
                 assert!(fits, "a probe admitted with a deadline too short");
                 self.probe_at = self.interval.map(|i| eff.saturating_add(i));
                 self.probe_out = Some(permit.issued_at().as_nanos());
@@ -456,7 +458,7 @@ impl Harness {
                 });
             }
             (State::Open, Err(r)) => match self.probe_at {
-                Some(due) if eff >= due => {
+                Some(due) if eff >= due && due != u64::MAX => {
                     // Due: only a short deadline keeps it out, and the
                     // probe is not used up.
                     assert!(!fits, "a due probe was refused: {r:?}");

@@ -974,7 +974,8 @@ fuzz_target!(|input: Input| {
             window: w,
             twin: w,
             limit,
-            width: nanos(window.get()) / 4,
+            // Buckets are whole nanoseconds rounded up (`SlidingWindow` docs).
+            width: nanos(window.get()).div_ceil(4),
             latest: 0,
             counts: Vec::new(),
         }),

@@ -535,3 +535,86 @@ fn toggle_window_boundaries_are_exact() {
     t.on_deadline(Instant::MAX);
     assert_eq!(t.next_deadline(), None);
 }
+
+// ---------------------------------------------------------------------------
+// The end of the clock, on every admission machine
+// ---------------------------------------------------------------------------
+
+/// A wait that saturates at `Instant::MAX` never ends (breaker docs: "`Some(
+/// Instant::MAX)` (never) if the wait ends past the end of the clock"). Fail
+/// fast once admitted a probe at `Instant::MAX` when its interval saturated
+/// there. The rule, over the admission contract: nothing is due at
+/// `Instant::MAX`, and a rejection that says "never" (`retry_at` of
+/// `Instant::MAX`), or "unknown" while nothing is due, still holds at the
+/// last instant when no call has ended meanwhile.
+fn the_end_of_the_clock_never_comes<M: failsafe_core::admission::Admission<Key = ()>>(
+    m: &mut M,
+    at: Instant,
+) -> Result<(), TestCaseError> {
+    use failsafe_core::admission::{Call, Entry};
+    prop_assert_ne!(
+        m.next_deadline(),
+        Some(Instant::MAX),
+        "due at the end of the clock"
+    );
+    let never = match m.enter(&Call::at(at), None) {
+        Entry::Rejected(r) => match r.retry_at {
+            Some(Instant::MAX) => true,
+            None => m.next_deadline().is_none(),
+            Some(_) => false,
+        },
+        Entry::Admitted(_) | Entry::Pending { .. } => false,
+    };
+    if never {
+        let last = m.enter(&Call::at(Instant::MAX), None);
+        prop_assert!(
+            matches!(last, Entry::Rejected(_)),
+            "rejected for good at {at:?}, admitted at the end of the clock"
+        );
+    }
+    Ok(())
+}
+
+fn near_end() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0..u64::MAX,
+        (0u64..1_000_000).prop_map(|back| u64::MAX - back)
+    ]
+}
+
+proptest! {
+    #[test]
+    fn nothing_is_due_at_the_end_of_the_clock(
+        opened in near_end(),
+        asked in near_end(),
+        wait in near_end(),
+    ) {
+        let (opened, wait) = (Instant::from_nanos(opened), Duration::from_nanos(wait.max(1)));
+        let asked = Instant::from_nanos(asked).max(opened);
+
+        let config = BreakerConfig::builder()
+            .consecutive_failures(1)
+            .open_wait(wait)
+            .build()
+            .unwrap();
+        let mut breaker = CircuitBreaker::new(config, failsafe_core::breaker::NoWindow);
+        breaker.force_open(opened);
+        the_end_of_the_clock_never_comes(&mut breaker, asked)?;
+        let mut breaker = CircuitBreaker::new(config, failsafe_core::breaker::NoWindow);
+        let permit = breaker.acquire(opened).unwrap();
+        breaker.record(opened, permit, Outcome::Failure);
+        the_end_of_the_clock_never_comes(&mut breaker, asked)?;
+
+        let config = FailFastConfig::builder().probe_interval(wait).build().unwrap();
+        let mut ff = FailFast::new(config);
+        ff.open(opened);
+        the_end_of_the_clock_never_comes(&mut ff, asked)?;
+
+        // (a period over 2^62 ns is refused: `Quota::with_period` docs)
+        if let Ok(quota) = Quota::with_period(wait) {
+            let mut throttle = failsafe_core::rate::Throttle::new(Gcra::new(quota));
+            the_end_of_the_clock_never_comes(&mut throttle, opened)?;
+            the_end_of_the_clock_never_comes(&mut throttle, asked)?;
+        }
+    }
+}

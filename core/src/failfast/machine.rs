@@ -159,7 +159,9 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
             } = self.mode
             {
                 match probe_at {
-                    Some(at) if now >= at => probe = true,
+                    // `Instant::MAX` marks a probe past the end of the
+                    // clock's range: it never comes (as the breaker's wait).
+                    Some(at) if now >= at && at != Instant::MAX => probe = true,
                     _ => {
                         // A probe at the end of the clock's range never
                         // comes: only a health report or an operator closes
@@ -414,7 +416,7 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 probe_at: Some(at),
                 due_reported: false,
                 ..
-            } => Some(at),
+            } if at != Instant::MAX => Some(at),
             _ => None,
         }
     }
@@ -673,6 +675,7 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
         } = &mut self.mode
             && !*due_reported
             && now >= *at
+            && *at != Instant::MAX
         {
             *due_reported = true;
             let at = *at;

@@ -454,14 +454,19 @@ fn huge_durations_saturate() {
     let p = ff.acquire(ms(0), Deadline::NEVER).unwrap();
     ff.record(Instant::MAX, p, Outcome::Success);
     assert_eq!(ff.expected_duration(), Duration::from_nanos(u64::MAX));
+    // a probe past the end of the clock's range never comes, even at its
+    // last instant: no deadline, and rejections say "unknown", not a time
     ff.open(far);
-    assert_eq!(ff.next_deadline(), Some(Instant::MAX));
-    assert!(
-        ff.acquire(Instant::MAX, Deadline::NEVER)
-            .unwrap()
-            .is_probe()
-    );
+    assert_eq!(ff.next_deadline(), None);
+    assert_eq!(ff.rejecting_until(), Some(Instant::MAX));
+    let rejected = ff.acquire(Instant::MAX, Deadline::NEVER).unwrap_err();
+    assert_eq!(rejected.retry_at, None);
     // a streak that long opens, and a failed probe on top saturates instead of wrapping
+    let config = FailFastConfig::builder()
+        .consecutive_failures(u32::MAX)
+        .probe_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let mut ff = FailFast::new(config);
     ff.consecutive_failures = u32::MAX - 1;
     run(&mut ff, 0, 0, Outcome::Failure).unwrap();
