@@ -45,6 +45,7 @@ use crate::{BlockingRuntime, Clock, Runtime};
 
 /// What a [`ChaosPolicy`] reports when it injects something into a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ChaosEvent {
     /// When the call started.
     pub at: Instant,

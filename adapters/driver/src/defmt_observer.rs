@@ -12,16 +12,18 @@ use failsafe_core::retry::RetryEvent;
 use failsafe_core::timeout::TimeoutEvent;
 use failsafe_core::toggle::ToggleEvent;
 
+use crate::chaos::ChaosEvent;
+
 /// An [`Observer`] logging every pattern's events with defmt, on any
 /// firmware: zero-sized and `const`, for a `static` policy
 /// (`CircuitBreaker::with_observer(CONFIG, window, DefmtObserver)`).
 ///
 /// Levels: openings, expired probes, retries given up and timeouts at
 /// `warn`; other state changes, due probes, success after retries,
-/// fallbacks, a hedge's budget running out and toggle changes at `info`;
-/// the rest (rejections, lock-free rejections, calls admitted and
-/// released, every retry attempt, hedges launched and won, toggle
-/// decisions) at `debug`. Each line starts with the pattern; behind
+/// fallbacks, a hedge's budget running out, toggle changes and injected
+/// chaos faults at `info`; the rest (rejections, lock-free rejections,
+/// calls admitted and released, every retry attempt, hedges launched and
+/// won, toggle decisions, injected latency alone) at `debug`. Each line starts with the pattern; behind
 /// [`Named`](failsafe_core::event::Named) (`Named::new("uplink",
 /// DefmtObserver)`) with the policy's name too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,6 +131,17 @@ impl Logged for ToggleEvent {
     }
 }
 
+impl Logged for ChaosEvent {
+    const PATTERN: &'static str = "chaos";
+    fn level(&self) -> Level {
+        // A fault changes the call's outcome; latency alone only slows it.
+        match self.injection.fault {
+            Some(_) => Level::Info,
+            None => Level::Debug,
+        }
+    }
+}
+
 impl<E: Logged> Observer<E> for DefmtObserver {
     fn on_event(&mut self, event: E) {
         match event.level() {
@@ -150,3 +163,23 @@ impl<E: Logged> Observer<NamedEvent<E>> for DefmtObserver {
         }
     }
 }
+
+// Every pattern's events reach defmt, named or not (checked when the
+// `defmt` feature compiles, on any target).
+const _: () = {
+    const fn logs<E>()
+    where
+        DefmtObserver: Observer<E> + Observer<NamedEvent<E>>,
+    {
+    }
+    logs::<BreakerEvent>();
+    logs::<FailFastEvent>();
+    logs::<BulkheadEvent>();
+    logs::<RateEvent>();
+    logs::<RetryEvent>();
+    logs::<TimeoutEvent>();
+    logs::<FallbackEvent>();
+    logs::<HedgeEvent>();
+    logs::<ToggleEvent>();
+    logs::<ChaosEvent>();
+};

@@ -247,6 +247,48 @@ impl<A, R> Pipeline<A, R> {
     /// or a chain: `(breaker, (limiter, bulkhead))`), one attempt, no
     /// timeout. `const`: the way to build a firmware's `static` pipeline.
     pub const fn with_admission(runtime: R, admission: A) -> Self {
+        Pipeline::from_parts(runtime, admission, NoBudget, (), (), ())
+    }
+}
+
+impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
+    /// A pipeline with every part given at once: the runtime, the
+    /// admission chain, the retry budget (a lock over a
+    /// [`RetryBudget`] `G`, or [`NoBudget`]), the retry and hedge
+    /// observers and the chaos policy (`()` for none); one attempt, no
+    /// timeout. `const`, so a firmware's `static` pipeline can take a
+    /// budget, observers and chaos.
+    ///
+    /// The builder steps that change a part's type
+    /// ([`retry_budget`](Self::retry_budget),
+    /// [`observe_retries`](Self::observe_retries),
+    /// [`observe_hedges`](Self::observe_hedges), [`chaos`](Self::chaos))
+    /// cannot be `const` on stable Rust: they move the other parts out of
+    /// a generic value, which a `const fn` may only do with the unstable
+    /// `const_precise_live_drops`. The steps that keep the type (`retry`,
+    /// `timeout`, `attempt_timeout`, `max_wait`, `fallback_on`, `seed`)
+    /// follow this one in a `static` as after [`with_admission`](Pipeline::with_admission).
+    ///
+    /// ```
+    /// use failsafe_core::retry::{RetryConfig, RetryEvent, TokenQuota};
+    /// use failsafe_core::sync::CsLock;
+    /// use failsafe_driver::{FnObserver, Pipeline, StdClock, checked};
+    ///
+    /// static BUDGET: CsLock<TokenQuota> = CsLock::new(checked(TokenQuota::new(500, 5, 10, 5, 1)));
+    /// fn note(_: RetryEvent) {}
+    /// static UPLINK: Pipeline<(), StdClock, &CsLock<TokenQuota>, TokenQuota, FnObserver<fn(RetryEvent)>> =
+    ///     Pipeline::from_parts(StdClock, (), &BUDGET, FnObserver(note as fn(RetryEvent)), (), ())
+    ///         .retry(checked(RetryConfig::builder().max_attempts(3).build()));
+    /// # let _ = &UPLINK;
+    /// ```
+    pub const fn from_parts(
+        runtime: R,
+        admission: A,
+        budget: B,
+        retry_observer: O,
+        hedge_observer: H,
+        chaos: C,
+    ) -> Self {
         let settings = Settings {
             runtime,
             retry: None,
@@ -258,10 +300,10 @@ impl<A, R> Pipeline<A, R> {
         };
         Pipeline {
             admission,
-            budget: NoBudget,
-            observer: (),
-            hedge_observer: (),
-            chaos: (),
+            budget,
+            observer: retry_observer,
+            hedge_observer,
+            chaos,
             settings,
             _budget: PhantomData,
         }

@@ -392,3 +392,75 @@ fn pipeline_dropped_while_booked_gives_back_the_probe_and_the_booking() {
     advance_to(t0.saturating_add(millis(100)));
     assert!(RADIO.try_acquire().is_ok(), "the booking went back");
 }
+
+// ---------------------------------------------------------------- pipeline parts
+
+/// A `static` pipeline can take a retry budget and a retry observer
+/// (`Pipeline::from_parts`, `const`): a budget with room for one retry
+/// lets one through, then the call gives up on the budget, and the
+/// observer saw it all.
+#[test]
+fn a_static_pipeline_takes_a_retry_budget_and_an_observer() {
+    use failsafe_embassy::driver::Pipeline as AnyPipeline;
+    use failsafe_embassy::{CsLock, FnObserver, GiveUp, RetryEvent, TokenQuota};
+
+    let _c = clock();
+    // room for one retry: capacity 5, a failed attempt's retry costs 5
+    static BUDGET: CsLock<TokenQuota> = CsLock::new(checked(TokenQuota::new(5, 5, 5, 5, 0)));
+    static EVENTS: Mutex<Vec<RetryEvent>> = Mutex::new(Vec::new());
+    fn note(e: RetryEvent) {
+        EVENTS.lock().unwrap().push(e);
+    }
+    static LINE: AnyPipeline<
+        (),
+        EmbassyClock,
+        &CsLock<TokenQuota>,
+        TokenQuota,
+        FnObserver<fn(RetryEvent)>,
+    > = AnyPipeline::from_parts(
+        EmbassyClock,
+        (),
+        &BUDGET,
+        FnObserver(note as fn(RetryEvent)),
+        (),
+        (),
+    )
+    .retry(checked(
+        RetryConfig::builder()
+            .max_attempts(5)
+            .backoff(BackoffKind::Constant(Duration::from_millis(1)))
+            .jitter(Jitter::None)
+            .build(),
+    ));
+    static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+    let mut call = pin!(LINE.call(|_| {
+        ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+        async { Err::<(), _>("down") }
+    }));
+    assert!(run_until_idle(call.as_mut()).is_pending(), "backs off once");
+    advance_to(after(1));
+    let Poll::Ready(Err(e)) = run_until_idle(call.as_mut()) else {
+        panic!("the budget did not end the call");
+    };
+    assert_eq!(e.inner(), Some(&"down"));
+    assert_eq!(ATTEMPTS.load(Ordering::SeqCst), 2, "one retry, as budgeted");
+    let events = EVENTS.lock().unwrap();
+    assert!(
+        matches!(
+            events.last(),
+            Some(RetryEvent::GaveUp {
+                reason: GiveUp::Budget,
+                attempts: 2,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, RetryEvent::RetryScheduled { .. }))
+            .count(),
+        1
+    );
+}
