@@ -411,13 +411,10 @@ fn a_static_pipeline_takes_a_retry_budget_and_an_observer() {
     fn note(e: RetryEvent) {
         EVENTS.lock().unwrap().push(e);
     }
-    static LINE: AnyPipeline<
-        (),
-        EmbassyClock,
-        &CsLock<TokenQuota>,
-        TokenQuota,
-        FnObserver<fn(RetryEvent)>,
-    > = AnyPipeline::from_parts(
+    // the budget's lock and machine, then the retry observer
+    type Line = AnyPipeline<(), EmbassyClock, &'static CsLock<TokenQuota>, TokenQuota, Noted>;
+    type Noted = FnObserver<fn(RetryEvent)>;
+    static LINE: Line = AnyPipeline::from_parts(
         EmbassyClock,
         (),
         &BUDGET,
