@@ -490,7 +490,8 @@ impl Harness {
         let issued = held.permit.issued_at().as_nanos();
         let before = self.ff.metrics();
         let (mut may_open, mut may_close) = (false, false);
-        if !stale && probe && self.probe_out == Some(issued) {
+        let current_probe = !stale && probe && self.probe_out == Some(issued);
+        if current_probe {
             self.probe_out = None; // the current probe reported
         }
         if !stale {
@@ -512,8 +513,9 @@ impl Harness {
                     self.hull = Some((lo.min(took), hi.max(took)));
                 }
                 may_close = probe;
-            } else if probe && before.state == State::Open {
-                // A probe that says nothing gives its turn back.
+            } else if current_probe && before.state == State::Open {
+                // The current probe, saying nothing, gives its turn back;
+                // one it replaced (silent past its interval) has none left.
                 if let Some(at) = self.probe_at.as_mut() {
                     *at = (*at).min(self.latest);
                 }

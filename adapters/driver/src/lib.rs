@@ -207,11 +207,14 @@ pub mod prelude {
     };
     pub use crate::sync::Shared;
     pub use crate::timeout_machine::{Deadline, TimeoutConfig, TimeoutEvent, TimeoutMode};
+    // (the toggle's `Window`, `Path` and `Decision` stay in
+    // `toggle_machine`: names too common to take here)
+    pub use crate::toggle_machine::{Flag, FlagSpec, FlagTable, ToggleConfig, ToggleEvent};
     pub use crate::{
         Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
         DefaultClassifier, Error, FallbackCause, FnObserver, Guard, Idempotent, Instant, Outcome,
         Pipeline, PipelineError, Policy, Problem, RejectReason, Rejected, RetryError,
-        RetryOnFailsafeError, Runtime, checked,
+        RetryOnFailsafeError, Runtime, Toggle, ToggleCall, checked,
     };
     #[cfg(feature = "std")]
     pub use crate::{

@@ -14,13 +14,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use common::{advance_to, hang, just_before, millis, now, run_until_idle};
 use embassy_time::Timer;
-use failsafe_embassy::driver::Toggle;
-use failsafe_embassy::driver::toggle_machine::{Flag, FlagSpec, FlagTable, ToggleConfig, Window};
+use failsafe_embassy::driver::toggle_machine::Window;
 use failsafe_embassy::{
     Attempt, BackoffKind, BreakerConfig, BulkheadConfig, BulkheadPolicy, CircuitBreakerPolicy,
-    Deadline, EmbassyClock, EmbassyPolicy, Error, FailFastConfig, FailFastPolicy, Instant, Jitter,
-    NoWindow, Pipeline, Quota, RateLimiterPolicy, RejectReason, RetryConfig, State, TimeoutConfig,
-    WakeAt, bulkhead, checked, circuit_breaker, fail_fast, pipeline, rate_limiter,
+    Deadline, EmbassyClock, EmbassyPolicy, Error, FailFastConfig, FailFastPolicy, Flag, FlagSpec,
+    FlagTable, Instant, Jitter, NoWindow, Pipeline, Quota, RateLimiterPolicy, RejectReason,
+    RetryConfig, State, TimeoutConfig, Toggle, ToggleConfig, WakeAt, bulkhead, checked,
+    circuit_breaker, fail_fast, pipeline, rate_limiter,
 };
 
 static CLOCK: Mutex<()> = Mutex::new(());
