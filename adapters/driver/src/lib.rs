@@ -75,6 +75,7 @@ mod quanta_clock;
 mod quick_store;
 mod retry;
 mod seeds;
+mod static_retry;
 pub use seeds::CallRng;
 pub mod slots;
 mod timeout;
@@ -142,6 +143,7 @@ pub use quanta_clock::{QuantaClock, QuantaRuntime};
 #[cfg(feature = "quick-cache")]
 pub use quick_store::QuickStore;
 pub use retry::{RetryContext, RetryError, RetryOnFailsafeError, retry, retry_blocking};
+pub use static_retry::{ConstRuntime, StaticRetryPolicy};
 pub use timeout::timeout;
 pub use toggle::{Toggle, ToggleCall};
 
