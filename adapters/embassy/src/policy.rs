@@ -115,12 +115,18 @@ pub const fn keyed_rate_limiter<K: Eq + Hash + Clone, const N: usize>(
     from_lock(CsLock::new(table))
 }
 
-/// The driver's [`Pipeline`](failsafe_driver::Pipeline) on [`EmbassyClock`].
-pub type Pipeline<A, B = NoBudget, G = NoBudget, O = ()> =
-    failsafe_driver::Pipeline<A, EmbassyClock, B, G, O>;
+/// The driver's [`Pipeline`](failsafe_driver::Pipeline) on [`EmbassyClock`]:
+/// admissions `A`, a retry budget `B` over `G`, retry and hedge observers
+/// `O` and `H`, chaos `C`.
+pub type Pipeline<A, B = NoBudget, G = NoBudget, O = (), H = (), C = ()> =
+    failsafe_driver::Pipeline<A, EmbassyClock, B, G, O, H, C>;
 
 /// A `static` pipeline admitting through `admission` (`(&BREAKER, &RADIO)`);
-/// add a retry and timeouts with its `const` methods.
+/// add a retry and timeouts with its `const` methods. One with a retry
+/// budget, observers or chaos is built with the `const`
+/// [`Pipeline::from_parts`](failsafe_driver::Pipeline::from_parts)
+/// (`Pipeline::from_parts(EmbassyClock, (&BREAKER, &RADIO), &BUDGET,
+/// DefmtObserver, (), ())`).
 ///
 /// ```
 /// use failsafe_embassy::*;

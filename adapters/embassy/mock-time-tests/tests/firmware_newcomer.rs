@@ -401,7 +401,6 @@ fn pipeline_dropped_while_booked_gives_back_the_probe_and_the_booking() {
 /// observer saw it all.
 #[test]
 fn a_static_pipeline_takes_a_retry_budget_and_an_observer() {
-    use failsafe_embassy::driver::Pipeline as AnyPipeline;
     use failsafe_embassy::{CsLock, FnObserver, GiveUp, RetryEvent, TokenQuota};
 
     let _c = clock();
@@ -412,9 +411,9 @@ fn a_static_pipeline_takes_a_retry_budget_and_an_observer() {
         EVENTS.lock().unwrap().push(e);
     }
     // the budget's lock and machine, then the retry observer
-    type Line = AnyPipeline<(), EmbassyClock, &'static CsLock<TokenQuota>, TokenQuota, Noted>;
+    type Line = Pipeline<(), &'static CsLock<TokenQuota>, TokenQuota, Noted>;
     type Noted = FnObserver<fn(RetryEvent)>;
-    static LINE: Line = AnyPipeline::from_parts(
+    static LINE: Line = Line::from_parts(
         EmbassyClock,
         (),
         &BUDGET,
