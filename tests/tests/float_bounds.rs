@@ -1058,3 +1058,23 @@ impl Bounded for BreakerMachine {
 fn breaker_rates_stay_within_0_and_1() {
     drive::<BreakerMachine>();
 }
+
+/// CI's seed found the power 2 ns short of the true `101 ns * m^282617137`
+/// (49,187,352,354.03 ns by 60-digit decimal arithmetic): squaring on
+/// 64-bit mantissas doubled each truncation's error, `k * 2^-62` in all.
+/// On 128-bit mantissas the delay is the true one, floored, here and at
+/// the largest `k`.
+#[test]
+fn a_slow_exponential_backoff_is_exact_to_the_nanosecond_after_2_pow_28_retries() {
+    let kind = BackoffKind::Exponential {
+        initial: Duration::from_nanos(101),
+        multiplier: 1.000000070780501,
+        max: Duration::from_secs(3_600),
+    };
+    let mut rng = Xorshift64::new(1);
+    let d = kind.start().delay(282_617_138, &mut rng);
+    assert_eq!(d, Duration::from_nanos(49_187_352_354));
+    for n in [282_617_138, 1 << 31, u32::MAX - 1, u32::MAX] {
+        check_backoff(kind, n, None, kind.start().delay(n, &mut rng)).unwrap();
+    }
+}

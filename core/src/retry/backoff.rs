@@ -427,10 +427,14 @@ fn float_nanos(x: f64, low: u64, high: u64) -> u64 {
 ///
 /// Integer arithmetic only, from the multiplier's exact binary value: no
 /// floating-point instruction, so a core without an FPU links no soft-float
-/// or `libm` code for it. `multiplier^k` is computed by squaring on 64-bit
-/// mantissas, each of the at most 64 products truncated to 64 bits, so its
-/// relative error is below `2^-57` (about 7 parts in 10^18); the delay is
-/// then truncated to whole nanoseconds. A power-of-two multiplier (2, 4,
+/// or `libm` code for it. `multiplier^k` is computed by squaring on 128-bit
+/// mantissas, each of the at most 64 products truncated to 128 bits.
+/// Squaring doubles a relative error, so the power's is below
+/// `k * 2^-125` (under `2^-93` for any `u32` `k`; 64-bit mantissas gave
+/// `k * 2^-62`, 2 ns off in 49 s at `k` near 2^28); one truncation to 64
+/// bits for the product with `initial` keeps the whole below `2^-62`
+/// (about 2 parts in 10^19), then the delay is truncated to whole
+/// nanoseconds. A power-of-two multiplier (2, 4,
 /// ...) is a shift, exact (as the general path is for it); inlined, a
 /// `const` multiplier leaves only its own path.
 #[inline]
@@ -467,7 +471,7 @@ fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
 /// 2046) and `fraction`, on 64-bit mantissas ([`Wide`]); `max` once the
 /// power passes `2^64`.
 fn wide_power(initial: u64, exponent: i64, fraction: u64, k: u32, max: u64) -> u64 {
-    let m = Wide::normal((fraction | 1 << 52) << 11, exponent - 1075 - 11);
+    let m = Wide::normal(u128::from(fraction | 1 << 52) << 75, exponent - 1075 - 75);
     match m.pow(k) {
         Some(power) => power.times(initial),
         None => max,
@@ -475,10 +479,11 @@ fn wide_power(initial: u64, exponent: i64, fraction: u64, k: u32, max: u64) -> u
 }
 
 /// A positive number `mantissa * 2^exponent` with the mantissa's top bit
-/// set: a 64-bit software float for [`exponential`], integer operations only.
+/// set: a 128-bit software float for [`exponential`], integer operations
+/// only.
 #[derive(Clone, Copy)]
 struct Wide {
-    mantissa: u64,
+    mantissa: u128,
     exponent: i64,
 }
 
@@ -487,31 +492,43 @@ impl Wide {
     /// over 1 ns is below `2^64`).
     const EXCESS: i64 = 64;
 
-    const fn normal(mantissa: u64, exponent: i64) -> Wide {
+    const fn normal(mantissa: u128, exponent: i64) -> Wide {
         Wide { mantissa, exponent }
     }
 
-    /// The product, its mantissa truncated to 64 bits (relative error below
-    /// `2^-63`).
+    /// The product, its mantissa truncated to 128 bits (relative error
+    /// below `2^-126`).
     fn mul(self, other: Wide) -> Wide {
-        let product = u128::from(self.mantissa) * u128::from(other.mantissa);
-        // Both mantissas are in [2^63, 2^64): the product is in [2^126, 2^128).
-        let shift = if product >> 127 == 1 { 64 } else { 63 };
+        const LOW: u128 = u64::MAX as u128;
+        let (a1, a0) = (self.mantissa >> 64, self.mantissa & LOW);
+        let (b1, b0) = (other.mantissa >> 64, other.mantissa & LOW);
+        let (cross_a, cross_b) = (a1 * b0, a0 * b1);
+        // The 256-bit product's high half, the low half's carries included.
+        let middle = ((a0 * b0) >> 64) + (cross_a & LOW) + (cross_b & LOW);
+        let high = a1 * b1 + (cross_a >> 64) + (cross_b >> 64) + (middle >> 64);
+        // Both mantissas are in [2^127, 2^128): the product is in
+        // [2^254, 2^256), so `high` is in [2^126, 2^128).
+        let (mantissa, shift) = if high >> 127 == 1 {
+            (high, 128)
+        } else {
+            // One bit from below the high half keeps 128 bits.
+            (high << 1 | (middle & LOW) >> 63, 127)
+        };
         Wide {
-            mantissa: (product >> shift) as u64,
+            mantissa,
             exponent: self.exponent + other.exponent + shift,
         }
     }
 
     /// Whether the value is at or above `2^EXCESS`.
     fn excessive(self) -> bool {
-        self.exponent + 64 > Self::EXCESS
+        self.exponent + 128 > Self::EXCESS
     }
 
     /// `self^k` for a value at least 1, or `None` once it is at or above
     /// `2^EXCESS` (the delay is then the cap).
     fn pow(self, mut k: u32) -> Option<Wide> {
-        let mut result = Wide::normal(1 << 63, -63);
+        let mut result = Wide::normal(1 << 127, -127);
         let mut base = self;
         loop {
             if k & 1 == 1 {
@@ -533,11 +550,14 @@ impl Wide {
         }
     }
 
-    /// `floor(n * self)`, saturating at `u64::MAX`.
+    /// `floor(n * self)` (the mantissa's top 64 bits), saturating at
+    /// `u64::MAX`.
     fn times(self, n: u64) -> u64 {
-        let product = u128::from(n) * u128::from(self.mantissa);
-        let shift = self.exponent.unsigned_abs();
-        let exact = if self.exponent >= 0 {
+        let top = (self.mantissa >> 64) as u64;
+        let product = u128::from(n) * u128::from(top);
+        let exponent = self.exponent + 64;
+        let shift = exponent.unsigned_abs();
+        let exact = if exponent >= 0 {
             // Fits only if `product < 2^(64 - shift)`.
             (shift < 64 && product >> (64 - shift) == 0).then(|| product << shift)
         } else if shift >= 128 {
