@@ -165,13 +165,14 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+/// The driver, with the core's machines and vocabulary it re-exports
+/// (`driver::toggle_machine::Window`, `driver::cache_machine::S3Fifo`, ...).
+pub use ::failsafe_driver as driver;
 /// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
 /// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
 #[cfg(feature = "macros")]
 pub use failsafe_driver::policy;
 pub use failsafe_driver::prelude::*;
-
-use failsafe_driver as driver;
 
 /// The async-io binding: the std clock ([`StdClock`]'s process-wide epoch,
 /// so every handle agrees on `now`) with sleeps on [`async_io::Timer`],

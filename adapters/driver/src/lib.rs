@@ -109,8 +109,8 @@ pub use failsafe_core::{
 };
 /// The core's fallback, retry and timeout machines (re-exported).
 pub use failsafe_core::{
-    fallback as fallback_machine, hedge as hedge_machine, retry as retry_machine,
-    timeout as timeout_machine, toggle as toggle_machine,
+    cache as cache_machine, fallback as fallback_machine, hedge as hedge_machine,
+    retry as retry_machine, timeout as timeout_machine, toggle as toggle_machine,
 };
 
 pub use admit::{Admit, Ask, Calling, Guard, call, enter, try_acquire, try_acquire_keyed};
@@ -212,6 +212,8 @@ pub mod prelude {
     // (the toggle's `Window`, `Path` and `Decision` stay in
     // `toggle_machine`: names too common to take here)
     pub use crate::toggle_machine::{Flag, FlagSpec, FlagTable, ToggleConfig, ToggleEvent};
+    // The cache: the core's store and its config, the driver's handle.
+    pub use crate::cache_machine::{Cache, CacheConfig, CacheConfigBuilder, CacheEvent};
     pub use crate::{
         Admit, Ask, Attempt, BlockingRuntime, Classify, Clock, ComeBack, ConfigError,
         DefaultClassifier, Error, FallbackCause, FnObserver, Guard, Idempotent, Instant, Outcome,
@@ -223,5 +225,6 @@ pub mod prelude {
         BlockingChain, DEFAULT_MAX_WAIT, FallbackChain, Park, SharedBudget, StdClock, StdLock,
         StdShared,
     };
+    pub use crate::{CacheError, Cached, SharedCache};
     pub use failsafe_core::event::{Describe, Named, NamedEvent, SharedObserver};
 }

@@ -579,8 +579,9 @@ where
 
     /// [`call`](Self::call) with a hedge in place of the retry: the
     /// operation (idempotent: the caller says so) starts again whenever
-    /// `hedge` says (a slow attempt, a failure), up to four attempts at once,
-    /// each admitted through the chain and bounded by the attempt timeout;
+    /// `hedge` says (a slow attempt, a failure), up to four attempts in all
+    /// (the call holds four: a config asking for more runs four), each
+    /// admitted through the chain and bounded by the attempt timeout;
     /// the first success wins and the others are dropped, their permits
     /// handed back. Hedges spend the pipeline's retry budget; their
     /// [`HedgeEvent`]s go to [`observe_hedges`](Self::observe_hedges)'s
@@ -667,7 +668,7 @@ impl<A, R, B: Lock<G>, G: RetryBudget, O: Observer<RetryEvent> + Clone, H, C>
         (deadline, plan)
     }
 
-    /// A hedged call's deadline and plan (at most four attempts at once,
+    /// A hedged call's deadline and plan (at most four attempts in all,
     /// each bounded by the attempt timeout), starting at `now`.
     fn hedged_at<Q: failsafe_core::hedge::Latencies>(
         &self,
@@ -740,11 +741,14 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     }
 
     /// The call's result from how its retries finished.
+    /// `hedged`: the plan was a hedge, whose giving up is reported as a
+    /// retry's is (one attempt without a retry gives up on nothing).
     fn answer<T, E>(
         &self,
         deadline: Deadline,
         finish: Finish,
         last: Option<Ended<T, E>>,
+        hedged: bool,
     ) -> Result<T, PipelineError<E>> {
         let (attempts, gave_up) = match finish {
             Finish::Answer { attempts, gave_up } => (attempts, gave_up),
@@ -757,7 +761,7 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
             // No attempt ran: the overall deadline had passed.
             None => Error::Timeout(deadline),
         };
-        let gave_up = if self.settings.retry.is_some() {
+        let gave_up = if hedged || self.settings.retry.is_some() {
             gave_up
         } else {
             None
@@ -1106,8 +1110,10 @@ where
                         // A last attempt cut at its deadline has no result of
                         // its own: the call timed out (not the attempt before).
                         let answer = match this.run.plan().timed_out() {
-                            Some(deadline) => pipeline.answer(deadline, finish, None),
-                            None => pipeline.answer(*this.deadline, finish, last),
+                            Some(deadline) => {
+                                pipeline.answer(deadline, finish, None, Z::CONCURRENT)
+                            }
+                            None => pipeline.answer(*this.deadline, finish, last, Z::CONCURRENT),
                         };
                         return Poll::Ready(answer);
                     }
@@ -1152,7 +1158,12 @@ where
                         attempts: attempt.number.saturating_sub(1),
                         gave_up: Some(GiveUp::NotRetryable),
                     };
-                    return Poll::Ready(pipeline.answer(*this.deadline, finish, last));
+                    return Poll::Ready(pipeline.answer(
+                        *this.deadline,
+                        finish,
+                        last,
+                        Z::CONCURRENT,
+                    ));
                 }
             }
         }
@@ -1242,7 +1253,7 @@ where
         };
         let plan = self.timed(plan);
         let (finish, last) = crate::execute_blocking(runtime, now, plan, ByAttempt, attempt);
-        self.answer(deadline, finish, last)
+        self.answer(deadline, finish, last, false)
     }
 
     /// [`call_hedged`](Self::call_hedged) for blocking code: each attempt
@@ -1299,7 +1310,7 @@ where
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {
             // The last attempt was cut at its deadline: the call timed out.
-            return self.answer(cut, finish, None);
+            return self.answer(cut, finish, None, true);
         }
         if last.is_none()
             && let Some(panic) = panic
@@ -1319,6 +1330,6 @@ where
             at: None,
             judged: None,
         });
-        self.answer(deadline, finish, last)
+        self.answer(deadline, finish, last, true)
     }
 }

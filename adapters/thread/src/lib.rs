@@ -157,13 +157,14 @@
 //! move it forward instead of blocking: no timeline needs to sleep.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+/// The driver, with the core's machines and vocabulary it re-exports
+/// (`driver::toggle_machine::Window`, `driver::cache_machine::S3Fifo`, ...).
+pub use ::failsafe_driver as driver;
 /// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
 /// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
 #[cfg(feature = "macros")]
 pub use failsafe_driver::policy;
 pub use failsafe_driver::prelude::*;
-
-use failsafe_driver as driver;
 
 /// A circuit breaker over a window `W` ([`CountWindow<N>`], [`TimeWindow<B>`]
 /// or [`NoWindow`]): the driver's

@@ -862,7 +862,6 @@ fn pipeline_zero_and_huge_timeouts_do_not_panic() {
 /// says why the hedge stopped (`GiveUp::Attempts`), as `hedge_blocking`'s
 /// `RetryError` does, whether or not the pipeline also has a retry.
 #[test]
-#[ignore = "FAULT: call_hedged(_blocking) reports gave_up: None when every hedged attempt fails, unless an unused .retry() is configured"]
 fn call_hedged_blocking_every_attempt_failing_says_gave_up_attempts() {
     let fail =
         || failsafe_thread::Idempotent(|a: failsafe_thread::Attempt| Err::<u32, _>(a.number));
@@ -953,13 +952,13 @@ fn call_hedged_blocking_every_attempt_panicking_panics_the_caller() {
 
 // ------------------------------------------------------- cache on threads
 
-type Store = failsafe_driver::cache::WithWaiters<failsafe_core::cache::Cache<u32, u64, 16>, 8>;
-type ThreadCache = failsafe_driver::SharedCache<Store, failsafe_thread::StdLock<Store>, StdClock>;
+type Store = failsafe_thread::driver::cache::WithWaiters<failsafe_thread::Cache<u32, u64, 16>, 8>;
+type ThreadCache = failsafe_thread::SharedCache<Store, failsafe_thread::StdLock<Store>, StdClock>;
 
-fn thread_cache(config: failsafe_core::cache::CacheConfig) -> ThreadCache {
-    failsafe_driver::SharedCache::new(
-        failsafe_thread::StdLock::new(failsafe_driver::cache::WithWaiters::new(
-            failsafe_core::cache::Cache::new(config, 1),
+fn thread_cache(config: failsafe_thread::CacheConfig) -> ThreadCache {
+    failsafe_thread::SharedCache::new(
+        failsafe_thread::StdLock::new(failsafe_thread::driver::cache::WithWaiters::new(
+            failsafe_thread::Cache::new(config, 1),
         )),
         StdClock,
     )
@@ -967,8 +966,8 @@ fn thread_cache(config: failsafe_core::cache::CacheConfig) -> ThreadCache {
 
 #[test]
 fn cache_blocking_coalesces_threads_and_wakes_followers() {
-    use failsafe_driver::Cached;
-    let c = thread_cache(failsafe_core::cache::CacheConfig::DEFAULT);
+    use failsafe_thread::Cached;
+    let c = thread_cache(failsafe_thread::CacheConfig::DEFAULT);
     let loads = AtomicU32::new(0);
     let barrier = Barrier::new(4);
     let started = WallInstant::now();
@@ -1003,8 +1002,8 @@ fn cache_blocking_coalesces_threads_and_wakes_followers() {
 /// once instead of waiting out the 30 s lease.
 #[test]
 fn cache_blocking_panicking_leader_hands_the_load_to_a_follower() {
-    use failsafe_driver::Cached;
-    let c = thread_cache(failsafe_core::cache::CacheConfig::DEFAULT);
+    use failsafe_thread::Cached;
+    let c = thread_cache(failsafe_thread::CacheConfig::DEFAULT);
     let leading = Barrier::new(2);
     let started = WallInstant::now();
     thread::scope(|s| {
@@ -1031,8 +1030,8 @@ fn cache_blocking_panicking_leader_hands_the_load_to_a_follower() {
 
 #[test]
 fn call_cached_blocking_through_a_pipeline() {
-    use failsafe_driver::Cached;
-    let c = thread_cache(failsafe_core::cache::CacheConfig::DEFAULT);
+    use failsafe_thread::Cached;
+    let c = thread_cache(failsafe_thread::CacheConfig::DEFAULT);
     let b = breaker(1, Duration::from_secs(60));
     let pipeline = Pipeline::new(StdClock).admit(&b);
     assert_eq!(

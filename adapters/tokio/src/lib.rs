@@ -271,6 +271,9 @@ pub type TimeoutPolicy = failsafe_driver::TimeoutPolicy<TokioClock>;
 /// [`Fallback`](failsafe_driver::Fallback) on [`TokioClock`].
 pub type Fallback = failsafe_driver::Fallback<TokioClock>;
 
+/// The driver, with the core's machines and vocabulary it re-exports
+/// (`driver::toggle_machine::Window`, `driver::cache_machine::S3Fifo`, ...).
+pub use ::failsafe_driver as driver;
 /// The decorator (`macros` feature): `#[policy(HANDLE)]` runs a function's
 /// body through a policy, `retry = ..` a retry, `pipeline = ..` a pipeline.
 #[cfg(feature = "macros")]
