@@ -54,6 +54,26 @@ async fn charge(cents: u64) -> Result<u64, Error<Down>> {
     Ok(ok?)
 }
 
+/// A body that diverges (a `todo!` stub, a `panic!`) compiles without a
+/// warning from the expansion (a review saw "unreachable expression ...
+/// originates in the attribute macro `policy`").
+#[deny(unreachable_code)]
+#[policy(PAYMENTS)]
+#[allow(dead_code)]
+async fn not_written_yet(cents: u64) -> Result<u64, Error<Down>> {
+    todo!("charge {cents}")
+}
+
+static RETRY_ONCE: LazyLock<RetryPolicy> =
+    LazyLock::new(|| RetryPolicy::new(retry_config(1, Duration::ZERO)));
+
+#[deny(unreachable_code)]
+#[policy(retry = RETRY_ONCE)]
+#[allow(dead_code)]
+async fn not_written_either() -> Result<u64, RetryError<Down>> {
+    panic!("not yet")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_breaker_opens_through_a_decorated_async_fn() {
     assert_eq!(charge(100).await, Ok(100));
