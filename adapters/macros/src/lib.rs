@@ -451,22 +451,10 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
         // An `async` closure, not `move || async move`: it captures only
         // the fields it uses (a `&mut self` method's other fields stay free
         // for the handle `self.breaker`), as the blocking expansion does.
-        // A body that diverges (`panic!`, `todo!`) leaves the `return`
-        // unreachable: the lint is the expansion's, not the user's code's.
-        (true, Kind::Policy) => quote! {
-            async || {
-                let __failsafe_body: #result = #body;
-                #[allow(unreachable_code)]
-                return __failsafe_body;
-            }
-        },
-        (true, _) => quote! {
-            async |#attempt| {
-                let __failsafe_body: #result = #body;
-                #[allow(unreachable_code)]
-                return __failsafe_body;
-            }
-        },
+        // The body is the closure's, its type declared: a body that
+        // diverges (`todo!()`) leaves no expansion code unreachable.
+        (true, Kind::Policy) => quote!(async || -> #result #body),
+        (true, _) => quote!(async |#attempt| -> #result #body),
         (false, Kind::Policy) => quote!(|| -> #result #body),
         (false, _) => quote!(|#attempt| -> #result #body),
     };

@@ -902,7 +902,8 @@ mod decorator {
             return Err(Declined);
         }
         let checked: Result<u64, Declined> = Ok(cents);
-        Ok(checked?)
+        let cents = checked?;
+        Ok(cents)
     }
 
     #[tokio::test(start_paused = true)]
@@ -1113,7 +1114,8 @@ mod decorator {
 
     #[policy(PARSER)]
     async fn parse(s: &str) -> Result<u32, Error<std::num::ParseIntError>> {
-        Ok(s.trim().parse()?)
+        let n = s.trim().parse()?;
+        Ok(n)
     }
 
     #[policy(PARSER)]
