@@ -371,10 +371,12 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// that cannot admit at once rejects, a limiter with its `retry_at`).
     /// By default each machine's own wait applies (the std
     /// `RateLimiterPolicy`'s: [`DEFAULT_MAX_WAIT`](crate::DEFAULT_MAX_WAIT);
-    /// a bulkhead's `max_wait`). In a hedged call, every attempt after the
-    /// first never waits, whatever `max_wait` says: a hedge's wait would
-    /// hold up the attempts already running (and their answer), and it is
-    /// late anyway. The attempt's deadline bounds the wait either way. A
+    /// a bulkhead's `max_wait`). In a hedged call, an attempt started
+    /// beside attempts still running never waits, whatever `max_wait`
+    /// says: its wait would hold up the attempts already running (and
+    /// their answer), and it is late anyway; one started once every
+    /// earlier attempt has ended (a hedge on failure) waits as the first
+    /// does. The attempt's deadline bounds the wait either way. A
     /// handle's own `with_max_wait` is not used here: the pipeline asks
     /// for the call.
     ///
@@ -711,7 +713,7 @@ impl<A, R: crate::Clock, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     }
 
     /// What an attempt under `deadline` asks of the admissions; `hedged`:
-    /// a hedge, started beside an attempt still running, which never waits
+    /// a hedge started beside an attempt still running, which never waits
     /// (waiting for a permit, it would hold up the attempts already
     /// running, and it is late anyway).
     fn ask(&self, deadline: Deadline, hedged: bool) -> Ask {
@@ -1119,7 +1121,9 @@ where
                     }
                 };
                 // One `now` for every admission; the plan set the deadline.
-                let hedged = Z::CONCURRENT && attempt.number > 1;
+                // A hedge beside attempts in flight never waits; one that
+                // runs alone (its predecessors ended) waits as any attempt.
+                let hedged = Z::CONCURRENT && attempt.number > 1 && !this.run.idle();
                 // Asked with the deadline that cuts the attempt (a soft
                 // attempt timeout cuts nothing: the call's).
                 let cut = pipeline.cut(attempt.deadline, *this.deadline);
@@ -1303,9 +1307,7 @@ where
             classify: &DefaultClassifier,
             op: std::sync::Arc::new(op.0),
             cut: &|handed| self.cut(handed, deadline),
-            ask: &|attempt: Attempt| {
-                self.ask(self.cut(attempt.deadline, deadline), attempt.number > 1)
-            },
+            ask: &|attempt: Attempt, alone| self.ask(self.cut(attempt.deadline, deadline), !alone),
         };
         let (finish, last, panic) = work.execute(now, &mut timed);
         if let Some(cut) = timed.timed_out() {

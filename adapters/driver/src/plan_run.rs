@@ -138,6 +138,12 @@ where
         }
     }
 
+    /// Whether no attempt is in flight (a hedge started now runs alone, so
+    /// it may wait for admission as a first attempt does).
+    pub fn idle(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Drives the plan: polls the attempt in flight and the timer, reports
     /// what happened, and returns when an attempt must start or the call is
     /// over. `judge` turns an attempt's result into the plan's [`Judged`]

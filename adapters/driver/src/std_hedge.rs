@@ -45,8 +45,9 @@ pub(crate) struct OnThreads<'c, A, R: ?Sized, K: ?Sized, F> {
     /// When an attempt handed a deadline is cut (past it, an abandoned
     /// attempt's permits go back as a timeout).
     pub(crate) cut: &'c dyn Fn(Deadline) -> Deadline,
-    /// What an attempt asks of the admissions.
-    pub(crate) ask: &'c dyn Fn(Attempt) -> crate::Ask,
+    /// What an attempt asks of the admissions; `true`: no other attempt
+    /// is in flight.
+    pub(crate) ask: &'c dyn Fn(Attempt, bool) -> crate::Ask,
 }
 
 /// What an attempt on a thread gives: the operation's result, or the
@@ -86,8 +87,8 @@ where
     ) -> (Finish, Option<Output<T, E>>, Option<NoOutput>) {
         let returned = (Cell::new(None), Cell::new(None));
         let caller = thread::current();
-        let start = |attempt: Attempt, now| {
-            let (held, output) = self.launch(&caller, attempt, now);
+        let start = |attempt: Attempt, now, alone| {
+            let (held, output) = self.launch(&caller, attempt, now, alone);
             let (work, returned) = (self, &returned);
             OnThread {
                 work,
@@ -101,14 +102,15 @@ where
             let runtime = Until(self.runtime, &waited, now); // as a runtime: its instant unused
             // The first attempt starts before the run is pinned, as the tower
             // layers' does (`execute` starts it at its first poll).
-            let first = PlanRun::<_, _, _, Four<_>>::started(plan, now, |a| Some(start(a, now)));
+            let first =
+                PlanRun::<_, _, _, Four<_>>::started(plan, now, |a| Some(start(a, now, true)));
             let mut run = pin!(first);
             let mut cx = Context::from_waker(Waker::noop());
             loop {
                 waited.set(false);
                 match run.as_mut().poll_step(&mut cx, &runtime, &mut Learned) {
                     Poll::Ready(Step::Start(attempt)) => {
-                        let future = start(attempt, run.now());
+                        let future = start(attempt, run.now(), run.idle());
                         run.as_mut().start(attempt, future);
                     }
                     Poll::Ready(Step::Finish(finish, _)) => break finish,
@@ -132,13 +134,14 @@ where
         caller: &thread::Thread,
         attempt: Attempt,
         now: Instant,
+        alone: bool,
     ) -> (
         Option<(Guard<&A, &R>, Deadline)>,
         Receiver<Sent<Output<T, E>>>,
     ) {
         let (sender, output) = mpsc::channel();
         let deadline = attempt.deadline;
-        let ask = (self.ask)(attempt);
+        let ask = (self.ask)(attempt, alone);
         let guard = match crate::std_blocking::admit_at(self.admission, self.runtime, now, ask) {
             Ok(guard) => guard,
             Err(rejected) => {
@@ -346,7 +349,7 @@ where
         // No attempt timeout: an attempt is cut at the call's deadline,
         // which the plan hands it.
         cut: &|handed| handed,
-        ask: &|attempt| crate::Ask {
+        ask: &|attempt, _| crate::Ask {
             deadline: attempt.deadline,
             ..crate::Ask::DEFAULT
         },

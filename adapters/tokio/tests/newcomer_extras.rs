@@ -754,6 +754,65 @@ async fn huge_durations_on_the_tokio_timer_do_not_panic() {
     assert_eq!(limiter.call(|| async { Ok::<_, ()>(4) }).await, Ok(4));
 }
 
+/// A hedge on failure runs alone (its predecessor ended), so it waits for
+/// a rate limiter's permit as a first attempt does, instead of being
+/// refused at once (a review's friction); a hedge beside an attempt still
+/// running never waits.
+#[tokio::test(start_paused = true)]
+async fn a_hedge_that_runs_alone_waits_for_admission_one_beside_another_does_not() {
+    use failsafe_tokio::{Quota, RateLimiterPolicy};
+    let limiter = RateLimiterPolicy::new(Quota::per_second(1).unwrap());
+    let pipeline = Pipeline::new(TokioClock).admit(&limiter);
+    let start = TokioClock.now();
+    let starts = std::sync::Mutex::new(Vec::new());
+    let r = pipeline
+        .call_hedged(
+            hedge(2, HedgeDelay::OnFailure),
+            (),
+            Idempotent(|a: failsafe_tokio::Attempt| {
+                starts.lock().unwrap().push(TokioClock.now());
+                async move {
+                    if a.number == 1 {
+                        Err("down")
+                    } else {
+                        Ok(a.number)
+                    }
+                }
+            }),
+        )
+        .await;
+    assert_eq!(r, Ok(2));
+    assert_eq!(
+        *starts.lock().unwrap(),
+        [start, start + Duration::from_secs(1)],
+        "the hedge waited for the next permit"
+    );
+
+    // Beside a running attempt: refused at once, the first attempt answers.
+    let limiter = RateLimiterPolicy::new(Quota::per_second(1).unwrap());
+    let pipeline = Pipeline::new(TokioClock).admit(&limiter);
+    let begun = AtomicU32::new(0);
+    let r = pipeline
+        .call_hedged(
+            hedge(2, HedgeDelay::Parallel),
+            (),
+            Idempotent(|a: failsafe_tokio::Attempt| {
+                begun.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    sleep(Duration::from_millis(10)).await;
+                    Ok::<_, ()>(a.number)
+                }
+            }),
+        )
+        .await;
+    assert_eq!(r, Ok(1));
+    assert_eq!(
+        begun.load(Ordering::SeqCst),
+        1,
+        "the parallel hedge was refused, not queued"
+    );
+}
+
 #[test]
 fn hedge_config_errors_name_their_field() {
     let e = HedgeConfig::builder().max_attempts(0).build().unwrap_err();
