@@ -1062,8 +1062,8 @@ fn breaker_rates_stay_within_0_and_1() {
 /// CI's seed found the power 2 ns short of the true `101 ns * m^282617137`
 /// (49,187,352,354.03 ns by 60-digit decimal arithmetic): squaring on
 /// 64-bit mantissas doubled each truncation's error, `k * 2^-62` in all.
-/// On 128-bit mantissas the delay is the true one, floored, here and at
-/// the largest `k`.
+/// On 128-bit mantissas the delay is the true one, floored; at the larger
+/// `k` the delay is the cap, checked against its bounds.
 #[test]
 fn a_slow_exponential_backoff_is_exact_to_the_nanosecond_after_2_pow_28_retries() {
     let kind = BackoffKind::Exponential {

@@ -165,7 +165,8 @@ impl<E: Logged> Observer<NamedEvent<E>> for DefmtObserver {
 }
 
 // Every pattern's events reach defmt, named or not (checked when the
-// `defmt` feature compiles, on any target).
+// `defmt` feature compiles, on any target); the cache's `CacheEvent`
+// borrows its keys and values, of the user's types, and is not logged.
 const _: () = {
     const fn logs<E>()
     where

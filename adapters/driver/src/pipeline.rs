@@ -95,10 +95,11 @@ pub struct PipelineError<E> {
     pub error: Error<E>,
     /// Attempts started.
     pub attempts: u32,
-    /// Why the retries stopped, if the pipeline retries (attempts
-    /// exhausted, budget spent, time limit, no retry fits before the
-    /// deadline, not retryable, aborted). `None` for a pipeline without a
-    /// retry.
+    /// Why the retries or hedges stopped, if the call retries or hedges
+    /// (attempts exhausted, budget spent, time limit, no retry fits before
+    /// the deadline, not retryable, aborted). `None` for a call that makes
+    /// one attempt (`call` or `call_blocking` on a pipeline without a
+    /// retry).
     pub gave_up: Option<GiveUp>,
     /// When the pipeline answered with this error, on its runtime's clock:
     /// read for a rejection that says when to come back (`retry_at`), so
@@ -376,7 +377,8 @@ impl<A, R, B, G, O, H, C> Pipeline<A, R, B, G, O, H, C> {
     /// says: its wait would hold up the attempts already running (and
     /// their answer), and it is late anyway; one started once every
     /// earlier attempt has ended (a hedge on failure) waits as the first
-    /// does. The attempt's deadline bounds the wait either way. A
+    /// does, each such attempt up to `max_wait`, as each retry does. The
+    /// call's and the attempt's deadlines bound the waits either way. A
     /// handle's own `with_max_wait` is not used here: the pipeline asks
     /// for the call.
     ///

@@ -1,7 +1,7 @@
 //! What a pipeline's waits owe its caller: a wait for admission (a
 //! bulkhead's queue) ends at the attempt's timeout, the call's timeout or
-//! the pipeline's `max_wait`, async and blocking; a hedge never waits for
-//! admission, so it cannot hold up the attempts already running; a call
+//! the pipeline's `max_wait`, async and blocking; a hedge beside running
+//! attempts never waits for admission, so it cannot hold them up; a call
 //! whose operation can make no further attempt answers with the last
 //! result, at once (no backoff waited for an attempt never to be made). And a panicking cache leader or half-open probe loses nothing.
 //! (Each but the last two failed before its fix; a helper's review found
@@ -193,7 +193,8 @@ fn the_call_timeout_ends_a_blocking_wait_in_a_bulkhead_queue() {
     assert_eq!(pool.queued(), 0);
 }
 
-/// A hedge never waits for its admission, even under a `max_wait`: while
+/// A hedge beside a running attempt never waits for its admission, even
+/// under a `max_wait`: while
 /// a call waits for admission, its running attempts are not polled, so
 /// attempt 1, which answers at 50 ms, was once not seen (nor its permits
 /// handed back) until the hedge's rate-limiter booking came due at 1 s.

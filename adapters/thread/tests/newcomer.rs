@@ -1147,7 +1147,7 @@ mod decorator {
 }
 
 /// A hedge meeting a full bulkhead (the slot the first attempt holds) does
-/// not queue for it (a hedge never waits): the caller thread is not parked
+/// not queue for it (a hedge beside a running attempt never waits): the caller thread is not parked
 /// in the queue, so the first attempt answers after 5 ms and wins.
 #[test]
 fn call_hedged_blocking_hedge_queued_behind_the_first_attempt_does_not_wait_it_out() {

@@ -575,7 +575,14 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 cause,
                 probe_at,
                 ..
-            } => (Some(cause), Some(since), probe_at),
+            } => {
+                // `Instant::MAX`: a probe past the end of the clock, never.
+                let next = match probe_at {
+                    Some(at) if at.as_nanos() == u64::MAX => None,
+                    other => other,
+                };
+                (Some(cause), Some(since), next)
+            }
         };
         FailFastMetrics {
             state: self.state(),

@@ -234,7 +234,8 @@ pub struct FailFastMetrics {
     pub open_cause: Option<OpenCause>,
     /// While open: since when.
     pub open_since: Option<Instant>,
-    /// While open with a probe interval: when the next probe is admitted.
+    /// While open with a probe interval: when the next probe is admitted
+    /// (`None` when it would fall past the end of the clock: it never comes).
     pub next_probe_at: Option<Instant>,
     /// Failures in a row (since the last success, close or health report).
     pub consecutive_failures: u32,

@@ -458,6 +458,7 @@ fn huge_durations_saturate() {
     // last instant: no deadline, and rejections say "unknown", not a time
     ff.open(far);
     assert_eq!(ff.next_deadline(), None);
+    assert_eq!(ff.metrics().next_probe_at, None);
     assert_eq!(ff.rejecting_until(), Some(Instant::MAX));
     let rejected = ff.acquire(Instant::MAX, Deadline::NEVER).unwrap_err();
     assert_eq!(rejected.retry_at, None);

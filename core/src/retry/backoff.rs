@@ -468,7 +468,7 @@ fn exponential(initial: u64, multiplier: f64, k: u32, max: u64) -> u64 {
 }
 
 /// `initial * m^k` for the multiplier `m` of biased `exponent` (1023 to
-/// 2046) and `fraction`, on 64-bit mantissas ([`Wide`]); `max` once the
+/// 2046) and `fraction`, on 128-bit mantissas ([`Wide`]); `max` once the
 /// power passes `2^64`.
 fn wide_power(initial: u64, exponent: i64, fraction: u64, k: u32, max: u64) -> u64 {
     let m = Wide::normal(u128::from(fraction | 1 << 52) << 75, exponent - 1075 - 75);
