@@ -452,7 +452,7 @@ fn decorate(args: &Args, mut function: ItemFn) -> syn::Result<Tokens> {
         // the fields it uses (a `&mut self` method's other fields stay free
         // for the handle `self.breaker`), as the blocking expansion does.
         // The body is the closure's, its type declared: a body that
-        // diverges (`todo!()`) leaves no expansion code unreachable.
+        // diverges (ends in a panic) leaves no expansion code unreachable.
         (true, Kind::Policy) => quote!(async || -> #result #body),
         (true, _) => quote!(async |#attempt| -> #result #body),
         (false, Kind::Policy) => quote!(|| -> #result #body),

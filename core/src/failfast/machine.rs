@@ -17,7 +17,9 @@ enum Mode {
     Open {
         since: Instant,
         cause: OpenCause,
-        /// The next probe is admitted from here on (`None`: no probes).
+        /// The next probe is admitted from here on (`None`: no probes;
+        /// `Instant::MAX`: past the end of the clock, read through
+        /// [`coming`]).
         probe_at: Option<Instant>,
         /// [`FailFastEvent::ProbeDue`] was reported for `probe_at`.
         due_reported: bool,
@@ -27,6 +29,17 @@ enum Mode {
         /// next probe instant is replaced by the next probe (its lease ends).
         probe_out: Option<Instant>,
     },
+}
+
+/// The probe instant `probe_at` that will come: `None` for no probe, or
+/// for one at `Instant::MAX`, past the end of the clock's range (it never
+/// comes, as the breaker's open wait that saturates there). Every reader of
+/// `probe_at` but the one giving a turn back goes through here.
+const fn coming(probe_at: Option<Instant>) -> Option<Instant> {
+    match probe_at {
+        Some(at) if at.as_nanos() == u64::MAX => None,
+        other => other,
+    }
 }
 
 /// A fail fast, reporting to observer `O`.
@@ -158,18 +171,13 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 ..
             } = self.mode
             {
-                match probe_at {
-                    // `Instant::MAX` marks a probe past the end of the
-                    // clock's range: it never comes (as the breaker's wait).
-                    Some(at) if now >= at && at != Instant::MAX => probe = true,
-                    _ => {
-                        // A probe at the end of the clock's range never
-                        // comes: only a health report or an operator closes
-                        // it, as without probes (unknown, not "never").
-                        let retry_at = match probe_at {
-                            Some(at) if probe_out.is_none() && at != Instant::MAX => Some(at),
-                            _ => None,
-                        };
+                match coming(probe_at) {
+                    Some(at) if now >= at => probe = true,
+                    next => {
+                        // No probe to come (or one out): only a health
+                        // report or an operator closes it, as without
+                        // probes (unknown, not "never").
+                        let retry_at = next.filter(|_| probe_out.is_none());
                         return Err(self.reject(now, RejectReason::FailFastOpen, retry_at));
                     }
                 }
@@ -413,10 +421,10 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.mode {
             Mode::Open {
-                probe_at: Some(at),
+                probe_at,
                 due_reported: false,
                 ..
-            } if at != Instant::MAX => Some(at),
+            } => coming(probe_at),
             _ => None,
         }
     }
@@ -575,14 +583,7 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
                 cause,
                 probe_at,
                 ..
-            } => {
-                // `Instant::MAX`: a probe past the end of the clock, never.
-                let next = match probe_at {
-                    Some(at) if at.as_nanos() == u64::MAX => None,
-                    other => other,
-                };
-                (Some(cause), Some(since), next)
-            }
+            } => (Some(cause), Some(since), coming(probe_at)),
         };
         FailFastMetrics {
             state: self.state(),
@@ -676,16 +677,15 @@ impl<O: Observer<FailFastEvent>> FailFast<O> {
     /// Reports a probe that became due by `now`, once.
     fn advance(&mut self, now: Instant) {
         if let Mode::Open {
-            probe_at: Some(at),
+            probe_at,
             due_reported,
             ..
         } = &mut self.mode
+            && let Some(at) = coming(*probe_at)
             && !*due_reported
-            && now >= *at
-            && *at != Instant::MAX
+            && now >= at
         {
             *due_reported = true;
-            let at = *at;
             self.observer.on_event(FailFastEvent::ProbeDue { at });
         }
     }
