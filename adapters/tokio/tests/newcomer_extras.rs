@@ -74,23 +74,39 @@ async fn cache_hit_miss_and_ttl_on_tokio_time() {
     assert_eq!(loads.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test(start_paused = true)]
-async fn cache_coalesces_concurrent_misses() {
-    let c = cache(ttl(60));
+/// A task asking the cache for a key.
+type Asking = tokio::task::JoinHandle<Result<Cached<u64>, CacheError<&'static str>>>;
+
+/// `n` tasks asking for `key` at once, each loader it runs counted in the
+/// returned counter, taking `ms` of virtual time and answering `answer`.
+fn concurrent_loads(
+    c: &Arc<TokioCache>,
+    n: usize,
+    key: u32,
+    ms: u64,
+    answer: Result<u64, &'static str>,
+) -> (Vec<Asking>, Arc<AtomicU32>) {
     let loads = Arc::new(AtomicU32::new(0));
-    let tasks: Vec<_> = (0..5)
+    let tasks = (0..n)
         .map(|_| {
-            let (c, loads) = (Arc::clone(&c), Arc::clone(&loads));
+            let (c, loads) = (Arc::clone(c), Arc::clone(&loads));
             tokio::spawn(async move {
-                c.get_or_load(7, || async {
+                c.get_or_load(key, || async {
                     loads.fetch_add(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(50)).await;
-                    Ok::<_, ()>(70)
+                    sleep(Duration::from_millis(ms)).await;
+                    answer
                 })
                 .await
             })
         })
         .collect();
+    (tasks, loads)
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_coalesces_concurrent_misses() {
+    let c = cache(ttl(60));
+    let (tasks, loads) = concurrent_loads(&c, 5, 7, 50, Ok(70));
     for t in tasks {
         assert_eq!(t.await.unwrap(), Ok(Cached::Loaded(70)));
     }
@@ -158,20 +174,7 @@ async fn cache_negative_ttl_answers_without_loading() {
 #[tokio::test(start_paused = true)]
 async fn cache_failed_leader_followers_each_load_in_turn() {
     let c = cache(ttl(60));
-    let loads = Arc::new(AtomicU32::new(0));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let (c, loads) = (Arc::clone(&c), Arc::clone(&loads));
-            tokio::spawn(async move {
-                c.get_or_load(3, || async {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(10)).await;
-                    Err::<u64, _>("down")
-                })
-                .await
-            })
-        })
-        .collect();
+    let (tasks, loads) = concurrent_loads(&c, 3, 3, 10, Err("down"));
     for t in tasks {
         assert_eq!(t.await.unwrap(), Err(CacheError::Load("down")));
     }
@@ -391,20 +394,7 @@ async fn cache_failed_leader_shares_stale_with_followers() {
     );
     let _ = c.get_or_load(3, || async { Ok::<_, &str>(30) }).await;
     advance(Duration::from_secs(2)).await;
-    let loads = Arc::new(AtomicU32::new(0));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let (c, loads) = (Arc::clone(&c), Arc::clone(&loads));
-            tokio::spawn(async move {
-                c.get_or_load(3, || async {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(10)).await;
-                    Err::<u64, _>("down")
-                })
-                .await
-            })
-        })
-        .collect();
+    let (tasks, loads) = concurrent_loads(&c, 3, 3, 10, Err("down"));
     for t in tasks {
         let v = t.await.unwrap().unwrap();
         assert!(matches!(v, Cached::Stale { value: 30, .. }), "{v:?}");
@@ -421,20 +411,7 @@ async fn cache_failed_leader_shares_negative_with_followers() {
             .build()
             .unwrap(),
     );
-    let loads = Arc::new(AtomicU32::new(0));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let (c, loads) = (Arc::clone(&c), Arc::clone(&loads));
-            tokio::spawn(async move {
-                c.get_or_load(3, || async {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(10)).await;
-                    Err::<u64, _>("down")
-                })
-                .await
-            })
-        })
-        .collect();
+    let (tasks, loads) = concurrent_loads(&c, 3, 3, 10, Err("down"));
     let mut negatives = 0;
     for t in tasks {
         match t.await.unwrap() {
