@@ -1,52 +1,129 @@
 //! failsafe-thread as a newcomer uses it from the README and the crate
-//! docs: the blocking handles on plain threads. Waits are short and real
-//! (never more than 50 ms a test).
+//! docs: the blocking handles on plain threads.
+//!
+//! No test sleeps, and none asserts on how much real time passed. Every
+//! timeline (an open wait, a backoff, a rate limiter's turn, a queue wait
+//! that runs out, a late result) runs on virtual time, as the crate docs'
+//! "Time in tests" says: the driver's generic handle built `with_runtime`
+//! on a [`VirtualTime`], whose parking and blocking jump the clock to the
+//! instant waited for, and a slow operation moves the clock itself
+//! ([`advance`]). Those tests assert the exact virtual instants, and "at
+//! once" as "the clock did not move". A hedged attempt on its own thread
+//! that must be slow blocks on a gate the test opens after the call
+//! returned.
+//!
+//! The tests about threads really parking and waking each other (a
+//! released slot handed to a parked waiter, many threads on one handle,
+//! cache followers woken by their leader) stay on [`StdClock`] and wait
+//! for events (a barrier, a channel, a count they can observe), never for
+//! a duration. Their time limits are long ([`PATIENT`], an hour's lease),
+//! so that a slow machine never reaches them and a wrong implementation
+//! hangs instead of passing; only one test gives its waiters a short real
+//! `max_wait`, because their running out while slots come back is what it
+//! tests, and it asserts no timing.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::{Duration, Instant as WallInstant};
+use std::time::Duration;
 
+use failsafe_conformance::{BlockingBinding, VirtualTime};
 use failsafe_thread::{
     BackoffKind, BreakerConfig, BulkheadConfig, BulkheadPolicy, CircuitBreakerPolicy, Clock,
-    CountWindow, Deadline, Error, FailFastConfig, FailFastPolicy, Fallback, FallbackReason, GiveUp,
-    Jitter, NoWindow, Pipeline, Quota, RateLimiterPolicy, RejectReason, RetryConfig, RetryPolicy,
-    State, StdClock, TimeoutConfig, TimeoutMode, TimeoutPolicy,
+    CountWindow, Deadline, Error, FailFastConfig, FailFastPolicy, Fallback, FallbackReason,
+    FixedLimit, GiveUp, Instant, Jitter, NoWindow, Pipeline, Quota, RateLimiterPolicy,
+    RejectReason, RetryConfig, RetryPolicy, State, StdClock, TimeoutConfig, TimeoutMode,
+    TimeoutPolicy, driver,
 };
 
-/// An upper bound on a wall-clock wait with which a test rules out a far
-/// longer one (a 1 s or 5 s queue wait, a 1 h backoff, a wait where none
-/// may be): loose enough that a loaded machine's scheduling delays never
-/// trip it.
-const PROMPT: Duration = Duration::from_millis(500);
+/// How long a waiter on the real clock may wait in the tests that wait
+/// for an event: far longer than any scheduling delay, so it never runs
+/// out while the event is on its way.
+const PATIENT: Duration = Duration::from_secs(60);
+
+/// Moves virtual time forward by `by` (a slow operation, time passing
+/// between two calls).
+fn advance(vt: &VirtualTime, by: Duration) {
+    BlockingBinding::advance(vt, by);
+}
+
+/// Virtual time passed since `start`.
+fn since(vt: &VirtualTime, start: Instant) -> Duration {
+    vt.now().saturating_duration_since(start)
+}
 
 fn breaker(failures: u32, open_wait: Duration) -> CircuitBreakerPolicy<NoWindow> {
-    CircuitBreakerPolicy::new(
-        BreakerConfig::builder()
-            .consecutive_failures(failures)
-            .open_wait(open_wait)
-            .build()
-            .unwrap(),
+    CircuitBreakerPolicy::new(breaker_config(failures, open_wait), NoWindow)
+}
+
+fn breaker_config(failures: u32, open_wait: Duration) -> BreakerConfig {
+    BreakerConfig::builder()
+        .consecutive_failures(failures)
+        .open_wait(open_wait)
+        .build()
+        .unwrap()
+}
+
+/// [`breaker`] on virtual time.
+fn virtual_breaker(
+    vt: &VirtualTime,
+    failures: u32,
+    open_wait: Duration,
+) -> driver::CircuitBreakerPolicy<NoWindow, VirtualTime> {
+    driver::CircuitBreakerPolicy::with_runtime(
+        breaker_config(failures, open_wait),
         NoWindow,
+        vt.clone(),
     )
 }
 
 fn bulkhead(limit: u32, max_wait: Duration) -> BulkheadPolicy {
-    BulkheadPolicy::new(
-        BulkheadConfig::builder()
-            .max_concurrent(limit)
-            .max_wait(max_wait)
-            .build()
-            .unwrap(),
-    )
+    BulkheadPolicy::new(bulkhead_config(limit, max_wait))
+}
+
+fn bulkhead_config(limit: u32, max_wait: Duration) -> BulkheadConfig {
+    BulkheadConfig::builder()
+        .max_concurrent(limit)
+        .max_wait(max_wait)
+        .build()
+        .unwrap()
+}
+
+/// [`bulkhead`] on virtual time.
+fn virtual_bulkhead(
+    vt: &VirtualTime,
+    limit: u32,
+    max_wait: Duration,
+) -> driver::BulkheadPolicy<64, FixedLimit, VirtualTime> {
+    driver::BulkheadPolicy::with_runtime(bulkhead_config(limit, max_wait), vt.clone())
+}
+
+/// A rate limiter on virtual time.
+fn virtual_limiter(vt: &VirtualTime, quota: Quota) -> driver::RateLimiterPolicy<VirtualTime> {
+    driver::RateLimiterPolicy::with_runtime(quota, vt.clone())
+}
+
+/// A timeout on virtual time.
+fn virtual_timeout(vt: &VirtualTime, config: TimeoutConfig) -> driver::TimeoutPolicy<VirtualTime> {
+    driver::TimeoutPolicy::with_runtime(config, vt.clone())
+}
+
+/// A fail fast on virtual time.
+fn virtual_failfast(
+    vt: &VirtualTime,
+    config: FailFastConfig,
+) -> driver::FailFastPolicy<VirtualTime> {
+    driver::FailFastPolicy::with_runtime(config, vt.clone())
 }
 
 // ---------------------------------------------------------------- breaker
 
 #[test]
 fn breaker_opens_and_rejects_without_calling() {
-    let b = breaker(2, Duration::from_secs(60));
+    let vt = VirtualTime::new();
+    let b = virtual_breaker(&vt, 2, Duration::from_secs(60));
     let calls = AtomicU32::new(0);
     for _ in 0..2 {
         let r = b.call_blocking(|| {
@@ -55,6 +132,7 @@ fn breaker_opens_and_rejects_without_calling() {
         });
         assert_eq!(r, Err(Error::Inner("down")));
     }
+    let opened = vt.now();
     assert_eq!(b.state(), State::Open);
     let r = b.call_blocking(|| {
         calls.fetch_add(1, Ordering::SeqCst);
@@ -63,23 +141,21 @@ fn breaker_opens_and_rejects_without_calling() {
     let rejected = *r.unwrap_err().rejected().unwrap();
     assert_eq!(rejected.reason, RejectReason::BreakerOpen);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    // retry_at is about open_wait from now
-    let left = rejected
-        .retry_at
-        .unwrap()
-        .saturating_duration_since(StdClock.now());
-    assert!(
-        left > Duration::from_secs(59) && left <= Duration::from_secs(60),
-        "{left:?}"
+    // retry_at is open_wait from when it opened
+    assert_eq!(
+        rejected.retry_at,
+        Some(opened.saturating_add(Duration::from_secs(60)))
     );
 }
 
 #[test]
 fn breaker_panicking_closure_hands_the_half_open_probe_back() {
-    let b = breaker(1, Duration::from_millis(5));
+    let vt = VirtualTime::new();
+    let b = virtual_breaker(&vt, 1, Duration::from_millis(5));
     let _ = b.call_blocking(|| Err::<(), _>("down"));
     assert_eq!(b.state(), State::Open);
-    thread::sleep(Duration::from_millis(8));
+    advance(&vt, Duration::from_millis(5)); // the open wait ends
+    assert_eq!(b.state(), State::HalfOpen);
     // the probe panics
     let r = catch_unwind(AssertUnwindSafe(|| {
         b.call_blocking(|| -> Result<(), &str> { panic!("boom") })
@@ -134,32 +210,34 @@ fn bulkhead_panicking_closure_returns_its_slot() {
 
 #[test]
 fn bulkhead_full_without_wait_rejects_at_once() {
-    let db = bulkhead(1, Duration::ZERO);
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::ZERO);
     let slot = db.acquire_blocking().unwrap();
-    let started = WallInstant::now();
+    let start = vt.now();
     let r = db.call_blocking(|| Ok::<_, ()>(()));
-    assert!(started.elapsed() < PROMPT);
+    assert_eq!(since(&vt, start), Duration::ZERO, "no wait");
     assert_eq!(
         r.unwrap_err().rejected().unwrap().reason,
         RejectReason::BulkheadFull
     );
+    assert_eq!(db.queued(), 0);
     drop(slot);
     assert_eq!(db.in_flight(), 0);
 }
 
 #[test]
 fn bulkhead_waiter_gives_up_after_max_wait_and_leaves_the_queue() {
-    let db = bulkhead(1, Duration::from_millis(15));
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_millis(15));
     let slot = db.acquire_blocking().unwrap();
-    let started = WallInstant::now();
+    let start = vt.now();
     let r = db.call_blocking(|| Ok::<_, ()>(()));
-    let waited = started.elapsed();
     assert_eq!(
         r.unwrap_err().rejected().unwrap().reason,
         RejectReason::BulkheadWaitExpired
     );
-    assert!(waited >= Duration::from_millis(14), "{waited:?}");
-    assert!(waited < Duration::from_millis(45), "{waited:?}");
+    // it waited max_wait, no less and no more
+    assert_eq!(since(&vt, start), Duration::from_millis(15));
     assert_eq!(db.queued(), 0);
     drop(slot);
     assert_eq!(db.in_flight(), 0);
@@ -167,7 +245,7 @@ fn bulkhead_waiter_gives_up_after_max_wait_and_leaves_the_queue() {
 
 #[test]
 fn bulkhead_released_slot_goes_to_the_parked_waiter() {
-    let db = bulkhead(1, Duration::from_millis(45));
+    let db = bulkhead(1, PATIENT);
     let slot = db.acquire_blocking().unwrap();
     thread::scope(|s| {
         let waiter = s.spawn(|| db.call_blocking(|| Ok::<_, ()>("served")));
@@ -182,13 +260,7 @@ fn bulkhead_released_slot_goes_to_the_parked_waiter() {
 
 #[test]
 fn bulkhead_queue_full_is_its_own_reason() {
-    let db: BulkheadPolicy<1> = BulkheadPolicy::new(
-        BulkheadConfig::builder()
-            .max_concurrent(1)
-            .max_wait(Duration::from_millis(45))
-            .build()
-            .unwrap(),
-    );
+    let db: BulkheadPolicy<1> = BulkheadPolicy::new(bulkhead_config(1, PATIENT));
     let slot = db.acquire_blocking().unwrap();
     thread::scope(|s| {
         let waiter = s.spawn(|| db.call_blocking(|| Ok::<_, ()>(1)));
@@ -205,19 +277,32 @@ fn bulkhead_queue_full_is_its_own_reason() {
     });
 }
 
+/// 16 threads, 2 slots: the first two callers hold both slots together
+/// until the other 14 have queued behind them, so the limit is reached and
+/// every later slot goes through the queue.
 #[test]
 fn bulkhead_never_exceeds_its_limit_under_many_threads() {
-    let db = bulkhead(2, Duration::from_secs(5));
+    let db = bulkhead(2, PATIENT);
     let now = AtomicU32::new(0);
     let peak = AtomicU32::new(0);
     let done = AtomicU32::new(0);
+    let entered = AtomicU32::new(0);
+    let both_in = Barrier::new(2);
     thread::scope(|s| {
         for _ in 0..16 {
             s.spawn(|| {
                 let r = db.call_blocking(|| {
                     let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(n, Ordering::SeqCst);
-                    thread::sleep(Duration::from_millis(1));
+                    if entered.fetch_add(1, Ordering::SeqCst) < 2 {
+                        both_in.wait();
+                        while db.queued() < 14 {
+                            thread::yield_now();
+                        }
+                        both_in.wait(); // neither leaves before both saw them
+                    } else {
+                        thread::yield_now();
+                    }
                     now.fetch_sub(1, Ordering::SeqCst);
                     Ok::<_, ()>(())
                 });
@@ -228,37 +313,44 @@ fn bulkhead_never_exceeds_its_limit_under_many_threads() {
         }
     });
     assert_eq!(done.load(Ordering::SeqCst), 16);
-    assert!(peak.load(Ordering::SeqCst) <= 2);
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
     assert_eq!((db.in_flight(), db.queued()), (0, 0));
 }
 
 /// The core's docs: `Duration::MAX` waits forever. A waiter with it is
-/// served when the slot comes back.
+/// still queued a century later, and is served when the slot comes back.
 #[test]
 fn bulkhead_max_wait_duration_max_waits_and_is_served() {
-    let db = bulkhead(1, Duration::MAX);
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::MAX);
     let slot = db.acquire_blocking().unwrap();
     thread::scope(|s| {
         let waiter = s.spawn(|| db.call_blocking(|| Ok::<_, ()>("late")));
         while db.queued() == 0 {
             thread::yield_now();
         }
-        thread::sleep(Duration::from_millis(2));
+        advance(&vt, Duration::from_secs(100 * 365 * 24 * 3600));
+        db.on_deadline(); // any wait due by now ends
+        assert_eq!(db.queued(), 1, "still waiting");
         drop(slot);
         assert_eq!(waiter.join().unwrap(), Ok("late"));
     });
+    assert_eq!((db.in_flight(), db.queued()), (0, 0));
 }
 
 /// `with_max_wait(ZERO)` on the handle: "zero: rejected at once".
 #[test]
 fn bulkhead_handle_with_max_wait_zero_rejects_at_once() {
-    let db = bulkhead(1, Duration::from_secs(5));
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_secs(5));
     let slot = db.acquire_blocking().unwrap();
     let hurried = db.clone().with_max_wait(Duration::ZERO);
-    let started = WallInstant::now();
+    let start = vt.now();
     let r = hurried.call_blocking(|| Ok::<_, ()>(()));
-    assert!(started.elapsed() < PROMPT);
+    // not the bulkhead's own 5 s
+    assert_eq!(since(&vt, start), Duration::ZERO);
     assert!(r.is_err());
+    assert_eq!(db.queued(), 0);
     drop(slot);
 }
 
@@ -275,54 +367,65 @@ fn bulkhead_zero_limit_is_a_config_error_naming_the_field() {
 
 #[test]
 fn limiter_blocks_for_its_turn_then_runs() {
-    // 200 a second, burst 1: the second call waits about 5 ms
-    let rows = RateLimiterPolicy::new(Quota::per_second(200).unwrap())
+    // 200 a second, burst 1: the second call waits 5 ms
+    let vt = VirtualTime::new();
+    let rows = virtual_limiter(&vt, Quota::per_second(200).unwrap())
         .with_max_wait(Duration::from_millis(40));
     assert_eq!(rows.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
-    let started = WallInstant::now();
+    let start = vt.now();
     assert_eq!(rows.call_blocking(|| Ok::<_, ()>(2)), Ok(2));
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(3), "{waited:?}");
-    assert!(waited < Duration::from_millis(40), "{waited:?}");
+    assert_eq!(since(&vt, start), Duration::from_millis(5));
 }
 
 #[test]
 fn limiter_max_wait_zero_rejects_with_retry_at() {
-    let rows = RateLimiterPolicy::new(Quota::per_second(10).unwrap()).with_max_wait(Duration::ZERO);
+    let vt = VirtualTime::new();
+    let rows = virtual_limiter(&vt, Quota::per_second(10).unwrap()).with_max_wait(Duration::ZERO);
+    let start = vt.now();
     assert!(rows.call_blocking(|| Ok::<_, ()>(())).is_ok());
     let r = rows.call_blocking(|| Ok::<_, ()>(()));
     let rejected = *r.unwrap_err().rejected().unwrap();
     assert_eq!(rejected.reason, RejectReason::RateLimited);
-    let left = rejected
-        .retry_at
-        .unwrap()
-        .saturating_duration_since(StdClock.now());
-    assert!(
-        left <= Duration::from_millis(100) && left > Duration::from_millis(50),
-        "{left:?}"
+    // the next permit: 100 ms after the first
+    assert_eq!(
+        rejected.retry_at,
+        Some(start.saturating_add(Duration::from_millis(100)))
     );
+    assert_eq!(since(&vt, start), Duration::ZERO, "no wait");
 }
 
 #[test]
 fn limiter_with_max_wait_duration_max_does_not_panic() {
-    let rows =
-        RateLimiterPolicy::new(Quota::per_second(1_000).unwrap()).with_max_wait(Duration::MAX);
+    let vt = VirtualTime::new();
+    let rows = virtual_limiter(&vt, Quota::per_second(1_000).unwrap()).with_max_wait(Duration::MAX);
     assert_eq!(rows.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
     assert_eq!(rows.call_blocking(|| Ok::<_, ()>(2)), Ok(2));
+    // the second waited its 1 ms turn
+    assert_eq!(vt.now(), Instant::from_millis(1));
 }
 
+/// 1000 a second, burst 5: 20 calls from 4 threads, each parked until its
+/// turn on a shared virtual clock. Whatever the interleaving, the `i`-th
+/// call to run did not run before `i - 4` ms, so the last not before 15 ms.
 #[test]
 fn limiter_many_threads_never_beat_the_rate() {
-    // 1000 a second, burst 5; 20 calls from 4 threads take at least 15 ms
-    let rows = RateLimiterPolicy::new(Quota::per_second(1_000).unwrap().with_burst(5).unwrap())
-        .with_max_wait(Duration::from_millis(45));
+    let vt = VirtualTime::new();
+    let rows = virtual_limiter(
+        &vt,
+        Quota::per_second(1_000).unwrap().with_burst(5).unwrap(),
+    )
+    .with_max_wait(Duration::from_millis(45));
+    let ran = Mutex::new(Vec::new());
     let ok = AtomicU32::new(0);
-    let started = WallInstant::now();
     thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..5 {
-                    if rows.call_blocking(|| Ok::<_, ()>(())).is_ok() {
+                    let r = rows.call_blocking(|| {
+                        ran.lock().unwrap().push(vt.now());
+                        Ok::<_, ()>(())
+                    });
+                    if r.is_ok() {
                         ok.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -330,16 +433,19 @@ fn limiter_many_threads_never_beat_the_rate() {
         }
     });
     assert_eq!(ok.load(Ordering::SeqCst), 20);
-    assert!(
-        started.elapsed() >= Duration::from_millis(14),
-        "{:?}",
-        started.elapsed()
-    );
+    let mut ran = ran.into_inner().unwrap();
+    ran.sort();
+    for (i, at) in ran.iter().enumerate() {
+        let earliest = Instant::from_millis(i.saturating_sub(4) as u64);
+        assert!(*at >= earliest, "call {i} ran at {at:?}: {ran:?}");
+    }
+    assert!(vt.now() >= Instant::from_millis(15), "{:?}", vt.now());
 }
 
 #[test]
 fn limiter_panicking_closure_keeps_the_permit_used() {
-    let rows = RateLimiterPolicy::new(Quota::per_second(10).unwrap()).with_max_wait(Duration::ZERO);
+    let vt = VirtualTime::new();
+    let rows = virtual_limiter(&vt, Quota::per_second(10).unwrap()).with_max_wait(Duration::ZERO);
     let r = catch_unwind(AssertUnwindSafe(|| {
         rows.call_blocking(|| -> Result<(), ()> { panic!("boom") })
     }));
@@ -357,21 +463,34 @@ fn quota_zero_is_an_error() {
 
 // ---------------------------------------------------------------- retry
 
+fn retry_config(attempts: u32, backoff: Duration) -> RetryConfig {
+    RetryConfig::builder()
+        .max_attempts(attempts)
+        .backoff(BackoffKind::Constant(backoff))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
 fn retry(attempts: u32, backoff: Duration) -> RetryPolicy {
-    RetryPolicy::new(
-        RetryConfig::builder()
-            .max_attempts(attempts)
-            .backoff(BackoffKind::Constant(backoff))
-            .jitter(Jitter::None)
-            .build()
-            .unwrap(),
-    )
+    RetryPolicy::new(retry_config(attempts, backoff))
+}
+
+/// [`retry`] on virtual time: a backoff jumps the clock.
+fn virtual_retry(
+    vt: &VirtualTime,
+    attempts: u32,
+    backoff: Duration,
+) -> driver::RetryPolicy<failsafe_thread::NoBudget, VirtualTime> {
+    driver::RetryPolicy::with_runtime(retry_config(attempts, backoff), vt.clone())
 }
 
 #[test]
 fn retry_gives_up_after_max_attempts_with_the_last_error() {
-    let r = retry(3, Duration::from_millis(1));
+    let vt = VirtualTime::new();
+    let r = virtual_retry(&vt, 3, Duration::from_millis(1));
     let calls = AtomicU32::new(0);
+    let start = vt.now();
     let e = r
         .call_blocking(|attempt| {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -383,15 +502,18 @@ fn retry_gives_up_after_max_attempts_with_the_last_error() {
         (GiveUp::Attempts, 3, Some(3))
     );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // two backoffs of 1 ms between the three attempts
+    assert_eq!(since(&vt, start), Duration::from_millis(2));
 }
 
 #[test]
 fn retry_zero_backoff_retries_at_once() {
-    let r = retry(5, Duration::ZERO);
-    let started = WallInstant::now();
+    let vt = VirtualTime::new();
+    let r = virtual_retry(&vt, 5, Duration::ZERO);
+    let start = vt.now();
     let v = r.call_blocking(|a| if a.number < 5 { Err("x") } else { Ok(a.number) });
     assert_eq!(v, Ok(5));
-    assert!(started.elapsed() < Duration::from_millis(20));
+    assert_eq!(since(&vt, start), Duration::ZERO);
 }
 
 #[test]
@@ -413,28 +535,32 @@ fn retry_panicking_attempt_propagates_and_the_policy_still_works() {
 /// A huge backoff under a short caller deadline gives up at once.
 #[test]
 fn retry_huge_backoff_under_a_deadline_gives_up_without_sleeping() {
-    let r = retry(3, Duration::from_secs(3_600));
-    let deadline = Deadline::after(StdClock.now(), Duration::from_millis(20));
-    let started = WallInstant::now();
+    let vt = VirtualTime::new();
+    let r = virtual_retry(&vt, 3, Duration::from_secs(3_600));
+    let start = vt.now();
+    let deadline = Deadline::after(start, Duration::from_millis(20));
     let e = r
         .call_blocking_with_deadline(&failsafe_thread::DefaultClassifier, deadline, |_| {
             Err::<(), _>("x")
         })
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(15));
     assert_eq!((e.reason, e.attempts), (GiveUp::Deadline, 1));
+    assert_eq!(since(&vt, start), Duration::ZERO, "no wait");
 }
 
 #[test]
 fn retry_backoff_duration_max_does_not_panic() {
-    let r = retry(2, Duration::MAX);
-    let deadline = Deadline::after(StdClock.now(), Duration::from_millis(10));
+    let vt = VirtualTime::new();
+    let r = virtual_retry(&vt, 2, Duration::MAX);
+    let start = vt.now();
+    let deadline = Deadline::after(start, Duration::from_millis(10));
     let e = r
         .call_blocking_with_deadline(&failsafe_thread::DefaultClassifier, deadline, |_| {
             Err::<(), _>("x")
         })
         .unwrap_err();
     assert_eq!(e.reason, GiveUp::Deadline);
+    assert_eq!(since(&vt, start), Duration::ZERO, "no wait");
 }
 
 #[test]
@@ -445,7 +571,8 @@ fn retry_zero_attempts_is_a_config_error_naming_the_field() {
 
 #[test]
 fn retry_shared_by_threads() {
-    let r = retry(3, Duration::from_millis(1));
+    let vt = VirtualTime::new();
+    let r = virtual_retry(&vt, 3, Duration::from_millis(1));
     let calls = AtomicU32::new(0);
     thread::scope(|s| {
         for _ in 0..8 {
@@ -465,10 +592,11 @@ fn retry_shared_by_threads() {
 
 #[test]
 fn timeout_replaces_a_late_result() {
-    let t = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(5)).unwrap());
+    let vt = VirtualTime::new();
+    let t = virtual_timeout(&vt, TimeoutConfig::new(Duration::from_millis(5)).unwrap());
     let r = t.call_blocking(|deadline| {
-        assert!(deadline.remaining(StdClock.now()) <= Duration::from_millis(5));
-        thread::sleep(Duration::from_millis(10));
+        assert_eq!(deadline.remaining(vt.now()), Duration::from_millis(5));
+        advance(&vt, Duration::from_millis(10)); // slow
         Ok::<_, ()>("late")
     });
     assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
@@ -478,12 +606,13 @@ fn timeout_replaces_a_late_result() {
 
 #[test]
 fn timeout_soft_mode_keeps_the_late_result() {
+    let vt = VirtualTime::new();
     let config = TimeoutConfig::new(Duration::from_millis(2))
         .unwrap()
         .mode(TimeoutMode::Soft);
-    let t = TimeoutPolicy::new(config);
+    let t = virtual_timeout(&vt, config);
     let r = t.call_blocking(|_| {
-        thread::sleep(Duration::from_millis(5));
+        advance(&vt, Duration::from_millis(5)); // slow
         Ok::<_, ()>("late")
     });
     assert_eq!(r, Ok("late"));
@@ -503,9 +632,10 @@ fn timeout_duration_max_does_not_panic() {
 
 #[test]
 fn timeout_passed_parent_deadline_does_not_call() {
-    let t = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_secs(1)).unwrap());
-    let passed = Deadline::after(StdClock.now(), Duration::from_nanos(1));
-    thread::sleep(Duration::from_millis(1));
+    let vt = VirtualTime::new();
+    let t = virtual_timeout(&vt, TimeoutConfig::new(Duration::from_secs(1)).unwrap());
+    let passed = Deadline::after(vt.now(), Duration::from_nanos(1));
+    advance(&vt, Duration::from_millis(1));
     let called = AtomicU32::new(0);
     let r = t.call_blocking_with_deadline(passed, |_| {
         called.fetch_add(1, Ordering::SeqCst);
@@ -576,8 +706,9 @@ fn failfast_opens_and_is_closed_by_a_health_report() {
 
 #[test]
 fn pipeline_call_blocking_retries_through_a_breaker() {
-    let b = breaker(5, Duration::from_secs(60));
-    let pipeline = Pipeline::new(StdClock).admit(&b).retry(
+    let vt = VirtualTime::new();
+    let b = virtual_breaker(&vt, 5, Duration::from_secs(60));
+    let pipeline = Pipeline::new(vt.clone()).admit(&b).retry(
         RetryConfig::builder()
             .max_attempts(3)
             .backoff(BackoffKind::Constant(Duration::from_millis(1)))
@@ -617,13 +748,14 @@ fn pipeline_call_blocking_panicking_op_returns_every_permit() {
 
 #[test]
 fn pipeline_call_blocking_attempt_timeout_makes_a_late_attempt_a_timeout() {
-    let db = bulkhead(1, Duration::ZERO);
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::ZERO);
+    let pipeline = Pipeline::new(vt.clone())
         .admit(&db)
         .attempt_timeout(TimeoutConfig::new(Duration::from_millis(3)).unwrap());
     let e = pipeline
         .call_blocking(|_| {
-            thread::sleep(Duration::from_millis(6));
+            advance(&vt, Duration::from_millis(6)); // slow
             Ok::<_, ()>(())
         })
         .unwrap_err();
@@ -633,12 +765,14 @@ fn pipeline_call_blocking_attempt_timeout_makes_a_late_attempt_a_timeout() {
 
 #[test]
 fn pipeline_call_blocking_waits_for_the_limiter() {
-    let limiter = RateLimiterPolicy::new(Quota::per_second(200).unwrap());
-    let pipeline = Pipeline::new(StdClock).admit(&limiter);
+    let vt = VirtualTime::new();
+    let limiter = virtual_limiter(&vt, Quota::per_second(200).unwrap());
+    let pipeline = Pipeline::new(vt.clone()).admit(&limiter);
     assert_eq!(pipeline.call_blocking(|_| Ok::<_, ()>(1)), Ok(1));
-    let started = WallInstant::now();
+    let start = vt.now();
     assert_eq!(pipeline.call_blocking(|_| Ok::<_, ()>(2)), Ok(2));
-    assert!(started.elapsed() >= Duration::from_millis(3));
+    // its turn: 5 ms after the first
+    assert_eq!(since(&vt, start), Duration::from_millis(5));
 }
 
 /// README: "a server that should answer 429 at once says
@@ -646,21 +780,27 @@ fn pipeline_call_blocking_waits_for_the_limiter() {
 /// queue included)".
 #[test]
 fn pipeline_max_wait_zero_rejects_a_queued_bulkhead_at_once() {
-    let db = bulkhead(1, Duration::from_secs(5));
-    let pipeline = Pipeline::new(StdClock).admit(&db).max_wait(Duration::ZERO);
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_secs(5));
+    let pipeline = Pipeline::new(vt.clone())
+        .admit(&db)
+        .max_wait(Duration::ZERO);
     let slot = db.acquire_blocking().unwrap();
-    let started = WallInstant::now();
+    let start = vt.now();
     let e = pipeline.call_blocking(|_| Ok::<_, ()>(())).unwrap_err();
-    assert!(started.elapsed() < PROMPT);
+    // not the bulkhead's own 5 s
+    assert_eq!(since(&vt, start), Duration::ZERO);
     assert!(e.rejected().is_some(), "{e:?}");
+    assert_eq!(db.queued(), 0);
     drop(slot);
 }
 
 #[test]
 fn pipeline_all_or_nothing_a_rejecting_limiter_holds_no_bulkhead_slot() {
-    let db = bulkhead(2, Duration::ZERO);
-    let limiter = RateLimiterPolicy::new(Quota::per_second(1).unwrap());
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 2, Duration::ZERO);
+    let limiter = virtual_limiter(&vt, Quota::per_second(1).unwrap());
+    let pipeline = Pipeline::new(vt.clone())
         .admit(&db)
         .admit(&limiter)
         .max_wait(Duration::ZERO);
@@ -670,21 +810,29 @@ fn pipeline_all_or_nothing_a_rejecting_limiter_holds_no_bulkhead_slot() {
     assert_eq!(db.in_flight(), 0);
 }
 
+/// 8 threads, 2 slots: the first two callers hold both slots together
+/// until the other 6 have queued behind them.
 #[test]
 fn pipeline_call_blocking_shared_by_threads() {
-    let db = bulkhead(2, Duration::from_secs(1));
+    let db = bulkhead(2, PATIENT);
     let pipeline = Pipeline::new(StdClock).admit(&db);
     let ok = AtomicU32::new(0);
+    let entered = AtomicU32::new(0);
+    let both_in = Barrier::new(2);
     thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
-                if pipeline
-                    .call_blocking(|_| {
-                        thread::sleep(Duration::from_millis(1));
-                        Ok::<_, ()>(())
-                    })
-                    .is_ok()
-                {
+                let r = pipeline.call_blocking(|_| {
+                    if entered.fetch_add(1, Ordering::SeqCst) < 2 {
+                        both_in.wait();
+                        while db.queued() < 6 {
+                            thread::yield_now();
+                        }
+                        both_in.wait(); // neither leaves before both saw them
+                    }
+                    Ok::<_, ()>(())
+                });
+                if r.is_ok() {
                     ok.fetch_add(1, Ordering::SeqCst);
                 }
             });
@@ -714,15 +862,15 @@ fn handles_are_send_sync_and_shared_by_arc() {
 /// deadline, not a wait of the bulkhead's own 1 s.
 #[test]
 fn pipeline_overall_timeout_cuts_a_bulkhead_queue_wait() {
-    let db = bulkhead(1, Duration::from_secs(1));
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_secs(1));
+    let pipeline = Pipeline::new(vt.clone())
         .admit(&db)
         .timeout(Duration::from_millis(10));
     let slot = db.acquire_blocking().unwrap();
-    let started = WallInstant::now();
+    let start = vt.now();
     let e = pipeline.call_blocking(|_| Ok::<_, ()>(())).unwrap_err();
-    let waited = started.elapsed();
-    assert!(waited < PROMPT, "{waited:?}");
+    assert_eq!(since(&vt, start), Duration::from_millis(10));
     assert!(e.is_timeout(), "{e:?}");
     assert_eq!(db.queued(), 0);
     drop(slot);
@@ -732,38 +880,35 @@ fn pipeline_overall_timeout_cuts_a_bulkhead_queue_wait() {
 /// after its deadline does not wait for it.
 #[test]
 fn pipeline_limiter_never_waits_past_the_overall_timeout() {
-    let limiter = RateLimiterPolicy::new(Quota::per_second(1).unwrap());
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let limiter = virtual_limiter(&vt, Quota::per_second(1).unwrap());
+    let pipeline = Pipeline::new(vt.clone())
         .admit(&limiter)
         .timeout(Duration::from_millis(10));
     assert!(pipeline.call_blocking(|_| Ok::<_, ()>(())).is_ok());
-    let started = WallInstant::now();
+    let start = vt.now();
     let e = pipeline.call_blocking(|_| Ok::<_, ()>(())).unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_millis(45),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(e.rejected().is_some() || e.is_timeout(), "{e:?}");
+    // its turn is 1 s away, past its 10 ms: turned away without waiting
+    assert_eq!(since(&vt, start), Duration::ZERO);
+    let rejected = e
+        .rejected()
+        .expect("rejected by the limiter, not timed out");
+    assert_eq!(rejected.reason, RejectReason::RateLimited);
+    assert_eq!(rejected.retry_at, Some(start + Duration::from_secs(1)));
 }
 
 /// README: "with the default `Retry-After` rule a retry first waits for the
 /// breaker's `retry_at`".
 #[test]
 fn pipeline_retry_waits_for_the_breaker_then_probes() {
-    let b = breaker(1, Duration::from_millis(8));
-    let pipeline = Pipeline::new(StdClock).admit(&b).retry(
-        RetryConfig::builder()
-            .max_attempts(3)
-            .backoff(BackoffKind::Constant(Duration::from_millis(1)))
-            .jitter(Jitter::None)
-            .build()
-            .unwrap(),
-    );
-    let started = WallInstant::now();
-    let ran = AtomicU32::new(0);
+    let vt = VirtualTime::new();
+    let b = virtual_breaker(&vt, 1, Duration::from_millis(8));
+    let pipeline = Pipeline::new(vt.clone())
+        .admit(&b)
+        .retry(retry_config(3, Duration::from_millis(1)));
+    let ran = Mutex::new(Vec::new());
     let v = pipeline.call_blocking(|a| {
-        ran.fetch_add(1, Ordering::SeqCst);
+        ran.lock().unwrap().push(vt.now());
         if a.number == 1 {
             Err("down")
         } else {
@@ -773,11 +918,10 @@ fn pipeline_retry_waits_for_the_breaker_then_probes() {
     // attempt 2 meets the open breaker (a rejection spends an attempt, as in
     // Failsafe for Java); attempt 3 waits for its retry_at and probes
     assert_eq!(v, Ok(3));
-    assert_eq!(ran.load(Ordering::SeqCst), 2);
-    assert!(
-        started.elapsed() >= Duration::from_millis(7),
-        "{:?}",
-        started.elapsed()
+    assert_eq!(
+        *ran.lock().unwrap(),
+        [Instant::ZERO, Instant::from_millis(8)],
+        "the probe runs when the open wait ends"
     );
     assert_eq!(b.state(), State::Closed);
 }
@@ -799,8 +943,9 @@ fn limiter_weight_zero_and_huge_do_not_panic() {
 
 #[test]
 fn keyed_limiter_blocking_per_key() {
-    let per_user: failsafe_thread::KeyedRateLimiterPolicy<&str> =
-        failsafe_thread::KeyedRateLimiterPolicy::new(Quota::per_second(1).unwrap())
+    let vt = VirtualTime::new();
+    let per_user: driver::KeyedRateLimiterPolicy<&str, 1024, VirtualTime> =
+        driver::KeyedRateLimiterPolicy::with_runtime(Quota::per_second(1).unwrap(), vt.clone())
             .with_max_wait(Duration::ZERO);
     assert!(
         per_user
@@ -820,7 +965,9 @@ fn keyed_limiter_blocking_per_key() {
 }
 
 /// Waiters with a very short max wait racing releases: no slot and no
-/// queue place is ever lost.
+/// queue place is ever lost. The one test whose waiters wait for real
+/// time (300 µs each, on the real clock: a wait running out at the moment
+/// a slot comes back is what it tests); it asserts no timing.
 #[test]
 fn bulkhead_short_waits_racing_releases_leak_nothing() {
     let db = bulkhead(1, Duration::from_micros(300));
@@ -830,7 +977,7 @@ fn bulkhead_short_waits_racing_releases_leak_nothing() {
             s.spawn(|| {
                 for _ in 0..40 {
                     match db.call_blocking(|| {
-                        thread::sleep(Duration::from_micros(100));
+                        thread::yield_now();
                         Ok::<_, ()>(())
                     }) {
                         Ok(()) => ok.fetch_add(1, Ordering::SeqCst),
@@ -893,31 +1040,79 @@ fn hedge(attempts: u32, delay: failsafe_thread::HedgeDelay) -> failsafe_thread::
         .unwrap()
 }
 
+/// A gate an attempt's thread blocks on until the test opens it, and how
+/// the test learns that the attempt ended: an attempt the call no longer
+/// waits for can be shown to be still running when the call returns.
+struct Gate {
+    open: mpsc::Sender<()>,
+    ended: mpsc::Receiver<()>,
+}
+
+/// The attempt's side of a [`Gate`]: `pass` blocks until the gate opens,
+/// then reports the attempt ended.
+struct Pass {
+    opened: Mutex<mpsc::Receiver<()>>,
+    ended: Mutex<mpsc::Sender<()>>,
+}
+
+impl Pass {
+    fn pass(&self) {
+        let _ = self.opened.lock().unwrap().recv();
+        let _ = self.ended.lock().unwrap().send(());
+    }
+}
+
+fn gate() -> (Gate, Pass) {
+    let (open, opened) = mpsc::channel();
+    let (end, ended) = mpsc::channel();
+    let pass = Pass {
+        opened: Mutex::new(opened),
+        ended: Mutex::new(end),
+    };
+    (Gate { open, ended }, pass)
+}
+
+impl Gate {
+    /// Whether the attempt is still blocked at the gate.
+    fn still_running(&self) -> bool {
+        self.ended.try_recv().is_err()
+    }
+
+    /// Opens the gate and waits for the attempt to end.
+    fn open_and_wait(self) {
+        self.open.send(()).unwrap();
+        self.ended.recv().unwrap();
+    }
+}
+
+/// The first attempt answers only when the test lets it, after the call
+/// returned: the hedge, started at its delay (3 ms, on virtual time), wins.
 #[test]
 fn call_hedged_blocking_slow_first_attempt_loses_and_gives_its_slot_back() {
-    let db = bulkhead(4, Duration::ZERO);
-    let pipeline = Pipeline::new(StdClock).admit(&db);
-    let started = WallInstant::now();
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 4, Duration::ZERO);
+    let pipeline = Pipeline::new(vt.clone()).admit(&db);
+    let (gate, pass) = gate();
     let r = pipeline.call_hedged_blocking(
         hedge(
             2,
             failsafe_thread::HedgeDelay::Fixed(Duration::from_millis(3)),
         ),
         (),
-        failsafe_thread::Idempotent(|a: failsafe_thread::Attempt| {
+        failsafe_thread::Idempotent(move |a: failsafe_thread::Attempt| {
             if a.number == 1 {
-                thread::sleep(Duration::from_millis(40));
+                pass.pass(); // slow
             }
             Ok::<_, ()>(a.number)
         }),
     );
     assert_eq!(r, Ok(2));
-    assert!(
-        started.elapsed() < Duration::from_millis(30),
-        "{:?}",
-        started.elapsed()
-    );
+    // answered when the hedge did, at its delay
+    assert_eq!(vt.now(), Instant::from_millis(3));
+    assert!(gate.still_running(), "the call did not wait for the loser");
     // the loser is abandoned: its slot is back though its thread runs on
+    assert_eq!(db.in_flight(), 0);
+    gate.open_and_wait();
     assert_eq!(db.in_flight(), 0);
 }
 
@@ -961,22 +1156,35 @@ fn call_hedged_blocking_every_attempt_panicking_panics_the_caller() {
 type Store = failsafe_thread::driver::cache::WithWaiters<failsafe_thread::Cache<u32, u64, 16>, 8>;
 type ThreadCache = failsafe_thread::SharedCache<Store, failsafe_thread::StdLock<Store>, StdClock>;
 
+/// A cache whose leader's mark lasts an hour and whose followers re-check
+/// hourly: a follower its leader does not wake hangs the test instead of
+/// passing late.
 fn thread_cache(config: failsafe_thread::CacheConfig) -> ThreadCache {
+    let hour = Duration::from_secs(3_600);
     failsafe_thread::SharedCache::new(
         failsafe_thread::StdLock::new(failsafe_thread::driver::cache::WithWaiters::new(
             failsafe_thread::Cache::new(config, 1),
         )),
         StdClock,
     )
+    .timing(hour, hour)
+    .unwrap()
 }
 
+/// Followers registered to be woken for their leader's load.
+fn followers(c: &ThreadCache) -> usize {
+    c.with(|s| s.waiters().len())
+}
+
+/// Four threads miss together: one loads while the three others wait for
+/// it (the load ends only once all three are waiting), and its end wakes
+/// them with its value.
 #[test]
 fn cache_blocking_coalesces_threads_and_wakes_followers() {
     use failsafe_thread::Cached;
     let c = thread_cache(failsafe_thread::CacheConfig::DEFAULT);
     let loads = AtomicU32::new(0);
     let barrier = Barrier::new(4);
-    let started = WallInstant::now();
     thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
@@ -984,7 +1192,9 @@ fn cache_blocking_coalesces_threads_and_wakes_followers() {
                     barrier.wait();
                     c.get_or_load_blocking(1, || {
                         loads.fetch_add(1, Ordering::SeqCst);
-                        thread::sleep(Duration::from_millis(15));
+                        while followers(&c) < 3 {
+                            thread::yield_now();
+                        }
                         Ok::<_, ()>(10)
                     })
                 })
@@ -997,27 +1207,24 @@ fn cache_blocking_coalesces_threads_and_wakes_followers() {
         }
     });
     assert_eq!(loads.load(Ordering::SeqCst), 1);
-    assert!(
-        started.elapsed() < Duration::from_millis(45),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(followers(&c), 0);
 }
 
 /// "A panicking loader ends its mark": a follower waiting for it loads at
-/// once instead of waiting out the 30 s lease.
+/// once instead of waiting out the lease (an hour here).
 #[test]
 fn cache_blocking_panicking_leader_hands_the_load_to_a_follower() {
     use failsafe_thread::Cached;
     let c = thread_cache(failsafe_thread::CacheConfig::DEFAULT);
     let leading = Barrier::new(2);
-    let started = WallInstant::now();
     thread::scope(|s| {
         let leader = s.spawn(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 c.get_or_load_blocking(5, || -> Result<u64, ()> {
                     leading.wait();
-                    thread::sleep(Duration::from_millis(5));
+                    while followers(&c) < 1 {
+                        thread::yield_now();
+                    }
                     panic!("loader bug")
                 })
             }))
@@ -1027,11 +1234,6 @@ fn cache_blocking_panicking_leader_hands_the_load_to_a_follower() {
         assert_eq!(v, Ok(Cached::Loaded(50)));
         assert!(leader.join().unwrap().is_err());
     });
-    assert!(
-        started.elapsed() < Duration::from_millis(45),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
@@ -1076,9 +1278,10 @@ mod decorator {
     use std::sync::LazyLock;
     use std::time::Duration;
 
+    use failsafe_conformance::VirtualTime;
     use failsafe_thread::{
-        BackoffKind, BulkheadConfig, BulkheadPolicy, Error, Jitter, Pipeline, PipelineError,
-        RetryConfig, RetryError, RetryPolicy, StdClock, policy,
+        BackoffKind, BulkheadConfig, BulkheadPolicy, Clock, Error, Jitter, NoBudget, Pipeline,
+        PipelineError, RetryConfig, RetryError, StdClock, driver, policy,
     };
 
     static DB: LazyLock<BulkheadPolicy> = LazyLock::new(|| {
@@ -1100,14 +1303,17 @@ mod decorator {
         assert_eq!(query(false), Ok(1));
     }
 
-    static RETRY: LazyLock<RetryPolicy> = LazyLock::new(|| {
-        RetryPolicy::new(
+    /// The decorator takes any retry handle: this one on virtual time, so
+    /// its backoffs jump the clock.
+    static RETRY: LazyLock<driver::RetryPolicy<NoBudget, VirtualTime>> = LazyLock::new(|| {
+        driver::RetryPolicy::with_runtime(
             RetryConfig::builder()
                 .max_attempts(3)
                 .backoff(BackoffKind::Constant(Duration::from_millis(1)))
                 .jitter(Jitter::None)
                 .build()
                 .unwrap(),
+            VirtualTime::new(),
         )
     });
 
@@ -1121,9 +1327,16 @@ mod decorator {
 
     #[test]
     fn retry_decorated_fn_binds_the_attempt() {
+        let clock = RETRY.runtime();
+        let start = clock.now();
         assert_eq!(flaky(2), Ok(2));
         let e = flaky(9).unwrap_err();
         assert_eq!((e.attempts, e.last), (3, Some("flaky")));
+        // one backoff of 1 ms, then two
+        assert_eq!(
+            clock.now().saturating_duration_since(start),
+            Duration::from_millis(3)
+        );
     }
 
     struct Service {
@@ -1153,27 +1366,42 @@ mod decorator {
 }
 
 /// A hedge meeting a full bulkhead (the slot the first attempt holds) does
-/// not queue for it (a hedge beside a running attempt never waits): the caller thread is not parked
-/// in the queue, so the first attempt answers after 5 ms and wins.
+/// not queue for it (a hedge beside a running attempt never waits): it is
+/// turned away at once, at its delay (1 ms, on virtual time), and the
+/// first attempt, which answers only once the hedge was turned away, wins.
+/// Had the hedge queued, the caller would have waited out the bulkhead's
+/// 40 ms.
 #[test]
 fn call_hedged_blocking_hedge_queued_behind_the_first_attempt_does_not_wait_it_out() {
-    let db = bulkhead(1, Duration::from_millis(40));
-    let pipeline = Pipeline::new(StdClock).admit(&db);
-    let started = WallInstant::now();
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_millis(40));
+    let pipeline = Pipeline::new(vt.clone()).admit(&db);
+    let watched = db.clone();
     let r = pipeline.call_hedged_blocking(
         hedge(
             2,
             failsafe_thread::HedgeDelay::Fixed(Duration::from_millis(1)),
         ),
         (),
-        failsafe_thread::Idempotent(|a: failsafe_thread::Attempt| {
-            thread::sleep(Duration::from_millis(5));
+        failsafe_thread::Idempotent(move |a: failsafe_thread::Attempt| {
+            // answers once the hedge is turned away, or its wait ran out
+            while a.number == 1 && {
+                let m = watched.metrics();
+                m.rejected + m.expired == 0
+            } {
+                thread::yield_now();
+            }
             Ok::<_, ()>(a.number)
         }),
     );
-    let took = started.elapsed();
     assert_eq!(r, Ok(1));
-    assert!(took < Duration::from_millis(25), "{took:?}");
+    assert_eq!(
+        vt.now(),
+        Instant::from_millis(1),
+        "nobody waited in the queue"
+    );
+    let m = db.metrics();
+    assert_eq!((m.rejected, m.expired), (1, 0), "{m:?}");
     assert_eq!(db.in_flight(), 0);
 }
 
@@ -1220,9 +1448,11 @@ fn retry_budget_shared_by_threads_caps_retries() {
 /// Soft mode keeps the late result and reports it ("kept and reported").
 #[test]
 fn timeout_soft_mode_reports_the_overrun() {
+    let vt = VirtualTime::new();
     let expired = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&expired);
-    let t = TimeoutPolicy::new(
+    let t = virtual_timeout(
+        &vt,
         TimeoutConfig::new(Duration::from_millis(1))
             .unwrap()
             .mode(TimeoutMode::Soft),
@@ -1231,7 +1461,7 @@ fn timeout_soft_mode_reports_the_overrun() {
         seen.fetch_add(1, Ordering::SeqCst);
     });
     let r = t.call_blocking(|_| {
-        thread::sleep(Duration::from_millis(3));
+        advance(&vt, Duration::from_millis(3)); // slow
         Ok::<_, ()>(1)
     });
     assert_eq!(r, Ok(1));
@@ -1241,7 +1471,8 @@ fn timeout_soft_mode_reports_the_overrun() {
 /// A late blocking attempt is a timed-out attempt, and the retry tries again.
 #[test]
 fn pipeline_call_blocking_late_attempt_is_retried() {
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let pipeline = Pipeline::new(vt.clone())
         .retry(
             RetryConfig::builder()
                 .max_attempts(2)
@@ -1252,7 +1483,7 @@ fn pipeline_call_blocking_late_attempt_is_retried() {
         .attempt_timeout(TimeoutConfig::new(Duration::from_millis(3)).unwrap());
     let v = pipeline.call_blocking(|a| {
         if a.number == 1 {
-            thread::sleep(Duration::from_millis(6));
+            advance(&vt, Duration::from_millis(6)); // slow
         }
         Ok::<_, ()>(a.number)
     });
@@ -1276,8 +1507,8 @@ fn every_blocking_handle_is_send_and_sync() {
 /// order they queued.
 #[test]
 fn bulkhead_serves_parked_threads_in_fifo_order() {
-    let db = bulkhead(1, Duration::from_millis(45));
-    let order = std::sync::Mutex::new(Vec::new());
+    let db = bulkhead(1, PATIENT);
+    let order = Mutex::new(Vec::new());
     let slot = db.acquire_blocking().unwrap();
     thread::scope(|s| {
         for id in 0..4u32 {
@@ -1300,23 +1531,19 @@ fn bulkhead_serves_parked_threads_in_fifo_order() {
 /// `with_deadline`: "a bulkhead's queue gives the call up at it".
 #[test]
 fn bulkhead_queue_wait_is_cut_at_the_callers_deadline() {
-    let db = bulkhead(1, Duration::from_secs(1));
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 1, Duration::from_secs(1));
     let slot = db.acquire_blocking().unwrap();
+    let start = vt.now();
     let hurried = db
         .clone()
-        .with_deadline(Deadline::after(StdClock.now(), Duration::from_millis(8)));
-    let started = WallInstant::now();
+        .with_deadline(Deadline::after(start, Duration::from_millis(8)));
     let r = hurried.call_blocking(|| Ok::<_, ()>(()));
-    let waited = started.elapsed();
-    assert!(waited < PROMPT, "{waited:?}");
+    // it waited until its deadline, not the bulkhead's own 1 s
+    assert_eq!(since(&vt, start), Duration::from_millis(8));
+    // the caller's deadline, not the bulkhead's max_wait, ended the wait
     let reason = r.unwrap_err().rejected().unwrap().reason;
-    assert!(
-        matches!(
-            reason,
-            RejectReason::DeadlineTooShort | RejectReason::BulkheadWaitExpired
-        ),
-        "{reason:?}"
-    );
+    assert_eq!(reason, RejectReason::DeadlineTooShort);
     assert_eq!(db.queued(), 0);
     drop(slot);
 }
@@ -1324,7 +1551,9 @@ fn bulkhead_queue_wait_is_cut_at_the_callers_deadline() {
 /// Fail fast's health probe, one per interval: a success closes it.
 #[test]
 fn failfast_probe_per_interval_closes_on_success() {
-    let ff = FailFastPolicy::new(
+    let vt = VirtualTime::new();
+    let ff = virtual_failfast(
+        &vt,
         FailFastConfig::builder()
             .consecutive_failures(1)
             .probe_interval(Duration::from_millis(8))
@@ -1334,7 +1563,7 @@ fn failfast_probe_per_interval_closes_on_success() {
     let _ = ff.call_blocking(|| Err::<(), _>("down"));
     let e = ff.call_blocking(|| Ok::<_, &str>(())).unwrap_err();
     assert_eq!(e.rejected().unwrap().reason, RejectReason::FailFastOpen);
-    thread::sleep(Duration::from_millis(9));
+    advance(&vt, Duration::from_millis(8)); // the probe interval passes
     assert_eq!(ff.call_blocking(|| Ok::<_, &str>(1)), Ok(1));
     assert_eq!(ff.state(), failsafe_thread::FailFastState::Closed);
 }
@@ -1344,7 +1573,9 @@ fn failfast_probe_per_interval_closes_on_success() {
 /// A fail fast probe that panics: the next call may probe at once.
 #[test]
 fn failfast_panicking_probe_is_not_lost() {
-    let ff = FailFastPolicy::new(
+    let vt = VirtualTime::new();
+    let ff = virtual_failfast(
+        &vt,
         FailFastConfig::builder()
             .consecutive_failures(1)
             .probe_interval(Duration::from_millis(8))
@@ -1352,11 +1583,12 @@ fn failfast_panicking_probe_is_not_lost() {
             .unwrap(),
     );
     let _ = ff.call_blocking(|| Err::<(), _>("down"));
-    thread::sleep(Duration::from_millis(9));
+    advance(&vt, Duration::from_millis(8)); // the probe interval passes
     let p = catch_unwind(AssertUnwindSafe(|| {
         ff.call_blocking(|| -> Result<(), &str> { panic!("probe bug") })
     }));
     assert!(p.is_err());
+    // at the same instant
     let r = ff.call_blocking(|| Ok::<_, &str>(2));
     assert_eq!(r, Ok(2), "{:?}", ff.metrics());
 }
@@ -1364,11 +1596,12 @@ fn failfast_panicking_probe_is_not_lost() {
 /// A timeout seen by a fallback is `TimedOut`; a rejection `Rejected`.
 #[test]
 fn fallback_reason_for_a_blocking_timeout() {
-    let t = TimeoutPolicy::new(TimeoutConfig::new(Duration::from_millis(1)).unwrap());
-    let v = Fallback::new().call_blocking(
+    let vt = VirtualTime::new();
+    let t = virtual_timeout(&vt, TimeoutConfig::new(Duration::from_millis(1)).unwrap());
+    let v = driver::Fallback::with_runtime(vt.clone()).call_blocking(
         || {
             t.call_blocking(|_| {
-                thread::sleep(Duration::from_millis(3));
+                advance(&vt, Duration::from_millis(3)); // slow
                 Ok::<_, ()>("slow")
             })
         },
@@ -1385,23 +1618,30 @@ fn fallback_reason_for_a_blocking_timeout() {
 /// when the thread ends, and the slot goes back as a timeout.
 #[test]
 fn call_hedged_blocking_attempt_cut_at_its_deadline_is_abandoned() {
-    let db = bulkhead(4, Duration::ZERO);
-    let pipeline = Pipeline::new(StdClock)
+    let vt = VirtualTime::new();
+    let db = virtual_bulkhead(&vt, 4, Duration::ZERO);
+    let pipeline = Pipeline::new(vt.clone())
         .admit(&db)
         .attempt_timeout(TimeoutConfig::new(Duration::from_millis(5)).unwrap());
-    let started = WallInstant::now();
+    let (gate, pass) = gate();
     let e = pipeline
         .call_hedged_blocking(
             hedge(1, failsafe_thread::HedgeDelay::OnFailure),
             (),
-            failsafe_thread::Idempotent(|_: failsafe_thread::Attempt| {
-                thread::sleep(Duration::from_millis(40));
+            failsafe_thread::Idempotent(move |_: failsafe_thread::Attempt| {
+                pass.pass(); // slow: ends only when the test lets it
                 Ok::<_, ()>(())
             }),
         )
         .unwrap_err();
-    let took = started.elapsed();
     assert!(e.is_timeout(), "{e:?}");
-    assert!(took < Duration::from_millis(30), "{took:?}");
+    // answered at the attempt deadline, the attempt still running
+    assert_eq!(vt.now(), Instant::from_millis(5));
+    assert!(
+        gate.still_running(),
+        "the call did not wait for the attempt"
+    );
+    assert_eq!(db.in_flight(), 0);
+    gate.open_and_wait();
     assert_eq!(db.in_flight(), 0);
 }
