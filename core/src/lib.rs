@@ -53,6 +53,9 @@
 //! | Chaos injection (errors, outcomes, hangs, latency; by rate or schedule) | [`chaos`] |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// Every fallible public function says how it fails; CI's clippy (`-D
+// warnings`) holds the core to it.
+#![warn(clippy::missing_errors_doc)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
