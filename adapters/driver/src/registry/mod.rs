@@ -17,7 +17,7 @@
 //!   every value is checked first, and one invalid value rejects the whole
 //!   reload, naming the policy and the field, with nothing changed;
 //! - with the `axum` feature, do all of it over HTTP with
-//!   [`admin::router`] (JSON), which the service mounts where it chooses.
+//!   `admin::router` (JSON), which the service mounts where it chooses.
 //!
 //! The registry is bounded (its capacity is set when it is built) and
 //! keyed by name; it never sits on a call's path: a policy's calls go
