@@ -41,6 +41,10 @@ fi
 cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain is listed but does not run"
 
 cd "$root/fuzz"
+# Every target in one build (cargo links them side by side); each run
+# below then finds its target built.
+echo "fuzz.sh: building ${#targets[@]} targets"
+cargo +nightly fuzz build || die "the fuzz targets do not build (cargo +nightly fuzz build)"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for target in "${targets[@]}"; do
