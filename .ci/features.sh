@@ -1,7 +1,7 @@
 # The workspace's feature set for every whole-workspace cargo run in CI
-# (tests, clippy, the examples run by .ci/run), sourced by .ci/test and
-# .ci/run: one feature set means cargo builds each crate once, not once per
-# step. failsafe-core's `serde`, `alloc` and `arbitrary` make
+# (the tests, clippy, the docs, the examples and the bench smoke), sourced
+# by .ci/test and .ci/run: one feature set means cargo builds each crate
+# once, not once per step. failsafe-core's `serde`, `alloc` and `arbitrary` make
 # tests/tests/config_files.rs and the core's doc tests of `serde_support`
 # and `arbitrary` run; failsafe-redis's `registry` its registry tests.
 # shellcheck shell=bash
