@@ -277,6 +277,37 @@ fn bulkhead_queue_full_is_its_own_reason() {
     });
 }
 
+/// Makes the first two callers into a 2-slot bulkhead hold both slots
+/// together until `until` holds (the others have queued behind them), so
+/// the limit is reached and every later slot goes through the queue.
+struct FirstTwoHold {
+    entered: AtomicU32,
+    both_in: Barrier,
+}
+
+impl FirstTwoHold {
+    fn new() -> Self {
+        FirstTwoHold {
+            entered: AtomicU32::new(0),
+            both_in: Barrier::new(2),
+        }
+    }
+
+    /// For one of the first two callers, holds until `until` and returns
+    /// `true`; any later caller returns `false` at once.
+    fn hold_until(&self, until: impl Fn() -> bool) -> bool {
+        if self.entered.fetch_add(1, Ordering::SeqCst) >= 2 {
+            return false;
+        }
+        self.both_in.wait();
+        while !until() {
+            thread::yield_now();
+        }
+        self.both_in.wait(); // neither leaves before both saw it
+        true
+    }
+}
+
 /// 16 threads, 2 slots: the first two callers hold both slots together
 /// until the other 14 have queued behind them, so the limit is reached and
 /// every later slot goes through the queue.
@@ -286,21 +317,14 @@ fn bulkhead_never_exceeds_its_limit_under_many_threads() {
     let now = AtomicU32::new(0);
     let peak = AtomicU32::new(0);
     let done = AtomicU32::new(0);
-    let entered = AtomicU32::new(0);
-    let both_in = Barrier::new(2);
+    let holders = FirstTwoHold::new();
     thread::scope(|s| {
         for _ in 0..16 {
             s.spawn(|| {
                 let r = db.call_blocking(|| {
                     let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(n, Ordering::SeqCst);
-                    if entered.fetch_add(1, Ordering::SeqCst) < 2 {
-                        both_in.wait();
-                        while db.queued() < 14 {
-                            thread::yield_now();
-                        }
-                        both_in.wait(); // neither leaves before both saw them
-                    } else {
+                    if !holders.hold_until(|| db.queued() >= 14) {
                         thread::yield_now();
                     }
                     now.fetch_sub(1, Ordering::SeqCst);
@@ -817,19 +841,12 @@ fn pipeline_call_blocking_shared_by_threads() {
     let db = bulkhead(2, PATIENT);
     let pipeline = Pipeline::new(StdClock).admit(&db);
     let ok = AtomicU32::new(0);
-    let entered = AtomicU32::new(0);
-    let both_in = Barrier::new(2);
+    let holders = FirstTwoHold::new();
     thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
                 let r = pipeline.call_blocking(|_| {
-                    if entered.fetch_add(1, Ordering::SeqCst) < 2 {
-                        both_in.wait();
-                        while db.queued() < 6 {
-                            thread::yield_now();
-                        }
-                        both_in.wait(); // neither leaves before both saw them
-                    }
+                    holders.hold_until(|| db.queued() >= 6);
                     Ok::<_, ()>(())
                 });
                 if r.is_ok() {
@@ -1052,13 +1069,13 @@ struct Gate {
 /// then reports the attempt ended.
 struct Pass {
     opened: Mutex<mpsc::Receiver<()>>,
-    ended: Mutex<mpsc::Sender<()>>,
+    ended: mpsc::Sender<()>,
 }
 
 impl Pass {
     fn pass(&self) {
         let _ = self.opened.lock().unwrap().recv();
-        let _ = self.ended.lock().unwrap().send(());
+        let _ = self.ended.send(());
     }
 }
 
@@ -1067,7 +1084,7 @@ fn gate() -> (Gate, Pass) {
     let (end, ended) = mpsc::channel();
     let pass = Pass {
         opened: Mutex::new(opened),
-        ended: Mutex::new(end),
+        ended: end,
     };
     (Gate { open, ended }, pass)
 }
@@ -1280,8 +1297,8 @@ mod decorator {
 
     use failsafe_conformance::VirtualTime;
     use failsafe_thread::{
-        BackoffKind, BulkheadConfig, BulkheadPolicy, Clock, Error, Jitter, NoBudget, Pipeline,
-        PipelineError, RetryConfig, RetryError, StdClock, driver, policy,
+        BulkheadConfig, BulkheadPolicy, Clock, Error, NoBudget, Pipeline, PipelineError,
+        RetryError, StdClock, driver, policy,
     };
 
     static DB: LazyLock<BulkheadPolicy> = LazyLock::new(|| {
@@ -1307,12 +1324,7 @@ mod decorator {
     /// its backoffs jump the clock.
     static RETRY: LazyLock<driver::RetryPolicy<NoBudget, VirtualTime>> = LazyLock::new(|| {
         driver::RetryPolicy::with_runtime(
-            RetryConfig::builder()
-                .max_attempts(3)
-                .backoff(BackoffKind::Constant(Duration::from_millis(1)))
-                .jitter(Jitter::None)
-                .build()
-                .unwrap(),
+            super::retry_config(3, Duration::from_millis(1)),
             VirtualTime::new(),
         )
     });
