@@ -6,3 +6,7 @@
 # and `arbitrary` run; failsafe-redis's `registry` its registry tests.
 # shellcheck shell=bash
 WORKSPACE_FEATURES="failsafe-core/serde,failsafe-core/alloc,failsafe-core/arbitrary,failsafe-redis/registry"
+# The whole workspace with that feature set (the embassy mock-time tests
+# stay out: their driver cannot link beside embassy-time's std one).
+# shellcheck disable=SC2034
+WORKSPACE=(--workspace --exclude failsafe-embassy-mock-tests --features "$WORKSPACE_FEATURES")
